@@ -1,0 +1,251 @@
+"""The typed config schema. Every default of tuneguard lives here and nowhere else.
+
+Unknown keys are errors (`extra="forbid"`): a typo such as `learning_rte` must never be
+silently ignored. Cross-field checks live in `Config._cross_checks`; all problems are
+collected by `tuneguard.config.load.validate_config` (the one entry point) and reported
+at once.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+GUARD_ACTIONS = ("warn", "halt")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+
+class ModelConfig(Section):
+    """Which base model to load and how."""
+
+    name: str = Field(
+        "EleutherAI/gpt-j-6b",
+        description="Hub id, local path, or a built-in model: builtin:tiny-gptj, builtin:smollm2-135m.",
+    )
+    revision: str | None = Field(None, description="Hub revision (branch, tag or commit).")
+    gguf_file: str | None = Field(None, description="GGUF file inside `name` to load (dequantised).")
+    dtype: Literal["auto", "bf16", "fp16", "fp32"] = Field(
+        "auto", description="auto: bf16 where the hardware has it, else fp32."
+    )
+    attn_implementation: Literal["auto", "sdpa", "eager", "flex_attention", "flash_attention_2"] = Field(
+        "sdpa", description="Attention kernel; auto picks the best one available."
+    )
+    load_in_8bit: bool = Field(False, description="8-bit base weights (bitsandbytes, CUDA only).")
+    load_in_4bit: bool = Field(False, description="4-bit NF4 base weights (bitsandbytes, CUDA only).")
+    gradient_checkpointing: bool | Literal["auto"] = Field(
+        False, description="Recompute activations in backward to save memory."
+    )
+    trust_remote_code: bool = Field(False, description="Allow custom modelling code from the hub.")
+    hub_token: str | None = Field(None, description="Hub token (secret; prefer the HF_TOKEN env var).")
+    context_length: int | None = Field(
+        None, ge=1, description="Model context window; read from the model config when unset."
+    )
+
+
+class LoraConfig(Section):
+    """LoRA adapter (PEFT)."""
+
+    r: int = Field(8, ge=1, description="LoRA rank.")
+    alpha: int = Field(16, ge=1, description="LoRA alpha (scaling = alpha / r).")
+    dropout: float = Field(0.05, ge=0.0, lt=1.0, description="Dropout on the LoRA input.")
+    target_modules: list[str] | None = Field(
+        None, description="Modules to adapt; per-architecture defaults when unset."
+    )
+    bias: Literal["none", "all", "lora_only"] = Field("none", description="Which biases to train.")
+
+
+class DataConfig(Section):
+    """Where the data is, how rows become prompt/response pairs, and how they are tokenized."""
+
+    train_file: str | None = Field(None, description="JSONL, JSON, CSV, Parquet file or a saved HF dataset folder.")
+    validation_file: str | None = Field(None, description="Validation data; split from train when unset.")
+    test_file: str | None = Field(None, description="Held-out test data evaluated once at the end.")
+    format: Literal["auto", "text", "instruction", "chat"] = Field("auto", description="Row format.")
+    text_field: str = Field("text", description="Field of `text` rows.")
+    instruction_field: str = Field("instruction", description="Field with the instruction.")
+    input_field: str = Field("input", description="Optional field with extra input for the instruction.")
+    output_field: str = Field("output", description="Field with the response.")
+    messages_field: str = Field("messages", description="Field with chat messages (role, content).")
+    prompt_template: str = Field(
+        "### Instruction:\n{instruction}\n\n### Response:\n",
+        description="Template for instruction rows without input ({instruction}).",
+    )
+    prompt_template_with_input: str = Field(
+        "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n",
+        description="Template for instruction rows with input ({instruction}, {input}).",
+    )
+    use_chat_template: bool = Field(True, description="Render chat rows with the tokenizer's chat template.")
+    test_size: float = Field(0.1, gt=0.0, lt=1.0, description="Validation share split from train.")
+    seed: int = Field(42, description="Seed of the split and subsampling.")
+    train_samples: int | None = Field(None, ge=1, description="Use at most this many training rows.")
+    eval_samples: int | None = Field(None, ge=1, description="Use at most this many validation rows.")
+    max_length: int = Field(512, ge=8, description="Maximum tokens per example.")
+    train_on_prompt: bool = Field(False, description="Supervise prompt tokens too (not recommended).")
+    pad_token: Literal["auto", "eos"] = Field(
+        "auto", description="auto: a pad token distinct from EOS; eos reproduces the old pipeline (audit flags it)."
+    )
+    collator: Literal["tuneguard", "language_modeling"] = Field(
+        "tuneguard",
+        description="language_modeling reproduces DataCollatorForLanguageModeling (labels = inputs, pad masked).",
+    )
+    max_malformed_fraction: float = Field(
+        0.01, ge=0.0, le=1.0, description="Skip malformed rows below this share; refuse to start above it."
+    )
+    batching: Literal["token_budget", "padded"] = Field(
+        "token_budget", description="token_budget: length-bucketed batches; padded: plain random batches."
+    )
+    pad_to_multiple_of: int = Field(8, ge=1, description="Pad batch length to a multiple of this.")
+    num_proc: int = Field(1, ge=1, description="Processes for tokenization.")
+
+
+class TrainConfig(Section):
+    """Optimisation and the training loop."""
+
+    num_epochs: float = Field(3.0, gt=0, description="Epochs (ignored when max_steps > 0).")
+    max_steps: int = Field(-1, description="Optimizer steps; -1 trains num_epochs.")
+    learning_rate: float = Field(2e-4, description="Peak learning rate.")
+    weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
+    batch_size: int = Field(4, description="Examples per device per micro-batch (a budget of batch_size x max_length tokens under token_budget batching).")
+    eval_batch_size: int | None = Field(None, ge=1, description="Eval batch size; batch_size when unset.")
+    gradient_accumulation_steps: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
+    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = Field("cosine")
+    warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0, description="Share of steps for linear warmup.")
+    max_grad_norm: float = Field(1.0, gt=0.0, description="Gradient clipping.")
+    optim: str = Field("adamw_torch", description="Trainer optimizer name.")
+    seed: int = Field(42, description="Training seed.")
+    logging_steps: int = Field(10, ge=1, description="Log metrics every N optimizer steps.")
+    save_steps: int = Field(500, ge=1, description="Checkpoint every N steps (with eval.strategy steps).")
+    save_total_limit: int = Field(3, ge=1, description="Checkpoints kept (the best is always kept).")
+    report_to: list[str] = Field(default_factory=list, description="Trackers: tensorboard, mlflow, wandb.")
+    use_cpu: bool = Field(False, description="Train on CPU even when a GPU is present.")
+    dataloader_num_workers: int = Field(0, ge=0)
+    torch_compile: bool = Field(False, description="torch.compile the model.")
+
+
+class QAProbe(Section):
+    prompt: str
+    keywords: list[str] = Field(default_factory=list)
+
+
+class EvalConfig(Section):
+    """Evaluation cadence, early stopping and the QA probes."""
+
+    strategy: Literal["steps", "epoch", "no"] = Field("steps", description="When to evaluate.")
+    steps: int = Field(500, ge=1, description="Evaluate every N steps (strategy steps).")
+    load_best_model_at_end: bool = Field(True, description="Reload the best checkpoint at the end.")
+    early_stopping_patience: int | None = Field(None, ge=1, description="Evaluations without improvement before stopping.")
+    early_stopping_threshold: float = Field(0.0, ge=0.0, description="Minimum improvement that counts.")
+    qa_probes: list[QAProbe] = Field(default_factory=list, description="Prompts generated at every evaluation.")
+    qa_max_new_tokens: int = Field(48, ge=1, le=1024, description="Tokens generated per QA probe.")
+
+
+class GuardConfig(Section):
+    """Thresholds of the health monitors and what each finding code does."""
+
+    enabled: bool = Field(True, description="Run the guards.")
+    collapse_floor: float = Field(0.1, gt=0, description="LOSS_COLLAPSE: loss below this before epoch 1 ends.")
+    collapse_ratio: float = Field(0.05, gt=0, lt=1, description="LOSS_COLLAPSE: loss below this share of the initial loss.")
+    overfit_evals: int = Field(3, ge=2, description="OVERFITTING: eval loss rising this many evaluations in a row.")
+    overfit_gap: float = Field(0.5, gt=0, description="OVERFITTING: eval minus train loss above this.")
+    divergence_ratio: float = Field(1.5, gt=1, description="EVAL_DIVERGENCE: eval loss above this times train loss.")
+    spike_factor: float = Field(2.0, gt=1, description="LOSS_SPIKE: loss above this times the running median.")
+    spike_window: int = Field(20, ge=3, description="LOSS_SPIKE: logged steps in the running median.")
+    grad_norm_max: float = Field(10.0, gt=0, description="GRAD_NORM_HIGH threshold.")
+    plateau_evals: int = Field(3, ge=2, description="PLATEAU: evaluations considered.")
+    plateau_rel_change: float = Field(0.001, gt=0, description="PLATEAU: relative change below this.")
+    memory_fraction: float = Field(0.9, gt=0, le=1, description="MEMORY_HIGH: share of device/machine memory.")
+    throughput_ratio: float = Field(0.5, gt=0, lt=1, description="THROUGHPUT_DROP: tokens/s below this share of its median.")
+    qa_drop: float = Field(0.25, gt=0, le=1, description="QA_DEGRADED: keyword score drop against the best.")
+    actions: dict[str, Literal["warn", "halt"]] = Field(
+        default_factory=lambda: {"NON_FINITE": "halt", "LOSS_COLLAPSE": "halt"},
+        description="Per finding code: warn (record, notify) or halt (checkpoint, stop, exit 1). Others warn.",
+    )
+
+    @field_validator("actions")
+    @classmethod
+    def _known_codes(cls, v: dict[str, str]) -> dict[str, str]:
+        from tuneguard.findings import GUARD_CODES
+
+        unknown = sorted(set(v) - set(GUARD_CODES))
+        if unknown:
+            raise ValueError(f"unknown guard code(s) {unknown}; known: {', '.join(GUARD_CODES)}")
+        return v
+
+
+NOTIFY_EVENTS = ("started", "evaluation", "finding", "qa", "early_stop", "halted", "finished", "failed", "progress", "stopped", "resumed", "report")
+
+
+class NotifyConfig(Section):
+    """Where notifications go (apprise URLs) and what is sent."""
+
+    urls: list[str] = Field(
+        default_factory=list,
+        description="apprise URLs (secret), or ${ENV_VAR} references that hold them.",
+    )
+    language: Literal["en", "th"] = Field("en", description="Message language.")
+    progress_interval_s: float = Field(300.0, gt=0, description="Seconds between progress messages.")
+    events: list[str] = Field(default_factory=lambda: list(NOTIFY_EVENTS), description="Which events to send.")
+    timeout_s: float = Field(10.0, gt=0, description="Per-request timeout.")
+    retries: int = Field(3, ge=0, description="Retries on 429/5xx.")
+    queue_size: int = Field(256, ge=1, description="Bounded queue of pending messages.")
+    flush_timeout_s: float = Field(15.0, ge=0, description="Time allowed to flush at the end of the run.")
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, v: list[str]) -> list[str]:
+        unknown = sorted(set(v) - set(NOTIFY_EVENTS))
+        if unknown:
+            raise ValueError(f"unknown event(s) {unknown}; known: {', '.join(NOTIFY_EVENTS)}")
+        return v
+
+
+class ReportConfig(Section):
+    """Success criteria used by the report's verdict."""
+
+    max_final_gap: float = Field(0.5, gt=0, description="Final eval-train gap that still passes.")
+    min_early_stop_share: float = Field(0.3, ge=0, le=1, description="Early stopping before this share of planned steps is premature.")
+    test_margin: float = Field(0.1, ge=0, description="Test loss may exceed validation loss by this share.")
+
+
+class Config(Section):
+    """A whole tuneguard run."""
+
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    guard: GuardConfig = Field(default_factory=GuardConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+
+
+def cross_field_problems(cfg: Config) -> list[str]:
+    """Checks that involve several fields. Returns human sentences naming field, value, fix."""
+    p: list[str] = []
+    t, e = cfg.train, cfg.eval
+    if not t.learning_rate > 0:
+        p.append(f"train.learning_rate must be > 0, got {t.learning_rate}")
+    if t.batch_size < 1:
+        p.append(f"train.batch_size must be >= 1, got {t.batch_size}")
+    if t.max_steps == 0 or t.max_steps < -1:
+        p.append(f"train.max_steps must be a positive number of steps or -1 (use num_epochs), got {t.max_steps}")
+    if e.load_best_model_at_end:
+        if e.strategy == "no":
+            p.append("eval.load_best_model_at_end needs evaluations: set eval.strategy to steps or epoch, "
+                     "or eval.load_best_model_at_end: false")
+        elif e.strategy == "steps" and t.save_steps % e.steps != 0:
+            p.append(f"train.save_steps ({t.save_steps}) must be a multiple of eval.steps ({e.steps}) "
+                     f"for eval.load_best_model_at_end: set train.save_steps: {e.steps}")
+    if e.early_stopping_patience is not None and e.strategy == "no":
+        p.append("eval.early_stopping_patience needs evaluations: set eval.strategy to steps or epoch")
+    if cfg.model.load_in_8bit and cfg.model.load_in_4bit:
+        p.append("model.load_in_8bit and model.load_in_4bit are exclusive: keep one")
+    if cfg.model.context_length is not None and cfg.data.max_length > cfg.model.context_length:
+        p.append(f"data.max_length ({cfg.data.max_length}) exceeds the model's context "
+                 f"({cfg.model.context_length}): set data.max_length <= {cfg.model.context_length}")
+    return p

@@ -1,0 +1,50 @@
+"""The Finding type shared by the audit and the guards (contract: DESIGN section 4)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal
+
+Severity = Literal["info", "warning", "error"]
+SEVERITY_ORDER = {"info": 0, "warning": 1, "error": 2}
+
+AUDIT_CODES = (
+    "DUPLICATE_EXACT", "DUPLICATE_NEAR", "TRAIN_VAL_LEAKAGE", "LOW_DIVERSITY",
+    "PAD_IS_EOS", "PAD_IN_LABELS", "EOS_MISSING", "PROMPT_NOT_MASKED",
+    "ANSWER_TRUNCATED", "EMPTY_LABELS", "ANSWER_IN_PROMPT", "MALFORMED_ROWS",
+    "TOKENIZER_MISMATCH",
+)
+GUARD_CODES = (
+    "LOSS_COLLAPSE", "OVERFITTING", "EVAL_DIVERGENCE", "LOSS_SPIKE", "GRAD_NORM_HIGH",
+    "NON_FINITE", "PLATEAU", "EARLY_STOP", "MEMORY_HIGH", "THROUGHPUT_DROP", "QA_DEGRADED",
+)
+
+
+@dataclasses.dataclass
+class Finding:
+    """One thing the audit or a guard noticed, with the evidence and what to do.
+
+    `step` is None for audit findings; `source` is "audit" or "guard".
+    """
+
+    code: str
+    severity: Severity
+    message: str
+    evidence: dict[str, Any] = dataclasses.field(default_factory=dict)
+    recommendation: str = ""
+    step: int | None = None
+    source: str = "audit"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Finding":
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in fields})
+
+
+def worst_severity(findings: list[Finding]) -> str | None:
+    if not findings:
+        return None
+    return max((f.severity for f in findings), key=SEVERITY_ORDER.__getitem__)

@@ -1,0 +1,297 @@
+"""The run store: one SQLite file (RUN_DIR/run.db, WAL) that is the single record of a run.
+
+Writers: the training process (rank 0 only) and the control commands (which only insert
+control requests). Readers: status, watch, report, compare, the notifier. WAL mode lets
+readers poll while the trainer writes; every connection sets a busy timeout so a reader
+never sees "database is locked".
+
+Metrics are keyed by (step, kind) and written with upsert, so a resumed run that logs a
+step again replaces the row instead of duplicating it; `truncate_after(step)` drops rows
+logged after the checkpoint a run resumes from.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import sqlite3
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+from tuneguard.findings import Finding
+
+DB_NAME = "run.db"
+LIVE_STATES = ("starting", "running", "paused")
+FINAL_STATES = ("finished", "stopped", "halted", "failed")
+
+METRIC_COLUMNS = (
+    "epoch", "loss", "eval_loss", "learning_rate", "grad_norm", "tokens_per_s", "step_time_s",
+    "mem_allocated_gb", "mem_reserved_gb", "mem_total_gb", "rss_gb", "eta_s",
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS metrics (
+  step INTEGER NOT NULL, kind TEXT NOT NULL, time REAL NOT NULL,
+  epoch REAL, loss REAL, eval_loss REAL, learning_rate REAL, grad_norm REAL,
+  tokens_per_s REAL, step_time_s REAL, mem_allocated_gb REAL, mem_reserved_gb REAL,
+  mem_total_gb REAL, rss_gb REAL, eta_s REAL, extra TEXT,
+  PRIMARY KEY (step, kind));
+CREATE TABLE IF NOT EXISTS findings (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, source TEXT NOT NULL,
+  code TEXT NOT NULL, severity TEXT NOT NULL, step INTEGER, message TEXT NOT NULL,
+  evidence TEXT NOT NULL, recommendation TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, step INTEGER,
+  type TEXT NOT NULL, payload TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS qa_samples (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, step INTEGER NOT NULL,
+  prompt TEXT NOT NULL, output TEXT NOT NULL, keywords TEXT NOT NULL,
+  keyword_score REAL, emitted_eos INTEGER, distinct2 REAL);
+CREATE TABLE IF NOT EXISTS control (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, action TEXT NOT NULL,
+  arg TEXT, requested_by TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending',
+  handled_time REAL, handled_step INTEGER, note TEXT);
+"""
+
+
+def _json_safe(v: Any) -> Any:
+    """JSON cannot hold NaN/Inf portably; store them as strings so evidence survives."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    if isinstance(v, dict):
+        return {str(k): _json_safe(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_json_safe(x) for x in v]
+    return v
+
+
+def _dumps(v: Any) -> str:
+    return json.dumps(_json_safe(v), ensure_ascii=False, default=str)
+
+
+def _num(v: Any) -> float | None:
+    if v is None:
+        return None
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+class RunStore:
+    """Access to one run's SQLite store. Cheap to open; open one per thread/process."""
+
+    def __init__(self, run_dir: str | os.PathLike[str], *, create: bool = False, readonly: bool = False):
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / DB_NAME
+        if not create and not self.path.exists():
+            raise FileNotFoundError(f"no run store at {self.path}: is {self.run_dir} a tuneguard run directory?")
+        if create:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        uri = f"file:{self.path}?mode=ro" if readonly else f"file:{self.path}"
+        self._conn = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None,
+                                     check_same_thread=False)
+        self._conn.execute("PRAGMA busy_timeout=30000")
+        if not readonly:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.executescript(SCHEMA)
+
+    # -- lifecycle ------------------------------------------------------------------
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> "RunStore":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _exec(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        return self._conn.execute(sql, args)
+
+    # -- meta / state ---------------------------------------------------------------
+    def set_meta(self, **kv: Any) -> None:
+        with self._conn:
+            for k, v in kv.items():
+                self._exec("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                           (k, _dumps(v)))
+
+    def meta(self) -> dict[str, Any]:
+        return {k: json.loads(v) for k, v in self._exec("SELECT key, value FROM meta")}
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        row = self._exec("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def init_run(self, *, config: dict[str, Any], max_steps: int | None, run_id: str | None = None) -> str:
+        rid = run_id or self.get_meta("run_id") or uuid.uuid4().hex[:12]
+        self.set_meta(run_id=rid, config=config, max_steps=max_steps, created=self.get_meta("created", time.time()))
+        return rid
+
+    def set_state(self, state: str, **extra: Any) -> None:
+        self.set_meta(state=state, state_time=time.time(), pid=os.getpid(), host=socket.gethostname(), **extra)
+
+    def state(self) -> str | None:
+        return self.get_meta("state")
+
+    def heartbeat(self, step: int) -> None:
+        self.set_meta(heartbeat=time.time(), step=step)
+
+    def is_live(self) -> bool:
+        """A run is live when its state says so and its process still exists on this host."""
+        m = self.meta()
+        if m.get("state") not in LIVE_STATES:
+            return False
+        pid, host = m.get("pid"), m.get("host")
+        if host and host != socket.gethostname():
+            # Another machine (shared storage): trust a recent heartbeat.
+            return time.time() - float(m.get("heartbeat", 0)) < 600
+        try:
+            os.kill(int(pid), 0)
+        except (ProcessLookupError, TypeError, ValueError):
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    # -- metrics --------------------------------------------------------------------
+    def log_metrics(self, step: int, kind: str, values: dict[str, Any]) -> None:
+        cols = {c: _num(values.get(c)) for c in METRIC_COLUMNS if c in values}
+        extra = {k: v for k, v in values.items() if k not in METRIC_COLUMNS}
+        # SQLite stores NaN as NULL: remember non-finite values so readers see them.
+        nonfinite = {c: str(v) for c, v in cols.items() if v is not None and not math.isfinite(v)}
+        if nonfinite:
+            extra["_nonfinite"] = nonfinite
+        names = ["step", "kind", "time", *cols, "extra"]
+        params = [step, kind, time.time(), *cols.values(), _dumps(extra)]
+        updates = ", ".join(f"{c}=excluded.{c}" for c in names[2:])
+        sql = (f"INSERT INTO metrics({', '.join(names)}) VALUES({', '.join('?' * len(names))}) "
+               f"ON CONFLICT(step, kind) DO UPDATE SET {updates}")
+        with self._conn:
+            self._exec(sql, tuple(params))
+
+    def metrics(self, kind: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM metrics" + (" WHERE kind=?" if kind else "") + " ORDER BY step, kind"
+        cur = self._exec(sql, (kind,) if kind else ())
+        names = [d[0] for d in cur.description]
+        rows = []
+        for r in cur.fetchall():
+            d = dict(zip(names, r))
+            d.update(json.loads(d.pop("extra") or "{}"))
+            for c, v in d.pop("_nonfinite", {}).items():
+                d[c] = float(v)
+            rows.append(d)
+        return rows
+
+    def truncate_after(self, step: int) -> None:
+        """Drop what was recorded after `step` (a resume from the checkpoint at `step`)."""
+        with self._conn:
+            self._exec("DELETE FROM metrics WHERE step > ?", (step,))
+            self._exec("DELETE FROM qa_samples WHERE step > ?", (step,))
+
+    # -- findings -------------------------------------------------------------------
+    def add_finding(self, f: Finding) -> None:
+        with self._conn:
+            self._exec("INSERT INTO findings(time, source, code, severity, step, message, evidence, recommendation) "
+                       "VALUES(?,?,?,?,?,?,?,?)",
+                       (time.time(), f.source, f.code, f.severity, f.step, f.message, _dumps(f.evidence),
+                        f.recommendation))
+
+    def replace_audit_findings(self, findings: list[Finding]) -> None:
+        with self._conn:
+            self._exec("DELETE FROM findings WHERE source='audit'")
+        for f in findings:
+            f.source = "audit"
+            self.add_finding(f)
+
+    def findings(self, source: str | None = None) -> list[Finding]:
+        sql = "SELECT source, code, severity, step, message, evidence, recommendation FROM findings"
+        sql += " WHERE source=?" if source else ""
+        rows = self._exec(sql + " ORDER BY id", (source,) if source else ()).fetchall()
+        return [Finding(code=c, severity=s, step=st, message=m, evidence=json.loads(e), recommendation=r, source=src)
+                for src, c, s, st, m, e, r in rows]
+
+    # -- events ---------------------------------------------------------------------
+    def add_event(self, type_: str, payload: dict[str, Any] | None = None, step: int | None = None) -> None:
+        with self._conn:
+            self._exec("INSERT INTO events(time, step, type, payload) VALUES(?,?,?,?)",
+                       (time.time(), step, type_, _dumps(payload or {})))
+
+    def events(self, type_: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT id, time, step, type, payload FROM events" + (" WHERE type=?" if type_ else "") + " ORDER BY id"
+        return [{"id": i, "time": t, "step": s, "type": ty, "payload": json.loads(p)}
+                for i, t, s, ty, p in self._exec(sql, (type_,) if type_ else ()).fetchall()]
+
+    # -- QA samples -----------------------------------------------------------------
+    def add_qa_sample(self, step: int, prompt: str, output: str, keywords: list[str],
+                      keyword_score: float | None, emitted_eos: bool, distinct2: float | None) -> None:
+        with self._conn:
+            self._exec("INSERT INTO qa_samples(time, step, prompt, output, keywords, keyword_score, emitted_eos, distinct2) "
+                       "VALUES(?,?,?,?,?,?,?,?)",
+                       (time.time(), step, prompt, output, _dumps(keywords), keyword_score, int(emitted_eos), distinct2))
+
+    def qa_samples(self) -> list[dict[str, Any]]:
+        cur = self._exec("SELECT step, prompt, output, keywords, keyword_score, emitted_eos, distinct2 FROM qa_samples ORDER BY step, id")
+        return [{"step": s, "prompt": p, "output": o, "keywords": json.loads(k), "keyword_score": ks,
+                 "emitted_eos": bool(e), "distinct2": d} for s, p, o, k, ks, e, d in cur.fetchall()]
+
+    # -- control requests -----------------------------------------------------------
+    def request_control(self, action: str, arg: str | None = None, requested_by: str | None = None) -> int:
+        who = requested_by or f"{os.environ.get('USER', 'user')}@{socket.gethostname()} pid {os.getpid()}"
+        with self._conn:
+            cur = self._exec("INSERT INTO control(time, action, arg, requested_by) VALUES(?,?,?,?)",
+                             (time.time(), action, arg, who))
+        return int(cur.lastrowid)
+
+    def pending_control(self) -> list[dict[str, Any]]:
+        cur = self._exec("SELECT id, time, action, arg, requested_by FROM control WHERE status='pending' ORDER BY id")
+        return [{"id": i, "time": t, "action": a, "arg": g, "requested_by": w} for i, t, a, g, w in cur.fetchall()]
+
+    def mark_control(self, req_id: int, status: str, step: int | None = None, note: str | None = None) -> None:
+        with self._conn:
+            self._exec("UPDATE control SET status=?, handled_time=?, handled_step=?, note=? WHERE id=?",
+                       (status, time.time(), step, note, req_id))
+
+    def control_requests(self) -> list[dict[str, Any]]:
+        cur = self._exec("SELECT id, time, action, arg, requested_by, status, handled_time, handled_step, note FROM control ORDER BY id")
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r)) for r in cur.fetchall()]
+
+    # -- summaries ------------------------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        """The `status --json` object (contract: DESIGN section 4)."""
+        m = self.meta()
+        train = self.metrics("train")
+        evals = self.metrics("eval")
+        last_train = train[-1] if train else {}
+        eval_losses = [r["eval_loss"] for r in evals if r.get("eval_loss") is not None]
+        finite = [x for x in eval_losses if math.isfinite(x)]
+        state = m.get("state", "unknown")
+        if state in LIVE_STATES and not self.is_live():
+            state = "failed"  # the process died without recording an end state
+        step = max([r["step"] for r in train + evals] or [m.get("step", 0) or 0])
+        return {
+            "state": state,
+            "step": step,
+            "max_steps": m.get("max_steps"),
+            "epoch": last_train.get("epoch") if train else (evals[-1].get("epoch") if evals else None),
+            "train_loss": last_train.get("loss"),
+            "eval_loss": eval_losses[-1] if eval_losses else None,
+            "best_eval_loss": min(finite) if finite else None,
+            "findings": [f.to_dict() for f in self.findings()],
+            "run_id": m.get("run_id"),
+            "tokens_per_s": last_train.get("tokens_per_s"),
+            "eta_s": last_train.get("eta_s"),
+            "notify_failures": len(self.events("notify_failed")),
+            "exit_reason": m.get("exit_reason"),
+        }
+
+    def iter_tables(self) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+        for (name,) in self._exec("SELECT name FROM sqlite_master WHERE type='table'").fetchall():
+            yield name, self._exec(f"SELECT * FROM {name}").fetchall()  # noqa: S608 - table names from sqlite_master
