@@ -1,0 +1,128 @@
+"""Turn raw rows into (prompt, response) examples: plain text, instruction, chat.
+
+The format is detected from the first rows' fields unless `data.format` names it. A row
+with missing or wrongly typed fields becomes a `RowProblem` (file, line, reason), never an
+exception.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from tuneguard.config.schema import DataConfig
+from tuneguard.data.load import Row, RowProblem
+
+ROLES = ("system", "user", "assistant", "tool")
+
+
+@dataclasses.dataclass
+class Example:
+    """One training example: the prompt (not supervised) and the response (supervised).
+
+    For plain-text rows the prompt is empty and the whole text is the response.
+    """
+
+    prompt: str
+    response: str
+    file: str
+    line: int | None
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.line is not None else self.file
+
+
+def detect_format(rows: list[Row], cfg: DataConfig) -> str:
+    if cfg.format != "auto":
+        return cfg.format
+    for r in rows[:50]:
+        keys = set(r.data)
+        if cfg.messages_field in keys:
+            return "chat"
+        if cfg.instruction_field in keys or cfg.output_field in keys:
+            return "instruction"
+        if cfg.text_field in keys:
+            return "text"
+    return "instruction"
+
+
+def _str_field(row: Row, name: str, required: bool) -> tuple[str | None, str | None]:
+    if name not in row.data or row.data[name] is None:
+        return None, (f"missing field {name!r}" if required else None)
+    v = row.data[name]
+    if not isinstance(v, str):
+        return None, f"field {name!r} must be text, got {type(v).__name__}"
+    if required and not v.strip():
+        return None, f"field {name!r} is empty"
+    return v, None
+
+
+def _render_chat_plain(messages: list[dict[str, str]]) -> str:
+    return "".join(f"<|{m['role']}|>\n{m['content']}\n" for m in messages)
+
+
+def to_examples(rows: list[Row], fmt: str, cfg: DataConfig, tokenizer: Any = None) -> tuple[list[Example], list[RowProblem]]:
+    """Convert rows to examples; rows that cannot be used are returned as problems."""
+    out: list[Example] = []
+    problems: list[RowProblem] = []
+    has_template = bool(tokenizer is not None and getattr(tokenizer, "chat_template", None)) and cfg.use_chat_template
+    for row in rows:
+        try:
+            ex, err = _convert(row, fmt, cfg, tokenizer if has_template else None)
+        except Exception as exc:  # noqa: BLE001 - a chat template can raise anything on odd input
+            ex, err = None, f"cannot render row ({type(exc).__name__}: {str(exc)[:200]})"
+        if err:
+            problems.append(RowProblem(row.file, row.line, err))
+        elif ex is not None:
+            out.append(ex)
+    return out, problems
+
+
+def _convert(row: Row, fmt: str, cfg: DataConfig, tokenizer: Any) -> tuple[Example | None, str | None]:
+    if fmt == "text":
+        text, err = _str_field(row, cfg.text_field, True)
+        if err:
+            return None, err
+        return Example("", text or "", row.file, row.line), None
+    if fmt == "instruction":
+        instr, err = _str_field(row, cfg.instruction_field, True)
+        if err:
+            return None, err
+        output, err = _str_field(row, cfg.output_field, True)
+        if err:
+            return None, err
+        inp, err = _str_field(row, cfg.input_field, False)
+        if err:
+            return None, err
+        if inp and inp.strip():
+            prompt = cfg.prompt_template_with_input.format(instruction=instr, input=inp)
+        else:
+            prompt = cfg.prompt_template.format(instruction=instr)
+        return Example(prompt, output or "", row.file, row.line), None
+    # chat
+    msgs = row.data.get(cfg.messages_field)
+    if not isinstance(msgs, list) or not msgs:
+        return None, f"field {cfg.messages_field!r} must be a non-empty list of messages"
+    clean: list[dict[str, str]] = []
+    for i, m in enumerate(msgs):
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
+            return None, f"message {i} must have text 'role' and 'content'"
+        if m["role"] not in ROLES:
+            return None, f"message {i} has unknown role {m['role']!r} (use {', '.join(ROLES)})"
+        clean.append({"role": m["role"], "content": m["content"]})
+    if clean[-1]["role"] != "assistant":
+        return None, "the last message must be the assistant's answer (role 'assistant')"
+    history, answer = clean[:-1], clean[-1]["content"]
+    if tokenizer is not None:
+        prompt = tokenizer.apply_chat_template(history, tokenize=False, add_generation_prompt=True)
+        full = tokenizer.apply_chat_template(clean, tokenize=False)
+        if full.startswith(prompt):
+            response = full[len(prompt):]
+            # The template closes the turn with its own end marker; EOS is appended later.
+            eos = getattr(tokenizer, "eos_token", None)
+            if eos and response.rstrip().endswith(eos):
+                response = response.rstrip()[: -len(eos)]
+            return Example(prompt, response, row.file, row.line), None
+    prompt = _render_chat_plain(history) + "<|assistant|>\n"
+    return Example(prompt, answer, row.file, row.line), None

@@ -1,0 +1,211 @@
+"""Read rows from JSONL, JSON, CSV, Parquet files and saved Hugging Face dataset folders.
+
+Every row keeps where it came from (file and line) so that every later message can point
+at it. Bad rows (broken JSON, undecodable bytes, not an object) are collected as
+`RowProblem`s instead of raising: the caller decides whether to skip them or refuse.
+JSONL is parsed line by line by hand because `datasets`' JSON loader stops at the first
+bad line without saying which one.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+MAX_JSON_DEPTH = 64
+
+
+@dataclasses.dataclass
+class RowProblem:
+    """A row that could not be used, with where it is and why."""
+
+    file: str
+    line: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where}: {self.reason}"
+
+
+@dataclasses.dataclass
+class Row:
+    data: dict[str, Any]
+    file: str
+    line: int | None  # 1-based line (JSONL, CSV) or record index + 1
+
+
+@dataclasses.dataclass
+class LoadedFile:
+    rows: list[Row]
+    problems: list[RowProblem]
+    path: str
+
+
+class DataError(Exception):
+    """Data the user must fix before training (missing file, too many bad rows)."""
+
+
+def _depth(obj: Any, limit: int = MAX_JSON_DEPTH) -> int:
+    stack = [(obj, 1)]
+    deepest = 0
+    while stack:
+        o, d = stack.pop()
+        deepest = max(deepest, d)
+        if deepest > limit:
+            return deepest
+        if isinstance(o, dict):
+            stack.extend((v, d + 1) for v in o.values())
+        elif isinstance(o, list):
+            stack.extend((v, d + 1) for v in o)
+    return deepest
+
+
+def _read_jsonl(path: Path) -> LoadedFile:
+    rows: list[Row] = []
+    problems: list[RowProblem] = []
+    raw = path.read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    for i, line in enumerate(raw.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            problems.append(RowProblem(str(path), i, f"invalid UTF-8 at byte {exc.start}"))
+            continue
+        try:
+            obj = json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            msg = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+            problems.append(RowProblem(str(path), i, f"invalid JSON ({msg})"))
+            continue
+        if not isinstance(obj, dict):
+            problems.append(RowProblem(str(path), i, f"expected a JSON object, got {type(obj).__name__}"))
+            continue
+        if _depth(obj) > MAX_JSON_DEPTH:
+            problems.append(RowProblem(str(path), i, f"nested deeper than {MAX_JSON_DEPTH} levels"))
+            continue
+        rows.append(Row(obj, str(path), i))
+    return LoadedFile(rows, problems, str(path))
+
+
+def _read_json(path: Path) -> LoadedFile:
+    raw = path.read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: invalid UTF-8 at byte {exc.start}; save the file as UTF-8") from None
+    except (json.JSONDecodeError, RecursionError):
+        # Many ".json" files are really JSON Lines.
+        return _read_jsonl(path)
+    if isinstance(obj, dict):
+        for key in ("data", "rows", "examples", "train"):
+            if isinstance(obj.get(key), list):
+                obj = obj[key]
+                break
+        else:
+            obj = [obj]
+    if not isinstance(obj, list):
+        raise DataError(f"{path}: expected a list of objects, got {type(obj).__name__}")
+    rows, problems = [], []
+    for i, o in enumerate(obj, start=1):
+        if isinstance(o, dict) and _depth(o) <= MAX_JSON_DEPTH:
+            rows.append(Row(o, str(path), i))
+        else:
+            problems.append(RowProblem(str(path), i, f"record {i} is not a JSON object"))
+    return LoadedFile(rows, problems, str(path))
+
+
+def _read_csv(path: Path) -> LoadedFile:
+    raw = path.read_bytes()
+    problems: list[RowProblem] = []
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        # Keep the good lines; report the undecodable ones by line number.
+        lines = raw.split(b"\n")
+        good = []
+        for i, ln in enumerate(lines, start=1):
+            try:
+                good.append(ln.decode("utf-8-sig"))
+            except UnicodeDecodeError as exc:
+                problems.append(RowProblem(str(path), i, f"invalid UTF-8 at byte {exc.start}"))
+                good.append("")
+        text = "\n".join(good)
+    csv.field_size_limit(64 * 1024 * 1024)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    rows: list[Row] = []
+    try:
+        for rec in reader:
+            line = reader.line_num
+            if None in rec:
+                problems.append(RowProblem(str(path), line, "more fields than the header"))
+                continue
+            if all(v in (None, "") for v in rec.values()):
+                continue
+            rows.append(Row({k: v for k, v in rec.items() if k is not None}, str(path), line))
+    except csv.Error as exc:
+        problems.append(RowProblem(str(path), reader.line_num, f"CSV error: {exc}"))
+    return LoadedFile(rows, problems, str(path))
+
+
+def _records_from_dataset(ds: Any, path: Path) -> LoadedFile:
+    return LoadedFile([Row(dict(r), str(path), i) for i, r in enumerate(ds, start=1)], [], str(path))
+
+
+def _read_parquet(path: Path) -> LoadedFile:
+    import datasets
+
+    try:
+        ds = datasets.Dataset.from_parquet(str(path))
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises many types
+        raise DataError(f"{path}: cannot read Parquet ({type(exc).__name__}: {exc})") from None
+    return _records_from_dataset(ds, path)
+
+
+def _read_hf_dir(path: Path) -> LoadedFile:
+    import datasets
+
+    try:
+        ds = datasets.load_from_disk(str(path))
+    except Exception as exc:  # noqa: BLE001
+        raise DataError(f"{path}: not a saved Hugging Face dataset ({exc})") from None
+    if isinstance(ds, datasets.DatasetDict):
+        split = "train" if "train" in ds else next(iter(ds))
+        log.info("%s is a DatasetDict; using split %r", path, split)
+        ds = ds[split]
+    return _records_from_dataset(ds, path)
+
+
+def read_rows(path_str: str) -> LoadedFile:
+    """Read one data source. Raises DataError for problems with the file as a whole."""
+    path = Path(path_str).expanduser()
+    if not path.exists():
+        raise DataError(f"data file {path_str} does not exist: check data.train_file / validation_file / test_file")
+    if path.is_dir():
+        return _read_hf_dir(path)
+    suffix = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() == ".gz" else path.suffix.lower()
+    try:
+        if suffix in (".jsonl", ".ndjson"):
+            return _read_jsonl(path)
+        if suffix == ".json":
+            return _read_json(path)
+        if suffix in (".csv", ".tsv"):
+            return _read_csv(path)
+        if suffix in (".parquet", ".pq"):
+            return _read_parquet(path)
+    except OSError as exc:
+        raise DataError(f"cannot read {path_str}: {exc.strerror or exc}") from None
+    raise DataError(f"{path_str}: unknown data format {suffix!r}; use .jsonl, .json, .csv, .parquet "
+                    "or a saved Hugging Face dataset folder")

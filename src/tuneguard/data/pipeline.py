@@ -1,0 +1,105 @@
+"""From config to tokenized train/validation/test sets: load, format, split, tokenize.
+
+The audit and the trainer both start from `PreparedData`, so the audit sees exactly the
+examples (and tokens) that training will see.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+from typing import Any
+
+from tuneguard.config.schema import DataConfig
+from tuneguard.data.formats import Example, detect_format, to_examples
+from tuneguard.data.load import DataError, RowProblem, read_rows
+from tuneguard.data.tokenize import TokenizeStats, tokenize_examples
+
+log = logging.getLogger(__name__)
+SHOW_PROBLEMS = 20
+
+
+@dataclasses.dataclass
+class Split:
+    name: str
+    examples: list[Example]
+    features: list[dict[str, Any]]
+    stats: TokenizeStats
+
+
+@dataclasses.dataclass
+class PreparedData:
+    format: str
+    train: Split
+    validation: Split
+    test: Split | None
+    problems: list[RowProblem]
+    rows_read: int
+
+    def sizes(self) -> dict[str, int]:
+        d = {"train": len(self.train.examples), "validation": len(self.validation.examples)}
+        if self.test is not None:
+            d["test"] = len(self.test.examples)
+        return d
+
+
+def _load_examples(path: str, cfg: DataConfig, tokenizer: Any, fmt: str | None) -> tuple[list[Example], list[RowProblem], int, str]:
+    loaded = read_rows(path)
+    fmt = fmt or detect_format(loaded.rows, cfg)
+    examples, problems = to_examples(loaded.rows, fmt, cfg, tokenizer)
+    return examples, loaded.problems + problems, len(loaded.rows) + len(loaded.problems), fmt
+
+
+def check_problems(problems: list[RowProblem], total: int, max_fraction: float) -> None:
+    """Refuse to start when too many rows are malformed; otherwise warn and skip them."""
+    if not problems:
+        return
+    share = len(problems) / max(total, 1)
+    listing = "; ".join(str(p) for p in problems[:SHOW_PROBLEMS])
+    more = f" (and {len(problems) - SHOW_PROBLEMS} more)" if len(problems) > SHOW_PROBLEMS else ""
+    if share > max_fraction:
+        raise DataError(f"{len(problems)} of {total} rows are malformed ({share:.1%} > data.max_malformed_fraction "
+                        f"{max_fraction:.1%}): {listing}{more}. Fix the rows or raise data.max_malformed_fraction.")
+    log.warning("skipping %d malformed row(s) of %d: %s%s", len(problems), total, listing, more)
+
+
+def prepare_data(cfg: DataConfig, tokenizer: Any, *, tokenize: bool = True) -> PreparedData:
+    if not cfg.train_file:
+        raise DataError("data.train_file is not set: point it at a JSONL/JSON/CSV/Parquet file or dataset folder")
+    train_ex, problems, total, fmt = _load_examples(cfg.train_file, cfg, tokenizer, None)
+    if cfg.validation_file:
+        val_ex, p2, t2, _ = _load_examples(cfg.validation_file, cfg, tokenizer, fmt)
+        problems += p2
+        total += t2
+    else:
+        rng = random.Random(cfg.seed)
+        order = list(range(len(train_ex)))
+        rng.shuffle(order)
+        n_val = max(1, int(round(len(train_ex) * cfg.test_size))) if len(train_ex) > 1 else 0
+        val_idx = set(order[:n_val])
+        val_ex = [train_ex[i] for i in sorted(val_idx)]
+        train_ex = [e for i, e in enumerate(train_ex) if i not in val_idx]
+    test_ex = None
+    if cfg.test_file:
+        test_ex, p3, t3, _ = _load_examples(cfg.test_file, cfg, tokenizer, fmt)
+        problems += p3
+        total += t3
+    check_problems(problems, total, cfg.max_malformed_fraction)
+    if cfg.train_samples and len(train_ex) > cfg.train_samples:
+        train_ex = random.Random(cfg.seed).sample(train_ex, cfg.train_samples)
+    if cfg.eval_samples and len(val_ex) > cfg.eval_samples:
+        val_ex = random.Random(cfg.seed + 1).sample(val_ex, cfg.eval_samples)
+    if not train_ex:
+        raise DataError(f"no usable training rows in {cfg.train_file}")
+    if not val_ex:
+        raise DataError("no validation rows: give data.validation_file or more training rows")
+
+    def split(name: str, ex: list[Example]) -> Split:
+        if not tokenize:
+            return Split(name, ex, [], TokenizeStats())
+        feats, stats = tokenize_examples(tokenizer, ex, cfg.max_length, cfg.train_on_prompt)
+        return Split(name, ex, feats, stats)
+
+    return PreparedData(fmt, split("train", train_ex), split("validation", val_ex),
+                        split("test", test_ex) if test_ex is not None else None, problems, total)

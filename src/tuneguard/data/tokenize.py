@@ -1,0 +1,102 @@
+"""Tokenization with correct labels, because the wrong version is what silently ruins runs.
+
+- Labels only on the response: prompt tokens are -100 unless `train_on_prompt`.
+- EOS is appended to every example and supervised, so the model learns to stop.
+- Truncation shortens the prompt (from its middle, keeping the instruction's start and the
+  response header) before it touches the response, and counts what was cut.
+- The prompt and the response are tokenized separately and concatenated, so the label
+  boundary is exact; the audit checks that this matches joint tokenization
+  (TOKENIZER_MISMATCH).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from tuneguard.data.formats import Example
+
+IGNORE_INDEX = -100
+BATCH = 1000
+
+
+@dataclasses.dataclass
+class TokenizeStats:
+    examples: int = 0
+    prompt_truncated: int = 0
+    response_truncated: int = 0
+    tokens_cut: int = 0
+    empty_labels: int = 0
+    supervised_tokens: int = 0
+    total_tokens: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+
+def special_prefix(tokenizer: Any) -> list[int]:
+    """Tokens the tokenizer puts before text by itself (a BOS), found by asking it."""
+    with_sp = tokenizer("a", add_special_tokens=True)["input_ids"]
+    without = tokenizer("a", add_special_tokens=False)["input_ids"]
+    if without and len(with_sp) > len(without) and with_sp[-len(without):] == without:
+        return list(with_sp[: len(with_sp) - len(without)])
+    if without and with_sp[: len(without)] == without:
+        return []
+    return list(with_sp[:1]) if with_sp and with_sp[0] == getattr(tokenizer, "bos_token_id", None) else []
+
+
+def build_example(prompt_ids: list[int], response_ids: list[int], max_length: int,
+                  train_on_prompt: bool, stats: TokenizeStats, prefix_len: int = 0) -> dict[str, Any]:
+    """Concatenate, truncate (prompt first), and label one example."""
+    overflow = len(prompt_ids) + len(response_ids) - max_length
+    if overflow > 0:
+        body = len(prompt_ids) - prefix_len
+        # Keep at least a quarter of the budget for the prompt so the model still sees
+        # what it answers; cut the middle of the prompt body.
+        min_keep = min(body, max(max_length // 4, 0))
+        cut_prompt = min(overflow, max(body - min_keep, 0))
+        if cut_prompt:
+            keep = body - cut_prompt
+            head = keep // 2
+            tail = keep - head
+            prompt_ids = prompt_ids[: prefix_len + head] + (prompt_ids[len(prompt_ids) - tail:] if tail else [])
+            stats.prompt_truncated += 1
+            stats.tokens_cut += cut_prompt
+        overflow -= cut_prompt
+        if overflow > 0:
+            response_ids = response_ids[: max(len(response_ids) - overflow, 0)]
+            stats.response_truncated += 1
+            stats.tokens_cut += overflow
+            if len(prompt_ids) > max_length:
+                prompt_ids = prompt_ids[:max_length]
+    input_ids = list(prompt_ids) + list(response_ids)
+    if train_on_prompt:
+        labels = list(input_ids)
+    else:
+        labels = [IGNORE_INDEX] * len(prompt_ids) + list(response_ids)
+    n_sup = sum(1 for x in labels if x != IGNORE_INDEX)
+    stats.examples += 1
+    stats.supervised_tokens += n_sup
+    stats.total_tokens += len(input_ids)
+    if n_sup == 0:
+        stats.empty_labels += 1
+    return {"input_ids": input_ids, "labels": labels, "length": len(input_ids)}
+
+
+def tokenize_examples(tokenizer: Any, examples: list[Example], max_length: int,
+                      train_on_prompt: bool = False) -> tuple[list[dict[str, Any]], TokenizeStats]:
+    """Tokenize examples in batches (fast tokenizers run batches in Rust)."""
+    stats = TokenizeStats()
+    prefix = special_prefix(tokenizer)
+    eos = tokenizer.eos_token_id
+    if eos is None:
+        raise ValueError("the tokenizer has no EOS token; set one (tokenizer.eos_token) before training")
+    out: list[dict[str, Any]] = []
+    for start in range(0, len(examples), BATCH):
+        chunk = examples[start: start + BATCH]
+        p_ids = tokenizer([e.prompt for e in chunk], add_special_tokens=False)["input_ids"]
+        r_ids = tokenizer([e.response for e in chunk], add_special_tokens=False)["input_ids"]
+        for p, r in zip(p_ids, r_ids):
+            out.append(build_example(prefix + list(p), list(r) + [eos], max_length, train_on_prompt,
+                                     stats, prefix_len=len(prefix)))
+    return out, stats

