@@ -1,0 +1,44 @@
+"""`tuneguard presets` and `tuneguard init`: the shipped presets and a starting config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from tuneguard.cli.common import EXIT_USAGE, console, fail
+
+
+def presets() -> None:
+    """List the shipped presets."""
+    from tuneguard.config.load import preset_names, preset_text
+
+    t = Table("preset", "description")
+    for name in preset_names():
+        first = preset_text(name).splitlines()[0].lstrip("# ")
+        t.add_row(name, first.split(":", 1)[1].strip() if ":" in first else first)
+    console().print(t)
+
+
+def init(
+    preset: Annotated[str, typer.Option("--preset", help="Preset to start from (see `tuneguard presets`).")] = "gptj-6b-v2",
+    out: Annotated[Optional[Path], typer.Option("--out", help="File to write (default tuneguard.yaml).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented YAML config based on a preset."""
+    from tuneguard.config.load import ConfigError, preset_text
+
+    try:
+        text = preset_text(preset)
+    except ConfigError as exc:
+        fail(exc.problems[0], EXIT_USAGE)
+    path = out or Path("tuneguard.yaml")
+    if path.exists() and not force:
+        fail(f"{path} exists; pass --force to overwrite or --out another file", EXIT_USAGE)
+    header = (f"# Config for `tuneguard train {path}`, from preset {preset}.\n"
+              "# Every key and its default: docs/CONFIG.md. Override any key on the command line with\n"
+              "# --set section.key=value. Data paths are relative to this file.\n")
+    path.write_text(header + text, "utf-8")
+    console().print(f"wrote {path} (preset {preset}); next: edit data.train_file, then `tuneguard audit {path}`")

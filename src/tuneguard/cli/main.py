@@ -1,0 +1,63 @@
+"""The `tuneguard` command: wires the command modules together (one module per group)."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from tuneguard.cli import config_cmd, status_cmd, train_cmd
+
+app = typer.Typer(name="tuneguard", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Fine-tune causal LMs with LoRA and catch bad runs early.")
+config_app = typer.Typer(no_args_is_help=True, help="Inspect and compare configs.")
+app.add_typer(config_app, name="config")
+
+app.command("presets")(config_cmd.presets)
+app.command("init")(config_cmd.init)
+app.command("train")(train_cmd.train)
+app.command("status")(status_cmd.status)
+
+
+def _register_optional() -> None:
+    # TODO(integration): import these directly once every module has landed.
+    try:
+        from tuneguard.cli import audit_cmd
+
+        app.command("audit")(audit_cmd.audit)
+    except ImportError:
+        pass
+    try:
+        from tuneguard.cli import report_cmd
+
+        app.command("report")(report_cmd.report)
+        app.command("compare")(report_cmd.compare)
+        config_app.command("diff")(report_cmd.config_diff)
+    except ImportError:
+        pass
+    try:
+        from tuneguard.cli import notify_cmd
+
+        app.command("notify-test")(notify_cmd.notify_test)
+    except ImportError:
+        pass
+    try:
+        from tuneguard.cli import control_cmd
+
+        control_cmd.register(app)
+    except ImportError:
+        pass
+    try:
+        from tuneguard.cli import demo_cmd
+
+        app.command("demo")(demo_cmd.demo)
+    except ImportError:
+        pass
+
+
+_register_optional()
+
+
+def run() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    app()

@@ -1,0 +1,36 @@
+"""`tuneguard train`: one run, with the exit codes of the contract (0 / 1 / 2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from tuneguard.cli.common import EXIT_USAGE, console, fail, load_or_exit, setup_logging
+
+
+def default_run_dir(config: str) -> Path:
+    stem = Path(config).stem if config.endswith((".yaml", ".yml")) else config
+    return Path("runs") / stem
+
+
+def train(
+    config: Annotated[str, typer.Argument(help="YAML config file or preset name.")],
+    run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Run directory (default runs/<config name>).")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a key: section.key=value (YAML value).")] = None,
+    resume: Annotated[Optional[str], typer.Option("--resume", help="'auto': continue from the newest complete checkpoint.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Train even when the audit finds errors.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a previous run in --run-dir.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+) -> None:
+    """Fine-tune with LoRA: audit the data, train with guards, write the adapter and report."""
+    setup_logging(debug)
+    if resume not in (None, "auto"):
+        fail(f"--resume takes 'auto', got {resume!r}", EXIT_USAGE)
+    cfg = load_or_exit(config, set_)
+    from tuneguard.train.run import run_training
+
+    code = run_training(cfg, run_dir or default_run_dir(config), resume=resume == "auto", force=force,
+                        overwrite=overwrite, console=console())
+    raise typer.Exit(code)

@@ -1,0 +1,111 @@
+"""Measure the run (tokens/s, step time, memory, ETA) and persist every log to the store.
+
+Cost: nothing per step but a counter the collator already updates on the CPU and a clock
+read; memory is read only when the Trainer logs. No device synchronisation is added.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any
+
+import psutil
+import torch
+from transformers import TrainerCallback
+
+from tuneguard.train.context import RunContext
+
+log = logging.getLogger(__name__)
+GB = 1024**3
+
+
+class TokenCounter:
+    """Counts real (non-pad) tokens handed to training; the collator adds to it."""
+
+    def __init__(self) -> None:
+        self.tokens = 0
+
+
+class CountingCollator:
+    """Wraps a collator and counts real tokens of every training batch (CPU, no sync)."""
+
+    def __init__(self, inner: Any, counter: TokenCounter):
+        self.inner = inner
+        self.counter = counter
+
+    def __call__(self, features: list[dict[str, Any]]) -> Any:
+        self.counter.tokens += sum(len(f["input_ids"]) for f in features)
+        return self.inner(features)
+
+
+def memory_snapshot() -> dict[str, float]:
+    snap: dict[str, float] = {"rss_gb": psutil.Process().memory_info().rss / GB,
+                              "machine_mem_gb": psutil.virtual_memory().total / GB}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        dev = torch.cuda.current_device()
+        snap["mem_allocated_gb"] = torch.cuda.memory_allocated(dev) / GB
+        snap["mem_reserved_gb"] = torch.cuda.memory_reserved(dev) / GB
+        snap["mem_peak_gb"] = torch.cuda.max_memory_allocated(dev) / GB
+        snap["mem_total_gb"] = torch.cuda.get_device_properties(dev).total_memory / GB
+    return snap
+
+
+class MetricsCallback(TrainerCallback):
+    """Adds throughput/memory/ETA to every training log and writes all logs to the store."""
+
+    def __init__(self, ctx: RunContext, counter: TokenCounter):
+        self.ctx = ctx
+        self.counter = counter
+        self._t_last: float | None = None
+        self._tok_last = 0
+        self._step_last = 0
+        self._t_start: float | None = None
+        self._step_start = 0
+
+    def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001 - Trainer signature
+        now = time.perf_counter()
+        self._t_last = self._t_start = now
+        self._tok_last = self.counter.tokens
+        self._step_last = self._step_start = state.global_step
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
+        if logs is None:
+            return
+        step = state.global_step
+        now = time.perf_counter()
+        if "loss" in logs and self._t_last is not None:
+            dt = max(now - self._t_last, 1e-9)
+            steps = max(step - self._step_last, 1)
+            tokens = (self.counter.tokens - self._tok_last) * self.ctx.world_size
+            logs["tokens_per_s"] = tokens / dt
+            logs["step_time_s"] = dt / steps
+            elapsed = now - (self._t_start or now)
+            done = max(step - self._step_start, 1)
+            logs["eta_s"] = max(state.max_steps - step, 0) * elapsed / done
+            logs.update(memory_snapshot())
+            self._t_last, self._tok_last, self._step_last = now, self.counter.tokens, step
+        if not self.ctx.is_main or self.ctx.store is None:
+            return
+        row = {k: v for k, v in logs.items() if isinstance(v, (int, float))}
+        row.setdefault("epoch", state.epoch)
+        if "loss" in logs:
+            self.ctx.store.log_metrics(step, "train", row)
+        elif "eval_loss" in logs:
+            self.ctx.store.log_metrics(step, "eval", row)
+        elif "train_runtime" in logs:
+            self.ctx.store.set_meta(train_summary=row)
+        self.ctx.store.heartbeat(step)
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):  # noqa: ANN001
+        # Evaluation time must not count as training time in tokens/s.
+        if self._t_last is not None and metrics:
+            self._t_last += float(metrics.get("eval_runtime", 0.0) or 0.0)
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "?"
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"

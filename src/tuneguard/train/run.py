@@ -1,0 +1,487 @@
+"""The training recipe, top to bottom: build everything, audit, train, finish.
+
+`run_training` returns the process exit code of the contract:
+0 finished / early-stopped / stopped on request, 1 halted by a guard or failed,
+2 config or data error before the model loads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import logging
+import math
+import os
+import platform
+import shutil
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+
+from tuneguard.config.load import ConfigError, dump_yaml, redacted_dict, resolve_env_refs, secret_values
+from tuneguard.config.schema import Config
+from tuneguard.data.collate import build_collator
+from tuneguard.data.load import DataError
+from tuneguard.data.pipeline import PreparedData, prepare_data
+from tuneguard.findings import Finding
+from tuneguard.store.run_store import RunStore
+from tuneguard.train import model as model_lib
+from tuneguard.train.context import RunContext
+from tuneguard.train.display import DisplayCallback
+from tuneguard.train.metrics import CountingCollator, MetricsCallback, TokenCounter
+from tuneguard.train.resume import CheckpointMarkerCallback, latest_checkpoint
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A problem the user must fix before training starts (exit 2)."""
+
+
+@dataclasses.dataclass
+class DistInfo:
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def from_env(cls) -> "DistInfo":
+        return cls(int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0)),
+                   int(os.environ.get("WORLD_SIZE", 1)))
+
+
+class ListDataset(torch.utils.data.Dataset):
+    """Tokenized examples in memory; `length` lets the Trainer group batches by length."""
+
+    def __init__(self, features: list[dict[str, Any]]):
+        self.features = features
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return self.features[i]
+
+
+# --- run directory -------------------------------------------------------------------
+
+class RunDirLock:
+    """An exclusive lock on the run directory so two trainers never write one run."""
+
+    def __init__(self, run_dir: Path):
+        self.path = run_dir / ".lock"
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            other = os.pread(self.fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+            os.close(self.fd)
+            self.fd = None
+            raise UsageError(f"{self.path.parent} is in use by {other}; wait for it or use another --run-dir") from None
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, f"pid {os.getpid()} on {platform.node()}".encode(), 0)
+
+    def release(self) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+
+def prepare_run_dir(run_dir: Path, cfg_dict: dict[str, Any], resume: bool, overwrite: bool) -> Path | None:
+    """Check the run directory; return the checkpoint to resume from (or None)."""
+    from tuneguard.config.load import parse_yaml
+
+    db = run_dir / "run.db"
+    if db.exists() and not resume and not overwrite:
+        raise UsageError(f"{run_dir} already holds a run: continue it with --resume auto, "
+                         "start over with --overwrite, or choose another --run-dir")
+    if overwrite and not resume:
+        for name in ("run.db", "run.db-wal", "run.db-shm", "checkpoints", "adapter", "base_model",
+                     "config.yaml", "report.html", "report.md"):
+            p = run_dir / name
+            if p.is_dir():
+                shutil.rmtree(p)
+            elif p.exists():
+                p.unlink()
+    if resume and (run_dir / "config.yaml").exists():
+        old = parse_yaml((run_dir / "config.yaml").read_text("utf-8"), "config.yaml")
+        changed = [k for k in _flat(cfg_dict) if _flat(old).get(k) != _flat(cfg_dict)[k]
+                   and not k.startswith(("notify.", "report."))]
+        if changed:
+            raise UsageError(f"--resume auto needs the same config as the run in {run_dir}; changed: "
+                             f"{', '.join(changed[:8])}. Use another --run-dir for a new run")
+    return latest_checkpoint(run_dir / "checkpoints") if resume else None
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flat(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def environment() -> dict[str, Any]:
+    import peft
+    import transformers
+
+    env = {"python": platform.python_version(), "torch": torch.__version__,
+           "transformers": transformers.__version__, "peft": peft.__version__,
+           "platform": platform.platform(), "host": platform.node()}
+    env["device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    return env
+
+
+# --- building blocks -----------------------------------------------------------------
+
+def steps_plan(n_train: int, cfg: Config, world_size: int) -> tuple[int, int]:
+    """(steps per epoch, total optimizer steps) the Trainer will run."""
+    per_step = cfg.train.batch_size * cfg.train.gradient_accumulation_steps * world_size
+    spe = max(1, math.ceil(n_train / per_step))
+    total = cfg.train.max_steps if cfg.train.max_steps > 0 else max(1, math.ceil(cfg.train.num_epochs * spe))
+    return spe, total
+
+
+def training_arguments(cfg: Config, run_dir: Path, use_cpu: bool) -> Any:
+    from transformers import TrainingArguments
+
+    t, e = cfg.train, cfg.eval
+    dtype = model_lib.resolve_dtype(cfg.model.dtype)
+    save_strategy = e.strategy if (e.load_best_model_at_end and e.strategy != "no") else "steps"
+    return TrainingArguments(
+        output_dir=str(run_dir / "checkpoints"),
+        per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=t.eval_batch_size or t.batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        learning_rate=t.learning_rate,
+        weight_decay=t.weight_decay,
+        lr_scheduler_type=t.lr_scheduler,
+        warmup_steps=t.warmup_ratio,  # transformers 5: a float < 1 is a ratio
+        max_grad_norm=t.max_grad_norm,
+        optim=t.optim,
+        num_train_epochs=t.num_epochs,
+        max_steps=t.max_steps,
+        seed=t.seed,
+        data_seed=cfg.data.seed,
+        logging_steps=t.logging_steps,
+        logging_first_step=True,
+        logging_nan_inf_filter=False,  # the filter hides NaN losses (logs 0.0): the guard must see them
+        eval_strategy=e.strategy,
+        eval_steps=e.steps if e.strategy == "steps" else None,
+        save_strategy=save_strategy,
+        save_steps=t.save_steps,
+        save_total_limit=t.save_total_limit,
+        load_best_model_at_end=e.load_best_model_at_end and e.strategy != "no",
+        metric_for_best_model="eval_loss",
+        greater_is_better=False,
+        bf16=dtype == torch.bfloat16 and not use_cpu,
+        fp16=dtype == torch.float16 and not use_cpu,
+        use_cpu=use_cpu,
+        report_to=list(t.report_to) or "none",
+        remove_unused_columns=False,
+        train_sampling_strategy="group_by_length" if cfg.data.batching == "token_budget" else "random",
+        length_column_name="length",
+        disable_tqdm=True,
+        dataloader_num_workers=t.dataloader_num_workers,
+        gradient_checkpointing=bool(cfg.model.gradient_checkpointing is True),
+        torch_compile=t.torch_compile,
+        ddp_find_unused_parameters=False,
+        save_only_model=False,
+    )
+
+
+def model_context_length(cfg: Config, tokenizer: Any) -> int | None:
+    """The model's context window, read from its config without loading weights."""
+    if cfg.model.context_length:
+        return cfg.model.context_length
+    if cfg.model.name == model_lib.TINY:
+        return model_lib.tiny_model_config(len(tokenizer)).n_positions
+    try:
+        from transformers import AutoConfig
+
+        name, gguf = cfg.model.name, cfg.model.gguf_file
+        if name == model_lib.SMOLLM2:
+            name, gguf = model_lib.smollm2_gguf()
+        conf = AutoConfig.from_pretrained(name, gguf_file=gguf, revision=cfg.model.revision,
+                                          trust_remote_code=cfg.model.trust_remote_code)
+    except Exception:  # noqa: BLE001 - the real load reports a clear error later
+        return None
+    for k in ("max_position_embeddings", "n_positions", "n_ctx", "seq_length"):
+        v = getattr(conf, k, None)
+        if isinstance(v, int) and v > 0:
+            return v
+    return None
+
+
+def run_data_audit(cfg: Config, data: PreparedData, tokenizer: Any) -> list[Finding]:
+    try:
+        from tuneguard.audit import run_audit
+    except ImportError:  # TODO(integration): remove once the audit package lands
+        return []
+    return list(run_audit(cfg, data, tokenizer).findings)
+
+
+def optional_callbacks(ctx: RunContext, tokenizer: Any) -> list[Any]:
+    """Guard and control callbacks (their own modules); early stopping."""
+    cbs: list[Any] = []
+    try:
+        from tuneguard.guard import build_guard_callbacks
+    except ImportError:  # TODO(integration): remove once the guard package lands
+        build_guard_callbacks = None
+    if ctx.cfg.guard.enabled and build_guard_callbacks is not None:
+        cbs.extend(build_guard_callbacks(ctx, tokenizer))
+    elif ctx.cfg.eval.early_stopping_patience:
+        from transformers import EarlyStoppingCallback
+
+        cbs.append(EarlyStoppingCallback(ctx.cfg.eval.early_stopping_patience, ctx.cfg.eval.early_stopping_threshold))
+    try:
+        from tuneguard.control import build_control_callbacks
+    except ImportError:
+        pass
+    else:
+        cbs.extend(build_control_callbacks(ctx))
+    return cbs
+
+
+def make_notifier(cfg: Config, store: RunStore | None, secrets: list[str]) -> Any:
+    if not cfg.notify.urls or store is None:
+        return None
+    from tuneguard.notify.notifier import Notifier
+
+    return Notifier(cfg.notify, store, secrets)
+
+
+# --- the recipe ----------------------------------------------------------------------
+
+def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: bool = False,
+                 overwrite: bool = False, console: Console | None = None) -> int:
+    console = console or Console(highlight=False)
+    dist = DistInfo.from_env()
+    run_dir = Path(run_dir).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = RunDirLock(run_dir) if dist.is_main else None
+    store: RunStore | None = None
+    ctx: RunContext | None = None
+    try:
+        # 1. Config: secrets resolved for use, redacted for the record.
+        try:
+            resolved = resolve_env_refs(cfg)
+        except ConfigError as exc:
+            raise UsageError("; ".join(exc.problems)) from None
+        secrets = secret_values(resolved)
+        cfg_record = redacted_dict(cfg)
+        if lock:
+            lock.acquire()
+        ckpt = prepare_run_dir(run_dir, cfg_record, resume, overwrite) if dist.is_main else \
+            (latest_checkpoint(run_dir / "checkpoints") if resume else None)
+
+        # 2. Tokenizer and data, then the audit: all before a model is loaded.
+        tokenizer = model_lib.load_tokenizer(cfg.model)
+        model_lib.setup_pad_token(tokenizer, cfg.data.pad_token)
+        data = prepare_data(cfg.data, tokenizer)
+        ctx_len = model_context_length(cfg, tokenizer)
+        if ctx_len and cfg.data.max_length > ctx_len:
+            raise UsageError(f"data.max_length ({cfg.data.max_length}) exceeds the model's context ({ctx_len}): "
+                             f"set data.max_length <= {ctx_len}")
+        audit_findings = run_data_audit(cfg, data, tokenizer) if dist.is_main else []
+        spe, max_steps = steps_plan(len(data.train.features), cfg, dist.world_size)
+
+        if dist.is_main:
+            (run_dir / "config.yaml").write_text(dump_yaml(cfg_record), "utf-8")
+            store = RunStore(run_dir, create=True)
+            store.init_run(config=cfg_record, max_steps=max_steps)
+            store.set_meta(environment=environment(), data_sizes=data.sizes(), data_format=data.format,
+                           tokenize_stats={s.name: s.stats.to_dict() for s in (data.train, data.validation)},
+                           steps_per_epoch=spe, exit_reason=None)
+            store.replace_audit_findings(audit_findings)
+            store.truncate_after(_step_of(ckpt))
+        ctx = RunContext(cfg=cfg, run_dir=run_dir, store=store, is_main=dist.is_main,
+                         world_size=dist.world_size, secrets=secrets, audit_findings=audit_findings,
+                         max_steps=max_steps, steps_per_epoch=spe)
+        errors = [f for f in audit_findings if f.severity == "error"]
+        if errors and not force:
+            if store:
+                store.set_state("failed", exit_reason="audit errors")
+            raise UsageError(f"the data audit found {len(errors)} error(s) ({', '.join(sorted({f.code for f in errors}))}): "
+                             "run `tuneguard audit CONFIG` for details, fix the data, or pass --force to train anyway")
+        if store:
+            store.set_state("starting")
+        ctx.notifier = make_notifier(resolved, store, secrets) if dist.is_main else None
+
+        # 3. Model: base + LoRA.
+        from transformers import Trainer, set_seed
+
+        set_seed(cfg.train.seed)
+        use_cpu = cfg.train.use_cpu or not torch.cuda.is_available()
+        base = model_lib.load_base_model(cfg, tokenizer)
+        if cfg.model.gradient_checkpointing is True:
+            base.config.use_cache = False
+        if dist.is_main and cfg.model.name == model_lib.TINY:
+            base.save_pretrained(run_dir / "base_model")  # random init: keep it to reload the adapter
+        model, counts = model_lib.apply_lora(base, cfg)
+        if dist.is_main:
+            console.print(f"model {cfg.model.name}: {counts['trainable']:,} trainable of {counts['total']:,} "
+                          f"parameters ({100 * counts['trainable'] / max(counts['total'], 1):.3f}%)", markup=False)
+            store.set_meta(parameters=counts)  # type: ignore[union-attr]
+
+        # 4. Trainer with the callbacks that watch and steer it.
+        counter = TokenCounter()
+        collator = CountingCollator(build_collator(cfg.data.collator, tokenizer, cfg.data.pad_to_multiple_of,
+                                                   cfg.data.max_length), counter)
+        eval_collator = build_collator(cfg.data.collator, tokenizer, cfg.data.pad_to_multiple_of, cfg.data.max_length)
+        args = training_arguments(cfg, run_dir, use_cpu)
+        callbacks: list[Any] = [MetricsCallback(ctx, counter),
+                                CheckpointMarkerCallback(run_dir / "checkpoints", dist.is_main)]
+        callbacks += optional_callbacks(ctx, tokenizer)
+        if dist.is_main:
+            callbacks.append(DisplayCallback(console))
+        trainer = Trainer(model=model, args=args, train_dataset=ListDataset(data.train.features),
+                          eval_dataset=ListDataset(data.validation.features), data_collator=collator,
+                          processing_class=tokenizer, callbacks=callbacks)
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)  # our DisplayCallback shows the logs
+        # Evaluation batches need no token counting.
+        trainer.get_eval_dataloader = _with_collator(trainer.get_eval_dataloader, trainer, eval_collator)
+
+        if store:
+            store.set_state("running", started=time.time())
+        start_payload = {"model": cfg.model.name, "data_sizes": data.sizes(), "max_steps": max_steps,
+                         "learning_rate": cfg.train.learning_rate, "batch_size": cfg.train.batch_size,
+                         "gradient_accumulation_steps": cfg.train.gradient_accumulation_steps,
+                         "lora_r": cfg.lora.r, "run_dir": str(run_dir)}
+        if ckpt is not None:
+            ctx.event("resumed", {**start_payload, "from_step": _step_of(ckpt)}, step=_step_of(ckpt))
+            console.print(f"resuming from {ckpt.name}", markup=False)
+        else:
+            ctx.event("started", start_payload, step=0)
+        t0 = time.time()
+        trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+
+        # 5. Finish: adapter, test metrics, state, notifications.
+        return _finish(ctx, trainer, data, tokenizer, console, time.time() - t0)
+    except UsageError as exc:
+        _console_error(console, str(exc))
+        return EXIT_USAGE
+    except (DataError, model_lib.ModelError) as exc:
+        if store:
+            store.set_state("failed", exit_reason=str(exc)[:500])
+        _console_error(console, ctx.scrub(str(exc)) if ctx else str(exc))
+        return EXIT_USAGE if ctx is None or store is None or store.state() != "running" else EXIT_FAIL
+    except Exception as exc:  # noqa: BLE001 - record any crash as a failed run
+        tb = traceback.format_exc()
+        text = ctx.scrub(f"{type(exc).__name__}: {exc}") if ctx else f"{type(exc).__name__}: {exc}"
+        log.debug("training failed:\n%s", tb)
+        if store:
+            store.set_state("failed", exit_reason=text[:500], ended=time.time())
+        if ctx:
+            ctx.event("failed", {"error": text, "traceback": ctx.scrub("".join(tb.splitlines(True)[-12:]))})
+        _console_error(console, f"training failed: {text}")
+        return EXIT_FAIL
+    finally:
+        if ctx is not None and ctx.notifier is not None:
+            ctx.notifier.close(timeout=cfg.notify.flush_timeout_s)
+        if store is not None:
+            store.close()
+        if lock:
+            lock.release()
+
+
+def _with_collator(fn: Any, trainer: Any, collator: Any) -> Any:
+    def wrapped(*a: Any, **kw: Any) -> Any:
+        saved = trainer.data_collator
+        trainer.data_collator = collator
+        try:
+            return fn(*a, **kw)
+        finally:
+            trainer.data_collator = saved
+    return wrapped
+
+
+def _step_of(ckpt: Path | None) -> int:
+    from tuneguard.train.resume import checkpoint_step
+
+    return (checkpoint_step(ckpt) or 0) if ckpt else 0
+
+
+def _console_error(console: Console, msg: str) -> None:
+    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {msg}")
+
+
+def _finish(ctx: RunContext, trainer: Any, data: PreparedData, tokenizer: Any, console: Console,
+            seconds: float) -> int:
+    store = ctx.store
+    state = trainer.state
+    step = state.global_step
+    reason = ctx.stop_reason
+    if ctx.is_main:
+        adapter_dir = ctx.run_dir / "adapter"
+        trainer.model.save_pretrained(adapter_dir)
+        tokenizer.save_pretrained(adapter_dir)
+    test_metrics: dict[str, Any] = {}
+    if data.test is not None and reason != "halted":
+        m = trainer.evaluate(ListDataset(data.test.features), metric_key_prefix="test")
+        loss = m.get("test_loss")
+        test_metrics = {"eval_loss": loss, "perplexity": math.exp(loss) if loss is not None and loss < 50 else None}
+        if store:
+            store.log_metrics(step, "test", test_metrics)
+    if not ctx.is_main or store is None:
+        return EXIT_FAIL if reason == "halted" else EXIT_OK
+    best = state.best_metric
+    store.set_meta(best_checkpoint=state.best_model_checkpoint, best_step=state.best_global_step,
+                   best_eval_loss=best, ended=time.time(), train_seconds=seconds)
+    summary = {"step": step, "max_steps": state.max_steps, "best_eval_loss": best,
+               "best_step": state.best_global_step, "test": test_metrics, "seconds": seconds,
+               "adapter": str(ctx.run_dir / "adapter")}
+    if reason == "halted":
+        f = ctx.halt_finding
+        store.set_state("halted", exit_reason=f"{f.code}: {f.message}" if f else "halted by a guard")
+        ctx.event("halted", {**summary, "finding": f.to_dict() if f else None}, step=step)
+        code = EXIT_FAIL
+    elif reason == "stopped":
+        store.set_state("stopped", exit_reason="stopped on request")
+        ctx.event("stopped", summary, step=step)
+        code = EXIT_OK
+    else:
+        early = reason == "early_stop" or (step < state.max_steps and state.max_steps > 0)
+        store.set_state("finished", exit_reason="early stop" if early else "completed")
+        ctx.event("early_stop" if early else "finished", summary, step=step)
+        if early:
+            ctx.event("finished", summary, step=step)
+        code = EXIT_OK
+    _write_report(ctx, console)
+    final = store.state()
+    console.print(f"run {final} at step {step}/{state.max_steps}; best eval loss "
+                  f"{best if best is None else round(best, 4)}; adapter: {ctx.run_dir / 'adapter'}", markup=False)
+    return code
+
+
+def _write_report(ctx: RunContext, console: Console) -> None:
+    try:
+        from tuneguard.report.html import write_report
+    except ImportError:
+        return
+    try:
+        path = write_report(ctx.run_dir)
+    except Exception as exc:  # noqa: BLE001 - a report failure must not fail a finished run
+        log.warning("could not write the report: %s", ctx.scrub(str(exc)))
+        return
+    console.print(f"report: {path}", markup=False)
+    ctx.event("report", {"path": str(path)}, notify=True)
