@@ -1,0 +1,32 @@
+"""`tuneguard notify-test URL`: check a notification URL before a long run depends on it.
+
+The main CLI registers it with `app.command("notify-test")(notify_test)`; the function
+also works when called directly (its defaults are plain values).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from tuneguard.cli.common import EXIT_FAIL, EXIT_USAGE, console, err_console
+
+
+def notify_test(
+    url: Annotated[str, typer.Argument(help="apprise URL, e.g. line://TOKEN/USER_ID or json://host:port/path.")],
+    language: Annotated[str, typer.Option("--language", "-l", help="Message language: en or th.")] = "en",
+) -> None:
+    """Send one test message to URL; exit 0 when it was sent, 1 when not (with the reason)."""
+    from tuneguard.notify.probe import send_test
+
+    if language not in ("en", "th"):
+        err_console().print(f"[bold red]error:[/] --language must be en or th, got {escape(language)}")
+        raise typer.Exit(EXIT_USAGE)
+    ok, reason = send_test(url, language=language)
+    if ok:
+        console().print(f"[green]sent:[/] {escape(reason)}")
+        return
+    err_console().print(f"[bold red]not sent:[/] {escape(reason)}")
+    raise typer.Exit(EXIT_FAIL)

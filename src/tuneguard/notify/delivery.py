@@ -1,0 +1,191 @@
+"""Send one message to one apprise target, with timeouts and retries on 429/5xx.
+
+apprise itself retries any failure after a fixed wait and cannot tell a 503 from a
+wrong token; we want to retry only what may succeed later (429 and 5xx), back off
+exponentially, and wait as long as the server asks (Retry-After). So apprise's own
+retry is turned off and the loop lives here, fed by what `http_observer` saw on the
+wire. Every target is added once to a single `apprise.Apprise` and addressed by a
+private tag, so one message goes to one target at a time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import apprise
+
+from tuneguard.notify import http_observer
+from tuneguard.notify.messages import LINE_TEXT_LIMIT, Message
+from tuneguard.notify.secrets import Scrubber, target_label
+
+log = logging.getLogger(__name__)
+
+_STATUS_IN_LOG = re.compile(r"error=(\d{3})\b")
+MAX_RETRY_AFTER_S = 300.0  # a server asking for longer than this is treated as a refusal
+
+
+@dataclasses.dataclass
+class Target:
+    """One notification URL as apprise loaded it, shown only as `label` (scheme://***)."""
+
+    index: int
+    tag: str
+    label: str
+    scheme: str
+    limit: int
+    plugin: Any = dataclasses.field(repr=False)
+
+
+@dataclasses.dataclass
+class SendResult:
+    """The outcome of sending one message (all its attempts) to one target."""
+
+    ok: bool
+    reason: str = ""
+    status: int | None = None
+    retry_after_s: float | None = None
+    error_kind: str | None = None  # http, refused, timeout, connection, other, unknown
+    attempts: int = 1
+    host: str | None = None
+    port: int | None = None
+
+    @property
+    def retryable(self) -> bool:
+        """Only a rate limit or a server error may go away by itself."""
+        return self.status is not None and (self.status == 429 or 500 <= self.status <= 599)
+
+    @property
+    def network_failure(self) -> bool:
+        return self.error_kind in ("refused", "timeout", "connection")
+
+
+def _scheme(url: str) -> str:
+    return url.split("://", 1)[0].lower() if "://" in url else ""
+
+
+class Delivery:
+    """The apprise side of a notifier: loaded targets and per-target sending.
+
+    `timeout_s` becomes each target's connect and read timeout (apprise's `cto`/`rto`)
+    unless the URL sets them itself.
+    """
+
+    def __init__(self, urls: Iterable[str], *, timeout_s: float, scrub: Scrubber):
+        self.timeout_s = float(timeout_s)
+        self._scrub = scrub
+        # Sequential dispatch in a worker apprise abandons after service_timeout: a guard
+        # for plugins that do not honour cto/rto (the notifier's thread must come back).
+        self._asset = apprise.AppriseAsset(async_mode=False,
+                                           service_timeout=max(30.0, 3.0 * self.timeout_s + 5.0))
+        self.apprise = apprise.Apprise(asset=self._asset)
+        self.targets: list[Target] = []
+        self.invalid: list[str] = []  # labels (scheme://***) of URLs apprise did not load
+        for i, url in enumerate(urls):
+            self._add(i, url)
+
+    def _add(self, index: int, url: str) -> None:
+        label = target_label(url)
+        tag = f"tuneguard-target-{index}"
+        try:
+            plugin = apprise.Apprise.instantiate(url, asset=self._asset, tag=tag)
+        except Exception as exc:  # noqa: BLE001 - a bad URL must never take the run down
+            log.debug("apprise failed to load %s: %s", label, self._scrub(exc))
+            plugin = None
+        if plugin is None:
+            self.invalid.append(label)
+            return
+        query = url.split("?", 1)[1] if "?" in url else ""
+        if "cto=" not in query:
+            plugin.socket_connect_timeout = self.timeout_s
+        if "rto=" not in query:
+            plugin.socket_read_timeout = self.timeout_s
+        plugin.retry = 0  # retries are ours (429/5xx only, with backoff)
+        limit = min(LINE_TEXT_LIMIT, int(getattr(plugin, "body_maxlen", LINE_TEXT_LIMIT) or LINE_TEXT_LIMIT))
+        self.apprise.add(plugin)
+        self.targets.append(Target(index=index, tag=tag, label=label, scheme=_scheme(url), limit=limit,
+                                   plugin=plugin))
+
+    # -- one attempt ------------------------------------------------------------------
+    def send_once(self, target: Target, message: Message) -> SendResult:
+        """One attempt; never raises. The reason is one scrubbed line."""
+        with http_observer.observe() as exchanges:
+            try:
+                result = self.apprise.notify(body=message.body, title=message.title,
+                                             body_format=apprise.NotifyFormat.TEXT, tag=target.tag)
+            except Exception as exc:  # noqa: BLE001 - apprise misbehaving must not reach the trainer
+                return SendResult(ok=False, error_kind="other",
+                                  reason=self._scrub(f"apprise raised {type(exc).__name__}: {exc}"))
+        if bool(result):
+            return SendResult(ok=True, status=exchanges[-1].status if exchanges else None)
+        failed = [e for e in exchanges if e.error_kind or (e.status is not None and e.status >= 400)]
+        if failed:
+            return self._from_exchange(failed[-1])
+        return self._from_apprise(result)
+
+    def _from_exchange(self, ex: http_observer.HttpExchange) -> SendResult:
+        where = f"{ex.host}:{ex.port}" if ex.host else "the endpoint"
+        if ex.error_kind == "refused":
+            reason = f"connection refused by {where}"
+        elif ex.error_kind == "timeout":
+            reason = f"no answer from {where} within {self.timeout_s:g} s"
+        elif ex.error_kind:
+            reason = f"cannot reach {where}: {ex.error.splitlines()[0][:200]}"
+        else:
+            reason = f"HTTP {ex.status}{' ' + ex.reason if ex.reason else ''} from {where}"
+            if ex.retry_after_s is not None:
+                reason += f" (Retry-After {ex.retry_after_s:g} s)"
+        return SendResult(ok=False, reason=self._scrub(reason), status=ex.status,
+                          retry_after_s=ex.retry_after_s, error_kind=ex.error_kind or "http",
+                          host=ex.host, port=ex.port)
+
+    def _from_apprise(self, result: Any) -> SendResult:
+        """No HTTP exchange seen (a non-HTTP plugin, or apprise stopped waiting): use its logs."""
+        status_name = getattr(getattr(result, "status", None), "name", "FAILURE")
+        lines: list[str] = []
+        try:
+            for service in result:
+                for entry in service.logs():
+                    if entry.level in ("WARNING", "ERROR", "CRITICAL"):
+                        lines.append(str(entry.message))
+        except Exception:  # noqa: BLE001 - logs are a courtesy; the failure itself is known
+            pass
+        text = lines[-1] if lines else "apprise reported a failure without details"
+        m = _STATUS_IN_LOG.search(text)
+        status = int(m.group(1)) if m else None
+        kind = "timeout" if status_name == "TIMEOUT" else ("http" if status else "unknown")
+        return SendResult(ok=False, reason=self._scrub(" ".join(text.split())[:300]), status=status,
+                          error_kind=kind)
+
+    # -- with retries -----------------------------------------------------------------
+    def send(self, target: Target, message: Message, *, retries: int, backoff_s: float = 1.0,
+             max_backoff_s: float = 60.0, sleep: Callable[[float], bool]) -> SendResult:
+        """Send with up to `retries` retries on 429/5xx.
+
+        The wait is Retry-After when the server gives one, else `backoff_s` doubled per
+        retry (with 10% jitter, capped at `max_backoff_s`). `sleep(s)` returns False when
+        the wait was cut short (the notifier is closing); the last failure is returned.
+        """
+        attempt = 0
+        while True:
+            res = self.send_once(target, message)
+            res.attempts = attempt + 1
+            if res.ok or not res.retryable or attempt >= retries:
+                return res
+            if res.retry_after_s is not None:
+                if res.retry_after_s > MAX_RETRY_AFTER_S:
+                    res.reason += f"; not retried: the server asked to wait {res.retry_after_s:.0f} s"
+                    return res
+                delay = res.retry_after_s
+            else:
+                delay = min(max_backoff_s, backoff_s * (2 ** attempt)) * random.uniform(0.9, 1.1)  # noqa: S311
+            log.debug("notification to %s failed (%s); retry %d/%d in %.2f s",
+                      target.label, res.reason, attempt + 1, retries, delay)
+            if not sleep(delay):
+                res.reason += "; retry abandoned: notifier closing"
+                return res
+            attempt += 1

@@ -1,0 +1,252 @@
+"""Turn an event and its payload into a message, in English or Thai.
+
+One builder per event decides *what* is said (which lines, in which order); the
+language tables in `en.py` and `th.py` decide *how*. Missing payload keys drop their
+line instead of printing "None", so callers may send what they have.
+
+Payload keys per event (all optional unless noted):
+- started: model, train_rows, eval_rows, test_rows, max_steps, num_epochs, learning_rate,
+  batch_size, gradient_accumulation_steps, lora_r, lora_alpha, max_length,
+  hyperparameters (dict of further key -> value)
+- evaluation: step, max_steps, epoch, train_loss, eval_loss, best_eval_loss (the best
+  before this evaluation)
+- finding: a Finding as dict (code, severity, step, message, evidence, recommendation)
+- qa: step, samples (list of {prompt, output, keyword_score})
+- early_stop: step, best_eval_loss, reason
+- halted: step, code, message, checkpoint
+- finished: steps, best_eval_loss, test_metrics (dict), duration_s
+- failed: step, error, traceback (str or list of lines)
+- progress: step, max_steps, epoch, loss, tokens_per_s, eta_s
+- stopped: step, requested_by, reason, checkpoint
+- resumed: step (the step resumed from), checkpoint
+- report: verdict, summary (str or list of lines), path
+- test: nothing
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import ModuleType
+from typing import Any
+
+from tuneguard.notify.messages import en, format as fmt, th
+from tuneguard.notify.messages.fit import Message
+
+LANGUAGES: dict[str, ModuleType] = {"en": en, "th": th}
+EVENTS = tuple(en.TITLES)
+
+TRACEBACK_LINES = 15
+QA_SAMPLES = 3
+EXTRA_PARAMS = 12
+
+
+class _Lines:
+    """Collects body lines in one language; a line whose value is missing is skipped."""
+
+    def __init__(self, table: Mapping[str, str]):
+        self.table = table
+        self.out: list[str] = []
+
+    def add(self, template: str, /, **values: Any) -> None:
+        if any(v is None for v in values.values()):
+            return
+        self.out.append(self.table[template].format(**values))
+
+    def raw(self, text: str) -> None:
+        self.out.append(text)
+
+    def word(self, key: str) -> str:
+        return self.table[key]
+
+
+def _get(p: Mapping[str, Any], *keys: str) -> Any:
+    for k in keys:
+        if p.get(k) is not None:
+            return p[k]
+    return None
+
+
+def _opt(conv: Callable[[Any], str], v: Any) -> str | None:
+    return None if v is None else conv(v)
+
+
+def _step_line(L: _Lines, p: Mapping[str, Any]) -> None:
+    step, total = p.get("step"), p.get("max_steps")
+    if step is not None and total not in (None, -1, 0):
+        L.add("step_of", step=fmt.integer(step), max_steps=fmt.integer(total), pct=fmt.percent(step, total))
+    else:
+        L.add("step", step=_opt(fmt.integer, step))
+
+
+def _evidence(ev: Any) -> str | None:
+    """Evidence in brief: a few key=value pairs, long values and lists shortened."""
+    if ev in (None, {}, [], ""):
+        return None
+    if not isinstance(ev, Mapping):
+        return fmt.shorten(ev, 300)
+    parts = []
+    for k, v in list(ev.items())[:8]:
+        if isinstance(v, (list, tuple)):
+            shown = ", ".join(fmt.shorten(fmt.number(x) if isinstance(x, (int, float)) else x, 40) for x in v[:5])
+            val = f"[{shown}{', …' if len(v) > 5 else ''}]"
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            val = fmt.number(v)
+        else:
+            val = fmt.shorten(v, 80)
+        parts.append(f"{k}={val}")
+    return fmt.shorten("; ".join(parts), 400)
+
+
+def _started(L: _Lines, p: Mapping[str, Any]) -> None:
+    L.add("model", model=p.get("model"))
+    L.add("train_rows", n=_opt(fmt.integer, p.get("train_rows")))
+    L.add("eval_rows", n=_opt(fmt.integer, p.get("eval_rows")))
+    L.add("test_rows", n=_opt(fmt.integer, p.get("test_rows")))
+    if p.get("max_steps") not in (None, -1):
+        L.add("max_steps", n=fmt.integer(p["max_steps"]))
+    else:
+        L.add("epochs", n=_opt(fmt.number, p.get("num_epochs")))
+    L.add("learning_rate", v=_opt(fmt.rate, p.get("learning_rate")))
+    L.add("batch_size", v=_opt(fmt.number, p.get("batch_size")))
+    if p.get("gradient_accumulation_steps") not in (None, 1):
+        L.add("grad_accum", v=fmt.number(p["gradient_accumulation_steps"]))
+    L.add("lora", r=_opt(fmt.number, p.get("lora_r")), alpha=_opt(fmt.number, p.get("lora_alpha")))
+    L.add("max_length", v=_opt(fmt.integer, p.get("max_length")))
+    extra = p.get("hyperparameters") or {}
+    for k, v in list(extra.items())[:EXTRA_PARAMS]:
+        L.add("param", key=str(k), value=fmt.number(v) if isinstance(v, (int, float)) else fmt.shorten(v, 80))
+
+
+def _evaluation(L: _Lines, p: Mapping[str, Any]) -> None:
+    _step_line(L, p)
+    L.add("epoch", epoch=_opt(fmt.number, p.get("epoch")))
+    train, ev, best = p.get("train_loss"), p.get("eval_loss"), p.get("best_eval_loss")
+    L.add("train_loss", v=_opt(fmt.loss, train))
+    L.add("eval_loss", v=_opt(fmt.loss, ev))
+    if ev is not None and best is not None:
+        delta = float(ev) - float(best)
+        key = "new_best" if delta < 0 else "vs_best"
+        L.add(key, best=fmt.loss(best), delta=fmt.signed(delta))
+    if ev is not None and train is not None:
+        L.add("gap", v=fmt.signed(float(ev) - float(train)))
+
+
+def _finding(L: _Lines, p: Mapping[str, Any]) -> None:
+    L.add("code", code=p.get("code"))
+    sev = p.get("severity")
+    if sev is not None:
+        L.add("severity", v=L.table.get(f"sev_{sev}", str(sev)))
+    L.add("step", step=_opt(fmt.integer, p.get("step")))
+    if p.get("message"):
+        L.raw(fmt.shorten(p["message"], 600))
+    L.add("evidence", v=_evidence(p.get("evidence")))
+    if p.get("recommendation"):
+        L.add("recommendation", v=fmt.shorten(p["recommendation"], 600))
+
+
+def _qa(L: _Lines, p: Mapping[str, Any]) -> None:
+    L.add("step", step=_opt(fmt.integer, p.get("step")))
+    for s in list(p.get("samples") or [])[:QA_SAMPLES]:
+        L.raw("")
+        L.add("qa_prompt", v=fmt.shorten(s.get("prompt", ""), 150))
+        L.add("qa_output", v=fmt.shorten(s.get("output", ""), 400))
+        L.add("qa_score", v=_opt(fmt.number, s.get("keyword_score")))
+
+
+def _early_stop(L: _Lines, p: Mapping[str, Any]) -> None:
+    L.add("early_stop", step=fmt.integer(p.get("step")))
+    L.add("best_eval_loss", v=_opt(fmt.loss, p.get("best_eval_loss")))
+    L.add("reason", v=_opt(str, p.get("reason")))
+
+
+def _halted(L: _Lines, p: Mapping[str, Any]) -> None:
+    L.add("halted", step=fmt.integer(p.get("step")))
+    L.add("code", code=p.get("code"))
+    if p.get("message"):
+        L.raw(fmt.shorten(p["message"], 600))
+    L.add("checkpoint", v=p.get("checkpoint"))
+
+
+def _finished(L: _Lines, p: Mapping[str, Any]) -> None:
+    L.add("steps_done", v=_opt(fmt.integer, _get(p, "steps", "step")))
+    L.add("best_eval_loss", v=_opt(fmt.loss, p.get("best_eval_loss")))
+    for k, v in list((p.get("test_metrics") or {}).items())[:EXTRA_PARAMS]:
+        key = str(k).removeprefix("test_")
+        val = fmt.loss(v) if "loss" in key else (fmt.number(v) if isinstance(v, (int, float)) else str(v))
+        L.add("test_metric", key=key, value=val)
+    L.add("duration", v=_opt(fmt.hmm, p.get("duration_s")))
+
+
+def _failed(L: _Lines, p: Mapping[str, Any]) -> None:
+    L.add("step", step=_opt(fmt.integer, p.get("step")))
+    err = str(p.get("error") or "").strip()
+    if err:
+        first, *rest = err.splitlines()
+        L.add("error", v=first)
+        for line in rest:
+            L.raw(line)
+    tb = p.get("traceback")
+    if tb:
+        tb_lines = tb.splitlines() if isinstance(tb, str) else [str(x).rstrip("\n") for x in tb]
+        tb_lines = [x for x in tb_lines if x.strip()][-TRACEBACK_LINES:]
+        if tb_lines:
+            L.raw(L.word("traceback"))
+            for line in tb_lines:
+                L.raw(line)
+
+
+def _progress(L: _Lines, p: Mapping[str, Any]) -> None:
+    _step_line(L, p)
+    L.add("epoch", epoch=_opt(fmt.number, p.get("epoch")))
+    L.add("loss", v=_opt(fmt.loss, _get(p, "loss", "train_loss")))
+    L.add("tokens_per_s", v=_opt(fmt.integer, p.get("tokens_per_s")))
+    L.add("eta", v=_opt(fmt.hmm, p.get("eta_s")))
+
+
+def _stopped(L: _Lines, p: Mapping[str, Any]) -> None:
+    L.add("stopped", step=fmt.integer(p.get("step")))
+    L.add("requested_by", v=p.get("requested_by"))
+    L.add("reason", v=p.get("reason"))
+    L.add("checkpoint", v=p.get("checkpoint"))
+
+
+def _resumed(L: _Lines, p: Mapping[str, Any]) -> None:
+    L.add("resumed", step=fmt.integer(_get(p, "step", "from_step")))
+    L.add("checkpoint", v=p.get("checkpoint"))
+
+
+def _report(L: _Lines, p: Mapping[str, Any]) -> None:
+    L.add("verdict", v=p.get("verdict"))
+    summary = p.get("summary")
+    if summary:
+        for line in summary.splitlines() if isinstance(summary, str) else [str(x) for x in summary]:
+            L.raw(line)
+    L.add("report_path", v=_opt(str, p.get("path")))
+
+
+def _test(L: _Lines, p: Mapping[str, Any]) -> None:
+    L.raw(L.word("test_body"))
+
+
+_BUILDERS: dict[str, Callable[[_Lines, Mapping[str, Any]], None]] = {
+    "started": _started, "evaluation": _evaluation, "finding": _finding, "qa": _qa,
+    "early_stop": _early_stop, "halted": _halted, "finished": _finished, "failed": _failed,
+    "progress": _progress, "stopped": _stopped, "resumed": _resumed, "report": _report,
+    "test": _test,
+}
+
+
+def render(event: str, payload: Mapping[str, Any] | None, *, language: str = "en",
+           run_name: str = "tuneguard") -> Message:
+    """The message for one event. Raises KeyError for an unknown event or language."""
+    lang = LANGUAGES[language]
+    builder = _BUILDERS[event]
+    L = _Lines(lang.LINES)
+    L.add("run", run=run_name)
+    builder(L, payload or {})
+    title = f"{lang.TITLES[event]} · {run_name}"
+    return Message(title=title, body="\n".join(L.out).strip("\n"))
+
+
+def truncation_marker(language: str) -> str:
+    return LANGUAGES[language].LINES["truncated"]

@@ -1,0 +1,334 @@
+"""The run's notifier: events in, messages out, without ever slowing the training loop.
+
+`notify()` only appends to a bounded in-memory queue and returns; one daemon thread
+renders, sends (timeouts, retries on 429/5xx) and records the outcome in the run store
+(`notify_sent`, `notify_failed`, `notify_dropped`). When the queue is full the oldest
+pending progress message goes first, otherwise the new message is dropped: a stuck
+endpoint must cost memory and messages, never training time. `close()` flushes what it
+can within a time limit and records what it could not.
+
+All store writes happen on the notifier's thread with its own SQLite connection (the
+store is "one connection per thread"), except the final accounting in `close()`, which
+runs on the caller's thread with the caller's store.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from tuneguard.config.schema import NotifyConfig
+from tuneguard.notify.delivery import Delivery, SendResult, Target
+from tuneguard.notify.messages import Message, fit, render, truncation_marker
+from tuneguard.notify.secrets import Scrubber, ScrubFilter
+from tuneguard.store.run_store import RunStore
+
+log = logging.getLogger(__name__)
+
+NOTIFIED_SEVERITIES = ("warning", "error")
+# After this many network failures in a row a target is skipped for a while, so a dead
+# endpoint does not hold every later message (and every other target) for its timeout.
+BREAKER_FAILURES = 3
+BREAKER_COOLDOWN_S = 60.0
+
+
+@dataclasses.dataclass
+class _Pending:
+    event: str
+    payload: dict[str, Any]
+    step: int | None
+
+
+@dataclasses.dataclass
+class _Health:
+    """Consecutive network failures of one target and until when it is skipped."""
+
+    failures: int = 0
+    down_until: float = 0.0
+    last_reason: str = ""
+    failing: bool = False  # warn once per outage, not once per message
+
+
+class Notifier:
+    """Sends run events to the configured apprise URLs from a background thread.
+
+    `cfg` must already have `${VAR}` references resolved; `secrets` are scrubbed from
+    everything recorded or logged (the URLs' own secrets are always added). With no
+    URLs the notifier is inert: no thread, no apprise. Safe to call from any thread;
+    no method raises into the caller.
+    """
+
+    def __init__(self, cfg: NotifyConfig, store: RunStore | None, secrets: list[str], *,
+                 run_name: str | None = None, backoff_s: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic):
+        self._cfg = cfg
+        self._events = frozenset(cfg.events)
+        self._store = store
+        self._run_name = run_name or (Path(store.run_dir).resolve().name if store is not None else "tuneguard")
+        self._backoff_s = backoff_s
+        self._clock = clock
+        self._scrub = Scrubber(secrets, cfg.urls)
+        self._cond = threading.Condition()
+        self._queue: collections.deque[_Pending] = collections.deque()
+        self._dropped: collections.Counter[tuple[str, str]] = collections.Counter()
+        self._wake = threading.Event()
+        self._closing = False
+        self._deadline: float | None = None
+        self._last_progress = clock()
+        self._health: dict[int, _Health] = {}
+        self._delivery: Delivery | None = None
+        self._thread: threading.Thread | None = None
+        self._log_filter: ScrubFilter | None = None
+        if not cfg.urls:
+            return
+        self._log_filter = ScrubFilter(self._scrub)
+        self._log_filter.install()
+        try:
+            self._delivery = Delivery(cfg.urls, timeout_s=cfg.timeout_s, scrub=self._scrub)
+        except Exception as exc:  # noqa: BLE001 - notifications are optional; training is not
+            log.warning("notifications disabled: apprise could not be set up: %s", self._scrub(exc))
+            self._log_filter.remove()
+            return
+        for label in self._delivery.invalid:
+            log.warning("notification URL %s is not recognised by apprise; it is skipped", label)
+        self._health = {t.index: _Health() for t in self._delivery.targets}
+        self._thread = threading.Thread(target=self._run, name="tuneguard-notifier", daemon=True)
+        self._thread.start()
+
+    # -- caller side (must stay cheap) -------------------------------------------------
+    @property
+    def enabled(self) -> bool:
+        """True when there is at least one URL to send to."""
+        return self._thread is not None
+
+    def wants(self, event: str) -> bool:
+        return self.enabled and event in self._events
+
+    def notify(self, event: str, payload: Mapping[str, Any] | Any | None = None, step: int | None = None) -> None:
+        """Queue one event for sending; returns at once and never raises."""
+        try:
+            if not self.wants(event):
+                return
+            if payload is not None and hasattr(payload, "to_dict"):
+                payload = payload.to_dict()  # a Finding
+            data = dict(payload or {})
+            if event == "finding" and data.get("severity") not in NOTIFIED_SEVERITIES:
+                return
+            if step is None and isinstance(data.get("step"), int):
+                step = data["step"]
+            self._enqueue(_Pending(event, data, step))
+        except Exception:  # noqa: BLE001 - the trainer must never see a notifier error
+            log.debug("notify(%s) failed to queue", event, exc_info=True)
+
+    def maybe_progress(self, payload: Mapping[str, Any], step: int | None = None) -> bool:
+        """Queue a progress message if `progress_interval_s` has passed since the last one.
+
+        Call it as often as you like (every logged step); returns whether it queued.
+        """
+        if not self.wants("progress"):
+            return False
+        now = self._clock()
+        if now - self._last_progress < self._cfg.progress_interval_s:
+            return False
+        self._last_progress = now
+        self.notify("progress", payload, step)
+        return True
+
+    def _enqueue(self, item: _Pending) -> None:
+        with self._cond:
+            if self._closing:
+                log.debug("notifier closed; %s not sent", item.event)
+                return
+            if item.event == "progress":
+                # Coalesce: only the newest pending progress is worth sending.
+                for old in [p for p in self._queue if p.event == "progress"]:
+                    self._queue.remove(old)
+            if len(self._queue) >= self._cfg.queue_size:
+                oldest_progress = next((p for p in self._queue if p.event == "progress"), None)
+                if oldest_progress is not None:
+                    self._queue.remove(oldest_progress)
+                    self._dropped[("progress", "queue full")] += 1
+                else:
+                    self._dropped[(item.event, "queue full")] += 1
+                    self._cond.notify()
+                    return
+            self._queue.append(item)
+            self._cond.notify()
+
+    # -- shutdown ----------------------------------------------------------------------
+    def close(self, timeout: float | None = None) -> bool:
+        """Send what is queued within `timeout` seconds (default: flush_timeout_s).
+
+        Returns True when everything queued was handled. What is left is recorded as
+        `notify_dropped` (reason "flush time limit"); a send still in flight finishes
+        (or times out) on the daemon thread and records itself if the process lives.
+        """
+        if self._thread is None:
+            return True
+        limit = self._cfg.flush_timeout_s if timeout is None else max(0.0, float(timeout))
+        with self._cond:
+            if not self._closing:
+                self._closing = True
+                self._deadline = time.monotonic() + limit
+            deadline = self._deadline or time.monotonic()
+            self._cond.notify_all()
+        self._wake.set()
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+        with self._cond:
+            left = list(self._queue)
+            self._queue.clear()
+            dropped = self._take_dropped()
+        for item in left:
+            dropped[(item.event, "flush time limit")] += 1
+        self._record_dropped(self._store, dropped)
+        finished = not self._thread.is_alive()
+        if left or not finished:
+            log.warning("notifications: %d message(s) not sent within the %.0f s flush limit",
+                        len(left) + (0 if finished else 1), limit)
+        return finished and not left
+
+    def __enter__(self) -> "Notifier":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- worker side -------------------------------------------------------------------
+    def _take_dropped(self) -> collections.Counter[tuple[str, str]]:
+        taken, self._dropped = self._dropped, collections.Counter()
+        return taken
+
+    def _past_deadline(self) -> bool:
+        return self._deadline is not None and time.monotonic() >= self._deadline
+
+    def _run(self) -> None:
+        store = self._open_store()
+        try:
+            assert self._delivery is not None
+            for label in self._delivery.invalid:
+                self._record(store, "notify_failed", {
+                    "event": None, "target": label,
+                    "reason": "apprise does not recognise this URL; it is skipped"})
+            while True:
+                with self._cond:
+                    while not self._queue and not self._dropped and not self._closing:
+                        self._cond.wait()
+                    dropped = self._take_dropped()
+                    stop = self._closing and (not self._queue or self._past_deadline())
+                    item = None if stop or not self._queue else self._queue.popleft()
+                self._record_dropped(store, dropped)
+                if stop:
+                    return
+                if item is not None:
+                    self._deliver(store, item)
+        except Exception:  # noqa: BLE001 - a dead notifier thread must not go unnoticed
+            log.warning("the notifier thread stopped after an unexpected error", exc_info=True)
+        finally:
+            if self._log_filter is not None:
+                self._log_filter.remove()
+            if store is not None and store is not self._store:
+                store.close()
+
+    def _open_store(self) -> RunStore | None:
+        if self._store is None:
+            return None
+        try:
+            return RunStore(self._store.run_dir)
+        except Exception:  # noqa: BLE001 - fall back to the caller's connection
+            log.debug("notifier could not open its own store connection", exc_info=True)
+            return self._store
+
+    def _sleep(self, seconds: float) -> bool:
+        """Wait between retries; False when the flush limit would pass before the wait ends."""
+        end = time.monotonic() + seconds
+        while True:
+            now = time.monotonic()
+            if now >= end:
+                return True
+            deadline = self._deadline
+            if deadline is not None:
+                if end > deadline:
+                    return False
+                time.sleep(end - now)
+                return True
+            self._wake.wait(end - now)
+
+    def _messages(self, item: _Pending, target: Target, cache: dict[int, list[Message]]) -> list[Message]:
+        if target.limit not in cache:
+            lang = self._cfg.language
+            msg = render(item.event, item.payload, language=lang, run_name=self._run_name)
+            msg = Message(self._scrub(msg.title), self._scrub(msg.body))
+            cache[target.limit] = fit(msg, limit=target.limit, marker=truncation_marker(lang))
+        return cache[target.limit]
+
+    def _deliver(self, store: RunStore | None, item: _Pending) -> None:
+        assert self._delivery is not None
+        cache: dict[int, list[Message]] = {}
+        for target in self._delivery.targets:
+            health = self._health[target.index]
+            now = time.monotonic()
+            if health.down_until > now:
+                self._record(store, "notify_failed", {
+                    "event": item.event, "target": target.label, "status": None, "attempts": 0,
+                    "reason": f"skipped: {health.failures} failures in a row (last: {health.last_reason}); "
+                              f"next try in {health.down_until - now:.0f} s"}, item.step)
+                continue
+            try:
+                parts = self._messages(item, target, cache)
+            except Exception as exc:  # noqa: BLE001 - a payload we cannot render is recorded, not raised
+                self._record(store, "notify_failed", {
+                    "event": item.event, "target": target.label, "status": None, "attempts": 0,
+                    "reason": self._scrub(f"could not render the message: {type(exc).__name__}: {exc}")},
+                    item.step)
+                continue
+            res: SendResult | None = None
+            for part in parts:
+                res = self._delivery.send(target, part, retries=self._cfg.retries, backoff_s=self._backoff_s,
+                                          sleep=self._sleep)
+                if not res.ok:
+                    break
+            assert res is not None
+            self._account(store, item, target, res, len(parts))
+
+    def _account(self, store: RunStore | None, item: _Pending, target: Target, res: SendResult, parts: int) -> None:
+        health = self._health[target.index]
+        if res.ok:
+            if health.failing:
+                log.info("notifications to %s work again", target.label)
+            health.failures, health.down_until, health.failing = 0, 0.0, False
+            self._record(store, "notify_sent", {"event": item.event, "scheme": target.scheme}, item.step)
+            return
+        first = not health.failing
+        health.failing = True
+        if res.network_failure:
+            health.failures += 1
+            health.last_reason = res.reason
+            if health.failures >= BREAKER_FAILURES:
+                health.down_until = time.monotonic() + BREAKER_COOLDOWN_S
+        else:
+            health.failures = 0
+        (log.warning if first else log.debug)(
+            "notification %r to %s failed after %d attempt(s): %s", item.event, target.label, res.attempts, res.reason)
+        self._record(store, "notify_failed", {
+            "event": item.event, "target": target.label, "status": res.status, "attempts": res.attempts,
+            "reason": res.reason}, item.step)
+
+    # -- recording ---------------------------------------------------------------------
+    def _record_dropped(self, store: RunStore | None, dropped: collections.Counter[tuple[str, str]]) -> None:
+        for (event, reason), count in sorted(dropped.items()):
+            self._record(store, "notify_dropped", {"event": event, "count": count, "reason": reason})
+
+    def _record(self, store: RunStore | None, type_: str, payload: dict[str, Any], step: int | None = None) -> None:
+        if store is None:
+            return
+        clean = {k: self._scrub(v) if isinstance(v, str) else v for k, v in payload.items()}
+        try:
+            store.add_event(type_, clean, step)
+        except Exception as exc:  # noqa: BLE001 - recording is best effort, never fatal
+            log.warning("could not record %s in the run store: %s", type_, self._scrub(exc))

@@ -1,0 +1,162 @@
+"""Message templates: every event in English and Thai, readable numbers, LINE's size limit."""
+
+from __future__ import annotations
+
+import re
+import string
+
+import pytest
+
+from tuneguard.config.schema import NOTIFY_EVENTS
+from tuneguard.notify.messages import LINE_TEXT_LIMIT, Message, fit, render, render_parts
+from tuneguard.notify.messages import en, format as fmt, th
+
+THAI = re.compile(r"[\u0E00-\u0E7F]")
+
+PAYLOADS = {
+    "started": {"model": "EleutherAI/gpt-j-6b", "train_rows": 12000, "eval_rows": 1200, "test_rows": 600,
+                "max_steps": 1000, "learning_rate": 2e-4, "batch_size": 4, "gradient_accumulation_steps": 4,
+                "lora_r": 16, "lora_alpha": 32, "max_length": 512, "hyperparameters": {"weight_decay": 0.01}},
+    "evaluation": {"step": 200, "max_steps": 1000, "epoch": 0.4, "train_loss": 1.23456, "eval_loss": 1.5,
+                   "best_eval_loss": 1.4},
+    "finding": {"code": "LOSS_COLLAPSE", "severity": "error", "step": 40, "message": "The loss fell from 3.6 to 0.005.",
+                "evidence": {"losses": [3.6, 1.2, 0.3, 0.05, 0.01, 0.005], "duplicate_rows": 812},
+                "recommendation": "Run tuneguard audit and remove duplicated rows."},
+    "qa": {"step": 200, "samples": [{"prompt": "What is LoRA?", "output": "A low-rank adapter.", "keyword_score": 0.5}]},
+    "early_stop": {"step": 600, "best_eval_loss": 1.1, "reason": "3 evaluations without improvement"},
+    "halted": {"step": 41, "code": "NON_FINITE", "message": "The loss is NaN.", "checkpoint": "checkpoint-41"},
+    "finished": {"steps": 1000, "best_eval_loss": 1.0123456, "test_metrics": {"test_loss": 1.05}, "duration_s": 3725},
+    "failed": {"step": 12, "error": "RuntimeError: CUDA out of memory",
+               "traceback": "Traceback (most recent call last):\n  File \"run.py\", line 3\nRuntimeError: CUDA out of memory"},
+    "progress": {"step": 250, "max_steps": 1000, "loss": 1.3, "tokens_per_s": 10310.4, "eta_s": 3725},
+    "stopped": {"step": 300, "requested_by": "ann@colab", "checkpoint": "checkpoint-300"},
+    "resumed": {"step": 300},
+    "report": {"verdict": "FAIL", "summary": ["eval-train gap 0.9 > 0.5"], "path": "runs/a/report.html"},
+}
+
+
+def test_every_config_event_has_a_payload_here() -> None:
+    assert set(PAYLOADS) == set(NOTIFY_EVENTS)
+
+
+def test_english_and_thai_tables_have_the_same_keys_and_placeholders() -> None:
+    assert set(en.TITLES) == set(th.TITLES) >= set(NOTIFY_EVENTS)
+    assert set(en.LINES) == set(th.LINES)
+    names = lambda s: sorted(f for _, f, _, _ in string.Formatter().parse(s) if f)  # noqa: E731
+    for key in en.LINES:
+        assert names(en.LINES[key]) == names(th.LINES[key]), key
+
+
+@pytest.mark.parametrize("event", NOTIFY_EVENTS)
+def test_every_event_renders_in_english_and_thai(event: str) -> None:
+    m_en = render(event, PAYLOADS[event], language="en", run_name="gptj-v2")
+    m_th = render(event, PAYLOADS[event], language="th", run_name="gptj-v2")
+    for m in (m_en, m_th):
+        assert "gptj-v2" in m.title and "gptj-v2" in m.body
+        assert m.body.strip() and "None" not in m.body
+    assert not THAI.search(m_en.title + m_en.body)
+    assert THAI.search(m_th.title) and THAI.search(m_th.body)
+
+
+def test_english_texts_say_what_happened() -> None:
+    ev = render("evaluation", PAYLOADS["evaluation"], language="en", run_name="r1")
+    assert ev.title == "Evaluation · r1"
+    assert ev.body.splitlines() == [
+        "Run: r1",
+        "Step 200 of 1,000 (20%)",
+        "Epoch: 0.4",
+        "Training loss: 1.235",
+        "Validation loss: 1.5",
+        "Change against the best (1.4): +0.1",
+        "Gap (validation - training): +0.2654",
+    ]
+    better = render("evaluation", {"eval_loss": 1.3, "best_eval_loss": 1.4}, run_name="r1")
+    assert "New best (previous best 1.4, change -0.1)" in better.body
+    prog = render("progress", PAYLOADS["progress"], run_name="r1")
+    assert "Step 250 of 1,000 (25%)" in prog.body
+    assert "Throughput: 10,310 tokens/s" in prog.body
+    assert "Time left: 1:02 (h:mm)" in prog.body
+    assert "Resumed from step 300." in render("resumed", {"step": 300}, run_name="r1").body
+    fin = render("finished", PAYLOADS["finished"], run_name="r1").body
+    assert "Best validation loss: 1.012" in fin and "Test loss: 1.05" in fin and "Duration: 1:02" in fin
+    finding = render("finding", PAYLOADS["finding"], run_name="r1").body
+    assert "Code: LOSS_COLLAPSE" in finding and "Severity: error" in finding
+    assert "Evidence: losses=[3.6, 1.2, 0.3, 0.05, 0.01, …]; duplicate_rows=812" in finding
+    assert "Recommendation: Run tuneguard audit" in finding
+
+
+def test_thai_titles() -> None:
+    titles = {e: render(e, PAYLOADS[e], language="th", run_name="r").title for e in NOTIFY_EVENTS}
+    assert titles["started"].startswith("เริ่มการฝึก")
+    assert titles["evaluation"].startswith("การประเมินผล")
+    assert titles["finding"].startswith("พบปัญหา")
+    assert titles["halted"].startswith("หยุดการฝึก")
+    assert titles["finished"].startswith("การฝึกเสร็จสิ้น")
+    assert "ฝึกต่อจากขั้นที่ 300" in render("resumed", {"step": 300}, language="th", run_name="r").body
+
+
+def test_failed_keeps_only_the_last_traceback_lines() -> None:
+    tb = "\n".join(f"  line {i}" for i in range(100))
+    body = render("failed", {"error": "boom", "traceback": tb}, run_name="r").body
+    assert "line 99" in body and "line 85" in body and "line 84" not in body
+
+
+def test_numbers_are_readable() -> None:
+    assert fmt.loss(3.61234) == "3.612"
+    assert fmt.loss(0.0050123) == "0.005012"
+    assert fmt.loss(float("nan")) == "nan"
+    assert fmt.loss(None) == "n/a"
+    assert fmt.hmm(3725) == "1:02"
+    assert fmt.hmm(59) == "0:01"
+    assert fmt.hmm(36000) == "10:00"
+    assert fmt.integer(10310.6) == "10,311"
+    assert fmt.percent(1, 3) == "33%"
+    assert fmt.signed(-0.05) == "-0.05"
+
+
+def test_short_message_is_one_part() -> None:
+    m = Message("Title", "short body")
+    assert fit(m) == [m]
+
+
+def test_long_message_is_split_at_lines_within_the_limit() -> None:
+    lines = [f"{i:05d} " + "x" * 93 for i in range(120)]  # 120 lines of 99 characters
+    parts = fit(Message("Training failed · r", "\n".join(lines)))
+    assert len(parts) == 3
+    assert [p.title for p in parts] == [f"Training failed · r ({i}/3)" for i in (1, 2, 3)]
+    for p in parts:
+        assert p.text_length() <= LINE_TEXT_LIMIT
+        assert all(line in lines for line in p.body.splitlines())  # cut only at line boundaries
+    assert [line for p in parts for line in p.body.splitlines()] == lines
+
+
+def test_too_long_message_is_trimmed_with_a_marker() -> None:
+    lines = [f"{i:05d} " + "y" * 200 for i in range(200)]  # ~40,000 characters
+    parts = fit(Message("T", "\n".join(lines)), max_parts=3)
+    assert len(parts) == 3
+    assert all(p.text_length() <= LINE_TEXT_LIMIT for p in parts)
+    assert parts[-1].body.endswith("\n…(truncated)")
+    kept = parts[-1].body.splitlines()[:-1]
+    assert all(line in lines for line in kept)
+    single = fit(Message("T", "\n".join(lines)), max_parts=1)
+    assert len(single) == 1 and single[0].text_length() <= LINE_TEXT_LIMIT
+    assert single[0].body.endswith("…(truncated)")
+
+
+def test_one_huge_line_is_wrapped_not_lost() -> None:
+    parts = fit(Message("T", "word " * 2500))  # 12,500 characters on one line
+    assert len(parts) == 3
+    assert all(p.text_length() <= LINE_TEXT_LIMIT for p in parts)
+    assert sum(p.body.count("word") for p in parts) == 2500
+
+
+def test_render_parts_uses_the_language_marker() -> None:
+    tb = "\n".join("z" * 300 for _ in range(200))
+    parts = render_parts("failed", {"error": "x" * 20000, "traceback": tb}, language="th", run_name="r", max_parts=2)
+    assert len(parts) == 2 and parts[-1].body.endswith("…(ตัดข้อความส่วนที่เหลือ)")
+    assert all(p.text_length() <= LINE_TEXT_LIMIT for p in parts)
+
+
+def test_unknown_event_is_an_error() -> None:
+    with pytest.raises(KeyError):
+        render("nope", {}, run_name="r")

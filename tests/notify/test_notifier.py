@@ -1,0 +1,194 @@
+"""The Notifier against real local HTTP endpoints through apprise's json:// plugin."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tuneguard.findings import Finding
+from tuneguard.notify import Notifier
+
+STARTED = {"model": "builtin:tiny-gptj", "train_rows": 64, "eval_rows": 8, "max_steps": 20,
+           "learning_rate": 1e-3, "batch_size": 4}
+EVAL = {"step": 10, "max_steps": 20, "train_loss": 2.5, "eval_loss": 2.75, "best_eval_loss": 2.8}
+FINISHED = {"steps": 20, "best_eval_loss": 2.6, "test_metrics": {"test_loss": 2.7}, "duration_s": 95}
+
+
+def _url(port: int, path: str = "notify") -> str:
+    return f"json://127.0.0.1:{port}/{path}"
+
+
+def test_messages_arrive_in_order_in_english(http_server, store, make_cfg, wait_events) -> None:
+    ep = http_server()
+    n = Notifier(make_cfg(_url(ep.port)), store, [], run_name="tiny-run")
+    n.notify("started", STARTED)
+    n.notify("evaluation", EVAL, step=10)
+    n.notify("finished", FINISHED, step=20)
+    assert n.close(timeout=10) is True
+    bodies = ep.bodies
+    assert [b["title"] for b in bodies] == [
+        "Training started · tiny-run", "Evaluation · tiny-run", "Training finished · tiny-run"]
+    assert bodies[0]["message"].splitlines() == [
+        "Run: tiny-run", "Model: builtin:tiny-gptj", "Training rows: 64", "Validation rows: 8",
+        "Planned steps: 20", "Learning rate: 1.00e-03", "Batch size: 4"]
+    assert "Validation loss: 2.75" in bodies[1]["message"]
+    assert "New best (previous best 2.8, change -0.05)" in bodies[1]["message"]
+    assert "Best validation loss: 2.6" in bodies[2]["message"]
+    assert "Duration: 0:02 (h:mm)" in bodies[2]["message"]
+    sent = store.events("notify_sent")
+    assert [e["payload"] for e in sent] == [{"event": e, "scheme": "json"} for e in ("started", "evaluation", "finished")]
+    assert [e["step"] for e in sent] == [None, 10, 20]
+    assert store.events("notify_failed") == []
+
+
+def test_thai_language_sends_thai_texts(http_server, store, make_cfg) -> None:
+    ep = http_server()
+    n = Notifier(make_cfg(_url(ep.port), language="th"), store, [], run_name="tiny-run")
+    for ev, p in (("started", STARTED), ("evaluation", EVAL), ("finished", FINISHED)):
+        n.notify(ev, p)
+    assert n.close(timeout=10)
+    titles = [b["title"] for b in ep.bodies]
+    assert titles == ["เริ่มการฝึก · tiny-run", "การประเมินผล · tiny-run", "การฝึกเสร็จสิ้น · tiny-run"]
+    assert "ค่า loss การประเมิน: 2.75" in ep.bodies[1]["message"]
+
+
+def test_only_configured_events_and_serious_findings_are_sent(http_server, store, make_cfg) -> None:
+    ep = http_server()
+    n = Notifier(make_cfg(_url(ep.port), events=["finding", "finished"]), store, [], run_name="r")
+    n.notify("started", STARTED)
+    n.notify("finding", Finding(code="PLATEAU", severity="info", message="flat", step=5, source="guard"))
+    n.notify("finding", Finding(code="LOSS_SPIKE", severity="warning", message="Loss jumped to 9.1.",
+                                evidence={"loss": 9.1, "median": 2.2}, recommendation="Lower the learning rate.",
+                                step=7, source="guard"))
+    n.notify("finished", FINISHED)
+    assert n.close(timeout=10)
+    assert [b["title"] for b in ep.bodies] == ["Problem found · r", "Training finished · r"]
+    assert "Code: LOSS_SPIKE" in ep.bodies[0]["message"]
+    assert "Evidence: loss=9.1; median=2.2" in ep.bodies[0]["message"]
+
+
+def test_server_error_is_retried_then_recorded(http_server, store, make_cfg) -> None:
+    ep = http_server(default=(500, {}))
+    n = Notifier(make_cfg(_url(ep.port), retries=2), store, [], run_name="r", backoff_s=0.05)
+    n.notify("started", STARTED)
+    n.close(timeout=10)
+    assert len(ep.requests) == 3  # the first try and two retries
+    failed = store.events("notify_failed")
+    assert len(failed) == 1
+    p = failed[0]["payload"]
+    assert p["event"] == "started" and p["status"] == 500 and p["attempts"] == 3
+    assert p["target"] == "json://***"
+    assert "HTTP 500" in p["reason"]
+    assert store.summary()["notify_failures"] == 1
+
+
+def test_client_error_is_not_retried(http_server, store, make_cfg) -> None:
+    ep = http_server(default=(400, {}))
+    n = Notifier(make_cfg(_url(ep.port), retries=3), store, [], run_name="r", backoff_s=0.05)
+    n.notify("started", STARTED)
+    n.close(timeout=10)
+    assert len(ep.requests) == 1
+    assert store.events("notify_failed")[0]["payload"]["status"] == 400
+
+
+def test_rate_limit_waits_for_retry_after(http_server, store, make_cfg) -> None:
+    ep = http_server(responses=[(429, {"Retry-After": "1"})], default=(200, {}))
+    # A 5 s exponential backoff would show if Retry-After were ignored.
+    n = Notifier(make_cfg(_url(ep.port), retries=3), store, [], run_name="r", backoff_s=5.0)
+    n.notify("evaluation", EVAL)
+    assert n.close(timeout=10)
+    assert len(ep.requests) == 2
+    gap = ep.requests[1]["time"] - ep.requests[0]["time"]
+    assert 0.9 <= gap < 3.0
+    assert [e["payload"]["event"] for e in store.events("notify_sent")] == ["evaluation"]
+    assert store.events("notify_failed") == []
+
+
+@pytest.mark.parametrize("kind", ["hang", "refused"])
+def test_dead_endpoint_never_blocks_the_caller(kind, http_server, refused_port, store, make_cfg) -> None:
+    port = http_server(hang=True).port if kind == "hang" else refused_port
+    n = Notifier(make_cfg(_url(port), timeout_s=0.5, retries=2), store, [], run_name="r", backoff_s=0.05)
+    for step in range(100):
+        t0 = time.perf_counter()
+        n.notify("evaluation", {**EVAL, "step": step}, step=step)
+        assert time.perf_counter() - t0 < 0.05  # queueing only: the call never waits on the network
+    t0 = time.perf_counter()
+    n.close(timeout=2)
+    assert time.perf_counter() - t0 < 3.5
+    failed = store.events("notify_failed")
+    assert failed, "delivery failures must be recorded"
+    assert all(f["payload"]["target"] == "json://***" for f in failed)
+    reason = failed[0]["payload"]["reason"]
+    assert ("no answer" in reason) if kind == "hang" else ("connection refused" in reason)
+    assert store.summary()["notify_failures"] == len(failed)
+    handled = len(failed) + sum(e["payload"]["count"] for e in store.events("notify_dropped"))
+    assert handled <= 100
+
+
+def test_full_queue_drops_oldest_progress_then_new_messages(http_server, store, make_cfg) -> None:
+    ep = http_server(hang=True)
+    n = Notifier(make_cfg(_url(ep.port), timeout_s=5, queue_size=3), store, [], run_name="r")
+    n.notify("started", STARTED)
+    assert ep.got_request.wait(5)  # the worker is now stuck on "started"
+    n.notify("progress", {"step": 1})
+    n.notify("evaluation", {**EVAL, "step": 2})
+    n.notify("evaluation", {**EVAL, "step": 3})
+    n.notify("evaluation", {**EVAL, "step": 4})  # full: the pending progress goes
+    n.notify("finished", FINISHED)  # full, no progress left: this one goes
+    assert n.close(timeout=0.3) is False
+    dropped = {(e["payload"]["event"], e["payload"]["reason"]): e["payload"]["count"]
+               for e in store.events("notify_dropped")}
+    assert dropped == {("progress", "queue full"): 1, ("finished", "queue full"): 1,
+                       ("evaluation", "flush time limit"): 3}
+
+
+def test_progress_is_coalesced_and_rate_limited(http_server, store, make_cfg) -> None:
+    ep = http_server(gate_first=True)
+    now = [1000.0]
+    n = Notifier(make_cfg(_url(ep.port), progress_interval_s=300), store, [], run_name="r",
+                 clock=lambda: now[0])
+    n.notify("started", STARTED)
+    assert ep.got_request.wait(5)  # the worker waits on the gated first request
+    assert n.maybe_progress({"step": 1}) is False  # too soon after the start
+    now[0] += 301
+    assert n.maybe_progress({"step": 2, "max_steps": 10}) is True
+    assert n.maybe_progress({"step": 3, "max_steps": 10}) is False
+    n.notify("progress", {"step": 4, "max_steps": 10})  # coalesced with step 2, still pending
+    now[0] += 301
+    assert n.maybe_progress({"step": 5, "max_steps": 10}) is True
+    ep.gate.set()
+    assert n.close(timeout=10)
+    titles = [b["title"] for b in ep.bodies]
+    assert titles == ["Training started · r", "Progress · r"]
+    assert "Step 5 of 10 (50%)" in ep.bodies[1]["message"]
+
+
+def test_without_urls_the_notifier_is_inert(store, make_cfg) -> None:
+    n = Notifier(make_cfg(), store, [])
+    assert not n.enabled
+    n.notify("started", STARTED)
+    assert n.maybe_progress({"step": 1}) is False
+    assert n.close(timeout=1) is True
+    assert store.events() == []
+
+
+def test_unrecognised_url_is_recorded_and_others_still_work(http_server, store, make_cfg) -> None:
+    ep = http_server()
+    n = Notifier(make_cfg("nosuchscheme://secret-token-value", _url(ep.port)), store, [], run_name="r")
+    n.notify("started", STARTED)
+    assert n.close(timeout=10)
+    assert len(ep.requests) == 1
+    failed = store.events("notify_failed")
+    assert [f["payload"]["target"] for f in failed] == ["nosuchscheme://***"]
+    assert "does not recognise" in failed[0]["payload"]["reason"]
+
+
+def test_bad_payload_is_recorded_not_raised(http_server, store, make_cfg) -> None:
+    ep = http_server()
+    n = Notifier(make_cfg(_url(ep.port)), store, [], run_name="r")
+    n.notify("evaluation", {"eval_loss": "not a number", "best_eval_loss": 1.0})
+    n.notify("finished", FINISHED)
+    assert n.close(timeout=10)
+    assert [b["title"] for b in ep.bodies] == ["Training finished · r"]
+    assert "could not render" in store.events("notify_failed")[0]["payload"]["reason"]

@@ -1,0 +1,74 @@
+"""`send_test` and the `notify-test` command: one message, a plain reason when it fails."""
+
+from __future__ import annotations
+
+import typer
+from typer.testing import CliRunner
+
+from tuneguard.cli.notify_cmd import notify_test
+from tuneguard.notify import send_test
+
+
+def test_sent(http_server) -> None:
+    ep = http_server()
+    ok, reason = send_test(f"json://127.0.0.1:{ep.port}/hook", language="th", timeout=5)
+    assert ok, reason
+    assert reason == "sent a test message to json://***"
+    assert ep.bodies[0]["title"].startswith("ข้อความทดสอบ")
+
+
+def test_refused(refused_port) -> None:
+    ok, reason = send_test(f"json://127.0.0.1:{refused_port}/hook", timeout=5)
+    assert not ok
+    assert "connection refused" in reason and f"127.0.0.1:{refused_port}" in reason
+
+
+def test_token_refused(http_server) -> None:
+    ep = http_server(default=(401, {}))
+    ok, reason = send_test(f"json://127.0.0.1:{ep.port}/hook/badtoken123", timeout=5)
+    assert not ok
+    assert reason.startswith("the endpoint refused the token (HTTP 401)")
+    assert "badtoken123" not in reason
+
+
+def test_other_status(http_server) -> None:
+    ep = http_server(default=(503, {}))
+    ok, reason = send_test(f"json://127.0.0.1:{ep.port}/hook", timeout=5)
+    assert not ok and "HTTP 503" in reason
+    assert len(ep.requests) == 1  # a test message is not retried
+
+
+def test_unrecognised_url() -> None:
+    for url in ("garbage://abcdef", "not a url", "line://"):
+        ok, reason = send_test(url)
+        assert not ok
+        assert reason.startswith("apprise does not recognise this URL"), reason
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    app.command("notify-test")(notify_test)
+    app.command("other")(lambda: None)  # keep notify-test a subcommand
+    return app
+
+
+def test_cli_exit_codes(http_server, refused_port) -> None:
+    ep = http_server()
+    runner = CliRunner()
+    good = runner.invoke(_app(), ["notify-test", f"json://127.0.0.1:{ep.port}/hook"])
+    assert good.exit_code == 0, good.output
+    assert "sent" in good.output
+    bad = runner.invoke(_app(), ["notify-test", f"json://127.0.0.1:{refused_port}/hook"])
+    assert bad.exit_code == 1
+    assert "connection refused" in bad.output
+    th = runner.invoke(_app(), ["notify-test", f"json://127.0.0.1:{ep.port}/hook", "--language", "th"])
+    assert th.exit_code == 0
+    assert ep.bodies[-1]["title"].startswith("ข้อความทดสอบ")
+
+
+def test_plain_call_and_bad_language(http_server) -> None:
+    ep = http_server()
+    notify_test(f"json://127.0.0.1:{ep.port}/hook")  # callable without typer: plain defaults
+    assert len(ep.requests) == 1
+    result = CliRunner().invoke(_app(), ["notify-test", f"json://127.0.0.1:{ep.port}/hook", "-l", "fr"])
+    assert result.exit_code == 2 and "en or th" in result.output
