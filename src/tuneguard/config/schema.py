@@ -211,6 +211,16 @@ class ReportConfig(Section):
     test_margin: float = Field(0.1, ge=0, description="Test loss may exceed validation loss by this share.")
 
 
+class AuditConfig(Section):
+    """The pre-flight data audit: how many rows it reads and its near-duplicate settings."""
+
+    max_rows: int = Field(200_000, ge=1, description="Rows audited per split; a seeded sample (data.seed) when larger.")
+    near_dup_threshold: float = Field(0.8, gt=0.0, le=1.0, description="Jaccard of word n-grams at which two rows are near duplicates.")
+    num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations (more: slower, more precise).")
+    ngram: int = Field(5, ge=1, le=16, description="Words per shingle for near-duplicate detection.")
+    label_check_rows: int = Field(2000, ge=1, description="Training rows collated to check labels, padding and EOS.")
+
+
 class Config(Section):
     """A whole tuneguard run."""
 
@@ -222,6 +232,7 @@ class Config(Section):
     guard: GuardConfig = Field(default_factory=GuardConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
 
 
 def cross_field_problems(cfg: Config) -> list[str]:
