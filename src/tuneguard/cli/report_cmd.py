@@ -1,0 +1,81 @@
+"""CLI commands `report`, `compare` and `config diff` as plain functions; the main CLI
+registers them (e.g. `app.command("report")(report)`, `config_app.command("diff")(config_diff)`).
+
+User errors (no run store, a bad config) print one line and exit 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+log = logging.getLogger(__name__)
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory (holds run.db).")],
+    out: Annotated[Optional[Path],
+                   typer.Option("--out", help="HTML file to write; default RUN_DIR/report.html.")] = None,
+) -> None:
+    """Write the self-contained HTML report of a run (and RUN_DIR/report.md)."""
+    from tuneguard.report.html import write_report
+    from tuneguard.report.rundata import load_run
+    from tuneguard.report.verdict import compute_verdict
+
+    try:
+        path = write_report(run_dir, out)
+        verdict = compute_verdict(load_run(run_dir))
+    except FileNotFoundError as exc:
+        raise _fail(str(exc)) from None
+    console = Console()
+    style = {"pass": "green", "fail": "red"}.get(verdict.overall, "yellow")
+    console.print(f"[{style}]{verdict.headline()}[/{style}]", highlight=False)
+    for c in verdict.criteria:
+        mark = {"pass": "[green]pass[/green]", "fail": "[red]fail[/red]"}.get(c.status, "[yellow]unknown[/yellow]")
+        console.print(f"  {mark}  {c.name}", highlight=False)
+    console.print(f"report: {path}", highlight=False)
+    console.print(f"markdown: {Path(run_dir) / 'report.md'}", highlight=False)
+
+
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="First run directory.")],
+    run_b: Annotated[Path, typer.Argument(help="Second run directory.")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="HTML file to write; default next to RUN_A.")] = None,
+) -> None:
+    """Write a side-by-side HTML page of two runs: curves, config diff, verdicts, QA samples."""
+    from tuneguard.report.compare import write_compare
+
+    try:
+        path = write_compare(run_a, run_b, out)
+    except FileNotFoundError as exc:
+        raise _fail(str(exc)) from None
+    Console().print(f"compare: {path}", highlight=False)
+
+
+def config_diff(
+    a: Annotated[str, typer.Argument(help="Preset name or config file.")],
+    b: Annotated[str, typer.Argument(help="Preset name or config file.")],
+) -> None:
+    """Show the parameters that differ between two configs (defaults filled in)."""
+    from tuneguard.config.diff import diff_configs, diff_table, load_for_diff
+    from tuneguard.config.load import ConfigError
+
+    try:
+        da, db = load_for_diff(a), load_for_diff(b)
+    except ConfigError as exc:
+        raise _fail("; ".join(exc.problems)) from None
+    rows = diff_configs(da, db)
+    console = Console()
+    if not rows:
+        console.print(f"{a} and {b} are the same config.", highlight=False)
+        return
+    console.print(diff_table(rows, a, b, title=f"{len(rows)} parameter(s) differ"))
