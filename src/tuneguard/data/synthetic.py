@@ -1,7 +1,7 @@
 """A small instruction dataset that tuneguard makes itself (the demo and the tests use it).
 
 The tasks are simple enough for a small model to learn in minutes on a CPU (arithmetic,
-sorting, reversing, counting, case changes) and varied enough in wording and content that
+sorting, reversing, counting, numbers in words) and varied enough in wording and content that
 the audit finds no duplicates or templating in it: a clean dataset to compare bad ones to.
 """
 
@@ -62,12 +62,23 @@ def _count(rng: random.Random) -> Row:
     return {"instruction": q, "input": " ".join(words), "output": r.format(n=len(words))}
 
 
-def _upper(rng: random.Random) -> Row:
-    words = rng.sample(WORDS, rng.randint(2, 4))
-    q = rng.choice(["Write this in capital letters.", "Convert the text to upper case.",
-                    "Make every letter uppercase."])
-    r = rng.choice(["{s}", "Here it is: {s}", "In capitals: {s}"])
-    return {"instruction": q, "input": " ".join(words), "output": r.format(s=" ".join(words).upper())}
+_ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen " \
+    "sixteen seventeen eighteen nineteen".split()
+_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+
+def _in_words(n: int) -> str:
+    if n < 20:
+        return _ONES[n]
+    tens, ones = divmod(n, 10)
+    return _TENS[tens - 2] + ("" if ones == 0 else "-" + _ONES[ones])
+
+
+def _words(rng: random.Random) -> Row:
+    n = rng.randint(0, 99)
+    q = rng.choice(["Write {n} in words.", "Spell out the number {n}.", "How do you write {n} in English words?"])
+    r = rng.choice(["{w}.", "It is written {w}.", "In words: {w}."])
+    return {"instruction": q.format(n=n), "output": r.format(w=_in_words(n))}
 
 
 def _largest(rng: random.Random) -> Row:
@@ -78,7 +89,7 @@ def _largest(rng: random.Random) -> Row:
     return {"instruction": q, "input": " ".join(map(str, nums)), "output": r.format(m=max(nums))}
 
 
-TASKS: list[Callable[[random.Random], Row]] = [_add, _sub, _sort, _reverse, _count, _upper, _largest]
+TASKS: list[Callable[[random.Random], Row]] = [_add, _sub, _sort, _reverse, _count, _words, _largest]
 
 
 def make_instruction_rows(n: int, seed: int = 0) -> list[Row]:
@@ -106,7 +117,8 @@ def write_jsonl(rows: list[Row], path: Path) -> Path:
 
 # Probes for the demo: prompts with the keywords a correct answer contains.
 DEMO_PROBES = [
-    {"prompt": "What is 12 plus 30?", "keywords": ["42"]},
-    {"prompt": "Sort these numbers from smallest to largest.\n\n### Input:\n9, 2, 5", "keywords": ["2, 5, 9"]},
-    {"prompt": "Write this in capital letters.\n\n### Input:\napple river", "keywords": ["APPLE RIVER"]},
+    {"prompt": "### Instruction:\nWhat is 12 plus 30?\n\n### Response:\n", "keywords": ["42"]},
+    {"prompt": "### Instruction:\nSort these numbers from smallest to largest.\n\n### Input:\n9, 2, 5\n\n### Response:\n",
+     "keywords": ["2, 5, 9"]},
+    {"prompt": "### Instruction:\nWrite 27 in words.\n\n### Response:\n", "keywords": ["twenty-seven"]},
 ]

@@ -422,7 +422,7 @@ def _step_of(ckpt: Path | None) -> int:
 
 
 def _console_error(console: Console, msg: str) -> None:
-    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {msg}")
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {msg}")
 
 
 def _finish(ctx: RunContext, trainer: Any, data: PreparedData, tokenizer: Any, console: Console,

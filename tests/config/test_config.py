@@ -1,0 +1,117 @@
+import pytest
+import yaml
+
+from tests.conftest import cli
+from tuneguard.config.load import (ConfigError, apply_overrides, load_config, preset_names, read_source,
+                                   redacted_dict, validate_config)
+
+
+def test_presets_exist_and_validate():
+    names = preset_names()
+    for required in ("gptj-6b-v1", "gptj-6b-v2", "tiny", "smollm2-135m"):
+        assert required in names
+        load_config(required)
+
+
+def test_v1_v2_values():
+    v1, v2 = load_config("gptj-6b-v1"), load_config("gptj-6b-v2")
+    assert (v1.train.learning_rate, v1.train.weight_decay, v1.eval.strategy, v1.lora.r, v1.lora.dropout) == \
+        (2e-5, 0.0, "epoch", 8, 0.0)
+    assert (v2.train.learning_rate, v2.train.weight_decay, v2.eval.strategy, v2.eval.steps, v2.lora.r,
+            v2.lora.alpha, v2.lora.dropout, v2.eval.early_stopping_patience) == (5e-6, 0.1, "steps", 500, 16, 32, 0.1, 3)
+    for c in (v1, v2):
+        assert c.model.name == "EleutherAI/gpt-j-6b"
+        assert c.lora.target_modules == ["q_proj", "k_proj", "v_proj", "out_proj"]
+        assert (c.train.batch_size, c.train.gradient_accumulation_steps, c.train.lr_scheduler,
+                c.train.warmup_ratio, c.data.max_length, c.train.num_epochs, c.model.dtype) == \
+            (4, 8, "cosine", 0.1, 512, 3, "bf16")
+
+
+def test_three_mistakes_reported_at_once():
+    raw, _ = read_source("tiny")
+    raw["train"]["learning_rte"] = 1e-4
+    raw["train"]["learning_rate"] = -0.001
+    raw["train"]["save_steps"] = 15
+    with pytest.raises(ConfigError) as e:
+        validate_config(raw)
+    msgs = e.value.problems
+    assert len(msgs) == 3
+    assert "train.learning_rte is not a known key; did you mean train.learning_rate?" in msgs
+    assert "train.learning_rate must be > 0, got -0.001" in msgs
+    assert any(m.startswith("train.save_steps (15) must be a multiple of eval.steps (20)") for m in msgs)
+
+
+def test_cli_three_mistakes_exit_2_without_loading_a_model(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    # A model name that would fail loudly if anything tried to load it.
+    cfg.write_text(yaml.safe_dump({"preset": "tiny", "model": {"name": "/nonexistent/model"},
+                                   "data": {"train_file": "x.jsonl"},
+                                   "train": {"learning_rte": 1, "learning_rate": -0.001, "save_steps": 15}}))
+    r = cli("train", str(cfg), "--run-dir", str(tmp_path / "run"))
+    assert r.returncode == 2, r.stderr
+    assert "learning_rte" in r.stderr and "must be > 0" in r.stderr and "multiple of eval.steps" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert "/nonexistent/model" not in r.stderr
+    assert not (tmp_path / "run" / "run.db").exists()
+
+
+def test_set_overrides_parse_yaml_values():
+    raw, _ = read_source("tiny")
+    apply_overrides(raw, ["train.learning_rate=1e-4", "lora.target_modules=[q_proj, v_proj]",
+                          "eval.load_best_model_at_end=false"])
+    cfg = validate_config(raw)
+    assert cfg.train.learning_rate == 1e-4
+    assert cfg.lora.target_modules == ["q_proj", "v_proj"]
+    assert cfg.eval.load_best_model_at_end is False
+
+
+def test_cross_field_checks():
+    raw, _ = read_source("tiny")
+    apply_overrides(raw, ["model.load_in_4bit=true", "model.load_in_8bit=true", "model.context_length=64",
+                          "train.batch_size=0", "train.max_steps=0"])
+    with pytest.raises(ConfigError) as e:
+        validate_config(raw)
+    text = "\n".join(e.value.problems)
+    assert "exclusive" in text and "exceeds the model's context (64)" in text
+    assert "train.batch_size must be >= 1, got 0" in text and "train.max_steps" in text
+
+
+def test_yaml_python_tags_and_alias_bombs_rejected(tmp_path):
+    p = tmp_path / "evil.yaml"
+    p.write_text("train: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(ConfigError, match="not allowed"):
+        load_config(str(p))
+    bomb = "a: &a [x, x]\nb: &b [*a, *a]\nc: &c [*b, *b]\n"
+    p.write_text(bomb)
+    with pytest.raises(ConfigError, match="aliases"):
+        load_config(str(p))
+
+
+def test_secrets_redacted():
+    raw, _ = read_source("tiny")
+    raw["notify"] = {"urls": ["line://SECRETTOKEN1234567/U123", "${LINE_URL}"]}
+    raw["model"]["hub_token"] = "hf_abcdefghijklmnop"
+    d = redacted_dict(validate_config(raw))
+    text = yaml.safe_dump(d)
+    assert "SECRETTOKEN" not in text and "hf_abc" not in text
+    assert d["notify"]["urls"] == ["line://***", "${LINE_URL}"]
+
+
+def test_cli_config_diff_shows_five_changes():
+    r = cli("config", "diff", "gptj-6b-v1", "gptj-6b-v2")
+    assert r.returncode == 0, r.stderr
+    for key in ("train.learning_rate", "train.weight_decay", "eval.strategy", "lora.r", "lora.dropout"):
+        assert key in r.stdout, key
+
+
+def test_cli_presets_and_init(tmp_path):
+    r = cli("presets")
+    assert r.returncode == 0
+    for name in ("gptj-6b-v1", "gptj-6b-v2", "tiny", "smollm2-135m"):
+        assert name in r.stdout
+    out = tmp_path / "my.yaml"
+    r = cli("init", "--preset", "gptj-6b-v2", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    text = out.read_text()
+    assert text.startswith("#") and "learning_rate: 5.0e-6" in text
+    assert load_config(str(out)).train.learning_rate == 5e-6

@@ -1,0 +1,53 @@
+"""Shared fixtures: data the tests make, configs based on the tiny preset, CLI runners."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture
+def train_file(tmp_path: Path) -> Path:
+    from tuneguard.data.synthetic import make_instruction_rows, write_jsonl
+
+    return write_jsonl(make_instruction_rows(400, seed=0), tmp_path / "train.jsonl")
+
+
+def tiny_config(tmp_path: Path, train_file: Path, **sections: dict[str, Any]) -> Path:
+    """Write a config file based on the tiny preset with section overrides."""
+    import yaml
+
+    raw: dict[str, Any] = {"preset": "tiny", "data": {"train_file": str(train_file)}}
+    for sec, vals in sections.items():
+        raw.setdefault(sec, {}).update(vals)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw), "utf-8")
+    return path
+
+
+def cli(*args: str, timeout: float = 600, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m tuneguard ARGS` in a subprocess (the real entry point)."""
+    return subprocess.run([sys.executable, "-m", "tuneguard", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})}, cwd=cwd)
+
+
+def start_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "tuneguard", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, **(env or {})})
+
+
+def kill_group(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,114 @@
+import torch
+
+from tuneguard.config.load import read_source, validate_config
+from tuneguard.data.collate import build_collator
+from tuneguard.data.formats import Example
+from tuneguard.data.tokenize import IGNORE_INDEX, TokenizeStats, build_example, tokenize_examples
+from tuneguard.train.model import PAD_TOKEN, build_tiny_tokenizer, setup_pad_token
+
+
+def _tok():
+    tok = build_tiny_tokenizer()
+    assert tok.pad_token is None  # the tiny tokenizer ships without a pad token
+    assert setup_pad_token(tok, "auto") is True
+    return tok
+
+
+def test_pad_added_and_distinct_from_eos():
+    tok = _tok()
+    assert tok.pad_token == PAD_TOKEN
+    assert tok.pad_token_id != tok.eos_token_id
+
+
+def test_pad_equal_eos_replaced_in_auto_mode():
+    tok = build_tiny_tokenizer()
+    tok.pad_token = tok.eos_token
+    setup_pad_token(tok, "auto")
+    assert tok.pad_token_id != tok.eos_token_id
+    tok2 = build_tiny_tokenizer()
+    setup_pad_token(tok2, "eos")
+    assert tok2.pad_token_id == tok2.eos_token_id
+
+
+def test_exact_labels_for_instruction_example():
+    tok = _tok()
+    prompt = "### Instruction:\nAdd 2 and 3.\n\n### Response:\n"
+    response = "The sum is 5."
+    feats, stats = tokenize_examples(tok, [Example(prompt, response, "f", 1)], max_length=128)
+    p = tok(prompt, add_special_tokens=False)["input_ids"]
+    r = tok(response, add_special_tokens=False)["input_ids"]
+    eos = tok.eos_token_id
+    assert feats[0]["input_ids"] == p + r + [eos]
+    assert feats[0]["labels"] == [IGNORE_INDEX] * len(p) + r + [eos]
+    assert stats.supervised_tokens == len(r) + 1 and stats.empty_labels == 0
+
+    # Collated with a longer example: padding is the pad token and never supervised.
+    long = Example(prompt, response + " And some more words to make it longer.", "f", 2)
+    feats2, _ = tokenize_examples(tok, [long], max_length=128)
+    batch = build_collator("tuneguard", tok, 8)([feats[0], feats2[0]])
+    n = len(feats[0]["input_ids"])
+    width = batch["input_ids"].shape[1]
+    assert width % 8 == 0 and width >= len(feats2[0]["input_ids"])
+    assert batch["labels"][0].tolist() == feats[0]["labels"] + [IGNORE_INDEX] * (width - n)
+    assert batch["input_ids"][0, n:].tolist() == [tok.pad_token_id] * (width - n)
+    assert batch["attention_mask"][0].tolist() == [1] * n + [0] * (width - n)
+    pad_positions = batch["attention_mask"] == 0
+    assert torch.all(batch["labels"][pad_positions] == IGNORE_INDEX)
+    # The EOS at the end of each example is supervised.
+    assert batch["labels"][0, n - 1].item() == eos
+
+
+def test_train_on_prompt_supervises_prompt():
+    tok = _tok()
+    feats, _ = tokenize_examples(tok, [Example("### Instruction:\nhi\n\n### Response:\n", "yes", "f", 1)], 64,
+                                 train_on_prompt=True)
+    assert feats[0]["labels"] == feats[0]["input_ids"]
+
+
+def test_truncation_cuts_prompt_before_response():
+    stats = TokenizeStats()
+    prompt = list(range(100, 160))  # 60 prompt tokens
+    response = [1, 2, 3, 4, 0]  # 4 + EOS
+    ex = build_example(prompt, response, max_length=40, train_on_prompt=False, stats=stats)
+    assert len(ex["input_ids"]) == 40
+    assert ex["input_ids"][-5:] == response  # response and EOS intact
+    assert ex["labels"][-5:] == response and ex["labels"][:35] == [IGNORE_INDEX] * 35
+    kept = ex["input_ids"][:35]
+    assert kept[:17] == prompt[:17] and kept[17:] == prompt[-18:]  # head and tail of the prompt kept
+    assert (stats.prompt_truncated, stats.response_truncated, stats.tokens_cut) == (1, 0, 25)
+
+
+def test_truncation_of_response_when_prompt_cannot_shrink_enough():
+    stats = TokenizeStats()
+    ex = build_example(list(range(100, 110)), list(range(1, 60)) + [0], max_length=32, train_on_prompt=False,
+                       stats=stats)
+    assert len(ex["input_ids"]) == 32
+    assert ex["input_ids"][-1] != 0  # EOS was cut with the end of the answer
+    assert stats.response_truncated == 1 and stats.prompt_truncated == 1
+
+
+def test_language_modeling_collator_reproduces_old_pipeline():
+    tok = build_tiny_tokenizer()
+    setup_pad_token(tok, "eos")
+    feats, _ = tokenize_examples(tok, [Example("### Instruction:\nhi\n\n### Response:\n", "yes", "f", 1)], 64)
+    batch = build_collator("language_modeling", tok, 8)(feats)
+    labels = batch["labels"][0].tolist()
+    ids = feats[0]["input_ids"]
+    # Labels copy the inputs (prompt not masked) and the real EOS is masked because pad == eos.
+    assert labels[: len(ids) - 1] == ids[:-1]
+    assert labels[len(ids) - 1] == IGNORE_INDEX
+
+
+def test_chat_rows_with_template():
+    from tuneguard.data.formats import to_examples
+    from tuneguard.data.load import Row
+
+    tok = _tok()
+    tok.chat_template = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
+                         "{% if add_generation_prompt %}<|assistant|>{% endif %}")
+    cfg = validate_config(read_source("tiny")[0]).data
+    rows = [Row({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}, "f", 1)]
+    ex, problems = to_examples(rows, "chat", cfg, tok)
+    assert not problems
+    assert ex[0].prompt == "<|user|>hi\n<|assistant|>"
+    assert ex[0].response == "hello\n"

@@ -1,0 +1,55 @@
+"""SIGKILL after the first checkpoint, then --resume auto: the same losses as an uninterrupted run."""
+
+import time
+
+import pytest
+
+from tests.conftest import cli, kill_group, start_cli, tiny_config
+from tuneguard.store.run_store import RunStore
+from tuneguard.train.resume import MARKER
+
+pytestmark = pytest.mark.slow
+
+SECTIONS = dict(train={"max_steps": 120, "save_steps": 10, "logging_steps": 1, "save_total_limit": 20},
+                eval={"steps": 10})
+
+
+def _losses(run):
+    with RunStore(run) as s:
+        rows = s.metrics("train")
+    steps = [r["step"] for r in rows]
+    assert steps == sorted(set(steps)), "duplicate or unordered metric rows"
+    return {r["step"]: r["loss"] for r in rows}
+
+
+def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, train_file):
+    cfg = tiny_config(tmp_path, train_file, **SECTIONS)
+    ref = tmp_path / "ref"
+    assert cli("train", str(cfg), "--run-dir", str(ref)).returncode == 0
+    expected = _losses(ref)
+
+    run = tmp_path / "run"
+    proc = start_cli("train", str(cfg), "--run-dir", str(run))
+    try:
+        deadline = time.time() + 300
+        while not (run / "checkpoints" / "checkpoint-10" / MARKER).exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.time() < deadline
+            time.sleep(0.02)
+        kill_group(proc)
+        proc.wait(30)
+    finally:
+        kill_group(proc)
+    with RunStore(run) as s:
+        killed_at = max(r["step"] for r in s.metrics("train"))
+    assert killed_at < 120
+
+    r = cli("train", str(cfg), "--run-dir", str(run), "--resume", "auto")
+    assert r.returncode == 0, r.stdout + r.stderr
+    got = _losses(run)
+    assert sorted(got) == list(range(1, 121))  # exactly one row per step, none lost
+    for step in range(11, 121):
+        assert got[step] == pytest.approx(expected[step], rel=1e-5, abs=1e-6), step
+    with RunStore(run) as s:
+        resumed = s.events("resumed")
+    assert resumed and resumed[0]["payload"]["from_step"] >= 10
