@@ -1,0 +1,146 @@
+"""Guard overhead: the same tiny LoRA run trained with all guards on and with none, in one
+process, alternating the two to spread machine noise evenly; prints one JSON object.
+
+    python bench/guard_overhead.py [--steps 200] [--rounds 3] [--threads 1] [--device cpu|cuda]
+
+Besides the wall-clock ratio (noisy on a shared machine: a 200-step tiny run lasts
+seconds) it reports the ratio of process CPU time (less sensitive to other processes) and
+the time spent inside the guard callbacks per training log, measured directly, which is
+the figure both ratios estimate. Guards run only when the Trainer logs
+(logging_steps 1 here, the worst case) and read numbers it has already synchronised.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+
+def rows(n: int, length: int, seed: int = 0) -> list[dict[str, list[int]]]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        ids = [rng.randrange(1, 590) for _ in range(length)]
+        out.append({"input_ids": ids, "attention_mask": [1] * length, "labels": list(ids)})
+    return out
+
+
+def timed(cb: Any, totals: dict[str, float]) -> Any:
+    """Wrap a callback's event methods to sum the time spent inside them."""
+    for name in ("on_log", "on_evaluate", "on_save", "on_train_begin", "on_step_end"):
+        fn = getattr(cb, name, None)
+        if fn is None:
+            continue
+
+        def wrapper(*a: Any, _fn: Any = fn, _name: str = name, **kw: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return _fn(*a, **kw)
+            finally:
+                totals[_name] = totals.get(_name, 0.0) + time.perf_counter() - t
+        setattr(cb, name, wrapper)
+    return cb
+
+
+def train_once(guards: bool, steps: int, device: str, workdir: Path, tokenizer: Any) -> dict[str, Any]:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, PrinterCallback, Trainer, TrainingArguments, default_data_collator
+
+    from tuneguard.config.load import read_source, validate_config
+    from tuneguard.findings import GUARD_CODES
+    from tuneguard.guard import build_guard_callbacks
+    from tuneguard.store.run_store import RunStore
+    from tuneguard.train.context import RunContext
+    from tuneguard.train.model import tiny_model_config
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(tiny_model_config(640))
+    model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "k_proj", "v_proj",
+                                                                                  "out_proj"], task_type="CAUSAL_LM"))
+    callbacks: list[Any] = []
+    totals: dict[str, float] = {}
+    store = None
+    ctx = None
+    if guards:
+        raw = read_source("tiny")[0]
+        raw["guard"] = {"actions": {c: "warn" for c in GUARD_CODES}}  # every run trains all its steps
+        store = RunStore(workdir / "run", create=True)
+        ctx = RunContext(cfg=validate_config(raw), run_dir=workdir / "run", store=store)
+        callbacks = [timed(cb, totals) for cb in build_guard_callbacks(ctx, tokenizer)]
+    args = TrainingArguments(output_dir=str(workdir / "out"), max_steps=steps, per_device_train_batch_size=8,
+                             learning_rate=1e-3, logging_steps=1, logging_first_step=True,
+                             logging_nan_inf_filter=False, save_strategy="no", eval_strategy="no",
+                             report_to="none", disable_tqdm=True, use_cpu=device == "cpu", seed=0)
+    trainer = Trainer(model=model, args=args, train_dataset=rows(steps * 8, 64), data_collator=default_data_collator,
+                      callbacks=callbacks)
+    trainer.remove_callback(PrinterCallback)  # it prints every log to stdout
+    t, c = time.perf_counter(), time.process_time()
+    trainer.train()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
+    logs = sum(1 for h in trainer.state.log_history if "loss" in h)
+    findings = [f.code for f in store.findings()] if store is not None else []
+    if store is not None:
+        store.close()
+    return {"wall_s": wall, "cpu_s": cpu, "steps": trainer.state.global_step, "logs": logs,
+            "guard_callback_s": sum(totals.values()), "findings": findings}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 avoids oversubscription)")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    a = ap.parse_args()
+
+    import logging
+
+    import torch
+    import transformers
+
+    from tuneguard.train.model import build_tiny_tokenizer
+
+    logging.disable(logging.WARNING)  # findings on random data are expected; keep stdout to the JSON
+    transformers.logging.set_verbosity_error()
+    torch.set_num_threads(a.threads)
+    tok = build_tiny_tokenizer()
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        train_once(False, 20, a.device, base / "warmup", tok)  # imports, allocator, kernels
+        runs: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
+        for r in range(a.rounds):
+            order = ("off", "on") if r % 2 == 0 else ("on", "off")
+            for which in order:
+                runs[which].append(train_once(which == "on", a.steps, a.device, base / f"{which}{r}", tok))
+    off = statistics.median(x["wall_s"] for x in runs["off"])
+    on = statistics.median(x["wall_s"] for x in runs["on"])
+    cpu_off = statistics.median(x["cpu_s"] for x in runs["off"])
+    cpu_on = statistics.median(x["cpu_s"] for x in runs["on"])
+    logs = runs["on"][0]["logs"]
+    per_log = statistics.median(x["guard_callback_s"] for x in runs["on"]) / max(logs, 1)
+    print(json.dumps({
+        "benchmark": "guard_overhead", "device": a.device, "torch_threads": a.threads, "steps": a.steps,
+        "logging_steps": 1, "rounds": a.rounds,
+        "guards_off_s": round(off, 4), "guards_on_s": round(on, 4), "ratio": round(on / off, 4),
+        "overhead_pct": round(100 * (on / off - 1), 2),
+        "ratio_of_fastest": round(min(x["wall_s"] for x in runs["on"]) / min(x["wall_s"] for x in runs["off"]), 4),
+        "cpu_off_s": round(cpu_off, 4), "cpu_on_s": round(cpu_on, 4), "cpu_ratio": round(cpu_on / cpu_off, 4),
+        "guard_time_per_log_us": round(per_log * 1e6, 1),
+        "guard_share_of_on_run_pct": round(100 * per_log * logs / on, 3),
+        "off_runs_s": [round(x["wall_s"], 4) for x in runs["off"]],
+        "on_runs_s": [round(x["wall_s"], 4) for x in runs["on"]],
+        "findings_on_random_data": sorted(set(runs["on"][0]["findings"])),
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""How a guard acts on a finding: record it through the RunContext (store + notify) and,
+when the config says halt, ask the Trainer for a checkpoint and a stop.
+
+`control.should_save` set in on_log or on_evaluate is honoured in the same
+`_maybe_log_save_evaluate` call (log -> evaluate -> save), so the halt checkpoint holds the
+state at the step that triggered it; `should_training_stop` then ends the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from tuneguard.findings import Finding
+
+log = logging.getLogger(__name__)
+
+
+def request_halt(control: Any) -> None:
+    control.should_save = True
+    control.should_training_stop = True
+
+
+def act(ctx: Any, control: Any, finding: Finding) -> str:
+    """Record `finding`; on "halt" request a checkpoint and a stop. Returns the action."""
+    action = ctx.record_finding(finding)
+    if action == "halt":
+        request_halt(control)
+    return action
+
+
+def agree_on_halt(ctx: Any, args: Any, control: Any) -> bool:
+    """Under several processes, make a halt decided on any rank reach every rank.
+
+    Only rank 0 sees the host-side numbers (memory, tokens/s, QA generations), so a halt can
+    be local to it; every rank calls this at the same points (each training log and each
+    evaluation) and a one-element all-reduce (MAX) spreads the decision. A single process
+    returns at once: no communication, no device synchronisation.
+    """
+    local = ctx.stop_reason == "halted"
+    if getattr(ctx, "world_size", 1) <= 1:
+        return local
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() <= 1:
+        return local
+    flag = torch.tensor([1 if local else 0], device=getattr(args, "device", "cpu"))
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    agreed = bool(flag.item())
+    if agreed and not local:
+        log.info("another process halted the run; stopping here too")
+        ctx.stop_reason = "halted"
+    if agreed:
+        request_halt(control)
+    return agreed

@@ -1,0 +1,63 @@
+"""Small helpers the detectors share: episodes (record once, re-arm when the condition
+clears), finite-number checks and a running median.
+
+Detectors are pure: they take numbers the Trainer already logged and return Findings, so
+every rule is testable with a synthetic sequence and costs nothing on the device.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import deque
+from typing import Any, Iterable
+
+
+class Episode:
+    """Fires once when a condition becomes true; re-armed only after it has been false.
+
+    This is what keeps a guard from flooding the store and the user's phone with the same
+    finding at every logged step while one problem lasts.
+    """
+
+    def __init__(self) -> None:
+        self.active = False
+
+    def update(self, condition: bool) -> bool:
+        """Returns True exactly when a new episode starts."""
+        start = condition and not self.active
+        self.active = condition
+        return start
+
+
+def as_float(v: Any) -> float | None:
+    """A logged value as a float (None when missing or not a number)."""
+    if v is None or isinstance(v, bool):
+        return None
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def is_finite(v: float | None) -> bool:
+    return v is not None and math.isfinite(v)
+
+
+class RunningMedian:
+    """Median of the last `window` values (logged values only: tens to thousands per run)."""
+
+    def __init__(self, window: int) -> None:
+        self.values: deque[float] = deque(maxlen=window)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def add(self, v: float) -> None:
+        self.values.append(v)
+
+    def median(self) -> float | None:
+        return statistics.median(self.values) if self.values else None
+
+    def extend(self, vs: Iterable[float]) -> None:
+        self.values.extend(vs)

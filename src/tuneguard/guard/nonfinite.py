@@ -1,0 +1,86 @@
+"""NON_FINITE: a NaN/Inf loss or grad norm, or a logged training loss of exactly 0.0.
+
+The Trainer's default `logging_nan_inf_filter=True` replaces NaN losses by the running
+average and logs a window of only NaN losses as exactly 0.0; a real loss is never exactly
+zero. tuneguard turns the filter off so the NaN shows, and still treats 0.0 as a fault in
+case it is on (or every label of the window was masked).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Callable
+
+from tuneguard.findings import Finding
+from tuneguard.guard.episode import Episode
+
+log = logging.getLogger(__name__)
+
+RECOMMENDATION = ("Use bf16 (or fp32) instead of fp16: GPT-J was trained in bf16 and overflows in fp16; with "
+                  "4-bit weights compute in fp32 or bf16. Lower train.learning_rate and keep warmup and "
+                  "train.max_grad_norm clipping. Check the data for rows with no supervised tokens "
+                  "(`tuneguard audit`). Keep logging_nan_inf_filter off so a NaN is never hidden.")
+
+
+def _describe(v: float | None) -> str:
+    return "missing" if v is None else repr(v) if not math.isfinite(v) else f"{v:.4g}"
+
+
+class NonFiniteDetector:
+    """Feed every training log (`update`) and every evaluation (`update_eval`).
+
+    One episode covers the whole fault: a NaN loss and the NaN eval loss that follows at the
+    same step are one finding, and a new one is recorded only after a finite training log.
+    `last_checkpoint(step)` (optional) names the newest checkpoint saved before `step`: the
+    one to resume from, since the weights updated at the faulty step are probably NaN.
+    """
+
+    code = "NON_FINITE"
+
+    def __init__(self, last_checkpoint: Callable[[int], str | None] | None = None) -> None:
+        self.last_checkpoint = last_checkpoint
+        self.episode = Episode()
+        self.prev_step: int | None = None  # the previous training log
+
+    def update(self, step: int, loss: float | None, grad_norm: float | None = None) -> Finding | None:
+        """A logged loss is the mean over the steps since the previous log, so the fault lies in
+        that window (one step with logging_steps 1); finding it more precisely would need a
+        device synchronisation per step."""
+        first = (self.prev_step + 1) if self.prev_step is not None and self.prev_step < step else step
+        self.prev_step = step
+        bad_loss = loss is not None and (not math.isfinite(loss) or loss == 0.0)
+        bad_norm = grad_norm is not None and not math.isfinite(grad_norm)
+        if not self.episode.update(bad_loss or bad_norm):
+            return None
+        where = f"step {step}" if first == step else f"step {step} (logged over steps {first}-{step})"
+        if loss == 0.0 and not bad_norm:
+            kind = "zero_loss"
+            message = (f"The logged training loss is exactly 0.0 at {where}: the Trainer logs that for a "
+                       f"window of only NaN losses when logging_nan_inf_filter is on, or when no label in the "
+                       f"window is supervised; a real loss is never exactly zero.")
+        else:
+            kind = "nan" if any(v is not None and math.isnan(v) for v in (loss, grad_norm)) else "inf"
+            what = " and ".join(([f"training loss {_describe(loss)}"] if bad_loss else [])
+                                + ([f"gradient norm {_describe(grad_norm)}"] if bad_norm else []))
+            message = (f"Non-finite {what} at {where}: the weights updated at this step are probably "
+                       f"non-finite too, so training cannot recover on its own.")
+        return self._finding(step, message, {"step": step, "window": [first, step], "loss": loss,
+                                             "grad_norm": grad_norm, "kind": kind})
+
+    def update_eval(self, step: int, eval_loss: float | None) -> Finding | None:
+        """An evaluation does not end an episode: only a finite training log does."""
+        if eval_loss is None or math.isfinite(eval_loss) or self.episode.active:
+            return None
+        self.episode.active = True
+        message = (f"Non-finite eval loss {_describe(eval_loss)} at step {step}: the model's weights or "
+                   f"activations overflow.")
+        return self._finding(step, message, {"step": step, "eval_loss": eval_loss, "kind": "eval"})
+
+    def _finding(self, step: int, message: str, evidence: dict) -> Finding:
+        ckpt = self.last_checkpoint(step) if self.last_checkpoint else None
+        evidence["checkpoint_before"] = ckpt
+        rec = RECOMMENDATION + (f" Resume from {ckpt} (saved before the fault), not from a checkpoint written "
+                                f"at or after step {step}." if ckpt else "")
+        return Finding(code=self.code, severity="error", message=message, evidence=evidence,
+                       recommendation=rec, step=step, source="guard")

@@ -1,0 +1,114 @@
+"""MEMORY_HIGH and THROUGHPUT_DROP, from the numbers the metrics callback adds to each
+training log (mem_reserved_gb, mem_total_gb, rss_gb, machine_mem_gb, tokens_per_s).
+
+Nothing here queries the device: the metrics callback reads memory once per log.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from tuneguard.findings import Finding
+from tuneguard.guard.episode import Episode, RunningMedian, is_finite
+
+log = logging.getLogger(__name__)
+
+# Logs skipped before tokens/s counts: the first steps include allocator growth, kernel
+# selection and dataloader start-up, and are slow for reasons that say nothing about the run.
+THROUGHPUT_WARMUP_LOGS = 3
+MIN_PRIOR_POINTS = 3
+
+GB = 1024**3
+
+
+def machine_memory_gb() -> float | None:
+    try:
+        import psutil
+    except ImportError:
+        return None
+    return psutil.virtual_memory().total / GB
+
+
+class MemoryDetector:
+    """MEMORY_HIGH (warning): reserved accelerator memory > `fraction` of the device total,
+    or the process RSS > `fraction` of the machine's memory. The two are separate episodes
+    (a GPU run can also exhaust host memory)."""
+
+    code = "MEMORY_HIGH"
+
+    def __init__(self, fraction: float, machine_mem_gb: float | None = None) -> None:
+        self.fraction = fraction
+        self.machine_mem_gb = machine_mem_gb
+        self.device = Episode()
+        self.host = Episode()
+
+    def update(self, step: int, *, mem_reserved_gb: float | None = None, mem_total_gb: float | None = None,
+               mem_allocated_gb: float | None = None, rss_gb: float | None = None,
+               machine_mem_gb: float | None = None) -> list[Finding]:
+        out: list[Finding] = []
+        dev_ok = is_finite(mem_reserved_gb) and is_finite(mem_total_gb) and mem_total_gb > 0
+        if self.device.update(dev_ok and mem_reserved_gb / mem_total_gb > self.fraction):
+            share = mem_reserved_gb / mem_total_gb
+            out.append(Finding(
+                code=self.code, severity="warning", step=step, source="guard",
+                message=(f"Accelerator memory at step {step}: {mem_reserved_gb:.1f} of {mem_total_gb:.1f} GB "
+                         f"reserved ({share:.0%}, limit {self.fraction:.0%}); a longer batch can run out of memory."),
+                evidence={"step": step, "memory": "device", "mem_reserved_gb": mem_reserved_gb,
+                          "mem_allocated_gb": mem_allocated_gb, "mem_total_gb": mem_total_gb, "share": share,
+                          "memory_fraction": self.fraction},
+                recommendation=("Turn on model.gradient_checkpointing, halve train.batch_size and double "
+                                "train.gradient_accumulation_steps, or lower data.max_length; token_budget "
+                                "batching bounds the tokens per batch.")))
+        total = machine_mem_gb if is_finite(machine_mem_gb) else self.machine_mem_gb
+        if total is None and is_finite(rss_gb):
+            total = self.machine_mem_gb = machine_memory_gb()
+        host_ok = is_finite(rss_gb) and is_finite(total) and total > 0
+        if self.host.update(host_ok and rss_gb > self.fraction * total):
+            share = rss_gb / total
+            out.append(Finding(
+                code=self.code, severity="warning", step=step, source="guard",
+                message=(f"Process memory at step {step}: {rss_gb:.1f} of the machine's {total:.1f} GB "
+                         f"({share:.0%}, limit {self.fraction:.0%}); the operating system may kill the run."),
+                evidence={"step": step, "memory": "host", "rss_gb": rss_gb, "machine_mem_gb": total,
+                          "share": share, "memory_fraction": self.fraction},
+                recommendation=("Lower train.dataloader_num_workers and data.num_proc, train on a smaller "
+                                "sample (data.train_samples), or use a machine with more memory.")))
+        return out
+
+
+class ThroughputDetector:
+    """THROUGHPUT_DROP (warning): tokens/s < `ratio` x its own running median over the last
+    `window` logs. The first logs (warm-up) are ignored, and the caller skips the log right
+    after an evaluation or a checkpoint save (pass skip=True): their wall time is not
+    training time."""
+
+    code = "THROUGHPUT_DROP"
+
+    def __init__(self, ratio: float, window: int, warmup_logs: int = THROUGHPUT_WARMUP_LOGS) -> None:
+        self.ratio = ratio
+        self.window = window
+        self.warmup_logs = warmup_logs
+        self.seen = 0
+        self.median = RunningMedian(window)
+        self.episode = Episode()
+
+    def update(self, step: int, tokens_per_s: float | None, skip: bool = False,
+               step_time_s: float | None = None) -> Finding | None:
+        if not is_finite(tokens_per_s) or tokens_per_s <= 0:
+            return None
+        self.seen += 1
+        if self.seen <= self.warmup_logs or skip:
+            return None
+        med = self.median.median() if len(self.median) >= MIN_PRIOR_POINTS else None
+        self.median.add(tokens_per_s)
+        if not self.episode.update(med is not None and tokens_per_s < self.ratio * med):
+            return None
+        message = (f"Throughput fell to {tokens_per_s:,.0f} tokens/s at step {step}, {tokens_per_s / med:.0%} of "
+                   f"its running median {med:,.0f} (limit {self.ratio:.0%}).")
+        recommendation = ("Look for other processes on the accelerator or CPU, thermal throttling, a slow data "
+                          "disk, or memory swapping; padded batching wastes compute on padding "
+                          "(data.batching: token_budget).")
+        evidence = {"step": step, "tokens_per_s": tokens_per_s, "running_median": med,
+                    "ratio": tokens_per_s / med, "throughput_ratio": self.ratio, "step_time_s": step_time_s}
+        return Finding(code=self.code, severity="warning", message=message, evidence=evidence,
+                       recommendation=recommendation, step=step, source="guard")
