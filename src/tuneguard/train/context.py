@@ -34,6 +34,7 @@ class RunContext:
     # Decisions taken during the run.
     halt_finding: Finding | None = None
     stop_reason: str | None = None  # "halted", "stopped", "early_stop"
+    stop_detail: str | None = None  # who/why, e.g. "SIGTERM" or "stop requested by user@host"
     findings: list[Finding] = dataclasses.field(default_factory=list)
 
     def scrub(self, text: str) -> str:

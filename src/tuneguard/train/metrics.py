@@ -63,6 +63,8 @@ class MetricsCallback(TrainerCallback):
         self._step_last = 0
         self._t_start: float | None = None
         self._step_start = 0
+        self._last_train: dict[str, Any] = {}
+        self._best_eval: float | None = None
 
     def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001 - Trainer signature
         now = time.perf_counter()
@@ -92,8 +94,17 @@ class MetricsCallback(TrainerCallback):
         row.setdefault("epoch", state.epoch)
         if "loss" in logs:
             self.ctx.store.log_metrics(step, "train", row)
+            self._last_train = row
+            if self.ctx.notifier is not None:
+                self.ctx.notifier.maybe_progress({**row, "step": step, "max_steps": state.max_steps}, step=step)
         elif "eval_loss" in logs:
             self.ctx.store.log_metrics(step, "eval", row)
+            ev = logs["eval_loss"]
+            payload = {"step": step, "max_steps": state.max_steps, "epoch": state.epoch, "eval_loss": ev,
+                       "train_loss": self._last_train.get("loss"), "best_eval_loss": self._best_eval}
+            if isinstance(ev, float) and math.isfinite(ev):
+                self._best_eval = ev if self._best_eval is None else min(self._best_eval, ev)
+            self.ctx.event("evaluation", payload, step=step)
         elif "train_runtime" in logs:
             self.ctx.store.set_meta(train_summary=row)
         self.ctx.store.heartbeat(step)

@@ -260,12 +260,12 @@ def optional_callbacks(ctx: RunContext, tokenizer: Any) -> list[Any]:
     return cbs
 
 
-def make_notifier(cfg: Config, store: RunStore | None, secrets: list[str]) -> Any:
+def make_notifier(cfg: Config, store: RunStore | None, secrets: list[str], run_name: str) -> Any:
     if not cfg.notify.urls or store is None:
         return None
     from tuneguard.notify.notifier import Notifier
 
-    return Notifier(cfg.notify, store, secrets)
+    return Notifier(cfg.notify, store, secrets, run_name=run_name)
 
 
 # --- the recipe ----------------------------------------------------------------------
@@ -323,7 +323,7 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
                              "run `tuneguard audit CONFIG` for details, fix the data, or pass --force to train anyway")
         if store:
             store.set_state("starting")
-        ctx.notifier = make_notifier(resolved, store, secrets) if dist.is_main else None
+        ctx.notifier = make_notifier(resolved, store, secrets, run_dir.name) if dist.is_main else None
 
         # 3. Model: base + LoRA.
         from transformers import Trainer, set_seed
@@ -363,12 +363,19 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
 
         if store:
             store.set_state("running", started=time.time())
-        start_payload = {"model": cfg.model.name, "data_sizes": data.sizes(), "max_steps": max_steps,
+        sizes = data.sizes()
+        start_payload = {"model": cfg.model.name, "train_rows": sizes["train"], "eval_rows": sizes["validation"],
+                         "test_rows": sizes.get("test"), "max_steps": max_steps, "num_epochs": cfg.train.num_epochs,
                          "learning_rate": cfg.train.learning_rate, "batch_size": cfg.train.batch_size,
                          "gradient_accumulation_steps": cfg.train.gradient_accumulation_steps,
-                         "lora_r": cfg.lora.r, "run_dir": str(run_dir)}
+                         "lora_r": cfg.lora.r, "lora_alpha": cfg.lora.alpha, "max_length": cfg.data.max_length,
+                         "hyperparameters": {"weight_decay": cfg.train.weight_decay,
+                                             "lora_dropout": cfg.lora.dropout,
+                                             "lr_scheduler": cfg.train.lr_scheduler},
+                         "run_dir": str(run_dir)}
         if ckpt is not None:
-            ctx.event("resumed", {**start_payload, "from_step": _step_of(ckpt)}, step=_step_of(ckpt))
+            ctx.event("resumed", {**start_payload, "from_step": _step_of(ckpt), "checkpoint": str(ckpt)},
+                      step=_step_of(ckpt))
             console.print(f"resuming from {ckpt.name}", markup=False)
         else:
             ctx.event("started", start_payload, step=0)
@@ -448,23 +455,25 @@ def _finish(ctx: RunContext, trainer: Any, data: PreparedData, tokenizer: Any, c
     store.set_meta(best_checkpoint=state.best_model_checkpoint, best_step=state.best_global_step,
                    best_eval_loss=best, ended=time.time(), train_seconds=seconds)
     summary = {"step": step, "max_steps": state.max_steps, "best_eval_loss": best,
-               "best_step": state.best_global_step, "test": test_metrics, "seconds": seconds,
-               "adapter": str(ctx.run_dir / "adapter")}
+               "best_step": state.best_global_step, "test_metrics": {k: v for k, v in test_metrics.items() if v is not None},
+               "duration_s": seconds, "adapter": str(ctx.run_dir / "adapter"),
+               "checkpoint": state.best_model_checkpoint}
     if reason == "halted":
         f = ctx.halt_finding
         store.set_state("halted", exit_reason=f"{f.code}: {f.message}" if f else "halted by a guard")
-        ctx.event("halted", {**summary, "finding": f.to_dict() if f else None}, step=step)
+        ctx.event("halted", {**summary, "code": f.code if f else None, "message": f.message if f else None,
+                             "finding": f.to_dict() if f else None}, step=step)
         code = EXIT_FAIL
     elif reason == "stopped":
-        store.set_state("stopped", exit_reason="stopped on request")
-        ctx.event("stopped", summary, step=step)
+        store.set_state("stopped", exit_reason=ctx.stop_detail or "stopped on request")
+        ctx.event("stopped", {**summary, "reason": ctx.stop_detail}, step=step)
         code = EXIT_OK
     else:
         early = reason == "early_stop" or (step < state.max_steps and state.max_steps > 0)
         store.set_state("finished", exit_reason="early stop" if early else "completed")
-        ctx.event("early_stop" if early else "finished", summary, step=step)
         if early:
-            ctx.event("finished", summary, step=step)
+            ctx.event("early_stop", {**summary, "reason": "patience exhausted"}, step=step)
+        ctx.event("finished", summary, step=step)
         code = EXIT_OK
     _write_report(ctx, console)
     final = store.state()
@@ -480,8 +489,12 @@ def _write_report(ctx: RunContext, console: Console) -> None:
         return
     try:
         path = write_report(ctx.run_dir)
+        from tuneguard.report.rundata import load_run
+        from tuneguard.report.verdict import compute_verdict
+
+        verdict = compute_verdict(load_run(ctx.run_dir))
     except Exception as exc:  # noqa: BLE001 - a report failure must not fail a finished run
         log.warning("could not write the report: %s", ctx.scrub(str(exc)))
         return
-    console.print(f"report: {path}", markup=False)
-    ctx.event("report", {"path": str(path)}, notify=True)
+    console.print(f"report: {path} (verdict: {verdict.overall})", markup=False)
+    ctx.event("report", {"path": str(path), "verdict": verdict.overall, "summary": verdict.summary_line()})
