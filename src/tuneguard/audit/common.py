@@ -1,0 +1,106 @@
+"""What the audit's checks share: normalised text views of a split and Finding helpers.
+
+Every check sees the same normalisation (lower case, runs of whitespace collapsed), so
+"duplicate" means the same thing to DUPLICATE_EXACT, TRAIN_VAL_LEAKAGE and LOW_DIVERSITY.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import gc
+import random
+import string
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from tuneguard.data.formats import Example
+from tuneguard.findings import Finding, Severity
+
+# How many example row locations a finding lists; enough to find the pattern, short
+# enough to read on a phone.
+MAX_EXAMPLES = 10
+
+_PUNCT = str.maketrans({c: " " for c in string.punctuation})
+
+
+def normalise(text: str) -> str:
+    """Lower case, whitespace runs collapsed to one space, ends stripped."""
+    return " ".join(text.lower().split())
+
+
+def words(normalised: str) -> list[str]:
+    """Words of a normalised text, punctuation dropped ("yes." and "yes" are one word)."""
+    return normalised.translate(_PUNCT).split()
+
+
+@dataclasses.dataclass
+class SplitText:
+    """One split as the text checks see it: examples plus their normalised prompt/response."""
+
+    name: str
+    examples: list[Example]
+    prompts: list[str]
+    responses: list[str]
+
+    @classmethod
+    def build(cls, name: str, examples: Sequence[Example]) -> "SplitText":
+        ex = list(examples)
+        with no_gc():
+            prompts = [normalise(e.prompt) for e in ex]
+            responses = [normalise(e.response) for e in ex]
+        return cls(name, ex, prompts, responses)
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def keys(self) -> list[str]:
+        """Whole-example keys: prompt and response kept apart by a separator, so moving a
+        word across the boundary makes a different example."""
+        return [p + "\x1f" + r for p, r in zip(self.prompts, self.responses)]
+
+    def where(self, i: int) -> str:
+        return self.examples[i].where
+
+
+def seeded_sample(n: int, k: int, seed: int) -> list[int] | None:
+    """Sorted indices of a seeded sample of k of n items, or None when k >= n (use all)."""
+    if k >= n:
+        return None
+    return sorted(random.Random(seed).sample(range(n), k))
+
+
+@contextlib.contextmanager
+def no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building millions of small lists.
+
+    Why: building word lists for 100k rows allocates millions of containers, and the
+    collector's generation scans then cost about as much as the work itself (measured: 2.0 s
+    vs 0.9 s for 100k rows). Nothing allocated here forms reference cycles.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def share(part: int, whole: int) -> float:
+    return round(part / whole, 6) if whole else 0.0
+
+
+def pct(x: float) -> str:
+    return f"{x:.1%}" if x >= 0.001 or x == 0 else f"{x:.2%}"
+
+
+def finding(code: str, severity: Severity, message: str, evidence: dict[str, Any], recommendation: str) -> Finding:
+    return Finding(code=code, severity=severity, message=message, evidence=evidence,
+                   recommendation=recommendation, step=None, source="audit")
+
+
+def preview(text: str, width: int = 80) -> str:
+    """One line of a text for evidence: newlines shown as spaces, cut to `width`."""
+    t = " ".join(text.split())
+    return t if len(t) <= width else t[: width - 1] + "…"

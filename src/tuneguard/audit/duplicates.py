@@ -1,0 +1,165 @@
+"""DUPLICATE_EXACT and DUPLICATE_NEAR: rows the model has already seen when it "learns" them.
+
+Duplicates are the most common reason a loss falls to ~0 within the first epoch: the
+"new" batches were already memorised (research note, cause 1).
+
+- DUPLICATE_EXACT: rows whose normalised prompt + response (lower case, whitespace
+  collapsed) equal an earlier row. Extra copies / rows: warning above 1%, error above 5%.
+- DUPLICATE_NEAR: MinHash over word n-grams (audit.ngram, default 5; shorter rows use one
+  shingle of all their words), audit.num_perm permutations, LSH, candidates verified by
+  the MinHash Jaccard estimate >= audit.near_dup_threshold (0.8), clustered by connected
+  components. Counted over distinct texts, so exact copies stay DUPLICATE_EXACT's:
+  extra near copies = distinct texts in clusters - clusters. Warning above 1% of rows;
+  error above 10%, or when the largest cluster holds more than 0.5% of the rows (and at
+  least 10 distinct texts, so that a handful of similar rows in a small file is not an
+  error).
+
+Both splits and every check share one `DupIndex`, built once: exact keys, and near pairs
+computed over the distinct texts of train, validation and test together (so leakage uses
+the same pairs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from tuneguard.audit.common import MAX_EXAMPLES, SplitText, finding, no_gc, pct, preview, share, words
+from tuneguard.audit.minhash import NearDuplicates, near_duplicates
+from tuneguard.config.schema import AuditConfig
+from tuneguard.findings import Finding
+
+log = logging.getLogger(__name__)
+
+EXACT_WARN = 0.01
+EXACT_ERROR = 0.05
+NEAR_WARN = 0.01
+NEAR_ERROR = 0.10
+CLUSTER_ERROR = 0.005
+CLUSTER_MIN = 10
+TOP_GROUPS = 5
+
+
+@dataclasses.dataclass
+class DupIndex:
+    """Distinct normalised texts of all splits and the verified near pairs between them."""
+
+    splits: dict[str, SplitText]
+    text_ids: dict[str, np.ndarray]  # per split: row -> distinct text id
+    texts: list[str]
+    near: NearDuplicates
+    cfg: AuditConfig
+
+    @property
+    def n_texts(self) -> int:
+        return len(self.texts)
+
+    def present(self, split: str) -> np.ndarray:
+        """Boolean mask over text ids: the text occurs in `split`."""
+        mask = np.zeros(self.n_texts, dtype=bool)
+        mask[self.text_ids[split]] = True
+        return mask
+
+    def counts(self, split: str) -> np.ndarray:
+        return np.bincount(self.text_ids[split], minlength=self.n_texts)
+
+    def first_row(self, split: str) -> np.ndarray:
+        """Per text id, the first row of `split` holding it (-1 when none)."""
+        ids = self.text_ids[split]
+        first = np.full(self.n_texts, -1, dtype=np.int64)
+        uniq, at = np.unique(ids, return_index=True)
+        first[uniq] = at
+        return first
+
+
+def build_index(splits: Sequence[SplitText], cfg: AuditConfig, seed: int = 1) -> DupIndex:
+    """Exact keys and near pairs for the given splits (one pass over their distinct texts)."""
+    ids: dict[str, int] = {}
+    text_ids: dict[str, np.ndarray] = {}
+    for sp in splits:
+        keys = sp.keys()
+        text_ids[sp.name] = np.fromiter((ids.setdefault(k, len(ids)) for k in keys), dtype=np.int64, count=len(keys))
+    texts = list(ids)
+    with no_gc():
+        word_lists = [words(t) for t in texts]
+    near = near_duplicates(word_lists, cfg.near_dup_threshold, cfg.num_perm, cfg.ngram, seed)
+    return DupIndex({sp.name: sp for sp in splits}, text_ids, texts, near, cfg)
+
+
+def _rows_of(ids: np.ndarray, wanted: set[int], limit: int) -> dict[int, list[int]]:
+    """First `limit` rows holding each wanted text id."""
+    out: dict[int, list[int]] = {t: [] for t in wanted}
+    for row, t in enumerate(ids.tolist()):
+        lst = out.get(t)
+        if lst is not None and len(lst) < limit:
+            lst.append(row)
+    return out
+
+
+def check_exact(index: DupIndex, split: str = "train") -> tuple[list[Finding], dict[str, Any]]:
+    sp = index.splits[split]
+    n = len(sp)
+    counts = index.counts(split)
+    distinct = int((counts > 0).sum())
+    extra = n - distinct
+    groups = np.flatnonzero(counts > 1)
+    frac = share(extra, n)
+    stats = {"rows": n, "distinct": distinct, "duplicate_rows": extra, "share": frac,
+             "groups": int(len(groups)), "largest_group": int(counts.max()) if n else 0}
+    if extra == 0:
+        return [], stats
+    top = groups[np.argsort(-counts[groups], kind="stable")][:TOP_GROUPS]
+    rows = _rows_of(index.text_ids[split], set(top.tolist()), MAX_EXAMPLES)
+    largest = [{"count": int(counts[t]), "rows": [sp.where(r) for r in rows[int(t)]],
+                "example": preview(sp.examples[rows[int(t)][0]].response)} for t in top]
+    severity = "error" if frac > EXACT_ERROR else "warning" if frac > EXACT_WARN else "info"
+    ev = {"count": extra, "share": frac, "rows": n, "distinct": distinct, "groups": int(len(groups)),
+          "largest_groups": largest, "thresholds": {"warning": EXACT_WARN, "error": EXACT_ERROR}}
+    msg = (f"{extra} of {n} training rows ({pct(frac)}) are exact copies of another row "
+           f"(normalised prompt + response) in {len(groups)} group(s); the largest repeats "
+           f"{int(counts[top[0]])} times, so the model memorises them instead of learning.")
+    rec = ("Deduplicate data.train_file (keep one row per normalised prompt + response) before sampling "
+           "or splitting, then run `tuneguard audit` again; the largest groups are listed in the evidence.")
+    return [finding("DUPLICATE_EXACT", severity, msg, ev, rec)], stats
+
+
+def check_near(index: DupIndex, split: str = "train") -> tuple[list[Finding], dict[str, Any]]:
+    sp = index.splits[split]
+    n = len(sp)
+    cfg = index.cfg
+    counts = index.counts(split)
+    clusters = index.near.clusters(index.n_texts, index.present(split))
+    extra = sum(len(c) - 1 for c in clusters)
+    in_clusters = int(sum(int(counts[c].sum()) for c in clusters))
+    biggest = len(clusters[0]) if clusters else 0
+    frac = share(extra, n)
+    big_frac = share(biggest, n)
+    stats = {"rows": n, "clusters": len(clusters), "near_duplicate_rows": in_clusters, "extra_rows": extra,
+             "share": frac, "largest_cluster": biggest, "lsh_candidates": index.near.candidates,
+             "verified_pairs": int(len(index.near.pairs)), "bands": index.near.bands, "rows_per_band": index.near.rows,
+             "threshold": cfg.near_dup_threshold, "num_perm": cfg.num_perm, "ngram": cfg.ngram}
+    if not clusters:
+        return [], stats
+    first = index.first_row(split)
+    largest = []
+    for c in clusters[:TOP_GROUPS]:
+        members = [int(first[t]) for t in c]
+        largest.append({"texts": len(c), "rows": int(counts[c].sum()),
+                        "where": [sp.where(r) for r in sorted(members)[:MAX_EXAMPLES]],
+                        "example": preview(sp.examples[min(members)].response)})
+    big_cluster = biggest >= CLUSTER_MIN and big_frac > CLUSTER_ERROR
+    severity = "error" if frac > NEAR_ERROR or big_cluster else "warning" if frac > NEAR_WARN else "info"
+    ev = {"count": extra, "share": frac, "rows": n, "clusters": len(clusters), "near_duplicate_rows": in_clusters,
+          "largest_cluster": biggest, "largest_cluster_share": big_frac, "largest_clusters": largest,
+          "threshold": cfg.near_dup_threshold, "ngram": cfg.ngram, "num_perm": cfg.num_perm,
+          "thresholds": {"warning": NEAR_WARN, "error": NEAR_ERROR, "largest_cluster_error": CLUSTER_ERROR}}
+    msg = (f"{extra} training rows ({pct(frac)}) are near copies (word {cfg.ngram}-gram Jaccard >= "
+           f"{cfg.near_dup_threshold}) of another row, in {len(clusters)} cluster(s); the largest holds "
+           f"{biggest} distinct rows ({pct(big_frac)} of the data).")
+    rec = ("Deduplicate near copies before training: keep one row per cluster (or cap rows per cluster), "
+           "e.g. with the clusters listed in the evidence; lower audit.near_dup_threshold to see looser matches.")
+    return [finding("DUPLICATE_NEAR", severity, msg, ev, rec)], stats

@@ -1,0 +1,83 @@
+"""TRAIN_VAL_LEAKAGE: validation and test rows that training already contains.
+
+Validation rows drawn from the same duplicated pool collapse with the training rows, so
+the failure looks like success (research note, cause 3). A validation or test row is
+leaked when its normalised prompt + response equals a training row (exact) or a verified
+near pair links it to one (MinHash Jaccard estimate >= audit.near_dup_threshold).
+Rule: error when more than 1% of a split's rows leak, warning for any leaked row.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from tuneguard.audit.common import MAX_EXAMPLES, finding, pct, share
+from tuneguard.audit.duplicates import DupIndex
+from tuneguard.findings import Finding
+
+log = logging.getLogger(__name__)
+
+LEAK_ERROR = 0.01
+
+
+def check(index: DupIndex, validation_from_train: bool) -> tuple[list[Finding], dict[str, Any]]:
+    """Leakage of every non-train split into train (one finding for all of them)."""
+    train_present = index.present("train")
+    first_train = index.first_row("train")
+    # For each distinct text, one training text it is a verified near copy of (-1: none).
+    partner = np.full(index.n_texts, -1, dtype=np.int64)
+    p = index.near.pairs
+    if len(p):
+        a, b = p[:, 0], p[:, 1]
+        hit = train_present[b]
+        partner[a[hit]] = b[hit]
+        hit = train_present[a]
+        partner[b[hit]] = a[hit]
+    train = index.splits["train"]
+    stats: dict[str, Any] = {}
+    per_split: dict[str, Any] = {}
+    examples: list[str] = []
+    total = worst = 0.0
+    leaked_total = 0
+    for name in ("validation", "test"):
+        if name not in index.splits:
+            continue
+        sp = index.splits[name]
+        ids = index.text_ids[name]
+        exact = train_present[ids]
+        near = ~exact & (partner[ids] >= 0)
+        n_exact, n_near = int(exact.sum()), int(near.sum())
+        leaked = n_exact + n_near
+        frac = share(leaked, len(sp))
+        stats[name] = {"rows": len(sp), "exact": n_exact, "near": n_near, "leaked": leaked, "share": frac}
+        total += len(sp)
+        leaked_total += leaked
+        if leaked:
+            per_split[name] = stats[name]
+            worst = max(worst, frac)
+            for r in np.flatnonzero(exact | near)[:MAX_EXAMPLES].tolist():
+                t = int(ids[r])
+                tr = int(first_train[t]) if exact[r] else int(first_train[partner[t]])
+                kind = "exact" if exact[r] else "near"
+                examples.append(f"{sp.where(r)} = {train.where(tr)} ({kind})")
+    if not leaked_total:
+        return [], stats
+    severity = "error" if worst > LEAK_ERROR else "warning"
+    parts = [f"{s['leaked']} of {s['rows']} {n} rows ({pct(s['share'])}: {s['exact']} exact, {s['near']} near)"
+             for n, s in per_split.items()]
+    msg = (f"{'; '.join(parts)} already occur in training, so evaluation on them measures memory, "
+           "not generalisation.")
+    if validation_from_train:
+        rec = ("The validation split is drawn from data.train_file, so duplicates in training leak into it: "
+               "deduplicate data.train_file first (see DUPLICATE_EXACT / DUPLICATE_NEAR), or give a separate, "
+               "clean data.validation_file.")
+    else:
+        rec = ("Remove the listed rows from data.validation_file / data.test_file (or drop their copies from "
+               "data.train_file); deduplicate the whole pool before splitting, split by cluster or source, and keep "
+               "an external clean holdout.")
+    ev = {"count": leaked_total, "share": share(leaked_total, int(total)), "splits": per_split, "examples": examples,
+          "threshold": index.cfg.near_dup_threshold, "thresholds": {"error": LEAK_ERROR}}
+    return [finding("TRAIN_VAL_LEAKAGE", severity, msg, ev, rec)], stats

@@ -1,0 +1,139 @@
+"""The audit's entry points: `run_audit` on prepared data, `audit_config` from a config.
+
+`tuneguard train` calls `run_audit` on the very `PreparedData` it trains on, and
+`tuneguard audit` calls `audit_config`, so both see the same rows, tokens and batches.
+Each check family lives in its own module and returns (findings, stats); this module only
+samples, times and collects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from tuneguard.audit import diversity, duplicates, labels, leakage, malformed, prompt_leak
+from tuneguard.audit.common import SplitText, seeded_sample
+from tuneguard.config.schema import Config
+from tuneguard.data.pipeline import PreparedData, Split
+from tuneguard.findings import SEVERITY_ORDER, Finding
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class AuditResult:
+    """Findings (worst first) and the numbers behind them."""
+
+    findings: list[Finding]
+    stats: dict[str, Any]
+
+    def has_errors(self) -> bool:
+        return any(f.severity == "error" for f in self.findings)
+
+    def to_json(self) -> dict:
+        return {"findings": [_plain(f.to_dict()) for f in self.findings], "stats": _plain(self.stats)}
+
+
+def _plain(obj: Any) -> Any:
+    """JSON-safe copy: numpy scalars to Python numbers, tuples to lists."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item) and not isinstance(obj, (str, bytes)):
+        try:
+            return obj.item()
+        except (TypeError, ValueError):
+            return str(obj)
+    return obj
+
+
+def _sample_split(split: Split, max_rows: int, seed: int) -> tuple[list, list]:
+    idx = seeded_sample(len(split.examples), max_rows, seed)
+    if idx is None:
+        return list(split.examples), list(split.features)
+    feats = [split.features[i] for i in idx] if split.features else []
+    return [split.examples[i] for i in idx], feats
+
+
+def run_audit(cfg: Config, data: PreparedData, tokenizer: Any) -> AuditResult:
+    """Every audit check on prepared (tokenized) data; the tokenizer is the one training uses."""
+    acfg = cfg.audit
+    seed = cfg.data.seed
+    timings: dict[str, float] = {}
+    findings: list[Finding] = []
+    stats: dict[str, Any] = {}
+    t_all = time.perf_counter()
+
+    def timed(name: str, fn: Callable[[], tuple[list[Finding], dict[str, Any]]]) -> None:
+        t = time.perf_counter()
+        f, s = fn()
+        timings[name] = round(time.perf_counter() - t, 3)
+        findings.extend(f)
+        stats[name] = s
+        log.debug("audit %s: %d finding(s) in %.2fs", name, len(f), timings[name])
+
+    t = time.perf_counter()
+    train_ex, train_feats = _sample_split(data.train, acfg.max_rows, seed)
+    texts = [SplitText.build("train", train_ex)]
+    val_ex, _ = _sample_split(data.validation, acfg.max_rows, seed + 1)
+    texts.append(SplitText.build("validation", val_ex))
+    if data.test is not None:
+        test_ex, _ = _sample_split(data.test, acfg.max_rows, seed + 2)
+        texts.append(SplitText.build("test", test_ex))
+    train = texts[0]
+    timings["prepare"] = round(time.perf_counter() - t, 3)
+    stats["rows"] = {"read": data.rows_read, **data.sizes(), "audited_train": len(train_ex),
+                     "sampled": len(train_ex) < len(data.train.examples), "max_rows": acfg.max_rows}
+    stats["format"] = data.format
+
+    timed("malformed", lambda: malformed.check(data.problems, data.rows_read, cfg.data.max_malformed_fraction))
+    t = time.perf_counter()
+    index = duplicates.build_index(texts, acfg)
+    timings["near_duplicate_index"] = round(time.perf_counter() - t, 3)
+    timed("duplicates_exact", lambda: duplicates.check_exact(index))
+    timed("duplicates_near", lambda: duplicates.check_near(index))
+    timed("leakage", lambda: leakage.check(index, validation_from_train=not cfg.data.validation_file))
+    timed("diversity", lambda: diversity.check(train, seed))
+    timed("answer_in_prompt", lambda: prompt_leak.check(train))
+    if train_feats:
+        timed("labels", lambda: labels.check(cfg, train_ex, train_feats, tokenizer, data.train.stats))
+    else:
+        stats["labels"] = {"skipped": "the data was prepared without tokenization"}
+    timings["total"] = round(time.perf_counter() - t_all, 3)
+    stats["timings_s"] = timings
+    findings.sort(key=lambda f: -SEVERITY_ORDER[f.severity])
+    log.info("audit: %d finding(s) (%d error(s)) on %d training rows in %.1fs", len(findings),
+             sum(f.severity == "error" for f in findings), len(train_ex), timings["total"])
+    return AuditResult(findings, stats)
+
+
+def audit_config(cfg: Config) -> AuditResult:
+    """Load the tokenizer as training does, prepare the data, audit it.
+
+    At most audit.max_rows training and validation rows are tokenized (a seeded sample via
+    data.train_samples / data.eval_samples), so a huge file costs no more than that.
+    Raises DataError / ModelError for data or model problems the user must fix.
+    """
+    from tuneguard.data.pipeline import prepare_data
+    from tuneguard.train.model import load_tokenizer, setup_pad_token
+
+    t = time.perf_counter()
+    tokenizer = load_tokenizer(cfg.model)
+    setup_pad_token(tokenizer, cfg.data.pad_token)
+    t_tok = time.perf_counter() - t
+    cap = cfg.audit.max_rows
+    dcfg = cfg.data.model_copy(update={
+        "train_samples": min(cfg.data.train_samples or cap, cap),
+        "eval_samples": min(cfg.data.eval_samples or cap, cap),
+    })
+    t = time.perf_counter()
+    data = prepare_data(dcfg, tokenizer)
+    t_data = time.perf_counter() - t
+    result = run_audit(cfg, data, tokenizer)
+    result.stats["timings_s"]["load_tokenizer"] = round(t_tok, 3)
+    result.stats["timings_s"]["prepare_data"] = round(t_data, 3)
+    return result

@@ -1,0 +1,87 @@
+"""`tuneguard audit` through Typer: --json, the Rich table and the exit codes 0 / 1 / 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+import yaml
+from typer.testing import CliRunner
+
+from tests.audit.audit_corpus import clean_rows
+from tests.audit.audit_helpers import write_jsonl
+from tuneguard.cli.audit_cmd import audit
+
+
+@pytest.fixture(scope="module")
+def app() -> typer.Typer:
+    app = typer.Typer()
+
+    @app.callback()
+    def main() -> None:
+        """Test app with the audit command registered as the main CLI does."""
+
+    app.command("audit")(audit)
+    return app
+
+
+def config_file(tmp_path: Path, train: list, validation: list | None = None, **data) -> str:
+    raw = {"preset": "tiny", "data": {"train_file": write_jsonl(tmp_path / "train.jsonl", train), "max_length": 1024, **data}}
+    if validation is not None:
+        raw["data"]["validation_file"] = write_jsonl(tmp_path / "val.jsonl", validation)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw), "utf-8")
+    return str(path)
+
+
+def test_clean_json_exit_0(app, tmp_path):
+    cfg = config_file(tmp_path, clean_rows(300), clean_rows(60, seed=1, offset=300))
+    res = CliRunner().invoke(app, ["audit", cfg, "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert set(out) == {"findings", "stats"}
+    assert [f for f in out["findings"] if f["severity"] != "info"] == []
+    assert out["stats"]["rows"]["train"] == 300
+
+
+def test_error_finding_exit_1_with_json_and_table(app, tmp_path):
+    base = clean_rows(300)
+    cfg = config_file(tmp_path, base + [dict(base[0]) for _ in range(30)], clean_rows(60, seed=1, offset=300))
+    res = CliRunner().invoke(app, ["audit", cfg, "--json"])
+    assert res.exit_code == 1, res.output
+    out = json.loads(res.stdout)
+    f = next(f for f in out["findings"] if f["code"] == "DUPLICATE_EXACT")
+    assert f["severity"] == "error" and f["evidence"]["count"] == 30 and f["step"] is None
+    assert set(f) >= {"code", "severity", "step", "message", "evidence", "recommendation"}
+
+    table = CliRunner().invoke(app, ["audit", cfg], env={"COLUMNS": "200"})
+    assert table.exit_code == 1
+    assert "DUPLICATE_EXACT" in table.stdout and "1 error(s)" in table.stdout
+    assert "train.jsonl:1" in table.stdout
+
+
+def test_set_overrides_reach_the_audit(app, tmp_path):
+    cfg = config_file(tmp_path, clean_rows(300), clean_rows(60, seed=1, offset=300))
+    res = CliRunner().invoke(app, ["audit", cfg, "--json", "--set", "audit.max_rows=100",
+                                   "--set", "data.collator=language_modeling"])
+    assert res.exit_code == 1
+    out = json.loads(res.stdout)
+    assert out["stats"]["rows"]["audited_train"] == 100
+    assert {f["code"] for f in out["findings"] if f["severity"] == "error"} == {"PROMPT_NOT_MASKED"}
+
+
+def test_bad_config_exit_2(app, tmp_path):
+    cfg = config_file(tmp_path, clean_rows(50))
+    res = CliRunner().invoke(app, ["audit", cfg, "--set", "train.learning_rte=1"])
+    assert res.exit_code == 2
+    assert "learning_rte" in res.stderr
+
+
+def test_missing_data_file_exit_2(app, tmp_path):
+    cfg = config_file(tmp_path, clean_rows(50), train_file=str(tmp_path / "nope.jsonl"))
+    res = CliRunner().invoke(app, ["audit", cfg, "--json"])
+    assert res.exit_code == 2
+    assert "does not exist" in res.stderr
+    assert res.stdout == ""

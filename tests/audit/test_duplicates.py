@@ -1,0 +1,126 @@
+"""DUPLICATE_EXACT, DUPLICATE_NEAR and TRAIN_VAL_LEAKAGE on planted duplicates, and the
+near-duplicate detector's precision and recall on a planted set."""
+
+from __future__ import annotations
+
+import random
+
+from tests.audit.audit_corpus import clean_rows, edit_words, long_rows
+from tests.audit.audit_helpers import get, serious
+from tuneguard.audit.common import normalise, words
+from tuneguard.audit.minhash import lsh_params, near_duplicates
+
+
+def _respace(row: dict) -> dict:
+    """The same example with other case and whitespace: still an exact duplicate."""
+    return {"instruction": "  " + row["instruction"].upper(), "output": row["output"].replace(" ", "  \n", 3)}
+
+
+def test_exact_duplicates_warning(audit_rows):
+    base = clean_rows(500)
+    train = base + [_respace(r) for r in base[:15]]
+    result, _ = audit_rows(train, validation=clean_rows(100, seed=1, offset=500))
+    assert serious(result) == {"DUPLICATE_EXACT": "warning"}
+    f = get(result, "DUPLICATE_EXACT")
+    assert f.evidence["count"] == 15
+    assert f.evidence["groups"] == 15
+    assert f.evidence["share"] == round(15 / 515, 6)
+    assert f.evidence["largest_groups"][0]["rows"][0].endswith("train.jsonl:1")
+    assert f.evidence["largest_groups"][0]["rows"][1].endswith("train.jsonl:501")
+    assert f.step is None and f.source == "audit"
+
+
+def test_exact_duplicates_error_lists_the_largest_group(audit_rows):
+    base = clean_rows(500)
+    train = base + [dict(base[7]) for _ in range(40)]
+    result, _ = audit_rows(train, validation=clean_rows(100, seed=1, offset=500))
+    assert serious(result) == {"DUPLICATE_EXACT": "error"}
+    f = get(result, "DUPLICATE_EXACT")
+    assert f.evidence["count"] == 40
+    assert f.evidence["largest_groups"][0]["count"] == 41
+    assert f.evidence["largest_groups"][0]["rows"][0].endswith("train.jsonl:8")
+    assert result.has_errors()
+
+
+def test_near_duplicates_warning(audit_rows):
+    rng = random.Random(3)
+    base = long_rows(300)
+    near = [{"instruction": r["instruction"], "output": edit_words(r["output"], 1, rng)} for r in base[:15]]
+    result, _ = audit_rows(base + near, validation=long_rows(50, docs_per_row=2, offset=900),
+                           data={"max_length": 2048})
+    assert serious(result) == {"DUPLICATE_NEAR": "warning"}
+    f = get(result, "DUPLICATE_NEAR")
+    assert f.evidence["count"] == 15
+    assert f.evidence["clusters"] == 15
+    assert f.evidence["near_duplicate_rows"] == 30
+    assert "DUPLICATE_EXACT" not in {x.code for x in result.findings}
+
+
+def test_near_duplicate_cluster_error(audit_rows):
+    # One answer rewritten 12 times: a cluster of 13 distinct rows (> 0.5% of the data).
+    rng = random.Random(4)
+    base = long_rows(300)
+    variants = [{"instruction": base[0]["instruction"], "output": edit_words(base[0]["output"], 1, rng)}
+                for _ in range(12)]
+    result, _ = audit_rows(base + variants, validation=long_rows(50, docs_per_row=2, offset=900),
+                           data={"max_length": 2048})
+    f = get(result, "DUPLICATE_NEAR")
+    assert f.severity == "error"
+    assert f.evidence["largest_cluster"] == 13
+    assert f.evidence["count"] == 12
+    assert len(f.evidence["largest_clusters"][0]["where"]) == 10
+
+
+def test_train_validation_leakage(audit_rows):
+    rng = random.Random(5)
+    base = clean_rows(500)
+    long = long_rows(4, offset=600)
+    val = clean_rows(100, seed=1, offset=500)
+    val += [_respace(r) for r in base[10:13]]                                        # 3 exact
+    val += [{"instruction": r["instruction"], "output": edit_words(r["output"], 1, rng)} for r in long[:2]]  # 2 near
+    result, _ = audit_rows(base + long, validation=val, data={"max_length": 2048})
+    assert serious(result) == {"TRAIN_VAL_LEAKAGE": "error"}
+    f = get(result, "TRAIN_VAL_LEAKAGE")
+    assert f.evidence["count"] == 5
+    assert f.evidence["splits"]["validation"]["exact"] == 3
+    assert f.evidence["splits"]["validation"]["near"] == 2
+    assert f.evidence["examples"][0].endswith("train.jsonl:11 (exact)")
+    assert "val.jsonl:101" in f.evidence["examples"][0]
+
+
+def test_leakage_into_test_split_is_reported_too(audit_rows):
+    base = clean_rows(400)
+    result, _ = audit_rows(base, validation=clean_rows(50, seed=1, offset=400),
+                           test=clean_rows(99, seed=2, offset=450) + [dict(base[0])])
+    f = get(result, "TRAIN_VAL_LEAKAGE")
+    assert f.severity == "warning"  # 1 of 100 = 1%, not above
+    assert f.evidence["count"] == 1
+    assert f.evidence["splits"]["test"]["exact"] == 1
+
+
+def test_near_duplicate_precision_and_recall():
+    """Pairs that differ by one or two words are found; unrelated rows are not paired."""
+    rng = random.Random(11)
+    base = long_rows(300)  # ~150 words each, every docstring used once: no natural near pairs
+    texts = [normalise(r["instruction"]) + "\x1f" + normalise(r["output"]) for r in base]
+    truth = set()
+    for i in rng.sample(range(len(base)), 80):
+        r = base[i]
+        edited = edit_words(r["output"], rng.choice((1, 2)), rng)
+        truth.add((i, len(texts)))
+        texts.append(normalise(r["instruction"]) + "\x1f" + normalise(edited))
+    nd = near_duplicates([words(t) for t in texts], threshold=0.8, num_perm=128, ngram=5)
+    predicted = set()
+    for cluster in nd.clusters(len(texts)):
+        predicted.update((a, b) for a in cluster for b in cluster if a < b)
+    hits = len(predicted & truth)
+    precision = hits / len(predicted)
+    recall = hits / len(truth)
+    assert precision >= 0.95, (precision, recall)
+    assert recall >= 0.95, (precision, recall)
+
+
+def test_lsh_banding_favours_recall():
+    bands, rows = lsh_params(0.8, 128)
+    assert (bands, rows) == (21, 6)
+    assert 1 - (1 - 0.8 ** rows) ** bands >= 0.99
