@@ -245,6 +245,19 @@ def test_throughput_no_drop_and_skip():
     assert list(det.median.values) == [1000.0, 1000.0, 1000.0, 600.0]
 
 
+def test_throughput_patience_and_short_windows():
+    det = ThroughputDetector(ratio=0.5, window=20, warmup_logs=0, patience=2, min_window_s=0.5)
+    for step in range(1, 6):
+        assert det.update(step, 1000.0, window_s=1.0) is None
+    assert det.update(6, 100.0, window_s=0.1) is None  # too short to time: ignored
+    assert det.update(7, 100.0, window_s=1.0) is None  # first slow window
+    assert det.update(8, 1000.0, window_s=1.0) is None  # recovered: streak reset
+    assert det.update(9, 100.0, window_s=1.0) is None
+    f = det.update(10, 100.0, window_s=1.0)
+    assert f is not None and f.code == "THROUGHPUT_DROP" and f.step == 10
+    assert det.update(11, 100.0, window_s=1.0) is None  # same episode
+
+
 # -- QA ------------------------------------------------------------------------------------
 
 def test_qa_scores():

@@ -49,6 +49,9 @@ class ModelConfig(Section):
 class LoraConfig(Section):
     """LoRA adapter (PEFT)."""
 
+    modules_to_save: list[str] | None = Field(
+        None, description="Modules trained in full and saved with the adapter (e.g. lm_head).")
+
     r: int = Field(8, ge=1, description="LoRA rank.")
     alpha: int = Field(16, ge=1, description="LoRA alpha (scaling = alpha / r).")
     dropout: float = Field(0.05, ge=0.0, lt=1.0, description="Dropout on the LoRA input.")
@@ -159,6 +162,11 @@ class GuardConfig(Section):
     plateau_rel_change: float = Field(0.001, gt=0, description="PLATEAU: relative change below this.")
     memory_fraction: float = Field(0.9, gt=0, le=1, description="MEMORY_HIGH: share of device/machine memory.")
     throughput_ratio: float = Field(0.5, gt=0, lt=1, description="THROUGHPUT_DROP: tokens/s below this share of its median.")
+    throughput_window: int = Field(20, ge=3, description="THROUGHPUT_DROP: logs in the running median.")
+    throughput_patience: int = Field(3, ge=1, description="THROUGHPUT_DROP: consecutive slow logs before a finding.")
+    throughput_warmup_logs: int = Field(3, ge=0, description="THROUGHPUT_DROP: first logs ignored (warm-up).")
+    throughput_min_window_s: float = Field(
+        0.5, ge=0, description="THROUGHPUT_DROP: ignore logging windows shorter than this (timing noise).")
     qa_drop: float = Field(0.25, gt=0, le=1, description="QA_DEGRADED: keyword score drop against the best.")
     actions: dict[str, Literal["warn", "halt"]] = Field(
         default_factory=lambda: {"NON_FINITE": "halt", "LOSS_COLLAPSE": "halt"},

@@ -59,7 +59,8 @@ class GuardCallback(TrainerCallback):
         self.divergence = EvalDivergenceDetector(g.divergence_ratio)
         self.plateau = PlateauDetector(g.plateau_evals, g.plateau_rel_change)
         self.memory = MemoryDetector(g.memory_fraction)
-        self.throughput = ThroughputDetector(g.throughput_ratio, g.spike_window)
+        self.throughput = ThroughputDetector(g.throughput_ratio, g.throughput_window, g.throughput_warmup_logs,
+                                             g.throughput_patience, g.throughput_min_window_s)
         self.train_loss: float | None = None  # latest logged training loss
         self._skip_throughput = False
 
@@ -104,7 +105,8 @@ class GuardCallback(TrainerCallback):
                 machine_mem_gb=as_float(logs.get("machine_mem_gb")))
             found.append(self.throughput.update(step, as_float(logs.get("tokens_per_s")),
                                                 skip=self._skip_throughput,
-                                                step_time_s=as_float(logs.get("step_time_s"))))
+                                                step_time_s=as_float(logs.get("step_time_s")),
+                                                window_s=as_float(logs.get("log_window_s"))))
             self._skip_throughput = False
         return found
 

@@ -84,24 +84,34 @@ class ThroughputDetector:
 
     code = "THROUGHPUT_DROP"
 
-    def __init__(self, ratio: float, window: int, warmup_logs: int = THROUGHPUT_WARMUP_LOGS) -> None:
+    def __init__(self, ratio: float, window: int, warmup_logs: int = THROUGHPUT_WARMUP_LOGS,
+                 patience: int = 1, min_window_s: float = 0.0) -> None:
         self.ratio = ratio
         self.window = window
         self.warmup_logs = warmup_logs
+        # A real slowdown (throttling, a competing process, swapping) persists; a single
+        # slow logging window is usually scheduling noise, worst on short windows.
+        self.patience = patience
+        self.min_window_s = min_window_s
+        self.slow_streak = 0
         self.seen = 0
         self.median = RunningMedian(window)
         self.episode = Episode()
 
     def update(self, step: int, tokens_per_s: float | None, skip: bool = False,
-               step_time_s: float | None = None) -> Finding | None:
+               step_time_s: float | None = None, window_s: float | None = None) -> Finding | None:
         if not is_finite(tokens_per_s) or tokens_per_s <= 0:
             return None
         self.seen += 1
         if self.seen <= self.warmup_logs or skip:
             return None
+        if window_s is not None and window_s < self.min_window_s:
+            return None
         med = self.median.median() if len(self.median) >= MIN_PRIOR_POINTS else None
         self.median.add(tokens_per_s)
-        if not self.episode.update(med is not None and tokens_per_s < self.ratio * med):
+        slow = med is not None and tokens_per_s < self.ratio * med
+        self.slow_streak = self.slow_streak + 1 if slow else 0
+        if not self.episode.update(self.slow_streak >= self.patience or (slow and self.episode.active)):
             return None
         message = (f"Throughput fell to {tokens_per_s:,.0f} tokens/s at step {step}, {tokens_per_s / med:.0%} of "
                    f"its running median {med:,.0f} (limit {self.ratio:.0%}).")

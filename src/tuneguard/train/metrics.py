@@ -83,6 +83,7 @@ class MetricsCallback(TrainerCallback):
             tokens = (self.counter.tokens - self._tok_last) * self.ctx.world_size
             logs["tokens_per_s"] = tokens / dt
             logs["step_time_s"] = dt / steps
+            logs["log_window_s"] = dt
             elapsed = now - (self._t_start or now)
             done = max(step - self._step_start, 1)
             logs["eta_s"] = max(state.max_steps - step, 0) * elapsed / done

@@ -248,7 +248,8 @@ def apply_lora(model: Any, cfg: Config) -> tuple[Any, dict[str, int]]:
         raise ModelError(f"lora.target_modules {missing} are not modules of {cfg.model.name}; "
                          f"candidates: {', '.join(sorted(n for n in names if 'proj' in n or 'dense' in n or 'attn' in n)[:20])}")
     pcfg = PeftLoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                          target_modules=targets, bias=cfg.lora.bias, task_type="CAUSAL_LM")
+                          target_modules=targets, bias=cfg.lora.bias, task_type="CAUSAL_LM",
+                          modules_to_save=cfg.lora.modules_to_save)
     model = get_peft_model(model, pcfg)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
