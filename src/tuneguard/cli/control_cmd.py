@@ -1,0 +1,157 @@
+"""`tuneguard stop|pause|continue|checkpoint RUN_DIR` and `tuneguard watch RUN_DIR`.
+
+A control command only inserts a request (who, when) into the run store; the trainer reads
+it at the next optimizer step (tuneguard.control.requests). Exit codes: 0 the request was
+accepted by a live run, 1 there is no live run. With `--wait` the command blocks until the
+trainer has handled the request and exits 0 when it was carried out, 1 when it was
+rejected or the run ended first.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from tuneguard.cli.common import (
+    EXIT_FAIL,
+    EXIT_OK,
+    EXIT_USAGE,
+    console,
+    err_console,
+    fail,
+)
+
+RunDirArg = Annotated[Path, typer.Argument(help="Run directory of a live run.")]
+WaitOpt = Annotated[bool, typer.Option("--wait", help="Block until the trainer has handled the request.")]
+TimeoutOpt = Annotated[float | None, typer.Option("--timeout", help="With --wait: give up after this many seconds.")]
+
+_WHAT = {
+    "stop": "the trainer saves a checkpoint and stops at the next optimizer step",
+    "pause": "the trainer saves a checkpoint and pauses at the next optimizer step; "
+             "`tuneguard continue {run_dir}` resumes it",
+    "continue": "the paused trainer resumes",
+    "checkpoint": "the trainer saves a checkpoint at the next optimizer step",
+}
+
+
+def requested_by() -> str:
+    """Who sent a request, as the store records it: user@host pid N."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no login name in some containers
+        user = "user"
+    return f"{user}@{socket.gethostname()} pid {os.getpid()}"
+
+
+def _open_live(run_dir: Path) -> Any:
+    from tuneguard.store.run_store import LIVE_STATES, RunStore
+
+    try:
+        store = RunStore(run_dir)
+    except FileNotFoundError:
+        fail(f"no live run in {run_dir}: there is no run store (run.db) there")
+    if not store.is_live():
+        m = store.meta()
+        state = m.get("state") or "unknown"
+        store.close()
+        if state in LIVE_STATES:
+            fail(f"no live run in {run_dir}: state {state}, but its process (pid {m.get('pid')} on "
+                 f"{m.get('host')}) is gone; continue it with `tuneguard train CONFIG --run-dir {run_dir} --resume auto`")
+        fail(f"no live run in {run_dir}: state {state}")
+    return store
+
+
+def send_request(run_dir: Path, action: str, wait: bool = False, timeout: float | None = None) -> int:
+    """Insert a request for a live run; with `wait`, follow it to its outcome. Returns the exit code."""
+    store = _open_live(run_dir)
+    c = console()
+    with store:
+        rid = store.request_control(action, requested_by=requested_by())
+        c.print(f"{action} requested for {run_dir} (request {rid}): {_WHAT[action].format(run_dir=run_dir)}",
+                markup=False)
+        if not wait:
+            return EXIT_OK
+        return _wait(store, rid, action, run_dir, timeout)
+
+
+def _wait(store: Any, rid: int, action: str, run_dir: Path, timeout: float | None) -> int:
+    c = console()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    req: dict[str, Any] = {}
+    while True:
+        req = next(r for r in store.control_requests() if r["id"] == rid)
+        if req["status"] != "pending":
+            break
+        if not store.is_live():
+            err_console().print(f"[bold red]error:[/] the run ended (state {store.state()}) before handling "
+                                f"request {rid}")
+            return EXIT_FAIL
+        if deadline is not None and time.monotonic() > deadline:
+            err_console().print(f"[bold red]error:[/] request {rid} still pending after {timeout:g} s "
+                                "(is the trainer in a long evaluation or save?)")
+            return EXIT_FAIL
+        time.sleep(0.2)
+    c.print(f"{action} {req['status']} at step {req['handled_step']}: {req['note'] or ''}".rstrip(": "), markup=False)
+    if req["status"] != "done":
+        return EXIT_FAIL
+    if action == "stop":
+        # Done means the checkpoint is written; the run still loads the best model, saves the
+        # adapter and writes its report before it ends.
+        while store.is_live():
+            if deadline is not None and time.monotonic() > deadline:
+                return EXIT_OK
+            time.sleep(0.2)
+        c.print(f"run {store.state()}: continue it with `tuneguard train CONFIG --run-dir {run_dir} --resume auto`",
+                markup=False)
+    return EXIT_OK
+
+
+def stop(run_dir: RunDirArg, wait: WaitOpt = False, timeout: TimeoutOpt = None) -> None:
+    """Stop a live run: checkpoint now, end with state stopped (resume with --resume auto)."""
+    raise typer.Exit(send_request(run_dir, "stop", wait, timeout))
+
+
+def pause(run_dir: RunDirArg, wait: WaitOpt = False, timeout: TimeoutOpt = None) -> None:
+    """Pause a live run after a checkpoint; it keeps the model loaded until `continue`."""
+    raise typer.Exit(send_request(run_dir, "pause", wait, timeout))
+
+
+def continue_(run_dir: RunDirArg, wait: WaitOpt = False, timeout: TimeoutOpt = None) -> None:
+    """Resume a paused run."""
+    raise typer.Exit(send_request(run_dir, "continue", wait, timeout))
+
+
+def checkpoint(run_dir: RunDirArg, wait: WaitOpt = False, timeout: TimeoutOpt = None) -> None:
+    """Save a checkpoint of a live run now; training goes on."""
+    raise typer.Exit(send_request(run_dir, "checkpoint", wait, timeout))
+
+
+def watch(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory.")],
+    interval: Annotated[float, typer.Option("--interval", min=0.05, help="Seconds between refreshes.")] = 2.0,
+) -> None:
+    """Live dashboard of a run (progress, loss, eval loss, tokens/s, memory, findings, control)."""
+    from tuneguard.cli.watch import watch_run
+
+    try:
+        watch_run(run_dir, console(), interval)
+    except FileNotFoundError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except KeyboardInterrupt:
+        err_console().print("stopped watching (the run goes on)", markup=False)
+    raise typer.Exit(EXIT_OK)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the control and watch commands to the `tuneguard` app."""
+    app.command("stop")(stop)
+    app.command("pause")(pause)
+    app.command("continue")(continue_)
+    app.command("checkpoint")(checkpoint)
+    app.command("watch")(watch)

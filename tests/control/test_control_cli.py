@@ -1,0 +1,99 @@
+"""Control commands and `watch` on runs that are not live (hand-built stores, no training)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from control_helpers import build_finished_run
+from rich.console import Console
+from typer.testing import CliRunner
+
+from tuneguard.cli.main import app
+from tuneguard.cli.watch import StoreReader, compact_line, render, sparkline
+from tuneguard.store.run_store import RunStore
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("action", ["stop", "pause", "continue", "checkpoint"])
+def test_request_to_a_finished_run_says_so_and_exits_1(tmp_path: Path, action: str):
+    run = build_finished_run(tmp_path / "run")
+    result = runner.invoke(app, [action, str(run)])
+    assert result.exit_code == 1
+    assert f"no live run in {run}: state finished" in " ".join(result.output.split())
+    with RunStore(run) as s:
+        assert [r["action"] for r in s.control_requests()] == ["checkpoint"]  # nothing inserted
+
+
+def test_request_to_a_run_whose_process_died(tmp_path: Path):
+    run = build_finished_run(tmp_path / "run")
+    with RunStore(run) as s:
+        s.set_state("running")
+        s.set_meta(pid=2**22 + 12345)  # no such process
+    result = runner.invoke(app, ["stop", str(run)])
+    assert result.exit_code == 1
+    out = " ".join(result.output.split())
+    assert f"no live run in {run}: state running, but its process" in out and "--resume auto" in out
+
+
+def test_request_to_a_folder_without_a_run(tmp_path: Path):
+    result = runner.invoke(app, ["stop", str(tmp_path)])
+    assert result.exit_code == 1 and "no run store" in result.output
+
+
+def test_request_to_a_live_run_is_recorded_with_who(tmp_path: Path):
+    run = build_finished_run(tmp_path / "run")
+    with RunStore(run) as s:
+        s.set_state("running")  # this process: alive
+    result = runner.invoke(app, ["pause", str(run)])
+    assert result.exit_code == 0, result.output
+    assert "pause requested" in result.output
+    with RunStore(run) as s:
+        r = s.control_requests()[-1]
+    assert r["action"] == "pause" and r["status"] == "pending"
+    assert "@" in r["requested_by"] and " pid " in r["requested_by"] and r["time"] > 0
+
+
+def test_watch_on_a_finished_run_prints_the_final_state(tmp_path: Path):
+    run = build_finished_run(tmp_path / "run")
+    result = runner.invoke(app, ["watch", str(run), "--interval", "0.1"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert "finished step 40/40 (100%)" in lines[0]
+    assert lines[-1].startswith("run finished at step 40/40; best eval loss 2.6; completed")
+
+
+def test_watch_without_a_run_store_exits_2(tmp_path: Path):
+    result = runner.invoke(app, ["watch", str(tmp_path)])
+    assert result.exit_code == 2 and "no run store" in result.output
+
+
+def test_dashboard_render(tmp_path: Path):
+    run = build_finished_run(tmp_path / "run", steps=40)
+    with RunStore(run) as s:
+        s.set_state("paused", paused_at_step=40)
+        s.request_control("stop", requested_by="me@box pid 7")
+    reader = StoreReader(run)
+    try:
+        snap = reader.snapshot()
+    finally:
+        reader.close()
+    assert snap.state == "paused" and not snap.final and snap.step == 40 and snap.best_eval == pytest.approx(2.6)
+    buf = io.StringIO()
+    Console(file=buf, width=160, force_terminal=True, color_system=None).print(render(snap, run))
+    text = buf.getvalue()
+    assert "PAUSED" in text and "100%" in text and "step 40/40" in text
+    assert sparkline([r["loss"] for r in snap.train]) in text  # loss sparkline, strictly falling
+    assert "PLATEAU" in text and "pending stop by me@box pid 7" in text
+    assert "tuneguard continue" in text and "RSS 1.20 GB" in text
+    assert "pending stop" in compact_line(snap)
+
+
+def test_sparkline():
+    assert sparkline([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]) == "▁▂▃▄▅▆▇█"
+    assert sparkline([3.0, None, float("nan"), 1.0]) == "█ !▁"
+    assert sparkline([2.0, 2.0]) == "▅▅"
+    assert sparkline([]) == ""
+    assert len(sparkline([float(i) for i in range(500)], width=60)) == 60
