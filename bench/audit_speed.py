@@ -4,9 +4,10 @@ Generates varied instruction rows with a seeded RNG (Zipf-distributed words from
 built-in tiny tokenizer's word list, so a word is about one token as with real tokenizers;
 instruction 8-25 words, an input on half of the rows, lognormal answers; median about 150
 words per row), plants 0.5% exact and 0.5% near duplicates, writes them to a temporary
-JSONL file and runs `audit_config` with the `tiny` preset. Prints one JSON object: rows,
-seconds, rows/s, the per-check timings and the findings (the planted duplicates must be
-found).
+JSONL file and runs `audit_config` with the `tiny` preset (data.max_length 1024). Prints one
+JSON object: rows, seconds (wall, end to end: tokenizer, loading and tokenizing the data,
+every check), rows/s, CPU seconds and the 1-minute load average (the machine may be
+shared), the per-check timings and the findings (the planted duplicates must be found).
 
     python bench/audit_speed.py [--rows 100000] [--seed 0]
 """
@@ -84,10 +85,14 @@ def main() -> None:
         raw["data"].update({"train_file": str(path), "max_length": 1024})
         cfg = validate_config(raw)
         t = time.perf_counter()
+        cpu = time.process_time()
         result = audit_config(cfg)
         seconds = time.perf_counter() - t
+        cpu = time.process_time() - cpu
     out = {
         "rows": len(rows), "seconds": round(seconds, 2), "rows_per_s": round(len(rows) / seconds),
+        "cpu_seconds": round(cpu, 2), "load_average_1m": round(os.getloadavg()[0], 2),
+        "audit_checks_s": result.stats["timings_s"]["total"],
         "cpus": os.cpu_count(), "tokenizers_parallelism": os.environ.get("TOKENIZERS_PARALLELISM", "default"),
         "generate_s": round(gen_s, 2), "planted": planted,
         "timings_s": result.stats["timings_s"],

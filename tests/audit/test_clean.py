@@ -30,7 +30,7 @@ def test_corpus_is_real_and_varied():
 
 
 def test_clean_data_has_no_warning_or_error(audit_rows):
-    result, data = audit_rows(clean_rows(600), validation=clean_rows(150, seed=1, offset=600),
+    result, _ = audit_rows(clean_rows(600), validation=clean_rows(150, seed=1, offset=600),
                               test=clean_rows(100, seed=2, offset=750))
     assert serious(result) == {}
     assert result.has_errors() is False

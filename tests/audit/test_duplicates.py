@@ -109,7 +109,7 @@ def test_near_duplicate_precision_and_recall():
         edited = edit_words(r["output"], rng.choice((1, 2)), rng)
         truth.add((i, len(texts)))
         texts.append(normalise(r["instruction"]) + "\x1f" + normalise(edited))
-    nd = near_duplicates([words(t) for t in texts], threshold=0.8, num_perm=128, ngram=5)
+    nd = near_duplicates(texts, threshold=0.8, num_perm=128, ngram=5, to_words=words)
     predicted = set()
     for cluster in nd.clusters(len(texts)):
         predicted.update((a, b) for a in cluster for b in cluster if a < b)

@@ -13,7 +13,7 @@ from tuneguard.audit import labels as labels_mod
 from tuneguard.data.collate import build_collator
 from tuneguard.data.tokenize import IGNORE_INDEX
 
-VAL = dict(seed=1, offset=500)
+VAL = {"seed": 1, "offset": 500}
 
 
 def test_pad_eos_with_language_modeling_collator(audit_rows, tiny_tokenizer_base):
@@ -65,7 +65,7 @@ def test_train_on_prompt_with_long_prompts_warns(audit_rows):
     rows = clean_rows(200)
     for i, r in enumerate(rows):  # long context documents in the prompt, a short answer
         r["input"] = docs[200 + 2 * i] + " " + docs[201 + 2 * i]
-    result, data = audit_rows(rows, validation=clean_rows(100, seed=1, offset=600), data={"train_on_prompt": True})
+    result, _ = audit_rows(rows, validation=clean_rows(100, seed=1, offset=600), data={"train_on_prompt": True})
     assert serious(result) == {"PROMPT_NOT_MASKED": "warning"}
     f = get(result, "PROMPT_NOT_MASKED")
     assert f.evidence["count"] == 200

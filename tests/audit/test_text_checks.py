@@ -12,14 +12,14 @@ from tests.audit.audit_helpers import get, serious
 from tuneguard.audit.prompt_leak import longest_common_at_least
 
 TEMPLATES = (
-    "Thank you for your question. The function described here is part of the standard library and "
-    "behaves as documented in the official reference.",
-    "This is a helpful assistant answer. Please consult the documentation of the module for all details "
-    "about arguments and return values.",
-    "The requested object is documented in the Python standard library. It is used as described in the "
-    "reference manual for that module.",
-    "I am sorry, but I cannot provide more information about this function at the moment. Please refer to "
-    "the official Python documentation.",
+    ("Thank you for your question. The function described here is part of the standard library and "
+     "behaves as documented in the official reference."),
+    ("This is a helpful assistant answer. Please consult the documentation of the module for all details "
+     "about arguments and return values."),
+    ("The requested object is documented in the Python standard library. It is used as described in the "
+     "reference manual for that module."),
+    ("I am sorry, but I cannot provide more information about this function at the moment. Please refer to "
+     "the official Python documentation."),
 )
 
 

@@ -44,7 +44,7 @@ class SplitText:
     responses: list[str]
 
     @classmethod
-    def build(cls, name: str, examples: Sequence[Example]) -> "SplitText":
+    def build(cls, name: str, examples: Sequence[Example]) -> SplitText:
         ex = list(examples)
         with no_gc():
             prompts = [normalise(e.prompt) for e in ex]

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from tuneguard.audit.common import MAX_EXAMPLES, SplitText, finding, no_gc, pct, preview, share, words
+from tuneguard.audit.common import MAX_EXAMPLES, SplitText, finding, pct, preview, share, words
 from tuneguard.audit.minhash import NearDuplicates, near_duplicates
 from tuneguard.config.schema import AuditConfig
 from tuneguard.findings import Finding
@@ -84,9 +84,7 @@ def build_index(splits: Sequence[SplitText], cfg: AuditConfig, seed: int = 1) ->
         keys = sp.keys()
         text_ids[sp.name] = np.fromiter((ids.setdefault(k, len(ids)) for k in keys), dtype=np.int64, count=len(keys))
     texts = list(ids)
-    with no_gc():
-        word_lists = [words(t) for t in texts]
-    near = near_duplicates(word_lists, cfg.near_dup_threshold, cfg.num_perm, cfg.ngram, seed)
+    near = near_duplicates(texts, cfg.near_dup_threshold, cfg.num_perm, cfg.ngram, seed, to_words=words)
     return DupIndex({sp.name: sp for sp in splits}, text_ids, texts, near, cfg)
 
 
@@ -109,7 +107,7 @@ def check_exact(index: DupIndex, split: str = "train") -> tuple[list[Finding], d
     groups = np.flatnonzero(counts > 1)
     frac = share(extra, n)
     stats = {"rows": n, "distinct": distinct, "duplicate_rows": extra, "share": frac,
-             "groups": int(len(groups)), "largest_group": int(counts.max()) if n else 0}
+             "groups": len(groups), "largest_group": int(counts.max()) if n else 0}
     if extra == 0:
         return [], stats
     top = groups[np.argsort(-counts[groups], kind="stable")][:TOP_GROUPS]
@@ -117,7 +115,7 @@ def check_exact(index: DupIndex, split: str = "train") -> tuple[list[Finding], d
     largest = [{"count": int(counts[t]), "rows": [sp.where(r) for r in rows[int(t)]],
                 "example": preview(sp.examples[rows[int(t)][0]].response)} for t in top]
     severity = "error" if frac > EXACT_ERROR else "warning" if frac > EXACT_WARN else "info"
-    ev = {"count": extra, "share": frac, "rows": n, "distinct": distinct, "groups": int(len(groups)),
+    ev = {"count": extra, "share": frac, "rows": n, "distinct": distinct, "groups": len(groups),
           "largest_groups": largest, "thresholds": {"warning": EXACT_WARN, "error": EXACT_ERROR}}
     msg = (f"{extra} of {n} training rows ({pct(frac)}) are exact copies of another row "
            f"(normalised prompt + response) in {len(groups)} group(s); the largest repeats "
@@ -140,7 +138,7 @@ def check_near(index: DupIndex, split: str = "train") -> tuple[list[Finding], di
     big_frac = share(biggest, n)
     stats = {"rows": n, "clusters": len(clusters), "near_duplicate_rows": in_clusters, "extra_rows": extra,
              "share": frac, "largest_cluster": biggest, "lsh_candidates": index.near.candidates,
-             "verified_pairs": int(len(index.near.pairs)), "bands": index.near.bands, "rows_per_band": index.near.rows,
+             "verified_pairs": len(index.near.pairs), "bands": index.near.bands, "rows_per_band": index.near.rows,
              "threshold": cfg.near_dup_threshold, "num_perm": cfg.num_perm, "ngram": cfg.ngram}
     if not clusters:
         return [], stats

@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -37,6 +37,7 @@ _EMPTY = np.uint32(0xFFFFFFFF)
 SMALL_BUCKET = 8
 VERIFY_CHUNK = 200_000
 CHUNK_KEYS = 1 << 17
+TEXT_CHUNK = 8192
 
 
 def mix64(x: np.ndarray) -> np.ndarray:
@@ -245,16 +246,35 @@ class NearDuplicates:
         return groups
 
 
-def near_duplicates(word_lists: Sequence[list[str]], threshold: float = 0.8, num_perm: int = 128,
-                    ngram: int = 5, seed: int = 1) -> NearDuplicates:
-    """Pairs of texts (given as word lists) whose estimated Jaccard of word n-grams >= threshold."""
-    whash, lens = word_hashes(word_lists)
-    keys, offsets = shingle_keys(whash, lens, ngram)
-    del whash
-    sig = signatures(keys, offsets, num_perm, seed)
-    del keys
+def text_signatures(texts: Sequence[str], to_words: Callable[[str], list[str]], num_perm: int, ngram: int,
+                    seed: int = 1, chunk: int = TEXT_CHUNK) -> tuple[np.ndarray, np.ndarray]:
+    """MinHash signatures of texts, and a mask of the texts that have at least one shingle.
+
+    Texts are processed in chunks (words -> hashes -> shingles -> signatures) so that only
+    one chunk's word strings and shingle keys are alive at a time; the word hashes do not
+    depend on the chunk, so the result is the same as in one pass.
+    """
+    from tuneguard.audit.common import no_gc
+
+    n = len(texts)
+    sig = np.empty((n, num_perm), dtype=np.uint32)
+    valid = np.zeros(n, dtype=bool)
+    for lo in range(0, n, chunk):
+        with no_gc():
+            wl = [to_words(t) for t in texts[lo: lo + chunk]]
+        whash, lens = word_hashes(wl)
+        del wl
+        keys, offsets = shingle_keys(whash, lens, ngram)
+        sig[lo: lo + len(lens)] = signatures(keys, offsets, num_perm, seed)
+        valid[lo: lo + len(lens)] = offsets[1:] > offsets[:-1]
+    return sig, valid
+
+
+def near_duplicates(texts: Sequence[str], threshold: float = 0.8, num_perm: int = 128, ngram: int = 5,
+                    seed: int = 1, to_words: Callable[[str], list[str]] = str.split) -> NearDuplicates:
+    """Pairs of texts whose estimated Jaccard of word n-grams (words from `to_words`) >= threshold."""
+    sig, valid = text_signatures(texts, to_words, num_perm, ngram, seed)
     bands, rows = lsh_params(threshold, num_perm)
-    valid = offsets[1:] > offsets[:-1]
     cand = candidate_pairs(sig, valid, bands, rows)
     est = estimate(sig, cand)
     keep = est >= threshold - 1e-12

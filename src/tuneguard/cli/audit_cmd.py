@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -50,7 +50,7 @@ def summarise_evidence(ev: dict[str, Any], width: int = 3) -> str:
                     where = ", ".join(where[:3]) + (" …" if len(where) > 3 else "")
                 size = it.get("count") or it.get("texts")
                 head = f"x{size} " if size else ""
-                lines.append(f"{k[:-1] if k.endswith('s') else k}: {head}{where or ''}".rstrip())
+                lines.append(f"{k.removesuffix('s')}: {head}{where or ''}".rstrip())
             else:
                 lines.append(str(it))
         break
@@ -86,7 +86,7 @@ def render(result: Any, con: Any) -> None:
 
 def audit(
     config: Annotated[str, typer.Argument(help="YAML config file or preset name.")],
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a key: section.key=value (YAML value).")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a key: section.key=value (YAML value).")] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print {\"findings\": [...], \"stats\": {...}} as JSON.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
 ) -> None:
