@@ -259,7 +259,8 @@ def check(cfg: Config, examples: Sequence[Example], features: Sequence[dict[str,
         if overwritten_rows:
             msg = (f"The collator ({dcfg.collator}) overwrote the response-only labels: prompt tokens carry labels "
                    f"in {len(overwritten_rows)} of {checked} sampled rows ({pct(p_share)} of supervised tokens are "
-                   "prompt), so the loss is dominated by the repeated template.")
+                   "prompt), so the model also learns to reproduce the prompt template and the loss mixes template "
+                   "and answers.")
             rec = ("Set data.collator: tuneguard (DataCollatorForLanguageModeling rebuilds labels from input_ids and "
                    "discards the prompt mask) and keep data.train_on_prompt: false.")
             findings.append(finding("PROMPT_NOT_MASKED", "error", msg, ev, rec))

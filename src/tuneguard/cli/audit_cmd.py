@@ -62,9 +62,10 @@ def render(result: Any, con: Any) -> None:
 
     rows = result.stats.get("rows", {})
     timings = result.stats.get("timings_s", {})
+    seconds = sum(timings.get(k, 0.0) for k in ("total", "prepare_data", "load_tokenizer"))
     head = (f"Audited {rows.get('audited_train', '?')} training rows"
             f" ({', '.join(f'{k} {v}' for k, v in rows.items() if k in ('train', 'validation', 'test'))})"
-            f" in {timings.get('total', 0):.1f}s.")
+            f" in {seconds:.1f}s.")
     con.print(head, markup=False)
     if not result.findings:
         con.print("[green]No findings: the data passed every check.[/]")
