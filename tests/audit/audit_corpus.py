@@ -9,6 +9,7 @@ faults.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import random
 import re
@@ -61,6 +62,11 @@ def _members(mod: object) -> list[tuple[str, object]]:
 
 def docstrings(min_words: int = 25, max_words: int = 120, max_similarity: float = 0.25) -> list[tuple[str, str, str]]:
     """(module, name, docstring) triples, deduplicated, in a fixed order."""
+    return list(_docstrings(min_words, max_words, max_similarity))
+
+
+@functools.lru_cache(maxsize=4)
+def _docstrings(min_words: int, max_words: int, max_similarity: float) -> tuple[tuple[str, str, str], ...]:
     seen_docs: set[str] = set()
     out: list[tuple[str, str, str]] = []
     index: dict[tuple[str, ...], list[int]] = {}
@@ -92,7 +98,7 @@ def docstrings(min_words: int = 25, max_words: int = 120, max_similarity: float 
                     index.setdefault(s, []).append(len(kept_sets))
                 kept_sets.append(sh)
                 out.append((mod_name, name, text))
-    return out
+    return tuple(out)
 
 
 def clean_rows(n: int, seed: int = 0, offset: int = 0) -> list[dict[str, str]]:
