@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from tuneguard.cli.common import EXIT_USAGE, console, fail, print_json
-from tuneguard.train.metrics import fmt_duration
+from tuneguard.fmt import fmt_duration
 
 
 def _f(v: object) -> str:

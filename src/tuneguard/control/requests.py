@@ -213,6 +213,7 @@ class ControlCallback(TrainerCallback):
         outcome = self._wait_while_paused(step, ckpt)
         store.set_state("running", paused_at_step=None)
         paused_s = round(time.time() - t0, 1)
+        self.ctx.paused_seconds += time.time() - t0  # not training time: tokens/s and ETA exclude it
         if outcome == Action.STOP:
             log.warning("stopping while paused at step %d after %.0f s", step, paused_s)
         else:

@@ -36,6 +36,7 @@ class RunContext:
     stop_reason: str | None = None  # "halted", "stopped", "early_stop"
     stop_detail: str | None = None  # who/why, e.g. "SIGTERM" or "stop requested by user@host"
     findings: list[Finding] = dataclasses.field(default_factory=list)
+    paused_seconds: float = 0.0  # wall time spent paused (excluded from throughput)
 
     def scrub(self, text: str) -> str:
         for s in self.secrets:

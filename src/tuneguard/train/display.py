@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from transformers import TrainerCallback
 
-from tuneguard.train.metrics import fmt_duration
+from tuneguard.fmt import fmt_duration
 
 
 def _f(v: Any, nd: int = 4) -> str:

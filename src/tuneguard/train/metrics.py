@@ -15,6 +15,7 @@ import psutil
 import torch
 from transformers import TrainerCallback
 
+from tuneguard.fmt import fmt_duration  # noqa: F401 - re-exported for callers
 from tuneguard.train.context import RunContext
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class MetricsCallback(TrainerCallback):
         self._t_start: float | None = None
         self._step_start = 0
         self._last_train: dict[str, Any] = {}
+        self._paused_last = 0.0
         self._best_eval: float | None = None
 
     def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001 - Trainer signature
@@ -78,7 +80,11 @@ class MetricsCallback(TrainerCallback):
         step = state.global_step
         now = time.perf_counter()
         if "loss" in logs and self._t_last is not None:
-            dt = max(now - self._t_last, 1e-9)
+            paused = self.ctx.paused_seconds - self._paused_last
+            self._paused_last = self.ctx.paused_seconds
+            if self._t_start is not None:
+                self._t_start += paused
+            dt = max(now - self._t_last - paused, 1e-9)
             steps = max(step - self._step_last, 1)
             tokens = (self.counter.tokens - self._tok_last) * self.ctx.world_size
             logs["tokens_per_s"] = tokens / dt
@@ -114,10 +120,3 @@ class MetricsCallback(TrainerCallback):
         # Evaluation time must not count as training time in tokens/s.
         if self._t_last is not None and metrics:
             self._t_last += float(metrics.get("eval_runtime", 0.0) or 0.0)
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "?"
-    s = int(seconds)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"

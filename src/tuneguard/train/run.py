@@ -159,10 +159,15 @@ def steps_plan(n_train: int, cfg: Config, world_size: int) -> tuple[int, int]:
     return spe, total
 
 
-def training_arguments(cfg: Config, run_dir: Path, use_cpu: bool) -> Any:
+def training_arguments(cfg: Config, run_dir: Path, use_cpu: bool, *, gradient_checkpointing: bool | None = None) -> Any:
+    """TrainingArguments for the config. `gradient_checkpointing`: the resolved choice
+    (tuneguard.train.perf decides "auto"); None reads the config (True only when set True).
+    Training batches are random here; token_budget batching is BatchingTrainer's sampler."""
     from transformers import TrainingArguments
 
     t, e = cfg.train, cfg.eval
+    if gradient_checkpointing is None:
+        gradient_checkpointing = cfg.model.gradient_checkpointing is True
     dtype = model_lib.resolve_dtype(cfg.model.dtype)
     save_strategy = e.strategy if (e.load_best_model_at_end and e.strategy != "no") else "steps"
     return TrainingArguments(
@@ -196,11 +201,13 @@ def training_arguments(cfg: Config, run_dir: Path, use_cpu: bool) -> Any:
         use_cpu=use_cpu,
         report_to=list(t.report_to) or "none",
         remove_unused_columns=False,
-        train_sampling_strategy="group_by_length" if cfg.data.batching == "token_budget" else "random",
+        train_sampling_strategy="random",  # token_budget: tuneguard.data.batching.BatchingTrainer
         length_column_name="length",
         disable_tqdm=True,
         dataloader_num_workers=t.dataloader_num_workers,
-        gradient_checkpointing=bool(cfg.model.gradient_checkpointing is True),
+        gradient_checkpointing=bool(gradient_checkpointing),
+        # Non-reentrant: works with frozen embeddings (LoRA) without enable_input_require_grads.
+        gradient_checkpointing_kwargs={"use_reentrant": False} if gradient_checkpointing else None,
         torch_compile=t.torch_compile,
         ddp_find_unused_parameters=False,
         save_only_model=False,
@@ -279,6 +286,7 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
     lock = RunDirLock(run_dir) if dist.is_main else None
     store: RunStore | None = None
     ctx: RunContext | None = None
+    callbacks: list[Any] = []
     try:
         # 1. Config: secrets resolved for use, redacted for the record.
         try:
@@ -346,15 +354,23 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
         collator = CountingCollator(build_collator(cfg.data.collator, tokenizer, cfg.data.pad_to_multiple_of,
                                                    cfg.data.max_length), counter)
         eval_collator = build_collator(cfg.data.collator, tokenizer, cfg.data.pad_to_multiple_of, cfg.data.max_length)
-        args = training_arguments(cfg, run_dir, use_cpu)
-        callbacks: list[Any] = [MetricsCallback(ctx, counter),
+        from tuneguard.data.batching import build_trainer
+        from tuneguard.train import perf
+
+        plan = perf.plan_performance(cfg, model, use_cpu=use_cpu,
+                                     max_example_length=max((len(f["input_ids"]) for f in data.train.features), default=None))
+        if store is not None:
+            store.set_meta(performance=plan.as_dict())
+        args = training_arguments(cfg, run_dir, use_cpu, gradient_checkpointing=plan.gradient_checkpointing)
+        callbacks = [MetricsCallback(ctx, counter),
                                 CheckpointMarkerCallback(run_dir / "checkpoints", dist.is_main)]
         callbacks += optional_callbacks(ctx, tokenizer)
         if dist.is_main:
             callbacks.append(DisplayCallback(console))
-        trainer = Trainer(model=model, args=args, train_dataset=ListDataset(data.train.features),
-                          eval_dataset=ListDataset(data.validation.features), data_collator=collator,
-                          processing_class=tokenizer, callbacks=callbacks)
+        trainer = build_trainer(cfg.data.batching, model=model, args=args, train_dataset=ListDataset(data.train.features),
+                                eval_dataset=ListDataset(data.validation.features), data_collator=collator,
+                                processing_class=tokenizer, callbacks=callbacks, compute_loss_func=plan.loss_func,
+                                train_collate_wrapper=plan.train_collate_wrapper())
         from transformers.trainer_callback import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)  # our DisplayCallback shows the logs
@@ -403,6 +419,9 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
         _console_error(console, f"training failed: {text}")
         return EXIT_FAIL
     finally:
+        for cb in callbacks:  # e.g. restore signal handlers even when training crashed
+            if hasattr(cb, "close"):
+                cb.close()
         if ctx is not None and ctx.notifier is not None:
             ctx.notifier.close(timeout=cfg.notify.flush_timeout_s)
         if store is not None:
@@ -465,6 +484,10 @@ def _finish(ctx: RunContext, trainer: Any, data: PreparedData, tokenizer: Any, c
                              "finding": f.to_dict() if f else None}, step=step)
         code = EXIT_FAIL
     elif reason == "stopped":
+        stops = [r for r in store.control_requests() if r["action"] == "stop" and r["status"] == "done"]
+        ctx.stop_detail = ctx.stop_detail or (f"stop requested by {stops[-1]['requested_by']}" if stops else None)
+        summary["requested_by"] = stops[-1]["requested_by"] if stops else None
+        summary["checkpoint"] = str(ctx.run_dir / "checkpoints" / f"checkpoint-{step}")
         store.set_state("stopped", exit_reason=ctx.stop_detail or "stopped on request")
         ctx.event("stopped", {**summary, "reason": ctx.stop_detail}, step=step)
         code = EXIT_OK
