@@ -124,3 +124,26 @@ def test_lsh_banding_favours_recall():
     bands, rows = lsh_params(0.8, 128)
     assert (bands, rows) == (21, 6)
     assert 1 - (1 - 0.8 ** rows) ** bands >= 0.99
+
+
+def test_union_find_components_match_a_plain_union_find():
+    import numpy as np
+
+    from tuneguard.audit.minhash import components
+
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        n = int(rng.integers(2, 60))
+        pairs = rng.integers(0, n, size=(int(rng.integers(1, 80)), 2))
+        parent = list(range(n))
+
+        def find(x: int) -> int:
+            while parent[x] != x:
+                x = parent[x]
+            return x
+
+        for a, b in pairs.tolist():
+            ra, rb = find(a), find(b)
+            parent[max(ra, rb)] = min(ra, rb)
+        expected = [min(i for i in range(n) if find(i) == find(j)) for j in range(n)]
+        assert components(n, pairs).tolist() == expected

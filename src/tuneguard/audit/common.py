@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import logging
 import random
 import string
 from collections.abc import Iterator, Sequence
@@ -16,6 +17,8 @@ from typing import Any
 
 from tuneguard.data.formats import Example
 from tuneguard.findings import Finding, Severity
+
+log = logging.getLogger(__name__)
 
 # How many example row locations a finding lists; enough to find the pattern, short
 # enough to read on a phone.

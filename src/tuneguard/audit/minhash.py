@@ -5,7 +5,7 @@ Python and insert one key at a time; for 100,000 rows of ~150 words (15M shingle
 minutes, and the audit must finish in under a minute on two cores. Here every step is a
 numpy pass over all shingles at once:
 
-- words -> 64-bit hashes (pandas' deterministic hash of each distinct word),
+- words -> 64-bit hashes (BLAKE2b of each distinct word, so results are reproducible),
 - n-grams -> one 64-bit key per shingle (polynomial rolling combination, then the
   splitmix64 finaliser so that keys behave like random numbers),
 - `num_perm` hash functions h_k(x) = (a_k * x + b_k) >> 32 (multiply-add-shift), the
@@ -22,6 +22,7 @@ verification removes the false candidates, while a missed pair is lost for good.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import logging
 from collections.abc import Callable, Sequence
@@ -53,22 +54,28 @@ def mix64(x: np.ndarray) -> np.ndarray:
 def word_hashes(word_lists: Sequence[list[str]]) -> tuple[np.ndarray, np.ndarray]:
     """Flat uint64 word hashes and per-text word counts.
 
-    Hashes depend only on the word (not on the dataset), so signatures are reproducible.
+    Each distinct word is hashed once with BLAKE2b (8 bytes): the hash depends only on the
+    word, never on the dataset or the process (Python's `hash()` is salted per process), so
+    signatures and findings are reproducible.
     """
-    import pandas as pd
+    from tuneguard.audit.common import no_gc
 
     lens = np.fromiter(map(len, word_lists), dtype=np.int64, count=len(word_lists))
     total = int(lens.sum())
     if total == 0:
         return np.zeros(0, dtype=np.uint64), lens
-    from tuneguard.audit.common import no_gc
-
+    first: dict[str, int] = {}
     with no_gc():
-        flat = np.fromiter(itertools.chain.from_iterable(word_lists), dtype=object, count=total)
-        codes, uniques = pd.factorize(flat)
-        del flat
-    uhash = pd.util.hash_array(np.asarray(uniques, dtype=object)).astype(np.uint64)
-    return uhash[codes], lens
+        # Each word's id is the position of its first occurrence (dict.setdefault in C).
+        ids = np.fromiter(map(first.setdefault, itertools.chain.from_iterable(word_lists), itertools.count()),
+                          dtype=np.int64, count=total)
+    at = np.fromiter(first.values(), dtype=np.int64, count=len(first))
+    digests = np.fromiter(
+        (int.from_bytes(hashlib.blake2b(w.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+         for w in first), dtype=np.uint64, count=len(first))
+    table = np.empty(total, dtype=np.uint64)
+    table[at] = digests
+    return table[ids], lens
 
 
 def shingle_keys(whash: np.ndarray, lens: np.ndarray, ngram: int) -> tuple[np.ndarray, np.ndarray]:
@@ -226,24 +233,39 @@ class NearDuplicates:
     def clusters(self, n: int, nodes: np.ndarray | None = None) -> list[list[int]]:
         """Connected components (size >= 2) of the pair graph, optionally restricted to `nodes`
         (a boolean mask of length n). Largest first; members sorted."""
-        from scipy.sparse import coo_matrix
-        from scipy.sparse.csgraph import connected_components
-
         p = self.pairs
         if nodes is not None and len(p):
             p = p[nodes[p[:, 0]] & nodes[p[:, 1]]]
         if len(p) == 0:
             return []
-        g = coo_matrix((np.ones(len(p), dtype=np.int8), (p[:, 0], p[:, 1])), shape=(n, n))
-        _, labels = connected_components(g, directed=False)
+        labels = components(n, p)
         involved = np.unique(p)
         lab = labels[involved]
         order = np.argsort(lab, kind="stable")
         lab, inv = lab[order], involved[order]
         cut = np.flatnonzero(np.r_[True, lab[1:] != lab[:-1]])
-        groups = [g_.tolist() for g_ in np.split(inv, cut[1:])]
+        groups = [g.tolist() for g in np.split(inv, cut[1:])]
         groups.sort(key=lambda m: (-len(m), m[0]))
         return groups
+
+
+def components(n: int, pairs: np.ndarray) -> np.ndarray:
+    """Union-find over the pairs, vectorised: each node's label is the smallest node of its
+    component. Hand-written (hook smaller roots under larger ones, then pointer jumping)
+    because scipy's connected_components would be a dependency for this one call."""
+    parent = np.arange(n, dtype=np.int64)
+    a, b = pairs[:, 0], pairs[:, 1]
+    while True:
+        ra, rb = parent[a], parent[b]
+        diff = ra != rb
+        if not diff.any():
+            return parent
+        np.minimum.at(parent, np.maximum(ra, rb)[diff], np.minimum(ra, rb)[diff])
+        while True:
+            grand = parent[parent]
+            if np.array_equal(grand, parent):
+                break
+            parent = grand
 
 
 def text_signatures(texts: Sequence[str], to_words: Callable[[str], list[str]], num_perm: int, ngram: int,
