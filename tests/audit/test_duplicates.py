@@ -137,7 +137,7 @@ def test_union_find_components_match_a_plain_union_find():
         pairs = rng.integers(0, n, size=(int(rng.integers(1, 80)), 2))
         parent = list(range(n))
 
-        def find(x: int) -> int:
+        def find(x: int, parent: list[int] = parent) -> int:
             while parent[x] != x:
                 x = parent[x]
             return x
