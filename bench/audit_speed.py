@@ -10,6 +10,9 @@ every check), rows/s, CPU seconds and the 1-minute load average (the machine may
 shared), the per-check timings and the findings (the planted duplicates must be found).
 
     python bench/audit_speed.py [--rows 100000] [--seed 0]
+
+Tokenizing the data (prepare_data) dominates; `tuneguard`'s entry point sets
+TOKENIZERS_PARALLELISM=false, so run with that variable set to measure what the CLI does.
 """
 
 from __future__ import annotations
