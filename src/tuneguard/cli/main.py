@@ -48,6 +48,16 @@ def _register_optional() -> None:
     except ImportError:
         pass
     try:
+        from tuneguard.cli import tools_cmd
+
+        app.command("plan")(tools_cmd.plan)
+        app.command("generate")(tools_cmd.generate)
+        app.command("chat")(tools_cmd.chat)
+        app.command("evaluate")(tools_cmd.evaluate)
+        app.command("export")(tools_cmd.export)
+    except ImportError:
+        pass
+    try:
         from tuneguard.cli import demo_cmd
 
         app.command("demo")(demo_cmd.demo)

@@ -1,0 +1,280 @@
+"""`tuneguard export`: ship a run's result, as the LoRA adapter alone or merged into the
+base weights, with the tokenizer and a model card; optionally upload it to the hub.
+
+A merged export is a plain transformers model (safetensors + config + tokenizer) that
+`AutoModelForCausalLM.from_pretrained(DIR)` loads without PEFT or tuneguard. An adapter
+export needs its base model; the card says which and how to load it. The card is written
+from the run store: base model, data files and sizes, the config that matters, the
+report's verdict and the metrics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tuneguard.tools import ToolError, ToolUsageError
+from tuneguard.tools.checkpoints import LoadedRun, load_run_model
+from tuneguard.train import model as model_lib
+
+log = logging.getLogger(__name__)
+
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
+
+
+@dataclasses.dataclass
+class ExportResult:
+    out: Path
+    merged: bool
+    dtype: str
+    adapter_dir: Path
+    files: list[str]
+
+
+def parse_dtype(name: str | None) -> torch.dtype | None:
+    if name is None:
+        return None
+    key = name.strip().lower()
+    if key not in DTYPES:
+        raise ToolUsageError(f"--dtype takes bf16, fp16 or fp32, got {name!r}")
+    return DTYPES[key]
+
+
+def check_out_dir(out: Path, run_dir: Path, overwrite: bool) -> None:
+    """Refuse to mix an export into a folder that holds other files, and never delete
+    anything but a previous export (--overwrite) outside the run's own folders."""
+    if out.exists() and not out.is_dir():
+        raise ToolUsageError(f"--out {out} is a file: give a folder")
+    o, r = out.resolve(), run_dir.resolve()
+    if o == r or r.is_relative_to(o) or any(o.is_relative_to(r / d) for d in ("adapter", "checkpoints", "base_model")):
+        raise ToolUsageError(f"--out {out} overlaps the run's own folders: choose a folder outside {run_dir}'s "
+                             "adapter, checkpoints and base_model")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise ToolUsageError(f"--out {out} is not empty: choose a new folder or pass --overwrite")
+        names = {p.name for p in out.iterdir()}
+        if "README.md" not in names or not names & {"adapter_config.json", "config.json"} \
+                or any(p.is_dir() for p in out.iterdir()):
+            raise ToolUsageError(f"--out {out} holds files that are not a tuneguard export: --overwrite replaces "
+                                 "only a previous export; choose another folder")
+        shutil.rmtree(out)
+
+
+def export_run(run_dir: Path, out: Path, *, checkpoint: str = "best", merge: bool = False,
+               dtype: str | None = None, overwrite: bool = False) -> ExportResult:
+    """Write the adapter (or the merged model), the tokenizer and README.md to `out`."""
+    target = parse_dtype(dtype)
+    out = Path(out)
+    check_out_dir(out, Path(run_dir), overwrite)
+    # Merge in the target precision on the CPU from full-precision (never 8/4-bit) base
+    # weights: merging into quantised weights would lose the adapter's update.
+    run = load_run_model(run_dir, checkpoint, dtype=target, quantized=not merge, device=torch.device("cpu"))
+    final_dtype = target or next(run.model.parameters()).dtype
+    out.mkdir(parents=True, exist_ok=True)
+    if merge:
+        merged = run.model.merge_and_unload()
+        merged.to(final_dtype)
+        merged.config.pad_token_id = run.tokenizer.pad_token_id
+        if getattr(merged, "generation_config", None) is not None:
+            merged.generation_config.pad_token_id = run.tokenizer.pad_token_id
+            merged.generation_config.eos_token_id = run.tokenizer.eos_token_id
+        merged.save_pretrained(out, safe_serialization=True)
+    else:
+        if target is not None:
+            run.model.to(target)
+        run.model.save_pretrained(out)
+    run.tokenizer.save_pretrained(out)
+    # After save_pretrained, which writes PEFT's own template card.
+    (out / "README.md").write_text(model_card(run, merged=merge, dtype=DTYPE_NAMES.get(final_dtype, str(final_dtype)),
+                                              checkpoint=checkpoint), "utf-8")
+    files = sorted(p.name for p in out.iterdir())
+    log.debug("exported %s to %s", "merged model" if merge else "adapter", out)
+    return ExportResult(out, merge, DTYPE_NAMES.get(final_dtype, str(final_dtype)), run.adapter_dir, files)
+
+
+# --- the model card --------------------------------------------------------------------
+
+def _is_hub_id(name: str) -> bool:
+    return not name.startswith("builtin:") and "/" in name and not Path(name).exists() and name.count("/") == 1
+
+
+def _num(v: Any, digits: int = 4) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{digits}g}"
+    return str(v)
+
+
+def _verdict(run_dir: Path) -> tuple[str, list[tuple[str, str, str]]]:
+    try:
+        from tuneguard.report.rundata import load_run
+        from tuneguard.report.verdict import compute_verdict
+
+        v = compute_verdict(load_run(run_dir))
+    except FileNotFoundError:
+        return "no run store: verdict unavailable", []
+    except Exception as exc:  # noqa: BLE001 - a card without a verdict beats no export
+        log.warning("cannot compute the verdict of %s: %s", run_dir, exc)
+        return f"verdict unavailable ({type(exc).__name__})", []
+    return v.headline(), [(c.name, c.status.upper(), c.evidence) for c in v.criteria]
+
+
+def _metrics(run_dir: Path, meta: dict[str, Any]) -> list[tuple[str, str]]:
+    import math
+
+    rows: list[tuple[str, str]] = []
+    try:
+        from tuneguard.store.run_store import RunStore
+
+        with RunStore(run_dir, readonly=True) as store:
+            train, evals, test = store.metrics("train"), store.metrics("eval"), store.metrics("test")
+    except Exception:  # noqa: BLE001 - no store: the card says less
+        train, evals, test = [], [], []
+    best = meta.get("best_eval_loss")
+    finite = [r for r in evals if isinstance(r.get("eval_loss"), (int, float)) and math.isfinite(r["eval_loss"])]
+    if best is None and finite:
+        best = min(r["eval_loss"] for r in finite)
+    if best is not None:
+        ppl = math.exp(best) if best < 50 else None
+        rows.append(("best eval loss", f"{_num(best)} (step {meta.get('best_step', '-')}; perplexity {_num(ppl)})"))
+    if finite:
+        rows.append(("final eval loss", f"{_num(finite[-1]['eval_loss'])} (step {finite[-1]['step']})"))
+    losses = [r for r in train if r.get("loss") is not None]
+    if losses:
+        rows.append(("first / last train loss",
+                     f"{_num(losses[0]['loss'])} / {_num(losses[-1]['loss'])} (step {losses[-1]['step']})"))
+    for r in test[-1:]:
+        rows.append(("test loss", f"{_num(r.get('eval_loss'))} (perplexity {_num(r.get('perplexity'))})"))
+    if meta.get("step") is not None:
+        rows.append(("steps run", f"{meta.get('step')} of {meta.get('max_steps', '-')}"))
+    if meta.get("train_seconds") is not None:
+        rows.append(("training time", f"{meta['train_seconds'] / 60:.1f} min"))
+    if meta.get("state"):
+        rows.append(("end state", f"{meta['state']} ({meta.get('exit_reason') or '-'})"))
+    return rows
+
+
+def model_card(run: LoadedRun, *, merged: bool, dtype: str, checkpoint: str) -> str:
+    """README.md: what the model is, what it was trained on and how, and how well."""
+    from tuneguard.report.markdown import cell
+
+    cfg, meta = run.cfg, run.meta
+    name = cfg.model.name
+    hub = _is_hub_id(name)
+    front = ["---", f"library_name: {'transformers' if merged else 'peft'}"]
+    if hub:
+        front.append(f"base_model: {name}")
+    front += ["tags:", "- tuneguard", "- lora"] + (["- merged"] if merged else []) + ["---", ""]
+    title = f"# {run.run_dir.resolve().name}: LoRA fine-tune of {name}"
+    what = ("the LoRA adapter merged into the base weights (a plain transformers model)" if merged
+            else "the LoRA adapter (load it onto the base model below)")
+    source = f"from `{run.adapter_dir.name}` (--checkpoint {checkpoint})"
+    lines = front + [title, "", f"Exported by tuneguard: {what}, {dtype}, {source}.", ""]
+    lines += ["## Base model", "", f"- model: `{name}`" + (f" (revision `{cfg.model.revision}`)" if cfg.model.revision else "")]
+    if name == model_lib.TINY:
+        lines.append("- a random-init model built by tuneguard: its weights live in the run's base_model/ folder "
+                     "(a merged export is self-contained)")
+    ts = meta.get("tokenize_stats") or {}
+    sizes = meta.get("data_sizes") or {}
+    labels = "prompt and response" if cfg.data.train_on_prompt else "the response only"
+    fmt = meta.get("data_format", cfg.data.format)
+    lines += ["", "## Data", "", f"Format: {fmt}; max_length {cfg.data.max_length}; labels on {labels}.", "",
+              "| split | file | examples | tokens |", "|---|---|---|---|"]
+    files = {"train": cfg.data.train_file,
+             "validation": cfg.data.validation_file or f"{cfg.data.test_size:.0%} of the train file",
+             "test": cfg.data.test_file}
+    for split in ("train", "validation", "test"):
+        if split in sizes or files.get(split):
+            tokens = (ts.get(split) or {}).get("total_tokens")
+            lines.append(f"| {split} | {cell(files.get(split) or '-')} | {_num(sizes.get(split))} | {_num(tokens)} |")
+    t, lo = cfg.train, cfg.lora
+    steps = t.max_steps if t.max_steps > 0 else f"{t.num_epochs} epochs"
+    config_rows = [
+        ("LoRA", f"r {lo.r}, alpha {lo.alpha}, dropout {lo.dropout}, targets {', '.join(lo.target_modules or ['default'])}"),
+        ("learning rate", f"{t.learning_rate} ({t.lr_scheduler}, warmup {t.warmup_ratio})"),
+        ("batch", f"{t.batch_size} x accumulation {t.gradient_accumulation_steps}"),
+        ("length", str(steps) + (f" ({meta['steps_per_epoch']} steps per epoch)" if meta.get("steps_per_epoch") else "")),
+        ("evaluation", (f"{cfg.eval.strategy} every {cfg.eval.steps} steps; best model reloaded: "
+                        f"{cfg.eval.load_best_model_at_end}")),
+        ("precision", f"trained {cfg.model.dtype}" + (", 8-bit base" if cfg.model.load_in_8bit else "")
+         + (", 4-bit base" if cfg.model.load_in_4bit else "")),
+        ("seed", str(t.seed)),
+    ]
+    lines += ["", "## Training config", "", "| | |", "|---|---|"]
+    lines += [f"| {k} | {cell(v)} |" for k, v in config_rows]
+    headline, criteria = _verdict(run.run_dir)
+    lines += ["", "## Verdict", "", headline, ""]
+    if criteria:
+        lines += ["| criterion | result | evidence |", "|---|---|---|"]
+        lines += [f"| {cell(n)} | {s} | {cell(e)} |" for n, s, e in criteria]
+    metrics = _metrics(run.run_dir, meta)
+    if metrics:
+        lines += ["", "## Metrics", "", "| | |", "|---|---|"] + [f"| {k} | {cell(v)} |" for k, v in metrics]
+    lines += ["", "## Use", "", "```python"]
+    if merged:
+        lines += ["from transformers import AutoModelForCausalLM, AutoTokenizer", "",
+                  'model = AutoModelForCausalLM.from_pretrained("PATH_OR_REPO")',
+                  'tokenizer = AutoTokenizer.from_pretrained("PATH_OR_REPO")']
+    else:
+        base = name if hub else "BASE_MODEL_PATH"
+        lines += ["from peft import PeftModel", "from transformers import AutoModelForCausalLM, AutoTokenizer", "",
+                  'tokenizer = AutoTokenizer.from_pretrained("PATH_OR_REPO")',
+                  f'base = AutoModelForCausalLM.from_pretrained("{base}")',
+                  "# tuneguard adds a pad token when the tokenizer has none distinct from EOS:",
+                  "if len(tokenizer) > base.get_input_embeddings().weight.shape[0]:",
+                  "    base.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=64)",
+                  'model = PeftModel.from_pretrained(base, "PATH_OR_REPO")']
+    if cfg.data.prompt_template and meta.get("data_format", "instruction") == "instruction":
+        lines += ["", "# the prompt format it was trained on:", f"prompt = {cfg.data.prompt_template!r}.format(instruction=...)"]
+    lines += ["```", ""]
+    return "\n".join(lines)
+
+
+# --- the hub ---------------------------------------------------------------------------
+
+def hub_token() -> str | None:
+    """HF_TOKEN, else a token saved by `hf auth login`."""
+    try:
+        from huggingface_hub import get_token
+    except ImportError:
+        return None
+    return get_token() or None
+
+
+def push_to_hub(folder: Path, repo: str, token: str, private: bool = False) -> str:
+    """Create the repo if needed and upload the folder; ToolError with one line on failure."""
+    try:
+        from huggingface_hub import HfApi
+    except ImportError:
+        raise ToolError("--push-to-hub needs huggingface_hub: pip install huggingface_hub") from None
+    api = HfApi(token=token)
+    try:
+        api.create_repo(repo, exist_ok=True, private=private)
+        info = api.upload_folder(repo_id=repo, folder_path=str(folder),
+                                 commit_message=f"tuneguard export of {folder.name}")
+    except Exception as exc:  # noqa: BLE001 - every hub failure becomes one line
+        raise ToolError(f"the export is in {folder}, but the upload to {repo} failed: {hub_error(exc)}") from None
+    return str(getattr(info, "commit_url", None) or f"https://huggingface.co/{repo}")
+
+
+def hub_error(exc: BaseException) -> str:
+    """One line for a hub failure: offline mode, no network, a refused token, or the first line."""
+    name = type(exc).__name__
+    text = (str(exc).strip().splitlines() or [name])[0]
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if name == "OfflineModeIsEnabled" or "offline mode" in text.lower():
+        return "offline mode is on (HF_HUB_OFFLINE=1); unset it where there is a network"
+    if status == 401:
+        return "the token was refused (401): check HF_TOKEN"
+    if status == 403:
+        return f"the token may not write to this repo (403): use a write token or another repo ({text})"
+    if any(k in name for k in ("Connect", "Timeout", "Network")) or "connect" in text.lower():
+        return f"cannot reach the Hugging Face Hub ({name}): is there a network?"
+    return f"{name}: {text}"

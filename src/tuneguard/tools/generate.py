@@ -1,0 +1,181 @@
+"""Talk to a trained run: the prompt in the format the model was trained on, generation
+streamed token by token, and a chat session with history.
+
+The prompt format follows the training data, because a fine-tuned model answers best in
+the format it saw: instruction rows -> data.prompt_template; chat rows -> the tokenizer's
+chat template (or tuneguard's plain chat rendering when it has none); plain-text rows ->
+the prompt as is. When the run's data format is unknown: the chat template where the
+tokenizer has one, else the prompt template. `raw` always sends the text verbatim.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+
+from tuneguard.config.schema import Config
+from tuneguard.data.formats import _render_chat_plain
+from tuneguard.tools import ToolUsageError
+
+log = logging.getLogger(__name__)
+
+MODES = ("chat_template", "chat_plain", "prompt_template", "raw")
+
+
+@dataclasses.dataclass
+class Sampling:
+    """Generation settings; temperature 0 means greedy decoding."""
+
+    max_new_tokens: int = 256
+    temperature: float = 0.7
+    top_p: float = 0.9
+
+    def check(self) -> None:
+        if self.max_new_tokens < 1:
+            raise ToolUsageError(f"--max-new-tokens must be >= 1, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise ToolUsageError(f"--temperature must be >= 0 (0 is greedy), got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ToolUsageError(f"--top-p must be in (0, 1], got {self.top_p}")
+
+
+@dataclasses.dataclass
+class PromptFormat:
+    """Renders a conversation (role/content messages) into the text the model continues."""
+
+    mode: str
+    tokenizer: Any
+    template: str = "{instruction}"
+
+    def render(self, messages: list[dict[str, str]]) -> str:
+        if self.mode == "chat_template":
+            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        if self.mode == "chat_plain":
+            return _render_chat_plain(messages) + "<|assistant|>\n"
+        last = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+        if self.mode == "prompt_template":
+            # Instruction models see one instruction at a time: only the last turn.
+            return self.template.replace("{instruction}", last)
+        return last
+
+    @property
+    def multi_turn(self) -> bool:
+        return self.mode in ("chat_template", "chat_plain")
+
+
+def prompt_format(tokenizer: Any, cfg: Config, data_format: str | None, raw: bool = False) -> PromptFormat:
+    """The format the run's model was trained on (see the module docstring)."""
+    has_template = bool(getattr(tokenizer, "chat_template", None))
+    if raw:
+        mode = "raw"
+    elif data_format == "chat":
+        mode = "chat_template" if has_template and cfg.data.use_chat_template else "chat_plain"
+    elif data_format == "text":
+        mode = "raw"
+    elif data_format == "instruction":
+        mode = "prompt_template"
+    else:
+        mode = "chat_template" if has_template else "prompt_template"
+    return PromptFormat(mode, tokenizer, cfg.data.prompt_template)
+
+
+def _generation_kwargs(model: Any, tokenizer: Any, opts: Sampling) -> dict[str, Any]:
+    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None) or tokenizer.eos_token_id
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    kw: dict[str, Any] = {"max_new_tokens": opts.max_new_tokens, "eos_token_id": eos, "pad_token_id": pad}
+    if opts.temperature > 0:
+        kw.update(do_sample=True, temperature=opts.temperature, top_p=opts.top_p)
+    else:
+        kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    return kw
+
+
+def stream(model: Any, tokenizer: Any, text: str, opts: Sampling, device: torch.device | None = None) -> Iterator[str]:
+    """Generate a continuation of `text`, yielding decoded pieces as they come.
+
+    Generation runs in a worker thread feeding transformers' TextIteratorStreamer; an error
+    in the worker ends the stream and is raised here, so a caller never waits forever.
+    """
+    from transformers import TextIteratorStreamer
+
+    device = device or next(model.parameters()).device
+    enc = tokenizer(text, return_tensors="pt", add_special_tokens=False)
+    if enc["input_ids"].shape[1] == 0:
+        # An empty prompt: start from EOS (GPT-style models use it as the document start).
+        enc = {"input_ids": torch.tensor([[tokenizer.eos_token_id]]), "attention_mask": torch.ones(1, 1, dtype=torch.long)}
+    enc = {k: v.to(device) for k, v in enc.items()}
+    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            with torch.no_grad():
+                model.generate(**enc, streamer=streamer, **_generation_kwargs(model, tokenizer, opts))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+            failure.append(exc)
+            streamer.end()
+
+    worker = threading.Thread(target=work, name="tuneguard-generate", daemon=True)
+    worker.start()
+    try:
+        yield from streamer
+    finally:
+        worker.join()
+    if failure:
+        raise failure[0]
+
+
+def context_window(model: Any) -> int | None:
+    c = getattr(model, "config", None)
+    for k in ("max_position_embeddings", "n_positions", "n_ctx", "seq_length"):
+        v = getattr(c, k, None)
+        if isinstance(v, int) and v > 0:
+            return v
+    return None
+
+
+class ChatSession:
+    """A conversation with the model: history, streamed replies, reset.
+
+    Multi-turn formats see the whole history, oldest turns dropped when it would not leave
+    room for the reply in the model's context; the prompt template sees the last turn only.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, fmt: PromptFormat, opts: Sampling,
+                 device: torch.device | None = None):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.fmt = fmt
+        self.opts = opts
+        self.device = device
+        self.history: list[dict[str, str]] = []
+
+    def reset(self) -> None:
+        self.history = []
+
+    def _fit(self, messages: list[dict[str, str]]) -> str:
+        window = context_window(self.model)
+        text = self.fmt.render(messages)
+        if window is None:
+            return text
+        budget = max(window - self.opts.max_new_tokens, 1)
+        while len(messages) > 1 and len(self.tokenizer(text, add_special_tokens=False)["input_ids"]) > budget:
+            messages = messages[2:] if len(messages) > 2 else messages[1:]  # drop the oldest exchange
+            text = self.fmt.render(messages)
+        return text
+
+    def reply(self, user_text: str) -> Iterator[str]:
+        """Stream the model's answer to `user_text`; the exchange joins the history at the end."""
+        messages = (self.history if self.fmt.multi_turn else []) + [{"role": "user", "content": user_text}]
+        text = self._fit(messages)
+        pieces: list[str] = []
+        for piece in stream(self.model, self.tokenizer, text, self.opts, self.device):
+            pieces.append(piece)
+            yield piece
+        self.history += [{"role": "user", "content": user_text},
+                         {"role": "assistant", "content": "".join(pieces).strip()}]

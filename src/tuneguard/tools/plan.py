@@ -1,0 +1,493 @@
+"""`tuneguard plan`: what a run will take, before it is started.
+
+Without training: the data after filtering (the same `prepare_data` as `train`), real
+tokens per epoch, steps per epoch and in total (`steps_plan`, the Trainer's arithmetic),
+and the steps at which the Trainer will evaluate and save (its DefaultFlowCallback rules).
+
+With a calibration run: N real optimizer steps of the same model, LoRA, collator and batch
+settings in a throwaway Trainer (a temporary directory; nothing reaches a run directory),
+measuring the time per step without the first (warm-up) step, tokens/s, one evaluation,
+one checkpoint save, and peak memory. Those turn the schedule into an end time and a cost,
+and on a GPU into a warning, with the knob to turn, when the run will not fit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import logging
+import math
+import resource
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import torch
+
+from tuneguard.config.schema import Config
+from tuneguard.data.collate import build_collator
+from tuneguard.data.pipeline import PreparedData, prepare_data
+from tuneguard.tools import ToolError, ToolUsageError
+from tuneguard.train import model as model_lib
+from tuneguard.train.run import (
+    ListDataset,
+    model_context_length,
+    steps_plan,
+    training_arguments,
+)
+
+log = logging.getLogger(__name__)
+
+GB = 1024**3
+EVAL_BATCHES_TIMED = 20  # an evaluation is timed on at most this many batches, then scaled
+FIT_HEADROOM = 0.95  # allocator fragmentation: a peak above 95% of the device rarely survives
+
+
+@dataclasses.dataclass
+class Plan:
+    """The schedule of a run as the Trainer will execute it (no model needed)."""
+
+    model: str
+    world_size: int
+    data_format: str
+    rows_read: int
+    rows_skipped: int
+    sizes: dict[str, int]
+    tokens_per_epoch: int
+    supervised_tokens_per_epoch: int
+    validation_tokens: int
+    mean_tokens_per_example: float
+    longest_example: int
+    truncated_examples: int
+    batch_size: int
+    gradient_accumulation_steps: int
+    examples_per_step: int
+    steps_per_epoch: int
+    total_steps: int
+    epochs: float
+    eval_strategy: str
+    eval_steps: list[int]
+    eval_batches: int
+    test_batches: int
+    save_steps: list[int]
+    checkpoints_kept: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model, "world_size": self.world_size,
+            "data": {"format": self.data_format, "rows_read": self.rows_read, "rows_skipped": self.rows_skipped,
+                     **self.sizes},
+            "tokens": {"per_epoch": self.tokens_per_epoch, "supervised_per_epoch": self.supervised_tokens_per_epoch,
+                       "validation": self.validation_tokens, "mean_per_example": round(self.mean_tokens_per_example, 2),
+                       "longest_example": self.longest_example, "truncated_examples": self.truncated_examples},
+            "steps": {"batch_size": self.batch_size, "gradient_accumulation_steps": self.gradient_accumulation_steps,
+                      "world_size": self.world_size, "examples_per_step": self.examples_per_step,
+                      "steps_per_epoch": self.steps_per_epoch, "total": self.total_steps,
+                      "epochs": round(self.epochs, 4)},
+            "evaluations": {"strategy": self.eval_strategy, "count": len(self.eval_steps), "steps": self.eval_steps,
+                            "batches_each": self.eval_batches},
+            "checkpoints": {"count": len(self.save_steps), "steps": self.save_steps, "kept": self.checkpoints_kept},
+        }
+
+
+@dataclasses.dataclass
+class Calibration:
+    """What N real optimizer steps measured."""
+
+    steps: int
+    device: str
+    on_gpu: bool
+    load_s: float
+    warmup_step_s: float
+    seconds_per_step: float
+    tokens_per_step: float
+    tokens_per_s: float
+    eval_s: float
+    eval_batches_timed: int
+    qa_s: float
+    checkpoint_s: float
+    memory_kind: str  # cuda_max_allocated | process_rss
+    base_gb: float
+    peak_gb: float
+    total_gb: float
+    longest_batch_seen: int
+    longest_batch_possible: int
+    scaled_peak_gb: float
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        return {k: round(v, 6) if isinstance(v, float) else v for k, v in d.items()}
+
+
+@dataclasses.dataclass
+class Estimate:
+    """Calibration x schedule: how long the run takes and when each event comes."""
+
+    train_s: float
+    evals_s: float
+    checkpoints_s: float
+    test_s: float
+    load_s: float
+    warmup_s: float
+    total_s: float
+    start: float
+    end: float
+    evaluations: list[dict[str, Any]]
+    checkpoints: list[dict[str, Any]]
+    cost: float | None
+    price_per_hour: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["end_iso"] = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self.end))
+        d["hours"] = round(self.total_s / 3600, 4)
+        return d
+
+
+# --- the schedule --------------------------------------------------------------------
+
+def prepare(cfg: Config) -> tuple[Any, PreparedData]:
+    """The tokenizer and the data exactly as `train` builds them (DataError on bad data)."""
+    tokenizer = model_lib.load_tokenizer(cfg.model)
+    model_lib.setup_pad_token(tokenizer, cfg.data.pad_token)
+    data = prepare_data(cfg.data, tokenizer)
+    ctx_len = model_context_length(cfg, tokenizer)
+    if ctx_len and cfg.data.max_length > ctx_len:
+        raise ToolUsageError(f"data.max_length ({cfg.data.max_length}) exceeds the model's context ({ctx_len}): "
+                             f"set data.max_length <= {ctx_len}")
+    return tokenizer, data
+
+
+def eval_schedule(cfg: Config, steps_per_epoch: int, total: int) -> list[int]:
+    """Steps at which the Trainer evaluates: every eval.steps and at the last step (steps),
+    or at each epoch's end, the last one cut short by max_steps (epoch)."""
+    strategy = cfg.eval.strategy
+    if strategy == "steps":
+        out = list(range(cfg.eval.steps, total + 1, cfg.eval.steps))
+        return out if out and out[-1] == total else out + [total]
+    if strategy == "epoch":
+        return epoch_ends(steps_per_epoch, total)
+    return []
+
+
+def epoch_ends(steps_per_epoch: int, total: int) -> list[int]:
+    return sorted({min(k * steps_per_epoch, total) for k in range(1, math.ceil(total / steps_per_epoch) + 1)})
+
+
+def save_schedule(cfg: Config, steps_per_epoch: int, total: int) -> list[int]:
+    """Steps at which a checkpoint is written; mirrors `training_arguments`' save strategy
+    (the eval strategy under load_best_model_at_end, else every train.save_steps) and the
+    Trainer's save at the last step under the steps strategy."""
+    e = cfg.eval
+    strategy = e.strategy if (e.load_best_model_at_end and e.strategy != "no") else "steps"
+    if strategy == "epoch":
+        return epoch_ends(steps_per_epoch, total)
+    out = list(range(cfg.train.save_steps, total + 1, cfg.train.save_steps))
+    return out if out and out[-1] == total else out + [total]
+
+
+def make_plan(cfg: Config, data: PreparedData, world_size: int = 1) -> Plan:
+    """The schedule from prepared data; pure arithmetic (see `steps_plan`)."""
+    train = data.train
+    lengths = [len(f["input_ids"]) for f in train.features]
+    spe, total = steps_plan(len(train.features), cfg, world_size)
+    eval_bs = (cfg.train.eval_batch_size or cfg.train.batch_size) * world_size
+    stats = train.stats
+    return Plan(
+        model=cfg.model.name, world_size=world_size, data_format=data.format, rows_read=data.rows_read,
+        rows_skipped=len(data.problems), sizes=data.sizes(),
+        tokens_per_epoch=sum(lengths), supervised_tokens_per_epoch=stats.supervised_tokens,
+        validation_tokens=sum(len(f["input_ids"]) for f in data.validation.features),
+        mean_tokens_per_example=sum(lengths) / max(len(lengths), 1), longest_example=max(lengths, default=0),
+        truncated_examples=stats.prompt_truncated + stats.response_truncated,
+        batch_size=cfg.train.batch_size, gradient_accumulation_steps=cfg.train.gradient_accumulation_steps,
+        examples_per_step=cfg.train.batch_size * cfg.train.gradient_accumulation_steps * world_size,
+        steps_per_epoch=spe, total_steps=total, epochs=total / spe,
+        eval_strategy=cfg.eval.strategy, eval_steps=eval_schedule(cfg, spe, total),
+        eval_batches=math.ceil(len(data.validation.features) / eval_bs),
+        test_batches=math.ceil(len(data.test.features) / eval_bs) if data.test is not None else 0,
+        save_steps=save_schedule(cfg, spe, total), checkpoints_kept=cfg.train.save_total_limit,
+    )
+
+
+# --- calibration ---------------------------------------------------------------------
+
+class _WidthRecorder:
+    """Wraps the training collator: counts real tokens and records the widest batch."""
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+        self.tokens = 0
+        self.widest = 0
+
+    def __call__(self, features: list[dict[str, Any]]) -> Any:
+        self.tokens += sum(len(f["input_ids"]) for f in features)
+        batch = self.inner(features)
+        self.widest = max(self.widest, int(batch["input_ids"].shape[1]))
+        return batch
+
+
+def _sync(on_gpu: bool) -> None:
+    if on_gpu:
+        torch.cuda.synchronize()
+
+
+def _rss_peak_gb() -> float:
+    # ru_maxrss is in KiB on Linux: the process's peak, which sampling could miss.
+    return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, psutil.Process().memory_info().rss) / GB
+
+
+def _step_clock(on_gpu: bool, recorder: _WidthRecorder) -> Any:
+    from transformers import TrainerCallback
+
+    class StepClock(TrainerCallback):
+        """Wall time and token count at each optimizer step's end (device synchronised)."""
+
+        def __init__(self) -> None:
+            self.start = 0.0
+            self.ends: list[float] = []
+            self.tokens: list[int] = []
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            _sync(on_gpu)
+            self.start = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            _sync(on_gpu)
+            self.ends.append(time.perf_counter())
+            self.tokens.append(recorder.tokens)
+
+    return StepClock()
+
+
+def possible_width(plan: Plan, cfg: Config) -> int:
+    """The widest batch the data can produce: the longest example padded like the collator."""
+    mult = max(1, cfg.data.pad_to_multiple_of)
+    width = -(-plan.longest_example // mult) * mult
+    return max(plan.longest_example, min(width, cfg.data.max_length))
+
+
+def scale_peak(base_gb: float, peak_gb: float, seen: int, possible: int, quadratic: bool) -> float:
+    """Peak memory at the widest batch: activations grow linearly with the sequence length
+    (quadratically with eager attention); weights and optimizer state do not grow."""
+    if seen <= 0 or possible <= seen:
+        return peak_gb
+    ratio = possible / seen
+    return base_gb + max(peak_gb - base_gb, 0.0) * (ratio * ratio if quadratic else ratio)
+
+
+def calibrate(cfg: Config, tokenizer: Any, data: PreparedData, plan: Plan, steps: int) -> Calibration:
+    """Run `steps` optimizer steps in a throwaway Trainer and measure them.
+
+    Raises ToolError (exit 1) when the device runs out of memory, naming the knobs.
+    """
+    if steps < 2:
+        raise ToolUsageError(f"--calibrate needs at least 2 steps (the first is a warm-up that is not counted), "
+                             f"got {steps}")
+    try:
+        return _calibrate(cfg, tokenizer, data, plan, steps)
+    except torch.cuda.OutOfMemoryError:
+        gc.collect()
+        torch.cuda.empty_cache()
+        knobs = memory_knobs(cfg, plan)
+        raise ToolError("the calibration ran out of GPU memory: the run will not fit as configured; "
+                        + "; ".join(knobs)) from None
+
+
+def _calibrate(cfg: Config, tokenizer: Any, data: PreparedData, plan: Plan, steps: int) -> Calibration:
+    from transformers import Trainer, set_seed
+    from transformers.trainer_callback import PrinterCallback
+    from transformers.trainer_utils import SaveStrategy
+
+    use_cpu = cfg.train.use_cpu or not torch.cuda.is_available()
+    on_gpu = not use_cpu
+    # The same recipe as `train`, with its schedule replaced: N steps, no evaluation or
+    # checkpoint inside the loop (both are timed separately below).
+    c = cfg.model_copy(deep=True)
+    c.train.max_steps = steps
+    c.train.report_to = []
+    c.eval.strategy = "no"
+    c.eval.load_best_model_at_end = False
+    set_seed(cfg.train.seed)
+    if on_gpu:
+        torch.cuda.reset_peak_memory_stats()
+    with tempfile.TemporaryDirectory(prefix="tuneguard-plan-") as tmp:
+        t0 = time.perf_counter()
+        base = model_lib.load_base_model(cfg, tokenizer)
+        if cfg.model.gradient_checkpointing is True:
+            base.config.use_cache = False
+        model, _ = model_lib.apply_lora(base, cfg)
+        recorder = _WidthRecorder(build_collator(cfg.data.collator, tokenizer, cfg.data.pad_to_multiple_of,
+                                                 cfg.data.max_length))
+        eval_collator = build_collator(cfg.data.collator, tokenizer, cfg.data.pad_to_multiple_of, cfg.data.max_length)
+        args = training_arguments(c, Path(tmp), use_cpu)
+        args.save_strategy = SaveStrategy.NO
+        clock = _step_clock(on_gpu, recorder)
+        trainer = Trainer(model=model, args=args, train_dataset=ListDataset(data.train.features),
+                          data_collator=recorder, processing_class=tokenizer, callbacks=[clock])
+        trainer.remove_callback(PrinterCallback)
+        _sync(on_gpu)
+        load_s = time.perf_counter() - t0
+        dev = torch.cuda.current_device() if on_gpu else None
+        base_gb = torch.cuda.memory_allocated(dev) / GB if on_gpu else psutil.Process().memory_info().rss / GB
+        log.debug("calibrating: %d optimizer steps of %s", steps, cfg.model.name)
+        trainer.train()
+        ends, toks = clock.ends, clock.tokens
+        if len(ends) < 2:
+            raise ToolError(f"the calibration ran {len(ends)} step(s) of {steps}; cannot measure a step time")
+        warmup = ends[0] - clock.start
+        measured = len(ends) - 1
+        sps = (ends[-1] - ends[0]) / measured
+        tokens_per_step = (toks[-1] - toks[0]) / measured
+        if on_gpu:
+            peak_gb = torch.cuda.max_memory_allocated(dev) / GB
+            total_gb = torch.cuda.get_device_properties(dev).total_memory / GB
+        else:
+            peak_gb = _rss_peak_gb()
+            total_gb = psutil.virtual_memory().total / GB
+
+        eval_s, timed_batches = _time_eval(trainer, eval_collator, data, cfg, plan, on_gpu)
+        qa_s = _time_qa(trainer.model, tokenizer, cfg, on_gpu)
+        checkpoint_s = _time_checkpoint(trainer, Path(tmp) / "checkpoint", on_gpu)
+        device = torch.cuda.get_device_name(dev) if on_gpu else "cpu"
+        seen = recorder.widest
+        possible = possible_width(plan, cfg)
+        del trainer, model, base
+        gc.collect()
+        if on_gpu:
+            torch.cuda.empty_cache()
+    quadratic = cfg.model.attn_implementation == "eager"
+    return Calibration(
+        steps=steps, device=device, on_gpu=on_gpu, load_s=load_s, warmup_step_s=warmup, seconds_per_step=sps,
+        tokens_per_step=tokens_per_step, tokens_per_s=tokens_per_step / sps if sps > 0 else 0.0,
+        eval_s=eval_s, eval_batches_timed=timed_batches, qa_s=qa_s, checkpoint_s=checkpoint_s,
+        memory_kind="cuda_max_allocated" if on_gpu else "process_rss", base_gb=base_gb, peak_gb=peak_gb,
+        total_gb=total_gb, longest_batch_seen=seen, longest_batch_possible=possible,
+        scaled_peak_gb=scale_peak(base_gb, peak_gb, seen, possible, quadratic),
+    )
+
+
+def _time_eval(trainer: Any, collator: Any, data: PreparedData, cfg: Config, plan: Plan,
+               on_gpu: bool) -> tuple[float, int]:
+    """One evaluation's time: at most EVAL_BATCHES_TIMED batches, scaled to the full set."""
+    if plan.eval_batches == 0:
+        return 0.0, 0
+    per_batch = cfg.train.eval_batch_size or cfg.train.batch_size
+    subset = data.validation.features[: per_batch * EVAL_BATCHES_TIMED]
+    timed = math.ceil(len(subset) / per_batch)
+    saved = trainer.data_collator
+    trainer.data_collator = collator
+    try:
+        _sync(on_gpu)
+        t0 = time.perf_counter()
+        trainer.evaluate(ListDataset(subset))
+        _sync(on_gpu)
+        seconds = time.perf_counter() - t0
+    finally:
+        trainer.data_collator = saved
+    return seconds * plan.eval_batches / max(timed, 1), timed
+
+
+def _time_qa(model: Any, tokenizer: Any, cfg: Config, on_gpu: bool) -> float:
+    """The QA probes run at every evaluation: time one, count them all."""
+    probes = cfg.eval.qa_probes
+    if not probes:
+        return 0.0
+    from tuneguard.guard.qa import generate_probe
+
+    _sync(on_gpu)
+    t0 = time.perf_counter()
+    generate_probe(model, tokenizer, probes[0].prompt, probes[0].keywords, cfg.eval.qa_max_new_tokens)
+    _sync(on_gpu)
+    return (time.perf_counter() - t0) * len(probes)
+
+
+def _time_checkpoint(trainer: Any, folder: Path, on_gpu: bool) -> float:
+    """A checkpoint's main costs: the adapter and the optimizer state on disk."""
+    _sync(on_gpu)
+    t0 = time.perf_counter()
+    trainer.save_model(str(folder))
+    if trainer.optimizer is not None:
+        torch.save(trainer.optimizer.state_dict(), folder / "optimizer.pt")
+    return time.perf_counter() - t0
+
+
+# --- estimate and advice ---------------------------------------------------------------
+
+def estimate(plan: Plan, cal: Calibration, price_per_hour: float | None = None,
+             start: float | None = None) -> Estimate:
+    """End time and cost: load + the first step's extra warm-up time + steps x time per
+    step + evaluations (with QA probes) + checkpoints + the test set's evaluation."""
+    start = time.time() if start is None else start
+    per_eval = cal.eval_s + cal.qa_s
+    per_batch = cal.eval_s / plan.eval_batches if plan.eval_batches else 0.0
+    test_s = per_batch * plan.test_batches
+    evals, ckpts = set(plan.eval_steps), set(plan.save_steps)
+    warmup = max(cal.warmup_step_s - cal.seconds_per_step, 0.0)  # the real run pays it too
+    overhead = cal.load_s + warmup  # time spent outside training steps so far
+    eval_rows, ckpt_rows = [], []
+    for step in sorted(evals | ckpts):
+        # At a step the Trainer evaluates first, then saves; each row says when it starts.
+        if step in evals:
+            eval_rows.append({"step": step, "at_s": round(overhead + step * cal.seconds_per_step, 3)})
+            overhead += per_eval
+        if step in ckpts:
+            ckpt_rows.append({"step": step, "at_s": round(overhead + step * cal.seconds_per_step, 3)})
+            overhead += cal.checkpoint_s
+    train_s = plan.total_steps * cal.seconds_per_step
+    evals_s = len(evals) * per_eval
+    ckpt_s = len(ckpts) * cal.checkpoint_s
+    total = cal.load_s + warmup + train_s + evals_s + ckpt_s + test_s
+    cost = total / 3600 * price_per_hour if price_per_hour is not None else None
+    for row in eval_rows + ckpt_rows:
+        row["at_iso"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(start + row["at_s"]))
+    return Estimate(train_s=train_s, evals_s=evals_s, checkpoints_s=ckpt_s, test_s=test_s, load_s=cal.load_s,
+                    warmup_s=warmup, total_s=total, start=start, end=start + total, evaluations=eval_rows, checkpoints=ckpt_rows,
+                    cost=cost, price_per_hour=price_per_hour)
+
+
+def memory_knobs(cfg: Config, plan: Plan | None = None) -> list[str]:
+    """The config changes that lower peak memory, as `--set` lines, cheapest first."""
+    knobs: list[str] = []
+    b, ga = cfg.train.batch_size, cfg.train.gradient_accumulation_steps
+    if b > 1:
+        knobs.append(f"halve train.batch_size and double the accumulation to keep the effective batch "
+                     f"(--set train.batch_size={b // 2} --set train.gradient_accumulation_steps={ga * 2})")
+    if cfg.model.gradient_checkpointing is not True:
+        knobs.append("recompute activations (--set model.gradient_checkpointing=true)")
+    longest = plan.longest_example if plan else 0
+    new_len = longest if 0 < longest < cfg.data.max_length else cfg.data.max_length // 2
+    if new_len >= 8:
+        why = "the longest example" if new_len == longest else "truncates more examples"
+        knobs.append(f"shorten sequences (--set data.max_length={new_len}; {why})")
+    if not (cfg.model.load_in_8bit or cfg.model.load_in_4bit):
+        knobs.append("quantise the base weights (--set model.load_in_4bit=true, or model.load_in_8bit=true)")
+    elif cfg.model.load_in_8bit:
+        knobs.append("4-bit base weights (--set model.load_in_8bit=false --set model.load_in_4bit=true)")
+    return knobs
+
+
+def memory_warnings(cfg: Config, plan: Plan, cal: Calibration) -> list[str]:
+    """On a GPU: a warning when the peak at the widest batch will not fit (or leaves less
+    headroom than guard.memory_fraction), with the knobs that fix it."""
+    if not cal.on_gpu or cal.total_gb <= 0:
+        return []
+    need, have = cal.scaled_peak_gb, cal.total_gb
+    if need > FIT_HEADROOM * have:
+        head = (f"will not fit: the peak GPU memory at the widest batch ({cal.longest_batch_possible} tokens) is "
+                f"about {need:.1f} GB of {have:.1f} GB")
+    elif need > cfg.guard.memory_fraction * have:
+        head = (f"tight on memory: about {need:.1f} GB of {have:.1f} GB at the widest batch, above "
+                f"guard.memory_fraction ({cfg.guard.memory_fraction:.0%}; MEMORY_HIGH will fire)")
+    else:
+        return []
+    return [f"{head}; to fix: " + "; or ".join(memory_knobs(cfg, plan))]
+
+
+def multi_process_note(world_size: int) -> str | None:
+    if world_size > 1:
+        return (f"the calibration ran on one process; with {world_size} processes a step takes about as long "
+                "(plus gradient communication) and the schedule above already has the fewer steps")
+    return None

@@ -1,0 +1,78 @@
+"""`tuneguard export`: merged and adapter exports, the model card, and the hub upload's failures."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.conftest import cli
+from tests.tools.conftest import PROBE, invoke, one_line_error
+from tuneguard.train.adapter import load_trained
+
+pytestmark = pytest.mark.slow
+
+
+def _logits(model, tok) -> torch.Tensor:
+    batch = tok([PROBE + "2 plus 3 is 5.", PROBE], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        return model(**batch).logits
+
+
+def test_merged_export_loads_with_plain_transformers_and_matches(trained_run, tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out = tmp_path / "merged"
+    r = cli("export", str(trained_run), "--out", str(out), "--merge")
+    assert r.returncode == 0, r.stderr
+    assert (out / "model.safetensors").exists() and not (out / "adapter_config.json").exists()
+    merged = AutoModelForCausalLM.from_pretrained(out).eval()
+    tok = AutoTokenizer.from_pretrained(out)
+    peft_model, peft_tok, _ = load_trained(trained_run)
+    assert tok.get_vocab() == peft_tok.get_vocab() and tok.pad_token == peft_tok.pad_token
+    assert torch.allclose(_logits(merged, tok), _logits(peft_model, peft_tok), atol=1e-4)
+
+    card = (out / "README.md").read_text("utf-8")
+    for text in ("library_name: transformers", "builtin:tiny-gptj", "| train |", "| 360 |", "## Verdict",
+                 "Verdict: ", "best eval loss", "r 8, alpha 16", "AutoModelForCausalLM.from_pretrained"):
+        assert text in card, text
+
+
+def test_adapter_export_of_a_step(trained_run, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out = tmp_path / "adapter"
+    r = invoke("export", str(trained_run), "--out", str(out), "--checkpoint", "40", "--dtype", "fp32")
+    assert r.exit_code == 0, r.stderr
+    for name in ("adapter_config.json", "adapter_model.safetensors", "tokenizer_config.json", "README.md"):
+        assert (out / name).exists(), name
+    assert "library_name: peft" in (out / "README.md").read_text("utf-8")
+    base = AutoModelForCausalLM.from_pretrained(trained_run / "base_model")
+    model = PeftModel.from_pretrained(base, out).eval()
+    ref, ref_tok, _ = load_trained(trained_run, trained_run / "checkpoints" / "checkpoint-40")
+    assert torch.allclose(_logits(model, AutoTokenizer.from_pretrained(out)), _logits(ref, ref_tok), atol=1e-5)
+
+    r = invoke("export", str(trained_run), "--out", str(out))
+    assert r.exit_code == 2
+    assert "not empty" in one_line_error(r.stderr)
+    r = invoke("export", str(trained_run), "--out", str(out), "--overwrite", "--merge")
+    assert r.exit_code == 0, r.stderr
+    assert (out / "model.safetensors").exists() and not (out / "adapter_config.json").exists()
+
+
+def test_push_to_hub_without_token_or_network_fails_cleanly(trained_run, tmp_path):
+    env = {"HF_TOKEN": "", "HF_HOME": str(tmp_path / "hf")}  # no saved login either
+    out = tmp_path / "pushed"
+    r = cli("export", str(trained_run), "--out", str(out), "--push-to-hub", "someone/tiny", env=env)
+    assert r.returncode == 1
+    assert "HF_TOKEN" in one_line_error(r.stderr)
+    assert not out.exists()  # refused before exporting anything
+
+    # With a token but no network (the tests run with HF_HUB_OFFLINE=1): the export is
+    # written, the upload fails in one line.
+    r = invoke("export", str(trained_run), "--out", str(out), "--push-to-hub", "someone/tiny",
+               env={"HF_TOKEN": "hf_not_a_real_token"})
+    assert r.exit_code == 1
+    line = one_line_error(r.stderr)
+    assert "upload to someone/tiny failed" in line and "offline" in line
+    assert (out / "adapter_model.safetensors").exists()  # the local export is kept

@@ -1,0 +1,131 @@
+"""`tuneguard plan`: the schedule without training, and a calibration run."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from tests.conftest import cli, tiny_config
+from tests.tools.conftest import invoke, one_line_error
+from tuneguard.config.load import load_config
+from tuneguard.tools import plan as planner
+
+
+@pytest.mark.slow
+def test_plan_calibrate_reports_steps_and_measured_time(tmp_path, train_file):
+    cfg = tiny_config(tmp_path, train_file)
+    r = cli("plan", str(cfg), "--calibrate", "5", "--set", "train.gradient_accumulation_steps=2",
+            "--price-per-hour", "3", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = json.loads(r.stdout)
+    # 400 rows, 10% split off for validation; batch 8 x accumulation 2 x 1 process.
+    assert (out["data"]["train"], out["data"]["validation"]) == (360, 40)
+    steps = out["steps"]
+    assert (steps["batch_size"], steps["gradient_accumulation_steps"], steps["world_size"]) == (8, 2, 1)
+    assert steps["steps_per_epoch"] == math.ceil(360 / (8 * 2)) == 23
+    assert steps["total"] == 60  # the tiny preset's train.max_steps
+    assert out["evaluations"]["steps"] == [20, 40, 60]
+    assert out["checkpoints"]["steps"] == [20, 40, 60]
+    assert out["tokens"]["per_epoch"] > out["tokens"]["supervised_per_epoch"] > 0
+
+    cal = out["calibration"]
+    assert cal["steps"] == 5 and cal["device"] == "cpu" and cal["memory_kind"] == "process_rss"
+    assert cal["seconds_per_step"] > 0 and cal["tokens_per_s"] > 0 and cal["eval_s"] > 0
+    assert 0 < cal["peak_gb"] <= cal["total_gb"]
+    est = out["estimate"]
+    assert est["train_s"] == pytest.approx(60 * cal["seconds_per_step"], rel=1e-3)
+    assert est["total_s"] > est["train_s"]
+    assert est["cost"] == pytest.approx(est["total_s"] / 3600 * 3, rel=1e-6)
+    assert [e["step"] for e in est["evaluations"]] == [20, 40, 60]
+    assert out["warnings"] == []  # on a CPU there is no GPU fit check
+
+
+def test_plan_text_without_calibration(tmp_path, train_file):
+    cfg = tiny_config(tmp_path, train_file)
+    r = invoke("plan", str(cfg))
+    assert r.exit_code == 0, r.stderr
+    assert "steps per epoch: 45 (ceil(360 / (batch 8 x accumulation 1 x 1)))" in r.stdout
+    assert "steps in total: 60" in r.stdout
+    assert "evaluations: 3 (steps) at steps 20, 40, 60" in r.stdout
+    assert "calibration" not in r.stdout
+
+
+def test_plan_data_and_usage_errors_exit_2(tmp_path, train_file):
+    cfg = tiny_config(tmp_path, tmp_path / "missing.jsonl")
+    r = invoke("plan", str(cfg))
+    assert r.exit_code == 2
+    assert "missing.jsonl does not exist" in one_line_error(r.stderr)
+    cfg = tiny_config(tmp_path, train_file)
+    r = invoke("plan", str(cfg), "--calibrate", "1")
+    assert r.exit_code == 2
+    assert "at least 2 steps" in one_line_error(r.stderr)
+
+
+# --- pure parts: schedules, estimate, memory advice ---------------------------------------
+
+def test_schedules_follow_the_trainer_rules():
+    cfg = load_config("tiny", ["eval.steps=25", "train.save_steps=50", "train.max_steps=110"])
+    assert planner.eval_schedule(cfg, 45, 110) == [25, 50, 75, 100, 110]  # and the last step
+    assert planner.save_schedule(cfg, 45, 110) == [50, 100, 110]
+    cfg = load_config("tiny", ["eval.strategy=epoch", "train.max_steps=110"])
+    assert planner.eval_schedule(cfg, 45, 110) == [45, 90, 110]  # the last epoch cut short
+    assert planner.save_schedule(cfg, 45, 110) == [45, 90, 110]  # saves follow evals (load best)
+    # A bare `no` is YAML 1.1 for false: quote it.
+    cfg = load_config("tiny", ["eval.strategy='no'", "eval.load_best_model_at_end=false", "train.save_steps=40"])
+    assert planner.eval_schedule(cfg, 45, 60) == []
+    assert planner.save_schedule(cfg, 45, 60) == [40, 60]
+
+
+PLAN = {"model": "m", "world_size": 1, "data_format": "instruction", "rows_read": 100, "rows_skipped": 0,
+        "sizes": {"train": 90, "validation": 10}, "tokens_per_epoch": 9000, "supervised_tokens_per_epoch": 3000,
+        "validation_tokens": 1000, "mean_tokens_per_example": 100.0, "longest_example": 500,
+        "truncated_examples": 0, "batch_size": 8, "gradient_accumulation_steps": 1, "examples_per_step": 8,
+        "steps_per_epoch": 12, "total_steps": 100, "epochs": 8.3, "eval_strategy": "steps", "eval_steps": [50, 100],
+        "eval_batches": 2, "test_batches": 4, "save_steps": [50, 100], "checkpoints_kept": 3}
+CAL = {"steps": 5, "device": "GPU", "on_gpu": True, "load_s": 10.0, "warmup_step_s": 3.0, "seconds_per_step": 2.0,
+       "tokens_per_step": 800.0, "tokens_per_s": 400.0, "eval_s": 6.0, "eval_batches_timed": 2, "qa_s": 1.0,
+       "checkpoint_s": 4.0, "memory_kind": "cuda_max_allocated", "base_gb": 20.0, "peak_gb": 50.0, "total_gb": 80.0,
+       "longest_batch_seen": 256, "longest_batch_possible": 512, "scaled_peak_gb": 80.0}
+
+
+def _plan(**kw):
+    return planner.Plan(**{**PLAN, **kw})
+
+
+def _cal(**kw):
+    return planner.Calibration(**{**CAL, **kw})
+
+
+def test_estimate_adds_steps_evaluations_checkpoints_and_test():
+    est = planner.estimate(_plan(), _cal(), price_per_hour=36.0, start=1000.0)
+    # 10 load + 1 extra for the warm-up step + 100 x 2 train + 2 x (6 + 1) evals + 2 x 4 saves
+    # + 4 test batches x 3 s
+    assert est.warmup_s == pytest.approx(1.0)
+    assert est.total_s == pytest.approx(10 + 1 + 200 + 14 + 8 + 12)
+    assert est.end == pytest.approx(1000 + est.total_s)
+    assert est.cost == pytest.approx(est.total_s / 3600 * 36)
+    # Each starts after the steps before it, the earlier evaluations and saves.
+    assert [(e["step"], e["at_s"]) for e in est.evaluations] == [(50, 111.0), (100, 222.0)]
+    assert [(c["step"], c["at_s"]) for c in est.checkpoints] == [(50, 118.0), (100, 229.0)]
+
+
+def test_peak_scales_to_the_widest_batch():
+    assert planner.scale_peak(20.0, 50.0, 256, 512, quadratic=False) == pytest.approx(80.0)
+    assert planner.scale_peak(20.0, 50.0, 256, 512, quadratic=True) == pytest.approx(140.0)
+    assert planner.scale_peak(20.0, 50.0, 512, 512, quadratic=False) == 50.0
+
+
+def test_gpu_warning_names_the_knobs_cpu_has_none():
+    cfg = load_config("tiny", ["model.gradient_checkpointing=false"])
+    warnings = planner.memory_warnings(cfg, _plan(longest_example=100), _cal(scaled_peak_gb=90.0))
+    assert len(warnings) == 1 and warnings[0].startswith("will not fit")
+    text = warnings[0]
+    for knob in ("--set train.batch_size=4 --set train.gradient_accumulation_steps=2",
+                 "model.gradient_checkpointing=true", "data.max_length=100", "model.load_in_4bit=true"):
+        assert knob in text, text
+    tight = planner.memory_warnings(cfg, _plan(), _cal(scaled_peak_gb=74.0))  # > 0.9 x 80, < 0.95 x 80
+    assert len(tight) == 1 and tight[0].startswith("tight on memory")
+    assert planner.memory_warnings(cfg, _plan(), _cal(scaled_peak_gb=40.0)) == []
+    assert planner.memory_warnings(cfg, _plan(), _cal(on_gpu=False, scaled_peak_gb=900.0)) == []
