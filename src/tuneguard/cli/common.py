@@ -58,6 +58,7 @@ def setup_logging(debug: bool) -> None:
         import warnings
 
         transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
         warnings.filterwarnings("ignore", category=FutureWarning)
         warnings.filterwarnings("ignore", category=UserWarning, module="torch")
 

@@ -69,5 +69,7 @@ _register_optional()
 
 
 def run() -> None:
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # Tokenization (audit, data preparation) runs before any DataLoader worker forks, so
+    # the Rust tokenizer may use every core; it disables itself in forked workers.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
     app()

@@ -198,9 +198,11 @@ class QAProbeCallback(TrainerCallback):
             summ = summarise(by_step[step])
             self.detector.update(step, summ["keyword_score"], summ["eos_share"])
 
-    def on_evaluate(self, args, state, control, **kwargs):  # noqa: ANN001
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):  # noqa: ANN001
         if not self.probes or not self.ctx.is_main:
             return
+        if metrics is not None and "eval_loss" not in metrics:
+            return  # the final held-out test evaluation (test_loss): probes ran at the last evaluation
         if _sharded(args):
             if not self._warned:
                 log.warning("QA probes skipped: the model is sharded (FSDP / ZeRO-3) and cannot generate on one rank")

@@ -1,0 +1,71 @@
+"""`tuneguard demo`: the embedded default (offline, CPU, a few minutes), then a tour of the result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from tuneguard.cli.common import EXIT_USAGE, console, fail, setup_logging
+
+
+def demo(
+    run_dir: Annotated[Path, typer.Option("--run-dir", help="Where the demo run goes.")] = Path("tuneguard-demo"),
+    model: Annotated[str, typer.Option("--model", help="auto (SmolLM2-135M if installed, else tiny), smollm2, tiny.")] = "auto",
+    steps: Annotated[Optional[int], typer.Option("--steps", help="Optimizer steps (default: sized for a laptop CPU).")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+) -> None:
+    """Run a complete fine-tune on this machine, offline, then show what happened and where."""
+    setup_logging(debug)
+    if model not in ("auto", "smollm2", "tiny"):
+        fail(f"--model must be auto, smollm2 or tiny, got {model!r}", EXIT_USAGE)
+    from tuneguard.demo import choose_model, demo_config
+
+    c = console()
+    try:
+        preset, note = choose_model(model)
+    except RuntimeError as exc:
+        fail(str(exc), EXIT_USAGE)
+    if note:
+        c.print(f"[yellow]note:[/] {note}")
+    cfg, _ = demo_config(run_dir.resolve(), preset, steps)
+    c.rule("tuneguard demo")
+    c.print(f"LoRA fine-tune of [bold]{cfg.model.name}[/] on {cfg.data.train_file}\n"
+            f"(a generated instruction set: arithmetic, sorting, reversing, counting, numbers in words)\n"
+            f"{cfg.train.max_steps} steps on the CPU; the data audit, the guards, QA probes and the report are on.")
+    from tuneguard.train.run import run_training
+
+    code = run_training(cfg, run_dir, resume=False, force=False, overwrite=True, console=c)
+    if code == 2:
+        raise typer.Exit(code)
+    _tour(run_dir, c)
+    raise typer.Exit(code)
+
+
+def _tour(run_dir: Path, c) -> None:  # noqa: ANN001 - rich Console
+    from tuneguard.store.run_store import RunStore
+
+    with RunStore(run_dir) as store:
+        s = store.summary()
+        evals = [m["eval_loss"] for m in store.metrics("eval")]
+        qa = store.qa_samples()
+        test = store.metrics("test")
+    last_step = max((q["step"] for q in qa), default=None)
+    lines = [f"state: [bold]{s['state']}[/] at step {s['step']}/{s['max_steps']}"]
+    if evals:
+        lines.append(f"validation loss: {evals[0]:.3f} at the first evaluation -> {evals[-1]:.3f} at the last")
+    if test and test[-1].get("eval_loss") is not None:
+        lines.append(f"held-out test loss: {test[-1]['eval_loss']:.3f}")
+    errors = [f for f in s["findings"] if f["severity"] == "error"]
+    lines.append(f"findings: {len(s['findings'])} ({len(errors)} error(s)); see `tuneguard status {run_dir}`")
+    for q in (x for x in qa if x["step"] == last_step):
+        prompt = q["prompt"].split("### Instruction:\n")[-1].split("\n\n### Response")[0].replace("\n", " ")
+        lines.append(f"  Q: {prompt[:60]}  ->  A: {q['output'].strip()[:60]!r}")
+    lines += ["", f"run directory: {run_dir}/ (config.yaml, run.db, checkpoints/, adapter/, report.html)",
+              "next:", f"  tuneguard report {run_dir}            # the HTML report (also written already)",
+              f"  tuneguard generate {run_dir} \"What is 7 plus 8?\"",
+              f"  tuneguard status {run_dir} --json"]
+    c.rule("what happened")
+    for line in lines:
+        c.print(line)
