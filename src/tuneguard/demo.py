@@ -46,9 +46,10 @@ def demo_config(run_dir: Path, preset: str, steps: int | None = None) -> tuple[C
     raw["data"].update({"train_file": str(train), "test_file": str(test), "eval_samples": 48, "test_size": 0.05})
     raw["eval"] = {**raw.get("eval", {}), "qa_probes": DEMO_PROBES, "qa_max_new_tokens": 16}
     if preset == "smollm2-135m":
-        # Sized for a 2-core laptop: about 2-4 minutes in all.
+        # Sized for a 2-core laptop: a few minutes in all.
         raw["data"]["max_length"] = 128
-        raw["train"].update({"max_steps": steps or 30, "batch_size": 4, "logging_steps": 2, "save_steps": 10})
+        raw["data"]["eval_samples"] = 32
+        raw["train"].update({"max_steps": steps or 20, "batch_size": 4, "logging_steps": 2, "save_steps": 10})
         raw["eval"].update({"steps": 10})
     else:
         raw["train"].update({"max_steps": steps or 120, "save_steps": 40, "logging_steps": 5})

@@ -61,6 +61,8 @@ def setup_logging(debug: bool) -> None:
         transformers.logging.disable_progress_bar()
         warnings.filterwarnings("ignore", category=FutureWarning)
         warnings.filterwarnings("ignore", category=UserWarning, module="torch")
+        # peft looks for a config.json beside a GGUF base model (SmolLM2 demo) and warns.
+        warnings.filterwarnings("ignore", message="Could not find a config file")
 
 
 def print_json(obj: Any) -> None:
