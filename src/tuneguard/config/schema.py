@@ -39,6 +39,10 @@ class ModelConfig(Section):
     gradient_checkpointing: bool | Literal["auto"] = Field(
         False, description="Recompute activations in backward to save memory."
     )
+    fused_gelu: bool = Field(
+        True, description="Run tanh-approximate GELUs written as elementwise ops (GPT-J's gelu_new) as PyTorch's "
+        "fused kernel: the same function, one kernel, less activation memory."
+    )
     trust_remote_code: bool = Field(False, description="Allow custom modelling code from the hub.")
     hub_token: str | None = Field(None, description="Hub token (secret; prefer the HF_TOKEN env var).")
     context_length: int | None = Field(
@@ -127,6 +131,14 @@ class TrainConfig(Section):
     use_cpu: bool = Field(False, description="Train on CPU even when a GPU is present.")
     dataloader_num_workers: int = Field(0, ge=0)
     torch_compile: bool = Field(False, description="torch.compile the model.")
+    chunked_loss: bool | Literal["auto"] = Field(
+        "auto", description="Cross-entropy from the final hidden states in chunks through the LM head, only at "
+        "supervised positions, never the full fp32 logits of a batch; auto: on for vocabularies >= 32,000."
+    )
+    memory_budget_gb: float | None = Field(
+        None, gt=0, description="Device memory the automatic choices (gradient checkpointing auto) plan for; "
+        "the device's total memory when unset."
+    )
 
 
 class QAProbe(Section):
@@ -134,8 +146,15 @@ class QAProbe(Section):
     keywords: list[str] = Field(default_factory=list)
 
 
+def _yaml_no(v: object) -> object:
+    """YAML 1.1 reads a bare `no` as false; `eval.strategy: no` means the string."""
+    return "no" if v is False else v
+
+
 class EvalConfig(Section):
     """Evaluation cadence, early stopping and the QA probes."""
+
+    _strategy_no = field_validator("strategy", mode="before")(classmethod(lambda cls, v: _yaml_no(v)))
 
     strategy: Literal["steps", "epoch", "no"] = Field("steps", description="When to evaluate.")
     steps: int = Field(500, ge=1, description="Evaluate every N steps (strategy steps).")

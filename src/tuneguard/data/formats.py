@@ -58,7 +58,7 @@ def _str_field(row: Row, name: str, required: bool) -> tuple[str | None, str | N
     return v, None
 
 
-def _render_chat_plain(messages: list[dict[str, str]]) -> str:
+def render_chat_plain(messages: list[dict[str, str]]) -> str:
     return "".join(f"<|{m['role']}|>\n{m['content']}\n" for m in messages)
 
 
@@ -124,5 +124,5 @@ def _convert(row: Row, fmt: str, cfg: DataConfig, tokenizer: Any) -> tuple[Examp
             if eos and response.rstrip().endswith(eos):
                 response = response.rstrip()[: -len(eos)]
             return Example(prompt, response, row.file, row.line), None
-    prompt = _render_chat_plain(history) + "<|assistant|>\n"
+    prompt = render_chat_plain(history) + "<|assistant|>\n"
     return Example(prompt, answer, row.file, row.line), None

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from tuneguard.config.schema import Config
-from tuneguard.data.formats import _render_chat_plain
+from tuneguard.data.formats import render_chat_plain
 from tuneguard.tools import ToolUsageError
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class PromptFormat:
         if self.mode == "chat_template":
             return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         if self.mode == "chat_plain":
-            return _render_chat_plain(messages) + "<|assistant|>\n"
+            return render_chat_plain(messages) + "<|assistant|>\n"
         last = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
         if self.mode == "prompt_template":
             # Instruction models see one instruction at a time: only the last turn.

@@ -28,6 +28,10 @@ def load_trained(run_dir: Path, adapter: str | Path | None = None) -> tuple[Any,
 
     run_dir = Path(run_dir)
     cfg = run_config(run_dir)
+    # The saved config holds secrets redacted; a private base model needs the live token.
+    import os
+
+    cfg.model.hub_token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
     adapter_dir = Path(adapter) if adapter else run_dir / "adapter"
     if not (adapter_dir / "adapter_config.json").exists():
         raise FileNotFoundError(f"no LoRA adapter in {adapter_dir}: did the run finish?")
