@@ -6,7 +6,8 @@ import os
 
 import typer
 
-from tuneguard.cli import config_cmd, status_cmd, train_cmd
+from tuneguard.cli import (audit_cmd, config_cmd, control_cmd, demo_cmd, notify_cmd, report_cmd, status_cmd,
+                           tools_cmd, train_cmd)
 
 app = typer.Typer(name="tuneguard", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Fine-tune causal LMs with LoRA and catch bad runs early.")
@@ -17,55 +18,18 @@ app.command("presets")(config_cmd.presets)
 app.command("init")(config_cmd.init)
 app.command("train")(train_cmd.train)
 app.command("status")(status_cmd.status)
-
-
-def _register_optional() -> None:
-    # TODO(integration): import these directly once every module has landed.
-    try:
-        from tuneguard.cli import audit_cmd
-
-        app.command("audit")(audit_cmd.audit)
-    except ImportError:
-        pass
-    try:
-        from tuneguard.cli import report_cmd
-
-        app.command("report")(report_cmd.report)
-        app.command("compare")(report_cmd.compare)
-        config_app.command("diff")(report_cmd.config_diff)
-    except ImportError:
-        pass
-    try:
-        from tuneguard.cli import notify_cmd
-
-        app.command("notify-test")(notify_cmd.notify_test)
-    except ImportError:
-        pass
-    try:
-        from tuneguard.cli import control_cmd
-
-        control_cmd.register(app)
-    except ImportError:
-        pass
-    try:
-        from tuneguard.cli import tools_cmd
-
-        app.command("plan")(tools_cmd.plan)
-        app.command("generate")(tools_cmd.generate)
-        app.command("chat")(tools_cmd.chat)
-        app.command("evaluate")(tools_cmd.evaluate)
-        app.command("export")(tools_cmd.export)
-    except ImportError:
-        pass
-    try:
-        from tuneguard.cli import demo_cmd
-
-        app.command("demo")(demo_cmd.demo)
-    except ImportError:
-        pass
-
-
-_register_optional()
+app.command("audit")(audit_cmd.audit)
+app.command("report")(report_cmd.report)
+app.command("compare")(report_cmd.compare)
+config_app.command("diff")(report_cmd.config_diff)
+app.command("notify-test")(notify_cmd.notify_test)
+control_cmd.register(app)  # stop, pause, continue, checkpoint, watch
+app.command("plan")(tools_cmd.plan)
+app.command("generate")(tools_cmd.generate)
+app.command("chat")(tools_cmd.chat)
+app.command("evaluate")(tools_cmd.evaluate)
+app.command("export")(tools_cmd.export)
+app.command("demo")(demo_cmd.demo)
 
 
 def run() -> None:

@@ -238,32 +238,20 @@ def model_context_length(cfg: Config, tokenizer: Any) -> int | None:
 
 
 def run_data_audit(cfg: Config, data: PreparedData, tokenizer: Any) -> list[Finding]:
-    try:
-        from tuneguard.audit import run_audit
-    except ImportError:  # TODO(integration): remove once the audit package lands
-        return []
+    from tuneguard.audit import run_audit
+
     return list(run_audit(cfg, data, tokenizer).findings)
 
 
 def optional_callbacks(ctx: RunContext, tokenizer: Any) -> list[Any]:
     """Guard and control callbacks (their own modules); early stopping."""
     cbs: list[Any] = []
-    try:
-        from tuneguard.guard import build_guard_callbacks
-    except ImportError:  # TODO(integration): remove once the guard package lands
-        build_guard_callbacks = None
-    if ctx.cfg.guard.enabled and build_guard_callbacks is not None:
-        cbs.extend(build_guard_callbacks(ctx, tokenizer))
-    elif ctx.cfg.eval.early_stopping_patience:
-        from transformers import EarlyStoppingCallback
+    from tuneguard.control import build_control_callbacks
+    from tuneguard.guard import build_guard_callbacks
 
-        cbs.append(EarlyStoppingCallback(ctx.cfg.eval.early_stopping_patience, ctx.cfg.eval.early_stopping_threshold))
-    try:
-        from tuneguard.control import build_control_callbacks
-    except ImportError:
-        pass
-    else:
-        cbs.extend(build_control_callbacks(ctx))
+    # With guard.enabled false this still holds early stopping and QA probes when configured.
+    cbs.extend(build_guard_callbacks(ctx, tokenizer))
+    cbs.extend(build_control_callbacks(ctx))
     return cbs
 
 
@@ -354,11 +342,13 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
         collator = CountingCollator(build_collator(cfg.data.collator, tokenizer, cfg.data.pad_to_multiple_of,
                                                    cfg.data.max_length), counter)
         eval_collator = build_collator(cfg.data.collator, tokenizer, cfg.data.pad_to_multiple_of, cfg.data.max_length)
-        from tuneguard.data.batching import build_trainer
+        from tuneguard.data.batching import build_trainer, supervised_tokens_per_step
         from tuneguard.train import perf
 
+        bucketed = cfg.data.batching == "token_budget"
         plan = perf.plan_performance(cfg, model, use_cpu=use_cpu,
-                                     max_example_length=max((len(f["input_ids"]) for f in data.train.features), default=None))
+                                     max_example_length=max((len(f["input_ids"]) for f in data.train.features), default=None),
+                                     tokens_per_step=supervised_tokens_per_step(data.train.features, spe) if bucketed else None)
         if store is not None:
             store.set_meta(performance=plan.as_dict())
         args = training_arguments(cfg, run_dir, use_cpu, gradient_checkpointing=plan.gradient_checkpointing)
