@@ -63,3 +63,10 @@ def test_data_error_exits_2_without_traceback(tmp_path):
     assert r.returncode == 2
     assert f"{bad}:1: missing field 'output'" in r.stderr and f"{bad}:2: field 'output' must be text" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_quantised_loading_without_cuda_is_a_usage_error(tmp_path, train_file):
+    cfg = tiny_config(tmp_path, train_file, model={"load_in_4bit": True})
+    r = cli("train", str(cfg), "--run-dir", str(tmp_path / "run"))
+    assert r.returncode == 2
+    assert "need a CUDA GPU" in r.stderr and "Traceback" not in r.stderr

@@ -283,6 +283,9 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
             raise UsageError("; ".join(exc.problems)) from None
         secrets = secret_values(resolved)
         cfg_record = redacted_dict(cfg)
+        if (cfg.model.load_in_8bit or cfg.model.load_in_4bit) and not torch.cuda.is_available():
+            raise UsageError("model.load_in_8bit / model.load_in_4bit need a CUDA GPU (bitsandbytes) and none is "
+                             "available: set both to false here, or run on a GPU machine")
         if lock:
             lock.acquire()
         ckpt = prepare_run_dir(run_dir, cfg_record, resume, overwrite) if dist.is_main else \
@@ -357,7 +360,7 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
         callbacks += optional_callbacks(ctx, tokenizer)
         if dist.is_main:
             callbacks.append(DisplayCallback(console))
-        trainer = build_trainer(cfg.data.batching, model=model, args=args, train_dataset=ListDataset(data.train.features),
+        trainer = build_trainer(cfg.data.batching, pad_to_multiple_of=cfg.data.pad_to_multiple_of, model=model, args=args, train_dataset=ListDataset(data.train.features),
                                 eval_dataset=ListDataset(data.validation.features), data_collator=collator,
                                 processing_class=tokenizer, callbacks=callbacks, compute_loss_func=plan.loss_func,
                                 train_collate_wrapper=plan.train_collate_wrapper())
