@@ -43,11 +43,19 @@ SUSPECTED_CAUSES = (
 
 
 def _share(evidence: dict) -> float | None:
-    """The share of rows an audit finding concerns, when its evidence states one."""
+    """The share of rows an audit finding concerns, when its evidence states one.
+
+    A plain `share`/`fraction` key wins over suffixed ones such as
+    `unique_response_share`, which measure something else."""
+    def ok(v: object) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1
+
+    for key in ("share", "fraction"):
+        if ok(evidence.get(key)):
+            return float(evidence[key])
     for k, v in evidence.items():
         key = str(k).lower()
-        if (key in ("fraction", "share") or key.endswith("_fraction") or key.endswith("_share")) \
-                and isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1:
+        if (key.endswith("_fraction") or key.endswith("_share")) and ok(v):
             return float(v)
     return None
 
