@@ -1,0 +1,408 @@
+"""Automatic speed and memory choices for a run: attention kernel, gradient checkpointing,
+fused GELU, chunked cross-entropy.
+
+`plan_performance` makes every choice once, before the Trainer is built, logs each with its
+reason, and returns a `PerfPlan` the recipe passes on (and records in the run store).
+
+- Attention ("auto"): flash_attention_2 where the package is installed, the device is CUDA
+  and the model supports it in bf16/fp16; else sdpa where the model supports it; else eager.
+- Gradient checkpointing ("auto"): on only when the estimated peak memory of the largest
+  micro-batch (weights + optimizer state + activations) does not fit the device with a
+  margin. Recomputation costs about a third more compute, so it is never on by default
+  when memory allows.
+- Fused GELU: GPT-J-style models spell the tanh-approximate GELU as six elementwise ops
+  (transformers' NewGELUActivation), each a kernel and a saved activation; PyTorch's
+  `gelu(approximate="tanh")` is the same function in one kernel.
+- Chunked cross-entropy ("auto": vocabularies of 32k tokens or more): the loss is computed
+  from the final hidden states in chunks through the LM head, only at supervised positions,
+  so the full fp32 logits of the batch (tokens x vocab x 4 bytes, ~1.6 GB for 8k tokens of
+  GPT-J, several copies of it in the backward) never exist at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import inspect
+import logging
+import math
+import os
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+GB = 1024**3
+IGNORE_INDEX = -100
+
+# Bytes kept for backward per token, per layer, for a LoRA run with 16-bit base weights and
+# fp32 adapters under autocast, measured with saved-tensor hooks on GPT-J-architecture
+# models (bf16, LoRA on q/k/v/out with dropout; `measure_saved_bytes`, re-checked by
+# tests/perf/test_perf.py): 35.6 x hidden + 2 x intermediate, and 6 more per intermediate
+# unit when GELU is spelled as elementwise ops. Eager attention adds its score matrices:
+# 4 bytes per score, from the H200 anchor (eager 95 GB vs sdpa 87 GB at 16 x 512 tokens of
+# GPT-J-6B, DESIGN.md section 6). With these, that sdpa anchor is predicted at 81 GB.
+LINEAR_BYTES_PER_HIDDEN = 36.0
+MLP_BYTES_PER_INTERMEDIATE = 2.0
+UNFUSED_GELU_BYTES_PER_INTERMEDIATE = 6.0
+EAGER_ATTN_BYTES_PER_SCORE = 4.0
+# Peak bytes per logit of the loss without chunking: 16-bit logits, their fp32 copy, the
+# saved log-softmax and the fp32 gradient.
+LOSS_BYTES_PER_LOGIT = 14.0
+
+
+@dataclasses.dataclass
+class PerfPlan:
+    """The automatic choices of one run and why each was made."""
+
+    attention: str = "eager"
+    attention_reason: str = ""
+    gradient_checkpointing: bool = False
+    checkpointing_reason: str = ""
+    estimated_peak_gb: float | None = None
+    estimated_peak_checkpointed_gb: float | None = None
+    memory_budget_gb: float | None = None
+    fused_gelu: int = 0
+    chunked_loss: bool = False
+    chunked_loss_reason: str = ""
+    token_weighted_loss: bool = False
+    loss_func: Any = dataclasses.field(default=None, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d.pop("loss_func", None)
+        return d
+
+    def train_collate_wrapper(self) -> Any:
+        """Wraps the training collator to ask for hidden states (chunked loss), else None."""
+        return HiddenStatesInputs if self.chunked_loss else None
+
+
+# --- model introspection --------------------------------------------------------------
+
+def unwrap(model: Any) -> Any:
+    """The transformers model inside a PEFT wrapper (or the model itself)."""
+    get = getattr(model, "get_base_model", None)
+    return get() if callable(get) else model
+
+
+@dataclasses.dataclass
+class Shape:
+    layers: int
+    hidden: int
+    heads: int
+    intermediate: int
+    vocab: int
+
+
+def model_shape(config: Any) -> Shape:
+    def first(*names: str, default: int | None = None) -> int:
+        for n in names:
+            v = getattr(config, n, None)
+            if isinstance(v, int) and v > 0:
+                return v
+        if default is None:
+            raise ValueError(f"model config has none of {names}")
+        return default
+
+    hidden = first("hidden_size", "n_embd", "d_model")
+    return Shape(layers=first("num_hidden_layers", "n_layer", "num_layers"), hidden=hidden,
+                 heads=first("num_attention_heads", "n_head", default=max(1, hidden // 64)),
+                 intermediate=first("intermediate_size", "n_inner", "ffn_dim", default=4 * hidden),
+                 vocab=first("vocab_size"))
+
+
+# --- attention ------------------------------------------------------------------------
+
+def flash_attn_installed() -> bool:
+    return importlib.util.find_spec("flash_attn") is not None
+
+
+def choose_attention(requested: str, model: Any, device_type: str) -> tuple[str, str]:
+    """(implementation, reason) for `model.attn_implementation`."""
+    if requested != "auto":
+        return requested, "configured"
+    m = unwrap(model)
+    dtype = getattr(m, "dtype", torch.float32)
+    if (device_type == "cuda" and flash_attn_installed() and getattr(m, "_supports_flash_attn", False)
+            and dtype in (torch.bfloat16, torch.float16)):
+        return "flash_attention_2", "auto: flash-attn installed, CUDA, 16-bit weights"
+    if getattr(m, "_supports_sdpa", False):
+        return "sdpa", "auto: the model supports PyTorch SDPA" + \
+            ("" if device_type == "cuda" else "; flash-attn needs CUDA")
+    return "eager", "auto: the model supports neither flash-attn nor SDPA in this transformers"
+
+
+def apply_attention(model: Any, impl: str) -> str:
+    """Switch the loaded model to `impl`; returns what it runs (eager when the switch fails)."""
+    m = unwrap(model)
+    current = getattr(m.config, "_attn_implementation", None)
+    if current == impl:
+        return impl
+    try:
+        m.set_attn_implementation(impl)
+    except (ValueError, ImportError) as exc:
+        log.warning("attention %s is not available (%s); keeping %s", impl, exc, current)
+        return current or "eager"
+    return getattr(m.config, "_attn_implementation", impl)
+
+
+# --- fused GELU -----------------------------------------------------------------------
+
+def fuse_gelu(model: nn.Module) -> int:
+    """Replace tanh-approximate GELUs written as elementwise ops by PyTorch's fused kernel.
+
+    Returns the number of modules replaced. The function is the same (to float rounding);
+    the fused kernel reads and writes the tensor once and saves only its input for backward.
+    """
+    from transformers.activations import FastGELUActivation, NewGELUActivation
+
+    targets = (NewGELUActivation, FastGELUActivation)
+    replaced = 0
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, targets):
+                setattr(parent, name, nn.GELU(approximate="tanh"))
+                replaced += 1
+    return replaced
+
+
+# --- memory estimate ------------------------------------------------------------------
+
+def activation_bytes(shape: Shape, batch_size: int, seq_len: int, *, attention: str, checkpointing: bool,
+                     chunked_loss: bool, fused_gelu: bool, chunk_tokens: int = 4096) -> float:
+    """Estimated bytes held for backward by one micro-batch of batch_size x seq_len tokens."""
+    tokens = batch_size * seq_len
+    per_token_layer = LINEAR_BYTES_PER_HIDDEN * shape.hidden + MLP_BYTES_PER_INTERMEDIATE * shape.intermediate
+    if not fused_gelu:
+        per_token_layer += UNFUSED_GELU_BYTES_PER_INTERMEDIATE * shape.intermediate
+    if attention == "eager":
+        per_token_layer += EAGER_ATTN_BYTES_PER_SCORE * shape.heads * seq_len
+    if checkpointing:
+        # Only each layer's input is kept (16-bit), plus one layer recomputed at a time.
+        layers = 2.0 * shape.hidden * tokens * shape.layers + per_token_layer * tokens
+    else:
+        layers = per_token_layer * tokens * shape.layers
+    loss_tokens = min(tokens, chunk_tokens) if chunked_loss else tokens
+    return layers + LOSS_BYTES_PER_LOGIT * loss_tokens * shape.vocab
+
+
+def static_bytes(model: nn.Module) -> float:
+    """Weights plus, for trainable parameters, fp32 gradient and two Adam moments."""
+    total = 0.0
+    for p in model.parameters():
+        total += p.numel() * p.element_size()
+        if p.requires_grad:
+            total += p.numel() * 4 * 3
+    return total
+
+
+def device_memory_bytes(device_type: str) -> float:
+    if device_type == "cuda" and torch.cuda.is_available():
+        return float(torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory)
+    import psutil
+
+    return float(psutil.virtual_memory().available)
+
+
+def choose_checkpointing(requested: bool | str, model: nn.Module, *, batch_size: int, seq_len: int,
+                         attention: str, chunked_loss: bool, fused_gelu: bool, device_type: str,
+                         budget_gb: float | None, margin: float = 0.15) -> tuple[bool, str, float, float, float]:
+    """(enable, reason, peak GB without, peak GB with checkpointing, budget GB)."""
+    shape = model_shape(unwrap(model).config)
+    fixed = static_bytes(model)
+    kw = dict(attention=attention, chunked_loss=chunked_loss, fused_gelu=fused_gelu)
+    without = (fixed + activation_bytes(shape, batch_size, seq_len, checkpointing=False, **kw)) / GB
+    with_ckpt = (fixed + activation_bytes(shape, batch_size, seq_len, checkpointing=True, **kw)) / GB
+    budget = budget_gb if budget_gb else device_memory_bytes(device_type) / GB
+    if requested is True or requested is False:
+        return bool(requested), "configured", without, with_ckpt, budget
+    usable = budget * (1.0 - margin)
+    if without <= usable:
+        return False, (f"auto: est. peak {without:.1f} GB fits {usable:.1f} GB "
+                       f"({100 * (1 - margin):.0f}% of {budget:.1f} GB)"), without, with_ckpt, budget
+    return True, (f"auto: est. peak {without:.1f} GB exceeds {usable:.1f} GB; "
+                  f"with checkpointing {with_ckpt:.1f} GB"), without, with_ckpt, budget
+
+
+def measure_saved_bytes(model: nn.Module, batch: dict[str, torch.Tensor], autocast_dtype: torch.dtype | None = None) -> int:
+    """Bytes of the tensors one forward keeps for backward (activations; parameters and
+    shared storages counted once / not at all): the quantity `activation_bytes` estimates."""
+    seen: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        st = t.untyped_storage()
+        seen[st.data_ptr()] = st.nbytes()
+        return t
+
+    device = next(model.parameters()).device.type
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        with torch.autocast(device, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
+            out = model(**batch)
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    del out
+    return sum(n for ptr, n in seen.items() if ptr not in params)
+
+
+# --- chunked cross-entropy ------------------------------------------------------------
+
+class HiddenStatesInputs:
+    """Training collate wrapper for the chunked loss: asks the model for its final hidden
+    states and only the last position's logits (the loss computes the rest in chunks)."""
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+
+    def __call__(self, features: list[dict[str, Any]]) -> Any:
+        batch = self.inner(features)
+        batch["output_hidden_states"] = True
+        batch["logits_to_keep"] = 1
+        return batch
+
+    def __getattr__(self, name: str) -> Any:  # counters and settings of the wrapped collator
+        return getattr(self.inner, name)
+
+
+class CausalLMLoss:
+    """A Trainer `compute_loss_func` equal to the model's causal-LM loss (labels shifted
+    inside, -100 ignored, sum / num_items_in_batch or the mean), with two additions.
+
+    Chunked (when the batch brings hidden states, see `HiddenStatesInputs`): the loss is
+    computed from the final hidden states through the LM head in chunks of `chunk_tokens`
+    supervised positions, each chunk checkpointed, so only one chunk's logits exist at a
+    time, forward or backward; prompt and padding positions never reach the LM head.
+    Batches with full logits (evaluation) use them.
+
+    Token-weighted (`tokens_per_step`, for length-bucketed batches): the gradient is the
+    step's summed token loss over a constant, the mean supervised tokens per optimizer step,
+    instead of over the step's own token count. With random batches the two agree on
+    average; with length-bucketed batches the per-step mean would give the tokens of a batch
+    of short examples more weight than those of a batch of long ones, a different objective
+    than plain batching optimises (measured: +0.17 eval loss on the tiny run). The value
+    returned (what the Trainer logs and the guards read) stays the per-step mean.
+    """
+
+    def __init__(self, model: nn.Module, chunk_tokens: int = 4096, tokens_per_step: float | None = None):
+        self.head = model.get_output_embeddings()
+        if self.head is None:
+            raise ValueError("the model has no output embeddings (LM head)")
+        self.chunk_tokens = chunk_tokens
+        self.tokens_per_step = tokens_per_step
+
+    def _chunk(self, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        logits = self.head(hidden).float()
+        return F.cross_entropy(logits, labels, reduction="sum")
+
+    def __call__(self, outputs: Any, labels: torch.Tensor | None, num_items_in_batch: Any = None) -> torch.Tensor:
+        if labels is None:
+            return outputs["loss"]
+        shift = F.pad(labels, (0, 1), value=IGNORE_INDEX)[..., 1:].reshape(-1)
+        states = outputs.get("hidden_states") if isinstance(outputs, dict) else getattr(outputs, "hidden_states", None)
+        logits = outputs["logits"]
+        if logits.shape[-2] == labels.shape[-1]:  # full logits already computed (evaluation): use them
+            states = None
+        elif states is None:
+            raise ValueError("the chunked loss needs the model's hidden states when logits are truncated")
+        if states is None:
+            flat = logits.float().reshape(-1, logits.shape[-1])
+            total = F.cross_entropy(flat, shift.to(flat.device), ignore_index=IGNORE_INDEX, reduction="sum")
+            count = (shift != IGNORE_INDEX).sum()
+        else:
+            hidden = states[-1]
+            hidden = hidden.reshape(-1, hidden.shape[-1])
+            shift = shift.to(hidden.device)
+            keep = (shift != IGNORE_INDEX).nonzero().squeeze(1)
+            h, y = hidden.index_select(0, keep), shift.index_select(0, keep)
+            count = keep.numel()
+            total = hidden.new_zeros((), dtype=torch.float32)
+            from torch.utils.checkpoint import checkpoint
+
+            for s in range(0, count, self.chunk_tokens):
+                total = total + checkpoint(self._chunk, h[s:s + self.chunk_tokens], y[s:s + self.chunk_tokens],
+                                           use_reentrant=False)
+        if num_items_in_batch is None:
+            return total / count
+        if torch.is_tensor(num_items_in_batch):
+            num_items_in_batch = num_items_in_batch.to(total.device)
+        mean = total / num_items_in_batch
+        if not self.tokens_per_step:
+            return mean
+        weighted = total / self.tokens_per_step
+        # Value of the per-step mean, gradient of the token-weighted sum.
+        return mean.detach() + (weighted - weighted.detach())
+
+
+def supports_chunked_loss(model: Any) -> tuple[bool, str]:
+    m = unwrap(model)
+    if "logits_to_keep" not in inspect.signature(m.forward).parameters:
+        return False, "the model's forward takes no logits_to_keep"
+    if m.get_output_embeddings() is None:
+        return False, "the model has no LM head"
+    if os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true"):
+        return False, "FSDP shards the LM head; the chunked loss calls it outside the wrapped forward"
+    return True, ""
+
+
+# --- the plan -------------------------------------------------------------------------
+
+def plan_performance(cfg: Any, model: nn.Module, *, use_cpu: bool, max_example_length: int | None = None,
+                     tokens_per_step: float | None = None) -> PerfPlan:
+    """Make (and apply to `model`) the automatic choices for this run; log each.
+
+    `tokens_per_step`: mean supervised tokens per optimizer step, given for length-bucketed
+    batches (see CausalLMLoss); the loss then weights every token alike across steps."""
+    device_type = "cpu" if use_cpu or not torch.cuda.is_available() else "cuda"
+    plan = PerfPlan()
+    m = unwrap(model)
+
+    impl, plan.attention_reason = choose_attention(cfg.model.attn_implementation, model, device_type)
+    plan.attention = apply_attention(model, impl) if cfg.model.attn_implementation == "auto" else \
+        getattr(m.config, "_attn_implementation", impl) or impl
+
+    if getattr(cfg.model, "fused_gelu", True):
+        plan.fused_gelu = fuse_gelu(m)
+
+    shape = model_shape(m.config)
+    requested = getattr(cfg.train, "chunked_loss", "auto")
+    ok, why = supports_chunked_loss(model)
+    if requested is True and not ok:
+        log.warning("train.chunked_loss is on but %s: using the model's loss", why)
+    if requested == "auto":
+        plan.chunked_loss = ok and shape.vocab >= 32_000
+        plan.chunked_loss_reason = (f"auto: vocabulary {shape.vocab:,}" + (" >= 32,000" if plan.chunked_loss else " < 32,000")
+                                    if ok else f"auto: off, {why}")
+    else:
+        plan.chunked_loss = bool(requested) and ok
+        plan.chunked_loss_reason = "configured" if ok or not requested else f"configured, but {why}"
+    plan.token_weighted_loss = bool(tokens_per_step)
+    if plan.chunked_loss or plan.token_weighted_loss:
+        plan.loss_func = CausalLMLoss(model, tokens_per_step=tokens_per_step)
+
+    seq = min(cfg.data.max_length, max_example_length or cfg.data.max_length)
+    seq = -(-seq // max(1, cfg.data.pad_to_multiple_of)) * max(1, cfg.data.pad_to_multiple_of)
+    (plan.gradient_checkpointing, plan.checkpointing_reason, plan.estimated_peak_gb,
+     plan.estimated_peak_checkpointed_gb, plan.memory_budget_gb) = choose_checkpointing(
+        cfg.model.gradient_checkpointing, model, batch_size=cfg.train.batch_size, seq_len=seq,
+        attention=plan.attention, chunked_loss=plan.chunked_loss, fused_gelu=plan.fused_gelu > 0 or not _has_unfused_gelu(m),
+        device_type=device_type, budget_gb=getattr(cfg.train, "memory_budget_gb", None))
+    if plan.gradient_checkpointing:
+        m.config.use_cache = False  # a cache is useless in training and conflicts with recomputation
+    for k in ("estimated_peak_gb", "estimated_peak_checkpointed_gb", "memory_budget_gb"):
+        v = getattr(plan, k)
+        setattr(plan, k, None if v is None or not math.isfinite(v) else round(v, 2))
+
+    log.info("attention: %s (%s)", plan.attention, plan.attention_reason)
+    log.info("gradient checkpointing: %s (%s)", "on" if plan.gradient_checkpointing else "off", plan.checkpointing_reason)
+    log.info("chunked cross-entropy: %s (%s)", "on" if plan.chunked_loss else "off", plan.chunked_loss_reason)
+    if plan.fused_gelu:
+        log.info("fused GELU: replaced %d elementwise tanh-GELU modules", plan.fused_gelu)
+    return plan
+
+
+def _has_unfused_gelu(model: nn.Module) -> bool:
+    from transformers.activations import FastGELUActivation, NewGELUActivation
+
+    return any(isinstance(x, (NewGELUActivation, FastGELUActivation)) for x in model.modules())
