@@ -251,7 +251,7 @@ def run_pipeline(kind: str, *, base: Any, tokenizer: Any, examples: list[dict[st
         from torch.profiler import ProfilerActivity, profile, schedule
 
         acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
-        prof = profile(activities=acts, schedule=schedule(wait=max(0, warmup - 1), warmup=1, active=opts.profile_steps),
+        prof = profile(activities=acts, schedule=schedule(wait=max(0, warmup - 1), warmup=1, active=opts.profile_steps, repeat=1),
                        record_shapes=False)
 
         class Step(TrainerCallback):
@@ -299,9 +299,12 @@ def run_pipeline(kind: str, *, base: Any, tokenizer: Any, examples: list[dict[st
 def write_profile(prof: Any, out: Path, device: str) -> None:
     """The profiler's top ops by device (or CPU) time, as a table and a category summary."""
     out.mkdir(parents=True, exist_ok=True)
-    key = "self_cuda_time_total" if device == "cuda" else "self_cpu_time_total"
     events = prof.key_averages()
-    (out / "profile_ops.txt").write_text(events.table(sort_by=key, row_limit=40), "utf-8")
+    try:
+        table = events.table(sort_by="self_device_time_total" if device == "cuda" else "self_cpu_time_total", row_limit=40)
+    except (KeyError, AttributeError, ValueError):  # older torch names it self_cuda_time_total
+        table = events.table(sort_by="self_cuda_time_total", row_limit=40)
+    (out / "profile_ops.txt").write_text(table, "utf-8")
     cats = {"gemm": 0.0, "attention": 0.0, "elementwise/copy": 0.0, "softmax/loss": 0.0, "norm": 0.0, "other": 0.0}
     attr = "self_device_time_total" if device == "cuda" else "self_cpu_time_total"
     for e in events:
