@@ -49,6 +49,6 @@ def test_url_secrets_and_scrubber() -> None:
     assert "AbCdEfGhIjKlMnOp" in url_secrets(line)  # a token in the host position
     assert "127.0.0.1" not in url_secrets("json://127.0.0.1:8080/hook/tok3n123")
     scrub = Scrubber(["extra-secret-1"], [line])
-    assert scrub(f"POST with AbCdEfGhIjKlMnOp and extra-secret-1") == "POST with *** and ***"
+    assert scrub("POST with AbCdEfGhIjKlMnOp and extra-secret-1") == "POST with *** and ***"
     assert scrub("see https://bob:pw@example.com/x") == "see https://***@example.com/x"
     assert scrub(f"failed: {line}") == "failed: ***"

@@ -278,7 +278,7 @@ def run_pipeline(kind: str, *, base: Any, tokenizer: Any, examples: list[dict[st
     sync()
     seconds = marks[last] - marks[warmup]
     timed = slice(warmup * accum, last * accum)
-    real, total = sum(collator.real[timed]), sum(collator.total[timed])
+    real = sum(collator.real[timed])
     info.update(timed_steps=last - warmup, seconds=round(seconds, 4), real_tokens=real,
                 tokens_per_s=round(real / seconds, 2), pad_fraction=round(1 - sum(collator.real) / sum(collator.total), 4),
                 final_loss=trainer.state.log_history[-1].get("train_loss"))
