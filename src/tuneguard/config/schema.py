@@ -139,6 +139,23 @@ class TrainConfig(Section):
         None, gt=0, description="Device memory the automatic choices (gradient checkpointing auto) plan for; "
         "the device's total memory when unset."
     )
+    # Several processes (torchrun / accelerate launch): see docs/DISTRIBUTED.md.
+    ddp_timeout: int = Field(
+        1800, ge=10, description="Seconds a process waits in a collective for the others before the run fails "
+        "(a dead node ends the run after at most this long; resume with --resume auto)."
+    )
+    control_every_steps: int = Field(
+        1, ge=1, description="Under several processes, all ranks agree on stop/pause/checkpoint requests and "
+        "signals every N optimizer steps (one tiny CPU collective)."
+    )
+    fsdp: str | None = Field(
+        None, description="Passed to the Trainer: e.g. 'full_shard auto_wrap' to shard a model whose replica "
+        "does not fit one GPU (launch with torchrun or accelerate)."
+    )
+    fsdp_config: dict | None = Field(None, description="Passed to the Trainer with train.fsdp.")
+    deepspeed: str | None = Field(
+        None, description="DeepSpeed JSON config path passed to the Trainer (needs `pip install deepspeed`)."
+    )
 
 
 class QAProbe(Section):
@@ -281,6 +298,8 @@ def cross_field_problems(cfg: Config) -> list[str]:
                      f"for eval.load_best_model_at_end: set train.save_steps: {e.steps}")
     if e.early_stopping_patience is not None and e.strategy == "no":
         p.append("eval.early_stopping_patience needs evaluations: set eval.strategy to steps or epoch")
+    if t.fsdp and t.deepspeed:
+        p.append("train.fsdp and train.deepspeed are exclusive: keep one")
     if cfg.model.load_in_8bit and cfg.model.load_in_4bit:
         p.append("model.load_in_8bit and model.load_in_4bit are exclusive: keep one")
     if cfg.model.context_length is not None and cfg.data.max_length > cfg.model.context_length:

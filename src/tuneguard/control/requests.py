@@ -23,10 +23,16 @@ Order: the recipe registers CheckpointMarkerCallback before this callback, so at
 `on_save` the checkpoint is already marked complete and a run paused for hours can be
 resumed from it if the machine goes away.
 
-Several processes (torchrun): only rank 0 reads the store. What to do at a step is one
-small integer (`Action`) returned by `decide`; `share` is where a later change broadcasts
-it from rank 0 so that every rank saves and stops at the same step. Until then, under
-several processes only rank 0 acts on requests (see `share`).
+Several processes (torchrun, accelerate launch): only rank 0 reads the store, but every
+rank must save, pause and stop at the same step, or one rank waits in a collective for
+another that has left the loop. What to do at a step is one small integer (`Action`):
+every `train.control_every_steps` optimizer steps (and at the last step) all ranks call
+`share`, one all-reduce that ORs the flags: rank 0 contributes the store's requests and
+its signals, every other rank its own signals (torchrun forwards SIGTERM to all workers,
+a preempted node signals only its own). Between those steps nothing is read or decided,
+so a request waits at most that many steps. A pause keeps every rank in the pause loop:
+each poll (`pause_poll_s`) is one all-reduce in which rank 0 says wait/continue/stop, so
+no rank sits in one collective long enough to reach the process group's timeout.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from transformers import TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from tuneguard.control.signals import SignalWatcher
+from tuneguard.dist import Collectives
 from tuneguard.train.context import RunContext
 
 log = logging.getLogger(__name__)
@@ -57,6 +64,10 @@ class Action(enum.IntFlag):
     SAVE = 1
     PAUSE = 2
     STOP = 4
+
+
+# Outcome of one poll of the pause loop; agreed with MAX, so a stop wins over a continue.
+_WAIT, _CONTINUE, _STOP = 0, 1, 2
 
 
 def _process_start_time() -> float:
@@ -86,6 +97,11 @@ class ControlCallback(TrainerCallback):
         self._awaiting_save: list[dict[str, Any]] = []
         self._pause_req: dict[str, Any] | None = None
         self._claimed: set[int] = set()
+        # Several processes: collectives over all ranks, and the agreed pause (every rank).
+        self._coll: Collectives | None = None
+        self._pausing = False
+        train_cfg = getattr(ctx.cfg, "train", None)
+        self.every = max(1, int(getattr(train_cfg, "control_every_steps", 1) or 1))
         # A request older than this process was sent to a previous, dead process of this
         # run directory (e.g. before a crash); acting on it after `--resume` would surprise.
         self._since = _process_start_time()
@@ -98,9 +114,16 @@ class ControlCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         if self.signals is not None:
             self.signals.install()
+        if self.ctx.world_size > 1:
+            self._coll = Collectives.if_distributed()
 
     def on_step_end(self, args, state, control, **kwargs):
-        action = self.share(self.decide(state.global_step, ending=control.should_training_stop))
+        step, ending = state.global_step, control.should_training_stop
+        # Under several processes, decide only at the agreed steps (the same on every rank:
+        # `ending` comes from max_steps, which every rank reaches at the same step).
+        if self._coll is not None and not ending and step % self.every != 0:
+            return control
+        action = self.share(self.decide(step, ending=ending), step)
         self.apply(action, control)
         return control
 
@@ -113,14 +136,14 @@ class ControlCallback(TrainerCallback):
         self._awaiting_save.clear()
         # Pause here: the checkpoint is complete, and a stop that ends the pause can still
         # set should_training_stop before the Trainer checks it after this save.
-        if self._pause_req is not None and self._pause(step, ckpt) == Action.STOP:
+        if (self._pause_req is not None or self._pausing) and self._pause(step, ckpt) == Action.STOP:
             self.apply(Action.STOP, control)
         return control
 
     def on_step_begin(self, args, state, control, **kwargs):
         # Only reached with work left over when the Trainer did not save although we asked
         # (a save strategy that overrides should_save): say so instead of leaving it pending.
-        if self._awaiting_save or self._pause_req is not None:
+        if self._awaiting_save or self._pause_req is not None or self._pausing:
             self._unsaved(state.global_step)
         return control
 
@@ -179,15 +202,32 @@ class ControlCallback(TrainerCallback):
                 self._finish_request(req, "rejected", step, f"unknown action {kind!r}; known: {', '.join(ACTIONS)}")
         return action
 
-    def share(self, action: Action) -> Action:
-        """The point where rank 0's decision would be broadcast to every rank.
+    def share(self, action: Action, step: int = 0) -> Action:
+        """The decision of every rank at this step: the OR of all ranks' `decide` results.
 
-        Not done yet (a later issue): it needs a collective on every rank at the same
-        steps, e.g. a step-count cadence rather than this wall-clock throttle, and a pause
-        loop that every rank enters without hitting the collective timeout. Until then
-        every rank acts on its own signals and only rank 0 on store requests.
+        One process: `action` as it is. Several: one all-reduce, called by every rank at
+        the same steps (see `on_step_end`). A stop wins over a pause decided at the same
+        step (the pause request is rejected); a stop that came from another rank's signal
+        is recorded on rank 0 so that the run's stop has its row in the store.
         """
-        return action
+        if self._coll is None:
+            return action
+        agreed = Action(self._coll.all_or(int(action)))
+        if agreed & Action.STOP and agreed & Action.PAUSE:
+            agreed &= ~Action.PAUSE
+            if self._pause_req is not None:
+                self._finish_request(self._pause_req, "rejected", step, "the run is stopping")
+                self._pause_req = None
+        if agreed & Action.STOP and not action & Action.STOP:
+            # One signal to every process (torchrun forwards it) may reach this one a moment
+            # after its own decision: then it is this process's stop, not only the peer's.
+            sig = self.signals.take() if self.signals is not None else None
+            if sig is not None:
+                self._claim_signal(sig, step)
+            else:
+                self._claim_peer_stop(step)
+        self._pausing = bool(agreed & Action.PAUSE)
+        return agreed
 
     def apply(self, action: Action, control: Any) -> None:
         """Turn the decision into the Trainer's control flags."""
@@ -200,18 +240,25 @@ class ControlCallback(TrainerCallback):
 
     # -- pausing --------------------------------------------------------------------
     def _pause(self, step: int, ckpt: str) -> Action:
-        """Block the training loop until `continue` (returns NONE) or `stop` (returns STOP)."""
+        """Block the training loop until `continue` (returns NONE) or `stop` (returns STOP).
+
+        Under several processes every rank comes here (`_pausing`, agreed in `share`);
+        rank 0 alone has the request and the store.
+        """
         req, self._pause_req = self._pause_req, None
+        pausing, self._pausing = self._pausing, False
         store = self.store
-        if req is None or store is None:
+        if (req is None or store is None) and not pausing:
             return Action.NONE
         t0 = time.time()
-        store.set_state("paused", paused_at_step=step)
-        self._finish_request(req, "done", step, f"paused at step {step}; {ckpt} written", checkpoint=ckpt)
-        log.warning("paused at step %d (%s written); `tuneguard continue %s` resumes, `tuneguard stop` ends",
-                    step, ckpt, self.ctx.run_dir)
+        if store is not None and req is not None:
+            store.set_state("paused", paused_at_step=step)
+            self._finish_request(req, "done", step, f"paused at step {step}; {ckpt} written", checkpoint=ckpt)
+            log.warning("paused at step %d (%s written); `tuneguard continue %s` resumes, `tuneguard stop` ends",
+                        step, ckpt, self.ctx.run_dir)
         outcome = self._wait_while_paused(step, ckpt)
-        store.set_state("running", paused_at_step=None)
+        if store is not None:
+            store.set_state("running", paused_at_step=None)
         paused_s = round(time.time() - t0, 1)
         self.ctx.paused_seconds += time.time() - t0  # not training time: tokens/s and ETA exclude it
         if outcome == Action.STOP:
@@ -224,37 +271,53 @@ class ControlCallback(TrainerCallback):
         store = self.store
         last_beat = -math.inf
         while True:
-            if self.signals is not None:
-                sig = self.signals.take()
-                if sig is not None:
-                    self._claim_signal(sig, step)
-                    for req in self._awaiting_save:
-                        self._finish_request(req, "done", step, f"stopped while paused; last checkpoint {ckpt}",
-                                             checkpoint=ckpt)
-                    self._awaiting_save.clear()
-                    return Action.STOP
             now = self._clock()
-            if now - last_beat >= self.heartbeat_s:
+            if store is not None and now - last_beat >= self.heartbeat_s:
                 store.heartbeat(step)  # keeps a paused run "live" for status/stop/watch
                 last_beat = now
-            for req in store.pending_control():
-                kind = req["action"]
-                if self._stale(req):
-                    self._finish_request(req, "rejected", step, "sent to an earlier process of this run", event=False)
-                elif kind == "continue":
-                    self._finish_request(req, "done", step, f"continued at step {step}")
-                    return Action.NONE
-                elif kind == "stop":
+            outcome = self._poll_paused(step, ckpt)
+            if self._coll is not None:  # every rank polls in step; any rank's stop wins
+                local, outcome = outcome, self._coll.all_max([outcome])[0]
+                if outcome == _STOP and local != _STOP:
+                    self._claim_peer_stop(step, ckpt)
+            if outcome == _STOP:
+                return Action.STOP
+            if outcome == _CONTINUE:
+                return Action.NONE
+            self._sleep(self.pause_poll_s)
+
+    def _poll_paused(self, step: int, ckpt: str) -> int:
+        """One look at signals and (rank 0) the store while paused: _WAIT, _CONTINUE or _STOP."""
+        if self.signals is not None:
+            sig = self.signals.take()
+            if sig is not None:
+                self._claim_signal(sig, step)
+                for req in self._awaiting_save:
                     self._finish_request(req, "done", step, f"stopped while paused; last checkpoint {ckpt}",
                                          checkpoint=ckpt)
-                    return Action.STOP
-                elif kind == "checkpoint":
-                    self._finish_request(req, "done", step, f"{ckpt} was written at the pause", checkpoint=ckpt)
-                elif kind == "pause":
-                    self._finish_request(req, "rejected", step, "the run is already paused")
-                else:
-                    self._finish_request(req, "rejected", step, f"unknown action {kind!r}")
-            self._sleep(self.pause_poll_s)
+                self._awaiting_save.clear()
+                return _STOP
+        store = self.store
+        if store is None:
+            return _WAIT
+        for req in store.pending_control():
+            kind = req["action"]
+            if self._stale(req):
+                self._finish_request(req, "rejected", step, "sent to an earlier process of this run", event=False)
+            elif kind == "continue":
+                self._finish_request(req, "done", step, f"continued at step {step}")
+                return _CONTINUE
+            elif kind == "stop":
+                self._finish_request(req, "done", step, f"stopped while paused; last checkpoint {ckpt}",
+                                     checkpoint=ckpt)
+                return _STOP
+            elif kind == "checkpoint":
+                self._finish_request(req, "done", step, f"{ckpt} was written at the pause", checkpoint=ckpt)
+            elif kind == "pause":
+                self._finish_request(req, "rejected", step, "the run is already paused")
+            else:
+                self._finish_request(req, "rejected", step, f"unknown action {kind!r}")
+        return _WAIT
 
     # -- bookkeeping ----------------------------------------------------------------
     def _checkpoint_name(self, step: int) -> str:
@@ -276,6 +339,22 @@ class ControlCallback(TrainerCallback):
             req["id"] = self.store.request_control("stop", arg=sig, requested_by=who)
             self._claimed.add(req["id"])
         self._awaiting_save.append(req)
+
+    def _claim_peer_stop(self, step: int, ckpt: str | None = None) -> None:
+        """A stop that another rank decided (its own signal): give it a row like any stop.
+
+        While running, it is acknowledged with the checkpoint the stop writes (`on_save`);
+        while paused (`ckpt` given) the pause's checkpoint is the last one, so at once.
+        """
+        who = "a signal to another process of this run"
+        req = {"id": None, "action": "stop", "arg": "peer", "requested_by": who, "time": time.time()}
+        if self.store is not None:
+            req["id"] = self.store.request_control("stop", arg="peer", requested_by=who)
+            self._claimed.add(req["id"])
+        if ckpt is None:
+            self._awaiting_save.append(req)
+        else:
+            self._finish_request(req, "done", step, f"stopped while paused; last checkpoint {ckpt}", checkpoint=ckpt)
 
     def _finish_request(self, req: dict[str, Any], status: str, step: int, note: str, *,
                         checkpoint: str | None = None, event: bool = True) -> None:
@@ -311,3 +390,4 @@ class ControlCallback(TrainerCallback):
         if self._pause_req is not None:
             self._finish_request(self._pause_req, "rejected", step, why)
             self._pause_req = None
+        self._pausing = False

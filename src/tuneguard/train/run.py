@@ -27,8 +27,17 @@ from tuneguard.config.schema import Config
 from tuneguard.data.collate import build_collator
 from tuneguard.data.load import DataError
 from tuneguard.data.pipeline import PreparedData, prepare_data
+from tuneguard.dist import (
+    Collectives,
+    PeerRefused,
+    StartGate,
+    destroy_process_group,
+    init_process_group,
+    save_adapter,
+)
 from tuneguard.findings import Finding
 from tuneguard.store.run_store import RunStore
+from tuneguard.trackers import TrackerCallback
 from tuneguard.train import model as model_lib
 from tuneguard.train.context import RunContext
 from tuneguard.train.display import DisplayCallback
@@ -210,6 +219,11 @@ def training_arguments(cfg: Config, run_dir: Path, use_cpu: bool, *, gradient_ch
         gradient_checkpointing_kwargs={"use_reentrant": False} if gradient_checkpointing else None,
         torch_compile=t.torch_compile,
         ddp_find_unused_parameters=False,
+        ddp_timeout=t.ddp_timeout,
+        fsdp=t.fsdp,
+        fsdp_config=t.fsdp_config,
+        deepspeed=t.deepspeed,
+        run_name=run_dir.name,  # the trackers' run name
         save_only_model=False,
     )
 
@@ -275,7 +289,15 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
     store: RunStore | None = None
     ctx: RunContext | None = None
     callbacks: list[Any] = []
+    gate, owns_group, leave_together = StartGate(None), False, False
     try:
+        # 0. Several processes: a process group now, so that all ranks can agree on the start.
+        if dist.world_size > 1:
+            if not dist.is_main:  # rank 0 alone reports progress
+                logging.getLogger("tuneguard").setLevel(logging.WARNING)
+            owns_group = init_process_group(use_cpu=cfg.train.use_cpu or not torch.cuda.is_available(),
+                                            timeout_s=cfg.train.ddp_timeout)
+            gate = StartGate(Collectives())
         # 1. Config: secrets resolved for use, redacted for the record.
         try:
             resolved = resolve_env_refs(cfg)
@@ -323,12 +345,17 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
         if store:
             store.set_state("starting")
         ctx.notifier = make_notifier(resolved, store, secrets, run_dir.name) if dist.is_main else None
+        # Every rank ready, with the same data and checkpoint, or none loads a model.
+        gate.go(data.train.features, _step_of(ckpt))
 
         # 3. Model: base + LoRA.
         from transformers import Trainer, set_seed
 
         set_seed(cfg.train.seed)
         use_cpu = cfg.train.use_cpu or not torch.cuda.is_available()
+        if use_cpu and (cfg.train.fsdp or cfg.train.deepspeed):
+            log.warning("train.fsdp / train.deepspeed need CUDA GPUs: on CPU accelerate runs plain DDP "
+                        "(every process holds the whole model)")
         base = model_lib.load_base_model(cfg, tokenizer)
         if cfg.model.gradient_checkpointing is True:
             base.config.use_cache = False
@@ -358,6 +385,9 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
         callbacks = [MetricsCallback(ctx, counter),
                                 CheckpointMarkerCallback(run_dir / "checkpoints", dist.is_main)]
         callbacks += optional_callbacks(ctx, tokenizer)
+        tracker = TrackerCallback(ctx) if cfg.train.report_to and dist.is_main else None
+        if tracker is not None:
+            callbacks.append(tracker)  # after the guards: a finding goes out in the log that found it
         if dist.is_main:
             callbacks.append(DisplayCallback(console))
         trainer = build_trainer(cfg.data.batching, pad_to_multiple_of=cfg.data.pad_to_multiple_of, model=model, args=args, train_dataset=ListDataset(data.train.features),
@@ -367,6 +397,8 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
         from transformers.trainer_callback import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)  # our DisplayCallback shows the logs
+        if tracker is not None:
+            tracker.attach(trainer)
         # Evaluation batches need no token counting.
         trainer.get_eval_dataloader = _with_collator(trainer.get_eval_dataloader, trainer, eval_collator)
 
@@ -385,23 +417,36 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
         if ckpt is not None:
             ctx.event("resumed", {**start_payload, "from_step": _step_of(ckpt), "checkpoint": str(ckpt)},
                       step=_step_of(ckpt))
-            console.print(f"resuming from {ckpt.name}", markup=False)
+            if dist.is_main:
+                console.print(f"resuming from {ckpt.name}", markup=False)
         else:
             ctx.event("started", start_payload, step=0)
         t0 = time.time()
         trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
 
         # 5. Finish: adapter, test metrics, state, notifications.
-        return _finish(ctx, trainer, data, tokenizer, console, time.time() - t0)
+        code = _finish(ctx, trainer, data, tokenizer, console, time.time() - t0)
+        leave_together = True
+        return code
+    except PeerRefused as exc:  # another rank could not start, or the ranks disagree
+        leave_together = True
+        if store:
+            store.set_state("failed", exit_reason=(exc.message or "another process could not start")[:500])
+        if exc.message and dist.is_main:
+            _console_error(console, exc.message)
+        return exc.code
     except UsageError as exc:
+        leave_together = gate.refuse(EXIT_USAGE)
         _console_error(console, str(exc))
         return EXIT_USAGE
     except (DataError, model_lib.ModelError) as exc:
+        leave_together = gate.refuse(EXIT_USAGE)
         if store:
             store.set_state("failed", exit_reason=str(exc)[:500])
         _console_error(console, ctx.scrub(str(exc)) if ctx else str(exc))
         return EXIT_USAGE if ctx is None or store is None or store.state() != "running" else EXIT_FAIL
     except Exception as exc:  # noqa: BLE001 - record any crash as a failed run
+        leave_together = gate.refuse(EXIT_FAIL)
         tb = traceback.format_exc()
         text = ctx.scrub(f"{type(exc).__name__}: {exc}") if ctx else f"{type(exc).__name__}: {exc}"
         log.debug("training failed:\n%s", tb)
@@ -421,6 +466,10 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
             store.close()
         if lock:
             lock.release()
+        if leave_together:
+            gate.leave(cfg.train.ddp_timeout)
+        if owns_group:
+            destroy_process_group()
 
 
 def _with_collator(fn: Any, trainer: Any, collator: Any) -> Any:
@@ -441,7 +490,10 @@ def _step_of(ckpt: Path | None) -> int:
 
 
 def _console_error(console: Console, msg: str) -> None:
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {msg}")
+    from rich.markup import escape
+
+    # escape: messages quote paths and library errors such as "[.../pair.cc:553]"
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {escape(msg)}")
 
 
 def _finish(ctx: RunContext, trainer: Any, data: PreparedData, tokenizer: Any, console: Console,
@@ -450,9 +502,9 @@ def _finish(ctx: RunContext, trainer: Any, data: PreparedData, tokenizer: Any, c
     state = trainer.state
     step = state.global_step
     reason = ctx.stop_reason
+    adapter_dir = ctx.run_dir / "adapter"
+    save_adapter(trainer, adapter_dir, ctx.is_main)  # every rank: gathering FSDP shards is a collective
     if ctx.is_main:
-        adapter_dir = ctx.run_dir / "adapter"
-        trainer.model.save_pretrained(adapter_dir)
         tokenizer.save_pretrained(adapter_dir)
     test_metrics: dict[str, Any] = {}
     if data.test is not None and reason != "halted":

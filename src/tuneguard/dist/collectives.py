@@ -1,0 +1,151 @@
+"""The few collectives tuneguard itself needs when a run has several processes.
+
+The Trainer (through accelerate) does the heavy communication: gradients, evaluation
+gathers, checkpoint barriers. tuneguard only needs a handful of small decisions to be the
+same on every rank: go/no-go before any model is loaded (`gate.py`), stop/pause/checkpoint
+at a step (`tuneguard.control.requests`), a guard halt (`tuneguard.guard.actions`). Each is
+a few integers, so they travel as CPU tensors through gloo: no device synchronisation,
+and they work the same on a CPU test machine and on GPUs.
+
+Why tuneguard initialises the process group itself (`init_process_group`) instead of
+leaving it to the Trainer: the go/no-go decision must be exchanged *before* the model (and
+so the Trainer) exists, otherwise a rank whose data audit refused the run exits while the
+others load a 6B model and then wait in DDP's first broadcast until the timeout. accelerate
+(and so the Trainer) adopts a group that is already initialised. On GPUs the group is
+created with both backends ("cpu:gloo,cuda:nccl"): CUDA tensors take NCCL, CPU tensors
+(ours) take gloo.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class PeerTimeout(RuntimeError):
+    """Some ranks did not reach a barrier in time (a dead or hung process or node)."""
+
+
+def env_world_size() -> int:
+    """WORLD_SIZE as torchrun / accelerate launch set it (1 when launched plainly)."""
+    try:
+        return max(1, int(os.environ.get("WORLD_SIZE", "1")))
+    except ValueError:
+        return 1
+
+
+def is_distributed() -> bool:
+    """True when a process group with more than one rank is up."""
+    try:
+        import torch.distributed as dist
+    except ImportError:  # pragma: no cover - torch built without distributed
+        return False
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def init_process_group(*, use_cpu: bool, timeout_s: float) -> bool:
+    """Initialise the default process group from the launcher's environment.
+
+    Returns True when this call created it (the caller then destroys it at the end), False
+    when there is nothing to do (one process, or a group already up). `timeout_s` bounds
+    every collective: a rank that waits longer for a dead peer fails instead of hanging.
+    """
+    if env_world_size() <= 1:
+        return False
+    import torch
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        return False
+    timeout = datetime.timedelta(seconds=timeout_s)
+    if use_cpu or not torch.cuda.is_available():
+        backend = "gloo"
+    else:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        backend = "cpu:gloo,cuda:nccl"
+    dist.init_process_group(backend=backend, timeout=timeout)
+    log.info("process group up: rank %d of %d (%s, timeout %.0f s)", dist.get_rank(), dist.get_world_size(),
+             backend, timeout_s)
+    return True
+
+
+def destroy_process_group() -> None:
+    """Tear the default group down (safe when there is none)."""
+    try:
+        import torch.distributed as dist
+    except ImportError:  # pragma: no cover
+        return
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+class Collectives:
+    """Small integer collectives over one process group (the default group unless given).
+
+    Every method is a collective: all ranks must call it at the same point of the program,
+    the same number of times. Values are int64 CPU tensors when the group has gloo (always,
+    when tuneguard created the group), else tensors on the current CUDA device.
+    """
+
+    def __init__(self, group: Any = None):
+        import torch
+        import torch.distributed as dist
+
+        self._dist = dist
+        self.group = group
+        self.rank = dist.get_rank(group)
+        self.world_size = dist.get_world_size(group)
+        backend = str(dist.get_backend(group)).lower()
+        self._gloo = "gloo" in backend
+        self._device = torch.device("cpu") if self._gloo else torch.device("cuda", torch.cuda.current_device())
+
+    @classmethod
+    def if_distributed(cls) -> Collectives | None:
+        """Collectives over the default group when several processes run, else None."""
+        return cls() if is_distributed() else None
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def _tensor(self, values: Sequence[int]) -> Any:
+        import torch
+
+        return torch.tensor(list(values), dtype=torch.int64, device=self._device)
+
+    def all_max(self, values: Sequence[int]) -> list[int]:
+        """Element-wise maximum of `values` over all ranks."""
+        t = self._tensor(values)
+        self._dist.all_reduce(t, op=self._dist.ReduceOp.MAX, group=self.group)
+        return [int(v) for v in t.tolist()]
+
+    def all_or(self, flags: int, bits: int = 8) -> int:
+        """Bitwise OR of an integer of flags over all ranks (any rank may set a flag)."""
+        got = self.all_max([(int(flags) >> i) & 1 for i in range(bits)])
+        return sum(1 << i for i, b in enumerate(got) if b)
+
+    def broadcast_int(self, value: int, src: int = 0) -> int:
+        """Rank `src`'s `value` on every rank (the others' `value` is ignored)."""
+        t = self._tensor([int(value)])
+        self._dist.broadcast(t, src=src, group=self.group)
+        return int(t.item())
+
+    def barrier(self, timeout_s: float | None = None) -> None:
+        """Wait for every rank; with gloo and `timeout_s`, fail naming the missing ranks.
+
+        `monitored_barrier` (gloo only) reports which ranks did not arrive instead of
+        hanging until the group's timeout; other backends fall back to a plain barrier.
+        """
+        if timeout_s is not None and self._gloo:
+            try:
+                self._dist.monitored_barrier(group=self.group, timeout=datetime.timedelta(seconds=timeout_s),
+                                             wait_all_ranks=True)
+            except RuntimeError as exc:
+                raise PeerTimeout(f"processes did not reach the barrier within {timeout_s:.0f} s: {exc}") from exc
+            return
+        self._dist.barrier(group=self.group)
