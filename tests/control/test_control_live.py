@@ -62,7 +62,8 @@ def test_stop_and_watch_ends_with_the_run(live_run, tmp_path):
         assert (ckpt / MARKER).exists()
         assert max(checkpoint_steps(run.run_dir)) == stop_step
         assert [e["step"] for e in events(run.run_dir, "control_stop")] == [stop_step]
-        assert read_store(run.run_dir, lambda s: s.get_meta("exit_reason")) == "stopped on request"
+        assert read_store(run.run_dir, lambda s: s.get_meta("exit_reason")) == \
+            f"stop requested by {req['requested_by']}"
         # watch leaves by itself once the run is final, with exit 0 and the final state.
         assert watch.wait(60) == 0
         last = watch_log.read_text("utf-8").strip().splitlines()[-1]
