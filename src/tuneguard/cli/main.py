@@ -6,8 +6,8 @@ import os
 
 import typer
 
-from tuneguard.cli import (audit_cmd, config_cmd, control_cmd, demo_cmd, notify_cmd, report_cmd, status_cmd,
-                           tools_cmd, train_cmd)
+from tuneguard.cli import (audit_cmd, config_cmd, control_cmd, demo_cmd, notify_cmd, policy_cmd, report_cmd,
+                           status_cmd, tools_cmd, train_cmd)
 
 app = typer.Typer(name="tuneguard", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Fine-tune causal LMs with LoRA and catch bad runs early.")
@@ -24,6 +24,7 @@ app.command("compare")(report_cmd.compare)
 config_app.command("diff")(report_cmd.config_diff)
 app.command("notify-test")(notify_cmd.notify_test)
 control_cmd.register(app)  # stop, pause, continue, checkpoint, watch
+policy_cmd.register(app)  # set-lr, rollback
 app.command("plan")(tools_cmd.plan)
 app.command("generate")(tools_cmd.generate)
 app.command("chat")(tools_cmd.chat)

@@ -30,9 +30,11 @@ def status(
     with store:
         s = store.summary()
         failures = store.events("notify_failed")
+        actions = [{"step": e["step"], **e["payload"]} for e in store.events("action")]  # tuneguard.policy
         control = store.control_requests()[-5:]
     if json_:
         s["notify_failures_detail"] = [e["payload"] for e in failures[-5:]]
+        s["actions"] = actions
         print_json(s)
         return
     c = console()
@@ -47,6 +49,12 @@ def status(
         t = Table("step", "severity", "code", "message", title="findings")
         for f in s["findings"]:
             t.add_row("audit" if f["step"] is None else str(f["step"]), f["severity"], f["code"], f["message"])
+        c.print(t)
+    if actions:
+        t = Table("step", "code", "action", "from", "to", "what", title="actions")
+        for a in actions:
+            t.add_row(_f(a.get("step")), str(a.get("code", "")), str(a.get("action", "")), _f(a.get("from")),
+                      _f(a.get("to")), str(a.get("message", "")))
         c.print(t)
     if failures:
         c.print(f"[yellow]{len(failures)} notification(s) failed[/]; last: {failures[-1]['payload']}", markup=True)

@@ -8,11 +8,12 @@ at once.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 GUARD_ACTIONS = ("warn", "halt")
+POLICY_ACTIONS = ("warn", "halt", "checkpoint", "scale_lr", "rollback")
 
 
 class Section(BaseModel):
@@ -220,6 +221,82 @@ class GuardConfig(Section):
         return v
 
 
+class PolicyRule(Section):
+    """What the policy does when a guard reports one finding code (tuneguard.policy)."""
+
+    action: Literal["warn", "halt", "checkpoint", "scale_lr", "rollback"] = Field(
+        "warn", description="warn: record and notify; halt: checkpoint, stop, exit 1; checkpoint: save now; "
+        "scale_lr: multiply the learning rate from now on; rollback: reload the newest checkpoint before the "
+        "problem began and skip the offending batches.")
+    scale_lr: float | None = Field(
+        None, gt=0, description="scale_lr: the factor (required); rollback: also multiply the learning rate by it.")
+    skip_steps: int | None = Field(
+        None, ge=0, description="rollback: skip the batches of this many optimizer steps up to the finding's step; "
+        "unset: the steps of the logging window in which the finding was logged.")
+    times: int | None = Field(None, ge=1, description="Act at most this many times per run; afterwards `then`.")
+    then: Literal["warn", "halt"] = Field("halt", description="What a finding gets once `times` is used up.")
+    triggers: list[str] | None = Field(
+        None, description="Act only when the finding's evidence names one of these triggers "
+        "(OVERFITTING: rising, gap); otherwise warn.")
+    keep_best: bool = Field(False, description="halt: end with the best checkpoint (by eval loss) and name it.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, v: Any) -> Any:
+        """`PLATEAU: warn` and `GRAD_NORM_HIGH: {scale_lr: 0.5}` are rules too."""
+        if isinstance(v, str):
+            return {"action": v}
+        if isinstance(v, dict) and "action" not in v and v.get("scale_lr") is not None:
+            return {**v, "action": "scale_lr"}
+        return v
+
+    @model_validator(mode="after")
+    def _factor_needed(self) -> "PolicyRule":
+        if self.action == "scale_lr" and self.scale_lr is None:
+            raise ValueError("action scale_lr needs a factor, e.g. {action: scale_lr, scale_lr: 0.5}")
+        return self
+
+
+def _default_policy_rules() -> dict[str, dict[str, Any]]:
+    return {
+        # One rollback with half the learning rate; a second spike halts (OPT-175B, PaLM practice).
+        "LOSS_SPIKE": {"action": "rollback", "scale_lr": 0.5, "times": 1, "then": "halt"},
+        # Eval loss rising for guard.overfit_evals evaluations: early stopping on the best checkpoint.
+        "OVERFITTING": {"action": "halt", "triggers": ["rising"], "keep_best": True},
+        "PLATEAU": {"action": "warn"},
+    }
+
+
+class PolicyConfig(Section):
+    """What the run does about guard findings: rules per code, bounds, and a limit."""
+
+    enabled: bool = Field(True, description="Act on findings by policy.rules and accept set-lr/rollback requests.")
+    rules: dict[str, PolicyRule] = Field(
+        default_factory=_default_policy_rules, validate_default=True,
+        description="Per finding code: a rule {action, scale_lr, skip_steps, times, then, triggers, keep_best} or "
+        "just its action name (docs/POLICIES.md). A code named in both guard.actions and here follows the one the "
+        "config sets; codes in neither warn.",
+    )
+    max_actions: int = Field(
+        5, ge=0, description="Automatic interventions (checkpoint, scale_lr, rollback) per run; the next one halts "
+        "the run instead, with a POLICY_LIMIT finding.")
+    min_lr: float | None = Field(
+        None, gt=0, description="Lowest peak learning rate scale_lr/rollback/set-lr may reach; "
+        "unset: train.learning_rate / 100.")
+    max_lr: float | None = Field(
+        None, gt=0, description="Highest peak learning rate scale_lr/set-lr may reach; unset: train.learning_rate.")
+
+    @field_validator("rules")
+    @classmethod
+    def _known_codes(cls, v: dict[str, PolicyRule]) -> dict[str, PolicyRule]:
+        from tuneguard.findings import GUARD_CODES
+
+        unknown = sorted(set(v) - set(GUARD_CODES))
+        if unknown:
+            raise ValueError(f"unknown guard code(s) {unknown}; known: {', '.join(GUARD_CODES)}")
+        return v
+
+
 NOTIFY_EVENTS = ("started", "evaluation", "finding", "qa", "early_stop", "halted", "finished", "failed", "progress", "stopped", "resumed", "report")
 
 
@@ -274,9 +351,30 @@ class Config(Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     guard: GuardConfig = Field(default_factory=GuardConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
+
+    @model_validator(mode="after")
+    def _one_rule_per_code(self) -> "Config":
+        """guard.actions (warn/halt) and policy.rules may name the same code; the one the config
+        sets wins over the other's default, so the two tables end up disjoint and the saved
+        config.yaml means the same. Both set and different: cross_field_problems reports it."""
+        if not self.policy.enabled:
+            return self
+        overlap = set(self.guard.actions) & set(self.policy.rules)
+        policy_set = "rules" in self.policy.model_fields_set
+        guard_set = "actions" in self.guard.model_fields_set
+        for code in sorted(overlap):
+            same = self.policy.rules[code].action == self.guard.actions[code]
+            if policy_set and guard_set and not same:
+                continue  # a conflict, reported by cross_field_problems
+            if guard_set and not policy_set:
+                self.policy.rules = {k: v for k, v in self.policy.rules.items() if k != code}
+            else:
+                self.guard.actions = {k: v for k, v in self.guard.actions.items() if k != code}
+        return self
 
 
 def cross_field_problems(cfg: Config) -> list[str]:
@@ -302,6 +400,13 @@ def cross_field_problems(cfg: Config) -> list[str]:
         p.append("train.fsdp and train.deepspeed are exclusive: keep one")
     if cfg.model.load_in_8bit and cfg.model.load_in_4bit:
         p.append("model.load_in_8bit and model.load_in_4bit are exclusive: keep one")
+    pol = cfg.policy
+    if pol.enabled:
+        for code in sorted(set(cfg.guard.actions) & set(pol.rules)):
+            p.append(f"guard.actions.{code} ({cfg.guard.actions[code]}) and policy.rules.{code} "
+                     f"({pol.rules[code].action}) disagree: name the code in one place (policy.rules takes every action)")
+    if pol.min_lr is not None and pol.max_lr is not None and pol.min_lr > pol.max_lr:
+        p.append(f"policy.min_lr ({pol.min_lr}) must not exceed policy.max_lr ({pol.max_lr})")
     if cfg.model.context_length is not None and cfg.data.max_length > cfg.model.context_length:
         p.append(f"data.max_length ({cfg.data.max_length}) exceeds the model's context "
                  f"({cfg.model.context_length}): set data.max_length <= {cfg.model.context_length}")

@@ -54,7 +54,9 @@ from tuneguard.train.context import RunContext
 
 log = logging.getLogger(__name__)
 
-ACTIONS = ("stop", "pause", "continue", "checkpoint")
+ACTIONS = ("stop", "pause", "continue", "checkpoint", "set_lr", "rollback")
+# Carried out by the run's policy engine (tuneguard.policy, reached as ctx.policy).
+POLICY_REQUESTS = ("set_lr", "rollback")
 
 
 class Action(enum.IntFlag):
@@ -198,6 +200,8 @@ class ControlCallback(TrainerCallback):
                     break
             elif kind == "continue":
                 self._finish_request(req, "rejected", step, "the run is not paused")
+            elif kind in POLICY_REQUESTS:
+                self._delegate(req, step)
             else:
                 self._finish_request(req, "rejected", step, f"unknown action {kind!r}; known: {', '.join(ACTIONS)}")
         return action
@@ -315,11 +319,23 @@ class ControlCallback(TrainerCallback):
                 self._finish_request(req, "done", step, f"{ckpt} was written at the pause", checkpoint=ckpt)
             elif kind == "pause":
                 self._finish_request(req, "rejected", step, "the run is already paused")
+            elif kind in POLICY_REQUESTS:
+                self._delegate(req, step)
             else:
                 self._finish_request(req, "rejected", step, f"unknown action {kind!r}")
         return _WAIT
 
     # -- bookkeeping ----------------------------------------------------------------
+    def _delegate(self, req: dict[str, Any], step: int) -> None:
+        """set_lr / rollback: the policy engine acts at once (the lr applies from the next
+        step; a rollback ends this pass) and says how it went."""
+        policy = getattr(self.ctx, "policy", None)
+        if policy is None:
+            self._finish_request(req, "rejected", step, "this run has no policy engine (policy.enabled is false)")
+            return
+        status, note = policy.handle_request(req["action"], req.get("arg"), step, req["requested_by"])
+        self._finish_request(req, status, step, note)
+
     def _checkpoint_name(self, step: int) -> str:
         return f"{PREFIX_CHECKPOINT_DIR}-{step}"  # the folder the Trainer has just written
 

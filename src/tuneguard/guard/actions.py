@@ -22,8 +22,13 @@ def request_halt(control: Any) -> None:
 
 
 def act(ctx: Any, control: Any, finding: Finding) -> str:
-    """Record `finding`; on "halt" request a checkpoint and a stop. Returns the action."""
+    """Record `finding`; the run's policy (tuneguard.policy, `ctx.policy`) may then act on
+    it (checkpoint, scale the learning rate, roll back, halt); on "halt" request a
+    checkpoint and a stop. Returns the action."""
     action = ctx.record_finding(finding)
+    policy = getattr(ctx, "policy", None)
+    if policy is not None and action != "halt":
+        action = policy.on_finding(finding, control)
     if action == "halt":
         request_halt(control)
     return action

@@ -14,7 +14,15 @@ from importlib import resources
 from typing import Any, Iterable
 
 from tuneguard.findings import Finding
-from tuneguard.report.plots import PALETTE, SEVERITY_COLORS, HLine, Series, VMark, line_chart
+from tuneguard.report.plots import (
+    PALETTE,
+    SEVERITY_COLORS,
+    HLine,
+    Series,
+    VMark,
+    action_marks,
+    line_chart,
+)
 from tuneguard.report.rundata import RunData, is_finite
 from tuneguard.report.verdict import Verdict, fmt, train_loss_at
 
@@ -159,7 +167,7 @@ def run_plots(run: RunData, max_final_gap: float) -> list[str]:
             Series("eval loss", run.series("eval", "eval_loss"), PALETTE[1], dots=True)]
     test = [r for r in run.test if is_finite(r.get("eval_loss"))]
     hl = [HLine(test[-1]["eval_loss"], f"test loss {fmt(test[-1]['eval_loss'])}", PALETTE[2])] if test else []
-    marks = finding_marks(run)
+    marks = finding_marks(run) + action_marks(run.events)  # policy actions too
     spikes = [m for m in marks if m.label in ("GRAD_NORM_HIGH", "LOSS_SPIKE", "NON_FINITE")]
     gap_hl = [HLine(max_final_gap, f"max_final_gap {fmt(max_final_gap)}", SEVERITY_COLORS["error"])]
     mem = [Series(label, run.series("train", col), color) for label, col, color in (
@@ -168,7 +176,8 @@ def run_plots(run: RunData, max_final_gap: float) -> list[str]:
     totals = [v for _, v in run.series("train", "mem_total_gb") if is_finite(v)]
     mem_hl = [HLine(max(totals), f"device total {fmt(max(totals), 3)} GB", "#888888")] if totals else []
     return [
-        figure("Loss", chart(loss, "Loss", "loss", vmarks=marks, hlines=hl), "findings marked at their step"),
+        figure("Loss", chart(loss, "Loss", "loss", vmarks=marks, hlines=hl),
+               "findings and policy actions marked at their step"),
         figure("Loss, log scale", chart(loss, "Loss, log scale", "loss", log_y=True, vmarks=marks, hlines=hl)),
         figure("Eval − train gap", chart([Series("eval − train", gap_series(run), PALETTE[3], dots=True)],
                                          "Eval - train gap", "gap", hlines=gap_hl)),

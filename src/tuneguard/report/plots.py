@@ -43,6 +43,23 @@ class VMark:
     title: str = ""
 
 
+ACTION_COLOR = "#7B3FA0"  # policy actions (tuneguard.policy): distinct from the severity colours
+
+
+def action_marks(events: Iterable[dict]) -> list[VMark]:
+    """Markers for the policy's `action` events (rollback, scale_lr, set_lr, halt...) at their step."""
+    marks = []
+    for e in events:
+        p = e.get("payload") or {}
+        if e.get("type") != "action" or e.get("step") is None:
+            continue
+        label = str(p.get("action", "action"))
+        if label == "rollback" and p.get("to") is not None:
+            label = f"rollback→{p['to']}"
+        marks.append(VMark(float(e["step"]), label, ACTION_COLOR, f"{label} at step {e['step']}: {p.get('message', '')}"))
+    return marks
+
+
 @dataclasses.dataclass
 class HLine:
     """A horizontal reference line (a threshold)."""

@@ -385,6 +385,9 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
         callbacks = [MetricsCallback(ctx, counter),
                                 CheckpointMarkerCallback(run_dir / "checkpoints", dist.is_main)]
         callbacks += optional_callbacks(ctx, tokenizer)
+        from tuneguard.policy import build_policy_callbacks, train_with_policy
+
+        callbacks += build_policy_callbacks(ctx)  # after the control callback: set-lr/rollback requests
         tracker = TrackerCallback(ctx) if cfg.train.report_to and dist.is_main else None
         if tracker is not None:
             callbacks.append(tracker)  # after the guards: a finding goes out in the log that found it
@@ -422,7 +425,7 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
         else:
             ctx.event("started", start_payload, step=0)
         t0 = time.time()
-        trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+        train_with_policy(trainer, ctx, ckpt)  # trainer.train(), again after each rollback
 
         # 5. Finish: adapter, test metrics, state, notifications.
         code = _finish(ctx, trainer, data, tokenizer, console, time.time() - t0)

@@ -1,0 +1,78 @@
+"""`tuneguard set-lr RUN_DIR VALUE|xFACTOR` and `tuneguard rollback RUN_DIR [--to STEP]`.
+
+Like the control commands (tuneguard.cli.control_cmd), these only insert a request into the
+run store; the trainer's control callback hands it to the run's policy engine at the next
+optimizer step (tuneguard.policy). Exit codes: 0 accepted by a live run (with --wait:
+carried out), 1 no live run (with --wait: rejected, or the run ended first), 2 a value
+that is not a learning rate, a factor or a step.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tuneguard.cli.common import EXIT_OK, EXIT_USAGE, console, fail
+from tuneguard.cli.control_cmd import (
+    TimeoutOpt,
+    WaitOpt,
+    _open_live,
+    _wait,
+    requested_by,
+)
+from tuneguard.policy.lr import parse_lr_request
+
+RunDirArg = Annotated[Path, typer.Argument(help="Run directory of a live run.")]
+
+
+def _send(run_dir: Path, action: str, arg: str, what: str, wait: bool, timeout: float | None) -> int:
+    store = _open_live(run_dir)
+    with store:
+        rid = store.request_control(action, arg=arg, requested_by=requested_by())
+        console().print(f"{action.replace('_', '-')} requested for {run_dir} (request {rid}): {what}", markup=False)
+        if not wait:
+            return EXIT_OK
+        return _wait(store, rid, action, run_dir, timeout)
+
+
+def set_lr(
+    run_dir: RunDirArg,
+    value: Annotated[str, typer.Argument(help="New learning rate (1e-5) or a factor of the current one (x0.1).")],
+    wait: WaitOpt = False,
+    timeout: TimeoutOpt = None,
+) -> None:
+    """Change the learning rate of a live run from the next step; the schedule goes on from the new scale."""
+    try:
+        req = parse_lr_request(value)
+    except ValueError as exc:
+        fail(str(exc), EXIT_USAGE)
+    what = (f"the learning rate is multiplied by {req.value:g} from the next optimizer step" if req.relative else
+            f"the learning rate becomes {req.value:g} at the next optimizer step")
+    raise typer.Exit(_send(run_dir, "set_lr", str(req), what + "; the schedule continues from there "
+                           "(within policy.min_lr/max_lr)", wait, timeout))
+
+
+def rollback(
+    run_dir: RunDirArg,
+    to: Annotated[int | None, typer.Option("--to", min=0, help="Step of the checkpoint to go back to "
+                                           "(default: the newest before the current step).")] = None,
+    skip_steps: Annotated[int, typer.Option("--skip-steps", min=0, help="Also skip the batches of the last N steps "
+                                            "before the rollback.")] = 0,
+    wait: WaitOpt = False,
+    timeout: TimeoutOpt = None,
+) -> None:
+    """Roll a live run back to a checkpoint (model, optimizer, scheduler, data position) and go on from there."""
+    target = f"checkpoint-{to}" if to is not None else "the newest checkpoint before the current step"
+    what = f"the trainer reloads {target} at the next optimizer step and continues from it" + (
+        f", skipping the batches of the last {skip_steps} step(s)" if skip_steps else "")
+    arg = json.dumps({"to": to, "skip_steps": skip_steps})
+    raise typer.Exit(_send(run_dir, "rollback", arg, what, wait, timeout))
+
+
+def register(app: typer.Typer) -> None:
+    """Add set-lr and rollback to the `tuneguard` app."""
+    app.command("set-lr")(set_lr)
+    app.command("rollback")(rollback)
