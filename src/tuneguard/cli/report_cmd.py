@@ -36,6 +36,9 @@ def report(
         verdict = compute_verdict(load_run(run_dir))
     except FileNotFoundError as exc:
         raise _fail(str(exc)) from None
+    except OSError as exc:  # a full disk, a read-only directory: the run is fine, the report is not written
+        raise _fail(f"cannot write the report: {exc.strerror or exc}"
+                    f"{f' ({exc.filename})' if exc.filename else ''}", 1) from None
     console = Console()
     style = {"pass": "green", "fail": "red"}.get(verdict.overall, "yellow")
     console.print(f"[{style}]{verdict.headline()}[/{style}]", highlight=False)

@@ -84,8 +84,16 @@ def read_source(name_or_path: str) -> tuple[dict[str, Any], str]:
             raise ConfigError([f"config file {name_or_path} does not exist"])
         if path.is_dir():
             raise ConfigError([f"{name_or_path} is a directory, expected a YAML config file"])
+        if not path.is_file():
+            # A FIFO blocks forever and /dev/zero never ends: read only regular files.
+            raise ConfigError([f"{name_or_path} is not a regular file (a device, FIFO or socket), "
+                               "expected a YAML config file"])
         try:
-            text = path.read_text("utf-8")
+            with path.open("rb") as fh:
+                data = fh.read(MAX_CONFIG_BYTES + 1)
+            if len(data) > MAX_CONFIG_BYTES:
+                raise ConfigError([f"{name_or_path} is larger than {MAX_CONFIG_BYTES} bytes; is it really a config?"])
+            text = data.decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError([f"cannot read {name_or_path}: {exc}"]) from None
         raw = parse_yaml(text, str(path))
@@ -140,7 +148,10 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> None:
         try:
             parsed = yaml.load(value, Loader=_SafeNoAliasLoader) if value.strip() else None  # noqa: S506
         except yaml.YAMLError as exc:
-            raise ConfigError([f"--set {item!r}: value is not valid YAML: {exc}"]) from None
+            msg = " ".join(str(exc).split())
+            if "could not determine a constructor" in msg:
+                msg = "YAML tags such as !!python/object are not allowed (safe loading only): " + msg
+            raise ConfigError([f"--set {item!r}: value is not valid YAML: {msg}"]) from None
         node = raw
         for p in parts[:-1]:
             if not isinstance(node.get(p), dict):

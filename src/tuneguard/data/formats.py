@@ -47,12 +47,25 @@ def detect_format(rows: list[Row], cfg: DataConfig) -> str:
     return "instruction"
 
 
+def _invalid_unicode(text: str) -> str | None:
+    """Why `text` cannot be tokenized, or None. JSON's "\\ud800" escapes decode to lone
+    surrogates, which no tokenizer accepts (they are not valid Unicode)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"holds an invalid Unicode character (a lone surrogate {text[exc.start]!r} at position {exc.start})"
+    return None
+
+
 def _str_field(row: Row, name: str, required: bool) -> tuple[str | None, str | None]:
     if name not in row.data or row.data[name] is None:
         return None, (f"missing field {name!r}" if required else None)
     v = row.data[name]
     if not isinstance(v, str):
         return None, f"field {name!r} must be text, got {type(v).__name__}"
+    bad = _invalid_unicode(v)
+    if bad:
+        return None, f"field {name!r} {bad}"
     if required and not v.strip():
         return None, f"field {name!r} is empty"
     return v, None
@@ -110,6 +123,9 @@ def _convert(row: Row, fmt: str, cfg: DataConfig, tokenizer: Any) -> tuple[Examp
             return None, f"message {i} must have text 'role' and 'content'"
         if m["role"] not in ROLES:
             return None, f"message {i} has unknown role {m['role']!r} (use {', '.join(ROLES)})"
+        bad = _invalid_unicode(m["content"])
+        if bad:
+            return None, f"message {i} content {bad}"
         clean.append({"role": m["role"], "content": m["content"]})
     if clean[-1]["role"] != "assistant":
         return None, "the last message must be the assistant's answer (role 'assistant')"

@@ -192,9 +192,16 @@ def read_rows(path_str: str) -> LoadedFile:
     """Read one data source. Raises DataError for problems with the file as a whole."""
     path = Path(path_str).expanduser()
     if not path.exists():
+        if path.is_symlink():
+            raise DataError(f"data file {path_str} is a symbolic link that leads nowhere (a loop or a missing "
+                            "target): check data.train_file / validation_file / test_file")
         raise DataError(f"data file {path_str} does not exist: check data.train_file / validation_file / test_file")
     if path.is_dir():
         return _read_hf_dir(path)
+    if not path.is_file():
+        # A FIFO would block forever and /dev/zero would fill memory: only regular files are data.
+        raise DataError(f"data file {path_str} is not a regular file (a device, FIFO or socket): "
+                        "point data.train_file / validation_file / test_file at a data file")
     suffix = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() == ".gz" else path.suffix.lower()
     try:
         if suffix in (".jsonl", ".ndjson"):

@@ -77,6 +77,8 @@ class Notifier:
         self._cond = threading.Condition()
         self._queue: collections.deque[_Pending] = collections.deque()
         self._dropped: collections.Counter[tuple[str, str]] = collections.Counter()
+        self._max_pending = 0  # the backlog's high-water mark, recorded at close
+        self._dropped_total = 0
         self._wake = threading.Event()
         self._closing = False
         self._deadline: float | None = None
@@ -159,6 +161,7 @@ class Notifier:
                     self._cond.notify()
                     return
             self._queue.append(item)
+            self._max_pending = max(self._max_pending, len(self._queue))
             self._cond.notify()
 
     # -- shutdown ----------------------------------------------------------------------
@@ -184,9 +187,15 @@ class Notifier:
             left = list(self._queue)
             self._queue.clear()
             dropped = self._take_dropped()
+            self._dropped_total += len(left)
         for item in left:
             dropped[(item.event, "flush time limit")] += 1
         self._record_dropped(self._store, dropped)
+        if self._store is not None:
+            try:
+                self._store.set_meta(notify_backlog=self.backlog)
+            except Exception as exc:  # noqa: BLE001 - recording is best effort, never fatal
+                log.warning("could not record the notification backlog: %s", self._scrub(exc))
         finished = not self._thread.is_alive()
         if left or not finished:
             log.warning("notifications: %d message(s) not sent within the %.0f s flush limit",
@@ -202,7 +211,17 @@ class Notifier:
     # -- worker side -------------------------------------------------------------------
     def _take_dropped(self) -> collections.Counter[tuple[str, str]]:
         taken, self._dropped = self._dropped, collections.Counter()
+        self._dropped_total += sum(taken.values())
         return taken
+
+    @property
+    def backlog(self) -> dict[str, int]:
+        """Messages waiting now, the most that ever waited, the bound, and how many were
+        dropped so far: the evidence that a slow endpoint costs messages, not memory."""
+        with self._cond:
+            return {"pending": len(self._queue), "max_pending": self._max_pending,
+                    "queue_size": self._cfg.queue_size,
+                    "dropped": self._dropped_total + sum(self._dropped.values())}
 
     def _past_deadline(self) -> bool:
         return self._deadline is not None and time.monotonic() >= self._deadline

@@ -59,11 +59,23 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     recs = recommend_for_run(run)
     html_path = Path(out) if out else run.run_dir / REPORT_HTML
     html_path.parent.mkdir(parents=True, exist_ok=True)
-    html_path.write_text(render_html(run, verdict, recs), encoding="utf-8")
+    write_atomic(html_path, render_html(run, verdict, recs))
     md_path = run.run_dir / REPORT_MD
-    md_path.write_text(render_markdown(run, verdict, recs), encoding="utf-8")
+    write_atomic(md_path, render_markdown(run, verdict, recs))
     log.info("report written: %s (%s), %s", html_path, verdict.overall, md_path)
     return html_path
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file and a rename: a full disk leaves the previous report
+    whole (and no half-written one), and raises for the caller to report."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def next_run_dir(run: RunData) -> str:

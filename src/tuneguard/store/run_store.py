@@ -59,6 +59,12 @@ CREATE TABLE IF NOT EXISTS control (
 """
 
 
+class NotARunStore(FileNotFoundError):
+    """RUN_DIR/run.db exists but is no SQLite database (damaged, or not tuneguard's).
+
+    A FileNotFoundError, so every reader that says "no run store here" says this too."""
+
+
 def _json_safe(v: Any) -> Any:
     """JSON cannot hold NaN/Inf portably; store them as strings so evidence survives."""
     if isinstance(v, float) and not math.isfinite(v):
@@ -96,11 +102,19 @@ class RunStore:
         uri = f"file:{self.path}?mode=ro" if readonly else f"file:{self.path}"
         self._conn = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None,
                                      check_same_thread=False)
-        self._conn.execute("PRAGMA busy_timeout=30000")
-        if not readonly:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(SCHEMA)
+        try:
+            self._conn.execute("PRAGMA busy_timeout=30000")
+            self._conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # reads the header
+            if not readonly:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=NORMAL")
+                self._conn.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            if getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT):
+                raise NotARunStore(f"{self.path} is not a tuneguard run store ({exc}): "
+                                   "is it damaged, or not from tuneguard?") from None
+            raise
 
     # -- lifecycle ------------------------------------------------------------------
     def close(self) -> None:
@@ -189,11 +203,16 @@ class RunStore:
             rows.append(d)
         return rows
 
-    def truncate_after(self, step: int) -> None:
-        """Drop what was recorded after `step` (a resume from the checkpoint at `step`)."""
+    def truncate_after(self, step: int, *, findings: bool = False) -> None:
+        """Drop what was recorded after `step` (a resume from the checkpoint at `step`):
+        metrics and QA samples; with `findings`, also the guards' findings, which a run
+        resumed after a crash records again as it replays those steps (events stay: they
+        are the log of what happened, kills and resumes included)."""
         with self._conn:
             self._exec("DELETE FROM metrics WHERE step > ?", (step,))
             self._exec("DELETE FROM qa_samples WHERE step > ?", (step,))
+            if findings:
+                self._exec("DELETE FROM findings WHERE step > ? AND source != 'audit'", (step,))
 
     # -- findings -------------------------------------------------------------------
     def add_finding(self, f: Finding) -> None:

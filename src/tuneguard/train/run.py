@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import logging
@@ -40,6 +41,7 @@ from tuneguard.store.run_store import RunStore
 from tuneguard.trackers import TrackerCallback
 from tuneguard.train import model as model_lib
 from tuneguard.train.context import RunContext
+from tuneguard.train.diskfull import DiskFull, handle_disk_full, is_disk_full
 from tuneguard.train.display import DisplayCallback
 from tuneguard.train.metrics import CountingCollator, MetricsCallback, TokenCounter
 from tuneguard.train.resume import CheckpointMarkerCallback, latest_checkpoint
@@ -110,6 +112,25 @@ class RunDirLock:
             self.fd = None
 
 
+# What a run writes into its directory (and --overwrite deletes).
+RUN_FILES = ("run.db", "run.db-wal", "run.db-shm", "checkpoints", "adapter", "base_model",
+             "config.yaml", "report.html", "report.md")
+
+
+def make_run_dir(run_dir: Path) -> None:
+    """Create the run directory. Refuse a file, the filesystem root and the home directory:
+    a run writes config.yaml, run.db, checkpoints/ there, and --overwrite deletes them."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UsageError(f"--run-dir {run_dir} is a file, not a directory: give a directory for the run")
+    if run_dir == Path(run_dir.anchor) or run_dir == Path.home().resolve():
+        raise UsageError(f"refusing --run-dir {run_dir}: a run writes config.yaml, run.db, checkpoints/ and "
+                         "adapter/ into its directory; give it a directory of its own, e.g. runs/NAME")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the run directory {run_dir}: {exc.strerror or exc}") from None
+
+
 def prepare_run_dir(run_dir: Path, cfg_dict: dict[str, Any], resume: bool, overwrite: bool) -> Path | None:
     """Check the run directory; return the checkpoint to resume from (or None)."""
     from tuneguard.config.load import parse_yaml
@@ -118,13 +139,21 @@ def prepare_run_dir(run_dir: Path, cfg_dict: dict[str, Any], resume: bool, overw
     if db.exists() and not resume and not overwrite:
         raise UsageError(f"{run_dir} already holds a run: continue it with --resume auto, "
                          "start over with --overwrite, or choose another --run-dir")
+    # An empty checkpoints/ (or a link to another disk) is a place prepared for a run, not one.
+    ours = [n for n in RUN_FILES if (run_dir / n).exists() and not ((run_dir / n).is_dir() and
+                                                                    not any((run_dir / n).iterdir()))]
+    if not db.exists() and ours and not resume and not overwrite:
+        raise UsageError(f"{run_dir} holds {', '.join(ours)} but no run store (run.db), and a run would "
+                         "overwrite them: choose a new --run-dir, or pass --overwrite to replace them")
     if overwrite and not resume:
-        for name in ("run.db", "run.db-wal", "run.db-shm", "checkpoints", "adapter", "base_model",
-                     "config.yaml", "report.html", "report.md"):
+        for name in RUN_FILES:
             p = run_dir / name
-            if p.is_dir():
+            if p.is_symlink() and p.is_dir():  # a link to another disk: keep the link, empty it
+                for child in p.iterdir():
+                    shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+            elif p.is_dir():
                 shutil.rmtree(p)
-            elif p.exists():
+            elif p.exists() or p.is_symlink():
                 p.unlink()
     if resume and (run_dir / "config.yaml").exists():
         old = parse_yaml((run_dir / "config.yaml").read_text("utf-8"), "config.yaml")
@@ -201,7 +230,7 @@ def training_arguments(cfg: Config, run_dir: Path, use_cpu: bool, *, gradient_ch
         eval_steps=e.steps if e.strategy == "steps" else None,
         save_strategy=save_strategy,
         save_steps=t.save_steps,
-        save_total_limit=t.save_total_limit,
+        save_total_limit=None,  # CheckpointMarkerCallback rotates, after the new checkpoint is marked
         load_best_model_at_end=e.load_best_model_at_end and e.strategy != "no",
         metric_for_best_model="eval_loss",
         greater_is_better=False,
@@ -284,7 +313,6 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
     console = console or Console(highlight=False)
     dist = DistInfo.from_env()
     run_dir = Path(run_dir).resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
     lock = RunDirLock(run_dir) if dist.is_main else None
     store: RunStore | None = None
     ctx: RunContext | None = None
@@ -308,6 +336,7 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
         if (cfg.model.load_in_8bit or cfg.model.load_in_4bit) and not torch.cuda.is_available():
             raise UsageError("model.load_in_8bit / model.load_in_4bit need a CUDA GPU (bitsandbytes) and none is "
                              "available: set both to false here, or run on a GPU machine")
+        make_run_dir(run_dir)
         if lock:
             lock.acquire()
         ckpt = prepare_run_dir(run_dir, cfg_record, resume, overwrite) if dist.is_main else \
@@ -332,7 +361,7 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
                            tokenize_stats={s.name: s.stats.to_dict() for s in (data.train, data.validation)},
                            steps_per_epoch=spe, exit_reason=None)
             store.replace_audit_findings(audit_findings)
-            store.truncate_after(_step_of(ckpt))
+            store.truncate_after(_step_of(ckpt), findings=True)
         ctx = RunContext(cfg=cfg, run_dir=run_dir, store=store, is_main=dist.is_main,
                          world_size=dist.world_size, secrets=secrets, audit_findings=audit_findings,
                          max_steps=max_steps, steps_per_epoch=spe)
@@ -383,7 +412,8 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
             store.set_meta(performance=plan.as_dict())
         args = training_arguments(cfg, run_dir, use_cpu, gradient_checkpointing=plan.gradient_checkpointing)
         callbacks = [MetricsCallback(ctx, counter),
-                                CheckpointMarkerCallback(run_dir / "checkpoints", dist.is_main)]
+                                CheckpointMarkerCallback(run_dir / "checkpoints", dist.is_main,
+                                                         keep=cfg.train.save_total_limit)]
         callbacks += optional_callbacks(ctx, tokenizer)
         from tuneguard.policy import build_policy_callbacks, train_with_policy
 
@@ -451,12 +481,21 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
     except Exception as exc:  # noqa: BLE001 - record any crash as a failed run
         leave_together = gate.refuse(EXIT_FAIL)
         tb = traceback.format_exc()
-        text = ctx.scrub(f"{type(exc).__name__}: {exc}") if ctx else f"{type(exc).__name__}: {exc}"
+        full = handle_disk_full(exc, run_dir) if dist.is_main else None
+        text = full or f"{type(exc).__name__}: {exc}"
+        text = ctx.scrub(text) if ctx else text
         log.debug("training failed:\n%s", tb)
-        if store:
-            store.set_state("failed", exit_reason=text[:500], ended=time.time())
+        # Best effort: on a full disk these writes fail too, and must not hide the message.
+        with contextlib.suppress(Exception):
+            if store:
+                store.set_state("failed", exit_reason=text[:500], ended=time.time())
         if ctx:
-            ctx.event("failed", {"error": text, "traceback": ctx.scrub("".join(tb.splitlines(True)[-12:]))})
+            payload = {"error": text, "traceback": ctx.scrub("".join(tb.splitlines(True)[-12:]))}
+            try:
+                ctx.event("failed", payload)
+            except Exception:  # noqa: BLE001 - the store cannot be written: the phone still hears of it
+                if ctx.notifier is not None:
+                    ctx.notifier.notify("failed", payload)
         _console_error(console, f"training failed: {text}")
         return EXIT_FAIL
     finally:
@@ -565,6 +604,8 @@ def _write_report(ctx: RunContext, console: Console) -> None:
 
         verdict = compute_verdict(load_run(ctx.run_dir))
     except Exception as exc:  # noqa: BLE001 - a report failure must not fail a finished run
+        if is_disk_full(exc, ctx.run_dir):  # ... unless the disk is full: the user must act
+            raise DiskFull("the report (report.html, report.md)", exc) from exc
         log.warning("could not write the report: %s", ctx.scrub(str(exc)))
         return
     console.print(f"report: {path} (verdict: {verdict.overall})", markup=False)

@@ -1,0 +1,113 @@
+"""Run directories: one run per directory, one writer per run, nothing written where it must not be.
+
+- A directory that holds a run is refused unless `--resume auto` (with the same config) or
+  `--overwrite`; `--overwrite` really replaces the old run.
+- Two trainers never write one run directory: while one trains, a second one (plain,
+  --resume auto or --overwrite) exits 2 naming the first one's pid, and leaves its files alone.
+- --run-dir that is a file, the filesystem root, inside a file, or a directory holding
+  files a run would overwrite (config.yaml) but no run: exit 2 with one line, nothing written.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import cli, tiny_config
+from tests.reliability.conftest import start_train, train_inproc, wait_until
+from tuneguard.store.run_store import RunStore
+
+pytestmark = pytest.mark.slow
+
+
+def _refused(r, *phrases: str) -> str:
+    text = r.stdout + r.stderr
+    assert r.returncode == 2, text
+    assert "Traceback" not in text and "error:" in text, text
+    for p in phrases:
+        assert p in " ".join(text.split()), (p, text)
+    return text
+
+
+def _run_id(run: Path) -> str:
+    with RunStore(run) as s:
+        return s.get_meta("run_id")
+
+
+def test_existing_run_refused_unless_resume_with_same_config_or_overwrite(tmp_path, train_file, capsys):
+    cfg = tiny_config(tmp_path, train_file, train={"max_steps": 4, "save_steps": 2, "logging_steps": 1},
+                      eval={"steps": 2})
+    run = tmp_path / "run"
+    assert train_inproc(cfg, run) == 0
+    first = _run_id(run)
+    capsys.readouterr()
+
+    def refused(*phrases: str) -> None:
+        err = " ".join(capsys.readouterr().err.split())
+        assert "error:" in err and "Traceback" not in err, err
+        for p in phrases:
+            assert p in err, (p, err)
+
+    assert train_inproc(cfg, run) == 2
+    refused("already holds a run", "--resume auto", "--overwrite")
+    assert train_inproc(cfg, run, "train.learning_rate=0.5", resume=True) == 2
+    refused("--resume auto needs the same config", "train.learning_rate")
+    assert _run_id(run) == first  # refusals touched nothing
+
+    assert train_inproc(cfg, run, "train.max_steps=2", overwrite=True) == 0
+    with RunStore(run) as s:
+        assert s.get_meta("run_id") != first
+        assert [m["step"] for m in s.metrics("train")] == [1, 2]  # nothing left of the old run
+        assert s.summary()["max_steps"] == 2
+    assert sorted(p.name for p in (run / "checkpoints").glob("checkpoint-*")) == ["checkpoint-2"]
+
+
+def test_second_trainer_on_a_live_run_exits_2_naming_the_first(tmp_path, train_file, capsys):
+    """Two live processes: the first trains (held in the middle of a checkpoint save), the
+    second is the real CLI; then --resume auto and --overwrite from this process."""
+    cfg = tiny_config(tmp_path, train_file)
+    run = tmp_path / "run"
+    first = start_train(tmp_path, "first", str(cfg), "--run-dir", str(run),
+                        faults=[{"step": 20, "at": "optimizer", "sleep": 300}])
+    try:
+        wait_until(lambda: "FAULT optimizer 20" in first.stderr, "the first trainer to be busy", first)
+        before = sorted(os.listdir(run))
+        holder = f"in use by pid {first.pid} on {socket.gethostname()}"
+        _refused(cli("train", str(cfg), "--run-dir", str(run)), holder)
+        for kw in ({"resume": True}, {"overwrite": True}):
+            assert train_inproc(cfg, run, **kw) == 2
+            assert holder in " ".join(capsys.readouterr().err.split())
+        assert first.alive()
+        assert sorted(os.listdir(run)) == before and (run / "run.db").exists()
+        with RunStore(run) as s:
+            assert s.summary()["state"] == "running" and s.get_meta("pid") == first.pid
+    finally:
+        first.kill()
+        first.wait(60)
+
+
+@pytest.mark.parametrize("kind", ["file", "root", "inside_file", "foreign_config"])
+def test_run_dir_in_the_wrong_place_exits_2(tmp_path, train_file, kind, capsys):
+    cfg = tiny_config(tmp_path, train_file)
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    other = tmp_path / "project"
+    other.mkdir()
+    (other / "config.yaml").write_text("my own config\n")
+    run_dir, phrase = {
+        "file": (afile, "is a file, not a directory"),
+        "root": (Path("/"), "refusing --run-dir /"),
+        "inside_file": (afile / "sub", "cannot create the run directory"),
+        "foreign_config": (other, "holds config.yaml but no run store"),
+    }[kind]
+    root_before = set(os.listdir("/"))
+    assert train_inproc(cfg, run_dir) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert phrase in err and "Traceback" not in err, err
+    assert afile.read_text() == "mine"
+    assert (other / "config.yaml").read_text() == "my own config\n"
+    assert set(os.listdir(other)) <= {"config.yaml", ".lock"}  # the lock taken to look is all
+    assert set(os.listdir("/")) == root_before
