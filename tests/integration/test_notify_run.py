@@ -54,11 +54,15 @@ def test_failing_endpoints_never_fail_the_run(tmp_path, train_file, http_server,
             f"json://127.0.0.1:{refused_port}/x"]
     r, t = _run(tmp_path, train_file, urls, "bad")
     assert r.returncode == 0, r.stderr
-    # The flush limit (5 s) bounds what bad endpoints can add to a run.
-    assert t < t_base + 5 + 10, (t, t_base)
     with RunStore(tmp_path / "bad") as s:
         assert s.state() == "finished"
         failures = s.events("notify_failed")
+        caller_s = s.get_meta("notify_caller_seconds")
+    # What bad endpoints cost the training thread, measured in the run: queueing only.
+    assert caller_s is not None and caller_s < 0.5, caller_s
+    # And the whole run: the flush limit (5 s) bounds the end; the rest is this shared
+    # machine's timing noise (a loose bound: a blocking notifier would add minutes).
+    assert t < 2 * t_base + 5 + 30, (t, t_base)
     assert failures
     st = cli("status", str(tmp_path / "bad"))
     assert "notification(s) failed" in st.stdout

@@ -15,6 +15,8 @@ def test_planted_token_is_absent_from_store_and_logs(http_server, tmp_path, make
     from tuneguard.store.run_store import RunStore
 
     caplog.set_level(logging.DEBUG)
+    # The CLI quiets apprise's logger; another test in this process may have run it.
+    caplog.set_level(logging.DEBUG, logger="apprise")
     ep = http_server(default=(500, {}))
     run_dir = tmp_path / "run"
     store = RunStore(run_dir, create=True)

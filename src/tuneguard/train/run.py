@@ -51,6 +51,11 @@ log = logging.getLogger(__name__)
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
+# Keys a resumed run may change: they do not affect what is learned.
+RESUME_MAY_CHANGE = ("notify.", "report.", "train.ddp_timeout", "train.control_every_steps",
+                     "train.dataloader_num_workers", "train.report_to")
+
+
 class UsageError(Exception):
     """A problem the user must fix before training starts (exit 2)."""
 
@@ -158,7 +163,7 @@ def prepare_run_dir(run_dir: Path, cfg_dict: dict[str, Any], resume: bool, overw
     if resume and (run_dir / "config.yaml").exists():
         old = parse_yaml((run_dir / "config.yaml").read_text("utf-8"), "config.yaml")
         changed = [k for k in _flat(cfg_dict) if _flat(old).get(k) != _flat(cfg_dict)[k]
-                   and not k.startswith(("notify.", "report."))]
+                   and not k.startswith(RESUME_MAY_CHANGE)]
         if changed:
             raise UsageError(f"--resume auto needs the same config as the run in {run_dir}; changed: "
                              f"{', '.join(changed[:8])}. Use another --run-dir for a new run")
@@ -298,12 +303,43 @@ def optional_callbacks(ctx: RunContext, tokenizer: Any) -> list[Any]:
     return cbs
 
 
+class CallerTimedNotifier:
+    """Forwards to the Notifier and adds up the time the training thread spends in it.
+
+    The promise is that a dead or slow endpoint costs training nothing measurable; this is
+    the measurement (recorded as `notify_caller_seconds` in the store at the end)."""
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+        self.seconds = 0.0
+
+    def notify(self, *a: Any, **kw: Any) -> None:
+        t = time.perf_counter()
+        try:
+            self.inner.notify(*a, **kw)
+        finally:
+            self.seconds += time.perf_counter() - t
+
+    def maybe_progress(self, *a: Any, **kw: Any) -> bool:
+        t = time.perf_counter()
+        try:
+            return self.inner.maybe_progress(*a, **kw)
+        finally:
+            self.seconds += time.perf_counter() - t
+
+    def close(self, timeout: float | None = None) -> bool:
+        return self.inner.close(timeout)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
 def make_notifier(cfg: Config, store: RunStore | None, secrets: list[str], run_name: str) -> Any:
     if not cfg.notify.urls or store is None:
         return None
     from tuneguard.notify.notifier import Notifier
 
-    return Notifier(cfg.notify, store, secrets, run_name=run_name)
+    return CallerTimedNotifier(Notifier(cfg.notify, store, secrets, run_name=run_name))
 
 
 # --- the recipe ----------------------------------------------------------------------
@@ -378,7 +414,7 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
         gate.go(data.train.features, _step_of(ckpt))
 
         # 3. Model: base + LoRA.
-        from transformers import Trainer, set_seed
+        from transformers import set_seed
 
         set_seed(cfg.train.seed)
         use_cpu = cfg.train.use_cpu or not torch.cuda.is_available()
@@ -503,6 +539,8 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
             if hasattr(cb, "close"):
                 cb.close()
         if ctx is not None and ctx.notifier is not None:
+            if store is not None:
+                store.set_meta(notify_caller_seconds=round(getattr(ctx.notifier, "seconds", 0.0), 6))
             ctx.notifier.close(timeout=cfg.notify.flush_timeout_s)
         if store is not None:
             store.close()
