@@ -59,7 +59,8 @@ TOKENIZE_BATCH = 512
 def _tok(tokenizer: Any, texts: list[str]) -> list[list[int]]:
     out: list[list[int]] = []
     for s in range(0, len(texts), TOKENIZE_BATCH):
-        out.extend(tokenizer(texts[s: s + TOKENIZE_BATCH], add_special_tokens=False)["input_ids"])
+        out.extend(tokenizer(texts[s: s + TOKENIZE_BATCH], add_special_tokens=False, return_attention_mask=False,
+                             return_token_type_ids=False)["input_ids"])
     return out
 
 

@@ -18,6 +18,7 @@ from tuneguard.data.formats import Example
 
 IGNORE_INDEX = -100
 BATCH = 1000
+ONLY_IDS = {"add_special_tokens": False, "return_attention_mask": False, "return_token_type_ids": False}
 
 
 @dataclasses.dataclass
@@ -94,8 +95,9 @@ def tokenize_examples(tokenizer: Any, examples: list[Example], max_length: int,
     out: list[dict[str, Any]] = []
     for start in range(0, len(examples), BATCH):
         chunk = examples[start: start + BATCH]
-        p_ids = tokenizer([e.prompt for e in chunk], add_special_tokens=False)["input_ids"]
-        r_ids = tokenizer([e.response for e in chunk], add_special_tokens=False)["input_ids"]
+        # Only the ids: building attention masks as Python lists nearly doubles the time.
+        p_ids = tokenizer([e.prompt for e in chunk], **ONLY_IDS)["input_ids"]
+        r_ids = tokenizer([e.response for e in chunk], **ONLY_IDS)["input_ids"]
         for p, r in zip(p_ids, r_ids):
             out.append(build_example(prefix + list(p), list(r) + [eos], max_length, train_on_prompt,
                                      stats, prefix_len=len(prefix)))
