@@ -28,12 +28,13 @@ import torch
 
 from tuneguard.config.schema import Config
 from tuneguard.data.collate import build_collator
-from tuneguard.data.pipeline import PreparedData, prepare_data
+from tuneguard.data.pipeline import PreparedData
 from tuneguard.tools import ToolError, ToolUsageError
 from tuneguard.train import model as model_lib
 from tuneguard.train.run import (
     ListDataset,
-    model_context_length,
+    UsageError,
+    load_tokenizer_and_data,
     steps_plan,
     training_arguments,
 )
@@ -150,14 +151,10 @@ class Estimate:
 
 def prepare(cfg: Config) -> tuple[Any, PreparedData]:
     """The tokenizer and the data exactly as `train` builds them (DataError on bad data)."""
-    tokenizer = model_lib.load_tokenizer(cfg.model)
-    model_lib.setup_pad_token(tokenizer, cfg.data.pad_token)
-    data = prepare_data(cfg.data, tokenizer)
-    ctx_len = model_context_length(cfg, tokenizer)
-    if ctx_len and cfg.data.max_length > ctx_len:
-        raise ToolUsageError(f"data.max_length ({cfg.data.max_length}) exceeds the model's context ({ctx_len}): "
-                             f"set data.max_length <= {ctx_len}")
-    return tokenizer, data
+    try:
+        return load_tokenizer_and_data(cfg)
+    except UsageError as exc:
+        raise ToolUsageError(str(exc)) from None
 
 
 def eval_schedule(cfg: Config, steps_per_epoch: int, total: int) -> list[int]:

@@ -97,6 +97,13 @@ def build_tiny_tokenizer() -> Any:
     return fast
 
 
+def model_source(mcfg: ModelConfig) -> tuple[str, str | None]:
+    """(name or folder, GGUF file or None) to hand to from_pretrained."""
+    if mcfg.name == SMOLLM2:
+        return smollm2_gguf()
+    return mcfg.name, mcfg.gguf_file
+
+
 def load_tokenizer(mcfg: ModelConfig) -> Any:
     from transformers import AutoTokenizer
 
@@ -105,9 +112,7 @@ def load_tokenizer(mcfg: ModelConfig) -> Any:
     kwargs: dict[str, Any] = {"revision": mcfg.revision, "trust_remote_code": mcfg.trust_remote_code}
     if mcfg.hub_token:
         kwargs["token"] = mcfg.hub_token
-    name, gguf = mcfg.name, mcfg.gguf_file
-    if name == SMOLLM2:
-        name, gguf = smollm2_gguf()
+    name, gguf = model_source(mcfg)
     if gguf:
         kwargs["gguf_file"] = gguf
     try:
@@ -176,9 +181,7 @@ def load_base_model(cfg: Config, tokenizer: Any, *, device_map: Any = None) -> A
             kwargs["device_map"] = device_map
         if mcfg.load_in_8bit or mcfg.load_in_4bit:
             kwargs["quantization_config"] = _bnb_config(mcfg, dtype)
-        name, gguf = mcfg.name, mcfg.gguf_file
-        if name == SMOLLM2:
-            name, gguf = smollm2_gguf()
+        name, gguf = model_source(mcfg)
         if gguf:
             kwargs["gguf_file"] = gguf
         try:

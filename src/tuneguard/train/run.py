@@ -271,9 +271,7 @@ def model_context_length(cfg: Config, tokenizer: Any) -> int | None:
     try:
         from transformers import AutoConfig
 
-        name, gguf = cfg.model.name, cfg.model.gguf_file
-        if name == model_lib.SMOLLM2:
-            name, gguf = model_lib.smollm2_gguf()
+        name, gguf = model_lib.model_source(cfg.model)
         conf = AutoConfig.from_pretrained(name, gguf_file=gguf, revision=cfg.model.revision,
                                           trust_remote_code=cfg.model.trust_remote_code)
     except Exception:  # noqa: BLE001 - the real load reports a clear error later
@@ -283,6 +281,19 @@ def model_context_length(cfg: Config, tokenizer: Any) -> int | None:
         if isinstance(v, int) and v > 0:
             return v
     return None
+
+
+def load_tokenizer_and_data(cfg: Config) -> tuple[Any, PreparedData]:
+    """The tokenizer (with its pad token) and the tokenized data, exactly as training builds
+    them, before any weights load. UsageError when data.max_length exceeds the context."""
+    tokenizer = model_lib.load_tokenizer(cfg.model)
+    model_lib.setup_pad_token(tokenizer, cfg.data.pad_token)
+    data = prepare_data(cfg.data, tokenizer)
+    ctx_len = model_context_length(cfg, tokenizer)
+    if ctx_len and cfg.data.max_length > ctx_len:
+        raise UsageError(f"data.max_length ({cfg.data.max_length}) exceeds the model's context ({ctx_len}): "
+                         f"set data.max_length <= {ctx_len}")
+    return tokenizer, data
 
 
 def run_data_audit(cfg: Config, data: PreparedData, tokenizer: Any) -> list[Finding]:
@@ -379,13 +390,7 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
             (latest_checkpoint(run_dir / "checkpoints") if resume else None)
 
         # 2. Tokenizer and data, then the audit: all before a model is loaded.
-        tokenizer = model_lib.load_tokenizer(cfg.model)
-        model_lib.setup_pad_token(tokenizer, cfg.data.pad_token)
-        data = prepare_data(cfg.data, tokenizer)
-        ctx_len = model_context_length(cfg, tokenizer)
-        if ctx_len and cfg.data.max_length > ctx_len:
-            raise UsageError(f"data.max_length ({cfg.data.max_length}) exceeds the model's context ({ctx_len}): "
-                             f"set data.max_length <= {ctx_len}")
+        tokenizer, data = load_tokenizer_and_data(cfg)
         audit_findings = run_data_audit(cfg, data, tokenizer) if dist.is_main else []
         spe, max_steps = steps_plan(len(data.train.features), cfg, dist.world_size)
 
