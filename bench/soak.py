@@ -1,8 +1,9 @@
 """Soak: a long tiny run against a flaky notification endpoint and a busy `status` reader.
 
-    python bench/soak.py [--steps 3000] [--seed 0] [--queue-size 8] [--json OUT] [--keep DIR]
+    python bench/soak.py [--steps 3000] [--seed 0] [--queue-size 8] [--stall-s 12] [--threads 1]
+                         [--json OUT] [--keep DIR]
 
-What it runs: `tuneguard train` (the tiny preset, CPU) for --steps optimizer steps, with a
+What it runs: `tuneguard train` (the tiny preset, CPU, --threads) for --steps optimizer steps, with a
 progress message every 0.5 s, every evaluation and finding notified to a local HTTP
 endpoint that holds its third request for --stall-s seconds (an outage: messages pile up
 behind it), then answers 500 (15%), answers after 0.3-2 s (10%), resets the connection (5%)
@@ -161,13 +162,13 @@ def rss_figures(rows: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def soak(steps: int, seed: int, queue_size: int, work: Path, stall_s: float = 12.0,
-         logging_steps: int = 10) -> dict[str, Any]:
+         logging_steps: int = 10, threads: int = 1) -> dict[str, Any]:
     from tuneguard.store.run_store import RunStore
 
     srv = start_server(seed, stall_s)
     cfg = write_inputs(work, steps, srv.server_address[1], queue_size, stall_s, logging_steps)
     run = work / "run"
-    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": str(threads)}
     reader = StoreReader(run)
     reader.start()
     t0 = time.monotonic()
@@ -216,15 +217,16 @@ def main() -> None:
     ap.add_argument("--queue-size", type=int, default=8)
     ap.add_argument("--stall-s", type=float, default=12.0, help="how long the endpoint holds its 3rd request")
     ap.add_argument("--logging-steps", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS of the trainer (a tiny model needs one)")
     ap.add_argument("--json", type=Path, help="also write the result here")
     ap.add_argument("--keep", type=Path, help="run in this directory and keep it (default: a temporary one)")
     a = ap.parse_args()
     if a.keep:
         a.keep.mkdir(parents=True, exist_ok=True)
-        result = soak(a.steps, a.seed, a.queue_size, a.keep, a.stall_s, a.logging_steps)
+        result = soak(a.steps, a.seed, a.queue_size, a.keep, a.stall_s, a.logging_steps, a.threads)
     else:
         with tempfile.TemporaryDirectory(prefix="tuneguard-soak-") as d:
-            result = soak(a.steps, a.seed, a.queue_size, Path(d), a.stall_s, a.logging_steps)
+            result = soak(a.steps, a.seed, a.queue_size, Path(d), a.stall_s, a.logging_steps, a.threads)
     text = json.dumps(result, indent=2)
     if a.json:
         a.json.write_text(text + "\n", "utf-8")

@@ -21,6 +21,20 @@ ROOT = HERE.parent.parent
 PLAIN_ENV = {"COLUMNS": "500", "NO_COLOR": "1", "TERM": "dumb"}
 
 
+@pytest.fixture(autouse=True)
+def one_thread(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every trainer here, in this process or a child, uses one CPU thread: on a shared
+    2-core machine OpenMP threads that spin while waiting for each other make a tiny run
+    tens of times slower under load, and these tests must not depend on the load."""
+    import torch
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 class Proc:
     """A CLI process in its own session, its output in files (a pipe nobody reads would block it)."""
 

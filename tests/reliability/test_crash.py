@@ -96,6 +96,9 @@ def test_sigkill_at_any_moment_then_resume(tmp_path, train_file, poller):
         proc.kill()
         proc.wait(60)
         seen.update(_train_rows(run))
+        if (run / "run.db").exists():
+            with RunStore(run) as s:
+                assert s.summary()["state"] == "failed"  # not "running": its process is gone
         events = resumed_events()
         if expected_resumes:
             assert set(events[len(checked):]) <= {expected_resumes[-1][0]}, events

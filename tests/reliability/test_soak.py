@@ -1,6 +1,6 @@
 """Soak (small): bench/soak.py at a size that runs in about a minute.
 
-A tiny run of 400 steps notifies an endpoint that stalls (an outage), answers 500, answers
+A tiny run of 1,200 steps notifies an endpoint that stalls (an outage), answers 500, answers
 late and resets connections, while a thread reads the store like `status --json` every
 100 ms and the real `status --json` runs every 5 s. It must finish; its memory (RSS, from
 the run store) must stay flat; the notifier's backlog must never exceed notify.queue_size,
@@ -23,12 +23,12 @@ pytestmark = pytest.mark.slow
 
 def test_soak_finishes_with_flat_memory_and_a_bounded_backlog(tmp_path):
     out = tmp_path / "soak.json"
-    r = subprocess.run([sys.executable, str(ROOT / "bench" / "soak.py"), "--steps", "400", "--queue-size", "2",
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "soak.py"), "--steps", "1200", "--queue-size", "2",
                         "--stall-s", "5", "--logging-steps", "5", "--json", str(out), "--keep", str(tmp_path / "w")],
                        capture_output=True, text=True, timeout=900, cwd=ROOT, check=False)
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads(out.read_text())
-    assert res["exit_code"] == 0 and res["state"] == "finished" and res["step"] == 400, res
+    assert res["exit_code"] == 0 and res["state"] == "finished" and res["step"] == 1200, res
 
     # Readers never saw an error ("database is locked" or anything else).
     assert res["reader"]["error_count"] == 0 and res["reader"]["polls"] > 20, res["reader"]
