@@ -12,6 +12,10 @@ from typing import Any
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Tiny models gain nothing from a second torch thread, and on a loaded 2-core machine
+# OpenMP threads spinning while they wait for each other slow them down many times over
+# (docs/BENCHMARKS.md, "Soak"). Subprocesses started by the tests inherit this.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
