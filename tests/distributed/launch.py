@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from tuneguard.store.run_store import RunStore
+from tests.live import LiveProcess, poll, read_store  # noqa: F401 - re-exported
 
 START_TIMEOUT = 240.0  # slow shared machine: two processes import torch and transformers
 END_TIMEOUT = 300.0
@@ -41,37 +37,16 @@ def write_collapse_data(path: Path, rows: int = 3000) -> Path:
     return path
 
 
-def poll(cond: Callable[[], Any], timeout: float, what: str, alive: Callable[[], None] | None = None) -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = cond()
-        if value:
-            return value
-        if alive is not None:
-            alive()
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def read_store(run_dir: Path, fn: Callable[[RunStore], Any]) -> Any:
-    if not (run_dir / "run.db").exists():
-        return None
-    try:
-        with RunStore(run_dir, readonly=True) as s:
-            return fn(s)
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            return None
-        raise
-
-
-class Launch:
+class Launch(LiveProcess):
     """`tuneguard train` under a two-process launcher, output in RUN_DIR.log."""
+
+    what = "launcher"
+    tail = 4000
+    start_timeout = START_TIMEOUT
+    end_timeout = END_TIMEOUT
 
     def __init__(self, run_dir: Path, config: str, settings: list[str], *, launcher: str = "torchrun",
                  extra: list[str] | None = None, env: dict[str, str] | None = None):
-        self.run_dir = run_dir
-        self.log_path = run_dir.parent / f"{run_dir.name}-{launcher}-{int(time.monotonic() * 1000)}.log"
         if launcher == "torchrun":
             head = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
         else:  # accelerate on CPU: --multi_gpu with train.use_cpu runs two gloo processes
@@ -83,55 +58,18 @@ class Launch:
             cmd += ["--set", s]
         full_env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1",
                     "COLUMNS": "200", **(env or {})}
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in close()
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=full_env,
-                                     start_new_session=True)
+        self._start(run_dir, run_dir.parent / f"{run_dir.name}-{launcher}-{int(time.monotonic() * 1000)}.log",
+                    cmd, full_env)
 
-    def output(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text("utf-8", "replace")
-
-    def _check_alive(self) -> None:
-        if self.proc.poll() is not None:
-            raise AssertionError(f"launcher exited early with {self.proc.returncode}:\n{self.output()[-4000:]}")
-
-    def step(self) -> int:
-        return int(read_store(self.run_dir, lambda s: s.get_meta("step") or 0) or 0)
-
-    def state(self) -> str | None:
-        return read_store(self.run_dir, lambda s: s.state())
-
-    def wait_running(self, min_step: int = 3) -> int:
-        poll(lambda: self.state() == "running" and self.step() >= min_step, START_TIMEOUT,
-             f"state running at step >= {min_step}", alive=self._check_alive)
-        return self.step()
-
-    def wait(self, timeout: float = END_TIMEOUT) -> int:
+    def wait(self, timeout: float | None = None) -> int:
+        timeout = self.end_timeout if timeout is None else timeout
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             raise AssertionError(f"still running after {timeout} s (a rank hangs?):\n{self.output()[-4000:]}") from None
 
-    def group_alive(self) -> bool:
-        """Is any process of the launch's group (launcher or worker) still there?"""
-        try:
-            os.killpg(self.proc.pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-
     def assert_no_worker_left(self, timeout: float = 60.0) -> None:
         poll(lambda: not self.group_alive(), timeout, "every worker of the launch to exit")
-
-    def close(self) -> None:
-        if self.group_alive():
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        if self.proc.poll() is None:
-            self.proc.wait(30)
-        self._log.close()
 
 
 def checkpoint_steps(run_dir: Path) -> list[int]:

@@ -5,21 +5,15 @@ from __future__ import annotations
 
 import os
 import random
-import signal
-import sqlite3
-import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
 from transformers import TrainerCallback
 
-from tuneguard.store.run_store import RunStore
+from tests.live import END_TIMEOUT, START_TIMEOUT, LiveProcess, poll, read_store  # noqa: F401 - re-exported
 
-START_TIMEOUT = 180.0
-END_TIMEOUT = 240.0
 
 
 def schedule(max_steps: int, peak: float = 1e-2, warmup_ratio: float = 0.1, name: str = "cosine") -> dict[int, float]:
@@ -90,36 +84,10 @@ class Spy(TrainerCallback):
         self.lr[state.global_step + 1] = optimizer.param_groups[0]["lr"]
 
 
-def read_store(run_dir: Path, fn: Callable[[RunStore], Any]) -> Any:
-    if not (run_dir / "run.db").exists():
-        return None
-    try:
-        with RunStore(run_dir, readonly=True) as s:
-            return fn(s)
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            return None
-        raise
-
-
-def poll(cond: Callable[[], Any], timeout: float, what: str, alive: Callable[[], None] | None = None) -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = cond()
-        if value:
-            return value
-        if alive is not None:
-            alive()
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-class LiveRun:
+class LiveRun(LiveProcess):
     """`python -m tuneguard train tiny` in its own process group (killed in `close`)."""
 
     def __init__(self, run_dir: Path, data: Path, max_steps: int, settings: list[str] | None = None):
-        self.run_dir = run_dir
-        self.log_path = run_dir.parent / f"{run_dir.name}.log"
         sets = [f"data.train_file={data}", f"train.max_steps={max_steps}", "train.logging_steps=1",
                 "guard.enabled=false", 'eval.strategy="no"', "eval.load_best_model_at_end=false",
                 "train.save_total_limit=10", *(settings or [])]
@@ -127,37 +95,11 @@ class LiveRun:
         for s in sets:
             cmd += ["--set", s]
         env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "COLUMNS": "200"}
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in close()
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env,
-                                     start_new_session=True)
-
-    def output(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text("utf-8", "replace")
-
-    def check_alive(self) -> None:
-        if self.proc.poll() is not None:
-            raise AssertionError(f"trainer exited early with {self.proc.returncode}:\n{self.output()[-3000:]}")
-
-    def step(self) -> int:
-        return int(read_store(self.run_dir, lambda s: s.get_meta("step") or 0) or 0)
+        self._start(run_dir, run_dir.parent / f"{run_dir.name}.log", cmd, env)
 
     def wait_step(self, step: int, timeout: float = START_TIMEOUT) -> int:
         poll(lambda: read_store(self.run_dir, lambda s: s.state()) == "running" and self.step() >= step,
              timeout, f"step >= {step}", alive=self.check_alive)
         return self.step()
 
-    def wait(self, timeout: float = END_TIMEOUT) -> int:
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            raise AssertionError(f"trainer still running after {timeout} s:\n{self.output()[-3000:]}") from None
 
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait(30)
-        self._log.close()
