@@ -1,0 +1,170 @@
+"""Faults planted in the real recipe, for the end-to-end tests of the guards.
+
+`tuneguard train` runs in this process (the real Typer app through CliRunner, so the exit
+code is the command's own). The recipe loads its base model through
+`tuneguard.train.model.load_base_model`; `planted(...)` wraps that loader while a `with`
+block lasts and registers forward hooks on the model it returns. Everything else (data,
+audit, LoRA, Trainer, callbacks, store, notifier, report) is the product's own code.
+
+The hooks only plant what a real run can meet: a NaN or a jump in the loss at a known
+step, steps that become slow, generations that stop emitting EOS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import subprocess
+import time
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+
+class Plant:
+    """A forward hook on the base causal LM that knows what each forward is for.
+
+    Training forwards are counted (with gradient accumulation 1, the tests' setting, the
+    k-th is step k). Generations (QA probes) are told apart from evaluation forwards by the
+    `generate` call they run in, and grouped in rounds: a round is the generations between
+    two training steps, i.e. one evaluation's probes. A plant changes the logits, which the
+    loss is computed from whether the model or the Trainer computes it.
+    """
+
+    def __init__(self) -> None:
+        self.train_calls = 0
+        self.generation_round = 0
+        self.generating = False
+        self._trained = True
+
+    def hook(self, module: Any, args: Any, output: Any) -> Any:
+        if module.training:
+            self.train_calls += 1
+            self._trained = True
+            return self.on_train(self.train_calls, output)
+        if self.generating:
+            return self.on_generate(self.generation_round, output)
+        return output
+
+    def wrap_generate(self, generate: Any) -> Any:
+        def wrapped(*a: Any, **kw: Any) -> Any:
+            if self._trained:
+                self.generation_round += 1
+                self._trained = False
+            self.generating = True
+            try:
+                return generate(*a, **kw)
+            finally:
+                self.generating = False
+        return wrapped
+
+    def on_train(self, k: int, output: Any) -> Any:
+        return output
+
+    def on_generate(self, round_: int, output: Any) -> Any:
+        return output
+
+
+class NanAt(Plant):
+    """The logits of training step `k` become NaN, and with them its loss and gradients, as
+    an fp16 overflow makes them."""
+
+    def __init__(self, k: int) -> None:
+        super().__init__()
+        self.k = k
+
+    def on_train(self, k: int, output: Any) -> Any:
+        if k == self.k:
+            output.logits = output.logits * float("nan")
+        return output
+
+
+class ScaleLogitsAt(Plant):
+    """The logits of training step `k` are multiplied by `factor`: over-confident wrong
+    predictions, so the loss and the gradient norm jump at that step, as an outlier batch
+    or a bad update makes them."""
+
+    def __init__(self, k: int, factor: float) -> None:
+        super().__init__()
+        self.k, self.factor = k, factor
+
+    def on_train(self, k: int, output: Any) -> Any:
+        if k == self.k:
+            output.logits = output.logits * self.factor
+        return output
+
+
+class SlowFrom(Plant):
+    """Every training step from the k-th on takes `seconds` longer (a competing process,
+    throttling): tokens/s falls."""
+
+    def __init__(self, k: int, seconds: float) -> None:
+        super().__init__()
+        self.k, self.seconds = k, seconds
+
+    def on_train(self, k: int, output: Any) -> Any:
+        if k >= self.k:
+            time.sleep(self.seconds)
+        return output
+
+
+class StopsEmittingEos(Plant):
+    """QA generations emit EOS at once at the first evaluation and never after it: the
+    symptom of a model that is losing the ability to stop."""
+
+    def __init__(self, eos_id: int) -> None:
+        super().__init__()
+        self.eos_id = eos_id
+
+    def on_generate(self, round_: int, output: Any) -> Any:
+        logits = output.logits.clone()
+        logits[..., self.eos_id] = 1e4 if round_ <= 1 else -1e4
+        output.logits = logits
+        return output
+
+
+@contextlib.contextmanager
+def planted(*plants: Plant) -> Iterator[list[Any]]:
+    """While the block lasts, the recipe's base model carries `plants` as forward hooks;
+    yields the list of models they were attached to."""
+    from tuneguard.train import model as model_lib
+
+    real = model_lib.load_base_model
+    models: list[Any] = []
+
+    def load_base_model(*a: Any, **kw: Any) -> Any:
+        model = real(*a, **kw)
+        for p in plants:
+            model.register_forward_hook(p.hook)
+            # An instance attribute: PEFT's generate reaches the base model's through it.
+            model.generate = p.wrap_generate(model.generate)
+        models.append(model)
+        return model
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(model_lib, "load_base_model", load_base_model)
+        yield models
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """The real `tuneguard` Typer app in this process; the logging and warning set-up the
+    CLI does is undone afterwards (the next command sets it up again)."""
+    import transformers
+    from typer.testing import CliRunner
+
+    from tuneguard.cli.main import app
+
+    root = logging.getLogger()
+    handlers, level, verbosity = list(root.handlers), root.level, transformers.logging.get_verbosity()
+    try:
+        with warnings.catch_warnings():
+            r = CliRunner(env=env).invoke(app, list(args))
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        transformers.logging.set_verbosity(verbosity)
+    # Only a clean exit: any other exception is a crash (a traceback a user would see).
+    assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
+    return subprocess.CompletedProcess(list(args), r.exit_code, r.stdout, r.stderr)
