@@ -96,17 +96,21 @@ class ScaleLogitsAt(Plant):
         return output
 
 
-class SlowFrom(Plant):
-    """Every training step from the k-th on takes `seconds` longer (a competing process,
-    throttling): tokens/s falls."""
+class SlowSteps(Plant):
+    """Training steps `first`..`last` each take `times` x longer (a competing process,
+    throttling): tokens/s falls by that factor, whatever the machine's own speed. The
+    normal step time is measured here, between the training forwards before `first`."""
 
-    def __init__(self, k: int, seconds: float) -> None:
+    def __init__(self, first: int, last: int, times: float = 10.0) -> None:
         super().__init__()
-        self.k, self.seconds = k, seconds
+        self.first, self.last, self.times = first, last, times
+        self._t: list[float] = []
 
     def on_train(self, k: int, output: Any) -> Any:
-        if k >= self.k:
-            time.sleep(self.seconds)
+        self._t.append(time.perf_counter())
+        if self.first <= k <= self.last:
+            gaps = sorted(b - a for a, b in zip(self._t[1:self.first - 1], self._t[2:self.first]))
+            time.sleep(self.times * gaps[len(gaps) // 2])
         return output
 
 
