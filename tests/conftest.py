@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -17,6 +17,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # (docs/BENCHMARKS.md, "Soak"). Subprocesses started by the tests inherit this.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def missing(reason: str, module_level: bool = False) -> NoReturn:
+    """A dependency this machine lacks: skip here, but fail under CI (`CI=true`), where
+    `scripts/install.sh --test` installs every test dependency and a skip would hide a
+    broken installation."""
+    if os.environ.get("CI", "").strip().lower() == "true":
+        pytest.fail(f"{reason} (CI=true: CI must have it)", pytrace=False)
+    pytest.skip(reason, allow_module_level=module_level)
 
 
 @pytest.fixture

@@ -85,7 +85,10 @@ def test_dashboard_render(tmp_path: Path):
     Console(file=buf, width=160, force_terminal=True, color_system=None).print(render(snap, run))
     text = buf.getvalue()
     assert "PAUSED" in text and "100%" in text and "step 40/40" in text
-    assert sparkline([r["loss"] for r in snap.train]) in text  # loss sparkline, strictly falling
+    # The loss sparkline: 40 strictly falling values, from the highest block to the lowest.
+    spark = next(w for w in text.split() if set(w) <= set("▁▂▃▄▅▆▇█") and len(w) >= 20)
+    assert spark[0] == "█" and spark[-1] == "▁" and list(spark) == sorted(spark, reverse=True)
+    assert len(set(spark)) == 8  # every level used: the scale spans the values
     assert "PLATEAU" in text and "pending stop by me@box pid 7" in text
     assert "tuneguard continue" in text and "RSS 1.20 GB" in text
     assert "pending stop" in compact_line(snap)

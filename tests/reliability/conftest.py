@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import missing
+
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
 # Wide, plain output: log lines that name paths must not be wrapped by Rich.
@@ -169,8 +171,9 @@ def poller(tmp_path: Path) -> Iterator[Callable[[Path], Poller]]:
 
 @pytest.fixture
 def tmpfs(tmp_path: Path) -> Iterator[Callable[[int], Path]]:
-    """mount(size_bytes) -> a fresh tmpfs of that size (a real disk that fills); skips without
-    the privilege to mount. Unmounted at teardown."""
+    """mount(size_bytes) -> a fresh tmpfs of that size (a real disk that fills). Mounting needs
+    root (CAP_SYS_ADMIN): without it the test is skipped, except under CI, which runs as root
+    and must run it. Unmounted at teardown."""
     mounted: list[Path] = []
 
     def mount(size: int) -> Path:
@@ -179,7 +182,8 @@ def tmpfs(tmp_path: Path) -> Iterator[Callable[[int], Path]]:
         r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)],
                            capture_output=True, text=True, check=False)
         if r.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+            missing(f"cannot mount a tmpfs (needs root or CAP_SYS_ADMIN; running as uid {os.getuid()}): "
+                    f"{r.stderr.strip() or r.returncode}")
         mounted.append(mnt)
         return mnt
 
