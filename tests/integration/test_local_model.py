@@ -5,7 +5,8 @@
 This is the branch of model loading every built-in model skips: `from_pretrained` on a
 folder, the hub token handed to it, the pad token replaced and the embeddings resized
 (padded to a multiple of 64), the adapter reloaded onto the folder's weights by `generate`
-and `export --merge`, and a folder that is not there.
+and `export --merge`, and a folder that is not there. Then `model.gguf_file`: a tiny GPT-2
+written here as a GGUF file, trained and reloaded the same way.
 """
 
 from __future__ import annotations
@@ -189,3 +190,88 @@ def test_a_missing_or_empty_model_folder_is_one_line_and_exit_2(tmp_path, train_
         assert str(name) in lines[0] and phrase in lines[0], lines[0]
         assert not (run / "run.db").exists()  # refused before anything that blocks the next try
 
+
+
+def save_gpt2_gguf(folder: Path) -> tuple[Any, Any]:
+    """A random-init GPT-2 and the tiny tokenizer written as one GGUF file (F32), the way
+    llama.cpp's converter lays it out; returns (model, tokenizer) as they were written.
+
+    Written by hand with the `gguf` package's writer because no installed library converts
+    a transformers model to GGUF (llama.cpp's convert script is not part of `gguf`); the
+    tensor names come from transformers' own GGUF map, so its loader reads them back."""
+    import gguf
+    import numpy as np
+    from transformers import GPT2Config, GPT2LMHeadModel
+    from transformers.modeling_gguf_pytorch_utils import TENSOR_PROCESSORS, get_gguf_hf_weights_map
+
+    from tuneguard.train.model import build_tiny_tokenizer
+
+    tok = build_tiny_tokenizer()
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=1024, n_embd=64, n_layer=2, n_head=4,
+                                       bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id)).eval()
+    names = {hf: g for g, hf in get_gguf_hf_weights_map(model, TENSOR_PROCESSORS["gpt2"]()).items()}
+    folder.mkdir(parents=True)
+    w = gguf.GGUFWriter(str(folder / "tiny-gpt2.gguf"), "gpt2")
+    w.add_context_length(1024)
+    w.add_embedding_length(64)
+    w.add_feed_forward_length(256)
+    w.add_block_count(2)
+    w.add_head_count(4)
+    w.add_layer_norm_eps(1e-5)
+    w.add_file_type(gguf.LlamaFileType.ALL_F32)
+    bpe = json.loads(tok.backend_tokenizer.to_str())["model"]
+    tokens = [t for t, _ in sorted(bpe["vocab"].items(), key=lambda kv: kv[1])]
+    w.add_tokenizer_model("gpt2")
+    w.add_token_list(tokens)
+    w.add_token_types([gguf.TokenType.CONTROL if t == tok.eos_token else gguf.TokenType.NORMAL for t in tokens])
+    w.add_token_merges([m if isinstance(m, str) else " ".join(m) for m in bpe["merges"]])
+    w.add_bos_token_id(tok.eos_token_id)
+    w.add_eos_token_id(tok.eos_token_id)
+    transposed = ("attn_qkv.weight", "ffn_down.weight", "ffn_up.weight", "attn_output.weight")  # GPT-2's Conv1D
+    for name, t in model.state_dict().items():
+        if name == "lm_head.weight":
+            continue  # tied to the token embeddings
+        arr = t.detach().numpy().astype(np.float32)
+        w.add_tensor(names[name], arr.T.copy() if names[name].endswith(transposed) else arr)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return model, tok
+
+
+def test_a_gguf_file_in_a_folder_trains_and_its_adapter_reloads(tmp_path, train_file):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = tmp_path / "gguf-model"
+    written, _ = save_gpt2_gguf(folder)
+    run = tmp_path / "run"
+    with pytest.MonkeyPatch.context() as mp:
+        spy = FromPretrainedSpy(mp)
+        r = invoke("train", "tiny", "--run-dir", str(run), "--set", f"data.train_file={train_file}",
+                   "--set", f"model.name={folder}", "--set", "model.gguf_file=tiny-gpt2.gguf",
+                   "--set", "lora.target_modules=null", "--set", "lora.modules_to_save=null",
+                   "--set", "train.max_steps=4", "--set", "eval.steps=2", "--set", "train.save_steps=2")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert {kw.get("gguf_file") for who, n, kw in spy.calls if n == str(folder)} == {"tiny-gpt2.gguf"}
+    adapter_cfg = json.loads((run / "adapter" / "adapter_config.json").read_text())
+    assert sorted(adapter_cfg["target_modules"]) == ["c_attn", "c_proj"]  # GPT-2's automatic targets
+
+    # The file's weights, dequantised by transformers, are the ones written.
+    base = AutoModelForCausalLM.from_pretrained(folder, gguf_file="tiny-gpt2.gguf").eval()
+    ids = torch.tensor([[5, 17, 230, 44]])
+    with torch.no_grad():
+        assert torch.allclose(base(ids).logits, written(ids).logits, atol=1e-5)
+    # generate reloads the adapter onto the GGUF's weights: the same text as built here.
+    tok = AutoTokenizer.from_pretrained(run / "adapter")
+    base.resize_token_embeddings(len(tok), pad_to_multiple_of=64)
+    model = PeftModel.from_pretrained(base, run / "adapter").eval()
+    enc = tok(PROMPT, return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        out = model.generate(**enc, max_new_tokens=8, do_sample=False, pad_token_id=tok.pad_token_id,
+                             eos_token_id=tok.eos_token_id)
+    r = invoke("generate", str(run), "What is 2 plus 3?", "--temperature", "0", "--max-new-tokens", "8")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True).strip()
