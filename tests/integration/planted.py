@@ -1,7 +1,7 @@
 """Faults planted in the real recipe, for the end-to-end tests of the guards.
 
-`tuneguard train` runs in this process (the real Typer app through CliRunner, so the exit
-code is the command's own). The recipe loads its base model through
+`tuneguard train` runs in this process (`tests.conftest.invoke`: the real Typer app, so
+the exit code is the command's own). The recipe loads its base model through
 `tuneguard.train.model.load_base_model`; `planted(...)` wraps that loader while a `with`
 block lasts and registers forward hooks on the model it returns. Everything else (data,
 audit, LoRA, Trainer, callbacks, store, notifier, report) is the product's own code.
@@ -13,10 +13,7 @@ step, steps that become slow, generations that stop emitting EOS.
 from __future__ import annotations
 
 import contextlib
-import logging
-import subprocess
 import time
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -150,25 +147,3 @@ def planted(*plants: Plant) -> Iterator[list[Any]]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(model_lib, "load_base_model", load_base_model)
         yield models
-
-
-def invoke(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """The real `tuneguard` Typer app in this process; the logging and warning set-up the
-    CLI does is undone afterwards (the next command sets it up again)."""
-    import transformers
-    from typer.testing import CliRunner
-
-    from tuneguard.cli.main import app
-
-    root = logging.getLogger()
-    handlers, level, verbosity = list(root.handlers), root.level, transformers.logging.get_verbosity()
-    try:
-        with warnings.catch_warnings():
-            r = CliRunner(env=env).invoke(app, list(args))
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
-        transformers.logging.set_verbosity(verbosity)
-    # Only a clean exit: any other exception is a crash (a traceback a user would see).
-    assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
-    return subprocess.CompletedProcess(list(args), r.exit_code, r.stdout, r.stderr)

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import torch
 
-from tests.integration.planted import invoke
+from tests.conftest import invoke
 from tuneguard.data.synthetic import make_instruction_rows, write_jsonl
 from tuneguard.store.run_store import RunStore
 

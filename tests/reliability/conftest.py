@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import missing
+from tests.conftest import invoke, missing
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
@@ -97,31 +97,9 @@ def train_inproc(cfg_path: Path, run_dir: Path, *sets: str, **kw: Any) -> int:
 
 
 @pytest.fixture
-def inproc_cli() -> Iterator[Callable[..., subprocess.CompletedProcess]]:
-    """The real Typer app, invoked in this process (no interpreter start per case); the
-    logging and warning set-up the CLI does is undone afterwards."""
-    import logging
-    import warnings
-
-    import transformers
-    from typer.testing import CliRunner
-
-    from tuneguard.cli.main import app
-
-    root = logging.getLogger()
-    handlers, level, verbosity = list(root.handlers), root.level, transformers.logging.get_verbosity()
-
-    def invoke(*args: str) -> subprocess.CompletedProcess:
-        with warnings.catch_warnings():
-            r = CliRunner().invoke(app, list(args))
-        # Only a clean exit is allowed: any other exception is a crash (a traceback).
-        assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
-        return subprocess.CompletedProcess(args, r.exit_code, r.stdout, r.stderr)
-
-    yield invoke
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    transformers.logging.set_verbosity(verbosity)
+def inproc_cli() -> Callable[..., subprocess.CompletedProcess]:
+    """The real Typer app, invoked in this process (no interpreter start per case)."""
+    return invoke
 
 
 def wait_until(cond: Callable[[], bool], what: str, proc: Proc | None = None, timeout: float = 600,
