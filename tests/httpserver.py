@@ -30,6 +30,7 @@ class Endpoint:
         self.got_request = threading.Event()
         self.lock = threading.Lock()
         self.requests: list[dict[str, Any]] = []
+        self.answered = 0  # responses sent (a hanging endpoint sends none)
         self.port = 0
 
     @property
@@ -58,12 +59,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except ValueError:
             body = raw
         with ep.lock:
-            ep.requests.append({"path": self.path, "headers": dict(self.headers), "body": body,
-                                "time": time.monotonic()})
+            ep.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
             first = len(ep.requests) == 1
         ep.got_request.set()
         if ep.hang:
-            ep.release.wait(30)  # accept, read, never answer
+            ep.release.wait(120)  # accept, read, never answer (released at teardown)
             return
         if first and ep.gate is not None:
             ep.gate.wait(10)
@@ -76,6 +76,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", "2")
         self.end_headers()
         self.wfile.write(b"{}")
+        with ep.lock:
+            ep.answered += 1
 
     def log_message(self, *args: Any) -> None:
         pass

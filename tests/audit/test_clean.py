@@ -23,12 +23,6 @@ def wordpiece_tokenizer():
     return PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="[UNK]", pad_token="[PAD]", eos_token="[EOS]")
 
 
-def test_corpus_is_real_and_varied():
-    docs = docstrings()
-    assert len(docs) >= 900
-    assert len({d for _, _, d in docs}) == len(docs)
-
-
 def test_clean_data_has_no_warning_or_error(audit_rows):
     result, _ = audit_rows(clean_rows(600), validation=clean_rows(150, seed=1, offset=600),
                               test=clean_rows(100, seed=2, offset=750))

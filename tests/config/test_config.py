@@ -97,11 +97,24 @@ def test_secrets_redacted():
     assert d["notify"]["urls"] == ["line://***", "${LINE_URL}"]
 
 
-def test_cli_config_diff_shows_five_changes():
-    r = cli("config", "diff", "gptj-6b-v1", "gptj-6b-v2")
+def test_cli_config_diff_shows_each_changed_value():
+    r = cli("config", "diff", "gptj-6b-v1", "gptj-6b-v2", env={"COLUMNS": "200"})
     assert r.returncode == 0, r.stderr
-    for key in ("train.learning_rate", "train.weight_decay", "eval.strategy", "lora.r", "lora.dropout"):
-        assert key in r.stdout, key
+    rows = {}
+    for line in r.stdout.splitlines():  # the table's body rows: │ key │ v1 │ v2 │
+        cells = [c.strip() for c in line.strip().strip("│").split("│")]
+        if len(cells) == 3 and "." in cells[0]:
+            rows[cells[0]] = (cells[1], cells[2])
+    assert rows == {
+        "eval.early_stopping_patience": ("null", "3"),
+        "eval.strategy": ("epoch", "steps"),
+        "lora.alpha": ("16", "32"),
+        "lora.dropout": ("0.0", "0.1"),
+        "lora.r": ("8", "16"),
+        "train.learning_rate": ("2.0e-05", "5.0e-06"),
+        "train.weight_decay": ("0.0", "0.1"),
+    }
+    assert "7 parameter(s) differ" in r.stdout
 
 
 def test_cli_presets_and_init(tmp_path):

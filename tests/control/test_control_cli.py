@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,22 @@ def test_request_to_a_run_whose_process_died(tmp_path: Path):
     assert result.exit_code == 1
     out = " ".join(result.output.split())
     assert f"no live run in {run}: state running, but its process" in out and "--resume auto" in out
+
+
+def test_a_run_on_another_machine_is_live_until_its_heartbeat_is_10_minutes_old(tmp_path: Path):
+    """Shared storage: the trainer's pid means nothing here, its heartbeat does."""
+    run = build_finished_run(tmp_path / "run")
+    with RunStore(run) as s:
+        s.set_state("running")
+        s.set_meta(host="another-machine", pid=1, heartbeat=time.time() - 601)
+    stale = runner.invoke(app, ["stop", str(run)])
+    assert stale.exit_code == 1 and f"no live run in {run}" in " ".join(stale.output.split())
+    with RunStore(run) as s:
+        s.set_meta(heartbeat=time.time() - 540)
+    fresh = runner.invoke(app, ["stop", str(run)])
+    assert fresh.exit_code == 0, fresh.output
+    with RunStore(run) as s:
+        assert [(r["action"], r["status"]) for r in s.control_requests()][1:] == [("stop", "pending")]
 
 
 def test_request_to_a_folder_without_a_run(tmp_path: Path):
@@ -85,7 +102,10 @@ def test_dashboard_render(tmp_path: Path):
     Console(file=buf, width=160, force_terminal=True, color_system=None).print(render(snap, run))
     text = buf.getvalue()
     assert "PAUSED" in text and "100%" in text and "step 40/40" in text
-    assert sparkline([r["loss"] for r in snap.train]) in text  # loss sparkline, strictly falling
+    # The loss sparkline: 40 strictly falling values, from the highest block to the lowest.
+    spark = next(w for w in text.split() if set(w) <= set("▁▂▃▄▅▆▇█") and len(w) >= 20)
+    assert spark[0] == "█" and spark[-1] == "▁" and list(spark) == sorted(spark, reverse=True)
+    assert len(set(spark)) == 8  # every level used: the scale spans the values
     assert "PLATEAU" in text and "pending stop by me@box pid 7" in text
     assert "tuneguard continue" in text and "RSS 1.20 GB" in text
     assert "pending stop" in compact_line(snap)

@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from control_helpers import checkpoint_steps, poll, read_store
@@ -80,17 +79,24 @@ def test_pause_then_continue(live_run):
     cli("pause", str(run.run_dir))
     run.wait_state("paused")
     paused_at = run.step()
-    time.sleep(1.5)  # a paused run must not advance
-    assert run.step() == paused_at and run.state() == "paused" and run.proc.poll() is None
     (req,) = requests(run.run_dir)
     assert (req["action"], req["status"], req["handled_step"]) == ("pause", "done", paused_at)
     assert (run.run_dir / "checkpoints" / f"checkpoint-{paused_at}" / MARKER).exists()
+    # The pause loop is alive and answers requests, and the run does not advance: a
+    # checkpoint asked now is handled at the paused step (events, not a timed wait).
+    cli("checkpoint", str(run.run_dir))
+    ckpt = poll(lambda: next((r for r in requests(run.run_dir) if r["action"] == "checkpoint"
+                              and r["status"] != "pending"), None), 60, "the checkpoint request to be handled",
+                alive=run.check_alive)
+    assert (ckpt["status"], ckpt["handled_step"]) == ("done", paused_at)
+    assert f"checkpoint-{paused_at} was written" in ckpt["note"]
+    assert run.step() == paused_at and run.state() == "paused"
     # Still live while paused: a request is accepted.
     cli("continue", str(run.run_dir))
     assert run.wait() == 0, run.output()[-3000:]
     assert run.state() == "finished"
     assert read_store(run.run_dir, lambda s: max(r["step"] for r in s.metrics("train"))) == 60
-    _, cont_req = requests(run.run_dir)
+    _, _, cont_req = requests(run.run_dir)
     assert cont_req["action"] == "continue" and cont_req["status"] == "done" and cont_req["handled_step"] == paused_at
     assert [e["step"] for e in events(run.run_dir, "control_pause")] == [paused_at]
     assert [e["step"] for e in events(run.run_dir, "control_continue")] == [paused_at]

@@ -55,7 +55,7 @@ def test_pause_holds_every_rank_until_continue(ranks):
     for r in (r0, r1):
         p = r["pause"]
         assert (p["step"], p["save"], p["stop"]) == (1, True, False)
-        assert p["on_save_s"] >= 0.9  # rank 1 waited in the pause loop as long as rank 0
+        assert p["seen_after_save"] is True  # neither rank left the pause before `continue` was asked
     assert r0["pause"]["requests"] == [["pause", "done", 1], ["continue", "done", 1]]
     assert r0["pause"]["state"] == "running"
 
@@ -65,7 +65,7 @@ def test_a_signal_to_one_rank_ends_the_pause_on_both(ranks):
     for r in (r0, r1):
         p = r["pause_signal"]
         assert (p["step"], p["stop"], p["stop_reason"]) == (1, True, "stopped")
-        assert p["on_save_s"] >= 0.7
+        assert p["seen_after_save"] is True  # both held in the pause until rank 1's signal came
     assert r0["pause_signal"]["requests"] == [["pause", None, "done"], ["stop", "peer", "done"]]
 
 
@@ -74,8 +74,8 @@ def test_collectives_or_max_broadcast_and_barrier_timeout(ranks):
     for r in (r0, r1):
         c = r["collectives"]
         assert (c["or"], c["max"], c["bcast"]) == (0b101, [1, 0], 41)
-    kind, waited, names_rank = r0["collectives"]["timeout"]
-    assert kind == "PeerTimeout" and waited < 10 and names_rank
+    kind, names_rank = r0["collectives"]["timeout"]
+    assert kind == "PeerTimeout" and names_rank
 
 
 def test_adapter_gathered_from_fsdp2_shards_matches_unsharded_training(ranks):

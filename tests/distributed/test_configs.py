@@ -14,12 +14,13 @@ ACCELERATE = sorted((ROOT / "configs" / "accelerate").glob("*.yaml"))
 
 
 def test_accelerate_configs_launch_several_processes_and_avoid_the_multi_cpu_trap():
-    assert {p.name for p in ACCELERATE} >= {"ddp.yaml", "ddp-multinode.yaml", "fsdp.yaml", "deepspeed-zero2.yaml",
-                                            "deepspeed-zero3.yaml"}
+    kinds = {"ddp.yaml": "MULTI_GPU", "ddp-multinode.yaml": "MULTI_GPU", "fsdp.yaml": "FSDP",
+             "deepspeed-zero2.yaml": "DEEPSPEED", "deepspeed-zero3.yaml": "DEEPSPEED"}
+    assert {p.name for p in ACCELERATE} == set(kinds)
     for path in ACCELERATE:
         cfg = yaml.safe_load(path.read_text("utf-8"))
-        # MULTI_CPU runs one process without saying so (docs/DISTRIBUTED.md).
-        assert cfg["distributed_type"] in ("MULTI_GPU", "FSDP", "DEEPSPEED"), path.name
+        # Never MULTI_CPU: it runs one process without saying so (docs/DISTRIBUTED.md).
+        assert cfg["distributed_type"] == kinds[path.name], path.name
         assert cfg["num_processes"] >= 2 and cfg["use_cpu"] is False, path.name
         assert cfg["mixed_precision"] == "no", path.name  # tuneguard's model.dtype decides
     multinode = yaml.safe_load((ROOT / "configs/accelerate/ddp-multinode.yaml").read_text("utf-8"))

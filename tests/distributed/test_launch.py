@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -165,7 +164,6 @@ def test_guard_halt_stops_both_ranks_and_the_trackers_show_why(launch, tmp_path,
 
 def test_audit_refusal_reaches_every_rank_before_a_model_loads(launch, tmp_path):
     collapse = write_collapse_data(tmp_path / "dup.jsonl", rows=400)
-    t0 = time.monotonic()
     run = launch("refused", "tiny", [f"data.train_file={collapse}"])  # no --force
     rc = run.wait(180)
     out = run.output()
@@ -175,7 +173,6 @@ def test_audit_refusal_reaches_every_rank_before_a_model_loads(launch, tmp_path)
     assert "exitcode  : 2" in out and not worker_traceback(out)
     assert not (run.run_dir / "base_model").exists() and not (run.run_dir / "checkpoints").exists()
     assert read_store(run.run_dir, lambda s: (s.state(), s.get_meta("exit_reason"))) == ("failed", "audit errors")
-    assert time.monotonic() - t0 < 150
 
 
 def test_stop_request_stops_both_ranks_and_resume_continues_under_torchrun(launch, data):

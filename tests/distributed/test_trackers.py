@@ -96,11 +96,23 @@ def test_a_failing_tracker_is_logged_once_and_never_raises(tmp_path, caplog):
     store.close()
 
 
-def test_nothing_on_other_ranks(tmp_path):
+def test_nothing_on_other_ranks(tmp_path, monkeypatch):
+    wandb = FakeWandb()
+    monkeypatch.setitem(sys.modules, "wandb", wandb)
+    written: list[str] = []
+
+    class Writer:  # records every call a sink would make
+        def __getattr__(self, name):
+            return lambda *a, **k: written.append(name)
+
+    tb = type("TensorBoardCallback", (), {"tb_writer": Writer(), "logging_dir": None})()
     ctx = _ctx(tmp_path, None)
     ctx.is_main = False
     cb = TrackerCallback(ctx)
-    assert cb.attach(_trainer("TensorBoardCallback", "MLflowCallback")) == []
+    trainer = SimpleNamespace(callback_handler=SimpleNamespace(callbacks=[tb, type("WandbCallback", (), {})()]))
+    assert cb.attach(trainer) == []
     cb.on_train_begin(None, SimpleNamespace(global_step=0, is_world_process_zero=False), None)
     cb.on_log(None, SimpleNamespace(global_step=1), None, logs={"loss": 1.0})
     cb.close()
+    assert written == [] and tb.logging_dir is None  # TensorBoard: not written, not redirected
+    assert wandb.alerts == [] and wandb.run.summary == {}

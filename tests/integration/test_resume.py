@@ -1,10 +1,9 @@
 """SIGKILL after the first checkpoint, then --resume auto: the same losses as an uninterrupted run."""
 
-import time
-
 import pytest
 
 from tests.conftest import cli, kill_group, start_cli, tiny_config
+from tests.live import poll
 from tuneguard.store.run_store import RunStore
 from tuneguard.train.resume import MARKER
 
@@ -31,11 +30,8 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, train_file):
     run = tmp_path / "run"
     proc = start_cli("train", str(cfg), "--run-dir", str(run))
     try:
-        deadline = time.time() + 300
-        while not (run / "checkpoints" / "checkpoint-10" / MARKER).exists():
-            assert proc.poll() is None, proc.communicate()
-            assert time.time() < deadline
-            time.sleep(0.02)
+        poll(lambda: (run / "checkpoints" / "checkpoint-10" / MARKER).exists(), 300, "checkpoint-10",
+             interval=0.02, alive=lambda: proc.poll() is None or pytest.fail(str(proc.communicate())))
         kill_group(proc)
         proc.wait(30)
     finally:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import threading
 
 import pytest
 
@@ -94,36 +94,69 @@ def test_client_error_is_not_retried(http_server, store, make_cfg) -> None:
 
 def test_rate_limit_waits_for_retry_after(http_server, store, make_cfg) -> None:
     ep = http_server(responses=[(429, {"Retry-After": "1"})], default=(200, {}))
-    # A 5 s exponential backoff would show if Retry-After were ignored.
     n = Notifier(make_cfg(_url(ep.port), retries=3), store, [], run_name="r", backoff_s=5.0)
     n.notify("evaluation", EVAL)
     assert n.close(timeout=10)
     assert len(ep.requests) == 2
-    gap = ep.requests[1]["time"] - ep.requests[0]["time"]
-    assert 0.9 <= gap < 3.0
     assert [e["payload"]["event"] for e in store.events("notify_sent")] == ["evaluation"]
     assert store.events("notify_failed") == []
 
 
-@pytest.mark.parametrize("kind", ["hang", "refused"])
-def test_dead_endpoint_never_blocks_the_caller(kind, http_server, refused_port, store, make_cfg) -> None:
-    port = http_server(hang=True).port if kind == "hang" else refused_port
-    n = Notifier(make_cfg(_url(port), timeout_s=0.5, retries=2), store, [], run_name="r", backoff_s=0.05)
+@pytest.mark.parametrize("first, wait", [((429, {"Retry-After": "1"}), (1.0, 1.0)),
+                                         ((503, {}), (4.5, 5.5))])
+def test_the_wait_before_a_retry_is_retry_after_else_the_backoff(http_server, first, wait) -> None:
+    """The wait the delivery asks for (recorded, not timed): what the server said, else the
+    backoff with its 10% jitter."""
+    from tuneguard.notify.delivery import Delivery
+    from tuneguard.notify.messages import Message
+    from tuneguard.notify.secrets import Scrubber
+
+    ep = http_server(responses=[first], default=(200, {}))
+    url = _url(ep.port)
+    delivery = Delivery([url], timeout_s=5, scrub=Scrubber([], [url]))
+    waits: list[float] = []
+    res = delivery.send(delivery.targets[0], Message("t", "body"), retries=3, backoff_s=5.0,
+                        sleep=lambda s: waits.append(s) or True)
+    assert res.ok and res.attempts == 2 and len(ep.requests) == 2
+    assert len(waits) == 1 and wait[0] <= waits[0] <= wait[1], waits
+
+
+def test_a_hung_endpoint_never_blocks_the_caller_or_close(http_server, store, make_cfg) -> None:
+    """An endpoint that accepts and never answers, with a 60 s request timeout: 100 calls
+    and close() return while the first request is still unanswered (events, not timings)."""
+    ep = http_server(hang=True)
+    n = Notifier(make_cfg(_url(ep.port), timeout_s=60, retries=2), store, [], run_name="r", backoff_s=0.05)
+    calls_done = threading.Event()
+
+    def caller() -> None:
+        for step in range(100):
+            n.notify("evaluation", {**EVAL, "step": step}, step=step)
+        calls_done.set()
+
+    threading.Thread(target=caller, daemon=True).start()
+    assert calls_done.wait(60), "notify() waited on the network"
+    assert ep.got_request.wait(10)
+    assert ep.answered == 0  # the worker is still waiting on the first message
+    assert n.close(timeout=0.5) is False  # gave up at its limit, not when the network answered
+    assert ep.answered == 0 and len(ep.requests) == 1
+    dropped = {(e["payload"]["event"], e["payload"]["reason"]): e["payload"]["count"]
+               for e in store.events("notify_dropped")}
+    assert dropped == {("evaluation", "flush time limit"): 99}  # the one in flight is not counted twice
+    assert store.events("notify_failed") == []
+
+
+def test_a_refused_endpoint_is_recorded_and_then_skipped(refused_port, store, make_cfg) -> None:
+    n = Notifier(make_cfg(_url(refused_port), timeout_s=0.5, retries=2), store, [], run_name="r", backoff_s=0.05)
     for step in range(100):
-        t0 = time.perf_counter()
         n.notify("evaluation", {**EVAL, "step": step}, step=step)
-        assert time.perf_counter() - t0 < 0.05  # queueing only: the call never waits on the network
-    t0 = time.perf_counter()
-    n.close(timeout=2)
-    assert time.perf_counter() - t0 < 3.5
+    assert n.close(timeout=30)
     failed = store.events("notify_failed")
-    assert failed, "delivery failures must be recorded"
-    assert all(f["payload"]["target"] == "json://***" for f in failed)
-    reason = failed[0]["payload"]["reason"]
-    assert ("no answer" in reason) if kind == "hang" else ("connection refused" in reason)
+    assert failed and all(f["payload"]["target"] == "json://***" for f in failed)
+    assert "connection refused" in failed[0]["payload"]["reason"]
     assert store.summary()["notify_failures"] == len(failed)
-    handled = len(failed) + sum(e["payload"]["count"] for e in store.events("notify_dropped"))
-    assert handled <= 100
+    # Every message is accounted for: tried and failed, or skipped while the target is down.
+    assert len(failed) + sum(e["payload"]["count"] for e in store.events("notify_dropped")) == 100
+    assert any(f["payload"]["reason"].startswith("skipped: ") for f in failed)
 
 
 def test_full_queue_drops_oldest_progress_then_new_messages(http_server, store, make_cfg) -> None:

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import invoke, missing
+
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
 # Wide, plain output: log lines that name paths must not be wrapped by Rich.
@@ -95,31 +97,9 @@ def train_inproc(cfg_path: Path, run_dir: Path, *sets: str, **kw: Any) -> int:
 
 
 @pytest.fixture
-def inproc_cli() -> Iterator[Callable[..., subprocess.CompletedProcess]]:
-    """The real Typer app, invoked in this process (no interpreter start per case); the
-    logging and warning set-up the CLI does is undone afterwards."""
-    import logging
-    import warnings
-
-    import transformers
-    from typer.testing import CliRunner
-
-    from tuneguard.cli.main import app
-
-    root = logging.getLogger()
-    handlers, level, verbosity = list(root.handlers), root.level, transformers.logging.get_verbosity()
-
-    def invoke(*args: str) -> subprocess.CompletedProcess:
-        with warnings.catch_warnings():
-            r = CliRunner().invoke(app, list(args))
-        # Only a clean exit is allowed: any other exception is a crash (a traceback).
-        assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
-        return subprocess.CompletedProcess(args, r.exit_code, r.stdout, r.stderr)
-
-    yield invoke
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    transformers.logging.set_verbosity(verbosity)
+def inproc_cli() -> Callable[..., subprocess.CompletedProcess]:
+    """The real Typer app, invoked in this process (no interpreter start per case)."""
+    return invoke
 
 
 def wait_until(cond: Callable[[], bool], what: str, proc: Proc | None = None, timeout: float = 600,
@@ -169,8 +149,9 @@ def poller(tmp_path: Path) -> Iterator[Callable[[Path], Poller]]:
 
 @pytest.fixture
 def tmpfs(tmp_path: Path) -> Iterator[Callable[[int], Path]]:
-    """mount(size_bytes) -> a fresh tmpfs of that size (a real disk that fills); skips without
-    the privilege to mount. Unmounted at teardown."""
+    """mount(size_bytes) -> a fresh tmpfs of that size (a real disk that fills). Mounting needs
+    root (CAP_SYS_ADMIN): without it the test is skipped, except under CI, which runs as root
+    and must run it. Unmounted at teardown."""
     mounted: list[Path] = []
 
     def mount(size: int) -> Path:
@@ -179,7 +160,8 @@ def tmpfs(tmp_path: Path) -> Iterator[Callable[[int], Path]]:
         r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)],
                            capture_output=True, text=True, check=False)
         if r.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+            missing(f"cannot mount a tmpfs (needs root or CAP_SYS_ADMIN; running as uid {os.getuid()}): "
+                    f"{r.stderr.strip() or r.returncode}")
         mounted.append(mnt)
         return mnt
 

@@ -11,14 +11,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import missing
 from tuneguard.report import write_compare, write_report
 
 from .browser import CHROMIUM, Browser
 from .runs import build_collapse, build_healthy
 
-pytestmark = pytest.mark.skipif(
-    not os.access(CHROMIUM, os.X_OK),
-    reason=f"headless browser check needs Debian's chromium at {CHROMIUM} (apt-get install -y chromium)")
+
+@pytest.fixture(autouse=True)
+def chromium() -> None:
+    if not os.access(CHROMIUM, os.X_OK):
+        missing(f"the headless browser check needs Debian's chromium at {CHROMIUM} (apt-get install -y chromium)")
+
 
 # Per <svg class="plot">: the number of polylines with at least two points, the number of
 # data-point circles, and the rendered size of what they draw.

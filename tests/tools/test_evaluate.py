@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
 
 import pytest
+import torch
 
 from tests.conftest import cli
-from tests.tools.conftest import invoke, one_line_error
+from tests.tools.conftest import PROBE, invoke, one_line_error
+from tuneguard.train.adapter import load_trained
 from tuneguard.data.synthetic import make_instruction_rows, write_jsonl
 
 pytestmark = pytest.mark.slow
@@ -25,13 +28,23 @@ def test_evaluate_fine_tuned_beats_base_on_fresh_data(trained_run, tmp_path):
     assert base["tokens"] == tuned["tokens"] == out["data"]["supervised_tokens"] > 0
     assert tuned["loss"] < base["loss"]
     assert tuned["perplexity"] == pytest.approx(math.exp(tuned["loss"]))
-    # The run's QA probe, scored for both models.
-    assert len(out["qa"]["probes"]) == 1
-    probe = out["qa"]["probes"][0]
+    # The run's QA probe, generated greedily by both models and scored on what each wrote.
+    (probe,) = out["qa"]["probes"]
     assert probe["keywords"] == ["5", "sum"]
+    model, tok, _ = load_trained(trained_run)
+    enc = tok(PROBE, return_tensors="pt")
     for side in ("base", "tuned"):
-        assert probe[side]["keyword_score"] in (0.0, 0.5, 1.0)
-        assert out["qa"][side]["probes"] == 1
+        with torch.no_grad(), (model.disable_adapter() if side == "base" else contextlib.nullcontext()):
+            ids = model.generate(**enc, max_new_tokens=12, do_sample=False, pad_token_id=tok.pad_token_id,
+                                 eos_token_id=tok.eos_token_id)[0, enc["input_ids"].shape[1]:].tolist()
+        if tok.eos_token_id in ids:
+            ids = ids[:ids.index(tok.eos_token_id)]
+        assert probe[side]["output"] == tok.decode(ids, skip_special_tokens=True), side
+        found = [k for k in ("5", "sum") if k in probe[side]["output"].lower()]
+        assert probe[side]["keyword_score"] == len(found) / 2, side
+        assert out["qa"][side] == {"probes": 1, "keyword_score": len(found) / 2,
+                                   "eos_share": 1.0 if probe[side]["emitted_eos"] else 0.0,
+                                   "distinct2": probe[side]["distinct2"]}, side
 
 
 def test_evaluate_reads_any_format_and_rejects_a_missing_file(trained_run, tmp_path):

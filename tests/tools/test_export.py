@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from tests.conftest import cli
+from tests.httpserver import http_server  # noqa: F401 - fixture
 from tests.tools.conftest import PROBE, invoke, one_line_error
 from tuneguard.train.adapter import load_trained
 
@@ -76,3 +77,21 @@ def test_push_to_hub_without_token_or_network_fails_cleanly(trained_run, tmp_pat
     line = one_line_error(r.stderr)
     assert "upload to someone/tiny failed" in line and "offline" in line
     assert (out / "adapter_model.safetensors").exists()  # the local export is kept
+
+
+def test_push_to_hub_private_asks_the_hub_for_a_private_repo(trained_run, tmp_path, http_server):  # noqa: F811
+    """Against a local server standing in for the hub (HF_ENDPOINT): the repo is created
+    private with the token; the server cannot take the upload, which fails in one line
+    and keeps the local export."""
+    ep = http_server()
+    out = tmp_path / "private"
+    env = {"HF_TOKEN": "hf_not_a_real_token", "HF_HUB_OFFLINE": "0", "HF_ENDPOINT": f"http://127.0.0.1:{ep.port}",
+           "HF_HOME": str(tmp_path / "hf")}
+    r = cli("export", str(trained_run), "--out", str(out), "--push-to-hub", "someone/tiny", "--private", env=env)
+    assert r.returncode == 1, r.stderr
+    create = ep.requests[0]
+    assert create["path"] == "/api/repos/create"
+    assert create["body"] == {"name": "tiny", "organization": "someone", "visibility": "private"}
+    assert {k.lower(): v for k, v in create["headers"].items()}["authorization"] == "Bearer hf_not_a_real_token"
+    assert "error: the export is in" in r.stderr and "upload to someone/tiny failed" in r.stderr
+    assert (out / "adapter_model.safetensors").exists()

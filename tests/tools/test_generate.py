@@ -77,3 +77,15 @@ def test_chat_in_a_pseudo_terminal(trained_run):
     finally:
         child.close()
     assert child.exitstatus == 0, child.before
+
+
+def test_sampling_with_a_tiny_top_p_keeps_only_the_most_likely_token(trained_run):
+    """--top-p reaches the sampler: with top-p 1e-9 only the most likely token survives, so
+    sampling (at any temperature) writes exactly the greedy text."""
+    r = invoke("generate", str(trained_run), PROBE, "--raw", "--temperature", "1.5", "--top-p", "1e-9",
+               "--max-new-tokens", "12")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.strip() == _greedy(trained_run, None, PROBE, 12).strip()
+    r = invoke("generate", str(trained_run), PROBE, "--top-p", "0")
+    assert r.exit_code == 2
+    assert "--top-p must be in (0, 1], got 0" in one_line_error(r.stderr)

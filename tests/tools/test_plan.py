@@ -50,6 +50,10 @@ def test_plan_text_without_calibration(tmp_path, train_file):
     assert "steps in total: 60" in r.stdout
     assert "evaluations: 3 (steps) at steps 20, 40, 60" in r.stdout
     assert "calibration" not in r.stdout
+    # Two training processes: half the steps per epoch.
+    r = invoke("plan", str(cfg), "--world-size", "2")
+    assert r.exit_code == 0, r.stderr
+    assert "steps per epoch: 23 (ceil(360 / (batch 8 x accumulation 1 x 2)))" in r.stdout
 
 
 def test_plan_data_and_usage_errors_exit_2(tmp_path, train_file):

@@ -113,12 +113,32 @@ def load_tokenizer(mcfg: ModelConfig) -> Any:
     if mcfg.hub_token:
         kwargs["token"] = mcfg.hub_token
     name, gguf = model_source(mcfg)
+    problem = local_folder_problem(name, gguf)
+    if problem:
+        raise ModelError(problem)
     if gguf:
         kwargs["gguf_file"] = gguf
     try:
         return AutoTokenizer.from_pretrained(name, **kwargs)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a folder whose tokenizer files cannot be read
         raise ModelError(_not_found(mcfg.name, exc)) from None
+
+
+def local_folder_problem(name: str, gguf: str | None = None) -> str | None:
+    """Why `name`, when it is a path, cannot be loaded as a model folder (None: it may be).
+
+    transformers treats a path that does not exist as a hub id and fails with a message
+    about repository names; a folder without config.json fails deep in tokenizer code."""
+    path = Path(name)
+    if not (path.is_absolute() or name.startswith(".") or path.exists()):
+        return None  # a hub id such as EleutherAI/gpt-j-6b
+    if not path.exists():
+        return (f"model.name {name} does not exist: give a folder saved with save_pretrained (model and "
+                f"tokenizer) or a hub id such as EleutherAI/gpt-j-6b")
+    if path.is_dir() and not gguf and not (path / "config.json").exists():
+        return (f"model.name {name} holds no model (no config.json): save the model and its tokenizer there "
+                f"with save_pretrained, or set model.gguf_file to a GGUF file in it")
+    return None
 
 
 def _not_found(name: str, exc: Exception) -> str:
@@ -198,8 +218,9 @@ def load_base_model(cfg: Config, tokenizer: Any, *, device_map: Any = None) -> A
             model = fresh
     rows = model.get_input_embeddings().weight.shape[0]
     if len(tokenizer) > rows:
-        log.info("resizing embeddings %d -> %d for the added pad token", rows, len(tokenizer))
         model.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=64)
+        log.info("resized the embeddings from %d to %d rows for the added pad token (%d tokens, padded to a "
+                 "multiple of 64)", rows, model.get_input_embeddings().weight.shape[0], len(tokenizer))
     model.config.pad_token_id = tokenizer.pad_token_id
     if getattr(model, "generation_config", None) is not None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id

@@ -273,7 +273,8 @@ def model_context_length(cfg: Config, tokenizer: Any) -> int | None:
 
         name, gguf = model_lib.model_source(cfg.model)
         conf = AutoConfig.from_pretrained(name, gguf_file=gguf, revision=cfg.model.revision,
-                                          trust_remote_code=cfg.model.trust_remote_code)
+                                          trust_remote_code=cfg.model.trust_remote_code,
+                                          token=cfg.model.hub_token or None)  # a private model needs it here too
     except Exception:  # noqa: BLE001 - the real load reports a clear error later
         return None
     for k in ("max_position_embeddings", "n_positions", "n_ctx", "seq_length"):
