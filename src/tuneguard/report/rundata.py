@@ -11,14 +11,22 @@ import logging
 import math
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from tuneguard.findings import Finding
 from tuneguard.store.run_store import RunStore
 
+if TYPE_CHECKING:
+    from tuneguard.diagnosis import Curves
+
 log = logging.getLogger(__name__)
+
+
+# Keys of an eval row that hold the training loss to compare the eval loss with (the
+# training loss averaged since the previous evaluation, where the run recorded one).
+EVAL_TRAIN_LOSS_KEYS = ("train_loss_avg", "train_loss_mean", "train_loss")
 
 
 @dataclasses.dataclass
@@ -74,6 +82,22 @@ class RunData:
         if not finite:
             return None
         return min(finite, key=lambda r: r["eval_loss"])["step"]
+
+    def curves(self) -> "Curves":
+        """The loss curves the diagnosis reads (tuneguard.diagnosis)."""
+        from tuneguard.diagnosis import Curves
+
+        train = [(int(r["step"]), float(r["loss"])) for r in self.train if r.get("loss") is not None]
+        evals = []
+        for r in self.evals:
+            if r.get("eval_loss") is None:
+                continue
+            compare = next((r[k] for k in EVAL_TRAIN_LOSS_KEYS if is_finite(r.get(k))), None)
+            evals.append((int(r["step"]), float(r["eval_loss"]), compare))
+        spe = self.meta.get("steps_per_epoch")
+        return Curves(train=train, evals=evals, planned_steps=self.max_steps,
+                      steps_per_epoch=int(spe) if isinstance(spe, (int, float)) and spe > 0 else None,
+                      best_step=self.best_step)
 
     def section(self, name: str) -> dict[str, Any]:
         v = self.config.get(name)
