@@ -42,6 +42,7 @@ class RunData:
     findings: list[Finding]
     events: list[dict[str, Any]]
     qa: list[dict[str, Any]]
+    qa_base: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # the base model's answers
 
     @property
     def name(self) -> str:
@@ -149,6 +150,7 @@ def load_run(run_dir: str | Path) -> RunData:
             run_dir=run_dir, meta=meta, config={},
             train=store.metrics("train"), evals=store.metrics("eval"), test=store.metrics("test"),
             findings=store.findings(), events=store.events(), qa=store.qa_samples(),
+            qa_base=store.qa_samples(base=True),
         )
     cfg = meta.get("config")
     if not isinstance(cfg, dict):
