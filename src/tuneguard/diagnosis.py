@@ -413,8 +413,9 @@ def diagnose(findings: Iterable[Finding], curves: Curves, config: Mapping[str, A
             eval_drop = (e_first - facts["best_eval_loss"]) / e_first if e_first > 0 else 0.0
         plateau = [f for f in guard if f.code == "PLATEAU" and f.severity == "warning"]
         high = last > HIGH_LOSS and (not evals or facts["best_eval_loss"] > HIGH_LOSS)
-        flat = drop < FLAT_DROP and (eval_drop is None or eval_drop < FLAT_DROP)
-        if high and (flat or (plateau and drop < 2 * FLAT_DROP)):
+        # Flat, not rising: a loss that climbs without spikes is no sign of too small a learning rate.
+        flat = abs(drop) < FLAT_DROP and (eval_drop is None or eval_drop < FLAT_DROP)
+        if high and (flat or (plateau and 0 <= drop < 2 * FLAT_DROP)):
             ev = [Evidence("flat", {"first": first, "last": last, "first_step": s0, "last_step": s1, "drop": drop})]
             if eval_drop is not None:
                 ev.append(Evidence("eval_flat", {"first": evals[0][1], "best": facts["best_eval_loss"],

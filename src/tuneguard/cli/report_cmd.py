@@ -68,8 +68,9 @@ def config_diff(
     a: Annotated[str, typer.Argument(help="Preset name or config file.")],
     b: Annotated[str, typer.Argument(help="Preset name or config file.")],
 ) -> None:
-    """Show the parameters that differ between two configs (defaults filled in)."""
-    from tuneguard.config.diff import diff_configs, diff_table, load_for_diff
+    """Show the parameters that differ between two configs (defaults filled in), with the
+    reason of each change where a config gives one (RUN_DIR/recommended.yaml does)."""
+    from tuneguard.config.diff import change_reasons, diff_configs, diff_table, load_for_diff
     from tuneguard.config.load import ConfigError
 
     try:
@@ -81,4 +82,5 @@ def config_diff(
     if not rows:
         console.print(f"{a} and {b} are the same config.", highlight=False)
         return
-    console.print(diff_table(rows, a, b, title=f"{len(rows)} parameter(s) differ"))
+    reasons = {**change_reasons(a), **change_reasons(b)}
+    console.print(diff_table(rows, a, b, title=f"{len(rows)} parameter(s) differ", reasons=reasons or None))

@@ -184,7 +184,10 @@ class EvalConfig(Section):
     load_best_model_at_end: bool = Field(True, description="Reload the best checkpoint at the end.")
     early_stopping_patience: int | None = Field(None, ge=1, description="Evaluations without improvement before stopping.")
     early_stopping_threshold: float = Field(0.0, ge=0.0, description="Minimum improvement that counts.")
-    qa_probes: list[QAProbe] = Field(default_factory=list, description="Prompts generated at every evaluation.")
+    qa_probes: list[QAProbe] = Field(
+        default_factory=list, description="Prompts generated at every evaluation (and by the base model at the end): "
+        "{prompt, keywords, expected}; `expected` is the right answer, matched whole after normalising case, spaces "
+        "and surrounding punctuation.")
     qa_max_new_tokens: int = Field(48, ge=1, le=1024, description="Tokens generated per QA probe.")
 
 

@@ -27,7 +27,6 @@ import copy
 import dataclasses
 import logging
 import math
-import re
 import shlex
 from collections.abc import Callable
 from pathlib import Path
@@ -599,12 +598,10 @@ def config_path_for(run: RunData) -> str:
 
 # --- the recommended config as a file ---------------------------------------------------------
 
-_CHANGE_LINE = re.compile(r"^#\s*change\s+([A-Za-z0-9_.]+):\s*(.*)$")
-
-
 def recommended_yaml(recs: Recommendations, source: str) -> str:
     """The proposed config as YAML, headed by one `# change KEY: REASON (CODES)` comment per
-    change, which `tuneguard config diff` shows as the reason of each row."""
+    change, which `tuneguard config diff` shows as the reason of each row
+    (tuneguard.config.diff.change_reasons reads them back)."""
     from tuneguard.config.load import dump_yaml
 
     d = recs.diagnosis
@@ -620,12 +617,3 @@ def recommended_yaml(recs: Recommendations, source: str) -> str:
         head.append(f"# also, outside the config: {' '.join(a.text.split())}")
     return "\n".join(head) + "\n" + dump_yaml(recs.proposed)
 
-
-def change_reasons(text: str) -> dict[str, str]:
-    """The `# change KEY: REASON` lines of a config written by `recommended_yaml`."""
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        m = _CHANGE_LINE.match(line.strip())
-        if m:
-            out[m.group(1)] = m.group(2).strip()
-    return out
