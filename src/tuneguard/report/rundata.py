@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 # Keys of an eval row that hold the training loss to compare the eval loss with (the
 # training loss averaged since the previous evaluation, where the run recorded one).
-EVAL_TRAIN_LOSS_KEYS = ("train_loss_avg", "train_loss_mean", "train_loss")
+EVAL_TRAIN_LOSS_KEYS = ("train_loss_since_eval", "train_loss_avg", "train_loss")
 
 
 @dataclasses.dataclass
