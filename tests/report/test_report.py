@@ -16,7 +16,7 @@ from tuneguard.store.run_store import RunStore
 
 from .runs import build_healthy
 
-SECTIONS = ('id="verdict"', 'id="plots"', 'id="findings"', 'id="recommendations"', 'id="qa"', 'id="run"')
+SECTIONS = ('id="diagnosis"', 'id="verdict"', 'id="plots"', 'id="findings"', 'id="recommendations"', 'id="qa"', 'id="run"')
 
 
 def svg_blocks(html: str) -> list[str]:
@@ -47,7 +47,12 @@ def test_healthy_report(healthy_run: Path) -> None:
     assert "The capital of France is Paris." in html and "★ best" in html
     assert "transformers" in html and "5.24.0" in html
     assert "checkpoint-60" in html
+    # the diagnosis comes first, with the evidence that decided it
+    assert html.index('id="diagnosis"') < html.index('id="summary"') < html.index('id="verdict"')
+    assert '<section id="diagnosis" class="diagnosis healthy"><h2>Diagnosis: healthy</h2>' in html
+    assert not (healthy_run / "recommended.yaml").exists()  # nothing to change
     md = (healthy_run / "report.md").read_text("utf-8")
+    assert md.split("\n")[4].startswith("**Diagnosis: healthy: the losses fell and the validation loss tracked")
     assert "| Training loss decreased gradually | PASS |" in md
     assert "| Held-out test loss within margin of validation | UNKNOWN |" in md
 
@@ -63,7 +68,10 @@ def test_collapse_report(collapse_run: Path, tmp_path: Path) -> None:
     # the timeline: audit finding first, then the guard finding
     assert html.index("DUPLICATE_EXACT</span>") < html.index("LOSS_COLLAPSE</span>")
     assert "Deduplicate the training data" in html
+    assert "<h2>Diagnosis: data fault</h2>" in html
+    assert "<li>LOSS_COLLAPSE at step 12: training loss 3.6 -&gt; 0.005 in epoch 1</li>" in html
     md = (collapse_run / "report.md").read_text("utf-8")
+    assert "**Diagnosis: data fault: the data or its labels are faulty" in md
     assert "| Training loss decreased gradually | FAIL | LOSS_COLLAPSE at step 12:" in md
     assert "**Verdict: FAIL**" in md
 
@@ -83,6 +91,29 @@ def test_recommendations_show_diff_and_command(tmp_path: Path) -> None:
     assert shlex.split(cmd.replace("\\\n", " ")) == [
         "--run-dir", str(tmp_path / "spiky-next"), "--set", "train.learning_rate=0.0015",
         "--set", "train.max_grad_norm=0.5"]
+    assert "<h2>Diagnosis: unstable training</h2>" in html
+    # the same changes as a config file whose comments give the reasons
+    rec = (run / "recommended.yaml").read_text("utf-8")
+    assert "# change train.learning_rate: smaller updates: the loss spiked or became non-finite at this learning " \
+           "rate (LOSS_SPIKE)" in rec
+    assert f"tuneguard config diff {run / 'config.yaml'} {run / 'recommended.yaml'}" in md
+
+
+def test_answers_side_by_side(tmp_path: Path) -> None:
+    run = build_healthy(tmp_path / "ab", qa=False)
+    with RunStore(run) as s:
+        s.add_qa_sample(60, "Write 38 in words.", "thirty-eight", [], None, True, 1.0, expected=["thirty-eight"],
+                        correct=True)
+        s.add_qa_sample(60, "Write 38 in words.", "The answer is 38.", [], None, True, 1.0,
+                        expected=["thirty-eight"], correct=False, base=True)
+    html = write_report(run).read_text("utf-8")
+    assert "<p><b>better than</b> the base model: 1 of 1 expected answers right after fine-tuning, 0 of 1 before.</p>" \
+        in html
+    assert ('<td><pre>The answer is 38.</pre><span class="chip bad">wrong</span></td>'
+            '<td><pre>thirty-eight</pre><span class="chip good">right</span></td>') in html
+    md = (run / "report.md").read_text("utf-8")
+    assert "| Write 38 in words. | thirty-eight | The answer is 38. (wrong) | thirty-eight (right) |" in md
+    assert "Better than the base model: 1 of 1 expected answers right after fine-tuning, 0 of 1 before." in md
 
 
 def test_run_data_is_escaped(tmp_path: Path) -> None:

@@ -351,7 +351,7 @@ def _coherent(run: RunData, th: Thresholds) -> Criterion:
     codes = ["QA_DEGRADED"] if degraded else []
     head = f"{st['n']} QA sample(s) at step {step}: " + ", ".join(parts)
     if failed:
-        return Criterion(COHERENT, "fail", f"{head}; too low: {', '.join(failed)}{note}", codes)
+        return Criterion(COHERENT, "fail", f"{head}; failed: {', '.join(failed)}{note}", codes)
     if not st["answered"] and all(v is None for _, v, _ in checks):
         return Criterion(COHERENT, "unknown", head + note, codes)
     return Criterion(COHERENT, "pass", head + note, codes)
