@@ -16,7 +16,9 @@ and a run on faulty data can look like any of the others):
 2. unstable: NON_FINITE, a non-finite logged loss, or LOSS_SPIKE.
 3. overfitting: the eval loss rose at least `RISE` above its best while the training loss
    fell, or the eval - train gap ended at or above `report.max_final_gap` after growing, or
-   an OVERFITTING finding, or an EVAL_DIVERGENCE finding that the curves corroborate.
+   an OVERFITTING finding that saw the eval loss rise evaluation after evaluation, or an
+   OVERFITTING (gap) or EVAL_DIVERGENCE finding that the curves back (a gap at one
+   evaluation that closed again is noted, not decisive).
 4. underfitting: both losses high (above `HIGH_LOSS`) and flat (down less than `FLAT_DROP`)
    from the first log to the end, or a PLATEAU warning (a stall in the first half) with a
    high, barely moving loss.
@@ -393,13 +395,21 @@ def diagnose(findings: Iterable[Finding], curves: Curves, config: Mapping[str, A
     if growing:
         ev.append(Evidence("gap", {"first_gap": gaps[0][1], "first_step": gaps[0][0], "gap": gaps[-1][1],
                                    "step": gaps[-1][0], "limit": max_gap}))
-    overfit = [f for f in guard if f.code == "OVERFITTING"]
-    diverge = [f for f in guard if f.code == "EVAL_DIVERGENCE"]
-    for group, counts in ((overfit, True), (diverge, rising or growing)):
-        if group and counts:
-            f0 = min(group, key=lambda f: f.step if f.step is not None else -1)
-            ev.append(Evidence("finding", {"code": f0.code, "step": f0.step}))
-            codes.append(f0.code)
+    # A guard finding counts when it saw the eval loss rise evaluation after evaluation, or when
+    # the curves back it; a gap at one evaluation that later closed is noted, not decisive.
+    backed = rising or growing
+    for code in ("OVERFITTING", "EVAL_DIVERGENCE"):
+        group = sorted((f for f in guard if f.code == code), key=lambda f: f.step if f.step is not None else -1)
+        if not group:
+            continue
+        decisive = [f for f in group if backed or "rising" in ((f.evidence or {}).get("triggers") or [])]
+        f0 = (decisive or group)[0]
+        item = Evidence("finding", {"code": f0.code, "step": f0.step})
+        if decisive:
+            ev.append(item)
+            codes.append(code)
+        else:
+            notes.append(item)
     if ev:
         return Diagnosis("overfitting", ev, codes, notes, facts)
 

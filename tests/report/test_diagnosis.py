@@ -96,9 +96,12 @@ def test_overfitting_from_the_curves_alone_and_from_a_growing_gap() -> None:
     assert diagnose([], gap, {"report": {"max_final_gap": 2.0}}).kind == "healthy"
 
 
-def test_one_eval_divergence_the_curves_do_not_back_is_not_overfitting() -> None:
-    d = diagnose([guard("EVAL_DIVERGENCE", 90)], HEALTHY, {})
+def test_one_gap_or_divergence_the_curves_do_not_back_is_noted_not_decisive() -> None:
+    d = diagnose([guard("EVAL_DIVERGENCE", 90), guard("OVERFITTING", 30, triggers=["gap"])], HEALTHY, {})
     assert d.kind == "healthy"
+    assert [n.text() for n in d.notes] == ["OVERFITTING at step 30", "EVAL_DIVERGENCE at step 90"]
+    rising = diagnose([guard("OVERFITTING", 90, triggers=["rising"])], HEALTHY, {})
+    assert (rising.kind, rising.codes) == ("overfitting", ["OVERFITTING"])
 
 
 def test_high_flat_losses_are_underfitting_and_a_low_flat_loss_is_not() -> None:

@@ -195,7 +195,7 @@ def test_set_line_round_trips_through_the_loader(source: str) -> None:
 def test_overfitting_shortens_a_max_steps_run_to_its_best_step(tmp_path: Path) -> None:
     from .runs import build_healthy
 
-    over = Finding("OVERFITTING", "warning", "Eval loss rose.", {}, "", 60, "guard")
+    over = Finding("OVERFITTING", "warning", "Eval loss rose.", {"triggers": ["rising"]}, "", 60, "guard")
     run = build_healthy(tmp_path / "r", findings=[over])  # max_steps 60, best step 60
     recs = recommend_for_run(load_run(run))
     assert recs.diagnosis.kind == "overfitting"
