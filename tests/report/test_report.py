@@ -137,6 +137,7 @@ def test_cli_report(healthy_run: Path, tmp_path: Path) -> None:
     r = CliRunner().invoke(app, [str(healthy_run), "--out", str(tmp_path / "r.html")])
     assert r.exit_code == 0, r.output
     assert "Verdict: INCONCLUSIVE (4 pass, 0 fail, 1 unknown)" in r.output
+    assert r.output.startswith("Diagnosis: healthy: ")
     assert (tmp_path / "r.html").exists() and (healthy_run / "report.md").exists()
     missing = CliRunner().invoke(app, [str(tmp_path / "nothing")])
     assert missing.exit_code == 2
@@ -158,3 +159,23 @@ def test_long_runs_are_decimated_but_keep_extremes() -> None:
     assert [x for x, _ in small] == sorted(x for x, _ in small)
     svg = line_chart([Series("loss", pts)], title="Loss")
     assert svg is not None and len(svg) < 60_000
+
+
+def test_a_store_written_before_expected_answers_still_reports(tmp_path: Path) -> None:
+    import sqlite3
+
+    run = build_healthy(tmp_path / "old", qa=False)
+    with sqlite3.connect(run / "run.db") as db:  # the qa_samples table as older versions wrote it
+        db.execute("DROP TABLE qa_samples")
+        db.execute("CREATE TABLE qa_samples (id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, "
+                   "step INTEGER NOT NULL, prompt TEXT NOT NULL, output TEXT NOT NULL, keywords TEXT NOT NULL, "
+                   "keyword_score REAL, emitted_eos INTEGER, distinct2 REAL)")
+        db.execute("INSERT INTO qa_samples(time, step, prompt, output, keywords, keyword_score, emitted_eos, "
+                   "distinct2) VALUES(0, 60, 'Name a colour.', 'Red.', '[\"red\"]', 1.0, 1, 1.0)")
+    with RunStore(run, readonly=True) as s:
+        assert [q["output"] for q in s.qa_samples()] == ["Red."] and s.qa_samples(base=True) == []
+    assert "Red." in write_report(run).read_text("utf-8")
+    # a writer (a resumed run) adds the column; old rows read as having no expected answer
+    with RunStore(run) as s:
+        s.add_qa_sample(60, "Name a colour.", "Blue.", [], None, True, 1.0, expected=["red"], correct=False, base=True)
+        assert s.qa_samples(base=True)[0]["expected"] == ["red"] and s.qa_samples()[0]["expected"] is None
