@@ -21,7 +21,9 @@ and a run on faulty data can look like any of the others):
    evaluation that closed again is noted, not decisive).
 4. underfitting: both losses high (above `HIGH_LOSS`) and flat (down less than `FLAT_DROP`)
    from the first log to the end, or a PLATEAU warning (a stall in the first half) with a
-   high, barely moving loss.
+   high, barely moving loss; or the QA probes' expected answers mostly wrong (below
+   `report.min_answer_accuracy`): the losses may have fallen, but the model has not learned
+   the task yet.
 5. unstable: GRAD_NORM_HIGH alone (large updates that had not yet turned into spikes).
 6. healthy: the training loss fell, an evaluation exists, and none of the above holds.
 7. inconclusive: too little was logged to tell (fewer than two training losses, or no
@@ -53,6 +55,7 @@ RISE = 0.05  # eval loss this far above its best (relative) counts as rising
 FLAT_DROP = 0.10  # a loss that fell less than this share from start to end is flat
 HIGH_LOSS = 1.0  # nats per token; below this a flat loss is a converged easy task, not underfitting
 DEFAULT_MAX_GAP = 0.5  # report.max_final_gap's default, when the config does not say
+DEFAULT_MIN_ACCURACY = 0.5  # report.min_answer_accuracy's default
 
 # --- texts: English and Thai side by side ------------------------------------------------
 
@@ -124,6 +127,14 @@ TEXTS: dict[str, dict[str, str]] = {
     "ev.eval_flat": {
         "en": "eval loss {first} at the first evaluation, best {best} ({drop} lower)",
         "th": "ค่า loss การประเมิน {first} ในการประเมินครั้งแรก ดีที่สุด {best} (ลดลง {drop})"},
+    "ev.answers_wrong": {
+        "en": "only {right} of {n} expected answers right at step {step}: the model has not learned the task yet",
+        "th": "ตอบถูกเพียง {right} จาก {n} ข้อที่ขั้นที่ {step}: โมเดลยังเรียนรู้งานนี้ไม่ได้"},
+    "ev.answers_wrong_base": {
+        "en": "only {right} of {n} expected answers right at step {step} (the base model: {base} of {n}): "
+              "the model has not learned the task yet",
+        "th": "ตอบถูกเพียง {right} จาก {n} ข้อที่ขั้นที่ {step} (โมเดลตั้งต้น: {base} จาก {n}): "
+              "โมเดลยังเรียนรู้งานนี้ไม่ได้"},
     "ev.plateau_early": {
         "en": "PLATEAU at step {step}, in the first half of the run",
         "th": "PLATEAU ที่ขั้นที่ {step} ในครึ่งแรกของการฝึก"},
@@ -255,6 +266,9 @@ class Curves:
     planned_steps: int | None = None
     steps_per_epoch: int | None = None
     best_step: int | None = None
+    # QA probes with an expected answer at the best checkpoint: (right, judged, right by the
+    # base model or None when it did not answer), or None without such probes.
+    answers: tuple[int, int, int | None] | None = None
 
 
 def _finite(v: Any) -> bool:
@@ -435,6 +449,15 @@ def diagnose(findings: Iterable[Finding], curves: Curves, config: Mapping[str, A
                 ev.append(Evidence("plateau_early", {"step": plateau[0].step}))
                 codes.append("PLATEAU")
             return Diagnosis("underfitting", ev, codes, notes, facts)
+
+    if curves.answers is not None and curves.answers[1] > 0:
+        right, judged, base = curves.answers
+        share = float(_cfg(config, "report.min_answer_accuracy", DEFAULT_MIN_ACCURACY))
+        if right / judged < share:
+            params: dict[str, Any] = {"right": right, "n": judged, "step": facts.get("best_step")}
+            ev = [Evidence("answers_wrong_base", {**params, "base": base}) if base is not None
+                  else Evidence("answers_wrong", params)]
+            return Diagnosis("underfitting", ev, [], notes, facts)
 
     # 5. Unstable through large gradients alone.
     if grad_ev is not None:

@@ -151,3 +151,17 @@ def test_thai_line_and_a_payload_round_trip() -> None:
     junk = Diagnosis.from_dict({"kind": "nonsense", "evidence": [{"key": "no-such-text"}, "x"]})
     assert (junk.kind, junk.evidence) == ("inconclusive", [])
     assert Evidence("few_losses", {"n": 1}).text("th") == "บันทึกค่า loss การฝึกไว้เพียง 1 ค่า"
+
+
+def test_mostly_wrong_expected_answers_are_underfitting() -> None:
+    def with_answers(answers):
+        return Curves(train=HEALTHY.train, evals=HEALTHY.evals, planned_steps=90, answers=answers)
+
+    d = diagnose([], with_answers((0, 4, 0)), {})
+    assert d.kind == "underfitting"
+    assert d.because() == ("Because: only 0 of 4 expected answers right at step 90 (the base model: 0 of 4): "
+                           "the model has not learned the task yet")
+    assert diagnose([], with_answers((1, 4, None)), {}).evidence[0].key == "answers_wrong"
+    assert diagnose([], with_answers((2, 4, 0)), {}).kind == "healthy"
+    assert diagnose([], with_answers((3, 4, 3)), {}).kind == "healthy"  # right, as the base already was
+    assert diagnose([], with_answers((1, 4, 1)), {"report": {"min_answer_accuracy": 0.25}}).kind == "healthy"

@@ -322,12 +322,13 @@ def _underfitting(ctx: Context) -> Out:
     facts = ctx.facts
     ch: list[Change] = []
     lr = float(ctx.get("train.learning_rate", 2e-4) or 2e-4)
+    answers = any(e.key.startswith("answers_wrong") for e in ctx.diagnosis.evidence)
+    why = "the model has not learned to answer the probes yet" if answers else "both losses stayed high and flat"
     if lr < LORA_LR_FLOOR:
         ch.append(Change("train.learning_rate", LORA_LR_TYPICAL, f"{format_value(lr)} is far below the usual LoRA "
-                         "range (1e-4 to 3e-4): both losses stayed high and flat", codes))
+                         f"range (1e-4 to 3e-4): {why}", codes))
     else:
-        ch.append(Change("train.learning_rate", _nice_lr(lr * 2), "both losses stayed high and flat: larger "
-                         "updates", codes))
+        ch.append(Change("train.learning_rate", _nice_lr(lr * 2), f"{why}: larger updates", codes))
     if facts.get("still_falling"):
         max_steps = ctx.get("train.max_steps", -1)
         if isinstance(max_steps, int) and max_steps > 0:

@@ -96,9 +96,16 @@ class RunData:
             compare = next((r[k] for k in EVAL_TRAIN_LOSS_KEYS if is_finite(r.get(k))), None)
             evals.append((int(r["step"]), float(r["eval_loss"]), compare))
         spe = self.meta.get("steps_per_epoch")
+        judged = [s for s in self.qa_at(self.qa_best_step()) if s.get("expected") and s.get("correct") is not None]
+        base = {s["prompt"]: s.get("correct") for s in self.qa_base if s.get("expected")}
+        answers = None
+        if judged:
+            base_seen = [base[s["prompt"]] for s in judged if base.get(s["prompt"]) is not None]
+            answers = (sum(bool(s["correct"]) for s in judged), len(judged),
+                       sum(bool(b) for b in base_seen) if len(base_seen) == len(judged) else None)
         return Curves(train=train, evals=evals, planned_steps=self.max_steps,
                       steps_per_epoch=int(spe) if isinstance(spe, (int, float)) and spe > 0 else None,
-                      best_step=self.best_step)
+                      best_step=self.best_step, answers=answers)
 
     def section(self, name: str) -> dict[str, Any]:
         v = self.config.get(name)
