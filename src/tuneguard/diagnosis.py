@@ -301,12 +301,10 @@ def _facts(curves: Curves) -> dict[str, Any]:
     facts: dict[str, Any] = {"planned_steps": curves.planned_steps, "steps_per_epoch": curves.steps_per_epoch,
                              "last_step": max([s for s, _ in curves.train] + [s for s, _, _ in curves.evals],
                                               default=None)}
-    best = None
     if evals:
         by_step = {s: e for s, e, _ in evals}
         best_step = curves.best_step if curves.best_step in by_step else min(evals, key=lambda r: r[1])[0]
-        best = (best_step, by_step[best_step])
-        facts.update(best_step=best[0], best_eval_loss=best[1], last_eval_step=evals[-1][0],
+        facts.update(best_step=best_step, best_eval_loss=by_step[best_step], last_eval_step=evals[-1][0],
                      last_eval_loss=evals[-1][1], evaluations=len(evals))
     if train:
         facts.update(first_train_loss=train[0][1], last_train_loss=train[-1][1])
@@ -354,6 +352,9 @@ def diagnose(findings: Iterable[Finding], curves: Curves, config: Mapping[str, A
     easy = [f for f in guard if f.code == "LOSS_COLLAPSE"]
     if easy:
         notes.append(Evidence("easy_task", {"step": easy[0].step}))
+    # Below, a guard finding decides only at warning or error: info is a fact, or a code the
+    # user lowered on purpose (guard.severity).
+    guard = [f for f in guard if f.severity != "info"]
 
     # 2. Unstable: NaN/Inf or spikes.
     ev = []

@@ -114,6 +114,12 @@ def test_high_flat_losses_are_underfitting_and_a_low_flat_loss_is_not() -> None:
     assert diagnose([], low, {}).kind == "healthy"  # an easy task the model already knew
 
 
+def test_info_findings_do_not_decide() -> None:
+    lowered = [guard("LOSS_SPIKE", 50, "info", loss=8.2, ratio=3.4), guard("OVERFITTING", 60, "info",
+                                                                            triggers=["rising"])]
+    assert diagnose(lowered, HEALTHY, {}).kind == "healthy"
+
+
 def test_large_gradients_alone_are_instability_when_nothing_else_explains_the_run() -> None:
     d = diagnose([guard("GRAD_NORM_HIGH", 5, grad_norm=40.0, grad_norm_max=10.0)], HEALTHY, {})
     assert (d.kind, d.codes) == ("unstable", ["GRAD_NORM_HIGH"])
