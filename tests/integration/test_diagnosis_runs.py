@@ -38,6 +38,7 @@ def train(tmp_path: Path, name: str, rows: list[dict[str, Any]], validation: lis
     for c in recs.changes:
         assert agrees(recs.diagnosis.kind, c.key, flat.get(c.key), c.value), c
     assert json.loads(json.dumps(recs.to_dict()))  # plain data for `tuneguard next`
+    validate_config(recs.proposed)  # the next run's config is valid as it stands
     return code, recs
 
 
@@ -71,14 +72,15 @@ def test_planted_spike_is_instability_told_to_lower_the_learning_rate(tmp_path: 
 def test_many_epochs_on_a_small_set_is_overfitting_without_a_learning_rate_increase(tmp_path: Path) -> None:
     rows = make_instruction_rows(64, seed=2)
     code, recs = train(tmp_path, "overfit", rows[:40], rows[40:],
-                       train={"max_steps": 200, "logging_steps": 5, "save_steps": 20},
-                       eval={"steps": 20}, policy={"enabled": False})
+                       train={"max_steps": 120, "logging_steps": 5, "save_steps": 1010},
+                       eval={"steps": 20, "load_best_model_at_end": False}, policy={"enabled": False})
     assert code == 0
     d = recs.diagnosis
     assert d.kind == "overfitting", d.to_dict()
     got = {c.key: c.value for c in recs.changes}
     assert "train.learning_rate" not in got
-    assert got["train.max_steps"] < 200 and got["eval.early_stopping_patience"] == 3
+    assert got["train.max_steps"] < 120 and got["eval.early_stopping_patience"] == 3
+    assert got["eval.load_best_model_at_end"] is True and got["train.save_steps"] == 20
 
 
 def test_a_tiny_learning_rate_is_underfitting_told_to_raise_it(tmp_path: Path) -> None:

@@ -166,6 +166,7 @@ def test_no_change_points_against_the_diagnosis(kind: str, source: str) -> None:
     d = Diagnosis(kind, [], facts={"best_step": 20, "planned_steps": 400, "still_falling": True,
                                    "steps_per_epoch": 10})
     recs = recommend(ALL, cfg, diagnosis=d)
+    validate_config(recs.proposed)  # valid as it stands
     flat = flatten(cfg)
     for c in recs.changes:
         assert agrees(kind, c.key, flat.get(c.key), c.value), (kind, c)

@@ -276,6 +276,18 @@ def _unstable(ctx: Context) -> Out:
     return ch, actions
 
 
+def _keep_best(ctx: Context, reason: str, codes: list[str]) -> list[Change]:
+    """eval.load_best_model_at_end, with checkpoints at evaluations (the config requires
+    train.save_steps to be a multiple of eval.steps for it)."""
+    if ctx.get("eval.load_best_model_at_end") is True:
+        return []
+    ch = [Change("eval.load_best_model_at_end", True, reason, codes)]
+    every, save = ctx.get("eval.steps"), ctx.get("train.save_steps")
+    if ctx.get("eval.strategy") == "steps" and isinstance(every, int) and isinstance(save, int) and save % every:
+        ch.append(Change("train.save_steps", every, "checkpoints at the evaluations, to keep the best one", codes))
+    return ch
+
+
 def _overfitting(ctx: Context) -> Out:
     codes = ctx.diagnosis.codes or ["OVERFITTING"]
     facts = ctx.facts
@@ -301,9 +313,7 @@ def _overfitting(ctx: Context) -> Out:
         if ctx.get("eval.early_stopping_patience") is None:
             ch.append(Change("eval.early_stopping_patience", 3, "stop when the validation loss stops improving",
                              codes))
-        if ctx.get("eval.load_best_model_at_end") is not True:
-            ch.append(Change("eval.load_best_model_at_end", True, "end with the checkpoint of the best validation "
-                             "loss", codes))
+        ch += _keep_best(ctx, "end with the checkpoint of the best validation loss", codes)
     if float(ctx.get("lora.dropout", 0.0) or 0.0) < 0.1:
         ch.append(Change("lora.dropout", 0.1, "regularise the adapter", codes))
     if best and spe and best / spe > 1:
@@ -513,9 +523,7 @@ def _throughput(f: Finding, ctx: Context) -> Out:
 
 
 def _qa(f: Finding, ctx: Context) -> Out:
-    ch = []
-    if ctx.get("eval.load_best_model_at_end") is not True:
-        ch.append(Change("eval.load_best_model_at_end", True, "keep the checkpoint that generated best", [f.code]))
+    ch = _keep_best(ctx, "keep the checkpoint that generated best", [f.code]) if ctx.get("eval.strategy") != "no" else []
     if ctx.get("eval.early_stopping_patience") is None:
         ch.append(Change("eval.early_stopping_patience", 3, "stop before generation degrades further", [f.code]))
     return ch, []
