@@ -196,3 +196,21 @@ def test_answers_criterion_says_better_same_or_worse_than_the_base(tmp_path: Pat
     assert w.evidence.endswith("failed: worse than the base model")
     alone = verdict_of(_answers(build_healthy(tmp_path / "d", qa=False), right, None)).get(COHERENT)
     assert alone.status == "pass" and "base model" not in alone.evidence
+
+
+def test_an_easy_task_judged_by_the_guard_is_not_a_collapse(tmp_path: Path) -> None:
+    # A pretrained model on an easy task: the loss falls below 5% of its first value, and the
+    # guard judged it (info: eval loss as low); the loss criterion passes and says so.
+    easy = Finding("LOSS_COLLAPSE", "info", "The task is easy for this model.", {"loss": 0.04, "eval_loss": 0.047},
+                   "", 32, "guard")
+    run = build_healthy(tmp_path / "easy", decay=0.2, findings=[easy])
+    with RunStore(run) as s:
+        s.log_metrics(60, "train", {"loss": 0.04})
+    c = verdict_of(run).get(LOSS_GRADUAL)
+    assert (c.status, c.codes) == ("pass", ["LOSS_COLLAPSE"])
+    assert c.evidence.endswith("no collapse, spike or non-finite finding of severity warning or error; "
+                               "LOSS_COLLAPSE at step 32: The task is easy for this model. (loss=0.04, eval_loss=0.047)")
+    unjudged = build_healthy(tmp_path / "unjudged", decay=0.2)
+    with RunStore(unjudged) as s:
+        s.log_metrics(60, "train", {"loss": 0.04})
+    assert verdict_of(unjudged).get(LOSS_GRADUAL).status == "fail"  # no guard judged it: a collapse

@@ -4,10 +4,11 @@ unknown, with the evidence a person needs to agree or disagree.
 The rules (thresholds from the run's `report` config section):
 
 1. Training loss decreased gradually: fails on a LOSS_COLLAPSE, LOSS_SPIKE or NON_FINITE
-   guard finding (the finding is the evidence), on a non-finite logged loss, on a loss
-   that fell below `guard.collapse_ratio` of its first value (a collapse the guard did not
-   name, e.g. guards off), or on a final loss not below the first; unknown with fewer
-   than two logged losses.
+   guard finding of severity warning or error (the finding is the evidence; an info
+   LOSS_COLLAPSE is the guard's judgement that a low loss is an easy task, not a fault), on
+   a non-finite logged loss, on a loss that fell below `guard.collapse_ratio` of its first
+   value when the guard did not judge it (e.g. guards off), or on a final loss not below the
+   first; unknown with fewer than two logged losses.
 2. Validation loss tracked training loss: the last eval loss minus the train loss logged
    at (or just before) that step is below `report.max_final_gap`; unknown without both.
 3. Early stopping did not trigger prematurely: an EARLY_STOP finding or early_stop event
@@ -186,7 +187,11 @@ def early_stop_step(run: RunData) -> int | None:
 # -- the criteria -------------------------------------------------------------------
 
 def _loss_gradual(run: RunData, th: Thresholds) -> Criterion:
-    bad = [f for f in run.findings if f.source == "guard" and f.code in LOSS_FAIL_CODES]
+    guard = [f for f in run.findings if f.source == "guard" and f.code in LOSS_FAIL_CODES]
+    # An info finding is a fact, not a fault: a LOSS_COLLAPSE the guard judged an easy task (a
+    # low training loss with an eval loss as low), or a code the user lowered (guard.severity).
+    bad = [f for f in guard if f.severity != "info"]
+    judged = [f for f in guard if f.code == "LOSS_COLLAPSE"]
     if bad:
         bad.sort(key=lambda f: (LOSS_FAIL_CODES.index(f.code), f.step if f.step is not None else 0))
         codes = sorted({f.code for f in bad}, key=LOSS_FAIL_CODES.index)
@@ -204,7 +209,7 @@ def _loss_gradual(run: RunData, th: Thresholds) -> Criterion:
     (s0, first), (s1, last) = losses[0], losses[-1]
     low_step, low = min(losses, key=lambda p: p[1])
     trend = f"loss {fmt(first)} at step {s0} -> {fmt(last)} at step {s1}"
-    if first > 0 and low < th.collapse_ratio * first:
+    if first > 0 and low < th.collapse_ratio * first and not judged:
         return Criterion(LOSS_GRADUAL, "fail",
                          f"{trend}; fell to {fmt(low)} at step {low_step}, below {fmt(th.collapse_ratio)} x the first "
                          f"loss (guard.collapse_ratio): a collapse", ["LOSS_COLLAPSE"])
@@ -212,9 +217,11 @@ def _loss_gradual(run: RunData, th: Thresholds) -> Criterion:
         return Criterion(LOSS_GRADUAL, "fail", f"{trend}: the loss did not decrease")
     drops = [(a[1] - b[1]) / a[1] for a, b in zip(losses, losses[1:], strict=False) if a[1] > 0]
     steepest = max(drops) if drops else 0.0
+    easy = ("; " + "; ".join(finding_evidence(f) for f in judged[:1])) if judged else ""
     return Criterion(LOSS_GRADUAL, "pass",
                      f"{trend} ({fmt(100 * (first - last) / first, 3)}% lower); largest drop between logs "
-                     f"{fmt(100 * steepest, 3)}%; no collapse, spike or non-finite finding")
+                     f"{fmt(100 * steepest, 3)}%; no collapse, spike or non-finite finding of severity warning or "
+                     f"error{easy}", [f.code for f in judged[:1]])
 
 
 def _val_tracked(run: RunData, th: Thresholds) -> Criterion:
