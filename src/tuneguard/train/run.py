@@ -401,9 +401,9 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
             store.set_meta(environment=environment(), data_sizes=data.sizes(), data_format=data.format,
                            tokenize_stats={s.name: s.stats.to_dict() for s in (data.train, data.validation)},
                            steps_per_epoch=spe, exit_reason=None)
-            store.set_meta(context_length=model_context_length(cfg, tokenizer))  # bounds recommended max_length
             store.replace_audit_findings(audit_findings)
             store.truncate_after(_step_of(ckpt), findings=True)
+            store.set_meta(context_length=model_context_length(cfg, tokenizer))  # bounds recommended max_length
         ctx = RunContext(cfg=cfg, run_dir=run_dir, store=store, is_main=dist.is_main,
                          world_size=dist.world_size, secrets=secrets, audit_findings=audit_findings,
                          max_steps=max_steps, steps_per_epoch=spe)
