@@ -107,13 +107,15 @@ def test_answers_side_by_side(tmp_path: Path) -> None:
         s.add_qa_sample(60, "Write 38 in words.", "The answer is 38.", [], None, True, 1.0,
                         expected=["thirty-eight"], correct=False, base=True)
     html = write_report(run).read_text("utf-8")
-    assert "<p><b>better than</b> the base model: 1 of 1 expected answers right after fine-tuning, 0 of 1 before.</p>" \
+    assert "<p><b>Better than</b> the base model: 1 of 1 expected answers right after fine-tuning, 0 of 1 before.</p>" \
         in html
     assert ('<td><pre>The answer is 38.</pre><span class="chip bad">wrong</span></td>'
             '<td><pre>thirty-eight</pre><span class="chip good">right</span></td>') in html
     md = (run / "report.md").read_text("utf-8")
     assert "| Write 38 in words. | thirty-eight | The answer is 38. (wrong) | thirty-eight (right) |" in md
     assert "Better than the base model: 1 of 1 expected answers right after fine-tuning, 0 of 1 before." in md
+    assert '<div class="small muted">expected: thirty-eight</div>' in html  # per evaluation too
+    assert '<span class="chip good">right</span><span class="chip good">EOS</span>' in html
 
 
 def test_run_data_is_escaped(tmp_path: Path) -> None:

@@ -183,7 +183,7 @@ def _answers_html(run: RunData) -> str:
     head = ""
     if vs is not None:
         word, after, before, n = vs
-        head = (f"<p><b>{esc(versus(word))}</b> the base model: {after} of {n} expected answers right after "
+        head = (f"<p><b>{esc(versus(word).capitalize())}</b> the base model: {after} of {n} expected answers right after "
                 f"fine-tuning, {before} of {n} before.</p>")
     return (f"<h3>Before and after: the base model and the fine-tuned model (step {run.qa_best_step()})</h3>{head}"
             '<table class="answers"><thead><tr><th>prompt</th><th>expected</th><th>base model</th>'
@@ -230,7 +230,7 @@ def _qa_html(run: RunData) -> str:
     for prompt in prompts_in_order(run.qa):
         samples = [s for s in run.qa if s["prompt"] == prompt]
         cells = [qa_cell(s, f"step {s['step']}", s["step"] == best) for s in samples]
-        blocks.append(qa_prompt_block(prompt, samples[0].get("keywords") or [], cells))
+        blocks.append(qa_prompt_block(prompt, samples[0].get("keywords") or [], cells, samples[0].get("expected")))
     return "".join(blocks)
 
 
