@@ -70,8 +70,8 @@ def demo_config(run_dir: Path, preset: str, steps: int | None = None) -> tuple[C
 def tour_answers(run_dir: Path) -> list[str]:
     """The tour's before/after: each probe's base-model answer beside the fine-tuned one (at
     the best checkpoint), right or wrong against its expected answer, then the verdict's
-    answers criterion and the diagnosis. Plain text lines (model output is printed verbatim)."""
-    from tuneguard.report.recommend import diagnose_run
+    answers criterion (the run itself printed the diagnosis). Plain text lines (model output
+    is printed verbatim)."""
     from tuneguard.report.rundata import load_run
     from tuneguard.report.verdict import COHERENT, answer_rows, compute_verdict
 
@@ -92,5 +92,4 @@ def tour_answers(run_dir: Path) -> list[str]:
         out.append(f"    before: {shown(r.base, r.base_correct)}   after: {shown(r.tuned, r.tuned_correct)}")
     c = compute_verdict(run).get(COHERENT)
     out.append(f"answers criterion: {c.status}: {c.evidence}")
-    out.append(diagnose_run(run).line())
     return out

@@ -18,7 +18,7 @@ def test_demo_runs_offline_and_tours_the_result(tmp_path):
     tour = r.stdout.split("what happened", 1)[1]
     assert "answers before (base model) and after fine-tuning" in tour
     assert "  Write 38 in words. [expected thirty-eight]" in tour and "answers criterion: " in tour
-    assert "Diagnosis: " in tour
+    assert "Diagnosis: " in r.stdout.split("what happened", 1)[0]
     assert (run / "report.html").exists() and (run / "adapter" / "adapter_config.json").exists()
     assert (tmp_path / "demo-data" / "train.jsonl").exists()
     with RunStore(run) as s:
