@@ -225,10 +225,6 @@ class Context:
     def get(self, key: str, default: Any = None) -> Any:
         return _get(self.config, key, default)
 
-    def codes(self, *codes: str) -> list[str]:
-        present = {f.code for f in self.findings}
-        return [c for c in codes if c in present]
-
     @property
     def facts(self) -> dict[str, Any]:
         return self.diagnosis.facts
@@ -244,14 +240,15 @@ def _data_fault(ctx: Context) -> Out:
     audit = sorted({f.code for f in ctx.findings if f.source == "audit" and f.severity in ("error", "warning")})
     if "LOSS_COLLAPSE" not in codes:
         return [], [Action("Fix the data before changing any hyperparameter: the training ran past audit errors "
-                           f"({', '.join(c for c in codes)}), so its losses say little about the settings.", codes)]
+                           f"({', '.join(codes)}), so its losses say little about the settings.", codes)]
     if audit:
         text = (f"Fix the data faults the audit found ({', '.join(audit)}) before changing hyperparameters: "
                 "a loss that collapses early is memorising repeated or leaked text, not learning; a lower "
                 "learning rate would only slow the collapse down.")
     else:
-        text = ("Run `tuneguard audit CONFIG` on this config and fix what it finds before changing hyperparameters: "
-                "an early collapse usually means duplicated, templated or leaked rows, or unmasked prompts.")
+        text = ("Fix the data before changing hyperparameters: an early collapse means duplicated, templated or "
+                "leaked rows, or unmasked prompts; run `tuneguard audit CONFIG`, and see the LOSS_COLLAPSE finding for "
+                "what to look for.")
     return [], [Action(text, ["LOSS_COLLAPSE"])]
 
 
@@ -426,8 +423,10 @@ def _prompt(f: Finding, ctx: Context) -> Out:
 def _memory_for_length(ctx: Context, cur: int, new: int, code: str) -> tuple[list[Change], str | None]:
     """Changes that keep a longer max_length within the memory estimate, or why none can.
 
-    Activation memory grows about in proportion to the sequence length; scaling the whole
-    estimated peak by new/cur overstates it (weights do not grow), which errs on the safe side."""
+    The run's estimate was made at its longest example, which is data.max_length when rows
+    were truncated. Activation memory grows about in proportion to the sequence length;
+    scaling the whole estimated peak by new/cur overstates it (weights do not grow), which
+    errs on the safe side."""
     lim = ctx.limits
     if lim.peak_gb is None or lim.budget_gb is None:
         return [], None
