@@ -3,6 +3,7 @@
 import pytest
 
 from tests.conftest import cli
+from tuneguard.data.synthetic import DEMO_PROBES
 from tuneguard.store.run_store import RunStore
 
 pytestmark = pytest.mark.slow
@@ -13,10 +14,17 @@ def test_demo_runs_offline_and_tours_the_result(tmp_path):
     r = cli("demo", "--model", "tiny", "--steps", "40", "--run-dir", str(run), cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "what happened" in r.stdout and "tuneguard generate" in r.stdout
+    # before and after side by side, judged against the probes' expected answers
+    tour = r.stdout.split("what happened", 1)[1]
+    assert "answers before (base model) and after fine-tuning" in tour
+    assert "  Write 38 in words. [expected thirty-eight]" in tour and "answers criterion: " in tour
+    assert "Diagnosis: " in r.stdout.split("what happened", 1)[0]
     assert (run / "report.html").exists() and (run / "adapter" / "adapter_config.json").exists()
     assert (tmp_path / "demo-data" / "train.jsonl").exists()
     with RunStore(run) as s:
         assert s.state() == "finished"
         assert s.qa_samples(), "the demo's QA probes ran"
+        base = s.qa_samples(base=True)
+        assert [q["expected"] for q in base] == [[p["expected"]] for p in DEMO_PROBES], "the base model answered too"
         assert s.metrics("test"), "the held-out test split was evaluated"
         assert not [f for f in s.findings() if f.severity == "error"]

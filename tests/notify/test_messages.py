@@ -22,7 +22,9 @@ PAYLOADS = {
     "finding": {"code": "LOSS_COLLAPSE", "severity": "error", "step": 40, "message": "The loss fell from 3.6 to 0.005.",
                 "evidence": {"losses": [3.6, 1.2, 0.3, 0.05, 0.01, 0.005], "duplicate_rows": 812},
                 "recommendation": "Run tuneguard audit and remove duplicated rows."},
-    "qa": {"step": 200, "samples": [{"prompt": "What is LoRA?", "output": "A low-rank adapter.", "keyword_score": 0.5}]},
+    "qa": {"step": 200, "samples": [{"prompt": "What is LoRA?", "output": "A low-rank adapter.", "keyword_score": 0.5},
+                                    {"prompt": "Write 38 in words.", "output": "38", "expected": ["thirty-eight"],
+                                     "correct": False}]},
     "early_stop": {"step": 600, "best_eval_loss": 1.1, "reason": "3 evaluations without improvement"},
     "halted": {"step": 41, "code": "NON_FINITE", "message": "The loss is NaN.", "checkpoint": "checkpoint-41"},
     "finished": {"steps": 1000, "best_eval_loss": 1.0123456, "test_metrics": {"test_loss": 1.05}, "duration_s": 3725},
@@ -31,7 +33,11 @@ PAYLOADS = {
     "progress": {"step": 250, "max_steps": 1000, "loss": 1.3, "tokens_per_s": 10310.4, "eta_s": 3725},
     "stopped": {"step": 300, "requested_by": "ann@colab", "checkpoint": "checkpoint-300"},
     "resumed": {"step": 300},
-    "report": {"verdict": "FAIL", "summary": ["eval-train gap 0.9 > 0.5"], "path": "runs/a/report.html"},
+    "report": {"verdict": "FAIL", "summary": ["eval-train gap 0.9 > 0.5"], "path": "runs/a/report.html",
+               "diagnosis": {"kind": "overfitting", "codes": ["OVERFITTING"], "evidence": [
+                   {"key": "eval_rising", "params": {"best": 3.7, "best_step": 180, "last": 4.2, "last_step": 400,
+                                                     "train_then": 2.1, "train_last": 0.63}},
+                   {"key": "finding", "params": {"code": "OVERFITTING", "step": 120}}]}},
 }
 
 
@@ -83,6 +89,20 @@ def test_english_texts_say_what_happened() -> None:
     assert "Code: LOSS_COLLAPSE" in finding and "Severity: error" in finding
     assert "Evidence: losses=[3.6, 1.2, 0.3, 0.05, 0.01, …]; duplicate_rows=812" in finding
     assert "Recommendation: Run tuneguard audit" in finding
+
+
+def test_the_final_report_message_leads_with_the_diagnosis_in_both_languages() -> None:
+    en_lines = render("report", PAYLOADS["report"], run_name="r").body.splitlines()
+    assert en_lines[1] == ("Diagnosis: overfitting: the model memorises the training rows: train for fewer steps, "
+                           "stop early, regularise; never raise the learning rate")
+    assert en_lines[2] == ("Because: eval loss rose from its best 3.7 at step 180 to 4.2 at step 400 while the "
+                           "training loss fell from 2.1 to 0.63; OVERFITTING at step 120")
+    th_lines = render("report", PAYLOADS["report"], language="th", run_name="r").body.splitlines()
+    assert th_lines[1].startswith("ผลวินิจฉัย: โมเดลจำข้อมูลฝึก (overfitting): โมเดลจำแถวข้อมูลฝึก")
+    assert th_lines[2].startswith("หลักฐาน: ค่า loss การประเมินเพิ่มจากค่าดีที่สุด 3.7 ที่ขั้นที่ 180")
+    qa_th = render("qa", PAYLOADS["qa"], language="th", run_name="r").body
+    assert "คำตอบที่ถูก: thirty-eight (ตอบผิด)" in qa_th
+    assert "Expected: thirty-eight (wrong)" in render("qa", PAYLOADS["qa"], run_name="r").body
 
 
 def test_thai_titles() -> None:

@@ -1,5 +1,6 @@
-"""Recommendations: the config changes each finding maps to, and a `--set` line that the
-config loader reads back to exactly the proposed config."""
+"""Recommendations: derived from the run's diagnosis so they all pull the same way, within the
+model's context and the memory estimate, and a `--set` line / recommended.yaml that the
+config loader and `config diff` read back to exactly the proposed changes."""
 
 from __future__ import annotations
 
@@ -7,12 +8,25 @@ import shlex
 from pathlib import Path
 
 import pytest
+import typer
+from typer.testing import CliRunner
 
-from tuneguard.config.diff import flatten
-from tuneguard.config.load import apply_overrides, read_source, redacted_dict, validate_config
-from tuneguard.findings import Finding
-from tuneguard.report.recommend import recommend, recommend_for_run
+from tuneguard.cli.report_cmd import config_diff
+from tuneguard.config.diff import change_reasons, flatten
+from tuneguard.config.load import apply_overrides, dump_yaml, read_source, redacted_dict, validate_config
+from tuneguard.diagnosis import KINDS, Curves, Diagnosis, diagnose
+from tuneguard.findings import AUDIT_CODES, GUARD_CODES, Finding
+from tuneguard.report.recommend import (
+    DIRECTIONS,
+    HYPERPARAMETERS,
+    Limits,
+    agrees,
+    recommend,
+    recommend_for_run,
+    recommended_yaml,
+)
 from tuneguard.report.rundata import load_run
+from tuneguard.store.run_store import RunStore
 
 from .runs import tiny_config
 
@@ -26,82 +40,148 @@ def preset(name: str) -> dict:
     return redacted_dict(validate_config(raw))
 
 
-def changes(findings: list[Finding], cfg: dict) -> dict:
-    return {c.key: c.value for c in recommend(findings, cfg).changes}
+def changes(findings: list[Finding], cfg: dict, kind: str | None = None, **facts) -> dict:
+    d = Diagnosis(kind, [], facts=facts) if kind else None
+    return {c.key: c.value for c in recommend(findings, cfg, diagnosis=d).changes}
 
 
-def test_collapse_run_points_at_the_data(collapse_run: Path) -> None:
-    recs = recommend_for_run(load_run(collapse_run))
-    assert recs.changes == []
+# The issue's run: 400 steps (about 22 epochs of a small set) at lr 0.01, best eval at step 180,
+# OVERFITTING at 120, EVAL_DIVERGENCE at 300, PLATEAU at the end; the audit says the truncated
+# rows need about 1,344 tokens and the model's context is 512.
+OVERFIT_CURVES = Curves(train=[(s, 3.3 - s / 150) for s in range(0, 401, 20)],
+                        evals=[(60, 3.9, None), (120, 3.83, 3.27), (180, 3.7, None), (240, 3.8, None),
+                               (300, 3.95, None), (360, 4.1, None), (400, 4.2, None)],
+                        planned_steps=400, steps_per_epoch=18, best_step=180)
+OVERFIT_FINDINGS = [f("ANSWER_TRUNCATED", needed_length_p95=1344, max_length=128),
+                    f("OVERFITTING", step=120), f("EVAL_DIVERGENCE", step=300), f("PLATEAU", "info", 400)]
+
+
+def test_overfitting_run_gets_no_learning_rate_increase_and_a_max_length_within_the_context() -> None:
+    cfg = tiny_config(**{"train.max_steps": 400, "train.learning_rate": 0.01, "data.max_length": 128})
+    d = diagnose(OVERFIT_FINDINGS, OVERFIT_CURVES, cfg)
+    recs = recommend(OVERFIT_FINDINGS, cfg, diagnosis=d, limits=Limits(context_length=512))
+    assert d.kind == "overfitting"
+    got = {c.key: c.value for c in recs.changes}
+    assert got == {"train.max_steps": 230, "eval.early_stopping_patience": 3, "lora.dropout": 0.1,
+                   "data.max_length": 512}
+    assert "train.learning_rate" not in got
+    reasons = {c.key: c.reason for c in recs.changes}
+    assert reasons["train.max_steps"].startswith("the best validation loss was at step 180 of 400")
+    assert reasons["data.max_length"] == "answers were cut at 128 tokens; raised to the model's context, 512 tokens"
     texts = [a.text for a in recs.actions]
-    assert texts[0].startswith("Deduplicate the training data: remove the exact duplicate rows (412 in the audit)")
-    assert "Fix the data faults the audit found (DUPLICATE_EXACT)" in texts[1]
-    assert [a.codes for a in recs.actions] == [["DUPLICATE_EXACT"], ["LOSS_COLLAPSE"]]
+    assert ("Even at the model's context of 512 tokens some rows stay truncated: they need about 1344 tokens "
+            "(95% of the truncated rows). Shorten or split them, or choose a model with a longer context.") in texts
+    assert any(t.startswith("The validation loss was best after 10 epochs") for t in texts)
+    assert "--set train.learning_rate" not in recs.command("cfg.yaml")
 
 
-def test_masking_and_padding_faults() -> None:
-    cfg = tiny_config(**{"data.train_on_prompt": True, "data.collator": "language_modeling", "data.pad_token": "eos"})
-    got = changes([f("PROMPT_NOT_MASKED", "error"), f("PAD_IS_EOS", "error")], cfg)
-    assert got == {"data.train_on_prompt": False, "data.collator": "tuneguard", "data.pad_token": "auto"}
+def test_collapse_gets_fix_the_data_and_no_hyperparameter_change(collapse_run: Path) -> None:
+    recs = recommend_for_run(load_run(collapse_run))
+    assert recs.diagnosis.kind == "data_fault"
+    assert recs.changes == []
+    assert [a.codes for a in recs.actions] == [["LOSS_COLLAPSE"], ["DUPLICATE_EXACT"]]
+    assert recs.actions[0].text.startswith("Fix the data faults the audit found (DUPLICATE_EXACT) before changing "
+                                           "hyperparameters")
+    assert recs.actions[1].text.startswith("Deduplicate the training data: remove the exact duplicate rows "
+                                           "(412 in the audit)")
 
 
-def test_no_change_when_already_set() -> None:
-    assert changes([f("PROMPT_NOT_MASKED", "error")], tiny_config()) == {}
+def test_plateau_raises_the_learning_rate_only_when_underfitting() -> None:
+    cfg = tiny_config(**{"train.learning_rate": 3e-3})
+    plateau = [f("PLATEAU", step=40)]
+    assert changes(plateau, cfg, "underfitting") == {"train.learning_rate": 6e-3}
+    assert changes(plateau, cfg, "overfitting", best_step=40).get("train.learning_rate") is None
+    info = [f("PLATEAU", "info", step=55)]
+    assert changes(info, cfg, "healthy") == {"eval.early_stopping_patience": 3}
 
 
-def test_truncation_raises_max_length_within_context() -> None:
-    assert changes([f("ANSWER_TRUNCATED", p95_tokens=300)], tiny_config()) == {"data.max_length": 320}
-    v2 = preset("gptj-6b-v2")  # max_length 512, context 2048
-    assert changes([f("ANSWER_TRUNCATED", p99_tokens=5000)], v2) == {"data.max_length": 2048}
+def test_underfitting_with_a_tiny_learning_rate() -> None:
+    cfg = tiny_config(**{"train.learning_rate": 1e-7, "train.max_steps": 60, "lora.r": 4, "lora.alpha": 8})
+    got = changes([], cfg, "underfitting", still_falling=True)
+    assert got == {"train.learning_rate": 1e-4, "train.max_steps": 120, "lora.r": 8, "lora.alpha": 16}
 
 
-def test_nonfinite_dtype() -> None:
-    assert changes([f("NON_FINITE", "error", 30)], tiny_config(**{"model.dtype": "fp16"})) == {"model.dtype": "bf16"}
-    assert changes([f("NON_FINITE", "error", 30)], preset("gptj-6b-v2")) == {"model.dtype": "fp32"}
-
-
-def test_spike_lowers_learning_rate_and_clips() -> None:
-    got = changes([f("LOSS_SPIKE", step=25), f("GRAD_NORM_HIGH", step=26)], preset("gptj-6b-v2"))
+def test_spikes_lower_the_learning_rate_and_clip() -> None:
+    got = changes([f("LOSS_SPIKE", step=25, loss=9.0, ratio=3.0), f("GRAD_NORM_HIGH", step=26)], preset("gptj-6b-v2"))
     assert got == {"train.learning_rate": 2.5e-6, "train.max_grad_norm": 0.5}
 
 
-def test_plateau_raises_learning_rate() -> None:
-    cfg = tiny_config(**{"train.learning_rate": 3e-3})
-    assert changes([f("PLATEAU", step=40)], cfg) == {"train.learning_rate": 6e-3}
+def test_nonfinite_in_fp16_moves_to_bf16() -> None:
+    cfg = tiny_config(**{"model.dtype": "fp16", "train.learning_rate": 3e-3})
+    got = changes([f("NON_FINITE", "error", 30)], cfg)
+    assert got == {"model.dtype": "bf16", "train.learning_rate": 1.5e-3, "train.max_grad_norm": 0.5}
 
 
-def test_overfitting() -> None:
-    got = changes([f("OVERFITTING", step=40)], preset("gptj-6b-v1"))
-    assert got == {"train.num_epochs": 1.5, "eval.early_stopping_patience": 3, "lora.dropout": 0.1}
+def test_pipeline_faults_are_fixed_in_any_diagnosis() -> None:
+    cfg = tiny_config(**{"data.train_on_prompt": True, "data.collator": "language_modeling", "data.pad_token": "eos"})
+    want = {"data.train_on_prompt": False, "data.collator": "tuneguard", "data.pad_token": "auto"}
+    for kind in KINDS:
+        got = changes([f("PROMPT_NOT_MASKED", "error"), f("PAD_IS_EOS", "error")], cfg, kind)
+        assert {k: v for k, v in got.items() if k.startswith("data.")} == want, kind
+    assert changes([f("PROMPT_NOT_MASKED", "error")], tiny_config()) == {}
 
 
-def test_overfitting_shortens_a_max_steps_run_to_its_best_step(tmp_path: Path) -> None:
-    from tuneguard.store.run_store import RunStore
+def test_truncation_within_context_and_memory() -> None:
+    cfg = tiny_config(**{"data.max_length": 256})
+    trunc = [f("ANSWER_TRUNCATED", needed_length_p95=300)]
+    assert changes(trunc, cfg, "healthy") == {"data.max_length": 320}
+    at_context = recommend(trunc, cfg, diagnosis=Diagnosis("healthy", []), limits=Limits(context_length=256))
+    assert at_context.changes == []
+    assert at_context.actions[0].text.startswith("The truncated rows need about 300 tokens (95% of the truncated "
+                                                 "rows), more than this model allows: data.max_length stays at the "
+                                                 "model's context (256 tokens).")
+    # 320 / 256 x 12 GB does not fit 85% of 16 GB; with checkpointing (4 GB -> 5 GB) it does.
+    mem = Limits(context_length=2048, peak_gb=12.0, peak_checkpointed_gb=4.0, budget_gb=16.0, checkpointing=False)
+    got = {c.key: c.value for c in recommend(trunc, cfg, diagnosis=Diagnosis("healthy", []), limits=mem).changes}
+    assert got == {"data.max_length": 320, "model.gradient_checkpointing": True}
+    # Without room even at batch size 1, max_length stays and the report says why.
+    full = Limits(context_length=2048, peak_gb=40.0, peak_checkpointed_gb=30.0, budget_gb=16.0, checkpointing=False)
+    recs = recommend(trunc, tiny_config(**{"data.max_length": 256, "train.batch_size": 2}),
+                     diagnosis=Diagnosis("healthy", []), limits=full)
+    assert recs.changes == []
+    assert "more than the 16 GB this machine has even with batch size 1: data.max_length stays at 256" \
+        in recs.actions[0].text
 
-    from .runs import build_healthy
 
-    over = Finding("OVERFITTING", "warning", "Eval loss rose.", {}, "", 60, "guard")
-    run = build_healthy(tmp_path / "r", findings=[over])  # max_steps 60, best step 60
-    keys = {c.key for c in recommend_for_run(load_run(run)).changes}
-    assert "train.max_steps" not in keys  # the best step was the last: nothing to cut
-    with RunStore(run) as s:
-        s.set_meta(best_step=20)
-    got = {c.key: c.value for c in recommend_for_run(load_run(run)).changes}
-    assert got["train.max_steps"] == 30
+def test_memory_halves_the_micro_batch_to_fit_a_longer_max_length() -> None:
+    cfg = tiny_config(**{"data.max_length": 256, "train.batch_size": 8, "model.gradient_checkpointing": True})
+    lim = Limits(context_length=2048, peak_gb=6.0, peak_checkpointed_gb=6.0, budget_gb=8.0, checkpointing=True)
+    got = changes_with(cfg, [f("ANSWER_TRUNCATED", needed_length_p95=500)], lim)
+    assert got == {"data.max_length": 512, "train.batch_size": 4, "train.gradient_accumulation_steps": 2}
 
 
-def test_error_beats_warning_on_the_same_key() -> None:
-    cfg = tiny_config(**{"train.learning_rate": 3e-3})
-    got = changes([f("PLATEAU", "info", step=40), f("LOSS_SPIKE", "error", step=10)], cfg)
-    assert got["train.learning_rate"] == 1.5e-3
+def changes_with(cfg: dict, findings: list[Finding], limits: Limits) -> dict:
+    recs = recommend(findings, cfg, diagnosis=Diagnosis("healthy", []), limits=limits)
+    return {c.key: c.value for c in recs.changes}
+
+
+ALL = ([f(c, "error") for c in AUDIT_CODES] +
+       [f(c, step=10 + i, loss=5.0, ratio=3.0, grad_norm=50.0) for i, c in enumerate(GUARD_CODES)])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("source", ["tiny", "gptj-6b-v1", "gptj-6b-v2"])
+def test_no_change_points_against_the_diagnosis(kind: str, source: str) -> None:
+    cfg = preset(source)
+    d = Diagnosis(kind, [], facts={"best_step": 20, "planned_steps": 400, "still_falling": True,
+                                   "steps_per_epoch": 10})
+    recs = recommend(ALL, cfg, diagnosis=d)
+    validate_config(recs.proposed)  # valid as it stands
+    flat = flatten(cfg)
+    for c in recs.changes:
+        assert agrees(kind, c.key, flat.get(c.key), c.value), (kind, c)
+    moved = {c.key for c in recs.changes} & set(HYPERPARAMETERS)
+    if kind in ("data_fault", "inconclusive"):
+        assert moved == set()
+    assert all(k in DIRECTIONS[kind] for k in HYPERPARAMETERS)
 
 
 @pytest.mark.parametrize("source", ["tiny", "gptj-6b-v1", "gptj-6b-v2"])
 def test_set_line_round_trips_through_the_loader(source: str) -> None:
     cfg = preset(source)
     findings = [f("LOSS_SPIKE", step=5), f("OVERFITTING", step=9), f("PAD_IS_EOS", "error"),
-                f("MEMORY_HIGH", step=3), f("ANSWER_TRUNCATED", p95_tokens=700), f("DUPLICATE_EXACT", "error")]
-    recs = recommend(findings, cfg)
+                f("MEMORY_HIGH", step=3), f("ANSWER_TRUNCATED", needed_length_p95=700), f("DUPLICATE_EXACT", "error")]
+    recs = recommend(findings, cfg, diagnosis=Diagnosis("unstable", [], ["LOSS_SPIKE"]))
     assert recs.changes
     argv = shlex.split(recs.command("cfg.yaml", "runs/next"))
     assert argv[:5] == ["tuneguard", "train", "cfg.yaml", "--run-dir", "runs/next"]
@@ -111,3 +191,40 @@ def test_set_line_round_trips_through_the_loader(source: str) -> None:
     reloaded = redacted_dict(validate_config(raw))
     assert flatten(reloaded) == flatten(recs.proposed)
     assert {k for k, _, _ in recs.diff()} == {c.key for c in recs.changes}
+
+
+def test_overfitting_shortens_a_max_steps_run_to_its_best_step(tmp_path: Path) -> None:
+    from .runs import build_healthy
+
+    over = Finding("OVERFITTING", "warning", "Eval loss rose.", {"triggers": ["rising"]}, "", 60, "guard")
+    run = build_healthy(tmp_path / "r", findings=[over])  # max_steps 60, best step 60
+    recs = recommend_for_run(load_run(run))
+    assert recs.diagnosis.kind == "overfitting"
+    assert "train.max_steps" not in {c.key for c in recs.changes}  # the best step was the last: nothing to cut
+    with RunStore(run) as s:
+        s.set_meta(best_step=20)
+    got = {c.key: c.value for c in recommend_for_run(load_run(run)).changes}
+    assert got["train.max_steps"] == 30
+
+
+def test_recommended_config_and_config_diff_show_exactly_the_changes_with_reasons(tmp_path: Path) -> None:
+    cfg = tiny_config(**{"train.max_steps": 400, "train.learning_rate": 0.01, "data.max_length": 128})
+    recs = recommend(OVERFIT_FINDINGS, cfg, diagnosis=diagnose(OVERFIT_FINDINGS, OVERFIT_CURVES, cfg),
+                     limits=Limits(context_length=512))
+    run_cfg = tmp_path / "config.yaml"
+    run_cfg.write_text(dump_yaml(cfg), "utf-8")
+    rec = tmp_path / "recommended.yaml"
+    rec.write_text(recommended_yaml(recs, "runs/over"), "utf-8")
+    assert flatten(redacted_dict(validate_config(read_source(str(rec))[0]))) == flatten(
+        redacted_dict(validate_config(recs.proposed)))
+    assert set(change_reasons(str(rec))) == {c.key for c in recs.changes}
+
+    app = typer.Typer()
+    app.command()(config_diff)
+    r = CliRunner().invoke(app, [str(run_cfg), str(rec)], env={"COLUMNS": "400"})
+    assert r.exit_code == 0, r.output
+    rows = [line for line in r.output.splitlines() if line.strip().startswith("│") and "." in line.split("│")[1]]
+    assert {line.split("│")[1].strip() for line in rows} == {c.key for c in recs.changes}
+    for c in recs.changes:
+        row = next(line for line in rows if line.split("│")[1].strip() == c.key)
+        assert row.split("│")[4].strip() == f"{c.reason} ({', '.join(c.codes)})"

@@ -16,7 +16,7 @@ from tuneguard.store.run_store import RunStore
 
 from .runs import build_healthy
 
-SECTIONS = ('id="verdict"', 'id="plots"', 'id="findings"', 'id="recommendations"', 'id="qa"', 'id="run"')
+SECTIONS = ('id="diagnosis"', 'id="verdict"', 'id="plots"', 'id="findings"', 'id="recommendations"', 'id="qa"', 'id="run"')
 
 
 def svg_blocks(html: str) -> list[str]:
@@ -47,7 +47,12 @@ def test_healthy_report(healthy_run: Path) -> None:
     assert "The capital of France is Paris." in html and "★ best" in html
     assert "transformers" in html and "5.24.0" in html
     assert "checkpoint-60" in html
+    # the diagnosis comes first, with the evidence that decided it
+    assert html.index('id="diagnosis"') < html.index('id="summary"') < html.index('id="verdict"')
+    assert '<section id="diagnosis" class="diagnosis healthy"><h2>Diagnosis: healthy</h2>' in html
+    assert not (healthy_run / "recommended.yaml").exists()  # nothing to change
     md = (healthy_run / "report.md").read_text("utf-8")
+    assert md.split("\n")[4].startswith("**Diagnosis: healthy: the losses fell and the validation loss tracked")
     assert "| Training loss decreased gradually | PASS |" in md
     assert "| Held-out test loss within margin of validation | UNKNOWN |" in md
 
@@ -63,7 +68,10 @@ def test_collapse_report(collapse_run: Path, tmp_path: Path) -> None:
     # the timeline: audit finding first, then the guard finding
     assert html.index("DUPLICATE_EXACT</span>") < html.index("LOSS_COLLAPSE</span>")
     assert "Deduplicate the training data" in html
+    assert "<h2>Diagnosis: data fault</h2>" in html
+    assert "<li>LOSS_COLLAPSE at step 12: training loss 3.6 -&gt; 0.005 in epoch 1</li>" in html
     md = (collapse_run / "report.md").read_text("utf-8")
+    assert "**Diagnosis: data fault: the data or its labels are faulty" in md
     assert "| Training loss decreased gradually | FAIL | LOSS_COLLAPSE at step 12:" in md
     assert "**Verdict: FAIL**" in md
 
@@ -83,6 +91,31 @@ def test_recommendations_show_diff_and_command(tmp_path: Path) -> None:
     assert shlex.split(cmd.replace("\\\n", " ")) == [
         "--run-dir", str(tmp_path / "spiky-next"), "--set", "train.learning_rate=0.0015",
         "--set", "train.max_grad_norm=0.5"]
+    assert "<h2>Diagnosis: unstable training</h2>" in html
+    # the same changes as a config file whose comments give the reasons
+    rec = (run / "recommended.yaml").read_text("utf-8")
+    assert "# change train.learning_rate: smaller updates: the loss spiked or became non-finite at this learning " \
+           "rate (LOSS_SPIKE)" in rec
+    assert f"tuneguard config diff {run / 'config.yaml'} {run / 'recommended.yaml'}" in md
+
+
+def test_answers_side_by_side(tmp_path: Path) -> None:
+    run = build_healthy(tmp_path / "ab", qa=False)
+    with RunStore(run) as s:
+        s.add_qa_sample(60, "Write 38 in words.", "thirty-eight", [], None, True, 1.0, expected=["thirty-eight"],
+                        correct=True)
+        s.add_qa_sample(60, "Write 38 in words.", "The answer is 38.", [], None, True, 1.0,
+                        expected=["thirty-eight"], correct=False, base=True)
+    html = write_report(run).read_text("utf-8")
+    assert "<p><b>Better than</b> the base model: 1 of 1 expected answers right after fine-tuning, 0 of 1 before.</p>" \
+        in html
+    assert ('<td><pre>The answer is 38.</pre><span class="chip bad">wrong</span></td>'
+            '<td><pre>thirty-eight</pre><span class="chip good">right</span></td>') in html
+    md = (run / "report.md").read_text("utf-8")
+    assert "| Write 38 in words. | thirty-eight | The answer is 38. (wrong) | thirty-eight (right) |" in md
+    assert "Better than the base model: 1 of 1 expected answers right after fine-tuning, 0 of 1 before." in md
+    assert '<div class="small muted">expected: thirty-eight</div>' in html  # per evaluation too
+    assert '<span class="chip good">right</span><span class="chip good">EOS</span>' in html
 
 
 def test_run_data_is_escaped(tmp_path: Path) -> None:
@@ -106,6 +139,7 @@ def test_cli_report(healthy_run: Path, tmp_path: Path) -> None:
     r = CliRunner().invoke(app, [str(healthy_run), "--out", str(tmp_path / "r.html")])
     assert r.exit_code == 0, r.output
     assert "Verdict: INCONCLUSIVE (4 pass, 0 fail, 1 unknown)" in r.output
+    assert r.output.startswith("Diagnosis: healthy: ")
     assert (tmp_path / "r.html").exists() and (healthy_run / "report.md").exists()
     missing = CliRunner().invoke(app, [str(tmp_path / "nothing")])
     assert missing.exit_code == 2
@@ -127,3 +161,23 @@ def test_long_runs_are_decimated_but_keep_extremes() -> None:
     assert [x for x, _ in small] == sorted(x for x, _ in small)
     svg = line_chart([Series("loss", pts)], title="Loss")
     assert svg is not None and len(svg) < 60_000
+
+
+def test_a_store_written_before_expected_answers_still_reports(tmp_path: Path) -> None:
+    import sqlite3
+
+    run = build_healthy(tmp_path / "old", qa=False)
+    with sqlite3.connect(run / "run.db") as db:  # the qa_samples table as older versions wrote it
+        db.execute("DROP TABLE qa_samples")
+        db.execute("CREATE TABLE qa_samples (id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, "
+                   "step INTEGER NOT NULL, prompt TEXT NOT NULL, output TEXT NOT NULL, keywords TEXT NOT NULL, "
+                   "keyword_score REAL, emitted_eos INTEGER, distinct2 REAL)")
+        db.execute("INSERT INTO qa_samples(time, step, prompt, output, keywords, keyword_score, emitted_eos, "
+                   "distinct2) VALUES(0, 60, 'Name a colour.', 'Red.', '[\"red\"]', 1.0, 1, 1.0)")
+    with RunStore(run, readonly=True) as s:
+        assert [q["output"] for q in s.qa_samples()] == ["Red."] and s.qa_samples(base=True) == []
+    assert "Red." in write_report(run).read_text("utf-8")
+    # a writer (a resumed run) adds the column; old rows read as having no expected answer
+    with RunStore(run) as s:
+        s.add_qa_sample(60, "Name a colour.", "Blue.", [], None, True, 1.0, expected=["red"], correct=False, base=True)
+        assert s.qa_samples(base=True)[0]["expected"] == ["red"] and s.qa_samples()[0]["expected"] is None

@@ -154,3 +154,63 @@ def test_qa_judged_at_best_step(tmp_path: Path) -> None:
     assert c.status == "fail"
     assert c.evidence.startswith("2 QA sample(s) at step 20: keyword score 0 < 0.5, EOS emitted 0 < 0.5, "
                                  "distinct-2 0.3 < 0.5")
+
+
+def _answers(run: Path, tuned: list[str], base: list[str] | None) -> Path:
+    """Three probes with expected answers, answered at the best step (60) and, if given, by the base."""
+    from tuneguard.guard.qa import answer_correct
+
+    probes = [("Sort 9, 2, 5", "2, 5, 9"), ("Write 27 in words.", "twenty-seven"), ("What is 12 plus 30?", "42")]
+    with RunStore(run) as s:
+        for (prompt, want), out in zip(probes, tuned, strict=True):
+            s.add_qa_sample(60, prompt, out, [], None, True, 1.0, expected=[want], correct=answer_correct(out, [want]))
+        for (prompt, want), out in zip(probes, base or [], strict=False):
+            s.add_qa_sample(60, prompt, out, [], None, True, 1.0, expected=[want], correct=answer_correct(out, [want]),
+                            base=True)
+    return run
+
+
+def test_answers_criterion_cannot_pass_when_most_expected_answers_are_wrong(tmp_path: Path) -> None:
+    # The issue's demo answers: two wrong, one right only as a piece of a longer list: 0 of 3.
+    run = _answers(build_healthy(tmp_path / "r", qa=False), ["9, 2, 5, 9, 2, 5", "27 in words.", "The sum is 42."],
+                   ["9, 2, 5", "27", "I think 142."])
+    c = verdict_of(run).get(COHERENT)
+    assert c.status == "fail"
+    assert c.evidence == ("3 QA sample(s) at step 60: 1 of 3 expected answers right (33.3% < 50%, "
+                          "report.min_answer_accuracy), better than the base model (1 of 3 right after fine-tuning, "
+                          "0 of 3 before), EOS emitted 1 >= 0.5, distinct-2 1 >= 0.5; failed: expected answers")
+
+
+def test_answers_criterion_says_better_same_or_worse_than_the_base(tmp_path: Path) -> None:
+    right = ["In order: 2, 5, 9.", "twenty-seven", "42"]
+    better = verdict_of(_answers(build_healthy(tmp_path / "a", qa=False), right, ["9, 2, 5", "27", "142"]))
+    assert better.get(COHERENT).status == "pass"
+    assert "3 of 3 expected answers right (100% >= 50%" in better.get(COHERENT).evidence
+    assert "better than the base model (3 of 3 right after fine-tuning, 0 of 3 before)" in better.get(COHERENT).evidence
+    same = verdict_of(_answers(build_healthy(tmp_path / "b", qa=False), right, right)).get(COHERENT)
+    assert same.status == "pass" and "the same as the base model (3 of 3" in same.evidence
+    worse = ["In order: 2, 5, 9.", "twenty-seven", "43"]
+    w = verdict_of(_answers(build_healthy(tmp_path / "c", qa=False), worse, right)).get(COHERENT)
+    assert w.status == "fail"
+    assert "worse than the base model (2 of 3 right after fine-tuning, 3 of 3 before)" in w.evidence
+    assert w.evidence.endswith("failed: worse than the base model")
+    alone = verdict_of(_answers(build_healthy(tmp_path / "d", qa=False), right, None)).get(COHERENT)
+    assert alone.status == "pass" and "base model" not in alone.evidence
+
+
+def test_an_easy_task_judged_by_the_guard_is_not_a_collapse(tmp_path: Path) -> None:
+    # A pretrained model on an easy task: the loss falls below 5% of its first value, and the
+    # guard judged it (info: eval loss as low); the loss criterion passes and says so.
+    easy = Finding("LOSS_COLLAPSE", "info", "The task is easy for this model.", {"loss": 0.04, "eval_loss": 0.047},
+                   "", 32, "guard")
+    run = build_healthy(tmp_path / "easy", decay=0.2, findings=[easy])
+    with RunStore(run) as s:
+        s.log_metrics(60, "train", {"loss": 0.04})
+    c = verdict_of(run).get(LOSS_GRADUAL)
+    assert (c.status, c.codes) == ("pass", ["LOSS_COLLAPSE"])
+    assert c.evidence.endswith("no collapse, spike or non-finite finding of severity warning or error; "
+                               "LOSS_COLLAPSE at step 32: The task is easy for this model. (loss=0.04, eval_loss=0.047)")
+    unjudged = build_healthy(tmp_path / "unjudged", decay=0.2)
+    with RunStore(unjudged) as s:
+        s.log_metrics(60, "train", {"loss": 0.04})
+    assert verdict_of(unjudged).get(LOSS_GRADUAL).status == "fail"  # no guard judged it: a collapse

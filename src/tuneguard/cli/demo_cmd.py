@@ -32,7 +32,7 @@ def demo(
     cfg, _ = demo_config(run_dir.resolve(), preset, steps)
     c.rule("tuneguard demo")
     c.print(f"LoRA fine-tune of [bold]{cfg.model.name}[/] on {cfg.data.train_file}\n"
-            f"(a generated instruction set: arithmetic, sorting, reversing, counting, numbers in words)\n"
+            f"(a generated instruction set: numbers in words, initials, dates in ISO format)\n"
             f"{cfg.train.max_steps} steps on the CPU; the data audit, the guards, QA probes and the report are on.")
     from tuneguard.train.run import run_training
 
@@ -44,14 +44,14 @@ def demo(
 
 
 def _tour(run_dir: Path, c) -> None:  # noqa: ANN001 - rich Console
+    from rich.markup import escape
+
     from tuneguard.store.run_store import RunStore
 
     with RunStore(run_dir) as store:
         s = store.summary()
         evals = [m["eval_loss"] for m in store.metrics("eval")]
-        qa = store.qa_samples()
         test = store.metrics("test")
-    last_step = max((q["step"] for q in qa), default=None)
     lines = [f"state: [bold]{s['state']}[/] at step {s['step']}/{s['max_steps']}"]
     if evals:
         lines.append(f"validation loss: {evals[0]:.3f} at the first evaluation -> {evals[-1]:.3f} at the last")
@@ -59,12 +59,12 @@ def _tour(run_dir: Path, c) -> None:  # noqa: ANN001 - rich Console
         lines.append(f"held-out test loss: {test[-1]['eval_loss']:.3f}")
     errors = [f for f in s["findings"] if f["severity"] == "error"]
     lines.append(f"findings: {len(s['findings'])} ({len(errors)} error(s)); see `tuneguard status {run_dir}`")
-    for q in (x for x in qa if x["step"] == last_step):
-        prompt = q["prompt"].split("### Instruction:\n")[-1].split("\n\n### Response")[0].replace("\n", " ")
-        lines.append(f"  Q: {prompt[:60]}  ->  A: {q['output'].strip()[:60]!r}")
+    from tuneguard.demo import tour_answers
+
+    lines += [escape(line) for line in tour_answers(run_dir)]  # model output, verbatim
     lines += ["", f"run directory: {run_dir}/ (config.yaml, run.db, checkpoints/, adapter/, report.html)",
               "next:", f"  tuneguard report {run_dir}            # the HTML report (also written already)",
-              f"  tuneguard generate {run_dir} \"What is 7 plus 8?\"",
+              f"  tuneguard generate {run_dir} \"Write 64 in words.\"",
               f"  tuneguard status {run_dir} --json"]
     c.rule("what happened")
     for line in lines:

@@ -31,15 +31,19 @@ def report(
     from tuneguard.report.rundata import load_run
     from tuneguard.report.verdict import compute_verdict
 
+    from tuneguard.report.recommend import diagnose_run
+
     try:
         path = write_report(run_dir, out)
-        verdict = compute_verdict(load_run(run_dir))
+        run = load_run(run_dir)
+        verdict, diagnosis = compute_verdict(run), diagnose_run(run)
     except FileNotFoundError as exc:
         raise _fail(str(exc)) from None
     except OSError as exc:  # a full disk, a read-only directory: the run is fine, the report is not written
         raise _fail(f"cannot write the report: {exc.strerror or exc}"
                     f"{f' ({exc.filename})' if exc.filename else ''}", 1) from None
     console = Console()
+    console.print(diagnosis.line(), markup=False, highlight=False)
     style = {"pass": "green", "fail": "red"}.get(verdict.overall, "yellow")
     console.print(f"[{style}]{verdict.headline()}[/{style}]", highlight=False)
     for c in verdict.criteria:
@@ -47,6 +51,10 @@ def report(
         console.print(f"  {mark}  {c.name}", highlight=False)
     console.print(f"report: {path}", highlight=False)
     console.print(f"markdown: {Path(run_dir) / 'report.md'}", highlight=False)
+    rec = Path(run_dir) / "recommended.yaml"
+    if rec.exists():
+        console.print(f"recommended config: {rec} (tuneguard config diff {Path(run_dir) / 'config.yaml'} {rec})",
+                      markup=False, highlight=False)
 
 
 def compare(
@@ -68,8 +76,9 @@ def config_diff(
     a: Annotated[str, typer.Argument(help="Preset name or config file.")],
     b: Annotated[str, typer.Argument(help="Preset name or config file.")],
 ) -> None:
-    """Show the parameters that differ between two configs (defaults filled in)."""
-    from tuneguard.config.diff import diff_configs, diff_table, load_for_diff
+    """Show the parameters that differ between two configs (defaults filled in), with the
+    reason of each change where a config gives one (RUN_DIR/recommended.yaml does)."""
+    from tuneguard.config.diff import change_reasons, diff_configs, diff_table, load_for_diff
     from tuneguard.config.load import ConfigError
 
     try:
@@ -81,4 +90,5 @@ def config_diff(
     if not rows:
         console.print(f"{a} and {b} are the same config.", highlight=False)
         return
-    console.print(diff_table(rows, a, b, title=f"{len(rows)} parameter(s) differ"))
+    reasons = {**change_reasons(a), **change_reasons(b)}
+    console.print(diff_table(rows, a, b, title=f"{len(rows)} parameter(s) differ", reasons=reasons or None))

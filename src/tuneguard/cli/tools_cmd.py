@@ -326,6 +326,10 @@ def evaluate(
         eb = sum(p.base.emitted_eos for p in report.probes) / len(report.probes)
         et = sum(p.tuned.emitted_eos for p in report.probes) / len(report.probes)
         t.add_row("QA stops (EOS)", f"{eb:.0%}", f"{et:.0%}", f"{et - eb:+.0%}")
+        judged = [p for p in report.probes if p.base.correct is not None]
+        if judged:
+            rb, rt = sum(bool(p.base.correct) for p in judged), sum(bool(p.tuned.correct) for p in judged)
+            t.add_row("QA expected answers right", f"{rb} of {len(judged)}", f"{rt} of {len(judged)}", f"{rt - rb:+d}")
     c.print(t)
     for p in report.probes:
         c.print(f"[bold]probe[/] {escape(p.prompt.strip()[:80])!s}  keywords: {escape(', '.join(p.keywords) or '-')}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -100,15 +101,44 @@ def load_for_diff(source: str) -> dict[str, Any]:
     return redacted_dict(validate_config(raw))
 
 
+_CHANGE_LINE = re.compile(r"^#\s*change\s+([A-Za-z0-9_.]+):\s*(.*)$")
+
+
+def change_reasons(source: str) -> dict[str, str]:
+    """The reasons a config file gives for its changes: lines `# change KEY: REASON`, as
+    tuneguard writes them into a recommended config (RUN_DIR/recommended.yaml). Empty for a
+    preset name or a file without such lines."""
+    from pathlib import Path
+
+    path = Path(source)
+    if not path.is_file():
+        return {}
+    try:
+        text = path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        m = _CHANGE_LINE.match(line.strip())
+        if m:
+            out[m.group(1)] = m.group(2).strip()
+    return out
+
+
 def diff_table(rows: list[tuple[str, Any, Any]], a_label: str = "A", b_label: str = "B",
-               title: str | None = None):
-    """A Rich table of diff rows (import of rich kept local: library users may not render)."""
+               title: str | None = None, reasons: dict[str, str] | None = None):
+    """A Rich table of diff rows (import of rich kept local: library users may not render);
+    with `reasons`, a "why" column."""
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=title, show_lines=False, header_style="bold")
     table.add_column("key", style="cyan", no_wrap=True)
     table.add_column(a_label, overflow="fold")
     table.add_column(b_label, overflow="fold")
+    if reasons:
+        table.add_column("why", overflow="fold")
     for key, va, vb in rows:
-        table.add_row(key, format_value(va), format_value(vb))
+        cells = [key, format_value(va), format_value(vb)] + ([reasons.get(key, "")] if reasons else [])
+        table.add_row(*(Text(c) for c in cells))  # values and reasons verbatim, never Rich markup
     return table

@@ -160,8 +160,13 @@ class TrainConfig(Section):
 
 
 class QAProbe(Section):
-    prompt: str
-    keywords: list[str] = Field(default_factory=list)
+    """A prompt generated at every evaluation, and how to judge its answer."""
+
+    prompt: str = Field(description="Fed verbatim: write it in the training format.")
+    keywords: list[str] = Field(default_factory=list, description="Words a good answer contains (word boundaries).")
+    expected: str | list[str] | None = Field(
+        None, description="The right answer (or a list of right answers): the output must equal it or contain it "
+        "whole, normalised (case, spaces, surrounding punctuation) and on word boundaries.")
 
 
 def _yaml_no(v: object) -> object:
@@ -179,7 +184,10 @@ class EvalConfig(Section):
     load_best_model_at_end: bool = Field(True, description="Reload the best checkpoint at the end.")
     early_stopping_patience: int | None = Field(None, ge=1, description="Evaluations without improvement before stopping.")
     early_stopping_threshold: float = Field(0.0, ge=0.0, description="Minimum improvement that counts.")
-    qa_probes: list[QAProbe] = Field(default_factory=list, description="Prompts generated at every evaluation.")
+    qa_probes: list[QAProbe] = Field(
+        default_factory=list, description="Prompts generated at every evaluation (and by the base model at the end): "
+        "{prompt, keywords, expected}; `expected` is the right answer, matched whole after normalising case, spaces "
+        "and surrounding punctuation.")
     qa_max_new_tokens: int = Field(48, ge=1, le=1024, description="Tokens generated per QA probe.")
 
 
@@ -330,6 +338,9 @@ class ReportConfig(Section):
     max_final_gap: float = Field(0.5, gt=0, description="Final eval-train gap that still passes.")
     min_early_stop_share: float = Field(0.3, ge=0, le=1, description="Early stopping before this share of planned steps is premature.")
     test_margin: float = Field(0.1, ge=0, description="Test loss may exceed validation loss by this share.")
+    min_answer_accuracy: float = Field(
+        0.5, gt=0, le=1, description="Share of QA probes with an `expected` answer that must be answered right for "
+        "the answers criterion to pass (it also fails when the answers are worse than the base model's).")
 
 
 class AuditConfig(Section):

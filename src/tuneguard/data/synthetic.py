@@ -1,8 +1,14 @@
-"""A small instruction dataset that tuneguard makes itself (the demo and the tests use it).
+"""Small instruction datasets that tuneguard makes itself (the demo and the tests use them).
 
-The tasks are simple enough for a small model to learn in minutes on a CPU (arithmetic,
-sorting, reversing, counting, numbers in words) and varied enough in wording and content that
-the audit finds no duplicates or templating in it: a clean dataset to compare bad ones to.
+`make_instruction_rows`: tasks varied in wording and content (arithmetic, sorting, reversing,
+counting, numbers in words), so that the audit finds no duplicates or templating in it: a
+clean dataset to compare bad ones to (the tests' default data).
+
+`make_demo_rows`: the demo's task, chosen so that a real before/after shows within minutes on
+a CPU: answers in a strict format that SmolLM2-135M-Instruct gets wrong before fine-tuning
+(it answers "The answer is 57." to "Write 57 in words.", and talks about a person when asked
+for their initials) but learns from a few hundred rows: numbers in words, initials, dates in
+ISO 8601. `DEMO_PROBES` are held out of those rows and carry their expected answers.
 """
 
 from __future__ import annotations
@@ -115,10 +121,49 @@ def write_jsonl(rows: list[Row], path: Path) -> Path:
     return path
 
 
-# Probes for the demo: prompts with the keywords a correct answer contains.
+FIRST_NAMES = ("Anna Boris Carla David Elena Farid Greta Hugo Irene Jonas Kenji Lena Marco Nadia Oscar Paula "
+               "Quentin Rosa Samir Tara Ugo Vera Walter Ximena Yusuf Zoe").split()
+LAST_NAMES = ("Keller Lopez Moreau Nakamura Olsen Petrov Quinn Rossi Svensson Tanaka Ueda Varga Weber Xu Young "
+              "Zimmer Abbott Brandt Castillo Dubois Eriksen Fischer Garcia Horvat Ivanova Jensen").split()
+MONTHS = ("January February March April May June July August September October November December").split()
+
+
+def _demo_words(rng: random.Random) -> Row:
+    n = rng.randint(0, 99)
+    return {"instruction": f"Write {n} in words.", "output": _in_words(n)}
+
+
+def _demo_initials(rng: random.Random) -> Row:
+    first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+    return {"instruction": f"Write the initials of {first} {last}.", "output": f"{first[0]}.{last[0]}."}
+
+
+def _demo_date(rng: random.Random) -> Row:
+    y, m, d = rng.randint(1900, 2030), rng.randint(1, 12), rng.randint(1, 28)
+    return {"instruction": f"Write {MONTHS[m - 1]} {d}, {y} as an ISO date.", "output": f"{y}-{m:02d}-{d:02d}"}
+
+
+DEMO_TASKS: list[Callable[[random.Random], Row]] = [_demo_words, _demo_initials, _demo_date]
+
+# The demo's probes: prompts in the training format with the answer expected (held out of the data).
 DEMO_PROBES = [
-    {"prompt": "### Instruction:\nWhat is 12 plus 30?\n\n### Response:\n", "keywords": ["42"]},
-    {"prompt": "### Instruction:\nSort these numbers from smallest to largest.\n\n### Input:\n9, 2, 5\n\n### Response:\n",
-     "keywords": ["2, 5, 9"]},
-    {"prompt": "### Instruction:\nWrite 27 in words.\n\n### Response:\n", "keywords": ["twenty-seven"]},
+    {"prompt": "### Instruction:\nWrite 38 in words.\n\n### Response:\n", "expected": "thirty-eight"},
+    {"prompt": "### Instruction:\nWrite the initials of Greta Svensson.\n\n### Response:\n", "expected": "G.S."},
+    {"prompt": "### Instruction:\nWrite July 14, 1989 as an ISO date.\n\n### Response:\n", "expected": "1989-07-14"},
+    {"prompt": "### Instruction:\nWrite 71 in words.\n\n### Response:\n", "expected": "seventy-one"},
 ]
+
+
+def make_demo_rows(n: int, seed: int = 0) -> list[Row]:
+    """`n` distinct rows of the demo's tasks (`DEMO_TASKS`), none of them a probe's question."""
+    held_out = {p["prompt"].split("### Instruction:\n")[1].split("\n\n")[0] for p in DEMO_PROBES}
+    rng = random.Random(seed)
+    rows: list[Row] = []
+    seen: set[str] = set(held_out)
+    while len(rows) < n:
+        row = rng.choice(DEMO_TASKS)(rng)
+        if row["instruction"] in seen:
+            continue
+        seen.add(row["instruction"])
+        rows.append(row)
+    return rows

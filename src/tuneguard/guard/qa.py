@@ -1,10 +1,14 @@
 """QA probes: fixed prompts generated greedily at every evaluation, scored, stored, and
-watched for degradation (QA_DEGRADED).
+watched for degradation (QA_DEGRADED); at the end of training the same probes are answered
+by the base model (the adapter disabled), so the report can put the answers side by side.
 
-Scores per probe: keyword score (share of the expected keywords found in the output,
-case-insensitive), whether the generation emitted EOS (a model that never stops is the
-classic symptom of pad == eos masking), and distinct-2 over the generated tokens (low
-means repetition loops). Token-level distinct-2 works for languages without spaces.
+Scores per probe: whether the output gives the probe's `expected` answer (normalised exact
+match, or the whole answer contained on word boundaries: "42" is not in "142", "2, 5, 9" is
+not in the longer list "9, 2, 5, 9, 2, 5"), the keyword score (share of the keywords found,
+case-insensitive, on word boundaries), whether the generation emitted EOS (a model that
+never stops is the classic symptom of pad == eos masking), and distinct-2 over the
+generated tokens (low means repetition loops). Token-level distinct-2 works for languages
+without spaces.
 
 Generation runs on the main process only, with the model in eval mode under no_grad, and
 restores train mode afterwards. Under FSDP or DeepSpeed ZeRO-3 the weights are sharded and
@@ -15,7 +19,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import statistics
+import unicodedata
 from typing import Any
 
 from transformers import TrainerCallback
@@ -29,12 +35,76 @@ log = logging.getLogger(__name__)
 OUTPUT_CHARS_IN_EVIDENCE = 200
 
 
+def normalise(text: str) -> str:
+    """Text as answers are compared: Unicode NFKC, case-folded, whitespace collapsed, without
+    the punctuation and quotes around it ("  The answer: 42. " -> "the answer: 42")."""
+    t = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    return t.strip(" \t.,;:!?\"'`()[]{}")
+
+
+_JOINERS = "-'’_"  # characters that glue a word or number to its neighbour ("twenty-seven", "4.2", "don't")
+_LIST_SEPARATORS = ",;/"
+
+
+def _edge_ok(text: str, start: int, end: int, lists: bool) -> bool:
+    """Whether text[start:end] stands on its own: not a piece of a longer word or number,
+    and (`lists`) for a number, not one item of a longer list of numbers."""
+    before, after = text[:start], text[end:]
+    match = text[start:end]
+    if before and (before[-1].isalnum() or before[-1] in _JOINERS):
+        return False
+    if after and (after[0].isalnum() or after[0] in _JOINERS):
+        return False
+    # A decimal point or thousands separator continues a number: "4" is not in "4.2" or "1,000".
+    if before[-2:-1].isdigit() and before[-1:] in ".," and match[:1].isdigit():
+        return False
+    if after[:1] in ".," and after[1:2].isdigit() and match[-1:].isdigit():
+        return False
+    if lists:
+        left, right = before.rstrip(), after.lstrip()
+        if match[:1].isdigit() and left[-1:] in _LIST_SEPARATORS and left[:-1].rstrip()[-1:].isdigit():
+            return False
+        if match[-1:].isdigit() and right[:1] in _LIST_SEPARATORS and right[1:].lstrip()[:1].isdigit():
+            return False
+    return True
+
+
+def contains_whole(text: str, part: str, lists: bool = True) -> bool:
+    """`part` occurs in `text` as a whole (both normalised): on word boundaries, not inside a
+    longer word or number, and with `lists`, a number list not inside a longer one."""
+    t, p = normalise(text), normalise(part)
+    if not p:
+        return False
+    start = t.find(p)
+    while start >= 0:
+        if _edge_ok(t, start, start + len(p), lists):
+            return True
+        start = t.find(p, start + 1)
+    return False
+
+
+def answer_correct(output: str, expected: list[str]) -> bool | None:
+    """Whether `output` gives one of the `expected` answers: the normalised output equals it,
+    or contains it whole (`contains_whole`). None without an expected answer."""
+    if not expected:
+        return None
+    out = normalise(output)
+    return any(out == normalise(e) or contains_whole(out, e) for e in expected if normalise(e))
+
+
 def keyword_score(output: str, keywords: list[str]) -> float | None:
-    """Share of `keywords` found in `output` (case-insensitive); None without keywords."""
+    """Share of `keywords` found in `output` (case-insensitive, on word boundaries: "cat" is
+    not found in "concatenate"); None without keywords."""
     if not keywords:
         return None
-    low = output.lower()
-    return sum(1 for k in keywords if k.lower() in low) / len(keywords)
+    return sum(1 for k in keywords if contains_whole(output, k, lists=False)) / len(keywords)
+
+
+def expected_list(expected: str | list[str] | None) -> list[str]:
+    """A probe's `expected` as a list of acceptable answers."""
+    if expected is None:
+        return []
+    return [expected] if isinstance(expected, str) else [str(e) for e in expected]
 
 
 def distinct2(tokens: list[int]) -> float | None:
@@ -52,6 +122,8 @@ class ProbeResult:
     emitted_eos: bool
     distinct2: float | None
     new_tokens: int
+    expected: list[str] = dataclasses.field(default_factory=list)
+    correct: bool | None = None
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
@@ -64,7 +136,8 @@ def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
     return ids
 
 
-def generate_probe(model: Any, tokenizer: Any, prompt: str, keywords: list[str], max_new_tokens: int) -> ProbeResult:
+def generate_probe(model: Any, tokenizer: Any, prompt: str, keywords: list[str], max_new_tokens: int,
+                   expected: list[str] | None = None) -> ProbeResult:
     """Greedy generation of one prompt (fed verbatim: write probes in the training format)."""
     import torch
     from transformers import GenerationConfig
@@ -92,15 +165,20 @@ def generate_probe(model: Any, tokenizer: Any, prompt: str, keywords: list[str],
     output = tokenizer.decode(text_tokens, skip_special_tokens=True)
     return ProbeResult(prompt=prompt, output=output, keywords=list(keywords),
                        keyword_score=keyword_score(output, keywords), emitted_eos=emitted,
-                       distinct2=distinct2(text_tokens), new_tokens=len(new))
+                       distinct2=distinct2(text_tokens), new_tokens=len(new), expected=list(expected or []),
+                       correct=answer_correct(output, list(expected or [])))
 
 
 def summarise(results: list[ProbeResult]) -> dict[str, Any]:
-    """Mean keyword score (probes with keywords only), EOS share and mean distinct-2."""
+    """Mean keyword score (probes with keywords only), EOS share, mean distinct-2, and the
+    probes with an expected answer: how many, how many right."""
     scores = [r.keyword_score for r in results if r.keyword_score is not None]
     d2 = [r.distinct2 for r in results if r.distinct2 is not None]
+    judged = [r.correct for r in results if r.correct is not None]
     return {
         "probes": len(results),
+        "answered": len(judged),
+        "correct": sum(judged),
         "keyword_score": statistics.fmean(scores) if scores else None,
         "eos_share": statistics.fmean(1.0 if r.emitted_eos else 0.0 for r in results) if results else None,
         "distinct2": statistics.fmean(d2) if d2 else None,
@@ -193,7 +271,8 @@ class QAProbeCallback(TrainerCallback):
         for s in self.ctx.store.qa_samples():
             if s["step"] <= state.global_step:
                 by_step.setdefault(s["step"], []).append(ProbeResult(
-                    s["prompt"], s["output"], s["keywords"], s["keyword_score"], s["emitted_eos"], s["distinct2"], 0))
+                    s["prompt"], s["output"], s["keywords"], s["keyword_score"], s["emitted_eos"], s["distinct2"], 0,
+                    expected_list(s.get("expected")), s.get("correct")))
         for step in sorted(by_step):
             summ = summarise(by_step[step])
             self.detector.update(step, summ["keyword_score"], summ["eos_share"])
@@ -216,20 +295,56 @@ class QAProbeCallback(TrainerCallback):
         results: list[ProbeResult] = []
         try:
             for p in self.probes:
-                results.append(generate_probe(model, tokenizer, p.prompt, p.keywords, self.max_new_tokens))
+                results.append(generate_probe(model, tokenizer, p.prompt, p.keywords, self.max_new_tokens,
+                                              expected_list(p.expected)))
         except Exception as exc:  # noqa: BLE001 - a probe must never end a paid training run
             log.warning("QA probe generation failed at step %d: %s", step, exc, exc_info=True)
             self.ctx.event("qa_failed", {"error": str(exc)}, step=step, notify=False)
             return
         if self.ctx.store is not None:
-            for r in results:
-                self.ctx.store.add_qa_sample(step, r.prompt, r.output, r.keywords, r.keyword_score,
-                                             r.emitted_eos, r.distinct2)
+            store_results(self.ctx.store, step, results)
         summ = summarise(results)
-        self.ctx.event("qa", {**summ, "samples": [{"prompt": r.prompt, "output": r.output[:OUTPUT_CHARS_IN_EVIDENCE],
-                                                   "keyword_score": r.keyword_score, "emitted_eos": r.emitted_eos}
-                                                  for r in results]}, step=step)
+        self.ctx.event("qa", {**summ, "samples": [_sample_payload(r) for r in results]}, step=step)
         if self.detector is not None:
             f = self.detector.update(step, summ["keyword_score"], summ["eos_share"], results)
             if f is not None:
                 act(self.ctx, control, f)
+
+
+def _sample_payload(r: ProbeResult) -> dict[str, Any]:
+    d: dict[str, Any] = {"prompt": r.prompt, "output": r.output[:OUTPUT_CHARS_IN_EVIDENCE],
+                         "keyword_score": r.keyword_score, "emitted_eos": r.emitted_eos}
+    if r.expected:
+        d.update(expected=r.expected, correct=r.correct)
+    return d
+
+
+def store_results(store: Any, step: int, results: list[ProbeResult], base: bool = False) -> None:
+    for r in results:
+        store.add_qa_sample(step, r.prompt, r.output, r.keywords, r.keyword_score, r.emitted_eos, r.distinct2,
+                            expected=r.expected or None, correct=r.correct, base=base)
+
+
+def record_base_answers(ctx: Any, model: Any, tokenizer: Any, step: int, args: Any = None) -> list[ProbeResult]:
+    """Answer the QA probes with the base model and store them (marked base), so the report
+    can set the fine-tuned answers beside the ones the model gave before training.
+
+    The base model is the same PEFT model with its adapter disabled (no second copy in
+    memory). Main process only; skipped without probes, for a model without adapters or
+    sharded (`args`: FSDP / ZeRO-3), or when it failed (a finished run must not fail over its
+    report's comparison)."""
+    probes = list(ctx.cfg.eval.qa_probes)
+    disable = getattr(model, "disable_adapter", None)
+    if not probes or not ctx.is_main or ctx.store is None or disable is None or (args is not None and _sharded(args)):
+        return []
+    results: list[ProbeResult] = []
+    try:
+        with disable():
+            for p in probes:
+                results.append(generate_probe(model, tokenizer, p.prompt, p.keywords, ctx.cfg.eval.qa_max_new_tokens,
+                                              expected_list(p.expected)))
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        log.warning("the base model's answers to the QA probes failed: %s", exc, exc_info=True)
+        return []
+    store_results(ctx.store, step, results, base=True)
+    return results

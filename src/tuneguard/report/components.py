@@ -196,6 +196,9 @@ def run_plots(run: RunData, max_final_gap: float) -> list[str]:
 def qa_cell(sample: dict[str, Any], heading: str, best: bool) -> str:
     ks = sample.get("keyword_score")
     chips = []
+    if sample.get("expected") and sample.get("correct") is not None:
+        ok = bool(sample["correct"])
+        chips.append(f'<span class="chip {"good" if ok else "bad"}">{"right" if ok else "wrong"}</span>')
     if is_finite(ks) and sample.get("keywords"):
         chips.append(f'<span class="chip {"good" if ks >= 0.5 else "bad"}">keywords {fmt(ks, 2)}</span>')
     eos = bool(sample.get("emitted_eos"))
@@ -208,8 +211,10 @@ def qa_cell(sample: dict[str, Any], heading: str, best: bool) -> str:
             f'<pre>{esc(sample.get("output", ""))}</pre>{"".join(chips)}</div>')
 
 
-def qa_prompt_block(prompt: str, keywords: list[str], cells: list[str]) -> str:
+def qa_prompt_block(prompt: str, keywords: list[str], cells: list[str], expected: list[str] | None = None) -> str:
     kw = (f'<div class="small muted">keywords: {esc(", ".join(map(str, keywords)))}</div>' if keywords else "")
+    if expected:
+        kw += f'<div class="small muted">expected: {esc(" / ".join(map(str, expected)))}</div>'
     return (f'<div class="qa-prompt"><div class="q"><pre>{esc(prompt)}</pre>{kw}</div>'
             f'<div class="qa-row">{"".join(cells)}</div></div>')
 

@@ -1,7 +1,9 @@
 """`write_report`: the run report, one self-contained HTML page plus RUN_DIR/report.md.
 
-The page answers, in order: is the model good (verdict), why (plots, findings), what to
-change (recommendations with a ready command), what it says (QA samples), and what ran
+The page answers, in order: what went on (the diagnosis, with the evidence that decided
+it), is the model good (verdict), why (plots, findings), what to change (recommendations
+derived from the diagnosis, with a ready command and RUN_DIR/recommended.yaml), what it
+says (its answers beside the base model's, QA samples per evaluation), and what ran
 (config, environment, timings, best checkpoint).
 """
 
@@ -31,10 +33,26 @@ from tuneguard.report.components import (
     verdict_table,
     when,
 )
+from tuneguard.diagnosis import Diagnosis
 from tuneguard.report.markdown import render_markdown
-from tuneguard.report.recommend import Recommendations, config_path_for, recommend_for_run
+from tuneguard.report.recommend import (
+    RECOMMENDED_CONFIG,
+    Recommendations,
+    config_path_for,
+    recommend_for_run,
+    recommended_yaml,
+)
 from tuneguard.report.rundata import RunData, is_finite, load_run
-from tuneguard.report.verdict import Thresholds, Verdict, compute_verdict, eval_loss_at, fmt
+from tuneguard.report.verdict import (
+    Thresholds,
+    Verdict,
+    answer_rows,
+    compare_to_base,
+    compute_verdict,
+    eval_loss_at,
+    fmt,
+    versus,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +68,9 @@ KEY_SETTINGS = (
 
 
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Write the HTML report (to `out`, default RUN_DIR/report.html) and RUN_DIR/report.md.
+    """Write the HTML report (to `out`, default RUN_DIR/report.html), RUN_DIR/report.md and,
+    when the recommendations change the config, RUN_DIR/recommended.yaml (removed when a
+    later report has no change to recommend).
 
     Returns the HTML path. Raises FileNotFoundError when RUN_DIR has no run store.
     """
@@ -62,7 +82,13 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     write_atomic(html_path, render_html(run, verdict, recs))
     md_path = run.run_dir / REPORT_MD
     write_atomic(md_path, render_markdown(run, verdict, recs))
-    log.info("report written: %s (%s), %s", html_path, verdict.overall, md_path)
+    rec_path = run.run_dir / RECOMMENDED_CONFIG
+    if recs.changes:
+        write_atomic(rec_path, recommended_yaml(recs, str(run.run_dir)))
+    else:
+        rec_path.unlink(missing_ok=True)
+    log.info("report written: %s (%s; diagnosis %s), %s", html_path, verdict.overall,
+             recs.diagnosis.kind if recs.diagnosis else "n/a", md_path)
     return html_path
 
 
@@ -128,10 +154,49 @@ def _summary_cards(run: RunData) -> str:
         f"{esc(v)}</div></div>" for k, v in cards) + "</div>"
 
 
+def _diagnosis_html(d: Diagnosis | None) -> str:
+    if d is None:
+        return ""
+    ev = "".join(f"<li>{esc(e.text())}</li>" for e in d.evidence)
+    notes = "".join(f"<li>{esc(e.text())}</li>" for e in d.notes)
+    codes = f'<div class="codes">{esc(", ".join(d.codes))}</div>' if d.codes else ""
+    return (f'<section id="diagnosis" class="diagnosis {esc(d.kind)}"><h2>Diagnosis: {esc(d.label())}</h2>'
+            f'<p class="means">{esc(d.means()[:1].upper() + d.means()[1:])}.</p>'
+            f'<div class="small muted">Decided by:</div><ul>{ev}</ul>{codes}'
+            + (f'<div class="small muted">Also noticed:</div><ul>{notes}</ul>' if notes else "") + "</section>")
+
+
+def _answers_html(run: RunData) -> str:
+    """The probes' answers side by side: the base model's and the fine-tuned model's."""
+    rows = answer_rows(run)
+    if not rows or not run.qa_base:
+        return ""
+
+    def mark(ok: bool | None) -> str:
+        return "" if ok is None else f'<span class="chip {"good" if ok else "bad"}">{"right" if ok else "wrong"}</span>'
+
+    body = "".join(
+        f"<tr><td><pre>{esc(r.prompt)}</pre></td><td><pre>{esc(' | '.join(r.expected)) if r.expected else ''}</pre>"
+        f"</td><td><pre>{esc(r.base if r.base is not None else 'n/a')}</pre>{mark(r.base_correct)}</td>"
+        f"<td><pre>{esc(r.tuned)}</pre>{mark(r.tuned_correct)}</td></tr>" for r in rows)
+    vs = compare_to_base(rows)
+    head = ""
+    if vs is not None:
+        word, after, before, n = vs
+        head = (f"<p><b>{esc(versus(word).capitalize())}</b> the base model: {after} of {n} expected answers right after "
+                f"fine-tuning, {before} of {n} before.</p>")
+    return (f"<h3>Before and after: the base model and the fine-tuned model (step {run.qa_best_step()})</h3>{head}"
+            '<table class="answers"><thead><tr><th>prompt</th><th>expected</th><th>base model</th>'
+            f"<th>fine-tuned</th></tr></thead><tbody>{body}</tbody></table>")
+
+
 def _recommendations_html(run: RunData, recs: Recommendations) -> str:
+    d = recs.diagnosis
+    lead = (f'<p>Derived from the diagnosis (<b>{esc(d.label())}</b>): every change below pulls the way it '
+            "calls for.</p>") if d else ""
     if not recs.changes and not recs.actions:
-        return ('<p class="muted">No finding calls for a change: this run\'s config can be reused as is.</p>')
-    parts = []
+        return lead + ('<p class="muted">Nothing calls for a change: this run\'s config can be reused as is.</p>')
+    parts = [lead]
     if recs.actions:
         parts.append("<h3>Fix first (outside the config)</h3><ul class=\"actions\">" + "".join(
             f'<li>{esc(a.text)} <span class="codes">{esc(", ".join(a.codes))}</span></li>' for a in recs.actions)
@@ -145,8 +210,12 @@ def _recommendations_html(run: RunData, recs: Recommendations) -> str:
             for k, a, b in recs.diff())
         parts.append("<h3>Config changes</h3><table><thead><tr><th>key</th><th>this run</th><th>proposed</th>"
                      f"<th>why</th></tr></thead><tbody>{rows}</tbody></table>")
+        rec_file = str(run.run_dir / RECOMMENDED_CONFIG)
         parts.append('<h3>Next run</h3><pre class="cmd">' +
-                     esc(recs.command(config_path_for(run), next_run_dir(run), multiline=True)) + "</pre>")
+                     esc(recs.command(config_path_for(run), next_run_dir(run), multiline=True)) + "</pre>"
+                     f'<p class="small">The same config is written to <code>{esc(rec_file)}</code>: '
+                     f'<code>tuneguard config diff {esc(config_path_for(run))} {esc(rec_file)}</code> shows these '
+                     "changes with their reasons.</p>")
         if "***" in str(run.config.get("notify", {})):
             parts.append('<p class="note">Secrets were redacted in config.yaml: set notify.urls again '
                          '(e.g. --set \'notify.urls=["${LINE_URL}"]\').</p>')
@@ -161,7 +230,7 @@ def _qa_html(run: RunData) -> str:
     for prompt in prompts_in_order(run.qa):
         samples = [s for s in run.qa if s["prompt"] == prompt]
         cells = [qa_cell(s, f"step {s['step']}", s["step"] == best) for s in samples]
-        blocks.append(qa_prompt_block(prompt, samples[0].get("keywords") or [], cells))
+        blocks.append(qa_prompt_block(prompt, samples[0].get("keywords") or [], cells, samples[0].get("expected")))
     return "".join(blocks)
 
 
@@ -219,17 +288,18 @@ def render_html(run: RunData, verdict: Verdict, recs: Recommendations) -> str:
     body = f"""
 <header class="hero"><div class="wrap"><div><div class="eyebrow">tuneguard run report</div>
 <h1>{esc(run.name)}</h1><div class="sub">{sub}</div></div>{badge(verdict)}</div></header>
-<nav class="toc"><div class="wrap"><a href="#verdict">Verdict</a><a href="#plots">Plots</a>
+<nav class="toc"><div class="wrap"><a href="#diagnosis">Diagnosis</a><a href="#verdict">Verdict</a><a href="#plots">Plots</a>
 <a href="#findings">Findings ({len(findings)})</a><a href="#recommendations">Recommendations</a>
 <a href="#qa">QA samples</a><a href="#run">Run details</a></div></nav>
 <main class="wrap">
+{_diagnosis_html(recs.diagnosis)}
 <section id="summary">{_summary_cards(run)}</section>
 <section id="verdict"><h2>Verdict</h2>{verdict_table(verdict)}</section>
 <section id="plots"><h2>Training curves</h2>
 <div class="plots">{"".join(run_plots(run, th.max_final_gap))}</div></section>
 <section id="findings"><h2>Findings</h2>{timeline}</section>
 <section id="recommendations"><h2>Recommendations</h2>{_recommendations_html(run, recs)}</section>
-<section id="qa"><h2>QA samples per evaluation</h2>{_qa_html(run)}</section>
+<section id="qa"><h2>QA samples</h2>{_answers_html(run)}<h3>Per evaluation</h3>{_qa_html(run)}</section>
 <section id="run"><h2>Run details</h2>{_run_details(run)}</section>
 <footer>generated by tuneguard on {esc(when(time.time()))} from {esc(str(run.run_dir / "run.db"))}</footer>
 </main>"""

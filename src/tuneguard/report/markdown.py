@@ -6,9 +6,9 @@ import logging
 from typing import Any
 
 from tuneguard.config.diff import format_value
-from tuneguard.report.recommend import Recommendations, config_path_for
+from tuneguard.report.recommend import RECOMMENDED_CONFIG, Recommendations, config_path_for
 from tuneguard.report.rundata import RunData
-from tuneguard.report.verdict import Verdict, eval_loss_at, fmt, generation_stats
+from tuneguard.report.verdict import Verdict, answer_rows, compare_to_base, eval_loss_at, fmt, generation_stats, versus
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +33,16 @@ def fence(text: str) -> str:
 def render_markdown(run: RunData, verdict: Verdict, recs: Recommendations) -> str:
     model = (run.config.get("model") or {}).get("name", "unknown model") if isinstance(run.config, dict) else "?"
     best = eval_loss_at(run, run.best_step)
+    d = recs.diagnosis
     out = [f"# tuneguard report: {run.name}", "",
            f"**Verdict: {verdict.overall.upper()}** · model `{model}` · state {run.state} · "
-           f"step {run.last_step}" + (f" of {run.max_steps}" if run.max_steps else ""), "",
-           "## Verdict", "", "| criterion | result | evidence |", "|---|---|---|"]
+           f"step {run.last_step}" + (f" of {run.max_steps}" if run.max_steps else ""), ""]
+    if d is not None:
+        out += [f"**{cell(d.line())}**", "", "Decided by:", ""] + [f"- {cell(e.text())}" for e in d.evidence]
+        if d.notes:
+            out += ["", "Also noticed:", ""] + [f"- {cell(e.text())}" for e in d.notes]
+        out.append("")
+    out += ["## Verdict", "", "| criterion | result | evidence |", "|---|---|---|"]
     out += [f"| {cell(c.name)} | {ICONS[c.status]} | {cell(c.evidence)} |" for c in verdict.criteria]
     out += ["", "## Findings", ""]
     if not run.findings:
@@ -52,8 +58,10 @@ def render_markdown(run: RunData, verdict: Verdict, recs: Recommendations) -> st
         if f.recommendation:
             out.append(f"  - do: {cell(f.recommendation)}")
     out += ["", "## Recommendations", ""]
+    if d is not None:
+        out += [f"Derived from the diagnosis ({d.label()}): every change pulls the way it calls for.", ""]
     if not recs.changes and not recs.actions:
-        out.append("No finding calls for a change.")
+        out.append("Nothing calls for a change.")
     for a in recs.actions:
         out.append(f"- {cell(a.text)} ({', '.join(a.codes)})")
     if recs.changes:
@@ -62,7 +70,23 @@ def render_markdown(run: RunData, verdict: Verdict, recs: Recommendations) -> st
         out += [f"| `{k}` | {cell(format_value(a))} | {cell(format_value(b))} | {cell(why.get(k, ''))} |"
                 for k, a, b in recs.diff()]
         next_dir = str(run.run_dir.parent / f"{run.name}-next")
-        out += ["", fence(recs.command(config_path_for(run), next_dir, multiline=True))]
+        out += ["", fence(recs.command(config_path_for(run), next_dir, multiline=True)), "",
+                f"The same config: `{run.run_dir / RECOMMENDED_CONFIG}` (`tuneguard config diff "
+                f"{config_path_for(run)} {run.run_dir / RECOMMENDED_CONFIG}` shows the changes with their reasons)."]
+    rows = answer_rows(run)
+    if rows and run.qa_base:
+        out += ["", "## Before and after: the base model and the fine-tuned model", ""]
+        vs = compare_to_base(rows)
+        if vs is not None:
+            out += [f"{versus(vs[0]).capitalize()} the base model: {vs[1]} of {vs[3]} expected answers right after "
+                    f"fine-tuning, {vs[2]} of {vs[3]} before.", ""]
+
+        def mark(ok: bool | None) -> str:
+            return "" if ok is None else (" (right)" if ok else " (wrong)")
+
+        out += ["| prompt | expected | base model | fine-tuned |", "|---|---|---|---|"]
+        out += [f"| {cell(r.prompt)} | {cell(' / '.join(r.expected))} | {cell(r.base)}{mark(r.base_correct)} | "
+                f"{cell(r.tuned)}{mark(r.tuned_correct)} |" for r in rows]
     out += ["", "## QA samples at the best checkpoint", ""]
     step = run.qa_best_step()
     samples = run.qa_at(step)

@@ -1,9 +1,24 @@
-"""Concrete changes derived from a run's findings: config keys with new values (shown as a
-config diff and a ready `tuneguard train ... --set k=v` line) and data actions where no
-config key can fix the cause (duplicates, leakage, malformed rows).
+"""What to change for the next run, derived from the run's one diagnosis.
 
-The mapping is deliberately specific: a LOSS_COLLAPSE is almost always a data fault, so it
-points at the audit findings rather than at a guessed lower learning rate.
+The recommendations are data (`Change`: config key, new value, reason, finding codes;
+`Action`: something to do outside the config), rendered by the report and applied by
+`tuneguard next`. Where they come from, in order of precedence (the first to set a key wins):
+
+1. the playbook of the diagnosis (`PLAYBOOK`): the hyperparameter changes the diagnosis
+   calls for, e.g. fewer steps and early stopping for overfitting, a higher learning rate
+   for underfitting, a lower one with clipping for instability, none for a data fault;
+2. data fixes per audit code (`DATA_FIXES`): deduplicate, unmask the prompt, a pad token
+   distinct from EOS, a longer max_length... whatever the diagnosis, since they fix the data
+   or its pipeline rather than a hyperparameter;
+3. fixes per guard code that are not about learning (`OTHER_FIXES`): memory, throughput,
+   keeping the best checkpoint, a premature early stop.
+
+Every change is then checked against `DIRECTIONS`, the table of which way each diagnosis
+may move each hyperparameter (overfitting never raises the learning rate; a data fault
+changes no hyperparameter), so that all of them pull the same way. Every value respects
+the model and the machine (`Limits`): max_length within the model's context and the
+memory estimate, and where the data needs more than that allows the recommendation says
+so in words. The table with its sources: docs/DIAGNOSIS.md.
 """
 
 from __future__ import annotations
@@ -13,14 +28,18 @@ import dataclasses
 import logging
 import math
 import shlex
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tuneguard.config.diff import MISSING, diff_configs, flatten, format_value
+from tuneguard.diagnosis import Curves, Diagnosis, Kind, diagnose
 from tuneguard.findings import SEVERITY_ORDER, Finding
 from tuneguard.report.rundata import RunData, is_finite
 
 log = logging.getLogger(__name__)
+
+RECOMMENDED_CONFIG = "recommended.yaml"
 
 
 @dataclasses.dataclass
@@ -32,13 +51,20 @@ class Change:
     reason: str
     codes: list[str]
 
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
 
 @dataclasses.dataclass
 class Action:
-    """Something to do outside the config (fix the data, rerun the audit)."""
+    """Something to do outside the config (fix the data, rerun the audit), or a limit the
+    config cannot get past, said in words."""
 
     text: str
     codes: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 @dataclasses.dataclass
@@ -47,6 +73,7 @@ class Recommendations:
     actions: list[Action]
     current: dict[str, Any]
     proposed: dict[str, Any]
+    diagnosis: Diagnosis | None = None
 
     def diff(self) -> list[tuple[str, Any, Any]]:
         return diff_configs(self.current, self.proposed)
@@ -68,8 +95,100 @@ class Recommendations:
         parts = [shlex.join(head)] + [shlex.join(sets[i:i + 2]) for i in range(0, len(sets), 2)]
         return " \\\n  ".join(parts)
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"diagnosis": self.diagnosis.to_dict() if self.diagnosis else None,
+                "changes": [c.to_dict() for c in self.changes], "actions": [a.to_dict() for a in self.actions]}
 
-# -- helpers ------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """What the model and the machine allow: the model's context in tokens, and the memory
+    estimate of the run (tuneguard.train.perf: peak GB without and with gradient
+    checkpointing, the budget it planned for, whether checkpointing was on)."""
+
+    context_length: int | None = None
+    peak_gb: float | None = None
+    peak_checkpointed_gb: float | None = None
+    budget_gb: float | None = None
+    checkpointing: bool | None = None
+
+    @classmethod
+    def from_run(cls, run: RunData) -> "Limits":
+        perf = run.meta.get("performance") if isinstance(run.meta.get("performance"), dict) else {}
+        ctx = run.meta.get("context_length") or _get(run.config, "model.context_length")
+
+        def num(v: Any) -> float | None:
+            return float(v) if is_finite(v) and v > 0 else None
+
+        return cls(context_length=int(ctx) if isinstance(ctx, (int, float)) and ctx > 0 else None,
+                   peak_gb=num(perf.get("estimated_peak_gb")),
+                   peak_checkpointed_gb=num(perf.get("estimated_peak_checkpointed_gb")),
+                   budget_gb=num(perf.get("memory_budget_gb")),
+                   checkpointing=perf.get("gradient_checkpointing") if isinstance(
+                       perf.get("gradient_checkpointing"), bool) else None)
+
+
+# Share of the memory budget a proposed config may plan to use (the rest is headroom for
+# allocator fragmentation and the estimate's error), as tuneguard.train.perf plans it.
+MEMORY_USABLE = 0.85
+
+# --- which way each diagnosis may move each hyperparameter ---------------------------------
+
+UP, DOWN, FIXED = 1, -1, 0
+HYPERPARAMETERS = ("train.learning_rate", "train.max_steps", "train.num_epochs", "lora.r", "lora.alpha",
+                   "lora.dropout", "train.weight_decay", "train.warmup_ratio", "train.max_grad_norm",
+                   "eval.early_stopping_patience")
+
+
+def _table(**moves: int | None) -> dict[str, int | None]:
+    """A row of DIRECTIONS: every hyperparameter FIXED unless named (None: either way)."""
+    names = {k.split(".")[-1]: k for k in HYPERPARAMETERS}
+    row: dict[str, int | None] = dict.fromkeys(HYPERPARAMETERS, FIXED)
+    for short, move in moves.items():
+        row[names[short]] = move
+    return row
+
+
+# Keys not in HYPERPARAMETERS (data pipeline, memory, evaluation cadence) are free in every
+# diagnosis: changing them does not move what is learned in one direction or the other.
+DIRECTIONS: dict[Kind, dict[str, int | None]] = {
+    "data_fault": _table(),
+    "unstable": _table(learning_rate=DOWN, warmup_ratio=UP, max_grad_norm=DOWN),
+    "overfitting": _table(learning_rate=DOWN, max_steps=DOWN, num_epochs=DOWN, r=DOWN, alpha=DOWN, dropout=UP,
+                          weight_decay=UP, early_stopping_patience=DOWN),
+    "underfitting": _table(learning_rate=UP, max_steps=UP, num_epochs=UP, r=UP, alpha=UP, dropout=DOWN,
+                           weight_decay=DOWN, early_stopping_patience=UP),
+    "healthy": _table(early_stopping_patience=None),
+    "inconclusive": _table(),
+}
+
+
+def _ordinal(key: str, v: Any) -> float | None:
+    if key == "eval.early_stopping_patience" and v in (None, MISSING):
+        return math.inf  # no early stopping: the longest possible training
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    return float(v)
+
+
+def direction(key: str, old: Any, new: Any) -> int:
+    """+1 when `new` raises `key` above `old`, -1 when it lowers it, 0 otherwise."""
+    a, b = _ordinal(key, old), _ordinal(key, new)
+    if a is None or b is None or a == b:
+        return 0
+    return 1 if b > a else -1
+
+
+def agrees(kind: Kind, key: str, old: Any, new: Any) -> bool:
+    """Whether changing `key` from `old` to `new` pulls the way diagnosis `kind` calls for."""
+    row = DIRECTIONS[kind]
+    if key not in row:
+        return True
+    allowed = row[key]
+    return allowed is None or (allowed != FIXED and direction(key, old, new) == allowed)
+
+
+# --- helpers ---------------------------------------------------------------------------
 
 def _get(cfg: dict[str, Any], key: str, default: Any = None) -> Any:
     v = flatten(cfg).get(key, MISSING)
@@ -93,161 +212,283 @@ def _nice_lr(v: float) -> float:
     return float(f"{v:.2g}")
 
 
-Rule = Callable[[Finding, dict[str, Any], RunData | None], tuple[list[Change], list[Action]]]
+@dataclasses.dataclass
+class Context:
+    """What a rule may read: the config, the diagnosis (with its facts), all findings, the
+    limits of the model and machine."""
+
+    config: dict[str, Any]
+    diagnosis: Diagnosis
+    findings: list[Finding]
+    limits: Limits
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return _get(self.config, key, default)
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        return self.diagnosis.facts
 
 
-def _dupes(f: Finding, cfg: dict[str, Any], run: RunData | None) -> tuple[list[Change], list[Action]]:
+Out = tuple[list[Change], list[Action]]
+
+# --- the playbook: changes per diagnosis -------------------------------------------------
+
+
+def _data_fault(ctx: Context) -> Out:
+    codes = ctx.diagnosis.codes
+    audit = sorted({f.code for f in ctx.findings if f.source == "audit" and f.severity in ("error", "warning")})
+    if "LOSS_COLLAPSE" not in codes:
+        return [], [Action("Fix the data before changing any hyperparameter: the training ran past audit errors "
+                           f"({', '.join(codes)}), so its losses say little about the settings.", codes)]
+    if audit:
+        text = (f"Fix the data faults the audit found ({', '.join(audit)}) before changing hyperparameters: "
+                "a loss that collapses early is memorising repeated or leaked text, not learning; a lower "
+                "learning rate would only slow the collapse down.")
+    else:
+        text = ("Fix the data before changing hyperparameters: an early collapse means duplicated, templated or "
+                "leaked rows, or unmasked prompts; run `tuneguard audit CONFIG`, and see the LOSS_COLLAPSE finding for "
+                "what to look for.")
+    return [], [Action(text, ["LOSS_COLLAPSE"])]
+
+
+def _unstable(ctx: Context) -> Out:
+    codes = ctx.diagnosis.codes
+    lr = float(ctx.get("train.learning_rate", 2e-4) or 2e-4)
+    gn = float(ctx.get("train.max_grad_norm", 1.0) or 1.0)
+    ch = [Change("train.learning_rate", _nice_lr(lr / 2), "smaller updates: the loss spiked or became non-finite "
+                 "at this learning rate", codes),
+          Change("train.max_grad_norm", 1.0 if gn > 1.0 else gn / 2, "clip gradients harder", codes)]
+    if float(ctx.get("train.warmup_ratio", 0.0) or 0.0) < 0.05:
+        ch.append(Change("train.warmup_ratio", 0.1, "warm up before the peak learning rate", codes))
+    actions = []
+    if "NON_FINITE" in codes:
+        if ctx.get("model.dtype") == "fp16":
+            ch.append(Change("model.dtype", "bf16", "fp16 overflows (GPT-J was trained in bf16); use fp32 where the "
+                             "GPU has no bf16", ["NON_FINITE"]))
+        step = next((e.params.get("step") for e in ctx.diagnosis.evidence if e.key == "non_finite"), None)
+        where = f" around step {step}" if step is not None else ""
+        actions.append(Action(f"Look at the rows in the batches{where} for empty, garbled or extremely long "
+                              "examples: one bad row can make the loss non-finite.", ["NON_FINITE"]))
+    return ch, actions
+
+
+def _keep_best(ctx: Context, reason: str, codes: list[str]) -> list[Change]:
+    """eval.load_best_model_at_end, with checkpoints at evaluations (the config requires
+    train.save_steps to be a multiple of eval.steps for it)."""
+    if ctx.get("eval.load_best_model_at_end") is True:
+        return []
+    ch = [Change("eval.load_best_model_at_end", True, reason, codes)]
+    every, save = ctx.get("eval.steps"), ctx.get("train.save_steps")
+    if ctx.get("eval.strategy") == "steps" and isinstance(every, int) and isinstance(save, int) and save % every:
+        ch.append(Change("train.save_steps", every, "checkpoints at the evaluations, to keep the best one", codes))
+    return ch
+
+
+def _overfitting(ctx: Context) -> Out:
+    codes = ctx.diagnosis.codes or ["OVERFITTING"]
+    facts = ctx.facts
+    ch: list[Change] = []
+    actions: list[Action] = []
+    best = facts.get("best_step")
+    max_steps = ctx.get("train.max_steps", -1)
+    spe = facts.get("steps_per_epoch")
+    if isinstance(max_steps, int) and max_steps > 0:
+        if best:
+            new_steps = _round_up(best * 1.25, 10)
+            if new_steps < max_steps:
+                ch.append(Change("train.max_steps", new_steps, f"the best validation loss was at step {best} of "
+                                 f"{max_steps}; a quarter more leaves room for a later best", codes))
+    else:
+        epochs = float(ctx.get("train.num_epochs", 3.0) or 3.0)
+        best_epoch = best / spe if best and spe else None
+        new = float(math.ceil(best_epoch)) if best_epoch else max(1.0, epochs / 2)
+        if new < epochs:
+            ch.append(Change("train.num_epochs", new, "the validation loss rose in later epochs"
+                             + (f" (best at epoch {best_epoch:.2g})" if best_epoch else ""), codes))
+    if ctx.get("eval.strategy") != "no":
+        if ctx.get("eval.early_stopping_patience") is None:
+            ch.append(Change("eval.early_stopping_patience", 3, "stop when the validation loss stops improving",
+                             codes))
+        ch += _keep_best(ctx, "end with the checkpoint of the best validation loss", codes)
+    if float(ctx.get("lora.dropout", 0.0) or 0.0) < 0.1:
+        ch.append(Change("lora.dropout", 0.1, "regularise the adapter", codes))
+    if best and spe and best / spe > 1:
+        actions.append(Action(f"The validation loss was best after {best / spe:.2g} epochs: more, and more varied, "
+                              "training rows is the surest cure for memorising; the learning rate stays as it is "
+                              "(never higher while the model memorises).", codes))
+    return ch, actions
+
+
+LORA_LR_FLOOR = 1e-5  # below this a LoRA learning rate barely moves the adapter (QLoRA used 1e-4 to 2e-4)
+LORA_LR_TYPICAL = 1e-4
+
+
+def _underfitting(ctx: Context) -> Out:
+    codes = ctx.diagnosis.codes
+    facts = ctx.facts
+    ch: list[Change] = []
+    lr = float(ctx.get("train.learning_rate", 2e-4) or 2e-4)
+    answers = any(e.key.startswith("answers_wrong") for e in ctx.diagnosis.evidence)
+    why = "the model has not learned to answer the probes yet" if answers else "both losses stayed high and flat"
+    if lr < LORA_LR_FLOOR:
+        ch.append(Change("train.learning_rate", LORA_LR_TYPICAL, f"{format_value(lr)} is far below the usual LoRA "
+                         f"range (1e-4 to 3e-4): {why}", codes))
+    else:
+        ch.append(Change("train.learning_rate", _nice_lr(lr * 2), f"{why}: larger updates", codes))
+    if facts.get("still_falling"):
+        max_steps = ctx.get("train.max_steps", -1)
+        if isinstance(max_steps, int) and max_steps > 0:
+            ch.append(Change("train.max_steps", max_steps * 2, "the training loss was still falling at the end",
+                             codes))
+        else:
+            epochs = float(ctx.get("train.num_epochs", 3.0) or 3.0)
+            ch.append(Change("train.num_epochs", epochs * 2, "the training loss was still falling at the end",
+                             codes))
+    r = int(ctx.get("lora.r", 8) or 8)
+    if r < 8:
+        alpha = int(ctx.get("lora.alpha", 2 * r) or 2 * r)
+        ch.append(Change("lora.r", 8, "a rank below 8 limits what the adapter can learn", codes))
+        ch.append(Change("lora.alpha", max(alpha, round(alpha * 8 / r)), "keep the LoRA scale alpha / r", codes))
+    return ch, []
+
+
+def _healthy(ctx: Context) -> Out:
+    plateau = [f for f in ctx.findings if f.code == "PLATEAU" and f.severity == "info"]
+    if plateau and ctx.get("eval.early_stopping_patience") is None and ctx.get("eval.strategy") != "no":
+        return [Change("eval.early_stopping_patience", 3, f"the validation loss had converged by step "
+                       f"{plateau[0].step}: stop there next time and save the compute", ["PLATEAU"])], []
+    return [], []
+
+
+def _inconclusive(ctx: Context) -> Out:
+    keys = {e.key for e in ctx.diagnosis.evidence}
+    if "no_evals" not in keys:
+        return [], [Action("Too little was logged to diagnose the run (see its exit reason): fix what ended it and "
+                           "run it again; nothing in its config is to blame yet.", [])]
+    planned = ctx.facts.get("planned_steps") or ctx.get("train.max_steps", -1)
+    if not isinstance(planned, int) or planned < 5:
+        return [], [Action("Evaluate during training (eval.strategy, eval.steps): without a validation loss "
+                           "overfitting cannot be told apart from learning.", [])]
+    every = max(1, planned // 5)
+    ch = [Change("eval.strategy", "steps", "evaluate during training: without a validation loss overfitting "
+                 "cannot be told apart from learning", []),
+          Change("eval.steps", every, f"about 5 evaluations in {planned} steps", [])]
+    save = ctx.get("train.save_steps", every)
+    if ctx.get("eval.load_best_model_at_end") and isinstance(save, int) and save % every:
+        ch.append(Change("train.save_steps", every, "checkpoints at the evaluations, to keep the best one", []))
+    return ch, []
+
+
+PLAYBOOK: dict[Kind, Callable[[Context], Out]] = {
+    "data_fault": _data_fault, "unstable": _unstable, "overfitting": _overfitting,
+    "underfitting": _underfitting, "healthy": _healthy, "inconclusive": _inconclusive,
+}
+
+# --- data fixes per audit code (any diagnosis) -------------------------------------------
+
+
+def _dupes(f: Finding, ctx: Context) -> Out:
     what = {"DUPLICATE_EXACT": "exact duplicate rows", "DUPLICATE_NEAR": "near-duplicate rows",
             "LOW_DIVERSITY": "templated, low-diversity rows"}[f.code]
     n = _num_ev(f, "duplicate_rows", "rows", "count", "groups", "n_groups")
     size = f" ({format_value(int(n))} in the audit)" if n is not None else ""
     return [], [Action(f"Deduplicate the training data: remove the {what}{size} from "
-                       f"{_get(cfg, 'data.train_file', 'data.train_file')}, keeping one of each group, "
+                       f"{ctx.get('data.train_file', 'data.train_file')}, keeping one of each group, "
                        f"then run `tuneguard audit` again.", [f.code])]
 
 
-def _leak(f: Finding, cfg: dict[str, Any], run: RunData | None) -> tuple[list[Change], list[Action]]:
+def _leak(f: Finding, ctx: Context) -> Out:
     return [], [Action("Remove the validation rows that also occur in training (see the evidence): "
                        "the validation loss is meaningless while they leak.", [f.code])]
 
 
-def _pad(f: Finding, cfg: dict[str, Any], run: RunData | None) -> tuple[list[Change], list[Action]]:
+def _pad(f: Finding, ctx: Context) -> Out:
     ch = [Change("data.pad_token", "auto", "a pad token distinct from EOS, so EOS stays supervised", [f.code])]
     if f.code == "PAD_IN_LABELS":
         ch.append(Change("data.collator", "tuneguard", "mask padding out of the labels", [f.code]))
     return ch, []
 
 
-def _eos(f: Finding, cfg: dict[str, Any], run: RunData | None) -> tuple[list[Change], list[Action]]:
+def _eos(f: Finding, ctx: Context) -> Out:
     return ([Change("data.pad_token", "auto", "EOS must not double as padding, or it is masked away", [f.code]),
              Change("data.collator", "tuneguard", "the tuneguard collator keeps the EOS label", [f.code])], [])
 
 
-def _prompt(f: Finding, cfg: dict[str, Any], run: RunData | None) -> tuple[list[Change], list[Action]]:
+def _prompt(f: Finding, ctx: Context) -> Out:
     return ([Change("data.train_on_prompt", False, "supervise the response only", [f.code]),
              Change("data.collator", "tuneguard", "the tuneguard collator masks the prompt tokens", [f.code])], [])
 
 
-def _truncated(f: Finding, cfg: dict[str, Any], run: RunData | None) -> tuple[list[Change], list[Action]]:
-    cur = int(_get(cfg, "data.max_length", 512) or 512)
-    want = _num_ev(f, "p99_tokens", "p95_tokens", "max_tokens", "longest", "needed")
-    new = _round_up(max(want or 0, cur * 2), 64)
-    ctx = _get(cfg, "model.context_length")
-    if isinstance(ctx, int) and ctx > 0:
-        new = min(new, ctx)
+def _memory_for_length(ctx: Context, cur: int, new: int, code: str) -> tuple[list[Change], str | None]:
+    """Changes that keep a longer max_length within the memory estimate, or why none can.
+
+    The run's estimate was made at its longest example, which is data.max_length when rows
+    were truncated. Activation memory grows about in proportion to the sequence length;
+    scaling the whole estimated peak by new/cur overstates it (weights do not grow), which
+    errs on the safe side."""
+    lim = ctx.limits
+    if lim.peak_gb is None or lim.budget_gb is None:
+        return [], None
+    usable = MEMORY_USABLE * lim.budget_gb
+    scale = new / cur
+    ckpt = lim.checkpointing is True or ctx.get("model.gradient_checkpointing") is True
+    peak = (lim.peak_checkpointed_gb if ckpt and lim.peak_checkpointed_gb else lim.peak_gb) * scale
+    if peak <= usable:
+        return [], None
+    changes: list[Change] = []
+    if not ckpt and lim.peak_checkpointed_gb is not None:
+        changes.append(Change("model.gradient_checkpointing", True, f"data.max_length {new} would need about "
+                              f"{peak:.3g} GB (estimate) of {lim.budget_gb:.3g} GB: recompute activations", [code]))
+        peak = lim.peak_checkpointed_gb * scale
+    bs = int(ctx.get("train.batch_size", 1) or 1)
+    ga = int(ctx.get("train.gradient_accumulation_steps", 1) or 1)
+    factor = 1
+    while peak / factor > usable and bs // (factor * 2) >= 1:
+        factor *= 2
+    if factor > 1:
+        changes.append(Change("train.batch_size", bs // factor, f"data.max_length {new} within the memory estimate "
+                              f"({peak / factor:.3g} GB of {lim.budget_gb:.3g} GB)", [code]))
+        changes.append(Change("train.gradient_accumulation_steps", ga * factor, "keep the effective batch size",
+                              [code]))
+    if peak / factor > usable:
+        return [], (f"data.max_length {new} would need about {peak / factor:.3g} GB by the memory estimate, more "
+                    f"than the {lim.budget_gb:.3g} GB this machine has even with batch size 1")
+    return changes, None
+
+
+def _truncated(f: Finding, ctx: Context) -> Out:
+    cur = int(ctx.get("data.max_length", 512) or 512)
+    need = _num_ev(f, "needed_length_p95", "p95_tokens", "p99_tokens", "needed_length_max", "max_tokens", "needed")
+    ctx_len = ctx.limits.context_length or ctx.get("model.context_length")
+    want = _round_up(need, 64) if need else _round_up(cur * 2, 64)
+    new = min(want, ctx_len) if isinstance(ctx_len, int) and ctx_len > 0 else want
+    need_s = f"about {format_value(int(need))} tokens (95% of the truncated rows)" if need else "longer sequences"
     if new <= cur:
-        return [], [Action(f"Shorten the longest examples: data.max_length is already {cur}, the model's "
-                           f"context.", [f.code])]
-    return [Change("data.max_length", new, f"answers were cut at {cur} tokens", [f.code])], []
+        where = f"the model's context ({ctx_len} tokens)" if ctx_len and cur >= ctx_len else f"{cur} tokens"
+        return [], [Action(f"The truncated rows need {need_s}, more than this model allows: data.max_length stays "
+                           f"at {where}. Shorten or split the longest examples, or choose a model with a longer "
+                           "context.", [f.code])]
+    extra, blocked = _memory_for_length(ctx, cur, new, f.code)
+    if blocked:
+        return [], [Action(f"The truncated rows need {need_s}, but {blocked}: data.max_length stays at {cur}. "
+                           "Shorten or split the longest examples.", [f.code])]
+    reason = f"answers were cut at {cur} tokens; the truncated rows need {need_s}"
+    actions = []
+    if new < want:
+        reason = f"answers were cut at {cur} tokens; raised to the model's context, {new} tokens"
+        actions.append(Action(f"Even at the model's context of {new} tokens some rows stay truncated: they need "
+                              f"{need_s}. Shorten or split them, or choose a model with a longer context.", [f.code]))
+    return [Change("data.max_length", new, reason, [f.code])] + extra, actions
 
 
-def _data_action(text: str) -> Rule:
-    def rule(f: Finding, cfg: dict[str, Any], run: RunData | None) -> tuple[list[Change], list[Action]]:
+def _data_action(text: str) -> Callable[[Finding, Context], Out]:
+    def rule(f: Finding, ctx: Context) -> Out:
         return [], [Action(text, [f.code])]
     return rule
 
 
-def _collapse(f: Finding, cfg: dict[str, Any], run: RunData | None) -> tuple[list[Change], list[Action]]:
-    audit = sorted({x.code for x in (run.findings if run else []) if x.source == "audit"})
-    if audit:
-        text = (f"Fix the data faults the audit found ({', '.join(audit)}) before changing hyperparameters: "
-                "a loss that collapses early is memorising repeated or leaked text, not learning.")
-    else:
-        text = ("Run `tuneguard audit CONFIG` on this config: an early collapse usually means duplicated, "
-                "templated or leaked rows, or unmasked prompts.")
-    return [], [Action(text, [f.code])]
-
-
-def _overfit(f: Finding, cfg: dict[str, Any], run: RunData | None) -> tuple[list[Change], list[Action]]:
-    ch: list[Change] = []
-    max_steps = _get(cfg, "train.max_steps", -1)
-    best = run.best_step if run else None
-    if isinstance(max_steps, int) and max_steps > 0:
-        new_steps = _round_up(best * 1.25, 10) if best else max_steps
-        if new_steps < max_steps:
-            ch.append(Change("train.max_steps", new_steps, f"the best validation loss was at step {best}", [f.code]))
-    else:
-        epochs = float(_get(cfg, "train.num_epochs", 3.0) or 3.0)
-        best_epoch = None
-        if run and best is not None:
-            for r in run.evals:
-                if r["step"] == best and is_finite(r.get("epoch")):
-                    best_epoch = r["epoch"]
-        new = math.ceil(best_epoch) if best_epoch else max(1.0, epochs / 2)
-        if new < epochs:
-            ch.append(Change("train.num_epochs", float(new), "validation loss rose in later epochs", [f.code]))
-    if _get(cfg, "eval.early_stopping_patience") is None:
-        ch.append(Change("eval.early_stopping_patience", 3, "stop when validation loss stops improving", [f.code]))
-    if float(_get(cfg, "lora.dropout", 0.0) or 0.0) < 0.1:
-        ch.append(Change("lora.dropout", 0.1, "regularise the adapter", [f.code]))
-    return ch, []
-
-
-def _nonfinite(f: Finding, cfg: dict[str, Any], run: RunData | None) -> tuple[list[Change], list[Action]]:
-    dtype = _get(cfg, "model.dtype", "auto")
-    if dtype == "fp16":
-        return [Change("model.dtype", "bf16", "fp16 overflows (GPT-J was trained in bf16); use fp32 where "
-                       "the GPU has no bf16", [f.code])], []
-    if dtype == "fp32":
-        return [], [Action("The loss became non-finite in fp32: lower train.learning_rate and check the data "
-                           "for empty or extreme rows.", [f.code])]
-    return [Change("model.dtype", "fp32", "rule out bf16 overflow/underflow as the cause", [f.code])], []
-
-
-def _spike(f: Finding, cfg: dict[str, Any], run: RunData | None) -> tuple[list[Change], list[Action]]:
-    lr = float(_get(cfg, "train.learning_rate", 2e-4) or 2e-4)
-    gn = float(_get(cfg, "train.max_grad_norm", 1.0) or 1.0)
-    ch = [Change("train.learning_rate", _nice_lr(lr / 2), "large updates caused the spikes", [f.code]),
-          Change("train.max_grad_norm", min(gn, 1.0) if gn > 1.0 else gn / 2, "clip gradients harder", [f.code])]
-    if float(_get(cfg, "train.warmup_ratio", 0.0) or 0.0) < 0.05:
-        ch.append(Change("train.warmup_ratio", 0.1, "warm up before the peak learning rate", [f.code]))
-    return ch, []
-
-
-def _plateau(f: Finding, cfg: dict[str, Any], run: RunData | None) -> tuple[list[Change], list[Action]]:
-    lr = float(_get(cfg, "train.learning_rate", 2e-4) or 2e-4)
-    return [Change("train.learning_rate", _nice_lr(lr * 2), "the validation loss stopped moving", [f.code])], []
-
-
-def _early(f: Finding, cfg: dict[str, Any], run: RunData | None) -> tuple[list[Change], list[Action]]:
-    from tuneguard.report.verdict import Thresholds
-
-    planned = run.max_steps if run else None
-    if f.step is None or not planned or f.step / planned >= Thresholds.from_config(cfg).min_early_stop_share:
-        return [], []
-    pat = int(_get(cfg, "eval.early_stopping_patience", 3) or 3)
-    return [Change("eval.early_stopping_patience", pat + 2, "early stopping triggered prematurely", [f.code])], []
-
-
-def _memory(f: Finding, cfg: dict[str, Any], run: RunData | None) -> tuple[list[Change], list[Action]]:
-    ch: list[Change] = []
-    if _get(cfg, "model.gradient_checkpointing") is not True:
-        ch.append(Change("model.gradient_checkpointing", True, "trade compute for activation memory", [f.code]))
-    bs = int(_get(cfg, "train.batch_size", 4) or 4)
-    if bs > 1:
-        ga = int(_get(cfg, "train.gradient_accumulation_steps", 1) or 1)
-        ch.append(Change("train.batch_size", bs // 2, "halve the micro-batch", [f.code]))
-        ch.append(Change("train.gradient_accumulation_steps", ga * 2, "keep the effective batch size", [f.code]))
-    return ch, []
-
-
-def _throughput(f: Finding, cfg: dict[str, Any], run: RunData | None) -> tuple[list[Change], list[Action]]:
-    if _get(cfg, "data.batching") == "padded":
-        return [Change("data.batching", "token_budget", "length-bucketed batches waste less on padding", [f.code])], []
-    return [], [Action("Throughput dropped mid-run: check for other processes on the GPU, thermal throttling "
-                       "or a slow data disk.", [f.code])]
-
-
-def _qa(f: Finding, cfg: dict[str, Any], run: RunData | None) -> tuple[list[Change], list[Action]]:
-    ch = []
-    if _get(cfg, "eval.load_best_model_at_end") is not True:
-        ch.append(Change("eval.load_best_model_at_end", True, "keep the checkpoint that generated best", [f.code]))
-    if _get(cfg, "eval.early_stopping_patience") is None:
-        ch.append(Change("eval.early_stopping_patience", 3, "stop before generation degrades further", [f.code]))
-    return ch, []
-
-
-RULES: dict[str, Rule] = {
+DATA_FIXES: dict[str, Callable[[Finding, Context], Out]] = {
     "DUPLICATE_EXACT": _dupes, "DUPLICATE_NEAR": _dupes, "LOW_DIVERSITY": _dupes,
     "TRAIN_VAL_LEAKAGE": _leak,
     "PAD_IS_EOS": _pad, "PAD_IN_LABELS": _pad, "EOS_MISSING": _eos,
@@ -256,43 +497,90 @@ RULES: dict[str, Rule] = {
                                      "rows): the model learns to copy, not to answer."),
     "MALFORMED_ROWS": _data_action("Fix or drop the malformed rows listed in the evidence."),
     "TOKENIZER_MISMATCH": _data_action("Use the tokenizer that belongs to model.name (the vocabularies differ)."),
-    "LOSS_COLLAPSE": _collapse,
-    "OVERFITTING": _overfit, "EVAL_DIVERGENCE": _overfit,
-    "NON_FINITE": _nonfinite,
-    "LOSS_SPIKE": _spike, "GRAD_NORM_HIGH": _spike,
-    "PLATEAU": _plateau,
-    "EARLY_STOP": _early,
-    "MEMORY_HIGH": _memory,
-    "THROUGHPUT_DROP": _throughput,
-    "QA_DEGRADED": _qa,
 }
 
+# --- other fixes per guard code (any diagnosis; directions still checked) -----------------
 
-def recommend(findings: list[Finding], config: dict[str, Any], run: RunData | None = None) -> Recommendations:
-    """Turn findings into changes (first finding to claim a key wins; findings go by
-    severity, so an error's fix beats a warning's) and data actions (deduplicated)."""
+
+def _memory(f: Finding, ctx: Context) -> Out:
+    ch: list[Change] = []
+    if ctx.get("model.gradient_checkpointing") is not True:
+        ch.append(Change("model.gradient_checkpointing", True, "trade compute for activation memory", [f.code]))
+    bs = int(ctx.get("train.batch_size", 4) or 4)
+    if bs > 1:
+        ga = int(ctx.get("train.gradient_accumulation_steps", 1) or 1)
+        ch.append(Change("train.batch_size", bs // 2, "halve the micro-batch", [f.code]))
+        ch.append(Change("train.gradient_accumulation_steps", ga * 2, "keep the effective batch size", [f.code]))
+    return ch, []
+
+
+def _throughput(f: Finding, ctx: Context) -> Out:
+    if ctx.get("data.batching") == "padded":
+        return [Change("data.batching", "token_budget", "length-bucketed batches waste less on padding", [f.code])], []
+    return [], [Action("Throughput dropped mid-run: check for other processes on the GPU, thermal throttling "
+                       "or a slow data disk.", [f.code])]
+
+
+def _qa(f: Finding, ctx: Context) -> Out:
+    ch = _keep_best(ctx, "keep the checkpoint that generated best", [f.code]) if ctx.get("eval.strategy") != "no" else []
+    if ctx.get("eval.early_stopping_patience") is None:
+        ch.append(Change("eval.early_stopping_patience", 3, "stop before generation degrades further", [f.code]))
+    return ch, []
+
+
+def _early(f: Finding, ctx: Context) -> Out:
+    from tuneguard.report.verdict import Thresholds
+
+    planned = ctx.facts.get("planned_steps")
+    if f.step is None or not planned or f.step / planned >= Thresholds.from_config(ctx.config).min_early_stop_share:
+        return [], []
+    pat = int(ctx.get("eval.early_stopping_patience", 3) or 3)
+    return [Change("eval.early_stopping_patience", pat + 2, "early stopping triggered prematurely", [f.code])], []
+
+
+OTHER_FIXES: dict[str, Callable[[Finding, Context], Out]] = {
+    "MEMORY_HIGH": _memory, "THROUGHPUT_DROP": _throughput, "QA_DEGRADED": _qa, "EARLY_STOP": _early,
+}
+
+# --- putting it together ------------------------------------------------------------------
+
+
+def recommend(findings: list[Finding], config: dict[str, Any], run: RunData | None = None, *,
+              diagnosis: Diagnosis | None = None, limits: Limits | None = None) -> Recommendations:
+    """The changes and actions for the next run. `diagnosis` defaults to the run's (or, without
+    a run, to one from the findings alone); `limits` to what the run recorded."""
+    if diagnosis is None:
+        diagnosis = diagnose(findings, run.curves() if run else Curves([], []), config)
+    if limits is None:
+        limits = Limits.from_run(run) if run else Limits(context_length=_get(config, "model.context_length"))
+    ctx = Context(config, diagnosis, list(findings), limits)
     ordered = sorted(findings, key=lambda f: (-SEVERITY_ORDER.get(f.severity, 0), f.step if f.step is not None else -1))
+    outputs: list[Out] = [PLAYBOOK[diagnosis.kind](ctx)]
+    outputs += [DATA_FIXES[f.code](f, ctx) for f in ordered if f.code in DATA_FIXES]
+    outputs += [OTHER_FIXES[f.code](f, ctx) for f in ordered if f.code in OTHER_FIXES]
+
     changes: dict[str, Change] = {}
     actions: dict[str, Action] = {}
-    for f in ordered:
-        rule = RULES.get(f.code)
-        if rule is None:
-            continue
-        ch, ac = rule(f, config, run)
+    for ch, ac in outputs:
         for c in ch:
             current = _get(config, c.key, MISSING)
             if not diff_configs({"k": current}, {"k": c.value}):
                 continue  # already set that way
-            if c.key in changes:
-                if f.code not in changes[c.key].codes and changes[c.key].value == c.value:
-                    changes[c.key].codes.append(f.code)
+            if not agrees(diagnosis.kind, c.key, current, c.value):
+                log.debug("%s -> %r (%s) left out: it points against the diagnosis %s", c.key, c.value,
+                          ",".join(c.codes), diagnosis.kind)
                 continue
-            changes[c.key] = c
+            if c.key in changes:
+                for code in c.codes:
+                    if changes[c.key].value == c.value and code not in changes[c.key].codes:
+                        changes[c.key].codes.append(code)
+                continue
+            changes[c.key] = dataclasses.replace(c, codes=list(c.codes))
         for a in ac:
             if a.text in actions:
                 actions[a.text].codes += [x for x in a.codes if x not in actions[a.text].codes]
             else:
-                actions[a.text] = a
+                actions[a.text] = dataclasses.replace(a, codes=list(a.codes))
     proposed = copy.deepcopy(config)
     for c in changes.values():
         node = proposed
@@ -300,7 +588,11 @@ def recommend(findings: list[Finding], config: dict[str, Any], run: RunData | No
         for p in parts[:-1]:
             node = node.setdefault(p, {})
         node[parts[-1]] = c.value
-    return Recommendations(list(changes.values()), list(actions.values()), config, proposed)
+    return Recommendations(list(changes.values()), list(actions.values()), config, proposed, diagnosis)
+
+
+def diagnose_run(run: RunData) -> Diagnosis:
+    return diagnose(run.findings, run.curves(), run.config)
 
 
 def recommend_for_run(run: RunData) -> Recommendations:
@@ -310,3 +602,26 @@ def recommend_for_run(run: RunData) -> Recommendations:
 def config_path_for(run: RunData) -> str:
     """The config a follow-up run starts from: the run directory's resolved config.yaml."""
     return str(Path(run.run_dir) / "config.yaml")
+
+
+# --- the recommended config as a file ---------------------------------------------------------
+
+def recommended_yaml(recs: Recommendations, source: str) -> str:
+    """The proposed config as YAML, headed by one `# change KEY: REASON (CODES)` comment per
+    change, which `tuneguard config diff` shows as the reason of each row
+    (tuneguard.config.diff.change_reasons reads them back)."""
+    from tuneguard.config.load import dump_yaml
+
+    d = recs.diagnosis
+    head = [f"# The config tuneguard recommends after the run of {source}.",
+            f"# {d.line('en')}" if d else "# (no diagnosis)"]
+    if d and d.evidence:
+        head.append(f"# {d.because('en')}")
+    head.append("# `tuneguard config diff` with that run's config.yaml shows exactly these changes:")
+    for c in recs.changes:
+        codes = f" ({', '.join(c.codes)})" if c.codes else ""
+        head.append(f"# change {c.key}: {' '.join(c.reason.split())}{codes}")
+    for a in recs.actions:
+        head.append(f"# also, outside the config: {' '.join(a.text.split())}")
+    return "\n".join(head) + "\n" + dump_yaml(recs.proposed)
+

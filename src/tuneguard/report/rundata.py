@@ -11,14 +11,22 @@ import logging
 import math
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from tuneguard.findings import Finding
 from tuneguard.store.run_store import RunStore
 
+if TYPE_CHECKING:
+    from tuneguard.diagnosis import Curves
+
 log = logging.getLogger(__name__)
+
+
+# Keys of an eval row that hold the training loss to compare the eval loss with (the
+# training loss averaged since the previous evaluation, where the run recorded one).
+EVAL_TRAIN_LOSS_KEYS = ("train_loss_since_eval", "train_loss_avg", "train_loss")
 
 
 @dataclasses.dataclass
@@ -34,6 +42,7 @@ class RunData:
     findings: list[Finding]
     events: list[dict[str, Any]]
     qa: list[dict[str, Any]]
+    qa_base: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # the base model's answers
 
     @property
     def name(self) -> str:
@@ -74,6 +83,29 @@ class RunData:
         if not finite:
             return None
         return min(finite, key=lambda r: r["eval_loss"])["step"]
+
+    def curves(self) -> "Curves":
+        """The loss curves the diagnosis reads (tuneguard.diagnosis)."""
+        from tuneguard.diagnosis import Curves
+
+        train = [(int(r["step"]), float(r["loss"])) for r in self.train if r.get("loss") is not None]
+        evals = []
+        for r in self.evals:
+            if r.get("eval_loss") is None:
+                continue
+            compare = next((r[k] for k in EVAL_TRAIN_LOSS_KEYS if is_finite(r.get(k))), None)
+            evals.append((int(r["step"]), float(r["eval_loss"]), compare))
+        spe = self.meta.get("steps_per_epoch")
+        judged = [s for s in self.qa_at(self.qa_best_step()) if s.get("expected") and s.get("correct") is not None]
+        base = {s["prompt"]: s.get("correct") for s in self.qa_base if s.get("expected")}
+        answers = None
+        if judged:
+            base_seen = [base[s["prompt"]] for s in judged if base.get(s["prompt"]) is not None]
+            answers = (sum(bool(s["correct"]) for s in judged), len(judged),
+                       sum(bool(b) for b in base_seen) if len(base_seen) == len(judged) else None)
+        return Curves(train=train, evals=evals, planned_steps=self.max_steps,
+                      steps_per_epoch=int(spe) if isinstance(spe, (int, float)) and spe > 0 else None,
+                      best_step=self.best_step, answers=answers)
 
     def section(self, name: str) -> dict[str, Any]:
         v = self.config.get(name)
@@ -125,6 +157,7 @@ def load_run(run_dir: str | Path) -> RunData:
             run_dir=run_dir, meta=meta, config={},
             train=store.metrics("train"), evals=store.metrics("eval"), test=store.metrics("test"),
             findings=store.findings(), events=store.events(), qa=store.qa_samples(),
+            qa_base=store.qa_samples(base=True),
         )
     cfg = meta.get("config")
     if not isinstance(cfg, dict):

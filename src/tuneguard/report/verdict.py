@@ -4,17 +4,22 @@ unknown, with the evidence a person needs to agree or disagree.
 The rules (thresholds from the run's `report` config section):
 
 1. Training loss decreased gradually: fails on a LOSS_COLLAPSE, LOSS_SPIKE or NON_FINITE
-   guard finding (the finding is the evidence), on a non-finite logged loss, on a loss
-   that fell below `guard.collapse_ratio` of its first value (a collapse the guard did not
-   name, e.g. guards off), or on a final loss not below the first; unknown with fewer
-   than two logged losses.
+   guard finding of severity warning or error (the finding is the evidence; an info
+   LOSS_COLLAPSE is the guard's judgement that a low loss is an easy task, not a fault), on
+   a non-finite logged loss, on a loss that fell below `guard.collapse_ratio` of its first
+   value when the guard did not judge it (e.g. guards off), or on a final loss not below the
+   first; unknown with fewer than two logged losses.
 2. Validation loss tracked training loss: the last eval loss minus the train loss logged
    at (or just before) that step is below `report.max_final_gap`; unknown without both.
 3. Early stopping did not trigger prematurely: an EARLY_STOP finding or early_stop event
    before `report.min_early_stop_share` of the planned steps fails; no early stop passes.
 4. The model generates coherent, relevant text: at the best checkpoint's QA samples the
    mean keyword score, the share of answers that emitted EOS and the mean distinct-2
-   (low means repetition) are at least their minimums; unknown without QA samples.
+   (low means repetition) are at least their minimums; for probes with an `expected`
+   answer, at least `report.min_answer_accuracy` of them are answered right (so it cannot
+   pass when most are wrong) and not fewer than the base model answered right at the end
+   (better / same / worse than the base, with the answers side by side in the report);
+   unknown without QA samples.
 5. Held-out test loss within `report.test_margin` of validation: test loss <= validation
    loss at the best checkpoint x (1 + margin); unknown when no test split was evaluated.
 
@@ -57,6 +62,7 @@ class Thresholds:
     min_keyword_score: float = 0.5
     min_eos_share: float = 0.5
     min_distinct2: float = 0.5
+    min_answer_accuracy: float = 0.5
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "Thresholds":
@@ -181,7 +187,11 @@ def early_stop_step(run: RunData) -> int | None:
 # -- the criteria -------------------------------------------------------------------
 
 def _loss_gradual(run: RunData, th: Thresholds) -> Criterion:
-    bad = [f for f in run.findings if f.source == "guard" and f.code in LOSS_FAIL_CODES]
+    guard = [f for f in run.findings if f.source == "guard" and f.code in LOSS_FAIL_CODES]
+    # An info finding is a fact, not a fault: a LOSS_COLLAPSE the guard judged an easy task (a
+    # low training loss with an eval loss as low), or a code the user lowered (guard.severity).
+    bad = [f for f in guard if f.severity != "info"]
+    judged = [f for f in guard if f.code == "LOSS_COLLAPSE"]
     if bad:
         bad.sort(key=lambda f: (LOSS_FAIL_CODES.index(f.code), f.step if f.step is not None else 0))
         codes = sorted({f.code for f in bad}, key=LOSS_FAIL_CODES.index)
@@ -199,7 +209,7 @@ def _loss_gradual(run: RunData, th: Thresholds) -> Criterion:
     (s0, first), (s1, last) = losses[0], losses[-1]
     low_step, low = min(losses, key=lambda p: p[1])
     trend = f"loss {fmt(first)} at step {s0} -> {fmt(last)} at step {s1}"
-    if first > 0 and low < th.collapse_ratio * first:
+    if first > 0 and low < th.collapse_ratio * first and not judged:
         return Criterion(LOSS_GRADUAL, "fail",
                          f"{trend}; fell to {fmt(low)} at step {low_step}, below {fmt(th.collapse_ratio)} x the first "
                          f"loss (guard.collapse_ratio): a collapse", ["LOSS_COLLAPSE"])
@@ -207,9 +217,11 @@ def _loss_gradual(run: RunData, th: Thresholds) -> Criterion:
         return Criterion(LOSS_GRADUAL, "fail", f"{trend}: the loss did not decrease")
     drops = [(a[1] - b[1]) / a[1] for a, b in zip(losses, losses[1:], strict=False) if a[1] > 0]
     steepest = max(drops) if drops else 0.0
+    easy = ("; " + "; ".join(finding_evidence(f) for f in judged[:1])) if judged else ""
     return Criterion(LOSS_GRADUAL, "pass",
                      f"{trend} ({fmt(100 * (first - last) / first, 3)}% lower); largest drop between logs "
-                     f"{fmt(100 * steepest, 3)}%; no collapse, spike or non-finite finding")
+                     f"{fmt(100 * steepest, 3)}%; no collapse, spike or non-finite finding of severity warning or "
+                     f"error{easy}", [f.code for f in judged[:1]])
 
 
 def _val_tracked(run: RunData, th: Thresholds) -> Criterion:
@@ -252,15 +264,60 @@ def _early_stop(run: RunData, th: Thresholds) -> Criterion:
 
 
 def generation_stats(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    """Mean keyword score (probes with keywords only), EOS share and mean distinct-2."""
+    """Mean keyword score (probes with keywords only), EOS share, mean distinct-2, and how
+    many of the probes with an expected answer were answered right."""
     kws = [s["keyword_score"] for s in samples if is_finite(s.get("keyword_score")) and s.get("keywords")]
     d2 = [s["distinct2"] for s in samples if is_finite(s.get("distinct2"))]
+    judged = [bool(s["correct"]) for s in samples if s.get("expected") and s.get("correct") is not None]
     return {
         "n": len(samples),
         "keyword_score": sum(kws) / len(kws) if kws else None,
         "eos_share": sum(bool(s.get("emitted_eos")) for s in samples) / len(samples) if samples else None,
         "distinct2": sum(d2) / len(d2) if d2 else None,
+        "answered": len(judged),
+        "correct": sum(judged),
     }
+
+
+@dataclasses.dataclass
+class AnswerRow:
+    """One QA probe's answers side by side: the base model's (at the end of training, the
+    adapter disabled) and the fine-tuned model's at the best checkpoint."""
+
+    prompt: str
+    expected: list[str]
+    tuned: str
+    tuned_correct: bool | None
+    base: str | None
+    base_correct: bool | None
+
+
+def answer_rows(run: RunData) -> list[AnswerRow]:
+    """The probes at the best checkpoint's QA step, each with the base model's answer if recorded."""
+    base = {s["prompt"]: s for s in run.qa_base}
+    rows = []
+    for s in run.qa_at(run.qa_best_step()):
+        b = base.get(s["prompt"])
+        rows.append(AnswerRow(s["prompt"], list(s.get("expected") or []), s["output"], s.get("correct"),
+                              b["output"] if b else None, b.get("correct") if b else None))
+    return rows
+
+
+def compare_to_base(rows: list[AnswerRow]) -> tuple[str, int, int, int] | None:
+    """("better" | "same" | "worse", right after, right before, probes compared) over the
+    probes with an expected answer that both models answered; None when there are none."""
+    both = [r for r in rows if r.expected and r.tuned_correct is not None and r.base_correct is not None]
+    if not both:
+        return None
+    after = sum(bool(r.tuned_correct) for r in both)
+    before = sum(bool(r.base_correct) for r in both)
+    word = "better" if after > before else "worse" if after < before else "same"
+    return word, after, before, len(both)
+
+
+def versus(word: str) -> str:
+    """"better than", "worse than", "the same as"."""
+    return "the same as" if word == "same" else f"{word} than"
 
 
 def _coherent(run: RunData, th: Thresholds) -> Criterion:
@@ -273,9 +330,24 @@ def _coherent(run: RunData, th: Thresholds) -> Criterion:
               ("EOS emitted", st["eos_share"], th.min_eos_share),
               ("distinct-2", st["distinct2"], th.min_distinct2)]
     parts, failed = [], []
+    if st["answered"]:
+        acc = st["correct"] / st["answered"]
+        ok = acc >= th.min_answer_accuracy
+        parts.append(f"{st['correct']} of {st['answered']} expected answers right ({fmt(100 * acc, 3)}% "
+                     f"{'>=' if ok else '<'} {fmt(100 * th.min_answer_accuracy, 3)}%, report.min_answer_accuracy)")
+        if not ok:
+            failed.append("expected answers")
+        vs = compare_to_base(answer_rows(run))
+        if vs is not None:
+            word, after, before, n = vs
+            parts.append(f"{versus(word)} the base model "
+                         f"({after} of {n} right after fine-tuning, {before} of {n} before)")
+            if word == "worse":
+                failed.append("worse than the base model")
     for label, value, minimum in checks:
         if value is None:
-            parts.append(f"{label} n/a")
+            if label != "keyword score" or not st["answered"]:
+                parts.append(f"{label} n/a")
             continue
         ok = value >= minimum
         parts.append(f"{label} {fmt(value, 3)} {'>=' if ok else '<'} {fmt(minimum, 3)}")
@@ -286,8 +358,8 @@ def _coherent(run: RunData, th: Thresholds) -> Criterion:
     codes = ["QA_DEGRADED"] if degraded else []
     head = f"{st['n']} QA sample(s) at step {step}: " + ", ".join(parts)
     if failed:
-        return Criterion(COHERENT, "fail", f"{head}; too low: {', '.join(failed)}{note}", codes)
-    if all(v is None for _, v, _ in checks):
+        return Criterion(COHERENT, "fail", f"{head}; failed: {', '.join(failed)}{note}", codes)
+    if not st["answered"] and all(v is None for _, v, _ in checks):
         return Criterion(COHERENT, "unknown", head + note, codes)
     return Criterion(COHERENT, "pass", head + note, codes)
 

@@ -51,7 +51,7 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE TABLE IF NOT EXISTS qa_samples (
   id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, step INTEGER NOT NULL,
   prompt TEXT NOT NULL, output TEXT NOT NULL, keywords TEXT NOT NULL,
-  keyword_score REAL, emitted_eos INTEGER, distinct2 REAL);
+  keyword_score REAL, emitted_eos INTEGER, distinct2 REAL, extra TEXT);
 CREATE TABLE IF NOT EXISTS control (
   id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, action TEXT NOT NULL,
   arg TEXT, requested_by TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending',
@@ -109,12 +109,23 @@ class RunStore:
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 self._conn.execute("PRAGMA synchronous=NORMAL")
                 self._conn.executescript(SCHEMA)
+                self._add_missing_columns()
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             if getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT):
                 raise NotARunStore(f"{self.path} is not a tuneguard run store ({exc}): "
                                    "is it damaged, or not from tuneguard?") from None
             raise
+
+    def _add_missing_columns(self) -> None:
+        """Stores written by an older tuneguard lack columns added since; add them (NULL in old rows)."""
+        have = {r[1] for r in self._conn.execute("PRAGMA table_info(qa_samples)")}
+        if "extra" not in have:
+            try:
+                self._conn.execute("ALTER TABLE qa_samples ADD COLUMN extra TEXT")
+            except sqlite3.OperationalError as exc:  # another process added it first
+                if "duplicate column" not in str(exc):
+                    raise
 
     # -- lifecycle ------------------------------------------------------------------
     def close(self) -> None:
@@ -249,16 +260,35 @@ class RunStore:
 
     # -- QA samples -----------------------------------------------------------------
     def add_qa_sample(self, step: int, prompt: str, output: str, keywords: list[str],
-                      keyword_score: float | None, emitted_eos: bool, distinct2: float | None) -> None:
+                      keyword_score: float | None, emitted_eos: bool, distinct2: float | None, *,
+                      expected: list[str] | None = None, correct: bool | None = None, base: bool = False) -> None:
+        """One generated answer to a QA probe. `expected`/`correct`: the probe's expected
+        answers and whether the output gives one; `base`: answered by the base model (the
+        adapter disabled) rather than the model being trained."""
+        extra = {k: v for k, v in (("expected", expected), ("correct", correct), ("base", base or None))
+                 if v is not None}
         with self._conn:
-            self._exec("INSERT INTO qa_samples(time, step, prompt, output, keywords, keyword_score, emitted_eos, distinct2) "
-                       "VALUES(?,?,?,?,?,?,?,?)",
-                       (time.time(), step, prompt, output, _dumps(keywords), keyword_score, int(emitted_eos), distinct2))
+            self._exec("INSERT INTO qa_samples(time, step, prompt, output, keywords, keyword_score, emitted_eos, distinct2, "
+                       "extra) VALUES(?,?,?,?,?,?,?,?,?)",
+                       (time.time(), step, prompt, output, _dumps(keywords), keyword_score, int(emitted_eos), distinct2,
+                        _dumps(extra) if extra else None))
 
-    def qa_samples(self) -> list[dict[str, Any]]:
-        cur = self._exec("SELECT step, prompt, output, keywords, keyword_score, emitted_eos, distinct2 FROM qa_samples ORDER BY step, id")
-        return [{"step": s, "prompt": p, "output": o, "keywords": json.loads(k), "keyword_score": ks,
-                 "emitted_eos": bool(e), "distinct2": d} for s, p, o, k, ks, e, d in cur.fetchall()]
+    def qa_samples(self, base: bool = False) -> list[dict[str, Any]]:
+        """The QA samples of the model being trained, by step; `base`: the base model's answers instead.
+        Each has step, prompt, output, keywords, keyword_score, emitted_eos, distinct2, expected, correct."""
+        cols = {r[1] for r in self._exec("PRAGMA table_info(qa_samples)")}
+        extra = "extra" if "extra" in cols else "NULL"  # a read-only store from before the column existed
+        cur = self._exec("SELECT step, prompt, output, keywords, keyword_score, emitted_eos, distinct2, "
+                         f"{extra} FROM qa_samples ORDER BY step, id")  # noqa: S608 - a fixed column name
+        out = []
+        for s, p, o, k, ks, e, d, x in cur.fetchall():
+            more = json.loads(x) if x else {}
+            if bool(more.get("base")) != base:
+                continue
+            out.append({"step": s, "prompt": p, "output": o, "keywords": json.loads(k), "keyword_score": ks,
+                        "emitted_eos": bool(e), "distinct2": d, "expected": more.get("expected"),
+                        "correct": more.get("correct")})
+        return out
 
     # -- control requests -----------------------------------------------------------
     def request_control(self, action: str, arg: str | None = None, requested_by: str | None = None) -> int:

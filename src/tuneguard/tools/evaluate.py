@@ -23,7 +23,7 @@ from tuneguard.data.formats import detect_format, to_examples
 from tuneguard.data.load import DataError, read_rows
 from tuneguard.data.pipeline import Split, check_problems
 from tuneguard.data.tokenize import IGNORE_INDEX, tokenize_examples
-from tuneguard.guard.qa import ProbeResult, generate_probe, summarise
+from tuneguard.guard.qa import ProbeResult, expected_list, generate_probe, summarise
 from tuneguard.tools.checkpoints import LoadedRun
 
 MAX_PERPLEXITY_LOSS = 50.0  # exp(50) is meaningless; report no perplexity above it
@@ -102,8 +102,9 @@ class ProbePair:
     def to_dict(self) -> dict[str, Any]:
         def one(r: ProbeResult) -> dict[str, Any]:
             return {"output": r.output, "keyword_score": r.keyword_score, "emitted_eos": r.emitted_eos,
-                    "distinct2": r.distinct2}
-        return {"prompt": self.prompt, "keywords": self.keywords, "base": one(self.base), "tuned": one(self.tuned)}
+                    "distinct2": r.distinct2, "correct": r.correct}
+        return {"prompt": self.prompt, "keywords": self.keywords, "expected": self.base.expected,
+                "base": one(self.base), "tuned": one(self.tuned)}
 
 
 @dataclasses.dataclass
@@ -137,12 +138,12 @@ def evaluate_run(run: LoadedRun, data_file: str | Path, batch_size: int | None =
     bs = batch_size or cfg.train.eval_batch_size or cfg.train.batch_size
     feats = fs.split.features
     tuned = token_loss(model, feats, tok.pad_token_id, bs, run.device, cfg.data.pad_to_multiple_of)
-    tuned_probes = [generate_probe(model, tok, p.prompt, p.keywords, cfg.eval.qa_max_new_tokens)
-                    for p in cfg.eval.qa_probes]
+    tuned_probes = [generate_probe(model, tok, p.prompt, p.keywords, cfg.eval.qa_max_new_tokens,
+                                   expected_list(p.expected)) for p in cfg.eval.qa_probes]
     with model.disable_adapter():
         base = token_loss(model, feats, tok.pad_token_id, bs, run.device, cfg.data.pad_to_multiple_of)
-        base_probes = [generate_probe(model, tok, p.prompt, p.keywords, cfg.eval.qa_max_new_tokens)
-                       for p in cfg.eval.qa_probes]
+        base_probes = [generate_probe(model, tok, p.prompt, p.keywords, cfg.eval.qa_max_new_tokens,
+                                      expected_list(p.expected)) for p in cfg.eval.qa_probes]
     pairs = [ProbePair(p.prompt, list(p.keywords), b, t)
              for p, b, t in zip(cfg.eval.qa_probes, base_probes, tuned_probes)]
     return EvalReport(fs, str(run.adapter_dir), base, tuned, pairs)

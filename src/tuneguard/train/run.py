@@ -119,7 +119,7 @@ class RunDirLock:
 
 # What a run writes into its directory (and --overwrite deletes).
 RUN_FILES = ("run.db", "run.db-wal", "run.db-shm", "checkpoints", "adapter", "base_model",
-             "config.yaml", "report.html", "report.md")
+             "config.yaml", "report.html", "report.md", "recommended.yaml")
 
 
 def make_run_dir(run_dir: Path) -> None:
@@ -404,6 +404,7 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
                            steps_per_epoch=spe, exit_reason=None)
             store.replace_audit_findings(audit_findings)
             store.truncate_after(_step_of(ckpt), findings=True)
+            store.set_meta(context_length=model_context_length(cfg, tokenizer))  # bounds recommended max_length
         ctx = RunContext(cfg=cfg, run_dir=run_dir, store=store, is_main=dist.is_main,
                          world_size=dist.world_size, secrets=secrets, audit_findings=audit_findings,
                          max_steps=max_steps, steps_per_epoch=spe)
@@ -601,6 +602,9 @@ def _finish(ctx: RunContext, trainer: Any, data: PreparedData, tokenizer: Any, c
             store.log_metrics(step, "test", test_metrics)
     if not ctx.is_main or store is None:
         return EXIT_FAIL if reason == "halted" else EXIT_OK
+    from tuneguard.guard.qa import record_base_answers
+
+    record_base_answers(ctx, trainer.model, tokenizer, step, trainer.args)  # the report's before/after
     best = state.best_metric
     store.set_meta(best_checkpoint=state.best_model_checkpoint, best_step=state.best_global_step,
                    best_eval_loss=best, ended=time.time(), train_seconds=seconds)
@@ -643,14 +647,17 @@ def _write_report(ctx: RunContext, console: Console) -> None:
         return
     try:
         path = write_report(ctx.run_dir)
+        from tuneguard.report.recommend import diagnose_run
         from tuneguard.report.rundata import load_run
         from tuneguard.report.verdict import compute_verdict
 
-        verdict = compute_verdict(load_run(ctx.run_dir))
+        run = load_run(ctx.run_dir)
+        verdict, diagnosis = compute_verdict(run), diagnose_run(run)
     except Exception as exc:  # noqa: BLE001 - a report failure must not fail a finished run
         if is_disk_full(exc, ctx.run_dir):  # ... unless the disk is full: the user must act
             raise DiskFull("the report (report.html, report.md)", exc) from exc
         log.warning("could not write the report: %s", ctx.scrub(str(exc)))
         return
-    console.print(f"report: {path} (verdict: {verdict.overall})", markup=False)
-    ctx.event("report", {"path": str(path), "verdict": verdict.overall, "summary": verdict.summary_line()})
+    console.print(f"{diagnosis.line()}\nreport: {path} (verdict: {verdict.overall})", markup=False)
+    ctx.event("report", {"path": str(path), "verdict": verdict.overall, "summary": verdict.summary_line(),
+                         "diagnosis": diagnosis.to_dict()})

@@ -19,7 +19,8 @@ Payload keys per event (all optional unless noted):
 - progress: step, max_steps, epoch, loss, tokens_per_s, eta_s
 - stopped: step, requested_by, reason, checkpoint
 - resumed: step (the step resumed from), checkpoint
-- report: verdict, summary (str or list of lines), path
+- report: diagnosis (tuneguard.diagnosis.Diagnosis.to_dict()), verdict, summary (str or
+  list of lines), path
 - test: nothing
 """
 
@@ -43,8 +44,9 @@ EXTRA_PARAMS = 12
 class _Lines:
     """Collects body lines in one language; a line whose value is missing is skipped."""
 
-    def __init__(self, table: Mapping[str, str]):
+    def __init__(self, table: Mapping[str, str], language: str = "en"):
         self.table = table
+        self.language = language
         self.out: list[str] = []
 
     def add(self, template: str, /, **values: Any) -> None:
@@ -151,6 +153,9 @@ def _qa(L: _Lines, p: Mapping[str, Any]) -> None:
         L.add("qa_prompt", v=fmt.shorten(s.get("prompt", ""), 150))
         L.add("qa_output", v=fmt.shorten(s.get("output", ""), 400))
         L.add("qa_score", v=_opt(fmt.number, s.get("keyword_score")))
+        if s.get("expected") and s.get("correct") is not None:
+            L.add("qa_expected", v=fmt.shorten(" / ".join(map(str, s["expected"])), 150),
+                  mark=L.word("qa_right" if s["correct"] else "qa_wrong"))
 
 
 def _early_stop(L: _Lines, p: Mapping[str, Any]) -> None:
@@ -216,6 +221,14 @@ def _resumed(L: _Lines, p: Mapping[str, Any]) -> None:
 
 
 def _report(L: _Lines, p: Mapping[str, Any]) -> None:
+    d = p.get("diagnosis")
+    if isinstance(d, Mapping):
+        from tuneguard.diagnosis import Diagnosis
+
+        diag = Diagnosis.from_dict(d)
+        L.raw(diag.line(L.language))
+        if diag.evidence:
+            L.raw(fmt.shorten(diag.because(L.language), 900))
     L.add("verdict", v=p.get("verdict"))
     summary = p.get("summary")
     if summary:
@@ -241,7 +254,7 @@ def render(event: str, payload: Mapping[str, Any] | None, *, language: str = "en
     """The message for one event. Raises KeyError for an unknown event or language."""
     lang = LANGUAGES[language]
     builder = _BUILDERS[event]
-    L = _Lines(lang.LINES)
+    L = _Lines(lang.LINES, language)
     L.add("run", run=run_name)
     builder(L, payload or {})
     title = f"{lang.TITLES[event]} · {run_name}"

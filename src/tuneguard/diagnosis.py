@@ -1,0 +1,480 @@
+"""One diagnosis per run, decided from all its findings and its loss curves together.
+
+A run is exactly one of: data fault, unstable, overfitting, underfitting, healthy or
+inconclusive. The report puts the diagnosis first, the final notification carries it, and
+the recommendations are derived from it (`tuneguard.report.recommend`), so that every change
+they propose pulls in the direction the diagnosis calls for. Rules and sources:
+docs/DIAGNOSIS.md.
+
+The decision, in order (the first that holds wins, because a fault higher up makes the
+signals below it meaningless: an unstable run's eval curve says nothing about overfitting,
+and a run on faulty data can look like any of the others):
+
+1. data fault: an audit finding of severity error (the run was forced past the audit), or a
+   LOSS_COLLAPSE of severity error (a collapse with evidence of a fault; the guard links the
+   audit findings that explain it).
+2. unstable: NON_FINITE, a non-finite logged loss, or LOSS_SPIKE.
+3. overfitting: the eval loss rose at least `RISE` above its best while the training loss
+   fell, or the eval - train gap ended at or above `report.max_final_gap` after growing, or
+   an OVERFITTING finding that saw the eval loss rise evaluation after evaluation, or an
+   OVERFITTING (gap) or EVAL_DIVERGENCE finding that the curves back (a gap at one
+   evaluation that closed again is noted, not decisive).
+4. underfitting: both losses high (above `HIGH_LOSS`) and flat (down less than `FLAT_DROP`)
+   from the first log to the end, or a PLATEAU warning (a stall in the first half) with a
+   high, barely moving loss; or the QA probes' expected answers mostly wrong (below
+   `report.min_answer_accuracy`): the losses may have fallen, but the model has not learned
+   the task yet.
+5. unstable: GRAD_NORM_HIGH alone (large updates that had not yet turned into spikes).
+6. healthy: the training loss fell, an evaluation exists, and none of the above holds.
+7. inconclusive: too little was logged to tell (fewer than two training losses, or no
+   evaluation), or the training loss did not fall and no rule above names why.
+
+`diagnose` is a pure function of (findings, curves, config): no store, no model, so every
+branch is testable on synthetic numbers. The texts live in one table below with English and
+Thai side by side.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+from tuneguard.findings import Finding
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["data_fault", "unstable", "overfitting", "underfitting", "healthy", "inconclusive"]
+KINDS: tuple[Kind, ...] = ("data_fault", "unstable", "overfitting", "underfitting", "healthy", "inconclusive")
+LANGUAGES = ("en", "th")
+
+# Thresholds of the curve rules (documented in docs/DIAGNOSIS.md).
+RISE = 0.05  # eval loss this far above its best (relative) counts as rising
+FLAT_DROP = 0.10  # a loss that fell less than this share from start to end is flat
+HIGH_LOSS = 1.0  # nats per token; below this a flat loss is a converged easy task, not underfitting
+DEFAULT_MAX_GAP = 0.5  # report.max_final_gap's default, when the config does not say
+DEFAULT_MIN_ACCURACY = 0.5  # report.min_answer_accuracy's default
+
+# --- texts: English and Thai side by side ------------------------------------------------
+
+TEXTS: dict[str, dict[str, str]] = {
+    # the diagnosis names
+    "data_fault": {"en": "data fault", "th": "ข้อมูลมีข้อบกพร่อง"},
+    "unstable": {"en": "unstable training", "th": "การฝึกไม่เสถียร"},
+    "overfitting": {"en": "overfitting", "th": "โมเดลจำข้อมูลฝึก (overfitting)"},
+    "underfitting": {"en": "underfitting", "th": "โมเดลเรียนรู้ไม่พอ (underfitting)"},
+    "healthy": {"en": "healthy", "th": "ปกติดี"},
+    "inconclusive": {"en": "inconclusive", "th": "ยังสรุปไม่ได้"},
+    # what each means, in one sentence
+    "data_fault.means": {
+        "en": "the data or its labels are faulty: fix the data first; no hyperparameter change can make up for it",
+        "th": "ข้อมูลหรือ label มีข้อบกพร่อง: แก้ข้อมูลก่อน การปรับไฮเปอร์พารามิเตอร์ไม่ช่วยแก้ปัญหานี้"},
+    "unstable.means": {
+        "en": "the updates were too large for the model: lower the learning rate, warm up and clip gradients",
+        "th": "การอัปเดตน้ำหนักใหญ่เกินไป: ลดอัตราการเรียนรู้ ใช้ warmup และจำกัดขนาดเกรเดียนต์"},
+    "overfitting.means": {
+        "en": "the model memorises the training rows: train for fewer steps, stop early, regularise; "
+              "never raise the learning rate",
+        "th": "โมเดลจำแถวข้อมูลฝึกแทนการเรียนรู้: ฝึกให้น้อยขั้นลง หยุดก่อนกำหนด เพิ่ม regularization "
+              "และห้ามเพิ่มอัตราการเรียนรู้"},
+    "underfitting.means": {
+        "en": "the model learned little: raise the learning rate, or train longer or with a larger LoRA rank",
+        "th": "โมเดลเรียนรู้ได้น้อย: เพิ่มอัตราการเรียนรู้ หรือฝึกนานขึ้น หรือเพิ่ม rank ของ LoRA"},
+    "healthy.means": {
+        "en": "the losses fell and the validation loss tracked the training loss: no change is needed",
+        "th": "ค่า loss ลดลงและค่า loss การประเมินลดตามค่า loss การฝึก: ไม่ต้องเปลี่ยนอะไร"},
+    "inconclusive.means": {
+        "en": "too little was recorded to tell what happened",
+        "th": "ข้อมูลที่บันทึกไว้น้อยเกินกว่าจะสรุปได้"},
+    "line": {"en": "Diagnosis: {label}: {means}", "th": "ผลวินิจฉัย: {label}: {means}"},
+    "because": {"en": "Because: {v}", "th": "หลักฐาน: {v}"},
+    # evidence, one template per kind of fact
+    "ev.audit_errors": {
+        "en": "the audit found {codes} (severity error) and the run was forced past it",
+        "th": "การตรวจข้อมูลพบ {codes} (ระดับข้อผิดพลาด) แต่ยังบังคับให้ฝึกต่อ"},
+    "ev.collapse_linked": {
+        "en": "LOSS_COLLAPSE at step {step}: training loss {initial} -> {loss} in epoch 1, with {codes} in the audit",
+        "th": "LOSS_COLLAPSE ที่ขั้นที่ {step}: ค่า loss การฝึก {initial} -> {loss} ในรอบข้อมูลแรก "
+              "และการตรวจข้อมูลพบ {codes}"},
+    "ev.collapse": {
+        "en": "LOSS_COLLAPSE at step {step}: training loss {initial} -> {loss} in epoch 1",
+        "th": "LOSS_COLLAPSE ที่ขั้นที่ {step}: ค่า loss การฝึก {initial} -> {loss} ในรอบข้อมูลแรก"},
+    "ev.non_finite": {
+        "en": "a non-finite loss or gradient (NaN/Inf) at step {step}",
+        "th": "ค่า loss หรือเกรเดียนต์ไม่เป็นตัวเลขจำกัด (NaN/Inf) ที่ขั้นที่ {step}"},
+    "ev.spikes": {
+        "en": "{n} loss spike(s), the first at step {step}: {loss}, {ratio}x the running median",
+        "th": "ค่า loss พุ่งขึ้น {n} ครั้ง ครั้งแรกที่ขั้นที่ {step}: {loss} เป็น {ratio} เท่าของค่ามัธยฐาน"},
+    "ev.grad_norm": {
+        "en": "gradient norm {value} at step {step}, above {limit} ({n} time(s))",
+        "th": "ขนาดเกรเดียนต์ {value} ที่ขั้นที่ {step} เกิน {limit} ({n} ครั้ง)"},
+    "ev.eval_rising": {
+        "en": "eval loss rose from its best {best} at step {best_step} to {last} at step {last_step} "
+              "while the training loss fell from {train_then} to {train_last}",
+        "th": "ค่า loss การประเมินเพิ่มจากค่าดีที่สุด {best} ที่ขั้นที่ {best_step} เป็น {last} ที่ขั้นที่ {last_step} "
+              "ขณะที่ค่า loss การฝึกลดจาก {train_then} เป็น {train_last}"},
+    "ev.gap": {
+        "en": "the eval - train gap grew from {first_gap} at step {first_step} to {gap} at step {step} "
+              "(limit {limit}, report.max_final_gap)",
+        "th": "ช่องว่างระหว่างค่า loss การประเมินกับการฝึกเพิ่มจาก {first_gap} ที่ขั้นที่ {first_step} "
+              "เป็น {gap} ที่ขั้นที่ {step} (เกณฑ์ {limit})"},
+    "ev.finding": {"en": "{code} at step {step}", "th": "{code} ที่ขั้นที่ {step}"},
+    "ev.flat": {
+        "en": "training loss only {first} -> {last} from step {first_step} to step {last_step} ({drop} lower)",
+        "th": "ค่า loss การฝึกลดเพียง {first} -> {last} จากขั้นที่ {first_step} ถึงขั้นที่ {last_step} (ลดลง {drop})"},
+    "ev.eval_flat": {
+        "en": "eval loss {first} at the first evaluation, best {best} ({drop} lower)",
+        "th": "ค่า loss การประเมิน {first} ในการประเมินครั้งแรก ดีที่สุด {best} (ลดลง {drop})"},
+    "ev.answers_wrong": {
+        "en": "only {right} of {n} expected answers right at step {step}: the model has not learned the task yet",
+        "th": "ตอบถูกเพียง {right} จาก {n} ข้อที่ขั้นที่ {step}: โมเดลยังเรียนรู้งานนี้ไม่ได้"},
+    "ev.answers_wrong_base": {
+        "en": "only {right} of {n} expected answers right at step {step} (the base model: {base} of {n}): "
+              "the model has not learned the task yet",
+        "th": "ตอบถูกเพียง {right} จาก {n} ข้อที่ขั้นที่ {step} (โมเดลตั้งต้น: {base} จาก {n}): "
+              "โมเดลยังเรียนรู้งานนี้ไม่ได้"},
+    "ev.plateau_early": {
+        "en": "PLATEAU at step {step}, in the first half of the run",
+        "th": "PLATEAU ที่ขั้นที่ {step} ในครึ่งแรกของการฝึก"},
+    "ev.fell": {
+        "en": "training loss {first} -> {last} ({drop} lower)",
+        "th": "ค่า loss การฝึก {first} -> {last} (ลดลง {drop})"},
+    "ev.tracked": {
+        "en": "best eval loss {best} at step {best_step}; final eval - train gap {gap} (limit {limit})",
+        "th": "ค่า loss การประเมินดีที่สุด {best} ที่ขั้นที่ {best_step} ช่องว่างสุดท้าย {gap} (เกณฑ์ {limit})"},
+    "ev.rose": {
+        "en": "the training loss did not fall ({first} at step {first_step}, {last} at step {last_step}) "
+              "and no guard named a cause",
+        "th": "ค่า loss การฝึกไม่ลดลง ({first} ที่ขั้นที่ {first_step}, {last} ที่ขั้นที่ {last_step}) "
+              "และระบบป้องกันไม่พบสาเหตุ"},
+    "ev.few_losses": {
+        "en": "only {n} training loss value(s) were logged",
+        "th": "บันทึกค่า loss การฝึกไว้เพียง {n} ค่า"},
+    "ev.no_evals": {
+        "en": "no evaluation was recorded, so learning cannot be told apart from memorising",
+        "th": "ไม่มีการประเมินผล จึงแยกไม่ออกว่าโมเดลเรียนรู้หรือจำข้อมูล"},
+    "ev.audit_warnings": {
+        "en": "the audit also warned about {codes}",
+        "th": "การตรวจข้อมูลเตือนเรื่อง {codes} ด้วย"},
+    "ev.easy_task": {
+        "en": "LOSS_COLLAPSE at step {step} as a warning: a low loss without evidence of a fault (an easy task)",
+        "th": "LOSS_COLLAPSE ที่ขั้นที่ {step} ระดับคำเตือน: ค่า loss ต่ำโดยไม่มีหลักฐานว่าข้อมูลผิดพลาด (งานง่าย)"},
+}
+
+
+def text(key: str, language: str = "en", **params: Any) -> str:
+    """The text `key` in `language` (English where a language lacks it), filled in."""
+    entry = TEXTS[key]
+    return entry.get(language, entry["en"]).format(**params)
+
+
+def _num(v: Any) -> str:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return str(v)
+    if isinstance(v, int):
+        return f"{v:,}"
+    if not math.isfinite(v):
+        return str(v)
+    return f"{v:.4g}"
+
+
+def _pct(v: float) -> str:
+    return f"{100 * v:.3g}%"
+
+
+@dataclasses.dataclass(frozen=True)
+class Evidence:
+    """One fact behind a diagnosis: a template key of `TEXTS` and its values (numbers stay
+    numbers, so the text can be rendered in any language and the values read by code)."""
+
+    key: str
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def text(self, language: str = "en") -> str:
+        shown = {}
+        for k, v in self.params.items():
+            if k in ("drop",) and isinstance(v, float):
+                shown[k] = _pct(v)
+            elif isinstance(v, (list, tuple)):
+                shown[k] = ", ".join(str(x) for x in v)
+            else:
+                shown[k] = _num(v)
+        return text(f"ev.{self.key}", language, **shown)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "params": dict(self.params)}
+
+
+@dataclasses.dataclass
+class Diagnosis:
+    """What went on in a run: its `kind`, the `evidence` that decided it, the finding
+    `codes` behind it, `notes` (other signals, not decisive) and `facts` (numbers the
+    recommendations build on: best step, planned steps, whether the loss still fell...)."""
+
+    kind: Kind
+    evidence: list[Evidence]
+    codes: list[str] = dataclasses.field(default_factory=list)
+    notes: list[Evidence] = dataclasses.field(default_factory=list)
+    facts: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def label(self, language: str = "en") -> str:
+        return text(self.kind, language)
+
+    def means(self, language: str = "en") -> str:
+        return text(f"{self.kind}.means", language)
+
+    def line(self, language: str = "en") -> str:
+        """"Diagnosis: overfitting: the model memorises ..." (one line)."""
+        return text("line", language, label=self.label(language), means=self.means(language))
+
+    def because(self, language: str = "en") -> str:
+        """The decisive evidence as one line: "Because: a; b"."""
+        return text("because", language, v="; ".join(e.text(language) for e in self.evidence))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "codes": list(self.codes), "evidence": [e.to_dict() for e in self.evidence],
+                "notes": [e.to_dict() for e in self.notes], "facts": dict(self.facts)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Diagnosis":
+        """The inverse of `to_dict` (a notification payload); unknown template keys are dropped."""
+        def ev(items: Any) -> list[Evidence]:
+            out = []
+            for e in items or []:
+                if isinstance(e, Mapping) and f"ev.{e.get('key')}" in TEXTS:
+                    out.append(Evidence(str(e["key"]), dict(e.get("params") or {})))
+            return out
+
+        kind = d.get("kind") if d.get("kind") in KINDS else "inconclusive"
+        return cls(kind=kind, evidence=ev(d.get("evidence")), codes=list(d.get("codes") or []),  # type: ignore[arg-type]
+                   notes=ev(d.get("notes")), facts=dict(d.get("facts") or {}))
+
+
+@dataclasses.dataclass
+class Curves:
+    """The numbers of a run the diagnosis reads.
+
+    `train`: (step, loss) of every logged training loss, non-finite ones included.
+    `evals`: (step, eval loss, training loss to compare it with): the training loss averaged
+    since the previous evaluation where the run recorded it, else the last one logged.
+    """
+
+    train: list[tuple[int, float]]
+    evals: list[tuple[int, float, float | None]]
+    planned_steps: int | None = None
+    steps_per_epoch: int | None = None
+    best_step: int | None = None
+    # QA probes with an expected answer at the best checkpoint: (right, judged, right by the
+    # base model or None when it did not answer), or None without such probes.
+    answers: tuple[int, int, int | None] | None = None
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _cfg(config: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
+    node: Any = config
+    for p in dotted.split("."):
+        if not isinstance(node, Mapping) or p not in node:
+            return default
+        node = node[p]
+    return default if node is None else node
+
+
+def _codes(findings: Iterable[Finding]) -> list[str]:
+    return list(dict.fromkeys(f.code for f in findings))
+
+
+def _first(findings: list[Finding], code: str) -> Finding | None:
+    hits = [f for f in findings if f.code == code]
+    hits.sort(key=lambda f: f.step if f.step is not None else -1)
+    return hits[0] if hits else None
+
+
+def _facts(curves: Curves) -> dict[str, Any]:
+    """Numbers the recommendations use, computed once here."""
+    train = [(s, v) for s, v in curves.train if _finite(v)]
+    evals = [(s, e, t) for s, e, t in curves.evals if _finite(e)]
+    facts: dict[str, Any] = {"planned_steps": curves.planned_steps, "steps_per_epoch": curves.steps_per_epoch,
+                             "last_step": max([s for s, _ in curves.train] + [s for s, _, _ in curves.evals],
+                                              default=None)}
+    if evals:
+        by_step = {s: e for s, e, _ in evals}
+        best_step = curves.best_step if curves.best_step in by_step else min(evals, key=lambda r: r[1])[0]
+        facts.update(best_step=best_step, best_eval_loss=by_step[best_step], last_eval_step=evals[-1][0],
+                     last_eval_loss=evals[-1][1], evaluations=len(evals))
+    if train:
+        facts.update(first_train_loss=train[0][1], last_train_loss=train[-1][1])
+        # Still learning at the end: the last third of the logged losses is lower than the third before it.
+        k = max(1, len(train) // 3)
+        if len(train) >= 2 * k + 1:
+            recent = sum(v for _, v in train[-k:]) / k
+            before = sum(v for _, v in train[-2 * k:-k]) / k
+            facts["still_falling"] = recent < before * (1 - 0.01)
+    return facts
+
+
+def _train_near(train: list[tuple[int, float]], step: int) -> float | None:
+    before = [v for s, v in train if s <= step]
+    return before[-1] if before else (train[0][1] if train else None)
+
+
+def diagnose(findings: Iterable[Finding], curves: Curves, config: Mapping[str, Any] | None = None) -> Diagnosis:
+    """The one diagnosis of a run (rules in the module docstring)."""
+    findings = list(findings)
+    config = config or {}
+    facts = _facts(curves)
+    audit = [f for f in findings if f.source == "audit"]
+    guard = [f for f in findings if f.source != "audit"]
+    audit_errors = [f for f in audit if f.severity == "error"]
+    audit_warnings = [f for f in audit if f.severity == "warning"]
+    notes: list[Evidence] = []
+    if audit_warnings and not audit_errors:
+        notes.append(Evidence("audit_warnings", {"codes": _codes(audit_warnings)}))
+
+    # 1. Data fault.
+    collapse = [f for f in guard if f.code == "LOSS_COLLAPSE" and f.severity == "error"]
+    if audit_errors or collapse:
+        ev: list[Evidence] = []
+        if audit_errors:
+            ev.append(Evidence("audit_errors", {"codes": _codes(audit_errors)}))
+        if collapse:
+            c = collapse[0]
+            linked = [x for x in (c.evidence or {}).get("audit_findings") or [] if isinstance(x, str)]
+            params = {"step": c.step, "initial": c.evidence.get("initial_loss"), "loss": c.evidence.get("loss")}
+            ev.append(Evidence("collapse_linked", {**params, "codes": linked}) if linked
+                      else Evidence("collapse", params))
+        codes = _codes(audit_errors) + ["LOSS_COLLAPSE"] * bool(collapse)
+        return Diagnosis("data_fault", ev, codes, notes, facts)
+    easy = [f for f in guard if f.code == "LOSS_COLLAPSE"]
+    if easy:
+        notes.append(Evidence("easy_task", {"step": easy[0].step}))
+    # Below, a guard finding decides only at warning or error: info is a fact, or a code the
+    # user lowered on purpose (guard.severity).
+    guard = [f for f in guard if f.severity != "info"]
+
+    # 2. Unstable: NaN/Inf or spikes.
+    ev = []
+    codes: list[str] = []
+    nonfinite = _first(guard, "NON_FINITE")
+    bad_loss = next(((s, v) for s, v in curves.train if not _finite(v)), None)
+    if nonfinite is not None or bad_loss is not None:
+        ev.append(Evidence("non_finite", {"step": nonfinite.step if nonfinite is not None else bad_loss[0]}))
+        codes.append("NON_FINITE")
+    spikes = [f for f in guard if f.code == "LOSS_SPIKE"]
+    if spikes:
+        s0 = min(spikes, key=lambda f: f.step if f.step is not None else -1)
+        ev.append(Evidence("spikes", {"n": len(spikes), "step": s0.step, "loss": s0.evidence.get("loss"),
+                                      "ratio": s0.evidence.get("ratio")}))
+        codes.append("LOSS_SPIKE")
+    grad = [f for f in guard if f.code == "GRAD_NORM_HIGH"]
+    grad_ev = None
+    if grad:
+        g0 = min(grad, key=lambda f: f.step if f.step is not None else -1)
+        grad_ev = Evidence("grad_norm", {"n": len(grad), "step": g0.step, "value": g0.evidence.get("grad_norm"),
+                                         "limit": g0.evidence.get("grad_norm_max")})
+    if ev:
+        if grad_ev is not None:
+            ev.append(grad_ev)
+            codes.append("GRAD_NORM_HIGH")
+        facts["spike_step"] = spikes[0].step if spikes else None
+        return Diagnosis("unstable", ev, codes, notes, facts)
+
+    train = [(s, v) for s, v in curves.train if _finite(v)]
+    evals = [(s, e, t) for s, e, t in curves.evals if _finite(e)]
+
+    # 3. Overfitting.
+    ev, codes = [], []
+    max_gap = float(_cfg(config, "report.max_final_gap", DEFAULT_MAX_GAP))
+    rising = False
+    if len(evals) >= 2 and facts.get("best_step") is not None:
+        best_step, best = facts["best_step"], facts["best_eval_loss"]
+        last_step, last, last_train = evals[-1]
+        then = next((t for s, _, t in evals if s == best_step), None)
+        then = then if _finite(then) else _train_near(train, best_step)
+        last_train = last_train if _finite(last_train) else _train_near(train, last_step)
+        if (last_step > best_step and last > best * (1 + RISE) and then is not None and last_train is not None
+                and last_train < then):
+            rising = True
+            ev.append(Evidence("eval_rising", {"best": best, "best_step": best_step, "last": last,
+                                               "last_step": last_step, "train_then": then, "train_last": last_train}))
+    gaps = []
+    for s, e, t in evals:
+        t = t if _finite(t) else _train_near(train, s)
+        if t is not None:
+            gaps.append((s, e - t))
+    growing = len(gaps) >= 2 and gaps[-1][1] >= max_gap and gaps[-1][1] > gaps[0][1]
+    if growing:
+        ev.append(Evidence("gap", {"first_gap": gaps[0][1], "first_step": gaps[0][0], "gap": gaps[-1][1],
+                                   "step": gaps[-1][0], "limit": max_gap}))
+    # A guard finding counts when it saw the eval loss rise evaluation after evaluation, or when
+    # the curves back it; a gap at one evaluation that later closed is noted, not decisive.
+    backed = rising or growing
+    for code in ("OVERFITTING", "EVAL_DIVERGENCE"):
+        group = sorted((f for f in guard if f.code == code), key=lambda f: f.step if f.step is not None else -1)
+        if not group:
+            continue
+        decisive = [f for f in group if backed or "rising" in ((f.evidence or {}).get("triggers") or [])]
+        f0 = (decisive or group)[0]
+        item = Evidence("finding", {"code": f0.code, "step": f0.step})
+        if decisive:
+            ev.append(item)
+            codes.append(code)
+        else:
+            notes.append(item)
+    if ev:
+        return Diagnosis("overfitting", ev, codes, notes, facts)
+
+    # 4. Underfitting: high and flat from the start.
+    if len(train) >= 2:
+        (s0, first), (s1, last) = train[0], train[-1]
+        drop = (first - last) / first if first > 0 else 0.0
+        eval_drop = None
+        if evals:
+            e_first = evals[0][1]
+            eval_drop = (e_first - facts["best_eval_loss"]) / e_first if e_first > 0 else 0.0
+        plateau = [f for f in guard if f.code == "PLATEAU" and f.severity == "warning"]
+        high = last > HIGH_LOSS and (not evals or facts["best_eval_loss"] > HIGH_LOSS)
+        # Flat, not rising: a loss that climbs without spikes is no sign of too small a learning rate.
+        flat = abs(drop) < FLAT_DROP and (eval_drop is None or eval_drop < FLAT_DROP)
+        if high and (flat or (plateau and 0 <= drop < 2 * FLAT_DROP)):
+            ev = [Evidence("flat", {"first": first, "last": last, "first_step": s0, "last_step": s1, "drop": drop})]
+            if eval_drop is not None:
+                ev.append(Evidence("eval_flat", {"first": evals[0][1], "best": facts["best_eval_loss"],
+                                                 "drop": eval_drop}))
+            codes = []
+            if plateau:
+                ev.append(Evidence("plateau_early", {"step": plateau[0].step}))
+                codes.append("PLATEAU")
+            return Diagnosis("underfitting", ev, codes, notes, facts)
+
+    if curves.answers is not None and curves.answers[1] > 0:
+        right, judged, base = curves.answers
+        share = float(_cfg(config, "report.min_answer_accuracy", DEFAULT_MIN_ACCURACY))
+        if right / judged < share:
+            params: dict[str, Any] = {"right": right, "n": judged, "step": facts.get("best_step")}
+            ev = [Evidence("answers_wrong_base", {**params, "base": base}) if base is not None
+                  else Evidence("answers_wrong", params)]
+            return Diagnosis("underfitting", ev, [], notes, facts)
+
+    # 5. Unstable through large gradients alone.
+    if grad_ev is not None:
+        return Diagnosis("unstable", [grad_ev], ["GRAD_NORM_HIGH"], notes, facts)
+
+    # 6./7. Healthy, or too little to tell.
+    if len(train) < 2:
+        return Diagnosis("inconclusive", [Evidence("few_losses", {"n": len(train)})], [], notes, facts)
+    if not evals:
+        return Diagnosis("inconclusive", [Evidence("no_evals")], [], notes, facts)
+    (s0, first), (s1, last) = train[0], train[-1]
+    if not last < first:
+        return Diagnosis("inconclusive", [Evidence("rose", {"first": first, "last": last, "first_step": s0,
+                                                            "last_step": s1})], [], notes, facts)
+    ev = [Evidence("fell", {"first": first, "last": last, "drop": (first - last) / first if first > 0 else 0.0})]
+    if gaps:
+        ev.append(Evidence("tracked", {"best": facts["best_eval_loss"], "best_step": facts["best_step"],
+                                       "gap": gaps[-1][1], "limit": max_gap}))
+    return Diagnosis("healthy", ev, [], notes, facts)

@@ -1,0 +1,173 @@
+"""The diagnosis on synthetic curves and findings: every branch of the decision, the
+evidence that decided it, and its texts in English and Thai."""
+
+from __future__ import annotations
+
+import math
+import string
+
+import pytest
+
+from tuneguard.diagnosis import KINDS, TEXTS, Curves, Diagnosis, Evidence, diagnose
+from tuneguard.findings import Finding
+
+
+def guard(code: str, step: int, severity: str = "warning", **evidence) -> Finding:
+    return Finding(code, severity, f"{code} at {step}.", evidence, "", step, "guard")
+
+
+def audit(code: str, severity: str = "error", **evidence) -> Finding:
+    return Finding(code, severity, f"{code}.", evidence, "", None, "audit")
+
+
+def falling(n: int = 10, start: float = 3.0, end: float = 1.5, every: int = 10) -> list[tuple[int, float]]:
+    return [(i * every, start + (end - start) * i / (n - 1)) for i in range(n)]
+
+
+HEALTHY = Curves(train=falling(), evals=[(30, 2.6, None), (60, 2.1, None), (90, 1.7, None)], planned_steps=90)
+# The issue's overfitting run: best eval at step 180, then rising while the training loss falls.
+OVERFIT = Curves(train=[(s, 3.3 - s / 150) for s in range(0, 401, 20)],
+                 evals=[(60, 3.9, None), (120, 3.83, None), (180, 3.7, None), (240, 3.8, None), (300, 3.95, None),
+                        (360, 4.1, None), (400, 4.2, None)], planned_steps=400, best_step=180)
+
+
+def test_healthy_names_its_evidence() -> None:
+    d = diagnose([], HEALTHY, {})
+    assert d.kind == "healthy" and d.codes == []
+    assert [e.key for e in d.evidence] == ["fell", "tracked"]
+    assert d.because() == ("Because: training loss 3 -> 1.5 (50% lower); best eval loss 1.7 at step 90; "
+                           "final eval - train gap 0.2 (limit 0.5)")
+
+
+def test_audit_error_of_a_forced_run_is_a_data_fault_before_anything_else() -> None:
+    spike = guard("LOSS_SPIKE", 40, loss=9.0, ratio=3.0)
+    d = diagnose([audit("DUPLICATE_EXACT"), audit("TRAIN_VAL_LEAKAGE", "warning"), spike], OVERFIT, {})
+    assert d.kind == "data_fault" and d.codes == ["DUPLICATE_EXACT"]
+    assert d.evidence[0].text() == "the audit found DUPLICATE_EXACT (severity error) and the run was forced past it"
+
+
+def test_collapse_with_a_linked_cause_is_a_data_fault() -> None:
+    collapse = guard("LOSS_COLLAPSE", 12, "error", initial_loss=3.6, loss=0.005, audit_findings=["DUPLICATE_EXACT"])
+    d = diagnose([audit("DUPLICATE_EXACT", "warning"), collapse], HEALTHY, {})
+    assert (d.kind, d.codes) == ("data_fault", ["LOSS_COLLAPSE"])
+    assert d.evidence[0].text() == ("LOSS_COLLAPSE at step 12: training loss 3.6 -> 0.005 in epoch 1, "
+                                    "with DUPLICATE_EXACT in the audit")
+
+
+def test_low_loss_without_a_fault_is_an_easy_task_not_a_data_fault() -> None:
+    easy = guard("LOSS_COLLAPSE", 20, "warning", initial_loss=0.64, loss=0.097)
+    d = diagnose([easy], HEALTHY, {})
+    assert d.kind == "healthy"
+    assert [n.key for n in d.notes] == ["easy_task"]
+
+
+def test_non_finite_loss_is_unstable_with_or_without_the_guard() -> None:
+    d = diagnose([guard("NON_FINITE", 30, "error")], HEALTHY, {})
+    assert (d.kind, d.codes, d.evidence[0].params) == ("unstable", ["NON_FINITE"], {"step": 30})
+    curves = Curves(train=[(0, 3.0), (10, 2.5), (20, math.nan)], evals=[])
+    assert diagnose([], curves, {}).evidence[0].params == {"step": 20}
+
+
+def test_spikes_make_a_run_unstable_and_take_the_grad_norm_along() -> None:
+    findings = [guard("LOSS_SPIKE", 50, loss=8.2, ratio=3.4), guard("LOSS_SPIKE", 70, loss=7.0, ratio=2.9),
+                guard("GRAD_NORM_HIGH", 49, grad_norm=55.0, grad_norm_max=10.0)]
+    d = diagnose(findings, OVERFIT, {})  # spikes first: the eval curve of an unstable run says little
+    assert (d.kind, d.codes) == ("unstable", ["LOSS_SPIKE", "GRAD_NORM_HIGH"])
+    assert d.evidence[0].text() == "2 loss spike(s), the first at step 50: 8.2, 3.4x the running median"
+    assert d.facts["spike_step"] == 50
+
+
+def test_eval_rising_while_train_falls_is_overfitting_even_with_a_plateau_at_the_end() -> None:
+    findings = [guard("OVERFITTING", 120), guard("EVAL_DIVERGENCE", 300), guard("PLATEAU", 400, "info")]
+    d = diagnose(findings, OVERFIT, {})
+    assert d.kind == "overfitting"
+    assert d.codes == ["OVERFITTING", "EVAL_DIVERGENCE"]
+    assert d.evidence[0].text() == ("eval loss rose from its best 3.7 at step 180 to 4.2 at step 400 while the "
+                                    "training loss fell from 2.1 to 0.6333")
+    assert d.facts["best_step"] == 180 and d.facts["planned_steps"] == 400
+
+
+def test_overfitting_from_the_curves_alone_and_from_a_growing_gap() -> None:
+    assert diagnose([], OVERFIT, {}).kind == "overfitting"
+    gap = Curves(train=falling(end=0.4), evals=[(30, 2.5, 2.4), (60, 2.3, 1.5), (90, 2.25, 0.9)])
+    d = diagnose([], gap, {"report": {"max_final_gap": 0.5}})
+    assert d.kind == "overfitting" and [e.key for e in d.evidence] == ["gap"]
+    assert d.evidence[0].params["first_gap"] == pytest.approx(0.1)  # the stored train-loss average is used
+    assert diagnose([], gap, {"report": {"max_final_gap": 2.0}}).kind == "healthy"
+
+
+def test_one_gap_or_divergence_the_curves_do_not_back_is_noted_not_decisive() -> None:
+    d = diagnose([guard("EVAL_DIVERGENCE", 90), guard("OVERFITTING", 30, triggers=["gap"])], HEALTHY, {})
+    assert d.kind == "healthy"
+    assert [n.text() for n in d.notes] == ["OVERFITTING at step 30", "EVAL_DIVERGENCE at step 90"]
+    rising = diagnose([guard("OVERFITTING", 90, triggers=["rising"])], HEALTHY, {})
+    assert (rising.kind, rising.codes) == ("overfitting", ["OVERFITTING"])
+
+
+def test_high_flat_losses_are_underfitting_and_a_low_flat_loss_is_not() -> None:
+    flat = Curves(train=falling(start=6.40, end=6.30), evals=[(30, 6.41, None), (60, 6.38, None), (90, 6.37, None)])
+    d = diagnose([guard("PLATEAU", 90)], flat, {})
+    assert (d.kind, d.codes) == ("underfitting", ["PLATEAU"])
+    assert [e.key for e in d.evidence] == ["flat", "eval_flat", "plateau_early"]
+    assert d.evidence[0].text() == "training loss only 6.4 -> 6.3 from step 0 to step 90 (1.56% lower)"
+    low = Curves(train=falling(start=0.31, end=0.30), evals=[(30, 0.32, None), (60, 0.31, None), (90, 0.31, None)])
+    assert diagnose([], low, {}).kind == "healthy"  # an easy task the model already knew
+
+
+def test_info_findings_do_not_decide() -> None:
+    lowered = [guard("LOSS_SPIKE", 50, "info", loss=8.2, ratio=3.4), guard("OVERFITTING", 60, "info",
+                                                                            triggers=["rising"])]
+    assert diagnose(lowered, HEALTHY, {}).kind == "healthy"
+
+
+def test_large_gradients_alone_are_instability_when_nothing_else_explains_the_run() -> None:
+    d = diagnose([guard("GRAD_NORM_HIGH", 5, grad_norm=40.0, grad_norm_max=10.0)], HEALTHY, {})
+    assert (d.kind, d.codes) == ("unstable", ["GRAD_NORM_HIGH"])
+    assert d.evidence[0].text() == "gradient norm 40 at step 5, above 10 (1 time(s))"
+
+
+@pytest.mark.parametrize(("curves", "key"), [
+    (Curves(train=[(1, 3.0)], evals=[]), "few_losses"),
+    (Curves(train=falling(), evals=[]), "no_evals"),
+    (Curves(train=falling(start=1.5, end=2.0), evals=[(90, 2.1, None)]), "rose"),
+])
+def test_inconclusive(curves: Curves, key: str) -> None:
+    d = diagnose([], curves, {})
+    assert (d.kind, [e.key for e in d.evidence]) == ("inconclusive", [key])
+
+
+def test_every_text_has_english_and_thai_with_the_same_placeholders() -> None:
+    def fields(s: str) -> set[str]:
+        return {f for _, f, _, _ in string.Formatter().parse(s) if f}
+
+    for key, entry in TEXTS.items():
+        assert set(entry) == {"en", "th"}, key
+        assert fields(entry["en"]) == fields(entry["th"]), key
+        assert entry["th"] != entry["en"], key
+    for kind in KINDS:
+        assert kind in TEXTS and f"{kind}.means" in TEXTS
+
+
+def test_thai_line_and_a_payload_round_trip() -> None:
+    d = diagnose([guard("OVERFITTING", 120)], OVERFIT, {})
+    back = Diagnosis.from_dict(d.to_dict())
+    assert back.kind == d.kind and back.evidence == d.evidence and back.codes == d.codes
+    assert back.line("th").startswith("ผลวินิจฉัย: โมเดลจำข้อมูลฝึก (overfitting): ")
+    assert back.because("th").startswith("หลักฐาน: ค่า loss การประเมินเพิ่มจากค่าดีที่สุด 3.7 ที่ขั้นที่ 180")
+    junk = Diagnosis.from_dict({"kind": "nonsense", "evidence": [{"key": "no-such-text"}, "x"]})
+    assert (junk.kind, junk.evidence) == ("inconclusive", [])
+    assert Evidence("few_losses", {"n": 1}).text("th") == "บันทึกค่า loss การฝึกไว้เพียง 1 ค่า"
+
+
+def test_mostly_wrong_expected_answers_are_underfitting() -> None:
+    def with_answers(answers):
+        return Curves(train=HEALTHY.train, evals=HEALTHY.evals, planned_steps=90, answers=answers)
+
+    d = diagnose([], with_answers((0, 4, 0)), {})
+    assert d.kind == "underfitting"
+    assert d.because() == ("Because: only 0 of 4 expected answers right at step 90 (the base model: 0 of 4): "
+                           "the model has not learned the task yet")
+    assert diagnose([], with_answers((1, 4, None)), {}).evidence[0].key == "answers_wrong"
+    assert diagnose([], with_answers((2, 4, 0)), {}).kind == "healthy"
+    assert diagnose([], with_answers((3, 4, 3)), {}).kind == "healthy"  # right, as the base already was
+    assert diagnose([], with_answers((1, 4, 1)), {"report": {"min_answer_accuracy": 0.25}}).kind == "healthy"
