@@ -23,10 +23,34 @@ GB = 1024**3
 
 
 class TokenCounter:
-    """Counts real (non-pad) tokens handed to training; the collator adds to it."""
+    """Counts real (non-pad) tokens handed to training; the collator adds to it.
 
-    def __init__(self) -> None:
-        self.tokens = 0
+    `shared=True` (dataloader_num_workers > 0): the collator runs in the DataLoader's worker
+    processes, where a plain attribute would count in each worker's copy and the training
+    process would read 0. The count then lives in shared memory (a lock-guarded integer
+    that workers inherit, by fork or by the spawn pickling that passes them the collator).
+    It runs ahead of training by the batches the workers have prefetched
+    (prefetch_factor x workers), which tokens/s averages out over a logging window.
+    """
+
+    def __init__(self, shared: bool = False) -> None:
+        self._shared = None
+        self._local = 0
+        if shared:
+            import multiprocessing
+
+            self._shared = multiprocessing.Value("q", 0)
+
+    @property
+    def tokens(self) -> int:
+        return int(self._shared.value) if self._shared is not None else self._local
+
+    def add(self, n: int) -> None:
+        if self._shared is not None:
+            with self._shared.get_lock():
+                self._shared.value += n
+        else:
+            self._local += n
 
 
 class CountingCollator:
@@ -37,7 +61,7 @@ class CountingCollator:
         self.counter = counter
 
     def __call__(self, features: list[dict[str, Any]]) -> Any:
-        self.counter.tokens += sum(len(f["input_ids"]) for f in features)
+        self.counter.add(sum(len(f["input_ids"]) for f in features))
         return self.inner(features)
 
 
