@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 GB = 1024**3
 MARGIN = 0.15  # the share of the card the plan leaves free (allocator fragmentation, CUDA context)
-SMALL_CARD_GB = 24.0  # below this, 4-bit weights are the first fix for a 6B model
+SMALL_CARD_BYTES = 24e9  # below a "24 GB" card (16 GB class), 4-bit weights are the first fix for a 6B model
 NF4_BYTES = 0.52  # 4 bits plus the double-quantised block constants (bitsandbytes NF4)
 INT8_BYTES = 1.02
 TRAINABLE_BYTES = 16  # fp32 weight, fp32 gradient, two fp32 Adam moments
@@ -186,11 +186,11 @@ def fixes_text(fixes: list[Fix]) -> str:
     return "Fix with one of: " + " | ".join(f.line() for f in fixes) + "."
 
 
-def _candidates(k: Knobs, card_gb: float) -> list[tuple[list[str], dict[str, Any], str]]:
+def _candidates(k: Knobs, card_bytes: float) -> list[tuple[list[str], dict[str, Any], str]]:
     """Changes to try, most preferred first: (--set lines, Knobs changes, note)."""
     quant = {"quant": "4bit"}
     out: list[tuple[list[str], dict[str, Any], str]] = []
-    small = card_gb < SMALL_CARD_GB
+    small = card_bytes < SMALL_CARD_BYTES
     if k.quant != "4bit" and small:
         out.append((["model.load_in_8bit=false", "model.load_in_4bit=true"] if k.quant == "8bit"
                     else ["model.load_in_4bit=true"], quant, ""))
@@ -212,14 +212,14 @@ def _candidates(k: Knobs, card_gb: float) -> list[tuple[list[str], dict[str, Any
     return out
 
 
-def find_fixes(size: ModelSize, k: Knobs, usable: float, card_gb: float, limit: int = 3) -> list[Fix]:
+def find_fixes(size: ModelSize, k: Knobs, usable: float, card_bytes: float, limit: int = 3) -> list[Fix]:
     """Up to `limit` changes (one per kind: quantisation, checkpointing, batch, length) that
     each make the estimate fit `usable` bytes; the mildest of each kind (the largest batch,
     the longest length that fits). When no single change fits, 4-bit plus the mildest
     batch that then fits."""
     fixes: list[Fix] = []
     kinds: set[str] = set()
-    for settings, change, note in _candidates(k, card_gb):
+    for settings, change, note in _candidates(k, card_bytes):
         kind = settings[0].split("=")[0]
         if kind in kinds:
             continue
@@ -230,7 +230,7 @@ def find_fixes(size: ModelSize, k: Knobs, usable: float, card_gb: float, limit: 
             kinds.add(kind)
     if not fixes and k.quant != "4bit":
         q = dataclasses.replace(k, quant="4bit")
-        for settings, change, note in _candidates(q, card_gb):
+        for settings, change, note in _candidates(q, card_bytes):
             if "batch_size" in change or "max_length" in change:
                 _, peak = resolve(size, dataclasses.replace(q, **change), usable)
                 if peak <= usable:
@@ -246,7 +246,7 @@ def check_fit(cfg: Any, size: ModelSize, device: DeviceProps, *, dtype_bytes: in
     k = knobs_of(cfg, dtype_bytes, seq_len)
     ckpt, peak = resolve(size, k, usable)
     fits = peak <= usable
-    fixes = [] if fits else find_fixes(size, k, usable, device.total_gb)
+    fixes = [] if fits else find_fixes(size, k, usable, device.total_memory)
     return Fit(device=device, budget_gb=budget_gb, usable_gb=usable / GB, peak_gb=peak / GB, checkpointing=ckpt,
                fits=fits, fixes=fixes, model=cfg.model.name, size=size, knobs=k)
 
@@ -259,7 +259,7 @@ def oom_message(fit: Fit | None, cfg: Any, step: int | None) -> str:
     # The estimate said it fits and the card disagreed: ask for changes that bring the
     # estimate a fifth below where it was.
     target = min(fit.usable_gb, 0.8 * fit.peak_gb) * GB
-    fixes = find_fixes(fit.size, fit.knobs, target, fit.device.total_gb)
+    fixes = find_fixes(fit.size, fit.knobs, target, fit.device.total_memory)
     return (f"out of GPU memory{where} on the {fit.device.describe()} (estimated peak {fit.peak_gb:.1f} GB). "
             + fixes_text(fixes))
 

@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from tuneguard.train import perf
@@ -42,9 +43,10 @@ class Preflight:
 def command_line() -> list[str]:
     """The `tuneguard ...` words the user typed (for the launcher lines of a refusal)."""
     argv = list(sys.argv)
-    if argv and (argv[0].endswith(("tuneguard", "__main__.py")) or argv[0] == "-m"):
+    prog = Path(argv[0]) if argv else Path()
+    if prog.name == "tuneguard" or (prog.name == "__main__.py" and prog.parent.name == "tuneguard"):
         return ["tuneguard", *argv[1:]]
-    return ["tuneguard", "train", "CONFIG"]
+    return ["tuneguard", "train", "CONFIG"]  # embedded (a notebook, a test): the words are not known
 
 
 def preflight(cfg: Any, model_config: Any, *, max_example_length: int | None, world_size: int = 1,
@@ -69,7 +71,7 @@ def preflight(cfg: Any, model_config: Any, *, max_example_length: int | None, wo
         fit = check_fit(cfg, size, device, dtype_bytes=precision.torch_dtype.itemsize,
                         seq_len=perf.planned_seq_len(cfg, max_example_length))
         if not fit.fits:
-            raise PreflightRefusal(fit.refusal())
+            raise PreflightRefusal(fit.refusal() + (f" Note: {precision.note}" if precision.note else ""))
         log.info("memory: estimated peak %.1f GB of %.1f GB usable on the %s", fit.peak_gb, fit.usable_gb,
                  device.describe())
     return Preflight(device=device, precision=precision, fit=fit,
