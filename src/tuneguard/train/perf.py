@@ -313,8 +313,11 @@ class CausalLMLoss:
         self._hook = decoder_of(model).register_forward_hook(self._capture) if chunked else None
 
     def _capture(self, module: nn.Module, args: Any, output: Any) -> None:
-        # ModelOutput and tuple outputs alike: the first field is last_hidden_state.
-        self._hidden = output[0]
+        # Training forwards only: evaluation and generation (no grad) bring full logits or
+        # need no loss, and a reference kept would hold their activations.
+        if torch.is_grad_enabled():
+            # ModelOutput and tuple outputs alike: the first field is last_hidden_state.
+            self._hidden = output[0]
 
     def close(self) -> None:
         """Remove the hook (the model then runs as if the loss had never been attached)."""

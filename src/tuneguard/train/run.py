@@ -511,7 +511,9 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
         trainer, plan = build_run_trainer(cfg, model, tokenizer, data, run_dir, use_cpu=use_cpu, steps_per_epoch=spe,
                                           callbacks=callbacks, counter=counter)
         if store is not None:
-            store.set_meta(performance=plan.as_dict())
+            args = trainer.args
+            mixed = "bf16" if args.bf16 else "fp16" if args.fp16 else "no"
+            store.set_meta(performance={**plan.as_dict(), "mixed_precision": mixed})
         if tracker is not None:
             tracker.attach(trainer)
 
