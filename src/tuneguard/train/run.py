@@ -388,6 +388,7 @@ def build_run_trainer(cfg: Config, model: Any, tokenizer: Any, data: PreparedDat
                             train_dataset=ListDataset(features), eval_dataset=ListDataset(data.validation.features),
                             data_collator=collator, processing_class=tokenizer, callbacks=callbacks,
                             compute_loss_func=plan.loss_func, train_collate_wrapper=plan.train_collate_wrapper())
+    counter.watch(model)  # real tokens counted as batches reach the model (workers or not)
     trainer.remove_callback(PrinterCallback)  # tuneguard's DisplayCallback shows the logs
     # Evaluation batches need no token counting.
     trainer.get_eval_dataloader = _with_collator(trainer.get_eval_dataloader, trainer, eval_collator)
@@ -494,9 +495,7 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
             store.set_meta(parameters=counts)  # type: ignore[union-attr]
 
         # 4. Trainer with the callbacks that watch and steer it.
-        # Worker processes collate (and count) when dataloader_num_workers > 0: a counter in
-        # shared memory then, or tokens/s would read 0.
-        counter = TokenCounter(shared=cfg.train.dataloader_num_workers > 0)
+        counter = TokenCounter()
         callbacks = [MetricsCallback(ctx, counter),
                      CheckpointMarkerCallback(run_dir / "checkpoints", dist.is_main, keep=cfg.train.save_total_limit)]
         callbacks += optional_callbacks(ctx, tokenizer)
