@@ -585,6 +585,11 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
         _console_error(console, f"training failed: {text}")
         return EXIT_FAIL
     finally:
+        for cb in callbacks:  # e.g. restore signal handlers even when training crashed
+            if hasattr(cb, "close"):
+                cb.close()
+        if plan_loss := getattr(getattr(trainer, "compute_loss_func", None), "close", None):
+            plan_loss()  # the chunked loss's hook on the model
         if ctx is not None and ctx.notifier is not None:
             if store is not None:
                 store.set_meta(notify_caller_seconds=round(getattr(ctx.notifier, "seconds", 0.0), 6))
@@ -595,13 +600,6 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
             lock.release()
         if leave_timeout is not None:
             gate.leave(leave_timeout)
-        # Last: the control callback's SIGTERM handler stays until rank 0 has written
-        # everything (the launcher sends SIGTERM when another rank exits first).
-        for cb in callbacks:  # e.g. restore signal handlers even when training crashed
-            if hasattr(cb, "close"):
-                cb.close()
-        if plan_loss := getattr(getattr(trainer, "compute_loss_func", None), "close", None):
-            plan_loss()  # the chunked loss's hook on the model
         if owns_group:
             destroy_process_group()
 
