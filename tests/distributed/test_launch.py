@@ -122,7 +122,7 @@ def test_guard_halt_stops_both_ranks_and_the_trackers_show_why(launch, tmp_path,
     out = run.output()
     assert rc == 1, out[-4000:]
     run.assert_no_worker_left()
-    assert "not every process finished together" not in out
+    assert "not every process finished together" not in out and "SIGTERM received" not in out
     assert out.count("run halted at step") == 1  # rank 0's last line: it finished
     assert (run.run_dir / "report.html").exists() and (run.run_dir / "report.md").exists()
     titles = [b.get("title", "") for b in ep.bodies]
@@ -191,6 +191,8 @@ def test_a_failure_on_every_rank_ends_together_after_rank0_recorded_it(launch, d
     run.assert_no_worker_left()
     state, reason = read_store(run.run_dir, lambda s: (s.state(), s.get_meta("exit_reason")))
     assert state == "failed" and "planted failure at step 3" in reason, out[-3000:]
+    # Rank 1 waited for rank 0: the launcher never had to stop rank 0 while it was writing.
+    assert "SIGTERM received" not in out
     titles = [b.get("title", "") for b in ep.bodies]
     assert sum(t.startswith("Training failed") for t in titles) == 1, titles
     assert out.count("training failed: RuntimeError: planted failure at step 3") >= 1
