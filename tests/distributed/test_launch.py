@@ -36,6 +36,12 @@ from tuneguard.train.resume import MARKER
 pytestmark = pytest.mark.slow
 
 
+def stopped_by_launcher(out: str) -> bool:
+    """torchrun had to end a worker with a signal (its failure report says exitcode -15 or
+    -9): that worker was cut off instead of finishing."""
+    return "exitcode  : -15" in out or "exitcode  : -9" in out
+
+
 def worker_traceback(out: str) -> bool:
     """A worker's uncaught exception (torchrun prefixes its lines with [rankN]:)."""
     return any(line.startswith("[rank") and "Traceback" in line for line in out.splitlines())
@@ -123,6 +129,7 @@ def test_guard_halt_stops_both_ranks_and_the_trackers_show_why(launch, tmp_path,
     assert rc == 1, out[-4000:]
     run.assert_no_worker_left()
     assert "not every process finished together" not in out and "SIGTERM received" not in out
+    assert not stopped_by_launcher(out)
     assert out.count("run halted at step") == 1  # rank 0's last line: it finished
     assert (run.run_dir / "report.html").exists() and (run.run_dir / "report.md").exists()
     titles = [b.get("title", "") for b in ep.bodies]
@@ -181,7 +188,7 @@ def test_a_failure_on_every_rank_ends_together_after_rank0_recorded_it(launch, d
     """Every rank fails at the same step (as a crash in a training step does) under the
     GPU-shaped group: the ranks wait for rank 0 to record the failure and send it (a slow
     endpoint) before any exits, so the launcher cannot cut it off."""
-    ep = http_server(delay=1.0)
+    ep = http_server(delay=3.0)
     run = launch("fail", "tiny", [f"data.train_file={data}", "train.max_steps=8", *QUIET,
                                   f'notify.urls=["json://127.0.0.1:{ep.port}/x"]', "notify.flush_timeout_s=60"],
                  entry=MIXED_BACKEND, env={"TUNEGUARD_TEST_FAIL_AT_STEP": "3"})
@@ -192,7 +199,7 @@ def test_a_failure_on_every_rank_ends_together_after_rank0_recorded_it(launch, d
     state, reason = read_store(run.run_dir, lambda s: (s.state(), s.get_meta("exit_reason")))
     assert state == "failed" and "planted failure at step 3" in reason, out[-3000:]
     # Rank 1 waited for rank 0: the launcher never had to stop rank 0 while it was writing.
-    assert "SIGTERM received" not in out
+    assert "SIGTERM received" not in out and not stopped_by_launcher(out)
     titles = [b.get("title", "") for b in ep.bodies]
     assert sum(t.startswith("Training failed") for t in titles) == 1, titles
     assert out.count("training failed: RuntimeError: planted failure at step 3") >= 1
