@@ -178,3 +178,18 @@ class Collectives:
         # A mixed group ("cpu:gloo,cuda:nccl") has no monitored barrier: an all-reduce of a
         # CPU tensor (gloo) is a barrier too, bounded by the group's own timeout.
         self.all_max([0])
+
+    def wait_for_exit(self, rank: int = 0, timeout_s: float = 60.0) -> None:
+        """Block until process `rank` has exited (its connections close) or `timeout_s` passed.
+
+        A receive that `rank` never sends: it ends with an error when that process goes away.
+        Used by the other ranks after the last barrier of a failed or halted run, so that rank
+        0 exits first and the launcher, which stops every worker as soon as one exits with an
+        error, reports rank 0's own exit code instead of cutting it off while it shuts down."""
+        import torch
+
+        try:
+            work = self._dist.irecv(torch.zeros(1), src=rank, group=self.group)
+            work.wait(datetime.timedelta(seconds=timeout_s))
+        except Exception:  # noqa: BLE001 - the expected way out: the peer is gone
+            return

@@ -415,6 +415,7 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
     callbacks: list[Any] = []
     gate, owns_group, coll = StartGate(None), False, None
     leave_timeout: float | None = None  # set: wait this long for every rank before leaving
+    exit_code = EXIT_FAIL
     hw: Preflight | None = None
     trainer: Any = None
     try:
@@ -539,18 +540,18 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
         train_with_policy(trainer, ctx, ckpt)  # trainer.train(), again after each rollback
 
         # 5. Finish: adapter, test metrics, state, notifications.
-        code = _finish(ctx, trainer, data, tokenizer, console, time.time() - t0)
+        exit_code = _finish(ctx, trainer, data, tokenizer, console, time.time() - t0)
         leave_timeout = cfg.train.ddp_timeout
-        return code
+        return exit_code
     except PeerRefused as exc:  # another rank could not start, or the ranks disagree
-        leave_timeout = cfg.train.ddp_timeout
+        leave_timeout, exit_code = cfg.train.ddp_timeout, exc.code
         if store:
             store.set_state("failed", exit_reason=(exc.message or "another process could not start")[:500])
         if exc.message and dist.is_main:
             _console_error(console, exc.message)
         return exc.code
     except (UsageError, PreflightRefusal) as exc:
-        leave_timeout = _leave_after_failure(gate, EXIT_USAGE, cfg)
+        leave_timeout, exit_code = _leave_after_failure(gate, EXIT_USAGE, cfg), EXIT_USAGE
         _console_error(console, str(exc))
         return EXIT_USAGE
     except (DataError, model_lib.ModelError) as exc:
@@ -558,7 +559,8 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
         if store:
             store.set_state("failed", exit_reason=str(exc)[:500])
         _console_error(console, ctx.scrub(str(exc)) if ctx else str(exc))
-        return EXIT_USAGE if ctx is None or store is None or store.state() != "running" else EXIT_FAIL
+        exit_code = EXIT_USAGE if ctx is None or store is None or store.state() != "running" else EXIT_FAIL
+        return exit_code
     except Exception as exc:  # noqa: BLE001 - record any crash as a failed run
         leave_timeout = _leave_after_failure(gate, EXIT_FAIL, cfg)
         tb = traceback.format_exc()
@@ -599,7 +601,7 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
         if lock:
             lock.release()
         if leave_timeout is not None:
-            gate.leave(leave_timeout)
+            gate.leave(leave_timeout, exit_code)
         if owns_group:
             destroy_process_group()
 
