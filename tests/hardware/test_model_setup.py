@@ -29,7 +29,7 @@ def test_training_model_builds_no_kv_cache(train_file):
     assert getattr(out, "past_key_values", None) is None
 
 
-def test_4bit_preparation_leaves_checkpointing_to_the_plan(train_file):
+def test_4bit_preparation_leaves_checkpointing_to_the_plan(train_file, cpu_only):
     """`gradient_checkpointing: auto` is a question for the performance plan, not "on":
     PEFT's kbit preparation used to get bool("auto") == True and turned recomputation on
     whatever the plan decided. Played on the CPU with the flag bitsandbytes sets on a
