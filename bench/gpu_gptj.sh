@@ -58,7 +58,7 @@ fi
 
 if [ "${1:-}" = selftest ]; then
   OUT=${OUT:-$(mktemp -d)}
-  if [ -z "${PY:-}" ]; then PY=.venv/bin/python; [ -x "$PY" ] || PY=python3; fi
+  if [ -z "${PY:-}" ]; then PY=.venv/bin/python; [ -x "$PY" ] || PY=python3; fi  # PY=... to choose
   MODE=(--selftest)
   BUDGET=${BUDGET_S:-1800}
 else
@@ -85,7 +85,7 @@ print('cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.
       torch.cuda.get_device_capability(0) if torch.cuda.is_available() else '')
 try:
     import bitsandbytes; print('bitsandbytes', bitsandbytes.__version__)
-except Exception as exc: print('bitsandbytes: not usable:', exc)"
+except Exception as exc: print('bitsandbytes: not usable:', exc)" || echo "cannot import the libraries with $PY"
   lscpu | grep 'Model name' || true
 } > "$OUT/env.txt" 2>&1
 cat "$OUT/env.txt"

@@ -188,18 +188,21 @@ def fixes_text(fixes: list[Fix]) -> str:
 
 def _candidates(k: Knobs, card_bytes: float) -> list[tuple[list[str], dict[str, Any], str]]:
     """Changes to try, most preferred first: (--set lines, Knobs changes, note)."""
-    quant = {"quant": "4bit"}
-    out: list[tuple[list[str], dict[str, Any], str]] = []
+    four_bit = (["model.load_in_8bit=false", "model.load_in_4bit=true"] if k.quant == "8bit"
+                else ["model.load_in_4bit=true"], {"quant": "4bit"}, "")
     small = card_bytes < SMALL_CARD_BYTES
+    out: list[tuple[list[str], dict[str, Any], str]] = []
     if k.quant != "4bit" and small:
-        out.append((["model.load_in_8bit=false", "model.load_in_4bit=true"] if k.quant == "8bit"
-                    else ["model.load_in_4bit=true"], quant, ""))
-    if k.checkpointing is False:
+        out.append(four_bit)
+    if k.checkpointing is False:  # turned off: let the estimate decide
         out.append((["model.gradient_checkpointing=auto"], {"checkpointing": "auto"}, ""))
+    elif k.checkpointing == "auto":  # "auto" left it off, and the card disagreed
+        out.append((["model.gradient_checkpointing=true"], {"checkpointing": True}, ""))
     b = k.batch_size // 2
     while b >= 1:
-        out.append(([f"train.batch_size={b}", f"train.gradient_accumulation_steps={k.accum * k.batch_size // b}"],
-                    {"batch_size": b, "accum": k.accum * k.batch_size // b}, "; same effective batch"))
+        accum = k.accum * k.batch_size // b
+        out.append(([f"train.batch_size={b}", f"train.gradient_accumulation_steps={accum}"],
+                    {"batch_size": b, "accum": accum}, "; same effective batch"))
         b //= 2
     length = k.max_length // 2
     while length >= 64:
@@ -207,8 +210,7 @@ def _candidates(k: Knobs, card_bytes: float) -> list[tuple[list[str], dict[str, 
                     "; truncates longer examples"))
         length //= 2
     if k.quant != "4bit" and not small:
-        out.append((["model.load_in_8bit=false", "model.load_in_4bit=true"] if k.quant == "8bit"
-                    else ["model.load_in_4bit=true"], quant, ""))
+        out.append(four_bit)
     return out
 
 

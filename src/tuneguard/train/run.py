@@ -418,6 +418,7 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
     exit_code = EXIT_FAIL
     hw: Preflight | None = None
     trainer: Any = None
+    plan: Any = None
     try:
         # 0. Several processes: a process group now, so that all ranks can agree on the start,
         # and a gloo group of tuneguard's own for that and every later decision.
@@ -590,8 +591,8 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
         for cb in callbacks:  # e.g. restore signal handlers even when training crashed
             if hasattr(cb, "close"):
                 cb.close()
-        if plan_loss := getattr(getattr(trainer, "compute_loss_func", None), "close", None):
-            plan_loss()  # the chunked loss's hook on the model
+        if plan is not None and plan.loss_func is not None:
+            plan.loss_func.close()  # the chunked loss's hook on the model
         if ctx is not None and ctx.notifier is not None:
             if store is not None:
                 store.set_meta(notify_caller_seconds=round(getattr(ctx.notifier, "seconds", 0.0), 6))
