@@ -309,7 +309,8 @@ def _calibrate(cfg: Config, tokenizer: Any, data: PreparedData, plan: Plan, step
     # its schedule replaced: N steps, no evaluation or checkpoint inside the loop (both are
     # timed separately below).
     try:
-        hw = preflight(cfg, model_lib.model_config(cfg, tokenizer), max_example_length=plan.longest_example or None)
+        hw = preflight(cfg, lambda: model_lib.model_config(cfg, tokenizer),
+                       max_example_length=plan.longest_example or None)
     except PreflightRefusal as exc:
         raise ToolUsageError(str(exc)) from None
     c = cfg.model_copy(deep=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,12 +49,13 @@ def command_line() -> list[str]:
     return ["tuneguard", "train", "CONFIG"]  # embedded (a notebook, a test): the words are not known
 
 
-def preflight(cfg: Any, model_config: Any, *, max_example_length: int | None, world_size: int = 1,
+def preflight(cfg: Any, model_config: Callable[[], Any], *, max_example_length: int | None, world_size: int = 1,
               local_rank: int = 0, argv: Sequence[str] | None = None) -> Preflight:
     """Check the hardware for this run; raise PreflightRefusal with the fix when it cannot work.
 
-    `model_config`: the model's transformers config (None when it cannot be read without
-    loading, e.g. an unreachable hub: the memory check is then skipped and said so)."""
+    `model_config()`: the model's transformers config, asked for only on a GPU (None when
+    it cannot be read without loading, e.g. an unreachable hub: the memory check is then
+    skipped and said so)."""
     device = DeviceProps.detect(use_cpu=cfg.train.use_cpu, index=local_rank)
     refusal = check_one_process(world_size, device, argv if argv is not None else command_line())
     if refusal:
@@ -62,12 +63,13 @@ def preflight(cfg: Any, model_config: Any, *, max_example_length: int | None, wo
     precision = choose_precision(cfg.model.dtype, device)
     sharded = perf.sharded_weights(cfg)
     fit = None
+    conf = model_config() if device.is_cuda and not sharded else None
     if device.is_cuda and sharded:
         log.info("memory check skipped: %s shards the weights over the processes", sharded)
-    elif device.is_cuda and model_config is None:
+    elif device.is_cuda and conf is None:
         log.warning("memory check skipped: the model's config could not be read before loading")
     elif device.is_cuda:
-        size = measure_model(cfg, model_config)
+        size = measure_model(cfg, conf)
         fit = check_fit(cfg, size, device, dtype_bytes=precision.torch_dtype.itemsize,
                         seq_len=perf.planned_seq_len(cfg, max_example_length))
         if not fit.fits:

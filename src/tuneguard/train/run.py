@@ -447,7 +447,7 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
 
         # 2. Tokenizer and data, the hardware checks, then the audit: all before a model is loaded.
         tokenizer, data = load_tokenizer_and_data(cfg)
-        hw = preflight(cfg, model_lib.model_config(cfg, tokenizer), world_size=dist.world_size,
+        hw = preflight(cfg, lambda: model_lib.model_config(cfg, tokenizer), world_size=dist.world_size,
                        local_rank=dist.local_rank,
                        max_example_length=max((len(f["input_ids"]) for f in data.train.features), default=None))
         audit_findings = run_data_audit(cfg, data, tokenizer) if dist.is_main else []
