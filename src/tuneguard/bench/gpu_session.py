@@ -81,18 +81,20 @@ class Session:
         """The step's time limit: its own (twice that on a busy CPU), within what is left."""
         return max(5.0, min(STEP_LIMITS[name] * (2.0 if self.selftest else 1.0), self.left() - 5))
 
-    def run(self, name: str, cmd: list[str], limit: float, *, log_name: str | None = None) -> tuple[int, str]:
-        """Run `cmd` (its own process group) for at most `limit` seconds; (rc, output)."""
-        path = self.work / f"{log_name or name}.log"
-        with open(path, "wb") as f:
-            proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=self.env, cwd=os.getcwd(),
+    def run(self, name: str, cmd: list[str], limit: float, *, stdout_only: bool = False) -> tuple[int, str]:
+        """Run `cmd` (its own process group) for at most `limit` seconds; (rc, output).
+        `stdout_only`: return stdout alone (a command's JSON), stderr still goes to the log."""
+        path = self.work / f"{name}.log"
+        out_path = self.work / f"{name}.stdout"
+        with open(path, "wb") as f, open(out_path, "wb") as o:
+            proc = subprocess.Popen(cmd, stdout=o if stdout_only else f, stderr=f, env=self.env, cwd=os.getcwd(),
                                     start_new_session=True)
             try:
                 rc = proc.wait(timeout=limit)
             except subprocess.TimeoutExpired:
                 kill_group(proc)
                 rc = 124
-        return rc, path.read_text("utf-8", "replace")
+        return rc, (out_path if stdout_only else path).read_text("utf-8", "replace")
 
     def config_args(self) -> list[str]:
         return [str(self.work / "config.yaml")]
@@ -289,12 +291,12 @@ def step_resume(s: Session) -> dict[str, Any]:
 
 def step_calibrate(s: Session) -> dict[str, Any]:
     rc, out = s.run("calibrate", [s.python, "-m", "tuneguard", "plan", *s.config_args(), "--calibrate", "6",
-                                  "--json"], s.limit("calibrate"))
+                                  "--json"], s.limit("calibrate"), stdout_only=True)
     res: dict[str, Any] = {"ok": rc == 0, "rc": rc}
     if rc != 0:
-        res["tail"] = tail(out)
+        res["tail"] = tail((s.work / "calibrate.log").read_text("utf-8", "replace"))
         return res
-    cal = json.loads(out[out.index("{"):])["calibration"]
+    cal = json.loads(out)["calibration"]
     measured_step = s.after.get("step_time_s") and steady(s.after["step_time_s"]) or \
         steady(s.before.get("step_time_s", []))
     measured_peak = max(s.after.get("mem_peak_gb") or 0.0, s.before.get("mem_peak_gb") or 0.0)
@@ -374,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"selftest": o.selftest, "failed": failed, "steps": s.results}
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str), "utf-8")
     with tarfile.open(out / "details.tar.gz", "w:gz") as tar:
-        for p in sorted(work.glob("*.log")) + [work / "config.yaml"]:
+        for p in sorted(work.glob("*.log")) + sorted(work.glob("*.stdout")) + [work / "config.yaml"]:
             if p.exists():
                 tar.add(p, arcname=p.name)
     s.say("ALL STEPS PASSED" if not failed else f"FAILED STEPS: {', '.join(failed)}")
