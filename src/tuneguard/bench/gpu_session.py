@@ -297,8 +297,7 @@ def step_calibrate(s: Session) -> dict[str, Any]:
         res["tail"] = tail((s.work / "calibrate.log").read_text("utf-8", "replace"))
         return res
     cal = json.loads(out)["calibration"]
-    measured_step = s.after.get("step_time_s") and steady(s.after["step_time_s"]) or \
-        steady(s.before.get("step_time_s", []))
+    measured_step = steady(s.after.get("step_time_s", [])) or steady(s.before.get("step_time_s", []))
     measured_peak = max(s.after.get("mem_peak_gb") or 0.0, s.before.get("mem_peak_gb") or 0.0)
     res.update(predicted_step_s=round(cal["seconds_per_step"], 4), measured_step_s=measured_step,
                predicted_peak_gb=round(cal["scaled_peak_gb"], 2), calibration_peak_gb=round(cal["peak_gb"], 2),
