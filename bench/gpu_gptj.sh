@@ -21,7 +21,7 @@
 #      results in $OUT: summary.json (every figure, each step's status), log.txt, env.txt,
 #      gptj_throughput.json, profile_summary.json, profile_ops.txt, details.tar.gz.
 #
-#   BUDGET_S=...   the session's budget in seconds (default 480 on the GPU, 1800 in selftest)
+#   BUDGET_S=...   the session's budget in seconds (default 500 on the GPU, 1800 in selftest)
 #   ONLY=a,b       only these steps (cuda_tests,bench,model,train,resume,calibrate,four_bit)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -65,7 +65,7 @@ else
   OUT=${OUT:?run through the device tool, or set OUT}
   PY=python3
   MODE=()
-  BUDGET=${BUDGET_S:-480}
+  BUDGET=${BUDGET_S:-500}
   if ! ls .whl/*.whl >/dev/null 2>&1; then
     echo "no .whl/ carried: run 'bash bench/gpu_gptj.sh prepare' here and carry .whl" >&2
     exit 2

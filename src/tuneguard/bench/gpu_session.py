@@ -24,7 +24,7 @@ Steps, in order:
 Results under OUT: summary.json (every figure and each step's status), log.txt, and
 details.tar.gz (each step's full output and config).
 
-    python -m tuneguard.bench.gpu_session --out OUT [--budget-s 480] [--selftest]
+    python -m tuneguard.bench.gpu_session --out OUT [--budget-s 500] [--selftest]
 """
 
 from __future__ import annotations
@@ -335,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True)
     ap.add_argument("--work", default=None, help="scratch folder (model weights, runs); default OUT/../tg-work")
-    ap.add_argument("--budget-s", type=float, default=480)
+    ap.add_argument("--budget-s", type=float, default=500)
     ap.add_argument("--selftest", action="store_true", help="the same steps on the CPU with a small model, bf16")
     ap.add_argument("--only", default=None, help="comma-separated step names")
     ap.add_argument("--keep-work", action="store_true", help="keep the scratch folder (model, runs)")
