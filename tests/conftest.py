@@ -30,6 +30,31 @@ def missing(reason: str, module_level: bool = False) -> NoReturn:
     pytest.skip(reason, allow_module_level=module_level)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `cuda` need a GPU: the GPU script (bench/gpu_gptj.sh) runs them; without
+    one they are skipped and say why (CI has no GPU, so CI skipping them hides nothing)."""
+    if not any("cuda" in item.keywords for item in items):
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU: run by `bash bench/gpu_gptj.sh` on the GPU machine")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def cpu_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CPU path even on a machine with a GPU, for tests that claim CPU behaviour: no CUDA
+    device for subprocesses (CUDA_VISIBLE_DEVICES) nor for this process."""
+    import torch
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
+
 @pytest.fixture
 def train_file(tmp_path: Path) -> Path:
     from tuneguard.data.synthetic import make_instruction_rows, write_jsonl

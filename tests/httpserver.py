@@ -21,8 +21,10 @@ class Endpoint:
 
     def __init__(self, responses: list[tuple[int, dict[str, str]]] | None = None,
                  default: tuple[int, dict[str, str]] = (200, {}), hang: bool = False,
-                 gate_first: bool = False):
+                 gate_first: bool = False, delay: float = 0.0):
+        """`delay`: seconds before each answer (a slow service: the sender must wait for it)."""
         self.responses = list(responses or [])
+        self.delay = delay
         self.default = default
         self.hang = hang
         self.gate = threading.Event() if gate_first else None
@@ -67,6 +69,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         if first and ep.gate is not None:
             ep.gate.wait(10)
+        if ep.delay:
+            time.sleep(ep.delay)
         with ep.lock:
             status, headers = ep.responses.pop(0) if ep.responses else ep.default
         self.send_response(status)

@@ -24,6 +24,10 @@ QUIET = ["train.logging_steps=1", "guard.enabled=false", 'eval.strategy="no"', "
          "train.save_total_limit=10"]
 
 
+# tuneguard with the default process group as "cpu:gloo,cuda:gloo" (a GPU machine's shape).
+MIXED_BACKEND = [str(Path(__file__).with_name("mixed_backend.py"))]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -46,14 +50,15 @@ class Launch(LiveProcess):
     end_timeout = END_TIMEOUT
 
     def __init__(self, run_dir: Path, config: str, settings: list[str], *, launcher: str = "torchrun",
-                 extra: list[str] | None = None, env: dict[str, str] | None = None):
+                 extra: list[str] | None = None, env: dict[str, str] | None = None, entry: list[str] | None = None):
+        """`entry`: what the launcher runs instead of `-m tuneguard` (e.g. MIXED_BACKEND)."""
         if launcher == "torchrun":
             head = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
         else:  # accelerate on CPU: --multi_gpu with train.use_cpu runs two gloo processes
             head = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
                     "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
                     "--main_process_port", str(free_port())]
-        cmd = [*head, "-m", "tuneguard", "train", config, "--run-dir", str(run_dir), *(extra or [])]
+        cmd = [*head, *(entry or ["-m", "tuneguard"]), "train", config, "--run-dir", str(run_dir), *(extra or [])]
         for s in settings:
             cmd += ["--set", s]
         full_env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1",

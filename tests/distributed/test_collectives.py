@@ -99,3 +99,15 @@ def test_adapter_gathered_from_fsdp2_shards_matches_unsharded_training(ranks):
     loaded.eval()
     diff = (loaded(input_ids=batch).logits - ref(input_ids=batch).logits).abs().max().item()
     assert diff < 1e-4
+
+
+def test_own_gloo_group_on_a_mixed_backend_default_group(ranks):
+    """On GPUs the default group is "cpu:gloo,cuda:nccl": monitored_barrier refuses it, so the
+    end-of-run barrier never held the ranks together. tuneguard's group is pure gloo."""
+    r0, r1, _ = ranks
+    for r in (r0, r1):
+        m = r["mixed"]
+        assert m["default_backend"] == "cpu:gloo,cuda:gloo"
+        assert m["default_monitored_barrier"] == "ValueError"  # the failure, reproduced
+        assert m["own_backend"] == "gloo" and m["own_max"] == [1, 5]
+        assert m["default_barrier"] == "ok"

@@ -18,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.distributed.launch import (
+    MIXED_BACKEND,
     QUIET,
     Launch,
     checkpoint_steps,
@@ -32,6 +33,13 @@ from tuneguard.data.synthetic import make_instruction_rows, write_jsonl
 from tuneguard.train.resume import MARKER
 
 pytestmark = pytest.mark.slow
+
+
+def launcher_exit_codes(out: str) -> dict[int, int]:
+    """Each failed worker's exit code in torchrun's failure report (-15: it sent SIGTERM)."""
+    import re
+
+    return {int(r): int(c) for r, c in re.findall(r"rank\s*: (\d+) \(local_rank: \d+\)\s*\n\s*exitcode\s*: (-?\d+)", out)}
 
 
 def worker_traceback(out: str) -> bool:
@@ -100,18 +108,32 @@ def test_two_processes_finish_with_one_record_and_one_message_each(launch, data,
     assert (run.run_dir / "report.html").exists()
 
 
-def test_guard_halt_stops_both_ranks_and_the_trackers_show_why(launch, tmp_path, monkeypatch):
+def test_guard_halt_stops_both_ranks_and_the_trackers_show_why(launch, tmp_path, monkeypatch, http_server):  # noqa: F811
+    """Under the process group of a GPU machine ("cpu:gloo,cuda:nccl", played as
+    "cpu:gloo,cuda:gloo"): every rank halts at the same step and waits for rank 0, which
+    writes the final state, the report and its notifications (a slow endpoint: one second
+    per message) before anyone exits. Before tuneguard had a gloo group of its own, the
+    end-of-run barrier raised on that group, rank 1 exited with 1 at once, and the launcher
+    killed rank 0 in the middle of its report."""
+    ep = http_server(delay=1.0)
     collapse = write_collapse_data(tmp_path / "dup.jsonl")
     mlruns = tmp_path / "mlruns"
     run = launch("halt", "tiny", [f"data.train_file={collapse}", "train.max_steps=-1", "train.num_epochs=1",
-                                  "train.logging_steps=2", "train.report_to=[tensorboard, mlflow]"],
-                 extra=["--force"],
+                                  "train.logging_steps=2", "train.report_to=[tensorboard, mlflow]",
+                                  f'notify.urls=["json://127.0.0.1:{ep.port}/x"]', "notify.flush_timeout_s=60"],
+                 extra=["--force"], entry=MIXED_BACKEND,
                  env={"MLFLOW_TRACKING_URI": f"file:{mlruns}", "MLFLOW_ALLOW_FILE_STORE": "true",
                       "MLFLOW_EXPERIMENT_NAME": "tuneguard-test"})
     rc = run.wait()
     out = run.output()
     assert rc == 1, out[-4000:]
     run.assert_no_worker_left()
+    assert "not every process finished together" not in out and "SIGTERM received" not in out
+    assert launcher_exit_codes(out)[0] == 1  # rank 0 exited on its own, first: nothing cut it off
+    assert out.count("run halted at step") == 1  # rank 0's last line: it finished
+    assert (run.run_dir / "report.html").exists() and (run.run_dir / "report.md").exists()
+    titles = [b.get("title", "") for b in ep.bodies]
+    assert sum(t.startswith("Training halted") for t in titles) == 1, titles
 
     state, findings, steps = read_store(run.run_dir, lambda s: (s.state(), s.findings(), [r["step"] for r in s.metrics("train")]))
     assert state == "halted", out[-3000:]
@@ -160,6 +182,28 @@ def test_guard_halt_stops_both_ranks_and_the_trackers_show_why(launch, tmp_path,
     assert mrun.data.params["tuneguard.world_size"] == "2"
     saved = json.loads(Path(client.download_artifacts(rid, "tuneguard/findings.json", str(tmp_path))).read_text())
     assert "LOSS_COLLAPSE" in [x["code"] for x in saved]
+
+
+def test_a_failure_on_every_rank_ends_together_after_rank0_recorded_it(launch, data, http_server):  # noqa: F811
+    """Every rank fails at the same step (as a crash in a training step does) under the
+    GPU-shaped group: the ranks wait for rank 0 to record the failure and send it (a slow
+    endpoint) before any exits, so the launcher cannot cut it off."""
+    ep = http_server(delay=3.0)
+    run = launch("fail", "tiny", [f"data.train_file={data}", "train.max_steps=8", *QUIET,
+                                  f'notify.urls=["json://127.0.0.1:{ep.port}/x"]', "notify.flush_timeout_s=60"],
+                 entry=MIXED_BACKEND, env={"TUNEGUARD_TEST_FAIL_AT_STEP": "3"})
+    rc = run.wait()
+    out = run.output()
+    assert rc != 0, out[-4000:]
+    run.assert_no_worker_left()
+    state, reason = read_store(run.run_dir, lambda s: (s.state(), s.get_meta("exit_reason")))
+    assert state == "failed" and "planted failure at step 3" in reason, out[-3000:]
+    # Rank 1 waited for rank 0: the launcher never had to stop rank 0 while it was writing.
+    assert "SIGTERM received" not in out
+    assert launcher_exit_codes(out)[0] == 1  # rank 0 exited on its own, first: nothing cut it off
+    titles = [b.get("title", "") for b in ep.bodies]
+    assert sum(t.startswith("Training failed") for t in titles) == 1, titles
+    assert out.count("training failed: RuntimeError: planted failure at step 3") >= 1
 
 
 def test_audit_refusal_reaches_every_rank_before_a_model_loads(launch, tmp_path):

@@ -191,6 +191,33 @@ def scenario_collectives(rank: int) -> dict[str, Any]:
     return out
 
 
+def scenario_mixed_backend(rank: int, init_file: str) -> dict[str, Any]:
+    """The default group of a GPU machine, "cpu:gloo,cuda:nccl", played on CPUs as
+    "cpu:gloo,cuda:gloo": `monitored_barrier` refuses it (ValueError), which left the ranks
+    not waiting for each other at the end of a run; tuneguard's own group is pure gloo."""
+    import datetime
+
+    import torch.distributed as dist
+
+    from tuneguard.dist import Collectives
+
+    dist.destroy_process_group()
+    dist.init_process_group("cpu:gloo,cuda:gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    out: dict[str, Any] = {"default_backend": str(dist.get_backend())}
+    try:
+        dist.monitored_barrier(timeout=datetime.timedelta(seconds=10), wait_all_ranks=True)
+        out["default_monitored_barrier"] = "ok"
+    except ValueError:
+        out["default_monitored_barrier"] = "ValueError"
+    own = Collectives.create(30)
+    out["own_backend"] = str(dist.get_backend(own.group))
+    own.barrier(30)  # the end-of-run barrier (monitored: it names the ranks that never came)
+    out["own_max"] = own.all_max([rank, 5 - rank])
+    Collectives().barrier(30)  # on the mixed default group: an all-reduce barrier, no ValueError
+    out["default_barrier"] = "ok"
+    return out
+
+
 def scenario_fsdp_adapter(rank: int, out_dir: Path) -> dict[str, Any]:
     """FSDP2 shards a LoRA model; one step on the same batch; save_adapter gathers and writes it."""
     from types import SimpleNamespace as NS
@@ -252,7 +279,8 @@ def worker(rank: int, init_file: str, out_dir: str) -> None:
                          ("pause", lambda: scenario_pause(rank, _fresh(out / "pause"))),
                          ("pause_signal", lambda: scenario_pause_then_peer_signal(rank, _fresh(out / "pause2"))),
                          ("fsdp", lambda: scenario_fsdp_adapter(rank, out)),
-                         ("collectives", lambda: scenario_collectives(rank))):
+                         ("collectives", lambda: scenario_collectives(rank)),
+                         ("mixed", lambda: scenario_mixed_backend(rank, init_file + ".mixed"))):
             results[name] = fn()
     except Exception:  # noqa: BLE001 - the test reports it; the other rank fails on its own collective
         results["error"] = traceback.format_exc()

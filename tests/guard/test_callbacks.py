@@ -29,6 +29,27 @@ def test_halt_on_non_finite_requests_checkpoint_and_stop(ctx):
     assert stored.evidence["loss"] == "nan"  # the store keeps non-finite numbers as strings
 
 
+def test_fp16_skipped_step_does_not_halt_but_the_same_log_without_fp16_does(ctx, tmp_path):
+    """The Trainer under fp16 logs an infinite gradient norm with a finite loss when the loss
+    scaler skipped an overflowed step: no finding, no halt. Without fp16 it is NON_FINITE."""
+    cb = GuardCallback(ctx)
+    args, state, control = trainer_bits(0, fp16=True)
+    cb.on_train_begin(args, state, control)
+    for step in (1, 2, 3):
+        args, state, control = trainer_bits(step, fp16=True)
+        cb.on_log(args, state, control, logs={"loss": 6.0, "grad_norm": float("inf"), "epoch": step / 1000})
+        assert not control.should_training_stop and not control.should_save
+    assert ctx.stop_reason is None and ctx.store.findings() == []
+
+    plain_ctx = make_ctx(tmp_path / "plain")
+    plain = GuardCallback(plain_ctx)
+    args, state, control = trainer_bits(0, fp16=False)
+    plain.on_train_begin(args, state, control)
+    control = train_log(plain, plain_ctx, 1, 6.0, grad_norm=float("inf"))
+    assert control.should_training_stop and plain_ctx.halt_finding.code == "NON_FINITE"
+    plain_ctx.store.close()
+
+
 def test_warn_action_does_not_touch_control(ctx):
     cb = GuardCallback(ctx)
     for step, loss in [(1, 2.0), (2, 1.9), (3, 1.8), (4, 1.85)]:

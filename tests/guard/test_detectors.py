@@ -200,6 +200,29 @@ def test_non_finite_episode_spans_eval_and_rearms():
     assert f is not None and f.evidence["kind"] == "eval" and f.step == 12
 
 
+def test_fp16_skipped_step_with_finite_loss_is_not_a_fault():
+    """Loss scaling: an overflowed step is skipped by the scaler and logged with an infinite
+    (or NaN) gradient norm and a finite loss; the run goes on. Without loss scaling the same
+    log is NON_FINITE, and a NaN loss is NON_FINITE with it."""
+    seq = [(1, 5.1, INF), (2, 5.0, INF), (3, 4.9, NAN), (4, 4.8, 1.2), (5, 4.7, INF), (6, 4.6, 1.1)]
+    assert feed(NonFiniteDetector(loss_scaling=True), seq) == []
+    plain = feed(NonFiniteDetector(), seq)
+    assert [(f.step, f.evidence["kind"]) for f in plain] == [(1, "inf"), (5, "inf")]
+    [nan_loss] = feed(NonFiniteDetector(loss_scaling=True), [(1, 5.1, INF), (2, NAN, INF)])
+    assert nan_loss.step == 2 and nan_loss.evidence["kind"] == "nan"
+
+
+def test_fp16_scaler_skipping_every_step_is_non_finite():
+    """A scaler that skips the step at every log for `max_scaler_skips` logs in a row never
+    updates the weights: one finding, naming the skipped steps; a finite norm resets the count."""
+    det = NonFiniteDetector(loss_scaling=True, max_scaler_skips=4)
+    assert feed(det, [(1, 5.0, INF), (2, 5.0, INF), (3, 5.0, INF), (4, 5.0, 0.9)]) == []
+    [f] = feed(det, [(s, 5.0, INF) for s in range(5, 10)])
+    assert (f.code, f.step, f.evidence["kind"]) == ("NON_FINITE", 8, "fp16_overflow")
+    assert f.evidence["skipped_log_steps"] == [5, 6, 7, 8]
+    assert "skipped the step at each of the last 4 training logs (steps 5-8)" in f.message
+
+
 def test_non_finite_not_on_finite_values():
     assert feed(NonFiniteDetector(), [(1, 3.0, 1.0), (2, 1e-6, 100.0), (3, 2.0, None), (4, None, None)]) == []
 

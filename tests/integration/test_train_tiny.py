@@ -65,7 +65,7 @@ def test_data_error_exits_2_without_traceback(tmp_path):
     assert "Traceback" not in r.stderr
 
 
-def test_quantised_loading_without_cuda_is_a_usage_error(tmp_path, train_file):
+def test_quantised_loading_without_cuda_is_a_usage_error(tmp_path, train_file, cpu_only):
     cfg = tiny_config(tmp_path, train_file, model={"load_in_4bit": True})
     r = cli("train", str(cfg), "--run-dir", str(tmp_path / "run"))
     assert r.returncode == 2

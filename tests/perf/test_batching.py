@@ -106,3 +106,29 @@ def test_each_optimizer_step_mixes_lengths_when_accumulating():
         widths = sorted(max(lengths[i] for i in b) for b in batches[s:s + 4])
         spans.append(widths[-1] / widths[0])
     assert sorted(spans)[len(spans) // 2] > 2.0  # a typical step holds short and long micro-batches
+
+
+@pytest.mark.parametrize("world,accum", [(2, 1), (3, 1), (2, 2)])
+def test_ddp_ranks_stay_paired_when_batches_do_not_divide_by_the_ranks(world, accum):
+    """DDP: accelerate gives batch j to rank j % world, so micro-step k runs batches
+    [k*world, (k+1)*world): neighbours in length, so no rank waits long for another. When
+    the full batches do not divide by the ranks (or fill no whole accumulation step) the
+    rows left over must come last, as plain batching's remainder does: one in the middle
+    would shift every later step's pairing (ranks then step with unlike lengths)."""
+    bs = 4
+    for n_full in (7, 9, 11):
+        # Distinct lengths in one mega-batch: batch ranks by width are 0..n_full-1, and
+        # neighbours in rank are what a micro-step should hold.
+        lengths = [10 + i for i in range(n_full * bs)]
+        for seed in range(8):
+            random.Random(seed).shuffle(lengths)
+            batches = bucketed_batches(lengths, bs, seed=seed, mega_batch_mult=64, group=world, accum=accum)
+            assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+            order = sorted(range(len(batches)), key=lambda j: min(lengths[i] for i in batches[j]))
+            rank_of = {j: r for r, j in enumerate(order)}
+            whole = (n_full // world) * world
+            steps = [sorted(rank_of[j] for j in range(k, k + world)) for k in range(0, whole, world)]
+            leftover = sorted(rank_of[j] for j in range(whole, len(batches)))
+            for ranks in steps:  # every micro-step: `world` neighbours, aligned on a row
+                assert ranks == list(range(ranks[0], ranks[0] + world)) and ranks[0] % world == 0, (steps, seed)
+            assert leftover == list(range(whole, n_full)), (leftover, seed)  # the remainder, last

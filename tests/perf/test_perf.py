@@ -164,6 +164,32 @@ def test_chunked_loss_equals_the_models_loss_and_gradients(arch, with_num_items)
         assert abs(loss_fn(full, labels).item() - model(input_ids=ids, attention_mask=mask, labels=labels).loss.item()) < 1e-5
 
 
+def test_chunked_loss_brings_an_fp32_hidden_state_to_a_bf16_head():
+    """On a GPU the model runs under bf16 autocast, where the decoder's final LayerNorm returns
+    fp32, and the Trainer's loss function runs outside autocast (accelerate wraps only the
+    forward): the bf16 LM head then met an fp32 hidden state ("mat1 and mat2 must have the
+    same dtype"). Here the forward runs under CPU autocast and a hook ahead of the loss's own
+    plays CUDA's fp32 LayerNorm output; the loss must still equal the model's own."""
+    model = lora(gptj(dtype=torch.bfloat16))
+    model.get_base_model().transformer.register_forward_hook(
+        lambda mod, args, out: out.__class__(last_hidden_state=out.last_hidden_state.float()))
+    loss_fn = perf.CausalLMLoss(model, chunk_tokens=16)
+    ids, mask, labels = _batch(600)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(input_ids=ids, attention_mask=mask, logits_to_keep=1)
+    loss = loss_fn(out, labels)  # outside autocast, as in the Trainer
+    assert loss_fn._hidden is None  # nothing of the batch is kept after the loss
+    loss.backward()
+    with torch.autocast("cpu", dtype=torch.bfloat16), torch.no_grad():
+        ref = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        assert loss_fn._hidden is None  # evaluation forwards are not captured
+    assert loss.dtype == torch.float32 and abs(loss.item() - ref.item()) < 0.02 * ref.item()
+    loss_fn.close()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model(input_ids=ids, attention_mask=mask, logits_to_keep=1)
+    assert loss_fn._hidden is None  # the hook is gone
+
+
 def test_chunked_loss_auto_is_on_for_large_vocabularies_only():
     from tuneguard.config.schema import Config
 

@@ -14,7 +14,7 @@ from tuneguard.tools import plan as planner
 
 
 @pytest.mark.slow
-def test_plan_calibrate_reports_steps_and_measured_time(tmp_path, train_file):
+def test_plan_calibrate_reports_steps_and_measured_time(tmp_path, train_file, trained_run):
     cfg = tiny_config(tmp_path, train_file)
     r = cli("plan", str(cfg), "--calibrate", "5", "--set", "train.gradient_accumulation_steps=2",
             "--price-per-hour", "3", "--json")
@@ -40,6 +40,17 @@ def test_plan_calibrate_reports_steps_and_measured_time(tmp_path, train_file):
     assert est["cost"] == pytest.approx(est["total_s"] / 3600 * 3, rel=1e-6)
     assert [e["step"] for e in est["evaluations"]] == [20, 40, 60]
     assert out["warnings"] == []  # on a CPU there is no GPU fit check
+
+    # The calibration measured the pipeline `train` runs (length buckets, token-weighted loss,
+    # fused GELU, the same attention and checkpointing), not a plain Trainer: the run of the
+    # same data and preset recorded the same automatic choices.
+    from tuneguard.store.run_store import RunStore
+
+    with RunStore(trained_run) as store:
+        trained = store.meta()["performance"]
+    keys = ("attention", "gradient_checkpointing", "fused_gelu", "chunked_loss", "token_weighted_loss")
+    assert {k: cal["performance"][k] for k in keys} == {k: trained[k] for k in keys}
+    assert cal["performance"]["token_weighted_loss"] is True and cal["performance"]["fused_gelu"] == 2
 
 
 def test_plan_text_without_calibration(tmp_path, train_file):

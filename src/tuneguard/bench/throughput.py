@@ -148,18 +148,26 @@ def non_embedding_params(model: Any) -> int:
 
 # --- models ---------------------------------------------------------------------------
 
-def build_base(model_name: str, vocab: int, device: str, seed: int) -> Any:
+def bench_dtype(requested: str, device: str) -> torch.dtype:
+    """--dtype: auto is bf16 on CUDA and fp32 on the CPU; bf16 on the CPU runs the same
+    mixed-precision path as a GPU (the selftest of bench/gpu_gptj.sh)."""
+    if requested == "auto":
+        return torch.bfloat16 if device == "cuda" else torch.float32
+    return {"bf16": torch.bfloat16, "fp32": torch.float32}[requested]
+
+
+def build_base(model_name: str, vocab: int, device: str, seed: int, dtype: torch.dtype | None = None) -> Any:
     from transformers import AutoModelForCausalLM, GPTJConfig
 
     from tuneguard.train.model import tiny_model_config
 
     torch.manual_seed(seed)
+    dtype = dtype or bench_dtype("auto", device)
     if model_name == "tiny":
-        return AutoModelForCausalLM.from_config(tiny_model_config(vocab), dtype=torch.float32).to(device)
+        return AutoModelForCausalLM.from_config(tiny_model_config(vocab), dtype=dtype).to(device)
     # GPT-J-6B from its config (GPTJConfig's defaults are the 6B model), random init, built
-    # directly in bf16 on the device: nothing is downloaded.
+    # directly on the device: nothing is downloaded.
     conf = GPTJConfig()
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
     with torch.device(device):
         model = AutoModelForCausalLM.from_config(conf, dtype=dtype)
     return model
@@ -213,6 +221,7 @@ def run_pipeline(kind: str, *, base: Any, tokenizer: Any, examples: list[dict[st
         cfg = Config()
         cfg.model.attn_implementation = opts.attn
         cfg.model.gradient_checkpointing = "auto"
+        cfg.train.chunked_loss = {"on": True, "off": False}.get(opts.chunked_loss, "auto")
         cfg.train.batch_size = batch
         cfg.data.max_length = opts.max_length
         cfg.data.pad_to_multiple_of = opts.pad_multiple
@@ -230,7 +239,7 @@ def run_pipeline(kind: str, *, base: Any, tokenizer: Any, examples: list[dict[st
         output_dir=str(workdir / kind), per_device_train_batch_size=batch, gradient_accumulation_steps=accum,
         max_steps=steps, learning_rate=1e-4, lr_scheduler_type="constant", optim="adamw_torch",
         logging_steps=10**6, save_strategy="no", eval_strategy="no", report_to="none", disable_tqdm=True,
-        use_cpu=device == "cpu", bf16=device == "cuda", seed=opts.seed, data_seed=opts.seed,
+        use_cpu=device == "cpu", bf16=opts.torch_dtype == torch.bfloat16, seed=opts.seed, data_seed=opts.seed,
         remove_unused_columns=False, dataloader_num_workers=0,
         gradient_checkpointing=checkpointing,
         gradient_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None,
@@ -279,6 +288,7 @@ def run_pipeline(kind: str, *, base: Any, tokenizer: Any, examples: list[dict[st
     seconds = marks[last] - marks[warmup]
     timed = slice(warmup * accum, last * accum)
     real = sum(collator.real[timed])
+    info["dtype"] = str(opts.torch_dtype).removeprefix("torch.")
     info.update(timed_steps=last - warmup, seconds=round(seconds, 4), real_tokens=real,
                 tokens_per_s=round(real / seconds, 2), pad_fraction=round(1 - sum(collator.real) / sum(collator.total), 4),
                 final_loss=trainer.state.log_history[-1].get("train_loss"))
@@ -289,6 +299,8 @@ def run_pipeline(kind: str, *, base: Any, tokenizer: Any, examples: list[dict[st
         info["peak_rss_growth_gb"] = round(rss.growth_gb, 3)
     if prof is not None and profile_dir is not None:
         write_profile(prof, profile_dir, device)
+    if plan is not None and plan.loss_func is not None:
+        plan.loss_func.close()  # the chunked loss's hook, before the base is reused
     # Give the base back as it was (no adapter, no recomputation), for the next pipeline.
     base = model.unload()
     if getattr(base, "is_gradient_checkpointing", False):
@@ -350,6 +362,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--compile", action="store_true", help="torch.compile tuneguard's model (Trainer torch_compile)")
     ap.add_argument("--memory-budget-gb", type=float, default=None)
     ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    ap.add_argument("--dtype", choices=["auto", "bf16", "fp32"], default="auto",
+                    help="weights and mixed precision: auto is bf16 on CUDA, fp32 on the CPU")
+    ap.add_argument("--chunked-loss", choices=["auto", "on", "off"], default="auto",
+                    help="tuneguard's train.chunked_loss (auto: vocabularies >= 32,000; on forces it for tiny)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--profile-dir", default=None, help="write a torch.profiler summary of tuneguard steps here")
@@ -367,6 +383,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     device = ("cuda" if torch.cuda.is_available() else "cpu") if o.device == "auto" else o.device
     if o.threads:
         torch.set_num_threads(o.threads)
+    o.torch_dtype = bench_dtype(o.dtype, device)
     tiny = o.model == "tiny"
     o.steps = o.steps or (60 if tiny else 12)
     o.max_length = o.max_length or (128 if tiny else 512)
@@ -388,7 +405,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                              tok.pad_token_id, tok.eos_token_id, seed=o.seed)
     lengths = sorted(e["length"] for e in examples)
     peak = matmul_peak_tflops(device)
-    base = build_base(o.model, vocab, device, o.seed) if not tiny else None
+    base = build_base(o.model, vocab, device, o.seed, o.torch_dtype) if not tiny else None
 
     runs: dict[str, list[dict[str, Any]]] = {"baseline": [], "tuneguard": []}
     if o.ablation:
@@ -397,7 +414,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for r in range(o.repeats):
             order = list(runs) if r % 2 == 0 else list(reversed(list(runs)))
             for kind in order:
-                b = base if base is not None else build_base(o.model, vocab, device, o.seed)
+                b = base if base is not None else build_base(o.model, vocab, device, o.seed, o.torch_dtype)
                 if kind == "baseline":
                     res = run_pipeline("baseline", base=b, tokenizer=tok, examples=examples, batch=o.baseline_batch,
                                        accum=baseline_accum, device=device, warmup=o.warmup, workdir=Path(tmp), opts=o)
@@ -410,7 +427,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 runs[kind].append(res)
                 log.info("%s run %d: %.0f real tokens/s", kind, r, res["tokens_per_s"])
         if o.profile_dir:
-            b = base if base is not None else build_base(o.model, vocab, device, o.seed)
+            b = base if base is not None else build_base(o.model, vocab, device, o.seed, o.torch_dtype)
             sub = examples[: (o.warmup + o.profile_steps + 1) * effective]
             run_pipeline("tuneguard", base=b, tokenizer=tok, examples=sub, batch=o.batch, accum=o.accum, device=device,
                          warmup=o.warmup, workdir=Path(tmp), opts=o, profile_dir=Path(o.profile_dir))
@@ -428,7 +445,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     result: dict[str, Any] = {
         "benchmark": "throughput", "model": o.model, "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
-        "torch": torch.__version__, "transformers": transformers.__version__,
+        "torch": torch.__version__, "transformers": transformers.__version__, "dtype": o.dtype,
         "torch_threads": torch.get_num_threads(), "repeats": o.repeats, "warmup_steps": o.warmup,
         "examples": len(examples), "effective_batch": effective, "max_length": o.max_length,
         "length_median": statistics.median(lengths), "length_mean": round(statistics.fmean(lengths), 1),

@@ -30,7 +30,8 @@ class ModelConfig(Section):
     revision: str | None = Field(None, description="Hub revision (branch, tag or commit).")
     gguf_file: str | None = Field(None, description="GGUF file inside `name` to load (dequantised).")
     dtype: Literal["auto", "bf16", "fp16", "fp32"] = Field(
-        "auto", description="auto: bf16 where the hardware has it, else fp32."
+        "auto", description="auto: bf16 on GPUs with native bf16 (compute capability 8.0+: A100, H100, L4, RTX 30xx+), "
+        "fp16 with loss scaling on older GPUs (T4, V100), fp32 on the CPU."
     )
     attn_implementation: Literal["auto", "sdpa", "eager", "flex_attention", "flash_attention_2"] = Field(
         "sdpa", description="Attention kernel; auto picks the best one available."
@@ -38,7 +39,9 @@ class ModelConfig(Section):
     load_in_8bit: bool = Field(False, description="8-bit base weights (bitsandbytes, CUDA only).")
     load_in_4bit: bool = Field(False, description="4-bit NF4 base weights (bitsandbytes, CUDA only).")
     gradient_checkpointing: bool | Literal["auto"] = Field(
-        False, description="Recompute activations in backward to save memory."
+        "auto", description="Recompute activations in backward to save memory; auto: only when the estimated peak "
+        "memory does not fit the device (a GPU run that does not fit even so is refused before loading, with the "
+        "--set lines that fix it)."
     )
     fused_gelu: bool = Field(
         True, description="Run tanh-approximate GELUs written as elementwise ops (GPT-J's gelu_new) as PyTorch's "

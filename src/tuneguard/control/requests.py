@@ -116,8 +116,8 @@ class ControlCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         if self.signals is not None:
             self.signals.install()
-        if self.ctx.world_size > 1:
-            self._coll = Collectives.if_distributed()
+        if self.ctx.world_size > 1:  # the run's own gloo group when the recipe made one
+            self._coll = getattr(self.ctx, "collectives", None) or Collectives.if_distributed()
 
     def on_step_end(self, args, state, control, **kwargs):
         step, ending = state.global_step, control.should_training_stop

@@ -19,8 +19,9 @@ How an epoch is formed (`bucketed_batches`):
    micro-step (DDP, `group`) get neighbouring batches of similar length, and the `accum`
    micro-batches of one step come from different length strata, so each step's gradient
    mixes short and long examples as random batching does;
-5. the one short batch (when the data does not divide evenly) goes last, exactly where
-   plain batching puts it.
+5. what fills no whole step goes last, exactly where plain batching puts its remainder:
+   rows of full batches that fill no whole accumulation step, then full batches fewer than
+   the ranks, then the one short batch (when the data does not divide evenly).
 
 So every example is seen exactly once per epoch, every batch holds `batch_size` examples
 (but the last), steps per epoch stay `ceil(rows / batch_size)`, and the order differs from
@@ -82,15 +83,24 @@ def bucketed_batches(lengths: Sequence[int], batch_size: int, seed: int, epoch: 
     # Adam's second moment) and learn measurably slower.
     group, accum = max(1, group), max(1, accum)
     rows = [full[i:i + group] for i in range(0, len(full), group)]
+    # What does not make a whole micro-step (fewer batches than ranks) or a whole optimizer
+    # step (rows beyond a multiple of `accum`, chosen at random) goes last, as plain
+    # batching's remainder does. Shuffled into the middle it would shift every later step:
+    # rank r would then get the neighbour of the batch meant for it (ranks wait for each
+    # other's longer batch), and micro-batches would join the wrong optimizer step.
+    partial = rows.pop() if rows and len(rows[-1]) < group else []
+    spare_idx = set(rng.sample(range(len(rows)), len(rows) % accum))
+    spare = [row for i, row in enumerate(rows) if i in spare_idx]
+    rows = [row for i, row in enumerate(rows) if i not in spare_idx]
     rows.sort(key=lambda row: max(lengths[i] for b in row for i in b))
     n_steps = len(rows) // accum
     strata = [rows[a * n_steps:(a + 1) * n_steps] for a in range(accum)]
     for stratum in strata:
         rng.shuffle(stratum)
     units = [[strata[a][j] for a in range(accum)] for j in range(n_steps)]
-    units += [[row] for row in rows[accum * n_steps:]]
     rng.shuffle(units)
     out = [b for unit in units for row in unit for b in row]
+    out += [b for row in spare for b in row] + partial
     if short:
         out.append(short)
     return out

@@ -10,6 +10,7 @@ What the run does under several processes, and how to launch it: docs/DISTRIBUTE
 from tuneguard.dist.collectives import (
     Collectives,
     PeerTimeout,
+    default_backend,
     destroy_process_group,
     env_world_size,
     init_process_group,
@@ -18,6 +19,6 @@ from tuneguard.dist.collectives import (
 from tuneguard.dist.gate import PeerRefused, StartGate, data_fingerprint
 from tuneguard.dist.sharded import gather_trainable_state_dict, is_sharded, save_adapter
 
-__all__ = ["Collectives", "PeerRefused", "PeerTimeout", "StartGate", "data_fingerprint", "destroy_process_group",
+__all__ = ["Collectives", "PeerRefused", "PeerTimeout", "StartGate", "data_fingerprint", "default_backend", "destroy_process_group",
            "env_world_size", "gather_trainable_state_dict", "init_process_group", "is_distributed",
            "is_sharded", "save_adapter"]

@@ -12,8 +12,14 @@ leaving it to the Trainer: the go/no-go decision must be exchanged *before* the 
 so the Trainer) exists, otherwise a rank whose data audit refused the run exits while the
 others load a 6B model and then wait in DDP's first broadcast until the timeout. accelerate
 (and so the Trainer) adopts a group that is already initialised. On GPUs the group is
-created with both backends ("cpu:gloo,cuda:nccl"): CUDA tensors take NCCL, CPU tensors
-(ours) take gloo.
+created with both backends ("cpu:gloo,cuda:nccl"): CUDA tensors take NCCL for the Trainer.
+
+tuneguard's own collectives run on a group of their own, pure gloo (`own_group`): on the
+mixed default group a CPU all-reduce works, but `monitored_barrier` (the end-of-run
+barrier that names the ranks that did not arrive) accepts only a pure gloo group and
+raises ValueError, so on GPUs the ranks did not wait for each other at the end and the
+launcher killed rank 0 while it wrote the final state, the report and the notifications.
+A separate group also keeps tuneguard's small decisions out of the Trainer's NCCL stream.
 """
 
 from __future__ import annotations
@@ -63,15 +69,30 @@ def init_process_group(*, use_cpu: bool, timeout_s: float) -> bool:
     if dist.is_initialized():
         return False
     timeout = datetime.timedelta(seconds=timeout_s)
-    if use_cpu or not torch.cuda.is_available():
-        backend = "gloo"
-    else:
+    backend = default_backend(use_cpu, torch.cuda.is_available())
+    if "nccl" in backend:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        backend = "cpu:gloo,cuda:nccl"
     dist.init_process_group(backend=backend, timeout=timeout)
     log.info("process group up: rank %d of %d (%s, timeout %.0f s)", dist.get_rank(), dist.get_world_size(),
              backend, timeout_s)
     return True
+
+
+def default_backend(use_cpu: bool, cuda_available: bool) -> str:
+    """The default group's backend: gloo on CPU; on GPUs gloo for CPU tensors and NCCL for
+    the Trainer's CUDA tensors."""
+    return "gloo" if use_cpu or not cuda_available else "cpu:gloo,cuda:nccl"
+
+
+def own_group(timeout_s: float) -> Any:
+    """A pure gloo group over every rank for tuneguard's collectives (the default group
+    itself when it is pure gloo already). A collective: every rank calls it, at the same
+    point, right after the default group is up."""
+    import torch.distributed as dist
+
+    if str(dist.get_backend()).lower() == "gloo":
+        return None  # the default group
+    return dist.new_group(backend="gloo", timeout=datetime.timedelta(seconds=timeout_s))
 
 
 def destroy_process_group() -> None:
@@ -102,12 +123,18 @@ class Collectives:
         self.world_size = dist.get_world_size(group)
         backend = str(dist.get_backend(group)).lower()
         self._gloo = "gloo" in backend
+        self._pure_gloo = backend == "gloo"  # monitored_barrier needs exactly this
         self._device = torch.device("cpu") if self._gloo else torch.device("cuda", torch.cuda.current_device())
 
     @classmethod
     def if_distributed(cls) -> Collectives | None:
         """Collectives over the default group when several processes run, else None."""
         return cls() if is_distributed() else None
+
+    @classmethod
+    def create(cls, timeout_s: float) -> Collectives:
+        """Collectives over tuneguard's own gloo group (`own_group`); a collective itself."""
+        return cls(own_group(timeout_s))
 
     @property
     def is_main(self) -> bool:
@@ -141,11 +168,28 @@ class Collectives:
         `monitored_barrier` (gloo only) reports which ranks did not arrive instead of
         hanging until the group's timeout; other backends fall back to a plain barrier.
         """
-        if timeout_s is not None and self._gloo:
+        if timeout_s is not None and self._pure_gloo:
             try:
                 self._dist.monitored_barrier(group=self.group, timeout=datetime.timedelta(seconds=timeout_s),
                                              wait_all_ranks=True)
             except RuntimeError as exc:
                 raise PeerTimeout(f"processes did not reach the barrier within {timeout_s:.0f} s: {exc}") from exc
             return
-        self._dist.barrier(group=self.group)
+        # A mixed group ("cpu:gloo,cuda:nccl") has no monitored barrier: an all-reduce of a
+        # CPU tensor (gloo) is a barrier too, bounded by the group's own timeout.
+        self.all_max([0])
+
+    def wait_for_exit(self, rank: int = 0, timeout_s: float = 60.0) -> None:
+        """Block until process `rank` has exited (its connections close) or `timeout_s` passed.
+
+        A receive that `rank` never sends: it ends with an error when that process goes away.
+        Used by the other ranks after the last barrier of a failed or halted run, so that rank
+        0 exits first and the launcher, which stops every worker as soon as one exits with an
+        error, reports rank 0's own exit code instead of cutting it off while it shuts down."""
+        import torch
+
+        try:
+            work = self._dist.irecv(torch.zeros(1), src=rank, group=self.group)
+            work.wait(datetime.timedelta(seconds=timeout_s))
+        except Exception:  # noqa: BLE001 - the expected way out: the peer is gone
+            return

@@ -106,13 +106,15 @@ class StartGate:
             return False
         return True
 
-    def leave(self, timeout_s: float) -> None:
+    def leave(self, timeout_s: float, exit_code: int = 0) -> None:
         """Wait until every rank is done before any exits.
 
         The launcher ends all workers as soon as one exits with an error (a guard halt exits
         1 on every rank): a rank that left first would cut rank 0 off while it writes the
         final state, the report and the last notifications. Called only on paths where all
-        ranks are known to be at the same point (a finished loop, or the gate).
+        ranks are known to be at the same point (a finished loop, or the gate), or, after a
+        failure, with a short `timeout_s`. With a nonzero `exit_code` the other ranks then
+        also let rank 0 exit first (`Collectives.wait_for_exit`).
         """
         if self.coll is None:
             return
@@ -120,3 +122,6 @@ class StartGate:
             self.coll.barrier(timeout_s)
         except Exception as exc:  # noqa: BLE001 - leaving anyway; the launcher reports the rest
             log.warning("not every process finished together: %s", exc)
+            return
+        if exit_code and self.coll.rank != 0:
+            self.coll.wait_for_exit(0, min(timeout_s, 60.0))

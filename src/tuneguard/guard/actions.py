@@ -45,14 +45,18 @@ def agree_on_halt(ctx: Any, args: Any, control: Any) -> bool:
     local = ctx.stop_reason == "halted"
     if getattr(ctx, "world_size", 1) <= 1:
         return local
-    import torch
-    import torch.distributed as dist
+    coll = getattr(ctx, "collectives", None)
+    if coll is not None:  # tuneguard's own gloo group: a CPU all-reduce, no device sync
+        agreed = bool(coll.all_max([1 if local else 0])[0])
+    else:
+        import torch
+        import torch.distributed as dist
 
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() <= 1:
-        return local
-    flag = torch.tensor([1 if local else 0], device=getattr(args, "device", "cpu"))
-    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-    agreed = bool(flag.item())
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() <= 1:
+            return local
+        flag = torch.tensor([1 if local else 0], device=getattr(args, "device", "cpu"))
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        agreed = bool(flag.item())
     if agreed and not local:
         log.info("another process halted the run; stopping here too")
         ctx.stop_reason = "halted"

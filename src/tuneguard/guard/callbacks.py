@@ -67,6 +67,8 @@ class GuardCallback(TrainerCallback):
     # -- Trainer events ---------------------------------------------------------------
     def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001 - Trainer signature
         self.output_dir = args.output_dir
+        # fp16 scales the loss: an overflowed step is skipped by the scaler, not a fault.
+        self.nonfinite.loss_scaling = bool(getattr(args, "fp16", False))
         # The audit may have run after the callbacks were built.
         self.collapse.audit_findings = list(self.ctx.audit_findings)
         self.collapse.steps_per_epoch = self.ctx.steps_per_epoch

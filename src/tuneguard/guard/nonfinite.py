@@ -4,6 +4,12 @@ The Trainer's default `logging_nan_inf_filter=True` replaces NaN losses by the r
 average and logs a window of only NaN losses as exactly 0.0; a real loss is never exactly
 zero. tuneguard turns the filter off so the NaN shows, and still treats 0.0 as a fault in
 case it is on (or every label of the window was masked).
+
+fp16 runs scale the loss (torch's GradScaler): a step whose scaled gradients overflow is
+skipped (no weight update) and the scale halved. The Trainer then logs an infinite gradient
+norm with a finite loss. That is the scaler working, not a fault: it happens at the start of
+most fp16 runs while the scale settles. Only a scaler that skips step after step (the
+gradients overflow at every scale: nothing is learned) is NON_FINITE.
 """
 
 from __future__ import annotations
@@ -17,10 +23,12 @@ from tuneguard.guard.episode import Episode
 
 log = logging.getLogger(__name__)
 
-RECOMMENDATION = ("Use bf16 (or fp32) instead of fp16: GPT-J was trained in bf16 and overflows in fp16; with "
-                  "4-bit weights compute in fp32 or bf16. Lower train.learning_rate and keep warmup and "
-                  "train.max_grad_norm clipping. Check the data for rows with no supervised tokens "
-                  "(`tuneguard audit`). Keep logging_nan_inf_filter off so a NaN is never hidden.")
+RECOMMENDATION = ("Use bf16 instead of fp16 where the GPU has it (compute capability 8.0+: A100, H100, L4), "
+                  "or fp32 on older GPUs (--set model.dtype=fp32): GPT-J was trained in bf16 and overflows in "
+                  "fp16. Lower train.learning_rate and keep warmup and train.max_grad_norm clipping. Check the "
+                  "data for rows with no supervised tokens (`tuneguard audit`). Keep logging_nan_inf_filter off "
+                  "so a NaN is never hidden.")
+SCALER_SKIPS = 10  # consecutive training logs ending in a skipped fp16 step before it is a fault
 
 
 def _describe(v: float | None) -> str:
@@ -38,10 +46,15 @@ class NonFiniteDetector:
 
     code = "NON_FINITE"
 
-    def __init__(self, last_checkpoint: Callable[[int], str | None] | None = None) -> None:
+    def __init__(self, last_checkpoint: Callable[[int], str | None] | None = None, *, loss_scaling: bool = False,
+                 max_scaler_skips: int = SCALER_SKIPS) -> None:
         self.last_checkpoint = last_checkpoint
         self.episode = Episode()
         self.prev_step: int | None = None  # the previous training log
+        # fp16 with a loss scaler: a non-finite gradient norm with a finite loss is a skipped step.
+        self.loss_scaling = loss_scaling
+        self.max_scaler_skips = max_scaler_skips
+        self.scaler_skips: list[int] = []  # steps of the consecutive logs that ended in a skipped step
 
     def update(self, step: int, loss: float | None, grad_norm: float | None = None) -> Finding | None:
         """A logged loss is the mean over the steps since the previous log, so the fault lies in
@@ -51,9 +64,27 @@ class NonFiniteDetector:
         self.prev_step = step
         bad_loss = loss is not None and (not math.isfinite(loss) or loss == 0.0)
         bad_norm = grad_norm is not None and not math.isfinite(grad_norm)
+        where = f"step {step}" if first == step else f"step {step} (logged over steps {first}-{step})"
+        if self.loss_scaling and bad_norm and not bad_loss:
+            self.scaler_skips.append(step)
+            if len(self.scaler_skips) < self.max_scaler_skips:
+                log.info("fp16: the loss scaler skipped the step at %s (gradient overflow; the scale is lowered "
+                         "and training goes on)", where)
+                self.episode.update(False)
+                return None
+            if not self.episode.update(True):
+                return None
+            skips = list(self.scaler_skips)
+            message = (f"The fp16 loss scaler skipped the step at each of the last {len(skips)} training logs "
+                       f"(steps {skips[0]}-{skips[-1]}): the gradients overflow at every scale, so the weights "
+                       f"are not being updated.")
+            return self._finding(step, message, {"step": step, "window": [first, step], "loss": loss,
+                                                 "grad_norm": grad_norm, "kind": "fp16_overflow",
+                                                 "skipped_log_steps": skips})
+        if not bad_norm:
+            self.scaler_skips.clear()
         if not self.episode.update(bad_loss or bad_norm):
             return None
-        where = f"step {step}" if first == step else f"step {step} (logged over steps {first}-{step})"
         if loss == 0.0 and not bad_norm:
             kind = "zero_loss"
             message = (f"The logged training loss is exactly 0.0 at {where}: the Trainer logs that for a "

@@ -27,16 +27,15 @@ import psutil
 import torch
 
 from tuneguard.config.schema import Config
-from tuneguard.data.collate import build_collator
 from tuneguard.data.pipeline import PreparedData
 from tuneguard.tools import ToolError, ToolUsageError
 from tuneguard.train import model as model_lib
+from tuneguard.train.memfit import memory_knobs as _memory_knobs
 from tuneguard.train.run import (
     ListDataset,
     UsageError,
     load_tokenizer_and_data,
     steps_plan,
-    training_arguments,
 )
 
 log = logging.getLogger(__name__)
@@ -116,6 +115,7 @@ class Calibration:
     longest_batch_seen: int
     longest_batch_possible: int
     scaled_peak_gb: float
+    performance: dict[str, Any] = dataclasses.field(default_factory=dict)  # the run's automatic choices
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -236,7 +236,8 @@ def _rss_peak_gb() -> float:
     return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, psutil.Process().memory_info().rss) / GB
 
 
-def _step_clock(on_gpu: bool, recorder: _WidthRecorder) -> Any:
+def _step_clock(on_gpu: bool, recorder: Any) -> Any:
+    """`recorder()`: the training collator's _WidthRecorder (built after the clock)."""
     from transformers import TrainerCallback
 
     class StepClock(TrainerCallback):
@@ -254,7 +255,7 @@ def _step_clock(on_gpu: bool, recorder: _WidthRecorder) -> Any:
         def on_step_end(self, args, state, control, **kwargs):
             _sync(on_gpu)
             self.ends.append(time.perf_counter())
-            self.tokens.append(recorder.tokens)
+            self.tokens.append(recorder().tokens)
 
     return StepClock()
 
@@ -294,14 +295,24 @@ def calibrate(cfg: Config, tokenizer: Any, data: PreparedData, plan: Plan, steps
 
 
 def _calibrate(cfg: Config, tokenizer: Any, data: PreparedData, plan: Plan, steps: int) -> Calibration:
-    from transformers import Trainer, set_seed
-    from transformers.trainer_callback import PrinterCallback
+    from transformers import set_seed
     from transformers.trainer_utils import SaveStrategy
+
+    from tuneguard.train.metrics import TokenCounter
+    from tuneguard.train.preflight import PreflightRefusal, preflight
+    from tuneguard.train.run import build_run_trainer, load_model_for_training
 
     use_cpu = cfg.train.use_cpu or not torch.cuda.is_available()
     on_gpu = not use_cpu
-    # The same recipe as `train`, with its schedule replaced: N steps, no evaluation or
-    # checkpoint inside the loop (both are timed separately below).
+    # The same pipeline as `train` (the hardware checks, model loading, the performance plan,
+    # length-bucketed batches, the chunked loss: tuneguard.train.run.build_run_trainer), with
+    # its schedule replaced: N steps, no evaluation or checkpoint inside the loop (both are
+    # timed separately below).
+    try:
+        hw = preflight(cfg, lambda: model_lib.model_config(cfg, tokenizer),
+                       max_example_length=plan.longest_example or None)
+    except PreflightRefusal as exc:
+        raise ToolUsageError(str(exc)) from None
     c = cfg.model_copy(deep=True)
     c.train.max_steps = steps
     c.train.report_to = []
@@ -312,19 +323,19 @@ def _calibrate(cfg: Config, tokenizer: Any, data: PreparedData, plan: Plan, step
         torch.cuda.reset_peak_memory_stats()
     with tempfile.TemporaryDirectory(prefix="tuneguard-plan-") as tmp:
         t0 = time.perf_counter()
-        base = model_lib.load_base_model(cfg, tokenizer)
-        if cfg.model.gradient_checkpointing is True:
-            base.config.use_cache = False
-        model, _ = model_lib.apply_lora(base, cfg)
-        recorder = _WidthRecorder(build_collator(cfg.data.collator, tokenizer, cfg.data.pad_to_multiple_of,
-                                                 cfg.data.max_length))
-        eval_collator = build_collator(cfg.data.collator, tokenizer, cfg.data.pad_to_multiple_of, cfg.data.max_length)
-        args = training_arguments(c, Path(tmp), use_cpu)
-        args.save_strategy = SaveStrategy.NO
-        clock = _step_clock(on_gpu, recorder)
-        trainer = Trainer(model=model, args=args, train_dataset=ListDataset(data.train.features),
-                          data_collator=recorder, processing_class=tokenizer, callbacks=[clock])
-        trainer.remove_callback(PrinterCallback)
+        model, _ = load_model_for_training(cfg, tokenizer, device_map=hw.device_map)
+        recorders: list[_WidthRecorder] = []
+
+        def record(inner: Any) -> _WidthRecorder:
+            recorders.append(_WidthRecorder(inner))
+            return recorders[-1]
+
+        clock = _step_clock(on_gpu, lambda: recorders[0])
+        trainer, perf_plan = build_run_trainer(c, model, tokenizer, data, Path(tmp), use_cpu=use_cpu,
+                                               steps_per_epoch=plan.steps_per_epoch, callbacks=[clock],
+                                               counter=TokenCounter(), wrap_collator=record)
+        trainer.args.save_strategy = SaveStrategy.NO
+        recorder = recorders[0]
         _sync(on_gpu)
         load_s = time.perf_counter() - t0
         dev = torch.cuda.current_device() if on_gpu else None
@@ -345,45 +356,43 @@ def _calibrate(cfg: Config, tokenizer: Any, data: PreparedData, plan: Plan, step
             peak_gb = _rss_peak_gb()
             total_gb = psutil.virtual_memory().total / GB
 
-        eval_s, timed_batches = _time_eval(trainer, eval_collator, data, cfg, plan, on_gpu)
+        eval_s, timed_batches = _time_eval(trainer, data, cfg, plan, on_gpu)
         qa_s = _time_qa(trainer.model, tokenizer, cfg, on_gpu)
         checkpoint_s = _time_checkpoint(trainer, Path(tmp) / "checkpoint", on_gpu)
         device = torch.cuda.get_device_name(dev) if on_gpu else "cpu"
         seen = recorder.widest
         possible = possible_width(plan, cfg)
-        del trainer, model, base
+        perf_dict = perf_plan.as_dict()
+        if perf_plan.loss_func is not None:
+            perf_plan.loss_func.close()
+        del trainer, model, perf_plan
         gc.collect()
         if on_gpu:
             torch.cuda.empty_cache()
-    quadratic = cfg.model.attn_implementation == "eager"
+    quadratic = perf_dict["attention"] == "eager"
     return Calibration(
         steps=steps, device=device, on_gpu=on_gpu, load_s=load_s, warmup_step_s=warmup, seconds_per_step=sps,
         tokens_per_step=tokens_per_step, tokens_per_s=tokens_per_step / sps if sps > 0 else 0.0,
         eval_s=eval_s, eval_batches_timed=timed_batches, qa_s=qa_s, checkpoint_s=checkpoint_s,
         memory_kind="cuda_max_allocated" if on_gpu else "process_rss", base_gb=base_gb, peak_gb=peak_gb,
         total_gb=total_gb, longest_batch_seen=seen, longest_batch_possible=possible,
-        scaled_peak_gb=scale_peak(base_gb, peak_gb, seen, possible, quadratic),
+        scaled_peak_gb=scale_peak(base_gb, peak_gb, seen, possible, quadratic), performance=perf_dict,
     )
 
 
-def _time_eval(trainer: Any, collator: Any, data: PreparedData, cfg: Config, plan: Plan,
-               on_gpu: bool) -> tuple[float, int]:
-    """One evaluation's time: at most EVAL_BATCHES_TIMED batches, scaled to the full set."""
+def _time_eval(trainer: Any, data: PreparedData, cfg: Config, plan: Plan, on_gpu: bool) -> tuple[float, int]:
+    """One evaluation's time (the run's evaluation collator: build_run_trainer sets it): at
+    most EVAL_BATCHES_TIMED batches, scaled to the full set."""
     if plan.eval_batches == 0:
         return 0.0, 0
     per_batch = cfg.train.eval_batch_size or cfg.train.batch_size
     subset = data.validation.features[: per_batch * EVAL_BATCHES_TIMED]
     timed = math.ceil(len(subset) / per_batch)
-    saved = trainer.data_collator
-    trainer.data_collator = collator
-    try:
-        _sync(on_gpu)
-        t0 = time.perf_counter()
-        trainer.evaluate(ListDataset(subset))
-        _sync(on_gpu)
-        seconds = time.perf_counter() - t0
-    finally:
-        trainer.data_collator = saved
+    _sync(on_gpu)
+    t0 = time.perf_counter()
+    trainer.evaluate(ListDataset(subset))
+    _sync(on_gpu)
+    seconds = time.perf_counter() - t0
     return seconds * plan.eval_batches / max(timed, 1), timed
 
 
@@ -447,23 +456,7 @@ def estimate(plan: Plan, cal: Calibration, price_per_hour: float | None = None,
 
 def memory_knobs(cfg: Config, plan: Plan | None = None) -> list[str]:
     """The config changes that lower peak memory, as `--set` lines, cheapest first."""
-    knobs: list[str] = []
-    b, ga = cfg.train.batch_size, cfg.train.gradient_accumulation_steps
-    if b > 1:
-        knobs.append(f"halve train.batch_size and double the accumulation to keep the effective batch "
-                     f"(--set train.batch_size={b // 2} --set train.gradient_accumulation_steps={ga * 2})")
-    if cfg.model.gradient_checkpointing is not True:
-        knobs.append("recompute activations (--set model.gradient_checkpointing=true)")
-    longest = plan.longest_example if plan else 0
-    new_len = longest if 0 < longest < cfg.data.max_length else cfg.data.max_length // 2
-    if new_len >= 8:
-        why = "the longest example" if new_len == longest else "truncates more examples"
-        knobs.append(f"shorten sequences (--set data.max_length={new_len}; {why})")
-    if not (cfg.model.load_in_8bit or cfg.model.load_in_4bit):
-        knobs.append("quantise the base weights (--set model.load_in_4bit=true, or model.load_in_8bit=true)")
-    elif cfg.model.load_in_8bit:
-        knobs.append("4-bit base weights (--set model.load_in_8bit=false --set model.load_in_4bit=true)")
-    return knobs
+    return _memory_knobs(cfg, plan.longest_example if plan else 0)
 
 
 def memory_warnings(cfg: Config, plan: Plan, cal: Calibration) -> list[str]:

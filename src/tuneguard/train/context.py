@@ -37,6 +37,7 @@ class RunContext:
     stop_detail: str | None = None  # who/why, e.g. "SIGTERM" or "stop requested by user@host"
     findings: list[Finding] = dataclasses.field(default_factory=list)
     paused_seconds: float = 0.0  # wall time spent paused (excluded from throughput)
+    collectives: Any = None  # tuneguard.dist.Collectives over the run's own gloo group (several processes)
 
     def scrub(self, text: str) -> str:
         for s in self.secrets:

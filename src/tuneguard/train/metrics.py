@@ -22,23 +22,50 @@ log = logging.getLogger(__name__)
 GB = 1024**3
 
 
+TOKENS_KEY = "tuneguard_real_tokens"  # the collator's count, carried in the batch to the model
+
+
 class TokenCounter:
-    """Counts real (non-pad) tokens handed to training; the collator adds to it."""
+    """Counts the real (non-pad) tokens of the training batches the model has been given.
+
+    The collator counts (it sees the unpadded rows, on the CPU, for free) and puts the
+    count into the batch; a forward pre-hook on the model (`watch`) takes it out before the
+    model sees the batch and adds it up. Counting at the model, not in the collator: with
+    dataloader_num_workers > 0 the collator runs in worker processes (a count there never
+    reaches the training process) and ahead of training (prefetching), so only the batches
+    that reach the model count, each once, when they do. No tensor is read: no device sync.
+    """
 
     def __init__(self) -> None:
         self.tokens = 0
 
+    def watch(self, model: Any) -> Any:
+        """Count the batches `model` is called with; returns the hook's handle."""
+
+        # Outside torch.compile's graph: a Python counter, not a tensor computation.
+        @torch.compiler.disable
+        def take(module: Any, args: Any, kwargs: dict[str, Any]) -> Any:
+            n = kwargs.pop(TOKENS_KEY, None)
+            if n is None:
+                return None
+            self.tokens += int(n)
+            return args, kwargs
+
+        return model.register_forward_pre_hook(take, with_kwargs=True)
+
 
 class CountingCollator:
-    """Wraps a collator and counts real tokens of every training batch (CPU, no sync)."""
+    """Wraps a collator: each training batch carries its real-token count to the model,
+    where `TokenCounter.watch` adds it up (see TokenCounter)."""
 
     def __init__(self, inner: Any, counter: TokenCounter):
         self.inner = inner
         self.counter = counter
 
     def __call__(self, features: list[dict[str, Any]]) -> Any:
-        self.counter.tokens += sum(len(f["input_ids"]) for f in features)
-        return self.inner(features)
+        batch = self.inner(features)
+        batch[TOKENS_KEY] = sum(len(f["input_ids"]) for f in features)
+        return batch
 
 
 def memory_snapshot() -> dict[str, float]:

@@ -53,16 +53,12 @@ class ModelError(Exception):
     """The model cannot be loaded as configured (a message the user can act on)."""
 
 
-def resolve_dtype(name: str) -> torch.dtype:
-    if name == "bf16":
-        return torch.bfloat16
-    if name == "fp16":
-        return torch.float16
-    if name == "fp32":
-        return torch.float32
-    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float32
+def resolve_dtype(name: str, use_cpu: bool = False) -> torch.dtype:
+    """`model.dtype` as a torch dtype on this machine's device ("auto": bf16 on GPUs that
+    have it natively, fp16 on older GPUs, fp32 on the CPU; tuneguard.train.device)."""
+    from tuneguard.train.device import DeviceProps, choose_precision
+
+    return choose_precision(name, DeviceProps.detect(use_cpu=use_cpu)).torch_dtype
 
 
 def smollm2_gguf() -> tuple[str, str]:
@@ -174,19 +170,40 @@ def tiny_model_config(vocab_size: int) -> Any:
                       bos_token_id=0, eos_token_id=0, tie_word_embeddings=False, initializer_range=0.1)
 
 
+def model_config(cfg: Config, tokenizer: Any) -> Any:
+    """The model's transformers config, read without loading weights (None when it cannot
+    be read: the real load reports a clear error later)."""
+    if cfg.model.name == TINY:
+        return tiny_model_config(-(-len(tokenizer) // 64) * 64)
+    try:
+        from transformers import AutoConfig
+
+        name, gguf = model_source(cfg.model)
+        kwargs: dict[str, Any] = {"revision": cfg.model.revision, "trust_remote_code": cfg.model.trust_remote_code}
+        if gguf:
+            kwargs["gguf_file"] = gguf
+        if cfg.model.hub_token:
+            kwargs["token"] = cfg.model.hub_token
+        return AutoConfig.from_pretrained(name, **kwargs)
+    except Exception:  # noqa: BLE001 - the real load reports a clear error later
+        return None
+
+
 def load_base_model(cfg: Config, tokenizer: Any, *, device_map: Any = None) -> Any:
-    """The base causal LM with its embeddings sized for the tokenizer (resized only if needed)."""
+    """The base causal LM with its embeddings sized for the tokenizer (resized only if needed).
+
+    `device_map` (e.g. {"": 0}) loads the weights straight onto that device, tensor by
+    tensor, instead of into host memory first (tuneguard.train.device.load_device_map)."""
     from transformers import AutoModelForCausalLM
 
     mcfg = cfg.model
-    dtype = resolve_dtype(mcfg.dtype)
+    dtype = resolve_dtype(mcfg.dtype, use_cpu=cfg.train.use_cpu)
     if (mcfg.load_in_8bit or mcfg.load_in_4bit) and not torch.cuda.is_available():
         raise ModelError("model.load_in_8bit / load_in_4bit need a CUDA GPU (bitsandbytes); none is available")
     attn = None if mcfg.attn_implementation == "auto" else mcfg.attn_implementation
     if mcfg.name == TINY:
         torch.manual_seed(cfg.train.seed)
-        vocab = -(-len(tokenizer) // 64) * 64
-        conf = tiny_model_config(vocab)
+        conf = model_config(cfg, tokenizer)
         if attn:
             conf._attn_implementation = attn
         model = AutoModelForCausalLM.from_config(conf, dtype=dtype)
@@ -235,8 +252,11 @@ def _bnb_config(mcfg: ModelConfig, dtype: torch.dtype) -> Any:
     except ImportError:
         raise ModelError("8/4-bit loading needs bitsandbytes: pip install 'tuneguard[quant]'") from None
     if mcfg.load_in_4bit:
+        # Compute in the run's dtype (bf16, or fp16 on cards without native bf16): the
+        # dequantised weights meet activations of that dtype, and an fp32 compute dtype would
+        # run every matmul in fp32 and cast around it.
         return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                                  bnb_4bit_compute_dtype=dtype if dtype != torch.float16 else torch.float32)
+                                  bnb_4bit_compute_dtype=dtype)
     return BitsAndBytesConfig(load_in_8bit=True)
 
 
@@ -264,7 +284,9 @@ def apply_lora(model: Any, cfg: Config) -> tuple[Any, dict[str, int]]:
     from peft import get_peft_model, prepare_model_for_kbit_training
 
     if cfg.model.load_in_8bit or cfg.model.load_in_4bit:
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=bool(cfg.model.gradient_checkpointing))
+        # Checkpointing is the performance plan's decision ("auto" is not "on"); the Trainer
+        # turns it on (non-reentrant, which needs no input gradients) when the plan says so.
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     targets = target_modules(model, cfg.lora)
     names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
     missing = [t for t in targets if t not in names]

@@ -16,7 +16,10 @@ reason, and returns a `PerfPlan` the recipe passes on (and records in the run st
 - Chunked cross-entropy ("auto": vocabularies of 32k tokens or more): the loss is computed
   from the final hidden states in chunks through the LM head, only at supervised positions,
   so the full fp32 logits of the batch (tokens x vocab x 4 bytes, ~1.6 GB for 8k tokens of
-  GPT-J, several copies of it in the backward) never exist at once.
+  GPT-J, several copies of it in the backward) never exist at once. The final hidden state
+  is taken from the decoder's output by a forward hook, not through `output_hidden_states`:
+  that returns every layer's hidden states, which accelerate's mixed-precision wrapper turns
+  into fp32 copies (~0.47 MB per token for GPT-J) that nothing needs.
 """
 
 from __future__ import annotations
@@ -72,9 +75,8 @@ class PerfPlan:
     loss_func: Any = dataclasses.field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d.pop("loss_func", None)
-        return d
+        # Not dataclasses.asdict: it deep-copies every field, and the loss holds a model hook.
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "loss_func"}
 
     def train_collate_wrapper(self) -> Any:
         """Wraps the training collator to ask for hidden states (chunked loss), else None."""
@@ -250,15 +252,15 @@ def measure_saved_bytes(model: nn.Module, batch: dict[str, torch.Tensor], autoca
 # --- chunked cross-entropy ------------------------------------------------------------
 
 class HiddenStatesInputs:
-    """Training collate wrapper for the chunked loss: asks the model for its final hidden
-    states and only the last position's logits (the loss computes the rest in chunks)."""
+    """Training collate wrapper for the chunked loss: asks the model for only the last
+    position's logits (the loss computes the rest in chunks from the final hidden state,
+    which `CausalLMLoss` captures with a hook on the decoder)."""
 
     def __init__(self, inner: Any):
         self.inner = inner
 
     def __call__(self, features: list[dict[str, Any]]) -> Any:
         batch = self.inner(features)
-        batch["output_hidden_states"] = True
         batch["logits_to_keep"] = 1
         return batch
 
@@ -266,15 +268,30 @@ class HiddenStatesInputs:
         return getattr(self.inner, name)
 
 
+def decoder_of(model: Any) -> nn.Module:
+    """The module whose output is the final (normed) hidden state that feeds the LM head:
+    the transformers base model inside the causal-LM wrapper (GPT-J's `transformer`,
+    Llama's `model`)."""
+    m = unwrap(model)
+    base = getattr(m, "base_model", None)
+    if not isinstance(base, nn.Module) or base is m:
+        raise ValueError("the model has no separate decoder module to take the final hidden state from")
+    return base
+
+
 class CausalLMLoss:
     """A Trainer `compute_loss_func` equal to the model's causal-LM loss (labels shifted
     inside, -100 ignored, sum / num_items_in_batch or the mean), with two additions.
 
-    Chunked (when the batch brings hidden states, see `HiddenStatesInputs`): the loss is
-    computed from the final hidden states through the LM head in chunks of `chunk_tokens`
-    supervised positions, each chunk checkpointed, so only one chunk's logits exist at a
-    time, forward or backward; prompt and padding positions never reach the LM head.
-    Batches with full logits (evaluation) use them.
+    Chunked (`chunked=True`, with batches from `HiddenStatesInputs`, whose logits cover only
+    the last position): the loss is computed from the final hidden state through the LM head
+    in chunks of `chunk_tokens` supervised positions, each chunk checkpointed, so only one
+    chunk's logits exist at a time, forward or backward; prompt and padding positions never
+    reach the LM head. The final hidden state comes from a forward hook on the decoder (one
+    tensor, in the dtype the model computed it in), and each chunk goes through the head in
+    the head's own dtype: under bf16/fp16 mixed precision the loss runs outside autocast,
+    where an fp32 hidden state would not multiply with a 16-bit head. Batches with full
+    logits (evaluation) use them.
 
     Token-weighted (`tokens_per_step`, for length-bucketed batches): the gradient is the
     step's summed token loss over a constant, the mean supervised tokens per optimizer step,
@@ -285,33 +302,59 @@ class CausalLMLoss:
     returned (what the Trainer logs and the guards read) stays the per-step mean.
     """
 
-    def __init__(self, model: nn.Module, chunk_tokens: int = 4096, tokens_per_step: float | None = None):
+    def __init__(self, model: nn.Module, chunk_tokens: int = 4096, tokens_per_step: float | None = None,
+                 chunked: bool = True):
         self.head = model.get_output_embeddings()
         if self.head is None:
             raise ValueError("the model has no output embeddings (LM head)")
         self.chunk_tokens = chunk_tokens
         self.tokens_per_step = tokens_per_step
+        self._hidden: torch.Tensor | None = None
+        self._hook = decoder_of(model).register_forward_hook(self._capture) if chunked else None
+
+    def _capture(self, module: nn.Module, args: Any, output: Any) -> None:
+        # Training forwards only: evaluation and generation (no grad) bring full logits or
+        # need no loss, and a reference kept would hold their activations.
+        if torch.is_grad_enabled():
+            # ModelOutput and tuple outputs alike: the first field is last_hidden_state.
+            self._hidden = output[0]
+
+    def close(self) -> None:
+        """Remove the hook (the model then runs as if the loss had never been attached)."""
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
+        self._hidden = None
+
+    def _head_dtype(self) -> torch.dtype:
+        weight = getattr(self.head, "weight", None)
+        return weight.dtype if isinstance(weight, torch.Tensor) and weight.is_floating_point() else torch.float32
 
     def _chunk(self, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        logits = self.head(hidden).float()
+        logits = self.head(hidden.to(self._head_dtype())).float()
         return F.cross_entropy(logits, labels, reduction="sum")
 
     def __call__(self, outputs: Any, labels: torch.Tensor | None, num_items_in_batch: Any = None) -> torch.Tensor:
+        # Take the captured hidden state now, whatever follows: a reference kept past this
+        # call would hold the batch's activations until the next forward.
+        hidden, self._hidden = self._hidden, None
         if labels is None:
             return outputs["loss"]
         shift = F.pad(labels, (0, 1), value=IGNORE_INDEX)[..., 1:].reshape(-1)
-        states = outputs.get("hidden_states") if isinstance(outputs, dict) else getattr(outputs, "hidden_states", None)
         logits = outputs["logits"]
         if logits.shape[-2] == labels.shape[-1]:  # full logits already computed (evaluation): use them
-            states = None
-        elif states is None:
-            raise ValueError("the chunked loss needs the model's hidden states when logits are truncated")
-        if states is None:
+            hidden = None
+        elif hidden is None:
+            raise ValueError("the chunked loss needs the final hidden state when logits are truncated "
+                             "(CausalLMLoss(chunked=True) on the model that computed these outputs)")
+        elif hidden.shape[:-1] != labels.shape:
+            raise ValueError(f"the captured hidden state {tuple(hidden.shape)} does not match the labels "
+                             f"{tuple(labels.shape)}")
+        if hidden is None:
             flat = logits.float().reshape(-1, logits.shape[-1])
             total = F.cross_entropy(flat, shift.to(flat.device), ignore_index=IGNORE_INDEX, reduction="sum")
             count = (shift != IGNORE_INDEX).sum()
         else:
-            hidden = states[-1]
             hidden = hidden.reshape(-1, hidden.shape[-1])
             shift = shift.to(hidden.device)
             keep = (shift != IGNORE_INDEX).nonzero().squeeze(1)
@@ -335,15 +378,66 @@ class CausalLMLoss:
         return mean.detach() + (weighted - weighted.detach())
 
 
-def supports_chunked_loss(model: Any) -> tuple[bool, str]:
+def sharded_weights(cfg: Any = None) -> str | None:
+    """"FSDP" or "DeepSpeed ZeRO-3" when the model's weights will be sharded over the
+    processes (from the config or from what `accelerate launch` put in the environment),
+    else None. ZeRO-1/2 shard only optimizer state and gradients."""
+    env = os.environ
+    train = getattr(cfg, "train", None)
+    if getattr(train, "fsdp", None) or env.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true"):
+        return "FSDP"
+    if env.get("ACCELERATE_USE_DEEPSPEED", "").lower() in ("1", "true") and \
+            env.get("ACCELERATE_DEEPSPEED_ZERO_STAGE", "") == "3":
+        return "DeepSpeed ZeRO-3"
+    ds = getattr(train, "deepspeed", None)
+    if ds and deepspeed_zero_stage(ds) == 3:
+        return "DeepSpeed ZeRO-3"
+    return None
+
+
+def deepspeed_zero_stage(config: Any) -> int | None:
+    """`zero_optimization.stage` of a DeepSpeed config (a JSON file path or a dict)."""
+    import json
+
+    try:
+        data = config if isinstance(config, dict) else json.loads(open(config, encoding="utf-8").read())
+        stage = data.get("zero_optimization", {}).get("stage")
+        return int(stage) if stage is not None else None
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+
+
+def supports_chunked_loss(model: Any, cfg: Any = None) -> tuple[bool, str]:
     m = unwrap(model)
     if "logits_to_keep" not in inspect.signature(m.forward).parameters:
         return False, "the model's forward takes no logits_to_keep"
     if m.get_output_embeddings() is None:
         return False, "the model has no LM head"
-    if os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true"):
-        return False, "FSDP shards the LM head; the chunked loss calls it outside the wrapped forward"
+    sharded = sharded_weights(cfg)
+    if sharded:
+        return False, f"{sharded} shards the LM head; the chunked loss calls it outside the wrapped forward"
     return True, ""
+
+
+def choose_chunked_loss(cfg: Any, model: Any) -> tuple[bool, str]:
+    """(on, reason) for `train.chunked_loss`: auto turns it on for vocabularies >= 32,000."""
+    requested = getattr(cfg.train, "chunked_loss", "auto")
+    ok, why = supports_chunked_loss(model, cfg)
+    if requested == "auto":
+        vocab = model_shape(unwrap(model).config).vocab
+        on = ok and vocab >= 32_000
+        return on, (f"auto: vocabulary {vocab:,}" + (" >= 32,000" if on else " < 32,000") if ok else f"auto: off, {why}")
+    if requested is True and not ok:
+        log.warning("train.chunked_loss is on but %s: using the model's loss", why)
+    return bool(requested) and ok, "configured" if ok or not requested else f"configured, but {why}"
+
+
+def planned_seq_len(cfg: Any, max_example_length: int | None) -> int:
+    """The widest batch the data can make: the longest example (at most data.max_length)
+    rounded up to the collator's multiple."""
+    seq = min(cfg.data.max_length, max_example_length or cfg.data.max_length)
+    mult = max(1, cfg.data.pad_to_multiple_of)
+    return -(-seq // mult) * mult
 
 
 # --- the plan -------------------------------------------------------------------------
@@ -365,31 +459,21 @@ def plan_performance(cfg: Any, model: nn.Module, *, use_cpu: bool, max_example_l
     if getattr(cfg.model, "fused_gelu", True):
         plan.fused_gelu = fuse_gelu(m)
 
-    shape = model_shape(m.config)
-    requested = getattr(cfg.train, "chunked_loss", "auto")
-    ok, why = supports_chunked_loss(model)
-    if requested is True and not ok:
-        log.warning("train.chunked_loss is on but %s: using the model's loss", why)
-    if requested == "auto":
-        plan.chunked_loss = ok and shape.vocab >= 32_000
-        plan.chunked_loss_reason = (f"auto: vocabulary {shape.vocab:,}" + (" >= 32,000" if plan.chunked_loss else " < 32,000")
-                                    if ok else f"auto: off, {why}")
-    else:
-        plan.chunked_loss = bool(requested) and ok
-        plan.chunked_loss_reason = "configured" if ok or not requested else f"configured, but {why}"
+    plan.chunked_loss, plan.chunked_loss_reason = choose_chunked_loss(cfg, model)
     plan.token_weighted_loss = bool(tokens_per_step)
     if plan.chunked_loss or plan.token_weighted_loss:
-        plan.loss_func = CausalLMLoss(model, tokens_per_step=tokens_per_step)
+        plan.loss_func = CausalLMLoss(model, tokens_per_step=tokens_per_step, chunked=plan.chunked_loss)
 
-    seq = min(cfg.data.max_length, max_example_length or cfg.data.max_length)
-    seq = -(-seq // max(1, cfg.data.pad_to_multiple_of)) * max(1, cfg.data.pad_to_multiple_of)
+    seq = planned_seq_len(cfg, max_example_length)
     (plan.gradient_checkpointing, plan.checkpointing_reason, plan.estimated_peak_gb,
      plan.estimated_peak_checkpointed_gb, plan.memory_budget_gb) = choose_checkpointing(
         cfg.model.gradient_checkpointing, model, batch_size=cfg.train.batch_size, seq_len=seq,
-        attention=plan.attention, chunked_loss=plan.chunked_loss, fused_gelu=plan.fused_gelu > 0 or not _has_unfused_gelu(m),
+        attention=plan.attention, chunked_loss=plan.chunked_loss, fused_gelu=plan.fused_gelu > 0 or not has_unfused_gelu(m),
         device_type=device_type, budget_gb=getattr(cfg.train, "memory_budget_gb", None))
-    if plan.gradient_checkpointing:
-        m.config.use_cache = False  # a cache is useless in training and conflicts with recomputation
+    # A KV cache is useless in training (GPT-J would build and copy one in every layer, about
+    # 0.44 MB per token) and conflicts with recomputation; transformers 5's Trainer turns it
+    # off too, but not every code path that trains goes through its constructor first.
+    m.config.use_cache = False
     for k in ("estimated_peak_gb", "estimated_peak_checkpointed_gb", "memory_budget_gb"):
         v = getattr(plan, k)
         setattr(plan, k, None if v is None or not math.isfinite(v) else round(v, 2))
@@ -402,7 +486,7 @@ def plan_performance(cfg: Any, model: nn.Module, *, use_cpu: bool, max_example_l
     return plan
 
 
-def _has_unfused_gelu(model: nn.Module) -> bool:
+def has_unfused_gelu(model: nn.Module) -> bool:
     from transformers.activations import FastGELUActivation, NewGELUActivation
 
     return any(isinstance(x, (NewGELUActivation, FastGELUActivation)) for x in model.modules())

@@ -44,6 +44,7 @@ from tuneguard.train.context import RunContext
 from tuneguard.train.diskfull import DiskFull, handle_disk_full, is_disk_full
 from tuneguard.train.display import DisplayCallback
 from tuneguard.train.metrics import CountingCollator, MetricsCallback, TokenCounter
+from tuneguard.train.preflight import Preflight, PreflightRefusal, preflight
 from tuneguard.train.resume import CheckpointMarkerCallback, latest_checkpoint
 
 log = logging.getLogger(__name__)
@@ -239,7 +240,8 @@ def training_arguments(cfg: Config, run_dir: Path, use_cpu: bool, *, gradient_ch
         load_best_model_at_end=e.load_best_model_at_end and e.strategy != "no",
         metric_for_best_model="eval_loss",
         greater_is_better=False,
-        bf16=dtype == torch.bfloat16 and not use_cpu,
+        # bf16 autocast on the CPU too: the same mixed-precision path as on a GPU (and its tests).
+        bf16=dtype == torch.bfloat16,
         fp16=dtype == torch.float16 and not use_cpu,
         use_cpu=use_cpu,
         report_to=list(t.report_to) or "none",
@@ -266,16 +268,8 @@ def model_context_length(cfg: Config, tokenizer: Any) -> int | None:
     """The model's context window, read from its config without loading weights."""
     if cfg.model.context_length:
         return cfg.model.context_length
-    if cfg.model.name == model_lib.TINY:
-        return model_lib.tiny_model_config(len(tokenizer)).n_positions
-    try:
-        from transformers import AutoConfig
-
-        name, gguf = model_lib.model_source(cfg.model)
-        conf = AutoConfig.from_pretrained(name, gguf_file=gguf, revision=cfg.model.revision,
-                                          trust_remote_code=cfg.model.trust_remote_code,
-                                          token=cfg.model.hub_token or None)  # a private model needs it here too
-    except Exception:  # noqa: BLE001 - the real load reports a clear error later
+    conf = model_lib.model_config(cfg, tokenizer)
+    if conf is None:
         return None
     for k in ("max_position_embeddings", "n_positions", "n_ctx", "seq_length"):
         v = getattr(conf, k, None)
@@ -354,6 +348,60 @@ def make_notifier(cfg: Config, store: RunStore | None, secrets: list[str], run_n
     return CallerTimedNotifier(Notifier(cfg.notify, store, secrets, run_name=run_name))
 
 
+def load_model_for_training(cfg: Config, tokenizer: Any, *, device_map: Any = None,
+                            keep_base: Path | None = None) -> tuple[Any, dict[str, int]]:
+    """The base model (onto `device_map`'s device) wrapped with LoRA, set up for training;
+    `keep_base`: save the base there first (a random-init built-in cannot be reloaded
+    otherwise)."""
+    base = model_lib.load_base_model(cfg, tokenizer, device_map=device_map)
+    # Training never reads a KV cache; GPT-J would build and copy one in every layer.
+    base.config.use_cache = False
+    if keep_base is not None:
+        base.save_pretrained(keep_base)
+    return model_lib.apply_lora(base, cfg)
+
+
+def build_run_trainer(cfg: Config, model: Any, tokenizer: Any, data: PreparedData, run_dir: Path, *,
+                      use_cpu: bool, steps_per_epoch: int, callbacks: list[Any], counter: TokenCounter,
+                      wrap_collator: Any = None) -> tuple[Any, Any]:
+    """(trainer, performance plan) of a run: collators, the automatic choices
+    (tuneguard.train.perf), TrainingArguments and the batching Trainer, exactly as `train`
+    runs them; `plan --calibrate` measures this same pipeline. `wrap_collator` wraps the
+    training collator (a measurement's recorder)."""
+    from transformers.trainer_callback import PrinterCallback
+
+    from tuneguard.data.batching import build_trainer, supervised_tokens_per_step
+    from tuneguard.train import perf
+
+    collator = CountingCollator(build_collator(cfg.data.collator, tokenizer, cfg.data.pad_to_multiple_of,
+                                               cfg.data.max_length), counter)
+    if wrap_collator is not None:
+        collator = wrap_collator(collator)
+    eval_collator = build_collator(cfg.data.collator, tokenizer, cfg.data.pad_to_multiple_of, cfg.data.max_length)
+    bucketed = cfg.data.batching == "token_budget"
+    features = data.train.features
+    plan = perf.plan_performance(cfg, model, use_cpu=use_cpu,
+                                 max_example_length=max((len(f["input_ids"]) for f in features), default=None),
+                                 tokens_per_step=supervised_tokens_per_step(features, steps_per_epoch) if bucketed else None)
+    args = training_arguments(cfg, run_dir, use_cpu, gradient_checkpointing=plan.gradient_checkpointing)
+    trainer = build_trainer(cfg.data.batching, pad_to_multiple_of=cfg.data.pad_to_multiple_of, model=model, args=args,
+                            train_dataset=ListDataset(features), eval_dataset=ListDataset(data.validation.features),
+                            data_collator=collator, processing_class=tokenizer, callbacks=callbacks,
+                            compute_loss_func=plan.loss_func, train_collate_wrapper=plan.train_collate_wrapper())
+    counter.watch(model)  # real tokens counted as batches reach the model (workers or not)
+    trainer.remove_callback(PrinterCallback)  # tuneguard's DisplayCallback shows the logs
+    # Evaluation batches need no token counting.
+    trainer.get_eval_dataloader = _with_collator(trainer.get_eval_dataloader, trainer, eval_collator)
+    return trainer, plan
+
+
+def failure_leave_timeout(cfg: Config) -> float:
+    """How long a failed rank waits for the others before it exits: long enough for rank 0
+    to record the failure and flush its notifications when every rank failed at the same
+    point (the usual case: same code, same shapes), short when only this rank failed."""
+    return float(min(cfg.train.ddp_timeout, cfg.notify.flush_timeout_s + 30))
+
+
 # --- the recipe ----------------------------------------------------------------------
 
 def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: bool = False,
@@ -365,15 +413,22 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
     store: RunStore | None = None
     ctx: RunContext | None = None
     callbacks: list[Any] = []
-    gate, owns_group, leave_together = StartGate(None), False, False
+    gate, owns_group, coll = StartGate(None), False, None
+    leave_timeout: float | None = None  # set: wait this long for every rank before leaving
+    exit_code = EXIT_FAIL
+    hw: Preflight | None = None
+    trainer: Any = None
+    plan: Any = None
     try:
-        # 0. Several processes: a process group now, so that all ranks can agree on the start.
+        # 0. Several processes: a process group now, so that all ranks can agree on the start,
+        # and a gloo group of tuneguard's own for that and every later decision.
         if dist.world_size > 1:
             if not dist.is_main:  # rank 0 alone reports progress
                 logging.getLogger("tuneguard").setLevel(logging.WARNING)
             owns_group = init_process_group(use_cpu=cfg.train.use_cpu or not torch.cuda.is_available(),
                                             timeout_s=cfg.train.ddp_timeout)
-            gate = StartGate(Collectives())
+            coll = Collectives.create(cfg.train.ddp_timeout)
+            gate = StartGate(coll)
         # 1. Config: secrets resolved for use, redacted for the record.
         try:
             resolved = resolve_env_refs(cfg)
@@ -390,8 +445,11 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
         ckpt = prepare_run_dir(run_dir, cfg_record, resume, overwrite) if dist.is_main else \
             (latest_checkpoint(run_dir / "checkpoints") if resume else None)
 
-        # 2. Tokenizer and data, then the audit: all before a model is loaded.
+        # 2. Tokenizer and data, the hardware checks, then the audit: all before a model is loaded.
         tokenizer, data = load_tokenizer_and_data(cfg)
+        hw = preflight(cfg, lambda: model_lib.model_config(cfg, tokenizer), world_size=dist.world_size,
+                       local_rank=dist.local_rank,
+                       max_example_length=max((len(f["input_ids"]) for f in data.train.features), default=None))
         audit_findings = run_data_audit(cfg, data, tokenizer) if dist.is_main else []
         spe, max_steps = steps_plan(len(data.train.features), cfg, dist.world_size)
 
@@ -401,13 +459,16 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
             store.init_run(config=cfg_record, max_steps=max_steps)
             store.set_meta(environment=environment(), data_sizes=data.sizes(), data_format=data.format,
                            tokenize_stats={s.name: s.stats.to_dict() for s in (data.train, data.validation)},
-                           steps_per_epoch=spe, exit_reason=None)
+                           steps_per_epoch=spe, exit_reason=None, hardware=hw.as_dict())
             store.replace_audit_findings(audit_findings)
+            if hw.precision.note:
+                log.warning("precision: %s", hw.precision.note)
+                console.print(f"note: {hw.precision.note}", markup=False)
             store.truncate_after(_step_of(ckpt), findings=True)
             store.set_meta(context_length=model_context_length(cfg, tokenizer))  # bounds recommended max_length
         ctx = RunContext(cfg=cfg, run_dir=run_dir, store=store, is_main=dist.is_main,
                          world_size=dist.world_size, secrets=secrets, audit_findings=audit_findings,
-                         max_steps=max_steps, steps_per_epoch=spe)
+                         max_steps=max_steps, steps_per_epoch=spe, collectives=coll)
         errors = [f for f in audit_findings if f.severity == "error"]
         if errors and not force:
             if store:
@@ -428,12 +489,9 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
         if use_cpu and (cfg.train.fsdp or cfg.train.deepspeed):
             log.warning("train.fsdp / train.deepspeed need CUDA GPUs: on CPU accelerate runs plain DDP "
                         "(every process holds the whole model)")
-        base = model_lib.load_base_model(cfg, tokenizer)
-        if cfg.model.gradient_checkpointing is True:
-            base.config.use_cache = False
-        if dist.is_main and cfg.model.name == model_lib.TINY:
-            base.save_pretrained(run_dir / "base_model")  # random init: keep it to reload the adapter
-        model, counts = model_lib.apply_lora(base, cfg)
+        model, counts = load_model_for_training(
+            cfg, tokenizer, device_map=hw.device_map,
+            keep_base=run_dir / "base_model" if dist.is_main and cfg.model.name == model_lib.TINY else None)
         if dist.is_main:
             console.print(f"model {cfg.model.name}: {counts['trainable']:,} trainable of {counts['total']:,} "
                           f"parameters ({100 * counts['trainable'] / max(counts['total'], 1):.3f}%)", markup=False)
@@ -441,22 +499,8 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
 
         # 4. Trainer with the callbacks that watch and steer it.
         counter = TokenCounter()
-        collator = CountingCollator(build_collator(cfg.data.collator, tokenizer, cfg.data.pad_to_multiple_of,
-                                                   cfg.data.max_length), counter)
-        eval_collator = build_collator(cfg.data.collator, tokenizer, cfg.data.pad_to_multiple_of, cfg.data.max_length)
-        from tuneguard.data.batching import build_trainer, supervised_tokens_per_step
-        from tuneguard.train import perf
-
-        bucketed = cfg.data.batching == "token_budget"
-        plan = perf.plan_performance(cfg, model, use_cpu=use_cpu,
-                                     max_example_length=max((len(f["input_ids"]) for f in data.train.features), default=None),
-                                     tokens_per_step=supervised_tokens_per_step(data.train.features, spe) if bucketed else None)
-        if store is not None:
-            store.set_meta(performance=plan.as_dict())
-        args = training_arguments(cfg, run_dir, use_cpu, gradient_checkpointing=plan.gradient_checkpointing)
         callbacks = [MetricsCallback(ctx, counter),
-                                CheckpointMarkerCallback(run_dir / "checkpoints", dist.is_main,
-                                                         keep=cfg.train.save_total_limit)]
+                     CheckpointMarkerCallback(run_dir / "checkpoints", dist.is_main, keep=cfg.train.save_total_limit)]
         callbacks += optional_callbacks(ctx, tokenizer)
         from tuneguard.policy import build_policy_callbacks, train_with_policy
 
@@ -466,17 +510,14 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
             callbacks.append(tracker)  # after the guards: a finding goes out in the log that found it
         if dist.is_main:
             callbacks.append(DisplayCallback(console))
-        trainer = build_trainer(cfg.data.batching, pad_to_multiple_of=cfg.data.pad_to_multiple_of, model=model, args=args, train_dataset=ListDataset(data.train.features),
-                                eval_dataset=ListDataset(data.validation.features), data_collator=collator,
-                                processing_class=tokenizer, callbacks=callbacks, compute_loss_func=plan.loss_func,
-                                train_collate_wrapper=plan.train_collate_wrapper())
-        from transformers.trainer_callback import PrinterCallback
-
-        trainer.remove_callback(PrinterCallback)  # our DisplayCallback shows the logs
+        trainer, plan = build_run_trainer(cfg, model, tokenizer, data, run_dir, use_cpu=use_cpu, steps_per_epoch=spe,
+                                          callbacks=callbacks, counter=counter)
+        if store is not None:
+            args = trainer.args
+            mixed = "bf16" if args.bf16 else "fp16" if args.fp16 else "no"
+            store.set_meta(performance={**plan.as_dict(), "mixed_precision": mixed})
         if tracker is not None:
             tracker.attach(trainer)
-        # Evaluation batches need no token counting.
-        trainer.get_eval_dataloader = _with_collator(trainer.get_eval_dataloader, trainer, eval_collator)
 
         if store:
             store.set_state("running", started=time.time())
@@ -501,30 +542,36 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
         train_with_policy(trainer, ctx, ckpt)  # trainer.train(), again after each rollback
 
         # 5. Finish: adapter, test metrics, state, notifications.
-        code = _finish(ctx, trainer, data, tokenizer, console, time.time() - t0)
-        leave_together = True
-        return code
+        exit_code = _finish(ctx, trainer, data, tokenizer, console, time.time() - t0)
+        leave_timeout = cfg.train.ddp_timeout
+        return exit_code
     except PeerRefused as exc:  # another rank could not start, or the ranks disagree
-        leave_together = True
+        leave_timeout, exit_code = cfg.train.ddp_timeout, exc.code
         if store:
             store.set_state("failed", exit_reason=(exc.message or "another process could not start")[:500])
         if exc.message and dist.is_main:
             _console_error(console, exc.message)
         return exc.code
-    except UsageError as exc:
-        leave_together = gate.refuse(EXIT_USAGE)
+    except (UsageError, PreflightRefusal) as exc:
+        leave_timeout, exit_code = _leave_after_failure(gate, EXIT_USAGE, cfg), EXIT_USAGE
         _console_error(console, str(exc))
         return EXIT_USAGE
     except (DataError, model_lib.ModelError) as exc:
-        leave_together = gate.refuse(EXIT_USAGE)
+        leave_timeout = _leave_after_failure(gate, EXIT_USAGE, cfg)
         if store:
             store.set_state("failed", exit_reason=str(exc)[:500])
         _console_error(console, ctx.scrub(str(exc)) if ctx else str(exc))
-        return EXIT_USAGE if ctx is None or store is None or store.state() != "running" else EXIT_FAIL
+        exit_code = EXIT_USAGE if ctx is None or store is None or store.state() != "running" else EXIT_FAIL
+        return exit_code
     except Exception as exc:  # noqa: BLE001 - record any crash as a failed run
-        leave_together = gate.refuse(EXIT_FAIL)
+        leave_timeout = _leave_after_failure(gate, EXIT_FAIL, cfg)
         tb = traceback.format_exc()
         full = handle_disk_full(exc, run_dir) if dist.is_main else None
+        if isinstance(exc, torch.OutOfMemoryError):
+            from tuneguard.train.memfit import oom_message
+
+            step = trainer.state.global_step if trainer is not None else None
+            full = oom_message(hw.fit if hw else None, cfg, step)
         text = full or f"{type(exc).__name__}: {exc}"
         text = ctx.scrub(text) if ctx else text
         log.debug("training failed:\n%s", tb)
@@ -545,6 +592,8 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
         for cb in callbacks:  # e.g. restore signal handlers even when training crashed
             if hasattr(cb, "close"):
                 cb.close()
+        if plan is not None and plan.loss_func is not None:
+            plan.loss_func.close()  # the chunked loss's hook on the model
         if ctx is not None and ctx.notifier is not None:
             if store is not None:
                 store.set_meta(notify_caller_seconds=round(getattr(ctx.notifier, "seconds", 0.0), 6))
@@ -553,10 +602,23 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
             store.close()
         if lock:
             lock.release()
-        if leave_together:
-            gate.leave(cfg.train.ddp_timeout)
+        if leave_timeout is not None:
+            gate.leave(leave_timeout, exit_code)
         if owns_group:
             destroy_process_group()
+
+
+def _leave_after_failure(gate: StartGate, code: int, cfg: Config) -> float | None:
+    """How long this failed rank waits for the others at the end (None: not at all).
+
+    Before the start gate the failure travels through the gate itself (every rank exits with
+    this code, together). After it, the other ranks may have failed at the same point (a
+    crash in the same step) or be training on: wait a bounded time, so that in the first
+    case rank 0 records the failure and sends its notifications before the launcher ends
+    the others, and in the second the launcher still learns of the failure soon."""
+    if gate.refuse(code):
+        return cfg.train.ddp_timeout
+    return failure_leave_timeout(cfg) if gate.coll is not None else None
 
 
 def _with_collator(fn: Any, trainer: Any, collator: Any) -> Any:

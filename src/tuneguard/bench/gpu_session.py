@@ -1,0 +1,389 @@
+"""Every GPU measurement of GPT-J-6B LoRA in one call (run by bench/gpu_gptj.sh).
+
+GPU time is lent in short sessions, so the whole measurement is one prepared command that
+first ran on the CPU (`--selftest`: the same steps, a small model, bf16 on the CPU). Each
+step is a subprocess with its own time limit inside one overall budget; a step that fails
+or runs out of time is recorded and the next one still runs; the summary says which, and
+the command exits 1 if any failed (nothing hides a failed step).
+
+Steps, in order:
+1. cuda_tests  the CUDA lane of the test suite (`pytest -m cuda tests/cuda`).
+2. bench       the throughput bench: tuneguard's pipeline against the notebook pipeline,
+               MFU, peak memory, a profile summary (tuneguard.bench.throughput).
+3. model       GPT-J-6B with random weights saved as a model folder (bf16 safetensors and a
+               tokenizer), so that the real `tuneguard train` loads it as a user's model.
+4. train       `tuneguard train` on it with the v2 preset (LoRA r16 on q, k, v, out) and
+               generated instruction data (median about 180 tokens), evaluation and
+               checkpoints included; killed (SIGKILL) once a checkpoint is complete.
+5. resume      `tuneguard train --resume auto`: the loss curve must continue (the steps
+               logged twice, before the kill and after the resume, compared).
+6. calibrate   `tuneguard plan --calibrate`: its step time and peak memory against the
+               measured ones of the train run.
+7. four_bit    `tuneguard train` with the base in 4-bit (bitsandbytes): a few steps.
+
+Results under OUT: summary.json (every figure and each step's status), log.txt, and
+details.tar.gz (each step's full output and config).
+
+    python -m tuneguard.bench.gpu_session --out OUT [--budget-s 500] [--selftest]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+from typing import Any
+
+STEP_LIMITS = {"cuda_tests": 150, "bench": 240, "model": 120, "train": 200, "resume": 150, "calibrate": 150,
+               "four_bit": 180}
+
+
+class Session:
+    """The steps' shared state: where things are, the clock, the results."""
+
+    def __init__(self, out: Path, work: Path, budget_s: float, selftest: bool):
+        self.out, self.work, self.selftest = out, work, selftest
+        self.deadline = time.monotonic() + budget_s
+        self.results: dict[str, dict[str, Any]] = {}
+        self.log = open(out / "log.txt", "a", encoding="utf-8")  # noqa: SIM115 - closed in main
+        self.python = sys.executable
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
+        self.model_dir = work / "gptj-6b-random"
+        self.run_dir = work / "run"
+        self.data: dict[str, Any] = {}
+        self.before: dict[str, Any] = {}  # the train run's store when it was killed
+        self.after: dict[str, Any] = {}  # ... and after the resume
+        # The train run's schedule: a few dozen steps with evaluations and checkpoints on the
+        # GPU; on the CPU fewer and shorter rows (the same code path, at a CPU's speed).
+        self.steps, self.every, self.kill_after = (12, 4, 8) if selftest else (30, 10, 20)
+        self.rows, self.median_words = (240, 60) if selftest else (1200, 160)
+
+    def say(self, text: str) -> None:
+        line = f"[{time.strftime('%H:%M:%S')}] {text}"
+        print(line, flush=True)  # noqa: T201 - this tool's output is its report
+        self.log.write(line + "\n")
+        self.log.flush()
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def limit(self, name: str) -> float:
+        """The step's time limit: its own (twice that on a busy CPU), within what is left."""
+        return max(5.0, min(STEP_LIMITS[name] * (2.0 if self.selftest else 1.0), self.left() - 5))
+
+    def run(self, name: str, cmd: list[str], limit: float, *, stdout_only: bool = False) -> tuple[int, str]:
+        """Run `cmd` (its own process group) for at most `limit` seconds; (rc, output).
+        `stdout_only`: return stdout alone (a command's JSON), stderr still goes to the log."""
+        path = self.work / f"{name}.log"
+        out_path = self.work / f"{name}.stdout"
+        with open(path, "wb") as f, open(out_path, "wb") as o:
+            proc = subprocess.Popen(cmd, stdout=o if stdout_only else f, stderr=f, env=self.env, cwd=os.getcwd(),
+                                    start_new_session=True)
+            try:
+                rc = proc.wait(timeout=limit)
+            except subprocess.TimeoutExpired:
+                kill_group(proc)
+                rc = 124
+        return rc, (out_path if stdout_only else path).read_text("utf-8", "replace")
+
+    def config_args(self) -> list[str]:
+        return [str(self.work / "config.yaml")]
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def tail(text: str, n: int = 25) -> str:
+    return "\n".join(text.splitlines()[-n:])
+
+
+# --- the steps -----------------------------------------------------------------------------
+
+def step_cuda_tests(s: Session) -> dict[str, Any]:
+    rc, out = s.run("cuda_tests", [s.python, "-m", "pytest", "-q", "-m", "cuda", "tests/cuda", "-p",
+                                   "no:cacheprovider", "-rs"], s.limit("cuda_tests"))
+    last = next((ln for ln in reversed(out.splitlines()) if " passed" in ln or " skipped" in ln or " failed" in ln), "")
+    return {"ok": rc == 0, "rc": rc, "result": last.strip("= ")}
+
+
+def step_bench(s: Session) -> dict[str, Any]:
+    if s.selftest:
+        args = ["--model", "tiny", "--device", "cpu", "--dtype", "bf16", "--chunked-loss", "on", "--steps", "6",
+                "--warmup", "2", "--repeats", "1", "--batch", "8"]
+    else:
+        args = ["--model", "gptj-6b", "--steps", "20", "--warmup", "3", "--batch", "8", "--accum", "2",
+                "--memory-budget-gb", "40", "--baseline-checkpointing"]
+    rc, out = s.run("bench", [s.python, "-m", "tuneguard.bench.throughput", *args, "--json",
+                              "--out", str(s.out / "gptj_throughput.json"), "--profile-dir", str(s.out),
+                              "--profile-steps", "3"], s.limit("bench"))
+    res: dict[str, Any] = {"ok": rc == 0, "rc": rc}
+    if rc == 0:
+        r = json.loads((s.out / "gptj_throughput.json").read_text())
+        for k in ("baseline", "tuneguard"):
+            p = r[k]
+            res[k] = {x: p.get(x) for x in ("tokens_per_s", "pad_fraction", "peak_memory_gb", "peak_rss_growth_gb",
+                                             "mfu", "attention", "gradient_checkpointing", "chunked_loss", "dtype")}
+        res["ratio_tokens_per_s"] = r["ratio_tokens_per_s"]
+        res["matmul_peak_tflops"] = r.get("matmul_peak_tflops")
+    else:
+        res["tail"] = tail(out)
+    return res
+
+
+def model_code(selftest: bool, folder: Path) -> str:
+    """The subprocess that writes the model folder: GPT-J-6B (GPTJConfig's defaults) with
+    random weights in bf16 on the GPU, or a small GPT-J-architecture model for the selftest
+    (the 6B vocabulary, so the chunked loss turns itself on), and tuneguard's tiny tokenizer
+    (no hub: a real GPT-J tokenizer is not at hand; only the length of the rows matters)."""
+    conf = "GPTJConfig(n_layer=2, n_embd=256, n_head=4, rotary_dim=16, initializer_range=0.05)" if selftest \
+        else "GPTJConfig()"
+    device = "cpu" if selftest else "cuda"
+    return (
+        "import torch\n"
+        "from transformers import AutoModelForCausalLM, GPTJConfig\n"
+        "from tuneguard.train.model import build_tiny_tokenizer\n"
+        "torch.manual_seed(0)\n"
+        f"with torch.device({device!r}):\n"
+        f"    m = AutoModelForCausalLM.from_config({conf}, dtype=torch.bfloat16)\n"
+        f"m.save_pretrained({str(folder)!r})\n"
+        f"build_tiny_tokenizer().save_pretrained({str(folder)!r})\n"
+        "print('params', sum(p.numel() for p in m.parameters()))\n"
+    )
+
+
+def step_model(s: Session) -> dict[str, Any]:
+    folder = s.model_dir
+    rc, out = s.run("model", [s.python, "-c", model_code(s.selftest, folder)], s.limit("model"))
+    size = sum(p.stat().st_size for p in folder.glob("*.safetensors")) if folder.exists() else 0
+    return {"ok": rc == 0, "rc": rc, "folder": str(folder), "weights_gb": round(size / 1024**3, 2),
+            **({} if rc == 0 else {"tail": tail(out)})}
+
+
+def write_data(path: Path, n: int, median_words: float, seed: int = 0) -> dict[str, Any]:
+    """Instruction rows of the bench's length mix: log-normal word counts (the tiny tokenizer
+    makes about 1.15 tokens per word with the prompt template: 160 words give a median near 180 tokens),
+    clipped below data.max_length, a prompt of 20-50% of the words."""
+    from tuneguard.train.model import _TINY_WORDS
+
+    rng = random.Random(seed)
+    words = []
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(n):
+            total = max(12, min(400, int(rng.lognormvariate(math.log(median_words), 0.65))))
+            prompt = max(3, int(total * rng.uniform(0.2, 0.5)))
+            words.append(total)
+            f.write(json.dumps({"instruction": f"{i}: " + " ".join(rng.choice(_TINY_WORDS) for _ in range(prompt)),
+                                "output": " ".join(rng.choice(_TINY_WORDS) for _ in range(total - prompt))}) + "\n")
+    return {"rows": n, "median_words": statistics.median(words)}
+
+
+def train_settings(s: Session) -> list[str]:
+    return [f"model.name={s.model_dir}", f"data.train_file={s.work / 'train.jsonl'}", "data.eval_samples=64",
+            f"train.max_steps={s.steps}", "train.logging_steps=2", f"eval.steps={s.every}",
+            f"train.save_steps={s.every}",
+            "train.save_total_limit=3", "eval.early_stopping_patience=null", "notify.urls=[]",
+            *(["train.batch_size=4", "train.gradient_accumulation_steps=2"] if s.selftest else
+              ["train.batch_size=8", "train.gradient_accumulation_steps=2"])]
+
+
+def write_config(s: Session) -> Path:
+    """The v2 preset with this session's model, data and schedule, as a config file (so that
+    train, resume and plan read exactly the same one)."""
+    from tuneguard.config.load import dump_yaml, load_config, redacted_dict
+
+    cfg = load_config("gptj-6b-v2", [*train_settings(s), *(["model.dtype=bf16"] if s.selftest else [])])
+    path = s.work / "config.yaml"
+    path.write_text(dump_yaml(redacted_dict(cfg)), "utf-8")
+    return path
+
+
+def read_run(run_dir: Path) -> dict[str, Any]:
+    from tuneguard.store.run_store import RunStore
+
+    if not (run_dir / "run.db").exists():
+        return {}
+    with RunStore(run_dir, readonly=True) as st:
+        train = st.metrics("train")
+        return {"state": st.state(), "exit_reason": st.get_meta("exit_reason"),
+                "loss": {int(m["step"]): m["loss"] for m in train if m.get("loss") is not None},
+                "tokens_per_s": [m.get("tokens_per_s") for m in train], "step_time_s": [m.get("step_time_s") for m in train],
+                "mem_peak_gb": max((m.get("mem_peak_gb") or 0.0 for m in train), default=0.0),
+                "eval_loss": {int(m["step"]): m["eval_loss"] for m in st.metrics("eval")},
+                "performance": st.get_meta("performance"), "hardware": st.get_meta("hardware")}
+
+
+def steady(values: list[float | None], skip: int = 2) -> float | None:
+    """Median of the logged values after the first `skip` logs (warm-up, first compiles)."""
+    vals = [v for v in values[skip:] if v] or [v for v in values if v]
+    return round(statistics.median(vals), 4) if vals else None
+
+
+def step_train(s: Session) -> dict[str, Any]:
+    """`tuneguard train`, killed with SIGKILL once the checkpoint at `s.kill_after` is
+    complete and a later step is logged."""
+    from tuneguard.train.resume import MARKER
+
+    s.data = write_data(s.work / "train.jsonl", s.rows, s.median_words)
+    write_config(s)
+    run = s.run_dir
+    ckpt = run / "checkpoints" / f"checkpoint-{s.kill_after}" / MARKER
+    log = open(s.work / "train.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([s.python, "-m", "tuneguard", "train", *s.config_args(), "--run-dir", str(run)],
+                            stdout=log, stderr=subprocess.STDOUT, env=s.env, start_new_session=True)
+    end = time.monotonic() + s.limit("train")
+    killed_at = None
+    while time.monotonic() < end and proc.poll() is None:
+        if ckpt.exists() and max(read_run(run).get("loss", {0: 0}), default=0) > s.kill_after:
+            killed_at = max(read_run(run)["loss"])
+            kill_group(proc)
+            break
+        time.sleep(0.2)
+    if proc.poll() is None:
+        kill_group(proc)
+    log.close()
+    before = read_run(run)
+    s.before = before
+    res = {"ok": killed_at is not None, "killed_after_step": killed_at, "data": s.data,
+           "tokens_per_s": steady(before.get("tokens_per_s", [])), "step_time_s": steady(before.get("step_time_s", [])),
+           "mem_peak_gb": before.get("mem_peak_gb"), "performance": before.get("performance"),
+           "hardware": before.get("hardware"), "eval_loss": before.get("eval_loss")}
+    if killed_at is None:
+        res["why"] = f"the run ended or ran out of time before checkpoint-{s.kill_after} was complete"
+        res["tail"] = tail((s.work / "train.log").read_text("utf-8", "replace"))
+    return res
+
+
+def step_resume(s: Session) -> dict[str, Any]:
+    rc, out = s.run("resume", [s.python, "-m", "tuneguard", "train", *s.config_args(), "--run-dir", str(s.run_dir),
+                               "--resume", "auto"], s.limit("resume"))
+    after = read_run(s.run_dir)
+    s.after = after
+    before = s.before.get("loss", {})
+    both = sorted(k for k in set(before) & set(after.get("loss", {})) if k > s.kill_after)
+    diffs = [abs(after["loss"][k] - before[k]) / max(abs(before[k]), 1e-9) for k in both]
+    res: dict[str, Any] = {"rc": rc, "state": after.get("state"), "steps_logged_twice": both,
+                           "max_rel_loss_diff": round(max(diffs), 5) if diffs else None,
+                           "loss_before_kill": {k: before[k] for k in both}, "loss_after_resume": {k: after["loss"][k] for k in both},
+                           "tokens_per_s": steady(after.get("tokens_per_s", [])),
+                           "step_time_s": steady(after.get("step_time_s", [])), "mem_peak_gb": after.get("mem_peak_gb")}
+    # The resumed run continues the same curve: equal on the CPU, within a few percent on a
+    # GPU (nondeterministic kernels).
+    res["ok"] = rc == 0 and after.get("state") == "finished" and bool(both) and max(diffs) <= 0.05
+    if rc != 0:
+        res["tail"] = tail(out)
+    return res
+
+
+def step_calibrate(s: Session) -> dict[str, Any]:
+    rc, out = s.run("calibrate", [s.python, "-m", "tuneguard", "plan", *s.config_args(), "--calibrate", "6",
+                                  "--json"], s.limit("calibrate"), stdout_only=True)
+    res: dict[str, Any] = {"ok": rc == 0, "rc": rc}
+    if rc != 0:
+        res["tail"] = tail((s.work / "calibrate.log").read_text("utf-8", "replace"))
+        return res
+    cal = json.loads(out)["calibration"]
+    measured_step = steady(s.after.get("step_time_s", [])) or steady(s.before.get("step_time_s", []))
+    measured_peak = max(s.after.get("mem_peak_gb") or 0.0, s.before.get("mem_peak_gb") or 0.0)
+    res.update(predicted_step_s=round(cal["seconds_per_step"], 4), measured_step_s=measured_step,
+               predicted_peak_gb=round(cal["scaled_peak_gb"], 2), calibration_peak_gb=round(cal["peak_gb"], 2),
+               measured_peak_gb=measured_peak, performance=cal.get("performance"), memory_kind=cal["memory_kind"])
+    if measured_step:
+        res["step_time_error"] = round(cal["seconds_per_step"] / measured_step - 1, 4)
+    if measured_peak:
+        res["peak_error"] = round(cal["scaled_peak_gb"] / measured_peak - 1, 4)
+    res["within_target"] = (abs(res.get("step_time_error", 1)) <= 0.15 and abs(res.get("peak_error", 1)) <= 0.10)
+    return res
+
+
+def step_four_bit(s: Session) -> dict[str, Any]:
+    import torch
+
+    if not torch.cuda.is_available():
+        return {"ok": True, "skipped": "no CUDA: 4-bit loading needs bitsandbytes on a GPU"}
+    run = s.work / "run4bit"
+    rc, out = s.run("four_bit", [s.python, "-m", "tuneguard", "train", *s.config_args(), "--run-dir", str(run),
+                                 "--set", "model.load_in_4bit=true", "--set", "train.max_steps=6", "--set",
+                                 "eval.steps=6", "--set", "train.save_steps=6"], s.limit("four_bit"))
+    r = read_run(run)
+    losses = list(r.get("loss", {}).values())
+    return {"ok": rc == 0 and r.get("state") == "finished" and all(math.isfinite(x) for x in losses), "rc": rc,
+            "loss": r.get("loss"), "mem_peak_gb": r.get("mem_peak_gb"), "tokens_per_s": steady(r.get("tokens_per_s", []), 1),
+            "hardware": r.get("hardware"), **({} if rc == 0 else {"tail": tail(out)})}
+
+
+STEPS = [("cuda_tests", step_cuda_tests), ("bench", step_bench), ("model", step_model), ("train", step_train),
+         ("resume", step_resume), ("calibrate", step_calibrate), ("four_bit", step_four_bit)]
+NEEDS = {"train": "model", "resume": "train", "calibrate": "resume", "four_bit": "model"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--work", default=None, help="scratch folder (model weights, runs); default OUT/../tg-work")
+    ap.add_argument("--budget-s", type=float, default=500)
+    ap.add_argument("--selftest", action="store_true", help="the same steps on the CPU with a small model, bf16")
+    ap.add_argument("--only", default=None, help="comma-separated step names")
+    ap.add_argument("--keep-work", action="store_true", help="keep the scratch folder (model, runs)")
+    o = ap.parse_args(argv)
+    out = Path(o.out)
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(o.work) if o.work else Path("/tmp") / f"tg-gpu-work-{os.getpid()}"
+    work.mkdir(parents=True, exist_ok=True)
+    s = Session(out, work, o.budget_s, o.selftest)
+    only = set(o.only.split(",")) if o.only else None
+    for name, fn in STEPS:
+        if only and name not in only:
+            continue
+        need = NEEDS.get(name)
+        if need and not s.results.get(need, {}).get("ok") and not (name == "calibrate" and s.results.get("train", {}).get("ok")):
+            s.results[name] = {"ok": False, "skipped": f"needs {need}"}
+            s.say(f"SKIP {name}: needs {need}")
+            continue
+        if s.left() < 20:
+            s.results[name] = {"ok": False, "skipped": "out of time"}
+            s.say(f"SKIP {name}: out of time")
+            continue
+        s.say(f"START {name} (limit {s.limit(name):.0f} s, {s.left():.0f} s left)")
+        t0 = time.monotonic()
+        try:
+            res = fn(s)
+        except Exception as exc:  # noqa: BLE001 - recorded; the next step still runs
+            res = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        res["seconds"] = round(time.monotonic() - t0, 1)
+        s.results[name] = res
+        s.say(f"{'PASS' if res.get('ok') else 'FAIL'} {name} ({res['seconds']} s): "
+              + json.dumps({k: v for k, v in res.items() if k not in ("tail", "performance", "hardware", "loss")},
+                           default=str)[:600])
+        if res.get("tail"):
+            s.say("    " + res["tail"].replace("\n", "\n    "))
+    failed = [n for n, r in s.results.items() if not r.get("ok")]
+    summary = {"selftest": o.selftest, "failed": failed, "steps": s.results}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str), "utf-8")
+    with tarfile.open(out / "details.tar.gz", "w:gz") as tar:
+        for p in sorted(work.glob("*.log")) + sorted(work.glob("*.stdout")) + [work / "config.yaml"]:
+            if p.exists():
+                tar.add(p, arcname=p.name)
+    s.say("ALL STEPS PASSED" if not failed else f"FAILED STEPS: {', '.join(failed)}")
+    s.log.close()
+    if not o.keep_work:
+        shutil.rmtree(work, ignore_errors=True)  # the model folder alone is 12 GB on the GPU machine
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
