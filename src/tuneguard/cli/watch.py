@@ -148,9 +148,7 @@ class StoreReader:
 
     def _snapshot(self) -> Snapshot:
         meta = self.store.meta()
-        state = meta.get("state") or "unknown"
-        if state in LIVE_STATES and not self.store.is_live():
-            state = "failed"  # the trainer died without recording an end state
+        state, meta["exit_reason"] = self.store.view_state(meta)
         train = self._recent("train", self.window)
         evals = self._recent("eval", self.window)
         best = self._conn.execute("SELECT MIN(eval_loss) FROM metrics WHERE kind='eval'").fetchone()[0]

@@ -121,6 +121,8 @@ def load_run(run_dir: str | Path) -> RunData:
     run_dir = Path(run_dir)
     with _open(run_dir) as store:
         meta = store.meta()
+        # The state every view shows: a run whose process died while "running" is failed.
+        meta["state"], meta["exit_reason"] = store.view_state(meta)
         data = RunData(
             run_dir=run_dir, meta=meta, config={},
             train=store.metrics("train"), evals=store.metrics("eval"), test=store.metrics("test"),

@@ -97,6 +97,9 @@ class RunStore:
         self.path = self.run_dir / DB_NAME
         if not create and not self.path.exists():
             raise FileNotFoundError(f"no run store at {self.path}: is {self.run_dir} a tuneguard run directory?")
+        if self.path.exists() and not self.path.is_file():
+            raise NotARunStore(f"{self.path} is not a file (a directory, device or socket), so it is no tuneguard "
+                               f"run store: is {self.run_dir} a tuneguard run directory?")
         if create:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         uri = f"file:{self.path}?mode=ro" if readonly else f"file:{self.path}"
@@ -173,6 +176,18 @@ class RunStore:
         except PermissionError:
             return True
         return True
+
+    def view_state(self, meta: dict[str, Any] | None = None) -> tuple[str, str | None]:
+        """(state, exit reason) as every view of a run shows them (status, watch, report):
+        a live state whose process is gone reads "failed", with a reason saying so."""
+        m = self.meta() if meta is None else meta
+        state = m.get("state") or "unknown"
+        reason = m.get("exit_reason")
+        if state in LIVE_STATES and not self.is_live():
+            reason = reason or (f"the training process (pid {m.get('pid')} on {m.get('host')}) ended without "
+                                f"recording an end state while {state}: it was killed or crashed")
+            state = "failed"
+        return state, reason
 
     # -- metrics --------------------------------------------------------------------
     def log_metrics(self, step: int, kind: str, values: dict[str, Any]) -> None:
@@ -291,9 +306,7 @@ class RunStore:
         last_train = train[-1] if train else {}
         eval_losses = [r["eval_loss"] for r in evals if r.get("eval_loss") is not None]
         finite = [x for x in eval_losses if math.isfinite(x)]
-        state = m.get("state", "unknown")
-        if state in LIVE_STATES and not self.is_live():
-            state = "failed"  # the process died without recording an end state
+        state, exit_reason = self.view_state(m)
         step = max([r["step"] for r in train + evals] or [m.get("step", 0) or 0])
         return {
             "state": state,
@@ -308,7 +321,7 @@ class RunStore:
             "tokens_per_s": last_train.get("tokens_per_s"),
             "eta_s": last_train.get("eta_s"),
             "notify_failures": len(self.events("notify_failed")),
-            "exit_reason": m.get("exit_reason"),
+            "exit_reason": exit_reason,
         }
 
     def iter_tables(self) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:

@@ -26,7 +26,8 @@ from rich.console import Console
 from tuneguard.config.load import ConfigError, dump_yaml, redacted_dict, resolve_env_refs, secret_values
 from tuneguard.config.schema import Config
 from tuneguard.data.collate import build_collator
-from tuneguard.data.load import DataError
+from tuneguard.data.load import DataError, check_sources
+from tuneguard.deps import missing_trackers
 from tuneguard.data.pipeline import PreparedData, prepare_data
 from tuneguard.dist import (
     Collectives,
@@ -286,9 +287,12 @@ def model_context_length(cfg: Config, tokenizer: Any) -> int | None:
 def load_tokenizer_and_data(cfg: Config) -> tuple[Any, PreparedData]:
     """The tokenizer (with its pad token) and the tokenized data, exactly as training builds
     them, before any weights load. UsageError when data.max_length exceeds the context."""
+    check_sources(cfg.data.train_file, cfg.data.validation_file, cfg.data.test_file)  # before any hub access
     tokenizer = model_lib.load_tokenizer(cfg.model)
     model_lib.setup_pad_token(tokenizer, cfg.data.pad_token)
-    data = prepare_data(cfg.data, tokenizer)
+    # Not strict: too many malformed rows are the audit's MALFORMED_ROWS error, which refuses
+    # the run (unless --force) with the rows named.
+    data = prepare_data(cfg.data, tokenizer, strict=False)
     ctx_len = model_context_length(cfg, tokenizer)
     if ctx_len and cfg.data.max_length > ctx_len:
         raise UsageError(f"data.max_length ({cfg.data.max_length}) exceeds the model's context ({ctx_len}): "
@@ -383,6 +387,9 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
         if (cfg.model.load_in_8bit or cfg.model.load_in_4bit) and not torch.cuda.is_available():
             raise UsageError("model.load_in_8bit / model.load_in_4bit need a CUDA GPU (bitsandbytes) and none is "
                              "available: set both to false here, or run on a GPU machine")
+        missing = missing_trackers(list(cfg.train.report_to))
+        if missing:  # transformers would fail only after the model loaded
+            raise UsageError("; ".join(missing))
         make_run_dir(run_dir)
         if lock:
             lock.acquire()
