@@ -12,6 +12,7 @@ from __future__ import annotations
 import getpass
 import os
 import socket
+import sqlite3
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,6 +25,7 @@ from tuneguard.cli.common import (
     EXIT_USAGE,
     console,
     err_console,
+    error_line,
     fail,
 )
 
@@ -50,12 +52,16 @@ def requested_by() -> str:
 
 
 def _open_live(run_dir: Path) -> Any:
-    from tuneguard.store.run_store import LIVE_STATES, RunStore
+    from tuneguard.store.run_store import LIVE_STATES, NotARunStore, RunStore
 
     try:
         store = RunStore(run_dir)
+    except NotARunStore as exc:
+        fail(f"no live run in {run_dir}: {exc}")
     except FileNotFoundError:
         fail(f"no live run in {run_dir}: there is no run store (run.db) there")
+    except (sqlite3.Error, OSError) as exc:
+        fail(f"no live run in {run_dir}: cannot open its run store ({exc})")
     if not store.is_live():
         m = store.meta()
         state = m.get("state") or "unknown"
@@ -89,12 +95,12 @@ def _wait(store: Any, rid: int, action: str, run_dir: Path, timeout: float | Non
         if req["status"] != "pending":
             break
         if not store.is_live():
-            err_console().print(f"[bold red]error:[/] the run ended (state {store.state()}) before handling "
-                                f"request {rid}")
+            err_console().print(error_line(f"the run ended (state {store.view_state()[0]}) before handling "
+                                           f"request {rid}"))
             return EXIT_FAIL
         if deadline is not None and time.monotonic() > deadline:
-            err_console().print(f"[bold red]error:[/] request {rid} still pending after {timeout:g} s "
-                                "(is the trainer in a long evaluation or save?)")
+            err_console().print(error_line(f"request {rid} still pending after {timeout:g} s "
+                                           "(is the trainer in a long evaluation or save?)"))
             return EXIT_FAIL
         time.sleep(0.2)
     c.print(f"{action} {req['status']} at step {req['handled_step']}: {req['note'] or ''}".rstrip(": "), markup=False)
@@ -143,6 +149,8 @@ def watch(
         watch_run(run_dir, console(), interval)
     except FileNotFoundError as exc:
         fail(str(exc), EXIT_USAGE)
+    except sqlite3.Error as exc:
+        fail(f"cannot read the run store in {run_dir}: {exc}", EXIT_USAGE)
     except KeyboardInterrupt:
         err_console().print("stopped watching (the run goes on)", markup=False)
     raise typer.Exit(EXIT_OK)

@@ -25,7 +25,8 @@ from rich.table import Table
 from rich.text import Text
 
 from tuneguard.findings import Finding
-from tuneguard.store.run_store import FINAL_STATES, LIVE_STATES, RunStore
+from tuneguard.fmt import fmt_duration, num
+from tuneguard.store.run_store import FINAL_STATES, RunStore
 
 log = logging.getLogger(__name__)
 
@@ -58,19 +59,8 @@ def sparkline(values: Sequence[float | None], width: int = WINDOW) -> str:
     return "".join(out)
 
 
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "?"
-    s = int(seconds)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
 def _f(v: Any, nd: int = 4) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.{nd}g}" if math.isfinite(v) else str(v)
-    return str(v)
+    return num(v, nd)
 
 
 @dataclasses.dataclass
@@ -228,12 +218,10 @@ def render(s: Snapshot, run_dir: Path, width: int = 120) -> RenderableType:
 
     parts: list[RenderableType] = [header, progress, grid, control]
     if s.findings:
-        t = Table("step", "severity", "code", "message", title="latest findings", title_justify="left",
-                  show_edge=False, pad_edge=False)
-        for f in s.findings:
-            style = {"error": "red", "warning": "yellow"}.get(f.severity, "")
-            t.add_row("audit" if f.step is None else str(f.step), Text(f.severity, style), f.code, f.message)
-        parts.append(t)
+        from tuneguard.cli.findings_view import finding_renderable
+
+        parts.append(Text("latest findings", style="bold"))
+        parts += [finding_renderable(f, evidence=False) for f in s.findings]
     if s.final and s.meta.get("exit_reason"):
         parts.append(Text(f"ended: {s.meta['exit_reason']}"))
     return Group(*parts)

@@ -32,6 +32,7 @@ from tuneguard.report.components import (
     when,
 )
 from tuneguard.report.markdown import render_markdown
+from tuneguard.report.output import check_output
 from tuneguard.report.recommend import Recommendations, config_path_for, recommend_for_run
 from tuneguard.report.rundata import RunData, is_finite, load_run
 from tuneguard.report.verdict import Thresholds, Verdict, compute_verdict, eval_loss_at, fmt
@@ -49,15 +50,17 @@ KEY_SETTINGS = (
 )
 
 
-def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
+def write_report(run_dir: str | Path, out: str | Path | None = None, *, force: bool = False) -> Path:
     """Write the HTML report (to `out`, default RUN_DIR/report.html) and RUN_DIR/report.md.
 
-    Returns the HTML path. Raises FileNotFoundError when RUN_DIR has no run store.
+    Returns the HTML path. Raises FileNotFoundError when RUN_DIR has no run store, and
+    OutputRefused when the HTML path is not this command's to write (`force`: any regular file).
     """
     run = load_run(run_dir)
+    html_path = Path(out) if out else run.run_dir / REPORT_HTML
+    check_output(html_path, force, "report")
     verdict = compute_verdict(run)
     recs = recommend_for_run(run)
-    html_path = Path(out) if out else run.run_dir / REPORT_HTML
     html_path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(html_path, render_html(run, verdict, recs))
     md_path = run.run_dir / REPORT_MD

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 from rich.console import Console
+from rich.text import Text
 
 from tuneguard.config.load import ConfigError, dump_yaml, redacted_dict, resolve_env_refs, secret_values
 from tuneguard.config.schema import Config
@@ -46,6 +47,7 @@ from tuneguard.train.diskfull import DiskFull, handle_disk_full, is_disk_full
 from tuneguard.train.display import DisplayCallback
 from tuneguard.train.metrics import CountingCollator, MetricsCallback, TokenCounter
 from tuneguard.train.resume import CheckpointMarkerCallback, latest_checkpoint
+from tuneguard.verbatim import make_console, print_error
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +145,13 @@ def prepare_run_dir(run_dir: Path, cfg_dict: dict[str, Any], resume: bool, overw
 
     db = run_dir / "run.db"
     if db.exists() and not resume and not overwrite:
-        raise UsageError(f"{run_dir} already holds a run: continue it with --resume auto, "
-                         "start over with --overwrite, or choose another --run-dir")
+        if not never_trained(run_dir):
+            raise UsageError(f"{run_dir} already holds a run: continue it with --resume auto, "
+                             "start over with --overwrite, or choose another --run-dir")
+        # An attempt refused before training (the audit, a model that would not load) holds
+        # nothing worth keeping, and its advice ("fix the data, or pass --force") must work here.
+        log.info("replacing the earlier attempt in %s, which never started training", run_dir)
+        overwrite = True
     # An empty checkpoints/ (or a link to another disk) is a place prepared for a run, not one.
     ours = [n for n in RUN_FILES if (run_dir / n).exists() and not ((run_dir / n).is_dir() and
                                                                     not any((run_dir / n).iterdir()))]
@@ -152,15 +159,7 @@ def prepare_run_dir(run_dir: Path, cfg_dict: dict[str, Any], resume: bool, overw
         raise UsageError(f"{run_dir} holds {', '.join(ours)} but no run store (run.db), and a run would "
                          "overwrite them: choose a new --run-dir, or pass --overwrite to replace them")
     if overwrite and not resume:
-        for name in RUN_FILES:
-            p = run_dir / name
-            if p.is_symlink() and p.is_dir():  # a link to another disk: keep the link, empty it
-                for child in p.iterdir():
-                    shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
-            elif p.is_dir():
-                shutil.rmtree(p)
-            elif p.exists() or p.is_symlink():
-                p.unlink()
+        remove_run_files(run_dir)
     if resume and (run_dir / "config.yaml").exists():
         old = parse_yaml((run_dir / "config.yaml").read_text("utf-8"), "config.yaml")
         changed = [k for k in _flat(cfg_dict) if _flat(old).get(k) != _flat(cfg_dict)[k]
@@ -169,6 +168,36 @@ def prepare_run_dir(run_dir: Path, cfg_dict: dict[str, Any], resume: bool, overw
             raise UsageError(f"--resume auto needs the same config as the run in {run_dir}; changed: "
                              f"{', '.join(changed[:8])}. Use another --run-dir for a new run")
     return latest_checkpoint(run_dir / "checkpoints") if resume else None
+
+
+def remove_run_files(run_dir: Path) -> None:
+    """Delete what a run wrote into `run_dir` (RUN_FILES), nothing else."""
+    for name in RUN_FILES:
+        p = run_dir / name
+        if p.is_symlink() and p.is_dir():  # a link to another disk: keep the link, empty it
+            for child in p.iterdir():
+                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+        elif p.is_dir():
+            shutil.rmtree(p)
+        elif p.exists() or p.is_symlink():
+            p.unlink()
+
+
+def never_trained(run_dir: Path) -> bool:
+    """True when the run in `run_dir` ended before its first training step: no start event,
+    no metrics, no checkpoint, no adapter, and no live process (a refused attempt)."""
+    from tuneguard.store.run_store import FINAL_STATES
+
+    if any((run_dir / n).exists() and any((run_dir / n).iterdir()) for n in ("checkpoints", "adapter")
+           if (run_dir / n).is_dir()):
+        return False
+    try:
+        with RunStore(run_dir, readonly=True) as store:
+            state, _ = store.view_state()
+            return (state in FINAL_STATES and not store.metrics()
+                    and not any(e["type"] in ("started", "resumed") for e in store.events()))
+    except Exception:  # noqa: BLE001 - a store we cannot read is not ours to replace
+        return False
 
 
 def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -361,7 +390,7 @@ def make_notifier(cfg: Config, store: RunStore | None, secrets: list[str], run_n
 
 def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: bool = False,
                  overwrite: bool = False, console: Console | None = None) -> int:
-    console = console or Console(highlight=False)
+    console = console or make_console()
     dist = DistInfo.from_env()
     run_dir = Path(run_dir).resolve()
     lock = RunDirLock(run_dir) if dist.is_main else None
@@ -417,8 +446,9 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
         if errors and not force:
             if store:
                 store.set_state("failed", exit_reason="audit errors")
-            raise UsageError(f"the data audit found {len(errors)} error(s) ({', '.join(sorted({f.code for f in errors}))}): "
-                             "run `tuneguard audit CONFIG` for details, fix the data, or pass --force to train anyway")
+            first = f"{errors[0].code}: {errors[0].message}" + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
+            raise UsageError(f"the data audit found {len(errors)} error(s), {first} Run `tuneguard audit CONFIG` "
+                             "for details, fix the data, or pass --force to train anyway")
         if store:
             store.set_state("starting")
         ctx.notifier = make_notifier(resolved, store, secrets, run_dir.name) if dist.is_main else None
@@ -440,8 +470,8 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
             base.save_pretrained(run_dir / "base_model")  # random init: keep it to reload the adapter
         model, counts = model_lib.apply_lora(base, cfg)
         if dist.is_main:
-            console.print(f"model {cfg.model.name}: {counts['trainable']:,} trainable of {counts['total']:,} "
-                          f"parameters ({100 * counts['trainable'] / max(counts['total'], 1):.3f}%)", markup=False)
+            console.print(Text(f"model {cfg.model.name}: {counts['trainable']:,} trainable of {counts['total']:,} "
+                               f"parameters ({100 * counts['trainable'] / max(counts['total'], 1):.3f}%)"))
             store.set_meta(parameters=counts)  # type: ignore[union-attr]
 
         # 4. Trainer with the callbacks that watch and steer it.
@@ -499,7 +529,7 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
             ctx.event("resumed", {**start_payload, "from_step": _step_of(ckpt), "checkpoint": str(ckpt)},
                       step=_step_of(ckpt))
             if dist.is_main:
-                console.print(f"resuming from {ckpt.name}", markup=False)
+                console.print(Text(f"resuming from {ckpt.name}"))
         else:
             ctx.event("started", start_payload, step=0)
         t0 = time.time()
@@ -582,10 +612,8 @@ def _step_of(ckpt: Path | None) -> int:
 
 
 def _console_error(console: Console, msg: str) -> None:
-    from rich.markup import escape
-
-    # escape: messages quote paths and library errors such as "[.../pair.cc:553]"
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {escape(msg)}")
+    # Verbatim: messages quote paths, data and library errors such as "[.../pair.cc:553]".
+    print_error(msg)
 
 
 def _finish(ctx: RunContext, trainer: Any, data: PreparedData, tokenizer: Any, console: Console,
@@ -636,9 +664,13 @@ def _finish(ctx: RunContext, trainer: Any, data: PreparedData, tokenizer: Any, c
         ctx.event("finished", summary, step=step)
         code = EXIT_OK
     _write_report(ctx, console)
+    if ctx.notifier is not None:
+        # Flush now, so that what it reports (a failed delivery) comes before the last line.
+        store.set_meta(notify_caller_seconds=round(getattr(ctx.notifier, "seconds", 0.0), 6))
+        ctx.notifier.close(timeout=ctx.cfg.notify.flush_timeout_s)
     final = store.state()
-    console.print(f"run {final} at step {step}/{state.max_steps}; best eval loss "
-                  f"{best if best is None else round(best, 4)}; adapter: {ctx.run_dir / 'adapter'}", markup=False)
+    console.print(Text(f"run {final} at step {step}/{state.max_steps}; best eval loss "
+                       f"{best if best is None else round(best, 4)}; adapter: {ctx.run_dir / 'adapter'}"))
     return code
 
 
@@ -658,5 +690,5 @@ def _write_report(ctx: RunContext, console: Console) -> None:
             raise DiskFull("the report (report.html, report.md)", exc) from exc
         log.warning("could not write the report: %s", ctx.scrub(str(exc)))
         return
-    console.print(f"report: {path} (verdict: {verdict.overall})", markup=False)
+    console.print(Text(f"report: {path} (verdict: {verdict.overall})"))
     ctx.event("report", {"path": str(path), "verdict": verdict.overall, "summary": verdict.summary_line()})
