@@ -80,9 +80,10 @@ def setup_logging(debug: bool) -> None:
         return
     handler = RichHandler(console=err_console(), show_path=debug, rich_tracebacks=debug, markup=False)
     if not debug:
-        # apprise warns about every failed delivery in its own words; tuneguard's notifier says
-        # it once per outage with the reason, and records each failure in the run store.
-        handler.addFilter(lambda r: not (r.name.startswith("apprise") and r.levelno < logging.ERROR))
+        # apprise reports every failed delivery and unknown URL in its own words; tuneguard's
+        # notifier says it once per outage with the reason (notify-test: its one line), and
+        # records each failure in the run store.
+        handler.addFilter(lambda r: not r.name.startswith("apprise"))
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if debug else logging.INFO)
     for noisy in ("httpx", "urllib3", "filelock", "datasets", "apprise"):

@@ -52,20 +52,22 @@ def requested_by() -> str:
 
 
 def _open_live(run_dir: Path) -> Any:
-    from tuneguard.store.run_store import LIVE_STATES, NotARunStore, RunStore
+    from tuneguard.store.run_store import LIVE_STATES, NotARunStore, RunStore, describe_store_error, open_for_reading
 
     try:
-        store = RunStore(run_dir)
+        # Read-only first: a directory that holds no live run is left exactly as it was.
+        with open_for_reading(run_dir) as reader:
+            live = reader.is_live()
+            m = reader.meta()
+        store = RunStore(run_dir) if live else None
     except NotARunStore as exc:
         fail(f"no live run in {run_dir}: {exc}")
     except FileNotFoundError:
         fail(f"no live run in {run_dir}: there is no run store (run.db) there")
     except (sqlite3.Error, OSError) as exc:
-        fail(f"no live run in {run_dir}: cannot open its run store ({exc})")
-    if not store.is_live():
-        m = store.meta()
+        fail(f"no live run in {run_dir}: {describe_store_error(run_dir, exc)}")
+    if store is None:
         state = m.get("state") or "unknown"
-        store.close()
         if state in LIVE_STATES:
             fail(f"no live run in {run_dir}: state {state}, but its process (pid {m.get('pid')} on "
                  f"{m.get('host')}) is gone; continue it with `tuneguard train CONFIG --run-dir {run_dir} --resume auto`")
@@ -145,12 +147,14 @@ def watch(
     """Live dashboard of a run (progress, loss, eval loss, tokens/s, memory, findings, control)."""
     from tuneguard.cli.watch import watch_run
 
+    from tuneguard.store.run_store import describe_store_error
+
     try:
         watch_run(run_dir, console(), interval)
     except FileNotFoundError as exc:
         fail(str(exc), EXIT_USAGE)
     except sqlite3.Error as exc:
-        fail(f"cannot read the run store in {run_dir}: {exc}", EXIT_USAGE)
+        fail(describe_store_error(run_dir, exc), EXIT_USAGE)
     except KeyboardInterrupt:
         err_console().print("stopped watching (the run goes on)", markup=False)
     raise typer.Exit(EXIT_OK)

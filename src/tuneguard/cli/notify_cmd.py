@@ -25,5 +25,5 @@ def notify_test(
     if ok:
         console().print(styled(("sent:", "green"), " ", reason))
         return
-    err_console().print(error_line(reason, "not sent:"))
+    err_console().print(error_line(f"not sent: {reason}"))
     raise typer.Exit(EXIT_FAIL)

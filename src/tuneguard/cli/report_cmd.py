@@ -16,6 +16,7 @@ from typing import Annotated, Any, Optional, TypeVar
 import typer
 
 from tuneguard.cli.common import EXIT_FAIL, EXIT_USAGE, console, fail, styled
+from tuneguard.store.run_store import describe_store_error
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ T = TypeVar("T")
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace --out even when it is not a tuneguard page.")]
 
 
-def _written(action: Callable[[], T]) -> T:
+def _written(action: Callable[[], T], run_dir: Path) -> T:
     """Run a report writer; the errors a user can cause become one line and an exit code."""
     from tuneguard.report.output import OutputRefused
 
@@ -32,7 +33,7 @@ def _written(action: Callable[[], T]) -> T:
     except (FileNotFoundError, OutputRefused) as exc:
         fail(str(exc), EXIT_USAGE)
     except sqlite3.Error as exc:
-        fail(f"cannot read the run store: {exc}", EXIT_USAGE)
+        fail(describe_store_error(run_dir, exc), EXIT_USAGE)
     except OSError as exc:  # a full disk, a read-only directory: the run is fine, the page is not written
         fail(f"cannot write the page: {exc.strerror or exc}{f' ({exc.filename})' if exc.filename else ''}", EXIT_FAIL)
 
@@ -48,8 +49,8 @@ def report(
     from tuneguard.report.rundata import load_run
     from tuneguard.report.verdict import compute_verdict
 
-    path = _written(lambda: write_report(run_dir, out, force=force))
-    verdict: Any = _written(lambda: compute_verdict(load_run(run_dir)))
+    path = _written(lambda: write_report(run_dir, out, force=force), run_dir)
+    verdict: Any = _written(lambda: compute_verdict(load_run(run_dir)), run_dir)
     c = console()
     style = {"pass": "green", "fail": "red"}.get(verdict.overall, "yellow")
     c.print(styled((verdict.headline(), style)))
@@ -69,7 +70,7 @@ def compare(
     """Write a side-by-side HTML page of two runs: curves, config diff, verdicts, QA samples."""
     from tuneguard.report.compare import write_compare
 
-    path = _written(lambda: write_compare(run_a, run_b, out, force=force))
+    path = _written(lambda: write_compare(run_a, run_b, out, force=force), run_a)
     console().print(f"compare: {path}")
 
 

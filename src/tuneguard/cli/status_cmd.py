@@ -11,6 +11,7 @@ from rich.table import Table
 
 from tuneguard.cli.common import EXIT_USAGE, console, fail, print_json, styled
 from tuneguard.fmt import fmt_duration, num
+from tuneguard.store.run_store import describe_store_error
 
 STATE_STYLE = {"running": "bold green", "paused": "bold yellow", "starting": "bold cyan", "finished": "bold green",
                "stopped": "bold yellow", "halted": "bold red", "failed": "bold red"}
@@ -19,9 +20,9 @@ STATE_STYLE = {"running": "bold green", "paused": "bold yellow", "starting": "bo
 def read_status(run_dir: Path) -> dict[str, Any]:
     """The status object of a run (`status --json`), its notification failures, actions and
     recent control requests; FileNotFoundError or sqlite3.Error when there is no readable store."""
-    from tuneguard.store.run_store import RunStore
+    from tuneguard.store.run_store import open_for_reading
 
-    with RunStore(run_dir) as store:
+    with open_for_reading(run_dir) as store:
         s = store.summary()
         failures = store.events("notify_failed")
         s["notify_failures_detail"] = [e["payload"] for e in failures[-5:]]
@@ -40,7 +41,7 @@ def status(
     except FileNotFoundError as exc:
         fail(str(exc), EXIT_USAGE, json_out=json_)
     except (sqlite3.Error, OSError) as exc:
-        fail(f"cannot read the run store in {run_dir}: {exc}", EXIT_USAGE, json_out=json_)
+        fail(describe_store_error(run_dir, exc), EXIT_USAGE, json_out=json_)
     control = s.pop("control")
     if json_:
         print_json(s)

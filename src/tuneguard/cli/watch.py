@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 WINDOW = 60  # recent logged steps shown in the sparklines
+STARTING_GRACE_S = 30.0  # how long a run.db without tables may be a trainer that is starting
 STATE_STYLE = {"running": "bold green", "paused": "bold yellow", "starting": "bold cyan", "finished": "bold green",
                "stopped": "bold yellow", "halted": "bold red", "failed": "bold red"}
 
@@ -131,6 +132,10 @@ class StoreReader:
             return self._snapshot()
         except sqlite3.OperationalError as exc:
             if "no such table" not in str(exc):
+                raise
+            # The trainer creates run.db and its tables at once: a file that has had no
+            # tables for a while is not a run being started.
+            if time.time() - self.store.path.stat().st_mtime > STARTING_GRACE_S:
                 raise
             # The trainer has just created run.db and not yet its tables.
             return Snapshot(state="starting", step=0, max_steps=None, epoch=None, train=[], evals=[],

@@ -85,6 +85,9 @@ def read_source(name_or_path: str) -> tuple[dict[str, Any], str]:
 def read_source_explicit(name_or_path: str) -> tuple[dict[str, Any], str, set[str] | None]:
     """Like `read_source`, also returning the dotted keys the file itself sets (its preset's
     keys are not among them); None for a preset name."""
+    if not name_or_path.strip():
+        raise ConfigError([f"the config argument is empty: give a YAML config file or a preset "
+                           f"({', '.join(preset_names())})"])
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml", ".json") or path.exists():
         if not path.exists():

@@ -17,7 +17,8 @@ POLICY_ACTIONS = ("warn", "halt", "checkpoint", "scale_lr", "rollback")
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+    # No NaN or infinity in a config: `learning_rate: .inf` is a typo, never a setting.
+    model_config = ConfigDict(extra="forbid", validate_assignment=False, allow_inf_nan=False)
 
 
 class ModelConfig(Section):

@@ -106,10 +106,16 @@ def group_problems(problems: list[RowProblem]) -> list[dict[str, Any]]:
     return sorted(out, key=lambda g: -g["count"])
 
 
-def describe_problems(problems: list[RowProblem], total: int, max_groups: int = 3) -> str:
-    """One line for many bad rows: "200 of 200 rows: missing field 'instruction' (train.jsonl lines 1-200)"."""
+def describe_problems(problems: list[RowProblem], total: int, max_groups: int = 5) -> str:
+    """One line for many bad rows, one part per reason: "200 of 200 rows: missing field
+    'instruction' (train.jsonl lines 1-200)", or "train.jsonl:4: invalid JSON (...)" for a single row."""
     groups = group_problems(problems)
-    parts = [f"{g['count']} of {total} rows: {g['reason']} ({g['where']})" for g in groups[:max_groups]]
+    parts = []
+    for g in groups[:max_groups]:
+        if g["count"] == 1 and len(g["lines"]) == 1:
+            parts.append(f"{g['file']}:{g['lines'][0]}: {g['reason']}")
+        else:
+            parts.append(f"{g['count']} of {total} rows: {g['reason']} ({g['where']})")
     rest = groups[max_groups:]
     if rest:
         parts.append(f"{sum(g['count'] for g in rest)} more rows with {len(rest)} other reason(s)")

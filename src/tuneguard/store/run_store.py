@@ -13,6 +13,7 @@ logged after the checkpoint a run resumes from.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import socket
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from tuneguard.findings import Finding
+
+log = logging.getLogger(__name__)
 
 DB_NAME = "run.db"
 LIVE_STATES = ("starting", "running", "paused")
@@ -65,6 +68,25 @@ class NotARunStore(FileNotFoundError):
     A FileNotFoundError, so every reader that says "no run store here" says this too."""
 
 
+def open_for_reading(run_dir: str | os.PathLike[str]) -> "RunStore":
+    """A store to read (status, report): read-only, so that reading never changes run.db;
+    read-write only where SQLite cannot open a WAL database read-only (no -shm file can be
+    created next to it). FileNotFoundError (NotARunStore) when there is no store."""
+    try:
+        return RunStore(run_dir, readonly=True)
+    except sqlite3.OperationalError:
+        log.debug("read-only open of %s failed; opening read-write", run_dir, exc_info=True)
+        return RunStore(run_dir)
+
+
+def describe_store_error(run_dir: str | os.PathLike[str], exc: BaseException) -> str:
+    """One line for a run store that cannot be read."""
+    path = Path(run_dir) / DB_NAME
+    if isinstance(exc, sqlite3.OperationalError) and "no such table" in str(exc):
+        return f"{path} holds no tuneguard run (it has none of the run store's tables): is {run_dir} a run directory?"
+    return f"cannot read the run store {path}: {exc}"
+
+
 def _json_safe(v: Any) -> Any:
     """JSON cannot hold NaN/Inf portably; store them as strings so evidence survives."""
     if isinstance(v, float) and not math.isfinite(v):
@@ -96,6 +118,11 @@ class RunStore:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / DB_NAME
         if not create and not self.path.exists():
+            if not self.run_dir.exists():
+                raise FileNotFoundError(f"{self.run_dir} does not exist: give the directory of a tuneguard run")
+            if not self.run_dir.is_dir():
+                raise FileNotFoundError(f"{self.run_dir} is a file, not a run directory: give the directory of a "
+                                        "tuneguard run")
             raise FileNotFoundError(f"no run store at {self.path}: is {self.run_dir} a tuneguard run directory?")
         if self.path.exists() and not self.path.is_file():
             raise NotARunStore(f"{self.path} is not a file (a directory, device or socket), so it is no tuneguard "
