@@ -71,6 +71,10 @@ def run() -> None:
     # Tokenization (audit, data preparation) runs before any DataLoader worker forks, so
     # the Rust tokenizer may use every core; it disables itself in forked workers.
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
+    if not sys.stderr.isatty() and "--debug" not in sys.argv:
+        # Libraries' tqdm bars (GGUF conversion, downloads) redraw with carriage returns: in a
+        # pipe or a log file each becomes one line of kilobytes. tqdm reads this at import.
+        os.environ.setdefault("TQDM_DISABLE", "1")
     try:
         app()
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, not a traceback

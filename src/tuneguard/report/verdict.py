@@ -236,6 +236,9 @@ def _early_stop(run: RunData, th: Thresholds) -> Criterion:
     step = early_stop_step(run)
     if step is None and not run.train and not run.evals:
         return Criterion(EARLY_STOP_OK, "unknown", f"the run logged no training step (run {run.state})")
+    if step is None and run.state not in ("finished", "stopped", "halted"):
+        # Failed, or still going: whether early stopping would have come too soon is not known yet.
+        return Criterion(EARLY_STOP_OK, "unknown", f"the run has not finished (run {run.state} at step {run.last_step})")
     if step is None:
         ended = f" (run {run.state} at step {run.last_step})" if run.state != "unknown" else ""
         return Criterion(EARLY_STOP_OK, "pass", f"early stopping did not trigger{ended}")

@@ -419,6 +419,8 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
         missing = missing_trackers(list(cfg.train.report_to))
         if missing:  # transformers would fail only after the model loaded
             raise UsageError("; ".join(missing))
+        # Data files that are not there: said now, before a run directory or a hub request.
+        check_sources(cfg.data.train_file, cfg.data.validation_file, cfg.data.test_file)
         make_run_dir(run_dir)
         if lock:
             lock.acquire()
