@@ -448,9 +448,10 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
         if errors and not force:
             if store:
                 store.set_state("failed", exit_reason="audit errors")
-            first = f"{errors[0].code}: {errors[0].message}" + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
-            raise UsageError(f"the data audit found {len(errors)} error(s), {first} Run `tuneguard audit CONFIG` "
-                             "for details, fix the data, or pass --force to train anyway")
+            codes = ", ".join(sorted({f.code for f in errors}))
+            raise UsageError(f"the data audit found {len(errors)} error(s) ({codes}); {errors[0].code}: "
+                             f"{errors[0].message} Run `tuneguard audit CONFIG` for the details, fix the data, "
+                             "or pass --force to train anyway")
         if store:
             store.set_state("starting")
         ctx.notifier = make_notifier(resolved, store, secrets, run_dir.name) if dist.is_main else None
