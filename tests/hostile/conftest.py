@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from tuneguard.data.synthetic import make_instruction_rows, write_jsonl
+from tuneguard.findings import Finding
 from tuneguard.store.run_store import RunStore
 
 BOX = "╭╮╰╯│┃━┏┓┗┛"
@@ -140,6 +141,12 @@ def _build(root: Path) -> World:
     cfg = w.config("finished", train={"max_steps": 6, "logging_steps": 1, "save_steps": 3},
                    eval={"steps": 3}, guard={"enabled": False})
     assert _train(cfg, w.run("finished")) == 0, "the world's finished run did not finish"
+    with RunStore(w.run("finished")) as s:  # a finding with a message long enough to wrap at 80 columns
+        s.add_finding(Finding(code="PLATEAU", severity="warning", step=6, source="guard",
+                              message="The evaluation loss has not improved by more than 0.001 for the last three "
+                                      "evaluations, so further steps at this learning rate are unlikely to help.",
+                              evidence={"evaluations": 3, "best_eval_loss": 3.2145, "tokens_per_s": 16740.3},
+                              recommendation="Stop here, or raise the learning rate for the next run."))
     # The same run where the trainer was killed while running: no adapter, no end state.
     shutil.copytree(w.run("finished"), w.run("killed"))
     shutil.rmtree(w.run("killed") / "adapter")

@@ -120,7 +120,7 @@ def test_rollback_to_a_step_without_a_checkpoint_is_refused_at_once(world: World
     (["set-lr", "{finished}", "-1"], 2, None),
     (["set-lr", "{finished}", "x0"], 2, None),
     (["rollback", "{finished}", "--to", "-3"], 2, None),
-    (["stop", "{finished}", "--wait", "--timeout", "-1"], 1, "no live run"),
+    (["stop", "{finished}", "--wait", "--timeout", "-1"], 2, "--timeout"),
     (["watch", "{finished}", "--interval", "0"], 2, "--interval"),
 ], ids=lambda v: str(v) if not isinstance(v, list) else " ".join(v))
 def test_run_tools_refuse_bad_arguments(world: World, tg, unchanged, tmp_path: Path, args: list[str], code: int,

@@ -31,7 +31,7 @@ from tuneguard.cli.common import (
 
 RunDirArg = Annotated[Path, typer.Argument(help="Run directory of a live run.")]
 WaitOpt = Annotated[bool, typer.Option("--wait", help="Block until the trainer has handled the request.")]
-TimeoutOpt = Annotated[float | None, typer.Option("--timeout", help="With --wait: give up after this many seconds.")]
+TimeoutOpt = Annotated[float | None, typer.Option("--timeout", min=0, help="With --wait: give up after this many seconds.")]
 
 _WHAT = {
     "stop": "the trainer saves a checkpoint and stops at the next optimizer step",
@@ -88,7 +88,19 @@ def send_request(run_dir: Path, action: str, wait: bool = False, timeout: float 
         return _wait(store, rid, action, run_dir, timeout)
 
 
+EXIT_INTERRUPTED = 130  # the shell's code for Ctrl-C
+
+
 def _wait(store: Any, rid: int, action: str, run_dir: Path, timeout: float | None) -> int:
+    try:
+        return _follow(store, rid, action, run_dir, timeout)
+    except KeyboardInterrupt:
+        err_console().print(error_line(f"interrupted while waiting: request {rid} ({action}) stays queued, and the "
+                                       "trainer handles it at its next step; `tuneguard status` shows it"))
+        return EXIT_INTERRUPTED
+
+
+def _follow(store: Any, rid: int, action: str, run_dir: Path, timeout: float | None) -> int:
     c = console()
     deadline = None if timeout is None else time.monotonic() + timeout
     req: dict[str, Any] = {}

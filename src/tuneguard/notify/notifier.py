@@ -87,6 +87,7 @@ class Notifier:
         self._delivery: Delivery | None = None
         self._thread: threading.Thread | None = None
         self._close_result: bool | None = None
+        self._ending = False
         self._log_filter: ScrubFilter | None = None
         if not cfg.urls:
             return
@@ -166,6 +167,12 @@ class Notifier:
             self._cond.notify()
 
     # -- shutdown ----------------------------------------------------------------------
+    def ending(self) -> None:
+        """The run is ending (its last messages follow): a target whose last attempt found no
+        network path is no longer tried, so that the end of the run does not wait for its
+        timeout; what is skipped is recorded as `notify_failed`."""
+        self._ending = True
+
     def close(self, timeout: float | None = None) -> bool:
         """Send what is queued within `timeout` seconds (default: flush_timeout_s).
 
@@ -296,7 +303,7 @@ class Notifier:
         for target in self._delivery.targets:
             health = self._health[target.index]
             now = time.monotonic()
-            if self._closing and health.failures:
+            if (self._ending or self._closing) and health.failures:
                 # The run is over and this target's last attempt found no network path to it:
                 # do not hold the process for another timeout (the user waits for the prompt).
                 self._record(store, "notify_failed", {

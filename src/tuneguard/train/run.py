@@ -625,6 +625,8 @@ def _finish(ctx: RunContext, trainer: Any, data: PreparedData, tokenizer: Any, c
     state = trainer.state
     step = state.global_step
     reason = ctx.stop_reason
+    if hasattr(ctx.notifier, "ending"):
+        ctx.notifier.ending()  # the last messages must not wait for a target that found no network
     adapter_dir = ctx.run_dir / "adapter"
     save_adapter(trainer, adapter_dir, ctx.is_main)  # every rank: gathering FSDP shards is a collective
     if ctx.is_main:
