@@ -102,7 +102,8 @@ class DataConfig(Section):
         description="language_modeling reproduces DataCollatorForLanguageModeling (labels = inputs, pad masked).",
     )
     max_malformed_fraction: float = Field(
-        0.01, ge=0.0, le=1.0, description="Skip malformed rows below this share; refuse to start above it."
+        0.01, ge=0.0, le=1.0, description="Skip malformed rows below this share; above it the audit's MALFORMED_ROWS is an "
+        "error and training refuses to start (--force trains on the other rows)."
     )
     batching: Literal["token_budget", "padded"] = Field(
         "token_budget", description="token_budget: length-bucketed batches; padded: plain random batches."
