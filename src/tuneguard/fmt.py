@@ -14,7 +14,8 @@ from typing import Any
 MISSING = "n/a"
 
 
-def _float(v: Any) -> float | None:
+def as_float(v: Any) -> float | None:
+    """A value as a float (None when missing or not a number)."""
     if v is None or isinstance(v, bool):
         return None
     try:
@@ -34,7 +35,7 @@ def num(v: Any, digits: int = 4, missing: str = "-") -> str:
         return str(v)
     if isinstance(v, int):
         return f"{v:,}"
-    x = _float(v)
+    x = as_float(v)
     if x is None:
         return str(v)
     if not math.isfinite(x):
@@ -61,7 +62,7 @@ def loss(v: Any) -> str:
 
 def signed(v: Any) -> str:
     """A change, always with its sign: +0.01234, -0.5, +1,200."""
-    x = _float(v)
+    x = as_float(v)
     if x is None:
         return MISSING
     if not math.isfinite(x):
@@ -73,14 +74,14 @@ def number(v: Any) -> str:
     """A value of unknown kind: integers with separators, floats to 4 significant digits."""
     if isinstance(v, bool) or v is None:
         return MISSING if v is None else str(v)
-    x = _float(v)
+    x = as_float(v)
     if x is not None and math.isfinite(x) and x.is_integer() and abs(x) < 1e15:
         return f"{int(x):,}"
     return num(v, 4, MISSING)
 
 
 def integer(v: Any) -> str:
-    x = _float(v)
+    x = as_float(v)
     if x is None or not math.isfinite(x):
         return MISSING
     return f"{round(x):,}"
@@ -88,7 +89,7 @@ def integer(v: Any) -> str:
 
 def rate(v: Any) -> str:
     """A learning rate: 0.0002 -> 2.00e-04, readable in scientific notation."""
-    x = _float(v)
+    x = as_float(v)
     if x is None:
         return MISSING
     return f"{x:.3g}" if x == 0 or 1e-2 <= abs(x) < 1e3 else f"{x:.2e}"
@@ -96,7 +97,7 @@ def rate(v: Any) -> str:
 
 def hmm(seconds: Any) -> str:
     """A duration or ETA as h:mm (rounded to the minute): 3725 s -> 1:02."""
-    x = _float(seconds)
+    x = as_float(seconds)
     if x is None or not math.isfinite(x) or x < 0:
         return MISSING
     minutes = int(round(x / 60.0))
@@ -104,7 +105,7 @@ def hmm(seconds: Any) -> str:
 
 
 def percent(step: Any, total: Any) -> str:
-    s, t = _float(step), _float(total)
+    s, t = as_float(step), as_float(total)
     if s is None or t is None or t <= 0:
         return MISSING
     return f"{100.0 * s / t:.0f}%"

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.hostile.conftest import World, check_failure, check_success, json_out
+from tests.reliability.test_bad_input import BILLION_LAUGHS
 
-BILLION_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
 
 # name -> (file content, a phrase of the error line); {good} is the clean data file.
 FILES = {

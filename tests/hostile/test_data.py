@@ -23,73 +23,51 @@ def _lines(rows: list) -> list[str]:
     return [json.dumps(r) for r in rows]
 
 
+# kind -> (file name, its bytes): data files that are just content.
+RAW = {
+    "binary": ("train.jsonl", bytes(range(256)) * 40),
+    "empty": ("train.jsonl", b""),
+    "whitespace": ("train.jsonl", b"\n   \n\t\n"),
+    "json_scalar": ("train.json", b"42"),
+    "csv_wrong_columns": ("train.csv", ("a,b\n" + "".join(f"{i},{i + 1}\n" for i in range(50))).encode()),
+    "csv_extra_fields": ("train.csv", ("instruction,output\n" + "".join(f"q{i},a{i},extra\n" for i in range(50))).encode()),
+    "parquet_garbage": ("train.parquet", b"PAR1 not really parquet"),
+    "unknown_suffix": ("train.txt", b"hello\n"),
+    "lone_surrogates": ("train.jsonl", b"\n".join([b'{"instruction": "\\ud800", "output": "x"}'] * 40) + b"\n"),
+}
+# kind -> (file name, rows): data files of rows.
+ROW_FILES = {
+    "wrong_fields": ("qa.jsonl", [{"question": r["instruction"], "answer": r["output"]} for r in ROWS]),
+    "brackets_in_name": ("train[v2].jsonl", ROWS),
+    "markup_in_dir": ("d [/x] :100: [bold]/train.jsonl", ROWS),
+    "empty_text": ("text.jsonl", [{"text": ""} for _ in range(40)]),
+    "bad_chat": ("chat.jsonl", [{"messages": [{"role": "robot", "content": "hi"}]} for _ in range(40)]),
+}
+
+
 def make_data(where: Path, kind: str) -> Path:
     """A data file (or folder) of the given kind under `where`."""
     where.mkdir(parents=True, exist_ok=True)
+    if kind in RAW:
+        name, content = RAW[kind]
+        (where / name).write_bytes(content)
+        return where / name
+    if kind in ROW_FILES:
+        name, rows = ROW_FILES[kind]
+        return write_jsonl(rows, where / name)
     if kind == "malformed4":  # 4 broken lines of 160: 2.5% > data.max_malformed_fraction (1%)
         lines = _lines(ROWS)
         for i in (10, 50, 99, 140):
             lines[i] = '{"instruction": "cut off'
-        p = where / "train.jsonl"
-        p.write_text("\n".join(lines) + "\n")
-        return p
-    if kind == "wrong_fields":  # every row has question/answer instead of instruction/output
-        return write_jsonl([{"question": r["instruction"], "answer": r["output"]} for r in ROWS[:200]],
-                           where / "qa.jsonl")
-    if kind == "binary":
-        p = where / "train.jsonl"
-        p.write_bytes(bytes(range(256)) * 40)
-        return p
-    if kind == "empty":
-        p = where / "train.jsonl"
-        p.write_bytes(b"")
-        return p
-    if kind == "whitespace":
-        p = where / "train.jsonl"
-        p.write_text("\n   \n\t\n")
-        return p
-    if kind == "json_scalar":
-        p = where / "train.json"
-        p.write_text("42")
-        return p
-    if kind == "csv_wrong_columns":
-        p = where / "train.csv"
-        p.write_text("a,b\n" + "".join(f"{i},{i + 1}\n" for i in range(50)))
-        return p
-    if kind == "csv_extra_fields":
-        p = where / "train.csv"
-        p.write_text("instruction,output\n" + "".join(f"q{i},a{i},extra\n" for i in range(50)))
-        return p
-    if kind == "parquet_garbage":
-        p = where / "train.parquet"
-        p.write_bytes(b"PAR1 not really parquet")
-        return p
+        (where / "train.jsonl").write_text("\n".join(lines) + "\n")
+        return where / "train.jsonl"
     if kind == "not_a_dataset_dir":
-        d = where / "folder"
-        d.mkdir()
-        (d / "notes.txt").write_text("hello")
-        return d
-    if kind == "unknown_suffix":
-        p = where / "train.txt"
-        p.write_text("hello\n")
-        return p
-    if kind == "brackets_in_name":
-        return write_jsonl(ROWS, where / "train[v2].jsonl")
-    if kind == "markup_in_dir":
-        return write_jsonl(ROWS, where / "d [/x] :100: [bold]" / "train.jsonl")
-    if kind == "empty_text":
-        return write_jsonl([{"text": ""} for _ in range(40)], where / "text.jsonl")
-    if kind == "bad_chat":
-        return write_jsonl([{"messages": [{"role": "robot", "content": "hi"}]} for _ in range(40)],
-                           where / "chat.jsonl")
-    if kind == "lone_surrogates":
-        p = where / "train.jsonl"
-        p.write_text("\n".join(['{"instruction": "\\ud800", "output": "x"}'] * 40) + "\n")
-        return p
+        (where / "folder").mkdir()
+        (where / "folder" / "notes.txt").write_text("hello")
+        return where / "folder"
     if kind == "fifo":
-        p = where / "train.jsonl"
-        os.mkfifo(p)
-        return p
+        os.mkfifo(where / "train.jsonl")
+        return where / "train.jsonl"
     if kind == "symlink_loop":
         (where / "a.jsonl").symlink_to(where / "b.jsonl")
         (where / "b.jsonl").symlink_to(where / "a.jsonl")
