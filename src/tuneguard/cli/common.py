@@ -72,13 +72,32 @@ def load_or_exit(source: str, overrides: list[str] | None, *, json_out: bool = F
     return cfg
 
 
+class PlainStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """One line per record on whatever sys.stderr is now: for a pipe or a log file, where
+    Rich's log layout would wrap each record (and the paths in it) at 80 columns."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:  # StreamHandler sets it; the current stderr is used instead
+        pass
+
+
 def setup_logging(debug: bool) -> None:
     from rich.logging import RichHandler
 
     root = logging.getLogger()
-    if any(isinstance(h, RichHandler) for h in root.handlers):
+    if any(isinstance(h, (RichHandler, PlainStderrHandler)) for h in root.handlers):
         return
-    handler = RichHandler(console=err_console(), show_path=debug, rich_tracebacks=debug, markup=False)
+    errc = err_console()
+    handler: logging.Handler = (RichHandler(console=errc, show_path=debug, rich_tracebacks=debug, markup=False)
+                                if errc.is_terminal else PlainStderrHandler())
     if not debug:
         # apprise reports every failed delivery and unknown URL in its own words; tuneguard's
         # notifier says it once per outage with the reason (notify-test: its one line), and

@@ -65,7 +65,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, *, force: b
     write_atomic(html_path, render_html(run, verdict, recs))
     md_path = run.run_dir / REPORT_MD
     write_atomic(md_path, render_markdown(run, verdict, recs))
-    log.info("report written: %s (%s), %s", html_path, verdict.overall, md_path)
+    log.debug("report written: %s (%s), %s", html_path, verdict.overall, md_path)  # the commands say where
     return html_path
 
 
