@@ -78,21 +78,22 @@ def _open_live(run_dir: Path) -> Any:
 def send_request(run_dir: Path, action: str, wait: bool = False, timeout: float | None = None) -> int:
     """Insert a request for a live run; with `wait`, follow it to its outcome. Returns the exit code."""
     store = _open_live(run_dir)
-    c = console()
     with store:
         rid = store.request_control(action, requested_by=requested_by())
-        c.print(f"{action} requested for {run_dir} (request {rid}): {_WHAT[action].format(run_dir=run_dir)}",
-                markup=False)
-        if not wait:
-            return EXIT_OK
-        return _wait(store, rid, action, run_dir, timeout)
+        return after_request(store, rid, action, run_dir, _WHAT[action].format(run_dir=run_dir), wait, timeout)
 
 
 EXIT_INTERRUPTED = 130  # the shell's code for Ctrl-C
 
 
-def _wait(store: Any, rid: int, action: str, run_dir: Path, timeout: float | None) -> int:
+def after_request(store: Any, rid: int, action: str, run_dir: Path, what: str, wait: bool,
+                  timeout: float | None) -> int:
+    """Say what was requested; with `wait`, follow it to its outcome. Ctrl-C at any point
+    here leaves the request queued, and says so in one line."""
     try:
+        console().print(f"{action.replace('_', '-')} requested for {run_dir} (request {rid}): {what}")
+        if not wait:
+            return EXIT_OK
         return _follow(store, rid, action, run_dir, timeout)
     except KeyboardInterrupt:
         err_console().print(error_line(f"interrupted while waiting: request {rid} ({action}) stays queued, and the "

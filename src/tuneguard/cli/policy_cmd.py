@@ -15,12 +15,12 @@ from typing import Annotated
 
 import typer
 
-from tuneguard.cli.common import EXIT_OK, EXIT_USAGE, console, fail
+from tuneguard.cli.common import EXIT_USAGE, fail
 from tuneguard.cli.control_cmd import (
     TimeoutOpt,
     WaitOpt,
     _open_live,
-    _wait,
+    after_request,
     requested_by,
 )
 from tuneguard.policy.lr import parse_lr_request
@@ -32,10 +32,7 @@ def _send(run_dir: Path, action: str, arg: str, what: str, wait: bool, timeout: 
     store = _open_live(run_dir)
     with store:
         rid = store.request_control(action, arg=arg, requested_by=requested_by())
-        console().print(f"{action.replace('_', '-')} requested for {run_dir} (request {rid}): {what}", markup=False)
-        if not wait:
-            return EXIT_OK
-        return _wait(store, rid, action, run_dir, timeout)
+        return after_request(store, rid, action, run_dir, what, wait, timeout)
 
 
 def set_lr(
