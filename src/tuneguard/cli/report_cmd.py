@@ -24,7 +24,7 @@ T = TypeVar("T")
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace --out even when it is not a tuneguard page.")]
 
 
-def _written(action: Callable[[], T], run_dir: Path) -> T:
+def _written(action: Callable[[], T], run_dir: Path, what: str = "the report") -> T:
     """Run a report writer; the errors a user can cause become one line and an exit code."""
     from tuneguard.report.output import OutputRefused
 
@@ -35,7 +35,7 @@ def _written(action: Callable[[], T], run_dir: Path) -> T:
     except sqlite3.Error as exc:
         fail(describe_store_error(run_dir, exc), EXIT_USAGE)
     except OSError as exc:  # a full disk, a read-only directory: the run is fine, the page is not written
-        fail(f"cannot write the page: {exc.strerror or exc}{f' ({exc.filename})' if exc.filename else ''}", EXIT_FAIL)
+        fail(f"cannot write {what}: {exc.strerror or exc}{f' ({exc.filename})' if exc.filename else ''}", EXIT_FAIL)
 
 
 def report(
@@ -70,7 +70,7 @@ def compare(
     """Write a side-by-side HTML page of two runs: curves, config diff, verdicts, QA samples."""
     from tuneguard.report.compare import write_compare
 
-    path = _written(lambda: write_compare(run_a, run_b, out, force=force), run_a)
+    path = _written(lambda: write_compare(run_a, run_b, out, force=force), run_a, "the compare page")
     console().print(f"compare: {path}")
 
 
