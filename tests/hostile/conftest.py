@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -231,6 +230,3 @@ def unchanged(world: World) -> Iterator[Callable[..., None]]:
 def json_out(r: Result) -> Any:
     return json.loads(r.stdout)
 
-
-def python() -> str:
-    return sys.executable
