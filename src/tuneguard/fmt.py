@@ -1,9 +1,48 @@
-"""Small formatting helpers shared by the CLI and the library (no heavy imports here:
-the CLI imports this at start-up, and `tuneguard status` must answer in well under a second)."""
+"""Numbers and durations as people read them, for every channel (terminal, report, phone).
+
+One place, so that status, watch, the report and the notifications agree: 16,740 tokens/s
+(never 1.674e+04), a loss to 4 significant digits (3.612, 0.005012), h:mm:ss.
+No heavy imports here: the CLI imports this at start-up, and `tuneguard status` must answer
+in well under a second.
+"""
 
 from __future__ import annotations
 
 import math
+from typing import Any
+
+MISSING = "n/a"
+
+
+def as_float(v: Any) -> float | None:
+    """A value as a float (None when missing or not a number)."""
+    if v is None or isinstance(v, bool):
+        return None
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def num(v: Any, digits: int = 4, missing: str = "-") -> str:
+    """Any number as a person reads it: integers and magnitudes from 1,000 up with thousands
+    separators and no decimals (16,740), smaller values to `digits` significant digits
+    (3.612, 0.005012; below 0.001 in scientific notation, 1.2e-05); nan and inf stay visible.
+    Non-numbers print as themselves."""
+    if v is None:
+        return missing
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, int):
+        return f"{v:,}"
+    x = as_float(v)
+    if x is None:
+        return str(v)
+    if not math.isfinite(x):
+        return str(x)
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:.{digits}g}"
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -12,3 +51,73 @@ def fmt_duration(seconds: float | None) -> str:
         return "?"
     s = int(seconds)
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+# --- the notification messages' vocabulary (n/a for a missing value) -------------------
+
+def loss(v: Any) -> str:
+    """A loss to 4 significant digits (3.612, 0.005012, 1.2e-05); nan/inf kept visible."""
+    return num(v, 4, MISSING)
+
+
+def signed(v: Any) -> str:
+    """A change, always with its sign: +0.01234, -0.5, +1,200."""
+    x = as_float(v)
+    if x is None:
+        return MISSING
+    if not math.isfinite(x):
+        return str(x)
+    return ("+" if x >= 0 else "-") + num(abs(x), 4)
+
+
+def number(v: Any) -> str:
+    """A value of unknown kind: integers with separators, floats to 4 significant digits."""
+    if isinstance(v, bool) or v is None:
+        return MISSING if v is None else str(v)
+    x = as_float(v)
+    if x is not None and math.isfinite(x) and x.is_integer() and abs(x) < 1e15:
+        return f"{int(x):,}"
+    return num(v, 4, MISSING)
+
+
+def integer(v: Any) -> str:
+    x = as_float(v)
+    if x is None or not math.isfinite(x):
+        return MISSING
+    return f"{round(x):,}"
+
+
+def rate(v: Any) -> str:
+    """A learning rate: 0.0002 -> 2.00e-04, readable in scientific notation."""
+    x = as_float(v)
+    if x is None:
+        return MISSING
+    return f"{x:.3g}" if x == 0 or 1e-2 <= abs(x) < 1e3 else f"{x:.2e}"
+
+
+def hmm(seconds: Any) -> str:
+    """A duration or ETA as h:mm (rounded to the minute): 3725 s -> 1:02."""
+    x = as_float(seconds)
+    if x is None or not math.isfinite(x) or x < 0:
+        return MISSING
+    minutes = int(round(x / 60.0))
+    return f"{minutes // 60}:{minutes % 60:02d}"
+
+
+def percent(step: Any, total: Any) -> str:
+    s, t = as_float(step), as_float(total)
+    if s is None or t is None or t <= 0:
+        return MISSING
+    return f"{100.0 * s / t:.0f}%"
+
+
+def shorten(text: Any, limit: int) -> str:
+    """One line, at most `limit` characters, cut at a word where one is near."""
+    s = " ".join(str(text).split())
+    if len(s) <= limit:
+        return s
+    cut = s[: max(1, limit - 1)]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip() + "…"

@@ -84,4 +84,5 @@ def test_missing_data_file_exit_2(app, tmp_path):
     res = CliRunner().invoke(app, ["audit", cfg, "--json"])
     assert res.exit_code == 2
     assert "does not exist" in res.stderr
-    assert res.stdout == ""
+    # A program that asked for JSON gets JSON: one object naming the error.
+    assert json.loads(res.stdout) == {"error": res.stderr.strip().removeprefix("error: ")}

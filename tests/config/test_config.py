@@ -44,8 +44,9 @@ def test_three_mistakes_reported_at_once():
 def test_cli_three_mistakes_exit_2_without_loading_a_model(tmp_path):
     cfg = tmp_path / "bad.yaml"
     # A model name that would fail loudly if anything tried to load it.
+    # save_steps and eval.steps both set by the user: their conflict stays an error.
     cfg.write_text(yaml.safe_dump({"preset": "tiny", "model": {"name": "/nonexistent/model"},
-                                   "data": {"train_file": "x.jsonl"},
+                                   "data": {"train_file": "x.jsonl"}, "eval": {"steps": 20},
                                    "train": {"learning_rte": 1, "learning_rate": -0.001, "save_steps": 15}}))
     r = cli("train", str(cfg), "--run-dir", str(tmp_path / "run"))
     assert r.returncode == 2, r.stderr

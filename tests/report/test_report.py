@@ -143,7 +143,7 @@ def test_cli_report(healthy_run: Path, tmp_path: Path) -> None:
     assert (tmp_path / "r.html").exists() and (healthy_run / "report.md").exists()
     missing = CliRunner().invoke(app, [str(tmp_path / "nothing")])
     assert missing.exit_code == 2
-    assert "no run store" in missing.output and "Traceback" not in missing.output
+    assert "nothing does not exist" in missing.output and "Traceback" not in missing.output
 
 
 def test_long_runs_are_decimated_but_keep_extremes() -> None:

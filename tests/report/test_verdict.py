@@ -136,8 +136,10 @@ def test_unknown_without_data(tmp_path: Path) -> None:
     with RunStore(run, create=True) as s:
         s.init_run(config={}, max_steps=None)
     v = verdict_of(run)
-    assert v.rows() == [(LOSS_GRADUAL, "unknown"), (VAL_TRACKED, "unknown"), (EARLY_STOP_OK, "pass"),
+    # A run that never logged a step cannot pass "early stopping did not trigger prematurely".
+    assert v.rows() == [(LOSS_GRADUAL, "unknown"), (VAL_TRACKED, "unknown"), (EARLY_STOP_OK, "unknown"),
                         (COHERENT, "unknown"), (TEST_WITHIN, "unknown")]
+    assert v.get(EARLY_STOP_OK).evidence == "the run logged no training step (run unknown)"
     assert [c.name for c in v.criteria] == list(CRITERIA_NAMES)
 
 

@@ -1,41 +1,53 @@
 """MALFORMED_ROWS: rows the loader could not use (broken JSON, missing or empty fields).
 
-The loader already refuses to start when more than data.max_malformed_fraction of the rows
-are malformed (a DataError, exit 2); below that the rows are skipped, silently shrinking
-the data, so the audit names them with file and line. Rule: warning for any malformed row.
+Rule: an error when more than data.max_malformed_fraction of the rows are malformed
+(training refuses to start unless --force, and then skips them), a warning for any
+malformed row below that (training skips them, silently shrinking the data). The evidence
+names every bad row as file:line (`rows`, up to MAX_ROWS) and groups identical reasons
+(`groups`), so one reason repeated for 200 rows reads as one line with a line range.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
-import re
 from typing import Any
 
 from tuneguard.audit.common import finding, pct, share
-from tuneguard.data.load import RowProblem
+from tuneguard.data.load import RowProblem, group_problems, reason_kind
 from tuneguard.findings import Finding
 
 log = logging.getLogger(__name__)
 
 SHOW = 20
-_DETAIL = re.compile(r"\s*\(.*\)$|\s+at byte \d+$")
+MAX_ROWS = 1000
 
 
 def check(problems: list[RowProblem], rows_read: int, max_fraction: float) -> tuple[list[Finding], dict[str, Any]]:
     problems = sorted(problems, key=lambda p: (p.file, p.line if p.line is not None else -1))
     n = len(problems)
     frac = share(n, rows_read)
-    reasons = collections.Counter(_DETAIL.sub("", p.reason) for p in problems)
+    reasons = collections.Counter(reason_kind(p.reason) for p in problems)
     stats = {"rows_read": rows_read, "malformed": n, "share": frac, "reasons": dict(reasons.most_common())}
     if not n:
         return [], stats
+    groups = group_problems(problems)
     files = collections.Counter(p.file for p in problems)
-    ev = {"count": n, "share": frac, "rows_read": rows_read, "reasons": dict(reasons.most_common()),
-          "files": dict(files), "examples": [str(p) for p in problems[:SHOW]],
-          "max_malformed_fraction": max_fraction}
-    msg = (f"{n} of {rows_read} rows ({pct(frac)}) are malformed and will be skipped "
-           f"(most common: {reasons.most_common(1)[0][0]}).")
+    rows = [f"{p.file}:{p.line}" if p.line is not None else p.file for p in problems]
+    ev = {"count": n, "share": frac, "rows_read": rows_read, "rows": rows[:MAX_ROWS],
+          "groups": [{k: g[k] for k in ("count", "reason", "where", "file")} for g in groups],
+          "reasons": dict(reasons.most_common()), "files": dict(files),
+          "examples": [str(p) for p in problems[:SHOW]], "max_malformed_fraction": max_fraction}
+    top = groups[0]
+    most = f"{top['reason']} ({top['where']})" if len(groups) == 1 else \
+        f"most common: {top['reason']}, {top['count']} rows ({top['where']})"
+    if frac > max_fraction:
+        msg = (f"{n} of {rows_read} rows ({pct(frac)}) are malformed, more than data.max_malformed_fraction "
+               f"({max_fraction:g}) allows: {most}.")
+        rec = ("Fix or remove the listed rows (file:line). Training refuses to start above "
+               f"data.max_malformed_fraction ({max_fraction:g}); --force trains on the other rows.")
+        return [finding("MALFORMED_ROWS", "error", msg, ev, rec)], stats
+    msg = f"{n} of {rows_read} rows ({pct(frac)}) are malformed and will be skipped: {most}."
     rec = ("Fix or remove the listed rows (file:line); training skips them while their share stays below "
            f"data.max_malformed_fraction ({max_fraction:g}) and refuses to start above it.")
     return [finding("MALFORMED_ROWS", "warning", msg, ev, rec)], stats

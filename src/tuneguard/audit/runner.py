@@ -118,9 +118,12 @@ def audit_config(cfg: Config) -> AuditResult:
     data.train_samples / data.eval_samples), so a huge file costs no more than that.
     Raises DataError / ModelError for data or model problems the user must fix.
     """
+    from tuneguard.data.load import NoUsableRows, check_sources
     from tuneguard.data.pipeline import prepare_data
     from tuneguard.train.model import load_tokenizer, setup_pad_token
 
+    # Before the tokenizer: a missing file must not wait for a hub that is not reachable.
+    check_sources(cfg.data.train_file, cfg.data.validation_file, cfg.data.test_file)
     t = time.perf_counter()
     tokenizer = load_tokenizer(cfg.model)
     setup_pad_token(tokenizer, cfg.data.pad_token)
@@ -131,7 +134,15 @@ def audit_config(cfg: Config) -> AuditResult:
         "eval_samples": min(cfg.data.eval_samples or cap, cap),
     })
     t = time.perf_counter()
-    data = prepare_data(dcfg, tokenizer)
+    try:
+        # Not strict: too many malformed rows are a MALFORMED_ROWS error finding, not an exception.
+        data = prepare_data(dcfg, tokenizer, strict=False)
+    except NoUsableRows as exc:  # nothing else to check: the malformed rows are the whole story
+        findings, stats = malformed.check(exc.problems, exc.rows_read, cfg.data.max_malformed_fraction)
+        return AuditResult(findings, {"rows": {"read": exc.rows_read, "train": 0, "validation": 0,
+                                               "audited_train": 0}, "malformed": stats,
+                                      "timings_s": {"load_tokenizer": round(t_tok, 3),
+                                                    "total": round(time.perf_counter() - t, 3)}})
     t_data = time.perf_counter() - t
     result = run_audit(cfg, data, tokenizer)
     result.stats["timings_s"]["load_tokenizer"] = round(t_tok, 3)

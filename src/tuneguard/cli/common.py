@@ -1,4 +1,9 @@
-"""What every command shares: the consoles, config loading with exit code 2, error exits."""
+"""What every command shares: the consoles, config loading with exit code 2, error exits.
+
+Every console here prints strings verbatim (tuneguard.verbatim: no markup, no emoji codes),
+because user text (paths, data, messages quoting them, model output) reaches nearly every
+line; tuneguard's own colours go through `styled`.
+"""
 
 from __future__ import annotations
 
@@ -11,44 +16,93 @@ from rich.console import Console
 
 from tuneguard.config.load import ConfigError, load_config
 from tuneguard.config.schema import Config
+from tuneguard.verbatim import error_line, make_console, one_line, styled
 
 EXIT_OK = 0
 EXIT_FAIL = 1
 EXIT_USAGE = 2
 
+__all__ = ["EXIT_OK", "EXIT_FAIL", "EXIT_USAGE", "console", "err_console", "fail", "note", "load_or_exit",
+           "setup_logging", "print_json", "styled", "error_line", "one_line"]
+
 
 def console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    """stdout; prints every string verbatim."""
+    return make_console()
 
 
 def err_console() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    """stderr; prints every string verbatim."""
+    return make_console(stderr=True)
 
 
-def fail(message: str, code: int = EXIT_FAIL) -> NoReturn:
-    """One clear line on stderr and an exit code; never a traceback (see --debug)."""
-    err_console().print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+def fail(message: str, code: int = EXIT_FAIL, *, json_out: bool = False) -> NoReturn:
+    """One clear line on stderr and an exit code; never a traceback (see --debug).
+
+    `json_out`: the command was asked for JSON, so stdout also gets `{"error": MESSAGE}`:
+    a program that asked for JSON gets JSON, whatever happened."""
+    if json_out:
+        print_json({"error": one_line(message)})
+    err_console().print(error_line(message))
     raise typer.Exit(code)
 
 
-def load_or_exit(source: str, overrides: list[str] | None) -> Config:
+def note(message: str) -> None:
+    """One `note:` line on stderr: something tuneguard decided for the user that they should know."""
+    err_console().print(styled(("note:", "yellow"), " ", one_line(message)))
+
+
+def load_or_exit(source: str, overrides: list[str] | None, *, json_out: bool = False) -> Config:
+    """The validated config, its adjustments printed as notes; exit 2 with every problem listed."""
+    notes: list[str] = []
     try:
-        return load_config(source, overrides or [])
+        cfg = load_config(source, overrides or [], notes=notes)
     except ConfigError as exc:
+        if len(exc.problems) == 1:
+            fail(f"invalid config: {exc.problems[0]}", EXIT_USAGE, json_out=json_out)
+        if json_out:
+            print_json({"error": f"invalid config ({len(exc.problems)} problems)", "problems": exc.problems})
         c = err_console()
-        c.print(f"[bold red]error:[/] invalid config ({len(exc.problems)} problem(s)):")
+        c.print(error_line(f"invalid config ({len(exc.problems)} problems):"))
         for p in exc.problems:
-            c.print(f"  - {p}", markup=False)
+            c.print(f"  - {one_line(p)}")
         raise typer.Exit(EXIT_USAGE) from None
+    for n in notes:
+        note(n)
+    return cfg
+
+
+class PlainStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """One line per record on whatever sys.stderr is now: for a pipe or a log file, where
+    Rich's log layout would wrap each record (and the paths in it) at 80 columns."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:  # StreamHandler sets it; the current stderr is used instead
+        pass
 
 
 def setup_logging(debug: bool) -> None:
     from rich.logging import RichHandler
 
     root = logging.getLogger()
-    if any(isinstance(h, RichHandler) for h in root.handlers):
+    if any(isinstance(h, (RichHandler, PlainStderrHandler)) for h in root.handlers):
         return
-    handler = RichHandler(console=err_console(), show_path=debug, rich_tracebacks=debug, markup=False)
+    errc = err_console()
+    handler: logging.Handler = (RichHandler(console=errc, show_path=debug, rich_tracebacks=debug, markup=False)
+                                if errc.is_terminal else PlainStderrHandler())
+    if not debug:
+        # apprise reports every failed delivery and unknown URL in its own words; tuneguard's
+        # notifier says it once per outage with the reason (notify-test: its one line), and
+        # records each failure in the run store.
+        handler.addFilter(lambda r: not r.name.startswith("apprise"))
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if debug else logging.INFO)
     for noisy in ("httpx", "urllib3", "filelock", "datasets", "apprise"):

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from tuneguard.cli.common import EXIT_USAGE, console, fail
+from tuneguard.cli.common import EXIT_FAIL, EXIT_USAGE, console, fail
 
 
 def presets() -> None:
@@ -35,10 +35,21 @@ def init(
     except ConfigError as exc:
         fail(exc.problems[0], EXIT_USAGE)
     path = out or Path("tuneguard.yaml")
-    if path.exists() and not force:
+    if path.is_dir():
+        fail(f"--out {path} is a directory: give a file name, e.g. --out {path / 'tuneguard.yaml'}", EXIT_USAGE)
+    if path.exists() and not path.is_file():
+        fail(f"--out {path} is not a regular file (a device, FIFO or socket): give a file name", EXIT_USAGE)
+    if (path.exists() or path.is_symlink()) and not force:
         fail(f"{path} exists; pass --force to overwrite or --out another file", EXIT_USAGE)
+    ancestor = next((p for p in path.parents if p.exists()), None)
+    if ancestor is not None and not ancestor.is_dir():
+        fail(f"--out {path}: {ancestor} is a file, not a directory", EXIT_USAGE)
     header = (f"# Config for `tuneguard train {path}`, from preset {preset}.\n"
               "# Every key and its default: docs/CONFIG.md. Override any key on the command line with\n"
               "# --set section.key=value. Data paths are relative to this file.\n")
-    path.write_text(header + text, "utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(header + text, "utf-8")
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror or exc}", EXIT_FAIL)
     console().print(f"wrote {path} (preset {preset}); next: edit data.train_file, then `tuneguard audit {path}`")

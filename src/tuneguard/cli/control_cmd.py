@@ -12,6 +12,7 @@ from __future__ import annotations
 import getpass
 import os
 import socket
+import sqlite3
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,12 +25,13 @@ from tuneguard.cli.common import (
     EXIT_USAGE,
     console,
     err_console,
+    error_line,
     fail,
 )
 
 RunDirArg = Annotated[Path, typer.Argument(help="Run directory of a live run.")]
 WaitOpt = Annotated[bool, typer.Option("--wait", help="Block until the trainer has handled the request.")]
-TimeoutOpt = Annotated[float | None, typer.Option("--timeout", help="With --wait: give up after this many seconds.")]
+TimeoutOpt = Annotated[float | None, typer.Option("--timeout", min=0, help="With --wait: give up after this many seconds.")]
 
 _WHAT = {
     "stop": "the trainer saves a checkpoint and stops at the next optimizer step",
@@ -50,16 +52,22 @@ def requested_by() -> str:
 
 
 def _open_live(run_dir: Path) -> Any:
-    from tuneguard.store.run_store import LIVE_STATES, RunStore
+    from tuneguard.store.run_store import LIVE_STATES, NotARunStore, RunStore, describe_store_error, open_for_reading
 
     try:
-        store = RunStore(run_dir)
+        # Read-only first: a directory that holds no live run is left exactly as it was.
+        with open_for_reading(run_dir) as reader:
+            live = reader.is_live()
+            m = reader.meta()
+        store = RunStore(run_dir) if live else None
+    except NotARunStore as exc:
+        fail(f"no live run in {run_dir}: {exc}")
     except FileNotFoundError:
         fail(f"no live run in {run_dir}: there is no run store (run.db) there")
-    if not store.is_live():
-        m = store.meta()
+    except (sqlite3.Error, OSError) as exc:
+        fail(f"no live run in {run_dir}: {describe_store_error(run_dir, exc)}")
+    if store is None:
         state = m.get("state") or "unknown"
-        store.close()
         if state in LIVE_STATES:
             fail(f"no live run in {run_dir}: state {state}, but its process (pid {m.get('pid')} on "
                  f"{m.get('host')}) is gone; continue it with `tuneguard train CONFIG --run-dir {run_dir} --resume auto`")
@@ -70,17 +78,30 @@ def _open_live(run_dir: Path) -> Any:
 def send_request(run_dir: Path, action: str, wait: bool = False, timeout: float | None = None) -> int:
     """Insert a request for a live run; with `wait`, follow it to its outcome. Returns the exit code."""
     store = _open_live(run_dir)
-    c = console()
     with store:
         rid = store.request_control(action, requested_by=requested_by())
-        c.print(f"{action} requested for {run_dir} (request {rid}): {_WHAT[action].format(run_dir=run_dir)}",
-                markup=False)
+        return after_request(store, rid, action, run_dir, _WHAT[action].format(run_dir=run_dir), wait, timeout)
+
+
+EXIT_INTERRUPTED = 130  # the shell's code for Ctrl-C
+
+
+def after_request(store: Any, rid: int, action: str, run_dir: Path, what: str, wait: bool,
+                  timeout: float | None) -> int:
+    """Say what was requested; with `wait`, follow it to its outcome. Ctrl-C at any point
+    here leaves the request queued, and says so in one line."""
+    try:
+        console().print(f"{action.replace('_', '-')} requested for {run_dir} (request {rid}): {what}")
         if not wait:
             return EXIT_OK
-        return _wait(store, rid, action, run_dir, timeout)
+        return _follow(store, rid, action, run_dir, timeout)
+    except KeyboardInterrupt:
+        err_console().print(error_line(f"interrupted while waiting: request {rid} ({action}) stays queued, and the "
+                                       "trainer handles it at its next step; `tuneguard status` shows it"))
+        return EXIT_INTERRUPTED
 
 
-def _wait(store: Any, rid: int, action: str, run_dir: Path, timeout: float | None) -> int:
+def _follow(store: Any, rid: int, action: str, run_dir: Path, timeout: float | None) -> int:
     c = console()
     deadline = None if timeout is None else time.monotonic() + timeout
     req: dict[str, Any] = {}
@@ -89,12 +110,12 @@ def _wait(store: Any, rid: int, action: str, run_dir: Path, timeout: float | Non
         if req["status"] != "pending":
             break
         if not store.is_live():
-            err_console().print(f"[bold red]error:[/] the run ended (state {store.state()}) before handling "
-                                f"request {rid}")
+            err_console().print(error_line(f"the run ended (state {store.view_state()[0]}) before handling "
+                                           f"request {rid}"))
             return EXIT_FAIL
         if deadline is not None and time.monotonic() > deadline:
-            err_console().print(f"[bold red]error:[/] request {rid} still pending after {timeout:g} s "
-                                "(is the trainer in a long evaluation or save?)")
+            err_console().print(error_line(f"request {rid} still pending after {timeout:g} s "
+                                           "(is the trainer in a long evaluation or save?)"))
             return EXIT_FAIL
         time.sleep(0.2)
     c.print(f"{action} {req['status']} at step {req['handled_step']}: {req['note'] or ''}".rstrip(": "), markup=False)
@@ -139,10 +160,14 @@ def watch(
     """Live dashboard of a run (progress, loss, eval loss, tokens/s, memory, findings, control)."""
     from tuneguard.cli.watch import watch_run
 
+    from tuneguard.store.run_store import describe_store_error
+
     try:
         watch_run(run_dir, console(), interval)
     except FileNotFoundError as exc:
         fail(str(exc), EXIT_USAGE)
+    except sqlite3.Error as exc:
+        fail(describe_store_error(run_dir, exc), EXIT_USAGE)
     except KeyboardInterrupt:
         err_console().print("stopped watching (the run goes on)", markup=False)
     raise typer.Exit(EXIT_OK)

@@ -3,37 +3,40 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
-from tuneguard.cli.common import EXIT_USAGE, console, fail, setup_logging
+from tuneguard.cli.common import EXIT_USAGE, console, fail, note, setup_logging, styled
 
 
 def demo(
     run_dir: Annotated[Path, typer.Option("--run-dir", help="Where the demo run goes.")] = Path("tuneguard-demo"),
     model: Annotated[str, typer.Option("--model", help="auto (SmolLM2-135M if installed, else tiny), smollm2, tiny.")] = "auto",
-    steps: Annotated[Optional[int], typer.Option("--steps", help="Optimizer steps (default: sized for a laptop CPU).")] = None,
+    steps: Annotated[Optional[int], typer.Option("--steps", min=1, help="Optimizer steps (default: sized for a laptop CPU).")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
 ) -> None:
     """Run a complete fine-tune on this machine, offline, then show what happened and where."""
     setup_logging(debug)
     if model not in ("auto", "smollm2", "tiny"):
         fail(f"--model must be auto, smollm2 or tiny, got {model!r}", EXIT_USAGE)
-    from tuneguard.demo import choose_model, demo_config
+    from tuneguard.demo import DemoRefused, check_demo_dirs, choose_model, demo_config
 
     c = console()
     try:
-        preset, note = choose_model(model)
-    except RuntimeError as exc:
+        preset, why = choose_model(model)
+        check_demo_dirs(run_dir.resolve())
+        cfg, _ = demo_config(run_dir.resolve(), preset, steps)
+    except (RuntimeError, DemoRefused) as exc:
         fail(str(exc), EXIT_USAGE)
-    if note:
-        c.print(f"[yellow]note:[/] {note}")
-    cfg, _ = demo_config(run_dir.resolve(), preset, steps)
+    except OSError as exc:
+        fail(f"cannot write the demo's data next to {run_dir}: {exc.strerror or exc}", EXIT_USAGE)
+    if why:
+        note(why)
     c.rule("tuneguard demo")
-    c.print(f"LoRA fine-tune of [bold]{cfg.model.name}[/] on {cfg.data.train_file}\n"
-            f"(a generated instruction set: numbers in words, initials, dates in ISO format)\n"
-            f"{cfg.train.max_steps} steps on the CPU; the data audit, the guards, QA probes and the report are on.")
+    c.print(styled("LoRA fine-tune of ", (cfg.model.name, "bold"), f" on {cfg.data.train_file}"))
+    c.print("(a generated instruction set: numbers in words, initials, dates in ISO format)")
+    c.print(f"{cfg.train.max_steps} steps on the CPU; the data audit, the guards, QA probes and the report are on.")
     from tuneguard.train.run import run_training
 
     code = run_training(cfg, run_dir, resume=False, force=False, overwrite=True, console=c)
@@ -44,15 +47,13 @@ def demo(
 
 
 def _tour(run_dir: Path, c) -> None:  # noqa: ANN001 - rich Console
-    from rich.markup import escape
-
     from tuneguard.store.run_store import RunStore
 
     with RunStore(run_dir) as store:
         s = store.summary()
         evals = [m["eval_loss"] for m in store.metrics("eval")]
         test = store.metrics("test")
-    lines = [f"state: [bold]{s['state']}[/] at step {s['step']}/{s['max_steps']}"]
+    lines: list[Any] = [styled("state: ", (s["state"], "bold"), f" at step {s['step']}/{s['max_steps']}")]
     if evals:
         lines.append(f"validation loss: {evals[0]:.3f} at the first evaluation -> {evals[-1]:.3f} at the last")
     if test and test[-1].get("eval_loss") is not None:
@@ -61,7 +62,7 @@ def _tour(run_dir: Path, c) -> None:  # noqa: ANN001 - rich Console
     lines.append(f"findings: {len(s['findings'])} ({len(errors)} error(s)); see `tuneguard status {run_dir}`")
     from tuneguard.demo import tour_answers
 
-    lines += [escape(line) for line in tour_answers(run_dir)]  # model output, verbatim
+    lines += tour_answers(run_dir)  # model output: the console prints it verbatim
     lines += ["", f"run directory: {run_dir}/ (config.yaml, run.db, checkpoints/, adapter/, report.html)",
               "next:", f"  tuneguard report {run_dir}            # the HTML report (also written already)",
               f"  tuneguard generate {run_dir} \"Write 64 in words.\"",

@@ -3,13 +3,47 @@
 from __future__ import annotations
 
 import os
+import sys
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
+
+try:  # recent Typer ships its own copy of Click and raises that copy's exceptions
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover - Typer that uses the click package
+    from click import exceptions as click_exceptions
 
 from tuneguard.cli import (audit_cmd, config_cmd, control_cmd, demo_cmd, notify_cmd, policy_cmd, report_cmd,
                            status_cmd, tools_cmd, train_cmd)
+from tuneguard.verbatim import print_error
 
-app = typer.Typer(name="tuneguard", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+class OneLineErrors(TyperGroup):
+    """The `tuneguard` command group: a usage error (unknown option, bad value) is one
+    `error:` line on stderr with the exit code, like every other error, not Click's usage
+    block or Typer's boxed panel."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click_exceptions.NoArgsIsHelpError as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click_exceptions.ClickException as exc:
+            hint = f" (see `{exc.ctx.command_path} --help`)" if getattr(exc, "ctx", None) is not None else ""
+            print_error(exc.format_message() + hint)
+            sys.exit(exc.exit_code)
+        except click_exceptions.Abort:
+            print_error("aborted")
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+app = typer.Typer(name="tuneguard", cls=OneLineErrors, no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Fine-tune causal LMs with LoRA and catch bad runs early.")
 config_app = typer.Typer(no_args_is_help=True, help="Inspect and compare configs.")
 app.add_typer(config_app, name="config")
@@ -37,4 +71,15 @@ def run() -> None:
     # Tokenization (audit, data preparation) runs before any DataLoader worker forks, so
     # the Rust tokenizer may use every core; it disables itself in forked workers.
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
-    app()
+    if not sys.stderr.isatty() and "--debug" not in sys.argv:
+        # Libraries' tqdm bars (GGUF conversion, downloads) redraw with carriage returns: in a
+        # pipe or a log file each becomes one line of kilobytes. tqdm reads this at import.
+        os.environ.setdefault("TQDM_DISABLE", "1")
+    try:
+        app()
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, not a traceback
+        if "--debug" in sys.argv:
+            raise
+        print_error(f"internal error: {type(exc).__name__}: {exc} (run the command again with --debug "
+                    "for the traceback, and please report it)")
+        sys.exit(1)

@@ -9,9 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-
-from tuneguard.cli.common import EXIT_FAIL, EXIT_USAGE, console, err_console
+from tuneguard.cli.common import EXIT_FAIL, EXIT_USAGE, console, err_console, error_line, fail, styled
 
 
 def notify_test(
@@ -22,11 +20,10 @@ def notify_test(
     from tuneguard.notify.probe import send_test
 
     if language not in ("en", "th"):
-        err_console().print(f"[bold red]error:[/] --language must be en or th, got {escape(language)}")
-        raise typer.Exit(EXIT_USAGE)
+        fail(f"--language must be en or th, got {language!r}", EXIT_USAGE)
     ok, reason = send_test(url, language=language)
     if ok:
-        console().print(f"[green]sent:[/] {escape(reason)}")
+        console().print(styled(("sent:", "green"), " ", reason))
         return
-    err_console().print(f"[bold red]not sent:[/] {escape(reason)}")
+    err_console().print(error_line(f"not sent: {reason}"))
     raise typer.Exit(EXIT_FAIL)

@@ -15,12 +15,12 @@ from typing import Annotated
 
 import typer
 
-from tuneguard.cli.common import EXIT_OK, EXIT_USAGE, console, fail
+from tuneguard.cli.common import EXIT_USAGE, fail
 from tuneguard.cli.control_cmd import (
     TimeoutOpt,
     WaitOpt,
     _open_live,
-    _wait,
+    after_request,
     requested_by,
 )
 from tuneguard.policy.lr import parse_lr_request
@@ -32,10 +32,7 @@ def _send(run_dir: Path, action: str, arg: str, what: str, wait: bool, timeout: 
     store = _open_live(run_dir)
     with store:
         rid = store.request_control(action, arg=arg, requested_by=requested_by())
-        console().print(f"{action.replace('_', '-')} requested for {run_dir} (request {rid}): {what}", markup=False)
-        if not wait:
-            return EXIT_OK
-        return _wait(store, rid, action, run_dir, timeout)
+        return after_request(store, rid, action, run_dir, what, wait, timeout)
 
 
 def set_lr(
@@ -65,11 +62,26 @@ def rollback(
     timeout: TimeoutOpt = None,
 ) -> None:
     """Roll a live run back to a checkpoint (model, optimizer, scheduler, data position) and go on from there."""
+    if to is not None:
+        _check_checkpoint(run_dir, to)
     target = f"checkpoint-{to}" if to is not None else "the newest checkpoint before the current step"
     what = f"the trainer reloads {target} at the next optimizer step and continues from it" + (
         f", skipping the batches of the last {skip_steps} step(s)" if skip_steps else "")
     arg = json.dumps({"to": to, "skip_steps": skip_steps})
     raise typer.Exit(_send(run_dir, "rollback", arg, what, wait, timeout))
+
+
+def _check_checkpoint(run_dir: Path, step: int) -> None:
+    """Refuse `--to STEP` at once when the run has no complete checkpoint at STEP (exit 2),
+    instead of a request that the trainer can only reject later, in its own log."""
+    from tuneguard.policy.rollback import complete_checkpoints
+
+    _open_live(run_dir).close()  # no live run: exit 1 first, as for every control command
+    have = complete_checkpoints(run_dir / "checkpoints")
+    if step not in have:
+        listed = ", ".join(str(s) for s in sorted(have)) or "none yet"
+        fail(f"{run_dir} has no complete checkpoint at step {step}; complete checkpoints are at steps: {listed}",
+             EXIT_USAGE)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,30 +1,48 @@
 """CLI commands `report`, `compare` and `config diff` as plain functions; the main CLI
 registers them (e.g. `app.command("report")(report)`, `config_app.command("diff")(config_diff)`).
 
-User errors (no run store, a bad config) print one line and exit 2, never a traceback.
+User errors (no run store, a bad config, an output path that is not theirs to write) print
+one line and exit 2, never a traceback; a write that fails (full disk) exits 1.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional, TypeVar
 
 import typer
-from rich.console import Console
+
+from tuneguard.cli.common import EXIT_FAIL, EXIT_USAGE, console, fail, styled
+from tuneguard.store.run_store import describe_store_error
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+ForceOpt = Annotated[bool, typer.Option("--force", help="Replace --out even when it is not a tuneguard page.")]
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(code)
+
+def _written(action: Callable[[], T], run_dir: Path, what: str = "the report") -> T:
+    """Run a report writer; the errors a user can cause become one line and an exit code."""
+    from tuneguard.report.output import OutputRefused
+
+    try:
+        return action()
+    except (FileNotFoundError, OutputRefused) as exc:
+        fail(str(exc), EXIT_USAGE)
+    except sqlite3.Error as exc:
+        fail(describe_store_error(run_dir, exc), EXIT_USAGE)
+    except OSError as exc:  # a full disk, a read-only directory: the run is fine, the page is not written
+        fail(f"cannot write {what}: {exc.strerror or exc}{f' ({exc.filename})' if exc.filename else ''}", EXIT_FAIL)
 
 
 def report(
     run_dir: Annotated[Path, typer.Argument(help="Run directory (holds run.db).")],
     out: Annotated[Optional[Path],
                    typer.Option("--out", help="HTML file to write; default RUN_DIR/report.html.")] = None,
+    force: ForceOpt = False,
 ) -> None:
     """Write the self-contained HTML report of a run (and RUN_DIR/report.md)."""
     from tuneguard.report.html import write_report
@@ -33,43 +51,34 @@ def report(
 
     from tuneguard.report.recommend import diagnose_run
 
-    try:
-        path = write_report(run_dir, out)
-        run = load_run(run_dir)
-        verdict, diagnosis = compute_verdict(run), diagnose_run(run)
-    except FileNotFoundError as exc:
-        raise _fail(str(exc)) from None
-    except OSError as exc:  # a full disk, a read-only directory: the run is fine, the report is not written
-        raise _fail(f"cannot write the report: {exc.strerror or exc}"
-                    f"{f' ({exc.filename})' if exc.filename else ''}", 1) from None
-    console = Console()
-    console.print(diagnosis.line(), markup=False, highlight=False)
+    path = _written(lambda: write_report(run_dir, out, force=force), run_dir)
+    run: Any = _written(lambda: load_run(run_dir), run_dir)
+    verdict, diagnosis = compute_verdict(run), diagnose_run(run)
+    c = console()
+    c.print(diagnosis.line())
     style = {"pass": "green", "fail": "red"}.get(verdict.overall, "yellow")
-    console.print(f"[{style}]{verdict.headline()}[/{style}]", highlight=False)
-    for c in verdict.criteria:
-        mark = {"pass": "[green]pass[/green]", "fail": "[red]fail[/red]"}.get(c.status, "[yellow]unknown[/yellow]")
-        console.print(f"  {mark}  {c.name}", highlight=False)
-    console.print(f"report: {path}", highlight=False)
-    console.print(f"markdown: {Path(run_dir) / 'report.md'}", highlight=False)
+    c.print(styled((verdict.headline(), style)))
+    for crit in verdict.criteria:
+        mark = {"pass": ("pass", "green"), "fail": ("fail", "red")}.get(crit.status, ("unknown", "yellow"))
+        c.print(styled("  ", mark, "  ", crit.name))
+    c.print(f"report: {path}")
+    c.print(f"markdown: {Path(run_dir) / 'report.md'}")
     rec = Path(run_dir) / "recommended.yaml"
     if rec.exists():
-        console.print(f"recommended config: {rec} (tuneguard config diff {Path(run_dir) / 'config.yaml'} {rec})",
-                      markup=False, highlight=False)
+        c.print(f"recommended config: {rec} (tuneguard config diff {Path(run_dir) / 'config.yaml'} {rec})")
 
 
 def compare(
     run_a: Annotated[Path, typer.Argument(help="First run directory.")],
     run_b: Annotated[Path, typer.Argument(help="Second run directory.")],
     out: Annotated[Optional[Path], typer.Option("--out", help="HTML file to write; default next to RUN_A.")] = None,
+    force: ForceOpt = False,
 ) -> None:
     """Write a side-by-side HTML page of two runs: curves, config diff, verdicts, QA samples."""
     from tuneguard.report.compare import write_compare
 
-    try:
-        path = write_compare(run_a, run_b, out)
-    except FileNotFoundError as exc:
-        raise _fail(str(exc)) from None
-    Console().print(f"compare: {path}", highlight=False)
+    path = _written(lambda: write_compare(run_a, run_b, out, force=force), run_a, "the compare page")
+    console().print(f"compare: {path}")
 
 
 def config_diff(
@@ -84,11 +93,11 @@ def config_diff(
     try:
         da, db = load_for_diff(a), load_for_diff(b)
     except ConfigError as exc:
-        raise _fail("; ".join(exc.problems)) from None
+        fail("; ".join(exc.problems), EXIT_USAGE)
     rows = diff_configs(da, db)
-    console = Console()
+    c = console()
     if not rows:
-        console.print(f"{a} and {b} are the same config.", highlight=False)
+        c.print(f"{a} and {b} are the same config.")
         return
     reasons = {**change_reasons(a), **change_reasons(b)}
-    console.print(diff_table(rows, a, b, title=f"{len(rows)} parameter(s) differ", reasons=reasons or None))
+    c.print(diff_table(rows, a, b, title=f"{len(rows)} parameter(s) differ", reasons=reasons or None))

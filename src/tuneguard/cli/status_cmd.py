@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from tuneguard.cli.common import EXIT_USAGE, console, fail, print_json
-from tuneguard.fmt import fmt_duration
+from tuneguard.cli.common import EXIT_USAGE, console, fail, print_json, styled
+from tuneguard.fmt import fmt_duration, num
+from tuneguard.store.run_store import describe_store_error
+
+STATE_STYLE = {"running": "bold green", "paused": "bold yellow", "starting": "bold cyan", "finished": "bold green",
+               "stopped": "bold yellow", "halted": "bold red", "failed": "bold red"}
 
 
-def _f(v: object) -> str:
-    return "-" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+def read_status(run_dir: Path) -> dict[str, Any]:
+    """The status object of a run (`status --json`), its notification failures, actions and
+    recent control requests; FileNotFoundError or sqlite3.Error when there is no readable store."""
+    from tuneguard.store.run_store import open_for_reading
+
+    with open_for_reading(run_dir) as store:
+        s = store.summary()
+        failures = store.events("notify_failed")
+        s["notify_failures_detail"] = [e["payload"] for e in failures[-5:]]
+        s["actions"] = [{"step": e["step"], **e["payload"]} for e in store.events("action")]  # tuneguard.policy
+        s["control"] = store.control_requests()[-5:]
+    return s
 
 
 def status(
@@ -21,42 +36,42 @@ def status(
     json_: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Show state, progress, latest metrics and findings of a run."""
-    from tuneguard.store.run_store import RunStore
-
     try:
-        store = RunStore(run_dir)
+        s = read_status(run_dir)
     except FileNotFoundError as exc:
-        fail(str(exc), EXIT_USAGE)
-    with store:
-        s = store.summary()
-        failures = store.events("notify_failed")
-        actions = [{"step": e["step"], **e["payload"]} for e in store.events("action")]  # tuneguard.policy
-        control = store.control_requests()[-5:]
+        fail(str(exc), EXIT_USAGE, json_out=json_)
+    except (sqlite3.Error, OSError) as exc:
+        fail(describe_store_error(run_dir, exc), EXIT_USAGE, json_out=json_)
+    control = s.pop("control")
     if json_:
-        s["notify_failures_detail"] = [e["payload"] for e in failures[-5:]]
-        s["actions"] = actions
         print_json(s)
         return
     c = console()
     pct = f" ({100 * s['step'] / s['max_steps']:.0f}%)" if s.get("max_steps") else ""
-    c.print(f"[bold]{run_dir}[/]  state [bold]{s['state']}[/]  step {s['step']}/{s['max_steps']}{pct}  "
-            f"epoch {_f(s['epoch'])}")
-    c.print(f"train loss {_f(s['train_loss'])}  eval loss {_f(s['eval_loss'])}  best eval {_f(s['best_eval_loss'])}  "
-            f"tokens/s {_f(s.get('tokens_per_s'))}  ETA {fmt_duration(s.get('eta_s')) if s['state'] == 'running' else '-'}")
+    c.print(styled((str(run_dir), "bold"), "  state ", (s["state"], STATE_STYLE.get(s["state"], "bold")),
+                   f"  step {num(s['step'])}/{num(s['max_steps'], missing='?')}{pct}  epoch {num(s['epoch'], 3)}"))
+    eta = fmt_duration(s.get("eta_s")) if s["state"] == "running" else "-"
+    c.print(f"train loss {num(s['train_loss'])}  eval loss {num(s['eval_loss'])}  best eval {num(s['best_eval_loss'])}  "
+            f"tokens/s {num(s.get('tokens_per_s'))}  ETA {eta}")
     if s.get("exit_reason"):
-        c.print(f"ended: {s['exit_reason']}", markup=False)
+        c.print(f"ended: {s['exit_reason']}")
     if s["findings"]:
-        t = Table("step", "severity", "code", "message", title="findings")
-        for f in s["findings"]:
-            t.add_row("audit" if f["step"] is None else str(f["step"]), f["severity"], f["code"], f["message"])
-        c.print(t)
+        from tuneguard.cli.findings_view import print_findings
+
+        c.print()
+        c.print(styled((f"findings ({len(s['findings'])})", "bold")))
+        print_findings(c, s["findings"])
+    actions = s["actions"]
     if actions:
         t = Table("step", "code", "action", "from", "to", "what", title="actions")
         for a in actions:
-            t.add_row(_f(a.get("step")), str(a.get("code", "")), str(a.get("action", "")), _f(a.get("from")),
-                      _f(a.get("to")), str(a.get("message", "")))
+            t.add_row(num(a.get("step")), str(a.get("code", "")), str(a.get("action", "")), num(a.get("from")),
+                      num(a.get("to")), str(a.get("message", "")))
         c.print(t)
+    failures = s["notify_failures_detail"]
     if failures:
-        c.print(f"[yellow]{len(failures)} notification(s) failed[/]; last: {failures[-1]['payload']}", markup=True)
+        last = failures[-1]
+        c.print(styled((f"{s['notify_failures']} notification(s) failed", "yellow"),
+                       f"; last: {last.get('reason', last)}"))
     for r in control:
-        c.print(f"control: {r['action']} by {r['requested_by']} -> {r['status']}", markup=False)
+        c.print(f"control: {r['action']} by {r['requested_by']} -> {r['status']}")

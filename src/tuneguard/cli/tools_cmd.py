@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from tuneguard.cli.common import (
     EXIT_FAIL,
@@ -27,6 +27,7 @@ from tuneguard.cli.common import (
     load_or_exit,
     print_json,
     setup_logging,
+    styled,
 )
 
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")]
@@ -36,7 +37,7 @@ CheckpointOpt = Annotated[str, typer.Option("--checkpoint", help="best, last, or
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    fail(escape(message), code)
+    fail(message, code)
 
 
 def _setup(debug: bool) -> None:
@@ -125,7 +126,7 @@ def plan(
         cal = est = None
         warnings: list[str] = []
         if calibrate:
-            with err_console().status(f"calibrating: {calibrate} optimizer steps"):
+            with err_console().status(Text(f"calibrating: {calibrate} optimizer steps")):
                 cal = planner.calibrate(cfg, tokenizer, data, p, calibrate)
             est = planner.estimate(p, cal, price_per_hour)
             warnings = planner.memory_warnings(cfg, p, cal)
@@ -144,7 +145,7 @@ def plan(
 def _print_plan(config: str, p: Any, cal: Any, est: Any, warnings: list[str]) -> None:
     c = console()
     procs = f"{p.world_size} process{'es' if p.world_size > 1 else ''}"
-    c.print(f"[bold]plan[/] {escape(config)}: model {escape(p.model)}, {procs}")
+    c.print(styled(("plan", "bold"), f" {config}: model {p.model}, {procs}"))
     sizes = ", ".join(f"{k} {v:,}" for k, v in p.sizes.items())
     skipped = f", {p.rows_skipped} skipped as malformed" if p.rows_skipped else ""
     c.print(f"data ({p.data_format}): {p.rows_read:,} rows read{skipped} -> {sizes}", markup=False)
@@ -164,8 +165,8 @@ def _print_plan(config: str, p: Any, cal: Any, est: Any, warnings: list[str]) ->
     if cal is not None:
         mem = "peak GPU memory (max allocated)" if cal.on_gpu else "peak process memory (RSS)"
         where = "the GPU" if cal.on_gpu else "the machine"
-        c.print(f"[bold]calibration[/]: {cal.steps} steps on {escape(cal.device)} (the first, {_dur(cal.warmup_step_s)}, "
-                f"is a warm-up and not counted)")
+        c.print(styled(("calibration", "bold"), f": {cal.steps} steps on {cal.device} (the first, {_dur(cal.warmup_step_s)}, "
+                f"is a warm-up and not counted)"))
         c.print(f"  time per step: {_dur(cal.seconds_per_step)}; {cal.tokens_per_s:,.0f} tokens/s "
                 f"({cal.tokens_per_step:,.0f} tokens per step)", markup=False)
         c.print(f"  one evaluation: {_dur(cal.eval_s)}" + (f" + QA probes {_dur(cal.qa_s)}" if cal.qa_s else "")
@@ -173,20 +174,20 @@ def _print_plan(config: str, p: Any, cal: Any, est: Any, warnings: list[str]) ->
         c.print(f"  {mem}: {cal.peak_gb:.2f} GB of {cal.total_gb:.1f} GB on {where}; about {cal.scaled_peak_gb:.2f} GB "
                 f"at the widest batch ({cal.longest_batch_possible} tokens; {cal.longest_batch_seen} seen)", markup=False)
     if est is not None:
-        c.print(f"[bold]estimate[/]: {_dur(est.total_s)} = training {_dur(est.train_s)} + evaluations "
+        c.print(styled(("estimate", "bold"), f": {_dur(est.total_s)} = training {_dur(est.train_s)} + evaluations "
                 f"{_dur(est.evals_s)} + checkpoints {_dur(est.checkpoints_s)}"
                 + (f" + test {_dur(est.test_s)}" if est.test_s else "")
-                + f" + load and warm-up {_dur(est.load_s + est.warmup_s)}")
+                + f" + load and warm-up {_dur(est.load_s + est.warmup_s)}"))
         c.print(f"  ends about {time.strftime('%Y-%m-%d %H:%M', time.localtime(est.end))} if started now", markup=False)
         if est.evaluations:
             c.print("  evaluations start at: " + ", ".join(f"step {r['step']} +{_dur(r['at_s'])}"
                                                           for r in est.evaluations[:6])
                     + (", ..." if len(est.evaluations) > 6 else ""), markup=False)
         if est.cost is not None:
-            c.print(f"[bold]cost[/]: {est.cost:,.2f} at {est.price_per_hour:,.2f} per hour "
-                    f"({est.total_s / 3600:.2f} h)")
+            c.print(styled(("cost", "bold"), f": {est.cost:,.2f} at {est.price_per_hour:,.2f} per hour "
+                    f"({est.total_s / 3600:.2f} h)"))
     for w in warnings:
-        c.print(f"[bold yellow]warning:[/] {escape(w)}")
+        c.print(styled(("warning:", "bold yellow"), " ", w))
 
 
 # --- generate and chat ------------------------------------------------------------------
@@ -195,7 +196,7 @@ def _load(run_dir: Path, checkpoint: str) -> Any:
     """The run's model; a transient spinner on a terminal while it loads (minutes for a large model)."""
     from tuneguard.tools.checkpoints import load_run_model
 
-    with err_console().status(escape(f"loading the model of {run_dir} (--checkpoint {checkpoint})")):
+    with err_console().status(Text(f"loading the model of {run_dir} (--checkpoint {checkpoint})")):
         return load_run_model(run_dir, checkpoint)
 
 
@@ -298,16 +299,16 @@ def evaluate(
         _fail(f"--data {data} does not exist", EXIT_USAGE)
     with user_errors(debug):
         run = _load(run_dir, checkpoint)
-        with err_console().status(escape(f"evaluating {data}")):
+        with err_console().status(Text(f"evaluating {data}")):
             report = evaluate_run(run, data, batch_size)
     if json_:
         print_json(report.to_dict())
         return
     c = console()
     d = report.data
-    c.print(f"{escape(d.path)}: {len(d.split.features):,} examples ({d.format}), "
+    c.print(f"{d.path}: {len(d.split.features):,} examples ({d.format}), "
             f"{d.split.stats.supervised_tokens:,} supervised tokens"
-            + (f", {d.skipped} rows skipped" if d.skipped else "") + f" · adapter {escape(report.adapter)}")
+            + (f", {d.skipped} rows skipped" if d.skipped else "") + f" · adapter {report.adapter}")
     t = Table("", "base", "fine-tuned", "change")
 
     def num(v: float | None) -> str:
@@ -332,7 +333,7 @@ def evaluate(
             t.add_row("QA expected answers right", f"{rb} of {len(judged)}", f"{rt} of {len(judged)}", f"{rt - rb:+d}")
     c.print(t)
     for p in report.probes:
-        c.print(f"[bold]probe[/] {escape(p.prompt.strip()[:80])!s}  keywords: {escape(', '.join(p.keywords) or '-')}")
+        c.print(styled(("probe", "bold"), f" {p.prompt.strip()[:80]}  keywords: {', '.join(p.keywords) or '-'}"))
         c.print(f"  base  ({num(p.base.keyword_score)}): {p.base.output.strip()[:160]}", markup=False)
         c.print(f"  tuned ({num(p.tuned.keyword_score)}): {p.tuned.output.strip()[:160]}", markup=False)
 
@@ -363,7 +364,7 @@ def export(
             if not token:
                 _fail("--push-to-hub needs a Hugging Face token: set HF_TOKEN to a write token "
                       "(https://huggingface.co/settings/tokens)", EXIT_FAIL)
-        with err_console().status(escape(f"exporting {run_dir} to {out}")):
+        with err_console().status(Text(f"exporting {run_dir} to {out}")):
             result = exporter.export_run(run_dir, out, checkpoint=checkpoint, merge=merge, dtype=dtype,
                                          overwrite=overwrite)
         c = console()

@@ -25,12 +25,14 @@ from rich.table import Table
 from rich.text import Text
 
 from tuneguard.findings import Finding
-from tuneguard.store.run_store import FINAL_STATES, LIVE_STATES, RunStore
+from tuneguard.fmt import fmt_duration, num
+from tuneguard.store.run_store import FINAL_STATES, RunStore
 
 log = logging.getLogger(__name__)
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 WINDOW = 60  # recent logged steps shown in the sparklines
+STARTING_GRACE_S = 30.0  # how long a run.db without tables may be a trainer that is starting
 STATE_STYLE = {"running": "bold green", "paused": "bold yellow", "starting": "bold cyan", "finished": "bold green",
                "stopped": "bold yellow", "halted": "bold red", "failed": "bold red"}
 
@@ -58,19 +60,8 @@ def sparkline(values: Sequence[float | None], width: int = WINDOW) -> str:
     return "".join(out)
 
 
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "?"
-    s = int(seconds)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
 def _f(v: Any, nd: int = 4) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.{nd}g}" if math.isfinite(v) else str(v)
-    return str(v)
+    return num(v, nd)
 
 
 @dataclasses.dataclass
@@ -142,15 +133,17 @@ class StoreReader:
         except sqlite3.OperationalError as exc:
             if "no such table" not in str(exc):
                 raise
+            # The trainer creates run.db and its tables at once: a file that has had no
+            # tables for a while is not a run being started.
+            if time.time() - self.store.path.stat().st_mtime > STARTING_GRACE_S:
+                raise
             # The trainer has just created run.db and not yet its tables.
             return Snapshot(state="starting", step=0, max_steps=None, epoch=None, train=[], evals=[],
                             best_eval=None, findings=[], pending=[], last_handled=None, meta={})
 
     def _snapshot(self) -> Snapshot:
         meta = self.store.meta()
-        state = meta.get("state") or "unknown"
-        if state in LIVE_STATES and not self.store.is_live():
-            state = "failed"  # the trainer died without recording an end state
+        state, meta["exit_reason"] = self.store.view_state(meta)
         train = self._recent("train", self.window)
         evals = self._recent("eval", self.window)
         best = self._conn.execute("SELECT MIN(eval_loss) FROM metrics WHERE kind='eval'").fetchone()[0]
@@ -230,12 +223,10 @@ def render(s: Snapshot, run_dir: Path, width: int = 120) -> RenderableType:
 
     parts: list[RenderableType] = [header, progress, grid, control]
     if s.findings:
-        t = Table("step", "severity", "code", "message", title="latest findings", title_justify="left",
-                  show_edge=False, pad_edge=False)
-        for f in s.findings:
-            style = {"error": "red", "warning": "yellow"}.get(f.severity, "")
-            t.add_row("audit" if f.step is None else str(f.step), Text(f.severity, style), f.code, f.message)
-        parts.append(t)
+        from tuneguard.cli.findings_view import finding_renderable
+
+        parts.append(Text("latest findings", style="bold"))
+        parts += [finding_renderable(f, evidence=False) for f in s.findings]
     if s.final and s.meta.get("exit_reason"):
         parts.append(Text(f"ended: {s.meta['exit_reason']}"))
     return Group(*parts)

@@ -78,6 +78,16 @@ def parse_yaml(text: str, source: str) -> dict[str, Any]:
 
 def read_source(name_or_path: str) -> tuple[dict[str, Any], str]:
     """A preset name or a YAML file path -> (raw dict, description)."""
+    raw, desc, _ = read_source_explicit(name_or_path)
+    return raw, desc
+
+
+def read_source_explicit(name_or_path: str) -> tuple[dict[str, Any], str, set[str] | None]:
+    """Like `read_source`, also returning the dotted keys the file itself sets (its preset's
+    keys are not among them); None for a preset name."""
+    if not name_or_path.strip():
+        raise ConfigError([f"the config argument is empty: give a YAML config file or a preset "
+                           f"({', '.join(preset_names())})"])
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml", ".json") or path.exists():
         if not path.exists():
@@ -97,7 +107,13 @@ def read_source(name_or_path: str) -> tuple[dict[str, Any], str]:
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError([f"cannot read {name_or_path}: {exc}"]) from None
         raw = parse_yaml(text, str(path))
+        if not raw:
+            # Nothing to train on and, by default, a 6B model from the hub: say so now, not
+            # after a minute of retrying the hub without a network.
+            raise ConfigError([f"{name_or_path} is empty (or only comments): start from a preset with "
+                               f"`tuneguard init --preset tiny --out {name_or_path} --force`, then set data.train_file"])
         base = raw.pop("preset", None)
+        explicit = set(flat_keys(raw))
         if base is not None:
             if not isinstance(base, str):
                 raise ConfigError([f"preset must be a preset name, got {base!r}"])
@@ -105,13 +121,23 @@ def read_source(name_or_path: str) -> tuple[dict[str, Any], str]:
             deep_merge(merged, raw)
             raw = merged
         _resolve_relative_paths(raw, path.parent)
-        return raw, str(path)
+        return raw, str(path), explicit
     if name_or_path in preset_names():
         raw = parse_yaml(preset_text(name_or_path), f"preset {name_or_path}")
         raw.pop("preset", None)
-        return raw, f"preset {name_or_path}"
+        return raw, f"preset {name_or_path}", None
     raise ConfigError([f"{name_or_path!r} is neither a config file nor a preset; "
                        f"presets: {', '.join(preset_names())}"])
+
+
+def flat_keys(d: Any, prefix: str = "") -> list[str]:
+    """Dotted keys of the leaves of a nested mapping: {"a": {"b": 1}} -> ["a.b"]."""
+    if not isinstance(d, dict) or (prefix and not d):
+        return [prefix.rstrip(".")] if prefix else []
+    out: list[str] = []
+    for k, v in d.items():
+        out.extend(flat_keys(v, f"{prefix}{k}.") if isinstance(v, dict) else [f"{prefix}{k}"])
+    return out
 
 
 def _resolve_relative_paths(raw: dict[str, Any], base: Path) -> None:
@@ -136,8 +162,10 @@ def deep_merge(dst: dict[str, Any], src: dict[str, Any]) -> dict[str, Any]:
     return dst
 
 
-def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> None:
-    """Apply `a.b=value` overrides; the value is parsed as YAML (so 1e-4, true, [a, b])."""
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> list[str]:
+    """Apply `a.b=value` overrides; the value is parsed as YAML (so 1e-4, true, [a, b]).
+    Returns the dotted keys they set."""
+    keys: list[str] = []
     for item in overrides or []:
         if "=" not in item:
             raise ConfigError([f"--set {item!r} must look like section.key=value"])
@@ -158,6 +186,9 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> None:
                 node[p] = {}
             node = node[p]
         node[parts[-1]] = parsed
+        keys.extend(flat_keys(parsed, ".".join(parts) + ".") if isinstance(parsed, dict) and parsed
+                    else [".".join(parts)])
+    return keys
 
 
 # --- validation --------------------------------------------------------------------
@@ -218,8 +249,14 @@ def _section_fields(loc: tuple[Any, ...]) -> list[str]:
     return list(getattr(model, "model_fields", {}))
 
 
-def validate_config(raw: dict[str, Any]) -> Config:
-    """Validate a raw dict; raise ConfigError with every problem (field, cross-field)."""
+def validate_config(raw: dict[str, Any], explicit: set[str] | None = None,
+                    notes: list[str] | None = None) -> Config:
+    """Validate a raw dict; raise ConfigError with every problem (field, cross-field).
+
+    `explicit`: the dotted keys the user set (file or --set). When given, a cross-field
+    conflict between a key the user set and one that only a preset or a default set is
+    resolved in the user's favour (`reconcile`), each adjustment described in `notes`.
+    """
     problems: list[str] = []
     work = copy.deepcopy(raw)
     cfg: Config | None = None
@@ -239,6 +276,10 @@ def validate_config(raw: dict[str, Any]) -> Config:
             if not removed:
                 break
     if cfg is not None:
+        if explicit is not None:
+            adjusted = reconcile(cfg, explicit)
+            if notes is not None:
+                notes.extend(adjusted)
         problems.extend(cross_field_problems(cfg))
     if problems:
         raise ConfigError(problems)
@@ -271,10 +312,54 @@ def resolve_env_refs(cfg: Config) -> Config:
     return out
 
 
-def load_config(source: str, overrides: list[str] | None = None) -> Config:
-    raw, _ = read_source(source)
-    apply_overrides(raw, overrides or [])
-    return validate_config(raw)
+def _set_by_user(key: str, explicit: set[str]) -> bool:
+    return any(k == key or k.startswith(key + ".") or key.startswith(k + ".") for k in explicit)
+
+
+def reconcile(cfg: Config, explicit: set[str]) -> list[str]:
+    """Resolve cross-field conflicts where the user set one side and a preset or default the
+    other: the side the user did not choose follows the one they did. Returns one sentence
+    per adjustment. Conflicts between two keys the user set stay errors (cross_field_problems).
+    """
+    notes: list[str] = []
+    t, e = cfg.train, cfg.eval
+    user = lambda key: _set_by_user(key, explicit)  # noqa: E731 - a local shorthand
+    if e.load_best_model_at_end and e.strategy == "steps" and t.save_steps % e.steps:
+        if user("eval.steps") and not user("train.save_steps"):
+            notes.append(f"train.save_steps {t.save_steps} (from the preset) is not a multiple of your eval.steps "
+                         f"{e.steps}: checkpoints are saved every {e.steps} steps instead, at the evaluation cadence")
+            t.save_steps = e.steps
+        elif user("train.save_steps") and not user("eval.steps"):
+            notes.append(f"eval.steps {e.steps} (from the preset) does not divide your train.save_steps "
+                         f"{t.save_steps}: evaluating every {t.save_steps} steps instead, at the checkpoint cadence")
+            e.steps = t.save_steps
+    if e.strategy == "no" and user("eval.strategy"):
+        if e.load_best_model_at_end and not user("eval.load_best_model_at_end"):
+            notes.append("eval.strategy is no, so there is no best checkpoint to reload: "
+                         "eval.load_best_model_at_end (from the preset) is off")
+            e.load_best_model_at_end = False
+        if e.early_stopping_patience is not None and not user("eval.early_stopping_patience"):
+            notes.append("eval.strategy is no, so early stopping has nothing to watch: "
+                         f"eval.early_stopping_patience {e.early_stopping_patience} (from the preset) is off")
+            e.early_stopping_patience = None
+    ctx = cfg.model.context_length
+    if ctx is not None and cfg.data.max_length > ctx and user("model.context_length") \
+            and not user("data.max_length"):
+        notes.append(f"data.max_length {cfg.data.max_length} (from the preset) exceeds your model.context_length "
+                     f"{ctx}: examples are cut at {ctx} tokens instead")
+        cfg.data.max_length = ctx
+    return notes
+
+
+def load_config(source: str, overrides: list[str] | None = None, notes: list[str] | None = None) -> Config:
+    """The config from a file or preset plus `--set` overrides, validated.
+
+    Conflicts between what the user set and what a preset set are resolved in the user's
+    favour, one sentence each appended to `notes`.
+    """
+    raw, _, explicit = read_source_explicit(source)
+    set_keys = apply_overrides(raw, overrides or [])
+    return validate_config(raw, explicit=(explicit or set()) | set(set_keys), notes=notes)
 
 
 # --- secrets -----------------------------------------------------------------------

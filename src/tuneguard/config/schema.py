@@ -17,7 +17,8 @@ POLICY_ACTIONS = ("warn", "halt", "checkpoint", "scale_lr", "rollback")
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+    # No NaN or infinity in a config: `learning_rate: .inf` is a typo, never a setting.
+    model_config = ConfigDict(extra="forbid", validate_assignment=False, allow_inf_nan=False)
 
 
 class ModelConfig(Section):
@@ -104,7 +105,8 @@ class DataConfig(Section):
         description="language_modeling reproduces DataCollatorForLanguageModeling (labels = inputs, pad masked).",
     )
     max_malformed_fraction: float = Field(
-        0.01, ge=0.0, le=1.0, description="Skip malformed rows below this share; refuse to start above it."
+        0.01, ge=0.0, le=1.0, description="Skip malformed rows below this share; above it the audit's MALFORMED_ROWS is an "
+        "error and training refuses to start (--force trains on the other rows)."
     )
     batching: Literal["token_budget", "padded"] = Field(
         "token_budget", description="token_budget: length-bucketed batches; padded: plain random batches."

@@ -14,6 +14,8 @@ import dataclasses
 import io
 import json
 import logging
+import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,101 @@ class LoadedFile:
 
 class DataError(Exception):
     """Data the user must fix before training (missing file, too many bad rows)."""
+
+
+class NoUsableRows(DataError):
+    """Every row of the training data is malformed: nothing to train on or to audit but the
+    problems themselves (the audit reports them as MALFORMED_ROWS)."""
+
+    def __init__(self, message: str, problems: list[RowProblem], rows_read: int):
+        super().__init__(message)
+        self.problems = problems
+        self.rows_read = rows_read
+
+
+# --- bad rows, grouped: one reason once, with its line numbers -------------------------
+
+_DETAIL = re.compile(r"\s*\(.*\)$|\s+at byte \d+$|\s+at position \d+\)?$")
+
+
+def reason_kind(reason: str) -> str:
+    """A problem's reason without its per-row detail ("invalid JSON (Expecting ...)" -> "invalid JSON")."""
+    return _DETAIL.sub("", reason) or reason
+
+
+def line_ranges(lines: list[int], limit: int = 8) -> str:
+    """Sorted line numbers as ranges: [1, 2, 3, 7] -> "1-3, 7"; at most `limit` ranges, then "+N more"."""
+    nums = sorted(set(lines))
+    ranges: list[tuple[int, int]] = []
+    for n in nums:
+        if ranges and n == ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], n)
+        else:
+            ranges.append((n, n))
+    shown = [f"{a}-{b}" if b > a else str(a) for a, b in ranges[:limit]]
+    rest = sum(b - a + 1 for a, b in ranges[limit:])
+    return ", ".join(shown) + (f" (+{rest} more)" if rest else "")
+
+
+def group_problems(problems: list[RowProblem]) -> list[dict[str, Any]]:
+    """Problems grouped by file and kind of reason, largest group first: each with `file`,
+    `reason` (the full reason when every row in the group shares it), `count`, `lines`
+    and `where` ("train.jsonl lines 1-200")."""
+    groups: dict[tuple[str, str], list[RowProblem]] = {}
+    for p in problems:
+        groups.setdefault((p.file, reason_kind(p.reason)), []).append(p)
+    out = []
+    for (file, kind), ps in groups.items():
+        reasons = {p.reason for p in ps}
+        lines = [p.line for p in ps if p.line is not None]
+        label = "line" if len(lines) == 1 else "lines"
+        out.append({"file": file, "reason": reasons.pop() if len(reasons) == 1 else kind, "count": len(ps),
+                    "lines": sorted(lines), "where": f"{file} {label} {line_ranges(lines)}" if lines else file})
+    return sorted(out, key=lambda g: -g["count"])
+
+
+def describe_problems(problems: list[RowProblem], total: int, max_groups: int = 5) -> str:
+    """One line for many bad rows, one part per reason: "200 of 200 rows: missing field
+    'instruction' (train.jsonl lines 1-200)", or "train.jsonl:4: invalid JSON (...)" for a single row."""
+    groups = group_problems(problems)
+    parts = []
+    for g in groups[:max_groups]:
+        if g["count"] == 1 and len(g["lines"]) == 1:
+            parts.append(f"{g['file']}:{g['lines'][0]}: {g['reason']}")
+        else:
+            parts.append(f"{g['count']} of {total} rows: {g['reason']} ({g['where']})")
+    rest = groups[max_groups:]
+    if rest:
+        parts.append(f"{sum(g['count'] for g in rest)} more rows with {len(rest)} other reason(s)")
+    return "; ".join(parts)
+
+
+def check_sources(train_file: str | None, validation_file: str | None = None, test_file: str | None = None) -> None:
+    """What can be checked about the data files without reading them or loading a tokenizer
+    (which may mean a minute of hub retries without a network): set, present, readable kinds."""
+    if not train_file:
+        raise DataError("data.train_file is not set: point it at a JSONL/JSON/CSV/Parquet file or a saved "
+                        "dataset folder (in the config, or --set data.train_file=PATH)")
+    for key, value in (("data.train_file", train_file), ("data.validation_file", validation_file),
+                       ("data.test_file", test_file)):
+        if value:
+            _check_path(value, key)
+
+
+def _check_path(path_str: str, key: str) -> Path:
+    path = Path(path_str).expanduser()
+    if not path.exists():
+        if path.is_symlink():
+            raise DataError(f"data file {path_str} is a symbolic link that leads nowhere (a loop or a missing "
+                            f"target): check {key}")
+        raise DataError(f"data file {path_str} does not exist: check {key}")
+    if not path.is_dir() and not path.is_file():
+        # A FIFO would block forever and /dev/zero would fill memory: only regular files are data.
+        raise DataError(f"data file {path_str} is not a regular file (a device, FIFO or socket): "
+                        f"point {key} at a data file")
+    if not os.access(path, os.R_OK):
+        raise DataError(f"cannot read data file {path_str}: permission denied ({key})")
+    return path
 
 
 def _depth(obj: Any, limit: int = MAX_JSON_DEPTH) -> int:
@@ -190,18 +287,9 @@ def _read_hf_dir(path: Path) -> LoadedFile:
 
 def read_rows(path_str: str) -> LoadedFile:
     """Read one data source. Raises DataError for problems with the file as a whole."""
-    path = Path(path_str).expanduser()
-    if not path.exists():
-        if path.is_symlink():
-            raise DataError(f"data file {path_str} is a symbolic link that leads nowhere (a loop or a missing "
-                            "target): check data.train_file / validation_file / test_file")
-        raise DataError(f"data file {path_str} does not exist: check data.train_file / validation_file / test_file")
+    path = _check_path(path_str, "data.train_file / validation_file / test_file")
     if path.is_dir():
         return _read_hf_dir(path)
-    if not path.is_file():
-        # A FIFO would block forever and /dev/zero would fill memory: only regular files are data.
-        raise DataError(f"data file {path_str} is not a regular file (a device, FIFO or socket): "
-                        "point data.train_file / validation_file / test_file at a data file")
     suffix = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() == ".gz" else path.suffix.lower()
     try:
         if suffix in (".jsonl", ".ndjson"):

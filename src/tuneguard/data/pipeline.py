@@ -13,7 +13,7 @@ from typing import Any
 
 from tuneguard.config.schema import DataConfig
 from tuneguard.data.formats import Example, detect_format, to_examples
-from tuneguard.data.load import DataError, RowProblem, read_rows
+from tuneguard.data.load import DataError, NoUsableRows, RowProblem, check_sources, describe_problems, read_rows
 from tuneguard.data.tokenize import TokenizeStats, tokenize_examples
 
 log = logging.getLogger(__name__)
@@ -52,22 +52,25 @@ def _load_examples(path: str, cfg: DataConfig, tokenizer: Any, fmt: str | None) 
 
 
 def check_problems(problems: list[RowProblem], total: int, max_fraction: float) -> None:
-    """Refuse to start when too many rows are malformed; otherwise warn and skip them."""
+    """Refuse to start when too many rows are malformed; otherwise warn and skip them.
+
+    One line however many rows: identical reasons are grouped with their line numbers."""
     if not problems:
         return
     share = len(problems) / max(total, 1)
-    listing = "; ".join(str(p) for p in problems[:SHOW_PROBLEMS])
-    more = f" (and {len(problems) - SHOW_PROBLEMS} more)" if len(problems) > SHOW_PROBLEMS else ""
+    listing = describe_problems(problems, total)
     if share > max_fraction:
         raise DataError(f"{len(problems)} of {total} rows are malformed ({share:.1%} > data.max_malformed_fraction "
-                        f"{max_fraction:.1%}): {listing}{more}. Fix the rows or raise data.max_malformed_fraction.")
-    log.warning("skipping %d malformed row(s) of %d: %s%s", len(problems), total, listing, more)
+                        f"{max_fraction:.1%}): {listing}. Fix the rows or raise data.max_malformed_fraction.")
+    log.warning("skipping %d malformed row(s) of %d: %s", len(problems), total, listing)
 
 
-def prepare_data(cfg: DataConfig, tokenizer: Any, *, tokenize: bool = True) -> PreparedData:
-    if not cfg.train_file:
-        raise DataError("data.train_file is not set: point it at a JSONL/JSON/CSV/Parquet file or dataset folder")
-    train_ex, problems, total, fmt = _load_examples(cfg.train_file, cfg, tokenizer, None)
+def prepare_data(cfg: DataConfig, tokenizer: Any, *, tokenize: bool = True, strict: bool = True) -> PreparedData:
+    """Load, format, split and tokenize. `strict`: raise DataError when more than
+    data.max_malformed_fraction of the rows are malformed; otherwise they are only skipped
+    and left to the audit, whose MALFORMED_ROWS error refuses training (audit and train)."""
+    check_sources(cfg.train_file, cfg.validation_file, cfg.test_file)
+    train_ex, problems, total, fmt = _load_examples(str(cfg.train_file), cfg, tokenizer, None)
     if cfg.validation_file:
         val_ex, p2, t2, _ = _load_examples(cfg.validation_file, cfg, tokenizer, fmt)
         problems += p2
@@ -85,13 +88,19 @@ def prepare_data(cfg: DataConfig, tokenizer: Any, *, tokenize: bool = True) -> P
         test_ex, p3, t3, _ = _load_examples(cfg.test_file, cfg, tokenizer, fmt)
         problems += p3
         total += t3
-    check_problems(problems, total, cfg.max_malformed_fraction)
+    if strict:
+        check_problems(problems, total, cfg.max_malformed_fraction)
+    elif problems:
+        log.debug("%d malformed row(s) of %d are skipped: %s", len(problems), total, describe_problems(problems, total))
     if cfg.train_samples and len(train_ex) > cfg.train_samples:
         train_ex = random.Random(cfg.seed).sample(train_ex, cfg.train_samples)
     if cfg.eval_samples and len(val_ex) > cfg.eval_samples:
         val_ex = random.Random(cfg.seed + 1).sample(val_ex, cfg.eval_samples)
     if not train_ex:
-        raise DataError(f"no usable training rows in {cfg.train_file}")
+        if problems:
+            raise NoUsableRows(f"no usable training rows in {cfg.train_file}: {describe_problems(problems, total)}",
+                               problems, total)
+        raise DataError(f"no usable training rows in {cfg.train_file}: the file holds no rows")
     if not val_ex:
         raise DataError("no validation rows: give data.validation_file or more training rows")
 

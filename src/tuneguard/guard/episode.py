@@ -10,7 +10,9 @@ from __future__ import annotations
 import math
 import statistics
 from collections import deque
-from typing import Any, Iterable
+from typing import Iterable
+
+from tuneguard.fmt import as_float  # noqa: F401 - the guards' name for it
 
 
 class Episode:
@@ -28,16 +30,6 @@ class Episode:
         start = condition and not self.active
         self.active = condition
         return start
-
-
-def as_float(v: Any) -> float | None:
-    """A logged value as a float (None when missing or not a number)."""
-    if v is None or isinstance(v, bool):
-        return None
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return None
 
 
 def is_finite(v: float | None) -> bool:

@@ -115,6 +115,8 @@ class Delivery:
         """One attempt; never raises. The reason is one scrubbed line."""
         with http_observer.observe() as exchanges:
             try:
+                # As TEXT: apprise escapes it for Markdown and HTML services (its text_to_markdown
+                # and text_to_html), so user text quoted in a message arrives as typed.
                 result = self.apprise.notify(body=message.body, title=message.title,
                                              body_format=apprise.NotifyFormat.TEXT, tag=target.tag)
             except Exception as exc:  # noqa: BLE001 - apprise misbehaving must not reach the trainer

@@ -86,6 +86,8 @@ class Notifier:
         self._health: dict[int, _Health] = {}
         self._delivery: Delivery | None = None
         self._thread: threading.Thread | None = None
+        self._close_result: bool | None = None
+        self._ending = False
         self._log_filter: ScrubFilter | None = None
         if not cfg.urls:
             return
@@ -165,6 +167,12 @@ class Notifier:
             self._cond.notify()
 
     # -- shutdown ----------------------------------------------------------------------
+    def ending(self) -> None:
+        """The run is ending (its last messages follow): a target whose last attempt found no
+        network path is no longer tried, so that the end of the run does not wait for its
+        timeout; what is skipped is recorded as `notify_failed`."""
+        self._ending = True
+
     def close(self, timeout: float | None = None) -> bool:
         """Send what is queued within `timeout` seconds (default: flush_timeout_s).
 
@@ -174,6 +182,8 @@ class Notifier:
         """
         if self._thread is None:
             return True
+        if self._close_result is not None:  # closed already (the recipe closes before its last line)
+            return self._close_result
         limit = self._cfg.flush_timeout_s if timeout is None else max(0.0, float(timeout))
         with self._cond:
             if not self._closing:
@@ -200,7 +210,8 @@ class Notifier:
         if left or not finished:
             log.warning("notifications: %d message(s) not sent within the %.0f s flush limit",
                         len(left) + (0 if finished else 1), limit)
-        return finished and not left
+        self._close_result = finished and not left
+        return self._close_result
 
     def __enter__(self) -> "Notifier":
         return self
@@ -292,6 +303,13 @@ class Notifier:
         for target in self._delivery.targets:
             health = self._health[target.index]
             now = time.monotonic()
+            if (self._ending or self._closing) and health.failures:
+                # The run is over and this target's last attempt found no network path to it:
+                # do not hold the process for another timeout (the user waits for the prompt).
+                self._record(store, "notify_failed", {
+                    "event": item.event, "target": target.label, "status": None, "attempts": 0,
+                    "reason": f"skipped at the end of the run: unreachable (last: {health.last_reason})"}, item.step)
+                continue
             if health.down_until > now:
                 self._record(store, "notify_failed", {
                     "event": item.event, "target": target.label, "status": None, "attempts": 0,

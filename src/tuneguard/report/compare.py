@@ -25,7 +25,8 @@ from tuneguard.report.components import (
     step_range,
     when,
 )
-from tuneguard.report.html import timings
+from tuneguard.report.html import timings, write_atomic
+from tuneguard.report.output import check_output
 from tuneguard.report.plots import PALETTE, Series, line_chart
 from tuneguard.report.rundata import RunData, load_run
 from tuneguard.report.verdict import Verdict, compute_verdict, eval_loss_at, fmt
@@ -159,11 +160,15 @@ def render_compare(a: RunData, b: RunData) -> str:
     return page(f"tuneguard compare: {la} vs {lb}", body)
 
 
-def write_compare(run_a: str | Path, run_b: str | Path, out: str | Path | None = None) -> Path:
-    """Write the compare page; default path: next to RUN_A, compare_A_vs_B.html."""
+def write_compare(run_a: str | Path, run_b: str | Path, out: str | Path | None = None, *,
+                  force: bool = False) -> Path:
+    """Write the compare page; default path: next to RUN_A, compare_A_vs_B.html.
+
+    Raises OutputRefused when the path is not this command's to write (`force`: any regular file)."""
     a, b = load_run(run_a), load_run(run_b)
     path = Path(out) if out else default_compare_path(a, b)
+    check_output(path, force, "compare page")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_compare(a, b), encoding="utf-8")
+    write_atomic(path, render_compare(a, b))
     log.info("compare page written: %s", path)
     return path

@@ -37,10 +37,15 @@ def css() -> str:
     return (resources.files("tuneguard.report") / "templates" / "report.css").read_text("utf-8")
 
 
+# Marks a page as tuneguard's own output: `report --out` and `compare --out` replace such a
+# file, and refuse any other without --force (tuneguard.report.output).
+GENERATOR_META = '<meta name="generator" content="tuneguard">'
+
+
 def page(title: str, body: str) -> str:
     """A whole HTML document: inline CSS, no scripts, no external resources."""
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"{GENERATOR_META}<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{esc(title)}</title><style>\n{css()}\n</style></head>\n<body>\n{body}\n</body></html>\n")
 
 

@@ -35,6 +35,7 @@ from tuneguard.report.components import (
 )
 from tuneguard.diagnosis import Diagnosis
 from tuneguard.report.markdown import render_markdown
+from tuneguard.report.output import check_output
 from tuneguard.report.recommend import (
     RECOMMENDED_CONFIG,
     Recommendations,
@@ -67,17 +68,19 @@ KEY_SETTINGS = (
 )
 
 
-def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
+def write_report(run_dir: str | Path, out: str | Path | None = None, *, force: bool = False) -> Path:
     """Write the HTML report (to `out`, default RUN_DIR/report.html), RUN_DIR/report.md and,
     when the recommendations change the config, RUN_DIR/recommended.yaml (removed when a
     later report has no change to recommend).
 
-    Returns the HTML path. Raises FileNotFoundError when RUN_DIR has no run store.
+    Returns the HTML path. Raises FileNotFoundError when RUN_DIR has no run store, and
+    OutputRefused when the HTML path is not this command's to write (`force`: any regular file).
     """
     run = load_run(run_dir)
+    html_path = Path(out) if out else run.run_dir / REPORT_HTML
+    check_output(html_path, force, "report")
     verdict = compute_verdict(run)
     recs = recommend_for_run(run)
-    html_path = Path(out) if out else run.run_dir / REPORT_HTML
     html_path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(html_path, render_html(run, verdict, recs))
     md_path = run.run_dir / REPORT_MD
@@ -87,8 +90,9 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         write_atomic(rec_path, recommended_yaml(recs, str(run.run_dir)))
     else:
         rec_path.unlink(missing_ok=True)
-    log.info("report written: %s (%s; diagnosis %s), %s", html_path, verdict.overall,
-             recs.diagnosis.kind if recs.diagnosis else "n/a", md_path)
+    # debug: the commands say where the report went
+    log.debug("report written: %s (%s; diagnosis %s), %s", html_path, verdict.overall,
+              recs.diagnosis.kind if recs.diagnosis else "n/a", md_path)
     return html_path
 
 

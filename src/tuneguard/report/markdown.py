@@ -16,10 +16,12 @@ ICONS = {"pass": "PASS", "fail": "FAIL", "unknown": "UNKNOWN"}
 
 
 def cell(v: Any) -> str:
-    """Text safe inside a Markdown table cell: no pipes, no newlines, no raw HTML."""
+    """User text that renders as typed in a table cell or a list item: no pipes or newlines
+    to break the table, no raw HTML, and no `*` or backticks to turn into emphasis or code.
+    Brackets and colons stay as typed (`[x]` alone is no link; CommonMark has no emoji codes)."""
     s = "" if v is None else str(v)
     return (s.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("\r", " ").replace("\n", " "))
+            .replace("*", "\\*").replace("`", "\\`").replace("\r", " ").replace("\n", " "))
 
 
 def fence(text: str) -> str:

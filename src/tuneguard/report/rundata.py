@@ -9,14 +9,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from tuneguard.findings import Finding
-from tuneguard.store.run_store import RunStore
+from tuneguard.store.run_store import open_for_reading
 
 if TYPE_CHECKING:
     from tuneguard.diagnosis import Curves
@@ -139,20 +138,13 @@ def is_finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _open(run_dir: Path) -> RunStore:
-    try:
-        return RunStore(run_dir, readonly=True)
-    except sqlite3.OperationalError:
-        # A read-only open of a WAL database fails where the -shm file cannot be created.
-        log.debug("read-only open of %s failed; opening read-write", run_dir, exc_info=True)
-        return RunStore(run_dir)
-
-
 def load_run(run_dir: str | Path) -> RunData:
     """Read a run directory's store. Raises FileNotFoundError when there is no run.db."""
     run_dir = Path(run_dir)
-    with _open(run_dir) as store:
+    with open_for_reading(run_dir) as store:
         meta = store.meta()
+        # The state every view shows: a run whose process died while "running" is failed.
+        meta["state"], meta["exit_reason"] = store.view_state(meta)
         data = RunData(
             run_dir=run_dir, meta=meta, config={},
             train=store.metrics("train"), evals=store.metrics("eval"), test=store.metrics("test"),

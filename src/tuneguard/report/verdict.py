@@ -33,6 +33,7 @@ import logging
 from typing import Any, Literal
 
 from tuneguard.findings import Finding
+from tuneguard.fmt import num
 from tuneguard.report.rundata import RunData, is_finite
 
 log = logging.getLogger(__name__)
@@ -136,14 +137,10 @@ class Verdict:
 # -- helpers ------------------------------------------------------------------------
 
 def fmt(v: Any, digits: int = 4) -> str:
-    """A number as a short string; non-numbers as str."""
+    """A number as people read it (tuneguard.fmt.num: 16,740, 3.612); non-numbers as str."""
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return str(v)
-    if isinstance(v, int):
-        return str(v)
-    if v != v or v in (float("inf"), float("-inf")):
-        return str(v)
-    return f"{v:.{digits}g}"
+    return num(v, digits)
 
 
 def finding_evidence(f: Finding, limit: int = 4) -> str:
@@ -249,6 +246,11 @@ def _val_tracked(run: RunData, th: Thresholds) -> Criterion:
 
 def _early_stop(run: RunData, th: Thresholds) -> Criterion:
     step = early_stop_step(run)
+    if step is None and not run.train and not run.evals:
+        return Criterion(EARLY_STOP_OK, "unknown", f"the run logged no training step (run {run.state})")
+    if step is None and run.state not in ("finished", "stopped", "halted"):
+        # Failed, or still going: whether early stopping would have come too soon is not known yet.
+        return Criterion(EARLY_STOP_OK, "unknown", f"the run has not finished (run {run.state} at step {run.last_step})")
     if step is None:
         ended = f" (run {run.state} at step {run.last_step})" if run.state != "unknown" else ""
         return Criterion(EARLY_STOP_OK, "pass", f"early stopping did not trigger{ended}")

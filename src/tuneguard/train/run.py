@@ -22,11 +22,13 @@ from typing import Any
 
 import torch
 from rich.console import Console
+from rich.text import Text
 
 from tuneguard.config.load import ConfigError, dump_yaml, redacted_dict, resolve_env_refs, secret_values
 from tuneguard.config.schema import Config
 from tuneguard.data.collate import build_collator
-from tuneguard.data.load import DataError
+from tuneguard.data.load import DataError, check_sources
+from tuneguard.deps import missing_trackers
 from tuneguard.data.pipeline import PreparedData, prepare_data
 from tuneguard.dist import (
     Collectives,
@@ -46,6 +48,7 @@ from tuneguard.train.display import DisplayCallback
 from tuneguard.train.metrics import CountingCollator, MetricsCallback, TokenCounter
 from tuneguard.train.preflight import Preflight, PreflightRefusal, preflight
 from tuneguard.train.resume import CheckpointMarkerCallback, latest_checkpoint
+from tuneguard.verbatim import make_console, print_error
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +146,13 @@ def prepare_run_dir(run_dir: Path, cfg_dict: dict[str, Any], resume: bool, overw
 
     db = run_dir / "run.db"
     if db.exists() and not resume and not overwrite:
-        raise UsageError(f"{run_dir} already holds a run: continue it with --resume auto, "
-                         "start over with --overwrite, or choose another --run-dir")
+        if not never_trained(run_dir):
+            raise UsageError(f"{run_dir} already holds a run: continue it with --resume auto, "
+                             "start over with --overwrite, or choose another --run-dir")
+        # An attempt refused before training (the audit, a model that would not load) holds
+        # nothing worth keeping, and its advice ("fix the data, or pass --force") must work here.
+        log.info("replacing the earlier attempt in %s, which never started training", run_dir)
+        overwrite = True
     # An empty checkpoints/ (or a link to another disk) is a place prepared for a run, not one.
     ours = [n for n in RUN_FILES if (run_dir / n).exists() and not ((run_dir / n).is_dir() and
                                                                     not any((run_dir / n).iterdir()))]
@@ -152,15 +160,7 @@ def prepare_run_dir(run_dir: Path, cfg_dict: dict[str, Any], resume: bool, overw
         raise UsageError(f"{run_dir} holds {', '.join(ours)} but no run store (run.db), and a run would "
                          "overwrite them: choose a new --run-dir, or pass --overwrite to replace them")
     if overwrite and not resume:
-        for name in RUN_FILES:
-            p = run_dir / name
-            if p.is_symlink() and p.is_dir():  # a link to another disk: keep the link, empty it
-                for child in p.iterdir():
-                    shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
-            elif p.is_dir():
-                shutil.rmtree(p)
-            elif p.exists() or p.is_symlink():
-                p.unlink()
+        remove_run_files(run_dir)
     if resume and (run_dir / "config.yaml").exists():
         old = parse_yaml((run_dir / "config.yaml").read_text("utf-8"), "config.yaml")
         changed = [k for k in _flat(cfg_dict) if _flat(old).get(k) != _flat(cfg_dict)[k]
@@ -169,6 +169,36 @@ def prepare_run_dir(run_dir: Path, cfg_dict: dict[str, Any], resume: bool, overw
             raise UsageError(f"--resume auto needs the same config as the run in {run_dir}; changed: "
                              f"{', '.join(changed[:8])}. Use another --run-dir for a new run")
     return latest_checkpoint(run_dir / "checkpoints") if resume else None
+
+
+def remove_run_files(run_dir: Path) -> None:
+    """Delete what a run wrote into `run_dir` (RUN_FILES), nothing else."""
+    for name in RUN_FILES:
+        p = run_dir / name
+        if p.is_symlink() and p.is_dir():  # a link to another disk: keep the link, empty it
+            for child in p.iterdir():
+                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+        elif p.is_dir():
+            shutil.rmtree(p)
+        elif p.exists() or p.is_symlink():
+            p.unlink()
+
+
+def never_trained(run_dir: Path) -> bool:
+    """True when the run in `run_dir` ended before its first training step: no start event,
+    no metrics, no checkpoint, no adapter, and no live process (a refused attempt)."""
+    from tuneguard.store.run_store import FINAL_STATES
+
+    if any((run_dir / n).exists() and any((run_dir / n).iterdir()) for n in ("checkpoints", "adapter")
+           if (run_dir / n).is_dir()):
+        return False
+    try:
+        with RunStore(run_dir, readonly=True) as store:
+            state, _ = store.view_state()
+            return (state in FINAL_STATES and not store.metrics()
+                    and not any(e["type"] in ("started", "resumed") for e in store.events()))
+    except Exception:  # noqa: BLE001 - a store we cannot read is not ours to replace
+        return False
 
 
 def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -281,9 +311,12 @@ def model_context_length(cfg: Config, tokenizer: Any) -> int | None:
 def load_tokenizer_and_data(cfg: Config) -> tuple[Any, PreparedData]:
     """The tokenizer (with its pad token) and the tokenized data, exactly as training builds
     them, before any weights load. UsageError when data.max_length exceeds the context."""
+    check_sources(cfg.data.train_file, cfg.data.validation_file, cfg.data.test_file)  # before any hub access
     tokenizer = model_lib.load_tokenizer(cfg.model)
     model_lib.setup_pad_token(tokenizer, cfg.data.pad_token)
-    data = prepare_data(cfg.data, tokenizer)
+    # Not strict: too many malformed rows are the audit's MALFORMED_ROWS error, which refuses
+    # the run (unless --force) with the rows named.
+    data = prepare_data(cfg.data, tokenizer, strict=False)
     ctx_len = model_context_length(cfg, tokenizer)
     if ctx_len and cfg.data.max_length > ctx_len:
         raise UsageError(f"data.max_length ({cfg.data.max_length}) exceeds the model's context ({ctx_len}): "
@@ -406,7 +439,7 @@ def failure_leave_timeout(cfg: Config) -> float:
 
 def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: bool = False,
                  overwrite: bool = False, console: Console | None = None) -> int:
-    console = console or Console(highlight=False)
+    console = console or make_console()
     dist = DistInfo.from_env()
     run_dir = Path(run_dir).resolve()
     lock = RunDirLock(run_dir) if dist.is_main else None
@@ -439,6 +472,11 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
         if (cfg.model.load_in_8bit or cfg.model.load_in_4bit) and not torch.cuda.is_available():
             raise UsageError("model.load_in_8bit / model.load_in_4bit need a CUDA GPU (bitsandbytes) and none is "
                              "available: set both to false here, or run on a GPU machine")
+        missing = missing_trackers(list(cfg.train.report_to))
+        if missing:  # transformers would fail only after the model loaded
+            raise UsageError("; ".join(missing))
+        # Data files that are not there: said now, before a run directory or a hub request.
+        check_sources(cfg.data.train_file, cfg.data.validation_file, cfg.data.test_file)
         make_run_dir(run_dir)
         if lock:
             lock.acquire()
@@ -473,8 +511,10 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
         if errors and not force:
             if store:
                 store.set_state("failed", exit_reason="audit errors")
-            raise UsageError(f"the data audit found {len(errors)} error(s) ({', '.join(sorted({f.code for f in errors}))}): "
-                             "run `tuneguard audit CONFIG` for details, fix the data, or pass --force to train anyway")
+            codes = ", ".join(sorted({f.code for f in errors}))
+            raise UsageError(f"the data audit found {len(errors)} error(s) ({codes}); {errors[0].code}: "
+                             f"{errors[0].message} Run `tuneguard audit CONFIG` for the details, fix the data, "
+                             "or pass --force to train anyway")
         if store:
             store.set_state("starting")
         ctx.notifier = make_notifier(resolved, store, secrets, run_dir.name) if dist.is_main else None
@@ -493,8 +533,8 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
             cfg, tokenizer, device_map=hw.device_map,
             keep_base=run_dir / "base_model" if dist.is_main and cfg.model.name == model_lib.TINY else None)
         if dist.is_main:
-            console.print(f"model {cfg.model.name}: {counts['trainable']:,} trainable of {counts['total']:,} "
-                          f"parameters ({100 * counts['trainable'] / max(counts['total'], 1):.3f}%)", markup=False)
+            console.print(Text(f"model {cfg.model.name}: {counts['trainable']:,} trainable of {counts['total']:,} "
+                               f"parameters ({100 * counts['trainable'] / max(counts['total'], 1):.3f}%)"))
             store.set_meta(parameters=counts)  # type: ignore[union-attr]
 
         # 4. Trainer with the callbacks that watch and steer it.
@@ -535,7 +575,7 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
             ctx.event("resumed", {**start_payload, "from_step": _step_of(ckpt), "checkpoint": str(ckpt)},
                       step=_step_of(ckpt))
             if dist.is_main:
-                console.print(f"resuming from {ckpt.name}", markup=False)
+                console.print(Text(f"resuming from {ckpt.name}"))
         else:
             ctx.event("started", start_payload, step=0)
         t0 = time.time()
@@ -639,10 +679,8 @@ def _step_of(ckpt: Path | None) -> int:
 
 
 def _console_error(console: Console, msg: str) -> None:
-    from rich.markup import escape
-
-    # escape: messages quote paths and library errors such as "[.../pair.cc:553]"
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {escape(msg)}")
+    # Verbatim: messages quote paths, data and library errors such as "[.../pair.cc:553]".
+    print_error(msg)
 
 
 def _finish(ctx: RunContext, trainer: Any, data: PreparedData, tokenizer: Any, console: Console,
@@ -651,6 +689,8 @@ def _finish(ctx: RunContext, trainer: Any, data: PreparedData, tokenizer: Any, c
     state = trainer.state
     step = state.global_step
     reason = ctx.stop_reason
+    if hasattr(ctx.notifier, "ending"):
+        ctx.notifier.ending()  # the last messages must not wait for a target that found no network
     adapter_dir = ctx.run_dir / "adapter"
     save_adapter(trainer, adapter_dir, ctx.is_main)  # every rank: gathering FSDP shards is a collective
     if ctx.is_main:
@@ -696,9 +736,13 @@ def _finish(ctx: RunContext, trainer: Any, data: PreparedData, tokenizer: Any, c
         ctx.event("finished", summary, step=step)
         code = EXIT_OK
     _write_report(ctx, console)
+    if ctx.notifier is not None:
+        # Flush now, so that what it reports (a failed delivery) comes before the last line.
+        store.set_meta(notify_caller_seconds=round(getattr(ctx.notifier, "seconds", 0.0), 6))
+        ctx.notifier.close(timeout=ctx.cfg.notify.flush_timeout_s)
     final = store.state()
-    console.print(f"run {final} at step {step}/{state.max_steps}; best eval loss "
-                  f"{best if best is None else round(best, 4)}; adapter: {ctx.run_dir / 'adapter'}", markup=False)
+    console.print(Text(f"run {final} at step {step}/{state.max_steps}; best eval loss "
+                       f"{best if best is None else round(best, 4)}; adapter: {ctx.run_dir / 'adapter'}"))
     return code
 
 
@@ -720,6 +764,6 @@ def _write_report(ctx: RunContext, console: Console) -> None:
             raise DiskFull("the report (report.html, report.md)", exc) from exc
         log.warning("could not write the report: %s", ctx.scrub(str(exc)))
         return
-    console.print(f"{diagnosis.line()}\nreport: {path} (verdict: {verdict.overall})", markup=False)
+    console.print(Text(f"{diagnosis.line()}\nreport: {path} (verdict: {verdict.overall})"))
     ctx.event("report", {"path": str(path), "verdict": verdict.overall, "summary": verdict.summary_line(),
                          "diagnosis": diagnosis.to_dict()})

@@ -1,0 +1,117 @@
+"""Findings for a terminal as blocks, not table rows (audit, status, watch).
+
+A table squeezes message, evidence and recommendation into columns a few characters wide at
+80 columns (one word per line). A block gives each its own full-width line:
+
+    ERROR MALFORMED_ROWS (audit)
+      4 of 160 rows (2.5%) are malformed ...
+      rows: train.jsonl:11, train.jsonl:51, train.jsonl:100, train.jsonl:141
+      -> Fix or remove the listed rows ...
+
+On a terminal the lines wrap at its width under their indent; elsewhere (a pipe, a log
+file) each stays one physical line, so `grep` finds a whole message.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
+from rich.padding import Padding
+from rich.text import Text
+
+from tuneguard.findings import Finding
+from tuneguard.fmt import num
+from tuneguard.verbatim import styled
+
+SEVERITY_STYLE = {"error": "bold red", "warning": "bold yellow", "info": "bold cyan"}
+INDENT = 2
+# Evidence keys shown first, in this order; the rest stays in --json.
+KEY_FIELDS = ("count", "share", "rows", "largest_cluster", "positions", "share_of_positions", "rows_checked",
+              "max_length", "needed_length_p95", "prompt_share_of_supervised")
+LIST_FIELDS = ("largest_groups", "largest_clusters", "examples", "top_responses")
+_DIRS = re.compile(r"[^\s,=()]*/([^/\s,=()]+:\d+)")
+
+
+def short_paths(text: str) -> str:
+    """"/long/dir/train.jsonl:12" -> "train.jsonl:12" (the JSON output keeps full paths)."""
+    return _DIRS.sub(r"\1", text)
+
+
+def _value(k: str, v: Any) -> str:
+    if isinstance(v, float) and "share" in k:
+        return f"{v:.1%}"
+    return num(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
+
+
+def evidence_lines(ev: dict[str, Any], width: int = 3) -> list[str]:
+    """A few `key: value` lines of a finding's evidence: key numbers, then example rows."""
+    lines: list[str] = []
+    for k in KEY_FIELDS:
+        v = ev.get(k)
+        if v is None or isinstance(v, dict):
+            continue
+        if isinstance(v, list):
+            if v and isinstance(v[0], str):
+                more = f" (+{len(v) - width * 3} more)" if len(v) > width * 3 else ""
+                lines.append(f"{k}: {', '.join(v[:width * 3])}{more}")
+            continue
+        lines.append(f"{k}: {_value(k, v)}")
+    rows_listed = isinstance(ev.get("rows"), list) and bool(ev["rows"])
+    for k in LIST_FIELDS:
+        if k == "examples" and rows_listed:  # the rows are named already; the message says why
+            continue
+        items = ev.get(k)
+        if not items or not isinstance(items, list):
+            continue
+        for it in items[:width]:
+            if isinstance(it, dict):
+                where = it.get("rows") or it.get("where") or it.get("row") or it.get("first")
+                if isinstance(where, list):
+                    where = ", ".join(map(str, where[:3])) + (" …" if len(where) > 3 else "")
+                size = it.get("count") or it.get("texts")
+                head = f"x{size} " if size else ""
+                lines.append(f"{k.removesuffix('s')}: {head}{where or ''}".rstrip())
+            else:
+                lines.append(f"{k.removesuffix('s')}: {it}")
+        break
+    return [short_paths(line) for line in lines]
+
+
+def _parts(f: Finding | dict[str, Any], evidence: bool) -> tuple[Text, list[str], str]:
+    d = f.to_dict() if isinstance(f, Finding) else f
+    sev = str(d.get("severity") or "")
+    where = "audit" if d.get("step") is None else f"step {d['step']}"
+    head = styled((sev.upper(), SEVERITY_STYLE.get(sev, "bold")), " ", (str(d.get("code")), "bold"), f" ({where})")
+    body = [str(d.get("message") or "")]
+    if evidence and isinstance(d.get("evidence"), dict):
+        body += evidence_lines(d["evidence"])
+    rec = str(d.get("recommendation") or "")
+    return head, body, rec
+
+
+def finding_renderable(f: Finding | dict[str, Any], *, evidence: bool = True) -> RenderableType:
+    """One finding as a block that wraps at the console's width under an indent (for Live views)."""
+    head, body, rec = _parts(f, evidence)
+    lines: list[RenderableType] = [head]
+    lines += [Padding(Text(b), (0, 0, 0, INDENT), expand=False) for b in body]
+    if rec:
+        lines.append(Padding(styled(("-> ", "bold"), rec), (0, 0, 0, INDENT), expand=False))
+    return Group(*lines)
+
+
+def print_findings(con: Console, findings: list[Any], *, evidence: bool = True) -> None:
+    """Each finding as a block; a blank line between blocks."""
+    for i, f in enumerate(findings):
+        if i:
+            con.print()
+        if con.is_terminal:
+            con.print(finding_renderable(f, evidence=evidence), soft_wrap=False)
+            continue
+        head, body, rec = _parts(f, evidence)
+        con.print(head)
+        for b in body:
+            con.print(" " * INDENT + b)
+        if rec:
+            con.print(" " * INDENT + "-> " + rec)

@@ -1,0 +1,199 @@
+"""Hostile data files and formats through audit, audit --json, train and plan.
+
+A file the audit can read always gets findings (JSON when asked), exit 1 when one is an
+error; exit 2 is kept for files that cannot be read at all and for bad configs. Rows are
+named by file:line, identical reasons grouped, so no error line runs to kilobytes."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.hostile.conftest import World, check_failure, check_success, json_out
+from tuneguard.data.synthetic import make_instruction_rows, write_jsonl
+
+ROWS = make_instruction_rows(160, seed=11)
+
+
+def _lines(rows: list) -> list[str]:
+    return [json.dumps(r) for r in rows]
+
+
+# kind -> (file name, its bytes): data files that are just content.
+RAW = {
+    "binary": ("train.jsonl", bytes(range(256)) * 40),
+    "empty": ("train.jsonl", b""),
+    "whitespace": ("train.jsonl", b"\n   \n\t\n"),
+    "json_scalar": ("train.json", b"42"),
+    "csv_wrong_columns": ("train.csv", ("a,b\n" + "".join(f"{i},{i + 1}\n" for i in range(50))).encode()),
+    "csv_extra_fields": ("train.csv", ("instruction,output\n" + "".join(f"q{i},a{i},extra\n" for i in range(50))).encode()),
+    "parquet_garbage": ("train.parquet", b"PAR1 not really parquet"),
+    "unknown_suffix": ("train.txt", b"hello\n"),
+    "lone_surrogates": ("train.jsonl", b"\n".join([b'{"instruction": "\\ud800", "output": "x"}'] * 40) + b"\n"),
+}
+# kind -> (file name, rows): data files of rows.
+ROW_FILES = {
+    "wrong_fields": ("qa.jsonl", [{"question": r["instruction"], "answer": r["output"]} for r in ROWS]),
+    "brackets_in_name": ("train[v2].jsonl", ROWS),
+    "markup_in_dir": ("d [/x] :100: [bold]/train.jsonl", ROWS),
+    "empty_text": ("text.jsonl", [{"text": ""} for _ in range(40)]),
+    "bad_chat": ("chat.jsonl", [{"messages": [{"role": "robot", "content": "hi"}]} for _ in range(40)]),
+}
+
+
+def make_data(where: Path, kind: str) -> Path:
+    """A data file (or folder) of the given kind under `where`."""
+    where.mkdir(parents=True, exist_ok=True)
+    if kind in RAW:
+        name, content = RAW[kind]
+        (where / name).write_bytes(content)
+        return where / name
+    if kind in ROW_FILES:
+        name, rows = ROW_FILES[kind]
+        return write_jsonl(rows, where / name)
+    if kind == "malformed4":  # 4 broken lines of 160: 2.5% > data.max_malformed_fraction (1%)
+        lines = _lines(ROWS)
+        for i in (10, 50, 99, 140):
+            lines[i] = '{"instruction": "cut off'
+        (where / "train.jsonl").write_text("\n".join(lines) + "\n")
+        return where / "train.jsonl"
+    if kind == "not_a_dataset_dir":
+        (where / "folder").mkdir()
+        (where / "folder" / "notes.txt").write_text("hello")
+        return where / "folder"
+    if kind == "fifo":
+        os.mkfifo(where / "train.jsonl")
+        return where / "train.jsonl"
+    if kind == "symlink_loop":
+        (where / "a.jsonl").symlink_to(where / "b.jsonl")
+        (where / "b.jsonl").symlink_to(where / "a.jsonl")
+        return where / "a.jsonl"
+    raise ValueError(kind)
+
+
+def config_for(where: Path, train: Path | str, **data: object) -> Path:
+    path = where / "config.yaml"
+    path.write_text(yaml.safe_dump({"preset": "tiny", "data": {"train_file": str(train), **data}}))
+    return path
+
+
+def test_audit_json_names_every_malformed_line_and_exits_1(world: World, tg, unchanged, tmp_path: Path) -> None:
+    """The acceptance case: 4 malformed lines of 160."""
+    data = make_data(tmp_path, "malformed4")
+    r = tg("audit", config_for(tmp_path, data), "--json")
+    check_success(r, 1)
+    out = json_out(r)
+    [f] = [f for f in out["findings"] if f["code"] == "MALFORMED_ROWS"]
+    assert f["severity"] == "error" and f["step"] is None
+    assert f["evidence"]["rows"] == [f"{data}:{n}" for n in (11, 51, 100, 141)]
+    assert f["evidence"]["count"] == 4 and f["evidence"]["rows_read"] == 160
+    assert f"{data} lines 11, 51, 100, 141" in f["message"]
+
+
+def test_audit_for_a_person_shows_the_rows_as_a_block(world: World, tg, unchanged, tmp_path: Path) -> None:
+    data = make_data(tmp_path, "malformed4")
+    r = tg("audit", config_for(tmp_path, data), env={"COLUMNS": "80"})
+    check_success(r, 1)
+    lines = r.stdout.splitlines()
+    i = lines.index("ERROR MALFORMED_ROWS (audit)")
+    assert lines[i + 1].startswith("  4 of 160 rows (2.5%) are malformed")
+    assert "  rows: train.jsonl:11, train.jsonl:51, train.jsonl:100, train.jsonl:141" in lines
+    assert any(ln.startswith("  -> Fix or remove the listed rows") for ln in lines)
+
+
+def test_train_refuses_malformed_rows_with_one_line_naming_them(world: World, tg, unchanged, tmp_path: Path) -> None:
+    data = make_data(tmp_path, "malformed4")
+    r = tg("train", config_for(tmp_path, data), "--run-dir", tmp_path / "run")
+    check_failure(r, 2, "MALFORMED_ROWS")
+    assert "lines 11, 51, 100, 141" in r.error_lines[0] and "--force" in r.error_lines[0]
+
+
+def test_a_higher_malformed_limit_makes_it_a_warning(world: World, tg, unchanged, tmp_path: Path) -> None:
+    data = make_data(tmp_path, "malformed4")
+    r = tg("audit", config_for(tmp_path, data, max_malformed_fraction=0.05), "--json")
+    check_success(r, 0)
+    [f] = [f for f in json_out(r)["findings"] if f["code"] == "MALFORMED_ROWS"]
+    assert f["severity"] == "warning"
+
+
+def test_one_reason_for_every_row_is_said_once(world: World, tg, unchanged, tmp_path: Path) -> None:
+    data = make_data(tmp_path, "wrong_fields")
+    r = tg("audit", config_for(tmp_path, data), "--json")
+    check_success(r, 1)
+    [f] = json_out(r)["findings"]
+    assert f["code"] == "MALFORMED_ROWS" and f["severity"] == "error"
+    assert f["message"] == (f"160 of 160 rows (100.0%) are malformed, more than data.max_malformed_fraction (0.01) "
+                            f"allows: missing field 'instruction' ({data} lines 1-160).")
+    r = tg("train", config_for(tmp_path, data), "--run-dir", tmp_path / "run")
+    check_failure(r, 2, f"160 of 160 rows: missing field 'instruction' ({data} lines 1-160)")
+    assert r.error_lines[0].count("missing field") == 1
+
+
+@pytest.mark.parametrize("kind", ["binary", "csv_wrong_columns", "csv_extra_fields", "empty_text", "bad_chat",
+                                  "lone_surrogates"])
+def test_unusable_rows_are_findings_not_crashes(world: World, tg, unchanged, tmp_path: Path, kind: str) -> None:
+    data = make_data(tmp_path, kind)
+    r = tg("audit", config_for(tmp_path, data), "--json")
+    check_success(r, 1)
+    codes = [(f["code"], f["severity"]) for f in json_out(r)["findings"]]
+    assert ("MALFORMED_ROWS", "error") in codes
+    human = tg("audit", config_for(tmp_path, data))
+    check_success(human, 1)
+    assert "ERROR MALFORMED_ROWS (audit)" in human.stdout
+
+
+@pytest.mark.parametrize("kind, phrase", [
+    ("empty", "holds no rows"),
+    ("whitespace", "holds no rows"),
+    ("json_scalar", "expected a list of objects"),
+    ("parquet_garbage", "cannot read Parquet"),
+    ("not_a_dataset_dir", "not a saved Hugging Face dataset"),
+    ("unknown_suffix", "unknown data format '.txt'"),
+    ("fifo", "not a regular file"),
+    ("symlink_loop", "leads nowhere"),
+])
+@pytest.mark.parametrize("command", ["audit", "audit-json", "train", "plan"])
+def test_unreadable_data_exits_2(world: World, tg, unchanged, tmp_path: Path, kind: str, phrase: str,
+                                 command: str) -> None:
+    data = make_data(tmp_path / "d", kind)
+    cfg = config_for(tmp_path, data)
+    args = {"audit": ["audit", cfg], "audit-json": ["audit", cfg, "--json"],
+            "train": ["train", cfg, "--run-dir", tmp_path / "run"], "plan": ["plan", cfg]}[command]
+    r = tg(*args)
+    check_failure(r, 2, phrase)
+    if command == "audit-json":
+        assert phrase in json_out(r)["error"]
+    if command == "train":
+        assert not (tmp_path / "run" / "run.db").exists()
+
+
+@pytest.mark.parametrize("key, value, phrase", [
+    ("validation_file", "nope.jsonl", "check data.validation_file"),
+    ("test_file", "/dev/null", "not a regular file"),
+    ("validation_file", "{fifo}", "not a regular file"),
+])
+def test_a_bad_second_file_is_named(world: World, tg, unchanged, tmp_path: Path, key: str, value: str,
+                                    phrase: str) -> None:
+    if value == "{fifo}":
+        value = str(make_data(tmp_path / "f", "fifo"))
+    r = tg("audit", config_for(tmp_path, world.good, **{key: value}))
+    check_failure(r, 2, phrase)
+
+
+@pytest.mark.parametrize("kind", ["brackets_in_name", "markup_in_dir"])
+def test_odd_file_names_print_verbatim(world: World, tg, unchanged, tmp_path: Path, kind: str) -> None:
+    data = make_data(tmp_path, kind)
+    lines = data.read_text().splitlines()
+    lines[5] = "{broken"
+    data.write_text("\n".join(lines) + "\n")
+    r = tg("audit", config_for(tmp_path, data, max_malformed_fraction=0.05), env={"COLUMNS": "80"})
+    check_success(r, 0)
+    assert f"{data} line 6" in r.stdout  # the whole path, brackets and emoji codes as typed
+    assert "💯" not in r.stdout
+    missing = tmp_path / "no [/such] :100: file.jsonl"
+    r = tg("audit", config_for(tmp_path, missing))
+    check_failure(r, 2, f"data file {missing} does not exist")
