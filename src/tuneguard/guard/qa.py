@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 import statistics
 import unicodedata
 from typing import Any
