@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tuneguard.data.synthetic import DEMO_PROBES
 from tuneguard.store.run_store import RunStore
 
 pytestmark = pytest.mark.slow
@@ -77,6 +78,8 @@ def test_readme_demo_runs_smollm2_without_llm_or_llama_cpp(tmp_path: Path) -> No
     with RunStore(run, readonly=True) as s:
         assert s.state() == "finished"
         assert s.get_meta("config")["model"]["name"] == "builtin:smollm2-135m"
-        qa = s.qa_samples()
-        assert len(qa) == 3 and all(q["output"].strip() for q in qa), qa  # the demo's three probes answered
+        qa, base = s.qa_samples(), s.qa_samples(base=True)
+        # every probe of the demo answered by the fine-tuned model and by the base (the before/after)
+        assert len(qa) == len(base) == len(DEMO_PROBES), (qa, base)
+        assert all(q["output"].strip() and q["expected"] for q in qa + base), (qa, base)
         assert s.metrics("test"), "the held-out test split was evaluated"
