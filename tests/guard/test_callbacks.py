@@ -3,6 +3,7 @@ the store, resume replay, early stopping's finding, and the callback list."""
 
 from __future__ import annotations
 
+import pytest
 from guard_helpers import make_ctx, trainer_bits
 
 from tuneguard.findings import Finding
@@ -70,12 +71,30 @@ def test_eval_logs_and_summary_are_not_training_logs(ctx):
     assert ctx.store.findings() == []
 
 
-def test_eval_rules_use_latest_training_loss(ctx):
+def test_eval_rules_use_the_training_loss_averaged_since_the_previous_evaluation(ctx):
+    """The demo's case: one noisy window (0.92) right before an evaluation (1.40), between
+    windows that ranged 0.83-1.57, is no divergence; the average since the previous
+    evaluation (each window weighted by its steps) is what eval loss is held against."""
     cb = GuardCallback(ctx)
-    train_log(cb, ctx, 100, 1.0)
-    args, state, control = trainer_bits(100)
+    for step, loss in [(10, 2.0), (20, 1.6)]:
+        train_log(cb, ctx, step, loss)
+    args, state, control = trainer_bits(20)
     cb.on_evaluate(args, state, control, metrics={"eval_loss": 1.7})
+    for step, loss in [(25, 1.57), (30, 0.83), (35, 1.41), (40, 1.2), (42, 0.92)]:
+        train_log(cb, ctx, step, loss)
+    args, state, control = trainer_bits(42)
+    cb.on_evaluate(args, state, control, metrics={"eval_loss": 1.40})
+    assert ctx.store.findings() == []  # 1.40 / 0.92 = 1.52 would have been EVAL_DIVERGENCE
+    for step, loss in [(50, 0.7), (60, 0.7)]:
+        train_log(cb, ctx, step, loss)
+    args, state, control = trainer_bits(60)
+    cb.on_evaluate(args, state, control, metrics={"eval_loss": 1.4})
     assert sorted(f.code for f in ctx.store.findings()) == ["EVAL_DIVERGENCE", "OVERFITTING"]
+    div = [f for f in ctx.store.findings() if f.code == "EVAL_DIVERGENCE"][0]
+    assert div.evidence["train_loss"] == div.evidence["train_loss_since_eval"] == pytest.approx(0.7)
+    assert (div.evidence["train_steps_since_eval"], div.evidence["train_logs_since_eval"],
+            div.evidence["since_step"]) == (18, 2, 42)
+    assert "average of 18 steps since step 42" in div.message
     assert not control.should_training_stop
 
 
@@ -155,3 +174,33 @@ def test_build_guard_callbacks_order(tmp_path, tokenizer):
     assert build_guard_callbacks(off, tokenizer) == []
     plain.store.close()
     off.store.close()
+
+
+def test_guard_severity_overrides_decide_recording_and_halting(tmp_path):
+    """guard.severity: off drops a code; below error it never halts, whatever guard.actions or
+    policy.rules say; the default severity is kept in the evidence."""
+    ctx = make_ctx(tmp_path, guard={"severity": {"LOSS_COLLAPSE": "warning", "NON_FINITE": "off",
+                                                 "OVERFITTING": "info"}})
+    ctx.audit_findings = [Finding("DUPLICATE_EXACT", "error", "38% duplicates", {"share": 0.38})]
+    cb = GuardCallback(ctx)
+    from tuneguard.policy import build_policy_callbacks
+
+    build_policy_callbacks(ctx)  # the run's policy: OVERFITTING rising -> halt by default
+    args, state, control = trainer_bits(0)
+    cb.on_train_begin(args, state, control)
+    train_log(cb, ctx, 1, 3.6)
+    control = train_log(cb, ctx, 2, 0.05)  # a collapse with its audit cause: error, halts by default
+    control = train_log(cb, ctx, 3, NAN, grad_norm=NAN)
+    for step, ev, train in [(10, 1.0, 1.0), (20, 1.1, 0.95), (30, 1.2, 0.9), (40, 1.3, 0.85)]:
+        train_log(cb, ctx, step, train)
+        args, state, control = trainer_bits(step)
+        cb.on_evaluate(args, state, control, metrics={"eval_loss": ev})
+    found = {(f.code, f.severity) for f in ctx.store.findings()}
+    assert ("NON_FINITE", "error") not in found and not any(c == "NON_FINITE" for c, _ in found)
+    assert ("LOSS_COLLAPSE", "warning") in found and ("OVERFITTING", "info") in found
+    [over] = [f for f in ctx.store.findings() if f.code == "OVERFITTING"]
+    assert (over.step, over.evidence["triggers"]) == (40, ["rising"])  # the default policy's halt trigger
+    collapse = [f for f in ctx.store.findings() if f.code == "LOSS_COLLAPSE"][0]
+    assert collapse.evidence["severity_override"] == {"set_by": "guard.severity.LOSS_COLLAPSE", "default": "error"}
+    assert ctx.stop_reason is None and ctx.halt_finding is None
+    assert not control.should_training_stop

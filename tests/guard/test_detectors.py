@@ -25,8 +25,11 @@ def feed(det, seq):
 
 # -- LOSS_COLLAPSE -----------------------------------------------------------------------
 
-def test_collapse_motivating_case():
-    det = LossCollapseDetector(floor=0.1, ratio=0.05)
+DUP = Finding("DUPLICATE_EXACT", "error", "38% of the rows are exact duplicates", {"fraction": 0.38})
+
+
+def test_collapse_motivating_case_with_its_audit_cause_halts_at_once():
+    det = LossCollapseDetector(floor=0.1, ratio=0.05, audit_findings=[DUP])
     seq = [(1, 1 / STEPS_PER_EPOCH, 3.64), (100, 100 / STEPS_PER_EPOCH, 1.9), (200, 200 / STEPS_PER_EPOCH, 0.4),
            (225, 225 / STEPS_PER_EPOCH, 0.005)]
     [f] = feed(det, seq)
@@ -35,16 +38,56 @@ def test_collapse_motivating_case():
     assert ev["initial_loss"] == 3.64 and ev["initial_step"] == 1 and ev["loss"] == 0.005
     assert ev["step"] == 225 and ev["epoch"] == pytest.approx(0.04) and ev["epoch1_share"] == pytest.approx(0.04)
     assert ev["perplexity"] == pytest.approx(math.exp(0.005))
-    assert ev["audit_findings"] == []
+    assert ev["audit_findings"] == ev["audit_causes"] == ["DUPLICATE_EXACT"] and ev["verdict"] == "fault: audit"
     assert "not ordinary overfitting" in f.message and "seen at most once" in f.message
-    assert "4.0% into epoch 1" in f.message
-    for cause in ("duplicate", "templated", "leaked", "pad == eos", "prompt tokens", "tuneguard audit"):
+    assert "4.0% into epoch 1" in f.message and "the audit found the cause (DUPLICATE_EXACT)" in f.message
+    for cause in ("duplicate", "templated", "leaked", "pad == eos", "prompt tokens", "see DUPLICATE_EXACT"):
         assert cause in f.recommendation
+
+
+def test_collapse_without_audit_cause_waits_for_the_evaluation_then_halts_on_a_gap():
+    det = LossCollapseDetector(floor=0.1, ratio=0.05)
+    seq = [(1, 1 / STEPS_PER_EPOCH, 3.64), (200, 200 / STEPS_PER_EPOCH, 0.4), (225, 225 / STEPS_PER_EPOCH, 0.005),
+           (250, 250 / STEPS_PER_EPOCH, 0.007)]
+    [f] = feed(det, seq)
+    assert (f.severity, f.step, f.evidence["verdict"]) == ("info", 225, "pending evaluation")
+    assert "the audit found no cause" in f.message and "The next evaluation tells" in f.message
+    g = det.update_eval(250, 1.9, 250 / STEPS_PER_EPOCH)
+    assert (g.code, g.severity, g.step, g.evidence["verdict"]) == ("LOSS_COLLAPSE", "error", 250, "fault: eval far above")
+    # The low windows (steps 201-225 at 0.005, 226-250 at 0.007), weighted by their steps.
+    assert g.evidence["train_loss_low"] == pytest.approx(0.006)
+    assert g.evidence["eval_to_train"] == pytest.approx(1.9 / 0.006)
+    assert "not seen in training" in g.message and "limit 2x" in g.message
+    assert det.update_eval(300, 2.0) is None  # reported once
+
+
+def test_easy_task_learned_well_is_info_saying_so_and_never_an_error():
+    """The reported SmolLM2 extraction run: pretrained start 0.64, eval 0.40 at step 10 and
+    0.097 at step 20; the loss passes below the floor at step 18."""
+    det = LossCollapseDetector(floor=0.1, ratio=0.05, steps_per_epoch=300,
+                               audit_findings=[Finding("TRAIN_VAL_LEAKAGE", "warning", "2% leaked", {"share": 0.02})])
+    out = feed(det, [(1, None, 0.64), (2, None, 0.61), (4, None, 0.52), (6, None, 0.47), (8, None, 0.44),
+                     (10, None, 0.41)])
+    out.append(det.update_eval(10, 0.40, 10 / 300))
+    out += feed(det, [(12, None, 0.31), (14, None, 0.2), (16, None, 0.13), (18, None, 0.094), (20, None, 0.088)])
+    out.append(det.update_eval(20, 0.097, 20 / 300))
+    out += feed(det, [(22, None, 0.08), (24, None, 0.07), (30, None, 0.075)])
+    out.append(det.update_eval(30, 0.085, 0.1))
+    found = [f for f in out if f is not None]
+    assert [(f.severity, f.step, f.evidence["verdict"]) for f in found] == \
+        [("info", 18, "pending evaluation"), ("info", 20, "easy task")]
+    easy = found[1]
+    assert easy.evidence["train_loss_low"] == pytest.approx(0.091) and easy.evidence["eval_loss"] == 0.097
+    assert easy.evidence["audit_findings"] == ["TRAIN_VAL_LEAKAGE"]  # a warning: named, not a cause
+    assert "The task looks easy for this model, not broken" in easy.message
+    assert "just as low (0.097 at step 20" in easy.message
+    assert "only non-error audit findings (TRAIN_VAL_LEAKAGE)" in easy.message
 
 
 def test_collapse_ratio_rule_above_floor():
     det = LossCollapseDetector(floor=0.1, ratio=0.05)
     [f] = feed(det, [(1, 0.01, 10.0), (20, 0.2, 0.4)])  # 0.4 < 5% of 10 although above the floor
+    assert f.severity == "info"
     assert f.step == 20 and f.evidence["loss_ratio"] == pytest.approx(0.04)
     assert "below 5% of the initial loss" in f.message and "floor" not in f.message
 
@@ -85,10 +128,29 @@ def test_collapse_links_audit_findings():
     ]
     det = LossCollapseDetector(floor=0.1, ratio=0.05, audit_findings=audit)
     [f] = feed(det, [(1, 0.0, 3.6), (50, 0.05, 0.01)])
+    assert f.severity == "error" and f.evidence["audit_causes"] == ["DUPLICATE_EXACT", "PAD_IS_EOS"]
     assert f.evidence["audit_findings"] == ["DUPLICATE_EXACT", "PAD_IS_EOS"]
     assert "the audit found 38% exact duplicates: see DUPLICATE_EXACT" in f.recommendation
     assert "see PAD_IS_EOS" in f.recommendation
     assert "MALFORMED_ROWS" not in f.recommendation
+
+
+# -- the training loss since the previous evaluation -----------------------------------------
+
+def test_train_loss_since_eval_weights_windows_by_steps_and_resets():
+    from tuneguard.guard.train_loss import TrainLossSinceEval
+
+    acc = TrainLossSinceEval()
+    assert acc.take(0) is None
+    for step, loss in [(1, 3.0), (10, 2.0), (20, NAN), (30, 1.0), (30, 9.0)]:  # NaN window and a repeat left out
+        acc.add(step, loss)
+    s = acc.take(30)
+    assert (s.loss, s.steps, s.windows, s.from_step, s.to_step) == (pytest.approx((3.0 + 9 * 2.0 + 10 * 1.0) / 20),
+                                                                     20, 3, 0, 30)
+    acc.add(35, 0.5)
+    s = acc.take(40)
+    assert (s.loss, s.steps, s.from_step) == (0.5, 5, 30)
+    assert acc.take(50) is None
 
 
 # -- OVERFITTING, EVAL_DIVERGENCE, PLATEAU ------------------------------------------------

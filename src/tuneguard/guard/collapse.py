@@ -6,6 +6,23 @@ training loss is a loss on unseen rows. A near-zero loss there means the supervi
 are predictable from the data itself: duplicated or templated rows, validation rows leaked
 from training, padding or prompt tokens in the labels, pad == eos masking, answers already
 in the prompt. The finding says so and links the data-audit findings of the same run.
+
+But a low loss is not by itself a fault: a pretrained model on an easy task (copying a span
+of the input, say) starts low and may pass below the floor within epoch 1 while learning well.
+So the guard halts only with evidence of a fault:
+
+- an audit finding of severity error that explains a collapse (duplicates, templates, leakage,
+  padding or label masking faults, answers in the prompt): error at once (halts);
+- otherwise the loss alone is an info finding (a fact: the loss is low and the audit found no
+  cause) and the next evaluation decides. The loss of the training windows that were low is
+  held against the eval loss on rows not seen in training: eval loss above
+  guard.collapse_eval_ratio times it, and above it by more than guard.collapse_floor, means the
+  training rows are predictable in a way unseen rows are not (error, halts); an eval loss
+  about as low means the task is easy for this model (info, saying so with both numbers).
+
+Info findings never halt (guard.actions applies to warnings and errors), so an easy task
+learned well finishes; a user who wants the old rule back sets guard.severity.LOSS_COLLAPSE:
+error.
 """
 
 from __future__ import annotations
@@ -60,6 +77,11 @@ def _share(evidence: dict) -> float | None:
     return None
 
 
+def audit_causes(audit_findings: Iterable[Finding]) -> list[Finding]:
+    """The audit findings that explain a collapse by themselves: related codes at severity error."""
+    return [f for f in audit_findings if f.code in RELATED_AUDIT_CODES and f.severity == "error"]
+
+
 def audit_links(audit_findings: Iterable[Finding]) -> tuple[list[str], list[str]]:
     """Codes of the related audit findings and one phrase per code, e.g.
     "the audit found 38% exact duplicates: see DUPLICATE_EXACT"."""
@@ -76,8 +98,9 @@ def audit_links(audit_findings: Iterable[Finding]) -> tuple[list[str], list[str]
 
 
 class LossCollapseDetector:
-    """Feed every logged training loss; returns a LOSS_COLLAPSE finding when the loss falls
-    below `floor` or below `ratio` x the first logged loss while epoch < 1.
+    """LOSS_COLLAPSE: feed every logged training loss (`update`) and every evaluation
+    (`update_eval`); returns a finding when the loss falls below `floor` or below `ratio` x the
+    first logged loss while epoch < 1, at the severity the evidence supports (module docstring).
 
     Exactly 0.0 and non-finite losses are left to NON_FINITE (they point at NaN or fully
     masked batches, not at a predictable dataset).
@@ -86,16 +109,24 @@ class LossCollapseDetector:
     code = "LOSS_COLLAPSE"
 
     def __init__(self, floor: float, ratio: float, audit_findings: Iterable[Finding] = (),
-                 steps_per_epoch: int = 0) -> None:
+                 steps_per_epoch: int = 0, eval_ratio: float = 2.0) -> None:
         self.floor = floor
         self.ratio = ratio
+        self.eval_ratio = eval_ratio
         self.audit_findings = list(audit_findings)
         self.steps_per_epoch = steps_per_epoch
         self.initial: float | None = None
         self.initial_step: int | None = None
         self.episode = Episode()
+        self.level: str | None = None  # severity reported in the current episode
+        self.pending: dict | None = None  # the low loss waiting for an evaluation's verdict
+        self._low_sum = 0.0  # low training windows since the previous evaluation (step-weighted)
+        self._low_steps = 0
+        self._last_step = 0
 
     def update(self, step: int, epoch: float | None, loss: float | None) -> Finding | None:
+        window = max(step - self._last_step, 1)
+        self._last_step = max(step, self._last_step)
         if not is_finite(loss) or loss <= 0.0:
             return None
         if self.initial is None:
@@ -107,38 +138,109 @@ class LossCollapseDetector:
         in_epoch1 = epoch is not None and epoch < 1.0
         below_floor = loss < self.floor
         below_ratio = loss < self.ratio * self.initial
-        if not self.episode.update(in_epoch1 and (below_floor or below_ratio)):
+        low = in_epoch1 and (below_floor or below_ratio)
+        if low:
+            self._low_sum += loss * window
+            self._low_steps += window
+        if not self.episode.update(low):
+            if not low:
+                self.level = None
             return None
-        return self._finding(step, epoch, loss, self.initial, below_floor, below_ratio)
-
-    def _finding(self, step: int, epoch: float, loss: float, initial: float, below_floor: bool,
-                 below_ratio: bool) -> Finding:
-        codes, links = audit_links(self.audit_findings)
         rule = " and ".join(
             ([f"below the floor {self.floor:g}"] if below_floor else [])
             + ([f"below {self.ratio:.0%} of the initial loss"] if below_ratio else []))
-        change = (f"fell from {initial:.4g} to {loss:.4g}" if step != self.initial_step
-                  else f"is already {loss:.4g} at the first logged step")
-        message = (f"Training loss {change} ({rule}) at step {step}, only "
-                   f"{epoch:.1%} into epoch 1: unless rows repeat, each row has been seen at most once so far, so a "
-                   f"loss this low on rows the model has not trained on means the data or labels are predictable "
-                   f"(duplicates, templates, leakage, masking faults), not ordinary overfitting.")
-        audit = ("; ".join(links) + ". ") if links else \
-            "Run `tuneguard audit CONFIG`: it checks each of these. "
-        recommendation = (f"Fix the data, not the learning rate (a lower one only slows the collapse). {audit}"
-                          f"Suspected causes: {'; '.join(SUSPECTED_CAUSES)}.")
-        evidence = {
-            "initial_loss": initial,
-            "initial_step": self.initial_step,
-            "loss": loss,
-            "perplexity": math.exp(loss),
-            "step": step,
-            "epoch": epoch,
-            "epoch1_share": epoch,
-            "collapse_floor": self.floor,
-            "collapse_ratio": self.ratio,
-            "loss_ratio": loss / initial,
-            "audit_findings": codes,
+        causes = audit_causes(self.audit_findings)
+        if causes:
+            self.level = "error"
+            return self._fault(step, epoch, loss, rule, [f.code for f in causes])
+        self.level = "info"
+        self.pending = {"step": step, "epoch": epoch, "loss": loss, "rule": rule}
+        return self._watching(step, epoch, loss, rule)
+
+    def update_eval(self, step: int, eval_loss: float | None, epoch: float | None = None) -> Finding | None:
+        """At an evaluation: a low training loss far below the eval loss is a fault (error); one
+        about as low as the eval loss is an easy task (info). Nothing when the loss was not low."""
+        low = self._low_sum / self._low_steps if self._low_steps else None
+        self._low_sum, self._low_steps = 0.0, 0
+        pending, self.pending = self.pending, None
+        if not is_finite(eval_loss) or low is None or self.level == "error":
+            return None
+        far = eval_loss > self.eval_ratio * low and eval_loss - low > self.floor
+        if far:
+            self.level = "error"
+            return self._eval_fault(step, epoch, eval_loss, low)
+        if pending is not None:
+            return self._easy(step, epoch, eval_loss, low, pending)
+        return None
+
+    # -- the findings ------------------------------------------------------------------------
+    def _base_evidence(self, step: int, epoch: float | None, loss: float) -> dict:
+        return {
+            "initial_loss": self.initial, "initial_step": self.initial_step, "loss": loss,
+            "perplexity": math.exp(loss), "step": step, "epoch": epoch, "epoch1_share": epoch,
+            "collapse_floor": self.floor, "collapse_ratio": self.ratio, "collapse_eval_ratio": self.eval_ratio,
+            "loss_ratio": loss / self.initial if self.initial else None,
         }
+
+    def _change(self, step: int, loss: float) -> str:
+        return (f"fell from {self.initial:.4g} to {loss:.4g}" if step != self.initial_step
+                else f"is already {loss:.4g} at the first logged step")
+
+    def _fault(self, step: int, epoch: float, loss: float, rule: str, causes: list[str]) -> Finding:
+        codes, links = audit_links(self.audit_findings)
+        message = (f"Training loss {self._change(step, loss)} ({rule}) at step {step}, only "
+                   f"{epoch:.1%} into epoch 1, and the audit found the cause ({', '.join(causes)}): unless rows "
+                   f"repeat, each row has been seen at most once so far, so a loss this low on rows the model has "
+                   f"not trained on means the data or labels are predictable, not ordinary overfitting.")
+        recommendation = (f"Fix the data, not the learning rate (a lower one only slows the collapse). "
+                          f"{'; '.join(links)}. Suspected causes: {'; '.join(SUSPECTED_CAUSES)}.")
+        evidence = {**self._base_evidence(step, epoch, loss), "audit_findings": codes, "audit_causes": causes,
+                    "verdict": "fault: audit"}
         return Finding(code=self.code, severity="error", message=message, evidence=evidence,
+                       recommendation=recommendation, step=step, source="guard")
+
+    def _watching(self, step: int, epoch: float, loss: float, rule: str) -> Finding:
+        codes, links = audit_links(self.audit_findings)
+        audit = (f"the audit's findings ({', '.join(codes)}) are not errors" if codes else
+                 "the audit found no cause")
+        message = (f"Training loss {self._change(step, loss)} ({rule}) at step {step}, {epoch:.1%} into epoch 1, "
+                   f"and {audit}: either the task is easy for this model or the training rows are predictable in a "
+                   "way the audit cannot see. The next evaluation tells: an eval loss as low means an easy task; "
+                   "one far above the training loss means a fault, and the run halts.")
+        recommendation = ("Nothing to do yet. If the run has no evaluations (eval.strategy: no), give it some, or "
+                          "compare answers on held-out rows yourself. "
+                          + (f"Look at: {'; '.join(links)}." if links else ""))
+        evidence = {**self._base_evidence(step, epoch, loss), "audit_findings": codes, "verdict": "pending evaluation"}
+        return Finding(code=self.code, severity="info", message=message, evidence=evidence,
+                       recommendation=recommendation.strip(), step=step, source="guard")
+
+    def _eval_fault(self, step: int, epoch: float | None, eval_loss: float, low: float) -> Finding:
+        codes, links = audit_links(self.audit_findings)
+        message = (f"At step {step} the eval loss {eval_loss:.4g} on rows not seen in training is "
+                   f"{eval_loss / low:.1f}x the low training loss {low:.4g} of epoch 1 (limit "
+                   f"{self.eval_ratio:g}x): the training rows are predictable in a way unseen rows are not "
+                   "(repeated or templated training rows), so the low loss measures memory, not learning.")
+        recommendation = ("Fix the training data: look for rows that repeat in ways exact and near-duplicate "
+                          "detection miss (the same answer under many prompts, a shared template), and check that "
+                          "the validation rows come from the same source and format. "
+                          + (f"The audit also found: {'; '.join(links)}. " if links else "")
+                          + f"Suspected causes: {'; '.join(SUSPECTED_CAUSES)}.")
+        evidence = {**self._base_evidence(step, epoch, low), "eval_loss": eval_loss, "train_loss_low": low,
+                    "eval_to_train": eval_loss / low, "audit_findings": codes, "verdict": "fault: eval far above"}
+        return Finding(code=self.code, severity="error", message=message, evidence=evidence,
+                       recommendation=recommendation, step=step, source="guard")
+
+    def _easy(self, step: int, epoch: float | None, eval_loss: float, low: float, pending: dict) -> Finding:
+        codes, _ = audit_links(self.audit_findings)
+        message = (f"The task looks easy for this model, not broken: the training loss fell low ({low:.4g} since "
+                   f"step {pending['step']}, {pending['rule']}) and the eval loss on rows not seen in training is "
+                   f"just as low ({eval_loss:.4g} at step {step}, within {self.eval_ratio:g}x), with "
+                   + (f"only non-error audit findings ({', '.join(codes)})." if codes else "a clean audit."))
+        recommendation = ("Judge the run by its answers on held-out rows (eval.qa_probes with expected answers), "
+                          "not by the loss; stop early when the eval loss stops improving "
+                          "(eval.early_stopping_patience) to save compute.")
+        evidence = {**self._base_evidence(pending["step"], pending["epoch"], low), "eval_loss": eval_loss,
+                    "eval_step": step, "train_loss_low": low, "eval_to_train": eval_loss / low,
+                    "audit_findings": codes, "verdict": "easy task"}
+        return Finding(code=self.code, severity="info", message=message, evidence=evidence,
                        recommendation=recommendation, step=step, source="guard")
