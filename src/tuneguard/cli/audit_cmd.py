@@ -67,6 +67,18 @@ def render(result: Any, con: Any) -> None:
             f" ({', '.join(f'{k} {v}' for k, v in rows.items() if k in ('train', 'validation', 'test'))})"
             f" in {seconds:.1f}s.")
     con.print(head, markup=False)
+    task = result.stats.get("task") or {}
+    if task.get("shape"):
+        how = "set by data.task" if task.get("source") == "data.task" else f"inferred: {task.get('reason')}"
+        con.print(f"Task: {task['shape']} ({how}); each check is judged for this task.", markup=False)
+        labels = task.get("labels")
+        if labels:
+            con.print("Labels: " + ", ".join(f"{x['label']} {x['share']:.0%}" for x in labels[:8])
+                      + (" …" if len(labels) > 8 else ""), markup=False)
+    overrides = (result.stats.get("severity_overrides") or {}).get("applied") or {}
+    if overrides:
+        con.print("Severity set by audit.severity: " + ", ".join(
+            f"{c} {v['default']} -> {v['set']}" for c, v in sorted(overrides.items())), markup=False)
     if not result.findings:
         con.print("[green]No findings: the data passed every check.[/]")
         return

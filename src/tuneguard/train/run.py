@@ -296,10 +296,12 @@ def load_tokenizer_and_data(cfg: Config) -> tuple[Any, PreparedData]:
     return tokenizer, data
 
 
-def run_data_audit(cfg: Config, data: PreparedData, tokenizer: Any) -> list[Finding]:
+def run_data_audit(cfg: Config, data: PreparedData, tokenizer: Any) -> tuple[list[Finding], dict[str, Any]]:
+    """The audit's findings and the task shape it judged them by (stats.task)."""
     from tuneguard.audit import run_audit
 
-    return list(run_audit(cfg, data, tokenizer).findings)
+    result = run_audit(cfg, data, tokenizer)
+    return list(result.findings), dict(result.stats.get("task") or {})
 
 
 def optional_callbacks(ctx: RunContext, tokenizer: Any) -> list[Any]:
@@ -391,7 +393,7 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
 
         # 2. Tokenizer and data, then the audit: all before a model is loaded.
         tokenizer, data = load_tokenizer_and_data(cfg)
-        audit_findings = run_data_audit(cfg, data, tokenizer) if dist.is_main else []
+        audit_findings, task = run_data_audit(cfg, data, tokenizer) if dist.is_main else ([], {})
         spe, max_steps = steps_plan(len(data.train.features), cfg, dist.world_size)
 
         if dist.is_main:
@@ -400,7 +402,7 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
             store.init_run(config=cfg_record, max_steps=max_steps)
             store.set_meta(environment=environment(), data_sizes=data.sizes(), data_format=data.format,
                            tokenize_stats={s.name: s.stats.to_dict() for s in (data.train, data.validation)},
-                           steps_per_epoch=spe, exit_reason=None)
+                           steps_per_epoch=spe, exit_reason=None, task=task)
             store.replace_audit_findings(audit_findings)
             store.truncate_after(_step_of(ckpt), findings=True)
         ctx = RunContext(cfg=cfg, run_dir=run_dir, store=store, is_main=dist.is_main,
@@ -479,7 +481,8 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
         if store:
             store.set_state("running", started=time.time())
         sizes = data.sizes()
-        start_payload = {"model": cfg.model.name, "train_rows": sizes["train"], "eval_rows": sizes["validation"],
+        start_payload = {"model": cfg.model.name, "task": task.get("shape"),
+                         "task_source": "data.task" if cfg.data.task != "auto" else "inferred", "train_rows": sizes["train"], "eval_rows": sizes["validation"],
                          "test_rows": sizes.get("test"), "max_steps": max_steps, "num_epochs": cfg.train.num_epochs,
                          "learning_rate": cfg.train.learning_rate, "batch_size": cfg.train.batch_size,
                          "gradient_accumulation_steps": cfg.train.gradient_accumulation_steps,
