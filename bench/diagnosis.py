@@ -143,6 +143,8 @@ def man_pages(root: Path) -> list[dict[str, Any]]:
     pages = []
     for sec in ("4", "5", "7"):
         for path in sorted((root / f"usr/share/man/man{sec}").glob("*.gz")):
+            if path.is_symlink():
+                continue  # another name for a page already read
             raw = gzip.decompress(path.read_bytes()).decode("utf-8", "replace")
             if raw.startswith(".so "):
                 continue  # a link to another page
@@ -235,7 +237,8 @@ def build_sets(root: Path, n: int, seed: int) -> dict[str, list[dict[str, str]]]
     rng.shuffle(cls)
     sets["classification"] = cls[:n]
     pages = man_pages(root)
-    paras = [p for pg in pages for p in pg["paragraphs"] if 2 <= len(sentences(p)) and 25 <= len(p.split()) <= 200]
+    # A careful user deduplicates: pages of one family repeat whole paragraphs.
+    paras = sorted({p for pg in pages for p in pg["paragraphs"] if 2 <= len(sentences(p)) and 25 <= len(p.split()) <= 200})
     sets["extraction"] = [row("Quote the first sentence of this passage.", sentences(p)[0], p) for p in pick(paras, n)]
     rew = []
     for s in nouns + verbs + adjs:
@@ -255,7 +258,12 @@ def build_sets(root: Path, n: int, seed: int) -> dict[str, list[dict[str, str]]]
     sets["short_answers"] = [row(f"What is the {what[pos]} of the {pos if pos != 'adj' else 'adjective'} '{a}'?", b)
                              for a, b, pos in exc]
     docs = []
+    seen: set[str] = set()
     for pg in pick(pages, len(pages)):
+        family = " ".join(re.sub(r"[\d_-]+", " ", " ".join(pg["paragraphs"])).split()[:40])
+        if family in seen:
+            continue  # iso_8859-1 ... -16: one page per family of near-identical pages
+        seen.add(family)
         text, words = [], 0
         for s in sentences(" ".join(pg["paragraphs"])):
             if words + len(s.split()) > 250 and text:
@@ -353,9 +361,9 @@ def plant(code: str, shape: str, rows: list[dict[str, str]], filler: list[str], 
                 f = data.train.features[i]
                 f["labels"] = [-100] * len(f["labels"])
         return Twin(rows, edit=empty)
-    if code == "ANSWER_TRUNCATED":  # 10% of answers run on for a few thousand words
+    if code == "ANSWER_TRUNCATED":  # 10% of answers run on for 600 more words (past data.max_length 512)
         for i in rng.sample(range(n), n // 10):
-            rows[i]["output"] = rows[i]["output"] + " " + " ".join(rng.sample(filler, 40))
+            rows[i]["output"] = rows[i]["output"] + " " + " ".join(rng.sample(filler, 600))
         return Twin(rows)
     if code == "ANSWER_IN_PROMPT":
         if shape in ("extraction", "rewriting") or min(len(r["output"]) for r in rows[:50]) < 20 and \
@@ -432,7 +440,8 @@ def audit_one(workdir: Path, twin: Twin, tokenizer: Any) -> dict[str, Any]:
         labels_mod.build_collator = saved
     return {"findings": {f.code: f.severity for f in result.findings},
             "messages": {f.code: f.message for f in result.findings if f.severity != "info"},
-            "task": result.stats["task"]["shape"], "task_reason": result.stats["task"]["reason"]}
+            # (.get: the same bench runs on versions before the task shape, for a before/after)
+            "task": result.stats.get("task", {}).get("shape", "-"), "task_reason": result.stats.get("task", {}).get("reason")}
 
 
 # --- guarded runs --------------------------------------------------------------------------------------

@@ -6,7 +6,10 @@ normalised prompt and response is at least audit.answer_in_prompt_ratio (half) o
 response's length. Responses shorter than MIN_ANSWER_CHARS are skipped: copying a short
 label ("positive") from the options listed in a classification prompt is not a leak. Rule:
 error above audit.answer_in_prompt_error (5%) of rows, warning above
-audit.answer_in_prompt_warning (1%).
+audit.answer_in_prompt_warning (2%): copying teaches a row's share of the loss to copy, so
+below 2% the effect on the run is small, and real data copies legitimately that often (dpkg's
+Thai translations keep option names and placeholders such as "--%s" verbatim in 1.1% of
+their messages, bench/diagnosis.py).
 
 For extraction and rewriting (tuneguard.audit.task_shape) the answer is in the input by
 design, so the check does not apply; a reference answer pasted into the prompt of an open or

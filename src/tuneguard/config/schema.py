@@ -388,7 +388,9 @@ class AuditConfig(Section):
         0.9, gt=0, le=1, description="LOW_DIVERSITY for classification: warning when one label is more than this share "
         "of rows (a single label is an error).")
     answer_in_prompt_ratio: float = Field(0.5, gt=0, le=1, description="ANSWER_IN_PROMPT: a row counts when this share of its answer is copied in its prompt.")
-    answer_in_prompt_warning: float = Field(0.01, ge=0, le=1, description="ANSWER_IN_PROMPT: warning above this share of rows.")
+    answer_in_prompt_warning: float = Field(
+        0.02, ge=0, le=1, description="ANSWER_IN_PROMPT: warning above this share of rows (below: info; real "
+        "translations copy identifiers such as option names in about 1% of rows).")
     answer_in_prompt_error: float = Field(0.05, ge=0, le=1, description="ANSWER_IN_PROMPT: error above this share of rows.")
     pad_in_labels_error: float = Field(0.05, ge=0, le=1, description="PAD_IN_LABELS: error above this share of positions (any: warning).")
     eos_missing_warning: float = Field(0.02, ge=0, le=1, description="EOS_MISSING: warning above this share of rows (no EOS anywhere: error).")
