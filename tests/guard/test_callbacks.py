@@ -204,3 +204,35 @@ def test_guard_severity_overrides_decide_recording_and_halting(tmp_path):
     assert collapse.evidence["severity_override"] == {"set_by": "guard.severity.LOSS_COLLAPSE", "default": "error"}
     assert ctx.stop_reason is None and ctx.halt_finding is None
     assert not control.should_training_stop
+
+
+def test_easy_task_learned_well_finishes_and_a_gap_at_the_evaluation_halts(tmp_path):
+    """The SmolLM2 extraction run through the callback with the default guard.actions
+    (LOSS_COLLAPSE: halt): a low loss with an eval loss just as low never halts; the same low
+    loss with an eval loss far above it halts at that evaluation."""
+    def run(eval_losses):
+        ctx = make_ctx(tmp_path / f"r{eval_losses[-1]}")
+        cb = GuardCallback(ctx)
+        args, state, control = trainer_bits(0)
+        cb.on_train_begin(args, state, control)
+        losses = {2: 0.64, 4: 0.52, 6: 0.47, 8: 0.44, 10: 0.41, 12: 0.31, 14: 0.2, 16: 0.13, 18: 0.094, 20: 0.088}
+        for step, loss in losses.items():
+            control = train_log(cb, ctx, step, loss)
+            if step % 10 == 0:
+                args, state, control = trainer_bits(step)
+                cb.on_evaluate(args, state, control, metrics={"eval_loss": eval_losses[step // 10 - 1],
+                                                              "epoch": step / 300})
+        return ctx, control
+
+    ctx, control = run([0.40, 0.097])
+    assert [(f.code, f.severity, f.step) for f in ctx.store.findings()] == \
+        [("LOSS_COLLAPSE", "info", 18), ("LOSS_COLLAPSE", "info", 20)]
+    assert ctx.store.findings()[1].evidence["verdict"] == "easy task"
+    assert ctx.stop_reason is None and not control.should_training_stop
+    ctx.store.close()
+    ctx, control = run([0.40, 1.2])
+    assert [(f.code, f.severity, f.step) for f in ctx.store.findings() if f.code == "LOSS_COLLAPSE"] == \
+        [("LOSS_COLLAPSE", "info", 18), ("LOSS_COLLAPSE", "error", 20)]
+    assert ctx.stop_reason == "halted" and ctx.halt_finding.evidence["verdict"] == "fault: eval far above"
+    assert control.should_training_stop and control.should_save
+    ctx.store.close()
