@@ -238,7 +238,7 @@ def build_sets(root: Path, n: int, seed: int) -> dict[str, list[dict[str, str]]]
     sets["classification"] = cls[:n]
     pages = man_pages(root)
     # A careful user deduplicates: pages of one family repeat whole paragraphs.
-    paras = sorted({p for pg in pages for p in pg["paragraphs"] if 2 <= len(sentences(p)) and 25 <= len(p.split()) <= 200})
+    paras = sorted({p for pg in pages for p in pg["paragraphs"] if 2 <= len(sentences(p)) and 25 <= len(p.split()) <= 70})
     sets["extraction"] = [row("Quote the first sentence of this passage.", sentences(p)[0], p) for p in pick(paras, n)]
     rew = []
     for s in nouns + verbs + adjs:
@@ -408,7 +408,7 @@ def base_config(preset: str, train_file: str, validation: str | None, data: dict
     if preset == "smollm2-135m":
         folder, gguf = smollm2_source()
         raw["model"].update(name=folder, gguf_file=gguf)
-    raw["data"].update(train_file=train_file, max_length=512, **data)
+    raw["data"].update({"train_file": train_file, "max_length": 512, **data})
     if validation:
         raw["data"]["validation_file"] = validation
     for sec, vals in (run or {}).items():
@@ -453,7 +453,9 @@ def train_one(workdir: Path, rows: list[dict], preset: str, run: dict, force: bo
     from tuneguard.train.run import run_training
 
     workdir.mkdir(parents=True, exist_ok=True)
-    cfg = base_config(preset, write_jsonl(workdir / "train.jsonl", rows), None, {"max_length": 256}, run)
+    run = copy.deepcopy(run)
+    data = {"max_length": 256, **run.pop("data", {})}
+    cfg = base_config(preset, write_jsonl(workdir / "train.jsonl", rows), None, data, run)
     t = time.perf_counter()
     code = run_training(cfg, workdir / "run", force=force, overwrite=True, console=Console(file=open(os.devnull, "w")))
     seconds = time.perf_counter() - t
@@ -558,9 +560,9 @@ def main() -> int:
                                               "eval": {"steps": 10}})
             print(f"tiny run on {name}: {runs[f'tiny:{name}']['state']}", file=sys.stderr)
     if "smollm2" in kinds:
-        smol = {"train": {"max_steps": args.smollm2_steps, "logging_steps": 2, "batch_size": 8,
+        smol = {"train": {"max_steps": args.smollm2_steps, "logging_steps": 2, "batch_size": 4,
                           "learning_rate": 5e-4, "use_cpu": True, "save_steps": 10},
-                "eval": {"steps": 10}, "data": {"eval_samples": 32}}
+                "eval": {"steps": 10}, "data": {"eval_samples": 24, "max_length": 192}}
         ext = sets["extraction"]
         runs["smollm2:extraction"] = train_one(work / "smol-extraction", ext, "smollm2-135m", smol)
         print(f"SmolLM2 on extraction: {runs['smollm2:extraction']['state']}", file=sys.stderr)
