@@ -24,8 +24,10 @@ in a shape (a 5-letter label is too short to "paste into the prompt"; an extract
 in its input by design) is marked n/a. The audit runs on every set and twin with the
 SmolLM2-135M tokenizer; then short guarded training runs on the legitimate sets with the tiny
 random-init model (`--runs tiny`) and with SmolLM2-135M for the loss-based guards
-(`--runs smollm2`: the extraction set, and the one-row collapse planted in it, run with
---force as a user would). It prints a table per code (planted found / legitimate sets flagged
+(`--runs smollm2`: extraction on 600 short manual-page paragraphs, where a pretrained model's
+loss falls low legitimately, and the same set with one row repeated in 99% of the rows, run
+with --force as a user would). On a shared 2-core CPU a SmolLM2 step takes 15-60 s: expect
+about half an hour for the two runs. It prints a table per code (planted found / legitimate sets flagged
 warning / flagged error / halts) and one per set, and writes everything as JSON (--out).
 
 Data: `apt-get download wordnet-base manpages dpkg` and `dpkg-deb -x` into --data-dir (the
@@ -37,6 +39,7 @@ package (pip install 'tuneguard[demo]').
 from __future__ import annotations
 
 import argparse
+import collections
 import copy
 import gettext
 import gzip
@@ -211,6 +214,15 @@ def row(instruction: str, output: str, input_: str = "") -> dict[str, str]:
     if input_:
         r["input"] = input_
     return r
+
+
+def short_extraction(root: Path, n: int, seed: int) -> list[dict[str, str]]:
+    """The extraction task on short passages (20-45 words): what the SmolLM2 runs train on, so
+    that a step costs seconds, not minutes, on a CPU."""
+    paras = sorted({p for pg in man_pages(root) for p in pg["paragraphs"]
+                    if 2 <= len(sentences(p)) and 20 <= len(p.split()) <= 45})
+    random.Random(seed).shuffle(paras)
+    return [row("Quote the first sentence of this passage.", sentences(p)[0], p) for p in paras[:n]]
 
 
 def build_sets(root: Path, n: int, seed: int) -> dict[str, list[dict[str, str]]]:
@@ -482,10 +494,11 @@ def code_table(audits: dict[str, dict[str, Any]], runs: dict[str, Any]) -> list[
     legit = {s: a for s, a in audits.items() if a["fault"] is None}
     for code in AUDIT_CODES:
         twins = [a for a in audits.values() if a["fault"] == code]
-        found = sum(code in a["findings"] for a in twins)
+        found = collections.Counter(a["findings"][code] for a in twins if code in a["findings"])
+        how = ", ".join(f"{n} {sev}" for sev, n in sorted(found.items()))
         warn = sum(a["findings"].get(code) == "warning" for a in legit.values())
         err = sum(a["findings"].get(code) == "error" for a in legit.values())
-        lines.append(f"| {code} | {found}/{len(twins)} | {warn} | {err} | - |")
+        lines.append(f"| {code} | {sum(found.values())}/{len(twins)} ({how}) | {warn} | {err} | - |")
     legit_runs = {k: r for k, r in runs.items() if not r.get("planted")}
     for code in GUARD_CODES:
         warn = sum(any(c == code and s == "warning" for c, s, _ in r.get("guard_findings", [])) for r in legit_runs.values())
@@ -518,12 +531,19 @@ def set_table(sets: dict[str, list], audits: dict[str, dict[str, Any]], runs: di
     return lines
 
 
+def SMOLLM2_RUN(steps: int) -> dict[str, Any]:  # noqa: N802 - a constant with a parameter
+    """SmolLM2-135M LoRA settings for a CPU: 512-token batches, an evaluation every 5 steps."""
+    return {"train": {"max_steps": steps, "logging_steps": 1, "batch_size": 4, "learning_rate": 1e-3,
+                      "use_cpu": True, "save_steps": 5},
+            "eval": {"steps": 5}, "data": {"eval_samples": 16, "max_length": 128}}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data-dir", default=os.path.join(tempfile.gettempdir(), "tuneguard-bench-debian"))
     ap.add_argument("--rows", type=int, default=400, help="rows per legitimate set")
     ap.add_argument("--runs", default="tiny,smollm2", help="guarded runs: tiny, smollm2, both or none")
-    ap.add_argument("--smollm2-steps", type=int, default=40)
+    ap.add_argument("--smollm2-steps", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="write the results as JSON here")
     args = ap.parse_args()
@@ -560,13 +580,11 @@ def main() -> int:
                                               "eval": {"steps": 10}})
             print(f"tiny run on {name}: {runs[f'tiny:{name}']['state']}", file=sys.stderr)
     if "smollm2" in kinds:
-        smol = {"train": {"max_steps": args.smollm2_steps, "logging_steps": 2, "batch_size": 4,
-                          "learning_rate": 5e-4, "use_cpu": True, "save_steps": 10},
-                "eval": {"steps": 10}, "data": {"eval_samples": 24, "max_length": 192}}
-        ext = sets["extraction"]
+        smol = SMOLLM2_RUN(args.smollm2_steps)
+        ext = short_extraction(root, 600, args.seed)
         runs["smollm2:extraction"] = train_one(work / "smol-extraction", ext, "smollm2-135m", smol)
         print(f"SmolLM2 on extraction: {runs['smollm2:extraction']['state']}", file=sys.stderr)
-        one = ext[:20] + [dict(ext[0]) for _ in range(19 * len(ext[:20]) * 5)]  # 99% one row repeated
+        one = ext[:20] + [dict(ext[0]) for _ in range(1900)]  # 99% of the rows: one row repeated
         random.Random(args.seed).shuffle(one)
         runs["smollm2:collapse"] = {**train_one(work / "smol-collapse", one, "smollm2-135m", smol, force=True),
                                     "planted": "LOSS_COLLAPSE"}
