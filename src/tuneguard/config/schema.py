@@ -191,6 +191,11 @@ SEVERITY_LEVELS = ("off", "info", "warning", "error")
 SeverityOverride = Literal["off", "info", "warning", "error"]
 
 
+def _yaml_off(v: Any) -> Any:
+    """YAML 1.1 reads a bare `off` as false; in a severity table it means the level."""
+    return {k: ("off" if x is False else x) for k, x in v.items()} if isinstance(v, dict) else v
+
+
 def _known(codes: tuple[str, ...], key: str, v: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(v) - set(codes))
     if unknown:
@@ -232,6 +237,8 @@ class GuardConfig(Section):
     severity: dict[str, SeverityOverride] = Field(
         default_factory=dict, description="Per guard code: off (not recorded), info, warning or error, replacing "
         "the severity the guard gives; a code set below error never halts (docs/FINDINGS.md).")
+
+    _severity_off = field_validator("severity", mode="before")(classmethod(lambda cls, v: _yaml_off(v)))
 
     @field_validator("actions", "severity")
     @classmethod
@@ -403,6 +410,8 @@ class AuditConfig(Section):
     task_max_labels: int = Field(
         50, ge=2, description="data.task auto: at most this many distinct short answers, each seen 3 times on average, "
         "make the data a classification task.")
+
+    _severity_off = field_validator("severity", mode="before")(classmethod(lambda cls, v: _yaml_off(v)))
 
     @field_validator("severity")
     @classmethod
