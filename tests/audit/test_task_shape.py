@@ -55,7 +55,7 @@ def rewriting_rows(n: int, offset: int = 0) -> list[dict[str, str]]:
 
 
 def test_classifier_with_eight_labels_is_no_low_diversity_error(audit_rows):
-    result, _ = audit_rows(classification_rows(400), validation=classification_rows(480)[400:])
+    result, _ = audit_rows(classification_rows(200), validation=classification_rows(240)[200:])
     task = result.stats["task"]
     assert (task["shape"], task["source"], task["distinct_responses"]) == ("classification", "inferred", 8)
     assert [x["label"] for x in task["labels"]] == list(LABELS)
@@ -65,30 +65,30 @@ def test_classifier_with_eight_labels_is_no_low_diversity_error(audit_rows):
 
 
 def test_classifier_label_imbalance_and_a_single_label(audit_rows):
-    result, _ = audit_rows(classification_rows(400, majority=0.95, seed=3))
+    result, _ = audit_rows(classification_rows(200, majority=0.95, seed=3))
     f = get(result, "LOW_DIVERSITY")
     assert f.severity == "warning" and f.evidence["thresholds"] == {"audit.label_majority_warning": 0.9}
     assert f.evidence["labels"][0]["label"] == "os" and f.evidence["share"] > 0.9
     assert "always answers it" in f.message
-    one = [dict(r, output="os") for r in classification_rows(300)]
+    one = [dict(r, output="os") for r in classification_rows(100)]
     result, _ = audit_rows(one, data={"task": "classification"})
     f = get(result, "LOW_DIVERSITY")
-    assert (f.severity, f.evidence["count"], f.evidence["share"]) == ("error", 270, 1.0)  # 90% train split
+    assert (f.severity, f.evidence["count"], f.evidence["share"]) == ("error", 90, 1.0)  # 90% train split
 
 
 def test_stating_another_task_judges_the_same_rows_differently(audit_rows):
-    rows = classification_rows(400)
+    rows = classification_rows(200)
     result, _ = audit_rows(rows, data={"task": "open"})
     assert result.stats["task"]["source"] == "data.task"
     assert get(result, "LOW_DIVERSITY").severity == "error"  # templated answers, were this an open task
-    rows = extraction_rows(450)
+    rows = extraction_rows(220)
     result, _ = audit_rows(rows, data={"task": "open"})
     assert get(result, "ANSWER_IN_PROMPT").severity == "error"
 
 
 def test_extraction_answers_in_the_input_are_the_task(audit_rows):
-    rows = extraction_rows(450)
-    result, _ = audit_rows(rows, validation=extraction_rows(80, offset=450))
+    rows = extraction_rows(220)
+    result, _ = audit_rows(rows, validation=extraction_rows(60, offset=450))
     task = result.stats["task"]
     assert task["shape"] == "extraction" and task["span_share"] > 0.95  # the rest: a sentence most of its passage
     assert "verbatim spans of their prompt" in task["reason"]
@@ -97,15 +97,15 @@ def test_extraction_answers_in_the_input_are_the_task(audit_rows):
 
 
 def test_rewriting_is_recognised(audit_rows):
-    result, _ = audit_rows(rewriting_rows(400))
+    result, _ = audit_rows(rewriting_rows(200))
     task = result.stats["task"]
     assert task["shape"] == "rewriting" and task["rewrite_share"] > 0.8
     assert "ANSWER_IN_PROMPT" not in serious(result)
 
 
 def test_open_questions_are_open_and_a_pasted_answer_still_an_error(audit_rows):
-    rows = clean_rows(500)
-    for i in random.Random(3).sample(range(500), 40):
+    rows = clean_rows(300)
+    for i in random.Random(3).sample(range(300), 30):
         rows[i]["input"] = "Context: " + rows[i]["output"]
     result, _ = audit_rows(rows)
     assert result.stats["task"]["shape"] == "open"
@@ -113,7 +113,7 @@ def test_open_questions_are_open_and_a_pasted_answer_still_an_error(audit_rows):
 
 
 def test_audit_severity_overrides_change_the_severity_and_keep_the_default(audit_rows):
-    rows = extraction_rows(450)
+    rows = extraction_rows(220)
     overrides = {"ANSWER_IN_PROMPT": "warning", "TOKENIZER_MISMATCH": "off"}
     result, _ = audit_rows(rows, data={"task": "open"}, audit={"severity": overrides})
     f = get(result, "ANSWER_IN_PROMPT")
