@@ -227,10 +227,11 @@ def test_easy_task_learned_well_finishes_and_a_gap_at_the_evaluation_halts(tmp_p
     ctx, control = run([0.40, 0.097])
     assert [(f.code, f.severity, f.step) for f in ctx.store.findings()] == \
         [("LOSS_COLLAPSE", "info", 18), ("LOSS_COLLAPSE", "info", 20)]
+    assert ctx.store.findings()[1].evidence["train_loss_since_eval"] == pytest.approx((0.31 + 0.2 + 0.13 + 0.094 + 0.088) / 5)
     assert ctx.store.findings()[1].evidence["verdict"] == "easy task"
     assert ctx.stop_reason is None and not control.should_training_stop
     ctx.store.close()
-    ctx, control = run([0.40, 1.2])
+    ctx, control = run([0.40, 0.9])
     assert [(f.code, f.severity, f.step) for f in ctx.store.findings() if f.code == "LOSS_COLLAPSE"] == \
         [("LOSS_COLLAPSE", "info", 18), ("LOSS_COLLAPSE", "error", 20)]
     assert ctx.stop_reason == "halted" and ctx.halt_finding.evidence["verdict"] == "fault: eval far above"

@@ -210,12 +210,15 @@ class GuardConfig(Section):
     collapse_floor: float = Field(0.1, gt=0, description="LOSS_COLLAPSE: loss below this before epoch 1 ends.")
     collapse_ratio: float = Field(0.05, gt=0, lt=1, description="LOSS_COLLAPSE: loss below this share of the initial loss.")
     collapse_eval_ratio: float = Field(
-        2.0, gt=1, description="LOSS_COLLAPSE is an error (halts) without an audit cause only when the eval loss is "
+        4.0, gt=1, description="LOSS_COLLAPSE is an error (halts) without an audit cause only when the eval loss is "
         "above this times the training loss averaged since the previous evaluation (and above it by more than "
         "collapse_floor): the training rows are predictable in a way unseen rows are not.")
     overfit_evals: int = Field(3, ge=2, description="OVERFITTING: eval loss rising this many evaluations in a row.")
     overfit_gap: float = Field(0.5, gt=0, description="OVERFITTING: eval minus train loss above this.")
     divergence_ratio: float = Field(1.5, gt=1, description="EVAL_DIVERGENCE: eval loss above this times train loss.")
+    divergence_min_gap: float = Field(
+        0.25, ge=0, description="EVAL_DIVERGENCE: and above it by more than this (nats per token): near zero any two "
+        "small losses differ by a large ratio.")
     spike_factor: float = Field(2.0, gt=1, description="LOSS_SPIKE: loss above this times the running median.")
     spike_window: int = Field(20, ge=3, description="LOSS_SPIKE: logged steps in the running median.")
     grad_norm_max: float = Field(10.0, gt=0, description="GRAD_NORM_HIGH threshold.")

@@ -58,7 +58,7 @@ class GuardCallback(TrainerCallback):
         self.spike = LossSpikeDetector(g.spike_factor, g.spike_window)
         self.grad = GradNormDetector(g.grad_norm_max)
         self.overfit = OverfittingDetector(g.overfit_evals, g.overfit_gap)
-        self.divergence = EvalDivergenceDetector(g.divergence_ratio)
+        self.divergence = EvalDivergenceDetector(g.divergence_ratio, g.divergence_min_gap)
         self.plateau = PlateauDetector(g.plateau_evals, g.plateau_rel_change)
         self.memory = MemoryDetector(g.memory_fraction)
         self.throughput = ThroughputDetector(g.throughput_ratio, g.throughput_window, g.throughput_warmup_logs,
@@ -123,7 +123,7 @@ class GuardCallback(TrainerCallback):
                                             "train_logs_since_eval": since.windows, "since_step": since.from_step}
         return [
             self.nonfinite.update_eval(step, ev),
-            self.collapse.update_eval(step, ev, as_float(metrics.get("epoch"))),
+            self.collapse.update_eval(step, ev, train, as_float(metrics.get("epoch"))),
             self.overfit.update(step, ev, train, basis),
             self.divergence.update(step, ev, train, basis),
             self.plateau.update(step, ev, max_steps),

@@ -14,11 +14,15 @@ So the guard halts only with evidence of a fault:
 - an audit finding of severity error that explains a collapse (duplicates, templates, leakage,
   padding or label masking faults, answers in the prompt): error at once (halts);
 - otherwise the loss alone is an info finding (a fact: the loss is low and the audit found no
-  cause) and the next evaluation decides. The loss of the training windows that were low is
-  held against the eval loss on rows not seen in training: eval loss above
-  guard.collapse_eval_ratio times it, and above it by more than guard.collapse_floor, means the
-  training rows are predictable in a way unseen rows are not (error, halts); an eval loss
-  about as low means the task is easy for this model (info, saying so with both numbers).
+  cause) and the next evaluation decides. The training loss averaged since the previous
+  evaluation (the number EVAL_DIVERGENCE uses too) is held against the eval loss on rows not
+  seen in training: eval loss above guard.collapse_eval_ratio (4) times it, and above it by
+  more than guard.collapse_floor, means the training rows are predictable in a way unseen rows
+  are not (error, halts); an eval loss of the same order means the task is easy for this model
+  (info, saying so with both numbers). Why 4x: a fault makes the training rows far more
+  predictable (the motivating run: 0.005 against about 1.5, 300x), while two small samples of
+  a skewed per-row loss differ by 2-3x by chance (SmolLM2 on extraction: 0.13 over 25 training
+  rows against 0.32 over 16 eval rows).
 
 Info findings never halt (guard.actions applies to warnings and errors), so an easy task
 learned well finishes; a user who wants the old rule back sets guard.severity.LOSS_COLLAPSE:
@@ -109,7 +113,7 @@ class LossCollapseDetector:
     code = "LOSS_COLLAPSE"
 
     def __init__(self, floor: float, ratio: float, audit_findings: Iterable[Finding] = (),
-                 steps_per_epoch: int = 0, eval_ratio: float = 2.0) -> None:
+                 steps_per_epoch: int = 0, eval_ratio: float = 4.0) -> None:
         self.floor = floor
         self.ratio = ratio
         self.eval_ratio = eval_ratio
@@ -120,13 +124,9 @@ class LossCollapseDetector:
         self.episode = Episode()
         self.level: str | None = None  # severity reported in the current episode
         self.pending: dict | None = None  # the low loss waiting for an evaluation's verdict
-        self._low_sum = 0.0  # low training windows since the previous evaluation (step-weighted)
-        self._low_steps = 0
-        self._last_step = 0
+        self._low_since_eval = False  # the loss was low at some log since the previous evaluation
 
     def update(self, step: int, epoch: float | None, loss: float | None) -> Finding | None:
-        window = max(step - self._last_step, 1)
-        self._last_step = max(step, self._last_step)
         if not is_finite(loss) or loss <= 0.0:
             return None
         if self.initial is None:
@@ -139,9 +139,7 @@ class LossCollapseDetector:
         below_floor = loss < self.floor
         below_ratio = loss < self.ratio * self.initial
         low = in_epoch1 and (below_floor or below_ratio)
-        if low:
-            self._low_sum += loss * window
-            self._low_steps += window
+        self._low_since_eval |= low
         if not self.episode.update(low):
             if not low:
                 self.level = None
@@ -154,16 +152,21 @@ class LossCollapseDetector:
             self.level = "error"
             return self._fault(step, epoch, loss, rule, [f.code for f in causes])
         self.level = "info"
+        if self.pending is not None:
+            return None  # already waiting for this evaluation's verdict: one fact is enough
         self.pending = {"step": step, "epoch": epoch, "loss": loss, "rule": rule}
         return self._watching(step, epoch, loss, rule)
 
-    def update_eval(self, step: int, eval_loss: float | None, epoch: float | None = None) -> Finding | None:
-        """At an evaluation: a low training loss far below the eval loss is a fault (error); one
-        about as low as the eval loss is an easy task (info). Nothing when the loss was not low."""
-        low = self._low_sum / self._low_steps if self._low_steps else None
-        self._low_sum, self._low_steps = 0.0, 0
+    def update_eval(self, step: int, eval_loss: float | None, train_loss: float | None,
+                    epoch: float | None = None) -> Finding | None:
+        """At an evaluation, with the training loss averaged since the previous one: a low
+        training loss far below the eval loss is a fault (error); one of the same order is an
+        easy task (info). Nothing when the loss was not low since the previous evaluation."""
+        was_low, self._low_since_eval = self._low_since_eval, False
         pending, self.pending = self.pending, None
-        if not is_finite(eval_loss) or low is None or self.level == "error":
+        low = train_loss
+        if not (was_low or pending) or not is_finite(eval_loss) or not is_finite(low) or low <= 0 \
+                or self.level == "error":
             return None
         far = eval_loss > self.eval_ratio * low and eval_loss - low > self.floor
         if far:
@@ -217,7 +220,7 @@ class LossCollapseDetector:
     def _eval_fault(self, step: int, epoch: float | None, eval_loss: float, low: float) -> Finding:
         codes, links = audit_links(self.audit_findings)
         message = (f"At step {step} the eval loss {eval_loss:.4g} on rows not seen in training is "
-                   f"{eval_loss / low:.1f}x the low training loss {low:.4g} of epoch 1 (limit "
+                   f"{eval_loss / low:.1f}x the training loss {low:.4g} since the previous evaluation (limit "
                    f"{self.eval_ratio:g}x): the training rows are predictable in a way unseen rows are not "
                    "(repeated or templated training rows), so the low loss measures memory, not learning.")
         recommendation = ("Fix the training data: look for rows that repeat in ways exact and near-duplicate "
@@ -225,22 +228,23 @@ class LossCollapseDetector:
                           "the validation rows come from the same source and format. "
                           + (f"The audit also found: {'; '.join(links)}. " if links else "")
                           + f"Suspected causes: {'; '.join(SUSPECTED_CAUSES)}.")
-        evidence = {**self._base_evidence(step, epoch, low), "eval_loss": eval_loss, "train_loss_low": low,
+        evidence = {**self._base_evidence(step, epoch, low), "eval_loss": eval_loss, "train_loss_since_eval": low,
                     "eval_to_train": eval_loss / low, "audit_findings": codes, "verdict": "fault: eval far above"}
         return Finding(code=self.code, severity="error", message=message, evidence=evidence,
                        recommendation=recommendation, step=step, source="guard")
 
     def _easy(self, step: int, epoch: float | None, eval_loss: float, low: float, pending: dict) -> Finding:
         codes, _ = audit_links(self.audit_findings)
-        message = (f"The task looks easy for this model, not broken: the training loss fell low ({low:.4g} since "
-                   f"step {pending['step']}, {pending['rule']}) and the eval loss on rows not seen in training is "
-                   f"just as low ({eval_loss:.4g} at step {step}, within {self.eval_ratio:g}x), with "
+        message = (f"The task looks easy for this model, not broken: the training loss fell low ({pending['loss']:.4g} "
+                   f"at step {pending['step']}, {pending['rule']}) and the eval loss on rows not seen in training is "
+                   f"of the same order ({eval_loss:.4g} at step {step} against {low:.4g} for training since the "
+                   f"previous evaluation, within {self.eval_ratio:g}x), with "
                    + (f"only non-error audit findings ({', '.join(codes)})." if codes else "a clean audit."))
         recommendation = ("Judge the run by its answers on held-out rows (eval.qa_probes with expected answers), "
                           "not by the loss; stop early when the eval loss stops improving "
                           "(eval.early_stopping_patience) to save compute.")
-        evidence = {**self._base_evidence(pending["step"], pending["epoch"], low), "eval_loss": eval_loss,
-                    "eval_step": step, "train_loss_low": low, "eval_to_train": eval_loss / low,
+        evidence = {**self._base_evidence(pending["step"], pending["epoch"], pending["loss"]), "eval_loss": eval_loss,
+                    "eval_step": step, "train_loss_since_eval": low, "eval_to_train": eval_loss / low,
                     "audit_findings": codes, "verdict": "easy task"}
         return Finding(code=self.code, severity="info", message=message, evidence=evidence,
                        recommendation=recommendation, step=step, source="guard")

@@ -76,18 +76,21 @@ class OverfittingDetector:
 
 
 class EvalDivergenceDetector:
-    """EVAL_DIVERGENCE (warning): eval loss > `ratio` x the training loss since the previous evaluation."""
+    """EVAL_DIVERGENCE (warning): eval loss > `ratio` x the training loss since the previous
+    evaluation, and above it by more than `min_gap`: near zero a ratio alone fires on noise
+    (0.32 against 0.13 is 2.5x, yet a small eval set and a few batches differ that much)."""
 
     code = "EVAL_DIVERGENCE"
 
-    def __init__(self, ratio: float) -> None:
+    def __init__(self, ratio: float, min_gap: float = 0.0) -> None:
         self.ratio = ratio
+        self.min_gap = min_gap
         self.episode = Episode()
 
     def update(self, step: int, eval_loss: float | None, train_loss: float | None,
                basis: dict | None = None) -> Finding | None:
         ok = is_finite(eval_loss) and is_finite(train_loss) and train_loss > 0
-        if not self.episode.update(ok and eval_loss > self.ratio * train_loss):
+        if not self.episode.update(ok and eval_loss > self.ratio * train_loss and eval_loss - train_loss > self.min_gap):
             return None
         r = eval_loss / train_loss
         over = f" (average of {basis['train_steps_since_eval']} steps since step {basis['since_step']})" if basis else ""
@@ -98,7 +101,7 @@ class EvalDivergenceDetector:
                           f"{_MEMORISE} A training loss far below the eval loss early in epoch 1 points at "
                           "duplicated or templated training rows instead (see LOSS_COLLAPSE and the audit).")
         evidence = {"step": step, "eval_loss": eval_loss, "train_loss": train_loss, "ratio": r,
-                    "divergence_ratio": self.ratio, **(basis or {})}
+                    "divergence_ratio": self.ratio, "divergence_min_gap": self.min_gap, **(basis or {})}
         return Finding(code=self.code, severity="warning", message=message, evidence=evidence,
                        recommendation=recommendation, step=step, source="guard")
 
