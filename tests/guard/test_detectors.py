@@ -368,3 +368,14 @@ def test_eval_divergence_needs_an_absolute_gap_too():
     assert feed(det, [(15, 0.317, 0.129)]) == []  # 2.5x, but 0.19 nats: two small samples
     [f] = feed(det, [(20, 1.6, 1.0)])
     assert f.evidence["divergence_min_gap"] == 0.25 and f.step == 20
+
+
+def test_train_loss_since_eval_replays_a_resumed_runs_history():
+    from tuneguard.guard.train_loss import TrainLossSinceEval
+
+    history = [{"step": 1, "loss": 3.0}, {"step": 10, "loss": 2.0}, {"step": 10, "eval_loss": 2.1},
+               {"step": 15, "loss": 1.0}, {"step": 20, "loss": 0.5}, {"step": 25, "loss": 9.9}]
+    acc = TrainLossSinceEval.from_history(history, up_to_step=20)  # the checkpoint was at step 20
+    acc.add(22, 1.5)
+    s = acc.take(22)
+    assert (s.loss, s.steps, s.from_step) == (pytest.approx((5 * 1.0 + 5 * 0.5 + 2 * 1.5) / 12), 12, 10)

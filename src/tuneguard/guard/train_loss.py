@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from tuneguard.guard.episode import is_finite
+from tuneguard.guard.episode import as_float, is_finite
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +41,21 @@ class TrainLossSinceEval:
         self._sum = 0.0
         self._steps = 0
         self._windows = 0
+
+    @classmethod
+    def from_history(cls, log_history: list[dict], up_to_step: int) -> "TrainLossSinceEval":
+        """The accumulator a resumed run continues with: the Trainer's log history replayed up
+        to the checkpoint's step (training logs added, each evaluation taking its average)."""
+        acc = cls()
+        for entry in log_history:
+            step = int(entry.get("step", 0))
+            if step > up_to_step:
+                continue
+            if "loss" in entry:
+                acc.add(step, as_float(entry.get("loss")))
+            elif "eval_loss" in entry:
+                acc.take(step)
+        return acc
 
     def add(self, step: int, loss: float | None) -> None:
         """One logged window ending at `step`; non-finite or non-positive losses are left out

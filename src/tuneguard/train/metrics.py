@@ -78,15 +78,7 @@ class MetricsCallback(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001 - Trainer signature
         # A resumed run: the training logs since the last evaluation before the checkpoint.
-        self.since_eval = TrainLossSinceEval()
-        for entry in state.log_history:
-            step = int(entry.get("step", 0))
-            if step > state.global_step:
-                continue
-            if "loss" in entry:
-                self.since_eval.add(step, as_float(entry.get("loss")))
-            elif "eval_loss" in entry:
-                self.since_eval.take(step)
+        self.since_eval = TrainLossSinceEval.from_history(state.log_history, state.global_step)
         now = time.perf_counter()
         self._t_last = self._t_start = now
         self._tok_last = self.counter.tokens
