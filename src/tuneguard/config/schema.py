@@ -213,6 +213,9 @@ class GuardConfig(Section):
         4.0, gt=1, description="LOSS_COLLAPSE is an error (halts) without an audit cause only when the eval loss is "
         "above this times the training loss averaged since the previous evaluation (and above it by more than "
         "collapse_floor): the training rows are predictable in a way unseen rows are not.")
+    collapse_eval_kept: float = Field(
+        0.5, gt=0, le=1, description="LOSS_COLLAPSE: ... and only while the eval loss is still above this share of "
+        "the initial loss (unseen rows did not get easier: memory, not learning).")
     overfit_evals: int = Field(3, ge=2, description="OVERFITTING: eval loss rising this many evaluations in a row.")
     overfit_gap: float = Field(0.5, gt=0, description="OVERFITTING: eval minus train loss above this.")
     divergence_ratio: float = Field(1.5, gt=1, description="EVAL_DIVERGENCE: eval loss above this times train loss.")

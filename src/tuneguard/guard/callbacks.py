@@ -54,7 +54,7 @@ class GuardCallback(TrainerCallback):
         self.output_dir: str | None = None
         self.nonfinite = NonFiniteDetector(last_checkpoint=lambda step: checkpoint_before(self.output_dir, step))
         self.collapse = LossCollapseDetector(g.collapse_floor, g.collapse_ratio, ctx.audit_findings,
-                                             ctx.steps_per_epoch, g.collapse_eval_ratio)
+                                             ctx.steps_per_epoch, g.collapse_eval_ratio, g.collapse_eval_kept)
         self.spike = LossSpikeDetector(g.spike_factor, g.spike_window)
         self.grad = GradNormDetector(g.grad_norm_max)
         self.overfit = OverfittingDetector(g.overfit_evals, g.overfit_gap)

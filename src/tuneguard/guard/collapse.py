@@ -17,12 +17,15 @@ So the guard halts only with evidence of a fault:
   cause) and the next evaluation decides. The training loss averaged since the previous
   evaluation (the number EVAL_DIVERGENCE uses too) is held against the eval loss on rows not
   seen in training: eval loss above guard.collapse_eval_ratio (4) times it, and above it by
-  more than guard.collapse_floor, means the training rows are predictable in a way unseen rows
-  are not (error, halts); an eval loss of the same order means the task is easy for this model
-  (info, saying so with both numbers). Why 4x: a fault makes the training rows far more
+  more than guard.collapse_floor, while the eval loss is still above guard.collapse_eval_kept
+  (half) of the initial loss, means the training rows became predictable while unseen rows
+  stayed about as hard as at the start: memory, not learning (error, halts). Otherwise the
+  model is learning the task on rows it has never seen and the task is easy for it (info,
+  saying so with the numbers). Why 4x: a fault makes the training rows far more
   predictable (the motivating run: 0.005 against about 1.5, 300x), while two small samples of
   a skewed per-row loss differ by 2-3x by chance (SmolLM2 on extraction: 0.13 over 25 training
-  rows against 0.32 over 16 eval rows).
+  rows against 0.32 over 16 eval rows, and 0.038 against 0.31 five steps later, while the
+  eval loss had fallen from the initial 1.31: a few hard eval rows in a small eval set).
 
 Info findings never halt (guard.actions applies to warnings and errors), so an easy task
 learned well finishes; a user who wants the old rule back sets guard.severity.LOSS_COLLAPSE:
@@ -113,10 +116,11 @@ class LossCollapseDetector:
     code = "LOSS_COLLAPSE"
 
     def __init__(self, floor: float, ratio: float, audit_findings: Iterable[Finding] = (),
-                 steps_per_epoch: int = 0, eval_ratio: float = 4.0) -> None:
+                 steps_per_epoch: int = 0, eval_ratio: float = 4.0, eval_kept: float = 0.5) -> None:
         self.floor = floor
         self.ratio = ratio
         self.eval_ratio = eval_ratio
+        self.eval_kept = eval_kept
         self.audit_findings = list(audit_findings)
         self.steps_per_epoch = steps_per_epoch
         self.initial: float | None = None
@@ -168,7 +172,10 @@ class LossCollapseDetector:
         if not (was_low or pending) or not is_finite(eval_loss) or not is_finite(low) or low <= 0 \
                 or self.level == "error":
             return None
-        far = eval_loss > self.eval_ratio * low and eval_loss - low > self.floor
+        # Memory, not learning: the training rows got far easier than unseen rows, which stayed
+        # about as hard as they were for the model at the start.
+        kept = self.initial is not None and eval_loss > self.eval_kept * self.initial
+        far = eval_loss > self.eval_ratio * low and eval_loss - low > self.floor and kept
         if far:
             self.level = "error"
             return self._eval_fault(step, epoch, eval_loss, low)
@@ -222,14 +229,16 @@ class LossCollapseDetector:
         message = (f"At step {step} the eval loss {eval_loss:.4g} on rows not seen in training is "
                    f"{eval_loss / low:.1f}x the training loss {low:.4g} since the previous evaluation (limit "
                    f"{self.eval_ratio:g}x): the training rows are predictable in a way unseen rows are not "
-                   "(repeated or templated training rows), so the low loss measures memory, not learning.")
+                   f"(repeated or templated training rows): unseen rows are still about as hard as at the start "
+                   f"(initial loss {self.initial:.4g}), so the low loss measures memory, not learning.")
         recommendation = ("Fix the training data: look for rows that repeat in ways exact and near-duplicate "
                           "detection miss (the same answer under many prompts, a shared template), and check that "
                           "the validation rows come from the same source and format. "
                           + (f"The audit also found: {'; '.join(links)}. " if links else "")
                           + f"Suspected causes: {'; '.join(SUSPECTED_CAUSES)}.")
         evidence = {**self._base_evidence(step, epoch, low), "eval_loss": eval_loss, "train_loss_since_eval": low,
-                    "eval_to_train": eval_loss / low, "audit_findings": codes, "verdict": "fault: eval far above"}
+                    "eval_to_train": eval_loss / low, "collapse_eval_kept": self.eval_kept,
+                    "audit_findings": codes, "verdict": "fault: eval far above"}
         return Finding(code=self.code, severity="error", message=message, evidence=evidence,
                        recommendation=recommendation, step=step, source="guard")
 
