@@ -224,6 +224,9 @@ class GuardConfig(Section):
         "small losses differ by a large ratio.")
     spike_factor: float = Field(2.0, gt=1, description="LOSS_SPIKE: loss above this times the running median.")
     spike_window: int = Field(20, ge=3, description="LOSS_SPIKE: logged steps in the running median.")
+    spike_min_jump: float = Field(
+        0.25, ge=0, description="LOSS_SPIKE: and above the median by more than this (nats per token): near zero "
+        "any two small losses differ by a large ratio.")
     grad_norm_max: float = Field(10.0, gt=0, description="GRAD_NORM_HIGH threshold.")
     plateau_evals: int = Field(3, ge=2, description="PLATEAU: evaluations considered.")
     plateau_rel_change: float = Field(0.001, gt=0, description="PLATEAU: relative change below this.")

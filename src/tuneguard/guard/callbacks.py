@@ -55,7 +55,7 @@ class GuardCallback(TrainerCallback):
         self.nonfinite = NonFiniteDetector(last_checkpoint=lambda step: checkpoint_before(self.output_dir, step))
         self.collapse = LossCollapseDetector(g.collapse_floor, g.collapse_ratio, ctx.audit_findings,
                                              ctx.steps_per_epoch, g.collapse_eval_ratio, g.collapse_eval_kept)
-        self.spike = LossSpikeDetector(g.spike_factor, g.spike_window)
+        self.spike = LossSpikeDetector(g.spike_factor, g.spike_window, g.spike_min_jump)
         self.grad = GradNormDetector(g.grad_norm_max)
         self.overfit = OverfittingDetector(g.overfit_evals, g.overfit_gap)
         self.divergence = EvalDivergenceDetector(g.divergence_ratio, g.divergence_min_gap)
