@@ -44,6 +44,31 @@ class Finding:
         return cls(**{k: v for k, v in d.items() if k in fields})
 
 
+def apply_severity(finding: Finding, overrides: dict[str, str], key: str) -> Finding | None:
+    """The finding at the severity the user set for its code (`audit.severity` or
+    `guard.severity`, named by `key`), or None when the code is set to off.
+
+    The severity the check gave is kept in the evidence (`severity_override`), so the store,
+    the report and the notification show both: the override is the user's judgement, not
+    the check's."""
+    level = overrides.get(finding.code)
+    if level is None:
+        return finding
+    if level == "off":
+        return None
+    if level != finding.severity:
+        finding.evidence = {**(finding.evidence or {}),
+                            "severity_override": {"set_by": f"{key}.{finding.code}", "default": finding.severity}}
+        finding.severity = level  # type: ignore[assignment]
+    return finding
+
+
+def overridden_below_error(finding: Finding) -> bool:
+    """True when the user's severity override put this finding below error (it may not halt)."""
+    ov = (finding.evidence or {}).get("severity_override")
+    return bool(ov) and finding.severity != "error"
+
+
 def worst_severity(findings: list[Finding]) -> str | None:
     if not findings:
         return None

@@ -129,3 +129,21 @@ def test_cli_presets_and_init(tmp_path):
     text = out.read_text()
     assert text.startswith("#") and "learning_rate: 5.0e-6" in text
     assert load_config(str(out)).train.learning_rate == 5e-6
+
+
+def test_severity_tables_take_yaml_off_and_reject_unknown_codes_and_levels():
+    raw = yaml.safe_load("preset: tiny\naudit:\n  severity: {DUPLICATE_NEAR: off, ANSWER_IN_PROMPT: warning}\n"
+                         "guard:\n  severity: {PLATEAU: off}\ndata:\n  task: extraction\n")
+    raw.pop("preset")
+    base, _ = read_source("tiny")
+    for sec, vals in raw.items():
+        base.setdefault(sec, {}).update(vals)
+    cfg = validate_config(base)
+    assert cfg.audit.severity == {"DUPLICATE_NEAR": "off", "ANSWER_IN_PROMPT": "warning"}
+    assert cfg.guard.severity == {"PLATEAU": "off"} and cfg.data.task == "extraction"
+    with pytest.raises(ConfigError) as e:
+        validate_config({**base, "audit": {"severity": {"LOSS_COLLAPSE": "warning", "EOS_MISSING": "loud"}},
+                         "guard": {"severity": {"EOS_MISSING": "error"}}, "data": {**base["data"], "task": "qa"}})
+    text = str(e.value)
+    for part in ("unknown audit code(s) ['LOSS_COLLAPSE']", "unknown guard code(s) ['EOS_MISSING']", "data.task"):
+        assert part in text, text

@@ -3,6 +3,7 @@ the store, resume replay, early stopping's finding, and the callback list."""
 
 from __future__ import annotations
 
+import pytest
 from guard_helpers import make_ctx, trainer_bits
 
 from tuneguard.findings import Finding
@@ -91,12 +92,30 @@ def test_eval_logs_and_summary_are_not_training_logs(ctx):
     assert ctx.store.findings() == []
 
 
-def test_eval_rules_use_latest_training_loss(ctx):
+def test_eval_rules_use_the_training_loss_averaged_since_the_previous_evaluation(ctx):
+    """The demo's case: one noisy window (0.92) right before an evaluation (1.40), between
+    windows that ranged 0.83-1.57, is no divergence; the average since the previous
+    evaluation (each window weighted by its steps) is what eval loss is held against."""
     cb = GuardCallback(ctx)
-    train_log(cb, ctx, 100, 1.0)
-    args, state, control = trainer_bits(100)
+    for step, loss in [(10, 2.0), (20, 1.6)]:
+        train_log(cb, ctx, step, loss)
+    args, state, control = trainer_bits(20)
     cb.on_evaluate(args, state, control, metrics={"eval_loss": 1.7})
+    for step, loss in [(25, 1.57), (30, 0.83), (35, 1.41), (40, 1.2), (42, 0.92)]:
+        train_log(cb, ctx, step, loss)
+    args, state, control = trainer_bits(42)
+    cb.on_evaluate(args, state, control, metrics={"eval_loss": 1.40})
+    assert ctx.store.findings() == []  # 1.40 / 0.92 = 1.52 would have been EVAL_DIVERGENCE
+    for step, loss in [(50, 0.7), (60, 0.7)]:
+        train_log(cb, ctx, step, loss)
+    args, state, control = trainer_bits(60)
+    cb.on_evaluate(args, state, control, metrics={"eval_loss": 1.4})
     assert sorted(f.code for f in ctx.store.findings()) == ["EVAL_DIVERGENCE", "OVERFITTING"]
+    div = [f for f in ctx.store.findings() if f.code == "EVAL_DIVERGENCE"][0]
+    assert div.evidence["train_loss"] == div.evidence["train_loss_since_eval"] == pytest.approx(0.7)
+    assert (div.evidence["train_steps_since_eval"], div.evidence["train_logs_since_eval"],
+            div.evidence["since_step"]) == (18, 2, 42)
+    assert "average of 18 steps since step 42" in div.message
     assert not control.should_training_stop
 
 
@@ -176,3 +195,66 @@ def test_build_guard_callbacks_order(tmp_path, tokenizer):
     assert build_guard_callbacks(off, tokenizer) == []
     plain.store.close()
     off.store.close()
+
+
+def test_guard_severity_overrides_decide_recording_and_halting(tmp_path):
+    """guard.severity: off drops a code; below error it never halts, whatever guard.actions or
+    policy.rules say; the default severity is kept in the evidence."""
+    ctx = make_ctx(tmp_path, guard={"severity": {"LOSS_COLLAPSE": "warning", "NON_FINITE": "off",
+                                                 "OVERFITTING": "info"}})
+    ctx.audit_findings = [Finding("DUPLICATE_EXACT", "error", "38% duplicates", {"share": 0.38})]
+    cb = GuardCallback(ctx)
+    from tuneguard.policy import build_policy_callbacks
+
+    build_policy_callbacks(ctx)  # the run's policy: OVERFITTING rising -> halt by default
+    args, state, control = trainer_bits(0)
+    cb.on_train_begin(args, state, control)
+    train_log(cb, ctx, 1, 3.6)
+    control = train_log(cb, ctx, 2, 0.05)  # a collapse with its audit cause: error, halts by default
+    control = train_log(cb, ctx, 3, NAN, grad_norm=NAN)
+    for step, ev, train in [(10, 1.0, 1.0), (20, 1.1, 0.95), (30, 1.2, 0.9), (40, 1.3, 0.85)]:
+        train_log(cb, ctx, step, train)
+        args, state, control = trainer_bits(step)
+        cb.on_evaluate(args, state, control, metrics={"eval_loss": ev})
+    found = {(f.code, f.severity) for f in ctx.store.findings()}
+    assert ("NON_FINITE", "error") not in found and not any(c == "NON_FINITE" for c, _ in found)
+    assert ("LOSS_COLLAPSE", "warning") in found and ("OVERFITTING", "info") in found
+    [over] = [f for f in ctx.store.findings() if f.code == "OVERFITTING"]
+    assert (over.step, over.evidence["triggers"]) == (40, ["rising"])  # the default policy's halt trigger
+    collapse = [f for f in ctx.store.findings() if f.code == "LOSS_COLLAPSE"][0]
+    assert collapse.evidence["severity_override"] == {"set_by": "guard.severity.LOSS_COLLAPSE", "default": "error"}
+    assert ctx.stop_reason is None and ctx.halt_finding is None
+    assert not control.should_training_stop
+
+
+def test_easy_task_learned_well_finishes_and_a_gap_at_the_evaluation_halts(tmp_path):
+    """The SmolLM2 extraction run through the callback with the default guard.actions
+    (LOSS_COLLAPSE: halt): a low loss with an eval loss just as low never halts; the same low
+    loss with an eval loss far above it halts at that evaluation."""
+    def run(eval_losses):
+        ctx = make_ctx(tmp_path / f"r{eval_losses[-1]}")
+        cb = GuardCallback(ctx)
+        args, state, control = trainer_bits(0)
+        cb.on_train_begin(args, state, control)
+        losses = {2: 0.64, 4: 0.52, 6: 0.47, 8: 0.44, 10: 0.41, 12: 0.31, 14: 0.2, 16: 0.13, 18: 0.094, 20: 0.088}
+        for step, loss in losses.items():
+            control = train_log(cb, ctx, step, loss)
+            if step % 10 == 0:
+                args, state, control = trainer_bits(step)
+                cb.on_evaluate(args, state, control, metrics={"eval_loss": eval_losses[step // 10 - 1],
+                                                              "epoch": step / 300})
+        return ctx, control
+
+    ctx, control = run([0.40, 0.097])
+    assert [(f.code, f.severity, f.step) for f in ctx.store.findings()] == \
+        [("LOSS_COLLAPSE", "info", 18), ("LOSS_COLLAPSE", "info", 20)]
+    assert ctx.store.findings()[1].evidence["train_loss_since_eval"] == pytest.approx((0.31 + 0.2 + 0.13 + 0.094 + 0.088) / 5)
+    assert ctx.store.findings()[1].evidence["verdict"] == "easy task"
+    assert ctx.stop_reason is None and not control.should_training_stop
+    ctx.store.close()
+    ctx, control = run([0.40, 0.9])
+    assert [(f.code, f.severity, f.step) for f in ctx.store.findings() if f.code == "LOSS_COLLAPSE"] == \
+        [("LOSS_COLLAPSE", "info", 18), ("LOSS_COLLAPSE", "error", 20)]
+    assert ctx.stop_reason == "halted" and ctx.halt_finding.evidence["verdict"] == "fault: eval far above"
+    assert control.should_training_stop and control.should_save
+    ctx.store.close()

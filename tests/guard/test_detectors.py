@@ -25,8 +25,11 @@ def feed(det, seq):
 
 # -- LOSS_COLLAPSE -----------------------------------------------------------------------
 
-def test_collapse_motivating_case():
-    det = LossCollapseDetector(floor=0.1, ratio=0.05)
+DUP = Finding("DUPLICATE_EXACT", "error", "38% of the rows are exact duplicates", {"fraction": 0.38})
+
+
+def test_collapse_motivating_case_with_its_audit_cause_halts_at_once():
+    det = LossCollapseDetector(floor=0.1, ratio=0.05, audit_findings=[DUP])
     seq = [(1, 1 / STEPS_PER_EPOCH, 3.64), (100, 100 / STEPS_PER_EPOCH, 1.9), (200, 200 / STEPS_PER_EPOCH, 0.4),
            (225, 225 / STEPS_PER_EPOCH, 0.005)]
     [f] = feed(det, seq)
@@ -35,16 +38,72 @@ def test_collapse_motivating_case():
     assert ev["initial_loss"] == 3.64 and ev["initial_step"] == 1 and ev["loss"] == 0.005
     assert ev["step"] == 225 and ev["epoch"] == pytest.approx(0.04) and ev["epoch1_share"] == pytest.approx(0.04)
     assert ev["perplexity"] == pytest.approx(math.exp(0.005))
-    assert ev["audit_findings"] == []
+    assert ev["audit_findings"] == ev["audit_causes"] == ["DUPLICATE_EXACT"] and ev["verdict"] == "fault: audit"
     assert "not ordinary overfitting" in f.message and "seen at most once" in f.message
-    assert "4.0% into epoch 1" in f.message
-    for cause in ("duplicate", "templated", "leaked", "pad == eos", "prompt tokens", "tuneguard audit"):
+    assert "4.0% into epoch 1" in f.message and "the audit found the cause (DUPLICATE_EXACT)" in f.message
+    for cause in ("duplicate", "templated", "leaked", "pad == eos", "prompt tokens", "see DUPLICATE_EXACT"):
         assert cause in f.recommendation
+
+
+def test_collapse_without_audit_cause_waits_for_the_evaluation_then_halts_on_a_gap():
+    det = LossCollapseDetector(floor=0.1, ratio=0.05)
+    seq = [(1, 1 / STEPS_PER_EPOCH, 3.64), (200, 200 / STEPS_PER_EPOCH, 0.4), (225, 225 / STEPS_PER_EPOCH, 0.005),
+           (250, 250 / STEPS_PER_EPOCH, 0.007)]
+    [f] = feed(det, seq)
+    assert (f.severity, f.step, f.evidence["verdict"]) == ("info", 225, "pending evaluation")
+    assert "the audit found no cause" in f.message and "The next evaluation tells" in f.message
+    # The eval loss against the training loss averaged since the previous evaluation (the caller's).
+    g = det.update_eval(250, 1.9, 0.006, 250 / STEPS_PER_EPOCH)
+    assert (g.code, g.severity, g.step, g.evidence["verdict"]) == ("LOSS_COLLAPSE", "error", 250, "fault: eval far above")
+    assert g.evidence["train_loss_since_eval"] == 0.006 and g.evidence["eval_to_train"] == pytest.approx(1.9 / 0.006)
+    assert "not seen in training" in g.message and "limit 4x" in g.message
+    assert det.update_eval(300, 2.0, 0.005) is None  # reported once
+
+
+def test_collapse_needs_a_large_gap_not_the_noise_of_small_samples():
+    """SmolLM2 on extraction (bench/diagnosis.py): 0.129 over a few batches against 0.317 on
+    16 eval rows is 2.5x, the noise of two small samples; a fault is far larger."""
+    det = LossCollapseDetector(floor=0.1, ratio=0.05)
+    feed(det, [(1, 0.0, 1.31), (10, 0.07, 0.23), (12, 0.09, 0.042), (14, 0.1, 0.038), (15, 0.11, 0.054)])
+    f = det.update_eval(15, 0.317, 0.129, 0.11)
+    assert (f.severity, f.evidence["verdict"]) == ("info", "easy task")
+    # Five steps later 0.038 against 0.306 is 8x, but the eval loss fell from the initial 1.31
+    # to less than half of it: the model learns the task on unseen rows (a few hard eval rows).
+    feed(det, [(18, 0.13, 0.012), (20, 0.15, 0.027)])
+    assert det.update_eval(20, 0.306, 0.0375, 0.15) is None
+    det = LossCollapseDetector(floor=0.1, ratio=0.05, eval_ratio=2.0, eval_kept=0.2)  # a stricter user
+    feed(det, [(1, 0.0, 1.31), (12, 0.09, 0.042)])
+    assert det.update_eval(15, 0.317, 0.129, 0.11).severity == "error"
+
+
+def test_easy_task_learned_well_is_info_saying_so_and_never_an_error():
+    """The reported SmolLM2 extraction run: pretrained start 0.64, eval 0.40 at step 10 and
+    0.097 at step 20; the loss passes below the floor at step 18."""
+    det = LossCollapseDetector(floor=0.1, ratio=0.05, steps_per_epoch=300,
+                               audit_findings=[Finding("TRAIN_VAL_LEAKAGE", "warning", "2% leaked", {"share": 0.02})])
+    out = feed(det, [(1, None, 0.64), (2, None, 0.61), (4, None, 0.52), (6, None, 0.47), (8, None, 0.44),
+                     (10, None, 0.41)])
+    out.append(det.update_eval(10, 0.40, 0.5, 10 / 300))
+    out += feed(det, [(12, None, 0.31), (14, None, 0.2), (16, None, 0.13), (18, None, 0.094), (20, None, 0.088)])
+    out.append(det.update_eval(20, 0.097, 0.165, 20 / 300))
+    out += feed(det, [(22, None, 0.08), (24, None, 0.07), (30, None, 0.075)])
+    out.append(det.update_eval(30, 0.085, 0.074, 0.1))
+    found = [f for f in out if f is not None]
+    assert [(f.severity, f.step, f.evidence["verdict"]) for f in found] == \
+        [("info", 18, "pending evaluation"), ("info", 20, "easy task")]
+    easy = found[1]
+    assert (easy.evidence["loss"], easy.evidence["train_loss_since_eval"], easy.evidence["eval_loss"]) == \
+        (0.094, 0.165, 0.097)
+    assert easy.evidence["audit_findings"] == ["TRAIN_VAL_LEAKAGE"]  # a warning: named, not a cause
+    assert "The task looks easy for this model, not broken" in easy.message
+    assert "of the same order (0.097 at step 20 against 0.165" in easy.message
+    assert "only non-error audit findings (TRAIN_VAL_LEAKAGE)" in easy.message
 
 
 def test_collapse_ratio_rule_above_floor():
     det = LossCollapseDetector(floor=0.1, ratio=0.05)
     [f] = feed(det, [(1, 0.01, 10.0), (20, 0.2, 0.4)])  # 0.4 < 5% of 10 although above the floor
+    assert f.severity == "info"
     assert f.step == 20 and f.evidence["loss_ratio"] == pytest.approx(0.04)
     assert "below 5% of the initial loss" in f.message and "floor" not in f.message
 
@@ -68,7 +127,9 @@ def test_collapse_once_per_episode_and_rearmed():
     seq = [(1, 0.01, 3.6), (10, 0.1, 0.05), (11, 0.11, 0.04), (12, 0.12, 0.03),  # one episode
            (13, 0.13, 0.5),  # cleared: above the floor and 14% of the initial loss
            (14, 0.14, 0.02), (15, 0.15, 0.01)]  # a second episode
-    assert [f.step for f in feed(det, seq)] == [10, 14]
+    assert [f.step for f in feed(det, seq)] == [10]  # still waiting for an evaluation: one fact
+    det.update_eval(16, 0.02, 0.02)
+    assert [f.step for f in feed(det, [(17, 0.17, 0.5), (18, 0.18, 0.02)])] == [18]  # re-armed after it
 
 
 def test_collapse_ignores_nan_and_exact_zero():
@@ -85,10 +146,29 @@ def test_collapse_links_audit_findings():
     ]
     det = LossCollapseDetector(floor=0.1, ratio=0.05, audit_findings=audit)
     [f] = feed(det, [(1, 0.0, 3.6), (50, 0.05, 0.01)])
+    assert f.severity == "error" and f.evidence["audit_causes"] == ["DUPLICATE_EXACT", "PAD_IS_EOS"]
     assert f.evidence["audit_findings"] == ["DUPLICATE_EXACT", "PAD_IS_EOS"]
     assert "the audit found 38% exact duplicates: see DUPLICATE_EXACT" in f.recommendation
     assert "see PAD_IS_EOS" in f.recommendation
     assert "MALFORMED_ROWS" not in f.recommendation
+
+
+# -- the training loss since the previous evaluation -----------------------------------------
+
+def test_train_loss_since_eval_weights_windows_by_steps_and_resets():
+    from tuneguard.guard.train_loss import TrainLossSinceEval
+
+    acc = TrainLossSinceEval()
+    assert acc.take(0) is None
+    for step, loss in [(1, 3.0), (10, 2.0), (20, NAN), (30, 1.0), (30, 9.0)]:  # NaN window and a repeat left out
+        acc.add(step, loss)
+    s = acc.take(30)
+    assert (s.loss, s.steps, s.windows, s.from_step, s.to_step) == (pytest.approx((3.0 + 9 * 2.0 + 10 * 1.0) / 20),
+                                                                     20, 3, 0, 30)
+    acc.add(35, 0.5)
+    s = acc.take(40)
+    assert (s.loss, s.steps, s.from_step) == (0.5, 5, 30)
+    assert acc.take(50) is None
 
 
 # -- OVERFITTING, EVAL_DIVERGENCE, PLATEAU ------------------------------------------------
@@ -308,3 +388,31 @@ def test_qa_degraded_eos_share():
 
 def test_qa_not_degraded():
     assert feed(QADegradedDetector(0.25), [(100, 0.75, 1.0), (200, 0.6, 0.5), (300, 0.8, 0.6)]) == []
+
+
+def test_eval_divergence_needs_an_absolute_gap_too():
+    det = EvalDivergenceDetector(ratio=1.5, min_gap=0.25)
+    assert feed(det, [(15, 0.317, 0.129)]) == []  # 2.5x, but 0.19 nats: two small samples
+    [f] = feed(det, [(20, 1.6, 1.0)])
+    assert f.evidence["divergence_min_gap"] == 0.25 and f.step == 20
+
+
+def test_train_loss_since_eval_replays_a_resumed_runs_history():
+    from tuneguard.guard.train_loss import TrainLossSinceEval
+
+    history = [{"step": 1, "loss": 3.0}, {"step": 10, "loss": 2.0}, {"step": 10, "eval_loss": 2.1},
+               {"step": 15, "loss": 1.0}, {"step": 20, "loss": 0.5}, {"step": 25, "loss": 9.9}]
+    acc = TrainLossSinceEval.from_history(history, up_to_step=20)  # the checkpoint was at step 20
+    acc.add(22, 1.5)
+    s = acc.take(22)
+    assert (s.loss, s.steps, s.from_step) == (pytest.approx((5 * 1.0 + 5 * 0.5 + 2 * 1.5) / 12), 12, 10)
+
+
+def test_loss_spike_needs_an_absolute_jump_too():
+    """A healthy SmolLM2 run near zero: 0.07 after windows of 0.01-0.03 is 3.5x, 0.05 nats."""
+    det = LossSpikeDetector(factor=2.0, window=20, min_jump=0.25)
+    seq = [(s, x) for s, x in zip(range(21, 31), (0.0098, 0.0555, 0.0197, 0.0669, 0.0195, 0.0083, 0.0174, 0.0102,
+                                                   0.0089, 0.0705))]
+    assert feed(det, seq) == []
+    [f] = feed(det, [(31, 0.9)])
+    assert f.step == 31 and f.evidence["spike_min_jump"] == 0.25

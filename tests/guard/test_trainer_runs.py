@@ -13,6 +13,7 @@ import torch
 from guard_helpers import make_ctx, random_rows
 from transformers import AutoModelForCausalLM, Trainer, TrainerCallback, TrainingArguments, default_data_collator
 
+from tuneguard.findings import Finding
 from tuneguard.guard import build_guard_callbacks
 from tuneguard.guard.qa import generate_probe, keyword_score
 from tuneguard.train.model import tiny_model_config
@@ -78,6 +79,8 @@ def test_repeated_text_collapses_in_epoch_one_and_halts(tmp_path, tokenizer):
     ctx = make_ctx(tmp_path / "run")
     seq = list(range(5, 21))
     rows = [{"input_ids": seq, "attention_mask": [1] * 16, "labels": seq} for _ in range(2000)]  # 500 steps/epoch
+    # What the audit says of these rows: the cause that makes a low loss a fault.
+    ctx.audit_findings = [Finding("DUPLICATE_EXACT", "error", "1999 of 2000 rows repeat one row", {"share": 0.9995})]
     out = tmp_path / "ckpt"
     trainer = Trainer(model=tiny_model(), args=args_for(out, max_steps=50, learning_rate=1e-2, warmup_steps=0,
                                                         lr_scheduler_type="constant"),
@@ -86,6 +89,7 @@ def test_repeated_text_collapses_in_epoch_one_and_halts(tmp_path, tokenizer):
     trainer.train()
     f = ctx.halt_finding
     assert f is not None and (f.code, f.severity) == ("LOSS_COLLAPSE", "error")
+    assert f.evidence["audit_causes"] == ["DUPLICATE_EXACT"]
     assert f.evidence["epoch1_share"] < 0.1 and f.step == trainer.state.global_step
     assert f.evidence["loss"] < 0.05 * f.evidence["initial_loss"]
     assert checkpoints(out) == [f"checkpoint-{f.step}"]

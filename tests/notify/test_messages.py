@@ -180,3 +180,28 @@ def test_render_parts_uses_the_language_marker() -> None:
 def test_unknown_event_is_an_error() -> None:
     with pytest.raises(KeyError):
         render("nope", {}, run_name="r")
+
+
+@pytest.mark.parametrize("task,source", [("classification", "inferred"), ("extraction", "data.task"),
+                                         ("rewriting", "inferred"), ("open", "inferred")])
+def test_task_shape_in_the_started_message_in_both_languages(task: str, source: str) -> None:
+    payload = {**PAYLOADS["started"], "task": task, "task_source": source}
+    m_en = render("started", payload, language="en")
+    m_th = render("started", payload, language="th")
+    how_en = "set by data.task" if source == "data.task" else "inferred from the data"
+    how_th = "กำหนดโดย data.task" if source == "data.task" else "อนุมานจากข้อมูล"
+    assert f"Task: {en.LINES['task_' + task]} ({how_en})" in m_en.body.splitlines()
+    assert f"ประเภทงาน: {th.LINES['task_' + task]} ({how_th})" in m_th.body.splitlines()
+
+
+def test_severity_override_named_in_the_finding_message_in_both_languages() -> None:
+    payload = {**PAYLOADS["finding"], "code": "ANSWER_IN_PROMPT", "severity": "warning",
+               "evidence": {"share": 0.08, "severity_override": {"set_by": "audit.severity.ANSWER_IN_PROMPT",
+                                                                 "default": "error"}}}
+    lines_en = render("finding", payload, language="en").body.splitlines()
+    lines_th = render("finding", payload, language="th").body.splitlines()
+    assert "Severity: warning" in lines_en
+    assert "Severity set by audit.severity.ANSWER_IN_PROMPT (the check said: error)" in lines_en
+    assert "ระดับ: คำเตือน" in lines_th
+    assert "ระดับกำหนดโดย audit.severity.ANSWER_IN_PROMPT (ระดับที่การตรวจให้: ข้อผิดพลาด)" in lines_th
+    assert not any("Severity set by" in x for x in render("finding", PAYLOADS["finding"]).body.splitlines())

@@ -14,8 +14,15 @@ responses (normalised: lower case, whitespace collapsed):
   rule means the same under every tokenizer (an 8-token window is two words for a small
   byte-level vocabulary and six for GPT-J's).
 
-One signal: warning; two or more: error. The gzip ratio of the responses is reported in
-the stats (natural text compresses about 3x; templated text much more) but is not a rule.
+One signal: warning; audit.diversity_error_signals (2) or more: error. The thresholds are
+audit config fields. The gzip ratio of the responses is reported in the stats (natural text
+compresses about 3x; templated text much more) but is not a rule.
+
+A classifier's answers are a few labels by design (tuneguard.audit.task_shape), so for
+classification the signals above say nothing; what can waste the run is the label
+distribution: one label for every row (error: nothing to learn) or one label above
+audit.label_majority_warning of the rows (warning: always answering it scores that share,
+and the loss is low without the task being learned).
 """
 
 from __future__ import annotations
@@ -30,19 +37,17 @@ import numpy as np
 
 from tuneguard.audit.common import SplitText, finding, no_gc, pct, preview, seeded_sample, share, words
 from tuneguard.audit.minhash import ROLL_PRIME, mix64, word_hashes
+from tuneguard.audit.task_shape import TaskShape
+from tuneguard.config.schema import AuditConfig
 from tuneguard.findings import Finding
 
 log = logging.getLogger(__name__)
 
-UNIQUE_MIN = 0.5
 TOP_K = 20
-TOP_MAX = 0.2
-DISTINCT2_MIN = 0.2
 DISTINCT2_BIGRAMS = 50_000
 DISTINCT2_MIN_BIGRAMS = 1_000
 NGRAM = 8
 NGRAM_ROW_SHARE = 0.10
-NGRAM_COVERAGE_MAX = 0.5
 NGRAM_SAMPLE_ROWS = 20_000
 NGRAM_MIN_ROWS = 20
 GZIP_SAMPLE_BYTES = 2_000_000
@@ -112,7 +117,7 @@ def frequent_ngram_coverage(word_lists: list[list[str]]) -> tuple[float | None, 
     return covered / total, examples
 
 
-def check(train: SplitText, seed: int) -> tuple[list[Finding], dict[str, Any]]:
+def check(train: SplitText, seed: int, acfg: AuditConfig, task: TaskShape) -> tuple[list[Finding], dict[str, Any]]:
     n = len(train)
     counts = collections.Counter(train.responses)
     unique = share(len(counts), n)
@@ -130,16 +135,20 @@ def check(train: SplitText, seed: int) -> tuple[list[Finding], dict[str, Any]]:
     stats = {"rows": n, "unique_response_share": unique, "top20_share": top_share, "repeated_response_rows": repeated_rows,
              "distinct2": None if d2 is None else round(d2, 4), "distinct2_bigrams": bigrams,
              "frequent_8gram_coverage": None if coverage is None else round(coverage, 4), "gzip_ratio": gzip_ratio}
+    if task.label_like:
+        stats["judged_as"] = "classification: label distribution"
+        return _labels(train, acfg, task), stats
     signals = []
-    if n and unique < UNIQUE_MIN:
-        signals.append(f"only {pct(unique)} of responses are unique (< {pct(UNIQUE_MIN)})")
-    if top_share > TOP_MAX:
-        signals.append(f"the {len(repeated)} most common responses cover {pct(top_share)} of rows (> {pct(TOP_MAX)})")
-    if d2 is not None and d2 < DISTINCT2_MIN:
-        signals.append(f"distinct-2 of responses is {d2:.3f} (< {DISTINCT2_MIN})")
-    if coverage is not None and coverage > NGRAM_COVERAGE_MAX:
+    if n and unique < acfg.unique_response_min:
+        signals.append(f"only {pct(unique)} of responses are unique (< {pct(acfg.unique_response_min)})")
+    if top_share > acfg.top_responses_max:
+        signals.append(f"the {len(repeated)} most common responses cover {pct(top_share)} of rows "
+                       f"(> {pct(acfg.top_responses_max)})")
+    if d2 is not None and d2 < acfg.distinct2_min:
+        signals.append(f"distinct-2 of responses is {d2:.3f} (< {acfg.distinct2_min:g})")
+    if coverage is not None and coverage > acfg.template_coverage_max:
         signals.append(f"{pct(coverage)} of response words sit inside 8-word phrases shared by more than "
-                       f"{pct(NGRAM_ROW_SHARE)} of rows (> {pct(NGRAM_COVERAGE_MAX)})")
+                       f"{pct(NGRAM_ROW_SHARE)} of rows (> {pct(acfg.template_coverage_max)})")
     if not signals:
         return [], stats
     rows_used = list(idx)
@@ -154,12 +163,41 @@ def check(train: SplitText, seed: int) -> tuple[list[Finding], dict[str, Any]]:
     ev["frequent_phrases"] = [{"rows": df, "in": train.where(rows_used[row]),
                                "example": preview(train.examples[rows_used[row]].response)} for row, df in top_ngrams]
     ev["signals"] = signals
-    ev["thresholds"] = {"unique_response_share_min": UNIQUE_MIN, "top20_share_max": TOP_MAX,
-                        "distinct2_min": DISTINCT2_MIN, "frequent_8gram_coverage_max": NGRAM_COVERAGE_MAX}
-    severity = "error" if len(signals) >= 2 else "warning"
-    msg = "The training responses look templated: " + "; ".join(signals) + \
+    ev["task"] = task.shape
+    ev["thresholds"] = {"audit.unique_response_min": acfg.unique_response_min,
+                        "audit.top_responses_max": acfg.top_responses_max, "audit.distinct2_min": acfg.distinct2_min,
+                        "audit.template_coverage_max": acfg.template_coverage_max,
+                        "audit.diversity_error_signals": acfg.diversity_error_signals}
+    severity = "error" if len(signals) >= acfg.diversity_error_signals else "warning"
+    msg = f"The training responses look templated for a {task.shape} task: " + "; ".join(signals) + \
         ", so once the template is learned the loss says little about the model."
     rec = ("Cap rows per template or source, deduplicate repeated responses, and mix in varied data; "
-           "if the task really has fixed answers (classification), expect a near-zero loss and judge the run by "
-           "accuracy on a clean holdout (data.validation_file) instead.")
+           "if the answers really are a fixed set of labels, say so with data.task: classification, and the audit "
+           "judges the label distribution instead.")
     return [finding("LOW_DIVERSITY", severity, msg, ev, rec)], stats
+
+
+def _labels(train: SplitText, acfg: AuditConfig, task: TaskShape) -> list[Finding]:
+    """LOW_DIVERSITY for a classifier: a single label, or one label far above the others."""
+    n = len(train)
+    labels = task.stats.get("labels") or []
+    if not n or not labels:
+        return []
+    top = labels[0]
+    majority = top["share"]
+    ev = {"count": top["count"], "share": majority, "rows": n, "task": task.shape,
+          "labels": labels, "distinct_labels": task.stats.get("distinct_responses"),
+          "thresholds": {"audit.label_majority_warning": acfg.label_majority_warning}}
+    if len(labels) == 1:
+        msg = (f"Every one of the {n} training rows has the answer {top['label']!r}: there is nothing to learn but "
+               "that word, and the loss will reach zero whatever the input says.")
+        rec = "Add rows of the other labels (or check data.output_field: it may name a constant column)."
+        return [finding("LOW_DIVERSITY", "error", msg, ev, rec)]
+    if majority > acfg.label_majority_warning:
+        msg = (f"The label {top['label']!r} is the answer in {pct(majority)} of {n} training rows (more than "
+               f"{pct(acfg.label_majority_warning)}): a model that always answers it scores {pct(majority)} and its "
+               "loss is low without having learned the task.")
+        rec = ("Balance the labels (down-sample the majority label or add rows of the others) and judge the run by "
+               "per-label accuracy on a clean holdout, not by the loss.")
+        return [finding("LOW_DIVERSITY", "warning", msg, ev, rec)]
+    return []

@@ -4,15 +4,17 @@ Duplicates are the most common reason a loss falls to ~0 within the first epoch:
 "new" batches were already memorised (research note, cause 1).
 
 - DUPLICATE_EXACT: rows whose normalised prompt + response (lower case, whitespace
-  collapsed) equal an earlier row. Extra copies / rows: warning above 1%, error above 5%.
+  collapsed) equal an earlier row. Extra copies / rows: warning above audit.exact_dup_warning
+  (1%), error above audit.exact_dup_error (5%).
 - DUPLICATE_NEAR: MinHash over word n-grams (audit.ngram, default 5; shorter rows use one
   shingle of all their words), audit.num_perm permutations, LSH, candidates verified by
   the MinHash Jaccard estimate >= audit.near_dup_threshold (0.8), clustered by connected
   components. Counted over distinct texts, so exact copies stay DUPLICATE_EXACT's:
-  extra near copies = distinct texts in clusters - clusters. Warning above 1% of rows;
-  error above 10%, or when the largest cluster holds more than 0.5% of the rows (and at
-  least 10 distinct texts, so that a handful of similar rows in a small file is not an
-  error).
+  extra near copies = distinct texts in clusters - clusters. Warning above
+  audit.near_dup_warning (1%) of rows; error above audit.near_dup_error (10%), or when the
+  largest cluster holds more than audit.near_cluster_error (0.5%) of the rows (and at least
+  audit.near_cluster_min (10) distinct texts, so that a handful of similar rows in a small
+  file is not an error).
 
 Both splits and every check share one `DupIndex`, built once: exact keys, and near pairs
 computed over the distinct texts of train, validation and test together (so leakage uses
@@ -35,12 +37,6 @@ from tuneguard.findings import Finding
 
 log = logging.getLogger(__name__)
 
-EXACT_WARN = 0.01
-EXACT_ERROR = 0.05
-NEAR_WARN = 0.01
-NEAR_ERROR = 0.10
-CLUSTER_ERROR = 0.005
-CLUSTER_MIN = 10
 TOP_GROUPS = 5
 
 
@@ -114,9 +110,11 @@ def check_exact(index: DupIndex, split: str = "train") -> tuple[list[Finding], d
     rows = _rows_of(index.text_ids[split], set(top.tolist()), MAX_EXAMPLES)
     largest = [{"count": int(counts[t]), "rows": [sp.where(r) for r in rows[int(t)]],
                 "example": preview(sp.examples[rows[int(t)][0]].response)} for t in top]
-    severity = "error" if frac > EXACT_ERROR else "warning" if frac > EXACT_WARN else "info"
+    cfg = index.cfg
+    severity = "error" if frac > cfg.exact_dup_error else "warning" if frac > cfg.exact_dup_warning else "info"
     ev = {"count": extra, "share": frac, "rows": n, "distinct": distinct, "groups": len(groups),
-          "largest_groups": largest, "thresholds": {"warning": EXACT_WARN, "error": EXACT_ERROR}}
+          "largest_groups": largest,
+          "thresholds": {"audit.exact_dup_warning": cfg.exact_dup_warning, "audit.exact_dup_error": cfg.exact_dup_error}}
     msg = (f"{extra} of {n} training rows ({pct(frac)}) are exact copies of another row "
            f"(normalised prompt + response) in {len(groups)} group(s); the largest repeats "
            f"{int(counts[top[0]])} times, so the model memorises them instead of learning.")
@@ -149,12 +147,14 @@ def check_near(index: DupIndex, split: str = "train") -> tuple[list[Finding], di
         largest.append({"texts": len(c), "rows": int(counts[c].sum()),
                         "where": [sp.where(r) for r in sorted(members)[:MAX_EXAMPLES]],
                         "example": preview(sp.examples[min(members)].response)})
-    big_cluster = biggest >= CLUSTER_MIN and big_frac > CLUSTER_ERROR
-    severity = "error" if frac > NEAR_ERROR or big_cluster else "warning" if frac > NEAR_WARN else "info"
+    big_cluster = biggest >= cfg.near_cluster_min and big_frac > cfg.near_cluster_error
+    severity = ("error" if frac > cfg.near_dup_error or big_cluster else
+                "warning" if frac > cfg.near_dup_warning else "info")
     ev = {"count": extra, "share": frac, "rows": n, "clusters": len(clusters), "near_duplicate_rows": in_clusters,
           "largest_cluster": biggest, "largest_cluster_share": big_frac, "largest_clusters": largest,
           "threshold": cfg.near_dup_threshold, "ngram": cfg.ngram, "num_perm": cfg.num_perm,
-          "thresholds": {"warning": NEAR_WARN, "error": NEAR_ERROR, "largest_cluster_error": CLUSTER_ERROR}}
+          "thresholds": {"audit.near_dup_warning": cfg.near_dup_warning, "audit.near_dup_error": cfg.near_dup_error,
+                         "audit.near_cluster_error": cfg.near_cluster_error, "audit.near_cluster_min": cfg.near_cluster_min}}
     msg = (f"{extra} training rows ({pct(frac)}) are near copies (word {cfg.ngram}-gram Jaccard >= "
            f"{cfg.near_dup_threshold}) of another row, in {len(clusters)} cluster(s); the largest holds "
            f"{biggest} distinct rows ({pct(big_frac)} of the data).")

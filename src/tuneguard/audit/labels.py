@@ -9,7 +9,9 @@ labels. Nothing here re-implements masking: a fault in the real pipeline shows u
 A seeded sample of audit.label_check_rows training rows is collated; the cheap per-row
 checks (ANSWER_TRUNCATED, EMPTY_LABELS) look at every audited row.
 
-Codes and rules (research note, causes 4, 5, 6, 12):
+Codes and rules (research note, causes 4, 5, 6, 12); the shares are audit config fields
+(audit.pad_in_labels_error, eos_missing_warning, prompt_share_warning, truncated_warning,
+tokenizer_mismatch_warning) with the defaults named here:
 - PAD_IS_EOS: pad id == EOS id. Error when the collator masks labels at real EOS
   positions (so the model never learns to stop); warning when it does not (fragile: any
   collator that masks padding by id will).
@@ -47,11 +49,6 @@ from tuneguard.findings import Finding
 
 log = logging.getLogger(__name__)
 
-PAD_LABEL_ERROR = 0.05
-EOS_MISSING_WARN = 0.02
-PROMPT_SHARE_WARN = 0.5
-TRUNCATED_WARN = 0.02
-MISMATCH_WARN = 0.01
 NEEDED_LENGTH_SAMPLE = 200
 TOKENIZE_BATCH = 512
 
@@ -80,7 +77,7 @@ def _is_empty(f: dict[str, Any]) -> bool:
 def check(cfg: Config, examples: Sequence[Example], features: Sequence[dict[str, Any]], tokenizer: Any,
           tokenize_stats: TokenizeStats | None = None) -> tuple[list[Finding], dict[str, Any]]:
     """Run every token-level check on the (audited) training rows."""
-    dcfg = cfg.data
+    dcfg, acfg = cfg.data, cfg.audit
     eos = tokenizer.eos_token_id
     pad = tokenizer.pad_token_id
     n = len(features)
@@ -220,20 +217,20 @@ def check(cfg: Config, examples: Sequence[Example], features: Sequence[dict[str,
         frac = share(pad_supervised, positions)
         ev = {"count": len(pad_sup_rows), "positions": pad_supervised, "share_of_positions": frac,
               "padding_positions": pad_positions, "all_positions": positions, "sampled_rows": checked,
-              "examples": rows(pad_sup_rows), "thresholds": {"error": PAD_LABEL_ERROR}}
+              "examples": rows(pad_sup_rows), "thresholds": {"audit.pad_in_labels_error": acfg.pad_in_labels_error}}
         msg = (f"{pad_supervised} padding positions ({pct(frac)} of all positions) carry a real label in "
                f"{len(pad_sup_rows)} of {checked} sampled rows: the model is trained to predict padding, "
                "which makes the loss misleadingly low.")
         rec = ("Mask padding in the labels (-100 where attention_mask is 0): use data.collator: tuneguard rather "
                "than copying input_ids into labels after padding to max_length.")
-        findings.append(finding("PAD_IN_LABELS", "error" if frac > PAD_LABEL_ERROR else "warning", msg, ev, rec))
+        findings.append(finding("PAD_IN_LABELS", "error" if frac > acfg.pad_in_labels_error else "warning", msg, ev, rec))
 
     # --- EOS_MISSING ------------------------------------------------------------------
     if checked and (sup_eos == 0 or no_eos_rows):
         frac = share(len(no_eos_rows), eos_checked)
         ev = {"count": len(no_eos_rows), "share": frac, "rows_checked": eos_checked, "sampled_rows": checked,
               "supervised_eos_in_batches": sup_eos, "eos_masked_by_collator": masked_eos, "eos_token_id": eos,
-              "examples": rows(no_eos_rows), "thresholds": {"warning": EOS_MISSING_WARN}}
+              "examples": rows(no_eos_rows), "thresholds": {"audit.eos_missing_warning": acfg.eos_missing_warning}}
         if sup_eos == 0:
             why = " (the collator masked them: see PAD_IS_EOS)" if masked_eos else ""
             msg = (f"No EOS token carries a label in {batches} collated batches ({checked} rows){why}: the "
@@ -242,7 +239,7 @@ def check(cfg: Config, examples: Sequence[Example], features: Sequence[dict[str,
         else:
             msg = (f"{len(no_eos_rows)} of {eos_checked} sampled rows ({pct(frac)}) end without a supervised EOS, "
                    "so the model learns that answers may run on.")
-            sev = "warning" if frac > EOS_MISSING_WARN else "info"
+            sev = "warning" if frac > acfg.eos_missing_warning else "info"
         rec = ("Append EOS to every response and keep its label: use tuneguard's tokenization with data.pad_token: "
                "auto and data.collator: tuneguard.")
         findings.append(finding("EOS_MISSING", sev, msg, ev, rec))
@@ -256,7 +253,7 @@ def check(cfg: Config, examples: Sequence[Example], features: Sequence[dict[str,
               "rows_where_collator_overwrote_mask": len(overwritten_rows), "tokens_unmasked_by_collator": overwritten_tokens,
               "sampled_rows": checked, "train_on_prompt": dcfg.train_on_prompt, "collator": dcfg.collator,
               "examples": rows(overwritten_rows or [i for i in idx if examples[i].prompt]),
-              "thresholds": {"warning_prompt_share": PROMPT_SHARE_WARN}}
+              "thresholds": {"audit.prompt_share_warning": acfg.prompt_share_warning}}
         if overwritten_rows:
             msg = (f"The collator ({dcfg.collator}) overwrote the response-only labels: prompt tokens carry labels "
                    f"in {len(overwritten_rows)} of {checked} sampled rows ({pct(p_share)} of supervised tokens are "
@@ -266,7 +263,7 @@ def check(cfg: Config, examples: Sequence[Example], features: Sequence[dict[str,
                    "discards the prompt mask) and keep data.train_on_prompt: false.")
             findings.append(finding("PROMPT_NOT_MASKED", "error", msg, ev, rec))
         else:
-            sev = "warning" if p_share > PROMPT_SHARE_WARN else "info"
+            sev = "warning" if p_share > acfg.prompt_share_warning else "info"
             msg = (f"Prompt tokens are {pct(p_share)} of the supervised tokens ({prompt_sup_rows} of {checked} "
                    "sampled rows supervise their prompt), so the loss mostly measures the template.")
             rec = "Set data.train_on_prompt: false to train on the responses only."
@@ -295,12 +292,12 @@ def check(cfg: Config, examples: Sequence[Example], features: Sequence[dict[str,
               "needed_length_p95": p95, "needed_length_max": needed[-1],
               "prompt_truncated": tokenize_stats.prompt_truncated if tokenize_stats else None,
               "response_truncated": tokenize_stats.response_truncated if tokenize_stats else None,
-              "examples": rows(truncated), "thresholds": {"warning": TRUNCATED_WARN}}
+              "examples": rows(truncated), "thresholds": {"audit.truncated_warning": acfg.truncated_warning}}
         msg = (f"{len(truncated)} of {n} training rows ({pct(frac)}) lose the end of their answer and its EOS to "
                f"data.max_length ({dcfg.max_length}); the model learns answers that stop mid-sentence.")
         rec = (f"Raise data.max_length to about {suggest} (covers 95% of the truncated rows; stay within the "
                "model's context) or shorten the longest answers.")
-        findings.append(finding("ANSWER_TRUNCATED", "warning" if frac > TRUNCATED_WARN else "info", msg, ev, rec))
+        findings.append(finding("ANSWER_TRUNCATED", "warning" if frac > acfg.truncated_warning else "info", msg, ev, rec))
 
     # --- TOKENIZER_MISMATCH -----------------------------------------------------------
     if mismatched:
@@ -313,11 +310,11 @@ def check(cfg: Config, examples: Sequence[Example], features: Sequence[dict[str,
                 "prompt_tokens": tokenizer.convert_ids_to_tokens(p[max(0, at - 2): at + 2]),
                 "joint_tokens": tokenizer.convert_ids_to_tokens(j[max(0, at - 2): at + 2])})
         ev = {"count": len(mismatched), "share": frac, "rows_checked": len(with_prompt), "examples": examples_ev,
-              "thresholds": {"warning": MISMATCH_WARN}}
+              "thresholds": {"audit.tokenizer_mismatch_warning": acfg.tokenizer_mismatch_warning}}
         msg = (f"In {len(mismatched)} of {len(with_prompt)} sampled rows ({pct(frac)}) tokenizing the prompt alone "
                "is not a prefix of tokenizing prompt + response: the tokens at the boundary merge, so training "
                "and generation see the prompt's end differently.")
         rec = ("End data.prompt_template and data.prompt_template_with_input with a newline, not a space, and "
                "do not start responses with whitespace; check the chat template when data.format is chat.")
-        findings.append(finding("TOKENIZER_MISMATCH", "warning" if frac > MISMATCH_WARN else "info", msg, ev, rec))
+        findings.append(finding("TOKENIZER_MISMATCH", "warning" if frac > acfg.tokenizer_mismatch_warning else "info", msg, ev, rec))
     return findings, stats

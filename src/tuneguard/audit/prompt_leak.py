@@ -2,10 +2,18 @@
 
 The model then learns to copy, and the loss is near zero on rows it has never seen
 (research note, cause 7). A row is marked when the longest common substring of its
-normalised prompt and response is at least half the response's length. Responses shorter
-than MIN_ANSWER_CHARS are skipped: copying a short label ("positive") from the options
-listed in a classification prompt is not a leak. Rule: error above 5% of rows, warning
-above 1%.
+normalised prompt and response is at least audit.answer_in_prompt_ratio (half) of the
+response's length. Responses shorter than MIN_ANSWER_CHARS are skipped: copying a short
+label ("positive") from the options listed in a classification prompt is not a leak. Rule:
+error above audit.answer_in_prompt_error (5%) of rows, warning above
+audit.answer_in_prompt_warning (2%): copying teaches a row's share of the loss to copy, so
+below 2% the effect on the run is small, and real data copies legitimately that often (dpkg's
+Thai translations keep option names and placeholders such as "--%s" verbatim in 1.1% of
+their messages, bench/diagnosis.py).
+
+For extraction and rewriting (tuneguard.audit.task_shape) the answer is in the input by
+design, so the check does not apply; a reference answer pasted into the prompt of an open or
+classification task is still a leak.
 
 Why not difflib: `SequenceMatcher.find_longest_match` is quadratic in the worst case and
 its junk heuristic misses matches on long texts; 100,000 rows must take about a second.
@@ -22,14 +30,13 @@ import math
 from typing import Any
 
 from tuneguard.audit.common import MAX_EXAMPLES, SplitText, finding, pct, preview, share
+from tuneguard.audit.task_shape import TaskShape
+from tuneguard.config.schema import AuditConfig
 from tuneguard.findings import Finding
 
 log = logging.getLogger(__name__)
 
-MIN_RATIO = 0.5
 MIN_ANSWER_CHARS = 20
-LEAK_WARN = 0.01
-LEAK_ERROR = 0.05
 MAX_OCCURRENCES = 256
 
 
@@ -60,8 +67,11 @@ def longest_common_at_least(prompt: str, response: str, min_len: int) -> int:
     return best
 
 
-def check(train: SplitText) -> tuple[list[Finding], dict[str, Any]]:
+def check(train: SplitText, acfg: AuditConfig, task: TaskShape) -> tuple[list[Finding], dict[str, Any]]:
     n = len(train)
+    if task.copies_input:
+        return [], {"rows": n, "skipped": f"{task.shape}: answers are expected to repeat the input"}
+    ratio = acfg.answer_in_prompt_ratio
     flagged: list[tuple[int, float]] = []
     checked = skipped = 0
     for i, (p, r) in enumerate(zip(train.prompts, train.responses)):
@@ -71,7 +81,7 @@ def check(train: SplitText) -> tuple[list[Finding], dict[str, Any]]:
             skipped += 1
             continue
         checked += 1
-        need = math.ceil(MIN_RATIO * len(r))
+        need = math.ceil(ratio * len(r))
         lcs = longest_common_at_least(p, r, need)
         if lcs >= need:
             flagged.append((i, lcs / len(r)))
@@ -79,14 +89,18 @@ def check(train: SplitText) -> tuple[list[Finding], dict[str, Any]]:
     stats = {"rows": n, "checked": checked, "skipped_short": skipped, "flagged": len(flagged), "share": frac}
     if not flagged:
         return [], stats
-    severity = "error" if frac > LEAK_ERROR else "warning" if frac > LEAK_WARN else "info"
+    severity = ("error" if frac > acfg.answer_in_prompt_error else
+                "warning" if frac > acfg.answer_in_prompt_warning else "info")
     ev = {"count": len(flagged), "share": frac, "rows": n, "checked": checked, "skipped_short_answers": skipped,
           "examples": [{"row": train.where(i), "answer_share_in_prompt": round(x, 3),
                         "answer": preview(train.examples[i].response)} for i, x in flagged[:MAX_EXAMPLES]],
-          "thresholds": {"min_ratio": MIN_RATIO, "warning": LEAK_WARN, "error": LEAK_ERROR,
+          "task": task.shape,
+          "thresholds": {"audit.answer_in_prompt_ratio": ratio, "audit.answer_in_prompt_warning":
+                         acfg.answer_in_prompt_warning, "audit.answer_in_prompt_error": acfg.answer_in_prompt_error,
                          "min_answer_chars": MIN_ANSWER_CHARS}}
-    msg = (f"In {len(flagged)} of {n} training rows ({pct(frac)}) at least half of the answer is copied "
-           "verbatim in the prompt, so the model learns to copy rather than to answer.")
+    msg = (f"In {len(flagged)} of {n} training rows ({pct(frac)}) at least {pct(ratio)} of the answer is copied "
+           f"verbatim in the prompt of this {task.shape} task, so the model learns to copy rather than to answer.")
     rec = ("Drop the listed rows or rebuild their prompts without the answer (look for an input field that "
-           "repeats the output, or a template that includes it).")
+           "repeats the output, or a template that includes it). If copying from the input is the task, say so "
+           "with data.task: extraction (or rewriting).")
     return [finding("ANSWER_IN_PROMPT", severity, msg, ev, rec)], stats

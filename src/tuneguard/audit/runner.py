@@ -14,11 +14,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tuneguard.audit import diversity, duplicates, labels, leakage, malformed, prompt_leak
+from tuneguard.audit import diversity, duplicates, labels, leakage, malformed, prompt_leak, task_shape
 from tuneguard.audit.common import SplitText, seeded_sample
 from tuneguard.config.schema import Config
 from tuneguard.data.pipeline import PreparedData, Split
-from tuneguard.findings import SEVERITY_ORDER, Finding
+from tuneguard.findings import SEVERITY_ORDER, Finding, apply_severity
 
 log = logging.getLogger(__name__)
 
@@ -97,18 +97,39 @@ def run_audit(cfg: Config, data: PreparedData, tokenizer: Any) -> AuditResult:
     timed("duplicates_exact", lambda: duplicates.check_exact(index))
     timed("duplicates_near", lambda: duplicates.check_near(index))
     timed("leakage", lambda: leakage.check(index, validation_from_train=not cfg.data.validation_file))
-    timed("diversity", lambda: diversity.check(train, seed))
-    timed("answer_in_prompt", lambda: prompt_leak.check(train))
+    t = time.perf_counter()
+    task = task_shape.infer(train, acfg, cfg.data.task, seed)
+    timings["task"] = round(time.perf_counter() - t, 3)
+    stats["task"] = task.to_dict()
+    timed("diversity", lambda: diversity.check(train, seed, acfg, task))
+    timed("answer_in_prompt", lambda: prompt_leak.check(train, acfg, task))
     if train_feats:
         timed("labels", lambda: labels.check(cfg, train_ex, train_feats, tokenizer, data.train.stats))
     else:
         stats["labels"] = {"skipped": "the data was prepared without tokenization"}
     timings["total"] = round(time.perf_counter() - t_all, 3)
     stats["timings_s"] = timings
+    findings, stats["severity_overrides"] = _overrides(findings, acfg.severity)
     findings.sort(key=lambda f: -SEVERITY_ORDER[f.severity])
     log.info("audit: %d finding(s) (%d error(s)) on %d training rows in %.1fs", len(findings),
              sum(f.severity == "error" for f in findings), len(train_ex), timings["total"])
     return AuditResult(findings, stats)
+
+
+def _overrides(findings: list[Finding], overrides: dict[str, str]) -> tuple[list[Finding], dict[str, Any]]:
+    """audit.severity applied: findings kept (at the user's severity) and what was changed."""
+    kept: list[Finding] = []
+    changed: dict[str, Any] = {}
+    for f in findings:
+        default = f.severity
+        g = apply_severity(f, overrides, "audit.severity")
+        if g is None:
+            changed[f.code] = {"default": default, "set": "off"}
+        else:
+            kept.append(g)
+            if g.severity != default:
+                changed[f.code] = {"default": default, "set": g.severity}
+    return kept, {"config": dict(overrides), "applied": changed}
 
 
 def audit_config(cfg: Config) -> AuditResult:

@@ -23,6 +23,18 @@ def render(result: Any, con: Any) -> None:
     seconds = sum(timings.get(k, 0.0) for k in ("total", "prepare_data", "load_tokenizer"))
     sizes = ", ".join(f"{k} {num(v)}" for k, v in rows.items() if k in ("train", "validation", "test"))
     con.print(f"Audited {num(rows.get('audited_train'), missing='?')} training rows ({sizes}) in {seconds:.1f}s.")
+    task = result.stats.get("task") or {}
+    if task.get("shape"):
+        how = "set by data.task" if task.get("source") == "data.task" else f"inferred: {task.get('reason')}"
+        con.print(f"Task: {task['shape']} ({how}); each check is judged for this task.")
+        labels = task.get("labels")
+        if labels:
+            con.print("Labels: " + ", ".join(f"{x['label']} {x['share']:.0%}" for x in labels[:8])
+                      + (" …" if len(labels) > 8 else ""))
+    overrides = (result.stats.get("severity_overrides") or {}).get("applied") or {}
+    if overrides:
+        con.print("Severity set by audit.severity: " + ", ".join(
+            f"{c} {v['default']} -> {v['set']}" for c, v in sorted(overrides.items())))
     if not result.findings:
         con.print(styled(("No findings: the data passed every check.", "green")))
         return

@@ -236,7 +236,8 @@ def _describe(err: dict[str, Any], raw: dict[str, Any]) -> str:
         return f"{field} is not a known key{hint}"
     value = _lookup(raw, loc)
     shown = _redact_value(field, value)
-    return f"{field} {err['msg'].lower()}, got {shown!r}"
+    msg = err["msg"]  # "Value error, unknown guard code(s) ['X']": keep the codes' case
+    return f"{field} {msg[:1].lower() + msg[1:]}, got {shown!r}"
 
 
 def _section_fields(loc: tuple[Any, ...]) -> list[str]:

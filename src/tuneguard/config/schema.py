@@ -113,6 +113,10 @@ class DataConfig(Section):
     )
     pad_to_multiple_of: int = Field(8, ge=1, description="Pad batch length to a multiple of this.")
     num_proc: int = Field(1, ge=1, description="Processes for tokenization.")
+    task: Literal["auto", "classification", "extraction", "rewriting", "open"] = Field(
+        "auto", description="What the responses are, which decides how the audit judges them: classification "
+        "(short labels from a small set), extraction (spans of the input), rewriting (the input transformed), "
+        "open (free answers); auto infers it from the data (audit summary, `audit --json` stats.task).")
 
 
 class TrainConfig(Section):
@@ -196,17 +200,46 @@ class EvalConfig(Section):
     qa_max_new_tokens: int = Field(48, ge=1, le=1024, description="Tokens generated per QA probe.")
 
 
+SEVERITY_LEVELS = ("off", "info", "warning", "error")
+SeverityOverride = Literal["off", "info", "warning", "error"]
+
+
+def _yaml_off(v: Any) -> Any:
+    """YAML 1.1 reads a bare `off` as false; in a severity table it means the level."""
+    return {k: ("off" if x is False else x) for k, x in v.items()} if isinstance(v, dict) else v
+
+
+def _known(codes: tuple[str, ...], key: str, v: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(v) - set(codes))
+    if unknown:
+        raise ValueError(f"unknown {key} code(s) {unknown}; known: {', '.join(codes)}")
+    return v
+
+
 class GuardConfig(Section):
     """Thresholds of the health monitors and what each finding code does."""
 
     enabled: bool = Field(True, description="Run the guards.")
     collapse_floor: float = Field(0.1, gt=0, description="LOSS_COLLAPSE: loss below this before epoch 1 ends.")
     collapse_ratio: float = Field(0.05, gt=0, lt=1, description="LOSS_COLLAPSE: loss below this share of the initial loss.")
+    collapse_eval_ratio: float = Field(
+        4.0, gt=1, description="LOSS_COLLAPSE is an error (halts) without an audit cause only when the eval loss is "
+        "above this times the training loss averaged since the previous evaluation (and above it by more than "
+        "collapse_floor): the training rows are predictable in a way unseen rows are not.")
+    collapse_eval_kept: float = Field(
+        0.5, gt=0, le=1, description="LOSS_COLLAPSE: ... and only while the eval loss is still above this share of "
+        "the initial loss (unseen rows did not get easier: memory, not learning).")
     overfit_evals: int = Field(3, ge=2, description="OVERFITTING: eval loss rising this many evaluations in a row.")
     overfit_gap: float = Field(0.5, gt=0, description="OVERFITTING: eval minus train loss above this.")
     divergence_ratio: float = Field(1.5, gt=1, description="EVAL_DIVERGENCE: eval loss above this times train loss.")
+    divergence_min_gap: float = Field(
+        0.25, ge=0, description="EVAL_DIVERGENCE: and above it by more than this (nats per token): near zero any two "
+        "small losses differ by a large ratio.")
     spike_factor: float = Field(2.0, gt=1, description="LOSS_SPIKE: loss above this times the running median.")
     spike_window: int = Field(20, ge=3, description="LOSS_SPIKE: logged steps in the running median.")
+    spike_min_jump: float = Field(
+        0.25, ge=0, description="LOSS_SPIKE: and above the median by more than this (nats per token): near zero "
+        "any two small losses differ by a large ratio.")
     grad_norm_max: float = Field(10.0, gt=0, description="GRAD_NORM_HIGH threshold.")
     plateau_evals: int = Field(3, ge=2, description="PLATEAU: evaluations considered.")
     plateau_rel_change: float = Field(0.001, gt=0, description="PLATEAU: relative change below this.")
@@ -220,18 +253,21 @@ class GuardConfig(Section):
     qa_drop: float = Field(0.25, gt=0, le=1, description="QA_DEGRADED: keyword score drop against the best.")
     actions: dict[str, Literal["warn", "halt"]] = Field(
         default_factory=lambda: {"NON_FINITE": "halt", "LOSS_COLLAPSE": "halt"},
-        description="Per finding code: warn (record, notify) or halt (checkpoint, stop, exit 1). Others warn.",
+        description="Per finding code: warn (record, notify) or halt (checkpoint, stop, exit 1). Others warn. "
+        "Info findings never halt, nor does a code guard.severity sets below error.",
     )
+    severity: dict[str, SeverityOverride] = Field(
+        default_factory=dict, description="Per guard code: off (not recorded), info, warning or error, replacing "
+        "the severity the guard gives; a code set below error never halts (docs/FINDINGS.md).")
 
-    @field_validator("actions")
+    _severity_off = field_validator("severity", mode="before")(classmethod(lambda cls, v: _yaml_off(v)))
+
+    @field_validator("actions", "severity")
     @classmethod
     def _known_codes(cls, v: dict[str, str]) -> dict[str, str]:
         from tuneguard.findings import GUARD_CODES
 
-        unknown = sorted(set(v) - set(GUARD_CODES))
-        if unknown:
-            raise ValueError(f"unknown guard code(s) {unknown}; known: {', '.join(GUARD_CODES)}")
-        return v
+        return _known(GUARD_CODES, "guard", v)
 
 
 class PolicyRule(Section):
@@ -349,13 +385,65 @@ class ReportConfig(Section):
 
 
 class AuditConfig(Section):
-    """The pre-flight data audit: how many rows it reads and its near-duplicate settings."""
+    """The pre-flight data audit: how many rows it reads, its thresholds and per-code severities.
+
+    Threshold defaults follow docs/FINDINGS.md (evidence: the loss-collapse research note); each finding's
+    evidence names the thresholds it was judged by."""
 
     max_rows: int = Field(200_000, ge=1, description="Rows audited per split; a seeded sample (data.seed) when larger.")
     near_dup_threshold: float = Field(0.8, gt=0.0, le=1.0, description="Jaccard of word n-grams at which two rows are near duplicates.")
     num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations (more: slower, more precise).")
     ngram: int = Field(5, ge=1, le=16, description="Words per shingle for near-duplicate detection.")
     label_check_rows: int = Field(2000, ge=1, description="Training rows collated to check labels, padding and EOS.")
+    severity: dict[str, SeverityOverride] = Field(
+        default_factory=dict, description="Per audit code: off (not reported), info, warning or error, replacing the "
+        "audit's own severity; an error makes `train` refuse to start (docs/FINDINGS.md).")
+    exact_dup_warning: float = Field(0.01, ge=0, le=1, description="DUPLICATE_EXACT: warning above this share of extra copies.")
+    exact_dup_error: float = Field(0.05, ge=0, le=1, description="DUPLICATE_EXACT: error above this share of extra copies.")
+    near_dup_warning: float = Field(0.01, ge=0, le=1, description="DUPLICATE_NEAR: warning above this share of extra near copies.")
+    near_dup_error: float = Field(0.10, ge=0, le=1, description="DUPLICATE_NEAR: error above this share of extra near copies.")
+    near_cluster_error: float = Field(
+        0.005, ge=0, le=1, description="DUPLICATE_NEAR: error when one cluster holds more than this share of rows "
+        "(and at least near_cluster_min texts).")
+    near_cluster_min: int = Field(10, ge=2, description="DUPLICATE_NEAR: distinct texts a cluster needs to be an error.")
+    leakage_error: float = Field(
+        0.05, ge=0, le=1, description="TRAIN_VAL_LEAKAGE: error above this share of a validation/test split found in "
+        "training; any leaked row is a warning with the list.")
+    unique_response_min: float = Field(0.5, ge=0, le=1, description="LOW_DIVERSITY signal: unique responses below this share of rows.")
+    top_responses_max: float = Field(0.2, ge=0, le=1, description="LOW_DIVERSITY signal: the 20 most common responses cover more than this share.")
+    distinct2_min: float = Field(0.2, ge=0, le=1, description="LOW_DIVERSITY signal: distinct word bigrams / bigrams below this.")
+    template_coverage_max: float = Field(
+        0.5, ge=0, le=1, description="LOW_DIVERSITY signal: more than this share of response words in 8-word phrases "
+        "shared by over 10% of rows.")
+    diversity_error_signals: int = Field(2, ge=1, le=4, description="LOW_DIVERSITY: signals that make an error (fewer: warning).")
+    label_majority_warning: float = Field(
+        0.9, gt=0, le=1, description="LOW_DIVERSITY for classification: warning when one label is more than this share "
+        "of rows (a single label is an error).")
+    answer_in_prompt_ratio: float = Field(0.5, gt=0, le=1, description="ANSWER_IN_PROMPT: a row counts when this share of its answer is copied in its prompt.")
+    answer_in_prompt_warning: float = Field(
+        0.02, ge=0, le=1, description="ANSWER_IN_PROMPT: warning above this share of rows (below: info; real "
+        "translations copy identifiers such as option names in about 1% of rows).")
+    answer_in_prompt_error: float = Field(0.05, ge=0, le=1, description="ANSWER_IN_PROMPT: error above this share of rows.")
+    pad_in_labels_error: float = Field(0.05, ge=0, le=1, description="PAD_IN_LABELS: error above this share of positions (any: warning).")
+    eos_missing_warning: float = Field(0.02, ge=0, le=1, description="EOS_MISSING: warning above this share of rows (no EOS anywhere: error).")
+    prompt_share_warning: float = Field(0.5, ge=0, le=1, description="PROMPT_NOT_MASKED: warning when prompt tokens exceed this share of supervised tokens.")
+    truncated_warning: float = Field(0.02, ge=0, le=1, description="ANSWER_TRUNCATED: warning above this share of rows.")
+    tokenizer_mismatch_warning: float = Field(0.01, ge=0, le=1, description="TOKENIZER_MISMATCH: warning above this share of rows.")
+    task_share: float = Field(
+        0.8, gt=0.5, le=1, description="data.task auto: the share of rows that must show a shape (answer a span of "
+        "the input, or a rewrite of it) for the data to be that task.")
+    task_max_labels: int = Field(
+        50, ge=2, description="data.task auto: at most this many distinct short answers, each seen 3 times on average, "
+        "make the data a classification task.")
+
+    _severity_off = field_validator("severity", mode="before")(classmethod(lambda cls, v: _yaml_off(v)))
+
+    @field_validator("severity")
+    @classmethod
+    def _known_codes(cls, v: dict[str, str]) -> dict[str, str]:
+        from tuneguard.findings import AUDIT_CODES
+
+        return _known(AUDIT_CODES, "audit", v)
 
 
 class Config(Section):

@@ -1,5 +1,11 @@
-"""How a guard acts on a finding: record it through the RunContext (store + notify) and,
-when the config says halt, ask the Trainer for a checkpoint and a stop.
+"""How a guard acts on a finding: apply the user's severity for its code (guard.severity),
+record it through the RunContext (store + notify) and, when the config says halt, ask the
+Trainer for a checkpoint and a stop.
+
+Severity decides whether a finding may act at all: an info finding is a fact and never halts
+nor triggers a policy intervention, and a code that guard.severity sets below error never
+halts (RunContext.action_for, PolicyEngine.decide); guard.actions / policy.rules decide what
+the other findings do.
 
 `control.should_save` set in on_log or on_evaluate is honoured in the same
 `_maybe_log_save_evaluate` call (log -> evaluate -> save), so the halt checkpoint holds the
@@ -11,7 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from tuneguard.findings import Finding
+from tuneguard.findings import Finding, apply_severity
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +30,14 @@ def request_halt(control: Any) -> None:
 def act(ctx: Any, control: Any, finding: Finding) -> str:
     """Record `finding`; the run's policy (tuneguard.policy, `ctx.policy`) may then act on
     it (checkpoint, scale the learning rate, roll back, halt); on "halt" request a
-    checkpoint and a stop. Returns the action."""
+    checkpoint and a stop. Returns the action ("off": guard.severity silenced the code)."""
+    overrides = ctx.cfg.guard.severity
+    if overrides:
+        kept = apply_severity(finding, overrides, "guard.severity")
+        if kept is None:
+            log.debug("%s at step %s not recorded: guard.severity.%s is off", finding.code, finding.step, finding.code)
+            return "off"
+        finding = kept
     action = ctx.record_finding(finding)
     policy = getattr(ctx, "policy", None)
     if policy is not None and action != "halt":

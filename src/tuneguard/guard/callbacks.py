@@ -2,7 +2,8 @@
 findings.
 
 Cost: nothing per step. It runs only in on_log (training logs: loss, grad_norm, epoch and
-the metrics callback's tokens/s and memory) and on_evaluate (eval_loss), and reads plain
+the metrics callback's tokens/s and memory) and on_evaluate (eval_loss, held against the
+training loss averaged since the previous evaluation: tuneguard.guard.train_loss), and reads plain
 Python floats the Trainer has already synchronised; it never touches a tensor. It must come
 after the metrics callback in the Trainer's callback list, which adds the resource numbers
 to the same `logs` dict.
@@ -20,11 +21,12 @@ from transformers import TrainerCallback
 from tuneguard.findings import Finding
 from tuneguard.guard.actions import act, agree_on_halt
 from tuneguard.guard.collapse import LossCollapseDetector
-from tuneguard.guard.episode import as_float, is_finite
+from tuneguard.guard.episode import as_float
 from tuneguard.guard.nonfinite import NonFiniteDetector
 from tuneguard.guard.overfit import EvalDivergenceDetector, OverfittingDetector, PlateauDetector
 from tuneguard.guard.resources import MemoryDetector, ThroughputDetector
 from tuneguard.guard.spikes import GradNormDetector, LossSpikeDetector
+from tuneguard.guard.train_loss import SinceEval, TrainLossSinceEval
 
 log = logging.getLogger(__name__)
 
@@ -52,16 +54,16 @@ class GuardCallback(TrainerCallback):
         self.output_dir: str | None = None
         self.nonfinite = NonFiniteDetector(last_checkpoint=lambda step: checkpoint_before(self.output_dir, step))
         self.collapse = LossCollapseDetector(g.collapse_floor, g.collapse_ratio, ctx.audit_findings,
-                                             ctx.steps_per_epoch)
-        self.spike = LossSpikeDetector(g.spike_factor, g.spike_window)
+                                             ctx.steps_per_epoch, g.collapse_eval_ratio, g.collapse_eval_kept)
+        self.spike = LossSpikeDetector(g.spike_factor, g.spike_window, g.spike_min_jump)
         self.grad = GradNormDetector(g.grad_norm_max)
         self.overfit = OverfittingDetector(g.overfit_evals, g.overfit_gap)
-        self.divergence = EvalDivergenceDetector(g.divergence_ratio)
+        self.divergence = EvalDivergenceDetector(g.divergence_ratio, g.divergence_min_gap)
         self.plateau = PlateauDetector(g.plateau_evals, g.plateau_rel_change)
         self.memory = MemoryDetector(g.memory_fraction)
         self.throughput = ThroughputDetector(g.throughput_ratio, g.throughput_window, g.throughput_warmup_logs,
                                              g.throughput_patience, g.throughput_min_window_s)
-        self.train_loss: float | None = None  # latest logged training loss
+        self.since_eval = TrainLossSinceEval()
         self._skip_throughput = False
 
     # -- Trainer events ---------------------------------------------------------------
@@ -72,6 +74,7 @@ class GuardCallback(TrainerCallback):
         # The audit may have run after the callbacks were built.
         self.collapse.audit_findings = list(self.ctx.audit_findings)
         self.collapse.steps_per_epoch = self.ctx.steps_per_epoch
+        self.since_eval = TrainLossSinceEval(state.global_step)
         if state.global_step > 0:
             self._replay(state)
 
@@ -98,7 +101,7 @@ class GuardCallback(TrainerCallback):
             self.spike.update(step, loss),
             self.grad.update(step, gn, loss),
         ]
-        self.train_loss = loss if is_finite(loss) and loss > 0 else None
+        self.since_eval.add(step, loss)
         if resources:
             found += self.memory.update(
                 step, mem_reserved_gb=as_float(logs.get("mem_reserved_gb")),
@@ -116,10 +119,15 @@ class GuardCallback(TrainerCallback):
         ev = as_float(metrics.get("eval_loss"))
         if ev is None:
             return []
+        since: SinceEval | None = self.since_eval.take(step)
+        train = since.loss if since is not None else None
+        basis = None if since is None else {"train_loss_since_eval": since.loss, "train_steps_since_eval": since.steps,
+                                            "train_logs_since_eval": since.windows, "since_step": since.from_step}
         return [
             self.nonfinite.update_eval(step, ev),
-            self.overfit.update(step, ev, self.train_loss),
-            self.divergence.update(step, ev, self.train_loss),
+            self.collapse.update_eval(step, ev, train, as_float(metrics.get("epoch"))),
+            self.overfit.update(step, ev, train, basis),
+            self.divergence.update(step, ev, train, basis),
             self.plateau.update(step, ev, max_steps),
         ]
 
@@ -127,6 +135,7 @@ class GuardCallback(TrainerCallback):
         """On resume, rebuild the detectors' history from the checkpoint's log history, without
         recording anything again: the initial loss stays the run's first loss, running medians
         are warm, and a problem already recorded is not recorded twice."""
+        self.since_eval = TrainLossSinceEval()
         for entry in state.log_history:
             step = int(entry.get("step", 0))
             if step > state.global_step:

@@ -6,6 +6,30 @@ training loss is a loss on unseen rows. A near-zero loss there means the supervi
 are predictable from the data itself: duplicated or templated rows, validation rows leaked
 from training, padding or prompt tokens in the labels, pad == eos masking, answers already
 in the prompt. The finding says so and links the data-audit findings of the same run.
+
+But a low loss is not by itself a fault: a pretrained model on an easy task (copying a span
+of the input, say) starts low and may pass below the floor within epoch 1 while learning well.
+So the guard halts only with evidence of a fault:
+
+- an audit finding of severity error that explains a collapse (duplicates, templates, leakage,
+  padding or label masking faults, answers in the prompt): error at once (halts);
+- otherwise the loss alone is an info finding (a fact: the loss is low and the audit found no
+  cause) and the next evaluation decides. The training loss averaged since the previous
+  evaluation (the number EVAL_DIVERGENCE uses too) is held against the eval loss on rows not
+  seen in training: eval loss above guard.collapse_eval_ratio (4) times it, and above it by
+  more than guard.collapse_floor, while the eval loss is still above guard.collapse_eval_kept
+  (half) of the initial loss, means the training rows became predictable while unseen rows
+  stayed about as hard as at the start: memory, not learning (error, halts). Otherwise the
+  model is learning the task on rows it has never seen and the task is easy for it (info,
+  saying so with the numbers). Why 4x: a fault makes the training rows far more
+  predictable (the motivating run: 0.005 against about 1.5, 300x), while two small samples of
+  a skewed per-row loss differ by 2-3x by chance (SmolLM2 on extraction: 0.13 over 25 training
+  rows against 0.32 over 16 eval rows, and 0.038 against 0.31 five steps later, while the
+  eval loss had fallen from the initial 1.31: a few hard eval rows in a small eval set).
+
+Info findings never halt (guard.actions applies to warnings and errors), so an easy task
+learned well finishes; a user who wants the old rule back sets guard.severity.LOSS_COLLAPSE:
+error.
 """
 
 from __future__ import annotations
@@ -60,6 +84,11 @@ def _share(evidence: dict) -> float | None:
     return None
 
 
+def audit_causes(audit_findings: Iterable[Finding]) -> list[Finding]:
+    """The audit findings that explain a collapse by themselves: related codes at severity error."""
+    return [f for f in audit_findings if f.code in RELATED_AUDIT_CODES and f.severity == "error"]
+
+
 def audit_links(audit_findings: Iterable[Finding]) -> tuple[list[str], list[str]]:
     """Codes of the related audit findings and one phrase per code, e.g.
     "the audit found 38% exact duplicates: see DUPLICATE_EXACT"."""
@@ -76,8 +105,9 @@ def audit_links(audit_findings: Iterable[Finding]) -> tuple[list[str], list[str]
 
 
 class LossCollapseDetector:
-    """Feed every logged training loss; returns a LOSS_COLLAPSE finding when the loss falls
-    below `floor` or below `ratio` x the first logged loss while epoch < 1.
+    """LOSS_COLLAPSE: feed every logged training loss (`update`) and every evaluation
+    (`update_eval`); returns a finding when the loss falls below `floor` or below `ratio` x the
+    first logged loss while epoch < 1, at the severity the evidence supports (module docstring).
 
     Exactly 0.0 and non-finite losses are left to NON_FINITE (they point at NaN or fully
     masked batches, not at a predictable dataset).
@@ -86,14 +116,19 @@ class LossCollapseDetector:
     code = "LOSS_COLLAPSE"
 
     def __init__(self, floor: float, ratio: float, audit_findings: Iterable[Finding] = (),
-                 steps_per_epoch: int = 0) -> None:
+                 steps_per_epoch: int = 0, eval_ratio: float = 4.0, eval_kept: float = 0.5) -> None:
         self.floor = floor
         self.ratio = ratio
+        self.eval_ratio = eval_ratio
+        self.eval_kept = eval_kept
         self.audit_findings = list(audit_findings)
         self.steps_per_epoch = steps_per_epoch
         self.initial: float | None = None
         self.initial_step: int | None = None
         self.episode = Episode()
+        self.level: str | None = None  # severity reported in the current episode
+        self.pending: dict | None = None  # the low loss waiting for an evaluation's verdict
+        self._low_since_eval = False  # the loss was low at some log since the previous evaluation
 
     def update(self, step: int, epoch: float | None, loss: float | None) -> Finding | None:
         if not is_finite(loss) or loss <= 0.0:
@@ -107,38 +142,118 @@ class LossCollapseDetector:
         in_epoch1 = epoch is not None and epoch < 1.0
         below_floor = loss < self.floor
         below_ratio = loss < self.ratio * self.initial
-        if not self.episode.update(in_epoch1 and (below_floor or below_ratio)):
+        low = in_epoch1 and (below_floor or below_ratio)
+        self._low_since_eval |= low
+        if not self.episode.update(low):
+            if not low:
+                self.level = None
             return None
-        return self._finding(step, epoch, loss, self.initial, below_floor, below_ratio)
-
-    def _finding(self, step: int, epoch: float, loss: float, initial: float, below_floor: bool,
-                 below_ratio: bool) -> Finding:
-        codes, links = audit_links(self.audit_findings)
         rule = " and ".join(
             ([f"below the floor {self.floor:g}"] if below_floor else [])
             + ([f"below {self.ratio:.0%} of the initial loss"] if below_ratio else []))
-        change = (f"fell from {initial:.4g} to {loss:.4g}" if step != self.initial_step
-                  else f"is already {loss:.4g} at the first logged step")
-        message = (f"Training loss {change} ({rule}) at step {step}, only "
-                   f"{epoch:.1%} into epoch 1: unless rows repeat, each row has been seen at most once so far, so a "
-                   f"loss this low on rows the model has not trained on means the data or labels are predictable "
-                   f"(duplicates, templates, leakage, masking faults), not ordinary overfitting.")
-        audit = ("; ".join(links) + ". ") if links else \
-            "Run `tuneguard audit CONFIG`: it checks each of these. "
-        recommendation = (f"Fix the data, not the learning rate (a lower one only slows the collapse). {audit}"
-                          f"Suspected causes: {'; '.join(SUSPECTED_CAUSES)}.")
-        evidence = {
-            "initial_loss": initial,
-            "initial_step": self.initial_step,
-            "loss": loss,
-            "perplexity": math.exp(loss),
-            "step": step,
-            "epoch": epoch,
-            "epoch1_share": epoch,
-            "collapse_floor": self.floor,
-            "collapse_ratio": self.ratio,
-            "loss_ratio": loss / initial,
-            "audit_findings": codes,
+        causes = audit_causes(self.audit_findings)
+        if causes:
+            self.level = "error"
+            return self._fault(step, epoch, loss, rule, [f.code for f in causes])
+        self.level = "info"
+        if self.pending is not None:
+            return None  # already waiting for this evaluation's verdict: one fact is enough
+        self.pending = {"step": step, "epoch": epoch, "loss": loss, "rule": rule}
+        return self._watching(step, epoch, loss, rule)
+
+    def update_eval(self, step: int, eval_loss: float | None, train_loss: float | None,
+                    epoch: float | None = None) -> Finding | None:
+        """At an evaluation, with the training loss averaged since the previous one: a low
+        training loss far below the eval loss is a fault (error); one of the same order is an
+        easy task (info). Nothing when the loss was not low since the previous evaluation."""
+        was_low, self._low_since_eval = self._low_since_eval, False
+        pending, self.pending = self.pending, None
+        low = train_loss
+        if not (was_low or pending) or not is_finite(eval_loss) or not is_finite(low) or low <= 0 \
+                or self.level == "error":
+            return None
+        # Memory, not learning: the training rows got far easier than unseen rows, which stayed
+        # about as hard as they were for the model at the start.
+        kept = self.initial is not None and eval_loss > self.eval_kept * self.initial
+        far = eval_loss > self.eval_ratio * low and eval_loss - low > self.floor and kept
+        if far:
+            self.level = "error"
+            return self._eval_fault(step, epoch, eval_loss, low)
+        if pending is not None:
+            return self._easy(step, epoch, eval_loss, low, pending)
+        return None
+
+    # -- the findings ------------------------------------------------------------------------
+    def _base_evidence(self, step: int, epoch: float | None, loss: float) -> dict:
+        return {
+            "initial_loss": self.initial, "initial_step": self.initial_step, "loss": loss,
+            "perplexity": math.exp(loss), "step": step, "epoch": epoch, "epoch1_share": epoch,
+            "collapse_floor": self.floor, "collapse_ratio": self.ratio, "collapse_eval_ratio": self.eval_ratio,
+            "loss_ratio": loss / self.initial if self.initial else None,
         }
+
+    def _change(self, step: int, loss: float) -> str:
+        return (f"fell from {self.initial:.4g} to {loss:.4g}" if step != self.initial_step
+                else f"is already {loss:.4g} at the first logged step")
+
+    def _fault(self, step: int, epoch: float, loss: float, rule: str, causes: list[str]) -> Finding:
+        codes, links = audit_links(self.audit_findings)
+        message = (f"Training loss {self._change(step, loss)} ({rule}) at step {step}, only "
+                   f"{epoch:.1%} into epoch 1, and the audit found the cause ({', '.join(causes)}): unless rows "
+                   f"repeat, each row has been seen at most once so far, so a loss this low on rows the model has "
+                   f"not trained on means the data or labels are predictable, not ordinary overfitting.")
+        recommendation = (f"Fix the data, not the learning rate (a lower one only slows the collapse). "
+                          f"{'; '.join(links)}. Suspected causes: {'; '.join(SUSPECTED_CAUSES)}.")
+        evidence = {**self._base_evidence(step, epoch, loss), "audit_findings": codes, "audit_causes": causes,
+                    "verdict": "fault: audit"}
         return Finding(code=self.code, severity="error", message=message, evidence=evidence,
+                       recommendation=recommendation, step=step, source="guard")
+
+    def _watching(self, step: int, epoch: float, loss: float, rule: str) -> Finding:
+        codes, links = audit_links(self.audit_findings)
+        audit = (f"the audit's findings ({', '.join(codes)}) are not errors" if codes else
+                 "the audit found no cause")
+        message = (f"Training loss {self._change(step, loss)} ({rule}) at step {step}, {epoch:.1%} into epoch 1, "
+                   f"and {audit}: either the task is easy for this model or the training rows are predictable in a "
+                   "way the audit cannot see. The next evaluation tells: an eval loss as low means an easy task; "
+                   "one far above the training loss means a fault, and the run halts.")
+        recommendation = ("Nothing to do yet. If the run has no evaluations (eval.strategy: no), give it some, or "
+                          "compare answers on held-out rows yourself. "
+                          + (f"Look at: {'; '.join(links)}." if links else ""))
+        evidence = {**self._base_evidence(step, epoch, loss), "audit_findings": codes, "verdict": "pending evaluation"}
+        return Finding(code=self.code, severity="info", message=message, evidence=evidence,
+                       recommendation=recommendation.strip(), step=step, source="guard")
+
+    def _eval_fault(self, step: int, epoch: float | None, eval_loss: float, low: float) -> Finding:
+        codes, links = audit_links(self.audit_findings)
+        message = (f"At step {step} the eval loss {eval_loss:.4g} on rows not seen in training is "
+                   f"{eval_loss / low:.1f}x the training loss {low:.4g} since the previous evaluation (limit "
+                   f"{self.eval_ratio:g}x): the training rows are predictable in a way unseen rows are not "
+                   f"(repeated or templated training rows): unseen rows are still about as hard as at the start "
+                   f"(initial loss {self.initial:.4g}), so the low loss measures memory, not learning.")
+        recommendation = ("Fix the training data: look for rows that repeat in ways exact and near-duplicate "
+                          "detection miss (the same answer under many prompts, a shared template), and check that "
+                          "the validation rows come from the same source and format. "
+                          + (f"The audit also found: {'; '.join(links)}. " if links else "")
+                          + f"Suspected causes: {'; '.join(SUSPECTED_CAUSES)}.")
+        evidence = {**self._base_evidence(step, epoch, low), "eval_loss": eval_loss, "train_loss_since_eval": low,
+                    "eval_to_train": eval_loss / low, "collapse_eval_kept": self.eval_kept,
+                    "audit_findings": codes, "verdict": "fault: eval far above"}
+        return Finding(code=self.code, severity="error", message=message, evidence=evidence,
+                       recommendation=recommendation, step=step, source="guard")
+
+    def _easy(self, step: int, epoch: float | None, eval_loss: float, low: float, pending: dict) -> Finding:
+        codes, _ = audit_links(self.audit_findings)
+        message = (f"The task looks easy for this model, not broken: the training loss fell low ({pending['loss']:.4g} "
+                   f"at step {pending['step']}, {pending['rule']}) and the eval loss on rows not seen in training is "
+                   f"of the same order ({eval_loss:.4g} at step {step} against {low:.4g} for training since the "
+                   f"previous evaluation, within {self.eval_ratio:g}x), with "
+                   + (f"only non-error audit findings ({', '.join(codes)})." if codes else "a clean audit."))
+        recommendation = ("Judge the run by its answers on held-out rows (eval.qa_probes with expected answers), "
+                          "not by the loss; stop early when the eval loss stops improving "
+                          "(eval.early_stopping_patience) to save compute.")
+        evidence = {**self._base_evidence(pending["step"], pending["epoch"], pending["loss"]), "eval_loss": eval_loss,
+                    "eval_step": step, "train_loss_since_eval": low, "eval_to_train": eval_loss / low,
+                    "audit_findings": codes, "verdict": "easy task"}
+        return Finding(code=self.code, severity="info", message=message, evidence=evidence,
                        recommendation=recommendation, step=step, source="guard")

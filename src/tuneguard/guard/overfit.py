@@ -1,7 +1,10 @@
 """Rules on the evaluation curve: OVERFITTING, EVAL_DIVERGENCE and PLATEAU.
 
-Each detector gets the evaluation loss and the latest logged training loss at every
-evaluation (numbers the Trainer already has), so they cost nothing on the device.
+Each detector gets the evaluation loss and the training loss averaged since the previous
+evaluation (tuneguard.guard.train_loss: one logging window's loss is too noisy to hold against
+an evaluation) at every evaluation, numbers the Trainer already has, so they cost nothing on
+the device. `basis` (how that average was made: steps, logs, since which step) goes into the
+evidence.
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ class OverfittingDetector:
         self.history: list[tuple[int, float, float | None]] = []  # (step, eval_loss, train_loss)
         self.episode = Episode()
 
-    def update(self, step: int, eval_loss: float | None, train_loss: float | None) -> Finding | None:
+    def update(self, step: int, eval_loss: float | None, train_loss: float | None,
+               basis: dict | None = None) -> Finding | None:
         if not is_finite(eval_loss):
             return None
         train = train_loss if is_finite(train_loss) else None
@@ -64,7 +68,7 @@ class OverfittingDetector:
             "gap": None if train is None else eval_loss - train, "overfit_gap": self.gap,
             "overfit_evals": self.rising_evals, "triggers": triggers,
             "evaluations": [{"step": s, "eval_loss": e, "train_loss": t} for s, e, t in window],
-            "best_eval_step": best_step, "best_eval_loss": best_eval,
+            "best_eval_step": best_step, "best_eval_loss": best_eval, **(basis or {}),
         }
         recommendation = f"The best eval loss so far was {best_eval:.4g} at step {best_step}. {_MEMORISE}"
         return Finding(code=self.code, severity="warning", message=message, evidence=evidence,
@@ -72,27 +76,32 @@ class OverfittingDetector:
 
 
 class EvalDivergenceDetector:
-    """EVAL_DIVERGENCE (warning): eval loss > `ratio` x the latest training loss."""
+    """EVAL_DIVERGENCE (warning): eval loss > `ratio` x the training loss since the previous
+    evaluation, and above it by more than `min_gap`: near zero a ratio alone fires on noise
+    (0.32 against 0.13 is 2.5x, yet a small eval set and a few batches differ that much)."""
 
     code = "EVAL_DIVERGENCE"
 
-    def __init__(self, ratio: float) -> None:
+    def __init__(self, ratio: float, min_gap: float = 0.0) -> None:
         self.ratio = ratio
+        self.min_gap = min_gap
         self.episode = Episode()
 
-    def update(self, step: int, eval_loss: float | None, train_loss: float | None) -> Finding | None:
+    def update(self, step: int, eval_loss: float | None, train_loss: float | None,
+               basis: dict | None = None) -> Finding | None:
         ok = is_finite(eval_loss) and is_finite(train_loss) and train_loss > 0
-        if not self.episode.update(ok and eval_loss > self.ratio * train_loss):
+        if not self.episode.update(ok and eval_loss > self.ratio * train_loss and eval_loss - train_loss > self.min_gap):
             return None
         r = eval_loss / train_loss
-        message = (f"Eval loss {eval_loss:.4g} is {r:.2f}x the training loss {train_loss:.4g} at step {step} "
+        over = f" (average of {basis['train_steps_since_eval']} steps since step {basis['since_step']})" if basis else ""
+        message = (f"Eval loss {eval_loss:.4g} is {r:.2f}x the training loss {train_loss:.4g}{over} at step {step} "
                    f"(limit {self.ratio:g}x): the model does much better on training rows than on validation rows.")
         recommendation = ("Check that the validation rows come from the same source and format as the training rows "
                           "(same prompt template, same label masking). If they do, the model memorises: "
                           f"{_MEMORISE} A training loss far below the eval loss early in epoch 1 points at "
                           "duplicated or templated training rows instead (see LOSS_COLLAPSE and the audit).")
         evidence = {"step": step, "eval_loss": eval_loss, "train_loss": train_loss, "ratio": r,
-                    "divergence_ratio": self.ratio}
+                    "divergence_ratio": self.ratio, "divergence_min_gap": self.min_gap, **(basis or {})}
         return Finding(code=self.code, severity="warning", message=message, evidence=evidence,
                        recommendation=recommendation, step=step, source="guard")
 

@@ -18,13 +18,15 @@ MIN_PRIOR_POINTS = 3  # a median of fewer points is not a baseline
 
 class LossSpikeDetector:
     """LOSS_SPIKE (warning): loss > `factor` x the running median of the previous `window`
-    logged losses (at least 3 of them)."""
+    logged losses (at least 3 of them) and above it by more than `min_jump`: near zero a ratio
+    alone is noise (a healthy SmolLM2 run at 0.02 logged windows of 0.07, 3.5x)."""
 
     code = "LOSS_SPIKE"
 
-    def __init__(self, factor: float, window: int) -> None:
+    def __init__(self, factor: float, window: int, min_jump: float = 0.0) -> None:
         self.factor = factor
         self.window = window
+        self.min_jump = min_jump
         self.median = RunningMedian(window)
         self.episode = Episode()
 
@@ -34,7 +36,7 @@ class LossSpikeDetector:
         med = self.median.median() if len(self.median) >= MIN_PRIOR_POINTS else None
         prior = list(self.median.values)
         self.median.add(loss)
-        spike = med is not None and med > 0 and loss > self.factor * med
+        spike = med is not None and med > 0 and loss > self.factor * med and loss - med > self.min_jump
         if not self.episode.update(spike):
             return None
         message = (f"Training loss jumped to {loss:.4g} at step {step}, {loss / med:.1f}x the running median "
@@ -43,7 +45,8 @@ class LossSpikeDetector:
                           "clipping (train.max_grad_norm 1.0); with fp16 switch to bf16; look for outlier rows "
                           "(very long, garbled or mislabelled) in the batches around this step.")
         evidence = {"step": step, "loss": loss, "running_median": med, "ratio": loss / med,
-                    "spike_factor": self.factor, "spike_window": self.window, "previous_losses": prior}
+                    "spike_factor": self.factor, "spike_window": self.window, "spike_min_jump": self.min_jump,
+                    "previous_losses": prior}
         return Finding(code=self.code, severity="warning", message=message, evidence=evidence,
                        recommendation=recommendation, step=step, source="guard")
 

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from tuneguard.config.schema import PolicyRule
-from tuneguard.findings import Finding
+from tuneguard.findings import Finding, overridden_below_error
 from tuneguard.policy.lr import LRChange, LRScaler, parse_lr_request
 from tuneguard.policy.rollback import (
     BatchSkips,
@@ -115,6 +115,11 @@ class PolicyEngine:
         rule = self.rule_for(f.code)
         if rule is None or rule.action == "warn":
             return Decision("warn", rule=rule)
+        if f.severity == "info":
+            return Decision("warn", "an info finding is a fact: it never acts", rule)
+        below = overridden_below_error(f)
+        if below and rule.action == "halt":
+            return Decision("warn", f"guard.severity.{f.code} is {f.severity}: below error, it never halts", rule)
         if rule.triggers:
             found = set((f.evidence or {}).get("triggers") or [])
             if not found & set(rule.triggers):
@@ -123,7 +128,8 @@ class PolicyEngine:
         if rule.action == "halt":
             return Decision("halt", f"policy.rules.{f.code}: halt", rule)
         if rule.times is not None and self.taken[f.code] >= rule.times:
-            return Decision(rule.then, f"{f.code} again after {self.taken[f.code]} {rule.action}(s) "
+            then = "warn" if below and rule.then == "halt" else rule.then
+            return Decision(then, f"{f.code} again after {self.taken[f.code]} {rule.action}(s) "
                                        f"(times: {rule.times}); then: {rule.then}", rule)
         if self.ctx.stop_reason is not None:
             return Decision("warn", f"the run is already ending ({self.ctx.stop_reason})", rule)

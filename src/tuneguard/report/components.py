@@ -121,6 +121,9 @@ def evidence_html(ev: dict[str, Any]) -> str:
 
 def finding_item(f: Finding) -> str:
     when_ = "pre-flight audit" if f.step is None else f"step {f.step}"
+    ov = (f.evidence or {}).get("severity_override")
+    if isinstance(ov, dict):
+        when_ += f" · severity set by {ov.get('set_by')} (the check said {ov.get('default')})"
     rec = f'<div class="rec"><b>Do:</b> {esc(f.recommendation)}</div>' if f.recommendation else ""
     return (f'<li class="finding {esc(f.severity)}"><div class="finding-head">{pill(f.severity)}'
             f'<span class="code">{esc(f.code)}</span><span class="when">{esc(when_)} · {esc(f.source)}</span></div>'

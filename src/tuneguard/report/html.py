@@ -240,7 +240,8 @@ def _qa_html(run: RunData) -> str:
 
 def _run_details(run: RunData) -> str:
     cfg = run.config
-    settings = kv_table([(k, format_value(_get(cfg, k))) for k in KEY_SETTINGS if _get(cfg, k) is not None])
+    settings = kv_table([(k, format_value(_get(cfg, k))) for k in KEY_SETTINGS if _get(cfg, k) is not None]
+                        + run.diagnosis_settings())
     env = run.meta.get("environment") if isinstance(run.meta.get("environment"), dict) else {}
     env_table = kv_table(list(env.items())) if env else '<p class="muted">not recorded</p>'
     t = timings(run)

@@ -51,7 +51,9 @@ def render_markdown(run: RunData, verdict: Verdict, recs: Recommendations) -> st
         out.append("No findings.")
     for f in sorted(run.findings, key=lambda f: (f.source != "audit", f.step if f.step is not None else -1)):
         where = "audit" if f.step is None else f"step {f.step}"
-        out.append(f"- **{f.code}** ({f.severity}, {where}): {cell(f.message)}")
+        ov = (f.evidence or {}).get("severity_override")
+        set_by = f", set by {ov.get('set_by')}; the check said {ov.get('default')}" if isinstance(ov, dict) else ""
+        out.append(f"- **{f.code}** ({f.severity}{cell(set_by)}, {where}): {cell(f.message)}")
         if f.evidence:
             ev = ", ".join(f"{k}={fmt(v) if isinstance(v, float) else v}" for k, v in f.evidence.items()
                            if not isinstance(v, (list, dict)))
@@ -108,6 +110,7 @@ def render_markdown(run: RunData, verdict: Verdict, recs: Recommendations) -> st
             f" (step {run.best_step if run.best_step is not None else 'n/a'}, "
             f"eval loss {fmt(best[1]) if best else 'n/a'})",
             f"- exit reason: {run.meta.get('exit_reason') or 'n/a'}"]
+    out += [f"- {k}: {cell(v)}" for k, v in run.diagnosis_settings()]
     env = run.meta.get("environment")
     if isinstance(env, dict) and env:
         out.append("- environment: " + ", ".join(f"{k} {v}" for k, v in env.items()))

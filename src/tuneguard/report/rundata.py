@@ -134,6 +134,22 @@ class RunData:
         return before[-1] if before else steps[0]
 
 
+    def diagnosis_settings(self) -> list[tuple[str, str]]:
+        """How the findings were judged: the task shape the audit used, and the user's
+        per-code severity overrides in effect (empty ones left out)."""
+        rows: list[tuple[str, str]] = []
+        task = self.meta.get("task")
+        if isinstance(task, dict) and task.get("shape"):
+            how = "set by data.task" if task.get("source") == "data.task" else f"inferred: {task.get('reason', '')}"
+            rows.append(("task", f"{task['shape']} ({how})"))
+        for key in ("audit.severity", "guard.severity"):
+            section, name = key.split(".")
+            v = self.section(section).get(name)
+            if isinstance(v, dict) and v:
+                rows.append((key, ", ".join(f"{c}: {s}" for c, s in sorted(v.items()))))
+        return rows
+
+
 def is_finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 

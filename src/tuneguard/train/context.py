@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tuneguard.config.schema import Config
-from tuneguard.findings import Finding
+from tuneguard.findings import Finding, overridden_below_error
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +45,18 @@ class RunContext:
                 text = text.replace(s, "***")
         return re.sub(r"([a-z][a-z0-9+.-]*://)[^\s'\"]+", r"\1***", text) if self.secrets else text
 
-    def action_for(self, code: str) -> str:
-        return self.cfg.guard.actions.get(code, "warn")
+    def action_for(self, f: Finding) -> str:
+        """guard.actions for the finding's code; an info finding, or one guard.severity set
+        below error, never halts."""
+        if f.severity == "info" or overridden_below_error(f):
+            return "warn"
+        return self.cfg.guard.actions.get(f.code, "warn")
 
     def record_finding(self, f: Finding) -> str:
         """Store and notify a finding; returns the configured action ("warn" or "halt")."""
         f.source = f.source or "guard"
         self.findings.append(f)
-        action = self.action_for(f.code) if f.source == "guard" else "warn"
+        action = self.action_for(f) if f.source == "guard" else "warn"
         log.warning("[%s] %s %s", f.severity.upper(), f.code, f.message) if f.severity != "info" else \
             log.info("[info] %s %s", f.code, f.message)
         if self.is_main and self.store is not None:

@@ -16,6 +16,8 @@ import torch
 from transformers import TrainerCallback
 
 from tuneguard.fmt import fmt_duration  # noqa: F401 - re-exported for callers
+from tuneguard.guard.episode import as_float
+from tuneguard.guard.train_loss import TrainLossSinceEval
 from tuneguard.train.context import RunContext
 
 log = logging.getLogger(__name__)
@@ -81,7 +83,12 @@ def memory_snapshot() -> dict[str, float]:
 
 
 class MetricsCallback(TrainerCallback):
-    """Adds throughput/memory/ETA to every training log and writes all logs to the store."""
+    """Adds throughput/memory/ETA to every training log and writes all logs to the store.
+
+    Every evaluation row also gets `train_loss_since_eval` (and `train_steps_since_eval`): the
+    training loss averaged over the steps since the previous evaluation
+    (tuneguard.guard.train_loss), the number the guards and the report hold against the eval
+    loss. It goes into the eval logs too, so trackers and `on_evaluate` see it."""
 
     def __init__(self, ctx: RunContext, counter: TokenCounter):
         self.ctx = ctx
@@ -94,8 +101,11 @@ class MetricsCallback(TrainerCallback):
         self._last_train: dict[str, Any] = {}
         self._paused_last = 0.0
         self._best_eval: float | None = None
+        self.since_eval = TrainLossSinceEval()
 
     def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001 - Trainer signature
+        # A resumed run: the training logs since the last evaluation before the checkpoint.
+        self.since_eval = TrainLossSinceEval.from_history(state.log_history, state.global_step)
         now = time.perf_counter()
         self._t_last = self._t_start = now
         self._tok_last = self.counter.tokens
@@ -122,6 +132,13 @@ class MetricsCallback(TrainerCallback):
             logs["eta_s"] = max(state.max_steps - step, 0) * elapsed / done
             logs.update(memory_snapshot())
             self._t_last, self._tok_last, self._step_last = now, self.counter.tokens, step
+        if "loss" in logs:
+            self.since_eval.add(step, as_float(logs.get("loss")))
+        elif "eval_loss" in logs:
+            since = self.since_eval.take(step)
+            if since is not None:
+                logs["train_loss_since_eval"] = since.loss
+                logs["train_steps_since_eval"] = since.steps
         if not self.ctx.is_main or self.ctx.store is None:
             return
         row = {k: v for k, v in logs.items() if isinstance(v, (int, float))}
@@ -135,7 +152,8 @@ class MetricsCallback(TrainerCallback):
             self.ctx.store.log_metrics(step, "eval", row)
             ev = logs["eval_loss"]
             payload = {"step": step, "max_steps": state.max_steps, "epoch": state.epoch, "eval_loss": ev,
-                       "train_loss": self._last_train.get("loss"), "best_eval_loss": self._best_eval}
+                       "train_loss": logs.get("train_loss_since_eval", self._last_train.get("loss")),
+                       "best_eval_loss": self._best_eval}
             if isinstance(ev, float) and math.isfinite(ev):
                 self._best_eval = ev if self._best_eval is None else min(self._best_eval, ev)
             self.ctx.event("evaluation", payload, step=step)

@@ -324,10 +324,12 @@ def load_tokenizer_and_data(cfg: Config) -> tuple[Any, PreparedData]:
     return tokenizer, data
 
 
-def run_data_audit(cfg: Config, data: PreparedData, tokenizer: Any) -> list[Finding]:
+def run_data_audit(cfg: Config, data: PreparedData, tokenizer: Any) -> tuple[list[Finding], dict[str, Any]]:
+    """The audit's findings and the task shape it judged them by (stats.task)."""
     from tuneguard.audit import run_audit
 
-    return list(run_audit(cfg, data, tokenizer).findings)
+    result = run_audit(cfg, data, tokenizer)
+    return list(result.findings), dict(result.stats.get("task") or {})
 
 
 def optional_callbacks(ctx: RunContext, tokenizer: Any) -> list[Any]:
@@ -488,7 +490,7 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
         hw = preflight(cfg, lambda: model_lib.model_config(cfg, tokenizer), world_size=dist.world_size,
                        local_rank=dist.local_rank,
                        max_example_length=max((len(f["input_ids"]) for f in data.train.features), default=None))
-        audit_findings = run_data_audit(cfg, data, tokenizer) if dist.is_main else []
+        audit_findings, task = run_data_audit(cfg, data, tokenizer) if dist.is_main else ([], {})
         spe, max_steps = steps_plan(len(data.train.features), cfg, dist.world_size)
 
         if dist.is_main:
@@ -497,7 +499,7 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
             store.init_run(config=cfg_record, max_steps=max_steps)
             store.set_meta(environment=environment(), data_sizes=data.sizes(), data_format=data.format,
                            tokenize_stats={s.name: s.stats.to_dict() for s in (data.train, data.validation)},
-                           steps_per_epoch=spe, exit_reason=None, hardware=hw.as_dict())
+                           steps_per_epoch=spe, exit_reason=None, hardware=hw.as_dict(), task=task)
             store.replace_audit_findings(audit_findings)
             if hw.precision.note:
                 log.warning("precision: %s", hw.precision.note)
@@ -562,7 +564,8 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
         if store:
             store.set_state("running", started=time.time())
         sizes = data.sizes()
-        start_payload = {"model": cfg.model.name, "train_rows": sizes["train"], "eval_rows": sizes["validation"],
+        start_payload = {"model": cfg.model.name, "task": task.get("shape"),
+                         "task_source": "data.task" if cfg.data.task != "auto" else "inferred", "train_rows": sizes["train"], "eval_rows": sizes["validation"],
                          "test_rows": sizes.get("test"), "max_steps": max_steps, "num_epochs": cfg.train.num_epochs,
                          "learning_rate": cfg.train.learning_rate, "batch_size": cfg.train.batch_size,
                          "gradient_accumulation_steps": cfg.train.gradient_accumulation_steps,

@@ -5,12 +5,14 @@ language tables in `en.py` and `th.py` decide *how*. Missing payload keys drop t
 line instead of printing "None", so callers may send what they have.
 
 Payload keys per event (all optional unless noted):
-- started: model, train_rows, eval_rows, test_rows, max_steps, num_epochs, learning_rate,
-  batch_size, gradient_accumulation_steps, lora_r, lora_alpha, max_length,
+- started: model, task (classification, extraction, rewriting, open), task_source
+  ("inferred" or "data.task"), train_rows, eval_rows, test_rows, max_steps, num_epochs,
+  learning_rate, batch_size, gradient_accumulation_steps, lora_r, lora_alpha, max_length,
   hyperparameters (dict of further key -> value)
 - evaluation: step, max_steps, epoch, train_loss, eval_loss, best_eval_loss (the best
   before this evaluation)
-- finding: a Finding as dict (code, severity, step, message, evidence, recommendation)
+- finding: a Finding as dict (code, severity, step, message, evidence, recommendation); an
+  evidence `severity_override` ({set_by, default}: audit.severity / guard.severity) gets its line
 - qa: step, samples (list of {prompt, output, keyword_score})
 - early_stop: step, best_eval_loss, reason
 - halted: step, code, message, checkpoint
@@ -101,6 +103,10 @@ def _evidence(ev: Any) -> str | None:
 
 def _started(L: _Lines, p: Mapping[str, Any]) -> None:
     L.add("model", model=p.get("model"))
+    task = p.get("task")
+    if task:
+        how = L.word("task_stated" if p.get("task_source") == "data.task" else "task_inferred")
+        L.add("task", v=L.table.get(f"task_{task}", str(task)), how=how)
     L.add("train_rows", n=_opt(fmt.integer, p.get("train_rows")))
     L.add("eval_rows", n=_opt(fmt.integer, p.get("eval_rows")))
     L.add("test_rows", n=_opt(fmt.integer, p.get("test_rows")))
@@ -138,6 +144,10 @@ def _finding(L: _Lines, p: Mapping[str, Any]) -> None:
     sev = p.get("severity")
     if sev is not None:
         L.add("severity", v=L.table.get(f"sev_{sev}", str(sev)))
+    ov = (p.get("evidence") or {}).get("severity_override") if isinstance(p.get("evidence"), Mapping) else None
+    if isinstance(ov, Mapping) and ov.get("set_by"):
+        default = ov.get("default")
+        L.add("severity_override", key=str(ov["set_by"]), default=L.table.get(f"sev_{default}", str(default)))
     L.add("step", step=_opt(fmt.integer, p.get("step")))
     if p.get("message"):
         L.raw(fmt.shorten(p["message"], 600))

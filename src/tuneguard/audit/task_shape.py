@@ -1,0 +1,135 @@
+"""What kind of task the data is, so that each check judges it for what it is.
+
+A classifier's answers are a few label words, so "only 5% of responses are unique" is what
+classification is, not a template; an extractor's answers are spans of its input, so "the
+answer is in the prompt" is the task, not a leak. The audit therefore first decides the
+shape of the task, from the data (or `data.task` when the user states it):
+
+- classification: short answers (median at most CLASS_MAX_WORDS words) from a small set:
+  at most audit.task_max_labels distinct answers, each seen at least CLASS_MIN_PER_LABEL
+  times on average;
+- extraction: at least audit.task_share of the rows with a prompt have their answer as a
+  verbatim span of a longer prompt;
+- rewriting: at least audit.task_share of those rows either are spans or answer with mostly
+  the prompt's own words (REWRITE_RECALL of the answer's words occur in the prompt): the
+  answer transforms the input (a synonym swapped, a case changed, a sentence restructured);
+- open: anything else (free answers, and plain-text rows without a prompt).
+
+Words are split on whitespace and punctuation, so for Thai (no spaces between words) the
+overlap is measured on phrases; a Thai answer to an English prompt shares none, as it should.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import statistics
+from typing import Any
+
+from tuneguard.audit.common import SplitText, pct, preview, seeded_sample, share, words
+from tuneguard.config.schema import AuditConfig
+
+log = logging.getLogger(__name__)
+
+SHAPES = ("classification", "extraction", "rewriting", "open")
+CLASS_MAX_WORDS = 5
+CLASS_MIN_PER_LABEL = 3
+REWRITE_RECALL = 0.6
+REWRITE_MIN_WORDS = 3
+SPAN_PROMPT_FACTOR = 1.5  # "a longer input": the prompt is at least this much longer than the answer
+SAMPLE_ROWS = 5_000  # the shares are known to about 1% from 5,000 rows; more costs seconds at 100,000
+TOP_LABELS = 20
+
+
+@dataclasses.dataclass
+class TaskShape:
+    """The task's shape, where it came from, and the numbers it was decided on."""
+
+    shape: str
+    source: str  # "inferred" or "data.task"
+    reason: str
+    stats: dict[str, Any]
+
+    @property
+    def label_like(self) -> bool:
+        return self.shape == "classification"
+
+    @property
+    def copies_input(self) -> bool:
+        """Answers are expected to repeat the prompt's text (extraction, rewriting)."""
+        return self.shape in ("extraction", "rewriting")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"shape": self.shape, "source": self.source, "reason": self.reason, **self.stats}
+
+
+def _is_span(prompt: str, response: str) -> bool:
+    return bool(response) and len(prompt) >= SPAN_PROMPT_FACTOR * len(response) and response in prompt
+
+
+def _is_rewrite(prompt_words: set[str], response_words: list[str]) -> bool:
+    if len(response_words) < REWRITE_MIN_WORDS:
+        return False
+    hit = sum(w in prompt_words for w in response_words)
+    return hit >= REWRITE_RECALL * len(response_words)
+
+
+def measure(train: SplitText, seed: int) -> dict[str, Any]:
+    """The numbers every shape is decided on (a seeded sample of at most SAMPLE_ROWS rows)."""
+    n = len(train)
+    counts = collections.Counter(train.responses)
+    sample = seeded_sample(n, SAMPLE_ROWS, seed)
+    idx = range(n) if sample is None else sample
+    with_prompt = spans = rewrites = 0
+    lengths: list[int] = []
+    for i in idx:
+        p, r = train.prompts[i], train.responses[i]
+        rw = words(r)
+        lengths.append(len(rw))
+        if not p:
+            continue
+        with_prompt += 1
+        if _is_span(p, r):
+            spans += 1
+        elif _is_rewrite(set(words(p)), rw):
+            rewrites += 1
+    return {"rows": n, "rows_measured": len(lengths), "rows_with_prompt": with_prompt,
+            "distinct_responses": len(counts), "median_response_words": statistics.median(lengths) if lengths else 0,
+            "span_share": share(spans, with_prompt), "rewrite_share": share(rewrites, with_prompt),
+            "_counts": counts}
+
+
+def infer(train: SplitText, acfg: AuditConfig, stated: str, seed: int) -> TaskShape:
+    """The task's shape: `stated` (data.task) unless it is "auto", else inferred from the rows."""
+    m = measure(train, seed)
+    counts: collections.Counter[str] = m.pop("_counts")
+    n, distinct = m["rows"], m["distinct_responses"]
+    label_like = (n > 0 and distinct <= acfg.task_max_labels and n >= CLASS_MIN_PER_LABEL * distinct
+                  and m["median_response_words"] <= CLASS_MAX_WORDS)
+    if label_like or stated == "classification":
+        first: dict[str, int] = {}
+        for i, r in enumerate(train.responses):
+            first.setdefault(r, i)
+        m["labels"] = [{"label": preview(train.examples[first[r]].response, 40), "count": c, "share": share(c, n)}
+                       for r, c in counts.most_common(TOP_LABELS)]
+        m["label_majority_share"] = share(counts.most_common(1)[0][1], n) if counts else 0.0
+    if stated != "auto":
+        return TaskShape(stated, "data.task", f"stated by data.task: {stated}", m)
+    if label_like:
+        return TaskShape("classification", "inferred",
+                         f"{distinct} distinct answers over {n} rows (at most {acfg.task_max_labels}, each seen "
+                         f"{n / distinct:.0f} times on average), median {m['median_response_words']:g} word(s)", m)
+    if m["rows_with_prompt"] and m["span_share"] >= acfg.task_share:
+        return TaskShape("extraction", "inferred",
+                         f"{pct(m['span_share'])} of answers are verbatim spans of their prompt "
+                         f"(at least {pct(acfg.task_share)})", m)
+    if m["rows_with_prompt"] and m["span_share"] + m["rewrite_share"] >= acfg.task_share:
+        return TaskShape("rewriting", "inferred",
+                         f"{pct(m['span_share'] + m['rewrite_share'])} of answers repeat their prompt's words "
+                         f"(at least {pct(REWRITE_RECALL)} of each answer's words; at least {pct(acfg.task_share)} "
+                         "of rows)", m)
+    why = ("rows have no prompt (plain text)" if not m["rows_with_prompt"] else
+           f"answers are neither labels from a small set ({distinct} distinct) nor spans or rewrites of their "
+           f"prompt ({pct(m['span_share'])} spans, {pct(m['rewrite_share'])} rewrites)")
+    return TaskShape("open", "inferred", why, m)
