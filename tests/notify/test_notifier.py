@@ -6,6 +6,8 @@ import threading
 
 import pytest
 
+from tests.live import poll
+
 from tuneguard.findings import Finding
 from tuneguard.notify import Notifier
 
@@ -149,6 +151,10 @@ def test_a_refused_endpoint_is_recorded_and_then_skipped(refused_port, store, ma
     n = Notifier(make_cfg(_url(refused_port), timeout_s=0.5, retries=2), store, [], run_name="r", backoff_s=0.05)
     for step in range(100):
         n.notify("evaluation", {**EVAL, "step": step}, step=step)
+    # While the run goes on, a target that keeps refusing is skipped for a while (backoff);
+    # only once the run ends are the remaining messages skipped outright (tested below).
+    poll(lambda: any(f["payload"]["reason"].startswith("skipped: ") for f in store.events("notify_failed")),
+         30, "a skip while the target is down")
     assert n.close(timeout=30)
     failed = store.events("notify_failed")
     assert failed and all(f["payload"]["target"] == "json://***" for f in failed)

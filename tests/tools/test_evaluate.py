@@ -6,6 +6,7 @@ import contextlib
 import csv
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -40,9 +41,11 @@ def test_evaluate_fine_tuned_beats_base_on_fresh_data(trained_run, tmp_path):
         if tok.eos_token_id in ids:
             ids = ids[:ids.index(tok.eos_token_id)]
         assert probe[side]["output"] == tok.decode(ids, skip_special_tokens=True), side
-        found = [k for k in ("5", "sum") if k in probe[side]["output"].lower()]
+        # keywords count on word boundaries: "5" is not found in "15" nor "sum" in "summer"
+        found = [k for k in ("5", "sum") if re.search(rf"(?<![\w.]){k}(?![\w])", probe[side]["output"].lower())]
         assert probe[side]["keyword_score"] == len(found) / 2, side
-        assert out["qa"][side] == {"probes": 1, "keyword_score": len(found) / 2,
+        assert probe[side]["correct"] is None and not probe["expected"]  # the probe has keywords only
+        assert out["qa"][side] == {"probes": 1, "answered": 0, "correct": 0, "keyword_score": len(found) / 2,
                                    "eos_share": 1.0 if probe[side]["emitted_eos"] else 0.0,
                                    "distinct2": probe[side]["distinct2"]}, side
 
