@@ -41,14 +41,22 @@ def fix_codes(run: RunData) -> list[str]:
     return list(dict.fromkeys(f.code for f in found))
 
 
+def fix_event(run: RunData, config: Path | None = None) -> dict[str, Any] | None:
+    """The newest `tuneguard fix` of this run's data whose config is still on disk (or, given
+    `config`, the fix that wrote that config): its event payload."""
+    for e in reversed(run.events):
+        p = (e.get("payload") or {}) if e.get("type") == DATA_FIXED_EVENT else {}
+        path = p.get("config")
+        if isinstance(path, str) and Path(path).is_file() and (
+                config is None or Path(path).resolve() == config.resolve()):
+            return p
+    return None
+
+
 def fixed_config(run: RunData) -> Path | None:
     """The config `tuneguard fix` wrote for this run's data (its newest fix still on disk)."""
-    for e in reversed(run.events):
-        if e.get("type") == DATA_FIXED_EVENT:
-            p = (e.get("payload") or {}).get("config")
-            if isinstance(p, str) and Path(p).is_file():
-                return Path(p)
-    return None
+    e = fix_event(run)
+    return Path(e["config"]) if e else None
 
 
 def _dir(run_dir: Path | str) -> Path:
@@ -146,7 +154,12 @@ def plan_next(run_dir: Path | str, config: str | None = None, overrides: list[st
     # Only what differs from this run counts: a --set to the value it had is no change.
     differ = {k for k, _, _ in diff_configs(current, proposed)}
     kept = [c for k, c in changes.items() if k in differ]
-    out = Recommendations(kept, recs.actions, current, proposed, recs.diagnosis)
+    # What the fix resolved needs no doing any more (deduplicate, remove leaked rows, and
+    # "fix the data before changing hyperparameters").
+    event = fix_event(run, base_path) if base_path is not None else None
+    done = set(event.get("resolved") or []) | {"LOSS_COLLAPSE"} if event else set()
+    actions = [a for a in recs.actions if not a.codes or not set(a.codes) <= done]
+    out = Recommendations(kept, actions, current, proposed, recs.diagnosis)
     return NextPlan(run, out, base_path, blocked)
 
 

@@ -34,7 +34,7 @@ def fix(
     from tuneguard.config.load import ConfigError
     from tuneguard.data.load import DataError
     from tuneguard.fix import OutputRefused, run_fix
-    from tuneguard.fix.account import summary
+    from tuneguard.fix.account import by_code, summary
     from tuneguard.train.model import ModelError
 
     try:
@@ -52,20 +52,18 @@ def fix(
     c.print(summary(plan))
     for f in plan.files:
         copy = result.names.get(f.role) if (f.kept or f.role == "train") else "(none)"
-        by = ", ".join(f"{code} {num(n)}" for code, n in sorted(
-            {d.code: f.removed(d.code) for d in f.drops.values()}.items(), key=lambda kv: -kv[1]))
+        by = by_code(f)
         c.print(f"  {f.role}: {f.path} -> {copy}: {num(f.records)} rows -> {num(f.kept)}" + (f" ({by})" if by else ""))
     if plan.truncated and not plan.truncation_dropped:
         c.print(f"  {num(len(plan.truncated))} rows keep answers longer than data.max_length ({plan.max_length}): "
                 "listed in fix-report.md; --truncation drop removes them")
     for n in plan.notes + result.notes:
         note(n)
-    fixed = [code for code in plan.acted_on]
-    still = sorted({f.code for f in result.after if f.code in fixed})
-    if fixed and not still:
-        c.print(styled((f"The audit of the fixed config finds none of {', '.join(fixed)}.", "green")))
-    elif still:
-        c.print(styled((f"The audit of the fixed config still finds {', '.join(still)}: see fix-report.md.", "yellow")))
+    if result.resolved:
+        c.print(styled((f"The audit of the fixed config no longer finds {', '.join(result.resolved)}.", "green")))
+    if result.remaining:
+        c.print(styled((f"The audit of the fixed config still finds {', '.join(result.remaining)}: see "
+                        "fix-report.md.", "yellow")))
     c.print(f"report: {result.out / 'fix-report.md'}")
     c.print(f"config: {result.config} (tuneguard config diff {config} {result.config})")
     for what, cmd in result.next_commands:

@@ -45,6 +45,15 @@ class FixResult:
     run_dir: Path | None  # the run whose config was fixed, when it was one
     next_commands: list[tuple[str, str]]
 
+    @property
+    def resolved(self) -> list[str]:
+        return account.resolved(self.before, self.after)
+
+    @property
+    def remaining(self) -> list[str]:
+        """Codes fix acted on that the audit of the fixed config still finds."""
+        return sorted({f.code for f in self.after if f.code in self.plan.acted_on})
+
 
 def run_dir_of(source: str) -> Path | None:
     """The run directory when `source` is a run's config.yaml (a run.db beside it)."""
@@ -81,10 +90,8 @@ def _config_text(cfg: Config, source: str, plan: FixPlan, names: dict[str, str])
             head.append(f"# change {f.key}: {why}; was {f.path}")
             continue
         d["data"][field] = names[f.role]
-        codes = ", ".join(f"{c} {n}" for c, n in sorted(
-            ((c, sum(1 for x in f.drops.values() if x.code == c)) for c in {x.code for x in f.drops.values()}),
-            key=lambda kv: -kv[1]))
-        what = f"{account.rows(f.removed())} removed ({codes})" if f.drops else "an identical copy (nothing to remove)"
+        what = f"{account.rows(f.removed())} removed ({account.by_code(f)})" if f.drops else \
+            "an identical copy (nothing to remove)"
         head.append(f"# change {f.key}: {what}; was {f.path}")
     if any(redact_url(u) != u for u in cfg.notify.urls) or (cfg.model.hub_token and "${" not in cfg.model.hub_token):
         notes.append("Secrets (notify.urls, model.hub_token) are redacted in config.yaml: set them again with "
@@ -100,13 +107,13 @@ def next_commands(source: str, config: Path, run_dir: Path | None) -> list[tuple
             ("train on it", shlex.join(["tuneguard", "train", str(config)]))]
 
 
-def _record(run_dir: Path, result_config: Path, out: Path, plan: FixPlan, source: str) -> None:
+def _record(run_dir: Path, result_config: Path, out: Path, plan: FixPlan, source: str, resolved: list[str]) -> None:
     from tuneguard.store.run_store import RunStore
 
     try:
         with RunStore(run_dir) as store:
             store.add_event(DATA_FIXED_EVENT, {"config": str(result_config), "out": str(out), "source": source,
-                                               **account.as_dict(plan)})
+                                               "resolved": resolved, **account.as_dict(plan)})
     except Exception as exc:  # noqa: BLE001 - the fix is written; `next --config` still finds it
         log.warning("could not record the fix in %s: %s", run_dir / "run.db", exc)
 
@@ -147,6 +154,7 @@ def run_fix(cfg: Config, source: str, out: Path, truncation: str = "keep", token
         report += "\n## Next\n\n" + account.next_block(commands) + "\n"
         (tmp / REPORT_NAME).write_text(report, "utf-8")
     log.info("fix: %s", account.summary(plan))
+    result = FixResult(plan, before, after, out, final_config, names, notes, run_dir, commands)
     if run_dir is not None:
-        _record(run_dir, final_config.absolute(), out.absolute(), plan, source)
-    return FixResult(plan, before, after, out, final_config, names, notes, run_dir, commands)
+        _record(run_dir, final_config.absolute(), out.absolute(), plan, source, result.resolved)
+    return result

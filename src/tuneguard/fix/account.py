@@ -10,8 +10,8 @@ import collections
 from typing import Any
 
 from tuneguard.data.load import line_ranges
-from tuneguard.findings import FIXABLE_CODES, Finding
-from tuneguard.fix.plan import FAULT, TRUNCATION_CODES, FixPlan, Group
+from tuneguard.findings import Finding
+from tuneguard.fix.plan import FAULT, TRUNCATION_CODES, DataFile, FixPlan, Group
 from tuneguard.fix.write import REPORT_MARK
 from tuneguard.fmt import num
 from tuneguard.report.markdown import cell, fence
@@ -34,6 +34,19 @@ def rows_text(wheres: list[str]) -> str:
 
 def rows(n: int) -> str:
     return f"{num(n)} row" + ("" if n == 1 else "s")
+
+
+def by_code(f: DataFile) -> str:
+    """"DUPLICATE_EXACT 1,199, MALFORMED_ROWS 2": a file's removed rows by code, most first."""
+    counts = collections.Counter(d.code for d in f.drops.values())
+    return ", ".join(f"{c} {num(n)}" for c, n in counts.most_common())
+
+
+def resolved(before: list[Finding], after: list[Finding]) -> list[str]:
+    """The faults (warning or error) the audit found before the fix and not after it, in
+    the audit's order; dropping duplicates can also clear LOW_DIVERSITY, for instance."""
+    gone = {f.code for f in before if f.severity in FAULT} - {f.code for f in after if f.severity in FAULT}
+    return [c for c in dict.fromkeys(f.code for f in before) if c in gone]
 
 
 def summary(plan: FixPlan) -> str:
@@ -118,17 +131,14 @@ def render(plan: FixPlan, source: str, before: list[Finding], after: list[Findin
                 cell(rows_text(plan.truncated))]
     if after is not None:
         out += ["", "## Audit of the fixed data", ""]
-        fixed = [c for c in plan.acted_on if c in FIXABLE_CODES + TRUNCATION_CODES]
-        still = [f for f in after if f.code in fixed]
-        if fixed and not still:
-            out.append(f"None of {', '.join(fixed)} is found any more.")
-        for f in still:
-            out.append(f"- still found: **{f.code}** ({f.severity}): {cell(f.message)}")
-        rest = [f for f in after if f.code not in fixed]
-        if rest:
-            out += [f"- {'also' if fixed else 'found'}: **{f.code}** ({f.severity}): {cell(f.message)}" for f in rest]
-        elif not fixed:
-            out.append("No findings.")
+        gone = resolved(before, after)
+        if gone:
+            out.append(f"No longer found: {', '.join(gone)}.")
+        for f in after:
+            still = f.code in plan.acted_on and f.severity in FAULT
+            out.append(f"- {'still' if still else 'also'} found: **{f.code}** ({f.severity}): {cell(f.message)}")
+        if not after:
+            out.append("No findings: the data passed every check.")
     return "\n".join(out) + "\n"
 
 
