@@ -127,11 +127,17 @@ def test_fix_removes_exactly_the_planted_rows_and_the_audit_then_finds_none_of_t
 
 
 def test_a_clean_dataset_comes_out_byte_equal_and_nothing_needed_fixing(tmp_path: Path, train_file: Path) -> None:
+    """Legitimate data with one repeated row in 401 (DUPLICATE_EXACT at info: a fact, not a
+    fault) is left exactly as it is."""
+    with train_file.open("a", encoding="utf-8") as fh:
+        fh.write(train_file.read_text("utf-8").splitlines()[7] + "\n")
     out = tmp_path / "fixed"
     r = invoke("fix", str(config(tmp_path, train_file)), "--out", str(out))
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.splitlines()[0] == "Nothing needed fixing: the copies are identical to the originals."
     assert (out / "train.jsonl").read_bytes() == train_file.read_bytes()
+    assert "- **DUPLICATE_EXACT** (info): not changed (info is a fact, not a fault)." in (
+        out / "fix-report.md").read_text("utf-8")
     assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "fix-report.md", "train.jsonl"]
     # The fixed config's data lives in --out: fixing it into the same folder would replace it.
     r = invoke("fix", str(out / "config.yaml"), "--out", str(out))
