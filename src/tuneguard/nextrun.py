@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 NEXT_CONFIG = "next.yaml"
 DATA_FIXED_EVENT = "data_fixed"
 OWN_MARK = "# The config tuneguard recommends after the run of"
+# How the report introduces each kind of next step (the messages say it in en.py / th.py).
+NEXT_WORDS = {"fix": "Fix the data first", "then": "Then the next run, on the cleaned data",
+              "next": "The next run, with these changes, in one command"}
 
 
 def fix_codes(run: RunData) -> list[str]:

@@ -132,9 +132,14 @@ def test_a_clean_dataset_comes_out_byte_equal_and_nothing_needed_fixing(tmp_path
     with train_file.open("a", encoding="utf-8") as fh:
         fh.write(train_file.read_text("utf-8").splitlines()[7] + "\n")
     out = tmp_path / "fixed"
-    r = invoke("fix", str(config(tmp_path, train_file)), "--out", str(out))
+    secret = "json://bot:s3cretT0kenValue@127.0.0.1:9/hook"
+    r = invoke("fix", str(config(tmp_path, train_file)), "--out", str(out), "--set", f"notify.urls=[{secret}]")
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.splitlines()[0] == "Nothing needed fixing: the copies are identical to the originals."
+    # A secret given in the config never reaches a file fix writes; the user is told.
+    assert not [p for p in out.iterdir() if b"s3cretT0ken" in p.read_bytes()]
+    assert "Secrets (notify.urls, model.hub_token) are redacted in config.yaml" in r.stderr
+    assert yaml.safe_load((out / "config.yaml").read_text("utf-8"))["notify"]["urls"] == ["json://***"]
     assert (out / "train.jsonl").read_bytes() == train_file.read_bytes()
     assert "- **DUPLICATE_EXACT** (info): not changed (info is a fact, not a fault)." in (
         out / "fix-report.md").read_text("utf-8")

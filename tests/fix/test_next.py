@@ -13,6 +13,7 @@ from tests.conftest import invoke
 from tests.report.runs import build_collapse, build_healthy
 from tuneguard.findings import Finding
 from tuneguard.nextrun import fix_command, next_command, next_steps
+from tuneguard.report.html import write_report
 from tuneguard.report.recommend import recommend_for_run
 from tuneguard.report.rundata import load_run
 from tuneguard.store.run_store import RunStore
@@ -79,6 +80,12 @@ def test_a_data_fault_points_at_fix_and_writes_nothing(tmp_path: Path) -> None:
                                              str(tmp_path.absolute() / "collapse-fixed-data")]
     assert next_steps(load_run(run)) == [{"kind": "fix", "command": fix_command(run)},
                                          {"kind": "then", "command": next_command(run)}]
+    # The report ends its recommendations with the same commands.
+    write_report(run)
+    md = (run / "report.md").read_text("utf-8")
+    assert f"Fix the data first:\n\n```\n{fix_command(run)}\n```" in md
+    assert f"Then the next run, on the cleaned data:\n\n```\n{next_command(run)}\n```" in md
+    assert f'<pre class="cmd">{fix_command(run)}</pre>' in (run / "report.html").read_text("utf-8")
 
 
 def test_next_steps_by_diagnosis_and_bad_run_dirs(tmp_path: Path) -> None:
