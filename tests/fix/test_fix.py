@@ -211,6 +211,24 @@ def test_every_format_comes_out_in_the_same_format_without_the_faulted_rows(tmp_
     assert r.stdout.splitlines()[0] == "Removed 4 of 64 rows (DUPLICATE_EXACT 3, MALFORMED_ROWS 1)."
 
 
+def test_a_validation_file_that_is_all_leaked_rows_gives_way_to_a_split_of_the_training_file(tmp_path: Path) -> None:
+    rows = [json.dumps(r) for r in _rows()]
+    train = tmp_path / "train.jsonl"
+    train.write_text("\n".join(rows) + "\n", "utf-8")
+    val = tmp_path / "val.jsonl"
+    val.write_text("\n".join(rows[10:15]) + "\n", "utf-8")
+    out = tmp_path / "fixed"
+    r = invoke("fix", str(config(tmp_path, train, val)), "--out", str(out))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines()[:3] == [
+        "Removed 5 of 65 rows (TRAIN_VAL_LEAKAGE 5).", f"  train: {train} -> train.jsonl: 60 rows -> 60",
+        f"  validation: {val} -> (no copy: no row left): 5 rows -> 0 (TRAIN_VAL_LEAKAGE 5)"]
+    assert "data.validation_file: every row was removed, so the fixed config draws validation" in r.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "fix-report.md", "train.jsonl"]
+    assert yaml.safe_load((out / "config.yaml").read_text("utf-8"))["data"]["validation_file"] is None
+    assert "TRAIN_VAL_LEAKAGE" not in audit_codes(out / "config.yaml")
+
+
 def test_bad_input_is_one_line_and_exit_2_and_leaves_nothing(tmp_path: Path, train_file: Path) -> None:
     cfg = config(tmp_path, train_file)
     foreign = tmp_path / "mine"

@@ -40,7 +40,7 @@ class FixResult:
     after: list[Finding]
     out: Path
     config: Path
-    names: dict[str, str]  # role -> file name of the copy in `out`
+    names: dict[str, str]  # role -> file name of the copy in `out` (files with rows left)
     notes: list[str]  # decisions about the config (a split left empty, redacted secrets)
     run_dir: Path | None  # the run whose config was fixed, when it was one
     next_commands: list[tuple[str, str]]
@@ -62,11 +62,14 @@ def run_dir_of(source: str) -> Path | None:
 
 
 def _names(plan: FixPlan) -> dict[str, str]:
-    """Each file's copy keeps its name; on a clash (or a name fix itself writes) the role
-    goes in front: validation-data.jsonl."""
+    """The copy of each file that is written (all but a validation or test file with no row
+    left): its own name; on a clash (or a name fix itself writes) the role goes in front:
+    validation-data.jsonl."""
     names: dict[str, str] = {}
     taken = {CONFIG_NAME, REPORT_NAME}
     for f in plan.files:
+        if f.kept == 0 and f.role != "train":
+            continue
         name = f.name if f.name not in taken else f"{f.role}-{f.name}"
         names[f.role] = name
         taken.add(name)
@@ -82,7 +85,7 @@ def _config_text(cfg: Config, source: str, plan: FixPlan, names: dict[str, str])
             "# by the cleaned copies in this folder (fix-report.md lists every removed row and why)."]
     for f in plan.files:
         field = f.key.split(".", 1)[1]
-        if f.kept == 0 and f.role != "train":
+        if f.role not in names:
             d["data"][field] = None
             why = ("every row was removed, so the fixed config draws validation from the training file "
                    "(data.test_size)" if f.role == "validation" else "every row was removed, so there is no test set")
@@ -99,7 +102,8 @@ def _config_text(cfg: Config, source: str, plan: FixPlan, names: dict[str, str])
     return "\n".join(head) + "\n" + dump_yaml(d), notes
 
 
-def next_commands(source: str, config: Path, run_dir: Path | None) -> list[tuple[str, str]]:
+def next_commands(config: Path, run_dir: Path | None) -> list[tuple[str, str]]:
+    """What to run after the fix: `next` for a run's data, else audit and train the fixed config."""
     if run_dir is not None:
         return [("the next run, on the cleaned data, with the report's other recommendations",
                  next_command(run_dir))]
@@ -140,17 +144,14 @@ def run_fix(cfg: Config, source: str, out: Path, truncation: str = "keep", token
     text, notes = _config_text(cfg, source, plan, names)
     run_dir = run_dir_of(source)
     final_config = out / CONFIG_NAME
-    commands = next_commands(source, final_config.absolute(), run_dir.absolute() if run_dir else None)
+    commands = next_commands(final_config.absolute(), run_dir.absolute() if run_dir else None)
     with staged(out) as tmp:
         for f in plan.files:
-            if f.kept == 0 and f.role != "train":
-                continue
-            write_file(f.kind, Path(f.path).expanduser(), tmp / names[f.role], f.drops.keys())
+            if f.role in names:
+                write_file(f.kind, Path(f.path), tmp / names[f.role], f.drops.keys())
         (tmp / CONFIG_NAME).write_text(text, "utf-8")
         after = audit_config(load_config(str(tmp / CONFIG_NAME)), tokenizer).findings
-        report = account.render(plan, source, before, after, {r: n for r, n in names.items()
-                                                               if any(f.role == r and (f.kept or r == "train")
-                                                                      for f in plan.files)}, notes)
+        report = account.render(plan, source, before, after, names, notes)
         report += "\n## Next\n\n" + account.next_block(commands) + "\n"
         (tmp / REPORT_NAME).write_text(report, "utf-8")
     log.info("fix: %s", account.summary(plan))
