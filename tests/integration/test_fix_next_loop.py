@@ -10,7 +10,6 @@ import shlex
 from pathlib import Path
 
 import pytest
-import torch
 
 from tests.conftest import invoke
 from tests.httpserver import http_server  # noqa: F401 - fixture
@@ -19,14 +18,6 @@ from tuneguard.nextrun import fix_command, next_command
 from tuneguard.store.run_store import RunStore
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def test_halted_by_collapse_then_fix_then_next_trains_to_the_end(tmp_path: Path, http_server) -> None:  # noqa: F811
