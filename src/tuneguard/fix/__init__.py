@@ -28,7 +28,7 @@ from tuneguard.nextrun import DATA_FIXED_EVENT, next_command
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FixResult", "OutputRefused", "run_fix", "run_dir_of"]
+__all__ = ["FixResult", "OutputRefused", "run_dir_of", "run_fix"]
 
 CONFIG_NAME = "config.yaml"
 
