@@ -205,3 +205,23 @@ def test_severity_override_named_in_the_finding_message_in_both_languages() -> N
     assert "ระดับ: คำเตือน" in lines_th
     assert "ระดับกำหนดโดย audit.severity.ANSWER_IN_PROMPT (ระดับที่การตรวจให้: ข้อผิดพลาด)" in lines_th
     assert not any("Severity set by" in x for x in render("finding", PAYLOADS["finding"]).body.splitlines())
+
+
+def test_a_halted_run_and_its_report_end_with_the_commands_to_run_next_in_both_languages() -> None:
+    """The fix / next commands are the last lines, verbatim and unshortened, however long the
+    path; an unknown kind or an empty command is dropped, not printed as "None"."""
+    fix = "tuneguard fix '/content/drive/My Drive/runs/gptj v2/config.yaml' --out '/content/drive/My Drive/runs/" \
+          "gptj v2-fixed-data'" + " " * 300 + "x"
+    steps = [{"kind": "fix", "command": fix}, {"kind": "then", "command": "tuneguard next /r --train"},
+             {"kind": "bogus", "command": "rm -rf /"}, {"kind": "next", "command": ""}]
+    expected = {"en": [f"Fix the data: {fix}", "Then the next run: tuneguard next /r --train"],
+                "th": [f"แก้ข้อมูล: {fix}", "จากนั้นเริ่มการรันถัดไป: tuneguard next /r --train"]}
+    for event in ("halted", "report"):
+        for lang, tail in expected.items():
+            body = render(event, {**PAYLOADS[event], "next_steps": steps}, language=lang).body
+            assert body.splitlines()[-2:] == tail, (event, lang)
+            assert "rm -rf" not in body and "None" not in body
+    nxt = render("report", {**PAYLOADS["report"], "next_steps": [{"kind": "next", "command": "tuneguard next /r "
+                                                                  "--train"}]}, language="th").body
+    assert nxt.splitlines()[-1] == "การรันถัดไป: tuneguard next /r --train"
+    assert render("halted", PAYLOADS["halted"]).body.splitlines()[-1] == "Checkpoint: checkpoint-41"

@@ -36,6 +36,8 @@ CONTRACT: dict[tuple[str, ...], tuple[int, dict[str, bool]]] = {
     ("compare",): (2, {"--out": True}),
     ("demo",): (0, {}),
     ("notify-test",): (1, {}),
+    ("fix",): (1, {"--set": True, "--out": True}),
+    ("next",): (1, {"--out": True, "--train": False}),
 }
 
 
@@ -109,6 +111,10 @@ def test_covers_the_colab_workflow() -> None:
     for sub in ("audit", "status", "stop", "report"):
         assert any(c[0] == sub for c in cmds), sub
     assert "from IPython.display import HTML, display" in text and "report.html" in text
+    # A halted run: the fix and next commands its messages end with (tuneguard.nextrun).
+    assert ["fix", "$RUN_DIR/config.yaml", "--out", "$RUN_DIR-fixed-data"] in cmds
+    assert ["next", "$RUN_DIR", "--train"] in cmds
+    assert ["compare", "$RUN_DIR", "$RUN_DIR-next", "--out", "$BASE/compare_next.html"] in cmds
 
 
 def _contract_check(argv: list[str]) -> None:
@@ -208,3 +214,18 @@ def test_offline_cells_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert cfg.notify.urls == ["${LINE_URL}"]
     assert cfg.model.name == "EleutherAI/gpt-j-6b" and cfg.train.learning_rate == 5e-6
     assert os.path.exists(env["CFG"])
+
+
+def test_readme_colab_quickstart_commands_parse() -> None:
+    """The README's Colab quick start, checked like the notebook: the real CLI and the contract."""
+    readme = (NOTEBOOK.parents[1] / "README.md").read_text("utf-8")
+    section = readme.split("## Quickstart: GPT-J-6B on a Colab GPU", 1)[1].split("\n## ", 1)[0]
+    block = "\n".join(ln[4:] for ln in section.splitlines() if ln.startswith("    "))
+    cmds = tuneguard_commands(block)
+    root = _real_cli()
+    for argv in cmds:
+        _contract_check(argv)
+        _cli_check(root, argv)
+    run = "/content/drive/MyDrive/runs/gptj-v2"
+    assert ["fix", f"{run}/config.yaml", "--out", f"{run}-fixed-data"] in cmds
+    assert ["next", run, "--train"] in cmds and ["compare", run, f"{run}-next"] in cmds

@@ -94,6 +94,32 @@ def _rows_of(ids: np.ndarray, wanted: set[int], limit: int) -> dict[int, list[in
     return out
 
 
+def rows_by_text(index: DupIndex, split: str) -> dict[int, list[int]]:
+    """Every row of `split` per distinct text id, rows in order."""
+    out: dict[int, list[int]] = {}
+    for row, t in enumerate(index.text_ids[split].tolist()):
+        out.setdefault(t, []).append(row)
+    return out
+
+
+def exact_groups(index: DupIndex, split: str = "train") -> list[list[int]]:
+    """Every group of rows of `split` with the same normalised prompt + response (two rows or
+    more), each listing all its rows in order, groups in the order of their first row.
+
+    The check below reports the largest groups only (the evidence stays short); `tuneguard
+    fix` needs every row of every group, and takes them from here."""
+    return [rows for rows in rows_by_text(index, split).values() if len(rows) > 1]
+
+
+def near_groups(index: DupIndex, split: str = "train") -> list[list[list[int]]]:
+    """Every near-duplicate cluster of `split` as the rows of each of its distinct texts:
+    texts in the order of their first row, clusters in the order of their first row."""
+    rows = rows_by_text(index, split)
+    groups = [sorted((rows[t] for t in c), key=lambda r: r[0])
+              for c in index.near.clusters(index.n_texts, index.present(split))]
+    return sorted(groups, key=lambda g: g[0][0])
+
+
 def check_exact(index: DupIndex, split: str = "train") -> tuple[list[Finding], dict[str, Any]]:
     sp = index.splits[split]
     n = len(sp)

@@ -61,8 +61,10 @@ def _tok(tokenizer: Any, texts: list[str]) -> list[list[int]]:
     return out
 
 
-def _is_truncated(f: dict[str, Any], eos: int, max_length: int) -> bool:
-    """tokenize appends EOS to every response; it is gone only when max_length cut the answer."""
+def is_truncated(f: dict[str, Any], eos: int, max_length: int) -> bool:
+    """Whether max_length cut this row's answer (tuneguard.fix drops such rows on request).
+
+    tokenize appends EOS to every response; it is gone only when max_length cut the answer."""
     ids = f["input_ids"]
     return len(ids) >= max_length and (not ids or ids[-1] != eos)
 
@@ -83,7 +85,7 @@ def check(cfg: Config, examples: Sequence[Example], features: Sequence[dict[str,
     n = len(features)
     findings: list[Finding] = []
 
-    truncated = [i for i, f in enumerate(features) if _is_truncated(f, eos, dcfg.max_length)]
+    truncated = [i for i, f in enumerate(features) if is_truncated(f, eos, dcfg.max_length)]
     empty_rows = {i for i, f in enumerate(features) if _is_empty(f)}
 
     # --- the sample: tokenizer round trip, then the real collator -------------------
@@ -157,7 +159,7 @@ def check(cfg: Config, examples: Sequence[Example], features: Sequence[dict[str,
                 masked_eos_rows.append(i)
             row_sup_eos = int((sup & (c_lab == eos)).sum())
             sup_eos += row_sup_eos
-            if i not in empty_rows and n_sup and not _is_truncated(f, eos, dcfg.max_length):
+            if i not in empty_rows and n_sup and not is_truncated(f, eos, dcfg.max_length):
                 eos_checked += 1
                 if row_sup_eos == 0:
                     no_eos_rows.append(i)

@@ -30,8 +30,11 @@ from tuneguard.findings import Finding
 log = logging.getLogger(__name__)
 
 
-def check(index: DupIndex, validation_from_train: bool) -> tuple[list[Finding], dict[str, Any]]:
-    """Leakage of every non-train split into train (one finding for all of them)."""
+def leaks(index: DupIndex, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows of `split` that occur in training: masks of exact and of near leaks (a row is
+    one or the other), and for each row the first training row it repeats (-1: none).
+
+    The check reports a few examples; `tuneguard fix` removes every leaked row, from here."""
     train_present = index.present("train")
     first_train = index.first_row("train")
     # For each distinct text, one training text it is a verified near copy of (-1: none).
@@ -43,6 +46,15 @@ def check(index: DupIndex, validation_from_train: bool) -> tuple[list[Finding], 
         partner[a[hit]] = b[hit]
         hit = train_present[a]
         partner[b[hit]] = a[hit]
+    ids = index.text_ids[split]
+    exact = train_present[ids]
+    near = ~exact & (partner[ids] >= 0)
+    source = np.where(exact, first_train[ids], np.where(near, first_train[np.maximum(partner[ids], 0)], -1))
+    return exact, near, source
+
+
+def check(index: DupIndex, validation_from_train: bool) -> tuple[list[Finding], dict[str, Any]]:
+    """Leakage of every non-train split into train (one finding for all of them)."""
     train = index.splits["train"]
     stats: dict[str, Any] = {}
     per_split: dict[str, Any] = {}
@@ -53,9 +65,7 @@ def check(index: DupIndex, validation_from_train: bool) -> tuple[list[Finding], 
         if name not in index.splits:
             continue
         sp = index.splits[name]
-        ids = index.text_ids[name]
-        exact = train_present[ids]
-        near = ~exact & (partner[ids] >= 0)
+        exact, near, source = leaks(index, name)
         n_exact, n_near = int(exact.sum()), int(near.sum())
         leaked = n_exact + n_near
         frac = share(leaked, len(sp))
@@ -66,10 +76,8 @@ def check(index: DupIndex, validation_from_train: bool) -> tuple[list[Finding], 
             per_split[name] = stats[name]
             worst = max(worst, frac)
             for r in np.flatnonzero(exact | near)[:MAX_EXAMPLES].tolist():
-                t = int(ids[r])
-                tr = int(first_train[t]) if exact[r] else int(first_train[partner[t]])
                 kind = "exact" if exact[r] else "near"
-                examples.append(f"{sp.where(r)} = {train.where(tr)} ({kind})")
+                examples.append(f"{sp.where(r)} = {train.where(int(source[r]))} ({kind})")
     if not leaked_total:
         return [], stats
     limit = index.cfg.leakage_error

@@ -132,8 +132,9 @@ def _overrides(findings: list[Finding], overrides: dict[str, str]) -> tuple[list
     return kept, {"config": dict(overrides), "applied": changed}
 
 
-def audit_config(cfg: Config) -> AuditResult:
-    """Load the tokenizer as training does, prepare the data, audit it.
+def audit_config(cfg: Config, tokenizer: Any = None) -> AuditResult:
+    """Load the tokenizer as training does (unless given one, set up by the caller the same
+    way), prepare the data, audit it.
 
     At most audit.max_rows training and validation rows are tokenized (a seeded sample via
     data.train_samples / data.eval_samples), so a huge file costs no more than that.
@@ -146,8 +147,9 @@ def audit_config(cfg: Config) -> AuditResult:
     # Before the tokenizer: a missing file must not wait for a hub that is not reachable.
     check_sources(cfg.data.train_file, cfg.data.validation_file, cfg.data.test_file)
     t = time.perf_counter()
-    tokenizer = load_tokenizer(cfg.model)
-    setup_pad_token(tokenizer, cfg.data.pad_token)
+    if tokenizer is None:
+        tokenizer = load_tokenizer(cfg.model)
+        setup_pad_token(tokenizer, cfg.data.pad_token)
     t_tok = time.perf_counter() - t
     cap = cfg.audit.max_rows
     dcfg = cfg.data.model_copy(update={

@@ -14,8 +14,8 @@ try:  # recent Typer ships its own copy of Click and raises that copy's exceptio
 except ImportError:  # pragma: no cover - Typer that uses the click package
     from click import exceptions as click_exceptions
 
-from tuneguard.cli import (audit_cmd, config_cmd, control_cmd, demo_cmd, notify_cmd, policy_cmd, report_cmd,
-                           status_cmd, tools_cmd, train_cmd)
+from tuneguard.cli import (audit_cmd, config_cmd, control_cmd, demo_cmd, fix_cmd, next_cmd, notify_cmd, policy_cmd,
+                           report_cmd, status_cmd, tools_cmd, train_cmd)
 from tuneguard.verbatim import print_error
 
 class OneLineErrors(TyperGroup):
@@ -53,6 +53,8 @@ app.command("init")(config_cmd.init)
 app.command("train")(train_cmd.train)
 app.command("status")(status_cmd.status)
 app.command("audit")(audit_cmd.audit)
+app.command("fix")(fix_cmd.fix)
+app.command("next")(next_cmd.next_run)
 app.command("report")(report_cmd.report)
 app.command("compare")(report_cmd.compare)
 config_app.command("diff")(report_cmd.config_diff)

@@ -224,11 +224,12 @@ def _read_json(path: Path) -> LoadedFile:
     return LoadedFile(rows, problems, str(path))
 
 
-def _read_csv(path: Path) -> LoadedFile:
-    raw = path.read_bytes()
+def csv_text(raw: bytes, path: Path) -> tuple[str, list[RowProblem]]:
+    """A CSV file's text as the reader parses it, and its undecodable lines as problems
+    (tuneguard.fix maps records back to lines through the same text)."""
     problems: list[RowProblem] = []
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig"), problems
     except UnicodeDecodeError:
         # Keep the good lines; report the undecodable ones by line number.
         lines = raw.split(b"\n")
@@ -239,7 +240,11 @@ def _read_csv(path: Path) -> LoadedFile:
             except UnicodeDecodeError as exc:
                 problems.append(RowProblem(str(path), i, f"invalid UTF-8 at byte {exc.start}"))
                 good.append("")
-        text = "\n".join(good)
+        return "\n".join(good), problems
+
+
+def _read_csv(path: Path) -> LoadedFile:
+    text, problems = csv_text(path.read_bytes(), path)
     csv.field_size_limit(64 * 1024 * 1024)
     reader = csv.DictReader(io.StringIO(text, newline=""))
     rows: list[Row] = []
@@ -285,22 +290,27 @@ def _read_hf_dir(path: Path) -> LoadedFile:
     return _records_from_dataset(ds, path)
 
 
+def data_kind(path: Path) -> str | None:
+    """How a data source is read: jsonl, json, csv, parquet or hf (a saved dataset folder);
+    None for an unknown suffix."""
+    if path.is_dir():
+        return "hf"
+    suffix = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() == ".gz" else path.suffix.lower()
+    return {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "csv",
+            ".parquet": "parquet", ".pq": "parquet"}.get(suffix)
+
+
 def read_rows(path_str: str) -> LoadedFile:
     """Read one data source. Raises DataError for problems with the file as a whole."""
     path = _check_path(path_str, "data.train_file / validation_file / test_file")
-    if path.is_dir():
-        return _read_hf_dir(path)
-    suffix = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() == ".gz" else path.suffix.lower()
+    kind = data_kind(path)
+    readers = {"hf": _read_hf_dir, "jsonl": _read_jsonl, "json": _read_json, "csv": _read_csv,
+               "parquet": _read_parquet}
+    if kind is None:
+        suffix = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() == ".gz" else path.suffix.lower()
+        raise DataError(f"{path_str}: unknown data format {suffix!r}; use .jsonl, .json, .csv, .parquet "
+                        "or a saved Hugging Face dataset folder")
     try:
-        if suffix in (".jsonl", ".ndjson"):
-            return _read_jsonl(path)
-        if suffix == ".json":
-            return _read_json(path)
-        if suffix in (".csv", ".tsv"):
-            return _read_csv(path)
-        if suffix in (".parquet", ".pq"):
-            return _read_parquet(path)
+        return readers[kind](path)
     except OSError as exc:
         raise DataError(f"cannot read {path_str}: {exc.strerror or exc}") from None
-    raise DataError(f"{path_str}: unknown data format {suffix!r}; use .jsonl, .json, .csv, .parquet "
-                    "or a saved Hugging Face dataset folder")

@@ -44,7 +44,9 @@ class PreparedData:
         return d
 
 
-def _load_examples(path: str, cfg: DataConfig, tokenizer: Any, fmt: str | None) -> tuple[list[Example], list[RowProblem], int, str]:
+def load_examples(path: str, cfg: DataConfig, tokenizer: Any, fmt: str | None) -> tuple[list[Example], list[RowProblem], int, str]:
+    """One data file as examples in file order, its bad rows (the loader's and the format's),
+    the number of records read, and the format (detected from the rows unless `fmt` is given)."""
     loaded = read_rows(path)
     fmt = fmt or detect_format(loaded.rows, cfg)
     examples, problems = to_examples(loaded.rows, fmt, cfg, tokenizer)
@@ -70,9 +72,9 @@ def prepare_data(cfg: DataConfig, tokenizer: Any, *, tokenize: bool = True, stri
     data.max_malformed_fraction of the rows are malformed; otherwise they are only skipped
     and left to the audit, whose MALFORMED_ROWS error refuses training (audit and train)."""
     check_sources(cfg.train_file, cfg.validation_file, cfg.test_file)
-    train_ex, problems, total, fmt = _load_examples(str(cfg.train_file), cfg, tokenizer, None)
+    train_ex, problems, total, fmt = load_examples(str(cfg.train_file), cfg, tokenizer, None)
     if cfg.validation_file:
-        val_ex, p2, t2, _ = _load_examples(cfg.validation_file, cfg, tokenizer, fmt)
+        val_ex, p2, t2, _ = load_examples(cfg.validation_file, cfg, tokenizer, fmt)
         problems += p2
         total += t2
     else:
@@ -85,7 +87,7 @@ def prepare_data(cfg: DataConfig, tokenizer: Any, *, tokenize: bool = True, stri
         train_ex = [e for i, e in enumerate(train_ex) if i not in val_idx]
     test_ex = None
     if cfg.test_file:
-        test_ex, p3, t3, _ = _load_examples(cfg.test_file, cfg, tokenizer, fmt)
+        test_ex, p3, t3, _ = load_examples(cfg.test_file, cfg, tokenizer, fmt)
         problems += p3
         total += t3
     if strict:

@@ -223,6 +223,13 @@ def _recommendations_html(run: RunData, recs: Recommendations) -> str:
         if "***" in str(run.config.get("notify", {})):
             parts.append('<p class="note">Secrets were redacted in config.yaml: set notify.urls again '
                          '(e.g. --set \'notify.urls=["${LINE_URL}"]\').</p>')
+    from tuneguard.nextrun import NEXT_WORDS, next_steps  # here: nextrun imports this package
+
+    steps = next_steps(run, recs)
+    if steps:
+        parts.append("<h3>Next steps</h3>" + "".join(
+            f'<p class="small">{NEXT_WORDS[st["kind"]]}:</p><pre class="cmd">{esc(st["command"])}</pre>'
+            for st in steps))
     return "".join(parts)
 
 

@@ -77,6 +77,13 @@ def render_markdown(run: RunData, verdict: Verdict, recs: Recommendations) -> st
         out += ["", fence(recs.command(config_path_for(run), next_dir, multiline=True)), "",
                 f"The same config: `{run.run_dir / RECOMMENDED_CONFIG}` (`tuneguard config diff "
                 f"{config_path_for(run)} {run.run_dir / RECOMMENDED_CONFIG}` shows the changes with their reasons)."]
+    from tuneguard.nextrun import NEXT_WORDS, next_steps  # here: nextrun imports this package
+
+    steps = next_steps(run, recs)
+    if steps:
+        out += ["", "### Next steps"]
+        for st in steps:
+            out += ["", f"{NEXT_WORDS[st['kind']]}:", "", fence(st["command"])]
     rows = answer_rows(run)
     if rows and run.qa_base:
         out += ["", "## Before and after: the base model and the fine-tuned model", ""]

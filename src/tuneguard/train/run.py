@@ -721,7 +721,8 @@ def _finish(ctx: RunContext, trainer: Any, data: PreparedData, tokenizer: Any, c
         f = ctx.halt_finding
         store.set_state("halted", exit_reason=f"{f.code}: {f.message}" if f else "halted by a guard")
         ctx.event("halted", {**summary, "code": f.code if f else None, "message": f.message if f else None,
-                             "finding": f.to_dict() if f else None}, step=step)
+                             "finding": f.to_dict() if f else None, "next_steps": _next_steps(ctx.run_dir)},
+                  step=step)
         code = EXIT_FAIL
     elif reason == "stopped":
         stops = [r for r in store.control_requests() if r["action"] == "stop" and r["status"] == "done"]
@@ -749,6 +750,19 @@ def _finish(ctx: RunContext, trainer: Any, data: PreparedData, tokenizer: Any, c
     return code
 
 
+def _next_steps(run_dir: Path, run: Any = None) -> list[dict[str, str]]:
+    """The commands to run after this run (`tuneguard fix` / `tuneguard next`), for the
+    messages that end it; none when they cannot be worked out (they help, they never fail a run)."""
+    try:
+        from tuneguard.nextrun import next_steps
+        from tuneguard.report.rundata import load_run
+
+        return next_steps(run if run is not None else load_run(run_dir))
+    except Exception:  # noqa: BLE001
+        log.debug("no next steps for %s", run_dir, exc_info=True)
+        return []
+
+
 def _write_report(ctx: RunContext, console: Console) -> None:
     try:
         from tuneguard.report.html import write_report
@@ -769,4 +783,4 @@ def _write_report(ctx: RunContext, console: Console) -> None:
         return
     console.print(Text(f"{diagnosis.line()}\nreport: {path} (verdict: {verdict.overall})"))
     ctx.event("report", {"path": str(path), "verdict": verdict.overall, "summary": verdict.summary_line(),
-                         "diagnosis": diagnosis.to_dict()})
+                         "diagnosis": diagnosis.to_dict(), "next_steps": _next_steps(ctx.run_dir, run)})

@@ -77,6 +77,9 @@ LINES = {
     "resumed": "Resumed from step {step}.",
     "verdict": "Verdict: {v}",
     "report_path": "Report: {v}",
+    "next_fix": "Fix the data: {v}",
+    "next_then": "Then the next run: {v}",
+    "next_run": "Next run: {v}",
     "test_body": "tuneguard can reach you here: notifications about your training runs will arrive like this.",
     "truncated": "…(truncated)",
 }

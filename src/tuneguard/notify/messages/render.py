@@ -15,14 +15,17 @@ Payload keys per event (all optional unless noted):
   evidence `severity_override` ({set_by, default}: audit.severity / guard.severity) gets its line
 - qa: step, samples (list of {prompt, output, keyword_score})
 - early_stop: step, best_eval_loss, reason
-- halted: step, code, message, checkpoint
+- halted: step, code, message, checkpoint, next_steps
 - finished: steps, best_eval_loss, test_metrics (dict), duration_s
 - failed: step, error, traceback (str or list of lines)
 - progress: step, max_steps, epoch, loss, tokens_per_s, eta_s
 - stopped: step, requested_by, reason, checkpoint
 - resumed: step (the step resumed from), checkpoint
 - report: diagnosis (tuneguard.diagnosis.Diagnosis.to_dict()), verdict, summary (str or
-  list of lines), path
+  list of lines), path, next_steps
+- next_steps (halted, report): the commands to run next (tuneguard.nextrun.next_steps), a
+  list of {kind: fix | then | next, command}; they end the message, each on its own line,
+  so that the last thing a phone shows is what to type
 - test: nothing
 """
 
@@ -174,12 +177,20 @@ def _early_stop(L: _Lines, p: Mapping[str, Any]) -> None:
     L.add("reason", v=_opt(str, p.get("reason")))
 
 
+def _next_steps(L: _Lines, p: Mapping[str, Any]) -> None:
+    """The exact commands to run next; never shortened (a cut command is a wrong command)."""
+    for step in p.get("next_steps") or []:
+        if isinstance(step, Mapping) and step.get("kind") in ("fix", "then", "next") and step.get("command"):
+            L.add(f"next_{'run' if step['kind'] == 'next' else step['kind']}", v=str(step["command"]))
+
+
 def _halted(L: _Lines, p: Mapping[str, Any]) -> None:
     L.add("halted", step=fmt.integer(p.get("step")))
     L.add("code", code=p.get("code"))
     if p.get("message"):
         L.raw(fmt.shorten(p["message"], 600))
     L.add("checkpoint", v=p.get("checkpoint"))
+    _next_steps(L, p)
 
 
 def _finished(L: _Lines, p: Mapping[str, Any]) -> None:
@@ -245,6 +256,7 @@ def _report(L: _Lines, p: Mapping[str, Any]) -> None:
         for line in summary.splitlines() if isinstance(summary, str) else [str(x) for x in summary]:
             L.raw(line)
     L.add("report_path", v=_opt(str, p.get("path")))
+    _next_steps(L, p)
 
 
 def _test(L: _Lines, p: Mapping[str, Any]) -> None:

@@ -1,0 +1,70 @@
+"""`tuneguard fix CONFIG --out DIR`: cleaned copies of the data the audit faulted (exit 0
+written, 2 bad config, data or --out; 1 a write that failed, e.g. a full disk)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from tuneguard.cli.common import EXIT_FAIL, EXIT_USAGE, console, fail, load_or_exit, note, setup_logging, styled
+from tuneguard.fmt import num
+
+log = logging.getLogger(__name__)
+
+TRUNCATION = ("keep", "drop")
+
+
+def fix(
+    config: Annotated[str, typer.Argument(help="YAML config file or preset name (a run's RUN_DIR/config.yaml too).")],
+    out: Annotated[Path, typer.Option("--out", help="New folder for the cleaned copies, config.yaml and fix-report.md.")],
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a key: section.key=value (YAML value).")] = None,
+    truncation: Annotated[str, typer.Option("--truncation", help="Rows whose answer does not fit data.max_length: "
+                                            "keep (list them) or drop.")] = "keep",
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+) -> None:
+    """Remove the rows the audit faulted (duplicates, leaked validation rows, malformed rows)
+    from copies of the data files; the originals stay untouched."""
+    setup_logging(debug)
+    if truncation not in TRUNCATION:
+        fail(f"--truncation takes keep or drop, got {truncation!r}", EXIT_USAGE)
+    cfg = load_or_exit(config, set_)
+    from tuneguard.config.load import ConfigError
+    from tuneguard.data.load import DataError
+    from tuneguard.fix import OutputRefused, run_fix
+    from tuneguard.fix.account import by_code, summary
+    from tuneguard.train.model import ModelError
+
+    try:
+        result = run_fix(cfg, config, out, truncation)
+    except (DataError, ModelError, OutputRefused) as exc:
+        if debug:
+            log.exception("fix failed")
+        fail(str(exc), EXIT_USAGE)
+    except ConfigError as exc:
+        fail("; ".join(exc.problems), EXIT_USAGE)
+    except OSError as exc:  # a full disk, a read-only folder: nothing half-written is left
+        fail(f"cannot write {out}: {exc.strerror or exc}{f' ({exc.filename})' if exc.filename else ''}", EXIT_FAIL)
+    plan = result.plan
+    c = console()
+    c.print(summary(plan))
+    for f in plan.files:
+        copy = result.names.get(f.role, "(no copy: no row left)")
+        by = by_code(f)
+        c.print(f"  {f.role}: {f.path} -> {copy}: {num(f.records)} rows -> {num(f.kept)}" + (f" ({by})" if by else ""))
+    if plan.truncated and not plan.truncation_dropped:
+        c.print(f"  {num(len(plan.truncated))} rows keep answers longer than data.max_length ({plan.max_length}): "
+                "listed in fix-report.md; --truncation drop removes them")
+    for n in plan.notes + result.notes:
+        note(n)
+    if result.resolved:
+        c.print(styled((f"The audit of the fixed config no longer finds {', '.join(result.resolved)}.", "green")))
+    if result.remaining:
+        c.print(styled((f"The audit of the fixed config still finds {', '.join(result.remaining)}: see "
+                        "fix-report.md.", "yellow")))
+    c.print(f"report: {result.out / 'fix-report.md'}")
+    c.print(f"config: {result.config} (tuneguard config diff {config} {result.config})")
+    for what, cmd in result.next_commands:
+        c.print(f"{what}: {cmd}")

@@ -1,0 +1,119 @@
+"""`tuneguard next RUN_DIR [--out FILE] [--train]`: the next run's config from the report's
+diagnosis and recommendations, shown as a diff with reasons and written to a file.
+
+Exit 0 (also when the data must be fixed first: then `next` says so and writes nothing);
+2 for a run directory without a store, a bad --config / --set, or an --out file that is
+not tuneguard's; with --train, the exit code of the run it starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from tuneguard.cli.common import EXIT_FAIL, EXIT_USAGE, console, fail, note, setup_logging, styled
+
+log = logging.getLogger(__name__)
+
+
+def _check_out(path: Path, force: bool) -> None:
+    """--out may be new, a config `next` or `report` wrote, or (with --force) any regular file."""
+    from tuneguard.nextrun import OWN_MARK
+
+    if not path.exists():
+        return
+    if not path.is_file():
+        fail(f"--out {path} is not a regular file: give a file name for the next config", EXIT_USAGE)
+    try:
+        with path.open("r", encoding="utf-8", errors="replace") as fh:
+            own = fh.read(len(OWN_MARK)) == OWN_MARK
+    except OSError:
+        own = False
+    if not own and not force:
+        fail(f"--out {path} exists and is not a config tuneguard recommended: choose another file, or pass --force "
+             "to replace it", EXIT_USAGE)
+
+
+def next_run(
+    run_dir: Annotated[Path, typer.Argument(help="The finished run's directory (holds run.db).")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="Config file to write; default RUN_DIR/next.yaml.")] = None,
+    train: Annotated[bool, typer.Option("--train", help="Start the next run now, in a new directory beside RUN_DIR.")] = False,
+    config: Annotated[Optional[str], typer.Option(
+        "--config", help="Start from this config instead of the run's (default: the config `tuneguard fix` wrote "
+                         "for this run's data, if any).")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a key of the next config: "
+                                                      "section.key=value (YAML value).")] = None,
+    next_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="With --train: the new run's directory "
+                                                     "(default RUN_DIR-next).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace --out even when tuneguard did not write it.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+) -> None:
+    """The next run's config: this run's config with the report's recommended changes, or,
+    for a data fault, the `tuneguard fix` command to run first."""
+    setup_logging(debug)
+    from tuneguard.config.diff import diff_table
+    from tuneguard.config.load import ConfigError
+    from tuneguard.nextrun import NEXT_CONFIG, fix_command, next_command, next_run_dir, plan_next
+    from tuneguard.report.recommend import recommended_yaml
+    from tuneguard.store.run_store import describe_store_error
+
+    try:
+        plan = plan_next(run_dir, config, set_)
+    except FileNotFoundError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except sqlite3.Error as exc:
+        fail(describe_store_error(run_dir, exc), EXIT_USAGE)
+    except ConfigError as exc:
+        fail("invalid config: " + "; ".join(exc.problems), EXIT_USAGE)
+    recs, c = plan.recs, console()
+    d = recs.diagnosis
+    if d is not None:
+        c.print(d.line())
+        if d.evidence:
+            c.print(d.because())
+    if plan.base is not None:
+        c.print(f"Starting from {plan.base}" + ("" if config else " (written by tuneguard fix for this run's data)."))
+    if plan.blocked:
+        c.print(styled(("Fix the data first", "bold yellow"), f" ({', '.join(plan.blocked)}): changing hyperparameters "
+                       "would not help while the model memorises repeated or leaked rows. Run:"))
+        c.print(f"  {fix_command(run_dir)}")
+        c.print("then:")
+        c.print(f"  {next_command(run_dir)}")
+        return
+    for a in recs.actions:
+        c.print(f"- {a.text}" + (f" ({', '.join(a.codes)})" if a.codes else ""))
+    if not recs.changes:
+        c.print("Nothing in the config calls for a change: the next run would repeat this one."
+                + (" Act on the points above first." if recs.actions else ""))
+        if train:
+            note("--train: not started, since it would repeat this run; change something with --set to train")
+        return
+    reasons = {ch.key: ch.reason + (f" ({', '.join(ch.codes)})" if ch.codes else "") for ch in recs.changes}
+    c.print(diff_table(recs.diff(), "this run", "next run", title=f"{len(recs.changes)} change(s)", reasons=reasons))
+    target = out or Path(run_dir) / NEXT_CONFIG
+    _check_out(target, force)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(recommended_yaml(recs, str(run_dir)), "utf-8")
+    except OSError as exc:
+        fail(f"cannot write {target}: {exc.strerror or exc}", EXIT_FAIL)
+    c.print(f"next config: {target} (tuneguard config diff {Path(run_dir) / 'config.yaml'} {target})")
+    if "***" in str(recs.proposed.get("notify", {})) or "***" in str(recs.proposed.get("model", {}).get("hub_token")):
+        note("secrets are redacted in the saved config: set them with --set (e.g. --set "
+             "'notify.urls=[\"${LINE_URL}\"]') or keep them in an environment variable")
+    if not train:
+        c.print(f"train it: {next_command(run_dir)}")
+        return
+    from tuneguard.cli.common import load_or_exit
+    from tuneguard.train.run import run_training
+
+    new_dir = next_dir or next_run_dir(run_dir)
+    cfg = load_or_exit(str(target), set_)
+    c.print(f"training the next run in {new_dir}")
+    code = run_training(cfg, new_dir, console=c)
+    c.print(f"compare the two runs: tuneguard compare {run_dir} {new_dir}")
+    raise typer.Exit(code)

@@ -1,0 +1,161 @@
+"""`tuneguard fix`: cleaned copies of the data files the audit faulted, and an account of it.
+
+`run_fix(cfg, source, out)` audits the config as `tuneguard audit` does, traces the faults
+to every row (`plan`), writes the kept rows in the files' own formats (`write`), a
+`config.yaml` that is the same config pointing at the copies, and `fix-report.md`
+(`account`), then audits the fixed config so the report says what is left. The original
+files are only read. When the config is a run directory's `config.yaml`, the fix is also
+recorded in that run's store (event `data_fixed`), so that `tuneguard next RUN_DIR` trains
+on the cleaned data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shlex
+from pathlib import Path
+from typing import Any
+
+from tuneguard.config.load import dump_yaml, load_config, redact_url, redacted_dict
+from tuneguard.config.schema import Config
+from tuneguard.data.load import DataError, check_sources
+from tuneguard.findings import Finding
+from tuneguard.fix import account
+from tuneguard.fix.plan import FixPlan, plan_fix
+from tuneguard.fix.write import REPORT_NAME, OutputRefused, check_out, staged, write_file
+from tuneguard.nextrun import DATA_FIXED_EVENT, next_command
+
+log = logging.getLogger(__name__)
+
+__all__ = ["FixResult", "OutputRefused", "run_dir_of", "run_fix"]
+
+CONFIG_NAME = "config.yaml"
+
+
+@dataclasses.dataclass
+class FixResult:
+    plan: FixPlan
+    before: list[Finding]
+    after: list[Finding]
+    out: Path
+    config: Path
+    names: dict[str, str]  # role -> file name of the copy in `out` (files with rows left)
+    notes: list[str]  # decisions about the config (a split left empty, redacted secrets)
+    run_dir: Path | None  # the run whose config was fixed, when it was one
+    next_commands: list[tuple[str, str]]
+
+    @property
+    def resolved(self) -> list[str]:
+        return account.resolved(self.before, self.after)
+
+    @property
+    def remaining(self) -> list[str]:
+        """Codes fix acted on that the audit of the fixed config still finds."""
+        return sorted({f.code for f in self.after if f.code in self.plan.acted_on})
+
+
+def run_dir_of(source: str) -> Path | None:
+    """The run directory when `source` is a run's config.yaml (a run.db beside it)."""
+    p = Path(source)
+    return p.parent if p.name == CONFIG_NAME and (p.parent / "run.db").is_file() else None
+
+
+def _names(plan: FixPlan) -> dict[str, str]:
+    """The copy of each file that is written (all but a validation or test file with no row
+    left): its own name; on a clash (or a name fix itself writes) the role goes in front:
+    validation-data.jsonl."""
+    names: dict[str, str] = {}
+    taken = {CONFIG_NAME, REPORT_NAME}
+    for f in plan.files:
+        if f.kept == 0 and f.role != "train":
+            continue
+        name = f.name if f.name not in taken else f"{f.role}-{f.name}"
+        names[f.role] = name
+        taken.add(name)
+    return names
+
+
+def _config_text(cfg: Config, source: str, plan: FixPlan, names: dict[str, str]) -> tuple[str, list[str]]:
+    """The fixed config (resolved, secrets redacted) with a `# change KEY: REASON` line per
+    data file, which `tuneguard config diff` shows as the reason; and notes on decisions."""
+    d = redacted_dict(cfg)
+    notes: list[str] = []
+    head = [f"# Written by `tuneguard fix` from {source}: the same config, with its data files replaced",
+            "# by the cleaned copies in this folder (fix-report.md lists every removed row and why)."]
+    for f in plan.files:
+        field = f.key.split(".", 1)[1]
+        if f.role not in names:
+            d["data"][field] = None
+            why = ("every row was removed, so the fixed config draws validation from the training file "
+                   "(data.test_size)" if f.role == "validation" else "every row was removed, so there is no test set")
+            notes.append(f"{f.key}: {why}.")
+            head.append(f"# change {f.key}: {why}; was {f.path}")
+            continue
+        d["data"][field] = names[f.role]
+        what = f"{account.rows(f.removed())} removed ({account.by_code(f)})" if f.drops else \
+            "an identical copy (nothing to remove)"
+        head.append(f"# change {f.key}: {what}; was {f.path}")
+    if any(redact_url(u) != u for u in cfg.notify.urls) or (cfg.model.hub_token and "${" not in cfg.model.hub_token):
+        notes.append("Secrets (notify.urls, model.hub_token) are redacted in config.yaml: set them again with "
+                     "--set, or keep them in an environment variable (${VAR}).")
+    return "\n".join(head) + "\n" + dump_yaml(d), notes
+
+
+def next_commands(config: Path, run_dir: Path | None) -> list[tuple[str, str]]:
+    """What to run after the fix: `next` for a run's data, else audit and train the fixed config."""
+    if run_dir is not None:
+        return [("the next run, on the cleaned data, with the report's other recommendations",
+                 next_command(run_dir))]
+    return [("check the cleaned data", shlex.join(["tuneguard", "audit", str(config)])),
+            ("train on it", shlex.join(["tuneguard", "train", str(config)]))]
+
+
+def _record(run_dir: Path, result_config: Path, out: Path, plan: FixPlan, source: str, resolved: list[str]) -> None:
+    from tuneguard.store.run_store import RunStore
+
+    try:
+        with RunStore(run_dir) as store:
+            store.add_event(DATA_FIXED_EVENT, {"config": str(result_config), "out": str(out), "source": source,
+                                               "resolved": resolved, **account.as_dict(plan)})
+    except Exception as exc:  # noqa: BLE001 - the fix is written; `next --config` still finds it
+        log.warning("could not record the fix in %s: %s", run_dir / "run.db", exc)
+
+
+def run_fix(cfg: Config, source: str, out: Path, truncation: str = "keep", tokenizer: Any = None) -> FixResult:
+    """Audit, plan, write. Raises DataError / ModelError (data or model the user must fix),
+    OutputRefused (an --out folder fix may not write), OSError (a write that failed)."""
+    from tuneguard.audit import audit_config
+    from tuneguard.train.model import load_tokenizer, setup_pad_token
+
+    check_sources(cfg.data.train_file, cfg.data.validation_file, cfg.data.test_file)
+    sources = [str(p) for p in (cfg.data.train_file, cfg.data.validation_file, cfg.data.test_file) if p]
+    check_out(out, sources)
+    if tokenizer is None:
+        tokenizer = load_tokenizer(cfg.model)
+        setup_pad_token(tokenizer, cfg.data.pad_token)
+    before = audit_config(cfg, tokenizer).findings
+    plan = plan_fix(cfg, before, tokenizer, truncation)
+    train = plan.files[0]
+    if train.kept == 0:
+        raise DataError(f"every row of {train.path} would be removed ({account.summary(plan)}): there is nothing "
+                        "left to train on; see `tuneguard audit` for the rows")
+    names = _names(plan)
+    text, notes = _config_text(cfg, source, plan, names)
+    run_dir = run_dir_of(source)
+    final_config = out / CONFIG_NAME
+    commands = next_commands(final_config.absolute(), run_dir.absolute() if run_dir else None)
+    with staged(out) as tmp:
+        for f in plan.files:
+            if f.role in names:
+                write_file(f.kind, Path(f.path), tmp / names[f.role], f.drops.keys())
+        (tmp / CONFIG_NAME).write_text(text, "utf-8")
+        after = audit_config(load_config(str(tmp / CONFIG_NAME)), tokenizer).findings
+        report = account.render(plan, source, before, after, names, notes)
+        report += "\n## Next\n\n" + account.next_block(commands) + "\n"
+        (tmp / REPORT_NAME).write_text(report, "utf-8")
+    log.info("fix: %s", account.summary(plan))
+    result = FixResult(plan, before, after, out, final_config, names, notes, run_dir, commands)
+    if run_dir is not None:
+        _record(run_dir, final_config.absolute(), out.absolute(), plan, source, result.resolved)
+    return result

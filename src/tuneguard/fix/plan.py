@@ -1,0 +1,241 @@
+"""Which rows `tuneguard fix` removes, and why: the audit's faults traced to every row.
+
+The audit says *that* a fault is there (on a sample of at most audit.max_rows rows, with a
+few example rows in the evidence); this module finds *every* row of it in the whole data
+files, with the audit's own functions (`duplicates.build_index`, `exact_groups`,
+`near_groups`, `leakage.leaks`, `labels.is_truncated`), so "duplicate" means here exactly
+what it means to the audit. Only codes the audit reported at warning or error are acted
+on: info is a fact, and a code set to off in audit.severity is the user's call.
+
+Rules (docs/FINDINGS.md, "tuneguard fix"):
+- DUPLICATE_EXACT: in each group of equal rows of the training file the first row in file
+  order is kept, the later copies removed.
+- DUPLICATE_NEAR: in each near-duplicate cluster the text whose first row comes first in
+  the file is kept (with its exact copies, unless DUPLICATE_EXACT is fixed too); every row
+  of the cluster's other texts is removed.
+- TRAIN_VAL_LEAKAGE: validation and test rows that occur in training (exactly or as a near
+  copy) are removed from the validation / test file, never from training. When validation
+  is drawn from data.train_file, a leak is a duplicate in that file: the file is
+  deduplicated (exact, and near when the leaks include near copies) before the split.
+- MALFORMED_ROWS: every row the loader could not use is removed (file:line and reason).
+- ANSWER_TRUNCATED / EMPTY_LABELS: rows whose answer does not fit data.max_length are listed,
+  and removed only with `truncation="drop"`.
+A row removed for one reason is not counted again for a later one (in the order above).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tuneguard.audit.common import SplitText
+from tuneguard.audit.duplicates import build_index, exact_groups, near_groups
+from tuneguard.audit.labels import is_truncated
+from tuneguard.audit.leakage import leaks
+from tuneguard.config.schema import Config
+from tuneguard.data.formats import Example
+from tuneguard.data.load import RowProblem, data_kind
+from tuneguard.data.pipeline import load_examples
+from tuneguard.data.tokenize import tokenize_examples
+from tuneguard.findings import Finding
+
+log = logging.getLogger(__name__)
+
+TRUNCATION_CODES = ("ANSWER_TRUNCATED", "EMPTY_LABELS")
+FAULT = ("warning", "error")
+
+# What to do instead, for the audit codes that removing rows does not fix.
+NOT_ROWS = {
+    "LOW_DIVERSITY": "templated rows need rewriting or more varied data, not removal",
+    "ANSWER_IN_PROMPT": "rewrite the prompts that contain their answer",
+    "PAD_IS_EOS": "a config change (data.pad_token: auto): `tuneguard next` or the report proposes it",
+    "PAD_IN_LABELS": "a config change (data.collator: tuneguard): `tuneguard next` or the report proposes it",
+    "EOS_MISSING": "a config change (data.pad_token, data.collator): `tuneguard next` or the report proposes it",
+    "PROMPT_NOT_MASKED": "a config change (data.train_on_prompt: false): `tuneguard next` or the report proposes it",
+    "TOKENIZER_MISMATCH": "end the prompt templates with a newline, or use the model's own tokenizer",
+}
+
+
+@dataclasses.dataclass
+class Drop:
+    """One removed row: the code it is removed for and a few words on why (e.g. "copy of
+    train.jsonl:3")."""
+
+    code: str
+    why: str
+
+
+@dataclasses.dataclass
+class DataFile:
+    """One data file of the config and the rows to remove from it, by line (the loader's
+    line: the JSONL/CSV line, or the record number of JSON, Parquet and dataset folders)."""
+
+    role: str  # train, validation, test
+    key: str  # data.train_file ...
+    path: str
+    kind: str  # jsonl, json, csv, parquet, hf
+    records: int
+    drops: dict[int, Drop] = dataclasses.field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+    @property
+    def kept(self) -> int:
+        return self.records - len(self.drops)
+
+    def removed(self, code: str | None = None) -> int:
+        return sum(1 for d in self.drops.values() if code is None or d.code == code)
+
+
+@dataclasses.dataclass
+class Group:
+    """A duplicate group as the report lists it: the row kept and the rows removed."""
+
+    kept: str
+    removed: list[str]
+
+
+@dataclasses.dataclass
+class FixPlan:
+    files: list[DataFile]
+    exact: list[Group]
+    near: list[Group]
+    leaked: list[tuple[str, str, str]]  # (removed row, training row it repeats, exact|near)
+    malformed: list[tuple[str, str]]  # (row, reason)
+    truncated: list[str]  # rows whose answer does not fit data.max_length
+    truncation_dropped: bool
+    acted_on: list[str]  # the codes whose rows were removed
+    left: list[tuple[Finding, str]]  # faults fix does not remove rows for, with what to do instead
+    notes: list[str]
+    max_length: int
+
+    def removed(self) -> int:
+        return sum(len(f.drops) for f in self.files)
+
+    def by_code(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for f in self.files:
+            for d in f.drops.values():
+                out[d.code] = out.get(d.code, 0) + 1
+        return out
+
+
+def _where(ex: Example) -> str:
+    return f"{Path(ex.file).name}:{ex.line}" if ex.line is not None else Path(ex.file).name
+
+
+def _problem_where(p: RowProblem) -> str:
+    return f"{Path(p.file).name}:{p.line}" if p.line is not None else Path(p.file).name
+
+
+def plan_fix(cfg: Config, findings: list[Finding], tokenizer: Any, truncation: str = "keep") -> FixPlan:
+    """The rows to remove from each data file of `cfg`, given the audit's `findings` (of the
+    same config) and the tokenizer training uses. Raises DataError for unreadable files."""
+    dcfg = cfg.data
+    faulted = {f.code for f in findings if f.severity in FAULT}
+    found = {f.code: f for f in findings}
+    sources = [("train", "data.train_file", str(dcfg.train_file))]
+    if dcfg.validation_file:
+        sources.append(("validation", "data.validation_file", str(dcfg.validation_file)))
+    if dcfg.test_file:
+        sources.append(("test", "data.test_file", str(dcfg.test_file)))
+
+    files: list[DataFile] = []
+    examples: dict[str, list[Example]] = {}
+    problems: dict[str, list[RowProblem]] = {}
+    fmt: str | None = None
+    for role, key, path in sources:
+        ex, probs, total, fmt = load_examples(path, dcfg, tokenizer, fmt)
+        full = Path(path).expanduser().absolute()
+        files.append(DataFile(role, key, str(full), data_kind(full) or "jsonl", total))
+        examples[role], problems[role] = ex, probs
+    by_role = {f.role: f for f in files}
+
+    def drop(role: str, line: int | None, code: str, why: str) -> bool:
+        f = by_role[role]
+        if line is None or line in f.drops:
+            return False
+        f.drops[line] = Drop(code, why)
+        return True
+
+    notes: list[str] = []
+    acted: list[str] = []
+    malformed: list[tuple[str, str]] = []
+    if "MALFORMED_ROWS" in faulted:
+        acted.append("MALFORMED_ROWS")
+        for role in by_role:
+            for p in sorted(problems[role], key=lambda p: p.line if p.line is not None else -1):
+                if drop(role, p.line, "MALFORMED_ROWS", p.reason):
+                    malformed.append((_problem_where(p), p.reason))
+
+    splits = [SplitText.build(role, examples[role]) for role in by_role]
+    index = build_index(splits, cfg.audit)
+    train_ex = examples["train"]
+    leak = found.get("TRAIN_VAL_LEAKAGE")
+    leak_faulted = "TRAIN_VAL_LEAKAGE" in faulted
+    from_train = not dcfg.validation_file
+    leak_splits = (leak.evidence or {}).get("splits", {}) if leak is not None else {}
+    near_leaks = any((s or {}).get("near") for s in leak_splits.values())
+    do_exact = "DUPLICATE_EXACT" in faulted or (leak_faulted and from_train)
+    do_near = "DUPLICATE_NEAR" in faulted or (leak_faulted and from_train and near_leaks)
+    if leak_faulted and from_train:
+        notes.append("Validation is drawn from data.train_file (data.test_size), so rows leaked into it are "
+                     "duplicates within that file: the file is deduplicated before the split "
+                     + ("(exact and near copies)." if near_leaks else "(exact copies).") )
+
+    exact: list[Group] = []
+    if do_exact:
+        acted.append("DUPLICATE_EXACT")
+        for rows in exact_groups(index, "train"):
+            kept = train_ex[rows[0]]
+            gone = [train_ex[r] for r in rows[1:] if drop("train", train_ex[r].line, "DUPLICATE_EXACT",
+                                                          f"copy of {_where(kept)}")]
+            if gone:
+                exact.append(Group(_where(kept), [_where(e) for e in gone]))
+
+    near: list[Group] = []
+    if do_near:
+        acted.append("DUPLICATE_NEAR")
+        for cluster in near_groups(index, "train"):
+            kept = train_ex[cluster[0][0]]
+            gone = [train_ex[r] for rows in cluster[1:] for r in rows
+                    if drop("train", train_ex[r].line, "DUPLICATE_NEAR", f"near copy of {_where(kept)}")]
+            if gone:
+                near.append(Group(_where(kept), [_where(e) for e in gone]))
+
+    leaked: list[tuple[str, str, str]] = []
+    for role in ("validation", "test"):
+        if role not in by_role or not leak_faulted:
+            continue
+        is_exact, is_near, source = leaks(index, role)
+        for r in np.flatnonzero(is_exact | is_near).tolist():
+            ex, kind = examples[role][r], "exact" if is_exact[r] else "near"
+            of = _where(train_ex[int(source[r])])
+            if drop(role, ex.line, "TRAIN_VAL_LEAKAGE", f"{'repeats' if kind == 'exact' else 'near copy of'} {of}"):
+                leaked.append((_where(ex), of, kind))
+    if leak_faulted and "TRAIN_VAL_LEAKAGE" not in acted:
+        acted.append("TRAIN_VAL_LEAKAGE")
+
+    truncated: list[str] = []
+    trunc_codes = [c for c in TRUNCATION_CODES if c in found]
+    dropping = truncation == "drop" and bool(trunc_codes)
+    if trunc_codes:
+        feats, _ = tokenize_examples(tokenizer, train_ex, dcfg.max_length, dcfg.train_on_prompt)
+        eos = tokenizer.eos_token_id
+        for ex, feat in zip(train_ex, feats):
+            if not is_truncated(feat, eos, dcfg.max_length) or ex.line in by_role["train"].drops:
+                continue
+            truncated.append(_where(ex))
+            if dropping:
+                drop("train", ex.line, trunc_codes[0], f"the answer does not fit data.max_length ({dcfg.max_length})")
+        if dropping:
+            acted += trunc_codes
+
+    left = [(f, NOT_ROWS[f.code]) for f in findings if f.code in NOT_ROWS and f.severity in FAULT]
+    return FixPlan(files, exact, near, leaked, malformed, truncated, dropping, acted, left, notes, dcfg.max_length)

@@ -1,0 +1,102 @@
+"""`tuneguard next RUN_DIR`: exactly the report's recommended changes, as a diff and a file that
+`config diff` reads back to those keys; a data fault points at `fix` instead; the commands a
+halted run's messages end with. Runs are hand-built stores (tests/report/runs.py)."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import invoke
+from tests.report.runs import build_collapse, build_healthy
+from tuneguard.findings import Finding
+from tuneguard.nextrun import fix_command, next_command, next_steps
+from tuneguard.report.html import write_report
+from tuneguard.report.recommend import recommend_for_run
+from tuneguard.report.rundata import load_run
+from tuneguard.store.run_store import RunStore
+
+
+def with_config_file(run: Path) -> Path:
+    """A real run directory holds its resolved config as config.yaml."""
+    (run / "config.yaml").write_text(yaml.safe_dump(load_run(run).config, sort_keys=False), "utf-8")
+    return run
+
+
+def diff_keys(a: Path, b: Path) -> dict[str, str]:
+    r = invoke("config", "diff", str(a), str(b), env={"COLUMNS": "400"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = [[c.strip() for c in ln.split("│")[1:-1]] for ln in r.stdout.splitlines() if ln.startswith("│")]
+    return {row[0]: row[2] for row in rows if row[0]}
+
+
+def test_next_on_an_overfitting_run_writes_the_regularising_diff_the_report_recommends(tmp_path: Path) -> None:
+    over = Finding("OVERFITTING", "warning", "Eval loss rose.", {"triggers": ["rising"]}, "", 40, "guard")
+    run = with_config_file(build_healthy(tmp_path / "over", findings=[over]))
+    with RunStore(run) as s:
+        s.set_meta(best_step=20)
+    recs = recommend_for_run(load_run(run))
+    assert recs.diagnosis.kind == "overfitting"
+    want = {c.key: c.value for c in recs.changes}
+    assert want == {"train.max_steps": 30, "eval.early_stopping_patience": 3, "lora.dropout": 0.1}
+
+    r = invoke("next", str(run))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.startswith("Diagnosis: overfitting")
+    out = run / "next.yaml"
+    assert f"next config: {out}" in r.stdout and f"train it: {next_command(run)}" in r.stdout
+    assert not (tmp_path / "over-next").exists()  # no --train, no run
+    got = diff_keys(run / "config.yaml", out)
+    assert got == {k: str(v) for k, v in want.items()}
+    # The file says why, per key, as the report does.
+    text = out.read_text("utf-8")
+    for c in recs.changes:
+        assert f"# change {c.key}: {c.reason} (OVERFITTING)" in text
+
+    # --set goes on top and is named as such; an --out that tuneguard did not write is refused.
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("my notes\n", "utf-8")
+    r = invoke("next", str(run), "--out", str(mine), "--set", "lora.r=4")
+    assert r.returncode == 2 and "is not a config tuneguard recommended" in r.stderr
+    assert mine.read_text("utf-8") == "my notes\n"
+    r = invoke("next", str(run), "--set", "lora.r=4")
+    assert r.returncode == 0, r.stderr
+    assert diff_keys(run / "config.yaml", out) == {k: str(v) for k, v in want.items()} | {"lora.r": "4"}
+    assert "# change lora.r: set with --set" in out.read_text("utf-8")
+
+
+def test_a_data_fault_points_at_fix_and_writes_nothing(tmp_path: Path) -> None:
+    run = with_config_file(build_collapse(tmp_path / "collapse"))
+    for args in ([], ["--train"]):
+        r = invoke("next", str(run), *args)
+        assert r.returncode == 0, r.stdout + r.stderr
+        lines = r.stdout.splitlines()
+        assert lines[0].startswith("Diagnosis: data fault")
+        assert lines[-3:] == [f"  {fix_command(run)}", "then:", f"  {next_command(run)}"]
+        assert not (run / "next.yaml").exists() and not (tmp_path / "collapse-next").exists()
+    assert shlex.split(fix_command(run)) == ["tuneguard", "fix", str(run.absolute() / "config.yaml"), "--out",
+                                             str(tmp_path.absolute() / "collapse-fixed-data")]
+    assert next_steps(load_run(run)) == [{"kind": "fix", "command": fix_command(run)},
+                                         {"kind": "then", "command": next_command(run)}]
+    # The report ends its recommendations with the same commands.
+    write_report(run)
+    md = (run / "report.md").read_text("utf-8")
+    assert f"Fix the data first:\n\n```\n{fix_command(run)}\n```" in md
+    assert f"Then the next run, on the cleaned data:\n\n```\n{next_command(run)}\n```" in md
+    assert f'<pre class="cmd">{fix_command(run)}</pre>' in (run / "report.html").read_text("utf-8")
+
+
+def test_next_steps_by_diagnosis_and_bad_run_dirs(tmp_path: Path) -> None:
+    healthy = build_healthy(tmp_path / "healthy")
+    assert next_steps(load_run(healthy)) == []  # nothing to change: nothing to run
+    r = invoke("next", str(healthy), "--train")
+    assert r.returncode == 0 and "the next run would repeat this one" in r.stdout
+    assert not (tmp_path / "healthy-next").exists()
+    over = build_healthy(tmp_path / "over", findings=[Finding("OVERFITTING", "warning", "x", {"triggers": ["rising"]},
+                                                              "", 40, "guard")])
+    assert next_steps(load_run(over)) == [{"kind": "next", "command": f"tuneguard next {over.absolute()} --train"}]
+    for bad in (tmp_path / "nowhere", tmp_path / "healthy" / "run.db"):
+        r = invoke("next", str(bad))
+        assert r.returncode == 2 and r.stderr.startswith("error:") and "Traceback" not in r.stderr, r.stderr
