@@ -127,7 +127,11 @@ def test_duplicated_rows_collapse_and_halt_early_in_epoch_one(tmp_path, http_ser
     assert st["state"] == "halted"
     (f,) = [x for x in st["findings"] if x["code"] == "LOSS_COLLAPSE"]
     assert f["severity"] == "error" and st["step"] == f["step"]  # halted at once
-    assert f["evidence"]["epoch1_share"] < 0.2
+    # Counted in what the model saw: one distinct row, so its exposures are the examples seen.
+    ev = f["evidence"]
+    assert ev["passes"] < 0.2 and (ev["rows"], ev["distinct_rows"]) == (1080, 1)
+    assert ev["exposures"] == ev["examples_seen"] == 8 * ev["at_step"] and ev["window"] == "cause"
+    assert "each seen" in f["message"] and "the rows repeat" in f["message"]
     assert f["evidence"]["loss"] < f["evidence"]["collapse_floor"] or f["evidence"]["loss_ratio"] < 0.05
     assert "DUPLICATE_EXACT" in f["evidence"]["audit_findings"] and "see DUPLICATE_EXACT" in f["recommendation"]
     ckpt = run / "checkpoints" / f"checkpoint-{f['step']}"
@@ -138,12 +142,14 @@ def test_duplicated_rows_collapse_and_halt_early_in_epoch_one(tmp_path, http_ser
 
 
 def test_slow_steps_then_a_spike_throughput_drop_loss_spike_grad_norm(tmp_path, http_server):  # noqa: F811
-    """Steps 7-9 ten times slower, then the logits of step 16 thirty times too large: the
-    slowdown warns, the spike rolls back to checkpoint-12 at half the learning rate (the
-    default policy), its gradient warns; the run then finishes."""
+    """Steps 7-9 thirty times slower (each about a second: the patience is a second of
+    training, so a scheduling hiccup of this shared machine is not one), then the logits of
+    step 16 thirty times too large: the slowdown warns, the spike rolls back to checkpoint-12
+    at half the learning rate (the default policy), its gradient warns; the run then finishes."""
     ep = http_server()
     r, run = train(tmp_path, ep, "train.max_steps=24", "eval.steps=12", "train.save_steps=12",
-                   "guard.throughput_min_window_s=0", plants=(SlowSteps(7, 9), ScaleLogitsAt(16, 30.0)))
+                   "guard.throughput_min_window_s=0", "guard.throughput_warmup_s=0", "guard.throughput_patience_s=1",
+                   plants=(SlowSteps(7, 9, times=30.0), ScaleLogitsAt(16, 30.0)))
     assert r.returncode == 0, r.stdout + r.stderr
     found = findings(run)
     (drop,) = found["THROUGHPUT_DROP"]
