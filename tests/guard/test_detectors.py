@@ -63,13 +63,13 @@ def test_collapse_of_repeated_rows_is_named_past_the_first_pass():
     assert collapse_feed(det, plan, [(1, 6.8), (100, 2.0), (169, 0.64)]) == []
     [f] = collapse_feed(det, plan, [(190, 0.33)])
     ev = f.evidence
-    assert (f.severity, ev["window"], ev["examples_seen"]) == ("error", "cause", 2700 + 21 * 16)
+    assert (f.severity, ev["window"], ev["examples_seen"]) == ("error", "repeats", 2700 + 21 * 16)
     assert ev["passes"] == pytest.approx(3036 / 2700, abs=1e-4) and ev["exposures"] == pytest.approx(1012)
     assert "which hold 3 distinct rows: each seen 1,012 times on average" in f.message
     assert "the rows repeat, so the model has memorised the copies" in f.message
-    # Past collapse_passes (2) ordinary memorisation explains a low loss too: not judged.
+    # The copies are memorised at any point (how fast depends on the updates, not the examples).
     late = LossCollapseDetector(floor=0.1, ratio=0.05, audit_findings=[DUP])
-    assert collapse_feed(late, plan, [(1, 6.8), (400, 0.05)]) == []
+    assert [g.evidence["window"] for g in collapse_feed(late, plan, [(1, 6.8), (1000, 0.05)])] == ["repeats"]
     # Without an audit cause the rows are judged only while each distinct row was seen at most once.
     clean = LossCollapseDetector(floor=0.1, ratio=0.05)
     assert collapse_feed(clean, plan, [(1, 6.8), (190, 0.05)]) == []
@@ -77,15 +77,22 @@ def test_collapse_of_repeated_rows_is_named_past_the_first_pass():
 
 def test_collapse_window_counts_distinct_rows_not_epochs():
     """Without a cause: judged while the average distinct row was seen at most
-    `collapse_exposures` times. With 25% of the rows copies, that is 0.75 passes, not 1."""
+    `collapse_exposures` times; with 25% of the rows copies, that is 0.75 passes, not 1. With a
+    cause: up to `collapse_passes` passes, and at any point when the audit found duplicates and
+    at least `collapse_repeats` rows per distinct row."""
     plan = SeenPlan(rows=1000, examples_per_step=10, steps_per_epoch=100, distinct_rows=750)
     det = LossCollapseDetector(floor=0.1, ratio=0.05)
-    assert det.window(plan.at(75), None, False) == "exposures"
-    assert det.window(plan.at(76), None, False) is None
-    assert det.window(plan.at(76), None, True) == "cause"
-    assert det.window(plan.at(200), None, True) == "cause" and det.window(plan.at(201), None, True) is None
+    assert det.window(plan.at(75), None) == "exposures"
+    assert det.window(plan.at(76), None) is None
+    assert det.window(plan.at(76), None, ["PAD_IN_LABELS"]) == "cause"
+    assert det.window(plan.at(200), None, ["DUPLICATE_EXACT"]) == "cause"  # 1.33 rows per distinct row
+    assert det.window(plan.at(201), None, ["DUPLICATE_EXACT"]) is None
     wider = LossCollapseDetector(floor=0.1, ratio=0.05, exposures=2.0)
-    assert wider.window(plan.at(150), None, False) == "exposures"
+    assert wider.window(plan.at(150), None) == "exposures"
+    halved = SeenPlan(rows=1000, examples_per_step=10, steps_per_epoch=100, distinct_rows=500)
+    assert det.window(halved.at(5000), None, ["DUPLICATE_NEAR"]) == "repeats"
+    assert det.window(halved.at(5000), None, ["PAD_IN_LABELS"]) is None  # not a repetition cause
+    assert det.window(None, 1.5, ["DUPLICATE_EXACT"]) == "cause"  # no plan: the epoch stands for the passes
 
 
 def test_collapse_without_audit_cause_waits_for_the_evaluation_then_halts_on_a_gap():

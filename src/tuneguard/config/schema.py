@@ -230,7 +230,10 @@ class GuardConfig(Section):
         "then on rows the model has not trained on.")
     collapse_passes: float = Field(
         2.0, gt=0, description="LOSS_COLLAPSE with an audit cause (duplicates, templates, leakage, label faults): "
-        "judged while the run has gone over its rows at most this many times, however often the rows repeat.")
+        "judged while the run has gone over its rows at most this many times.")
+    collapse_repeats: float = Field(
+        2.0, ge=1, description="LOSS_COLLAPSE with duplicates found by the audit (an error) and at least this many rows "
+        "per distinct row: judged at any point of the run (the copies are memorised whatever the passes).")
     collapse_eval_ratio: float = Field(
         4.0, gt=1, description="LOSS_COLLAPSE is an error (halts) without an audit cause only when the eval loss is "
         "above this times the training loss averaged since the previous evaluation (and above it by more than "

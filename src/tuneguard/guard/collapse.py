@@ -18,12 +18,15 @@ So the guard halts only with evidence of a fault:
 
 - an audit finding of severity error that explains a collapse (duplicates, templates, leakage,
   padding or label masking faults, answers in the prompt): error at once (halts). With such a
-  cause the guard watches for as long as the run has gone over its rows at most
-  `guard.collapse_passes` (2) times, whatever the exposures: when rows repeat, the exposures
-  are large from the first steps (three texts repeated 900 times: each seen 300 times after
-  900 examples) and the repetition is the very cause of the low loss, so it must still be named
-  after the first pass (on two processes the same run crossed the threshold at 1.12 passes);
-  past 2 passes ordinary memorisation is an explanation too;
+  cause the guard also watches past the rows' first exposure. When the audit found duplicates
+  and at least `guard.collapse_repeats` (2) rows per distinct row, at any point of the run: the
+  exposures are large from the first steps (three texts repeated 900 times: each seen 300 times
+  after 900 examples), the copies are what the model memorises, and how fast it does so
+  depends on the number of updates, not on the examples: the same three texts crossed the
+  threshold at 0.6 passes on one process and at 1.12 passes on two (twice the examples per
+  update), and after 2 passes with a batch twice as large again. With another cause, for as long as
+  the run has gone over its rows at most `guard.collapse_passes` (2) times: these faults show
+  within the first pass, and later ordinary memorisation is an explanation too;
 - otherwise the loss alone is an info finding (a fact: the loss is low and the audit found no
   cause) and the next evaluation decides. The training loss per token since the previous
   evaluation (the number EVAL_DIVERGENCE uses too) is held against the eval loss on rows not
@@ -71,6 +74,9 @@ RELATED_AUDIT_CODES: dict[str, str] = {
     "EMPTY_LABELS": "rows without supervised tokens",
     "ANSWER_IN_PROMPT": "answers contained in their prompts",
 }
+
+# Audit causes that are rows repeating: with enough copies they explain a collapse at any point.
+REPETITION_CODES = frozenset({"DUPLICATE_EXACT", "DUPLICATE_NEAR"})
 
 SUSPECTED_CAUSES = (
     "exact or near-duplicate rows (deduplicate before sampling)",
@@ -134,13 +140,15 @@ class LossCollapseDetector:
     code = "LOSS_COLLAPSE"
 
     def __init__(self, floor: float, ratio: float, audit_findings: Iterable[Finding] = (), eval_ratio: float = 4.0,
-                 eval_kept: float = 0.5, exposures: float = 1.0, cause_passes: float = 2.0) -> None:
+                 eval_kept: float = 0.5, exposures: float = 1.0, cause_passes: float = 2.0,
+                 repeats: float = 2.0) -> None:
         self.floor = floor
         self.ratio = ratio
         self.eval_ratio = eval_ratio
         self.eval_kept = eval_kept
         self.max_exposures = exposures
         self.cause_passes = cause_passes
+        self.repeats = repeats
         self.audit_findings = list(audit_findings)
         self.initial: float | None = None
         self.initial_step: int | None = None
@@ -149,9 +157,17 @@ class LossCollapseDetector:
         self.pending: dict | None = None  # the low loss waiting for an evaluation's verdict
         self._low_since_eval = False  # the loss was low (and judged) at some step since the previous evaluation
 
-    def window(self, seen: Seen | None, epoch: float | None, cause: bool) -> str | None:
-        """Why a low loss at this point is judged ("exposures": the rows are still new to the
-        model; "cause": an audit cause and at most `cause_passes` passes), None when it is not."""
+    def window(self, seen: Seen | None, epoch: float | None, causes: Iterable[str] = ()) -> str | None:
+        """Why a low loss at this point is judged, None when it is not:
+
+        - "exposures": the average distinct row has been seen at most `max_exposures` times,
+          so the loss is on rows the model has not trained on;
+        - "repeats": the audit found duplicates (an error) and at least `repeats` rows per
+          distinct row: the copies are memorised however the run goes over them, at any point;
+        - "cause": another audit cause (or milder duplicates) and at most `cause_passes` passes
+          over the rows.
+        """
+        causes = set(causes)
         if seen is not None:
             passes, exposures = seen.passes, seen.exposures
         elif epoch is not None:
@@ -160,7 +176,9 @@ class LossCollapseDetector:
             return "exposures"
         if exposures <= self.max_exposures:
             return "exposures"
-        if cause and passes <= self.cause_passes:
+        if causes & REPETITION_CODES and seen is not None and seen.repeats >= self.repeats:
+            return "repeats"
+        if causes and passes <= self.cause_passes:
             return "cause"
         return None
 
@@ -173,7 +191,7 @@ class LossCollapseDetector:
             # predicts the labels almost perfectly says the same about the data.
             self.initial, self.initial_step = loss, step
         causes = audit_causes(self.audit_findings)
-        why = self.window(seen, epoch, bool(causes))
+        why = self.window(seen, epoch, [f.code for f in causes])
         below_floor = loss < self.floor
         below_ratio = loss < self.ratio * self.initial
         low = why is not None and (below_floor or below_ratio)
@@ -223,6 +241,7 @@ class LossCollapseDetector:
             "perplexity": math.exp(loss), "step": step, "epoch": seen.passes if seen is not None else epoch,
             "collapse_floor": self.floor, "collapse_ratio": self.ratio, "collapse_eval_ratio": self.eval_ratio,
             "collapse_exposures": self.max_exposures, "collapse_passes": self.cause_passes,
+            "collapse_repeats": self.repeats,
             "loss_ratio": loss / self.initial if self.initial else None,
         }
         if seen is not None:
@@ -242,9 +261,7 @@ class LossCollapseDetector:
     def _fault(self, step: int, seen: Seen | None, epoch: float | None, loss: float, rule: str,
                causes: list[str], why: str | None) -> Finding:
         codes, links = audit_links(self.audit_findings)
-        exposures = seen.exposures if seen is not None else epoch
-        repeats = seen is not None and seen.repeats > 1.0 and (exposures or 0) > self.max_exposures
-        if repeats:
+        if why == "repeats":
             meaning = ("the rows repeat, so the model has memorised the copies: the low loss measures memory of "
                        "repeated rows, not learning.")
         elif why == "cause":
