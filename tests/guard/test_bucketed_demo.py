@@ -18,7 +18,7 @@ import pytest
 from guard_helpers import make_ctx, trainer_bits
 
 from tuneguard.guard import GuardCallback
-from tuneguard.train.steps import StepRecord
+from tuneguard.guard.records import StepRecord
 
 # (step, loss, supervised tokens) of every step, and the eval loss every 10 steps.
 STEPS = [(1, 4.50521, 40), (2, 4.30588, 37), (3, 1.27016, 88), (4, 3.65487, 37), (5, 2.2768, 39), (6, 0.41096, 82),

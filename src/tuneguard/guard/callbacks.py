@@ -39,7 +39,7 @@ from tuneguard.guard.resources import MemoryDetector, ThroughputDetector
 from tuneguard.guard.seen import Seen, SeenPlan
 from tuneguard.guard.spikes import GradNormDetector, LossSpikeDetector
 from tuneguard.guard.train_loss import SinceEval, TrainLossSinceEval
-from tuneguard.train.steps import StepRecord, records_in
+from tuneguard.guard.records import StepRecord, records_in
 
 log = logging.getLogger(__name__)
 

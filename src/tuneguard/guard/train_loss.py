@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 
 from tuneguard.guard.episode import as_float, is_finite
+from tuneguard.guard.records import records_in
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,8 +73,6 @@ class TrainLossSinceEval:
     def from_history(cls, log_history: list[dict], up_to_step: int) -> "TrainLossSinceEval":
         """The accumulator a resumed run continues with: the Trainer's log history replayed up
         to the checkpoint's step (per-step records where the entries carry them)."""
-        from tuneguard.train.steps import records_in
-
         acc = cls()
         for entry in log_history:
             step = int(entry.get("step", 0))

@@ -19,7 +19,8 @@ from tuneguard.fmt import fmt_duration  # noqa: F401 - re-exported for callers
 from tuneguard.guard.episode import as_float
 from tuneguard.guard.train_loss import TrainLossSinceEval
 from tuneguard.train.context import RunContext
-from tuneguard.train.steps import STEPS_KEY, StepRecorder
+from tuneguard.guard.records import STEPS_KEY
+from tuneguard.train.steps import StepRecorder
 
 log = logging.getLogger(__name__)
 GB = 1024**3
