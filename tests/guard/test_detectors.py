@@ -357,6 +357,21 @@ def test_loss_spike_baseline_is_the_last_examples_seen():
     assert "after 64 examples" in f.message
 
 
+def test_loss_spike_baseline_follows_a_falling_loss():
+    """Early in a run the loss falls fast: the steps since the start sit far above the current
+    loss, so the baseline is the later half of the examples seen. A batch of garbled rows at step
+    24 (the tiny model on 300 instructions and 24 rows of random characters, every step as it
+    ran) is 1.9x the median of all steps before it, and 2.2x that of steps 12-23."""
+    run = [6.64, 6.72, 6.49, 6.42, 6.06, 5.52, 4.97, 4.44, 3.91, 3.74, 3.33, 3.64, 3.24, 2.92, 3.05, 4.0, 3.36, 3.07,
+           2.58, 2.73, 3.61, 2.84, 2.82, 6.74]
+    plan = SeenPlan(rows=324, examples_per_step=8, steps_per_epoch=41)
+    det = LossSpikeDetector(factor=2.0, window_examples=1024, min_jump=0.25, quantile=0.95)
+    found = [det.update(step, x, plan.at(step)) for step, x in enumerate(run, start=1)]
+    [f] = [x for x in found if x is not None]
+    assert f.step == 24 and f.evidence["previous_steps"] == 12
+    assert f.evidence["running_median"] == pytest.approx(3.06) and f.evidence["ratio"] == pytest.approx(2.203, abs=1e-3)
+
+
 def test_loss_spike_stands_out_of_the_swing_of_bucketed_tasks():
     """Length-bucketed steps of a mixed dataset: most steps hold an easy task at about 0.1, one
     in five a hard task at 0.6. A hard step is 6x the median, the old rule's spike, but within
@@ -366,9 +381,10 @@ def test_loss_spike_stands_out_of_the_swing_of_bucketed_tasks():
     det = LossSpikeDetector(factor=2.0, window_examples=1000, min_jump=0.25, quantile=0.95)
     assert feed(det, [*swing, (21, 0.1), (22, 0.7)]) == []
     [f] = feed(det, [(23, 1.72)])
-    assert f.step == 23 and f.evidence["running_high"] == pytest.approx(0.6)
-    assert f.evidence["running_median"] == pytest.approx(0.101)
-    assert "above the highest of their usual range (0.6, the 95% quantile)" in f.message
+    # Against the steps of the later half of the examples seen (steps 12-22: the hard step 22 at 0.7 among them).
+    assert f.step == 23 and f.evidence["running_high"] == pytest.approx(0.65)
+    assert f.evidence["running_median"] == pytest.approx(0.101) and f.evidence["previous_steps"] == 11
+    assert "above the highest of their usual range (0.65, the 95% quantile)" in f.message
     old_rule = LossSpikeDetector(factor=2.0, window_examples=1000, min_jump=0.25)  # quantile 0.5: the median
     assert [x.step for x in feed(old_rule, swing)] == [10, 15, 20]  # every hard step after the first 5
 

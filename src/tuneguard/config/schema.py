@@ -249,8 +249,8 @@ class GuardConfig(Section):
         "small losses differ by a large ratio.")
     spike_factor: float = Field(2.0, gt=1, description="LOSS_SPIKE: loss above this times the running median.")
     spike_window_examples: int = Field(
-        1024, ge=1, description="LOSS_SPIKE: each step's loss is held against the median of the steps of the last "
-        "this many examples seen (at least 5 steps).")
+        1024, ge=1, description="LOSS_SPIKE: each step's loss is held against the steps of the last this many "
+        "examples seen (no more than the later half of all seen so far; at least 5 steps).")
     spike_min_jump: float = Field(
         0.25, ge=0, description="LOSS_SPIKE: and above the spike_quantile of those steps by more than this (nats "
         "per token): near zero any two small losses differ by a large ratio.")

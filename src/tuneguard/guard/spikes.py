@@ -35,7 +35,9 @@ class LossSpikeDetector:
     Fed every optimizer step's loss (tuneguard.train.steps) with the examples seen after it,
     so the logging cadence does not dilute a one-step jump (the mean of five steps hides a
     3x step) nor move the baseline. A spike is a loss that, against the steps of the last
-    `window_examples` examples seen (at least 5 of them), is:
+    `window_examples` examples seen, and of no more than the later half of all the examples
+    seen (early in a run the loss falls fast: the steps since the start sit far above it), at
+    least 5 of them, is:
 
     - above `factor` x their median, and
     - above their `quantile` (0.95) by more than `min_jump`: above the high end of what those
@@ -63,11 +65,14 @@ class LossSpikeDetector:
         if not is_finite(loss) or loss <= 0.0:  # NaN, Inf and 0.0 belong to NON_FINITE
             return None
         examples = seen.examples if seen is not None else step
-        # The steps of the last `window_examples` examples before this one.
+        # The steps of the recent examples before this one: the last `window_examples`, and no
+        # more than the later half of all seen so far (early on the loss falls fast, and the
+        # steps since the start would sit far above the current loss).
         before = self.points[-1][0] if self.points else examples
         while self.points and self.points[0][0] <= before - self.window_examples:
             self.points.popleft()
-        prior = [x for _, x in self.points]
+        recent = [x for e, x in self.points if e > before / 2]
+        prior = recent if len(recent) >= MIN_PRIOR_POINTS else [x for _, x in self.points][-MIN_PRIOR_POINTS:]
         self.points.append((examples, loss))
         if len(prior) < MIN_PRIOR_POINTS:
             self.episode.update(False)
