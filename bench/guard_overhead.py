@@ -1,6 +1,11 @@
 """Guard overhead: the same tiny LoRA run trained with all guards on and with none, in one
 process, alternating the two to spread machine noise evenly; prints one JSON object.
 
+"On" is what `train` runs for the guards: the metrics callback (which writes each log to the
+store and hands the guards every step's loss, gradient norm and supervised tokens), the step
+recorder on the Trainer (tuneguard.train.steps), the token-counting collator, and the guard
+callbacks.
+
     python bench/guard_overhead.py [--steps 200] [--rounds 3] [--threads 1] [--device cpu|cuda]
 
 Besides the wall-clock ratio (noisy on a shared machine: a 200-step tiny run lasts
@@ -66,20 +71,35 @@ def train_once(guards: bool, steps: int, device: str, workdir: Path, tokenizer: 
                                                                                   "out_proj"], task_type="CAUSAL_LM"))
     callbacks: list[Any] = []
     totals: dict[str, float] = {}
+    metrics_totals = {}
     store = None
     ctx = None
+    collator: Any = default_data_collator
+    recorder = None
     if guards:
+        from tuneguard.train.metrics import CountingCollator, MetricsCallback, TokenCounter
+        from tuneguard.train.steps import StepRecorder
+
         raw = read_source("tiny")[0]
         raw["guard"] = {"actions": {c: "warn" for c in GUARD_CODES}}  # every run trains all its steps
         store = RunStore(workdir / "run", create=True)
+        store.init_run(config=raw, max_steps=steps)
         ctx = RunContext(cfg=validate_config(raw), run_dir=workdir / "run", store=store)
-        callbacks = [timed(cb, totals) for cb in build_guard_callbacks(ctx, tokenizer)]
+        counter = TokenCounter()
+        recorder = StepRecorder(counter)
+        collator = CountingCollator(default_data_collator, counter)
+        counter.watch(model)
+        metrics_totals: dict[str, float] = {}
+        callbacks = [timed(MetricsCallback(ctx, counter, recorder), metrics_totals),
+                     *(timed(cb, totals) for cb in build_guard_callbacks(ctx, tokenizer))]
     args = TrainingArguments(output_dir=str(workdir / "out"), max_steps=steps, per_device_train_batch_size=8,
                              learning_rate=1e-3, logging_steps=1, logging_first_step=True,
                              logging_nan_inf_filter=False, save_strategy="no", eval_strategy="no",
                              report_to="none", disable_tqdm=True, use_cpu=device == "cpu", seed=0)
-    trainer = Trainer(model=model, args=args, train_dataset=rows(steps * 8, 64), data_collator=default_data_collator,
+    trainer = Trainer(model=model, args=args, train_dataset=rows(steps * 8, 64), data_collator=collator,
                       callbacks=callbacks)
+    if recorder is not None:
+        recorder.install(trainer)
     trainer.remove_callback(PrinterCallback)  # it prints every log to stdout
     t, c = time.perf_counter(), time.process_time()
     trainer.train()
@@ -91,7 +111,8 @@ def train_once(guards: bool, steps: int, device: str, workdir: Path, tokenizer: 
     if store is not None:
         store.close()
     return {"wall_s": wall, "cpu_s": cpu, "steps": trainer.state.global_step, "logs": logs,
-            "guard_callback_s": sum(totals.values()), "findings": findings}
+            "guard_callback_s": sum(totals.values()), "metrics_callback_s": sum(metrics_totals.values()),
+            "findings": findings}
 
 
 def main() -> None:
@@ -135,6 +156,8 @@ def main() -> None:
         "ratio_of_fastest": round(min(x["wall_s"] for x in runs["on"]) / min(x["wall_s"] for x in runs["off"]), 4),
         "cpu_off_s": round(cpu_off, 4), "cpu_on_s": round(cpu_on, 4), "cpu_ratio": round(cpu_on / cpu_off, 4),
         "guard_time_per_log_us": round(per_log * 1e6, 1),
+        "metrics_time_per_log_us": round(statistics.median(x["metrics_callback_s"] for x in runs["on"])
+                                         / max(logs, 1) * 1e6, 1),
         "guard_share_of_on_run_pct": round(100 * per_log * logs / on, 3),
         "off_runs_s": [round(x["wall_s"], 4) for x in runs["off"]],
         "on_runs_s": [round(x["wall_s"], 4) for x in runs["on"]],

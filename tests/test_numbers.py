@@ -52,3 +52,19 @@ def test_status_watch_report_and_phone_agree_on_16740(tmp_path: Path) -> None:
     msg = render("progress", {"step": 20, "max_steps": 20, "tokens_per_s": 16740.3, "loss": 2.5}, language="en",
                  run_name="run")
     assert "16,740 tokens/s" in msg.body
+
+
+def test_what_the_model_had_seen_as_people_read_it():
+    """A guard finding's units (examples, passes, exposures when rows repeat), as the report
+    writes them next to its step."""
+    from tuneguard.findings import Finding
+    from tuneguard.fmt import seen_text, times
+    from tuneguard.report.components import finding_item
+
+    assert [times(x) for x in (0.4133, 1.0, 1.5185, 54.667, 1012.0)] == ["0.41", "1", "1.52", "54.7", "1,012"]
+    repeated = {"examples_seen": 164, "passes": 1.5185, "exposures": 54.667, "rows": 108, "distinct_rows": 3}
+    assert seen_text(repeated) == "after 164 examples (1.52 passes over the rows; each distinct row seen 54.7 times on average)"
+    assert seen_text({**repeated, "distinct_rows": 108}) == "after 164 examples (1.52 passes over the rows)"
+    assert seen_text({"loss": 0.1}) is None and seen_text(None) is None
+    item = finding_item(Finding("LOSS_COLLAPSE", "error", "m", repeated, "r", 25, "guard"))
+    assert "step 25, after 164 examples (1.52 passes over the rows; each distinct row seen 54.7 times" in item

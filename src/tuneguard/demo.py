@@ -111,10 +111,9 @@ def demo_config(run_dir: Path, preset: str, steps: int | None = None) -> tuple[C
         total = steps or 40
         every = min(10, total)
         raw["data"]["max_length"] = 64
-        # Random batches mix the three tasks as the validation rows do; length buckets would group
-        # them by task (each its own length and difficulty) and make each logging window's loss
-        # swing with the task it drew. Padding costs little at 64 tokens.
-        raw["data"]["batching"] = "padded"
+        # Length-bucketed batches (the default): each step holds one of the three tasks, and the
+        # guards compare evaluations with the training loss per token since the previous one,
+        # which mixes the tasks as the eval rows do (tests/guard/test_bucketed_demo.py).
         raw["train"].update({"max_steps": total, "batch_size": 8, "learning_rate": 2e-3,
                              "logging_steps": min(2, total), "save_steps": every})
         raw["eval"].update({"steps": every})

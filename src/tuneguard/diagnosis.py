@@ -101,6 +101,17 @@ TEXTS: dict[str, dict[str, str]] = {
     "ev.collapse": {
         "en": "LOSS_COLLAPSE at step {step}: training loss {initial} -> {loss} in epoch 1",
         "th": "LOSS_COLLAPSE ที่ขั้นที่ {step}: ค่า loss การฝึก {initial} -> {loss} ในรอบข้อมูลแรก"},
+    # A collapse counted in what the model had seen (guard evidence with examples_seen).
+    "ev.collapse_linked_seen": {
+        "en": "LOSS_COLLAPSE at step {step}: training loss {initial} -> {loss} after {examples} examples ({passes} "
+              "passes over the rows), with {codes} in the audit",
+        "th": "LOSS_COLLAPSE ที่ขั้นที่ {step}: ค่า loss การฝึก {initial} -> {loss} หลังจากเห็นข้อมูล {examples} ตัวอย่าง "
+              "({passes} รอบของข้อมูลทั้งชุด) และการตรวจข้อมูลพบ {codes}"},
+    "ev.collapse_seen": {
+        "en": "LOSS_COLLAPSE at step {step}: training loss {initial} -> {loss} after {examples} examples ({passes} "
+              "passes over the rows)",
+        "th": "LOSS_COLLAPSE ที่ขั้นที่ {step}: ค่า loss การฝึก {initial} -> {loss} หลังจากเห็นข้อมูล {examples} ตัวอย่าง "
+              "({passes} รอบของข้อมูลทั้งชุด)"},
     "ev.non_finite": {
         "en": "a non-finite loss or gradient (NaN/Inf) at step {step}",
         "th": "ค่า loss หรือเกรเดียนต์ไม่เป็นตัวเลขจำกัด (NaN/Inf) ที่ขั้นที่ {step}"},
@@ -345,8 +356,12 @@ def diagnose(findings: Iterable[Finding], curves: Curves, config: Mapping[str, A
             c = collapse[0]
             linked = [x for x in (c.evidence or {}).get("audit_findings") or [] if isinstance(x, str)]
             params = {"step": c.step, "initial": c.evidence.get("initial_loss"), "loss": c.evidence.get("loss")}
-            ev.append(Evidence("collapse_linked", {**params, "codes": linked}) if linked
-                      else Evidence("collapse", params))
+            # Stores from before the guards counted what the model had seen say "in epoch 1".
+            seen = "_seen" if isinstance(c.evidence.get("examples_seen"), int) and "passes" in c.evidence else ""
+            if seen:
+                params.update(examples=c.evidence["examples_seen"], passes=round(float(c.evidence["passes"]), 2))
+            ev.append(Evidence(f"collapse_linked{seen}", {**params, "codes": linked}) if linked
+                      else Evidence(f"collapse{seen}", params))
         codes = _codes(audit_errors) + ["LOSS_COLLAPSE"] * bool(collapse)
         return Diagnosis("data_fault", ev, codes, notes, facts)
     easy = [f for f in guard if f.code == "LOSS_COLLAPSE"]

@@ -121,3 +121,48 @@ def shorten(text: Any, limit: int) -> str:
     if space > limit // 2:
         cut = cut[:space]
     return cut.rstrip() + "…"
+
+
+# --- what the model has seen (tuneguard.guard.seen), from a finding's evidence --------------
+
+def times(x: float) -> str:
+    """A count of passes or exposures: 0.41, 2.5, 37, 1,240."""
+    if x >= 100:
+        return f"{x:,.0f}"
+    if x >= 10:
+        return f"{x:.1f}".rstrip("0").rstrip(".")
+    return f"{x:.2g}" if x < 1 else f"{x:.2f}".rstrip("0").rstrip(".")
+
+
+def seen_in(evidence: Any) -> dict[str, Any] | None:
+    """The units a guard finding's evidence states (examples_seen, passes, exposures,
+    tokens_seen), or None when it has none: what the report and the notifications show next
+    to its step. `repeats`: the rows hold duplicates (exposures differ from passes)."""
+    if not isinstance(evidence, dict):
+        return None
+    examples = as_float(evidence.get("examples_seen"))
+    if examples is None:
+        return None
+    out: dict[str, Any] = {"examples": int(examples)}
+    for key, name in (("passes", "passes"), ("exposures", "exposures"), ("tokens_seen", "tokens")):
+        v = as_float(evidence.get(key))
+        if v is not None:
+            out[name] = v
+    rows, distinct = as_float(evidence.get("rows")), as_float(evidence.get("distinct_rows"))
+    out["repeats"] = rows is not None and distinct is not None and 0 < distinct < rows
+    return out
+
+
+def seen_text(evidence: Any) -> str | None:
+    """"after 1,240 examples (0.41 passes over the rows; each distinct row seen 37 times on
+    average)" from a finding's evidence (None without the units)."""
+    u = seen_in(evidence)
+    if u is None:
+        return None
+    text = f"after {u['examples']:,} examples"
+    if "passes" in u:
+        text += f" ({times(u['passes'])} passes over the rows"
+        if u["repeats"] and "exposures" in u:
+            text += f"; each distinct row seen {times(u['exposures'])} times on average"
+        text += ")"
+    return text

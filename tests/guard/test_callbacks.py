@@ -53,9 +53,9 @@ def test_fp16_skipped_step_does_not_halt_but_the_same_log_without_fp16_does(ctx,
 
 def test_warn_action_does_not_touch_control(ctx):
     cb = GuardCallback(ctx)
-    for step, loss in [(1, 2.0), (2, 1.9), (3, 1.8), (4, 1.85)]:
+    for step, loss in [(1, 2.0), (2, 1.9), (3, 1.8), (4, 1.85), (5, 1.9)]:
         train_log(cb, ctx, step, loss)
-    control = train_log(cb, ctx, 5, 4.0)
+    control = train_log(cb, ctx, 6, 4.0)
     assert not control.should_save and not control.should_training_stop and ctx.stop_reason is None
     assert [f.code for f in ctx.store.findings()] == ["LOSS_SPIKE"]
 
@@ -115,23 +115,26 @@ def test_eval_rules_use_the_training_loss_averaged_since_the_previous_evaluation
     assert div.evidence["train_loss"] == div.evidence["train_loss_since_eval"] == pytest.approx(0.7)
     assert (div.evidence["train_steps_since_eval"], div.evidence["train_logs_since_eval"],
             div.evidence["since_step"]) == (18, 2, 42)
-    assert "average of 18 steps since step 42" in div.message
+    assert "average over the 18 steps since step 42" in div.message
+    assert div.evidence["since_eval_weighting"] == "steps"  # logged windows without token counts
     assert not control.should_training_stop
 
 
 def test_throughput_skips_the_log_after_an_evaluation(ctx):
+    """Windows of 30 s: the first 60 s are the warm-up, then the median; slow logs for 60 s
+    (guard.throughput_patience_s) make a finding, the log after an evaluation does not count."""
     cb = GuardCallback(ctx)
     for step in range(1, 8):
-        train_log(cb, ctx, step, 2.0, tokens_per_s=1000.0)
+        train_log(cb, ctx, step, 2.0, tokens_per_s=1000.0, log_window_s=30.0)
     args, state, control = trainer_bits(8)
     cb.on_evaluate(args, state, control, metrics={"eval_loss": 2.0})
-    train_log(cb, ctx, 8, 2.0, tokens_per_s=100.0)  # includes the evaluation's wall time
+    train_log(cb, ctx, 8, 2.0, tokens_per_s=100.0, log_window_s=30.0)  # includes the evaluation's wall time
     assert ctx.store.findings() == []
-    train_log(cb, ctx, 9, 2.0, tokens_per_s=100.0)
-    train_log(cb, ctx, 10, 2.0, tokens_per_s=100.0)
-    assert ctx.store.findings() == []  # two slow logs: not yet (guard.throughput_patience is 3)
-    train_log(cb, ctx, 11, 2.0, tokens_per_s=100.0)
-    assert [(f.code, f.step) for f in ctx.store.findings()] == [("THROUGHPUT_DROP", 11)]
+    train_log(cb, ctx, 9, 2.0, tokens_per_s=100.0, log_window_s=30.0)
+    assert ctx.store.findings() == []  # 30 s slow: not yet (guard.throughput_patience_s is 60)
+    train_log(cb, ctx, 10, 2.0, tokens_per_s=100.0, log_window_s=30.0)
+    [f] = ctx.store.findings()
+    assert (f.code, f.step, f.evidence["slow_for_s"]) == ("THROUGHPUT_DROP", 10, 60.0)
 
 
 def test_resume_replays_history_without_recording(ctx):

@@ -13,6 +13,7 @@ from tuneguard.guard import (
     NonFiniteDetector, OverfittingDetector, PlateauDetector, QADegradedDetector, ThroughputDetector,
 )
 from tuneguard.guard.qa import distinct2, keyword_score
+from tuneguard.guard.seen import SeenPlan
 
 NAN, INF = float("nan"), float("inf")
 STEPS_PER_EPOCH = 5625  # the motivating run: step 225 is 4% of epoch 1
@@ -26,36 +27,85 @@ def feed(det, seq):
 # -- LOSS_COLLAPSE -----------------------------------------------------------------------
 
 DUP = Finding("DUPLICATE_EXACT", "error", "38% of the rows are exact duplicates", {"fraction": 0.38})
+MOTIVATING = SeenPlan(rows=STEPS_PER_EPOCH * 8, examples_per_step=8, steps_per_epoch=STEPS_PER_EPOCH)
+
+
+def collapse_feed(det, plan, seq):
+    """(step, loss) pairs through det.update with what `plan` says the model has seen."""
+    return [f for f in (det.update(step, loss, plan.at(step)) for step, loss in seq) if f is not None]
 
 
 def test_collapse_motivating_case_with_its_audit_cause_halts_at_once():
     det = LossCollapseDetector(floor=0.1, ratio=0.05, audit_findings=[DUP])
-    seq = [(1, 1 / STEPS_PER_EPOCH, 3.64), (100, 100 / STEPS_PER_EPOCH, 1.9), (200, 200 / STEPS_PER_EPOCH, 0.4),
-           (225, 225 / STEPS_PER_EPOCH, 0.005)]
-    [f] = feed(det, seq)
+    [f] = collapse_feed(det, MOTIVATING, [(1, 3.64), (100, 1.9), (200, 0.4), (225, 0.005)])
     assert (f.code, f.severity, f.step, f.source) == ("LOSS_COLLAPSE", "error", 225, "guard")
     ev = f.evidence
     assert ev["initial_loss"] == 3.64 and ev["initial_step"] == 1 and ev["loss"] == 0.005
-    assert ev["step"] == 225 and ev["epoch"] == pytest.approx(0.04) and ev["epoch1_share"] == pytest.approx(0.04)
+    assert (ev["step"], ev["examples_seen"], ev["rows"], ev["distinct_rows"]) == (225, 1800, 45000, 45000)
+    assert ev["passes"] == ev["exposures"] == ev["epoch"] == pytest.approx(0.04)
     assert ev["perplexity"] == pytest.approx(math.exp(0.005))
     assert ev["audit_findings"] == ev["audit_causes"] == ["DUPLICATE_EXACT"] and ev["verdict"] == "fault: audit"
-    assert "not ordinary overfitting" in f.message and "seen at most once" in f.message
-    assert "4.0% into epoch 1" in f.message and "the audit found the cause (DUPLICATE_EXACT)" in f.message
+    assert ev["window"] == "exposures"
+    assert "not ordinary overfitting" in f.message and "each distinct row has been seen at most once" in f.message
+    assert "at step 225, after 1,800 examples (0.04 passes over the 45,000 rows)" in f.message
+    assert "the audit found the cause (DUPLICATE_EXACT)" in f.message
     for cause in ("duplicate", "templated", "leaked", "pad == eos", "prompt tokens", "see DUPLICATE_EXACT"):
         assert cause in f.recommendation
 
 
+def test_collapse_of_repeated_rows_is_named_past_the_first_pass():
+    """The issue's run: three texts repeated 900 times. On two processes each step sees 16
+    examples, and the loss crosses the threshold at 1.12 passes: the repetition the audit
+    found is the cause however the steps fall, so it is named there too, in the units that
+    explain it (3 distinct rows, each seen about 1,000 times)."""
+    plan = SeenPlan(rows=2700, examples_per_step=16, steps_per_epoch=169, distinct_rows=3)
+    det = LossCollapseDetector(floor=0.1, ratio=0.05, audit_findings=[DUP])
+    assert collapse_feed(det, plan, [(1, 6.8), (100, 2.0), (169, 0.64)]) == []
+    [f] = collapse_feed(det, plan, [(190, 0.33)])
+    ev = f.evidence
+    assert (f.severity, ev["window"], ev["examples_seen"]) == ("error", "repeats", 2700 + 21 * 16)
+    assert ev["passes"] == pytest.approx(3036 / 2700, abs=1e-4) and ev["exposures"] == pytest.approx(1012)
+    assert "which hold 3 distinct rows: each seen 1,012 times on average" in f.message
+    assert "the rows repeat, so the model has memorised the copies" in f.message
+    # The copies are memorised at any point (how fast depends on the updates, not the examples).
+    late = LossCollapseDetector(floor=0.1, ratio=0.05, audit_findings=[DUP])
+    assert [g.evidence["window"] for g in collapse_feed(late, plan, [(1, 6.8), (1000, 0.05)])] == ["repeats"]
+    # Without an audit cause the rows are judged only while each distinct row was seen at most once.
+    clean = LossCollapseDetector(floor=0.1, ratio=0.05)
+    assert collapse_feed(clean, plan, [(1, 6.8), (190, 0.05)]) == []
+
+
+def test_collapse_window_counts_distinct_rows_not_epochs():
+    """Without a cause: judged while the average distinct row was seen at most
+    `collapse_exposures` times; with 25% of the rows copies, that is 0.75 passes, not 1. With a
+    cause: up to `collapse_passes` passes, and at any point when the audit found duplicates and
+    at least `collapse_repeats` rows per distinct row."""
+    plan = SeenPlan(rows=1000, examples_per_step=10, steps_per_epoch=100, distinct_rows=750)
+    det = LossCollapseDetector(floor=0.1, ratio=0.05)
+    assert det.window(plan.at(75), None) == "exposures"
+    assert det.window(plan.at(76), None) is None
+    assert det.window(plan.at(76), None, ["PAD_IN_LABELS"]) == "cause"
+    assert det.window(plan.at(200), None, ["DUPLICATE_EXACT"]) == "cause"  # 1.33 rows per distinct row
+    assert det.window(plan.at(201), None, ["DUPLICATE_EXACT"]) is None
+    wider = LossCollapseDetector(floor=0.1, ratio=0.05, exposures=2.0)
+    assert wider.window(plan.at(150), None) == "exposures"
+    halved = SeenPlan(rows=1000, examples_per_step=10, steps_per_epoch=100, distinct_rows=500)
+    assert det.window(halved.at(5000), None, ["DUPLICATE_NEAR"]) == "repeats"
+    assert det.window(halved.at(5000), None, ["PAD_IN_LABELS"]) is None  # not a repetition cause
+    assert det.window(None, 1.5, ["DUPLICATE_EXACT"]) == "cause"  # no plan: the epoch stands for the passes
+
+
 def test_collapse_without_audit_cause_waits_for_the_evaluation_then_halts_on_a_gap():
     det = LossCollapseDetector(floor=0.1, ratio=0.05)
-    seq = [(1, 1 / STEPS_PER_EPOCH, 3.64), (200, 200 / STEPS_PER_EPOCH, 0.4), (225, 225 / STEPS_PER_EPOCH, 0.005),
-           (250, 250 / STEPS_PER_EPOCH, 0.007)]
-    [f] = feed(det, seq)
+    [f] = collapse_feed(det, MOTIVATING, [(1, 3.64), (200, 0.4), (225, 0.005), (250, 0.007)])
     assert (f.severity, f.step, f.evidence["verdict"]) == ("info", 225, "pending evaluation")
     assert "the audit found no cause" in f.message and "The next evaluation tells" in f.message
-    # The eval loss against the training loss averaged since the previous evaluation (the caller's).
-    g = det.update_eval(250, 1.9, 0.006, 250 / STEPS_PER_EPOCH)
+    assert "while each distinct row has been seen at most 1 time(s)" in f.message
+    # The eval loss against the training loss per token since the previous evaluation (the caller's).
+    g = det.update_eval(250, 1.9, 0.006, MOTIVATING.at(250))
     assert (g.code, g.severity, g.step, g.evidence["verdict"]) == ("LOSS_COLLAPSE", "error", 250, "fault: eval far above")
     assert g.evidence["train_loss_since_eval"] == 0.006 and g.evidence["eval_to_train"] == pytest.approx(1.9 / 0.006)
+    assert g.evidence["examples_seen"] == 2000
     assert "not seen in training" in g.message and "limit 4x" in g.message
     assert det.update_eval(300, 2.0, 0.005) is None  # reported once
 
@@ -64,36 +114,38 @@ def test_collapse_needs_a_large_gap_not_the_noise_of_small_samples():
     """SmolLM2 on extraction (bench/diagnosis.py): 0.129 over a few batches against 0.317 on
     16 eval rows is 2.5x, the noise of two small samples; a fault is far larger."""
     det = LossCollapseDetector(floor=0.1, ratio=0.05)
-    feed(det, [(1, 0.0, 1.31), (10, 0.07, 0.23), (12, 0.09, 0.042), (14, 0.1, 0.038), (15, 0.11, 0.054)])
-    f = det.update_eval(15, 0.317, 0.129, 0.11)
+    plan = SeenPlan(rows=1600, examples_per_step=8, steps_per_epoch=200)
+    collapse_feed(det, plan, [(1, 1.31), (10, 0.23), (12, 0.042), (14, 0.038), (15, 0.054)])
+    f = det.update_eval(15, 0.317, 0.129)
     assert (f.severity, f.evidence["verdict"]) == ("info", "easy task")
     # Five steps later 0.038 against 0.306 is 8x, but the eval loss fell from the initial 1.31
     # to less than half of it: the model learns the task on unseen rows (a few hard eval rows).
-    feed(det, [(18, 0.13, 0.012), (20, 0.15, 0.027)])
-    assert det.update_eval(20, 0.306, 0.0375, 0.15) is None
+    collapse_feed(det, plan, [(18, 0.012), (20, 0.027)])
+    assert det.update_eval(20, 0.306, 0.0375) is None
     det = LossCollapseDetector(floor=0.1, ratio=0.05, eval_ratio=2.0, eval_kept=0.2)  # a stricter user
-    feed(det, [(1, 0.0, 1.31), (12, 0.09, 0.042)])
-    assert det.update_eval(15, 0.317, 0.129, 0.11).severity == "error"
+    collapse_feed(det, plan, [(1, 1.31), (12, 0.042)])
+    assert det.update_eval(15, 0.317, 0.129).severity == "error"
 
 
 def test_easy_task_learned_well_is_info_saying_so_and_never_an_error():
     """The reported SmolLM2 extraction run: pretrained start 0.64, eval 0.40 at step 10 and
     0.097 at step 20; the loss passes below the floor at step 18."""
-    det = LossCollapseDetector(floor=0.1, ratio=0.05, steps_per_epoch=300,
+    plan = SeenPlan(rows=2400, examples_per_step=8, steps_per_epoch=300)
+    det = LossCollapseDetector(floor=0.1, ratio=0.05,
                                audit_findings=[Finding("TRAIN_VAL_LEAKAGE", "warning", "2% leaked", {"share": 0.02})])
-    out = feed(det, [(1, None, 0.64), (2, None, 0.61), (4, None, 0.52), (6, None, 0.47), (8, None, 0.44),
-                     (10, None, 0.41)])
-    out.append(det.update_eval(10, 0.40, 0.5, 10 / 300))
-    out += feed(det, [(12, None, 0.31), (14, None, 0.2), (16, None, 0.13), (18, None, 0.094), (20, None, 0.088)])
-    out.append(det.update_eval(20, 0.097, 0.165, 20 / 300))
-    out += feed(det, [(22, None, 0.08), (24, None, 0.07), (30, None, 0.075)])
-    out.append(det.update_eval(30, 0.085, 0.074, 0.1))
+    out = collapse_feed(det, plan, [(1, 0.64), (2, 0.61), (4, 0.52), (6, 0.47), (8, 0.44), (10, 0.41)])
+    out.append(det.update_eval(10, 0.40, 0.5))
+    out += collapse_feed(det, plan, [(12, 0.31), (14, 0.2), (16, 0.13), (18, 0.094), (20, 0.088)])
+    out.append(det.update_eval(20, 0.097, 0.165))
+    out += collapse_feed(det, plan, [(22, 0.08), (24, 0.07), (30, 0.075)])
+    out.append(det.update_eval(30, 0.085, 0.074))
     found = [f for f in out if f is not None]
     assert [(f.severity, f.step, f.evidence["verdict"]) for f in found] == \
         [("info", 18, "pending evaluation"), ("info", 20, "easy task")]
     easy = found[1]
     assert (easy.evidence["loss"], easy.evidence["train_loss_since_eval"], easy.evidence["eval_loss"]) == \
         (0.094, 0.165, 0.097)
+    assert easy.evidence["examples_seen"] == 144  # where the low loss was seen
     assert easy.evidence["audit_findings"] == ["TRAIN_VAL_LEAKAGE"]  # a warning: named, not a cause
     assert "The task looks easy for this model, not broken" in easy.message
     assert "of the same order (0.097 at step 20 against 0.165" in easy.message
@@ -102,39 +154,42 @@ def test_easy_task_learned_well_is_info_saying_so_and_never_an_error():
 
 def test_collapse_ratio_rule_above_floor():
     det = LossCollapseDetector(floor=0.1, ratio=0.05)
-    [f] = feed(det, [(1, 0.01, 10.0), (20, 0.2, 0.4)])  # 0.4 < 5% of 10 although above the floor
+    [f] = collapse_feed(det, MOTIVATING, [(1, 10.0), (20, 0.4)])  # 0.4 < 5% of 10 although above the floor
     assert f.severity == "info"
     assert f.step == 20 and f.evidence["loss_ratio"] == pytest.approx(0.04)
     assert "below 5% of the initial loss" in f.message and "floor" not in f.message
 
 
-def test_collapse_floor_applies_to_the_first_logged_loss():
+def test_collapse_floor_applies_to_the_first_loss():
     det = LossCollapseDetector(floor=0.1, ratio=0.05)
-    [f] = feed(det, [(1, 0.0002, 0.05), (2, 0.0004, 0.04)])
+    [f] = collapse_feed(det, MOTIVATING, [(1, 0.05), (2, 0.04)])
     assert f.step == 1 and f.evidence["initial_loss"] == 0.05
-    assert "is already 0.05 at the first logged step (below the floor 0.1)" in f.message
+    assert "is already 0.05 at the first step (below the floor 0.1)" in f.message
 
 
-def test_collapse_not_after_epoch1_nor_gradual():
+def test_collapse_not_after_the_rows_were_seen_nor_gradual():
     late = LossCollapseDetector(floor=0.1, ratio=0.05)
-    assert feed(late, [(1, 0.001, 3.6), (6000, 1.07, 0.05), (9000, 1.6, 0.01)]) == []
+    assert collapse_feed(late, MOTIVATING, [(1, 3.6), (6000, 0.05), (9000, 0.01)]) == []
     healthy = LossCollapseDetector(floor=0.1, ratio=0.05)
-    assert feed(healthy, [(s, s / 1000, 3.6 - 2.4 * s / 1000) for s in range(1, 1000, 10)]) == []
+    assert collapse_feed(healthy, MOTIVATING, [(s, 3.6 - 2.4 * s / 5625) for s in range(1, 5625, 50)]) == []
+    # A caller without a plan: the logged epoch stands for passes and exposures.
+    by_epoch = LossCollapseDetector(floor=0.1, ratio=0.05)
+    assert by_epoch.update(1, 3.6, epoch=0.001) is None and by_epoch.update(6000, 0.05, epoch=1.07) is None
 
 
 def test_collapse_once_per_episode_and_rearmed():
     det = LossCollapseDetector(floor=0.1, ratio=0.05)
-    seq = [(1, 0.01, 3.6), (10, 0.1, 0.05), (11, 0.11, 0.04), (12, 0.12, 0.03),  # one episode
-           (13, 0.13, 0.5),  # cleared: above the floor and 14% of the initial loss
-           (14, 0.14, 0.02), (15, 0.15, 0.01)]  # a second episode
-    assert [f.step for f in feed(det, seq)] == [10]  # still waiting for an evaluation: one fact
+    seq = [(1, 3.6), (10, 0.05), (11, 0.04), (12, 0.03),  # one episode
+           (13, 0.5),  # cleared: above the floor and 14% of the initial loss
+           (14, 0.02), (15, 0.01)]  # a second episode
+    assert [f.step for f in collapse_feed(det, MOTIVATING, seq)] == [10]  # still waiting for an evaluation: one fact
     det.update_eval(16, 0.02, 0.02)
-    assert [f.step for f in feed(det, [(17, 0.17, 0.5), (18, 0.18, 0.02)])] == [18]  # re-armed after it
+    assert [f.step for f in collapse_feed(det, MOTIVATING, [(17, 0.5), (18, 0.02)])] == [18]  # re-armed after it
 
 
 def test_collapse_ignores_nan_and_exact_zero():
     det = LossCollapseDetector(floor=0.1, ratio=0.05)
-    assert feed(det, [(1, 0.01, NAN), (2, 0.02, 3.0), (3, 0.03, 0.0), (4, 0.04, NAN)]) == []
+    assert collapse_feed(det, MOTIVATING, [(1, NAN), (2, 3.0), (3, 0.0), (4, NAN)]) == []
     assert det.initial == 3.0
 
 
@@ -145,12 +200,40 @@ def test_collapse_links_audit_findings():
         Finding("PAD_IS_EOS", "error", "pad == eos", {"pad_id": 0, "eos_id": 0}),
     ]
     det = LossCollapseDetector(floor=0.1, ratio=0.05, audit_findings=audit)
-    [f] = feed(det, [(1, 0.0, 3.6), (50, 0.05, 0.01)])
+    [f] = collapse_feed(det, MOTIVATING, [(1, 3.6), (50, 0.01)])
     assert f.severity == "error" and f.evidence["audit_causes"] == ["DUPLICATE_EXACT", "PAD_IS_EOS"]
     assert f.evidence["audit_findings"] == ["DUPLICATE_EXACT", "PAD_IS_EOS"]
     assert "the audit found 38% exact duplicates: see DUPLICATE_EXACT" in f.recommendation
     assert "see PAD_IS_EOS" in f.recommendation
     assert "MALFORMED_ROWS" not in f.recommendation
+
+
+# -- what the model has seen ---------------------------------------------------------------
+
+def test_seen_plan_counts_examples_per_epoch_and_exposures():
+    """108 rows, 8 examples per step: 14 steps per epoch, the 14th holds the last 4 rows."""
+    plan = SeenPlan(rows=108, examples_per_step=8, steps_per_epoch=14, distinct_rows=3)
+    assert [plan.examples(s) for s in (0, 1, 13, 14, 15, 28, 29)] == [0, 8, 104, 108, 116, 216, 224]
+    seen = plan.at(14, tokens=4000)
+    assert (seen.passes, seen.exposures, seen.repeats) == (1.0, 36.0, 36.0)
+    assert seen.evidence() == {"examples_seen": 108, "tokens_seen": 4000, "passes": 1.0, "exposures": 36.0,
+                               "rows": 108, "distinct_rows": 3}
+    assert seen.describe() == ("after 108 examples (1 passes over the 108 rows, which hold 3 distinct rows: "
+                               "each seen 36 times on average)")
+    assert SeenPlan(rows=100, examples_per_step=8, steps_per_epoch=13).at(5).describe() == \
+        "after 40 examples (0.4 passes over the 100 rows)"
+    # The same examples whatever the split of the global batch: 8 x 1, 4 x 2, 2 processes x 4.
+    assert plan.examples(20) == SeenPlan(108, 4 * 2, 14).examples(20) == SeenPlan(108, 2 * 4, 14).examples(20)
+
+
+def test_distinct_rows_from_the_audit_groups():
+    from tuneguard.guard.seen import distinct_rows
+
+    stats = {"duplicates_exact": {"rows": 1000, "distinct": 800}, "duplicates_near": {"extra_rows": 50}}
+    assert distinct_rows(1000, stats) == 750  # 200 exact copies, 50 more near copies of distinct texts
+    assert distinct_rows(4000, stats) == 3000  # the audit looked at a 1,000-row sample
+    assert distinct_rows(1000, {}) == 1000 and distinct_rows(1000, None) == 1000
+    assert distinct_rows(2700, {"duplicates_exact": {"rows": 2700, "distinct": 3}}) == 3
 
 
 # -- the training loss since the previous evaluation -----------------------------------------
@@ -162,13 +245,39 @@ def test_train_loss_since_eval_weights_windows_by_steps_and_resets():
     assert acc.take(0) is None
     for step, loss in [(1, 3.0), (10, 2.0), (20, NAN), (30, 1.0), (30, 9.0)]:  # NaN window and a repeat left out
         acc.add(step, loss)
+        acc.end_window()
     s = acc.take(30)
     assert (s.loss, s.steps, s.windows, s.from_step, s.to_step) == (pytest.approx((3.0 + 9 * 2.0 + 10 * 1.0) / 20),
-                                                                     20, 3, 0, 30)
+                                                                     20, 5, 0, 30)
+    assert (s.weighting, s.tokens) == ("steps", None)
     acc.add(35, 0.5)
     s = acc.take(40)
     assert (s.loss, s.steps, s.from_step) == (0.5, 5, 30)
     assert acc.take(50) is None
+
+
+def test_train_loss_since_eval_weights_steps_by_their_supervised_tokens():
+    """Length-bucketed steps of a mixed dataset (the SmolLM2 demo's shape): eight steps of a
+    short easy task (80 supervised tokens each, loss 0.05) and two of a long hard one (640
+    tokens, loss 0.3). By steps the training loss is 0.1, half of the per-token loss over what
+    the model was trained on (0.2), the quantity the eval loss measures on the mixed eval rows."""
+    from tuneguard.guard.train_loss import TrainLossSinceEval
+
+    steps = [(s, 0.05, 80) for s in range(1, 9)] + [(9, 0.3, 640), (10, 0.3, 640)]
+    by_tokens, by_steps = TrainLossSinceEval(), TrainLossSinceEval()
+    for step, loss, tokens in steps:
+        by_tokens.add(step, loss, tokens)
+        by_steps.add(step, loss)
+    t, s = by_tokens.take(10), by_steps.take(10)
+    assert t.loss == pytest.approx((8 * 80 * 0.05 + 2 * 640 * 0.3) / (8 * 80 + 2 * 640)) == pytest.approx(0.21667, abs=1e-4)
+    assert (t.weighting, t.tokens, t.steps) == ("tokens", 1920, 10)
+    assert s.loss == pytest.approx(0.1) and s.weighting == "steps"
+    assert t.basis()["since_eval_weighting"] == "tokens" and t.basis()["train_tokens_since_eval"] == 1920
+    # One step without a count (an old log history): the average falls back to steps, and says so.
+    mixed = TrainLossSinceEval()
+    mixed.add(1, 0.05, 80)
+    mixed.add(2, 0.3)
+    assert mixed.take(2).weighting == "steps"
 
 
 # -- OVERFITTING, EVAL_DIVERGENCE, PLATEAU ------------------------------------------------
@@ -223,16 +332,61 @@ def test_plateau_not_while_improving():
 # -- LOSS_SPIKE, GRAD_NORM_HIGH -----------------------------------------------------------
 
 def test_loss_spike():
-    det = LossSpikeDetector(factor=2.0, window=20)
-    [f] = feed(det, [(1, 2.0), (2, 1.9), (3, 1.8), (4, 1.85), (5, 4.0), (6, 4.1), (7, 1.8)])
-    assert (f.code, f.severity, f.step) == ("LOSS_SPIKE", "warning", 5)
-    assert f.evidence["running_median"] == pytest.approx(1.875) and f.evidence["loss"] == 4.0
-    assert f.evidence["previous_losses"] == [2.0, 1.9, 1.8, 1.85]
+    det = LossSpikeDetector(factor=2.0, window_examples=1000)
+    [f] = feed(det, [(1, 2.0), (2, 1.9), (3, 1.8), (4, 1.85), (5, 1.95), (6, 4.0), (7, 4.1), (8, 1.8)])
+    assert (f.code, f.severity, f.step) == ("LOSS_SPIKE", "warning", 6)
+    assert f.evidence["running_median"] == pytest.approx(1.9) and f.evidence["loss"] == 4.0
+    assert f.evidence["previous_losses"] == [2.0, 1.9, 1.8, 1.85, 1.95] and f.evidence["previous_steps"] == 5
 
 
-def test_loss_spike_needs_three_prior_points_and_factor():
-    assert feed(LossSpikeDetector(2.0, 20), [(1, 2.0), (2, 1.9), (3, 5.0)]) == []
-    assert feed(LossSpikeDetector(2.0, 20), [(1, 2.0), (2, 1.9), (3, 1.8), (4, 1.85), (5, 3.0)]) == []
+def test_loss_spike_needs_five_prior_steps_and_factor():
+    assert feed(LossSpikeDetector(2.0, 1000), [(1, 2.0), (2, 1.9), (3, 1.8), (4, 1.85), (5, 5.0)]) == []
+    assert feed(LossSpikeDetector(2.0, 1000), [(1, 2.0), (2, 1.9), (3, 1.8), (4, 1.85), (5, 1.9), (6, 3.0)]) == []
+
+
+def test_loss_spike_baseline_is_the_last_examples_seen():
+    """The window is counted in examples: 40 examples at 8 per step is the last 5 steps,
+    whatever the logging cadence or the split of the batch."""
+    plan = SeenPlan(rows=10_000, examples_per_step=8, steps_per_epoch=1250)
+    det = LossSpikeDetector(factor=2.0, window_examples=40)
+    losses = [(1, 9.0), (2, 9.0), (3, 1.0), (4, 1.1), (5, 1.0), (6, 0.9), (7, 1.0), (8, 2.5)]
+    found = [det.update(step, x, plan.at(step)) for step, x in losses]
+    [f] = [x for x in found if x is not None]  # the early 9.0 steps left the window
+    assert f.step == 8 and f.evidence["previous_losses"] == [1.0, 1.1, 1.0, 0.9, 1.0]
+    assert (f.evidence["examples_seen"], f.evidence["spike_window_examples"]) == (64, 40)
+    assert "after 64 examples" in f.message
+
+
+def test_loss_spike_baseline_follows_a_falling_loss():
+    """Early in a run the loss falls fast: the steps since the start sit far above the current
+    loss, so the baseline is the later half of the examples seen. A batch of garbled rows at step
+    24 (the tiny model on 300 instructions and 24 rows of random characters, every step as it
+    ran) is 1.9x the median of all steps before it, and 2.2x that of steps 12-23."""
+    run = [6.64, 6.72, 6.49, 6.42, 6.06, 5.52, 4.97, 4.44, 3.91, 3.74, 3.33, 3.64, 3.24, 2.92, 3.05, 4.0, 3.36, 3.07,
+           2.58, 2.73, 3.61, 2.84, 2.82, 6.74]
+    plan = SeenPlan(rows=324, examples_per_step=8, steps_per_epoch=41)
+    det = LossSpikeDetector(factor=2.0, window_examples=1024, min_jump=0.25, quantile=0.95)
+    found = [det.update(step, x, plan.at(step)) for step, x in enumerate(run, start=1)]
+    [f] = [x for x in found if x is not None]
+    assert f.step == 24 and f.evidence["previous_steps"] == 12
+    assert f.evidence["running_median"] == pytest.approx(3.06) and f.evidence["ratio"] == pytest.approx(2.203, abs=1e-3)
+
+
+def test_loss_spike_stands_out_of_the_swing_of_bucketed_tasks():
+    """Length-bucketed steps of a mixed dataset: most steps hold an easy task at about 0.1, one
+    in five a hard task at 0.6. A hard step is 6x the median, the old rule's spike, but within
+    what the recent steps do (their 95% quantile); a step at 1.72 (an outlier batch) is above
+    anything they did."""
+    swing = [(s, 0.6 if s % 5 == 0 else 0.1 + 0.001 * (s % 3)) for s in range(1, 21)]
+    det = LossSpikeDetector(factor=2.0, window_examples=1000, min_jump=0.25, quantile=0.95)
+    assert feed(det, [*swing, (21, 0.1), (22, 0.7)]) == []
+    [f] = feed(det, [(23, 1.72)])
+    # Against the steps of the later half of the examples seen (steps 12-22: the hard step 22 at 0.7 among them).
+    assert f.step == 23 and f.evidence["running_high"] == pytest.approx(0.65)
+    assert f.evidence["running_median"] == pytest.approx(0.101) and f.evidence["previous_steps"] == 11
+    assert "above the highest of their usual range (0.65, the 95% quantile)" in f.message
+    old_rule = LossSpikeDetector(factor=2.0, window_examples=1000, min_jump=0.25)  # quantile 0.5: the median
+    assert [x.step for x in feed(old_rule, swing)] == [10, 15, 20]  # every hard step after the first 5
 
 
 def test_grad_norm_high_once_per_episode():
@@ -293,14 +447,15 @@ def test_fp16_skipped_step_with_finite_loss_is_not_a_fault():
 
 
 def test_fp16_scaler_skipping_every_step_is_non_finite():
-    """A scaler that skips the step at every log for `max_scaler_skips` logs in a row never
-    updates the weights: one finding, naming the skipped steps; a finite norm resets the count."""
+    """A scaler that skips `max_scaler_skips` optimizer steps in a row never updates the
+    weights: one finding, naming the skipped steps; a finite norm resets the count."""
     det = NonFiniteDetector(loss_scaling=True, max_scaler_skips=4)
     assert feed(det, [(1, 5.0, INF), (2, 5.0, INF), (3, 5.0, INF), (4, 5.0, 0.9)]) == []
     [f] = feed(det, [(s, 5.0, INF) for s in range(5, 10)])
     assert (f.code, f.step, f.evidence["kind"]) == ("NON_FINITE", 8, "fp16_overflow")
-    assert f.evidence["skipped_log_steps"] == [5, 6, 7, 8]
-    assert "skipped the step at each of the last 4 training logs (steps 5-8)" in f.message
+    assert f.evidence["skipped_steps"] == [5, 6, 7, 8]
+    assert "skipped each of the last 4 optimizer steps (steps 5-8)" in f.message
+    assert NonFiniteDetector().max_scaler_skips == 16  # 65,536 halved to 1
 
 
 def test_non_finite_not_on_finite_values():
@@ -332,33 +487,49 @@ def test_memory_host_falls_back_to_psutil():
     assert det.machine_mem_gb is not None and det.machine_mem_gb > 0
 
 
+def throughput_feed(det, seq, window_s=1.0):
+    return [f for f in (det.update(step, x, window_s=window_s) for step, x in seq) if f is not None]
+
+
 def test_throughput_drop():
-    det = ThroughputDetector(ratio=0.5, window=20)
-    seq = [(1, 100.0), (2, 50.0), (3, 50.0),  # warm-up, ignored
+    det = ThroughputDetector(ratio=0.5, window_s=600, warmup_s=3.0)
+    seq = [(1, 100.0), (2, 50.0), (3, 50.0),  # the first 3 seconds: warm-up, ignored
            (4, 1000.0), (5, 1000.0), (6, 1000.0), (7, 1000.0), (8, 400.0), (9, 300.0)]
-    [f] = feed(det, seq)
+    [f] = throughput_feed(det, seq)
     assert (f.code, f.severity, f.step) == ("THROUGHPUT_DROP", "warning", 8)
     assert f.evidence["running_median"] == 1000.0 and f.evidence["tokens_per_s"] == 400.0
+    assert f.evidence["training_s"] == 8.0
 
 
 def test_throughput_no_drop_and_skip():
-    det = ThroughputDetector(ratio=0.5, window=20)
-    assert feed(det, [(1, 10.0), (2, 10.0), (3, 10.0), (4, 1000.0), (5, 1000.0), (6, 1000.0), (7, 600.0)]) == []
-    assert det.update(8, 100.0, skip=True) is None  # the log after an evaluation
-    assert list(det.median.values) == [1000.0, 1000.0, 1000.0, 600.0]
+    det = ThroughputDetector(ratio=0.5, window_s=600, warmup_s=3.0)
+    assert throughput_feed(det, [(1, 10.0), (2, 10.0), (3, 10.0), (4, 1000.0), (5, 1000.0), (6, 1000.0),
+                                 (7, 600.0)]) == []
+    assert det.update(8, 100.0, skip=True, window_s=1.0) is None  # the log after an evaluation
+    assert [x for _, x in det.points] == [1000.0, 1000.0, 1000.0, 600.0]
 
 
-def test_throughput_patience_and_short_windows():
-    det = ThroughputDetector(ratio=0.5, window=20, warmup_logs=0, patience=2, min_window_s=0.5)
-    for step in range(1, 6):
-        assert det.update(step, 1000.0, window_s=1.0) is None
-    assert det.update(6, 100.0, window_s=0.1) is None  # too short to time: ignored
-    assert det.update(7, 100.0, window_s=1.0) is None  # first slow window
-    assert det.update(8, 1000.0, window_s=1.0) is None  # recovered: streak reset
-    assert det.update(9, 100.0, window_s=1.0) is None
-    f = det.update(10, 100.0, window_s=1.0)
-    assert f is not None and f.code == "THROUGHPUT_DROP" and f.step == 10
-    assert det.update(11, 100.0, window_s=1.0) is None  # same episode
+def test_throughput_patience_and_short_windows_in_seconds():
+    """Patience is seconds of training, not a number of logs: 2 s of slow logs, whether they
+    are two logs of 1 s or four of 0.5 s."""
+    for window in (1.0, 0.5):
+        det = ThroughputDetector(ratio=0.5, window_s=600, patience_s=2.0, min_window_s=0.2)
+        n = int(5 / window)
+        steps = iter(range(1, 100))
+        assert throughput_feed(det, [(next(steps), 1000.0) for _ in range(n)], window) == []
+        assert det.update(next(steps), 100.0, window_s=0.1) is None  # too short to time: ignored
+        assert throughput_feed(det, [(next(steps), 100.0)], window) == []  # the first slow window
+        assert throughput_feed(det, [(next(steps), 1000.0)], window) == []  # recovered: reset
+        slow = throughput_feed(det, [(next(steps), 100.0) for _ in range(int(2 / window))], window)
+        assert [f.evidence["slow_for_s"] for f in slow] == [2.0], window
+        assert throughput_feed(det, [(next(steps), 100.0)], window) == []  # same episode
+
+
+def test_throughput_median_is_over_the_last_seconds():
+    det = ThroughputDetector(ratio=0.5, window_s=5.0)
+    throughput_feed(det, [(s, 4000.0) for s in range(1, 6)] + [(s, 1000.0) for s in range(6, 12)])
+    assert [x for _, x in det.points] == [1000.0] * 6  # the 4,000 tokens/s logs left the window
+    assert throughput_feed(det, [(12, 600.0)]) == []  # 60% of the median of the last 5 s
 
 
 # -- QA ------------------------------------------------------------------------------------
@@ -406,11 +577,16 @@ def test_train_loss_since_eval_replays_a_resumed_runs_history():
     acc.add(22, 1.5)
     s = acc.take(22)
     assert (s.loss, s.steps, s.from_step) == (pytest.approx((5 * 1.0 + 5 * 0.5 + 2 * 1.5) / 12), 12, 10)
+    # A history with the per-step records tuneguard keeps (tuneguard_steps): every step, its tokens.
+    history = [{"step": 10, "eval_loss": 2.1},
+               {"step": 12, "loss": 0.75, "tuneguard_steps": [[11, 1.0, 0.5, 100], [12, 0.5, 0.5, 300]]}]
+    s = TrainLossSinceEval.from_history(history, up_to_step=12).take(12)
+    assert (s.loss, s.tokens, s.weighting) == (pytest.approx((100 * 1.0 + 300 * 0.5) / 400), 400, "tokens")
 
 
 def test_loss_spike_needs_an_absolute_jump_too():
     """A healthy SmolLM2 run near zero: 0.07 after windows of 0.01-0.03 is 3.5x, 0.05 nats."""
-    det = LossSpikeDetector(factor=2.0, window=20, min_jump=0.25)
+    det = LossSpikeDetector(factor=2.0, window_examples=1000, min_jump=0.25)
     seq = [(s, x) for s, x in zip(range(21, 31), (0.0098, 0.0555, 0.0197, 0.0669, 0.0195, 0.0083, 0.0174, 0.0102,
                                                    0.0089, 0.0705))]
     assert feed(det, seq) == []

@@ -90,7 +90,10 @@ def test_repeated_text_collapses_in_epoch_one_and_halts(tmp_path, tokenizer):
     f = ctx.halt_finding
     assert f is not None and (f.code, f.severity) == ("LOSS_COLLAPSE", "error")
     assert f.evidence["audit_causes"] == ["DUPLICATE_EXACT"]
-    assert f.evidence["epoch1_share"] < 0.1 and f.step == trainer.state.global_step
+    # What the model had seen, from the Trainer's own dataloader: 4 examples per step, 2,000
+    # rows, and (without the audit's groups in this context) 2,000 distinct rows.
+    assert f.evidence["passes"] < 0.1 and f.step == trainer.state.global_step
+    assert (f.evidence["examples_seen"], f.evidence["rows"]) == (4 * f.evidence["at_step"], 2000)
     assert f.evidence["loss"] < 0.05 * f.evidence["initial_loss"]
     assert checkpoints(out) == [f"checkpoint-{f.step}"]
     ctx.store.close()

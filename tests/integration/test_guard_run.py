@@ -1,6 +1,8 @@
 """A healthy tiny run through the real entry point has no error finding (the planted faults of
 every guard code: test_guards_end_to_end.py)."""
 
+import json
+
 import pytest
 
 from tests.conftest import cli, tiny_config
@@ -23,11 +25,24 @@ def test_healthy_run_has_no_error_finding(tmp_path, train_file):
     assert [f for f in findings if f.severity == "error"] == []
     assert (task["shape"], task["source"]) == ("open", "inferred")
     assert (started["task"], started["task_source"]) == ("open", "inferred")
-    # Each evaluation stores the training loss averaged over the steps since the previous one.
+    # Every step's loss, gradient norm and supervised tokens are kept in the Trainer's log
+    # history (tuneguard_steps): each logged window's loss is the mean of its steps' losses,
+    # so the per-step series the guards judge is the Trainer's own.
+    history = json.loads((run / "checkpoints" / "checkpoint-60" / "trainer_state.json").read_text())["log_history"]
+    records = [r for entry in history for r in entry.get("tuneguard_steps", [])]
+    assert [r[0] for r in records] == list(range(1, 61))
+    assert all(r[3] > 0 and r[2] > 0 for r in records)  # supervised tokens and a gradient norm per step
+    by_step = {r[0]: r for r in records}
+    prev = 0
+    for t in train:
+        window = [by_step[k][1] for k in range(prev + 1, t["step"] + 1)]
+        assert t["loss"] == pytest.approx(sum(window) / len(window), rel=1e-5)
+        prev = t["step"]
+    # Each evaluation stores the training loss per supervised token since the previous one.
     prev = 0
     for e in evals:
-        windows = [(t["step"], t["loss"]) for t in train if prev < t["step"] <= e["step"]]
-        steps = [b - a for a, b in zip([prev] + [w[0] for w in windows], [w[0] for w in windows])]
-        expected = sum(n * loss for n, (_, loss) in zip(steps, windows)) / sum(steps)
-        assert e["train_loss_since_eval"] == pytest.approx(expected) and e["train_steps_since_eval"] == e["step"] - prev
+        steps = [by_step[k] for k in range(prev + 1, e["step"] + 1)]
+        tokens = sum(r[3] for r in steps)
+        assert e["train_loss_since_eval"] == pytest.approx(sum(r[1] * r[3] for r in steps) / tokens)
+        assert (e["train_steps_since_eval"], e["train_tokens_since_eval"]) == (e["step"] - prev, tokens)
         prev = e["step"]

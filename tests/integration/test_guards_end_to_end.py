@@ -127,7 +127,11 @@ def test_duplicated_rows_collapse_and_halt_early_in_epoch_one(tmp_path, http_ser
     assert st["state"] == "halted"
     (f,) = [x for x in st["findings"] if x["code"] == "LOSS_COLLAPSE"]
     assert f["severity"] == "error" and st["step"] == f["step"]  # halted at once
-    assert f["evidence"]["epoch1_share"] < 0.2
+    # Counted in what the model saw: one distinct row, so its exposures are the examples seen.
+    ev = f["evidence"]
+    assert ev["passes"] < 0.2 and (ev["rows"], ev["distinct_rows"]) == (1080, 1)
+    assert ev["exposures"] == ev["examples_seen"] == 8 * ev["at_step"] and ev["window"] == "repeats"
+    assert "each seen" in f["message"] and "the rows repeat" in f["message"]
     assert f["evidence"]["loss"] < f["evidence"]["collapse_floor"] or f["evidence"]["loss_ratio"] < 0.05
     assert "DUPLICATE_EXACT" in f["evidence"]["audit_findings"] and "see DUPLICATE_EXACT" in f["recommendation"]
     ckpt = run / "checkpoints" / f"checkpoint-{f['step']}"
@@ -138,12 +142,16 @@ def test_duplicated_rows_collapse_and_halt_early_in_epoch_one(tmp_path, http_ser
 
 
 def test_slow_steps_then_a_spike_throughput_drop_loss_spike_grad_norm(tmp_path, http_server):  # noqa: F811
-    """Steps 7-9 ten times slower, then the logits of step 16 thirty times too large: the
-    slowdown warns, the spike rolls back to checkpoint-12 at half the learning rate (the
-    default policy), its gradient warns; the run then finishes."""
+    """Steps 7-9 thirty times slower (each about a second: the patience is a second of
+    training, so a scheduling hiccup of this shared machine is not one), then the logits of
+    step 16 thirty times too large: the slowdown warns, the spike rolls back to checkpoint-12
+    at half the learning rate (the default policy), its gradient warns; the run then finishes.
+    The memory limit is below what the process uses: MEMORY_HIGH once, not again after the
+    rollback (the machine did not roll back with the weights)."""
     ep = http_server()
     r, run = train(tmp_path, ep, "train.max_steps=24", "eval.steps=12", "train.save_steps=12",
-                   "guard.throughput_min_window_s=0", plants=(SlowSteps(7, 9), ScaleLogitsAt(16, 30.0)))
+                   "guard.throughput_min_window_s=0", "guard.throughput_warmup_s=0", "guard.throughput_patience_s=1",
+                   "guard.memory_fraction=0.001", plants=(SlowSteps(7, 9, times=30.0), ScaleLogitsAt(16, 30.0)))
     assert r.returncode == 0, r.stdout + r.stderr
     found = findings(run)
     (drop,) = found["THROUGHPUT_DROP"]
@@ -157,7 +165,9 @@ def test_slow_steps_then_a_spike_throughput_drop_loss_spike_grad_norm(tmp_path, 
         assert (ev["payload"]["to"], ev["payload"]["lr_scale_to"]) == (12, 0.5)
         assert s.state() == "finished"
         assert [m["step"] for m in s.metrics("train")] == list(range(1, 25))  # one row per step after the rollback
-    for code in ("THROUGHPUT_DROP", "LOSS_SPIKE", "GRAD_NORM_HIGH"):
+    (mem,) = found["MEMORY_HIGH"]
+    assert mem.step == 1
+    for code in ("THROUGHPUT_DROP", "LOSS_SPIKE", "GRAD_NORM_HIGH", "MEMORY_HIGH"):
         assert len(notified(ep, code)) == 1, code
     (rollback,) = notified(ep, "LOSS_SPIKE -> rollback")
     assert "Policy action: Rolling back from step 16 to checkpoint-12" in rollback
@@ -183,6 +193,8 @@ def test_memorised_training_rows_overfitting_eval_divergence_and_memory(tmp_path
     assert "rising" not in over.evidence["triggers"] and actions(run) == []
     with RunStore(run) as s:
         assert (s.state(), s.get_meta("exit_reason")) == ("finished", "completed")
+        # Epochs of two steps (16 rows, 8 per step): every log has its tokens/s.
+        assert all(m["tokens_per_s"] > 0 for m in s.metrics("train"))
     for code in ("OVERFITTING", "EVAL_DIVERGENCE", "MEMORY_HIGH"):
         assert len(notified(ep, code)) == 1, code
     assert titles(ep)[-2:] == ["Training finished", "Run report"]

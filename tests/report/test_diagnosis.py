@@ -54,6 +54,16 @@ def test_collapse_with_a_linked_cause_is_a_data_fault() -> None:
                                     "with DUPLICATE_EXACT in the audit")
 
 
+def test_collapse_past_the_first_pass_says_what_the_model_had_seen_in_both_languages() -> None:
+    collapse = guard("LOSS_COLLAPSE", 25, "error", initial_loss=6.688, loss=0.2624, audit_findings=["DUPLICATE_EXACT"],
+                     examples_seen=164, passes=1.5185, exposures=54.67)
+    d = diagnose([collapse], HEALTHY, {})
+    assert d.evidence[0].text() == ("LOSS_COLLAPSE at step 25: training loss 6.688 -> 0.2624 after 164 examples "
+                                    "(1.52 passes over the rows), with DUPLICATE_EXACT in the audit")
+    assert d.evidence[0].text("th") == ("LOSS_COLLAPSE ที่ขั้นที่ 25: ค่า loss การฝึก 6.688 -> 0.2624 หลังจากเห็นข้อมูล 164 "
+                                        "ตัวอย่าง (1.52 รอบของข้อมูลทั้งชุด) และการตรวจข้อมูลพบ DUPLICATE_EXACT")
+
+
 def test_low_loss_without_a_fault_is_an_easy_task_not_a_data_fault() -> None:
     easy = guard("LOSS_COLLAPSE", 20, "warning", initial_loss=0.64, loss=0.097)
     d = diagnose([easy], HEALTHY, {})

@@ -220,8 +220,20 @@ class GuardConfig(Section):
     """Thresholds of the health monitors and what each finding code does."""
 
     enabled: bool = Field(True, description="Run the guards.")
-    collapse_floor: float = Field(0.1, gt=0, description="LOSS_COLLAPSE: loss below this before epoch 1 ends.")
+    collapse_floor: float = Field(
+        0.1, gt=0, description="LOSS_COLLAPSE: a training loss below this (nats per token) while the rows are still "
+        "new to the model (collapse_exposures, collapse_passes).")
     collapse_ratio: float = Field(0.05, gt=0, lt=1, description="LOSS_COLLAPSE: loss below this share of the initial loss.")
+    collapse_exposures: float = Field(
+        1.0, gt=0, description="LOSS_COLLAPSE: a low loss is judged while the average distinct row (the audit's "
+        "exact and near duplicate groups each counted once) has been seen at most this many times: the loss is "
+        "then on rows the model has not trained on.")
+    collapse_passes: float = Field(
+        2.0, gt=0, description="LOSS_COLLAPSE with an audit cause (duplicates, templates, leakage, label faults): "
+        "judged while the run has gone over its rows at most this many times.")
+    collapse_repeats: float = Field(
+        2.0, ge=1, description="LOSS_COLLAPSE with duplicates found by the audit (an error) and at least this many rows "
+        "per distinct row: judged at any point of the run (the copies are memorised whatever the passes).")
     collapse_eval_ratio: float = Field(
         4.0, gt=1, description="LOSS_COLLAPSE is an error (halts) without an audit cause only when the eval loss is "
         "above this times the training loss averaged since the previous evaluation (and above it by more than "
@@ -236,18 +248,29 @@ class GuardConfig(Section):
         0.25, ge=0, description="EVAL_DIVERGENCE: and above it by more than this (nats per token): near zero any two "
         "small losses differ by a large ratio.")
     spike_factor: float = Field(2.0, gt=1, description="LOSS_SPIKE: loss above this times the running median.")
-    spike_window: int = Field(20, ge=3, description="LOSS_SPIKE: logged steps in the running median.")
+    spike_window_examples: int = Field(
+        1024, ge=1, description="LOSS_SPIKE: each step's loss is held against the steps of the last this many "
+        "examples seen (no more than the later half of all seen so far; at least 5 steps).")
     spike_min_jump: float = Field(
-        0.25, ge=0, description="LOSS_SPIKE: and above the median by more than this (nats per token): near zero "
-        "any two small losses differ by a large ratio.")
+        0.25, ge=0, description="LOSS_SPIKE: and above the spike_quantile of those steps by more than this (nats "
+        "per token): near zero any two small losses differ by a large ratio.")
+    spike_quantile: float = Field(
+        0.95, gt=0, le=1, description="LOSS_SPIKE: the high end of the recent steps' range that a spike must clear by "
+        "spike_min_jump: steps of length-bucketed batches swing with the task they hold (0.5: the median, the old "
+        "rule).")
     grad_norm_max: float = Field(10.0, gt=0, description="GRAD_NORM_HIGH threshold.")
     plateau_evals: int = Field(3, ge=2, description="PLATEAU: evaluations considered.")
     plateau_rel_change: float = Field(0.001, gt=0, description="PLATEAU: relative change below this.")
     memory_fraction: float = Field(0.9, gt=0, le=1, description="MEMORY_HIGH: share of device/machine memory.")
     throughput_ratio: float = Field(0.5, gt=0, lt=1, description="THROUGHPUT_DROP: tokens/s below this share of its median.")
-    throughput_window: int = Field(20, ge=3, description="THROUGHPUT_DROP: logs in the running median.")
-    throughput_patience: int = Field(3, ge=1, description="THROUGHPUT_DROP: consecutive slow logs before a finding.")
-    throughput_warmup_logs: int = Field(3, ge=0, description="THROUGHPUT_DROP: first logs ignored (warm-up).")
+    throughput_window_s: float = Field(
+        600.0, gt=0, description="THROUGHPUT_DROP: the running median is over the logs of the last this many seconds "
+        "of training.")
+    throughput_patience_s: float = Field(
+        60.0, ge=0, description="THROUGHPUT_DROP: slow without a break for at least this many seconds of training "
+        "before a finding.")
+    throughput_warmup_s: float = Field(
+        60.0, ge=0, description="THROUGHPUT_DROP: the first seconds of training are ignored (warm-up).")
     throughput_min_window_s: float = Field(
         0.5, ge=0, description="THROUGHPUT_DROP: ignore logging windows shorter than this (timing noise).")
     qa_drop: float = Field(0.25, gt=0, le=1, description="QA_DEGRADED: keyword score drop against the best.")

@@ -151,6 +151,15 @@ class Collectives:
         self._dist.all_reduce(t, op=self._dist.ReduceOp.MAX, group=self.group)
         return [int(v) for v in t.tolist()]
 
+    def all_sum_float(self, values: Sequence[float]) -> list[float]:
+        """Element-wise sum of `values` over all ranks, in float64 (the guards' per-step losses
+        and token counts, once per log)."""
+        import torch
+
+        t = torch.tensor([float(v) for v in values], dtype=torch.float64, device=self._device)
+        self._dist.all_reduce(t, op=self._dist.ReduceOp.SUM, group=self.group)
+        return [float(v) for v in t.tolist()]
+
     def all_or(self, flags: int, bits: int = 8) -> int:
         """Bitwise OR of an integer of flags over all ranks (any rank may set a flag)."""
         got = self.all_max([(int(flags) >> i) & 1 for i in range(bits)])

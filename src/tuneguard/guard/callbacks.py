@@ -1,17 +1,28 @@
-"""GuardCallback: feeds the detectors with what the Trainer already logs and acts on their
-findings.
+"""GuardCallback: feeds the detectors with what the Trainer already computed and acts on
+their findings.
 
-Cost: nothing per step. It runs only in on_log (training logs: loss, grad_norm, epoch and
-the metrics callback's tokens/s and memory) and on_evaluate (eval_loss, held against the
-training loss averaged since the previous evaluation: tuneguard.guard.train_loss), and reads plain
-Python floats the Trainer has already synchronised; it never touches a tensor. It must come
-after the metrics callback in the Trainer's callback list, which adds the resource numbers
-to the same `logs` dict.
+Every rule is counted in what the model has seen (tuneguard.guard.seen): examples, passes
+over the rows, exposures of the distinct rows, supervised tokens. The detectors get every
+optimizer step's loss and gradient norm (tuneguard.train.steps: the MetricsCallback hands the
+steps since the previous log over as `ctx.step_records`), each with the examples seen after
+it, so a run gives the same findings at the same point of training on 1 or N processes,
+with any batch x accumulation split and any `train.logging_steps`. A finding is recorded at
+the log (or evaluation) that found it, its `step`; the step where the condition appeared is
+`at_step` in its evidence, with `examples_seen`, `tokens_seen`, `passes` and `exposures` at
+that step. Without step records (a Trainer without tuneguard's recorder) the logged window
+stands for its steps.
+
+Cost: nothing per step. It runs only in on_log (training logs: the per-step records, the
+metrics callback's tokens/s and memory) and on_evaluate (eval_loss, held against the training
+loss per token since the previous evaluation: tuneguard.guard.train_loss), and reads plain
+Python floats; it never touches a tensor. It must come after the metrics callback in the
+Trainer's callback list.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 from typing import Any
@@ -25,8 +36,10 @@ from tuneguard.guard.episode import as_float
 from tuneguard.guard.nonfinite import NonFiniteDetector
 from tuneguard.guard.overfit import EvalDivergenceDetector, OverfittingDetector, PlateauDetector
 from tuneguard.guard.resources import MemoryDetector, ThroughputDetector
+from tuneguard.guard.seen import Seen, SeenPlan
 from tuneguard.guard.spikes import GradNormDetector, LossSpikeDetector
 from tuneguard.guard.train_loss import SinceEval, TrainLossSinceEval
+from tuneguard.guard.records import StepRecord, records_in
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +58,22 @@ def checkpoint_before(output_dir: str | None, step: int) -> str | None:
     return best[1] if best else None
 
 
+def plan_from_trainer(args: Any, train_dataloader: Any, distinct_rows: int | None) -> SeenPlan | None:
+    """Examples per optimizer step and per epoch, as this Trainer will run them: the training
+    rows, batch_size x accumulation x processes, and the steps per epoch (the dataloader's
+    length per process over the accumulation, rounded up, as the Trainer computes it)."""
+    try:
+        rows = len(train_dataloader.dataset)
+        batches = len(train_dataloader)
+    except (AttributeError, TypeError):
+        return None
+    accum = max(1, int(getattr(args, "gradient_accumulation_steps", 1) or 1))
+    world = max(1, int(getattr(args, "world_size", 1) or 1))
+    per_step = int(args.per_device_train_batch_size) * accum * world
+    return SeenPlan(rows=rows, examples_per_step=per_step, steps_per_epoch=max(1, math.ceil(batches / accum)),
+                    distinct_rows=distinct_rows)
+
+
 class GuardCallback(TrainerCallback):
     """The loss, gradient, evaluation-curve and resource guards of one run."""
 
@@ -52,17 +81,20 @@ class GuardCallback(TrainerCallback):
         g = ctx.cfg.guard
         self.ctx = ctx
         self.output_dir: str | None = None
+        self.plan: SeenPlan | None = None
+        self.tokens_seen: int | None = None  # supervised tokens, summed from the step records
         self.nonfinite = NonFiniteDetector(last_checkpoint=lambda step: checkpoint_before(self.output_dir, step))
         self.collapse = LossCollapseDetector(g.collapse_floor, g.collapse_ratio, ctx.audit_findings,
-                                             ctx.steps_per_epoch, g.collapse_eval_ratio, g.collapse_eval_kept)
-        self.spike = LossSpikeDetector(g.spike_factor, g.spike_window, g.spike_min_jump)
+                                             g.collapse_eval_ratio, g.collapse_eval_kept, g.collapse_exposures,
+                                             g.collapse_passes, g.collapse_repeats)
+        self.spike = LossSpikeDetector(g.spike_factor, g.spike_window_examples, g.spike_min_jump, g.spike_quantile)
         self.grad = GradNormDetector(g.grad_norm_max)
         self.overfit = OverfittingDetector(g.overfit_evals, g.overfit_gap)
         self.divergence = EvalDivergenceDetector(g.divergence_ratio, g.divergence_min_gap)
         self.plateau = PlateauDetector(g.plateau_evals, g.plateau_rel_change)
         self.memory = MemoryDetector(g.memory_fraction)
-        self.throughput = ThroughputDetector(g.throughput_ratio, g.throughput_window, g.throughput_warmup_logs,
-                                             g.throughput_patience, g.throughput_min_window_s)
+        self.throughput = ThroughputDetector(g.throughput_ratio, g.throughput_window_s, g.throughput_warmup_s,
+                                             g.throughput_patience_s, g.throughput_min_window_s)
         self.since_eval = TrainLossSinceEval()
         self._skip_throughput = False
 
@@ -73,7 +105,7 @@ class GuardCallback(TrainerCallback):
         self.nonfinite.loss_scaling = bool(getattr(args, "fp16", False))
         # The audit may have run after the callbacks were built.
         self.collapse.audit_findings = list(self.ctx.audit_findings)
-        self.collapse.steps_per_epoch = self.ctx.steps_per_epoch
+        self.plan = plan_from_trainer(args, kwargs.get("train_dataloader"), getattr(self.ctx, "distinct_rows", None))
         self.since_eval = TrainLossSinceEval(state.global_step)
         if state.global_step > 0:
             self._replay(state)
@@ -81,39 +113,94 @@ class GuardCallback(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
         if not logs or "loss" not in logs:  # eval logs go through on_evaluate; the final summary has train_loss
             return
-        self._emit(self._train_log(state.global_step, logs, resources=self.ctx.is_main), control)
+        records = self._records(state.global_step, logs)
+        self._train_log(state.global_step, records, logs, resources=self.ctx.is_main, control=control)
         agree_on_halt(self.ctx, args, control)
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):  # noqa: ANN001
-        self._emit(self._eval(state.global_step, metrics or {}, state.max_steps), control)
+        step = state.global_step
+        # The steps between the previous log and this evaluation (the metrics callback took them).
+        records = self._take_ctx_records() or []
+        if not self._steps(step, records, control):
+            self._emit(self._eval(step, metrics or {}, state.max_steps), control)
         self._skip_throughput = True  # the next log's wall time includes the evaluation
         agree_on_halt(self.ctx, args, control)
 
     def on_save(self, args, state, control, **kwargs):  # noqa: ANN001
         self._skip_throughput = True
 
+    # -- what the model has seen ---------------------------------------------------------
+    def seen(self, step: int) -> Seen | None:
+        return self.plan.at(step, self.tokens_seen) if self.plan is not None else None
+
+    def _take_ctx_records(self) -> list[StepRecord] | None:
+        records = getattr(self.ctx, "step_records", None)
+        if records is not None:
+            self.ctx.step_records = None
+        return records
+
+    def _records(self, step: int, logs: dict[str, Any]) -> list[StepRecord]:
+        """This log's steps: the recorder's, else the logged window as one record."""
+        records = self._take_ctx_records()
+        gn = as_float(logs.get("grad_norm"))
+        if not records:
+            return [StepRecord(step, as_float(logs.get("loss")), gn, None)]
+        last = records[-1]
+        if last.grad_norm is None and gn is not None and last.step == step:
+            records = [*records[:-1], StepRecord(last.step, last.loss, gn, last.tokens)]  # the logged norm is the last step's
+        return records
+
     # -- feeding the detectors ----------------------------------------------------------
-    def _train_log(self, step: int, logs: dict[str, Any], resources: bool) -> list[Finding | None]:
-        loss, gn = as_float(logs.get("loss")), as_float(logs.get("grad_norm"))
-        found = [
-            self.nonfinite.update(step, loss, gn),
-            self.collapse.update(step, as_float(logs.get("epoch")), loss),
-            self.spike.update(step, loss),
-            self.grad.update(step, gn, loss),
-        ]
-        self.since_eval.add(step, loss)
-        if resources:
-            found += self.memory.update(
+    def _steps(self, log_step: int, records: list[StepRecord], control: Any = None) -> bool:
+        """Every step of a log through the per-step detectors, in order. With `control` each
+        step's findings act at once, and once one of them stops the run (a halt, a rollback)
+        the later steps of the window are not judged: with one log per step the run would have
+        stopped there, so the findings stay the same whatever the logging cadence. Without
+        `control` (replay) nothing is recorded. Returns True when a finding stopped the run."""
+        judging = True
+        already = control is not None and self._stopping(control)  # e.g. max_steps reached: not ours
+        for r in records:
+            if r.tokens is not None:
+                self.tokens_seen = (self.tokens_seen or 0) + r.tokens
+            self.since_eval.add(r.step, r.loss, r.tokens)
+            if not judging:
+                continue
+            seen = self.seen(r.step)
+            spe = getattr(self.ctx, "steps_per_epoch", 0)
+            epoch = r.step / spe if seen is None and spe else None
+            found = [
+                self.nonfinite.update(r.step, r.loss, r.grad_norm),
+                self.collapse.update(r.step, r.loss, seen, epoch),
+                self.spike.update(r.step, r.loss, seen),
+                self.grad.update(r.step, r.grad_norm, r.loss),
+            ]
+            if control is not None:
+                self._emit([self._placed(f, log_step, r.step) for f in found], control)
+                judging = already or not self._stopping(control)
+        return not judging
+
+    def _stopping(self, control: Any) -> bool:
+        return bool(getattr(control, "should_training_stop", False)) or self.ctx.stop_reason is not None
+
+    def _train_log(self, step: int, records: list[StepRecord], logs: dict[str, Any], resources: bool,
+                   control: Any = None) -> None:
+        if not records:
+            return
+        stopped = self._steps(step, records, control)
+        self.since_eval.end_window()
+        if resources and not stopped:
+            found = [self._placed(f, step, step) for f in self.memory.update(
                 step, mem_reserved_gb=as_float(logs.get("mem_reserved_gb")),
                 mem_total_gb=as_float(logs.get("mem_total_gb")),
                 mem_allocated_gb=as_float(logs.get("mem_allocated_gb")), rss_gb=as_float(logs.get("rss_gb")),
-                machine_mem_gb=as_float(logs.get("machine_mem_gb")))
-            found.append(self.throughput.update(step, as_float(logs.get("tokens_per_s")),
-                                                skip=self._skip_throughput,
-                                                step_time_s=as_float(logs.get("step_time_s")),
-                                                window_s=as_float(logs.get("log_window_s"))))
+                machine_mem_gb=as_float(logs.get("machine_mem_gb")))]
+            found.append(self._placed(self.throughput.update(
+                step, as_float(logs.get("tokens_per_s")), skip=self._skip_throughput,
+                step_time_s=as_float(logs.get("step_time_s")), window_s=as_float(logs.get("log_window_s"))),
+                step, step))
+            self._emit(found, control)
+        if resources:
             self._skip_throughput = False
-        return found
 
     def _eval(self, step: int, metrics: dict[str, Any], max_steps: int | None) -> list[Finding | None]:
         ev = as_float(metrics.get("eval_loss"))
@@ -121,32 +208,57 @@ class GuardCallback(TrainerCallback):
             return []
         since: SinceEval | None = self.since_eval.take(step)
         train = since.loss if since is not None else None
-        basis = None if since is None else {"train_loss_since_eval": since.loss, "train_steps_since_eval": since.steps,
-                                            "train_logs_since_eval": since.windows, "since_step": since.from_step}
-        return [
+        basis = since.basis() if since is not None else None
+        seen = self.seen(step)
+        epoch = as_float(metrics.get("epoch"))
+        found = [
             self.nonfinite.update_eval(step, ev),
-            self.collapse.update_eval(step, ev, train, as_float(metrics.get("epoch"))),
+            self.collapse.update_eval(step, ev, train, seen, epoch),
             self.overfit.update(step, ev, train, basis),
             self.divergence.update(step, ev, train, basis),
             self.plateau.update(step, ev, max_steps),
         ]
+        return [self._placed(f, step, step) for f in found]
+
+    def _placed(self, f: Finding | None, log_step: int, at_step: int) -> Finding | None:
+        """A finding stamped with where it was found (`step`: the log or evaluation that acts on
+        it) and where it happened (`at_step` and what the model had seen by then)."""
+        if f is None:
+            return None
+        f.step = log_step
+        ev = f.evidence if isinstance(f.evidence, dict) else {}
+        ev["at_step"] = at_step
+        seen = self.seen(at_step)
+        if seen is not None:
+            for k, v in seen.evidence().items():
+                ev.setdefault(k, v)
+        f.evidence = ev
+        return f
 
     def _replay(self, state: Any) -> None:
-        """On resume, rebuild the detectors' history from the checkpoint's log history, without
-        recording anything again: the initial loss stays the run's first loss, running medians
-        are warm, and a problem already recorded is not recorded twice."""
+        """On resume (and after a rollback), rebuild the detectors' history from the checkpoint's
+        log history (its per-step records where it has them), without recording anything
+        again: the initial loss stays the run's first loss, running medians are warm, and a
+        problem already recorded is not recorded twice."""
         self.since_eval = TrainLossSinceEval()
         for entry in state.log_history:
             step = int(entry.get("step", 0))
             if step > state.global_step:
                 continue
-            if "loss" in entry:
-                self._train_log(step, entry, resources=False)
-            elif "eval_loss" in entry:
+            records = records_in(entry)
+            if records is None and "loss" in entry:
+                records = [StepRecord(step, as_float(entry.get("loss")), as_float(entry.get("grad_norm")), None)]
+            if records and "eval_loss" not in entry:
+                self._train_log(step, records, entry, resources=False)
+            elif records:
+                self._steps(step, records)
+            if "eval_loss" in entry:
                 self._eval(step, entry, state.max_steps)
         log.info("guards resumed with %d logged entries", len(state.log_history))
 
     def _emit(self, found: list[Finding | None], control: Any) -> None:
+        if control is None:
+            return
         for f in found:
             if f is not None:
                 act(self.ctx, control, f)

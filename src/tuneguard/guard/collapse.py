@@ -1,20 +1,34 @@
-"""LOSS_COLLAPSE: the training loss falls toward zero before the end of epoch 1.
+"""LOSS_COLLAPSE: the training loss falls toward zero before the model could have learnt it.
 
-Why this is not overfitting: the Trainer scores each batch before it trains on it, and in
-epoch 1 every row is seen at most once (unless the data holds duplicates), so the epoch-1
-training loss is a loss on unseen rows. A near-zero loss there means the supervised tokens
-are predictable from the data itself: duplicated or templated rows, validation rows leaked
-from training, padding or prompt tokens in the labels, pad == eos masking, answers already
-in the prompt. The finding says so and links the data-audit findings of the same run.
+Counted in what the model has seen (tuneguard.guard.seen), not in steps or epochs: an epoch
+boundary moves with the number of processes, the batch size and the accumulation, and "in
+epoch 1 each row is seen at most once" holds neither with duplicates nor past that boundary.
+
+Why a low loss early is not overfitting: the Trainer scores each batch before it trains on it,
+so while the average distinct row (the audit's exact and near duplicate groups each counted
+once) has been seen at most once (`guard.collapse_exposures`, 1), the training loss is a loss on
+rows the model has not trained on. A near-zero loss there means the supervised tokens are
+predictable from the data itself: duplicated or templated rows, validation rows leaked from
+training, padding or prompt tokens in the labels, pad == eos masking, answers already in the
+prompt.
 
 But a low loss is not by itself a fault: a pretrained model on an easy task (copying a span
-of the input, say) starts low and may pass below the floor within epoch 1 while learning well.
+of the input, say) starts low and may pass below the floor early while learning well.
 So the guard halts only with evidence of a fault:
 
 - an audit finding of severity error that explains a collapse (duplicates, templates, leakage,
-  padding or label masking faults, answers in the prompt): error at once (halts);
+  padding or label masking faults, answers in the prompt): error at once (halts). With such a
+  cause the guard also watches past the rows' first exposure. When the audit found duplicates
+  and at least `guard.collapse_repeats` (2) rows per distinct row, at any point of the run: the
+  exposures are large from the first steps (three texts repeated 900 times: each seen 300 times
+  after 900 examples), the copies are what the model memorises, and how fast it does so
+  depends on the number of updates, not on the examples: the same three texts crossed the
+  threshold at 0.6 passes on one process and at 1.12 passes on two (twice the examples per
+  update), and after 2 passes with a batch twice as large again. With another cause, for as long as
+  the run has gone over its rows at most `guard.collapse_passes` (2) times: these faults show
+  within the first pass, and later ordinary memorisation is an explanation too;
 - otherwise the loss alone is an info finding (a fact: the loss is low and the audit found no
-  cause) and the next evaluation decides. The training loss averaged since the previous
+  cause) and the next evaluation decides. The training loss per token since the previous
   evaluation (the number EVAL_DIVERGENCE uses too) is held against the eval loss on rows not
   seen in training: eval loss above guard.collapse_eval_ratio (4) times it, and above it by
   more than guard.collapse_floor, while the eval loss is still above guard.collapse_eval_kept
@@ -26,6 +40,10 @@ So the guard halts only with evidence of a fault:
   a skewed per-row loss differ by 2-3x by chance (SmolLM2 on extraction: 0.13 over 25 training
   rows against 0.32 over 16 eval rows, and 0.038 against 0.31 five steps later, while the
   eval loss had fallen from the initial 1.31: a few hard eval rows in a small eval set).
+
+The initial loss is the first optimizer step's, and every rule is applied to every step's loss
+(tuneguard.train.steps), so neither the logging cadence nor the split of the global batch
+changes where it fires.
 
 Info findings never halt (guard.actions applies to warnings and errors), so an easy task
 learned well finishes; a user who wants the old rule back sets guard.severity.LOSS_COLLAPSE:
@@ -40,6 +58,7 @@ from typing import Iterable
 
 from tuneguard.findings import Finding
 from tuneguard.guard.episode import Episode, is_finite
+from tuneguard.guard.seen import Seen
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +74,9 @@ RELATED_AUDIT_CODES: dict[str, str] = {
     "EMPTY_LABELS": "rows without supervised tokens",
     "ANSWER_IN_PROMPT": "answers contained in their prompts",
 }
+
+# Audit causes that are rows repeating: with enough copies they explain a collapse at any point.
+REPETITION_CODES = frozenset({"DUPLICATE_EXACT", "DUPLICATE_NEAR"})
 
 SUSPECTED_CAUSES = (
     "exact or near-duplicate rows (deduplicate before sampling)",
@@ -105,44 +127,74 @@ def audit_links(audit_findings: Iterable[Finding]) -> tuple[list[str], list[str]
 
 
 class LossCollapseDetector:
-    """LOSS_COLLAPSE: feed every logged training loss (`update`) and every evaluation
-    (`update_eval`); returns a finding when the loss falls below `floor` or below `ratio` x the
-    first logged loss while epoch < 1, at the severity the evidence supports (module docstring).
+    """LOSS_COLLAPSE: feed every step's training loss (`update`, with what the model has seen)
+    and every evaluation (`update_eval`); returns a finding when the loss falls below `floor` or
+    below `ratio` x the first loss while the rows are still new to the model (module
+    docstring), at the severity the evidence supports.
 
     Exactly 0.0 and non-finite losses are left to NON_FINITE (they point at NaN or fully
-    masked batches, not at a predictable dataset).
+    masked batches, not at a predictable dataset). Without `seen` (a caller with no plan) the
+    logged epoch stands for both passes and exposures.
     """
 
     code = "LOSS_COLLAPSE"
 
-    def __init__(self, floor: float, ratio: float, audit_findings: Iterable[Finding] = (),
-                 steps_per_epoch: int = 0, eval_ratio: float = 4.0, eval_kept: float = 0.5) -> None:
+    def __init__(self, floor: float, ratio: float, audit_findings: Iterable[Finding] = (), eval_ratio: float = 4.0,
+                 eval_kept: float = 0.5, exposures: float = 1.0, cause_passes: float = 2.0,
+                 repeats: float = 2.0) -> None:
         self.floor = floor
         self.ratio = ratio
         self.eval_ratio = eval_ratio
         self.eval_kept = eval_kept
+        self.max_exposures = exposures
+        self.cause_passes = cause_passes
+        self.repeats = repeats
         self.audit_findings = list(audit_findings)
-        self.steps_per_epoch = steps_per_epoch
         self.initial: float | None = None
         self.initial_step: int | None = None
         self.episode = Episode()
         self.level: str | None = None  # severity reported in the current episode
         self.pending: dict | None = None  # the low loss waiting for an evaluation's verdict
-        self._low_since_eval = False  # the loss was low at some log since the previous evaluation
+        self._low_since_eval = False  # the loss was low (and judged) at some step since the previous evaluation
 
-    def update(self, step: int, epoch: float | None, loss: float | None) -> Finding | None:
+    def window(self, seen: Seen | None, epoch: float | None, causes: Iterable[str] = ()) -> str | None:
+        """Why a low loss at this point is judged, None when it is not:
+
+        - "exposures": the average distinct row has been seen at most `max_exposures` times,
+          so the loss is on rows the model has not trained on;
+        - "repeats": the audit found duplicates (an error) and at least `repeats` rows per
+          distinct row: the copies are memorised however the run goes over them, at any point;
+        - "cause": another audit cause (or milder duplicates) and at most `cause_passes` passes
+          over the rows.
+        """
+        causes = set(causes)
+        if seen is not None:
+            passes, exposures = seen.passes, seen.exposures
+        elif epoch is not None:
+            passes = exposures = epoch
+        else:
+            return "exposures"
+        if exposures <= self.max_exposures:
+            return "exposures"
+        if causes & REPETITION_CODES and seen is not None and seen.repeats >= self.repeats:
+            return "repeats"
+        if causes and passes <= self.cause_passes:
+            return "cause"
+        return None
+
+    def update(self, step: int, loss: float | None, seen: Seen | None = None,
+               epoch: float | None = None) -> Finding | None:
         if not is_finite(loss) or loss <= 0.0:
             return None
         if self.initial is None:
-            # The floor applies from the first logged loss on: an untrained model that already
+            # The floor applies from the first loss on: an untrained model that already
             # predicts the labels almost perfectly says the same about the data.
             self.initial, self.initial_step = loss, step
-        if epoch is None and self.steps_per_epoch > 0:
-            epoch = step / self.steps_per_epoch
-        in_epoch1 = epoch is not None and epoch < 1.0
+        causes = audit_causes(self.audit_findings)
+        why = self.window(seen, epoch, [f.code for f in causes])
         below_floor = loss < self.floor
         below_ratio = loss < self.ratio * self.initial
-        low = in_epoch1 and (below_floor or below_ratio)
+        low = why is not None and (below_floor or below_ratio)
         self._low_since_eval |= low
         if not self.episode.update(low):
             if not low:
@@ -151,19 +203,18 @@ class LossCollapseDetector:
         rule = " and ".join(
             ([f"below the floor {self.floor:g}"] if below_floor else [])
             + ([f"below {self.ratio:.0%} of the initial loss"] if below_ratio else []))
-        causes = audit_causes(self.audit_findings)
         if causes:
             self.level = "error"
-            return self._fault(step, epoch, loss, rule, [f.code for f in causes])
+            return self._fault(step, seen, epoch, loss, rule, [f.code for f in causes], why)
         self.level = "info"
         if self.pending is not None:
             return None  # already waiting for this evaluation's verdict: one fact is enough
-        self.pending = {"step": step, "epoch": epoch, "loss": loss, "rule": rule}
-        return self._watching(step, epoch, loss, rule)
+        self.pending = {"step": step, "seen": seen, "epoch": epoch, "loss": loss, "rule": rule}
+        return self._watching(step, seen, epoch, loss, rule)
 
     def update_eval(self, step: int, eval_loss: float | None, train_loss: float | None,
-                    epoch: float | None = None) -> Finding | None:
-        """At an evaluation, with the training loss averaged since the previous one: a low
+                    seen: Seen | None = None, epoch: float | None = None) -> Finding | None:
+        """At an evaluation, with the training loss per token since the previous one: a low
         training loss far below the eval loss is a fault (error); one of the same order is an
         easy task (info). Nothing when the loss was not low since the previous evaluation."""
         was_low, self._low_since_eval = self._low_since_eval, False
@@ -178,71 +229,93 @@ class LossCollapseDetector:
         far = eval_loss > self.eval_ratio * low and eval_loss - low > self.floor and kept
         if far:
             self.level = "error"
-            return self._eval_fault(step, epoch, eval_loss, low)
+            return self._eval_fault(step, seen, epoch, eval_loss, low)
         if pending is not None:
-            return self._easy(step, epoch, eval_loss, low, pending)
+            return self._easy(step, eval_loss, low, pending)
         return None
 
     # -- the findings ------------------------------------------------------------------------
-    def _base_evidence(self, step: int, epoch: float | None, loss: float) -> dict:
-        return {
+    def _base_evidence(self, step: int, seen: Seen | None, epoch: float | None, loss: float) -> dict:
+        ev = {
             "initial_loss": self.initial, "initial_step": self.initial_step, "loss": loss,
-            "perplexity": math.exp(loss), "step": step, "epoch": epoch, "epoch1_share": epoch,
+            "perplexity": math.exp(loss), "step": step, "epoch": seen.passes if seen is not None else epoch,
             "collapse_floor": self.floor, "collapse_ratio": self.ratio, "collapse_eval_ratio": self.eval_ratio,
+            "collapse_exposures": self.max_exposures, "collapse_passes": self.cause_passes,
+            "collapse_repeats": self.repeats,
             "loss_ratio": loss / self.initial if self.initial else None,
         }
+        if seen is not None:
+            ev.update(seen.evidence())
+        return ev
 
     def _change(self, step: int, loss: float) -> str:
         return (f"fell from {self.initial:.4g} to {loss:.4g}" if step != self.initial_step
-                else f"is already {loss:.4g} at the first logged step")
+                else f"is already {loss:.4g} at the first step")
 
-    def _fault(self, step: int, epoch: float, loss: float, rule: str, causes: list[str]) -> Finding:
+    @staticmethod
+    def _when(step: int, seen: Seen | None, epoch: float | None) -> str:
+        if seen is not None:
+            return f"at step {step}, {seen.describe()}"
+        return f"at step {step}" + (f" (epoch {epoch:.2f})" if epoch is not None else "")
+
+    def _fault(self, step: int, seen: Seen | None, epoch: float | None, loss: float, rule: str,
+               causes: list[str], why: str | None) -> Finding:
         codes, links = audit_links(self.audit_findings)
-        message = (f"Training loss {self._change(step, loss)} ({rule}) at step {step}, only "
-                   f"{epoch:.1%} into epoch 1, and the audit found the cause ({', '.join(causes)}): unless rows "
-                   f"repeat, each row has been seen at most once so far, so a loss this low on rows the model has "
-                   f"not trained on means the data or labels are predictable, not ordinary overfitting.")
+        if why == "repeats":
+            meaning = ("the rows repeat, so the model has memorised the copies: the low loss measures memory of "
+                       "repeated rows, not learning.")
+        elif why == "cause":
+            meaning = (f"within the first {self.cause_passes:g} passes over the rows a loss this low comes from the "
+                       "fault the audit found, not from ordinary learning.")
+        else:
+            meaning = ("each distinct row has been seen at most once so far, so a loss this low on rows the model had "
+                       "not trained on means the data or labels are predictable, not ordinary overfitting.")
+        message = (f"Training loss {self._change(step, loss)} ({rule}) {self._when(step, seen, epoch)}, and the "
+                   f"audit found the cause ({', '.join(causes)}): {meaning}")
         recommendation = (f"Fix the data, not the learning rate (a lower one only slows the collapse). "
                           f"{'; '.join(links)}. Suspected causes: {'; '.join(SUSPECTED_CAUSES)}.")
-        evidence = {**self._base_evidence(step, epoch, loss), "audit_findings": codes, "audit_causes": causes,
-                    "verdict": "fault: audit"}
+        evidence = {**self._base_evidence(step, seen, epoch, loss), "audit_findings": codes, "audit_causes": causes,
+                    "window": why, "verdict": "fault: audit"}
         return Finding(code=self.code, severity="error", message=message, evidence=evidence,
                        recommendation=recommendation, step=step, source="guard")
 
-    def _watching(self, step: int, epoch: float, loss: float, rule: str) -> Finding:
+    def _watching(self, step: int, seen: Seen | None, epoch: float | None, loss: float, rule: str) -> Finding:
         codes, links = audit_links(self.audit_findings)
         audit = (f"the audit's findings ({', '.join(codes)}) are not errors" if codes else
                  "the audit found no cause")
-        message = (f"Training loss {self._change(step, loss)} ({rule}) at step {step}, {epoch:.1%} into epoch 1, "
-                   f"and {audit}: either the task is easy for this model or the training rows are predictable in a "
-                   "way the audit cannot see. The next evaluation tells: an eval loss as low means an easy task; "
-                   "one far above the training loss means a fault, and the run halts.")
+        message = (f"Training loss {self._change(step, loss)} ({rule}) {self._when(step, seen, epoch)}, while each "
+                   f"distinct row has been seen at most {self.max_exposures:g} time(s), and {audit}: either the "
+                   "task is easy for this model or the training rows are predictable in a way the audit cannot "
+                   "see. The next evaluation tells: an eval loss as low means an easy task; one far above the "
+                   "training loss means a fault, and the run halts.")
         recommendation = ("Nothing to do yet. If the run has no evaluations (eval.strategy: no), give it some, or "
                           "compare answers on held-out rows yourself. "
                           + (f"Look at: {'; '.join(links)}." if links else ""))
-        evidence = {**self._base_evidence(step, epoch, loss), "audit_findings": codes, "verdict": "pending evaluation"}
+        evidence = {**self._base_evidence(step, seen, epoch, loss), "audit_findings": codes,
+                    "window": "exposures", "verdict": "pending evaluation"}
         return Finding(code=self.code, severity="info", message=message, evidence=evidence,
                        recommendation=recommendation.strip(), step=step, source="guard")
 
-    def _eval_fault(self, step: int, epoch: float | None, eval_loss: float, low: float) -> Finding:
+    def _eval_fault(self, step: int, seen: Seen | None, epoch: float | None, eval_loss: float, low: float) -> Finding:
         codes, links = audit_links(self.audit_findings)
         message = (f"At step {step} the eval loss {eval_loss:.4g} on rows not seen in training is "
-                   f"{eval_loss / low:.1f}x the training loss {low:.4g} since the previous evaluation (limit "
-                   f"{self.eval_ratio:g}x): the training rows are predictable in a way unseen rows are not "
+                   f"{eval_loss / low:.1f}x the training loss {low:.4g} per token since the previous evaluation "
+                   f"(limit {self.eval_ratio:g}x): the training rows are predictable in a way unseen rows are not "
                    f"(repeated or templated training rows): unseen rows are still about as hard as at the start "
-                   f"(initial loss {self.initial:.4g}), so the low loss measures memory, not learning.")
+                   f"(initial loss {self.initial:.4g}), so the low loss measures memory, not learning"
+                   + (f" ({seen.describe()})." if seen is not None else "."))
         recommendation = ("Fix the training data: look for rows that repeat in ways exact and near-duplicate "
                           "detection miss (the same answer under many prompts, a shared template), and check that "
                           "the validation rows come from the same source and format. "
                           + (f"The audit also found: {'; '.join(links)}. " if links else "")
                           + f"Suspected causes: {'; '.join(SUSPECTED_CAUSES)}.")
-        evidence = {**self._base_evidence(step, epoch, low), "eval_loss": eval_loss, "train_loss_since_eval": low,
+        evidence = {**self._base_evidence(step, seen, epoch, low), "eval_loss": eval_loss, "train_loss_since_eval": low,
                     "eval_to_train": eval_loss / low, "collapse_eval_kept": self.eval_kept,
                     "audit_findings": codes, "verdict": "fault: eval far above"}
         return Finding(code=self.code, severity="error", message=message, evidence=evidence,
                        recommendation=recommendation, step=step, source="guard")
 
-    def _easy(self, step: int, epoch: float | None, eval_loss: float, low: float, pending: dict) -> Finding:
+    def _easy(self, step: int, eval_loss: float, low: float, pending: dict) -> Finding:
         codes, _ = audit_links(self.audit_findings)
         message = (f"The task looks easy for this model, not broken: the training loss fell low ({pending['loss']:.4g} "
                    f"at step {pending['step']}, {pending['rule']}) and the eval loss on rows not seen in training is "
@@ -252,8 +325,8 @@ class LossCollapseDetector:
         recommendation = ("Judge the run by its answers on held-out rows (eval.qa_probes with expected answers), "
                           "not by the loss; stop early when the eval loss stops improving "
                           "(eval.early_stopping_patience) to save compute.")
-        evidence = {**self._base_evidence(pending["step"], pending["epoch"], pending["loss"]), "eval_loss": eval_loss,
-                    "eval_step": step, "train_loss_since_eval": low, "eval_to_train": eval_loss / low,
-                    "audit_findings": codes, "verdict": "easy task"}
+        evidence = {**self._base_evidence(pending["step"], pending["seen"], pending["epoch"], pending["loss"]),
+                    "eval_loss": eval_loss, "eval_step": step, "train_loss_since_eval": low,
+                    "eval_to_train": eval_loss / low, "audit_findings": codes, "verdict": "easy task"}
         return Finding(code=self.code, severity="info", message=message, evidence=evidence,
                        recommendation=recommendation, step=step, source="guard")

@@ -1,16 +1,13 @@
 """Small helpers the detectors share: episodes (record once, re-arm when the condition
-clears), finite-number checks and a running median.
+clears) and finite-number checks.
 
-Detectors are pure: they take numbers the Trainer already logged and return Findings, so
+Detectors are pure: they take numbers the Trainer already computed and return Findings, so
 every rule is testable with a synthetic sequence and costs nothing on the device.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
-from collections import deque
-from typing import Iterable
 
 from tuneguard.fmt import as_float  # noqa: F401 - the guards' name for it
 
@@ -34,22 +31,3 @@ class Episode:
 
 def is_finite(v: float | None) -> bool:
     return v is not None and math.isfinite(v)
-
-
-class RunningMedian:
-    """Median of the last `window` values (logged values only: tens to thousands per run)."""
-
-    def __init__(self, window: int) -> None:
-        self.values: deque[float] = deque(maxlen=window)
-
-    def __len__(self) -> int:
-        return len(self.values)
-
-    def add(self, v: float) -> None:
-        self.values.append(v)
-
-    def median(self) -> float | None:
-        return statistics.median(self.values) if self.values else None
-
-    def extend(self, vs: Iterable[float]) -> None:
-        self.values.extend(vs)

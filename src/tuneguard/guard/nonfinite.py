@@ -9,7 +9,13 @@ fp16 runs scale the loss (torch's GradScaler): a step whose scaled gradients ove
 skipped (no weight update) and the scale halved. The Trainer then logs an infinite gradient
 norm with a finite loss. That is the scaler working, not a fault: it happens at the start of
 most fp16 runs while the scale settles. Only a scaler that skips step after step (the
-gradients overflow at every scale: nothing is learned) is NON_FINITE.
+gradients overflow at every scale: nothing is learned) is NON_FINITE: 16 optimizer steps in a
+row, counted in steps rather than examples because the scaler halves its scale once per
+skipped step, and 16 halvings take torch's initial 65,536 to 1.
+
+Every optimizer step is looked at (tuneguard.train.steps), so a NaN is found at the step it
+happened whatever `train.logging_steps` is; a caller that only has logged windows gets the
+window (`window` in the evidence).
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ RECOMMENDATION = ("Use bf16 instead of fp16 where the GPU has it (compute capabi
                   "fp16. Lower train.learning_rate and keep warmup and train.max_grad_norm clipping. Check the "
                   "data for rows with no supervised tokens (`tuneguard audit`). Keep logging_nan_inf_filter off "
                   "so a NaN is never hidden.")
-SCALER_SKIPS = 10  # consecutive training logs ending in a skipped fp16 step before it is a fault
+SCALER_SKIPS = 16  # consecutive skipped fp16 steps before it is a fault (65,536 halved to 1)
 
 
 def _describe(v: float | None) -> str:
@@ -54,12 +60,11 @@ class NonFiniteDetector:
         # fp16 with a loss scaler: a non-finite gradient norm with a finite loss is a skipped step.
         self.loss_scaling = loss_scaling
         self.max_scaler_skips = max_scaler_skips
-        self.scaler_skips: list[int] = []  # steps of the consecutive logs that ended in a skipped step
+        self.scaler_skips: list[int] = []  # consecutive skipped steps
 
     def update(self, step: int, loss: float | None, grad_norm: float | None = None) -> Finding | None:
-        """A logged loss is the mean over the steps since the previous log, so the fault lies in
-        that window (one step with logging_steps 1); finding it more precisely would need a
-        device synchronisation per step."""
+        """One step's loss and gradient norm (or a logged window's: the mean loss over the steps
+        since the previous update, the fault then lies somewhere in that window)."""
         first = (self.prev_step + 1) if self.prev_step is not None and self.prev_step < step else step
         self.prev_step = step
         bad_loss = loss is not None and (not math.isfinite(loss) or loss == 0.0)
@@ -75,12 +80,12 @@ class NonFiniteDetector:
             if not self.episode.update(True):
                 return None
             skips = list(self.scaler_skips)
-            message = (f"The fp16 loss scaler skipped the step at each of the last {len(skips)} training logs "
+            message = (f"The fp16 loss scaler skipped each of the last {len(skips)} optimizer steps "
                        f"(steps {skips[0]}-{skips[-1]}): the gradients overflow at every scale, so the weights "
                        f"are not being updated.")
             return self._finding(step, message, {"step": step, "window": [first, step], "loss": loss,
                                                  "grad_norm": grad_norm, "kind": "fp16_overflow",
-                                                 "skipped_log_steps": skips})
+                                                 "skipped_steps": skips})
         if not bad_norm:
             self.scaler_skips.clear()
         if not self.episode.update(bad_loss or bad_norm):

@@ -1,10 +1,16 @@
 """Rules on the evaluation curve: OVERFITTING, EVAL_DIVERGENCE and PLATEAU.
 
-Each detector gets the evaluation loss and the training loss averaged since the previous
+Each detector gets the evaluation loss and the training loss per token since the previous
 evaluation (tuneguard.guard.train_loss: one logging window's loss is too noisy to hold against
 an evaluation) at every evaluation, numbers the Trainer already has, so they cost nothing on
-the device. `basis` (how that average was made: steps, logs, since which step) goes into the
-evidence.
+the device. `basis` (how that average was made: steps, tokens, logs, since which step) goes
+into the evidence.
+
+Their unit is the evaluation: an evaluation is itself a point of training that the user chose
+(eval.steps), and a trend ("rose at 3 evaluations in a row") is counted in evaluations. What
+they compare is independent of the logging cadence and of the batch split: the eval loss, and
+the training loss per token over every step since the previous evaluation. The examples
+seen at each evaluation are in the evidence (tuneguard.guard.callbacks).
 """
 
 from __future__ import annotations
@@ -93,7 +99,10 @@ class EvalDivergenceDetector:
         if not self.episode.update(ok and eval_loss > self.ratio * train_loss and eval_loss - train_loss > self.min_gap):
             return None
         r = eval_loss / train_loss
-        over = f" (average of {basis['train_steps_since_eval']} steps since step {basis['since_step']})" if basis else ""
+        over = ""
+        if basis:
+            per = "per token" if basis.get("since_eval_weighting") == "tokens" else "average"
+            over = f" ({per} over the {basis['train_steps_since_eval']} steps since step {basis['since_step']})"
         message = (f"Eval loss {eval_loss:.4g} is {r:.2f}x the training loss {train_loss:.4g}{over} at step {step} "
                    f"(limit {self.ratio:g}x): the model does much better on training rows than on validation rows.")
         recommendation = ("Check that the validation rows come from the same source and format as the training rows "

@@ -7,16 +7,15 @@ Nothing here queries the device: the metrics callback reads memory once per log.
 from __future__ import annotations
 
 import logging
+import statistics
+from collections import deque
 
 from tuneguard.findings import Finding
-from tuneguard.guard.episode import Episode, RunningMedian, is_finite
+from tuneguard.guard.episode import Episode, is_finite
 
 log = logging.getLogger(__name__)
 
-# Logs skipped before tokens/s counts: the first steps include allocator growth, kernel
-# selection and dataloader start-up, and are slow for reasons that say nothing about the run.
-THROUGHPUT_WARMUP_LOGS = 3
-MIN_PRIOR_POINTS = 3
+MIN_PRIOR_POINTS = 3  # logs in the running median before it is a baseline
 
 GB = 1024**3
 
@@ -77,48 +76,66 @@ class MemoryDetector:
 
 
 class ThroughputDetector:
-    """THROUGHPUT_DROP (warning): tokens/s < `ratio` x its own running median over the last
-    `window` logs. The first logs (warm-up) are ignored, and the caller skips the log right
-    after an evaluation or a checkpoint save (pass skip=True): their wall time is not
-    training time."""
+    """THROUGHPUT_DROP (warning): tokens/s below `ratio` x its own running median, for long
+    enough to be a slowdown and not a hiccup.
+
+    Counted in seconds of training, not in logs: a logging window is as long as
+    `train.logging_steps` makes it, so "three slow logs" meant 3 steps with logging_steps 1 (one
+    scheduling hiccup) and 30 with 10. This guard is about the machine, not about what the
+    model learns, so its natural unit is how long a slowdown lasts:
+
+    - the first `warmup_s` seconds of training are ignored (allocator growth, kernel
+      selection, dataloader start-up: slow for reasons that say nothing about the run);
+    - the median is over the logs of the last `window_s` seconds (at least 3 of them);
+    - a finding needs slow logs without a break for at least `patience_s` seconds;
+    - logging windows shorter than `min_window_s` are not measured (timing noise), and the
+      caller skips the log right after an evaluation or a checkpoint save (skip=True: its
+      wall time is not training time).
+
+    Time is training time: the sum of the logging windows' own durations (evaluations and
+    pauses excluded by the metrics callback).
+    """
 
     code = "THROUGHPUT_DROP"
 
-    def __init__(self, ratio: float, window: int, warmup_logs: int = THROUGHPUT_WARMUP_LOGS,
-                 patience: int = 1, min_window_s: float = 0.0) -> None:
+    def __init__(self, ratio: float, window_s: float, warmup_s: float = 0.0, patience_s: float = 0.0,
+                 min_window_s: float = 0.0) -> None:
         self.ratio = ratio
-        self.window = window
-        self.warmup_logs = warmup_logs
-        # A real slowdown (throttling, a competing process, swapping) persists; a single
-        # slow logging window is usually scheduling noise, worst on short windows.
-        self.patience = patience
+        self.window_s = window_s
+        self.warmup_s = warmup_s
+        self.patience_s = patience_s
         self.min_window_s = min_window_s
-        self.slow_streak = 0
-        self.seen = 0
-        self.median = RunningMedian(window)
+        self.elapsed = 0.0  # training seconds seen
+        self.slow_s = 0.0  # seconds of the current run of slow logs
+        self.points: deque[tuple[float, float]] = deque()  # (elapsed at the log, tokens/s)
         self.episode = Episode()
 
     def update(self, step: int, tokens_per_s: float | None, skip: bool = False,
                step_time_s: float | None = None, window_s: float | None = None) -> Finding | None:
         if not is_finite(tokens_per_s) or tokens_per_s <= 0:
             return None
-        self.seen += 1
-        if self.seen <= self.warmup_logs or skip:
+        dt = window_s if is_finite(window_s) and window_s > 0 else (step_time_s if is_finite(step_time_s) else 0.0)
+        self.elapsed += dt
+        if self.elapsed <= self.warmup_s or skip:
             return None
         if window_s is not None and window_s < self.min_window_s:
             return None
-        med = self.median.median() if len(self.median) >= MIN_PRIOR_POINTS else None
-        self.median.add(tokens_per_s)
+        while self.points and self.points[0][0] < self.elapsed - self.window_s:
+            self.points.popleft()
+        med = statistics.median(x for _, x in self.points) if len(self.points) >= MIN_PRIOR_POINTS else None
+        self.points.append((self.elapsed, tokens_per_s))
         slow = med is not None and tokens_per_s < self.ratio * med
-        self.slow_streak = self.slow_streak + 1 if slow else 0
-        if not self.episode.update(self.slow_streak >= self.patience or (slow and self.episode.active)):
+        self.slow_s = self.slow_s + dt if slow else 0.0
+        if not self.episode.update((slow and self.slow_s >= self.patience_s) or (slow and self.episode.active)):
             return None
         message = (f"Throughput fell to {tokens_per_s:,.0f} tokens/s at step {step}, {tokens_per_s / med:.0%} of "
-                   f"its running median {med:,.0f} (limit {self.ratio:.0%}).")
+                   f"its running median {med:,.0f} (limit {self.ratio:.0%}), for {self.slow_s:.1f} s of training.")
         recommendation = ("Look for other processes on the accelerator or CPU, thermal throttling, a slow data "
                           "disk, or memory swapping; padded batching wastes compute on padding "
                           "(data.batching: token_budget).")
         evidence = {"step": step, "tokens_per_s": tokens_per_s, "running_median": med,
-                    "ratio": tokens_per_s / med, "throughput_ratio": self.ratio, "step_time_s": step_time_s}
+                    "ratio": tokens_per_s / med, "throughput_ratio": self.ratio, "step_time_s": step_time_s,
+                    "slow_for_s": self.slow_s, "throughput_patience_s": self.patience_s,
+                    "throughput_window_s": self.window_s, "training_s": self.elapsed}
         return Finding(code=self.code, severity="warning", message=message, evidence=evidence,
                        recommendation=recommendation, step=step, source="guard")

@@ -1,58 +1,108 @@
 """LOSS_SPIKE and GRAD_NORM_HIGH: sudden jumps of the training loss and large gradients.
 
-Both look only at the loss and grad norm the Trainer already logs (the grad norm it logs is
-the one of the last step of the logging window, before clipping).
+Both look at every optimizer step's loss and gradient norm (before clipping), recorded as
+the Trainer computes them and handed over at each log (tuneguard.train.steps): a step's value
+is judged the same whatever `train.logging_steps` is.
 """
 
 from __future__ import annotations
 
 import logging
+import statistics
+from collections import deque
 
 from tuneguard.findings import Finding
-from tuneguard.guard.episode import Episode, RunningMedian, is_finite
+from tuneguard.guard.episode import Episode, is_finite
+from tuneguard.guard.seen import Seen
 
 log = logging.getLogger(__name__)
 
-MIN_PRIOR_POINTS = 3  # a median of fewer points is not a baseline
+MIN_PRIOR_POINTS = 5  # a median of fewer steps is not a baseline
+
+
+def quantile(values: list[float], q: float) -> float:
+    """The `q` quantile of `values` (linear between the nearest ranks)."""
+    xs = sorted(values)
+    pos = q * (len(xs) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
 class LossSpikeDetector:
-    """LOSS_SPIKE (warning): loss > `factor` x the running median of the previous `window`
-    logged losses (at least 3 of them) and above it by more than `min_jump`: near zero a ratio
-    alone is noise (a healthy SmolLM2 run at 0.02 logged windows of 0.07, 3.5x)."""
+    """LOSS_SPIKE (warning): one step's loss far above the recent steps'.
+
+    Fed every optimizer step's loss (tuneguard.train.steps) with the examples seen after it,
+    so the logging cadence does not dilute a one-step jump (the mean of five steps hides a
+    3x step) nor move the baseline. A spike is a loss that, against the steps of the last
+    `window_examples` examples seen, and of no more than the later half of all the examples
+    seen (early in a run the loss falls fast: the steps since the start sit far above it), at
+    least 5 of them, is:
+
+    - above `factor` x their median, and
+    - above their `quantile` (0.95) by more than `min_jump`: above the high end of what those
+      steps did, not just above their middle. With length-bucketed batches (the default) a
+      step holds rows of one length, often one task of a mixed dataset, and step losses swing
+      with the task drawn: steps of a hard task at 0.6 among steps of an easy one at 0.1 are
+      6x the median, and no spike; a step above every task's range is. Near zero a ratio alone
+      is noise too (a healthy SmolLM2 run at 0.02 had steps of 0.07, 3.5x).
+
+    The window is counted in examples, not steps or logs: the same stretch of training
+    whatever the batch x accumulation x processes split or the logging cadence.
+    """
 
     code = "LOSS_SPIKE"
 
-    def __init__(self, factor: float, window: int, min_jump: float = 0.0) -> None:
+    def __init__(self, factor: float, window_examples: int, min_jump: float = 0.0, quantile: float = 0.5) -> None:
         self.factor = factor
-        self.window = window
+        self.window_examples = window_examples
         self.min_jump = min_jump
-        self.median = RunningMedian(window)
+        self.quantile = quantile
+        self.points: deque[tuple[int, float]] = deque()  # (examples seen, loss) of recent steps
         self.episode = Episode()
 
-    def update(self, step: int, loss: float | None) -> Finding | None:
+    def update(self, step: int, loss: float | None, seen: Seen | None = None) -> Finding | None:
         if not is_finite(loss) or loss <= 0.0:  # NaN, Inf and 0.0 belong to NON_FINITE
             return None
-        med = self.median.median() if len(self.median) >= MIN_PRIOR_POINTS else None
-        prior = list(self.median.values)
-        self.median.add(loss)
-        spike = med is not None and med > 0 and loss > self.factor * med and loss - med > self.min_jump
+        examples = seen.examples if seen is not None else step
+        # The steps of the recent examples before this one: the last `window_examples`, and no
+        # more than the later half of all seen so far (early on the loss falls fast, and the
+        # steps since the start would sit far above the current loss).
+        before = self.points[-1][0] if self.points else examples
+        while self.points and self.points[0][0] <= before - self.window_examples:
+            self.points.popleft()
+        recent = [x for e, x in self.points if e > before / 2]
+        prior = recent if len(recent) >= MIN_PRIOR_POINTS else [x for _, x in self.points][-MIN_PRIOR_POINTS:]
+        self.points.append((examples, loss))
+        if len(prior) < MIN_PRIOR_POINTS:
+            self.episode.update(False)
+            return None
+        med = statistics.median(prior)
+        high = quantile(prior, self.quantile)
+        spike = med > 0 and loss > self.factor * med and loss - high > self.min_jump
         if not self.episode.update(spike):
             return None
-        message = (f"Training loss jumped to {loss:.4g} at step {step}, {loss / med:.1f}x the running median "
-                   f"{med:.4g} of the last {len(prior)} logged losses (limit {self.factor:g}x).")
+        message = (f"Training loss jumped to {loss:.4g} at step {step}, {loss / med:.1f}x the median {med:.4g} of "
+                   f"the {len(prior)} steps before it (limit {self.factor:g}x) and {loss - high:.3g} above the "
+                   f"highest of their usual range ({high:.4g}, the {self.quantile:.0%} quantile)"
+                   + (f", {seen.describe()}." if seen is not None else "."))
         recommendation = ("Lower train.learning_rate, keep a warmup (train.warmup_ratio 0.03-0.1) and gradient "
                           "clipping (train.max_grad_norm 1.0); with fp16 switch to bf16; look for outlier rows "
                           "(very long, garbled or mislabelled) in the batches around this step.")
-        evidence = {"step": step, "loss": loss, "running_median": med, "ratio": loss / med,
-                    "spike_factor": self.factor, "spike_window": self.window, "spike_min_jump": self.min_jump,
-                    "previous_losses": prior}
+        evidence = {"step": step, "loss": loss, "running_median": med, "ratio": loss / med, "running_high": high,
+                    "spike_factor": self.factor, "spike_window_examples": self.window_examples,
+                    "spike_min_jump": self.min_jump, "spike_quantile": self.quantile,
+                    "previous_losses": prior[-20:], "previous_steps": len(prior)}
+        if seen is not None:
+            evidence.update(seen.evidence())
         return Finding(code=self.code, severity="warning", message=message, evidence=evidence,
                        recommendation=recommendation, step=step, source="guard")
 
 
 class GradNormDetector:
-    """GRAD_NORM_HIGH (warning): the logged gradient norm > `max_norm`."""
+    """GRAD_NORM_HIGH (warning): a step's gradient norm (before clipping) > `max_norm`. No
+    window: a threshold on each optimizer step, so every step is looked at whatever the
+    logging cadence (the Trainer logs only the last step's norm of each window)."""
 
     code = "GRAD_NORM_HIGH"
 

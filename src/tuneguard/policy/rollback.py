@@ -244,7 +244,8 @@ def reset_callbacks(trainer: Any, ctx: Any) -> None:
     """Forget what the callbacks learnt after the checkpoint.
 
     The guards are rebuilt (on train begin they replay the checkpoint's log history, so the
-    running medians and episodes are those of step c); early stopping restarts its patience
+    running medians and episodes are those of step c), except the memory and throughput
+    detectors, which watch the machine, not the timeline; early stopping restarts its patience
     and re-reads the best metric from the restored state; the QA detector is rebuilt from
     the (truncated) stored samples on train begin.
     """
@@ -255,7 +256,12 @@ def reset_callbacks(trainer: Any, ctx: Any) -> None:
     handler = trainer.callback_handler
     for i, cb in enumerate(list(handler.callbacks)):
         if isinstance(cb, GuardCallback):
-            handler.callbacks[i] = type(cb)(ctx)
+            fresh = type(cb)(ctx)
+            # The machine did not roll back with the weights: memory and throughput keep their
+            # episodes and medians, so a MEMORY_HIGH already recorded is not recorded (and
+            # notified) again for the same episode after the reload.
+            fresh.memory, fresh.throughput = cb.memory, cb.throughput
+            handler.callbacks[i] = fresh
         elif isinstance(cb, EarlyStoppingCallback):
             cb.early_stopping_patience_counter = 0
             if hasattr(cb, "best"):

@@ -14,6 +14,7 @@ from importlib import resources
 from typing import Any, Iterable
 
 from tuneguard.findings import Finding
+from tuneguard.fmt import seen_text
 from tuneguard.report.plots import (
     PALETTE,
     SEVERITY_COLORS,
@@ -121,6 +122,9 @@ def evidence_html(ev: dict[str, Any]) -> str:
 
 def finding_item(f: Finding) -> str:
     when_ = "pre-flight audit" if f.step is None else f"step {f.step}"
+    seen = seen_text(f.evidence)
+    if seen:
+        when_ += f", {seen}"
     ov = (f.evidence or {}).get("severity_override")
     if isinstance(ov, dict):
         when_ += f" · severity set by {ov.get('set_by')} (the check said {ov.get('default')})"

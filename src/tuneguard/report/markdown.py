@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from tuneguard.config.diff import format_value
+from tuneguard.fmt import seen_text
 from tuneguard.report.recommend import RECOMMENDED_CONFIG, Recommendations, config_path_for
 from tuneguard.report.rundata import RunData
 from tuneguard.report.verdict import Verdict, answer_rows, compare_to_base, eval_loss_at, fmt, generation_stats, versus
@@ -51,6 +52,9 @@ def render_markdown(run: RunData, verdict: Verdict, recs: Recommendations) -> st
         out.append("No findings.")
     for f in sorted(run.findings, key=lambda f: (f.source != "audit", f.step if f.step is not None else -1)):
         where = "audit" if f.step is None else f"step {f.step}"
+        seen = seen_text(f.evidence)
+        if seen:
+            where += f", {seen}"
         ov = (f.evidence or {}).get("severity_override")
         set_by = f", set by {ov.get('set_by')}; the check said {ov.get('default')}" if isinstance(ov, dict) else ""
         out.append(f"- **{f.code}** ({f.severity}{cell(set_by)}, {where}): {cell(f.message)}")

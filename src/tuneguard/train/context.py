@@ -31,6 +31,12 @@ class RunContext:
     audit_findings: list[Finding] = dataclasses.field(default_factory=list)
     max_steps: int = 0
     steps_per_epoch: int = 0
+    # Training rows with the audit's duplicate groups each counted once (tuneguard.guard.seen):
+    # the guards count exposures per distinct row. None: no audit on this rank (all rows distinct).
+    distinct_rows: int | None = None
+    # The optimizer steps since the previous log or evaluation, as tuneguard.train.steps.StepRecord
+    # (MetricsCallback sets it at each log and evaluation, every rank; None: not recorded).
+    step_records: list[Any] | None = None
     # Decisions taken during the run.
     halt_finding: Finding | None = None
     stop_reason: str | None = None  # "halted", "stopped", "early_stop"

@@ -19,16 +19,21 @@ from tuneguard.fmt import fmt_duration  # noqa: F401 - re-exported for callers
 from tuneguard.guard.episode import as_float
 from tuneguard.guard.train_loss import TrainLossSinceEval
 from tuneguard.train.context import RunContext
+from tuneguard.guard.records import STEPS_KEY
+from tuneguard.train.steps import StepRecorder
 
 log = logging.getLogger(__name__)
 GB = 1024**3
 
 
 TOKENS_KEY = "tuneguard_real_tokens"  # the collator's count, carried in the batch to the model
+SUPERVISED_KEY = "tuneguard_supervised_tokens"  # the tokens the loss is averaged over
 
 
 class TokenCounter:
-    """Counts the real (non-pad) tokens of the training batches the model has been given.
+    """Counts the real (non-pad) tokens of the training batches the model has been given, and
+    the supervised ones among them (labels != -100 after the causal shift: what the loss is
+    averaged over, the guards' tokens seen).
 
     The collator counts (it sees the unpadded rows, on the CPU, for free) and puts the
     count into the batch; a forward pre-hook on the model (`watch`) takes it out before the
@@ -40,6 +45,7 @@ class TokenCounter:
 
     def __init__(self) -> None:
         self.tokens = 0
+        self.supervised = 0
 
     def watch(self, model: Any) -> Any:
         """Count the batches `model` is called with; returns the hook's handle."""
@@ -48,9 +54,11 @@ class TokenCounter:
         @torch.compiler.disable
         def take(module: Any, args: Any, kwargs: dict[str, Any]) -> Any:
             n = kwargs.pop(TOKENS_KEY, None)
-            if n is None:
+            sup = kwargs.pop(SUPERVISED_KEY, None)
+            if n is None and sup is None:
                 return None
-            self.tokens += int(n)
+            self.tokens += int(n or 0)
+            self.supervised += int(sup or 0)
             return args, kwargs
 
         return model.register_forward_pre_hook(take, with_kwargs=True)
@@ -67,6 +75,11 @@ class CountingCollator:
     def __call__(self, features: list[dict[str, Any]]) -> Any:
         batch = self.inner(features)
         batch[TOKENS_KEY] = sum(len(f["input_ids"]) for f in features)
+        labels = batch.get("labels") if hasattr(batch, "get") else None
+        if isinstance(labels, torch.Tensor):
+            # From the collated labels (every collator's own masking), on the CPU before the
+            # batch moves to the device: no synchronisation.
+            batch[SUPERVISED_KEY] = int(labels[..., 1:].ne(-100).sum())
         return batch
 
 
@@ -85,14 +98,20 @@ def memory_snapshot() -> dict[str, float]:
 class MetricsCallback(TrainerCallback):
     """Adds throughput/memory/ETA to every training log and writes all logs to the store.
 
-    Every evaluation row also gets `train_loss_since_eval` (and `train_steps_since_eval`): the
-    training loss averaged over the steps since the previous evaluation
-    (tuneguard.guard.train_loss), the number the guards and the report hold against the eval
-    loss. It goes into the eval logs too, so trackers and `on_evaluate` see it."""
+    Every evaluation row also gets `train_loss_since_eval` (and `train_steps_since_eval`,
+    `train_tokens_since_eval`): the training loss per supervised token since the previous
+    evaluation (tuneguard.guard.train_loss), the number the guards and the report hold against
+    the eval loss. It goes into the eval logs too, so trackers and `on_evaluate` see it.
 
-    def __init__(self, ctx: RunContext, counter: TokenCounter):
+    With a StepRecorder (tuneguard.train.steps) it also hands the steps since the previous log
+    to the guards (`ctx.step_records`, every rank) and keeps them in the Trainer's log history
+    (`tuneguard_steps`), so a resumed or rolled-back run replays the same per-step series. It
+    must be the first callback: the guards read what it adds."""
+
+    def __init__(self, ctx: RunContext, counter: TokenCounter, recorder: StepRecorder | None = None):
         self.ctx = ctx
         self.counter = counter
+        self.recorder = recorder
         self._t_last: float | None = None
         self._tok_last = 0
         self._step_last = 0
@@ -106,10 +125,29 @@ class MetricsCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001 - Trainer signature
         # A resumed run: the training logs since the last evaluation before the checkpoint.
         self.since_eval = TrainLossSinceEval.from_history(state.log_history, state.global_step)
+        if self.recorder is not None:
+            self.recorder.reset()
         now = time.perf_counter()
         self._t_last = self._t_start = now
         self._tok_last = self.counter.tokens
         self._step_last = self._step_start = state.global_step
+
+    def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
+        if self.recorder is not None:
+            self.recorder.end_step(state.global_step)
+
+    def _take_steps(self, state: Any) -> list | None:
+        """The steps since the previous hand-over (a collective under several processes: every
+        rank calls this at each training log and each evaluation), for the guards and the log
+        history; None without a recorder (the guards then read the logged window)."""
+        if self.recorder is None or not self.recorder.installed:
+            self.ctx.step_records = None
+            return None
+        records = self.recorder.take(self.ctx.collectives if self.ctx.world_size > 1 else None)
+        if records and state.log_history and state.log_history[-1].get("step") == state.global_step:
+            state.log_history[-1][STEPS_KEY] = [r.as_list() for r in records]
+        self.ctx.step_records = records
+        return records
 
     def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
         if logs is None:
@@ -132,13 +170,23 @@ class MetricsCallback(TrainerCallback):
             logs["eta_s"] = max(state.max_steps - step, 0) * elapsed / done
             logs.update(memory_snapshot())
             self._t_last, self._tok_last, self._step_last = now, self.counter.tokens, step
-        if "loss" in logs:
-            self.since_eval.add(step, as_float(logs.get("loss")))
-        elif "eval_loss" in logs:
+        if "loss" in logs or "eval_loss" in logs:
+            records = self._take_steps(state)
+            if records is not None:
+                for r in records:
+                    self.since_eval.add(r.step, r.loss, r.tokens)
+                if records and "loss" in logs:
+                    self.since_eval.end_window()
+            elif "loss" in logs:
+                self.since_eval.add(step, as_float(logs.get("loss")))
+                self.since_eval.end_window()
+        if "eval_loss" in logs:
             since = self.since_eval.take(step)
             if since is not None:
                 logs["train_loss_since_eval"] = since.loss
                 logs["train_steps_since_eval"] = since.steps
+                if since.tokens is not None:
+                    logs["train_tokens_since_eval"] = since.tokens
         if not self.ctx.is_main or self.ctx.store is None:
             return
         row = {k: v for k, v in logs.items() if isinstance(v, (int, float))}

@@ -48,6 +48,7 @@ from tuneguard.train.display import DisplayCallback
 from tuneguard.train.metrics import CountingCollator, MetricsCallback, TokenCounter
 from tuneguard.train.preflight import Preflight, PreflightRefusal, preflight
 from tuneguard.train.resume import CheckpointMarkerCallback, latest_checkpoint
+from tuneguard.train.steps import StepRecorder
 from tuneguard.verbatim import make_console, print_error
 
 log = logging.getLogger(__name__)
@@ -324,12 +325,15 @@ def load_tokenizer_and_data(cfg: Config) -> tuple[Any, PreparedData]:
     return tokenizer, data
 
 
-def run_data_audit(cfg: Config, data: PreparedData, tokenizer: Any) -> tuple[list[Finding], dict[str, Any]]:
-    """The audit's findings and the task shape it judged them by (stats.task)."""
+def run_data_audit(cfg: Config, data: PreparedData, tokenizer: Any) -> tuple[list[Finding], dict[str, Any], int]:
+    """The audit's findings, the task shape it judged them by (stats.task), and the training
+    rows with its duplicate groups each counted once (the guards count exposures per distinct row)."""
     from tuneguard.audit import run_audit
+    from tuneguard.guard.seen import distinct_rows
 
     result = run_audit(cfg, data, tokenizer)
-    return list(result.findings), dict(result.stats.get("task") or {})
+    rows = len(data.train.features)
+    return list(result.findings), dict(result.stats.get("task") or {}), distinct_rows(rows, result.stats)
 
 
 def optional_callbacks(ctx: RunContext, tokenizer: Any) -> list[Any]:
@@ -398,11 +402,12 @@ def load_model_for_training(cfg: Config, tokenizer: Any, *, device_map: Any = No
 
 def build_run_trainer(cfg: Config, model: Any, tokenizer: Any, data: PreparedData, run_dir: Path, *,
                       use_cpu: bool, steps_per_epoch: int, callbacks: list[Any], counter: TokenCounter,
-                      wrap_collator: Any = None) -> tuple[Any, Any]:
+                      wrap_collator: Any = None, recorder: StepRecorder | None = None) -> tuple[Any, Any]:
     """(trainer, performance plan) of a run: collators, the automatic choices
     (tuneguard.train.perf), TrainingArguments and the batching Trainer, exactly as `train`
     runs them; `plan --calibrate` measures this same pipeline. `wrap_collator` wraps the
-    training collator (a measurement's recorder)."""
+    training collator (a measurement's recorder); `recorder` gets every optimizer step's loss and
+    gradient norm (tuneguard.train.steps)."""
     from transformers.trainer_callback import PrinterCallback
 
     from tuneguard.data.batching import build_trainer, supervised_tokens_per_step
@@ -424,6 +429,8 @@ def build_run_trainer(cfg: Config, model: Any, tokenizer: Any, data: PreparedDat
                             data_collator=collator, processing_class=tokenizer, callbacks=callbacks,
                             compute_loss_func=plan.loss_func, train_collate_wrapper=plan.train_collate_wrapper())
     counter.watch(model)  # real tokens counted as batches reach the model (workers or not)
+    if recorder is not None:
+        recorder.install(trainer)
     trainer.remove_callback(PrinterCallback)  # tuneguard's DisplayCallback shows the logs
     # Evaluation batches need no token counting.
     trainer.get_eval_dataloader = _with_collator(trainer.get_eval_dataloader, trainer, eval_collator)
@@ -490,7 +497,8 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
         hw = preflight(cfg, lambda: model_lib.model_config(cfg, tokenizer), world_size=dist.world_size,
                        local_rank=dist.local_rank,
                        max_example_length=max((len(f["input_ids"]) for f in data.train.features), default=None))
-        audit_findings, task = run_data_audit(cfg, data, tokenizer) if dist.is_main else ([], {})
+        audit_findings, task, distinct = (run_data_audit(cfg, data, tokenizer) if dist.is_main
+                                          else ([], {}, len(data.train.features)))
         spe, max_steps = steps_plan(len(data.train.features), cfg, dist.world_size)
 
         if dist.is_main:
@@ -508,7 +516,7 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
             store.set_meta(context_length=model_context_length(cfg, tokenizer))  # bounds recommended max_length
         ctx = RunContext(cfg=cfg, run_dir=run_dir, store=store, is_main=dist.is_main,
                          world_size=dist.world_size, secrets=secrets, audit_findings=audit_findings,
-                         max_steps=max_steps, steps_per_epoch=spe, collectives=coll)
+                         max_steps=max_steps, steps_per_epoch=spe, distinct_rows=distinct, collectives=coll)
         errors = [f for f in audit_findings if f.severity == "error"]
         if errors and not force:
             if store:
@@ -541,7 +549,8 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
 
         # 4. Trainer with the callbacks that watch and steer it.
         counter = TokenCounter()
-        callbacks = [MetricsCallback(ctx, counter),
+        recorder = StepRecorder(counter)
+        callbacks = [MetricsCallback(ctx, counter, recorder),
                      CheckpointMarkerCallback(run_dir / "checkpoints", dist.is_main, keep=cfg.train.save_total_limit)]
         callbacks += optional_callbacks(ctx, tokenizer)
         from tuneguard.policy import build_policy_callbacks, train_with_policy
@@ -553,7 +562,7 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
         if dist.is_main:
             callbacks.append(DisplayCallback(console))
         trainer, plan = build_run_trainer(cfg, model, tokenizer, data, run_dir, use_cpu=use_cpu, steps_per_epoch=spe,
-                                          callbacks=callbacks, counter=counter)
+                                          callbacks=callbacks, counter=counter, recorder=recorder)
         if store is not None:
             args = trainer.args
             mixed = "bf16" if args.bf16 else "fp16" if args.fp16 else "no"

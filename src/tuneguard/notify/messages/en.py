@@ -51,6 +51,8 @@ LINES = {
     "task_open": "open-ended answers",
     "task_inferred": "inferred from the data",
     "task_stated": "set by data.task",
+    "seen": "Seen: {examples} examples ({passes} passes over the rows)",
+    "seen_distinct": "Seen: {examples} examples ({passes} passes over the rows; each distinct row {exposures} times on average)",
     "evidence": "Evidence: {v}",
     "recommendation": "Recommendation: {v}",
     "qa_prompt": "Q: {v}",

@@ -3,6 +3,7 @@
 Kept as this module's names because the message templates use them as `fmt.loss(...)` etc.
 """
 
-from tuneguard.fmt import MISSING, hmm, integer, loss, number, percent, rate, shorten, signed
+from tuneguard.fmt import MISSING, hmm, integer, loss, number, percent, rate, seen_in, shorten, signed, times
 
-__all__ = ["MISSING", "hmm", "integer", "loss", "number", "percent", "rate", "shorten", "signed"]
+__all__ = ["MISSING", "hmm", "integer", "loss", "number", "percent", "rate", "seen_in", "shorten", "signed",
+           "times"]

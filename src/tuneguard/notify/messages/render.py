@@ -12,7 +12,9 @@ Payload keys per event (all optional unless noted):
 - evaluation: step, max_steps, epoch, train_loss, eval_loss, best_eval_loss (the best
   before this evaluation)
 - finding: a Finding as dict (code, severity, step, message, evidence, recommendation); an
-  evidence `severity_override` ({set_by, default}: audit.severity / guard.severity) gets its line
+  evidence `severity_override` ({set_by, default}: audit.severity / guard.severity) gets its line,
+  and guard evidence with `examples_seen` and `passes` (and `exposures`, `rows`,
+  `distinct_rows`) a line saying what the model had seen
 - qa: step, samples (list of {prompt, output, keyword_score})
 - early_stop: step, best_eval_loss, reason
 - halted: step, code, message, checkpoint, next_steps
@@ -104,6 +106,19 @@ def _evidence(ev: Any) -> str | None:
     return fmt.shorten("; ".join(parts), 400)
 
 
+def _seen_line(L: _Lines, ev: Any) -> None:
+    """What the model had seen when a guard finding appeared (examples, passes over the rows,
+    exposures of the distinct rows when rows repeat): the unit its rule is counted in."""
+    u = fmt.seen_in(ev)
+    if u is None or "passes" not in u:
+        return
+    if u["repeats"] and "exposures" in u:
+        L.add("seen_distinct", examples=fmt.integer(u["examples"]), passes=fmt.times(u["passes"]),
+              exposures=fmt.times(u["exposures"]))
+    else:
+        L.add("seen", examples=fmt.integer(u["examples"]), passes=fmt.times(u["passes"]))
+
+
 def _started(L: _Lines, p: Mapping[str, Any]) -> None:
     L.add("model", model=p.get("model"))
     task = p.get("task")
@@ -152,6 +167,7 @@ def _finding(L: _Lines, p: Mapping[str, Any]) -> None:
         default = ov.get("default")
         L.add("severity_override", key=str(ov["set_by"]), default=L.table.get(f"sev_{default}", str(default)))
     L.add("step", step=_opt(fmt.integer, p.get("step")))
+    _seen_line(L, p.get("evidence"))
     if p.get("message"):
         L.raw(fmt.shorten(p["message"], 600))
     L.add("evidence", v=_evidence(p.get("evidence")))

@@ -51,6 +51,8 @@ LINES = {
     "task_open": "คำตอบอิสระ",
     "task_inferred": "อนุมานจากข้อมูล",
     "task_stated": "กำหนดโดย data.task",
+    "seen": "ข้อมูลที่โมเดลเห็นแล้ว: {examples} ตัวอย่าง ({passes} รอบของข้อมูลทั้งชุด)",
+    "seen_distinct": "ข้อมูลที่โมเดลเห็นแล้ว: {examples} ตัวอย่าง ({passes} รอบของข้อมูลทั้งชุด; แต่ละแถวที่ไม่ซ้ำกันถูกเห็นเฉลี่ย {exposures} ครั้ง)",
     "evidence": "หลักฐาน: {v}",
     "recommendation": "คำแนะนำ: {v}",
     "qa_prompt": "ถาม: {v}",

@@ -1,0 +1,123 @@
+"""Every optimizer step's loss, gradient norm and supervised tokens, handed over at each log.
+
+Why: the Trainer logs one number per logging window, the mean of `train.logging_steps`
+steps, and the gradient norm of the window's last step only. A guard fed those sees a
+one-step spike diluted five times with logging_steps 5, never sees a large gradient of a
+step that is not the last of its window, and finds a collapse one window later: the same run
+gives other findings with another logging cadence. Fed every step, each rule sees the same
+series whatever `logging_steps` is, and the since-evaluation training loss can weight each
+step by its supervised tokens (tuneguard.guard.train_loss).
+
+Cost: nothing per step on the device. Each micro-batch's loss (the detached tensor the
+Trainer's `training_step` returns) is added to a device accumulator, the step's gradient norm
+is kept as the tensor the Trainer computed, and the supervised tokens come from the collator's
+CPU count (tuneguard.train.metrics.TokenCounter). At a log, one `tolist()` reads the window's
+values (right after the Trainer's own `.item()` on its loss, so nothing is still queued), and
+under several processes one small CPU all-reduce (tuneguard's gloo group) sums the per-rank
+losses and tokens, as the Trainer's gather does for its window loss: every rank gets the same
+global per-step series, so every rank's guards decide alike.
+
+Per rank, a step's loss is the sum of what `training_step` returned for its micro-batches:
+normalised by the global number of supervised tokens and scaled by the world size
+(`average_tokens_across_devices`), so the mean over ranks is the step's token-averaged loss
+over the whole global batch, the same number whatever the processes x micro-batches split.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from tuneguard.guard.records import StepRecord
+
+log = logging.getLogger(__name__)
+
+
+class StepRecorder:
+    """Collects per-step losses and gradient norms from a Trainer (`install`), closes each step
+    at `end_step` (the step's supervised tokens from `counter`), and hands the steps since the
+    previous hand-over to `take` as StepRecords."""
+
+    def __init__(self, counter: Any = None) -> None:
+        self.counter = counter
+        self._loss: Any = None  # device tensor: this step's micro-batch losses so far
+        self._grad: Any = None
+        self._supervised_last = 0
+        self._pending: list[tuple[int, Any, Any, int | None]] = []
+        self.installed = False
+        self.per_step_grad_norm = False
+
+    def install(self, trainer: Any) -> None:
+        """Wrap the Trainer's `training_step` (a documented override point) and, where this
+        transformers has it, `_get_grad_norm` (the norm of every optimizer step; without it the
+        guards fall back to the logged norm, the window's last step)."""
+        inner = trainer.training_step
+
+        def training_step(model: Any, inputs: Any, num_items_in_batch: Any = None) -> Any:
+            loss = inner(model, inputs, num_items_in_batch)
+            self._loss = loss if self._loss is None else self._loss + loss
+            return loss
+
+        trainer.training_step = training_step
+        grad = getattr(trainer, "_get_grad_norm", None)
+        if callable(grad):
+            def get_grad_norm(model: Any, grad_norm: Any = None) -> Any:
+                out = grad(model, grad_norm=grad_norm)
+                self._grad = out
+                return out
+
+            trainer._get_grad_norm = get_grad_norm
+            self.per_step_grad_norm = True
+        self.installed = True
+
+    def reset(self) -> None:
+        """A new training pass (start, resume, rollback): nothing pending."""
+        self._loss, self._grad, self._pending = None, None, []
+        self._supervised_last = self.counter.supervised if self.counter is not None else 0
+
+    def end_step(self, step: int) -> None:
+        """Close optimizer step `step` (called at on_step_end, after the optimizer step)."""
+        if not self.installed:
+            return
+        tokens = None
+        if self.counter is not None:
+            tokens = self.counter.supervised - self._supervised_last
+            self._supervised_last = self.counter.supervised
+        self._pending.append((int(step), self._loss, self._grad, tokens))
+        self._loss, self._grad = None, None
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def take(self, collectives: Any = None) -> list[StepRecord]:
+        """The steps closed since the previous call, as plain numbers; under several processes
+        a collective (every rank calls it at the same points: each training log and each
+        evaluation, which every rank reaches at the same step)."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return []
+        losses = _floats([p[1] for p in pending])
+        grads = _floats([p[2] for p in pending])
+        tokens = [p[3] for p in pending]
+        world = getattr(collectives, "world_size", 1) if collectives is not None else 1
+        if world > 1:
+            n = len(pending)
+            vec = [0.0 if x is None else x for x in losses] + [float(t or 0) for t in tokens]
+            summed = collectives.all_sum_float(vec)
+            losses = [None if losses[i] is None else summed[i] / world for i in range(n)]
+            tokens = [None if tokens[i] is None else int(round(summed[n + i])) for i in range(n)]
+        return [StepRecord(step, loss, grad, tok) for (step, *_), loss, grad, tok in zip(pending, losses, grads, tokens)]
+
+
+def _floats(values: list[Any]) -> list[float | None]:
+    """Tensors and numbers as floats, with one device read for all the tensors."""
+    import torch
+
+    tensors = [(i, v) for i, v in enumerate(values) if isinstance(v, torch.Tensor)]
+    out: list[float | None] = [None if v is None or isinstance(v, torch.Tensor) else float(v) for v in values]
+    if tensors:
+        stacked = torch.stack([v.detach().reshape(()).float() for _, v in tensors]).tolist()
+        for (i, _), x in zip(tensors, stacked):
+            out[i] = float(x)
+    return out
