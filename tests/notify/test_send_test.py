@@ -45,6 +45,18 @@ def test_unrecognised_url() -> None:
         assert reason.startswith("apprise does not recognise this URL"), reason
 
 
+def test_a_plain_http_webhook_is_told_its_apprise_scheme(http_server) -> None:
+    ep = http_server()
+    ok, reason = send_test(f"http://127.0.0.1:{ep.port}/hook")
+    assert not ok and ep.requests == []
+    assert reason == ("apprise does not recognise this URL (http://***): a webhook that takes JSON is written "
+                      "json://HOST[:PORT]/PATH (json:// for http://); other services have their own scheme "
+                      "(https://appriseit.com/services/)")
+    ok, reason = send_test(f"json://127.0.0.1:{ep.port}/hook")  # the URL the message names
+    assert ok and len(ep.requests) == 1
+    assert "jsons://HOST[:PORT]/PATH (jsons:// for https://)" in send_test("https://example.invalid/hook")[1]
+
+
 def _app() -> typer.Typer:
     app = typer.Typer()
     app.command("notify-test")(notify_test)
@@ -57,7 +69,7 @@ def test_cli_exit_codes(http_server, refused_port) -> None:
     runner = CliRunner()
     good = runner.invoke(_app(), ["notify-test", f"json://127.0.0.1:{ep.port}/hook"])
     assert good.exit_code == 0, good.output
-    assert "sent" in good.output
+    assert good.output == "ok: sent a test message to json://***\n"
     bad = runner.invoke(_app(), ["notify-test", f"json://127.0.0.1:{refused_port}/hook"])
     assert bad.exit_code == 1
     assert "connection refused" in bad.output

@@ -216,3 +216,18 @@ def test_an_easy_task_judged_by_the_guard_is_not_a_collapse(tmp_path: Path) -> N
     with RunStore(unjudged) as s:
         s.log_metrics(60, "train", {"loss": 0.04})
     assert verdict_of(unjudged).get(LOSS_GRADUAL).status == "fail"  # no guard judged it: a collapse
+
+
+def test_gap_criterion_uses_the_training_loss_since_the_previous_evaluation(tmp_path: Path) -> None:
+    """The diagnosis compares the final evaluation with the training loss averaged since the
+    previous one (stored with the evaluation); the verdict must judge the same number, or a run
+    the diagnosis calls healthy fails "validation tracked training" on one noisy logging window."""
+    run = build_healthy(tmp_path / "r", gap=0.7)  # 0.7 above the last logged window's loss
+    with RunStore(run) as s:
+        last = [r for r in s.metrics("train") if r["step"] == 60][0]["loss"]
+        s.log_metrics(60, "eval", {"eval_loss": last + 0.7, "train_loss_since_eval": last + 0.3,
+                                   "train_steps_since_eval": 20})
+    c = verdict_of(run).get(VAL_TRACKED)
+    assert c.status == "pass"
+    assert c.evidence == (f"final eval loss {last + 0.7:.4g} at step 60, train loss {last + 0.3:.4g} (mean since the "
+                          "previous evaluation): gap 0.4 < 0.5 (report.max_final_gap)")

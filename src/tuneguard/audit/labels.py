@@ -18,7 +18,8 @@ tokenizer_mismatch_warning) with the defaults named here:
 - PAD_IN_LABELS: padding positions (attention_mask 0) with a real label. Error above 5%
   of all positions, warning for any.
 - EOS_MISSING: rows (neither truncated nor empty) without a supervised EOS. Error when no
-  EOS is supervised in any batch, warning above 2% of rows.
+  EOS is supervised in any batch, warning above 2% of rows; nothing when every row is cut
+  (ANSWER_TRUNCATED says so).
 - PROMPT_NOT_MASKED: error when the collator supervises prompt tokens that the features
   masked (it overwrote the prompt mask); warning when prompt tokens are more than 50% of
   the supervised tokens (data.train_on_prompt).
@@ -46,6 +47,7 @@ from tuneguard.data.collate import build_collator
 from tuneguard.data.formats import Example
 from tuneguard.data.tokenize import IGNORE_INDEX, TokenizeStats, special_prefix
 from tuneguard.findings import Finding
+from tuneguard.fmt import num
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +230,10 @@ def check(cfg: Config, examples: Sequence[Example], features: Sequence[dict[str,
         findings.append(finding("PAD_IN_LABELS", "error" if frac > acfg.pad_in_labels_error else "warning", msg, ev, rec))
 
     # --- EOS_MISSING ------------------------------------------------------------------
-    if checked and (sup_eos == 0 or no_eos_rows):
+    # Only rows that should end in EOS count: a row cut by max_length lost its EOS to the cut,
+    # which ANSWER_TRUNCATED reports with the fix that works (a longer max_length), so data whose
+    # every row is cut (long documents) gets no EOS_MISSING error telling it to append EOS.
+    if checked and eos_checked and (sup_eos == 0 or no_eos_rows):
         frac = share(len(no_eos_rows), eos_checked)
         ev = {"count": len(no_eos_rows), "share": frac, "rows_checked": eos_checked, "sampled_rows": checked,
               "supervised_eos_in_batches": sup_eos, "eos_masked_by_collator": masked_eos, "eos_token_id": eos,
@@ -295,10 +300,17 @@ def check(cfg: Config, examples: Sequence[Example], features: Sequence[dict[str,
               "prompt_truncated": tokenize_stats.prompt_truncated if tokenize_stats else None,
               "response_truncated": tokenize_stats.response_truncated if tokenize_stats else None,
               "examples": rows(truncated), "thresholds": {"audit.truncated_warning": acfg.truncated_warning}}
-        msg = (f"{len(truncated)} of {n} training rows ({pct(frac)}) lose the end of their answer and its EOS to "
-               f"data.max_length ({dcfg.max_length}); the model learns answers that stop mid-sentence.")
-        rec = (f"Raise data.max_length to about {suggest} (covers 95% of the truncated rows; stay within the "
-               "model's context) or shorten the longest answers.")
+        every = " (every row: none keeps its EOS, so the model never learns to stop)" if len(truncated) == n else ""
+        if any(examples[i].prompt for i in truncated):
+            msg = (f"{len(truncated)} of {n} training rows ({pct(frac)}) lose the end of their answer and its EOS to "
+                   f"data.max_length ({dcfg.max_length}){every}; the model learns answers that stop mid-sentence.")
+            shorten = "shorten the longest answers"
+        else:  # plain text: no answer, the document's tail is what is lost
+            msg = (f"{len(truncated)} of {n} training texts ({pct(frac)}) are longer than data.max_length "
+                   f"({dcfg.max_length}) and lose their end and its EOS{every}; the model never trains on the rest.")
+            shorten = f"split long texts into pieces of at most {dcfg.max_length} tokens"
+        rec = (f"Raise data.max_length to about {num(suggest)} (covers 95% of the truncated rows; stay within the "
+               f"model's context) or {shorten}.")
         findings.append(finding("ANSWER_TRUNCATED", "warning" if frac > acfg.truncated_warning else "info", msg, ev, rec))
 
     # --- TOKENIZER_MISMATCH -----------------------------------------------------------

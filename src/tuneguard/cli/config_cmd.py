@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -17,9 +18,22 @@ def presets() -> None:
 
     t = Table("preset", "description")
     for name in preset_names():
-        first = preset_text(name).splitlines()[0].lstrip("# ")
-        t.add_row(name, first.split(":", 1)[1].strip() if ":" in first else first)
+        t.add_row(name, preset_summary(preset_text(name)))
     console().print(t)
+
+
+def preset_summary(text: str) -> str:
+    """The first sentence of a preset's leading comment ("# tuneguard preset NAME: ..."),
+    which may wrap over several comment lines: one line would cut it mid-sentence."""
+    head = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        head.append(line.lstrip("# ").strip())
+    words = " ".join(head)
+    if words.startswith("tuneguard preset") and ":" in words:
+        words = words.split(":", 1)[1].strip()
+    return re.split(r"(?<=\.)\s", words, maxsplit=1)[0]
 
 
 def init(

@@ -31,6 +31,10 @@ INDENT = 2
 KEY_FIELDS = ("count", "share", "rows", "largest_cluster", "positions", "share_of_positions", "rows_checked",
               "max_length", "needed_length_p95", "prompt_share_of_supervised")
 LIST_FIELDS = ("largest_groups", "largest_clusters", "examples", "top_responses")
+# What one item of a list field is called on its line: only the first group is the largest, and
+# "largest_cluster" is also the name of a number above it.
+ITEM_LABEL = {"largest_groups": "group", "largest_clusters": "cluster", "examples": "example",
+              "top_responses": "response"}
 _DIRS = re.compile(r"[^\s,=()]*/([^/\s,=()]+:\d+)")
 
 
@@ -65,16 +69,19 @@ def evidence_lines(ev: dict[str, Any], width: int = 3) -> list[str]:
         items = ev.get(k)
         if not items or not isinstance(items, list):
             continue
+        label = ITEM_LABEL.get(k, k.removesuffix("s"))
         for it in items[:width]:
             if isinstance(it, dict):
-                where = it.get("rows") or it.get("where") or it.get("row") or it.get("first")
+                # The locations: a cluster's "rows" is a count, its "where" the list of file:line.
+                where = next((it[f] for f in ("rows", "where", "row", "first")
+                              if isinstance(it.get(f), (list, str)) and it.get(f)), "")
                 if isinstance(where, list):
                     where = ", ".join(map(str, where[:3])) + (" …" if len(where) > 3 else "")
                 size = it.get("count") or it.get("texts")
                 head = f"x{size} " if size else ""
-                lines.append(f"{k.removesuffix('s')}: {head}{where or ''}".rstrip())
+                lines.append(f"{label}: {head}{where}".rstrip())
             else:
-                lines.append(f"{k.removesuffix('s')}: {it}")
+                lines.append(f"{label}: {it}")
         break
     return [short_paths(line) for line in lines]
 

@@ -29,6 +29,7 @@ class OneLineErrors(TyperGroup):
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            sys.stdout.flush()
         except click_exceptions.NoArgsIsHelpError as exc:
             exc.show()
             sys.exit(exc.exit_code)
@@ -36,8 +37,14 @@ class OneLineErrors(TyperGroup):
             hint = f" (see `{exc.ctx.command_path} --help`)" if getattr(exc, "ctx", None) is not None else ""
             print_error(exc.format_message() + hint)
             sys.exit(exc.exit_code)
-        except click_exceptions.Abort:
+        except typer.Abort:  # Typer's own class: its bundled Click has none
             print_error("aborted")
+            sys.exit(1)
+        except BrokenPipeError:
+            # The reader went away (`tuneguard status RUN | head -3`): nothing is wrong with the
+            # run, so no error line; stdout goes to /dev/null so that the interpreter's final
+            # flush does not raise again. Exit 1 as Click does in this case.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(1)
         sys.exit(rv if isinstance(rv, int) else 0)
 

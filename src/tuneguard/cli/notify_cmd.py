@@ -23,7 +23,7 @@ def notify_test(
         fail(f"--language must be en or th, got {language!r}", EXIT_USAGE)
     ok, reason = send_test(url, language=language)
     if ok:
-        console().print(styled(("sent:", "green"), " ", reason))
+        console().print(styled(("ok:", "green"), " ", reason))  # "sent a test message to ..."
         return
     err_console().print(error_line(f"not sent: {reason}"))
     raise typer.Exit(EXIT_FAIL)

@@ -57,9 +57,25 @@ def _invalid_unicode(text: str) -> str | None:
     return None
 
 
-def _str_field(row: Row, name: str, required: bool) -> tuple[str | None, str | None]:
+MAX_KEYS_NAMED = 6
+
+
+def _missing(row: Row, name: str, key: str) -> str:
+    """Why a required field is missing, with the row's own field names: a file of
+    {"question", "answer"} rows, or a typo such as "instrucion", is then fixed from the
+    message alone (data.instruction_field=question) instead of read line by line."""
+    if name in row.data:
+        return f"field {name!r} is null"
+    have = [k for k in row.data if isinstance(k, str)]
+    if not have:
+        return f"missing field {name!r} (the row has no fields)"
+    listed = ", ".join(repr(k) for k in have[:MAX_KEYS_NAMED]) + (", ..." if len(have) > MAX_KEYS_NAMED else "")
+    return f"missing field {name!r} (found {listed}: set {key} to the field that holds it)"
+
+
+def _str_field(row: Row, name: str, required: bool, key: str = "") -> tuple[str | None, str | None]:
     if name not in row.data or row.data[name] is None:
-        return None, (f"missing field {name!r}" if required else None)
+        return None, (_missing(row, name, key) if required else None)
     v = row.data[name]
     if not isinstance(v, str):
         return None, f"field {name!r} must be text, got {type(v).__name__}"
@@ -94,15 +110,15 @@ def to_examples(rows: list[Row], fmt: str, cfg: DataConfig, tokenizer: Any = Non
 
 def _convert(row: Row, fmt: str, cfg: DataConfig, tokenizer: Any) -> tuple[Example | None, str | None]:
     if fmt == "text":
-        text, err = _str_field(row, cfg.text_field, True)
+        text, err = _str_field(row, cfg.text_field, True, "data.text_field")
         if err:
             return None, err
         return Example("", text or "", row.file, row.line), None
     if fmt == "instruction":
-        instr, err = _str_field(row, cfg.instruction_field, True)
+        instr, err = _str_field(row, cfg.instruction_field, True, "data.instruction_field")
         if err:
             return None, err
-        output, err = _str_field(row, cfg.output_field, True)
+        output, err = _str_field(row, cfg.output_field, True, "data.output_field")
         if err:
             return None, err
         inp, err = _str_field(row, cfg.input_field, False)

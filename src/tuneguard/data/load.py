@@ -140,7 +140,12 @@ def _check_path(path_str: str, key: str) -> Path:
         if path.is_symlink():
             raise DataError(f"data file {path_str} is a symbolic link that leads nowhere (a loop or a missing "
                             f"target): check {key}")
-        raise DataError(f"data file {path_str} does not exist: check {key}")
+        where = ""
+        if not path.is_absolute():
+            # The usual cause: a path relative to another directory than the one it is read from.
+            where = (f" (looked for {path.absolute()}; a path in a config file is relative to that file, one "
+                     "given with --set to the current directory)")
+        raise DataError(f"data file {path_str} does not exist{where}: check {key}")
     if not path.is_dir() and not path.is_file():
         # A FIFO would block forever and /dev/zero would fill memory: only regular files are data.
         raise DataError(f"data file {path_str} is not a regular file (a device, FIFO or socket): "

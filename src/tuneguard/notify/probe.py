@@ -11,6 +11,19 @@ from tuneguard.notify.secrets import Scrubber, ScrubFilter, target_label
 log = logging.getLogger(__name__)
 
 
+def unrecognised(url: str, label: str) -> str:
+    """Why apprise took no target from `url`, with the fix. A plain http(s) webhook is the
+    usual case: apprise names JSON webhooks json:// and jsons://, which no one guesses."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme in ("http", "https"):
+        plain = "jsons" if scheme == "https" else "json"
+        return (f"apprise does not recognise this URL ({label}): a webhook that takes JSON is written "
+                f"{plain}://HOST[:PORT]/PATH ({plain}:// for {scheme}://); other services have their own scheme "
+                "(https://appriseit.com/services/)")
+    return (f"apprise does not recognise this URL ({label}): check the scheme and the parts after it "
+            "(https://appriseit.com/services/)")
+
+
 def send_test(url: str, language: str = "en", timeout: float = 10) -> tuple[bool, str]:
     """Send one test message to `url` (no retries). Returns (sent, one-line reason).
 
@@ -25,8 +38,7 @@ def send_test(url: str, language: str = "en", timeout: float = 10) -> tuple[bool
     try:
         delivery = Delivery([url], timeout_s=timeout, scrub=scrub)
         if not delivery.targets:
-            return False, (f"apprise does not recognise this URL ({label}): check the scheme and the parts "
-                           "after it (https://appriseit.com/services/)")
+            return False, unrecognised(url, label)
         target = delivery.targets[0]
         msg = render("test", {}, language=language, run_name="tuneguard")
         part = fit(msg, limit=target.limit, marker=truncation_marker(language))[0]

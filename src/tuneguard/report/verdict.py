@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 from tuneguard.findings import Finding
 from tuneguard.fmt import num
-from tuneguard.report.rundata import RunData, is_finite
+from tuneguard.report.rundata import EVAL_TRAIN_LOSS_KEYS, RunData, is_finite
 
 log = logging.getLogger(__name__)
 
@@ -222,11 +222,15 @@ def _loss_gradual(run: RunData, th: Thresholds) -> Criterion:
 
 
 def _val_tracked(run: RunData, th: Thresholds) -> Criterion:
-    evals = [(int(r["step"]), r["eval_loss"]) for r in run.evals if r.get("eval_loss") is not None]
+    evals = [r for r in run.evals if r.get("eval_loss") is not None]
     if not evals:
         return Criterion(VAL_TRACKED, "unknown", "no evaluation was recorded")
-    step, ev = evals[-1]
-    tr = train_loss_at(run, step)
+    step, ev = int(evals[-1]["step"]), evals[-1]["eval_loss"]
+    # The training loss the guards and the diagnosis hold against this evaluation: the mean
+    # since the previous one. One logging window's loss is noisier, and comparing with it made
+    # the verdict fail a run whose diagnosis (same limit) called it healthy.
+    since = next((evals[-1][k] for k in EVAL_TRAIN_LOSS_KEYS if is_finite(evals[-1].get(k))), None)
+    tr = (step, float(since)) if since is not None else train_loss_at(run, step)
     if tr is None:
         return Criterion(VAL_TRACKED, "unknown", f"eval loss {fmt(ev)} at step {step}, but no training loss was logged")
     related = [f for f in run.findings if f.code in ("OVERFITTING", "EVAL_DIVERGENCE")]
@@ -237,8 +241,8 @@ def _val_tracked(run: RunData, th: Thresholds) -> Criterion:
                          f"final eval loss {ev} at step {step}, train loss {tr[1]}: non-finite{note}",
                          codes or ["NON_FINITE"])
     gap = ev - tr[1]
-    base = (f"final eval loss {fmt(ev)} at step {step}, train loss {fmt(tr[1])} at step {tr[0]}: "
-            f"gap {fmt(gap, 3)}")
+    which = "mean since the previous evaluation" if since is not None else f"at step {tr[0]}"
+    base = f"final eval loss {fmt(ev)} at step {step}, train loss {fmt(tr[1])} ({which}): gap {fmt(gap, 3)}"
     if gap < th.max_final_gap:
         return Criterion(VAL_TRACKED, "pass", f"{base} < {fmt(th.max_final_gap)} (report.max_final_gap){note}", codes)
     return Criterion(VAL_TRACKED, "fail", f"{base} >= {fmt(th.max_final_gap)} (report.max_final_gap){note}", codes)
