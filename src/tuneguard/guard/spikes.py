@@ -47,6 +47,9 @@ class LossSpikeDetector:
       6x the median, and no spike; a step above every task's range is. Near zero a ratio alone
       is noise too (a healthy SmolLM2 run at 0.02 had steps of 0.07, 3.5x).
 
+    A step judged a spike stays out of the window (unless the loss stays up for 5 steps in a
+    row: a new level), so repeated garbled batches are each judged against ordinary steps.
+
     The window is counted in examples, not steps or logs: the same stretch of training
     whatever the batch x accumulation x processes split or the logging cadence.
     """
@@ -59,6 +62,7 @@ class LossSpikeDetector:
         self.min_jump = min_jump
         self.quantile = quantile
         self.points: deque[tuple[int, float]] = deque()  # (examples seen, loss) of recent steps
+        self.outliers = 0  # spikes in a row, kept out of `points`
         self.episode = Episode()
 
     def update(self, step: int, loss: float | None, seen: Seen | None = None) -> Finding | None:
@@ -73,13 +77,19 @@ class LossSpikeDetector:
             self.points.popleft()
         recent = [x for e, x in self.points if e > before / 2]
         prior = recent if len(recent) >= MIN_PRIOR_POINTS else [x for _, x in self.points][-MIN_PRIOR_POINTS:]
-        self.points.append((examples, loss))
         if len(prior) < MIN_PRIOR_POINTS:
+            self.points.append((examples, loss))
             self.episode.update(False)
             return None
         med = statistics.median(prior)
         high = quantile(prior, self.quantile)
         spike = med > 0 and loss > self.factor * med and loss - high > self.min_jump
+        # A spike is no part of the usual range: kept out of the baseline, a second garbled batch
+        # a few steps later is judged against the ordinary steps, not against the first one. A
+        # loss that stays up for MIN_PRIOR_POINTS steps in a row is a new level and joins it.
+        self.outliers = self.outliers + 1 if spike else 0
+        if not spike or self.outliers >= MIN_PRIOR_POINTS:
+            self.points.append((examples, loss))
         if not self.episode.update(spike):
             return None
         message = (f"Training loss jumped to {loss:.4g} at step {step}, {loss / med:.1f}x the median {med:.4g} of "
