@@ -63,7 +63,8 @@ class Seen:
         "... over the 2,700 rows, which hold 3 distinct rows: each seen 373 times on average)"."""
         head = f"after {self.examples:,} examples ({_num(self.passes)} passes over the {self.rows:,} rows"
         if self.distinct_rows < self.rows:
-            head += (f", which hold {self.distinct_rows:,} distinct rows: each seen {_num(self.exposures)} "
+            head += (f", which hold one distinct row, seen {_num(self.exposures)} times" if self.distinct_rows == 1
+                     else f", which hold {self.distinct_rows:,} distinct rows: each seen {_num(self.exposures)} "
                      "times on average")
         return head + ")"
 
