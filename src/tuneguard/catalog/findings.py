@@ -12,6 +12,8 @@ COMMON: dict[str, dict[str, str]] = {
     "join.and": {"en": " and ", "th": " และ "},
     "join.semi": {"en": "; ", "th": "; "},
     "join.comma": {"en": ", ", "th": ", "},
+    # A sentence's closing period: Thai ends a sentence with a space, not a mark.
+    "end.period": {"en": ".", "th": ""},
     "task.classification": {"en": "classification", "th": "จัดหมวดหมู่ (classification)"},
     "task.extraction": {"en": "extraction", "th": "ดึงข้อความ (extraction)"},
     "task.rewriting": {"en": "rewriting", "th": "เขียนใหม่ (rewriting)"},
@@ -299,7 +301,6 @@ GUARD: dict[str, dict[str, str]] = {
         "th": "โมเดลลู่เข้าบนข้อมูลนี้แล้ว ฝึกต่อได้ประโยชน์น้อย ให้หยุดก่อนกำหนด (eval.early_stopping_patience) เพื่อประหยัดเวลา GPU หรือเพิ่มข้อมูล"},
     # -- LOSS_SPIKE / GRAD_NORM_HIGH / NON_FINITE ---------------------------------------
     "LOSS_SPIKE.seen_suffix": {"en": ", {seen}.", "th": " {seen}"},
-    "LOSS_SPIKE.stop": {"en": ".", "th": ""},
     "LOSS_SPIKE.found": {
         "en": "Training loss jumped to {loss:.4g} at step {step}, {ratio:.1f}x the median {median:.4g} of the {n} steps before it (limit {limit:g}x) and {jump:.3g} above the highest of their usual range ({high:.4g}, the {quantile:.0%} quantile){end}",
         "th": "ค่า loss การฝึกพุ่งขึ้นเป็น {loss:.4g} ที่ step {step} เป็น {ratio:.1f} เท่าของค่ามัธยฐาน {median:.4g} ของ {n} step ก่อนหน้า (เกณฑ์ {limit:g} เท่า) และสูงกว่าค่าสูงสุดของช่วงปกติ ({high:.4g}, ควอนไทล์ {quantile:.0%}) อยู่ {jump:.3g}{end}"},
