@@ -1,6 +1,8 @@
 """Notification texts: the title of every event and the lines of its message, English and Thai
 side by side (`tuneguard.notify.messages.render` decides which lines an event has)."""
 
+# ruff: noqa: E501 - one template per line
+
 TITLES: dict[str, dict[str, str]] = {
     'started': {"en": 'Training started', "th": 'เริ่มการฝึก'},
     'evaluation': {"en": 'Evaluation', "th": 'การประเมินผล'},

@@ -12,6 +12,7 @@ COMMON: dict[str, dict[str, str]] = {
     "join.and": {"en": " and ", "th": " และ "},
     "join.semi": {"en": "; ", "th": "; "},
     "join.comma": {"en": ", ", "th": ", "},
+    "join.none": {"en": "", "th": ""},
     # A sentence's closing period: Thai ends a sentence with a space, not a mark.
     "end.period": {"en": ".", "th": ""},
     "task.classification": {"en": "classification", "th": "จัดหมวดหมู่ (classification)"},
