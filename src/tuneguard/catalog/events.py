@@ -80,6 +80,7 @@ LINES: dict[str, dict[str, str]] = {
         "en": 'Stopped early at step {step}: the validation loss stopped improving.',
         "th": 'หยุดก่อนกำหนดที่ขั้นที่ {step}: ค่า loss การประเมินไม่ดีขึ้นแล้ว'},
     'best_eval_loss': {"en": 'Best validation loss: {v}', "th": 'ค่า loss การประเมินที่ดีที่สุด: {v}'},
+    'reason_patience': {"en": 'patience exhausted', "th": 'ค่า loss validation ไม่ดีขึ้นแล้ว (ครบ patience)'},
     'reason': {"en": 'Reason: {v}', "th": 'สาเหตุ: {v}'},
     'halted': {"en": 'A guard halted the run at step {step}.', "th": 'ระบบป้องกันหยุดการฝึกที่ขั้นที่ {step}'},
     'checkpoint': {"en": 'Checkpoint: {v}', "th": 'เช็กพอยต์: {v}'},
