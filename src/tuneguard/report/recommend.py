@@ -32,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tuneguard.catalog import Spec, is_spec, render
 from tuneguard.config.diff import MISSING, diff_configs, flatten, format_value
 from tuneguard.diagnosis import Curves, Diagnosis, Kind, diagnose
 from tuneguard.findings import SEVERITY_ORDER, Finding
@@ -48,11 +49,22 @@ class Change:
 
     key: str
     value: Any
-    reason: str
+    reason: str | Spec
     codes: list[str]
+    # The catalog spec `reason` was rendered from (given as a spec), for the report in Thai.
+    said: Spec | None = None
+
+    def __post_init__(self) -> None:
+        if is_spec(self.reason):
+            self.said, self.reason = dict(self.reason), render(self.reason)  # type: ignore[arg-type]
+
+    def reason_in(self, language: str) -> str:
+        return render(self.said, language) if self.said and language != "en" else str(self.reason)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        d.pop("said", None)
+        return d
 
 
 @dataclasses.dataclass
@@ -60,11 +72,21 @@ class Action:
     """Something to do outside the config (fix the data, rerun the audit), or a limit the
     config cannot get past, said in words."""
 
-    text: str
+    text: str | Spec
     codes: list[str]
+    said: Spec | None = None
+
+    def __post_init__(self) -> None:
+        if is_spec(self.text):
+            self.said, self.text = dict(self.text), render(self.text)  # type: ignore[arg-type]
+
+    def text_in(self, language: str) -> str:
+        return render(self.said, language) if self.said and language != "en" else str(self.text)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        d.pop("said", None)
+        return d
 
 
 @dataclasses.dataclass
