@@ -167,6 +167,48 @@ _REPORT: dict[str, dict[str, str]] = {
     "mark.finding": {"en": "{code} at step {step}: {message}", "th": "{code} ที่ step {step}: {message}"},
     # Markdown
     "md.title": {"en": "# tuneguard report: {name}", "th": "# รายงาน tuneguard: {name}"},
+    "md.head": {
+        "en": "**Verdict: {overall}** · model `{model}` · state {state} · step {step}{of}",
+        "th": "**ผลสรุป: {overall}** · โมเดล `{model}` · สถานะ {state} · step {step}{of}"},
+    "md.of": {"en": " of {max}", "th": " จาก {max}"},
+    "md.h.verdict": {"en": "## Verdict", "th": "## ผลสรุปตามเกณฑ์"},
+    "md.verdict_cols": {"en": "| criterion | result | evidence |", "th": "| เกณฑ์ | ผล | หลักฐาน |"},
+    "md.h.findings": {"en": "## Findings", "th": "## สิ่งที่ตรวจพบ"},
+    "md.no_findings": {"en": "No findings.", "th": "ไม่พบปัญหา"},
+    "md.audit": {"en": "audit", "th": "ตรวจข้อมูล"},
+    "md.set_by": {"en": ", set by {key}; the check said {default}", "th": ", กำหนดโดย {key}; การตรวจให้ระดับ {default}"},
+    "md.evidence": {"en": "  - evidence: {v}", "th": "  - หลักฐาน: {v}"},
+    "md.do": {"en": "  - do: {v}", "th": "  - ควรทำ: {v}"},
+    "md.h.recommendations": {"en": "## Recommendations", "th": "## คำแนะนำ"},
+    "md.rec_lead": {
+        "en": "Derived from the diagnosis ({label}): every change pulls the way it calls for.",
+        "th": "มาจากผลวินิจฉัย ({label}): ทุกการเปลี่ยนแปลงไปในทิศทางเดียวกับผลวินิจฉัย"},
+    "md.nothing": {"en": "Nothing calls for a change.", "th": "ไม่มีอะไรต้องเปลี่ยน"},
+    "md.rec_cols": {"en": "| key | this run | proposed | why |", "th": "| คีย์ | การรันนี้ | ค่าที่เสนอ | เหตุผล |"},
+    "md.same_config": {
+        "en": "The same config: `{file}` (`tuneguard config diff {config} {file}` shows the changes with their reasons).",
+        "th": "config เดียวกันอยู่ที่ `{file}` (`tuneguard config diff {config} {file}` แสดงการเปลี่ยนแปลงพร้อมเหตุผล)"},
+    "md.h.next_steps": {"en": "### Next steps", "th": "### ขั้นตอนถัดไป"},
+    "md.h.before_after": {
+        "en": "## Before and after: the base model and the fine-tuned model",
+        "th": "## ก่อนและหลัง: โมเดลตั้งต้นกับโมเดลที่ fine-tune แล้ว"},
+    "md.answers_cols": {
+        "en": "| prompt | expected | base model | fine-tuned |", "th": "| prompt | คำตอบที่ถูก | โมเดลตั้งต้น | หลัง fine-tune |"},
+    "md.right": {"en": " (right)", "th": " (ถูก)"},
+    "md.wrong": {"en": " (wrong)", "th": " (ผิด)"},
+    "md.h.qa": {"en": "## QA samples at the best checkpoint", "th": "## ตัวอย่าง QA ที่ checkpoint ที่ดีที่สุด"},
+    "md.no_qa": {"en": "No QA samples were recorded.", "th": "ไม่มีตัวอย่าง QA ที่บันทึกไว้"},
+    "md.qa_stats": {
+        "en": "Step {step}: keyword score {kw}, EOS share {eos}, distinct-2 {d2}.",
+        "th": "step {step}: คะแนนคำสำคัญ {kw}, สัดส่วนที่จบด้วย EOS {eos}, distinct-2 {d2}"},
+    "md.prompt": {"en": "**Prompt:** {v}", "th": "**prompt:** {v}"},
+    "md.h.run": {"en": "## Run", "th": "## การรัน"},
+    "md.run_id": {"en": "- run id: {v}", "th": "- รหัสการรัน: {v}"},
+    "md.best": {
+        "en": "- best checkpoint: {ckpt} (step {step}, eval loss {loss})",
+        "th": "- checkpoint ที่ดีที่สุด: {ckpt} (step {step}, eval loss {loss})"},
+    "md.exit": {"en": "- exit reason: {v}", "th": "- สาเหตุที่จบ: {v}"},
+    "md.environment": {"en": "- environment: {v}", "th": "- สภาพแวดล้อม: {v}"},
 }
 # The report's keys, namespaced ("report.h.verdict").
 REPORT: dict[str, dict[str, str]] = {f"report.{k}": v for k, v in _REPORT.items()}
