@@ -384,6 +384,16 @@ POLICY: dict[str, dict[str, str]] = {
     "POLICY_LIMIT.found.rec": {
         "en": "Repeated interventions ({acts}) mean the run does not settle: lower train.learning_rate, look at the data around those steps, or raise policy.max_actions.",
         "th": "การแทรกแซงซ้ำหลายครั้ง ({acts}) แปลว่าการฝึกไม่นิ่ง ให้ลด train.learning_rate ดูข้อมูลรอบ ๆ step เหล่านั้น หรือเพิ่ม policy.max_actions"},
+    "reason.rule": {"en": "policy.rules.{code}: {action}", "th": "policy.rules.{code}: {action}"},
+    "reason.again": {
+        "en": "{code} again after {n} {action}(s) (times: {times}); then: {then}",
+        "th": "พบ {code} อีกครั้งหลัง {action} ไปแล้ว {n} ครั้ง (times: {times}); then: {then}"},
+    "reason.limit": {
+        "en": "{action} for {code} would be automatic action {n}, more than policy.max_actions ({max})",
+        "th": "{action} สำหรับ {code} จะเป็นการลงมืออัตโนมัติครั้งที่ {n} เกิน policy.max_actions ({max})"},
+    "reason.no_scale": {
+        "en": "scale_lr x{factor:g} is not possible: the learning rate is at {clamped}",
+        "th": "คูณ learning rate ด้วย {factor:g} ไม่ได้ เพราะ learning rate อยู่ที่ {clamped} แล้ว"},
     "action.prefix": {"en": "Policy action: {message}", "th": "policy ลงมือ: {message}"},
     "action.nothing": {
         "en": "Nothing to do now; `tuneguard status` lists every action.",

@@ -71,6 +71,14 @@ class Decision:
     reason: str = ""
     rule: PolicyRule | None = None
     limit: bool = False  # max_actions reached: halt with a POLICY_LIMIT finding
+    said: Spec | None = None  # `reason` as a catalog spec, for the action's message in any language
+
+    @classmethod
+    def because(cls, action: str, said: Spec, rule: PolicyRule | None, limit: bool = False) -> "Decision":
+        return cls(action, render(said), rule, limit, said)
+
+    def why(self) -> Spec | str:
+        return self.said or self.reason
 
 
 class PolicyEngine:
@@ -127,19 +135,19 @@ class PolicyEngine:
                 return Decision("warn", f"acts only on {'/'.join(rule.triggers)}; this one: "
                                         f"{'/'.join(sorted(found)) or 'none'}", rule)
         if rule.action == "halt":
-            return Decision("halt", f"policy.rules.{f.code}: halt", rule)
+            return Decision.because("halt", T("reason.rule", code=f.code, action="halt"), rule)
         if rule.times is not None and self.taken[f.code] >= rule.times:
             then = "warn" if below and rule.then == "halt" else rule.then
-            return Decision(then, f"{f.code} again after {self.taken[f.code]} {rule.action}(s) "
-                                       f"(times: {rule.times}); then: {rule.then}", rule)
+            return Decision.because(then, T("reason.again", code=f.code, n=self.taken[f.code], action=rule.action,
+                                            times=rule.times, then=rule.then), rule)
         if self.ctx.stop_reason is not None:
             return Decision("warn", f"the run is already ending ({self.ctx.stop_reason})", rule)
         if self.pending is not None:
             return Decision("warn", f"a rollback to step {self.pending.to_step} is under way", rule)
         if self.total >= self.max_actions:
-            return Decision("halt", f"{rule.action} for {f.code} would be automatic action {self.total + 1}, "
-                                    f"more than policy.max_actions ({self.max_actions})", rule, limit=True)
-        return Decision(rule.action, f"policy.rules.{f.code}: {rule.action}", rule)
+            return Decision.because("halt", T("reason.limit", action=rule.action, code=f.code, n=self.total + 1,
+                                              max=self.max_actions), rule, limit=True)
+        return Decision.because(rule.action, T("reason.rule", code=f.code, action=rule.action), rule)
 
     # -- acting on a finding (called by guard.actions.act) -----------------------------------
     def on_finding(self, f: Finding, control: Any) -> str:
@@ -176,9 +184,9 @@ class PolicyEngine:
         if d.rule is not None and d.rule.keep_best and self.state is not None:
             extra.update(best_checkpoint=self.state.best_model_checkpoint, best_eval_loss=self.state.best_metric,
                          best_step=self.state.best_global_step)
-        msg = T("action.halt", step=step, reason=d.reason)
+        msg = T("action.halt", step=step, reason=d.why())
         if extra.get("best_checkpoint"):
-            msg = T("action.halt_best", step=step, reason=d.reason, best=Path(extra["best_checkpoint"]).name,
+            msg = T("action.halt_best", step=step, reason=d.why(), best=Path(extra["best_checkpoint"]).name,
                     loss=extra["best_eval_loss"])
         self._event(f.code, "halt", step, extra, msg, severity="error")
         return "halt"
@@ -198,8 +206,8 @@ class PolicyEngine:
         factor = d.rule.scale_lr if d.rule and d.rule.scale_lr else 1.0
         change = self.lr.multiply(factor)
         if not change.changed:
-            d2 = Decision(d.rule.then if d.rule else "halt",
-                          f"scale_lr x{factor:g} is not possible: the learning rate is at {change.clamped}", d.rule)
+            d2 = Decision.because(d.rule.then if d.rule else "halt",
+                                  T("reason.no_scale", factor=factor, clamped=change.clamped), d.rule)
             return self._halt(f, step, d2) if d2.action == "halt" else "warn"
         self._count(f.code, "scale_lr", step)
         self._event(f.code, "scale_lr", step, {**change.as_dict(), "factor": factor, "reason": d.reason},
@@ -218,13 +226,13 @@ class PolicyEngine:
         before = min(episode_start, first)
         ckpt = checkpoint_before(self.args.output_dir, before) if self.args is not None else None
         if ckpt is None:
-            note = f"no complete checkpoint before step {before}"
+            note_spec = T("action.no_checkpoint_before", step=before)
+            note = render(note_spec)
             if rule is not None and rule.scale_lr:
                 log.warning("policy: cannot roll back (%s); scaling the learning rate instead", note)
-                return self._scale(f, step, Decision("scale_lr", f"{d.reason}; {note}", rule))
+                return self._scale(f, step, Decision.because("scale_lr", J("join.semi", [d.why(), note_spec]), rule))
             self._event(f.code, "rollback_impossible", step, {"reason": note},
-                        T("action.rollback_impossible", code=f.code, step=step,
-                          note=T("action.no_checkpoint_before", step=before)))
+                        T("action.rollback_impossible", code=f.code, step=step, note=note_spec))
             return "warn"
         to_step = int(ckpt.name.rsplit("-", 1)[1])
         steps = list(range(max(first, to_step + 1), step + 1))
