@@ -416,8 +416,10 @@ POLICY: dict[str, dict[str, str]] = {
         "en": "Rolling back from step {step} to {ckpt}{skip}{lr}.",
         "th": "ย้อนกลับจาก step {step} ไปที่ {ckpt}{skip}{lr}"},
     "action.rollback_skip": {
-        "en": ", skipping the batches of step{plural} {steps}",
-        "th": " และข้าม batch ของ step {steps}"},
+        "en": ", skipping the batches of {word} {steps}",
+        "th": " และข้าม batch ของ {word} {steps}"},
+    "word.step": {"en": "step", "th": "step"},
+    "word.steps": {"en": "steps", "th": "step"},
     "action.rollback_lr": {
         "en": ", learning rate x{factor:g} ({lr_from:.3g} -> {lr_to:.3g})",
         "th": " และคูณ learning rate ด้วย {factor:g} ({lr_from:.3g} -> {lr_to:.3g})"},

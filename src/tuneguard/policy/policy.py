@@ -252,7 +252,8 @@ class PolicyEngine:
                                    "checkpoint": str(ckpt), "skipped_steps": steps,
                                    "skipped_batches": len(skipped), "skipped_examples": examples,
                                    "requested_by": who, "reason": reason}
-        skip = T("action.rollback_skip", plural="s" if len(steps) > 1 else "", steps=_ranges(steps)) if steps else ""
+        skip = T("action.rollback_skip", word=T("word.steps" if len(steps) > 1 else "word.step"),
+                                        steps=_ranges(steps)) if steps else ""
         lr: Spec | str = ""
         if change is not None:
             payload.update({k: v for k, v in change.as_dict().items() if k.startswith("lr")})

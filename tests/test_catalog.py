@@ -1,0 +1,122 @@
+"""The bilingual catalog: every text in English and Thai, with the same placeholders; every
+finding code (the contract's and docs/FINDINGS.md's), event and verdict criterion has its
+texts; every key the code asks for exists; a stored finding renders in Thai."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tuneguard import diagnosis
+from tuneguard.catalog import LANGUAGES, TABLE, TABLES, J, T, placeholders, render
+from tuneguard.config.schema import NOTIFY_EVENTS
+from tuneguard.findings import AUDIT_CODES, GUARD_CODES, Finding
+from tuneguard.notify.messages import EVENTS
+from tuneguard.policy.policy import LIMIT_CODE
+from tuneguard.report.verdict import CRITERIA_NAMES, Criterion
+from tuneguard.store.run_store import RunStore
+
+ROOT = Path(__file__).resolve().parents[1]
+THAI = re.compile("[\u0e00-\u0e7f]")
+ALL = {**{f"{name}:{k}": v for name, t in TABLES.items() for k, v in t.items()},
+       **{f"diagnosis:{k}": v for k, v in diagnosis.TEXTS.items()}}
+
+
+@pytest.mark.parametrize("key", sorted(ALL))
+def test_every_text_has_both_languages_with_the_same_placeholders(key: str) -> None:
+    entry = ALL[key]
+    assert set(entry) == set(LANGUAGES), key
+    # A Thai text may be empty only where English ends a sentence with a mark Thai does not use.
+    assert entry["en"].strip() or entry["th"] == entry["en"], key
+    assert placeholders(entry["en"]) == placeholders(entry["th"]), key
+
+
+def test_tables_do_not_shadow_each_other() -> None:
+    keys = [k for name, t in TABLES.items() if not name.startswith("event") for k in t]
+    assert len(keys) == len(set(keys)) == len(TABLE)
+
+
+def documented_codes() -> set[str]:
+    """The finding codes of docs/FINDINGS.md's tables (first column)."""
+    text = (ROOT / "docs" / "FINDINGS.md").read_text("utf-8")
+    return set(re.findall(r"^\| *`?([A-Z][A-Z_]{4,})`?\b", text, flags=re.M))
+
+
+def test_every_finding_code_has_a_message_and_a_recommendation_in_both_languages() -> None:
+    codes = set(AUDIT_CODES) | set(GUARD_CODES) | {LIMIT_CODE}
+    assert documented_codes() <= codes, documented_codes() - codes  # the docs name no code the catalog lacks
+    for code in sorted(codes):
+        keys = [k for k in TABLE if k.startswith(f"{code}.")]
+        assert any(not k.endswith(".rec") for k in keys), f"{code}: no message"
+        assert any(k.endswith(".rec") for k in keys) or code == "LOSS_COLLAPSE", f"{code}: no recommendation"
+        for k in keys:  # Thai, or a text the two languages share ("step {step}", "{reason} ({where})")
+            th, en = TABLE[k]["th"], TABLE[k]["en"]
+            assert THAI.search(th) or th == en or th == en.rstrip("."), k
+
+
+def test_every_event_and_criterion_has_its_texts() -> None:
+    assert set(NOTIFY_EVENTS) <= set(EVENTS) == set(TABLES["event_titles"])
+    for event in EVENTS:
+        assert THAI.search(TABLES["event_titles"][event]["th"]), event
+    for name in CRITERIA_NAMES:
+        c = Criterion(name, "pass", "")
+        assert c.name_in("en") == name and THAI.search(c.name_in("th")), name
+    for status in ("pass", "fail", "unknown"):
+        assert THAI.search(Criterion(CRITERIA_NAMES[0], status, "").status_in("th"))  # type: ignore[arg-type]
+
+
+SPEC_CALL = re.compile(r"""\b(?:T|V|say|w|Words\([^)]*\))\(\s*f?["']([A-Za-z_.]+)["']""")
+
+
+def test_every_key_the_code_asks_for_exists() -> None:
+    """Literal keys passed to T(...), V(...) (verdict.), say(...) and the report's w(...) (report.)."""
+    asked = 0
+    for path in (ROOT / "src" / "tuneguard").rglob("*.py"):
+        text = path.read_text("utf-8")
+        for m in SPEC_CALL.finditer(text):
+            key = m.group(1)
+            call = m.group(0).split("(")[0]
+            if key.endswith("."):  # an f-string prefix: "overall.{x}"
+                continue
+            call = "w" if call.startswith("Words") else call
+            full = {"V": f"verdict.{key}", "w": f"report.{key}"}.get(call, key)
+            assert full in TABLE, f"{path.relative_to(ROOT)}: {call}({key!r})"
+            asked += 1
+    assert asked > 150
+
+
+def test_numbers_and_nested_parts_render_the_same_in_both_languages() -> None:
+    spec = T("LOSS_COLLAPSE.fault", change=T("LOSS_COLLAPSE.change.fell", initial=6.62634, loss=0.295512),
+             rule=J("join.and", [T("LOSS_COLLAPSE.rule.floor", floor=0.1), T("LOSS_COLLAPSE.rule.ratio", ratio=0.05)]),
+             when=T("LOSS_COLLAPSE.when.step", step=12), causes="DUPLICATE_EXACT",
+             meaning=T("LOSS_COLLAPSE.meaning.repeats"))
+    en, th = render(spec, "en"), render(spec, "th")
+    assert en == ("Training loss fell from 6.626 to 0.2955 (below the floor 0.1 and below 5% of the initial loss) at "
+                  "step 12, and the audit found the cause (DUPLICATE_EXACT): the rows repeat, so the model has memorised "
+                  "the copies: the low loss measures memory of repeated rows, not learning.")
+    assert th == ("ค่า loss การฝึกลดจาก 6.626 เหลือ 0.2955 (ต่ำกว่าเกณฑ์ล่าง 0.1 และ ต่ำกว่า 5% ของค่า loss เริ่มต้น) "
+                  "ที่ step 12 และการตรวจข้อมูลพบสาเหตุ (DUPLICATE_EXACT): แถวข้อมูลซ้ำกัน โมเดลจึงจำสำเนาไว้ "
+                  "ค่า loss ที่ต่ำวัดความจำของแถวซ้ำ ไม่ใช่การเรียนรู้")
+    assert re.findall(r"\d+(?:\.\d+)?%?", en) == re.findall(r"\d+(?:\.\d+)?%?", th)
+
+
+def test_a_stored_finding_renders_in_thai_and_keeps_its_english_contract(tmp_path: Path) -> None:
+    from tuneguard.guard.overfit import EvalDivergenceDetector
+
+    f = EvalDivergenceDetector(ratio=1.5, min_gap=0.1).update(40, 2.5, 1.0)
+    assert f is not None
+    with RunStore(tmp_path, create=True) as s:
+        s.init_run(config={}, max_steps=10, run_id="r")
+        s.add_finding(f)
+        (back,) = s.findings()
+    assert back.evidence == f.evidence and "__text__" not in back.evidence  # the evidence stays the evidence
+    assert back.message == ("Eval loss 2.5 is 2.50x the training loss 1 at step 40 (limit 1.5x): the model does much "
+                            "better on training rows than on validation rows.")
+    assert back.message_in("th") == ("eval loss 2.5 สูงเป็น 2.50 เท่าของ loss การฝึก 1 ที่ step 40 (เกณฑ์ 1.5 เท่า) "
+                                     "โมเดลทำได้ดีกับแถวข้อมูลฝึกมากกว่าแถว validation มาก")
+    assert back.recommendation_in("th").startswith("ตรวจว่าแถว validation มาจากแหล่งและรูปแบบเดียวกับข้อมูลฝึก")
+    assert back.to_dict()["text"] == f.text  # what --json and status --json carry
+    old = Finding(code="X", severity="info", message="An old finding.")  # stored before the catalog: as stored
+    assert old.message_in("th") == "An old finding." and "text" not in old.to_dict()
