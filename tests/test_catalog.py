@@ -98,9 +98,9 @@ def test_numbers_and_nested_parts_render_the_same_in_both_languages() -> None:
              when=T("LOSS_COLLAPSE.when.step", step=12), causes="DUPLICATE_EXACT",
              meaning=T("LOSS_COLLAPSE.meaning.repeats"))
     en, th = render(spec, "en"), render(spec, "th")
-    assert en == ("Training loss fell from 6.626 to 0.2955 (below the floor 0.1 and below 5% of the initial loss) at "
-                  "step 12, and the audit found the cause (DUPLICATE_EXACT): the rows repeat, so the model has memorised "
-                  "the copies: the low loss measures memory of repeated rows, not learning.")
+    assert en == ("Training loss fell from 6.626 to 0.2955 (below the floor 0.1 and below 5% of the initial loss) "
+                  "at step 12, and the audit found the cause (DUPLICATE_EXACT): the rows repeat, so the model has "
+                  "memorised the copies: the low loss measures memory of repeated rows, not learning.")
     assert th == ("ค่า loss การฝึกลดจาก 6.626 เหลือ 0.2955 (ต่ำกว่าเกณฑ์ล่าง 0.1 และ ต่ำกว่า 5% ของค่า loss เริ่มต้น) "
                   "ที่ step 12 และการตรวจข้อมูลพบสาเหตุ (DUPLICATE_EXACT): แถวข้อมูลซ้ำกัน โมเดลจึงจำสำเนาไว้ "
                   "ค่า loss ที่ต่ำวัดความจำของแถวซ้ำ ไม่ใช่การเรียนรู้")

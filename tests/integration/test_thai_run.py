@@ -167,7 +167,8 @@ GLYPHS_JS = """
 (() => {
   const c = document.createElement('canvas'); c.width = 400; c.height = 60;
   const x = c.getContext('2d'); x.font = getComputedStyle(document.querySelector('h2')).font;
-  const draw = t => { x.clearRect(0, 0, 400, 60); x.fillText(t, 4, 40); return x.getImageData(0, 0, 400, 60).data.join(); };
+  const draw = t => {
+    x.clearRect(0, 0, 400, 60); x.fillText(t, 4, 40); return x.getImageData(0, 0, 400, 60).data.join(); };
   return draw('กขคง') !== draw('ฮฬอฯ') && draw('กขคง') !== draw('    ');
 })()
 """
