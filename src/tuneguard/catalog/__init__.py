@@ -17,12 +17,12 @@ from tuneguard.catalog.core import LANGUAGES, J, Spec, T, is_spec, pct, placehol
 
 TABLES: dict[str, dict[str, dict[str, str]]] = {
     "common": findings.COMMON, "audit": findings.AUDIT, "guard": findings.GUARD, "policy": findings.POLICY,
-    "report": report.REPORT, "verdict": report.VERDICT,
+    "report": report.REPORT, "verdict": report.VERDICT, "advice": report.ADVICE,
     "event_titles": events.TITLES, "event_lines": events.LINES,
 }
-TABLE: dict[str, dict[str, str]] = {}
-for _t in (findings.COMMON, findings.AUDIT, findings.GUARD, findings.POLICY, report.REPORT, report.VERDICT):
-    TABLE.update(_t)
+# Every key but the notification lines (tuneguard.notify.messages renders those), in one table.
+TABLE: dict[str, dict[str, str]] = {
+    k: v for name, t in TABLES.items() if not name.startswith("event") for k, v in t.items()}
 
 
 def say(key: str, language: str = "en", **params: Any) -> str:

@@ -320,3 +320,139 @@ _VERDICT: dict[str, dict[str, str]] = {
 
 # The verdict's keys, namespaced ("verdict.headline").
 VERDICT: dict[str, dict[str, str]] = {f"verdict.{k}": v for k, v in _VERDICT.items()}
+
+# The recommendations: the reasons of config changes and the actions outside the config
+# (tuneguard.report.recommend), namespaced "advice.".
+_ADVICE: dict[str, dict[str, str]] = {
+    "data_fault.forced": {
+        "en": "Fix the data before changing any hyperparameter: the training ran past audit errors ({codes}), so its losses say little about the settings.",
+        "th": "แก้ข้อมูลก่อนเปลี่ยน hyperparameter ใด ๆ การฝึกนี้ข้ามข้อผิดพลาดจากการตรวจข้อมูล ({codes}) ค่า loss จึงบอกอะไรเกี่ยวกับค่าตั้งได้น้อย"},
+    "data_fault.audit": {
+        "en": "Fix the data faults the audit found ({codes}) before changing hyperparameters: a loss that collapses early is memorising repeated or leaked text, not learning; a lower learning rate would only slow the collapse down.",
+        "th": "แก้ข้อบกพร่องของข้อมูลที่การตรวจพบ ({codes}) ก่อนเปลี่ยน hyperparameter ค่า loss ที่ดิ่งตั้งแต่ต้นคือการจำข้อความที่ซ้ำหรือรั่ว ไม่ใช่การเรียนรู้ การลด learning rate แค่ทำให้ loss ดิ่งช้าลง"},
+    "data_fault.collapse": {
+        "en": "Fix the data before changing hyperparameters: an early collapse means duplicated, templated or leaked rows, or unmasked prompts; run `tuneguard audit CONFIG`, and see the LOSS_COLLAPSE finding for what to look for.",
+        "th": "แก้ข้อมูลก่อนเปลี่ยน hyperparameter ค่า loss ที่ดิ่งตั้งแต่ต้นแปลว่ามีแถวซ้ำ แถวจากแม่แบบ แถวที่รั่ว หรือ prompt ที่ไม่ได้ปิดใน labels ให้รัน `tuneguard audit CONFIG` และดู LOSS_COLLAPSE ว่าต้องหาอะไร"},
+    "unstable.lr": {
+        "en": "smaller updates: the loss spiked or became non-finite at this learning rate",
+        "th": "อัปเดตให้เล็กลง: loss พุ่งหรือไม่เป็นตัวเลขจำกัดที่ learning rate นี้"},
+    "unstable.clip": {"en": "clip gradients harder", "th": "จำกัด gradient ให้แรงขึ้น"},
+    "unstable.warmup": {"en": "warm up before the peak learning rate", "th": "ทำ warmup ก่อนถึง learning rate สูงสุด"},
+    "unstable.dtype": {
+        "en": "fp16 overflows (GPT-J was trained in bf16); use fp32 where the GPU has no bf16",
+        "th": "fp16 ล้นค่า (GPT-J ฝึกมาด้วย bf16) ถ้า GPU ไม่มี bf16 ให้ใช้ fp32"},
+    "unstable.around": {"en": " around step {step}", "th": " รอบ ๆ step {step}"},
+    "unstable.rows": {
+        "en": "Look at the rows in the batches{where} for empty, garbled or extremely long examples: one bad row can make the loss non-finite.",
+        "th": "ตรวจแถวใน batch{where} หาตัวอย่างที่ว่าง อ่านไม่ออก หรือยาวมาก แถวเสียแถวเดียวทำให้ loss ไม่เป็นตัวเลขจำกัดได้"},
+    "keep_best.saves": {
+        "en": "checkpoints at the evaluations, to keep the best one",
+        "th": "บันทึก checkpoint ตอนประเมิน เพื่อเก็บอันที่ดีที่สุดไว้"},
+    "overfit.steps": {
+        "en": "the best validation loss was at step {best} of {max_steps}; a quarter more leaves room for a later best",
+        "th": "ค่า loss validation ดีที่สุดอยู่ที่ step {best} จาก {max_steps} เผื่อไว้อีกหนึ่งในสี่สำหรับจุดที่ดีกว่าในภายหลัง"},
+    "overfit.epochs": {"en": "the validation loss rose in later epochs", "th": "ค่า loss validation เพิ่มขึ้นใน epoch หลัง ๆ"},
+    "overfit.epochs_best": {
+        "en": "the validation loss rose in later epochs (best at epoch {epoch:.2g})",
+        "th": "ค่า loss validation เพิ่มขึ้นใน epoch หลัง ๆ (ดีที่สุดที่ epoch {epoch:.2g})"},
+    "overfit.patience": {
+        "en": "stop when the validation loss stops improving", "th": "หยุดเมื่อค่า loss validation ไม่ดีขึ้นแล้ว"},
+    "overfit.keep_best": {
+        "en": "end with the checkpoint of the best validation loss",
+        "th": "จบด้วย checkpoint ที่ค่า loss validation ดีที่สุด"},
+    "overfit.dropout": {"en": "regularise the adapter", "th": "เพิ่ม regularization ให้ adapter"},
+    "overfit.more_data": {
+        "en": "The validation loss was best after {epochs:.2g} epochs: more, and more varied, training rows is the surest cure for memorising; the learning rate stays as it is (never higher while the model memorises).",
+        "th": "ค่า loss validation ดีที่สุดหลัง {epochs:.2g} epoch ข้อมูลฝึกที่มากขึ้นและหลากหลายขึ้นแก้การจำได้ดีที่สุด learning rate คงไว้เท่าเดิม (ห้ามเพิ่มระหว่างที่โมเดลกำลังจำ)"},
+    "under.answers": {
+        "en": "the model has not learned to answer the probes yet", "th": "โมเดลยังตอบคำถามทดสอบไม่ได้"},
+    "under.flat": {"en": "both losses stayed high and flat", "th": "loss ทั้งสองยังสูงและไม่ลดลง"},
+    "under.lr_floor": {
+        "en": "{lr} is far below the usual LoRA range (1e-4 to 3e-4): {why}",
+        "th": "{lr} ต่ำกว่าช่วงปกติของ LoRA มาก (1e-4 ถึง 3e-4): {why}"},
+    "under.lr": {"en": "{why}: larger updates", "th": "{why}: อัปเดตให้ใหญ่ขึ้น"},
+    "under.falling": {
+        "en": "the training loss was still falling at the end", "th": "ค่า loss การฝึกยังลดลงอยู่ตอนจบ"},
+    "under.rank": {"en": "a rank below 8 limits what the adapter can learn", "th": "rank ต่ำกว่า 8 จำกัดสิ่งที่ adapter เรียนรู้ได้"},
+    "under.alpha": {"en": "keep the LoRA scale alpha / r", "th": "คงสเกลของ LoRA (alpha / r) ไว้"},
+    "healthy.patience": {
+        "en": "the validation loss had converged by step {step}: stop there next time and save the compute",
+        "th": "ค่า loss validation ลู่เข้าแล้วที่ step {step} ครั้งหน้าให้หยุดตรงนั้นเพื่อประหยัดเวลา GPU"},
+    "inconclusive.rerun": {
+        "en": "Too little was logged to diagnose the run (see its exit reason): fix what ended it and run it again; nothing in its config is to blame yet.",
+        "th": "บันทึกไว้น้อยเกินกว่าจะวินิจฉัยได้ (ดูสาเหตุที่จบ) แก้สิ่งที่ทำให้การรันจบแล้วรันใหม่ ยังไม่มีอะไรใน config ที่ผิด"},
+    "inconclusive.evaluate": {
+        "en": "Evaluate during training (eval.strategy, eval.steps): without a validation loss overfitting cannot be told apart from learning.",
+        "th": "ประเมินผลระหว่างฝึก (eval.strategy, eval.steps) ถ้าไม่มีค่า loss validation จะแยก overfitting ออกจากการเรียนรู้ไม่ได้"},
+    "inconclusive.strategy": {
+        "en": "evaluate during training: without a validation loss overfitting cannot be told apart from learning",
+        "th": "ประเมินผลระหว่างฝึก ถ้าไม่มีค่า loss validation จะแยก overfitting ออกจากการเรียนรู้ไม่ได้"},
+    "inconclusive.steps": {"en": "about 5 evaluations in {planned} steps", "th": "ประเมินประมาณ 5 ครั้งใน {planned} step"},
+    "dupes.DUPLICATE_EXACT": {"en": "exact duplicate rows", "th": "แถวซ้ำทุกตัวอักษร"},
+    "dupes.DUPLICATE_NEAR": {"en": "near-duplicate rows", "th": "แถวที่เกือบซ้ำ"},
+    "dupes.LOW_DIVERSITY": {"en": "templated, low-diversity rows", "th": "แถวจากแม่แบบที่ไม่หลากหลาย"},
+    "dupes.size": {"en": " ({n} in the audit)", "th": " ({n} แถวในการตรวจ)"},
+    "dupes.remove": {
+        "en": "Deduplicate the training data: remove the {what}{size} from {file}, keeping one of each group, then run `tuneguard audit` again.",
+        "th": "ลบแถวซ้ำในข้อมูลฝึก: เอา{what}{size} ออกจาก {file} โดยเก็บไว้กลุ่มละหนึ่งแถว แล้วรัน `tuneguard audit` อีกครั้ง"},
+    "leak.remove": {
+        "en": "Remove the validation rows that also occur in training (see the evidence): the validation loss is meaningless while they leak.",
+        "th": "ลบแถว validation ที่มีอยู่ในข้อมูลฝึกด้วย (ดูหลักฐาน) ค่า loss validation ไม่มีความหมายระหว่างที่แถวเหล่านี้รั่ว"},
+    "pad.distinct": {
+        "en": "a pad token distinct from EOS, so EOS stays supervised", "th": "pad token ที่ไม่ใช่ EOS เพื่อให้ EOS ยังมี label"},
+    "pad.mask": {"en": "mask padding out of the labels", "th": "ปิด padding ออกจาก labels"},
+    "eos.pad": {
+        "en": "EOS must not double as padding, or it is masked away", "th": "EOS ต้องไม่ใช้เป็น padding ด้วย ไม่อย่างนั้นจะถูกปิดไป"},
+    "eos.collator": {"en": "the tuneguard collator keeps the EOS label", "th": "collator ของ tuneguard เก็บ EOS label ไว้"},
+    "prompt.response": {"en": "supervise the response only", "th": "ให้ label เฉพาะคำตอบ"},
+    "prompt.collator": {"en": "the tuneguard collator masks the prompt tokens", "th": "collator ของ tuneguard ปิด token ของ prompt"},
+    "mem.checkpointing": {
+        "en": "data.max_length {new} would need about {peak:.3g} GB (estimate) of {budget:.3g} GB: recompute activations",
+        "th": "data.max_length {new} จะใช้ประมาณ {peak:.3g} GB (ประมาณการ) จาก {budget:.3g} GB: คำนวณ activation ใหม่แทนการเก็บ"},
+    "mem.batch": {
+        "en": "data.max_length {new} within the memory estimate ({peak:.3g} GB of {budget:.3g} GB)",
+        "th": "ให้ data.max_length {new} อยู่ในหน่วยความจำที่ประมาณไว้ ({peak:.3g} GB จาก {budget:.3g} GB)"},
+    "mem.accum": {"en": "keep the effective batch size", "th": "คงขนาด batch ที่แท้จริงไว้"},
+    "mem.blocked": {
+        "en": "data.max_length {new} would need about {peak:.3g} GB by the memory estimate, more than the {budget:.3g} GB this machine has even with batch size 1",
+        "th": "data.max_length {new} จะใช้ประมาณ {peak:.3g} GB ตามที่ประมาณไว้ มากกว่า {budget:.3g} GB ที่เครื่องนี้มี แม้ใช้ batch size 1"},
+    "trunc.need": {
+        "en": "about {n} tokens (95% of the truncated rows)", "th": "ประมาณ {n} token (95% ของแถวที่ถูกตัด)"},
+    "trunc.longer": {"en": "longer sequences", "th": "ลำดับที่ยาวกว่านี้"},
+    "trunc.context": {"en": "the model's context ({n} tokens)", "th": "context ของโมเดล ({n} token)"},
+    "trunc.tokens": {"en": "{n} tokens", "th": "{n} token"},
+    "trunc.too_long": {
+        "en": "The truncated rows need {need}, more than this model allows: data.max_length stays at {where}. Shorten or split the longest examples, or choose a model with a longer context.",
+        "th": "แถวที่ถูกตัดต้องการ{need} มากกว่าที่โมเดลนี้รับได้ data.max_length จึงคงไว้ที่ {where} ให้ย่อหรือแบ่งตัวอย่างที่ยาวที่สุด หรือเลือกโมเดลที่ context ยาวกว่า"},
+    "trunc.blocked": {
+        "en": "The truncated rows need {need}, but {blocked}: data.max_length stays at {cur}. Shorten or split the longest examples.",
+        "th": "แถวที่ถูกตัดต้องการ{need} แต่{blocked} data.max_length จึงคงไว้ที่ {cur} ให้ย่อหรือแบ่งตัวอย่างที่ยาวที่สุด"},
+    "trunc.raise": {
+        "en": "answers were cut at {cur} tokens; the truncated rows need {need}",
+        "th": "คำตอบถูกตัดที่ {cur} token แถวที่ถูกตัดต้องการ{need}"},
+    "trunc.raise_context": {
+        "en": "answers were cut at {cur} tokens; raised to the model's context, {new} tokens",
+        "th": "คำตอบถูกตัดที่ {cur} token เพิ่มขึ้นเท่า context ของโมเดล {new} token"},
+    "trunc.still": {
+        "en": "Even at the model's context of {new} tokens some rows stay truncated: they need {need}. Shorten or split them, or choose a model with a longer context.",
+        "th": "แม้ใช้ context เต็มของโมเดล {new} token บางแถวก็ยังถูกตัด ต้องการ{need} ให้ย่อหรือแบ่งแถวเหล่านั้น หรือเลือกโมเดลที่ context ยาวกว่า"},
+    "fix.ANSWER_IN_PROMPT": {
+        "en": "Rewrite the prompts that already contain their answer (see the evidence rows): the model learns to copy, not to answer.",
+        "th": "เขียน prompt ที่มีคำตอบอยู่แล้วใหม่ (ดูแถวในหลักฐาน) โมเดลจะเรียนการลอก ไม่ใช่การตอบ"},
+    "fix.MALFORMED_ROWS": {
+        "en": "Fix or drop the malformed rows listed in the evidence.", "th": "แก้หรือลบแถวที่รูปแบบผิดตามรายการในหลักฐาน"},
+    "fix.TOKENIZER_MISMATCH": {
+        "en": "Use the tokenizer that belongs to model.name (the vocabularies differ).",
+        "th": "ใช้ tokenizer ของ model.name (คำศัพท์ของสอง tokenizer ไม่ตรงกัน)"},
+    "memory.checkpointing": {"en": "trade compute for activation memory", "th": "ใช้การคำนวณเพิ่มเพื่อลดหน่วยความจำของ activation"},
+    "memory.batch": {"en": "halve the micro-batch", "th": "ลด micro-batch ลงครึ่งหนึ่ง"},
+    "throughput.batching": {
+        "en": "length-bucketed batches waste less on padding", "th": "batch ที่จัดตามความยาวเสียการคำนวณกับ padding น้อยกว่า"},
+    "throughput.check": {
+        "en": "Throughput dropped mid-run: check for other processes on the GPU, thermal throttling or a slow data disk.",
+        "th": "ความเร็วลดลงกลางการรัน ตรวจหาโปรเซสอื่นบน GPU เครื่องร้อนจนลดความเร็ว หรือดิสก์ข้อมูลที่ช้า"},
+    "qa.keep_best": {"en": "keep the checkpoint that generated best", "th": "เก็บ checkpoint ที่สร้างคำตอบได้ดีที่สุด"},
+    "qa.patience": {"en": "stop before generation degrades further", "th": "หยุดก่อนที่คำตอบจะแย่ลงอีก"},
+    "early.patience": {"en": "early stopping triggered prematurely", "th": "หยุดก่อนกำหนดเร็วเกินไป"},
+}
+ADVICE: dict[str, dict[str, str]] = {f"advice.{k}": v for k, v in _ADVICE.items()}
