@@ -165,6 +165,16 @@ _REPORT: dict[str, dict[str, str]] = {
     "line.max_gap": {"en": "max_final_gap {v}", "th": "max_final_gap {v}"},
     "line.device_total": {"en": "device total {v} GB", "th": "หน่วยความจำ GPU ทั้งหมด {v} GB"},
     "mark.finding": {"en": "{code} at step {step}: {message}", "th": "{code} ที่ step {step}: {message}"},
+    "task": {"en": "task", "th": "ประเภทงาน"},
+    "task.stated": {"en": "set by data.task", "th": "กำหนดโดย data.task"},
+    "task.inferred": {"en": "inferred", "th": "อนุมานจากข้อมูล"},
+    "state.running": {"en": "running", "th": "กำลังฝึก"},
+    "state.paused": {"en": "paused", "th": "หยุดชั่วคราว"},
+    "state.finished": {"en": "finished", "th": "เสร็จสิ้น"},
+    "state.stopped": {"en": "stopped", "th": "หยุดตามคำขอ"},
+    "state.halted": {"en": "halted", "th": "ระบบป้องกันหยุดการฝึก"},
+    "state.failed": {"en": "failed", "th": "ล้มเหลว"},
+    "state.unknown": {"en": "unknown", "th": "ไม่ทราบ"},
     # Markdown
     "md.title": {"en": "# tuneguard report: {name}", "th": "# รายงาน tuneguard: {name}"},
     "md.head": {

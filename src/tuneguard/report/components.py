@@ -13,7 +13,7 @@ from html import escape
 from importlib import resources
 from typing import Any, Iterable
 
-from tuneguard.catalog import LANGUAGES, say
+from tuneguard.catalog import LANGUAGES, TABLE, say
 from tuneguard.findings import Finding
 from tuneguard.fmt import seen_text
 from tuneguard.report.plots import (
@@ -43,6 +43,23 @@ class Words:
 
     def __call__(self, key: str, **params: Any) -> str:
         return say(f"report.{key}", self.language, **params)
+
+    def state(self, state: str) -> str:
+        """A run state (halted, finished...) in this language; as stored in English."""
+        key = f"report.state.{state}"
+        return state if self.language == "en" or key not in TABLE else say(key, self.language)
+
+
+def exit_reason(run: RunData, language: str = "en") -> str | None:
+    """The run's exit reason; in another language, a halt's "CODE: message" with the halting
+    finding's message in that language (the store keeps the English)."""
+    reason = run.meta.get("exit_reason")
+    if language == "en" or not isinstance(reason, str):
+        return reason
+    for f in run.findings:
+        if reason == f"{f.code}: {f.message}":
+            return f"{f.code}: {f.message_in(language)}"
+    return reason
 
 
 def report_language(config: dict[str, Any]) -> str:

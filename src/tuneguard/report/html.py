@@ -22,6 +22,7 @@ from tuneguard.report.components import (
     Words,
     badge,
     duration,
+    exit_reason,
     esc,
     finding_item,
     kv_table,
@@ -148,7 +149,7 @@ def _summary_cards(run: RunData, w: Words) -> str:
     steps = f"{run.last_step}" + (f" / {run.max_steps}" if run.max_steps else "")
     na = w("na")
     cards = [
-        (w("card.state"), run.state), (w("card.steps"), steps),
+        (w("card.state"), w.state(run.state)), (w("card.steps"), steps),
         (w("card.final_train"), fmt(last_train[-1]) if last_train else na),
         (w("card.best_eval"), f"{fmt(best[1])} @ {best[0]}" if best else na),
         (w("card.test_loss"), fmt(test[-1]["eval_loss"]) if test else na),
@@ -275,7 +276,7 @@ def _qa_html(run: RunData, w: Words) -> str:
 def _run_details(run: RunData, w: Words) -> str:
     cfg = run.config
     settings = kv_table([(k, format_value(_get(cfg, k))) for k in KEY_SETTINGS if _get(cfg, k) is not None]
-                        + run.diagnosis_settings())
+                        + run.diagnosis_settings(w.language))
     env = run.meta.get("environment") if isinstance(run.meta.get("environment"), dict) else {}
     env_table = kv_table(list(env.items())) if env else f'<p class="muted">{esc(w("run.not_recorded"))}</p>'
     t = timings(run)
@@ -283,8 +284,8 @@ def _run_details(run: RunData, w: Words) -> str:
     best = eval_loss_at(run, best_step)
     na = w("na")
     timing_rows = [
-        (w("kv.run_id"), run.run_id), (w("kv.run_dir"), str(run.run_dir)), (w("kv.state"), run.state),
-        (w("kv.exit_reason"), run.meta.get("exit_reason") or na),
+        (w("kv.run_id"), run.run_id), (w("kv.run_dir"), str(run.run_dir)), (w("kv.state"), w.state(run.state)),
+        (w("kv.exit_reason"), exit_reason(run, w.language) or na),
         (w("kv.started"), when(t["started"])), (w("kv.ended"), when(t["ended"])),
         (w("kv.duration"), duration(t["duration_s"])),
         (w("kv.step_time"), f"{fmt(t['median_step_time_s'], 3)} s" if t["median_step_time_s"] else na),
@@ -312,7 +313,9 @@ def _short(payload: Any, limit: int = 160) -> str:
     if not payload:
         return ""
     if isinstance(payload, dict):
-        text = ", ".join(f"{k}={fmt(v) if isinstance(v, float) else v}" for k, v in payload.items())
+        # "text" is the message's catalog spec (shown as the message), "criteria" the verdict's rows.
+        text = ", ".join(f"{k}={fmt(v) if isinstance(v, float) else v}" for k, v in payload.items()
+                         if k not in ("text", "criteria"))
     else:
         text = str(payload)
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -325,7 +328,7 @@ def render_html(run: RunData, verdict: Verdict, recs: Recommendations, language:
     th = Thresholds.from_config(run.config)
     model = _get(run.config, "model.name") or w("unknown_model")
     sub = "".join(f"<span>{esc(x)}</span>" for x in (
-        model, run.state, w("step_of", step=run.last_step, max=run.max_steps) if run.max_steps
+        model, w.state(run.state), w("step_of", step=run.last_step, max=run.max_steps) if run.max_steps
         else w("step", step=run.last_step), when(run.meta.get("created"))))
     findings = ordered_findings(run.findings)
     timeline = ('<ol class="timeline">' + "".join(finding_item(f, lang) for f in findings) + "</ol>") if findings \

@@ -8,7 +8,7 @@ from typing import Any
 from tuneguard.catalog import say
 from tuneguard.config.diff import format_value
 from tuneguard.fmt import seen_text
-from tuneguard.report.components import Words, report_language
+from tuneguard.report.components import Words, exit_reason, report_language
 from tuneguard.report.recommend import RECOMMENDED_CONFIG, Recommendations, config_path_for
 from tuneguard.report.rundata import RunData
 from tuneguard.report.verdict import Verdict, answer_rows, compare_to_base, eval_loss_at, fmt, generation_stats
@@ -43,7 +43,7 @@ def render_markdown(run: RunData, verdict: Verdict, recs: Recommendations, langu
     d = recs.diagnosis
     overall = verdict.overall.upper() if lang == "en" else say(f"verdict.overall.{verdict.overall}", lang)
     out = [w("md.title", name=run.name), "",
-           w("md.head", overall=overall, model=model, state=run.state, step=run.last_step,
+           w("md.head", overall=overall, model=model, state=w.state(run.state), step=run.last_step,
              of=w("md.of", max=run.max_steps) if run.max_steps else ""), ""]
     if d is not None:
         out += [f"**{cell(d.line(lang))}**", "", w("decided_by"), ""] + [f"- {cell(e.text(lang))}" for e in d.evidence]
@@ -156,8 +156,8 @@ def _run_md(run: RunData, w: Words) -> list[str]:
     out = ["", w("md.h.run"), "", w("md.run_id", v=run.run_id),
            w("md.best", ckpt=run.meta.get("best_checkpoint") or na,
              step=run.best_step if run.best_step is not None else na, loss=fmt(best[1]) if best else na),
-           w("md.exit", v=run.meta.get("exit_reason") or na)]
-    out += [f"- {k}: {cell(v)}" for k, v in run.diagnosis_settings()]
+           w("md.exit", v=exit_reason(run, w.language) or na)]
+    out += [f"- {k}: {cell(v)}" for k, v in run.diagnosis_settings(w.language)]
     env = run.meta.get("environment")
     if isinstance(env, dict) and env:
         out.append(w("md.environment", v=", ".join(f"{k} {v}" for k, v in env.items())))
