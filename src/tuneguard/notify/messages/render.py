@@ -277,7 +277,9 @@ def _progress(L: _Lines, p: Mapping[str, Any]) -> None:
 def _stopped(L: _Lines, p: Mapping[str, Any]) -> None:
     L.add("stopped", step=fmt.integer(p.get("step")))
     L.add("requested_by", v=p.get("requested_by"))
-    L.add("reason", v=p.get("reason"))
+    # "stop requested by X" repeats the line above, in English: said once, in the reader's language.
+    said = L.language != "en" and p.get("reason") == f"stop requested by {p.get('requested_by')}"
+    L.add("reason", v=None if said else p.get("reason"))
     L.add("checkpoint", v=p.get("checkpoint"))
 
 
