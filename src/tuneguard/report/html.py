@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import statistics
 import time
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -242,7 +243,8 @@ def _recommendations_html(run: RunData, recs: Recommendations, w: Words) -> str:
     else:
         lead = ""
     if not recs.changes and not recs.actions:
-        return lead + f'<p class="muted">{esc(w("rec.nothing"))}</p>'
+        # Quotes stay as typed (no &#x27;): the English page reads byte for byte as it always has.
+        return lead + f'<p class="muted">{escape(w("rec.nothing"), quote=False)}</p>'
     parts = [lead]
     if recs.actions:
         parts.append(f"<h3>{esc(w('rec.fix_first'))}</h3><ul class=\"actions\">" + "".join(

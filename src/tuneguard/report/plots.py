@@ -275,12 +275,11 @@ def line_chart(series: Iterable[Series], *, title: str, y_label: str = "", x_lab
         if s.dots or any(len(sg) == 1 for sg in segments):
             for x, y in fin:
                 out.append(f'<circle class="data-point" cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{s.color}">'
-                           f'<title>{escape(s.label)}, {escape(x_label)} {fmt_tick(x)}: {y:.4g}</title></circle>')
+                           f'<title>{escape(s.label)} at {fmt_tick(x)}: {y:.4g}</title></circle>')
         for x, y in pts:
             if not _finite(y):
                 out.append(f'<text class="nonfinite" x="{sx(x):.1f}" y="{mt + 14}" text-anchor="middle" '
-                           f'fill="{SEVERITY_COLORS["error"]}">×<title>{escape(s.label)}, {escape(x_label)} '
-                           f'{fmt_tick(x)}: '
+                           f'fill="{SEVERITY_COLORS["error"]}">×<title>{escape(s.label)} at {fmt_tick(x)}: '
                            f'{y}</title></text>')
     out.append("</g>")
     out.extend(legend)
