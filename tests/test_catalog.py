@@ -125,3 +125,15 @@ def test_a_stored_finding_renders_in_thai_and_keeps_its_english_contract(tmp_pat
     assert back.to_dict()["text"] == f.text  # what --json and status --json carry
     old = Finding(code="X", severity="info", message="An old finding.")  # stored before the catalog: as stored
     assert old.message_in("th") == "An old finding." and "text" not in old.to_dict()
+
+
+def test_every_text_renders_in_both_languages() -> None:
+    """Each template filled with a value of the kind its placeholder formats (a number where it
+    has a format spec or conversion, a word otherwise) renders in both languages."""
+    for key, entry in ALL.items():
+        table_key = key.split(":", 1)[1]
+        params = {name: 0.25 if spec or conv else "x" for name, conv, spec in placeholders(entry["en"])}
+        for language in LANGUAGES:
+            text = entry[language].format_map(params) if key.startswith(("event", "diagnosis")) else \
+                render({"key": table_key, "params": params}, language)
+            assert "{" not in text, (key, language, text)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tuneguard.findings import apply_severity
 from tuneguard.guard.overfit import PlateauDetector
 from tuneguard.report import write_report
 
@@ -15,7 +16,7 @@ from .runs import build_healthy
 def test_report_language_follows_notify_language_unless_set(tmp_path: Path) -> None:
     plateau = PlateauDetector(evals=2, rel_change=0.5)
     plateau.update(20, 2.0, max_steps=60)
-    finding = plateau.update(40, 1.9, max_steps=60)
+    finding = apply_severity(plateau.update(40, 1.9, max_steps=60), {"PLATEAU": "warning"}, "guard.severity")
     assert finding is not None and finding.text
     th_run = build_healthy(tmp_path / "th", config={"notify.language": "th"}, findings=[finding])
     html = write_report(th_run).read_text("utf-8")
@@ -24,7 +25,8 @@ def test_report_language_follows_notify_language_unless_set(tmp_path: Path) -> N
                  # the finding, in Thai, with the English message's numbers (5.000% over 2 evaluations)
                  "eval loss เปลี่ยนไปเพียง 5.000% ใน 2 ครั้งล่าสุดของการประเมิน (step 20-40, 1.9 ถึง 2)",
                  '<figcaption>ค่า loss <span class="muted small">',
-                 'class="axis" x="', ">loss การฝึก</text>", "คำสำคัญ 1"):
+                 'class="axis" x="', ">loss การฝึก</text>", "คำสำคัญ 1",
+                 "step 40 · ระดับกำหนดโดย guard.severity.PLATEAU (การตรวจให้ระดับ ข้อมูล) · ระบบป้องกัน"):
         assert text in html, text
     md = (th_run / "report.md").read_text("utf-8")
     assert "## ผลสรุปตามเกณฑ์" in md and "| ค่า loss validation ลดตาม loss การฝึก | ผ่าน |" in md

@@ -25,7 +25,7 @@ TABLE: dict[str, dict[str, str]] = {
     k: v for name, t in TABLES.items() if not name.startswith("event") for k, v in t.items()}
 
 
-def say(key: str, language: str = "en", **params: Any) -> str:
+def say(key: str, language: str = "en", /, **params: Any) -> str:
     """The text `key` in `language`, filled with `params`."""
     return render(T(key, **params), language)
 

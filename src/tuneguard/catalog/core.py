@@ -35,7 +35,7 @@ def pct(x: Any) -> str:
     return f"{v:.1%}" if v >= 0.001 or v == 0 else f"{v:.2%}"
 
 
-def T(key: str, **params: Any) -> Spec:
+def T(key: str, /, **params: Any) -> Spec:
     """A text spec: catalog `key` with its parameters."""
     return {"key": key, "params": params}
 

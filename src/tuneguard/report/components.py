@@ -41,7 +41,7 @@ class Words:
     def __init__(self, language: str = "en") -> None:
         self.language = language
 
-    def __call__(self, key: str, **params: Any) -> str:
+    def __call__(self, key: str, /, **params: Any) -> str:
         return say(f"report.{key}", self.language, **params)
 
     def state(self, state: str) -> str:

@@ -255,7 +255,7 @@ class Context:
 Out = tuple[list[Change], list[Action]]
 
 
-def A(key: str, **params: Any) -> Spec:
+def A(key: str, /, **params: Any) -> Spec:
     """An advice text spec (catalog key "advice.KEY"): the English goes into the reason or
     action, the spec renders it in the report's language."""
     return T(f"advice.{key}", **params)

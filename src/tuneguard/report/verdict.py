@@ -166,7 +166,7 @@ def fmt(v: Any, digits: int = 4) -> str:
     return num(v, digits)
 
 
-def V(key: str, **params: Any) -> Spec:
+def V(key: str, /, **params: Any) -> Spec:
     """A verdict text spec (catalog key "verdict.KEY")."""
     return T(f"verdict.{key}", **params)
 
