@@ -66,9 +66,10 @@ def report_language(config: dict[str, Any]) -> str:
     """report.language, else notify.language, else English (DESIGN: report.language defaults
     to notify.language)."""
     for section in ("report", "notify"):
-        sec = config.get(section) if isinstance(config.get(section), dict) else {}
-        if sec.get("language") in LANGUAGES:
-            return str(sec["language"])
+        sec = config.get(section)
+        language = sec.get("language") if isinstance(sec, dict) else None
+        if language in LANGUAGES:
+            return str(language)
     return "en"
 
 
@@ -269,14 +270,14 @@ def qa_cell(sample: dict[str, Any], heading: str, best: bool, language: str = "e
         ok = bool(sample["correct"])
         chips.append(f'<span class="chip {"good" if ok else "bad"}">{esc(w("qa.right" if ok else "qa.wrong"))}</span>')
     if is_finite(ks) and sample.get("keywords"):
-        chips.append(f'<span class="chip {"good" if ks >= 0.5 else "bad"}">{esc(w("qa.keywords_score", v=fmt(ks, 2)))}'
-                     "</span>")
+        good = "good" if float(ks) >= 0.5 else "bad"
+        chips.append(f'<span class="chip {good}">{esc(w("qa.keywords_score", v=fmt(ks, 2)))}</span>')
     eos = bool(sample.get("emitted_eos"))
     chips.append(f'<span class="chip {"good" if eos else "bad"}">{esc(w("qa.eos" if eos else "qa.no_eos"))}</span>')
     d2 = sample.get("distinct2")
     if is_finite(d2):
-        chips.append(f'<span class="chip {"good" if d2 >= 0.5 else "bad"}">{esc(w("qa.distinct2", v=fmt(d2, 2)))}'
-                     "</span>")
+        good = "good" if float(d2) >= 0.5 else "bad"
+        chips.append(f'<span class="chip {good}">{esc(w("qa.distinct2", v=fmt(d2, 2)))}</span>')
     star = w("qa.best") if best else ""
     return (f'<div class="qa-cell{" best" if best else ""}"><div class="step">{esc(heading)}{star}</div>'
             f'<pre>{esc(sample.get("output", ""))}</pre>{"".join(chips)}</div>')

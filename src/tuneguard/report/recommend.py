@@ -574,10 +574,11 @@ def recommend(findings: list[Finding], config: dict[str, Any], run: RunData | No
                 continue
             changes[c.key] = dataclasses.replace(c, codes=list(c.codes))
         for a in ac:
-            if a.text in actions:
-                actions[a.text].codes += [x for x in a.codes if x not in actions[a.text].codes]
+            text = str(a.text)
+            if text in actions:
+                actions[text].codes += [x for x in a.codes if x not in actions[text].codes]
             else:
-                actions[a.text] = dataclasses.replace(a, codes=list(a.codes))
+                actions[text] = dataclasses.replace(a, codes=list(a.codes))
     proposed = copy.deepcopy(config)
     for c in changes.values():
         node = proposed
@@ -619,6 +620,6 @@ def recommended_yaml(recs: Recommendations, source: str) -> str:
         codes = f" ({', '.join(c.codes)})" if c.codes else ""
         head.append(f"# change {c.key}: {' '.join(str(c.reason).split())}{codes}")
     for a in recs.actions:
-        head.append(f"# also, outside the config: {' '.join(a.text.split())}")
+        head.append(f"# also, outside the config: {' '.join(str(a.text).split())}")
     return "\n".join(head) + "\n" + dump_yaml(recs.proposed)
 

@@ -230,7 +230,8 @@ def _said(p: Mapping[str, Any], language: str) -> tuple[str, str]:
 def _halted(L: _Lines, p: Mapping[str, Any]) -> None:
     L.add("halted", step=fmt.integer(p.get("step")))
     L.add("code", code=p.get("code"))
-    finding = p.get("finding") if isinstance(p.get("finding"), Mapping) else {}
+    got = p.get("finding")
+    finding: Mapping[str, Any] = got if isinstance(got, Mapping) else {}
     message = _said({**finding, "message": p.get("message") or finding.get("message")}, L.language)[0]
     if message:
         L.raw(fmt.shorten(message, 600))
