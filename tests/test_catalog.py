@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from tests.thai_sentences import english_sentences, kept_in_english
 from tuneguard import diagnosis
 from tuneguard.catalog import LANGUAGES, TABLE, TABLES, J, T, placeholders, render
 from tuneguard.config.schema import NOTIFY_EVENTS
@@ -137,3 +138,16 @@ def test_every_text_renders_in_both_languages() -> None:
             text = entry[language].format_map(params) if key.startswith(("event", "diagnosis")) else \
                 render({"key": table_key, "params": params}, language)
             assert "{" not in text, (key, language, text)
+
+
+def test_every_thai_text_passes_the_sentence_check_of_a_thai_run() -> None:
+    """The rule of tests/integration/test_thai_run.py (no English sentence outside code names,
+    config keys, commands, paths, numbers and docs/THAI.md's terms), applied to every Thai text
+    of the catalog, so a finding no test run raises reads in Thai too."""
+    allowed = kept_in_english()
+    english = {}
+    for key, entry in ALL.items():
+        bad = english_sentences(re.sub(r"\{[^}]*\}", " ", entry["th"]), allowed)  # placeholders: numbers, codes
+        if bad:
+            english[key] = bad
+    assert english == {}

@@ -67,7 +67,7 @@ AUDIT: dict[str, dict[str, str]] = {
         "th": "ลบแถวซ้ำใน data.train_file (เก็บไว้แถวเดียวต่อ prompt + response) ก่อนสุ่มหรือแบ่งข้อมูล แล้วรัน `tuneguard audit` อีกครั้ง กลุ่มที่ใหญ่ที่สุดอยู่ในหลักฐาน"},
     "DUPLICATE_NEAR.copies": {
         "en": "{extra} training rows ({share!p}) are near copies (word {ngram}-gram Jaccard >= {threshold}) of another row, in {clusters} cluster(s); the largest holds {biggest} distinct rows ({big_share!p} of the data).",
-        "th": "ข้อมูลฝึก {extra} แถว ({share!p}) เกือบซ้ำกับแถวอื่น (Jaccard ของ {ngram}-gram คำ >= {threshold}) รวม {clusters} กลุ่ม กลุ่มที่ใหญ่ที่สุดมี {biggest} แถวที่ต่างกัน ({big_share!p} ของข้อมูล)"},
+        "th": "ข้อมูลฝึก {extra} แถว ({share!p}) เกือบซ้ำกับแถวอื่น (Jaccard ของ {ngram}-gram ระดับคำ >= {threshold}) รวม {clusters} กลุ่ม กลุ่มที่ใหญ่ที่สุดมี {biggest} แถวที่ต่างกัน ({big_share!p} ของข้อมูล)"},
     "DUPLICATE_NEAR.copies.rec": {
         "en": "Deduplicate near copies before training: keep one row per cluster (or cap rows per cluster), e.g. with the clusters listed in the evidence; lower audit.near_dup_threshold to see looser matches.",
         "th": "ลบแถวที่เกือบซ้ำก่อนฝึก: เก็บไว้แถวเดียวต่อกลุ่ม (หรือจำกัดจำนวนแถวต่อกลุ่ม) ดูกลุ่มได้ในหลักฐาน ลด audit.near_dup_threshold เพื่อดูแถวที่คล้ายกันน้อยกว่านี้"},
@@ -79,10 +79,10 @@ AUDIT: dict[str, dict[str, str]] = {
         "th": "แถว {split} {leaked} จาก {rows} แถว ({share!p}: ซ้ำทุกตัวอักษร {exact}, เกือบซ้ำ {near})"},
     "TRAIN_VAL_LEAKAGE.error": {
         "en": "{parts} already occur in training, so evaluation on them measures memory, not generalisation (more than {limit!p}: the eval loss is no longer a fair measure).",
-        "th": "{parts} มีอยู่แล้วในข้อมูลฝึก การประเมินบนแถวเหล่านี้จึงวัดความจำ ไม่ใช่ความสามารถกับข้อมูลใหม่ (เกิน {limit!p}: ค่า eval loss ไม่ใช่ตัววัดที่ยุติธรรมแล้ว)"},
+        "th": "{parts} มีอยู่แล้วในข้อมูลฝึก การประเมินบนแถวเหล่านี้จึงวัดความจำ ไม่ใช่ความสามารถกับข้อมูลใหม่ (เกิน {limit!p}: eval loss จึงไม่ใช่ตัววัดที่ยุติธรรมแล้ว)"},
     "TRAIN_VAL_LEAKAGE.warning": {
         "en": "{parts} already occur in training, so evaluation on them measures memory, not generalisation; at most {limit!p} this biases the eval loss only slightly.",
-        "th": "{parts} มีอยู่แล้วในข้อมูลฝึก การประเมินบนแถวเหล่านี้จึงวัดความจำ ไม่ใช่ความสามารถกับข้อมูลใหม่ ไม่เกิน {limit!p} ทำให้ค่า eval loss เพี้ยนเพียงเล็กน้อย"},
+        "th": "{parts} มีอยู่แล้วในข้อมูลฝึก การประเมินบนแถวเหล่านี้จึงวัดความจำ ไม่ใช่ความสามารถกับข้อมูลใหม่ แต่สัดส่วนไม่เกิน {limit!p} จึงทำให้ eval loss เพี้ยนเพียงเล็กน้อย"},
     "TRAIN_VAL_LEAKAGE.from_train.rec": {
         "en": "The validation split is drawn from data.train_file, so duplicates in training leak into it: deduplicate data.train_file first (see DUPLICATE_EXACT / DUPLICATE_NEAR), or give a separate, clean data.validation_file.",
         "th": "ชุด validation แบ่งมาจาก data.train_file แถวซ้ำในข้อมูลฝึกจึงรั่วเข้าไป ให้ลบแถวซ้ำใน data.train_file ก่อน (ดู DUPLICATE_EXACT / DUPLICATE_NEAR) หรือใช้ data.validation_file แยกที่สะอาด"},
