@@ -28,6 +28,9 @@ def test_every_text_has_both_languages_with_the_same_placeholders() -> None:
     for key, entry in sorted(ALL.items()):
         if set(entry) != set(LANGUAGES) or placeholders(entry["en"]) != placeholders(entry["th"]):
             wrong.append(key)
+        # Placeholders are lower-case names: "${LINE_URL}" meant literally must be written "${{LINE_URL}}".
+        elif any(not re.fullmatch(r"[a-z_][a-z0-9_]*", name) for name, _, _ in placeholders(entry["en"])):
+            wrong.append(key)
         # A Thai text may be empty only where English has a mark Thai does not use (a full stop).
         elif not entry["th"].strip() and re.search("[A-Za-z]", entry["en"]):
             wrong.append(key)
@@ -137,7 +140,9 @@ def test_every_text_renders_in_both_languages() -> None:
         for language in LANGUAGES:
             text = entry[language].format_map(params) if key.startswith(("event", "diagnosis")) else \
                 render({"key": table_key, "params": params}, language)
-            assert "{" not in text, (key, language, text)
+            assert not re.search(r"\{[a-z_][a-z0-9_]*(?:[!:][^}]*)?\}", text), (key, language, text)
+    # Literal braces stay literal (the report's note on redacted notify URLs).
+    assert "--set 'notify.urls=[\"${LINE_URL}\"]'" in render(T("report.rec.redacted"), "th")
 
 
 def test_every_thai_text_passes_the_sentence_check_of_a_thai_run() -> None:

@@ -78,8 +78,8 @@ _REPORT: dict[str, dict[str, str]] = {
         "en": "The same config is written to {file}: {cmd} shows these changes with their reasons.",
         "th": "config เดียวกันนี้เขียนไว้ที่ {file} คำสั่ง {cmd} แสดงการเปลี่ยนแปลงเหล่านี้พร้อมเหตุผล"},
     "rec.redacted": {
-        "en": "Secrets were redacted in config.yaml: set notify.urls again (e.g. --set 'notify.urls=[\"${LINE_URL}\"]').",
-        "th": "ข้อมูลลับใน config.yaml ถูกปิดไว้ ให้ตั้ง notify.urls ใหม่ (เช่น --set 'notify.urls=[\"${LINE_URL}\"]')"},
+        "en": "Secrets were redacted in config.yaml: set notify.urls again (e.g. --set 'notify.urls=[\"${{LINE_URL}}\"]').",
+        "th": "ข้อมูลลับใน config.yaml ถูกปิดไว้ ให้ตั้ง notify.urls ใหม่ (เช่น --set 'notify.urls=[\"${{LINE_URL}}\"]')"},
     "rec.next_steps": {"en": "Next steps", "th": "ขั้นตอนถัดไป"},
     "next.fix": {"en": "Fix the data first", "th": "แก้ข้อมูลก่อน"},
     "next.then": {"en": "Then the next run, on the cleaned data", "th": "จากนั้นเริ่มการรันถัดไปด้วยข้อมูลที่แก้แล้ว"},
