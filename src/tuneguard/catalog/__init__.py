@@ -12,17 +12,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from tuneguard.catalog import events, findings, report
+from tuneguard.catalog import diagnosis, events, findings, report
 from tuneguard.catalog.core import LANGUAGES, J, Spec, T, is_spec, pct, placeholders, render
 
+_OWN_RENDERER = ("event_titles", "event_lines", "diagnosis")
 TABLES: dict[str, dict[str, dict[str, str]]] = {
     "common": findings.COMMON, "audit": findings.AUDIT, "guard": findings.GUARD, "policy": findings.POLICY,
     "report": report.REPORT, "verdict": report.VERDICT, "advice": report.ADVICE,
-    "event_titles": events.TITLES, "event_lines": events.LINES,
+    "event_titles": events.TITLES, "event_lines": events.LINES, "diagnosis": diagnosis.DIAGNOSIS,
 }
-# Every key but the notification lines (tuneguard.notify.messages renders those), in one table.
+# Every key but the notification lines and the diagnosis (tuneguard.notify.messages and
+# tuneguard.diagnosis render those with str.format), in one table.
 TABLE: dict[str, dict[str, str]] = {
-    k: v for name, t in TABLES.items() if not name.startswith("event") for k, v in t.items()}
+    k: v for name, t in TABLES.items() if name not in _OWN_RENDERER for k, v in t.items()}
 
 
 def say(key: str, language: str = "en", /, **params: Any) -> str:
