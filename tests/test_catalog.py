@@ -154,3 +154,15 @@ def test_every_thai_text_passes_the_sentence_check_of_a_thai_run() -> None:
         if bad:
             english[key] = bad
     assert english == {}
+
+
+def test_the_seen_line_says_in_english_what_fmt_says() -> None:
+    """tuneguard.fmt.seen_text (no catalog import: the CLI's start-up) and the catalog's English agree."""
+    from tuneguard.catalog import say
+    from tuneguard.fmt import seen_text
+
+    ev = {"examples_seen": 1240, "passes": 2.5, "exposures": 37, "rows": 100, "distinct_rows": 3}
+    assert seen_text(ev) == say("report.seen.repeats", "en", examples=1240, passes="2.5", exposures="37")
+    assert seen_text({"examples_seen": 1240, "passes": 0.41}) == say("report.seen.passes", "en", examples=1240,
+                                                                    passes="0.41")
+    assert seen_text({"examples_seen": 12}) == say("report.seen", "en", examples=12)

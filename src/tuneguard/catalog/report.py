@@ -52,6 +52,14 @@ _REPORT: dict[str, dict[str, str]] = {
         "en": " · severity set by {key} (the check said {default})",
         "th": " · ระดับกำหนดโดย {key} (การตรวจให้ระดับ {default})"},
     "f.do": {"en": "Do:", "th": "ควรทำ:"},
+    # what the model had seen when a guard finding appeared (tuneguard.fmt.seen_text, in any language)
+    "seen": {"en": "after {examples:,} examples", "th": "หลังจากเห็น {examples:,} ตัวอย่าง"},
+    "seen.passes": {
+        "en": "after {examples:,} examples ({passes} passes over the rows)",
+        "th": "หลังจากเห็น {examples:,} ตัวอย่าง ({passes} รอบของข้อมูล)"},
+    "seen.repeats": {
+        "en": "after {examples:,} examples ({passes} passes over the rows; each distinct row seen {exposures} times on average)",
+        "th": "หลังจากเห็น {examples:,} ตัวอย่าง ({passes} รอบของข้อมูล; แต่ละแถวที่ไม่ซ้ำกันถูกเห็นเฉลี่ย {exposures} ครั้ง)"},
     "source.audit": {"en": "audit", "th": "การตรวจข้อมูล"},
     "source.guard": {"en": "guard", "th": "ระบบป้องกัน"},
     "sev.info": {"en": "info", "th": "ข้อมูล"},

@@ -7,8 +7,7 @@ from typing import Any
 
 from tuneguard.catalog import say
 from tuneguard.config.diff import format_value
-from tuneguard.fmt import seen_text
-from tuneguard.report.components import Words, exit_reason, report_language
+from tuneguard.report.components import Words, exit_reason, report_language, seen_in_language
 from tuneguard.report.recommend import RECOMMENDED_CONFIG, Recommendations, config_path_for
 from tuneguard.report.rundata import RunData
 from tuneguard.report.verdict import Verdict, answer_rows, compare_to_base, eval_loss_at, fmt, generation_stats
@@ -65,7 +64,7 @@ def _findings_md(run: RunData, w: Words) -> list[str]:
         out.append(w("md.no_findings"))
     for f in sorted(run.findings, key=lambda f: (f.source != "audit", f.step if f.step is not None else -1)):
         where = w("md.audit") if f.step is None else w("step", step=f.step)
-        seen = seen_text(f.evidence) if lang == "en" else None
+        seen = seen_in_language(f.evidence, lang)
         if seen:
             where += f", {seen}"
         ov = (f.evidence or {}).get("severity_override")
