@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
+from tuneguard.catalog import render
+
 Severity = Literal["info", "warning", "error"]
 SEVERITY_ORDER = {"info": 0, "warning": 1, "error": 2}
 
@@ -46,8 +48,6 @@ class Finding:
              evidence: dict[str, Any] | None = None, step: int | None = None, source: str = "audit") -> "Finding":
         """A finding whose message and recommendation are catalog specs, rendered in English
         for the contract fields and kept for other languages."""
-        from tuneguard.catalog import render
-
         return cls(code=code, severity=severity, message=render(message), evidence=evidence or {},
                    recommendation=render(recommendation), step=step, source=source,
                    text={"message": message, "recommendation": recommendation})
@@ -63,8 +63,6 @@ class Finding:
         spec = (self.text or {}).get(field)
         if language == "en" or not spec:
             return english
-        from tuneguard.catalog import render
-
         try:
             return render(spec, language)
         except (KeyError, IndexError, ValueError, TypeError):  # a spec from another version: keep the English
