@@ -792,4 +792,5 @@ def _write_report(ctx: RunContext, console: Console) -> None:
         return
     console.print(Text(f"{diagnosis.line()}\nreport: {path} (verdict: {verdict.overall})"))
     ctx.event("report", {"path": str(path), "verdict": verdict.overall, "summary": verdict.summary_line(),
+                         "criteria": [{"name": c.name, "status": c.status} for c in verdict.criteria],
                          "diagnosis": diagnosis.to_dict(), "next_steps": _next_steps(ctx.run_dir, run)})
