@@ -13,6 +13,8 @@ import functools
 import importlib
 import random
 import re
+import sys
+import types
 import warnings
 
 MODULES = (
@@ -25,7 +27,10 @@ MODULES = (
     "shlex shutil signal smtplib socket socketserver sqlite3 ssl statistics string struct subprocess symtable "
     "sysconfig tabnanny tarfile tempfile textwrap threading timeit token tokenize trace traceback types typing "
     "unittest urllib.parse urllib.request uuid warnings wave weakref xml.dom.minidom xml.etree.ElementTree "
-    "xmlrpc.client zipfile zlib").split()
+    "xmlrpc.client zipfile zlib "
+    # Appended (positions above stay put): enough docstrings for the largest tests.
+    "array binascii bz2 cmath code codeop contextvars doctest filecmp fileinput graphlib linecache netrc "
+    "pstats pyclbr runpy stat stringprep sys time tracemalloc zipimport zoneinfo").split()
 
 QUESTIONS = (
     "What does {name} in Python's {mod} module do?",
@@ -46,18 +51,33 @@ def _shingles(text: str, n: int = 3) -> set[tuple[str, ...]]:
 
 
 def _members(mod: object) -> list[tuple[str, object]]:
-    """Public module members, and the public methods of its classes (Class.method)."""
+    """Public module members, and the public methods of its classes (Class.method).
+
+    Submodules are left out, and lazily loaded names are loaded (`dir` + `getattr`): a
+    module's `vars` grow with what other code imported, and the corpus must be the same
+    whatever ran before it (the tests index it by position)."""
     out = []
-    for name in sorted(vars(mod)):
+    for name in sorted(dir(mod)):
         if name.startswith("_"):
             continue
-        obj = vars(mod)[name]
+        try:
+            obj = getattr(mod, name)
+        except Exception:  # noqa: BLE001 - a lazy name whose import fails here is not part of the corpus
+            continue
+        if isinstance(obj, types.ModuleType):
+            continue
         out.append((name, obj))
         if isinstance(obj, type) and getattr(obj, "__module__", "").split(".")[0] == mod.__name__.split(".")[0]:
             for attr in sorted(vars(obj)):
-                if not attr.startswith("_"):
+                if not attr.startswith("_") and _stdlib(vars(obj)[attr]):
                     out.append((f"{name}.{attr}", vars(obj)[attr]))
     return out
+
+
+def _stdlib(obj: object) -> bool:
+    """Defined by the standard library: transformers adds `Logger.info_once` to logging's class."""
+    owner = getattr(obj, "__module__", None)
+    return not isinstance(owner, str) or owner.split(".")[0] in sys.stdlib_module_names
 
 
 def docstrings(min_words: int = 25, max_words: int = 120, max_similarity: float = 0.25) -> list[tuple[str, str, str]]:

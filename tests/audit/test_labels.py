@@ -161,8 +161,8 @@ def test_answers_truncated_by_max_length(audit_rows):
     docs = [d for _, _, d in docstrings()]
     rows = clean_rows(500)
     planted = random.Random(2).sample(range(500), 20)
-    for n, i in enumerate(planted):  # ~8 docstrings: well over 1024 tiny tokens
-        rows[i]["output"] = " ".join(docs[600 + 8 * n: 608 + 8 * n])
+    for n, i in enumerate(planted):  # 12 docstrings (300-1,400 words): well over 1024 tiny tokens
+        rows[i]["output"] = " ".join(docs[600 + 12 * n: 612 + 12 * n])
     result, _ = audit_rows(rows, validation=clean_rows(50, seed=1, offset=500))
     assert serious(result) == {"ANSWER_TRUNCATED": "warning"}
     f = get(result, "ANSWER_TRUNCATED")
