@@ -75,7 +75,7 @@ def test_default_rules():
                                                        "LOSS_SPIKE": "rollback", "OVERFITTING": "halt",
                                                        "PLATEAU": "warn"}
     spike = rules["LOSS_SPIKE"]
-    assert (spike.scale_lr, spike.times, spike.then, spike.skip_steps) == (0.5, 1, "halt", None)
+    assert (spike.scale_lr, spike.times, spike.then, spike.skip_steps) == (0.5, 1, "warn", None)
     assert rules["OVERFITTING"].triggers == ["rising"] and rules["OVERFITTING"].keep_best
 
 
@@ -195,8 +195,20 @@ def test_rollback_skip_steps_and_no_checkpoint(make_engine):
     assert engine2.pending is None and opt2.param_groups[0]["lr"] == pytest.approx(0.5e-2)
 
 
-def test_rollback_then_halt_on_repeat(make_engine):
+def test_rollback_then_warn_on_repeat_by_default(make_engine):
+    """The default: one rollback, then a later spike (a hard batch, as often as not) only warns."""
     ctx, engine, _, _ = make_engine(checkpoints=(20,))
+    assert act(ctx, TrainerControl(), finding("LOSS_SPIKE", 25)) == "rollback"
+    engine.take_rollback()
+    control = TrainerControl()
+    assert act(ctx, control, finding("LOSS_SPIKE", 28)) == "warn"
+    assert not control.should_training_stop and ctx.halt_finding is None
+    assert actions(ctx)[0] == (25, "LOSS_SPIKE", "rollback") and (28, "LOSS_SPIKE", "halt") not in actions(ctx)
+
+
+def test_rollback_then_halt_on_repeat(make_engine):
+    ctx, engine, _, _ = make_engine(checkpoints=(20,), policy={"rules": {"LOSS_SPIKE": {
+        "action": "rollback", "scale_lr": 0.5, "times": 1, "then": "halt"}}})
     assert act(ctx, TrainerControl(), finding("LOSS_SPIKE", 25)) == "rollback"
     engine.take_rollback()
     control = TrainerControl()

@@ -211,7 +211,8 @@ def test_policy_state_travels_with_the_checkpoints(spike_runs):
 def test_a_second_spike_after_the_rollback_halts(tmp_path, policy_train_file):
     # Batches 1-25 are steps 1-25 (and accelerate's loader collates one batch ahead, so the
     # first pass collates 26); after the rollback to 20, step s is batch 26 + (s - 20).
-    code, _ = train(tmp_path / "run", policy_train_file, poison={SPIKE, 36})
+    code, _ = train(tmp_path / "run", policy_train_file, poison={SPIKE, 36}, settings=[
+        "policy.rules={LOSS_SPIKE: {action: rollback, scale_lr: 0.5, times: 1, then: halt}}"])
     run = tmp_path / "run"
     assert code == 1
     assert read_store(run, lambda s: s.state()) == "halted"
