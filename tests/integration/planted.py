@@ -106,7 +106,7 @@ class SlowSteps(Plant):
     def on_train(self, k: int, output: Any) -> Any:
         self._t.append(time.perf_counter())
         if self.first <= k <= self.last:
-            gaps = sorted(b - a for a, b in zip(self._t[1:self.first - 1], self._t[2:self.first]))
+            gaps = sorted(b - a for a, b in zip(self._t[1:self.first - 1], self._t[2:self.first], strict=False))
             time.sleep(self.times * gaps[len(gaps) // 2])
         return output
 

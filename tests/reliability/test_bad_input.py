@@ -189,7 +189,7 @@ def test_empty_files_give_a_clear_error(tmp_path: Path, tokenizer: Any, content:
 # --- hostile configs and paths through the CLI ---------------------------------------------
 
 BILLION_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+    f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=False))
 
 
 def _bad_configs(tmp: Path, train: Path) -> dict[str, tuple[str, str]]:

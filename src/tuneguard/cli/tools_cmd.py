@@ -346,7 +346,8 @@ def export(
     merge: Annotated[bool, typer.Option("--merge", help="Merge the adapter into the base weights (plain transformers model).")] = False,
     dtype: Annotated[str | None, typer.Option("--dtype", help="bf16, fp16 or fp32 (default: the run's).")] = None,
     checkpoint: CheckpointOpt = "best",
-    push_to_hub: Annotated[str | None, typer.Option("--push-to-hub", help="Upload to this hub repo (user/name); token from HF_TOKEN.")] = None,
+    push_to_hub: Annotated[str | None, typer.Option(
+        "--push-to-hub", help="Upload to this hub repo (user/name); token from HF_TOKEN.")] = None,
     private: Annotated[bool, typer.Option("--private", help="With --push-to-hub: create the repo private.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace what --out holds.")] = False,
     debug: DebugOpt = False,

@@ -11,6 +11,7 @@ import os
 import re
 from importlib import resources
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
@@ -221,7 +222,7 @@ def _delete(raw: dict[str, Any], loc: tuple[Any, ...]) -> bool:
         return False
 
 
-def _describe(err: dict[str, Any], raw: dict[str, Any]) -> str:
+def _describe(err: Mapping[str, Any], raw: dict[str, Any]) -> str:
     loc = err["loc"]
     field = _fmt_loc(loc)
     if err["type"] == "extra_forbidden":
@@ -291,7 +292,7 @@ def validate_config(raw: dict[str, Any], explicit: set[str] | None = None,
 def resolve_env_refs(cfg: Config) -> Config:
     """Expand ${VAR} references in secret-bearing fields at run time (never saved)."""
     out = cfg.model_copy(deep=True)
-    urls = []
+    urls: list[str] = []
     missing = []
     for u in out.notify.urls:
         m = _ENV_REF.match(u.strip())

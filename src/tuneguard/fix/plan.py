@@ -228,7 +228,7 @@ def plan_fix(cfg: Config, findings: list[Finding], tokenizer: Any, truncation: s
     if trunc_codes:
         feats, _ = tokenize_examples(tokenizer, train_ex, dcfg.max_length, dcfg.train_on_prompt)
         eos = tokenizer.eos_token_id
-        for ex, feat in zip(train_ex, feats):
+        for ex, feat in zip(train_ex, feats, strict=False):
             if not is_truncated(feat, eos, dcfg.max_length) or ex.line in by_role["train"].drops:
                 continue
             truncated.append(_where(ex))

@@ -108,7 +108,7 @@ def expected_list(expected: str | list[str] | None) -> list[str]:
 
 def distinct2(tokens: list[int]) -> float | None:
     """Unique bigrams / bigrams of a token sequence; None when it has fewer than 2 tokens."""
-    pairs = list(zip(tokens, tokens[1:]))
+    pairs = list(zip(tokens, tokens[1:], strict=False))
     return len(set(pairs)) / len(pairs) if pairs else None
 
 

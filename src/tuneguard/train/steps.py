@@ -107,7 +107,7 @@ class StepRecorder:
             summed = collectives.all_sum_float(vec)
             losses = [None if losses[i] is None else summed[i] / world for i in range(n)]
             tokens = [None if tokens[i] is None else int(round(summed[n + i])) for i in range(n)]
-        return [StepRecord(step, loss, grad, tok) for (step, *_), loss, grad, tok in zip(pending, losses, grads, tokens)]
+        return [StepRecord(step, loss, grad, tok) for (step, *_), loss, grad, tok in zip(pending, losses, grads, tokens, strict=False)]
 
 
 def _floats(values: list[Any]) -> list[float | None]:
@@ -118,6 +118,6 @@ def _floats(values: list[Any]) -> list[float | None]:
     out: list[float | None] = [None if v is None or isinstance(v, torch.Tensor) else float(v) for v in values]
     if tensors:
         stacked = torch.stack([v.detach().reshape(()).float() for _, v in tensors]).tolist()
-        for (i, _), x in zip(tensors, stacked):
+        for (i, _), x in zip(tensors, stacked, strict=False):
             out[i] = float(x)
     return out
