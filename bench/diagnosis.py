@@ -432,7 +432,7 @@ def audit_one(workdir: Path, twin: Twin, tokenizer: Any) -> dict[str, Any]:
     from tuneguard.audit import labels as labels_mod
     from tuneguard.audit import run_audit
     from tuneguard.data.pipeline import prepare_data
-    from tuneguard.train.model import setup_pad_token
+    from tuneguard.model.load import setup_pad_token
 
     workdir.mkdir(parents=True, exist_ok=True)
     train = write_jsonl(workdir / "train.jsonl", twin.rows)
@@ -553,7 +553,7 @@ def main() -> int:
 
     from tuneguard.config.schema import ModelConfig
     from tuneguard.findings import AUDIT_CODES
-    from tuneguard.train.model import load_tokenizer
+    from tuneguard.model.load import load_tokenizer
 
     t0 = time.perf_counter()
     root = fetch(Path(args.data_dir))

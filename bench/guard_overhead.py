@@ -62,8 +62,8 @@ def train_once(guards: bool, steps: int, device: str, workdir: Path, tokenizer: 
     from tuneguard.findings import GUARD_CODES
     from tuneguard.guard import build_guard_callbacks
     from tuneguard.store.run_store import RunStore
-    from tuneguard.train.context import RunContext
-    from tuneguard.train.model import tiny_model_config
+    from tuneguard.context import RunContext
+    from tuneguard.model.load import tiny_model_config
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(tiny_model_config(640))
@@ -128,7 +128,7 @@ def main() -> None:
     import torch
     import transformers
 
-    from tuneguard.train.model import build_tiny_tokenizer
+    from tuneguard.model.load import build_tiny_tokenizer
 
     logging.disable(logging.WARNING)  # findings on random data are expected; keep stdout to the JSON
     transformers.logging.set_verbosity_error()

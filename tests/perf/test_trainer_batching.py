@@ -12,7 +12,7 @@ from transformers import AutoModelForCausalLM, PrinterCallback, TrainingArgument
 from tuneguard.bench.throughput import make_examples, wrap_lora
 from tuneguard.data.batching import BatchingTrainer
 from tuneguard.data.collate import PaddingCollator
-from tuneguard.train.model import tiny_model_config
+from tuneguard.model.load import tiny_model_config
 
 
 class Recorder:

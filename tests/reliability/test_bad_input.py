@@ -27,7 +27,7 @@ from tuneguard.audit import run_audit
 from tuneguard.config.load import read_source, validate_config
 from tuneguard.data.load import DataError
 from tuneguard.data.pipeline import prepare_data
-from tuneguard.train.model import build_tiny_tokenizer, setup_pad_token
+from tuneguard.model.load import build_tiny_tokenizer, setup_pad_token
 
 SETTINGS = settings(max_examples=150, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,

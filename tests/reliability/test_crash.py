@@ -29,7 +29,7 @@ import torch
 from tests.conftest import tiny_config
 from tests.reliability.conftest import start_train, wait_until
 from tuneguard.store.run_store import RunStore
-from tuneguard.train.resume import MARKER
+from tuneguard.checkpoints import MARKER
 
 pytestmark = pytest.mark.slow
 

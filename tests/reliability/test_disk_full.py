@@ -25,7 +25,7 @@ from tuneguard.config.load import load_config
 from tuneguard.store.run_store import RunStore
 from tuneguard.train import run as run_mod
 from tuneguard.train.diskfull import fmt_bytes
-from tuneguard.train.resume import (
+from tuneguard.checkpoints import (
     MARKER,
     checkpoint_bytes,
     is_complete,

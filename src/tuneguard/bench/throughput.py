@@ -159,7 +159,7 @@ def bench_dtype(requested: str, device: str) -> torch.dtype:
 def build_base(model_name: str, vocab: int, device: str, seed: int, dtype: torch.dtype | None = None) -> Any:
     from transformers import AutoModelForCausalLM, GPTJConfig
 
-    from tuneguard.train.model import tiny_model_config
+    from tuneguard.model.load import tiny_model_config
 
     torch.manual_seed(seed)
     dtype = dtype or bench_dtype("auto", device)
@@ -376,7 +376,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     import transformers
 
-    from tuneguard.train.model import build_tiny_tokenizer, setup_pad_token
+    from tuneguard.model.load import build_tiny_tokenizer, setup_pad_token
 
     transformers.logging.set_verbosity_error()
     logging.basicConfig(level=logging.WARNING if o.json else logging.INFO, format="%(name)s: %(message)s")

@@ -57,7 +57,7 @@ def audit(
     cfg = load_or_exit(config, set_, json_out=json_)
     from tuneguard.audit import audit_config
     from tuneguard.data.load import DataError
-    from tuneguard.train.model import ModelError
+    from tuneguard.model.load import ModelError
 
     try:
         result = audit_config(cfg)

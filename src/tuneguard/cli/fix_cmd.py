@@ -35,7 +35,7 @@ def fix(
     from tuneguard.data.load import DataError
     from tuneguard.fix import OutputRefused, run_fix
     from tuneguard.fix.account import by_code, summary
-    from tuneguard.train.model import ModelError
+    from tuneguard.model.load import ModelError
 
     try:
         result = run_fix(cfg, config, out, truncation)

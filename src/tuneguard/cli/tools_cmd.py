@@ -56,7 +56,7 @@ def user_errors(debug: bool) -> Iterator[None]:
     from tuneguard.config.load import ConfigError
     from tuneguard.data.load import DataError
     from tuneguard.tools import ToolError
-    from tuneguard.train.model import ModelError
+    from tuneguard.model.load import ModelError
 
     try:
         yield

@@ -50,7 +50,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from tuneguard.control.signals import SignalWatcher
 from tuneguard.dist import Collectives
-from tuneguard.train.context import RunContext
+from tuneguard.context import RunContext
 
 log = logging.getLogger(__name__)
 

@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import re
 from typing import Any
 
 from transformers import TrainerCallback
 
+from tuneguard.checkpoints import checkpoint_before
 from tuneguard.findings import Finding
 from tuneguard.guard.actions import act, agree_on_halt
 from tuneguard.guard.collapse import LossCollapseDetector
@@ -42,21 +41,6 @@ from tuneguard.guard.train_loss import SinceEval, TrainLossSinceEval
 from tuneguard.guard.records import StepRecord, records_in
 
 log = logging.getLogger(__name__)
-
-_CKPT = re.compile(r"^checkpoint-(\d+)$")
-
-
-def checkpoint_before(output_dir: str | None, step: int) -> str | None:
-    """The newest `checkpoint-N` folder in `output_dir` with N < step (None if none)."""
-    if not output_dir or not os.path.isdir(output_dir):
-        return None
-    best: tuple[int, str] | None = None
-    for name in os.listdir(output_dir):
-        m = _CKPT.match(name)
-        if m and int(m.group(1)) < step and (best is None or int(m.group(1)) > best[0]):
-            best = (int(m.group(1)), os.path.join(output_dir, name))
-    return best[1] if best else None
-
 
 def plan_from_trainer(args: Any, train_dataloader: Any, distinct_rows: int | None) -> SeenPlan | None:
     """Examples per optimizer step and per epoch, as this Trainer will run them: the training
@@ -83,7 +67,7 @@ class GuardCallback(TrainerCallback):
         self.output_dir: str | None = None
         self.plan: SeenPlan | None = None
         self.tokens_seen: int | None = None  # supervised tokens, summed from the step records
-        self.nonfinite = NonFiniteDetector(last_checkpoint=lambda step: checkpoint_before(self.output_dir, step))
+        self.nonfinite = NonFiniteDetector(last_checkpoint=self._checkpoint_before)
         self.collapse = LossCollapseDetector(g.collapse_floor, g.collapse_ratio, ctx.audit_findings,
                                              g.collapse_eval_ratio, g.collapse_eval_kept, g.collapse_exposures,
                                              g.collapse_passes, g.collapse_repeats)
@@ -97,6 +81,12 @@ class GuardCallback(TrainerCallback):
                                              g.throughput_patience_s, g.throughput_min_window_s)
         self.since_eval = TrainLossSinceEval()
         self._skip_throughput = False
+
+    def _checkpoint_before(self, step: int) -> str | None:
+        """The checkpoint NON_FINITE names: the newest complete one before `step`, the one that
+        `--resume auto` and a rollback would take."""
+        found = checkpoint_before(self.output_dir, step) if self.output_dir else None
+        return str(found) if found is not None else None
 
     # -- Trainer events ---------------------------------------------------------------
     def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001 - Trainer signature

@@ -36,13 +36,8 @@ from typing import Any
 from tuneguard.config.schema import PolicyRule
 from tuneguard.findings import Finding, overridden_below_error
 from tuneguard.policy.lr import LRChange, LRScaler, parse_lr_request
-from tuneguard.policy.rollback import (
-    BatchSkips,
-    Layout,
-    PendingRollback,
-    checkpoint_before,
-    complete_checkpoints,
-)
+from tuneguard.checkpoints import checkpoint_before, complete_checkpoints
+from tuneguard.policy.rollback import BatchSkips, Layout, PendingRollback
 
 log = logging.getLogger(__name__)
 

@@ -29,12 +29,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tuneguard.train.resume import checkpoint_step, is_complete
+from tuneguard.checkpoints import discard_after
 
 log = logging.getLogger(__name__)
 
@@ -193,27 +192,6 @@ def install_batch_skipper(trainer: Any, skips: BatchSkips) -> None:
     trainer.get_train_dataloader = get_train_dataloader
 
 
-# --- checkpoints -------------------------------------------------------------------------
-
-def complete_checkpoints(output_dir: str | Path) -> dict[int, Path]:
-    """Complete `checkpoint-N` folders by step."""
-    d = Path(output_dir)
-    if not d.is_dir():
-        return {}
-    out = {}
-    for p in d.iterdir():
-        step = checkpoint_step(p) if p.is_dir() else None
-        if step is not None and is_complete(p):
-            out[step] = p
-    return out
-
-
-def checkpoint_before(output_dir: str | Path, step: int) -> Path | None:
-    """The newest complete checkpoint with a step < `step`."""
-    cands = {s: p for s, p in complete_checkpoints(output_dir).items() if s < step}
-    return cands[max(cands)] if cands else None
-
-
 @dataclasses.dataclass
 class PendingRollback:
     """A rollback decided at `from_step`, carried out when the Trainer has returned."""
@@ -224,20 +202,6 @@ class PendingRollback:
     code: str
     requested_by: str
     skipped: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-
-
-def discard_after(output_dir: str | Path, step: int) -> list[str]:
-    """Delete the checkpoints after `step` (the abandoned timeline); returns their names."""
-    gone = []
-    d = Path(output_dir)
-    if not d.is_dir():
-        return gone
-    for p in sorted(d.iterdir()):
-        s = checkpoint_step(p) if p.is_dir() else None
-        if s is not None and s > step:
-            shutil.rmtree(p, ignore_errors=True)
-            gone.append(p.name)
-    return gone
 
 
 def reset_callbacks(trainer: Any, ctx: Any) -> None:

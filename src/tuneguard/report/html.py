@@ -223,7 +223,7 @@ def _recommendations_html(run: RunData, recs: Recommendations) -> str:
         if "***" in str(run.config.get("notify", {})):
             parts.append('<p class="note">Secrets were redacted in config.yaml: set notify.urls again '
                          '(e.g. --set \'notify.urls=["${LINE_URL}"]\').</p>')
-    from tuneguard.nextrun import NEXT_WORDS, next_steps  # here: nextrun imports this package
+    from tuneguard.report.next_steps import NEXT_WORDS, next_steps
 
     steps = next_steps(run, recs)
     if steps:

@@ -81,7 +81,7 @@ def render_markdown(run: RunData, verdict: Verdict, recs: Recommendations) -> st
         out += ["", fence(recs.command(config_path_for(run), next_dir, multiline=True)), "",
                 f"The same config: `{run.run_dir / RECOMMENDED_CONFIG}` (`tuneguard config diff "
                 f"{config_path_for(run)} {run.run_dir / RECOMMENDED_CONFIG}` shows the changes with their reasons)."]
-    from tuneguard.nextrun import NEXT_WORDS, next_steps  # here: nextrun imports this package
+    from tuneguard.report.next_steps import NEXT_WORDS, next_steps
 
     steps = next_steps(run, recs)
     if steps:

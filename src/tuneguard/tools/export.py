@@ -20,7 +20,7 @@ import torch
 
 from tuneguard.tools import ToolError, ToolUsageError
 from tuneguard.tools.checkpoints import LoadedRun, load_run_model
-from tuneguard.train import model as model_lib
+from tuneguard.model import load as model_lib
 
 log = logging.getLogger(__name__)
 

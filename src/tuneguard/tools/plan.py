@@ -29,7 +29,7 @@ import torch
 from tuneguard.config.schema import Config
 from tuneguard.data.pipeline import PreparedData
 from tuneguard.tools import ToolError, ToolUsageError
-from tuneguard.train import model as model_lib
+from tuneguard.model import load as model_lib
 from tuneguard.train.memfit import memory_knobs as _memory_knobs
 from tuneguard.train.run import (
     ListDataset,

@@ -20,7 +20,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from tuneguard.train.resume import (
+from tuneguard.checkpoints import (
     checkpoint_bytes,
     checkpoint_step,
     is_complete,

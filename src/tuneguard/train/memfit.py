@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from tuneguard.train import perf
-from tuneguard.train.device import DeviceProps
+from tuneguard.model.device import DeviceProps
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def measure_model(cfg: Any, model_config: Any) -> ModelSize:
     """Count the parameters of the configured model and its LoRA from its config alone."""
     from transformers import AutoModelForCausalLM
 
-    from tuneguard.train.model import target_modules
+    from tuneguard.model.load import target_modules
 
     with torch.device("meta"):
         m = AutoModelForCausalLM.from_config(model_config, trust_remote_code=cfg.model.trust_remote_code)

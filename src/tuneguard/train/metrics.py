@@ -18,7 +18,7 @@ from transformers import TrainerCallback
 from tuneguard.fmt import fmt_duration  # noqa: F401 - re-exported for callers
 from tuneguard.guard.episode import as_float
 from tuneguard.guard.train_loss import TrainLossSinceEval
-from tuneguard.train.context import RunContext
+from tuneguard.context import RunContext
 from tuneguard.guard.records import STEPS_KEY
 from tuneguard.train.steps import StepRecorder
 

@@ -41,13 +41,13 @@ from tuneguard.dist import (
 from tuneguard.findings import Finding
 from tuneguard.store.run_store import RunStore
 from tuneguard.trackers import TrackerCallback
-from tuneguard.train import model as model_lib
-from tuneguard.train.context import RunContext
+from tuneguard.model import load as model_lib
+from tuneguard.context import RunContext
 from tuneguard.train.diskfull import DiskFull, handle_disk_full, is_disk_full
 from tuneguard.train.display import DisplayCallback
 from tuneguard.train.metrics import CountingCollator, MetricsCallback, TokenCounter
 from tuneguard.train.preflight import Preflight, PreflightRefusal, preflight
-from tuneguard.train.resume import CheckpointMarkerCallback, latest_checkpoint
+from tuneguard.checkpoints import CheckpointMarkerCallback, latest_checkpoint
 from tuneguard.train.steps import StepRecorder
 from tuneguard.verbatim import make_console, print_error
 
@@ -685,7 +685,7 @@ def _with_collator(fn: Any, trainer: Any, collator: Any) -> Any:
 
 
 def _step_of(ckpt: Path | None) -> int:
-    from tuneguard.train.resume import checkpoint_step
+    from tuneguard.checkpoints import checkpoint_step
 
     return (checkpoint_step(ckpt) or 0) if ckpt else 0
 
