@@ -469,7 +469,8 @@ def train_one(workdir: Path, rows: list[dict], preset: str, run: dict, force: bo
     data = {"max_length": 256, **run.pop("data", {})}
     cfg = base_config(preset, write_jsonl(workdir / "train.jsonl", rows), None, data, run)
     t = time.perf_counter()
-    code = run_training(cfg, workdir / "run", force=force, overwrite=True, console=Console(file=open(os.devnull, "w")))
+    code = run_training(cfg, workdir / "run", force=force, overwrite=True,
+                        console=Console(file=open(os.devnull, "w"))).exit_code
     seconds = time.perf_counter() - t
     out: dict[str, Any] = {"exit": code, "seconds": round(seconds, 1)}
     if (workdir / "run" / "run.db").exists():

@@ -16,7 +16,7 @@ LAYERS: list[set[str]] = [
     # What watches, steers, judges and tells: one concern each.
     {"policy", "control", "guard", "audit", "report", "notify", "trackers", "diagnosis"},
     # What everything above is made of.
-    {"data", "model", "checkpoints", "store", "config", "findings", "context", "dist", "deps", "fmt",
+    {"data", "model", "checkpoints", "store", "config", "findings", "context", "errors", "dist", "deps", "fmt",
      "verbatim", "tuneguard"},
 ]
 

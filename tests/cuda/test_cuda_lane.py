@@ -44,13 +44,13 @@ def small_gptj_folder(tmp_path, *, layers: int = 2, hidden: int = 256, vocab: in
     return folder
 
 
-def train(tmp_path, name: str, folder, train_file, *settings: str) -> tuple[int, dict]:
+def train(tmp_path, name: str, folder, train_file, *settings: str, callbacks=()) -> tuple[int, dict]:
     cfg = load_config("gptj-6b-v2", [f"model.name={folder}", f"data.train_file={train_file}", "train.max_steps=8",
                                      "train.logging_steps=2", "eval.steps=8", "train.save_steps=8",
                                      "train.batch_size=4", "train.gradient_accumulation_steps=1",
                                      "train.learning_rate=1e-3", *settings])
     run = tmp_path / name
-    code = run_training(cfg, run, console=Console(quiet=True), force=True)
+    code = run_training(cfg, run, console=Console(quiet=True), force=True, extra_callbacks=callbacks).exit_code
     with RunStore(run) as store:
         return code, {"state": store.state(), "loss": [m["loss"] for m in store.metrics("train")],
                       "meta": store.meta(), "reason": store.get_meta("exit_reason")}
@@ -137,27 +137,21 @@ def test_fp16_overflowed_steps_are_skipped_not_halted(tmp_path, train_file):
     infinite gradient norm and a finite loss. Planted here (an infinite gradient at steps 2
     and 3); the run must go on to the end, with no NON_FINITE finding."""
     folder = small_gptj_folder(tmp_path, dtype="float16")
-    from tuneguard.train import run as run_mod
+    from transformers import TrainerCallback
 
-    original = run_mod.load_model_for_training
+    class Overflow(TrainerCallback):
+        def on_train_begin(self, args, state, control, model=None, **kw):
+            calls = {"n": 0}
+            param = next(p for n, p in model.named_parameters() if p.requires_grad and "lora_A" in n)
 
-    def with_overflow(*a, **kw):
-        model, counts = original(*a, **kw)
-        calls = {"n": 0}
-        param = next(p for n, p in model.named_parameters() if p.requires_grad and "lora_A" in n)
+            def hook(grad):
+                calls["n"] += 1
+                return grad * float("inf") if calls["n"] in (2, 3) else grad
 
-        def hook(grad):
-            calls["n"] += 1
-            return grad * float("inf") if calls["n"] in (2, 3) else grad
+            param.register_hook(hook)
 
-        param.register_hook(hook)
-        return model, counts
-
-    run_mod.load_model_for_training = with_overflow
-    try:
-        code, r = train(tmp_path, "fp16", folder, train_file, "model.dtype=fp16", "train.logging_steps=1")
-    finally:
-        run_mod.load_model_for_training = original
+    code, r = train(tmp_path, "fp16", folder, train_file, "model.dtype=fp16", "train.logging_steps=1",
+                    callbacks=[Overflow()])
     assert code == 0 and r["state"] == "finished", r["reason"]
     assert r["meta"]["performance"]["mixed_precision"] == "fp16"
     with RunStore(tmp_path / "fp16") as store:

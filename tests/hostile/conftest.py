@@ -119,7 +119,7 @@ def _train(cfg_path: Path, run_dir: Path, *sets: str, force: bool = False) -> in
     from tuneguard.train.run import run_training
 
     return run_training(load_config(str(cfg_path), list(sets)), run_dir, force=force,
-                        console=Console(file=io.StringIO(), width=200))
+                        console=Console(file=io.StringIO(), width=200)).exit_code
 
 
 def _dead_pid() -> int:

@@ -20,7 +20,7 @@ def _run(tmp_path, train_file, dtype: str) -> tuple[list[float], list[float], di
     cfg = load_config("tiny", [f"data.train_file={train_file}", f"model.dtype={dtype}", "train.chunked_loss=true",
                                "train.max_steps=6", "train.logging_steps=2", "eval.steps=6", "train.save_steps=6"])
     run = tmp_path / dtype
-    assert run_training(cfg, run, console=Console(quiet=True)) == 0
+    assert run_training(cfg, run, console=Console(quiet=True)).exit_code == 0
     with RunStore(run) as store:
         assert store.state() == "finished"
         return ([m["loss"] for m in store.metrics("train")], [m["eval_loss"] for m in store.metrics("eval")],

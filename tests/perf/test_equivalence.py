@@ -28,7 +28,7 @@ def _train(tmp_path: Path, train_file: Path, batching: str) -> tuple[list[float]
     cfg = load_config("tiny", [f"data.train_file={train_file}", f"data.batching={batching}",
                                "train.batch_size=2", "train.gradient_accumulation_steps=4"])
     run = tmp_path / batching
-    code = run_training(cfg, run, console=Console(file=open("/dev/null", "w")))
+    code = run_training(cfg, run, console=Console(file=open("/dev/null", "w"))).exit_code
     assert code == 0
     with RunStore(run) as store:
         evals = [m["eval_loss"] for m in store.metrics("eval")]

@@ -93,7 +93,7 @@ def train_inproc(cfg_path: Path, run_dir: Path, *sets: str, **kw: Any) -> int:
     from tuneguard.train.run import run_training
 
     return run_training(load_config(str(cfg_path), list(sets)), run_dir,
-                        console=Console(file=io.StringIO(), width=300), **kw)
+                        console=Console(file=io.StringIO(), width=300), **kw).exit_code
 
 
 @pytest.fixture

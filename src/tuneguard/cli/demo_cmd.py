@@ -39,7 +39,7 @@ def demo(
     c.print(f"{cfg.train.max_steps} steps on the CPU; the data audit, the guards, QA probes and the report are on.")
     from tuneguard.train.run import run_training
 
-    code = run_training(cfg, run_dir, resume=False, force=False, overwrite=True, console=c)
+    code = run_training(cfg, run_dir, resume=False, force=False, overwrite=True, console=c).exit_code
     if code == 2:
         raise typer.Exit(code)
     _tour(run_dir, c)

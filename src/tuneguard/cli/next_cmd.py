@@ -114,6 +114,6 @@ def next_run(
     new_dir = next_dir or next_run_dir(run_dir)
     cfg = load_or_exit(str(target), set_)
     c.print(f"training the next run in {new_dir}")
-    code = run_training(cfg, new_dir, console=c)
+    code = run_training(cfg, new_dir, console=c).exit_code
     c.print(f"compare the two runs: tuneguard compare {run_dir} {new_dir}")
     raise typer.Exit(code)

@@ -31,6 +31,6 @@ def train(
     cfg = load_or_exit(config, set_)
     from tuneguard.train.run import run_training
 
-    code = run_training(cfg, run_dir or default_run_dir(config), resume=resume == "auto", force=force,
-                        overwrite=overwrite, console=console())
-    raise typer.Exit(code)
+    outcome = run_training(cfg, run_dir or default_run_dir(config), resume=resume == "auto", force=force,
+                           overwrite=overwrite, console=console())
+    raise typer.Exit(outcome.exit_code)

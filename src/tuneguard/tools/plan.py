@@ -31,12 +31,8 @@ from tuneguard.data.pipeline import PreparedData
 from tuneguard.tools import ToolError, ToolUsageError
 from tuneguard.model import load as model_lib
 from tuneguard.train.memfit import memory_knobs as _memory_knobs
-from tuneguard.train.run import (
-    ListDataset,
-    UsageError,
-    load_tokenizer_and_data,
-    steps_plan,
-)
+from tuneguard.errors import UsageError
+from tuneguard.train.build import ListDataset, load_tokenizer_and_data, steps_plan
 
 log = logging.getLogger(__name__)
 
@@ -300,12 +296,12 @@ def _calibrate(cfg: Config, tokenizer: Any, data: PreparedData, plan: Plan, step
 
     from tuneguard.train.metrics import TokenCounter
     from tuneguard.train.preflight import PreflightRefusal, preflight
-    from tuneguard.train.run import build_run_trainer, load_model_for_training
+    from tuneguard.train.build import build_run_trainer, load_model_for_training
 
     use_cpu = cfg.train.use_cpu or not torch.cuda.is_available()
     on_gpu = not use_cpu
     # The same pipeline as `train` (the hardware checks, model loading, the performance plan,
-    # length-bucketed batches, the chunked loss: tuneguard.train.run.build_run_trainer), with
+    # length-bucketed batches, the chunked loss: tuneguard.train.build.build_run_trainer), with
     # its schedule replaced: N steps, no evaluation or checkpoint inside the loop (both are
     # timed separately below).
     try:
