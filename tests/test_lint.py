@@ -17,7 +17,8 @@ SRC = ROOT / "src" / "tuneguard"
 
 # The packages whose types are checked: the contracts everything else builds on, and the recipe.
 MYPY_TARGETS = ["config", "store", "findings.py", "checkpoints.py", "context.py", "dist", "model", "errors.py",
-                "train/run.py", "train/build.py", "train/rundir.py", "train/finish.py", "train/failure.py"]
+                "train/run.py", "train/build.py", "train/rundir.py", "train/finish.py", "train/failure.py",
+                "train/trainer.py"]
 
 MAX_FUNCTION_LINES = 60
 

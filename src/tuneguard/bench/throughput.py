@@ -13,7 +13,7 @@ and optimizer steps (the same effective batch):
   effective batch), random order, transformers' DataCollatorForLanguageModeling padding to the
   longest example, eager attention, the model's loss (full logits), GELU as written in the
   model; gradient checkpointing with --baseline-checkpointing (the notebooks have it on).
-- tuneguard: `BatchingTrainer` (length-bucketed batches, tuneguard.data.batching), its padding
+- tuneguard: `RunTrainer` (length-bucketed batches, tuneguard.train.trainer), its padding
   collator (pad to a multiple of 8; 64 on CUDA), and `plan_performance` (attention auto,
   gradient checkpointing auto, fused GELU, chunked cross-entropy auto).
 
@@ -200,7 +200,7 @@ def run_pipeline(kind: str, *, base: Any, tokenizer: Any, examples: list[dict[st
     from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
     from tuneguard.config.schema import Config
-    from tuneguard.data.batching import BatchingTrainer
+    from tuneguard.train.trainer import RunTrainer
     from tuneguard.data.collate import LanguageModelingCollator, PaddingCollator
     from tuneguard.train import perf
 
@@ -272,7 +272,7 @@ def run_pipeline(kind: str, *, base: Any, tokenizer: Any, examples: list[dict[st
     if kind == "baseline":
         trainer = Trainer(**common)
     else:
-        trainer = BatchingTrainer(length_buckets=True, compute_loss_func=plan.loss_func,
+        trainer = RunTrainer(length_buckets=True, compute_loss_func=plan.loss_func,
                                   train_collate_wrapper=plan.train_collate_wrapper(), **common)
     trainer.remove_callback(PrinterCallback)
     if device == "cuda":

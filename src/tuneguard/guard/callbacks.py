@@ -62,8 +62,12 @@ class GuardCallback(TrainerCallback):
     """The loss, gradient, evaluation-curve and resource guards of one run."""
 
     def __init__(self, ctx: Any) -> None:
-        g = ctx.cfg.guard
         self.ctx = ctx
+        self._start()
+
+    def _start(self) -> None:
+        """The detectors and counters of a new timeline (a run, or the pass after a rollback)."""
+        g, ctx = self.ctx.cfg.guard, self.ctx
         self.output_dir: str | None = None
         self.plan: SeenPlan | None = None
         self.tokens_seen: int | None = None  # supervised tokens, summed from the step records
@@ -81,6 +85,15 @@ class GuardCallback(TrainerCallback):
                                              g.throughput_patience_s, g.throughput_min_window_s)
         self.since_eval = TrainLossSinceEval()
         self._skip_throughput = False
+
+    def reset_for_rollback(self) -> None:
+        """After a rollback the guards start as new (on train begin they replay the
+        checkpoint's log history, so the running medians and episodes are those of its step),
+        except memory and throughput, which watch the machine, not the timeline: a MEMORY_HIGH
+        already recorded is not recorded (and notified) again for the same episode."""
+        memory, throughput = self.memory, self.throughput
+        self._start()
+        self.memory, self.throughput = memory, throughput
 
     def _checkpoint_before(self, step: int) -> str | None:
         """The checkpoint NON_FINITE names: the newest complete one before `step`, the one that

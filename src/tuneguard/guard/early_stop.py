@@ -37,6 +37,13 @@ class GuardedEarlyStopping(EarlyStoppingCallback):
                                             "__qualname__": cls.__qualname__, "__doc__": cls.__doc__})
         return bound(early_stopping_patience=patience, early_stopping_threshold=threshold)
 
+    def reset_for_rollback(self) -> None:
+        """After a rollback: patience starts again, the best metric is re-read from the
+        restored state."""
+        self.early_stopping_patience_counter = 0
+        if hasattr(self, "best"):
+            self.best = None
+
     def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001 - Trainer signature
         if args.metric_for_best_model is None:
             raise ValueError("early stopping needs TrainingArguments(metric_for_best_model='eval_loss', "

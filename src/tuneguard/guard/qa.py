@@ -262,6 +262,12 @@ class QAProbeCallback(TrainerCallback):
         self.max_new_tokens = ctx.cfg.eval.qa_max_new_tokens
         self._warned = False
 
+    def reset_for_rollback(self) -> None:
+        """After a rollback QA_DEGRADED starts again; on train begin it is rebuilt from the
+        (truncated) stored samples."""
+        if self.detector is not None:
+            self.detector = type(self.detector)(self.detector.drop)
+
     def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001 - Trainer signature
         # On resume, the best scores so far come from the stored samples.
         if self.detector is None or state.global_step <= 0 or self.ctx.store is None:

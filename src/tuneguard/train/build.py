@@ -62,7 +62,7 @@ def steps_plan(n_train: int, cfg: Config, world_size: int) -> tuple[int, int]:
 def training_arguments(cfg: Config, run_dir: Path, use_cpu: bool, *, gradient_checkpointing: bool | None = None) -> Any:
     """TrainingArguments for the config. `gradient_checkpointing`: the resolved choice
     (tuneguard.train.perf decides "auto"); None reads the config (True only when set True).
-    Training batches are random here; token_budget batching is BatchingTrainer's sampler."""
+    Training batches are random here; token_budget batching is RunTrainer's sampler."""
     from transformers import TrainingArguments
 
     t, e = cfg.train, cfg.eval
@@ -102,7 +102,7 @@ def training_arguments(cfg: Config, run_dir: Path, use_cpu: bool, *, gradient_ch
         use_cpu=use_cpu,
         report_to=list(t.report_to) or "none",
         remove_unused_columns=False,
-        train_sampling_strategy="random",  # token_budget: tuneguard.data.batching.BatchingTrainer
+        train_sampling_strategy="random",  # token_budget: tuneguard.train.trainer.RunTrainer
         length_column_name="length",
         disable_tqdm=True,
         dataloader_num_workers=t.dataloader_num_workers,
@@ -235,8 +235,9 @@ def build_run_trainer(cfg: Config, model: Any, tokenizer: Any, data: PreparedDat
     gradient norm (tuneguard.train.steps)."""
     from transformers.trainer_callback import PrinterCallback
 
-    from tuneguard.data.batching import build_trainer, supervised_tokens_per_step
+    from tuneguard.data.batching import supervised_tokens_per_step
     from tuneguard.train import perf
+    from tuneguard.train.trainer import RunTrainer
 
     collator = CountingCollator(build_collator(cfg.data.collator, tokenizer, cfg.data.pad_to_multiple_of,
                                                cfg.data.max_length), counter)
@@ -249,25 +250,11 @@ def build_run_trainer(cfg: Config, model: Any, tokenizer: Any, data: PreparedDat
                                  max_example_length=max((len(f["input_ids"]) for f in features), default=None),
                                  tokens_per_step=supervised_tokens_per_step(features, steps_per_epoch) if bucketed else None)
     args = training_arguments(cfg, run_dir, use_cpu, gradient_checkpointing=plan.gradient_checkpointing)
-    trainer = build_trainer(cfg.data.batching, pad_to_multiple_of=cfg.data.pad_to_multiple_of, model=model, args=args,
-                            train_dataset=ListDataset(features), eval_dataset=ListDataset(data.validation.features),
-                            data_collator=collator, processing_class=tokenizer, callbacks=callbacks,
-                            compute_loss_func=plan.loss_func, train_collate_wrapper=plan.train_collate_wrapper())
+    trainer = RunTrainer(length_buckets=bucketed, pad_to_multiple_of=cfg.data.pad_to_multiple_of, model=model,
+                         args=args, train_dataset=ListDataset(features), eval_dataset=ListDataset(data.validation.features),
+                         data_collator=collator, eval_collator=eval_collator, processing_class=tokenizer,
+                         callbacks=callbacks, compute_loss_func=plan.loss_func,
+                         train_collate_wrapper=plan.train_collate_wrapper(), recorder=recorder)
     counter.watch(model)  # real tokens counted as batches reach the model (workers or not)
-    if recorder is not None:
-        recorder.install(trainer)
     trainer.remove_callback(PrinterCallback)  # tuneguard's DisplayCallback shows the logs
-    # Evaluation batches need no token counting.
-    trainer.get_eval_dataloader = _with_collator(trainer.get_eval_dataloader, trainer, eval_collator)
     return trainer, plan
-
-
-def _with_collator(fn: Any, trainer: Any, collator: Any) -> Any:
-    def wrapped(*a: Any, **kw: Any) -> Any:
-        saved = trainer.data_collator
-        trainer.data_collator = collator
-        try:
-            return fn(*a, **kw)
-        finally:
-            trainer.data_collator = saved
-    return wrapped
