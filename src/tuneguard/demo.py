@@ -17,6 +17,7 @@ from typing import Any
 from tuneguard.config.load import read_source, validate_config
 from tuneguard.config.schema import Config
 from tuneguard.data.synthetic import DEMO_PROBES, make_demo_rows, write_jsonl
+from tuneguard.errors import RefusedError
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def choose_model(requested: str) -> tuple[str, str | None]:
 DEMO_TRAIN_ROWS, DEMO_TEST_ROWS = 300, 40
 
 
-class DemoRefused(Exception):
+class DemoRefused(RefusedError):
     """The demo would replace something that is not its own (a message saying what to do)."""
 
 

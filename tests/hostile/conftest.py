@@ -118,8 +118,10 @@ def _train(cfg_path: Path, run_dir: Path, *sets: str, force: bool = False) -> in
     from tuneguard.config.load import load_config
     from tuneguard.train.run import run_training
 
-    return run_training(load_config(str(cfg_path), list(sets)), run_dir, force=force,
-                        console=Console(file=io.StringIO(), width=200)).exit_code
+    from tuneguard.cli.errors import show_outcome
+
+    return show_outcome(run_training(load_config(str(cfg_path), list(sets)), run_dir, force=force,
+                                     console=Console(file=io.StringIO(), width=200)))
 
 
 def _dead_pid() -> int:

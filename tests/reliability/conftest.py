@@ -92,8 +92,10 @@ def train_inproc(cfg_path: Path, run_dir: Path, *sets: str, **kw: Any) -> int:
     from tuneguard.config.load import load_config
     from tuneguard.train.run import run_training
 
-    return run_training(load_config(str(cfg_path), list(sets)), run_dir,
-                        console=Console(file=io.StringIO(), width=300), **kw).exit_code
+    from tuneguard.cli.errors import show_outcome
+
+    return show_outcome(run_training(load_config(str(cfg_path), list(sets)), run_dir,
+                                     console=Console(file=io.StringIO(), width=300), **kw))
 
 
 @pytest.fixture

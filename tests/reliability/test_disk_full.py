@@ -23,6 +23,7 @@ from rich.console import Console
 from tests.conftest import cli, tiny_config
 from tuneguard.config.load import load_config
 from tuneguard.store.run_store import RunStore
+from tuneguard.cli.errors import show_outcome
 from tuneguard.train.run import run_training
 from tuneguard.train.diskfull import fmt_bytes
 from tuneguard.checkpoints import (
@@ -39,7 +40,7 @@ ENOSPC = OSError(errno.ENOSPC, "No space left on device")
 
 def _train(cfg_path: pathlib.Path, run: pathlib.Path, **kw) -> int:
     out = io.StringIO()
-    return run_training(load_config(str(cfg_path)), run, console=Console(file=out, width=300), **kw).exit_code
+    return show_outcome(run_training(load_config(str(cfg_path)), run, console=Console(file=out, width=300), **kw))
 
 
 def _intact(folder: pathlib.Path) -> bool:

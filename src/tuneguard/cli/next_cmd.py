@@ -109,11 +109,12 @@ def next_run(
         c.print(f"train it: {next_command(run_dir)}")
         return
     from tuneguard.cli.common import load_or_exit
+    from tuneguard.cli.errors import show_outcome
     from tuneguard.train.run import run_training
 
     new_dir = next_dir or next_run_dir(run_dir)
     cfg = load_or_exit(str(target), set_)
     c.print(f"training the next run in {new_dir}")
-    code = run_training(cfg, new_dir, console=c).exit_code
+    code = show_outcome(run_training(cfg, new_dir, console=c))
     c.print(f"compare the two runs: tuneguard compare {run_dir} {new_dir}")
     raise typer.Exit(code)

@@ -53,21 +53,15 @@ def _setup(debug: bool) -> None:
 @contextlib.contextmanager
 def user_errors(debug: bool) -> Iterator[None]:
     """Errors a user can cause become one line and an exit code; others too, unless --debug."""
-    from tuneguard.config.load import ConfigError
-    from tuneguard.data.load import DataError
-    from tuneguard.tools import ToolError
-    from tuneguard.model.load import ModelError
+    from tuneguard.cli.errors import exit_for
+    from tuneguard.errors import TuneguardError
 
     try:
         yield
     except typer.Exit:
         raise
-    except ToolError as exc:
-        _fail(str(exc), exc.code)
-    except (DataError, ModelError) as exc:
-        _fail(str(exc), EXIT_USAGE)
-    except ConfigError as exc:
-        _fail("; ".join(exc.problems), EXIT_USAGE)
+    except TuneguardError as exc:
+        exit_for(exc)
     except KeyboardInterrupt:
         _fail("interrupted", EXIT_FAIL)
     except Exception as exc:

@@ -18,18 +18,23 @@ import yaml
 from pydantic import ValidationError
 
 from tuneguard.config.schema import Config, cross_field_problems
+from tuneguard.errors import UsageError
 
 MAX_CONFIG_BYTES = 1_000_000
 SECRET_MARK = "***"
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 
 
-class ConfigError(Exception):
-    """A config the user must fix. `problems` holds one sentence per problem."""
+class ConfigError(UsageError):
+    """A config the user must fix. `problems` holds one sentence per problem, each naming the
+    field, the value and the fix."""
 
     def __init__(self, problems: list[str]):
         self.problems = problems
         super().__init__("invalid config:\n  - " + "\n  - ".join(problems))
+
+    def line(self) -> str:
+        return "; ".join(self.problems)
 
 
 # --- presets -----------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from tuneguard.config.schema import Config, LoraConfig, ModelConfig
+from tuneguard.errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ day night year week morning evening hello thanks yes because while after before 
 """.split()
 
 
-class ModelError(Exception):
+class ModelError(UsageError):
     """The model cannot be loaded as configured (a message the user can act on)."""
 
 

@@ -27,6 +27,7 @@ from tuneguard.checkpoints import (
     latest_checkpoint,
     remove_checkpoint,
 )
+from tuneguard.errors import TuneguardError
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ _FULL_TEXTS = ("no space left on device", "os error 28", "disk is full", "disk q
 MIN_FREE_BYTES = 1 << 20  # below this, any write error on the run directory is a full disk
 
 
-class DiskFull(Exception):
+class DiskFull(TuneguardError):
     """Raised where the caller knows what it was writing (e.g. the report)."""
 
     def __init__(self, writing: str, cause: BaseException):

@@ -1,6 +1,6 @@
 """A run that failed: its state and `failed` event in the store (the phone hears of it even
-when the store cannot be written), one line for the user, the exit code of the contract, and
-how long this rank waits for the others before it leaves."""
+when the store cannot be written), the one line the CLI shows the user, the exit code of the
+contract, and how long this rank waits for the others before it leaves."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from rich.console import Console
 
 from tuneguard.config.schema import Config
 from tuneguard.context import RunContext
@@ -22,8 +21,7 @@ from tuneguard.errors import EXIT_FAIL, EXIT_USAGE, UsageError
 from tuneguard.model.load import ModelError
 from tuneguard.store.run_store import RunStore
 from tuneguard.train.diskfull import handle_disk_full
-from tuneguard.train.preflight import Preflight, PreflightRefusal
-from tuneguard.verbatim import print_error
+from tuneguard.train.preflight import Preflight
 
 log = logging.getLogger(__name__)
 
@@ -38,33 +36,30 @@ def failure_leave_timeout(cfg: Config) -> float:
 class RunFailure:
     """Turns an exception that ended a run into its record, its line and its exit code."""
 
-    def __init__(self, cfg: Config, run_dir: Path, is_main: bool, gate: StartGate, console: Console) -> None:
-        self.cfg, self.run_dir, self.is_main, self.gate, self.console = cfg, run_dir, is_main, gate, console
+    def __init__(self, cfg: Config, run_dir: Path, is_main: bool, gate: StartGate) -> None:
+        self.cfg, self.run_dir, self.is_main, self.gate = cfg, run_dir, is_main, gate
 
     def handle(self, exc: BaseException, ctx: RunContext | None, store: RunStore | None, trainer: Any,
-               hw: Preflight | None) -> tuple[int, float | None]:
-        """(exit code, seconds to wait for the other ranks or None)."""
+               hw: Preflight | None) -> tuple[int, float | None, str | None]:
+        """(exit code, seconds to wait for the other ranks or None, the line for the user or
+        None when this rank has nothing to say)."""
         if isinstance(exc, PeerRefused):  # another rank could not start, or the ranks disagree
             if store is not None:
                 store.set_state("failed", exit_reason=(exc.message or "another process could not start")[:500])
-            if exc.message and self.is_main:
-                print_error(exc.message)
-            return exc.code, self.cfg.train.ddp_timeout
-        if isinstance(exc, (UsageError, PreflightRefusal)):
-            leave = self._leave_after_failure(EXIT_USAGE)
-            print_error(str(exc))
-            return EXIT_USAGE, leave
+            return exc.code, self.cfg.train.ddp_timeout, exc.message if exc.message and self.is_main else None
         if isinstance(exc, (DataError, ModelError)):
             leave = self._leave_after_failure(EXIT_USAGE)
             if store is not None:
                 store.set_state("failed", exit_reason=str(exc)[:500])
-            print_error(ctx.scrub(str(exc)) if ctx else str(exc))
             # Before training: the data or the model is the user's to fix (2); during it, a failure (1).
-            return EXIT_USAGE if ctx is None or store is None or store.state() != "running" else EXIT_FAIL, leave
+            code = EXIT_USAGE if ctx is None or store is None or store.state() != "running" else EXIT_FAIL
+            return code, leave, ctx.scrub(str(exc)) if ctx else str(exc)
+        if isinstance(exc, UsageError):  # PreflightRefusal among them
+            return EXIT_USAGE, self._leave_after_failure(EXIT_USAGE), str(exc)
         return self._crash(exc, ctx, store, trainer, hw)
 
     def _crash(self, exc: BaseException, ctx: RunContext | None, store: RunStore | None, trainer: Any,
-               hw: Preflight | None) -> tuple[int, float | None]:
+               hw: Preflight | None) -> tuple[int, float | None, str]:
         """Any other exception: a failed run, recorded with the end of its traceback."""
         leave = self._leave_after_failure(EXIT_FAIL)
         tb = traceback.format_exc()
@@ -88,8 +83,7 @@ class RunFailure:
             except Exception:  # noqa: BLE001 - the store cannot be written: the phone still hears of it
                 if ctx.notifier is not None:
                     ctx.notifier.notify("failed", payload)
-        print_error(f"training failed: {text}")
-        return EXIT_FAIL, leave
+        return EXIT_FAIL, leave, f"training failed: {text}"
 
     def _leave_after_failure(self, code: int) -> float | None:
         """How long this failed rank waits for the others at the end (None: not at all).

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from tuneguard.errors import UsageError
 from tuneguard.train import perf
 from tuneguard.model.device import DeviceProps, Precision, check_one_process, choose_precision, load_device_map
 from tuneguard.train.memfit import Fit, check_fit, measure_model
@@ -23,7 +24,7 @@ from tuneguard.train.memfit import Fit, check_fit, measure_model
 log = logging.getLogger(__name__)
 
 
-class PreflightRefusal(Exception):
+class PreflightRefusal(UsageError):
     """The run cannot work on this hardware as configured (exit 2, before loading)."""
 
 

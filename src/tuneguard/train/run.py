@@ -49,10 +49,12 @@ log = logging.getLogger(__name__)
 @dataclasses.dataclass(frozen=True)
 class Outcome:
     """How a run ended: `exit_code` (the contract's), `state` (finished, early_stop, stopped,
-    halted, refused before training, failed)."""
+    halted; refused before training, failed) and, when it did not end well, `error`: the one
+    line the CLI prints (tuneguard.cli.errors), None where this process has nothing to add."""
 
     exit_code: int
     state: str
+    error: str | None = None
 
 
 @dataclasses.dataclass
@@ -344,10 +346,10 @@ class Recipe:
         return self.outcome
 
     def fail(self, exc: BaseException) -> Outcome:
-        """Record a failure (state, event, notification), print its one line; the outcome."""
-        failure = RunFailure(self.cfg, self.run_dir, self.dist.is_main, self.gate, self.console)
-        code, self.leave_timeout = failure.handle(exc, self.ctx, self._writer, self.trainer, self.hw)
-        self.outcome = Outcome(code, "refused" if code == 2 else "failed")
+        """Record a failure (state, event, notification); the outcome carries its one line."""
+        failure = RunFailure(self.cfg, self.run_dir, self.dist.is_main, self.gate)
+        code, self.leave_timeout, line = failure.handle(exc, self.ctx, self._writer, self.trainer, self.hw)
+        self.outcome = Outcome(code, "refused" if code == 2 else "failed", line)
         return self.outcome
 
     def close(self) -> None:
