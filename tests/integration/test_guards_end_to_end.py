@@ -23,7 +23,7 @@ import pytest
 import torch
 
 from tests.httpserver import Endpoint, http_server  # noqa: F401 - fixture
-from tests.conftest import invoke
+from tests.helpers.cli import invoke
 from tests.integration.planted import NanAt, ScaleLogitsAt, SlowSteps, StopsEmittingEos, planted
 from tuneguard.data.synthetic import make_instruction_rows, write_jsonl
 from tuneguard.store.run_store import RunStore

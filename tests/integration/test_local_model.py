@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import torch
 
-from tests.conftest import invoke
+from tests.helpers.cli import invoke
 from tuneguard.data.synthetic import make_instruction_rows, write_jsonl
 from tuneguard.store.run_store import RunStore
 

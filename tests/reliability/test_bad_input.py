@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import cli
+from tests.helpers.cli import cli
 from tuneguard.audit import run_audit
 from tuneguard.config.load import read_source, validate_config
 from tuneguard.data.load import DataError

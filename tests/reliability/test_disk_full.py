@@ -20,7 +20,7 @@ import pytest
 import torch
 from rich.console import Console
 
-from tests.conftest import cli, tiny_config
+from tests.helpers.cli import cli, tiny_config
 from tuneguard.config.load import load_config
 from tuneguard.store.run_store import RunStore
 from tuneguard.cli.errors import show_outcome

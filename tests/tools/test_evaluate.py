@@ -11,8 +11,8 @@ import re
 import pytest
 import torch
 
-from tests.conftest import cli
-from tests.tools.conftest import PROBE, invoke, one_line_error
+from tests.helpers.cli import cli
+from tests.helpers.tools import PROBE, invoke, one_line_error
 from tuneguard.train.adapter import load_trained
 from tuneguard.data.synthetic import make_instruction_rows, write_jsonl
 
