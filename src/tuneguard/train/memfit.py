@@ -14,7 +14,7 @@ the same arithmetic as `gradient_checkpointing: auto` (tuneguard.train.perf), an
   effective batch), shorter sequences.
 
 The estimate is the planner's (the one GPU peak measured so far, 87 GB, it puts at 81 GB;
-DESIGN.md section 6; the GPU script measures more). A user who knows better says so with
+docs/BENCHMARKS.md, GPU anchors; the GPU script measures more). A user who knows better says so with
 `--set train.memory_budget_gb=N` (the memory the decisions plan for). An out-of-memory error
 during training gets the same kind of lines (`oom_message`).
 """
