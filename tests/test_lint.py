@@ -31,9 +31,6 @@ LONG_FUNCTIONS: dict[str, str] = {
     "report/markdown.py:render_markdown": "split after the bilingual catalog lands in the report texts",
     "bench/throughput.py:main": "a benchmark script, split next",
     "bench/throughput.py:run_pipeline": "a benchmark script, split next",
-    "tools/plan.py:_calibrate": "split next",
-    "cli/next_cmd.py:next_run": "split next",
-    "tools/export.py:model_card": "split next",
 }
 
 
