@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
 
@@ -39,6 +39,9 @@ from tuneguard.guard.seen import Seen, SeenPlan
 from tuneguard.guard.spikes import GradNormDetector, LossSpikeDetector
 from tuneguard.guard.train_loss import SinceEval, TrainLossSinceEval
 from tuneguard.guard.records import StepRecord, records_in
+
+if TYPE_CHECKING:
+    from tuneguard.context import RunContext
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +64,7 @@ def plan_from_trainer(args: Any, train_dataloader: Any, distinct_rows: int | Non
 class GuardCallback(TrainerCallback):
     """The loss, gradient, evaluation-curve and resource guards of one run."""
 
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
         self._start()
 

@@ -21,13 +21,16 @@ import dataclasses
 import logging
 import statistics
 import unicodedata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
 
 from tuneguard.findings import Finding
 from tuneguard.guard.actions import act
 from tuneguard.guard.episode import Episode
+
+if TYPE_CHECKING:
+    from tuneguard.context import RunContext
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +257,7 @@ class QAProbeCallback(TrainerCallback):
     """At every evaluation (main process only): generate each probe, store the samples with
     the step, send a "qa" event, and feed QA_DEGRADED (when `detector` is given)."""
 
-    def __init__(self, ctx: Any, tokenizer: Any, detector: QADegradedDetector | None) -> None:
+    def __init__(self, ctx: RunContext, tokenizer: Any, detector: QADegradedDetector | None) -> None:
         self.ctx = ctx
         self.tokenizer = tokenizer
         self.detector = detector
@@ -330,7 +333,7 @@ def store_results(store: Any, step: int, results: list[ProbeResult], base: bool 
                             expected=r.expected or None, correct=r.correct, base=base)
 
 
-def record_base_answers(ctx: Any, model: Any, tokenizer: Any, step: int, args: Any = None) -> list[ProbeResult]:
+def record_base_answers(ctx: RunContext, model: Any, tokenizer: Any, step: int, args: Any = None) -> list[ProbeResult]:
     """Answer the QA probes with the base model and store them (marked base), so the report
     can set the fine-tuned answers beside the ones the model gave before training.
 

@@ -31,9 +31,12 @@ import dataclasses
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tuneguard.checkpoints import discard_after
+
+if TYPE_CHECKING:
+    from tuneguard.context import RunContext
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +189,7 @@ class PendingRollback:
     skipped: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
-def prepare_rollback(trainer: Any, ctx: Any, rb: PendingRollback) -> None:
+def prepare_rollback(trainer: Any, ctx: RunContext, rb: PendingRollback) -> None:
     """Everything between the interrupted pass and the resumed one (see the module doc)."""
     if ctx.is_main:
         if ctx.store is not None:
@@ -198,10 +201,10 @@ def prepare_rollback(trainer: Any, ctx: Any, rb: PendingRollback) -> None:
     log.warning("rolling back from step %d to %s", rb.from_step, rb.checkpoint.name)
 
 
-def train_with_policy(trainer: Any, ctx: Any, checkpoint: Path | None) -> Any:
+def train_with_policy(trainer: Any, ctx: RunContext, checkpoint: Path | None) -> Any:
     """`trainer.train(resume_from_checkpoint=checkpoint)`, repeated from a checkpoint for as
     long as the policy asks for a rollback. Without a policy engine: one plain call."""
-    engine = getattr(ctx, "policy", None)
+    engine = ctx.policy
     if engine is None:
         return trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     trainer.skip_batches(engine.skips)

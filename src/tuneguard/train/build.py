@@ -200,11 +200,14 @@ class CallerTimedNotifier:
     def close(self, timeout: float | None = None) -> bool:
         return self.inner.close(timeout)
 
+    def ending(self) -> None:
+        self.inner.ending()
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
 
-def make_notifier(cfg: Config, store: RunStore | None, secrets: list[str], run_name: str) -> Any:
+def make_notifier(cfg: Config, store: RunStore | None, secrets: list[str], run_name: str) -> CallerTimedNotifier | None:
     if not cfg.notify.urls or store is None:
         return None
     from tuneguard.notify.notifier import Notifier

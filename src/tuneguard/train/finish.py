@@ -27,8 +27,8 @@ def finish_run(ctx: RunContext, trainer: Any, data: PreparedData, tokenizer: Any
                seconds: float) -> int:
     """Save what the run made and record how it ended; the exit code of the contract."""
     reason = ctx.stop_reason  # as training ended: the test evaluation's callbacks do not change it
-    if hasattr(ctx.notifier, "ending"):
-        ctx.notifier.ending()  # type: ignore[union-attr]  # the last messages must not wait for a target with no network
+    if ctx.notifier is not None:
+        ctx.notifier.ending()  # the last messages must not wait for a target with no network
     test_metrics = save_results(ctx, trainer, data, tokenizer, halted=reason == "halted")
     store = ctx.store
     if not ctx.is_main or store is None:
