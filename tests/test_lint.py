@@ -29,8 +29,6 @@ LONG_FUNCTIONS: dict[str, str] = {
     "report/plots.py:line_chart": "split after the bilingual catalog lands in the report texts",
     "diagnosis.py:diagnose": "split after the bilingual catalog lands in the diagnosis texts",
     "report/markdown.py:render_markdown": "split after the bilingual catalog lands in the report texts",
-    "bench/throughput.py:main": "a benchmark script, split next",
-    "bench/throughput.py:run_pipeline": "a benchmark script, split next",
 }
 
 
