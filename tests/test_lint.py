@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "tuneguard"
 
 # The packages whose types are checked: the contracts everything else builds on, and the recipe.
-MYPY_TARGETS = ["config", "store", "findings.py", "checkpoints.py", "context.py", "dist", "model", "errors.py",
+MYPY_TARGETS = ["config", "store", "findings.py", "checkpoints.py", "context.py", "dist", "model", "errors.py", "events.py",
                 "train/run.py", "train/build.py", "train/rundir.py", "train/finish.py", "train/failure.py",
                 "train/trainer.py"]
 

@@ -105,12 +105,12 @@ class RunContext:
             self.stop_reason = "halted"
         return action
 
-    def event(self, type_: str, payload: dict[str, Any] | None = None, step: int | None = None,
+    def event(self, type_: str, payload: Mapping[str, Any] | None = None, step: int | None = None,
               notify: bool = True) -> None:
         """Record an event in the store and, if it is a notifiable event, send it."""
         if not self.is_main:
             return
         if self.store is not None:
-            self.store.add_event(type_, payload or {}, step)
+            self.store.add_event(type_, dict(payload or {}), step)
         if notify and self.notifier is not None:
             self.notifier.notify(type_, payload or {}, step=step)

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
 
+from tuneguard.events import NOT_TRACKED
 from tuneguard.findings import Finding
 
 if TYPE_CHECKING:
@@ -45,8 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SEVERITY_LEVEL = {"info": 1, "warning": 2, "error": 3}
-# Events that are metrics already (evaluation) or about delivery, not about the run.
-SKIPPED_EVENTS = ("evaluation", "progress", "notify_failed", "notify_sent")
+SKIPPED_EVENTS = tuple(e.value for e in NOT_TRACKED)
 # What tuneguard's MetricsCallback adds to a training log after the integrations have sent it.
 TUNEGUARD_METRICS = ("tokens_per_s", "step_time_s", "eta_s", "mem_allocated_gb", "mem_reserved_gb", "mem_peak_gb",
                      "rss_gb")

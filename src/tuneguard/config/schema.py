@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tuneguard.events import NOTIFIABLE
+
 GUARD_ACTIONS = ("warn", "halt")
 POLICY_ACTIONS = ("warn", "halt", "checkpoint", "scale_lr", "rollback")
 
@@ -370,8 +372,7 @@ class PolicyConfig(Section):
         return v
 
 
-NOTIFY_EVENTS = ("started", "evaluation", "finding", "qa", "early_stop", "halted", "finished", "failed", "progress",
-                 "stopped", "resumed", "report")
+NOTIFY_EVENTS = tuple(e.value for e in NOTIFIABLE)
 
 
 class NotifyConfig(Section):

@@ -18,6 +18,7 @@ from tuneguard.context import RunContext
 from tuneguard.data.load import DataError
 from tuneguard.dist import PeerRefused, StartGate
 from tuneguard.errors import EXIT_FAIL, EXIT_USAGE, UsageError
+from tuneguard.events import Event
 from tuneguard.model.load import ModelError
 from tuneguard.store.run_store import RunStore
 from tuneguard.train.diskfull import handle_disk_full
@@ -79,10 +80,10 @@ class RunFailure:
         if ctx:
             payload = {"error": text, "traceback": ctx.scrub("".join(tb.splitlines(True)[-12:]))}
             try:
-                ctx.event("failed", payload)
+                ctx.event(Event.FAILED, payload)
             except Exception:  # noqa: BLE001 - the store cannot be written: the phone still hears of it
                 if ctx.notifier is not None:
-                    ctx.notifier.notify("failed", payload)
+                    ctx.notifier.notify(Event.FAILED, payload)
         return EXIT_FAIL, leave, f"training failed: {text}"
 
     def _leave_after_failure(self, code: int) -> float | None:

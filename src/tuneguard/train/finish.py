@@ -16,6 +16,7 @@ from tuneguard.context import RunContext
 from tuneguard.data.pipeline import PreparedData
 from tuneguard.dist import save_adapter
 from tuneguard.errors import EXIT_FAIL, EXIT_OK
+from tuneguard.events import EndPayload, Event
 from tuneguard.store.run_store import RunStore
 from tuneguard.train.build import ListDataset
 from tuneguard.train.diskfull import DiskFull, is_disk_full
@@ -39,7 +40,7 @@ def finish_run(ctx: RunContext, trainer: Any, data: PreparedData, tokenizer: Any
     record_base_answers(ctx, trainer.model, tokenizer, state.global_step, trainer.args)  # the report's before/after
     store.set_meta(best_checkpoint=state.best_model_checkpoint, best_step=state.best_global_step,
                    best_eval_loss=state.best_metric, ended=time.time(), train_seconds=seconds)
-    summary = {"step": state.global_step, "max_steps": state.max_steps, "best_eval_loss": state.best_metric,
+    summary: EndPayload = {"step": state.global_step, "max_steps": state.max_steps, "best_eval_loss": state.best_metric,
                "best_step": state.best_global_step,
                "test_metrics": {k: v for k, v in test_metrics.items() if v is not None},
                "duration_s": seconds, "adapter": str(ctx.run_dir / "adapter"),
@@ -73,13 +74,13 @@ def save_results(ctx: RunContext, trainer: Any, data: PreparedData, tokenizer: A
     return test_metrics
 
 
-def record_end(ctx: RunContext, store: RunStore, state: Any, summary: dict[str, Any], reason: str | None) -> int:
+def record_end(ctx: RunContext, store: RunStore, state: Any, summary: EndPayload, reason: str | None) -> int:
     """The final state and its event, by why training ended; the exit code."""
     step = state.global_step
     if reason == "halted":
         f = ctx.halt_finding
         store.set_state("halted", exit_reason=f"{f.code}: {f.message}" if f else "halted by a guard")
-        ctx.event("halted", {**summary, "code": f.code if f else None, "message": f.message if f else None,
+        ctx.event(Event.HALTED, {**summary, "code": f.code if f else None, "message": f.message if f else None,
                              "finding": f.to_dict() if f else None, "next_steps": next_steps(ctx.run_dir)},
                   step=step)
         return EXIT_FAIL
@@ -89,13 +90,13 @@ def record_end(ctx: RunContext, store: RunStore, state: Any, summary: dict[str, 
         summary["requested_by"] = stops[-1]["requested_by"] if stops else None
         summary["checkpoint"] = str(ctx.run_dir / "checkpoints" / f"checkpoint-{step}")
         store.set_state("stopped", exit_reason=ctx.stop_detail or "stopped on request")
-        ctx.event("stopped", {**summary, "reason": ctx.stop_detail}, step=step)
+        ctx.event(Event.STOPPED, {**summary, "reason": ctx.stop_detail}, step=step)
         return EXIT_OK
     early = reason == "early_stop" or (step < state.max_steps and state.max_steps > 0)
     store.set_state("finished", exit_reason="early stop" if early else "completed")
     if early:
-        ctx.event("early_stop", {**summary, "reason": "patience exhausted"}, step=step)
-    ctx.event("finished", summary, step=step)
+        ctx.event(Event.EARLY_STOP, {**summary, "reason": "patience exhausted"}, step=step)
+    ctx.event(Event.FINISHED, summary, step=step)
     return EXIT_OK
 
 
@@ -133,5 +134,5 @@ def write_report(ctx: RunContext, console: Console) -> None:
         log.warning("could not write the report: %s", ctx.scrub(str(exc)))
         return
     console.print(Text(f"{diagnosis.line()}\nreport: {path} (verdict: {verdict.overall})"))
-    ctx.event("report", {"path": str(path), "verdict": verdict.overall, "summary": verdict.summary_line(),
+    ctx.event(Event.REPORT, {"path": str(path), "verdict": verdict.overall, "summary": verdict.summary_line(),
                          "diagnosis": diagnosis.to_dict(), "next_steps": next_steps(ctx.run_dir, run)})

@@ -30,6 +30,7 @@ from tuneguard.data.pipeline import PreparedData
 from tuneguard.deps import missing_trackers
 from tuneguard.dist import Collectives, StartGate, destroy_process_group, init_process_group
 from tuneguard.errors import EXIT_FAIL, UsageError
+from tuneguard.events import Event, StartedPayload
 from tuneguard.model import load as model_lib
 from tuneguard.store.run_store import RunStore
 from tuneguard.trackers import TrackerCallback
@@ -312,16 +313,16 @@ class Recipe:
         self.store.set_state("running", started=time.time())
         payload = self._start_payload()
         if self.ckpt is not None:
-            self.ctx.event("resumed", {**payload, "from_step": _step_of(self.ckpt), "checkpoint": str(self.ckpt)},
+            self.ctx.event(Event.RESUMED, {**payload, "from_step": _step_of(self.ckpt), "checkpoint": str(self.ckpt)},
                            step=_step_of(self.ckpt))
             if self.dist.is_main:
                 self.console.print(Text(f"resuming from {self.ckpt.name}"))
         else:
-            self.ctx.event("started", payload, step=0)
+            self.ctx.event(Event.STARTED, payload, step=0)
         self.t0 = time.time()
         train_with_policy(self.trainer, self.ctx, self.ckpt)
 
-    def _start_payload(self) -> dict[str, Any]:
+    def _start_payload(self) -> StartedPayload:
         cfg, sizes = self.cfg, self.data.sizes()
         assert self.ctx is not None
         return {"model": cfg.model.name, "task": self.task.get("shape"),
