@@ -131,6 +131,13 @@ class Recipe:
         self.secrets: list[str] = []
         self.resolved = cfg
         self.ckpt: Path | None = None
+        # What setup builds, in order (read by train and finish).
+        self._tokenizer: Any = None
+        self.data: PreparedData | None = None
+        self.task: dict[str, Any] = {}
+        self.use_cpu = True
+        self.model: Any = None
+        self.t0 = 0.0
         self.outcome: Outcome | None = None
         self.leave_timeout: float | None = None  # set: wait this long for every rank before leaving
 
@@ -323,8 +330,8 @@ class Recipe:
         train_with_policy(self.trainer, self.ctx, self.ckpt)
 
     def _start_payload(self) -> StartedPayload:
+        assert self.ctx is not None and self.data is not None
         cfg, sizes = self.cfg, self.data.sizes()
-        assert self.ctx is not None
         return {"model": cfg.model.name, "task": self.task.get("shape"),
                 "task_source": "data.task" if cfg.data.task != "auto" else "inferred",
                 "train_rows": sizes["train"], "eval_rows": sizes["validation"], "test_rows": sizes.get("test"),
@@ -340,7 +347,7 @@ class Recipe:
 
     def finish(self) -> Outcome:
         """Adapter, test metrics, final state, report, notifications."""
-        assert self.ctx is not None
+        assert self.ctx is not None and self.data is not None
         code = finish_run(self.ctx, self.trainer, self.data, self._tokenizer, self.console, time.time() - self.t0)
         self.leave_timeout = self.cfg.train.ddp_timeout
         self.outcome = Outcome(code, self.ctx.stop_reason or "finished")
