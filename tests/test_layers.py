@@ -17,7 +17,7 @@ LAYERS: list[set[str]] = [
     {"policy", "control", "guard", "audit", "report", "notify", "trackers", "diagnosis"},
     # What everything above is made of.
     {"data", "model", "checkpoints", "store", "config", "findings", "context", "errors", "dist", "deps", "fmt",
-     "verbatim", "events", "tuneguard"},
+     "verbatim", "events", "catalog", "tuneguard"},
 ]
 
 

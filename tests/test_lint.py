@@ -28,7 +28,6 @@ LONG_FUNCTIONS: dict[str, str] = {
     "audit/labels.py:check": "split into a scan and rules after the bilingual catalog lands in these message lines",
     "report/plots.py:line_chart": "split after the bilingual catalog lands in the report texts",
     "diagnosis.py:diagnose": "split after the bilingual catalog lands in the diagnosis texts",
-    "report/markdown.py:render_markdown": "split after the bilingual catalog lands in the report texts",
 }
 
 

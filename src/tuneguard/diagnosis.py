@@ -30,8 +30,8 @@ and a run on faulty data can look like any of the others):
    evaluation), or the training loss did not fall and no rule above names why.
 
 `diagnose` is a pure function of (findings, curves, config): no store, no model, so every
-branch is testable on synthetic numbers. The texts live in one table below with English and
-Thai side by side.
+branch is testable on synthetic numbers. The texts, English and Thai side by side, are the
+catalog's (tuneguard.catalog.diagnosis).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
+from tuneguard.catalog.diagnosis import DIAGNOSIS
 from tuneguard.findings import Finding
 
 log = logging.getLogger(__name__)
@@ -57,122 +58,8 @@ HIGH_LOSS = 1.0  # nats per token; below this a flat loss is a converged easy ta
 DEFAULT_MAX_GAP = 0.5  # report.max_final_gap's default, when the config does not say
 DEFAULT_MIN_ACCURACY = 0.5  # report.min_answer_accuracy's default
 
-# --- texts: English and Thai side by side ------------------------------------------------
-
-TEXTS: dict[str, dict[str, str]] = {
-    # the diagnosis names
-    "data_fault": {"en": "data fault", "th": "ข้อมูลมีข้อบกพร่อง"},
-    "unstable": {"en": "unstable training", "th": "การฝึกไม่เสถียร"},
-    "overfitting": {"en": "overfitting", "th": "โมเดลจำข้อมูลฝึก (overfitting)"},
-    "underfitting": {"en": "underfitting", "th": "โมเดลเรียนรู้ไม่พอ (underfitting)"},
-    "healthy": {"en": "healthy", "th": "ปกติดี"},
-    "inconclusive": {"en": "inconclusive", "th": "ยังสรุปไม่ได้"},
-    # what each means, in one sentence
-    "data_fault.means": {
-        "en": "the data or its labels are faulty: fix the data first; no hyperparameter change can make up for it",
-        "th": "ข้อมูลหรือ label มีข้อบกพร่อง: แก้ข้อมูลก่อน การปรับไฮเปอร์พารามิเตอร์ไม่ช่วยแก้ปัญหานี้"},
-    "unstable.means": {
-        "en": "the updates were too large for the model: lower the learning rate, warm up and clip gradients",
-        "th": "การอัปเดตน้ำหนักใหญ่เกินไป: ลดอัตราการเรียนรู้ ใช้ warmup และจำกัดขนาดเกรเดียนต์"},
-    "overfitting.means": {
-        "en": "the model memorises the training rows: train for fewer steps, stop early, regularise; "
-              "never raise the learning rate",
-        "th": "โมเดลจำแถวข้อมูลฝึกแทนการเรียนรู้: ฝึกให้น้อยขั้นลง หยุดก่อนกำหนด เพิ่ม regularization "
-              "และห้ามเพิ่มอัตราการเรียนรู้"},
-    "underfitting.means": {
-        "en": "the model learned little: raise the learning rate, or train longer or with a larger LoRA rank",
-        "th": "โมเดลเรียนรู้ได้น้อย: เพิ่มอัตราการเรียนรู้ หรือฝึกนานขึ้น หรือเพิ่ม rank ของ LoRA"},
-    "healthy.means": {
-        "en": "the losses fell and the validation loss tracked the training loss: no change is needed",
-        "th": "ค่า loss ลดลงและค่า loss การประเมินลดตามค่า loss การฝึก: ไม่ต้องเปลี่ยนอะไร"},
-    "inconclusive.means": {
-        "en": "too little was recorded to tell what happened",
-        "th": "ข้อมูลที่บันทึกไว้น้อยเกินกว่าจะสรุปได้"},
-    "line": {"en": "Diagnosis: {label}: {means}", "th": "ผลวินิจฉัย: {label}: {means}"},
-    "because": {"en": "Because: {v}", "th": "หลักฐาน: {v}"},
-    # evidence, one template per kind of fact
-    "ev.audit_errors": {
-        "en": "the audit found {codes} (severity error) and the run was forced past it",
-        "th": "การตรวจข้อมูลพบ {codes} (ระดับข้อผิดพลาด) แต่ยังบังคับให้ฝึกต่อ"},
-    "ev.collapse_linked": {
-        "en": "LOSS_COLLAPSE at step {step}: training loss {initial} -> {loss} in epoch 1, with {codes} in the audit",
-        "th": "LOSS_COLLAPSE ที่ขั้นที่ {step}: ค่า loss การฝึก {initial} -> {loss} ในรอบข้อมูลแรก "
-              "และการตรวจข้อมูลพบ {codes}"},
-    "ev.collapse": {
-        "en": "LOSS_COLLAPSE at step {step}: training loss {initial} -> {loss} in epoch 1",
-        "th": "LOSS_COLLAPSE ที่ขั้นที่ {step}: ค่า loss การฝึก {initial} -> {loss} ในรอบข้อมูลแรก"},
-    # A collapse counted in what the model had seen (guard evidence with examples_seen).
-    "ev.collapse_linked_seen": {
-        "en": "LOSS_COLLAPSE at step {step}: training loss {initial} -> {loss} after {examples} examples ({passes} "
-              "passes over the rows), with {codes} in the audit",
-        "th": "LOSS_COLLAPSE ที่ขั้นที่ {step}: ค่า loss การฝึก {initial} -> {loss} หลังจากเห็นข้อมูล {examples} ตัวอย่าง "
-              "({passes} รอบของข้อมูลทั้งชุด) และการตรวจข้อมูลพบ {codes}"},
-    "ev.collapse_seen": {
-        "en": "LOSS_COLLAPSE at step {step}: training loss {initial} -> {loss} after {examples} examples ({passes} "
-              "passes over the rows)",
-        "th": "LOSS_COLLAPSE ที่ขั้นที่ {step}: ค่า loss การฝึก {initial} -> {loss} หลังจากเห็นข้อมูล {examples} ตัวอย่าง "
-              "({passes} รอบของข้อมูลทั้งชุด)"},
-    "ev.non_finite": {
-        "en": "a non-finite loss or gradient (NaN/Inf) at step {step}",
-        "th": "ค่า loss หรือเกรเดียนต์ไม่เป็นตัวเลขจำกัด (NaN/Inf) ที่ขั้นที่ {step}"},
-    "ev.spikes": {
-        "en": "{n} loss spike(s), the first at step {step}: {loss}, {ratio}x the running median",
-        "th": "ค่า loss พุ่งขึ้น {n} ครั้ง ครั้งแรกที่ขั้นที่ {step}: {loss} เป็น {ratio} เท่าของค่ามัธยฐาน"},
-    "ev.grad_norm": {
-        "en": "gradient norm {value} at step {step}, above {limit} ({n} time(s))",
-        "th": "ขนาดเกรเดียนต์ {value} ที่ขั้นที่ {step} เกิน {limit} ({n} ครั้ง)"},
-    "ev.eval_rising": {
-        "en": "eval loss rose from its best {best} at step {best_step} to {last} at step {last_step} "
-              "while the training loss fell from {train_then} to {train_last}",
-        "th": "ค่า loss การประเมินเพิ่มจากค่าดีที่สุด {best} ที่ขั้นที่ {best_step} เป็น {last} ที่ขั้นที่ {last_step} "
-              "ขณะที่ค่า loss การฝึกลดจาก {train_then} เป็น {train_last}"},
-    "ev.gap": {
-        "en": "the eval - train gap grew from {first_gap} at step {first_step} to {gap} at step {step} "
-              "(limit {limit}, report.max_final_gap)",
-        "th": "ช่องว่างระหว่างค่า loss การประเมินกับการฝึกเพิ่มจาก {first_gap} ที่ขั้นที่ {first_step} "
-              "เป็น {gap} ที่ขั้นที่ {step} (เกณฑ์ {limit})"},
-    "ev.finding": {"en": "{code} at step {step}", "th": "{code} ที่ขั้นที่ {step}"},
-    "ev.flat": {
-        "en": "training loss only {first} -> {last} from step {first_step} to step {last_step} ({drop} lower)",
-        "th": "ค่า loss การฝึกลดเพียง {first} -> {last} จากขั้นที่ {first_step} ถึงขั้นที่ {last_step} (ลดลง {drop})"},
-    "ev.eval_flat": {
-        "en": "eval loss {first} at the first evaluation, best {best} ({drop} lower)",
-        "th": "ค่า loss การประเมิน {first} ในการประเมินครั้งแรก ดีที่สุด {best} (ลดลง {drop})"},
-    "ev.answers_wrong": {
-        "en": "only {right} of {n} expected answers right at step {step}: the model has not learned the task yet",
-        "th": "ตอบถูกเพียง {right} จาก {n} ข้อที่ขั้นที่ {step}: โมเดลยังเรียนรู้งานนี้ไม่ได้"},
-    "ev.answers_wrong_base": {
-        "en": "only {right} of {n} expected answers right at step {step} (the base model: {base} of {n}): "
-              "the model has not learned the task yet",
-        "th": "ตอบถูกเพียง {right} จาก {n} ข้อที่ขั้นที่ {step} (โมเดลตั้งต้น: {base} จาก {n}): "
-              "โมเดลยังเรียนรู้งานนี้ไม่ได้"},
-    "ev.plateau_early": {
-        "en": "PLATEAU at step {step}, in the first half of the run",
-        "th": "PLATEAU ที่ขั้นที่ {step} ในครึ่งแรกของการฝึก"},
-    "ev.fell": {
-        "en": "training loss {first} -> {last} ({drop} lower)",
-        "th": "ค่า loss การฝึก {first} -> {last} (ลดลง {drop})"},
-    "ev.tracked": {
-        "en": "best eval loss {best} at step {best_step}; final eval - train gap {gap} (limit {limit})",
-        "th": "ค่า loss การประเมินดีที่สุด {best} ที่ขั้นที่ {best_step} ช่องว่างสุดท้าย {gap} (เกณฑ์ {limit})"},
-    "ev.rose": {
-        "en": "the training loss did not fall ({first} at step {first_step}, {last} at step {last_step}) "
-              "and no guard named a cause",
-        "th": "ค่า loss การฝึกไม่ลดลง ({first} ที่ขั้นที่ {first_step}, {last} ที่ขั้นที่ {last_step}) "
-              "และระบบป้องกันไม่พบสาเหตุ"},
-    "ev.few_losses": {
-        "en": "only {n} training loss value(s) were logged",
-        "th": "บันทึกค่า loss การฝึกไว้เพียง {n} ค่า"},
-    "ev.no_evals": {
-        "en": "no evaluation was recorded, so learning cannot be told apart from memorising",
-        "th": "ไม่มีการประเมินผล จึงแยกไม่ออกว่าโมเดลเรียนรู้หรือจำข้อมูล"},
-    "ev.audit_warnings": {
-        "en": "the audit also warned about {codes}",
-        "th": "การตรวจข้อมูลเตือนเรื่อง {codes} ด้วย"},
-    "ev.easy_task": {
-        "en": "LOSS_COLLAPSE at step {step} as a warning: a low loss without evidence of a fault (an easy task)",
-        "th": "LOSS_COLLAPSE ที่ขั้นที่ {step} ระดับคำเตือน: ค่า loss ต่ำโดยไม่มีหลักฐานว่าข้อมูลผิดพลาด (งานง่าย)"},
-}
+# The texts, English and Thai side by side, live in the catalog (tuneguard.catalog.diagnosis).
+TEXTS = DIAGNOSIS
 
 
 def text(key: str, language: str = "en", **params: Any) -> str:

@@ -138,6 +138,7 @@ class ReportPayload(TypedDict, total=False):
     path: str
     verdict: str
     summary: str | list[str]
+    criteria: list[dict[str, str]]  # {name, status} of each success criterion
     diagnosis: dict[str, Any]  # tuneguard.diagnosis.Diagnosis.to_dict()
     next_steps: list[NextStep]
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
+from tuneguard.catalog import render
+
 Severity = Literal["info", "warning", "error"]
 SEVERITY_ORDER = {"info": 0, "warning": 1, "error": 2}
 
@@ -36,9 +38,41 @@ class Finding:
     recommendation: str = ""
     step: int | None = None
     source: str = "audit"
+    # The catalog specs the message and recommendation were rendered from ({"message": spec,
+    # "recommendation": spec}, tuneguard.catalog): what a report or a notification in another
+    # language renders them from, with the same numbers.
+    text: dict[str, Any] | None = None
+
+    @classmethod
+    def said(cls, code: str, severity: Severity, message: dict[str, Any], recommendation: dict[str, Any],
+             evidence: dict[str, Any] | None = None, step: int | None = None, source: str = "audit") -> "Finding":
+        """A finding whose message and recommendation are catalog specs, rendered in English
+        for the contract fields and kept for other languages."""
+        return cls(code=code, severity=severity, message=render(message), evidence=evidence or {},
+                   recommendation=render(recommendation), step=step, source=source,
+                   text={"message": message, "recommendation": recommendation})
+
+    def message_in(self, language: str) -> str:
+        """The message in `language` (English, or a finding stored without its specs: as stored)."""
+        return self._in(language, "message", self.message)
+
+    def recommendation_in(self, language: str) -> str:
+        return self._in(language, "recommendation", self.recommendation)
+
+    def _in(self, language: str, field: str, english: str) -> str:
+        spec = (self.text or {}).get(field)
+        if language == "en" or not spec:
+            return english
+        try:
+            return render(spec, language)
+        except (KeyError, IndexError, ValueError, TypeError):  # a spec from another version: keep the English
+            return english
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if d.get("text") is None:
+            d.pop("text", None)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Finding":

@@ -372,6 +372,27 @@ def test_loss_spike_baseline_follows_a_falling_loss():
     assert f.evidence["running_median"] == pytest.approx(3.06) and f.evidence["ratio"] == pytest.approx(2.203, abs=1e-3)
 
 
+def test_loss_spike_keeps_earlier_spikes_out_of_its_baseline():
+    """Three garbled batches at steps 20, 27 and 34 (the tiny model's losses as they ran in
+    tests/policy): each is found. Were a spike part of the baseline, the 95% quantile of the
+    steps before step 34 would hold the two earlier ones and hide it. A loss that stays up is a
+    new level: after 5 steps in a row it joins the baseline and is reported once."""
+    run = [6.50, 6.72, 6.43, 6.17, 5.59, 5.29, 4.76, 3.95, 3.85, 3.86, 3.78, 3.40, 3.38, 3.06, 3.20, 3.01, 2.45,
+           3.11, 2.70, 9.25, 2.90, 2.45, 3.64, 2.36, 2.52, 2.88, 8.43, 2.97, 2.70, 3.31, 2.57, 2.72, 2.92, 8.28,
+           2.39, 2.46]
+    plan = SeenPlan(rows=360, examples_per_step=8, steps_per_epoch=45)
+    det = LossSpikeDetector(factor=2.0, window_examples=1024, min_jump=0.25, quantile=0.95)
+    found = [det.update(step, x, plan.at(step)) for step, x in enumerate(run, start=1)]
+    assert [f.step for f in found if f is not None] == [20, 27, 34]
+    later = [f for f in found if f is not None][1:]
+    assert all(9.25 not in f.evidence["previous_losses"] and 8.43 not in f.evidence["previous_losses"] for f in later)
+    level = LossSpikeDetector(factor=2.0, window_examples=1024, min_jump=0.25, quantile=0.95)
+    shifted = [*run[:19], *[9.0] * 12, 9.1, 2.5, 2.6]
+    found = [level.update(step, x, plan.at(step)) for step, x in enumerate(shifted, start=1)]
+    assert [f.step for f in found if f is not None] == [20]
+    assert any(x == 9.0 for _, x in level.points)  # the new level is in the baseline
+
+
 def test_loss_spike_stands_out_of_the_swing_of_bucketed_tasks():
     """Length-bucketed steps of a mixed dataset: most steps hold an easy task at about 0.1, one
     in five a hard task at 0.6. A hard step is 6x the median, the old rule's spike, but within

@@ -131,7 +131,8 @@ def test_duplicated_rows_collapse_and_halt_early_in_epoch_one(tmp_path, http_ser
     ev = f["evidence"]
     assert ev["passes"] < 0.2 and (ev["rows"], ev["distinct_rows"]) == (1080, 1)
     assert ev["exposures"] == ev["examples_seen"] == 8 * ev["at_step"] and ev["window"] == "repeats"
-    assert "each seen" in f["message"] and "the rows repeat" in f["message"]
+    assert f"which hold one distinct row, seen {ev['examples_seen']:,} times)" in f["message"]
+    assert "the rows repeat" in f["message"]
     assert f["evidence"]["loss"] < f["evidence"]["collapse_floor"] or f["evidence"]["loss_ratio"] < 0.05
     assert "DUPLICATE_EXACT" in f["evidence"]["audit_findings"] and "see DUPLICATE_EXACT" in f["recommendation"]
     ckpt = run / "checkpoints" / f"checkpoint-{f['step']}"

@@ -44,7 +44,7 @@ def test_line_push_request_shape(line_api, store, make_cfg) -> None:
     assert len(line_api.requests) == 1
     text = _check_push(line_api.requests[0])
     assert text.startswith("ฝึกต่อจากเดิม · gptj-v2\r\n")
-    assert "ฝึกต่อจากขั้นที่ 300" in text
+    assert "ฝึกต่อจาก step 300" in text
     assert [e["payload"] for e in store.events("notify_sent")] == [{"event": "resumed", "scheme": "line"}]
 
 

@@ -99,7 +99,7 @@ def test_the_final_report_message_leads_with_the_diagnosis_in_both_languages() -
                            "training loss fell from 2.1 to 0.63; OVERFITTING at step 120")
     th_lines = render("report", PAYLOADS["report"], language="th", run_name="r").body.splitlines()
     assert th_lines[1].startswith("ผลวินิจฉัย: โมเดลจำข้อมูลฝึก (overfitting): โมเดลจำแถวข้อมูลฝึก")
-    assert th_lines[2].startswith("หลักฐาน: ค่า loss การประเมินเพิ่มจากค่าดีที่สุด 3.7 ที่ขั้นที่ 180")
+    assert th_lines[2].startswith("หลักฐาน: eval loss เพิ่มจากค่าดีที่สุด 3.7 ที่ step 180")
     qa_th = render("qa", PAYLOADS["qa"], language="th", run_name="r").body
     assert "คำตอบที่ถูก: thirty-eight (ตอบผิด)" in qa_th
     assert "Expected: thirty-eight (wrong)" in render("qa", PAYLOADS["qa"], run_name="r").body
@@ -112,7 +112,7 @@ def test_thai_titles() -> None:
     assert titles["finding"].startswith("พบปัญหา")
     assert titles["halted"].startswith("หยุดการฝึก")
     assert titles["finished"].startswith("การฝึกเสร็จสิ้น")
-    assert "ฝึกต่อจากขั้นที่ 300" in render("resumed", {"step": 300}, language="th", run_name="r").body
+    assert "ฝึกต่อจาก step 300" in render("resumed", {"step": 300}, language="th", run_name="r").body
 
 
 def test_failed_keeps_only_the_last_traceback_lines() -> None:

@@ -52,7 +52,7 @@ def test_thai_language_sends_thai_texts(http_server, store, make_cfg) -> None:
     assert n.close(timeout=10)
     titles = [b["title"] for b in ep.bodies]
     assert titles == ["เริ่มการฝึก · tiny-run", "การประเมินผล · tiny-run", "การฝึกเสร็จสิ้น · tiny-run"]
-    assert "ค่า loss การประเมิน: 2.75" in ep.bodies[1]["message"]
+    assert "eval loss: 2.75" in ep.bodies[1]["message"]
 
 
 def test_only_configured_events_and_serious_findings_are_sent(http_server, store, make_cfg) -> None:

@@ -1,6 +1,7 @@
 """Soak (small): bench/soak.py at a size that runs in about a minute.
 
-A tiny run of 1,200 steps notifies an endpoint that stalls (an outage), answers 500, answers
+A tiny run of 1,200 steps notifies an endpoint that stalls (an outage of 5 s and 50 training
+steps: long enough on a machine of any speed for the backlog to overflow), answers 500, answers
 late and resets connections, while a thread reads the store like `status --json` every
 100 ms and the real `status --json` runs every 5 s. It must finish; its memory (RSS, from
 the run store) must stay flat; the notifier's backlog must never exceed notify.queue_size,
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.slow
 def test_soak_finishes_with_flat_memory_and_a_bounded_backlog(tmp_path):
     out = tmp_path / "soak.json"
     r = subprocess.run([sys.executable, str(ROOT / "bench" / "soak.py"), "--steps", "1200", "--queue-size", "2",
-                        "--stall-s", "5", "--logging-steps", "5", "--json", str(out), "--keep", str(tmp_path / "w")],
+                        "--stall-s", "5", "--stall-steps", "50", "--logging-steps", "5", "--json", str(out), "--keep", str(tmp_path / "w")],
                        capture_output=True, text=True, timeout=900, cwd=ROOT, check=False)
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads(out.read_text())

@@ -98,9 +98,10 @@ def pct(x: float) -> str:
     return f"{x:.1%}" if x >= 0.001 or x == 0 else f"{x:.2%}"
 
 
-def finding(code: str, severity: Severity, message: str, evidence: dict[str, Any], recommendation: str) -> Finding:
-    return Finding(code=code, severity=severity, message=message, evidence=evidence,
-                   recommendation=recommendation, step=None, source="audit")
+def finding(code: str, severity: Severity, message: dict[str, Any], evidence: dict[str, Any],
+            recommendation: dict[str, Any]) -> Finding:
+    """An audit finding whose message and recommendation are catalog specs (tuneguard.catalog)."""
+    return Finding.said(code, severity, message, recommendation, evidence, step=None, source="audit")
 
 
 def preview(text: str, width: int = 80) -> str:

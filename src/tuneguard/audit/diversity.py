@@ -35,9 +35,18 @@ from typing import Any
 
 import numpy as np
 
-from tuneguard.audit.common import SplitText, finding, no_gc, pct, preview, seeded_sample, share, words
+from tuneguard.audit.common import (
+    SplitText,
+    finding,
+    no_gc,
+    preview,
+    seeded_sample,
+    share,
+    words,
+)
 from tuneguard.audit.minhash import ROLL_PRIME, mix64, word_hashes
 from tuneguard.audit.task_shape import TaskShape
+from tuneguard.catalog import J, T, render
 from tuneguard.config.schema import AuditConfig
 from tuneguard.findings import Finding
 
@@ -140,15 +149,14 @@ def check(train: SplitText, seed: int, acfg: AuditConfig, task: TaskShape) -> tu
         return _labels(train, acfg, task), stats
     signals = []
     if n and unique < acfg.unique_response_min:
-        signals.append(f"only {pct(unique)} of responses are unique (< {pct(acfg.unique_response_min)})")
+        signals.append(T("LOW_DIVERSITY.signal.unique", unique=unique, min=acfg.unique_response_min))
     if top_share > acfg.top_responses_max:
-        signals.append(f"the {len(repeated)} most common responses cover {pct(top_share)} of rows "
-                       f"(> {pct(acfg.top_responses_max)})")
+        signals.append(T("LOW_DIVERSITY.signal.top", n=len(repeated), share=top_share, max=acfg.top_responses_max))
     if d2 is not None and d2 < acfg.distinct2_min:
-        signals.append(f"distinct-2 of responses is {d2:.3f} (< {acfg.distinct2_min:g})")
+        signals.append(T("LOW_DIVERSITY.signal.distinct2", d2=d2, min=acfg.distinct2_min))
     if coverage is not None and coverage > acfg.template_coverage_max:
-        signals.append(f"{pct(coverage)} of response words sit inside 8-word phrases shared by more than "
-                       f"{pct(NGRAM_ROW_SHARE)} of rows (> {pct(acfg.template_coverage_max)})")
+        signals.append(T("LOW_DIVERSITY.signal.template", coverage=coverage, row_share=NGRAM_ROW_SHARE,
+                         max=acfg.template_coverage_max))
     if not signals:
         return [], stats
     rows_used = list(idx)
@@ -162,18 +170,15 @@ def check(train: SplitText, seed: int, acfg: AuditConfig, task: TaskShape) -> tu
                             "first": train.where(first_row[r])} for r, c in repeated[:5]]
     ev["frequent_phrases"] = [{"rows": df, "in": train.where(rows_used[row]),
                                "example": preview(train.examples[rows_used[row]].response)} for row, df in top_ngrams]
-    ev["signals"] = signals
+    ev["signals"] = [render(x) for x in signals]
     ev["task"] = task.shape
     ev["thresholds"] = {"audit.unique_response_min": acfg.unique_response_min,
                         "audit.top_responses_max": acfg.top_responses_max, "audit.distinct2_min": acfg.distinct2_min,
                         "audit.template_coverage_max": acfg.template_coverage_max,
                         "audit.diversity_error_signals": acfg.diversity_error_signals}
     severity = "error" if len(signals) >= acfg.diversity_error_signals else "warning"
-    msg = f"The training responses look templated for a {task.shape} task: " + "; ".join(signals) + \
-        ", so once the template is learned the loss says little about the model."
-    rec = ("Cap rows per template or source, deduplicate repeated responses, and mix in varied data; "
-           "if the answers really are a fixed set of labels, say so with data.task: classification, and the audit "
-           "judges the label distribution instead.")
+    msg = T("LOW_DIVERSITY.templated", task=T(f"task.{task.shape}"), signals=J("join.semi", signals))
+    rec = T("LOW_DIVERSITY.templated.rec")
     return [finding("LOW_DIVERSITY", severity, msg, ev, rec)], stats
 
 
@@ -189,15 +194,11 @@ def _labels(train: SplitText, acfg: AuditConfig, task: TaskShape) -> list[Findin
           "labels": labels, "distinct_labels": task.stats.get("distinct_responses"),
           "thresholds": {"audit.label_majority_warning": acfg.label_majority_warning}}
     if len(labels) == 1:
-        msg = (f"Every one of the {n} training rows has the answer {top['label']!r}: there is nothing to learn but "
-               "that word, and the loss will reach zero whatever the input says.")
-        rec = "Add rows of the other labels (or check data.output_field: it may name a constant column)."
+        msg = T("LOW_DIVERSITY.single_label", n=n, label=top["label"])
+        rec = T("LOW_DIVERSITY.single_label.rec")
         return [finding("LOW_DIVERSITY", "error", msg, ev, rec)]
     if majority > acfg.label_majority_warning:
-        msg = (f"The label {top['label']!r} is the answer in {pct(majority)} of {n} training rows (more than "
-               f"{pct(acfg.label_majority_warning)}): a model that always answers it scores {pct(majority)} and its "
-               "loss is low without having learned the task.")
-        rec = ("Balance the labels (down-sample the majority label or add rows of the others) and judge the run by "
-               "per-label accuracy on a clean holdout, not by the loss.")
+        msg = T("LOW_DIVERSITY.majority", label=top["label"], share=majority, n=n, limit=acfg.label_majority_warning)
+        rec = T("LOW_DIVERSITY.majority.rec")
         return [finding("LOW_DIVERSITY", "warning", msg, ev, rec)]
     return []

@@ -30,8 +30,16 @@ from typing import Any
 
 import numpy as np
 
-from tuneguard.audit.common import MAX_EXAMPLES, SplitText, finding, pct, preview, share, words
+from tuneguard.audit.common import (
+    MAX_EXAMPLES,
+    SplitText,
+    finding,
+    preview,
+    share,
+    words,
+)
 from tuneguard.audit.minhash import NearDuplicates, near_duplicates
+from tuneguard.catalog import T
 from tuneguard.config.schema import AuditConfig
 from tuneguard.findings import Finding
 
@@ -141,11 +149,9 @@ def check_exact(index: DupIndex, split: str = "train") -> tuple[list[Finding], d
     ev = {"count": extra, "share": frac, "rows": n, "distinct": distinct, "groups": len(groups),
           "largest_groups": largest,
           "thresholds": {"audit.exact_dup_warning": cfg.exact_dup_warning, "audit.exact_dup_error": cfg.exact_dup_error}}
-    msg = (f"{extra} of {n} training rows ({pct(frac)}) are exact copies of another row "
-           f"(normalised prompt + response) in {len(groups)} group(s); the largest repeats "
-           f"{int(counts[top[0]])} times, so the model memorises them instead of learning.")
-    rec = ("Deduplicate data.train_file (keep one row per normalised prompt + response) before sampling "
-           "or splitting, then run `tuneguard audit` again; the largest groups are listed in the evidence.")
+    msg = T("DUPLICATE_EXACT.copies", extra=extra, n=n, share=frac, groups=len(groups),
+            largest=int(counts[top[0]]))
+    rec = T("DUPLICATE_EXACT.copies.rec")
     return [finding("DUPLICATE_EXACT", severity, msg, ev, rec)], stats
 
 
@@ -181,9 +187,7 @@ def check_near(index: DupIndex, split: str = "train") -> tuple[list[Finding], di
           "threshold": cfg.near_dup_threshold, "ngram": cfg.ngram, "num_perm": cfg.num_perm,
           "thresholds": {"audit.near_dup_warning": cfg.near_dup_warning, "audit.near_dup_error": cfg.near_dup_error,
                          "audit.near_cluster_error": cfg.near_cluster_error, "audit.near_cluster_min": cfg.near_cluster_min}}
-    msg = (f"{extra} training rows ({pct(frac)}) are near copies (word {cfg.ngram}-gram Jaccard >= "
-           f"{cfg.near_dup_threshold}) of another row, in {len(clusters)} cluster(s); the largest holds "
-           f"{biggest} distinct rows ({pct(big_frac)} of the data).")
-    rec = ("Deduplicate near copies before training: keep one row per cluster (or cap rows per cluster), "
-           "e.g. with the clusters listed in the evidence; lower audit.near_dup_threshold to see looser matches.")
+    msg = T("DUPLICATE_NEAR.copies", extra=extra, share=frac, ngram=cfg.ngram, threshold=cfg.near_dup_threshold,
+            clusters=len(clusters), biggest=biggest, big_share=big_frac)
+    rec = T("DUPLICATE_NEAR.copies.rec")
     return [finding("DUPLICATE_NEAR", severity, msg, ev, rec)], stats

@@ -41,13 +41,13 @@ from typing import Any
 
 import numpy as np
 
-from tuneguard.audit.common import MAX_EXAMPLES, finding, pct, preview, seeded_sample, share
+from tuneguard.audit.common import MAX_EXAMPLES, finding, preview, seeded_sample, share
+from tuneguard.catalog import T
 from tuneguard.config.schema import Config
 from tuneguard.data.collate import build_collator
 from tuneguard.data.formats import Example
 from tuneguard.data.tokenize import IGNORE_INDEX, TokenizeStats, special_prefix
 from tuneguard.findings import Finding
-from tuneguard.fmt import num
 
 log = logging.getLogger(__name__)
 
@@ -204,16 +204,12 @@ def check(cfg: Config, examples: Sequence[Example], features: Sequence[dict[str,
               "eos_labels_masked_by_collator": masked_eos, "supervised_eos_in_batches": sup_eos,
               "examples": rows(masked_eos_rows)}
         if masked_eos:
-            msg = (f"The pad token is the EOS token ({tok_name!r}, id {eos}) and the collator masks padding by id, "
-                   f"so {masked_eos} of {feat_eos} EOS labels in {checked} sampled rows are masked: the model never "
-                   "learns to stop, while the loss looks normal.")
-            rec = ("Set data.pad_token: auto (a pad token distinct from EOS) and data.collator: tuneguard, which "
-                   "masks padding by attention_mask and keeps the EOS label.")
+            msg = T("PAD_IS_EOS.masked", token=tok_name, eos=eos, masked=masked_eos, labels=feat_eos, rows=checked)
+            rec = T("PAD_IS_EOS.masked.rec")
             findings.append(finding("PAD_IS_EOS", "error", msg, ev, rec))
         else:
-            msg = (f"The pad token is the EOS token ({tok_name!r}, id {eos}); this collator keeps EOS labels, but "
-                   "any collator that masks padding by token id would hide every EOS.")
-            rec = "Set data.pad_token: auto so padding and EOS can never be confused."
+            msg = T("PAD_IS_EOS.kept", token=tok_name, eos=eos)
+            rec = T("PAD_IS_EOS.kept.rec")
             findings.append(finding("PAD_IS_EOS", "warning", msg, ev, rec))
 
     # --- PAD_IN_LABELS ----------------------------------------------------------------
@@ -222,11 +218,9 @@ def check(cfg: Config, examples: Sequence[Example], features: Sequence[dict[str,
         ev = {"count": len(pad_sup_rows), "positions": pad_supervised, "share_of_positions": frac,
               "padding_positions": pad_positions, "all_positions": positions, "sampled_rows": checked,
               "examples": rows(pad_sup_rows), "thresholds": {"audit.pad_in_labels_error": acfg.pad_in_labels_error}}
-        msg = (f"{pad_supervised} padding positions ({pct(frac)} of all positions) carry a real label in "
-               f"{len(pad_sup_rows)} of {checked} sampled rows: the model is trained to predict padding, "
-               "which makes the loss misleadingly low.")
-        rec = ("Mask padding in the labels (-100 where attention_mask is 0): use data.collator: tuneguard rather "
-               "than copying input_ids into labels after padding to max_length.")
+        msg = T("PAD_IN_LABELS.supervised", positions=pad_supervised, share=frac, rows=len(pad_sup_rows),
+                checked=checked)
+        rec = T("PAD_IN_LABELS.supervised.rec")
         findings.append(finding("PAD_IN_LABELS", "error" if frac > acfg.pad_in_labels_error else "warning", msg, ev, rec))
 
     # --- EOS_MISSING ------------------------------------------------------------------
@@ -239,16 +233,13 @@ def check(cfg: Config, examples: Sequence[Example], features: Sequence[dict[str,
               "supervised_eos_in_batches": sup_eos, "eos_masked_by_collator": masked_eos, "eos_token_id": eos,
               "examples": rows(no_eos_rows), "thresholds": {"audit.eos_missing_warning": acfg.eos_missing_warning}}
         if sup_eos == 0:
-            why = " (the collator masked them: see PAD_IS_EOS)" if masked_eos else ""
-            msg = (f"No EOS token carries a label in {batches} collated batches ({checked} rows){why}: the "
-                   "model never learns to stop and will generate until max_new_tokens.")
+            why = T("EOS_MISSING.masked_why") if masked_eos else ""
+            msg = T("EOS_MISSING.none", batches=batches, rows=checked, why=why)
             sev = "error"
         else:
-            msg = (f"{len(no_eos_rows)} of {eos_checked} sampled rows ({pct(frac)}) end without a supervised EOS, "
-                   "so the model learns that answers may run on.")
+            msg = T("EOS_MISSING.some", count=len(no_eos_rows), checked=eos_checked, share=frac)
             sev = "warning" if frac > acfg.eos_missing_warning else "info"
-        rec = ("Append EOS to every response and keep its label: use tuneguard's tokenization with data.pad_token: "
-               "auto and data.collator: tuneguard.")
+        rec = T("EOS_MISSING.rec")
         findings.append(finding("EOS_MISSING", sev, msg, ev, rec))
 
     # --- PROMPT_NOT_MASKED ------------------------------------------------------------
@@ -262,28 +253,22 @@ def check(cfg: Config, examples: Sequence[Example], features: Sequence[dict[str,
               "examples": rows(overwritten_rows or [i for i in idx if examples[i].prompt]),
               "thresholds": {"audit.prompt_share_warning": acfg.prompt_share_warning}}
         if overwritten_rows:
-            msg = (f"The collator ({dcfg.collator}) overwrote the response-only labels: prompt tokens carry labels "
-                   f"in {len(overwritten_rows)} of {checked} sampled rows ({pct(p_share)} of supervised tokens are "
-                   "prompt), so the model also learns to reproduce the prompt template and the loss mixes template "
-                   "and answers.")
-            rec = ("Set data.collator: tuneguard (DataCollatorForLanguageModeling rebuilds labels from input_ids and "
-                   "discards the prompt mask) and keep data.train_on_prompt: false.")
+            msg = T("PROMPT_NOT_MASKED.overwritten", collator=dcfg.collator, rows=len(overwritten_rows),
+                    checked=checked, share=p_share)
+            rec = T("PROMPT_NOT_MASKED.overwritten.rec")
             findings.append(finding("PROMPT_NOT_MASKED", "error", msg, ev, rec))
         else:
             sev = "warning" if p_share > acfg.prompt_share_warning else "info"
-            msg = (f"Prompt tokens are {pct(p_share)} of the supervised tokens ({prompt_sup_rows} of {checked} "
-                   "sampled rows supervise their prompt), so the loss mostly measures the template.")
-            rec = "Set data.train_on_prompt: false to train on the responses only."
+            msg = T("PROMPT_NOT_MASKED.share", share=p_share, rows=prompt_sup_rows, checked=checked)
+            rec = T("PROMPT_NOT_MASKED.share.rec")
             findings.append(finding("PROMPT_NOT_MASKED", sev, msg, ev, rec))
 
     # --- EMPTY_LABELS -----------------------------------------------------------------
     if all_empty:
         ev = {"count": len(all_empty), "share": share(len(all_empty), n), "rows_total": n,
               "in_features": len(empty_rows), "after_collation_in_sample": len(collated_empty), "examples": rows(all_empty)}
-        msg = (f"{len(all_empty)} training rows have no supervised token at all: their loss is 0 and drags the "
-               "reported loss down without teaching anything.")
-        rec = ("Drop these rows or raise data.max_length so their answers survive truncation; check that "
-               "the response field (data.output_field) is not empty.")
+        msg = T("EMPTY_LABELS.rows", count=len(all_empty))
+        rec = T("EMPTY_LABELS.rows.rec")
         findings.append(finding("EMPTY_LABELS", "error", msg, ev, rec))
 
     # --- ANSWER_TRUNCATED -------------------------------------------------------------
@@ -300,17 +285,16 @@ def check(cfg: Config, examples: Sequence[Example], features: Sequence[dict[str,
               "prompt_truncated": tokenize_stats.prompt_truncated if tokenize_stats else None,
               "response_truncated": tokenize_stats.response_truncated if tokenize_stats else None,
               "examples": rows(truncated), "thresholds": {"audit.truncated_warning": acfg.truncated_warning}}
-        every = " (every row: none keeps its EOS, so the model never learns to stop)" if len(truncated) == n else ""
+        every = T("ANSWER_TRUNCATED.every") if len(truncated) == n else ""
         if any(examples[i].prompt for i in truncated):
-            msg = (f"{len(truncated)} of {n} training rows ({pct(frac)}) lose the end of their answer and its EOS to "
-                   f"data.max_length ({dcfg.max_length}){every}; the model learns answers that stop mid-sentence.")
-            shorten = "shorten the longest answers"
+            msg = T("ANSWER_TRUNCATED.answers", count=len(truncated), n=n, share=frac, max_length=dcfg.max_length,
+                    every=every)
+            shorten = T("ANSWER_TRUNCATED.shorten_answers")
         else:  # plain text: no answer, the document's tail is what is lost
-            msg = (f"{len(truncated)} of {n} training texts ({pct(frac)}) are longer than data.max_length "
-                   f"({dcfg.max_length}) and lose their end and its EOS{every}; the model never trains on the rest.")
-            shorten = f"split long texts into pieces of at most {dcfg.max_length} tokens"
-        rec = (f"Raise data.max_length to about {num(suggest)} (covers 95% of the truncated rows; stay within the "
-               f"model's context) or {shorten}.")
+            msg = T("ANSWER_TRUNCATED.texts", count=len(truncated), n=n, share=frac, max_length=dcfg.max_length,
+                    every=every)
+            shorten = T("ANSWER_TRUNCATED.split_texts", max_length=dcfg.max_length)
+        rec = T("ANSWER_TRUNCATED.rec", suggest=suggest, shorten=shorten)
         findings.append(finding("ANSWER_TRUNCATED", "warning" if frac > acfg.truncated_warning else "info", msg, ev, rec))
 
     # --- TOKENIZER_MISMATCH -----------------------------------------------------------
@@ -325,10 +309,7 @@ def check(cfg: Config, examples: Sequence[Example], features: Sequence[dict[str,
                 "joint_tokens": tokenizer.convert_ids_to_tokens(j[max(0, at - 2): at + 2])})
         ev = {"count": len(mismatched), "share": frac, "rows_checked": len(with_prompt), "examples": examples_ev,
               "thresholds": {"audit.tokenizer_mismatch_warning": acfg.tokenizer_mismatch_warning}}
-        msg = (f"In {len(mismatched)} of {len(with_prompt)} sampled rows ({pct(frac)}) tokenizing the prompt alone "
-               "is not a prefix of tokenizing prompt + response: the tokens at the boundary merge, so training "
-               "and generation see the prompt's end differently.")
-        rec = ("End data.prompt_template and data.prompt_template_with_input with a newline, not a space, and "
-               "do not start responses with whitespace; check the chat template when data.format is chat.")
+        msg = T("TOKENIZER_MISMATCH.boundary", count=len(mismatched), checked=len(with_prompt), share=frac)
+        rec = T("TOKENIZER_MISMATCH.boundary.rec")
         findings.append(finding("TOKENIZER_MISMATCH", "warning" if frac > acfg.tokenizer_mismatch_warning else "info", msg, ev, rec))
     return findings, stats

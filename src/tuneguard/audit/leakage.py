@@ -23,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from tuneguard.audit.common import MAX_EXAMPLES, finding, pct, share
+from tuneguard.audit.common import MAX_EXAMPLES, finding, share
 from tuneguard.audit.duplicates import DupIndex
+from tuneguard.catalog import J, T
 from tuneguard.findings import Finding
 
 log = logging.getLogger(__name__)
@@ -82,20 +83,10 @@ def check(index: DupIndex, validation_from_train: bool) -> tuple[list[Finding], 
         return [], stats
     limit = index.cfg.leakage_error
     severity = "error" if worst > limit else "warning"
-    parts = [f"{s['leaked']} of {s['rows']} {n} rows ({pct(s['share'])}: {s['exact']} exact, {s['near']} near)"
-             for n, s in per_split.items()]
-    msg = (f"{'; '.join(parts)} already occur in training, so evaluation on them measures memory, "
-           "not generalisation" + (f" (more than {pct(limit)}: the eval loss is no longer a fair measure)."
-                                   if severity == "error" else
-                                   f"; at most {pct(limit)} this biases the eval loss only slightly."))
-    if validation_from_train:
-        rec = ("The validation split is drawn from data.train_file, so duplicates in training leak into it: "
-               "deduplicate data.train_file first (see DUPLICATE_EXACT / DUPLICATE_NEAR), or give a separate, "
-               "clean data.validation_file.")
-    else:
-        rec = ("Remove the listed rows from data.validation_file / data.test_file (or drop their copies from "
-               "data.train_file); deduplicate the whole pool before splitting, split by cluster or source, and keep "
-               "an external clean holdout.")
+    parts = [T("TRAIN_VAL_LEAKAGE.part", leaked=s["leaked"], rows=s["rows"], split=T(f"split.{n}"), share=s["share"],
+               exact=s["exact"], near=s["near"]) for n, s in per_split.items()]
+    msg = T(f"TRAIN_VAL_LEAKAGE.{severity}", parts=J("join.semi", parts), limit=limit)
+    rec = T("TRAIN_VAL_LEAKAGE.from_train.rec" if validation_from_train else "TRAIN_VAL_LEAKAGE.separate.rec")
     ev = {"count": leaked_total, "share": share(leaked_total, int(total)), "splits": per_split, "examples": examples,
           "threshold": index.cfg.near_dup_threshold, "thresholds": {"audit.leakage_error": limit}}
     return [finding("TRAIN_VAL_LEAKAGE", severity, msg, ev, rec)], stats

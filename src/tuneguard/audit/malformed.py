@@ -13,9 +13,10 @@ import collections
 import logging
 from typing import Any
 
-from tuneguard.audit.common import finding, pct, share
+from tuneguard.audit.common import finding, share
+from tuneguard.catalog import T
 from tuneguard.data.load import RowProblem, group_problems, reason_kind
-from tuneguard.findings import Finding
+from tuneguard.findings import Finding, Severity
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +40,9 @@ def check(problems: list[RowProblem], rows_read: int, max_fraction: float) -> tu
           "reasons": dict(reasons.most_common()), "files": dict(files),
           "examples": [str(p) for p in problems[:SHOW]], "max_malformed_fraction": max_fraction}
     top = groups[0]
-    most = f"{top['reason']} ({top['where']})" if len(groups) == 1 else \
-        f"most common: {top['reason']}, {top['count']} rows ({top['where']})"
-    if frac > max_fraction:
-        msg = (f"{n} of {rows_read} rows ({pct(frac)}) are malformed, more than data.max_malformed_fraction "
-               f"({max_fraction:g}) allows: {most}.")
-        rec = ("Fix or remove the listed rows (file:line). Training refuses to start above "
-               f"data.max_malformed_fraction ({max_fraction:g}); --force trains on the other rows.")
-        return [finding("MALFORMED_ROWS", "error", msg, ev, rec)], stats
-    msg = f"{n} of {rows_read} rows ({pct(frac)}) are malformed and will be skipped: {most}."
-    rec = ("Fix or remove the listed rows (file:line); training skips them while their share stays below "
-           f"data.max_malformed_fraction ({max_fraction:g}) and refuses to start above it.")
-    return [finding("MALFORMED_ROWS", "warning", msg, ev, rec)], stats
+    most = T("MALFORMED_ROWS.one", reason=top["reason"], where=top["where"]) if len(groups) == 1 else \
+        T("MALFORMED_ROWS.most", reason=top["reason"], count=top["count"], where=top["where"])
+    level: Severity = "error" if frac > max_fraction else "warning"
+    msg = T(f"MALFORMED_ROWS.{level}", n=n, rows=rows_read, share=frac, max=max_fraction, most=most)
+    rec = T(f"MALFORMED_ROWS.{level}.rec", max=max_fraction)
+    return [finding("MALFORMED_ROWS", level, msg, ev, rec)], stats

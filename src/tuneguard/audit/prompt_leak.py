@@ -29,8 +29,9 @@ import logging
 import math
 from typing import Any
 
-from tuneguard.audit.common import MAX_EXAMPLES, SplitText, finding, pct, preview, share
+from tuneguard.audit.common import MAX_EXAMPLES, SplitText, finding, preview, share
 from tuneguard.audit.task_shape import TaskShape
+from tuneguard.catalog import T
 from tuneguard.config.schema import AuditConfig
 from tuneguard.findings import Finding
 
@@ -98,9 +99,6 @@ def check(train: SplitText, acfg: AuditConfig, task: TaskShape) -> tuple[list[Fi
           "thresholds": {"audit.answer_in_prompt_ratio": ratio, "audit.answer_in_prompt_warning":
                          acfg.answer_in_prompt_warning, "audit.answer_in_prompt_error": acfg.answer_in_prompt_error,
                          "min_answer_chars": MIN_ANSWER_CHARS}}
-    msg = (f"In {len(flagged)} of {n} training rows ({pct(frac)}) at least {pct(ratio)} of the answer is copied "
-           f"verbatim in the prompt of this {task.shape} task, so the model learns to copy rather than to answer.")
-    rec = ("Drop the listed rows or rebuild their prompts without the answer (look for an input field that "
-           "repeats the output, or a template that includes it). If copying from the input is the task, say so "
-           "with data.task: extraction (or rewriting).")
+    msg = T("ANSWER_IN_PROMPT.copied", count=len(flagged), n=n, share=frac, ratio=ratio, task=T(f"task.{task.shape}"))
+    rec = T("ANSWER_IN_PROMPT.copied.rec")
     return [finding("ANSWER_IN_PROMPT", severity, msg, ev, rec)], stats

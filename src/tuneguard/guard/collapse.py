@@ -56,6 +56,7 @@ import logging
 import math
 from typing import Iterable
 
+from tuneguard.catalog import J, Spec, T
 from tuneguard.findings import Finding
 from tuneguard.guard.episode import Episode, is_finite
 from tuneguard.guard.seen import Seen
@@ -63,29 +64,14 @@ from tuneguard.guard.seen import Seen
 log = logging.getLogger(__name__)
 
 # Audit codes that explain a collapse, with the words used to link them.
-RELATED_AUDIT_CODES: dict[str, str] = {
-    "DUPLICATE_EXACT": "exact duplicates",
-    "DUPLICATE_NEAR": "near-duplicates",
-    "LOW_DIVERSITY": "low-diversity (templated) rows",
-    "TRAIN_VAL_LEAKAGE": "validation rows leaked from training",
-    "PAD_IS_EOS": "pad == eos (EOS masked out of the labels)",
-    "PAD_IN_LABELS": "padding in the labels",
-    "PROMPT_NOT_MASKED": "prompt tokens in the labels",
-    "EMPTY_LABELS": "rows without supervised tokens",
-    "ANSWER_IN_PROMPT": "answers contained in their prompts",
-}
+# The audit codes that can explain a collapse (their phrases: LOSS_COLLAPSE.related.CODE in the catalog).
+RELATED_AUDIT_CODES = (
+    "DUPLICATE_EXACT", "DUPLICATE_NEAR", "LOW_DIVERSITY", "TRAIN_VAL_LEAKAGE", "PAD_IS_EOS", "PAD_IN_LABELS",
+    "PROMPT_NOT_MASKED", "EMPTY_LABELS", "ANSWER_IN_PROMPT",
+)
 
 # Audit causes that are rows repeating: with enough copies they explain a collapse at any point.
 REPETITION_CODES = frozenset({"DUPLICATE_EXACT", "DUPLICATE_NEAR"})
-
-SUSPECTED_CAUSES = (
-    "exact or near-duplicate rows (deduplicate before sampling)",
-    "templated, low-diversity responses",
-    "validation rows leaked from training",
-    "pad == eos with a collator that masks padding (EOS never learned) or padding counted in the labels",
-    "prompt tokens not masked out of the labels",
-    "answers contained in the prompt",
-)
 
 
 def _share(evidence: dict) -> float | None:
@@ -111,18 +97,19 @@ def audit_causes(audit_findings: Iterable[Finding]) -> list[Finding]:
     return [f for f in audit_findings if f.code in RELATED_AUDIT_CODES and f.severity == "error"]
 
 
-def audit_links(audit_findings: Iterable[Finding]) -> tuple[list[str], list[str]]:
-    """Codes of the related audit findings and one phrase per code, e.g.
+def audit_links(audit_findings: Iterable[Finding]) -> tuple[list[str], list[Spec]]:
+    """Codes of the related audit findings and one phrase per code (catalog specs), e.g.
     "the audit found 38% exact duplicates: see DUPLICATE_EXACT"."""
     codes: list[str] = []
-    phrases: list[str] = []
+    phrases: list[Spec] = []
     for f in audit_findings:
         if f.code not in RELATED_AUDIT_CODES or f.code in codes:
             continue
         codes.append(f.code)
         share = _share(f.evidence or {})
-        what = RELATED_AUDIT_CODES[f.code]
-        phrases.append(f"the audit found {f'{share:.0%} ' if share is not None else ''}{what}: see {f.code}")
+        what = T(f"LOSS_COLLAPSE.related.{f.code}")
+        phrases.append(T("LOSS_COLLAPSE.link", what=what, code=f.code) if share is None
+                       else T("LOSS_COLLAPSE.link_share", share=share, what=what, code=f.code))
     return codes, phrases
 
 
@@ -200,9 +187,8 @@ class LossCollapseDetector:
             if not low:
                 self.level = None
             return None
-        rule = " and ".join(
-            ([f"below the floor {self.floor:g}"] if below_floor else [])
-            + ([f"below {self.ratio:.0%} of the initial loss"] if below_ratio else []))
+        rule = J("join.and", ([T("LOSS_COLLAPSE.rule.floor", floor=self.floor)] if below_floor else [])
+                 + ([T("LOSS_COLLAPSE.rule.ratio", ratio=self.ratio)] if below_ratio else []))
         if causes:
             self.level = "error"
             return self._fault(step, seen, epoch, loss, rule, [f.code for f in causes], why)
@@ -248,85 +234,61 @@ class LossCollapseDetector:
             ev.update(seen.evidence())
         return ev
 
-    def _change(self, step: int, loss: float) -> str:
-        return (f"fell from {self.initial:.4g} to {loss:.4g}" if step != self.initial_step
-                else f"is already {loss:.4g} at the first step")
+    def _change(self, step: int, loss: float) -> Spec:
+        return (T("LOSS_COLLAPSE.change.fell", initial=self.initial, loss=loss) if step != self.initial_step
+                else T("LOSS_COLLAPSE.change.first", loss=loss))
 
     @staticmethod
-    def _when(step: int, seen: Seen | None, epoch: float | None) -> str:
+    def _when(step: int, seen: Seen | None, epoch: float | None) -> Spec:
         if seen is not None:
-            return f"at step {step}, {seen.describe()}"
-        return f"at step {step}" + (f" (epoch {epoch:.2f})" if epoch is not None else "")
+            return T("LOSS_COLLAPSE.when.seen", step=step, seen=seen.spec())
+        return T("LOSS_COLLAPSE.when.step", step=step) if epoch is None else \
+            T("LOSS_COLLAPSE.when.epoch", step=step, epoch=epoch)
 
-    def _fault(self, step: int, seen: Seen | None, epoch: float | None, loss: float, rule: str,
+    def _fault(self, step: int, seen: Seen | None, epoch: float | None, loss: float, rule: Spec,
                causes: list[str], why: str | None) -> Finding:
         codes, links = audit_links(self.audit_findings)
-        if why == "repeats":
-            meaning = ("the rows repeat, so the model has memorised the copies: the low loss measures memory of "
-                       "repeated rows, not learning.")
-        elif why == "cause":
-            meaning = (f"within the first {self.cause_passes:g} passes over the rows a loss this low comes from the "
-                       "fault the audit found, not from ordinary learning.")
-        else:
-            meaning = ("each distinct row has been seen at most once so far, so a loss this low on rows the model had "
-                       "not trained on means the data or labels are predictable, not ordinary overfitting.")
-        message = (f"Training loss {self._change(step, loss)} ({rule}) {self._when(step, seen, epoch)}, and the "
-                   f"audit found the cause ({', '.join(causes)}): {meaning}")
-        recommendation = (f"Fix the data, not the learning rate (a lower one only slows the collapse). "
-                          f"{'; '.join(links)}. Suspected causes: {'; '.join(SUSPECTED_CAUSES)}.")
+        meaning = (T("LOSS_COLLAPSE.meaning.repeats") if why == "repeats" else
+                   T("LOSS_COLLAPSE.meaning.cause", passes=self.cause_passes) if why == "cause" else
+                   T("LOSS_COLLAPSE.meaning.once"))
+        message = T("LOSS_COLLAPSE.fault", change=self._change(step, loss), rule=rule,
+                    when=self._when(step, seen, epoch), causes=", ".join(causes), meaning=meaning)
+        recommendation = T("LOSS_COLLAPSE.fault.rec", links=J("join.semi", links),
+                           suspected=T("LOSS_COLLAPSE.suspected"))
         evidence = {**self._base_evidence(step, seen, epoch, loss), "audit_findings": codes, "audit_causes": causes,
                     "window": why, "verdict": "fault: audit"}
-        return Finding(code=self.code, severity="error", message=message, evidence=evidence,
-                       recommendation=recommendation, step=step, source="guard")
+        return Finding.said(self.code, "error", message, recommendation, evidence, step=step, source="guard")
 
-    def _watching(self, step: int, seen: Seen | None, epoch: float | None, loss: float, rule: str) -> Finding:
+    def _watching(self, step: int, seen: Seen | None, epoch: float | None, loss: float, rule: Spec) -> Finding:
         codes, links = audit_links(self.audit_findings)
-        audit = (f"the audit's findings ({', '.join(codes)}) are not errors" if codes else
-                 "the audit found no cause")
-        message = (f"Training loss {self._change(step, loss)} ({rule}) {self._when(step, seen, epoch)}, while each "
-                   f"distinct row has been seen at most {self.max_exposures:g} time(s), and {audit}: either the "
-                   "task is easy for this model or the training rows are predictable in a way the audit cannot "
-                   "see. The next evaluation tells: an eval loss as low means an easy task; one far above the "
-                   "training loss means a fault, and the run halts.")
-        recommendation = ("Nothing to do yet. If the run has no evaluations (eval.strategy: no), give it some, or "
-                          "compare answers on held-out rows yourself. "
-                          + (f"Look at: {'; '.join(links)}." if links else ""))
+        audit = T("LOSS_COLLAPSE.audit.not_errors", codes=", ".join(codes)) if codes else T("LOSS_COLLAPSE.audit.none")
+        message = T("LOSS_COLLAPSE.watching", change=self._change(step, loss), rule=rule,
+                    when=self._when(step, seen, epoch), exposures=self.max_exposures, audit=audit)
+        recommendation = (T("LOSS_COLLAPSE.watching.rec_links", links=J("join.semi", links)) if links
+                          else T("LOSS_COLLAPSE.watching.rec"))
         evidence = {**self._base_evidence(step, seen, epoch, loss), "audit_findings": codes,
                     "window": "exposures", "verdict": "pending evaluation"}
-        return Finding(code=self.code, severity="info", message=message, evidence=evidence,
-                       recommendation=recommendation.strip(), step=step, source="guard")
+        return Finding.said(self.code, "info", message, recommendation, evidence, step=step, source="guard")
 
     def _eval_fault(self, step: int, seen: Seen | None, epoch: float | None, eval_loss: float, low: float) -> Finding:
         codes, links = audit_links(self.audit_findings)
-        message = (f"At step {step} the eval loss {eval_loss:.4g} on rows not seen in training is "
-                   f"{eval_loss / low:.1f}x the training loss {low:.4g} per token since the previous evaluation "
-                   f"(limit {self.eval_ratio:g}x): the training rows are predictable in a way unseen rows are not "
-                   f"(repeated or templated training rows): unseen rows are still about as hard as at the start "
-                   f"(initial loss {self.initial:.4g}), so the low loss measures memory, not learning"
-                   + (f" ({seen.describe()})." if seen is not None else "."))
-        recommendation = ("Fix the training data: look for rows that repeat in ways exact and near-duplicate "
-                          "detection miss (the same answer under many prompts, a shared template), and check that "
-                          "the validation rows come from the same source and format. "
-                          + (f"The audit also found: {'; '.join(links)}. " if links else "")
-                          + f"Suspected causes: {'; '.join(SUSPECTED_CAUSES)}.")
+        suffix = T("LOSS_COLLAPSE.seen_suffix", seen=seen.spec()) if seen is not None else T("end.period")
+        message = T("LOSS_COLLAPSE.eval_fault", step=step, eval_loss=eval_loss, ratio=eval_loss / low, low=low,
+                    limit=self.eval_ratio, initial=self.initial, suffix=suffix)
+        also = T("LOSS_COLLAPSE.also", links=J("join.semi", links)) if links else ""
+        recommendation = T("LOSS_COLLAPSE.eval_fault.rec", also=also, suspected=T("LOSS_COLLAPSE.suspected"))
         evidence = {**self._base_evidence(step, seen, epoch, low), "eval_loss": eval_loss, "train_loss_since_eval": low,
                     "eval_to_train": eval_loss / low, "collapse_eval_kept": self.eval_kept,
                     "audit_findings": codes, "verdict": "fault: eval far above"}
-        return Finding(code=self.code, severity="error", message=message, evidence=evidence,
-                       recommendation=recommendation, step=step, source="guard")
+        return Finding.said(self.code, "error", message, recommendation, evidence, step=step, source="guard")
 
     def _easy(self, step: int, eval_loss: float, low: float, pending: dict) -> Finding:
         codes, _ = audit_links(self.audit_findings)
-        message = (f"The task looks easy for this model, not broken: the training loss fell low ({pending['loss']:.4g} "
-                   f"at step {pending['step']}, {pending['rule']}) and the eval loss on rows not seen in training is "
-                   f"of the same order ({eval_loss:.4g} at step {step} against {low:.4g} for training since the "
-                   f"previous evaluation, within {self.eval_ratio:g}x), with "
-                   + (f"only non-error audit findings ({', '.join(codes)})." if codes else "a clean audit."))
-        recommendation = ("Judge the run by its answers on held-out rows (eval.qa_probes with expected answers), "
-                          "not by the loss; stop early when the eval loss stops improving "
-                          "(eval.early_stopping_patience) to save compute.")
+        audit = T("LOSS_COLLAPSE.with_codes", codes=", ".join(codes)) if codes else T("LOSS_COLLAPSE.with_clean")
+        message = T("LOSS_COLLAPSE.easy", loss=pending["loss"], loss_step=pending["step"], rule=pending["rule"],
+                    eval_loss=eval_loss, step=step, low=low, limit=self.eval_ratio, audit=audit)
+        recommendation = T("LOSS_COLLAPSE.easy.rec")
         evidence = {**self._base_evidence(pending["step"], pending["seen"], pending["epoch"], pending["loss"]),
                     "eval_loss": eval_loss, "eval_step": step, "train_loss_since_eval": low,
                     "eval_to_train": eval_loss / low, "audit_findings": codes, "verdict": "easy task"}
-        return Finding(code=self.code, severity="info", message=message, evidence=evidence,
-                       recommendation=recommendation, step=step, source="guard")
+        return Finding.said(self.code, "info", message, recommendation, evidence, step=step, source="guard")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from transformers import EarlyStoppingCallback
 
+from tuneguard.catalog import T
 from tuneguard.findings import Finding
 from tuneguard.guard.actions import act
 
@@ -87,16 +88,11 @@ class GuardedEarlyStopping(EarlyStoppingCallback):
         elif ckpt is not None and best_step is not None and not ckpt.rstrip("/\\").endswith(f"checkpoint-{best_step}"):
             ckpt = None
         max_steps = state.max_steps or None
-        message = (f"Early stopping at step {step}: {name} has not improved by more than "
-                   f"{self.early_stopping_threshold or 0:g} for {self.early_stopping_patience} evaluations; "
-                   f"the best was {best:.4g} at step {best_step}.")
-        recommendation = (f"Keep the best checkpoint ({ckpt or f'step {best_step}'}): with "
-                          "eval.load_best_model_at_end: true the run ends with it loaded. If this came early in "
-                          "the planned steps, the learning rate may be too high (the eval loss turned up quickly) "
-                          "or the patience too short (raise eval.early_stopping_patience).")
+        message = T("EARLY_STOP.found", step=step, metric=name, threshold=self.early_stopping_threshold or 0,
+                    patience=self.early_stopping_patience, best=best, best_step=best_step)
+        recommendation = T("EARLY_STOP.found.rec", ckpt=ckpt or T("EARLY_STOP.at_step", step=best_step))
         evidence = {"step": step, "metric": name, "value": value, "best_metric": best, "best_step": best_step,
                     "best_model_checkpoint": ckpt, "patience": self.early_stopping_patience,
                     "threshold": self.early_stopping_threshold, "max_steps": max_steps,
                     "share_of_planned_steps": step / max_steps if max_steps else None}
-        return Finding(code="EARLY_STOP", severity="info", message=message, evidence=evidence,
-                       recommendation=recommendation, step=step, source="guard")
+        return Finding.said("EARLY_STOP", "info", message, recommendation, evidence, step=step, source="guard")

@@ -24,16 +24,12 @@ import logging
 import math
 from typing import Callable
 
+from tuneguard.catalog import J, Spec, T, render
 from tuneguard.findings import Finding
 from tuneguard.guard.episode import Episode
 
 log = logging.getLogger(__name__)
 
-RECOMMENDATION = ("Use bf16 instead of fp16 where the GPU has it (compute capability 8.0+: A100, H100, L4), "
-                  "or fp32 on older GPUs (--set model.dtype=fp32): GPT-J was trained in bf16 and overflows in "
-                  "fp16. Lower train.learning_rate and keep warmup and train.max_grad_norm clipping. Check the "
-                  "data for rows with no supervised tokens (`tuneguard audit`). Keep logging_nan_inf_filter off "
-                  "so a NaN is never hidden.")
 SCALER_SKIPS = 16  # consecutive skipped fp16 steps before it is a fault (65,536 halved to 1)
 
 
@@ -69,20 +65,19 @@ class NonFiniteDetector:
         self.prev_step = step
         bad_loss = loss is not None and (not math.isfinite(loss) or loss == 0.0)
         bad_norm = grad_norm is not None and not math.isfinite(grad_norm)
-        where = f"step {step}" if first == step else f"step {step} (logged over steps {first}-{step})"
+        where = T("NON_FINITE.where.step", step=step) if first == step else \
+            T("NON_FINITE.where.window", step=step, first=first)
         if self.loss_scaling and bad_norm and not bad_loss:
             self.scaler_skips.append(step)
             if len(self.scaler_skips) < self.max_scaler_skips:
                 log.info("fp16: the loss scaler skipped the step at %s (gradient overflow; the scale is lowered "
-                         "and training goes on)", where)
+                         "and training goes on)", render(where))
                 self.episode.update(False)
                 return None
             if not self.episode.update(True):
                 return None
             skips = list(self.scaler_skips)
-            message = (f"The fp16 loss scaler skipped each of the last {len(skips)} optimizer steps "
-                       f"(steps {skips[0]}-{skips[-1]}): the gradients overflow at every scale, so the weights "
-                       f"are not being updated.")
+            message = T("NON_FINITE.fp16", n=len(skips), first=skips[0], last=skips[-1])
             return self._finding(step, message, {"step": step, "window": [first, step], "loss": loss,
                                                  "grad_norm": grad_norm, "kind": "fp16_overflow",
                                                  "skipped_steps": skips})
@@ -92,15 +87,12 @@ class NonFiniteDetector:
             return None
         if loss == 0.0 and not bad_norm:
             kind = "zero_loss"
-            message = (f"The logged training loss is exactly 0.0 at {where}: the Trainer logs that for a "
-                       f"window of only NaN losses when logging_nan_inf_filter is on, or when no label in the "
-                       f"window is supervised; a real loss is never exactly zero.")
+            message = T("NON_FINITE.zero", where=where)
         else:
             kind = "nan" if any(v is not None and math.isnan(v) for v in (loss, grad_norm)) else "inf"
-            what = " and ".join(([f"training loss {_describe(loss)}"] if bad_loss else [])
-                                + ([f"gradient norm {_describe(grad_norm)}"] if bad_norm else []))
-            message = (f"Non-finite {what} at {where}: the weights updated at this step are probably "
-                       f"non-finite too, so training cannot recover on its own.")
+            what = J("join.and", ([T("NON_FINITE.what.loss", v=_describe(loss))] if bad_loss else [])
+                     + ([T("NON_FINITE.what.norm", v=_describe(grad_norm))] if bad_norm else []))
+            message = T("NON_FINITE.found", what=what, where=where)
         return self._finding(step, message, {"step": step, "window": [first, step], "loss": loss,
                                              "grad_norm": grad_norm, "kind": kind})
 
@@ -109,14 +101,11 @@ class NonFiniteDetector:
         if eval_loss is None or math.isfinite(eval_loss) or self.episode.active:
             return None
         self.episode.active = True
-        message = (f"Non-finite eval loss {_describe(eval_loss)} at step {step}: the model's weights or "
-                   f"activations overflow.")
+        message = T("NON_FINITE.eval", v=_describe(eval_loss), step=step)
         return self._finding(step, message, {"step": step, "eval_loss": eval_loss, "kind": "eval"})
 
-    def _finding(self, step: int, message: str, evidence: dict) -> Finding:
+    def _finding(self, step: int, message: Spec, evidence: dict) -> Finding:
         ckpt = self.last_checkpoint(step) if self.last_checkpoint else None
         evidence["checkpoint_before"] = ckpt
-        rec = RECOMMENDATION + (f" Resume from {ckpt} (saved before the fault), not from a checkpoint written "
-                                f"at or after step {step}." if ckpt else "")
-        return Finding(code=self.code, severity="error", message=message, evidence=evidence,
-                       recommendation=rec, step=step, source="guard")
+        rec = T("NON_FINITE.rec_resume", ckpt=ckpt, step=step) if ckpt else T("NON_FINITE.rec")
+        return Finding.said(self.code, "error", message, rec, evidence, step=step, source="guard")

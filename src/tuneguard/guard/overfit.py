@@ -17,14 +17,11 @@ from __future__ import annotations
 
 import logging
 
+from tuneguard.catalog import J, Spec, T
 from tuneguard.findings import Finding
 from tuneguard.guard.episode import Episode, is_finite
 
 log = logging.getLogger(__name__)
-
-_MEMORISE = ("Keep the best checkpoint (eval.load_best_model_at_end: true) and stop near the best step "
-             "(eval.early_stopping_patience); regularise: fewer epochs, a lower train.learning_rate, "
-             "lora.dropout 0.05-0.1, train.weight_decay, or more varied data.")
 
 
 class OverfittingDetector:
@@ -61,14 +58,12 @@ class OverfittingDetector:
         triggers = (["rising"] if rising else []) + (["gap"] if gap else [])
         parts = []
         if rising:
-            parts.append(f"eval loss rose at {self.rising_evals} evaluations in a row ({window[0][1]:.4g} at step "
-                         f"{window[0][0]} to {eval_loss:.4g} at step {step}) while the training loss fell "
-                         f"({window[0][2]:.4g} to {window[-1][2]:.4g})")
+            parts.append(T("OVERFITTING.rising", n=self.rising_evals, first=window[0][1], first_step=window[0][0],
+                           eval_loss=eval_loss, step=step, train_first=window[0][2], train_last=window[-1][2]))
         if gap:
-            parts.append(f"eval loss {eval_loss:.4g} exceeds the training loss {train:.4g} by "
-                         f"{eval_loss - train:.3g} (more than {self.gap:g})")
+            parts.append(T("OVERFITTING.gap", eval_loss=eval_loss, train=train, gap=eval_loss - train, limit=self.gap))
         best_step, best_eval, _ = min(self.history, key=lambda h: h[1])
-        message = f"Overfitting at step {step}: {' and '.join(parts)}; the model is memorising the training rows."
+        message = T("OVERFITTING.found", step=step, parts=J("join.and", parts))
         evidence = {
             "step": step, "eval_loss": eval_loss, "train_loss": train,
             "gap": None if train is None else eval_loss - train, "overfit_gap": self.gap,
@@ -76,9 +71,9 @@ class OverfittingDetector:
             "evaluations": [{"step": s, "eval_loss": e, "train_loss": t} for s, e, t in window],
             "best_eval_step": best_step, "best_eval_loss": best_eval, **(basis or {}),
         }
-        recommendation = f"The best eval loss so far was {best_eval:.4g} at step {best_step}. {_MEMORISE}"
-        return Finding(code=self.code, severity="warning", message=message, evidence=evidence,
-                       recommendation=recommendation, step=step, source="guard")
+        recommendation = T("OVERFITTING.found.rec", best=best_eval, best_step=best_step,
+                           memorise=T("OVERFITTING.memorise"))
+        return Finding.said(self.code, "warning", message, recommendation, evidence, step=step, source="guard")
 
 
 class EvalDivergenceDetector:
@@ -99,20 +94,17 @@ class EvalDivergenceDetector:
         if not self.episode.update(ok and eval_loss > self.ratio * train_loss and eval_loss - train_loss > self.min_gap):
             return None
         r = eval_loss / train_loss
-        over = ""
+        over: Spec | str = ""
         if basis:
-            per = "per token" if basis.get("since_eval_weighting") == "tokens" else "average"
-            over = f" ({per} over the {basis['train_steps_since_eval']} steps since step {basis['since_step']})"
-        message = (f"Eval loss {eval_loss:.4g} is {r:.2f}x the training loss {train_loss:.4g}{over} at step {step} "
-                   f"(limit {self.ratio:g}x): the model does much better on training rows than on validation rows.")
-        recommendation = ("Check that the validation rows come from the same source and format as the training rows "
-                          "(same prompt template, same label masking). If they do, the model memorises: "
-                          f"{_MEMORISE} A training loss far below the eval loss early in epoch 1 points at "
-                          "duplicated or templated training rows instead (see LOSS_COLLAPSE and the audit).")
+            per = T("EVAL_DIVERGENCE.per_token" if basis.get("since_eval_weighting") == "tokens"
+                    else "EVAL_DIVERGENCE.average")
+            over = T("EVAL_DIVERGENCE.over", per=per, steps=basis["train_steps_since_eval"], since=basis["since_step"])
+        message = T("EVAL_DIVERGENCE.found", eval_loss=eval_loss, ratio=r, train=train_loss, over=over, step=step,
+                    limit=self.ratio)
+        recommendation = T("EVAL_DIVERGENCE.found.rec", memorise=T("OVERFITTING.memorise"))
         evidence = {"step": step, "eval_loss": eval_loss, "train_loss": train_loss, "ratio": r,
                     "divergence_ratio": self.ratio, "divergence_min_gap": self.min_gap, **(basis or {})}
-        return Finding(code=self.code, severity="warning", message=message, evidence=evidence,
-                       recommendation=recommendation, step=step, source="guard")
+        return Finding.said(self.code, "warning", message, recommendation, evidence, step=step, source="guard")
 
 
 class PlateauDetector:
@@ -143,17 +135,11 @@ class PlateauDetector:
         if not self.episode.update(len(window) == self.evals and rel is not None and rel < self.rel_change):
             return None
         early = bool(max_steps) and step < 0.5 * max_steps
-        message = (f"Eval loss has changed by only {rel:.3%} over the last {self.evals} evaluations (steps "
-                   f"{window[0][0]}-{step}, {min(values):.4g} to {max(values):.4g}).")
-        if early:
-            recommendation = ("Learning stalled in the first half of the run: check that the learning rate is not "
-                              "too low or already decayed, that the LoRA parameters are trainable and that the "
-                              "labels are not all masked; then raise train.learning_rate.")
-        else:
-            recommendation = ("The model has converged on this data and further steps buy little: stop early "
-                              "(eval.early_stopping_patience) to save compute, or add data.")
+        message = T("PLATEAU.found", rel=rel, n=self.evals, first_step=window[0][0], step=step, low=min(values),
+                    high=max(values))
+        recommendation = T("PLATEAU.early.rec" if early else "PLATEAU.late.rec")
         evidence = {"step": step, "eval_loss": eval_loss, "rel_change": rel, "plateau_rel_change": self.rel_change,
                     "plateau_evals": self.evals, "evaluations": [{"step": s, "eval_loss": e} for s, e in window],
                     "max_steps": max_steps}
-        return Finding(code=self.code, severity="warning" if early else "info", message=message, evidence=evidence,
-                       recommendation=recommendation, step=step, source="guard")
+        return Finding.said(self.code, "warning" if early else "info", message, recommendation, evidence, step=step,
+                            source="guard")

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
 
+from tuneguard.catalog import J, T
 from tuneguard.findings import Finding
 from tuneguard.guard.actions import act
 from tuneguard.guard.episode import Episode
@@ -215,19 +216,13 @@ class QADegradedDetector:
         parts, triggers = [], []
         if score_drop and best_score is not None:
             triggers.append("keyword_score")
-            parts.append(f"the keyword score fell to {keyword_score:.0%} from its best {best_score[1]:.0%} "
-                         f"at step {best_score[0]}")
+            parts.append(T("QA_DEGRADED.keyword", score=keyword_score, best=best_score[1], best_step=best_score[0]))
         if eos_fall and best_eos is not None:
             triggers.append("eos")
-            parts.append(f"only {eos_share:.0%} of the generations emitted EOS against {best_eos[1]:.0%} at step "
-                         f"{best_eos[0]} (the model is losing the ability to stop)")
+            parts.append(T("QA_DEGRADED.eos", share=eos_share, best=best_eos[1], best_step=best_eos[0]))
         keep = (best_score or best_eos or (step, 0.0))[0]
-        message = f"QA probes degraded at step {step}: {' and '.join(parts)}."
-        recommendation = (f"Keep the checkpoint of step {keep} (eval.load_best_model_at_end: true) and stop "
-                          "earlier (eval.early_stopping_patience). A falling keyword score means forgetting or "
-                          "overfitting: lower train.learning_rate or train fewer steps. Generations that stop "
-                          "emitting EOS point at EOS masked out of the labels (pad == eos: data.pad_token: auto) "
-                          "or missing from the data (see the audit).")
+        message = T("QA_DEGRADED.found", step=step, parts=J("join.and", parts))
+        recommendation = T("QA_DEGRADED.found.rec", keep=keep)
         evidence: dict[str, Any] = {
             "step": step, "triggers": triggers, "keyword_score": keyword_score,
             "best_keyword_score": best_score[1] if best_score else None,
@@ -239,8 +234,7 @@ class QADegradedDetector:
             evidence["samples"] = [{"prompt": r.prompt, "output": r.output[:OUTPUT_CHARS_IN_EVIDENCE],
                                     "keyword_score": r.keyword_score, "emitted_eos": r.emitted_eos}
                                    for r in results[:5]]
-        return Finding(code=self.code, severity="warning", message=message, evidence=evidence,
-                       recommendation=recommendation, step=step, source="guard")
+        return Finding.said(self.code, "warning", message, recommendation, evidence, step=step, source="guard")
 
 
 def _sharded(args: Any) -> bool:

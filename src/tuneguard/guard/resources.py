@@ -10,6 +10,7 @@ import logging
 import statistics
 from collections import deque
 
+from tuneguard.catalog import T
 from tuneguard.findings import Finding
 from tuneguard.guard.episode import Episode, is_finite
 
@@ -48,30 +49,26 @@ class MemoryDetector:
         dev_ok = is_finite(mem_reserved_gb) and is_finite(mem_total_gb) and mem_total_gb > 0
         if self.device.update(dev_ok and mem_reserved_gb / mem_total_gb > self.fraction):
             share = mem_reserved_gb / mem_total_gb
-            out.append(Finding(
-                code=self.code, severity="warning", step=step, source="guard",
-                message=(f"Accelerator memory at step {step}: {mem_reserved_gb:.1f} of {mem_total_gb:.1f} GB "
-                         f"reserved ({share:.0%}, limit {self.fraction:.0%}); a longer batch can run out of memory."),
-                evidence={"step": step, "memory": "device", "mem_reserved_gb": mem_reserved_gb,
-                          "mem_allocated_gb": mem_allocated_gb, "mem_total_gb": mem_total_gb, "share": share,
-                          "memory_fraction": self.fraction},
-                recommendation=("Turn on model.gradient_checkpointing, halve train.batch_size and double "
-                                "train.gradient_accumulation_steps, or lower data.max_length; token_budget "
-                                "batching bounds the tokens per batch.")))
+            out.append(Finding.said(
+                self.code, "warning",
+                T("MEMORY_HIGH.device", step=step, reserved=mem_reserved_gb, total=mem_total_gb, share=share,
+                  limit=self.fraction),
+                T("MEMORY_HIGH.device.rec"),
+                {"step": step, "memory": "device", "mem_reserved_gb": mem_reserved_gb,
+                 "mem_allocated_gb": mem_allocated_gb, "mem_total_gb": mem_total_gb, "share": share,
+                 "memory_fraction": self.fraction}, step=step, source="guard"))
         total = machine_mem_gb if is_finite(machine_mem_gb) else self.machine_mem_gb
         if total is None and is_finite(rss_gb):
             total = self.machine_mem_gb = machine_memory_gb()
         host_ok = is_finite(rss_gb) and is_finite(total) and total > 0
         if self.host.update(host_ok and rss_gb > self.fraction * total):
             share = rss_gb / total
-            out.append(Finding(
-                code=self.code, severity="warning", step=step, source="guard",
-                message=(f"Process memory at step {step}: {rss_gb:.1f} of the machine's {total:.1f} GB "
-                         f"({share:.0%}, limit {self.fraction:.0%}); the operating system may kill the run."),
-                evidence={"step": step, "memory": "host", "rss_gb": rss_gb, "machine_mem_gb": total,
-                          "share": share, "memory_fraction": self.fraction},
-                recommendation=("Lower train.dataloader_num_workers and data.num_proc, train on a smaller "
-                                "sample (data.train_samples), or use a machine with more memory.")))
+            out.append(Finding.said(
+                self.code, "warning",
+                T("MEMORY_HIGH.host", step=step, rss=rss_gb, total=total, share=share, limit=self.fraction),
+                T("MEMORY_HIGH.host.rec"),
+                {"step": step, "memory": "host", "rss_gb": rss_gb, "machine_mem_gb": total,
+                 "share": share, "memory_fraction": self.fraction}, step=step, source="guard"))
         return out
 
 
@@ -128,14 +125,11 @@ class ThroughputDetector:
         self.slow_s = self.slow_s + dt if slow else 0.0
         if not self.episode.update((slow and self.slow_s >= self.patience_s) or (slow and self.episode.active)):
             return None
-        message = (f"Throughput fell to {tokens_per_s:,.0f} tokens/s at step {step}, {tokens_per_s / med:.0%} of "
-                   f"its running median {med:,.0f} (limit {self.ratio:.0%}), for {self.slow_s:.1f} s of training.")
-        recommendation = ("Look for other processes on the accelerator or CPU, thermal throttling, a slow data "
-                          "disk, or memory swapping; padded batching wastes compute on padding "
-                          "(data.batching: token_budget).")
+        message = T("THROUGHPUT_DROP.found", tps=tokens_per_s, step=step, ratio=tokens_per_s / med, median=med,
+                    limit=self.ratio, slow=self.slow_s)
+        recommendation = T("THROUGHPUT_DROP.found.rec")
         evidence = {"step": step, "tokens_per_s": tokens_per_s, "running_median": med,
                     "ratio": tokens_per_s / med, "throughput_ratio": self.ratio, "step_time_s": step_time_s,
                     "slow_for_s": self.slow_s, "throughput_patience_s": self.patience_s,
                     "throughput_window_s": self.window_s, "training_s": self.elapsed}
-        return Finding(code=self.code, severity="warning", message=message, evidence=evidence,
-                       recommendation=recommendation, step=step, source="guard")
+        return Finding.said(self.code, "warning", message, recommendation, evidence, step=step, source="guard")

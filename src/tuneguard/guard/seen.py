@@ -27,6 +27,7 @@ import dataclasses
 import math
 from typing import Any
 
+from tuneguard.catalog import T, render
 from tuneguard.fmt import times as _num
 
 
@@ -61,11 +62,17 @@ class Seen:
     def describe(self) -> str:
         """"after 1,240 examples (0.41 passes over the 3,000 rows)", and with duplicates
         "... over the 2,700 rows, which hold 3 distinct rows: each seen 373 times on average)"."""
-        head = f"after {self.examples:,} examples ({_num(self.passes)} passes over the {self.rows:,} rows"
+        return render(self.spec())
+
+    def spec(self) -> dict[str, Any]:
+        """`describe` as a catalog spec (tuneguard.catalog), for a finding's text in any language."""
         if self.distinct_rows < self.rows:
-            head += (f", which hold {self.distinct_rows:,} distinct rows: each seen {_num(self.exposures)} "
-                     "times on average")
-        return head + ")"
+            if self.distinct_rows == 1:
+                return T("seen.after_one", examples=self.examples, passes=_num(self.passes), rows=self.rows,
+                         exposures=_num(self.exposures))
+            return T("seen.after_repeats", examples=self.examples, passes=_num(self.passes), rows=self.rows,
+                     distinct=self.distinct_rows, exposures=_num(self.exposures))
+        return T("seen.after", examples=self.examples, passes=_num(self.passes), rows=self.rows)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,6 +11,7 @@ import logging
 import statistics
 from collections import deque
 
+from tuneguard.catalog import T
 from tuneguard.findings import Finding
 from tuneguard.guard.episode import Episode, is_finite
 from tuneguard.guard.seen import Seen
@@ -47,6 +48,9 @@ class LossSpikeDetector:
       6x the median, and no spike; a step above every task's range is. Near zero a ratio alone
       is noise too (a healthy SmolLM2 run at 0.02 had steps of 0.07, 3.5x).
 
+    A step judged a spike stays out of the window (unless the loss stays up for 5 steps in a
+    row: a new level), so repeated garbled batches are each judged against ordinary steps.
+
     The window is counted in examples, not steps or logs: the same stretch of training
     whatever the batch x accumulation x processes split or the logging cadence.
     """
@@ -59,6 +63,7 @@ class LossSpikeDetector:
         self.min_jump = min_jump
         self.quantile = quantile
         self.points: deque[tuple[int, float]] = deque()  # (examples seen, loss) of recent steps
+        self.outliers = 0  # spikes in a row, kept out of `points`
         self.episode = Episode()
 
     def update(self, step: int, loss: float | None, seen: Seen | None = None) -> Finding | None:
@@ -73,30 +78,32 @@ class LossSpikeDetector:
             self.points.popleft()
         recent = [x for e, x in self.points if e > before / 2]
         prior = recent if len(recent) >= MIN_PRIOR_POINTS else [x for _, x in self.points][-MIN_PRIOR_POINTS:]
-        self.points.append((examples, loss))
         if len(prior) < MIN_PRIOR_POINTS:
+            self.points.append((examples, loss))
             self.episode.update(False)
             return None
         med = statistics.median(prior)
         high = quantile(prior, self.quantile)
         spike = med > 0 and loss > self.factor * med and loss - high > self.min_jump
+        # A spike is no part of the usual range: kept out of the baseline, a second garbled batch
+        # a few steps later is judged against the ordinary steps, not against the first one. A
+        # loss that stays up for MIN_PRIOR_POINTS steps in a row is a new level and joins it.
+        self.outliers = self.outliers + 1 if spike else 0
+        if not spike or self.outliers >= MIN_PRIOR_POINTS:
+            self.points.append((examples, loss))
         if not self.episode.update(spike):
             return None
-        message = (f"Training loss jumped to {loss:.4g} at step {step}, {loss / med:.1f}x the median {med:.4g} of "
-                   f"the {len(prior)} steps before it (limit {self.factor:g}x) and {loss - high:.3g} above the "
-                   f"highest of their usual range ({high:.4g}, the {self.quantile:.0%} quantile)"
-                   + (f", {seen.describe()}." if seen is not None else "."))
-        recommendation = ("Lower train.learning_rate, keep a warmup (train.warmup_ratio 0.03-0.1) and gradient "
-                          "clipping (train.max_grad_norm 1.0); with fp16 switch to bf16; look for outlier rows "
-                          "(very long, garbled or mislabelled) in the batches around this step.")
+        end = T("LOSS_SPIKE.seen_suffix", seen=seen.spec()) if seen is not None else T("end.period")
+        message = T("LOSS_SPIKE.found", loss=loss, step=step, ratio=loss / med, median=med, n=len(prior),
+                    limit=self.factor, jump=loss - high, high=high, quantile=self.quantile, end=end)
+        recommendation = T("LOSS_SPIKE.found.rec")
         evidence = {"step": step, "loss": loss, "running_median": med, "ratio": loss / med, "running_high": high,
                     "spike_factor": self.factor, "spike_window_examples": self.window_examples,
                     "spike_min_jump": self.min_jump, "spike_quantile": self.quantile,
                     "previous_losses": prior[-20:], "previous_steps": len(prior)}
         if seen is not None:
             evidence.update(seen.evidence())
-        return Finding(code=self.code, severity="warning", message=message, evidence=evidence,
-                       recommendation=recommendation, step=step, source="guard")
+        return Finding.said(self.code, "warning", message, recommendation, evidence, step=step, source="guard")
 
 
 class GradNormDetector:
@@ -115,11 +122,7 @@ class GradNormDetector:
             return None
         if not self.episode.update(grad_norm > self.max_norm):
             return None
-        message = (f"Gradient norm {grad_norm:.4g} at step {step} is above {self.max_norm:g}: updates this large "
-                   f"usually precede loss spikes and NaN.")
-        recommendation = ("Lower train.learning_rate or lengthen the warmup (train.warmup_ratio); keep clipping "
-                          "(train.max_grad_norm 1.0: the logged norm is measured before clipping); with fp16 "
-                          "switch to bf16; check the batch for outlier rows.")
+        message = T("GRAD_NORM_HIGH.found", norm=grad_norm, step=step, limit=self.max_norm)
+        recommendation = T("GRAD_NORM_HIGH.found.rec")
         evidence = {"step": step, "grad_norm": grad_norm, "grad_norm_max": self.max_norm, "loss": loss}
-        return Finding(code=self.code, severity="warning", message=message, evidence=evidence,
-                       recommendation=recommendation, step=step, source="guard")
+        return Finding.said(self.code, "warning", message, recommendation, evidence, step=step, source="guard")

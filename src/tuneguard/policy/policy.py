@@ -33,6 +33,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tuneguard.catalog import J, Spec, T, render
 from tuneguard.config.schema import PolicyRule
 from tuneguard.findings import Finding, overridden_below_error
 from tuneguard.policy.lr import LRChange, LRScaler, parse_lr_request
@@ -68,6 +69,14 @@ class Decision:
     reason: str = ""
     rule: PolicyRule | None = None
     limit: bool = False  # max_actions reached: halt with a POLICY_LIMIT finding
+    said: Spec | None = None  # `reason` as a catalog spec, for the action's message in any language
+
+    @classmethod
+    def because(cls, action: str, said: Spec, rule: PolicyRule | None, limit: bool = False) -> "Decision":
+        return cls(action, render(said), rule, limit, said)
+
+    def why(self) -> Spec | str:
+        return self.said or self.reason
 
 
 class PolicyEngine:
@@ -124,19 +133,19 @@ class PolicyEngine:
                 return Decision("warn", f"acts only on {'/'.join(rule.triggers)}; this one: "
                                         f"{'/'.join(sorted(found)) or 'none'}", rule)
         if rule.action == "halt":
-            return Decision("halt", f"policy.rules.{f.code}: halt", rule)
+            return Decision.because("halt", T("reason.rule", code=f.code, action="halt"), rule)
         if rule.times is not None and self.taken[f.code] >= rule.times:
             then = "warn" if below and rule.then == "halt" else rule.then
-            return Decision(then, f"{f.code} again after {self.taken[f.code]} {rule.action}(s) "
-                                       f"(times: {rule.times}); then: {rule.then}", rule)
+            return Decision.because(then, T("reason.again", code=f.code, n=self.taken[f.code], action=rule.action,
+                                            times=rule.times, then=rule.then), rule)
         if self.ctx.stop_reason is not None:
             return Decision("warn", f"the run is already ending ({self.ctx.stop_reason})", rule)
         if self.pending is not None:
             return Decision("warn", f"a rollback to step {self.pending.to_step} is under way", rule)
         if self.total >= self.max_actions:
-            return Decision("halt", f"{rule.action} for {f.code} would be automatic action {self.total + 1}, "
-                                    f"more than policy.max_actions ({self.max_actions})", rule, limit=True)
-        return Decision(rule.action, f"policy.rules.{f.code}: {rule.action}", rule)
+            return Decision.because("halt", T("reason.limit", action=rule.action, code=f.code, n=self.total + 1,
+                                              max=self.max_actions), rule, limit=True)
+        return Decision.because(rule.action, T("reason.rule", code=f.code, action=rule.action), rule)
 
     # -- acting on a finding (called by guard.actions.act) -----------------------------------
     def on_finding(self, f: Finding, control: Any) -> str:
@@ -153,7 +162,7 @@ class PolicyEngine:
             control.should_save = True
             self._count(f.code, "checkpoint", step)
             self._event(f.code, "checkpoint", step, {"to": f"checkpoint-{step}", "reason": d.reason},
-                        f"Saving a checkpoint at step {step} ({f.code}).")
+                        T("action.checkpoint", step=step, code=f.code))
             return "checkpoint"
         if d.action == "scale_lr":
             return self._scale(f, step, d)
@@ -173,34 +182,35 @@ class PolicyEngine:
         if d.rule is not None and d.rule.keep_best and self.state is not None:
             extra.update(best_checkpoint=self.state.best_model_checkpoint, best_eval_loss=self.state.best_metric,
                          best_step=self.state.best_global_step)
-        msg = f"Halting at step {step} ({d.reason})."
+        msg = T("action.halt", step=step, reason=d.why())
         if extra.get("best_checkpoint"):
-            msg += f" Best checkpoint: {Path(extra['best_checkpoint']).name} (eval loss {extra['best_eval_loss']:.4g})."
+            msg = T("action.halt_best", step=step, reason=d.why(), best=Path(extra["best_checkpoint"]).name,
+                    loss=extra["best_eval_loss"])
         self._event(f.code, "halt", step, extra, msg, severity="error")
         return "halt"
 
     def _limit_finding(self, f: Finding, step: int, d: Decision) -> Finding:
-        acts = ", ".join(f"{h['action']} for {h['code']} at step {h['step']}" for h in self.history) or "none"
-        return Finding(
-            code=LIMIT_CODE, severity="error", step=step, source="guard",
-            message=(f"The policy would act a {self.total + 1}th time ({d.rule.action if d.rule else '?'} for "
-                     f"{f.code} at step {step}), more than policy.max_actions ({self.max_actions}): halting instead."),
-            evidence={"max_actions": self.max_actions, "code": f.code, "action": d.rule.action if d.rule else None,
-                      "actions_taken": list(self.history)},
-            recommendation=(f"Repeated interventions ({acts}) mean the run does not settle: lower "
-                            "train.learning_rate, look at the data around those steps, or raise policy.max_actions."))
+        acts = (J("join.comma", [T("POLICY_LIMIT.act", action=h["action"], code=h["code"], step=h["step"])
+                                 for h in self.history]) if self.history else T("POLICY_LIMIT.none"))
+        return Finding.said(
+            LIMIT_CODE, "error",
+            T("POLICY_LIMIT.found", n=self.total + 1, action=d.rule.action if d.rule else "?", code=f.code, step=step,
+              max=self.max_actions),
+            T("POLICY_LIMIT.found.rec", acts=acts),
+            {"max_actions": self.max_actions, "code": f.code, "action": d.rule.action if d.rule else None,
+             "actions_taken": list(self.history)}, step=step, source="guard")
 
     def _scale(self, f: Finding, step: int, d: Decision) -> str:
         factor = d.rule.scale_lr if d.rule and d.rule.scale_lr else 1.0
         change = self.lr.multiply(factor)
         if not change.changed:
-            d2 = Decision(d.rule.then if d.rule else "halt",
-                          f"scale_lr x{factor:g} is not possible: the learning rate is at {change.clamped}", d.rule)
+            d2 = Decision.because(d.rule.then if d.rule else "halt",
+                                  T("reason.no_scale", factor=factor, clamped=change.clamped), d.rule)
             return self._halt(f, step, d2) if d2.action == "halt" else "warn"
         self._count(f.code, "scale_lr", step)
         self._event(f.code, "scale_lr", step, {**change.as_dict(), "factor": factor, "reason": d.reason},
-                    f"Learning rate x{factor:g} from step {step + 1} ({change.lr_from:.3g} -> {change.lr_to:.3g}"
-                    f"{', clamped to ' + change.clamped if change.clamped else ''}) after {f.code}.")
+                    T("action.scale_lr", factor=factor, next=step + 1, lr_from=change.lr_from, lr_to=change.lr_to,
+                      clamped=T("action.clamped", v=change.clamped) if change.clamped else "", code=f.code))
         return "scale_lr"
 
     def _rollback(self, f: Finding, step: int, d: Decision, control: Any) -> str:
@@ -214,12 +224,13 @@ class PolicyEngine:
         before = min(episode_start, first)
         ckpt = checkpoint_before(self.args.output_dir, before) if self.args is not None else None
         if ckpt is None:
-            note = f"no complete checkpoint before step {before}"
+            note_spec = T("action.no_checkpoint_before", step=before)
+            note = render(note_spec)
             if rule is not None and rule.scale_lr:
                 log.warning("policy: cannot roll back (%s); scaling the learning rate instead", note)
-                return self._scale(f, step, Decision("scale_lr", f"{d.reason}; {note}", rule))
+                return self._scale(f, step, Decision.because("scale_lr", J("join.semi", [d.why(), note_spec]), rule))
             self._event(f.code, "rollback_impossible", step, {"reason": note},
-                        f"{f.code} at step {step}: no rollback possible ({note}); warning only.")
+                        T("action.rollback_impossible", code=f.code, step=step, note=note_spec))
             return "warn"
         to_step = int(ckpt.name.rsplit("-", 1)[1])
         steps = list(range(max(first, to_step + 1), step + 1))
@@ -239,14 +250,15 @@ class PolicyEngine:
                                    "checkpoint": str(ckpt), "skipped_steps": steps,
                                    "skipped_batches": len(skipped), "skipped_examples": examples,
                                    "requested_by": who, "reason": reason}
-        msg = f"Rolling back from step {step} to {ckpt.name}"
-        if steps:
-            msg += f", skipping the batches of step{'s' if len(steps) > 1 else ''} {_ranges(steps)}"
+        skip = T("action.rollback_skip", word=T("word.steps" if len(steps) > 1 else "word.step"),
+                                        steps=_ranges(steps)) if steps else ""
+        lr: Spec | str = ""
         if change is not None:
             payload.update({k: v for k, v in change.as_dict().items() if k.startswith("lr")})
             payload["clamped"] = change.clamped
-            msg += f", learning rate x{change.factor_to / change.factor_from:g} ({change.lr_from:.3g} -> {change.lr_to:.3g})"
-        self._event(code, "rollback", step, payload, msg + ".")
+            lr = T("action.rollback_lr", factor=change.factor_to / change.factor_from, lr_from=change.lr_from,
+                   lr_to=change.lr_to)
+        self._event(code, "rollback", step, payload, T("action.rollback", step=step, ckpt=ckpt.name, skip=skip, lr=lr))
 
     # -- the rollback hand-over --------------------------------------------------------------
     def apply_pending(self, control: Any) -> None:
@@ -265,7 +277,7 @@ class PolicyEngine:
             log.warning("rollback to %s cancelled: the run ended at step %d (%s)", rb.checkpoint.name, rb.from_step,
                         self.ctx.stop_reason)
             self._event(rb.code, "rollback_cancelled", rb.from_step, {"reason": self.ctx.stop_reason},
-                        f"Rollback to {rb.checkpoint.name} cancelled: the run is {self.ctx.stop_reason}.")
+                        T("action.rollback_cancelled", ckpt=rb.checkpoint.name, state=self.ctx.stop_reason))
             return None
         return rb
 
@@ -292,8 +304,8 @@ class PolicyEngine:
                 f"{change.factor_from:.3g} -> {change.factor_to:.3g} of the schedule)"
                 + (f"; clamped to {change.clamped}" if change.clamped else ""))
         self._event(MANUAL, "set_lr", step, {**change.as_dict(), "request": str(req), "requested_by": who},
-                    f"Learning rate set to {change.lr_to:.3g} at step {step} by {who} (asked {req})"
-                    + (f", clamped to {change.clamped}" if change.clamped else "") + ".")
+                    T("action.set_lr", lr_to=change.lr_to, step=step, who=who, req=str(req),
+                      note=T("action.clamped", v=change.clamped) if change.clamped else ""))
         return "done", note
 
     def _manual_rollback(self, arg: str | None, step: int, who: str) -> tuple[str, str]:
@@ -333,10 +345,13 @@ class PolicyEngine:
         self.taken[code] += 1
         self.history.append({"step": step, "code": code, "action": action})
 
-    def _event(self, code: str, action: str, step: int, payload: dict[str, Any], message: str,
+    def _event(self, code: str, action: str, step: int, payload: dict[str, Any], text: Spec,
                severity: str = "warning") -> None:
-        """The `action` event (store), a log line, and a notification (as a finding-style message)."""
-        body = {"code": code, "action": action, "step": step, "message": message, **payload}
+        """The `action` event (store), a log line, and a notification (as a finding-style message).
+        `text` is the catalog spec of the message: stored with the event and sent with the
+        notification, so either can be shown in the reader's language."""
+        message = render(text)
+        body = {"code": code, "action": action, "step": step, "message": message, "text": text, **payload}
         body.setdefault("requested_by", "policy")
         log.warning("policy: %s", message)
         self.ctx.event("action", body, step=step, notify=False)
@@ -346,9 +361,10 @@ class PolicyEngine:
             evidence = {k: v for k, v in payload.items() if k in ("from", "to", "checkpoint", "skipped_steps",
                                                                    "lr_scale_from", "lr_scale_to", "requested_by",
                                                                    "clamped", "best_checkpoint")}
+            said = {"message": T("action.prefix", message=text), "recommendation": T("action.nothing")}
             notifier.notify("finding", {"code": f"{code} -> {action}", "severity": severity, "step": step,
-                                        "message": f"Policy action: {message}", "evidence": evidence,
-                                        "recommendation": "Nothing to do now; `tuneguard status` lists every action."},
+                                        "message": render(said["message"]), "evidence": evidence,
+                                        "recommendation": render(said["recommendation"]), "text": said},
                             step=step)
 
     # -- persistence with checkpoints --------------------------------------------------------

@@ -13,8 +13,9 @@ from html import escape
 from importlib import resources
 from typing import Any, Iterable
 
+from tuneguard.catalog import LANGUAGES, TABLE, say
 from tuneguard.findings import Finding
-from tuneguard.fmt import seen_text
+from tuneguard.fmt import seen_in, seen_text, times
 from tuneguard.report.plots import (
     PALETTE,
     SEVERITY_COLORS,
@@ -34,6 +35,61 @@ def esc(v: Any) -> str:
     return escape("" if v is None else str(v), quote=True)
 
 
+class Words:
+    """The report's texts in one language: `w("h.verdict")` is catalog key report.h.verdict."""
+
+    def __init__(self, language: str = "en") -> None:
+        self.language = language
+
+    def __call__(self, key: str, /, **params: Any) -> str:
+        return say(f"report.{key}", self.language, **params)
+
+    def state(self, state: str) -> str:
+        """A run state (halted, finished...) in this language; as stored in English."""
+        key = f"report.state.{state}"
+        return state if self.language == "en" or key not in TABLE else say(key, self.language)
+
+
+def seen_in_language(evidence: Any, language: str = "en") -> str | None:
+    """What the model had seen when a guard finding appeared (tuneguard.fmt.seen_text), in
+    `language`; the English is tuneguard.fmt's, byte for byte."""
+    if language == "en":
+        return seen_text(evidence)
+    u = seen_in(evidence)
+    if u is None:
+        return None
+    if "passes" not in u:
+        return say("report.seen", language, examples=u["examples"])
+    passes = times(u["passes"])
+    if u["repeats"] and "exposures" in u:
+        return say("report.seen.repeats", language, examples=u["examples"], passes=passes,
+                   exposures=times(u["exposures"]))
+    return say("report.seen.passes", language, examples=u["examples"], passes=passes)
+
+
+def exit_reason(run: RunData, language: str = "en") -> str | None:
+    """The run's exit reason; in another language, a halt's "CODE: message" with the halting
+    finding's message in that language (the store keeps the English)."""
+    reason = run.meta.get("exit_reason")
+    if language == "en" or not isinstance(reason, str):
+        return reason
+    for f in run.findings:
+        if reason == f"{f.code}: {f.message}":
+            return f"{f.code}: {f.message_in(language)}"
+    return reason
+
+
+def report_language(config: dict[str, Any]) -> str:
+    """report.language, else notify.language, else English (DESIGN: report.language defaults
+    to notify.language)."""
+    for section in ("report", "notify"):
+        sec = config.get(section)
+        language = sec.get("language") if isinstance(sec, dict) else None
+        if language in LANGUAGES:
+            return str(language)
+    return "en"
+
+
 def css() -> str:
     return (resources.files("tuneguard.report") / "templates" / "report.css").read_text("utf-8")
 
@@ -43,27 +99,31 @@ def css() -> str:
 GENERATOR_META = '<meta name="generator" content="tuneguard">'
 
 
-def page(title: str, body: str) -> str:
+def page(title: str, body: str, language: str = "en") -> str:
     """A whole HTML document: inline CSS, no scripts, no external resources."""
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+    return (f"<!DOCTYPE html>\n<html lang=\"{esc(language)}\"><head><meta charset=\"utf-8\">"
             f"{GENERATOR_META}<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{esc(title)}</title><style>\n{css()}\n</style></head>\n<body>\n{body}\n</body></html>\n")
 
 
-def pill(status: str) -> str:
-    return f'<span class="pill {esc(status)}">{esc(status)}</span>'
+def pill(status: str, shown: str | None = None) -> str:
+    """A status chip; `shown` is its word in the report's language (the class stays the status)."""
+    return f'<span class="pill {esc(status)}">{esc(status if shown is None else shown)}</span>'
 
 
 BADGE_WORDS = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE"}
+SEVERITIES = ("info", "warning", "error")
 
 
-def badge(verdict: Verdict) -> str:
+def badge(verdict: Verdict, language: str = "en") -> str:
+    w = Words(language)
     n = len(verdict.criteria)
     failed = sum(c.status == "fail" for c in verdict.criteria)
     passed = sum(c.status == "pass" for c in verdict.criteria)
-    why = (f"{failed} of {n} criteria failed" if failed else
-           f"all {n} criteria passed" if passed == n else f"{passed} of {n} passed, {n - passed} unknown")
-    return (f'<div class="badge {verdict.overall}"><div class="word">{BADGE_WORDS[verdict.overall]}</div>'
+    why = (w("badge.failed", failed=failed, n=n) if failed else
+           w("badge.all", n=n) if passed == n else w("badge.some", passed=passed, n=n, unknown=n - passed))
+    word = BADGE_WORDS[verdict.overall] if language == "en" else say(f"verdict.overall.{verdict.overall}", language)
+    return (f'<div class="badge {verdict.overall}"><div class="word">{esc(word)}</div>'
             f'<div class="why">{esc(why)}</div></div>')
 
 
@@ -120,18 +180,24 @@ def evidence_html(ev: dict[str, Any]) -> str:
     return f'<table class="evidence"><tbody>{"".join(rows)}</tbody></table>'
 
 
-def finding_item(f: Finding) -> str:
-    when_ = "pre-flight audit" if f.step is None else f"step {f.step}"
-    seen = seen_text(f.evidence)
+def finding_item(f: Finding, language: str = "en") -> str:
+    w = Words(language)
+    when_ = w("f.audit") if f.step is None else w("f.step", step=f.step)
+    seen = seen_in_language(f.evidence, language)
     if seen:
         when_ += f", {seen}"
     ov = (f.evidence or {}).get("severity_override")
     if isinstance(ov, dict):
-        when_ += f" · severity set by {ov.get('set_by')} (the check said {ov.get('default')})"
-    rec = f'<div class="rec"><b>Do:</b> {esc(f.recommendation)}</div>' if f.recommendation else ""
-    return (f'<li class="finding {esc(f.severity)}"><div class="finding-head">{pill(f.severity)}'
-            f'<span class="code">{esc(f.code)}</span><span class="when">{esc(when_)} · {esc(f.source)}</span></div>'
-            f'<p>{esc(f.message)}</p>{rec}{evidence_html(f.evidence or {})}</li>')
+        default = ov.get("default")
+        when_ += w("f.override", key=ov.get("set_by"),
+                   default=default if language == "en" else w(f"sev.{default}") if default in SEVERITIES else default)
+    rec_text = f.recommendation_in(language)
+    rec = f'<div class="rec"><b>{esc(w("f.do"))}</b> {esc(rec_text)}</div>' if rec_text else ""
+    source = f.source if language == "en" or f.source not in ("audit", "guard") else w(f"source.{f.source}")
+    sev = None if language == "en" or f.severity not in SEVERITIES else w(f"sev.{f.severity}")
+    return (f'<li class="finding {esc(f.severity)}"><div class="finding-head">{pill(f.severity, sev)}'
+            f'<span class="code">{esc(f.code)}</span><span class="when">{esc(when_)} · {esc(source)}</span></div>'
+            f'<p>{esc(f.message_in(language))}</p>{rec}{evidence_html(f.evidence or {})}</li>')
 
 
 def ordered_findings(findings: list[Finding]) -> list[Finding]:
@@ -139,8 +205,8 @@ def ordered_findings(findings: list[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: (f.source != "audit", f.step if f.step is not None else -1))
 
 
-def figure(title: str, svg: str | None, note: str = "") -> str:
-    body = svg if svg else '<div class="nodata">no data recorded for this plot</div>'
+def figure(title: str, svg: str | None, note: str = "", language: str = "en") -> str:
+    body = svg if svg else f'<div class="nodata">{esc(Words(language)("plot.no_data"))}</div>'
     sub = f' <span class="muted small">{esc(note)}</span>' if note else ""
     return f"<figure><figcaption>{esc(title)}{sub}</figcaption>{body}</figure>"
 
@@ -157,9 +223,10 @@ def gap_series(run: RunData) -> list[tuple[float, float]]:
     return pts
 
 
-def finding_marks(run: RunData) -> list[VMark]:
+def finding_marks(run: RunData, language: str = "en") -> list[VMark]:
+    w = Words(language)
     return [VMark(f.step, f.code, SEVERITY_COLORS.get(f.severity, SEVERITY_COLORS["warning"]),
-                  f"{f.code} at step {f.step}: {f.message}")
+                  w("mark.finding", code=f.code, step=f.step, message=f.message_in(language)))
             for f in run.findings if f.step is not None]
 
 
@@ -168,65 +235,78 @@ def step_range(*runs: RunData) -> tuple[float, float] | None:
     return (min(steps), max(steps)) if steps else None
 
 
-def run_plots(run: RunData, max_final_gap: float) -> list[str]:
-    """The figures of one run's report, in reading order, all on the run's step range."""
+def run_plots(run: RunData, max_final_gap: float, language: str = "en") -> list[str]:
+    """The figures of one run's report, in reading order, all on the run's step range, with
+    titles, axes and legends in the report's language."""
     xr = step_range(run)
+    w = Words(language)
 
     def chart(series: list[Series], title: str, y_label: str, **kw: Any) -> str | None:
-        return line_chart(series, title=title, y_label=y_label, x_range=xr, **kw)
+        return line_chart(series, title=w(title), y_label=w(y_label), x_range=xr, x_label=w("axis.step"), **kw)
 
-    loss = [Series("train loss", run.series("train", "loss"), PALETTE[0]),
-            Series("eval loss", run.series("eval", "eval_loss"), PALETTE[1], dots=True)]
+    def fig(title: str, svg: str | None, note: str = "") -> str:
+        return figure(w(title), svg, w(note) if note else "", language)
+
+    def series(label: str, points: list[tuple[float, float]], color: str, **kw: Any) -> Series:
+        return Series(w(label), points, color, **kw)
+
+    loss = [series("series.train_loss", run.series("train", "loss"), PALETTE[0]),
+            series("series.eval_loss", run.series("eval", "eval_loss"), PALETTE[1], dots=True)]
     test = [r for r in run.test if is_finite(r.get("eval_loss"))]
-    hl = [HLine(test[-1]["eval_loss"], f"test loss {fmt(test[-1]['eval_loss'])}", PALETTE[2])] if test else []
-    marks = finding_marks(run) + action_marks(run.events)  # policy actions too
+    hl = [HLine(test[-1]["eval_loss"], w("line.test_loss", v=fmt(test[-1]["eval_loss"])), PALETTE[2])] if test else []
+    marks = finding_marks(run, language) + action_marks(run.events, language)  # policy actions too
     spikes = [m for m in marks if m.label in ("GRAD_NORM_HIGH", "LOSS_SPIKE", "NON_FINITE")]
-    gap_hl = [HLine(max_final_gap, f"max_final_gap {fmt(max_final_gap)}", SEVERITY_COLORS["error"])]
-    mem = [Series(label, run.series("train", col), color) for label, col, color in (
-        ("allocated", "mem_allocated_gb", PALETTE[0]), ("reserved", "mem_reserved_gb", PALETTE[1]),
-        ("process RSS", "rss_gb", PALETTE[2]))]
+    gap_hl = [HLine(max_final_gap, w("line.max_gap", v=fmt(max_final_gap)), SEVERITY_COLORS["error"])]
+    mem = [series(label, run.series("train", col), color) for label, col, color in (
+        ("series.allocated", "mem_allocated_gb", PALETTE[0]), ("series.reserved", "mem_reserved_gb", PALETTE[1]),
+        ("series.rss", "rss_gb", PALETTE[2]))]
     totals = [v for _, v in run.series("train", "mem_total_gb") if is_finite(v)]
-    mem_hl = [HLine(max(totals), f"device total {fmt(max(totals), 3)} GB", "#888888")] if totals else []
+    mem_hl = [HLine(max(totals), w("line.device_total", v=fmt(max(totals), 3)), "#888888")] if totals else []
     return [
-        figure("Loss", chart(loss, "Loss", "loss", vmarks=marks, hlines=hl),
-               "findings and policy actions marked at their step"),
-        figure("Loss, log scale", chart(loss, "Loss, log scale", "loss", log_y=True, vmarks=marks, hlines=hl)),
-        figure("Eval − train gap", chart([Series("eval − train", gap_series(run), PALETTE[3], dots=True)],
-                                         "Eval - train gap", "gap", hlines=gap_hl)),
-        figure("Learning rate", chart([Series("learning rate", run.series("train", "learning_rate"), PALETTE[2])],
-                                      "Learning rate", "lr")),
-        figure("Gradient norm", chart([Series("grad norm", run.series("train", "grad_norm"), PALETTE[5])],
-                                      "Gradient norm", "norm", vmarks=spikes)),
-        figure("Throughput", chart([Series("tokens/s", run.series("train", "tokens_per_s"), PALETTE[4])],
-                                   "Throughput", "tokens/s")),
-        figure("Step time", chart([Series("seconds per step", run.series("train", "step_time_s"), PALETTE[7])],
-                                  "Step time", "s")),
-        figure("Memory", chart(mem, "Memory", "GB", hlines=mem_hl)),
+        fig("plot.loss", chart(loss, "plot.loss", "axis.loss", vmarks=marks, hlines=hl), "plot.marks_note"),
+        fig("plot.loss_log", chart(loss, "plot.loss_log", "axis.loss", log_y=True, vmarks=marks, hlines=hl)),
+        fig("plot.gap_fig", chart([series("series.gap", gap_series(run), PALETTE[3], dots=True)],
+                                  "plot.gap", "axis.gap", hlines=gap_hl)),
+        fig("plot.lr", chart([series("series.lr", run.series("train", "learning_rate"), PALETTE[2])],
+                             "plot.lr", "axis.lr")),
+        fig("plot.grad", chart([series("series.grad", run.series("train", "grad_norm"), PALETTE[5])],
+                               "plot.grad", "axis.norm", vmarks=spikes)),
+        fig("plot.throughput", chart([series("series.tps", run.series("train", "tokens_per_s"), PALETTE[4])],
+                                     "plot.throughput", "axis.tps")),
+        fig("plot.step_time", chart([series("series.step_time", run.series("train", "step_time_s"), PALETTE[7])],
+                                    "plot.step_time", "axis.s")),
+        fig("plot.memory", chart(mem, "plot.memory", "axis.gb", hlines=mem_hl)),
     ]
 
 
-def qa_cell(sample: dict[str, Any], heading: str, best: bool) -> str:
+def qa_cell(sample: dict[str, Any], heading: str, best: bool, language: str = "en") -> str:
+    w = Words(language)
     ks = sample.get("keyword_score")
     chips = []
     if sample.get("expected") and sample.get("correct") is not None:
         ok = bool(sample["correct"])
-        chips.append(f'<span class="chip {"good" if ok else "bad"}">{"right" if ok else "wrong"}</span>')
+        chips.append(f'<span class="chip {"good" if ok else "bad"}">{esc(w("qa.right" if ok else "qa.wrong"))}</span>')
     if is_finite(ks) and sample.get("keywords"):
-        chips.append(f'<span class="chip {"good" if ks >= 0.5 else "bad"}">keywords {fmt(ks, 2)}</span>')
+        good = "good" if float(ks) >= 0.5 else "bad"
+        chips.append(f'<span class="chip {good}">{esc(w("qa.keywords_score", v=fmt(ks, 2)))}</span>')
     eos = bool(sample.get("emitted_eos"))
-    chips.append(f'<span class="chip {"good" if eos else "bad"}">{"EOS" if eos else "no EOS"}</span>')
+    chips.append(f'<span class="chip {"good" if eos else "bad"}">{esc(w("qa.eos" if eos else "qa.no_eos"))}</span>')
     d2 = sample.get("distinct2")
     if is_finite(d2):
-        chips.append(f'<span class="chip {"good" if d2 >= 0.5 else "bad"}">distinct-2 {fmt(d2, 2)}</span>')
-    star = " ★ best" if best else ""
+        good = "good" if float(d2) >= 0.5 else "bad"
+        chips.append(f'<span class="chip {good}">{esc(w("qa.distinct2", v=fmt(d2, 2)))}</span>')
+    star = w("qa.best") if best else ""
     return (f'<div class="qa-cell{" best" if best else ""}"><div class="step">{esc(heading)}{star}</div>'
             f'<pre>{esc(sample.get("output", ""))}</pre>{"".join(chips)}</div>')
 
 
-def qa_prompt_block(prompt: str, keywords: list[str], cells: list[str], expected: list[str] | None = None) -> str:
-    kw = (f'<div class="small muted">keywords: {esc(", ".join(map(str, keywords)))}</div>' if keywords else "")
+def qa_prompt_block(prompt: str, keywords: list[str], cells: list[str], expected: list[str] | None = None,
+                    language: str = "en") -> str:
+    w = Words(language)
+    kw = (f'<div class="small muted">{esc(w("qa.keywords", v=", ".join(map(str, keywords))))}</div>'
+          if keywords else "")
     if expected:
-        kw += f'<div class="small muted">expected: {esc(" / ".join(map(str, expected)))}</div>'
+        kw += f'<div class="small muted">{esc(w("qa.expected", v=" / ".join(map(str, expected))))}</div>'
     return (f'<div class="qa-prompt"><div class="q"><pre>{esc(prompt)}</pre>{kw}</div>'
             f'<div class="qa-row">{"".join(cells)}</div></div>')
 
@@ -235,11 +315,13 @@ def prompts_in_order(samples: list[dict[str, Any]]) -> list[str]:
     return list(dict.fromkeys(s["prompt"] for s in samples))
 
 
-def verdict_table(verdict: Verdict) -> str:
-    rows = "".join(f"<tr><td>{esc(c.name)}</td><td>{pill(c.status)}</td><td>{esc(c.evidence)}"
-                   f"{_codes(c.codes)}</td></tr>" for c in verdict.criteria)
-    return (f'<table class="verdict"><thead><tr><th>criterion</th><th>result</th><th>evidence</th></tr></thead>'
-            f"<tbody>{rows}</tbody></table>")
+def verdict_table(verdict: Verdict, language: str = "en") -> str:
+    w = Words(language)
+    en = language == "en"
+    rows = "".join(f"<tr><td>{esc(c.name_in(language))}</td><td>{pill(c.status, None if en else c.status_in(language))}"
+                   f"</td><td>{esc(c.evidence_in(language))}{_codes(c.codes)}</td></tr>" for c in verdict.criteria)
+    return (f'<table class="verdict"><thead><tr><th>{esc(w("col.criterion"))}</th><th>{esc(w("col.result"))}</th>'
+            f'<th>{esc(w("col.evidence"))}</th></tr></thead><tbody>{rows}</tbody></table>')
 
 
 def _codes(codes: list[str]) -> str:

@@ -12,14 +12,18 @@ from __future__ import annotations
 import logging
 import statistics
 import time
+from html import escape
 from pathlib import Path
 from typing import Any
 
 from tuneguard.config.diff import format_value
 from tuneguard.config.load import dump_yaml
+from tuneguard.catalog import say
 from tuneguard.report.components import (
+    Words,
     badge,
     duration,
+    exit_reason,
     esc,
     finding_item,
     kv_table,
@@ -28,6 +32,7 @@ from tuneguard.report.components import (
     prompts_in_order,
     qa_cell,
     qa_prompt_block,
+    report_language,
     run_plots,
     to_epoch,
     verdict_table,
@@ -52,7 +57,6 @@ from tuneguard.report.verdict import (
     compute_verdict,
     eval_loss_at,
     fmt,
-    versus,
 )
 
 log = logging.getLogger(__name__)
@@ -138,143 +142,172 @@ def timings(run: RunData) -> dict[str, Any]:
     }
 
 
-def _summary_cards(run: RunData) -> str:
+def _summary_cards(run: RunData, w: Words) -> str:
     t = timings(run)
     best = eval_loss_at(run, run.best_step)
     last_train = [r["loss"] for r in run.train if r.get("loss") is not None]
     test = [r for r in run.test if r.get("eval_loss") is not None]
     steps = f"{run.last_step}" + (f" / {run.max_steps}" if run.max_steps else "")
+    na = w("na")
     cards = [
-        ("state", run.state), ("steps", steps),
-        ("final train loss", fmt(last_train[-1]) if last_train else "n/a"),
-        ("best eval loss", f"{fmt(best[1])} @ {best[0]}" if best else "n/a"),
-        ("test loss", fmt(test[-1]["eval_loss"]) if test else "n/a"),
-        ("duration", duration(t["duration_s"])),
-        ("median tokens/s", fmt(t["median_tokens_per_s"], 4) if t["median_tokens_per_s"] else "n/a"),
-        ("findings", str(len(run.findings))),
+        (w("card.state"), w.state(run.state)), (w("card.steps"), steps),
+        (w("card.final_train"), fmt(last_train[-1]) if last_train else na),
+        (w("card.best_eval"), f"{fmt(best[1])} @ {best[0]}" if best else na),
+        (w("card.test_loss"), fmt(test[-1]["eval_loss"]) if test else na),
+        (w("card.duration"), duration(t["duration_s"])),
+        (w("card.tps"), fmt(t["median_tokens_per_s"], 4) if t["median_tokens_per_s"] else na),
+        (w("card.findings"), str(len(run.findings))),
     ]
     return '<div class="cards">' + "".join(
         f'<div class="card"><div class="k">{esc(k)}</div><div class="v{" smallv" if len(str(v)) > 14 else ""}">'
         f"{esc(v)}</div></div>" for k, v in cards) + "</div>"
 
 
-def _diagnosis_html(d: Diagnosis | None) -> str:
+def _diagnosis_html(d: Diagnosis | None, w: Words) -> str:
     if d is None:
         return ""
-    ev = "".join(f"<li>{esc(e.text())}</li>" for e in d.evidence)
-    notes = "".join(f"<li>{esc(e.text())}</li>" for e in d.notes)
+    lang = w.language
+    ev = "".join(f"<li>{esc(e.text(lang))}</li>" for e in d.evidence)
+    notes = "".join(f"<li>{esc(e.text(lang))}</li>" for e in d.notes)
     codes = f'<div class="codes">{esc(", ".join(d.codes))}</div>' if d.codes else ""
-    return (f'<section id="diagnosis" class="diagnosis {esc(d.kind)}"><h2>Diagnosis: {esc(d.label())}</h2>'
-            f'<p class="means">{esc(d.means()[:1].upper() + d.means()[1:])}.</p>'
-            f'<div class="small muted">Decided by:</div><ul>{ev}</ul>{codes}'
-            + (f'<div class="small muted">Also noticed:</div><ul>{notes}</ul>' if notes else "") + "</section>")
+    means = d.means(lang)
+    means = means[:1].upper() + means[1:] + ("." if lang == "en" else "")
+    return (f'<section id="diagnosis" class="diagnosis {esc(d.kind)}"><h2>{esc(w("diagnosis_h", label=d.label(lang)))}'
+            f'</h2><p class="means">{esc(means)}</p>'
+            f'<div class="small muted">{esc(w("decided_by"))}</div><ul>{ev}</ul>{codes}'
+            + (f'<div class="small muted">{esc(w("also_noticed"))}</div><ul>{notes}</ul>' if notes else "")
+            + "</section>")
 
 
-def _answers_html(run: RunData) -> str:
+def _answers_html(run: RunData, w: Words) -> str:
     """The probes' answers side by side: the base model's and the fine-tuned model's."""
     rows = answer_rows(run)
     if not rows or not run.qa_base:
         return ""
 
     def mark(ok: bool | None) -> str:
-        return "" if ok is None else f'<span class="chip {"good" if ok else "bad"}">{"right" if ok else "wrong"}</span>'
+        return "" if ok is None else \
+            f'<span class="chip {"good" if ok else "bad"}">{esc(w("qa.right" if ok else "qa.wrong"))}</span>'
 
     body = "".join(
         f"<tr><td><pre>{esc(r.prompt)}</pre></td><td><pre>{esc(' | '.join(r.expected)) if r.expected else ''}</pre>"
-        f"</td><td><pre>{esc(r.base if r.base is not None else 'n/a')}</pre>{mark(r.base_correct)}</td>"
+        f"</td><td><pre>{esc(r.base if r.base is not None else w('na'))}</pre>{mark(r.base_correct)}</td>"
         f"<td><pre>{esc(r.tuned)}</pre>{mark(r.tuned_correct)}</td></tr>" for r in rows)
     vs = compare_to_base(rows)
     head = ""
     if vs is not None:
         word, after, before, n = vs
-        head = (f"<p><b>{esc(versus(word).capitalize())}</b> the base model: {after} of {n} expected answers right after "
-                f"fine-tuning, {before} of {n} before.</p>")
-    return (f"<h3>Before and after: the base model and the fine-tuned model (step {run.qa_best_step()})</h3>{head}"
-            '<table class="answers"><thead><tr><th>prompt</th><th>expected</th><th>base model</th>'
-            f"<th>fine-tuned</th></tr></thead><tbody>{body}</tbody></table>")
+        line = w("qa.vs_line", vs="\x00", after=after, n=n, before=before)
+        lead, rest = line.split("\x00", 1)
+        said = say(f"verdict.qa.vs.{word}", w.language)
+        head = f"<p>{esc(lead)}<b>{esc(said.capitalize() if w.language == 'en' else said)}</b>{esc(rest)}</p>"
+    return (f"<h3>{esc(w('qa.before_after', step=run.qa_best_step()))}</h3>{head}"
+            f'<table class="answers"><thead><tr><th>{esc(w("qa.col.prompt"))}</th><th>{esc(w("qa.col.expected"))}'
+            f'</th><th>{esc(w("qa.col.base"))}</th><th>{esc(w("qa.col.tuned"))}</th></tr></thead>'
+            f"<tbody>{body}</tbody></table>")
 
 
-def _recommendations_html(run: RunData, recs: Recommendations) -> str:
+def _changes_html(run: RunData, recs: Recommendations, w: Words) -> list[str]:
+    """The config changes table, the ready command (explained) and where the config was written."""
+    lang = w.language
+    reasons = {c.key: c for c in recs.changes}
+    rows = "".join(
+        f'<tr><td class="key">{esc(k)}</td><td class="old">{esc(format_value(a))}</td>'
+        f'<td class="new">{esc(format_value(b))}</td><td>{esc(reasons[k].reason_in(lang)) if k in reasons else ""}'
+        f'<div class="codes">{esc(", ".join(reasons[k].codes)) if k in reasons else ""}</div></td></tr>'
+        for k, a, b in recs.diff())
+    parts = [f"<h3>{esc(w('rec.changes'))}</h3><table><thead><tr><th>{esc(w('rec.col.key'))}</th>"
+             f"<th>{esc(w('rec.col.this'))}</th><th>{esc(w('rec.col.proposed'))}</th><th>{esc(w('rec.col.why'))}</th>"
+             f"</tr></thead><tbody>{rows}</tbody></table>"]
+    rec_file = str(run.run_dir / RECOMMENDED_CONFIG)
+    explained = "" if lang == "en" else f'<p class="small">{esc(w("rec.set_explained"))}</p>'
+    diff_cmd = f"tuneguard config diff {config_path_for(run)} {rec_file}"
+    same = w("rec.same_config", file="\x00", cmd="\x01")
+    same_html = esc(same).replace("\x00", f"<code>{esc(rec_file)}</code>")
+    same_html = same_html.replace("\x01", f"<code>{esc(diff_cmd)}</code>")
+    parts.append(f'<h3>{esc(w("rec.next_run"))}</h3>{explained}<pre class="cmd">' +
+                 esc(recs.command(config_path_for(run), next_run_dir(run), multiline=True)) + "</pre>"
+                 f'<p class="small">{same_html}</p>')
+    if "***" in str(run.config.get("notify", {})):
+        parts.append(f'<p class="note">{esc(w("rec.redacted"))}</p>')
+    return parts
+
+
+def _recommendations_html(run: RunData, recs: Recommendations, w: Words) -> str:
     d = recs.diagnosis
-    lead = (f'<p>Derived from the diagnosis (<b>{esc(d.label())}</b>): every change below pulls the way it '
-            "calls for.</p>") if d else ""
+    lang = w.language
+    if d:
+        lead_text = w("rec.lead", label="\x00")
+        before, after = lead_text.split("\x00", 1)
+        lead = f"<p>{esc(before)}<b>{esc(d.label(lang))}</b>{esc(after)}</p>"
+    else:
+        lead = ""
     if not recs.changes and not recs.actions:
-        return lead + ('<p class="muted">Nothing calls for a change: this run\'s config can be reused as is.</p>')
+        # Quotes stay as typed (no &#x27;): the English page reads byte for byte as it always has.
+        return lead + f'<p class="muted">{escape(w("rec.nothing"), quote=False)}</p>'
     parts = [lead]
     if recs.actions:
-        parts.append("<h3>Fix first (outside the config)</h3><ul class=\"actions\">" + "".join(
-            f'<li>{esc(a.text)} <span class="codes">{esc(", ".join(a.codes))}</span></li>' for a in recs.actions)
-            + "</ul>")
+        parts.append(f"<h3>{esc(w('rec.fix_first'))}</h3><ul class=\"actions\">" + "".join(
+            f'<li>{esc(a.text_in(lang))} <span class="codes">{esc(", ".join(a.codes))}</span></li>'
+            for a in recs.actions) + "</ul>")
     if recs.changes:
-        reasons = {c.key: c for c in recs.changes}
-        rows = "".join(
-            f'<tr><td class="key">{esc(k)}</td><td class="old">{esc(format_value(a))}</td>'
-            f'<td class="new">{esc(format_value(b))}</td><td>{esc(reasons[k].reason) if k in reasons else ""}'
-            f'<div class="codes">{esc(", ".join(reasons[k].codes)) if k in reasons else ""}</div></td></tr>'
-            for k, a, b in recs.diff())
-        parts.append("<h3>Config changes</h3><table><thead><tr><th>key</th><th>this run</th><th>proposed</th>"
-                     f"<th>why</th></tr></thead><tbody>{rows}</tbody></table>")
-        rec_file = str(run.run_dir / RECOMMENDED_CONFIG)
-        parts.append('<h3>Next run</h3><pre class="cmd">' +
-                     esc(recs.command(config_path_for(run), next_run_dir(run), multiline=True)) + "</pre>"
-                     f'<p class="small">The same config is written to <code>{esc(rec_file)}</code>: '
-                     f'<code>tuneguard config diff {esc(config_path_for(run))} {esc(rec_file)}</code> shows these '
-                     "changes with their reasons.</p>")
-        if "***" in str(run.config.get("notify", {})):
-            parts.append('<p class="note">Secrets were redacted in config.yaml: set notify.urls again '
-                         '(e.g. --set \'notify.urls=["${LINE_URL}"]\').</p>')
-    from tuneguard.report.next_steps import NEXT_WORDS, next_steps
+        parts += _changes_html(run, recs, w)
+    from tuneguard.report.next_steps import next_steps
 
     steps = next_steps(run, recs)
     if steps:
-        parts.append("<h3>Next steps</h3>" + "".join(
-            f'<p class="small">{NEXT_WORDS[st["kind"]]}:</p><pre class="cmd">{esc(st["command"])}</pre>'
+        parts.append(f"<h3>{esc(w('rec.next_steps'))}</h3>" + "".join(
+            f'<p class="small">{esc(w("next." + st["kind"]))}:</p><pre class="cmd">{esc(st["command"])}</pre>'
             for st in steps))
     return "".join(parts)
 
 
-def _qa_html(run: RunData) -> str:
+def _qa_html(run: RunData, w: Words) -> str:
     if not run.qa:
-        return '<p class="muted">No QA samples were recorded (set eval.qa_probes in the config).</p>'
+        return f'<p class="muted">{esc(w("qa.none"))}</p>'
     best = run.qa_best_step()
     blocks = []
     for prompt in prompts_in_order(run.qa):
         samples = [s for s in run.qa if s["prompt"] == prompt]
-        cells = [qa_cell(s, f"step {s['step']}", s["step"] == best) for s in samples]
-        blocks.append(qa_prompt_block(prompt, samples[0].get("keywords") or [], cells, samples[0].get("expected")))
+        cells = [qa_cell(s, w("step", step=s["step"]), s["step"] == best, w.language) for s in samples]
+        blocks.append(qa_prompt_block(prompt, samples[0].get("keywords") or [], cells, samples[0].get("expected"),
+                                      w.language))
     return "".join(blocks)
 
 
-def _run_details(run: RunData) -> str:
+def _run_details(run: RunData, w: Words) -> str:
     cfg = run.config
     settings = kv_table([(k, format_value(_get(cfg, k))) for k in KEY_SETTINGS if _get(cfg, k) is not None]
-                        + run.diagnosis_settings())
+                        + run.diagnosis_settings(w.language))
     env = run.meta.get("environment") if isinstance(run.meta.get("environment"), dict) else {}
-    env_table = kv_table(list(env.items())) if env else '<p class="muted">not recorded</p>'
+    env_table = kv_table(list(env.items())) if env else f'<p class="muted">{esc(w("run.not_recorded"))}</p>'
     t = timings(run)
     best_step = run.best_step
     best = eval_loss_at(run, best_step)
+    na = w("na")
     timing_rows = [
-        ("run id", run.run_id), ("run directory", str(run.run_dir)), ("state", run.state),
-        ("exit reason", run.meta.get("exit_reason") or "n/a"),
-        ("started", when(t["started"])), ("ended", when(t["ended"])), ("duration", duration(t["duration_s"])),
-        ("median step time", f"{fmt(t['median_step_time_s'], 3)} s" if t["median_step_time_s"] else "n/a"),
-        ("median tokens/s", fmt(t["median_tokens_per_s"], 4) if t["median_tokens_per_s"] else "n/a"),
-        ("best checkpoint", run.meta.get("best_checkpoint") or "n/a"),
-        ("best step", best_step if best_step is not None else "n/a"),
-        ("eval loss at best", fmt(best[1]) if best else "n/a"),
+        (w("kv.run_id"), run.run_id), (w("kv.run_dir"), str(run.run_dir)), (w("kv.state"), w.state(run.state)),
+        (w("kv.exit_reason"), exit_reason(run, w.language) or na),
+        (w("kv.started"), when(t["started"])), (w("kv.ended"), when(t["ended"])),
+        (w("kv.duration"), duration(t["duration_s"])),
+        (w("kv.step_time"), f"{fmt(t['median_step_time_s'], 3)} s" if t["median_step_time_s"] else na),
+        (w("kv.tps"), fmt(t["median_tokens_per_s"], 4) if t["median_tokens_per_s"] else na),
+        (w("kv.best_ckpt"), run.meta.get("best_checkpoint") or na),
+        (w("kv.best_step"), best_step if best_step is not None else na),
+        (w("kv.best_eval"), fmt(best[1]) if best else na),
     ]
     events = run.events
     ev_rows = "".join(
         f"<tr><td>{esc(when(e['time']))}</td><td class=\"num\">{esc(e['step'] if e['step'] is not None else '')}</td>"
         f"<td>{esc(e['type'])}</td><td class=\"mono small\">{esc(_short(e['payload']))}</td></tr>" for e in events)
-    ev_html = (f"<details{' open' if len(events) <= 8 else ''}><summary>Events ({len(events)})</summary>"
-               f"<table><thead><tr><th>time</th><th>step</th><th>event</th><th>details</th></tr></thead>"
+    ev_html = (f"<details{' open' if len(events) <= 8 else ''}><summary>{esc(w('run.events', n=len(events)))}</summary>"
+               f"<table><thead><tr><th>{esc(w('run.col.time'))}</th><th>{esc(w('run.col.step'))}</th>"
+               f"<th>{esc(w('run.col.event'))}</th><th>{esc(w('run.col.details'))}</th></tr></thead>"
                f"<tbody>{ev_rows}</tbody></table></details>") if events else ""
-    yaml_text = dump_yaml(cfg) if cfg else "(no config recorded)"
-    return (f'<div class="two"><div><h3>Timings and checkpoint</h3>{kv_table(timing_rows)}'
-            f'<h3>Environment</h3>{env_table}</div><div><h3>Key settings</h3>{settings}</div></div>{ev_html}'
-            f'<details><summary>Full resolved config (secrets redacted)</summary><pre class="yaml">'
+    yaml_text = dump_yaml(cfg) if cfg else w("run.no_config")
+    return (f'<div class="two"><div><h3>{esc(w("run.timings"))}</h3>{kv_table(timing_rows)}'
+            f'<h3>{esc(w("run.environment"))}</h3>{env_table}</div><div><h3>{esc(w("run.settings"))}</h3>{settings}'
+            f'</div></div>{ev_html}<details><summary>{esc(w("run.config"))}</summary><pre class="yaml">'
             f"{esc(yaml_text)}</pre></details>")
 
 
@@ -282,40 +315,48 @@ def _short(payload: Any, limit: int = 160) -> str:
     if not payload:
         return ""
     if isinstance(payload, dict):
-        text = ", ".join(f"{k}={fmt(v) if isinstance(v, float) else v}" for k, v in payload.items())
+        # "text" is the message's catalog spec (shown as the message), "criteria" the verdict's rows.
+        text = ", ".join(f"{k}={fmt(v) if isinstance(v, float) else v}" for k, v in payload.items()
+                         if k not in ("text", "criteria"))
     else:
         text = str(payload)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def render_html(run: RunData, verdict: Verdict, recs: Recommendations) -> str:
+def render_html(run: RunData, verdict: Verdict, recs: Recommendations, language: str | None = None) -> str:
+    """The report page in `language` (default: the run's report.language, else notify.language)."""
+    lang = language or report_language(run.config)
+    w = Words(lang)
     th = Thresholds.from_config(run.config)
-    model = _get(run.config, "model.name") or "unknown model"
+    model = _get(run.config, "model.name") or w("unknown_model")
     sub = "".join(f"<span>{esc(x)}</span>" for x in (
-        model, run.state, f"step {run.last_step}" + (f" of {run.max_steps}" if run.max_steps else ""),
-        when(run.meta.get("created"))))
+        model, w.state(run.state), w("step_of", step=run.last_step, max=run.max_steps) if run.max_steps
+        else w("step", step=run.last_step), when(run.meta.get("created"))))
     findings = ordered_findings(run.findings)
-    timeline = ('<ol class="timeline">' + "".join(finding_item(f) for f in findings) + "</ol>") if findings else \
-        '<p class="muted">No findings: the audit and the guards saw nothing wrong.</p>'
+    timeline = ('<ol class="timeline">' + "".join(finding_item(f, lang) for f in findings) + "</ol>") if findings \
+        else f'<p class="muted">{esc(w("no_findings"))}</p>'
+    h = {k: esc(w(f"h.{k}")) for k in ("diagnosis", "verdict", "plots", "curves", "findings", "recommendations", "qa",
+                                        "per_eval", "run")}
     body = f"""
-<header class="hero"><div class="wrap"><div><div class="eyebrow">tuneguard run report</div>
-<h1>{esc(run.name)}</h1><div class="sub">{sub}</div></div>{badge(verdict)}</div></header>
-<nav class="toc"><div class="wrap"><a href="#diagnosis">Diagnosis</a><a href="#verdict">Verdict</a><a href="#plots">Plots</a>
-<a href="#findings">Findings ({len(findings)})</a><a href="#recommendations">Recommendations</a>
-<a href="#qa">QA samples</a><a href="#run">Run details</a></div></nav>
+<header class="hero"><div class="wrap"><div><div class="eyebrow">{esc(w("eyebrow"))}</div>
+<h1>{esc(run.name)}</h1><div class="sub">{sub}</div></div>{badge(verdict, lang)}</div></header>
+<nav class="toc"><div class="wrap"><a href="#diagnosis">{h["diagnosis"]}</a><a href="#verdict">{h["verdict"]}</a>\
+<a href="#plots">{h["plots"]}</a>
+<a href="#findings">{esc(w("h.findings_n", n=len(findings)))}</a><a href="#recommendations">{h["recommendations"]}</a>
+<a href="#qa">{h["qa"]}</a><a href="#run">{h["run"]}</a></div></nav>
 <main class="wrap">
-{_diagnosis_html(recs.diagnosis)}
-<section id="summary">{_summary_cards(run)}</section>
-<section id="verdict"><h2>Verdict</h2>{verdict_table(verdict)}</section>
-<section id="plots"><h2>Training curves</h2>
-<div class="plots">{"".join(run_plots(run, th.max_final_gap))}</div></section>
-<section id="findings"><h2>Findings</h2>{timeline}</section>
-<section id="recommendations"><h2>Recommendations</h2>{_recommendations_html(run, recs)}</section>
-<section id="qa"><h2>QA samples</h2>{_answers_html(run)}<h3>Per evaluation</h3>{_qa_html(run)}</section>
-<section id="run"><h2>Run details</h2>{_run_details(run)}</section>
-<footer>generated by tuneguard on {esc(when(time.time()))} from {esc(str(run.run_dir / "run.db"))}</footer>
+{_diagnosis_html(recs.diagnosis, w)}
+<section id="summary">{_summary_cards(run, w)}</section>
+<section id="verdict"><h2>{h["verdict"]}</h2>{verdict_table(verdict, lang)}</section>
+<section id="plots"><h2>{h["curves"]}</h2>
+<div class="plots">{"".join(run_plots(run, th.max_final_gap, lang))}</div></section>
+<section id="findings"><h2>{h["findings"]}</h2>{timeline}</section>
+<section id="recommendations"><h2>{h["recommendations"]}</h2>{_recommendations_html(run, recs, w)}</section>
+<section id="qa"><h2>{h["qa"]}</h2>{_answers_html(run, w)}<h3>{h["per_eval"]}</h3>{_qa_html(run, w)}</section>
+<section id="run"><h2>{h["run"]}</h2>{_run_details(run, w)}</section>
+<footer>{esc(w("footer", when=when(time.time()), db=str(run.run_dir / "run.db")))}</footer>
 </main>"""
-    return page(f"tuneguard report: {run.name}", body)
+    return page(w("title", name=run.name), body, lang)
 
 
 __all__ = ["write_report", "render_html", "timings", "REPORT_HTML", "REPORT_MD"]

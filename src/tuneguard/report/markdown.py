@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from tuneguard.catalog import say
 from tuneguard.config.diff import format_value
-from tuneguard.fmt import seen_text
+from tuneguard.report.components import Words, exit_reason, report_language, seen_in_language
 from tuneguard.report.recommend import RECOMMENDED_CONFIG, Recommendations, config_path_for
 from tuneguard.report.rundata import RunData
-from tuneguard.report.verdict import Verdict, answer_rows, compare_to_base, eval_loss_at, fmt, generation_stats, versus
+from tuneguard.report.verdict import Verdict, answer_rows, compare_to_base, eval_loss_at, fmt, generation_stats
 
 log = logging.getLogger(__name__)
 
@@ -33,96 +34,130 @@ def fence(text: str) -> str:
     return f"{ticks}\n{text}\n{ticks}"
 
 
-def render_markdown(run: RunData, verdict: Verdict, recs: Recommendations) -> str:
+def render_markdown(run: RunData, verdict: Verdict, recs: Recommendations, language: str | None = None) -> str:
+    """report.md in `language` (default: the run's report.language, else notify.language)."""
+    lang = language or report_language(run.config)
+    w = Words(lang)
     model = (run.config.get("model") or {}).get("name", "unknown model") if isinstance(run.config, dict) else "?"
-    best = eval_loss_at(run, run.best_step)
     d = recs.diagnosis
-    out = [f"# tuneguard report: {run.name}", "",
-           f"**Verdict: {verdict.overall.upper()}** · model `{model}` · state {run.state} · "
-           f"step {run.last_step}" + (f" of {run.max_steps}" if run.max_steps else ""), ""]
+    overall = verdict.overall.upper() if lang == "en" else say(f"verdict.overall.{verdict.overall}", lang)
+    out = [w("md.title", name=run.name), "",
+           w("md.head", overall=overall, model=model, state=w.state(run.state), step=run.last_step,
+             of=w("md.of", max=run.max_steps) if run.max_steps else ""), ""]
     if d is not None:
-        out += [f"**{cell(d.line())}**", "", "Decided by:", ""] + [f"- {cell(e.text())}" for e in d.evidence]
+        out += [f"**{cell(d.line(lang))}**", "", w("decided_by"), ""] + [f"- {cell(e.text(lang))}" for e in d.evidence]
         if d.notes:
-            out += ["", "Also noticed:", ""] + [f"- {cell(e.text())}" for e in d.notes]
+            out += ["", w("also_noticed"), ""] + [f"- {cell(e.text(lang))}" for e in d.notes]
         out.append("")
-    out += ["## Verdict", "", "| criterion | result | evidence |", "|---|---|---|"]
-    out += [f"| {cell(c.name)} | {ICONS[c.status]} | {cell(c.evidence)} |" for c in verdict.criteria]
-    out += ["", "## Findings", ""]
+    out += [w("md.h.verdict"), "", w("md.verdict_cols"), "|---|---|---|"]
+    out += [f"| {cell(c.name_in(lang))} | {ICONS[c.status] if lang == 'en' else c.status_in(lang)} | "
+            f"{cell(c.evidence_in(lang))} |" for c in verdict.criteria]
+    out += _findings_md(run, w) + _recommendations_md(run, recs, w) + _answers_md(run, w) + _qa_md(run, w)
+    out += _run_md(run, w)
+    return "\n".join(out) + "\n"
+
+
+def _findings_md(run: RunData, w: Words) -> list[str]:
+    lang = w.language
+    out = ["", w("md.h.findings"), ""]
     if not run.findings:
-        out.append("No findings.")
+        out.append(w("md.no_findings"))
     for f in sorted(run.findings, key=lambda f: (f.source != "audit", f.step if f.step is not None else -1)):
-        where = "audit" if f.step is None else f"step {f.step}"
-        seen = seen_text(f.evidence)
+        where = w("md.audit") if f.step is None else w("step", step=f.step)
+        seen = seen_in_language(f.evidence, lang)
         if seen:
             where += f", {seen}"
         ov = (f.evidence or {}).get("severity_override")
-        set_by = f", set by {ov.get('set_by')}; the check said {ov.get('default')}" if isinstance(ov, dict) else ""
-        out.append(f"- **{f.code}** ({f.severity}{cell(set_by)}, {where}): {cell(f.message)}")
+        set_by = w("md.set_by", key=ov.get("set_by"), default=ov.get("default")) if isinstance(ov, dict) else ""
+        sev = f.severity if lang == "en" else w(f"sev.{f.severity}")
+        out.append(f"- **{f.code}** ({sev}{cell(set_by)}, {where}): {cell(f.message_in(lang))}")
         if f.evidence:
             ev = ", ".join(f"{k}={fmt(v) if isinstance(v, float) else v}" for k, v in f.evidence.items()
                            if not isinstance(v, (list, dict)))
             if ev:
-                out.append(f"  - evidence: {cell(ev)}")
+                out.append(w("md.evidence", v=cell(ev)))
         if f.recommendation:
-            out.append(f"  - do: {cell(f.recommendation)}")
-    out += ["", "## Recommendations", ""]
+            out.append(w("md.do", v=cell(f.recommendation_in(lang))))
+    return out
+
+
+def _recommendations_md(run: RunData, recs: Recommendations, w: Words) -> list[str]:
+    lang = w.language
+    d = recs.diagnosis
+    out = ["", w("md.h.recommendations"), ""]
     if d is not None:
-        out += [f"Derived from the diagnosis ({d.label()}): every change pulls the way it calls for.", ""]
+        out += [w("md.rec_lead", label=d.label(lang)), ""]
     if not recs.changes and not recs.actions:
-        out.append("Nothing calls for a change.")
+        out.append(w("md.nothing"))
     for a in recs.actions:
-        out.append(f"- {cell(a.text)} ({', '.join(a.codes)})")
+        out.append(f"- {cell(a.text_in(lang))} ({', '.join(a.codes)})")
     if recs.changes:
-        out += ["", "| key | this run | proposed | why |", "|---|---|---|---|"]
-        why = {c.key: c.reason for c in recs.changes}
+        out += ["", w("md.rec_cols"), "|---|---|---|---|"]
+        why = {c.key: c.reason_in(lang) for c in recs.changes}
         out += [f"| `{k}` | {cell(format_value(a))} | {cell(format_value(b))} | {cell(why.get(k, ''))} |"
                 for k, a, b in recs.diff()]
         next_dir = str(run.run_dir.parent / f"{run.name}-next")
-        out += ["", fence(recs.command(config_path_for(run), next_dir, multiline=True)), "",
-                f"The same config: `{run.run_dir / RECOMMENDED_CONFIG}` (`tuneguard config diff "
-                f"{config_path_for(run)} {run.run_dir / RECOMMENDED_CONFIG}` shows the changes with their reasons)."]
-    from tuneguard.report.next_steps import NEXT_WORDS, next_steps
+        explained = [] if lang == "en" else ["", w("rec.set_explained")]
+        out += explained + ["", fence(recs.command(config_path_for(run), next_dir, multiline=True)), "",
+                            w("md.same_config", file=run.run_dir / RECOMMENDED_CONFIG, config=config_path_for(run))]
+    from tuneguard.report.next_steps import next_steps
 
     steps = next_steps(run, recs)
     if steps:
-        out += ["", "### Next steps"]
+        out += ["", w("md.h.next_steps")]
         for st in steps:
-            out += ["", f"{NEXT_WORDS[st['kind']]}:", "", fence(st["command"])]
+            out += ["", f"{w('next.' + st['kind'])}:", "", fence(st["command"])]
+    return out
+
+
+def _answers_md(run: RunData, w: Words) -> list[str]:
     rows = answer_rows(run)
-    if rows and run.qa_base:
-        out += ["", "## Before and after: the base model and the fine-tuned model", ""]
-        vs = compare_to_base(rows)
-        if vs is not None:
-            out += [f"{versus(vs[0]).capitalize()} the base model: {vs[1]} of {vs[3]} expected answers right after "
-                    f"fine-tuning, {vs[2]} of {vs[3]} before.", ""]
+    if not rows or not run.qa_base:
+        return []
+    out = ["", w("md.h.before_after"), ""]
+    vs = compare_to_base(rows)
+    if vs is not None:
+        said = say(f"verdict.qa.vs.{vs[0]}", w.language)
+        out += [w("qa.vs_line", vs=said.capitalize() if w.language == "en" else said, after=vs[1], n=vs[3],
+                  before=vs[2]), ""]
 
-        def mark(ok: bool | None) -> str:
-            return "" if ok is None else (" (right)" if ok else " (wrong)")
+    def mark(ok: bool | None) -> str:
+        return "" if ok is None else w("md.right" if ok else "md.wrong")
 
-        out += ["| prompt | expected | base model | fine-tuned |", "|---|---|---|---|"]
-        out += [f"| {cell(r.prompt)} | {cell(' / '.join(r.expected))} | {cell(r.base)}{mark(r.base_correct)} | "
-                f"{cell(r.tuned)}{mark(r.tuned_correct)} |" for r in rows]
-    out += ["", "## QA samples at the best checkpoint", ""]
+    out += [w("md.answers_cols"), "|---|---|---|---|"]
+    out += [f"| {cell(r.prompt)} | {cell(' / '.join(r.expected))} | {cell(r.base)}{mark(r.base_correct)} | "
+            f"{cell(r.tuned)}{mark(r.tuned_correct)} |" for r in rows]
+    return out
+
+
+def _qa_md(run: RunData, w: Words) -> list[str]:
+    out = ["", w("md.h.qa"), ""]
     step = run.qa_best_step()
     samples = run.qa_at(step)
     if not samples:
-        out.append("No QA samples were recorded.")
-    else:
-        st = generation_stats(samples)
-        def show(v: Any) -> str:
-            return "n/a" if v is None else fmt(v, 3)
+        out.append(w("md.no_qa"))
+        return out
+    st = generation_stats(samples)
 
-        out.append(f"Step {step}: keyword score {show(st['keyword_score'])}, EOS share {show(st['eos_share'])}, "
-                   f"distinct-2 {show(st['distinct2'])}.")
-        for s in samples:
-            out += ["", f"**Prompt:** {cell(s['prompt'])}", "", fence(s["output"])]
-    out += ["", "## Run", "",
-            f"- run id: {run.run_id}", f"- best checkpoint: {run.meta.get('best_checkpoint') or 'n/a'}"
-            f" (step {run.best_step if run.best_step is not None else 'n/a'}, "
-            f"eval loss {fmt(best[1]) if best else 'n/a'})",
-            f"- exit reason: {run.meta.get('exit_reason') or 'n/a'}"]
-    out += [f"- {k}: {cell(v)}" for k, v in run.diagnosis_settings()]
+    def show(v: Any) -> str:
+        return w("na") if v is None else fmt(v, 3)
+
+    out.append(w("md.qa_stats", step=step, kw=show(st["keyword_score"]), eos=show(st["eos_share"]),
+                 d2=show(st["distinct2"])))
+    for s in samples:
+        out += ["", w("md.prompt", v=cell(s["prompt"])), "", fence(s["output"])]
+    return out
+
+
+def _run_md(run: RunData, w: Words) -> list[str]:
+    na = w("na")
+    best = eval_loss_at(run, run.best_step)
+    out = ["", w("md.h.run"), "", w("md.run_id", v=run.run_id),
+           w("md.best", ckpt=run.meta.get("best_checkpoint") or na,
+             step=run.best_step if run.best_step is not None else na, loss=fmt(best[1]) if best else na),
+           w("md.exit", v=exit_reason(run, w.language) or na)]
+    out += [f"- {k}: {cell(v)}" for k, v in run.diagnosis_settings(w.language)]
     env = run.meta.get("environment")
     if isinstance(env, dict) and env:
-        out.append("- environment: " + ", ".join(f"{k} {v}" for k, v in env.items()))
-    return "\n".join(out) + "\n"
+        out.append(w("md.environment", v=", ".join(f"{k} {v}" for k, v in env.items())))
+    return out

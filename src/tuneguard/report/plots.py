@@ -46,8 +46,11 @@ class VMark:
 ACTION_COLOR = "#7B3FA0"  # policy actions (tuneguard.policy): distinct from the severity colours
 
 
-def action_marks(events: Iterable[dict]) -> list[VMark]:
-    """Markers for the policy's `action` events (rollback, scale_lr, set_lr, halt...) at their step."""
+def action_marks(events: Iterable[dict], language: str = "en") -> list[VMark]:
+    """Markers for the policy's `action` events (rollback, scale_lr, set_lr, halt...) at their step,
+    their message in `language` where the event carries its catalog spec."""
+    from tuneguard.catalog import is_spec, render, say
+
     marks = []
     for e in events:
         p = e.get("payload") or {}
@@ -56,7 +59,9 @@ def action_marks(events: Iterable[dict]) -> list[VMark]:
         label = str(p.get("action", "action"))
         if label == "rollback" and p.get("to") is not None:
             label = f"rollback→{p['to']}"
-        marks.append(VMark(float(e["step"]), label, ACTION_COLOR, f"{label} at step {e['step']}: {p.get('message', '')}"))
+        message = render(p["text"], language) if language != "en" and is_spec(p.get("text")) else p.get("message", "")
+        marks.append(VMark(float(e["step"]), label, ACTION_COLOR,
+                           say("report.mark.finding", language, code=label, step=e["step"], message=message)))
     return marks
 
 

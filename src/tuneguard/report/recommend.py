@@ -32,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tuneguard.catalog import Spec, T, is_spec, render
 from tuneguard.config.diff import MISSING, diff_configs, flatten, format_value
 from tuneguard.diagnosis import Curves, Diagnosis, Kind, diagnose
 from tuneguard.findings import SEVERITY_ORDER, Finding
@@ -48,11 +49,22 @@ class Change:
 
     key: str
     value: Any
-    reason: str
+    reason: str | Spec
     codes: list[str]
+    # The catalog spec `reason` was rendered from (given as a spec), for the report in Thai.
+    said: Spec | None = None
+
+    def __post_init__(self) -> None:
+        if is_spec(self.reason):
+            self.said, self.reason = dict(self.reason), render(self.reason)  # type: ignore[arg-type]
+
+    def reason_in(self, language: str) -> str:
+        return render(self.said, language) if self.said and language != "en" else str(self.reason)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        d.pop("said", None)
+        return d
 
 
 @dataclasses.dataclass
@@ -60,11 +72,21 @@ class Action:
     """Something to do outside the config (fix the data, rerun the audit), or a limit the
     config cannot get past, said in words."""
 
-    text: str
+    text: str | Spec
     codes: list[str]
+    said: Spec | None = None
+
+    def __post_init__(self) -> None:
+        if is_spec(self.text):
+            self.said, self.text = dict(self.text), render(self.text)  # type: ignore[arg-type]
+
+    def text_in(self, language: str) -> str:
+        return render(self.said, language) if self.said and language != "en" else str(self.text)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        d.pop("said", None)
+        return d
 
 
 @dataclasses.dataclass
@@ -232,6 +254,12 @@ class Context:
 
 Out = tuple[list[Change], list[Action]]
 
+
+def A(key: str, /, **params: Any) -> Spec:
+    """An advice text spec (catalog key "advice.KEY"): the English goes into the reason or
+    action, the spec renders it in the report's language."""
+    return T(f"advice.{key}", **params)
+
 # --- the playbook: changes per diagnosis -------------------------------------------------
 
 
@@ -239,16 +267,8 @@ def _data_fault(ctx: Context) -> Out:
     codes = ctx.diagnosis.codes
     audit = sorted({f.code for f in ctx.findings if f.source == "audit" and f.severity in ("error", "warning")})
     if "LOSS_COLLAPSE" not in codes:
-        return [], [Action("Fix the data before changing any hyperparameter: the training ran past audit errors "
-                           f"({', '.join(codes)}), so its losses say little about the settings.", codes)]
-    if audit:
-        text = (f"Fix the data faults the audit found ({', '.join(audit)}) before changing hyperparameters: "
-                "a loss that collapses early is memorising repeated or leaked text, not learning; a lower "
-                "learning rate would only slow the collapse down.")
-    else:
-        text = ("Fix the data before changing hyperparameters: an early collapse means duplicated, templated or "
-                "leaked rows, or unmasked prompts; run `tuneguard audit CONFIG`, and see the LOSS_COLLAPSE finding for "
-                "what to look for.")
+        return [], [Action(A("data_fault.forced", codes=", ".join(codes)), codes)]
+    text = A("data_fault.audit", codes=", ".join(audit)) if audit else A("data_fault.collapse")
     return [], [Action(text, ["LOSS_COLLAPSE"])]
 
 
@@ -256,24 +276,21 @@ def _unstable(ctx: Context) -> Out:
     codes = ctx.diagnosis.codes
     lr = float(ctx.get("train.learning_rate", 2e-4) or 2e-4)
     gn = float(ctx.get("train.max_grad_norm", 1.0) or 1.0)
-    ch = [Change("train.learning_rate", _nice_lr(lr / 2), "smaller updates: the loss spiked or became non-finite "
-                 "at this learning rate", codes),
-          Change("train.max_grad_norm", 1.0 if gn > 1.0 else gn / 2, "clip gradients harder", codes)]
+    ch = [Change("train.learning_rate", _nice_lr(lr / 2), A("unstable.lr"), codes),
+          Change("train.max_grad_norm", 1.0 if gn > 1.0 else gn / 2, A("unstable.clip"), codes)]
     if float(ctx.get("train.warmup_ratio", 0.0) or 0.0) < 0.05:
-        ch.append(Change("train.warmup_ratio", 0.1, "warm up before the peak learning rate", codes))
+        ch.append(Change("train.warmup_ratio", 0.1, A("unstable.warmup"), codes))
     actions = []
     if "NON_FINITE" in codes:
         if ctx.get("model.dtype") == "fp16":
-            ch.append(Change("model.dtype", "bf16", "fp16 overflows (GPT-J was trained in bf16); use fp32 where the "
-                             "GPU has no bf16", ["NON_FINITE"]))
+            ch.append(Change("model.dtype", "bf16", A("unstable.dtype"), ["NON_FINITE"]))
         step = next((e.params.get("step") for e in ctx.diagnosis.evidence if e.key == "non_finite"), None)
-        where = f" around step {step}" if step is not None else ""
-        actions.append(Action(f"Look at the rows in the batches{where} for empty, garbled or extremely long "
-                              "examples: one bad row can make the loss non-finite.", ["NON_FINITE"]))
+        where = A("unstable.around", step=step) if step is not None else ""
+        actions.append(Action(A("unstable.rows", where=where), ["NON_FINITE"]))
     return ch, actions
 
 
-def _keep_best(ctx: Context, reason: str, codes: list[str]) -> list[Change]:
+def _keep_best(ctx: Context, reason: Spec, codes: list[str]) -> list[Change]:
     """eval.load_best_model_at_end, with checkpoints at evaluations (the config requires
     train.save_steps to be a multiple of eval.steps for it)."""
     if ctx.get("eval.load_best_model_at_end") is True:
@@ -281,7 +298,7 @@ def _keep_best(ctx: Context, reason: str, codes: list[str]) -> list[Change]:
     ch = [Change("eval.load_best_model_at_end", True, reason, codes)]
     every, save = ctx.get("eval.steps"), ctx.get("train.save_steps")
     if ctx.get("eval.strategy") == "steps" and isinstance(every, int) and isinstance(save, int) and save % every:
-        ch.append(Change("train.save_steps", every, "checkpoints at the evaluations, to keep the best one", codes))
+        ch.append(Change("train.save_steps", every, A("keep_best.saves"), codes))
     return ch
 
 
@@ -297,26 +314,23 @@ def _overfitting(ctx: Context) -> Out:
         if best:
             new_steps = _round_up(best * 1.25, 10)
             if new_steps < max_steps:
-                ch.append(Change("train.max_steps", new_steps, f"the best validation loss was at step {best} of "
-                                 f"{max_steps}; a quarter more leaves room for a later best", codes))
+                ch.append(Change("train.max_steps", new_steps, A("overfit.steps", best=best, max_steps=max_steps),
+                                 codes))
     else:
         epochs = float(ctx.get("train.num_epochs", 3.0) or 3.0)
         best_epoch = best / spe if best and spe else None
         new = float(math.ceil(best_epoch)) if best_epoch else max(1.0, epochs / 2)
         if new < epochs:
-            ch.append(Change("train.num_epochs", new, "the validation loss rose in later epochs"
-                             + (f" (best at epoch {best_epoch:.2g})" if best_epoch else ""), codes))
+            ch.append(Change("train.num_epochs", new, A("overfit.epochs_best", epoch=best_epoch) if best_epoch
+                             else A("overfit.epochs"), codes))
     if ctx.get("eval.strategy") != "no":
         if ctx.get("eval.early_stopping_patience") is None:
-            ch.append(Change("eval.early_stopping_patience", 3, "stop when the validation loss stops improving",
-                             codes))
-        ch += _keep_best(ctx, "end with the checkpoint of the best validation loss", codes)
+            ch.append(Change("eval.early_stopping_patience", 3, A("overfit.patience"), codes))
+        ch += _keep_best(ctx, A("overfit.keep_best"), codes)
     if float(ctx.get("lora.dropout", 0.0) or 0.0) < 0.1:
-        ch.append(Change("lora.dropout", 0.1, "regularise the adapter", codes))
+        ch.append(Change("lora.dropout", 0.1, A("overfit.dropout"), codes))
     if best and spe and best / spe > 1:
-        actions.append(Action(f"The validation loss was best after {best / spe:.2g} epochs: more, and more varied, "
-                              "training rows is the surest cure for memorising; the learning rate stays as it is "
-                              "(never higher while the model memorises).", codes))
+        actions.append(Action(A("overfit.more_data", epochs=best / spe), codes))
     return ch, actions
 
 
@@ -330,53 +344,48 @@ def _underfitting(ctx: Context) -> Out:
     ch: list[Change] = []
     lr = float(ctx.get("train.learning_rate", 2e-4) or 2e-4)
     answers = any(e.key.startswith("answers_wrong") for e in ctx.diagnosis.evidence)
-    why = "the model has not learned to answer the probes yet" if answers else "both losses stayed high and flat"
+    why = A("under.answers") if answers else A("under.flat")
     if lr < LORA_LR_FLOOR:
-        ch.append(Change("train.learning_rate", LORA_LR_TYPICAL, f"{format_value(lr)} is far below the usual LoRA "
-                         f"range (1e-4 to 3e-4): {why}", codes))
+        ch.append(Change("train.learning_rate", LORA_LR_TYPICAL, A("under.lr_floor", lr=format_value(lr), why=why),
+                         codes))
     else:
-        ch.append(Change("train.learning_rate", _nice_lr(lr * 2), f"{why}: larger updates", codes))
+        ch.append(Change("train.learning_rate", _nice_lr(lr * 2), A("under.lr", why=why), codes))
     if facts.get("still_falling"):
         max_steps = ctx.get("train.max_steps", -1)
         if isinstance(max_steps, int) and max_steps > 0:
-            ch.append(Change("train.max_steps", max_steps * 2, "the training loss was still falling at the end",
-                             codes))
+            ch.append(Change("train.max_steps", max_steps * 2, A("under.falling"), codes))
         else:
             epochs = float(ctx.get("train.num_epochs", 3.0) or 3.0)
-            ch.append(Change("train.num_epochs", epochs * 2, "the training loss was still falling at the end",
-                             codes))
+            ch.append(Change("train.num_epochs", epochs * 2, A("under.falling"), codes))
     r = int(ctx.get("lora.r", 8) or 8)
     if r < 8:
         alpha = int(ctx.get("lora.alpha", 2 * r) or 2 * r)
-        ch.append(Change("lora.r", 8, "a rank below 8 limits what the adapter can learn", codes))
-        ch.append(Change("lora.alpha", max(alpha, round(alpha * 8 / r)), "keep the LoRA scale alpha / r", codes))
+        ch.append(Change("lora.r", 8, A("under.rank"), codes))
+        ch.append(Change("lora.alpha", max(alpha, round(alpha * 8 / r)), A("under.alpha"), codes))
     return ch, []
 
 
 def _healthy(ctx: Context) -> Out:
     plateau = [f for f in ctx.findings if f.code == "PLATEAU" and f.severity == "info"]
     if plateau and ctx.get("eval.early_stopping_patience") is None and ctx.get("eval.strategy") != "no":
-        return [Change("eval.early_stopping_patience", 3, f"the validation loss had converged by step "
-                       f"{plateau[0].step}: stop there next time and save the compute", ["PLATEAU"])], []
+        return [Change("eval.early_stopping_patience", 3, A("healthy.patience", step=plateau[0].step),
+                       ["PLATEAU"])], []
     return [], []
 
 
 def _inconclusive(ctx: Context) -> Out:
     keys = {e.key for e in ctx.diagnosis.evidence}
     if "no_evals" not in keys:
-        return [], [Action("Too little was logged to diagnose the run (see its exit reason): fix what ended it and "
-                           "run it again; nothing in its config is to blame yet.", [])]
+        return [], [Action(A("inconclusive.rerun"), [])]
     planned = ctx.facts.get("planned_steps") or ctx.get("train.max_steps", -1)
     if not isinstance(planned, int) or planned < 5:
-        return [], [Action("Evaluate during training (eval.strategy, eval.steps): without a validation loss "
-                           "overfitting cannot be told apart from learning.", [])]
+        return [], [Action(A("inconclusive.evaluate"), [])]
     every = max(1, planned // 5)
-    ch = [Change("eval.strategy", "steps", "evaluate during training: without a validation loss overfitting "
-                 "cannot be told apart from learning", []),
-          Change("eval.steps", every, f"about 5 evaluations in {planned} steps", [])]
+    ch = [Change("eval.strategy", "steps", A("inconclusive.strategy"), []),
+          Change("eval.steps", every, A("inconclusive.steps", planned=planned), [])]
     save = ctx.get("train.save_steps", every)
     if ctx.get("eval.load_best_model_at_end") and isinstance(save, int) and save % every:
-        ch.append(Change("train.save_steps", every, "checkpoints at the evaluations, to keep the best one", []))
+        ch.append(Change("train.save_steps", every, A("keep_best.saves"), []))
     return ch, []
 
 
@@ -389,38 +398,34 @@ PLAYBOOK: dict[Kind, Callable[[Context], Out]] = {
 
 
 def _dupes(f: Finding, ctx: Context) -> Out:
-    what = {"DUPLICATE_EXACT": "exact duplicate rows", "DUPLICATE_NEAR": "near-duplicate rows",
-            "LOW_DIVERSITY": "templated, low-diversity rows"}[f.code]
     n = _num_ev(f, "duplicate_rows", "rows", "count", "groups", "n_groups")
-    size = f" ({format_value(int(n))} in the audit)" if n is not None else ""
-    return [], [Action(f"Deduplicate the training data: remove the {what}{size} from "
-                       f"{ctx.get('data.train_file', 'data.train_file')}, keeping one of each group, "
-                       f"then run `tuneguard audit` again.", [f.code])]
+    size = A("dupes.size", n=format_value(int(n))) if n is not None else ""
+    return [], [Action(A("dupes.remove", what=A(f"dupes.{f.code}"), size=size,
+                         file=ctx.get("data.train_file", "data.train_file")), [f.code])]
 
 
 def _leak(f: Finding, ctx: Context) -> Out:
-    return [], [Action("Remove the validation rows that also occur in training (see the evidence): "
-                       "the validation loss is meaningless while they leak.", [f.code])]
+    return [], [Action(A("leak.remove"), [f.code])]
 
 
 def _pad(f: Finding, ctx: Context) -> Out:
-    ch = [Change("data.pad_token", "auto", "a pad token distinct from EOS, so EOS stays supervised", [f.code])]
+    ch = [Change("data.pad_token", "auto", A("pad.distinct"), [f.code])]
     if f.code == "PAD_IN_LABELS":
-        ch.append(Change("data.collator", "tuneguard", "mask padding out of the labels", [f.code]))
+        ch.append(Change("data.collator", "tuneguard", A("pad.mask"), [f.code]))
     return ch, []
 
 
 def _eos(f: Finding, ctx: Context) -> Out:
-    return ([Change("data.pad_token", "auto", "EOS must not double as padding, or it is masked away", [f.code]),
-             Change("data.collator", "tuneguard", "the tuneguard collator keeps the EOS label", [f.code])], [])
+    return ([Change("data.pad_token", "auto", A("eos.pad"), [f.code]),
+             Change("data.collator", "tuneguard", A("eos.collator"), [f.code])], [])
 
 
 def _prompt(f: Finding, ctx: Context) -> Out:
-    return ([Change("data.train_on_prompt", False, "supervise the response only", [f.code]),
-             Change("data.collator", "tuneguard", "the tuneguard collator masks the prompt tokens", [f.code])], [])
+    return ([Change("data.train_on_prompt", False, A("prompt.response"), [f.code]),
+             Change("data.collator", "tuneguard", A("prompt.collator"), [f.code])], [])
 
 
-def _memory_for_length(ctx: Context, cur: int, new: int, code: str) -> tuple[list[Change], str | None]:
+def _memory_for_length(ctx: Context, cur: int, new: int, code: str) -> tuple[list[Change], Spec | None]:
     """Changes that keep a longer max_length within the memory estimate, or why none can.
 
     The run's estimate was made at its longest example, which is data.max_length when rows
@@ -438,8 +443,8 @@ def _memory_for_length(ctx: Context, cur: int, new: int, code: str) -> tuple[lis
         return [], None
     changes: list[Change] = []
     if not ckpt and lim.peak_checkpointed_gb is not None:
-        changes.append(Change("model.gradient_checkpointing", True, f"data.max_length {new} would need about "
-                              f"{peak:.3g} GB (estimate) of {lim.budget_gb:.3g} GB: recompute activations", [code]))
+        changes.append(Change("model.gradient_checkpointing", True,
+                              A("mem.checkpointing", new=new, peak=peak, budget=lim.budget_gb), [code]))
         peak = lim.peak_checkpointed_gb * scale
     bs = int(ctx.get("train.batch_size", 1) or 1)
     ga = int(ctx.get("train.gradient_accumulation_steps", 1) or 1)
@@ -447,13 +452,11 @@ def _memory_for_length(ctx: Context, cur: int, new: int, code: str) -> tuple[lis
     while peak / factor > usable and bs // (factor * 2) >= 1:
         factor *= 2
     if factor > 1:
-        changes.append(Change("train.batch_size", bs // factor, f"data.max_length {new} within the memory estimate "
-                              f"({peak / factor:.3g} GB of {lim.budget_gb:.3g} GB)", [code]))
-        changes.append(Change("train.gradient_accumulation_steps", ga * factor, "keep the effective batch size",
-                              [code]))
+        changes.append(Change("train.batch_size", bs // factor,
+                              A("mem.batch", new=new, peak=peak / factor, budget=lim.budget_gb), [code]))
+        changes.append(Change("train.gradient_accumulation_steps", ga * factor, A("mem.accum"), [code]))
     if peak / factor > usable:
-        return [], (f"data.max_length {new} would need about {peak / factor:.3g} GB by the memory estimate, more "
-                    f"than the {lim.budget_gb:.3g} GB this machine has even with batch size 1")
+        return [], A("mem.blocked", new=new, peak=peak / factor, budget=lim.budget_gb)
     return changes, None
 
 
@@ -463,26 +466,22 @@ def _truncated(f: Finding, ctx: Context) -> Out:
     ctx_len = ctx.limits.context_length or ctx.get("model.context_length")
     want = _round_up(need, 64) if need else _round_up(cur * 2, 64)
     new = min(want, ctx_len) if isinstance(ctx_len, int) and ctx_len > 0 else want
-    need_s = f"about {format_value(int(need))} tokens (95% of the truncated rows)" if need else "longer sequences"
+    need_s = A("trunc.need", n=format_value(int(need))) if need else A("trunc.longer")
     if new <= cur:
-        where = f"the model's context ({ctx_len} tokens)" if ctx_len and cur >= ctx_len else f"{cur} tokens"
-        return [], [Action(f"The truncated rows need {need_s}, more than this model allows: data.max_length stays "
-                           f"at {where}. Shorten or split the longest examples, or choose a model with a longer "
-                           "context.", [f.code])]
+        where = A("trunc.context", n=ctx_len) if ctx_len and cur >= ctx_len else A("trunc.tokens", n=cur)
+        return [], [Action(A("trunc.too_long", need=need_s, where=where), [f.code])]
     extra, blocked = _memory_for_length(ctx, cur, new, f.code)
     if blocked:
-        return [], [Action(f"The truncated rows need {need_s}, but {blocked}: data.max_length stays at {cur}. "
-                           "Shorten or split the longest examples.", [f.code])]
-    reason = f"answers were cut at {cur} tokens; the truncated rows need {need_s}"
+        return [], [Action(A("trunc.blocked", need=need_s, blocked=blocked, cur=cur), [f.code])]
+    reason = A("trunc.raise", cur=cur, need=need_s)
     actions = []
     if new < want:
-        reason = f"answers were cut at {cur} tokens; raised to the model's context, {new} tokens"
-        actions.append(Action(f"Even at the model's context of {new} tokens some rows stay truncated: they need "
-                              f"{need_s}. Shorten or split them, or choose a model with a longer context.", [f.code]))
+        reason = A("trunc.raise_context", cur=cur, new=new)
+        actions.append(Action(A("trunc.still", new=new, need=need_s), [f.code]))
     return [Change("data.max_length", new, reason, [f.code])] + extra, actions
 
 
-def _data_action(text: str) -> Callable[[Finding, Context], Out]:
+def _data_action(text: Spec) -> Callable[[Finding, Context], Out]:
     def rule(f: Finding, ctx: Context) -> Out:
         return [], [Action(text, [f.code])]
     return rule
@@ -493,10 +492,9 @@ DATA_FIXES: dict[str, Callable[[Finding, Context], Out]] = {
     "TRAIN_VAL_LEAKAGE": _leak,
     "PAD_IS_EOS": _pad, "PAD_IN_LABELS": _pad, "EOS_MISSING": _eos,
     "PROMPT_NOT_MASKED": _prompt, "ANSWER_TRUNCATED": _truncated, "EMPTY_LABELS": _truncated,
-    "ANSWER_IN_PROMPT": _data_action("Rewrite the prompts that already contain their answer (see the evidence "
-                                     "rows): the model learns to copy, not to answer."),
-    "MALFORMED_ROWS": _data_action("Fix or drop the malformed rows listed in the evidence."),
-    "TOKENIZER_MISMATCH": _data_action("Use the tokenizer that belongs to model.name (the vocabularies differ)."),
+    "ANSWER_IN_PROMPT": _data_action(A("fix.ANSWER_IN_PROMPT")),
+    "MALFORMED_ROWS": _data_action(A("fix.MALFORMED_ROWS")),
+    "TOKENIZER_MISMATCH": _data_action(A("fix.TOKENIZER_MISMATCH")),
 }
 
 # --- other fixes per guard code (any diagnosis; directions still checked) -----------------
@@ -505,26 +503,25 @@ DATA_FIXES: dict[str, Callable[[Finding, Context], Out]] = {
 def _memory(f: Finding, ctx: Context) -> Out:
     ch: list[Change] = []
     if ctx.get("model.gradient_checkpointing") is not True:
-        ch.append(Change("model.gradient_checkpointing", True, "trade compute for activation memory", [f.code]))
+        ch.append(Change("model.gradient_checkpointing", True, A("memory.checkpointing"), [f.code]))
     bs = int(ctx.get("train.batch_size", 4) or 4)
     if bs > 1:
         ga = int(ctx.get("train.gradient_accumulation_steps", 1) or 1)
-        ch.append(Change("train.batch_size", bs // 2, "halve the micro-batch", [f.code]))
-        ch.append(Change("train.gradient_accumulation_steps", ga * 2, "keep the effective batch size", [f.code]))
+        ch.append(Change("train.batch_size", bs // 2, A("memory.batch"), [f.code]))
+        ch.append(Change("train.gradient_accumulation_steps", ga * 2, A("mem.accum"), [f.code]))
     return ch, []
 
 
 def _throughput(f: Finding, ctx: Context) -> Out:
     if ctx.get("data.batching") == "padded":
-        return [Change("data.batching", "token_budget", "length-bucketed batches waste less on padding", [f.code])], []
-    return [], [Action("Throughput dropped mid-run: check for other processes on the GPU, thermal throttling "
-                       "or a slow data disk.", [f.code])]
+        return [Change("data.batching", "token_budget", A("throughput.batching"), [f.code])], []
+    return [], [Action(A("throughput.check"), [f.code])]
 
 
 def _qa(f: Finding, ctx: Context) -> Out:
-    ch = _keep_best(ctx, "keep the checkpoint that generated best", [f.code]) if ctx.get("eval.strategy") != "no" else []
+    ch = _keep_best(ctx, A("qa.keep_best"), [f.code]) if ctx.get("eval.strategy") != "no" else []
     if ctx.get("eval.early_stopping_patience") is None:
-        ch.append(Change("eval.early_stopping_patience", 3, "stop before generation degrades further", [f.code]))
+        ch.append(Change("eval.early_stopping_patience", 3, A("qa.patience"), [f.code]))
     return ch, []
 
 
@@ -535,7 +532,7 @@ def _early(f: Finding, ctx: Context) -> Out:
     if f.step is None or not planned or f.step / planned >= Thresholds.from_config(ctx.config).min_early_stop_share:
         return [], []
     pat = int(ctx.get("eval.early_stopping_patience", 3) or 3)
-    return [Change("eval.early_stopping_patience", pat + 2, "early stopping triggered prematurely", [f.code])], []
+    return [Change("eval.early_stopping_patience", pat + 2, A("early.patience"), [f.code])], []
 
 
 OTHER_FIXES: dict[str, Callable[[Finding, Context], Out]] = {
@@ -577,10 +574,11 @@ def recommend(findings: list[Finding], config: dict[str, Any], run: RunData | No
                 continue
             changes[c.key] = dataclasses.replace(c, codes=list(c.codes))
         for a in ac:
-            if a.text in actions:
-                actions[a.text].codes += [x for x in a.codes if x not in actions[a.text].codes]
+            text = str(a.text)
+            if text in actions:
+                actions[text].codes += [x for x in a.codes if x not in actions[text].codes]
             else:
-                actions[a.text] = dataclasses.replace(a, codes=list(a.codes))
+                actions[text] = dataclasses.replace(a, codes=list(a.codes))
     proposed = copy.deepcopy(config)
     for c in changes.values():
         node = proposed
@@ -620,8 +618,8 @@ def recommended_yaml(recs: Recommendations, source: str) -> str:
     head.append("# `tuneguard config diff` with that run's config.yaml shows exactly these changes:")
     for c in recs.changes:
         codes = f" ({', '.join(c.codes)})" if c.codes else ""
-        head.append(f"# change {c.key}: {' '.join(c.reason.split())}{codes}")
+        head.append(f"# change {c.key}: {' '.join(str(c.reason).split())}{codes}")
     for a in recs.actions:
-        head.append(f"# also, outside the config: {' '.join(a.text.split())}")
+        head.append(f"# also, outside the config: {' '.join(str(a.text).split())}")
     return "\n".join(head) + "\n" + dump_yaml(recs.proposed)
 

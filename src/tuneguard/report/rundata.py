@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from tuneguard.catalog import TABLE, say
 from tuneguard.findings import Finding
 from tuneguard.store.run_store import open_for_reading
 
@@ -134,12 +135,18 @@ class RunData:
         return before[-1] if before else steps[0]
 
 
-    def diagnosis_settings(self) -> list[tuple[str, str]]:
+    def diagnosis_settings(self, language: str = "en") -> list[tuple[str, str]]:
         """How the findings were judged: the task shape the audit used, and the user's
-        per-code severity overrides in effect (empty ones left out)."""
+        per-code severity overrides in effect (empty ones left out). In another language the
+        audit's reason for the shape (English, from its numbers) is left out."""
         rows: list[tuple[str, str]] = []
         task = self.meta.get("task")
-        if isinstance(task, dict) and task.get("shape"):
+        if isinstance(task, dict) and task.get("shape") and language != "en":
+            how = say("report.task.stated" if task.get("source") == "data.task" else "report.task.inferred", language)
+            shape = f"task.{task['shape']}"
+            rows.append((say("report.task", language),
+                         f"{say(shape, language) if shape in TABLE else task['shape']} ({how})"))
+        elif isinstance(task, dict) and task.get("shape"):
             how = "set by data.task" if task.get("source") == "data.task" else f"inferred: {task.get('reason', '')}"
             rows.append(("task", f"{task['shape']} ({how})"))
         for key in ("audit.severity", "guard.severity"):

@@ -32,6 +32,7 @@ import dataclasses
 import logging
 from typing import Any, Literal
 
+from tuneguard.catalog import J, Spec, T, render, say
 from tuneguard.findings import Finding
 from tuneguard.fmt import num
 from tuneguard.report.rundata import EVAL_TRAIN_LOSS_KEYS, RunData, is_finite
@@ -41,12 +42,17 @@ log = logging.getLogger(__name__)
 Status = Literal["pass", "fail", "unknown"]
 Overall = Literal["pass", "fail", "inconclusive"]
 
-LOSS_GRADUAL = "Training loss decreased gradually"
-VAL_TRACKED = "Validation loss tracked training loss"
-EARLY_STOP_OK = "Early stopping did not trigger prematurely"
-COHERENT = "The model generates coherent, relevant text"
-TEST_WITHIN = "Held-out test loss within margin of validation"
+# The criteria's names are their English texts (the verdict's contract); KEYS names them in the catalog.
+KEYS = {"loss_gradual": "verdict.criterion.loss_gradual", "val_tracked": "verdict.criterion.val_tracked",
+        "early_stop_ok": "verdict.criterion.early_stop_ok", "coherent": "verdict.criterion.coherent",
+        "test_within": "verdict.criterion.test_within"}
+LOSS_GRADUAL = say(KEYS["loss_gradual"])
+VAL_TRACKED = say(KEYS["val_tracked"])
+EARLY_STOP_OK = say(KEYS["early_stop_ok"])
+COHERENT = say(KEYS["coherent"])
+TEST_WITHIN = say(KEYS["test_within"])
 CRITERIA_NAMES = (LOSS_GRADUAL, VAL_TRACKED, EARLY_STOP_OK, COHERENT, TEST_WITHIN)
+_NAME_KEYS = {say(k): k for k in KEYS.values()}
 
 LOSS_FAIL_CODES = ("LOSS_COLLAPSE", "LOSS_SPIKE", "NON_FINITE")
 
@@ -86,15 +92,35 @@ class Thresholds:
 
 @dataclasses.dataclass
 class Criterion:
-    """One success criterion: its name, status, the evidence, and the finding codes behind it."""
+    """One success criterion: its name, status, the evidence, and the finding codes behind it.
+
+    `evidence` is English; `text` is the catalog spec it was rendered from, for other languages."""
 
     name: str
     status: Status
     evidence: str
     codes: list[str] = dataclasses.field(default_factory=list)
+    text: Spec | None = None
+
+    @classmethod
+    def said(cls, name: str, status: Status, text: Spec, codes: list[str] | None = None) -> "Criterion":
+        return cls(name, status, render(text), list(codes or []), text)
+
+    def name_in(self, language: str) -> str:
+        key = _NAME_KEYS.get(self.name)
+        return say(key, language) if key else self.name
+
+    def evidence_in(self, language: str) -> str:
+        return render(self.text, language) if self.text and language != "en" else self.evidence
+
+    def status_in(self, language: str) -> str:
+        return say(f"verdict.status.{self.status}", language)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if d.get("text") is None:
+            d.pop("text", None)
+        return d
 
 
 @dataclasses.dataclass
@@ -119,16 +145,13 @@ class Verdict:
     def rows(self) -> list[tuple[str, str]]:
         return [(c.name, c.status) for c in self.criteria]
 
-    def headline(self) -> str:
+    def headline(self, language: str = "en") -> str:
         """"Verdict: FAIL (1 pass, 3 fail, 1 unknown)"."""
-        counts = {s: sum(c.status == s for c in self.criteria) for s in ("pass", "fail", "unknown")}
-        return (f"Verdict: {self.overall.upper()} ({counts['pass']} pass, {counts['fail']} fail, "
-                f"{counts['unknown']} unknown)")
+        return render(headline_spec(self.overall, [c.status for c in self.criteria]), language)
 
-    def summary_line(self) -> str:
+    def summary_line(self, language: str = "en") -> str:
         """One line for a notification: the headline and the failed criteria."""
-        failed = [c.name for c in self.criteria if c.status == "fail"]
-        return self.headline() + (": failed " + "; ".join(failed) if failed else "")
+        return render(summary_spec(self.overall, [(c.name, c.status) for c in self.criteria]), language)
 
     def to_dict(self) -> dict[str, Any]:
         return {"overall": self.overall, "criteria": [c.to_dict() for c in self.criteria]}
@@ -143,16 +166,45 @@ def fmt(v: Any, digits: int = 4) -> str:
     return num(v, digits)
 
 
+def V(key: str, /, **params: Any) -> Spec:
+    """A verdict text spec (catalog key "verdict.KEY")."""
+    return T(f"verdict.{key}", **params)
+
+
+def headline_spec(overall: str, statuses: list[str]) -> Spec:
+    counts = {s: sum(x == s for x in statuses) for s in ("pass", "fail", "unknown")}
+    return V("headline", overall=V(f"overall.{overall}"), passed=counts["pass"], failed=counts["fail"],
+             unknown=counts["unknown"])
+
+
+def summary_spec(overall: str, criteria: list[tuple[str, str]]) -> Spec:
+    """The headline and the failed criteria (by their English names, as a notification payload
+    carries them) as one spec."""
+    head = headline_spec(overall, [s for _, s in criteria])
+    failed = [T(_NAME_KEYS[n]) if n in _NAME_KEYS else n for n, s in criteria if s == "fail"]
+    return V("summary_failed", headline=head, names=J("join.semi", failed)) if failed else head
+
+
 def finding_evidence(f: Finding, limit: int = 4) -> str:
     """"CODE at step N: message (k=v, ...)" for a verdict row."""
-    where = f" at step {f.step}" if f.step is not None else ""
+    return render(finding_spec(f, limit))
+
+
+def finding_spec(f: Finding, limit: int = 4) -> Spec:
+    """`finding_evidence` as a catalog spec: the finding's own message spec where it has one."""
+    where = V("at_step", step=f.step) if f.step is not None else ""
     parts = []
     for k, v in list((f.evidence or {}).items())[:limit]:
         if isinstance(v, (list, dict)):
             continue
         parts.append(f"{k}={fmt(v)}")
     extra = f" ({', '.join(parts)})" if parts else ""
-    return f"{f.code}{where}: {f.message}{extra}"
+    message = (f.text or {}).get("message") or f.message
+    return V("finding", code=f.code, where=where, message=message, extra=extra)
+
+
+def _findings_spec(findings: list[Finding]) -> Spec:
+    return J("join.semi", [finding_spec(f) for f in findings])
 
 
 def train_loss_at(run: RunData, step: int) -> tuple[int, float] | None:
@@ -192,39 +244,37 @@ def _loss_gradual(run: RunData, th: Thresholds) -> Criterion:
     if bad:
         bad.sort(key=lambda f: (LOSS_FAIL_CODES.index(f.code), f.step if f.step is not None else 0))
         codes = sorted({f.code for f in bad}, key=LOSS_FAIL_CODES.index)
-        ev = "; ".join(finding_evidence(f) for f in bad[:3])
+        ev: Spec = _findings_spec(bad[:3])
         if len(bad) > 3:
-            ev += f"; and {len(bad) - 3} more"
-        return Criterion(LOSS_GRADUAL, "fail", ev, codes)
+            ev = J("join.none", [ev, V("and_more", n=len(bad) - 3)])
+        return Criterion.said(LOSS_GRADUAL, "fail", ev, codes)
     losses = [(int(r["step"]), r["loss"]) for r in run.train if r.get("loss") is not None]
     if len(losses) < 2:
-        return Criterion(LOSS_GRADUAL, "unknown", f"{len(losses)} training loss value(s) logged; need at least 2")
+        return Criterion.said(LOSS_GRADUAL, "unknown", V("loss.few", n=len(losses)))
     nonfinite = [(s, v) for s, v in losses if not is_finite(v)]
     if nonfinite:
         s, v = nonfinite[0]
-        return Criterion(LOSS_GRADUAL, "fail", f"non-finite training loss {v} at step {s}", ["NON_FINITE"])
+        return Criterion.said(LOSS_GRADUAL, "fail", V("loss.non_finite", v=str(v), step=s), ["NON_FINITE"])
     (s0, first), (s1, last) = losses[0], losses[-1]
     low_step, low = min(losses, key=lambda p: p[1])
-    trend = f"loss {fmt(first)} at step {s0} -> {fmt(last)} at step {s1}"
+    trend = V("loss.trend", first=fmt(first), s0=s0, last=fmt(last), s1=s1)
     if first > 0 and low < th.collapse_ratio * first and not judged:
-        return Criterion(LOSS_GRADUAL, "fail",
-                         f"{trend}; fell to {fmt(low)} at step {low_step}, below {fmt(th.collapse_ratio)} x the first "
-                         f"loss (guard.collapse_ratio): a collapse", ["LOSS_COLLAPSE"])
+        return Criterion.said(LOSS_GRADUAL, "fail", V("loss.collapse", trend=trend, low=fmt(low), low_step=low_step,
+                                                      ratio=fmt(th.collapse_ratio)), ["LOSS_COLLAPSE"])
     if not last < first:
-        return Criterion(LOSS_GRADUAL, "fail", f"{trend}: the loss did not decrease")
+        return Criterion.said(LOSS_GRADUAL, "fail", V("loss.no_decrease", trend=trend))
     drops = [(a[1] - b[1]) / a[1] for a, b in zip(losses, losses[1:], strict=False) if a[1] > 0]
     steepest = max(drops) if drops else 0.0
-    easy = ("; " + "; ".join(finding_evidence(f) for f in judged[:1])) if judged else ""
-    return Criterion(LOSS_GRADUAL, "pass",
-                     f"{trend} ({fmt(100 * (first - last) / first, 3)}% lower); largest drop between logs "
-                     f"{fmt(100 * steepest, 3)}%; no collapse, spike or non-finite finding of severity warning or "
-                     f"error{easy}", [f.code for f in judged[:1]])
+    easy: Spec | str = J("join.none", ["; ", _findings_spec(judged[:1])]) if judged else ""
+    return Criterion.said(LOSS_GRADUAL, "pass",
+                          V("loss.pass", trend=trend, drop=fmt(100 * (first - last) / first, 3),
+                            steepest=fmt(100 * steepest, 3), easy=easy), [f.code for f in judged[:1]])
 
 
 def _val_tracked(run: RunData, th: Thresholds) -> Criterion:
     evals = [r for r in run.evals if r.get("eval_loss") is not None]
     if not evals:
-        return Criterion(VAL_TRACKED, "unknown", "no evaluation was recorded")
+        return Criterion.said(VAL_TRACKED, "unknown", V("val.none"))
     step, ev = int(evals[-1]["step"]), evals[-1]["eval_loss"]
     # The training loss the guards and the diagnosis hold against this evaluation: the mean
     # since the previous one. One logging window's loss is noisier, and comparing with it made
@@ -232,41 +282,38 @@ def _val_tracked(run: RunData, th: Thresholds) -> Criterion:
     since = next((evals[-1][k] for k in EVAL_TRAIN_LOSS_KEYS if is_finite(evals[-1].get(k))), None)
     tr = (step, float(since)) if since is not None else train_loss_at(run, step)
     if tr is None:
-        return Criterion(VAL_TRACKED, "unknown", f"eval loss {fmt(ev)} at step {step}, but no training loss was logged")
+        return Criterion.said(VAL_TRACKED, "unknown", V("val.no_train", ev=fmt(ev), step=step))
     related = [f for f in run.findings if f.code in ("OVERFITTING", "EVAL_DIVERGENCE")]
     codes = sorted({f.code for f in related})
-    note = ("; " + "; ".join(finding_evidence(f) for f in related[:2])) if related else ""
+    note: Spec | str = J("join.none", ["; ", _findings_spec(related[:2])]) if related else ""
     if not (is_finite(ev) and is_finite(tr[1])):
-        return Criterion(VAL_TRACKED, "fail",
-                         f"final eval loss {ev} at step {step}, train loss {tr[1]}: non-finite{note}",
-                         codes or ["NON_FINITE"])
+        return Criterion.said(VAL_TRACKED, "fail", V("val.non_finite", ev=str(ev), step=step, tr=str(tr[1]), note=note),
+                              codes or ["NON_FINITE"])
     gap = ev - tr[1]
-    which = "mean since the previous evaluation" if since is not None else f"at step {tr[0]}"
-    base = f"final eval loss {fmt(ev)} at step {step}, train loss {fmt(tr[1])} ({which}): gap {fmt(gap, 3)}"
-    if gap < th.max_final_gap:
-        return Criterion(VAL_TRACKED, "pass", f"{base} < {fmt(th.max_final_gap)} (report.max_final_gap){note}", codes)
-    return Criterion(VAL_TRACKED, "fail", f"{base} >= {fmt(th.max_final_gap)} (report.max_final_gap){note}", codes)
+    which = V("val.since") if since is not None else V("val.at", step=tr[0])
+    base = V("val.base", ev=fmt(ev), step=step, tr=fmt(tr[1]), which=which, gap=fmt(gap, 3))
+    status: Status = "pass" if gap < th.max_final_gap else "fail"
+    return Criterion.said(VAL_TRACKED, status, V(f"val.{status}", base=base, limit=fmt(th.max_final_gap), note=note),
+                          codes)
 
 
 def _early_stop(run: RunData, th: Thresholds) -> Criterion:
     step = early_stop_step(run)
     if step is None and not run.train and not run.evals:
-        return Criterion(EARLY_STOP_OK, "unknown", f"the run logged no training step (run {run.state})")
+        return Criterion.said(EARLY_STOP_OK, "unknown", V("early.no_steps", state=run.state))
     if step is None and run.state not in ("finished", "stopped", "halted"):
         # Failed, or still going: whether early stopping would have come too soon is not known yet.
-        return Criterion(EARLY_STOP_OK, "unknown", f"the run has not finished (run {run.state} at step {run.last_step})")
+        return Criterion.said(EARLY_STOP_OK, "unknown", V("early.running", state=run.state, step=run.last_step))
     if step is None:
-        ended = f" (run {run.state} at step {run.last_step})" if run.state != "unknown" else ""
-        return Criterion(EARLY_STOP_OK, "pass", f"early stopping did not trigger{ended}")
+        ended = V("early.ended", state=run.state, step=run.last_step) if run.state != "unknown" else ""
+        return Criterion.said(EARLY_STOP_OK, "pass", V("early.none", ended=ended))
     planned = run.max_steps
     if planned is None:
-        return Criterion(EARLY_STOP_OK, "unknown",
-                         f"early stopping triggered at step {step}, but the planned number of steps is unknown",
-                         ["EARLY_STOP"])
+        return Criterion.said(EARLY_STOP_OK, "unknown", V("early.unknown_plan", step=step), ["EARLY_STOP"])
     share = step / planned
-    base = (f"early stopping triggered at step {step} of {planned} planned ({fmt(100 * share, 3)}%); "
-            f"minimum {fmt(100 * th.min_early_stop_share, 3)}% (report.min_early_stop_share)")
-    return Criterion(EARLY_STOP_OK, "pass" if share >= th.min_early_stop_share else "fail", base, ["EARLY_STOP"])
+    base = V("early.share", step=step, planned=planned, share=fmt(100 * share, 3),
+             minimum=fmt(100 * th.min_early_stop_share, 3))
+    return Criterion.said(EARLY_STOP_OK, "pass" if share >= th.min_early_stop_share else "fail", base, ["EARLY_STOP"])
 
 
 def generation_stats(samples: list[dict[str, Any]]) -> dict[str, Any]:
@@ -323,71 +370,76 @@ def compare_to_base(rows: list[AnswerRow]) -> tuple[str, int, int, int] | None:
 
 def versus(word: str) -> str:
     """"better than", "worse than", "the same as"."""
-    return "the same as" if word == "same" else f"{word} than"
+    return say(f"verdict.qa.vs.{word}")
+
+
+def _answers_parts(run: RunData, st: dict[str, Any], th: Thresholds) -> tuple[list[Spec], list[Spec]]:
+    """The expected-answer parts of the coherence evidence, and the checks they failed."""
+    parts: list[Spec] = []
+    failed: list[Spec] = []
+    acc = st["correct"] / st["answered"]
+    ok = acc >= th.min_answer_accuracy
+    parts.append(V("qa.expected", right=st["correct"], n=st["answered"], acc=fmt(100 * acc, 3),
+                   op=">=" if ok else "<", minimum=fmt(100 * th.min_answer_accuracy, 3)))
+    if not ok:
+        failed.append(V("qa.check.expected"))
+    vs = compare_to_base(answer_rows(run))
+    if vs is not None:
+        word, after, before, n = vs
+        parts.append(V("qa.versus", vs=V(f"qa.vs.{word}"), after=after, n=n, before=before))
+        if word == "worse":
+            failed.append(V("qa.check.worse"))
+    return parts, failed
 
 
 def _coherent(run: RunData, th: Thresholds) -> Criterion:
     step = run.qa_best_step()
     samples = run.qa_at(step)
     if not samples:
-        return Criterion(COHERENT, "unknown", "no QA samples were recorded (set eval.qa_probes)")
+        return Criterion.said(COHERENT, "unknown", V("qa.none"))
     st = generation_stats(samples)
-    checks = [("keyword score", st["keyword_score"], th.min_keyword_score),
-              ("EOS emitted", st["eos_share"], th.min_eos_share),
-              ("distinct-2", st["distinct2"], th.min_distinct2)]
-    parts, failed = [], []
-    if st["answered"]:
-        acc = st["correct"] / st["answered"]
-        ok = acc >= th.min_answer_accuracy
-        parts.append(f"{st['correct']} of {st['answered']} expected answers right ({fmt(100 * acc, 3)}% "
-                     f"{'>=' if ok else '<'} {fmt(100 * th.min_answer_accuracy, 3)}%, report.min_answer_accuracy)")
-        if not ok:
-            failed.append("expected answers")
-        vs = compare_to_base(answer_rows(run))
-        if vs is not None:
-            word, after, before, n = vs
-            parts.append(f"{versus(word)} the base model "
-                         f"({after} of {n} right after fine-tuning, {before} of {n} before)")
-            if word == "worse":
-                failed.append("worse than the base model")
+    checks = [("keyword", st["keyword_score"], th.min_keyword_score),
+              ("eos", st["eos_share"], th.min_eos_share),
+              ("distinct2", st["distinct2"], th.min_distinct2)]
+    parts, failed = _answers_parts(run, st, th) if st["answered"] else ([], [])
     for label, value, minimum in checks:
+        name = V(f"qa.check.{label}")
         if value is None:
-            if label != "keyword score" or not st["answered"]:
-                parts.append(f"{label} n/a")
+            if label != "keyword" or not st["answered"]:
+                parts.append(V("qa.na", label=name))
             continue
         ok = value >= minimum
-        parts.append(f"{label} {fmt(value, 3)} {'>=' if ok else '<'} {fmt(minimum, 3)}")
+        parts.append(V("qa.value", label=name, value=fmt(value, 3), op=">=" if ok else "<", minimum=fmt(minimum, 3)))
         if not ok:
-            failed.append(label)
+            failed.append(name)
     degraded = [f for f in run.findings if f.code == "QA_DEGRADED"]
-    note = ("; " + finding_evidence(degraded[-1])) if degraded else ""
+    note: Spec | str = J("join.none", ["; ", finding_spec(degraded[-1])]) if degraded else ""
     codes = ["QA_DEGRADED"] if degraded else []
-    head = f"{st['n']} QA sample(s) at step {step}: " + ", ".join(parts)
+    head = V("qa.head", n=st["n"], step=step, parts=J("join.comma", parts))
     if failed:
-        return Criterion(COHERENT, "fail", f"{head}; failed: {', '.join(failed)}{note}", codes)
-    if not st["answered"] and all(v is None for _, v, _ in checks):
-        return Criterion(COHERENT, "unknown", head + note, codes)
-    return Criterion(COHERENT, "pass", head + note, codes)
+        return Criterion.said(COHERENT, "fail", V("qa.failed", head=head, failed=J("join.comma", failed), note=note),
+                              codes)
+    status: Status = "unknown" if not st["answered"] and all(v is None for _, v, _ in checks) else "pass"
+    return Criterion.said(COHERENT, status, V("qa.plain", head=head, note=note), codes)
 
 
 def _test_within(run: RunData, th: Thresholds) -> Criterion:
     rows = [r for r in run.test if r.get("eval_loss") is not None]
     if not rows:
-        return Criterion(TEST_WITHIN, "unknown", "no test split was evaluated (data.test_file not set)")
+        return Criterion.said(TEST_WITHIN, "unknown", V("test.none"))
     row = rows[-1]
     test = row["eval_loss"]
     val = eval_loss_at(run, run.best_step)
     ppl = row.get("perplexity")
-    ppl_s = f" (perplexity {fmt(ppl, 4)})" if is_finite(ppl) else ""
+    ppl_s: Spec | str = V("test.ppl", ppl=fmt(ppl, 4)) if is_finite(ppl) else ""
     if val is None:
-        return Criterion(TEST_WITHIN, "unknown",
-                         f"test loss {fmt(test)}{ppl_s}, but no finite validation loss to compare")
+        return Criterion.said(TEST_WITHIN, "unknown", V("test.no_val", test=fmt(test), ppl=ppl_s))
     if not is_finite(test):
-        return Criterion(TEST_WITHIN, "fail", f"test loss {test} is not finite", ["NON_FINITE"])
+        return Criterion.said(TEST_WITHIN, "fail", V("test.non_finite", test=str(test)), ["NON_FINITE"])
     limit = val[1] * (1 + th.test_margin)
-    base = (f"test loss {fmt(test)}{ppl_s} vs validation {fmt(val[1])} at step {val[0]}; "
-            f"limit {fmt(limit)} (+{fmt(100 * th.test_margin, 3)}%, report.test_margin)")
-    return Criterion(TEST_WITHIN, "pass" if test <= limit else "fail", base)
+    base = V("test.compare", test=fmt(test), ppl=ppl_s, val=fmt(val[1]), step=val[0], limit=fmt(limit),
+             margin=fmt(100 * th.test_margin, 3))
+    return Criterion.said(TEST_WITHIN, "pass" if test <= limit else "fail", base)
 
 
 def compute_verdict(run: RunData, thresholds: Thresholds | None = None) -> Verdict:

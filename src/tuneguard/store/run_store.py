@@ -25,6 +25,10 @@ from typing import Any, Iterator
 
 from tuneguard.findings import Finding
 
+# A finding's catalog specs ride in its evidence column (no schema change), under a key no
+# evidence uses, and are taken out again on reading.
+TEXT_KEY = "__text__"
+
 log = logging.getLogger(__name__)
 
 DB_NAME = "run.db"
@@ -272,8 +276,8 @@ class RunStore:
         with self._conn:
             self._exec("INSERT INTO findings(time, source, code, severity, step, message, evidence, recommendation) "
                        "VALUES(?,?,?,?,?,?,?,?)",
-                       (time.time(), f.source, f.code, f.severity, f.step, f.message, _dumps(f.evidence),
-                        f.recommendation))
+                       (time.time(), f.source, f.code, f.severity, f.step, f.message,
+                        _dumps({**(f.evidence or {}), TEXT_KEY: f.text} if f.text else f.evidence), f.recommendation))
 
     def replace_audit_findings(self, findings: list[Finding]) -> None:
         with self._conn:
@@ -286,8 +290,13 @@ class RunStore:
         sql = "SELECT source, code, severity, step, message, evidence, recommendation FROM findings"
         sql += " WHERE source=?" if source else ""
         rows = self._exec(sql + " ORDER BY id", (source,) if source else ()).fetchall()
-        return [Finding(code=c, severity=s, step=st, message=m, evidence=json.loads(e), recommendation=r, source=src)
-                for src, c, s, st, m, e, r in rows]
+        out = []
+        for src, c, s, st, m, e, r in rows:
+            ev = json.loads(e)
+            text = ev.pop(TEXT_KEY, None) if isinstance(ev, dict) else None
+            out.append(Finding(code=c, severity=s, step=st, message=m, evidence=ev, recommendation=r, source=src,
+                               text=text))
+        return out
 
     # -- events ---------------------------------------------------------------------
     def add_event(self, type_: str, payload: dict[str, Any] | None = None, step: int | None = None) -> None:

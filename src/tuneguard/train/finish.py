@@ -135,4 +135,5 @@ def write_report(ctx: RunContext, console: Console) -> None:
         return
     console.print(Text(f"{diagnosis.line()}\nreport: {path} (verdict: {verdict.overall})"))
     ctx.event(Event.REPORT, {"path": str(path), "verdict": verdict.overall, "summary": verdict.summary_line(),
-                         "diagnosis": diagnosis.to_dict(), "next_steps": next_steps(ctx.run_dir, run)})
+                             "criteria": [{"name": c.name, "status": c.status} for c in verdict.criteria],
+                             "diagnosis": diagnosis.to_dict(), "next_steps": next_steps(ctx.run_dir, run)})

@@ -87,6 +87,19 @@ def _step_line(L: _Lines, p: Mapping[str, Any]) -> None:
         L.add("step", step=_opt(fmt.integer, step))
 
 
+def _numbers_only(ev: Any) -> Any:
+    """The numbers of a finding's evidence: what a message in another language shows, since
+    the evidence's words (verdicts, example rows) are English or the user's data and the
+    sentence above already says in the reader's language what they mean."""
+    if not isinstance(ev, Mapping):
+        return None
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    return {k: v for k, v in ev.items()
+            if number(v) or (isinstance(v, (list, tuple)) and v and all(number(x) for x in v))}
+
+
 def _evidence(ev: Any) -> str | None:
     """Evidence in brief: a few key=value pairs, long values and lists shortened."""
     if ev in (None, {}, [], ""):
@@ -168,11 +181,13 @@ def _finding(L: _Lines, p: Mapping[str, Any]) -> None:
         L.add("severity_override", key=str(ov["set_by"]), default=L.table.get(f"sev_{default}", str(default)))
     L.add("step", step=_opt(fmt.integer, p.get("step")))
     _seen_line(L, p.get("evidence"))
-    if p.get("message"):
-        L.raw(fmt.shorten(p["message"], 600))
-    L.add("evidence", v=_evidence(p.get("evidence")))
-    if p.get("recommendation"):
-        L.add("recommendation", v=fmt.shorten(p["recommendation"], 600))
+    message, recommendation = _said(p, L.language)
+    if message:
+        L.raw(fmt.shorten(message, 600))
+    ev = p.get("evidence") if L.language == "en" else _numbers_only(p.get("evidence"))
+    L.add("evidence", v=_evidence(ev))
+    if recommendation:
+        L.add("recommendation", v=fmt.shorten(recommendation, 600))
 
 
 def _qa(L: _Lines, p: Mapping[str, Any]) -> None:
@@ -190,7 +205,8 @@ def _qa(L: _Lines, p: Mapping[str, Any]) -> None:
 def _early_stop(L: _Lines, p: Mapping[str, Any]) -> None:
     L.add("early_stop", step=fmt.integer(p.get("step")))
     L.add("best_eval_loss", v=_opt(fmt.loss, p.get("best_eval_loss")))
-    L.add("reason", v=_opt(str, p.get("reason")))
+    reason = p.get("reason")
+    L.add("reason", v=L.word("reason_patience") if reason == "patience exhausted" else _opt(str, reason))
 
 
 def _next_steps(L: _Lines, p: Mapping[str, Any]) -> None:
@@ -200,11 +216,25 @@ def _next_steps(L: _Lines, p: Mapping[str, Any]) -> None:
             L.add(f"next_{'run' if step['kind'] == 'next' else step['kind']}", v=str(step["command"]))
 
 
+def _said(p: Mapping[str, Any], language: str) -> tuple[str, str]:
+    """A finding's message and recommendation in `language`: rendered from its catalog specs
+    (`text`) where the payload carries them, else as sent (English)."""
+    from tuneguard.findings import Finding
+
+    f = Finding(code=str(p.get("code")), severity="info", message=str(p.get("message") or ""),
+                recommendation=str(p.get("recommendation") or ""),
+                text=p.get("text") if isinstance(p.get("text"), Mapping) else None)
+    return f.message_in(language), f.recommendation_in(language)
+
+
 def _halted(L: _Lines, p: Mapping[str, Any]) -> None:
     L.add("halted", step=fmt.integer(p.get("step")))
     L.add("code", code=p.get("code"))
-    if p.get("message"):
-        L.raw(fmt.shorten(p["message"], 600))
+    got = p.get("finding")
+    finding: Mapping[str, Any] = got if isinstance(got, Mapping) else {}
+    message = _said({**finding, "message": p.get("message") or finding.get("message")}, L.language)[0]
+    if message:
+        L.raw(fmt.shorten(message, 600))
     L.add("checkpoint", v=p.get("checkpoint"))
     _next_steps(L, p)
 
@@ -248,7 +278,9 @@ def _progress(L: _Lines, p: Mapping[str, Any]) -> None:
 def _stopped(L: _Lines, p: Mapping[str, Any]) -> None:
     L.add("stopped", step=fmt.integer(p.get("step")))
     L.add("requested_by", v=p.get("requested_by"))
-    L.add("reason", v=p.get("reason"))
+    # "stop requested by X" repeats the line above, in English: said once, in the reader's language.
+    said = L.language != "en" and p.get("reason") == f"stop requested by {p.get('requested_by')}"
+    L.add("reason", v=None if said else p.get("reason"))
     L.add("checkpoint", v=p.get("checkpoint"))
 
 
@@ -266,7 +298,17 @@ def _report(L: _Lines, p: Mapping[str, Any]) -> None:
         L.raw(diag.line(L.language))
         if diag.evidence:
             L.raw(fmt.shorten(diag.because(L.language), 900))
-    L.add("verdict", v=p.get("verdict"))
+    verdict, criteria = p.get("verdict"), p.get("criteria")
+    if L.language != "en" and verdict in ("pass", "fail", "inconclusive") and isinstance(criteria, list):
+        from tuneguard.catalog import render
+        from tuneguard.report.verdict import summary_spec
+
+        pairs = [(str(c.get("name")), str(c.get("status"))) for c in criteria if isinstance(c, Mapping)]
+        L.raw(render(summary_spec(verdict, pairs), L.language))
+        L.add("report_path", v=_opt(str, p.get("path")))
+        _next_steps(L, p)
+        return
+    L.add("verdict", v=verdict)
     summary = p.get("summary")
     if summary:
         for line in summary.splitlines() if isinstance(summary, str) else [str(x) for x in summary]:

@@ -1,0 +1,35 @@
+"""The bilingual catalog: every text tuneguard shows a person, English and Thai side by side.
+
+One table per family (finding codes and policy actions in `findings.py`, notification
+events in `events.py`, report headings, verdict criteria and plot labels in `report.py`;
+the diagnosis keeps its own table in `tuneguard.diagnosis`), merged into `TABLE`. A detector
+or a report builds a spec (`T(key, **params)`), and `render(spec, language)` makes the
+sentence; tests/test_catalog.py fails when a key lacks a language or when the two
+languages' placeholders differ.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tuneguard.catalog import diagnosis, events, findings, report
+from tuneguard.catalog.core import LANGUAGES, J, Spec, T, is_spec, pct, placeholders, render
+
+_OWN_RENDERER = ("event_titles", "event_lines", "diagnosis")
+TABLES: dict[str, dict[str, dict[str, str]]] = {
+    "common": findings.COMMON, "audit": findings.AUDIT, "guard": findings.GUARD, "policy": findings.POLICY,
+    "report": report.REPORT, "verdict": report.VERDICT, "advice": report.ADVICE,
+    "event_titles": events.TITLES, "event_lines": events.LINES, "diagnosis": diagnosis.DIAGNOSIS,
+}
+# Every key but the notification lines and the diagnosis (tuneguard.notify.messages and
+# tuneguard.diagnosis render those with str.format), in one table.
+TABLE: dict[str, dict[str, str]] = {
+    k: v for name, t in TABLES.items() if name not in _OWN_RENDERER for k, v in t.items()}
+
+
+def say(key: str, language: str = "en", /, **params: Any) -> str:
+    """The text `key` in `language`, filled with `params`."""
+    return render(T(key, **params), language)
+
+
+__all__ = ["LANGUAGES", "J", "Spec", "T", "TABLE", "TABLES", "is_spec", "pct", "placeholders", "render", "say"]
