@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from tests.conftest import missing
+from tests.helpers.cli import missing
 from tests.httpserver import Endpoint, _Handler
 from tests.thai_sentences import english_sentences, kept_in_english
 from tuneguard.config.load import read_source, validate_config
