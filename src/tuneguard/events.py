@@ -3,9 +3,9 @@
 each carries (`PAYLOADS`; every key optional: a missing key drops its line in a message).
 
 An event is recorded in the run store (`RunContext.event`) and, when notifiable, sent. The
-config's list of events, the trackers' and the renderer's are derived from, or checked
-against, this module (tests/test_events.py), so that a new event cannot be known to one
-and missing from another.
+config's list of events, the trackers' and the message renderer's derive from this module
+(tests/test_events.py checks them and every event name the code records), so that a new
+event cannot be known to one and missing from another.
 """
 
 from __future__ import annotations
