@@ -55,7 +55,7 @@ def thai_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
         raw["notify"] = {"urls": [f"json://127.0.0.1:{srv.server_address[1]}/hook"], "language": "th",
                          "flush_timeout_s": 10, "timeout_s": 5, "retries": 1}
         run = tmp / "run"
-        code = run_training(validate_config(raw), run, force=True, console=Console(file=open(os.devnull, "w")))
+        code = run_training(validate_config(raw), run, force=True, console=Console(file=open(os.devnull, "w"))).exit_code
         yield {"code": code, "run": run, "bodies": list(ep.bodies), "tmp": tmp}
     finally:
         srv.shutdown()
