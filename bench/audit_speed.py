@@ -30,7 +30,7 @@ import numpy as np
 
 
 def make_rows(n: int, seed: int) -> tuple[list[dict], dict]:
-    from tuneguard.train.model import _TINY_WORDS
+    from tuneguard.model.load import _TINY_WORDS
 
     rng = np.random.default_rng(seed)
     vocab = np.array(sorted(set(_TINY_WORDS)) + [str(i) for i in range(100)], dtype=object)

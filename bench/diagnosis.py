@@ -432,7 +432,7 @@ def audit_one(workdir: Path, twin: Twin, tokenizer: Any) -> dict[str, Any]:
     from tuneguard.audit import labels as labels_mod
     from tuneguard.audit import run_audit
     from tuneguard.data.pipeline import prepare_data
-    from tuneguard.train.model import setup_pad_token
+    from tuneguard.model.load import setup_pad_token
 
     workdir.mkdir(parents=True, exist_ok=True)
     train = write_jsonl(workdir / "train.jsonl", twin.rows)
@@ -469,7 +469,8 @@ def train_one(workdir: Path, rows: list[dict], preset: str, run: dict, force: bo
     data = {"max_length": 256, **run.pop("data", {})}
     cfg = base_config(preset, write_jsonl(workdir / "train.jsonl", rows), None, data, run)
     t = time.perf_counter()
-    code = run_training(cfg, workdir / "run", force=force, overwrite=True, console=Console(file=open(os.devnull, "w")))
+    code = run_training(cfg, workdir / "run", force=force, overwrite=True,
+                        console=Console(file=open(os.devnull, "w"))).exit_code
     seconds = time.perf_counter() - t
     out: dict[str, Any] = {"exit": code, "seconds": round(seconds, 1)}
     if (workdir / "run" / "run.db").exists():
@@ -553,7 +554,7 @@ def main() -> int:
 
     from tuneguard.config.schema import ModelConfig
     from tuneguard.findings import AUDIT_CODES
-    from tuneguard.train.model import load_tokenizer
+    from tuneguard.model.load import load_tokenizer
 
     t0 = time.perf_counter()
     root = fetch(Path(args.data_dir))

@@ -56,14 +56,15 @@ def timed(cb: Any, totals: dict[str, float]) -> Any:
 def train_once(guards: bool, steps: int, device: str, workdir: Path, tokenizer: Any) -> dict[str, Any]:
     import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, PrinterCallback, Trainer, TrainingArguments, default_data_collator
+    from transformers import AutoModelForCausalLM, PrinterCallback, TrainingArguments, default_data_collator
 
     from tuneguard.config.load import read_source, validate_config
     from tuneguard.findings import GUARD_CODES
     from tuneguard.guard import build_guard_callbacks
     from tuneguard.store.run_store import RunStore
-    from tuneguard.train.context import RunContext
-    from tuneguard.train.model import tiny_model_config
+    from tuneguard.context import RunContext
+    from tuneguard.model.load import tiny_model_config
+    from tuneguard.train.trainer import RunTrainer
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(tiny_model_config(640))
@@ -96,10 +97,9 @@ def train_once(guards: bool, steps: int, device: str, workdir: Path, tokenizer: 
                              learning_rate=1e-3, logging_steps=1, logging_first_step=True,
                              logging_nan_inf_filter=False, save_strategy="no", eval_strategy="no",
                              report_to="none", disable_tqdm=True, use_cpu=device == "cpu", seed=0)
-    trainer = Trainer(model=model, args=args, train_dataset=rows(steps * 8, 64), data_collator=collator,
-                      callbacks=callbacks)
-    if recorder is not None:
-        recorder.install(trainer)
+    # The Trainer train runs (its random batches here), recording every step when the guards are on.
+    trainer = RunTrainer(length_buckets=False, recorder=recorder, model=model, args=args,
+                         train_dataset=rows(steps * 8, 64), data_collator=collator, callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)  # it prints every log to stdout
     t, c = time.perf_counter(), time.process_time()
     trainer.train()
@@ -128,7 +128,7 @@ def main() -> None:
     import torch
     import transformers
 
-    from tuneguard.train.model import build_tiny_tokenizer
+    from tuneguard.model.load import build_tiny_tokenizer
 
     logging.disable(logging.WARNING)  # findings on random data are expected; keep stdout to the JSON
     transformers.logging.set_verbosity_error()

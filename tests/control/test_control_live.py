@@ -17,7 +17,7 @@ from control_helpers import checkpoint_steps, poll, read_store
 from typer.testing import CliRunner
 
 from tuneguard.cli.main import app
-from tuneguard.train.resume import MARKER
+from tuneguard.checkpoints import MARKER
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()

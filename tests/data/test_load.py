@@ -5,7 +5,7 @@ import pytest
 from tuneguard.config.load import read_source, validate_config
 from tuneguard.data.load import DataError
 from tuneguard.data.pipeline import prepare_data
-from tuneguard.train.model import build_tiny_tokenizer, setup_pad_token
+from tuneguard.model.load import build_tiny_tokenizer, setup_pad_token
 
 
 def _data_cfg(**kw):

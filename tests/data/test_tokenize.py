@@ -4,7 +4,7 @@ from tuneguard.config.load import read_source, validate_config
 from tuneguard.data.collate import build_collator
 from tuneguard.data.formats import Example
 from tuneguard.data.tokenize import IGNORE_INDEX, TokenizeStats, build_example, tokenize_examples
-from tuneguard.train.model import PAD_TOKEN, build_tiny_tokenizer, setup_pad_token
+from tuneguard.model.load import PAD_TOKEN, build_tiny_tokenizer, setup_pad_token
 
 
 def _tok():

@@ -32,7 +32,7 @@ def test_accelerate_configs_launch_several_processes_and_avoid_the_multi_cpu_tra
 
 
 def test_fsdp_gptj_config_reaches_the_trainer_as_an_fsdp2_plugin(tmp_path):
-    from tuneguard.train.run import training_arguments
+    from tuneguard.train.build import training_arguments
 
     cfg = load_config(str(ROOT / "configs" / "fsdp-gptj-6b.yaml"), [])
     assert cfg.model.name == "EleutherAI/gpt-j-6b" and cfg.lora.r == 8  # the v1 recipe underneath

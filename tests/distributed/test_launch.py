@@ -30,7 +30,7 @@ from tests.distributed.launch import (
 from tests.httpserver import http_server  # noqa: F401 - fixture
 from tuneguard.cli.main import app
 from tuneguard.data.synthetic import make_instruction_rows, write_jsonl
-from tuneguard.train.resume import MARKER
+from tuneguard.checkpoints import MARKER
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import invoke
+from tests.helpers.cli import invoke
 from tuneguard.data.synthetic import make_instruction_rows
 
 FIXED_CODES = {"DUPLICATE_EXACT", "DUPLICATE_NEAR", "TRAIN_VAL_LEAKAGE", "MALFORMED_ROWS", "ANSWER_TRUNCATED"}

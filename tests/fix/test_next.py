@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.conftest import invoke
+from tests.helpers.cli import invoke
 from tests.report.runs import build_collapse, build_healthy
 from tuneguard.findings import Finding
 from tuneguard.nextrun import fix_command, next_command, next_steps

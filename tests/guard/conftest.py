@@ -6,7 +6,7 @@ import pytest
 import torch
 from guard_helpers import make_ctx
 
-from tuneguard.train.context import RunContext
+from tuneguard.context import RunContext
 
 
 @pytest.fixture
@@ -18,7 +18,7 @@ def ctx(tmp_path) -> RunContext:
 
 @pytest.fixture(scope="session")
 def tokenizer():
-    from tuneguard.train.model import build_tiny_tokenizer
+    from tuneguard.model.load import build_tiny_tokenizer
 
     return build_tiny_tokenizer()
 

@@ -11,7 +11,7 @@ from transformers import TrainerControl, TrainerState
 
 from tuneguard.config.load import read_source, validate_config
 from tuneguard.store.run_store import RunStore
-from tuneguard.train.context import RunContext
+from tuneguard.context import RunContext
 
 
 def make_ctx(tmp_path, **overrides: Any) -> RunContext:

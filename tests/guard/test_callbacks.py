@@ -261,3 +261,16 @@ def test_easy_task_learned_well_finishes_and_a_gap_at_the_evaluation_halts(tmp_p
     assert ctx.stop_reason == "halted" and ctx.halt_finding.evidence["verdict"] == "fault: eval far above"
     assert control.should_training_stop and control.should_save
     ctx.store.close()
+
+
+def test_after_a_rollback_the_guards_start_again_but_the_machine_detectors_remember(ctx):
+    """RunTrainer.reset_for_rollback asks each callback to reset itself (no callback swapped
+    in the Trainer's list): the loss guards forget the abandoned timeline, memory and
+    throughput (the machine did not roll back) keep their state."""
+    cb = GuardCallback(ctx)
+    for step in range(1, 6):
+        train_log(cb, ctx, step, 3.0)
+    spike, memory, throughput = cb.spike, cb.memory, cb.throughput
+    cb.reset_for_rollback()
+    assert cb.spike is not spike and cb.ctx is ctx
+    assert cb.memory is memory and cb.throughput is throughput

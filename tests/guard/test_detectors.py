@@ -609,7 +609,7 @@ def test_loss_spike_needs_an_absolute_jump_too():
     """A healthy SmolLM2 run near zero: 0.07 after windows of 0.01-0.03 is 3.5x, 0.05 nats."""
     det = LossSpikeDetector(factor=2.0, window_examples=1000, min_jump=0.25)
     seq = [(s, x) for s, x in zip(range(21, 31), (0.0098, 0.0555, 0.0197, 0.0669, 0.0195, 0.0083, 0.0174, 0.0102,
-                                                   0.0089, 0.0705))]
+                                                   0.0089, 0.0705), strict=False)]
     assert feed(det, seq) == []
     [f] = feed(det, [(31, 0.9)])
     assert f.step == 31 and f.evidence["spike_min_jump"] == 0.25

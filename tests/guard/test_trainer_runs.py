@@ -16,7 +16,7 @@ from transformers import AutoModelForCausalLM, Trainer, TrainerCallback, Trainin
 from tuneguard.findings import Finding
 from tuneguard.guard import build_guard_callbacks
 from tuneguard.guard.qa import generate_probe, keyword_score
-from tuneguard.train.model import tiny_model_config
+from tuneguard.model.load import tiny_model_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 VOCAB = 640

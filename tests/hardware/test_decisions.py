@@ -13,7 +13,7 @@ from transformers import GPTJConfig
 
 from tuneguard.config.load import load_config
 from tuneguard.train import perf
-from tuneguard.train.device import (
+from tuneguard.model.device import (
     DeviceProps,
     check_one_process,
     choose_precision,
@@ -142,7 +142,7 @@ def test_out_of_memory_names_changes_below_the_estimate(gptj6b):
 def gptj6b_folder(tmp_path):
     """A GPT-J-6B model folder with its config and a tokenizer, and no weights: a run that
     tried to load it would fail differently."""
-    from tuneguard.train.model import build_tiny_tokenizer
+    from tuneguard.model.load import build_tiny_tokenizer
 
     folder = tmp_path / "gptj-6b"
     GPTJConfig().save_pretrained(folder)
@@ -172,7 +172,7 @@ def long_rows(path, n: int = 40):
     """Rows longer than data.max_length (512 tokens): the widest batch is 512 wide."""
     import random
 
-    from tuneguard.train.model import _TINY_WORDS
+    from tuneguard.model.load import _TINY_WORDS
 
     rng = random.Random(0)
     with open(path, "w", encoding="utf-8") as f:

@@ -9,8 +9,9 @@ from rich.console import Console
 
 from tuneguard.config.load import load_config
 from tuneguard.store.run_store import RunStore
-from tuneguard.train import model as model_lib
-from tuneguard.train.run import load_model_for_training, run_training
+from tuneguard.model import load as model_lib
+from tuneguard.train.build import load_model_for_training
+from tuneguard.train.run import run_training
 
 
 def test_training_model_builds_no_kv_cache(train_file):
@@ -61,7 +62,7 @@ def test_tokens_per_second_with_dataloader_workers(tmp_path):
                                    "train.logging_steps=3", 'eval.strategy="no"', "eval.load_best_model_at_end=false",
                                    f"train.dataloader_num_workers={workers}", "guard.enabled=false"])
         run = tmp_path / f"w{workers}"
-        assert run_training(cfg, run, console=Console(quiet=True)) == 0
+        assert run_training(cfg, run, console=Console(quiet=True)).exit_code == 0
         with RunStore(run) as store:
             rows = store.metrics("train")
         rates = [m["tokens_per_s"] for m in rows]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile.conftest import World, check_failure, check_success, json_out
+from tests.helpers.hostile import World, check_failure, check_success, json_out
 from tests.reliability.test_bad_input import BILLION_LAUGHS
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.hostile.conftest import World, check_failure, check_success, json_out
+from tests.helpers.hostile import World, check_failure, check_success, json_out
 from tuneguard.data.synthetic import make_instruction_rows, write_jsonl
 
 ROWS = make_instruction_rows(160, seed=11)

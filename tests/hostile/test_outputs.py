@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile.conftest import World, check_failure, check_success
+from tests.helpers.hostile import World, check_failure, check_success
 
 
 def _targets(world: World, tmp_path: Path) -> dict[str, tuple[Path, str]]:

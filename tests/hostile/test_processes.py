@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.hostile.conftest import ODD, World, check_failure, check_success, json_out
+from tests.helpers.hostile import ODD, World, check_failure, check_success, json_out
 from tests.hostile.test_data import config_for, make_data
 from tests.httpserver import http_server, refused_port  # noqa: F401 - fixtures
 from tests.live import poll, read_store

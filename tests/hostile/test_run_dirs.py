@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile.conftest import ODD, Result, World, check_failure, check_success, json_out
+from tests.helpers.hostile import ODD, Result, World, check_failure, check_success, json_out
 
 BROKEN = {  # state -> a phrase of the one error line
     "missing": "does not exist",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.hostile.conftest import ODD, World, check_failure, check_success
+from tests.helpers.hostile import ODD, World, check_failure, check_success
 
 
 @pytest.mark.parametrize("args, phrase", [

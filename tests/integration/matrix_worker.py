@@ -26,7 +26,7 @@ def main(spec_file: str) -> None:
     import torch
     import torch.distributed as dist
 
-    from tests.conftest import invoke
+    from tests.helpers.cli import invoke
     from tests.integration.matrix import ScaleLogitsAtStep
     from tests.integration.planted import planted
     from tuneguard.dist import collectives

@@ -2,7 +2,7 @@
 
 `tuneguard train` runs in this process (`tests.conftest.invoke`: the real Typer app, so
 the exit code is the command's own). The recipe loads its base model through
-`tuneguard.train.model.load_base_model`; `planted(...)` wraps that loader while a `with`
+`tuneguard.model.load.load_base_model`; `planted(...)` wraps that loader while a `with`
 block lasts and registers forward hooks on the model it returns. Everything else (data,
 audit, LoRA, Trainer, callbacks, store, notifier, report) is the product's own code.
 
@@ -106,7 +106,7 @@ class SlowSteps(Plant):
     def on_train(self, k: int, output: Any) -> Any:
         self._t.append(time.perf_counter())
         if self.first <= k <= self.last:
-            gaps = sorted(b - a for a, b in zip(self._t[1:self.first - 1], self._t[2:self.first]))
+            gaps = sorted(b - a for a, b in zip(self._t[1:self.first - 1], self._t[2:self.first], strict=False))
             time.sleep(self.times * gaps[len(gaps) // 2])
         return output
 
@@ -130,7 +130,7 @@ class StopsEmittingEos(Plant):
 def planted(*plants: Plant) -> Iterator[list[Any]]:
     """While the block lasts, the recipe's base model carries `plants` as forward hooks;
     yields the list of models they were attached to."""
-    from tuneguard.train import model as model_lib
+    from tuneguard.model import load as model_lib
 
     real = model_lib.load_base_model
     models: list[Any] = []

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import cli
+from tests.helpers.cli import cli
 from tuneguard.data.synthetic import DEMO_PROBES
 from tuneguard.store.run_store import RunStore
 

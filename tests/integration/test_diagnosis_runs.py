@@ -32,7 +32,7 @@ def train(tmp_path: Path, name: str, rows: list[dict[str, Any]], validation: lis
     for sec, vals in sections.items():
         raw.setdefault(sec, {}).update(vals)
     run = tmp_path / name
-    code = run_training(validate_config(raw), run, force=True, console=Console(file=open("/dev/null", "w")))
+    code = run_training(validate_config(raw), run, force=True, console=Console(file=open("/dev/null", "w"))).exit_code
     recs = recommend_for_run(load_run(run))
     flat = flatten(recs.current)
     for c in recs.changes:

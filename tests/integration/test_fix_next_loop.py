@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import invoke
+from tests.helpers.cli import invoke
 from tests.httpserver import http_server  # noqa: F401 - fixture
 from tuneguard.data.synthetic import make_instruction_rows
 from tuneguard.nextrun import fix_command, next_command

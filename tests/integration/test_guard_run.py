@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tests.conftest import cli, tiny_config
+from tests.helpers.cli import cli, tiny_config
 from tuneguard.store.run_store import RunStore
 
 pytestmark = pytest.mark.slow

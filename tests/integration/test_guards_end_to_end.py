@@ -23,11 +23,11 @@ import pytest
 import torch
 
 from tests.httpserver import Endpoint, http_server  # noqa: F401 - fixture
-from tests.conftest import invoke
+from tests.helpers.cli import invoke
 from tests.integration.planted import NanAt, ScaleLogitsAt, SlowSteps, StopsEmittingEos, planted
 from tuneguard.data.synthetic import make_instruction_rows, write_jsonl
 from tuneguard.store.run_store import RunStore
-from tuneguard.train.resume import MARKER
+from tuneguard.checkpoints import MARKER
 
 pytestmark = pytest.mark.slow
 
@@ -205,7 +205,7 @@ def test_a_stalled_run_plateaus_stops_early_and_its_answers_degrade(tmp_path, ht
     """A learning rate too low to learn anything: the eval loss is flat (PLATEAU, early in
     the run: a warning) and early stopping ends the run (EARLY_STOP, exit 0). The QA probe's
     generations stop at once at the first evaluation and never after it (QA_DEGRADED)."""
-    from tuneguard.train.model import build_tiny_tokenizer
+    from tuneguard.model.load import build_tiny_tokenizer
 
     ep = http_server()
     probes = json.dumps([{"prompt": PROBE, "keywords": ["5"]}])

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import torch
 
-from tests.conftest import invoke
+from tests.helpers.cli import invoke
 from tuneguard.data.synthetic import make_instruction_rows, write_jsonl
 from tuneguard.store.run_store import RunStore
 
@@ -36,7 +36,7 @@ def save_local_gptj(folder: Path) -> tuple[int, int]:
     folder; returns (vocabulary size, EOS id)."""
     from transformers import GPTJConfig, GPTJForCausalLM
 
-    from tuneguard.train.model import build_tiny_tokenizer
+    from tuneguard.model.load import build_tiny_tokenizer
 
     tok = build_tiny_tokenizer()
     tok.pad_token = tok.eos_token
@@ -204,7 +204,7 @@ def save_gpt2_gguf(folder: Path) -> tuple[Any, Any]:
     from transformers import GPT2Config, GPT2LMHeadModel
     from transformers.modeling_gguf_pytorch_utils import TENSOR_PROCESSORS, get_gguf_hf_weights_map
 
-    from tuneguard.train.model import build_tiny_tokenizer
+    from tuneguard.model.load import build_tiny_tokenizer
 
     tok = build_tiny_tokenizer()
     torch.manual_seed(0)

@@ -10,7 +10,7 @@ import signal
 
 import pytest
 
-from tests.conftest import cli, kill_group, missing, start_cli, tiny_config
+from tests.helpers.cli import cli, kill_group, missing, start_cli, tiny_config
 from tests.live import poll, read_store
 
 pytestmark = pytest.mark.slow

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import cli, kill_group, start_cli, tiny_config
+from tests.helpers.cli import cli, kill_group, start_cli, tiny_config
 from tests.httpserver import http_server, refused_port  # noqa: F401 - fixtures
 from tests.live import poll, read_store
 from tuneguard.store.run_store import RunStore

@@ -2,10 +2,10 @@
 
 import pytest
 
-from tests.conftest import cli, kill_group, start_cli, tiny_config
+from tests.helpers.cli import cli, kill_group, start_cli, tiny_config
 from tests.live import poll
 from tuneguard.store.run_store import RunStore
-from tuneguard.train.resume import MARKER
+from tuneguard.checkpoints import MARKER
 
 pytestmark = pytest.mark.slow
 

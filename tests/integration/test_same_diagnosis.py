@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import invoke
+from tests.helpers.cli import invoke
 from tests.integration.matrix import (
     GLOBAL_BATCH,
     ONE_PROCESS,

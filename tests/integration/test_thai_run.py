@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from tests.conftest import missing
+from tests.helpers.cli import missing
 from tests.httpserver import Endpoint, _Handler
 from tests.thai_sentences import english_sentences, kept_in_english
 from tuneguard.config.load import read_source, validate_config
@@ -55,7 +55,7 @@ def thai_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
         raw["notify"] = {"urls": [f"json://127.0.0.1:{srv.server_address[1]}/hook"], "language": "th",
                          "flush_timeout_s": 10, "timeout_s": 5, "retries": 1}
         run = tmp / "run"
-        code = run_training(validate_config(raw), run, force=True, console=Console(file=open(os.devnull, "w")))
+        code = run_training(validate_config(raw), run, force=True, console=Console(file=open(os.devnull, "w"))).exit_code
         yield {"code": code, "run": run, "bodies": list(ep.bodies), "tmp": tmp}
     finally:
         srv.shutdown()

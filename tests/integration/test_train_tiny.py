@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from tests.conftest import cli, tiny_config
+from tests.helpers.cli import cli, tiny_config
 from tuneguard.store.run_store import RunStore
 from tuneguard.train.adapter import load_trained
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from tests.conftest import cli
+from tests.helpers.cli import cli
 from tests.httpserver import http_server  # noqa: F401 - fixture
 from tuneguard.data.synthetic import make_instruction_rows, write_jsonl
 from tuneguard.store.run_store import RunStore

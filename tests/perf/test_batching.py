@@ -9,8 +9,8 @@ import pytest
 from accelerate.data_loader import prepare_data_loader, skip_first_batches
 from torch.utils.data import DataLoader
 
-from tuneguard.data.batching import (LengthBucketSampler, _reach_sampler_on_every_epoch, bucketed_batches,
-                                     mean_padding_fraction)
+from tuneguard.data.batching import LengthBucketSampler, bucketed_batches, mean_padding_fraction
+from tuneguard.train.trainer import _reach_sampler_on_every_epoch
 
 
 def lengths_for(n: int, seed: int = 0) -> list[int]:

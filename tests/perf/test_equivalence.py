@@ -11,7 +11,7 @@ import torch
 from transformers import AutoModelForCausalLM, GPTJConfig, PrinterCallback, TrainingArguments
 
 from tuneguard.bench.throughput import make_examples, wrap_lora
-from tuneguard.data.batching import BatchingTrainer
+from tuneguard.train.trainer import RunTrainer
 from tuneguard.data.collate import PaddingCollator
 from tuneguard.store.run_store import RunStore
 from tuneguard.train import perf
@@ -28,7 +28,7 @@ def _train(tmp_path: Path, train_file: Path, batching: str) -> tuple[list[float]
     cfg = load_config("tiny", [f"data.train_file={train_file}", f"data.batching={batching}",
                                "train.batch_size=2", "train.gradient_accumulation_steps=4"])
     run = tmp_path / batching
-    code = run_training(cfg, run, console=Console(file=open("/dev/null", "w")))
+    code = run_training(cfg, run, console=Console(file=open("/dev/null", "w"))).exit_code
     assert code == 0
     with RunStore(run) as store:
         evals = [m["eval_loss"] for m in store.metrics("eval")]
@@ -55,7 +55,7 @@ def test_token_budget_and_padded_batching_reach_the_same_eval_loss(tmp_path, tra
 
 
 def test_chunked_loss_trains_like_the_models_loss(tmp_path):
-    """A GPT-J with a 32k vocabulary through BatchingTrainer: the per-step losses with the
+    """A GPT-J with a 32k vocabulary through RunTrainer: the per-step losses with the
     chunked loss (hidden states, LM head in chunks) equal those of the model's loss."""
     data = make_examples(24, 48, 32_000, pad_id=32_001, eos_id=0, seed=2)
 
@@ -69,7 +69,7 @@ def test_chunked_loss_trains_like_the_models_loss(tmp_path):
                                  gradient_accumulation_steps=2, max_steps=3, learning_rate=1e-2, logging_steps=1,
                                  save_strategy="no", eval_strategy="no", report_to="none", disable_tqdm=True,
                                  use_cpu=True, seed=0, remove_unused_columns=False)
-        t = BatchingTrainer(model=model, args=args, train_dataset=data, data_collator=PaddingCollator(32_001, 8, 48),
+        t = RunTrainer(model=model, args=args, train_dataset=data, data_collator=PaddingCollator(32_001, 8, 48),
                             compute_loss_func=loss_fn,
                             train_collate_wrapper=perf.HiddenStatesInputs if chunked else None)
         t.remove_callback(PrinterCallback)

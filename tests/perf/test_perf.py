@@ -88,7 +88,7 @@ def test_activation_estimate_matches_saved_tensors_per_layer(attn, fused):
 
 
 def test_gptj_6b_estimate_reproduces_the_h200_anchor():
-    """DESIGN.md section 6: batch 16 of 512-token examples, sdpa, no checkpointing: 87 GB."""
+    """docs/BENCHMARKS.md, GPU anchors: batch 16 of 512-token examples, sdpa, no checkpointing: 87 GB."""
     shape = perf.model_shape(GPTJConfig())
     weights = 6.05e9 * 2
     est = (weights + perf.activation_bytes(shape, 16, 512, attention="sdpa", checkpointing=False,

@@ -1,4 +1,4 @@
-"""BatchingTrainer inside the real Trainer loop: steps per epoch as with plain batching, and a
+"""RunTrainer inside the real Trainer loop: steps per epoch as with plain batching, and a
 resume in the middle of the second epoch sees exactly the batches the uninterrupted run saw."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import torch
 from transformers import AutoModelForCausalLM, PrinterCallback, TrainingArguments
 
 from tuneguard.bench.throughput import make_examples, wrap_lora
-from tuneguard.data.batching import BatchingTrainer
+from tuneguard.train.trainer import RunTrainer
 from tuneguard.data.collate import PaddingCollator
-from tuneguard.train.model import tiny_model_config
+from tuneguard.model.load import tiny_model_config
 
 
 class Recorder:
@@ -25,14 +25,14 @@ class Recorder:
         return self.inner(features)
 
 
-def _trainer(tmp: Path, data: list[dict[str, Any]], recorder: Recorder) -> BatchingTrainer:
+def _trainer(tmp: Path, data: list[dict[str, Any]], recorder: Recorder) -> RunTrainer:
     torch.manual_seed(0)
     model = wrap_lora(AutoModelForCausalLM.from_config(tiny_model_config(640)), r=4, dropout=0.0)
     args = TrainingArguments(output_dir=str(tmp), per_device_train_batch_size=4, num_train_epochs=2,
                              learning_rate=1e-3, save_strategy="steps", save_steps=11, logging_steps=100,
                              eval_strategy="no", report_to="none", disable_tqdm=True, use_cpu=True, seed=0,
                              data_seed=7, remove_unused_columns=False)
-    t = BatchingTrainer(model=model, args=args, train_dataset=data, data_collator=recorder)
+    t = RunTrainer(model=model, args=args, train_dataset=data, data_collator=recorder)
     t.remove_callback(PrinterCallback)
     return t
 

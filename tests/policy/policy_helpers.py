@@ -45,14 +45,19 @@ def garbage(features: list[dict[str, Any]], seed: int = 0) -> None:
             f["attention_mask"] = [1] * len(ids)
 
 
-def poisoning_collator(base: type, calls: set[int]) -> type:
-    """A CountingCollator subclass that turns the examples of its k-th training batches (k in
-    `calls`) into garbage; `seen_again` counts later batches that contain one of them."""
+def poisoning_collator(calls: set[int]) -> type:
+    """A wrapper of the training collator (the recipe's `wrap_collator`) that turns the examples
+    of its k-th training batches (k in `calls`) into garbage; `seen_again` counts later batches
+    that contain one of them."""
 
-    class Poisoning(base):  # type: ignore[misc, valid-type]
+    class Poisoning:
         count = 0
         poisoned: ClassVar[list[dict[str, Any]]] = []
         seen_again = 0
+        dataset: Any = None  # the training dataset, set by the test
+
+        def __init__(self, inner: Callable[[list[dict[str, Any]]], Any]) -> None:
+            self.inner = inner
 
         def __call__(self, features: list[dict[str, Any]]) -> Any:
             cls = type(self)
@@ -62,7 +67,7 @@ def poisoning_collator(base: type, calls: set[int]) -> type:
                 cls.poisoned.extend(features)
             elif any(f is p for f in features for p in cls.poisoned):
                 cls.seen_again += 1
-            return super().__call__(features)
+            return self.inner(features)
 
     return Poisoning
 

@@ -20,8 +20,8 @@ from tuneguard.guard.actions import act
 from tuneguard.policy import build_policy_callbacks
 from tuneguard.policy.policy import effective_rules
 from tuneguard.store.run_store import RunStore
-from tuneguard.train.context import RunContext
-from tuneguard.train.resume import MARKER
+from tuneguard.context import RunContext
+from tuneguard.checkpoints import MARKER
 
 
 def config(**sections: dict[str, Any]):

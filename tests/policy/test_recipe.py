@@ -22,11 +22,12 @@ import pytest
 import torch
 from policy_helpers import Spy, poisoning_collator, read_store, schedule
 from rich.console import Console
+from transformers import TrainerCallback
 from typer.testing import CliRunner
 
 from tuneguard.cli.main import app
 from tuneguard.config.load import load_config
-from tuneguard.train import run as run_mod
+from tuneguard.train.run import run_training
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
@@ -38,33 +39,25 @@ SETTINGS = [f"train.max_steps={MAX_STEPS}", "train.logging_steps=1", "train.save
             "eval.load_best_model_at_end=false"]
 
 
-class Recorded(run_mod.ListDataset):
+class Recorded(TrainerCallback):
     """Remembers the training dataset, to name the examples of the planted batch."""
 
-    last: Any = None
+    def __init__(self) -> None:
+        self.dataset: Any = None
 
-    def __init__(self, features):
-        super().__init__(features)
-        if Recorded.last is None:
-            Recorded.last = self
+    def on_train_begin(self, args, state, control, train_dataloader=None, **kw):
+        self.dataset = self.dataset or train_dataloader.dataset
 
 
 def train(run_dir: Path, data: Path, *, poison: set[int] = frozenset(), settings: list[str] = (),
           spy: Spy | None = None, resume: bool = False) -> tuple[int, type]:
     """One run of the recipe; `poison`: the training batches (counted from the first) made garbage."""
-    with pytest.MonkeyPatch.context() as mp:
-        collator = poisoning_collator(run_mod.CountingCollator, set(poison))
-        mp.setattr(run_mod, "CountingCollator", collator)
-        Recorded.last = None
-        mp.setattr(run_mod, "ListDataset", Recorded)
-        if spy is not None:
-            original = run_mod.optional_callbacks
-            mp.setattr(run_mod, "optional_callbacks", lambda ctx, tok: original(ctx, tok) + [spy])
-        cfg = load_config("tiny", [f"data.train_file={data}", *SETTINGS, *settings])
-        code = run_mod.run_training(cfg, run_dir, overwrite=not resume, resume=resume, force=True,
-                                    console=Console(quiet=True))
-    collator.dataset = Recorded.last
-    return code, collator
+    collator, recorded = poisoning_collator(set(poison)), Recorded()
+    cfg = load_config("tiny", [f"data.train_file={data}", *SETTINGS, *settings])
+    outcome = run_training(cfg, run_dir, overwrite=not resume, resume=resume, force=True, console=Console(quiet=True),
+                           extra_callbacks=[recorded] + ([spy] if spy is not None else []), wrap_collator=collator)
+    collator.dataset = recorded.dataset
+    return outcome.exit_code, collator
 
 
 def check_restored(results: dict[str, Any]):

@@ -77,7 +77,7 @@ def test_skips_follow_the_inner_samplers_epoch():
 
 
 def test_sampler_inside_a_batch_sampler_is_replaceable():
-    """install_batch_skipper swaps the index sampler of the loader's BatchSampler."""
+    """RunTrainer.skip_batches swaps the index sampler of the loader's BatchSampler."""
     loader = DataLoader(list(range(10)), batch_size=3, sampler=SequentialSampler(range(10)))
     bs = loader.batch_sampler
     assert isinstance(bs, BatchSampler)

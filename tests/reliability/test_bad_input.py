@@ -22,12 +22,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import cli
+from tests.helpers.cli import cli
 from tuneguard.audit import run_audit
 from tuneguard.config.load import read_source, validate_config
 from tuneguard.data.load import DataError
 from tuneguard.data.pipeline import prepare_data
-from tuneguard.train.model import build_tiny_tokenizer, setup_pad_token
+from tuneguard.model.load import build_tiny_tokenizer, setup_pad_token
 
 SETTINGS = settings(max_examples=150, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -189,7 +189,7 @@ def test_empty_files_give_a_clear_error(tmp_path: Path, tokenizer: Any, content:
 # --- hostile configs and paths through the CLI ---------------------------------------------
 
 BILLION_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+    f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=False))
 
 
 def _bad_configs(tmp: Path, train: Path) -> dict[str, tuple[str, str]]:

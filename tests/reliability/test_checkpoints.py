@@ -15,9 +15,11 @@ from types import SimpleNamespace
 import pytest
 
 from tuneguard.store.run_store import NotARunStore, RunStore
-from tuneguard.train.resume import (
+from tuneguard.checkpoints import (
     MARKER,
     CheckpointMarkerCallback,
+    checkpoint_before,
+    discard_after,
     is_complete,
     latest_checkpoint,
     remove_checkpoint,
@@ -117,6 +119,28 @@ def test_rotation_leaves_newer_incomplete_folders_and_deletes_marker_first(tmp_p
     with pytest.raises(KeyboardInterrupt):
         remove_checkpoint(ckpts / "checkpoint-20")
     assert not is_complete(ckpts / "checkpoint-20")  # unmarked before any file went
+
+
+def test_every_reader_of_checkpoints_skips_an_incomplete_one(tmp_path):
+    """--resume auto, a rollback and NON_FINITE's "resume from" all take the same checkpoint:
+    the newest complete one (here 2, while 3 was cut short and 4 is after the step)."""
+    from tuneguard.config.schema import Config
+    from tuneguard.context import RunContext
+    from tuneguard.guard.callbacks import GuardCallback
+
+    ckpts = tmp_path / "checkpoints"
+    cb = CheckpointMarkerCallback(ckpts, is_main=True)
+    cb.on_train_begin(None, None, None)
+    for step in (1, 2, 3, 4):
+        _save(ckpts, step, cb)
+    (ckpts / "checkpoint-3" / "optimizer.pt").write_bytes(b"x")
+    assert latest_checkpoint(ckpts) == ckpts / "checkpoint-4"
+    assert checkpoint_before(ckpts, 4) == ckpts / "checkpoint-2"
+    guard = GuardCallback(RunContext(cfg=Config(), run_dir=tmp_path))
+    guard.output_dir = str(ckpts)
+    assert guard.nonfinite.last_checkpoint(4) == str(ckpts / "checkpoint-2")
+    assert discard_after(ckpts, 2) == ["checkpoint-3", "checkpoint-4"]
+    assert _steps(ckpts) == [1, 2]
 
 
 @pytest.mark.parametrize("content", [b"\x00garbage" * 500, b"SQLite format 3\x00" + b"\xff" * 200])

@@ -26,10 +26,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import tiny_config
-from tests.reliability.conftest import start_train, wait_until
+from tests.helpers.cli import tiny_config
+from tests.helpers.reliability import start_train, wait_until
 from tuneguard.store.run_store import RunStore
-from tuneguard.train.resume import MARKER
+from tuneguard.checkpoints import MARKER
 
 pytestmark = pytest.mark.slow
 

@@ -20,12 +20,13 @@ import pytest
 import torch
 from rich.console import Console
 
-from tests.conftest import cli, tiny_config
+from tests.helpers.cli import cli, tiny_config
 from tuneguard.config.load import load_config
 from tuneguard.store.run_store import RunStore
-from tuneguard.train import run as run_mod
+from tuneguard.cli.errors import show_outcome
+from tuneguard.train.run import run_training
 from tuneguard.train.diskfull import fmt_bytes
-from tuneguard.train.resume import (
+from tuneguard.checkpoints import (
     MARKER,
     checkpoint_bytes,
     is_complete,
@@ -39,7 +40,7 @@ ENOSPC = OSError(errno.ENOSPC, "No space left on device")
 
 def _train(cfg_path: pathlib.Path, run: pathlib.Path, **kw) -> int:
     out = io.StringIO()
-    return run_mod.run_training(load_config(str(cfg_path)), run, console=Console(file=out, width=300), **kw)
+    return show_outcome(run_training(load_config(str(cfg_path)), run, console=Console(file=out, width=300), **kw))
 
 
 def _intact(folder: pathlib.Path) -> bool:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import cli, tiny_config
-from tests.reliability.conftest import start_train, train_inproc, wait_until
+from tests.helpers.cli import cli, tiny_config
+from tests.helpers.reliability import start_train, train_inproc, wait_until
 from tuneguard.store.run_store import RunStore
 
 pytestmark = pytest.mark.slow

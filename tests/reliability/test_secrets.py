@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import cli, tiny_config
+from tests.helpers.cli import cli, tiny_config
 from tests.httpserver import http_server  # noqa: F401 - fixture
-from tests.reliability.conftest import start_train, train_inproc, wait_until
+from tests.helpers.reliability import start_train, train_inproc, wait_until
 from tuneguard.store.run_store import RunStore
 
 pytestmark = pytest.mark.slow

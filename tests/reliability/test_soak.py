@@ -17,7 +17,7 @@ import sys
 
 import pytest
 
-from tests.reliability.conftest import ROOT
+from tests.helpers.reliability import ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import missing
+from tests.helpers.cli import missing
 
 try:
     import nbformat

@@ -11,8 +11,8 @@ import re
 import pytest
 import torch
 
-from tests.conftest import cli
-from tests.tools.conftest import PROBE, invoke, one_line_error
+from tests.helpers.cli import cli
+from tests.helpers.tools import PROBE, invoke, one_line_error
 from tuneguard.train.adapter import load_trained
 from tuneguard.data.synthetic import make_instruction_rows, write_jsonl
 
@@ -53,7 +53,7 @@ def test_evaluate_fine_tuned_beats_base_on_fresh_data(trained_run, tmp_path):
 def test_evaluate_reads_any_format_and_rejects_a_missing_file(trained_run, tmp_path):
     from tuneguard.tools.checkpoints import load_run_config
     from tuneguard.tools.evaluate import load_file_split
-    from tuneguard.train.model import load_tokenizer, setup_pad_token
+    from tuneguard.model.load import load_tokenizer, setup_pad_token
 
     rows = make_instruction_rows(30, seed=8)
     jsonl = write_jsonl(rows, tmp_path / "rows.jsonl")

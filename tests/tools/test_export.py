@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.conftest import cli
+from tests.helpers.cli import cli
 from tests.httpserver import http_server  # noqa: F401 - fixture
-from tests.tools.conftest import PROBE, invoke, one_line_error
+from tests.helpers.tools import PROBE, invoke, one_line_error
 from tuneguard.train.adapter import load_trained
 
 pytestmark = pytest.mark.slow

@@ -8,8 +8,8 @@ import sys
 import pytest
 import torch
 
-from tests.conftest import cli
-from tests.tools.conftest import PROBE, invoke, one_line_error
+from tests.helpers.cli import cli
+from tests.helpers.tools import PROBE, invoke, one_line_error
 from tuneguard.train.adapter import load_trained
 
 pytestmark = pytest.mark.slow

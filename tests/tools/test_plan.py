@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from tests.conftest import cli, tiny_config
-from tests.tools.conftest import invoke, one_line_error
+from tests.helpers.cli import cli, tiny_config
+from tests.helpers.tools import invoke, one_line_error
 from tuneguard.config.load import load_config
 from tuneguard.tools import plan as planner
 

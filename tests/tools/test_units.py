@@ -13,8 +13,8 @@ from tuneguard.store.run_store import RunStore
 from tuneguard.tools import ToolUsageError
 from tuneguard.tools.checkpoints import resolve_checkpoint, usable_hub_token
 from tuneguard.tools.generate import ChatSession, PromptFormat, Sampling, prompt_format
-from tuneguard.train.model import build_tiny_tokenizer
-from tuneguard.train.resume import MARKER
+from tuneguard.model.load import build_tiny_tokenizer
+from tuneguard.checkpoints import MARKER
 
 
 def _fake_run(tmp_path, overrides, *, steps=(20, 40), adapter=True, best=None):

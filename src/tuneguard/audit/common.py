@@ -60,7 +60,7 @@ class SplitText:
     def keys(self) -> list[str]:
         """Whole-example keys: prompt and response kept apart by a separator, so moving a
         word across the boundary makes a different example."""
-        return [p + "\x1f" + r for p, r in zip(self.prompts, self.responses)]
+        return [p + "\x1f" + r for p, r in zip(self.prompts, self.responses, strict=False)]
 
     def where(self, i: int) -> str:
         return self.examples[i].where

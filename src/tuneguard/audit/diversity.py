@@ -72,7 +72,7 @@ def distinct2(responses: list[str], seed: int) -> tuple[float | None, int]:
         w = words(responses[i])
         if len(w) < 2:
             continue
-        seen.update(zip(w, w[1:]))
+        seen.update(zip(w, w[1:], strict=False))
         total += len(w) - 1
         if total >= DISTINCT2_BIGRAMS:
             break

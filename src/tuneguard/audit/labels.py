@@ -34,6 +34,7 @@ tokenizer_mismatch_warning) with the defaults named here:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Sequence
@@ -80,211 +81,274 @@ def _is_empty(f: dict[str, Any]) -> bool:
 
 def check(cfg: Config, examples: Sequence[Example], features: Sequence[dict[str, Any]], tokenizer: Any,
           tokenize_stats: TokenizeStats | None = None) -> tuple[list[Finding], dict[str, Any]]:
-    """Run every token-level check on the (audited) training rows."""
-    dcfg, acfg = cfg.data, cfg.audit
+    """Run every token-level check on the (audited) training rows: one scan of a sample of
+    them through the tokenizer and the real collator, then one rule per finding code."""
+    dcfg = cfg.data
     eos = tokenizer.eos_token_id
-    pad = tokenizer.pad_token_id
     n = len(features)
-    findings: list[Finding] = []
-
     truncated = [i for i, f in enumerate(features) if is_truncated(f, eos, dcfg.max_length)]
     empty_rows = {i for i, f in enumerate(features) if _is_empty(f)}
-
-    # --- the sample: tokenizer round trip, then the real collator -------------------
     sample = seeded_sample(n, cfg.audit.label_check_rows, dcfg.seed)
-    idx = list(range(n)) if sample is None else sample
-    prefix = special_prefix(tokenizer)
-    with_prompt = [i for i in idx if examples[i].prompt]
-    p_ids = _tok(tokenizer, [examples[i].prompt for i in with_prompt])
-    j_ids = _tok(tokenizer, [examples[i].prompt + examples[i].response for i in with_prompt])
-    prompt_len = {i: len(prefix) + len(p) for i, p in zip(with_prompt, p_ids)}
-    mismatched = [(i, p, j) for i, p, j in zip(with_prompt, p_ids, j_ids) if j[: len(p)] != p]
+    scan = _Scan(rows=n, sampled=list(range(n)) if sample is None else sample, prefix=special_prefix(tokenizer))
+    scan.round_trip(tokenizer, examples)
+    scan.collate(cfg, features, tokenizer, empty_rows)
+    all_empty = sorted(empty_rows | set(scan.rows_empty_after_collation))
+    stats = scan.stats(cfg, tokenizer, truncated, all_empty, tokenize_stats)
+    rules = _Rules(cfg, tokenizer, examples, scan)
+    found = [rules.pad_is_eos(), rules.pad_in_labels(), rules.eos_missing(), rules.prompt_not_masked(),
+             rules.empty_labels(all_empty, len(empty_rows)), rules.answer_truncated(truncated, tokenize_stats),
+             rules.tokenizer_mismatch()]
+    return [f for f in found if f is not None], stats
 
-    collator = build_collator(dcfg.collator, tokenizer, dcfg.pad_to_multiple_of, dcfg.max_length)
-    bs = max(1, cfg.train.batch_size)
-    positions = pad_positions = pad_supervised = 0
-    pad_sup_rows: list[int] = []
-    sup_tokens = prompt_sup_tokens = 0
-    sup_eos = masked_eos = feat_eos = 0
-    masked_eos_rows: list[int] = []
-    overwritten_rows: list[int] = []
-    overwritten_tokens = 0
-    prompt_sup_rows = 0
-    no_eos_rows: list[int] = []
-    eos_checked = 0
-    collated_empty: list[int] = []
-    max_id = -1
-    batches = 0
-    for s in range(0, len(idx), bs):
-        chunk = idx[s: s + bs]
-        batch = collator([features[i] for i in chunk])
-        batches += 1
-        ids = batch["input_ids"].numpy()
-        labels = batch["labels"].numpy()
-        att = batch["attention_mask"].numpy() if "attention_mask" in batch else None
-        positions += labels.size
-        max_id = max(max_id, int(ids.max()))
-        for r, i in enumerate(chunk):
-            f = features[i]
-            k = len(f["input_ids"])
-            if att is not None:
-                real = np.flatnonzero(att[r])
-                padmask = att[r] == 0
-            else:
-                left = getattr(tokenizer, "padding_side", "right") == "left"
-                width = ids.shape[1]
-                real = np.arange(width - k, width) if left else np.arange(k)
-                padmask = np.ones(width, dtype=bool)
-                padmask[real] = False
-            k = min(k, len(real))
-            real = real[:k]
-            f_lab = np.asarray(f["labels"][:k], dtype=np.int64)
-            f_ids = np.asarray(f["input_ids"][:k], dtype=np.int64)
-            c_lab = labels[r, real]
-            n_pad = int(padmask.sum())
-            pad_positions += n_pad
-            ps = int((labels[r, padmask] != IGNORE_INDEX).sum()) if n_pad else 0
-            if ps:
-                pad_supervised += ps
-                pad_sup_rows.append(i)
-            sup = c_lab != IGNORE_INDEX
-            n_sup = int(sup.sum())
-            sup_tokens += n_sup
-            if n_sup == 0:
-                collated_empty.append(i)
-            # EOS: what the features supervise at real EOS positions vs what the batch keeps.
-            f_eos = (f_ids == eos) & (f_lab != IGNORE_INDEX)
-            feat_eos += int(f_eos.sum())
-            m = int((f_eos & ~sup).sum())
-            if m:
-                masked_eos += m
-                masked_eos_rows.append(i)
-            row_sup_eos = int((sup & (c_lab == eos)).sum())
-            sup_eos += row_sup_eos
-            if i not in empty_rows and n_sup and not is_truncated(f, eos, dcfg.max_length):
-                eos_checked += 1
-                if row_sup_eos == 0:
-                    no_eos_rows.append(i)
-            # Prompt: positions the features masked but the batch supervises.
-            over = int(((f_lab == IGNORE_INDEX) & sup).sum())
-            if over:
-                overwritten_tokens += over
-                overwritten_rows.append(i)
-            lead = int(np.argmax(f_lab != IGNORE_INDEX)) if (f_lab != IGNORE_INDEX).any() else k
-            plen = lead if lead > 0 else min(prompt_len.get(i, len(prefix)), k)
-            ps_tok = int(sup[:plen].sum())
-            prompt_sup_tokens += ps_tok
-            if ps_tok:
-                prompt_sup_rows += 1
 
-    checked = len(idx)
-    all_empty = sorted(empty_rows | set(collated_empty))
+@dataclasses.dataclass
+class _Scan:
+    """What a sample of the training rows holds as the tokenizer and the collator see them:
+    counts over the sample's batches and the rows behind each fault."""
 
-    def rows(lst: Sequence[int]) -> list[str]:
-        return [examples[i].where for i in list(lst)[:MAX_EXAMPLES]]
+    rows: int
+    sampled: list[int]
+    prefix: list[int]
+    # The tokenizer round trip: rows whose prompt tokens change once the response follows.
+    with_prompt: list[int] = dataclasses.field(default_factory=list)
+    mismatched: list[tuple[int, list[int], list[int]]] = dataclasses.field(default_factory=list)
+    prompt_len: dict[int, int] = dataclasses.field(default_factory=dict)
+    # The batches.
+    batches: int = 0
+    positions: int = 0
+    padding_positions: int = 0
+    padding_supervised: int = 0
+    rows_padding_supervised: list[int] = dataclasses.field(default_factory=list)
+    supervised_tokens: int = 0
+    supervised_eos: int = 0
+    masked_eos: int = 0
+    eos_labels_in_features: int = 0
+    rows_eos_masked: list[int] = dataclasses.field(default_factory=list)
+    rows_eos_checked: int = 0
+    rows_without_eos: list[int] = dataclasses.field(default_factory=list)
+    prompt_supervised_tokens: int = 0
+    rows_prompt_supervised: int = 0
+    rows_prompt_mask_overwritten: list[int] = dataclasses.field(default_factory=list)
+    tokens_prompt_mask_overwritten: int = 0
+    rows_empty_after_collation: list[int] = dataclasses.field(default_factory=list)
+    max_token_id: int = -1
 
-    stats: dict[str, Any] = {
-        "rows": n, "sampled_rows": checked, "batches": batches, "batch_size": bs, "collator": dcfg.collator,
-        "pad_token_id": pad, "eos_token_id": eos, "positions": positions, "padding_positions": pad_positions,
-        "padding_supervised": pad_supervised, "supervised_tokens": sup_tokens, "supervised_eos": sup_eos,
-        "masked_eos": masked_eos, "prompt_supervised_tokens": prompt_sup_tokens,
-        "prompt_supervised_share": share(prompt_sup_tokens, sup_tokens), "prompt_mask_overwritten_rows": len(overwritten_rows),
-        "rows_without_eos": len(no_eos_rows), "empty_label_rows": len(all_empty), "answer_truncated_rows": len(truncated),
-        "tokenizer_checked_rows": len(with_prompt), "tokenizer_mismatch_rows": len(mismatched),
-        "max_token_id": max_id, "tokenizer_size": len(tokenizer),
-        "embedding_check": "skipped (needs the model; the trainer resizes embeddings to the tokenizer)",
-        "tokenize_stats": tokenize_stats.to_dict() if tokenize_stats is not None else None,
-    }
+    def round_trip(self, tokenizer: Any, examples: Sequence[Example]) -> None:
+        self.with_prompt = [i for i in self.sampled if examples[i].prompt]
+        prompt_ids = _tok(tokenizer, [examples[i].prompt for i in self.with_prompt])
+        joint_ids = _tok(tokenizer, [examples[i].prompt + examples[i].response for i in self.with_prompt])
+        self.prompt_len = {i: len(self.prefix) + len(p) for i, p in zip(self.with_prompt, prompt_ids, strict=False)}
+        self.mismatched = [(i, p, j) for i, p, j in zip(self.with_prompt, prompt_ids, joint_ids, strict=False)
+                           if j[: len(p)] != p]
 
-    # --- PAD_IS_EOS -------------------------------------------------------------------
-    if pad is not None and pad == eos:
-        tok_name = getattr(tokenizer, "eos_token", None)
-        ev = {"count": len(masked_eos_rows), "pad_token_id": pad, "eos_token_id": eos, "token": tok_name,
-              "collator": dcfg.collator, "sampled_rows": checked, "eos_labels_in_features": feat_eos,
-              "eos_labels_masked_by_collator": masked_eos, "supervised_eos_in_batches": sup_eos,
-              "examples": rows(masked_eos_rows)}
-        if masked_eos:
-            msg = T("PAD_IS_EOS.masked", token=tok_name, eos=eos, masked=masked_eos, labels=feat_eos, rows=checked)
-            rec = T("PAD_IS_EOS.masked.rec")
-            findings.append(finding("PAD_IS_EOS", "error", msg, ev, rec))
-        else:
-            msg = T("PAD_IS_EOS.kept", token=tok_name, eos=eos)
-            rec = T("PAD_IS_EOS.kept.rec")
-            findings.append(finding("PAD_IS_EOS", "warning", msg, ev, rec))
+    def collate(self, cfg: Config, features: Sequence[dict[str, Any]], tokenizer: Any, empty_rows: set[int]) -> None:
+        """The sample in batches of train.batch_size through the configured collator."""
+        dcfg = cfg.data
+        collator = build_collator(dcfg.collator, tokenizer, dcfg.pad_to_multiple_of, dcfg.max_length)
+        bs = max(1, cfg.train.batch_size)
+        for s in range(0, len(self.sampled), bs):
+            chunk = self.sampled[s: s + bs]
+            batch = collator([features[i] for i in chunk])
+            self.batches += 1
+            ids = batch["input_ids"].numpy()
+            labels = batch["labels"].numpy()
+            att = batch["attention_mask"].numpy() if "attention_mask" in batch else None
+            self.positions += labels.size
+            self.max_token_id = max(self.max_token_id, int(ids.max()))
+            for r, i in enumerate(chunk):
+                real, padmask = _real_positions(features[i], r, ids, att, tokenizer)
+                self._row(i, features[i], labels[r], real, padmask, tokenizer.eos_token_id,
+                          counts_eos=i not in empty_rows and not is_truncated(features[i], tokenizer.eos_token_id,
+                                                                              dcfg.max_length))
 
-    # --- PAD_IN_LABELS ----------------------------------------------------------------
-    if pad_supervised:
-        frac = share(pad_supervised, positions)
-        ev = {"count": len(pad_sup_rows), "positions": pad_supervised, "share_of_positions": frac,
-              "padding_positions": pad_positions, "all_positions": positions, "sampled_rows": checked,
-              "examples": rows(pad_sup_rows), "thresholds": {"audit.pad_in_labels_error": acfg.pad_in_labels_error}}
-        msg = T("PAD_IN_LABELS.supervised", positions=pad_supervised, share=frac, rows=len(pad_sup_rows),
-                checked=checked)
-        rec = T("PAD_IN_LABELS.supervised.rec")
-        findings.append(finding("PAD_IN_LABELS", "error" if frac > acfg.pad_in_labels_error else "warning", msg, ev, rec))
+    def _row(self, i: int, f: dict[str, Any], row_labels: Any, real: Any, padmask: Any, eos: int,
+             counts_eos: bool) -> None:
+        """One collated row against its features: padding, supervision, EOS, the prompt."""
+        k = len(real)
+        feature_labels = np.asarray(f["labels"][:k], dtype=np.int64)
+        feature_ids = np.asarray(f["input_ids"][:k], dtype=np.int64)
+        collated_labels = row_labels[real]
+        n_pad = int(padmask.sum())
+        self.padding_positions += n_pad
+        pad_sup = int((row_labels[padmask] != IGNORE_INDEX).sum()) if n_pad else 0
+        if pad_sup:
+            self.padding_supervised += pad_sup
+            self.rows_padding_supervised.append(i)
+        sup = collated_labels != IGNORE_INDEX
+        n_sup = int(sup.sum())
+        self.supervised_tokens += n_sup
+        if n_sup == 0:
+            self.rows_empty_after_collation.append(i)
+        # EOS: what the features supervise at real EOS positions vs what the batch keeps.
+        feature_eos = (feature_ids == eos) & (feature_labels != IGNORE_INDEX)
+        self.eos_labels_in_features += int(feature_eos.sum())
+        masked = int((feature_eos & ~sup).sum())
+        if masked:
+            self.masked_eos += masked
+            self.rows_eos_masked.append(i)
+        row_sup_eos = int((sup & (collated_labels == eos)).sum())
+        self.supervised_eos += row_sup_eos
+        if counts_eos and n_sup:
+            self.rows_eos_checked += 1
+            if row_sup_eos == 0:
+                self.rows_without_eos.append(i)
+        # Prompt: positions the features masked but the batch supervises.
+        over = int(((feature_labels == IGNORE_INDEX) & sup).sum())
+        if over:
+            self.tokens_prompt_mask_overwritten += over
+            self.rows_prompt_mask_overwritten.append(i)
+        lead = int(np.argmax(feature_labels != IGNORE_INDEX)) if (feature_labels != IGNORE_INDEX).any() else k
+        prompt_end = lead if lead > 0 else min(self.prompt_len.get(i, len(self.prefix)), k)
+        prompt_sup = int(sup[:prompt_end].sum())
+        self.prompt_supervised_tokens += prompt_sup
+        if prompt_sup:
+            self.rows_prompt_supervised += 1
 
-    # --- EOS_MISSING ------------------------------------------------------------------
-    # Only rows that should end in EOS count: a row cut by max_length lost its EOS to the cut,
-    # which ANSWER_TRUNCATED reports with the fix that works (a longer max_length), so data whose
-    # every row is cut (long documents) gets no EOS_MISSING error telling it to append EOS.
-    if checked and eos_checked and (sup_eos == 0 or no_eos_rows):
-        frac = share(len(no_eos_rows), eos_checked)
-        ev = {"count": len(no_eos_rows), "share": frac, "rows_checked": eos_checked, "sampled_rows": checked,
-              "supervised_eos_in_batches": sup_eos, "eos_masked_by_collator": masked_eos, "eos_token_id": eos,
-              "examples": rows(no_eos_rows), "thresholds": {"audit.eos_missing_warning": acfg.eos_missing_warning}}
-        if sup_eos == 0:
-            why = T("EOS_MISSING.masked_why") if masked_eos else ""
-            msg = T("EOS_MISSING.none", batches=batches, rows=checked, why=why)
+    def stats(self, cfg: Config, tokenizer: Any, truncated: list[int], all_empty: list[int],
+              tokenize_stats: TokenizeStats | None) -> dict[str, Any]:
+        return {
+            "rows": self.rows, "sampled_rows": len(self.sampled), "batches": self.batches,
+            "batch_size": max(1, cfg.train.batch_size), "collator": cfg.data.collator,
+            "pad_token_id": tokenizer.pad_token_id, "eos_token_id": tokenizer.eos_token_id,
+            "positions": self.positions, "padding_positions": self.padding_positions,
+            "padding_supervised": self.padding_supervised, "supervised_tokens": self.supervised_tokens,
+            "supervised_eos": self.supervised_eos, "masked_eos": self.masked_eos,
+            "prompt_supervised_tokens": self.prompt_supervised_tokens,
+            "prompt_supervised_share": share(self.prompt_supervised_tokens, self.supervised_tokens),
+            "prompt_mask_overwritten_rows": len(self.rows_prompt_mask_overwritten),
+            "rows_without_eos": len(self.rows_without_eos), "empty_label_rows": len(all_empty),
+            "answer_truncated_rows": len(truncated), "tokenizer_checked_rows": len(self.with_prompt),
+            "tokenizer_mismatch_rows": len(self.mismatched), "max_token_id": self.max_token_id,
+            "tokenizer_size": len(tokenizer),
+            "embedding_check": "skipped (needs the model; the trainer resizes embeddings to the tokenizer)",
+            "tokenize_stats": tokenize_stats.to_dict() if tokenize_stats is not None else None,
+        }
+
+
+def _real_positions(f: dict[str, Any], r: int, ids: Any, att: Any, tokenizer: Any) -> tuple[Any, Any]:
+    """(the batch positions of row r's real tokens, cut to the feature's length; its padding mask)."""
+    k = len(f["input_ids"])
+    if att is not None:
+        real = np.flatnonzero(att[r])
+        padmask = att[r] == 0
+    else:
+        left = getattr(tokenizer, "padding_side", "right") == "left"
+        width = ids.shape[1]
+        real = np.arange(width - k, width) if left else np.arange(k)
+        padmask = np.ones(width, dtype=bool)
+        padmask[real] = False
+    return real[:min(k, len(real))], padmask
+
+
+class _Rules:
+    """One finding code each, from the scan; None when the data does not have the fault."""
+
+    def __init__(self, cfg: Config, tokenizer: Any, examples: Sequence[Example], scan: _Scan) -> None:
+        self.dcfg, self.acfg, self.tokenizer, self.examples, self.scan = cfg.data, cfg.audit, tokenizer, examples, scan
+        self.eos, self.pad, self.checked = tokenizer.eos_token_id, tokenizer.pad_token_id, len(scan.sampled)
+
+    def rows(self, lst: Sequence[int]) -> list[str]:
+        return [self.examples[i].where for i in list(lst)[:MAX_EXAMPLES]]
+
+    def pad_is_eos(self) -> Finding | None:
+        sc = self.scan
+        if self.pad is None or self.pad != self.eos:
+            return None
+        tok_name = getattr(self.tokenizer, "eos_token", None)
+        ev = {"count": len(sc.rows_eos_masked), "pad_token_id": self.pad, "eos_token_id": self.eos, "token": tok_name,
+              "collator": self.dcfg.collator, "sampled_rows": self.checked, "eos_labels_in_features": sc.eos_labels_in_features,
+              "eos_labels_masked_by_collator": sc.masked_eos, "supervised_eos_in_batches": sc.supervised_eos,
+              "examples": self.rows(sc.rows_eos_masked)}
+        if sc.masked_eos:
+            msg = T("PAD_IS_EOS.masked", token=tok_name, eos=self.eos, masked=sc.masked_eos,
+                    labels=sc.eos_labels_in_features, rows=self.checked)
+            return finding("PAD_IS_EOS", "error", msg, ev, T("PAD_IS_EOS.masked.rec"))
+        msg = T("PAD_IS_EOS.kept", token=tok_name, eos=self.eos)
+        return finding("PAD_IS_EOS", "warning", msg, ev, T("PAD_IS_EOS.kept.rec"))
+
+    def pad_in_labels(self) -> Finding | None:
+        sc = self.scan
+        if not sc.padding_supervised:
+            return None
+        frac = share(sc.padding_supervised, sc.positions)
+        ev = {"count": len(sc.rows_padding_supervised), "positions": sc.padding_supervised, "share_of_positions": frac,
+              "padding_positions": sc.padding_positions, "all_positions": sc.positions, "sampled_rows": self.checked,
+              "examples": self.rows(sc.rows_padding_supervised),
+              "thresholds": {"audit.pad_in_labels_error": self.acfg.pad_in_labels_error}}
+        msg = T("PAD_IN_LABELS.supervised", positions=sc.padding_supervised, share=frac,
+                rows=len(sc.rows_padding_supervised), checked=self.checked)
+        sev = "error" if frac > self.acfg.pad_in_labels_error else "warning"
+        return finding("PAD_IN_LABELS", sev, msg, ev, T("PAD_IN_LABELS.supervised.rec"))
+
+    def eos_missing(self) -> Finding | None:
+        # Only rows that should end in EOS count: a row cut by max_length lost its EOS to the cut,
+        # which ANSWER_TRUNCATED reports with the fix that works (a longer max_length), so data whose
+        # every row is cut (long documents) gets no EOS_MISSING error telling it to append EOS.
+        sc = self.scan
+        if not (self.checked and sc.rows_eos_checked and (sc.supervised_eos == 0 or sc.rows_without_eos)):
+            return None
+        frac = share(len(sc.rows_without_eos), sc.rows_eos_checked)
+        ev = {"count": len(sc.rows_without_eos), "share": frac, "rows_checked": sc.rows_eos_checked,
+              "sampled_rows": self.checked, "supervised_eos_in_batches": sc.supervised_eos,
+              "eos_masked_by_collator": sc.masked_eos, "eos_token_id": self.eos,
+              "examples": self.rows(sc.rows_without_eos),
+              "thresholds": {"audit.eos_missing_warning": self.acfg.eos_missing_warning}}
+        if sc.supervised_eos == 0:
+            why = T("EOS_MISSING.masked_why") if sc.masked_eos else ""
+            msg = T("EOS_MISSING.none", batches=sc.batches, rows=self.checked, why=why)
             sev = "error"
         else:
-            msg = T("EOS_MISSING.some", count=len(no_eos_rows), checked=eos_checked, share=frac)
-            sev = "warning" if frac > acfg.eos_missing_warning else "info"
-        rec = T("EOS_MISSING.rec")
-        findings.append(finding("EOS_MISSING", sev, msg, ev, rec))
+            msg = T("EOS_MISSING.some", count=len(sc.rows_without_eos), checked=sc.rows_eos_checked, share=frac)
+            sev = "warning" if frac > self.acfg.eos_missing_warning else "info"
+        return finding("EOS_MISSING", sev, msg, ev, T("EOS_MISSING.rec"))
 
-    # --- PROMPT_NOT_MASKED ------------------------------------------------------------
-    p_share = share(prompt_sup_tokens, sup_tokens)
-    if overwritten_rows or prompt_sup_tokens:
-        ev = {"count": len(overwritten_rows) if overwritten_rows else prompt_sup_rows,
-              "prompt_supervised_tokens": prompt_sup_tokens, "supervised_tokens": sup_tokens,
-              "prompt_share_of_supervised": p_share, "rows_with_supervised_prompt": prompt_sup_rows,
-              "rows_where_collator_overwrote_mask": len(overwritten_rows), "tokens_unmasked_by_collator": overwritten_tokens,
-              "sampled_rows": checked, "train_on_prompt": dcfg.train_on_prompt, "collator": dcfg.collator,
-              "examples": rows(overwritten_rows or [i for i in idx if examples[i].prompt]),
-              "thresholds": {"audit.prompt_share_warning": acfg.prompt_share_warning}}
-        if overwritten_rows:
-            msg = T("PROMPT_NOT_MASKED.overwritten", collator=dcfg.collator, rows=len(overwritten_rows),
-                    checked=checked, share=p_share)
-            rec = T("PROMPT_NOT_MASKED.overwritten.rec")
-            findings.append(finding("PROMPT_NOT_MASKED", "error", msg, ev, rec))
-        else:
-            sev = "warning" if p_share > acfg.prompt_share_warning else "info"
-            msg = T("PROMPT_NOT_MASKED.share", share=p_share, rows=prompt_sup_rows, checked=checked)
-            rec = T("PROMPT_NOT_MASKED.share.rec")
-            findings.append(finding("PROMPT_NOT_MASKED", sev, msg, ev, rec))
+    def prompt_not_masked(self) -> Finding | None:
+        sc, dcfg = self.scan, self.dcfg
+        p_share = share(sc.prompt_supervised_tokens, sc.supervised_tokens)
+        overwritten = sc.rows_prompt_mask_overwritten
+        if not (overwritten or sc.prompt_supervised_tokens):
+            return None
+        ev = {"count": len(overwritten) if overwritten else sc.rows_prompt_supervised,
+              "prompt_supervised_tokens": sc.prompt_supervised_tokens, "supervised_tokens": sc.supervised_tokens,
+              "prompt_share_of_supervised": p_share, "rows_with_supervised_prompt": sc.rows_prompt_supervised,
+              "rows_where_collator_overwrote_mask": len(overwritten),
+              "tokens_unmasked_by_collator": sc.tokens_prompt_mask_overwritten,
+              "sampled_rows": self.checked, "train_on_prompt": dcfg.train_on_prompt, "collator": dcfg.collator,
+              "examples": self.rows(overwritten or [i for i in sc.sampled if self.examples[i].prompt]),
+              "thresholds": {"audit.prompt_share_warning": self.acfg.prompt_share_warning}}
+        if overwritten:
+            msg = T("PROMPT_NOT_MASKED.overwritten", collator=dcfg.collator, rows=len(overwritten),
+                    checked=self.checked, share=p_share)
+            return finding("PROMPT_NOT_MASKED", "error", msg, ev, T("PROMPT_NOT_MASKED.overwritten.rec"))
+        sev = "warning" if p_share > self.acfg.prompt_share_warning else "info"
+        msg = T("PROMPT_NOT_MASKED.share", share=p_share, rows=sc.rows_prompt_supervised, checked=self.checked)
+        return finding("PROMPT_NOT_MASKED", sev, msg, ev, T("PROMPT_NOT_MASKED.share.rec"))
 
-    # --- EMPTY_LABELS -----------------------------------------------------------------
-    if all_empty:
+    def empty_labels(self, all_empty: list[int], in_features: int) -> Finding | None:
+        if not all_empty:
+            return None
+        n = self.scan.rows
         ev = {"count": len(all_empty), "share": share(len(all_empty), n), "rows_total": n,
-              "in_features": len(empty_rows), "after_collation_in_sample": len(collated_empty), "examples": rows(all_empty)}
-        msg = T("EMPTY_LABELS.rows", count=len(all_empty))
-        rec = T("EMPTY_LABELS.rows.rec")
-        findings.append(finding("EMPTY_LABELS", "error", msg, ev, rec))
+              "in_features": in_features, "after_collation_in_sample": len(self.scan.rows_empty_after_collation),
+              "examples": self.rows(all_empty)}
+        return finding("EMPTY_LABELS", "error", T("EMPTY_LABELS.rows", count=len(all_empty)), ev,
+                       T("EMPTY_LABELS.rows.rec"))
 
-    # --- ANSWER_TRUNCATED -------------------------------------------------------------
-    if truncated:
+    def answer_truncated(self, truncated: list[int], tokenize_stats: TokenizeStats | None) -> Finding | None:
+        if not truncated:
+            return None
+        n, dcfg, examples = self.scan.rows, self.dcfg, self.examples
         frac = share(len(truncated), n)
         look = truncated[:NEEDED_LENGTH_SAMPLE]
-        pl = _tok(tokenizer, [examples[i].prompt for i in look])
-        rl = _tok(tokenizer, [examples[i].response for i in look])
-        needed = sorted(len(prefix) + len(a) + len(b) + 1 for a, b in zip(pl, rl))
+        prompt_ids = _tok(self.tokenizer, [examples[i].prompt for i in look])
+        response_ids = _tok(self.tokenizer, [examples[i].response for i in look])
+        needed = sorted(len(self.scan.prefix) + len(a) + len(b) + 1 for a, b in zip(prompt_ids, response_ids, strict=False))
         p95 = needed[min(len(needed) - 1, math.ceil(0.95 * len(needed)) - 1)]
-        suggest = int(-(-p95 // 64) * 64)
         ev = {"count": len(truncated), "share": frac, "rows_total": n, "max_length": dcfg.max_length,
               "needed_length_p95": p95, "needed_length_max": needed[-1],
               "prompt_truncated": tokenize_stats.prompt_truncated if tokenize_stats else None,
               "response_truncated": tokenize_stats.response_truncated if tokenize_stats else None,
-              "examples": rows(truncated), "thresholds": {"audit.truncated_warning": acfg.truncated_warning}}
+              "examples": self.rows(truncated), "thresholds": {"audit.truncated_warning": self.acfg.truncated_warning}}
         every = T("ANSWER_TRUNCATED.every") if len(truncated) == n else ""
         if any(examples[i].prompt for i in truncated):
             msg = T("ANSWER_TRUNCATED.answers", count=len(truncated), n=n, share=frac, max_length=dcfg.max_length,
@@ -294,22 +358,24 @@ def check(cfg: Config, examples: Sequence[Example], features: Sequence[dict[str,
             msg = T("ANSWER_TRUNCATED.texts", count=len(truncated), n=n, share=frac, max_length=dcfg.max_length,
                     every=every)
             shorten = T("ANSWER_TRUNCATED.split_texts", max_length=dcfg.max_length)
-        rec = T("ANSWER_TRUNCATED.rec", suggest=suggest, shorten=shorten)
-        findings.append(finding("ANSWER_TRUNCATED", "warning" if frac > acfg.truncated_warning else "info", msg, ev, rec))
+        rec = T("ANSWER_TRUNCATED.rec", suggest=int(-(-p95 // 64) * 64), shorten=shorten)
+        sev = "warning" if frac > self.acfg.truncated_warning else "info"
+        return finding("ANSWER_TRUNCATED", sev, msg, ev, rec)
 
-    # --- TOKENIZER_MISMATCH -----------------------------------------------------------
-    if mismatched:
-        frac = share(len(mismatched), len(with_prompt))
+    def tokenizer_mismatch(self) -> Finding | None:
+        sc = self.scan
+        if not sc.mismatched:
+            return None
+        frac = share(len(sc.mismatched), len(sc.with_prompt))
         examples_ev = []
-        for i, p, j in mismatched[:MAX_EXAMPLES]:
-            at = next((x for x, (a, b) in enumerate(zip(p, j)) if a != b), min(len(p), len(j)))
+        for i, p, j in sc.mismatched[:MAX_EXAMPLES]:
+            at = next((x for x, (a, b) in enumerate(zip(p, j, strict=False)) if a != b), min(len(p), len(j)))
             examples_ev.append({
-                "row": examples[i].where, "prompt_end": preview(examples[i].prompt[-40:], 40),
-                "prompt_tokens": tokenizer.convert_ids_to_tokens(p[max(0, at - 2): at + 2]),
-                "joint_tokens": tokenizer.convert_ids_to_tokens(j[max(0, at - 2): at + 2])})
-        ev = {"count": len(mismatched), "share": frac, "rows_checked": len(with_prompt), "examples": examples_ev,
-              "thresholds": {"audit.tokenizer_mismatch_warning": acfg.tokenizer_mismatch_warning}}
-        msg = T("TOKENIZER_MISMATCH.boundary", count=len(mismatched), checked=len(with_prompt), share=frac)
-        rec = T("TOKENIZER_MISMATCH.boundary.rec")
-        findings.append(finding("TOKENIZER_MISMATCH", "warning" if frac > acfg.tokenizer_mismatch_warning else "info", msg, ev, rec))
-    return findings, stats
+                "row": self.examples[i].where, "prompt_end": preview(self.examples[i].prompt[-40:], 40),
+                "prompt_tokens": self.tokenizer.convert_ids_to_tokens(p[max(0, at - 2): at + 2]),
+                "joint_tokens": self.tokenizer.convert_ids_to_tokens(j[max(0, at - 2): at + 2])})
+        ev = {"count": len(sc.mismatched), "share": frac, "rows_checked": len(sc.with_prompt), "examples": examples_ev,
+              "thresholds": {"audit.tokenizer_mismatch_warning": self.acfg.tokenizer_mismatch_warning}}
+        msg = T("TOKENIZER_MISMATCH.boundary", count=len(sc.mismatched), checked=len(sc.with_prompt), share=frac)
+        sev = "warning" if frac > self.acfg.tokenizer_mismatch_warning else "info"
+        return finding("TOKENIZER_MISMATCH", sev, msg, ev, T("TOKENIZER_MISMATCH.boundary.rec"))

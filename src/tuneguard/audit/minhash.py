@@ -140,7 +140,7 @@ def signatures(keys: np.ndarray, offsets: np.ndarray, num_perm: int, seed: int =
     # for all num_perm passes (3x faster than streaming every shingle num_perm times).
     bounds = np.searchsorted(offsets, np.arange(0, offsets[-1] + CHUNK_KEYS, CHUNK_KEYS), side="left")
     bounds = np.unique(np.r_[0, np.clip(bounds, 0, n), n])
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=False):
         rows = np.arange(lo, hi)
         rows = rows[offsets[rows + 1] > offsets[rows]]
         if len(rows) == 0:
@@ -200,7 +200,7 @@ def candidate_pairs(sig: np.ndarray, valid: np.ndarray, bands: int, rows: int) -
         # Small buckets: every pair (cheap, and exact when members differ from each other).
         bstart = np.flatnonzero(new)
         bsize = np.diff(np.r_[bstart, len(hs)])
-        for s, z in zip(bstart[(bsize > 2) & (bsize <= SMALL_BUCKET)], bsize[(bsize > 2) & (bsize <= SMALL_BUCKET)]):
+        for s, z in zip(bstart[(bsize > 2) & (bsize <= SMALL_BUCKET)], bsize[(bsize > 2) & (bsize <= SMALL_BUCKET)], strict=False):
             grp = members[s: s + z]
             out.append(np.array(list(itertools.combinations(grp.tolist(), 2)), dtype=np.int64))
     if not out:

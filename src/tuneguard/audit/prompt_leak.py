@@ -75,7 +75,7 @@ def check(train: SplitText, acfg: AuditConfig, task: TaskShape) -> tuple[list[Fi
     ratio = acfg.answer_in_prompt_ratio
     flagged: list[tuple[int, float]] = []
     checked = skipped = 0
-    for i, (p, r) in enumerate(zip(train.prompts, train.responses)):
+    for i, (p, r) in enumerate(zip(train.prompts, train.responses, strict=False)):
         if not p:
             continue
         if len(r) < MIN_ANSWER_CHARS:

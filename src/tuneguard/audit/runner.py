@@ -142,7 +142,7 @@ def audit_config(cfg: Config, tokenizer: Any = None) -> AuditResult:
     """
     from tuneguard.data.load import NoUsableRows, check_sources
     from tuneguard.data.pipeline import prepare_data
-    from tuneguard.train.model import load_tokenizer, setup_pad_token
+    from tuneguard.model.load import load_tokenizer, setup_pad_token
 
     # Before the tokenizer: a missing file must not wait for a hub that is not reachable.
     check_sources(cfg.data.train_file, cfg.data.validation_file, cfg.data.test_file)

@@ -156,7 +156,7 @@ def model_code(selftest: bool, folder: Path) -> str:
     return (
         "import torch\n"
         "from transformers import AutoModelForCausalLM, GPTJConfig\n"
-        "from tuneguard.train.model import build_tiny_tokenizer\n"
+        "from tuneguard.model.load import build_tiny_tokenizer\n"
         "torch.manual_seed(0)\n"
         f"with torch.device({device!r}):\n"
         f"    m = AutoModelForCausalLM.from_config({conf}, dtype=torch.bfloat16)\n"
@@ -178,7 +178,7 @@ def write_data(path: Path, n: int, median_words: float, seed: int = 0) -> dict[s
     """Instruction rows of the bench's length mix: log-normal word counts (the tiny tokenizer
     makes about 1.15 tokens per word with the prompt template: 160 words give a median near 180 tokens),
     clipped below data.max_length, a prompt of 20-50% of the words."""
-    from tuneguard.train.model import _TINY_WORDS
+    from tuneguard.model.load import _TINY_WORDS
 
     rng = random.Random(seed)
     words = []
@@ -236,7 +236,7 @@ def steady(values: list[float | None], skip: int = 2) -> float | None:
 def step_train(s: Session) -> dict[str, Any]:
     """`tuneguard train`, killed with SIGKILL once the checkpoint at `s.kill_after` is
     complete and a later step is logged."""
-    from tuneguard.train.resume import MARKER
+    from tuneguard.checkpoints import MARKER
 
     s.data = write_data(s.work / "train.jsonl", s.rows, s.median_words)
     write_config(s)

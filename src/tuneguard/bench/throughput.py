@@ -13,7 +13,7 @@ and optimizer steps (the same effective batch):
   effective batch), random order, transformers' DataCollatorForLanguageModeling padding to the
   longest example, eager attention, the model's loss (full logits), GELU as written in the
   model; gradient checkpointing with --baseline-checkpointing (the notebooks have it on).
-- tuneguard: `BatchingTrainer` (length-bucketed batches, tuneguard.data.batching), its padding
+- tuneguard: `RunTrainer` (length-bucketed batches, tuneguard.train.trainer), its padding
   collator (pad to a multiple of 8; 64 on CUDA), and `plan_performance` (attention auto,
   gradient checkpointing auto, fused GELU, chunked cross-entropy auto).
 
@@ -159,7 +159,7 @@ def bench_dtype(requested: str, device: str) -> torch.dtype:
 def build_base(model_name: str, vocab: int, device: str, seed: int, dtype: torch.dtype | None = None) -> Any:
     from transformers import AutoModelForCausalLM, GPTJConfig
 
-    from tuneguard.train.model import tiny_model_config
+    from tuneguard.model.load import tiny_model_config
 
     torch.manual_seed(seed)
     dtype = dtype or bench_dtype("auto", device)
@@ -197,83 +197,29 @@ def run_pipeline(kind: str, *, base: Any, tokenizer: Any, examples: list[dict[st
                  device: str, warmup: int, workdir: Path, opts: argparse.Namespace,
                  profile_dir: Path | None = None) -> dict[str, Any]:
     """Train `examples` once with the `kind` pipeline ("baseline" or "tuneguard")."""
-    from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
+    from transformers import PrinterCallback, Trainer
 
-    from tuneguard.config.schema import Config
-    from tuneguard.data.batching import BatchingTrainer
-    from tuneguard.data.collate import LanguageModelingCollator, PaddingCollator
-    from tuneguard.train import perf
+    from tuneguard.train.trainer import RunTrainer
 
     model = wrap_lora(base, opts.lora_r, opts.lora_dropout)
     steps = len(examples) // (batch * accum)
     info: dict[str, Any] = {"batch": batch, "gradient_accumulation_steps": accum, "optimizer_steps": steps,
                             "examples": steps * batch * accum}
-    plan = None
     if kind == "baseline":
-        unfuse_gelu(base)
-        if opts.baseline_attn != perf.unwrap(model).config._attn_implementation:
-            perf.apply_attention(model, opts.baseline_attn)
-        collator = RecordingCollator(LanguageModelingCollator(tokenizer, pad_to_multiple_of=None))  # type: ignore[arg-type]
-        checkpointing = opts.baseline_checkpointing
-        info.update(attention=perf.unwrap(model).config._attn_implementation, gradient_checkpointing=checkpointing,
-                    chunked_loss=False, fused_gelu=0, pad_to_multiple_of=None, order="random")
+        collator, checkpointing, plan = _baseline_setup(base, model, tokenizer, opts, info), opts.baseline_checkpointing, None
     else:
-        cfg = Config()
-        cfg.model.attn_implementation = opts.attn
-        cfg.model.gradient_checkpointing = "auto"
-        cfg.train.chunked_loss = {"on": True, "off": False}.get(opts.chunked_loss, "auto")
-        cfg.train.batch_size = batch
-        cfg.data.max_length = opts.max_length
-        cfg.data.pad_to_multiple_of = opts.pad_multiple
-        if opts.memory_budget_gb:
-            cfg.train.memory_budget_gb = opts.memory_budget_gb
-        plan = perf.plan_performance(cfg, model, use_cpu=device == "cpu",
-                                     max_example_length=max(e["length"] for e in examples))
-        collator = RecordingCollator(PaddingCollator(tokenizer.pad_token_id, opts.pad_multiple, opts.max_length))
+        collator, plan = _tuneguard_setup(model, tokenizer, examples, batch, device, opts, info)
         checkpointing = plan.gradient_checkpointing
-        info.update(attention=plan.attention, gradient_checkpointing=checkpointing, chunked_loss=plan.chunked_loss,
-                    fused_gelu=plan.fused_gelu, pad_to_multiple_of=opts.pad_multiple, order="length-bucketed",
-                    estimated_peak_gb=plan.estimated_peak_gb)
-
-    args = TrainingArguments(
-        output_dir=str(workdir / kind), per_device_train_batch_size=batch, gradient_accumulation_steps=accum,
-        max_steps=steps, learning_rate=1e-4, lr_scheduler_type="constant", optim="adamw_torch",
-        logging_steps=10**6, save_strategy="no", eval_strategy="no", report_to="none", disable_tqdm=True,
-        use_cpu=device == "cpu", bf16=opts.torch_dtype == torch.bfloat16, seed=opts.seed, data_seed=opts.seed,
-        remove_unused_columns=False, dataloader_num_workers=0,
-        gradient_checkpointing=checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None,
-        torch_compile=bool(opts.compile and kind == "tuneguard"))
+    args = _arguments(kind, workdir, batch, accum, steps, device, checkpointing, opts)
     marks: dict[int, float] = {}
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    last = steps
-
-    class Clock(TrainerCallback):
-        def on_step_end(self, a, state, control, **kw):  # noqa: ANN001 - Trainer signature
-            if state.global_step in (warmup, last):
-                sync()
-                marks[state.global_step] = time.perf_counter()
-
-    callbacks: list[Any] = [Clock()]
-    prof = None
-    if profile_dir is not None:
-        from torch.profiler import ProfilerActivity, profile, schedule
-
-        acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
-        prof = profile(activities=acts, schedule=schedule(wait=max(0, warmup - 1), warmup=1, active=opts.profile_steps, repeat=1),
-                       record_shapes=False)
-
-        class Step(TrainerCallback):
-            def on_step_end(self, a, state, control, **kw):  # noqa: ANN001
-                prof.step()
-
-        callbacks.append(Step())
+    callbacks, prof = _timing_callbacks(marks, sync, warmup, steps, device, opts, profile_dir)
     common = dict(model=model, args=args, train_dataset=examples, data_collator=collator, callbacks=callbacks)
-    if kind == "baseline":
+    if plan is None:
         trainer = Trainer(**common)
     else:
-        trainer = BatchingTrainer(length_buckets=True, compute_loss_func=plan.loss_func,
-                                  train_collate_wrapper=plan.train_collate_wrapper(), **common)
+        trainer = RunTrainer(length_buckets=True, compute_loss_func=plan.loss_func,
+                             train_collate_wrapper=plan.train_collate_wrapper(), **common)
     trainer.remove_callback(PrinterCallback)
     if device == "cuda":
         torch.cuda.empty_cache()
@@ -285,6 +231,104 @@ def run_pipeline(kind: str, *, base: Any, tokenizer: Any, examples: list[dict[st
         else:
             trainer.train()
     sync()
+    _measured(info, trainer, collator, marks, warmup, steps, accum, device, rss, opts)
+    if prof is not None and profile_dir is not None:
+        write_profile(prof, profile_dir, device)
+    if plan is not None and plan.loss_func is not None:
+        plan.loss_func.close()  # the chunked loss's hook, before the base is reused
+    # Give the base back as it was (no adapter, no recomputation), for the next pipeline.
+    base = model.unload()
+    if getattr(base, "is_gradient_checkpointing", False):
+        base.gradient_checkpointing_disable()
+    return info
+
+
+def _baseline_setup(base: Any, model: Any, tokenizer: Any, opts: argparse.Namespace, info: dict[str, Any]) -> Any:
+    """The notebook's pipeline: unfused GELU, its attention, padding to the longest, random order."""
+    from tuneguard.data.collate import LanguageModelingCollator
+    from tuneguard.train import perf
+
+    unfuse_gelu(base)
+    if opts.baseline_attn != perf.unwrap(model).config._attn_implementation:
+        perf.apply_attention(model, opts.baseline_attn)
+    collator = RecordingCollator(LanguageModelingCollator(tokenizer, pad_to_multiple_of=None))  # type: ignore[arg-type]
+    info.update(attention=perf.unwrap(model).config._attn_implementation,
+                gradient_checkpointing=opts.baseline_checkpointing, chunked_loss=False, fused_gelu=0,
+                pad_to_multiple_of=None, order="random")
+    return collator
+
+
+def _tuneguard_setup(model: Any, tokenizer: Any, examples: list[dict[str, Any]], batch: int, device: str,
+                     opts: argparse.Namespace, info: dict[str, Any]) -> tuple[Any, Any]:
+    """tuneguard's pipeline: its automatic choices (train/perf.py) and its padding collator."""
+    from tuneguard.config.schema import Config
+    from tuneguard.data.collate import PaddingCollator
+    from tuneguard.train import perf
+
+    cfg = Config()
+    cfg.model.attn_implementation = opts.attn
+    cfg.model.gradient_checkpointing = "auto"
+    cfg.train.chunked_loss = {"on": True, "off": False}.get(opts.chunked_loss, "auto")
+    cfg.train.batch_size = batch
+    cfg.data.max_length = opts.max_length
+    cfg.data.pad_to_multiple_of = opts.pad_multiple
+    if opts.memory_budget_gb:
+        cfg.train.memory_budget_gb = opts.memory_budget_gb
+    plan = perf.plan_performance(cfg, model, use_cpu=device == "cpu",
+                                 max_example_length=max(e["length"] for e in examples))
+    collator = RecordingCollator(PaddingCollator(tokenizer.pad_token_id, opts.pad_multiple, opts.max_length))
+    info.update(attention=plan.attention, gradient_checkpointing=plan.gradient_checkpointing,
+                chunked_loss=plan.chunked_loss, fused_gelu=plan.fused_gelu, pad_to_multiple_of=opts.pad_multiple,
+                order="length-bucketed", estimated_peak_gb=plan.estimated_peak_gb)
+    return collator, plan
+
+
+def _arguments(kind: str, workdir: Path, batch: int, accum: int, steps: int, device: str, checkpointing: bool,
+               opts: argparse.Namespace) -> Any:
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=str(workdir / kind), per_device_train_batch_size=batch, gradient_accumulation_steps=accum,
+        max_steps=steps, learning_rate=1e-4, lr_scheduler_type="constant", optim="adamw_torch",
+        logging_steps=10**6, save_strategy="no", eval_strategy="no", report_to="none", disable_tqdm=True,
+        use_cpu=device == "cpu", bf16=opts.torch_dtype == torch.bfloat16, seed=opts.seed, data_seed=opts.seed,
+        remove_unused_columns=False, dataloader_num_workers=0,
+        gradient_checkpointing=checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None,
+        torch_compile=bool(opts.compile and kind == "tuneguard"))
+
+
+def _timing_callbacks(marks: dict[int, float], sync: Any, warmup: int, last: int, device: str,
+                      opts: argparse.Namespace, profile_dir: Path | None) -> tuple[list[Any], Any]:
+    """A clock at the end of the warm-up and of the last step; the profiler's stepper when profiling."""
+    from transformers import TrainerCallback
+
+    class Clock(TrainerCallback):
+        def on_step_end(self, a, state, control, **kw):  # noqa: ANN001 - Trainer signature
+            if state.global_step in (warmup, last):
+                sync()
+                marks[state.global_step] = time.perf_counter()
+
+    callbacks: list[Any] = [Clock()]
+    if profile_dir is None:
+        return callbacks, None
+    from torch.profiler import ProfilerActivity, profile, schedule
+
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+    prof = profile(activities=acts, schedule=schedule(wait=max(0, warmup - 1), warmup=1, active=opts.profile_steps, repeat=1),
+                   record_shapes=False)
+
+    class Step(TrainerCallback):
+        def on_step_end(self, a, state, control, **kw):  # noqa: ANN001
+            prof.step()
+
+    callbacks.append(Step())
+    return callbacks, prof
+
+
+def _measured(info: dict[str, Any], trainer: Any, collator: Any, marks: dict[int, float], warmup: int, last: int,
+              accum: int, device: str, rss: Any, opts: argparse.Namespace) -> None:
+    """Real tokens per second over the timed steps, padding, the final loss, peak memory."""
     seconds = marks[last] - marks[warmup]
     timed = slice(warmup * accum, last * accum)
     real = sum(collator.real[timed])
@@ -297,15 +341,6 @@ def run_pipeline(kind: str, *, base: Any, tokenizer: Any, examples: list[dict[st
         info["peak_reserved_gb"] = round(torch.cuda.max_memory_reserved() / 1024**3, 2)
     else:
         info["peak_rss_growth_gb"] = round(rss.growth_gb, 3)
-    if prof is not None and profile_dir is not None:
-        write_profile(prof, profile_dir, device)
-    if plan is not None and plan.loss_func is not None:
-        plan.loss_func.close()  # the chunked loss's hook, before the base is reused
-    # Give the base back as it was (no adapter, no recomputation), for the next pipeline.
-    base = model.unload()
-    if getattr(base, "is_gradient_checkpointing", False):
-        base.gradient_checkpointing_disable()
-    return info
 
 
 def write_profile(prof: Any, out: Path, device: str) -> None:
@@ -342,7 +377,7 @@ def write_profile(prof: Any, out: Path, device: str) -> None:
 
 # --- main -----------------------------------------------------------------------------
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", choices=["tiny", "gptj-6b"], default="tiny")
     ap.add_argument("--steps", type=int, default=None, help="optimizer steps of each pipeline (tiny 60, gptj-6b 12)")
@@ -372,91 +407,34 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--profile-steps", type=int, default=3)
     ap.add_argument("--out", default=None, help="also write the JSON to this file")
     ap.add_argument("--json", action="store_true", help="print only the JSON (default prints it too)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = _parser()
     o = ap.parse_args(argv)
 
     import transformers
 
-    from tuneguard.train.model import build_tiny_tokenizer, setup_pad_token
+    from tuneguard.model.load import build_tiny_tokenizer, setup_pad_token
 
     transformers.logging.set_verbosity_error()
     logging.basicConfig(level=logging.WARNING if o.json else logging.INFO, format="%(name)s: %(message)s")
     device = ("cuda" if torch.cuda.is_available() else "cpu") if o.device == "auto" else o.device
     if o.threads:
         torch.set_num_threads(o.threads)
-    o.torch_dtype = bench_dtype(o.dtype, device)
-    tiny = o.model == "tiny"
-    o.steps = o.steps or (60 if tiny else 12)
-    o.max_length = o.max_length or (128 if tiny else 512)
-    o.pad_multiple = o.pad_multiple or (64 if device == "cuda" else 8)
-    o.warmup = o.warmup if o.warmup is not None else (5 if tiny else 3)
-    o.repeats = o.repeats or (3 if tiny else 1)
-    if (o.batch * o.accum) % o.baseline_batch:
-        ap.error("--batch x --accum must be a multiple of --baseline-batch (the same effective batch)")
-    if o.steps <= o.warmup:
-        ap.error("--steps must exceed --warmup")
+    _resolve_defaults(o, ap, device)
     effective = o.batch * o.accum
-    baseline_accum = effective // o.baseline_batch
-
     tok = build_tiny_tokenizer()
     setup_pad_token(tok, "auto")
     vocab = -(-len(tok) // 64) * 64
-    model_vocab = vocab if tiny else 50400
-    examples = make_examples(o.steps * effective, o.max_length, len(tok) if tiny else model_vocab,
+    tiny = o.model == "tiny"
+    examples = make_examples(o.steps * effective, o.max_length, len(tok) if tiny else 50400,
                              tok.pad_token_id, tok.eos_token_id, seed=o.seed)
-    lengths = sorted(e["length"] for e in examples)
     peak = matmul_peak_tflops(device)
     base = build_base(o.model, vocab, device, o.seed, o.torch_dtype) if not tiny else None
-
-    runs: dict[str, list[dict[str, Any]]] = {"baseline": [], "tuneguard": []}
-    if o.ablation:
-        runs["tuneguard_baseline_batch"] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for r in range(o.repeats):
-            order = list(runs) if r % 2 == 0 else list(reversed(list(runs)))
-            for kind in order:
-                b = base if base is not None else build_base(o.model, vocab, device, o.seed, o.torch_dtype)
-                if kind == "baseline":
-                    res = run_pipeline("baseline", base=b, tokenizer=tok, examples=examples, batch=o.baseline_batch,
-                                       accum=baseline_accum, device=device, warmup=o.warmup, workdir=Path(tmp), opts=o)
-                elif kind == "tuneguard":
-                    res = run_pipeline("tuneguard", base=b, tokenizer=tok, examples=examples, batch=o.batch,
-                                       accum=o.accum, device=device, warmup=o.warmup, workdir=Path(tmp), opts=o)
-                else:
-                    res = run_pipeline("tuneguard", base=b, tokenizer=tok, examples=examples, batch=o.baseline_batch,
-                                       accum=baseline_accum, device=device, warmup=o.warmup, workdir=Path(tmp), opts=o)
-                runs[kind].append(res)
-                log.info("%s run %d: %.0f real tokens/s", kind, r, res["tokens_per_s"])
-        if o.profile_dir:
-            b = base if base is not None else build_base(o.model, vocab, device, o.seed, o.torch_dtype)
-            sub = examples[: (o.warmup + o.profile_steps + 1) * effective]
-            run_pipeline("tuneguard", base=b, tokenizer=tok, examples=sub, batch=o.batch, accum=o.accum, device=device,
-                         warmup=o.warmup, workdir=Path(tmp), opts=o, profile_dir=Path(o.profile_dir))
-
-    def summary(rs: list[dict[str, Any]]) -> dict[str, Any]:
-        med = statistics.median(x["tokens_per_s"] for x in rs)
-        s = dict(rs[0])
-        s.pop("seconds", None)
-        s["tokens_per_s"] = round(med, 2)
-        s["tokens_per_s_runs"] = [x["tokens_per_s"] for x in rs]
-        for k in ("peak_memory_gb", "peak_reserved_gb", "peak_rss_growth_gb"):
-            if k in rs[0]:
-                s[k] = max(x[k] for x in rs)
-        return s
-
-    result: dict[str, Any] = {
-        "benchmark": "throughput", "model": o.model, "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
-        "torch": torch.__version__, "transformers": transformers.__version__, "dtype": o.dtype,
-        "torch_threads": torch.get_num_threads(), "repeats": o.repeats, "warmup_steps": o.warmup,
-        "examples": len(examples), "effective_batch": effective, "max_length": o.max_length,
-        "length_median": statistics.median(lengths), "length_mean": round(statistics.fmean(lengths), 1),
-        "length_max": lengths[-1], "lora_r": o.lora_r, "lora_dropout": o.lora_dropout,
-    }
-    for k, rs in runs.items():
-        result[k] = summary(rs)
-    result["ratio_tokens_per_s"] = round(result["tuneguard"]["tokens_per_s"] / result["baseline"]["tokens_per_s"], 3)
-    if o.ablation:
-        result["ratio_same_batch"] = round(result["tuneguard_baseline_batch"]["tokens_per_s"]
-                                           / result["baseline"]["tokens_per_s"], 3)
+    runs = _run_pipelines(o, tok, examples, base, vocab, device)
+    result = _result(o, device, examples, runs)
     if peak is not None:
         flops_per_token = 4 * non_embedding_params(base)
         result["matmul_peak_tflops"] = round(peak, 1)
@@ -469,6 +447,84 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         Path(o.out).write_text(json.dumps(result, indent=2), "utf-8")
     # The JSON on stdout is this command's output (a CLI entry point, not library code).
     print(text)  # noqa: T201
+    return result
+
+
+def _resolve_defaults(o: argparse.Namespace, ap: argparse.ArgumentParser, device: str) -> None:
+    """The model's defaults for the options left out; the checks between options."""
+    o.torch_dtype = bench_dtype(o.dtype, device)
+    tiny = o.model == "tiny"
+    o.steps = o.steps or (60 if tiny else 12)
+    o.max_length = o.max_length or (128 if tiny else 512)
+    o.pad_multiple = o.pad_multiple or (64 if device == "cuda" else 8)
+    o.warmup = o.warmup if o.warmup is not None else (5 if tiny else 3)
+    o.repeats = o.repeats or (3 if tiny else 1)
+    if (o.batch * o.accum) % o.baseline_batch:
+        ap.error("--batch x --accum must be a multiple of --baseline-batch (the same effective batch)")
+    if o.steps <= o.warmup:
+        ap.error("--steps must exceed --warmup")
+
+
+def _run_pipelines(o: argparse.Namespace, tok: Any, examples: list[dict[str, Any]], base: Any, vocab: int,
+                   device: str) -> dict[str, list[dict[str, Any]]]:
+    """Each pipeline `o.repeats` times, the order alternating; the profile run last."""
+    effective = o.batch * o.accum
+    baseline_accum = effective // o.baseline_batch
+    shapes = {"baseline": ("baseline", o.baseline_batch, baseline_accum), "tuneguard": ("tuneguard", o.batch, o.accum),
+              "tuneguard_baseline_batch": ("tuneguard", o.baseline_batch, baseline_accum)}
+    runs: dict[str, list[dict[str, Any]]] = {"baseline": [], "tuneguard": []}
+    if o.ablation:
+        runs["tuneguard_baseline_batch"] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(o.repeats):
+            order = list(runs) if r % 2 == 0 else list(reversed(list(runs)))
+            for kind in order:
+                b = base if base is not None else build_base(o.model, vocab, device, o.seed, o.torch_dtype)
+                pipeline, batch, accum = shapes[kind]
+                res = run_pipeline(pipeline, base=b, tokenizer=tok, examples=examples, batch=batch, accum=accum,
+                                   device=device, warmup=o.warmup, workdir=Path(tmp), opts=o)
+                runs[kind].append(res)
+                log.info("%s run %d: %.0f real tokens/s", kind, r, res["tokens_per_s"])
+        if o.profile_dir:
+            b = base if base is not None else build_base(o.model, vocab, device, o.seed, o.torch_dtype)
+            sub = examples[: (o.warmup + o.profile_steps + 1) * effective]
+            run_pipeline("tuneguard", base=b, tokenizer=tok, examples=sub, batch=o.batch, accum=o.accum, device=device,
+                         warmup=o.warmup, workdir=Path(tmp), opts=o, profile_dir=Path(o.profile_dir))
+    return runs
+
+
+def _summary(rs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One pipeline's runs: the median tokens/s, every run's, the highest memory."""
+    med = statistics.median(x["tokens_per_s"] for x in rs)
+    s = dict(rs[0])
+    s.pop("seconds", None)
+    s["tokens_per_s"] = round(med, 2)
+    s["tokens_per_s_runs"] = [x["tokens_per_s"] for x in rs]
+    for k in ("peak_memory_gb", "peak_reserved_gb", "peak_rss_growth_gb"):
+        if k in rs[0]:
+            s[k] = max(x[k] for x in rs)
+    return s
+
+
+def _result(o: argparse.Namespace, device: str, examples: list[dict[str, Any]],
+            runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    import transformers
+
+    lengths = sorted(e["length"] for e in examples)
+    result: dict[str, Any] = {
+        "benchmark": "throughput", "model": o.model, "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
+        "torch": torch.__version__, "transformers": transformers.__version__, "dtype": o.dtype,
+        "torch_threads": torch.get_num_threads(), "repeats": o.repeats, "warmup_steps": o.warmup,
+        "examples": len(examples), "effective_batch": o.batch * o.accum, "max_length": o.max_length,
+        "length_median": statistics.median(lengths), "length_mean": round(statistics.fmean(lengths), 1),
+        "length_max": lengths[-1], "lora_r": o.lora_r, "lora_dropout": o.lora_dropout,
+    }
+    for k, rs in runs.items():
+        result[k] = _summary(rs)
+    result["ratio_tokens_per_s"] = round(result["tuneguard"]["tokens_per_s"] / result["baseline"]["tokens_per_s"], 3)
+    if o.ablation:
+        result["ratio_same_batch"] = round(result["tuneguard_baseline_batch"]["tokens_per_s"]
+                                           / result["baseline"]["tokens_per_s"], 3)
     return result
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tuneguard.cli.common import (EXIT_FAIL, EXIT_OK, EXIT_USAGE, console, fail, load_or_exit, print_json,
+from tuneguard.cli.common import (EXIT_FAIL, EXIT_OK, console, load_or_exit, print_json,
                                   setup_logging, styled)
 from tuneguard.fmt import num
 
@@ -56,15 +56,10 @@ def audit(
     setup_logging(debug)
     cfg = load_or_exit(config, set_, json_out=json_)
     from tuneguard.audit import audit_config
-    from tuneguard.data.load import DataError
-    from tuneguard.train.model import ModelError
+    from tuneguard.cli.errors import user_errors
 
-    try:
+    with user_errors(json_out=json_, debug=debug):
         result = audit_config(cfg)
-    except (DataError, ModelError) as exc:
-        if debug:
-            log.exception("audit failed")
-        fail(str(exc), EXIT_USAGE, json_out=json_)
     if json_:
         print_json(result.to_json())
     else:

@@ -1,4 +1,5 @@
-"""What every command shares: the consoles, config loading with exit code 2, error exits.
+"""What every command shares: the consoles, config loading with exit code 2, error exits
+(`fail`, from tuneguard.cli.errors).
 
 Every console here prints strings verbatim (tuneguard.verbatim: no markup, no emoji codes),
 because user text (paths, data, messages quoting them, model output) reaches nearly every
@@ -9,18 +10,17 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any, NoReturn
+from typing import Any
 
 import typer
 from rich.console import Console
 
+from tuneguard.cli.errors import fail
 from tuneguard.config.load import ConfigError, load_config
 from tuneguard.config.schema import Config
+from tuneguard.errors import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 from tuneguard.verbatim import error_line, make_console, one_line, styled
 
-EXIT_OK = 0
-EXIT_FAIL = 1
-EXIT_USAGE = 2
 
 __all__ = ["EXIT_OK", "EXIT_FAIL", "EXIT_USAGE", "console", "err_console", "fail", "note", "load_or_exit",
            "setup_logging", "print_json", "styled", "error_line", "one_line"]
@@ -34,17 +34,6 @@ def console() -> Console:
 def err_console() -> Console:
     """stderr; prints every string verbatim."""
     return make_console(stderr=True)
-
-
-def fail(message: str, code: int = EXIT_FAIL, *, json_out: bool = False) -> NoReturn:
-    """One clear line on stderr and an exit code; never a traceback (see --debug).
-
-    `json_out`: the command was asked for JSON, so stdout also gets `{"error": MESSAGE}`:
-    a program that asked for JSON gets JSON, whatever happened."""
-    if json_out:
-        print_json({"error": one_line(message)})
-    err_console().print(error_line(message))
-    raise typer.Exit(code)
 
 
 def note(message: str) -> None:

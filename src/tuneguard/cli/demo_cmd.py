@@ -20,26 +20,29 @@ def demo(
     setup_logging(debug)
     if model not in ("auto", "smollm2", "tiny"):
         fail(f"--model must be auto, smollm2 or tiny, got {model!r}", EXIT_USAGE)
-    from tuneguard.demo import DemoRefused, check_demo_dirs, choose_model, demo_config
+    from tuneguard.cli.errors import user_errors
+    from tuneguard.demo import check_demo_dirs, choose_model, demo_config
 
     c = console()
-    try:
-        preset, why = choose_model(model)
-        check_demo_dirs(run_dir.resolve())
-        cfg, _ = demo_config(run_dir.resolve(), preset, steps)
-    except (RuntimeError, DemoRefused) as exc:
-        fail(str(exc), EXIT_USAGE)
-    except OSError as exc:
-        fail(f"cannot write the demo's data next to {run_dir}: {exc.strerror or exc}", EXIT_USAGE)
+    with user_errors():  # DemoRefused: a run directory that is not an earlier demo's
+        try:
+            preset, why = choose_model(model)
+            check_demo_dirs(run_dir.resolve())
+            cfg, _ = demo_config(run_dir.resolve(), preset, steps)
+        except RuntimeError as exc:  # no usable demo model
+            fail(str(exc), EXIT_USAGE)
+        except OSError as exc:
+            fail(f"cannot write the demo's data next to {run_dir}: {exc.strerror or exc}", EXIT_USAGE)
     if why:
         note(why)
     c.rule("tuneguard demo")
     c.print(styled("LoRA fine-tune of ", (cfg.model.name, "bold"), f" on {cfg.data.train_file}"))
     c.print("(a generated instruction set: numbers in words, initials, dates in ISO format)")
     c.print(f"{cfg.train.max_steps} steps on the CPU; the data audit, the guards, QA probes and the report are on.")
+    from tuneguard.cli.errors import show_outcome
     from tuneguard.train.run import run_training
 
-    code = run_training(cfg, run_dir, resume=False, force=False, overwrite=True, console=c)
+    code = show_outcome(run_training(cfg, run_dir, resume=False, force=False, overwrite=True, console=c))
     if code == 2:
         raise typer.Exit(code)
     _tour(run_dir, c)

@@ -31,20 +31,13 @@ def fix(
     if truncation not in TRUNCATION:
         fail(f"--truncation takes keep or drop, got {truncation!r}", EXIT_USAGE)
     cfg = load_or_exit(config, set_)
-    from tuneguard.config.load import ConfigError
-    from tuneguard.data.load import DataError
-    from tuneguard.fix import OutputRefused, run_fix
+    from tuneguard.cli.errors import user_errors
+    from tuneguard.fix import run_fix
     from tuneguard.fix.account import by_code, summary
-    from tuneguard.train.model import ModelError
 
     try:
-        result = run_fix(cfg, config, out, truncation)
-    except (DataError, ModelError, OutputRefused) as exc:
-        if debug:
-            log.exception("fix failed")
-        fail(str(exc), EXIT_USAGE)
-    except ConfigError as exc:
-        fail("; ".join(exc.problems), EXIT_USAGE)
+        with user_errors(debug=debug):
+            result = run_fix(cfg, config, out, truncation)
     except OSError as exc:  # a full disk, a read-only folder: nothing half-written is left
         fail(f"cannot write {out}: {exc.strerror or exc}{f' ({exc.filename})' if exc.filename else ''}", EXIT_FAIL)
     plan = result.plan

@@ -16,7 +16,9 @@ except ImportError:  # pragma: no cover - Typer that uses the click package
 
 from tuneguard.cli import (audit_cmd, config_cmd, control_cmd, demo_cmd, fix_cmd, next_cmd, notify_cmd, policy_cmd,
                            report_cmd, status_cmd, tools_cmd, train_cmd)
+from tuneguard.errors import TuneguardError
 from tuneguard.verbatim import print_error
+
 
 class OneLineErrors(TyperGroup):
     """The `tuneguard` command group: a usage error (unknown option, bad value) is one
@@ -32,6 +34,9 @@ class OneLineErrors(TyperGroup):
             sys.stdout.flush()
         except click_exceptions.NoArgsIsHelpError as exc:
             exc.show()
+            sys.exit(exc.exit_code)
+        except TuneguardError as exc:  # one a command did not catch: the same line and code as everywhere
+            print_error(exc.line())
             sys.exit(exc.exit_code)
         except click_exceptions.ClickException as exc:
             hint = f" (see `{exc.ctx.command_path} --help`)" if getattr(exc, "ctx", None) is not None else ""

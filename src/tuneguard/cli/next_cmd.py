@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -55,35 +55,14 @@ def next_run(
     """The next run's config: this run's config with the report's recommended changes, or,
     for a data fault, the `tuneguard fix` command to run first."""
     setup_logging(debug)
-    from tuneguard.config.diff import diff_table
-    from tuneguard.config.load import ConfigError
-    from tuneguard.nextrun import NEXT_CONFIG, fix_command, next_command, next_run_dir, plan_next
-    from tuneguard.report.recommend import recommended_yaml
-    from tuneguard.store.run_store import describe_store_error
+    from tuneguard.nextrun import NEXT_CONFIG, next_command, next_run_dir
 
-    try:
-        plan = plan_next(run_dir, config, set_)
-    except FileNotFoundError as exc:
-        fail(str(exc), EXIT_USAGE)
-    except sqlite3.Error as exc:
-        fail(describe_store_error(run_dir, exc), EXIT_USAGE)
-    except ConfigError as exc:
-        fail("invalid config: " + "; ".join(exc.problems), EXIT_USAGE)
-    recs, c = plan.recs, console()
-    d = recs.diagnosis
-    if d is not None:
-        c.print(d.line())
-        if d.evidence:
-            c.print(d.because())
-    if plan.base is not None:
-        c.print(f"Starting from {plan.base}" + ("" if config else " (written by tuneguard fix for this run's data)."))
+    plan, c = _plan(run_dir, config, set_), console()
+    _show_diagnosis(plan, config, c)
     if plan.blocked:
-        c.print(styled(("Fix the data first", "bold yellow"), f" ({', '.join(plan.blocked)}): changing hyperparameters "
-                       "would not help while the model memorises repeated or leaked rows. Run:"))
-        c.print(f"  {fix_command(run_dir)}")
-        c.print("then:")
-        c.print(f"  {next_command(run_dir)}")
+        _show_fix_first(plan, run_dir, c)
         return
+    recs = plan.recs
     for a in recs.actions:
         c.print(f"- {a.text}" + (f" ({', '.join(a.codes)})" if a.codes else ""))
     if not recs.changes:
@@ -92,9 +71,66 @@ def next_run(
         if train:
             note("--train: not started, since it would repeat this run; change something with --set to train")
         return
+    target = _write_next(recs, run_dir, out or Path(run_dir) / NEXT_CONFIG, force, c)
+    if not train:
+        c.print(f"train it: {next_command(run_dir)}")
+        return
+    from tuneguard.cli.common import load_or_exit
+    from tuneguard.cli.errors import show_outcome
+    from tuneguard.train.run import run_training
+
+    new_dir = next_dir or next_run_dir(run_dir)
+    cfg = load_or_exit(str(target), set_)
+    c.print(f"training the next run in {new_dir}")
+    code = show_outcome(run_training(cfg, new_dir, console=c))
+    c.print(f"compare the two runs: tuneguard compare {run_dir} {new_dir}")
+    raise typer.Exit(code)
+
+
+def _plan(run_dir: Path, config: str | None, set_: list[str] | None) -> Any:
+    """The next run's plan, or exit 2 with what is wrong with the run or the config."""
+    from tuneguard.config.load import ConfigError
+    from tuneguard.nextrun import plan_next
+    from tuneguard.store.run_store import describe_store_error
+
+    try:
+        return plan_next(run_dir, config, set_)
+    except FileNotFoundError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except sqlite3.Error as exc:
+        fail(describe_store_error(run_dir, exc), EXIT_USAGE)
+    except ConfigError as exc:
+        fail("invalid config: " + "; ".join(exc.problems), EXIT_USAGE)
+
+
+def _show_diagnosis(plan: Any, config: str | None, c: Any) -> None:
+    d = plan.recs.diagnosis
+    if d is not None:
+        c.print(d.line())
+        if d.evidence:
+            c.print(d.because())
+    if plan.base is not None:
+        c.print(f"Starting from {plan.base}" + ("" if config else " (written by tuneguard fix for this run's data)."))
+
+
+def _show_fix_first(plan: Any, run_dir: Path, c: Any) -> None:
+    from tuneguard.nextrun import fix_command, next_command
+
+    c.print(styled(("Fix the data first", "bold yellow"), f" ({', '.join(plan.blocked)}): changing hyperparameters "
+                   "would not help while the model memorises repeated or leaked rows. Run:"))
+    c.print(f"  {fix_command(run_dir)}")
+    c.print("then:")
+    c.print(f"  {next_command(run_dir)}")
+
+
+def _write_next(recs: Any, run_dir: Path, target: Path, force: bool, c: Any) -> Path:
+    """The changes as a table, then the next config written to `target` (refused when it is
+    not tuneguard's own, unless --force)."""
+    from tuneguard.config.diff import diff_table
+    from tuneguard.report.recommend import recommended_yaml
+
     reasons = {ch.key: ch.reason + (f" ({', '.join(ch.codes)})" if ch.codes else "") for ch in recs.changes}
     c.print(diff_table(recs.diff(), "this run", "next run", title=f"{len(recs.changes)} change(s)", reasons=reasons))
-    target = out or Path(run_dir) / NEXT_CONFIG
     _check_out(target, force)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -105,15 +141,4 @@ def next_run(
     if "***" in str(recs.proposed.get("notify", {})) or "***" in str(recs.proposed.get("model", {}).get("hub_token")):
         note("secrets are redacted in the saved config: set them with --set (e.g. --set "
              "'notify.urls=[\"${LINE_URL}\"]') or keep them in an environment variable")
-    if not train:
-        c.print(f"train it: {next_command(run_dir)}")
-        return
-    from tuneguard.cli.common import load_or_exit
-    from tuneguard.train.run import run_training
-
-    new_dir = next_dir or next_run_dir(run_dir)
-    cfg = load_or_exit(str(target), set_)
-    c.print(f"training the next run in {new_dir}")
-    code = run_training(cfg, new_dir, console=c)
-    c.print(f"compare the two runs: tuneguard compare {run_dir} {new_dir}")
-    raise typer.Exit(code)
+    return target

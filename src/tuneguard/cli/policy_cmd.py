@@ -74,7 +74,7 @@ def rollback(
 def _check_checkpoint(run_dir: Path, step: int) -> None:
     """Refuse `--to STEP` at once when the run has no complete checkpoint at STEP (exit 2),
     instead of a request that the trainer can only reject later, in its own log."""
-    from tuneguard.policy.rollback import complete_checkpoints
+    from tuneguard.checkpoints import complete_checkpoints
 
     _open_live(run_dir).close()  # no live run: exit 1 first, as for every control command
     have = complete_checkpoints(run_dir / "checkpoints")

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Optional, TypeVar
 import typer
 
 from tuneguard.cli.common import EXIT_FAIL, EXIT_USAGE, console, fail, styled
+from tuneguard.cli.errors import user_errors
 from tuneguard.store.run_store import describe_store_error
 
 log = logging.getLogger(__name__)
@@ -26,11 +27,10 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="Replace --out even when
 
 def _written(action: Callable[[], T], run_dir: Path, what: str = "the report") -> T:
     """Run a report writer; the errors a user can cause become one line and an exit code."""
-    from tuneguard.report.output import OutputRefused
-
     try:
-        return action()
-    except (FileNotFoundError, OutputRefused) as exc:
+        with user_errors():
+            return action()
+    except FileNotFoundError as exc:
         fail(str(exc), EXIT_USAGE)
     except sqlite3.Error as exc:
         fail(describe_store_error(run_dir, exc), EXIT_USAGE)
@@ -88,12 +88,9 @@ def config_diff(
     """Show the parameters that differ between two configs (defaults filled in), with the
     reason of each change where a config gives one (RUN_DIR/recommended.yaml does)."""
     from tuneguard.config.diff import change_reasons, diff_configs, diff_table, load_for_diff
-    from tuneguard.config.load import ConfigError
 
-    try:
+    with user_errors():
         da, db = load_for_diff(a), load_for_diff(b)
-    except ConfigError as exc:
-        fail("; ".join(exc.problems), EXIT_USAGE)
     rows = diff_configs(da, db)
     c = console()
     if not rows:

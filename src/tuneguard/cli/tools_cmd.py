@@ -53,21 +53,15 @@ def _setup(debug: bool) -> None:
 @contextlib.contextmanager
 def user_errors(debug: bool) -> Iterator[None]:
     """Errors a user can cause become one line and an exit code; others too, unless --debug."""
-    from tuneguard.config.load import ConfigError
-    from tuneguard.data.load import DataError
-    from tuneguard.tools import ToolError
-    from tuneguard.train.model import ModelError
+    from tuneguard.cli.errors import exit_for
+    from tuneguard.errors import TuneguardError
 
     try:
         yield
     except typer.Exit:
         raise
-    except ToolError as exc:
-        _fail(str(exc), exc.code)
-    except (DataError, ModelError) as exc:
-        _fail(str(exc), EXIT_USAGE)
-    except ConfigError as exc:
-        _fail("; ".join(exc.problems), EXIT_USAGE)
+    except TuneguardError as exc:
+        exit_for(exc)
     except KeyboardInterrupt:
         _fail("interrupted", EXIT_FAIL)
     except Exception as exc:
@@ -346,7 +340,8 @@ def export(
     merge: Annotated[bool, typer.Option("--merge", help="Merge the adapter into the base weights (plain transformers model).")] = False,
     dtype: Annotated[str | None, typer.Option("--dtype", help="bf16, fp16 or fp32 (default: the run's).")] = None,
     checkpoint: CheckpointOpt = "best",
-    push_to_hub: Annotated[str | None, typer.Option("--push-to-hub", help="Upload to this hub repo (user/name); token from HF_TOKEN.")] = None,
+    push_to_hub: Annotated[str | None, typer.Option(
+        "--push-to-hub", help="Upload to this hub repo (user/name); token from HF_TOKEN.")] = None,
     private: Annotated[bool, typer.Option("--private", help="With --push-to-hub: create the repo private.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace what --out holds.")] = False,
     debug: DebugOpt = False,

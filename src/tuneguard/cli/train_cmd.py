@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from tuneguard.cli.common import EXIT_USAGE, console, fail, load_or_exit, setup_logging
+from tuneguard.cli.errors import show_outcome
 
 
 def default_run_dir(config: str) -> Path:
@@ -31,6 +32,6 @@ def train(
     cfg = load_or_exit(config, set_)
     from tuneguard.train.run import run_training
 
-    code = run_training(cfg, run_dir or default_run_dir(config), resume=resume == "auto", force=force,
-                        overwrite=overwrite, console=console())
-    raise typer.Exit(code)
+    outcome = run_training(cfg, run_dir or default_run_dir(config), resume=resume == "auto", force=force,
+                           overwrite=overwrite, console=console())
+    raise typer.Exit(show_outcome(outcome))

@@ -120,7 +120,7 @@ class StoreReader:
         names = [d[0] for d in cur.description]
         rows = []
         for r in reversed(cur.fetchall()):
-            d = dict(zip(names, r))
+            d = dict(zip(names, r, strict=False))
             extra = json.loads(d.pop("extra") or "{}")
             for c, v in extra.pop("_nonfinite", {}).items():
                 d[c] = float(v)

@@ -11,24 +11,30 @@ import os
 import re
 from importlib import resources
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
 from tuneguard.config.schema import Config, cross_field_problems
+from tuneguard.errors import UsageError
 
 MAX_CONFIG_BYTES = 1_000_000
 SECRET_MARK = "***"
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 
 
-class ConfigError(Exception):
-    """A config the user must fix. `problems` holds one sentence per problem."""
+class ConfigError(UsageError):
+    """A config the user must fix. `problems` holds one sentence per problem, each naming the
+    field, the value and the fix."""
 
     def __init__(self, problems: list[str]):
         self.problems = problems
         super().__init__("invalid config:\n  - " + "\n  - ".join(problems))
+
+    def line(self) -> str:
+        return "; ".join(self.problems)
 
 
 # --- presets -----------------------------------------------------------------------
@@ -221,7 +227,7 @@ def _delete(raw: dict[str, Any], loc: tuple[Any, ...]) -> bool:
         return False
 
 
-def _describe(err: dict[str, Any], raw: dict[str, Any]) -> str:
+def _describe(err: Mapping[str, Any], raw: dict[str, Any]) -> str:
     loc = err["loc"]
     field = _fmt_loc(loc)
     if err["type"] == "extra_forbidden":
@@ -291,7 +297,7 @@ def validate_config(raw: dict[str, Any], explicit: set[str] | None = None,
 def resolve_env_refs(cfg: Config) -> Config:
     """Expand ${VAR} references in secret-bearing fields at run time (never saved)."""
     out = cfg.model_copy(deep=True)
-    urls = []
+    urls: list[str] = []
     missing = []
     for u in out.notify.urls:
         m = _ENV_REF.match(u.strip())

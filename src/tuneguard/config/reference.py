@@ -51,6 +51,7 @@ def render_markdown() -> str:
              "written as `${ENV_VAR}` and are redacted in the saved `config.yaml`.", ""]
     for name, field in Config.model_fields.items():
         section = field.annotation
+        assert isinstance(section, type) and issubclass(section, BaseModel)  # every top-level key is a section
         lines += [f"## `{name}`", "", (section.__doc__ or "").strip().splitlines()[0], "",
                   "| key | type | default | description |", "|---|---|---|---|"]
         for key, f in section.model_fields.items():

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tuneguard.events import NOTIFIABLE
+
 GUARD_ACTIONS = ("warn", "halt")
 POLICY_ACTIONS = ("warn", "halt", "checkpoint", "scale_lr", "rollback")
 
@@ -126,7 +128,8 @@ class TrainConfig(Section):
     max_steps: int = Field(-1, description="Optimizer steps; -1 trains num_epochs.")
     learning_rate: float = Field(2e-4, description="Peak learning rate.")
     weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
-    batch_size: int = Field(4, description="Examples per device per micro-batch (a budget of batch_size x max_length tokens under token_budget batching).")
+    batch_size: int = Field(4, description="Examples per device per micro-batch (a budget of batch_size x max_length "
+                            "tokens under token_budget batching).")
     eval_batch_size: int | None = Field(None, ge=1, description="Eval batch size; batch_size when unset.")
     gradient_accumulation_steps: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
     lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = Field("cosine")
@@ -275,7 +278,7 @@ class GuardConfig(Section):
         0.5, ge=0, description="THROUGHPUT_DROP: ignore logging windows shorter than this (timing noise).")
     qa_drop: float = Field(0.25, gt=0, le=1, description="QA_DEGRADED: keyword score drop against the best.")
     actions: dict[str, Literal["warn", "halt"]] = Field(
-        default_factory=lambda: {"NON_FINITE": "halt", "LOSS_COLLAPSE": "halt"},
+        default_factory=lambda: dict[str, Literal["warn", "halt"]](NON_FINITE="halt", LOSS_COLLAPSE="halt"),
         description="Per finding code: warn (record, notify) or halt (checkpoint, stop, exit 1). Others warn. "
         "Info findings never halt, nor does a code guard.severity sets below error.",
     )
@@ -371,7 +374,7 @@ class PolicyConfig(Section):
         return v
 
 
-NOTIFY_EVENTS = ("started", "evaluation", "finding", "qa", "early_stop", "halted", "finished", "failed", "progress", "stopped", "resumed", "report")
+NOTIFY_EVENTS = tuple(e.value for e in NOTIFIABLE)
 
 
 class NotifyConfig(Section):
@@ -437,7 +440,8 @@ class AuditConfig(Section):
         0.05, ge=0, le=1, description="TRAIN_VAL_LEAKAGE: error above this share of a validation/test split found in "
         "training; any leaked row is a warning with the list.")
     unique_response_min: float = Field(0.5, ge=0, le=1, description="LOW_DIVERSITY signal: unique responses below this share of rows.")
-    top_responses_max: float = Field(0.2, ge=0, le=1, description="LOW_DIVERSITY signal: the 20 most common responses cover more than this share.")
+    top_responses_max: float = Field(
+        0.2, ge=0, le=1, description="LOW_DIVERSITY signal: the 20 most common responses cover more than this share.")
     distinct2_min: float = Field(0.2, ge=0, le=1, description="LOW_DIVERSITY signal: distinct word bigrams / bigrams below this.")
     template_coverage_max: float = Field(
         0.5, ge=0, le=1, description="LOW_DIVERSITY signal: more than this share of response words in 8-word phrases "
@@ -446,14 +450,19 @@ class AuditConfig(Section):
     label_majority_warning: float = Field(
         0.9, gt=0, le=1, description="LOW_DIVERSITY for classification: warning when one label is more than this share "
         "of rows (a single label is an error).")
-    answer_in_prompt_ratio: float = Field(0.5, gt=0, le=1, description="ANSWER_IN_PROMPT: a row counts when this share of its answer is copied in its prompt.")
+    answer_in_prompt_ratio: float = Field(
+        0.5, gt=0, le=1, description="ANSWER_IN_PROMPT: a row counts when this share of its answer is copied in its prompt.")
     answer_in_prompt_warning: float = Field(
         0.02, ge=0, le=1, description="ANSWER_IN_PROMPT: warning above this share of rows (below: info; real "
         "translations copy identifiers such as option names in about 1% of rows).")
     answer_in_prompt_error: float = Field(0.05, ge=0, le=1, description="ANSWER_IN_PROMPT: error above this share of rows.")
-    pad_in_labels_error: float = Field(0.05, ge=0, le=1, description="PAD_IN_LABELS: error above this share of positions (any: warning).")
-    eos_missing_warning: float = Field(0.02, ge=0, le=1, description="EOS_MISSING: warning above this share of rows (no EOS anywhere: error).")
-    prompt_share_warning: float = Field(0.5, ge=0, le=1, description="PROMPT_NOT_MASKED: warning when prompt tokens exceed this share of supervised tokens.")
+    pad_in_labels_error: float = Field(
+        0.05, ge=0, le=1, description="PAD_IN_LABELS: error above this share of positions (any: warning).")
+    eos_missing_warning: float = Field(
+        0.02, ge=0, le=1, description="EOS_MISSING: warning above this share of rows (no EOS anywhere: error).")
+    prompt_share_warning: float = Field(
+        0.5, ge=0, le=1,
+        description="PROMPT_NOT_MASKED: warning when prompt tokens exceed this share of supervised tokens.")
     truncated_warning: float = Field(0.02, ge=0, le=1, description="ANSWER_TRUNCATED: warning above this share of rows.")
     tokenizer_mismatch_warning: float = Field(0.01, ge=0, le=1, description="TOKENIZER_MISMATCH: warning above this share of rows.")
     task_share: float = Field(

@@ -12,7 +12,7 @@ from typing import Any
 
 from tuneguard.control.requests import ACTIONS, Action, ControlCallback
 from tuneguard.control.signals import SignalWatcher
-from tuneguard.train.context import RunContext
+from tuneguard.context import RunContext
 
 log = logging.getLogger(__name__)
 

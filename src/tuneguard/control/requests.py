@@ -50,7 +50,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from tuneguard.control.signals import SignalWatcher
 from tuneguard.dist import Collectives
-from tuneguard.train.context import RunContext
+from tuneguard.context import RunContext
 
 log = logging.getLogger(__name__)
 
@@ -329,7 +329,7 @@ class ControlCallback(TrainerCallback):
     def _delegate(self, req: dict[str, Any], step: int) -> None:
         """set_lr / rollback: the policy engine acts at once (the lr applies from the next
         step; a rollback ends this pass) and says how it went."""
-        policy = getattr(self.ctx, "policy", None)
+        policy = self.ctx.policy
         if policy is None:
             self._finish_request(req, "rejected", step, "this run has no policy engine (policy.enabled is false)")
             return

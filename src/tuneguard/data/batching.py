@@ -36,12 +36,9 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Iterator, Sequence
-from functools import partial
 from typing import Any
 
-from torch.utils.data import DataLoader, Sampler
-from transformers import Trainer
-from transformers.trainer_utils import seed_worker
+from torch.utils.data import Sampler
 
 log = logging.getLogger(__name__)
 
@@ -168,90 +165,6 @@ def padded_tokens(batches: Sequence[Sequence[int]], lengths: Sequence[int], mult
         real += sum(lengths[i] for i in b)
         total += width * len(b)
     return real, total
-
-
-def _reach_sampler_on_every_epoch(dataloader: Any, sampler: LengthBucketSampler) -> None:
-    """Make `set_epoch` reach our sampler through accelerate's wrappers in every case.
-
-    Under DDP accelerate wraps the DataLoader's batch sampler in `BatchSamplerShard`, and on a
-    mid-epoch resume the Trainer wraps that in `SkipBatchSampler`. accelerate's
-    `DataLoaderShard.set_epoch` looks for `.sampler` one and two levels down; the shard
-    wrapper has no `.sampler`, so in the DDP-and-resume case the epoch would never arrive
-    and the resumed epoch would replay epoch 0's order. Giving the shard a `.sampler` that
-    points at ours closes that gap (it is only read, to call `set_epoch`).
-    """
-    shard = getattr(dataloader, "batch_sampler", None)
-    if shard is not None and hasattr(shard, "batch_sampler") and not hasattr(shard, "sampler"):
-        inner = getattr(shard.batch_sampler, "sampler", None)
-        if inner is sampler:
-            shard.sampler = sampler
-
-
-class BatchingTrainer(Trainer):
-    """A Trainer that owns its training DataLoader: length-bucketed batches
-    (`length_buckets=True`, data.batching token_budget) or the stock random ones.
-
-    Its only job is the training DataLoader (compose everything else through callbacks).
-    Evaluation batches stay sequential, as with plain batching, so evaluation losses of the
-    two batching modes are computed over the same batches and are comparable.
-
-    `train_collate_wrapper`, when given, wraps the collator of training batches only (the
-    chunked loss uses it to ask the model for hidden states instead of full logits).
-    """
-
-    def __init__(self, *args: Any, length_buckets: bool = True, mega_batch_mult: int = DEFAULT_MEGA_BATCH_MULT,
-                 pad_to_multiple_of: int = 1, train_collate_wrapper: Any = None, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.length_buckets = length_buckets
-        self.pad_to_multiple_of = pad_to_multiple_of
-        self.mega_batch_mult = mega_batch_mult
-        self.train_collate_wrapper = train_collate_wrapper
-        self.bucket_sampler: LengthBucketSampler | None = None
-
-    def get_train_dataloader(self) -> DataLoader:
-        if not self.length_buckets:
-            if self.train_collate_wrapper is None:
-                return super().get_train_dataloader()
-            saved = self.data_collator
-            self.data_collator = self.train_collate_wrapper(saved)
-            try:
-                return super().get_train_dataloader()
-            finally:
-                self.data_collator = saved
-        if self.train_dataset is None:
-            raise ValueError("Trainer: training requires a train_dataset.")
-        args = self.args
-        seed = args.data_seed if args.data_seed is not None else args.seed
-        sampler = LengthBucketSampler(example_lengths(self.train_dataset), self._train_batch_size, seed=seed,
-                                      mega_batch_mult=self.mega_batch_mult, group=max(1, args.world_size),
-                                      pad_multiple=self.pad_to_multiple_of, accum=args.gradient_accumulation_steps)
-        self.bucket_sampler = sampler
-        collate = self.data_collator
-        if self.train_collate_wrapper is not None:
-            collate = self.train_collate_wrapper(collate)
-        params: dict[str, Any] = {
-            "batch_size": self._train_batch_size,
-            "sampler": sampler,
-            "collate_fn": collate,
-            "drop_last": args.dataloader_drop_last,
-            "num_workers": args.dataloader_num_workers,
-            "pin_memory": args.dataloader_pin_memory,
-            "worker_init_fn": partial(seed_worker, num_workers=args.dataloader_num_workers, rank=args.process_index),
-        }
-        if args.dataloader_num_workers > 0:
-            params["persistent_workers"] = args.dataloader_persistent_workers
-            params["prefetch_factor"] = args.dataloader_prefetch_factor
-        dataloader = self.accelerator.prepare(DataLoader(self.train_dataset, **params))
-        _reach_sampler_on_every_epoch(dataloader, sampler)
-        log.debug("length-bucketed training batches: %d examples, batch %d, mega-batch %d x batch",
-                  len(sampler), self._train_batch_size, self.mega_batch_mult)
-        return dataloader
-
-
-def build_trainer(batching: str, **kwargs: Any) -> BatchingTrainer:
-    """The Trainer for `data.batching` (token_budget: length buckets; padded: random
-    batches). Keyword arguments go to BatchingTrainer / Trainer."""
-    return BatchingTrainer(length_buckets=batching == "token_budget", **kwargs)
 
 
 def mean_padding_fraction(batches: Sequence[Sequence[int]], lengths: Sequence[int], multiple: int = 1) -> float:

@@ -109,42 +109,58 @@ def to_examples(rows: list[Row], fmt: str, cfg: DataConfig, tokenizer: Any = Non
 
 
 def _convert(row: Row, fmt: str, cfg: DataConfig, tokenizer: Any) -> tuple[Example | None, str | None]:
+    """One row as (prompt, response), or the reason it cannot be one."""
     if fmt == "text":
         text, err = _str_field(row, cfg.text_field, True, "data.text_field")
         if err:
             return None, err
         return Example("", text or "", row.file, row.line), None
     if fmt == "instruction":
-        instr, err = _str_field(row, cfg.instruction_field, True, "data.instruction_field")
-        if err:
-            return None, err
-        output, err = _str_field(row, cfg.output_field, True, "data.output_field")
-        if err:
-            return None, err
-        inp, err = _str_field(row, cfg.input_field, False)
-        if err:
-            return None, err
-        if inp and inp.strip():
-            prompt = cfg.prompt_template_with_input.format(instruction=instr, input=inp)
-        else:
-            prompt = cfg.prompt_template.format(instruction=instr)
-        return Example(prompt, output or "", row.file, row.line), None
-    # chat
+        return _instruction(row, cfg)
+    return _chat(row, cfg, tokenizer)
+
+
+def _instruction(row: Row, cfg: DataConfig) -> tuple[Example | None, str | None]:
+    instr, err = _str_field(row, cfg.instruction_field, True, "data.instruction_field")
+    if err:
+        return None, err
+    output, err = _str_field(row, cfg.output_field, True, "data.output_field")
+    if err:
+        return None, err
+    inp, err = _str_field(row, cfg.input_field, False)
+    if err:
+        return None, err
+    if inp and inp.strip():
+        prompt = cfg.prompt_template_with_input.format(instruction=instr, input=inp)
+    else:
+        prompt = cfg.prompt_template.format(instruction=instr)
+    return Example(prompt, output or "", row.file, row.line), None
+
+
+def _chat_messages(row: Row, cfg: DataConfig) -> tuple[list[dict[str, str]], str | None]:
+    """The row's messages as role/content pairs, or the reason they are not usable."""
     msgs = row.data.get(cfg.messages_field)
     if not isinstance(msgs, list) or not msgs:
-        return None, f"field {cfg.messages_field!r} must be a non-empty list of messages"
+        return [], f"field {cfg.messages_field!r} must be a non-empty list of messages"
     clean: list[dict[str, str]] = []
     for i, m in enumerate(msgs):
         if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
-            return None, f"message {i} must have text 'role' and 'content'"
+            return [], f"message {i} must have text 'role' and 'content'"
         if m["role"] not in ROLES:
-            return None, f"message {i} has unknown role {m['role']!r} (use {', '.join(ROLES)})"
+            return [], f"message {i} has unknown role {m['role']!r} (use {', '.join(ROLES)})"
         bad = _invalid_unicode(m["content"])
         if bad:
-            return None, f"message {i} content {bad}"
+            return [], f"message {i} content {bad}"
         clean.append({"role": m["role"], "content": m["content"]})
     if clean[-1]["role"] != "assistant":
-        return None, "the last message must be the assistant's answer (role 'assistant')"
+        return [], "the last message must be the assistant's answer (role 'assistant')"
+    return clean, None
+
+
+def _chat(row: Row, cfg: DataConfig, tokenizer: Any) -> tuple[Example | None, str | None]:
+    clean, err = _chat_messages(row, cfg)
+    if err:
+        return None, err
     history, answer = clean[:-1], clean[-1]["content"]
     if tokenizer is not None:
         prompt = tokenizer.apply_chat_template(history, tokenize=False, add_generation_prompt=True)

@@ -19,6 +19,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from tuneguard.errors import UsageError
+
 log = logging.getLogger(__name__)
 
 MAX_JSON_DEPTH = 64
@@ -51,7 +53,7 @@ class LoadedFile:
     path: str
 
 
-class DataError(Exception):
+class DataError(UsageError):
     """Data the user must fix before training (missing file, too many bad rows)."""
 
 

@@ -98,7 +98,7 @@ def tokenize_examples(tokenizer: Any, examples: list[Example], max_length: int,
         # Only the ids: building attention masks as Python lists nearly doubles the time.
         p_ids = tokenizer([e.prompt for e in chunk], **ONLY_IDS)["input_ids"]
         r_ids = tokenizer([e.response for e in chunk], **ONLY_IDS)["input_ids"]
-        for p, r in zip(p_ids, r_ids):
+        for p, r in zip(p_ids, r_ids, strict=False):
             out.append(build_example(prefix + list(p), list(r) + [eos], max_length, train_on_prompt,
                                      stats, prefix_len=len(prefix)))
     return out, stats

@@ -126,7 +126,7 @@ def run_fix(cfg: Config, source: str, out: Path, truncation: str = "keep", token
     """Audit, plan, write. Raises DataError / ModelError (data or model the user must fix),
     OutputRefused (an --out folder fix may not write), OSError (a write that failed)."""
     from tuneguard.audit import audit_config
-    from tuneguard.train.model import load_tokenizer, setup_pad_token
+    from tuneguard.model.load import load_tokenizer, setup_pad_token
 
     check_sources(cfg.data.train_file, cfg.data.validation_file, cfg.data.test_file)
     sources = [str(p) for p in (cfg.data.train_file, cfg.data.validation_file, cfg.data.test_file) if p]

@@ -71,7 +71,8 @@ def _finding_line(f: Finding, plan: FixPlan) -> str:
                            "that comes first in the file is kept.")
         if f.code == "TRAIN_VAL_LEAKAGE":
             if plan.leaked:
-                return head + (f"{num(len(plan.leaked))} validation/test {'row' if len(plan.leaked) == 1 else 'rows'} that occur in training removed from "
+                noun = 'row' if len(plan.leaked) == 1 else 'rows'
+                return head + (f"{num(len(plan.leaked))} validation/test {noun} that occur in training removed from "
                                "their file; training keeps its rows.")
             return head + "fixed by deduplicating data.train_file, which validation is drawn from."
         if f.code == "MALFORMED_ROWS":

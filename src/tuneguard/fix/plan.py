@@ -137,105 +137,130 @@ def _problem_where(p: RowProblem) -> str:
 def plan_fix(cfg: Config, findings: list[Finding], tokenizer: Any, truncation: str = "keep") -> FixPlan:
     """The rows to remove from each data file of `cfg`, given the audit's `findings` (of the
     same config) and the tokenizer training uses. Raises DataError for unreadable files."""
-    dcfg = cfg.data
-    faulted = {f.code for f in findings if f.severity in FAULT}
-    found = {f.code: f for f in findings}
-    sources = [("train", "data.train_file", str(dcfg.train_file))]
-    if dcfg.validation_file:
-        sources.append(("validation", "data.validation_file", str(dcfg.validation_file)))
-    if dcfg.test_file:
-        sources.append(("test", "data.test_file", str(dcfg.test_file)))
+    planner = _Planner(cfg, findings, tokenizer)
+    planner.drop_malformed()
+    index = build_index([SplitText.build(role, planner.examples[role]) for role in planner.by_role], cfg.audit)
+    planner.drop_duplicates(index)
+    planner.drop_leaked(index)
+    planner.find_truncated(truncation)
+    left = [(f, NOT_ROWS[f.code]) for f in findings if f.code in NOT_ROWS and f.severity in FAULT]
+    return FixPlan(planner.files, planner.exact, planner.near, planner.leaked, planner.malformed, planner.truncated,
+                   planner.dropping, planner.acted, left, planner.notes, cfg.data.max_length)
 
-    files: list[DataFile] = []
-    examples: dict[str, list[Example]] = {}
-    problems: dict[str, list[RowProblem]] = {}
-    fmt: str | None = None
-    for role, key, path in sources:
-        ex, probs, total, fmt = load_examples(path, dcfg, tokenizer, fmt)
-        full = Path(path).expanduser().absolute()
-        files.append(DataFile(role, key, str(full), data_kind(full) or "jsonl", total))
-        examples[role], problems[role] = ex, probs
-    by_role = {f.role: f for f in files}
 
-    def drop(role: str, line: int | None, code: str, why: str) -> bool:
-        f = by_role[role]
+class _Planner:
+    """The rows of each file and the drops decided so far, one fault family at a time, in the
+    order the report lists them (a row is dropped for its first fault only)."""
+
+    def __init__(self, cfg: Config, findings: list[Finding], tokenizer: Any) -> None:
+        self.dcfg, self.tokenizer = cfg.data, tokenizer
+        self.faulted = {f.code for f in findings if f.severity in FAULT}
+        self.found = {f.code: f for f in findings}
+        self.files: list[DataFile] = []
+        self.examples: dict[str, list[Example]] = {}
+        self.problems: dict[str, list[RowProblem]] = {}
+        self._load()
+        self.by_role = {f.role: f for f in self.files}
+        self.notes: list[str] = []
+        self.acted: list[str] = []
+        self.malformed: list[tuple[str, str]] = []
+        self.exact: list[Group] = []
+        self.near: list[Group] = []
+        self.leaked: list[tuple[str, str, str]] = []
+        self.truncated: list[str] = []
+        self.dropping = False
+
+    def _load(self) -> None:
+        dcfg = self.dcfg
+        sources = [("train", "data.train_file", str(dcfg.train_file))]
+        if dcfg.validation_file:
+            sources.append(("validation", "data.validation_file", str(dcfg.validation_file)))
+        if dcfg.test_file:
+            sources.append(("test", "data.test_file", str(dcfg.test_file)))
+        fmt: str | None = None
+        for role, key, path in sources:
+            ex, probs, total, fmt = load_examples(path, dcfg, self.tokenizer, fmt)
+            full = Path(path).expanduser().absolute()
+            self.files.append(DataFile(role, key, str(full), data_kind(full) or "jsonl", total))
+            self.examples[role], self.problems[role] = ex, probs
+
+    def drop(self, role: str, line: int | None, code: str, why: str) -> bool:
+        f = self.by_role[role]
         if line is None or line in f.drops:
             return False
         f.drops[line] = Drop(code, why)
         return True
 
-    notes: list[str] = []
-    acted: list[str] = []
-    malformed: list[tuple[str, str]] = []
-    if "MALFORMED_ROWS" in faulted:
-        acted.append("MALFORMED_ROWS")
-        for role in by_role:
-            for p in sorted(problems[role], key=lambda p: p.line if p.line is not None else -1):
-                if drop(role, p.line, "MALFORMED_ROWS", p.reason):
-                    malformed.append((_problem_where(p), p.reason))
+    def drop_malformed(self) -> None:
+        if "MALFORMED_ROWS" not in self.faulted:
+            return
+        self.acted.append("MALFORMED_ROWS")
+        for role in self.by_role:
+            for p in sorted(self.problems[role], key=lambda p: p.line if p.line is not None else -1):
+                if self.drop(role, p.line, "MALFORMED_ROWS", p.reason):
+                    self.malformed.append((_problem_where(p), p.reason))
 
-    splits = [SplitText.build(role, examples[role]) for role in by_role]
-    index = build_index(splits, cfg.audit)
-    train_ex = examples["train"]
-    leak = found.get("TRAIN_VAL_LEAKAGE")
-    leak_faulted = "TRAIN_VAL_LEAKAGE" in faulted
-    from_train = not dcfg.validation_file
-    leak_splits = (leak.evidence or {}).get("splits", {}) if leak is not None else {}
-    near_leaks = any((s or {}).get("near") for s in leak_splits.values())
-    do_exact = "DUPLICATE_EXACT" in faulted or (leak_faulted and from_train)
-    do_near = "DUPLICATE_NEAR" in faulted or (leak_faulted and from_train and near_leaks)
-    if leak_faulted and from_train:
-        notes.append("Validation is drawn from data.train_file (data.test_size), so rows leaked into it are "
-                     "duplicates within that file: the file is deduplicated before the split "
-                     + ("(exact and near copies)." if near_leaks else "(exact copies).") )
+    def drop_duplicates(self, index: Any) -> None:
+        """Exact and near copies within the training file (also when validation is drawn from
+        it and its leaked rows are such copies)."""
+        leak = self.found.get("TRAIN_VAL_LEAKAGE")
+        leak_faulted, from_train = "TRAIN_VAL_LEAKAGE" in self.faulted, not self.dcfg.validation_file
+        leak_splits = (leak.evidence or {}).get("splits", {}) if leak is not None else {}
+        near_leaks = any((s or {}).get("near") for s in leak_splits.values())
+        if leak_faulted and from_train:
+            self.notes.append("Validation is drawn from data.train_file (data.test_size), so rows leaked into it are "
+                              "duplicates within that file: the file is deduplicated before the split "
+                              + ("(exact and near copies)." if near_leaks else "(exact copies)."))
+        train_ex = self.examples["train"]
+        if "DUPLICATE_EXACT" in self.faulted or (leak_faulted and from_train):
+            self.acted.append("DUPLICATE_EXACT")
+            for rows in exact_groups(index, "train"):
+                kept = train_ex[rows[0]]
+                gone = [train_ex[r] for r in rows[1:] if self.drop("train", train_ex[r].line, "DUPLICATE_EXACT",
+                                                                   f"copy of {_where(kept)}")]
+                if gone:
+                    self.exact.append(Group(_where(kept), [_where(e) for e in gone]))
+        if "DUPLICATE_NEAR" in self.faulted or (leak_faulted and from_train and near_leaks):
+            self.acted.append("DUPLICATE_NEAR")
+            for cluster in near_groups(index, "train"):
+                kept = train_ex[cluster[0][0]]
+                gone = [train_ex[r] for rows in cluster[1:] for r in rows
+                        if self.drop("train", train_ex[r].line, "DUPLICATE_NEAR", f"near copy of {_where(kept)}")]
+                if gone:
+                    self.near.append(Group(_where(kept), [_where(e) for e in gone]))
 
-    exact: list[Group] = []
-    if do_exact:
-        acted.append("DUPLICATE_EXACT")
-        for rows in exact_groups(index, "train"):
-            kept = train_ex[rows[0]]
-            gone = [train_ex[r] for r in rows[1:] if drop("train", train_ex[r].line, "DUPLICATE_EXACT",
-                                                          f"copy of {_where(kept)}")]
-            if gone:
-                exact.append(Group(_where(kept), [_where(e) for e in gone]))
-
-    near: list[Group] = []
-    if do_near:
-        acted.append("DUPLICATE_NEAR")
-        for cluster in near_groups(index, "train"):
-            kept = train_ex[cluster[0][0]]
-            gone = [train_ex[r] for rows in cluster[1:] for r in rows
-                    if drop("train", train_ex[r].line, "DUPLICATE_NEAR", f"near copy of {_where(kept)}")]
-            if gone:
-                near.append(Group(_where(kept), [_where(e) for e in gone]))
-
-    leaked: list[tuple[str, str, str]] = []
-    for role in ("validation", "test"):
-        if role not in by_role or not leak_faulted:
-            continue
-        is_exact, is_near, source = leaks(index, role)
-        for r in np.flatnonzero(is_exact | is_near).tolist():
-            ex, kind = examples[role][r], "exact" if is_exact[r] else "near"
-            of = _where(train_ex[int(source[r])])
-            if drop(role, ex.line, "TRAIN_VAL_LEAKAGE", f"{'repeats' if kind == 'exact' else 'near copy of'} {of}"):
-                leaked.append((_where(ex), of, kind))
-    if leak_faulted and "TRAIN_VAL_LEAKAGE" not in acted:
-        acted.append("TRAIN_VAL_LEAKAGE")
-
-    truncated: list[str] = []
-    trunc_codes = [c for c in TRUNCATION_CODES if c in found]
-    dropping = truncation == "drop" and bool(trunc_codes)
-    if trunc_codes:
-        feats, _ = tokenize_examples(tokenizer, train_ex, dcfg.max_length, dcfg.train_on_prompt)
-        eos = tokenizer.eos_token_id
-        for ex, feat in zip(train_ex, feats):
-            if not is_truncated(feat, eos, dcfg.max_length) or ex.line in by_role["train"].drops:
+    def drop_leaked(self, index: Any) -> None:
+        """Validation and test rows that repeat a training row (training keeps its rows)."""
+        if "TRAIN_VAL_LEAKAGE" not in self.faulted:
+            return
+        train_ex = self.examples["train"]
+        for role in ("validation", "test"):
+            if role not in self.by_role:
                 continue
-            truncated.append(_where(ex))
-            if dropping:
-                drop("train", ex.line, trunc_codes[0], f"the answer does not fit data.max_length ({dcfg.max_length})")
-        if dropping:
-            acted += trunc_codes
+            is_exact, is_near, source = leaks(index, role)
+            for r in np.flatnonzero(is_exact | is_near).tolist():
+                ex, kind = self.examples[role][r], "exact" if is_exact[r] else "near"
+                of = _where(train_ex[int(source[r])])
+                why = f"{'repeats' if kind == 'exact' else 'near copy of'} {of}"
+                if self.drop(role, ex.line, "TRAIN_VAL_LEAKAGE", why):
+                    self.leaked.append((_where(ex), of, kind))
+        if "TRAIN_VAL_LEAKAGE" not in self.acted:
+            self.acted.append("TRAIN_VAL_LEAKAGE")
 
-    left = [(f, NOT_ROWS[f.code]) for f in findings if f.code in NOT_ROWS and f.severity in FAULT]
-    return FixPlan(files, exact, near, leaked, malformed, truncated, dropping, acted, left, notes, dcfg.max_length)
+    def find_truncated(self, truncation: str) -> None:
+        """Training rows whose answer does not fit data.max_length; dropped with `drop`."""
+        trunc_codes = [c for c in TRUNCATION_CODES if c in self.found]
+        self.dropping = truncation == "drop" and bool(trunc_codes)
+        if not trunc_codes:
+            return
+        dcfg, train_ex = self.dcfg, self.examples["train"]
+        feats, _ = tokenize_examples(self.tokenizer, train_ex, dcfg.max_length, dcfg.train_on_prompt)
+        eos = self.tokenizer.eos_token_id
+        for ex, feat in zip(train_ex, feats, strict=False):
+            if not is_truncated(feat, eos, dcfg.max_length) or ex.line in self.by_role["train"].drops:
+                continue
+            self.truncated.append(_where(ex))
+            if self.dropping:
+                self.drop("train", ex.line, trunc_codes[0], f"the answer does not fit data.max_length ({dcfg.max_length})")
+        if self.dropping:
+            self.acted += trunc_codes

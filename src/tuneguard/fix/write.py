@@ -24,6 +24,7 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 
 from tuneguard.data.load import csv_text
+from tuneguard.errors import RefusedError
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ REPORT_MARK = "<!-- written by tuneguard fix -->"
 _LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 
 
-class OutputRefused(Exception):
+class OutputRefused(RefusedError):
     """The --out folder is not one `fix` may write (a message saying what to do)."""
 
 

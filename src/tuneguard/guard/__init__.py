@@ -9,7 +9,7 @@ the Trainer's own logs and act through `control` and the RunContext.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tuneguard.guard.callbacks import GuardCallback
 from tuneguard.guard.collapse import LossCollapseDetector
@@ -19,6 +19,9 @@ from tuneguard.guard.overfit import EvalDivergenceDetector, OverfittingDetector,
 from tuneguard.guard.qa import QADegradedDetector, QAProbeCallback
 from tuneguard.guard.resources import MemoryDetector, ThroughputDetector
 from tuneguard.guard.spikes import GradNormDetector, LossSpikeDetector
+
+if TYPE_CHECKING:
+    from tuneguard.context import RunContext
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +33,7 @@ __all__ = [
 ]
 
 
-def build_guard_callbacks(ctx: Any, tokenizer: Any) -> list[Any]:
+def build_guard_callbacks(ctx: RunContext, tokenizer: Any) -> list[Any]:
     """The run's guard callbacks, in the order they must run (after the metrics callback):
 
     1. early stopping (when eval.early_stopping_patience is set): records EARLY_STOP;

@@ -15,9 +15,12 @@ state at the step that triggered it; `should_training_stop` then ends the loop.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tuneguard.findings import Finding, apply_severity
+
+if TYPE_CHECKING:
+    from tuneguard.context import RunContext
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +30,7 @@ def request_halt(control: Any) -> None:
     control.should_training_stop = True
 
 
-def act(ctx: Any, control: Any, finding: Finding) -> str:
+def act(ctx: RunContext, control: Any, finding: Finding) -> str:
     """Record `finding`; the run's policy (tuneguard.policy, `ctx.policy`) may then act on
     it (checkpoint, scale the learning rate, roll back, halt); on "halt" request a
     checkpoint and a stop. Returns the action ("off": guard.severity silenced the code)."""
@@ -39,15 +42,14 @@ def act(ctx: Any, control: Any, finding: Finding) -> str:
             return "off"
         finding = kept
     action = ctx.record_finding(finding)
-    policy = getattr(ctx, "policy", None)
-    if policy is not None and action != "halt":
-        action = policy.on_finding(finding, control)
+    if ctx.policy is not None and action != "halt":
+        action = ctx.policy.on_finding(finding, control)
     if action == "halt":
         request_halt(control)
     return action
 
 
-def agree_on_halt(ctx: Any, args: Any, control: Any) -> bool:
+def agree_on_halt(ctx: RunContext, args: Any, control: Any) -> bool:
     """Under several processes, make a halt decided on any rank reach every rank.
 
     Only rank 0 sees the host-side numbers (memory, tokens/s, QA generations), so a halt can

@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
 
+from tuneguard.checkpoints import checkpoint_before
 from tuneguard.findings import Finding
 from tuneguard.guard.actions import act, agree_on_halt
 from tuneguard.guard.collapse import LossCollapseDetector
@@ -41,22 +40,10 @@ from tuneguard.guard.spikes import GradNormDetector, LossSpikeDetector
 from tuneguard.guard.train_loss import SinceEval, TrainLossSinceEval
 from tuneguard.guard.records import StepRecord, records_in
 
+if TYPE_CHECKING:
+    from tuneguard.context import RunContext
+
 log = logging.getLogger(__name__)
-
-_CKPT = re.compile(r"^checkpoint-(\d+)$")
-
-
-def checkpoint_before(output_dir: str | None, step: int) -> str | None:
-    """The newest `checkpoint-N` folder in `output_dir` with N < step (None if none)."""
-    if not output_dir or not os.path.isdir(output_dir):
-        return None
-    best: tuple[int, str] | None = None
-    for name in os.listdir(output_dir):
-        m = _CKPT.match(name)
-        if m and int(m.group(1)) < step and (best is None or int(m.group(1)) > best[0]):
-            best = (int(m.group(1)), os.path.join(output_dir, name))
-    return best[1] if best else None
-
 
 def plan_from_trainer(args: Any, train_dataloader: Any, distinct_rows: int | None) -> SeenPlan | None:
     """Examples per optimizer step and per epoch, as this Trainer will run them: the training
@@ -77,13 +64,17 @@ def plan_from_trainer(args: Any, train_dataloader: Any, distinct_rows: int | Non
 class GuardCallback(TrainerCallback):
     """The loss, gradient, evaluation-curve and resource guards of one run."""
 
-    def __init__(self, ctx: Any) -> None:
-        g = ctx.cfg.guard
+    def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
+        self._start()
+
+    def _start(self) -> None:
+        """The detectors and counters of a new timeline (a run, or the pass after a rollback)."""
+        g, ctx = self.ctx.cfg.guard, self.ctx
         self.output_dir: str | None = None
         self.plan: SeenPlan | None = None
         self.tokens_seen: int | None = None  # supervised tokens, summed from the step records
-        self.nonfinite = NonFiniteDetector(last_checkpoint=lambda step: checkpoint_before(self.output_dir, step))
+        self.nonfinite = NonFiniteDetector(last_checkpoint=self._checkpoint_before)
         self.collapse = LossCollapseDetector(g.collapse_floor, g.collapse_ratio, ctx.audit_findings,
                                              g.collapse_eval_ratio, g.collapse_eval_kept, g.collapse_exposures,
                                              g.collapse_passes, g.collapse_repeats)
@@ -97,6 +88,21 @@ class GuardCallback(TrainerCallback):
                                              g.throughput_patience_s, g.throughput_min_window_s)
         self.since_eval = TrainLossSinceEval()
         self._skip_throughput = False
+
+    def reset_for_rollback(self) -> None:
+        """After a rollback the guards start as new (on train begin they replay the
+        checkpoint's log history, so the running medians and episodes are those of its step),
+        except memory and throughput, which watch the machine, not the timeline: a MEMORY_HIGH
+        already recorded is not recorded (and notified) again for the same episode."""
+        memory, throughput = self.memory, self.throughput
+        self._start()
+        self.memory, self.throughput = memory, throughput
+
+    def _checkpoint_before(self, step: int) -> str | None:
+        """The checkpoint NON_FINITE names: the newest complete one before `step`, the one that
+        `--resume auto` and a rollback would take."""
+        found = checkpoint_before(self.output_dir, step) if self.output_dir else None
+        return str(found) if found is not None else None
 
     # -- Trainer events ---------------------------------------------------------------
     def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001 - Trainer signature

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transformers import EarlyStoppingCallback
 
@@ -20,23 +20,33 @@ from tuneguard.catalog import T
 from tuneguard.findings import Finding
 from tuneguard.guard.actions import act
 
+if TYPE_CHECKING:
+    from tuneguard.context import RunContext
+
 log = logging.getLogger(__name__)
 
 
 class GuardedEarlyStopping(EarlyStoppingCallback):
     """Early stopping on `args.metric_for_best_model` that records EARLY_STOP (info)."""
 
-    ctx: Any = None  # the RunContext, bound per run by for_run()
+    ctx: RunContext | None = None  # bound per run by for_run()
 
     def __init__(self, early_stopping_patience: int = 1, early_stopping_threshold: float | None = 0.0):
         super().__init__(early_stopping_patience, early_stopping_threshold)
         self.best: tuple[int | None, float] | None = None  # (step, value) of the best evaluation seen
 
     @classmethod
-    def for_run(cls, ctx: Any, patience: int, threshold: float) -> "GuardedEarlyStopping":
+    def for_run(cls, ctx: RunContext, patience: int, threshold: float) -> "GuardedEarlyStopping":
         bound = type(cls.__name__, (cls,), {"ctx": ctx, "__module__": cls.__module__,
                                             "__qualname__": cls.__qualname__, "__doc__": cls.__doc__})
         return bound(early_stopping_patience=patience, early_stopping_threshold=threshold)
+
+    def reset_for_rollback(self) -> None:
+        """After a rollback: patience starts again, the best metric is re-read from the
+        restored state."""
+        self.early_stopping_patience_counter = 0
+        if hasattr(self, "best"):
+            self.best = None
 
     def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001 - Trainer signature
         if args.metric_for_best_model is None:

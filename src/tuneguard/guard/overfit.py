@@ -49,7 +49,7 @@ class OverfittingDetector:
         self.history.append((step, eval_loss, train))
         window = self.history[-(self.rising_evals + 1):]
         rising = (len(window) == self.rising_evals + 1
-                  and all(b[1] > a[1] for a, b in zip(window, window[1:]))
+                  and all(b[1] > a[1] for a, b in zip(window, window[1:], strict=False))
                   and window[0][2] is not None and window[-1][2] is not None
                   and window[-1][2] < window[0][2])
         gap = train is not None and eval_loss - train > self.gap

@@ -21,7 +21,7 @@ import dataclasses
 import logging
 import statistics
 import unicodedata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
 
@@ -29,6 +29,9 @@ from tuneguard.catalog import J, T
 from tuneguard.findings import Finding
 from tuneguard.guard.actions import act
 from tuneguard.guard.episode import Episode
+
+if TYPE_CHECKING:
+    from tuneguard.context import RunContext
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +112,7 @@ def expected_list(expected: str | list[str] | None) -> list[str]:
 
 def distinct2(tokens: list[int]) -> float | None:
     """Unique bigrams / bigrams of a token sequence; None when it has fewer than 2 tokens."""
-    pairs = list(zip(tokens, tokens[1:]))
+    pairs = list(zip(tokens, tokens[1:], strict=False))
     return len(set(pairs)) / len(pairs) if pairs else None
 
 
@@ -248,13 +251,19 @@ class QAProbeCallback(TrainerCallback):
     """At every evaluation (main process only): generate each probe, store the samples with
     the step, send a "qa" event, and feed QA_DEGRADED (when `detector` is given)."""
 
-    def __init__(self, ctx: Any, tokenizer: Any, detector: QADegradedDetector | None) -> None:
+    def __init__(self, ctx: RunContext, tokenizer: Any, detector: QADegradedDetector | None) -> None:
         self.ctx = ctx
         self.tokenizer = tokenizer
         self.detector = detector
         self.probes = list(ctx.cfg.eval.qa_probes)
         self.max_new_tokens = ctx.cfg.eval.qa_max_new_tokens
         self._warned = False
+
+    def reset_for_rollback(self) -> None:
+        """After a rollback QA_DEGRADED starts again; on train begin it is rebuilt from the
+        (truncated) stored samples."""
+        if self.detector is not None:
+            self.detector = type(self.detector)(self.detector.drop)
 
     def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001 - Trainer signature
         # On resume, the best scores so far come from the stored samples.
@@ -318,7 +327,7 @@ def store_results(store: Any, step: int, results: list[ProbeResult], base: bool 
                             expected=r.expected or None, correct=r.correct, base=base)
 
 
-def record_base_answers(ctx: Any, model: Any, tokenizer: Any, step: int, args: Any = None) -> list[ProbeResult]:
+def record_base_answers(ctx: RunContext, model: Any, tokenizer: Any, step: int, args: Any = None) -> list[ProbeResult]:
     """Answer the QA probes with the base model and store them (marked base), so the report
     can set the fine-tuned answers beside the ones the model gave before training.
 

@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tuneguard.context import RunContext
 
 log = logging.getLogger(__name__)
 
 __all__ = ["build_policy_callbacks", "train_with_policy"]
 
 
-def build_policy_callbacks(ctx: Any) -> list[Any]:
+def build_policy_callbacks(ctx: RunContext) -> list[Any]:
     """The run's PolicyEngine (made reachable as `ctx.policy` for the guards' act() and the
     control callback) and its callback; nothing when policy.enabled is false."""
     if not ctx.cfg.policy.enabled:
@@ -37,7 +40,7 @@ def build_policy_callbacks(ctx: Any) -> list[Any]:
     return [PolicyCallback(engine)]
 
 
-def train_with_policy(trainer: Any, ctx: Any, checkpoint: Path | None) -> Any:
+def train_with_policy(trainer: Any, ctx: RunContext, checkpoint: Path | None) -> Any:
     """`trainer.train(resume_from_checkpoint=...)`, again from a checkpoint after each rollback."""
     from tuneguard.policy.rollback import train_with_policy as run
 

@@ -130,7 +130,7 @@ class LRScaler:
         sched = self._sched
         if self._inner is None or sched is None:
             return
-        for group, base, fn in zip(self._opt.param_groups, sched.base_lrs, sched.lr_lambdas):
+        for group, base, fn in zip(self._opt.param_groups, sched.base_lrs, sched.lr_lambdas, strict=False):
             group["lr"] = base * fn(sched.last_epoch)
         sched._last_lr = [g["lr"] for g in self._opt.param_groups]
 

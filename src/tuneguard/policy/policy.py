@@ -31,19 +31,17 @@ import dataclasses
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tuneguard.catalog import J, Spec, T, render
 from tuneguard.config.schema import PolicyRule
 from tuneguard.findings import Finding, overridden_below_error
 from tuneguard.policy.lr import LRChange, LRScaler, parse_lr_request
-from tuneguard.policy.rollback import (
-    BatchSkips,
-    Layout,
-    PendingRollback,
-    checkpoint_before,
-    complete_checkpoints,
-)
+from tuneguard.checkpoints import checkpoint_before, complete_checkpoints
+from tuneguard.policy.rollback import BatchSkips, Layout, PendingRollback
+
+if TYPE_CHECKING:
+    from tuneguard.context import RunContext
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +82,7 @@ class Decision:
 class PolicyEngine:
     """The run's policy: decisions, their execution, and the state that survives rollbacks."""
 
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
         cfg = ctx.cfg
         self.rules = effective_rules(cfg)

@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tuneguard.train.resume import checkpoint_step, is_complete
+from tuneguard.checkpoints import discard_after
+
+if TYPE_CHECKING:
+    from tuneguard.context import RunContext
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +167,7 @@ class SkippingSampler:
             yield from batches[p]
 
 
-def _index_sampler_holder(dataloader: Any) -> Any:
+def index_sampler_holder(dataloader: Any) -> Any:
     """The batch sampler that draws from the index sampler (through accelerate's wrappers)."""
     holder = getattr(dataloader, "batch_sampler", None)
     for _ in range(4):
@@ -173,45 +175,6 @@ def _index_sampler_holder(dataloader: Any) -> Any:
             return holder
         holder = getattr(holder, "batch_sampler", None)
     return None
-
-
-def install_batch_skipper(trainer: Any, skips: BatchSkips) -> None:
-    """Make every training data loader the Trainer builds draw through a SkippingSampler."""
-    original = trainer.get_train_dataloader
-
-    def get_train_dataloader() -> Any:
-        dl = original()
-        holder = _index_sampler_holder(dl)
-        if holder is None or getattr(holder, "sampler", None) is None:
-            log.warning("cannot skip batches with this data loader (%s): a rollback will replay them",
-                        type(dl).__name__)
-            return dl
-        if not isinstance(holder.sampler, SkippingSampler):
-            holder.sampler = SkippingSampler(holder.sampler, holder.batch_size, skips)
-        return dl
-
-    trainer.get_train_dataloader = get_train_dataloader
-
-
-# --- checkpoints -------------------------------------------------------------------------
-
-def complete_checkpoints(output_dir: str | Path) -> dict[int, Path]:
-    """Complete `checkpoint-N` folders by step."""
-    d = Path(output_dir)
-    if not d.is_dir():
-        return {}
-    out = {}
-    for p in d.iterdir():
-        step = checkpoint_step(p) if p.is_dir() else None
-        if step is not None and is_complete(p):
-            out[step] = p
-    return out
-
-
-def checkpoint_before(output_dir: str | Path, step: int) -> Path | None:
-    """The newest complete checkpoint with a step < `step`."""
-    cands = {s: p for s, p in complete_checkpoints(output_dir).items() if s < step}
-    return cands[max(cands)] if cands else None
 
 
 @dataclasses.dataclass
@@ -226,51 +189,7 @@ class PendingRollback:
     skipped: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
-def discard_after(output_dir: str | Path, step: int) -> list[str]:
-    """Delete the checkpoints after `step` (the abandoned timeline); returns their names."""
-    gone = []
-    d = Path(output_dir)
-    if not d.is_dir():
-        return gone
-    for p in sorted(d.iterdir()):
-        s = checkpoint_step(p) if p.is_dir() else None
-        if s is not None and s > step:
-            shutil.rmtree(p, ignore_errors=True)
-            gone.append(p.name)
-    return gone
-
-
-def reset_callbacks(trainer: Any, ctx: Any) -> None:
-    """Forget what the callbacks learnt after the checkpoint.
-
-    The guards are rebuilt (on train begin they replay the checkpoint's log history, so the
-    running medians and episodes are those of step c), except the memory and throughput
-    detectors, which watch the machine, not the timeline; early stopping restarts its patience
-    and re-reads the best metric from the restored state; the QA detector is rebuilt from
-    the (truncated) stored samples on train begin.
-    """
-    from transformers import EarlyStoppingCallback
-
-    from tuneguard.guard.callbacks import GuardCallback
-
-    handler = trainer.callback_handler
-    for i, cb in enumerate(list(handler.callbacks)):
-        if isinstance(cb, GuardCallback):
-            fresh = type(cb)(ctx)
-            # The machine did not roll back with the weights: memory and throughput keep their
-            # episodes and medians, so a MEMORY_HIGH already recorded is not recorded (and
-            # notified) again for the same episode after the reload.
-            fresh.memory, fresh.throughput = cb.memory, cb.throughput
-            handler.callbacks[i] = fresh
-        elif isinstance(cb, EarlyStoppingCallback):
-            cb.early_stopping_patience_counter = 0
-            if hasattr(cb, "best"):
-                cb.best = None
-        elif type(cb).__name__ == "QAProbeCallback" and getattr(cb, "detector", None) is not None:
-            cb.detector = type(cb.detector)(cb.detector.drop)
-
-
-def prepare_rollback(trainer: Any, ctx: Any, rb: PendingRollback) -> None:
+def prepare_rollback(trainer: Any, ctx: RunContext, rb: PendingRollback) -> None:
     """Everything between the interrupted pass and the resumed one (see the module doc)."""
     if ctx.is_main:
         if ctx.store is not None:
@@ -278,21 +197,17 @@ def prepare_rollback(trainer: Any, ctx: Any, rb: PendingRollback) -> None:
         gone = discard_after(trainer.args.output_dir, rb.to_step)
         if gone:
             log.info("rollback: removed the checkpoints after step %d: %s", rb.to_step, ", ".join(gone))
-    # Fresh optimizer and scheduler, loaded from the checkpoint by the Trainer's resume
-    # (re-preparing the already prepared ones would wrap them twice).
-    trainer.optimizer = None
-    trainer.lr_scheduler = None
-    reset_callbacks(trainer, ctx)
+    trainer.reset_for_rollback()  # tuneguard.train.trainer.RunTrainer
     log.warning("rolling back from step %d to %s", rb.from_step, rb.checkpoint.name)
 
 
-def train_with_policy(trainer: Any, ctx: Any, checkpoint: Path | None) -> Any:
+def train_with_policy(trainer: Any, ctx: RunContext, checkpoint: Path | None) -> Any:
     """`trainer.train(resume_from_checkpoint=checkpoint)`, repeated from a checkpoint for as
     long as the policy asks for a rollback. Without a policy engine: one plain call."""
-    engine = getattr(ctx, "policy", None)
+    engine = ctx.policy
     if engine is None:
         return trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    install_batch_skipper(trainer, engine.skips)
+    trainer.skip_batches(engine.skips)
     if checkpoint is not None:
         engine.load_checkpoint_state(checkpoint)
     resume = checkpoint

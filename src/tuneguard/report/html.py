@@ -252,7 +252,7 @@ def _recommendations_html(run: RunData, recs: Recommendations, w: Words) -> str:
             for a in recs.actions) + "</ul>")
     if recs.changes:
         parts += _changes_html(run, recs, w)
-    from tuneguard.nextrun import next_steps  # here: nextrun imports this package
+    from tuneguard.report.next_steps import next_steps
 
     steps = next_steps(run, recs)
     if steps:

@@ -100,7 +100,7 @@ def _recommendations_md(run: RunData, recs: Recommendations, w: Words) -> list[s
         explained = [] if lang == "en" else ["", w("rec.set_explained")]
         out += explained + ["", fence(recs.command(config_path_for(run), next_dir, multiline=True)), "",
                             w("md.same_config", file=run.run_dir / RECOMMENDED_CONFIG, config=config_path_for(run))]
-    from tuneguard.nextrun import next_steps  # here: nextrun imports this package
+    from tuneguard.report.next_steps import next_steps
 
     steps = next_steps(run, recs)
     if steps:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tuneguard.errors import RefusedError
 from tuneguard.report.components import GENERATOR_META
 
 # Pages written before the generator mark existed still count as ours.
 _OWN_MARKS = (GENERATOR_META.encode(), b"<title>tuneguard report:", b"<title>tuneguard compare:")
 
 
-class OutputRefused(Exception):
+class OutputRefused(RefusedError):
     """The output path is not one this command may write (a message saying what to do)."""
 
 

@@ -181,18 +181,65 @@ def line_chart(series: Iterable[Series], *, title: str, y_label: str = "", x_lab
 
     `x_range` fixes the x axis (plots of one run share the run's step range, so a single
     evaluation point does not get an axis of its own)."""
-    series = [s for s in series]
+    usable = _drawable(series, log_y)
+    if not usable:
+        return None
+    vmarks, hlines = list(vmarks), [h for h in hlines if _finite(h.y) and (h.y > 0 or not log_y)]
+    legend, rows = _legend([s for s, _, _ in usable], width)
+    f = _frame(usable, vmarks, hlines, x_range, rows, width, height, log_y)
+    clip = f"clip{zlib.crc32(f'{title}|{width}|{height}|{log_y}'.encode())}"
+    out = [f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+           f'width="{width}" height="{height}" role="img" aria-label="{escape(title)}">',
+           f'<title>{escape(title)}</title>',
+           f'<defs><clipPath id="{clip}"><rect x="{f.ml}" y="{f.mt - 2}" width="{f.pw}" height="{f.ph + 4}"/>'
+           "</clipPath></defs>",
+           f'<rect x="{f.ml}" y="{f.mt}" width="{f.pw}" height="{f.ph}" class="plot-bg"/>']
+    out += _axes(f, x_label, y_label, integer_x)
+    out += _hlines_svg(f, hlines)
+    out += _vmarks_svg(f, vmarks)
+    out.append(f'<g clip-path="url(#{clip})">')
+    for s, pts, fin in usable:
+        out += _series_svg(f, s, pts, fin)
+    out.append("</g>")
+    out.extend(legend)
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+Points = list[tuple[float, float]]
+
+
+def _drawable(series: Iterable[Series], log_y: bool) -> list[tuple[Series, Points, Points]]:
+    """(series, its decimated points, the drawable ones) for each series with a drawable point."""
     usable = []
     for s in series:
         pts = decimate([(float(x), float(y)) for x, y in s.points if _finite(x)])
         finite = [(x, y) for x, y in pts if _finite(y) and (y > 0 or not log_y)]
         if finite:
             usable.append((s, pts, finite))
-    if not usable:
-        return None
-    vmarks, hlines = list(vmarks), [h for h in hlines if _finite(h.y) and (h.y > 0 or not log_y)]
+    return usable
 
-    legend, rows = _legend([s for s, _, _ in usable], width)
+
+@dataclasses.dataclass
+class _Frame:
+    """Where the plot area is (margins, size) and the scales into it."""
+
+    ml: int
+    mt: int
+    pw: int
+    ph: int
+    height: int
+    log_y: bool
+    sx: _Scale
+    sy: _Scale
+    xlo: float
+    xhi: float
+    ylo: float
+    yhi: float
+
+
+def _frame(usable: list[tuple[Series, Points, Points]], vmarks: list[VMark], hlines: list[HLine],
+           x_range: tuple[float, float] | None, rows: int, width: int, height: int, log_y: bool) -> _Frame:
     # The legend rows, then a band for finding labels above the frame.
     ml, mr, mb = 58, 18, 40
     mt = 10 + 16 * rows + (32 if vmarks else 10)
@@ -205,86 +252,89 @@ def line_chart(series: Iterable[Series], *, title: str, y_label: str = "", x_lab
     if xlo == xhi:
         xlo, xhi = xlo - 1, xhi + 1
     ylo, yhi = _range(ys, log_y)
-    sx = _Scale(xlo, xhi, ml, ml + pw)
-    sy = _Scale(ylo, yhi, mt + ph, mt, log_y)
-    clip = f"clip{zlib.crc32(f'{title}|{width}|{height}|{log_y}'.encode())}"
+    return _Frame(ml, mt, pw, ph, height, log_y, _Scale(xlo, xhi, ml, ml + pw), _Scale(ylo, yhi, mt + ph, mt, log_y),
+                  xlo, xhi, ylo, yhi)
 
-    out = [f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-           f'width="{width}" height="{height}" role="img" aria-label="{escape(title)}">',
-           f'<title>{escape(title)}</title>',
-           f'<defs><clipPath id="{clip}"><rect x="{ml}" y="{mt - 2}" width="{pw}" height="{ph + 4}"/>'
-           "</clipPath></defs>",
-           f'<rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" class="plot-bg"/>']
-    # grid and ticks
-    yt = log_ticks(ylo, yhi) if log_y else nice_ticks(ylo, yhi)
-    for t in yt:
-        y = sy(t)
-        out.append(f'<line class="grid" x1="{ml}" x2="{ml + pw}" y1="{y:.1f}" y2="{y:.1f}"/>')
-        out.append(f'<text class="tick" x="{ml - 6}" y="{y + 4:.1f}" text-anchor="end">{fmt_tick(t)}</text>')
-    for t in nice_ticks(xlo, xhi, 6, integer=integer_x):
-        x = sx(t)
-        out.append(f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="{mt}" y2="{mt + ph}"/>')
-        out.append(f'<text class="tick" x="{x:.1f}" y="{mt + ph + 16}" text-anchor="middle">{fmt_tick(t)}</text>')
-    out.append(f'<rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" class="frame"/>')
-    out.append(f'<text class="axis" x="{ml + pw / 2:.1f}" y="{height - 6}" text-anchor="middle">{escape(x_label)}'
-               f'{" (log y)" if log_y else ""}</text>')
+
+def _axes(f: _Frame, x_label: str, y_label: str, integer_x: bool) -> list[str]:
+    """Grid, ticks, frame and axis labels."""
+    out = []
+    for t in (log_ticks(f.ylo, f.yhi) if f.log_y else nice_ticks(f.ylo, f.yhi)):
+        y = f.sy(t)
+        out.append(f'<line class="grid" x1="{f.ml}" x2="{f.ml + f.pw}" y1="{y:.1f}" y2="{y:.1f}"/>')
+        out.append(f'<text class="tick" x="{f.ml - 6}" y="{y + 4:.1f}" text-anchor="end">{fmt_tick(t)}</text>')
+    for t in nice_ticks(f.xlo, f.xhi, 6, integer=integer_x):
+        x = f.sx(t)
+        out.append(f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="{f.mt}" y2="{f.mt + f.ph}"/>')
+        out.append(f'<text class="tick" x="{x:.1f}" y="{f.mt + f.ph + 16}" text-anchor="middle">{fmt_tick(t)}</text>')
+    out.append(f'<rect x="{f.ml}" y="{f.mt}" width="{f.pw}" height="{f.ph}" class="frame"/>')
+    out.append(f'<text class="axis" x="{f.ml + f.pw / 2:.1f}" y="{f.height - 6}" text-anchor="middle">'
+               f'{escape(x_label)}{" (log y)" if f.log_y else ""}</text>')
     if y_label:
-        out.append(f'<text class="axis" transform="translate(13 {mt + ph / 2:.1f}) rotate(-90)" '
+        out.append(f'<text class="axis" transform="translate(13 {f.mt + f.ph / 2:.1f}) rotate(-90)" '
                    f'text-anchor="middle">{escape(y_label)}</text>')
-    # reference lines
+    return out
+
+
+def _hlines_svg(f: _Frame, hlines: list[HLine]) -> list[str]:
+    out = []
     for h in hlines:
-        y = sy(h.y)
-        out.append(f'<line class="hline" x1="{ml}" x2="{ml + pw}" y1="{y:.1f}" y2="{y:.1f}" stroke="{h.color}"/>')
+        y = f.sy(h.y)
+        out.append(f'<line class="hline" x1="{f.ml}" x2="{f.ml + f.pw}" y1="{y:.1f}" y2="{y:.1f}" stroke="{h.color}"/>')
         # Labelled at the left: curves that fall (losses) leave the lower left free.
-        out.append(f'<text class="hlabel" x="{ml + 4}" y="{y - 4:.1f}" text-anchor="start" fill="{h.color}">'
+        out.append(f'<text class="hlabel" x="{f.ml + 4}" y="{y - 4:.1f}" text-anchor="start" fill="{h.color}">'
                    f'{escape(h.label)}</text>')
-    # finding markers, grouped by x so labels at one step do not overprint
+    return out
+
+
+def _vmarks_svg(f: _Frame, vmarks: list[VMark]) -> list[str]:
+    """Finding markers, grouped by x so labels at one step do not overprint."""
     by_x: dict[float, list[VMark]] = {}
     for m in vmarks:
         if _finite(m.x):
             by_x.setdefault(m.x, []).append(m)
+    out = []
     for i, (x0, ms) in enumerate(sorted(by_x.items())):
-        x = sx(x0)
+        x = f.sx(x0)
         color = ms[0].color
         tip = escape("\n".join(m.title or m.label for m in ms))
         label = escape(", ".join(dict.fromkeys(m.label for m in ms)))
-        anchor = "end" if x > ml + pw * 0.7 else "start"
+        anchor = "end" if x > f.ml + f.pw * 0.7 else "start"
         dx = -4 if anchor == "end" else 4
         out.append(f'<g class="vmark"><title>{tip}</title>'
-                   f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{mt - 6 - 13 * (i % 2)}" y2="{mt + ph}" stroke="{color}"/>'
-                   f'<text x="{x + dx:.1f}" y="{mt - 8 - 13 * (i % 2)}" text-anchor="{anchor}" fill="{color}">'
+                   f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{f.mt - 6 - 13 * (i % 2)}" y2="{f.mt + f.ph}" stroke="{color}"/>'
+                   f'<text x="{x + dx:.1f}" y="{f.mt - 8 - 13 * (i % 2)}" text-anchor="{anchor}" fill="{color}">'
                    f'{label}</text></g>')
-    # the series
-    out.append(f'<g clip-path="url(#{clip})">')
-    for s, pts, fin in usable:
-        dash = f' stroke-dasharray="{s.dash}"' if s.dash else ""
-        seg: list[str] = []
-        segments: list[list[str]] = []
-        for x, y in pts:
-            if _finite(y) and (y > 0 or not log_y):
-                seg.append(f"{sx(x):.1f},{sy(y):.1f}")
-            elif seg:
-                segments.append(seg)
-                seg = []
-        if seg:
+    return out
+
+
+def _series_svg(f: _Frame, s: Series, pts: Points, fin: Points) -> list[str]:
+    """A series as polylines broken at undrawable points, dots where asked (or where a
+    segment is a single point), and a mark for each non-finite value."""
+    dash = f' stroke-dasharray="{s.dash}"' if s.dash else ""
+    seg: list[str] = []
+    segments: list[list[str]] = []
+    for x, y in pts:
+        if _finite(y) and (y > 0 or not f.log_y):
+            seg.append(f"{f.sx(x):.1f},{f.sy(y):.1f}")
+        elif seg:
             segments.append(seg)
-        for sg in segments:
-            if len(sg) >= 2:
-                out.append(f'<polyline class="series" points="{" ".join(sg)}" stroke="{s.color}" '
-                           f'stroke-width="{s.width}"{dash}><title>{escape(s.label)}</title></polyline>')
-        if s.dots or any(len(sg) == 1 for sg in segments):
-            for x, y in fin:
-                out.append(f'<circle class="data-point" cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{s.color}">'
-                           f'<title>{escape(s.label)} at {fmt_tick(x)}: {y:.4g}</title></circle>')
-        for x, y in pts:
-            if not _finite(y):
-                out.append(f'<text class="nonfinite" x="{sx(x):.1f}" y="{mt + 14}" text-anchor="middle" '
-                           f'fill="{SEVERITY_COLORS["error"]}">×<title>{escape(s.label)} at {fmt_tick(x)}: '
-                           f'{y}</title></text>')
-    out.append("</g>")
-    out.extend(legend)
-    out.append("</svg>")
-    return "\n".join(out)
+            seg = []
+    if seg:
+        segments.append(seg)
+    out = [f'<polyline class="series" points="{" ".join(sg)}" stroke="{s.color}" '
+           f'stroke-width="{s.width}"{dash}><title>{escape(s.label)}</title></polyline>'
+           for sg in segments if len(sg) >= 2]
+    if s.dots or any(len(sg) == 1 for sg in segments):
+        for x, y in fin:
+            out.append(f'<circle class="data-point" cx="{f.sx(x):.1f}" cy="{f.sy(y):.1f}" r="3" fill="{s.color}">'
+                       f'<title>{escape(s.label)} at {fmt_tick(x)}: {y:.4g}</title></circle>')
+    for x, y in pts:
+        if not _finite(y):
+            out.append(f'<text class="nonfinite" x="{f.sx(x):.1f}" y="{f.mt + 14}" text-anchor="middle" '
+                       f'fill="{SEVERITY_COLORS["error"]}">×<title>{escape(s.label)} at {fmt_tick(x)}: '
+                       f'{y}</title></text>')
+    return out
 
 
 def _legend(series: list[Series], width: int, left: int = 58, right: int = 18) -> tuple[list[str], int]:

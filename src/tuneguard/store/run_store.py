@@ -212,7 +212,7 @@ class RunStore:
             # Another machine (shared storage): trust a recent heartbeat.
             return time.time() - float(m.get("heartbeat", 0)) < 600
         try:
-            os.kill(int(pid), 0)
+            os.kill(int(pid), 0)  # type: ignore[arg-type]  # None: TypeError, caught below
         except (ProcessLookupError, TypeError, ValueError):
             return False
         except PermissionError:
@@ -253,7 +253,7 @@ class RunStore:
         names = [d[0] for d in cur.description]
         rows = []
         for r in cur.fetchall():
-            d = dict(zip(names, r))
+            d = dict(zip(names, r, strict=False))
             d.update(json.loads(d.pop("extra") or "{}"))
             for c, v in d.pop("_nonfinite", {}).items():
                 d[c] = float(v)
@@ -347,7 +347,7 @@ class RunStore:
         with self._conn:
             cur = self._exec("INSERT INTO control(time, action, arg, requested_by) VALUES(?,?,?,?)",
                              (time.time(), action, arg, who))
-        return int(cur.lastrowid)
+        return int(cur.lastrowid or 0)  # an INSERT always sets it
 
     def pending_control(self) -> list[dict[str, Any]]:
         cur = self._exec("SELECT id, time, action, arg, requested_by FROM control WHERE status='pending' ORDER BY id")
@@ -361,7 +361,7 @@ class RunStore:
     def control_requests(self) -> list[dict[str, Any]]:
         cur = self._exec("SELECT id, time, action, arg, requested_by, status, handled_time, handled_step, note FROM control ORDER BY id")
         names = [d[0] for d in cur.description]
-        return [dict(zip(names, r)) for r in cur.fetchall()]
+        return [dict(zip(names, r, strict=False)) for r in cur.fetchall()]
 
     # -- summaries ------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:

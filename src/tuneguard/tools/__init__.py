@@ -9,18 +9,27 @@ use and loading it onto its base model.
 """
 
 
-class ToolError(Exception):
-    """A problem the user can act on; `code` is the exit code (1 failure, 2 usage/config/data)."""
+from tuneguard.errors import EXIT_FAIL, EXIT_USAGE, TuneguardError
 
-    code = 1
+
+class ToolError(TuneguardError):
+    """A problem the user can act on; `exit_code` 1 (a failure) unless given (2: usage/config/data)."""
 
     def __init__(self, message: str, code: int | None = None):
         super().__init__(message)
         if code is not None:
-            self.code = code
+            self.exit_code = code
+
+    @property
+    def code(self) -> int:
+        return self.exit_code
 
 
 class ToolUsageError(ToolError):
     """Wrong arguments, a missing run directory or checkpoint, bad data: exit 2."""
 
-    code = 2
+    def __init__(self, message: str, code: int | None = None):
+        super().__init__(message, EXIT_USAGE if code is None else code)
+
+
+__all__ = ["EXIT_FAIL", "ToolError", "ToolUsageError"]

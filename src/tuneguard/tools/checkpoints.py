@@ -22,9 +22,9 @@ from tuneguard.config.load import SECRET_MARK, ConfigError
 from tuneguard.config.schema import Config
 from tuneguard.store.run_store import RunStore
 from tuneguard.tools import ToolUsageError
-from tuneguard.train import model as model_lib
+from tuneguard.model import load as model_lib
 from tuneguard.train.adapter import run_config
-from tuneguard.train.resume import checkpoint_step, latest_checkpoint
+from tuneguard.checkpoints import checkpoint_step, latest_checkpoint
 
 log = logging.getLogger(__name__)
 

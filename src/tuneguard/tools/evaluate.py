@@ -145,5 +145,5 @@ def evaluate_run(run: LoadedRun, data_file: str | Path, batch_size: int | None =
         base_probes = [generate_probe(model, tok, p.prompt, p.keywords, cfg.eval.qa_max_new_tokens,
                                       expected_list(p.expected)) for p in cfg.eval.qa_probes]
     pairs = [ProbePair(p.prompt, list(p.keywords), b, t)
-             for p, b, t in zip(cfg.eval.qa_probes, base_probes, tuned_probes)]
+             for p, b, t in zip(cfg.eval.qa_probes, base_probes, tuned_probes, strict=False)]
     return EvalReport(fs, str(run.adapter_dir), base, tuned, pairs)

@@ -20,7 +20,7 @@ import torch
 
 from tuneguard.tools import ToolError, ToolUsageError
 from tuneguard.tools.checkpoints import LoadedRun, load_run_model
-from tuneguard.train import model as model_lib
+from tuneguard.model import load as model_lib
 
 log = logging.getLogger(__name__)
 
@@ -163,13 +163,9 @@ def _metrics(run_dir: Path, meta: dict[str, Any]) -> list[tuple[str, str]]:
 
 def model_card(run: LoadedRun, *, merged: bool, dtype: str, checkpoint: str) -> str:
     """README.md: what the model is, what it was trained on and how, and how well."""
-    from tuneguard.report.markdown import cell
-
-    cfg, meta = run.cfg, run.meta
-    name = cfg.model.name
-    hub = _is_hub_id(name)
+    cfg, name = run.cfg, run.cfg.model.name
     front = ["---", f"library_name: {'transformers' if merged else 'peft'}"]
-    if hub:
+    if _is_hub_id(name):
         front.append(f"base_model: {name}")
     front += ["tags:", "- tuneguard", "- lora"] + (["- merged"] if merged else []) + ["---", ""]
     title = f"# {run.run_dir.resolve().name}: LoRA fine-tune of {name}"
@@ -181,12 +177,20 @@ def model_card(run: LoadedRun, *, merged: bool, dtype: str, checkpoint: str) -> 
     if name == model_lib.TINY:
         lines.append("- a random-init model built by tuneguard: its weights live in the run's base_model/ folder "
                      "(a merged export is self-contained)")
+    lines += _card_data(run) + _card_config(run) + _card_results(run) + _card_use(run, merged)
+    return "\n".join(lines)
+
+
+def _card_data(run: LoadedRun) -> list[str]:
+    from tuneguard.report.markdown import cell
+
+    cfg, meta = run.cfg, run.meta
     ts = meta.get("tokenize_stats") or {}
     sizes = meta.get("data_sizes") or {}
     labels = "prompt and response" if cfg.data.train_on_prompt else "the response only"
     fmt = meta.get("data_format", cfg.data.format)
-    lines += ["", "## Data", "", f"Format: {fmt}; max_length {cfg.data.max_length}; labels on {labels}.", "",
-              "| split | file | examples | tokens |", "|---|---|---|---|"]
+    lines = ["", "## Data", "", f"Format: {fmt}; max_length {cfg.data.max_length}; labels on {labels}.", "",
+             "| split | file | examples | tokens |", "|---|---|---|---|"]
     files = {"train": cfg.data.train_file,
              "validation": cfg.data.validation_file or f"{cfg.data.test_size:.0%} of the train file",
              "test": cfg.data.test_file}
@@ -194,6 +198,13 @@ def model_card(run: LoadedRun, *, merged: bool, dtype: str, checkpoint: str) -> 
         if split in sizes or files.get(split):
             tokens = (ts.get(split) or {}).get("total_tokens")
             lines.append(f"| {split} | {cell(files.get(split) or '-')} | {_num(sizes.get(split))} | {_num(tokens)} |")
+    return lines
+
+
+def _card_config(run: LoadedRun) -> list[str]:
+    from tuneguard.report.markdown import cell
+
+    cfg, meta = run.cfg, run.meta
     t, lo = cfg.train, cfg.lora
     steps = t.max_steps if t.max_steps > 0 else f"{t.num_epochs} epochs"
     config_rows = [
@@ -207,23 +218,32 @@ def model_card(run: LoadedRun, *, merged: bool, dtype: str, checkpoint: str) -> 
          + (", 4-bit base" if cfg.model.load_in_4bit else "")),
         ("seed", str(t.seed)),
     ]
-    lines += ["", "## Training config", "", "| | |", "|---|---|"]
-    lines += [f"| {k} | {cell(v)} |" for k, v in config_rows]
+    return ["", "## Training config", "", "| | |", "|---|---|"] + [f"| {k} | {cell(v)} |" for k, v in config_rows]
+
+
+def _card_results(run: LoadedRun) -> list[str]:
+    from tuneguard.report.markdown import cell
+
     headline, criteria = _verdict(run.run_dir)
-    lines += ["", "## Verdict", "", headline, ""]
+    lines = ["", "## Verdict", "", headline, ""]
     if criteria:
         lines += ["| criterion | result | evidence |", "|---|---|---|"]
         lines += [f"| {cell(n)} | {s} | {cell(e)} |" for n, s, e in criteria]
-    metrics = _metrics(run.run_dir, meta)
+    metrics = _metrics(run.run_dir, run.meta)
     if metrics:
         lines += ["", "## Metrics", "", "| | |", "|---|---|"] + [f"| {k} | {cell(v)} |" for k, v in metrics]
-    lines += ["", "## Use", "", "```python"]
+    return lines
+
+
+def _card_use(run: LoadedRun, merged: bool) -> list[str]:
+    cfg, name = run.cfg, run.cfg.model.name
+    lines = ["", "## Use", "", "```python"]
     if merged:
         lines += ["from transformers import AutoModelForCausalLM, AutoTokenizer", "",
                   'model = AutoModelForCausalLM.from_pretrained("PATH_OR_REPO")',
                   'tokenizer = AutoTokenizer.from_pretrained("PATH_OR_REPO")']
     else:
-        base = name if hub else "BASE_MODEL_PATH"
+        base = name if _is_hub_id(name) else "BASE_MODEL_PATH"
         lines += ["from peft import PeftModel", "from transformers import AutoModelForCausalLM, AutoTokenizer", "",
                   'tokenizer = AutoTokenizer.from_pretrained("PATH_OR_REPO")',
                   f'base = AutoModelForCausalLM.from_pretrained("{base}")',
@@ -231,10 +251,9 @@ def model_card(run: LoadedRun, *, merged: bool, dtype: str, checkpoint: str) -> 
                   "if len(tokenizer) > base.get_input_embeddings().weight.shape[0]:",
                   "    base.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=64)",
                   'model = PeftModel.from_pretrained(base, "PATH_OR_REPO")']
-    if cfg.data.prompt_template and meta.get("data_format", "instruction") == "instruction":
+    if cfg.data.prompt_template and run.meta.get("data_format", "instruction") == "instruction":
         lines += ["", "# the prompt format it was trained on:", f"prompt = {cfg.data.prompt_template!r}.format(instruction=...)"]
-    lines += ["```", ""]
-    return "\n".join(lines)
+    return lines + ["```", ""]
 
 
 # --- the hub ---------------------------------------------------------------------------

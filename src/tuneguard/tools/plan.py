@@ -29,14 +29,10 @@ import torch
 from tuneguard.config.schema import Config
 from tuneguard.data.pipeline import PreparedData
 from tuneguard.tools import ToolError, ToolUsageError
-from tuneguard.train import model as model_lib
+from tuneguard.model import load as model_lib
 from tuneguard.train.memfit import memory_knobs as _memory_knobs
-from tuneguard.train.run import (
-    ListDataset,
-    UsageError,
-    load_tokenizer_and_data,
-    steps_plan,
-)
+from tuneguard.errors import UsageError
+from tuneguard.train.build import ListDataset, load_tokenizer_and_data, steps_plan
 
 log = logging.getLogger(__name__)
 
@@ -296,16 +292,13 @@ def calibrate(cfg: Config, tokenizer: Any, data: PreparedData, plan: Plan, steps
 
 def _calibrate(cfg: Config, tokenizer: Any, data: PreparedData, plan: Plan, steps: int) -> Calibration:
     from transformers import set_seed
-    from transformers.trainer_utils import SaveStrategy
 
-    from tuneguard.train.metrics import TokenCounter
     from tuneguard.train.preflight import PreflightRefusal, preflight
-    from tuneguard.train.run import build_run_trainer, load_model_for_training
 
     use_cpu = cfg.train.use_cpu or not torch.cuda.is_available()
     on_gpu = not use_cpu
     # The same pipeline as `train` (the hardware checks, model loading, the performance plan,
-    # length-bucketed batches, the chunked loss: tuneguard.train.run.build_run_trainer), with
+    # length-bucketed batches, the chunked loss: tuneguard.train.build.build_run_trainer), with
     # its schedule replaced: N steps, no evaluation or checkpoint inside the loop (both are
     # timed separately below).
     try:
@@ -313,71 +306,88 @@ def _calibrate(cfg: Config, tokenizer: Any, data: PreparedData, plan: Plan, step
                        max_example_length=plan.longest_example or None)
     except PreflightRefusal as exc:
         raise ToolUsageError(str(exc)) from None
+    set_seed(cfg.train.seed)
+    if on_gpu:
+        torch.cuda.reset_peak_memory_stats()
+    with tempfile.TemporaryDirectory(prefix="tuneguard-plan-") as tmp:
+        measured = _measure(cfg, tokenizer, data, plan, steps, hw.device_map, Path(tmp), use_cpu)
+        gc.collect()
+        if on_gpu:
+            torch.cuda.empty_cache()
+    quadratic = measured["performance"]["attention"] == "eager"
+    scaled = scale_peak(measured["base_gb"], measured["peak_gb"], measured["longest_batch_seen"],
+                        measured["longest_batch_possible"], quadratic)
+    return Calibration(steps=steps, on_gpu=on_gpu, memory_kind="cuda_max_allocated" if on_gpu else "process_rss",
+                       scaled_peak_gb=scaled, **measured)
+
+
+def _calibration_config(cfg: Config, steps: int) -> Config:
+    """`cfg` for N steps: no evaluation, checkpoint or tracker inside the loop."""
     c = cfg.model_copy(deep=True)
     c.train.max_steps = steps
     c.train.report_to = []
     c.eval.strategy = "no"
     c.eval.load_best_model_at_end = False
-    set_seed(cfg.train.seed)
+    return c
+
+
+def _measure(cfg: Config, tokenizer: Any, data: PreparedData, plan: Plan, steps: int, device_map: Any,
+             tmp: Path, use_cpu: bool) -> dict[str, Any]:
+    """Load the model, train `steps` steps, time an evaluation, QA and a checkpoint: the
+    Calibration's measured fields."""
+    from transformers.trainer_utils import SaveStrategy
+
+    from tuneguard.train.build import build_run_trainer, load_model_for_training
+    from tuneguard.train.metrics import TokenCounter
+
+    on_gpu = not use_cpu
+    t0 = time.perf_counter()
+    model, _ = load_model_for_training(cfg, tokenizer, device_map=device_map)
+    recorders: list[_WidthRecorder] = []
+
+    def record(inner: Any) -> _WidthRecorder:
+        recorders.append(_WidthRecorder(inner))
+        return recorders[-1]
+
+    clock = _step_clock(on_gpu, lambda: recorders[0])
+    trainer, perf_plan = build_run_trainer(_calibration_config(cfg, steps), model, tokenizer, data, tmp,
+                                           use_cpu=use_cpu, steps_per_epoch=plan.steps_per_epoch, callbacks=[clock],
+                                           counter=TokenCounter(), wrap_collator=record)
+    trainer.args.save_strategy = SaveStrategy.NO
+    _sync(on_gpu)
+    load_s = time.perf_counter() - t0
+    dev = torch.cuda.current_device() if on_gpu else None
+    base_gb = torch.cuda.memory_allocated(dev) / GB if on_gpu else psutil.Process().memory_info().rss / GB
+    log.debug("calibrating: %d optimizer steps of %s", steps, cfg.model.name)
+    trainer.train()
+    warmup, sps, tokens_per_step = _step_times(clock, steps)
+    peak_gb, total_gb = _peak_and_total_gb(on_gpu, dev)
+    eval_s, timed_batches = _time_eval(trainer, data, cfg, plan, on_gpu)
+    out = dict(device=torch.cuda.get_device_name(dev) if on_gpu else "cpu", load_s=load_s, warmup_step_s=warmup,
+               seconds_per_step=sps, tokens_per_step=tokens_per_step,
+               tokens_per_s=tokens_per_step / sps if sps > 0 else 0.0, eval_s=eval_s, eval_batches_timed=timed_batches,
+               qa_s=_time_qa(trainer.model, tokenizer, cfg, on_gpu),
+               checkpoint_s=_time_checkpoint(trainer, tmp / "checkpoint", on_gpu), base_gb=base_gb, peak_gb=peak_gb,
+               total_gb=total_gb, longest_batch_seen=recorders[0].widest,
+               longest_batch_possible=possible_width(plan, cfg), performance=perf_plan.as_dict())
+    if perf_plan.loss_func is not None:
+        perf_plan.loss_func.close()
+    return out
+
+
+def _step_times(clock: Any, steps: int) -> tuple[float, float, float]:
+    """(the first step's seconds, seconds per later step, tokens per later step)."""
+    ends, toks = clock.ends, clock.tokens
+    if len(ends) < 2:
+        raise ToolError(f"the calibration ran {len(ends)} step(s) of {steps}; cannot measure a step time")
+    measured = len(ends) - 1
+    return ends[0] - clock.start, (ends[-1] - ends[0]) / measured, (toks[-1] - toks[0]) / measured
+
+
+def _peak_and_total_gb(on_gpu: bool, dev: Any) -> tuple[float, float]:
     if on_gpu:
-        torch.cuda.reset_peak_memory_stats()
-    with tempfile.TemporaryDirectory(prefix="tuneguard-plan-") as tmp:
-        t0 = time.perf_counter()
-        model, _ = load_model_for_training(cfg, tokenizer, device_map=hw.device_map)
-        recorders: list[_WidthRecorder] = []
-
-        def record(inner: Any) -> _WidthRecorder:
-            recorders.append(_WidthRecorder(inner))
-            return recorders[-1]
-
-        clock = _step_clock(on_gpu, lambda: recorders[0])
-        trainer, perf_plan = build_run_trainer(c, model, tokenizer, data, Path(tmp), use_cpu=use_cpu,
-                                               steps_per_epoch=plan.steps_per_epoch, callbacks=[clock],
-                                               counter=TokenCounter(), wrap_collator=record)
-        trainer.args.save_strategy = SaveStrategy.NO
-        recorder = recorders[0]
-        _sync(on_gpu)
-        load_s = time.perf_counter() - t0
-        dev = torch.cuda.current_device() if on_gpu else None
-        base_gb = torch.cuda.memory_allocated(dev) / GB if on_gpu else psutil.Process().memory_info().rss / GB
-        log.debug("calibrating: %d optimizer steps of %s", steps, cfg.model.name)
-        trainer.train()
-        ends, toks = clock.ends, clock.tokens
-        if len(ends) < 2:
-            raise ToolError(f"the calibration ran {len(ends)} step(s) of {steps}; cannot measure a step time")
-        warmup = ends[0] - clock.start
-        measured = len(ends) - 1
-        sps = (ends[-1] - ends[0]) / measured
-        tokens_per_step = (toks[-1] - toks[0]) / measured
-        if on_gpu:
-            peak_gb = torch.cuda.max_memory_allocated(dev) / GB
-            total_gb = torch.cuda.get_device_properties(dev).total_memory / GB
-        else:
-            peak_gb = _rss_peak_gb()
-            total_gb = psutil.virtual_memory().total / GB
-
-        eval_s, timed_batches = _time_eval(trainer, data, cfg, plan, on_gpu)
-        qa_s = _time_qa(trainer.model, tokenizer, cfg, on_gpu)
-        checkpoint_s = _time_checkpoint(trainer, Path(tmp) / "checkpoint", on_gpu)
-        device = torch.cuda.get_device_name(dev) if on_gpu else "cpu"
-        seen = recorder.widest
-        possible = possible_width(plan, cfg)
-        perf_dict = perf_plan.as_dict()
-        if perf_plan.loss_func is not None:
-            perf_plan.loss_func.close()
-        del trainer, model, perf_plan
-        gc.collect()
-        if on_gpu:
-            torch.cuda.empty_cache()
-    quadratic = perf_dict["attention"] == "eager"
-    return Calibration(
-        steps=steps, device=device, on_gpu=on_gpu, load_s=load_s, warmup_step_s=warmup, seconds_per_step=sps,
-        tokens_per_step=tokens_per_step, tokens_per_s=tokens_per_step / sps if sps > 0 else 0.0,
-        eval_s=eval_s, eval_batches_timed=timed_batches, qa_s=qa_s, checkpoint_s=checkpoint_s,
-        memory_kind="cuda_max_allocated" if on_gpu else "process_rss", base_gb=base_gb, peak_gb=peak_gb,
-        total_gb=total_gb, longest_batch_seen=seen, longest_batch_possible=possible,
-        scaled_peak_gb=scale_peak(base_gb, peak_gb, seen, possible, quadratic), performance=perf_dict,
-    )
+        return torch.cuda.max_memory_allocated(dev) / GB, torch.cuda.get_device_properties(dev).total_memory / GB
+    return _rss_peak_gb(), psutil.virtual_memory().total / GB
 
 
 def _time_eval(trainer: Any, data: PreparedData, cfg: Config, plan: Plan, on_gpu: bool) -> tuple[float, int]:

@@ -11,7 +11,7 @@ from typing import Any
 
 from tuneguard.config.load import parse_yaml, validate_config
 from tuneguard.config.schema import Config
-from tuneguard.train import model as model_lib
+from tuneguard.model import load as model_lib
 
 
 def run_config(run_dir: Path) -> Config:

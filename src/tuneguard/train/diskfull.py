@@ -20,13 +20,14 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from tuneguard.train.resume import (
+from tuneguard.checkpoints import (
     checkpoint_bytes,
     checkpoint_step,
     is_complete,
     latest_checkpoint,
     remove_checkpoint,
 )
+from tuneguard.errors import TuneguardError
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ _FULL_TEXTS = ("no space left on device", "os error 28", "disk is full", "disk q
 MIN_FREE_BYTES = 1 << 20  # below this, any write error on the run directory is a full disk
 
 
-class DiskFull(Exception):
+class DiskFull(TuneguardError):
     """Raised where the caller knows what it was writing (e.g. the report)."""
 
     def __init__(self, writing: str, cause: BaseException):

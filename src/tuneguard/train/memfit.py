@@ -14,7 +14,7 @@ the same arithmetic as `gradient_checkpointing: auto` (tuneguard.train.perf), an
   effective batch), shorter sequences.
 
 The estimate is the planner's (the one GPU peak measured so far, 87 GB, it puts at 81 GB;
-DESIGN.md section 6; the GPU script measures more). A user who knows better says so with
+docs/BENCHMARKS.md, GPU anchors; the GPU script measures more). A user who knows better says so with
 `--set train.memory_budget_gb=N` (the memory the decisions plan for). An out-of-memory error
 during training gets the same kind of lines (`oom_message`).
 """
@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from tuneguard.train import perf
-from tuneguard.train.device import DeviceProps
+from tuneguard.model.device import DeviceProps
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def measure_model(cfg: Any, model_config: Any) -> ModelSize:
     """Count the parameters of the configured model and its LoRA from its config alone."""
     from transformers import AutoModelForCausalLM
 
-    from tuneguard.train.model import target_modules
+    from tuneguard.model.load import target_modules
 
     with torch.device("meta"):
         m = AutoModelForCausalLM.from_config(model_config, trust_remote_code=cfg.model.trust_remote_code)

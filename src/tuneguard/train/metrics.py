@@ -18,7 +18,7 @@ from transformers import TrainerCallback
 from tuneguard.fmt import fmt_duration  # noqa: F401 - re-exported for callers
 from tuneguard.guard.episode import as_float
 from tuneguard.guard.train_loss import TrainLossSinceEval
-from tuneguard.train.context import RunContext
+from tuneguard.context import RunContext
 from tuneguard.guard.records import STEPS_KEY
 from tuneguard.train.steps import StepRecorder
 
@@ -152,34 +152,45 @@ class MetricsCallback(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
         if logs is None:
             return
-        step = state.global_step
-        now = time.perf_counter()
         if "loss" in logs and self._t_last is not None:
-            paused = self.ctx.paused_seconds - self._paused_last
-            self._paused_last = self.ctx.paused_seconds
-            if self._t_start is not None:
-                self._t_start += paused
-            dt = max(now - self._t_last - paused, 1e-9)
-            steps = max(step - self._step_last, 1)
-            tokens = (self.counter.tokens - self._tok_last) * self.ctx.world_size
-            logs["tokens_per_s"] = tokens / dt
-            logs["step_time_s"] = dt / steps
-            logs["log_window_s"] = dt
-            elapsed = now - (self._t_start or now)
-            done = max(step - self._step_start, 1)
-            logs["eta_s"] = max(state.max_steps - step, 0) * elapsed / done
-            logs.update(memory_snapshot())
-            self._t_last, self._tok_last, self._step_last = now, self.counter.tokens, step
+            self._add_speed(logs, state)
         if "loss" in logs or "eval_loss" in logs:
-            records = self._take_steps(state)
-            if records is not None:
-                for r in records:
-                    self.since_eval.add(r.step, r.loss, r.tokens)
-                if records and "loss" in logs:
-                    self.since_eval.end_window()
-            elif "loss" in logs:
-                self.since_eval.add(step, as_float(logs.get("loss")))
+            self._add_since_eval(logs, state)
+        if self.ctx.is_main and self.ctx.store is not None:
+            self._record(logs, state)
+
+    def _add_speed(self, logs: dict[str, Any], state: Any) -> None:
+        """Tokens/s, step time, ETA (paused time excluded) and memory, into a training log."""
+        step, now = state.global_step, time.perf_counter()
+        paused = self.ctx.paused_seconds - self._paused_last
+        self._paused_last = self.ctx.paused_seconds
+        if self._t_start is not None:
+            self._t_start += paused
+        assert self._t_last is not None  # set on train begin
+        dt = max(now - self._t_last - paused, 1e-9)
+        steps = max(step - self._step_last, 1)
+        tokens = (self.counter.tokens - self._tok_last) * self.ctx.world_size
+        logs["tokens_per_s"] = tokens / dt
+        logs["step_time_s"] = dt / steps
+        logs["log_window_s"] = dt
+        elapsed = now - (self._t_start or now)
+        done = max(step - self._step_start, 1)
+        logs["eta_s"] = max(state.max_steps - step, 0) * elapsed / done
+        logs.update(memory_snapshot())
+        self._t_last, self._tok_last, self._step_last = now, self.counter.tokens, step
+
+    def _add_since_eval(self, logs: dict[str, Any], state: Any) -> None:
+        """Feed the steps since the last log to the since-evaluation loss; at an evaluation, add
+        the training loss since the previous one (the number evaluations are compared with)."""
+        step, records = state.global_step, self._take_steps(state)
+        if records is not None:
+            for r in records:
+                self.since_eval.add(r.step, r.loss, r.tokens)
+            if records and "loss" in logs:
                 self.since_eval.end_window()
+        elif "loss" in logs:
+            self.since_eval.add(step, as_float(logs.get("loss")))
+            self.since_eval.end_window()
         if "eval_loss" in logs:
             since = self.since_eval.take(step)
             if since is not None:
@@ -187,8 +198,11 @@ class MetricsCallback(TrainerCallback):
                 logs["train_steps_since_eval"] = since.steps
                 if since.tokens is not None:
                     logs["train_tokens_since_eval"] = since.tokens
-        if not self.ctx.is_main or self.ctx.store is None:
-            return
+
+    def _record(self, logs: dict[str, Any], state: Any) -> None:
+        """The log as a metrics row in the store; progress and evaluation messages."""
+        assert self.ctx.store is not None
+        step = state.global_step
         row = {k: v for k, v in logs.items() if isinstance(v, (int, float))}
         row.setdefault("epoch", state.epoch)
         if "loss" in logs:

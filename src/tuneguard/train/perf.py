@@ -47,7 +47,7 @@ IGNORE_INDEX = -100
 # tests/perf/test_perf.py): 35.6 x hidden + 2 x intermediate, and 6 more per intermediate
 # unit when GELU is spelled as elementwise ops. Eager attention adds its score matrices:
 # 4 bytes per score, from the H200 anchor (eager 95 GB vs sdpa 87 GB at 16 x 512 tokens of
-# GPT-J-6B, DESIGN.md section 6). With these, that sdpa anchor is predicted at 81 GB.
+# GPT-J-6B, docs/BENCHMARKS.md, GPU anchors). With these, that sdpa anchor is predicted at 81 GB.
 LINEAR_BYTES_PER_HIDDEN = 36.0
 MLP_BYTES_PER_INTERMEDIATE = 2.0
 UNFUSED_GELU_BYTES_PER_INTERMEDIATE = 6.0

@@ -1,6 +1,6 @@
 """The hardware checks of a run, after the data is ready and before any weights load.
 
-`preflight` reads the device (`tuneguard.train.device`), refuses what cannot work (one
+`preflight` reads the device (`tuneguard.model.device`), refuses what cannot work (one
 process driving several GPUs; a run whose estimated peak memory does not fit the card,
 `tuneguard.train.memfit`) and chooses the precision. Each refusal is one paragraph with the
 exact command or `--set` lines that fix it; `train` and `plan --calibrate` exit 2 with it
@@ -16,14 +16,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from tuneguard.errors import UsageError
 from tuneguard.train import perf
-from tuneguard.train.device import DeviceProps, Precision, check_one_process, choose_precision, load_device_map
+from tuneguard.model.device import DeviceProps, Precision, check_one_process, choose_precision, load_device_map
 from tuneguard.train.memfit import Fit, check_fit, measure_model
 
 log = logging.getLogger(__name__)
 
 
-class PreflightRefusal(Exception):
+class PreflightRefusal(UsageError):
     """The run cannot work on this hardware as configured (exit 2, before loading)."""
 
 

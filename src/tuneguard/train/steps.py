@@ -47,28 +47,21 @@ class StepRecorder:
         self.installed = False
         self.per_step_grad_norm = False
 
-    def install(self, trainer: Any) -> None:
-        """Wrap the Trainer's `training_step` (a documented override point) and, where this
-        transformers has it, `_get_grad_norm` (the norm of every optimizer step; without it the
-        guards fall back to the logged norm, the window's last step)."""
-        inner = trainer.training_step
-
-        def training_step(model: Any, inputs: Any, num_items_in_batch: Any = None) -> Any:
-            loss = inner(model, inputs, num_items_in_batch)
-            self._loss = loss if self._loss is None else self._loss + loss
-            return loss
-
-        trainer.training_step = training_step
-        grad = getattr(trainer, "_get_grad_norm", None)
-        if callable(grad):
-            def get_grad_norm(model: Any, grad_norm: Any = None) -> Any:
-                out = grad(model, grad_norm=grad_norm)
-                self._grad = out
-                return out
-
-            trainer._get_grad_norm = get_grad_norm
-            self.per_step_grad_norm = True
+    def attach(self, per_step_grad_norm: bool) -> None:
+        """Called by the Trainer that feeds this recorder (tuneguard.train.trainer.RunTrainer):
+        every micro-batch's loss from `training_step`, and, where this transformers computes it
+        in `_get_grad_norm`, every optimizer step's gradient norm (without it the guards fall
+        back to the logged norm, the window's last step)."""
         self.installed = True
+        self.per_step_grad_norm = per_step_grad_norm
+
+    def add_loss(self, loss: Any) -> None:
+        """A micro-batch's loss (the detached tensor `training_step` returned)."""
+        self._loss = loss if self._loss is None else self._loss + loss
+
+    def add_grad_norm(self, norm: Any) -> None:
+        """The gradient norm of the optimizer step being taken."""
+        self._grad = norm
 
     def reset(self) -> None:
         """A new training pass (start, resume, rollback): nothing pending."""
@@ -107,7 +100,7 @@ class StepRecorder:
             summed = collectives.all_sum_float(vec)
             losses = [None if losses[i] is None else summed[i] / world for i in range(n)]
             tokens = [None if tokens[i] is None else int(round(summed[n + i])) for i in range(n)]
-        return [StepRecord(step, loss, grad, tok) for (step, *_), loss, grad, tok in zip(pending, losses, grads, tokens)]
+        return [StepRecord(step, loss, grad, tok) for (step, *_), loss, grad, tok in zip(pending, losses, grads, tokens, strict=False)]
 
 
 def _floats(values: list[Any]) -> list[float | None]:
@@ -118,6 +111,6 @@ def _floats(values: list[Any]) -> list[float | None]:
     out: list[float | None] = [None if v is None or isinstance(v, torch.Tensor) else float(v) for v in values]
     if tensors:
         stacked = torch.stack([v.detach().reshape(()).float() for _, v in tensors]).tolist()
-        for (i, _), x in zip(tensors, stacked):
+        for (i, _), x in zip(tensors, stacked, strict=False):
             out[i] = float(x)
     return out

@@ -37,11 +37,13 @@ from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any
 
+from tuneguard.events import NOTIFIABLE, Event
 from tuneguard.notify.messages import en, format as fmt, th
 from tuneguard.notify.messages.fit import Message
 
 LANGUAGES: dict[str, ModuleType] = {"en": en, "th": th}
-EVENTS = tuple(en.TITLES)
+# The events a message is made for: the notifiable ones and the test message (tuneguard.events).
+EVENTS = tuple(e.value for e in NOTIFIABLE) + (Event.TEST.value,)
 
 TRACEBACK_LINES = 15
 QA_SAMPLES = 3

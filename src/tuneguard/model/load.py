@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from tuneguard.config.schema import Config, LoraConfig, ModelConfig
+from tuneguard.errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +50,14 @@ day night year week morning evening hello thanks yes because while after before 
 """.split()
 
 
-class ModelError(Exception):
+class ModelError(UsageError):
     """The model cannot be loaded as configured (a message the user can act on)."""
 
 
 def resolve_dtype(name: str, use_cpu: bool = False) -> torch.dtype:
     """`model.dtype` as a torch dtype on this machine's device ("auto": bf16 on GPUs that
-    have it natively, fp16 on older GPUs, fp32 on the CPU; tuneguard.train.device)."""
-    from tuneguard.train.device import DeviceProps, choose_precision
+    have it natively, fp16 on older GPUs, fp32 on the CPU; tuneguard.model.device)."""
+    from tuneguard.model.device import DeviceProps, choose_precision
 
     return choose_precision(name, DeviceProps.detect(use_cpu=use_cpu)).torch_dtype
 
@@ -197,7 +198,7 @@ def load_base_model(cfg: Config, tokenizer: Any, *, device_map: Any = None) -> A
     """The base causal LM with its embeddings sized for the tokenizer (resized only if needed).
 
     `device_map` (e.g. {"": 0}) loads the weights straight onto that device, tensor by
-    tensor, instead of into host memory first (tuneguard.train.device.load_device_map)."""
+    tensor, instead of into host memory first (tuneguard.model.device.load_device_map)."""
     from transformers import AutoModelForCausalLM
 
     mcfg = cfg.model

@@ -10,21 +10,52 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tuneguard.config.schema import Config
 from tuneguard.findings import Finding, overridden_below_error
 
+if TYPE_CHECKING:  # annotations only: importing the context stays cheap
+    from tuneguard.dist import Collectives
+    from tuneguard.store.run_store import RunStore
+
 log = logging.getLogger(__name__)
+
+
+class RunNotifier(Protocol):
+    """What the run asks of its notifier (tuneguard.notify.notifier.Notifier, timed by the recipe)."""
+
+    def notify(self, event: str, payload: Mapping[str, Any] | None = None, step: int | None = None) -> None: ...
+
+    def maybe_progress(self, payload: Mapping[str, Any], step: int | None = None) -> bool: ...
+
+    def ending(self) -> None: ...
+
+    def close(self, timeout: float | None = None) -> bool: ...
+
+
+class RunPolicy(Protocol):
+    """What the guards and the control callback ask of the run's policy engine
+    (tuneguard.policy.policy.PolicyEngine)."""
+
+    def on_finding(self, f: Finding, control: Any) -> str: ...
+
+    def handle_request(self, kind: str, arg: str | None, step: int, requested_by: str) -> tuple[str, str]: ...
 
 
 @dataclasses.dataclass
 class RunContext:
+    """What the callbacks of one run share. `store`, `notifier`: only on the process that
+    writes and tells (rank 0), None elsewhere; `policy`: the policy engine when
+    policy.enabled (set by tuneguard.policy.build_policy_callbacks)."""
+
     cfg: Config
     run_dir: Path
-    store: Any = None  # RunStore on the main process, None elsewhere
-    notifier: Any = None  # Notifier or None
+    store: RunStore | None = None
+    notifier: RunNotifier | None = None
+    policy: RunPolicy | None = None
     is_main: bool = True
     world_size: int = 1
     secrets: list[str] = dataclasses.field(default_factory=list)
@@ -43,7 +74,7 @@ class RunContext:
     stop_detail: str | None = None  # who/why, e.g. "SIGTERM" or "stop requested by user@host"
     findings: list[Finding] = dataclasses.field(default_factory=list)
     paused_seconds: float = 0.0  # wall time spent paused (excluded from throughput)
-    collectives: Any = None  # tuneguard.dist.Collectives over the run's own gloo group (several processes)
+    collectives: Collectives | None = None  # over the run's own gloo group (several processes)
 
     def scrub(self, text: str) -> str:
         for s in self.secrets:
@@ -74,12 +105,12 @@ class RunContext:
             self.stop_reason = "halted"
         return action
 
-    def event(self, type_: str, payload: dict[str, Any] | None = None, step: int | None = None,
+    def event(self, type_: str, payload: Mapping[str, Any] | None = None, step: int | None = None,
               notify: bool = True) -> None:
         """Record an event in the store and, if it is a notifiable event, send it."""
         if not self.is_main:
             return
         if self.store is not None:
-            self.store.add_event(type_, payload or {}, step)
+            self.store.add_event(type_, dict(payload or {}), step)
         if notify and self.notifier is not None:
             self.notifier.notify(type_, payload or {}, step=step)

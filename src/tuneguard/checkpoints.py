@@ -105,6 +105,25 @@ def latest_checkpoint(checkpoints_dir: Path) -> Path | None:
     return None
 
 
+def complete_checkpoints(output_dir: str | Path) -> dict[int, Path]:
+    """Complete `checkpoint-N` folders by step."""
+    d = Path(output_dir)
+    if not d.is_dir():
+        return {}
+    out = {}
+    for p in d.iterdir():
+        step = checkpoint_step(p) if p.is_dir() else None
+        if step is not None and is_complete(p):
+            out[step] = p
+    return out
+
+
+def checkpoint_before(output_dir: str | Path, step: int) -> Path | None:
+    """The newest complete checkpoint with a step < `step`."""
+    cands = {s: p for s, p in complete_checkpoints(output_dir).items() if s < step}
+    return cands[max(cands)] if cands else None
+
+
 def remove_checkpoint(path: Path) -> None:
     """Delete a checkpoint folder, marker first: a kill half way leaves it incomplete, not broken."""
     try:
@@ -112,6 +131,15 @@ def remove_checkpoint(path: Path) -> None:
     except OSError:
         pass
     shutil.rmtree(path, ignore_errors=True)
+
+
+def discard_after(output_dir: str | Path, step: int) -> list[str]:
+    """Delete the checkpoints after `step` (the abandoned timeline of a rollback); returns their names."""
+    d = Path(output_dir)
+    gone = [p for p in _checkpoints(d) if (checkpoint_step(p) or 0) > step]
+    for p in gone:
+        remove_checkpoint(p)
+    return [p.name for p in gone]
 
 
 def rotate_checkpoints(checkpoints_dir: Path, keep: int | None, protect: tuple[Path | None, ...] = ()) -> list[Path]:

@@ -1,0 +1,140 @@
+"""The run directory: created with care (never a file, the filesystem root or home), locked
+against a second trainer, checked before a run starts (a run already there, files a run
+would overwrite, a resumed run's changed config), and cleared of what a run wrote."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import platform
+import shutil
+from pathlib import Path
+from typing import Any
+
+from tuneguard.checkpoints import latest_checkpoint
+from tuneguard.errors import UsageError
+from tuneguard.store.run_store import RunStore
+
+log = logging.getLogger(__name__)
+
+# Keys a resumed run may change: they do not affect what is learned.
+RESUME_MAY_CHANGE = ("notify.", "report.", "train.ddp_timeout", "train.control_every_steps",
+                     "train.dataloader_num_workers", "train.report_to")
+
+
+class RunDirLock:
+    """An exclusive lock on the run directory so two trainers never write one run."""
+
+    def __init__(self, run_dir: Path):
+        self.path = run_dir / ".lock"
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            other = os.pread(self.fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+            os.close(self.fd)
+            self.fd = None
+            raise UsageError(f"{self.path.parent} is in use by {other}; wait for it or use another --run-dir") from None
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, f"pid {os.getpid()} on {platform.node()}".encode(), 0)
+
+    def release(self) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+
+# What a run writes into its directory (and --overwrite deletes).
+RUN_FILES = ("run.db", "run.db-wal", "run.db-shm", "checkpoints", "adapter", "base_model",
+             "config.yaml", "report.html", "report.md", "recommended.yaml")
+
+
+def make_run_dir(run_dir: Path) -> None:
+    """Create the run directory. Refuse a file, the filesystem root and the home directory:
+    a run writes config.yaml, run.db, checkpoints/ there, and --overwrite deletes them."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UsageError(f"--run-dir {run_dir} is a file, not a directory: give a directory for the run")
+    if run_dir == Path(run_dir.anchor) or run_dir == Path.home().resolve():
+        raise UsageError(f"refusing --run-dir {run_dir}: a run writes config.yaml, run.db, checkpoints/ and "
+                         "adapter/ into its directory; give it a directory of its own, e.g. runs/NAME")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the run directory {run_dir}: {exc.strerror or exc}") from None
+
+
+def prepare_run_dir(run_dir: Path, cfg_dict: dict[str, Any], resume: bool, overwrite: bool) -> Path | None:
+    """Check the run directory; return the checkpoint to resume from (or None)."""
+    from tuneguard.config.load import parse_yaml
+
+    db = run_dir / "run.db"
+    if db.exists() and not resume and not overwrite:
+        if not never_trained(run_dir):
+            raise UsageError(f"{run_dir} already holds a run: continue it with --resume auto, "
+                             "start over with --overwrite, or choose another --run-dir")
+        # An attempt refused before training (the audit, a model that would not load) holds
+        # nothing worth keeping, and its advice ("fix the data, or pass --force") must work here.
+        log.info("replacing the earlier attempt in %s, which never started training", run_dir)
+        overwrite = True
+    # An empty checkpoints/ (or a link to another disk) is a place prepared for a run, not one.
+    ours = [n for n in RUN_FILES if (run_dir / n).exists() and not ((run_dir / n).is_dir() and
+                                                                    not any((run_dir / n).iterdir()))]
+    if not db.exists() and ours and not resume and not overwrite:
+        raise UsageError(f"{run_dir} holds {', '.join(ours)} but no run store (run.db), and a run would "
+                         "overwrite them: choose a new --run-dir, or pass --overwrite to replace them")
+    if overwrite and not resume:
+        remove_run_files(run_dir)
+    if resume and (run_dir / "config.yaml").exists():
+        old = parse_yaml((run_dir / "config.yaml").read_text("utf-8"), "config.yaml")
+        changed = [k for k in _flat(cfg_dict) if _flat(old).get(k) != _flat(cfg_dict)[k]
+                   and not k.startswith(RESUME_MAY_CHANGE)]
+        if changed:
+            raise UsageError(f"--resume auto needs the same config as the run in {run_dir}; changed: "
+                             f"{', '.join(changed[:8])}. Use another --run-dir for a new run")
+    return latest_checkpoint(run_dir / "checkpoints") if resume else None
+
+
+def remove_run_files(run_dir: Path) -> None:
+    """Delete what a run wrote into `run_dir` (RUN_FILES), nothing else."""
+    for name in RUN_FILES:
+        p = run_dir / name
+        if p.is_symlink() and p.is_dir():  # a link to another disk: keep the link, empty it
+            for child in p.iterdir():
+                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+        elif p.is_dir():
+            shutil.rmtree(p)
+        elif p.exists() or p.is_symlink():
+            p.unlink()
+
+
+def never_trained(run_dir: Path) -> bool:
+    """True when the run in `run_dir` ended before its first training step: no start event,
+    no metrics, no checkpoint, no adapter, and no live process (a refused attempt)."""
+    from tuneguard.store.run_store import FINAL_STATES
+
+    if any((run_dir / n).exists() and any((run_dir / n).iterdir()) for n in ("checkpoints", "adapter")
+           if (run_dir / n).is_dir()):
+        return False
+    try:
+        with RunStore(run_dir, readonly=True) as store:
+            state, _ = store.view_state()
+            return (state in FINAL_STATES and not store.metrics()
+                    and not any(e["type"] in ("started", "resumed") for e in store.events()))
+    except Exception:  # noqa: BLE001 - a store we cannot read is not ours to replace
+        return False
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flat(v, key + "."))
+        else:
+            out[key] = v
+    return out
