@@ -72,6 +72,15 @@ class PerfPlan:
     chunked_loss: bool = False
     chunked_loss_reason: str = ""
     token_weighted_loss: bool = False
+    # The levers of tuneguard.train.levers: each on or off, and why.
+    adapter_dtype: str = "float32"
+    adapter_dtype_reason: str = ""
+    compiled_layers: int = 0
+    compile_reason: str = ""
+    compile_buckets: list[int] = dataclasses.field(default_factory=list)
+    fused_linear_loss: bool = False
+    fused_linear_loss_reason: str = ""
+    pad_token_id: int = 0
     loss_func: Any = dataclasses.field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
@@ -79,8 +88,25 @@ class PerfPlan:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "loss_func"}
 
     def train_collate_wrapper(self) -> Any:
-        """Wraps the training collator to ask for hidden states (chunked loss), else None."""
-        return HiddenStatesInputs if self.chunked_loss else None
+        """Wraps the training collator to pad widths up to the compile buckets and to ask for
+        hidden states (chunked loss); None when neither applies."""
+        from tuneguard.train.levers import BucketPadding
+
+        wrappers: list[Any] = []
+        if self.compiled_layers and self.compile_buckets:
+            sizes, pad = list(self.compile_buckets), self.pad_token_id
+            wrappers.append(lambda inner: BucketPadding(inner, sizes, pad))
+        if self.chunked_loss:
+            wrappers.append(HiddenStatesInputs)
+        if not wrappers:
+            return None
+
+        def wrap(inner: Any) -> Any:
+            for w in wrappers:
+                inner = w(inner)
+            return inner
+
+        return wrap
 
 
 # --- model introspection --------------------------------------------------------------
@@ -303,7 +329,8 @@ class CausalLMLoss:
     """
 
     def __init__(self, model: nn.Module, chunk_tokens: int = 4096, tokens_per_step: float | None = None,
-                 chunked: bool = True):
+                 chunked: bool = True, fused: bool = False):
+        self.fused = fused  # liger-kernel's fused linear cross-entropy instead of the chunks (CUDA)
         self.head = model.get_output_embeddings()
         if self.head is None:
             raise ValueError("the model has no output embeddings (LM head)")
@@ -363,9 +390,14 @@ class CausalLMLoss:
             total = hidden.new_zeros((), dtype=torch.float32)
             from torch.utils.checkpoint import checkpoint
 
-            for s in range(0, count, self.chunk_tokens):
-                total = total + checkpoint(self._chunk, h[s:s + self.chunk_tokens], y[s:s + self.chunk_tokens],
-                                           use_reentrant=False)
+            if self.fused:
+                from tuneguard.train.levers import fused_linear_cross_entropy_sum
+
+                total = fused_linear_cross_entropy_sum(h, self.head, y) if count else total
+            else:
+                for s in range(0, count, self.chunk_tokens):
+                    total = total + checkpoint(self._chunk, h[s:s + self.chunk_tokens], y[s:s + self.chunk_tokens],
+                                               use_reentrant=False)
         if num_items_in_batch is None:
             return total / count
         if torch.is_tensor(num_items_in_batch):
@@ -461,8 +493,10 @@ def plan_performance(cfg: Any, model: nn.Module, *, use_cpu: bool, max_example_l
 
     plan.chunked_loss, plan.chunked_loss_reason = choose_chunked_loss(cfg, model)
     plan.token_weighted_loss = bool(tokens_per_step)
+    plan_levers(plan, cfg, model, device_type)
     if plan.chunked_loss or plan.token_weighted_loss:
-        plan.loss_func = CausalLMLoss(model, tokens_per_step=tokens_per_step, chunked=plan.chunked_loss)
+        plan.loss_func = CausalLMLoss(model, tokens_per_step=tokens_per_step, chunked=plan.chunked_loss,
+                                      fused=plan.fused_linear_loss)
 
     seq = planned_seq_len(cfg, max_example_length)
     (plan.gradient_checkpointing, plan.checkpointing_reason, plan.estimated_peak_gb,
@@ -483,7 +517,33 @@ def plan_performance(cfg: Any, model: nn.Module, *, use_cpu: bool, max_example_l
     log.info("chunked cross-entropy: %s (%s)", "on" if plan.chunked_loss else "off", plan.chunked_loss_reason)
     if plan.fused_gelu:
         log.info("fused GELU: replaced %d elementwise tanh-GELU modules", plan.fused_gelu)
+    log.info("adapter dtype: %s (%s)", plan.adapter_dtype, plan.adapter_dtype_reason)
+    log.info("compiled decoder layers: %s (%s)", f"{plan.compiled_layers}, lengths padded to {plan.compile_buckets}"
+             if plan.compiled_layers else "off", plan.compile_reason)
+    log.info("fused linear cross-entropy: %s (%s)", "on" if plan.fused_linear_loss else "off",
+             plan.fused_linear_loss_reason)
     return plan
+
+
+def plan_levers(plan: PerfPlan, cfg: Any, model: nn.Module, device_type: str) -> None:
+    """The choices of tuneguard.train.levers, applied to `model` (before the optimizer exists)."""
+    from tuneguard.train import levers
+
+    dtype, plan.adapter_dtype_reason = levers.choose_adapter_dtype(
+        getattr(cfg.model, "adapter_dtype", "auto"), model, device_type)
+    if dtype is not None:
+        levers.cast_adapters(model, dtype)
+        plan.adapter_dtype = str(dtype).removeprefix("torch.")
+    on, plan.compile_reason = levers.choose_compile(cfg, model, device_type)
+    if on:
+        layers = levers.decoder_layers(model)
+        assert layers is not None  # choose_compile checked
+        mult = max(1, cfg.data.pad_to_multiple_of)
+        plan.compile_buckets = levers.bucket_sizes(cfg.data.max_length, cfg.train.compile_buckets, mult)
+        plan.pad_token_id = getattr(unwrap(model).config, "pad_token_id", None) or 0
+        plan.compiled_layers = levers.compile_layers(layers, backend=cfg.train.compile_backend)
+    plan.fused_linear_loss, plan.fused_linear_loss_reason = levers.choose_fused_linear_loss(
+        getattr(cfg.train, "fused_linear_loss", "auto"), plan.chunked_loss, device_type)
 
 
 def has_unfused_gelu(model: nn.Module) -> bool:
