@@ -154,24 +154,27 @@ def test_bucket_padding_pads_every_batch_up_to_the_next_bucket():
 
 @pytest.mark.slow
 def test_compiled_layers_compile_once_per_bucket_over_batches_of_many_lengths():
-    """24 training batches of 24 different widths compile at most once per bucket (4), the
-    layers sharing their graphs; evaluation (eval mode) compiles nothing; the compiled model
-    computes the eager model's loss. Inductor needs a C compiler on the CPU: with gcc the
-    test compiles with inductor, else with aot_eager (dynamo counts graphs the same way
-    before any backend sees them)."""
+    """24 training batches of 24 different widths compile two graphs per bucket (4 buckets),
+    whatever the depth: every layer shares one graph per bucket except the first, whose input
+    (frozen embeddings) needs no gradient; evaluation (eval mode) compiles nothing; the compiled
+    layers compute the eager model's loss. The backend is aot_eager (forward and backward
+    graphs through AOT autograd, no code generation): gcc is here, so inductor would run, but
+    its C++ code generation of these 8 graphs takes 2.5 minutes on a 2-core CI machine, and the
+    count is dynamo's, made before any backend sees a graph."""
     import torch._dynamo
     from torch._dynamo.utils import counters
 
-    backend = "inductor" if shutil.which("gcc") or shutil.which("cc") else "aot_eager"
+    assert shutil.which("gcc") or shutil.which("cc")  # inductor's CPU backend would work here
+    backend = "aot_eager"
     torch._dynamo.reset()
     counters.clear()
-    m = lora(gptj(layers=2, vocab=640))
+    m = lora(gptj(layers=3, vocab=640))
     eager_ids = torch.randint(1, 600, (3, 40))
     with torch.no_grad():
         eager_loss = m(input_ids=eager_ids, labels=eager_ids).loss
     cfg = cfg_with(compile=True, compile_backend=backend, compile_buckets=4)
     plan = perf.plan_performance(cfg, m, use_cpu=True)
-    assert (plan.compiled_layers, plan.compile_buckets, plan.compile_reason) == (2, [32, 64, 96, 128], "configured")
+    assert (plan.compiled_layers, plan.compile_buckets, plan.compile_reason) == (3, [32, 64, 96, 128], "configured")
     collate = plan.train_collate_wrapper()(PaddingCollator(0, 8, 128))
     rng = random.Random(0)
     widths = rng.sample(range(6, 128), 24)
@@ -181,7 +184,7 @@ def test_compiled_layers_compile_once_per_bucket_over_batches_of_many_lengths():
         assert batch["input_ids"].shape[1] in plan.compile_buckets
         m(**batch).loss.backward()
     graphs = counters["stats"]["unique_graphs"]
-    assert 1 <= graphs <= len(plan.compile_buckets), dict(counters["stats"])
+    assert graphs == 2 * len(plan.compile_buckets), dict(counters["stats"])
     m.eval()
     with torch.no_grad():
         for w in (7, 13, 50):
