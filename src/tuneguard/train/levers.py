@@ -147,6 +147,12 @@ def compile_layers(layers: nn.ModuleList, backend: str = "inductor") -> int:
     return len(layers)
 
 
+def uncompile_layers(layers: nn.ModuleList) -> None:
+    """Undo `compile_layers` (the bench reuses one base for runs with and without it)."""
+    for layer in layers:
+        layer.__dict__.pop("forward", None)
+
+
 def choose_compile(cfg: Any, model: Any, device_type: str) -> tuple[bool, str]:
     """(on, reason) for `train.compile`."""
     requested = getattr(cfg.train, "compile", "auto")
