@@ -133,7 +133,7 @@ def test_bf16_adapters_follow_the_fp32_adapters_loss_curve():
     fp32, d32 = _losses("float32")
     bf16, d16 = _losses("base")
     assert (d32, d16) == (torch.float32, torch.bfloat16)
-    for a, b in zip(fp32, bf16):
+    for a, b in zip(fp32, bf16, strict=True):
         assert abs(a - b) / a < 0.001, (fp32, bf16)
     assert fp32[-1] < fp32[0] and bf16[-1] < bf16[0]
 
