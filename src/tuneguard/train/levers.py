@@ -11,7 +11,6 @@ cannot run here falls back with the reason logged. Nothing here changes a CPU ru
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -172,7 +171,9 @@ def choose_compile(cfg: Any, model: Any, device_type: str) -> tuple[bool, str]:
 # --- fused linear cross-entropy -------------------------------------------------------
 
 def liger_installed() -> bool:
-    return importlib.util.find_spec("liger_kernel") is not None
+    from tuneguard.deps import installed
+
+    return installed("liger_kernel")
 
 
 def choose_fused_linear_loss(requested: Any, chunked_loss: bool, device_type: str) -> tuple[bool, str]:
