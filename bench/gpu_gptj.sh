@@ -6,7 +6,8 @@
 # measured peaks at two batch sizes (tuneguard.bench.levers);
 # `tuneguard train` on GPT-J-6B with random weights (v2 preset, bf16, evaluation and
 # checkpoints), killed and resumed with --resume auto; `tuneguard plan --calibrate` against
-# the measured run; GPT-J-6B loaded in 4-bit for a few steps. Each step has its own time
+# the measured run; GPT-J-6B loaded in 4-bit for a few steps; last, the compiled-layers lever
+# (its compile time is the unknown). Each step has its own time
 # limit inside one budget; a failed step is reported and the rest still run; the command
 # exits 1 if any step failed.
 #
@@ -24,7 +25,8 @@
 #      gptj_throughput.json, profile_summary.json, profile_ops.txt, details.tar.gz.
 #
 #   BUDGET_S=...   the session's budget in seconds (default 500 on the GPU, 1800 in selftest)
-#   ONLY=a,b       only these steps (cuda_tests,bench,levers,memory_estimate,model,train,resume,calibrate,four_bit)
+#   ONLY=a,b       only these steps (cuda_tests,bench,levers,memory_estimate,model,train,resume,calibrate,four_bit,
+#                  compile)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -10,8 +10,8 @@ Steps, in order:
 1. cuda_tests  the CUDA lane of the test suite (`pytest -m cuda tests/cuda`).
 2. bench       the throughput bench: tuneguard's pipeline against the notebook pipeline,
                MFU, peak memory, a profile summary (tuneguard.bench.throughput).
-   levers      each speed lever alone (bf16 adapters, compiled layers, fused linear
-               cross-entropy) against the same run without it (tuneguard.bench.levers).
+   levers      each speed lever alone (bf16 adapters, fused linear cross-entropy) against
+               the same run without it (tuneguard.bench.levers).
    memory_estimate  the activation-memory estimate against measured peaks at batch 4 and
                8 of 512 tokens, checkpointing off (measured by the levers step's process).
 3. model       GPT-J-6B with random weights saved as a model folder (bf16 safetensors and a
@@ -24,6 +24,8 @@ Steps, in order:
 6. calibrate   `tuneguard plan --calibrate`: its step time and peak memory against the
                measured ones of the train run.
 7. four_bit    `tuneguard train` with the base in 4-bit (bitsandbytes): a few steps.
+8. compile     the compiled-layers lever against its own same-run baseline, last: its
+               compile time is unknown until a GPU has run it.
 
 Results under OUT: summary.json (every figure and each step's status), log.txt, and
 details.tar.gz (each step's full output and config).
@@ -51,8 +53,8 @@ from typing import Any
 # Each step's own limit in seconds on the GPU; the budget (500 s by default) cuts the later ones.
 # Measured on nothing yet: sized from the H200 anchors (GPT-J-6B built in bf16 on the card in
 # about 20 s; 2,000-10,000 real tokens/s) so the whole script stays near 8 minutes.
-STEP_LIMITS = {"cuda_tests": 60, "bench": 110, "levers": 140, "memory_estimate": 60, "model": 50, "train": 100,
-               "resume": 60, "calibrate": 60, "four_bit": 70}
+STEP_LIMITS = {"cuda_tests": 60, "bench": 110, "levers": 100, "memory_estimate": 60, "model": 50, "train": 100,
+               "resume": 60, "calibrate": 60, "four_bit": 70, "compile": 150}
 
 
 class Session:
@@ -166,13 +168,28 @@ def step_levers(s: Session) -> dict[str, Any]:
     # In details.tar.gz; the figures go into summary.json (8 files come back at most).
     path, memory = s.work / "levers.json", s.work / "memory_estimate.json"
     rc, out = s.run("levers", [s.python, "-m", "tuneguard.bench.levers", "all", *levers_args(s), "--out", str(path),
-                               "--memory-out", str(memory)], s.limit("levers"))
+                               "--memory-out", str(memory), "--levers", "adapter_dtype,fused_linear_loss"],
+                    s.limit("levers"))
+    return levers_result(rc, out, path)
+
+
+def step_compile(s: Session) -> dict[str, Any]:
+    """The compile lever alone against its own same-run baseline, last: its compile time is the
+    one figure no CPU run predicts, so it takes whatever time the other steps left."""
+    path = s.work / "compile_lever.json"
+    rc, out = s.run("compile", [s.python, "-m", "tuneguard.bench.levers", "levers", *levers_args(s), "--out",
+                                str(path), "--levers", "compile"], s.limit("compile"))
+    return levers_result(rc, out, path)
+
+
+def levers_result(rc: int, out: str, path: Path) -> dict[str, Any]:
     res: dict[str, Any] = {"ok": rc == 0, "rc": rc}
     if path.exists():  # rewritten after every run: what finished before a timeout is kept
         r = json.loads(path.read_text())
         res["ratio_to_none"] = r.get("ratio_to_none")
-        res["runs"] = {n: {k: x.get(k) for k in ("tokens_per_s", "peak_memory_gb", "final_loss", "adapter_dtype",
-                                                  "compiled_layers", "compiled_graphs", "fused_linear_loss", "error")}
+        res["runs"] = {n: {k: x.get(k) for k in ("tokens_per_s", "peak_memory_gb", "final_loss", "wall_s",
+                                                  "adapter_dtype", "compiled_layers", "compiled_graphs",
+                                                  "fused_linear_loss", "error")}
                        for n, x in r.get("runs", {}).items()}
         res["ok"] = res["ok"] and not any(x.get("error") for x in res["runs"].values())
     if not res["ok"]:
@@ -383,7 +400,7 @@ def step_four_bit(s: Session) -> dict[str, Any]:
 
 STEPS = [("cuda_tests", step_cuda_tests), ("bench", step_bench), ("levers", step_levers),
          ("memory_estimate", step_memory_estimate), ("model", step_model), ("train", step_train),
-         ("resume", step_resume), ("calibrate", step_calibrate), ("four_bit", step_four_bit)]
+         ("resume", step_resume), ("calibrate", step_calibrate), ("four_bit", step_four_bit), ("compile", step_compile)]
 NEEDS = {"train": "model", "resume": "train", "calibrate": "resume", "four_bit": "model"}
 
 
