@@ -41,6 +41,7 @@ def test_levers_stay_off_under_auto_until_a_gpu_measurement_says_they_pay(monkey
     assert levers.choose_adapter_dtype("auto", m, "cuda") == (torch.bfloat16, "auto: bf16, measured 1.25x on a GPU")
     assert levers.choose_adapter_dtype("auto", m, "cpu")[0] is None
     assert levers.choose_compile(cfg_with(), m, "cuda") == (False, "auto: off, measured 1.01x on a GPU: does not pay")
+    monkeypatch.setattr(levers, "liger_import_error", lambda: "")
     assert levers.choose_fused_linear_loss("auto", True, "cuda") == (True, "auto: on, measured 1.10x on a GPU")
 
 
@@ -62,8 +63,13 @@ def test_fused_linear_loss_falls_back_to_the_chunked_loss_with_the_reason(monkey
     assert levers.choose_fused_linear_loss(True, False, "cuda") == (
         False, "configured, but the chunked loss is off; the chunked loss instead")
     monkeypatch.setattr(levers, "liger_installed", lambda: True)
+    monkeypatch.setattr(levers, "liger_import_error", lambda: "")
     assert levers.choose_fused_linear_loss(True, True, "cuda") == (True, "configured")
     assert levers.choose_fused_linear_loss(False, True, "cuda") == (False, "configured")
+    # Installed but broken (no Triton, say): the chunked loss, before training starts.
+    monkeypatch.setattr(levers, "liger_import_error", lambda: "liger-kernel does not import (ImportError: triton)")
+    assert levers.choose_fused_linear_loss(True, True, "cuda") == (
+        False, "configured, but liger-kernel does not import (ImportError: triton); the chunked loss instead")
 
 
 def test_the_plan_on_cpu_keeps_the_chunked_loss_when_the_fused_loss_is_asked_for():

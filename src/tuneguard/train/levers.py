@@ -186,6 +186,7 @@ def choose_fused_linear_loss(requested: Any, chunked_loss: bool, device_type: st
                "the device is not CUDA" if device_type != "cuda" else
                "liger-kernel is not installed (pip install liger-kernel)" if not liger_installed() else "")
     if requested is True:
+        missing = missing or liger_import_error()
         if missing:
             log.warning("train.fused_linear_loss is on but %s: using the chunked loss", missing)
             return False, f"configured, but {missing}; the chunked loss instead"
@@ -193,7 +194,20 @@ def choose_fused_linear_loss(requested: Any, chunked_loss: bool, device_type: st
     if missing:
         return False, f"auto: off, {missing}"
     pays, why = measured_to_pay("fused_linear_loss")
+    if pays and liger_import_error():
+        return False, f"auto: off, {liger_import_error()}"
     return pays, f"auto: {'on' if pays else 'off'}, {why}"
+
+
+def liger_import_error() -> str:
+    """Why liger-kernel's fused loss cannot be imported here ("" when it can). Imported only once
+    the run would use it: installed is not enough (it needs Triton and a torch it supports), and
+    a failure in the first training step would lose the run's setup."""
+    try:
+        import liger_kernel.transformers.functional  # noqa: F401
+    except Exception as exc:  # noqa: BLE001 - any failure means: use the chunked loss
+        return f"liger-kernel does not import ({type(exc).__name__}: {exc})"
+    return ""
 
 
 def fused_linear_cross_entropy_sum(hidden: torch.Tensor, head: nn.Module, labels: torch.Tensor) -> torch.Tensor:
