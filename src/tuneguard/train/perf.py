@@ -52,6 +52,11 @@ LINEAR_BYTES_PER_HIDDEN = 36.0
 MLP_BYTES_PER_INTERMEDIATE = 2.0
 UNFUSED_GELU_BYTES_PER_INTERMEDIATE = 6.0
 EAGER_ATTN_BYTES_PER_SCORE = 4.0
+# LoRA weights in the base's bf16 (model.adapter_dtype base) keep 8.5 bytes per hidden unit per
+# token and layer less: PEFT's fp32 adapters save an fp32 copy of each adapter's input for
+# backward (measured like the coefficients above: 42.5 x hidden per layer with fp32 adapters,
+# 34.0 with bf16 ones; tests/perf/test_levers.py).
+FP32_ADAPTER_INPUT_BYTES_PER_HIDDEN = 8.5
 # Peak bytes per logit of the loss without chunking: 16-bit logits, their fp32 copy, the
 # saved log-softmax and the fp32 gradient.
 LOSS_BYTES_PER_LOGIT = 14.0
@@ -201,10 +206,12 @@ def fuse_gelu(model: nn.Module) -> int:
 # --- memory estimate ------------------------------------------------------------------
 
 def activation_bytes(shape: Shape, batch_size: int, seq_len: int, *, attention: str, checkpointing: bool,
-                     chunked_loss: bool, fused_gelu: bool, chunk_tokens: int = 4096) -> float:
+                     chunked_loss: bool, fused_gelu: bool, chunk_tokens: int = 4096, bf16_adapters: bool = False) -> float:
     """Estimated bytes held for backward by one micro-batch of batch_size x seq_len tokens."""
     tokens = batch_size * seq_len
     per_token_layer = LINEAR_BYTES_PER_HIDDEN * shape.hidden + MLP_BYTES_PER_INTERMEDIATE * shape.intermediate
+    if bf16_adapters:
+        per_token_layer -= FP32_ADAPTER_INPUT_BYTES_PER_HIDDEN * shape.hidden
     if not fused_gelu:
         per_token_layer += UNFUSED_GELU_BYTES_PER_INTERMEDIATE * shape.intermediate
     if attention == "eager":
@@ -238,11 +245,12 @@ def device_memory_bytes(device_type: str) -> float:
 
 def choose_checkpointing(requested: bool | str, model: nn.Module, *, batch_size: int, seq_len: int,
                          attention: str, chunked_loss: bool, fused_gelu: bool, device_type: str,
-                         budget_gb: float | None, margin: float = 0.15) -> tuple[bool, str, float, float, float]:
+                         budget_gb: float | None, margin: float = 0.15,
+                         bf16_adapters: bool = False) -> tuple[bool, str, float, float, float]:
     """(enable, reason, peak GB without, peak GB with checkpointing, budget GB)."""
     shape = model_shape(unwrap(model).config)
     fixed = static_bytes(model)
-    kw = dict(attention=attention, chunked_loss=chunked_loss, fused_gelu=fused_gelu)
+    kw = dict(attention=attention, chunked_loss=chunked_loss, fused_gelu=fused_gelu, bf16_adapters=bf16_adapters)
     without = (fixed + activation_bytes(shape, batch_size, seq_len, checkpointing=False, **kw)) / GB
     with_ckpt = (fixed + activation_bytes(shape, batch_size, seq_len, checkpointing=True, **kw)) / GB
     budget = budget_gb if budget_gb else device_memory_bytes(device_type) / GB
@@ -503,7 +511,8 @@ def plan_performance(cfg: Any, model: nn.Module, *, use_cpu: bool, max_example_l
      plan.estimated_peak_checkpointed_gb, plan.memory_budget_gb) = choose_checkpointing(
         cfg.model.gradient_checkpointing, model, batch_size=cfg.train.batch_size, seq_len=seq,
         attention=plan.attention, chunked_loss=plan.chunked_loss, fused_gelu=plan.fused_gelu > 0 or not has_unfused_gelu(m),
-        device_type=device_type, budget_gb=getattr(cfg.train, "memory_budget_gb", None))
+        device_type=device_type, budget_gb=getattr(cfg.train, "memory_budget_gb", None),
+        bf16_adapters=plan.adapter_dtype == "bfloat16")
     # A KV cache is useless in training (GPT-J would build and copy one in every layer, about
     # 0.44 MB per token) and conflicts with recomputation; transformers 5's Trainer turns it
     # off too, but not every code path that trains goes through its constructor first.
