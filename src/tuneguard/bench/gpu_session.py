@@ -10,6 +10,10 @@ Steps, in order:
 1. cuda_tests  the CUDA lane of the test suite (`pytest -m cuda tests/cuda`).
 2. bench       the throughput bench: tuneguard's pipeline against the notebook pipeline,
                MFU, peak memory, a profile summary (tuneguard.bench.throughput).
+   levers      each speed lever alone (bf16 adapters, fused linear cross-entropy) against
+               the same run without it (tuneguard.bench.levers).
+   memory_estimate  the activation-memory estimate against measured peaks at batch 4 and
+               8 of 512 tokens, checkpointing off (measured by the levers step's process).
 3. model       GPT-J-6B with random weights saved as a model folder (bf16 safetensors and a
                tokenizer), so that the real `tuneguard train` loads it as a user's model.
 4. train       `tuneguard train` on it with the v2 preset (LoRA r16 on q, k, v, out) and
@@ -20,6 +24,8 @@ Steps, in order:
 6. calibrate   `tuneguard plan --calibrate`: its step time and peak memory against the
                measured ones of the train run.
 7. four_bit    `tuneguard train` with the base in 4-bit (bitsandbytes): a few steps.
+8. compile     the compiled-layers lever against its own same-run baseline, last: its
+               compile time is unknown until a GPU has run it.
 
 Results under OUT: summary.json (every figure and each step's status), log.txt, and
 details.tar.gz (each step's full output and config).
@@ -44,8 +50,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-STEP_LIMITS = {"cuda_tests": 150, "bench": 240, "model": 120, "train": 200, "resume": 150, "calibrate": 150,
-               "four_bit": 180}
+# Each step's own limit in seconds on the GPU; the budget (500 s by default) cuts the later ones.
+# Measured on nothing yet: sized from the H200 anchors (GPT-J-6B built in bf16 on the card in
+# about 20 s; 2,000-10,000 real tokens/s) so the whole script stays near 8 minutes.
+STEP_LIMITS = {"cuda_tests": 60, "bench": 110, "levers": 100, "memory_estimate": 60, "model": 50, "train": 100,
+               "resume": 60, "calibrate": 60, "four_bit": 70, "compile": 150}
 
 
 class Session:
@@ -78,8 +87,8 @@ class Session:
         return self.deadline - time.monotonic()
 
     def limit(self, name: str) -> float:
-        """The step's time limit: its own (twice that on a busy CPU), within what is left."""
-        return max(5.0, min(STEP_LIMITS[name] * (2.0 if self.selftest else 1.0), self.left() - 5))
+        """The step's time limit: its own (four times that on a busy CPU), within what is left."""
+        return max(5.0, min(STEP_LIMITS[name] * (4.0 if self.selftest else 1.0), self.left() - 5))
 
     def run(self, name: str, cmd: list[str], limit: float, *, stdout_only: bool = False) -> tuple[int, str]:
         """Run `cmd` (its own process group) for at most `limit` seconds; (rc, output).
@@ -142,6 +151,69 @@ def step_bench(s: Session) -> dict[str, Any]:
         res["matmul_peak_tflops"] = r.get("matmul_peak_tflops")
     else:
         res["tail"] = tail(out)
+    return res
+
+
+def levers_args(s: Session) -> list[str]:
+    if s.selftest:
+        return ["--model", "tiny", "--device", "cpu", "--dtype", "bf16", "--chunked-loss", "on", "--steps", "6",
+                "--warmup", "2", "--batch", "8", "--compile-backend", "aot_eager", "--batches", "2,4"]
+    return ["--model", "gptj-6b", "--steps", "14", "--warmup", "3", "--batch", "8", "--accum", "2",
+            "--memory-budget-gb", "40", "--batches", "4,8", "--max-length", "512"]
+
+
+def step_levers(s: Session) -> dict[str, Any]:
+    """Each speed lever alone against the same run without it, and (first, in the same process,
+    on the same base: one GPT-J-6B build less) the memory estimate's runs (tuneguard.bench.levers)."""
+    # In details.tar.gz; the figures go into summary.json (8 files come back at most).
+    path, memory = s.work / "levers.json", s.work / "memory_estimate.json"
+    rc, out = s.run("levers", [s.python, "-m", "tuneguard.bench.levers", "all", *levers_args(s), "--out", str(path),
+                               "--memory-out", str(memory), "--levers", "adapter_dtype,fused_linear_loss"],
+                    s.limit("levers"))
+    return levers_result(rc, out, path)
+
+
+def step_compile(s: Session) -> dict[str, Any]:
+    """The compile lever alone against its own same-run baseline, last: its compile time is the
+    one figure no CPU run predicts, so it takes whatever time the other steps left."""
+    path = s.work / "compile_lever.json"
+    rc, out = s.run("compile", [s.python, "-m", "tuneguard.bench.levers", "levers", *levers_args(s), "--out",
+                                str(path), "--levers", "compile"], s.limit("compile"))
+    return levers_result(rc, out, path)
+
+
+def levers_result(rc: int, out: str, path: Path) -> dict[str, Any]:
+    res: dict[str, Any] = {"ok": rc == 0, "rc": rc}
+    if path.exists():  # rewritten after every run: what finished before a timeout is kept
+        r = json.loads(path.read_text())
+        res["ratio_to_none"] = r.get("ratio_to_none")
+        res["runs"] = {n: {k: x.get(k) for k in ("tokens_per_s", "peak_memory_gb", "final_loss", "wall_s",
+                                                  "adapter_dtype", "compiled_layers", "compiled_graphs",
+                                                  "fused_linear_loss", "error")}
+                       for n, x in r.get("runs", {}).items()}
+        res["ok"] = res["ok"] and not any(x.get("error") for x in res["runs"].values())
+    if not res["ok"]:
+        res["tail"] = tail(out)
+    return res
+
+
+def step_memory_estimate(s: Session) -> dict[str, Any]:
+    """The activation-memory estimate behind `gradient_checkpointing: auto` against measured
+    peaks at two batch sizes of 512-token rows, checkpointing off: the levers step measured
+    them; alone (ONLY=memory_estimate) this step runs them."""
+    path = s.work / "memory_estimate.json"
+    res: dict[str, Any] = {"ok": True}
+    if "levers" not in s.results:
+        rc, out = s.run("memory_estimate", [s.python, "-m", "tuneguard.bench.levers", "memory", *levers_args(s),
+                                            "--out", str(path)], s.limit("memory_estimate"))
+        res = {"ok": rc == 0, "rc": rc, **({} if rc == 0 else {"tail": tail(out)})}
+    if not path.exists():
+        return {**res, "ok": False, "error": "no memory_estimate.json (see the levers step)"}
+    r = json.loads(path.read_text())
+    res["runs"] = {b: {k: x.get(k) for k in ("estimated_peak_gb", "peak_memory_gb", "error_pct", "error")}
+                   for b, x in r.get("runs", {}).items()}
+    res["max_abs_error_pct"], res["within_10pct"] = r.get("max_abs_error_pct"), r.get("within_10pct")
+    res["ok"] = res["ok"] and bool(res["runs"]) and not any(x.get("error") for x in res["runs"].values())
     return res
 
 
@@ -326,9 +398,18 @@ def step_four_bit(s: Session) -> dict[str, Any]:
             "hardware": r.get("hardware"), **({} if rc == 0 else {"tail": tail(out)})}
 
 
-STEPS = [("cuda_tests", step_cuda_tests), ("bench", step_bench), ("model", step_model), ("train", step_train),
-         ("resume", step_resume), ("calibrate", step_calibrate), ("four_bit", step_four_bit)]
+STEPS = [("cuda_tests", step_cuda_tests), ("bench", step_bench), ("levers", step_levers),
+         ("memory_estimate", step_memory_estimate), ("model", step_model), ("train", step_train),
+         ("resume", step_resume), ("calibrate", step_calibrate), ("four_bit", step_four_bit), ("compile", step_compile)]
 NEEDS = {"train": "model", "resume": "train", "calibrate": "resume", "four_bit": "model"}
+
+
+def write_summary(out: Path, selftest: bool, results: dict[str, dict[str, Any]]) -> list[str]:
+    """summary.json: every step's figures and status so far; returns the failed steps."""
+    failed = [n for n, r in results.items() if not r.get("ok")]
+    summary = {"selftest": selftest, "failed": failed, "steps": results}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str), "utf-8")
+    return failed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -371,11 +452,11 @@ def main(argv: list[str] | None = None) -> int:
                            default=str)[:600])
         if res.get("tail"):
             s.say("    " + res["tail"].replace("\n", "\n    "))
-    failed = [n for n, r in s.results.items() if not r.get("ok")]
-    summary = {"selftest": o.selftest, "failed": failed, "steps": s.results}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str), "utf-8")
+        write_summary(out, o.selftest, s.results)  # after every step: a session cut short keeps what it measured
+    failed = write_summary(out, o.selftest, s.results)
     with tarfile.open(out / "details.tar.gz", "w:gz") as tar:
-        for p in sorted(work.glob("*.log")) + sorted(work.glob("*.stdout")) + [work / "config.yaml"]:
+        for p in sorted(work.glob("*.log")) + sorted(work.glob("*.stdout")) + sorted(work.glob("*.json")) + \
+                [work / "config.yaml"]:
             if p.exists():
                 tar.add(p, arcname=p.name)
     s.say("ALL STEPS PASSED" if not failed else f"FAILED STEPS: {', '.join(failed)}")

@@ -236,6 +236,10 @@ def run_pipeline(kind: str, *, base: Any, tokenizer: Any, examples: list[dict[st
         write_profile(prof, profile_dir, device)
     if plan is not None and plan.loss_func is not None:
         plan.loss_func.close()  # the chunked loss's hook, before the base is reused
+    if plan is not None and plan.compiled_layers:
+        from tuneguard.train import levers
+
+        levers.uncompile_layers(levers.decoder_layers(model))
     # Give the base back as it was (no adapter, no recomputation), for the next pipeline.
     base = model.unload()
     if getattr(base, "is_gradient_checkpointing", False):
@@ -267,8 +271,15 @@ def _tuneguard_setup(model: Any, tokenizer: Any, examples: list[dict[str, Any]],
 
     cfg = Config()
     cfg.model.attn_implementation = opts.attn
-    cfg.model.gradient_checkpointing = "auto"
+    cfg.model.gradient_checkpointing = getattr(opts, "gradient_checkpointing", "auto")
     cfg.train.chunked_loss = {"on": True, "off": False}.get(opts.chunked_loss, "auto")
+    # The speed levers (tuneguard.train.levers), off unless asked for: tuneguard.bench.levers
+    # measures each one alone against the same run without it.
+    cfg.model.adapter_dtype = getattr(opts, "adapter_dtype", "float32")
+    cfg.train.compile = getattr(opts, "train_compile", False)
+    cfg.train.compile_buckets = getattr(opts, "compile_buckets", 4)
+    cfg.train.compile_backend = getattr(opts, "compile_backend", "inductor")
+    cfg.train.fused_linear_loss = getattr(opts, "fused_linear_loss", False)
     cfg.train.batch_size = batch
     cfg.data.max_length = opts.max_length
     cfg.data.pad_to_multiple_of = opts.pad_multiple
@@ -279,7 +290,9 @@ def _tuneguard_setup(model: Any, tokenizer: Any, examples: list[dict[str, Any]],
     collator = RecordingCollator(PaddingCollator(tokenizer.pad_token_id, opts.pad_multiple, opts.max_length))
     info.update(attention=plan.attention, gradient_checkpointing=plan.gradient_checkpointing,
                 chunked_loss=plan.chunked_loss, fused_gelu=plan.fused_gelu, pad_to_multiple_of=opts.pad_multiple,
-                order="length-bucketed", estimated_peak_gb=plan.estimated_peak_gb)
+                order="length-bucketed", estimated_peak_gb=plan.estimated_peak_gb, adapter_dtype=plan.adapter_dtype,
+                compiled_layers=plan.compiled_layers, compile_buckets=plan.compile_buckets,
+                fused_linear_loss=plan.fused_linear_loss)
     return collator, plan
 
 

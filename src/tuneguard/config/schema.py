@@ -50,6 +50,11 @@ class ModelConfig(Section):
         True, description="Run tanh-approximate GELUs written as elementwise ops (GPT-J's gelu_new) as PyTorch's "
         "fused kernel: the same function, one kernel, less activation memory."
     )
+    adapter_dtype: Literal["auto", "float32", "base"] = Field(
+        "auto", description="dtype of the LoRA weights: float32 (PEFT's default: the activations are cast to "
+        "fp32 and back around every adapter), or base: the base model's bf16, no casts (bf16 bases only); auto: "
+        "float32 until a GPU measurement shows base pays (docs/PERFORMANCE.md)."
+    )
     trust_remote_code: bool = Field(False, description="Allow custom modelling code from the hub.")
     hub_token: str | None = Field(None, description="Hub token (secret; prefer the HF_TOKEN env var).")
     context_length: int | None = Field(
@@ -144,6 +149,24 @@ class TrainConfig(Section):
     use_cpu: bool = Field(False, description="Train on CPU even when a GPU is present.")
     dataloader_num_workers: int = Field(0, ge=0)
     torch_compile: bool = Field(False, description="torch.compile the model.")
+    compile: bool | Literal["auto"] = Field(
+        "auto", description="torch.compile each decoder layer (static shapes, one compilation shared by all "
+        "layers) for training batches, whose lengths are padded up to train.compile_buckets sizes so it compiles "
+        "once per size; evaluation runs uncompiled; auto: off until a GPU measurement shows it pays "
+        "(docs/PERFORMANCE.md)."
+    )
+    compile_buckets: int = Field(
+        4, ge=1, le=64, description="With train.compile: the number of sequence-length sizes training batches are "
+        "padded up to (evenly spaced up to data.max_length), so the number of compilations."
+    )
+    compile_backend: str = Field(
+        "inductor", description="torch.compile backend of train.compile (inductor; aot_eager or eager to debug)."
+    )
+    fused_linear_loss: bool | Literal["auto"] = Field(
+        "auto", description="With the chunked loss on CUDA: liger-kernel's fused linear cross-entropy instead of "
+        "the checkpointed chunks (falls back to them when liger-kernel is not installed or the device is not "
+        "CUDA); auto: off until a GPU measurement shows it pays (docs/PERFORMANCE.md)."
+    )
     chunked_loss: bool | Literal["auto"] = Field(
         "auto", description="Cross-entropy from the final hidden states in chunks through the LM head, only at "
         "supervised positions, never the full fp32 logits of a batch; auto: on for vocabularies >= 32,000."

@@ -52,6 +52,11 @@ LINEAR_BYTES_PER_HIDDEN = 36.0
 MLP_BYTES_PER_INTERMEDIATE = 2.0
 UNFUSED_GELU_BYTES_PER_INTERMEDIATE = 6.0
 EAGER_ATTN_BYTES_PER_SCORE = 4.0
+# LoRA weights in the base's bf16 (model.adapter_dtype base) keep 8.5 bytes per hidden unit per
+# token and layer less: PEFT's fp32 adapters save an fp32 copy of each adapter's input for
+# backward (measured like the coefficients above: 42.5 x hidden per layer with fp32 adapters,
+# 34.0 with bf16 ones; tests/perf/test_levers.py).
+FP32_ADAPTER_INPUT_BYTES_PER_HIDDEN = 8.5
 # Peak bytes per logit of the loss without chunking: 16-bit logits, their fp32 copy, the
 # saved log-softmax and the fp32 gradient.
 LOSS_BYTES_PER_LOGIT = 14.0
@@ -72,6 +77,15 @@ class PerfPlan:
     chunked_loss: bool = False
     chunked_loss_reason: str = ""
     token_weighted_loss: bool = False
+    # The levers of tuneguard.train.levers: each on or off, and why.
+    adapter_dtype: str = "float32"
+    adapter_dtype_reason: str = ""
+    compiled_layers: int = 0
+    compile_reason: str = ""
+    compile_buckets: list[int] = dataclasses.field(default_factory=list)
+    fused_linear_loss: bool = False
+    fused_linear_loss_reason: str = ""
+    pad_token_id: int = 0
     loss_func: Any = dataclasses.field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
@@ -79,8 +93,25 @@ class PerfPlan:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "loss_func"}
 
     def train_collate_wrapper(self) -> Any:
-        """Wraps the training collator to ask for hidden states (chunked loss), else None."""
-        return HiddenStatesInputs if self.chunked_loss else None
+        """Wraps the training collator to pad widths up to the compile buckets and to ask for
+        hidden states (chunked loss); None when neither applies."""
+        from tuneguard.train.levers import BucketPadding
+
+        wrappers: list[Any] = []
+        if self.compiled_layers and self.compile_buckets:
+            sizes, pad = list(self.compile_buckets), self.pad_token_id
+            wrappers.append(lambda inner: BucketPadding(inner, sizes, pad))
+        if self.chunked_loss:
+            wrappers.append(HiddenStatesInputs)
+        if not wrappers:
+            return None
+
+        def wrap(inner: Any) -> Any:
+            for w in wrappers:
+                inner = w(inner)
+            return inner
+
+        return wrap
 
 
 # --- model introspection --------------------------------------------------------------
@@ -175,10 +206,12 @@ def fuse_gelu(model: nn.Module) -> int:
 # --- memory estimate ------------------------------------------------------------------
 
 def activation_bytes(shape: Shape, batch_size: int, seq_len: int, *, attention: str, checkpointing: bool,
-                     chunked_loss: bool, fused_gelu: bool, chunk_tokens: int = 4096) -> float:
+                     chunked_loss: bool, fused_gelu: bool, chunk_tokens: int = 4096, bf16_adapters: bool = False) -> float:
     """Estimated bytes held for backward by one micro-batch of batch_size x seq_len tokens."""
     tokens = batch_size * seq_len
     per_token_layer = LINEAR_BYTES_PER_HIDDEN * shape.hidden + MLP_BYTES_PER_INTERMEDIATE * shape.intermediate
+    if bf16_adapters:
+        per_token_layer -= FP32_ADAPTER_INPUT_BYTES_PER_HIDDEN * shape.hidden
     if not fused_gelu:
         per_token_layer += UNFUSED_GELU_BYTES_PER_INTERMEDIATE * shape.intermediate
     if attention == "eager":
@@ -212,11 +245,12 @@ def device_memory_bytes(device_type: str) -> float:
 
 def choose_checkpointing(requested: bool | str, model: nn.Module, *, batch_size: int, seq_len: int,
                          attention: str, chunked_loss: bool, fused_gelu: bool, device_type: str,
-                         budget_gb: float | None, margin: float = 0.15) -> tuple[bool, str, float, float, float]:
+                         budget_gb: float | None, margin: float = 0.15,
+                         bf16_adapters: bool = False) -> tuple[bool, str, float, float, float]:
     """(enable, reason, peak GB without, peak GB with checkpointing, budget GB)."""
     shape = model_shape(unwrap(model).config)
     fixed = static_bytes(model)
-    kw = dict(attention=attention, chunked_loss=chunked_loss, fused_gelu=fused_gelu)
+    kw = dict(attention=attention, chunked_loss=chunked_loss, fused_gelu=fused_gelu, bf16_adapters=bf16_adapters)
     without = (fixed + activation_bytes(shape, batch_size, seq_len, checkpointing=False, **kw)) / GB
     with_ckpt = (fixed + activation_bytes(shape, batch_size, seq_len, checkpointing=True, **kw)) / GB
     budget = budget_gb if budget_gb else device_memory_bytes(device_type) / GB
@@ -303,7 +337,8 @@ class CausalLMLoss:
     """
 
     def __init__(self, model: nn.Module, chunk_tokens: int = 4096, tokens_per_step: float | None = None,
-                 chunked: bool = True):
+                 chunked: bool = True, fused: bool = False):
+        self.fused = fused  # liger-kernel's fused linear cross-entropy instead of the chunks (CUDA)
         self.head = model.get_output_embeddings()
         if self.head is None:
             raise ValueError("the model has no output embeddings (LM head)")
@@ -363,9 +398,14 @@ class CausalLMLoss:
             total = hidden.new_zeros((), dtype=torch.float32)
             from torch.utils.checkpoint import checkpoint
 
-            for s in range(0, count, self.chunk_tokens):
-                total = total + checkpoint(self._chunk, h[s:s + self.chunk_tokens], y[s:s + self.chunk_tokens],
-                                           use_reentrant=False)
+            if self.fused:
+                from tuneguard.train.levers import fused_linear_cross_entropy_sum
+
+                total = fused_linear_cross_entropy_sum(h, self.head, y) if count else total
+            else:
+                for s in range(0, count, self.chunk_tokens):
+                    total = total + checkpoint(self._chunk, h[s:s + self.chunk_tokens], y[s:s + self.chunk_tokens],
+                                               use_reentrant=False)
         if num_items_in_batch is None:
             return total / count
         if torch.is_tensor(num_items_in_batch):
@@ -461,15 +501,18 @@ def plan_performance(cfg: Any, model: nn.Module, *, use_cpu: bool, max_example_l
 
     plan.chunked_loss, plan.chunked_loss_reason = choose_chunked_loss(cfg, model)
     plan.token_weighted_loss = bool(tokens_per_step)
+    plan_levers(plan, cfg, model, device_type)
     if plan.chunked_loss or plan.token_weighted_loss:
-        plan.loss_func = CausalLMLoss(model, tokens_per_step=tokens_per_step, chunked=plan.chunked_loss)
+        plan.loss_func = CausalLMLoss(model, tokens_per_step=tokens_per_step, chunked=plan.chunked_loss,
+                                      fused=plan.fused_linear_loss)
 
     seq = planned_seq_len(cfg, max_example_length)
     (plan.gradient_checkpointing, plan.checkpointing_reason, plan.estimated_peak_gb,
      plan.estimated_peak_checkpointed_gb, plan.memory_budget_gb) = choose_checkpointing(
         cfg.model.gradient_checkpointing, model, batch_size=cfg.train.batch_size, seq_len=seq,
         attention=plan.attention, chunked_loss=plan.chunked_loss, fused_gelu=plan.fused_gelu > 0 or not has_unfused_gelu(m),
-        device_type=device_type, budget_gb=getattr(cfg.train, "memory_budget_gb", None))
+        device_type=device_type, budget_gb=getattr(cfg.train, "memory_budget_gb", None),
+        bf16_adapters=plan.adapter_dtype == "bfloat16")
     # A KV cache is useless in training (GPT-J would build and copy one in every layer, about
     # 0.44 MB per token) and conflicts with recomputation; transformers 5's Trainer turns it
     # off too, but not every code path that trains goes through its constructor first.
@@ -483,7 +526,33 @@ def plan_performance(cfg: Any, model: nn.Module, *, use_cpu: bool, max_example_l
     log.info("chunked cross-entropy: %s (%s)", "on" if plan.chunked_loss else "off", plan.chunked_loss_reason)
     if plan.fused_gelu:
         log.info("fused GELU: replaced %d elementwise tanh-GELU modules", plan.fused_gelu)
+    log.info("adapter dtype: %s (%s)", plan.adapter_dtype, plan.adapter_dtype_reason)
+    log.info("compiled decoder layers: %s (%s)", f"{plan.compiled_layers}, lengths padded to {plan.compile_buckets}"
+             if plan.compiled_layers else "off", plan.compile_reason)
+    log.info("fused linear cross-entropy: %s (%s)", "on" if plan.fused_linear_loss else "off",
+             plan.fused_linear_loss_reason)
     return plan
+
+
+def plan_levers(plan: PerfPlan, cfg: Any, model: nn.Module, device_type: str) -> None:
+    """The choices of tuneguard.train.levers, applied to `model` (before the optimizer exists)."""
+    from tuneguard.train import levers
+
+    dtype, plan.adapter_dtype_reason = levers.choose_adapter_dtype(
+        getattr(cfg.model, "adapter_dtype", "auto"), model, device_type)
+    if dtype is not None:
+        levers.cast_adapters(model, dtype)
+        plan.adapter_dtype = str(dtype).removeprefix("torch.")
+    on, plan.compile_reason = levers.choose_compile(cfg, model, device_type)
+    if on:
+        layers = levers.decoder_layers(model)
+        assert layers is not None  # choose_compile checked
+        mult = max(1, cfg.data.pad_to_multiple_of)
+        plan.compile_buckets = levers.bucket_sizes(cfg.data.max_length, cfg.train.compile_buckets, mult)
+        plan.pad_token_id = getattr(unwrap(model).config, "pad_token_id", None) or 0
+        plan.compiled_layers = levers.compile_layers(layers, backend=cfg.train.compile_backend)
+    plan.fused_linear_loss, plan.fused_linear_loss_reason = levers.choose_fused_linear_loss(
+        getattr(cfg.train, "fused_linear_loss", "auto"), plan.chunked_loss, device_type)
 
 
 def has_unfused_gelu(model: nn.Module) -> bool:
