@@ -185,7 +185,7 @@ def rss_figures(rows: list[dict[str, Any]]) -> dict[str, float]:
     xs, ys = [s for s, _ in warm], [v for _, v in warm]
     mx, my = statistics.fmean(xs), statistics.fmean(ys)
     sxx = sum((x - mx) ** 2 for x in xs) or 1.0
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
     return {"early_mb": round(statistics.median(early), 1), "end_mb": round(statistics.median(late), 1),
             "growth_mb": round(statistics.median(late) - statistics.median(early), 1),
             "max_mb": round(max(ys), 1), "slope_mb_per_1k_steps": round(slope * 1000, 2), "samples": len(pts)}
