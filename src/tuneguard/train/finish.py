@@ -52,8 +52,9 @@ def finish_run(ctx: RunContext, trainer: Any, data: PreparedData, tokenizer: Any
         store.set_meta(notify_caller_seconds=round(getattr(ctx.notifier, "seconds", 0.0), 6))
         ctx.notifier.close(timeout=ctx.cfg.notify.flush_timeout_s)
     best = state.best_metric
-    console.print(Text(f"run {store.state()} at step {state.global_step}/{state.max_steps}; best eval loss "
-                       f"{best if best is None else round(best, 4)}; adapter: {ctx.run_dir / 'adapter'}"))
+    evaluated = "no evaluation yet" if best is None else f"best eval loss {round(best, 4)}"
+    console.print(Text(f"run {store.state()} at step {state.global_step}/{state.max_steps}; {evaluated}; "
+                       f"adapter: {ctx.run_dir / 'adapter'}"))
     return code
 
 
