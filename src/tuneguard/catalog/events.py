@@ -40,7 +40,7 @@ LINES: dict[str, dict[str, str]] = {
     'eval_loss': {"en": 'Validation loss: {v}', "th": 'eval loss: {v}'},
     'new_best': {
         "en": 'New best (previous best {best}, change {delta})',
-        "th": 'ดีที่สุดใหม่ (ค่าดีที่สุดเดิม {best}, เปลี่ยนไป {delta})'},
+        "th": 'ค่าดีที่สุดใหม่ (ดีที่สุดเดิม {best}, เปลี่ยนไป {delta})'},
     'vs_best': {"en": 'Change against the best ({best}): {delta}', "th": 'เทียบกับค่าดีที่สุด ({best}): {delta}'},
     'gap': {"en": 'Gap (validation - training): {v}', "th": 'ช่องว่าง (eval loss - loss การฝึก): {v}'},
     'code': {"en": 'Code: {code}', "th": 'รหัส: {code}'},

@@ -112,7 +112,7 @@ AUDIT: dict[str, dict[str, str]] = {
     # -- ANSWER_IN_PROMPT ---------------------------------------------------------------
     "ANSWER_IN_PROMPT.copied": {
         "en": "In {count} of {n} training rows ({share!p}) at least {ratio!p} of the answer is copied verbatim in the prompt of this {task} task, so the model learns to copy rather than to answer.",
-        "th": "ในข้อมูลฝึก {count} จาก {n} แถว ({share!p}) คำตอบอย่างน้อย {ratio!p} ถูกคัดลอกไว้ใน prompt ตรงตัว ในงานแบบ{task} โมเดลจึงเรียนรู้การลอกแทนการตอบ"},
+        "th": "ในงานแบบ{task} ข้อมูลฝึก {count} จาก {n} แถว ({share!p}) มีคำตอบอย่างน้อย {ratio!p} อยู่ใน prompt แบบตรงตัว โมเดลจึงเรียนรู้การลอกแทนการตอบ"},
     "ANSWER_IN_PROMPT.copied.rec": {
         "en": "Drop the listed rows or rebuild their prompts without the answer (look for an input field that repeats the output, or a template that includes it). If copying from the input is the task, say so with data.task: extraction (or rewriting).",
         "th": "ลบแถวที่ระบุ หรือสร้าง prompt ใหม่โดยไม่มีคำตอบ (หาฟิลด์อินพุตที่ซ้ำกับเอาต์พุต หรือแม่แบบที่ใส่คำตอบไว้) ถ้างานคือการคัดลอกจากอินพุตจริง ให้ตั้ง data.task: extraction (หรือ rewriting)"},
@@ -241,7 +241,7 @@ GUARD: dict[str, dict[str, str]] = {
         "th": "แก้ข้อมูล ไม่ใช่ learning rate (ลด learning rate แค่ทำให้ loss ดิ่งช้าลง) {links} สาเหตุที่เป็นไปได้: {suspected}"},
     "LOSS_COLLAPSE.audit.not_errors": {
         "en": "the audit's findings ({codes}) are not errors",
-        "th": "สิ่งที่การตรวจข้อมูลพบ ({codes}) ไม่ใช่ระดับข้อผิดพลาด"},
+        "th": "สิ่งที่การตรวจข้อมูลพบ ({codes}) ไม่ถึงระดับข้อผิดพลาด"},
     "LOSS_COLLAPSE.audit.none": {"en": "the audit found no cause", "th": "การตรวจข้อมูลไม่พบสาเหตุ"},
     "LOSS_COLLAPSE.watching": {
         "en": "Training loss {change} ({rule}) {when}, while each distinct row has been seen at most {exposures:g} time(s), and {audit}: either the task is easy for this model or the training rows are predictable in a way the audit cannot see. The next evaluation tells: an eval loss as low means an easy task; one far above the training loss means a fault, and the run halts.",
@@ -261,7 +261,7 @@ GUARD: dict[str, dict[str, str]] = {
         "th": "แก้ข้อมูลฝึก: หาแถวที่ซ้ำในแบบที่การตรวจแถวซ้ำหาไม่เจอ (คำตอบเดียวกันภายใต้หลาย prompt หรือแม่แบบเดียวกัน) และตรวจว่าแถว validation มาจากแหล่งและรูปแบบเดียวกัน {also}สาเหตุที่เป็นไปได้: {suspected}"},
     "LOSS_COLLAPSE.also": {"en": "The audit also found: {links}. ", "th": "การตรวจข้อมูลยังพบ: {links} "},
     "LOSS_COLLAPSE.with_codes": {
-        "en": "only non-error audit findings ({codes}).", "th": "การตรวจข้อมูลพบแค่ระดับที่ไม่ใช่ข้อผิดพลาด ({codes})"},
+        "en": "only non-error audit findings ({codes}).", "th": "การตรวจข้อมูลพบเพียงปัญหาที่ไม่ถึงระดับข้อผิดพลาด ({codes})"},
     "LOSS_COLLAPSE.with_clean": {"en": "a clean audit.", "th": "การตรวจข้อมูลไม่พบปัญหา"},
     "LOSS_COLLAPSE.easy": {
         "en": "The task looks easy for this model, not broken: the training loss fell low ({loss:.4g} at step {loss_step}, {rule}) and the eval loss on rows not seen in training is of the same order ({eval_loss:.4g} at step {step} against {low:.4g} for training since the previous evaluation, within {limit:g}x), with {audit}",
