@@ -15,15 +15,15 @@ DIAGNOSIS: dict[str, dict[str, str]] = {
     # what each means, in one sentence
     "data_fault.means": {
         "en": "the data or its labels are faulty: fix the data first; no hyperparameter change can make up for it",
-        "th": "ข้อมูลหรือ label มีข้อบกพร่อง: แก้ข้อมูลก่อน การปรับไฮเปอร์พารามิเตอร์ไม่ช่วยแก้ปัญหานี้"},
+        "th": "ข้อมูลหรือ label มีข้อบกพร่อง: แก้ข้อมูลก่อน ปรับ hyperparameter เท่าไรก็ชดเชยไม่ได้"},
     "unstable.means": {
         "en": "the updates were too large for the model: lower the learning rate, warm up and clip gradients",
-        "th": "การอัปเดตน้ำหนักใหญ่เกินไป: ลด learning rate ใช้ warmup และจำกัด gradient norm"},
+        "th": "การอัปเดตน้ำหนักใหญ่เกินไป: ลด learning rate ใช้ warmup และทำ gradient clipping"},
     "overfitting.means": {
         "en": "the model memorises the training rows: train for fewer steps, stop early, regularise; "
               "never raise the learning rate",
         "th": "โมเดลจำแถวข้อมูลฝึกแทนการเรียนรู้: ฝึกให้น้อย step ลง หยุดก่อนกำหนด เพิ่ม regularization "
-              "และห้ามเพิ่ม learning rate"},
+              "และอย่าเพิ่ม learning rate"},
     "underfitting.means": {
         "en": "the model learned little: raise the learning rate, or train longer or with a larger LoRA rank",
         "th": "โมเดลเรียนรู้ได้น้อย: เพิ่ม learning rate หรือฝึกนานขึ้น หรือเพิ่ม rank ของ LoRA"},
@@ -38,14 +38,14 @@ DIAGNOSIS: dict[str, dict[str, str]] = {
     # evidence, one template per kind of fact
     "ev.audit_errors": {
         "en": "the audit found {codes} (severity error) and the run was forced past it",
-        "th": "การตรวจข้อมูลพบ {codes} (ระดับข้อผิดพลาด) แต่ยังบังคับให้ฝึกต่อ"},
+        "th": "การตรวจข้อมูลพบ {codes} (ระดับข้อผิดพลาด) แต่การรันถูกบังคับให้ฝึกต่อ"},
     "ev.collapse_linked": {
         "en": "LOSS_COLLAPSE at step {step}: training loss {initial} -> {loss} in epoch 1, with {codes} in the audit",
-        "th": "LOSS_COLLAPSE ที่ step {step}: ค่า loss การฝึก {initial} -> {loss} ในรอบข้อมูลแรก "
+        "th": "LOSS_COLLAPSE ที่ step {step}: ค่า loss การฝึก {initial} -> {loss} ใน epoch 1 "
               "และการตรวจข้อมูลพบ {codes}"},
     "ev.collapse": {
         "en": "LOSS_COLLAPSE at step {step}: training loss {initial} -> {loss} in epoch 1",
-        "th": "LOSS_COLLAPSE ที่ step {step}: ค่า loss การฝึก {initial} -> {loss} ในรอบข้อมูลแรก"},
+        "th": "LOSS_COLLAPSE ที่ step {step}: ค่า loss การฝึก {initial} -> {loss} ใน epoch 1"},
     # A collapse counted in what the model had seen (guard evidence with examples_seen).
     "ev.collapse_linked_seen": {
         "en": "LOSS_COLLAPSE at step {step}: training loss {initial} -> {loss} after {examples} examples ({passes} "
@@ -62,7 +62,7 @@ DIAGNOSIS: dict[str, dict[str, str]] = {
         "th": "ค่า loss หรือ gradient ไม่เป็นตัวเลขจำกัด (NaN/Inf) ที่ step {step}"},
     "ev.spikes": {
         "en": "{n} loss spike(s), the first at step {step}: {loss}, {ratio}x the running median",
-        "th": "ค่า loss พุ่งขึ้น {n} ครั้ง ครั้งแรกที่ step {step}: {loss} เป็น {ratio} เท่าของค่ามัธยฐาน"},
+        "th": "ค่า loss พุ่งขึ้น {n} ครั้ง ครั้งแรกที่ step {step}: {loss} เป็น {ratio} เท่าของค่ามัธยฐานเคลื่อนที่"},
     "ev.grad_norm": {
         "en": "gradient norm {value} at step {step}, above {limit} ({n} time(s))",
         "th": "gradient norm {value} ที่ step {step} เกิน {limit} ({n} ครั้ง)"},
@@ -74,8 +74,8 @@ DIAGNOSIS: dict[str, dict[str, str]] = {
     "ev.gap": {
         "en": "the eval - train gap grew from {first_gap} at step {first_step} to {gap} at step {step} "
               "(limit {limit}, report.max_final_gap)",
-        "th": "ช่องว่างระหว่าง eval loss กับการฝึกเพิ่มจาก {first_gap} ที่ step {first_step} "
-              "เป็น {gap} ที่ step {step} (เกณฑ์ {limit})"},
+        "th": "ช่องว่างระหว่าง eval loss กับ loss การฝึกเพิ่มจาก {first_gap} ที่ step {first_step} "
+              "เป็น {gap} ที่ step {step} (เกณฑ์ {limit}, report.max_final_gap)"},
     "ev.finding": {"en": "{code} at step {step}", "th": "{code} ที่ step {step}"},
     "ev.flat": {
         "en": "training loss only {first} -> {last} from step {first_step} to step {last_step} ({drop} lower)",
@@ -85,11 +85,11 @@ DIAGNOSIS: dict[str, dict[str, str]] = {
         "th": "eval loss {first} ในการประเมินครั้งแรก ดีที่สุด {best} (ลดลง {drop})"},
     "ev.answers_wrong": {
         "en": "only {right} of {n} expected answers right at step {step}: the model has not learned the task yet",
-        "th": "ตอบถูกเพียง {right} จาก {n} ข้อที่ step {step}: โมเดลยังเรียนรู้งานนี้ไม่ได้"},
+        "th": "ที่ step {step} ตอบถูกเพียง {right} จาก {n} ข้อ: โมเดลยังเรียนรู้งานนี้ไม่ได้"},
     "ev.answers_wrong_base": {
         "en": "only {right} of {n} expected answers right at step {step} (the base model: {base} of {n}): "
               "the model has not learned the task yet",
-        "th": "ตอบถูกเพียง {right} จาก {n} ข้อที่ step {step} (โมเดลตั้งต้น: {base} จาก {n}): "
+        "th": "ที่ step {step} ตอบถูกเพียง {right} จาก {n} ข้อ (โมเดลตั้งต้น: {base} จาก {n}): "
               "โมเดลยังเรียนรู้งานนี้ไม่ได้"},
     "ev.plateau_early": {
         "en": "PLATEAU at step {step}, in the first half of the run",

@@ -64,10 +64,10 @@ AUDIT: dict[str, dict[str, str]] = {
     # -- DUPLICATE_EXACT / DUPLICATE_NEAR -----------------------------------------------
     "DUPLICATE_EXACT.copies": {
         "en": "{extra} of {n} training rows ({share!p}) are exact copies of another row (normalised prompt + response) in {groups} group(s); the largest repeats {largest} times, so the model memorises them instead of learning.",
-        "th": "ข้อมูลฝึก {extra} จาก {n} แถว ({share!p}) ซ้ำกับแถวอื่นทุกตัวอักษร (prompt + response หลังปรับรูปแบบ) รวม {groups} กลุ่ม กลุ่มที่ใหญ่ที่สุดซ้ำ {largest} ครั้ง โมเดลจึงจำแถวเหล่านี้แทนการเรียนรู้"},
+        "th": "ข้อมูลฝึก {extra} จาก {n} แถว ({share!p}) ซ้ำกับแถวอื่นตรงทุกตัวอักษร (เทียบ prompt + response หลัง normalize) รวม {groups} กลุ่ม กลุ่มที่ใหญ่ที่สุดซ้ำกัน {largest} ครั้ง โมเดลจะจำแถวเหล่านี้แทนที่จะเรียนรู้"},
     "DUPLICATE_EXACT.copies.rec": {
         "en": "Deduplicate data.train_file (keep one row per normalised prompt + response) before sampling or splitting, then run `tuneguard audit` again; the largest groups are listed in the evidence.",
-        "th": "ลบแถวซ้ำใน data.train_file (เก็บไว้แถวเดียวต่อ prompt + response) ก่อนสุ่มหรือแบ่งข้อมูล แล้วรัน `tuneguard audit` อีกครั้ง กลุ่มที่ใหญ่ที่สุดอยู่ในหลักฐาน"},
+        "th": "ลบแถวซ้ำใน data.train_file (เก็บไว้แถวเดียวต่อ prompt + response ที่ normalize แล้ว) ก่อนสุ่มหรือแบ่งข้อมูล แล้วรัน `tuneguard audit` อีกครั้ง ดูกลุ่มที่ใหญ่ที่สุดได้ในหลักฐาน"},
     "DUPLICATE_NEAR.copies": {
         "en": "{extra} training rows ({share!p}) are near copies (word {ngram}-gram Jaccard >= {threshold}) of another row, in {clusters} cluster(s); the largest holds {biggest} distinct rows ({big_share!p} of the data).",
         "th": "ข้อมูลฝึก {extra} แถว ({share!p}) เกือบซ้ำกับแถวอื่น (Jaccard ของ {ngram}-gram ระดับคำ >= {threshold}) รวม {clusters} กลุ่ม กลุ่มที่ใหญ่ที่สุดมี {biggest} แถวที่ต่างกัน ({big_share!p} ของข้อมูล)"},
@@ -82,10 +82,10 @@ AUDIT: dict[str, dict[str, str]] = {
         "th": "แถว {split} {leaked} จาก {rows} แถว ({share!p}: ซ้ำทุกตัวอักษร {exact}, เกือบซ้ำ {near})"},
     "TRAIN_VAL_LEAKAGE.error": {
         "en": "{parts} already occur in training, so evaluation on them measures memory, not generalisation (more than {limit!p}: the eval loss is no longer a fair measure).",
-        "th": "{parts} มีอยู่แล้วในข้อมูลฝึก การประเมินบนแถวเหล่านี้จึงวัดความจำ ไม่ใช่ความสามารถกับข้อมูลใหม่ (เกิน {limit!p}: eval loss จึงไม่ใช่ตัววัดที่ยุติธรรมแล้ว)"},
+        "th": "{parts} มีอยู่แล้วในข้อมูลฝึก การประเมินบนแถวเหล่านี้จึงวัดว่าโมเดลจำได้ ไม่ได้วัดว่าใช้กับข้อมูลใหม่ได้ (เกิน {limit!p}: eval loss เชื่อถือไม่ได้แล้ว)"},
     "TRAIN_VAL_LEAKAGE.warning": {
         "en": "{parts} already occur in training, so evaluation on them measures memory, not generalisation; at most {limit!p} this biases the eval loss only slightly.",
-        "th": "{parts} มีอยู่แล้วในข้อมูลฝึก การประเมินบนแถวเหล่านี้จึงวัดความจำ ไม่ใช่ความสามารถกับข้อมูลใหม่ แต่สัดส่วนไม่เกิน {limit!p} จึงทำให้ eval loss เพี้ยนเพียงเล็กน้อย"},
+        "th": "{parts} มีอยู่แล้วในข้อมูลฝึก การประเมินบนแถวเหล่านี้จึงวัดว่าโมเดลจำได้ ไม่ได้วัดว่าใช้กับข้อมูลใหม่ได้ แต่สัดส่วนไม่เกิน {limit!p} จึงทำให้ eval loss เพี้ยนเพียงเล็กน้อย"},
     "TRAIN_VAL_LEAKAGE.from_train.rec": {
         "en": "The validation split is drawn from data.train_file, so duplicates in training leak into it: deduplicate data.train_file first (see DUPLICATE_EXACT / DUPLICATE_NEAR), or give a separate, clean data.validation_file.",
         "th": "ชุด validation แบ่งมาจาก data.train_file แถวซ้ำในข้อมูลฝึกจึงรั่วเข้าไป ให้ลบแถวซ้ำใน data.train_file ก่อน (ดู DUPLICATE_EXACT / DUPLICATE_NEAR) หรือใช้ data.validation_file แยกที่สะอาด"},
@@ -112,32 +112,32 @@ AUDIT: dict[str, dict[str, str]] = {
     # -- ANSWER_IN_PROMPT ---------------------------------------------------------------
     "ANSWER_IN_PROMPT.copied": {
         "en": "In {count} of {n} training rows ({share!p}) at least {ratio!p} of the answer is copied verbatim in the prompt of this {task} task, so the model learns to copy rather than to answer.",
-        "th": "ในข้อมูลฝึก {count} จาก {n} แถว ({share!p}) คำตอบอย่างน้อย {ratio!p} ถูกคัดลอกไว้ใน prompt ตรงตัว ในงานแบบ{task} โมเดลจึงเรียนรู้การลอกแทนการตอบ"},
+        "th": "ในงานแบบ{task} ข้อมูลฝึก {count} จาก {n} แถว ({share!p}) มีคำตอบอย่างน้อย {ratio!p} อยู่ใน prompt แบบตรงตัว โมเดลจึงเรียนรู้การลอกแทนการตอบ"},
     "ANSWER_IN_PROMPT.copied.rec": {
         "en": "Drop the listed rows or rebuild their prompts without the answer (look for an input field that repeats the output, or a template that includes it). If copying from the input is the task, say so with data.task: extraction (or rewriting).",
         "th": "ลบแถวที่ระบุ หรือสร้าง prompt ใหม่โดยไม่มีคำตอบ (หาฟิลด์อินพุตที่ซ้ำกับเอาต์พุต หรือแม่แบบที่ใส่คำตอบไว้) ถ้างานคือการคัดลอกจากอินพุตจริง ให้ตั้ง data.task: extraction (หรือ rewriting)"},
     # -- labels: PAD_IS_EOS, PAD_IN_LABELS, EOS_MISSING, PROMPT_NOT_MASKED, EMPTY_LABELS --
     "PAD_IS_EOS.masked": {
         "en": "The pad token is the EOS token ({token!r}, id {eos}) and the collator masks padding by id, so {masked} of {labels} EOS labels in {rows} sampled rows are masked: the model never learns to stop, while the loss looks normal.",
-        "th": "pad token เป็นตัวเดียวกับ EOS token ({token!r}, id {eos}) และ collator ปิด padding ตาม id ทำให้ EOS label {masked} จาก {labels} ตัวใน {rows} แถวตัวอย่างถูกปิดไป โมเดลจะไม่เรียนรู้ที่จะหยุด แม้ค่า loss ดูปกติ"},
+        "th": "pad token เป็นตัวเดียวกับ EOS token ({token!r}, id {eos}) และ collator mask padding ตาม id ทำให้ EOS label {masked} จาก {labels} ตัวใน {rows} แถวตัวอย่างถูก mask ไปด้วย โมเดลจึงไม่เคยเรียนรู้ว่าต้องหยุดตรงไหน ทั้งที่ค่า loss ดูปกติ"},
     "PAD_IS_EOS.masked.rec": {
         "en": "Set data.pad_token: auto (a pad token distinct from EOS) and data.collator: tuneguard, which masks padding by attention_mask and keeps the EOS label.",
-        "th": "ตั้ง data.pad_token: auto (pad token ที่ไม่ใช่ EOS) และ data.collator: tuneguard ซึ่งปิด padding ตาม attention_mask และเก็บ EOS label ไว้"},
+        "th": "ตั้ง data.pad_token: auto (pad token ที่ไม่ใช่ EOS) และ data.collator: tuneguard ซึ่ง mask padding ตาม attention_mask และเก็บ EOS label ไว้"},
     "PAD_IS_EOS.kept": {
         "en": "The pad token is the EOS token ({token!r}, id {eos}); this collator keeps EOS labels, but any collator that masks padding by token id would hide every EOS.",
-        "th": "pad token เป็นตัวเดียวกับ EOS token ({token!r}, id {eos}) collator นี้ยังเก็บ EOS label ไว้ แต่ collator ที่ปิด padding ตาม token id จะซ่อน EOS ทั้งหมด"},
+        "th": "pad token เป็นตัวเดียวกับ EOS token ({token!r}, id {eos}) collator นี้ยังเก็บ EOS label ไว้ แต่ถ้าใช้ collator ที่ mask padding ตาม token id จะซ่อน EOS ทั้งหมด"},
     "PAD_IS_EOS.kept.rec": {
         "en": "Set data.pad_token: auto so padding and EOS can never be confused.",
-        "th": "ตั้ง data.pad_token: auto เพื่อไม่ให้ padding กับ EOS ปนกัน"},
+        "th": "ตั้ง data.pad_token: auto เพื่อไม่ให้ padding กับ EOS สับสนกันอีก"},
     "PAD_IN_LABELS.supervised": {
         "en": "{positions} padding positions ({share!p} of all positions) carry a real label in {rows} of {checked} sampled rows: the model is trained to predict padding, which makes the loss misleadingly low.",
         "th": "ตำแหน่ง padding {positions} ตำแหน่ง ({share!p} ของทุกตำแหน่ง) มี label จริงใน {rows} จาก {checked} แถวตัวอย่าง โมเดลถูกฝึกให้ทาย padding ทำให้ค่า loss ต่ำเกินจริง"},
     "PAD_IN_LABELS.supervised.rec": {
         "en": "Mask padding in the labels (-100 where attention_mask is 0): use data.collator: tuneguard rather than copying input_ids into labels after padding to max_length.",
-        "th": "ปิด padding ใน labels (-100 ที่ attention_mask เป็น 0) ใช้ data.collator: tuneguard แทนการคัดลอก input_ids ไปเป็น labels หลัง padding ถึง max_length"},
+        "th": "mask padding ใน labels (-100 ที่ attention_mask เป็น 0) ใช้ data.collator: tuneguard แทนการคัดลอก input_ids ไปเป็น labels หลัง padding ถึง max_length"},
     "EOS_MISSING.masked_why": {
         "en": " (the collator masked them: see PAD_IS_EOS)",
-        "th": " (collator ปิดไว้: ดู PAD_IS_EOS)"},
+        "th": " (collator mask ไว้: ดู PAD_IS_EOS)"},
     "EOS_MISSING.none": {
         "en": "No EOS token carries a label in {batches} collated batches ({rows} rows){why}: the model never learns to stop and will generate until max_new_tokens.",
         "th": "ไม่มี EOS token ที่มี label เลยใน {batches} batch ({rows} แถว){why} โมเดลจะไม่เรียนรู้ที่จะหยุด และจะสร้างข้อความไปจนถึง max_new_tokens"},
@@ -149,7 +149,7 @@ AUDIT: dict[str, dict[str, str]] = {
         "th": "เติม EOS ท้ายทุกคำตอบและเก็บ label ไว้ ใช้การตัด token ของ tuneguard กับ data.pad_token: auto และ data.collator: tuneguard"},
     "PROMPT_NOT_MASKED.overwritten": {
         "en": "The collator ({collator}) overwrote the response-only labels: prompt tokens carry labels in {rows} of {checked} sampled rows ({share!p} of supervised tokens are prompt), so the model also learns to reproduce the prompt template and the loss mixes template and answers.",
-        "th": "collator ({collator}) เขียนทับ labels ที่ควรมีแต่คำตอบ: token ของ prompt มี label ใน {rows} จาก {checked} แถวตัวอย่าง ({share!p} ของ token ที่มี label เป็น prompt) โมเดลจึงเรียนการสร้างแม่แบบ prompt ไปด้วย และค่า loss ปนกันระหว่างแม่แบบกับคำตอบ"},
+        "th": "collator ({collator}) เขียนทับ labels ที่ควรมีแต่คำตอบ: token ของ prompt มี label ใน {rows} จาก {checked} แถวตัวอย่าง ({share!p} ของ token ที่มี label เป็น prompt) โมเดลจึงเรียนรู้ที่จะสร้างแม่แบบ prompt ซ้ำไปด้วย และค่า loss เป็นค่าปนกันของแม่แบบกับคำตอบ"},
     "PROMPT_NOT_MASKED.overwritten.rec": {
         "en": "Set data.collator: tuneguard (DataCollatorForLanguageModeling rebuilds labels from input_ids and discards the prompt mask) and keep data.train_on_prompt: false.",
         "th": "ตั้ง data.collator: tuneguard (DataCollatorForLanguageModeling สร้าง labels ใหม่จาก input_ids และทิ้ง mask ของ prompt) และคง data.train_on_prompt: false"},
@@ -197,11 +197,11 @@ MEMORISE = {
 
 NONFINITE_REC = {
     "en": "Use bf16 instead of fp16 where the GPU has it (compute capability 8.0+: A100, H100, L4), or fp32 on older GPUs (--set model.dtype=fp32): GPT-J was trained in bf16 and overflows in fp16. Lower train.learning_rate and keep warmup and train.max_grad_norm clipping. Check the data for rows with no supervised tokens (`tuneguard audit`). Keep logging_nan_inf_filter off so a NaN is never hidden.",
-    "th": "ใช้ bf16 แทน fp16 ถ้า GPU รองรับ (compute capability 8.0+: A100, H100, L4) หรือใช้ fp32 กับ GPU รุ่นเก่า (--set model.dtype=fp32) GPT-J ฝึกมาด้วย bf16 และล้นค่าใน fp16 ลด train.learning_rate และคง warmup กับการจำกัด gradient ด้วย train.max_grad_norm ตรวจข้อมูลหาแถวที่ไม่มี token ที่มี label (`tuneguard audit`) ปิด logging_nan_inf_filter ไว้เพื่อไม่ให้ NaN ถูกซ่อน"}
+    "th": "ใช้ bf16 แทน fp16 ถ้า GPU รองรับ (compute capability 8.0+: A100, H100, L4) หรือใช้ fp32 กับ GPU รุ่นเก่า (--set model.dtype=fp32) GPT-J ฝึกมาด้วย bf16 และล้นค่าใน fp16 ลด train.learning_rate และคง warmup กับ gradient clipping ด้วย train.max_grad_norm ตรวจข้อมูลหาแถวที่ไม่มี token ที่มี label (`tuneguard audit`) ปิด logging_nan_inf_filter ไว้เพื่อไม่ให้ NaN ถูกซ่อน"}
 
 SUSPECTED = {
     "en": "exact or near-duplicate rows (deduplicate before sampling); templated, low-diversity responses; validation rows leaked from training; pad == eos with a collator that masks padding (EOS never learned) or padding counted in the labels; prompt tokens not masked out of the labels; answers contained in the prompt",
-    "th": "แถวซ้ำหรือเกือบซ้ำ (ลบแถวซ้ำก่อนสุ่ม); คำตอบจากแม่แบบที่ไม่หลากหลาย; แถว validation รั่วมาจากข้อมูลฝึก; pad == eos กับ collator ที่ปิด padding (ไม่ได้เรียน EOS) หรือ padding ถูกนับใน labels; token ของ prompt ไม่ถูกปิดใน labels; คำตอบอยู่ใน prompt"}
+    "th": "แถวซ้ำหรือเกือบซ้ำ (ลบแถวซ้ำก่อนสุ่ม); คำตอบจากแม่แบบที่ไม่หลากหลาย; แถว validation รั่วมาจากข้อมูลฝึก; pad == eos กับ collator ที่ mask padding (โมเดลไม่ได้เรียน EOS) หรือ padding ถูกนับใน labels; token ของ prompt ไม่ถูก mask ใน labels; คำตอบอยู่ใน prompt"}
 
 GUARD: dict[str, dict[str, str]] = {
     # -- LOSS_COLLAPSE ------------------------------------------------------------------
@@ -209,7 +209,7 @@ GUARD: dict[str, dict[str, str]] = {
     "LOSS_COLLAPSE.related.DUPLICATE_NEAR": {"en": "near-duplicates", "th": "แถวที่เกือบซ้ำ"},
     "LOSS_COLLAPSE.related.LOW_DIVERSITY": {"en": "low-diversity (templated) rows", "th": "แถวที่ไม่หลากหลาย (มาจากแม่แบบ)"},
     "LOSS_COLLAPSE.related.TRAIN_VAL_LEAKAGE": {"en": "validation rows leaked from training", "th": "แถว validation ที่รั่วมาจากข้อมูลฝึก"},
-    "LOSS_COLLAPSE.related.PAD_IS_EOS": {"en": "pad == eos (EOS masked out of the labels)", "th": "pad == eos (EOS ถูกปิดใน labels)"},
+    "LOSS_COLLAPSE.related.PAD_IS_EOS": {"en": "pad == eos (EOS masked out of the labels)", "th": "pad == eos (EOS ถูก mask ใน labels)"},
     "LOSS_COLLAPSE.related.PAD_IN_LABELS": {"en": "padding in the labels", "th": "padding อยู่ใน labels"},
     "LOSS_COLLAPSE.related.PROMPT_NOT_MASKED": {"en": "prompt tokens in the labels", "th": "token ของ prompt อยู่ใน labels"},
     "LOSS_COLLAPSE.related.EMPTY_LABELS": {"en": "rows without supervised tokens", "th": "แถวที่ไม่มี token ที่มี label"},
@@ -241,7 +241,7 @@ GUARD: dict[str, dict[str, str]] = {
         "th": "แก้ข้อมูล ไม่ใช่ learning rate (ลด learning rate แค่ทำให้ loss ดิ่งช้าลง) {links} สาเหตุที่เป็นไปได้: {suspected}"},
     "LOSS_COLLAPSE.audit.not_errors": {
         "en": "the audit's findings ({codes}) are not errors",
-        "th": "สิ่งที่การตรวจข้อมูลพบ ({codes}) ไม่ใช่ระดับข้อผิดพลาด"},
+        "th": "สิ่งที่การตรวจข้อมูลพบ ({codes}) ไม่ถึงระดับข้อผิดพลาด"},
     "LOSS_COLLAPSE.audit.none": {"en": "the audit found no cause", "th": "การตรวจข้อมูลไม่พบสาเหตุ"},
     "LOSS_COLLAPSE.watching": {
         "en": "Training loss {change} ({rule}) {when}, while each distinct row has been seen at most {exposures:g} time(s), and {audit}: either the task is easy for this model or the training rows are predictable in a way the audit cannot see. The next evaluation tells: an eval loss as low means an easy task; one far above the training loss means a fault, and the run halts.",
@@ -255,13 +255,13 @@ GUARD: dict[str, dict[str, str]] = {
     "LOSS_COLLAPSE.seen_suffix": {"en": " ({seen}).", "th": " ({seen})"},
     "LOSS_COLLAPSE.eval_fault": {
         "en": "At step {step} the eval loss {eval_loss:.4g} on rows not seen in training is {ratio:.1f}x the training loss {low:.4g} per token since the previous evaluation (limit {limit:g}x): the training rows are predictable in a way unseen rows are not (repeated or templated training rows): unseen rows are still about as hard as at the start (initial loss {initial:.4g}), so the low loss measures memory, not learning{suffix}",
-        "th": "ที่ step {step} ค่า eval loss {eval_loss:.4g} บนแถวที่ไม่ได้ใช้ฝึกสูงเป็น {ratio:.1f} เท่าของ loss การฝึก {low:.4g} ต่อ token ตั้งแต่การประเมินครั้งก่อน (เกณฑ์ {limit:g} เท่า) แถวข้อมูลฝึกเดาได้ง่ายในแบบที่แถวใหม่ไม่เป็น (แถวซ้ำหรือมาจากแม่แบบ) แถวใหม่ยังยากพอ ๆ กับตอนเริ่ม (loss เริ่มต้น {initial:.4g}) ค่า loss ที่ต่ำจึงวัดความจำ ไม่ใช่การเรียนรู้{suffix}"},
+        "th": "ที่ step {step} ค่า eval loss {eval_loss:.4g} บนแถวที่ไม่ได้ใช้ฝึกสูงเป็น {ratio:.1f} เท่าของ loss การฝึก {low:.4g} ต่อ token ตั้งแต่การประเมินครั้งก่อน (เกณฑ์ {limit:g} เท่า) แถวข้อมูลฝึกมีรูปแบบที่เดาได้ แต่แถวใหม่ไม่มี (แถวซ้ำหรือมาจากแม่แบบ) สำหรับโมเดล แถวใหม่ยังยากพอ ๆ กับตอนเริ่ม (loss เริ่มต้น {initial:.4g}) ค่า loss ที่ต่ำจึงวัดความจำ ไม่ใช่การเรียนรู้{suffix}"},
     "LOSS_COLLAPSE.eval_fault.rec": {
         "en": "Fix the training data: look for rows that repeat in ways exact and near-duplicate detection miss (the same answer under many prompts, a shared template), and check that the validation rows come from the same source and format. {also}Suspected causes: {suspected}.",
         "th": "แก้ข้อมูลฝึก: หาแถวที่ซ้ำในแบบที่การตรวจแถวซ้ำหาไม่เจอ (คำตอบเดียวกันภายใต้หลาย prompt หรือแม่แบบเดียวกัน) และตรวจว่าแถว validation มาจากแหล่งและรูปแบบเดียวกัน {also}สาเหตุที่เป็นไปได้: {suspected}"},
     "LOSS_COLLAPSE.also": {"en": "The audit also found: {links}. ", "th": "การตรวจข้อมูลยังพบ: {links} "},
     "LOSS_COLLAPSE.with_codes": {
-        "en": "only non-error audit findings ({codes}).", "th": "การตรวจข้อมูลพบแค่ระดับที่ไม่ใช่ข้อผิดพลาด ({codes})"},
+        "en": "only non-error audit findings ({codes}).", "th": "การตรวจข้อมูลพบเพียงปัญหาที่ไม่ถึงระดับข้อผิดพลาด ({codes})"},
     "LOSS_COLLAPSE.with_clean": {"en": "a clean audit.", "th": "การตรวจข้อมูลไม่พบปัญหา"},
     "LOSS_COLLAPSE.easy": {
         "en": "The task looks easy for this model, not broken: the training loss fell low ({loss:.4g} at step {loss_step}, {rule}) and the eval loss on rows not seen in training is of the same order ({eval_loss:.4g} at step {step} against {low:.4g} for training since the previous evaluation, within {limit:g}x), with {audit}",
@@ -293,13 +293,13 @@ GUARD: dict[str, dict[str, str]] = {
         "th": "eval loss {eval_loss:.4g} สูงเป็น {ratio:.2f} เท่าของ loss การฝึก {train:.4g}{over} ที่ step {step} (เกณฑ์ {limit:g} เท่า) โมเดลทำได้ดีกับแถวข้อมูลฝึกมากกว่าแถว validation มาก"},
     "EVAL_DIVERGENCE.found.rec": {
         "en": "Check that the validation rows come from the same source and format as the training rows (same prompt template, same label masking). If they do, the model memorises: {memorise} A training loss far below the eval loss early in epoch 1 points at duplicated or templated training rows instead (see LOSS_COLLAPSE and the audit).",
-        "th": "ตรวจว่าแถว validation มาจากแหล่งและรูปแบบเดียวกับข้อมูลฝึก (prompt template เดียวกัน การปิด label แบบเดียวกัน) ถ้าใช่ แปลว่าโมเดลกำลังจำ: {memorise} ถ้า loss การฝึกต่ำกว่า eval loss มากตั้งแต่ต้น epoch 1 สาเหตุน่าจะเป็นแถวซ้ำหรือแถวจากแม่แบบ (ดู LOSS_COLLAPSE และผลการตรวจข้อมูล)"},
+        "th": "ตรวจว่าแถว validation มาจากแหล่งและรูปแบบเดียวกับข้อมูลฝึก (prompt template เดียวกัน การ mask label แบบเดียวกัน) ถ้าใช่ แปลว่าโมเดลกำลังจำ: {memorise} ถ้า loss การฝึกต่ำกว่า eval loss มากตั้งแต่ต้น epoch 1 สาเหตุน่าจะเป็นแถวซ้ำหรือแถวจากแม่แบบ (ดู LOSS_COLLAPSE และผลการตรวจข้อมูล)"},
     "PLATEAU.found": {
         "en": "Eval loss has changed by only {rel:.3%} over the last {n} evaluations (steps {first_step}-{step}, {low:.4g} to {high:.4g}).",
         "th": "eval loss เปลี่ยนไปเพียง {rel:.3%} ใน {n} ครั้งล่าสุดของการประเมิน (step {first_step}-{step}, {low:.4g} ถึง {high:.4g})"},
     "PLATEAU.early.rec": {
         "en": "Learning stalled in the first half of the run: check that the learning rate is not too low or already decayed, that the LoRA parameters are trainable and that the labels are not all masked; then raise train.learning_rate.",
-        "th": "การเรียนรู้หยุดนิ่งในครึ่งแรกของการรัน ตรวจว่า learning rate ไม่ต่ำเกินไปหรือลดลงไปแล้ว ว่าพารามิเตอร์ LoRA ฝึกได้ และว่า label ไม่ได้ถูกปิดทั้งหมด จากนั้นเพิ่ม train.learning_rate"},
+        "th": "การเรียนรู้หยุดนิ่งในครึ่งแรกของการรัน ตรวจว่า learning rate ไม่ต่ำเกินไปหรือลดลงไปแล้ว ว่าพารามิเตอร์ LoRA ฝึกได้ และ label ไม่ได้ถูก mask ทั้งหมด จากนั้นเพิ่ม train.learning_rate"},
     "PLATEAU.late.rec": {
         "en": "The model has converged on this data and further steps buy little: stop early (eval.early_stopping_patience) to save compute, or add data.",
         "th": "โมเดลลู่เข้าบนข้อมูลนี้แล้ว ฝึกต่อได้ประโยชน์น้อย ให้หยุดก่อนกำหนด (eval.early_stopping_patience) เพื่อประหยัดเวลา GPU หรือเพิ่มข้อมูล"},
@@ -307,36 +307,36 @@ GUARD: dict[str, dict[str, str]] = {
     "LOSS_SPIKE.seen_suffix": {"en": ", {seen}.", "th": " {seen}"},
     "LOSS_SPIKE.found": {
         "en": "Training loss jumped to {loss:.4g} at step {step}, {ratio:.1f}x the median {median:.4g} of the {n} steps before it (limit {limit:g}x) and {jump:.3g} above the highest of their usual range ({high:.4g}, the {quantile:.0%} quantile){end}",
-        "th": "ค่า loss การฝึกพุ่งขึ้นเป็น {loss:.4g} ที่ step {step} เป็น {ratio:.1f} เท่าของค่ามัธยฐาน {median:.4g} ของ {n} step ก่อนหน้า (เกณฑ์ {limit:g} เท่า) และสูงกว่าค่าสูงสุดของช่วงปกติ ({high:.4g}, ควอนไทล์ {quantile:.0%}) อยู่ {jump:.3g}{end}"},
+        "th": "ค่า loss การฝึกพุ่งขึ้นเป็น {loss:.4g} ที่ step {step} คิดเป็น {ratio:.1f} เท่าของค่ามัธยฐาน {median:.4g} ของ {n} step ก่อนหน้า (เกณฑ์ {limit:g} เท่า) และสูงกว่าขอบบนของช่วงปกติ ({high:.4g}, ควอนไทล์ {quantile:.0%}) อยู่ {jump:.3g}{end}"},
     "LOSS_SPIKE.found.rec": {
         "en": "Lower train.learning_rate, keep a warmup (train.warmup_ratio 0.03-0.1) and gradient clipping (train.max_grad_norm 1.0); with fp16 switch to bf16; look for outlier rows (very long, garbled or mislabelled) in the batches around this step.",
-        "th": "ลด train.learning_rate คง warmup (train.warmup_ratio 0.03-0.1) และการจำกัด gradient (train.max_grad_norm 1.0) ถ้าใช้ fp16 ให้เปลี่ยนเป็น bf16 และหาแถวผิดปกติ (ยาวมาก อ่านไม่ออก หรือ label ผิด) ใน batch รอบ ๆ step นี้"},
+        "th": "ลด train.learning_rate คง warmup (train.warmup_ratio 0.03-0.1) และ gradient clipping (train.max_grad_norm 1.0) ถ้าใช้ fp16 ให้เปลี่ยนเป็น bf16 และหาแถวผิดปกติ (ยาวมาก อ่านไม่ออก หรือ label ผิด) ใน batch รอบ ๆ step นี้"},
     "GRAD_NORM_HIGH.found": {
         "en": "Gradient norm {norm:.4g} at step {step} is above {limit:g}: updates this large usually precede loss spikes and NaN.",
         "th": "gradient norm {norm:.4g} ที่ step {step} เกิน {limit:g} การอัปเดตที่ใหญ่ขนาดนี้มักเกิดก่อน loss พุ่งหรือเกิด NaN"},
     "GRAD_NORM_HIGH.found.rec": {
         "en": "Lower train.learning_rate or lengthen the warmup (train.warmup_ratio); keep clipping (train.max_grad_norm 1.0: the logged norm is measured before clipping); with fp16 switch to bf16; check the batch for outlier rows.",
-        "th": "ลด train.learning_rate หรือทำ warmup ให้นานขึ้น (train.warmup_ratio) คงการจำกัด gradient (train.max_grad_norm 1.0: ค่า norm ที่บันทึกวัดก่อนการจำกัด) ถ้าใช้ fp16 ให้เปลี่ยนเป็น bf16 และตรวจ batch หาแถวผิดปกติ"},
+        "th": "ลด train.learning_rate หรือทำ warmup ให้นานขึ้น (train.warmup_ratio) คง gradient clipping (train.max_grad_norm 1.0: ค่า norm ที่บันทึกไว้วัดก่อน clipping) ถ้าใช้ fp16 ให้เปลี่ยนเป็น bf16 และตรวจ batch หาแถวผิดปกติ"},
     "NON_FINITE.where.step": {"en": "step {step}", "th": "step {step}"},
     "NON_FINITE.where.window": {"en": "step {step} (logged over steps {first}-{step})", "th": "step {step} (บันทึกรวม step {first}-{step})"},
     "NON_FINITE.fp16": {
         "en": "The fp16 loss scaler skipped each of the last {n} optimizer steps (steps {first}-{last}): the gradients overflow at every scale, so the weights are not being updated.",
-        "th": "loss scaler ของ fp16 ข้าม optimizer step ทั้ง {n} step ล่าสุด (step {first}-{last}) gradient ล้นค่าทุกระดับ น้ำหนักของโมเดลจึงไม่ถูกอัปเดต"},
+        "th": "loss scaler ของ fp16 ข้าม optimizer step ทั้ง {n} step ล่าสุด (step {first}-{last}) gradient ล้นค่าไม่ว่าจะลดสเกลเท่าไร น้ำหนักของโมเดลจึงไม่ถูกอัปเดตเลย"},
     "NON_FINITE.zero": {
         "en": "The logged training loss is exactly 0.0 at {where}: the Trainer logs that for a window of only NaN losses when logging_nan_inf_filter is on, or when no label in the window is supervised; a real loss is never exactly zero.",
-        "th": "ค่า loss การฝึกที่บันทึกเป็น 0.0 พอดีที่ {where} Trainer บันทึกค่านี้เมื่อทุก loss ในช่วงเป็น NaN และเปิด logging_nan_inf_filter อยู่ หรือเมื่อไม่มี label ในช่วงนั้นเลย loss จริงไม่มีทางเป็นศูนย์พอดี"},
+        "th": "ค่า loss การฝึกที่บันทึกเป็น 0.0 พอดีที่ {where} Trainer บันทึกค่านี้เมื่อทุก loss ในช่วงเป็น NaN และเปิด logging_nan_inf_filter อยู่ หรือเมื่อไม่มี token ที่มี label ในช่วงนั้นเลย loss จริงไม่มีทางเป็นศูนย์พอดี"},
     "NON_FINITE.what.loss": {"en": "training loss {v}", "th": "loss การฝึก {v}"},
     "NON_FINITE.what.norm": {"en": "gradient norm {v}", "th": "gradient norm {v}"},
     "NON_FINITE.found": {
         "en": "Non-finite {what} at {where}: the weights updated at this step are probably non-finite too, so training cannot recover on its own.",
-        "th": "{what} ไม่เป็นตัวเลขจำกัดที่ {where} น้ำหนักที่อัปเดตใน step นี้น่าจะเสียไปด้วย การฝึกจึงฟื้นเองไม่ได้"},
+        "th": "{what} ไม่เป็นตัวเลขจำกัดที่ {where} น้ำหนักที่อัปเดตใน step นี้น่าจะกลายเป็น NaN/Inf ไปด้วย การฝึกจึงกลับมาปกติเองไม่ได้"},
     "NON_FINITE.eval": {
         "en": "Non-finite eval loss {v} at step {step}: the model's weights or activations overflow.",
         "th": "eval loss ไม่เป็นตัวเลขจำกัด ({v}) ที่ step {step} น้ำหนักหรือ activation ของโมเดลล้นค่า"},
     "NON_FINITE.rec": NONFINITE_REC,
     "NON_FINITE.rec_resume": {
         "en": NONFINITE_REC["en"] + " Resume from {ckpt} (saved before the fault), not from a checkpoint written at or after step {step}.",
-        "th": NONFINITE_REC["th"] + " ให้ฝึกต่อจาก {ckpt} (บันทึกก่อนเกิดปัญหา) ไม่ใช่จาก checkpoint ที่เขียนตั้งแต่ step {step}"},
+        "th": NONFINITE_REC["th"] + " ให้ฝึกต่อจาก {ckpt} (บันทึกก่อนเกิดปัญหา) ไม่ใช่จาก checkpoint ที่บันทึกตั้งแต่ step {step} เป็นต้นไป"},
     # -- EARLY_STOP / QA_DEGRADED -------------------------------------------------------
     "EARLY_STOP.found": {
         "en": "Early stopping at step {step}: {metric} has not improved by more than {threshold:g} for {patience} evaluations; the best was {best:.4g} at step {best_step}.",
@@ -356,7 +356,7 @@ GUARD: dict[str, dict[str, str]] = {
         "th": "คำตอบของ QA probe แย่ลงที่ step {step}: {parts}"},
     "QA_DEGRADED.found.rec": {
         "en": "Keep the checkpoint of step {keep} (eval.load_best_model_at_end: true) and stop earlier (eval.early_stopping_patience). A falling keyword score means forgetting or overfitting: lower train.learning_rate or train fewer steps. Generations that stop emitting EOS point at EOS masked out of the labels (pad == eos: data.pad_token: auto) or missing from the data (see the audit).",
-        "th": "เก็บ checkpoint ของ step {keep} (eval.load_best_model_at_end: true) และหยุดให้เร็วขึ้น (eval.early_stopping_patience) คะแนนคำสำคัญที่ลดลงแปลว่าโมเดลลืมหรือ overfitting: ลด train.learning_rate หรือฝึกให้น้อย step ลง ถ้าข้อความที่สร้างไม่จบด้วย EOS แปลว่า EOS ถูกปิดใน labels (pad == eos: data.pad_token: auto) หรือไม่มีในข้อมูล (ดูผลการตรวจข้อมูล)"},
+        "th": "เก็บ checkpoint ของ step {keep} (eval.load_best_model_at_end: true) และหยุดให้เร็วขึ้น (eval.early_stopping_patience) คะแนนคำสำคัญที่ลดลงแปลว่าโมเดลลืมหรือ overfitting: ลด train.learning_rate หรือฝึกให้น้อย step ลง ถ้าข้อความที่สร้างไม่จบด้วย EOS แปลว่า EOS ถูก mask ใน labels (pad == eos: data.pad_token: auto) หรือไม่มีในข้อมูล (ดูผลการตรวจข้อมูล)"},
     # -- MEMORY_HIGH / THROUGHPUT_DROP --------------------------------------------------
     "MEMORY_HIGH.device": {
         "en": "Accelerator memory at step {step}: {reserved:.1f} of {total:.1f} GB reserved ({share:.0%}, limit {limit:.0%}); a longer batch can run out of memory.",

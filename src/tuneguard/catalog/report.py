@@ -68,7 +68,7 @@ _REPORT: dict[str, dict[str, str]] = {
     # recommendations
     "rec.lead": {
         "en": "Derived from the diagnosis ({label}): every change below pulls the way it calls for.",
-        "th": "มาจากผลวินิจฉัย ({label}): ทุกการเปลี่ยนแปลงด้านล่างไปในทิศทางเดียวกับผลวินิจฉัย"},
+        "th": "มาจากผลวินิจฉัย ({label}): ทุกการเปลี่ยนแปลงด้านล่างแก้ไปในทิศทางที่ผลวินิจฉัยบอก"},
     "rec.nothing": {
         "en": "Nothing calls for a change: this run's config can be reused as is.",
         "th": "ไม่มีอะไรต้องเปลี่ยน: ใช้ config ของการรันนี้ซ้ำได้เลย"},
@@ -141,7 +141,7 @@ _REPORT: dict[str, dict[str, str]] = {
     "kv.best_eval": {"en": "eval loss at best", "th": "eval loss ที่จุดดีที่สุด"},
     # plots: figure titles, chart titles, axes, series and lines
     "plot.no_data": {"en": "no data recorded for this plot", "th": "ไม่มีข้อมูลสำหรับกราฟนี้"},
-    "plot.marks_note": {"en": "findings and policy actions marked at their step", "th": "สิ่งที่ตรวจพบและการลงมือของ policy ทำเครื่องหมายไว้ที่ step ของมัน"},
+    "plot.marks_note": {"en": "findings and policy actions marked at their step", "th": "ทำเครื่องหมายสิ่งที่ตรวจพบและการลงมือของ policy ไว้ที่ step ที่เกิด"},
     "plot.loss": {"en": "Loss", "th": "ค่า loss"},
     "plot.loss_log": {"en": "Loss, log scale", "th": "ค่า loss (สเกล log)"},
     "plot.gap_fig": {"en": "Eval − train gap", "th": "ช่องว่าง eval − train"},
@@ -200,7 +200,7 @@ _REPORT: dict[str, dict[str, str]] = {
     "md.h.recommendations": {"en": "## Recommendations", "th": "## คำแนะนำ"},
     "md.rec_lead": {
         "en": "Derived from the diagnosis ({label}): every change pulls the way it calls for.",
-        "th": "มาจากผลวินิจฉัย ({label}): ทุกการเปลี่ยนแปลงไปในทิศทางเดียวกับผลวินิจฉัย"},
+        "th": "มาจากผลวินิจฉัย ({label}): ทุกการเปลี่ยนแปลงแก้ไปในทิศทางที่ผลวินิจฉัยบอก"},
     "md.nothing": {"en": "Nothing calls for a change.", "th": "ไม่มีอะไรต้องเปลี่ยน"},
     "md.rec_cols": {"en": "| key | this run | proposed | why |", "th": "| คีย์ | การรันนี้ | ค่าที่เสนอ | เหตุผล |"},
     "md.same_config": {
@@ -235,8 +235,8 @@ _VERDICT: dict[str, dict[str, str]] = {
     "criterion.loss_gradual": {"en": "Training loss decreased gradually", "th": "ค่า loss การฝึกลดลงอย่างค่อยเป็นค่อยไป"},
     "criterion.val_tracked": {"en": "Validation loss tracked training loss", "th": "ค่า loss validation ลดตาม loss การฝึก"},
     "criterion.early_stop_ok": {"en": "Early stopping did not trigger prematurely", "th": "ไม่ได้หยุดก่อนกำหนดเร็วเกินไป"},
-    "criterion.coherent": {"en": "The model generates coherent, relevant text", "th": "โมเดลสร้างข้อความที่สอดคล้องและตรงคำถาม"},
-    "criterion.test_within": {"en": "Held-out test loss within margin of validation", "th": "ค่า loss ของชุด test อยู่ในเกณฑ์เมื่อเทียบกับ validation"},
+    "criterion.coherent": {"en": "The model generates coherent, relevant text", "th": "โมเดลสร้างข้อความที่อ่านรู้เรื่องและตรงประเด็น"},
+    "criterion.test_within": {"en": "Held-out test loss within margin of validation", "th": "ค่า loss ชุด test ต่างจาก validation ไม่เกินเกณฑ์"},
     # statuses and the overall verdict
     "status.pass": {"en": "pass", "th": "ผ่าน"},
     "status.fail": {"en": "fail", "th": "ไม่ผ่าน"},
@@ -268,7 +268,7 @@ _VERDICT: dict[str, dict[str, str]] = {
     "loss.no_decrease": {"en": "{trend}: the loss did not decrease", "th": "{trend}: ค่า loss ไม่ลดลง"},
     "loss.pass": {
         "en": "{trend} ({drop}% lower); largest drop between logs {steepest}%; no collapse, spike or non-finite finding of severity warning or error{easy}",
-        "th": "{trend} (ลดลง {drop}%); ลดลงมากที่สุดระหว่างสองบันทึก {steepest}%; ไม่พบ loss ดิ่ง loss พุ่ง หรือค่าไม่จำกัด ในระดับคำเตือนหรือข้อผิดพลาด{easy}"},
+        "th": "{trend} (ลดลง {drop}%); ลดลงมากที่สุดระหว่างการบันทึกสองครั้งติดกัน {steepest}%; ไม่พบ loss ดิ่ง loss พุ่ง หรือค่าที่ไม่เป็นตัวเลขจำกัด ในระดับคำเตือนหรือข้อผิดพลาด{easy}"},
     # 2. validation tracked training
     "val.none": {"en": "no evaluation was recorded", "th": "ไม่มีการประเมินที่บันทึกไว้"},
     "val.no_train": {
@@ -319,7 +319,7 @@ _VERDICT: dict[str, dict[str, str]] = {
     "qa.check.worse": {"en": "worse than the base model", "th": "แย่กว่าโมเดลตั้งต้น"},
     "qa.na": {"en": "{label} n/a", "th": "{label} ไม่มีข้อมูล"},
     "qa.value": {"en": "{label} {value} {op} {minimum}", "th": "{label} {value} {op} {minimum}"},
-    "qa.head": {"en": "{n} QA sample(s) at step {step}: {parts}", "th": "ตัวอย่าง QA {n} ข้อที่ step {step}: {parts}"},
+    "qa.head": {"en": "{n} QA sample(s) at step {step}: {parts}", "th": "ที่ step {step} มีตัวอย่าง QA {n} ข้อ: {parts}"},
     "qa.failed": {"en": "{head}; failed: {failed}{note}", "th": "{head}; ไม่ผ่าน: {failed}{note}"},
     "qa.plain": {"en": "{head}{note}", "th": "{head}{note}"},
     # 5. test loss
@@ -350,11 +350,11 @@ _ADVICE: dict[str, dict[str, str]] = {
         "th": "แก้ข้อบกพร่องของข้อมูลที่การตรวจพบ ({codes}) ก่อนเปลี่ยน hyperparameter ค่า loss ที่ดิ่งตั้งแต่ต้นคือการจำข้อความที่ซ้ำหรือรั่ว ไม่ใช่การเรียนรู้ การลด learning rate แค่ทำให้ loss ดิ่งช้าลง"},
     "data_fault.collapse": {
         "en": "Fix the data before changing hyperparameters: an early collapse means duplicated, templated or leaked rows, or unmasked prompts; run `tuneguard audit CONFIG`, and see the LOSS_COLLAPSE finding for what to look for.",
-        "th": "แก้ข้อมูลก่อนเปลี่ยน hyperparameter ค่า loss ที่ดิ่งตั้งแต่ต้นแปลว่ามีแถวซ้ำ แถวจากแม่แบบ แถวที่รั่ว หรือ prompt ที่ไม่ได้ปิดใน labels ให้รัน `tuneguard audit CONFIG` และดู LOSS_COLLAPSE ว่าต้องหาอะไร"},
+        "th": "แก้ข้อมูลก่อนเปลี่ยน hyperparameter ค่า loss ที่ดิ่งตั้งแต่ต้นแปลว่ามีแถวซ้ำ แถวจากแม่แบบ แถวที่รั่ว หรือ prompt ที่ไม่ได้ mask ใน labels ให้รัน `tuneguard audit CONFIG` และดู LOSS_COLLAPSE ว่าต้องหาอะไร"},
     "unstable.lr": {
         "en": "smaller updates: the loss spiked or became non-finite at this learning rate",
         "th": "อัปเดตให้เล็กลง: loss พุ่งหรือไม่เป็นตัวเลขจำกัดที่ learning rate นี้"},
-    "unstable.clip": {"en": "clip gradients harder", "th": "จำกัด gradient ให้แรงขึ้น"},
+    "unstable.clip": {"en": "clip gradients harder", "th": "ทำ gradient clipping ให้เข้มขึ้น"},
     "unstable.warmup": {"en": "warm up before the peak learning rate", "th": "ทำ warmup ก่อนถึง learning rate สูงสุด"},
     "unstable.dtype": {
         "en": "fp16 overflows (GPT-J was trained in bf16); use fp32 where the GPU has no bf16",
@@ -383,7 +383,7 @@ _ADVICE: dict[str, dict[str, str]] = {
         "en": "The validation loss was best after {epochs:.2g} epochs: more, and more varied, training rows is the surest cure for memorising; the learning rate stays as it is (never higher while the model memorises).",
         "th": "ค่า loss validation ดีที่สุดหลัง {epochs:.2g} epoch ข้อมูลฝึกที่มากขึ้นและหลากหลายขึ้นแก้การจำได้ดีที่สุด learning rate คงไว้เท่าเดิม (ห้ามเพิ่มระหว่างที่โมเดลกำลังจำ)"},
     "under.answers": {
-        "en": "the model has not learned to answer the probes yet", "th": "โมเดลยังตอบคำถามทดสอบไม่ได้"},
+        "en": "the model has not learned to answer the probes yet", "th": "โมเดลยังตอบ QA probe ไม่ได้"},
     "under.flat": {"en": "both losses stayed high and flat", "th": "loss ทั้งสองยังสูงและไม่ลดลง"},
     "under.lr_floor": {
         "en": "{lr} is far below the usual LoRA range (1e-4 to 3e-4): {why}",
@@ -418,12 +418,12 @@ _ADVICE: dict[str, dict[str, str]] = {
         "th": "ลบแถว validation ที่มีอยู่ในข้อมูลฝึกด้วย (ดูหลักฐาน) ค่า loss validation ไม่มีความหมายระหว่างที่แถวเหล่านี้รั่ว"},
     "pad.distinct": {
         "en": "a pad token distinct from EOS, so EOS stays supervised", "th": "pad token ที่ไม่ใช่ EOS เพื่อให้ EOS ยังมี label"},
-    "pad.mask": {"en": "mask padding out of the labels", "th": "ปิด padding ออกจาก labels"},
+    "pad.mask": {"en": "mask padding out of the labels", "th": "mask padding ออกจาก labels"},
     "eos.pad": {
-        "en": "EOS must not double as padding, or it is masked away", "th": "EOS ต้องไม่ใช้เป็น padding ด้วย ไม่อย่างนั้นจะถูกปิดไป"},
+        "en": "EOS must not double as padding, or it is masked away", "th": "EOS ต้องไม่ใช้เป็น padding ด้วย ไม่อย่างนั้นจะถูก mask ไปด้วย"},
     "eos.collator": {"en": "the tuneguard collator keeps the EOS label", "th": "collator ของ tuneguard เก็บ EOS label ไว้"},
     "prompt.response": {"en": "supervise the response only", "th": "ให้ label เฉพาะคำตอบ"},
-    "prompt.collator": {"en": "the tuneguard collator masks the prompt tokens", "th": "collator ของ tuneguard ปิด token ของ prompt"},
+    "prompt.collator": {"en": "the tuneguard collator masks the prompt tokens", "th": "collator ของ tuneguard mask token ของ prompt"},
     "mem.checkpointing": {
         "en": "data.max_length {new} would need about {peak:.3g} GB (estimate) of {budget:.3g} GB: recompute activations",
         "th": "data.max_length {new} จะใช้ประมาณ {peak:.3g} GB (ประมาณการ) จาก {budget:.3g} GB: คำนวณ activation ใหม่แทนการเก็บ"},
