@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
-from tuneguard.catalog import render
+from tuneguard.catalog import in_language, render
 
 Severity = Literal["info", "warning", "error"]
 SEVERITY_ORDER = {"info": 0, "warning": 1, "error": 2}
@@ -60,13 +60,7 @@ class Finding:
         return self._in(language, "recommendation", self.recommendation)
 
     def _in(self, language: str, field: str, english: str) -> str:
-        spec = (self.text or {}).get(field)
-        if language == "en" or not spec:
-            return english
-        try:
-            return render(spec, language)
-        except (KeyError, IndexError, ValueError, TypeError):  # a spec from another version: keep the English
-            return english
+        return in_language((self.text or {}).get(field), english, language)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -2,7 +2,7 @@
 
 One table per family (finding codes and policy actions in `findings.py`, notification
 events in `events.py`, report headings, verdict criteria and plot labels in `report.py`;
-the diagnosis keeps its own table in `tuneguard.diagnosis`), merged into `TABLE`. A detector
+the diagnosis in `diagnosis.py`), merged into `TABLE`. A detector
 or a report builds a spec (`T(key, **params)`), and `render(spec, language)` makes the
 sentence; tests/test_catalog.py fails when a key lacks a language or when the two
 languages' placeholders differ.
@@ -32,4 +32,17 @@ def say(key: str, language: str = "en", /, **params: Any) -> str:
     return render(T(key, **params), language)
 
 
-__all__ = ["LANGUAGES", "J", "Spec", "T", "TABLE", "TABLES", "is_spec", "pct", "placeholders", "render", "say"]
+def in_language(spec: Any, english: str, language: str) -> str:
+    """A text stored in English with the spec it was rendered from, in `language`: the English
+    as stored for English or where no spec was kept (and where a spec from another version no
+    longer renders), else the spec rendered."""
+    if language == "en" or not is_spec(spec):
+        return english
+    try:
+        return render(spec, language)
+    except (KeyError, IndexError, ValueError, TypeError):
+        return english
+
+
+__all__ = ["LANGUAGES", "J", "Spec", "T", "TABLE", "TABLES", "in_language", "is_spec", "pct", "placeholders", "render",
+           "say"]

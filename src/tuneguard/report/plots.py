@@ -49,7 +49,7 @@ ACTION_COLOR = "#7B3FA0"  # policy actions (tuneguard.policy): distinct from the
 def action_marks(events: Iterable[dict], language: str = "en") -> list[VMark]:
     """Markers for the policy's `action` events (rollback, scale_lr, set_lr, halt...) at their step,
     their message in `language` where the event carries its catalog spec."""
-    from tuneguard.catalog import is_spec, render, say
+    from tuneguard.catalog import in_language, say
 
     marks = []
     for e in events:
@@ -59,7 +59,7 @@ def action_marks(events: Iterable[dict], language: str = "en") -> list[VMark]:
         label = str(p.get("action", "action"))
         if label == "rollback" and p.get("to") is not None:
             label = f"rollback→{p['to']}"
-        message = render(p["text"], language) if language != "en" and is_spec(p.get("text")) else p.get("message", "")
+        message = in_language(p.get("text"), p.get("message", ""), language)
         marks.append(VMark(float(e["step"]), label, ACTION_COLOR,
                            say("report.mark.finding", language, code=label, step=e["step"], message=message)))
     return marks

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tuneguard.catalog import Spec, T, is_spec, render
+from tuneguard.catalog import Spec, T, in_language, is_spec, render
 from tuneguard.config.diff import MISSING, diff_configs, flatten, format_value
 from tuneguard.diagnosis import Curves, Diagnosis, Kind, diagnose
 from tuneguard.findings import SEVERITY_ORDER, Finding
@@ -59,7 +59,7 @@ class Change:
             self.said, self.reason = dict(self.reason), render(self.reason)  # type: ignore[arg-type]
 
     def reason_in(self, language: str) -> str:
-        return render(self.said, language) if self.said and language != "en" else str(self.reason)
+        return in_language(self.said, str(self.reason), language)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -81,7 +81,7 @@ class Action:
             self.said, self.text = dict(self.text), render(self.text)  # type: ignore[arg-type]
 
     def text_in(self, language: str) -> str:
-        return render(self.said, language) if self.said and language != "en" else str(self.text)
+        return in_language(self.said, str(self.text), language)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -32,7 +32,7 @@ import dataclasses
 import logging
 from typing import Any, Literal
 
-from tuneguard.catalog import J, Spec, T, render, say
+from tuneguard.catalog import J, Spec, T, in_language, render, say
 from tuneguard.findings import Finding
 from tuneguard.fmt import num
 from tuneguard.report.rundata import EVAL_TRAIN_LOSS_KEYS, RunData, is_finite
@@ -111,7 +111,7 @@ class Criterion:
         return say(key, language) if key else self.name
 
     def evidence_in(self, language: str) -> str:
-        return render(self.text, language) if self.text and language != "en" else self.evidence
+        return in_language(self.text, self.evidence, language)
 
     def status_in(self, language: str) -> str:
         return say(f"verdict.status.{self.status}", language)
