@@ -107,6 +107,22 @@ def test_the_loss_of_a_flattened_batch_equals_the_padded_batchs(arch, attn):
     assert abs(cached.item() - ref.item()) > 1e-3  # a cache turns the packed-sequence mask off
 
 
+@pytest.mark.slow
+def test_flex_attention_keeps_flattened_examples_apart():
+    """Flex attention, the setting padding-free rows get on CUDA, builds its block mask from the
+    same position ids: the same loss as the padded batch. Forward only (about 10 s of compiling
+    the kernel): flex attention has no backward on the CPU; the GPU run trains with it
+    (bench/gpu_gptj.sh, the levers step)."""
+    model = lora(gptj())
+    perf.unwrap(model).config.use_cache = False
+    feats = _examples()
+    with torch.no_grad():
+        ref = model(**PaddingCollator(0, 8)(feats)).loss
+        assert perf.apply_attention(model, "flex_attention") == "flex_attention"
+        flat = flattening_collator()(feats)
+        assert abs(model(**flat).loss.item() - ref.item()) < 1e-5
+
+
 def test_padding_free_bucket_padding_keeps_the_loss():
     model = lora(gptj())
     perf.unwrap(model).config.use_cache = False
