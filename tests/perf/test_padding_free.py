@@ -21,10 +21,10 @@ from tuneguard.store.run_store import RunStore
 from tuneguard.train import levers, perf
 from tuneguard.train.metrics import SUPERVISED_KEY, TOKENS_KEY, CountingCollator, TokenCounter
 
-# Three examples: prompt tokens masked (-100) as tokenize does, different lengths.
+# Three examples of different lengths: prompt tokens masked (-100) as tokenize does, or none.
 FEATURES = [
     {"input_ids": [11, 12, 13, 14, 15], "labels": [-100, -100, 13, 14, 15], "length": 5},
-    {"input_ids": [21, 22, 23], "labels": [-100, 22, 23], "length": 3},
+    {"input_ids": [21, 22, 23], "labels": [21, 22, 23], "length": 3},  # no prompt mask: flattening masks its first label
     {"input_ids": [31, 32, 33, 34], "labels": [-100, -100, -100, 34], "length": 4},
 ]
 
