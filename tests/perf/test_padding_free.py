@@ -226,11 +226,29 @@ def _steps(run: Path) -> list[list]:
 
 
 @pytest.mark.slow
-def test_tuneguard_train_padding_free_learns_as_with_padded_batches(tmp_path, train_file):
+def test_tuneguard_train_padding_free_learns_as_with_padded_batches(tmp_path, train_file, monkeypatch):
     """8 steps of the tiny preset (eager attention, length-bucketed batches of 8) with and without
-    `train.padding_free=true`: exit 0, the same per-step losses and gradient norms within float
-    rounding, the same supervised tokens per step (the same examples in every step), the same
-    evaluation loss (evaluation stays padded), and the choice recorded with its reason."""
+    `train.padding_free=true`: exit 0, every training batch one flattened row (and no evaluation
+    batch), the same per-step losses and gradient norms within float rounding, the same
+    supervised tokens per step (the same examples in every step), the same evaluation loss
+    (evaluation stays padded), and the choice recorded with its reason."""
+    import tuneguard.data.collate as collate
+
+    rows: list[tuple[int, ...]] = []
+    real = collate.flattening_collator
+
+    def recording() -> object:
+        inner = real()
+
+        def call(features: list[dict]) -> dict:
+            batch = inner(features)
+            assert "attention_mask" not in batch
+            rows.append(tuple(batch["input_ids"].shape))
+            return batch
+
+        return call
+
+    monkeypatch.setattr(collate, "flattening_collator", recording)
     common = ["--set", f"data.train_file={train_file}", "--set", "train.max_steps=8", "--set", "eval.steps=4",
               "--set", "train.logging_steps=4", "--set", "train.save_steps=8"]
     runs = {}
@@ -238,6 +256,9 @@ def test_tuneguard_train_padding_free_learns_as_with_padded_batches(tmp_path, tr
         r = invoke("train", "tiny", "--run-dir", str(tmp_path / name), *common, *extra)
         assert r.returncode == 0, r.stdout + r.stderr
         runs[name] = tmp_path / name
+    # 8 steps of one row each (accelerate's loader collates at most one batch ahead); none of the
+    # 2 x 5 evaluation batches.
+    assert 8 <= len(rows) <= 9 and all(r[0] == 1 for r in rows), rows
     padded, flat = _steps(runs["padded"]), _steps(runs["flat"])
     assert [s[0] for s in flat] == list(range(1, 9))
     for (step, loss, grad, tokens), (step2, loss2, grad2, tokens2) in zip(padded, flat, strict=True):
