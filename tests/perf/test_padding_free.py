@@ -13,8 +13,8 @@ import torch
 from transformers import AutoModelForCausalLM, LlamaConfig
 
 from tests.helpers.cli import invoke
+from tests.perf.test_levers import cfg_with
 from tests.perf.test_perf import gptj, lora
-from tuneguard.config.schema import Config
 from tuneguard.data.collate import LanguageModelingCollator, PaddingCollator, build_collator, flattening_collator
 from tuneguard.model.load import build_tiny_tokenizer, setup_pad_token
 from tuneguard.store.run_store import RunStore
@@ -136,16 +136,6 @@ def test_padding_free_bucket_padding_keeps_the_loss():
 
 # --- the choice and its fallbacks -------------------------------------------------------
 
-def _cfg(**train: object) -> Config:
-    cfg = Config()
-    cfg.data.max_length = 128
-    cfg.data.pad_to_multiple_of = 8
-    cfg.train.batch_size = 4
-    for k, v in train.items():
-        setattr(cfg.train, k, v)
-    return cfg
-
-
 def test_auto_stays_off_until_a_gpu_measurement_says_it_pays(monkeypatch):
     m = lora(gptj())
     assert levers.choose_padding_free("auto", m, "sdpa", "cpu") == (False, None, "auto: off, off CUDA")
@@ -198,9 +188,10 @@ class _OwnMask(torch.nn.Module):
 
 def test_the_plan_turns_it_on_and_estimates_the_row_without_padding():
     m = lora(gptj(attn="sdpa"))
-    on = perf.plan_performance(_cfg(padding_free=True), m, use_cpu=True, max_example_length=100, row_tokens=250)
+    on = perf.plan_performance(cfg_with(padding_free=True, batch_size=4), m, use_cpu=True, max_example_length=100,
+                               row_tokens=250)
     assert (on.padding_free, on.padding_free_reason, on.attention) == (True, "configured", "sdpa")
-    off = perf.plan_performance(_cfg(padding_free=False), m, use_cpu=True, max_example_length=100)
+    off = perf.plan_performance(cfg_with(padding_free=False, batch_size=4), m, use_cpu=True, max_example_length=100)
     assert (off.padding_free, off.padding_free_reason) == (False, "configured")
     # The estimate: one row of the 4 longest examples' 250 real tokens against 4 x 104 padded.
     shape = perf.model_shape(perf.unwrap(m).config)
@@ -210,8 +201,8 @@ def test_the_plan_turns_it_on_and_estimates_the_row_without_padding():
     assert perf.activation_bytes(shape, 1, 250, packed=True, **kw) < perf.activation_bytes(shape, 4, 104, **kw)
     # Compiled layers bucket the row's length, up to batch_size x max_length.
     cm = lora(gptj(attn="sdpa"))
-    plan = perf.plan_performance(_cfg(padding_free=True, compile=True, compile_backend="eager"), cm, use_cpu=True,
-                                 max_example_length=100)
+    cfg = cfg_with(padding_free=True, compile=True, compile_backend="eager", batch_size=4)
+    plan = perf.plan_performance(cfg, cm, use_cpu=True, max_example_length=100)
     try:
         assert plan.compile_buckets == levers.bucket_sizes(4 * 128, 4, 8) == [128, 256, 384, 512]
     finally:

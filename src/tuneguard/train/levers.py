@@ -1,6 +1,7 @@
 """The speed levers beyond the base plan (tuneguard.train.perf): adapter weights in the base's
 dtype, torch.compile of the decoder layers with bounded shape buckets, liger-kernel's fused
-linear cross-entropy, and padding-free (flattened) training batches. docs/PERFORMANCE.md says what each does and what it costs.
+linear cross-entropy, and padding-free (flattened) training batches. docs/PERFORMANCE.md says
+what each does and what it costs.
 
 Each lever has a config key whose `auto` follows `MEASURED_GAIN`: the ratio of tokens/s with
 the lever alone to the same run without it, measured on a GPU by `bench/gpu_gptj.sh` (the
