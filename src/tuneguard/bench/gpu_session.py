@@ -10,8 +10,9 @@ Steps, in order:
 1. cuda_tests  the CUDA lane of the test suite (`pytest -m cuda tests/cuda`).
 2. bench       the throughput bench: tuneguard's pipeline against the notebook pipeline,
                MFU, peak memory, a profile summary (tuneguard.bench.throughput).
-   levers      each speed lever alone (bf16 adapters, fused linear cross-entropy) against
-               the same run without it (tuneguard.bench.levers).
+   levers      each speed lever alone (bf16 adapters, fused linear cross-entropy,
+               padding-free rows with flex attention) against the same run without it
+               (tuneguard.bench.levers).
    memory_estimate  the activation-memory estimate against measured peaks at batch 4 and
                8 of 512 tokens, checkpointing off (measured by the levers step's process).
 3. model       GPT-J-6B with random weights saved as a model folder (bf16 safetensors and a
@@ -53,7 +54,9 @@ from typing import Any
 # Each step's own limit in seconds on the GPU; the budget (500 s by default) cuts the later ones.
 # Measured on nothing yet: sized from the H200 anchors (GPT-J-6B built in bf16 on the card in
 # about 20 s; 2,000-10,000 real tokens/s) so the whole script stays near 8 minutes.
-STEP_LIMITS = {"cuda_tests": 60, "bench": 110, "levers": 100, "memory_estimate": 60, "model": 50, "train": 100,
+# levers: memory's two runs, the same-run baseline and three levers; the padding-free run's flex
+# attention compiles its kernel twice (static, then dynamic lengths) inside it.
+STEP_LIMITS = {"cuda_tests": 60, "bench": 110, "levers": 130, "memory_estimate": 60, "model": 50, "train": 100,
                "resume": 60, "calibrate": 60, "four_bit": 70, "compile": 150}
 
 
@@ -168,7 +171,7 @@ def step_levers(s: Session) -> dict[str, Any]:
     # In details.tar.gz; the figures go into summary.json (8 files come back at most).
     path, memory = s.work / "levers.json", s.work / "memory_estimate.json"
     rc, out = s.run("levers", [s.python, "-m", "tuneguard.bench.levers", "all", *levers_args(s), "--out", str(path),
-                               "--memory-out", str(memory), "--levers", "adapter_dtype,fused_linear_loss"],
+                               "--memory-out", str(memory), "--levers", "adapter_dtype,fused_linear_loss,padding_free"],
                     s.limit("levers"))
     return levers_result(rc, out, path)
 
@@ -189,7 +192,8 @@ def levers_result(rc: int, out: str, path: Path) -> dict[str, Any]:
         res["ratio_to_none"] = r.get("ratio_to_none")
         res["runs"] = {n: {k: x.get(k) for k in ("tokens_per_s", "peak_memory_gb", "final_loss", "wall_s",
                                                   "adapter_dtype", "compiled_layers", "compiled_graphs",
-                                                  "fused_linear_loss", "error")}
+                                                  "fused_linear_loss", "padding_free", "attention", "pad_fraction",
+                                                  "error")}
                        for n, x in r.get("runs", {}).items()}
         res["ok"] = res["ok"] and not any(x.get("error") for x in res["runs"].values())
     if not res["ok"]:

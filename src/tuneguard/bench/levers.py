@@ -12,10 +12,13 @@ before it; the compile run goes last (its compilations are the slowest part).
 levers: tuneguard's pipeline (tuneguard.bench.throughput, the same examples, the same base
 model in one process) first with no lever (`none`, the same-run baseline), then with each of
 `adapter_dtype` (bf16 LoRA weights), `compile` (compiled decoder layers, lengths padded to 4
-buckets) and `fused_linear_loss` (liger-kernel) alone; the ratio of each to `none` in real
-tokens/s, and peak memory. A lever whose run fails is recorded with its error; the others
-still run. The compile run gets more untimed warm-up steps, so that its compilations (two per
-bucket: tuneguard.train.levers.compile_layers) fall before the clock starts; its graph count is reported.
+buckets), `fused_linear_loss` (liger-kernel) and `padding_free` (flattened rows; flex attention
+on CUDA, the attention chosen otherwise) alone; the ratio of each to `none` in real tokens/s,
+and peak memory. A lever whose run fails is recorded with its error; the others still run.
+The compile run gets more untimed warm-up steps, so that its compilations (two per bucket:
+tuneguard.train.levers.compile_layers) fall before the clock starts; its graph count is
+reported. The padding-free run gets two more: flex attention compiles its kernel on the
+first call and once more, for dynamic lengths, on the second.
 
 memory: every example `--max-length` tokens long, so each batch is exactly batch x max_length;
 gradient checkpointing off; for each batch size the plan's estimated peak
@@ -41,7 +44,7 @@ from tuneguard.bench import throughput as tp
 log = logging.getLogger(__name__)
 
 LEVERS = {"adapter_dtype": {"adapter_dtype": "base"}, "fused_linear_loss": {"fused_linear_loss": True},
-          "compile": {"train_compile": True}}
+          "padding_free": {"padding_free": True}, "compile": {"train_compile": True}}
 
 
 def _options(argv: list[str]) -> tuple[argparse.Namespace, str, Any]:
@@ -96,7 +99,7 @@ def _run(b: Bench, examples: list[dict[str, Any]], workdir: Path, batch: int, ac
 def _keep(info: dict[str, Any]) -> dict[str, Any]:
     return {k: info.get(k) for k in ("tokens_per_s", "peak_memory_gb", "peak_reserved_gb", "peak_rss_growth_gb",
                                      "pad_fraction", "final_loss", "adapter_dtype", "compiled_layers",
-                                     "compile_buckets", "fused_linear_loss", "chunked_loss", "gradient_checkpointing",
+                                     "compile_buckets", "fused_linear_loss", "padding_free", "chunked_loss", "gradient_checkpointing",
                                      "attention", "timed_steps", "estimated_peak_gb") if k in info}
 
 
@@ -113,7 +116,8 @@ def measure_levers(b: Bench, out: str | None) -> dict[str, Any]:
                               "ratio_to_none": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for name in ["none", *names]:
-            warmup = (o.compile_warmup or min(o.steps - 2, 2 * o.warmup + 2)) if name == "compile" else o.warmup
+            warmup = (o.compile_warmup or min(o.steps - 2, 2 * o.warmup + 2)) if name == "compile" else \
+                min(o.steps - 2, o.warmup + 2) if name == "padding_free" else o.warmup
             try:
                 from torch._dynamo.utils import counters
 

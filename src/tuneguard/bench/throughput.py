@@ -70,7 +70,8 @@ def make_examples(n: int, max_length: int, vocab: int, pad_id: int, eos_id: int,
 
 
 class RecordingCollator:
-    """Counts real and padded positions of every batch it collates (in collate order)."""
+    """Counts real and padded positions of every batch it collates (in collate order): real
+    from the examples, positions from the batch (rows x width; a padding-free row's width)."""
 
     def __init__(self, inner: Any):
         self.inner = inner
@@ -79,9 +80,8 @@ class RecordingCollator:
 
     def __call__(self, features: list[dict[str, Any]]) -> Any:
         batch = self.inner(features)
-        mask = batch["attention_mask"]
-        self.real.append(int(mask.sum()))
-        self.total.append(int(mask.numel()))
+        self.real.append(sum(len(f["input_ids"]) for f in features))
+        self.total.append(int(batch["input_ids"].numel()))
         return batch
 
 
@@ -264,9 +264,10 @@ def _baseline_setup(base: Any, model: Any, tokenizer: Any, opts: argparse.Namesp
 
 def _tuneguard_setup(model: Any, tokenizer: Any, examples: list[dict[str, Any]], batch: int, device: str,
                      opts: argparse.Namespace, info: dict[str, Any]) -> tuple[Any, Any]:
-    """tuneguard's pipeline: its automatic choices (train/perf.py) and its padding collator."""
+    """tuneguard's pipeline: its automatic choices (train/perf.py) and its padding collator (or
+    flattened rows, with padding_free)."""
     from tuneguard.config.schema import Config
-    from tuneguard.data.collate import PaddingCollator
+    from tuneguard.data.collate import PaddingCollator, flattening_collator
     from tuneguard.train import perf
 
     cfg = Config()
@@ -280,19 +281,22 @@ def _tuneguard_setup(model: Any, tokenizer: Any, examples: list[dict[str, Any]],
     cfg.train.compile_buckets = getattr(opts, "compile_buckets", 4)
     cfg.train.compile_backend = getattr(opts, "compile_backend", "inductor")
     cfg.train.fused_linear_loss = getattr(opts, "fused_linear_loss", False)
+    cfg.train.padding_free = getattr(opts, "padding_free", False)
     cfg.train.batch_size = batch
     cfg.data.max_length = opts.max_length
     cfg.data.pad_to_multiple_of = opts.pad_multiple
     if opts.memory_budget_gb:
         cfg.train.memory_budget_gb = opts.memory_budget_gb
-    plan = perf.plan_performance(cfg, model, use_cpu=device == "cpu",
-                                 max_example_length=max(e["length"] for e in examples))
-    collator = RecordingCollator(PaddingCollator(tokenizer.pad_token_id, opts.pad_multiple, opts.max_length))
+    lengths = sorted((e["length"] for e in examples), reverse=True)
+    plan = perf.plan_performance(cfg, model, use_cpu=device == "cpu", max_example_length=lengths[0],
+                                 row_tokens=sum(lengths[:batch]))
+    collator = RecordingCollator(flattening_collator() if plan.padding_free else
+                                 PaddingCollator(tokenizer.pad_token_id, opts.pad_multiple, opts.max_length))
     info.update(attention=plan.attention, gradient_checkpointing=plan.gradient_checkpointing,
                 chunked_loss=plan.chunked_loss, fused_gelu=plan.fused_gelu, pad_to_multiple_of=opts.pad_multiple,
                 order="length-bucketed", estimated_peak_gb=plan.estimated_peak_gb, adapter_dtype=plan.adapter_dtype,
                 compiled_layers=plan.compiled_layers, compile_buckets=plan.compile_buckets,
-                fused_linear_loss=plan.fused_linear_loss)
+                fused_linear_loss=plan.fused_linear_loss, padding_free=plan.padding_free)
     return collator, plan
 
 

@@ -167,6 +167,13 @@ class TrainConfig(Section):
         "the checkpointed chunks (falls back to them when liger-kernel is not installed or the device is not "
         "CUDA); auto: off until a GPU measurement shows it pays (docs/PERFORMANCE.md)."
     )
+    padding_free: bool | Literal["auto"] = Field(
+        "auto", description="Training batches flattened into one row of real tokens (no padding; position ids "
+        "restart at 0 per example and no token is predicted across a boundary), with an attention that keeps "
+        "the examples apart (sdpa, eager, flex_attention, flash-attn; flex_attention on CUDA when "
+        "model.attn_implementation is auto); evaluation stays padded; auto: off until a GPU measurement shows "
+        "it pays (docs/PERFORMANCE.md)."
+    )
     chunked_loss: bool | Literal["auto"] = Field(
         "auto", description="Cross-entropy from the final hidden states in chunks through the LM head, only at "
         "supervised positions, never the full fp32 logits of a batch; auto: on for vocabularies >= 32,000."

@@ -1,4 +1,5 @@
-"""Batch collation: tuneguard's label-preserving collator, or the old pipeline's on request.
+"""Batch collation: tuneguard's label-preserving collator, or the old pipeline's on request;
+padding-free rows for training when `train.padding_free` is on.
 
 `PaddingCollator` pads inputs with the pad token and labels with -100, so padding is never
 supervised and the labels built by `tokenize` survive. `data.collator: language_modeling`
@@ -55,7 +56,24 @@ class LanguageModelingCollator:
         return self.inner([{"input_ids": f["input_ids"]} for f in features])
 
 
-def build_collator(kind: str, tokenizer: Any, pad_to_multiple_of: int, max_length: int | None = None) -> Any:
+def flattening_collator() -> Any:
+    """Padding-free training batches (`train.padding_free`): the batch's examples concatenated
+    into one row, in the order the sampler chose them; input_ids and labels as tokenized,
+    position_ids restarting at 0 for every example, no attention_mask (the attention finds the
+    examples from the position ids: tuneguard.train.levers.PACKED_ATTENTION), and the first
+    label of every example -100, so the last token of one example never learns to predict the
+    first of the next. transformers' DataCollatorWithFlattening does exactly this and keeps
+    tuneguard's labels (prompt masks included) for every other position."""
+    from transformers import DataCollatorWithFlattening
+
+    return DataCollatorWithFlattening(return_position_ids=True, separator_id=IGNORE_INDEX)
+
+
+def build_collator(kind: str, tokenizer: Any, pad_to_multiple_of: int, max_length: int | None = None,
+                   padding_free: bool = False) -> Any:
+    """The collator of `data.collator`; `padding_free`: flattened rows (training batches only)."""
+    if padding_free and kind != "language_modeling":
+        return flattening_collator()
     if kind == "language_modeling":
         return LanguageModelingCollator(tokenizer, pad_to_multiple_of)
     return PaddingCollator(tokenizer.pad_token_id, pad_to_multiple_of, max_length)

@@ -263,6 +263,12 @@ def possible_width(plan: Plan, cfg: Config) -> int:
     return max(plan.longest_example, min(width, cfg.data.max_length))
 
 
+def possible_row(plan: Plan, cfg: Config, data: PreparedData) -> int:
+    """The longest padding-free row the data can produce: the batch_size longest examples together."""
+    lengths = sorted((len(f["input_ids"]) for f in data.train.features), reverse=True)
+    return max(plan.longest_example, sum(lengths[:cfg.train.batch_size]))
+
+
 def scale_peak(base_gb: float, peak_gb: float, seen: int, possible: int, quadratic: bool) -> float:
     """Peak memory at the widest batch: activations grow linearly with the sequence length
     (quadratically with eager attention); weights and optimizer state do not grow."""
@@ -369,7 +375,8 @@ def _measure(cfg: Config, tokenizer: Any, data: PreparedData, plan: Plan, steps:
                qa_s=_time_qa(trainer.model, tokenizer, cfg, on_gpu),
                checkpoint_s=_time_checkpoint(trainer, tmp / "checkpoint", on_gpu), base_gb=base_gb, peak_gb=peak_gb,
                total_gb=total_gb, longest_batch_seen=recorders[0].widest,
-               longest_batch_possible=possible_width(plan, cfg), performance=perf_plan.as_dict())
+               longest_batch_possible=possible_row(plan, cfg, data) if perf_plan.padding_free else
+               possible_width(plan, cfg), performance=perf_plan.as_dict())
     if perf_plan.loss_func is not None:
         perf_plan.loss_func.close()
     return out

@@ -242,16 +242,19 @@ def build_run_trainer(cfg: Config, model: Any, tokenizer: Any, data: PreparedDat
     from tuneguard.train import perf
     from tuneguard.train.trainer import RunTrainer
 
+    bucketed = cfg.data.batching == "token_budget"
+    features = data.train.features
+    lengths = sorted((len(f["input_ids"]) for f in features), reverse=True)
+    plan = perf.plan_performance(cfg, model, use_cpu=use_cpu, max_example_length=lengths[0] if lengths else None,
+                                 tokens_per_step=supervised_tokens_per_step(features, steps_per_epoch) if bucketed else None,
+                                 row_tokens=sum(lengths[:cfg.train.batch_size]) or None)
+    # Padding-free rows for training only: evaluation batches stay padded, so eval losses are
+    # computed as without it (and need no packed-sequence mask).
     collator = CountingCollator(build_collator(cfg.data.collator, tokenizer, cfg.data.pad_to_multiple_of,
-                                               cfg.data.max_length), counter)
+                                               cfg.data.max_length, padding_free=plan.padding_free), counter)
     if wrap_collator is not None:
         collator = wrap_collator(collator)
     eval_collator = build_collator(cfg.data.collator, tokenizer, cfg.data.pad_to_multiple_of, cfg.data.max_length)
-    bucketed = cfg.data.batching == "token_budget"
-    features = data.train.features
-    plan = perf.plan_performance(cfg, model, use_cpu=use_cpu,
-                                 max_example_length=max((len(f["input_ids"]) for f in features), default=None),
-                                 tokens_per_step=supervised_tokens_per_step(features, steps_per_epoch) if bucketed else None)
     args = training_arguments(cfg, run_dir, use_cpu, gradient_checkpointing=plan.gradient_checkpointing)
     trainer = RunTrainer(length_buckets=bucketed, pad_to_multiple_of=cfg.data.pad_to_multiple_of, model=model,
                          args=args, train_dataset=ListDataset(features), eval_dataset=ListDataset(data.validation.features),

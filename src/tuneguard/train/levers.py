@@ -1,6 +1,7 @@
 """The speed levers beyond the base plan (tuneguard.train.perf): adapter weights in the base's
-dtype, torch.compile of the decoder layers with bounded shape buckets, and liger-kernel's fused
-linear cross-entropy. docs/PERFORMANCE.md says what each does and what it costs.
+dtype, torch.compile of the decoder layers with bounded shape buckets, liger-kernel's fused
+linear cross-entropy, and padding-free (flattened) training batches. docs/PERFORMANCE.md says
+what each does and what it costs.
 
 Each lever has a config key whose `auto` follows `MEASURED_GAIN`: the ratio of tokens/s with
 the lever alone to the same run without it, measured on a GPU by `bench/gpu_gptj.sh` (the
@@ -11,7 +12,9 @@ cannot run here falls back with the reason logged. Nothing here changes a CPU ru
 
 from __future__ import annotations
 
+import inspect
 import logging
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,7 +28,8 @@ IGNORE_INDEX = -100
 
 # tokens/s with the lever alone over the same run without it, GPT-J-6B LoRA on one GPU
 # (docs/BENCHMARKS.md, "Speed levers"). None: not measured yet, so `auto` leaves it off.
-MEASURED_GAIN: dict[str, float | None] = {"adapter_dtype": None, "compile": None, "fused_linear_loss": None}
+MEASURED_GAIN: dict[str, float | None] = {"adapter_dtype": None, "compile": None, "fused_linear_loss": None,
+                                          "padding_free": None}
 PAYS = 1.02  # below 2% a lever is noise on one run, and each one has a cost (see docs/PERFORMANCE.md)
 
 
@@ -94,7 +98,12 @@ def bucket_sizes(max_length: int, buckets: int, multiple: int = 8) -> list[int]:
 class BucketPadding:
     """Training collate wrapper: pads every batch's sequence dimension up to the next bucket
     size (input_ids with the pad id, attention_mask 0, labels -100), so a compiled model sees a
-    handful of shapes instead of one per batch width."""
+    handful of shapes instead of one per batch width.
+
+    A padding-free row (no attention_mask, position_ids) is padded the same way, its position
+    ids with 0: every padding token then starts a sequence of its own (transformers finds packed
+    sequences where the position ids do not go up by one), attends only to itself and is never
+    supervised, so no real token sees it."""
 
     def __init__(self, inner: Any, sizes: Sequence[int], pad_token_id: int):
         self.inner, self.sizes, self.pad_token_id = inner, sorted(sizes), pad_token_id
@@ -105,7 +114,8 @@ class BucketPadding:
         target = next((s for s in self.sizes if s >= width), width)
         if target > width:
             extra = target - width
-            for key, value in (("input_ids", self.pad_token_id), ("attention_mask", 0), ("labels", IGNORE_INDEX)):
+            for key, value in (("input_ids", self.pad_token_id), ("attention_mask", 0), ("labels", IGNORE_INDEX),
+                               ("position_ids", 0)):
                 if key in batch:
                     batch[key] = F.pad(batch[key], (0, extra), value=value)
         return batch
@@ -166,6 +176,68 @@ def choose_compile(cfg: Any, model: Any, device_type: str) -> tuple[bool, str]:
     pays, why = measured_to_pay("compile")
     on = pays and device_type == "cuda"
     return on, f"auto: {'on' if on else 'off'}, {why}" if device_type == "cuda" else "auto: off, off CUDA"
+
+
+# --- padding-free batches -------------------------------------------------------------
+
+# The attention implementations for which transformers (masking_utils.create_causal_mask) finds
+# the examples of a flattened row from its position ids when no attention mask is given
+# (`find_packed_sequence_indices`) and keeps them apart: a block-diagonal causal mask for sdpa
+# and eager, a block mask for flex attention, varlen boundaries for flash-attn.
+PACKED_ATTENTION = ("flex_attention", "flash_attention_2", "flash_attention_3", "flash_attention_4", "sdpa", "eager")
+# Those that skip the masked-out blocks: sdpa and eager compute (and eager stores) every score
+# of the whole row, tokens x tokens, and mask most of them away.
+SPARSE_PACKED_ATTENTION = ("flex_attention", "flash_attention_2", "flash_attention_3", "flash_attention_4")
+
+
+def packing_support(model: Any, attention: str) -> str:
+    """Why `model` cannot train on flattened rows with `attention` ("" when it can)."""
+    from tuneguard.train.perf import unwrap
+
+    m = unwrap(model)
+    if "position_ids" not in inspect.signature(m.forward).parameters:
+        return "the model's forward takes no position_ids"
+    # The packed-sequence detection lives in transformers' mask builders; a model whose code
+    # builds its own mask (older or remote code) would let the examples of a row attend to each other.
+    if not hasattr(sys.modules.get(type(m).__module__), "create_causal_mask"):
+        return "the model does not build its attention mask with transformers' create_causal_mask"
+    if attention not in PACKED_ATTENTION:
+        return f"attention {attention} does not keep flattened examples apart (sdpa, eager, flex_attention, flash-attn do)"
+    return ""
+
+
+def choose_padding_free(requested: Any, model: Any, attention: str, device_type: str, *,
+                        collator: str = "tuneguard", attention_configured: bool = False) -> tuple[bool, str | None, str]:
+    """(on, the attention to switch to or None, reason) for `train.padding_free`.
+
+    On CUDA a flattened row wants an attention that skips the blocks between examples: flex
+    attention (the H200 anchor's setting, docs/BENCHMARKS.md) replaces sdpa or eager when
+    model.attn_implementation is auto and the model supports it; flash-attn, when auto chose
+    it, stays (its varlen kernel is built for this). A configured attention is kept."""
+    from tuneguard.train.perf import unwrap
+
+    if requested is False:
+        return False, None, "configured"
+    missing = ("data.collator language_modeling builds its own padded labels" if collator == "language_modeling"
+               else packing_support(model, attention))
+    if requested is True:
+        if missing:
+            log.warning("train.padding_free is on but %s: padded batches instead", missing)
+            return False, None, f"configured, but {missing}; padded batches instead"
+        reason = "configured"
+    else:
+        if missing:
+            return False, None, f"auto: off, {missing}"
+        pays, why = measured_to_pay("padding_free")
+        if not (pays and device_type == "cuda"):
+            return False, None, f"auto: off, {why}" if device_type == "cuda" else "auto: off, off CUDA"
+        reason = f"auto: on, {why}"
+    if device_type != "cuda" or attention in SPARSE_PACKED_ATTENTION:
+        return True, None, reason
+    if not attention_configured and getattr(unwrap(model), "_supports_flex_attn", False):
+        return True, "flex_attention", reason
+    dense = f"{attention} computes every score of the whole row (flex_attention skips the blocks between examples)"
+    return True, None, f"{reason}; {dense}"
 
 
 # --- fused linear cross-entropy -------------------------------------------------------

@@ -85,6 +85,8 @@ class PerfPlan:
     compile_buckets: list[int] = dataclasses.field(default_factory=list)
     fused_linear_loss: bool = False
     fused_linear_loss_reason: str = ""
+    padding_free: bool = False
+    padding_free_reason: str = ""
     pad_token_id: int = 0
     loss_func: Any = dataclasses.field(default=None, repr=False)
 
@@ -206,8 +208,10 @@ def fuse_gelu(model: nn.Module) -> int:
 # --- memory estimate ------------------------------------------------------------------
 
 def activation_bytes(shape: Shape, batch_size: int, seq_len: int, *, attention: str, checkpointing: bool,
-                     chunked_loss: bool, fused_gelu: bool, chunk_tokens: int = 4096, bf16_adapters: bool = False) -> float:
-    """Estimated bytes held for backward by one micro-batch of batch_size x seq_len tokens."""
+                     chunked_loss: bool, fused_gelu: bool, chunk_tokens: int = 4096, bf16_adapters: bool = False,
+                     packed: bool = False) -> float:
+    """Estimated bytes held for backward by one micro-batch of batch_size x seq_len tokens
+    (`packed`: a padding-free row, batch_size 1, of seq_len real tokens)."""
     tokens = batch_size * seq_len
     per_token_layer = LINEAR_BYTES_PER_HIDDEN * shape.hidden + MLP_BYTES_PER_INTERMEDIATE * shape.intermediate
     if bf16_adapters:
@@ -222,7 +226,13 @@ def activation_bytes(shape: Shape, batch_size: int, seq_len: int, *, attention: 
     else:
         layers = per_token_layer * tokens * shape.layers
     loss_tokens = min(tokens, chunk_tokens) if chunked_loss else tokens
-    return layers + LOSS_BYTES_PER_LOGIT * loss_tokens * shape.vocab
+    mask = 0.0
+    if packed and attention in ("sdpa", "eager"):
+        # The block-diagonal mask over the whole flattened row, tokens x tokens (one byte per
+        # pair, sdpa's boolean mask), kept for backward once for all layers. Eager's scores over
+        # the row are counted above (seq_len is the row).
+        mask = float(tokens) * tokens
+    return layers + LOSS_BYTES_PER_LOGIT * loss_tokens * shape.vocab + mask
 
 
 def static_bytes(model: nn.Module) -> float:
@@ -246,11 +256,13 @@ def device_memory_bytes(device_type: str) -> float:
 def choose_checkpointing(requested: bool | str, model: nn.Module, *, batch_size: int, seq_len: int,
                          attention: str, chunked_loss: bool, fused_gelu: bool, device_type: str,
                          budget_gb: float | None, margin: float = 0.15,
-                         bf16_adapters: bool = False) -> tuple[bool, str, float, float, float]:
-    """(enable, reason, peak GB without, peak GB with checkpointing, budget GB)."""
+                         bf16_adapters: bool = False, packed: bool = False) -> tuple[bool, str, float, float, float]:
+    """(enable, reason, peak GB without, peak GB with checkpointing, budget GB). `packed`: the
+    micro-batch is one padding-free row of seq_len real tokens (batch_size 1)."""
     shape = model_shape(unwrap(model).config)
     fixed = static_bytes(model)
-    kw = dict(attention=attention, chunked_loss=chunked_loss, fused_gelu=fused_gelu, bf16_adapters=bf16_adapters)
+    kw = dict(attention=attention, chunked_loss=chunked_loss, fused_gelu=fused_gelu, bf16_adapters=bf16_adapters,
+              packed=packed)
     without = (fixed + activation_bytes(shape, batch_size, seq_len, checkpointing=False, **kw)) / GB
     with_ckpt = (fixed + activation_bytes(shape, batch_size, seq_len, checkpointing=True, **kw)) / GB
     budget = budget_gb if budget_gb else device_memory_bytes(device_type) / GB
@@ -483,11 +495,14 @@ def planned_seq_len(cfg: Any, max_example_length: int | None) -> int:
 # --- the plan -------------------------------------------------------------------------
 
 def plan_performance(cfg: Any, model: nn.Module, *, use_cpu: bool, max_example_length: int | None = None,
-                     tokens_per_step: float | None = None) -> PerfPlan:
+                     tokens_per_step: float | None = None, row_tokens: int | None = None) -> PerfPlan:
     """Make (and apply to `model`) the automatic choices for this run; log each.
 
     `tokens_per_step`: mean supervised tokens per optimizer step, given for length-bucketed
-    batches (see CausalLMLoss); the loss then weights every token alike across steps."""
+    batches (see CausalLMLoss); the loss then weights every token alike across steps.
+    `row_tokens`: the most real tokens one micro-batch can hold (the batch_size longest
+    examples): the widest padding-free row, for the memory estimate (`batch_size x the widest
+    padded width` when not given)."""
     device_type = "cpu" if use_cpu or not torch.cuda.is_available() else "cuda"
     plan = PerfPlan()
     m = unwrap(model)
@@ -495,6 +510,8 @@ def plan_performance(cfg: Any, model: nn.Module, *, use_cpu: bool, max_example_l
     impl, plan.attention_reason = choose_attention(cfg.model.attn_implementation, model, device_type)
     plan.attention = apply_attention(model, impl) if cfg.model.attn_implementation == "auto" else \
         getattr(m.config, "_attn_implementation", impl) or impl
+
+    plan_padding_free(plan, cfg, model, device_type)
 
     if getattr(cfg.model, "fused_gelu", True):
         plan.fused_gelu = fuse_gelu(m)
@@ -506,16 +523,20 @@ def plan_performance(cfg: Any, model: nn.Module, *, use_cpu: bool, max_example_l
         plan.loss_func = CausalLMLoss(model, tokens_per_step=tokens_per_step, chunked=plan.chunked_loss,
                                       fused=plan.fused_linear_loss)
 
-    seq = planned_seq_len(cfg, max_example_length)
+    seq, rows = planned_seq_len(cfg, max_example_length), cfg.train.batch_size
+    if plan.padding_free:  # one row of real tokens, no padding
+        seq, rows = row_tokens or rows * min(cfg.data.max_length, max_example_length or cfg.data.max_length), 1
     (plan.gradient_checkpointing, plan.checkpointing_reason, plan.estimated_peak_gb,
      plan.estimated_peak_checkpointed_gb, plan.memory_budget_gb) = choose_checkpointing(
-        cfg.model.gradient_checkpointing, model, batch_size=cfg.train.batch_size, seq_len=seq,
+        cfg.model.gradient_checkpointing, model, batch_size=rows, seq_len=seq, packed=plan.padding_free,
         attention=plan.attention, chunked_loss=plan.chunked_loss, fused_gelu=plan.fused_gelu > 0 or not has_unfused_gelu(m),
         device_type=device_type, budget_gb=getattr(cfg.train, "memory_budget_gb", None),
         bf16_adapters=plan.adapter_dtype == "bfloat16")
     # A KV cache is useless in training (GPT-J would build and copy one in every layer, about
     # 0.44 MB per token) and conflicts with recomputation; transformers 5's Trainer turns it
-    # off too, but not every code path that trains goes through its constructor first.
+    # off too, but not every code path that trains goes through its constructor first. With a
+    # cache, transformers skips the packed-sequence mask and the examples of a padding-free row
+    # would attend to each other.
     m.config.use_cache = False
     for k in ("estimated_peak_gb", "estimated_peak_checkpointed_gb", "memory_budget_gb"):
         v = getattr(plan, k)
@@ -531,7 +552,25 @@ def plan_performance(cfg: Any, model: nn.Module, *, use_cpu: bool, max_example_l
              if plan.compiled_layers else "off", plan.compile_reason)
     log.info("fused linear cross-entropy: %s (%s)", "on" if plan.fused_linear_loss else "off",
              plan.fused_linear_loss_reason)
+    log.info("padding-free batches: %s (%s)", "on" if plan.padding_free else "off", plan.padding_free_reason)
     return plan
+
+
+def plan_padding_free(plan: PerfPlan, cfg: Any, model: nn.Module, device_type: str) -> None:
+    """`train.padding_free` (tuneguard.train.levers.choose_padding_free), after the attention
+    choice it depends on; switches the attention to flex where that chooses it."""
+    from tuneguard.train import levers
+
+    plan.padding_free, switch, plan.padding_free_reason = levers.choose_padding_free(
+        getattr(cfg.train, "padding_free", "auto"), model, plan.attention, device_type,
+        collator=getattr(cfg.data, "collator", "tuneguard"), attention_configured=cfg.model.attn_implementation != "auto")
+    if switch:
+        got = apply_attention(model, switch)
+        if got == switch:
+            plan.attention = got
+            plan.attention_reason += f"; {switch} for padding-free rows (it skips the blocks between examples)"
+        else:  # the previous attention keeps the examples apart too, only slower
+            plan.padding_free_reason += f"; {switch} unavailable, {got} instead"
 
 
 def plan_levers(plan: PerfPlan, cfg: Any, model: nn.Module, device_type: str) -> None:
@@ -548,7 +587,10 @@ def plan_levers(plan: PerfPlan, cfg: Any, model: nn.Module, device_type: str) ->
         layers = levers.decoder_layers(model)
         assert layers is not None  # choose_compile checked
         mult = max(1, cfg.data.pad_to_multiple_of)
-        plan.compile_buckets = levers.bucket_sizes(cfg.data.max_length, cfg.train.compile_buckets, mult)
+        # A padding-free row is as long as its examples together: its length is bucketed
+        # instead, up to the most one micro-batch can hold.
+        top = cfg.data.max_length * (cfg.train.batch_size if plan.padding_free else 1)
+        plan.compile_buckets = levers.bucket_sizes(top, cfg.train.compile_buckets, mult)
         plan.pad_token_id = getattr(unwrap(model).config, "pad_token_id", None) or 0
         plan.compiled_layers = levers.compile_layers(layers, backend=cfg.train.compile_backend)
     plan.fused_linear_loss, plan.fused_linear_loss_reason = levers.choose_fused_linear_loss(
