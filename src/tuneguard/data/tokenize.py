@@ -46,6 +46,21 @@ def special_prefix(tokenizer: Any) -> list[int]:
     return list(with_sp[:1]) if with_sp and with_sp[0] == getattr(tokenizer, "bos_token_id", None) else []
 
 
+def with_prefix(prefix: list[int], ids: list[int]) -> list[int]:
+    """`ids` after the tokenizer's own leading special tokens, unless the text already starts
+    with them: chat templates such as Llama 3's and Gemma's write `{{ bos_token }}` into the
+    text, and a second BOS in front gives every example a start the model never saw."""
+    if prefix and list(ids[: len(prefix)]) == prefix:
+        return list(ids)
+    return prefix + list(ids)
+
+
+def encode_prompt(tokenizer: Any, text: str) -> list[int]:
+    """A prompt's ids exactly as training saw them (BOS and the like included once), for
+    generation: a prompt fed without the BOS the model was fine-tuned after is a mismatch."""
+    return with_prefix(special_prefix(tokenizer), tokenizer(text, **ONLY_IDS)["input_ids"])
+
+
 def build_example(prompt_ids: list[int], response_ids: list[int], max_length: int,
                   train_on_prompt: bool, stats: TokenizeStats, prefix_len: int = 0) -> dict[str, Any]:
     """Concatenate, truncate (prompt first), and label one example."""
@@ -99,6 +114,6 @@ def tokenize_examples(tokenizer: Any, examples: list[Example], max_length: int,
         p_ids = tokenizer([e.prompt for e in chunk], **ONLY_IDS)["input_ids"]
         r_ids = tokenizer([e.response for e in chunk], **ONLY_IDS)["input_ids"]
         for p, r in zip(p_ids, r_ids, strict=False):
-            out.append(build_example(prefix + list(p), list(r) + [eos], max_length, train_on_prompt,
+            out.append(build_example(with_prefix(prefix, p), list(r) + [eos], max_length, train_on_prompt,
                                      stats, prefix_len=len(prefix)))
     return out, stats
