@@ -156,7 +156,10 @@ def setup_pad_token(tokenizer: Any, mode: str) -> bool:
     positions are never confused with padding. mode "eos": the old pipeline's pad = eos.
     """
     if tokenizer.eos_token is None:
-        raise ModelError("the tokenizer has no EOS token; tuneguard needs one to teach the model to stop")
+        where = getattr(tokenizer, "name_or_path", "") or "the model"
+        raise ModelError(f"the tokenizer of {where} has no EOS token, which tuneguard appends to every answer to "
+                         "teach the model to stop: give it one (tokenizer.eos_token = '</s>' or a token it has, "
+                         "then tokenizer.save_pretrained(FOLDER)) and point model.name at that folder")
     if mode == "eos":
         tokenizer.pad_token = tokenizer.eos_token
         return False
