@@ -79,11 +79,14 @@ def tokenizer(shape: str) -> Any:
     bos: `<s>` added before every text by its post-processor (Llama, Mistral, Gemma);
     chat: a ChatML template whose end-of-turn `<|im_end|>` is the EOS (Qwen, SmolLM2);
     left: padding_side left (many chat models' tokenizers); eos_plain: an EOS that is an
-    ordinary added token, not a special one (decode keeps it with skip_special_tokens)."""
+    ordinary added token, not a special one (decode keeps it with skip_special_tokens);
+    spm: SentencePiece-style (Llama 2, Mistral, TinyLlama), see spm_tokenizer."""
     from tokenizers import AddedToken, processors
 
     from tuneguard.model.load import build_tiny_tokenizer
 
+    if shape == "spm":
+        return spm_tokenizer()
     tok = build_tiny_tokenizer()
     if shape == "plain":
         return tok
@@ -108,3 +111,25 @@ def tokenizer(shape: str) -> Any:
     else:
         raise ValueError(f"unknown tokenizer shape {shape}")
     return tok
+
+
+def spm_tokenizer() -> Any:
+    """A SentencePiece-style BPE like Llama 2's, Mistral's and TinyLlama's: words start with
+    "▁" (Metaspace, prepended to the first word of a text), bytes fall back to <0x..> tokens,
+    <s> added before every text, </s> the EOS, no pad token."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from tuneguard.data.synthetic import make_instruction_rows
+    from tuneguard.model.load import _TINY_WORDS
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first")
+    tok.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="first")
+    corpus = [" ".join(_TINY_WORDS)] + [f"{r['instruction']} {r.get('input', '')} {r['output']}"
+                                        for r in make_instruction_rows(300, seed=1)]
+    tok.train_from_iterator(corpus, trainer=trainers.BpeTrainer(
+        vocab_size=800, special_tokens=["<unk>", "<s>", "</s>"], initial_alphabet=list("#:\n"), show_progress=False))
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B",
+                                                       special_tokens=[("<s>", 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")

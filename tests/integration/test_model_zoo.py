@@ -114,6 +114,24 @@ def test_a_template_that_writes_the_bos_gets_one_bos_not_two():
     assert plain[0]["input_ids"][:2] == [tok.bos_token_id, tok("Q", add_special_tokens=False)["input_ids"][0]]
 
 
+def test_a_sentencepiece_answer_has_the_tokens_it_has_after_the_prompt():
+    """Tokenized alone, "The sum is 5." starts with "\u2581The" (a word start); after the prompt's
+    newline the same text is "T", "he": training must supervise the tokens generation produces."""
+    from tuneguard.data.formats import Example
+    from tuneguard.data.tokenize import IGNORE_INDEX, tokenize_examples
+
+    tok = tokenizer("spm")
+    prompt, answer = "### Instruction:\nWhat is 2 plus 3?\n\n### Response:\n", "The sum is 5."
+    alone = tok.convert_ids_to_tokens(tok(answer, add_special_tokens=False)["input_ids"])
+    assert alone[0] == "\u2581The"
+    (feat,), _ = tokenize_examples(tok, [Example(prompt, answer, "x", 1)], 128)
+    joint = tok(prompt + answer)["input_ids"]  # <s> and the whole text, as one
+    assert feat["input_ids"] == joint + [tok.eos_token_id]
+    supervised = [t for t, lab in zip(feat["input_ids"], feat["labels"], strict=True) if lab != IGNORE_INDEX]
+    assert tok.convert_ids_to_tokens(supervised) == ["T", "he", "\u2581sum", "\u2581is", "\u25815", ".", "</s>"]
+    assert feat["labels"][: len(joint) - len(supervised) + 1] == [IGNORE_INDEX] * (len(joint) - len(supervised) + 1)
+
+
 @pytest.fixture(scope="module")
 def gemma_chat_run(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     """A Gemma folder with the BOS-and-template tokenizer and a generation config that stops
