@@ -199,3 +199,21 @@ def test_a_tokenizer_without_eos_is_one_line_that_says_how_to_fix_it(data, tmp_p
         f"error: the tokenizer of {folder} has no EOS token, which tuneguard appends to every answer to teach the "
         "model to stop: give it one (tokenizer.eos_token = '</s>' or a token it has, then "
         "tokenizer.save_pretrained(FOLDER)) and point model.name at that folder"]
+
+
+def test_an_encoder_decoder_folder_is_refused_before_training_in_one_line(data, tmp_path):
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    folder, run = tmp_path / "my-t5", tmp_path / "run"
+    tok = tokenizer("plain")
+    T5ForConditionalGeneration(T5Config(vocab_size=len(tok), d_model=32, num_layers=1, num_heads=2, d_ff=64,
+                                        d_kv=16)).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    line = (f"error: model.name {folder} is a t5 model, which transformers cannot load as a causal language model "
+            "(AutoModelForCausalLM): tuneguard fine-tunes decoder-only models such as GPT-J, Llama, Mistral, Qwen "
+            "or Gemma; point model.name at one of those")
+    for cmd in (["train", "tiny", "--run-dir", str(run)], ["plan", "tiny"]):
+        r = invoke(*cmd, "--set", f"data.train_file={data}", "--set", f"model.name={folder}")
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert [ln for ln in r.stderr.splitlines() if ln.strip() and not ln.startswith("INFO")] == [line]
+    assert not (run / "run.db").exists()

@@ -197,6 +197,19 @@ def model_config(cfg: Config, tokenizer: Any) -> Any:
         return None
 
 
+def causal_lm_problem(conf: Any, name: str) -> str | None:
+    """Why the model whose config is `conf` cannot be fine-tuned here (None: it can, or the
+    config could not be read). Said before training: from_pretrained would fail only after the
+    data was read and audited, with a list of every causal LM class transformers knows."""
+    from transformers import MODEL_FOR_CAUSAL_LM_MAPPING
+
+    if conf is None or type(conf) in MODEL_FOR_CAUSAL_LM_MAPPING:
+        return None
+    return (f"model.name {name} is a {getattr(conf, 'model_type', type(conf).__name__)} model, which transformers "
+            f"cannot load as a causal language model (AutoModelForCausalLM): tuneguard fine-tunes decoder-only "
+            f"models such as GPT-J, Llama, Mistral, Qwen or Gemma; point model.name at one of those")
+
+
 def load_base_model(cfg: Config, tokenizer: Any, *, device_map: Any = None) -> Any:
     """The base causal LM with its embeddings sized for the tokenizer (resized only if needed).
 

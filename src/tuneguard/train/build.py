@@ -157,6 +157,9 @@ def load_tokenizer_and_data(cfg: Config) -> tuple[Any, PreparedData]:
     # Not strict: too many malformed rows are the audit's MALFORMED_ROWS error, which refuses
     # the run (unless --force) with the rows named.
     data = prepare_data(cfg.data, tokenizer, strict=False)
+    problem = model_lib.causal_lm_problem(model_lib.model_config(cfg, tokenizer), cfg.model.name)
+    if problem:
+        raise model_lib.ModelError(problem)
     ctx_len = model_context_length(cfg, tokenizer)
     if ctx_len and cfg.data.max_length > ctx_len:
         raise UsageError(f"data.max_length ({cfg.data.max_length}) exceeds the model's context ({ctx_len}): "
