@@ -92,9 +92,10 @@ def http_server() -> Iterator[Callable[..., Endpoint]]:
     """Start `ThreadingHTTPServer`s on 127.0.0.1 (random ports); stopped at teardown."""
     started: list[tuple[http.server.ThreadingHTTPServer, Endpoint]] = []
 
-    def start(**kw: Any) -> Endpoint:
+    def start(port: int = 0, **kw: Any) -> Endpoint:
+        """`port`: a given one (a service coming back where it was down), else a free one."""
         ep = Endpoint(**kw)
-        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), _Handler)
         srv.daemon_threads = True
         srv.endpoint = ep  # type: ignore[attr-defined]
         ep.port = srv.server_address[1]

@@ -93,6 +93,19 @@ def test_gptj_counts_from_the_config_alone(gptj6b):
     assert (gptj6b.attention, gptj6b.chunked_loss, gptj6b.fused_gelu) == ("sdpa", True, True)
 
 
+def test_gpt2_conv1d_layers_count_as_linear_for_lora_and_quantisation():
+    """GPT-2 keeps its linear layers as transformers' Conv1D: LoRA (c_attn, c_proj) adapts them
+    and bitsandbytes quantises them, so the estimate must count them too."""
+    from transformers import GPT2Config
+
+    cfg = load_config("gptj-6b-v2", ["lora.target_modules=null"])
+    size = measure_model(cfg, GPT2Config())  # GPT-2 small: 12 layers of width 768
+    per_layer = 768 * 3 * 768 + 768 * 768 + 2 * 768 * 3072  # c_attn, attn.c_proj, c_fc, mlp.c_proj
+    assert size.quantizable == 12 * per_layer
+    # r 16 on c_attn (768 -> 2304) and on both c_proj (attention 768 -> 768, MLP 3072 -> 768).
+    assert size.lora_params == 12 * 16 * ((768 + 2304) + (768 + 768) + (3072 + 768))
+
+
 def test_v2_preset_on_a_t4_is_refused_before_loading_with_4bit_first(gptj6b):
     f = fit(T4, gptj6b)
     assert not f.fits and f.checkpointing  # even with gradient checkpointing

@@ -165,6 +165,30 @@ def test_a_refused_endpoint_is_recorded_and_then_skipped(refused_port, store, ma
     assert any(f["payload"]["reason"].startswith("skipped: ") for f in failed)
 
 
+def test_what_a_target_missed_while_down_is_sent_when_it_answers_again(refused_port, http_server, store,
+                                                                       make_cfg, monkeypatch) -> None:
+    """A phone must not lose a finding to a webhook that was down for a while: once the
+    target answers again it gets what it missed, except the snapshots a later one replaced."""
+    from tuneguard.notify import notifier
+
+    monkeypatch.setattr(notifier, "BREAKER_FAILURES", 4)  # a short outage: the next message tries again
+    n = Notifier(make_cfg(_url(refused_port)), store, [], run_name="r")
+    n.notify("started", STARTED)
+    n.notify("evaluation", EVAL, step=10)
+    n.notify("finding", Finding(code="LOSS_SPIKE", severity="warning", message="Loss jumped to 9.1.", step=12,
+                                source="guard"))
+    poll(lambda: len(store.events("notify_failed")) == 3, 30, "three failed sends")
+    ep = http_server(port=refused_port)  # the service is back
+    n.notify("evaluation", {**EVAL, "step": 20}, step=20)
+    poll(lambda: len(store.events("notify_sent")) == 3, 30, "the new message and the two missed ones")
+    assert n.close(timeout=10)
+    assert [b["title"] for b in ep.bodies] == [
+        "Evaluation · r", "Training started · r", "Problem found · r"]
+    assert "Code: LOSS_SPIKE" in ep.bodies[2]["message"]
+    assert [e["payload"]["event"] for e in store.events("notify_sent")] == ["evaluation", "started", "finding"]
+    assert [e["payload"]["event"] for e in store.events("notify_failed")] == ["started", "evaluation", "finding"]
+
+
 def test_full_queue_drops_oldest_progress_then_new_messages(http_server, store, make_cfg) -> None:
     ep = http_server(hang=True)
     n = Notifier(make_cfg(_url(ep.port), timeout_s=5, queue_size=3), store, [], run_name="r")

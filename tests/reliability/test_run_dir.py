@@ -55,6 +55,11 @@ def test_existing_run_refused_unless_resume_with_same_config_or_overwrite(tmp_pa
     refused("already holds a run", "--resume auto", "--overwrite")
     assert train_inproc(cfg, run, "train.learning_rate=0.5", resume=True) == 2
     refused("--resume auto needs the same config", "train.learning_rate")
+    # A finished run has nothing to resume (the Trainer would run a step past max_steps).
+    assert train_inproc(cfg, run, resume=True) == 2
+    refused(f"the run in {run} finished at step 4 of 4: there is nothing to resume", "--overwrite")
+    with RunStore(run) as s:
+        assert [m["step"] for m in s.metrics("train")] == [1, 2, 3, 4] and s.state() == "finished"
     assert _run_id(run) == first  # refusals touched nothing
 
     assert train_inproc(cfg, run, "train.max_steps=2", overwrite=True) == 0
@@ -62,6 +67,7 @@ def test_existing_run_refused_unless_resume_with_same_config_or_overwrite(tmp_pa
         assert s.get_meta("run_id") != first
         assert [m["step"] for m in s.metrics("train")] == [1, 2]  # nothing left of the old run
         assert s.summary()["max_steps"] == 2
+        assert s.get_meta("world_size") == 1  # what a resume on another number of processes is told about
     assert sorted(p.name for p in (run / "checkpoints").glob("checkpoint-*")) == ["checkpoint-2"]
 
 
@@ -111,3 +117,15 @@ def test_run_dir_in_the_wrong_place_exits_2(tmp_path, train_file, kind, capsys):
     assert (other / "config.yaml").read_text() == "my own config\n"
     assert set(os.listdir(other)) <= {"config.yaml", ".lock"}  # the lock taken to look is all
     assert set(os.listdir("/")) == root_before
+
+
+def test_resuming_on_another_number_of_processes_says_what_changes():
+    from tuneguard.config.load import load_config
+    from tuneguard.train.build import world_size_note
+
+    cfg = load_config("tiny", ["train.batch_size=4", "train.gradient_accumulation_steps=2"])
+    assert world_size_note(None, 1, cfg) is None and world_size_note(2, 2, cfg) is None
+    assert world_size_note(2, 1, cfg) == (
+        "this run trained on 2 process(es) and resumes on 1: each optimizer step now takes 8 rows instead of 16 "
+        "(batch 4 x accumulation 2 x processes), and the epoch numbers shown from here on count earlier steps at "
+        "the new size; resume on 2 process(es) to continue the same run")

@@ -47,7 +47,7 @@ from tuneguard.catalog import T
 from tuneguard.config.schema import Config
 from tuneguard.data.collate import build_collator
 from tuneguard.data.formats import Example
-from tuneguard.data.tokenize import IGNORE_INDEX, TokenizeStats, special_prefix
+from tuneguard.data.tokenize import IGNORE_INDEX, TokenizeStats, special_prefix, with_prefix
 from tuneguard.findings import Finding
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ class _Scan:
         self.with_prompt = [i for i in self.sampled if examples[i].prompt]
         prompt_ids = _tok(tokenizer, [examples[i].prompt for i in self.with_prompt])
         joint_ids = _tok(tokenizer, [examples[i].prompt + examples[i].response for i in self.with_prompt])
-        self.prompt_len = {i: len(self.prefix) + len(p) for i, p in zip(self.with_prompt, prompt_ids, strict=False)}
+        self.prompt_len = {i: len(with_prefix(self.prefix, p)) for i, p in zip(self.with_prompt, prompt_ids, strict=False)}
         self.mismatched = [(i, p, j) for i, p, j in zip(self.with_prompt, prompt_ids, joint_ids, strict=False)
                            if j[: len(p)] != p]
 

@@ -72,7 +72,8 @@ class LoraConfig(Section):
     alpha: int = Field(16, ge=1, description="LoRA alpha (scaling = alpha / r).")
     dropout: float = Field(0.05, ge=0.0, lt=1.0, description="Dropout on the LoRA input.")
     target_modules: list[str] | None = Field(
-        None, description="Modules to adapt; per-architecture defaults when unset."
+        None, description="Modules to adapt; unset: the attention projections (tuneguard's table for GPT-J, Llama, "
+        "Mistral, Qwen2, Gemma, Phi, GPT-2, GPT-NeoX, OPT, Falcon, Bloom; found in the module tree for the rest)."
     )
     bias: Literal["none", "all", "lora_only"] = Field("none", description="Which biases to train.")
 

@@ -4,9 +4,12 @@
 - EOS is appended to every example and supervised, so the model learns to stop.
 - Truncation shortens the prompt (from its middle, keeping the instruction's start and the
   response header) before it touches the response, and counts what was cut.
-- The prompt and the response are tokenized separately and concatenated, so the label
-  boundary is exact; the audit checks that this matches joint tokenization
-  (TOKENIZER_MISMATCH).
+- The prompt and the response are cut from the tokenization of the whole text at the
+  prompt's last character (fast tokenizers' offsets), so the response has the tokens it has
+  in context: tokenized alone, a SentencePiece tokenizer (Llama 2, Mistral, TinyLlama)
+  starts it with a word-start marker ("▁The") that it never has after the prompt's
+  newline ("The"), and the model would learn tokens it never sees. The audit checks that the
+  prompt tokenized alone, as generation feeds it, is the start of that (TOKENIZER_MISMATCH).
 """
 
 from __future__ import annotations
@@ -44,6 +47,21 @@ def special_prefix(tokenizer: Any) -> list[int]:
     if without and with_sp[: len(without)] == without:
         return []
     return list(with_sp[:1]) if with_sp and with_sp[0] == getattr(tokenizer, "bos_token_id", None) else []
+
+
+def with_prefix(prefix: list[int], ids: list[int]) -> list[int]:
+    """`ids` after the tokenizer's own leading special tokens, unless the text already starts
+    with them: chat templates such as Llama 3's and Gemma's write `{{ bos_token }}` into the
+    text, and a second BOS in front gives every example a start the model never saw."""
+    if prefix and list(ids[: len(prefix)]) == prefix:
+        return list(ids)
+    return prefix + list(ids)
+
+
+def encode_prompt(tokenizer: Any, text: str) -> list[int]:
+    """A prompt's ids exactly as training saw them (BOS and the like included once), for
+    generation: a prompt fed without the BOS the model was fine-tuned after is a mismatch."""
+    return with_prefix(special_prefix(tokenizer), tokenizer(text, **ONLY_IDS)["input_ids"])
 
 
 def build_example(prompt_ids: list[int], response_ids: list[int], max_length: int,
@@ -84,6 +102,29 @@ def build_example(prompt_ids: list[int], response_ids: list[int], max_length: in
     return {"input_ids": input_ids, "labels": labels, "length": len(input_ids)}
 
 
+def split_tokens(tokenizer: Any, prompts: list[str], responses: list[str]) -> list[tuple[list[int], list[int]]]:
+    """(prompt ids, response ids) of each pair, the response's as they are in the tokenization
+    of prompt + response. Where the prompt's own tokens start that tokenization (nearly every
+    row) the rest is the response's; where a token straddles the boundary, the cut is at the
+    prompt's last character by the fast tokenizer's offsets and the straddling token goes to
+    the response (the model must produce it); a slow tokenizer tokenizes those two apart."""
+    joint = [p + r for p, r in zip(prompts, responses, strict=False)]
+    p_ids = tokenizer(prompts, **ONLY_IDS)["input_ids"]
+    j_ids = tokenizer(joint, **ONLY_IDS)["input_ids"]
+    out = [(list(p), list(j[len(p):])) if j[: len(p)] == p else None for p, j in zip(p_ids, j_ids, strict=False)]
+    straddle = [k for k, pair in enumerate(out) if pair is None]
+    if straddle and getattr(tokenizer, "is_fast", False):
+        enc = tokenizer([joint[k] for k in straddle], return_offsets_mapping=True, **ONLY_IDS)
+        for k, ids, offsets in zip(straddle, enc["input_ids"], enc["offset_mapping"], strict=False):
+            cut = next((n for n, (_, stop) in enumerate(offsets) if stop > len(prompts[k])), len(ids))
+            out[k] = (list(ids[:cut]), list(ids[cut:]))
+    elif straddle:
+        r_ids = tokenizer([responses[k] for k in straddle], **ONLY_IDS)["input_ids"]
+        for k, r in zip(straddle, r_ids, strict=False):
+            out[k] = (list(p_ids[k]), list(r))
+    return [pair for pair in out if pair is not None]
+
+
 def tokenize_examples(tokenizer: Any, examples: list[Example], max_length: int,
                       train_on_prompt: bool = False) -> tuple[list[dict[str, Any]], TokenizeStats]:
     """Tokenize examples in batches (fast tokenizers run batches in Rust)."""
@@ -96,9 +137,7 @@ def tokenize_examples(tokenizer: Any, examples: list[Example], max_length: int,
     for start in range(0, len(examples), BATCH):
         chunk = examples[start: start + BATCH]
         # Only the ids: building attention masks as Python lists nearly doubles the time.
-        p_ids = tokenizer([e.prompt for e in chunk], **ONLY_IDS)["input_ids"]
-        r_ids = tokenizer([e.response for e in chunk], **ONLY_IDS)["input_ids"]
-        for p, r in zip(p_ids, r_ids, strict=False):
-            out.append(build_example(prefix + list(p), list(r) + [eos], max_length, train_on_prompt,
+        for p, r in split_tokens(tokenizer, [e.prompt for e in chunk], [e.response for e in chunk]):
+            out.append(build_example(with_prefix(prefix, p), list(r) + [eos], max_length, train_on_prompt,
                                      stats, prefix_len=len(prefix)))
     return out, stats

@@ -156,7 +156,10 @@ def setup_pad_token(tokenizer: Any, mode: str) -> bool:
     positions are never confused with padding. mode "eos": the old pipeline's pad = eos.
     """
     if tokenizer.eos_token is None:
-        raise ModelError("the tokenizer has no EOS token; tuneguard needs one to teach the model to stop")
+        where = getattr(tokenizer, "name_or_path", "") or "the model"
+        raise ModelError(f"the tokenizer of {where} has no EOS token, which tuneguard appends to every answer to "
+                         "teach the model to stop: give it one (tokenizer.eos_token = '</s>' or a token it has, "
+                         "then tokenizer.save_pretrained(FOLDER)) and point model.name at that folder")
     if mode == "eos":
         tokenizer.pad_token = tokenizer.eos_token
         return False
@@ -192,6 +195,19 @@ def model_config(cfg: Config, tokenizer: Any) -> Any:
         return AutoConfig.from_pretrained(name, **kwargs)
     except Exception:  # noqa: BLE001 - the real load reports a clear error later
         return None
+
+
+def causal_lm_problem(conf: Any, name: str) -> str | None:
+    """Why the model whose config is `conf` cannot be fine-tuned here (None: it can, or the
+    config could not be read). Said before training: from_pretrained would fail only after the
+    data was read and audited, with a list of every causal LM class transformers knows."""
+    from transformers import MODEL_FOR_CAUSAL_LM_MAPPING
+
+    if conf is None or type(conf) in MODEL_FOR_CAUSAL_LM_MAPPING:
+        return None
+    return (f"model.name {name} is a {getattr(conf, 'model_type', type(conf).__name__)} model, which transformers "
+            f"cannot load as a causal language model (AutoModelForCausalLM): tuneguard fine-tunes decoder-only "
+            f"models such as GPT-J, Llama, Mistral, Qwen or Gemma; point model.name at one of those")
 
 
 def load_base_model(cfg: Config, tokenizer: Any, *, device_map: Any = None) -> Any:
@@ -246,8 +262,19 @@ def load_base_model(cfg: Config, tokenizer: Any, *, device_map: Any = None) -> A
     model.config.pad_token_id = tokenizer.pad_token_id
     if getattr(model, "generation_config", None) is not None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
-        model.generation_config.eos_token_id = tokenizer.eos_token_id
+        model.generation_config.eos_token_id = stop_ids(model.generation_config.eos_token_id, tokenizer.eos_token_id)
     return model
+
+
+def stop_ids(configured: Any, eos: int) -> int | list[int]:
+    """The tokenizer's EOS plus the stop tokens the model's generation config already lists.
+
+    Chat models stop at an end-of-turn token that is not the tokenizer's EOS (Gemma's
+    <end_of_turn>, Llama 3's <|eot_id|>), listed next to EOS in generation_config.json;
+    keeping only EOS would make generate, chat and evaluate talk past the end of a turn."""
+    listed = [configured] if isinstance(configured, int) else list(configured or [])
+    ids = [eos] + [i for i in listed if i != eos]
+    return ids[0] if len(ids) == 1 else ids
 
 
 def _bnb_config(mcfg: ModelConfig, dtype: torch.dtype) -> Any:
@@ -277,13 +304,51 @@ def context_length(model: Any) -> int | None:
     return None
 
 
+def _linear_layers(model: Any) -> list[str]:
+    """Full names of the model's linear layers (torch Linear, and the Conv1D that GPT-2-style
+    models use for theirs) except the output head: what LoRA can adapt."""
+    from transformers.pytorch_utils import Conv1D
+
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    return [name for name, mod in model.named_modules()
+            if isinstance(mod, (torch.nn.Linear, Conv1D)) and mod is not head]
+
+
+def attention_projections(model: Any) -> list[str]:
+    """The linear layers inside the attention blocks, found from the module tree.
+
+    For an architecture the table does not list: every decoder in transformers keeps its
+    attention projections under a module named for attention (self_attn, attn, attention,
+    self_attention), whatever the projections are called (q_proj, qkv_proj, Wqkv, c_attn)."""
+    found: list[str] = []
+    for full in _linear_layers(model):
+        *parents, leaf = full.split(".")
+        if any("attn" in p.lower() or "attention" in p.lower() for p in parents) and leaf not in found:
+            found.append(leaf)
+    return found
+
+
 def target_modules(model: Any, lcfg: LoraConfig) -> list[str]:
+    """`lora.target_modules`, or the architecture's attention projections: from the table for
+    the architectures it lists, found in the module tree for the rest (the same choice, the
+    attention projections, for every model; a fixed guess such as q_proj/v_proj would adapt
+    half of them on some models and name modules others do not have)."""
     if lcfg.target_modules:
         return list(lcfg.target_modules)
     mt = getattr(model.config, "model_type", "")
     if mt in DEFAULT_TARGETS:
         return DEFAULT_TARGETS[mt]
-    return ["q_proj", "v_proj"]
+    found = attention_projections(model)
+    if found:
+        log.info("LoRA targets for model type %r (not in tuneguard's table): %s, the linear layers of its "
+                 "attention blocks; set lora.target_modules to choose others", mt, ", ".join(found))
+        return found
+    raise ModelError(f"tuneguard found no attention projections in model type {mt!r} to put LoRA on: set "
+                     f"lora.target_modules to some of its linear layers ({_candidates(model)})")
+
+
+def _candidates(model: Any) -> str:
+    return ", ".join(sorted({n.rsplit(".", 1)[-1] for n in _linear_layers(model)})[:20]) or "none found"
 
 
 def apply_lora(model: Any, cfg: Config) -> tuple[Any, dict[str, int]]:
@@ -300,7 +365,7 @@ def apply_lora(model: Any, cfg: Config) -> tuple[Any, dict[str, int]]:
     missing = [t for t in targets if t not in names]
     if missing:
         raise ModelError(f"lora.target_modules {missing} are not modules of {cfg.model.name}; "
-                         f"candidates: {', '.join(sorted(n for n in names if 'proj' in n or 'dense' in n or 'attn' in n)[:20])}")
+                         f"its linear layers: {_candidates(model)}")
     pcfg = PeftLoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
                           target_modules=targets, bias=cfg.lora.bias, task_type="CAUSAL_LM",
                           modules_to_save=cfg.lora.modules_to_save)

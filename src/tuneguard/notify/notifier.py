@@ -36,6 +36,9 @@ NOTIFIED_SEVERITIES = ("warning", "error")
 # endpoint does not hold every later message (and every other target) for its timeout.
 BREAKER_FAILURES = 3
 BREAKER_COOLDOWN_S = 60.0
+# Periodic snapshots a later one supersedes: not re-sent after an outage. Everything else (a
+# finding, a halt, the end of the run) is sent late rather than never.
+SUPERSEDED = frozenset({"progress", "evaluation", "qa"})
 
 
 @dataclasses.dataclass
@@ -43,14 +46,17 @@ class _Pending:
     event: str
     payload: dict[str, Any]
     step: int | None
+    only: int | None = None  # a re-send after an outage: to this target alone
 
 
 @dataclasses.dataclass
 class _Health:
-    """Consecutive network failures of one target and until when it is skipped."""
+    """Consecutive network failures of one target and until when it is skipped; the messages
+    it missed while unreachable, re-sent when it answers again."""
 
     failures: int = 0
     down_until: float = 0.0
+    missed: list[_Pending] = dataclasses.field(default_factory=list)
     last_reason: str = ""
     failing: bool = False  # warn once per outage, not once per message
 
@@ -301,6 +307,8 @@ class Notifier:
         assert self._delivery is not None
         cache: dict[int, list[Message]] = {}
         for target in self._delivery.targets:
+            if item.only is not None and item.only != target.index:
+                continue
             health = self._health[target.index]
             now = time.monotonic()
             if (self._ending or self._closing) and health.failures:
@@ -315,6 +323,7 @@ class Notifier:
                     "event": item.event, "target": target.label, "status": None, "attempts": 0,
                     "reason": f"skipped: {health.failures} failures in a row (last: {health.last_reason}); "
                               f"next try in {health.down_until - now:.0f} s"}, item.step)
+                self._miss(health, item)
                 continue
             try:
                 parts = self._messages(item, target, cache)
@@ -337,7 +346,9 @@ class Notifier:
         health = self._health[target.index]
         if res.ok:
             if health.failing:
-                log.info("notifications to %s work again", target.label)
+                log.info("notifications to %s work again; re-sending %d message(s) it missed",
+                         target.label, len(health.missed))
+                self._resend(health, target.index)
             health.failures, health.down_until, health.failing = 0, 0.0, False
             self._record(store, "notify_sent", {"event": item.event, "scheme": target.scheme}, item.step)
             return
@@ -348,6 +359,7 @@ class Notifier:
             health.last_reason = res.reason
             if health.failures >= BREAKER_FAILURES:
                 health.down_until = time.monotonic() + BREAKER_COOLDOWN_S
+            self._miss(health, item)
         else:
             health.failures = 0
         (log.warning if first else log.debug)(
@@ -355,6 +367,29 @@ class Notifier:
         self._record(store, "notify_failed", {
             "event": item.event, "target": target.label, "status": res.status, "attempts": res.attempts,
             "reason": res.reason}, item.step)
+
+    def _miss(self, health: _Health, item: _Pending) -> None:
+        """Keep a message an unreachable target did not get, to send when it answers again
+        (at most queue_size of them: the oldest beyond that is dropped and recorded)."""
+        if item.event in SUPERSEDED:
+            return
+        health.missed.append(item)
+        if len(health.missed) > self._cfg.queue_size:
+            lost = health.missed.pop(0)
+            with self._cond:
+                self._dropped[(lost.event, "missed during an outage, too many to re-send")] += 1
+
+    def _resend(self, health: _Health, index: int) -> None:
+        """Put the messages a target missed at the front of the queue, oldest first, for it
+        alone, as many as the queue's bound leaves room for (the rest recorded as dropped)."""
+        missed, health.missed = health.missed, []
+        with self._cond:
+            cut = max(0, len(missed) - max(0, self._cfg.queue_size - len(self._queue)))
+            for lost in missed[:cut]:
+                self._dropped[(lost.event, "missed during an outage, too many to re-send")] += 1
+            for item in reversed(missed[cut:]):
+                self._queue.appendleft(dataclasses.replace(item, only=index))
+            self._max_pending = max(self._max_pending, len(self._queue))
 
     # -- recording ---------------------------------------------------------------------
     def _record_dropped(self, store: RunStore | None, dropped: collections.Counter[tuple[str, str]]) -> None:

@@ -83,7 +83,8 @@ def export_run(run_dir: Path, out: Path, *, checkpoint: str = "best", merge: boo
         merged.config.pad_token_id = run.tokenizer.pad_token_id
         if getattr(merged, "generation_config", None) is not None:
             merged.generation_config.pad_token_id = run.tokenizer.pad_token_id
-            merged.generation_config.eos_token_id = run.tokenizer.eos_token_id
+            merged.generation_config.eos_token_id = model_lib.stop_ids(merged.generation_config.eos_token_id,
+                                                                       run.tokenizer.eos_token_id)
         merged.save_pretrained(out, safe_serialization=True)
     else:
         if target is not None:

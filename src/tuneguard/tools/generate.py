@@ -20,6 +20,7 @@ import torch
 
 from tuneguard.config.schema import Config
 from tuneguard.data.formats import render_chat_plain
+from tuneguard.data.tokenize import encode_prompt
 from tuneguard.tools import ToolUsageError
 
 log = logging.getLogger(__name__)
@@ -104,11 +105,10 @@ def stream(model: Any, tokenizer: Any, text: str, opts: Sampling, device: torch.
     from transformers import TextIteratorStreamer
 
     device = device or next(model.parameters()).device
-    enc = tokenizer(text, return_tensors="pt", add_special_tokens=False)
-    if enc["input_ids"].shape[1] == 0:
-        # An empty prompt: start from EOS (GPT-style models use it as the document start).
-        enc = {"input_ids": torch.tensor([[tokenizer.eos_token_id]]), "attention_mask": torch.ones(1, 1, dtype=torch.long)}
-    enc = {k: v.to(device) for k, v in enc.items()}
+    # With the BOS the tokenizer adds by itself, as every training example had it.
+    ids = encode_prompt(tokenizer, text) or [tokenizer.eos_token_id]  # empty: EOS as the document start
+    enc = {"input_ids": torch.tensor([ids], device=device), "attention_mask": torch.ones(1, len(ids), dtype=torch.long,
+                                                                                      device=device)}
     streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
     failure: list[BaseException] = []
 

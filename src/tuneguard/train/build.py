@@ -59,6 +59,20 @@ def steps_plan(n_train: int, cfg: Config, world_size: int) -> tuple[int, int]:
     return spe, total
 
 
+def world_size_note(before: int | None, now: int, cfg: Config) -> str | None:
+    """What changes when a run resumes on a different number of processes than it trained on
+    (None: the same, or not recorded). The Trainer resumes by step without a word, so each
+    step now takes a different number of rows, and the epochs it reports after the resume
+    no longer count the rows the earlier steps took."""
+    if before is None or before == now:
+        return None
+    rows = cfg.train.batch_size * cfg.train.gradient_accumulation_steps
+    return (f"this run trained on {before} process(es) and resumes on {now}: each optimizer step now takes "
+            f"{rows * now} rows instead of {rows * before} (batch {cfg.train.batch_size} x accumulation "
+            f"{cfg.train.gradient_accumulation_steps} x processes), and the epoch numbers shown from here on "
+            f"count earlier steps at the new size; resume on {before} process(es) to continue the same run")
+
+
 def training_arguments(cfg: Config, run_dir: Path, use_cpu: bool, *, gradient_checkpointing: bool | None = None) -> Any:
     """TrainingArguments for the config. `gradient_checkpointing`: the resolved choice
     (tuneguard.train.perf decides "auto"); None reads the config (True only when set True).
@@ -143,6 +157,9 @@ def load_tokenizer_and_data(cfg: Config) -> tuple[Any, PreparedData]:
     # Not strict: too many malformed rows are the audit's MALFORMED_ROWS error, which refuses
     # the run (unless --force) with the rows named.
     data = prepare_data(cfg.data, tokenizer, strict=False)
+    problem = model_lib.causal_lm_problem(model_lib.model_config(cfg, tokenizer), cfg.model.name)
+    if problem:
+        raise model_lib.ModelError(problem)
     ctx_len = model_context_length(cfg, tokenizer)
     if ctx_len and cfg.data.max_length > ctx_len:
         raise UsageError(f"data.max_length ({cfg.data.max_length}) exceeds the model's context ({ctx_len}): "

@@ -71,6 +71,7 @@ class Knobs:
 def measure_model(cfg: Any, model_config: Any) -> ModelSize:
     """Count the parameters of the configured model and its LoRA from its config alone."""
     from transformers import AutoModelForCausalLM
+    from transformers.pytorch_utils import Conv1D
 
     from tuneguard.model.load import target_modules
 
@@ -83,11 +84,13 @@ def measure_model(cfg: Any, model_config: Any) -> ModelSize:
     quantizable = lora = saved_params = 0
     for name, mod in m.named_modules():
         leaf = name.rsplit(".", 1)[-1]
-        if isinstance(mod, torch.nn.Linear):
+        # GPT-2-style models keep their linear layers as Conv1D (a transposed weight):
+        # bitsandbytes quantises them and LoRA adapts them like any linear layer.
+        if isinstance(mod, (torch.nn.Linear, Conv1D)):
             if id(mod.weight) not in head_ids:
                 quantizable += mod.weight.numel()
             if leaf in targets:
-                lora += cfg.lora.r * (mod.in_features + mod.out_features)
+                lora += cfg.lora.r * sum(mod.weight.shape)
         if leaf in saved:
             saved_params += sum(p.numel() for p in mod.parameters())
     attention, _ = perf.choose_attention(cfg.model.attn_implementation, m, "cuda")

@@ -223,10 +223,15 @@ class Recipe:
         assert hw is not None  # set by _load_data
         (self.run_dir / "config.yaml").write_text(dump_yaml(record), "utf-8")
         store = RunStore(self.run_dir, create=True)
+        note = build.world_size_note(store.get_meta("world_size") if self.ckpt else None, self.dist.world_size, cfg)
         store.init_run(config=record, max_steps=max_steps)
         store.set_meta(environment=build.environment(), data_sizes=data.sizes(), data_format=data.format,
                        tokenize_stats={s.name: s.stats.to_dict() for s in (data.train, data.validation)},
-                       steps_per_epoch=spe, exit_reason=None, hardware=hw.as_dict(), task=task)
+                       steps_per_epoch=spe, exit_reason=None, hardware=hw.as_dict(), task=task,
+                       world_size=self.dist.world_size)
+        if note:
+            log.warning("%s", note)
+            self.console.print(f"note: {note}", markup=False)
         store.replace_audit_findings(audit_findings)
         if hw.precision.note:
             log.warning("precision: %s", hw.precision.note)

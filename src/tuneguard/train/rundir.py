@@ -96,7 +96,25 @@ def prepare_run_dir(run_dir: Path, cfg_dict: dict[str, Any], resume: bool, overw
         if changed:
             raise UsageError(f"--resume auto needs the same config as the run in {run_dir}; changed: "
                              f"{', '.join(changed[:8])}. Use another --run-dir for a new run")
+    if resume and db.exists():
+        refuse_finished(run_dir)
     return latest_checkpoint(run_dir / "checkpoints") if resume else None
+
+
+def refuse_finished(run_dir: Path) -> None:
+    """A run that finished its last step has nothing to resume: the Trainer, given its last
+    checkpoint, would run one step past max_steps, record it, and replace the adapter."""
+    try:
+        with RunStore(run_dir, readonly=True) as store:
+            state, meta = store.state(), store.meta()
+    except Exception:  # noqa: BLE001 - an unreadable store is reported by the steps that need it
+        return
+    step, planned = meta.get("step"), meta.get("max_steps")
+    if state != "finished" or not isinstance(step, int) or not isinstance(planned, int) or step < planned:
+        return  # a run that ended before its last step (early stopping, a callback) may go on
+    raise UsageError(f"the run in {run_dir} finished at step {step} of {planned}: there is nothing to resume "
+                     f"(--resume auto continues a stopped, halted or killed run). See it with "
+                     f"`tuneguard report {run_dir}`, or train again with --overwrite or another --run-dir")
 
 
 def remove_run_files(run_dir: Path) -> None:
