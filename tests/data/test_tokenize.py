@@ -112,3 +112,14 @@ def test_chat_rows_with_template():
     assert not problems
     assert ex[0].prompt == "<|user|>hi\n<|assistant|>"
     assert ex[0].response == "hello\n"
+
+
+def test_a_tokenizer_with_an_unknown_token_pads_with_it_instead_of_growing_the_vocabulary():
+    from tests.helpers.zoo import tokenizer
+
+    tok = tokenizer("spm")  # <unk> 0, <s> 1, </s> 2, no pad
+    size = len(tok)
+    assert setup_pad_token(tok, "auto") is False
+    assert (tok.pad_token, tok.pad_token_id, len(tok)) == ("<unk>", 0, size)
+    tok.pad_token = tok.eos_token  # pad == eos is replaced the same way
+    assert setup_pad_token(tok, "auto") is False and tok.pad_token == "<unk>"

@@ -217,3 +217,40 @@ def test_an_encoder_decoder_folder_is_refused_before_training_in_one_line(data, 
         assert r.returncode == 2, r.stdout + r.stderr
         assert [ln for ln in r.stderr.splitlines() if ln.strip() and not ln.startswith("INFO")] == [line]
     assert not (run / "run.db").exists()
+
+
+def test_a_bert_folder_is_refused_before_training_in_one_line(data, tmp_path):
+    """BertLMHeadModel loads without complaint, but its attention sees the whole text: as a
+    causal LM each position sees the token it predicts and the loss falls to nothing."""
+    from transformers import BertConfig, BertForMaskedLM
+
+    folder, run = tmp_path / "my-bert", tmp_path / "run"
+    tok = tokenizer("plain")
+    BertForMaskedLM(BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                               intermediate_size=64)).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    r = invoke("train", "tiny", "--run-dir", str(run), "--set", f"data.train_file={data}",
+               "--set", f"model.name={folder}")
+    assert r.returncode == 2, r.stdout + r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip() and not ln.startswith("INFO")]
+    assert len(lines) == 1 and lines[0].startswith(f"error: model.name {folder} is a bert model, an encoder whose "
+                                                   "attention sees the whole text")
+    assert not (run / "run.db").exists()
+
+
+@pytest.mark.slow
+def test_a_sentencepiece_llama_pads_with_its_unknown_token_and_saves_no_embeddings(data, tmp_path):
+    """No pad token and a vocabulary that fills the embeddings (Llama 2, Mistral): the unknown
+    token pads, so the embeddings keep their size and the adapter holds only the LoRA weights."""
+    from safetensors.torch import load_file
+    from transformers import AutoTokenizer
+
+    folder, run = tmp_path / "llama-2-like", tmp_path / "run"
+    save_model("llama", folder, tokenizer("spm"))
+    r = invoke("train", "tiny", "--run-dir", str(run), "--set", f"data.train_file={data}",
+               "--set", f"model.name={folder}", *STEPS)
+    assert r.returncode == 0, r.stdout + r.stderr
+    tok = AutoTokenizer.from_pretrained(run / "adapter")
+    assert (tok.pad_token, tok.pad_token_id) == ("<unk>", 0) and tok.eos_token_id != 0
+    weights = load_file(str(run / "adapter" / "adapter_model.safetensors"))
+    assert weights and all("lora_" in name for name in weights), sorted(weights)[:4]

@@ -106,7 +106,8 @@ class DataConfig(Section):
     max_length: int = Field(512, ge=8, description="Maximum tokens per example.")
     train_on_prompt: bool = Field(False, description="Supervise prompt tokens too (not recommended).")
     pad_token: Literal["auto", "eos"] = Field(
-        "auto", description="auto: a pad token distinct from EOS; eos reproduces the old pipeline (audit flags it)."
+        "auto", description="auto: a pad token distinct from EOS (the tokenizer's unknown token when it has one, "
+        "else a new <|pad|>); eos reproduces the old pipeline (audit flags it)."
     )
     collator: Literal["tuneguard", "language_modeling"] = Field(
         "tuneguard",

@@ -152,7 +152,8 @@ def _not_found(name: str, exc: Exception) -> str:
 def setup_pad_token(tokenizer: Any, mode: str) -> bool:
     """Give the tokenizer a pad token. Returns True when a new token was added.
 
-    mode "auto": a pad token distinct from EOS (added when missing or equal to EOS), so EOS
+    mode "auto": a pad token distinct from EOS (when missing or equal to EOS: the tokenizer's
+    unknown token if it has one distinct from EOS and BOS, else a new `<|pad|>`), so EOS
     positions are never confused with padding. mode "eos": the old pipeline's pad = eos.
     """
     if tokenizer.eos_token is None:
@@ -164,6 +165,15 @@ def setup_pad_token(tokenizer: Any, mode: str) -> bool:
         tokenizer.pad_token = tokenizer.eos_token
         return False
     if tokenizer.pad_token is not None and tokenizer.pad_token_id != tokenizer.eos_token_id:
+        return False
+    unk = tokenizer.unk_token_id
+    if tokenizer.unk_token is not None and unk not in (tokenizer.eos_token_id, tokenizer.bos_token_id):
+        # The unknown token as padding (Llama 2, Mistral, TinyLlama): padding is never attended
+        # to nor supervised, and a new token would grow the embeddings past the checkpoint's
+        # rows, which PEFT then saves with every adapter and checkpoint (about 0.5-1 GB at 7B).
+        tokenizer.pad_token = tokenizer.unk_token
+        log.info("pad token: %s, the tokenizer's unknown token (distinct from EOS; no new token needed)",
+                 tokenizer.unk_token)
         return False
     tokenizer.add_special_tokens({"pad_token": PAD_TOKEN})
     return True
@@ -197,12 +207,28 @@ def model_config(cfg: Config, tokenizer: Any) -> Any:
         return None
 
 
+def encoder_only(conf: Any) -> bool:
+    """A bidirectional encoder (BERT, RoBERTa, ELECTRA, ...) that transformers will still load as
+    a causal LM (BertLMHeadModel) without complaint: a masked-LM architecture that is neither
+    configured as a decoder nor an encoder-decoder (BART's decoder alone is causal)."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+    return (getattr(conf, "model_type", None) in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+            and not getattr(conf, "is_decoder", False) and not getattr(conf, "is_encoder_decoder", False))
+
+
 def causal_lm_problem(conf: Any, name: str) -> str | None:
     """Why the model whose config is `conf` cannot be fine-tuned here (None: it can, or the
     config could not be read). Said before training: from_pretrained would fail only after the
     data was read and audited, with a list of every causal LM class transformers knows."""
     from transformers import MODEL_FOR_CAUSAL_LM_MAPPING
 
+    if conf is not None and encoder_only(conf):
+        kind = getattr(conf, "model_type", type(conf).__name__)
+        return (f"model.name {name} is a {kind} model, an encoder whose attention sees the whole text: trained as a "
+                f"causal language model each position would see the token it predicts, so the loss means nothing; "
+                f"tuneguard fine-tunes decoder-only models such as GPT-J, Llama, Mistral, Qwen or Gemma (a {kind} "
+                f"saved with is_decoder true in its config.json is one)")
     if conf is None or type(conf) in MODEL_FOR_CAUSAL_LM_MAPPING:
         return None
     return (f"model.name {name} is a {getattr(conf, 'model_type', type(conf).__name__)} model, which transformers "
