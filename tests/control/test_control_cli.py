@@ -117,3 +117,37 @@ def test_sparkline():
     assert sparkline([2.0, 2.0]) == "▅▅"
     assert sparkline([]) == ""
     assert len(sparkline([float(i) for i in range(500)], width=60)) == 60
+
+
+def test_the_live_view_fits_an_80_by_24_terminal_with_the_newest_findings_whole(tmp_path: Path):
+    """Rich's Live view cuts what does not fit the terminal: the newest finding (the one that
+    matters) must be whole, older ones named by how to see them."""
+    from tuneguard.findings import Finding
+
+    run = build_finished_run(tmp_path / "run", steps=40)
+    long = ("Training loss fell from 6.626 to 0.226 (below 5% of the initial loss) at step 11, after 88 examples "
+            "(0.033 passes over the 2,700 rows, which hold one distinct row, seen 88 times).")
+    with RunStore(run) as s:
+        s.set_state("running")
+        for step in (32, 34, 36, 38):
+            s.add_finding(Finding(code="LOSS_SPIKE", severity="warning", step=step, source="guard",
+                                  message=f"step {step}: " + long, recommendation="Fix the data, not the learning rate "
+                                  "(a lower one only slows the collapse); the newest says step " + str(step)))
+    reader = StoreReader(run)
+    try:
+        snap = reader.snapshot()
+    finally:
+        reader.close()
+    buf = io.StringIO()
+    con = Console(file=buf, width=80, height=24, force_terminal=True, color_system=None)
+    con.print(render(snap, run, con.width, con))
+    lines = buf.getvalue().rstrip("\n").splitlines()
+    text = " ".join(" ".join(lines).split())
+    assert len(lines) <= 24, "\n".join(lines)
+    assert "the newest says step 38" in text and "step 38: Training loss fell" in text
+    assert "the newest says step 32" not in text
+    assert "earlier findings not shown here: tuneguard status" in text
+    # Not on a live terminal (and without a console to measure): every finding, as before.
+    full = io.StringIO()
+    Console(file=full, width=80, force_terminal=True, color_system=None).print(render(snap, run, 80))
+    assert all(f"the newest says step {n}" in " ".join(full.getvalue().split()) for n in (32, 34, 36, 38))

@@ -194,8 +194,9 @@ def _control_line(s: Snapshot, run_dir: Path) -> str:
     return "; ".join(parts) or "no requests"
 
 
-def render(s: Snapshot, run_dir: Path, width: int = 120) -> RenderableType:
-    """The dashboard for one snapshot (pure: easy to test and to reuse); `width`: the console's."""
+def render(s: Snapshot, run_dir: Path, width: int = 120, console: Console | None = None) -> RenderableType:
+    """The dashboard for one snapshot (pure: easy to test and to reuse); `width`: the console's.
+    With `console` (a live terminal view) the findings are cut to what fits its height."""
     spark = max(10, min(WINDOW, width - 45))
     header = Text.assemble(("tuneguard watch ", "bold"), (str(run_dir), ""), "  state ",
                            (s.state.upper(), STATE_STYLE.get(s.state, "bold")))
@@ -222,14 +223,37 @@ def render(s: Snapshot, run_dir: Path, width: int = 120) -> RenderableType:
     control = Text.assemble(("control    ", "bold"), _control_line(s, run_dir))
 
     parts: list[RenderableType] = [header, progress, grid, control]
+    if s.final and s.meta.get("exit_reason"):
+        parts.append(Text(f"ended: {s.meta['exit_reason']}"))
     if s.findings:
         from tuneguard.cli.findings_view import finding_renderable
 
-        parts.append(Text("latest findings", style="bold"))
-        parts += [finding_renderable(f, evidence=False) for f in s.findings]
-    if s.final and s.meta.get("exit_reason"):
-        parts.append(Text(f"ended: {s.meta['exit_reason']}"))
+        blocks = [finding_renderable(f, evidence=False) for f in s.findings]
+        parts[4:4] = [Text("latest findings", style="bold"), *_fit(parts, blocks, len(s.findings), run_dir, width, console)]
     return Group(*parts)
+
+
+def _fit(fixed: list[RenderableType], blocks: list[RenderableType], total: int, run_dir: Path, width: int,
+         console: Console | None) -> list[RenderableType]:
+    """The newest finding blocks that fit the live view's height under the rest of the dashboard
+    (Rich's Live view would cut the last one mid-sentence on an 80 x 24 terminal), and a line
+    saying where the others are."""
+    if console is None or not console.is_terminal:
+        return blocks
+    opts = console.options.update_width(width)
+    room = console.height - sum(len(console.render_lines(p, opts, pad=False)) for p in fixed) - 3
+    kept: list[RenderableType] = []
+    for block in reversed(blocks):
+        rows = len(console.render_lines(block, opts, pad=False))
+        if rows > room:
+            break
+        kept.insert(0, block)
+        room -= rows
+    hidden = total - len(kept)
+    if hidden:
+        kept.insert(0, Text(f"{hidden} earlier finding{'s' if hidden > 1 else ''} not shown here: "
+                            f"tuneguard status {run_dir}", style="dim"))
+    return kept
 
 
 def compact_line(s: Snapshot) -> str:
@@ -265,12 +289,12 @@ def watch_run(run_dir: Path, console: Console, interval: float = 2.0,
         if console.is_terminal and not snap.final:
             from rich.live import Live
 
-            live_view = Live(render(snap, run_dir, console.width), console=console, auto_refresh=False)
+            live_view = Live(render(snap, run_dir, console.width, console), console=console, auto_refresh=False)
             with live_view as live:
                 while not snap.final:
                     sleep(interval)
                     snap = reader.snapshot()
-                    live.update(render(snap, run_dir, console.width), refresh=True)
+                    live.update(render(snap, run_dir, console.width, console), refresh=True)
         elif console.is_terminal:
             console.print(render(snap, run_dir, console.width))
         else:
