@@ -458,7 +458,34 @@ def audit_one(workdir: Path, twin: Twin, tokenizer: Any) -> dict[str, Any]:
 
 # --- guarded runs --------------------------------------------------------------------------------------
 
-def train_one(workdir: Path, rows: list[dict], preset: str, run: dict, force: bool = False) -> dict[str, Any]:
+def garbling_collator(batch: int, vocab: int, seed: int = 0) -> Callable[[Callable], Callable]:
+    """A wrapper of the training collator (run_training's `wrap_collator`) that swaps the answers of
+    its `batch`-th batch (counted from 1; one batch per optimizer step here) for random tokens: a
+    batch of garbled or mislabelled rows, as a broken shard or a bad join gives. The prompts and
+    the lengths stay, so only what the loss reads changes. The dataset itself is left alone."""
+
+    def wrap(inner: Callable) -> Callable:
+        calls = [0]
+
+        def collate(features: list[dict[str, Any]]) -> Any:
+            calls[0] += 1
+            if calls[0] == batch:
+                rng = random.Random(seed)
+                garbled = []
+                for f in features:
+                    ids, labels = list(f["input_ids"]), list(f["labels"])
+                    for i, lab in enumerate(labels):
+                        if lab != -100:
+                            ids[i] = labels[i] = rng.randrange(vocab)
+                    garbled.append({**f, "input_ids": ids, "labels": labels})
+                features = garbled
+            return inner(features)
+        return collate
+    return wrap
+
+
+def train_one(workdir: Path, rows: list[dict], preset: str, run: dict, force: bool = False,
+              wrap_collator: Callable[[Callable], Callable] | None = None) -> dict[str, Any]:
     from rich.console import Console
 
     from tuneguard.store.run_store import RunStore
@@ -469,7 +496,7 @@ def train_one(workdir: Path, rows: list[dict], preset: str, run: dict, force: bo
     data = {"max_length": 256, **run.pop("data", {})}
     cfg = base_config(preset, write_jsonl(workdir / "train.jsonl", rows), None, data, run)
     t = time.perf_counter()
-    code = run_training(cfg, workdir / "run", force=force, overwrite=True,
+    code = run_training(cfg, workdir / "run", force=force, overwrite=True, wrap_collator=wrap_collator,
                         console=Console(file=open(os.devnull, "w"))).exit_code
     seconds = time.perf_counter() - t
     out: dict[str, Any] = {"exit": code, "seconds": round(seconds, 1)}
