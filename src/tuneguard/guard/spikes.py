@@ -8,6 +8,7 @@ is judged the same whatever `train.logging_steps` is.
 from __future__ import annotations
 
 import logging
+import math
 import statistics
 from collections import deque
 
@@ -19,6 +20,20 @@ from tuneguard.guard.seen import Seen
 log = logging.getLogger(__name__)
 
 MIN_PRIOR_POINTS = 5  # a median of fewer steps is not a baseline
+
+
+# MAD x 1.4826 estimates the standard deviation of a normal sample (its MAD is 0.6745 sigma).
+MAD_TO_SD = 1.4826
+
+
+def log_spread(values: list[float]) -> tuple[float, float]:
+    """(median, robust spread) of the logs of `values` (all > 0): the spread is the median
+    absolute deviation scaled to a standard deviation. Logs, because a step's loss swings by
+    factors, not by nats: near zero a batch of four hard rows is ten times its neighbours, at 3
+    nats a garbled batch is three times them; one spread in logs covers both regimes."""
+    logs = [math.log(v) for v in values]
+    mid = statistics.median(logs)
+    return mid, MAD_TO_SD * statistics.median([abs(v - mid) for v in logs])
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -46,7 +61,16 @@ class LossSpikeDetector:
       step holds rows of one length, often one task of a mixed dataset, and step losses swing
       with the task drawn: steps of a hard task at 0.6 among steps of an easy one at 0.1 are
       6x the median, and no spike; a step above every task's range is. Near zero a ratio alone
-      is noise too (a healthy SmolLM2 run at 0.02 had steps of 0.07, 3.5x).
+      is noise too (a healthy SmolLM2 run at 0.02 had steps of 0.07, 3.5x);
+    - and, in logs, more than `spread` robust standard deviations (the median absolute
+      deviation x 1.4826) of those steps above their median: judged against the noise of
+      ordinary steps at this batch size. The first two rules are the floor (the research's
+      ratio to the running median); this one says how far outside the usual swing a step is.
+      Small batches of varied rows swing widely: SmolLM2 on manual-page extraction, 4 rows per
+      step, had a step of four hard rows at 1.61 among steps at 0.02-0.2 (20x their median,
+      4.4 spreads) while its eval loss fell; a batch of garbled rows stands much further out
+      (the tiny model's at 2.2-3x the median of steady steps: 6-10 spreads; SmolLM2's, answers
+      swapped for random tokens: bench/diagnosis.py). `spread` 0 leaves the floor alone.
 
     A step judged a spike stays out of the window (unless the loss stays up for 5 steps in a
     row: a new level), so repeated garbled batches are each judged against ordinary steps.
@@ -57,34 +81,43 @@ class LossSpikeDetector:
 
     code = "LOSS_SPIKE"
 
-    def __init__(self, factor: float, window_examples: int, min_jump: float = 0.0, quantile: float = 0.5) -> None:
+    def __init__(self, factor: float, window_examples: int, min_jump: float = 0.0, quantile: float = 0.5,
+                 spread: float = 0.0) -> None:
         self.factor = factor
         self.window_examples = window_examples
         self.min_jump = min_jump
         self.quantile = quantile
+        self.spread = spread
         self.points: deque[tuple[int, float]] = deque()  # (examples seen, loss) of recent steps
         self.outliers = 0  # spikes in a row, kept out of `points`
         self.episode = Episode()
+
+    def _prior(self, examples: int) -> list[float]:
+        """The losses of the recent steps before the one after `examples` examples: the last
+        `window_examples`, and no more than the later half of all seen so far (early on the loss
+        falls fast, and the steps since the start would sit far above the current loss)."""
+        before = self.points[-1][0] if self.points else examples
+        while self.points and self.points[0][0] <= before - self.window_examples:
+            self.points.popleft()
+        recent = [x for e, x in self.points if e > before / 2]
+        return recent if len(recent) >= MIN_PRIOR_POINTS else [x for _, x in self.points][-MIN_PRIOR_POINTS:]
 
     def update(self, step: int, loss: float | None, seen: Seen | None = None) -> Finding | None:
         if not is_finite(loss) or loss <= 0.0:  # NaN, Inf and 0.0 belong to NON_FINITE
             return None
         examples = seen.examples if seen is not None else step
-        # The steps of the recent examples before this one: the last `window_examples`, and no
-        # more than the later half of all seen so far (early on the loss falls fast, and the
-        # steps since the start would sit far above the current loss).
-        before = self.points[-1][0] if self.points else examples
-        while self.points and self.points[0][0] <= before - self.window_examples:
-            self.points.popleft()
-        recent = [x for e, x in self.points if e > before / 2]
-        prior = recent if len(recent) >= MIN_PRIOR_POINTS else [x for _, x in self.points][-MIN_PRIOR_POINTS:]
+        prior = self._prior(examples)
         if len(prior) < MIN_PRIOR_POINTS:
             self.points.append((examples, loss))
             self.episode.update(False)
             return None
         med = statistics.median(prior)
         high = quantile(prior, self.quantile)
-        spike = med > 0 and loss > self.factor * med and loss - high > self.min_jump
+        mid, sd = log_spread(prior)
+        # How many spreads above the usual; a window of equal losses has none, and any step above
+        # it stands out (the floor rules decide then).
+        z = (math.log(loss) - mid) / sd if sd > 0 else math.inf
+        spike = med > 0 and loss > self.factor * med and loss - high > self.min_jump and z > self.spread
         # A spike is no part of the usual range: kept out of the baseline, a second garbled batch
         # a few steps later is judged against the ordinary steps, not against the first one. A
         # loss that stays up for MIN_PRIOR_POINTS steps in a row is a new level and joins it.
@@ -93,13 +126,20 @@ class LossSpikeDetector:
             self.points.append((examples, loss))
         if not self.episode.update(spike):
             return None
+        return self._finding(step, loss, prior, med, high, z, sd, seen)
+
+    def _finding(self, step: int, loss: float, prior: list[float], med: float, high: float, z: float, sd: float,
+                 seen: Seen | None) -> Finding:
         end = T("LOSS_SPIKE.seen_suffix", seen=seen.spec()) if seen is not None else T("end.period")
+        spread = (T("LOSS_SPIKE.spread", z=z, limit=self.spread) if self.spread > 0 and math.isfinite(z)
+                  else "")
         message = T("LOSS_SPIKE.found", loss=loss, step=step, ratio=loss / med, median=med, n=len(prior),
-                    limit=self.factor, jump=loss - high, high=high, quantile=self.quantile, end=end)
+                    limit=self.factor, jump=loss - high, high=high, quantile=self.quantile, spread=spread, end=end)
         recommendation = T("LOSS_SPIKE.found.rec")
         evidence = {"step": step, "loss": loss, "running_median": med, "ratio": loss / med, "running_high": high,
+                    "spreads_above": z if math.isfinite(z) else None, "log_spread": sd,
                     "spike_factor": self.factor, "spike_window_examples": self.window_examples,
-                    "spike_min_jump": self.min_jump, "spike_quantile": self.quantile,
+                    "spike_min_jump": self.min_jump, "spike_quantile": self.quantile, "spike_spread": self.spread,
                     "previous_losses": prior[-20:], "previous_steps": len(prior)}
         if seen is not None:
             evidence.update(seen.evidence())
