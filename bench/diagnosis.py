@@ -25,9 +25,10 @@ in its input by design) is marked n/a. The audit runs on every set and twin with
 SmolLM2-135M tokenizer; then short guarded training runs on the legitimate sets with the tiny
 random-init model (`--runs tiny`) and with SmolLM2-135M for the loss-based guards
 (`--runs smollm2`: extraction on 600 short manual-page paragraphs, where a pretrained model's
-loss falls low legitimately, and the same set with one row repeated in 99% of the rows, run
-with --force as a user would). On a shared 2-core CPU a SmolLM2 step takes 15-60 s: expect
-about half an hour for the two runs. It prints a table per code (planted found / legitimate sets flagged
+loss falls low legitimately; the same set with one row repeated in 99% of the rows, run
+with --force as a user would; and the same healthy run with the answers of one batch swapped for
+random tokens at step 18, a garbled batch LOSS_SPIKE must find). On a shared 2-core CPU a SmolLM2
+step takes 2-60 s with the load: expect 10-45 minutes for the three runs. It prints a table per code (planted found / legitimate sets flagged
 warning / flagged error / halts) and one per set, and writes everything as JSON (--out).
 
 Data: `apt-get download wordnet-base manpages dpkg` and `dpkg-deb -x` into --data-dir (the
@@ -509,6 +510,9 @@ def train_one(workdir: Path, rows: list[dict], preset: str, run: dict, force: bo
                             for r in s.metrics("eval")]
             out["steps_per_epoch"] = s.get_meta("steps_per_epoch")
             out["first_loss"] = next((r["loss"] for r in s.metrics("train") if r.get("loss") is not None), None)
+            # The logged losses: with logging_steps 1 (the SmolLM2 runs), every step's, as the spike rule judged them.
+            out["step_losses"] = [(r["step"], round(r["loss"], 5)) for r in s.metrics("train")
+                                  if r.get("loss") is not None]
     return out
 
 
@@ -534,7 +538,12 @@ def code_table(audits: dict[str, dict[str, Any]], runs: dict[str, Any]) -> list[
         halts = sum(r.get("state") == "halted" and any(c == code for c, s, _ in r.get("guard_findings", []) if s == "error")
                     for r in legit_runs.values())
         planted = [r for r in runs.values() if r.get("planted") == code]
-        found = f"{sum(r.get('state') == 'halted' for r in planted)}/{len(planted)} halted" if planted else "-"
+        found = "-"
+        if planted:
+            hit = [r for r in planted if any(c == code for c, _, _ in r.get("guard_findings", []))]
+            steps = ", ".join(f"step {s}" for r in hit for c, _, s in r["guard_findings"] if c == code)
+            found = (f"{len(hit)}/{len(planted)} found ({steps}), "
+                     f"{sum(r.get('state') == 'halted' for r in planted)} halted")
         if warn or err or halts or planted:
             lines.append(f"| {code} | {found} | {warn} | {err} | {halts} |")
     return lines
@@ -557,6 +566,9 @@ def set_table(sets: dict[str, list], audits: dict[str, dict[str, Any]], runs: di
         lines.append(f"| {name} | {len(sets[name])} | {a['task']} | {', '.join(warn) or 0} | {', '.join(err) or 0} | "
                      f"{run_cell('tiny:' + name)} | {run_cell('smollm2:' + name)} |")
     return lines
+
+
+GARBLED_STEP = 18  # where the SmolLM2 extraction run's loss has settled (0.02-0.2 a step)
 
 
 def SMOLLM2_RUN(steps: int) -> dict[str, Any]:  # noqa: N802 - a constant with a parameter
@@ -618,6 +630,14 @@ def main() -> int:
         runs["smollm2:collapse"] = {**train_one(work / "smol-collapse", one, "smollm2-135m", smol, force=True),
                                     "planted": "LOSS_COLLAPSE"}
         print(f"SmolLM2 on the one-row collapse: {runs['smollm2:collapse']['state']}", file=sys.stderr)
+        # The same healthy run with the answers of one batch swapped for random tokens (a garbled
+        # shard): LOSS_SPIKE must still find it while the hard batches of the real rows stay quiet.
+        vocab = len(tokenizer)
+        runs["smollm2:garbled"] = {**train_one(work / "smol-garbled", ext, "smollm2-135m", smol,
+                                               wrap_collator=garbling_collator(GARBLED_STEP, vocab, args.seed)),
+                                   "planted": "LOSS_SPIKE"}
+        print(f"SmolLM2 on extraction with a garbled batch at step {GARBLED_STEP}: "
+              f"{runs['smollm2:garbled']['state']}", file=sys.stderr)
     result = {"machine": {"host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version()},
               "seconds": round(time.perf_counter() - t0), "sets": {k: len(v) for k, v in sets.items()},
               "audits": audits, "runs": runs}

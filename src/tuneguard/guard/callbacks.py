@@ -218,6 +218,7 @@ class GuardCallback(TrainerCallback):
         basis = since.basis() if since is not None else None
         seen = self.seen(step)
         epoch = as_float(metrics.get("epoch"))
+        self.spike.update_eval(ev)
         found = [
             self.nonfinite.update_eval(step, ev),
             self.collapse.update_eval(step, ev, train, seen, epoch),

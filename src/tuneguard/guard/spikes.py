@@ -62,15 +62,17 @@ class LossSpikeDetector:
       with the task drawn: steps of a hard task at 0.6 among steps of an easy one at 0.1 are
       6x the median, and no spike; a step above every task's range is. Near zero a ratio alone
       is noise too (a healthy SmolLM2 run at 0.02 had steps of 0.07, 3.5x);
-    - and, in logs, more than `spread` robust standard deviations (the median absolute
-      deviation x 1.4826) of those steps above their median: judged against the noise of
-      ordinary steps at this batch size. The first two rules are the floor (the research's
-      ratio to the running median); this one says how far outside the usual swing a step is.
-      Small batches of varied rows swing widely: SmolLM2 on manual-page extraction, 4 rows per
-      step, had a step of four hard rows at 1.61 among steps at 0.02-0.2 (20x their median,
-      4.4 spreads) while its eval loss fell; a batch of garbled rows stands much further out
-      (the tiny model's at 2.2-3x the median of steady steps: 6-10 spreads; SmolLM2's, answers
-      swapped for random tokens: bench/diagnosis.py). `spread` 0 leaves the floor alone.
+    - and, in logs, more than `spread` (4.5) robust standard deviations (the median absolute
+      deviation x 1.4826) of those steps above their median, or above the latest eval loss when
+      that is higher: judged against the noise of ordinary steps at this batch size. The first
+      two rules are the floor (the research's ratio to the running median); this one says how
+      far outside the usual swing a step is. Small batches of varied rows swing widely, and a
+      few hard rows carry most of the loss: SmolLM2 on manual-page extraction, 4 rows per step,
+      had a step at 1.72 among steps at 0.01-0.14 (43x their median, 6.8 spreads above it) while
+      its eval loss, the average cost of fresh rows, was 0.24 and falling: 3.5 spreads above
+      that. A batch of garbled rows stands further out: the tiny model's at 2.2-3x the median of
+      steady steps are 6.1-10 spreads; SmolLM2's (answers swapped for random tokens,
+      bench/diagnosis.py) far more. `spread` 0 leaves the floor alone.
 
     A step judged a spike stays out of the window (unless the loss stays up for 5 steps in a
     row: a new level), so repeated garbled batches are each judged against ordinary steps.
@@ -90,7 +92,13 @@ class LossSpikeDetector:
         self.spread = spread
         self.points: deque[tuple[int, float]] = deque()  # (examples seen, loss) of recent steps
         self.outliers = 0  # spikes in a row, kept out of `points`
+        self.eval_loss: float | None = None  # the latest evaluation's: the mean loss per token of unseen rows
         self.episode = Episode()
+
+    def update_eval(self, eval_loss: float | None) -> None:
+        """The latest eval loss: what a batch of fresh rows costs on average (see `update`)."""
+        if is_finite(eval_loss) and eval_loss > 0:
+            self.eval_loss = eval_loss
 
     def _prior(self, examples: int) -> list[float]:
         """The losses of the recent steps before the one after `examples` examples: the last
@@ -114,9 +122,15 @@ class LossSpikeDetector:
         med = statistics.median(prior)
         high = quantile(prior, self.quantile)
         mid, sd = log_spread(prior)
+        # The middle the spread is counted from: the steps' median, or the latest eval loss when
+        # higher. In epoch 1 a step's rows are as new to the model as the eval rows, so the eval
+        # loss is what a step costs on average; when a few hard rows carry most of the loss (eval
+        # 0.24 while the median step is 0.04) the median step sits far below that average, and a
+        # batch that draws one hard row lands above it without anything being wrong.
+        centre = max(mid, math.log(self.eval_loss)) if self.eval_loss is not None else mid
         # How many spreads above the usual; a window of equal losses has none, and any step above
         # it stands out (the floor rules decide then).
-        z = (math.log(loss) - mid) / sd if sd > 0 else math.inf
+        z = (math.log(loss) - centre) / sd if sd > 0 else math.inf
         spike = med > 0 and loss > self.factor * med and loss - high > self.min_jump and z > self.spread
         # A spike is no part of the usual range: kept out of the baseline, a second garbled batch
         # a few steps later is judged against the ordinary steps, not against the first one. A
@@ -126,18 +140,22 @@ class LossSpikeDetector:
             self.points.append((examples, loss))
         if not self.episode.update(spike):
             return None
-        return self._finding(step, loss, prior, med, high, z, sd, seen)
+        return self._finding(step, loss, prior, (med, high, math.exp(centre)), z, sd, seen)
 
-    def _finding(self, step: int, loss: float, prior: list[float], med: float, high: float, z: float, sd: float,
-                 seen: Seen | None) -> Finding:
+    def _finding(self, step: int, loss: float, prior: list[float], levels: tuple[float, float, float], z: float,
+                 sd: float, seen: Seen | None) -> Finding:
+        med, high, centre = levels
         end = T("LOSS_SPIKE.seen_suffix", seen=seen.spec()) if seen is not None else T("end.period")
-        spread = (T("LOSS_SPIKE.spread", z=z, limit=self.spread) if self.spread > 0 and math.isfinite(z)
-                  else "")
+        spread = ""
+        if self.spread > 0 and math.isfinite(z):
+            spread = T("LOSS_SPIKE.spread", z=z, limit=self.spread, centre=centre) if centre > med * (1 + 1e-9) \
+                else T("LOSS_SPIKE.spread_median", z=z, limit=self.spread)
         message = T("LOSS_SPIKE.found", loss=loss, step=step, ratio=loss / med, median=med, n=len(prior),
                     limit=self.factor, jump=loss - high, high=high, quantile=self.quantile, spread=spread, end=end)
         recommendation = T("LOSS_SPIKE.found.rec")
         evidence = {"step": step, "loss": loss, "running_median": med, "ratio": loss / med, "running_high": high,
-                    "spreads_above": z if math.isfinite(z) else None, "log_spread": sd,
+                    "spreads_above": z if math.isfinite(z) else None, "log_spread": sd, "spread_centre": centre,
+                    "eval_loss": self.eval_loss,
                     "spike_factor": self.factor, "spike_window_examples": self.window_examples,
                     "spike_min_jump": self.min_jump, "spike_quantile": self.quantile, "spike_spread": self.spread,
                     "previous_losses": prior[-20:], "previous_steps": len(prior)}
