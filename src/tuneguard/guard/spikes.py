@@ -12,7 +12,7 @@ import math
 import statistics
 from collections import deque
 
-from tuneguard.catalog import T
+from tuneguard.catalog import Spec, T
 from tuneguard.findings import Finding
 from tuneguard.guard.episode import Episode, is_finite
 from tuneguard.guard.seen import Seen
@@ -64,15 +64,18 @@ class LossSpikeDetector:
       is noise too (a healthy SmolLM2 run at 0.02 had steps of 0.07, 3.5x);
     - and, in logs, more than `spread` (4.5) robust standard deviations (the median absolute
       deviation x 1.4826) of those steps above their median, or above the latest eval loss when
-      that is higher: judged against the noise of ordinary steps at this batch size. The first
-      two rules are the floor (the research's ratio to the running median); this one says how
-      far outside the usual swing a step is. Small batches of varied rows swing widely, and a
-      few hard rows carry most of the loss: SmolLM2 on manual-page extraction, 4 rows per step,
-      had a step at 1.72 among steps at 0.01-0.14 (43x their median, 6.8 spreads above it) while
-      its eval loss, the average cost of fresh rows, was 0.24 and falling: 3.5 spreads above
-      that. A batch of garbled rows stands further out: the tiny model's at 2.2-3x the median of
-      steady steps are 6.1-10 spreads; SmolLM2's (answers swapped for random tokens,
-      bench/diagnosis.py) far more. `spread` 0 leaves the floor alone.
+      that is higher: judged against the noise of ordinary steps at this batch size; or above
+      `factor` x the first step's loss, what the data cost the model before any training. The
+      first two rules are the floor (the research's ratio to the running median); this one says
+      how far outside the usual swing a step is. Small batches of varied rows swing widely, and
+      a few hard rows carry most of the loss: SmolLM2 on manual-page extraction, 4 rows per
+      step, had a step at 1.72 among steps at 0.01-0.14 (43x their median, 6.8 spreads above
+      it) while its eval loss, the average cost of fresh rows, was 0.24 and falling: 3.5 spreads
+      above that, and 1.3x its first step's 1.31. A batch of garbled rows stands further out:
+      the tiny model's, at 2.2-3x the median of steady steps, are 6.1-10 spreads; SmolLM2's
+      (answers swapped for random tokens, bench/diagnosis.py) cost about ln(vocabulary), far
+      above its first step's loss, even where its steps still swing by factors of ten while
+      the loss falls. `spread` 0 leaves the floor alone.
 
     A step judged a spike stays out of the window (unless the loss stays up for 5 steps in a
     row: a new level), so repeated garbled batches are each judged against ordinary steps.
@@ -93,6 +96,7 @@ class LossSpikeDetector:
         self.points: deque[tuple[int, float]] = deque()  # (examples seen, loss) of recent steps
         self.outliers = 0  # spikes in a row, kept out of `points`
         self.eval_loss: float | None = None  # the latest evaluation's: the mean loss per token of unseen rows
+        self.initial: float | None = None  # the first step's loss: what the data cost before any training
         self.episode = Episode()
 
     def update_eval(self, eval_loss: float | None) -> None:
@@ -114,6 +118,8 @@ class LossSpikeDetector:
         if not is_finite(loss) or loss <= 0.0:  # NaN, Inf and 0.0 belong to NON_FINITE
             return None
         examples = seen.examples if seen is not None else step
+        if self.initial is None:
+            self.initial = loss
         prior = self._prior(examples)
         if len(prior) < MIN_PRIOR_POINTS:
             self.points.append((examples, loss))
@@ -131,7 +137,10 @@ class LossSpikeDetector:
         # How many spreads above the usual; a window of equal losses has none, and any step above
         # it stands out (the floor rules decide then).
         z = (math.log(loss) - centre) / sd if sd > 0 else math.inf
-        spike = med > 0 and loss > self.factor * med and loss - high > self.min_jump and z > self.spread
+        # Far outside the usual swing, or far above what the data cost before any training (a
+        # garbled batch costs about ln(vocabulary), 10-12 nats, whatever the steps around it did).
+        beyond = z > self.spread or loss > self.factor * self.initial
+        spike = med > 0 and loss > self.factor * med and loss - high > self.min_jump and beyond
         # A spike is no part of the usual range: kept out of the baseline, a second garbled batch
         # a few steps later is judged against the ordinary steps, not against the first one. A
         # loss that stays up for MIN_PRIOR_POINTS steps in a row is a new level and joins it.
@@ -146,16 +155,18 @@ class LossSpikeDetector:
                  sd: float, seen: Seen | None) -> Finding:
         med, high, centre = levels
         end = T("LOSS_SPIKE.seen_suffix", seen=seen.spec()) if seen is not None else T("end.period")
-        spread = ""
-        if self.spread > 0 and math.isfinite(z):
+        spread: Spec | str = ""
+        if self.spread > 0 and math.isfinite(z) and z > self.spread:
             spread = T("LOSS_SPIKE.spread", z=z, limit=self.spread, centre=centre) if centre > med * (1 + 1e-9) \
                 else T("LOSS_SPIKE.spread_median", z=z, limit=self.spread)
+        elif self.spread > 0 and self.initial is not None:
+            spread = T("LOSS_SPIKE.initial", ratio=loss / self.initial, initial=self.initial, limit=self.factor)
         message = T("LOSS_SPIKE.found", loss=loss, step=step, ratio=loss / med, median=med, n=len(prior),
                     limit=self.factor, jump=loss - high, high=high, quantile=self.quantile, spread=spread, end=end)
         recommendation = T("LOSS_SPIKE.found.rec")
         evidence = {"step": step, "loss": loss, "running_median": med, "ratio": loss / med, "running_high": high,
                     "spreads_above": z if math.isfinite(z) else None, "log_spread": sd, "spread_centre": centre,
-                    "eval_loss": self.eval_loss,
+                    "eval_loss": self.eval_loss, "initial_loss": self.initial,
                     "spike_factor": self.factor, "spike_window_examples": self.window_examples,
                     "spike_min_jump": self.min_jump, "spike_quantile": self.quantile, "spike_spread": self.spread,
                     "previous_losses": prior[-20:], "previous_steps": len(prior)}
