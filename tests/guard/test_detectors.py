@@ -398,10 +398,12 @@ def test_loss_spike_baseline_follows_a_falling_loss():
     run = [6.64, 6.72, 6.49, 6.42, 6.06, 5.52, 4.97, 4.44, 3.91, 3.74, 3.33, 3.64, 3.24, 2.92, 3.05, 4.0, 3.36, 3.07,
            2.58, 2.73, 3.61, 2.84, 2.82, 6.74]
     plan = SeenPlan(rows=324, examples_per_step=8, steps_per_epoch=41)
-    det = LossSpikeDetector(factor=2.0, window_examples=1024, min_jump=0.25, quantile=0.95)
+    det = LossSpikeDetector(factor=2.0, window_examples=1024, min_jump=0.25, quantile=0.95, spread=4.5)
     found = [det.update(step, x, plan.at(step)) for step, x in enumerate(run, start=1)]
     [f] = [x for x in found if x is not None]
     assert f.step == 24 and f.evidence["previous_steps"] == 12
+    # Outside the steady steps' swing: 6.1 robust standard deviations (of the logs) above their median.
+    assert f.evidence["spreads_above"] == pytest.approx(6.08, abs=0.01)
     assert f.evidence["running_median"] == pytest.approx(3.06) and f.evidence["ratio"] == pytest.approx(2.203, abs=1e-3)
 
 
@@ -414,9 +416,10 @@ def test_loss_spike_keeps_earlier_spikes_out_of_its_baseline():
            3.11, 2.70, 9.25, 2.90, 2.45, 3.64, 2.36, 2.52, 2.88, 8.43, 2.97, 2.70, 3.31, 2.57, 2.72, 2.92, 8.28,
            2.39, 2.46]
     plan = SeenPlan(rows=360, examples_per_step=8, steps_per_epoch=45)
-    det = LossSpikeDetector(factor=2.0, window_examples=1024, min_jump=0.25, quantile=0.95)
+    det = LossSpikeDetector(factor=2.0, window_examples=1024, min_jump=0.25, quantile=0.95, spread=4.5)
     found = [det.update(step, x, plan.at(step)) for step, x in enumerate(run, start=1)]
     assert [f.step for f in found if f is not None] == [20, 27, 34]
+    assert [round(f.evidence["spreads_above"], 1) for f in found if f is not None] == [10.1, 8.2, 9.8]
     later = [f for f in found if f is not None][1:]
     assert all(9.25 not in f.evidence["previous_losses"] and 8.43 not in f.evidence["previous_losses"] for f in later)
     level = LossSpikeDetector(factor=2.0, window_examples=1024, min_jump=0.25, quantile=0.95)
