@@ -139,7 +139,7 @@ class LossSpikeDetector:
         z = (math.log(loss) - centre) / sd if sd > 0 else math.inf
         # Far outside the usual swing, or far above what the data cost before any training (a
         # garbled batch costs about ln(vocabulary), 10-12 nats, whatever the steps around it did).
-        beyond = z > self.spread or loss > self.factor * self.initial
+        beyond = self.spread <= 0 or z > self.spread or loss > self.factor * self.initial
         spike = med > 0 and loss > self.factor * med and loss - high > self.min_jump and beyond
         # A spike is no part of the usual range: kept out of the baseline, a second garbled batch
         # a few steps later is judged against the ordinary steps, not against the first one. A
