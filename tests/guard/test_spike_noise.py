@@ -88,3 +88,13 @@ def test_without_evaluations_the_median_is_the_only_centre(tmp_path):
     [f] = spikes(tmp_path, STEPS, {})
     assert f.step == 23 and f.evidence["spreads_above"] == pytest.approx(6.76, abs=0.01)
     assert f.evidence["eval_loss"] is None and "above their median" in f.message
+
+
+def test_spread_zero_is_the_floor_rules_alone():
+    """guard.spike_spread 0: the ratio and quantile rules decide, wherever the eval loss is."""
+    from tuneguard.guard.spikes import LossSpikeDetector
+
+    det = LossSpikeDetector(factor=2.0, window_examples=1000, min_jump=0.25, quantile=0.95, spread=0.0)
+    det.update_eval(9.0)  # far above the spike: counted from it, the step would be below the centre
+    found = [det.update(s, x) for s, x in [(1, 1.0), (2, 1.1), (3, 0.9), (4, 1.0), (5, 1.05), (6, 2.5)]]
+    assert [f.step for f in found if f is not None] == [6]
