@@ -96,5 +96,6 @@ def test_spread_zero_is_the_floor_rules_alone():
 
     det = LossSpikeDetector(factor=2.0, window_examples=1000, min_jump=0.25, quantile=0.95, spread=0.0)
     det.update_eval(9.0)  # far above the spike: counted from it, the step would be below the centre
-    found = [det.update(s, x) for s, x in [(1, 1.0), (2, 1.1), (3, 0.9), (4, 1.0), (5, 1.05), (6, 2.5)]]
-    assert [f.step for f in found if f is not None] == [6]
+    # (A first step at 3.0: the spike is below 2x the first step's loss, so only the floor can find it.)
+    found = [det.update(s, x) for s, x in [(1, 3.0), (2, 1.1), (3, 0.9), (4, 1.0), (5, 1.05), (6, 1.0), (7, 2.5)]]
+    assert [f.step for f in found if f is not None] == [7]
