@@ -101,7 +101,7 @@ class LossSpikeDetector:
 
     def update_eval(self, eval_loss: float | None) -> None:
         """The latest eval loss: what a batch of fresh rows costs on average (see `update`)."""
-        if is_finite(eval_loss) and eval_loss > 0:
+        if eval_loss is not None and is_finite(eval_loss) and eval_loss > 0:
             self.eval_loss = eval_loss
 
     def _prior(self, examples: int) -> list[float]:
@@ -115,7 +115,7 @@ class LossSpikeDetector:
         return recent if len(recent) >= MIN_PRIOR_POINTS else [x for _, x in self.points][-MIN_PRIOR_POINTS:]
 
     def update(self, step: int, loss: float | None, seen: Seen | None = None) -> Finding | None:
-        if not is_finite(loss) or loss <= 0.0:  # NaN, Inf and 0.0 belong to NON_FINITE
+        if loss is None or not is_finite(loss) or loss <= 0.0:  # NaN, Inf and 0.0 belong to NON_FINITE
             return None
         examples = seen.examples if seen is not None else step
         if self.initial is None:
