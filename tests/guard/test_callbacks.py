@@ -285,15 +285,17 @@ def test_a_finding_on_the_console_is_one_line_at_its_own_level(ctx, capsys):
 
     handler = PlainStderrHandler()
     logger = logging.getLogger("tuneguard.context")
-    old_level = logger.level
+    old_level, old_propagate = logger.level, logger.propagate
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+    logger.propagate = False  # a CLI test earlier in the session may have set up the root's handler
     try:
         for code, severity in (("LOSS_COLLAPSE", "error"), ("LOSS_SPIKE", "warning"), ("PLATEAU", "info")):
             ctx.record_finding(Finding(code, severity, f"{code} says so.", {}, step=3, source="guard"))
     finally:
         logger.removeHandler(handler)
         logger.setLevel(old_level)
+        logger.propagate = old_propagate
     assert capsys.readouterr().err.splitlines() == [
         "ERROR LOSS_COLLAPSE LOSS_COLLAPSE says so.", "WARNING LOSS_SPIKE LOSS_SPIKE says so.",
         "INFO PLATEAU PLATEAU says so."]
