@@ -505,6 +505,10 @@ def train_one(workdir: Path, rows: list[dict], preset: str, run: dict, force: bo
         with RunStore(workdir / "run", readonly=True) as s:
             out["state"] = s.state()
             out["guard_findings"] = [(f.code, f.severity, f.step) for f in s.findings("guard")]
+            # What LOSS_SPIKE weighed (a rollback removes the spike's own step from the metrics).
+            out["spikes"] = [{k: f.evidence.get(k) for k in ("at_step", "loss", "running_median", "spread_centre",
+                                                             "spreads_above", "initial_loss")}
+                             for f in s.findings("guard") if f.code == "LOSS_SPIKE"]
             out["audit_findings"] = [(f.code, f.severity) for f in s.findings("audit")]
             out["evals"] = [(r["step"], round(r["eval_loss"], 4), round(r.get("train_loss_since_eval") or 0, 4))
                             for r in s.metrics("eval")]
