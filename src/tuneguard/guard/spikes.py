@@ -149,17 +149,19 @@ class LossSpikeDetector:
             self.points.append((examples, loss))
         if not self.episode.update(spike):
             return None
-        return self._finding(step, loss, prior, (med, high, math.exp(centre)), z, sd, seen)
+        return self._finding(step, loss, prior, (med, high, math.exp(centre)), z, sd, seen, centre > mid)
 
     def _finding(self, step: int, loss: float, prior: list[float], levels: tuple[float, float, float], z: float,
-                 sd: float, seen: Seen | None) -> Finding:
+                 sd: float, seen: Seen | None, from_eval: bool) -> Finding:
         med, high, centre = levels
         end = T("LOSS_SPIKE.seen_suffix", seen=seen.spec()) if seen is not None else T("end.period")
+        # Which of the rules beyond the floor the step broke (none is named with spread 0, or when
+        # the recent steps were all equal and any step above them stands out).
         spread: Spec | str = ""
-        if self.spread > 0 and math.isfinite(z) and z > self.spread:
-            spread = T("LOSS_SPIKE.spread", z=z, limit=self.spread, centre=centre) if centre > med * (1 + 1e-9) \
-                else T("LOSS_SPIKE.spread_median", z=z, limit=self.spread)
-        elif self.spread > 0 and self.initial is not None:
+        if 0 < self.spread < z < math.inf:
+            spread = (T("LOSS_SPIKE.spread", z=z, limit=self.spread, centre=centre) if from_eval
+                      else T("LOSS_SPIKE.spread_median", z=z, limit=self.spread))
+        elif self.spread > 0 and self.initial is not None and loss > self.factor * self.initial:
             spread = T("LOSS_SPIKE.initial", ratio=loss / self.initial, initial=self.initial, limit=self.factor)
         message = T("LOSS_SPIKE.found", loss=loss, step=step, ratio=loss / med, median=med, n=len(prior),
                     limit=self.factor, jump=loss - high, high=high, quantile=self.quantile, spread=spread, end=end)
