@@ -73,9 +73,10 @@ class LossSpikeDetector:
       it) while its eval loss, the average cost of fresh rows, was 0.24 and falling: 3.5 spreads
       above that, and 1.3x its first step's 1.31. A batch of garbled rows stands further out:
       the tiny model's, at 2.2-3x the median of steady steps, are 6.1-10 spreads; SmolLM2's
-      (answers swapped for random tokens, bench/diagnosis.py) cost about ln(vocabulary), far
-      above its first step's loss, even where its steps still swing by factors of ten while
-      the loss falls. `spread` 0 leaves the floor alone.
+      (answers swapped for random tokens at step 18, bench/diagnosis.py) cost 14.8 nats, more
+      than ln(vocabulary): 11x its first step's loss, though only 3.2 spreads above the eval
+      loss while its steps still swung by factors of ten as the loss fell. `spread` 0 leaves
+      the floor alone.
 
     A step judged a spike stays out of the window (unless the loss stays up for 5 steps in a
     row: a new level), so repeated garbled batches are each judged against ordinary steps.
