@@ -25,9 +25,10 @@ in its input by design) is marked n/a. The audit runs on every set and twin with
 SmolLM2-135M tokenizer; then short guarded training runs on the legitimate sets with the tiny
 random-init model (`--runs tiny`) and with SmolLM2-135M for the loss-based guards
 (`--runs smollm2`: extraction on 600 short manual-page paragraphs, where a pretrained model's
-loss falls low legitimately, and the same set with one row repeated in 99% of the rows, run
-with --force as a user would). On a shared 2-core CPU a SmolLM2 step takes 15-60 s: expect
-about half an hour for the two runs. It prints a table per code (planted found / legitimate sets flagged
+loss falls low legitimately; the same set with one row repeated in 99% of the rows, run
+with --force as a user would; and the same healthy run with the answers of one batch swapped for
+random tokens at step 18, a garbled batch LOSS_SPIKE must find). On a shared 2-core CPU a SmolLM2
+step takes 2-60 s with the load: expect 10-45 minutes for the three runs. It prints a table per code (planted found / legitimate sets flagged
 warning / flagged error / halts) and one per set, and writes everything as JSON (--out).
 
 Data: `apt-get download wordnet-base manpages dpkg` and `dpkg-deb -x` into --data-dir (the
@@ -458,7 +459,34 @@ def audit_one(workdir: Path, twin: Twin, tokenizer: Any) -> dict[str, Any]:
 
 # --- guarded runs --------------------------------------------------------------------------------------
 
-def train_one(workdir: Path, rows: list[dict], preset: str, run: dict, force: bool = False) -> dict[str, Any]:
+def garbling_collator(batch: int, vocab: int, seed: int = 0) -> Callable[[Callable], Callable]:
+    """A wrapper of the training collator (run_training's `wrap_collator`) that swaps the answers of
+    its `batch`-th batch (counted from 1; one batch per optimizer step here) for random tokens: a
+    batch of garbled or mislabelled rows, as a broken shard or a bad join gives. The prompts and
+    the lengths stay, so only what the loss reads changes. The dataset itself is left alone."""
+
+    def wrap(inner: Callable) -> Callable:
+        calls = [0]
+
+        def collate(features: list[dict[str, Any]]) -> Any:
+            calls[0] += 1
+            if calls[0] == batch:
+                rng = random.Random(seed)
+                garbled = []
+                for f in features:
+                    ids, labels = list(f["input_ids"]), list(f["labels"])
+                    for i, lab in enumerate(labels):
+                        if lab != -100:
+                            ids[i] = labels[i] = rng.randrange(vocab)
+                    garbled.append({**f, "input_ids": ids, "labels": labels})
+                features = garbled
+            return inner(features)
+        return collate
+    return wrap
+
+
+def train_one(workdir: Path, rows: list[dict], preset: str, run: dict, force: bool = False,
+              wrap_collator: Callable[[Callable], Callable] | None = None) -> dict[str, Any]:
     from rich.console import Console
 
     from tuneguard.store.run_store import RunStore
@@ -469,7 +497,7 @@ def train_one(workdir: Path, rows: list[dict], preset: str, run: dict, force: bo
     data = {"max_length": 256, **run.pop("data", {})}
     cfg = base_config(preset, write_jsonl(workdir / "train.jsonl", rows), None, data, run)
     t = time.perf_counter()
-    code = run_training(cfg, workdir / "run", force=force, overwrite=True,
+    code = run_training(cfg, workdir / "run", force=force, overwrite=True, wrap_collator=wrap_collator,
                         console=Console(file=open(os.devnull, "w"))).exit_code
     seconds = time.perf_counter() - t
     out: dict[str, Any] = {"exit": code, "seconds": round(seconds, 1)}
@@ -477,11 +505,18 @@ def train_one(workdir: Path, rows: list[dict], preset: str, run: dict, force: bo
         with RunStore(workdir / "run", readonly=True) as s:
             out["state"] = s.state()
             out["guard_findings"] = [(f.code, f.severity, f.step) for f in s.findings("guard")]
+            # What LOSS_SPIKE weighed (a rollback removes the spike's own step from the metrics).
+            out["spikes"] = [{k: f.evidence.get(k) for k in ("at_step", "loss", "running_median", "spread_centre",
+                                                             "spreads_above", "initial_loss")}
+                             for f in s.findings("guard") if f.code == "LOSS_SPIKE"]
             out["audit_findings"] = [(f.code, f.severity) for f in s.findings("audit")]
             out["evals"] = [(r["step"], round(r["eval_loss"], 4), round(r.get("train_loss_since_eval") or 0, 4))
                             for r in s.metrics("eval")]
             out["steps_per_epoch"] = s.get_meta("steps_per_epoch")
             out["first_loss"] = next((r["loss"] for r in s.metrics("train") if r.get("loss") is not None), None)
+            # The logged losses: with logging_steps 1 (the SmolLM2 runs), every step's, as the spike rule judged them.
+            out["step_losses"] = [(r["step"], round(r["loss"], 5)) for r in s.metrics("train")
+                                  if r.get("loss") is not None]
     return out
 
 
@@ -507,7 +542,12 @@ def code_table(audits: dict[str, dict[str, Any]], runs: dict[str, Any]) -> list[
         halts = sum(r.get("state") == "halted" and any(c == code for c, s, _ in r.get("guard_findings", []) if s == "error")
                     for r in legit_runs.values())
         planted = [r for r in runs.values() if r.get("planted") == code]
-        found = f"{sum(r.get('state') == 'halted' for r in planted)}/{len(planted)} halted" if planted else "-"
+        found = "-"
+        if planted:
+            hit = [r for r in planted if any(c == code for c, _, _ in r.get("guard_findings", []))]
+            steps = ", ".join(f"step {s}" for r in hit for c, _, s in r["guard_findings"] if c == code)
+            found = (f"{len(hit)}/{len(planted)} found ({steps}), "
+                     f"{sum(r.get('state') == 'halted' for r in planted)} halted")
         if warn or err or halts or planted:
             lines.append(f"| {code} | {found} | {warn} | {err} | {halts} |")
     return lines
@@ -530,6 +570,9 @@ def set_table(sets: dict[str, list], audits: dict[str, dict[str, Any]], runs: di
         lines.append(f"| {name} | {len(sets[name])} | {a['task']} | {', '.join(warn) or 0} | {', '.join(err) or 0} | "
                      f"{run_cell('tiny:' + name)} | {run_cell('smollm2:' + name)} |")
     return lines
+
+
+GARBLED_STEP = 18  # where the SmolLM2 extraction run's loss has settled (0.02-0.2 a step)
 
 
 def SMOLLM2_RUN(steps: int) -> dict[str, Any]:  # noqa: N802 - a constant with a parameter
@@ -591,6 +634,14 @@ def main() -> int:
         runs["smollm2:collapse"] = {**train_one(work / "smol-collapse", one, "smollm2-135m", smol, force=True),
                                     "planted": "LOSS_COLLAPSE"}
         print(f"SmolLM2 on the one-row collapse: {runs['smollm2:collapse']['state']}", file=sys.stderr)
+        # The same healthy run with the answers of one batch swapped for random tokens (a garbled
+        # shard): LOSS_SPIKE must still find it while the hard batches of the real rows stay quiet.
+        vocab = len(tokenizer)
+        runs["smollm2:garbled"] = {**train_one(work / "smol-garbled", ext, "smollm2-135m", smol,
+                                               wrap_collator=garbling_collator(GARBLED_STEP, vocab, args.seed)),
+                                   "planted": "LOSS_SPIKE"}
+        print(f"SmolLM2 on extraction with a garbled batch at step {GARBLED_STEP}: "
+              f"{runs['smollm2:garbled']['state']}", file=sys.stderr)
     result = {"machine": {"host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version()},
               "seconds": round(time.perf_counter() - t0), "sets": {k: len(v) for k, v in sets.items()},
               "audits": audits, "runs": runs}

@@ -23,6 +23,9 @@ if TYPE_CHECKING:  # annotations only: importing the context stays cheap
 
 log = logging.getLogger(__name__)
 
+# A finding's severity as the level it is logged at.
+SEVERITY_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
 
 class RunNotifier(Protocol):
     """What the run asks of its notifier (tuneguard.notify.notifier.Notifier, timed by the recipe)."""
@@ -94,8 +97,9 @@ class RunContext:
         f.source = f.source or "guard"
         self.findings.append(f)
         action = self.action_for(f) if f.source == "guard" else "warn"
-        log.warning("[%s] %s %s", f.severity.upper(), f.code, f.message) if f.severity != "info" else \
-            log.info("[info] %s %s", f.code, f.message)
+        # The log level is the severity: one level per line ("ERROR LOSS_COLLAPSE ..."), never a
+        # logging level beside a severity tag that disagrees with it.
+        log.log(SEVERITY_LEVELS.get(f.severity, logging.WARNING), "%s %s", f.code, f.message)
         if self.is_main and self.store is not None:
             self.store.add_finding(f)
         if self.is_main and self.notifier is not None and f.severity in ("warning", "error"):

@@ -60,14 +60,14 @@ def test_the_demo_with_length_buckets_is_an_easy_task_learnt_well(tmp_path):
     assert [f for f in found if f.severity != "info"] == [] and ctx.stop_reason is None
     assert {f.code for f in found} == {"LOSS_COLLAPSE"}
     verdicts = [(f.step, f.evidence["verdict"]) for f in found]
-    assert verdicts == [(10, "pending evaluation"), (10, "easy task"), (14, "pending evaluation"), (20, "easy task"),
-                        (24, "pending evaluation"), (30, "easy task")]
+    # Said once: the loss passes below the floor again at steps 14 and 24 and the evaluations at
+    # 20 and 30 find the same easy task, which is not news.
+    assert verdicts == [(10, "pending evaluation"), (10, "easy task")]
     # At step 10 the eval loss (0.20) is held against the loss per token of steps 1-10 (1.3),
     # the mix of tasks the model was trained on, not against the last window of dates (0.094).
     easy = [f for f in found if f.evidence["verdict"] == "easy task"]
     per_token = sum(loss * tok for s, loss, tok in STEPS if s <= 10) / sum(tok for s, _, tok in STEPS if s <= 10)
     assert easy[0].evidence["train_loss_since_eval"] == pytest.approx(per_token) == pytest.approx(1.301, abs=1e-3)
     # Where the low losses were seen, in examples of the 270 rows (8 per step, all rows distinct).
-    assert [f.evidence["examples_seen"] for f in found if f.evidence["verdict"] == "pending evaluation"] == \
-        [72, 112, 184]
+    assert [f.evidence["examples_seen"] for f in found if f.evidence["verdict"] == "pending evaluation"] == [72]
     ctx.store.close()

@@ -274,3 +274,28 @@ def test_after_a_rollback_the_guards_start_again_but_the_machine_detectors_remem
     cb.reset_for_rollback()
     assert cb.spike is not spike and cb.ctx is ctx
     assert cb.memory is memory and cb.throughput is throughput
+
+
+def test_a_finding_on_the_console_is_one_line_at_its_own_level(ctx, capsys):
+    """What `tuneguard train` prints in a pipe or a log file (PlainStderrHandler): one level per
+    line, the finding's severity, never a logging level beside a severity tag ("WARNING [ERROR]")."""
+    import logging
+
+    from tuneguard.cli.common import PlainStderrHandler
+
+    handler = PlainStderrHandler()
+    logger = logging.getLogger("tuneguard.context")
+    old_level, old_propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # a CLI test earlier in the session may have set up the root's handler
+    try:
+        for code, severity in (("LOSS_COLLAPSE", "error"), ("LOSS_SPIKE", "warning"), ("PLATEAU", "info")):
+            ctx.record_finding(Finding(code, severity, f"{code} says so.", {}, step=3, source="guard"))
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+        logger.propagate = old_propagate
+    assert capsys.readouterr().err.splitlines() == [
+        "ERROR LOSS_COLLAPSE LOSS_COLLAPSE says so.", "WARNING LOSS_SPIKE LOSS_SPIKE says so.",
+        "INFO PLATEAU PLATEAU says so."]

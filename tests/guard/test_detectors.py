@@ -152,6 +152,36 @@ def test_easy_task_learned_well_is_info_saying_so_and_never_an_error():
     assert "only non-error audit findings (TRAIN_VAL_LEAKAGE)" in easy.message
 
 
+def test_easy_task_is_said_once_per_run_and_a_later_gap_is_still_an_error():
+    """The healthy SmolLM2 extraction run of bench/diagnosis.py as it ran (eval 0.476, 0.296,
+    0.259, 0.249 every 5 steps): its step losses dip below the floor, rise above it and dip
+    again between every two evaluations. The first dip and the first verdict are facts worth
+    recording; the same "pending" and "easy task" at every later evaluation are not news. A gap
+    at a later evaluation is judged as ever: an error."""
+    plan = SeenPlan(rows=540, examples_per_step=4, steps_per_epoch=135)
+    steps = [(1, 1.309), (2, 0.847), (3, 0.529), (4, 0.701), (5, 0.592), (6, 0.426), (7, 0.351), (8, 0.637),
+             (9, 0.375), (10, 0.404), (11, 0.082), (12, 0.198), (13, 0.093), (14, 0.126), (15, 0.157), (16, 0.036),
+             (17, 0.028), (18, 0.086), (19, 0.052), (20, 0.018), (21, 0.073), (22, 0.32), (23, 0.032), (24, 0.11),
+             (25, 0.037)]
+    evals = {5: (0.476, 0.88), 10: (0.296, 0.47), 15: (0.259, 0.137), 20: (0.249, 0.046), 25: (0.24, 0.06)}
+
+    def run(det, evals):
+        out = []
+        for step, loss in steps:
+            out.append(det.update(step, loss, plan.at(step)))
+            if step in evals:
+                out.append(det.update_eval(step, *evals[step], plan.at(step)))
+        return [(f.severity, f.step, f.evidence["verdict"]) for f in out if f is not None]
+
+    assert run(LossCollapseDetector(floor=0.1, ratio=0.05), evals) == \
+        [("info", 11, "pending evaluation"), ("info", 15, "easy task")]
+    # The same run where, by step 25, unseen rows stayed as hard as at the start while the
+    # training rows became predictable: the error at that evaluation, after the one easy verdict.
+    gap = {**evals, 25: (0.9, 0.06)}
+    assert run(LossCollapseDetector(floor=0.1, ratio=0.05), gap) == \
+        [("info", 11, "pending evaluation"), ("info", 15, "easy task"), ("error", 25, "fault: eval far above")]
+
+
 def test_collapse_ratio_rule_above_floor():
     det = LossCollapseDetector(floor=0.1, ratio=0.05)
     [f] = collapse_feed(det, MOTIVATING, [(1, 10.0), (20, 0.4)])  # 0.4 < 5% of 10 although above the floor
@@ -183,8 +213,11 @@ def test_collapse_once_per_episode_and_rearmed():
            (13, 0.5),  # cleared: above the floor and 14% of the initial loss
            (14, 0.02), (15, 0.01)]  # a second episode
     assert [f.step for f in collapse_feed(det, MOTIVATING, seq)] == [10]  # still waiting for an evaluation: one fact
-    det.update_eval(16, 0.02, 0.02)
-    assert [f.step for f in collapse_feed(det, MOTIVATING, [(17, 0.5), (18, 0.02)])] == [18]  # re-armed after it
+    assert det.update_eval(16, 0.02, 0.02).evidence["verdict"] == "easy task"
+    # Re-armed after it: the episode at step 18 is judged at the next evaluation, but after the
+    # run's easy verdict a new "pending evaluation" says nothing new.
+    assert collapse_feed(det, MOTIVATING, [(17, 0.5), (18, 0.02)]) == [] and det.pending["step"] == 18
+    assert det.update_eval(20, 0.02, 0.02) is None
 
 
 def test_collapse_ignores_nan_and_exact_zero():
@@ -365,10 +398,12 @@ def test_loss_spike_baseline_follows_a_falling_loss():
     run = [6.64, 6.72, 6.49, 6.42, 6.06, 5.52, 4.97, 4.44, 3.91, 3.74, 3.33, 3.64, 3.24, 2.92, 3.05, 4.0, 3.36, 3.07,
            2.58, 2.73, 3.61, 2.84, 2.82, 6.74]
     plan = SeenPlan(rows=324, examples_per_step=8, steps_per_epoch=41)
-    det = LossSpikeDetector(factor=2.0, window_examples=1024, min_jump=0.25, quantile=0.95)
+    det = LossSpikeDetector(factor=2.0, window_examples=1024, min_jump=0.25, quantile=0.95, spread=4.5)
     found = [det.update(step, x, plan.at(step)) for step, x in enumerate(run, start=1)]
     [f] = [x for x in found if x is not None]
     assert f.step == 24 and f.evidence["previous_steps"] == 12
+    # Outside the steady steps' swing: 6.1 robust standard deviations (of the logs) above their median.
+    assert f.evidence["spreads_above"] == pytest.approx(6.08, abs=0.01)
     assert f.evidence["running_median"] == pytest.approx(3.06) and f.evidence["ratio"] == pytest.approx(2.203, abs=1e-3)
 
 
@@ -381,9 +416,10 @@ def test_loss_spike_keeps_earlier_spikes_out_of_its_baseline():
            3.11, 2.70, 9.25, 2.90, 2.45, 3.64, 2.36, 2.52, 2.88, 8.43, 2.97, 2.70, 3.31, 2.57, 2.72, 2.92, 8.28,
            2.39, 2.46]
     plan = SeenPlan(rows=360, examples_per_step=8, steps_per_epoch=45)
-    det = LossSpikeDetector(factor=2.0, window_examples=1024, min_jump=0.25, quantile=0.95)
+    det = LossSpikeDetector(factor=2.0, window_examples=1024, min_jump=0.25, quantile=0.95, spread=4.5)
     found = [det.update(step, x, plan.at(step)) for step, x in enumerate(run, start=1)]
     assert [f.step for f in found if f is not None] == [20, 27, 34]
+    assert [round(f.evidence["spreads_above"], 1) for f in found if f is not None] == [10.1, 8.2, 9.8]
     later = [f for f in found if f is not None][1:]
     assert all(9.25 not in f.evidence["previous_losses"] and 8.43 not in f.evidence["previous_losses"] for f in later)
     level = LossSpikeDetector(factor=2.0, window_examples=1024, min_jump=0.25, quantile=0.95)

@@ -306,8 +306,17 @@ GUARD: dict[str, dict[str, str]] = {
     # -- LOSS_SPIKE / GRAD_NORM_HIGH / NON_FINITE ---------------------------------------
     "LOSS_SPIKE.seen_suffix": {"en": ", {seen}.", "th": " {seen}"},
     "LOSS_SPIKE.found": {
-        "en": "Training loss jumped to {loss:.4g} at step {step}, {ratio:.1f}x the median {median:.4g} of the {n} steps before it (limit {limit:g}x) and {jump:.3g} above the highest of their usual range ({high:.4g}, the {quantile:.0%} quantile){end}",
-        "th": "ค่า loss การฝึกพุ่งขึ้นเป็น {loss:.4g} ที่ step {step} คิดเป็น {ratio:.1f} เท่าของค่ามัธยฐาน {median:.4g} ของ {n} step ก่อนหน้า (เกณฑ์ {limit:g} เท่า) และสูงกว่าขอบบนของช่วงปกติ ({high:.4g}, ควอนไทล์ {quantile:.0%}) อยู่ {jump:.3g}{end}"},
+        "en": "Training loss jumped to {loss:.4g} at step {step}, {ratio:.1f}x the median {median:.4g} of the {n} steps before it (limit {limit:g}x) and {jump:.3g} above the highest of their usual range ({high:.4g}, the {quantile:.0%} quantile){spread}{end}",
+        "th": "ค่า loss การฝึกพุ่งขึ้นเป็น {loss:.4g} ที่ step {step} คิดเป็น {ratio:.1f} เท่าของค่ามัธยฐาน {median:.4g} ของ {n} step ก่อนหน้า (เกณฑ์ {limit:g} เท่า) และสูงกว่าขอบบนของช่วงปกติ ({high:.4g}, ควอนไทล์ {quantile:.0%}) อยู่ {jump:.3g}{spread}{end}"},
+    "LOSS_SPIKE.spread_median": {
+        "en": ", {z:.1f} times their usual step-to-step spread above their median (limit {limit:g})",
+        "th": " และสูงกว่าค่ามัธยฐานเป็น {z:.1f} เท่าของความแกว่งปกติระหว่าง step (เกณฑ์ {limit:g})"},
+    "LOSS_SPIKE.initial": {
+        "en": ", {ratio:.1f}x the first step's loss {initial:.4g}, what the data cost before any training (limit {limit:g}x)",
+        "th": " คิดเป็น {ratio:.1f} เท่าของ loss ของ step แรก {initial:.4g} ซึ่งเป็นค่าที่ข้อมูลนี้ได้ก่อนการฝึก (เกณฑ์ {limit:g} เท่า)"},
+    "LOSS_SPIKE.spread": {
+        "en": ", {z:.1f} times their usual step-to-step spread above the latest eval loss {centre:.4g} (limit {limit:g})",
+        "th": " และสูงกว่า eval loss ล่าสุด {centre:.4g} เป็น {z:.1f} เท่าของความแกว่งปกติระหว่าง step (เกณฑ์ {limit:g})"},
     "LOSS_SPIKE.found.rec": {
         "en": "Lower train.learning_rate, keep a warmup (train.warmup_ratio 0.03-0.1) and gradient clipping (train.max_grad_norm 1.0); with fp16 switch to bf16; look for outlier rows (very long, garbled or mislabelled) in the batches around this step.",
         "th": "ลด train.learning_rate คง warmup (train.warmup_ratio 0.03-0.1) และ gradient clipping (train.max_grad_norm 1.0) ถ้าใช้ fp16 ให้เปลี่ยนเป็น bf16 และหาแถวผิดปกติ (ยาวมาก อ่านไม่ออก หรือ label ผิด) ใน batch รอบ ๆ step นี้"},

@@ -293,6 +293,11 @@ class GuardConfig(Section):
         0.95, gt=0, le=1, description="LOSS_SPIKE: the high end of the recent steps' range that a spike must clear by "
         "spike_min_jump: steps of length-bucketed batches swing with the task they hold (0.5: the median, the old "
         "rule).")
+    spike_spread: float = Field(
+        4.5, ge=0, description="LOSS_SPIKE: and more than this many robust standard deviations (median "
+        "absolute deviation x 1.4826, of the logs) above those steps' median, or above the latest eval loss when "
+        "higher: the usual swing of steps at this batch size (small batches of varied rows swing widely). 0: the "
+        "ratio and quantile rules alone.")
     grad_norm_max: float = Field(10.0, gt=0, description="GRAD_NORM_HIGH threshold.")
     plateau_evals: int = Field(3, ge=2, description="PLATEAU: evaluations considered.")
     plateau_rel_change: float = Field(0.001, gt=0, description="PLATEAU: relative change below this.")

@@ -78,7 +78,8 @@ class GuardCallback(TrainerCallback):
         self.collapse = LossCollapseDetector(g.collapse_floor, g.collapse_ratio, ctx.audit_findings,
                                              g.collapse_eval_ratio, g.collapse_eval_kept, g.collapse_exposures,
                                              g.collapse_passes, g.collapse_repeats)
-        self.spike = LossSpikeDetector(g.spike_factor, g.spike_window_examples, g.spike_min_jump, g.spike_quantile)
+        self.spike = LossSpikeDetector(g.spike_factor, g.spike_window_examples, g.spike_min_jump, g.spike_quantile,
+                                       g.spike_spread)
         self.grad = GradNormDetector(g.grad_norm_max)
         self.overfit = OverfittingDetector(g.overfit_evals, g.overfit_gap)
         self.divergence = EvalDivergenceDetector(g.divergence_ratio, g.divergence_min_gap)
@@ -217,6 +218,7 @@ class GuardCallback(TrainerCallback):
         basis = since.basis() if since is not None else None
         seen = self.seen(step)
         epoch = as_float(metrics.get("epoch"))
+        self.spike.update_eval(ev)
         found = [
             self.nonfinite.update_eval(step, ev),
             self.collapse.update_eval(step, ev, train, seen, epoch),

@@ -45,6 +45,11 @@ The initial loss is the first optimizer step's, and every rule is applied to eve
 (tuneguard.train.steps), so neither the logging cadence nor the split of the global batch
 changes where it fires.
 
+The info findings are said once per run: the first low loss ("pending evaluation") and the
+first evaluation's verdict ("easy task"). A healthy run's loss passes below the floor again and
+again as it learns; every later episode is still judged at the next evaluation (a gap there is
+an error as ever), but the same fact is not recorded and notified again.
+
 Info findings never halt (guard.actions applies to warnings and errors), so an easy task
 learned well finishes; a user who wants the old rule back sets guard.severity.LOSS_COLLAPSE:
 error.
@@ -143,6 +148,9 @@ class LossCollapseDetector:
         self.level: str | None = None  # severity reported in the current episode
         self.pending: dict | None = None  # the low loss waiting for an evaluation's verdict
         self._low_since_eval = False  # the loss was low (and judged) at some step since the previous evaluation
+        # The run's "easy task" verdict was given: later low-loss episodes are still judged at each
+        # evaluation (a fault there is an error as ever), but saying "easy task" again is not news.
+        self.easy_reported = False
 
     def window(self, seen: Seen | None, epoch: float | None, causes: Iterable[str] = ()) -> str | None:
         """Why a low loss at this point is judged, None when it is not:
@@ -196,13 +204,17 @@ class LossCollapseDetector:
         if self.pending is not None:
             return None  # already waiting for this evaluation's verdict: one fact is enough
         self.pending = {"step": step, "seen": seen, "epoch": epoch, "loss": loss, "rule": rule}
+        if self.easy_reported:
+            return None  # the low loss of an easy task, already said; the next evaluation still judges it
         return self._watching(step, seen, epoch, loss, rule)
 
     def update_eval(self, step: int, eval_loss: float | None, train_loss: float | None,
                     seen: Seen | None = None, epoch: float | None = None) -> Finding | None:
         """At an evaluation, with the training loss per token since the previous one: a low
         training loss far below the eval loss is a fault (error); one of the same order is an
-        easy task (info). Nothing when the loss was not low since the previous evaluation."""
+        easy task (info, once per run: a healthy run's loss dips below the floor again and again,
+        and an info finding at every evaluation saying the same thing buries the ones that are
+        news). Nothing when the loss was not low since the previous evaluation."""
         was_low, self._low_since_eval = self._low_since_eval, False
         pending, self.pending = self.pending, None
         low = train_loss
@@ -216,7 +228,8 @@ class LossCollapseDetector:
         if far:
             self.level = "error"
             return self._eval_fault(step, seen, epoch, eval_loss, low)
-        if pending is not None:
+        if pending is not None and not self.easy_reported:
+            self.easy_reported = True
             return self._easy(step, eval_loss, low, pending)
         return None
 

@@ -8,10 +8,11 @@ is judged the same whatever `train.logging_steps` is.
 from __future__ import annotations
 
 import logging
+import math
 import statistics
 from collections import deque
 
-from tuneguard.catalog import T
+from tuneguard.catalog import Spec, T
 from tuneguard.findings import Finding
 from tuneguard.guard.episode import Episode, is_finite
 from tuneguard.guard.seen import Seen
@@ -19,6 +20,20 @@ from tuneguard.guard.seen import Seen
 log = logging.getLogger(__name__)
 
 MIN_PRIOR_POINTS = 5  # a median of fewer steps is not a baseline
+
+
+# MAD x 1.4826 estimates the standard deviation of a normal sample (its MAD is 0.6745 sigma).
+MAD_TO_SD = 1.4826
+
+
+def log_spread(values: list[float]) -> tuple[float, float]:
+    """(median, robust spread) of the logs of `values` (all > 0): the spread is the median
+    absolute deviation scaled to a standard deviation. Logs, because a step's loss swings by
+    factors, not by nats: near zero a batch of four hard rows is ten times its neighbours, at 3
+    nats a garbled batch is three times them; one spread in logs covers both regimes."""
+    logs = [math.log(v) for v in values]
+    mid = statistics.median(logs)
+    return mid, MAD_TO_SD * statistics.median([abs(v - mid) for v in logs])
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -46,7 +61,22 @@ class LossSpikeDetector:
       step holds rows of one length, often one task of a mixed dataset, and step losses swing
       with the task drawn: steps of a hard task at 0.6 among steps of an easy one at 0.1 are
       6x the median, and no spike; a step above every task's range is. Near zero a ratio alone
-      is noise too (a healthy SmolLM2 run at 0.02 had steps of 0.07, 3.5x).
+      is noise too (a healthy SmolLM2 run at 0.02 had steps of 0.07, 3.5x);
+    - and, in logs, more than `spread` (4.5) robust standard deviations (the median absolute
+      deviation x 1.4826) of those steps above their median, or above the latest eval loss when
+      that is higher: judged against the noise of ordinary steps at this batch size; or above
+      `factor` x the first step's loss, what the data cost the model before any training. The
+      first two rules are the floor (the research's ratio to the running median); this one says
+      how far outside the usual swing a step is. Small batches of varied rows swing widely, and
+      a few hard rows carry most of the loss: SmolLM2 on manual-page extraction, 4 rows per
+      step, had a step at 1.72 among steps at 0.01-0.14 (43x their median, 6.8 spreads above
+      it) while its eval loss, the average cost of fresh rows, was 0.24 and falling: 3.5 spreads
+      above that, and 1.3x its first step's 1.31. A batch of garbled rows stands further out:
+      the tiny model's, at 2.2-3x the median of steady steps, are 6.1-10 spreads; SmolLM2's
+      (answers swapped for random tokens at step 18, bench/diagnosis.py) cost 14.8 nats, more
+      than ln(vocabulary): 11x its first step's loss, though only 3.2 spreads above the eval
+      loss while its steps still swung by factors of ten as the loss fell. `spread` 0 leaves
+      the floor alone.
 
     A step judged a spike stays out of the window (unless the loss stays up for 5 steps in a
     row: a new level), so repeated garbled batches are each judged against ordinary steps.
@@ -57,34 +87,61 @@ class LossSpikeDetector:
 
     code = "LOSS_SPIKE"
 
-    def __init__(self, factor: float, window_examples: int, min_jump: float = 0.0, quantile: float = 0.5) -> None:
+    def __init__(self, factor: float, window_examples: int, min_jump: float = 0.0, quantile: float = 0.5,
+                 spread: float = 0.0) -> None:
         self.factor = factor
         self.window_examples = window_examples
         self.min_jump = min_jump
         self.quantile = quantile
+        self.spread = spread
         self.points: deque[tuple[int, float]] = deque()  # (examples seen, loss) of recent steps
         self.outliers = 0  # spikes in a row, kept out of `points`
+        self.eval_loss: float | None = None  # the latest evaluation's: the mean loss per token of unseen rows
+        self.initial: float | None = None  # the first step's loss: what the data cost before any training
         self.episode = Episode()
 
-    def update(self, step: int, loss: float | None, seen: Seen | None = None) -> Finding | None:
-        if not is_finite(loss) or loss <= 0.0:  # NaN, Inf and 0.0 belong to NON_FINITE
-            return None
-        examples = seen.examples if seen is not None else step
-        # The steps of the recent examples before this one: the last `window_examples`, and no
-        # more than the later half of all seen so far (early on the loss falls fast, and the
-        # steps since the start would sit far above the current loss).
+    def update_eval(self, eval_loss: float | None) -> None:
+        """The latest eval loss: what a batch of fresh rows costs on average (see `update`)."""
+        if eval_loss is not None and is_finite(eval_loss) and eval_loss > 0:
+            self.eval_loss = eval_loss
+
+    def _prior(self, examples: int) -> list[float]:
+        """The losses of the recent steps before the one after `examples` examples: the last
+        `window_examples`, and no more than the later half of all seen so far (early on the loss
+        falls fast, and the steps since the start would sit far above the current loss)."""
         before = self.points[-1][0] if self.points else examples
         while self.points and self.points[0][0] <= before - self.window_examples:
             self.points.popleft()
         recent = [x for e, x in self.points if e > before / 2]
-        prior = recent if len(recent) >= MIN_PRIOR_POINTS else [x for _, x in self.points][-MIN_PRIOR_POINTS:]
+        return recent if len(recent) >= MIN_PRIOR_POINTS else [x for _, x in self.points][-MIN_PRIOR_POINTS:]
+
+    def update(self, step: int, loss: float | None, seen: Seen | None = None) -> Finding | None:
+        if loss is None or not is_finite(loss) or loss <= 0.0:  # NaN, Inf and 0.0 belong to NON_FINITE
+            return None
+        examples = seen.examples if seen is not None else step
+        if self.initial is None:
+            self.initial = loss
+        prior = self._prior(examples)
         if len(prior) < MIN_PRIOR_POINTS:
             self.points.append((examples, loss))
             self.episode.update(False)
             return None
         med = statistics.median(prior)
         high = quantile(prior, self.quantile)
-        spike = med > 0 and loss > self.factor * med and loss - high > self.min_jump
+        mid, sd = log_spread(prior)
+        # The middle the spread is counted from: the steps' median, or the latest eval loss when
+        # higher. In epoch 1 a step's rows are as new to the model as the eval rows, so the eval
+        # loss is what a step costs on average; when a few hard rows carry most of the loss (eval
+        # 0.24 while the median step is 0.04) the median step sits far below that average, and a
+        # batch that draws one hard row lands above it without anything being wrong.
+        centre = max(mid, math.log(self.eval_loss)) if self.eval_loss is not None else mid
+        # How many spreads above the usual; a window of equal losses has none, and any step above
+        # it stands out (the floor rules decide then).
+        z = (math.log(loss) - centre) / sd if sd > 0 else math.inf
+        # Far outside the usual swing, or far above what the data cost before any training (a
+        # garbled batch costs about ln(vocabulary), 10-12 nats, whatever the steps around it did).
+        beyond = self.spread <= 0 or z > self.spread or loss > self.factor * self.initial
+        spike = med > 0 and loss > self.factor * med and loss - high > self.min_jump and beyond
         # A spike is no part of the usual range: kept out of the baseline, a second garbled batch
         # a few steps later is judged against the ordinary steps, not against the first one. A
         # loss that stays up for MIN_PRIOR_POINTS steps in a row is a new level and joins it.
@@ -93,13 +150,28 @@ class LossSpikeDetector:
             self.points.append((examples, loss))
         if not self.episode.update(spike):
             return None
+        return self._finding(step, loss, prior, (med, high, math.exp(centre)), z, sd, seen, centre > mid)
+
+    def _finding(self, step: int, loss: float, prior: list[float], levels: tuple[float, float, float], z: float,
+                 sd: float, seen: Seen | None, from_eval: bool) -> Finding:
+        med, high, centre = levels
         end = T("LOSS_SPIKE.seen_suffix", seen=seen.spec()) if seen is not None else T("end.period")
+        # Which of the rules beyond the floor the step broke (none is named with spread 0, or when
+        # the recent steps were all equal and any step above them stands out).
+        spread: Spec | str = ""
+        if 0 < self.spread < z < math.inf:
+            spread = (T("LOSS_SPIKE.spread", z=z, limit=self.spread, centre=centre) if from_eval
+                      else T("LOSS_SPIKE.spread_median", z=z, limit=self.spread))
+        elif self.spread > 0 and self.initial is not None and loss > self.factor * self.initial:
+            spread = T("LOSS_SPIKE.initial", ratio=loss / self.initial, initial=self.initial, limit=self.factor)
         message = T("LOSS_SPIKE.found", loss=loss, step=step, ratio=loss / med, median=med, n=len(prior),
-                    limit=self.factor, jump=loss - high, high=high, quantile=self.quantile, end=end)
+                    limit=self.factor, jump=loss - high, high=high, quantile=self.quantile, spread=spread, end=end)
         recommendation = T("LOSS_SPIKE.found.rec")
         evidence = {"step": step, "loss": loss, "running_median": med, "ratio": loss / med, "running_high": high,
+                    "spreads_above": z if math.isfinite(z) else None, "log_spread": sd, "spread_centre": centre,
+                    "eval_loss": self.eval_loss, "initial_loss": self.initial,
                     "spike_factor": self.factor, "spike_window_examples": self.window_examples,
-                    "spike_min_jump": self.min_jump, "spike_quantile": self.quantile,
+                    "spike_min_jump": self.min_jump, "spike_quantile": self.quantile, "spike_spread": self.spread,
                     "previous_losses": prior[-20:], "previous_steps": len(prior)}
         if seen is not None:
             evidence.update(seen.evidence())
