@@ -313,7 +313,7 @@ GUARD: dict[str, dict[str, str]] = {
         "th": " และสูงกว่าค่ามัธยฐานเป็น {z:.1f} เท่าของความแกว่งปกติระหว่าง step (เกณฑ์ {limit:g})"},
     "LOSS_SPIKE.initial": {
         "en": ", {ratio:.1f}x the first step's loss {initial:.4g}, what the data cost before any training (limit {limit:g}x)",
-        "th": " คิดเป็น {ratio:.1f} เท่าของ loss ของ step แรก {initial:.4g} ซึ่งเป็นค่าที่ข้อมูลนี้ได้ก่อนการฝึก (เกณฑ์ {limit:g} เท่า)"},
+        "th": " คิดเป็น {ratio:.1f} เท่าของ loss ของ step แรก {initial:.4g} ซึ่งเป็น loss ของข้อมูลนี้ก่อนเริ่มการฝึก (เกณฑ์ {limit:g} เท่า)"},
     "LOSS_SPIKE.spread": {
         "en": ", {z:.1f} times their usual step-to-step spread above the latest eval loss {centre:.4g} (limit {limit:g})",
         "th": " และสูงกว่า eval loss ล่าสุด {centre:.4g} เป็น {z:.1f} เท่าของความแกว่งปกติระหว่าง step (เกณฑ์ {limit:g})"},
