@@ -102,27 +102,52 @@ def build_example(prompt_ids: list[int], response_ids: list[int], max_length: in
     return {"input_ids": input_ids, "labels": labels, "length": len(input_ids)}
 
 
+def _decoded(tokenizer: Any, ids: list[int]) -> str:
+    """`ids` as text, nothing dropped or tidied (special tokens kept, spaces not cleaned up)."""
+    return str(tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False))
+
+
+def _cut(tokenizer: Any, prompt_ids: list[int], joint_ids: list[int]) -> int:
+    """How many of `joint_ids` (prompt + response tokenized together) are the prompt's: the
+    most whose text is the start of the prompt's text, so every token that holds a byte of
+    the response (the model must produce it) is the response's.
+
+    Decided on decoded text, not on the fast tokenizers' character offsets, which are wrong
+    here twice: byte-level BPE gives each token of a multi-byte character the whole
+    character's offsets (a Thai or CJK token that ends with the first byte of the answer's
+    first character would leave half a character in the prompt), and a ByteLevel
+    post-processor with trim_offsets drops a token's spaces from its offsets (a newline-space token
+    would stay in the prompt with the answer's first space). Slow tokenizers have no offsets
+    at all. Starts where the two tokenizations part (the straddling token is nearly always
+    the next one), so a row costs two or three decodes."""
+    text = _decoded(tokenizer, prompt_ids)
+    n = next((k for k, (a, b) in enumerate(zip(prompt_ids, joint_ids, strict=False)) if a != b),
+             min(len(prompt_ids), len(joint_ids)))
+
+    def inside(k: int) -> bool:  # half a character decodes to U+FFFD, which is not the prompt's
+        return text.startswith(_decoded(tokenizer, joint_ids[:k]))
+
+    while n > 0 and not inside(n):
+        n -= 1
+    while n < len(joint_ids) and inside(n + 1):
+        n += 1
+    return n
+
+
 def split_tokens(tokenizer: Any, prompts: list[str], responses: list[str]) -> list[tuple[list[int], list[int]]]:
     """(prompt ids, response ids) of each pair, the response's as they are in the tokenization
     of prompt + response. Where the prompt's own tokens start that tokenization (nearly every
-    row) the rest is the response's; where a token straddles the boundary, the cut is at the
-    prompt's last character by the fast tokenizer's offsets and the straddling token goes to
-    the response (the model must produce it); a slow tokenizer tokenizes those two apart."""
+    row) the rest is the response's; where a token straddles the boundary (_cut), it goes to
+    the response with any token that shares a character with it, so the model must produce
+    every byte of the response and the prompt's tokens decode to the prompt's start."""
     joint = [p + r for p, r in zip(prompts, responses, strict=False)]
     p_ids = tokenizer(prompts, **ONLY_IDS)["input_ids"]
     j_ids = tokenizer(joint, **ONLY_IDS)["input_ids"]
-    out = [(list(p), list(j[len(p):])) if j[: len(p)] == p else None for p, j in zip(p_ids, j_ids, strict=False)]
-    straddle = [k for k, pair in enumerate(out) if pair is None]
-    if straddle and getattr(tokenizer, "is_fast", False):
-        enc = tokenizer([joint[k] for k in straddle], return_offsets_mapping=True, **ONLY_IDS)
-        for k, ids, offsets in zip(straddle, enc["input_ids"], enc["offset_mapping"], strict=False):
-            cut = next((n for n, (_, stop) in enumerate(offsets) if stop > len(prompts[k])), len(ids))
-            out[k] = (list(ids[:cut]), list(ids[cut:]))
-    elif straddle:
-        r_ids = tokenizer([responses[k] for k in straddle], **ONLY_IDS)["input_ids"]
-        for k, r in zip(straddle, r_ids, strict=False):
-            out[k] = (list(p_ids[k]), list(r))
-    return [pair for pair in out if pair is not None]
+    out: list[tuple[list[int], list[int]]] = []
+    for p, j in zip(p_ids, j_ids, strict=False):
+        cut = len(p) if j[: len(p)] == p else _cut(tokenizer, list(p), list(j))
+        out.append((list(j[:cut]), list(j[cut:])))
+    return out
 
 
 def tokenize_examples(tokenizer: Any, examples: list[Example], max_length: int,
