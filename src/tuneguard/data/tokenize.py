@@ -134,20 +134,38 @@ def _cut(tokenizer: Any, prompt_ids: list[int], joint_ids: list[int]) -> int:
     return n
 
 
-def split_tokens(tokenizer: Any, prompts: list[str], responses: list[str]) -> list[tuple[list[int], list[int]]]:
-    """(prompt ids, response ids) of each pair, the response's as they are in the tokenization
-    of prompt + response. Where the prompt's own tokens start that tokenization (nearly every
-    row) the rest is the response's; where a token straddles the boundary (_cut), it goes to
-    the response with any token that shares a character with it, so the model must produce
-    every byte of the response and the prompt's tokens decode to the prompt's start."""
+def pair_tokens(tokenizer: Any, prompts: list[str], responses: list[str]) -> list[tuple[list[int], list[int], int]]:
+    """(the prompt tokenized alone, prompt + response tokenized together, how many of the
+    latter are the prompt's) of each pair. Where the prompt's own tokens start the joint
+    tokenization (nearly every row) they are the prompt's; where a token straddles the
+    boundary (_cut) it goes to the response with any token that shares a character with it,
+    so the model must produce every byte of the response and the prompt's tokens decode to the
+    prompt's start. The audit reads the same triples (TOKENIZER_MISMATCH: the first is not the
+    start of the second; the prompt length; the length a row needs)."""
     joint = [p + r for p, r in zip(prompts, responses, strict=False)]
     p_ids = tokenizer(prompts, **ONLY_IDS)["input_ids"]
     j_ids = tokenizer(joint, **ONLY_IDS)["input_ids"]
-    out: list[tuple[list[int], list[int]]] = []
+    out: list[tuple[list[int], list[int], int]] = []
     for p, j in zip(p_ids, j_ids, strict=False):
-        cut = len(p) if j[: len(p)] == p else _cut(tokenizer, list(p), list(j))
-        out.append((list(j[:cut]), list(j[cut:])))
+        p, j = list(p), list(j)
+        out.append((p, j, len(p) if j[: len(p)] == p else _cut(tokenizer, p, j)))
     return out
+
+
+def split_tokens(tokenizer: Any, prompts: list[str], responses: list[str]) -> list[tuple[list[int], list[int]]]:
+    """(prompt ids, response ids) of each pair, the response's as they are in the tokenization
+    of prompt + response (pair_tokens)."""
+    return [(j[:cut], j[cut:]) for _, j, cut in pair_tokens(tokenizer, prompts, responses)]
+
+
+def masked_prompt_length(prefix: list[int], prompt_ids: list[int], response_ids: list[int], eos: int,
+                         max_length: int) -> int:
+    """How many tokens of a training row are its prompt's once truncation (prompt first) is
+    done: what the labels mask without data.train_on_prompt, for the audit to count the
+    prompt tokens a train_on_prompt run supervises."""
+    ex = build_example(with_prefix(prefix, prompt_ids), response_ids + [eos], max_length, False, TokenizeStats(),
+                       prefix_len=len(prefix))
+    return next((k for k, lab in enumerate(ex["labels"]) if lab != IGNORE_INDEX), len(ex["labels"]))
 
 
 def tokenize_examples(tokenizer: Any, examples: list[Example], max_length: int,
