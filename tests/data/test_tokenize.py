@@ -167,3 +167,16 @@ def test_a_slow_tokenizer_gets_the_answers_tokens_in_context_too(tmp_path):
     assert ids == [1, 2, 3, 9]
     assert labels == [IGNORE_INDEX, IGNORE_INDEX, 3, 9]
     assert _labelled(tok, "the cat", " sat") == ([1, 2, 3, 9], [IGNORE_INDEX, IGNORE_INDEX, 3, 9])
+
+
+def test_the_cut_is_the_same_after_a_long_prompt():
+    """_cut decodes a window of a few tokens before the point where the two tokenizations
+    part, not the whole prompt: a prompt of 40 one-byte tokens before the Thai character
+    gets the same cut as the short one."""
+    from tests.helpers.zoo import byte_bpe
+
+    tok = byte_bpe([("ª", "à"), ("¸", "§")])
+    head = "Q: " + "x" * 37  # 40 tokens: Q 48, : 25, Ġ 220 and 37 of x 87 (no merges of ASCII)
+    ids, labels = _labelled(tok, head + " ส", "ว")
+    assert ids == [48, 25, 220] + [87] * 37 + [220, 156, 116, 256, 257, 258]
+    assert labels == [IGNORE_INDEX] * 41 + [156, 116, 256, 257, 258]

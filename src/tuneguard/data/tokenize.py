@@ -21,6 +21,7 @@ from tuneguard.data.formats import Example
 
 IGNORE_INDEX = -100
 BATCH = 1000
+WINDOW = 8  # _cut: tokens decoded before the point where prompt and prompt + response part
 ONLY_IDS = {"add_special_tokens": False, "return_attention_mask": False, "return_token_type_ids": False}
 
 
@@ -119,14 +120,22 @@ def _cut(tokenizer: Any, prompt_ids: list[int], joint_ids: list[int]) -> int:
     post-processor with trim_offsets drops a token's spaces from its offsets (a newline-space token
     would stay in the prompt with the answer's first space). Slow tokenizers have no offsets
     at all. Starts where the two tokenizations part (the straddling token is nearly always
-    the next one), so a row costs two or three decodes."""
-    text = _decoded(tokenizer, prompt_ids)
-    n = next((k for k, (a, b) in enumerate(zip(prompt_ids, joint_ids, strict=False)) if a != b),
-             min(len(prompt_ids), len(joint_ids)))
+    the next one), so a row costs two or three decodes, each of a few tokens: both sides are
+    decoded from WINDOW tokens before that point, where they are still the same tokens (so
+    the same text, half characters and stripped spaces included); a cut further back decodes
+    from the start."""
+    part = next((k for k, (a, b) in enumerate(zip(prompt_ids, joint_ids, strict=False)) if a != b),
+                min(len(prompt_ids), len(joint_ids)))
+    window = max(0, part - WINDOW)
+    texts: dict[int, str] = {}
 
     def inside(k: int) -> bool:  # half a character decodes to U+FFFD, which is not the prompt's
-        return text.startswith(_decoded(tokenizer, joint_ids[:k]))
+        start = window if k > window else 0
+        if start not in texts:
+            texts[start] = _decoded(tokenizer, prompt_ids[start:])
+        return texts[start].startswith(_decoded(tokenizer, joint_ids[start:k]))
 
+    n = part
     while n > 0 and not inside(n):
         n -= 1
     while n < len(joint_ids) and inside(n + 1):
