@@ -65,3 +65,32 @@ def test_summary_counts_right_answers() -> None:
 
     s = summarise([r(True), r(False), r(None)])
     assert (s["answered"], s["correct"], s["probes"]) == (2, 1, 3)
+
+
+def test_a_probe_is_fed_as_training_saw_its_prompt() -> None:
+    """A probe written in the training format of a template that writes the BOS got a second
+    BOS from tokenizer(prompt) (add_special_tokens); training has one (tokenize.with_prefix)."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from tests.integration.test_model_zoo import bos_chat_tokenizer
+    from tuneguard.data.formats import Example
+    from tuneguard.data.tokenize import IGNORE_INDEX, tokenize_examples
+    from tuneguard.guard.qa import generate_probe
+
+    tok = bos_chat_tokenizer()
+    prompt = "<s><|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+    (feat,), _ = tokenize_examples(tok, [Example(prompt, "hello", "x", 1)], 64)
+    trained = [t for t, lab in zip(feat["input_ids"], feat["labels"], strict=True) if lab == IGNORE_INDEX]
+    fed = []
+
+    def generate(input_ids, attention_mask, generation_config):
+        fed.append(input_ids[0].tolist())
+        return torch.cat([input_ids, torch.tensor([[tok.eos_token_id]])], dim=1)
+
+    model = SimpleNamespace(parameters=lambda: iter([torch.zeros(1)]), training=False, eval=lambda: None,
+                            generation_config=None, generate=generate)
+    result = generate_probe(model, tok, prompt, [], 4)
+    assert fed == [trained] and trained.count(tok.bos_token_id) == 1
+    assert result.emitted_eos is True

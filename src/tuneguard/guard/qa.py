@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from transformers import TrainerCallback
 
 from tuneguard.catalog import J, T
+from tuneguard.data.tokenize import encode_prompt
 from tuneguard.findings import Finding
 from tuneguard.guard.actions import act
 from tuneguard.guard.episode import Episode
@@ -148,9 +149,10 @@ def generate_probe(model: Any, tokenizer: Any, prompt: str, keywords: list[str],
     eos = _eos_ids(model, tokenizer)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     device = next(model.parameters()).device
-    enc = tokenizer(prompt, return_tensors="pt")
-    input_ids = enc["input_ids"].to(device)
-    attention_mask = enc["attention_mask"].to(device)
+    # As training saw the prompt: one BOS even when the probe, written in a chat template's
+    # format, starts with it, and no EOS that a tokenizer's post-processor appends to texts.
+    input_ids = torch.tensor([encode_prompt(tokenizer, prompt) or [tokenizer.eos_token_id]], device=device)
+    attention_mask = torch.ones_like(input_ids)
     gen = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, use_cache=True,
                            eos_token_id=sorted(eos) or None, pad_token_id=pad)
     was_training = model.training
