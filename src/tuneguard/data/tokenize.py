@@ -4,12 +4,15 @@
 - EOS is appended to every example and supervised, so the model learns to stop.
 - Truncation shortens the prompt (from its middle, keeping the instruction's start and the
   response header) before it touches the response, and counts what was cut.
-- The prompt and the response are cut from the tokenization of the whole text at the
-  prompt's last character (fast tokenizers' offsets), so the response has the tokens it has
-  in context: tokenized alone, a SentencePiece tokenizer (Llama 2, Mistral, TinyLlama)
-  starts it with a word-start marker ("▁The") that it never has after the prompt's
-  newline ("The"), and the model would learn tokens it never sees. The audit checks that the
-  prompt tokenized alone, as generation feeds it, is the start of that (TOKENIZER_MISMATCH).
+- The prompt and the response are cut from the tokenization of the whole text, so the
+  response has the tokens it has in context: tokenized alone, a SentencePiece tokenizer
+  (Llama 2, Mistral, TinyLlama) starts it with a word-start marker ("▁The") that it never
+  has after the prompt's newline ("The"), and the model would learn tokens it never sees.
+  Where a token straddles the boundary, it goes to the response, with the tokens of a
+  character it shares (_cut, decided on decoded text: offsets are wrong for byte-level BPE).
+  The audit checks that the prompt tokenized alone, as generation feeds it, is the start of
+  the whole (TOKENIZER_MISMATCH): on a straddling row it is not, and generation feeds the
+  model a prompt end that training never showed it.
 """
 
 from __future__ import annotations
