@@ -180,3 +180,18 @@ def test_the_cut_is_the_same_after_a_long_prompt():
     ids, labels = _labelled(tok, head + " ส", "ว")
     assert ids == [48, 25, 220] + [87] * 37 + [220, 156, 116, 256, 257, 258]
     assert labels == [IGNORE_INDEX] * 41 + [156, 116, 256, 257, 258]
+
+
+def test_an_answer_that_starts_with_a_combining_mark_is_not_masked_into_the_prompt():
+    """A normalizer (NFC here; NFKC in many SentencePiece tokenizers) composes the prompt's
+    last "e" with the answer's combining acute into "é", whose bytes' offsets are those of
+    the "e" alone: a cut by offsets masked the answer's accent with the prompt."""
+    from tokenizers import normalizers
+
+    from tests.helpers.zoo import byte_bpe
+
+    tok = byte_bpe([])  # Q 48, : 25, Ġ 220, c 66, a 64, f 69, é = Ã 127 © 102, o 78, k 74, EOS 256
+    tok._tokenizer.normalizer = normalizers.NFC()
+    ids, labels = _labelled(tok, "Q: cafe", "\u0301 ok")
+    assert ids == [48, 25, 220, 66, 64, 69, 127, 102, 220, 78, 74, 256]
+    assert labels == [IGNORE_INDEX] * 6 + [127, 102, 220, 78, 74, 256]
