@@ -213,3 +213,43 @@ def test_sampling_limits_and_json(audit_rows):
     assert result.stats["duplicates_exact"]["rows"] == 200
     out = json.loads(json.dumps(result.to_json()))
     assert set(out) == {"findings", "stats"}
+
+
+def test_train_on_prompt_counts_the_prompt_tokens_training_keeps_after_truncation(audit_rows):
+    """Prompts longer than data.max_length lose their middle in training; the audit counted
+    the whole prompt (capped at the row), so every answer token passed for a prompt token."""
+    from tuneguard.data.tokenize import tokenize_examples
+
+    docs = [d for _, _, d in docstrings()]
+    rows = clean_rows(40)
+    for i, r in enumerate(rows):
+        r["input"] = docs[200 + 2 * i] + " " + docs[201 + 2 * i]
+    seen = {}
+    result, data = audit_rows(rows, validation=clean_rows(20, seed=1, offset=600),
+                              data={"train_on_prompt": True, "max_length": 64}, edit=lambda d, tok: seen.update(tok=tok))
+    masked, _ = tokenize_examples(seen["tok"], data.train.examples, 64, False)
+    prompt_tokens = sum(sum(1 for x in f["labels"] if x == IGNORE_INDEX) for f in masked)
+    assert all(len(f["input_ids"]) == 64 for f in masked) and prompt_tokens < 40 * 64
+    f = get(result, "PROMPT_NOT_MASKED")
+    assert f.evidence["prompt_supervised_tokens"] == prompt_tokens
+    assert f.evidence["supervised_tokens"] == 40 * 64
+
+
+def test_the_length_a_truncated_row_needs_is_the_length_training_gives_it(audit_rows):
+    """needed_length (what ANSWER_TRUNCATED suggests for data.max_length) counted the answer
+    tokenized alone; training tokenizes it after the prompt, where a SentencePiece tokenizer
+    splits its first word differently ("\\u2581The" alone, "T" "he" after a newline)."""
+    from tests.helpers.zoo import tokenizer
+    from tuneguard.data.tokenize import tokenize_examples
+
+    rows = clean_rows(60)
+    for i in range(10):
+        rows[i]["output"] = "The answer: " + " ".join(r["output"] for r in clean_rows(12, seed=i, offset=100))
+    seen = {}
+    result, data = audit_rows(rows, data={"max_length": 160}, tokenizer=tokenizer("spm"),
+                              edit=lambda d, tok: seen.update(tok=tok))
+    whole, _ = tokenize_examples(seen["tok"], data.train.examples, 10**6)
+    cut = [i for i, f in enumerate(data.train.features) if labels_mod.is_truncated(f, seen["tok"].eos_token_id, 160)]
+    f = get(result, "ANSWER_TRUNCATED")
+    assert f.evidence["count"] == len(cut) and set(range(10)) <= set(cut)
+    assert f.evidence["needed_length_max"] == max(len(whole[i]["input_ids"]) for i in cut)

@@ -123,3 +123,75 @@ def test_a_tokenizer_with_an_unknown_token_pads_with_it_instead_of_growing_the_v
     assert (tok.pad_token, tok.pad_token_id, len(tok)) == ("<unk>", 0, size)
     tok.pad_token = tok.eos_token  # pad == eos is replaced the same way
     assert setup_pad_token(tok, "auto") is False and tok.pad_token == "<unk>"
+
+
+def _labelled(tok, prompt, answer, max_length=64, train_on_prompt=False):
+    (feat,), _ = tokenize_examples(tok, [Example(prompt, answer, "f", 1)], max_length, train_on_prompt)
+    return feat["input_ids"], feat["labels"]
+
+
+def test_a_token_holding_half_of_the_answers_first_character_goes_to_the_answer_with_the_whole_character():
+    """Byte-level BPE trained on Thai merges the last byte of one character with the first of
+    the next (here "ª"+"à": the end of "ส" and the start of "ว"). Character offsets give all
+    of "ส"'s tokens the offsets (3, 4), so a cut by offsets left "à ¸" (half of "ส") in the
+    prompt: neither side decoded to its text. The whole character goes to the answer."""
+    from tests.helpers.zoo import byte_bpe
+
+    tok = byte_bpe([("ª", "à"), ("¸", "§")])  # Ġ 220, à 156, ¸ 116, ª+à 256, ¸+§ 257, EOS 258
+    ids, labels = _labelled(tok, "Q: ส", "ว")
+    assert ids == [48, 25, 220, 156, 116, 256, 257, 258]
+    assert labels == [IGNORE_INDEX] * 3 + [156, 116, 256, 257, 258]
+    assert tok.decode(ids[:3]) == "Q: " and tok.decode(ids[3:-1]) == "สว"
+
+
+def test_a_straddling_token_whose_offsets_are_trimmed_still_goes_to_the_answer():
+    """A ByteLevel post-processor with trim_offsets (GPT-NeoX's, Pythia's) gives the token
+    "\\n " (Ċ+Ġ) the offsets of its newline only: a cut by offsets kept it, and the answer's
+    first space, in the masked prompt."""
+    from tests.helpers.zoo import byte_bpe
+
+    tok = byte_bpe([("Ċ", "Ġ")], trim_offsets=True)  # A 32, : 25, Ċ+Ġ 256, Ġ 220, x 87, EOS 257
+    ids, labels = _labelled(tok, "A:\n", "  x")
+    assert ids == [32, 25, 256, 220, 87, 257]
+    assert labels == [IGNORE_INDEX, IGNORE_INDEX, 256, 220, 87, 257]
+
+
+def test_a_slow_tokenizer_gets_the_answers_tokens_in_context_too(tmp_path):
+    """A Python tokenizer has no offsets; the answer "t" after "the cat sa" is the word "sat"
+    in context, not "sa" + "t" (two tokens the model never sees there)."""
+    from tests.helpers.zoo import slow_word_bpe
+
+    tok = slow_word_bpe(tmp_path)
+    assert not tok.is_fast
+    ids, labels = _labelled(tok, "the cat sa", "t")
+    assert ids == [1, 2, 3, 9]
+    assert labels == [IGNORE_INDEX, IGNORE_INDEX, 3, 9]
+    assert _labelled(tok, "the cat", " sat") == ([1, 2, 3, 9], [IGNORE_INDEX, IGNORE_INDEX, 3, 9])
+
+
+def test_the_cut_is_the_same_after_a_long_prompt():
+    """_cut decodes a window of a few tokens before the point where the two tokenizations
+    part, not the whole prompt: a prompt of 40 one-byte tokens before the Thai character
+    gets the same cut as the short one."""
+    from tests.helpers.zoo import byte_bpe
+
+    tok = byte_bpe([("ª", "à"), ("¸", "§")])
+    head = "Q: " + "x" * 37  # 40 tokens: Q 48, : 25, Ġ 220 and 37 of x 87 (no merges of ASCII)
+    ids, labels = _labelled(tok, head + " ส", "ว")
+    assert ids == [48, 25, 220] + [87] * 37 + [220, 156, 116, 256, 257, 258]
+    assert labels == [IGNORE_INDEX] * 41 + [156, 116, 256, 257, 258]
+
+
+def test_an_answer_that_starts_with_a_combining_mark_is_not_masked_into_the_prompt():
+    """A normalizer (NFC here; NFKC in many SentencePiece tokenizers) composes the prompt's
+    last "e" with the answer's combining acute into "é", whose bytes' offsets are those of
+    the "e" alone: a cut by offsets masked the answer's accent with the prompt."""
+    from tokenizers import normalizers
+
+    from tests.helpers.zoo import byte_bpe
+
+    tok = byte_bpe([])  # Q 48, : 25, Ġ 220, c 66, a 64, f 69, é = Ã 127 © 102, o 78, k 74, EOS 256
+    tok._tokenizer.normalizer = normalizers.NFC()
+    ids, labels = _labelled(tok, "Q: cafe", "\u0301 ok")
+    assert ids == [48, 25, 220, 66, 64, 69, 127, 102, 220, 78, 74, 256]
+    assert labels == [IGNORE_INDEX] * 6 + [127, 102, 220, 78, 74, 256]

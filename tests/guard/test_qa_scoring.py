@@ -65,3 +65,4 @@ def test_summary_counts_right_answers() -> None:
 
     s = summarise([r(True), r(False), r(None)])
     assert (s["answered"], s["correct"], s["probes"]) == (2, 1, 3)
+

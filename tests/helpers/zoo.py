@@ -133,3 +133,40 @@ def spm_tokenizer() -> Any:
     tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B",
                                                        special_tokens=[("<s>", 1)])
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+
+
+def byte_bpe(merges: list[tuple[str, str]], trim_offsets: bool = False) -> Any:
+    """A byte-level BPE (GPT-2's pre-tokenizer and decoder) with the 256 byte tokens (ids in
+    the order of `ByteLevel.alphabet()` sorted), then one token per merge in order, then
+    <|endoftext|> as EOS: merges written by hand so a test gets exactly the token that
+    straddles a boundary. `trim_offsets`: a ByteLevel post-processor that drops spaces from
+    the offsets (GPT-NeoX's and Pythia's tokenizer.json have one)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {c: i for i, c in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
+    for a, b in merges:
+        vocab[a + b] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=list(merges)))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    if trim_offsets:
+        tok.post_processor = processors.ByteLevel(trim_offsets=True)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>")
+
+
+def slow_word_bpe(folder: Path) -> Any:
+    """A slow (Python) tokenizer: CTRL's word-level BPE with a hand-written vocabulary in
+    which "sat" is one token and "sa" another (the <eos> token is 9)."""
+    import json
+
+    from transformers import CTRLTokenizer
+
+    vocab = {"<unk>": 0, "the": 1, "cat": 2, "sat": 3, "sa": 4, "t": 5, "s@@": 6, "a@@": 7, "Q:": 8, "<eos>": 9}
+    (folder / "vocab.json").write_text(json.dumps(vocab), "utf-8")
+    (folder / "merges.txt").write_text("#version: 0.2\ns a</w>\ns a\nsa t</w>\nc a\nca t</w>\nt h\nth e</w>\nQ :</w>\n",
+                                       "utf-8")
+    tok = CTRLTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), unk_token="<unk>")
+    tok.add_special_tokens({"eos_token": "<eos>"})
+    return tok

@@ -138,3 +138,21 @@ def test_export_never_deletes_what_is_not_a_previous_export(tmp_path):
         (previous / name).write_text("x")
     check_out_dir(previous, run, overwrite=True)
     assert not previous.exists()
+
+
+def test_chat_history_budget_counts_the_bos_generation_feeds():
+    """A history exactly at the budget without the BOS was kept, and stream() then fed one
+    token more than max_new_tokens leaves room for (encode_prompt adds the BOS)."""
+    from tests.helpers.zoo import tokenizer
+    from tuneguard.data.tokenize import encode_prompt
+
+    tok = tokenizer("bos")
+    fmt = PromptFormat("chat_plain", tok)
+    messages = [{"role": "user", "content": "the river"}, {"role": "assistant", "content": "music"},
+                {"role": "user", "content": "hello"}]
+    bare = len(tok(fmt.render(messages), add_special_tokens=False)["input_ids"])
+    session = ChatSession(SimpleNamespace(config=SimpleNamespace(n_positions=bare + 20)), tok, fmt,
+                          Sampling(max_new_tokens=20))
+    text = session._fit(messages)
+    assert len(encode_prompt(tok, text)) <= bare
+    assert text == fmt.render(messages[-1:])

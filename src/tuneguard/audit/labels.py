@@ -47,21 +47,14 @@ from tuneguard.catalog import T
 from tuneguard.config.schema import Config
 from tuneguard.data.collate import build_collator
 from tuneguard.data.formats import Example
-from tuneguard.data.tokenize import IGNORE_INDEX, TokenizeStats, special_prefix, with_prefix
+from tuneguard.data.tokenize import (IGNORE_INDEX, TokenizeStats, masked_prompt_length, pair_tokens, special_prefix,
+                                     split_tokens, with_prefix)
 from tuneguard.findings import Finding
 
 log = logging.getLogger(__name__)
 
 NEEDED_LENGTH_SAMPLE = 200
 TOKENIZE_BATCH = 512
-
-
-def _tok(tokenizer: Any, texts: list[str]) -> list[list[int]]:
-    out: list[list[int]] = []
-    for s in range(0, len(texts), TOKENIZE_BATCH):
-        out.extend(tokenizer(texts[s: s + TOKENIZE_BATCH], add_special_tokens=False, return_attention_mask=False,
-                             return_token_type_ids=False)["input_ids"])
-    return out
 
 
 def is_truncated(f: dict[str, Any], eos: int, max_length: int) -> bool:
@@ -90,7 +83,7 @@ def check(cfg: Config, examples: Sequence[Example], features: Sequence[dict[str,
     empty_rows = {i for i, f in enumerate(features) if _is_empty(f)}
     sample = seeded_sample(n, cfg.audit.label_check_rows, dcfg.seed)
     scan = _Scan(rows=n, sampled=list(range(n)) if sample is None else sample, prefix=special_prefix(tokenizer))
-    scan.round_trip(tokenizer, examples)
+    scan.round_trip(tokenizer, examples, dcfg.max_length)
     scan.collate(cfg, features, tokenizer, empty_rows)
     all_empty = sorted(empty_rows | set(scan.rows_empty_after_collation))
     stats = scan.stats(cfg, tokenizer, truncated, all_empty, tokenize_stats)
@@ -133,13 +126,19 @@ class _Scan:
     rows_empty_after_collation: list[int] = dataclasses.field(default_factory=list)
     max_token_id: int = -1
 
-    def round_trip(self, tokenizer: Any, examples: Sequence[Example]) -> None:
+    def round_trip(self, tokenizer: Any, examples: Sequence[Example], max_length: int) -> None:
+        """The sampled rows with a prompt as training tokenizes them (tuneguard.data.tokenize.
+        pair_tokens): where the prompt tokenized alone is not the start of the whole, and how
+        many tokens of each training row are the prompt's after truncation."""
         self.with_prompt = [i for i in self.sampled if examples[i].prompt]
-        prompt_ids = _tok(tokenizer, [examples[i].prompt for i in self.with_prompt])
-        joint_ids = _tok(tokenizer, [examples[i].prompt + examples[i].response for i in self.with_prompt])
-        self.prompt_len = {i: len(with_prefix(self.prefix, p)) for i, p in zip(self.with_prompt, prompt_ids, strict=False)}
-        self.mismatched = [(i, p, j) for i, p, j in zip(self.with_prompt, prompt_ids, joint_ids, strict=False)
-                           if j[: len(p)] != p]
+        for s in range(0, len(self.with_prompt), TOKENIZE_BATCH):
+            rows = self.with_prompt[s: s + TOKENIZE_BATCH]
+            pairs = pair_tokens(tokenizer, [examples[i].prompt for i in rows], [examples[i].response for i in rows])
+            for i, (p, j, cut) in zip(rows, pairs, strict=False):
+                self.prompt_len[i] = masked_prompt_length(self.prefix, j[:cut], j[cut:], tokenizer.eos_token_id,
+                                                          max_length)
+                if j[: len(p)] != p:
+                    self.mismatched.append((i, p, j))
 
     def collate(self, cfg: Config, features: Sequence[dict[str, Any]], tokenizer: Any, empty_rows: set[int]) -> None:
         """The sample in batches of train.batch_size through the configured collator."""
@@ -340,9 +339,9 @@ class _Rules:
         n, dcfg, examples = self.scan.rows, self.dcfg, self.examples
         frac = share(len(truncated), n)
         look = truncated[:NEEDED_LENGTH_SAMPLE]
-        prompt_ids = _tok(self.tokenizer, [examples[i].prompt for i in look])
-        response_ids = _tok(self.tokenizer, [examples[i].response for i in look])
-        needed = sorted(len(self.scan.prefix) + len(a) + len(b) + 1 for a, b in zip(prompt_ids, response_ids, strict=False))
+        # As training builds the row: the response in context, one BOS, EOS appended.
+        pairs = split_tokens(self.tokenizer, [examples[i].prompt for i in look], [examples[i].response for i in look])
+        needed = sorted(len(with_prefix(self.scan.prefix, a)) + len(b) + 1 for a, b in pairs)
         p95 = needed[min(len(needed) - 1, math.ceil(0.95 * len(needed)) - 1)]
         ev = {"count": len(truncated), "share": frac, "rows_total": n, "max_length": dcfg.max_length,
               "needed_length_p95": p95, "needed_length_max": needed[-1],

@@ -4,12 +4,15 @@
 - EOS is appended to every example and supervised, so the model learns to stop.
 - Truncation shortens the prompt (from its middle, keeping the instruction's start and the
   response header) before it touches the response, and counts what was cut.
-- The prompt and the response are cut from the tokenization of the whole text at the
-  prompt's last character (fast tokenizers' offsets), so the response has the tokens it has
-  in context: tokenized alone, a SentencePiece tokenizer (Llama 2, Mistral, TinyLlama)
-  starts it with a word-start marker ("▁The") that it never has after the prompt's
-  newline ("The"), and the model would learn tokens it never sees. The audit checks that the
-  prompt tokenized alone, as generation feeds it, is the start of that (TOKENIZER_MISMATCH).
+- The prompt and the response are cut from the tokenization of the whole text, so the
+  response has the tokens it has in context: tokenized alone, a SentencePiece tokenizer
+  (Llama 2, Mistral, TinyLlama) starts it with a word-start marker ("▁The") that it never
+  has after the prompt's newline ("The"), and the model would learn tokens it never sees.
+  Where a token straddles the boundary, it goes to the response, with the tokens of a
+  character it shares (_cut, decided on decoded text: offsets are wrong for byte-level BPE).
+  The audit checks that the prompt tokenized alone, as generation feeds it, is the start of
+  the whole (TOKENIZER_MISMATCH): on a straddling row it is not, and generation feeds the
+  model a prompt end that training never showed it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from tuneguard.data.formats import Example
 
 IGNORE_INDEX = -100
 BATCH = 1000
+WINDOW = 8  # _cut: tokens decoded before the point where prompt and prompt + response part
 ONLY_IDS = {"add_special_tokens": False, "return_attention_mask": False, "return_token_type_ids": False}
 
 
@@ -102,27 +106,78 @@ def build_example(prompt_ids: list[int], response_ids: list[int], max_length: in
     return {"input_ids": input_ids, "labels": labels, "length": len(input_ids)}
 
 
-def split_tokens(tokenizer: Any, prompts: list[str], responses: list[str]) -> list[tuple[list[int], list[int]]]:
-    """(prompt ids, response ids) of each pair, the response's as they are in the tokenization
-    of prompt + response. Where the prompt's own tokens start that tokenization (nearly every
-    row) the rest is the response's; where a token straddles the boundary, the cut is at the
-    prompt's last character by the fast tokenizer's offsets and the straddling token goes to
-    the response (the model must produce it); a slow tokenizer tokenizes those two apart."""
+def _decoded(tokenizer: Any, ids: list[int]) -> str:
+    """`ids` as text, nothing dropped or tidied (special tokens kept, spaces not cleaned up)."""
+    return str(tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False))
+
+
+def _cut(tokenizer: Any, prompt_ids: list[int], joint_ids: list[int]) -> int:
+    """How many of `joint_ids` (prompt + response tokenized together) are the prompt's: the
+    most whose text is the start of the prompt's text, so every token that holds a byte of
+    the response (the model must produce it) is the response's.
+
+    Decided on decoded text, not on the fast tokenizers' character offsets, which are wrong
+    here twice: byte-level BPE gives each token of a multi-byte character the whole
+    character's offsets (a Thai or CJK token that ends with the first byte of the answer's
+    first character would leave half a character in the prompt), and a ByteLevel
+    post-processor with trim_offsets drops a token's spaces from its offsets (a newline-space token
+    would stay in the prompt with the answer's first space). Slow tokenizers have no offsets
+    at all. Starts where the two tokenizations part (the straddling token is nearly always
+    the next one), so a row costs two or three decodes, each of a few tokens: both sides are
+    decoded from WINDOW tokens before that point, where they are still the same tokens (so
+    the same text, half characters and stripped spaces included); a cut further back decodes
+    from the start."""
+    part = next((k for k, (a, b) in enumerate(zip(prompt_ids, joint_ids, strict=False)) if a != b),
+                min(len(prompt_ids), len(joint_ids)))
+    window = max(0, part - WINDOW)
+    texts: dict[int, str] = {}
+
+    def inside(k: int) -> bool:  # half a character decodes to U+FFFD, which is not the prompt's
+        start = window if k > window else 0
+        if start not in texts:
+            texts[start] = _decoded(tokenizer, prompt_ids[start:])
+        return texts[start].startswith(_decoded(tokenizer, joint_ids[start:k]))
+
+    n = part
+    while n > 0 and not inside(n):
+        n -= 1
+    while n < len(joint_ids) and inside(n + 1):
+        n += 1
+    return n
+
+
+def pair_tokens(tokenizer: Any, prompts: list[str], responses: list[str]) -> list[tuple[list[int], list[int], int]]:
+    """(the prompt tokenized alone, prompt + response tokenized together, how many of the
+    latter are the prompt's) of each pair. Where the prompt's own tokens start the joint
+    tokenization (nearly every row) they are the prompt's; where a token straddles the
+    boundary (_cut) it goes to the response with any token that shares a character with it,
+    so the model must produce every byte of the response and the prompt's tokens decode to the
+    prompt's start. The audit reads the same triples (TOKENIZER_MISMATCH: the first is not the
+    start of the second; the prompt length; the length a row needs)."""
     joint = [p + r for p, r in zip(prompts, responses, strict=False)]
     p_ids = tokenizer(prompts, **ONLY_IDS)["input_ids"]
     j_ids = tokenizer(joint, **ONLY_IDS)["input_ids"]
-    out = [(list(p), list(j[len(p):])) if j[: len(p)] == p else None for p, j in zip(p_ids, j_ids, strict=False)]
-    straddle = [k for k, pair in enumerate(out) if pair is None]
-    if straddle and getattr(tokenizer, "is_fast", False):
-        enc = tokenizer([joint[k] for k in straddle], return_offsets_mapping=True, **ONLY_IDS)
-        for k, ids, offsets in zip(straddle, enc["input_ids"], enc["offset_mapping"], strict=False):
-            cut = next((n for n, (_, stop) in enumerate(offsets) if stop > len(prompts[k])), len(ids))
-            out[k] = (list(ids[:cut]), list(ids[cut:]))
-    elif straddle:
-        r_ids = tokenizer([responses[k] for k in straddle], **ONLY_IDS)["input_ids"]
-        for k, r in zip(straddle, r_ids, strict=False):
-            out[k] = (list(p_ids[k]), list(r))
-    return [pair for pair in out if pair is not None]
+    out: list[tuple[list[int], list[int], int]] = []
+    for p, j in zip(p_ids, j_ids, strict=False):
+        p, j = list(p), list(j)
+        out.append((p, j, len(p) if j[: len(p)] == p else _cut(tokenizer, p, j)))
+    return out
+
+
+def split_tokens(tokenizer: Any, prompts: list[str], responses: list[str]) -> list[tuple[list[int], list[int]]]:
+    """(prompt ids, response ids) of each pair, the response's as they are in the tokenization
+    of prompt + response (pair_tokens)."""
+    return [(j[:cut], j[cut:]) for _, j, cut in pair_tokens(tokenizer, prompts, responses)]
+
+
+def masked_prompt_length(prefix: list[int], prompt_ids: list[int], response_ids: list[int], eos: int,
+                         max_length: int) -> int:
+    """How many tokens of a training row are its prompt's once truncation (prompt first) is
+    done: what the labels mask without data.train_on_prompt, for the audit to count the
+    prompt tokens a train_on_prompt run supervises."""
+    ex = build_example(with_prefix(prefix, prompt_ids), response_ids + [eos], max_length, False, TokenizeStats(),
+                       prefix_len=len(prefix))
+    return next((k for k, lab in enumerate(ex["labels"]) if lab != IGNORE_INDEX), len(ex["labels"]))
 
 
 def tokenize_examples(tokenizer: Any, examples: list[Example], max_length: int,

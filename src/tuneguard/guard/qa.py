@@ -149,7 +149,8 @@ def generate_probe(model: Any, tokenizer: Any, prompt: str, keywords: list[str],
     eos = _eos_ids(model, tokenizer)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     device = next(model.parameters()).device
-    # As training saw the prompt: the tokenizer's BOS once, even when a chat-format probe writes it.
+    # As training saw the prompt: one BOS even when the probe, written in a chat template's
+    # format, starts with it, and no EOS that a tokenizer's post-processor appends to texts.
     input_ids = torch.tensor([encode_prompt(tokenizer, prompt) or [tokenizer.eos_token_id]], device=device)
     attention_mask = torch.ones_like(input_ids)
     gen = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, use_cache=True,

@@ -164,7 +164,8 @@ class ChatSession:
         if window is None:
             return text
         budget = max(window - self.opts.max_new_tokens, 1)
-        while len(messages) > 1 and len(self.tokenizer(text, add_special_tokens=False)["input_ids"]) > budget:
+        # Counted as stream() feeds it: with the BOS encode_prompt puts in front.
+        while len(messages) > 1 and len(encode_prompt(self.tokenizer, text)) > budget:
             messages = messages[2:] if len(messages) > 2 else messages[1:]  # drop the oldest exchange
             text = self.fmt.render(messages)
         return text
