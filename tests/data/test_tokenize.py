@@ -195,3 +195,22 @@ def test_an_answer_that_starts_with_a_combining_mark_is_not_masked_into_the_prom
     ids, labels = _labelled(tok, "Q: cafe", "\u0301 ok")
     assert ids == [48, 25, 220, 66, 64, 69, 127, 102, 220, 78, 74, 256]
     assert labels == [IGNORE_INDEX] * 6 + [127, 102, 220, 78, 74, 256]
+
+
+def test_a_full_vocabulary_without_an_unknown_token_pads_with_a_reserved_special_token():
+    """Llama 3: no unk, every embedding row taken, but reserved special tokens nothing uses."""
+    tok = build_tiny_tokenizer()  # unk == eos: not a pad candidate
+    tok.add_special_tokens({"additional_special_tokens": ["<|start_header_id|>", "<|reserved_special_token_0|>",
+                                                          "<|reserved_special_token_1|>"]})
+    tok.chat_template = "{% for m in messages %}<|start_header_id|>{{ m['content'] }}{% endfor %}"
+    size = len(tok)
+    assert setup_pad_token(tok, "auto") is False
+    assert (tok.pad_token, len(tok)) == ("<|reserved_special_token_0|>", size)
+    named = build_tiny_tokenizer()  # Llama 3.1 names one for padding: it comes first
+    named.add_special_tokens({"additional_special_tokens": ["<|reserved_special_token_0|>",
+                                                            "<|finetune_right_pad_id|>"]})
+    assert setup_pad_token(named, "auto") is False and named.pad_token == "<|finetune_right_pad_id|>"
+    used = build_tiny_tokenizer()  # a reserved token the chat template writes is in use
+    used.add_special_tokens({"additional_special_tokens": ["<|reserved_special_token_0|>"]})
+    used.chat_template = "<|reserved_special_token_0|>{{ messages[0]['content'] }}"
+    assert setup_pad_token(used, "auto") is True and used.pad_token == PAD_TOKEN

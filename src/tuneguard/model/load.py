@@ -153,7 +153,8 @@ def setup_pad_token(tokenizer: Any, mode: str) -> bool:
     """Give the tokenizer a pad token. Returns True when a new token was added.
 
     mode "auto": a pad token distinct from EOS (when missing or equal to EOS: the tokenizer's
-    unknown token if it has one distinct from EOS and BOS, else a new `<|pad|>`), so EOS
+    unknown token if it has one distinct from EOS and BOS, else a special token it reserves and
+    never uses, else a new `<|pad|>`), so EOS
     positions are never confused with padding. mode "eos": the old pipeline's pad = eos.
     """
     if tokenizer.eos_token is None:
@@ -175,8 +176,32 @@ def setup_pad_token(tokenizer: Any, mode: str) -> bool:
         log.info("pad token: %s, the tokenizer's unknown token (distinct from EOS; no new token needed)",
                  tokenizer.unk_token)
         return False
+    spare = unused_special_token(tokenizer)
+    if spare is not None:
+        # Llama 3's vocabulary fills its embeddings but reserves special tokens it never uses
+        # (3.1 names one <|finetune_right_pad_id|>): one of them pads without growing the vocabulary.
+        tokenizer.pad_token = spare
+        log.info("pad token: %s, a special token the tokenizer reserves and never uses (no new token needed)", spare)
+        return False
     tokenizer.add_special_tokens({"pad_token": PAD_TOKEN})
     return True
+
+
+def unused_special_token(tokenizer: Any) -> str | None:
+    """A special token the tokenizer declares but nothing uses: one named for padding first
+    (`<|finetune_right_pad_id|>`, `<pad>`), else a reserved one (`<|reserved_special_token_0|>`);
+    never EOS, BOS or a token its chat template writes."""
+    used = {tokenizer.eos_token_id, tokenizer.bos_token_id}
+    template = str(getattr(tokenizer, "chat_template", None) or "")
+    found: dict[str, str] = {}
+    for tid, added in sorted(getattr(tokenizer, "added_tokens_decoder", {}).items()):
+        text = str(getattr(added, "content", added))
+        if not getattr(added, "special", False) or tid in used or text in template:
+            continue
+        for kind in ("pad", "reserved"):
+            if kind in text.lower():
+                found.setdefault(kind, text)
+    return found.get("pad") or found.get("reserved")
 
 
 def tiny_model_config(vocab_size: int) -> Any:
