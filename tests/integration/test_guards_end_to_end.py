@@ -24,6 +24,7 @@ import torch
 
 from tests.httpserver import Endpoint, http_server  # noqa: F401 - fixture
 from tests.helpers.cli import invoke
+from tests.helpers.threads import one_torch_thread
 from tests.integration.planted import NanAt, ScaleLogitsAt, SlowSteps, StopsEmittingEos, planted
 from tuneguard.data.synthetic import make_instruction_rows, write_jsonl
 from tuneguard.store.run_store import RunStore
@@ -36,10 +37,8 @@ PROBE = "### Instruction:\nWhat is 2 plus 3?\n\n### Response:\n"
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+    with one_torch_thread():
+        yield
 
 
 def train(tmp_path: Path, ep: Endpoint, *settings: str, plants: tuple = (), options: tuple = (),

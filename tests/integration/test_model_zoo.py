@@ -11,9 +11,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import torch
 
 from tests.helpers.cli import invoke
+from tests.helpers.threads import one_torch_thread
 from tests.helpers.zoo import ARCHITECTURES, CHATML, save_model, tokenizer
 from tuneguard.data.synthetic import make_instruction_rows, write_jsonl
 from tuneguard.store.run_store import RunStore
@@ -41,10 +41,8 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with one_torch_thread():
+        yield
 
 
 def test_every_architecture_data_set_is_the_expected_one():
@@ -148,13 +146,9 @@ def gemma_chat_run(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     gen = json.loads((folder / "generation_config.json").read_text())
     (folder / "generation_config.json").write_text(json.dumps({**gen, "eos_token_id": [tok.eos_token_id, eot]}))
     run = root / "run"
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         r = invoke("train", "tiny", "--run-dir", str(run), "--set", f"data.train_file={data}",
                    "--set", f"model.name={folder}", *STEPS)
-    finally:
-        torch.set_num_threads(threads)
     assert r.returncode == 0, r.stdout + r.stderr
     return SimpleNamespace(root=root, run=run, tok=tok, eot=eot)
 

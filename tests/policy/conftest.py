@@ -6,8 +6,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import torch
 from policy_helpers import LiveRun
+
+from tests.helpers.threads import one_torch_thread
 
 from tuneguard.data.synthetic import make_instruction_rows, write_jsonl
 
@@ -21,10 +22,8 @@ def policy_train_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def one_thread() -> Iterator[None]:
     """Tiny models run faster on one thread on a shared, oversubscribed CPU (and deterministically)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture
