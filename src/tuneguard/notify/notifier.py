@@ -39,6 +39,7 @@ BREAKER_COOLDOWN_S = 60.0
 # Periodic snapshots a later one supersedes: not re-sent after an outage. Everything else (a
 # finding, a halt, the end of the run) is sent late rather than never.
 SUPERSEDED = frozenset({"progress", "evaluation", "qa"})
+MISSED_TOO_MANY = "missed during an outage, too many to re-send"  # why a missed message was dropped
 
 
 @dataclasses.dataclass
@@ -377,7 +378,7 @@ class Notifier:
         if len(health.missed) > self._cfg.queue_size:
             lost = health.missed.pop(0)
             with self._cond:
-                self._dropped[(lost.event, "missed during an outage, too many to re-send")] += 1
+                self._dropped[(lost.event, MISSED_TOO_MANY)] += 1
 
     def _resend(self, health: _Health, index: int) -> None:
         """Put the messages a target missed at the front of the queue, oldest first, for it
@@ -386,7 +387,7 @@ class Notifier:
         with self._cond:
             cut = max(0, len(missed) - max(0, self._cfg.queue_size - len(self._queue)))
             for lost in missed[:cut]:
-                self._dropped[(lost.event, "missed during an outage, too many to re-send")] += 1
+                self._dropped[(lost.event, MISSED_TOO_MANY)] += 1
             for item in reversed(missed[cut:]):
                 self._queue.appendleft(dataclasses.replace(item, only=index))
             self._max_pending = max(self._max_pending, len(self._queue))
