@@ -115,6 +115,33 @@ def _num(v: Any) -> float | None:
         return None
 
 
+def _create_atomically(path: Path) -> None:
+    """Write a new store with its tables under a temporary name, then link it into place.
+
+    SQLite creates the file on connect and the tables only later, so a `status` or `watch`
+    started in that moment found a run.db without tables and failed. A hard link is the
+    atomic no-clobber step (os.replace would overwrite a store another process just made).
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
+    try:
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")  # recorded in the file header
+            conn.executescript(SCHEMA)
+        finally:
+            conn.close()
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process created it first: use theirs
+        except OSError:  # a filesystem without hard links
+            if not path.exists():
+                os.replace(tmp, path)
+    finally:
+        for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
+            leftover.unlink(missing_ok=True)
+
+
 class RunStore:
     """Access to one run's SQLite store. Cheap to open; open one per thread/process."""
 
@@ -133,6 +160,8 @@ class RunStore:
                                f"run store: is {self.run_dir} a tuneguard run directory?")
         if create:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            if not self.path.exists():
+                _create_atomically(self.path)
         uri = f"file:{self.path}?mode=ro" if readonly else f"file:{self.path}"
         self._conn = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None,
                                      check_same_thread=False)
