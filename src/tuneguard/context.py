@@ -68,6 +68,9 @@ class RunContext:
     # Training rows with the audit's duplicate groups each counted once (tuneguard.guard.seen):
     # the guards count exposures per distinct row. None: no audit on this rank (all rows distinct).
     distinct_rows: int | None = None
+    # Examples seen per step over every layout the run trained with (tuneguard.guard.seen.SeenHistory,
+    # set by MetricsCallback at each train begin, every rank; None: not known).
+    seen: Any = None
     # The optimizer steps since the previous log or evaluation, as tuneguard.train.steps.StepRecord
     # (MetricsCallback sets it at each log and evaluation, every rank; None: not recorded).
     step_records: list[Any] | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -20,6 +21,7 @@ from tuneguard.guard.episode import as_float
 from tuneguard.guard.train_loss import TrainLossSinceEval
 from tuneguard.context import RunContext
 from tuneguard.guard.records import STEPS_KEY
+from tuneguard.guard.seen import SEEN_FILE, history_at_start, plan_from_trainer
 from tuneguard.train.steps import StepRecorder
 
 log = logging.getLogger(__name__)
@@ -125,12 +127,23 @@ class MetricsCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001 - Trainer signature
         # A resumed run: the training logs since the last evaluation before the checkpoint.
         self.since_eval = TrainLossSinceEval.from_history(state.log_history, state.global_step)
+        # Examples seen per step, exact across resumes with another layout (tuneguard.guard.seen):
+        # the checkpoint resumed from holds the layouts before it; every rank reads it.
+        plan = plan_from_trainer(args, kwargs.get("train_dataloader"), self.ctx.distinct_rows)
+        self.ctx.seen = history_at_start(args.output_dir, state.global_step, plan) if plan is not None else None
         if self.recorder is not None:
             self.recorder.reset()
         now = time.perf_counter()
         self._t_last = self._t_start = now
         self._tok_last = self.counter.tokens
         self._step_last = self._step_start = state.global_step
+
+    def on_save(self, args, state, control, **kwargs):  # noqa: ANN001
+        # Before the checkpoint's completion marker (the next callback), so its manifest lists it.
+        ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if self.ctx.is_main and self.ctx.seen is not None and ckpt.is_dir():
+            self.ctx.seen.save(ckpt)
+            log.debug("%s written in %s", SEEN_FILE, ckpt)
 
     def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
         if self.recorder is not None:
@@ -154,6 +167,8 @@ class MetricsCallback(TrainerCallback):
             return
         if "loss" in logs and self._t_last is not None:
             self._add_speed(logs, state)
+        if "loss" in logs and self.ctx.seen is not None:
+            logs["examples_seen"] = self.ctx.seen.examples(state.global_step)
         if "loss" in logs or "eval_loss" in logs:
             self._add_since_eval(logs, state)
         if self.ctx.is_main and self.ctx.store is not None:
