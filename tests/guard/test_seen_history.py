@@ -56,3 +56,16 @@ def test_the_history_round_trips_through_a_checkpoint_and_a_missing_one_counts_t
     assert history_at_start(tmp_path, 0, ONE).segments == ((0, ONE),)
     (ckpt / SEEN_FILE).write_text('{"segments": [{"from_step": 3}]}')
     assert SeenHistory.load(ckpt) is None
+
+
+def test_the_guards_count_in_the_runs_history(tmp_path):
+    from guard_helpers import make_ctx, trainer_bits
+
+    from tuneguard.guard import GuardCallback
+
+    ctx = make_ctx(tmp_path)
+    ctx.seen = SeenHistory.of(TWO).resumed(5, ONE)  # MetricsCallback sets it at train begin
+    cb = GuardCallback(ctx)
+    cb.on_train_begin(*trainer_bits(0))
+    assert cb.seen(7).examples == 48 and cb.seen(7).passes == 0.48
+    ctx.store.close()
