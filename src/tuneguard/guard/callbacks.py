@@ -22,7 +22,6 @@ Trainer's callback list.
 from __future__ import annotations
 
 import logging
-import math
 from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback

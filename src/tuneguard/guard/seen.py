@@ -215,7 +215,7 @@ class SeenHistory:
                              for d in data["segments"])
         except (KeyError, TypeError, ValueError):
             return None
-        if not segments or segments[0][0] != 0 or any(a[0] >= b[0] for a, b in zip(segments, segments[1:])):
+        if not segments or segments[0][0] != 0 or any(a[0] >= b[0] for a, b in zip(segments, segments[1:], strict=False)):
             return None
         return cls(segments)
 
