@@ -150,6 +150,43 @@ def test_out_of_memory_names_changes_below_the_estimate(gptj6b):
     assert no_estimate.startswith("out of GPU memory: to fit, ") and "--set model.load_in_4bit=true" in no_estimate
 
 
+def test_padding_free_runs_are_estimated_as_one_row_of_the_longest_examples(gptj6b):
+    """`train.padding_free: true`: a micro-batch is one row of its examples' real tokens, so the
+    estimate takes the batch_size longest examples together (4 of 300, 250, 200, 150 here:
+    900 tokens), not batch x the longest padded (4 x 304); sdpa (configured) also keeps the
+    mask over the whole row (one byte per pair of its tokens)."""
+    cfg = load_config("gptj-6b-v2", ["train.padding_free=true", "model.gradient_checkpointing=false"])
+    size = measure_model(cfg, GPTJConfig())
+    assert (size.padding_free, size.attention) == (True, "sdpa")
+    assert measure_model(load_config("gptj-6b-v2", []), GPTJConfig()).padding_free is False  # auto: off until measured
+    dtype = choose_precision(cfg.model.dtype, H100).torch_dtype
+    lengths = [150, 300, 20, 250, 200, 90]
+    packed = check_fit(cfg, size, H100, dtype_bytes=dtype.itemsize, seq_len=304, longest=lengths)
+    kw = dict(attention="sdpa", checkpointing=False, chunked_loss=True, fused_gelu=True)
+    weights = (packed.peak_gb * perf.GB - perf.activation_bytes(size.shape, 1, 900, packed=True, **kw))
+    padded = check_fit(load_config("gptj-6b-v2", ["model.gradient_checkpointing=false"]), gptj6b, H100,
+                       dtype_bytes=dtype.itemsize, seq_len=304)
+    assert padded.peak_gb * perf.GB == pytest.approx(weights + perf.activation_bytes(size.shape, 4, 304, **kw))
+    assert packed.peak_gb < padded.peak_gb and packed.as_dict()["padding_free_row_tokens"] == 900
+    # Every example at max_length: the same tokens as padded, plus the row's mask, 2048 x 2048 bytes.
+    full = check_fit(cfg, size, H100, dtype_bytes=dtype.itemsize, seq_len=512, longest=[512] * 9)
+    unpacked = check_fit(load_config("gptj-6b-v2", ["model.gradient_checkpointing=false"]), gptj6b, H100,
+                         dtype_bytes=dtype.itemsize, seq_len=512)
+    assert (full.peak_gb - unpacked.peak_gb) * perf.GB == pytest.approx(2048 * 2048)
+    # Eager attention's scores over a 3,072-token row (6 x 512) do not fit a 40 GB card where
+    # padded batches of 6 x 512 would: the refusal says the row and names padded batches as a fix.
+    sets = ["train.padding_free=true", "model.attn_implementation=eager", "model.gradient_checkpointing=false",
+            "train.batch_size=6"]
+    eager = load_config("gptj-6b-v2", sets)
+    f = check_fit(eager, measure_model(eager, GPTJConfig()), A100_40, dtype_bytes=dtype.itemsize, seq_len=512,
+                  longest=[512] * 6)
+    assert not f.fits and "without gradient checkpointing, padding-free rows of up to 3,072 tokens" in f.refusal()
+    padded_eager = load_config("gptj-6b-v2", sets[1:])
+    p = check_fit(padded_eager, measure_model(padded_eager, GPTJConfig()), A100_40, dtype_bytes=dtype.itemsize,
+                  seq_len=512)
+    assert p.fits and f"--set train.padding_free=false (est. {p.peak_gb:.1f} GB; padded batches)" in f.refusal()
+
+
 # --- the recipe: refusals before any weights load ----------------------------------------
 
 def gptj6b_folder(tmp_path):

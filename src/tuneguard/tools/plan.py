@@ -308,8 +308,9 @@ def _calibrate(cfg: Config, tokenizer: Any, data: PreparedData, plan: Plan, step
     # its schedule replaced: N steps, no evaluation or checkpoint inside the loop (both are
     # timed separately below).
     try:
+        longest = sorted((len(f["input_ids"]) for f in data.train.features), reverse=True)[:cfg.train.batch_size]
         hw = preflight(cfg, lambda: model_lib.model_config(cfg, tokenizer),
-                       max_example_length=plan.longest_example or None)
+                       max_example_length=plan.longest_example or None, longest=longest)
     except PreflightRefusal as exc:
         raise ToolUsageError(str(exc)) from None
     set_seed(cfg.train.seed)
