@@ -245,6 +245,25 @@ def test_train_on_a_t4_refuses_the_v2_preset_before_loading(tmp_path, card):
     assert not (run / "run.db").exists() and not (run / "checkpoints").exists()
 
 
+def test_train_refuses_with_the_padding_free_row_its_data_can_build(tmp_path, card):
+    """The recipe hands the longest examples to the fit: two examples cut at 512 tokens and the
+    two longest of the short ones make the row (not 4 x 512)."""
+    from tuneguard.train.build import load_tokenizer_and_data
+
+    card(T4)
+    data = long_rows(tmp_path / "long.jsonl", n=2)
+    with open(data, "a", encoding="utf-8") as f:
+        for i in range(30):
+            f.write(json.dumps({"instruction": f"Say {i}.", "output": " ".join(["hello world"] * (5 + i))}) + "\n")
+    sets = [f"model.name={gptj6b_folder(tmp_path)}", f"data.train_file={data}", "train.padding_free=true"]
+    _, prepared = load_tokenizer_and_data(load_config("gptj-6b-v2", sets))
+    row = sum(sorted((len(f["input_ids"]) for f in prepared.train.features), reverse=True)[:4])
+    assert 1024 < row < 2048
+    r = run_train("gptj-6b-v2", tmp_path / "run", *sets)
+    assert r.exit_code == 2, r.output
+    assert f"padding-free rows of up to {row:,} tokens" in " ".join(r.output.split())
+
+
 def test_train_as_one_process_on_two_gpus_is_refused(tmp_path, train_file, card):
     card(DeviceProps("cuda", "NVIDIA A100-SXM4-80GB", 85_051_572_224, 8, 0, 2))
     run = tmp_path / "run"
