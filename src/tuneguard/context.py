@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from tuneguard.config.schema import Config
 from tuneguard.findings import Finding, overridden_below_error
+from tuneguard.events import Event
 
 if TYPE_CHECKING:  # annotations only: importing the context stays cheap
     from tuneguard.dist import Collectives
@@ -106,7 +107,7 @@ class RunContext:
         if self.is_main and self.store is not None:
             self.store.add_finding(f)
         if self.is_main and self.notifier is not None and f.severity in ("warning", "error"):
-            self.notifier.notify("finding", {**f.to_dict(), "action": action}, step=f.step)
+            self.notifier.notify(Event.FINDING, {**f.to_dict(), "action": action}, step=f.step)
         if action == "halt" and self.halt_finding is None:
             self.halt_finding = f
             self.stop_reason = "halted"

@@ -23,6 +23,7 @@ from tuneguard.context import RunContext
 from tuneguard.guard.records import STEPS_KEY
 from tuneguard.guard.seen import SEEN_FILE, history_at_start, plan_from_trainer
 from tuneguard.train.steps import StepRecorder
+from tuneguard.events import Event
 
 log = logging.getLogger(__name__)
 GB = 1024**3
@@ -233,7 +234,7 @@ class MetricsCallback(TrainerCallback):
                        "best_eval_loss": self._best_eval}
             if isinstance(ev, float) and math.isfinite(ev):
                 self._best_eval = ev if self._best_eval is None else min(self._best_eval, ev)
-            self.ctx.event("evaluation", payload, step=step)
+            self.ctx.event(Event.EVALUATION, payload, step=step)
         elif "train_runtime" in logs:
             self.ctx.store.set_meta(train_summary=row)
         self.ctx.store.heartbeat(step)
