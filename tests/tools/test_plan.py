@@ -158,6 +158,9 @@ def test_gpu_warning_names_the_knobs_cpu_has_none():
     for knob in ("--set train.batch_size=4 --set train.gradient_accumulation_steps=2",
                  "model.gradient_checkpointing=true", "data.max_length=100", "model.load_in_4bit=true"):
         assert knob in text, text
+    assert "train.padding_free=false" not in text  # padded already
+    packed = planner.memory_warnings(load_config("tiny", ["train.padding_free=true"]), _plan(), _cal(scaled_peak_gb=90.0))
+    assert "(--set train.padding_free=false)" in packed[0]
     tight = planner.memory_warnings(cfg, _plan(), _cal(scaled_peak_gb=74.0))  # > 0.9 x 80, < 0.95 x 80
     assert len(tight) == 1 and tight[0].startswith("tight on memory")
     assert planner.memory_warnings(cfg, _plan(), _cal(scaled_peak_gb=40.0)) == []

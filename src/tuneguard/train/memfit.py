@@ -310,6 +310,9 @@ def memory_knobs(cfg: Any, longest_example: int = 0) -> list[str]:
                      f"(--set train.batch_size={b // 2} --set train.gradient_accumulation_steps={ga * 2})")
     if cfg.model.gradient_checkpointing is not True:
         knobs.append("recompute activations (--set model.gradient_checkpointing=true)")
+    if getattr(cfg.train, "padding_free", "auto") is True:
+        knobs.append("padded batches instead of one row of every example's tokens, whose attention mask grows with "
+                     "the square of its length (--set train.padding_free=false)")
     new_len = longest_example if 0 < longest_example < cfg.data.max_length else cfg.data.max_length // 2
     if new_len >= 8:
         why = "the longest example" if new_len == longest_example else "truncates more examples"
