@@ -108,8 +108,12 @@ class MetricsCallback(TrainerCallback):
 
     With a StepRecorder (tuneguard.train.steps) it also hands the steps since the previous log
     to the guards (`ctx.step_records`, every rank) and keeps them in the Trainer's log history
-    (`tuneguard_steps`), so a resumed or rolled-back run replays the same per-step series. It
-    must be the first callback: the guards read what it adds."""
+    (`tuneguard_steps`), so a resumed or rolled-back run replays the same per-step series.
+
+    It keeps the run's layouts (tuneguard.guard.seen.SeenHistory) in `ctx.seen`: read from the
+    checkpoint a resume or rollback starts from, saved into every checkpoint before its
+    completion marker, and stated as `examples_seen` in every training log. It must be the
+    first callback: the guards read what it adds."""
 
     def __init__(self, ctx: RunContext, counter: TokenCounter, recorder: StepRecorder | None = None):
         self.ctx = ctx
