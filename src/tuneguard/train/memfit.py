@@ -13,6 +13,10 @@ the same arithmetic as `gradient_checkpointing: auto` (tuneguard.train.perf), an
   gradient checkpointing, smaller micro-batches with more accumulation (the same
   effective batch), shorter sequences.
 
+With `train.padding_free` a micro-batch is one row of its examples' real tokens: the
+estimate takes the longest row the sampler can build (the batch_size longest examples
+together) with the mask sdpa keeps over it in every layer, not batch x the longest example.
+
 The estimate is the planner's (the one GPU peak measured so far, 87 GB, it puts at 81 GB;
 docs/BENCHMARKS.md, GPU anchors; the GPU script measures more). A user who knows better says so with
 `--set train.memory_budget_gb=N` (the memory the decisions plan for). An out-of-memory error
