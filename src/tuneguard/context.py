@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from tuneguard.config.schema import Config
 from tuneguard.findings import Finding, overridden_below_error
+from tuneguard.events import Event
 
 if TYPE_CHECKING:  # annotations only: importing the context stays cheap
     from tuneguard.dist import Collectives
@@ -68,6 +69,9 @@ class RunContext:
     # Training rows with the audit's duplicate groups each counted once (tuneguard.guard.seen):
     # the guards count exposures per distinct row. None: no audit on this rank (all rows distinct).
     distinct_rows: int | None = None
+    # Examples seen per step over every layout the run trained with (tuneguard.guard.seen.SeenHistory,
+    # set by MetricsCallback at each train begin, every rank; None: not known).
+    seen: Any = None
     # The optimizer steps since the previous log or evaluation, as tuneguard.train.steps.StepRecord
     # (MetricsCallback sets it at each log and evaluation, every rank; None: not recorded).
     step_records: list[Any] | None = None
@@ -103,7 +107,7 @@ class RunContext:
         if self.is_main and self.store is not None:
             self.store.add_finding(f)
         if self.is_main and self.notifier is not None and f.severity in ("warning", "error"):
-            self.notifier.notify("finding", {**f.to_dict(), "action": action}, step=f.step)
+            self.notifier.notify(Event.FINDING, {**f.to_dict(), "action": action}, step=f.step)
         if action == "halt" and self.halt_finding is None:
             self.halt_finding = f
             self.stop_reason = "halted"

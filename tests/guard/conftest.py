@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-import torch
 from guard_helpers import make_ctx
 
 from tuneguard.context import RunContext
+from tests.helpers.threads import one_torch_thread
 
 
 @pytest.fixture
@@ -26,7 +26,5 @@ def tokenizer():
 @pytest.fixture
 def one_thread():
     """Tiny models run much faster on one thread than on a shared, oversubscribed CPU."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+    with one_torch_thread():
+        yield

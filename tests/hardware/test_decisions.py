@@ -150,6 +150,44 @@ def test_out_of_memory_names_changes_below_the_estimate(gptj6b):
     assert no_estimate.startswith("out of GPU memory: to fit, ") and "--set model.load_in_4bit=true" in no_estimate
 
 
+def test_padding_free_runs_are_estimated_as_one_row_of_the_longest_examples(gptj6b):
+    """`train.padding_free: true`: a micro-batch is one row of its examples' real tokens, so the
+    estimate takes the batch_size longest examples together (4 of 300, 250, 200, 150 here:
+    900 tokens), not batch x the longest padded (4 x 304); sdpa (configured) also keeps the
+    mask over the whole row (one byte per pair of its tokens)."""
+    cfg = load_config("gptj-6b-v2", ["train.padding_free=true", "model.gradient_checkpointing=false"])
+    size = measure_model(cfg, GPTJConfig())
+    assert (size.padding_free, size.attention) == (True, "sdpa")
+    assert measure_model(load_config("gptj-6b-v2", []), GPTJConfig()).padding_free is False  # auto: off until measured
+    dtype = choose_precision(cfg.model.dtype, H100).torch_dtype
+    lengths = [150, 300, 20, 250, 200, 90]
+    packed = check_fit(cfg, size, H100, dtype_bytes=dtype.itemsize, seq_len=304, longest=lengths)
+    kw = dict(attention="sdpa", checkpointing=False, chunked_loss=True, fused_gelu=True)
+    weights = (packed.peak_gb * perf.GB - perf.activation_bytes(size.shape, 1, 900, packed=True, **kw))
+    padded = check_fit(load_config("gptj-6b-v2", ["model.gradient_checkpointing=false"]), gptj6b, H100,
+                       dtype_bytes=dtype.itemsize, seq_len=304)
+    assert padded.peak_gb * perf.GB == pytest.approx(weights + perf.activation_bytes(size.shape, 4, 304, **kw))
+    assert packed.peak_gb < padded.peak_gb and packed.as_dict()["padding_free_row_tokens"] == 900
+    # Every example at max_length: the same tokens as padded, plus the row's mask, 2048 x 2048
+    # bytes once and in 16 bits in each of the 28 layers.
+    full = check_fit(cfg, size, H100, dtype_bytes=dtype.itemsize, seq_len=512, longest=[512] * 9)
+    unpacked = check_fit(load_config("gptj-6b-v2", ["model.gradient_checkpointing=false"]), gptj6b, H100,
+                         dtype_bytes=dtype.itemsize, seq_len=512)
+    assert (full.peak_gb - unpacked.peak_gb) * perf.GB == pytest.approx(2048 * 2048 * (1 + 2 * 28))
+    # Eager attention's scores over a 3,072-token row (6 x 512) do not fit a 40 GB card where
+    # padded batches of 6 x 512 would: the refusal says the row and names padded batches as a fix.
+    sets = ["train.padding_free=true", "model.attn_implementation=eager", "model.gradient_checkpointing=false",
+            "train.batch_size=6"]
+    eager = load_config("gptj-6b-v2", sets)
+    f = check_fit(eager, measure_model(eager, GPTJConfig()), A100_40, dtype_bytes=dtype.itemsize, seq_len=512,
+                  longest=[512] * 6)
+    assert not f.fits and "without gradient checkpointing, padding-free rows of up to 3,072 tokens" in f.refusal()
+    padded_eager = load_config("gptj-6b-v2", sets[1:])
+    p = check_fit(padded_eager, measure_model(padded_eager, GPTJConfig()), A100_40, dtype_bytes=dtype.itemsize,
+                  seq_len=512)
+    assert p.fits and f"--set train.padding_free=false (est. {p.peak_gb:.1f} GB; padded batches)" in f.refusal()
+
+
 # --- the recipe: refusals before any weights load ----------------------------------------
 
 def gptj6b_folder(tmp_path):
@@ -206,6 +244,25 @@ def test_train_on_a_t4_refuses_the_v2_preset_before_loading(tmp_path, card):
     assert "bf16 is emulated" not in out or "--set model.dtype=fp16" in out
     assert "Traceback" not in out and "cannot load" not in out  # refused before loading
     assert not (run / "run.db").exists() and not (run / "checkpoints").exists()
+
+
+def test_train_refuses_with_the_padding_free_row_its_data_can_build(tmp_path, card):
+    """The recipe hands the longest examples to the fit: two examples cut at 512 tokens and the
+    two longest of the short ones make the row (not 4 x 512)."""
+    from tuneguard.train.build import load_tokenizer_and_data
+
+    card(T4)
+    data = long_rows(tmp_path / "long.jsonl", n=2)
+    with open(data, "a", encoding="utf-8") as f:
+        for i in range(30):
+            f.write(json.dumps({"instruction": f"Say {i}.", "output": " ".join(["hello world"] * (5 + i))}) + "\n")
+    sets = [f"model.name={gptj6b_folder(tmp_path)}", f"data.train_file={data}", "train.padding_free=true"]
+    _, prepared = load_tokenizer_and_data(load_config("gptj-6b-v2", sets))
+    row = sum(sorted((len(f["input_ids"]) for f in prepared.train.features), reverse=True)[:4])
+    assert 1024 < row < 2048
+    r = run_train("gptj-6b-v2", tmp_path / "run", *sets)
+    assert r.exit_code == 2, r.output
+    assert f"padding-free rows of up to {row:,} tokens" in " ".join(r.output.split())
 
 
 def test_train_as_one_process_on_two_gpus_is_refused(tmp_path, train_file, card):

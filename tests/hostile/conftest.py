@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.helpers.hostile import Result, World, _build, changed, snapshot
+from tests.helpers.threads import one_torch_thread
 
 
 # --- the world ----------------------------------------------------------------------------
@@ -24,14 +25,8 @@ from tests.helpers.hostile import Result, World, _build, changed, snapshot
 
 @pytest.fixture(scope="session")
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         return _build(tmp_path_factory.mktemp("world"))
-    finally:
-        torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ from typer.testing import CliRunner
 from tuneguard.cli.main import app
 from tuneguard.config.load import load_config
 from tuneguard.train.run import run_training
+from tests.helpers.threads import one_torch_thread
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
@@ -103,16 +104,12 @@ class SnapshotAt(Spy):
 @pytest.fixture(scope="module")
 def spike_runs(tmp_path_factory, policy_train_file):
     """The baseline (no garbage) and the planted-spike run, trained once for the module."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         root = tmp_path_factory.mktemp("spike")
         base_code, _ = train(root / "base", policy_train_file)
         results: dict[str, Any] = {}
         spy = SnapshotAt(SPIKE, results)
         code, collator = train(root / "spike", policy_train_file, poison={SPIKE}, spy=spy)
-    finally:
-        torch.set_num_threads(old)
     return {"base": root / "base", "base_code": base_code, "run": root / "spike", "code": code,
             "collator": collator, "spy": spy, "restored": results}
 

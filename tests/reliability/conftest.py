@@ -13,6 +13,7 @@ import pytest
 
 from tests.helpers.cli import invoke, missing
 from tests.helpers.reliability import Poller
+from tests.helpers.threads import one_torch_thread
 
 
 @pytest.fixture(autouse=True)
@@ -20,13 +21,9 @@ def one_thread(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every trainer here, in this process or a child, uses one CPU thread: on a shared
     2-core machine OpenMP threads that spin while waiting for each other make a tiny run
     tens of times slower under load, and these tests must not depend on the load."""
-    import torch
-
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture

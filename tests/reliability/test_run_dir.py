@@ -128,4 +128,5 @@ def test_resuming_on_another_number_of_processes_says_what_changes():
     assert world_size_note(2, 1, cfg) == (
         "this run trained on 2 process(es) and resumes on 1: each optimizer step now takes 8 rows instead of 16 "
         "(batch 4 x accumulation 2 x processes), and the epoch numbers shown from here on count earlier steps at "
-        "the new size; resume on 2 process(es) to continue the same run")
+        "the new size (the examples seen, which the guards count in, stay exact); resume on 2 process(es) to continue "
+        "the same run")

@@ -127,9 +127,27 @@ def test_estimate_adds_steps_evaluations_checkpoints_and_test():
 
 
 def test_peak_scales_to_the_widest_batch():
-    assert planner.scale_peak(20.0, 50.0, 256, 512, quadratic=False) == pytest.approx(80.0)
-    assert planner.scale_peak(20.0, 50.0, 256, 512, quadratic=True) == pytest.approx(140.0)
-    assert planner.scale_peak(20.0, 50.0, 512, 512, quadratic=False) == 50.0
+    assert planner.scale_peak(20.0, 50.0, 2.0) == pytest.approx(80.0)  # only the activations grow
+    assert planner.scale_peak(20.0, 50.0, 1.0) == 50.0
+
+
+def test_activations_grow_by_the_estimates_arithmetic_quadratic_in_a_padding_free_rows_masks():
+    """From the widest batch seen to the widest possible: padded sdpa batches grow with their
+    width; a padding-free sdpa row grows faster (its masks are quadratic in its length), by
+    exactly what `activation_bytes` puts on each row."""
+    from tests.perf.test_perf import gptj, lora
+    from tuneguard.train import perf
+
+    m = lora(gptj(attn="sdpa"))
+    base = {"attention": "sdpa", "gradient_checkpointing": False, "chunked_loss": False, "fused_gelu": 1,
+            "adapter_dtype": "float32"}
+    padded = planner.activation_growth(m, {**base, "padding_free": False}, 256, 512, 8)
+    packed = planner.activation_growth(m, {**base, "padding_free": True}, 1024, 2048, 8)
+    shape = perf.model_shape(perf.unwrap(m).config)
+    kw = dict(attention="sdpa", checkpointing=False, chunked_loss=False, fused_gelu=True, packed=True)
+    assert packed == perf.activation_bytes(shape, 1, 2048, **kw) / perf.activation_bytes(shape, 1, 1024, **kw)
+    assert packed > padded > 1.9
+    assert planner.activation_growth(m, base, 512, 512, 8) == 1.0
 
 
 def test_gpu_warning_names_the_knobs_cpu_has_none():
@@ -140,6 +158,9 @@ def test_gpu_warning_names_the_knobs_cpu_has_none():
     for knob in ("--set train.batch_size=4 --set train.gradient_accumulation_steps=2",
                  "model.gradient_checkpointing=true", "data.max_length=100", "model.load_in_4bit=true"):
         assert knob in text, text
+    assert "train.padding_free=false" not in text  # padded already
+    packed = planner.memory_warnings(load_config("tiny", ["train.padding_free=true"]), _plan(), _cal(scaled_peak_gb=90.0))
+    assert "(--set train.padding_free=false)" in packed[0]
     tight = planner.memory_warnings(cfg, _plan(), _cal(scaled_peak_gb=74.0))  # > 0.9 x 80, < 0.95 x 80
     assert len(tight) == 1 and tight[0].startswith("tight on memory")
     assert planner.memory_warnings(cfg, _plan(), _cal(scaled_peak_gb=40.0)) == []

@@ -12,6 +12,7 @@ from rich.table import Table
 from tuneguard.cli.common import EXIT_USAGE, console, fail, print_json, styled
 from tuneguard.fmt import fmt_duration, num
 from tuneguard.store.run_store import describe_store_error
+from tuneguard.events import Event
 
 STATE_STYLE = {"running": "bold green", "paused": "bold yellow", "starting": "bold cyan", "finished": "bold green",
                "stopped": "bold yellow", "halted": "bold red", "failed": "bold red"}
@@ -24,9 +25,9 @@ def read_status(run_dir: Path) -> dict[str, Any]:
 
     with open_for_reading(run_dir) as store:
         s = store.summary()
-        failures = store.events("notify_failed")
+        failures = store.events(Event.NOTIFY_FAILED)
         s["notify_failures_detail"] = [e["payload"] for e in failures[-5:]]
-        s["actions"] = [{"step": e["step"], **e["payload"]} for e in store.events("action")]  # tuneguard.policy
+        s["actions"] = [{"step": e["step"], **e["payload"]} for e in store.events(Event.ACTION)]  # tuneguard.policy
         s["control"] = store.control_requests()[-5:]
     return s
 

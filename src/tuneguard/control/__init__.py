@@ -13,6 +13,7 @@ from typing import Any
 from tuneguard.control.requests import ACTIONS, Action, ControlCallback
 from tuneguard.control.signals import SignalWatcher
 from tuneguard.context import RunContext
+from tuneguard.events import Event
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,6 @@ def _record_abort(ctx: RunContext, signal_name: str) -> None:
     reason = f"aborted by a second {signal_name} (no checkpoint)"
     with RunStore(ctx.run_dir) as store:
         store.set_state("failed", exit_reason=reason, ended=time.time())
-        store.add_event("failed", {"error": reason}, store.get_meta("step"))
+        store.add_event(Event.FAILED, {"error": reason}, store.get_meta("step"))
     if ctx.notifier is not None:
-        ctx.notifier.notify("failed", {"error": reason})
+        ctx.notifier.notify(Event.FAILED, {"error": reason})

@@ -22,7 +22,6 @@ Trainer's callback list.
 from __future__ import annotations
 
 import logging
-import math
 from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
@@ -35,7 +34,7 @@ from tuneguard.guard.episode import as_float
 from tuneguard.guard.nonfinite import NonFiniteDetector
 from tuneguard.guard.overfit import EvalDivergenceDetector, OverfittingDetector, PlateauDetector
 from tuneguard.guard.resources import MemoryDetector, ThroughputDetector
-from tuneguard.guard.seen import Seen, SeenPlan
+from tuneguard.guard.seen import Seen, SeenHistory, SeenPlan, plan_from_trainer
 from tuneguard.guard.spikes import GradNormDetector, LossSpikeDetector
 from tuneguard.guard.train_loss import SinceEval, TrainLossSinceEval
 from tuneguard.guard.records import StepRecord, records_in
@@ -44,22 +43,6 @@ if TYPE_CHECKING:
     from tuneguard.context import RunContext
 
 log = logging.getLogger(__name__)
-
-def plan_from_trainer(args: Any, train_dataloader: Any, distinct_rows: int | None) -> SeenPlan | None:
-    """Examples per optimizer step and per epoch, as this Trainer will run them: the training
-    rows, batch_size x accumulation x processes, and the steps per epoch (the dataloader's
-    length per process over the accumulation, rounded up, as the Trainer computes it)."""
-    try:
-        rows = len(train_dataloader.dataset)
-        batches = len(train_dataloader)
-    except (AttributeError, TypeError):
-        return None
-    accum = max(1, int(getattr(args, "gradient_accumulation_steps", 1) or 1))
-    world = max(1, int(getattr(args, "world_size", 1) or 1))
-    per_step = int(args.per_device_train_batch_size) * accum * world
-    return SeenPlan(rows=rows, examples_per_step=per_step, steps_per_epoch=max(1, math.ceil(batches / accum)),
-                    distinct_rows=distinct_rows)
-
 
 class GuardCallback(TrainerCallback):
     """The loss, gradient, evaluation-curve and resource guards of one run."""
@@ -72,7 +55,7 @@ class GuardCallback(TrainerCallback):
         """The detectors and counters of a new timeline (a run, or the pass after a rollback)."""
         g, ctx = self.ctx.cfg.guard, self.ctx
         self.output_dir: str | None = None
-        self.plan: SeenPlan | None = None
+        self.plan: SeenPlan | SeenHistory | None = None
         self.tokens_seen: int | None = None  # supervised tokens, summed from the step records
         self.nonfinite = NonFiniteDetector(last_checkpoint=self._checkpoint_before)
         self.collapse = LossCollapseDetector(g.collapse_floor, g.collapse_ratio, ctx.audit_findings,
@@ -112,7 +95,10 @@ class GuardCallback(TrainerCallback):
         self.nonfinite.loss_scaling = bool(getattr(args, "fp16", False))
         # The audit may have run after the callbacks were built.
         self.collapse.audit_findings = list(self.ctx.audit_findings)
-        self.plan = plan_from_trainer(args, kwargs.get("train_dataloader"), getattr(self.ctx, "distinct_rows", None))
+        # The run's history of layouts (tuneguard.train.metrics.MetricsCallback keeps it, exact
+        # across resumes on other process counts); the Trainer's own plan without it.
+        self.plan = getattr(self.ctx, "seen", None) or plan_from_trainer(
+            args, kwargs.get("train_dataloader"), getattr(self.ctx, "distinct_rows", None))
         self.since_eval = TrainLossSinceEval(state.global_step)
         if state.global_step > 0:
             self._replay(state)

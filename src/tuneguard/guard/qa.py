@@ -30,6 +30,7 @@ from tuneguard.data.tokenize import encode_prompt
 from tuneguard.findings import Finding
 from tuneguard.guard.actions import act
 from tuneguard.guard.episode import Episode
+from tuneguard.events import Event
 
 if TYPE_CHECKING:
     from tuneguard.context import RunContext
@@ -303,12 +304,12 @@ class QAProbeCallback(TrainerCallback):
                                               expected_list(p.expected)))
         except Exception as exc:  # noqa: BLE001 - a probe must never end a paid training run
             log.warning("QA probe generation failed at step %d: %s", step, exc, exc_info=True)
-            self.ctx.event("qa_failed", {"error": str(exc)}, step=step, notify=False)
+            self.ctx.event(Event.QA_FAILED, {"error": str(exc)}, step=step, notify=False)
             return
         if self.ctx.store is not None:
             store_results(self.ctx.store, step, results)
         summ = summarise(results)
-        self.ctx.event("qa", {**summ, "samples": [_sample_payload(r) for r in results]}, step=step)
+        self.ctx.event(Event.QA, {**summ, "samples": [_sample_payload(r) for r in results]}, step=step)
         if self.detector is not None:
             f = self.detector.update(step, summ["keyword_score"], summ["eos_share"], results)
             if f is not None:

@@ -28,6 +28,7 @@ from tuneguard.notify.delivery import Delivery, SendResult, Target
 from tuneguard.notify.messages import Message, fit, render, truncation_marker
 from tuneguard.notify.secrets import Scrubber, ScrubFilter
 from tuneguard.store.run_store import RunStore
+from tuneguard.events import Event
 
 log = logging.getLogger(__name__)
 
@@ -142,13 +143,13 @@ class Notifier:
 
         Call it as often as you like (every logged step); returns whether it queued.
         """
-        if not self.wants("progress"):
+        if not self.wants(Event.PROGRESS):
             return False
         now = self._clock()
         if now - self._last_progress < self._cfg.progress_interval_s:
             return False
         self._last_progress = now
-        self.notify("progress", payload, step)
+        self.notify(Event.PROGRESS, payload, step)
         return True
 
     def _enqueue(self, item: _Pending) -> None:

@@ -39,6 +39,7 @@ from tuneguard.findings import Finding, overridden_below_error
 from tuneguard.policy.lr import LRChange, LRScaler, parse_lr_request
 from tuneguard.checkpoints import checkpoint_before, complete_checkpoints
 from tuneguard.policy.rollback import BatchSkips, Layout, PendingRollback
+from tuneguard.events import Event
 
 if TYPE_CHECKING:
     from tuneguard.context import RunContext
@@ -354,7 +355,7 @@ class PolicyEngine:
         body = {"code": code, "action": action, "step": step, "message": message, "text": text, **payload}
         body.setdefault("requested_by", "policy")
         log.warning("policy: %s", message)
-        self.ctx.event("action", body, step=step, notify=False)
+        self.ctx.event(Event.ACTION, body, step=step, notify=False)
         notifier = getattr(self.ctx, "notifier", None)
         if self.ctx.is_main and notifier is not None:
             # Notified through the "finding" message until the notifier has an "action" template.
@@ -362,7 +363,7 @@ class PolicyEngine:
                                                                    "lr_scale_from", "lr_scale_to", "requested_by",
                                                                    "clamped", "best_checkpoint")}
             said = {"message": T("action.prefix", message=text), "recommendation": T("action.nothing")}
-            notifier.notify("finding", {"code": f"{code} -> {action}", "severity": severity, "step": step,
+            notifier.notify(Event.FINDING, {"code": f"{code} -> {action}", "severity": severity, "step": step,
                                         "message": render(said["message"]), "evidence": evidence,
                                         "recommendation": render(said["recommendation"]), "text": said},
                             step=step)

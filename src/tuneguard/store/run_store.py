@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from tuneguard.findings import Finding
+from tuneguard.events import Event
 
 # A finding's catalog specs ride in its evidence column (no schema change), under a key no
 # evidence uses, and are taken out again on reading.
@@ -415,7 +416,7 @@ class RunStore:
             "run_id": m.get("run_id"),
             "tokens_per_s": last_train.get("tokens_per_s"),
             "eta_s": last_train.get("eta_s"),
-            "notify_failures": len(self.events("notify_failed")),
+            "notify_failures": len(self.events(Event.NOTIFY_FAILED)),
             "exit_reason": exit_reason,
         }
 

@@ -112,6 +112,7 @@ class Calibration:
     longest_batch_possible: int
     scaled_peak_gb: float
     performance: dict[str, Any] = dataclasses.field(default_factory=dict)  # the run's automatic choices
+    activation_growth: float = 1.0  # the widest possible batch's activations over the widest seen's
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -269,13 +270,33 @@ def possible_row(plan: Plan, cfg: Config, data: PreparedData) -> int:
     return max(plan.longest_example, sum(lengths[:cfg.train.batch_size]))
 
 
-def scale_peak(base_gb: float, peak_gb: float, seen: int, possible: int, quadratic: bool) -> float:
-    """Peak memory at the widest batch: activations grow linearly with the sequence length
-    (quadratically with eager attention); weights and optimizer state do not grow."""
-    if seen <= 0 or possible <= seen:
+def scale_peak(base_gb: float, peak_gb: float, growth: float) -> float:
+    """Peak memory at the widest batch: the activations (the peak above the weights and
+    optimizer state, which do not grow) times `growth` (see `activation_growth`)."""
+    if growth <= 1.0:
         return peak_gb
-    ratio = possible / seen
-    return base_gb + max(peak_gb - base_gb, 0.0) * (ratio * ratio if quadratic else ratio)
+    return base_gb + max(peak_gb - base_gb, 0.0) * growth
+
+
+def activation_growth(model: Any, choices: dict[str, Any], seen: int, possible: int, batch_size: int) -> float:
+    """How many times the activations of the widest batch the data can make (`possible`
+    tokens wide: padded width, or a padding-free row) are those of the widest the calibration
+    ran (`seen`), by the memory estimate's arithmetic (tuneguard.train.perf.activation_bytes)
+    under the run's choices: linear in the tokens, quadratic in eager's scores and in a
+    padding-free row's masks."""
+    from tuneguard.train import perf
+
+    if seen <= 0 or possible <= seen:
+        return 1.0
+    packed = bool(choices.get("padding_free"))
+    m = perf.unwrap(model)
+    kw: dict[str, Any] = dict(
+        attention=str(choices.get("attention") or "sdpa"), checkpointing=bool(choices.get("gradient_checkpointing")),
+        chunked_loss=bool(choices.get("chunked_loss")), packed=packed,
+        fused_gelu=bool(choices.get("fused_gelu")) or not perf.has_unfused_gelu(m),
+        bf16_adapters=choices.get("adapter_dtype") == "bfloat16")
+    shape, rows = perf.model_shape(m.config), 1 if packed else batch_size
+    return perf.activation_bytes(shape, rows, possible, **kw) / perf.activation_bytes(shape, rows, seen, **kw)
 
 
 def calibrate(cfg: Config, tokenizer: Any, data: PreparedData, plan: Plan, steps: int) -> Calibration:
@@ -308,8 +329,9 @@ def _calibrate(cfg: Config, tokenizer: Any, data: PreparedData, plan: Plan, step
     # its schedule replaced: N steps, no evaluation or checkpoint inside the loop (both are
     # timed separately below).
     try:
+        longest = sorted((len(f["input_ids"]) for f in data.train.features), reverse=True)[:cfg.train.batch_size]
         hw = preflight(cfg, lambda: model_lib.model_config(cfg, tokenizer),
-                       max_example_length=plan.longest_example or None)
+                       max_example_length=plan.longest_example or None, longest=longest)
     except PreflightRefusal as exc:
         raise ToolUsageError(str(exc)) from None
     set_seed(cfg.train.seed)
@@ -320,9 +342,7 @@ def _calibrate(cfg: Config, tokenizer: Any, data: PreparedData, plan: Plan, step
         gc.collect()
         if on_gpu:
             torch.cuda.empty_cache()
-    quadratic = measured["performance"]["attention"] == "eager"
-    scaled = scale_peak(measured["base_gb"], measured["peak_gb"], measured["longest_batch_seen"],
-                        measured["longest_batch_possible"], quadratic)
+    scaled = scale_peak(measured["base_gb"], measured["peak_gb"], measured["activation_growth"])
     return Calibration(steps=steps, on_gpu=on_gpu, memory_kind="cuda_max_allocated" if on_gpu else "process_rss",
                        scaled_peak_gb=scaled, **measured)
 
@@ -377,6 +397,8 @@ def _measure(cfg: Config, tokenizer: Any, data: PreparedData, plan: Plan, steps:
                total_gb=total_gb, longest_batch_seen=recorders[0].widest,
                longest_batch_possible=possible_row(plan, cfg, data) if perf_plan.padding_free else
                possible_width(plan, cfg), performance=perf_plan.as_dict())
+    out["activation_growth"] = activation_growth(model, out["performance"], out["longest_batch_seen"],
+                                                 out["longest_batch_possible"], cfg.train.batch_size)
     if perf_plan.loss_func is not None:
         perf_plan.loss_func.close()
     return out

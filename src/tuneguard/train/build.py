@@ -5,6 +5,7 @@ collators and callbacks. The recipe (tuneguard.train.run) puts them together; `p
 
 from __future__ import annotations
 
+import logging
 import math
 import platform
 import time
@@ -24,6 +25,8 @@ from tuneguard.context import RunContext
 from tuneguard.store.run_store import RunStore
 from tuneguard.train.metrics import CountingCollator, TokenCounter
 from tuneguard.train.steps import StepRecorder
+
+log = logging.getLogger(__name__)
 
 
 class ListDataset(torch.utils.data.Dataset):
@@ -63,14 +66,16 @@ def world_size_note(before: int | None, now: int, cfg: Config) -> str | None:
     """What changes when a run resumes on a different number of processes than it trained on
     (None: the same, or not recorded). The Trainer resumes by step without a word, so each
     step now takes a different number of rows, and the epochs it reports after the resume
-    no longer count the rows the earlier steps took."""
+    no longer count the rows the earlier steps took (tuneguard's examples seen do:
+    tuneguard.guard.seen.SeenHistory)."""
     if before is None or before == now:
         return None
     rows = cfg.train.batch_size * cfg.train.gradient_accumulation_steps
     return (f"this run trained on {before} process(es) and resumes on {now}: each optimizer step now takes "
             f"{rows * now} rows instead of {rows * before} (batch {cfg.train.batch_size} x accumulation "
             f"{cfg.train.gradient_accumulation_steps} x processes), and the epoch numbers shown from here on "
-            f"count earlier steps at the new size; resume on {before} process(es) to continue the same run")
+            f"count earlier steps at the new size (the examples seen, which the guards count in, stay exact); "
+            f"resume on {before} process(es) to continue the same run")
 
 
 def training_arguments(cfg: Config, run_dir: Path, use_cpu: bool, *, gradient_checkpointing: bool | None = None) -> Any:
@@ -148,12 +153,16 @@ def model_context_length(cfg: Config, tokenizer: Any) -> int | None:
     return None
 
 
-def load_tokenizer_and_data(cfg: Config) -> tuple[Any, PreparedData]:
+def load_tokenizer_and_data(cfg: Config, resume_from: Path | None = None) -> tuple[Any, PreparedData]:
     """The tokenizer (with its pad token) and the tokenized data, exactly as training builds
-    them, before any weights load. UsageError when data.max_length exceeds the context."""
+    them, before any weights load. UsageError when data.max_length exceeds the context.
+    `resume_from`: the checkpoint a resumed run continues, whose tokenizer wins when its
+    vocabulary or pad token differs (see `run_tokenizer`)."""
     check_sources(cfg.data.train_file, cfg.data.validation_file, cfg.data.test_file)  # before any hub access
     tokenizer = model_lib.load_tokenizer(cfg.model)
     model_lib.setup_pad_token(tokenizer, cfg.data.pad_token)
+    if resume_from is not None:
+        tokenizer = run_tokenizer(tokenizer, resume_from)
     # Not strict: too many malformed rows are the audit's MALFORMED_ROWS error, which refuses
     # the run (unless --force) with the rows named.
     data = prepare_data(cfg.data, tokenizer, strict=False)
@@ -165,6 +174,32 @@ def load_tokenizer_and_data(cfg: Config) -> tuple[Any, PreparedData]:
         raise UsageError(f"data.max_length ({cfg.data.max_length}) exceeds the model's context ({ctx_len}): "
                          f"set data.max_length <= {ctx_len}")
     return tokenizer, data
+
+
+def run_tokenizer(fresh: Any, checkpoint: Path) -> Any:
+    """The tokenizer a resumed run trained with: the one saved in its checkpoint when it
+    differs from `fresh` (the model's, with today's pad token) in size or pad token, else `fresh`.
+
+    Runs started before tuneguard padded with the unknown or a reserved token added `<|pad|>`
+    and grew the embeddings to fit it; their checkpoints hold adapters (and a trained LM head)
+    of that size, which the model built for today's tokenizer cannot load. Training on with the
+    run's own tokenizer grows the embeddings the same way, and the data tokenize as before."""
+    from transformers import AutoTokenizer
+
+    if not (checkpoint / "tokenizer_config.json").exists():
+        return fresh
+    try:
+        saved = AutoTokenizer.from_pretrained(checkpoint)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read the tokenizer saved in {checkpoint} ({exc}); the run must resume with the "
+                         f"tokenizer it trained with: restore that folder's tokenizer files, or train anew with "
+                         f"--overwrite or another --run-dir") from None
+    if len(saved) == len(fresh) and saved.pad_token == fresh.pad_token:
+        return fresh
+    log.info("resuming with the tokenizer saved in %s (%d tokens, pad %s): the run trained with it; the model's "
+             "own, as tuneguard sets it up today, has %d tokens and pads with %s", checkpoint, len(saved),
+             saved.pad_token, len(fresh), fresh.pad_token)
+    return saved
 
 
 def run_data_audit(cfg: Config, data: PreparedData, tokenizer: Any) -> tuple[list[Finding], dict[str, Any], int]:

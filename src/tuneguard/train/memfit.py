@@ -13,6 +13,10 @@ the same arithmetic as `gradient_checkpointing: auto` (tuneguard.train.perf), an
   gradient checkpointing, smaller micro-batches with more accumulation (the same
   effective batch), shorter sequences.
 
+With `train.padding_free` a micro-batch is one row of its examples' real tokens: the
+estimate takes the longest row the sampler can build (the batch_size longest examples
+together) with the mask sdpa keeps over it in every layer, not batch x the longest example.
+
 The estimate is the planner's (the one GPU peak measured so far, 87 GB, it puts at 81 GB;
 docs/BENCHMARKS.md, GPU anchors; the GPU script measures more). A user who knows better says so with
 `--set train.memory_budget_gb=N` (the memory the decisions plan for). An out-of-memory error
@@ -24,11 +28,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from tuneguard.train import perf
+from tuneguard.train import levers, perf
 from tuneguard.model.device import DeviceProps
 
 log = logging.getLogger(__name__)
@@ -53,6 +58,7 @@ class ModelSize:
     attention: str
     chunked_loss: bool
     fused_gelu: bool
+    padding_free: bool = False  # train.padding_free as the run will decide it on a GPU
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +72,18 @@ class Knobs:
     accum: int
     seq_len: int
     max_length: int
+    # Padding-free batches: one row of the micro-batch's real tokens, at most the batch_size
+    # longest examples together (`longest`: the longest training examples' lengths, longest first).
+    packed: bool = False
+    longest: tuple[int, ...] = ()
+
+    @property
+    def row_tokens(self) -> int:
+        """The longest padding-free row the sampler can build: the batch_size longest examples
+        (each cut at max_length); without their lengths, batch_size x the padded width."""
+        if not self.longest:
+            return self.batch_size * self.seq_len
+        return sum(min(n, self.max_length) for n in self.longest[:self.batch_size])
 
 
 def measure_model(cfg: Any, model_config: Any) -> ModelSize:
@@ -94,18 +112,24 @@ def measure_model(cfg: Any, model_config: Any) -> ModelSize:
         if leaf in saved:
             saved_params += sum(p.numel() for p in mod.parameters())
     attention, _ = perf.choose_attention(cfg.model.attn_implementation, m, "cuda")
+    # Padding-free rows as tuneguard.train.perf.plan_padding_free will decide them, with the
+    # attention it switches to (flex_attention holds no mask over the row; sdpa and eager do).
+    packed, switch, _ = levers.choose_padding_free(
+        getattr(cfg.train, "padding_free", "auto"), m, attention, "cuda", collator=getattr(cfg.data, "collator", "tuneguard"),
+        attention_configured=cfg.model.attn_implementation != "auto")
     chunked, _ = perf.choose_chunked_loss(cfg, m)
     fused = bool(getattr(cfg.model, "fused_gelu", True)) or not perf.has_unfused_gelu(m)
     return ModelSize(shape=perf.model_shape(m.config), params=sum(p.numel() for p in m.parameters()),
-                     quantizable=quantizable, lora_params=lora, saved_params=saved_params, attention=attention,
-                     chunked_loss=chunked, fused_gelu=fused)
+                     quantizable=quantizable, lora_params=lora, saved_params=saved_params,
+                     attention=switch or attention, chunked_loss=chunked, fused_gelu=fused, padding_free=packed)
 
 
-def knobs_of(cfg: Any, dtype_bytes: int, seq_len: int) -> Knobs:
+def knobs_of(cfg: Any, dtype_bytes: int, seq_len: int, packed: bool = False, longest: Sequence[int] = ()) -> Knobs:
     quant = "4bit" if cfg.model.load_in_4bit else "8bit" if cfg.model.load_in_8bit else None
     return Knobs(dtype_bytes=dtype_bytes, quant=quant, checkpointing=cfg.model.gradient_checkpointing,
                  batch_size=cfg.train.batch_size, accum=cfg.train.gradient_accumulation_steps, seq_len=seq_len,
-                 max_length=cfg.data.max_length)
+                 max_length=cfg.data.max_length, packed=packed,
+                 longest=tuple(sorted(longest, reverse=True)[:cfg.train.batch_size]))
 
 
 def static_bytes(size: ModelSize, k: Knobs) -> float:
@@ -123,9 +147,13 @@ def static_bytes(size: ModelSize, k: Knobs) -> float:
 
 
 def peak_bytes(size: ModelSize, k: Knobs, checkpointing: bool) -> float:
+    """Static bytes plus one micro-batch's activations: batch_size x the padded width, or with
+    padding-free batches one row of the longest micro-batch's real tokens (and, with sdpa or
+    eager, the mask or scores over that whole row)."""
+    rows, seq = (1, k.row_tokens) if k.packed else (k.batch_size, k.seq_len)
     return static_bytes(size, k) + perf.activation_bytes(
-        size.shape, k.batch_size, k.seq_len, attention=size.attention, checkpointing=checkpointing,
-        chunked_loss=size.chunked_loss, fused_gelu=size.fused_gelu)
+        size.shape, rows, seq, attention=size.attention, checkpointing=checkpointing,
+        chunked_loss=size.chunked_loss, fused_gelu=size.fused_gelu, packed=k.packed)
 
 
 def resolve(size: ModelSize, k: Knobs, usable: float) -> tuple[bool, float]:
@@ -169,8 +197,9 @@ class Fit:
     def refusal(self) -> str:
         """One paragraph: what does not fit, the fixes, and how to try anyway."""
         ckpt = "with" if self.checkpointing else "without"
+        rows = f", padding-free rows of up to {self.knobs.row_tokens:,} tokens" if self.knobs.packed else ""
         head = (f"{self.model} will not fit the {self.device.describe()}: estimated peak {self.peak_gb:.1f} GB "
-                f"{ckpt} gradient checkpointing, above the {self.usable_gb:.1f} GB usable "
+                f"{ckpt} gradient checkpointing{rows}, above the {self.usable_gb:.1f} GB usable "
                 f"({100 * (1 - MARGIN):.0f}% of {self.budget_gb:.1f} GB). ")
         return head + fixes_text(self.fixes) + \
             f" To try anyway: --set train.memory_budget_gb={math.ceil(self.peak_gb / (1 - MARGIN))}"
@@ -179,6 +208,7 @@ class Fit:
         return {"device": self.device.as_dict(), "budget_gb": round(self.budget_gb, 2),
                 "usable_gb": round(self.usable_gb, 2), "estimated_peak_gb": round(self.peak_gb, 2),
                 "gradient_checkpointing": self.checkpointing, "fits": self.fits,
+                "padding_free_row_tokens": self.knobs.row_tokens if self.knobs.packed else None,
                 "fixes": [f.line() for f in self.fixes]}
 
 
@@ -201,6 +231,8 @@ def _candidates(k: Knobs, card_bytes: float) -> list[tuple[list[str], dict[str, 
         out.append((["model.gradient_checkpointing=auto"], {"checkpointing": "auto"}, ""))
     elif k.checkpointing == "auto":  # "auto" left it off, and the card disagreed
         out.append((["model.gradient_checkpointing=true"], {"checkpointing": True}, ""))
+    if k.packed:  # a row's mask (sdpa) or scores (eager) grow with the square of its length
+        out.append((["train.padding_free=false"], {"packed": False}, "; padded batches"))
     b = k.batch_size // 2
     while b >= 1:
         accum = k.accum * k.batch_size // b
@@ -244,11 +276,14 @@ def find_fixes(size: ModelSize, k: Knobs, usable: float, card_bytes: float, limi
     return fixes[:limit]
 
 
-def check_fit(cfg: Any, size: ModelSize, device: DeviceProps, *, dtype_bytes: int, seq_len: int) -> Fit:
-    """Does the configured run fit `device`? Pure: everything it needs is in its arguments."""
+def check_fit(cfg: Any, size: ModelSize, device: DeviceProps, *, dtype_bytes: int, seq_len: int,
+              longest: Sequence[int] = ()) -> Fit:
+    """Does the configured run fit `device`? Pure: everything it needs is in its arguments.
+    `longest`: the longest training examples' lengths (at least batch_size of them), which
+    bound a padding-free row."""
     budget_gb = cfg.train.memory_budget_gb or device.total_gb
     usable = budget_gb * (1 - MARGIN) * GB
-    k = knobs_of(cfg, dtype_bytes, seq_len)
+    k = knobs_of(cfg, dtype_bytes, seq_len, packed=size.padding_free, longest=longest)
     ckpt, peak = resolve(size, k, usable)
     fits = peak <= usable
     fixes = [] if fits else find_fixes(size, k, usable, device.total_memory)
@@ -279,6 +314,9 @@ def memory_knobs(cfg: Any, longest_example: int = 0) -> list[str]:
                      f"(--set train.batch_size={b // 2} --set train.gradient_accumulation_steps={ga * 2})")
     if cfg.model.gradient_checkpointing is not True:
         knobs.append("recompute activations (--set model.gradient_checkpointing=true)")
+    if getattr(cfg.train, "padding_free", "auto") is True:
+        knobs.append("padded batches instead of one row of every example's tokens, whose attention mask grows with "
+                     "the square of its length (--set train.padding_free=false)")
     new_len = longest_example if 0 < longest_example < cfg.data.max_length else cfg.data.max_length // 2
     if new_len >= 8:
         why = "the longest example" if new_len == longest_example else "truncates more examples"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -20,7 +21,9 @@ from tuneguard.guard.episode import as_float
 from tuneguard.guard.train_loss import TrainLossSinceEval
 from tuneguard.context import RunContext
 from tuneguard.guard.records import STEPS_KEY
+from tuneguard.guard.seen import SEEN_FILE, history_at_start, plan_from_trainer
 from tuneguard.train.steps import StepRecorder
+from tuneguard.events import Event
 
 log = logging.getLogger(__name__)
 GB = 1024**3
@@ -105,8 +108,12 @@ class MetricsCallback(TrainerCallback):
 
     With a StepRecorder (tuneguard.train.steps) it also hands the steps since the previous log
     to the guards (`ctx.step_records`, every rank) and keeps them in the Trainer's log history
-    (`tuneguard_steps`), so a resumed or rolled-back run replays the same per-step series. It
-    must be the first callback: the guards read what it adds."""
+    (`tuneguard_steps`), so a resumed or rolled-back run replays the same per-step series.
+
+    It keeps the run's layouts (tuneguard.guard.seen.SeenHistory) in `ctx.seen`: read from the
+    checkpoint a resume or rollback starts from, saved into every checkpoint before its
+    completion marker, and stated as `examples_seen` in every training log. It must be the
+    first callback: the guards read what it adds."""
 
     def __init__(self, ctx: RunContext, counter: TokenCounter, recorder: StepRecorder | None = None):
         self.ctx = ctx
@@ -125,12 +132,23 @@ class MetricsCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001 - Trainer signature
         # A resumed run: the training logs since the last evaluation before the checkpoint.
         self.since_eval = TrainLossSinceEval.from_history(state.log_history, state.global_step)
+        # Examples seen per step, exact across resumes with another layout (tuneguard.guard.seen):
+        # the checkpoint resumed from holds the layouts before it; every rank reads it.
+        plan = plan_from_trainer(args, kwargs.get("train_dataloader"), self.ctx.distinct_rows)
+        self.ctx.seen = history_at_start(args.output_dir, state.global_step, plan) if plan is not None else None
         if self.recorder is not None:
             self.recorder.reset()
         now = time.perf_counter()
         self._t_last = self._t_start = now
         self._tok_last = self.counter.tokens
         self._step_last = self._step_start = state.global_step
+
+    def on_save(self, args, state, control, **kwargs):  # noqa: ANN001
+        # Before the checkpoint's completion marker (the next callback), so its manifest lists it.
+        ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if self.ctx.is_main and self.ctx.seen is not None and ckpt.is_dir():
+            self.ctx.seen.save(ckpt)
+            log.debug("%s written in %s", SEEN_FILE, ckpt)
 
     def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
         if self.recorder is not None:
@@ -154,6 +172,8 @@ class MetricsCallback(TrainerCallback):
             return
         if "loss" in logs and self._t_last is not None:
             self._add_speed(logs, state)
+        if "loss" in logs and self.ctx.seen is not None:
+            logs["examples_seen"] = self.ctx.seen.examples(state.global_step)
         if "loss" in logs or "eval_loss" in logs:
             self._add_since_eval(logs, state)
         if self.ctx.is_main and self.ctx.store is not None:
@@ -218,7 +238,7 @@ class MetricsCallback(TrainerCallback):
                        "best_eval_loss": self._best_eval}
             if isinstance(ev, float) and math.isfinite(ev):
                 self._best_eval = ev if self._best_eval is None else min(self._best_eval, ev)
-            self.ctx.event("evaluation", payload, step=step)
+            self.ctx.event(Event.EVALUATION, payload, step=step)
         elif "train_runtime" in logs:
             self.ctx.store.set_meta(train_summary=row)
         self.ctx.store.heartbeat(step)

@@ -60,6 +60,12 @@ FP32_ADAPTER_INPUT_BYTES_PER_HIDDEN = 8.5
 # Peak bytes per logit of the loss without chunking: 16-bit logits, their fp32 copy, the
 # saved log-softmax and the fp32 gradient.
 LOSS_BYTES_PER_LOGIT = 14.0
+# A padding-free row under sdpa: the boolean block-diagonal mask over the row (one byte per
+# pair of its tokens, built once) becomes, in every layer, an additive mask in the 16-bit
+# activations' dtype that the layer keeps for backward: 2 bytes per pair per layer (measured
+# per layer on the tiny GPT-J, tests/perf/test_padding_free.py). It grows with the square of the
+# row: 235 MB over GPT-J-6B's 28 layers for a 2,048-token row, 15 GB for 16,384 tokens.
+SDPA_MASK_BYTES_PER_PAIR = 2.0
 
 
 @dataclasses.dataclass
@@ -228,10 +234,13 @@ def activation_bytes(shape: Shape, batch_size: int, seq_len: int, *, attention: 
     loss_tokens = min(tokens, chunk_tokens) if chunked_loss else tokens
     mask = 0.0
     if packed and attention in ("sdpa", "eager"):
-        # The block-diagonal mask over the whole flattened row, tokens x tokens (one byte per
-        # pair, sdpa's boolean mask), kept for backward once for all layers. Eager's scores over
-        # the row are counted above (seq_len is the row).
-        mask = float(tokens) * tokens
+        # The boolean block-diagonal mask over the whole flattened row, tokens x tokens, built
+        # once; sdpa keeps an additive copy per layer (one layer at a time when recomputed).
+        # Eager's scores over the row are counted above (seq_len is the row).
+        pairs = float(tokens) * tokens
+        mask = pairs
+        if attention == "sdpa":
+            mask += SDPA_MASK_BYTES_PER_PAIR * pairs * (1 if checkpointing else shape.layers)
     return layers + LOSS_BYTES_PER_LOGIT * loss_tokens * shape.vocab + mask
 
 

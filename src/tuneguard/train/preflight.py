@@ -51,8 +51,11 @@ def command_line() -> list[str]:
 
 
 def preflight(cfg: Any, model_config: Callable[[], Any], *, max_example_length: int | None, world_size: int = 1,
-              local_rank: int = 0, argv: Sequence[str] | None = None) -> Preflight:
+              local_rank: int = 0, argv: Sequence[str] | None = None, longest: Sequence[int] = ()) -> Preflight:
     """Check the hardware for this run; raise PreflightRefusal with the fix when it cannot work.
+
+    `longest`: the longest training examples' lengths (train.batch_size of them are enough):
+    a padding-free micro-batch is one row of their real tokens, not batch x the longest.
 
     `model_config()`: the model's transformers config, asked for only on a GPU (None when
     it cannot be read without loading, e.g. an unreachable hub: the memory check is then
@@ -72,7 +75,7 @@ def preflight(cfg: Any, model_config: Callable[[], Any], *, max_example_length: 
     elif device.is_cuda:
         size = measure_model(cfg, conf)
         fit = check_fit(cfg, size, device, dtype_bytes=precision.torch_dtype.itemsize,
-                        seq_len=perf.planned_seq_len(cfg, max_example_length))
+                        seq_len=perf.planned_seq_len(cfg, max_example_length), longest=longest)
         if not fit.fits:
             raise PreflightRefusal(fit.refusal() + (f" Note: {precision.note}" if precision.note else ""))
         log.info("memory: estimated peak %.1f GB of %.1f GB usable on the %s", fit.peak_gb, fit.usable_gb,

@@ -196,10 +196,11 @@ class Recipe:
 
     def _load_data(self) -> tuple[Any, PreparedData]:
         """Tokenizer and data, then the hardware checks: all before a model is loaded."""
-        tokenizer, data = build.load_tokenizer_and_data(self.cfg)
+        tokenizer, data = build.load_tokenizer_and_data(self.cfg, resume_from=self.ckpt)
+        longest = sorted((len(f["input_ids"]) for f in data.train.features), reverse=True)[:self.cfg.train.batch_size]
         self.hw = preflight(self.cfg, lambda: model_lib.model_config(self.cfg, tokenizer),
                             world_size=self.dist.world_size, local_rank=self.dist.local_rank,
-                            max_example_length=max((len(f["input_ids"]) for f in data.train.features), default=None))
+                            max_example_length=longest[0] if longest else None, longest=longest)
         return tokenizer, data
 
     def _open_store(self, data: PreparedData, tokenizer: Any) -> None:
