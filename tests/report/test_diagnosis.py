@@ -60,7 +60,7 @@ def test_collapse_past_the_first_pass_says_what_the_model_had_seen_in_both_langu
     d = diagnose([collapse], HEALTHY, {})
     assert d.evidence[0].text() == ("LOSS_COLLAPSE at step 25: training loss 6.688 -> 0.2624 after 164 examples "
                                     "(1.52 passes over the rows), with DUPLICATE_EXACT in the audit")
-    assert d.evidence[0].text("th") == ("LOSS_COLLAPSE ที่ step 25: ค่า loss การฝึก 6.688 -> 0.2624 หลังจากเห็นข้อมูล 164 "
+    assert d.evidence[0].text("th") == ("LOSS_COLLAPSE ที่ step 25: ค่า loss การฝึก 6.688 -> 0.2624 หลังจากโมเดลเห็นข้อมูล 164 "
                                         "ตัวอย่าง (1.52 รอบของข้อมูลทั้งชุด) และการตรวจข้อมูลพบ DUPLICATE_EXACT")
 
 

@@ -53,13 +53,13 @@ _REPORT: dict[str, dict[str, str]] = {
         "th": " · ระดับกำหนดโดย {key} (การตรวจให้ระดับ {default})"},
     "f.do": {"en": "Do:", "th": "ควรทำ:"},
     # what the model had seen when a guard finding appeared (tuneguard.fmt.seen_text, in any language)
-    "seen": {"en": "after {examples:,} examples", "th": "หลังจากเห็น {examples:,} ตัวอย่าง"},
+    "seen": {"en": "after {examples:,} examples", "th": "หลังจากโมเดลเห็นข้อมูล {examples:,} ตัวอย่าง"},
     "seen.passes": {
         "en": "after {examples:,} examples ({passes} passes over the rows)",
-        "th": "หลังจากเห็น {examples:,} ตัวอย่าง ({passes} รอบของข้อมูล)"},
+        "th": "หลังจากโมเดลเห็นข้อมูล {examples:,} ตัวอย่าง ({passes} รอบของข้อมูลทั้งชุด)"},
     "seen.repeats": {
         "en": "after {examples:,} examples ({passes} passes over the rows; each distinct row seen {exposures} times on average)",
-        "th": "หลังจากเห็น {examples:,} ตัวอย่าง ({passes} รอบของข้อมูล; แต่ละแถวที่ไม่ซ้ำกันถูกเห็นเฉลี่ย {exposures} ครั้ง)"},
+        "th": "หลังจากโมเดลเห็นข้อมูล {examples:,} ตัวอย่าง ({passes} รอบของข้อมูลทั้งชุด; แต่ละแถวที่ไม่ซ้ำกันถูกเห็นเฉลี่ย {exposures} ครั้ง)"},
     "source.audit": {"en": "audit", "th": "การตรวจข้อมูล"},
     "source.guard": {"en": "guard", "th": "ระบบป้องกัน"},
     "sev.info": {"en": "info", "th": "ข้อมูล"},
@@ -87,7 +87,7 @@ _REPORT: dict[str, dict[str, str]] = {
         "th": "config เดียวกันนี้เขียนไว้ที่ {file} คำสั่ง {cmd} แสดงการเปลี่ยนแปลงเหล่านี้พร้อมเหตุผล"},
     "rec.redacted": {
         "en": "Secrets were redacted in config.yaml: set notify.urls again (e.g. --set 'notify.urls=[\"${{LINE_URL}}\"]').",
-        "th": "ข้อมูลลับใน config.yaml ถูกปิดไว้ ให้ตั้ง notify.urls ใหม่ (เช่น --set 'notify.urls=[\"${{LINE_URL}}\"]')"},
+        "th": "ข้อมูลลับใน config.yaml ถูกซ่อนไว้ ให้ตั้ง notify.urls ใหม่ (เช่น --set 'notify.urls=[\"${{LINE_URL}}\"]')"},
     "rec.next_steps": {"en": "Next steps", "th": "ขั้นตอนถัดไป"},
     "next.fix": {"en": "Fix the data first", "th": "แก้ข้อมูลก่อน"},
     "next.then": {"en": "Then the next run, on the cleaned data", "th": "จากนั้นเริ่มการรันถัดไปด้วยข้อมูลที่แก้แล้ว"},
@@ -125,7 +125,7 @@ _REPORT: dict[str, dict[str, str]] = {
     "run.col.step": {"en": "step", "th": "step"},
     "run.col.event": {"en": "event", "th": "เหตุการณ์"},
     "run.col.details": {"en": "details", "th": "รายละเอียด"},
-    "run.config": {"en": "Full resolved config (secrets redacted)", "th": "config ทั้งหมดที่ใช้จริง (ปิดข้อมูลลับแล้ว)"},
+    "run.config": {"en": "Full resolved config (secrets redacted)", "th": "config ทั้งหมดที่ใช้จริง (ซ่อนข้อมูลลับแล้ว)"},
     "run.no_config": {"en": "(no config recorded)", "th": "(ไม่ได้บันทึก config)"},
     "kv.run_id": {"en": "run id", "th": "รหัสการรัน"},
     "kv.run_dir": {"en": "run directory", "th": "โฟลเดอร์ของการรัน"},
