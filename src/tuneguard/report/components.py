@@ -242,7 +242,8 @@ def run_plots(run: RunData, max_final_gap: float, language: str = "en") -> list[
     w = Words(language)
 
     def chart(series: list[Series], title: str, y_label: str, **kw: Any) -> str | None:
-        return line_chart(series, title=w(title), y_label=w(y_label), x_range=xr, x_label=w("axis.step"), **kw)
+        return line_chart(series, title=w(title), y_label=w(y_label), x_range=xr, x_label=w("axis.step"),
+                          language=language, **kw)
 
     def fig(title: str, svg: str | None, note: str = "") -> str:
         return figure(w(title), svg, w(note) if note else "", language)
