@@ -105,3 +105,40 @@ LINES: dict[str, dict[str, str]] = {
         "th": 'tuneguard ส่งข้อความถึงคุณได้แล้ว การแจ้งเตือนเกี่ยวกับการฝึกจะมาถึงในรูปแบบนี้'},
     'truncated': {"en": '…(truncated)', "th": '…(ตัดข้อความส่วนที่เหลือ)'},
 }
+
+# What the notifier records about its own deliveries (events notify_failed and notify_dropped
+# carry the spec as `text`; notify_sent's is made from its fields), as the report's event table
+# says it in the reader's language; the record's English `reason` stays as it is. {event} is the event's name as notify.events lists it.
+RECORDS: dict[str, dict[str, str]] = {
+    "notify.sent": {"en": "{event} sent ({scheme})", "th": "ส่งการแจ้งเตือน {event} แล้ว ({scheme})"},
+    "notify.failed": {
+        "en": "{event} to {target} failed after {attempts} attempt(s): {reason}",
+        "th": "ส่งการแจ้งเตือน {event} ถึง {target} ไม่สำเร็จหลังลอง {attempts} ครั้ง: {reason}"},
+    "notify.invalid_url": {
+        "en": "apprise does not recognise {target}; it is skipped",
+        "th": "apprise ไม่รู้จัก URL {target} จึงข้ามไป"},
+    "notify.render_failed": {
+        "en": "{event} to {target}: could not render the message: {error}",
+        "th": "การแจ้งเตือน {event} ถึง {target}: สร้างข้อความไม่ได้: {error}"},
+    "notify.skipped_end": {
+        "en": "{event} to {target}: skipped at the end of the run: unreachable (last: {last})",
+        "th": "ข้ามการแจ้งเตือน {event} ถึง {target} ตอนจบการรัน เพราะติดต่อไม่ได้ (ครั้งล่าสุด: {last})"},
+    "notify.skipped_down": {
+        "en": "{event} to {target}: skipped after {failures} failures in a row (last: {last}); next try in {wait} s{then}",
+        "th": "ข้ามการแจ้งเตือน {event} ถึง {target} หลังส่งไม่สำเร็จ {failures} ครั้งติดกัน (ครั้งล่าสุด: {last}) จะลองใหม่ในอีก {wait} วินาที{then}"},
+    "notify.resend": {
+        "en": "; it is re-sent when the target answers again",
+        "th": " และจะส่งข้อความนี้ซ้ำเมื่อติดต่อได้อีกครั้ง"},
+    "notify.superseded": {
+        "en": "; not re-sent, a later one replaces it",
+        "th": " ข้อความนี้จะไม่ถูกส่งซ้ำ เพราะข้อความถัดไปแทนที่แล้ว"},
+    "notify.dropped.queue": {
+        "en": "{count} {event} message(s) dropped: the queue was full (notify.queue_size)",
+        "th": "ทิ้งการแจ้งเตือน {event} {count} ข้อความ เพราะคิวเต็ม (notify.queue_size)"},
+    "notify.dropped.flush": {
+        "en": "{count} {event} message(s) not sent within the flush time limit at the end of the run (notify.flush_timeout_s)",
+        "th": "การแจ้งเตือน {event} {count} ข้อความส่งไม่ทันเวลาที่กำหนดตอนจบการรัน (notify.flush_timeout_s)"},
+    "notify.dropped.missed": {
+        "en": "{count} {event} message(s) missed during an outage, too many to re-send (notify.queue_size)",
+        "th": "การแจ้งเตือน {event} {count} ข้อความที่ส่งไม่ได้ระหว่างที่ติดต่อไม่ได้ มีมากเกินกว่าจะส่งซ้ำ (notify.queue_size)"},
+}
