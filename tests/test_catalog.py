@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests.thai_sentences import english_sentences, kept_in_english
+from tests.thai_sentences import ALLOWED, english_sentences, kept_in_english
 from tuneguard.catalog import LANGUAGES, TABLE, TABLES, J, T, placeholders, render
 from tuneguard.config.schema import NOTIFY_EVENTS
 from tuneguard.findings import AUDIT_CODES, GUARD_CODES, Finding
@@ -154,6 +154,31 @@ def test_every_thai_text_passes_the_sentence_check_of_a_thai_run() -> None:
         if bad:
             english[key] = bad
     assert english == {}
+
+
+def untranslated(thai: str, allowed: set[str]) -> list[str]:
+    """The English words of a "Thai" text written without Thai script (a copy of the English,
+    or a word nobody translated): words beyond the terms docs/THAI.md keeps in English,
+    placeholders and identifiers (codes, config keys, names with underscores)."""
+    if THAI.search(thai):
+        return []
+    rest = re.sub(r"\{[^}]*\}", " ", thai)
+    for pattern in ALLOWED:
+        if not pattern.pattern.startswith("[-+]"):  # numbers stay: distinct-2 is one term
+            rest = pattern.sub(" ", rest)
+    return [w for w in re.findall(r"[A-Za-z][A-Za-z0-9\-]*", rest) if w.lower() not in allowed]
+
+
+def test_no_key_has_an_english_text_and_no_thai_one() -> None:
+    """Every key's Thai is Thai: a text without Thai script holds only placeholders,
+    identifiers and the terms kept in English ("step {step}", "LoRA: r={r}, alpha={alpha}"),
+    never the English left in place of a translation; a key with no Thai at all fails the
+    first test of this module."""
+    allowed = kept_in_english()
+    assert untranslated("Training halted", allowed) == ["Training", "halted"]  # the check sees a copy
+    assert untranslated("ฝึกต่อจาก step {step}", allowed) == untranslated("step {step}", allowed) == []
+    left = {key: words for key, entry in ALL.items() if (words := untranslated(entry["th"], allowed))}
+    assert left == {}
 
 
 def test_the_seen_line_says_in_english_what_fmt_says() -> None:
