@@ -162,7 +162,7 @@ def test_thai_line_and_a_payload_round_trip() -> None:
     d = diagnose([guard("OVERFITTING", 120)], OVERFIT, {})
     back = Diagnosis.from_dict(d.to_dict())
     assert back.kind == d.kind and back.evidence == d.evidence and back.codes == d.codes
-    assert back.line("th").startswith("ผลวินิจฉัย: โมเดลจำข้อมูลฝึก (overfitting): ")
+    assert back.line("th").startswith("ผลวินิจฉัย: โมเดลจำข้อมูลฝึก (overfitting) - ")
     assert back.because("th").startswith("หลักฐาน: eval loss เพิ่มจากค่าดีที่สุด 3.7 ที่ step 180")
     junk = Diagnosis.from_dict({"kind": "nonsense", "evidence": [{"key": "no-such-text"}, "x"]})
     assert (junk.kind, junk.evidence) == ("inconclusive", [])

@@ -33,7 +33,7 @@ DIAGNOSIS: dict[str, dict[str, str]] = {
     "inconclusive.means": {
         "en": "too little was recorded to tell what happened",
         "th": "ข้อมูลที่บันทึกไว้น้อยเกินกว่าจะสรุปได้"},
-    "line": {"en": "Diagnosis: {label}: {means}", "th": "ผลวินิจฉัย: {label}: {means}"},
+    "line": {"en": "Diagnosis: {label}: {means}", "th": "ผลวินิจฉัย: {label} - {means}"},
     "because": {"en": "Because: {v}", "th": "หลักฐาน: {v}"},
     # evidence, one template per kind of fact
     "ev.audit_errors": {

@@ -40,7 +40,7 @@ LINES: dict[str, dict[str, str]] = {
     'eval_loss': {"en": 'Validation loss: {v}', "th": 'eval loss: {v}'},
     'new_best': {
         "en": 'New best (previous best {best}, change {delta})',
-        "th": 'ค่าดีที่สุดใหม่ (ดีที่สุดเดิม {best}, เปลี่ยนไป {delta})'},
+        "th": 'eval loss ดีที่สุดใหม่ (ดีที่สุดเดิม {best}, เปลี่ยนไป {delta})'},
     'vs_best': {"en": 'Change against the best ({best}): {delta}', "th": 'เทียบกับค่าดีที่สุด ({best}): {delta}'},
     'gap': {"en": 'Gap (validation - training): {v}', "th": 'ช่องว่าง (eval loss - loss การฝึก): {v}'},
     'code': {"en": 'Code: {code}', "th": 'รหัส: {code}'},
@@ -84,7 +84,7 @@ LINES: dict[str, dict[str, str]] = {
     'reason': {"en": 'Reason: {v}', "th": 'สาเหตุ: {v}'},
     'halted': {"en": 'A guard halted the run at step {step}.', "th": 'ระบบป้องกันหยุดการฝึกที่ step {step}'},
     'checkpoint': {"en": 'Checkpoint: {v}', "th": 'checkpoint: {v}'},
-    'test_metric': {"en": 'Test {key}: {value}', "th": 'ผลทดสอบ {key}: {value}'},
+    'test_metric': {"en": 'Test {key}: {value}', "th": '{key} ชุด test: {value}'},
     'duration': {"en": 'Duration: {v} (h:mm)', "th": 'เวลาที่ใช้: {v} (ชม.:นาที)'},
     'steps_done': {"en": 'Steps: {v}', "th": 'จำนวน step: {v}'},
     'error': {"en": 'Error: {v}', "th": 'ข้อผิดพลาด: {v}'},

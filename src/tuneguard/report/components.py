@@ -76,7 +76,12 @@ def exit_reason(run: RunData, language: str = "en") -> str | None:
     for f in run.findings:
         if reason == f"{f.code}: {f.message}":
             return f"{f.code}: {f.message_in(language)}"
-    return reason
+    for key in ("completed", "early_stop", "stopped", "halted", "audit_errors", "peer"):
+        if reason == say(f"report.exit.{key}"):
+            return say(f"report.exit.{key}", language)
+    if reason.startswith("stop requested by "):
+        return say("report.exit.stop_by", language, who=reason.removeprefix("stop requested by "))
+    return reason  # an error's own words (a failed run): as recorded
 
 
 def report_language(config: dict[str, Any]) -> str:
