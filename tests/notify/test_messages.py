@@ -191,7 +191,7 @@ def test_task_shape_in_the_started_message_in_both_languages(task: str, source: 
     how_en = "set by data.task" if source == "data.task" else "inferred from the data"
     how_th = "กำหนดโดย data.task" if source == "data.task" else "อนุมานจากข้อมูล"
     assert f"Task: {en.LINES['task_' + task]} ({how_en})" in m_en.body.splitlines()
-    assert f"ประเภทงาน: {th.LINES['task_' + task]} ({how_th})" in m_th.body.splitlines()
+    assert f"ประเภทงาน: {th.LINES['task_' + task]}, {how_th}" in m_th.body.splitlines()
 
 
 def test_severity_override_named_in_the_finding_message_in_both_languages() -> None:

@@ -51,7 +51,7 @@ LINES: dict[str, dict[str, str]] = {
     'severity_override': {
         "en": 'Severity set by {key} (the check said: {default})',
         "th": 'ระดับกำหนดโดย {key} (ระดับที่การตรวจให้: {default})'},
-    'task': {"en": 'Task: {v} ({how})', "th": 'ประเภทงาน: {v} ({how})'},
+    'task': {"en": 'Task: {v} ({how})', "th": 'ประเภทงาน: {v}, {how}'},
     'task_classification': {
         "en": 'classification (labels from a small set)',
         "th": 'การจัดหมวดหมู่ (คำตอบเป็น label จากชุดเล็ก ๆ)'},

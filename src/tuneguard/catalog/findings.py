@@ -215,7 +215,7 @@ GUARD: dict[str, dict[str, str]] = {
     "LOSS_COLLAPSE.related.EMPTY_LABELS": {"en": "rows without supervised tokens", "th": "แถวที่ไม่มี token ที่มี label"},
     "LOSS_COLLAPSE.related.ANSWER_IN_PROMPT": {"en": "answers contained in their prompts", "th": "คำตอบอยู่ใน prompt ของตัวเอง"},
     "LOSS_COLLAPSE.link": {"en": "the audit found {what}: see {code}", "th": "การตรวจข้อมูลพบ {what} (ดู {code})"},
-    "LOSS_COLLAPSE.link_share": {"en": "the audit found {share:.0%} {what}: see {code}", "th": "การตรวจข้อมูลพบ {what} {share:.0%} (ดู {code})"},
+    "LOSS_COLLAPSE.link_share": {"en": "the audit found {share:.0%} {what}: see {code}", "th": "การตรวจข้อมูลพบ {what} คิดเป็น {share:.0%} (ดู {code})"},
     "LOSS_COLLAPSE.suspected": SUSPECTED,
     "LOSS_COLLAPSE.rule.floor": {"en": "below the floor {floor:g}", "th": "ต่ำกว่าเกณฑ์ล่าง {floor:g}"},
     "LOSS_COLLAPSE.rule.ratio": {"en": "below {ratio:.0%} of the initial loss", "th": "ต่ำกว่า {ratio:.0%} ของค่า loss เริ่มต้น"},
@@ -334,11 +334,11 @@ GUARD: dict[str, dict[str, str]] = {
     "NON_FINITE.zero": {
         "en": "The logged training loss is exactly 0.0 at {where}: the Trainer logs that for a window of only NaN losses when logging_nan_inf_filter is on, or when no label in the window is supervised; a real loss is never exactly zero.",
         "th": "ค่า loss การฝึกที่บันทึกเป็น 0.0 พอดีที่ {where} Trainer บันทึกค่านี้เมื่อทุก loss ในช่วงเป็น NaN และเปิด logging_nan_inf_filter อยู่ หรือเมื่อไม่มี token ที่มี label ในช่วงนั้นเลย loss จริงไม่มีทางเป็นศูนย์พอดี"},
-    "NON_FINITE.what.loss": {"en": "training loss {v}", "th": "loss การฝึก {v}"},
+    "NON_FINITE.what.loss": {"en": "training loss {v}", "th": "ค่า loss การฝึก ({v})"},
     "NON_FINITE.what.norm": {"en": "gradient norm {v}", "th": "gradient norm {v}"},
     "NON_FINITE.found": {
         "en": "Non-finite {what} at {where}: the weights updated at this step are probably non-finite too, so training cannot recover on its own.",
-        "th": "{what} ไม่เป็นตัวเลขจำกัดที่ {where} น้ำหนักที่อัปเดตใน step นี้น่าจะกลายเป็น NaN/Inf ไปด้วย การฝึกจึงกลับมาปกติเองไม่ได้"},
+        "th": "{what} ไม่เป็นตัวเลขจำกัด ที่ {where} น้ำหนักที่อัปเดตใน step นี้น่าจะกลายเป็น NaN/Inf ไปด้วย การฝึกจึงกลับมาปกติเองไม่ได้"},
     "NON_FINITE.eval": {
         "en": "Non-finite eval loss {v} at step {step}: the model's weights or activations overflow.",
         "th": "eval loss ไม่เป็นตัวเลขจำกัด ({v}) ที่ step {step} น้ำหนักหรือ activation ของโมเดลล้นค่า"},
@@ -349,7 +349,7 @@ GUARD: dict[str, dict[str, str]] = {
     # -- EARLY_STOP / QA_DEGRADED -------------------------------------------------------
     "EARLY_STOP.found": {
         "en": "Early stopping at step {step}: {metric} has not improved by more than {threshold:g} for {patience} evaluations; the best was {best:.4g} at step {best_step}.",
-        "th": "หยุดก่อนกำหนดที่ step {step}: {metric} ไม่ดีขึ้นเกิน {threshold:g} มา {patience} ครั้งของการประเมิน ค่าที่ดีที่สุดคือ {best:.4g} ที่ step {best_step}"},
+        "th": "หยุดก่อนกำหนดที่ step {step}: {metric} ไม่ดีขึ้นเกิน {threshold:g} ติดต่อกัน {patience} ครั้งที่ประเมิน ค่าที่ดีที่สุดคือ {best:.4g} ที่ step {best_step}"},
     "EARLY_STOP.at_step": {"en": "step {step}", "th": "step {step}"},
     "EARLY_STOP.found.rec": {
         "en": "Keep the best checkpoint ({ckpt}): with eval.load_best_model_at_end: true the run ends with it loaded. If this came early in the planned steps, the learning rate may be too high (the eval loss turned up quickly) or the patience too short (raise eval.early_stopping_patience).",
@@ -375,7 +375,7 @@ GUARD: dict[str, dict[str, str]] = {
         "th": "เปิด model.gradient_checkpointing ลด train.batch_size ลงครึ่งหนึ่งแล้วเพิ่ม train.gradient_accumulation_steps เป็นสองเท่า หรือลด data.max_length การจัด batch แบบ token_budget จำกัดจำนวน token ต่อ batch ได้"},
     "MEMORY_HIGH.host": {
         "en": "Process memory at step {step}: {rss:.1f} of the machine's {total:.1f} GB ({share:.0%}, limit {limit:.0%}); the operating system may kill the run.",
-        "th": "หน่วยความจำของโปรเซสที่ step {step}: {rss:.1f} จาก {total:.1f} GB ของเครื่อง ({share:.0%}, เกณฑ์ {limit:.0%}) ระบบปฏิบัติการอาจหยุดการรันนี้"},
+        "th": "หน่วยความจำของโปรเซสที่ step {step}: {rss:.1f} จาก {total:.1f} GB ของเครื่อง ({share:.0%}, เกณฑ์ {limit:.0%}) ระบบปฏิบัติการอาจบังคับปิดโปรเซสนี้"},
     "MEMORY_HIGH.host.rec": {
         "en": "Lower train.dataloader_num_workers and data.num_proc, train on a smaller sample (data.train_samples), or use a machine with more memory.",
         "th": "ลด train.dataloader_num_workers และ data.num_proc ฝึกด้วยข้อมูลที่น้อยลง (data.train_samples) หรือใช้เครื่องที่มีหน่วยความจำมากกว่า"},
@@ -399,7 +399,7 @@ POLICY: dict[str, dict[str, str]] = {
     "reason.rule": {"en": "policy.rules.{code}: {action}", "th": "policy.rules.{code}: {action}"},
     "reason.again": {
         "en": "{code} again after {n} {action}(s) (times: {times}); then: {then}",
-        "th": "พบ {code} อีกครั้งหลัง {action} ไปแล้ว {n} ครั้ง (times: {times}); then: {then}"},
+        "th": "พบ {code} อีกครั้งหลัง {action} ไปแล้ว {n} ครั้ง (ตั้งไว้ times: {times}, then: {then})"},
     "reason.limit": {
         "en": "{action} for {code} would be automatic action {n}, more than policy.max_actions ({max})",
         "th": "{action} สำหรับ {code} จะเป็นการลงมืออัตโนมัติครั้งที่ {n} เกิน policy.max_actions ({max})"},
