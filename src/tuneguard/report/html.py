@@ -58,6 +58,7 @@ from tuneguard.report.verdict import (
     compute_verdict,
     eval_loss_at,
     fmt,
+    summary_spec,
 )
 
 log = logging.getLogger(__name__)
@@ -332,6 +333,11 @@ def _event_details(e: dict[str, Any], language: str) -> str:
     text = payload.get("text")
     if e.get("type") == "notify_sent":  # one per message: its words come from its two fields, not a stored spec
         text = T("notify.sent", event=payload.get("event"), scheme=payload.get("scheme"))
+    criteria = payload.get("criteria")
+    if e.get("type") == "report" and payload.get("verdict") in ("pass", "fail", "inconclusive") and \
+            isinstance(criteria, list):  # the verdict's summary, as the phone got it
+        text = summary_spec(str(payload["verdict"]), [(str(c.get("name")), str(c.get("status")))
+                                                      for c in criteria if isinstance(c, dict)])
     if is_spec(text):
         return _shorten(in_language(text, _short(payload), language), 320)
     if e.get("type") == "finding" and isinstance(text, dict):
