@@ -484,7 +484,7 @@ _ADVICE: dict[str, dict[str, str]] = {
     "mem.accum": {"en": "keep the effective batch size", "th": "คงขนาด batch ที่แท้จริงไว้"},
     "mem.blocked": {
         "en": "data.max_length {new} would need about {peak:.3g} GB by the memory estimate, more than the {budget:.3g} GB this machine has even with batch size 1",
-        "th": "data.max_length {new} จะใช้ประมาณ {peak:.3g} GB ตามที่ประมาณไว้ มากกว่า {budget:.3g} GB ที่เครื่องนี้มี แม้ใช้ batch size 1"},
+        "th": "data.max_length {new} จะใช้ประมาณ {peak:.3g} GB ตามที่ประมาณไว้ มากกว่า {budget:.3g} GB ที่เครื่องนี้มี แม้ใช้ batch ขนาด 1"},
     "trunc.need": {
         "en": "about {n} tokens (95% of the truncated rows)", "th": "ประมาณ {n} token (95% ของแถวที่ถูกตัด)"},
     "trunc.longer": {"en": "longer sequences", "th": "ลำดับที่ยาวกว่านี้"},
@@ -495,7 +495,7 @@ _ADVICE: dict[str, dict[str, str]] = {
         "th": "แถวที่ถูกตัดต้องการ{need} มากกว่าที่โมเดลนี้รับได้ data.max_length จึงคงไว้ที่ {where} ให้ย่อหรือแบ่งตัวอย่างที่ยาวที่สุด หรือเลือกโมเดลที่ context ยาวกว่า"},
     "trunc.blocked": {
         "en": "The truncated rows need {need}, but {blocked}: data.max_length stays at {cur}. Shorten or split the longest examples.",
-        "th": "แถวที่ถูกตัดต้องการ{need} แต่{blocked} data.max_length จึงคงไว้ที่ {cur} ให้ย่อหรือแบ่งตัวอย่างที่ยาวที่สุด"},
+        "th": "แถวที่ถูกตัดต้องการ{need} แต่ {blocked} data.max_length จึงคงไว้ที่ {cur} ให้ย่อหรือแบ่งตัวอย่างที่ยาวที่สุด"},
     "trunc.raise": {
         "en": "answers were cut at {cur} tokens; the truncated rows need {need}",
         "th": "คำตอบถูกตัดที่ {cur} token แถวที่ถูกตัดต้องการ{need}"},
