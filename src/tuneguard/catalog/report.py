@@ -38,6 +38,11 @@ _REPORT: dict[str, dict[str, str]] = {
     "card.tps": {"en": "median tokens/s", "th": "token/วินาที (มัธยฐาน)"},
     "card.findings": {"en": "findings", "th": "สิ่งที่ตรวจพบ"},
     "na": {"en": "n/a", "th": "ไม่มีข้อมูล"},
+    # a duration and a time in seconds
+    "dur.h": {"en": "{h}h {m}m {s}s", "th": "{h} ชม. {m} นาที {s} วินาที"},
+    "dur.m": {"en": "{m}m {s}s", "th": "{m} นาที {s} วินาที"},
+    "dur.s": {"en": "{s}s", "th": "{s} วินาที"},
+    "seconds": {"en": "{v} s", "th": "{v} วินาที"},
     # badge and verdict table
     "badge.failed": {"en": "{failed} of {n} criteria failed", "th": "ไม่ผ่าน {failed} จาก {n} เกณฑ์"},
     "badge.all": {"en": "all {n} criteria passed", "th": "ผ่านครบทั้ง {n} เกณฑ์"},

@@ -157,13 +157,16 @@ def to_epoch(ts: Any) -> float | None:
     return None
 
 
-def duration(seconds: float | None) -> str:
+def duration(seconds: float | None, language: str = "en") -> str:
+    """A run's length as people read it ("1h 05m 03s"; Thai: "1 ชม. 05 นาที 03 วินาที")."""
     if seconds is None or not is_finite(seconds) or seconds < 0:
-        return "n/a"
+        return say("report.na", language)
     s = int(round(seconds))
     h, rem = divmod(s, 3600)
     m, s = divmod(rem, 60)
-    return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s" if m else f"{s}s"
+    if h:
+        return say("report.dur.h", language, h=h, m=f"{m:02d}", s=f"{s:02d}")
+    return say("report.dur.m", language, m=m, s=f"{s:02d}") if m else say("report.dur.s", language, s=s)
 
 
 def evidence_html(ev: dict[str, Any]) -> str:
