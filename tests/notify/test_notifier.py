@@ -194,6 +194,9 @@ def test_what_a_target_missed_while_down_is_sent_when_it_answers_again(refused_p
     assert [b["title"] for b in ep.bodies] == [
         "Evaluation · r", "Training started · r", "Problem found · r"]
     assert "Code: LOSS_SPIKE" in ep.bodies[2]["message"]
+    # What was missed says it is late (its step is old news by now); the new message does not.
+    late = "Sent late: this message was missed while the service was unreachable.\n"
+    assert [b["message"].startswith(late) for b in ep.bodies] == [False, True, True]
     assert [e["payload"]["event"] for e in store.events("notify_sent")] == ["evaluation", "started", "finding"]
     assert [e["payload"]["event"] for e in store.events("notify_failed")] == ["started", "evaluation", "finding"]
 

@@ -104,6 +104,10 @@ LINES: dict[str, dict[str, str]] = {
         "en": 'tuneguard can reach you here: notifications about your training runs will arrive like this.',
         "th": 'tuneguard ส่งข้อความถึงคุณได้แล้ว การแจ้งเตือนเกี่ยวกับการฝึกจะมาถึงในรูปแบบนี้'},
     'truncated': {"en": '…(truncated)', "th": '…(ตัดข้อความส่วนที่เหลือ)'},
+    # The first line of a message re-sent after an outage: it is late, and says so.
+    'late': {
+        "en": 'Sent late: this message was missed while the service was unreachable.',
+        "th": 'ส่งช้า: ข้อความนี้ส่งไม่ได้ในช่วงที่ติดต่อบริการแจ้งเตือนไม่ได้'},
 }
 
 # What the notifier records about its own deliveries (events notify_failed and notify_dropped

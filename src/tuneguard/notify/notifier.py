@@ -26,7 +26,7 @@ from typing import Any
 from tuneguard.catalog import Spec, T
 from tuneguard.config.schema import NotifyConfig
 from tuneguard.notify.delivery import Delivery, SendResult, Target
-from tuneguard.notify.messages import Message, fit, render, truncation_marker
+from tuneguard.notify.messages import Message, fit, late_line, render, truncation_marker
 from tuneguard.notify.secrets import Scrubber, ScrubFilter
 from tuneguard.store.run_store import RunStore
 
@@ -305,6 +305,8 @@ class Notifier:
         if target.limit not in cache:
             lang = self._cfg.language
             msg = render(item.event, item.payload, language=lang, run_name=self._run_name)
+            if item.only is not None:  # a re-send after an outage: the reader learns it is late
+                msg = Message(msg.title, f"{late_line(lang)}\n{msg.body}")
             msg = Message(self._scrub(msg.title), self._scrub(msg.body))
             cache[target.limit] = fit(msg, limit=target.limit, marker=truncation_marker(lang))
         return cache[target.limit]
