@@ -45,10 +45,10 @@ _FIX: dict[str, dict[str, str]] = {
     "malformed": {"en": "{rows} removed.", "th": "ลบ {rows}"},
     "truncated_removed": {
         "en": "{rows} whose answer does not fit data.max_length removed.",
-        "th": "ลบ {rows} ที่คำตอบยาวเกิน data.max_length"},
+        "th": "ลบ {rows}ที่คำตอบยาวเกิน data.max_length"},
     "truncated_kept": {
         "en": "{rows} listed below, kept: pass `--truncation drop` to remove them, or raise data.max_length{raise_to}.",
-        "th": "เก็บ {rows} ที่ระบุด้านล่างไว้: ใช้ `--truncation drop` เพื่อลบ หรือเพิ่ม data.max_length{raise_to}"},
+        "th": "เก็บ {rows}ที่ระบุด้านล่างไว้: ใช้ `--truncation drop` เพื่อลบ หรือเพิ่ม data.max_length{raise_to}"},
     "raise_to": {"en": " (the audit suggests about {n})", "th": " (การตรวจข้อมูลแนะนำประมาณ {n})"},
     "not_changed_why": {"en": "not changed: {why}.", "th": "ไม่ได้แก้: {why}"},
     "not_changed_info": {
@@ -86,7 +86,7 @@ _FIX: dict[str, dict[str, str]] = {
     "note.empty": {"en": "{key}: {why}.", "th": "{key}: {why}"},
     "empty.validation": {
         "en": "every row was removed, so the fixed config draws validation from the training file (data.test_size)",
-        "th": "ทุกแถวถูกลบ config ที่แก้แล้วจึงแบ่งชุด validation จากไฟล์ข้อมูลฝึก (data.test_size)"},
+        "th": "ทุกแถวถูกลบ config ที่แก้แล้วจึงแบ่งชุด validation ออกจากไฟล์ข้อมูลฝึกแทน (data.test_size)"},
     "empty.test": {"en": "every row was removed, so there is no test set", "th": "ทุกแถวถูกลบ จึงไม่มีชุด test"},
     "note.secrets": {
         "en": "Secrets (notify.urls, model.hub_token) are redacted in config.yaml: set them again with --set, or keep them in an environment variable (${{VAR}}).",
