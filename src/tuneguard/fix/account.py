@@ -84,8 +84,9 @@ def _finding_line(f: Finding, plan: FixPlan, language: str) -> str:
         sugg = (f.evidence or {}).get("needed_length_p95")
         raise_to = t("raise_to", n=num(sugg)) if isinstance(sugg, (int, float)) else ""
         return head + t("truncated_kept", rows=n_rows(len(plan.truncated)), raise_to=raise_to)
-    if any(g.code == f.code for g, _ in plan.left):
-        return head + t("not_changed_why", why=t(f"left.{f.code}"))
+    why = next((w for g, w in plan.left if g.code == f.code), None)
+    if why:
+        return head + t("not_changed_why", why=why)
     if f.severity not in FAULT:
         return head + t("not_changed_info")
     return head + t("not_changed")
