@@ -74,11 +74,12 @@ def test_every_event_and_criterion_has_its_texts() -> None:
         assert THAI.search(Criterion(CRITERIA_NAMES[0], status, "").status_in("th"))  # type: ignore[arg-type]
 
 
-SPEC_CALL = re.compile(r"""\b(?:T|V|say|w|Words\([^)]*\))\(\s*f?["']([A-Za-z_.]+)["']""")
+SPEC_CALL = re.compile(r"""\b(?:T|V|say|w|t|Words\([^)]*\))\(\s*f?["']([A-Za-z_.]+)["']""")
 
 
 def test_every_key_the_code_asks_for_exists() -> None:
-    """Literal keys passed to T(...), V(...) (verdict.), say(...) and the report's w(...) (report.)."""
+    """Literal keys passed to T(...), V(...) (verdict.), say(...), the report's w(...) (report.) and
+    the fix report's t(...) (fix.)."""
     asked = 0
     for path in (ROOT / "src" / "tuneguard").rglob("*.py"):
         text = path.read_text("utf-8")
@@ -88,7 +89,7 @@ def test_every_key_the_code_asks_for_exists() -> None:
             if key.endswith("."):  # an f-string prefix: "overall.{x}"
                 continue
             call = "w" if call.startswith("Words") else call
-            full = {"V": f"verdict.{key}", "w": f"report.{key}"}.get(call, key)
+            full = {"V": f"verdict.{key}", "w": f"report.{key}", "t": f"fix.{key}"}.get(call, key)
             assert full in TABLE, f"{path.relative_to(ROOT)}: {call}({key!r})"
             asked += 1
     assert asked > 150
