@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests.thai_sentences import english_sentences, kept_in_english
+from tests.thai_sentences import ALLOWED, english_sentences, kept_in_english
 from tuneguard.catalog import LANGUAGES, TABLE, TABLES, J, T, placeholders, render
 from tuneguard.config.schema import NOTIFY_EVENTS
 from tuneguard.findings import AUDIT_CODES, GUARD_CODES, Finding
@@ -74,11 +74,12 @@ def test_every_event_and_criterion_has_its_texts() -> None:
         assert THAI.search(Criterion(CRITERIA_NAMES[0], status, "").status_in("th"))  # type: ignore[arg-type]
 
 
-SPEC_CALL = re.compile(r"""\b(?:T|V|say|w|Words\([^)]*\))\(\s*f?["']([A-Za-z_.]+)["']""")
+SPEC_CALL = re.compile(r"""\b(?:T|V|say|w|t|Words\([^)]*\))\(\s*f?["']([A-Za-z_.]+)["']""")
 
 
 def test_every_key_the_code_asks_for_exists() -> None:
-    """Literal keys passed to T(...), V(...) (verdict.), say(...) and the report's w(...) (report.)."""
+    """Literal keys passed to T(...), V(...) (verdict.), say(...), the report's w(...) (report.) and
+    the fix report's t(...) (fix.)."""
     asked = 0
     for path in (ROOT / "src" / "tuneguard").rglob("*.py"):
         text = path.read_text("utf-8")
@@ -88,7 +89,7 @@ def test_every_key_the_code_asks_for_exists() -> None:
             if key.endswith("."):  # an f-string prefix: "overall.{x}"
                 continue
             call = "w" if call.startswith("Words") else call
-            full = {"V": f"verdict.{key}", "w": f"report.{key}"}.get(call, key)
+            full = {"V": f"verdict.{key}", "w": f"report.{key}", "t": f"fix.{key}"}.get(call, key)
             assert full in TABLE, f"{path.relative_to(ROOT)}: {call}({key!r})"
             asked += 1
     assert asked > 150
@@ -156,6 +157,31 @@ def test_every_thai_text_passes_the_sentence_check_of_a_thai_run() -> None:
     assert english == {}
 
 
+def untranslated(thai: str, allowed: set[str]) -> list[str]:
+    """The English words of a "Thai" text written without Thai script (a copy of the English,
+    or a word nobody translated): words beyond the terms docs/THAI.md keeps in English,
+    placeholders and identifiers (codes, config keys, names with underscores)."""
+    if THAI.search(thai):
+        return []
+    rest = re.sub(r"\{[^}]*\}", " ", thai)
+    for pattern in ALLOWED:
+        if not pattern.pattern.startswith("[-+]"):  # numbers stay: distinct-2 is one term
+            rest = pattern.sub(" ", rest)
+    return [w for w in re.findall(r"[A-Za-z][A-Za-z0-9\-]*", rest) if w.lower() not in allowed]
+
+
+def test_no_key_has_an_english_text_and_no_thai_one() -> None:
+    """Every key's Thai is Thai: a text without Thai script holds only placeholders,
+    identifiers and the terms kept in English ("step {step}", "LoRA: r={r}, alpha={alpha}"),
+    never the English left in place of a translation; a key with no Thai at all fails the
+    first test of this module."""
+    allowed = kept_in_english()
+    assert untranslated("Training halted", allowed) == ["Training", "halted"]  # the check sees a copy
+    assert untranslated("ฝึกต่อจาก step {step}", allowed) == untranslated("step {step}", allowed) == []
+    left = {key: words for key, entry in ALL.items() if (words := untranslated(entry["th"], allowed))}
+    assert left == {}
+
+
 def test_the_seen_line_says_in_english_what_fmt_says() -> None:
     """tuneguard.fmt.seen_text (no catalog import: the CLI's start-up) and the catalog's English agree."""
     from tuneguard.catalog import say
@@ -166,3 +192,42 @@ def test_the_seen_line_says_in_english_what_fmt_says() -> None:
     assert seen_text({"examples_seen": 1240, "passes": 0.41}) == say("report.seen.passes", "en", examples=1240,
                                                                     passes="0.41")
     assert seen_text({"examples_seen": 12}) == say("report.seen", "en", examples=12)
+
+
+SEEN = T("seen.after", examples=16740, passes="2.5", rows=6696)
+SPIKE = {"loss": 9.214, "step": 1240, "ratio": 3.41, "median": 2.702, "n": 48, "limit": 3.0, "jump": 6.02, "high": 3.19,
+         "quantile": 0.95}
+
+
+def test_the_spike_clauses_and_the_easy_task_read_as_thai_sentences() -> None:
+    """LOSS_SPIKE with each rule it can name beyond the floor, and LOSS_COLLAPSE's easy-task
+    note, rendered with a run's numbers: exact Thai, clauses joined with และ, no full stop."""
+    spread = render(T("LOSS_SPIKE.found", **SPIKE, spread=T("LOSS_SPIKE.spread", z=5.1, limit=4.5, centre=2.95),
+                      end=T("end.period")), "th")
+    assert spread == ("ค่า loss การฝึกพุ่งขึ้นเป็น 9.214 ที่ step 1240 คิดเป็น 3.4 เท่าของค่ามัธยฐาน 2.702 ของ 48 step ก่อนหน้า "
+                      "(เกณฑ์ 3 เท่า) และสูงกว่าขอบบนของช่วงปกติ (3.19, ควอนไทล์ที่ 95%) อยู่ 6.02 และสูงกว่า eval loss ล่าสุด "
+                      "(2.95) อยู่ 5.1 เท่าของความผันผวนปกติระหว่าง step (เกณฑ์ 4.5 เท่า)")
+    median = render(T("LOSS_SPIKE.found", **SPIKE, spread=T("LOSS_SPIKE.spread_median", z=8.23, limit=4.5),
+                      end=T("LOSS_SPIKE.seen_suffix", seen=SEEN)), "th")
+    assert median.endswith("อยู่ 6.02 และสูงกว่าค่ามัธยฐานนั้นอยู่ 8.2 เท่าของความผันผวนปกติระหว่าง step (เกณฑ์ 4.5 เท่า) "
+                           "หลังจากโมเดลเห็นข้อมูล 16,740 ตัวอย่าง (2.5 รอบของข้อมูลทั้ง 6,696 แถว)")
+    initial = render(T("LOSS_SPIKE.found", **{**SPIKE, "loss": 11.9, "ratio": 4.4, "jump": 8.7},
+                       spread=T("LOSS_SPIKE.initial", ratio=3.3, initial=3.61, limit=3.0), end=T("end.period")), "th")
+    assert initial.endswith("อยู่ 8.7 และคิดเป็น 3.3 เท่าของ loss ที่ step แรก (3.61) ซึ่งคือ loss ของข้อมูลนี้ก่อนเริ่มฝึก "
+                            "(เกณฑ์ 3 เท่า)")
+    easy = render(T("LOSS_COLLAPSE.easy", loss=0.0412, loss_step=60, rule=T("LOSS_COLLAPSE.rule.ratio", ratio=0.05),
+                    eval_loss=0.0455, step=80, low=0.0398, limit=3.0, audit=T("LOSS_COLLAPSE.with_clean")), "th")
+    assert easy == ("งานนี้ดูง่ายสำหรับโมเดลนี้ ไม่ใช่ข้อมูลผิดปกติ: ค่า loss การฝึกลดต่ำ (0.0412 ที่ step 60, ต่ำกว่า 5% ของค่า "
+                    "loss เริ่มต้น) และ eval loss บนแถวที่ไม่ได้ใช้ฝึกอยู่ในระดับเดียวกัน (0.0455 ที่ step 80 เทียบกับ loss "
+                    "การฝึกเฉลี่ย 0.0398 ตั้งแต่การประเมินครั้งก่อน ต่างกันไม่เกิน 3 เท่า) และการตรวจข้อมูลไม่พบปัญหา")
+    # The English keeps its full stop; an empty Thai text is rendered empty, not replaced by the English one.
+    assert render(T("LOSS_SPIKE.found", **SPIKE, spread="", end=T("end.period")), "en").endswith("quantile).")
+    assert render(T("end.period"), "th") == ""
+
+
+def test_a_collapse_link_names_what_the_audit_found_with_a_space_before_latin_text() -> None:
+    links = J("join.semi", [
+        T("LOSS_COLLAPSE.link_share", share=0.42, what=T("LOSS_COLLAPSE.related.DUPLICATE_EXACT"), code="DUPLICATE_EXACT"),
+        T("LOSS_COLLAPSE.link", what=T("LOSS_COLLAPSE.related.PAD_IS_EOS"), code="PAD_IS_EOS")])
+    assert render(links, "th") == ("การตรวจข้อมูลพบ แถวซ้ำทุกตัวอักษร คิดเป็น 42% (ดู DUPLICATE_EXACT); "
+                                   "การตรวจข้อมูลพบ pad == eos (EOS ถูก mask ออกจาก labels) (ดู PAD_IS_EOS)")

@@ -249,3 +249,31 @@ def test_bad_input_is_one_line_and_exit_2_and_leaves_nothing(tmp_path: Path, tra
         assert words in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert (foreign / "notes.txt").read_text("utf-8") == "keep me" and len(list(foreign.iterdir())) == 1
     assert not (tmp_path / "x").exists()
+
+
+def test_fix_report_in_thai_when_the_config_reads_thai(planted: dict, tmp_path: Path) -> None:
+    """notify.language: th (report.language unset) writes fix-report.md in Thai: every heading,
+    table head, line per finding, note and next command; the terminal stays English."""
+    out = tmp_path / "fixed"
+    r = invoke("fix", str(planted["cfg"]), "--out", str(out), "--truncation", "drop", "--set", "notify.language=th")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines()[0].startswith("Removed 15 of 356 rows")
+    report = (out / "fix-report.md").read_text("utf-8")
+    assert report.startswith(f"# การแก้ข้อมูล: {planted['cfg']}\n\n<!-- written by tuneguard fix -->\n\n"
+                             "ลบไป 15 แถว จากทั้งหมด 356 แถว (DUPLICATE_EXACT 5, DUPLICATE_NEAR 4, TRAIN_VAL_LEAKAGE 3, "
+                             "MALFORMED_ROWS 2, ANSWER_TRUNCATED 1)\n")
+    for line in ("| ไฟล์ | ต้นฉบับ | สำเนา | แถวก่อนแก้ | แถวหลังแก้ | ลบไป |", "## สิ่งที่การตรวจข้อมูลพบ",
+                 "- **TRAIN_VAL_LEAKAGE** (ข้อผิดพลาด): ลบแถว validation/test 3 แถวที่มีอยู่ในข้อมูลฝึกด้วยออกจากไฟล์ของชุดนั้น "
+                 "ส่วนข้อมูลฝึกยังคงครบทุกแถว",
+                 "- **MALFORMED_ROWS** (คำเตือน): ลบ 2 แถว",
+                 "- **DUPLICATE_EXACT** (คำเตือน): ลบ 5 แถว จาก 2 กลุ่ม แต่ละกลุ่มเก็บแถวแรกตามลำดับในไฟล์ไว้",
+                 "- **ANSWER_IN_PROMPT** (ข้อมูล): ไม่ได้แก้ (ระดับข้อมูลเป็นเพียงข้อเท็จจริง ไม่ใช่ข้อบกพร่อง)",
+                 "| เก็บไว้ | ลบ (สำเนาที่เกือบเหมือนแถวที่เก็บไว้) |", "| validation.jsonl:43 | train.jsonl:165 | เกือบซ้ำ |",
+                 "## คำตอบที่ยาวเกิน data.max_length (384 token): ลบแล้ว", "## ผลการตรวจข้อมูลหลังแก้",
+                 "ไม่พบอีกแล้ว: TRAIN_VAL_LEAKAGE, MALFORMED_ROWS, DUPLICATE_EXACT, DUPLICATE_NEAR",
+                 "- พบด้วย: **ANSWER_IN_PROMPT** (ข้อมูล): ในงานแบบคำตอบอิสระ ข้อมูลฝึก 3 จาก 301 แถว (1.0%) มีคำตอบอย่างน้อย "
+                 "50.0% อยู่ใน prompt แบบตรงตัว โมเดลจึงเรียนรู้การลอกแทนการตอบ",
+                 "## ขั้นตอนถัดไป", "# ตรวจข้อมูลที่แก้แล้ว", "# ฝึกด้วยข้อมูลนี้"):
+        assert f"\n{line}\n" in report, line
+    for english in ("What the audit found", "removed in", "Audit of the fixed data", "check the cleaned data", "| kept |"):
+        assert english not in report, english

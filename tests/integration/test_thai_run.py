@@ -103,7 +103,11 @@ def test_the_thai_report_and_the_english_one(thai_run: dict[str, Any]) -> None:
     assert '<html lang="th">' in html
     for text in ("ผลวินิจฉัย: ข้อมูลมีข้อบกพร่อง", "<h2>ผลสรุปตามเกณฑ์</h2>", "<h2>สิ่งที่ตรวจพบ</h2>",
                  "ค่า loss การฝึกลดลงอย่างค่อยเป็นค่อยไป", "ค่า loss validation ลดตาม loss การฝึก",
-                 "แถวซ้ำทุกตัวอักษร", "ค่า loss (สเกล log)", ">ไม่ผ่าน<"):
+                 "แถวซ้ำทุกตัวอักษร", "ค่า loss (สเกล log)", ">ไม่ผ่าน<",
+                 # the events table: names and the records that have words, in Thai
+                 '<td>policy ลงมือ</td><td class="mono small">ย้อนกลับจาก step 12 ไปที่ checkpoint-10',
+                 '<td>รายงาน</td><td class="mono small">ผลสรุป: ไม่ผ่าน (ผ่าน 2, ไม่ผ่าน 1, ไม่ทราบ 2)',
+                 "ส่งการแจ้งเตือน halted แล้ว (json)"):
         assert text in html, text
     md = (run_dir / "report.md").read_text("utf-8")
     assert md.startswith("# รายงาน tuneguard: run\n") and "## ผลสรุปตามเกณฑ์" in md

@@ -98,7 +98,7 @@ def test_the_final_report_message_leads_with_the_diagnosis_in_both_languages() -
     assert en_lines[2] == ("Because: eval loss rose from its best 3.7 at step 180 to 4.2 at step 400 while the "
                            "training loss fell from 2.1 to 0.63; OVERFITTING at step 120")
     th_lines = render("report", PAYLOADS["report"], language="th", run_name="r").body.splitlines()
-    assert th_lines[1].startswith("ผลวินิจฉัย: โมเดลจำข้อมูลฝึก (overfitting): โมเดลจำแถวข้อมูลฝึก")
+    assert th_lines[1].startswith("ผลวินิจฉัย: โมเดลจำข้อมูลฝึก (overfitting) - โมเดลจำแถวข้อมูลฝึก")
     assert th_lines[2].startswith("หลักฐาน: eval loss เพิ่มจากค่าดีที่สุด 3.7 ที่ step 180")
     qa_th = render("qa", PAYLOADS["qa"], language="th", run_name="r").body
     assert "คำตอบที่ถูก: thirty-eight (ตอบผิด)" in qa_th
@@ -191,7 +191,7 @@ def test_task_shape_in_the_started_message_in_both_languages(task: str, source: 
     how_en = "set by data.task" if source == "data.task" else "inferred from the data"
     how_th = "กำหนดโดย data.task" if source == "data.task" else "อนุมานจากข้อมูล"
     assert f"Task: {en.LINES['task_' + task]} ({how_en})" in m_en.body.splitlines()
-    assert f"ประเภทงาน: {th.LINES['task_' + task]} ({how_th})" in m_th.body.splitlines()
+    assert f"ประเภทงาน: {th.LINES['task_' + task]}, {how_th}" in m_th.body.splitlines()
 
 
 def test_severity_override_named_in_the_finding_message_in_both_languages() -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from tests.live import poll
 
+from tuneguard.catalog import render
 from tuneguard.findings import Finding
 from tuneguard.notify import Notifier
 
@@ -163,6 +164,14 @@ def test_a_refused_endpoint_is_recorded_and_then_skipped(refused_port, store, ma
     # Every message is accounted for: tried and failed, or skipped while the target is down.
     assert len(failed) + sum(e["payload"]["count"] for e in store.events("notify_dropped")) == 100
     assert any(f["payload"]["reason"].startswith("skipped: ") for f in failed)
+    # The record says it in Thai for a Thai report, from the same fields.
+    first = failed[0]["payload"]
+    assert render(first["text"], "th") == (f"ส่งการแจ้งเตือน evaluation ถึง json://*** ไม่สำเร็จหลังลอง {first['attempts']} "
+                                           f"ครั้ง: {first['reason']}")
+    skipped = next(f["payload"] for f in failed if f["payload"]["reason"].startswith("skipped: "))
+    th = render(skipped["text"], "th")
+    assert th.startswith("ข้ามการแจ้งเตือน evaluation ถึง json://*** หลังส่งไม่สำเร็จ 3 ครั้งติดกัน (ครั้งล่าสุด: ") and \
+        th.endswith(" วินาที ข้อความนี้จะไม่ถูกส่งซ้ำ เพราะข้อความถัดไปแทนที่แล้ว"), th
 
 
 def test_what_a_target_missed_while_down_is_sent_when_it_answers_again(refused_port, http_server, store,
@@ -185,6 +194,9 @@ def test_what_a_target_missed_while_down_is_sent_when_it_answers_again(refused_p
     assert [b["title"] for b in ep.bodies] == [
         "Evaluation · r", "Training started · r", "Problem found · r"]
     assert "Code: LOSS_SPIKE" in ep.bodies[2]["message"]
+    # What was missed says it is late (its step is old news by now); the new message does not.
+    late = "Sent late: this message was missed while the service was unreachable.\n"
+    assert [b["message"].startswith(late) for b in ep.bodies] == [False, True, True]
     assert [e["payload"]["event"] for e in store.events("notify_sent")] == ["evaluation", "started", "finding"]
     assert [e["payload"]["event"] for e in store.events("notify_failed")] == ["started", "evaluation", "finding"]
 
@@ -204,6 +216,10 @@ def test_full_queue_drops_oldest_progress_then_new_messages(http_server, store, 
                for e in store.events("notify_dropped")}
     assert dropped == {("progress", "queue full"): 1, ("finished", "queue full"): 1,
                        ("evaluation", "flush time limit"): 3}
+    assert {render(e["payload"]["text"], "th") for e in store.events("notify_dropped")} == {
+        "ทิ้งการแจ้งเตือน progress 1 ข้อความ เพราะคิวเต็ม (notify.queue_size)",
+        "ทิ้งการแจ้งเตือน finished 1 ข้อความ เพราะคิวเต็ม (notify.queue_size)",
+        "การแจ้งเตือน evaluation 3 ข้อความส่งไม่ทันเวลาที่กำหนดตอนจบการรัน (notify.flush_timeout_s)"}
 
 
 def test_progress_is_coalesced_and_rate_limited(http_server, store, make_cfg) -> None:

@@ -60,7 +60,7 @@ def test_collapse_past_the_first_pass_says_what_the_model_had_seen_in_both_langu
     d = diagnose([collapse], HEALTHY, {})
     assert d.evidence[0].text() == ("LOSS_COLLAPSE at step 25: training loss 6.688 -> 0.2624 after 164 examples "
                                     "(1.52 passes over the rows), with DUPLICATE_EXACT in the audit")
-    assert d.evidence[0].text("th") == ("LOSS_COLLAPSE ที่ step 25: ค่า loss การฝึก 6.688 -> 0.2624 หลังจากเห็นข้อมูล 164 "
+    assert d.evidence[0].text("th") == ("LOSS_COLLAPSE ที่ step 25: ค่า loss การฝึก 6.688 -> 0.2624 หลังจากโมเดลเห็นข้อมูล 164 "
                                         "ตัวอย่าง (1.52 รอบของข้อมูลทั้งชุด) และการตรวจข้อมูลพบ DUPLICATE_EXACT")
 
 
@@ -162,7 +162,7 @@ def test_thai_line_and_a_payload_round_trip() -> None:
     d = diagnose([guard("OVERFITTING", 120)], OVERFIT, {})
     back = Diagnosis.from_dict(d.to_dict())
     assert back.kind == d.kind and back.evidence == d.evidence and back.codes == d.codes
-    assert back.line("th").startswith("ผลวินิจฉัย: โมเดลจำข้อมูลฝึก (overfitting): ")
+    assert back.line("th").startswith("ผลวินิจฉัย: โมเดลจำข้อมูลฝึก (overfitting) - ")
     assert back.because("th").startswith("หลักฐาน: eval loss เพิ่มจากค่าดีที่สุด 3.7 ที่ step 180")
     junk = Diagnosis.from_dict({"kind": "nonsense", "evidence": [{"key": "no-such-text"}, "x"]})
     assert (junk.kind, junk.evidence) == ("inconclusive", [])

@@ -1,8 +1,10 @@
 """The bilingual catalog: every text tuneguard shows a person, English and Thai side by side.
 
 One table per family (finding codes and policy actions in `findings.py`, notification
-events in `events.py`, report headings, verdict criteria and plot labels in `report.py`;
-the diagnosis in `diagnosis.py`), merged into `TABLE`. A detector
+events in `events.py`, report headings, verdict criteria, plot labels and the compare page in
+`report.py`; the diagnosis in `diagnosis.py`; fix-report.md in `fix.py`), merged into `TABLE`.
+The Thai follows one glossary (docs/THAI.md): one Thai term per concept, the terms Thai ML
+engineers say in English kept in English. A detector
 or a report builds a spec (`T(key, **params)`), and `render(spec, language)` makes the
 sentence; tests/test_catalog.py fails when a key lacks a language or when the two
 languages' placeholders differ.
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tuneguard.catalog import diagnosis, events, findings, report
+from tuneguard.catalog import diagnosis, events, findings, fix, report
 from tuneguard.catalog.core import LANGUAGES, J, Spec, T, is_spec, pct, placeholders, render
 
 _OWN_RENDERER = ("event_titles", "event_lines", "diagnosis")
@@ -20,6 +22,7 @@ TABLES: dict[str, dict[str, dict[str, str]]] = {
     "common": findings.COMMON, "audit": findings.AUDIT, "guard": findings.GUARD, "policy": findings.POLICY,
     "report": report.REPORT, "verdict": report.VERDICT, "advice": report.ADVICE,
     "event_titles": events.TITLES, "event_lines": events.LINES, "diagnosis": diagnosis.DIAGNOSIS,
+    "fix": fix.FIX, "notify_records": events.RECORDS,
 }
 # Every key but the notification lines and the diagnosis (tuneguard.notify.messages and
 # tuneguard.diagnosis render those with str.format), in one table.

@@ -79,7 +79,8 @@ class _Formatter(string.Formatter):
 
     def template(self, key: str) -> str:
         entry = self.table[key]
-        return entry.get(self.language) or entry["en"]
+        # An empty text is a text (Thai's sentence end, "end.period"): only a missing language falls back.
+        return entry[self.language] if self.language in entry else entry["en"]
 
 
 def render(spec: Any, language: str = "en", table: Mapping[str, Mapping[str, str]] | None = None) -> str:

@@ -33,7 +33,7 @@ DIAGNOSIS: dict[str, dict[str, str]] = {
     "inconclusive.means": {
         "en": "too little was recorded to tell what happened",
         "th": "ข้อมูลที่บันทึกไว้น้อยเกินกว่าจะสรุปได้"},
-    "line": {"en": "Diagnosis: {label}: {means}", "th": "ผลวินิจฉัย: {label}: {means}"},
+    "line": {"en": "Diagnosis: {label}: {means}", "th": "ผลวินิจฉัย: {label} - {means}"},
     "because": {"en": "Because: {v}", "th": "หลักฐาน: {v}"},
     # evidence, one template per kind of fact
     "ev.audit_errors": {
@@ -50,12 +50,12 @@ DIAGNOSIS: dict[str, dict[str, str]] = {
     "ev.collapse_linked_seen": {
         "en": "LOSS_COLLAPSE at step {step}: training loss {initial} -> {loss} after {examples} examples ({passes} "
               "passes over the rows), with {codes} in the audit",
-        "th": "LOSS_COLLAPSE ที่ step {step}: ค่า loss การฝึก {initial} -> {loss} หลังจากเห็นข้อมูล {examples} ตัวอย่าง "
+        "th": "LOSS_COLLAPSE ที่ step {step}: ค่า loss การฝึก {initial} -> {loss} หลังจากโมเดลเห็นข้อมูล {examples} ตัวอย่าง "
               "({passes} รอบของข้อมูลทั้งชุด) และการตรวจข้อมูลพบ {codes}"},
     "ev.collapse_seen": {
         "en": "LOSS_COLLAPSE at step {step}: training loss {initial} -> {loss} after {examples} examples ({passes} "
               "passes over the rows)",
-        "th": "LOSS_COLLAPSE ที่ step {step}: ค่า loss การฝึก {initial} -> {loss} หลังจากเห็นข้อมูล {examples} ตัวอย่าง "
+        "th": "LOSS_COLLAPSE ที่ step {step}: ค่า loss การฝึก {initial} -> {loss} หลังจากโมเดลเห็นข้อมูล {examples} ตัวอย่าง "
               "({passes} รอบของข้อมูลทั้งชุด)"},
     "ev.non_finite": {
         "en": "a non-finite loss or gradient (NaN/Inf) at step {step}",

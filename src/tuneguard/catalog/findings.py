@@ -20,13 +20,13 @@ COMMON: dict[str, dict[str, str]] = {
     "task.rewriting": {"en": "rewriting", "th": "เขียนใหม่ (rewriting)"},
     "task.open": {"en": "open", "th": "คำตอบอิสระ"},
     "seen.after": {"en": "after {examples:,} examples ({passes} passes over the {rows:,} rows)",
-                   "th": "หลังจากเห็น {examples:,} ตัวอย่าง ({passes} รอบของข้อมูล {rows:,} แถว)"},
+                   "th": "หลังจากโมเดลเห็นข้อมูล {examples:,} ตัวอย่าง ({passes} รอบของข้อมูลทั้ง {rows:,} แถว)"},
     "seen.after_one": {
         "en": "after {examples:,} examples ({passes} passes over the {rows:,} rows, which hold one distinct row, seen {exposures} times)",
-        "th": "หลังจากเห็น {examples:,} ตัวอย่าง ({passes} รอบของข้อมูล {rows:,} แถว ซึ่งทุกแถวเหมือนกัน: แถวนั้นถูกเห็น {exposures} ครั้ง)"},
+        "th": "หลังจากโมเดลเห็นข้อมูล {examples:,} ตัวอย่าง ({passes} รอบของข้อมูลทั้ง {rows:,} แถว ซึ่งทุกแถวเหมือนกันหมด: แถวนั้นถูกเห็น {exposures} ครั้ง)"},
     "seen.after_repeats": {
         "en": "after {examples:,} examples ({passes} passes over the {rows:,} rows, which hold {distinct:,} distinct rows: each seen {exposures} times on average)",
-        "th": "หลังจากเห็น {examples:,} ตัวอย่าง ({passes} รอบของข้อมูล {rows:,} แถว ซึ่งมีแถวที่ไม่ซ้ำกัน {distinct:,} แถว: แต่ละแถวถูกเห็นเฉลี่ย {exposures} ครั้ง)"},
+        "th": "หลังจากโมเดลเห็นข้อมูล {examples:,} ตัวอย่าง ({passes} รอบของข้อมูลทั้ง {rows:,} แถว ซึ่งมีแถวที่ไม่ซ้ำกัน {distinct:,} แถว: แต่ละแถวถูกเห็นเฉลี่ย {exposures} ครั้ง)"},
 }
 
 AUDIT: dict[str, dict[str, str]] = {
@@ -42,7 +42,7 @@ AUDIT: dict[str, dict[str, str]] = {
         "th": "ค่า distinct-2 ของคำตอบคือ {d2:.3f} (< {min:g})"},
     "LOW_DIVERSITY.signal.template": {
         "en": "{coverage!p} of response words sit inside 8-word phrases shared by more than {row_share!p} of rows (> {max!p})",
-        "th": "คำในคำตอบ {coverage!p} อยู่ในวลียาว 8 คำที่ซ้ำกันในแถวมากกว่า {row_share!p} (> {max!p})"},
+        "th": "{coverage!p} ของคำในคำตอบอยู่ในวลียาว 8 คำที่ซ้ำกันในแถวมากกว่า {row_share!p} ของแถวทั้งหมด (> {max!p})"},
     "LOW_DIVERSITY.templated": {
         "en": "The training responses look templated for a {task} task: {signals}, so once the template is learned the loss says little about the model.",
         "th": "คำตอบในข้อมูลฝึกดูเหมือนมาจากแม่แบบเดียวกัน สำหรับงานแบบ{task}: {signals} เมื่อโมเดลเรียนรู้แม่แบบแล้ว ค่า loss จะบอกอะไรเกี่ยวกับโมเดลได้น้อย"},
@@ -146,7 +146,7 @@ AUDIT: dict[str, dict[str, str]] = {
         "th": "แถวตัวอย่าง {count} จาก {checked} แถว ({share!p}) จบโดยไม่มี EOS ที่มี label โมเดลจึงเรียนรู้ว่าคำตอบยาวต่อไปได้เรื่อย ๆ"},
     "EOS_MISSING.rec": {
         "en": "Append EOS to every response and keep its label: use tuneguard's tokenization with data.pad_token: auto and data.collator: tuneguard.",
-        "th": "เติม EOS ท้ายทุกคำตอบและเก็บ label ไว้ ใช้การตัด token ของ tuneguard กับ data.pad_token: auto และ data.collator: tuneguard"},
+        "th": "เติม EOS ท้ายทุกคำตอบและเก็บ label ไว้ ใช้การแปลงข้อความเป็น token ของ tuneguard กับ data.pad_token: auto และ data.collator: tuneguard"},
     "PROMPT_NOT_MASKED.overwritten": {
         "en": "The collator ({collator}) overwrote the response-only labels: prompt tokens carry labels in {rows} of {checked} sampled rows ({share!p} of supervised tokens are prompt), so the model also learns to reproduce the prompt template and the loss mixes template and answers.",
         "th": "collator ({collator}) เขียนทับ labels ที่ควรมีแต่คำตอบ: token ของ prompt มี label ใน {rows} จาก {checked} แถวตัวอย่าง ({share!p} ของ token ที่มี label เป็น prompt) โมเดลจึงเรียนรู้ที่จะสร้างแม่แบบ prompt ซ้ำไปด้วย และค่า loss เป็นค่าปนกันของแม่แบบกับคำตอบ"},
@@ -209,13 +209,13 @@ GUARD: dict[str, dict[str, str]] = {
     "LOSS_COLLAPSE.related.DUPLICATE_NEAR": {"en": "near-duplicates", "th": "แถวที่เกือบซ้ำ"},
     "LOSS_COLLAPSE.related.LOW_DIVERSITY": {"en": "low-diversity (templated) rows", "th": "แถวที่ไม่หลากหลาย (มาจากแม่แบบ)"},
     "LOSS_COLLAPSE.related.TRAIN_VAL_LEAKAGE": {"en": "validation rows leaked from training", "th": "แถว validation ที่รั่วมาจากข้อมูลฝึก"},
-    "LOSS_COLLAPSE.related.PAD_IS_EOS": {"en": "pad == eos (EOS masked out of the labels)", "th": "pad == eos (EOS ถูก mask ใน labels)"},
+    "LOSS_COLLAPSE.related.PAD_IS_EOS": {"en": "pad == eos (EOS masked out of the labels)", "th": "pad == eos (EOS ถูก mask ออกจาก labels)"},
     "LOSS_COLLAPSE.related.PAD_IN_LABELS": {"en": "padding in the labels", "th": "padding อยู่ใน labels"},
     "LOSS_COLLAPSE.related.PROMPT_NOT_MASKED": {"en": "prompt tokens in the labels", "th": "token ของ prompt อยู่ใน labels"},
     "LOSS_COLLAPSE.related.EMPTY_LABELS": {"en": "rows without supervised tokens", "th": "แถวที่ไม่มี token ที่มี label"},
     "LOSS_COLLAPSE.related.ANSWER_IN_PROMPT": {"en": "answers contained in their prompts", "th": "คำตอบอยู่ใน prompt ของตัวเอง"},
-    "LOSS_COLLAPSE.link": {"en": "the audit found {what}: see {code}", "th": "การตรวจข้อมูลพบ{what}: ดู {code}"},
-    "LOSS_COLLAPSE.link_share": {"en": "the audit found {share:.0%} {what}: see {code}", "th": "การตรวจข้อมูลพบ{what} {share:.0%}: ดู {code}"},
+    "LOSS_COLLAPSE.link": {"en": "the audit found {what}: see {code}", "th": "การตรวจข้อมูลพบ {what} (ดู {code})"},
+    "LOSS_COLLAPSE.link_share": {"en": "the audit found {share:.0%} {what}: see {code}", "th": "การตรวจข้อมูลพบ {what} คิดเป็น {share:.0%} (ดู {code})"},
     "LOSS_COLLAPSE.suspected": SUSPECTED,
     "LOSS_COLLAPSE.rule.floor": {"en": "below the floor {floor:g}", "th": "ต่ำกว่าเกณฑ์ล่าง {floor:g}"},
     "LOSS_COLLAPSE.rule.ratio": {"en": "below {ratio:.0%} of the initial loss", "th": "ต่ำกว่า {ratio:.0%} ของค่า loss เริ่มต้น"},
@@ -245,7 +245,7 @@ GUARD: dict[str, dict[str, str]] = {
     "LOSS_COLLAPSE.audit.none": {"en": "the audit found no cause", "th": "การตรวจข้อมูลไม่พบสาเหตุ"},
     "LOSS_COLLAPSE.watching": {
         "en": "Training loss {change} ({rule}) {when}, while each distinct row has been seen at most {exposures:g} time(s), and {audit}: either the task is easy for this model or the training rows are predictable in a way the audit cannot see. The next evaluation tells: an eval loss as low means an easy task; one far above the training loss means a fault, and the run halts.",
-        "th": "ค่า loss การฝึก{change} ({rule}) {when} ขณะที่แต่ละแถวที่ไม่ซ้ำกันถูกเห็นไม่เกิน {exposures:g} ครั้ง และ{audit} งานนี้อาจง่ายสำหรับโมเดล หรือแถวข้อมูลฝึกเดาได้ง่ายในแบบที่การตรวจมองไม่เห็น การประเมินครั้งถัดไปจะบอกได้: ถ้า eval loss ต่ำพอกันแปลว่างานง่าย ถ้าสูงกว่า loss การฝึกมากแปลว่ามีข้อบกพร่อง และการฝึกจะหยุด"},
+        "th": "ค่า loss การฝึก{change} ({rule}) {when} ขณะที่แต่ละแถวที่ไม่ซ้ำกันถูกเห็นไม่เกิน {exposures:g} ครั้ง และ{audit} แปลว่างานนี้อาจง่ายสำหรับโมเดลนี้ หรือแถวข้อมูลฝึกเดาได้ง่ายในแบบที่การตรวจข้อมูลมองไม่เห็น การประเมินครั้งถัดไปจะบอกได้: ถ้า eval loss ต่ำพอกันแปลว่างานง่าย ถ้าสูงกว่า loss การฝึกมากแปลว่ามีข้อบกพร่อง และการฝึกจะหยุด"},
     "LOSS_COLLAPSE.watching.rec": {
         "en": "Nothing to do yet. If the run has no evaluations (eval.strategy: no), give it some, or compare answers on held-out rows yourself.",
         "th": "ยังไม่ต้องทำอะไร ถ้าการรันไม่มีการประเมิน (eval.strategy: no) ให้เพิ่มการประเมิน หรือเทียบคำตอบบนแถวที่ไม่ได้ใช้ฝึกเอง"},
@@ -255,20 +255,20 @@ GUARD: dict[str, dict[str, str]] = {
     "LOSS_COLLAPSE.seen_suffix": {"en": " ({seen}).", "th": " ({seen})"},
     "LOSS_COLLAPSE.eval_fault": {
         "en": "At step {step} the eval loss {eval_loss:.4g} on rows not seen in training is {ratio:.1f}x the training loss {low:.4g} per token since the previous evaluation (limit {limit:g}x): the training rows are predictable in a way unseen rows are not (repeated or templated training rows): unseen rows are still about as hard as at the start (initial loss {initial:.4g}), so the low loss measures memory, not learning{suffix}",
-        "th": "ที่ step {step} ค่า eval loss {eval_loss:.4g} บนแถวที่ไม่ได้ใช้ฝึกสูงเป็น {ratio:.1f} เท่าของ loss การฝึก {low:.4g} ต่อ token ตั้งแต่การประเมินครั้งก่อน (เกณฑ์ {limit:g} เท่า) แถวข้อมูลฝึกมีรูปแบบที่เดาได้ แต่แถวใหม่ไม่มี (แถวซ้ำหรือมาจากแม่แบบ) สำหรับโมเดล แถวใหม่ยังยากพอ ๆ กับตอนเริ่ม (loss เริ่มต้น {initial:.4g}) ค่า loss ที่ต่ำจึงวัดความจำ ไม่ใช่การเรียนรู้{suffix}"},
+        "th": "ที่ step {step} eval loss บนแถวที่ไม่ได้ใช้ฝึก ({eval_loss:.4g}) สูงเป็น {ratio:.1f} เท่าของ loss การฝึกเฉลี่ยต่อ token ตั้งแต่การประเมินครั้งก่อน ({low:.4g}) (เกณฑ์ {limit:g} เท่า) แถวข้อมูลฝึกเดาได้ง่ายในแบบที่แถวใหม่ไม่เป็น (แถวซ้ำหรือแถวจากแม่แบบ) ส่วนแถวใหม่ยังยากสำหรับโมเดลพอ ๆ กับตอนเริ่ม (loss เริ่มต้น {initial:.4g}) ค่า loss ที่ต่ำจึงวัดความจำ ไม่ใช่การเรียนรู้{suffix}"},
     "LOSS_COLLAPSE.eval_fault.rec": {
         "en": "Fix the training data: look for rows that repeat in ways exact and near-duplicate detection miss (the same answer under many prompts, a shared template), and check that the validation rows come from the same source and format. {also}Suspected causes: {suspected}.",
         "th": "แก้ข้อมูลฝึก: หาแถวที่ซ้ำในแบบที่การตรวจแถวซ้ำหาไม่เจอ (คำตอบเดียวกันภายใต้หลาย prompt หรือแม่แบบเดียวกัน) และตรวจว่าแถว validation มาจากแหล่งและรูปแบบเดียวกัน {also}สาเหตุที่เป็นไปได้: {suspected}"},
-    "LOSS_COLLAPSE.also": {"en": "The audit also found: {links}. ", "th": "การตรวจข้อมูลยังพบ: {links} "},
+    "LOSS_COLLAPSE.also": {"en": "The audit also found: {links}. ", "th": "ดูเพิ่มเติม: {links} "},
     "LOSS_COLLAPSE.with_codes": {
         "en": "only non-error audit findings ({codes}).", "th": "การตรวจข้อมูลพบเพียงปัญหาที่ไม่ถึงระดับข้อผิดพลาด ({codes})"},
     "LOSS_COLLAPSE.with_clean": {"en": "a clean audit.", "th": "การตรวจข้อมูลไม่พบปัญหา"},
     "LOSS_COLLAPSE.easy": {
         "en": "The task looks easy for this model, not broken: the training loss fell low ({loss:.4g} at step {loss_step}, {rule}) and the eval loss on rows not seen in training is of the same order ({eval_loss:.4g} at step {step} against {low:.4g} for training since the previous evaluation, within {limit:g}x), with {audit}",
-        "th": "งานนี้ดูง่ายสำหรับโมเดล ไม่ได้ผิดปกติ: ค่า loss การฝึกลดต่ำ ({loss:.4g} ที่ step {loss_step}, {rule}) และ eval loss บนแถวที่ไม่ได้ใช้ฝึกอยู่ในระดับเดียวกัน ({eval_loss:.4g} ที่ step {step} เทียบกับ {low:.4g} ของการฝึกตั้งแต่การประเมินครั้งก่อน ไม่เกิน {limit:g} เท่า) และ{audit}"},
+        "th": "งานนี้ดูง่ายสำหรับโมเดลนี้ ไม่ใช่ข้อมูลผิดปกติ: ค่า loss การฝึกลดต่ำ ({loss:.4g} ที่ step {loss_step}, {rule}) และ eval loss บนแถวที่ไม่ได้ใช้ฝึกอยู่ในระดับเดียวกัน ({eval_loss:.4g} ที่ step {step} เทียบกับ loss การฝึกเฉลี่ย {low:.4g} ตั้งแต่การประเมินครั้งก่อน ต่างกันไม่เกิน {limit:g} เท่า) และ{audit}"},
     "LOSS_COLLAPSE.easy.rec": {
         "en": "Judge the run by its answers on held-out rows (eval.qa_probes with expected answers), not by the loss; stop early when the eval loss stops improving (eval.early_stopping_patience) to save compute.",
-        "th": "วัดผลการรันจากคำตอบบนแถวที่ไม่ได้ใช้ฝึก (eval.qa_probes ที่มีคำตอบที่คาดไว้) ไม่ใช่จากค่า loss และหยุดก่อนกำหนดเมื่อ eval loss ไม่ดีขึ้น (eval.early_stopping_patience) เพื่อประหยัดเวลา GPU"},
+        "th": "วัดผลการรันจากคำตอบบนแถวที่ไม่ได้ใช้ฝึก (eval.qa_probes ที่กำหนดคำตอบที่ถูกไว้) ไม่ใช่จากค่า loss และหยุดก่อนกำหนดเมื่อ eval loss ไม่ดีขึ้น (eval.early_stopping_patience) เพื่อประหยัดเวลา GPU"},
     # -- OVERFITTING / EVAL_DIVERGENCE / PLATEAU ----------------------------------------
     "OVERFITTING.rising": {
         "en": "eval loss rose at {n} evaluations in a row ({first:.4g} at step {first_step} to {eval_loss:.4g} at step {step}) while the training loss fell ({train_first:.4g} to {train_last:.4g})",
@@ -307,16 +307,16 @@ GUARD: dict[str, dict[str, str]] = {
     "LOSS_SPIKE.seen_suffix": {"en": ", {seen}.", "th": " {seen}"},
     "LOSS_SPIKE.found": {
         "en": "Training loss jumped to {loss:.4g} at step {step}, {ratio:.1f}x the median {median:.4g} of the {n} steps before it (limit {limit:g}x) and {jump:.3g} above the highest of their usual range ({high:.4g}, the {quantile:.0%} quantile){spread}{end}",
-        "th": "ค่า loss การฝึกพุ่งขึ้นเป็น {loss:.4g} ที่ step {step} คิดเป็น {ratio:.1f} เท่าของค่ามัธยฐาน {median:.4g} ของ {n} step ก่อนหน้า (เกณฑ์ {limit:g} เท่า) และสูงกว่าขอบบนของช่วงปกติ ({high:.4g}, ควอนไทล์ {quantile:.0%}) อยู่ {jump:.3g}{spread}{end}"},
+        "th": "ค่า loss การฝึกพุ่งขึ้นเป็น {loss:.4g} ที่ step {step} คิดเป็น {ratio:.1f} เท่าของค่ามัธยฐาน {median:.4g} ของ {n} step ก่อนหน้า (เกณฑ์ {limit:g} เท่า) และสูงกว่าขอบบนของช่วงปกติ ({high:.4g}, ควอนไทล์ที่ {quantile:.0%}) อยู่ {jump:.3g}{spread}{end}"},
     "LOSS_SPIKE.spread_median": {
         "en": ", {z:.1f} times their usual step-to-step spread above their median (limit {limit:g})",
-        "th": " และสูงกว่าค่ามัธยฐานเป็น {z:.1f} เท่าของความแกว่งปกติระหว่าง step (เกณฑ์ {limit:g})"},
+        "th": " และสูงกว่าค่ามัธยฐานนั้นอยู่ {z:.1f} เท่าของความผันผวนปกติระหว่าง step (เกณฑ์ {limit:g} เท่า)"},
     "LOSS_SPIKE.initial": {
         "en": ", {ratio:.1f}x the first step's loss {initial:.4g}, what the data cost before any training (limit {limit:g}x)",
-        "th": " คิดเป็น {ratio:.1f} เท่าของ loss ของ step แรก {initial:.4g} ซึ่งเป็น loss ของข้อมูลนี้ก่อนเริ่มการฝึก (เกณฑ์ {limit:g} เท่า)"},
+        "th": " และคิดเป็น {ratio:.1f} เท่าของ loss ที่ step แรก ({initial:.4g}) ซึ่งคือ loss ของข้อมูลนี้ก่อนเริ่มฝึก (เกณฑ์ {limit:g} เท่า)"},
     "LOSS_SPIKE.spread": {
         "en": ", {z:.1f} times their usual step-to-step spread above the latest eval loss {centre:.4g} (limit {limit:g})",
-        "th": " และสูงกว่า eval loss ล่าสุด {centre:.4g} เป็น {z:.1f} เท่าของความแกว่งปกติระหว่าง step (เกณฑ์ {limit:g})"},
+        "th": " และสูงกว่า eval loss ล่าสุด ({centre:.4g}) อยู่ {z:.1f} เท่าของความผันผวนปกติระหว่าง step (เกณฑ์ {limit:g} เท่า)"},
     "LOSS_SPIKE.found.rec": {
         "en": "Lower train.learning_rate, keep a warmup (train.warmup_ratio 0.03-0.1) and gradient clipping (train.max_grad_norm 1.0); with fp16 switch to bf16; look for outlier rows (very long, garbled or mislabelled) in the batches around this step.",
         "th": "ลด train.learning_rate คง warmup (train.warmup_ratio 0.03-0.1) และ gradient clipping (train.max_grad_norm 1.0) ถ้าใช้ fp16 ให้เปลี่ยนเป็น bf16 และหาแถวผิดปกติ (ยาวมาก อ่านไม่ออก หรือ label ผิด) ใน batch รอบ ๆ step นี้"},
@@ -334,11 +334,11 @@ GUARD: dict[str, dict[str, str]] = {
     "NON_FINITE.zero": {
         "en": "The logged training loss is exactly 0.0 at {where}: the Trainer logs that for a window of only NaN losses when logging_nan_inf_filter is on, or when no label in the window is supervised; a real loss is never exactly zero.",
         "th": "ค่า loss การฝึกที่บันทึกเป็น 0.0 พอดีที่ {where} Trainer บันทึกค่านี้เมื่อทุก loss ในช่วงเป็น NaN และเปิด logging_nan_inf_filter อยู่ หรือเมื่อไม่มี token ที่มี label ในช่วงนั้นเลย loss จริงไม่มีทางเป็นศูนย์พอดี"},
-    "NON_FINITE.what.loss": {"en": "training loss {v}", "th": "loss การฝึก {v}"},
+    "NON_FINITE.what.loss": {"en": "training loss {v}", "th": "ค่า loss การฝึก ({v})"},
     "NON_FINITE.what.norm": {"en": "gradient norm {v}", "th": "gradient norm {v}"},
     "NON_FINITE.found": {
         "en": "Non-finite {what} at {where}: the weights updated at this step are probably non-finite too, so training cannot recover on its own.",
-        "th": "{what} ไม่เป็นตัวเลขจำกัดที่ {where} น้ำหนักที่อัปเดตใน step นี้น่าจะกลายเป็น NaN/Inf ไปด้วย การฝึกจึงกลับมาปกติเองไม่ได้"},
+        "th": "{what} ไม่เป็นตัวเลขจำกัด ที่ {where} น้ำหนักที่อัปเดตใน step นี้น่าจะกลายเป็น NaN/Inf ไปด้วย การฝึกจึงกลับมาปกติเองไม่ได้"},
     "NON_FINITE.eval": {
         "en": "Non-finite eval loss {v} at step {step}: the model's weights or activations overflow.",
         "th": "eval loss ไม่เป็นตัวเลขจำกัด ({v}) ที่ step {step} น้ำหนักหรือ activation ของโมเดลล้นค่า"},
@@ -349,7 +349,7 @@ GUARD: dict[str, dict[str, str]] = {
     # -- EARLY_STOP / QA_DEGRADED -------------------------------------------------------
     "EARLY_STOP.found": {
         "en": "Early stopping at step {step}: {metric} has not improved by more than {threshold:g} for {patience} evaluations; the best was {best:.4g} at step {best_step}.",
-        "th": "หยุดก่อนกำหนดที่ step {step}: {metric} ไม่ดีขึ้นเกิน {threshold:g} มา {patience} ครั้งของการประเมิน ค่าที่ดีที่สุดคือ {best:.4g} ที่ step {best_step}"},
+        "th": "หยุดก่อนกำหนดที่ step {step}: {metric} ไม่ดีขึ้นเกิน {threshold:g} ติดต่อกัน {patience} ครั้งที่ประเมิน ค่าที่ดีที่สุดคือ {best:.4g} ที่ step {best_step}"},
     "EARLY_STOP.at_step": {"en": "step {step}", "th": "step {step}"},
     "EARLY_STOP.found.rec": {
         "en": "Keep the best checkpoint ({ckpt}): with eval.load_best_model_at_end: true the run ends with it loaded. If this came early in the planned steps, the learning rate may be too high (the eval loss turned up quickly) or the patience too short (raise eval.early_stopping_patience).",
@@ -375,13 +375,13 @@ GUARD: dict[str, dict[str, str]] = {
         "th": "เปิด model.gradient_checkpointing ลด train.batch_size ลงครึ่งหนึ่งแล้วเพิ่ม train.gradient_accumulation_steps เป็นสองเท่า หรือลด data.max_length การจัด batch แบบ token_budget จำกัดจำนวน token ต่อ batch ได้"},
     "MEMORY_HIGH.host": {
         "en": "Process memory at step {step}: {rss:.1f} of the machine's {total:.1f} GB ({share:.0%}, limit {limit:.0%}); the operating system may kill the run.",
-        "th": "หน่วยความจำของโปรเซสที่ step {step}: {rss:.1f} จาก {total:.1f} GB ของเครื่อง ({share:.0%}, เกณฑ์ {limit:.0%}) ระบบปฏิบัติการอาจหยุดการรันนี้"},
+        "th": "หน่วยความจำของโปรเซสที่ step {step}: {rss:.1f} จาก {total:.1f} GB ของเครื่อง ({share:.0%}, เกณฑ์ {limit:.0%}) ระบบปฏิบัติการอาจบังคับปิดโปรเซสนี้"},
     "MEMORY_HIGH.host.rec": {
         "en": "Lower train.dataloader_num_workers and data.num_proc, train on a smaller sample (data.train_samples), or use a machine with more memory.",
         "th": "ลด train.dataloader_num_workers และ data.num_proc ฝึกด้วยข้อมูลที่น้อยลง (data.train_samples) หรือใช้เครื่องที่มีหน่วยความจำมากกว่า"},
     "THROUGHPUT_DROP.found": {
         "en": "Throughput fell to {tps:,.0f} tokens/s at step {step}, {ratio:.0%} of its running median {median:,.0f} (limit {limit:.0%}), for {slow:.1f} s of training.",
-        "th": "ความเร็วลดลงเหลือ {tps:,.0f} token/วินาที ที่ step {step} เป็น {ratio:.0%} ของค่ามัธยฐาน {median:,.0f} (เกณฑ์ {limit:.0%}) นาน {slow:.1f} วินาทีของการฝึก"},
+        "th": "ความเร็วลดลงเหลือ {tps:,.0f} token/วินาที ที่ step {step} คิดเป็น {ratio:.0%} ของค่ามัธยฐานที่ผ่านมา ({median:,.0f}) (เกณฑ์ {limit:.0%}) เป็นเวลา {slow:.1f} วินาทีของการฝึก"},
     "THROUGHPUT_DROP.found.rec": {
         "en": "Look for other processes on the accelerator or CPU, thermal throttling, a slow data disk, or memory swapping; padded batching wastes compute on padding (data.batching: token_budget).",
         "th": "หาโปรเซสอื่นที่ใช้ GPU หรือ CPU อยู่ เครื่องร้อนจนลดความเร็ว ดิสก์ข้อมูลช้า หรือการ swap หน่วยความจำ การจัด batch แบบ padding เสียการคำนวณไปกับ padding (data.batching: token_budget)"},
@@ -399,7 +399,7 @@ POLICY: dict[str, dict[str, str]] = {
     "reason.rule": {"en": "policy.rules.{code}: {action}", "th": "policy.rules.{code}: {action}"},
     "reason.again": {
         "en": "{code} again after {n} {action}(s) (times: {times}); then: {then}",
-        "th": "พบ {code} อีกครั้งหลัง {action} ไปแล้ว {n} ครั้ง (times: {times}); then: {then}"},
+        "th": "พบ {code} อีกครั้งหลัง {action} ไปแล้ว {n} ครั้ง (ตั้งไว้ times: {times}, then: {then})"},
     "reason.limit": {
         "en": "{action} for {code} would be automatic action {n}, more than policy.max_actions ({max})",
         "th": "{action} สำหรับ {code} จะเป็นการลงมืออัตโนมัติครั้งที่ {n} เกิน policy.max_actions ({max})"},

@@ -33,6 +33,7 @@ def fix(
     cfg = load_or_exit(config, set_)
     from tuneguard.cli.errors import user_errors
     from tuneguard.fix import run_fix
+    from tuneguard.catalog import render
     from tuneguard.fix.account import by_code, summary
 
     try:
@@ -51,7 +52,7 @@ def fix(
         c.print(f"  {num(len(plan.truncated))} rows keep answers longer than data.max_length ({plan.max_length}): "
                 "listed in fix-report.md; --truncation drop removes them")
     for n in plan.notes + result.notes:
-        note(n)
+        note(render(n))
     if result.resolved:
         c.print(styled((f"The audit of the fixed config no longer finds {', '.join(result.resolved)}.", "green")))
     if result.remaining:
@@ -60,4 +61,4 @@ def fix(
     c.print(f"report: {result.out / 'fix-report.md'}")
     c.print(f"config: {result.config} (tuneguard config diff {config} {result.config})")
     for what, cmd in result.next_commands:
-        c.print(f"{what}: {cmd}")
+        c.print(f"{render(what)}: {cmd}")

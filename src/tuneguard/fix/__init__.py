@@ -17,6 +17,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from tuneguard.catalog import Spec, T, render, say
 from tuneguard.config.load import dump_yaml, load_config, redact_url, redacted_dict
 from tuneguard.config.schema import Config
 from tuneguard.data.load import DataError, check_sources
@@ -41,9 +42,9 @@ class FixResult:
     out: Path
     config: Path
     names: dict[str, str]  # role -> file name of the copy in `out` (files with rows left)
-    notes: list[str]  # decisions about the config (a split left empty, redacted secrets)
+    notes: list[Spec]  # decisions about the config (a split left empty, redacted secrets), as catalog specs
     run_dir: Path | None  # the run whose config was fixed, when it was one
-    next_commands: list[tuple[str, str]]
+    next_commands: list[tuple[Spec, str]]  # (what it does, as a catalog spec; the command)
 
     @property
     def resolved(self) -> list[str]:
@@ -76,39 +77,36 @@ def _names(plan: FixPlan) -> dict[str, str]:
     return names
 
 
-def _config_text(cfg: Config, source: str, plan: FixPlan, names: dict[str, str]) -> tuple[str, list[str]]:
+def _config_text(cfg: Config, source: str, plan: FixPlan, names: dict[str, str]) -> tuple[str, list[Spec]]:
     """The fixed config (resolved, secrets redacted) with a `# change KEY: REASON` line per
     data file, which `tuneguard config diff` shows as the reason; and notes on decisions."""
     d = redacted_dict(cfg)
-    notes: list[str] = []
+    notes: list[Spec] = []
     head = [f"# Written by `tuneguard fix` from {source}: the same config, with its data files replaced",
             "# by the cleaned copies in this folder (fix-report.md lists every removed row and why)."]
     for f in plan.files:
         field = f.key.split(".", 1)[1]
         if f.role not in names:
             d["data"][field] = None
-            why = ("every row was removed, so the fixed config draws validation from the training file "
-                   "(data.test_size)" if f.role == "validation" else "every row was removed, so there is no test set")
-            notes.append(f"{f.key}: {why}.")
-            head.append(f"# change {f.key}: {why}; was {f.path}")
+            why = T("fix.empty.validation" if f.role == "validation" else "fix.empty.test")
+            notes.append(T("fix.note.empty", key=f.key, why=why))
+            head.append(f"# change {f.key}: {render(why)}; was {f.path}")
             continue
         d["data"][field] = names[f.role]
         what = f"{account.rows(f.removed())} removed ({account.by_code(f)})" if f.drops else \
             "an identical copy (nothing to remove)"
         head.append(f"# change {f.key}: {what}; was {f.path}")
     if any(redact_url(u) != u for u in cfg.notify.urls) or (cfg.model.hub_token and "${" not in cfg.model.hub_token):
-        notes.append("Secrets (notify.urls, model.hub_token) are redacted in config.yaml: set them again with "
-                     "--set, or keep them in an environment variable (${VAR}).")
+        notes.append(T("fix.note.secrets"))
     return "\n".join(head) + "\n" + dump_yaml(d), notes
 
 
-def next_commands(config: Path, run_dir: Path | None) -> list[tuple[str, str]]:
+def next_commands(config: Path, run_dir: Path | None) -> list[tuple[Spec, str]]:
     """What to run after the fix: `next` for a run's data, else audit and train the fixed config."""
     if run_dir is not None:
-        return [("the next run, on the cleaned data, with the report's other recommendations",
-                 next_command(run_dir))]
-    return [("check the cleaned data", shlex.join(["tuneguard", "audit", str(config)])),
-            ("train on it", shlex.join(["tuneguard", "train", str(config)]))]
+        return [(T("fix.next.run"), next_command(run_dir))]
+    return [(T("fix.next.audit"), shlex.join(["tuneguard", "audit", str(config)])),
+            (T("fix.next.train"), shlex.join(["tuneguard", "train", str(config)]))]
 
 
 def _record(run_dir: Path, result_config: Path, out: Path, plan: FixPlan, source: str, resolved: list[str]) -> None:
@@ -151,8 +149,9 @@ def run_fix(cfg: Config, source: str, out: Path, truncation: str = "keep", token
                 write_file(f.kind, Path(f.path), tmp / names[f.role], f.drops.keys())
         (tmp / CONFIG_NAME).write_text(text, "utf-8")
         after = audit_config(load_config(str(tmp / CONFIG_NAME)), tokenizer).findings
-        report = account.render(plan, source, before, after, names, notes)
-        report += "\n## Next\n\n" + account.next_block(commands) + "\n"
+        language = cfg.report.language or cfg.notify.language
+        report = account.render(plan, source, before, after, names, notes, language)
+        report += f"\n{say('fix.h.next', language)}\n\n" + account.next_block(commands, language) + "\n"
         (tmp / REPORT_NAME).write_text(report, "utf-8")
     log.info("fix: %s", account.summary(plan))
     result = FixResult(plan, before, after, out, final_config, names, notes, run_dir, commands)

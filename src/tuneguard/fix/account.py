@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 from typing import Any
 
+from tuneguard.catalog import Spec, render as render_spec, say
 from tuneguard.data.load import line_ranges
 from tuneguard.findings import Finding
 from tuneguard.fix.plan import FAULT, TRUNCATION_CODES, DataFile, FixPlan, Group
@@ -32,8 +33,9 @@ def rows_text(wheres: list[str]) -> str:
     return "; ".join([f"{name}:{line_ranges(lines, EVERY_LINE)}" for name, lines in by_file.items()] + other)
 
 
-def rows(n: int) -> str:
-    return f"{num(n)} row" + ("" if n == 1 else "s")
+def rows(n: int, language: str = "en") -> str:
+    """"1 row", "1,200 rows" (in `language`)."""
+    return say("fix.row" if n == 1 else "fix.rows", language, n=num(n))
 
 
 def by_code(f: DataFile) -> str:
@@ -49,103 +51,124 @@ def resolved(before: list[Finding], after: list[Finding]) -> list[str]:
     return [c for c in dict.fromkeys(f.code for f in before) if c in gone]
 
 
-def summary(plan: FixPlan) -> str:
+def summary(plan: FixPlan, language: str = "en") -> str:
     """One sentence: what was removed, by code, or that nothing needed fixing."""
     if not plan.removed():
-        return "Nothing needed fixing: the copies are identical to the originals."
+        return say("fix.nothing", language)
     total = sum(f.records for f in plan.files)
     codes = ", ".join(f"{c} {num(n)}" for c, n in sorted(plan.by_code().items(), key=lambda kv: -kv[1]))
-    return f"Removed {num(plan.removed())} of {rows(total)} ({codes})."
+    return say("fix.removed", language, removed=num(plan.removed()), total=rows(total, language), codes=codes)
 
 
-def _finding_line(f: Finding, plan: FixPlan) -> str:
-    head = f"- **{f.code}** ({f.severity}): "
+def _finding_line(f: Finding, plan: FixPlan, language: str) -> str:
+    def t(key: str, **params: Any) -> str:
+        return say(f"fix.{key}", language, **params)
+
+    def n_rows(n: int) -> str:
+        return rows(n, language)
+
+    head = t("head", code=f.code, severity=_severity(f.severity, language))
     if f.code in plan.acted_on:
         if f.code == "DUPLICATE_EXACT":
-            n = sum(len(g.removed) for g in plan.exact)
-            return head + (f"{rows(n)} removed in {num(len(plan.exact))} group(s); in each group the first row "
-                           "in file order is kept.")
+            return head + t("exact", rows=n_rows(sum(len(g.removed) for g in plan.exact)), groups=num(len(plan.exact)))
         if f.code == "DUPLICATE_NEAR":
-            n = sum(len(g.removed) for g in plan.near)
-            return head + (f"{rows(n)} removed in {num(len(plan.near))} cluster(s); in each cluster the text "
-                           "that comes first in the file is kept.")
+            return head + t("near", rows=n_rows(sum(len(g.removed) for g in plan.near)), clusters=num(len(plan.near)))
         if f.code == "TRAIN_VAL_LEAKAGE":
             if plan.leaked:
-                noun = 'row' if len(plan.leaked) == 1 else 'rows'
-                return head + (f"{num(len(plan.leaked))} validation/test {noun} that occur in training removed from "
-                               "their file; training keeps its rows.")
-            return head + "fixed by deduplicating data.train_file, which validation is drawn from."
+                return head + t("leaked_one" if len(plan.leaked) == 1 else "leaked", n=num(len(plan.leaked)))
+            return head + t("leak_from_train")
         if f.code == "MALFORMED_ROWS":
-            return head + f"{rows(len(plan.malformed))} removed."
-        return head + f"{rows(len(plan.truncated))} whose answer does not fit data.max_length removed."
+            return head + t("malformed", rows=n_rows(len(plan.malformed)))
+        return head + t("truncated_removed", rows=n_rows(len(plan.truncated)))
     if f.code in TRUNCATION_CODES:
         sugg = (f.evidence or {}).get("needed_length_p95")
-        raise_to = f" (the audit suggests about {num(sugg)})" if isinstance(sugg, (int, float)) else ""
-        return head + (f"{rows(len(plan.truncated))} listed below, kept: pass `--truncation drop` to remove "
-                       f"them, or raise data.max_length{raise_to}.")
-    why = {g.code: w for g, w in plan.left}.get(f.code)
+        raise_to = t("raise_to", n=num(sugg)) if isinstance(sugg, (int, float)) else ""
+        return head + t("truncated_kept", rows=n_rows(len(plan.truncated)), raise_to=raise_to)
+    why = next((w for g, w in plan.left if g.code == f.code), None)
     if why:
-        return head + f"not changed: {why}."
+        return head + t("not_changed_why", why=why)
     if f.severity not in FAULT:
-        return head + "not changed (info is a fact, not a fault)."
-    return head + "not changed."
+        return head + t("not_changed_info")
+    return head + t("not_changed")
 
 
-def _groups(title: str, groups: list[Group], what: str) -> list[str]:
+def _severity(severity: str, language: str) -> str:
+    """A severity as the report names it: as stored in English, the report's word otherwise."""
+    return severity if language == "en" else say(f"report.sev.{severity}", language)
+
+
+def _groups(title: str, groups: list[Group], what: str, language: str) -> list[str]:
     if not groups:
         return []
-    out = ["", f"## {title}", "", f"| kept | removed ({what}) |", "|---|---|"]
+    out = ["", say(title, language), "", say("fix.groups_cols", language, what=say(what, language)), "|---|---|"]
     out += [f"| {cell(g.kept)} | {cell(rows_text(g.removed))} |" for g in groups]
     return out
 
 
 def render(plan: FixPlan, source: str, before: list[Finding], after: list[Finding] | None,
-           names: dict[str, str], config_notes: list[str]) -> str:
-    """fix-report.md. `names`: each data file's role -> the name of its copy in the folder."""
-    out = [f"# Data fix: {cell(source)}", "", REPORT_MARK, "", summary(plan), "",
-           f"The original files are untouched. `config.yaml` here is {cell(source)} with its data files "
-           "pointing at the copies below.", "",
-           "| role | original | copy | rows before | rows after | removed |", "|---|---|---|---|---|---|"]
+           names: dict[str, str], config_notes: list[Spec], language: str = "en") -> str:
+    """fix-report.md in `language`. `names`: each data file's role -> the name of its copy in the
+    folder; `config_notes`: the decisions about the fixed config (catalog specs)."""
+    def t(key: str, **params: Any) -> str:
+        return say(f"fix.{key}", language, **params)
+
+    out = [t("title", source=cell(source)), "", REPORT_MARK, "", summary(plan, language), "",
+           t("untouched", source=cell(source)), "", t("files_cols"), "|---|---|---|---|---|---|"]
     for f in plan.files:
-        copy = names.get(f.role, "(not written)")
-        out.append(f"| {f.role} | {cell(f.path)} | {cell(copy)} | {num(f.records)} | {num(f.kept)} | "
+        copy = names.get(f.role, t("not_written"))
+        out.append(f"| {t('role.' + f.role)} | {cell(f.path)} | {cell(copy)} | {num(f.records)} | {num(f.kept)} | "
                    f"{num(len(f.drops))} |")
-    out += ["", "## What the audit found", ""]
+    out += ["", t("h.found"), ""]
     if before:
-        out += [_finding_line(f, plan) for f in before]
+        out += [_finding_line(f, plan, language) for f in before]
     else:
-        out.append("No findings: the data passed every check.")
+        out.append(t("no_findings"))
     for n in plan.notes + config_notes:
-        out += ["", cell(n)]
-    out += _groups("Exact duplicates", plan.exact, "exact copies of the kept row")
-    out += _groups("Near duplicates", plan.near, "near copies of the kept row")
-    if plan.leaked:
-        out += ["", "## Validation and test rows that occur in training", "",
-                "| removed | occurs in training as | match |", "|---|---|---|"]
-        out += [f"| {cell(a)} | {cell(b)} | {k} |" for a, b, k in plan.leaked]
-    if plan.malformed:
-        out += ["", "## Malformed rows", "", "| removed | reason |", "|---|---|"]
-        out += [f"| {cell(w)} | {cell(r)} |" for w, r in plan.malformed]
-    if plan.truncated:
-        state = "removed" if plan.truncation_dropped else "kept (`--truncation drop` removes them)"
-        out += ["", f"## Answers that do not fit data.max_length ({num(plan.max_length)} tokens): {state}", "",
-                cell(rows_text(plan.truncated))]
+        out += ["", cell(render_spec(n, language))]
+    out += _removed_tables(plan, language)
     if after is not None:
-        out += ["", "## Audit of the fixed data", ""]
-        gone = resolved(before, after)
-        if gone:
-            out.append(f"No longer found: {', '.join(gone)}.")
-        for f in after:
-            still = f.code in plan.acted_on and f.severity in FAULT
-            out.append(f"- {'still' if still else 'also'} found: **{f.code}** ({f.severity}): {cell(f.message)}")
-        if not after:
-            out.append("No findings: the data passed every check.")
+        out += _audit_after(plan, before, after, language)
     return "\n".join(out) + "\n"
 
 
-def next_block(commands: list[tuple[str, str]]) -> str:
-    """The commands to run next, as a fenced block with a comment line each."""
-    return fence("\n".join(f"# {what}\n{cmd}" for what, cmd in commands))
+def _removed_tables(plan: FixPlan, language: str) -> list[str]:
+    """The removed rows, one table per fault family."""
+    def t(key: str, **params: Any) -> str:
+        return say(f"fix.{key}", language, **params)
+
+    out = _groups("fix.h.exact", plan.exact, "fix.exact_what", language)
+    out += _groups("fix.h.near", plan.near, "fix.near_what", language)
+    if plan.leaked:
+        out += ["", t("h.leaked"), "", t("leaked_cols"), "|---|---|---|"]
+        out += [f"| {cell(a)} | {cell(b)} | {t('match.' + k)} |"
+                for a, b, k in plan.leaked]
+    if plan.malformed:
+        out += ["", t("h.malformed"), "", t("malformed_cols"), "|---|---|"]
+        out += [f"| {cell(w)} | {cell(r)} |" for w, r in plan.malformed]
+    if plan.truncated:
+        state = t("truncated.removed" if plan.truncation_dropped else "truncated.kept")
+        out += ["", t("h.truncated", n=num(plan.max_length), state=state), "", cell(rows_text(plan.truncated))]
+    return out
+
+
+def _audit_after(plan: FixPlan, before: list[Finding], after: list[Finding], language: str) -> list[str]:
+    """What the audit of the fixed data no longer finds, still finds and also finds."""
+    out = ["", say("fix.h.after", language), ""]
+    gone = resolved(before, after)
+    if gone:
+        out.append(say("fix.no_longer", language, codes=", ".join(gone)))
+    for f in after:
+        still = f.code in plan.acted_on and f.severity in FAULT
+        out.append(say("fix.still" if still else "fix.also", language, code=f.code,
+                       severity=_severity(f.severity, language), message=cell(f.message_in(language))))
+    if not after:
+        out.append(say("fix.no_findings", language))
+    return out
+
+
+def next_block(commands: list[tuple[Spec, str]], language: str = "en") -> str:
+    """The commands to run next, as a fenced block with a comment line each (in `language`)."""
+    return fence("\n".join(f"# {render_spec(what, language)}\n{cmd}" for what, cmd in commands))
 
 
 def as_dict(plan: FixPlan) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from tuneguard.audit.common import SplitText
+from tuneguard.catalog import Spec, T
 from tuneguard.audit.duplicates import build_index, exact_groups, near_groups
 from tuneguard.audit.labels import is_truncated
 from tuneguard.audit.leakage import leaks
@@ -49,15 +50,9 @@ TRUNCATION_CODES = ("ANSWER_TRUNCATED", "EMPTY_LABELS")
 FAULT = ("warning", "error")
 
 # What to do instead, for the audit codes that removing rows does not fix.
-NOT_ROWS = {
-    "LOW_DIVERSITY": "templated rows need rewriting or more varied data, not removal",
-    "ANSWER_IN_PROMPT": "rewrite the prompts that contain their answer",
-    "PAD_IS_EOS": "a config change (data.pad_token: auto): `tuneguard next` or the report proposes it",
-    "PAD_IN_LABELS": "a config change (data.collator: tuneguard): `tuneguard next` or the report proposes it",
-    "EOS_MISSING": "a config change (data.pad_token, data.collator): `tuneguard next` or the report proposes it",
-    "PROMPT_NOT_MASKED": "a config change (data.train_on_prompt: false): `tuneguard next` or the report proposes it",
-    "TOKENIZER_MISMATCH": "end the prompt templates with a newline, or use the model's own tokenizer",
-}
+# Faults fix does not remove rows for; what to do instead is the catalog's "fix.left.CODE".
+NOT_ROWS = ("LOW_DIVERSITY", "ANSWER_IN_PROMPT", "PAD_IS_EOS", "PAD_IN_LABELS", "EOS_MISSING", "PROMPT_NOT_MASKED",
+            "TOKENIZER_MISMATCH")
 
 
 @dataclasses.dataclass
@@ -111,8 +106,8 @@ class FixPlan:
     truncated: list[str]  # rows whose answer does not fit data.max_length
     truncation_dropped: bool
     acted_on: list[str]  # the codes whose rows were removed
-    left: list[tuple[Finding, str]]  # faults fix does not remove rows for, with what to do instead
-    notes: list[str]
+    left: list[tuple[Finding, Spec]]  # faults fix does not remove rows for, with what to do instead
+    notes: list[Spec]  # decisions about the data (catalog specs: the report renders them in its language)
     max_length: int
 
     def removed(self) -> int:
@@ -143,7 +138,7 @@ def plan_fix(cfg: Config, findings: list[Finding], tokenizer: Any, truncation: s
     planner.drop_duplicates(index)
     planner.drop_leaked(index)
     planner.find_truncated(truncation)
-    left = [(f, NOT_ROWS[f.code]) for f in findings if f.code in NOT_ROWS and f.severity in FAULT]
+    left = [(f, T(f"fix.left.{f.code}")) for f in findings if f.code in NOT_ROWS and f.severity in FAULT]
     return FixPlan(planner.files, planner.exact, planner.near, planner.leaked, planner.malformed, planner.truncated,
                    planner.dropping, planner.acted, left, planner.notes, cfg.data.max_length)
 
@@ -161,7 +156,7 @@ class _Planner:
         self.problems: dict[str, list[RowProblem]] = {}
         self._load()
         self.by_role = {f.role: f for f in self.files}
-        self.notes: list[str] = []
+        self.notes: list[Spec] = []
         self.acted: list[str] = []
         self.malformed: list[tuple[str, str]] = []
         self.exact: list[Group] = []
@@ -208,9 +203,7 @@ class _Planner:
         leak_splits = (leak.evidence or {}).get("splits", {}) if leak is not None else {}
         near_leaks = any((s or {}).get("near") for s in leak_splits.values())
         if leak_faulted and from_train:
-            self.notes.append("Validation is drawn from data.train_file (data.test_size), so rows leaked into it are "
-                              "duplicates within that file: the file is deduplicated before the split "
-                              + ("(exact and near copies)." if near_leaks else "(exact copies)."))
+            self.notes.append(T("fix.note.leak_split", which=T("fix.note.exact_near" if near_leaks else "fix.note.exact")))
         train_ex = self.examples["train"]
         if "DUPLICATE_EXACT" in self.faulted or (leak_faulted and from_train):
             self.acted.append("DUPLICATE_EXACT")

@@ -23,9 +23,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from tuneguard.catalog import Spec, T
 from tuneguard.config.schema import NotifyConfig
 from tuneguard.notify.delivery import Delivery, SendResult, Target
-from tuneguard.notify.messages import Message, fit, render, truncation_marker
+from tuneguard.notify.messages import Message, fit, late_line, render, truncation_marker
 from tuneguard.notify.secrets import Scrubber, ScrubFilter
 from tuneguard.store.run_store import RunStore
 from tuneguard.events import Event
@@ -41,6 +42,9 @@ BREAKER_COOLDOWN_S = 60.0
 # finding, a halt, the end of the run) is sent late rather than never.
 SUPERSEDED = frozenset({"progress", "evaluation", "qa"})
 MISSED_TOO_MANY = "missed during an outage, too many to re-send"  # why a missed message was dropped
+# Each reason a message is dropped for, and the catalog text that says it in the report's language.
+DROPPED_TEXT = {"queue full": "notify.dropped.queue", "flush time limit": "notify.dropped.flush",
+                MISSED_TOO_MANY: "notify.dropped.missed"}
 
 
 @dataclasses.dataclass
@@ -252,7 +256,8 @@ class Notifier:
             for label in self._delivery.invalid:
                 self._record(store, "notify_failed", {
                     "event": None, "target": label,
-                    "reason": "apprise does not recognise this URL; it is skipped"})
+                    "reason": "apprise does not recognise this URL; it is skipped"},
+                    text=T("notify.invalid_url", target=label))
             while True:
                 with self._cond:
                     while not self._queue and not self._dropped and not self._closing:
@@ -301,6 +306,8 @@ class Notifier:
         if target.limit not in cache:
             lang = self._cfg.language
             msg = render(item.event, item.payload, language=lang, run_name=self._run_name)
+            if item.only is not None:  # a re-send after an outage: the reader learns it is late
+                msg = Message(msg.title, f"{late_line(lang)}\n{msg.body}")
             msg = Message(self._scrub(msg.title), self._scrub(msg.body))
             cache[target.limit] = fit(msg, limit=target.limit, marker=truncation_marker(lang))
         return cache[target.limit]
@@ -318,22 +325,28 @@ class Notifier:
                 # do not hold the process for another timeout (the user waits for the prompt).
                 self._record(store, "notify_failed", {
                     "event": item.event, "target": target.label, "status": None, "attempts": 0,
-                    "reason": f"skipped at the end of the run: unreachable (last: {health.last_reason})"}, item.step)
+                    "reason": f"skipped at the end of the run: unreachable (last: {health.last_reason})"}, item.step,
+                    T("notify.skipped_end", event=item.event, target=target.label, last=health.last_reason))
                 continue
             if health.down_until > now:
+                wait = f"{health.down_until - now:.0f}"
                 self._record(store, "notify_failed", {
                     "event": item.event, "target": target.label, "status": None, "attempts": 0,
                     "reason": f"skipped: {health.failures} failures in a row (last: {health.last_reason}); "
-                              f"next try in {health.down_until - now:.0f} s"}, item.step)
+                              f"next try in {wait} s"}, item.step,
+                    T("notify.skipped_down", event=item.event, target=target.label, failures=health.failures,
+                      last=health.last_reason, wait=wait,
+                      then=T("notify.superseded" if item.event in SUPERSEDED else "notify.resend")))
                 self._miss(health, item)
                 continue
             try:
                 parts = self._messages(item, target, cache)
             except Exception as exc:  # noqa: BLE001 - a payload we cannot render is recorded, not raised
+                error = f"{type(exc).__name__}: {exc}"
                 self._record(store, "notify_failed", {
                     "event": item.event, "target": target.label, "status": None, "attempts": 0,
-                    "reason": self._scrub(f"could not render the message: {type(exc).__name__}: {exc}")},
-                    item.step)
+                    "reason": self._scrub(f"could not render the message: {error}")},
+                    item.step, T("notify.render_failed", event=item.event, target=target.label, error=error))
                 continue
             res: SendResult | None = None
             for part in parts:
@@ -368,7 +381,8 @@ class Notifier:
             "notification %r to %s failed after %d attempt(s): %s", item.event, target.label, res.attempts, res.reason)
         self._record(store, "notify_failed", {
             "event": item.event, "target": target.label, "status": res.status, "attempts": res.attempts,
-            "reason": res.reason}, item.step)
+            "reason": res.reason}, item.step,
+            T("notify.failed", event=item.event, target=target.label, attempts=res.attempts, reason=res.reason))
 
     def _miss(self, health: _Health, item: _Pending) -> None:
         """Keep a message an unreachable target did not get, to send when it answers again
@@ -396,13 +410,30 @@ class Notifier:
     # -- recording ---------------------------------------------------------------------
     def _record_dropped(self, store: RunStore | None, dropped: collections.Counter[tuple[str, str]]) -> None:
         for (event, reason), count in sorted(dropped.items()):
-            self._record(store, "notify_dropped", {"event": event, "count": count, "reason": reason})
+            text = T(DROPPED_TEXT[reason], event=event, count=count) if reason in DROPPED_TEXT else None
+            self._record(store, "notify_dropped", {"event": event, "count": count, "reason": reason}, text=text)
 
-    def _record(self, store: RunStore | None, type_: str, payload: dict[str, Any], step: int | None = None) -> None:
+    def _record(self, store: RunStore | None, type_: str, payload: dict[str, Any], step: int | None = None,
+                text: Spec | None = None) -> None:
+        """Record a delivery event; `text` (a catalog spec, its strings scrubbed like the payload's)
+        says it in the report's language."""
         if store is None:
             return
         clean = {k: self._scrub(v) if isinstance(v, str) else v for k, v in payload.items()}
+        if text is not None:
+            clean["text"] = self._scrub_all(text)
         try:
             store.add_event(type_, clean, step)
         except Exception as exc:  # noqa: BLE001 - recording is best effort, never fatal
             log.warning("could not record %s in the run store: %s", type_, self._scrub(exc))
+
+    def _scrub_all(self, value: Any) -> Any:
+        """Every parameter of a spec scrubbed, nested specs too (an error's text may quote a URL
+        with its token); the catalog keys stay as they are (a secret may be a common word)."""
+        if isinstance(value, str):
+            return self._scrub(value)
+        if isinstance(value, Mapping):
+            return {k: v if k in ("key", "join") else self._scrub_all(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._scrub_all(v) for v in value]
+        return value

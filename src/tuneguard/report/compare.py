@@ -2,7 +2,8 @@
 
 Both runs' curves overlaid on one step axis (A solid blue, B solid orange; eval dashed),
 the config diff, both verdicts side by side, and the QA answers of both at their best
-checkpoints.
+checkpoints. The page is in run A's report language (report.language, else
+notify.language): the person comparing is the one who ran A, usually the baseline.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tuneguard.catalog import say
 from tuneguard.config.diff import diff_configs, format_value
 from tuneguard.report.components import (
+    Words,
     badge,
     esc,
     figure,
@@ -22,6 +25,7 @@ from tuneguard.report.components import (
     pill,
     prompts_in_order,
     qa_cell,
+    report_language,
     step_range,
     when,
 )
@@ -46,118 +50,142 @@ def _labels(a: RunData, b: RunData) -> tuple[str, str]:
     return f"A: {a.name}", f"B: {b.name}"
 
 
-def compare_plots(a: RunData, b: RunData) -> list[str]:
-    """Both runs' curves overlaid on one step axis (A blue, B orange; eval dashed)."""
+def compare_plots(a: RunData, b: RunData, language: str = "en") -> list[str]:
+    """Both runs' curves overlaid on one step axis (A blue, B orange; eval dashed), titles,
+    axes and legends in `language`."""
     la, lb = _labels(a, b)
     runs = ((a, la, COLORS[0]), (b, lb, COLORS[1]))
     xr = step_range(a, b)
+    w = Words(language)
 
     def chart(series: list[Series], title: str, y_label: str, **kw: Any) -> str | None:
-        return line_chart(series, title=title, y_label=y_label, x_range=xr, **kw)
+        return line_chart(series, title=w(title), y_label=w(y_label), x_range=xr, x_label=w("axis.step"),
+                          language=language, **kw)
+
+    def fig(title: str, svg: str | None, note: str = "") -> str:
+        return figure(w(title), svg, note, language)
 
     def each(column: str) -> list[Series]:
         return [Series(label, run.series("train", column), color) for run, label, color in runs]
 
     loss = []
     for run, label, color in runs:
-        loss.append(Series(f"{label} train", run.series("train", "loss"), color))
-        loss.append(Series(f"{label} eval", run.series("eval", "eval_loss"), color, dash="6 4", dots=True))
+        loss.append(Series(w("cmp.train", label=label), run.series("train", "loss"), color))
+        loss.append(Series(w("cmp.eval", label=label), run.series("eval", "eval_loss"), color, dash="6 4", dots=True))
     gaps = [Series(label, gap_series(run), color, dots=True) for run, label, color in runs]
     return [
-        figure("Loss", chart(loss, "Loss", "loss"), "solid: train, dashed: eval"),
-        figure("Loss, log scale", chart(loss, "Loss, log scale", "loss", log_y=True)),
-        figure("Eval − train gap", chart(gaps, "Eval - train gap", "gap")),
-        figure("Learning rate", chart(each("learning_rate"), "Learning rate", "lr")),
-        figure("Gradient norm", chart(each("grad_norm"), "Gradient norm", "norm")),
-        figure("Throughput", chart(each("tokens_per_s"), "Throughput", "tokens/s")),
+        fig("plot.loss", chart(loss, "plot.loss", "axis.loss"), w("cmp.solid_dashed")),
+        fig("plot.loss_log", chart(loss, "plot.loss_log", "axis.loss", log_y=True)),
+        fig("plot.gap_fig", chart(gaps, "plot.gap", "axis.gap")),
+        fig("plot.lr", chart(each("learning_rate"), "plot.lr", "axis.lr")),
+        fig("plot.grad", chart(each("grad_norm"), "plot.grad", "axis.norm")),
+        fig("plot.throughput", chart(each("tokens_per_s"), "plot.throughput", "axis.tps")),
     ]
 
 
-def _verdicts(a: RunData, b: RunData, va: Verdict, vb: Verdict) -> str:
+def overall_word(v: Verdict, language: str) -> str:
+    """A verdict's overall result as the compare page shows it: "pass"/"fail"/"inconclusive"
+    in English, the catalog's word otherwise."""
+    return v.overall if language == "en" else say(f"verdict.overall.{v.overall}", language)
+
+
+def _verdicts(a: RunData, b: RunData, va: Verdict, vb: Verdict, language: str = "en") -> str:
     la, lb = _labels(a, b)
-    rows = []
-    for ca, cb in zip(va.criteria, vb.criteria, strict=True):
-        rows.append(f"<tr><td>{esc(ca.name)}</td><td>{pill(ca.status)}<div class=\"small muted\">{esc(ca.evidence)}"
-                    f"</div></td><td>{pill(cb.status)}<div class=\"small muted\">{esc(cb.evidence)}</div></td></tr>")
-    head = (f"<tr><th>criterion</th><th>{esc(la)} {pill(va.overall)}</th><th>{esc(lb)} {pill(vb.overall)}</th></tr>")
+    en = language == "en"
+
+    def cell(c: Any) -> str:
+        return (f"<td>{pill(c.status, None if en else c.status_in(language))}<div class=\"small muted\">"
+                f"{esc(c.evidence_in(language))}</div></td>")
+
+    rows = [f"<tr><td>{esc(ca.name_in(language))}</td>{cell(ca)}{cell(cb)}</tr>"
+            for ca, cb in zip(va.criteria, vb.criteria, strict=True)]
+    head = (f"<tr><th>{esc(Words(language)('col.criterion'))}</th>"
+            f"<th>{esc(la)} {pill(va.overall, overall_word(va, language))}</th>"
+            f"<th>{esc(lb)} {pill(vb.overall, overall_word(vb, language))}</th></tr>")
     return f'<table class="verdict-pair"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
 
 
-def _summary(a: RunData, b: RunData) -> str:
+def _summary(a: RunData, b: RunData, w: Words) -> str:
     la, lb = _labels(a, b)
+    na = w("na")
 
     def facts(r: RunData) -> list[str]:
         best = eval_loss_at(r, r.best_step)
         test = [x for x in r.test if x.get("eval_loss") is not None]
         train = [x["loss"] for x in r.train if x.get("loss") is not None]
         t = timings(r)
-        return [r.state, f"{r.last_step}" + (f" / {r.max_steps}" if r.max_steps else ""),
-                fmt(train[-1]) if train else "n/a", f"{fmt(best[1])} @ {best[0]}" if best else "n/a",
-                fmt(test[-1]["eval_loss"]) if test else "n/a",
-                fmt(t["median_tokens_per_s"], 4) if t["median_tokens_per_s"] else "n/a", str(len(r.findings))]
+        return [w.state(r.state), f"{r.last_step}" + (f" / {r.max_steps}" if r.max_steps else ""),
+                fmt(train[-1]) if train else na, f"{fmt(best[1])} @ {best[0]}" if best else na,
+                fmt(test[-1]["eval_loss"]) if test else na,
+                fmt(t["median_tokens_per_s"], 4) if t["median_tokens_per_s"] else na, str(len(r.findings))]
 
-    names = ["state", "steps", "final train loss", "best eval loss", "test loss", "median tokens/s", "findings"]
+    names = [w(f"card.{k}") for k in ("state", "steps", "final_train", "best_eval", "test_loss", "tps", "findings")]
     rows = "".join(f"<tr><td>{esc(n)}</td><td class=\"num\">{esc(x)}</td><td class=\"num\">{esc(y)}</td></tr>"
                    for n, x, y in zip(names, facts(a), facts(b), strict=True))
     return (f'<table class="kv"><thead><tr><th></th><th class="num">{esc(la)}</th><th class="num">{esc(lb)}</th>'
             f"</tr></thead><tbody>{rows}</tbody></table>")
 
 
-def _config_diff(a: RunData, b: RunData) -> str:
+def _config_diff(a: RunData, b: RunData, w: Words) -> str:
     la, lb = _labels(a, b)
     rows = diff_configs(a.config, b.config)
     if not rows:
-        return '<p class="muted">The two runs used the same config.</p>'
+        return f'<p class="muted">{esc(w("cmp.same_config"))}</p>'
     body = "".join(f'<tr><td class="key">{esc(k)}</td><td>{esc(format_value(x))}</td>'
                    f'<td>{esc(format_value(y))}</td></tr>'
                    for k, x, y in rows)
-    return (f'<table class="config-diff"><thead><tr><th>key</th><th>{esc(la)}</th><th>{esc(lb)}</th></tr></thead>'
-            f"<tbody>{body}</tbody></table>")
+    return (f'<table class="config-diff"><thead><tr><th>{esc(w("rec.col.key"))}</th><th>{esc(la)}</th>'
+            f"<th>{esc(lb)}</th></tr></thead><tbody>{body}</tbody></table>")
 
 
-def _qa(a: RunData, b: RunData) -> str:
+def _qa(a: RunData, b: RunData, w: Words) -> str:
     la, lb = _labels(a, b)
     sa, sb = a.qa_best_step(), b.qa_best_step()
     qa_a, qa_b = a.qa_at(sa), b.qa_at(sb)
     if not qa_a and not qa_b:
-        return '<p class="muted">Neither run recorded QA samples.</p>'
+        return f'<p class="muted">{esc(w("cmp.no_qa"))}</p>'
     blocks = []
     for prompt in prompts_in_order(qa_a + qa_b):
         cells = []
         for samples, label, step in ((qa_a, la, sa), (qa_b, lb, sb)):
             match = [s for s in samples if s["prompt"] == prompt]
             if match:
-                cells.append(qa_cell(match[0], f"{label} · step {step}", False))
+                cells.append(qa_cell(match[0], w("cmp.at_step", label=label, step=step), False, w.language))
             else:
                 cells.append(f'<div class="qa-cell"><div class="step">{esc(label)}</div>'
-                             f'<p class="muted">not probed</p></div>')
+                             f'<p class="muted">{esc(w("cmp.not_probed"))}</p></div>')
         kws = next((s.get("keywords") for s in qa_a + qa_b if s["prompt"] == prompt and s.get("keywords")), [])
-        kw = f'<div class="small muted">keywords: {esc(", ".join(map(str, kws)))}</div>' if kws else ""
+        kw = f'<div class="small muted">{esc(w("qa.keywords", v=", ".join(map(str, kws))))}</div>' if kws else ""
         blocks.append(f'<div class="qa-prompt"><div class="q"><pre>{esc(prompt)}</pre>{kw}</div>'
                       f'<div class="side">{"".join(cells)}</div></div>')
     return "".join(blocks)
 
 
-def render_compare(a: RunData, b: RunData) -> str:
+def render_compare(a: RunData, b: RunData, language: str | None = None) -> str:
+    """The compare page in `language` (default: run A's report language)."""
+    lang = language or report_language(a.config)
+    w = Words(lang)
     va, vb = compute_verdict(a), compute_verdict(b)
     la, lb = _labels(a, b)
+    h = {k: esc(w(f"cmp.h.{k}")) for k in ("summary", "curves_nav", "curves", "config", "verdicts", "qa_nav", "qa")}
     body = f"""
-<header class="hero"><div class="wrap"><div><div class="eyebrow">tuneguard compare</div>
-<h1>{esc(la)} <span class="muted" style="color:#9fb0d0">vs</span> {esc(lb)}</h1>
-<div class="sub"><span>{esc(la)}: {esc(va.overall)}</span><span>{esc(lb)}: {esc(vb.overall)}</span></div></div>
-<div style="display:flex;gap:12px">{badge(va)}{badge(vb)}</div></div></header>
-<nav class="toc"><div class="wrap"><a href="#summary">Summary</a><a href="#plots">Curves</a>
-<a href="#config">Config diff</a><a href="#verdicts">Verdicts</a><a href="#qa">QA at best checkpoints</a></div></nav>
+<header class="hero"><div class="wrap"><div><div class="eyebrow">{esc(w("cmp.eyebrow"))}</div>
+<h1>{esc(la)} <span class="muted" style="color:#9fb0d0">{esc(w("cmp.vs"))}</span> {esc(lb)}</h1>
+<div class="sub"><span>{esc(la)}: {esc(overall_word(va, lang))}</span><span>{esc(lb)}: {esc(overall_word(vb, lang))}</span>\
+</div></div>
+<div style="display:flex;gap:12px">{badge(va, lang)}{badge(vb, lang)}</div></div></header>
+<nav class="toc"><div class="wrap"><a href="#summary">{h["summary"]}</a><a href="#plots">{h["curves_nav"]}</a>
+<a href="#config">{h["config"]}</a><a href="#verdicts">{h["verdicts"]}</a><a href="#qa">{h["qa_nav"]}</a></div></nav>
 <main class="wrap">
-<section id="summary"><h2>Summary</h2>{_summary(a, b)}</section>
-<section id="plots"><h2>Curves on one step axis</h2><p class="note">{esc(la)} in blue, {esc(lb)} in orange.</p>
-<div class="plots">{"".join(compare_plots(a, b))}</div></section>
-<section id="config"><h2>Config diff</h2>{_config_diff(a, b)}</section>
-<section id="verdicts"><h2>Verdicts</h2>{_verdicts(a, b, va, vb)}</section>
-<section id="qa"><h2>QA samples at the best checkpoints</h2>{_qa(a, b)}</section>
-<footer>generated by tuneguard on {esc(when(time.time()))}</footer>
+<section id="summary"><h2>{h["summary"]}</h2>{_summary(a, b, w)}</section>
+<section id="plots"><h2>{h["curves"]}</h2><p class="note">{esc(w("cmp.colors", a=la, b=lb))}</p>
+<div class="plots">{"".join(compare_plots(a, b, lang))}</div></section>
+<section id="config"><h2>{h["config"]}</h2>{_config_diff(a, b, w)}</section>
+<section id="verdicts"><h2>{h["verdicts"]}</h2>{_verdicts(a, b, va, vb, lang)}</section>
+<section id="qa"><h2>{h["qa"]}</h2>{_qa(a, b, w)}</section>
+<footer>{esc(w("cmp.footer", when=when(time.time())))}</footer>
 </main>"""
-    return page(f"tuneguard compare: {la} vs {lb}", body)
+    return page(w("cmp.title", a=la, b=lb), body, lang)
 
 
 def write_compare(run_a: str | Path, run_b: str | Path, out: str | Path | None = None, *,

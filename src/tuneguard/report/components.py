@@ -76,7 +76,12 @@ def exit_reason(run: RunData, language: str = "en") -> str | None:
     for f in run.findings:
         if reason == f"{f.code}: {f.message}":
             return f"{f.code}: {f.message_in(language)}"
-    return reason
+    for key in ("completed", "early_stop", "stopped", "halted", "audit_errors", "peer"):
+        if reason == say(f"report.exit.{key}"):
+            return say(f"report.exit.{key}", language)
+    if reason.startswith("stop requested by "):
+        return say("report.exit.stop_by", language, who=reason.removeprefix("stop requested by "))
+    return reason  # an error's own words (a failed run): as recorded
 
 
 def report_language(config: dict[str, Any]) -> str:
@@ -152,13 +157,16 @@ def to_epoch(ts: Any) -> float | None:
     return None
 
 
-def duration(seconds: float | None) -> str:
+def duration(seconds: float | None, language: str = "en") -> str:
+    """A run's length as people read it ("1h 05m 03s"; Thai: "1 ชม. 05 นาที 03 วินาที")."""
     if seconds is None or not is_finite(seconds) or seconds < 0:
-        return "n/a"
+        return say("report.na", language)
     s = int(round(seconds))
     h, rem = divmod(s, 3600)
     m, s = divmod(rem, 60)
-    return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s" if m else f"{s}s"
+    if h:
+        return say("report.dur.h", language, h=h, m=f"{m:02d}", s=f"{s:02d}")
+    return say("report.dur.m", language, m=m, s=f"{s:02d}") if m else say("report.dur.s", language, s=s)
 
 
 def evidence_html(ev: dict[str, Any]) -> str:
@@ -242,7 +250,8 @@ def run_plots(run: RunData, max_final_gap: float, language: str = "en") -> list[
     w = Words(language)
 
     def chart(series: list[Series], title: str, y_label: str, **kw: Any) -> str | None:
-        return line_chart(series, title=w(title), y_label=w(y_label), x_range=xr, x_label=w("axis.step"), **kw)
+        return line_chart(series, title=w(title), y_label=w(y_label), x_range=xr, x_label=w("axis.step"),
+                          language=language, **kw)
 
     def fig(title: str, svg: str | None, note: str = "") -> str:
         return figure(w(title), svg, w(note) if note else "", language)

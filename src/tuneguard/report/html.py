@@ -18,7 +18,8 @@ from typing import Any
 
 from tuneguard.config.diff import format_value
 from tuneguard.config.load import dump_yaml
-from tuneguard.catalog import say
+from tuneguard.catalog import TABLE, T, in_language, is_spec, say
+from tuneguard.findings import Finding
 from tuneguard.report.components import (
     Words,
     badge,
@@ -57,6 +58,7 @@ from tuneguard.report.verdict import (
     compute_verdict,
     eval_loss_at,
     fmt,
+    summary_spec,
 )
 
 log = logging.getLogger(__name__)
@@ -154,7 +156,7 @@ def _summary_cards(run: RunData, w: Words) -> str:
         (w("card.final_train"), fmt(last_train[-1]) if last_train else na),
         (w("card.best_eval"), f"{fmt(best[1])} @ {best[0]}" if best else na),
         (w("card.test_loss"), fmt(test[-1]["eval_loss"]) if test else na),
-        (w("card.duration"), duration(t["duration_s"])),
+        (w("card.duration"), duration(t["duration_s"], w.language)),
         (w("card.tps"), fmt(t["median_tokens_per_s"], 4) if t["median_tokens_per_s"] else na),
         (w("card.findings"), str(len(run.findings))),
     ]
@@ -289,8 +291,8 @@ def _run_details(run: RunData, w: Words) -> str:
         (w("kv.run_id"), run.run_id), (w("kv.run_dir"), str(run.run_dir)), (w("kv.state"), w.state(run.state)),
         (w("kv.exit_reason"), exit_reason(run, w.language) or na),
         (w("kv.started"), when(t["started"])), (w("kv.ended"), when(t["ended"])),
-        (w("kv.duration"), duration(t["duration_s"])),
-        (w("kv.step_time"), f"{fmt(t['median_step_time_s'], 3)} s" if t["median_step_time_s"] else na),
+        (w("kv.duration"), duration(t["duration_s"], w.language)),
+        (w("kv.step_time"), w("seconds", v=fmt(t["median_step_time_s"], 3)) if t["median_step_time_s"] else na),
         (w("kv.tps"), fmt(t["median_tokens_per_s"], 4) if t["median_tokens_per_s"] else na),
         (w("kv.best_ckpt"), run.meta.get("best_checkpoint") or na),
         (w("kv.best_step"), best_step if best_step is not None else na),
@@ -299,7 +301,8 @@ def _run_details(run: RunData, w: Words) -> str:
     events = run.events
     ev_rows = "".join(
         f"<tr><td>{esc(when(e['time']))}</td><td class=\"num\">{esc(e['step'] if e['step'] is not None else '')}</td>"
-        f"<td>{esc(e['type'])}</td><td class=\"mono small\">{esc(_short(e['payload']))}</td></tr>" for e in events)
+        f"<td>{esc(_event_name(e['type'], w))}</td><td class=\"mono small\">{esc(_event_details(e, w.language))}</td>"
+        "</tr>" for e in events)
     ev_html = (f"<details{' open' if len(events) <= 8 else ''}><summary>{esc(w('run.events', n=len(events)))}</summary>"
                f"<table><thead><tr><th>{esc(w('run.col.time'))}</th><th>{esc(w('run.col.step'))}</th>"
                f"<th>{esc(w('run.col.event'))}</th><th>{esc(w('run.col.details'))}</th></tr></thead>"
@@ -311,6 +314,44 @@ def _run_details(run: RunData, w: Words) -> str:
             f"{esc(yaml_text)}</pre></details>")
 
 
+def _event_name(kind: str, w: Words) -> str:
+    """An event's name: as recorded in English, the catalog's word otherwise."""
+    if w.language == "en":
+        return kind
+    if f"report.event.{kind}" in TABLE:
+        return w(f"event.{kind}")
+    return w("event.control", action=kind.removeprefix("control_")) if kind.startswith("control_") else kind
+
+
+def _event_details(e: dict[str, Any], language: str) -> str:
+    """An event's details: its payload as key=value in English; in another language the
+    sentence its catalog spec makes (the notifier's records), a finding's message, or the
+    key=value pairs where the event has no words of its own."""
+    payload = e.get("payload")
+    if language == "en" or not isinstance(payload, dict):
+        return _short(payload)
+    text = payload.get("text")
+    if e.get("type") == "notify_sent":  # one per message: its words come from its two fields, not a stored spec
+        text = T("notify.sent", event=payload.get("event"), scheme=payload.get("scheme"))
+    criteria = payload.get("criteria")
+    if e.get("type") == "report" and payload.get("verdict") in ("pass", "fail", "inconclusive") and \
+            isinstance(criteria, list):  # the verdict's summary, as the phone got it
+        text = summary_spec(str(payload["verdict"]), [(str(c.get("name")), str(c.get("status")))
+                                                      for c in criteria if isinstance(c, dict)])
+    if is_spec(text):
+        return _shorten(in_language(text, _short(payload), language), 320)
+    if e.get("type") == "finding" and isinstance(text, dict):
+        f = Finding.from_dict({"code": payload.get("code", ""), "severity": payload.get("severity", "info"),
+                               "message": payload.get("message", ""), "text": text})
+        return _shorten(f"{f.code}: {f.message_in(language)}", 320)
+    return _short(payload)
+
+
+def _shorten(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+
 def _short(payload: Any, limit: int = 160) -> str:
     if not payload:
         return ""
@@ -320,7 +361,7 @@ def _short(payload: Any, limit: int = 160) -> str:
                          if k not in ("text", "criteria"))
     else:
         text = str(payload)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return _shorten(text, limit)
 
 
 def render_html(run: RunData, verdict: Verdict, recs: Recommendations, language: str | None = None) -> str:

@@ -14,6 +14,8 @@ import zlib
 from html import escape
 from typing import Iterable, Sequence
 
+from tuneguard.catalog import say
+
 log = logging.getLogger(__name__)
 
 # Colour-blind-safe palette (Okabe-Ito), in the order series use them.
@@ -176,11 +178,12 @@ def _range(values: list[float], log_scale: bool, pad: float = 0.05) -> tuple[flo
 def line_chart(series: Iterable[Series], *, title: str, y_label: str = "", x_label: str = "step",
                log_y: bool = False, vmarks: Iterable[VMark] = (), hlines: Iterable[HLine] = (),
                x_range: tuple[float, float] | None = None, integer_x: bool = True,
-               width: int = 600, height: int = 300) -> str | None:
+               width: int = 600, height: int = 300, language: str = "en") -> str | None:
     """An SVG line chart, or None when no series has a drawable point.
 
     `x_range` fixes the x axis (plots of one run share the run's step range, so a single
-    evaluation point does not get an axis of its own)."""
+    evaluation point does not get an axis of its own); `language` is that of the chart's own
+    words (a point's hover text, the log-scale note), the caller's labels come translated."""
     usable = _drawable(series, log_y)
     if not usable:
         return None
@@ -194,12 +197,12 @@ def line_chart(series: Iterable[Series], *, title: str, y_label: str = "", x_lab
            f'<defs><clipPath id="{clip}"><rect x="{f.ml}" y="{f.mt - 2}" width="{f.pw}" height="{f.ph + 4}"/>'
            "</clipPath></defs>",
            f'<rect x="{f.ml}" y="{f.mt}" width="{f.pw}" height="{f.ph}" class="plot-bg"/>']
-    out += _axes(f, x_label, y_label, integer_x)
+    out += _axes(f, x_label, y_label, integer_x, language)
     out += _hlines_svg(f, hlines)
     out += _vmarks_svg(f, vmarks)
     out.append(f'<g clip-path="url(#{clip})">')
     for s, pts, fin in usable:
-        out += _series_svg(f, s, pts, fin)
+        out += _series_svg(f, s, pts, fin, language)
     out.append("</g>")
     out.extend(legend)
     out.append("</svg>")
@@ -256,7 +259,7 @@ def _frame(usable: list[tuple[Series, Points, Points]], vmarks: list[VMark], hli
                   xlo, xhi, ylo, yhi)
 
 
-def _axes(f: _Frame, x_label: str, y_label: str, integer_x: bool) -> list[str]:
+def _axes(f: _Frame, x_label: str, y_label: str, integer_x: bool, language: str = "en") -> list[str]:
     """Grid, ticks, frame and axis labels."""
     out = []
     for t in (log_ticks(f.ylo, f.yhi) if f.log_y else nice_ticks(f.ylo, f.yhi)):
@@ -269,7 +272,7 @@ def _axes(f: _Frame, x_label: str, y_label: str, integer_x: bool) -> list[str]:
         out.append(f'<text class="tick" x="{x:.1f}" y="{f.mt + f.ph + 16}" text-anchor="middle">{fmt_tick(t)}</text>')
     out.append(f'<rect x="{f.ml}" y="{f.mt}" width="{f.pw}" height="{f.ph}" class="frame"/>')
     out.append(f'<text class="axis" x="{f.ml + f.pw / 2:.1f}" y="{f.height - 6}" text-anchor="middle">'
-               f'{escape(x_label)}{" (log y)" if f.log_y else ""}</text>')
+               f'{escape(x_label)}{escape(say("report.plot.log_y", language)) if f.log_y else ""}</text>')
     if y_label:
         out.append(f'<text class="axis" transform="translate(13 {f.mt + f.ph / 2:.1f}) rotate(-90)" '
                    f'text-anchor="middle">{escape(y_label)}</text>')
@@ -308,7 +311,7 @@ def _vmarks_svg(f: _Frame, vmarks: list[VMark]) -> list[str]:
     return out
 
 
-def _series_svg(f: _Frame, s: Series, pts: Points, fin: Points) -> list[str]:
+def _series_svg(f: _Frame, s: Series, pts: Points, fin: Points, language: str = "en") -> list[str]:
     """A series as polylines broken at undrawable points, dots where asked (or where a
     segment is a single point), and a mark for each non-finite value."""
     dash = f' stroke-dasharray="{s.dash}"' if s.dash else ""
@@ -328,12 +331,13 @@ def _series_svg(f: _Frame, s: Series, pts: Points, fin: Points) -> list[str]:
     if s.dots or any(len(sg) == 1 for sg in segments):
         for x, y in fin:
             out.append(f'<circle class="data-point" cx="{f.sx(x):.1f}" cy="{f.sy(y):.1f}" r="3" fill="{s.color}">'
-                       f'<title>{escape(s.label)} at {fmt_tick(x)}: {y:.4g}</title></circle>')
+                       f'<title>{escape(say("report.plot.at", language, label=s.label, x=fmt_tick(x), y=f"{y:.4g}"))}'
+                       "</title></circle>")
     for x, y in pts:
         if not _finite(y):
             out.append(f'<text class="nonfinite" x="{f.sx(x):.1f}" y="{f.mt + 14}" text-anchor="middle" '
-                       f'fill="{SEVERITY_COLORS["error"]}">×<title>{escape(s.label)} at {fmt_tick(x)}: '
-                       f'{y}</title></text>')
+                       f'fill="{SEVERITY_COLORS["error"]}">×<title>'
+                       f'{escape(say("report.plot.at", language, label=s.label, x=fmt_tick(x), y=str(y)))}</title></text>')
     return out
 
 

@@ -32,7 +32,7 @@ import dataclasses
 import logging
 from typing import Any, Literal
 
-from tuneguard.catalog import J, Spec, T, in_language, render, say
+from tuneguard.catalog import TABLE, J, Spec, T, in_language, render, say
 from tuneguard.findings import Finding
 from tuneguard.fmt import num
 from tuneguard.report.rundata import EVAL_TRAIN_LOSS_KEYS, RunData, is_finite
@@ -297,15 +297,21 @@ def _val_tracked(run: RunData, th: Thresholds) -> Criterion:
                           codes)
 
 
+def _state(state: str) -> Spec | str:
+    """A run state inside a criterion's evidence: the word in the reader's language."""
+    return T(f"report.state.{state}") if f"report.state.{state}" in TABLE else state
+
+
 def _early_stop(run: RunData, th: Thresholds) -> Criterion:
     step = early_stop_step(run)
+    state = _state(run.state)
     if step is None and not run.train and not run.evals:
-        return Criterion.said(EARLY_STOP_OK, "unknown", V("early.no_steps", state=run.state))
+        return Criterion.said(EARLY_STOP_OK, "unknown", V("early.no_steps", state=state))
     if step is None and run.state not in ("finished", "stopped", "halted"):
         # Failed, or still going: whether early stopping would have come too soon is not known yet.
-        return Criterion.said(EARLY_STOP_OK, "unknown", V("early.running", state=run.state, step=run.last_step))
+        return Criterion.said(EARLY_STOP_OK, "unknown", V("early.running", state=state, step=run.last_step))
     if step is None:
-        ended = V("early.ended", state=run.state, step=run.last_step) if run.state != "unknown" else ""
+        ended = V("early.ended", state=state, step=run.last_step) if run.state != "unknown" else ""
         return Criterion.said(EARLY_STOP_OK, "pass", V("early.none", ended=ended))
     planned = run.max_steps
     if planned is None:

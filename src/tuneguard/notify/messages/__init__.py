@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from tuneguard.notify.messages.fit import LINE_TEXT_LIMIT, MAX_PARTS, Message, fit
-from tuneguard.notify.messages.render import EVENTS, LANGUAGES, render, truncation_marker
+from tuneguard.notify.messages.render import EVENTS, LANGUAGES, late_line, render, truncation_marker
 
-__all__ = ["EVENTS", "LANGUAGES", "LINE_TEXT_LIMIT", "MAX_PARTS", "Message", "fit", "render",
+__all__ = ["EVENTS", "LANGUAGES", "LINE_TEXT_LIMIT", "MAX_PARTS", "Message", "fit", "late_line", "render",
            "render_parts", "truncation_marker"]
 
 

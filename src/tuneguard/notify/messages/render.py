@@ -345,3 +345,8 @@ def render(event: str, payload: Mapping[str, Any] | None, *, language: str = "en
 
 def truncation_marker(language: str) -> str:
     return LANGUAGES[language].LINES["truncated"]
+
+
+def late_line(language: str) -> str:
+    """The first line of a message re-sent after an outage."""
+    return LANGUAGES[language].LINES["late"]
