@@ -442,7 +442,7 @@ class ReportConfig(Section):
     """Success criteria used by the report's verdict."""
 
     language: Literal["en", "th"] | None = Field(
-        None, description="Language of report.html and report.md (en, th); unset: notify.language.")
+        None, description="Language of report.html, report.md, the compare page and fix-report.md (en, th); unset: notify.language.")
     max_final_gap: float = Field(0.5, gt=0, description="Final eval-train gap that still passes.")
     min_early_stop_share: float = Field(0.3, ge=0, le=1, description="Early stopping before this share of planned steps is premature.")
     test_margin: float = Field(0.1, ge=0, description="Test loss may exceed validation loss by this share.")
