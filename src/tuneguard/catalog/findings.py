@@ -94,9 +94,9 @@ AUDIT: dict[str, dict[str, str]] = {
         "th": "ลบแถวที่ระบุออกจาก data.validation_file / data.test_file (หรือลบสำเนาใน data.train_file) ลบแถวซ้ำของข้อมูลทั้งหมดก่อนแบ่ง แบ่งตามกลุ่มหรือแหล่งข้อมูล และเก็บชุดทดสอบภายนอกที่สะอาดไว้"},
     # -- MALFORMED_ROWS -----------------------------------------------------------------
     "MALFORMED_ROWS.one": {"en": "{reason} ({where})", "th": "{reason} ({where})"},
-    "MALFORMED_ROWS.most": {
-        "en": "most common: {reason}, {count} rows ({where})",
-        "th": "ที่พบบ่อยที่สุด: {reason}, {count} แถว ({where})"},
+    "MALFORMED_ROWS.more": {
+        "en": "{count} more row(s) with {reasons} other reason(s), listed in the evidence",
+        "th": "และอีก {count} แถวด้วยเหตุผลอื่นอีก {reasons} แบบ ดูรายการในหลักฐาน"},
     "MALFORMED_ROWS.error": {
         "en": "{n} of {rows} rows ({share!p}) are malformed, more than data.max_malformed_fraction ({max:g}) allows: {most}.",
         "th": "แถว {n} จาก {rows} แถว ({share!p}) มีรูปแบบผิด เกินกว่าที่ data.max_malformed_fraction ({max:g}) ยอมให้: {most}"},
