@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 # enough to read on a phone.
 MAX_EXAMPLES = 10
 
+SEP = "\x1f"  # between prompt and response in a whole-example key
 _PUNCT = str.maketrans({c: " " for c in string.punctuation})
 
 
@@ -60,7 +61,7 @@ class SplitText:
     def keys(self) -> list[str]:
         """Whole-example keys: prompt and response kept apart by a separator, so moving a
         word across the boundary makes a different example."""
-        return [p + "\x1f" + r for p, r in zip(self.prompts, self.responses, strict=False)]
+        return [p + SEP + r for p, r in zip(self.prompts, self.responses, strict=False)]
 
     def where(self, i: int) -> str:
         return self.examples[i].where
