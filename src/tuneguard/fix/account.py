@@ -79,7 +79,7 @@ def _finding_line(f: Finding, plan: FixPlan) -> str:
             return head + f"{rows(len(plan.malformed))} removed."
         return head + f"{rows(len(plan.truncated))} whose answer does not fit data.max_length removed."
     if f.code in TRUNCATION_CODES:
-        sugg = (f.evidence or {}).get("needed_length_p95")
+        sugg = (f.evidence or {}).get("suggested_max_length", (f.evidence or {}).get("needed_length_p95"))
         raise_to = f" (the audit suggests about {num(sugg)})" if isinstance(sugg, (int, float)) else ""
         return head + (f"{rows(len(plan.truncated))} listed below, kept: pass `--truncation drop` to remove "
                        f"them, or raise data.max_length{raise_to}.")
