@@ -94,6 +94,19 @@ def test_a_row_of_another_format_in_the_file_is_named_as_such() -> None:
         "convert the row or move it to its own file"]
 
 
+def test_numbers_are_their_text_and_other_non_text_values_are_named() -> None:
+    fmt, examples, problems = _convert({"instruction": "Compute 6 * 7.", "input": 0, "output": 42},
+                                       {"instruction": "Half of 5?", "output": 2.5},
+                                       {"instruction": "Is 3 odd?", "output": True},
+                                       {"instruction": "List them.", "output": ["a", "b"]},
+                                       {"instruction": "Nothing.", "output": None})
+    assert examples == [("### Instruction:\nCompute 6 * 7.\n\n### Input:\n0\n\n### Response:\n", "42"),
+                        ("### Instruction:\nHalf of 5?\n\n### Response:\n", "2.5")]
+    assert problems == ["train.jsonl:3: field 'output' must be text, got bool",
+                        "train.jsonl:4: field 'output' must be text, got list",
+                        "train.jsonl:5: field 'output' is null"]
+
+
 ROWS = [{"instruction": f"Say {i}.", "input": "", "output": f"It is {i}, tab\there."} for i in range(5)]
 
 

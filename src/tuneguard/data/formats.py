@@ -9,6 +9,7 @@ with missing or wrongly typed fields, or of another format than the file's, beco
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from tuneguard.config.schema import DataConfig
@@ -124,6 +125,9 @@ def _str_field(row: Row, name: str, required: bool, key: str = "") -> tuple[str 
     if name not in row.data or row.data[name] is None:
         return None, (_missing(row, name, key) if required else None)
     v = row.data[name]
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+        # A number is its text: math answers ("output": 42) and label ids are data, not faults.
+        v = str(v)
     if not isinstance(v, str):
         return None, f"field {name!r} must be text, got {type(v).__name__}"
     bad = _invalid_unicode(v)
