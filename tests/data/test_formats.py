@@ -138,3 +138,16 @@ def test_a_broken_gzip_file_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"train.jsonl.gz: not a readable gzip file \(.*\); decompress it or drop "
                                         r"the .gz suffix"):
         read_rows(str(path))
+
+
+def test_a_saved_dataset_dict_says_which_split_it_reads_and_how_to_use_another(tmp_path: Path, caplog) -> None:
+    import datasets
+
+    folder = tmp_path / "ds"
+    datasets.DatasetDict({"train": datasets.Dataset.from_list(ROWS[:3]),
+                          "validation": datasets.Dataset.from_list(ROWS[3:])}).save_to_disk(str(folder))
+    caplog.set_level("INFO", logger="tuneguard.data.load")
+    assert [r.data for r in read_rows(str(folder)).rows] == ROWS[:3]
+    assert caplog.messages == [f"{folder} is a DatasetDict with splits train, validation; reading 'train'; to use "
+                               f"another split, point data.validation_file at {folder / 'validation'}"]
+    assert [r.data for r in read_rows(str(folder / "validation")).rows] == ROWS[3:]

@@ -313,7 +313,10 @@ def _read_hf_dir(path: Path) -> LoadedFile:
         raise DataError(f"{path}: not a saved Hugging Face dataset ({exc})") from None
     if isinstance(ds, datasets.DatasetDict):
         split = "train" if "train" in ds else next(iter(ds))
-        log.info("%s is a DatasetDict; using split %r", path, split)
+        others = [k for k in ds if k != split]
+        # Each split is a dataset folder of its own, so another split is used by pointing at it.
+        hint = f"; to use another split, point data.validation_file at {path / others[0]}" if others else ""
+        log.info("%s is a DatasetDict with splits %s; reading %r%s", path, ", ".join(ds), split, hint)
         ds = ds[split]
     return _records_from_dataset(ds, path)
 
