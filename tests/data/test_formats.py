@@ -53,12 +53,16 @@ def test_sharegpt_conversations_read_as_the_same_chat_as_openai_messages() -> No
 def test_sharegpt_faults_name_sharegpt_fields() -> None:
     _, _, problems = _convert({"conversations": [{"from": "human", "value": "Hi"}, {"from": "bot", "value": "Yo"}]},
                               {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": None}]},
-                              {"conversations": [{"from": "gpt", "value": "Hi"}, {"from": "human", "value": "Yo"}]})
+                              {"conversations": [{"from": "gpt", "value": "Hi"}, {"from": "human", "value": "Yo"}]},
+                              {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": " "}]},
+                              {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": ""}]})
     assert problems == [
         "train.jsonl:1: message 1 has unknown speaker 'bot' (use human, user, gpt, chatgpt, assistant, system, tool, "
         "observation)",
         "train.jsonl:2: message 1 must have text 'from' and 'value'",
-        "train.jsonl:3: the last message must be the assistant's answer (role 'assistant', ShareGPT 'gpt')"]
+        "train.jsonl:3: the last message must be the assistant's answer (role 'assistant', ShareGPT 'gpt')",
+        "train.jsonl:4: the assistant's answer (message 1) is empty",
+        "train.jsonl:5: the assistant's answer (message 1) is empty"]
 
 
 def test_prompt_completion_rows_keep_the_prompt_as_it_is() -> None:

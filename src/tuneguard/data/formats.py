@@ -237,6 +237,9 @@ def _chat_messages(row: Row, cfg: DataConfig) -> tuple[list[dict[str, str]], str
         clean.insert(0, {"role": "system", "content": system})
     if clean[-1]["role"] != "assistant":
         return [], "the last message must be the assistant's answer (role 'assistant', ShareGPT 'gpt')"
+    if not clean[-1]["content"].strip():
+        # As an empty instruction output: the model would learn to stop at once.
+        return [], f"the assistant's answer (message {len(msgs) - 1}) is empty"
     return clean, None
 
 
