@@ -120,3 +120,9 @@ def test_longest_common_substring_matches_brute_force(seed):
         assert (got >= need) == (best >= need)
         if got >= need:
             assert got == best
+
+
+def test_the_templated_message_reads_for_every_task_name(audit_rows):
+    train, _ = _templated(clean_rows(500), 0.3, seed=1)
+    result, _ = audit_rows(train, validation=clean_rows(100, seed=1, offset=500))
+    assert get(result, "LOW_DIVERSITY").message.startswith("The training responses look templated for this open task: ")

@@ -44,7 +44,7 @@ AUDIT: dict[str, dict[str, str]] = {
         "en": "{coverage!p} of response words sit inside 8-word phrases shared by more than {row_share!p} of rows (> {max!p})",
         "th": "คำในคำตอบ {coverage!p} อยู่ในวลียาว 8 คำที่ซ้ำกันในแถวมากกว่า {row_share!p} (> {max!p})"},
     "LOW_DIVERSITY.templated": {
-        "en": "The training responses look templated for a {task} task: {signals}, so once the template is learned the loss says little about the model.",
+        "en": "The training responses look templated for this {task} task: {signals}, so once the template is learned the loss says little about the model.",
         "th": "คำตอบในข้อมูลฝึกดูเหมือนมาจากแม่แบบเดียวกัน สำหรับงานแบบ{task}: {signals} เมื่อโมเดลเรียนรู้แม่แบบแล้ว ค่า loss จะบอกอะไรเกี่ยวกับโมเดลได้น้อย"},
     "LOW_DIVERSITY.templated.rec": {
         "en": "Cap rows per template or source, deduplicate repeated responses, and mix in varied data; if the answers really are a fixed set of labels, say so with data.task: classification, and the audit judges the label distribution instead.",
