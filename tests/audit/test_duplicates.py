@@ -210,3 +210,28 @@ def test_boilerplate_cuts_match_a_brute_force_count():
             k = max((k for k in range(len(p) + 1) if sum(q.startswith(p[:k]) for q in prompts) >= m), default=0)
             want.append(k if k in (0, len(p)) else p.rfind(" ", 0, k) + 1)
         assert boilerplate_cuts(prompts, share=0.0, minimum=m) == want, prompts
+
+
+def test_thai_near_copies_are_found_by_their_characters():
+    """Thai has no spaces between words: one changed character in a 180-character sentence is
+    a near copy, found through character n-grams (whitespace words found few of them)."""
+    from tuneguard.audit.common import shingle_words
+    from tuneguard.catalog import findings
+
+    thai = sorted({normalise(v["th"]) for table in (findings.AUDIT, findings.GUARD, findings.POLICY)
+                   for v in table.values() if len(v["th"]) > 180})[:20]
+    rng = random.Random(0)
+    copies = []
+    for t in thai:
+        i = rng.randrange(40, len(t) - 40)
+        copies.append(t[:i] + ("ข" if t[i] != "ข" else "ค") + t[i + 1:])
+    texts = thai + copies
+
+    def found(to_words) -> int:
+        nd = near_duplicates(texts, threshold=0.8, num_perm=128, ngram=5, to_words=to_words)
+        pairs = {tuple(sorted(map(int, p))) for p in nd.pairs}
+        return sum((i, len(thai) + i) in pairs for i in range(len(thai)))
+
+    assert len(thai) == 20
+    assert found(shingle_words) == 20
+    assert found(words) < 10

@@ -40,7 +40,7 @@ from tuneguard.audit.common import (
     finding,
     preview,
     share,
-    words,
+    shingle_words,
 )
 from tuneguard.audit.minhash import NearDuplicates, near_duplicates
 from tuneguard.catalog import T
@@ -97,7 +97,7 @@ def build_index(splits: Sequence[SplitText], cfg: AuditConfig, seed: int = 1) ->
     # wholly inside it go; those that reach into a row's own words stay.
     cuts = boilerplate_cuts([t[: t.find(SEP)] if SEP in t else t for t in texts], keep_words=cfg.ngram - 1)
     near = near_duplicates([t[c:] for t, c in zip(texts, cuts, strict=True)], cfg.near_dup_threshold, cfg.num_perm,
-                           cfg.ngram, seed, to_words=words)
+                           cfg.ngram, seed, to_words=shingle_words)
     return DupIndex({sp.name: sp for sp in splits}, text_ids, texts, near, cfg)
 
 
