@@ -132,6 +132,11 @@ def test_one_reason_for_every_row_is_said_once(world: World, tg, unchanged, tmp_
            "prompt/completion, messages, conversations (ShareGPT) or text")
     assert f["message"] == (f"160 of 160 rows (100.0%) are malformed, more than data.max_malformed_fraction (0.01) "
                             f"allows: {why} ({data} lines 1-160).")
+    # A mapping to set, not rows to remove: --force would leave nothing to train on.
+    assert f["recommendation"] == (
+        "No row has the fields of the format the file was read as: map the file's fields with the keys named above "
+        "(data.instruction_field, data.output_field and the like, or data.format), then run tuneguard audit again; "
+        "--force cannot help, no row would be left to train on.")
     r = tg("train", config_for(tmp_path, data), "--run-dir", tmp_path / "run")
     check_failure(r, 2, f"160 of 160 rows: {why} ({data} lines 1-160)")
     assert r.error_lines[0].count("no instruction fields") == 1

@@ -49,5 +49,9 @@ def check(problems: list[RowProblem], rows_read: int, max_fraction: float) -> tu
     most = J("join.semi", shown)
     level: Severity = "error" if frac > max_fraction else "warning"
     msg = T(f"MALFORMED_ROWS.{level}", n=n, rows=rows_read, share=frac, max=max_fraction, most=most)
-    rec = T(f"MALFORMED_ROWS.{level}.rec", max=max_fraction)
+    if n >= rows_read and all(p.kind == "fields" for p in problems):
+        # No row has the format's fields: a mapping to set, and --force would leave nothing.
+        rec = T("MALFORMED_ROWS.fields.rec")
+    else:
+        rec = T(f"MALFORMED_ROWS.{level}.rec", max=max_fraction)
     return [finding("MALFORMED_ROWS", level, msg, ev, rec)], stats

@@ -103,6 +103,9 @@ AUDIT: dict[str, dict[str, str]] = {
     "MALFORMED_ROWS.error.rec": {
         "en": "Fix or remove the listed rows (file:line). Training refuses to start above data.max_malformed_fraction ({max:g}); --force trains on the other rows.",
         "th": "แก้หรือลบแถวที่ระบุ (file:line) การฝึกจะไม่เริ่มถ้าเกิน data.max_malformed_fraction ({max:g}) ใช้ --force เพื่อฝึกด้วยแถวที่เหลือ"},
+    "MALFORMED_ROWS.fields.rec": {
+        "en": "No row has the fields of the format the file was read as: map the file's fields with the keys named above (data.instruction_field, data.output_field and the like, or data.format), then run tuneguard audit again; --force cannot help, no row would be left to train on.",
+        "th": "ไม่มีแถวไหนมีฟิลด์ตามรูปแบบที่ใช้อ่านไฟล์นี้ ให้จับคู่ฟิลด์ของไฟล์ด้วยคีย์ที่ระบุข้างต้น (data.instruction_field, data.output_field หรือคีย์อื่นในกลุ่มเดียวกัน หรือตั้ง data.format) แล้วรัน tuneguard audit ใหม่ การใช้ --force ไม่ช่วย เพราะจะไม่เหลือแถวให้ฝึก"},
     "MALFORMED_ROWS.warning": {
         "en": "{n} of {rows} rows ({share!p}) are malformed and will be skipped: {most}.",
         "th": "แถว {n} จาก {rows} แถว ({share!p}) มีรูปแบบผิดและจะถูกข้าม: {most}"},

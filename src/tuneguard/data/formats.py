@@ -148,6 +148,10 @@ def to_examples(rows: list[Row], fmt: str, cfg: DataConfig, tokenizer: Any = Non
     problems: list[RowProblem] = []
     has_template = bool(tokenizer is not None and getattr(tokenizer, "chat_template", None)) and cfg.use_chat_template
     for row in rows:
+        wrong = _wrong_format(row, fmt, cfg)
+        if wrong:
+            problems.append(RowProblem(row.file, row.line, wrong, kind="fields"))
+            continue
         try:
             ex, err = _convert(row, fmt, cfg, tokenizer if has_template else None)
         except Exception as exc:  # noqa: BLE001 - a chat template can raise anything on odd input
@@ -161,9 +165,6 @@ def to_examples(rows: list[Row], fmt: str, cfg: DataConfig, tokenizer: Any = Non
 
 def _convert(row: Row, fmt: str, cfg: DataConfig, tokenizer: Any) -> tuple[Example | None, str | None]:
     """One row as (prompt, response), or the reason it cannot be one."""
-    wrong = _wrong_format(row, fmt, cfg)
-    if wrong:
-        return None, wrong
     if fmt == "completion":
         prompt, err = _str_field(row, cfg.prompt_field, True, "data.prompt_field")
         if err:

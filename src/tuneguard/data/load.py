@@ -35,6 +35,9 @@ class RowProblem:
     file: str
     line: int | None
     reason: str
+    # "fields": the row holds none of the fields of the file's format (a mapping to set, not
+    # a row to repair); "" for every other fault.
+    kind: str = ""
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
