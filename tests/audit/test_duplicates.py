@@ -167,3 +167,71 @@ def test_union_find_components_match_a_plain_union_find():
             parent[max(ra, rb)] = min(ra, rb)
         expected = [min(i for i in range(n) if find(i) == find(j)) for j in range(n)]
         assert components(n, pairs).tolist() == expected
+
+
+
+def _chat(system: str, user: str, answer: str) -> dict:
+    return {"messages": [{"role": "system", "content": system}, {"role": "user", "content": user},
+                         {"role": "assistant", "content": answer}]}
+
+
+def test_a_long_system_prompt_every_row_shares_is_not_a_near_copy(audit_rows):
+    """Chats that all begin with the same 450-word system prompt are judged by what differs:
+    the three planted near copies are found and nothing else (no leakage either); twelve
+    answers that quote the system prompt were not pasted into their own prompts."""
+    system = " ".join(r["output"] for r in long_rows(3, offset=1000))
+    rng = random.Random(5)
+    originals = long_rows(3, offset=900)
+    rows = [_chat(system, r["instruction"], r["output"]) for r in clean_rows(300) + originals]
+    rows += [_chat(system, r["instruction"], edit_words(r["output"], 1, rng)) for r in originals]
+    rules = [x for x in system.split(". ") if len(x.split()) >= 6][:12]
+    rows += [_chat(system, q["instruction"], f"As the rules say: {rule}.")
+             for q, rule in zip(clean_rows(12, offset=600), rules, strict=True)]
+    val = [_chat(system, r["instruction"], r["output"]) for r in clean_rows(50, offset=400)]
+    result, _ = audit_rows(rows, validation=val, data={"max_length": 4096})
+    assert [x.code for x in result.findings] == ["DUPLICATE_NEAR"]
+    f = get(result, "DUPLICATE_NEAR")
+    assert (f.severity, f.evidence["count"], f.evidence["clusters"]) == ("info", 3, 3)
+    assert [c["where"][0].rsplit("/", 1)[-1] for c in f.evidence["largest_clusters"]] == [
+        "train.jsonl:301", "train.jsonl:302", "train.jsonl:303"]
+
+
+def test_boilerplate_cuts_match_a_brute_force_count():
+    from tuneguard.audit.boilerplate import boilerplate_cuts
+
+    rng = random.Random(2)
+    for _ in range(40):
+        starts = ["you are a bank bot. rules: be kind. ", "you are a bank bot. ", "translate: ", ""]
+        prompts = [rng.choice(starts) + " ".join(rng.choice("ab abc b c") for _ in range(rng.randint(0, 4)))
+                   for _ in range(rng.randint(1, 40))]
+        m = 3
+        want = []
+        for p in prompts:
+            k = max((k for k in range(len(p) + 1) if sum(q.startswith(p[:k]) for q in prompts) >= m), default=0)
+            want.append(k if k in (0, len(p)) else p.rfind(" ", 0, k) + 1)
+        assert boilerplate_cuts(prompts, share=0.0, minimum=m) == want, prompts
+
+
+def test_thai_near_copies_are_found_by_their_characters():
+    """Thai has no spaces between words: one changed character in a 180-character sentence is
+    a near copy, found through character n-grams (whitespace words found few of them)."""
+    from tuneguard.audit.common import shingle_words
+    from tuneguard.catalog import findings
+
+    thai = sorted({normalise(v["th"]) for table in (findings.AUDIT, findings.GUARD, findings.POLICY)
+                   for v in table.values() if len(v["th"]) > 180})[:20]
+    rng = random.Random(0)
+    copies = []
+    for t in thai:
+        i = rng.randrange(40, len(t) - 40)
+        copies.append(t[:i] + ("ข" if t[i] != "ข" else "ค") + t[i + 1:])
+    texts = thai + copies
+
+    def found(to_words) -> int:
+        nd = near_duplicates(texts, threshold=0.8, num_perm=128, ngram=5, to_words=to_words)
+        pairs = {tuple(sorted(map(int, p))) for p in nd.pairs}
+        return sum((i, len(thai) + i) in pairs for i in range(len(thai)))
+
+    assert len(thai) == 20
+    assert found(shingle_words) == 20
+    assert found(words) < 10

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 
@@ -172,6 +173,23 @@ def test_answers_truncated_by_max_length(audit_rows):
     assert "data.max_length" in f.recommendation
 
 
+def test_answers_longer_than_the_context_are_told_to_shorten_not_to_raise_max_length(audit_rows, tiny_tokenizer_base):
+    """A data.max_length beyond the model's context (here the tokenizer's 512) cannot be set:
+    the advice is to shorten or drop those rows, and the evidence says why."""
+    docs = [d for _, _, d in docstrings()]
+    rows = clean_rows(500)
+    for n, i in enumerate(random.Random(2).sample(range(500), 20)):
+        rows[i]["output"] = " ".join(docs[600 + 12 * n: 612 + 12 * n])
+    tok = copy.deepcopy(tiny_tokenizer_base)
+    tok.model_max_length = 512
+    result, _ = audit_rows(rows, validation=clean_rows(50, seed=1, offset=500), tokenizer=tok)
+    f = get(result, "ANSWER_TRUNCATED")
+    assert f.evidence["context_length"] == 512 and f.evidence["suggested_max_length"] > 512
+    assert f.recommendation == ("The longest of these rows need more tokens than the model's context (512), so no "
+                                "data.max_length holds them: shorten the longest answers, or drop them (tuneguard fix "
+                                "--truncation drop).")
+
+
 def test_long_texts_all_cut_are_truncation_not_a_missing_eos(audit_rows):
     """Plain-text documents longer than max_length: every row loses its EOS to the cut. That is
     ANSWER_TRUNCATED (raise max_length or split the texts), not an EOS_MISSING error telling the
@@ -186,7 +204,9 @@ def test_long_texts_all_cut_are_truncation_not_a_missing_eos(audit_rows):
     assert f.message == ("60 of 60 training texts (100.0%) are longer than data.max_length (128) and lose their end "
                          "and its EOS (every row: none keeps its EOS, so the model never learns to stop); the model "
                          "never trains on the rest.")
-    assert f.recommendation.endswith("or split long texts into pieces of at most 128 tokens.")
+    # 8 docstrings need more than the tiny tokenizer's 2,048: splitting, not a larger max_length.
+    assert f.recommendation.endswith("no data.max_length holds them: split long texts into pieces of at most 128 "
+                                     "tokens, or drop them (tuneguard fix --truncation drop).")
 
 
 def test_tokenizer_mismatch_from_a_trailing_space(audit_rows):

@@ -99,6 +99,13 @@ def test_malformed_rows_with_line_numbers(audit_rows):
     assert where == ["train.jsonl:17", "train.jsonl:101", "train.jsonl:250", "train.jsonl:400"]
     assert f.evidence["rows_read"] == 594  # train 494 + validation 100
     assert f.evidence["share"] == round(4 / 594, 6)
+    # Every reason is in the message, not only the commonest (each of the four holds one row).
+    path = f.evidence["groups"][0]["file"]
+    assert f.message == (
+        f"4 of 594 rows (0.7%) are malformed and will be skipped: invalid JSON (Expecting property name enclosed in "
+        f"double quotes) ({path} line 17); missing field 'output' (found 'instruction': set data.output_field to the "
+        f"field that holds it) ({path} line 101); expected a JSON object, got list ({path} line 250); "
+        f"1 more row(s) with 1 other reason(s), listed in the evidence.")
 
 
 @pytest.mark.parametrize("seed", range(30))
@@ -113,3 +120,9 @@ def test_longest_common_substring_matches_brute_force(seed):
         assert (got >= need) == (best >= need)
         if got >= need:
             assert got == best
+
+
+def test_the_templated_message_reads_for_every_task_name(audit_rows):
+    train, _ = _templated(clean_rows(500), 0.3, seed=1)
+    result, _ = audit_rows(train, validation=clean_rows(100, seed=1, offset=500))
+    assert get(result, "LOW_DIVERSITY").message.startswith("The training responses look templated for this open task: ")

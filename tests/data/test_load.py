@@ -35,7 +35,7 @@ def test_malformed_rows_reported_with_line_numbers(tmp_path):
     _write_jsonl(p, GOOD[:6], extra_lines=[
         (1, b'{"instruction": "cut off", "output": "x'),          # line 2: truncated
         (3, b'{"instruction": "no output"}'),                     # line 4: missing output
-        (5, b'{"instruction": "number", "output": 42}'),          # line 6: wrong type
+        (5, b'{"instruction": "number", "output": [42]}'),        # line 6: wrong type
         (7, b'{"instruction": "bad \xff\xfe bytes", "output": "y"}'),  # line 8: invalid UTF-8
     ])
     with pytest.raises(DataError) as e:
@@ -43,7 +43,7 @@ def test_malformed_rows_reported_with_line_numbers(tmp_path):
     msg = str(e.value)
     assert f"{p}:2: invalid JSON" in msg
     assert f"{p}:4: missing field 'output'" in msg
-    assert f"{p}:6: field 'output' must be text, got int" in msg
+    assert f"{p}:6: field 'output' must be text, got list" in msg
     assert f"{p}:8: invalid UTF-8" in msg
     assert "4 of 10 rows are malformed" in msg
 

@@ -214,3 +214,18 @@ def test_a_full_vocabulary_without_an_unknown_token_pads_with_a_reserved_special
     used.add_special_tokens({"additional_special_tokens": ["<|reserved_special_token_0|>"]})
     used.chat_template = "<|reserved_special_token_0|>{{ messages[0]['content'] }}"
     assert setup_pad_token(used, "auto") is True and used.pad_token == PAD_TOKEN
+
+
+def test_tokenizing_a_big_file_says_how_far_it_has_come(caplog):
+    """Progress lines come from the loop's own events (a batch done) and a clock the test
+    drives: one line once 15 s have passed, none for the last batch (the loop is over)."""
+    from tuneguard.data.tokenize import Progress
+
+    times = iter([0.0, 20.0, 25.0, 40.0])
+    progress = Progress("train examples", 2500, clock=lambda: next(times))
+    examples = [Example(f"Q{i}?\n", f"A{i}.", "train.jsonl", i + 1) for i in range(2500)]
+    caplog.set_level("INFO", logger="tuneguard.data.tokenize")
+    feats, _ = tokenize_examples(_tok(), examples, 64, progress=progress)
+    assert len(feats) == 2500
+    assert [r.getMessage() for r in caplog.records] == [
+        "tokenized 1,000 of 2,500 train examples (40%), about 30 s left"]

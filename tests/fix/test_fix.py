@@ -5,6 +5,7 @@ byte-identical afterwards; a clean dataset comes out byte-equal; bad input exits
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import io
 import json
@@ -157,12 +158,15 @@ def _rows(n: int = 60) -> list[dict]:
 def _write(kind: str, rows: list[dict], path: Path) -> Path:
     """`rows` in format `kind`; None stands for a malformed row (a missing output)."""
     recs = [r if r is not None else {"instruction": "No answer here."} for r in rows]
-    if kind == "csv":
+    if kind in ("csv", "tsv"):
         buf = io.StringIO(newline="")
-        w = csv.DictWriter(buf, fieldnames=["instruction", "input", "output"], lineterminator="\r\n")
+        w = csv.DictWriter(buf, fieldnames=["instruction", "input", "output"], lineterminator="\r\n",
+                           delimiter="," if kind == "csv" else "\t")
         w.writeheader()
         w.writerows(recs)
         path.write_bytes(b"\xef\xbb\xbf" + buf.getvalue().encode("utf-8"))
+    elif kind == "jsonl.gz":
+        path.write_bytes(gzip.compress("".join(json.dumps(r) + "\n" for r in recs).encode("utf-8")))
     elif kind == "json":
         path.write_text(json.dumps({"data": recs}, ensure_ascii=False), "utf-8")
     else:
@@ -178,8 +182,11 @@ def _write(kind: str, rows: list[dict], path: Path) -> Path:
 
 
 def _read(kind: str, path: Path) -> list[dict]:
-    if kind == "csv":
-        return [{k: v for k, v in r.items() if v} for r in csv.DictReader(io.StringIO(path.read_text("utf-8-sig")))]
+    if kind in ("csv", "tsv"):
+        text = io.StringIO(path.read_text("utf-8-sig"))
+        return [{k: v for k, v in r.items() if v} for r in csv.DictReader(text, delimiter="," if kind == "csv" else "\t")]
+    if kind == "jsonl.gz":
+        return [{k: v for k, v in json.loads(ln).items() if v} for ln in gzip.decompress(path.read_bytes()).splitlines()]
     if kind == "json":
         return json.loads(path.read_text("utf-8"))["data"]
     import datasets
@@ -188,8 +195,8 @@ def _read(kind: str, path: Path) -> list[dict]:
     return [{k: v for k, v in r.items() if v is not None} for r in ds]
 
 
-@pytest.mark.parametrize("kind,name", [("csv", "train.csv"), ("json", "train.json"), ("parquet", "train.parquet"),
-                                       ("hf", "train_ds")])
+@pytest.mark.parametrize("kind,name", [("csv", "train.csv"), ("tsv", "train.tsv"), ("jsonl.gz", "train.jsonl.gz"),
+                                       ("json", "train.json"), ("parquet", "train.parquet"), ("hf", "train_ds")])
 def test_every_format_comes_out_in_the_same_format_without_the_faulted_rows(tmp_path: Path, kind: str,
                                                                             name: str) -> None:
     """Validation drawn from the training file: its duplicates are removed before the split.
@@ -206,8 +213,8 @@ def test_every_format_comes_out_in_the_same_format_without_the_faulted_rows(tmp_
     assert {p: digest(p) for p in before} == before
     copy = out / name
     assert _read(kind, copy) == [{k: v for k, v in row.items() if v} for row in rows]
-    if kind == "csv":
-        assert copy.read_bytes() == _write("csv", rows, tmp_path / "want.csv").read_bytes()
+    if kind in ("csv", "tsv"):
+        assert copy.read_bytes() == _write(kind, rows, tmp_path / f"want.{kind}").read_bytes()
     assert r.stdout.splitlines()[0] == "Removed 4 of 64 rows (DUPLICATE_EXACT 3, MALFORMED_ROWS 1)."
 
 
@@ -271,7 +278,7 @@ def test_fix_report_in_thai_when_the_config_reads_thai(planted: dict, tmp_path: 
                  "| เก็บไว้ | ลบ (สำเนาที่เกือบเหมือนแถวที่เก็บไว้) |", "| validation.jsonl:43 | train.jsonl:165 | เกือบซ้ำ |",
                  "## คำตอบที่ยาวเกิน data.max_length (384 token): ลบแล้ว", "## ผลการตรวจข้อมูลหลังแก้",
                  "ไม่พบอีกแล้ว: TRAIN_VAL_LEAKAGE, MALFORMED_ROWS, DUPLICATE_EXACT, DUPLICATE_NEAR",
-                 "- พบด้วย: **ANSWER_IN_PROMPT** (ข้อมูล): ในงานแบบคำตอบอิสระ ข้อมูลฝึก 3 จาก 301 แถว (1.0%) มีคำตอบอย่างน้อย "
+                 "- พบด้วย: **ANSWER_IN_PROMPT** (ข้อมูล): ในงานแบบคำตอบอิสระ ข้อมูลฝึก 2 จาก 301 แถว (0.7%) มีคำตอบอย่างน้อย "
                  "50.0% อยู่ใน prompt แบบตรงตัว โมเดลจึงเรียนรู้การลอกแทนการตอบ",
                  "## ขั้นตอนถัดไป", "# ตรวจข้อมูลที่แก้แล้ว", "# ฝึกด้วยข้อมูลนี้"):
         assert f"\n{line}\n" in report, line

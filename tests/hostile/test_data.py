@@ -127,12 +127,19 @@ def test_one_reason_for_every_row_is_said_once(world: World, tg, unchanged, tmp_
     [f] = json_out(r)["findings"]
     assert f["code"] == "MALFORMED_ROWS" and f["severity"] == "error"
     # The message names the fields the rows do have and the key that maps them.
-    why = "missing field 'instruction' (found 'question', 'answer': set data.instruction_field to the field that holds it)"
+    why = ("no instruction fields ('instruction', 'output') in the row (found 'question', 'answer'): map yours with "
+           "data.instruction_field and data.output_field, or set data.format; known formats: instruction/input/output, "
+           "prompt/completion, messages, conversations (ShareGPT) or text")
     assert f["message"] == (f"160 of 160 rows (100.0%) are malformed, more than data.max_malformed_fraction (0.01) "
                             f"allows: {why} ({data} lines 1-160).")
+    # A mapping to set, not rows to remove: --force would leave nothing to train on.
+    assert f["recommendation"] == (
+        "No row has the fields of the format the file was read as: map the file's fields with the keys named above "
+        "(data.instruction_field, data.output_field and the like, or data.format), then run tuneguard audit again; "
+        "--force cannot help, no row would be left to train on.")
     r = tg("train", config_for(tmp_path, data), "--run-dir", tmp_path / "run")
     check_failure(r, 2, f"160 of 160 rows: {why} ({data} lines 1-160)")
-    assert r.error_lines[0].count("missing field") == 1
+    assert r.error_lines[0].count("no instruction fields") == 1
 
 
 @pytest.mark.parametrize("kind", ["binary", "csv_wrong_columns", "csv_extra_fields", "empty_text", "bad_chat",

@@ -57,7 +57,7 @@ def test_existing_run_dir_refused_without_resume_or_overwrite(tmp_path, train_fi
 
 def test_data_error_exits_2_without_traceback(tmp_path):
     bad = tmp_path / "train.jsonl"
-    bad.write_text('{"instruction": "a"}\n{"instruction": "b", "output": 3}\n')
+    bad.write_text('{"instruction": "a"}\n{"instruction": "b", "output": [3]}\n')
     cfg = tiny_config(tmp_path, bad)
     r = cli("train", str(cfg), "--run-dir", str(tmp_path / "run"))
     assert r.returncode == 2

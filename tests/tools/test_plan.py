@@ -65,6 +65,14 @@ def test_plan_text_without_calibration(tmp_path, train_file):
     r = invoke("plan", str(cfg), "--world-size", "2")
     assert r.exit_code == 0, r.stderr
     assert "steps per epoch: 23 (ceil(360 / (batch 8 x accumulation 1 x 2)))" in r.stdout
+    assert "warning" not in r.stdout
+    # Evaluating the 40 validation rows after each of 4 steps: 20 batches against 4 of training.
+    r = invoke("plan", str(cfg), "--set", "train.max_steps=4", "--set", "eval.steps=1", "--set", "train.save_steps=1")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == (
+        "warning: the 4 evaluations run 20 batches (5 each over 40 validation rows), more than the 4 training batches: "
+        "set data.eval_samples (a seeded sample of the validation rows, e.g. --set data.eval_samples=64) or evaluate "
+        "less often (eval.steps)")
 
 
 def test_plan_data_and_usage_errors_exit_2(tmp_path, train_file):

@@ -92,6 +92,7 @@ def test_prompt_format_follows_the_training_data():
     assert fmt.mode == "prompt_template" and not fmt.multi_turn
     assert fmt.render(msgs) == "### Instruction:\nsum 2 3\n\n### Response:\n"  # the last turn only
     assert prompt_format(tok, cfg, "text").render(msgs) == "sum 2 3"
+    assert prompt_format(tok, cfg, "completion").render(msgs) == "sum 2 3"  # prompt/completion: as written
     assert prompt_format(tok, cfg, "instruction", raw=True).mode == "raw"
     plain = prompt_format(tok, cfg, "chat")
     assert plain.mode == "chat_plain"

@@ -9,7 +9,9 @@ Duplicates are the most common reason a loss falls to ~0 within the first epoch:
 - DUPLICATE_NEAR: MinHash over word n-grams (audit.ngram, default 5; shorter rows use one
   shingle of all their words), audit.num_perm permutations, LSH, candidates verified by
   the MinHash Jaccard estimate >= audit.near_dup_threshold (0.8), clustered by connected
-  components. Counted over distinct texts, so exact copies stay DUPLICATE_EXACT's:
+  components. The prompt start shared by many rows (a long system prompt or instruction,
+  tuneguard.audit.boilerplate) is left out of the comparison, so rows are judged by what
+  differs between them. Counted over distinct texts, so exact copies stay DUPLICATE_EXACT's:
   extra near copies = distinct texts in clusters - clusters. Warning above
   audit.near_dup_warning (1%) of rows; error above audit.near_dup_error (10%), or when the
   largest cluster holds more than audit.near_cluster_error (0.5%) of the rows (and at least
@@ -30,13 +32,15 @@ from typing import Any
 
 import numpy as np
 
+from tuneguard.audit.boilerplate import boilerplate_cuts
 from tuneguard.audit.common import (
     MAX_EXAMPLES,
+    SEP,
     SplitText,
     finding,
     preview,
     share,
-    words,
+    shingle_words,
 )
 from tuneguard.audit.minhash import NearDuplicates, near_duplicates
 from tuneguard.catalog import T
@@ -88,7 +92,12 @@ def build_index(splits: Sequence[SplitText], cfg: AuditConfig, seed: int = 1) ->
         keys = sp.keys()
         text_ids[sp.name] = np.fromiter((ids.setdefault(k, len(ids)) for k in keys), dtype=np.int64, count=len(keys))
     texts = list(ids)
-    near = near_duplicates(texts, cfg.near_dup_threshold, cfg.num_perm, cfg.ngram, seed, to_words=words)
+    # Near copies are judged on what differs: a prompt start that many rows share (a long
+    # system prompt) would otherwise make every pair of rows look alike. Only the n-grams
+    # wholly inside it go; those that reach into a row's own words stay.
+    cuts = boilerplate_cuts([t[: t.find(SEP)] if SEP in t else t for t in texts], keep_words=cfg.ngram - 1)
+    near = near_duplicates([t[c:] for t, c in zip(texts, cuts, strict=True)], cfg.near_dup_threshold, cfg.num_perm,
+                           cfg.ngram, seed, to_words=shingle_words)
     return DupIndex({sp.name: sp for sp in splits}, text_ids, texts, near, cfg)
 
 

@@ -245,6 +245,10 @@ class _Rules:
     def __init__(self, cfg: Config, tokenizer: Any, examples: Sequence[Example], scan: _Scan) -> None:
         self.dcfg, self.acfg, self.tokenizer, self.examples, self.scan = cfg.data, cfg.audit, tokenizer, examples, scan
         self.eos, self.pad, self.checked = tokenizer.eos_token_id, tokenizer.pad_token_id, len(scan.sampled)
+        # The model's context, as far as it is known without loading the model: the config's,
+        # else the tokenizer's (transformers puts a huge placeholder there when it has none).
+        tok_max = getattr(tokenizer, "model_max_length", None)
+        self.context = cfg.model.context_length or (tok_max if isinstance(tok_max, int) and tok_max < 10**6 else None)
 
     def rows(self, lst: Sequence[int]) -> list[str]:
         return [self.examples[i].where for i in list(lst)[:MAX_EXAMPLES]]
@@ -357,7 +361,14 @@ class _Rules:
             msg = T("ANSWER_TRUNCATED.texts", count=len(truncated), n=n, share=frac, max_length=dcfg.max_length,
                     every=every)
             shorten = T("ANSWER_TRUNCATED.split_texts", max_length=dcfg.max_length)
-        rec = T("ANSWER_TRUNCATED.rec", suggest=int(-(-p95 // 64) * 64), shorten=shorten)
+        suggest = int(-(-p95 // 64) * 64)
+        ev["suggested_max_length"] = suggest
+        if self.context is not None and suggest > self.context:
+            # A max_length beyond the context cannot be set: the advice is to shorten or drop.
+            ev["context_length"] = self.context
+            rec = T("ANSWER_TRUNCATED.beyond_context.rec", context=self.context, shorten=shorten)
+        else:
+            rec = T("ANSWER_TRUNCATED.rec", suggest=suggest, shorten=shorten)
         sev = "warning" if frac > self.acfg.truncated_warning else "info"
         return finding("ANSWER_TRUNCATED", sev, msg, ev, rec)
 

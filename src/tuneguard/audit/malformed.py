@@ -14,13 +14,14 @@ import logging
 from typing import Any
 
 from tuneguard.audit.common import finding, share
-from tuneguard.catalog import T
+from tuneguard.catalog import J, T
 from tuneguard.data.load import RowProblem, group_problems, reason_kind
 from tuneguard.findings import Finding, Severity
 
 log = logging.getLogger(__name__)
 
 SHOW = 20
+SHOW_REASONS = 3
 MAX_ROWS = 1000
 
 
@@ -39,10 +40,18 @@ def check(problems: list[RowProblem], rows_read: int, max_fraction: float) -> tu
           "groups": [{k: g[k] for k in ("count", "reason", "where", "file")} for g in groups],
           "reasons": dict(reasons.most_common()), "files": dict(files),
           "examples": [str(p) for p in problems[:SHOW]], "max_malformed_fraction": max_fraction}
-    top = groups[0]
-    most = T("MALFORMED_ROWS.one", reason=top["reason"], where=top["where"]) if len(groups) == 1 else \
-        T("MALFORMED_ROWS.most", reason=top["reason"], count=top["count"], where=top["where"])
+    # Every reason up to SHOW_REASONS, not only the commonest: five rows with five different
+    # faults are fixed from the message alone.
+    shown = [T("MALFORMED_ROWS.one", reason=g["reason"], where=g["where"]) for g in groups[:SHOW_REASONS]]
+    rest = groups[SHOW_REASONS:]
+    if rest:
+        shown.append(T("MALFORMED_ROWS.more", count=sum(g["count"] for g in rest), reasons=len(rest)))
+    most = J("join.semi", shown)
     level: Severity = "error" if frac > max_fraction else "warning"
     msg = T(f"MALFORMED_ROWS.{level}", n=n, rows=rows_read, share=frac, max=max_fraction, most=most)
-    rec = T(f"MALFORMED_ROWS.{level}.rec", max=max_fraction)
+    if n >= rows_read and all(p.kind == "fields" for p in problems):
+        # No row has the format's fields: a mapping to set, and --force would leave nothing.
+        rec = T("MALFORMED_ROWS.fields.rec")
+    else:
+        rec = T(f"MALFORMED_ROWS.{level}.rec", max=max_fraction)
     return [finding("MALFORMED_ROWS", level, msg, ev, rec)], stats

@@ -13,7 +13,8 @@ their messages, bench/diagnosis.py).
 
 For extraction and rewriting (tuneguard.audit.task_shape) the answer is in the input by
 design, so the check does not apply; a reference answer pasted into the prompt of an open or
-classification task is still a leak.
+classification task is still a leak. The prompt start that many rows share (a system prompt,
+tuneguard.audit.boilerplate) is not searched: repeating its wording is following it.
 
 Why not difflib: `SequenceMatcher.find_longest_match` is quadratic in the worst case and
 its junk heuristic misses matches on long texts; 100,000 rows must take about a second.
@@ -29,6 +30,7 @@ import logging
 import math
 from typing import Any
 
+from tuneguard.audit.boilerplate import boilerplate_cuts
 from tuneguard.audit.common import MAX_EXAMPLES, SplitText, finding, preview, share
 from tuneguard.audit.task_shape import TaskShape
 from tuneguard.catalog import T
@@ -75,6 +77,9 @@ def check(train: SplitText, acfg: AuditConfig, task: TaskShape) -> tuple[list[Fi
     ratio = acfg.answer_in_prompt_ratio
     flagged: list[tuple[int, float]] = []
     checked = skipped = 0
+    # An answer that repeats words of the prompt start every row shares (a system prompt's
+    # rules) was not pasted into its own prompt: only the rest of the prompt is searched.
+    cuts = boilerplate_cuts(train.prompts)
     for i, (p, r) in enumerate(zip(train.prompts, train.responses, strict=False)):
         if not p:
             continue
@@ -82,6 +87,7 @@ def check(train: SplitText, acfg: AuditConfig, task: TaskShape) -> tuple[list[Fi
             skipped += 1
             continue
         checked += 1
+        p = p[cuts[i]:]
         need = math.ceil(ratio * len(r))
         lcs = longest_common_at_least(p, r, need)
         if lcs >= need:

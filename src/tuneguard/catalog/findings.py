@@ -44,7 +44,7 @@ AUDIT: dict[str, dict[str, str]] = {
         "en": "{coverage!p} of response words sit inside 8-word phrases shared by more than {row_share!p} of rows (> {max!p})",
         "th": "{coverage!p} ของคำในคำตอบอยู่ในวลียาว 8 คำที่ซ้ำกันในแถวมากกว่า {row_share!p} ของแถวทั้งหมด (> {max!p})"},
     "LOW_DIVERSITY.templated": {
-        "en": "The training responses look templated for a {task} task: {signals}, so once the template is learned the loss says little about the model.",
+        "en": "The training responses look templated for this {task} task: {signals}, so once the template is learned the loss says little about the model.",
         "th": "คำตอบในข้อมูลฝึกดูเหมือนมาจากแม่แบบเดียวกัน สำหรับงานแบบ{task}: {signals} เมื่อโมเดลเรียนรู้แม่แบบแล้ว ค่า loss จะบอกอะไรเกี่ยวกับโมเดลได้น้อย"},
     "LOW_DIVERSITY.templated.rec": {
         "en": "Cap rows per template or source, deduplicate repeated responses, and mix in varied data; if the answers really are a fixed set of labels, say so with data.task: classification, and the audit judges the label distribution instead.",
@@ -94,15 +94,18 @@ AUDIT: dict[str, dict[str, str]] = {
         "th": "ลบแถวที่ระบุออกจาก data.validation_file / data.test_file (หรือลบสำเนาใน data.train_file) ลบแถวซ้ำของข้อมูลทั้งหมดก่อนแบ่ง แบ่งตามกลุ่มหรือแหล่งข้อมูล และเก็บชุดทดสอบภายนอกที่สะอาดไว้"},
     # -- MALFORMED_ROWS -----------------------------------------------------------------
     "MALFORMED_ROWS.one": {"en": "{reason} ({where})", "th": "{reason} ({where})"},
-    "MALFORMED_ROWS.most": {
-        "en": "most common: {reason}, {count} rows ({where})",
-        "th": "ที่พบบ่อยที่สุด: {reason}, {count} แถว ({where})"},
+    "MALFORMED_ROWS.more": {
+        "en": "{count} more row(s) with {reasons} other reason(s), listed in the evidence",
+        "th": "และอีก {count} แถวด้วยเหตุผลอื่นอีก {reasons} แบบ ดูรายการในหลักฐาน"},
     "MALFORMED_ROWS.error": {
         "en": "{n} of {rows} rows ({share!p}) are malformed, more than data.max_malformed_fraction ({max:g}) allows: {most}.",
         "th": "แถว {n} จาก {rows} แถว ({share!p}) มีรูปแบบผิด เกินกว่าที่ data.max_malformed_fraction ({max:g}) ยอมให้: {most}"},
     "MALFORMED_ROWS.error.rec": {
         "en": "Fix or remove the listed rows (file:line). Training refuses to start above data.max_malformed_fraction ({max:g}); --force trains on the other rows.",
         "th": "แก้หรือลบแถวที่ระบุ (file:line) การฝึกจะไม่เริ่มถ้าเกิน data.max_malformed_fraction ({max:g}) ใช้ --force เพื่อฝึกด้วยแถวที่เหลือ"},
+    "MALFORMED_ROWS.fields.rec": {
+        "en": "No row has the fields of the format the file was read as: map the file's fields with the keys named above (data.instruction_field, data.output_field and the like, or data.format), then run tuneguard audit again; --force cannot help, no row would be left to train on.",
+        "th": "ไม่มีแถวไหนมีฟิลด์ตามรูปแบบที่ใช้อ่านไฟล์นี้ ให้จับคู่ฟิลด์ของไฟล์ด้วยคีย์ที่ระบุข้างต้น (data.instruction_field, data.output_field หรือคีย์อื่นในกลุ่มเดียวกัน หรือตั้ง data.format) แล้วรัน tuneguard audit ใหม่ การใช้ --force ไม่ช่วย เพราะจะไม่เหลือแถวให้ฝึก"},
     "MALFORMED_ROWS.warning": {
         "en": "{n} of {rows} rows ({share!p}) are malformed and will be skipped: {most}.",
         "th": "แถว {n} จาก {rows} แถว ({share!p}) มีรูปแบบผิดและจะถูกข้าม: {most}"},
@@ -182,6 +185,9 @@ AUDIT: dict[str, dict[str, str]] = {
     "ANSWER_TRUNCATED.rec": {
         "en": "Raise data.max_length to about {suggest!n} (covers 95% of the truncated rows; stay within the model's context) or {shorten}.",
         "th": "เพิ่ม data.max_length เป็นประมาณ {suggest!n} (ครอบคลุม 95% ของแถวที่ถูกตัด และต้องไม่เกิน context ของโมเดล) หรือ{shorten}"},
+    "ANSWER_TRUNCATED.beyond_context.rec": {
+        "en": "The longest of these rows need more tokens than the model's context ({context!n}), so no data.max_length holds them: {shorten}, or drop them (tuneguard fix --truncation drop).",
+        "th": "แถวที่ยาวที่สุดเหล่านี้ต้องใช้ token มากกว่า context ของโมเดล ({context!n}) จึงไม่มีค่า data.max_length ใดรองรับได้ ให้{shorten} หรือลบแถวเหล่านี้ (tuneguard fix --truncation drop)"},
     # -- TOKENIZER_MISMATCH -------------------------------------------------------------
     "TOKENIZER_MISMATCH.boundary": {
         "en": "In {count} of {checked} sampled rows ({share!p}) tokenizing the prompt alone is not a prefix of tokenizing prompt + response: the tokens at the boundary merge, so training and generation see the prompt's end differently.",

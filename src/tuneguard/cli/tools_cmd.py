@@ -118,12 +118,12 @@ def plan(
         tokenizer, data = planner.prepare(cfg)
         p = planner.make_plan(cfg, data, ws)
         cal = est = None
-        warnings: list[str] = []
+        warnings: list[str] = [w for w in (planner.eval_cost_warning(cfg, p),) if w]
         if calibrate:
             with err_console().status(Text(f"calibrating: {calibrate} optimizer steps")):
                 cal = planner.calibrate(cfg, tokenizer, data, p, calibrate)
             est = planner.estimate(p, cal, price_per_hour)
-            warnings = planner.memory_warnings(cfg, p, cal)
+            warnings += planner.memory_warnings(cfg, p, cal)
             note = planner.multi_process_note(ws)
             if note:
                 warnings.append(note)

@@ -84,12 +84,18 @@ class DataConfig(Section):
     train_file: str | None = Field(None, description="JSONL, JSON, CSV, Parquet file or a saved HF dataset folder.")
     validation_file: str | None = Field(None, description="Validation data; split from train when unset.")
     test_file: str | None = Field(None, description="Held-out test data evaluated once at the end.")
-    format: Literal["auto", "text", "instruction", "chat"] = Field("auto", description="Row format.")
+    format: Literal["auto", "text", "instruction", "completion", "chat"] = Field(
+        "auto", description="Row format: text (one field, all supervised), instruction (Alpaca: instruction, input, "
+        "output, wrapped in data.prompt_template), completion (prompt, completion: the prompt used as it is), chat "
+        "(messages of role/content, or ShareGPT conversations of from/value); auto detects it from the fields.")
     text_field: str = Field("text", description="Field of `text` rows.")
     instruction_field: str = Field("instruction", description="Field with the instruction.")
     input_field: str = Field("input", description="Optional field with extra input for the instruction.")
     output_field: str = Field("output", description="Field with the response.")
-    messages_field: str = Field("messages", description="Field with chat messages (role, content).")
+    prompt_field: str = Field("prompt", description="Field with the prompt of completion rows (used verbatim).")
+    completion_field: str = Field("completion", description="Field with the completion of completion rows.")
+    messages_field: str = Field("messages", description="Field with chat messages (role, content); rows without it "
+                                "and with a ShareGPT `conversations` field (from: human/gpt/system, value) read that.")
     prompt_template: str = Field(
         "### Instruction:\n{instruction}\n\n### Response:\n",
         description="Template for instruction rows without input ({instruction}).",

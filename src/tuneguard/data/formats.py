@@ -1,13 +1,15 @@
-"""Turn raw rows into (prompt, response) examples: plain text, instruction, chat.
+"""Turn raw rows into (prompt, response) examples: plain text, instruction (Alpaca),
+completion (prompt/completion), chat (OpenAI messages or ShareGPT conversations).
 
 The format is detected from the first rows' fields unless `data.format` names it. A row
-with missing or wrongly typed fields becomes a `RowProblem` (file, line, reason), never an
-exception.
+with missing or wrongly typed fields, or of another format than the file's, becomes a
+`RowProblem` (file, line, reason), never an exception.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from tuneguard.config.schema import DataConfig
@@ -33,17 +35,36 @@ class Example:
         return f"{self.file}:{self.line}" if self.line is not None else self.file
 
 
+SHAREGPT_FIELD = "conversations"
+# ShareGPT speakers as chat roles (LLaMA-Factory's and FastChat's names); role/content rows use ROLES.
+SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "chatgpt": "assistant",
+                  "assistant": "assistant", "system": "system", "tool": "tool", "observation": "tool"}
+KNOWN_FORMATS = "instruction/input/output, prompt/completion, messages, conversations (ShareGPT) or text"
+
+
+def format_fields(fmt: str, cfg: DataConfig) -> tuple[str, ...]:
+    """The fields that mark a row as being of format `fmt`."""
+    return {"chat": (cfg.messages_field, SHAREGPT_FIELD), "instruction": (cfg.instruction_field, cfg.output_field),
+            "completion": (cfg.prompt_field, cfg.completion_field), "text": (cfg.text_field,)}[fmt]
+
+
+def row_format(data: dict[str, Any], cfg: DataConfig) -> str | None:
+    """The format whose fields this row has (chat first: a chat row may carry other fields too)."""
+    for fmt in ("chat", "instruction", "completion", "text"):
+        if any(k in data for k in format_fields(fmt, cfg)):
+            return fmt
+    return None
+
+
 def detect_format(rows: list[Row], cfg: DataConfig) -> str:
+    """`data.format`, or the format of the first of the first 50 rows that has a known one;
+    instruction when none has (each row then says which fields it lacks and which it has)."""
     if cfg.format != "auto":
         return cfg.format
     for r in rows[:50]:
-        keys = set(r.data)
-        if cfg.messages_field in keys:
-            return "chat"
-        if cfg.instruction_field in keys or cfg.output_field in keys:
-            return "instruction"
-        if cfg.text_field in keys:
-            return "text"
+        fmt = row_format(r.data, cfg)
+        if fmt:
+            return fmt
     return "instruction"
 
 
@@ -73,10 +94,40 @@ def _missing(row: Row, name: str, key: str) -> str:
     return f"missing field {name!r} (found {listed}: set {key} to the field that holds it)"
 
 
+def _keys(row: Row) -> str:
+    have = [k for k in row.data if isinstance(k, str)]
+    return ", ".join(repr(k) for k in have[:MAX_KEYS_NAMED]) + (", ..." if len(have) > MAX_KEYS_NAMED else "")
+
+
+MAP_KEYS = {"instruction": "data.instruction_field and data.output_field",
+            "completion": "data.prompt_field and data.completion_field", "text": "data.text_field",
+            "chat": "data.messages_field"}
+
+
+def _wrong_format(row: Row, fmt: str, cfg: DataConfig) -> str | None:
+    """Why a row holds none of the fields of the file's format, or None when it has some:
+    a row of another known format in the same file, or fields no format knows (a file of
+    {"question", "answer"} rows), said with the fields it has and the keys that map them."""
+    want = format_fields(fmt, cfg)
+    if any(k in row.data for k in want):
+        return None
+    other = row_format(row.data, cfg)
+    if other:
+        return (f"a {other} row in a file of {fmt} rows (its fields: {_keys(row)}): one file holds one format; "
+                f"convert the row or move it to its own file")
+    if not _keys(row):
+        return "the row has no fields"
+    return (f"no {fmt} fields ({', '.join(map(repr, want))}) in the row (found {_keys(row)}): map yours with "
+            f"{MAP_KEYS[fmt]}, or set data.format; known formats: {KNOWN_FORMATS}")
+
+
 def _str_field(row: Row, name: str, required: bool, key: str = "") -> tuple[str | None, str | None]:
     if name not in row.data or row.data[name] is None:
         return None, (_missing(row, name, key) if required else None)
     v = row.data[name]
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+        # A number is its text: math answers ("output": 42) and label ids are data, not faults.
+        v = str(v)
     if not isinstance(v, str):
         return None, f"field {name!r} must be text, got {type(v).__name__}"
     bad = _invalid_unicode(v)
@@ -97,6 +148,10 @@ def to_examples(rows: list[Row], fmt: str, cfg: DataConfig, tokenizer: Any = Non
     problems: list[RowProblem] = []
     has_template = bool(tokenizer is not None and getattr(tokenizer, "chat_template", None)) and cfg.use_chat_template
     for row in rows:
+        wrong = _wrong_format(row, fmt, cfg)
+        if wrong:
+            problems.append(RowProblem(row.file, row.line, wrong, kind="fields"))
+            continue
         try:
             ex, err = _convert(row, fmt, cfg, tokenizer if has_template else None)
         except Exception as exc:  # noqa: BLE001 - a chat template can raise anything on odd input
@@ -110,6 +165,14 @@ def to_examples(rows: list[Row], fmt: str, cfg: DataConfig, tokenizer: Any = Non
 
 def _convert(row: Row, fmt: str, cfg: DataConfig, tokenizer: Any) -> tuple[Example | None, str | None]:
     """One row as (prompt, response), or the reason it cannot be one."""
+    if fmt == "completion":
+        prompt, err = _str_field(row, cfg.prompt_field, True, "data.prompt_field")
+        if err:
+            return None, err
+        completion, err = _str_field(row, cfg.completion_field, True, "data.completion_field")
+        if err:
+            return None, err
+        return Example(prompt or "", completion or "", row.file, row.line), None
     if fmt == "text":
         text, err = _str_field(row, cfg.text_field, True, "data.text_field")
         if err:
@@ -137,23 +200,47 @@ def _instruction(row: Row, cfg: DataConfig) -> tuple[Example | None, str | None]
     return Example(prompt, output or "", row.file, row.line), None
 
 
+def _content(value: Any) -> Any:
+    """A message's text; OpenAI's list of parts ([{"type": "text", "text": ...}]) joined."""
+    if isinstance(value, list) and value and all(isinstance(p, dict) and p.get("type") == "text"
+                                                 and isinstance(p.get("text"), str) for p in value):
+        return "".join(p["text"] for p in value)
+    return value
+
+
 def _chat_messages(row: Row, cfg: DataConfig) -> tuple[list[dict[str, str]], str | None]:
-    """The row's messages as role/content pairs, or the reason they are not usable."""
-    msgs = row.data.get(cfg.messages_field)
+    """The row's messages as role/content pairs, or the reason they are not usable. ShareGPT
+    rows (`conversations` of from/value, human/gpt) are read as the same roles, with a
+    top-level `system` field as the first message."""
+    field = cfg.messages_field if cfg.messages_field in row.data or SHAREGPT_FIELD not in row.data else SHAREGPT_FIELD
+    msgs = row.data.get(field)
     if not isinstance(msgs, list) or not msgs:
-        return [], f"field {cfg.messages_field!r} must be a non-empty list of messages"
+        return [], f"field {field!r} must be a non-empty list of messages"
     clean: list[dict[str, str]] = []
     for i, m in enumerate(msgs):
-        if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
-            return [], f"message {i} must have text 'role' and 'content'"
-        if m["role"] not in ROLES:
-            return [], f"message {i} has unknown role {m['role']!r} (use {', '.join(ROLES)})"
-        bad = _invalid_unicode(m["content"])
+        if not isinstance(m, dict):
+            return [], f"message {i} must be an object with 'role' and 'content' (or ShareGPT 'from' and 'value')"
+        sharegpt = "role" not in m and "from" in m
+        role, content = (m.get("from"), m.get("value")) if sharegpt else (m.get("role"), _content(m.get("content")))
+        names = "'from' and 'value'" if sharegpt else "'role' and 'content'"
+        if not isinstance(role, str) or not isinstance(content, str):
+            return [], f"message {i} must have text {names}"
+        role = SHAREGPT_ROLES.get(role, role) if sharegpt else role
+        if role not in ROLES:
+            known = ", ".join(SHAREGPT_ROLES) if sharegpt else ", ".join(ROLES)
+            return [], f"message {i} has unknown {'speaker' if sharegpt else 'role'} {role!r} (use {known})"
+        bad = _invalid_unicode(content)
         if bad:
             return [], f"message {i} content {bad}"
-        clean.append({"role": m["role"], "content": m["content"]})
+        clean.append({"role": role, "content": content})
+    system = row.data.get("system")
+    if field == SHAREGPT_FIELD and isinstance(system, str) and system.strip() and clean[0]["role"] != "system":
+        clean.insert(0, {"role": "system", "content": system})
     if clean[-1]["role"] != "assistant":
-        return [], "the last message must be the assistant's answer (role 'assistant')"
+        return [], "the last message must be the assistant's answer (role 'assistant', ShareGPT 'gpt')"
+    if not clean[-1]["content"].strip():
+        # As an empty instruction output: the model would learn to stop at once.
+        return [], f"the assistant's answer (message {len(msgs) - 1}) is empty"
     return clean, None
 
 

@@ -1,4 +1,4 @@
-"""Read rows from JSONL, JSON, CSV, Parquet files and saved Hugging Face dataset folders.
+"""Read rows from JSONL, JSON, CSV/TSV (each also gzipped), Parquet files and saved Hugging Face dataset folders.
 
 Every row keeps where it came from (file and line) so that every later message can point
 at it. Bad rows (broken JSON, undecodable bytes, not an object) are collected as
@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import gzip
 import io
 import json
 import logging
 import os
 import re
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,9 @@ class RowProblem:
     file: str
     line: int | None
     reason: str
+    # "fields": the row holds none of the fields of the file's format (a mapping to set, not
+    # a row to repair); "" for every other fault.
+    kind: str = ""
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
@@ -172,10 +177,29 @@ def _depth(obj: Any, limit: int = MAX_JSON_DEPTH) -> int:
     return deepest
 
 
+def is_gzip(path: Path) -> bool:
+    return path.suffix.lower() == ".gz"
+
+
+def read_bytes(path: Path) -> bytes:
+    """A data file's bytes, decompressed when its name ends in .gz (data.jsonl.gz)."""
+    if not is_gzip(path):
+        return path.read_bytes()
+    try:
+        return gzip.decompress(path.read_bytes())
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise DataError(f"{path}: not a readable gzip file ({exc}); decompress it or drop the .gz suffix") from None
+
+
+def csv_delimiter(path: Path) -> str:
+    """Tab for .tsv (and .tsv.gz) files, comma otherwise."""
+    return "\t" if path.name.lower().removesuffix(".gz").endswith(".tsv") else ","
+
+
 def _read_jsonl(path: Path) -> LoadedFile:
     rows: list[Row] = []
     problems: list[RowProblem] = []
-    raw = path.read_bytes()
+    raw = read_bytes(path)
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     for i, line in enumerate(raw.split(b"\n"), start=1):
@@ -203,7 +227,7 @@ def _read_jsonl(path: Path) -> LoadedFile:
 
 
 def _read_json(path: Path) -> LoadedFile:
-    raw = path.read_bytes()
+    raw = read_bytes(path)
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     try:
@@ -251,9 +275,9 @@ def csv_text(raw: bytes, path: Path) -> tuple[str, list[RowProblem]]:
 
 
 def _read_csv(path: Path) -> LoadedFile:
-    text, problems = csv_text(path.read_bytes(), path)
+    text, problems = csv_text(read_bytes(path), path)
     csv.field_size_limit(64 * 1024 * 1024)
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=csv_delimiter(path))
     rows: list[Row] = []
     try:
         for rec in reader:
@@ -292,7 +316,10 @@ def _read_hf_dir(path: Path) -> LoadedFile:
         raise DataError(f"{path}: not a saved Hugging Face dataset ({exc})") from None
     if isinstance(ds, datasets.DatasetDict):
         split = "train" if "train" in ds else next(iter(ds))
-        log.info("%s is a DatasetDict; using split %r", path, split)
+        others = [k for k in ds if k != split]
+        # Each split is a dataset folder of its own, so another split is used by pointing at it.
+        hint = f"; to use another split, point data.validation_file at {path / others[0]}" if others else ""
+        log.info("%s is a DatasetDict with splits %s; reading %r%s", path, ", ".join(ds), split, hint)
         ds = ds[split]
     return _records_from_dataset(ds, path)
 
@@ -302,7 +329,9 @@ def data_kind(path: Path) -> str | None:
     None for an unknown suffix."""
     if path.is_dir():
         return "hf"
-    suffix = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() == ".gz" else path.suffix.lower()
+    suffix = (path.suffixes[-2] if len(path.suffixes) > 1 else "").lower() if is_gzip(path) else path.suffix.lower()
+    if is_gzip(path) and suffix in (".parquet", ".pq"):
+        return None  # Parquet compresses inside the file; a gzipped one is not read
     return {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "csv",
             ".parquet": "parquet", ".pq": "parquet"}.get(suffix)
 
@@ -315,8 +344,8 @@ def read_rows(path_str: str) -> LoadedFile:
                "parquet": _read_parquet}
     if kind is None:
         suffix = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() == ".gz" else path.suffix.lower()
-        raise DataError(f"{path_str}: unknown data format {suffix!r}; use .jsonl, .json, .csv, .parquet "
-                        "or a saved Hugging Face dataset folder")
+        raise DataError(f"{path_str}: unknown data format {suffix!r}; use .jsonl, .json, .csv, .tsv (each also "
+                        "gzipped: .jsonl.gz), .parquet or a saved Hugging Face dataset folder")
     try:
         return readers[kind](path)
     except OSError as exc:

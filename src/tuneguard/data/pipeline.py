@@ -9,15 +9,17 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
+import time
 from typing import Any
 
 from tuneguard.config.schema import DataConfig
 from tuneguard.data.formats import Example, detect_format, to_examples
 from tuneguard.data.load import DataError, NoUsableRows, RowProblem, check_sources, describe_problems, read_rows
-from tuneguard.data.tokenize import TokenizeStats, tokenize_examples
+from tuneguard.data.tokenize import Progress, TokenizeStats, tokenize_examples
 
 log = logging.getLogger(__name__)
 SHOW_PROBLEMS = 20
+SAY_AFTER_S = 5.0
 
 
 @dataclasses.dataclass
@@ -47,9 +49,13 @@ class PreparedData:
 def load_examples(path: str, cfg: DataConfig, tokenizer: Any, fmt: str | None) -> tuple[list[Example], list[RowProblem], int, str]:
     """One data file as examples in file order, its bad rows (the loader's and the format's),
     the number of records read, and the format (detected from the rows unless `fmt` is given)."""
+    t = time.monotonic()
     loaded = read_rows(path)
     fmt = fmt or detect_format(loaded.rows, cfg)
     examples, problems = to_examples(loaded.rows, fmt, cfg, tokenizer)
+    if time.monotonic() - t >= SAY_AFTER_S:  # a big file: say what was read before the long tokenization
+        log.info("read %s rows of %s (format %s) in %.0f s", f"{len(loaded.rows) + len(loaded.problems):,}", path,
+                 fmt, time.monotonic() - t)
     return examples, loaded.problems + problems, len(loaded.rows) + len(loaded.problems), fmt
 
 
@@ -109,7 +115,8 @@ def prepare_data(cfg: DataConfig, tokenizer: Any, *, tokenize: bool = True, stri
     def split(name: str, ex: list[Example]) -> Split:
         if not tokenize:
             return Split(name, ex, [], TokenizeStats())
-        feats, stats = tokenize_examples(tokenizer, ex, cfg.max_length, cfg.train_on_prompt)
+        feats, stats = tokenize_examples(tokenizer, ex, cfg.max_length, cfg.train_on_prompt,
+                                         progress=Progress(f"{name} examples", len(ex)))
         return Split(name, ex, feats, stats)
 
     return PreparedData(fmt, split("train", train_ex), split("validation", val_ex),

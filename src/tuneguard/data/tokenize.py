@@ -18,11 +18,17 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from tuneguard.data.formats import Example
 
+log = logging.getLogger(__name__)
+
 IGNORE_INDEX = -100
+PROGRESS_EVERY_S = 15.0
 BATCH = 1000
 WINDOW = 8  # _cut: tokens decoded before the point where prompt and prompt + response part
 ONLY_IDS = {"add_special_tokens": False, "return_attention_mask": False, "return_token_type_ids": False}
@@ -180,8 +186,29 @@ def masked_prompt_length(prefix: list[int], prompt_ids: list[int], response_ids:
     return next((k for k, lab in enumerate(ex["labels"]) if lab != IGNORE_INDEX), len(ex["labels"]))
 
 
+class Progress:
+    """Says how far a long loop has come, at most once every `every_s` seconds, so that
+    tokenizing a 200,000-row file does not leave the terminal silent for minutes; a loop
+    that ends sooner says nothing."""
+
+    def __init__(self, what: str, total: int, every_s: float = PROGRESS_EVERY_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.what, self.total, self.every_s, self.clock = what, total, every_s, clock
+        self.start = self.last = clock()
+
+    def update(self, done: int) -> None:
+        now = self.clock()
+        if now - self.last >= self.every_s and done < self.total:
+            self.last = now
+            rate = done / max(now - self.start, 1e-9)
+            left = (self.total - done) / rate if rate > 0 else 0.0
+            log.info("tokenized %s of %s %s (%.0f%%), about %.0f s left", f"{done:,}", f"{self.total:,}", self.what,
+                     100 * done / self.total, left)
+
+
 def tokenize_examples(tokenizer: Any, examples: list[Example], max_length: int,
-                      train_on_prompt: bool = False) -> tuple[list[dict[str, Any]], TokenizeStats]:
+                      train_on_prompt: bool = False, progress: Progress | None = None
+                      ) -> tuple[list[dict[str, Any]], TokenizeStats]:
     """Tokenize examples in batches (fast tokenizers run batches in Rust)."""
     stats = TokenizeStats()
     prefix = special_prefix(tokenizer)
@@ -195,4 +222,6 @@ def tokenize_examples(tokenizer: Any, examples: list[Example], max_length: int,
         for p, r in split_tokens(tokenizer, [e.prompt for e in chunk], [e.response for e in chunk]):
             out.append(build_example(with_prefix(prefix, p), list(r) + [eos], max_length, train_on_prompt,
                                      stats, prefix_len=len(prefix)))
+        if progress is not None:
+            progress.update(len(out))
     return out, stats

@@ -81,7 +81,7 @@ def _finding_line(f: Finding, plan: FixPlan, language: str) -> str:
             return head + t("malformed", rows=n_rows(len(plan.malformed)))
         return head + t("truncated_removed", rows=n_rows(len(plan.truncated)))
     if f.code in TRUNCATION_CODES:
-        sugg = (f.evidence or {}).get("needed_length_p95")
+        sugg = (f.evidence or {}).get("suggested_max_length", (f.evidence or {}).get("needed_length_p95"))
         raise_to = t("raise_to", n=num(sugg)) if isinstance(sugg, (int, float)) else ""
         return head + t("truncated_kept", rows=n_rows(len(plan.truncated)), raise_to=raise_to)
     why = next((w for g, w in plan.left if g.code == f.code), None)

@@ -2,7 +2,8 @@
 
 A file with nothing to remove is copied byte for byte. Otherwise JSONL and CSV keep every
 kept line's bytes as they were (key order, escapes, quoting, line endings, a BOM), because
-re-serialising would change rows the fix did not touch; only the removed rows' lines go.
+re-serialising would change rows the fix did not touch; only the removed rows' lines go
+(a gzipped file is rewritten decompressed, then compressed again).
 JSON arrays are written back as JSON (same wrapper key), Parquet through pyarrow with the
 file's schema, saved dataset folders through `datasets` (a DatasetDict keeps its other
 splits). The output folder is written next to its final place and moved there at the end,
@@ -14,16 +15,18 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import gzip
 import io
 import json
 import logging
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Callable, Collection
 from pathlib import Path
 
-from tuneguard.data.load import csv_text
+from tuneguard.data.load import csv_delimiter, csv_text, is_gzip, read_bytes
 from tuneguard.errors import RefusedError
 
 log = logging.getLogger(__name__)
@@ -102,10 +105,10 @@ def _write_jsonl(src: Path, dst: Path, drop: Collection[int]) -> None:
     dst.write_bytes(bom + b"\n".join(p for i, p in enumerate(parts, start=1) if i not in drop))
 
 
-def _csv_spans(text: str) -> dict[int, tuple[int, int]]:
+def _csv_spans(text: str, delimiter: str = ",") -> dict[int, tuple[int, int]]:
     """Each record's last line (the loader's line number) -> its first and last line; the
     header is never a record. Blank lines before a record belong to it."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     spans: dict[int, tuple[int, int]] = {}
     prev = 0
     try:
@@ -123,7 +126,7 @@ def _write_csv(src: Path, dst: Path, drop: Collection[int]) -> None:
     raw = src.read_bytes()
     text, _ = csv_text(raw, src)
     csv.field_size_limit(64 * 1024 * 1024)
-    spans = _csv_spans(text)
+    spans = _csv_spans(text, csv_delimiter(src))
     gone: set[int] = set()
     for line in drop:
         a, b = spans.get(line, (line, line))  # undecodable lines are their own span
@@ -189,5 +192,13 @@ def write_file(kind: str, src: Path, dst: Path, drop: Collection[int]) -> None:
             shutil.copytree(src, dst)
         else:
             shutil.copyfile(src, dst)
+        return
+    if is_gzip(src):
+        # The writers keep kept rows byte for byte, so they work on the decompressed file.
+        with tempfile.TemporaryDirectory(dir=dst.parent) as tmp:
+            plain_src, plain_dst = Path(tmp) / src.name[:-3], Path(tmp) / f"out-{src.name[:-3]}"
+            plain_src.write_bytes(read_bytes(src))
+            WRITERS[kind](plain_src, plain_dst, set(drop))
+            dst.write_bytes(gzip.compress(plain_dst.read_bytes()))
         return
     WRITERS[kind](src, dst, set(drop))

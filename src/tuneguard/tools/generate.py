@@ -3,8 +3,8 @@ streamed token by token, and a chat session with history.
 
 The prompt format follows the training data, because a fine-tuned model answers best in
 the format it saw: instruction rows -> data.prompt_template; chat rows -> the tokenizer's
-chat template (or tuneguard's plain chat rendering when it has none); plain-text rows ->
-the prompt as is. When the run's data format is unknown: the chat template where the
+chat template (or tuneguard's plain chat rendering when it has none); plain-text and
+prompt/completion rows -> the prompt as is. When the run's data format is unknown: the chat template where the
 tokenizer has one, else the prompt template. `raw` always sends the text verbatim.
 """
 
@@ -76,7 +76,7 @@ def prompt_format(tokenizer: Any, cfg: Config, data_format: str | None, raw: boo
         mode = "raw"
     elif data_format == "chat":
         mode = "chat_template" if has_template and cfg.data.use_chat_template else "chat_plain"
-    elif data_format == "text":
+    elif data_format in ("text", "completion"):
         mode = "raw"
     elif data_format == "instruction":
         mode = "prompt_template"
