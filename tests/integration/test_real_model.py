@@ -184,7 +184,7 @@ def collapse_config(tmp_path_factory: pytest.TempPathFactory, corpus: Corpus) ->
     return write_config(tmp_path_factory.mktemp("collapse"), rows, corpus, probes=False)
 
 
-def test_the_audit_and_train_refuse_the_repeated_rows(collapse_config: Path, tmp_path: Path) -> None:
+def test_the_audit_and_train_refuse_the_repeated_rows(collapse_config: Path) -> None:
     r = invoke("audit", str(collapse_config), "--json")
     assert r.returncode == 1, r.stderr
     audit = json.loads(r.stdout)
@@ -194,7 +194,7 @@ def test_the_audit_and_train_refuse_the_repeated_rows(collapse_config: Path, tmp
     # 40 training rows of 400 go to validation; what stays holds 34 distinct rows.
     assert (dup["evidence"]["rows"], dup["evidence"]["distinct"], dup["evidence"]["count"]) == (360, 34, 326)
 
-    run = tmp_path / "run"
+    run = collapse_config.parent / "run"  # the forced run below goes here next, as a user's retry does
     r = invoke("train", str(collapse_config), "--run-dir", str(run))
     assert r.returncode == 2
     # Refused before the model loads: the audit's log lines, then one error line, no traceback.
@@ -206,8 +206,10 @@ def test_the_audit_and_train_refuse_the_repeated_rows(collapse_config: Path, tmp
 
 
 @pytest.fixture(scope="module")
-def collapse(tmp_path_factory: pytest.TempPathFactory, collapse_config: Path) -> Run:
-    run = tmp_path_factory.mktemp("collapse-run") / "run"
+def collapse(collapse_config: Path) -> Run:
+    """The same config with --force, in the run directory the refused run used (nothing it left
+    may block the retry)."""
+    run = collapse_config.parent / "run"
     return Run(collapse_config, run, invoke("train", str(collapse_config), "--run-dir", str(run), "--force"))
 
 
