@@ -85,10 +85,10 @@ class EvalDivergenceDetector:
     validation rows' distribution (the first pass, whose batches the Trainer scores before it
     trains on them, with the validation rows split at random from the same file), so a gap is
     two samples of one skewed per-row loss differing, not the model doing better on rows it
-    trained on. SmolLM2-135M on extraction (tests/integration/test_real_model.py): 0.445 on 24
-    eval rows against 0.137 over the 20 training rows since the previous evaluation (3.2x, 0.31
-    apart) at step 20 of a run whose eval loss fell at every evaluation (0.556, 0.487, 0.449,
-    0.445) and whose held-out answers were all right. A fault that makes training rows
+    trained on. SmolLM2-135M on docstring extraction (replayed in tests/guard/test_first_pass_gap.py):
+    0.445 on 24 eval rows against 0.137 over the 20 training rows since the previous evaluation
+    (3.2x, 0.31 apart) at step 20 of a run whose eval loss fell at every evaluation (0.556, 0.487,
+    0.449, 0.445) and whose held-out answers were all right. A fault that makes training rows
     predictable in the first pass is LOSS_COLLAPSE's to judge, with the audit.
     """
 
