@@ -235,3 +235,18 @@ def test_thai_near_copies_are_found_by_their_characters():
     assert len(thai) == 20
     assert found(shingle_words) == 20
     assert found(words) < 10
+
+
+def test_the_recommendation_removes_the_extra_copies_not_every_row(audit_rows):
+    """The run's report tells how many rows to remove: the audit's extra copies, not the
+    number of rows it read (both are in the evidence)."""
+    from tuneguard.report.recommend import recommend
+
+    base = clean_rows(500)
+    result, _ = audit_rows(base + [dict(base[7]) for _ in range(40)], validation=clean_rows(100, seed=1, offset=500))
+    f = get(result, "DUPLICATE_EXACT")
+    assert (f.evidence["count"], f.evidence["rows"]) == (40, 540)
+    cfg = {"data": {"train_file": "train.jsonl"}}
+    (action,) = [a.text for a in recommend([f], cfg).actions if a.text.startswith("Deduplicate")]
+    assert action == ("Deduplicate the training data: remove the exact duplicate rows (40 in the audit) from "
+                      "train.jsonl, keeping one of each group, then run `tuneguard audit` again.")

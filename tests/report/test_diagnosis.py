@@ -71,6 +71,14 @@ def test_low_loss_without_a_fault_is_an_easy_task_not_a_data_fault() -> None:
     assert [n.key for n in d.notes] == ["easy_task"]
 
 
+def test_the_easy_task_note_does_not_call_an_info_finding_a_warning() -> None:
+    """The guard's default easy-task finding is info (a real SmolLM2 run's report said "as a warning")."""
+    d = diagnose([guard("LOSS_COLLAPSE", 7, "info", initial_loss=1.776, loss=0.0927)], HEALTHY, {})
+    (note,) = d.notes
+    assert note.text() == "LOSS_COLLAPSE at step 7: a low loss without evidence of a fault (an easy task)"
+    assert note.text("th") == "LOSS_COLLAPSE ที่ step 7: ค่า loss ต่ำโดยไม่มีหลักฐานว่าข้อมูลผิดพลาด (งานง่าย)"
+
+
 def test_non_finite_loss_is_unstable_with_or_without_the_guard() -> None:
     d = diagnose([guard("NON_FINITE", 30, "error")], HEALTHY, {})
     assert (d.kind, d.codes, d.evidence[0].params) == ("unstable", ["NON_FINITE"], {"step": 30})

@@ -115,6 +115,6 @@ DIAGNOSIS: dict[str, dict[str, str]] = {
         "en": "the audit also warned about {codes}",
         "th": "การตรวจข้อมูลเตือนเรื่อง {codes} ด้วย"},
     "ev.easy_task": {
-        "en": "LOSS_COLLAPSE at step {step} as a warning: a low loss without evidence of a fault (an easy task)",
-        "th": "LOSS_COLLAPSE ที่ step {step} ระดับคำเตือน: ค่า loss ต่ำโดยไม่มีหลักฐานว่าข้อมูลผิดพลาด (งานง่าย)"},
+        "en": "LOSS_COLLAPSE at step {step}: a low loss without evidence of a fault (an easy task)",
+        "th": "LOSS_COLLAPSE ที่ step {step}: ค่า loss ต่ำโดยไม่มีหลักฐานว่าข้อมูลผิดพลาด (งานง่าย)"},
 }

@@ -243,7 +243,7 @@ GUARD: dict[str, dict[str, str]] = {
         "en": "Training loss {change} ({rule}) {when}, and the audit found the cause ({causes}): {meaning}",
         "th": "ค่า loss การฝึก{change} ({rule}) {when} และการตรวจข้อมูลพบสาเหตุ ({causes}): {meaning}"},
     "LOSS_COLLAPSE.fault.rec": {
-        "en": "Fix the data, not the learning rate (a lower one only slows the collapse). {links}. Suspected causes: {suspected}.",
+        "en": "Fix the data, not the learning rate (a lower one only slows the collapse): {links}. Suspected causes: {suspected}.",
         "th": "แก้ข้อมูล ไม่ใช่ learning rate (ลด learning rate แค่ทำให้ loss ดิ่งช้าลง) {links} สาเหตุที่เป็นไปได้: {suspected}"},
     "LOSS_COLLAPSE.audit.not_errors": {
         "en": "the audit's findings ({codes}) are not errors",

@@ -209,10 +209,17 @@ class GuardCallback(TrainerCallback):
             self.nonfinite.update_eval(step, ev),
             self.collapse.update_eval(step, ev, train, seen, epoch),
             self.overfit.update(step, ev, train, basis),
-            self.divergence.update(step, ev, train, basis),
+            self.divergence.update(step, ev, train, basis, held_out=self._held_out(seen)),
             self.plateau.update(step, ev, max_steps),
         ]
         return [self._placed(f, step, step) for f in found]
+
+    def _held_out(self, seen: Seen | None) -> bool:
+        """The training loss since the previous evaluation is a held-out loss of the validation
+        rows' distribution: every row it averages was scored before the model trained on it (the
+        average distinct row seen at most once) and the validation rows are a random split of the
+        training file (no data.validation_file, which may come from elsewhere)."""
+        return seen is not None and seen.exposures <= 1.0 and not self.ctx.cfg.data.validation_file
 
     def _placed(self, f: Finding | None, log_step: int, at_step: int) -> Finding | None:
         """A finding stamped with where it was found (`step`: the log or evaluation that acts on

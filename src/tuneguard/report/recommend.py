@@ -398,7 +398,9 @@ PLAYBOOK: dict[Kind, Callable[[Context], Out]] = {
 
 
 def _dupes(f: Finding, ctx: Context) -> Out:
-    n = _num_ev(f, "duplicate_rows", "rows", "count", "groups", "n_groups")
+    # The rows to remove: the audit's extra copies (`count`), never its `rows`, which is every
+    # row it read (a real SmolLM2 run was told to remove all 360 of its rows, not the 326 copies).
+    n = _num_ev(f, "duplicate_rows", "count")
     size = A("dupes.size", n=format_value(int(n))) if n is not None else ""
     return [], [Action(A("dupes.remove", what=A(f"dupes.{f.code}"), size=size,
                          file=ctx.get("data.train_file", "data.train_file")), [f.code])]
