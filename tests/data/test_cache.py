@@ -1,0 +1,151 @@
+"""data.cache: the tokenized splits and the audit's findings reused when the key matches, and
+recomputed (with a line saying why) when a data file, a data setting or the tokenizer changed,
+or when the cache file is corrupt."""
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from tuneguard.config.load import read_source, validate_config
+from tuneguard.config.schema import Config
+from tuneguard.data import pipeline
+from tuneguard.data.cache import DataCache, data_key
+from tuneguard.data.synthetic import make_instruction_rows, write_jsonl
+from tuneguard.model.load import build_tiny_tokenizer, setup_pad_token
+from tuneguard.train import build
+
+
+def _config(train_file: Path, **data: object) -> Config:
+    raw, _ = read_source("tiny")
+    raw["data"].update({"train_file": str(train_file), **data})
+    return validate_config(raw)
+
+
+def _tok():
+    tok = build_tiny_tokenizer()
+    setup_pad_token(tok, "auto")
+    return tok
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """How many splits were tokenized (prepare_data's tokenize_examples, counted)."""
+    n = [0]
+    real = pipeline.tokenize_examples
+
+    def counting(*a, **kw):
+        n[0] += 1
+        return real(*a, **kw)
+
+    monkeypatch.setattr(pipeline, "tokenize_examples", counting)
+    return n
+
+
+@pytest.fixture
+def rows_file(tmp_path):
+    return write_jsonl(make_instruction_rows(60, seed=0), tmp_path / "train.jsonl")
+
+
+def _prepare(cfg: Config, tok, cache_dir: Path):
+    return pipeline.prepare_data(cfg.data, tok, strict=False, cache=DataCache(cache_dir, data_key(cfg.data, tok)))
+
+
+def _ids(data):
+    return [(s.name, [f["input_ids"] for f in s.features], [f["labels"] for f in s.features], s.stats)
+            for s in (data.train, data.validation)]
+
+
+def test_second_prepare_reuses_the_exact_examples(tmp_path, rows_file, calls, caplog):
+    cfg, tok, cache = _config(rows_file), _tok(), tmp_path / "cache"
+    first = _prepare(cfg, tok, cache)
+    assert calls[0] == 2 and (cache / "tokens.pt").is_file()
+    with caplog.at_level(logging.INFO, "tuneguard"):
+        again = _prepare(cfg, tok, cache)
+    assert calls[0] == 2  # nothing tokenized the second time
+    assert f"tokenized data reused from {cache / 'tokens.pt'} (key matches)" in caplog.messages
+    fresh = pipeline.prepare_data(cfg.data, tok, strict=False)
+    assert _ids(again) == _ids(fresh) == _ids(first)
+    assert [f["length"] for f in again.train.features] == [f["length"] for f in fresh.train.features]
+
+
+def _append_row(path: Path) -> None:
+    with path.open("a", encoding="utf-8") as f:
+        f.write('{"instruction": "Name a colour.", "input": "", "output": "Blue."}\n')
+
+
+@pytest.mark.parametrize("change, why", [
+    ("data_file", "train file"),
+    ("max_length", "data.max_length changed"),
+    ("tokenizer", "the tokenizer changed"),
+])
+def test_a_change_forces_a_recompute(tmp_path, rows_file, calls, caplog, change, why):
+    cfg, tok, cache = _config(rows_file), _tok(), tmp_path / "cache"
+    _prepare(cfg, tok, cache)
+    if change == "data_file":
+        _append_row(rows_file)
+    elif change == "max_length":
+        cfg = _config(rows_file, max_length=cfg.data.max_length // 2)
+    else:
+        tok.add_tokens(["<|new|>"])
+    with caplog.at_level(logging.INFO, "tuneguard"):
+        got = _prepare(cfg, tok, cache)
+    assert calls[0] == 4  # both splits tokenized again
+    assert any(m.startswith("tokenized data recomputed:") and why in m for m in caplog.messages), caplog.messages
+    assert _ids(got) == _ids(pipeline.prepare_data(cfg.data, tok, strict=False))  # (tokenizes: 6 calls)
+    _prepare(cfg, tok, cache)
+    assert calls[0] == 6  # and stored under the new key
+
+
+def test_same_size_rewrite_with_old_mtime_is_caught_by_the_hash(tmp_path, rows_file, calls):
+    import os
+
+    cfg, tok, cache = _config(rows_file), _tok(), tmp_path / "cache"
+    _prepare(cfg, tok, cache)
+    st = rows_file.stat()
+    text = rows_file.read_text("utf-8")
+    rows_file.write_text(text.replace("a", "b", 1), "utf-8")
+    os.utime(rows_file, ns=(st.st_atime_ns, st.st_mtime_ns))
+    _prepare(_config(rows_file), tok, cache)
+    assert calls[0] == 4
+
+
+@pytest.mark.parametrize("damage", [b"", b"not a torch file", "truncate"])
+def test_a_corrupt_cache_file_is_recomputed(tmp_path, rows_file, calls, caplog, damage):
+    cfg, tok, cache = _config(rows_file), _tok(), tmp_path / "cache"
+    _prepare(cfg, tok, cache)
+    path = cache / "tokens.pt"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2] if damage == "truncate" else damage)
+    with caplog.at_level(logging.INFO, "tuneguard"):
+        got = _prepare(cfg, tok, cache)
+    assert calls[0] == 4
+    assert any("is unreadable" in m for m in caplog.messages), caplog.messages
+    assert _ids(got) == _ids(pipeline.prepare_data(cfg.data, tok, strict=False))  # (tokenizes: 6 calls)
+    _prepare(cfg, tok, cache)
+    assert calls[0] == 6  # rewritten whole
+
+
+def test_audit_findings_reused_when_the_key_matches(tmp_path, rows_file, monkeypatch):
+    from tuneguard.audit import runner
+
+    cfg, tok, cache = _config(rows_file), _tok(), tmp_path / "cache"
+    audits = [0]
+    real = runner.run_audit
+
+    def counting(*a, **kw):
+        audits[0] += 1
+        return real(*a, **kw)
+
+    monkeypatch.setattr(runner, "run_audit", counting)
+    monkeypatch.setattr("tuneguard.audit.run_audit", counting)
+    first = build.run_data_audit(cfg, _prepare(cfg, tok, cache), tok)
+    again = build.run_data_audit(cfg, _prepare(cfg, tok, cache), tok)
+    assert audits[0] == 1
+    assert [f.to_dict() for f in again[0]] == [f.to_dict() for f in first[0]] and first[0]
+    assert again[1:] == first[1:]
+    stricter = cfg.model_copy(update={"audit": cfg.audit.model_copy(update={"max_rows": 30})})
+    build.run_data_audit(stricter, _prepare(cfg, tok, cache), tok)
+    assert audits[0] == 2  # another audit section: the checks run again
+    (cache / "audit.json").write_text("{", "utf-8")
+    build.run_data_audit(stricter, _prepare(cfg, tok, cache), tok)
+    assert audits[0] == 3  # a corrupt audit.json: the checks run again
