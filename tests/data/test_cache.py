@@ -149,3 +149,45 @@ def test_audit_findings_reused_when_the_key_matches(tmp_path, rows_file, monkeyp
     (cache / "audit.json").write_text("{", "utf-8")
     build.run_data_audit(stricter, _prepare(cfg, tok, cache), tok)
     assert audits[0] == 3  # a corrupt audit.json: the checks run again
+
+
+@pytest.mark.slow
+def test_a_resumed_run_neither_tokenizes_nor_audits(tmp_path, calls, monkeypatch, caplog):
+    """The real recipe in this process: a run stopped after its step-2 checkpoint, then
+    resumed; the resume takes both from RUN_DIR/cache/ and trains on to the end."""
+    import io
+
+    from rich.console import Console
+    from transformers import TrainerCallback
+
+    from tuneguard.audit import runner
+    from tuneguard.config.load import load_config
+    from tuneguard.store.run_store import RunStore
+    from tuneguard.train.run import run_training
+
+    class StopAt2(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            control.should_training_stop = state.global_step >= 2
+
+    audits = [0]
+    real = runner.run_audit
+
+    def counting(*a, **kw):
+        audits[0] += 1
+        return real(*a, **kw)
+
+    monkeypatch.setattr("tuneguard.audit.run_audit", counting)
+    data = write_jsonl(make_instruction_rows(80, seed=0), tmp_path / "train.jsonl")
+    cfg = load_config("tiny", [f"data.train_file={data}", "train.max_steps=4", "train.save_steps=2", "train.logging_steps=1",
+                               "eval.steps=2"])
+    run = tmp_path / "run"
+    first = run_training(cfg, run, console=Console(file=io.StringIO()), extra_callbacks=[StopAt2()])
+    assert first.exit_code == 0 and (calls[0], audits[0]) == (2, 1)
+    with caplog.at_level(logging.INFO, "tuneguard"):
+        resumed = run_training(cfg, run, resume=True, console=Console(file=io.StringIO()))
+    assert resumed.exit_code == 0, resumed.error
+    assert (calls[0], audits[0]) == (2, 1)  # neither tokenized nor audited again
+    assert f"tokenized data reused from {run / 'cache' / 'tokens.pt'} (key matches)" in caplog.messages
+    with RunStore(run) as s:
+        assert s.events("resumed")[0]["payload"]["from_step"] == 2
+        assert max(r["step"] for r in s.metrics("train")) == 4
