@@ -79,6 +79,19 @@ def check_problems(problems: list[RowProblem], total: int, max_fraction: float) 
     log.warning("skipping %d malformed row(s) of %d: %s", len(problems), total, listing)
 
 
+def tokenized_split(name: str, ex: list[Example], cfg: DataConfig, tokenizer: Any, cache: DataCache | None,
+                    missed: list[str]) -> Split:
+    """The `name` split tokenized: from `cache` when it holds it under a matching key, else
+    tokenized here (and `name` added to `missed`, so that the caller stores the result)."""
+    hit = cache.features(name, len(ex)) if cache is not None else None
+    if hit is not None:
+        return Split(name, ex, hit[0], TokenizeStats(**hit[1]))
+    missed.append(name)
+    feats, stats = tokenize_examples(tokenizer, ex, cfg.max_length, cfg.train_on_prompt,
+                                     progress=Progress(f"{name} examples", len(ex)))
+    return Split(name, ex, feats, stats)
+
+
 def prepare_data(cfg: DataConfig, tokenizer: Any, *, tokenize: bool = True, strict: bool = True,
                  cache: DataCache | None = None) -> PreparedData:
     """Load, format, split and tokenize. `strict`: raise DataError when more than
@@ -124,15 +137,8 @@ def prepare_data(cfg: DataConfig, tokenizer: Any, *, tokenize: bool = True, stri
     missed: list[str] = []
 
     def split(name: str, ex: list[Example]) -> Split:
-        if not tokenize:
-            return Split(name, ex, [], TokenizeStats())
-        hit = cache.features(name, len(ex)) if cache is not None else None
-        if hit is not None:
-            return Split(name, ex, hit[0], TokenizeStats(**hit[1]))
-        missed.append(name)
-        feats, stats = tokenize_examples(tokenizer, ex, cfg.max_length, cfg.train_on_prompt,
-                                         progress=Progress(f"{name} examples", len(ex)))
-        return Split(name, ex, feats, stats)
+        return tokenized_split(name, ex, cfg, tokenizer, cache, missed) if tokenize else Split(name, ex, [],
+                                                                                               TokenizeStats())
 
     data = PreparedData(fmt, split("train", train_ex), split("validation", val_ex),
                         split("test", test_ex) if test_ex is not None else None, problems, total)
