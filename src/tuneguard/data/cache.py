@@ -26,9 +26,11 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from tuneguard.findings import Finding
@@ -178,11 +180,12 @@ class DataCache:
             return
         blob: dict[str, Any] = {"key": json.dumps(self.key, sort_keys=True, default=str), "splits": {}}
         for name, (feats, stats) in splits.items():
+            total = sum(len(f["input_ids"]) for f in feats)
             blob["splits"][name] = {
-                "input_ids": torch.tensor([t for f in feats for t in f["input_ids"]], dtype=torch.int32),
-                "labels": torch.tensor([t for f in feats for t in f["labels"]], dtype=torch.int32),
-                "lengths": torch.tensor([len(f["input_ids"]) for f in feats], dtype=torch.int32),
-                "stats": dict(stats)}
+                field: torch.from_numpy(np.fromiter(chain.from_iterable(f[field] for f in feats), np.int32, total))
+                for field in ("input_ids", "labels")}
+            blob["splits"][name].update(
+                lengths=torch.tensor([len(f["input_ids"]) for f in feats], dtype=torch.int32), stats=dict(stats))
         try:
             atomic_write(self.tokens_path, lambda tmp: torch.save(blob, tmp))
         except OSError as exc:
