@@ -187,7 +187,19 @@ def test_a_resumed_run_neither_tokenizes_nor_audits(tmp_path, calls, monkeypatch
         resumed = run_training(cfg, run, resume=True, console=Console(file=io.StringIO()))
     assert resumed.exit_code == 0, resumed.error
     assert (calls[0], audits[0]) == (2, 1)  # neither tokenized nor audited again
+    assert any(m.startswith("audit: ") and "reused from" in m for m in caplog.messages), caplog.messages
     assert f"tokenized data reused from {run / 'cache' / 'tokens.pt'} (key matches)" in caplog.messages
     with RunStore(run) as s:
         assert s.events("resumed")[0]["payload"]["from_step"] == 2
         assert max(r["step"] for r in s.metrics("train")) == 4
+
+
+def test_overwrite_keeps_the_cache(tmp_path):
+    """--overwrite removes the run's files but not cache/, so a new run on the same data reuses it."""
+    from tuneguard.train.rundir import remove_run_files
+
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "tokens.pt").write_bytes(b"x")
+    (tmp_path / "run.db").write_bytes(b"x")
+    remove_run_files(tmp_path)
+    assert not (tmp_path / "run.db").exists() and (tmp_path / "cache" / "tokens.pt").read_bytes() == b"x"

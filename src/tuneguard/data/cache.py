@@ -201,7 +201,9 @@ class DataCache:
             found = ([Finding.from_dict(d) for d in blob["findings"]], dict(blob["task"]), int(blob["distinct"]))
         except Exception:  # noqa: BLE001 - missing, partial or corrupt: run the audit
             return None
-        log.info("audit findings reused from %s (key matches)", self.audit_path)
+        errors = sum(f.severity == "error" for f in found[0])
+        log.info("audit: %d finding(s) (%d error(s)) reused from %s (key matches)", len(found[0]), errors,
+                 self.audit_path)
         return found
 
     def save_audit(self, audit_cfg: dict[str, Any], findings: list[Finding], task: dict[str, Any],
