@@ -56,8 +56,9 @@ def _ids(data):
             for s in (data.train, data.validation)]
 
 
-def test_second_prepare_reuses_the_exact_examples(tmp_path, rows_file, calls, caplog):
-    cfg, tok, cache = _config(rows_file), _tok(), tmp_path / "cache"
+@pytest.mark.parametrize("train_on_prompt", [False, True])
+def test_second_prepare_reuses_the_exact_examples(tmp_path, rows_file, calls, caplog, train_on_prompt):
+    cfg, tok, cache = _config(rows_file, train_on_prompt=train_on_prompt), _tok(), tmp_path / "cache"
     first = _prepare(cfg, tok, cache)
     assert calls[0] == 2 and (cache / "tokens.pt").is_file()
     with caplog.at_level(logging.INFO, "tuneguard"):
@@ -67,6 +68,21 @@ def test_second_prepare_reuses_the_exact_examples(tmp_path, rows_file, calls, ca
     fresh = pipeline.prepare_data(cfg.data, tok, strict=False)
     assert _ids(again) == _ids(fresh) == _ids(first)
     assert [f["length"] for f in again.train.features] == [f["length"] for f in fresh.train.features]
+
+
+def test_labels_that_are_not_a_masked_start_are_kept_in_full(tmp_path):
+    """Labels are stored as the length of their masked start; a row where that does not hold
+    (a -100 after a supervised token) keeps every label."""
+    cache = DataCache(tmp_path, {"k": 1})
+    feats = [{"input_ids": [5, 6, 7, 8], "labels": [-100, 6, -100, 8], "length": 4},
+             {"input_ids": [9, 10], "labels": [-100, -100], "length": 2}]
+    cache.save_features({"train": (feats, {"examples": 2})})
+    plain = [{"input_ids": [5, 6, 7], "labels": [-100, -100, 7], "length": 3},
+             {"input_ids": [1], "labels": [1], "length": 1}]
+    assert DataCache(tmp_path, {"k": 1}).features("train", 2) == (feats, {"examples": 2})
+    DataCache(tmp_path, {"k": 2}).save_features({"train": (plain, {"examples": 2})})
+    assert DataCache(tmp_path, {"k": 2}).features("train", 2) == (plain, {"examples": 2})
+    assert DataCache(tmp_path, {"k": 2}).features("train", 3) is None  # another split size: a miss
 
 
 def _append_row(path: Path) -> None:

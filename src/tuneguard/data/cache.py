@@ -33,11 +33,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from tuneguard.data.tokenize import IGNORE_INDEX
 from tuneguard.findings import Finding
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2
 CHUNK = 1 << 20
 
 
@@ -105,6 +106,26 @@ def why_different(old: dict[str, Any], new: dict[str, Any]) -> str:
     return ", ".join(reasons[:4]) or "the key changed"
 
 
+def _flat(feats: list[dict[str, Any]], field: str) -> torch.Tensor:
+    total = sum(len(f[field]) for f in feats)
+    return torch.from_numpy(np.fromiter(chain.from_iterable(f[field] for f in feats), np.int32, total))
+
+
+def _packed(feats: list[dict[str, Any]], stats: dict[str, int]) -> dict[str, Any]:
+    """One split as flat int32 tensors. Labels are the ids with a masked start (tokenize.py's
+    build_example), so they are stored as that start's length, half the file; a row that is
+    not so (none today) makes the split keep its labels in full."""
+    masked = [next((k for k, lab in enumerate(f["labels"]) if lab != IGNORE_INDEX), len(f["labels"])) for f in feats]
+    short = all(f["labels"][m:] == f["input_ids"][m:] for f, m in zip(feats, masked, strict=True))
+    packed: dict[str, Any] = {"input_ids": _flat(feats, "input_ids"), "stats": dict(stats),
+                              "lengths": torch.tensor([len(f["input_ids"]) for f in feats], dtype=torch.int32)}
+    if short:
+        packed["masked"] = torch.tensor(masked, dtype=torch.int32)
+    else:
+        packed["labels"] = _flat(feats, "labels")
+    return packed
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """`write` into a temporary file beside `path`, then rename it over `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -165,10 +186,14 @@ class DataCache:
             lengths = entry["lengths"].tolist()
             if len(lengths) != n_examples:
                 return None
-            ids, labels = entry["input_ids"].tolist(), entry["labels"].tolist()
+            ids = entry["input_ids"].tolist()
+            labels = entry["labels"].tolist() if "labels" in entry else None
+            masked = entry["masked"].tolist() if labels is None else [0] * len(lengths)
             feats, at = [], 0
-            for n in lengths:
-                feats.append({"input_ids": ids[at: at + n], "labels": labels[at: at + n], "length": n})
+            for n, m in zip(lengths, masked, strict=True):
+                row = ids[at: at + n]
+                feats.append({"input_ids": row, "length": n,
+                              "labels": labels[at: at + n] if labels is not None else [IGNORE_INDEX] * m + row[m:]})
                 at += n
             return feats, {k: int(v) for k, v in entry["stats"].items()}
         except Exception:  # noqa: BLE001 - a malformed entry is a miss
@@ -180,12 +205,7 @@ class DataCache:
             return
         blob: dict[str, Any] = {"key": json.dumps(self.key, sort_keys=True, default=str), "splits": {}}
         for name, (feats, stats) in splits.items():
-            total = sum(len(f["input_ids"]) for f in feats)
-            blob["splits"][name] = {
-                field: torch.from_numpy(np.fromiter(chain.from_iterable(f[field] for f in feats), np.int32, total))
-                for field in ("input_ids", "labels")}
-            blob["splits"][name].update(
-                lengths=torch.tensor([len(f["input_ids"]) for f in feats], dtype=torch.int32), stats=dict(stats))
+            blob["splits"][name] = _packed(feats, stats)
         try:
             atomic_write(self.tokens_path, lambda tmp: torch.save(blob, tmp))
         except OSError as exc:
