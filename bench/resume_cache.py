@@ -6,7 +6,7 @@ checkpoint, then resumes it twice in this process, each resume training one more
 first with data.cache=false (tokenizing and auditing again: what a resume cost before),
 then with data.cache=true (the cache the first run wrote). Prints one JSON object: rows, the
 file's size and the seconds to hash it, and for each resume the seconds from
-`run_training` to the end of its first step.
+`run_training` to the end of its first step, and the size of RUN_DIR/cache/tokens.pt.
 
     TOKENIZERS_PARALLELISM=false python bench/resume_cache.py [--rows 100000]
 """
@@ -76,7 +76,8 @@ def main() -> None:
         after = timed_run(sets, run, resume=True)
         print(json.dumps({"rows": args.rows, "file_mb": round(data.stat().st_size / 1e6, 1), "sha256_s": hash_s,
                           "first_run_to_step_s": first, "resume_to_step_no_cache_s": before,
-                          "resume_to_step_cached_s": after}))
+                          "resume_to_step_cached_s": after,
+                          "cache_mb": round((run / "cache" / "tokens.pt").stat().st_size / 1e6, 1)}))
 
 
 if __name__ == "__main__":
