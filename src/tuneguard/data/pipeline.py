@@ -10,9 +10,7 @@ import dataclasses
 import logging
 import random
 import time
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tuneguard.config.schema import DataConfig
 from tuneguard.data.formats import Example, detect_format, to_examples
@@ -137,8 +135,9 @@ def prepare_data(cfg: DataConfig, tokenizer: Any, *, tokenize: bool = True, stri
     missed: list[str] = []
 
     def split(name: str, ex: list[Example]) -> Split:
-        return tokenized_split(name, ex, cfg, tokenizer, cache, missed) if tokenize else Split(name, ex, [],
-                                                                                               TokenizeStats())
+        if not tokenize:
+            return Split(name, ex, [], TokenizeStats())
+        return tokenized_split(name, ex, cfg, tokenizer, cache, missed)
 
     data = PreparedData(fmt, split("train", train_ex), split("validation", val_ex),
                         split("test", test_ex) if test_ex is not None else None, problems, total)

@@ -211,7 +211,9 @@ def run_tokenizer(fresh: Any, checkpoint: Path) -> Any:
 
 def run_data_audit(cfg: Config, data: PreparedData, tokenizer: Any) -> tuple[list[Finding], dict[str, Any], int]:
     """The audit's findings, the task shape it judged them by (stats.task), and the training
-    rows with its duplicate groups each counted once (the guards count exposures per distinct row)."""
+    rows with its duplicate groups each counted once (the guards count exposures per distinct row).
+    Taken from the data's cache (RUN_DIR/cache/audit.json) when it holds them for the same data
+    and audit settings, so that a resume does not audit again."""
     from tuneguard.audit import run_audit
     from tuneguard.guard.seen import distinct_rows
 
