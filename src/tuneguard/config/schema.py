@@ -128,6 +128,10 @@ class DataConfig(Section):
     )
     pad_to_multiple_of: int = Field(8, ge=1, description="Pad batch length to a multiple of this.")
     num_proc: int = Field(1, ge=1, description="Processes for tokenization.")
+    cache: bool = Field(True, description="Keep the tokenized data and the audit's findings in RUN_DIR/cache/ and "
+                        "reuse them when a run resumes or starts again there (--overwrite keeps the cache): keyed on "
+                        "the data files (size, mtime, SHA-256), the tokenizer, this section and the tuneguard "
+                        "version, and recomputed (with a line saying why) when any of them changed.")
     task: Literal["auto", "classification", "extraction", "rewriting", "open"] = Field(
         "auto", description="What the responses are, which decides how the audit judges them: classification "
         "(short labels from a small set), extraction (spans of the input), rewriting (the input transformed), "

@@ -10,12 +10,15 @@ import dataclasses
 import logging
 import random
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tuneguard.config.schema import DataConfig
 from tuneguard.data.formats import Example, detect_format, to_examples
 from tuneguard.data.load import DataError, NoUsableRows, RowProblem, check_sources, describe_problems, read_rows
 from tuneguard.data.tokenize import Progress, TokenizeStats, tokenize_examples
+
+if TYPE_CHECKING:
+    from tuneguard.data.cache import DataCache
 
 log = logging.getLogger(__name__)
 SHOW_PROBLEMS = 20
@@ -38,6 +41,7 @@ class PreparedData:
     test: Split | None
     problems: list[RowProblem]
     rows_read: int
+    cache: DataCache | None = None  # where the tokenized splits came from or went (the audit's findings go too)
 
     def sizes(self) -> dict[str, int]:
         d = {"train": len(self.train.examples), "validation": len(self.validation.examples)}
@@ -73,10 +77,26 @@ def check_problems(problems: list[RowProblem], total: int, max_fraction: float) 
     log.warning("skipping %d malformed row(s) of %d: %s", len(problems), total, listing)
 
 
-def prepare_data(cfg: DataConfig, tokenizer: Any, *, tokenize: bool = True, strict: bool = True) -> PreparedData:
+def tokenized_split(name: str, ex: list[Example], cfg: DataConfig, tokenizer: Any, cache: DataCache | None,
+                    missed: list[str]) -> Split:
+    """The `name` split tokenized: from `cache` when it holds it under a matching key, else
+    tokenized here (and `name` added to `missed`, so that the caller stores the result)."""
+    hit = cache.features(name, len(ex)) if cache is not None else None
+    if hit is not None:
+        return Split(name, ex, hit[0], TokenizeStats(**hit[1]))
+    missed.append(name)
+    feats, stats = tokenize_examples(tokenizer, ex, cfg.max_length, cfg.train_on_prompt,
+                                     progress=Progress(f"{name} examples", len(ex)))
+    return Split(name, ex, feats, stats)
+
+
+def prepare_data(cfg: DataConfig, tokenizer: Any, *, tokenize: bool = True, strict: bool = True,
+                 cache: DataCache | None = None) -> PreparedData:
     """Load, format, split and tokenize. `strict`: raise DataError when more than
     data.max_malformed_fraction of the rows are malformed; otherwise they are only skipped
-    and left to the audit, whose MALFORMED_ROWS error refuses training (audit and train)."""
+    and left to the audit, whose MALFORMED_ROWS error refuses training (audit and train).
+    `cache`: the tokenized splits are taken from it when its key matches, and stored in it
+    when they were tokenized here (data.cache)."""
     check_sources(cfg.train_file, cfg.validation_file, cfg.test_file)
     train_ex, problems, total, fmt = load_examples(str(cfg.train_file), cfg, tokenizer, None)
     if cfg.validation_file:
@@ -112,12 +132,17 @@ def prepare_data(cfg: DataConfig, tokenizer: Any, *, tokenize: bool = True, stri
     if not val_ex:
         raise DataError("no validation rows: give data.validation_file or more training rows")
 
+    missed: list[str] = []
+
     def split(name: str, ex: list[Example]) -> Split:
         if not tokenize:
             return Split(name, ex, [], TokenizeStats())
-        feats, stats = tokenize_examples(tokenizer, ex, cfg.max_length, cfg.train_on_prompt,
-                                         progress=Progress(f"{name} examples", len(ex)))
-        return Split(name, ex, feats, stats)
+        return tokenized_split(name, ex, cfg, tokenizer, cache, missed)
 
-    return PreparedData(fmt, split("train", train_ex), split("validation", val_ex),
+    data = PreparedData(fmt, split("train", train_ex), split("validation", val_ex),
                         split("test", test_ex) if test_ex is not None else None, problems, total)
+    if cache is not None and missed:
+        cache.save_features({s.name: (s.features, s.stats.to_dict())
+                             for s in (data.train, data.validation, data.test) if s is not None})
+    data.cache = cache
+    return data

@@ -153,11 +153,13 @@ def model_context_length(cfg: Config, tokenizer: Any) -> int | None:
     return None
 
 
-def load_tokenizer_and_data(cfg: Config, resume_from: Path | None = None) -> tuple[Any, PreparedData]:
+def load_tokenizer_and_data(cfg: Config, resume_from: Path | None = None, cache_dir: Path | None = None,
+                            write_cache: bool = True) -> tuple[Any, PreparedData]:
     """The tokenizer (with its pad token) and the tokenized data, exactly as training builds
     them, before any weights load. UsageError when data.max_length exceeds the context.
     `resume_from`: the checkpoint a resumed run continues, whose tokenizer wins when its
-    vocabulary or pad token differs (see `run_tokenizer`)."""
+    vocabulary or pad token differs (see `run_tokenizer`). `cache_dir` (with data.cache): the
+    tokenized splits are reused from there when their key matches (tuneguard.data.cache)."""
     check_sources(cfg.data.train_file, cfg.data.validation_file, cfg.data.test_file)  # before any hub access
     tokenizer = model_lib.load_tokenizer(cfg.model)
     model_lib.setup_pad_token(tokenizer, cfg.data.pad_token)
@@ -165,7 +167,12 @@ def load_tokenizer_and_data(cfg: Config, resume_from: Path | None = None) -> tup
         tokenizer = run_tokenizer(tokenizer, resume_from)
     # Not strict: too many malformed rows are the audit's MALFORMED_ROWS error, which refuses
     # the run (unless --force) with the rows named.
-    data = prepare_data(cfg.data, tokenizer, strict=False)
+    cache = None
+    if cache_dir is not None and cfg.data.cache:
+        from tuneguard.data.cache import DataCache, data_key
+
+        cache = DataCache(cache_dir, data_key(cfg.data, tokenizer), write=write_cache)
+    data = prepare_data(cfg.data, tokenizer, strict=False, cache=cache)
     problem = model_lib.causal_lm_problem(model_lib.model_config(cfg, tokenizer), cfg.model.name)
     if problem:
         raise model_lib.ModelError(problem)
@@ -204,13 +211,24 @@ def run_tokenizer(fresh: Any, checkpoint: Path) -> Any:
 
 def run_data_audit(cfg: Config, data: PreparedData, tokenizer: Any) -> tuple[list[Finding], dict[str, Any], int]:
     """The audit's findings, the task shape it judged them by (stats.task), and the training
-    rows with its duplicate groups each counted once (the guards count exposures per distinct row)."""
+    rows with its duplicate groups each counted once (the guards count exposures per distinct row).
+    Taken from the data's cache (RUN_DIR/cache/audit.json) when it holds them for the same data
+    and audit settings, so that a resume does not audit again."""
     from tuneguard.audit import run_audit
     from tuneguard.guard.seen import distinct_rows
 
+    # What the checks read besides the data (whose key the cache already holds).
+    audit_key = {"audit": cfg.audit.model_dump(mode="json"), "model": cfg.model.model_dump(mode="json"),
+                 "batch_size": cfg.train.batch_size}
+    cached = data.cache.audit(audit_key) if data.cache is not None else None
+    if cached is not None:
+        return cached
     result = run_audit(cfg, data, tokenizer)
     rows = len(data.train.features)
-    return list(result.findings), dict(result.stats.get("task") or {}), distinct_rows(rows, result.stats)
+    found = list(result.findings), dict(result.stats.get("task") or {}), distinct_rows(rows, result.stats)
+    if data.cache is not None:
+        data.cache.save_audit(audit_key, *found)
+    return found
 
 
 def optional_callbacks(ctx: RunContext, tokenizer: Any) -> list[Any]:

@@ -196,7 +196,8 @@ class Recipe:
 
     def _load_data(self) -> tuple[Any, PreparedData]:
         """Tokenizer and data, then the hardware checks: all before a model is loaded."""
-        tokenizer, data = build.load_tokenizer_and_data(self.cfg, resume_from=self.ckpt)
+        tokenizer, data = build.load_tokenizer_and_data(self.cfg, resume_from=self.ckpt,
+                                                        cache_dir=self.run_dir / "cache", write_cache=self.dist.is_main)
         longest = sorted((len(f["input_ids"]) for f in data.train.features), reverse=True)[:self.cfg.train.batch_size]
         self.hw = preflight(self.cfg, lambda: model_lib.model_config(self.cfg, tokenizer),
                             world_size=self.dist.world_size, local_rank=self.dist.local_rank,

@@ -19,7 +19,7 @@ from tuneguard.store.run_store import RunStore
 log = logging.getLogger(__name__)
 
 # Keys a resumed run may change: they do not affect what is learned.
-RESUME_MAY_CHANGE = ("notify.", "report.", "train.ddp_timeout", "train.control_every_steps",
+RESUME_MAY_CHANGE = ("notify.", "report.", "data.cache", "train.ddp_timeout", "train.control_every_steps",
                      "train.dataloader_num_workers", "train.report_to")
 
 

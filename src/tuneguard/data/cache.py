@@ -1,0 +1,250 @@
+"""The tokenized data and the audit's findings of a run, kept in RUN_DIR/cache/ for the next start.
+
+Tokenizing a 200,000-row file takes minutes and the audit most of a minute; a resumed run
+(`--resume auto`, after a preemption) and a run started again in the same directory
+(`--overwrite`, which leaves cache/ alone) would pay both again for the same result. The
+cache is keyed on everything that changes that result: each data file (path, size,
+mtime_ns and a SHA-256 of its bytes), the tokenizer (its serialised state, special tokens
+and chat template), the whole data section of the config and the tuneguard version; the
+audit's findings also on the audit section. A key that differs is said in one info line
+("... recomputed: data.max_length changed") and the data are tokenized again.
+
+Why the run directory and not a user cache dir: a preempted run resumes from the run
+directory (it holds the checkpoints, so it is what survives on a rented machine's
+persistent disk), nothing needs evicting (it goes with the run), and no two runs share an
+entry. The files: `tokens.pt` (torch.save of int32 tensors and plain numbers, read back
+with weights_only=True) and `audit.json`, each written to a temporary file and renamed, so
+a reader sees a whole file or none. A missing, partial or corrupt file is a miss, never
+an error: the run recomputes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from itertools import chain
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tuneguard.data.tokenize import IGNORE_INDEX
+from tuneguard.findings import Finding
+
+log = logging.getLogger(__name__)
+
+FORMAT = 2
+CHUNK = 1 << 20
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(CHUNK):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_identity(path: str) -> dict[str, Any]:
+    """A data file (or every file of a saved dataset folder) as path, size, mtime_ns and hash."""
+    p = Path(path).resolve()
+    files = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
+    return {"path": str(p), "files": [{"name": str(q.relative_to(p)) if p.is_dir() else q.name,
+                                       "size": q.stat().st_size, "mtime_ns": q.stat().st_mtime_ns,
+                                       "sha256": _sha256_file(q)} for q in files]}
+
+
+def tokenizer_identity(tokenizer: Any) -> str:
+    """A hash of what decides a tokenizer's ids: its serialised state (fast tokenizers: vocab,
+    merges, normalizer, pre- and post-processor), the vocabulary with added tokens, the special
+    tokens and the chat template."""
+    h = hashlib.sha256(type(tokenizer).__name__.encode())
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        h.update(backend.to_str().encode())
+    h.update(json.dumps(sorted(tokenizer.get_vocab().items()), ensure_ascii=False).encode())
+    special = {"map": getattr(tokenizer, "special_tokens_map", {}), "bos": tokenizer.bos_token_id,
+               "eos": tokenizer.eos_token_id, "pad": tokenizer.pad_token_id,
+               "chat_template": getattr(tokenizer, "chat_template", None)}
+    h.update(json.dumps(special, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+def data_key(data_cfg: Any, tokenizer: Any) -> dict[str, Any]:
+    """Everything that changes the tokenized examples, as named parts (so a miss can say which)."""
+    from tuneguard import __version__
+
+    files = {name: file_identity(path) for name, path in (("train", data_cfg.train_file),
+             ("validation", data_cfg.validation_file), ("test", data_cfg.test_file)) if path}
+    return {"format": FORMAT, "version": __version__, "files": files, "tokenizer": tokenizer_identity(tokenizer),
+            "data": data_cfg.model_dump(mode="json")}
+
+
+def key_hash(key: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def why_different(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """The first parts of two keys that differ, in words: 'data.max_length changed'."""
+    reasons: list[str] = []
+    if old.get("format") != new.get("format") or old.get("version") != new.get("version"):
+        reasons.append(f"tuneguard {old.get('version')} -> {new.get('version')}")
+    for split, ident in new.get("files", {}).items():
+        before = old.get("files", {}).get(split)
+        if before != ident:
+            reasons.append(f"{split} file {ident['path']} changed" if before else f"{split} file added")
+    reasons += [f"{split} file removed" for split in old.get("files", {}) if split not in new.get("files", {})]
+    if old.get("tokenizer") != new.get("tokenizer"):
+        reasons.append("the tokenizer changed")
+    old_data, new_data = old.get("data", {}), new.get("data", {})
+    reasons += [f"data.{k} changed" for k in sorted(set(old_data) | set(new_data)) if old_data.get(k) != new_data.get(k)]
+    return ", ".join(reasons[:4]) or "the key changed"
+
+
+def _flat(feats: list[dict[str, Any]], field: str) -> torch.Tensor:
+    total = sum(len(f[field]) for f in feats)
+    return torch.from_numpy(np.fromiter(chain.from_iterable(f[field] for f in feats), np.int32, total))
+
+
+def _packed(feats: list[dict[str, Any]], stats: dict[str, int]) -> dict[str, Any]:
+    """One split as flat int32 tensors. Labels are the ids with a masked start (tokenize.py's
+    build_example), so they are stored as that start's length, half the file; a row that is
+    not so (none today) makes the split keep its labels in full."""
+    masked = [next((k for k, lab in enumerate(f["labels"]) if lab != IGNORE_INDEX), len(f["labels"])) for f in feats]
+    short = all(f["labels"][m:] == f["input_ids"][m:] for f, m in zip(feats, masked, strict=True))
+    packed: dict[str, Any] = {"input_ids": _flat(feats, "input_ids"), "stats": dict(stats),
+                              "lengths": torch.tensor([len(f["input_ids"]) for f in feats], dtype=torch.int32)}
+    if short:
+        packed["masked"] = torch.tensor(masked, dtype=torch.int32)
+    else:
+        packed["labels"] = _flat(feats, "labels")
+    return packed
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """`write` into a temporary file beside `path`, then rename it over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the cache from the run directory's other readers
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class DataCache:
+    """The cache of one run directory for one key: `features` / `save_features` for the tokenized
+    splits, `audit` / `save_audit` for the audit's findings. Nothing here raises on a bad
+    file; a failed write is logged and the run goes on without the cache. `write` false (every
+    rank of several but 0): read only."""
+
+    def __init__(self, directory: Path, key: dict[str, Any], *, write: bool = True) -> None:
+        self.dir, self.key, self.hash, self.write = Path(directory), key, key_hash(key), write
+        self.tokens_path, self.audit_path = self.dir / "tokens.pt", self.dir / "audit.json"
+        self._loaded: dict[str, Any] | None = None
+        self._said = False
+
+    def _load(self) -> dict[str, Any]:
+        """tokens.pt when it is whole and holds this key; {} (and one line saying why) otherwise."""
+        if self._loaded is not None:
+            return self._loaded
+        self._loaded = {}
+        if not self.tokens_path.exists():
+            self._say(f"tokenized data computed: no cache in {self.dir} yet")
+            return self._loaded
+        try:
+            blob = torch.load(self.tokens_path, weights_only=True)
+            old_key = json.loads(blob["key"])
+            if key_hash(old_key) != self.hash:
+                self._say(f"tokenized data recomputed: {why_different(old_key, self.key)}")
+                return self._loaded
+            self._loaded = dict(blob["splits"])
+        except Exception as exc:  # noqa: BLE001 - a partial or corrupt cache is a miss, never a failure
+            self._say(f"tokenized data recomputed: the cache {self.tokens_path} is unreadable ({type(exc).__name__})")
+            return self._loaded
+        self._say(f"tokenized data reused from {self.tokens_path} (key matches)")
+        return self._loaded
+
+    def _say(self, line: str) -> None:
+        if not self._said:
+            self._said = True
+            log.info("%s", line)
+
+    def features(self, name: str, n_examples: int) -> tuple[list[dict[str, Any]], dict[str, int]] | None:
+        """The tokenized `name` split (features, stats) when cached for this key, else None."""
+        entry = self._load().get(name)
+        if not entry:
+            return None
+        try:
+            lengths = entry["lengths"].tolist()
+            if len(lengths) != n_examples:
+                return None
+            ids = entry["input_ids"].tolist()
+            labels = entry["labels"].tolist() if "labels" in entry else None
+            masked = entry["masked"].tolist() if labels is None else [0] * len(lengths)
+            feats, at = [], 0
+            for n, m in zip(lengths, masked, strict=True):
+                row = ids[at: at + n]
+                feats.append({"input_ids": row, "length": n,
+                              "labels": labels[at: at + n] if labels is not None else [IGNORE_INDEX] * m + row[m:]})
+                at += n
+            return feats, {k: int(v) for k, v in entry["stats"].items()}
+        except Exception:  # noqa: BLE001 - a malformed entry is a miss
+            return None
+
+    def save_features(self, splits: dict[str, tuple[list[dict[str, Any]], dict[str, int]]]) -> None:
+        """Store every split (name -> (features, stats)) under this key, replacing what was there."""
+        if not self.write:
+            return
+        blob: dict[str, Any] = {"key": json.dumps(self.key, sort_keys=True, default=str), "splits": {}}
+        for name, (feats, stats) in splits.items():
+            blob["splits"][name] = _packed(feats, stats)
+        try:
+            atomic_write(self.tokens_path, lambda tmp: torch.save(blob, tmp))
+        except OSError as exc:
+            log.warning("could not write the tokenized-data cache %s (%s); the next start tokenizes again",
+                        self.tokens_path, exc)
+
+    def audit(self, audit_cfg: dict[str, Any]) -> tuple[list[Finding], dict[str, Any], int] | None:
+        """The audit's (findings, task, distinct rows) stored for this key and audit section, else None."""
+        try:
+            blob = json.loads(self.audit_path.read_text("utf-8"))
+            if blob.get("key") != self._audit_key(audit_cfg):
+                return None
+            found = ([Finding.from_dict(d) for d in blob["findings"]], dict(blob["task"]), int(blob["distinct"]))
+        except Exception:  # noqa: BLE001 - missing, partial or corrupt: run the audit
+            return None
+        errors = sum(f.severity == "error" for f in found[0])
+        log.info("audit: %d finding(s) (%d error(s)) reused from %s (key matches)", len(found[0]), errors,
+                 self.audit_path)
+        return found
+
+    def save_audit(self, audit_cfg: dict[str, Any], findings: list[Finding], task: dict[str, Any],
+                   distinct: int) -> None:
+        """Store the audit's (findings, task, distinct rows) under this key and `audit_cfg`."""
+        if not self.write:
+            return
+        from tuneguard.audit.runner import _plain  # numpy numbers in the evidence, as the store writes them
+
+        blob = {"key": self._audit_key(audit_cfg), "findings": [_plain(f.to_dict()) for f in findings],
+                "task": _plain(task), "distinct": distinct}
+        text = json.dumps(blob, default=str)
+
+        def write(tmp: Path) -> None:
+            tmp.write_text(text, "utf-8")
+
+        try:
+            atomic_write(self.audit_path, write)
+        except OSError as exc:
+            log.warning("could not write the audit cache %s (%s)", self.audit_path, exc)
+
+    def _audit_key(self, audit_cfg: dict[str, Any]) -> str:
+        return key_hash({"data": self.hash, "audit": audit_cfg})
