@@ -103,3 +103,18 @@ def worst_severity(findings: list[Finding]) -> str | None:
     if not findings:
         return None
     return max((f.severity for f in findings), key=SEVERITY_ORDER.__getitem__)
+
+
+def json_safe(obj: Any) -> Any:
+    """JSON-safe copy of evidence: numpy scalars to Python numbers, tuples to lists, keys to str.
+    (The audit and the data cache write findings whose evidence numpy computed.)"""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item) and not isinstance(obj, (str, bytes)):
+        try:
+            return obj.item()
+        except (TypeError, ValueError):
+            return str(obj)
+    return obj

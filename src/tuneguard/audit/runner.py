@@ -18,7 +18,7 @@ from tuneguard.audit import diversity, duplicates, labels, leakage, malformed, p
 from tuneguard.audit.common import SplitText, seeded_sample
 from tuneguard.config.schema import Config
 from tuneguard.data.pipeline import PreparedData, Split
-from tuneguard.findings import SEVERITY_ORDER, Finding, apply_severity
+from tuneguard.findings import SEVERITY_ORDER, Finding, apply_severity, json_safe
 
 log = logging.getLogger(__name__)
 
@@ -34,21 +34,7 @@ class AuditResult:
         return any(f.severity == "error" for f in self.findings)
 
     def to_json(self) -> dict:
-        return {"findings": [_plain(f.to_dict()) for f in self.findings], "stats": _plain(self.stats)}
-
-
-def _plain(obj: Any) -> Any:
-    """JSON-safe copy: numpy scalars to Python numbers, tuples to lists."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if hasattr(obj, "item") and callable(obj.item) and not isinstance(obj, (str, bytes)):
-        try:
-            return obj.item()
-        except (TypeError, ValueError):
-            return str(obj)
-    return obj
+        return {"findings": [json_safe(f.to_dict()) for f in self.findings], "stats": json_safe(self.stats)}
 
 
 def _sample_split(split: Split, max_rows: int, seed: int) -> tuple[list, list]:

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from tuneguard.data.tokenize import IGNORE_INDEX
-from tuneguard.findings import Finding
+from tuneguard.findings import Finding, json_safe
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +77,11 @@ def tokenizer_identity(tokenizer: Any) -> str:
 
 def data_key(data_cfg: Any, tokenizer: Any) -> dict[str, Any]:
     """Everything that changes the tokenized examples, as named parts (so a miss can say which)."""
-    from tuneguard import __version__
+    import tuneguard
 
     files = {name: file_identity(path) for name, path in (("train", data_cfg.train_file),
              ("validation", data_cfg.validation_file), ("test", data_cfg.test_file)) if path}
-    return {"format": FORMAT, "version": __version__, "files": files, "tokenizer": tokenizer_identity(tokenizer),
+    return {"format": FORMAT, "version": tuneguard.__version__, "files": files, "tokenizer": tokenizer_identity(tokenizer),
             "data": data_cfg.model_dump(mode="json")}
 
 
@@ -232,10 +232,8 @@ class DataCache:
         """Store the audit's (findings, task, distinct rows) under this key and `audit_cfg`."""
         if not self.write:
             return
-        from tuneguard.audit.runner import _plain  # numpy numbers in the evidence, as the store writes them
-
-        blob = {"key": self._audit_key(audit_cfg), "findings": [_plain(f.to_dict()) for f in findings],
-                "task": _plain(task), "distinct": distinct}
+        blob = {"key": self._audit_key(audit_cfg), "findings": [json_safe(f.to_dict()) for f in findings],
+                "task": json_safe(task), "distinct": distinct}
         text = json.dumps(blob, default=str)
 
         def write(tmp: Path) -> None:
