@@ -231,3 +231,47 @@ def test_examples_are_unchanged_for_formats_other_than_chat() -> None:
     rows = [Row({"instruction": "Add 2 and 3.", "output": "5"}, "f", 1)]
     ex = to_examples(rows, "instruction", DataConfig(), tok)[0]
     assert ex == [Example("### Instruction:\nAdd 2 and 3.\n\n### Response:\n", "5", "f", 1)]
+
+
+def test_tokens_that_straddle_a_turn_boundary_go_to_the_answer_on_both_sides() -> None:
+    """Byte-level BPE merging the last byte of "ส" with the first of "ว" (test_tokenize's Thai
+    case) at both ends of an earlier answer "วส", in a template that writes the contents alone:
+    the token holding the user's last byte and the answer's first is the answer's (with the rest
+    of that character), and so is the one holding the answer's last byte and the next turn's first."""
+    from tests.helpers.zoo import byte_bpe
+
+    tok = byte_bpe([("ª", "à"), ("¸", "§")])  # Q 48, : 25, Ġ 220, à 156, ¸ 116, ª+à 256, ¸+§ 257, x 87 ...
+    tok.chat_template = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    row = {"messages": [{"role": "user", "content": "Q: ส"}, {"role": "assistant", "content": "วส"},
+                        {"role": "user", "content": "วx"}, {"role": "assistant", "content": "ok"}]}
+    ex, feat, _ = _features(tok, row)
+    assert ex.segments == (("Q: ส", False), ("วส", True), ("วx", False), ("ok", True))
+    assert feat["input_ids"] == [48, 25, 220, 156, 116, 256, 257, 156, 116, 256, 257, 87, 78, 74, 258]
+    # The answer starts with the whole "ส" before it (its bytes share the straddling token, as for a
+    # last answer) and ends with the token that holds its last byte and the next "ว"'s first.
+    assert feat["labels"] == [M] * 3 + [156, 116, 256, 257, 156, 116, 256] + [M, M] + [78, 74, 258]
+
+
+# spm: SentencePiece-style without "<", "|" or capitals in its vocabulary (<unk>): nothing decodes
+# back to its text, so every row takes the exact path.
+@pytest.mark.parametrize(("shape", "shortcut"), [("chat", [0, 1, 2]), ("bos", [0, 1, 2]), ("plain", [0, 1, 2]),
+                                                 ("spm", [])])
+def test_the_offsets_shortcut_places_every_boundary_where_tokenizing_each_prefix_does(
+        shape: str, shortcut: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    from tuneguard.data import tokenize as tk
+
+    tok = tokenizer(shape)
+    if shape in ("spm", "bos"):
+        tok.chat_template = "{{ bos_token }}" + CHATML
+    rows = [SHAREGPT, MESSAGES, {"conversations": [{"from": "human", "value": "สวัสดี ครับ"},
+                                                   {"from": "gpt", "value": "ค่ะ สวัสดี"},
+                                                   {"from": "human", "value": "café?"},
+                                                   {"from": "gpt", "value": "  oui, é"}]}]
+    ex = to_examples([Row(r, "f", i) for i, r in enumerate(rows)], "chat", DataConfig(), tok)[0]
+    fast, _ = tokenize_examples(tok, ex, 512)
+    pairs = tk.pair_tokens(tok, [e.prompt for e in ex], [e.response for e in ex])
+    by_row = {k: [at for kk, at, _ in tk._boundaries(ex) if kk == k] for k in range(len(ex))}
+    assert sorted(tk._spelled_cuts(tok, ex, pairs, by_row)) == shortcut
+    monkeypatch.setattr(tk, "_spelled_cuts", lambda *a: {})
+    slow, _ = tokenize_examples(tok, ex, 512)
+    assert fast == slow

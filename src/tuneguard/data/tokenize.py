@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import logging
 import time
@@ -217,23 +218,31 @@ def prompt_flags(tokenizer: Any, examples: list[Example], pairs: list[tuple[list
     """Which of each multi-turn chat row's prompt tokens (pair_tokens' joint tokens before the
     cut) are supervised, by row index; rows without segments are absent.
 
-    Each boundary between pieces is placed like the prompt/response cut: the joint tokens that
-    spell the text before it, found by tokenizing that text (one batch for the chunk). A token
-    that straddles the start of an answer goes to the answer, and one that straddles its end
-    stays with it, so the model is trained on every byte of every answer."""
+    Each boundary between pieces is placed like the prompt/response cut: at the joint tokens
+    that spell the text before it. Nearly always a token ends exactly there, which the fast
+    tokenizers' offsets point at and a decode confirms (_spelled_cuts); otherwise that text is
+    tokenized alone and cut as the prompt is (_cut): a token that straddles the start of an
+    answer goes to the answer, and one that straddles its end stays with it, so the model is
+    trained on every byte of every answer."""
     bounds = _boundaries(examples)
     if not bounds:
         return {}
-    pre_ids = tokenizer([examples[k].prompt[:at] for k, at, _ in bounds], **ONLY_IDS)["input_ids"]
-    cuts: dict[int, list[int]] = {}
-    for (k, _, ends_answer), pre in zip(bounds, pre_ids, strict=True):
+    by_row: dict[int, list[int]] = {}
+    for k, at, _ in bounds:
+        by_row.setdefault(k, []).append(at)
+    cuts = _spelled_cuts(tokenizer, examples, pairs, by_row)
+    slow = [b for b in bounds if b[0] not in cuts]
+    pre_ids = tokenizer([examples[k].prompt[:at] for k, at, _ in slow], **ONLY_IDS)["input_ids"] if slow else []
+    for (k, _, ends_answer), pre in zip(slow, pre_ids, strict=True):
         pre, (_, joint, cut) = list(pre), pairs[k]
         if joint[: len(pre)] == pre:
             n = len(pre)
         else:
             n = _cut(tokenizer, pre, joint)
-            if ends_answer and n < cut and _decoded(tokenizer, joint[:n]) != _decoded(tokenizer, pre):
-                n += 1
+            if ends_answer:  # up to the token that holds the answer's last byte (rare: a straddle)
+                text = _decoded(tokenizer, pre)
+                while n < cut and not _decoded(tokenizer, joint[:n]).startswith(text):
+                    n += 1
         cuts.setdefault(k, []).append(min(n, cut))
     out: dict[int, list[bool]] = {}
     for k, ns in cuts.items():
@@ -244,6 +253,50 @@ def prompt_flags(tokenizer: Any, examples: list[Example], pairs: list[tuple[list
             flags += [kinds[i]] * max(edges[i + 1] - max(edges[i], len(flags)), 0)
         out[k] = flags
     return out
+
+
+def _spelled_cuts(tokenizer: Any, examples: list[Example], pairs: list[tuple[list[int], list[int], int]],
+                  by_row: dict[int, list[int]]) -> dict[int, list[int]]:
+    """The boundaries (character offsets in `by_row`) of the rows where each falls exactly
+    between two joint tokens, as token counts. Why not tokenize the text before each boundary,
+    as the prompt's end is found: a 6-turn row has 11 boundaries, and tokenizing that many
+    prefixes made tokenization 6 times slower. The offsets only propose the count (they are
+    wrong in places, see _cut); it is kept only where the tokens since the previous boundary
+    decode to the text between the two, so a row with any doubt takes the exact path."""
+    if not getattr(tokenizer, "is_fast", False):
+        return {}
+    rows = list(by_row)
+    enc = tokenizer([examples[k].prompt + examples[k].response for k in rows], return_offsets_mapping=True,
+                    **ONLY_IDS)
+    out: dict[int, list[int]] = {}
+    for k, ids, offsets in zip(rows, enc["input_ids"], enc["offset_mapping"], strict=True):
+        joint, cut = pairs[k][1], pairs[k][2]
+        if list(ids) != joint:
+            continue
+        ends = [e for _, e in offsets]
+        text, ns, prev_n, prev_at = examples[k].prompt, [], 0, 0
+        for at in by_row[k]:
+            n = bisect.bisect_right(ends, at, lo=prev_n)
+            if n > cut or not _spells(tokenizer, joint, prev_n, n, text[prev_at:at]):
+                break
+            ns.append(n)
+            prev_n, prev_at = n, at
+        else:
+            out[k] = ns
+    return out
+
+
+def _spells(tokenizer: Any, ids: list[int], start: int, end: int, text: str) -> bool:
+    """Whether ids[start:end] decode to `text` where they stand: decoded after up to WINDOW
+    tokens before them and that context's own decoding removed, as a streaming detokenizer
+    does, so that a decoder that treats a text's first token apart (SentencePiece drops its
+    leading space) reads them as it does inside the whole."""
+    if end <= start:
+        return not text
+    a = max(start - WINDOW, 0)
+    head = _decoded(tokenizer, ids[a:start]) if start > a else ""
+    body = _decoded(tokenizer, ids[a:end])
+    return body.startswith(head) and body[len(head):] == text
 
 
 def split_tokens(tokenizer: Any, prompts: list[str], responses: list[str]) -> list[tuple[list[int], list[int]]]:
