@@ -275,3 +275,37 @@ def test_the_offsets_shortcut_places_every_boundary_where_tokenizing_each_prefix
     monkeypatch.setattr(tk, "_spelled_cuts", lambda *a: {})
     slow, _ = tokenize_examples(tok, ex, 512)
     assert fast == slow
+
+
+def test_the_label_audit_counts_earlier_answers_as_answers_not_as_prompt() -> None:
+    """Default: every turn supervised, nothing of the prompt, one EOS per row; with
+    data.train_on_prompt, PROMPT_NOT_MASKED counts the system and user tokens it supervises,
+    not the earlier answers (which chat_turns all supervises anyway)."""
+    from tuneguard.audit import labels as labels_mod
+    from tuneguard.config.load import read_source, validate_config
+    from tuneguard.data.synthetic import make_instruction_rows
+
+    from tuneguard.model.load import setup_pad_token
+
+    tok = tokenizer("chat")
+    setup_pad_token(tok, "auto")
+    src = make_instruction_rows(60, seed=5)
+    rows = [Row({"messages": [m for r in src[3 * k: 3 * k + 3] for m in (
+        {"role": "user", "content": r["instruction"]}, {"role": "assistant", "content": r["output"]})]}, "f", k)
+        for k in range(20)]
+    cfg = validate_config(read_source("tiny")[0])
+    cfg.data.max_length = 1024
+    ex = to_examples(rows, "chat", cfg.data, tok)[0]
+    feats, stats = tokenize_examples(tok, ex, 1024)
+    assert stats.earlier_turns == 40
+    found, audit_stats = labels_mod.check(cfg, ex, feats, tok, stats)
+    assert [f.code for f in found] == []
+    assert audit_stats["supervised_tokens"] == stats.supervised_tokens
+    assert audit_stats["supervised_eos"] == 20 * 3  # <|im_end|> is the EOS: each answer ends with one
+    masked = stats.total_tokens - stats.supervised_tokens
+    cfg.data.train_on_prompt = True
+    feats, stats = tokenize_examples(tok, ex, 1024, train_on_prompt=True)
+    found, audit_stats = labels_mod.check(cfg, ex, feats, tok, stats)
+    (f,) = [f for f in found if f.code == "PROMPT_NOT_MASKED"]
+    assert f.evidence["prompt_supervised_tokens"] == masked
+    assert f.evidence["supervised_tokens"] == stats.total_tokens

@@ -306,13 +306,16 @@ def split_tokens(tokenizer: Any, prompts: list[str], responses: list[str]) -> li
 
 
 def masked_prompt_length(prefix: list[int], prompt_ids: list[int], response_ids: list[int], eos: int,
-                         max_length: int) -> int:
+                         max_length: int, supervised: list[bool] | None = None) -> int:
     """How many tokens of a training row are its prompt's once truncation (prompt first) is
     done: what the labels mask without data.train_on_prompt, for the audit to count the
-    prompt tokens a train_on_prompt run supervises."""
-    ex = build_example(with_prefix(prefix, prompt_ids), response_ids + [eos], max_length, False, TokenizeStats(),
-                       prefix_len=len(prefix))
-    return next((k for k, lab in enumerate(ex["labels"]) if lab != IGNORE_INDEX), len(ex["labels"]))
+    prompt tokens a train_on_prompt run supervises. `supervised` (prompt_flags): the earlier
+    assistant turns of a chat row, which are not prompt, so not counted."""
+    full = with_prefix(prefix, prompt_ids)
+    flags = None if supervised is None else [False] * (len(full) - len(prompt_ids)) + list(supervised)
+    ex = build_example(full, response_ids + [eos], max_length, False, TokenizeStats(), prefix_len=len(prefix),
+                       supervised=flags)
+    return sum(lab == IGNORE_INDEX for lab in ex["labels"])
 
 
 def _earlier_turns(e: Example) -> int:
