@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.helpers.zoo import CHATML, tokenizer
 from tuneguard.config.schema import DataConfig
@@ -224,6 +225,14 @@ def test_multi_turn_labels_survive_the_cache(tmp_path: Path) -> None:
     cache.save_features({"train": (feats, stats.to_dict())})
     got = DataCache(tmp_path, {"k": 1}).features("train", 2)
     assert got is not None and got[0] == feats and got[1] == stats.to_dict()
+    # Stored as one byte per token (supervised or not), not as a second copy of the ids.
+    entry = torch.load(tmp_path / "tokens.pt", weights_only=True)["splits"]["train"]
+    assert set(entry) == {"input_ids", "lengths", "stats", "supervised"} and entry["supervised"].dtype == torch.uint8
+    # Labels that are not the ids where supervised are kept as they are.
+    odd = [{"input_ids": [5, 6, 7], "labels": [-100, 9, 7], "length": 3}]
+    DataCache(tmp_path, {"k": 2}).save_features({"train": (odd, {})})
+    assert DataCache(tmp_path, {"k": 2}).features("train", 1) == (odd, {})
+    assert "labels" in torch.load(tmp_path / "tokens.pt", weights_only=True)["splits"]["train"]
 
 
 def test_examples_are_unchanged_for_formats_other_than_chat() -> None:
