@@ -48,3 +48,26 @@ def test_a_run_on_multi_turn_chats_trains_on_every_assistant_turn(tmp_path):
     _, last = load_tokenizer_and_data(load_config("tiny", [*sets, "data.chat_turns=last"]))
     assert last.train.stats.multi_turn_rows == 0 and len(last.train.examples) == 36
     assert 2 * last.train.stats.supervised_tokens < stats["supervised_tokens"]
+
+
+def test_plan_shows_the_supervised_tokens_of_every_turn(tmp_path):
+    import json
+    import re
+
+    from tests.helpers.tools import invoke
+
+    data = write_jsonl(_chats(40), tmp_path / "chat.jsonl")
+    base = ["--set", f"data.train_file={data}", "--set", "data.max_length=512"]
+    r = invoke("plan", "tiny", *base)
+    assert r.exit_code == 0, r.stderr
+    assert "chat: 36 multi-turn rows supervise every assistant turn (72 answers before the last)" in r.stdout
+    r_last = invoke("plan", "tiny", *base, "--set", "data.chat_turns=last")
+    assert r_last.exit_code == 0 and "chat:" not in r_last.stdout
+
+    def supervised(out: str) -> int:
+        return int(re.search(r"\(([\d,]+) supervised\)", out).group(1).replace(",", ""))
+
+    assert supervised(r.stdout) > 2 * supervised(r_last.stdout)
+    r = invoke("plan", "tiny", *base, "--json")
+    assert json.loads(r.stdout)["data"]["chat_turns"] == {"multi_turn_rows": 36, "earlier_turns": 72,
+                                                          "turns_fallback": 0}
