@@ -72,7 +72,7 @@ def test_second_prepare_reuses_the_exact_examples(tmp_path, rows_file, calls, ca
 
 def test_labels_that_are_not_a_masked_start_are_kept_in_full(tmp_path):
     """Labels are stored as the length of their masked start; a row where that does not hold
-    (a -100 after a supervised token) keeps every label."""
+    (a -100 after a supervised token: a multi-turn chat row) keeps every label."""
     cache = DataCache(tmp_path, {"k": 1})
     feats = [{"input_ids": [5, 6, 7, 8], "labels": [-100, 6, -100, 8], "length": 4},
              {"input_ids": [9, 10], "labels": [-100, -100], "length": 2}]

@@ -47,8 +47,8 @@ from tuneguard.catalog import T
 from tuneguard.config.schema import Config
 from tuneguard.data.collate import build_collator
 from tuneguard.data.formats import Example
-from tuneguard.data.tokenize import (IGNORE_INDEX, TokenizeStats, masked_prompt_length, pair_tokens, special_prefix,
-                                     split_tokens, with_prefix)
+from tuneguard.data.tokenize import (IGNORE_INDEX, TokenizeStats, masked_prompt_length, pair_tokens, prompt_flags,
+                                     special_prefix, split_tokens, with_prefix)
 from tuneguard.findings import Finding
 
 log = logging.getLogger(__name__)
@@ -134,9 +134,10 @@ class _Scan:
         for s in range(0, len(self.with_prompt), TOKENIZE_BATCH):
             rows = self.with_prompt[s: s + TOKENIZE_BATCH]
             pairs = pair_tokens(tokenizer, [examples[i].prompt for i in rows], [examples[i].response for i in rows])
-            for i, (p, j, cut) in zip(rows, pairs, strict=False):
+            turns = prompt_flags(tokenizer, [examples[i] for i in rows], pairs)  # earlier answers are not prompt
+            for k, (i, (p, j, cut)) in enumerate(zip(rows, pairs, strict=False)):
                 self.prompt_len[i] = masked_prompt_length(self.prefix, j[:cut], j[cut:], tokenizer.eos_token_id,
-                                                          max_length)
+                                                          max_length, turns.get(k))
                 if j[: len(p)] != p:
                     self.mismatched.append((i, p, j))
 

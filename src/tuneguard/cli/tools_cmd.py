@@ -146,6 +146,12 @@ def _print_plan(config: str, p: Any, cal: Any, est: Any, warnings: list[str]) ->
     c.print(f"tokens per epoch: {p.tokens_per_epoch:,} ({p.supervised_tokens_per_epoch:,} supervised); per example "
             f"mean {p.mean_tokens_per_example:.0f}, longest {p.longest_example}; {p.truncated_examples} truncated",
             markup=False)
+    if p.chat_turns.get("multi_turn_rows") or p.chat_turns.get("turns_fallback"):
+        t = p.chat_turns
+        fell = (f"; {t['turns_fallback']:,} supervise only their last answer (the chat template is not "
+                "prefix-consistent)" if t["turns_fallback"] else "")
+        c.print(f"chat: {t['multi_turn_rows']:,} multi-turn rows supervise every assistant turn "
+                f"({t['earlier_turns']:,} answers before the last){fell}", markup=False)
     c.print(f"steps per epoch: {p.steps_per_epoch:,} (ceil({p.sizes['train']:,} / (batch {p.batch_size} x "
             f"accumulation {p.gradient_accumulation_steps} x {p.world_size})))", markup=False)
     c.print(f"steps in total: {p.total_steps:,} ({p.epochs:.2f} epochs)", markup=False)

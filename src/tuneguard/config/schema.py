@@ -105,6 +105,13 @@ class DataConfig(Section):
         description="Template for instruction rows with input ({instruction}, {input}).",
     )
     use_chat_template: bool = Field(True, description="Render chat rows with the tokenizer's chat template.")
+    chat_turns: Literal["all", "last"] = Field(
+        "all", description="Which assistant turns of a chat row are supervised. all: every assistant message, with "
+        "the chat template's end-of-turn marker, while system, user and tool messages stay masked; the default of "
+        "TRL (assistant_only_loss), axolotl (roles_to_train: [assistant]) and torchtune, because a 5-turn "
+        "conversation then teaches 5 answers instead of 1. last: only the final answer, everything before it is "
+        "the prompt. A row whose chat template renders its earlier turns differently once the conversation goes "
+        "on (a date, dropped reasoning) is trained as under last, and the data stats count it.")
     test_size: float = Field(0.1, gt=0.0, lt=1.0, description="Validation share split from train.")
     seed: int = Field(42, description="Seed of the split and subsampling.")
     train_samples: int | None = Field(None, ge=1, description="Use at most this many training rows.")

@@ -112,15 +112,21 @@ def _flat(feats: list[dict[str, Any]], field: str) -> torch.Tensor:
 
 
 def _packed(feats: list[dict[str, Any]], stats: dict[str, int]) -> dict[str, Any]:
-    """One split as flat int32 tensors. Labels are the ids with a masked start (tokenize.py's
-    build_example), so they are stored as that start's length, half the file; a row that is
-    not so (none today) makes the split keep its labels in full."""
+    """One split as flat int32 tensors. Labels are the ids where they are not masked (tokenize.py's
+    build_example), so they are stored as the length of each row's masked start when that is all
+    of its masking (half the file), else as one byte per token saying whether it is supervised (a
+    multi-turn chat row's earlier answers); a row whose labels are neither (none today) makes the
+    split keep its labels in full."""
     masked = [next((k for k, lab in enumerate(f["labels"]) if lab != IGNORE_INDEX), len(f["labels"])) for f in feats]
     short = all(f["labels"][m:] == f["input_ids"][m:] for f, m in zip(feats, masked, strict=True))
     packed: dict[str, Any] = {"input_ids": _flat(feats, "input_ids"), "stats": dict(stats),
                               "lengths": torch.tensor([len(f["input_ids"]) for f in feats], dtype=torch.int32)}
     if short:
         packed["masked"] = torch.tensor(masked, dtype=torch.int32)
+    elif all(lab in (IGNORE_INDEX, t) for f in feats for t, lab in zip(f["input_ids"], f["labels"], strict=True)):
+        total = sum(len(f["labels"]) for f in feats)
+        packed["supervised"] = torch.from_numpy(np.fromiter(
+            (lab != IGNORE_INDEX for f in feats for lab in f["labels"]), np.uint8, total))
     else:
         packed["labels"] = _flat(feats, "labels")
     return packed
@@ -189,6 +195,8 @@ class DataCache:
                 return None
             ids = entry["input_ids"].tolist()
             labels = entry["labels"].tolist() if "labels" in entry else None
+            if "supervised" in entry:
+                labels = [t if sup else IGNORE_INDEX for t, sup in zip(ids, entry["supervised"].tolist(), strict=True)]
             masked = entry["masked"].tolist() if labels is None else [0] * len(lengths)
             feats, at = [], 0
             for n, m in zip(lengths, masked, strict=True):

@@ -22,13 +22,22 @@ ROLES = ("system", "user", "assistant", "tool")
 class Example:
     """One training example: the prompt (not supervised) and the response (supervised).
 
-    For plain-text rows the prompt is empty and the whole text is the response.
+    For plain-text rows the prompt is empty and the whole text is the response. A chat row
+    is its conversation up to the last assistant message (the prompt) and that message (the
+    response), which is what generation, the QA probes and the audit's text checks compare;
+    under data.chat_turns all, `segments` also says which pieces of the prompt are earlier
+    assistant turns, which are supervised too.
     """
 
     prompt: str
     response: str
     file: str
     line: int | None
+    # prompt + response as (text, supervised) pieces in order, the last piece the response; empty
+    # for every example whose prompt is all masked (every row but multi-turn chats under chat_turns all).
+    segments: tuple[tuple[str, bool], ...] = ()
+    # Why a multi-turn chat row supervises only its last answer under chat_turns all ("" when not so).
+    fallback: str = ""
 
     @property
     def where(self) -> str:
@@ -249,6 +258,9 @@ def _chat(row: Row, cfg: DataConfig, tokenizer: Any) -> tuple[Example | None, st
     if err:
         return None, err
     history, answer = clean[:-1], clean[-1]["content"]
+    # Earlier answers to supervise too (data.chat_turns all); an empty one stays context: as an
+    # empty answer it would teach the model to end its turn at once.
+    earlier = cfg.chat_turns == "all" and any(m["role"] == "assistant" and m["content"].strip() for m in history)
     if tokenizer is not None:
         prompt = tokenizer.apply_chat_template(history, tokenize=False, add_generation_prompt=True)
         full = tokenizer.apply_chat_template(clean, tokenize=False)
@@ -258,6 +270,75 @@ def _chat(row: Row, cfg: DataConfig, tokenizer: Any) -> tuple[Example | None, st
             eos = getattr(tokenizer, "eos_token", None)
             if eos and response.rstrip().endswith(eos):
                 response = response.rstrip()[: -len(eos)]
-            return Example(prompt, response, row.file, row.line), None
+            ex = Example(prompt, response, row.file, row.line)
+            if earlier:
+                ex.segments, ex.fallback = _template_segments(tokenizer, clean, prompt, full, response)
+            return ex, None
     prompt = render_chat_plain(history) + "<|assistant|>\n"
-    return Example(prompt, answer, row.file, row.line), None
+    ex = Example(prompt, answer, row.file, row.line)
+    if earlier:
+        ex.segments = _plain_segments(history, answer)
+    return ex, None
+
+
+def _supervised(message: dict[str, str]) -> bool:
+    return message["role"] == "assistant" and bool(message["content"].strip())
+
+
+def _joined(pieces: list[tuple[str, bool]]) -> tuple[tuple[str, bool], ...]:
+    """Pieces with empty ones dropped and neighbours of the same kind joined."""
+    out: list[tuple[str, bool]] = []
+    for text, sup in pieces:
+        if not text:
+            continue
+        if out and out[-1][1] == sup:
+            out[-1] = (out[-1][0] + text, sup)
+        else:
+            out.append((text, sup))
+    return tuple(out)
+
+
+def _plain_segments(history: list[dict[str, str]], answer: str) -> tuple[tuple[str, bool], ...]:
+    """The plain rendering (render_chat_plain) as pieces: each earlier answer with the newline
+    that ends its turn supervised, the rest masked, the last answer the response."""
+    pieces: list[tuple[str, bool]] = []
+    for m in history:
+        if _supervised(m):
+            pieces += [("<|assistant|>\n", False), (m["content"] + "\n", True)]
+        else:
+            pieces.append((f"<|{m['role']}|>\n{m['content']}\n", False))
+    return _joined(pieces + [("<|assistant|>\n", False), (answer, True)])
+
+
+def _template_segments(tokenizer: Any, clean: list[dict[str, str]], prompt: str, full: str,
+                       response: str) -> tuple[tuple[tuple[str, bool], ...], str]:
+    """The chat template's rendering as pieces, or () and why not.
+
+    Each earlier answer is the difference between the conversation rendered up to it and
+    rendered before it with the generation prompt (what the model sees when it must answer),
+    as the last answer is; that is the content and the template's end-of-turn marker
+    ("<|im_end|>", "<|eot_id|>"), without the layout after a marker ("\n" before the next
+    turn's header: never generated). This holds only where rendering more of the conversation
+    leaves what is already rendered as it was; a template that rewrites earlier turns (drops
+    their reasoning, writes a date) does not, and such a row supervises its last answer only."""
+    pieces: list[tuple[str, bool]] = []
+    at = 0
+    for i, m in enumerate(clean[:-1]):
+        if not _supervised(m):
+            continue
+        try:
+            start = tokenizer.apply_chat_template(clean[:i], tokenize=False, add_generation_prompt=True)
+            end = tokenizer.apply_chat_template(clean[: i + 1], tokenize=False)
+        except Exception as exc:  # noqa: BLE001 - a template may refuse a partial conversation
+            return (), f"the chat template cannot render the conversation up to message {i} ({type(exc).__name__})"
+        if not (len(start) >= at and end.startswith(start) and full.startswith(end)):
+            return (), f"the chat template renders message {i} differently once the conversation goes on"
+        turn = end[len(start):]
+        kept = turn.rstrip()
+        # A marker that is only whitespace ("\n") is the turn's end; whitespace after a real one is layout.
+        turn = turn if kept.endswith(m["content"].rstrip()) else kept
+        pieces += [(full[at: len(start)], False), (turn, True)]
+        at = len(start) + len(turn)
+    if at > len(prompt):
+        return (), "the chat template renders the last answer's header inside an earlier answer"
+    return _joined(pieces + [(full[at: len(prompt)], False), (response, True)]), ""

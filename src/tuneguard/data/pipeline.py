@@ -83,11 +83,25 @@ def tokenized_split(name: str, ex: list[Example], cfg: DataConfig, tokenizer: An
     tokenized here (and `name` added to `missed`, so that the caller stores the result)."""
     hit = cache.features(name, len(ex)) if cache is not None else None
     if hit is not None:
-        return Split(name, ex, hit[0], TokenizeStats(**hit[1]))
-    missed.append(name)
-    feats, stats = tokenize_examples(tokenizer, ex, cfg.max_length, cfg.train_on_prompt,
-                                     progress=Progress(f"{name} examples", len(ex)))
-    return Split(name, ex, feats, stats)
+        split = Split(name, ex, hit[0], TokenizeStats(**hit[1]))
+    else:
+        missed.append(name)
+        feats, stats = tokenize_examples(tokenizer, ex, cfg.max_length, cfg.train_on_prompt,
+                                         progress=Progress(f"{name} examples", len(ex)))
+        split = Split(name, ex, feats, stats)
+    say_fallback(split)
+    return split
+
+
+def say_fallback(split: Split) -> None:
+    """One line when multi-turn chat rows of a split supervise only their last answer
+    (data.chat_turns all, a chat template that is not prefix-consistent): how many and why."""
+    fell = [e for e in split.examples if e.fallback]
+    if fell:
+        multi = split.stats.multi_turn_rows + len(fell)
+        log.warning("%s: %d of %d multi-turn chat rows supervise only their last answer (first: %s: %s); the "
+                    "other answers of those rows are masked as prompt", split.name, len(fell), multi, fell[0].where,
+                    fell[0].fallback)
 
 
 def prepare_data(cfg: DataConfig, tokenizer: Any, *, tokenize: bool = True, strict: bool = True,

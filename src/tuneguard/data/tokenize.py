@@ -1,6 +1,8 @@
 """Tokenization with correct labels, because the wrong version is what silently ruins runs.
 
-- Labels only on the response: prompt tokens are -100 unless `train_on_prompt`.
+- Labels only on the response: prompt tokens are -100 unless `train_on_prompt`. A multi-turn
+  chat row under data.chat_turns all also supervises the earlier assistant turns inside its
+  prompt (Example.segments), each cut from the same whole-text tokenization as the response.
 - EOS is appended to every example and supervised, so the model learns to stop.
 - Truncation shortens the prompt (from its middle, keeping the instruction's start and the
   response header) before it touches the response, and counts what was cut.
@@ -17,6 +19,7 @@
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import logging
 import time
@@ -43,6 +46,12 @@ class TokenizeStats:
     empty_labels: int = 0
     supervised_tokens: int = 0
     total_tokens: int = 0
+    # Chat rows under data.chat_turns all: rows that supervise earlier assistant turns too, how
+    # many such turns (beyond the last answers), and multi-turn rows that supervise only their
+    # last answer because the chat template is not prefix-consistent (Example.fallback).
+    multi_turn_rows: int = 0
+    earlier_turns: int = 0
+    turns_fallback: int = 0
 
     def to_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
@@ -74,9 +83,28 @@ def encode_prompt(tokenizer: Any, text: str) -> list[int]:
     return with_prefix(special_prefix(tokenizer), tokenizer(text, **ONLY_IDS)["input_ids"])
 
 
+def _cut_flags(flags: list[bool], head_end: int, tail_start: int) -> list[bool]:
+    """`flags` of the prompt tokens kept when [head_end, tail_start) is cut out of its middle.
+
+    A supervised turn whose start was cut keeps its tail as context, not as a target: those
+    tokens would be learned after text they never follow (the model sees the conversation's
+    start, then half an answer)."""
+    tail = list(flags[tail_start:])
+    if tail_start > 0 and flags[tail_start - 1]:
+        k = 0
+        while k < len(tail) and tail[k]:
+            tail[k] = False
+            k += 1
+    return list(flags[:head_end]) + tail
+
+
 def build_example(prompt_ids: list[int], response_ids: list[int], max_length: int,
-                  train_on_prompt: bool, stats: TokenizeStats, prefix_len: int = 0) -> dict[str, Any]:
-    """Concatenate, truncate (prompt first), and label one example."""
+                  train_on_prompt: bool, stats: TokenizeStats, prefix_len: int = 0,
+                  supervised: list[bool] | None = None) -> dict[str, Any]:
+    """Concatenate, truncate (prompt first), and label one example. `supervised`: which
+    prompt tokens are labelled too (the earlier assistant turns of a chat row); they are cut
+    with the prompt, so the rule that spares the response holds for multi-turn rows as well."""
+    flags = list(supervised) if supervised is not None else [False] * len(prompt_ids)
     overflow = len(prompt_ids) + len(response_ids) - max_length
     if overflow > 0:
         body = len(prompt_ids) - prefix_len
@@ -88,6 +116,7 @@ def build_example(prompt_ids: list[int], response_ids: list[int], max_length: in
             keep = body - cut_prompt
             head = keep // 2
             tail = keep - head
+            flags = _cut_flags(flags, prefix_len + head, len(prompt_ids) - tail if tail else len(prompt_ids))
             prompt_ids = prompt_ids[: prefix_len + head] + (prompt_ids[len(prompt_ids) - tail:] if tail else [])
             stats.prompt_truncated += 1
             stats.tokens_cut += cut_prompt
@@ -97,12 +126,12 @@ def build_example(prompt_ids: list[int], response_ids: list[int], max_length: in
             stats.response_truncated += 1
             stats.tokens_cut += overflow
             if len(prompt_ids) > max_length:
-                prompt_ids = prompt_ids[:max_length]
+                prompt_ids, flags = prompt_ids[:max_length], flags[:max_length]
     input_ids = list(prompt_ids) + list(response_ids)
     if train_on_prompt:
         labels = list(input_ids)
     else:
-        labels = [IGNORE_INDEX] * len(prompt_ids) + list(response_ids)
+        labels = [t if sup else IGNORE_INDEX for t, sup in zip(prompt_ids, flags, strict=True)] + list(response_ids)
     n_sup = sum(1 for x in labels if x != IGNORE_INDEX)
     stats.examples += 1
     stats.supervised_tokens += n_sup
@@ -170,6 +199,106 @@ def pair_tokens(tokenizer: Any, prompts: list[str], responses: list[str]) -> lis
     return out
 
 
+def _boundaries(examples: list[Example]) -> list[tuple[int, int, bool]]:
+    """(example index, character offset, whether the piece before it is supervised) of every
+    boundary between two pieces inside each example's prompt (Example.segments)."""
+    out: list[tuple[int, int, bool]] = []
+    for k, e in enumerate(examples):
+        at = 0
+        for text, sup in e.segments:
+            at += len(text)
+            if at >= len(e.prompt):
+                break
+            out.append((k, at, sup))
+    return out
+
+
+def prompt_flags(tokenizer: Any, examples: list[Example], pairs: list[tuple[list[int], list[int], int]]
+                 ) -> dict[int, list[bool]]:
+    """Which of each multi-turn chat row's prompt tokens (pair_tokens' joint tokens before the
+    cut) are supervised, by row index; rows without segments are absent.
+
+    Each boundary between pieces is placed like the prompt/response cut: at the joint tokens
+    that spell the text before it. Nearly always a token ends exactly there, which the fast
+    tokenizers' offsets point at and a decode confirms (_spelled_cuts); otherwise that text is
+    tokenized alone and cut as the prompt is (_cut): a token that straddles the start of an
+    answer goes to the answer, and one that straddles its end stays with it, so the model is
+    trained on every byte of every answer."""
+    bounds = _boundaries(examples)
+    if not bounds:
+        return {}
+    by_row: dict[int, list[int]] = {}
+    for k, at, _ in bounds:
+        by_row.setdefault(k, []).append(at)
+    cuts = _spelled_cuts(tokenizer, examples, pairs, by_row)
+    slow = [b for b in bounds if b[0] not in cuts]
+    pre_ids = tokenizer([examples[k].prompt[:at] for k, at, _ in slow], **ONLY_IDS)["input_ids"] if slow else []
+    for (k, _, ends_answer), pre in zip(slow, pre_ids, strict=True):
+        pre, (_, joint, cut) = list(pre), pairs[k]
+        if joint[: len(pre)] == pre:
+            n = len(pre)
+        else:
+            n = _cut(tokenizer, pre, joint)
+            if ends_answer:  # up to the token that holds the answer's last byte (rare: a straddle)
+                text = _decoded(tokenizer, pre)
+                while n < cut and not _decoded(tokenizer, joint[:n]).startswith(text):
+                    n += 1
+        cuts.setdefault(k, []).append(min(n, cut))
+    out: dict[int, list[bool]] = {}
+    for k, ns in cuts.items():
+        kinds = [sup for _, sup in examples[k].segments]
+        edges = [0, *ns, pairs[k][2]]
+        flags: list[bool] = []
+        for i in range(len(edges) - 1):
+            flags += [kinds[i]] * max(edges[i + 1] - max(edges[i], len(flags)), 0)
+        out[k] = flags
+    return out
+
+
+def _spelled_cuts(tokenizer: Any, examples: list[Example], pairs: list[tuple[list[int], list[int], int]],
+                  by_row: dict[int, list[int]]) -> dict[int, list[int]]:
+    """The boundaries (character offsets in `by_row`) of the rows where each falls exactly
+    between two joint tokens, as token counts. Why not tokenize the text before each boundary,
+    as the prompt's end is found: a 6-turn row has 11 boundaries, and tokenizing that many
+    prefixes made tokenization 6 times slower. The offsets only propose the count (they are
+    wrong in places, see _cut); it is kept only where the tokens since the previous boundary
+    decode to the text between the two, so a row with any doubt takes the exact path."""
+    if not getattr(tokenizer, "is_fast", False):
+        return {}
+    rows = list(by_row)
+    enc = tokenizer([examples[k].prompt + examples[k].response for k in rows], return_offsets_mapping=True,
+                    **ONLY_IDS)
+    out: dict[int, list[int]] = {}
+    for k, ids, offsets in zip(rows, enc["input_ids"], enc["offset_mapping"], strict=True):
+        joint, cut = pairs[k][1], pairs[k][2]
+        if list(ids) != joint:
+            continue
+        ends = [e for _, e in offsets]
+        text, ns, prev_n, prev_at = examples[k].prompt, [], 0, 0
+        for at in by_row[k]:
+            n = bisect.bisect_right(ends, at, lo=prev_n)
+            if n > cut or not _spells(tokenizer, joint, prev_n, n, text[prev_at:at]):
+                break
+            ns.append(n)
+            prev_n, prev_at = n, at
+        else:
+            out[k] = ns
+    return out
+
+
+def _spells(tokenizer: Any, ids: list[int], start: int, end: int, text: str) -> bool:
+    """Whether ids[start:end] decode to `text` where they stand: decoded after up to WINDOW
+    tokens before them and that context's own decoding removed, as a streaming detokenizer
+    does, so that a decoder that treats a text's first token apart (SentencePiece drops its
+    leading space) reads them as it does inside the whole."""
+    if end <= start:
+        return not text
+    a = max(start - WINDOW, 0)
+    head = _decoded(tokenizer, ids[a:start]) if start > a else ""
+    body = _decoded(tokenizer, ids[a:end])
+    return body.startswith(head) and body[len(head):] == text
+
+
 def split_tokens(tokenizer: Any, prompts: list[str], responses: list[str]) -> list[tuple[list[int], list[int]]]:
     """(prompt ids, response ids) of each pair, the response's as they are in the tokenization
     of prompt + response (pair_tokens)."""
@@ -177,13 +306,25 @@ def split_tokens(tokenizer: Any, prompts: list[str], responses: list[str]) -> li
 
 
 def masked_prompt_length(prefix: list[int], prompt_ids: list[int], response_ids: list[int], eos: int,
-                         max_length: int) -> int:
+                         max_length: int, supervised: list[bool] | None = None) -> int:
     """How many tokens of a training row are its prompt's once truncation (prompt first) is
     done: what the labels mask without data.train_on_prompt, for the audit to count the
-    prompt tokens a train_on_prompt run supervises."""
-    ex = build_example(with_prefix(prefix, prompt_ids), response_ids + [eos], max_length, False, TokenizeStats(),
-                       prefix_len=len(prefix))
-    return next((k for k, lab in enumerate(ex["labels"]) if lab != IGNORE_INDEX), len(ex["labels"]))
+    prompt tokens a train_on_prompt run supervises. `supervised` (prompt_flags): the earlier
+    assistant turns of a chat row, which are not prompt, so not counted."""
+    full = with_prefix(prefix, prompt_ids)
+    flags = None if supervised is None else [False] * (len(full) - len(prompt_ids)) + list(supervised)
+    ex = build_example(full, response_ids + [eos], max_length, False, TokenizeStats(), prefix_len=len(prefix),
+                       supervised=flags)
+    return sum(lab == IGNORE_INDEX for lab in ex["labels"])
+
+
+def _earlier_turns(e: Example) -> int:
+    """The supervised pieces of a row's segments that end inside its prompt."""
+    n, at = 0, 0
+    for text, sup in e.segments:
+        at += len(text)
+        n += sup and at <= len(e.prompt)
+    return n
 
 
 class Progress:
@@ -219,9 +360,18 @@ def tokenize_examples(tokenizer: Any, examples: list[Example], max_length: int,
     for start in range(0, len(examples), BATCH):
         chunk = examples[start: start + BATCH]
         # Only the ids: building attention masks as Python lists nearly doubles the time.
-        for p, r in split_tokens(tokenizer, [e.prompt for e in chunk], [e.response for e in chunk]):
-            out.append(build_example(with_prefix(prefix, p), list(r) + [eos], max_length, train_on_prompt,
-                                     stats, prefix_len=len(prefix)))
+        pairs = pair_tokens(tokenizer, [e.prompt for e in chunk], [e.response for e in chunk])
+        flags = prompt_flags(tokenizer, chunk, pairs)
+        for k, (e, (_, j, cut)) in enumerate(zip(chunk, pairs, strict=True)):
+            p = with_prefix(prefix, j[:cut])
+            sup = flags.get(k)
+            if sup is not None:
+                sup = [False] * (len(p) - cut) + sup
+                stats.multi_turn_rows += 1
+                stats.earlier_turns += _earlier_turns(e)
+            stats.turns_fallback += bool(e.fallback)
+            out.append(build_example(p, j[cut:] + [eos], max_length, train_on_prompt, stats,
+                                     prefix_len=len(prefix), supervised=sup))
         if progress is not None:
             progress.update(len(out))
     return out, stats

@@ -188,8 +188,13 @@ def _card_data(run: LoadedRun) -> list[str]:
     cfg, meta = run.cfg, run.meta
     ts = meta.get("tokenize_stats") or {}
     sizes = meta.get("data_sizes") or {}
-    labels = "prompt and response" if cfg.data.train_on_prompt else "the response only"
     fmt = meta.get("data_format", cfg.data.format)
+    if cfg.data.train_on_prompt:
+        labels = "prompt and response"
+    elif fmt == "chat" and cfg.data.chat_turns == "all":
+        labels = "every assistant turn"
+    else:
+        labels = "the response only"
     lines = ["", "## Data", "", f"Format: {fmt}; max_length {cfg.data.max_length}; labels on {labels}.", "",
              "| split | file | examples | tokens |", "|---|---|---|---|"]
     files = {"train": cfg.data.train_file,

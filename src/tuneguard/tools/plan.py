@@ -69,12 +69,14 @@ class Plan:
     test_batches: int
     save_steps: list[int]
     checkpoints_kept: int
+    # Chat data: multi_turn_rows, earlier_turns, turns_fallback of the training split (TokenizeStats).
+    chat_turns: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model, "world_size": self.world_size,
             "data": {"format": self.data_format, "rows_read": self.rows_read, "rows_skipped": self.rows_skipped,
-                     **self.sizes},
+                     **self.sizes, **({"chat_turns": self.chat_turns} if self.chat_turns else {})},
             "tokens": {"per_epoch": self.tokens_per_epoch, "supervised_per_epoch": self.supervised_tokens_per_epoch,
                        "validation": self.validation_tokens, "mean_per_example": round(self.mean_tokens_per_example, 2),
                        "longest_example": self.longest_example, "truncated_examples": self.truncated_examples},
@@ -203,6 +205,8 @@ def make_plan(cfg: Config, data: PreparedData, world_size: int = 1) -> Plan:
         eval_batches=math.ceil(len(data.validation.features) / eval_bs),
         test_batches=math.ceil(len(data.test.features) / eval_bs) if data.test is not None else 0,
         save_steps=save_schedule(cfg, spe, total), checkpoints_kept=cfg.train.save_total_limit,
+        chat_turns={"multi_turn_rows": stats.multi_turn_rows, "earlier_turns": stats.earlier_turns,
+                    "turns_fallback": stats.turns_fallback} if data.format == "chat" else {},
     )
 
 
