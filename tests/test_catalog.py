@@ -188,10 +188,10 @@ def test_the_seen_line_says_in_english_what_fmt_says() -> None:
     from tuneguard.fmt import seen_text
 
     ev = {"examples_seen": 1240, "passes": 2.5, "exposures": 37, "rows": 100, "distinct_rows": 3}
-    assert seen_text(ev) == say("report.seen.repeats", "en", examples=1240, passes="2.5", exposures="37")
-    assert seen_text({"examples_seen": 1240, "passes": 0.41}) == say("report.seen.passes", "en", examples=1240,
+    assert seen_text(ev) == say("seen.units.repeats", "en", examples=1240, passes="2.5", exposures="37")
+    assert seen_text({"examples_seen": 1240, "passes": 0.41}) == say("seen.units.passes", "en", examples=1240,
                                                                     passes="0.41")
-    assert seen_text({"examples_seen": 12}) == say("report.seen", "en", examples=12)
+    assert seen_text({"examples_seen": 12}) == say("seen.units", "en", examples=12)
 
 
 SEEN = T("seen.after", examples=16740, passes="2.5", rows=6696)

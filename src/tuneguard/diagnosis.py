@@ -419,7 +419,10 @@ class _Judge:
 def _collapse_evidence(c: Finding) -> Evidence:
     """A LOSS_COLLAPSE error as evidence, linked to the audit findings it names."""
     linked = [x for x in (c.evidence or {}).get("audit_findings") or [] if isinstance(x, str)]
-    params = {"step": c.step, "initial": c.evidence.get("initial_loss"), "loss": c.evidence.get("loss")}
+    # The step the loss was low at, which the examples seen are counted at (an evaluation may judge it later).
+    at = c.evidence.get("at_step")
+    step = at if isinstance(at, int) and not isinstance(at, bool) else c.step
+    params = {"step": step, "initial": c.evidence.get("initial_loss"), "loss": c.evidence.get("loss")}
     # Stores from before the guards counted what the model had seen say "in epoch 1".
     seen = "_seen" if isinstance(c.evidence.get("examples_seen"), int) and "passes" in c.evidence else ""
     if seen:

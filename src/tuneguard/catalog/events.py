@@ -62,12 +62,8 @@ LINES: dict[str, dict[str, str]] = {
     'task_open': {"en": 'open-ended answers', "th": 'คำตอบอิสระ'},
     'task_inferred': {"en": 'inferred from the data', "th": 'อนุมานจากข้อมูล'},
     'task_stated': {"en": 'set by data.task', "th": 'กำหนดโดย data.task'},
-    'seen': {
-        "en": 'Seen: {examples} examples ({passes} passes over the rows)',
-        "th": 'ข้อมูลที่โมเดลเห็นแล้ว: {examples} ตัวอย่าง ({passes} รอบของข้อมูลทั้งชุด)'},
-    'seen_distinct': {
-        "en": 'Seen: {examples} examples ({passes} passes over the rows; each distinct row {exposures} times on average)',
-        "th": 'ข้อมูลที่โมเดลเห็นแล้ว: {examples} ตัวอย่าง ({passes} รอบของข้อมูลทั้งชุด; แต่ละแถวที่ไม่ซ้ำกันถูกเห็นเฉลี่ย {exposures} ครั้ง)'},
+    # When a guard finding happened (tuneguard.findings.when_spec renders the value in either language).
+    'when': {"en": 'When: {v}', "th": 'เมื่อ: {v}'},
     'evidence': {"en": 'Evidence: {v}', "th": 'หลักฐาน: {v}'},
     'recommendation': {"en": 'Recommendation: {v}', "th": 'คำแนะนำ: {v}'},
     'qa_prompt': {"en": 'Q: {v}', "th": 'ถาม: {v}'},

@@ -27,6 +27,23 @@ COMMON: dict[str, dict[str, str]] = {
     "seen.after_repeats": {
         "en": "after {examples:,} examples ({passes} passes over the {rows:,} rows, which hold {distinct:,} distinct rows: each seen {exposures} times on average)",
         "th": "หลังจากโมเดลเห็นข้อมูล {examples:,} ตัวอย่าง ({passes} รอบของข้อมูลทั้ง {rows:,} แถว ซึ่งมีแถวที่ไม่ซ้ำกัน {distinct:,} แถว: แต่ละแถวถูกเห็นเฉลี่ย {exposures} ครั้ง)"},
+    # What the model had seen when a guard finding appeared (tuneguard.fmt.seen_text is the English).
+    "seen.units": {"en": "after {examples:,} examples", "th": "หลังจากโมเดลเห็นข้อมูล {examples:,} ตัวอย่าง"},
+    "seen.units.passes": {
+        "en": "after {examples:,} examples ({passes} passes over the rows)",
+        "th": "หลังจากโมเดลเห็นข้อมูล {examples:,} ตัวอย่าง ({passes} รอบของข้อมูลทั้งชุด)"},
+    "seen.units.repeats": {
+        "en": "after {examples:,} examples ({passes} passes over the rows; each distinct row seen {exposures} times on average)",
+        "th": "หลังจากโมเดลเห็นข้อมูล {examples:,} ตัวอย่าง ({passes} รอบของข้อมูลทั้งชุด; แต่ละแถวที่ไม่ซ้ำกันถูกเห็นเฉลี่ย {exposures} ครั้ง)"},
+    # When a guard finding happened (tuneguard.findings.when_spec): the step where the condition was
+    # first seen, with what the model had seen by then, and the step of the log or evaluation that
+    # judged it, when that is a later one (an evaluation judges the low loss of earlier steps).
+    "when.step": {"en": "step {step}", "th": "step {step}"},
+    "when.step_seen": {"en": "step {step}, {seen}", "th": "step {step} {seen}"},
+    "when.first": {"en": "first seen at step {at}; judged at step {step}", "th": "พบครั้งแรกที่ step {at}; ตัดสินที่ step {step}"},
+    "when.first_seen": {
+        "en": "first seen at step {at}, {seen}; judged at step {step}",
+        "th": "พบครั้งแรกที่ step {at} {seen}; ตัดสินที่ step {step}"},
 }
 
 AUDIT: dict[str, dict[str, str]] = {

@@ -52,19 +52,10 @@ _REPORT: dict[str, dict[str, str]] = {
     "col.evidence": {"en": "evidence", "th": "หลักฐาน"},
     # a finding in the timeline
     "f.audit": {"en": "pre-flight audit", "th": "ตรวจข้อมูลก่อนฝึก"},
-    "f.step": {"en": "step {step}", "th": "step {step}"},
     "f.override": {
         "en": " · severity set by {key} (the check said {default})",
         "th": " · ระดับกำหนดโดย {key} (การตรวจให้ระดับ {default})"},
     "f.do": {"en": "Do:", "th": "ควรทำ:"},
-    # what the model had seen when a guard finding appeared (tuneguard.fmt.seen_text, in any language)
-    "seen": {"en": "after {examples:,} examples", "th": "หลังจากโมเดลเห็นข้อมูล {examples:,} ตัวอย่าง"},
-    "seen.passes": {
-        "en": "after {examples:,} examples ({passes} passes over the rows)",
-        "th": "หลังจากโมเดลเห็นข้อมูล {examples:,} ตัวอย่าง ({passes} รอบของข้อมูลทั้งชุด)"},
-    "seen.repeats": {
-        "en": "after {examples:,} examples ({passes} passes over the rows; each distinct row seen {exposures} times on average)",
-        "th": "หลังจากโมเดลเห็นข้อมูล {examples:,} ตัวอย่าง ({passes} รอบของข้อมูลทั้งชุด; แต่ละแถวที่ไม่ซ้ำกันถูกเห็นเฉลี่ย {exposures} ครั้ง)"},
     "source.audit": {"en": "audit", "th": "การตรวจข้อมูล"},
     "source.guard": {"en": "guard", "th": "ระบบป้องกัน"},
     "sev.info": {"en": "info", "th": "ข้อมูล"},

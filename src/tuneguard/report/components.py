@@ -14,8 +14,7 @@ from importlib import resources
 from typing import Any, Iterable
 
 from tuneguard.catalog import LANGUAGES, TABLE, say
-from tuneguard.findings import Finding
-from tuneguard.fmt import seen_in, seen_text, times
+from tuneguard.findings import Finding, when_text
 from tuneguard.report.plots import (
     PALETTE,
     SEVERITY_COLORS,
@@ -48,23 +47,6 @@ class Words:
         """A run state (halted, finished...) in this language; as stored in English."""
         key = f"report.state.{state}"
         return state if self.language == "en" or key not in TABLE else say(key, self.language)
-
-
-def seen_in_language(evidence: Any, language: str = "en") -> str | None:
-    """What the model had seen when a guard finding appeared (tuneguard.fmt.seen_text), in
-    `language`; the English is tuneguard.fmt's, byte for byte."""
-    if language == "en":
-        return seen_text(evidence)
-    u = seen_in(evidence)
-    if u is None:
-        return None
-    if "passes" not in u:
-        return say("report.seen", language, examples=u["examples"])
-    passes = times(u["passes"])
-    if u["repeats"] and "exposures" in u:
-        return say("report.seen.repeats", language, examples=u["examples"], passes=passes,
-                   exposures=times(u["exposures"]))
-    return say("report.seen.passes", language, examples=u["examples"], passes=passes)
 
 
 def exit_reason(run: RunData, language: str = "en") -> str | None:
@@ -190,10 +172,7 @@ def evidence_html(ev: dict[str, Any]) -> str:
 
 def finding_item(f: Finding, language: str = "en") -> str:
     w = Words(language)
-    when_ = w("f.audit") if f.step is None else w("f.step", step=f.step)
-    seen = seen_in_language(f.evidence, language)
-    if seen:
-        when_ += f", {seen}"
+    when_ = when_text(f, language) or w("f.audit")
     ov = (f.evidence or {}).get("severity_override")
     if isinstance(ov, dict):
         default = ov.get("default")

@@ -13,8 +13,8 @@ Payload keys per event (all optional unless noted):
   before this evaluation)
 - finding: a Finding as dict (code, severity, step, message, evidence, recommendation); an
   evidence `severity_override` ({set_by, default}: audit.severity / guard.severity) gets its line,
-  and guard evidence with `examples_seen` and `passes` (and `exposures`, `rows`,
-  `distinct_rows`) a line saying what the model had seen
+  and a guard finding a line saying when it happened (tuneguard.findings.when_spec: its step, or the
+  step it was first seen at and the step that judged it, with what the model had seen by then)
 - qa: step, samples (list of {prompt, output, keyword_score})
 - early_stop: step, best_eval_loss, reason
 - halted: step, code, message, checkpoint, next_steps
@@ -38,6 +38,7 @@ from types import ModuleType
 from typing import Any
 
 from tuneguard.events import NOTIFIABLE, Event
+from tuneguard.findings import when_text
 from tuneguard.notify.messages import en, format as fmt, th
 from tuneguard.notify.messages.fit import Message
 
@@ -121,19 +122,6 @@ def _evidence(ev: Any) -> str | None:
     return fmt.shorten("; ".join(parts), 400)
 
 
-def _seen_line(L: _Lines, ev: Any) -> None:
-    """What the model had seen when a guard finding appeared (examples, passes over the rows,
-    exposures of the distinct rows when rows repeat): the unit its rule is counted in."""
-    u = fmt.seen_in(ev)
-    if u is None or "passes" not in u:
-        return
-    if u["repeats"] and "exposures" in u:
-        L.add("seen_distinct", examples=fmt.integer(u["examples"]), passes=fmt.times(u["passes"]),
-              exposures=fmt.times(u["exposures"]))
-    else:
-        L.add("seen", examples=fmt.integer(u["examples"]), passes=fmt.times(u["passes"]))
-
-
 def _started(L: _Lines, p: Mapping[str, Any]) -> None:
     L.add("model", model=p.get("model"))
     task = p.get("task")
@@ -181,8 +169,7 @@ def _finding(L: _Lines, p: Mapping[str, Any]) -> None:
     if isinstance(ov, Mapping) and ov.get("set_by"):
         default = ov.get("default")
         L.add("severity_override", key=str(ov["set_by"]), default=L.table.get(f"sev_{default}", str(default)))
-    L.add("step", step=_opt(fmt.integer, p.get("step")))
-    _seen_line(L, p.get("evidence"))
+    L.add("when", v=when_text(p, L.language))
     message, recommendation = _said(p, L.language)
     if message:
         L.raw(fmt.shorten(message, 600))
