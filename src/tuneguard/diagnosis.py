@@ -164,6 +164,10 @@ class Curves:
     planned_steps: int | None = None
     steps_per_epoch: int | None = None
     best_step: int | None = None
+    # Passes over the training rows at each evaluation step, counted in the examples each step
+    # took (tuneguard.report.rundata.RunData.epoch_at): a run resumed on another number of
+    # processes has no one steps_per_epoch. Empty: step / steps_per_epoch.
+    epochs: dict[int, float] = dataclasses.field(default_factory=dict)
     # QA probes with an expected answer at the best checkpoint: (right, judged, right by the
     # base model or None when it did not answer), or None without such probes.
     answers: tuple[int, int, int | None] | None = None
@@ -204,6 +208,9 @@ def _facts(curves: Curves) -> dict[str, Any]:
         best_step = curves.best_step if curves.best_step in by_step else min(evals, key=lambda r: r[1])[0]
         facts.update(best_step=best_step, best_eval_loss=by_step[best_step], last_eval_step=evals[-1][0],
                      last_eval_loss=evals[-1][1], evaluations=len(evals))
+        spe = curves.steps_per_epoch
+        best_epoch = curves.epochs.get(best_step)
+        facts["best_epoch"] = best_epoch if best_epoch is not None else best_step / spe if spe else None
     if train:
         facts.update(first_train_loss=train[0][1], last_train_loss=train[-1][1])
         # Still learning at the end: the last third of the logged losses is lower than the third before it.

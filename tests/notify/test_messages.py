@@ -248,3 +248,20 @@ def test_when_a_guard_finding_happened_in_both_languages() -> None:
     assert "When: step 40" in render("finding", PAYLOADS["finding"]).body.splitlines()
     audit = {**PAYLOADS["finding"], "step": None}
     assert not any(x.startswith("When:") for x in render("finding", audit).body.splitlines())
+
+
+def test_a_resume_on_another_number_of_processes_says_so_in_the_resumed_message() -> None:
+    """The note the terminal prints travels in the resumed event (`note`, a catalog spec) and is said
+    in the reader's language; a resume on the same layout has no such line."""
+    from tuneguard.catalog import T
+
+    note = T("resume.world_size", before=2, now=1, rows_now=4, rows_before=8, batch=4, accum=1)
+    payload = {"from_step": 40, "checkpoint": "checkpoint-40", "note": note}
+    en = render("resumed", payload).body.splitlines()
+    assert en[-3:-1] == ["Resumed from step 40.", "Checkpoint: checkpoint-40"]
+    assert en[-1].startswith("This run trained on 2 process(es) and resumes on 1: each optimizer step now takes 4 "
+                             "examples instead of 8")
+    th = render("resumed", payload, language="th").body.splitlines()
+    assert th[-1].startswith("การรันนี้ฝึกด้วย 2 โปรเซส และฝึกต่อด้วย 1 โปรเซส")
+    plain = render("resumed", {"from_step": 40, "checkpoint": "checkpoint-40"}).body.splitlines()
+    assert plain[-1] == "Checkpoint: checkpoint-40"

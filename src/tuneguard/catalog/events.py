@@ -142,3 +142,11 @@ RECORDS: dict[str, dict[str, str]] = {
         "en": "{count} {event} message(s) missed during an outage, too many to re-send (notify.queue_size)",
         "th": "การแจ้งเตือน {event} {count} ข้อความที่ส่งไม่ได้ระหว่างที่ติดต่อไม่ได้ มีมากเกินกว่าจะส่งซ้ำ (notify.queue_size)"},
 }
+
+# Run events with words of their own, as a catalog spec in the payload (`note`): the terminal, the
+# notification and the report's event table say them in the reader's language.
+RUN: dict[str, dict[str, str]] = {
+    "resume.world_size": {
+        "en": "This run trained on {before} process(es) and resumes on {now}: each optimizer step now takes {rows_now} examples instead of {rows_before} (batch {batch} x accumulation {accum} x processes), so a step from here on is not worth an earlier one; the epochs, the guards and the report count the examples each step took and stay exact. Resume on {before} process(es) to keep the steps as they were.",
+        "th": "การรันนี้ฝึกด้วย {before} โปรเซส และฝึกต่อด้วย {now} โปรเซส: แต่ละ optimizer step ตอนนี้ใช้ {rows_now} ตัวอย่างแทน {rows_before} (ขนาด batch {batch} x สะสม gradient {accum} step x จำนวนโปรเซส) step หลังจากนี้จึงไม่เท่ากับ step ก่อนหน้า ส่วน epoch ระบบป้องกัน และรายงานนับตามจำนวนตัวอย่างที่แต่ละ step ใช้จริงจึงยังถูกต้อง ให้ฝึกต่อด้วย {before} โปรเซสถ้าต้องการให้ step เหมือนเดิม"},
+}

@@ -309,7 +309,7 @@ def _overfitting(ctx: Context) -> Out:
     actions: list[Action] = []
     best = facts.get("best_step")
     max_steps = ctx.get("train.max_steps", -1)
-    spe = facts.get("steps_per_epoch")
+    best_epoch = facts.get("best_epoch")
     if isinstance(max_steps, int) and max_steps > 0:
         if best:
             new_steps = _round_up(best * 1.25, 10)
@@ -318,7 +318,6 @@ def _overfitting(ctx: Context) -> Out:
                                  codes))
     else:
         epochs = float(ctx.get("train.num_epochs", 3.0) or 3.0)
-        best_epoch = best / spe if best and spe else None
         new = float(math.ceil(best_epoch)) if best_epoch else max(1.0, epochs / 2)
         if new < epochs:
             ch.append(Change("train.num_epochs", new, A("overfit.epochs_best", epoch=best_epoch) if best_epoch
@@ -329,8 +328,8 @@ def _overfitting(ctx: Context) -> Out:
         ch += _keep_best(ctx, A("overfit.keep_best"), codes)
     if float(ctx.get("lora.dropout", 0.0) or 0.0) < 0.1:
         ch.append(Change("lora.dropout", 0.1, A("overfit.dropout"), codes))
-    if best and spe and best / spe > 1:
-        actions.append(Action(A("overfit.more_data", epochs=best / spe), codes))
+    if best and best_epoch and best_epoch > 1:
+        actions.append(Action(A("overfit.more_data", epochs=best_epoch), codes))
     return ch, actions
 
 

@@ -33,14 +33,18 @@ Payload keys per event (all optional unless noted):
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any
 
+from tuneguard.catalog import is_spec, render as render_spec
 from tuneguard.events import NOTIFIABLE, Event
 from tuneguard.findings import when_text
 from tuneguard.notify.messages import en, format as fmt, th
 from tuneguard.notify.messages.fit import Message
+
+log = logging.getLogger(__name__)
 
 LANGUAGES: dict[str, ModuleType] = {"en": en, "th": th}
 # The events a message is made for: the notifiable ones and the test message (tuneguard.events).
@@ -276,6 +280,11 @@ def _stopped(L: _Lines, p: Mapping[str, Any]) -> None:
 def _resumed(L: _Lines, p: Mapping[str, Any]) -> None:
     L.add("resumed", step=fmt.integer(_get(p, "step", "from_step")))
     L.add("checkpoint", v=p.get("checkpoint"))
+    if is_spec(p.get("note")):  # resumed on another number of processes (tuneguard.train.build.world_size_note)
+        try:
+            L.raw(render_spec(p["note"], L.language))
+        except (KeyError, IndexError, ValueError, TypeError):  # a note from another version's catalog
+            log.debug("the resumed event's note does not render: %s", p["note"])
 
 
 def _report(L: _Lines, p: Mapping[str, Any]) -> None:
