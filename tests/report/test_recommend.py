@@ -228,3 +228,28 @@ def test_recommended_config_and_config_diff_show_exactly_the_changes_with_reason
     for c in recs.changes:
         row = next(line for line in rows if line.split("│")[1].strip() == c.key)
         assert row.split("│")[4].strip() == f"{c.reason} ({', '.join(c.codes)})"
+
+
+def test_epochs_before_a_resume_on_another_width_count_the_examples_those_steps_took(tmp_path: Path) -> None:
+    """450 training rows, 2 examples a step for 450 steps (two epochs), then resumed on one process:
+    1 a step, the store's steps_per_epoch now 450. The best evaluation, at step 450, came after two
+    epochs, not one (450 / 450), and the recommendations say so."""
+    from tuneguard.report.rundata import RunData
+
+    seen = {s: 2 * s if s <= 450 else 900 + (s - 450) for s in range(10, 901, 10)}
+    train = [{"step": s, "loss": 3.0 - s / 1000, "examples_seen": e} for s, e in seen.items()]
+    evals = [{"step": s, "eval_loss": v, "train_loss_since_eval": 3.0 - s / 1000}
+             for s, v in ((225, 2.9), (450, 2.5), (675, 2.7), (900, 2.95))]
+    cfg = tiny_config(**{"train.max_steps": -1, "train.num_epochs": 3.0, "lora.dropout": 0.1})
+    run = RunData(tmp_path, {"data_sizes": {"train": 450, "validation": 50}, "steps_per_epoch": 450,
+                             "max_steps": 900, "state": "finished"}, cfg, train, evals, [],
+                  [f("OVERFITTING", step=675)], [], [])
+    assert [run.epoch_at(s) for s in (225, 450, 455, 900, 910)] == [1.0, 2.0, 2.0 + 5 / 450, 3.0, 3.0 + 10 / 450]
+    recs = recommend_for_run(run)
+    assert recs.diagnosis.kind == "overfitting"
+    got = {c.key: (c.value, c.reason) for c in recs.changes}
+    assert got["train.num_epochs"] == (2.0, "the validation loss rose in later epochs (best at epoch 2)")
+    assert any(a.text.startswith("The validation loss was best after 2 epochs") for a in recs.actions)
+    # A store without examples_seen (an older run) counts in steps_per_epoch, as before.
+    old = RunData(tmp_path, {"steps_per_epoch": 450}, cfg, [{"step": 10, "loss": 3.0}], [], [], [], [], [])
+    assert old.epoch_at(450) == 1.0
