@@ -227,6 +227,10 @@ SUSPECTED = {
     "th": "แถวซ้ำหรือเกือบซ้ำ (ลบแถวซ้ำก่อนสุ่ม); คำตอบจากแม่แบบที่ไม่หลากหลาย; แถว validation รั่วมาจากข้อมูลฝึก; pad == eos กับ collator ที่ mask padding (โมเดลไม่ได้เรียน EOS) หรือ padding ถูกนับใน labels; token ของ prompt ไม่ถูก mask ใน labels; คำตอบอยู่ใน prompt"}
 
 GUARD: dict[str, dict[str, str]] = {
+    # -- any guard whose advice tunes a hyperparameter, when the audit found the data fault behind it (guard/advice.py)
+    "guard.data_first": {
+        "en": "Fix the data first: the audit found {codes} in the training data, which explains this, and a hyperparameter change would only hide it (see those findings). On clean data, if it persists: {rec}",
+        "th": "แก้ข้อมูลก่อน: การตรวจข้อมูลพบ {codes} ในข้อมูลฝึก ซึ่งอธิบายปัญหานี้ได้ และการเปลี่ยน hyperparameter จะแค่ซ่อนปัญหาไว้ (ดูสิ่งที่การตรวจพบเหล่านั้น) ถ้ายังเกิดขึ้นกับข้อมูลที่สะอาดแล้ว: {rec}"},
     # -- LOSS_COLLAPSE ------------------------------------------------------------------
     "LOSS_COLLAPSE.related.DUPLICATE_EXACT": {"en": "exact duplicates", "th": "แถวซ้ำทุกตัวอักษร"},
     "LOSS_COLLAPSE.related.DUPLICATE_NEAR": {"en": "near-duplicates", "th": "แถวที่เกือบซ้ำ"},

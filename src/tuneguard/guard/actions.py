@@ -18,6 +18,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from tuneguard.findings import Finding, apply_severity
+from tuneguard.guard.advice import data_first
 
 if TYPE_CHECKING:
     from tuneguard.context import RunContext
@@ -31,9 +32,11 @@ def request_halt(control: Any) -> None:
 
 
 def act(ctx: RunContext, control: Any, finding: Finding) -> str:
-    """Record `finding`; the run's policy (tuneguard.policy, `ctx.policy`) may then act on
+    """Record `finding` (its advice led by fixing the data where the audit found the fault behind
+    it: tuneguard.guard.advice); the run's policy (tuneguard.policy, `ctx.policy`) may then act on
     it (checkpoint, scale the learning rate, roll back, halt); on "halt" request a
     checkpoint and a stop. Returns the action ("off": guard.severity silenced the code)."""
+    finding = data_first(finding, getattr(ctx, "audit_findings", None) or [])
     overrides = ctx.cfg.guard.severity
     if overrides:
         kept = apply_severity(finding, overrides, "guard.severity")
