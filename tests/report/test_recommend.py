@@ -253,3 +253,32 @@ def test_epochs_before_a_resume_on_another_width_count_the_examples_those_steps_
     # A store without examples_seen (an older run) counts in steps_per_epoch, as before.
     old = RunData(tmp_path, {"steps_per_epoch": 450}, cfg, [{"step": 10, "loss": 3.0}], [], [], [], [], [])
     assert old.epoch_at(450) == 1.0
+
+
+def test_next_never_proposes_the_learning_rate_the_run_already_tried(tmp_path: Path) -> None:
+    """The policy halved the learning rate at step 20 after a spike (an action event, as the report's
+    events show it). Spikes again at step 40: the next run goes below what was tried, not back to it
+    (half of 3e-3 is what the run trained at from step 20). No spike after it: start at what held."""
+    from tuneguard.report.rundata import RunData
+
+    cfg = tiny_config(**{"train.learning_rate": 3e-3, "train.max_grad_norm": 1.0, "train.warmup_ratio": 0.1})
+    train = [{"step": s, "loss": 2.0 - s / 100} for s in range(5, 61, 5)]
+    evals = [{"step": s, "eval_loss": 2.1 - s / 100} for s in (20, 40, 60)]
+    halved = {"type": "action", "step": 20, "payload": {"code": "LOSS_SPIKE", "action": "scale_lr", "lr_from": 3e-3,
+                                                         "lr_to": 1.5e-3, "lr_scale_from": 1.0, "lr_scale_to": 0.5}}
+
+    def proposed(spikes: list[int], events: list[dict]) -> tuple[float, str]:
+        run = RunData(tmp_path, {"max_steps": 60}, cfg, train, evals, [],
+                      [f("LOSS_SPIKE", step=s, loss=9.0, ratio=4.0) for s in spikes], events, [])
+        recs = recommend_for_run(run)
+        assert recs.diagnosis.kind == "unstable"
+        (lr,) = [c for c in recs.changes if c.key == "train.learning_rate"]
+        return lr.value, lr.reason
+
+    assert proposed([20, 40], [halved]) == (7.5e-4, "smaller updates than the run already tried: it trained at "
+                                                     "0.0015 (x0.5) from step 20 and the loss was still unstable at "
+                                                     "step 40, so half of that")
+    assert proposed([20], [halved]) == (1.5e-3, "the learning rate the run moved to during the training: 0.0015 "
+                                                "(x0.5) from step 20, after which the loss stayed stable")
+    assert proposed([20, 40], []) == (1.5e-3, "smaller updates: the loss spiked or became non-finite at this "
+                                              "learning rate")

@@ -401,6 +401,13 @@ _ADVICE: dict[str, dict[str, str]] = {
     "unstable.lr": {
         "en": "smaller updates: the loss spiked or became non-finite at this learning rate",
         "th": "อัปเดตให้เล็กลง: loss พุ่งหรือไม่เป็นตัวเลขจำกัดที่ learning rate นี้"},
+    # The learning rate was already lowered during the run (the policy's scale_lr or rollback, a person's set_lr).
+    "unstable.lr_tried": {
+        "en": "smaller updates than the run already tried: it trained at {lr} (x{factor:g}) from step {step} and the loss was still unstable at step {again}, so half of that",
+        "th": "อัปเดตให้เล็กกว่าที่การรันลองไปแล้ว: การรันฝึกด้วย {lr} (x{factor:g}) ตั้งแต่ step {step} แต่ loss ยังไม่นิ่งที่ step {again} จึงลดลงอีกครึ่งหนึ่ง"},
+    "unstable.lr_helped": {
+        "en": "the learning rate the run moved to during the training: {lr} (x{factor:g}) from step {step}, after which the loss stayed stable",
+        "th": "learning rate ที่การรันเปลี่ยนไปใช้ระหว่างการฝึก: {lr} (x{factor:g}) ตั้งแต่ step {step} หลังจากนั้น loss นิ่ง"},
     "unstable.clip": {"en": "clip gradients harder", "th": "ทำ gradient clipping ให้เข้มขึ้น"},
     "unstable.warmup": {"en": "warm up before the peak learning rate", "th": "ทำ warmup ก่อนถึง learning rate สูงสุด"},
     "unstable.dtype": {

@@ -243,6 +243,7 @@ class Context:
     diagnosis: Diagnosis
     findings: list[Finding]
     limits: Limits
+    events: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # the run's (action events: what it tried)
 
     def get(self, key: str, default: Any = None) -> Any:
         return _get(self.config, key, default)
@@ -272,11 +273,41 @@ def _data_fault(ctx: Context) -> Out:
     return [], [Action(text, ["LOSS_COLLAPSE"])]
 
 
+UNSTABLE_CODES = ("LOSS_SPIKE", "NON_FINITE", "GRAD_NORM_HIGH")
+
+
+def _lr_tried(ctx: Context) -> tuple[int, float] | None:
+    """The step and factor of the last learning-rate scale the run itself moved to (action events
+    with `lr_scale_to`: the policy's scale_lr or rollback, a person's set_lr), when below 1."""
+    for e in reversed(ctx.events):
+        p = e.get("payload") if isinstance(e.get("payload"), dict) else {}
+        if e.get("type") == "action" and is_finite(p.get("lr_scale_to")) and isinstance(e.get("step"), int):
+            return (e["step"], float(p["lr_scale_to"])) if p["lr_scale_to"] < 1 else None
+    return None
+
+
+def _unstable_lr(ctx: Context, lr: float, codes: list[str]) -> Change:
+    """Half the learning rate, or, when the run already lowered it (`_lr_tried`), never back to what
+    it tried: half of that if the loss was unstable again after it, else that rate, which held."""
+    tried = _lr_tried(ctx)
+    if tried is None:
+        return Change("train.learning_rate", _nice_lr(lr / 2), A("unstable.lr"), codes)
+    step, factor = tried
+    at = _nice_lr(lr * factor)
+    again = sorted(f.step for f in ctx.findings if f.code in UNSTABLE_CODES and f.severity != "info"
+                   and f.step is not None and f.step > step)
+    if again:
+        return Change("train.learning_rate", _nice_lr(at / 2),
+                      A("unstable.lr_tried", lr=format_value(at), factor=factor, step=step, again=again[0]), codes)
+    return Change("train.learning_rate", at, A("unstable.lr_helped", lr=format_value(at), factor=factor, step=step),
+                  codes)
+
+
 def _unstable(ctx: Context) -> Out:
     codes = ctx.diagnosis.codes
     lr = float(ctx.get("train.learning_rate", 2e-4) or 2e-4)
     gn = float(ctx.get("train.max_grad_norm", 1.0) or 1.0)
-    ch = [Change("train.learning_rate", _nice_lr(lr / 2), A("unstable.lr"), codes),
+    ch = [_unstable_lr(ctx, lr, codes),
           Change("train.max_grad_norm", 1.0 if gn > 1.0 else gn / 2, A("unstable.clip"), codes)]
     if float(ctx.get("train.warmup_ratio", 0.0) or 0.0) < 0.05:
         ch.append(Change("train.warmup_ratio", 0.1, A("unstable.warmup"), codes))
@@ -551,7 +582,7 @@ def recommend(findings: list[Finding], config: dict[str, Any], run: RunData | No
         diagnosis = diagnose(findings, run.curves() if run else Curves([], []), config)
     if limits is None:
         limits = Limits.from_run(run) if run else Limits(context_length=_get(config, "model.context_length"))
-    ctx = Context(config, diagnosis, list(findings), limits)
+    ctx = Context(config, diagnosis, list(findings), limits, list(run.events) if run else [])
     ordered = sorted(findings, key=lambda f: (-SEVERITY_ORDER.get(f.severity, 0), f.step if f.step is not None else -1))
     outputs: list[Out] = [PLAYBOOK[diagnosis.kind](ctx)]
     outputs += [DATA_FIXES[f.code](f, ctx) for f in ordered if f.code in DATA_FIXES]
