@@ -282,3 +282,44 @@ def test_next_never_proposes_the_learning_rate_the_run_already_tried(tmp_path: P
                                                 "(x0.5) from step 20, after which the loss stayed stable")
     assert proposed([20, 40], []) == (1.5e-3, "smaller updates: the loss spiked or became non-finite at this "
                                               "learning rate")
+
+
+def test_a_guard_advice_the_diagnosis_does_not_follow_is_marked_in_the_report(tmp_path: Path) -> None:
+    """A plateau early in a run whose loss also spiked: PLATEAU said "raise train.learning_rate" when it
+    was found, the diagnosis (unstable) lowers it. The report says which holds, under that finding
+    only, in English and Thai."""
+    from tuneguard.catalog import T
+    from tuneguard.report.recommend import ADVICE_MOVES, against_diagnosis
+
+    from .runs import build_healthy
+
+    spike = Finding.said("LOSS_SPIKE", "warning", T("GRAD_NORM_HIGH.found", norm=80.0, step=10, limit=50),
+                         T("LOSS_SPIKE.found.rec"), {"loss": 9.0, "ratio": 4.0}, step=10, source="guard")
+    plateau = Finding.said("PLATEAU", "warning", T("PLATEAU.found", rel=0.001, n=3, first_step=20, step=40,
+                                                   low=2.0, high=2.002), T("PLATEAU.early.rec"), {}, step=40,
+                           source="guard")
+    run = build_healthy(tmp_path / "run", findings=[spike, plateau])
+    assert against_diagnosis(plateau, "unstable") == ["train.learning_rate"]
+    assert against_diagnosis(spike, "unstable") == []
+    assert CliRunner().invoke(_app(), ["report", str(run)]).exit_code == 0
+    md = (run / "report.md").read_text("utf-8")
+    note = ("The run's diagnosis (unstable training) does not move train.learning_rate this way: the "
+            "recommendations below take precedence over this advice.")
+    assert md.count(note) == 1
+    plateau_line = next(i for i, line in enumerate(md.splitlines()) if line.startswith("- **PLATEAU**"))
+    assert note in "\n".join(md.splitlines()[plateau_line:plateau_line + 4])
+    assert "<i>" + note.replace("'", "&#x27;") + "</i>" in (run / "report.html").read_text("utf-8")
+    # Every guard advice that names the learning rate declares which way it moves it (LOSS_COLLAPSE
+    # says "not the learning rate"), so a new one cannot contradict the diagnosis unnoticed.
+    from tuneguard.catalog import TABLES
+
+    named = {k for t in ("guard", "policy") for k, v in TABLES[t].items()
+             if ".rec" in k and "train.learning_rate" in v["en"] and not k.startswith("LOSS_COLLAPSE")}
+    assert named and named <= {k for k, moves in ADVICE_MOVES.items() if "train.learning_rate" in moves}
+    assert set(ADVICE_MOVES) <= set(TABLES["guard"]) | set(TABLES["policy"])
+
+
+def _app():
+    from tuneguard.cli.main import app
+
+    return app

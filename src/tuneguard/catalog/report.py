@@ -56,6 +56,10 @@ _REPORT: dict[str, dict[str, str]] = {
         "en": " · severity set by {key} (the check said {default})",
         "th": " · ระดับกำหนดโดย {key} (การตรวจให้ระดับ {default})"},
     "f.do": {"en": "Do:", "th": "ควรทำ:"},
+    # A guard's advice at the time, which the run's diagnosis (made from every finding) does not follow.
+    "f.superseded": {
+        "en": "The run's diagnosis ({kind}) does not move {keys} this way: the recommendations below take precedence over this advice.",
+        "th": "ผลวินิจฉัยของการรันนี้ ({kind}) ไม่ได้ปรับ {keys} ไปทางนี้ ให้ทำตามคำแนะนำด้านล่างแทนคำแนะนำนี้"},
     "source.audit": {"en": "audit", "th": "การตรวจข้อมูล"},
     "source.guard": {"en": "guard", "th": "ระบบป้องกัน"},
     "sev.info": {"en": "info", "th": "ข้อมูล"},

@@ -384,7 +384,7 @@ def render_html(run: RunData, verdict: Verdict, recs: Recommendations, language:
         model, w.state(run.state), w("step_of", step=run.last_step, max=run.max_steps) if run.max_steps
         else w("step", step=run.last_step), when(run.meta.get("created"))))
     findings = ordered_findings(run.findings)
-    timeline = ('<ol class="timeline">' + "".join(finding_item(f, lang) for f in findings) + "</ol>") if findings \
+    timeline = ('<ol class="timeline">' + "".join(finding_item(f, lang, recs.diagnosis) for f in findings) + "</ol>") if findings \
         else f'<p class="muted">{esc(w("no_findings"))}</p>'
     h = {k: esc(w(f"h.{k}")) for k in ("diagnosis", "verdict", "plots", "curves", "findings", "recommendations", "qa",
                                         "per_eval", "run")}

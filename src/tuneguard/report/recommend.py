@@ -185,6 +185,44 @@ DIRECTIONS: dict[Kind, dict[str, int | None]] = {
 }
 
 
+# Which way a guard finding's own advice (its catalog recommendation key) moves each hyperparameter.
+# A finding is judged as it happens, the diagnosis at the end of the run with every finding: where
+# the two pull apart (OVERFITTING's "a lower learning rate" in a run whose diagnosis is a data
+# fault, PLATEAU's "raise the learning rate" in an unstable one), the report says which one holds.
+_MEMORISE_MOVES = {"train.learning_rate": DOWN, "train.num_epochs": DOWN, "lora.dropout": UP,
+                   "train.weight_decay": UP}
+ADVICE_MOVES: dict[str, dict[str, int]] = {
+    "OVERFITTING.found.rec": _MEMORISE_MOVES, "EVAL_DIVERGENCE.found.rec": _MEMORISE_MOVES,
+    "LOSS_SPIKE.found.rec": {"train.learning_rate": DOWN, "train.warmup_ratio": UP},
+    "GRAD_NORM_HIGH.found.rec": {"train.learning_rate": DOWN, "train.warmup_ratio": UP},
+    "NON_FINITE.rec": {"train.learning_rate": DOWN}, "NON_FINITE.rec_resume": {"train.learning_rate": DOWN},
+    "PLATEAU.early.rec": {"train.learning_rate": UP},
+    "QA_DEGRADED.found.rec": {"train.learning_rate": DOWN, "train.max_steps": DOWN},
+    "EARLY_STOP.found.rec": {"eval.early_stopping_patience": UP},
+    "POLICY_LIMIT.found.rec": {"train.learning_rate": DOWN},
+}
+
+
+def advice_key(f: Finding) -> str | None:
+    """The catalog key of a finding's own recommendation (inside "fix the data first", which
+    tuneguard.guard.advice wraps around it)."""
+    spec = (f.text or {}).get("recommendation")
+    while is_spec(spec) and spec.get("key") == "guard.data_first":
+        spec = (spec.get("params") or {}).get("rec")
+    return spec.get("key") if is_spec(spec) else None
+
+
+def against_diagnosis(f: Finding, kind: Kind) -> list[str]:
+    """The hyperparameters a guard finding's advice moves the way diagnosis `kind` does not
+    (DIRECTIONS: FIXED or the other way); none for a finding that says "fix the data first"
+    (the diagnosis and it agree on what comes first)."""
+    if f.source != "guard" or (f.evidence or {}).get("data_first"):
+        return []
+    row = DIRECTIONS[kind]
+    return [k for k, move in ADVICE_MOVES.get(advice_key(f) or "", {}).items()
+            if k in row and row[k] is not None and row[k] != move]
+
+
 def _ordinal(key: str, v: Any) -> float | None:
     if key == "eval.early_stopping_patience" and v in (None, MISSING):
         return math.inf  # no early stopping: the longest possible training
