@@ -109,3 +109,33 @@ def test_overfitting_on_duplicated_rows_says_fix_the_data_first_everywhere(overf
     assert nxt.exit_code == 0, nxt.output
     assert "tuneguard fix" in nxt.output
     assert math.isclose(data.epoch_at(120), 120 * 4 / 600)
+
+
+@pytest.mark.parametrize(("settings", "then"), [
+    ([], "one far above the training loss means a fault, and the run halts."),
+    (["guard.actions.LOSS_COLLAPSE=warn"], "one far above the training loss means a fault, recorded as an error "
+                                           "while the run goes on (guard.actions.LOSS_COLLAPSE: warn)."),
+    (["guard.severity.LOSS_COLLAPSE=warning"], "means a fault, recorded at the severity "
+                                               "guard.severity.LOSS_COLLAPSE sets (warning), which never halts the run."),
+    (["policy.rules.LOSS_COLLAPSE.action=checkpoint"], "means a fault, and the policy acts on it "
+                                                     "(policy.rules.LOSS_COLLAPSE: checkpoint)."),
+])
+def test_the_pending_collapse_promises_only_what_the_config_will_do(tmp_path, settings, then):
+    """LOSS_COLLAPSE's "the next evaluation tells" says what a fault there will make the run do, as
+    the config has it: it never promises a halt that guard.actions, policy.rules or guard.severity
+    will not make."""
+    from guard_helpers import trainer_bits
+
+    from tuneguard.guard import GuardCallback
+    from tuneguard.guard.records import StepRecord
+
+    cfg = load_config("tiny", settings)
+    with RunStore(tmp_path, create=True) as store:
+        ctx = RunContext(cfg=cfg, run_dir=tmp_path, store=store)
+        cb = GuardCallback(ctx)
+        for step, loss in ((1, 3.0), (2, 0.01)):
+            ctx.step_records = [StepRecord(step, loss, 1.0, 50)]
+            args, state, control = trainer_bits(step)
+            cb.on_log(args, state, control, logs={"loss": loss, "grad_norm": 1.0})
+        (f,) = store.findings("guard")
+    assert f.evidence["verdict"] == "pending evaluation" and f.message.endswith(then)

@@ -231,6 +231,18 @@ GUARD: dict[str, dict[str, str]] = {
     "guard.data_first": {
         "en": "Fix the data first: the audit found {codes} in the training data, which explains this, and a hyperparameter change would only hide it (see those findings). On clean data, if it persists: {rec}",
         "th": "แก้ข้อมูลก่อน: การตรวจข้อมูลพบ {codes} ในข้อมูลฝึก ซึ่งอธิบายปัญหานี้ได้ และการเปลี่ยน hyperparameter จะแค่ซ่อนปัญหาไว้ (ดูสิ่งที่การตรวจพบเหล่านั้น) ถ้ายังเกิดขึ้นกับข้อมูลที่สะอาดแล้ว: {rec}"},
+    # What an error finding of a code will make the run do, as a finding that announces one says it
+    # (tuneguard.guard.actions.fault_consequence: guard.actions, policy.rules, guard.severity).
+    "guard.then.halt": {"en": "and the run halts", "th": "และการฝึกจะหยุด"},
+    "guard.then.warn": {
+        "en": "recorded as an error while the run goes on (guard.actions.{code}: warn)",
+        "th": "ซึ่งจะถูกบันทึกเป็นข้อผิดพลาดแต่การฝึกจะดำเนินต่อ (guard.actions.{code}: warn)"},
+    "guard.then.policy": {
+        "en": "and the policy acts on it (policy.rules.{code}: {action})",
+        "th": "และ policy จะจัดการ (policy.rules.{code}: {action})"},
+    "guard.then.severity": {
+        "en": "recorded at the severity guard.severity.{code} sets ({level}), which never halts the run",
+        "th": "ซึ่งจะถูกบันทึกตามระดับที่ guard.severity.{code} กำหนด ({level}) และจะไม่หยุดการฝึก"},
     # -- LOSS_COLLAPSE ------------------------------------------------------------------
     "LOSS_COLLAPSE.related.DUPLICATE_EXACT": {"en": "exact duplicates", "th": "แถวซ้ำทุกตัวอักษร"},
     "LOSS_COLLAPSE.related.DUPLICATE_NEAR": {"en": "near-duplicates", "th": "แถวที่เกือบซ้ำ"},
@@ -271,8 +283,8 @@ GUARD: dict[str, dict[str, str]] = {
         "th": "สิ่งที่การตรวจข้อมูลพบ ({codes}) ไม่ถึงระดับข้อผิดพลาด"},
     "LOSS_COLLAPSE.audit.none": {"en": "the audit found no cause", "th": "การตรวจข้อมูลไม่พบสาเหตุ"},
     "LOSS_COLLAPSE.watching": {
-        "en": "Training loss {change} ({rule}) {when}, while each distinct row has been seen at most {exposures:g} time(s), and {audit}: either the task is easy for this model or the training rows are predictable in a way the audit cannot see. The next evaluation tells: an eval loss as low means an easy task; one far above the training loss means a fault, and the run halts.",
-        "th": "ค่า loss การฝึก{change} ({rule}) {when} ขณะที่แต่ละแถวที่ไม่ซ้ำกันถูกเห็นไม่เกิน {exposures:g} ครั้ง และ{audit} แปลว่างานนี้อาจง่ายสำหรับโมเดลนี้ หรือแถวข้อมูลฝึกเดาได้ง่ายในแบบที่การตรวจข้อมูลมองไม่เห็น การประเมินครั้งถัดไปจะบอกได้: ถ้า eval loss ต่ำพอกันแปลว่างานง่าย ถ้าสูงกว่า loss การฝึกมากแปลว่ามีข้อบกพร่อง และการฝึกจะหยุด"},
+        "en": "Training loss {change} ({rule}) {when}, while each distinct row has been seen at most {exposures:g} time(s), and {audit}: either the task is easy for this model or the training rows are predictable in a way the audit cannot see. The next evaluation tells: an eval loss as low means an easy task; one far above the training loss means a fault, {then}.",
+        "th": "ค่า loss การฝึก{change} ({rule}) {when} ขณะที่แต่ละแถวที่ไม่ซ้ำกันถูกเห็นไม่เกิน {exposures:g} ครั้ง และ{audit} แปลว่างานนี้อาจง่ายสำหรับโมเดลนี้ หรือแถวข้อมูลฝึกเดาได้ง่ายในแบบที่การตรวจข้อมูลมองไม่เห็น การประเมินครั้งถัดไปจะบอกได้: ถ้า eval loss ต่ำพอกันแปลว่างานง่าย ถ้าสูงกว่า loss การฝึกมากแปลว่ามีข้อบกพร่อง {then}"},
     "LOSS_COLLAPSE.watching.rec": {
         "en": "Nothing to do yet. If the run has no evaluations (eval.strategy: no), give it some, or compare answers on held-out rows yourself.",
         "th": "ยังไม่ต้องทำอะไร ถ้าการรันไม่มีการประเมิน (eval.strategy: no) ให้เพิ่มการประเมิน หรือเทียบคำตอบบนแถวที่ไม่ได้ใช้ฝึกเอง"},

@@ -28,7 +28,7 @@ from transformers import TrainerCallback
 
 from tuneguard.checkpoints import checkpoint_before
 from tuneguard.findings import Finding
-from tuneguard.guard.actions import act, agree_on_halt
+from tuneguard.guard.actions import act, agree_on_halt, fault_consequence
 from tuneguard.guard.collapse import LossCollapseDetector
 from tuneguard.guard.episode import as_float
 from tuneguard.guard.nonfinite import NonFiniteDetector
@@ -60,7 +60,8 @@ class GuardCallback(TrainerCallback):
         self.nonfinite = NonFiniteDetector(last_checkpoint=self._checkpoint_before)
         self.collapse = LossCollapseDetector(g.collapse_floor, g.collapse_ratio, ctx.audit_findings,
                                              g.collapse_eval_ratio, g.collapse_eval_kept, g.collapse_exposures,
-                                             g.collapse_passes, g.collapse_repeats)
+                                             g.collapse_passes, g.collapse_repeats,
+                                             fault_consequence(ctx.cfg, "LOSS_COLLAPSE"))
         self.spike = LossSpikeDetector(g.spike_factor, g.spike_window_examples, g.spike_min_jump, g.spike_quantile,
                                        g.spike_spread)
         self.grad = GradNormDetector(g.grad_norm_max)

@@ -133,8 +133,10 @@ class LossCollapseDetector:
 
     def __init__(self, floor: float, ratio: float, audit_findings: Iterable[Finding] = (), eval_ratio: float = 4.0,
                  eval_kept: float = 0.5, exposures: float = 1.0, cause_passes: float = 2.0,
-                 repeats: float = 2.0) -> None:
+                 repeats: float = 2.0, then: Spec | None = None) -> None:
         self.floor = floor
+        # What a fault found at the next evaluation makes the run do (guard.actions.fault_consequence).
+        self.then = then or T("guard.then.halt")
         self.ratio = ratio
         self.eval_ratio = eval_ratio
         self.eval_kept = eval_kept
@@ -280,7 +282,7 @@ class LossCollapseDetector:
         codes, links = audit_links(self.audit_findings)
         audit = T("LOSS_COLLAPSE.audit.not_errors", codes=", ".join(codes)) if codes else T("LOSS_COLLAPSE.audit.none")
         message = T("LOSS_COLLAPSE.watching", change=self._change(step, loss), rule=rule,
-                    when=self._when(step, seen, epoch), exposures=self.max_exposures, audit=audit)
+                    when=self._when(step, seen, epoch), exposures=self.max_exposures, audit=audit, then=self.then)
         recommendation = (T("LOSS_COLLAPSE.watching.rec_links", links=J("join.semi", links)) if links
                           else T("LOSS_COLLAPSE.watching.rec"))
         evidence = {**self._base_evidence(step, seen, epoch, loss), "audit_findings": codes,
