@@ -274,7 +274,7 @@ class _Judge:
             return self._diagnosis("data_fault", ev, _codes(self.audit_errors) + ["LOSS_COLLAPSE"] * bool(collapse))
         easy = [f for f in self.guard if f.code == "LOSS_COLLAPSE"]
         if easy:
-            self.notes.append(Evidence("easy_task", {"step": easy[0].step}))
+            self.notes.append(Evidence("easy_task", {"step": _first_seen(easy[0])}))
         # Below, a guard finding decides only at warning or error: info is a fact, or a code the
         # user lowered on purpose (guard.severity).
         self.guard = [f for f in self.guard if f.severity != "info"]
@@ -423,13 +423,17 @@ class _Judge:
         return self._diagnosis("healthy", ev, [])
 
 
+def _first_seen(f: Finding) -> int | None:
+    """The step a guard finding was first seen at (evidence `at_step`, which its examples seen are
+    counted at: an evaluation may judge it later), else its step."""
+    at = (f.evidence or {}).get("at_step")
+    return at if isinstance(at, int) and not isinstance(at, bool) else f.step
+
+
 def _collapse_evidence(c: Finding) -> Evidence:
     """A LOSS_COLLAPSE error as evidence, linked to the audit findings it names."""
     linked = [x for x in (c.evidence or {}).get("audit_findings") or [] if isinstance(x, str)]
-    # The step the loss was low at, which the examples seen are counted at (an evaluation may judge it later).
-    at = c.evidence.get("at_step")
-    step = at if isinstance(at, int) and not isinstance(at, bool) else c.step
-    params = {"step": step, "initial": c.evidence.get("initial_loss"), "loss": c.evidence.get("loss")}
+    params = {"step": _first_seen(c), "initial": c.evidence.get("initial_loss"), "loss": c.evidence.get("loss")}
     # Stores from before the guards counted what the model had seen say "in epoch 1".
     seen = "_seen" if isinstance(c.evidence.get("examples_seen"), int) and "passes" in c.evidence else ""
     if seen:

@@ -219,8 +219,8 @@ MEMORISE = {
     "th": "เก็บ checkpoint ที่ดีที่สุด (eval.load_best_model_at_end: true) และหยุดใกล้ step ที่ดีที่สุด (eval.early_stopping_patience) เพิ่ม regularization: ลดจำนวน epoch ลด train.learning_rate ใช้ lora.dropout 0.05-0.1 ใช้ train.weight_decay หรือเพิ่มข้อมูลที่หลากหลาย"}
 
 NONFINITE_REC = {
-    "en": "Use bf16 instead of fp16 where the GPU has it (compute capability 8.0+: A100, H100, L4), or fp32 on older GPUs (--set model.dtype=fp32): GPT-J was trained in bf16 and overflows in fp16. Lower train.learning_rate and keep warmup and train.max_grad_norm clipping. Check the data for rows with no supervised tokens (`tuneguard audit`). Keep logging_nan_inf_filter off so a NaN is never hidden.",
-    "th": "ใช้ bf16 แทน fp16 ถ้า GPU รองรับ (compute capability 8.0+: A100, H100, L4) หรือใช้ fp32 กับ GPU รุ่นเก่า (--set model.dtype=fp32) GPT-J ฝึกมาด้วย bf16 และล้นค่าใน fp16 ลด train.learning_rate และคง warmup กับ gradient clipping ด้วย train.max_grad_norm ตรวจข้อมูลหาแถวที่ไม่มี token ที่มี label (`tuneguard audit`) ปิด logging_nan_inf_filter ไว้เพื่อไม่ให้ NaN ถูกซ่อน"}
+    "en": "Use bf16 instead of fp16 where the GPU has it (compute capability 8.0+: A100, H100, L4), or fp32 on older GPUs (--set model.dtype=fp32): GPT-J was trained in bf16 and overflows in fp16. Lower train.learning_rate and keep warmup and train.max_grad_norm clipping. Check the data for rows with no supervised tokens (`tuneguard audit`).",
+    "th": "ใช้ bf16 แทน fp16 ถ้า GPU รองรับ (compute capability 8.0+: A100, H100, L4) หรือใช้ fp32 กับ GPU รุ่นเก่า (--set model.dtype=fp32) GPT-J ฝึกมาด้วย bf16 และล้นค่าใน fp16 ลด train.learning_rate และคง warmup กับ gradient clipping ด้วย train.max_grad_norm ตรวจข้อมูลหาแถวที่ไม่มี token ที่มี label (`tuneguard audit`)"}
 
 SUSPECTED = {
     "en": "exact or near-duplicate rows (deduplicate before sampling); templated, low-diversity responses; validation rows leaked from training; pad == eos with a collator that masks padding (EOS never learned) or padding counted in the labels; prompt tokens not masked out of the labels; answers contained in the prompt",
