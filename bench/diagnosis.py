@@ -28,8 +28,9 @@ random-init model (`--runs tiny`) and with SmolLM2-135M for the loss-based guard
 loss falls low legitimately; the same set with one row repeated in 99% of the rows, run
 with --force as a user would; and the same healthy run with the answers of one batch swapped for
 random tokens at step 18, a garbled batch LOSS_SPIKE must find). On a shared 2-core CPU a SmolLM2
-step takes 2-60 s with the load: expect 10-45 minutes for the three runs. It prints a table per code (planted found / legitimate sets flagged
-warning / flagged error / halts) and one per set, and writes everything as JSON (--out).
+step takes 2-60 s with the load: expect 10-45 minutes for the three runs. It prints a table per
+code (planted found / legitimate sets flagged warning / flagged error / halts) and one per set,
+and writes everything as JSON (--out).
 
 Data: `apt-get download wordnet-base manpages dpkg` and `dpkg-deb -x` into --data-dir (the
 bench runs both itself when the folder lacks them; any Debian or Ubuntu machine can, offline
@@ -142,6 +143,40 @@ def _unroff(text: str) -> str:
     return " ".join(text.split())
 
 
+def _description(raw: str) -> list[str]:
+    """The DESCRIPTION section of a roff page as paragraphs of text (tables and examples left out)."""
+    paras: list[str] = []
+    cur: list[str] = []
+    section = None
+    skip = False
+    for line in raw.splitlines():
+        if line.startswith(".SH"):
+            section = line[3:].strip().strip('"').upper()
+        if line.startswith((".TS", ".nf", ".EX")):
+            skip = True
+        if line.startswith((".TE", ".fi", ".EE")):
+            skip = False
+            continue
+        if skip:
+            continue
+        if _BREAK.match(line) or line.startswith(".SH"):
+            if cur and section == "DESCRIPTION":
+                paras.append(_unroff(" ".join(cur)))
+            cur = []
+            continue
+        if line.startswith(("'", '.\\"', ".\\\"")):
+            continue
+        if line.startswith("."):
+            m = re.match(r"^\.(B|I|BR|IR|RB|RI|BI|IB|SM|SB|UR|MT)\s+(.*)$", line)
+            if not m:
+                continue
+            line = m.group(2).replace('"', "")
+        cur.append(line)
+    if cur and section == "DESCRIPTION":
+        paras.append(_unroff(" ".join(cur)))
+    return paras
+
+
 def man_pages(root: Path) -> list[dict[str, Any]]:
     """Pages of sections 4, 5 and 7: name, section, and the DESCRIPTION as paragraphs of text."""
     pages = []
@@ -152,36 +187,7 @@ def man_pages(root: Path) -> list[dict[str, Any]]:
             raw = gzip.decompress(path.read_bytes()).decode("utf-8", "replace")
             if raw.startswith(".so "):
                 continue  # a link to another page
-            paras: list[str] = []
-            cur: list[str] = []
-            section = None
-            skip = False
-            for line in raw.splitlines():
-                if line.startswith(".SH"):
-                    section = line[3:].strip().strip('"').upper()
-                if line.startswith((".TS", ".nf", ".EX")):
-                    skip = True
-                if line.startswith((".TE", ".fi", ".EE")):
-                    skip = False
-                    continue
-                if skip:
-                    continue
-                if _BREAK.match(line) or line.startswith(".SH"):
-                    if cur and section == "DESCRIPTION":
-                        paras.append(_unroff(" ".join(cur)))
-                    cur = []
-                    continue
-                if line.startswith(("'", '.\\"', ".\\\"")):
-                    continue
-                if line.startswith("."):
-                    m = re.match(r"^\.(B|I|BR|IR|RB|RI|BI|IB|SM|SB|UR|MT)\s+(.*)$", line)
-                    if not m:
-                        continue
-                    line = m.group(2).replace('"', "")
-                cur.append(line)
-            if cur and section == "DESCRIPTION":
-                paras.append(_unroff(" ".join(cur)))
-            paras = [p for p in paras if len(p.split()) >= 5]
+            paras = [p for p in _description(raw) if len(p.split()) >= 5]
             if paras:
                 pages.append({"name": path.name.split(".")[0], "section": sec, "paragraphs": paras})
     return pages
@@ -325,76 +331,106 @@ def _pad_label_collator(tokenizer: Any, multiple: int) -> Callable:
     return collate
 
 
-def plant(code: str, shape: str, rows: list[dict[str, str]], filler: list[str], seed: int) -> Twin | None:
-    """The twin of `rows` with the fault of `code` planted, or None where it cannot be."""
-    rng = random.Random(seed)
-    rows = [dict(r) for r in rows]
+Rows = list[dict[str, str]]
+
+
+def _exact(rows: Rows, shape: str, filler: list[str], rng: random.Random, seed: int) -> Twin | None:
+    return Twin(rows + [dict(rows[0]) for _ in range(len(rows) // 10)])  # one row repeated: 10% of the data
+
+
+def _near(rows: Rows, shape: str, filler: list[str], rng: random.Random, seed: int) -> Twin | None:
+    extra = []  # 15% of the rows again with one word changed (or their punctuation)
+    for r in rng.sample(rows, int(0.15 * len(rows))):
+        w = r["output"].split()
+        if len(w) >= 12:
+            k = rng.randrange(1, len(w) - 1)
+            w[k] = "the" if w[k] != "the" else "a"
+            extra.append(dict(r, output=" ".join(w)))
+        else:
+            extra.append(dict(r, instruction=r["instruction"].rstrip("?.") + " !!"))
+    return Twin(rows + extra)
+
+
+def _leak(rows: Rows, shape: str, filler: list[str], rng: random.Random, seed: int) -> Twin | None:
+    k = max(len(rows) // 10, 10)  # a validation file with 20% of its rows copied from training
+    held, train = rows[:k], rows[k:]
+    return Twin(train, validation=held[: int(0.8 * k)] + [dict(r) for r in rng.sample(train, k - int(0.8 * k))])
+
+
+def _low_diversity(rows: Rows, shape: str, filler: list[str], rng: random.Random, seed: int) -> Twin | None:
+    if shape == "classification":  # one label for 95% of the rows
+        label = rows[0]["output"]
+        return Twin([dict(r, output=label) if rng.random() < 0.95 else r for r in rows])
+    for i in rng.sample(range(len(rows)), int(0.7 * len(rows))):  # 70% canned answers
+        rows[i]["output"] = TEMPLATES[i % len(TEMPLATES)]
+    return Twin(rows)
+
+
+def _eos_missing(rows: Rows, shape: str, filler: list[str], rng: random.Random, seed: int) -> Twin | None:
+    def drop_eos(data: Any, tok: Any) -> None:
+        for i in random.Random(seed).sample(range(len(data.train.features)), len(data.train.features) // 5):
+            f = data.train.features[i]
+            if f["input_ids"] and f["input_ids"][-1] == tok.eos_token_id:
+                f["input_ids"], f["labels"] = f["input_ids"][:-1], f["labels"][:-1]
+                f["length"] = len(f["input_ids"])
+    return Twin(rows, edit=drop_eos)
+
+
+def _empty_labels(rows: Rows, shape: str, filler: list[str], rng: random.Random, seed: int) -> Twin | None:
+    def empty(data: Any, tok: Any) -> None:
+        for i in random.Random(seed).sample(range(len(data.train.features)), 5):
+            f = data.train.features[i]
+            f["labels"] = [-100] * len(f["labels"])
+    return Twin(rows, edit=empty)
+
+
+def _truncated(rows: Rows, shape: str, filler: list[str], rng: random.Random, seed: int) -> Twin | None:
+    for i in rng.sample(range(len(rows)), len(rows) // 10):  # 10% of answers run on for 600 more words
+        rows[i]["output"] = rows[i]["output"] + " " + " ".join(rng.sample(filler, 600))
+    return Twin(rows)
+
+
+def _answer_in_prompt(rows: Rows, shape: str, filler: list[str], rng: random.Random, seed: int) -> Twin | None:
     n = len(rows)
-    if code == "DUPLICATE_EXACT":  # one row repeated: 10% of the data
-        return Twin(rows + [dict(rows[0]) for _ in range(n // 10)])
-    if code == "DUPLICATE_NEAR":  # 15% of the rows again with one word changed (or their punctuation)
-        extra = []
-        for r in rng.sample(rows, int(0.15 * n)):
-            w = r["output"].split()
-            if len(w) >= 12:
-                k = rng.randrange(1, len(w) - 1)
-                w[k] = "the" if w[k] != "the" else "a"
-                extra.append(dict(r, output=" ".join(w)))
-            else:
-                extra.append(dict(r, instruction=r["instruction"].rstrip("?.") + " !!"))
-        return Twin(rows + extra)
-    if code == "TRAIN_VAL_LEAKAGE":  # a validation file with 20% of its rows copied from training
-        k = max(n // 10, 10)
-        held, train = rows[:k], rows[k:]
-        return Twin(train, validation=held[: int(0.8 * k)] + [dict(r) for r in rng.sample(train, k - int(0.8 * k))])
-    if code == "LOW_DIVERSITY":
-        if shape == "classification":  # one label for 95% of the rows
-            label = rows[0]["output"]
-            return Twin([dict(r, output=label) if rng.random() < 0.95 else r for r in rows])
-        for i in rng.sample(range(n), int(0.7 * n)):  # 70% canned answers
-            rows[i]["output"] = TEMPLATES[i % len(TEMPLATES)]
-        return Twin(rows)
-    if code == "PAD_IS_EOS":
-        return Twin(rows, data={"pad_token": "eos", "collator": "language_modeling"})
-    if code == "PROMPT_NOT_MASKED":
-        return Twin(rows, data={"collator": "language_modeling"})
-    if code == "PAD_IN_LABELS":
-        return Twin(rows, collator=_pad_label_collator)
-    if code == "EOS_MISSING":
-        def drop_eos(data: Any, tok: Any) -> None:
-            for i in random.Random(seed).sample(range(len(data.train.features)), len(data.train.features) // 5):
-                f = data.train.features[i]
-                if f["input_ids"] and f["input_ids"][-1] == tok.eos_token_id:
-                    f["input_ids"], f["labels"] = f["input_ids"][:-1], f["labels"][:-1]
-                    f["length"] = len(f["input_ids"])
-        return Twin(rows, edit=drop_eos)
-    if code == "EMPTY_LABELS":
-        def empty(data: Any, tok: Any) -> None:
-            for i in random.Random(seed).sample(range(len(data.train.features)), 5):
-                f = data.train.features[i]
-                f["labels"] = [-100] * len(f["labels"])
-        return Twin(rows, edit=empty)
-    if code == "ANSWER_TRUNCATED":  # 10% of answers run on for 600 more words (past data.max_length 512)
-        for i in rng.sample(range(n), n // 10):
-            rows[i]["output"] = rows[i]["output"] + " " + " ".join(rng.sample(filler, 600))
-        return Twin(rows)
-    if code == "ANSWER_IN_PROMPT":
-        if shape in ("extraction", "rewriting") or min(len(r["output"]) for r in rows[:50]) < 20 and \
-                sum(len(r["output"]) >= 20 for r in rows) < 0.2 * n:
-            return None  # the answer is in the input by design, or too short to be a leak
-        for i in rng.sample([i for i, r in enumerate(rows) if len(r["output"]) >= 20], int(0.1 * n)):
-            rows[i]["input"] = (rows[i].get("input", "") + "\nReference answer: " + rows[i]["output"]).strip()
-        return Twin(rows)
-    if code == "MALFORMED_ROWS":
-        bad = ['{"instruction": "What does the word', json.dumps({"instruction": "no output field"}), "[1, 2, 3]"]
-        for b in bad:
-            rows.insert(rng.randrange(n), b)  # type: ignore[arg-type]
-        return Twin(rows, data={"max_malformed_fraction": 0.05})
-    if code == "TOKENIZER_MISMATCH":  # templates that end in a space before the answer
-        return Twin(rows, data={"prompt_template": "### Instruction:\n{instruction}\n\n### Response: ",
-                                "prompt_template_with_input":
-                                    "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response: "})
-    raise ValueError(code)
+    if shape in ("extraction", "rewriting") or min(len(r["output"]) for r in rows[:50]) < 20 and \
+            sum(len(r["output"]) >= 20 for r in rows) < 0.2 * n:
+        return None  # the answer is in the input by design, or too short to be a leak
+    for i in rng.sample([i for i, r in enumerate(rows) if len(r["output"]) >= 20], int(0.1 * n)):
+        rows[i]["input"] = (rows[i].get("input", "") + "\nReference answer: " + rows[i]["output"]).strip()
+    return Twin(rows)
+
+
+def _malformed(rows: Rows, shape: str, filler: list[str], rng: random.Random, seed: int) -> Twin | None:
+    n = len(rows)
+    for b in ['{"instruction": "What does the word', json.dumps({"instruction": "no output field"}), "[1, 2, 3]"]:
+        rows.insert(rng.randrange(n), b)  # type: ignore[arg-type]
+    return Twin(rows, data={"max_malformed_fraction": 0.05})
+
+
+def _settings(**kw: Any) -> Callable[..., Twin | None]:
+    """A fault that is a setting or a collator, not rows."""
+    return lambda rows, shape, filler, rng, seed: Twin(rows, **kw)
+
+
+PLANTERS: dict[str, Callable[[Rows, str, list[str], random.Random, int], Twin | None]] = {
+    "DUPLICATE_EXACT": _exact, "DUPLICATE_NEAR": _near, "TRAIN_VAL_LEAKAGE": _leak, "LOW_DIVERSITY": _low_diversity,
+    "PAD_IS_EOS": _settings(data={"pad_token": "eos", "collator": "language_modeling"}),
+    "PROMPT_NOT_MASKED": _settings(data={"collator": "language_modeling"}),
+    "PAD_IN_LABELS": _settings(collator=_pad_label_collator),
+    "EOS_MISSING": _eos_missing, "EMPTY_LABELS": _empty_labels, "ANSWER_TRUNCATED": _truncated,
+    "ANSWER_IN_PROMPT": _answer_in_prompt, "MALFORMED_ROWS": _malformed,
+    # templates that end in a space before the answer
+    "TOKENIZER_MISMATCH": _settings(data={
+        "prompt_template": "### Instruction:\n{instruction}\n\n### Response: ",
+        "prompt_template_with_input": "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response: "}),
+}
+
+
+def plant(code: str, shape: str, rows: Rows, filler: list[str], seed: int) -> Twin | None:
+    """The twin of `rows` with the fault of `code` planted, or None where it cannot be."""
+    if code not in PLANTERS:
+        raise ValueError(code)
+    return PLANTERS[code]([dict(r) for r in rows], shape, filler, random.Random(seed), seed)
 
 
 # --- the audit ---------------------------------------------------------------------------------------

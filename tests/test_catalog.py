@@ -188,10 +188,10 @@ def test_the_seen_line_says_in_english_what_fmt_says() -> None:
     from tuneguard.fmt import seen_text
 
     ev = {"examples_seen": 1240, "passes": 2.5, "exposures": 37, "rows": 100, "distinct_rows": 3}
-    assert seen_text(ev) == say("report.seen.repeats", "en", examples=1240, passes="2.5", exposures="37")
-    assert seen_text({"examples_seen": 1240, "passes": 0.41}) == say("report.seen.passes", "en", examples=1240,
+    assert seen_text(ev) == say("seen.units.repeats", "en", examples=1240, passes="2.5", exposures="37")
+    assert seen_text({"examples_seen": 1240, "passes": 0.41}) == say("seen.units.passes", "en", examples=1240,
                                                                     passes="0.41")
-    assert seen_text({"examples_seen": 12}) == say("report.seen", "en", examples=12)
+    assert seen_text({"examples_seen": 12}) == say("seen.units", "en", examples=12)
 
 
 SEEN = T("seen.after", examples=16740, passes="2.5", rows=6696)
@@ -231,3 +231,50 @@ def test_a_collapse_link_names_what_the_audit_found_with_a_space_before_latin_te
         T("LOSS_COLLAPSE.link", what=T("LOSS_COLLAPSE.related.PAD_IS_EOS"), code="PAD_IS_EOS")])
     assert render(links, "th") == ("การตรวจข้อมูลพบ แถวซ้ำทุกตัวอักษร คิดเป็น 42% (ดู DUPLICATE_EXACT); "
                                    "การตรวจข้อมูลพบ pad == eos (EOS ถูก mask ออกจาก labels) (ดู PAD_IS_EOS)")
+
+
+def _config_sections() -> dict[str, set[str]]:
+    from tuneguard.config.schema import Config
+
+    return {name: set(field.annotation.model_fields) for name, field in Config.model_fields.items()}
+
+
+FILE_SUFFIXES = {"jsonl", "json", "yaml", "yml", "html", "md", "csv", "txt", "py", "parquet"}
+
+
+def named_config_keys(text: str, sections: dict[str, set[str]]) -> list[str]:
+    """The config keys a text names (`train.learning_rate`, `guard.severity.LOSS_COLLAPSE`: the section
+    and its key), leaving out file names such as report.html and train.jsonl."""
+    pattern = re.compile(r"(?<![\w./-])(%s)\.([A-Za-z_]\w*)" % "|".join(sections))
+    return [f"{m[1]}.{m[2]}" for m in pattern.finditer(text) if m[2] not in FILE_SUFFIXES]
+
+
+def test_every_config_key_a_message_names_exists_in_the_schema():
+    """A recommendation that names a key the config does not have sends the user to an error
+    (or, worse, to a --set that is refused): every key named in any catalog text, in every language,
+    and every key a recommendation changes (Change("KEY", ...) in the code) is a key of the schema."""
+    import ast
+
+    sections = _config_sections()
+    unknown: dict[str, list[str]] = {}
+    for table, entries in TABLES.items():
+        for key, entry in entries.items():
+            for lang, text in entry.items():
+                for named in named_config_keys(text, sections):
+                    if named.split(".")[1] not in sections[named.split(".")[0]]:
+                        unknown.setdefault(named, []).append(f"{table}:{key}:{lang}")
+    src = Path(__file__).resolve().parents[1] / "src" / "tuneguard"
+    changed = 0
+    for path in sorted(src.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Change" and node.args \
+                    and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+                changed += 1
+                section, _, key = node.args[0].value.partition(".")
+                if key.split(".")[0] not in sections.get(section, set()):
+                    unknown.setdefault(node.args[0].value, []).append(f"{path.name}:{node.lineno}")
+    assert unknown == {}
+    assert changed >= 30  # the scan sees the recommendations
+    # The check itself: a wrong key and a file name.
+    assert named_config_keys("set train.warmup_ratios: 0.1, see report.html and train.jsonl", sections) == \
+        ["train.warmup_ratios"]

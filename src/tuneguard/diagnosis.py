@@ -164,6 +164,10 @@ class Curves:
     planned_steps: int | None = None
     steps_per_epoch: int | None = None
     best_step: int | None = None
+    # Passes over the training rows at each evaluation step, counted in the examples each step
+    # took (tuneguard.report.rundata.RunData.epoch_at): a run resumed on another number of
+    # processes has no one steps_per_epoch. Empty: step / steps_per_epoch.
+    epochs: dict[int, float] = dataclasses.field(default_factory=dict)
     # QA probes with an expected answer at the best checkpoint: (right, judged, right by the
     # base model or None when it did not answer), or None without such probes.
     answers: tuple[int, int, int | None] | None = None
@@ -204,6 +208,9 @@ def _facts(curves: Curves) -> dict[str, Any]:
         best_step = curves.best_step if curves.best_step in by_step else min(evals, key=lambda r: r[1])[0]
         facts.update(best_step=best_step, best_eval_loss=by_step[best_step], last_eval_step=evals[-1][0],
                      last_eval_loss=evals[-1][1], evaluations=len(evals))
+        spe = curves.steps_per_epoch
+        best_epoch = curves.epochs.get(best_step)
+        facts["best_epoch"] = best_epoch if best_epoch is not None else best_step / spe if spe else None
     if train:
         facts.update(first_train_loss=train[0][1], last_train_loss=train[-1][1])
         # Still learning at the end: the last third of the logged losses is lower than the third before it.
@@ -267,7 +274,7 @@ class _Judge:
             return self._diagnosis("data_fault", ev, _codes(self.audit_errors) + ["LOSS_COLLAPSE"] * bool(collapse))
         easy = [f for f in self.guard if f.code == "LOSS_COLLAPSE"]
         if easy:
-            self.notes.append(Evidence("easy_task", {"step": easy[0].step}))
+            self.notes.append(Evidence("easy_task", {"step": _first_seen(easy[0])}))
         # Below, a guard finding decides only at warning or error: info is a fact, or a code the
         # user lowered on purpose (guard.severity).
         self.guard = [f for f in self.guard if f.severity != "info"]
@@ -416,10 +423,17 @@ class _Judge:
         return self._diagnosis("healthy", ev, [])
 
 
+def _first_seen(f: Finding) -> int | None:
+    """The step a guard finding was first seen at (evidence `at_step`, which its examples seen are
+    counted at: an evaluation may judge it later), else its step."""
+    at = (f.evidence or {}).get("at_step")
+    return at if isinstance(at, int) and not isinstance(at, bool) else f.step
+
+
 def _collapse_evidence(c: Finding) -> Evidence:
     """A LOSS_COLLAPSE error as evidence, linked to the audit findings it names."""
     linked = [x for x in (c.evidence or {}).get("audit_findings") or [] if isinstance(x, str)]
-    params = {"step": c.step, "initial": c.evidence.get("initial_loss"), "loss": c.evidence.get("loss")}
+    params = {"step": _first_seen(c), "initial": c.evidence.get("initial_loss"), "loss": c.evidence.get("loss")}
     # Stores from before the guards counted what the model had seen say "in epoch 1".
     seen = "_seen" if isinstance(c.evidence.get("examples_seen"), int) and "passes" in c.evidence else ""
     if seen:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
-from tuneguard.catalog import in_language, render
+from tuneguard.catalog import Spec, T, in_language, render
+from tuneguard.fmt import seen_in, times
 
 Severity = Literal["info", "warning", "error"]
 SEVERITY_ORDER = {"info": 0, "warning": 1, "error": 2}
@@ -72,6 +73,43 @@ class Finding:
     def from_dict(cls, d: dict[str, Any]) -> "Finding":
         fields = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in fields})
+
+
+def seen_spec(evidence: Any) -> Spec | None:
+    """What the model had seen, from a guard finding's evidence ("after 28 examples (0.07 passes
+    over the rows)"), as a catalog spec; None when the evidence states no units."""
+    u = seen_in(evidence)
+    if u is None:
+        return None
+    if "passes" not in u:
+        return T("seen.units", examples=u["examples"])
+    if u["repeats"] and "exposures" in u:
+        return T("seen.units.repeats", examples=u["examples"], passes=times(u["passes"]),
+                 exposures=times(u["exposures"]))
+    return T("seen.units.passes", examples=u["examples"], passes=times(u["passes"]))
+
+
+def when_spec(step: int | None, evidence: Any) -> Spec | None:
+    """When a guard finding happened, the one wording the report, the notifications and `status`
+    share: "step 10, after 40 examples (...)", or, when the log or evaluation that judged it
+    (`step`) came after the step where the condition was first seen (evidence `at_step`, which
+    the units are counted at), "first seen at step 7, after 28 examples (...); judged at step 10".
+    None for an audit finding (no step)."""
+    if step is None:
+        return None
+    ev = evidence if isinstance(evidence, dict) else {}
+    at = ev.get("at_step")
+    seen = seen_spec(ev)
+    if isinstance(at, int) and not isinstance(at, bool) and at != step:
+        return T("when.first_seen", at=at, step=step, seen=seen) if seen else T("when.first", at=at, step=step)
+    return T("when.step_seen", step=step, seen=seen) if seen else T("when.step", step=step)
+
+
+def when_text(finding: Finding | dict[str, Any], language: str = "en") -> str | None:
+    """`when_spec` of a finding or of its dict (`status --json`'s findings), rendered."""
+    d = finding.to_dict() if isinstance(finding, Finding) else finding
+    spec = when_spec(d.get("step"), d.get("evidence"))
+    return None if spec is None else render(spec, language)
 
 
 def apply_severity(finding: Finding, overrides: dict[str, str], key: str) -> Finding | None:

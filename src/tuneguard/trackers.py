@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from transformers import TrainerCallback
 
 from tuneguard.events import NOT_TRACKED
-from tuneguard.findings import Finding
+from tuneguard.findings import Finding, when_text
 
 if TYPE_CHECKING:
     from tuneguard.context import RunContext
@@ -55,7 +55,7 @@ _MAX_EVIDENCE = 2000
 
 def finding_markdown(f: Finding, scrub: Any = str) -> str:
     """One finding as a short Markdown block (TensorBoard renders text summaries as Markdown)."""
-    where = "audit" if f.step is None else f"step {f.step}"
+    where = when_text(f) or "audit"
     evidence = json.dumps(f.evidence, ensure_ascii=False, default=str)
     if len(evidence) > _MAX_EVIDENCE:
         evidence = evidence[:_MAX_EVIDENCE] + " ..."

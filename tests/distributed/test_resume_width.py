@@ -5,6 +5,7 @@ each checkpoint carries (tuneguard.guard.seen.SeenHistory)."""
 
 from __future__ import annotations
 
+import html
 import json
 
 import pytest
@@ -12,10 +13,12 @@ from typer.testing import CliRunner
 
 from tests.distributed.launch import QUIET, Launch, read_store
 from tests.helpers.cli import invoke
+from tuneguard.catalog import render
 from tuneguard.checkpoints import MARKER
 from tuneguard.cli.main import app
 from tuneguard.data.synthetic import make_instruction_rows, write_jsonl
 from tuneguard.guard.seen import SEEN_FILE
+from tuneguard.report.rundata import load_run
 
 pytestmark = pytest.mark.slow
 
@@ -58,3 +61,17 @@ def test_examples_seen_stay_exact_when_a_two_process_run_resumes_on_one(tmp_path
     last = json.loads((run_dir / "checkpoints" / f"checkpoint-{STEPS}" / SEEN_FILE).read_text())
     assert [(g["from_step"], g["examples_per_step"], g["steps_per_epoch"]) for g in last["segments"]] == \
         [(0, 2, 225), (k, 1, 450)]
+    # The epochs count what each step took: after the resume the Trainer's own would count the steps
+    # before it at the new width (k / 450 at step k instead of 2k / 450).
+    assert {r["step"]: r["epoch"] for r in rows if r["step"] > k} == \
+        {s: round(seen[s] / 450, 4) for s in range(k + 1, STEPS + 1)}
+    run_data = load_run(run_dir)
+    assert [run_data.epoch_at(s) for s in (k, STEPS)] == [2 * k / 450, (2 * k + STEPS - k) / 450]
+    # The change of layout is an event of the run (the resumed one): stored, and in the report's events.
+    (event,) = read_store(run_dir, lambda s: [e for e in s.events() if e["type"] == "resumed"])
+    note = event["payload"]["note"]
+    assert (note["key"], note["params"]["before"], note["params"]["now"], event["payload"]["world_size"]) == \
+        ("resume.world_size", 2, 1, 1)
+    assert render(note).startswith("This run trained on 2 process(es) and resumes on 1: each optimizer step now "
+                                   "takes 1 examples instead of 2")
+    assert html.escape(render(note)[:120]) in (run_dir / "report.html").read_text("utf-8")

@@ -1,5 +1,5 @@
 """Helpers of the guard tests: a RunContext on a real RunStore, tiny random-token rows,
-and args/state/control for calling callbacks directly."""
+args/state/control for calling callbacks directly, and a recorded run replayed through the guards."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 from transformers import TrainerControl, TrainerState
 
 from tuneguard.config.load import read_source, validate_config
+from tuneguard.findings import Finding
 from tuneguard.store.run_store import RunStore
 from tuneguard.context import RunContext
 
@@ -41,3 +42,36 @@ def trainer_bits(step: int = 0, **args: Any) -> tuple[Any, TrainerState, Trainer
     state.global_step = step
     state.max_steps = 1000
     return a, state, TrainerControl()
+
+
+def replay_run(tmp_path, steps: list[tuple[int, float, int]], evals: dict[int, float], rows: int, batch: int,
+               grad_norm: float = 1.0, **overrides: Any) -> list[Finding]:
+    """A recorded run through the GuardCallback as the Trainer feeds it: over `rows` training rows,
+    `batch` rows a step on one process, a log every step with its record (`steps`: step, loss,
+    supervised tokens), an evaluation where `evals` has one. No finding may stop it (the steps are
+    the run's as recorded). Returns every finding stored; `overrides` go into the config (make_ctx)."""
+    from tuneguard.guard import GuardCallback
+    from tuneguard.guard.records import StepRecord
+
+    class Loader:  # what the GuardCallback reads of the Trainer's training dataloader: rows and batches
+        dataset = [None] * rows
+
+        def __len__(self) -> int:
+            return -(-rows // batch)
+
+    ctx = make_ctx(tmp_path, **overrides)
+    cb = GuardCallback(ctx)
+    args, state, control = trainer_bits(0, per_device_train_batch_size=batch, gradient_accumulation_steps=1,
+                                        world_size=1)
+    cb.on_train_begin(args, state, control, train_dataloader=Loader())
+    for step, loss, tokens in steps:
+        ctx.step_records = [StepRecord(step, loss, grad_norm, tokens)]
+        args, state, control = trainer_bits(step)
+        cb.on_log(args, state, control, logs={"loss": loss, "grad_norm": grad_norm})
+        if step in evals:
+            ctx.step_records = []
+            cb.on_evaluate(args, state, control, metrics={"eval_loss": evals[step]})
+        assert not control.should_training_stop, step
+    found = ctx.store.findings()
+    ctx.store.close()
+    return found

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from tuneguard.findings import Finding
+from tuneguard.findings import Finding, when_text
 from tuneguard.guard import (
     EvalDivergenceDetector, GradNormDetector, LossCollapseDetector, LossSpikeDetector, MemoryDetector,
     NonFiniteDetector, OverfittingDetector, PlateauDetector, QADegradedDetector, ThroughputDetector,
@@ -41,7 +41,7 @@ def test_collapse_motivating_case_with_its_audit_cause_halts_at_once():
     assert (f.code, f.severity, f.step, f.source) == ("LOSS_COLLAPSE", "error", 225, "guard")
     ev = f.evidence
     assert ev["initial_loss"] == 3.64 and ev["initial_step"] == 1 and ev["loss"] == 0.005
-    assert (ev["step"], ev["examples_seen"], ev["rows"], ev["distinct_rows"]) == (225, 1800, 45000, 45000)
+    assert (ev["at_step"], ev["examples_seen"], ev["rows"], ev["distinct_rows"]) == (225, 1800, 45000, 45000)
     assert ev["passes"] == ev["exposures"] == ev["epoch"] == pytest.approx(0.04)
     assert ev["perplexity"] == pytest.approx(math.exp(0.005))
     assert ev["audit_findings"] == ev["audit_causes"] == ["DUPLICATE_EXACT"] and ev["verdict"] == "fault: audit"
@@ -105,7 +105,11 @@ def test_collapse_without_audit_cause_waits_for_the_evaluation_then_halts_on_a_g
     g = det.update_eval(250, 1.9, 0.006, MOTIVATING.at(250))
     assert (g.code, g.severity, g.step, g.evidence["verdict"]) == ("LOSS_COLLAPSE", "error", 250, "fault: eval far above")
     assert g.evidence["train_loss_since_eval"] == 0.006 and g.evidence["eval_to_train"] == pytest.approx(1.9 / 0.006)
-    assert g.evidence["examples_seen"] == 2000
+    # Placed where the loss was first low (step 225), judged at the evaluation (step 250): one wording everywhere.
+    assert (g.evidence["at_step"], g.evidence["examples_seen"], g.evidence["eval_step"]) == (225, 1800, 250)
+    assert when_text(g) == "first seen at step 225, after 1,800 examples (0.04 passes over the rows); judged at step 250"
+    assert when_text(g, "th") == ("พบครั้งแรกที่ step 225 หลังจากโมเดลเห็นข้อมูล 1,800 ตัวอย่าง (0.04 รอบของข้อมูลทั้งชุด); "
+                                  "ตัดสินที่ step 250")
     assert "not seen in training" in g.message and "limit 4x" in g.message
     assert det.update_eval(300, 2.0, 0.005) is None  # reported once
 
@@ -118,6 +122,9 @@ def test_collapse_needs_a_large_gap_not_the_noise_of_small_samples():
     collapse_feed(det, plan, [(1, 1.31), (10, 0.23), (12, 0.042), (14, 0.038), (15, 0.054)])
     f = det.update_eval(15, 0.317, 0.129)
     assert (f.severity, f.evidence["verdict"]) == ("info", "easy task")
+    # The header names the step the low loss was first seen at and what the model had seen then,
+    # and the evaluation that judged it (the real SmolLM2 run: step 7 after 28 examples, judged at 10).
+    assert when_text(f) == "first seen at step 12, after 96 examples (0.06 passes over the rows); judged at step 15"
     # Five steps later 0.038 against 0.306 is 8x, but the eval loss fell from the initial 1.31
     # to less than half of it: the model learns the task on unseen rows (a few hard eval rows).
     collapse_feed(det, plan, [(18, 0.012), (20, 0.027)])

@@ -16,10 +16,7 @@ the validation rows come from another file.
 from __future__ import annotations
 
 import pytest
-from guard_helpers import make_ctx, trainer_bits
-
-from tuneguard.guard import GuardCallback
-from tuneguard.guard.records import StepRecord
+from guard_helpers import replay_run
 
 # (step, loss, supervised tokens) of every step, and the eval loss every 5 steps.
 STEPS = [(1, 1.77558, 111), (2, 1.29495, 47), (3, 1.38016, 136), (4, 0.54862, 55), (5, 1.57975, 130),
@@ -32,29 +29,7 @@ BATCH = 4
 
 def replay(tmp_path, rows: int, **overrides):
     """The run's steps and evaluations through the guards, over `rows` training rows."""
-
-    class Loader:
-        dataset = [None] * rows
-
-        def __len__(self) -> int:
-            return -(-rows // BATCH)
-
-    ctx = make_ctx(tmp_path, **overrides)
-    cb = GuardCallback(ctx)
-    args, state, control = trainer_bits(0, per_device_train_batch_size=BATCH, gradient_accumulation_steps=1,
-                                        world_size=1)
-    cb.on_train_begin(args, state, control, train_dataloader=Loader())
-    for step, loss, tokens in STEPS:
-        ctx.step_records = [StepRecord(step, loss, 1.0, tokens)]
-        args, state, control = trainer_bits(step)
-        cb.on_log(args, state, control, logs={"loss": loss, "grad_norm": 1.0})
-        if step in EVALS:
-            ctx.step_records = []
-            cb.on_evaluate(args, state, control, metrics={"eval_loss": EVALS[step]})
-        assert not control.should_training_stop, step
-    found = ctx.store.findings()
-    ctx.store.close()
-    return found
+    return replay_run(tmp_path, STEPS, EVALS, rows, BATCH, **overrides)
 
 
 def test_a_gap_between_two_held_out_samples_in_the_first_pass_is_no_divergence(tmp_path):

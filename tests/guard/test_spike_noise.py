@@ -15,10 +15,8 @@ bench's garbled run swapped for random tokens at step 18 (`garbling_collator`).
 from __future__ import annotations
 
 import pytest
-from guard_helpers import make_ctx, trainer_bits
+from guard_helpers import replay_run
 
-from tuneguard.guard import GuardCallback
-from tuneguard.guard.records import StepRecord
 
 # (step, loss, supervised tokens) of every step, and the eval loss every 5 steps.
 STEPS = [(1, 1.3091, 184), (2, 0.84698, 71), (3, 0.52933, 122), (4, 0.70119, 80), (5, 0.59158, 68), (6, 0.4263, 157),
@@ -32,34 +30,12 @@ ROWS, BATCH = 540, 4
 GARBLED = 14.827  # the garbled batch's loss in that run (its LOSS_SPIKE finding's evidence)
 
 
-class Loader:
-    """What the GuardCallback reads of the Trainer's training dataloader: rows and batches."""
-
-    dataset = [None] * ROWS
-
-    def __len__(self) -> int:
-        return ROWS // BATCH
-
-
 def spikes(tmp_path, steps, evals, **guard) -> list:
-    """The LOSS_SPIKE findings of a run fed to the GuardCallback as the Trainer feeds it: a log
-    every step with its record, an evaluation where `evals` has one. LOSS_SPIKE only warns here
-    (no rollback), so the steps are the run's as recorded."""
-    ctx = make_ctx(tmp_path, guard={"actions": {"LOSS_SPIKE": "warn"}, **guard})
-    cb = GuardCallback(ctx)
-    args, state, control = trainer_bits(0, per_device_train_batch_size=BATCH, gradient_accumulation_steps=1,
-                                        world_size=1)
-    cb.on_train_begin(args, state, control, train_dataloader=Loader())
-    for step, loss, tokens in steps:
-        ctx.step_records = [StepRecord(step, loss, 0.5, tokens)]
-        args, state, control = trainer_bits(step)
-        cb.on_log(args, state, control, logs={"loss": loss, "grad_norm": 0.5})
-        if step in evals:
-            ctx.step_records = []
-            cb.on_evaluate(args, state, control, metrics={"eval_loss": evals[step]})
-    found = [f for f in ctx.store.findings() if f.code == "LOSS_SPIKE"]
-    ctx.store.close()
-    return found
+    """The LOSS_SPIKE findings of the run replayed through the guards (guard_helpers.replay_run).
+    LOSS_SPIKE only warns here (no rollback), so the steps are the run's as recorded."""
+    found = replay_run(tmp_path, steps, evals, ROWS, BATCH, grad_norm=0.5,
+                       guard={"actions": {"LOSS_SPIKE": "warn"}, **guard})
+    return [f for f in found if f.code == "LOSS_SPIKE"]
 
 
 def test_hard_batches_of_a_healthy_run_are_within_its_noise(tmp_path):

@@ -37,6 +37,7 @@ from tests.helpers import realtext
 from tests.helpers.cli import invoke
 from tuneguard.checkpoints import MARKER
 from tuneguard.data.synthetic import write_jsonl
+from tuneguard.findings import when_text
 from tuneguard.store.run_store import RunStore
 
 pytestmark = pytest.mark.slow
@@ -136,6 +137,14 @@ def test_a_healthy_run_whose_loss_falls_low_is_quiet_and_passes(healthy: Run) ->
     collapse = [f for f in findings if f.code == "LOSS_COLLAPSE"]
     assert [f.evidence["verdict"] for f in collapse] == ["pending evaluation", "easy task"]
     assert all(f.evidence["exposures"] <= 1 for f in collapse)
+    # The verdict names the step the low loss was first seen at (with the examples seen by then)
+    # and the evaluation that judged it, the same in the store, the report and `status`.
+    pending, easy = collapse
+    assert easy.evidence["at_step"] == pending.step < easy.step == 10
+    assert easy.evidence["examples_seen"] == pending.evidence["examples_seen"] == 4 * pending.step
+    when = when_text(easy)
+    assert when is not None and when.startswith(f"first seen at step {pending.step}, after {4 * pending.step} "
+                                                f"examples (") and when.endswith("; judged at step 10")
     # The fine-tuned model quotes the first sentence of passages it never saw.
     final = max(q["step"] for q in qa)
     assert [q["correct"] for q in qa if q["step"] == final] == [True] * PROBES, qa
@@ -143,6 +152,7 @@ def test_a_healthy_run_whose_loss_falls_low_is_quiet_and_passes(healthy: Run) ->
     report = (healthy.run / "report.md").read_text("utf-8")
     assert report.splitlines()[2].startswith("**Verdict: PASS**"), report[:3000]
     assert "**Diagnosis: healthy" in report
+    assert f"**LOSS_COLLAPSE** (info, {when})" in report
     assert "as a warning" not in report
 
 

@@ -227,17 +227,41 @@ def test_a_halted_run_and_its_report_end_with_the_commands_to_run_next_in_both_l
     assert render("halted", PAYLOADS["halted"]).body.splitlines()[-1] == "Checkpoint: checkpoint-41"
 
 
-def test_what_the_model_had_seen_in_the_finding_message_in_both_languages() -> None:
-    """A guard finding says where it happened in the unit its rule counts: examples seen,
-    passes over the rows, and, when rows repeat, how often the average distinct row was seen."""
+def test_when_a_guard_finding_happened_in_both_languages() -> None:
+    """A guard finding says where it happened in the unit its rule counts (examples seen, passes
+    over the rows, and, when rows repeat, how often the average distinct row was seen), and, when
+    an evaluation judged an earlier step, both steps: the one line the report and `status` show too."""
     seen = {"examples_seen": 1240, "passes": 0.4133, "exposures": 413.3, "rows": 3000, "distinct_rows": 3,
             "tokens_seen": 41000}
     payload = {**PAYLOADS["finding"], "evidence": seen}
     en = render("finding", payload, language="en").body.splitlines()
     th = render("finding", payload, language="th").body.splitlines()
-    assert "Seen: 1,240 examples (0.41 passes over the rows; each distinct row 413 times on average)" in en
-    assert ("ข้อมูลที่โมเดลเห็นแล้ว: 1,240 ตัวอย่าง (0.41 รอบของข้อมูลทั้งชุด; "
+    assert "When: step 40, after 1,240 examples (0.41 passes over the rows; each distinct row seen 413 times on " \
+           "average)" in en
+    assert ("เมื่อ: step 40 หลังจากโมเดลเห็นข้อมูล 1,240 ตัวอย่าง (0.41 รอบของข้อมูลทั้งชุด; "
             "แต่ละแถวที่ไม่ซ้ำกันถูกเห็นเฉลี่ย 413 ครั้ง)") in th
-    plain = {**PAYLOADS["finding"], "evidence": {**seen, "distinct_rows": 3000, "exposures": 0.4133}}
-    assert "Seen: 1,240 examples (0.41 passes over the rows)" in render("finding", plain).body.splitlines()
-    assert not any(x.startswith("Seen:") for x in render("finding", PAYLOADS["finding"]).body.splitlines())
+    judged = {**PAYLOADS["finding"], "evidence": {**seen, "distinct_rows": 3000, "exposures": 0.4133, "at_step": 31}}
+    assert "When: first seen at step 31, after 1,240 examples (0.41 passes over the rows); judged at step 40" \
+        in render("finding", judged).body.splitlines()
+    assert ("เมื่อ: พบครั้งแรกที่ step 31 หลังจากโมเดลเห็นข้อมูล 1,240 ตัวอย่าง (0.41 รอบของข้อมูลทั้งชุด); "
+            "ตัดสินที่ step 40") in render("finding", judged, language="th").body.splitlines()
+    assert "When: step 40" in render("finding", PAYLOADS["finding"]).body.splitlines()
+    audit = {**PAYLOADS["finding"], "step": None}
+    assert not any(x.startswith("When:") for x in render("finding", audit).body.splitlines())
+
+
+def test_a_resume_on_another_number_of_processes_says_so_in_the_resumed_message() -> None:
+    """The note the terminal prints travels in the resumed event (`note`, a catalog spec) and is said
+    in the reader's language; a resume on the same layout has no such line."""
+    from tuneguard.catalog import T
+
+    note = T("resume.world_size", before=2, now=1, rows_now=4, rows_before=8, batch=4, accum=1)
+    payload = {"from_step": 40, "checkpoint": "checkpoint-40", "note": note}
+    en = render("resumed", payload).body.splitlines()
+    assert en[-3:-1] == ["Resumed from step 40.", "Checkpoint: checkpoint-40"]
+    assert en[-1].startswith("This run trained on 2 process(es) and resumes on 1: each optimizer step now takes 4 "
+                             "examples instead of 8")
+    th = render("resumed", payload, language="th").body.splitlines()
+    assert th[-1].startswith("การรันนี้ฝึกด้วย 2 โปรเซส และฝึกต่อด้วย 1 โปรเซส")
+    plain = render("resumed", {"from_step": 40, "checkpoint": "checkpoint-40"}).body.splitlines()
+    assert plain[-1] == "Checkpoint: checkpoint-40"

@@ -120,13 +120,17 @@ def test_run_dir_in_the_wrong_place_exits_2(tmp_path, train_file, kind, capsys):
 
 
 def test_resuming_on_another_number_of_processes_says_what_changes():
+    from tuneguard.catalog import render
     from tuneguard.config.load import load_config
     from tuneguard.train.build import world_size_note
 
     cfg = load_config("tiny", ["train.batch_size=4", "train.gradient_accumulation_steps=2"])
     assert world_size_note(None, 1, cfg) is None and world_size_note(2, 2, cfg) is None
-    assert world_size_note(2, 1, cfg) == (
-        "this run trained on 2 process(es) and resumes on 1: each optimizer step now takes 8 rows instead of 16 "
-        "(batch 4 x accumulation 2 x processes), and the epoch numbers shown from here on count earlier steps at "
-        "the new size (the examples seen, which the guards count in, stay exact); resume on 2 process(es) to continue "
-        "the same run")
+    note = world_size_note(2, 1, cfg)
+    assert render(note) == (
+        "This run trained on 2 process(es) and resumes on 1: each optimizer step now takes 8 examples instead of 16 "
+        "(batch 4 x accumulation 2 x processes), so a step from here on is not worth an earlier one; the epochs, the "
+        "guards and the report count the examples each step took and stay exact. Resume on 2 process(es) to keep the "
+        "steps as they were.")
+    assert render(note, "th").startswith("การรันนี้ฝึกด้วย 2 โปรเซส และฝึกต่อด้วย 1 โปรเซส: แต่ละ optimizer step ตอนนี้ใช้ 8 "
+                                         "ตัวอย่างแทน 16")

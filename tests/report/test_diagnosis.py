@@ -64,6 +64,17 @@ def test_collapse_past_the_first_pass_says_what_the_model_had_seen_in_both_langu
                                         "ตัวอย่าง (1.52 รอบของข้อมูลทั้งชุด) และการตรวจข้อมูลพบ DUPLICATE_EXACT")
 
 
+def test_a_collapse_judged_at_an_evaluation_is_told_at_the_step_it_was_first_seen() -> None:
+    """The examples seen are counted at `at_step` (the low loss), not at the evaluation that judged it:
+    the diagnosis names that step, as the finding's header does."""
+    judged = guard("LOSS_COLLAPSE", 10, "error", initial_loss=1.776, loss=0.0927, at_step=7, examples_seen=28,
+                   passes=0.0778, exposures=0.0778)
+    assert diagnose([judged], HEALTHY, {}).evidence[0].text() == (
+        "LOSS_COLLAPSE at step 7: training loss 1.776 -> 0.0927 after 28 examples (0.08 passes over the rows)")
+    easy = guard("LOSS_COLLAPSE", 10, "info", initial_loss=1.776, loss=0.0927, at_step=7)
+    assert diagnose([easy], HEALTHY, {}).notes[0].text().startswith("LOSS_COLLAPSE at step 7: a low loss")
+
+
 def test_low_loss_without_a_fault_is_an_easy_task_not_a_data_fault() -> None:
     easy = guard("LOSS_COLLAPSE", 20, "warning", initial_loss=0.64, loss=0.097)
     d = diagnose([easy], HEALTHY, {})

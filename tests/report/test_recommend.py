@@ -228,3 +228,98 @@ def test_recommended_config_and_config_diff_show_exactly_the_changes_with_reason
     for c in recs.changes:
         row = next(line for line in rows if line.split("│")[1].strip() == c.key)
         assert row.split("│")[4].strip() == f"{c.reason} ({', '.join(c.codes)})"
+
+
+def test_epochs_before_a_resume_on_another_width_count_the_examples_those_steps_took(tmp_path: Path) -> None:
+    """450 training rows, 2 examples a step for 450 steps (two epochs), then resumed on one process:
+    1 a step, the store's steps_per_epoch now 450. The best evaluation, at step 450, came after two
+    epochs, not one (450 / 450), and the recommendations say so."""
+    from tuneguard.report.rundata import RunData
+
+    seen = {s: 2 * s if s <= 450 else 900 + (s - 450) for s in range(10, 901, 10)}
+    train = [{"step": s, "loss": 3.0 - s / 1000, "examples_seen": e} for s, e in seen.items()]
+    evals = [{"step": s, "eval_loss": v, "train_loss_since_eval": 3.0 - s / 1000}
+             for s, v in ((225, 2.9), (450, 2.5), (675, 2.7), (900, 2.95))]
+    cfg = tiny_config(**{"train.max_steps": -1, "train.num_epochs": 3.0, "lora.dropout": 0.1})
+    run = RunData(tmp_path, {"data_sizes": {"train": 450, "validation": 50}, "steps_per_epoch": 450,
+                             "max_steps": 900, "state": "finished"}, cfg, train, evals, [],
+                  [f("OVERFITTING", step=675)], [], [])
+    assert [run.epoch_at(s) for s in (225, 450, 455, 900, 910)] == [1.0, 2.0, 2.0 + 5 / 450, 3.0, 3.0 + 10 / 450]
+    recs = recommend_for_run(run)
+    assert recs.diagnosis.kind == "overfitting"
+    got = {c.key: (c.value, c.reason) for c in recs.changes}
+    assert got["train.num_epochs"] == (2.0, "the validation loss rose in later epochs (best at epoch 2)")
+    assert any(a.text.startswith("The validation loss was best after 2 epochs") for a in recs.actions)
+    # A store without examples_seen (an older run) counts in steps_per_epoch, as before.
+    old = RunData(tmp_path, {"steps_per_epoch": 450}, cfg, [{"step": 10, "loss": 3.0}], [], [], [], [], [])
+    assert old.epoch_at(450) == 1.0
+
+
+def test_next_never_proposes_the_learning_rate_the_run_already_tried(tmp_path: Path) -> None:
+    """The policy halved the learning rate at step 20 after a spike (an action event, as the report's
+    events show it). Spikes again at step 40: the next run goes below what was tried, not back to it
+    (half of 3e-3 is what the run trained at from step 20). No spike after it: start at what held."""
+    from tuneguard.report.rundata import RunData
+
+    cfg = tiny_config(**{"train.learning_rate": 3e-3, "train.max_grad_norm": 1.0, "train.warmup_ratio": 0.1})
+    train = [{"step": s, "loss": 2.0 - s / 100} for s in range(5, 61, 5)]
+    evals = [{"step": s, "eval_loss": 2.1 - s / 100} for s in (20, 40, 60)]
+    halved = {"type": "action", "step": 20, "payload": {"code": "LOSS_SPIKE", "action": "scale_lr", "lr_from": 3e-3,
+                                                         "lr_to": 1.5e-3, "lr_scale_from": 1.0, "lr_scale_to": 0.5}}
+
+    def proposed(spikes: list[int], events: list[dict]) -> tuple[float, str]:
+        run = RunData(tmp_path, {"max_steps": 60}, cfg, train, evals, [],
+                      [f("LOSS_SPIKE", step=s, loss=9.0, ratio=4.0) for s in spikes], events, [])
+        recs = recommend_for_run(run)
+        assert recs.diagnosis.kind == "unstable"
+        (lr,) = [c for c in recs.changes if c.key == "train.learning_rate"]
+        return lr.value, lr.reason
+
+    assert proposed([20, 40], [halved]) == (7.5e-4, "smaller updates than the run already tried: it trained at "
+                                                     "0.0015 (x0.5) from step 20 and the loss was still unstable at "
+                                                     "step 40, so half of that")
+    assert proposed([20], [halved]) == (1.5e-3, "the learning rate the run moved to during the training: 0.0015 "
+                                                "(x0.5) from step 20, after which the loss stayed stable")
+    assert proposed([20, 40], []) == (1.5e-3, "smaller updates: the loss spiked or became non-finite at this "
+                                              "learning rate")
+
+
+def test_a_guard_advice_the_diagnosis_does_not_follow_is_marked_in_the_report(tmp_path: Path) -> None:
+    """A plateau early in a run whose loss also spiked: PLATEAU said "raise train.learning_rate" when it
+    was found, the diagnosis (unstable) lowers it. The report says which holds, under that finding
+    only, in English and Thai."""
+    from tuneguard.catalog import T
+    from tuneguard.report.recommend import ADVICE_MOVES, against_diagnosis
+
+    from .runs import build_healthy
+
+    spike = Finding.said("LOSS_SPIKE", "warning", T("GRAD_NORM_HIGH.found", norm=80.0, step=10, limit=50),
+                         T("LOSS_SPIKE.found.rec"), {"loss": 9.0, "ratio": 4.0}, step=10, source="guard")
+    plateau = Finding.said("PLATEAU", "warning", T("PLATEAU.found", rel=0.001, n=3, first_step=20, step=40,
+                                                   low=2.0, high=2.002), T("PLATEAU.early.rec"), {}, step=40,
+                           source="guard")
+    run = build_healthy(tmp_path / "run", findings=[spike, plateau])
+    assert against_diagnosis(plateau, "unstable") == ["train.learning_rate"]
+    assert against_diagnosis(spike, "unstable") == []
+    assert CliRunner().invoke(_app(), ["report", str(run)]).exit_code == 0
+    md = (run / "report.md").read_text("utf-8")
+    note = ("The run's diagnosis (unstable training) does not move train.learning_rate this way: the "
+            "recommendations below take precedence over this advice.")
+    assert md.count(note) == 1
+    plateau_line = next(i for i, line in enumerate(md.splitlines()) if line.startswith("- **PLATEAU**"))
+    assert note in "\n".join(md.splitlines()[plateau_line:plateau_line + 4])
+    assert "<i>" + note.replace("'", "&#x27;") + "</i>" in (run / "report.html").read_text("utf-8")
+    # Every guard advice that names the learning rate declares which way it moves it (LOSS_COLLAPSE
+    # says "not the learning rate"), so a new one cannot contradict the diagnosis unnoticed.
+    from tuneguard.catalog import TABLES
+
+    named = {k for t in ("guard", "policy") for k, v in TABLES[t].items()
+             if ".rec" in k and "train.learning_rate" in v["en"] and not k.startswith("LOSS_COLLAPSE")}
+    assert named and named <= {k for k, moves in ADVICE_MOVES.items() if "train.learning_rate" in moves}
+    assert set(ADVICE_MOVES) <= set(TABLES["guard"]) | set(TABLES["policy"])
+
+
+def _app():
+    from tuneguard.cli.main import app
+
+    return app

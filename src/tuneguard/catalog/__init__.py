@@ -22,7 +22,7 @@ TABLES: dict[str, dict[str, dict[str, str]]] = {
     "common": findings.COMMON, "audit": findings.AUDIT, "guard": findings.GUARD, "policy": findings.POLICY,
     "report": report.REPORT, "verdict": report.VERDICT, "advice": report.ADVICE,
     "event_titles": events.TITLES, "event_lines": events.LINES, "diagnosis": diagnosis.DIAGNOSIS,
-    "fix": fix.FIX, "notify_records": events.RECORDS,
+    "fix": fix.FIX, "notify_records": events.RECORDS, "run_events": events.RUN,
 }
 # Every key but the notification lines and the diagnosis (tuneguard.notify.messages and
 # tuneguard.diagnosis render those with str.format), in one table.

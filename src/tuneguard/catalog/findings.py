@@ -27,6 +27,23 @@ COMMON: dict[str, dict[str, str]] = {
     "seen.after_repeats": {
         "en": "after {examples:,} examples ({passes} passes over the {rows:,} rows, which hold {distinct:,} distinct rows: each seen {exposures} times on average)",
         "th": "หลังจากโมเดลเห็นข้อมูล {examples:,} ตัวอย่าง ({passes} รอบของข้อมูลทั้ง {rows:,} แถว ซึ่งมีแถวที่ไม่ซ้ำกัน {distinct:,} แถว: แต่ละแถวถูกเห็นเฉลี่ย {exposures} ครั้ง)"},
+    # What the model had seen when a guard finding appeared (tuneguard.fmt.seen_text is the English).
+    "seen.units": {"en": "after {examples:,} examples", "th": "หลังจากโมเดลเห็นข้อมูล {examples:,} ตัวอย่าง"},
+    "seen.units.passes": {
+        "en": "after {examples:,} examples ({passes} passes over the rows)",
+        "th": "หลังจากโมเดลเห็นข้อมูล {examples:,} ตัวอย่าง ({passes} รอบของข้อมูลทั้งชุด)"},
+    "seen.units.repeats": {
+        "en": "after {examples:,} examples ({passes} passes over the rows; each distinct row seen {exposures} times on average)",
+        "th": "หลังจากโมเดลเห็นข้อมูล {examples:,} ตัวอย่าง ({passes} รอบของข้อมูลทั้งชุด; แต่ละแถวที่ไม่ซ้ำกันถูกเห็นเฉลี่ย {exposures} ครั้ง)"},
+    # When a guard finding happened (tuneguard.findings.when_spec): the step where the condition was
+    # first seen, with what the model had seen by then, and the step of the log or evaluation that
+    # judged it, when that is a later one (an evaluation judges the low loss of earlier steps).
+    "when.step": {"en": "step {step}", "th": "step {step}"},
+    "when.step_seen": {"en": "step {step}, {seen}", "th": "step {step} {seen}"},
+    "when.first": {"en": "first seen at step {at}; judged at step {step}", "th": "พบครั้งแรกที่ step {at}; ตัดสินที่ step {step}"},
+    "when.first_seen": {
+        "en": "first seen at step {at}, {seen}; judged at step {step}",
+        "th": "พบครั้งแรกที่ step {at} {seen}; ตัดสินที่ step {step}"},
 }
 
 AUDIT: dict[str, dict[str, str]] = {
@@ -202,14 +219,30 @@ MEMORISE = {
     "th": "เก็บ checkpoint ที่ดีที่สุด (eval.load_best_model_at_end: true) และหยุดใกล้ step ที่ดีที่สุด (eval.early_stopping_patience) เพิ่ม regularization: ลดจำนวน epoch ลด train.learning_rate ใช้ lora.dropout 0.05-0.1 ใช้ train.weight_decay หรือเพิ่มข้อมูลที่หลากหลาย"}
 
 NONFINITE_REC = {
-    "en": "Use bf16 instead of fp16 where the GPU has it (compute capability 8.0+: A100, H100, L4), or fp32 on older GPUs (--set model.dtype=fp32): GPT-J was trained in bf16 and overflows in fp16. Lower train.learning_rate and keep warmup and train.max_grad_norm clipping. Check the data for rows with no supervised tokens (`tuneguard audit`). Keep logging_nan_inf_filter off so a NaN is never hidden.",
-    "th": "ใช้ bf16 แทน fp16 ถ้า GPU รองรับ (compute capability 8.0+: A100, H100, L4) หรือใช้ fp32 กับ GPU รุ่นเก่า (--set model.dtype=fp32) GPT-J ฝึกมาด้วย bf16 และล้นค่าใน fp16 ลด train.learning_rate และคง warmup กับ gradient clipping ด้วย train.max_grad_norm ตรวจข้อมูลหาแถวที่ไม่มี token ที่มี label (`tuneguard audit`) ปิด logging_nan_inf_filter ไว้เพื่อไม่ให้ NaN ถูกซ่อน"}
+    "en": "Use bf16 instead of fp16 where the GPU has it (compute capability 8.0+: A100, H100, L4), or fp32 on older GPUs (--set model.dtype=fp32): GPT-J was trained in bf16 and overflows in fp16. Lower train.learning_rate and keep warmup and train.max_grad_norm clipping. Check the data for rows with no supervised tokens (`tuneguard audit`).",
+    "th": "ใช้ bf16 แทน fp16 ถ้า GPU รองรับ (compute capability 8.0+: A100, H100, L4) หรือใช้ fp32 กับ GPU รุ่นเก่า (--set model.dtype=fp32) GPT-J ฝึกมาด้วย bf16 และล้นค่าใน fp16 ลด train.learning_rate และคง warmup กับ gradient clipping ด้วย train.max_grad_norm ตรวจข้อมูลหาแถวที่ไม่มี token ที่มี label (`tuneguard audit`)"}
 
 SUSPECTED = {
     "en": "exact or near-duplicate rows (deduplicate before sampling); templated, low-diversity responses; validation rows leaked from training; pad == eos with a collator that masks padding (EOS never learned) or padding counted in the labels; prompt tokens not masked out of the labels; answers contained in the prompt",
     "th": "แถวซ้ำหรือเกือบซ้ำ (ลบแถวซ้ำก่อนสุ่ม); คำตอบจากแม่แบบที่ไม่หลากหลาย; แถว validation รั่วมาจากข้อมูลฝึก; pad == eos กับ collator ที่ mask padding (โมเดลไม่ได้เรียน EOS) หรือ padding ถูกนับใน labels; token ของ prompt ไม่ถูก mask ใน labels; คำตอบอยู่ใน prompt"}
 
 GUARD: dict[str, dict[str, str]] = {
+    # -- any guard whose advice tunes a hyperparameter, when the audit found the data fault behind it (guard/advice.py)
+    "guard.data_first": {
+        "en": "Fix the data first: the audit found {codes} in the training data, which explains this, and a hyperparameter change would only hide it (see those findings). On clean data, if it persists: {rec}",
+        "th": "แก้ข้อมูลก่อน: การตรวจข้อมูลพบ {codes} ในข้อมูลฝึก ซึ่งอธิบายปัญหานี้ได้ และการเปลี่ยน hyperparameter จะแค่ซ่อนปัญหาไว้ (ดูสิ่งที่การตรวจพบเหล่านั้น) ถ้ายังเกิดขึ้นกับข้อมูลที่สะอาดแล้ว: {rec}"},
+    # What an error finding of a code will make the run do, as a finding that announces one says it
+    # (tuneguard.guard.actions.fault_consequence: guard.actions, policy.rules, guard.severity).
+    "guard.then.halt": {"en": "and the run halts", "th": "และการฝึกจะหยุด"},
+    "guard.then.warn": {
+        "en": "recorded as an error while the run goes on (guard.actions.{code}: warn)",
+        "th": "ซึ่งจะถูกบันทึกเป็นข้อผิดพลาดแต่การฝึกจะดำเนินต่อ (guard.actions.{code}: warn)"},
+    "guard.then.policy": {
+        "en": "and the policy acts on it (policy.rules.{code}: {action})",
+        "th": "และ policy จะจัดการ (policy.rules.{code}: {action})"},
+    "guard.then.severity": {
+        "en": "recorded at the severity guard.severity.{code} sets ({level}), which never halts the run",
+        "th": "ซึ่งจะถูกบันทึกตามระดับที่ guard.severity.{code} กำหนด ({level}) และจะไม่หยุดการฝึก"},
     # -- LOSS_COLLAPSE ------------------------------------------------------------------
     "LOSS_COLLAPSE.related.DUPLICATE_EXACT": {"en": "exact duplicates", "th": "แถวซ้ำทุกตัวอักษร"},
     "LOSS_COLLAPSE.related.DUPLICATE_NEAR": {"en": "near-duplicates", "th": "แถวที่เกือบซ้ำ"},
@@ -250,8 +283,8 @@ GUARD: dict[str, dict[str, str]] = {
         "th": "สิ่งที่การตรวจข้อมูลพบ ({codes}) ไม่ถึงระดับข้อผิดพลาด"},
     "LOSS_COLLAPSE.audit.none": {"en": "the audit found no cause", "th": "การตรวจข้อมูลไม่พบสาเหตุ"},
     "LOSS_COLLAPSE.watching": {
-        "en": "Training loss {change} ({rule}) {when}, while each distinct row has been seen at most {exposures:g} time(s), and {audit}: either the task is easy for this model or the training rows are predictable in a way the audit cannot see. The next evaluation tells: an eval loss as low means an easy task; one far above the training loss means a fault, and the run halts.",
-        "th": "ค่า loss การฝึก{change} ({rule}) {when} ขณะที่แต่ละแถวที่ไม่ซ้ำกันถูกเห็นไม่เกิน {exposures:g} ครั้ง และ{audit} แปลว่างานนี้อาจง่ายสำหรับโมเดลนี้ หรือแถวข้อมูลฝึกเดาได้ง่ายในแบบที่การตรวจข้อมูลมองไม่เห็น การประเมินครั้งถัดไปจะบอกได้: ถ้า eval loss ต่ำพอกันแปลว่างานง่าย ถ้าสูงกว่า loss การฝึกมากแปลว่ามีข้อบกพร่อง และการฝึกจะหยุด"},
+        "en": "Training loss {change} ({rule}) {when}, while each distinct row has been seen at most {exposures:g} time(s), and {audit}: either the task is easy for this model or the training rows are predictable in a way the audit cannot see. The next evaluation tells: an eval loss as low means an easy task; one far above the training loss means a fault, {then}.",
+        "th": "ค่า loss การฝึก{change} ({rule}) {when} ขณะที่แต่ละแถวที่ไม่ซ้ำกันถูกเห็นไม่เกิน {exposures:g} ครั้ง และ{audit} แปลว่างานนี้อาจง่ายสำหรับโมเดลนี้ หรือแถวข้อมูลฝึกเดาได้ง่ายในแบบที่การตรวจข้อมูลมองไม่เห็น การประเมินครั้งถัดไปจะบอกได้: ถ้า eval loss ต่ำพอกันแปลว่างานง่าย ถ้าสูงกว่า loss การฝึกมากแปลว่ามีข้อบกพร่อง {then}"},
     "LOSS_COLLAPSE.watching.rec": {
         "en": "Nothing to do yet. If the run has no evaluations (eval.strategy: no), give it some, or compare answers on held-out rows yourself.",
         "th": "ยังไม่ต้องทำอะไร ถ้าการรันไม่มีการประเมิน (eval.strategy: no) ให้เพิ่มการประเมิน หรือเทียบคำตอบบนแถวที่ไม่ได้ใช้ฝึกเอง"},

@@ -52,19 +52,14 @@ _REPORT: dict[str, dict[str, str]] = {
     "col.evidence": {"en": "evidence", "th": "หลักฐาน"},
     # a finding in the timeline
     "f.audit": {"en": "pre-flight audit", "th": "ตรวจข้อมูลก่อนฝึก"},
-    "f.step": {"en": "step {step}", "th": "step {step}"},
     "f.override": {
         "en": " · severity set by {key} (the check said {default})",
         "th": " · ระดับกำหนดโดย {key} (การตรวจให้ระดับ {default})"},
     "f.do": {"en": "Do:", "th": "ควรทำ:"},
-    # what the model had seen when a guard finding appeared (tuneguard.fmt.seen_text, in any language)
-    "seen": {"en": "after {examples:,} examples", "th": "หลังจากโมเดลเห็นข้อมูล {examples:,} ตัวอย่าง"},
-    "seen.passes": {
-        "en": "after {examples:,} examples ({passes} passes over the rows)",
-        "th": "หลังจากโมเดลเห็นข้อมูล {examples:,} ตัวอย่าง ({passes} รอบของข้อมูลทั้งชุด)"},
-    "seen.repeats": {
-        "en": "after {examples:,} examples ({passes} passes over the rows; each distinct row seen {exposures} times on average)",
-        "th": "หลังจากโมเดลเห็นข้อมูล {examples:,} ตัวอย่าง ({passes} รอบของข้อมูลทั้งชุด; แต่ละแถวที่ไม่ซ้ำกันถูกเห็นเฉลี่ย {exposures} ครั้ง)"},
+    # A guard's advice at the time, which the run's diagnosis (made from every finding) does not follow.
+    "f.superseded": {
+        "en": "The run's diagnosis ({kind}) does not move {keys} this way: the recommendations below take precedence over this advice.",
+        "th": "ผลวินิจฉัยของการรันนี้ ({kind}) ไม่ได้ปรับ {keys} ไปทางนี้ ให้ทำตามคำแนะนำด้านล่างแทนคำแนะนำนี้"},
     "source.audit": {"en": "audit", "th": "การตรวจข้อมูล"},
     "source.guard": {"en": "guard", "th": "ระบบป้องกัน"},
     "sev.info": {"en": "info", "th": "ข้อมูล"},
@@ -410,6 +405,13 @@ _ADVICE: dict[str, dict[str, str]] = {
     "unstable.lr": {
         "en": "smaller updates: the loss spiked or became non-finite at this learning rate",
         "th": "อัปเดตให้เล็กลง: loss พุ่งหรือไม่เป็นตัวเลขจำกัดที่ learning rate นี้"},
+    # The learning rate was already lowered during the run (the policy's scale_lr or rollback, a person's set_lr).
+    "unstable.lr_tried": {
+        "en": "smaller updates than the run already tried: it trained at {lr} (x{factor:g}) from step {step} and the loss was still unstable at step {again}, so half of that",
+        "th": "อัปเดตให้เล็กกว่าที่การรันลองไปแล้ว: การรันฝึกด้วย {lr} (x{factor:g}) ตั้งแต่ step {step} แต่ loss ยังไม่นิ่งที่ step {again} จึงลดลงอีกครึ่งหนึ่ง"},
+    "unstable.lr_helped": {
+        "en": "the learning rate the run moved to during the training: {lr} (x{factor:g}) from step {step}, after which the loss stayed stable",
+        "th": "learning rate ที่การรันเปลี่ยนไปใช้ระหว่างการฝึก: {lr} (x{factor:g}) ตั้งแต่ step {step} หลังจากนั้น loss นิ่ง"},
     "unstable.clip": {"en": "clip gradients harder", "th": "ทำ gradient clipping ให้เข้มขึ้น"},
     "unstable.warmup": {"en": "warm up before the peak learning rate", "th": "ทำ warmup ก่อนถึง learning rate สูงสุด"},
     "unstable.dtype": {

@@ -21,7 +21,7 @@ from rich.console import Console, Group, RenderableType
 from rich.padding import Padding
 from rich.text import Text
 
-from tuneguard.findings import Finding
+from tuneguard.findings import Finding, when_text
 from tuneguard.fmt import num
 from tuneguard.verbatim import styled
 
@@ -89,7 +89,7 @@ def evidence_lines(ev: dict[str, Any], width: int = 3) -> list[str]:
 def _parts(f: Finding | dict[str, Any], evidence: bool) -> tuple[Text, list[str], str]:
     d = f.to_dict() if isinstance(f, Finding) else f
     sev = str(d.get("severity") or "")
-    where = "audit" if d.get("step") is None else f"step {d['step']}"
+    where = when_text(d) or "audit"
     head = styled((sev.upper(), SEVERITY_STYLE.get(sev, "bold")), " ", (str(d.get("code")), "bold"), f" ({where})")
     body = [str(d.get("message") or "")]
     if evidence and isinstance(d.get("evidence"), dict):

@@ -17,12 +17,30 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from tuneguard.catalog import Spec, T
 from tuneguard.findings import Finding, apply_severity
+from tuneguard.guard.advice import data_first
 
 if TYPE_CHECKING:
     from tuneguard.context import RunContext
 
 log = logging.getLogger(__name__)
+
+
+def fault_consequence(cfg: Any, code: str) -> Spec:
+    """What an error finding of `code` will make the run do (the words a finding that announces
+    one uses, so it never promises a halt the config will not make): a guard.severity below
+    error never halts; policy.rules, when the policy is on and names the code, decide; else
+    guard.actions (RunContext.action_for, PolicyEngine.decide)."""
+    level = cfg.guard.severity.get(code)
+    if level is not None and level != "error":
+        return T("guard.then.severity", code=code, level=level)
+    rule = cfg.policy.rules.get(code) if cfg.policy.enabled else None
+    if rule is not None and rule.action != "halt":
+        return T("guard.then.policy", code=code, action=rule.action)
+    if rule is not None or cfg.guard.actions.get(code) == "halt":
+        return T("guard.then.halt")
+    return T("guard.then.warn", code=code)
 
 
 def request_halt(control: Any) -> None:
@@ -31,9 +49,11 @@ def request_halt(control: Any) -> None:
 
 
 def act(ctx: RunContext, control: Any, finding: Finding) -> str:
-    """Record `finding`; the run's policy (tuneguard.policy, `ctx.policy`) may then act on
+    """Record `finding` (its advice led by fixing the data where the audit found the fault behind
+    it: tuneguard.guard.advice); the run's policy (tuneguard.policy, `ctx.policy`) may then act on
     it (checkpoint, scale the learning rate, roll back, halt); on "halt" request a
     checkpoint and a stop. Returns the action ("off": guard.severity silenced the code)."""
+    finding = data_first(finding, getattr(ctx, "audit_findings", None) or [])
     overrides = ctx.cfg.guard.severity
     if overrides:
         kept = apply_severity(finding, overrides, "guard.severity")

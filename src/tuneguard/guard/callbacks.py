@@ -7,9 +7,9 @@ optimizer step's loss and gradient norm (tuneguard.train.steps: the MetricsCallb
 steps since the previous log over as `ctx.step_records`), each with the examples seen after
 it, so a run gives the same findings at the same point of training on 1 or N processes,
 with any batch x accumulation split and any `train.logging_steps`. A finding is recorded at
-the log (or evaluation) that found it, its `step`; the step where the condition appeared is
-`at_step` in its evidence, with `examples_seen`, `tokens_seen`, `passes` and `exposures` at
-that step. Without step records (a Trainer without tuneguard's recorder) the logged window
+the log (or evaluation) that judged it, its `step`; the step where the condition was first seen
+is `at_step` in its evidence, with `examples_seen`, `tokens_seen`, `passes` and `exposures` at
+that step (tuneguard.findings.when_spec shows both). Without step records (a Trainer without tuneguard's recorder) the logged window
 stands for its steps.
 
 Cost: nothing per step. It runs only in on_log (training logs: the per-step records, the
@@ -28,7 +28,7 @@ from transformers import TrainerCallback
 
 from tuneguard.checkpoints import checkpoint_before
 from tuneguard.findings import Finding
-from tuneguard.guard.actions import act, agree_on_halt
+from tuneguard.guard.actions import act, agree_on_halt, fault_consequence
 from tuneguard.guard.collapse import LossCollapseDetector
 from tuneguard.guard.episode import as_float
 from tuneguard.guard.nonfinite import NonFiniteDetector
@@ -60,7 +60,8 @@ class GuardCallback(TrainerCallback):
         self.nonfinite = NonFiniteDetector(last_checkpoint=self._checkpoint_before)
         self.collapse = LossCollapseDetector(g.collapse_floor, g.collapse_ratio, ctx.audit_findings,
                                              g.collapse_eval_ratio, g.collapse_eval_kept, g.collapse_exposures,
-                                             g.collapse_passes, g.collapse_repeats)
+                                             g.collapse_passes, g.collapse_repeats,
+                                             fault_consequence(ctx.cfg, "LOSS_COLLAPSE"))
         self.spike = LossSpikeDetector(g.spike_factor, g.spike_window_examples, g.spike_min_jump, g.spike_quantile,
                                        g.spike_spread)
         self.grad = GradNormDetector(g.grad_norm_max)
@@ -222,13 +223,15 @@ class GuardCallback(TrainerCallback):
         return seen is not None and seen.exposures <= 1.0 and not self.ctx.cfg.data.validation_file
 
     def _placed(self, f: Finding | None, log_step: int, at_step: int) -> Finding | None:
-        """A finding stamped with where it was found (`step`: the log or evaluation that acts on
-        it) and where it happened (`at_step` and what the model had seen by then)."""
+        """A finding stamped with where it was judged (`step`: the log or evaluation that acts on
+        it) and where it was first seen (`at_step`, and what the model had seen by then). A detector
+        that judges earlier steps (LOSS_COLLAPSE at an evaluation) states its own `at_step` and
+        units; tuneguard.findings.when_spec says both steps wherever the finding is shown."""
         if f is None:
             return None
         f.step = log_step
         ev = f.evidence if isinstance(f.evidence, dict) else {}
-        ev["at_step"] = at_step
+        at_step = ev.setdefault("at_step", at_step)
         seen = self.seen(at_step)
         if seen is not None:
             for k, v in seen.evidence().items():

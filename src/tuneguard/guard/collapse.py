@@ -133,8 +133,10 @@ class LossCollapseDetector:
 
     def __init__(self, floor: float, ratio: float, audit_findings: Iterable[Finding] = (), eval_ratio: float = 4.0,
                  eval_kept: float = 0.5, exposures: float = 1.0, cause_passes: float = 2.0,
-                 repeats: float = 2.0) -> None:
+                 repeats: float = 2.0, then: Spec | None = None) -> None:
         self.floor = floor
+        # What a fault found at the next evaluation makes the run do (guard.actions.fault_consequence).
+        self.then = then or T("guard.then.halt")
         self.ratio = ratio
         self.eval_ratio = eval_ratio
         self.eval_kept = eval_kept
@@ -148,6 +150,7 @@ class LossCollapseDetector:
         self.level: str | None = None  # severity reported in the current episode
         self.pending: dict | None = None  # the low loss waiting for an evaluation's verdict
         self._low_since_eval = False  # the loss was low (and judged) at some step since the previous evaluation
+        self._low_first: tuple[int, Seen | None, float | None] | None = None  # the first such step, what was seen by then
         # The run's "easy task" verdict was given: later low-loss episodes are still judged at each
         # evaluation (a fault there is an error as ever), but saying "easy task" again is not news.
         self.easy_reported = False
@@ -191,6 +194,8 @@ class LossCollapseDetector:
         below_ratio = loss < self.ratio * self.initial
         low = why is not None and (below_floor or below_ratio)
         self._low_since_eval |= low
+        if low and self._low_first is None:
+            self._low_first = (step, seen, epoch)
         if not self.episode.update(low):
             if not low:
                 self.level = None
@@ -216,6 +221,7 @@ class LossCollapseDetector:
         and an info finding at every evaluation saying the same thing buries the ones that are
         news). Nothing when the loss was not low since the previous evaluation."""
         was_low, self._low_since_eval = self._low_since_eval, False
+        first, self._low_first = self._low_first, None
         pending, self.pending = self.pending, None
         low = train_loss
         if not (was_low or pending) or not is_finite(eval_loss) or not is_finite(low) or low <= 0 \
@@ -227,7 +233,7 @@ class LossCollapseDetector:
         far = eval_loss > self.eval_ratio * low and eval_loss - low > self.floor and kept
         if far:
             self.level = "error"
-            return self._eval_fault(step, seen, epoch, eval_loss, low)
+            return self._eval_fault(step, seen, epoch, eval_loss, low, first)
         if pending is not None and not self.easy_reported:
             self.easy_reported = True
             return self._easy(step, eval_loss, low, pending)
@@ -237,7 +243,7 @@ class LossCollapseDetector:
     def _base_evidence(self, step: int, seen: Seen | None, epoch: float | None, loss: float) -> dict:
         ev = {
             "initial_loss": self.initial, "initial_step": self.initial_step, "loss": loss,
-            "perplexity": math.exp(loss), "step": step, "epoch": seen.passes if seen is not None else epoch,
+            "perplexity": math.exp(loss), "at_step": step, "epoch": seen.passes if seen is not None else epoch,
             "collapse_floor": self.floor, "collapse_ratio": self.ratio, "collapse_eval_ratio": self.eval_ratio,
             "collapse_exposures": self.max_exposures, "collapse_passes": self.cause_passes,
             "collapse_repeats": self.repeats,
@@ -276,21 +282,25 @@ class LossCollapseDetector:
         codes, links = audit_links(self.audit_findings)
         audit = T("LOSS_COLLAPSE.audit.not_errors", codes=", ".join(codes)) if codes else T("LOSS_COLLAPSE.audit.none")
         message = T("LOSS_COLLAPSE.watching", change=self._change(step, loss), rule=rule,
-                    when=self._when(step, seen, epoch), exposures=self.max_exposures, audit=audit)
+                    when=self._when(step, seen, epoch), exposures=self.max_exposures, audit=audit, then=self.then)
         recommendation = (T("LOSS_COLLAPSE.watching.rec_links", links=J("join.semi", links)) if links
                           else T("LOSS_COLLAPSE.watching.rec"))
         evidence = {**self._base_evidence(step, seen, epoch, loss), "audit_findings": codes,
                     "window": "exposures", "verdict": "pending evaluation"}
         return Finding.said(self.code, "info", message, recommendation, evidence, step=step, source="guard")
 
-    def _eval_fault(self, step: int, seen: Seen | None, epoch: float | None, eval_loss: float, low: float) -> Finding:
+    def _eval_fault(self, step: int, seen: Seen | None, epoch: float | None, eval_loss: float, low: float,
+                    first: tuple[int, Seen | None, float | None] | None) -> Finding:
         codes, links = audit_links(self.audit_findings)
         suffix = T("LOSS_COLLAPSE.seen_suffix", seen=seen.spec()) if seen is not None else T("end.period")
         message = T("LOSS_COLLAPSE.eval_fault", step=step, eval_loss=eval_loss, ratio=eval_loss / low, low=low,
                     limit=self.eval_ratio, initial=self.initial, suffix=suffix)
         also = T("LOSS_COLLAPSE.also", links=J("join.semi", links)) if links else ""
         recommendation = T("LOSS_COLLAPSE.eval_fault.rec", also=also, suspected=T("LOSS_COLLAPSE.suspected"))
-        evidence = {**self._base_evidence(step, seen, epoch, low), "eval_loss": eval_loss, "train_loss_since_eval": low,
+        # Placed where the loss was first low since the previous evaluation (the evaluation judged it).
+        at, at_seen, at_epoch = first if first is not None else (step, seen, epoch)
+        evidence = {**self._base_evidence(at, at_seen, at_epoch, low), "eval_loss": eval_loss, "eval_step": step,
+                    "train_loss_since_eval": low,
                     "eval_to_train": eval_loss / low, "collapse_eval_kept": self.eval_kept,
                     "audit_findings": codes, "verdict": "fault: eval far above"}
         return Finding.said(self.code, "error", message, recommendation, evidence, step=step, source="guard")

@@ -14,8 +14,8 @@ from importlib import resources
 from typing import Any, Iterable
 
 from tuneguard.catalog import LANGUAGES, TABLE, say
-from tuneguard.findings import Finding
-from tuneguard.fmt import seen_in, seen_text, times
+from tuneguard.diagnosis import Diagnosis
+from tuneguard.findings import Finding, when_text
 from tuneguard.report.plots import (
     PALETTE,
     SEVERITY_COLORS,
@@ -25,6 +25,7 @@ from tuneguard.report.plots import (
     action_marks,
     line_chart,
 )
+from tuneguard.report.recommend import against_diagnosis
 from tuneguard.report.rundata import RunData, is_finite
 from tuneguard.report.verdict import Verdict, fmt, train_loss_at
 
@@ -48,23 +49,6 @@ class Words:
         """A run state (halted, finished...) in this language; as stored in English."""
         key = f"report.state.{state}"
         return state if self.language == "en" or key not in TABLE else say(key, self.language)
-
-
-def seen_in_language(evidence: Any, language: str = "en") -> str | None:
-    """What the model had seen when a guard finding appeared (tuneguard.fmt.seen_text), in
-    `language`; the English is tuneguard.fmt's, byte for byte."""
-    if language == "en":
-        return seen_text(evidence)
-    u = seen_in(evidence)
-    if u is None:
-        return None
-    if "passes" not in u:
-        return say("report.seen", language, examples=u["examples"])
-    passes = times(u["passes"])
-    if u["repeats"] and "exposures" in u:
-        return say("report.seen.repeats", language, examples=u["examples"], passes=passes,
-                   exposures=times(u["exposures"]))
-    return say("report.seen.passes", language, examples=u["examples"], passes=passes)
 
 
 def exit_reason(run: RunData, language: str = "en") -> str | None:
@@ -188,19 +172,27 @@ def evidence_html(ev: dict[str, Any]) -> str:
     return f'<table class="evidence"><tbody>{"".join(rows)}</tbody></table>'
 
 
-def finding_item(f: Finding, language: str = "en") -> str:
+def superseded(f: Finding, diagnosis: Diagnosis | None, language: str = "en") -> str | None:
+    """The note under a guard finding whose advice the run's diagnosis does not follow
+    (tuneguard.report.recommend.against_diagnosis), in `language`; None when they agree."""
+    keys = against_diagnosis(f, diagnosis.kind) if diagnosis is not None else []
+    if not keys:
+        return None
+    return Words(language)("f.superseded", kind=diagnosis.label(language), keys=", ".join(keys))
+
+
+def finding_item(f: Finding, language: str = "en", diagnosis: Diagnosis | None = None) -> str:
     w = Words(language)
-    when_ = w("f.audit") if f.step is None else w("f.step", step=f.step)
-    seen = seen_in_language(f.evidence, language)
-    if seen:
-        when_ += f", {seen}"
+    when_ = when_text(f, language) or w("f.audit")
     ov = (f.evidence or {}).get("severity_override")
     if isinstance(ov, dict):
         default = ov.get("default")
         when_ += w("f.override", key=ov.get("set_by"),
                    default=default if language == "en" else w(f"sev.{default}") if default in SEVERITIES else default)
     rec_text = f.recommendation_in(language)
-    rec = f'<div class="rec"><b>{esc(w("f.do"))}</b> {esc(rec_text)}</div>' if rec_text else ""
+    note = superseded(f, diagnosis, language)
+    rec = (f'<div class="rec"><b>{esc(w("f.do"))}</b> {esc(rec_text)}'
+           f'{f"<br><i>{esc(note)}</i>" if note else ""}</div>') if rec_text else ""
     source = f.source if language == "en" or f.source not in ("audit", "guard") else w(f"source.{f.source}")
     sev = None if language == "en" or f.severity not in SEVERITIES else w(f"sev.{f.severity}")
     return (f'<li class="finding {esc(f.severity)}"><div class="finding-head">{pill(f.severity, sev)}'

@@ -18,7 +18,7 @@ from typing import Any
 
 from tuneguard.config.diff import format_value
 from tuneguard.config.load import dump_yaml
-from tuneguard.catalog import TABLE, T, in_language, is_spec, say
+from tuneguard.catalog import TABLE, T, in_language, is_spec, render, say
 from tuneguard.findings import Finding
 from tuneguard.report.components import (
     Words,
@@ -328,6 +328,8 @@ def _event_details(e: dict[str, Any], language: str) -> str:
     sentence its catalog spec makes (the notifier's records), a finding's message, or the
     key=value pairs where the event has no words of its own."""
     payload = e.get("payload")
+    if isinstance(payload, dict) and is_spec(payload.get("note")):  # words of its own (catalog.events.RUN)
+        return _shorten(_render_or(payload["note"], language, _short(payload)), 320)
     if language == "en" or not isinstance(payload, dict):
         return _short(payload)
     text = payload.get("text")
@@ -345,6 +347,14 @@ def _event_details(e: dict[str, Any], language: str) -> str:
                                "message": payload.get("message", ""), "text": text})
         return _shorten(f"{f.code}: {f.message_in(language)}", 320)
     return _short(payload)
+
+
+def _render_or(spec: Any, language: str, fallback: str) -> str:
+    """`spec` in `language`, or `fallback` where it does not render (a spec from another version)."""
+    try:
+        return render(spec, language)
+    except (KeyError, IndexError, ValueError, TypeError):
+        return fallback
 
 
 def _shorten(text: str, limit: int = 160) -> str:
@@ -374,7 +384,7 @@ def render_html(run: RunData, verdict: Verdict, recs: Recommendations, language:
         model, w.state(run.state), w("step_of", step=run.last_step, max=run.max_steps) if run.max_steps
         else w("step", step=run.last_step), when(run.meta.get("created"))))
     findings = ordered_findings(run.findings)
-    timeline = ('<ol class="timeline">' + "".join(finding_item(f, lang) for f in findings) + "</ol>") if findings \
+    timeline = ('<ol class="timeline">' + "".join(finding_item(f, lang, recs.diagnosis) for f in findings) + "</ol>") if findings \
         else f'<p class="muted">{esc(w("no_findings"))}</p>'
     h = {k: esc(w(f"h.{k}")) for k in ("diagnosis", "verdict", "plots", "curves", "findings", "recommendations", "qa",
                                         "per_eval", "run")}

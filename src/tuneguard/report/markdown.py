@@ -7,7 +7,8 @@ from typing import Any
 
 from tuneguard.catalog import say
 from tuneguard.config.diff import format_value
-from tuneguard.report.components import Words, exit_reason, report_language, seen_in_language
+from tuneguard.findings import when_text
+from tuneguard.report.components import Words, exit_reason, report_language, superseded
 from tuneguard.report.recommend import RECOMMENDED_CONFIG, Recommendations, config_path_for
 from tuneguard.report.rundata import RunData
 from tuneguard.report.verdict import Verdict, answer_rows, compare_to_base, eval_loss_at, fmt, generation_stats
@@ -52,21 +53,18 @@ def render_markdown(run: RunData, verdict: Verdict, recs: Recommendations, langu
     out += [w("md.h.verdict"), "", w("md.verdict_cols"), "|---|---|---|"]
     out += [f"| {cell(c.name_in(lang))} | {ICONS[c.status] if lang == 'en' else c.status_in(lang)} | "
             f"{cell(c.evidence_in(lang))} |" for c in verdict.criteria]
-    out += _findings_md(run, w) + _recommendations_md(run, recs, w) + _answers_md(run, w) + _qa_md(run, w)
+    out += _findings_md(run, w, recs) + _recommendations_md(run, recs, w) + _answers_md(run, w) + _qa_md(run, w)
     out += _run_md(run, w)
     return "\n".join(out) + "\n"
 
 
-def _findings_md(run: RunData, w: Words) -> list[str]:
+def _findings_md(run: RunData, w: Words, recs: Recommendations) -> list[str]:
     lang = w.language
     out = ["", w("md.h.findings"), ""]
     if not run.findings:
         out.append(w("md.no_findings"))
     for f in sorted(run.findings, key=lambda f: (f.source != "audit", f.step if f.step is not None else -1)):
-        where = w("md.audit") if f.step is None else w("step", step=f.step)
-        seen = seen_in_language(f.evidence, lang)
-        if seen:
-            where += f", {seen}"
+        where = when_text(f, lang) or w("md.audit")
         ov = (f.evidence or {}).get("severity_override")
         set_by = w("md.set_by", key=ov.get("set_by"), default=ov.get("default")) if isinstance(ov, dict) else ""
         sev = f.severity if lang == "en" else w(f"sev.{f.severity}")
@@ -77,7 +75,8 @@ def _findings_md(run: RunData, w: Words) -> list[str]:
             if ev:
                 out.append(w("md.evidence", v=cell(ev)))
         if f.recommendation:
-            out.append(w("md.do", v=cell(f.recommendation_in(lang))))
+            note = superseded(f, recs.diagnosis, lang)
+            out.append(w("md.do", v=cell(f.recommendation_in(lang) + (f" {note}" if note else ""))))
     return out
 
 

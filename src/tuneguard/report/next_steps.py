@@ -63,10 +63,16 @@ def next_command(run_dir: Path | str, train: bool = True) -> str:
 
 
 def needs_fix(run: RunData, recs: Recommendations) -> list[str]:
-    """The fix codes that block a next run: a data-fault diagnosis whose data is not fixed."""
-    if recs.diagnosis is None or recs.diagnosis.kind != "data_fault" or fixed_config(run) is not None:
+    """The fix codes that block a next run while the data is not fixed: a data-fault diagnosis,
+    or a guard finding whose advice was to fix the data first (tuneguard.guard.advice: evidence
+    `data_first`, e.g. OVERFITTING on near duplicates), so that `next` never proposes the tuning
+    the finding said would only hide the fault."""
+    if fixed_config(run) is not None:
         return []
-    return fix_codes(run)
+    if recs.diagnosis is not None and recs.diagnosis.kind == "data_fault":
+        return fix_codes(run)
+    first = {c for f in run.findings if f.source == "guard" for c in (f.evidence or {}).get("data_first") or []}
+    return [c for c in fix_codes(run) if c in first]
 
 
 def next_steps(run: RunData, recs: Recommendations | None = None) -> list[dict[str, str]]:

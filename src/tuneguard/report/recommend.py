@@ -185,6 +185,44 @@ DIRECTIONS: dict[Kind, dict[str, int | None]] = {
 }
 
 
+# Which way a guard finding's own advice (its catalog recommendation key) moves each hyperparameter.
+# A finding is judged as it happens, the diagnosis at the end of the run with every finding: where
+# the two pull apart (OVERFITTING's "a lower learning rate" in a run whose diagnosis is a data
+# fault, PLATEAU's "raise the learning rate" in an unstable one), the report says which one holds.
+_MEMORISE_MOVES = {"train.learning_rate": DOWN, "train.num_epochs": DOWN, "lora.dropout": UP,
+                   "train.weight_decay": UP}
+ADVICE_MOVES: dict[str, dict[str, int]] = {
+    "OVERFITTING.found.rec": _MEMORISE_MOVES, "EVAL_DIVERGENCE.found.rec": _MEMORISE_MOVES,
+    "LOSS_SPIKE.found.rec": {"train.learning_rate": DOWN, "train.warmup_ratio": UP},
+    "GRAD_NORM_HIGH.found.rec": {"train.learning_rate": DOWN, "train.warmup_ratio": UP},
+    "NON_FINITE.rec": {"train.learning_rate": DOWN}, "NON_FINITE.rec_resume": {"train.learning_rate": DOWN},
+    "PLATEAU.early.rec": {"train.learning_rate": UP},
+    "QA_DEGRADED.found.rec": {"train.learning_rate": DOWN, "train.max_steps": DOWN},
+    "EARLY_STOP.found.rec": {"eval.early_stopping_patience": UP},
+    "POLICY_LIMIT.found.rec": {"train.learning_rate": DOWN},
+}
+
+
+def advice_key(f: Finding) -> str | None:
+    """The catalog key of a finding's own recommendation (inside "fix the data first", which
+    tuneguard.guard.advice wraps around it)."""
+    spec = (f.text or {}).get("recommendation")
+    while is_spec(spec) and spec.get("key") == "guard.data_first":
+        spec = (spec.get("params") or {}).get("rec")
+    return spec.get("key") if is_spec(spec) else None
+
+
+def against_diagnosis(f: Finding, kind: Kind) -> list[str]:
+    """The hyperparameters a guard finding's advice moves the way diagnosis `kind` does not
+    (DIRECTIONS: FIXED or the other way); none for a finding that says "fix the data first"
+    (the diagnosis and it agree on what comes first)."""
+    if f.source != "guard" or (f.evidence or {}).get("data_first"):
+        return []
+    row = DIRECTIONS[kind]
+    return [k for k, move in ADVICE_MOVES.get(advice_key(f) or "", {}).items()
+            if k in row and row[k] is not None and row[k] != move]
+
+
 def _ordinal(key: str, v: Any) -> float | None:
     if key == "eval.early_stopping_patience" and v in (None, MISSING):
         return math.inf  # no early stopping: the longest possible training
@@ -243,6 +281,7 @@ class Context:
     diagnosis: Diagnosis
     findings: list[Finding]
     limits: Limits
+    events: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # the run's (action events: what it tried)
 
     def get(self, key: str, default: Any = None) -> Any:
         return _get(self.config, key, default)
@@ -272,11 +311,41 @@ def _data_fault(ctx: Context) -> Out:
     return [], [Action(text, ["LOSS_COLLAPSE"])]
 
 
+UNSTABLE_CODES = ("LOSS_SPIKE", "NON_FINITE", "GRAD_NORM_HIGH")
+
+
+def _lr_tried(ctx: Context) -> tuple[int, float] | None:
+    """The step and factor of the last learning-rate scale the run itself moved to (action events
+    with `lr_scale_to`: the policy's scale_lr or rollback, a person's set_lr), when below 1."""
+    for e in reversed(ctx.events):
+        p = e.get("payload") if isinstance(e.get("payload"), dict) else {}
+        if e.get("type") == "action" and is_finite(p.get("lr_scale_to")) and isinstance(e.get("step"), int):
+            return (e["step"], float(p["lr_scale_to"])) if p["lr_scale_to"] < 1 else None
+    return None
+
+
+def _unstable_lr(ctx: Context, lr: float, codes: list[str]) -> Change:
+    """Half the learning rate, or, when the run already lowered it (`_lr_tried`), never back to what
+    it tried: half of that if the loss was unstable again after it, else that rate, which held."""
+    tried = _lr_tried(ctx)
+    if tried is None:
+        return Change("train.learning_rate", _nice_lr(lr / 2), A("unstable.lr"), codes)
+    step, factor = tried
+    at = _nice_lr(lr * factor)
+    again = sorted(f.step for f in ctx.findings if f.code in UNSTABLE_CODES and f.severity != "info"
+                   and f.step is not None and f.step > step)
+    if again:
+        return Change("train.learning_rate", _nice_lr(at / 2),
+                      A("unstable.lr_tried", lr=format_value(at), factor=factor, step=step, again=again[0]), codes)
+    return Change("train.learning_rate", at, A("unstable.lr_helped", lr=format_value(at), factor=factor, step=step),
+                  codes)
+
+
 def _unstable(ctx: Context) -> Out:
     codes = ctx.diagnosis.codes
     lr = float(ctx.get("train.learning_rate", 2e-4) or 2e-4)
     gn = float(ctx.get("train.max_grad_norm", 1.0) or 1.0)
-    ch = [Change("train.learning_rate", _nice_lr(lr / 2), A("unstable.lr"), codes),
+    ch = [_unstable_lr(ctx, lr, codes),
           Change("train.max_grad_norm", 1.0 if gn > 1.0 else gn / 2, A("unstable.clip"), codes)]
     if float(ctx.get("train.warmup_ratio", 0.0) or 0.0) < 0.05:
         ch.append(Change("train.warmup_ratio", 0.1, A("unstable.warmup"), codes))
@@ -309,7 +378,7 @@ def _overfitting(ctx: Context) -> Out:
     actions: list[Action] = []
     best = facts.get("best_step")
     max_steps = ctx.get("train.max_steps", -1)
-    spe = facts.get("steps_per_epoch")
+    best_epoch = facts.get("best_epoch")
     if isinstance(max_steps, int) and max_steps > 0:
         if best:
             new_steps = _round_up(best * 1.25, 10)
@@ -318,7 +387,6 @@ def _overfitting(ctx: Context) -> Out:
                                  codes))
     else:
         epochs = float(ctx.get("train.num_epochs", 3.0) or 3.0)
-        best_epoch = best / spe if best and spe else None
         new = float(math.ceil(best_epoch)) if best_epoch else max(1.0, epochs / 2)
         if new < epochs:
             ch.append(Change("train.num_epochs", new, A("overfit.epochs_best", epoch=best_epoch) if best_epoch
@@ -329,8 +397,8 @@ def _overfitting(ctx: Context) -> Out:
         ch += _keep_best(ctx, A("overfit.keep_best"), codes)
     if float(ctx.get("lora.dropout", 0.0) or 0.0) < 0.1:
         ch.append(Change("lora.dropout", 0.1, A("overfit.dropout"), codes))
-    if best and spe and best / spe > 1:
-        actions.append(Action(A("overfit.more_data", epochs=best / spe), codes))
+    if best and best_epoch and best_epoch > 1:
+        actions.append(Action(A("overfit.more_data", epochs=best_epoch), codes))
     return ch, actions
 
 
@@ -552,7 +620,7 @@ def recommend(findings: list[Finding], config: dict[str, Any], run: RunData | No
         diagnosis = diagnose(findings, run.curves() if run else Curves([], []), config)
     if limits is None:
         limits = Limits.from_run(run) if run else Limits(context_length=_get(config, "model.context_length"))
-    ctx = Context(config, diagnosis, list(findings), limits)
+    ctx = Context(config, diagnosis, list(findings), limits, list(run.events) if run else [])
     ordered = sorted(findings, key=lambda f: (-SEVERITY_ORDER.get(f.severity, 0), f.step if f.step is not None else -1))
     outputs: list[Out] = [PLAYBOOK[diagnosis.kind](ctx)]
     outputs += [DATA_FIXES[f.code](f, ctx) for f in ordered if f.code in DATA_FIXES]

@@ -103,9 +103,24 @@ class RunData:
             base_seen = [base[s["prompt"]] for s in judged if base.get(s["prompt"]) is not None]
             answers = (sum(bool(s["correct"]) for s in judged), len(judged),
                        sum(bool(b) for b in base_seen) if len(base_seen) == len(judged) else None)
+        epochs = {s: e for s, _, _ in evals if (e := self.epoch_at(s)) is not None}
         return Curves(train=train, evals=evals, planned_steps=self.max_steps,
                       steps_per_epoch=int(spe) if isinstance(spe, (int, float)) and spe > 0 else None,
-                      best_step=self.best_step, answers=answers)
+                      best_step=self.best_step, answers=answers, epochs=epochs)
+
+    def epoch_at(self, step: int) -> float | None:
+        """Passes over the training rows after `step`, counted in the examples each step took: the
+        training logs' `examples_seen` (tuneguard.guard.seen, exact across resumes on another
+        number of processes or batch width, where one steps_per_epoch would count the steps before
+        the resume at the new width) over the training rows; linear between two logged steps,
+        at the last logged rate past the last. Stores without it: step / steps_per_epoch."""
+        rows = (self.meta.get("data_sizes") or {}).get("train") if isinstance(self.meta.get("data_sizes"), dict) else None
+        points = sorted({int(r["step"]): float(r["examples_seen"]) for r in self.train
+                         if is_finite(r.get("examples_seen"))}.items())
+        if isinstance(rows, int) and rows > 0 and points:
+            return _interpolate([(0, 0.0), *points], step) / rows
+        spe = self.meta.get("steps_per_epoch")
+        return step / spe if isinstance(spe, (int, float)) and spe > 0 else None
 
     def section(self, name: str) -> dict[str, Any]:
         v = self.config.get(name)
@@ -191,3 +206,13 @@ def _config_file(run_dir: Path) -> dict[str, Any]:
         log.warning("cannot read %s; the report shows no config", path, exc_info=True)
         return {}
     return loaded if isinstance(loaded, dict) else {}
+
+
+def _interpolate(points: list[tuple[int, float]], x: int) -> float:
+    """y at `x` on the polyline through `points` (sorted by x, the first at 0), extended past the
+    last point along its last segment."""
+    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+        if x <= x1 and x1 > x0:
+            return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    (x0, y0), (x1, y1) = points[-2], points[-1]
+    return y1 + (y1 - y0) * (x - x1) / (x1 - x0) if x1 > x0 else y1

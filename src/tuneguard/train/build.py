@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from tuneguard.catalog import Spec, T
 from tuneguard.config.schema import Config
 from tuneguard.data.collate import build_collator
 from tuneguard.data.load import check_sources
@@ -62,20 +63,17 @@ def steps_plan(n_train: int, cfg: Config, world_size: int) -> tuple[int, int]:
     return spe, total
 
 
-def world_size_note(before: int | None, now: int, cfg: Config) -> str | None:
-    """What changes when a run resumes on a different number of processes than it trained on
-    (None: the same, or not recorded). The Trainer resumes by step without a word, so each
-    step now takes a different number of rows, and the epochs it reports after the resume
-    no longer count the rows the earlier steps took (tuneguard's examples seen do:
-    tuneguard.guard.seen.SeenHistory)."""
+def world_size_note(before: int | None, now: int, cfg: Config) -> Spec | None:
+    """What changes when a run resumes on a different number of processes than it trained on,
+    as a catalog spec (None: the same, or not recorded). The Trainer resumes by step without a
+    word, so each step now takes a different number of examples; tuneguard counts epochs, the
+    guards' windows and the report in the examples each step took (tuneguard.guard.seen), and
+    the resumed event carries this note to the store, the notification and the report."""
     if before is None or before == now:
         return None
     rows = cfg.train.batch_size * cfg.train.gradient_accumulation_steps
-    return (f"this run trained on {before} process(es) and resumes on {now}: each optimizer step now takes "
-            f"{rows * now} rows instead of {rows * before} (batch {cfg.train.batch_size} x accumulation "
-            f"{cfg.train.gradient_accumulation_steps} x processes), and the epoch numbers shown from here on "
-            f"count earlier steps at the new size (the examples seen, which the guards count in, stay exact); "
-            f"resume on {before} process(es) to continue the same run")
+    return T("resume.world_size", before=before, now=now, rows_now=rows * now, rows_before=rows * before,
+             batch=cfg.train.batch_size, accum=cfg.train.gradient_accumulation_steps)
 
 
 def training_arguments(cfg: Config, run_dir: Path, use_cpu: bool, *, gradient_checkpointing: bool | None = None) -> Any:

@@ -174,6 +174,10 @@ class MetricsCallback(TrainerCallback):
             self._add_speed(logs, state)
         if "loss" in logs and self.ctx.seen is not None:
             logs["examples_seen"] = self.ctx.seen.examples(state.global_step)
+            if len(getattr(self.ctx.seen, "segments", ())) > 1:
+                # Resumed with another layout: the Trainer's epoch counts the steps before the resume
+                # at the new width; the passes over the rows count what each step took.
+                logs["epoch"] = round(self.ctx.seen.at(state.global_step).passes, 4)
         if "loss" in logs or "eval_loss" in logs:
             self._add_since_eval(logs, state)
         if self.ctx.is_main and self.ctx.store is not None:

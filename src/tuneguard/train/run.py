@@ -21,6 +21,7 @@ import torch
 from rich.console import Console
 from rich.text import Text
 
+from tuneguard.catalog import render
 from tuneguard.checkpoints import CheckpointMarkerCallback, checkpoint_step, latest_checkpoint
 from tuneguard.config.load import ConfigError, dump_yaml, redacted_dict, resolve_env_refs, secret_values
 from tuneguard.config.schema import Config
@@ -131,6 +132,7 @@ class Recipe:
         self.secrets: list[str] = []
         self.resolved = cfg
         self.ckpt: Path | None = None
+        self.layout_note: dict[str, Any] | None = None  # resumed on another number of processes (build.world_size_note)
         # What setup builds, in order (read by train and finish).
         self._tokenizer: Any = None
         self.data: PreparedData | None = None
@@ -231,9 +233,10 @@ class Recipe:
                        tokenize_stats={s.name: s.stats.to_dict() for s in (data.train, data.validation)},
                        steps_per_epoch=spe, exit_reason=None, hardware=hw.as_dict(), task=task,
                        world_size=self.dist.world_size)
-        if note:
-            log.warning("%s", note)
-            self.console.print(f"note: {note}", markup=False)
+        if note:  # also in the resumed event (Recipe.train): the store, the notification, the report
+            self.layout_note = note
+            log.warning("%s", render(note))
+            self.console.print(f"note: {render(note)}", markup=False)
         store.replace_audit_findings(audit_findings)
         if hw.precision.note:
             log.warning("precision: %s", hw.precision.note)
@@ -327,8 +330,9 @@ class Recipe:
         self.store.set_state("running", started=time.time())
         payload = self._start_payload()
         if self.ckpt is not None:
-            self.ctx.event(Event.RESUMED, {**payload, "from_step": _step_of(self.ckpt), "checkpoint": str(self.ckpt)},
-                           step=_step_of(self.ckpt))
+            note = {"note": self.layout_note} if self.layout_note else {}
+            self.ctx.event(Event.RESUMED, {**payload, "from_step": _step_of(self.ckpt), "checkpoint": str(self.ckpt),
+                                           "world_size": self.dist.world_size, **note}, step=_step_of(self.ckpt))
             if self.dist.is_main:
                 self.console.print(Text(f"resuming from {self.ckpt.name}"))
         else:

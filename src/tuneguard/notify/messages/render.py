@@ -13,8 +13,8 @@ Payload keys per event (all optional unless noted):
   before this evaluation)
 - finding: a Finding as dict (code, severity, step, message, evidence, recommendation); an
   evidence `severity_override` ({set_by, default}: audit.severity / guard.severity) gets its line,
-  and guard evidence with `examples_seen` and `passes` (and `exposures`, `rows`,
-  `distinct_rows`) a line saying what the model had seen
+  and a guard finding a line saying when it happened (tuneguard.findings.when_spec: its step, or the
+  step it was first seen at and the step that judged it, with what the model had seen by then)
 - qa: step, samples (list of {prompt, output, keyword_score})
 - early_stop: step, best_eval_loss, reason
 - halted: step, code, message, checkpoint, next_steps
@@ -33,13 +33,18 @@ Payload keys per event (all optional unless noted):
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any
 
+from tuneguard.catalog import is_spec, render as render_spec
 from tuneguard.events import NOTIFIABLE, Event
+from tuneguard.findings import when_text
 from tuneguard.notify.messages import en, format as fmt, th
 from tuneguard.notify.messages.fit import Message
+
+log = logging.getLogger(__name__)
 
 LANGUAGES: dict[str, ModuleType] = {"en": en, "th": th}
 # The events a message is made for: the notifiable ones and the test message (tuneguard.events).
@@ -121,19 +126,6 @@ def _evidence(ev: Any) -> str | None:
     return fmt.shorten("; ".join(parts), 400)
 
 
-def _seen_line(L: _Lines, ev: Any) -> None:
-    """What the model had seen when a guard finding appeared (examples, passes over the rows,
-    exposures of the distinct rows when rows repeat): the unit its rule is counted in."""
-    u = fmt.seen_in(ev)
-    if u is None or "passes" not in u:
-        return
-    if u["repeats"] and "exposures" in u:
-        L.add("seen_distinct", examples=fmt.integer(u["examples"]), passes=fmt.times(u["passes"]),
-              exposures=fmt.times(u["exposures"]))
-    else:
-        L.add("seen", examples=fmt.integer(u["examples"]), passes=fmt.times(u["passes"]))
-
-
 def _started(L: _Lines, p: Mapping[str, Any]) -> None:
     L.add("model", model=p.get("model"))
     task = p.get("task")
@@ -181,8 +173,7 @@ def _finding(L: _Lines, p: Mapping[str, Any]) -> None:
     if isinstance(ov, Mapping) and ov.get("set_by"):
         default = ov.get("default")
         L.add("severity_override", key=str(ov["set_by"]), default=L.table.get(f"sev_{default}", str(default)))
-    L.add("step", step=_opt(fmt.integer, p.get("step")))
-    _seen_line(L, p.get("evidence"))
+    L.add("when", v=when_text(p, L.language))
     message, recommendation = _said(p, L.language)
     if message:
         L.raw(fmt.shorten(message, 600))
@@ -289,6 +280,11 @@ def _stopped(L: _Lines, p: Mapping[str, Any]) -> None:
 def _resumed(L: _Lines, p: Mapping[str, Any]) -> None:
     L.add("resumed", step=fmt.integer(_get(p, "step", "from_step")))
     L.add("checkpoint", v=p.get("checkpoint"))
+    if is_spec(p.get("note")):  # resumed on another number of processes (tuneguard.train.build.world_size_note)
+        try:
+            L.raw(render_spec(p["note"], L.language))
+        except (KeyError, IndexError, ValueError, TypeError):  # a note from another version's catalog
+            log.debug("the resumed event's note does not render: %s", p["note"])
 
 
 def _report(L: _Lines, p: Mapping[str, Any]) -> None:
