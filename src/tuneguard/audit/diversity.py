@@ -14,6 +14,11 @@ responses (normalised: lower case, whitespace collapsed):
   rule means the same under every tokenizer (an 8-token window is two words for a small
   byte-level vocabulary and six for GPT-J's).
 
+Short answers (median at most 5 words) whose 20 most common values cover no more than
+audit.top_responses_max of the rows ("The answer is 42." over many numbers) repeat by nature
+and have few bigrams besides the fixed words around the value: for them the unique share and
+distinct-2 are not signals, and the concentration signal is what remains.
+
 One signal: warning; audit.diversity_error_signals (2) or more: error. The thresholds are
 audit config fields. The gzip ratio of the responses is reported in the stats (natural text
 compresses about 3x; templated text much more) but is not a rule.
@@ -45,7 +50,7 @@ from tuneguard.audit.common import (
     words,
 )
 from tuneguard.audit.minhash import ROLL_PRIME, mix64, word_hashes
-from tuneguard.audit.task_shape import TaskShape
+from tuneguard.audit.task_shape import CLASS_MAX_WORDS, TaskShape
 from tuneguard.catalog import J, T, render
 from tuneguard.config.schema import AuditConfig
 from tuneguard.findings import Finding
@@ -60,6 +65,7 @@ NGRAM_ROW_SHARE = 0.10
 NGRAM_SAMPLE_ROWS = 20_000
 NGRAM_MIN_ROWS = 20
 GZIP_SAMPLE_BYTES = 2_000_000
+SHORT_ANSWER_WORDS = CLASS_MAX_WORDS
 
 
 def distinct2(responses: list[str], seed: int) -> tuple[float | None, int]:
@@ -148,11 +154,17 @@ def check(train: SplitText, seed: int, acfg: AuditConfig, task: TaskShape) -> tu
         stats["judged_as"] = "classification: label distribution"
         return _labels(train, acfg, task), stats
     signals = []
-    if n and unique < acfg.unique_response_min:
+    # Short answers spread over many values (numbers, names, dates: "The answer is 42.") repeat
+    # by nature, and their few bigrams are mostly the fixed words around the value: only their
+    # concentration on a few answers says they are canned.
+    spread_short = (task.stats.get("median_response_words", 0) <= SHORT_ANSWER_WORDS
+                    and top_share <= acfg.top_responses_max)
+    stats["short_answers_spread"] = spread_short
+    if n and unique < acfg.unique_response_min and not spread_short:
         signals.append(T("LOW_DIVERSITY.signal.unique", unique=unique, min=acfg.unique_response_min))
     if top_share > acfg.top_responses_max:
         signals.append(T("LOW_DIVERSITY.signal.top", n=len(repeated), share=top_share, max=acfg.top_responses_max))
-    if d2 is not None and d2 < acfg.distinct2_min:
+    if d2 is not None and d2 < acfg.distinct2_min and not spread_short:
         signals.append(T("LOW_DIVERSITY.signal.distinct2", d2=d2, min=acfg.distinct2_min))
     if coverage is not None and coverage > acfg.template_coverage_max:
         signals.append(T("LOW_DIVERSITY.signal.template", coverage=coverage, row_share=NGRAM_ROW_SHARE,

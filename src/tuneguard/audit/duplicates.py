@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from tuneguard.audit.boilerplate import boilerplate_cuts
+from tuneguard.audit.boilerplate import header_cuts, own_text
 from tuneguard.audit.common import (
     MAX_EXAMPLES,
     SEP,
@@ -50,6 +50,7 @@ from tuneguard.findings import Finding
 log = logging.getLogger(__name__)
 
 TOP_GROUPS = 5
+RESPONSE_MIN_JACCARD = 0.5
 
 
 @dataclasses.dataclass
@@ -61,6 +62,7 @@ class DupIndex:
     texts: list[str]
     near: NearDuplicates
     cfg: AuditConfig
+    unlike_pairs: int = 0  # similar rows whose answers differ: not near copies (`responses_alike`)
 
     @property
     def n_texts(self) -> int:
@@ -84,6 +86,55 @@ class DupIndex:
         return first
 
 
+def own_texts(texts: Sequence[str], ngram: int) -> list[str]:
+    """Each whole-example key as the near-copy check compares it: what the row shares with many
+    others left out, so that rows are judged by what differs between them. In a prompt, the start
+    and the end that many prompts share (a long system prompt or instruction; options and
+    "Answer:" after the row's own text); in a plain-text row, the header that many files share
+    (a licence block). Only the n-grams wholly inside the shared text go: ngram - 1 of its
+    words are kept, so n-grams reaching into the row's own words stay."""
+    prompts = [t[: t.index(SEP)] for t in texts]
+    spans = own_text(prompts, keep_words=ngram - 1)
+    plain = [i for i, p in enumerate(prompts) if not p]
+    heads = header_cuts([texts[i][1:] for i in plain], keep_words=ngram - 1)
+    out = [p[a:b] + t[len(p):] for t, p, (a, b) in zip(texts, prompts, spans, strict=True)]
+    for i, c in zip(plain, heads, strict=True):
+        out[i] = SEP + texts[i][1 + c:]
+    return out
+
+
+def _bigrams(text: str) -> set[tuple[str, ...]]:
+    w = shingle_words(text)
+    return set(zip(w, w[1:], strict=False)) if len(w) > 1 else {tuple(w)}
+
+
+def responses_alike(texts: Sequence[str], pairs: np.ndarray) -> np.ndarray:
+    """Per near pair, whether the two answers (the supervised text) are alike too: equal, or
+    sharing at least RESPONSE_MIN_JACCARD of their word bigrams.
+
+    Why: the near-copy check compares prompt and answer together, and two code-completion rows
+    whose prompts are overlapping windows of one file, or two questions on the same passage,
+    are alike as wholes while the model learns two different answers from them; memorising a
+    copy needs the answer to repeat. One word changed in a 10-word answer keeps 55% of its
+    bigrams; two different answers share few (the legitimate sets of bench/shapes.py: under
+    30%)."""
+    keep = np.ones(len(pairs), dtype=bool)
+    cache: dict[int, set[tuple[str, ...]]] = {}
+
+    def grams(i: int) -> set[tuple[str, ...]]:
+        if i not in cache:
+            cache[i] = _bigrams(texts[i][texts[i].index(SEP) + 1:])
+        return cache[i]
+
+    for k, (a, b) in enumerate(pairs.tolist()):
+        ra, rb = texts[a][texts[a].index(SEP) + 1:], texts[b][texts[b].index(SEP) + 1:]
+        if ra == rb:
+            continue
+        ga, gb = grams(a), grams(b)
+        keep[k] = len(ga & gb) >= RESPONSE_MIN_JACCARD * len(ga | gb)
+    return keep
+
+
 def build_index(splits: Sequence[SplitText], cfg: AuditConfig, seed: int = 1) -> DupIndex:
     """Exact keys and near pairs for the given splits (one pass over their distinct texts)."""
     ids: dict[str, int] = {}
@@ -92,13 +143,12 @@ def build_index(splits: Sequence[SplitText], cfg: AuditConfig, seed: int = 1) ->
         keys = sp.keys()
         text_ids[sp.name] = np.fromiter((ids.setdefault(k, len(ids)) for k in keys), dtype=np.int64, count=len(keys))
     texts = list(ids)
-    # Near copies are judged on what differs: a prompt start that many rows share (a long
-    # system prompt) would otherwise make every pair of rows look alike. Only the n-grams
-    # wholly inside it go; those that reach into a row's own words stay.
-    cuts = boilerplate_cuts([t[: t.find(SEP)] if SEP in t else t for t in texts], keep_words=cfg.ngram - 1)
-    near = near_duplicates([t[c:] for t, c in zip(texts, cuts, strict=True)], cfg.near_dup_threshold, cfg.num_perm,
-                           cfg.ngram, seed, to_words=shingle_words)
-    return DupIndex({sp.name: sp for sp in splits}, text_ids, texts, near, cfg)
+    near = near_duplicates(own_texts(texts, cfg.ngram), cfg.near_dup_threshold, cfg.num_perm, cfg.ngram, seed,
+                           to_words=shingle_words)
+    alike = responses_alike(texts, near.pairs)
+    unlike = int((~alike).sum())
+    near = dataclasses.replace(near, pairs=near.pairs[alike], similarity=near.similarity[alike])
+    return DupIndex({sp.name: sp for sp in splits}, text_ids, texts, near, cfg, unlike)
 
 
 def _rows_of(ids: np.ndarray, wanted: set[int], limit: int) -> dict[int, list[int]]:
@@ -177,7 +227,8 @@ def check_near(index: DupIndex, split: str = "train") -> tuple[list[Finding], di
     big_frac = share(biggest, n)
     stats = {"rows": n, "clusters": len(clusters), "near_duplicate_rows": in_clusters, "extra_rows": extra,
              "share": frac, "largest_cluster": biggest, "lsh_candidates": index.near.candidates,
-             "verified_pairs": len(index.near.pairs), "bands": index.near.bands, "rows_per_band": index.near.rows,
+             "verified_pairs": len(index.near.pairs),
+             "pairs_with_different_answers": index.unlike_pairs, "bands": index.near.bands, "rows_per_band": index.near.rows,
              "threshold": cfg.near_dup_threshold, "num_perm": cfg.num_perm, "ngram": cfg.ngram}
     if not clusters:
         return [], stats

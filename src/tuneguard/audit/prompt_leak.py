@@ -30,7 +30,7 @@ import logging
 import math
 from typing import Any
 
-from tuneguard.audit.boilerplate import boilerplate_cuts
+from tuneguard.audit.boilerplate import own_text
 from tuneguard.audit.common import MAX_EXAMPLES, SplitText, finding, preview, share
 from tuneguard.audit.task_shape import TaskShape
 from tuneguard.catalog import T
@@ -41,6 +41,24 @@ log = logging.getLogger(__name__)
 
 MIN_ANSWER_CHARS = 20
 MAX_OCCURRENCES = 256
+MIN_ROWS = 3  # one or two rows are not a pattern: a 50-row set's single row is 2% of it
+OPTION_SAMPLE = 2_000
+
+
+def listed_labels(train: SplitText, spans: list[tuple[int, int]], labels: set[str]) -> list[str]:
+    """The labels of a classifier that its prompts list as options: written in the prompts of
+    rows with another answer at least half as often as in the prompts of their own rows, so
+    seeing one in a prompt does not tell the answer (options in a per-row order, which no
+    shared prompt start or end covers). Measured on the first OPTION_SAMPLE rows."""
+    rows = range(min(len(train), OPTION_SAMPLE))
+    own = [train.prompts[i][a:b] for i, (a, b) in zip(rows, spans, strict=False)]
+    listed = []
+    for label in sorted(labels):
+        mine = [label in own[i] for i in rows if train.responses[i] == label]
+        other = [label in own[i] for i in rows if train.responses[i] != label]
+        if mine and other and sum(other) / len(other) >= 0.5 * sum(mine) / len(mine):
+            listed.append(label)
+    return listed
 
 
 def longest_common_at_least(prompt: str, response: str, min_len: int) -> int:
@@ -77,9 +95,10 @@ def check(train: SplitText, acfg: AuditConfig, task: TaskShape) -> tuple[list[Fi
     ratio = acfg.answer_in_prompt_ratio
     flagged: list[tuple[int, float]] = []
     checked = skipped = 0
-    # An answer that repeats words of the prompt start every row shares (a system prompt's
-    # rules) was not pasted into its own prompt: only the rest of the prompt is searched.
-    cuts = boilerplate_cuts(train.prompts)
+    # An answer that repeats words of the prompt start or end every row shares (a system
+    # prompt's rules, the options of a classifier) was not pasted into its own prompt: only
+    # the row's own part of the prompt is searched.
+    spans = own_text(train.prompts)
     for i, (p, r) in enumerate(zip(train.prompts, train.responses, strict=False)):
         if not p:
             continue
@@ -87,16 +106,21 @@ def check(train: SplitText, acfg: AuditConfig, task: TaskShape) -> tuple[list[Fi
             skipped += 1
             continue
         checked += 1
-        p = p[cuts[i]:]
+        p = p[spans[i][0]: spans[i][1]]
         need = math.ceil(ratio * len(r))
         lcs = longest_common_at_least(p, r, need)
         if lcs >= need:
             flagged.append((i, lcs / len(r)))
+    options: list[str] = []
+    if task.label_like and flagged:
+        options = listed_labels(train, spans, {train.responses[i] for i, _ in flagged})
+        flagged = [(i, x) for i, x in flagged if train.responses[i] not in options]
     frac = share(len(flagged), n)
-    stats = {"rows": n, "checked": checked, "skipped_short": skipped, "flagged": len(flagged), "share": frac}
+    stats = {"rows": n, "checked": checked, "skipped_short": skipped, "flagged": len(flagged), "share": frac,
+             "labels_listed_as_options": len(options)}
     if not flagged:
         return [], stats
-    severity = ("error" if frac > acfg.answer_in_prompt_error else
+    severity = ("info" if len(flagged) < MIN_ROWS else "error" if frac > acfg.answer_in_prompt_error else
                 "warning" if frac > acfg.answer_in_prompt_warning else "info")
     ev = {"count": len(flagged), "share": frac, "rows": n, "checked": checked, "skipped_short_answers": skipped,
           "examples": [{"row": train.where(i), "answer_share_in_prompt": round(x, 3),
