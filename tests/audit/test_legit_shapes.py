@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 import random
 
+import pytest
+
 from tests.audit.audit_corpus import docstrings
 from tests.audit.audit_helpers import get, serious
 from tests.helpers.realtext import first_sentence, shuffled, stdlib_paragraphs
@@ -43,8 +45,7 @@ def _classified(paras: list[str], order: str) -> list[dict[str, str]]:
 
 def test_a_classifier_listing_its_options_after_the_input_is_clean(audit_rows):
     paras = shuffled(list(paragraphs()), seed=1)[:300]
-    # Before: the options every row repeats after its own passage made short passages near copies
-    # of each other (DUPLICATE_NEAR error) and each label "copied from the prompt" (ANSWER_IN_PROMPT).
+    # Before: ANSWER_IN_PROMPT error on every row (its label is among the options every row lists).
     result, _ = audit_rows(_classified(paras, "fixed"))
     assert result.stats["task"]["shape"] == "classification"
     assert serious(result) == {}
@@ -65,7 +66,7 @@ def _windows(paras: list[str], n: int) -> list[dict[str, str]]:
 def test_rows_whose_prompts_overlap_are_not_copies_unless_their_answers_are(audit_rows):
     docs = list(distinct_docs())
     rows, held_out = _windows(docs, 240), _windows(docs[300:], 30)
-    result, _ = audit_rows(rows, validation=held_out)
+    result, _ = audit_rows(rows, validation=held_out)  # before: DUPLICATE_NEAR error (58 rows)
     assert serious(result) == {}
     assert "DUPLICATE_NEAR" not in [f.code for f in result.findings]
     assert result.stats["duplicates_near"]["pairs_with_different_answers"] > 0
@@ -87,7 +88,8 @@ def _licensed_files(paras: list[str], n: int) -> list[dict[str, str]]:
 def test_text_rows_sharing_a_licence_header_are_not_near_copies_but_copied_files_are(audit_rows):
     docs = list(distinct_docs())
     rows, held_out = _licensed_files(docs, 120), _licensed_files(docs[:3] + docs[200:], 20)
-    result, _ = audit_rows(rows, validation=held_out, data={"max_length": 2048})  # before: DUPLICATE_NEAR error, 99% of the rows in one cluster
+    # Before: DUPLICATE_NEAR, TRAIN_VAL_LEAKAGE and LOW_DIVERSITY errors.
+    result, _ = audit_rows(rows, validation=held_out, data={"max_length": 2048})
     assert result.stats["task"]["shape"] == "open"
     assert serious(result) == {}
     assert "DUPLICATE_NEAR" not in [f.code for f in result.findings]
@@ -116,7 +118,7 @@ def _arithmetic(n: int, seed: int) -> list[dict[str, str]]:
 
 def test_templated_short_answers_over_many_values_are_not_low_diversity_but_canned_ones_are(audit_rows):
     rows = _arithmetic(1000, seed=0)  # each answer repeats, the questions do not
-    result, _ = audit_rows(rows)  # before: LOW_DIVERSITY error (unique responses 38%, distinct-2 0.13)
+    result, _ = audit_rows(rows)  # before: LOW_DIVERSITY error (unique responses 40%, distinct-2 0.13)
     assert result.stats["task"]["shape"] == "open"
     assert serious(result) == {}
     assert result.stats["diversity"]["short_answers_spread"] is True
@@ -138,3 +140,32 @@ def test_one_copied_answer_in_a_50_row_set_is_a_fact_not_a_warning(audit_rows):
         rows[i]["input"] += " " + rows[i]["output"]
     f = get(audit_rows(rows)[0], "ANSWER_IN_PROMPT")
     assert f.severity == "error"
+
+
+def test_a_sampled_audit_judges_duplicates_and_leaks_by_their_estimate_for_the_whole(tmp_path, tiny_tokenizer_base):
+    import copy
+
+    from tests.audit.audit_corpus import clean_rows
+    from tests.audit.audit_helpers import make_config
+    from tuneguard.audit import audit_config
+    from tuneguard.model.load import setup_pad_token
+
+    rows = clean_rows(500)
+    rows += [dict(r) for r in rows[:60]]  # 60 rows twice: 10.7% of the training rows are extra copies
+    validation = clean_rows(100, seed=1, offset=500)
+    validation[:8] = [dict(r) for r in rows[100:108]]  # 8% of the validation rows are training rows
+    cfg = make_config(tmp_path, rows, validation, audit={"max_rows": 150})
+    tok = copy.deepcopy(tiny_tokenizer_base)
+    setup_pad_token(tok, cfg.data.pad_token)
+    result = audit_config(cfg, tokenizer=tok)
+    assert result.stats["rows"]["audited_train"] == 150 and result.stats["rows"]["train_population"] == 560
+    f = get(result, "DUPLICATE_EXACT")
+    # Of 60 pairs, a sample of 150 of 560 rows holds both rows of about 60 x (150/560)^2 = 4.
+    sampled = f.evidence["sampled"]
+    assert (f.evidence["count"], sampled["fraction"]) == (4, round(150 / 560, 6))
+    assert sampled["estimated_share"] == pytest.approx(4 / 150 / (150 / 560), abs=1e-5)  # 10.0%; measured 2.7%
+    assert f.severity == "error"
+    assert "Measured on a sample of 150 of 560 training rows (audit.max_rows)" in f.message
+    leak = get(result, "TRAIN_VAL_LEAKAGE")
+    assert leak.evidence["splits"]["validation"]["share"] <= 0.05  # measured: a warning before the estimate
+    assert leak.severity == "error" and leak.evidence["sampled"]["population_rows"] == 560

@@ -156,6 +156,29 @@ def own_responses(train: SplitText) -> tuple[list[str], dict[str, Any]]:
             {"shared_header_rows": cut_rows, "shared_header_char_share": share(sum(cuts), total)})
 
 
+def _signals(stats: dict[str, Any], acfg: AuditConfig, task: TaskShape, n_repeated: int) -> list[dict[str, Any]]:
+    """The templated-data signals that the numbers in `stats` raise (see the module's docstring)."""
+    unique, top_share, d2, coverage = (stats["unique_response_share"], stats["top20_share"], stats["distinct2"],
+                                       stats["frequent_8gram_coverage"])
+    # Short answers spread over many values (numbers, names, dates: "The answer is 42.") repeat
+    # by nature, and their few bigrams are mostly the fixed words around the value: only their
+    # concentration on a few answers says they are canned.
+    spread_short = (task.stats.get("median_response_words", 0) <= SHORT_ANSWER_WORDS
+                    and top_share <= acfg.top_responses_max)
+    stats["short_answers_spread"] = spread_short
+    signals = []
+    if stats["rows"] and unique < acfg.unique_response_min and not spread_short:
+        signals.append(T("LOW_DIVERSITY.signal.unique", unique=unique, min=acfg.unique_response_min))
+    if top_share > acfg.top_responses_max:
+        signals.append(T("LOW_DIVERSITY.signal.top", n=n_repeated, share=top_share, max=acfg.top_responses_max))
+    if d2 is not None and d2 < acfg.distinct2_min and not spread_short:
+        signals.append(T("LOW_DIVERSITY.signal.distinct2", d2=d2, min=acfg.distinct2_min))
+    if coverage is not None and coverage > acfg.template_coverage_max:
+        signals.append(T("LOW_DIVERSITY.signal.template", coverage=coverage, row_share=NGRAM_ROW_SHARE,
+                         max=acfg.template_coverage_max))
+    return signals
+
+
 def check(train: SplitText, seed: int, acfg: AuditConfig, task: TaskShape) -> tuple[list[Finding], dict[str, Any]]:
     n = len(train)
     counts = collections.Counter(train.responses)
@@ -179,22 +202,7 @@ def check(train: SplitText, seed: int, acfg: AuditConfig, task: TaskShape) -> tu
     if task.label_like:
         stats["judged_as"] = "classification: label distribution"
         return _labels(train, acfg, task), stats
-    signals = []
-    # Short answers spread over many values (numbers, names, dates: "The answer is 42.") repeat
-    # by nature, and their few bigrams are mostly the fixed words around the value: only their
-    # concentration on a few answers says they are canned.
-    spread_short = (task.stats.get("median_response_words", 0) <= SHORT_ANSWER_WORDS
-                    and top_share <= acfg.top_responses_max)
-    stats["short_answers_spread"] = spread_short
-    if n and unique < acfg.unique_response_min and not spread_short:
-        signals.append(T("LOW_DIVERSITY.signal.unique", unique=unique, min=acfg.unique_response_min))
-    if top_share > acfg.top_responses_max:
-        signals.append(T("LOW_DIVERSITY.signal.top", n=len(repeated), share=top_share, max=acfg.top_responses_max))
-    if d2 is not None and d2 < acfg.distinct2_min and not spread_short:
-        signals.append(T("LOW_DIVERSITY.signal.distinct2", d2=d2, min=acfg.distinct2_min))
-    if coverage is not None and coverage > acfg.template_coverage_max:
-        signals.append(T("LOW_DIVERSITY.signal.template", coverage=coverage, row_share=NGRAM_ROW_SHARE,
-                         max=acfg.template_coverage_max))
+    signals = _signals(stats, acfg, task, len(repeated))
     if not signals:
         return [], stats
     rows_used = list(idx)

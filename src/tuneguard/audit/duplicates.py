@@ -43,7 +43,7 @@ from tuneguard.audit.common import (
     shingle_words,
 )
 from tuneguard.audit.minhash import NearDuplicates, near_duplicates
-from tuneguard.catalog import T
+from tuneguard.catalog import J, T
 from tuneguard.config.schema import AuditConfig
 from tuneguard.findings import Finding
 
@@ -51,6 +51,43 @@ log = logging.getLogger(__name__)
 
 TOP_GROUPS = 5
 RESPONSE_MIN_JACCARD = 0.5
+
+
+@dataclasses.dataclass(frozen=True)
+class Sample:
+    """The audited training rows as a seeded sample of `population` rows (audit.max_rows).
+
+    A copy is seen in a sample only when both of its rows are drawn: with a fraction f of the
+    rows audited, a pair is found with probability f squared among f of the rows, so the share
+    measured is about f times the whole's. Shares are divided by f to estimate the whole
+    (first order: exact for pairs, which most copies are; larger groups are found more often)."""
+
+    audited: int
+    population: int
+
+    @property
+    def fraction(self) -> float:
+        return self.audited / self.population if self.population > self.audited > 0 else 1.0
+
+    def estimate(self, measured: float) -> float:
+        return min(1.0, round(measured / self.fraction, 6))
+
+    def note(self, measured: float) -> dict[str, Any] | None:
+        """The sentence a finding adds when its share was measured on a sample, else None."""
+        if self.fraction >= 1.0:
+            return None
+        return T("audit.sampled", audited=self.audited, population=self.population, estimate=self.estimate(measured))
+
+    def evidence(self, measured: float) -> dict[str, Any]:
+        if self.fraction >= 1.0:
+            return {}
+        return {"sampled": {"audited_rows": self.audited, "population_rows": self.population,
+                            "fraction": round(self.fraction, 6), "estimated_share": self.estimate(measured)}}
+
+
+def sampled_message(msg: dict[str, Any], sample: Sample, measured: float) -> dict[str, Any]:
+    note = sample.note(measured)
+    return msg if note is None else J("join.none", [msg, note])
 
 
 @dataclasses.dataclass
@@ -63,6 +100,7 @@ class DupIndex:
     near: NearDuplicates
     cfg: AuditConfig
     unlike_pairs: int = 0  # similar rows whose answers differ: not near copies (`responses_alike`)
+    sample: Sample = Sample(0, 0)  # the training rows audited of those trained on
 
     @property
     def n_texts(self) -> int:
@@ -135,7 +173,7 @@ def responses_alike(texts: Sequence[str], pairs: np.ndarray) -> np.ndarray:
     return keep
 
 
-def build_index(splits: Sequence[SplitText], cfg: AuditConfig, seed: int = 1) -> DupIndex:
+def build_index(splits: Sequence[SplitText], cfg: AuditConfig, seed: int = 1, sample: Sample | None = None) -> DupIndex:
     """Exact keys and near pairs for the given splits (one pass over their distinct texts)."""
     ids: dict[str, int] = {}
     text_ids: dict[str, np.ndarray] = {}
@@ -148,7 +186,7 @@ def build_index(splits: Sequence[SplitText], cfg: AuditConfig, seed: int = 1) ->
     alike = responses_alike(texts, near.pairs)
     unlike = int((~alike).sum())
     near = dataclasses.replace(near, pairs=near.pairs[alike], similarity=near.similarity[alike])
-    return DupIndex({sp.name: sp for sp in splits}, text_ids, texts, near, cfg, unlike)
+    return DupIndex({sp.name: sp for sp in splits}, text_ids, texts, near, cfg, unlike, sample or Sample(0, 0))
 
 
 def _rows_of(ids: np.ndarray, wanted: set[int], limit: int) -> dict[int, list[int]]:
@@ -204,12 +242,15 @@ def check_exact(index: DupIndex, split: str = "train") -> tuple[list[Finding], d
     largest = [{"count": int(counts[t]), "rows": [sp.where(r) for r in rows[int(t)]],
                 "example": preview(sp.examples[rows[int(t)][0]].response)} for t in top]
     cfg = index.cfg
-    severity = "error" if frac > cfg.exact_dup_error else "warning" if frac > cfg.exact_dup_warning else "info"
+    est = index.sample.estimate(frac) if split == "train" else frac
+    severity = "error" if est > cfg.exact_dup_error else "warning" if est > cfg.exact_dup_warning else "info"
     ev = {"count": extra, "share": frac, "rows": n, "distinct": distinct, "groups": len(groups),
-          "largest_groups": largest,
+          "largest_groups": largest, **(index.sample.evidence(frac) if split == "train" else {}),
           "thresholds": {"audit.exact_dup_warning": cfg.exact_dup_warning, "audit.exact_dup_error": cfg.exact_dup_error}}
     msg = T("DUPLICATE_EXACT.copies", extra=extra, n=n, share=frac, groups=len(groups),
             largest=int(counts[top[0]]))
+    if split == "train":
+        msg = sampled_message(msg, index.sample, frac)
     rec = T("DUPLICATE_EXACT.copies.rec")
     return [finding("DUPLICATE_EXACT", severity, msg, ev, rec)], stats
 
@@ -240,14 +281,18 @@ def check_near(index: DupIndex, split: str = "train") -> tuple[list[Finding], di
                         "where": [sp.where(r) for r in sorted(members)[:MAX_EXAMPLES]],
                         "example": preview(sp.examples[min(members)].response)})
     big_cluster = biggest >= cfg.near_cluster_min and big_frac > cfg.near_cluster_error
-    severity = ("error" if frac > cfg.near_dup_error or big_cluster else
-                "warning" if frac > cfg.near_dup_warning else "info")
+    est = index.sample.estimate(frac) if split == "train" else frac
+    severity = ("error" if est > cfg.near_dup_error or big_cluster else
+                "warning" if est > cfg.near_dup_warning else "info")
     ev = {"count": extra, "share": frac, "rows": n, "clusters": len(clusters), "near_duplicate_rows": in_clusters,
           "largest_cluster": biggest, "largest_cluster_share": big_frac, "largest_clusters": largest,
+          **(index.sample.evidence(frac) if split == "train" else {}),
           "threshold": cfg.near_dup_threshold, "ngram": cfg.ngram, "num_perm": cfg.num_perm,
           "thresholds": {"audit.near_dup_warning": cfg.near_dup_warning, "audit.near_dup_error": cfg.near_dup_error,
                          "audit.near_cluster_error": cfg.near_cluster_error, "audit.near_cluster_min": cfg.near_cluster_min}}
     msg = T("DUPLICATE_NEAR.copies", extra=extra, share=frac, ngram=cfg.ngram, threshold=cfg.near_dup_threshold,
             clusters=len(clusters), biggest=biggest, big_share=big_frac)
+    if split == "train":
+        msg = sampled_message(msg, index.sample, frac)
     rec = T("DUPLICATE_NEAR.copies.rec")
     return [finding("DUPLICATE_NEAR", severity, msg, ev, rec)], stats

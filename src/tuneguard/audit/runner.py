@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -45,8 +46,11 @@ def _sample_split(split: Split, max_rows: int, seed: int) -> tuple[list, list]:
     return [split.examples[i] for i in idx], feats
 
 
-def run_audit(cfg: Config, data: PreparedData, tokenizer: Any) -> AuditResult:
-    """Every audit check on prepared (tokenized) data; the tokenizer is the one training uses."""
+def run_audit(cfg: Config, data: PreparedData, tokenizer: Any, population: int | None = None) -> AuditResult:
+    """Every audit check on prepared (tokenized) data; the tokenizer is the one training uses.
+
+    `population`: the training rows that data.train is a sample of (audit_config tokenizes only
+    audit.max_rows of them); the duplicate and leakage shares are then estimated for the whole."""
     acfg = cfg.audit
     seed = cfg.data.seed
     timings: dict[str, float] = {}
@@ -72,13 +76,15 @@ def run_audit(cfg: Config, data: PreparedData, tokenizer: Any) -> AuditResult:
         texts.append(SplitText.build("test", test_ex))
     train = texts[0]
     timings["prepare"] = round(time.perf_counter() - t, 3)
+    whole = max(population or 0, len(data.train.examples))
     stats["rows"] = {"read": data.rows_read, **data.sizes(), "audited_train": len(train_ex),
-                     "sampled": len(train_ex) < len(data.train.examples), "max_rows": acfg.max_rows}
+                     "sampled": len(train_ex) < whole, "max_rows": acfg.max_rows, "train_population": whole}
+    sample = duplicates.Sample(len(train_ex), whole)
     stats["format"] = data.format
 
     timed("malformed", lambda: malformed.check(data.problems, data.rows_read, cfg.data.max_malformed_fraction))
     t = time.perf_counter()
-    index = duplicates.build_index(texts, acfg)
+    index = duplicates.build_index(texts, acfg, sample=sample)
     timings["near_duplicate_index"] = round(time.perf_counter() - t, 3)
     timed("duplicates_exact", lambda: duplicates.check_exact(index))
     timed("duplicates_near", lambda: duplicates.check_near(index))
@@ -153,7 +159,9 @@ def audit_config(cfg: Config, tokenizer: Any = None) -> AuditResult:
                                       "timings_s": {"load_tokenizer": round(t_tok, 3),
                                                     "total": round(time.perf_counter() - t, 3)}})
     t_data = time.perf_counter() - t
-    result = run_audit(cfg, data, tokenizer)
+    # The rows the sample stands for: the file's training rows, or the user's own data.train_samples.
+    population = min(data.before_samples.get("train", 0), cfg.data.train_samples or sys.maxsize)
+    result = run_audit(cfg, data, tokenizer, population=population)
     result.stats["timings_s"]["load_tokenizer"] = round(t_tok, 3)
     result.stats["timings_s"]["prepare_data"] = round(t_data, 3)
     return result
