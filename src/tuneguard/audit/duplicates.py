@@ -9,14 +9,19 @@ Duplicates are the most common reason a loss falls to ~0 within the first epoch:
 - DUPLICATE_NEAR: MinHash over word n-grams (audit.ngram, default 5; shorter rows use one
   shingle of all their words), audit.num_perm permutations, LSH, candidates verified by
   the MinHash Jaccard estimate >= audit.near_dup_threshold (0.8), clustered by connected
-  components. The prompt start shared by many rows (a long system prompt or instruction,
-  tuneguard.audit.boilerplate) is left out of the comparison, so rows are judged by what
-  differs between them. Counted over distinct texts, so exact copies stay DUPLICATE_EXACT's:
+  components. The prompt start and end shared by many rows (a long system prompt or
+  instruction; a classifier's options after the row's text) and the header shared by many
+  plain-text rows (a licence block) are left out of the comparison
+  (tuneguard.audit.boilerplate), so rows are judged by what differs between them; and a pair
+  counts only when its answers are alike too (`responses_alike`). Counted over distinct texts, so exact copies stay DUPLICATE_EXACT's:
   extra near copies = distinct texts in clusters - clusters. Warning above
   audit.near_dup_warning (1%) of rows; error above audit.near_dup_error (10%), or when the
   largest cluster holds more than audit.near_cluster_error (0.5%) of the rows (and at least
   audit.near_cluster_min (10) distinct texts, so that a handful of similar rows in a small
   file is not an error).
+
+When the audit read a sample of the training rows (audit.max_rows), the shares are judged by
+their estimate for all of them (`Sample`).
 
 Both splits and every check share one `DupIndex`, built once: exact keys, and near pairs
 computed over the distinct texts of train, validation and test together (so leakage uses

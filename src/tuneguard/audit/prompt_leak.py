@@ -2,19 +2,25 @@
 
 The model then learns to copy, and the loss is near zero on rows it has never seen
 (research note, cause 7). A row is marked when the longest common substring of its
-normalised prompt and response is at least audit.answer_in_prompt_ratio (half) of the
-response's length. Responses shorter than MIN_ANSWER_CHARS are skipped: copying a short
-label ("positive") from the options listed in a classification prompt is not a leak. Rule:
+normalised prompt and response is at least audit.answer_in_prompt_ratio (90%) of the
+response's length: a pasted reference answer is all of it, while real translations keep
+names, option strings and placeholders ("document Adobe Illustrator") and code completions
+repeat the function before them, copying 50-90% of an answer in 2-3.5% of their rows
+(bench/shapes.py). Responses shorter than MIN_ANSWER_CHARS are skipped: copying a short
+label ("positive") from the options listed in a classification prompt is not a leak, and nor
+is a longer label that the rows with other answers list as often (`listed_labels`). Rule:
 error above audit.answer_in_prompt_error (5%) of rows, warning above
-audit.answer_in_prompt_warning (2%): copying teaches a row's share of the loss to copy, so
-below 2% the effect on the run is small, and real data copies legitimately that often (dpkg's
-Thai translations keep option names and placeholders such as "--%s" verbatim in 1.1% of
-their messages, bench/diagnosis.py).
+audit.answer_in_prompt_warning (2%), info for fewer, or for fewer than MIN_ROWS rows (one row
+of a 50-row set is 2%): copying teaches a row's share of the loss to copy, so below 2% the
+effect on the run is small, and real data copies legitimately that often (dpkg's Thai
+translations keep option names and placeholders such as "--%s" verbatim in 1.1% of their
+messages, bench/diagnosis.py).
 
 For extraction and rewriting (tuneguard.audit.task_shape) the answer is in the input by
 design, so the check does not apply; a reference answer pasted into the prompt of an open or
-classification task is still a leak. The prompt start that many rows share (a system prompt,
-tuneguard.audit.boilerplate) is not searched: repeating its wording is following it.
+classification task is still a leak. The prompt start and end that many rows share (a system
+prompt, a classifier's options; tuneguard.audit.boilerplate) are not searched: repeating
+their wording is following them.
 
 Why not difflib: `SequenceMatcher.find_longest_match` is quadratic in the worst case and
 its junk heuristic misses matches on long texts; 100,000 rows must take about a second.
