@@ -169,3 +169,18 @@ def test_a_sampled_audit_judges_duplicates_and_leaks_by_their_estimate_for_the_w
     leak = get(result, "TRAIN_VAL_LEAKAGE")
     assert leak.evidence["splits"]["validation"]["share"] <= 0.05  # measured: a warning before the estimate
     assert leak.severity == "error" and leak.evidence["sampled"]["population_rows"] == 560
+
+
+def test_documents_cut_to_fit_max_length_are_said_with_the_length_that_holds_them(audit_rows):
+    docs = list(distinct_docs())
+    rows = [{"instruction": "Summarize:", "input": " ".join(docs[3 * i: 3 * i + 3]), "output": first_sentence(docs[3 * i])}
+            for i in range(60)]
+    # Before: nothing; tokenize cut the middle of most documents to fit, the answers stayed whole.
+    result, data = audit_rows(rows, data={"max_length": 256})
+    f = get(result, "ANSWER_TRUNCATED")
+    cut = sum(len(x["input_ids"]) == 256 for x in data.train.features)
+    assert (f.severity, f.evidence["what"], f.evidence["count"]) == ("warning", "prompts", cut)
+    assert cut == data.train.stats.prompt_truncated and cut > 40
+    assert "than data.max_length (256) leaves room for, so its middle is cut" in f.message
+    assert f.evidence["suggested_max_length"] >= f.evidence["needed_length_p95"] > 256
+    assert result.stats["labels"]["answer_truncated_rows"] == 0

@@ -65,6 +65,13 @@ def is_truncated(f: dict[str, Any], eos: int, max_length: int) -> bool:
     return len(ids) >= max_length and (not ids or ids[-1] != eos)
 
 
+def _cut_prompts(examples: Sequence[Example], features: Sequence[dict[str, Any]], eos: int, max_length: int) -> list[int]:
+    """Rows whose answer is whole but fill data.max_length exactly: tokenize cut their prompt's
+    middle to fit (a row that fits to the token is counted too; rare)."""
+    return [i for i, f in enumerate(features)
+            if examples[i].prompt and len(f["input_ids"]) >= max_length and not is_truncated(f, eos, max_length)]
+
+
 def _is_empty(f: dict[str, Any]) -> bool:
     lab = f["labels"]
     if lab and lab[-1] != IGNORE_INDEX:
@@ -88,8 +95,9 @@ def check(cfg: Config, examples: Sequence[Example], features: Sequence[dict[str,
     all_empty = sorted(empty_rows | set(scan.rows_empty_after_collation))
     stats = scan.stats(cfg, tokenizer, truncated, all_empty, tokenize_stats)
     rules = _Rules(cfg, tokenizer, examples, scan)
+    cut_prompts = _cut_prompts(examples, features, eos, dcfg.max_length)
     found = [rules.pad_is_eos(), rules.pad_in_labels(), rules.eos_missing(), rules.prompt_not_masked(),
-             rules.empty_labels(all_empty, len(empty_rows)), rules.answer_truncated(truncated, tokenize_stats),
+             rules.empty_labels(all_empty, len(empty_rows)), rules.answer_truncated(truncated, tokenize_stats, cut_prompts),
              rules.tokenizer_mismatch()]
     return [f for f in found if f is not None], stats
 
@@ -337,7 +345,12 @@ class _Rules:
         return finding("EMPTY_LABELS", "error", T("EMPTY_LABELS.rows", count=len(all_empty)), ev,
                        T("EMPTY_LABELS.rows.rec"))
 
-    def answer_truncated(self, truncated: list[int], tokenize_stats: TokenizeStats | None) -> Finding | None:
+    def answer_truncated(self, truncated: list[int], tokenize_stats: TokenizeStats | None,
+                         cut_prompts: Sequence[int] = ()) -> Finding | None:
+        """Answers (or plain texts) cut by data.max_length; else prompts whose middle it cut
+        (a long document to summarise: the model learns to answer from text it never saw)."""
+        answers = bool(truncated)
+        truncated = truncated or list(cut_prompts)
         if not truncated:
             return None
         n, dcfg, examples = self.scan.rows, self.dcfg, self.examples
@@ -353,7 +366,11 @@ class _Rules:
               "response_truncated": tokenize_stats.response_truncated if tokenize_stats else None,
               "examples": self.rows(truncated), "thresholds": {"audit.truncated_warning": self.acfg.truncated_warning}}
         every = T("ANSWER_TRUNCATED.every") if len(truncated) == n else ""
-        if any(examples[i].prompt for i in truncated):
+        if not answers:
+            ev["what"] = "prompts"
+            msg = T("ANSWER_TRUNCATED.prompts", count=len(truncated), n=n, share=frac, max_length=dcfg.max_length)
+            shorten = T("ANSWER_TRUNCATED.shorten_prompts")
+        elif any(examples[i].prompt for i in truncated):
             msg = T("ANSWER_TRUNCATED.answers", count=len(truncated), n=n, share=frac, max_length=dcfg.max_length,
                     every=every)
             shorten = T("ANSWER_TRUNCATED.shorten_answers")

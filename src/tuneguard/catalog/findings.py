@@ -184,6 +184,10 @@ AUDIT: dict[str, dict[str, str]] = {
     "ANSWER_TRUNCATED.texts": {
         "en": "{count} of {n} training texts ({share!p}) are longer than data.max_length ({max_length}) and lose their end and its EOS{every}; the model never trains on the rest.",
         "th": "ข้อความฝึก {count} จาก {n} ข้อความ ({share!p}) ยาวเกิน data.max_length ({max_length}) และถูกตัดท้ายพร้อม EOS{every} โมเดลจะไม่ได้ฝึกกับส่วนที่เหลือ"},
+    "ANSWER_TRUNCATED.prompts": {
+        "en": "{count} of {n} training rows ({share!p}) have a prompt longer than data.max_length ({max_length}) leaves room for, so its middle is cut; the model learns to answer from text it only partly sees (a summary of a document it never read whole).",
+        "th": "ข้อมูลฝึก {count} จาก {n} แถว ({share!p}) มี prompt ยาวเกินที่ data.max_length ({max_length}) รองรับ จึงถูกตัดช่วงกลางออก โมเดลจะเรียนรู้การตอบจากข้อความที่เห็นเพียงบางส่วน (สรุปเอกสารที่ไม่เคยอ่านครบ)"},
+    "ANSWER_TRUNCATED.shorten_prompts": {"en": "shorten the longest prompts", "th": "ย่อ prompt ที่ยาวที่สุด"},
     "ANSWER_TRUNCATED.shorten_answers": {"en": "shorten the longest answers", "th": "ย่อคำตอบที่ยาวที่สุด"},
     "ANSWER_TRUNCATED.split_texts": {
         "en": "split long texts into pieces of at most {max_length} tokens",
