@@ -57,6 +57,9 @@ def test_a_classifier_listing_its_options_after_the_input_is_clean(audit_rows):
     assert result.stats["answer_in_prompt"]["labels_listed_as_options"] == 5
 
 
+LONG = {"max_length": 2048}  # the windows fit whole: their prompts are not cut
+
+
 def _windows(paras: list[str], n: int) -> list[dict[str, str]]:
     """Code-completion-like rows: the prompt is a window over a running text (each window
     shares most of its words with the next), the answer the sentence after it: distinct."""
@@ -66,7 +69,7 @@ def _windows(paras: list[str], n: int) -> list[dict[str, str]]:
 def test_rows_whose_prompts_overlap_are_not_copies_unless_their_answers_are(audit_rows):
     docs = list(distinct_docs())
     rows, held_out = _windows(docs, 240), _windows(docs[300:], 30)
-    result, _ = audit_rows(rows, validation=held_out)  # before: DUPLICATE_NEAR error (58 rows)
+    result, _ = audit_rows(rows, validation=held_out, data=LONG)  # before: DUPLICATE_NEAR error (58 rows)
     assert serious(result) == {}
     assert "DUPLICATE_NEAR" not in [f.code for f in result.findings]
     assert result.stats["duplicates_near"]["pairs_with_different_answers"] > 0
@@ -74,7 +77,7 @@ def test_rows_whose_prompts_overlap_are_not_copies_unless_their_answers_are(audi
     # row with a word of the answer changed are DUPLICATE_NEAR's too, as a cluster).
     rng = random.Random(2)
     planted = [dict(rows[i], prompt=rows[i]["prompt"] + " Again.") for i in rng.sample(range(240), 6)]
-    result, _ = audit_rows(rows + planted, validation=held_out)
+    result, _ = audit_rows(rows + planted, validation=held_out, data=LONG)
     f = get(result, "DUPLICATE_NEAR")
     assert (f.severity, f.evidence["count"], f.evidence["clusters"]) == ("warning", 6, 6)
 

@@ -69,11 +69,11 @@ AUDIT: dict[str, dict[str, str]] = {
         "en": "Deduplicate data.train_file (keep one row per normalised prompt + response) before sampling or splitting, then run `tuneguard audit` again; the largest groups are listed in the evidence.",
         "th": "ลบแถวซ้ำใน data.train_file (เก็บไว้แถวเดียวต่อ prompt + response ที่ normalize แล้ว) ก่อนสุ่มหรือแบ่งข้อมูล แล้วรัน `tuneguard audit` อีกครั้ง ดูกลุ่มที่ใหญ่ที่สุดได้ในหลักฐาน"},
     "audit.sampled": {
-        "en": " Measured on a sample of {audited} of {population} training rows (audit.max_rows), where a copy shows only when both of its rows are drawn: about {estimate!p} of all of them, which sets the severity.",
-        "th": " วัดจากแถวที่สุ่มมา {audited} จาก {population} แถวของข้อมูลฝึก (audit.max_rows) ซึ่งจะเห็นสำเนาก็ต่อเมื่อสุ่มได้ทั้งสองแถว คาดว่าข้อมูลฝึกทั้งหมดมีประมาณ {estimate!p} และระดับความรุนแรงตัดสินจากค่านี้"},
+        "en": " Measured on a sample of {audited!n} of {population!n} training rows (audit.max_rows), where a copy shows only when both of its rows are drawn: about {estimate!p} of all of them, which sets the severity.",
+        "th": " วัดจากแถวที่สุ่มมา {audited!n} จาก {population!n} แถวของข้อมูลฝึก (audit.max_rows) ซึ่งจะเห็นสำเนาก็ต่อเมื่อสุ่มได้ทั้งสองแถว คาดว่าข้อมูลฝึกทั้งหมดมีประมาณ {estimate!p} และระดับความรุนแรงตัดสินจากค่านี้"},
     "audit.sampled_leaks": {
-        "en": " Compared with a sample of {audited} of {population} training rows (audit.max_rows), so only that part of the leaks shows: about {estimate!p} against all of them, which sets the severity.",
-        "th": " เทียบกับแถวที่สุ่มมา {audited} จาก {population} แถวของข้อมูลฝึก (audit.max_rows) จึงเห็นแถวที่รั่วเพียงส่วนนั้น คาดว่าเมื่อเทียบกับข้อมูลฝึกทั้งหมดมีประมาณ {estimate!p} และระดับความรุนแรงตัดสินจากค่านี้"},
+        "en": " Compared with a sample of {audited!n} of {population!n} training rows (audit.max_rows), so only that part of the leaks shows: about {estimate!p} against all of them, which sets the severity.",
+        "th": " เทียบกับแถวที่สุ่มมา {audited!n} จาก {population!n} แถวของข้อมูลฝึก (audit.max_rows) จึงเห็นแถวที่รั่วเพียงส่วนนั้น คาดว่าเมื่อเทียบกับข้อมูลฝึกทั้งหมดมีประมาณ {estimate!p} และระดับความรุนแรงตัดสินจากค่านี้"},
     "DUPLICATE_NEAR.copies": {
         "en": "{extra} training rows ({share!p}) are near copies (word {ngram}-gram Jaccard >= {threshold}) of another row, in {clusters} cluster(s); the largest holds {biggest} distinct rows ({big_share!p} of the data).",
         "th": "ข้อมูลฝึก {extra} แถว ({share!p}) เกือบซ้ำกับแถวอื่น (Jaccard ของ {ngram}-gram ระดับคำ >= {threshold}) รวม {clusters} กลุ่ม กลุ่มที่ใหญ่ที่สุดมี {biggest} แถวที่ต่างกัน ({big_share!p} ของข้อมูล)"},

@@ -23,7 +23,9 @@ def render(result: Any, con: Any) -> None:
     timings = result.stats.get("timings_s", {})
     seconds = sum(timings.get(k, 0.0) for k in ("total", "prepare_data", "load_tokenizer"))
     sizes = ", ".join(f"{k} {num(v)}" for k, v in rows.items() if k in ("train", "validation", "test"))
-    con.print(f"Audited {num(rows.get('audited_train'), missing='?')} training rows ({sizes}) in {seconds:.1f}s.")
+    whole = rows.get("train_population")
+    sample = f" of {num(whole)} (a seeded sample: audit.max_rows)" if rows.get("sampled") and whole else ""
+    con.print(f"Audited {num(rows.get('audited_train'), missing='?')}{sample} training rows ({sizes}) in {seconds:.1f}s.")
     task = result.stats.get("task") or {}
     if task.get("shape"):
         how = "set by data.task" if task.get("source") == "data.task" else f"inferred: {task.get('reason')}"
