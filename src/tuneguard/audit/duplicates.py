@@ -13,8 +13,9 @@ Duplicates are the most common reason a loss falls to ~0 within the first epoch:
   instruction; a classifier's options after the row's text) and the header shared by many
   plain-text rows (a licence block) are left out of the comparison
   (tuneguard.audit.boilerplate), so rows are judged by what differs between them; and a pair
-  counts only when its answers are alike too (`responses_alike`). Counted over distinct texts, so exact copies stay DUPLICATE_EXACT's:
-  extra near copies = distinct texts in clusters - clusters. Warning above
+  counts only when its answers are alike too (`responses_alike`). Counted over distinct
+  texts, so exact copies stay DUPLICATE_EXACT's: extra near copies = distinct texts in
+  clusters - clusters. Warning above
   audit.near_dup_warning (1%) of rows; error above audit.near_dup_error (10%), or when the
   largest cluster holds more than audit.near_cluster_error (0.5%) of the rows (and at least
   audit.near_cluster_min (10) distinct texts, so that a handful of similar rows in a small
@@ -159,8 +160,8 @@ def responses_alike(texts: Sequence[str], pairs: np.ndarray) -> np.ndarray:
     whose prompts are overlapping windows of one file, or two questions on the same passage,
     are alike as wholes while the model learns two different answers from them; memorising a
     copy needs the answer to repeat. One word changed in a 10-word answer keeps 55% of its
-    bigrams; two different answers share few (the legitimate sets of bench/shapes.py: under
-    30%)."""
+    bigrams; the code-completion rows of bench/shapes.py whose prompts overlap share a median
+    20% of their answers' bigrams (80 of 110 pairs under half, the most 47%)."""
     keep = np.ones(len(pairs), dtype=bool)
     cache: dict[int, set[tuple[str, ...]]] = {}
 
