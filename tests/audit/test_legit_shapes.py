@@ -1,7 +1,7 @@
 """Legitimate datasets of common shapes get the findings a careful person would raise, and
 faults planted in them are still caught (bench/shapes.py measures the same on larger sets).
 
-The rows are real prose (the standard library's docstring paragraphs, tests/helpers/realtext.py):
+The rows are real prose (the standard library's docstrings, tests/audit/audit_corpus.py):
 generated templates hide the false alarms real text makes."""
 
 from __future__ import annotations
@@ -13,16 +13,11 @@ import pytest
 
 from tests.audit.audit_corpus import docstrings
 from tests.audit.audit_helpers import get, serious
-from tests.helpers.realtext import first_sentence, shuffled, stdlib_paragraphs
+from tests.helpers.realtext import first_sentence, shuffled
 
 # >= 20 characters each: shorter answers are never searched in their prompt.
 LABELS = ["standard library module", "third party package here", "documentation page text",
           "configuration file format", "command line interface"]
-
-
-@functools.cache
-def paragraphs() -> tuple[str, ...]:
-    return tuple(stdlib_paragraphs())
 
 
 @functools.cache
@@ -44,7 +39,7 @@ def _classified(paras: list[str], order: str) -> list[dict[str, str]]:
 
 
 def test_a_classifier_listing_its_options_after_the_input_is_clean(audit_rows):
-    paras = shuffled(list(paragraphs()), seed=1)[:300]
+    paras = shuffled(list(distinct_docs()), seed=1)[:300]
     # Before: ANSWER_IN_PROMPT error on every row (its label is among the options every row lists).
     result, _ = audit_rows(_classified(paras, "fixed"))
     assert result.stats["task"]["shape"] == "classification"
@@ -132,7 +127,7 @@ def test_templated_short_answers_over_many_values_are_not_low_diversity_but_cann
 
 
 def test_one_copied_answer_in_a_50_row_set_is_a_fact_not_a_warning(audit_rows):
-    paras = shuffled(list(paragraphs()), seed=4)[:50]
+    paras = shuffled(list(distinct_docs()), seed=4)[:50]
     rows = [{"instruction": "Summarize the passage in one sentence.", "output": first_sentence(p),
              "input": " ".join(p.split()[-12:])} for p in paras]
     rows[0]["input"] += " " + rows[0]["output"]
