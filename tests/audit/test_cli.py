@@ -98,3 +98,34 @@ def test_a_relative_path_that_is_not_there_names_where_it_was_looked_for(app, tm
     assert res.stderr == (f"error: data file train.jsonl does not exist (looked for {elsewhere / 'train.jsonl'}; a "
                           "path in a config file is relative to that file, one given with --set to the current "
                           "directory): check data.train_file\n")
+
+
+def test_a_run_directory_is_audited_from_its_tokenized_data_when_the_key_matches(app, tmp_path, monkeypatch, caplog):
+    """`train` leaves RUN_DIR/cache/tokens.pt; `audit RUN_DIR` reads the tokens from it instead of
+    tokenizing, and says why not when the data changed since (here data.max_length)."""
+    from tuneguard.config.load import load_config
+    from tuneguard.data import pipeline
+    from tuneguard.data.cache import DataCache, data_key
+    from tuneguard.model.load import load_tokenizer, setup_pad_token
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    cfg_path = config_file(run_dir, clean_rows(300), clean_rows(60, seed=1, offset=300))
+    cfg = load_config(cfg_path, [])
+    tok = load_tokenizer(cfg.model)
+    setup_pad_token(tok, cfg.data.pad_token)
+    pipeline.prepare_data(cfg.data, tok, strict=False, cache=DataCache(run_dir / "cache", data_key(cfg.data, tok)))
+    tokenized: list[int] = []
+    real = pipeline.tokenize_examples
+    monkeypatch.setattr(pipeline, "tokenize_examples", lambda tk, ex, *a, **k: tokenized.append(len(ex)) or real(tk, ex, *a, **k))
+    res = CliRunner().invoke(app, ["audit", str(run_dir), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert tokenized == []
+    assert out["stats"]["cache"] == f"tokenized data read from {run_dir / 'cache'}"
+    assert out["stats"]["rows"]["train"] == 300
+    res = CliRunner().invoke(app, ["audit", str(run_dir), "--json", "--set", "data.max_length=512"])
+    assert res.exit_code == 0, res.output
+    assert tokenized == [300, 60]
+    assert "cache" not in json.loads(res.stdout)["stats"]
+    assert "tokenized data recomputed: data.max_length changed" in caplog.text

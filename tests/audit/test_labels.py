@@ -66,7 +66,7 @@ def test_train_on_prompt_with_long_prompts_warns(audit_rows):
     rows = clean_rows(200)
     for i, r in enumerate(rows):  # long context documents in the prompt, a short answer
         r["input"] = docs[200 + 2 * i] + " " + docs[201 + 2 * i]
-    result, _ = audit_rows(rows, validation=clean_rows(100, seed=1, offset=600), data={"train_on_prompt": True})
+    result, _ = audit_rows(rows, validation=clean_rows(100, seed=1, offset=600), data={"train_on_prompt": True, "max_length": 2048})
     assert serious(result) == {"PROMPT_NOT_MASKED": "warning"}
     f = get(result, "PROMPT_NOT_MASKED")
     assert f.evidence["count"] == 200

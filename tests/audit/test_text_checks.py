@@ -70,14 +70,20 @@ def test_answer_in_prompt_error(audit_rows):
     assert f.evidence["examples"][0]["row"].endswith(f"train.jsonl:{min(planted) + 1}")
 
 
-def test_half_copied_answer_is_caught_and_short_labels_are_not(audit_rows):
+def test_partly_copied_answers_count_only_below_the_default_ratio_and_short_labels_never(audit_rows):
     rows = clean_rows(400)
     for i in range(10):  # the first 60% of the answer copied into the prompt
         out = rows[i]["output"]
         rows[i]["input"] = out[: int(len(out) * 0.6)]
     for i in range(10, 60):  # classification: the label appears among the options
         rows[i] = {"instruction": "Is this review positive or negative? Great value, works well.", "output": "positive"}
-    result, _ = audit_rows(rows, validation=clean_rows(100, seed=1, offset=400))
+    validation = clean_rows(100, seed=1, offset=400)
+    # By default a row counts when (nearly) all of its answer is in its prompt: real translations
+    # and code completions copy names and patterns, up to 80% of an answer (bench/shapes.py).
+    result, _ = audit_rows(rows, validation=validation)
+    assert "ANSWER_IN_PROMPT" not in [f.code for f in result.findings]
+    assert result.stats["answer_in_prompt"]["skipped_short"] == 50
+    result, _ = audit_rows(rows, validation=validation, audit={"answer_in_prompt_ratio": 0.5})
     f = get(result, "ANSWER_IN_PROMPT")
     assert f.evidence["count"] == 10
     assert f.severity == "warning"

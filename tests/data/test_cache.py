@@ -145,6 +145,8 @@ def test_audit_findings_reused_when_the_key_matches(tmp_path, rows_file, monkeyp
     from tuneguard.audit import runner
 
     cfg, tok, cache = _config(rows_file), _tok(), tmp_path / "cache"
+    # A finding to keep: one row copies half its answer from its prompt (info at this ratio).
+    cfg = cfg.model_copy(update={"audit": cfg.audit.model_copy(update={"answer_in_prompt_ratio": 0.5})})
     audits = [0]
     real = runner.run_audit
 

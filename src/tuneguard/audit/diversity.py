@@ -14,6 +14,15 @@ responses (normalised: lower case, whitespace collapsed):
   rule means the same under every tokenizer (an 8-token window is two words for a small
   byte-level vocabulary and six for GPT-J's).
 
+Short answers (median at most 5 words) whose 20 most common values cover no more than
+audit.top_responses_max of the rows ("The answer is 42." over many numbers) repeat by nature
+and have few bigrams besides the fixed words around the value: for them the unique share and
+distinct-2 are not signals, and the concentration signal is what remains.
+
+Plain-text rows are judged without the header many of them share (a licence block at the top
+of each code file): distinct-2 and the 8-gram coverage on their own text; the header's share
+of the text is in the stats.
+
 One signal: warning; audit.diversity_error_signals (2) or more: error. The thresholds are
 audit config fields. The gzip ratio of the responses is reported in the stats (natural text
 compresses about 3x; templated text much more) but is not a rule.
@@ -45,7 +54,8 @@ from tuneguard.audit.common import (
     words,
 )
 from tuneguard.audit.minhash import ROLL_PRIME, mix64, word_hashes
-from tuneguard.audit.task_shape import TaskShape
+from tuneguard.audit.boilerplate import header_cuts
+from tuneguard.audit.task_shape import CLASS_MAX_WORDS, TaskShape
 from tuneguard.catalog import J, T, render
 from tuneguard.config.schema import AuditConfig
 from tuneguard.findings import Finding
@@ -60,6 +70,7 @@ NGRAM_ROW_SHARE = 0.10
 NGRAM_SAMPLE_ROWS = 20_000
 NGRAM_MIN_ROWS = 20
 GZIP_SAMPLE_BYTES = 2_000_000
+SHORT_ANSWER_WORDS = CLASS_MAX_WORDS
 
 
 def distinct2(responses: list[str], seed: int) -> tuple[float | None, int]:
@@ -126,6 +137,48 @@ def frequent_ngram_coverage(word_lists: list[list[str]]) -> tuple[float | None, 
     return covered / total, examples
 
 
+def own_responses(train: SplitText) -> tuple[list[str], dict[str, Any]]:
+    """The responses as the phrase signals judge them: for plain-text rows (no prompt), without
+    the header that many rows share (a licence block at the top of each code file,
+    tuneguard.audit.boilerplate.header_cuts); and the header's numbers for the stats.
+
+    Why: such a header is supervised and learned by heart, but it says nothing about whether
+    the rows' own text is templated; its share of the words is reported instead of judged."""
+    responses = train.responses
+    if any(train.prompts):
+        return responses, {}
+    cuts = header_cuts(responses)
+    cut_rows = sum(c > 0 for c in cuts)
+    if not cut_rows:
+        return responses, {}
+    total = sum(len(r) for r in responses)
+    return ([r[c:] for r, c in zip(responses, cuts, strict=True)],
+            {"shared_header_rows": cut_rows, "shared_header_char_share": share(sum(cuts), total)})
+
+
+def _signals(stats: dict[str, Any], acfg: AuditConfig, task: TaskShape, n_repeated: int) -> list[dict[str, Any]]:
+    """The templated-data signals that the numbers in `stats` raise (see the module's docstring)."""
+    unique, top_share, d2, coverage = (stats["unique_response_share"], stats["top20_share"], stats["distinct2"],
+                                       stats["frequent_8gram_coverage"])
+    # Short answers spread over many values (numbers, names, dates: "The answer is 42.") repeat
+    # by nature, and their few bigrams are mostly the fixed words around the value: only their
+    # concentration on a few answers says they are canned.
+    spread_short = (task.stats.get("median_response_words", 0) <= SHORT_ANSWER_WORDS
+                    and top_share <= acfg.top_responses_max)
+    stats["short_answers_spread"] = spread_short
+    signals = []
+    if stats["rows"] and unique < acfg.unique_response_min and not spread_short:
+        signals.append(T("LOW_DIVERSITY.signal.unique", unique=unique, min=acfg.unique_response_min))
+    if top_share > acfg.top_responses_max:
+        signals.append(T("LOW_DIVERSITY.signal.top", n=n_repeated, share=top_share, max=acfg.top_responses_max))
+    if d2 is not None and d2 < acfg.distinct2_min and not spread_short:
+        signals.append(T("LOW_DIVERSITY.signal.distinct2", d2=d2, min=acfg.distinct2_min))
+    if coverage is not None and coverage > acfg.template_coverage_max:
+        signals.append(T("LOW_DIVERSITY.signal.template", coverage=coverage, row_share=NGRAM_ROW_SHARE,
+                         max=acfg.template_coverage_max))
+    return signals
+
+
 def check(train: SplitText, seed: int, acfg: AuditConfig, task: TaskShape) -> tuple[list[Finding], dict[str, Any]]:
     n = len(train)
     counts = collections.Counter(train.responses)
@@ -133,30 +186,23 @@ def check(train: SplitText, seed: int, acfg: AuditConfig, task: TaskShape) -> tu
     repeated = [(r, c) for r, c in counts.most_common(TOP_K) if c > 1]
     top_share = share(sum(c for _, c in repeated), n)
     repeated_rows = sum(c for c in counts.values() if c > 1)
-    d2, bigrams = distinct2(train.responses, seed)
+    own, header = own_responses(train)
+    d2, bigrams = distinct2(own, seed)
     sample = seeded_sample(n, NGRAM_SAMPLE_ROWS, seed)
     idx = sample if sample is not None else range(n)
     with no_gc():
-        wl = [words(train.responses[i]) for i in idx]
+        wl = [words(own[i]) for i in idx]
     coverage, top_ngrams = frequent_ngram_coverage(wl)
     blob = "\n".join(train.responses).encode("utf-8")[:GZIP_SAMPLE_BYTES]
     gzip_ratio = round(len(blob) / max(len(zlib.compress(blob, 6)), 1), 3) if blob else None
     stats = {"rows": n, "unique_response_share": unique, "top20_share": top_share, "repeated_response_rows": repeated_rows,
              "distinct2": None if d2 is None else round(d2, 4), "distinct2_bigrams": bigrams,
-             "frequent_8gram_coverage": None if coverage is None else round(coverage, 4), "gzip_ratio": gzip_ratio}
+             "frequent_8gram_coverage": None if coverage is None else round(coverage, 4), "gzip_ratio": gzip_ratio,
+             **header}
     if task.label_like:
         stats["judged_as"] = "classification: label distribution"
         return _labels(train, acfg, task), stats
-    signals = []
-    if n and unique < acfg.unique_response_min:
-        signals.append(T("LOW_DIVERSITY.signal.unique", unique=unique, min=acfg.unique_response_min))
-    if top_share > acfg.top_responses_max:
-        signals.append(T("LOW_DIVERSITY.signal.top", n=len(repeated), share=top_share, max=acfg.top_responses_max))
-    if d2 is not None and d2 < acfg.distinct2_min:
-        signals.append(T("LOW_DIVERSITY.signal.distinct2", d2=d2, min=acfg.distinct2_min))
-    if coverage is not None and coverage > acfg.template_coverage_max:
-        signals.append(T("LOW_DIVERSITY.signal.template", coverage=coverage, row_share=NGRAM_ROW_SHARE,
-                         max=acfg.template_coverage_max))
+    signals = _signals(stats, acfg, task, len(repeated))
     if not signals:
         return [], stats
     rows_used = list(idx)

@@ -9,14 +9,20 @@ Duplicates are the most common reason a loss falls to ~0 within the first epoch:
 - DUPLICATE_NEAR: MinHash over word n-grams (audit.ngram, default 5; shorter rows use one
   shingle of all their words), audit.num_perm permutations, LSH, candidates verified by
   the MinHash Jaccard estimate >= audit.near_dup_threshold (0.8), clustered by connected
-  components. The prompt start shared by many rows (a long system prompt or instruction,
-  tuneguard.audit.boilerplate) is left out of the comparison, so rows are judged by what
-  differs between them. Counted over distinct texts, so exact copies stay DUPLICATE_EXACT's:
-  extra near copies = distinct texts in clusters - clusters. Warning above
+  components. The prompt start and end shared by many rows (a long system prompt or
+  instruction; a classifier's options after the row's text) and the header shared by many
+  plain-text rows (a licence block) are left out of the comparison
+  (tuneguard.audit.boilerplate), so rows are judged by what differs between them; and a pair
+  counts only when its answers are alike too (`responses_alike`). Counted over distinct
+  texts, so exact copies stay DUPLICATE_EXACT's: extra near copies = distinct texts in
+  clusters - clusters. Warning above
   audit.near_dup_warning (1%) of rows; error above audit.near_dup_error (10%), or when the
   largest cluster holds more than audit.near_cluster_error (0.5%) of the rows (and at least
   audit.near_cluster_min (10) distinct texts, so that a handful of similar rows in a small
   file is not an error).
+
+When the audit read a sample of the training rows (audit.max_rows), the shares are judged by
+their estimate for all of them (`Sample`).
 
 Both splits and every check share one `DupIndex`, built once: exact keys, and near pairs
 computed over the distinct texts of train, validation and test together (so leakage uses
@@ -32,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from tuneguard.audit.boilerplate import boilerplate_cuts
+from tuneguard.audit.boilerplate import header_cuts, own_text
 from tuneguard.audit.common import (
     MAX_EXAMPLES,
     SEP,
@@ -43,13 +49,51 @@ from tuneguard.audit.common import (
     shingle_words,
 )
 from tuneguard.audit.minhash import NearDuplicates, near_duplicates
-from tuneguard.catalog import T
+from tuneguard.catalog import J, T
 from tuneguard.config.schema import AuditConfig
 from tuneguard.findings import Finding
 
 log = logging.getLogger(__name__)
 
 TOP_GROUPS = 5
+RESPONSE_MIN_JACCARD = 0.5
+
+
+@dataclasses.dataclass(frozen=True)
+class Sample:
+    """The audited training rows as a seeded sample of `population` rows (audit.max_rows).
+
+    A copy is seen in a sample only when both of its rows are drawn: with a fraction f of the
+    rows audited, a pair is found with probability f squared among f of the rows, so the share
+    measured is about f times the whole's. Shares are divided by f to estimate the whole
+    (first order: exact for pairs, which most copies are; larger groups are found more often)."""
+
+    audited: int
+    population: int
+
+    @property
+    def fraction(self) -> float:
+        return self.audited / self.population if self.population > self.audited > 0 else 1.0
+
+    def estimate(self, measured: float) -> float:
+        return min(1.0, round(measured / self.fraction, 6))
+
+    def note(self, measured: float) -> dict[str, Any] | None:
+        """The sentence a finding adds when its share was measured on a sample, else None."""
+        if self.fraction >= 1.0:
+            return None
+        return T("audit.sampled", audited=self.audited, population=self.population, estimate=self.estimate(measured))
+
+    def evidence(self, measured: float) -> dict[str, Any]:
+        if self.fraction >= 1.0:
+            return {}
+        return {"sampled": {"audited_rows": self.audited, "population_rows": self.population,
+                            "fraction": round(self.fraction, 6), "estimated_share": self.estimate(measured)}}
+
+
+def sampled_message(msg: dict[str, Any], sample: Sample, measured: float) -> dict[str, Any]:
+    note = sample.note(measured)
+    return msg if note is None else J("join.none", [msg, note])
 
 
 @dataclasses.dataclass
@@ -61,6 +105,8 @@ class DupIndex:
     texts: list[str]
     near: NearDuplicates
     cfg: AuditConfig
+    unlike_pairs: int = 0  # similar rows whose answers differ: not near copies (`responses_alike`)
+    sample: Sample = Sample(0, 0)  # the training rows audited of those trained on
 
     @property
     def n_texts(self) -> int:
@@ -84,7 +130,56 @@ class DupIndex:
         return first
 
 
-def build_index(splits: Sequence[SplitText], cfg: AuditConfig, seed: int = 1) -> DupIndex:
+def own_texts(texts: Sequence[str], ngram: int) -> list[str]:
+    """Each whole-example key as the near-copy check compares it: what the row shares with many
+    others left out, so that rows are judged by what differs between them. In a prompt, the start
+    and the end that many prompts share (a long system prompt or instruction; options and
+    "Answer:" after the row's own text); in a plain-text row, the header that many files share
+    (a licence block). Only the n-grams wholly inside the shared text go: ngram - 1 of its
+    words are kept, so n-grams reaching into the row's own words stay."""
+    prompts = [t[: t.index(SEP)] for t in texts]
+    spans = own_text(prompts, keep_words=ngram - 1)
+    plain = [i for i, p in enumerate(prompts) if not p]
+    heads = header_cuts([texts[i][1:] for i in plain], keep_words=ngram - 1)
+    out = [p[a:b] + t[len(p):] for t, p, (a, b) in zip(texts, prompts, spans, strict=True)]
+    for i, c in zip(plain, heads, strict=True):
+        out[i] = SEP + texts[i][1 + c:]
+    return out
+
+
+def _bigrams(text: str) -> set[tuple[str, ...]]:
+    w = shingle_words(text)
+    return set(zip(w, w[1:], strict=False)) if len(w) > 1 else {tuple(w)}
+
+
+def responses_alike(texts: Sequence[str], pairs: np.ndarray) -> np.ndarray:
+    """Per near pair, whether the two answers (the supervised text) are alike too: equal, or
+    sharing at least RESPONSE_MIN_JACCARD of their word bigrams.
+
+    Why: the near-copy check compares prompt and answer together, and two code-completion rows
+    whose prompts are overlapping windows of one file, or two questions on the same passage,
+    are alike as wholes while the model learns two different answers from them; memorising a
+    copy needs the answer to repeat. One word changed in a 10-word answer keeps 55% of its
+    bigrams; the code-completion rows of bench/shapes.py whose prompts overlap share a median
+    20% of their answers' bigrams (80 of 110 pairs under half, the most 47%)."""
+    keep = np.ones(len(pairs), dtype=bool)
+    cache: dict[int, set[tuple[str, ...]]] = {}
+
+    def grams(i: int) -> set[tuple[str, ...]]:
+        if i not in cache:
+            cache[i] = _bigrams(texts[i][texts[i].index(SEP) + 1:])
+        return cache[i]
+
+    for k, (a, b) in enumerate(pairs.tolist()):
+        ra, rb = texts[a][texts[a].index(SEP) + 1:], texts[b][texts[b].index(SEP) + 1:]
+        if ra == rb:
+            continue
+        ga, gb = grams(a), grams(b)
+        keep[k] = len(ga & gb) >= RESPONSE_MIN_JACCARD * len(ga | gb)
+    return keep
+
+
+def build_index(splits: Sequence[SplitText], cfg: AuditConfig, seed: int = 1, sample: Sample | None = None) -> DupIndex:
     """Exact keys and near pairs for the given splits (one pass over their distinct texts)."""
     ids: dict[str, int] = {}
     text_ids: dict[str, np.ndarray] = {}
@@ -92,13 +187,12 @@ def build_index(splits: Sequence[SplitText], cfg: AuditConfig, seed: int = 1) ->
         keys = sp.keys()
         text_ids[sp.name] = np.fromiter((ids.setdefault(k, len(ids)) for k in keys), dtype=np.int64, count=len(keys))
     texts = list(ids)
-    # Near copies are judged on what differs: a prompt start that many rows share (a long
-    # system prompt) would otherwise make every pair of rows look alike. Only the n-grams
-    # wholly inside it go; those that reach into a row's own words stay.
-    cuts = boilerplate_cuts([t[: t.find(SEP)] if SEP in t else t for t in texts], keep_words=cfg.ngram - 1)
-    near = near_duplicates([t[c:] for t, c in zip(texts, cuts, strict=True)], cfg.near_dup_threshold, cfg.num_perm,
-                           cfg.ngram, seed, to_words=shingle_words)
-    return DupIndex({sp.name: sp for sp in splits}, text_ids, texts, near, cfg)
+    near = near_duplicates(own_texts(texts, cfg.ngram), cfg.near_dup_threshold, cfg.num_perm, cfg.ngram, seed,
+                           to_words=shingle_words)
+    alike = responses_alike(texts, near.pairs)
+    unlike = int((~alike).sum())
+    near = dataclasses.replace(near, pairs=near.pairs[alike], similarity=near.similarity[alike])
+    return DupIndex({sp.name: sp for sp in splits}, text_ids, texts, near, cfg, unlike, sample or Sample(0, 0))
 
 
 def _rows_of(ids: np.ndarray, wanted: set[int], limit: int) -> dict[int, list[int]]:
@@ -154,12 +248,15 @@ def check_exact(index: DupIndex, split: str = "train") -> tuple[list[Finding], d
     largest = [{"count": int(counts[t]), "rows": [sp.where(r) for r in rows[int(t)]],
                 "example": preview(sp.examples[rows[int(t)][0]].response)} for t in top]
     cfg = index.cfg
-    severity = "error" if frac > cfg.exact_dup_error else "warning" if frac > cfg.exact_dup_warning else "info"
+    est = index.sample.estimate(frac) if split == "train" else frac
+    severity = "error" if est > cfg.exact_dup_error else "warning" if est > cfg.exact_dup_warning else "info"
     ev = {"count": extra, "share": frac, "rows": n, "distinct": distinct, "groups": len(groups),
-          "largest_groups": largest,
+          "largest_groups": largest, **(index.sample.evidence(frac) if split == "train" else {}),
           "thresholds": {"audit.exact_dup_warning": cfg.exact_dup_warning, "audit.exact_dup_error": cfg.exact_dup_error}}
     msg = T("DUPLICATE_EXACT.copies", extra=extra, n=n, share=frac, groups=len(groups),
             largest=int(counts[top[0]]))
+    if split == "train":
+        msg = sampled_message(msg, index.sample, frac)
     rec = T("DUPLICATE_EXACT.copies.rec")
     return [finding("DUPLICATE_EXACT", severity, msg, ev, rec)], stats
 
@@ -177,7 +274,8 @@ def check_near(index: DupIndex, split: str = "train") -> tuple[list[Finding], di
     big_frac = share(biggest, n)
     stats = {"rows": n, "clusters": len(clusters), "near_duplicate_rows": in_clusters, "extra_rows": extra,
              "share": frac, "largest_cluster": biggest, "lsh_candidates": index.near.candidates,
-             "verified_pairs": len(index.near.pairs), "bands": index.near.bands, "rows_per_band": index.near.rows,
+             "verified_pairs": len(index.near.pairs),
+             "pairs_with_different_answers": index.unlike_pairs, "bands": index.near.bands, "rows_per_band": index.near.rows,
              "threshold": cfg.near_dup_threshold, "num_perm": cfg.num_perm, "ngram": cfg.ngram}
     if not clusters:
         return [], stats
@@ -189,14 +287,18 @@ def check_near(index: DupIndex, split: str = "train") -> tuple[list[Finding], di
                         "where": [sp.where(r) for r in sorted(members)[:MAX_EXAMPLES]],
                         "example": preview(sp.examples[min(members)].response)})
     big_cluster = biggest >= cfg.near_cluster_min and big_frac > cfg.near_cluster_error
-    severity = ("error" if frac > cfg.near_dup_error or big_cluster else
-                "warning" if frac > cfg.near_dup_warning else "info")
+    est = index.sample.estimate(frac) if split == "train" else frac
+    severity = ("error" if est > cfg.near_dup_error or big_cluster else
+                "warning" if est > cfg.near_dup_warning else "info")
     ev = {"count": extra, "share": frac, "rows": n, "clusters": len(clusters), "near_duplicate_rows": in_clusters,
           "largest_cluster": biggest, "largest_cluster_share": big_frac, "largest_clusters": largest,
+          **(index.sample.evidence(frac) if split == "train" else {}),
           "threshold": cfg.near_dup_threshold, "ngram": cfg.ngram, "num_perm": cfg.num_perm,
           "thresholds": {"audit.near_dup_warning": cfg.near_dup_warning, "audit.near_dup_error": cfg.near_dup_error,
                          "audit.near_cluster_error": cfg.near_cluster_error, "audit.near_cluster_min": cfg.near_cluster_min}}
     msg = T("DUPLICATE_NEAR.copies", extra=extra, share=frac, ngram=cfg.ngram, threshold=cfg.near_dup_threshold,
             clusters=len(clusters), biggest=biggest, big_share=big_frac)
+    if split == "train":
+        msg = sampled_message(msg, index.sample, frac)
     rec = T("DUPLICATE_NEAR.copies.rec")
     return [finding("DUPLICATE_NEAR", severity, msg, ev, rec)], stats

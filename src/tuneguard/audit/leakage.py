@@ -82,11 +82,16 @@ def check(index: DupIndex, validation_from_train: bool) -> tuple[list[Finding], 
     if not leaked_total:
         return [], stats
     limit = index.cfg.leakage_error
-    severity = "error" if worst > limit else "warning"
+    # Leaks are found only against the audited training rows: a sample finds f of them.
+    severity = "error" if index.sample.estimate(worst) > limit else "warning"
     parts = [T("TRAIN_VAL_LEAKAGE.part", leaked=s["leaked"], rows=s["rows"], split=T(f"split.{n}"), share=s["share"],
                exact=s["exact"], near=s["near"]) for n, s in per_split.items()]
     msg = T(f"TRAIN_VAL_LEAKAGE.{severity}", parts=J("join.semi", parts), limit=limit)
     rec = T("TRAIN_VAL_LEAKAGE.from_train.rec" if validation_from_train else "TRAIN_VAL_LEAKAGE.separate.rec")
+    if index.sample.fraction < 1.0:
+        msg = J("join.none", [msg, T("audit.sampled_leaks", audited=index.sample.audited,
+                                     population=index.sample.population, estimate=index.sample.estimate(worst))])
     ev = {"count": leaked_total, "share": share(leaked_total, int(total)), "splits": per_split, "examples": examples,
+          **index.sample.evidence(worst),
           "threshold": index.cfg.near_dup_threshold, "thresholds": {"audit.leakage_error": limit}}
     return [finding("TRAIN_VAL_LEAKAGE", severity, msg, ev, rec)], stats

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from tuneguard.audit import diversity, duplicates, labels, leakage, malformed, prompt_leak, task_shape
@@ -45,8 +47,11 @@ def _sample_split(split: Split, max_rows: int, seed: int) -> tuple[list, list]:
     return [split.examples[i] for i in idx], feats
 
 
-def run_audit(cfg: Config, data: PreparedData, tokenizer: Any) -> AuditResult:
-    """Every audit check on prepared (tokenized) data; the tokenizer is the one training uses."""
+def run_audit(cfg: Config, data: PreparedData, tokenizer: Any, population: int | None = None) -> AuditResult:
+    """Every audit check on prepared (tokenized) data; the tokenizer is the one training uses.
+
+    `population`: the training rows that data.train is a sample of (audit_config tokenizes only
+    audit.max_rows of them); the duplicate and leakage shares are then estimated for the whole."""
     acfg = cfg.audit
     seed = cfg.data.seed
     timings: dict[str, float] = {}
@@ -72,13 +77,15 @@ def run_audit(cfg: Config, data: PreparedData, tokenizer: Any) -> AuditResult:
         texts.append(SplitText.build("test", test_ex))
     train = texts[0]
     timings["prepare"] = round(time.perf_counter() - t, 3)
+    whole = max(population or 0, len(data.train.examples))
     stats["rows"] = {"read": data.rows_read, **data.sizes(), "audited_train": len(train_ex),
-                     "sampled": len(train_ex) < len(data.train.examples), "max_rows": acfg.max_rows}
+                     "sampled": len(train_ex) < whole, "max_rows": acfg.max_rows, "train_population": whole}
+    sample = duplicates.Sample(len(train_ex), whole)
     stats["format"] = data.format
 
     timed("malformed", lambda: malformed.check(data.problems, data.rows_read, cfg.data.max_malformed_fraction))
     t = time.perf_counter()
-    index = duplicates.build_index(texts, acfg)
+    index = duplicates.build_index(texts, acfg, sample=sample)
     timings["near_duplicate_index"] = round(time.perf_counter() - t, 3)
     timed("duplicates_exact", lambda: duplicates.check_exact(index))
     timed("duplicates_near", lambda: duplicates.check_near(index))
@@ -118,12 +125,31 @@ def _overrides(findings: list[Finding], overrides: dict[str, str]) -> tuple[list
     return kept, {"config": dict(overrides), "applied": changed}
 
 
-def audit_config(cfg: Config, tokenizer: Any = None) -> AuditResult:
+def _from_run_cache(cfg: Config, tokenizer: Any, cache_dir: Path | None) -> PreparedData | None:
+    """The data tokenized from a run's cache when it holds them under this config's key, else None.
+
+    The whole splits come from it (the audit then samples audit.max_rows itself), so the key is
+    the run's own data section, not the capped one a fresh audit tokenizes."""
+    if cache_dir is None or not cfg.data.cache or not (cache_dir / "tokens.pt").exists():
+        return None
+    from tuneguard.data.cache import DataCache, data_key
+    from tuneguard.data.pipeline import prepare_data
+
+    cache = DataCache(cache_dir, data_key(cfg.data, tokenizer), write=False)
+    if not cache.holds_key():
+        return None
+    return prepare_data(cfg.data, tokenizer, strict=False, cache=cache)
+
+
+def audit_config(cfg: Config, tokenizer: Any = None, cache_dir: Path | None = None) -> AuditResult:
     """Load the tokenizer as training does (unless given one, set up by the caller the same
     way), prepare the data, audit it.
 
     At most audit.max_rows training and validation rows are tokenized (a seeded sample via
     data.train_samples / data.eval_samples), so a huge file costs no more than that.
+    `cache_dir`: a run's data cache (RUN_DIR/cache, written by `train`); when it holds this
+    data's tokens under the same key, they are read from it instead (reading is much faster
+    than tokenizing even the sample), else one line says why not and the sample is tokenized.
     Raises DataError / ModelError for data or model problems the user must fix.
     """
     from tuneguard.data.load import NoUsableRows, check_sources
@@ -137,6 +163,13 @@ def audit_config(cfg: Config, tokenizer: Any = None) -> AuditResult:
         tokenizer = load_tokenizer(cfg.model)
         setup_pad_token(tokenizer, cfg.data.pad_token)
     t_tok = time.perf_counter() - t
+    t = time.perf_counter()
+    cached = _from_run_cache(cfg, tokenizer, cache_dir)
+    if cached is not None:
+        result = run_audit(cfg, cached, tokenizer)
+        result.stats["timings_s"].update(load_tokenizer=round(t_tok, 3), prepare_data=round(time.perf_counter() - t, 3))
+        result.stats["cache"] = f"tokenized data read from {cache_dir}"
+        return result
     cap = cfg.audit.max_rows
     dcfg = cfg.data.model_copy(update={
         "train_samples": min(cfg.data.train_samples or cap, cap),
@@ -153,7 +186,9 @@ def audit_config(cfg: Config, tokenizer: Any = None) -> AuditResult:
                                       "timings_s": {"load_tokenizer": round(t_tok, 3),
                                                     "total": round(time.perf_counter() - t, 3)}})
     t_data = time.perf_counter() - t
-    result = run_audit(cfg, data, tokenizer)
+    # The rows the sample stands for: the file's training rows, or the user's own data.train_samples.
+    population = min(data.before_samples.get("train", 0), cfg.data.train_samples or sys.maxsize)
+    result = run_audit(cfg, data, tokenizer, population=population)
     result.stats["timings_s"]["load_tokenizer"] = round(t_tok, 3)
     result.stats["timings_s"]["prepare_data"] = round(t_data, 3)
     return result

@@ -85,6 +85,12 @@ AUDIT: dict[str, dict[str, str]] = {
     "DUPLICATE_EXACT.copies.rec": {
         "en": "Deduplicate data.train_file (keep one row per normalised prompt + response) before sampling or splitting, then run `tuneguard audit` again; the largest groups are listed in the evidence.",
         "th": "ลบแถวซ้ำใน data.train_file (เก็บไว้แถวเดียวต่อ prompt + response ที่ normalize แล้ว) ก่อนสุ่มหรือแบ่งข้อมูล แล้วรัน `tuneguard audit` อีกครั้ง ดูกลุ่มที่ใหญ่ที่สุดได้ในหลักฐาน"},
+    "audit.sampled": {
+        "en": " Measured on a sample of {audited!n} of {population!n} training rows (audit.max_rows), where a copy shows only when both of its rows are drawn: about {estimate!p} of all of them, which sets the severity.",
+        "th": " วัดจากแถวที่สุ่มมา {audited!n} จาก {population!n} แถวของข้อมูลฝึก (audit.max_rows) ซึ่งจะเห็นสำเนาก็ต่อเมื่อสุ่มได้ทั้งสองแถว คาดว่าข้อมูลฝึกทั้งหมดมีประมาณ {estimate!p} และระดับความรุนแรงตัดสินจากค่านี้"},
+    "audit.sampled_leaks": {
+        "en": " Compared with a sample of {audited!n} of {population!n} training rows (audit.max_rows), so only that part of the leaks shows: about {estimate!p} against all of them, which sets the severity.",
+        "th": " เทียบกับแถวที่สุ่มมา {audited!n} จาก {population!n} แถวของข้อมูลฝึก (audit.max_rows) จึงเห็นแถวที่รั่วเพียงส่วนนั้น คาดว่าเมื่อเทียบกับข้อมูลฝึกทั้งหมดมีประมาณ {estimate!p} และระดับความรุนแรงตัดสินจากค่านี้"},
     "DUPLICATE_NEAR.copies": {
         "en": "{extra} training rows ({share!p}) are near copies (word {ngram}-gram Jaccard >= {threshold}) of another row, in {clusters} cluster(s); the largest holds {biggest} distinct rows ({big_share!p} of the data).",
         "th": "ข้อมูลฝึก {extra} แถว ({share!p}) เกือบซ้ำกับแถวอื่น (Jaccard ของ {ngram}-gram ระดับคำ >= {threshold}) รวม {clusters} กลุ่ม กลุ่มที่ใหญ่ที่สุดมี {biggest} แถวที่ต่างกัน ({big_share!p} ของข้อมูล)"},
@@ -195,6 +201,10 @@ AUDIT: dict[str, dict[str, str]] = {
     "ANSWER_TRUNCATED.texts": {
         "en": "{count} of {n} training texts ({share!p}) are longer than data.max_length ({max_length}) and lose their end and its EOS{every}; the model never trains on the rest.",
         "th": "ข้อความฝึก {count} จาก {n} ข้อความ ({share!p}) ยาวเกิน data.max_length ({max_length}) และถูกตัดท้ายพร้อม EOS{every} โมเดลจะไม่ได้ฝึกกับส่วนที่เหลือ"},
+    "ANSWER_TRUNCATED.prompts": {
+        "en": "{count} of {n} training rows ({share!p}) have a prompt longer than data.max_length ({max_length}) leaves room for, so its middle is cut; the model learns to answer from text it only partly sees (a summary of a document it never read whole).",
+        "th": "ข้อมูลฝึก {count} จาก {n} แถว ({share!p}) มี prompt ยาวเกินที่ data.max_length ({max_length}) รองรับ จึงถูกตัดช่วงกลางออก โมเดลจะเรียนรู้การตอบจากข้อความที่เห็นเพียงบางส่วน (สรุปเอกสารที่ไม่เคยอ่านครบ)"},
+    "ANSWER_TRUNCATED.shorten_prompts": {"en": "shorten the longest prompts", "th": "ย่อ prompt ที่ยาวที่สุด"},
     "ANSWER_TRUNCATED.shorten_answers": {"en": "shorten the longest answers", "th": "ย่อคำตอบที่ยาวที่สุด"},
     "ANSWER_TRUNCATED.split_texts": {
         "en": "split long texts into pieces of at most {max_length} tokens",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -22,7 +23,9 @@ def render(result: Any, con: Any) -> None:
     timings = result.stats.get("timings_s", {})
     seconds = sum(timings.get(k, 0.0) for k in ("total", "prepare_data", "load_tokenizer"))
     sizes = ", ".join(f"{k} {num(v)}" for k, v in rows.items() if k in ("train", "validation", "test"))
-    con.print(f"Audited {num(rows.get('audited_train'), missing='?')} training rows ({sizes}) in {seconds:.1f}s.")
+    whole = rows.get("train_population")
+    sample = f" of {num(whole)} (a seeded sample: audit.max_rows)" if rows.get("sampled") and whole else ""
+    con.print(f"Audited {num(rows.get('audited_train'), missing='?')}{sample} training rows ({sizes}) in {seconds:.1f}s.")
     task = result.stats.get("task") or {}
     if task.get("shape"):
         how = "set by data.task" if task.get("source") == "data.task" else f"inferred: {task.get('reason')}"
@@ -31,6 +34,8 @@ def render(result: Any, con: Any) -> None:
         if labels:
             con.print("Labels: " + ", ".join(f"{x['label']} {x['share']:.0%}" for x in labels[:8])
                       + (" …" if len(labels) > 8 else ""))
+    if result.stats.get("cache"):
+        con.print(f"Tokenized data: {result.stats['cache']} (key matches).")
     overrides = (result.stats.get("severity_overrides") or {}).get("applied") or {}
     if overrides:
         con.print("Severity set by audit.severity: " + ", ".join(
@@ -46,20 +51,35 @@ def render(result: Any, con: Any) -> None:
     con.print(f"{n_err} error(s), {n_warn} warning(s). Full evidence: tuneguard audit CONFIG --json")
 
 
+def run_dir_source(config: str) -> tuple[str, Path | None]:
+    """The config to load and the data cache to read: a run directory stands for its
+    config.yaml, and a config inside a run directory brings that run's cache/ (written by
+    `train`), which the audit reads when its key matches this config's data."""
+    path = Path(config)
+    if path.is_dir() and (path / "config.yaml").is_file():
+        path = path / "config.yaml"
+    cache = path.parent / "cache"
+    if not path.is_file():
+        return config, None  # a preset name, or a file that load_or_exit reports missing
+    return str(path), cache if cache.is_dir() else None
+
+
 def audit(
-    config: Annotated[str, typer.Argument(help="YAML config file or preset name.")],
+    config: Annotated[str, typer.Argument(help="YAML config file, preset name, or a run directory (its config.yaml; "
+                                            "its tokenized data are reused when they match).")],
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a key: section.key=value (YAML value).")] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print {\"findings\": [...], \"stats\": {...}} as JSON.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
 ) -> None:
     """Pre-flight data audit: duplicates, leakage, templated data, label/padding/EOS faults, truncation."""
     setup_logging(debug)
-    cfg = load_or_exit(config, set_, json_out=json_)
+    source, cache_dir = run_dir_source(config)
+    cfg = load_or_exit(source, set_, json_out=json_)
     from tuneguard.audit import audit_config
     from tuneguard.cli.errors import user_errors
 
     with user_errors(json_out=json_, debug=debug):
-        result = audit_config(cfg)
+        result = audit_config(cfg, cache_dir=cache_dir)
     if json_:
         print_json(result.to_json())
     else:

@@ -505,7 +505,8 @@ class AuditConfig(Section):
         0.9, gt=0, le=1, description="LOW_DIVERSITY for classification: warning when one label is more than this share "
         "of rows (a single label is an error).")
     answer_in_prompt_ratio: float = Field(
-        0.5, gt=0, le=1, description="ANSWER_IN_PROMPT: a row counts when this share of its answer is copied in its prompt.")
+        0.9, gt=0, le=1, description="ANSWER_IN_PROMPT: a row counts when this share of its answer is copied in its prompt "
+        "(a pasted answer is all of it; real translations and code completions copy names and patterns, up to 80%).")
     answer_in_prompt_warning: float = Field(
         0.02, ge=0, le=1, description="ANSWER_IN_PROMPT: warning above this share of rows (below: info; real "
         "translations copy identifiers such as option names in about 1% of rows).")

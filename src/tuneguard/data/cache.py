@@ -184,6 +184,10 @@ class DataCache:
             self._said = True
             log.info("%s", line)
 
+    def holds_key(self) -> bool:
+        """Whether tokens.pt holds this key (when not, one info line has said why)."""
+        return bool(self._load())
+
     def features(self, name: str, n_examples: int) -> tuple[list[dict[str, Any]], dict[str, int]] | None:
         """The tokenized `name` split (features, stats) when cached for this key, else None."""
         entry = self._load().get(name)

@@ -42,6 +42,7 @@ class PreparedData:
     problems: list[RowProblem]
     rows_read: int
     cache: DataCache | None = None  # where the tokenized splits came from or went (the audit's findings go too)
+    before_samples: dict[str, int] = dataclasses.field(default_factory=dict)  # split sizes before data.*_samples
 
     def sizes(self) -> dict[str, int]:
         d = {"train": len(self.train.examples), "validation": len(self.validation.examples)}
@@ -134,6 +135,7 @@ def prepare_data(cfg: DataConfig, tokenizer: Any, *, tokenize: bool = True, stri
         check_problems(problems, total, cfg.max_malformed_fraction)
     elif problems:
         log.debug("%d malformed row(s) of %d are skipped: %s", len(problems), total, describe_problems(problems, total))
+    before_samples = {"train": len(train_ex), "validation": len(val_ex)}
     if cfg.train_samples and len(train_ex) > cfg.train_samples:
         train_ex = random.Random(cfg.seed).sample(train_ex, cfg.train_samples)
     if cfg.eval_samples and len(val_ex) > cfg.eval_samples:
@@ -159,4 +161,5 @@ def prepare_data(cfg: DataConfig, tokenizer: Any, *, tokenize: bool = True, stri
         cache.save_features({s.name: (s.features, s.stats.to_dict())
                              for s in (data.train, data.validation, data.test) if s is not None})
     data.cache = cache
+    data.before_samples = before_samples
     return data
