@@ -72,6 +72,9 @@ class StartedPayload(TypedDict, total=False):
 class ResumedPayload(StartedPayload, total=False):
     from_step: int
     checkpoint: str
+    previous_state: str  # how the interrupted run ended, as `status` reads it (stopped, halted, failed)
+    previous_step: int  # the last step it recorded
+    killed: bool  # it ended without recording an end (SIGKILL, OOM kill, power): only this message says so
 
 
 class EvaluationPayload(TypedDict, total=False):

@@ -73,6 +73,35 @@ def test_request_to_a_live_run_is_recorded_with_who(tmp_path: Path):
     assert "@" in r["requested_by"] and " pid " in r["requested_by"] and r["time"] > 0
 
 
+def test_continue_a_run_that_is_not_paused_and_pause_a_paused_one_exit_1_and_queue_nothing(tmp_path: Path):
+    """The trainer would reject them at its next step, while the command said "the paused
+    trainer resumes" and exited 0. A `continue` sent right after a `pause` the trainer has not
+    reached yet is a real request."""
+    run = build_finished_run(tmp_path / "run")
+    with RunStore(run) as s:
+        s.set_state("running")  # this process: alive
+        s.set_meta(step=8)
+    r = runner.invoke(app, ["continue", str(run)])
+    assert r.exit_code == 1
+    assert " ".join(r.output.split()) == (f"error: {run} is not paused (state running at step 8): there is nothing to "
+                                          f"continue; `tuneguard pause {run}` pauses it")
+    assert runner.invoke(app, ["pause", str(run)]).exit_code == 0
+    assert runner.invoke(app, ["continue", str(run)]).exit_code == 0  # follows the pending pause
+    with RunStore(run) as s:
+        assert [(q["action"], q["status"]) for q in s.control_requests()][1:] == [("pause", "pending"),
+                                                                                   ("continue", "pending")]
+        s.set_state("paused", paused_at_step=8)
+        for q in s.pending_control():
+            s.mark_control(q["id"], "done", 8, "handled")
+    r = runner.invoke(app, ["pause", str(run)])
+    assert r.exit_code == 1
+    assert " ".join(r.output.split()) == (f"error: {run} is already paused at step 8: `tuneguard continue {run}` "
+                                          f"resumes it, `tuneguard stop {run}` ends it")
+    assert runner.invoke(app, ["continue", str(run)]).exit_code == 0
+    with RunStore(run) as s:
+        assert [q["action"] for q in s.control_requests()][1:] == ["pause", "continue", "continue"]
+
+
 def test_watch_on_a_finished_run_prints_the_final_state(tmp_path: Path):
     run = build_finished_run(tmp_path / "run")
     result = runner.invoke(app, ["watch", str(run), "--interval", "0.1"])

@@ -131,11 +131,15 @@ def test_sigterm_stops_with_a_checkpoint_and_resume_continues(live_run):
     stop_step = req["handled_step"]
     assert 4 <= stop_step < 50
     assert (run.run_dir / "checkpoints" / f"checkpoint-{stop_step}" / MARKER).exists()
+    # The terminal says how to go on (the --set values are not repeated: they may hold secrets).
+    assert (f"continue it with `tuneguard train tiny --run-dir {run.run_dir} --force --resume auto` and the same "
+            "--set options") in run.output().splitlines()
 
     resumed = live_run(max_steps=50, resume=True)
     assert resumed.wait() == 0, resumed.output()[-3000:]
     assert resumed.state() == "finished"
     (ev,) = events(run.run_dir, "resumed")
-    assert ev["payload"]["from_step"] == stop_step
+    assert {k: ev["payload"][k] for k in ("from_step", "previous_state", "previous_step", "killed")} == {
+        "from_step": stop_step, "previous_state": "stopped", "previous_step": stop_step, "killed": False}
     steps = read_store(run.run_dir, lambda s: [r["step"] for r in s.metrics("train")])
     assert steps == list(range(1, 51))  # one row per logged step: none lost, none twice

@@ -241,3 +241,35 @@ def test_what_the_model_had_seen_in_the_finding_message_in_both_languages() -> N
     plain = {**PAYLOADS["finding"], "evidence": {**seen, "distinct_rows": 3000, "exposures": 0.4133}}
     assert "Seen: 1,240 examples (0.41 passes over the rows)" in render("finding", plain).body.splitlines()
     assert not any(x.startswith("Seen:") for x in render("finding", PAYLOADS["finding"]).body.splitlines())
+
+
+def test_the_report_message_says_the_verdict_once() -> None:
+    """The summary the recipe sends starts with "Verdict: FAIL (3 pass, ...)": a "Verdict: fail"
+    line above it said the same thing twice."""
+    p = {"verdict": "fail", "summary": "Verdict: FAIL (3 pass, 1 fail, 1 unknown): failed Held-out test loss",
+         "path": "runs/a/report.html"}
+    assert render("report", p, run_name="r").body.splitlines() == [
+        "Run: r", "Verdict: FAIL (3 pass, 1 fail, 1 unknown): failed Held-out test loss", "Report: runs/a/report.html"]
+    # A summary that does not say it keeps the verdict line.
+    assert "Verdict: FAIL" in render("report", PAYLOADS["report"], run_name="r").body.splitlines()
+
+
+def test_the_resumed_message_says_how_the_interrupted_run_ended() -> None:
+    """After a SIGKILL nothing told the phone the run had died: the resume says it, and which
+    steps are trained again; after a stop it says how the run had stopped."""
+    killed = {"from_step": 15, "checkpoint": "/r/checkpoints/checkpoint-15", "previous_state": "failed",
+              "previous_step": 17, "killed": True}
+    assert render("resumed", killed, run_name="r").body.splitlines() == [
+        "Run: r", "Resumed from step 15.", "Checkpoint: /r/checkpoints/checkpoint-15",
+        "Before: the training process ended without a word at step 17 (killed or crashed).",
+        "Steps 16 to 17 ran after that checkpoint and are trained again."]
+    assert render("resumed", killed, language="th", run_name="r").body.splitlines()[3:] == [
+        "ก่อนหน้านี้: โปรเซสที่ฝึกอยู่หยุดไปเฉย ๆ ที่ step 17 (ถูก kill หรือล่ม)",
+        "step 16 ถึง 17 ฝึกไปแล้วหลัง checkpoint นั้น จึงต้องฝึกใหม่"]
+    stopped = {"from_step": 11, "previous_state": "stopped", "previous_step": 11, "killed": False}
+    assert render("resumed", stopped, run_name="r").body.splitlines()[2:] == ["Before: stopped on request at step 11."]
+    assert render("resumed", stopped, language="th", run_name="r").body.splitlines()[2:] == [
+        "ก่อนหน้านี้: หยุดตามคำขอที่ step 11"]
+    halted = {"from_step": 40, "previous_state": "halted", "previous_step": 41, "killed": False}
+    assert render("resumed", halted, run_name="r").body.splitlines()[2:] == [
+        "Before: halted by a guard at step 41.", "Step 41 ran after that checkpoint and is trained again."]

@@ -95,6 +95,20 @@ LINES: dict[str, dict[str, str]] = {
     'stopped': {"en": 'Stopped on request at step {step}.', "th": 'หยุดการฝึกตามคำขอที่ step {step}'},
     'requested_by': {"en": 'Requested by: {v}', "th": 'ผู้ร้องขอ: {v}'},
     'resumed': {"en": 'Resumed from step {step}.', "th": 'ฝึกต่อจาก step {step}'},
+    # How the run being resumed had ended: the phone's only word of a process killed without warning.
+    'resumed_after': {"en": 'Before: {state} at step {step}.', "th": 'ก่อนหน้านี้: {state}ที่ step {step}'},
+    'resumed_killed': {
+        "en": 'Before: the training process ended without a word at step {step} (killed or crashed).',
+        "th": 'ก่อนหน้านี้: โปรเซสที่ฝึกอยู่หยุดไปเฉย ๆ ที่ step {step} (ถูก kill หรือล่ม)'},
+    'resumed_redo': {
+        "en": 'Steps {first} to {last} ran after that checkpoint and are trained again.',
+        "th": 'step {first} ถึง {last} ฝึกไปแล้วหลัง checkpoint นั้น จึงต้องฝึกใหม่'},
+    'resumed_redo_one': {
+        "en": 'Step {step} ran after that checkpoint and is trained again.',
+        "th": 'step {step} ฝึกไปแล้วหลัง checkpoint นั้น จึงต้องฝึกใหม่'},
+    'state_stopped': {"en": 'stopped on request', "th": 'หยุดตามคำขอ'},
+    'state_halted': {"en": 'halted by a guard', "th": 'ระบบป้องกันหยุดการฝึก'},
+    'state_failed': {"en": 'failed', "th": 'การฝึกล้มเหลว'},
     'verdict': {"en": 'Verdict: {v}', "th": 'ผลสรุป: {v}'},
     'report_path': {"en": 'Report: {v}', "th": 'รายงาน: {v}'},
     'next_fix': {"en": 'Fix the data: {v}', "th": 'แก้ข้อมูล: {v}'},
