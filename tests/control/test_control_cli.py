@@ -39,6 +39,35 @@ def test_request_to_a_run_whose_process_died(tmp_path: Path):
     assert f"no live run in {run}: state running, but its process" in out and "--resume auto" in out
 
 
+def test_a_trainer_that_exited_but_was_not_collected_by_its_parent_is_not_live(tmp_path: Path):
+    """A notebook that started `tuneguard train` with Popen and never waited keeps the killed
+    trainer as a zombie: signal 0 still reaches it, but it is gone."""
+    import json
+    import subprocess
+    import sys
+
+    import psutil
+
+    run = build_finished_run(tmp_path / "run")
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])  # never polled until the end: a zombie
+    try:
+        end = time.monotonic() + 60
+        while psutil.Process(proc.pid).status() != psutil.STATUS_ZOMBIE:
+            assert time.monotonic() < end, "the child did not exit"
+            time.sleep(0.01)
+        with RunStore(run) as s:
+            s.set_state("running")
+            s.set_meta(pid=proc.pid)
+        status = runner.invoke(app, ["status", str(run), "--json"])
+        assert status.exit_code == 0 and json.loads(status.stdout)["state"] == "failed", status.output
+        stop = runner.invoke(app, ["stop", str(run)])
+        assert stop.exit_code == 1 and "but its process" in " ".join(stop.output.split()), stop.output
+        with RunStore(run) as s:
+            assert [r["action"] for r in s.control_requests()] == ["checkpoint"]  # nothing queued
+    finally:
+        proc.wait()
+
+
 def test_a_run_on_another_machine_is_live_until_its_heartbeat_is_10_minutes_old(tmp_path: Path):
     """Shared storage: the trainer's pid means nothing here, its heartbeat does."""
     run = build_finished_run(tmp_path / "run")
