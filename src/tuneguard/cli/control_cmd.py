@@ -2,7 +2,8 @@
 
 A control command only inserts a request (who, when) into the run store; the trainer reads
 it at the next optimizer step (tuneguard.control.requests). Exit codes: 0 the request was
-accepted by a live run, 1 there is no live run. With `--wait` the command blocks until the
+accepted by a live run, 1 there is no live run (or the request could only be rejected:
+`continue` of a run that is not paused, `pause` of a paused one). With `--wait` the command blocks until the
 trainer has handled the request and exits 0 when it was carried out, 1 when it was
 rejected or the run ended first.
 """
