@@ -16,6 +16,7 @@ import pytest
 from control_helpers import checkpoint_steps, poll, read_store
 from typer.testing import CliRunner
 
+from tests.httpserver import http_server  # noqa: F401 - fixture
 from tuneguard.cli.main import app
 from tuneguard.checkpoints import MARKER
 
@@ -73,12 +74,21 @@ def test_stop_and_watch_ends_with_the_run(live_run, tmp_path):
             watch.wait(30)
 
 
-def test_pause_then_continue(live_run):
-    run = live_run(max_steps=60)
+def test_pause_then_continue(live_run, http_server):  # noqa: F811
+    ep = http_server()
+    run = live_run(max_steps=60, settings=[f'notify.urls=["json://127.0.0.1:{ep.port}/hook"]',
+                                           'notify.events=["paused", "stopped", "finished"]'])
     run.wait_running(min_step=3)
     cli("pause", str(run.run_dir))
     run.wait_state("paused")
     paused_at = run.step()
+    # The phone hears of the pause while the run waits (a rented GPU idles): once, with the commands.
+    ep.wait_for(1, timeout=60)
+    (body,) = ep.bodies
+    assert body["title"] == f"Training paused · {run.run_dir.name}"
+    assert body["message"].splitlines()[-2:] == [f"Continue: tuneguard continue {run.run_dir}",
+                                                 f"End it (checkpoint kept): tuneguard stop {run.run_dir}"]
+    assert f"Paused at step {paused_at}: the model stays loaded" in body["message"]
     (req,) = requests(run.run_dir)
     assert (req["action"], req["status"], req["handled_step"]) == ("pause", "done", paused_at)
     assert (run.run_dir / "checkpoints" / f"checkpoint-{paused_at}" / MARKER).exists()
@@ -98,6 +108,7 @@ def test_pause_then_continue(live_run):
     assert read_store(run.run_dir, lambda s: max(r["step"] for r in s.metrics("train"))) == 60
     _, _, cont_req = requests(run.run_dir)
     assert cont_req["action"] == "continue" and cont_req["status"] == "done" and cont_req["handled_step"] == paused_at
+    assert [b["title"].split(" · ")[0] for b in ep.bodies] == ["Training paused", "Training finished"]
     assert [e["step"] for e in events(run.run_dir, "control_pause")] == [paused_at]
     assert [e["step"] for e in events(run.run_dir, "control_continue")] == [paused_at]
     assert paused_at in checkpoint_steps(run.run_dir)

@@ -32,6 +32,8 @@ PAYLOADS = {
                "traceback": "Traceback (most recent call last):\n  File \"run.py\", line 3\nRuntimeError: CUDA out of memory"},
     "progress": {"step": 250, "max_steps": 1000, "loss": 1.3, "tokens_per_s": 10310.4, "eta_s": 3725},
     "stopped": {"step": 300, "requested_by": "ann@colab", "checkpoint": "checkpoint-300"},
+    "paused": {"step": 300, "requested_by": "ann@colab pid 7", "checkpoint": "/runs/a b/checkpoints/checkpoint-300",
+               "run_dir": "/runs/a b"},
     "resumed": {"step": 300},
     "report": {"verdict": "FAIL", "summary": ["eval-train gap 0.9 > 0.5"], "path": "runs/a/report.html",
                "diagnosis": {"kind": "overfitting", "codes": ["OVERFITTING"], "evidence": [
@@ -273,3 +275,17 @@ def test_the_resumed_message_says_how_the_interrupted_run_ended() -> None:
     halted = {"from_step": 40, "previous_state": "halted", "previous_step": 41, "killed": False}
     assert render("resumed", halted, run_name="r").body.splitlines()[2:] == [
         "Before: halted by a guard at step 41.", "Step 41 ran after that checkpoint and is trained again."]
+
+
+def test_the_paused_message_says_the_gpu_waits_and_ends_with_the_commands() -> None:
+    """A paused run keeps its model loaded on a GPU paid by the hour until someone continues or
+    stops it: whoever did not pause it hears of it, with the two commands (quoted for a shell)."""
+    assert render("paused", PAYLOADS["paused"], run_name="a b").body.splitlines() == [
+        "Run: a b",
+        "Paused at step 300: the model stays loaded (and the GPU in use) until the run is continued or stopped.",
+        "Requested by: ann@colab pid 7", "Checkpoint: /runs/a b/checkpoints/checkpoint-300",
+        "Continue: tuneguard continue '/runs/a b'", "End it (checkpoint kept): tuneguard stop '/runs/a b'"]
+    th_msg = render("paused", PAYLOADS["paused"], language="th", run_name="a b")
+    assert th_msg.title == "พักการฝึกชั่วคราว · a b"
+    assert th_msg.body.splitlines()[-2:] == ["ฝึกต่อ: tuneguard continue '/runs/a b'",
+                                             "จบการรัน (เก็บ checkpoint ไว้): tuneguard stop '/runs/a b'"]

@@ -22,6 +22,7 @@ Payload keys per event (all optional unless noted):
 - failed: step, error, traceback (str or list of lines)
 - progress: step, max_steps, epoch, loss, tokens_per_s, eta_s
 - stopped: step, requested_by, reason, checkpoint
+- paused: step, requested_by, checkpoint, run_dir (for the continue and stop commands)
 - resumed: step (the step resumed from), checkpoint, previous_state and previous_step (how
   and where the interrupted run ended), killed (it ended without recording an end)
 - report: diagnosis (tuneguard.diagnosis.Diagnosis.to_dict()), verdict, summary (str or
@@ -287,6 +288,18 @@ def _stopped(L: _Lines, p: Mapping[str, Any]) -> None:
     L.add("checkpoint", v=p.get("checkpoint"))
 
 
+def _paused(L: _Lines, p: Mapping[str, Any]) -> None:
+    L.add("paused", step=fmt.integer(p.get("step")))
+    L.add("requested_by", v=p.get("requested_by"))
+    L.add("checkpoint", v=p.get("checkpoint"))
+    run_dir = p.get("run_dir")
+    if run_dir:  # the commands end the message, never shortened (a cut command is a wrong command)
+        import shlex
+
+        L.add("paused_continue", v=shlex.join(["tuneguard", "continue", str(run_dir)]))
+        L.add("paused_stop", v=shlex.join(["tuneguard", "stop", str(run_dir)]))
+
+
 def _resumed(L: _Lines, p: Mapping[str, Any]) -> None:
     start = _get(p, "from_step", "step")
     L.add("resumed", step=fmt.integer(start))
@@ -342,7 +355,7 @@ def _test(L: _Lines, p: Mapping[str, Any]) -> None:
 _BUILDERS: dict[str, Callable[[_Lines, Mapping[str, Any]], None]] = {
     "started": _started, "evaluation": _evaluation, "finding": _finding, "qa": _qa,
     "early_stop": _early_stop, "halted": _halted, "finished": _finished, "failed": _failed,
-    "progress": _progress, "stopped": _stopped, "resumed": _resumed, "report": _report,
+    "progress": _progress, "stopped": _stopped, "paused": _paused, "resumed": _resumed, "report": _report,
     "test": _test,
 }
 
