@@ -136,7 +136,7 @@ def test_sigkill_then_resume_continues_the_loss_curve_and_says_so_once(tmp_path:
     back = ep.bodies[len(before)]["message"]
     assert back.splitlines()[1:] == [
         f"ฝึกต่อจาก step {SAVE}", f"checkpoint: {run / 'checkpoints' / f'checkpoint-{SAVE}'}",
-        f"ก่อนหน้านี้: โปรเซสที่ฝึกอยู่หยุดไปเฉย ๆ ที่ step {killed_at} (ถูก kill หรือล่ม)",
+        f"ก่อนหน้านี้: โปรเซสที่ฝึกอยู่หยุดไปเฉย ๆ ที่ step {killed_at} (ถูกบังคับปิดหรือล่ม)",
         (f"step {SAVE + 1} ถึง {killed_at} ฝึกไปแล้วหลัง checkpoint นั้น จึงต้องฝึกใหม่" if killed_at > SAVE + 1 else
          f"step {killed_at} ฝึกไปแล้วหลัง checkpoint นั้น จึงต้องฝึกใหม่")], back
     # The webhook's password: in the Authorization header only, never in a message or a file of the run.

@@ -266,7 +266,7 @@ def test_the_resumed_message_says_how_the_interrupted_run_ended() -> None:
         "Before: the training process ended without a word at step 17 (killed or crashed).",
         "Steps 16 to 17 ran after that checkpoint and are trained again."]
     assert render("resumed", killed, language="th", run_name="r").body.splitlines()[3:] == [
-        "ก่อนหน้านี้: โปรเซสที่ฝึกอยู่หยุดไปเฉย ๆ ที่ step 17 (ถูก kill หรือล่ม)",
+        "ก่อนหน้านี้: โปรเซสที่ฝึกอยู่หยุดไปเฉย ๆ ที่ step 17 (ถูกบังคับปิดหรือล่ม)",
         "step 16 ถึง 17 ฝึกไปแล้วหลัง checkpoint นั้น จึงต้องฝึกใหม่"]
     stopped = {"from_step": 11, "previous_state": "stopped", "previous_step": 11, "killed": False}
     assert render("resumed", stopped, run_name="r").body.splitlines()[2:] == ["Before: stopped on request at step 11."]

@@ -105,7 +105,7 @@ LINES: dict[str, dict[str, str]] = {
     'resumed_after': {"en": 'Before: {state} at step {step}.', "th": 'ก่อนหน้านี้: {state}ที่ step {step}'},
     'resumed_killed': {
         "en": 'Before: the training process ended without a word at step {step} (killed or crashed).',
-        "th": 'ก่อนหน้านี้: โปรเซสที่ฝึกอยู่หยุดไปเฉย ๆ ที่ step {step} (ถูก kill หรือล่ม)'},
+        "th": 'ก่อนหน้านี้: โปรเซสที่ฝึกอยู่หยุดไปเฉย ๆ ที่ step {step} (ถูกบังคับปิดหรือล่ม)'},
     'resumed_redo': {
         "en": 'Steps {first} to {last} ran after that checkpoint and are trained again.',
         "th": 'step {first} ถึง {last} ฝึกไปแล้วหลัง checkpoint นั้น จึงต้องฝึกใหม่'},
