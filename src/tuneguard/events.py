@@ -26,6 +26,7 @@ class Event(StrEnum):
     EARLY_STOP = "early_stop"
     HALTED = "halted"
     STOPPED = "stopped"
+    PAUSED = "paused"  # `tuneguard pause`: the model stays loaded (a rented GPU idles) until continue or stop
     FINISHED = "finished"
     FAILED = "failed"
     REPORT = "report"
@@ -39,7 +40,7 @@ class Event(StrEnum):
 # What a phone may be sent (notify.events chooses among them), in the order the config lists them.
 NOTIFIABLE: tuple[Event, ...] = (Event.STARTED, Event.EVALUATION, Event.FINDING, Event.QA, Event.EARLY_STOP,
                                  Event.HALTED, Event.FINISHED, Event.FAILED, Event.PROGRESS, Event.STOPPED,
-                                 Event.RESUMED, Event.REPORT)
+                                 Event.PAUSED, Event.RESUMED, Event.REPORT)
 
 # Events trackers do not mirror: metrics already (evaluation, progress) or about delivery, not the run.
 NOT_TRACKED: tuple[Event, ...] = (Event.EVALUATION, Event.PROGRESS, Event.NOTIFY_FAILED, Event.NOTIFY_SENT)
@@ -72,6 +73,9 @@ class StartedPayload(TypedDict, total=False):
 class ResumedPayload(StartedPayload, total=False):
     from_step: int
     checkpoint: str
+    previous_state: str  # how the interrupted run ended, as `status` reads it (stopped, halted, failed)
+    previous_step: int  # the last step it recorded
+    killed: bool  # it ended without recording an end (SIGKILL, OOM kill, power): only this message says so
 
 
 class EvaluationPayload(TypedDict, total=False):
@@ -128,6 +132,13 @@ class EndPayload(TypedDict, total=False):
     next_steps: list[NextStep]
 
 
+class PausedPayload(TypedDict, total=False):
+    step: int
+    requested_by: str
+    checkpoint: str  # the checkpoint written at the pause
+    run_dir: str  # for the commands that continue or end it
+
+
 class FailedPayload(TypedDict, total=False):
     step: int
     error: str
@@ -147,5 +158,5 @@ PAYLOADS: dict[Event, type] = {
     Event.STARTED: StartedPayload, Event.RESUMED: ResumedPayload, Event.EVALUATION: EvaluationPayload,
     Event.PROGRESS: ProgressPayload, Event.FINDING: FindingPayload, Event.QA: QAPayload,
     Event.EARLY_STOP: EndPayload, Event.HALTED: EndPayload, Event.STOPPED: EndPayload, Event.FINISHED: EndPayload,
-    Event.FAILED: FailedPayload, Event.REPORT: ReportPayload,
+    Event.FAILED: FailedPayload, Event.REPORT: ReportPayload, Event.PAUSED: PausedPayload,
 }

@@ -139,7 +139,10 @@ def test_pause_waits_after_the_checkpoint_until_continue(ctx, store):
     r = req(store, rid)
     assert (r["status"], r["handled_step"], r["note"]) == ("done", 9, "paused at step 9; checkpoint-9 written")
     assert store.state() == "running" and not control.should_training_stop
-    assert [e["type"] for e in store.events()] == ["control_pause", "control_continue"]
+    assert [e["type"] for e in store.events()] == ["control_pause", "paused", "control_continue"]
+    (paused,) = store.events("paused")  # the one request event that is notified (a GPU idles)
+    assert paused["payload"] == {"step": 9, "requested_by": "tester@host pid 1", "run_dir": str(ctx.run_dir),
+                                 "checkpoint": str(ctx.run_dir / "checkpoints" / "checkpoint-9")}
     assert store.get_meta("heartbeat") is not None and store.get_meta("step") == 9
 
 

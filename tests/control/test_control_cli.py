@@ -39,6 +39,35 @@ def test_request_to_a_run_whose_process_died(tmp_path: Path):
     assert f"no live run in {run}: state running, but its process" in out and "--resume auto" in out
 
 
+def test_a_trainer_that_exited_but_was_not_collected_by_its_parent_is_not_live(tmp_path: Path):
+    """A notebook that started `tuneguard train` with Popen and never waited keeps the killed
+    trainer as a zombie: signal 0 still reaches it, but it is gone."""
+    import json
+    import subprocess
+    import sys
+
+    import psutil
+
+    run = build_finished_run(tmp_path / "run")
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])  # never polled until the end: a zombie
+    try:
+        end = time.monotonic() + 60
+        while psutil.Process(proc.pid).status() != psutil.STATUS_ZOMBIE:
+            assert time.monotonic() < end, "the child did not exit"
+            time.sleep(0.01)
+        with RunStore(run) as s:
+            s.set_state("running")
+            s.set_meta(pid=proc.pid)
+        status = runner.invoke(app, ["status", str(run), "--json"])
+        assert status.exit_code == 0 and json.loads(status.stdout)["state"] == "failed", status.output
+        stop = runner.invoke(app, ["stop", str(run)])
+        assert stop.exit_code == 1 and "but its process" in " ".join(stop.output.split()), stop.output
+        with RunStore(run) as s:
+            assert [r["action"] for r in s.control_requests()] == ["checkpoint"]  # nothing queued
+    finally:
+        proc.wait()
+
+
 def test_a_run_on_another_machine_is_live_until_its_heartbeat_is_10_minutes_old(tmp_path: Path):
     """Shared storage: the trainer's pid means nothing here, its heartbeat does."""
     run = build_finished_run(tmp_path / "run")
@@ -71,6 +100,35 @@ def test_request_to_a_live_run_is_recorded_with_who(tmp_path: Path):
         r = s.control_requests()[-1]
     assert r["action"] == "pause" and r["status"] == "pending"
     assert "@" in r["requested_by"] and " pid " in r["requested_by"] and r["time"] > 0
+
+
+def test_continue_a_run_that_is_not_paused_and_pause_a_paused_one_exit_1_and_queue_nothing(tmp_path: Path):
+    """The trainer would reject them at its next step, while the command said "the paused
+    trainer resumes" and exited 0. A `continue` sent right after a `pause` the trainer has not
+    reached yet is a real request."""
+    run = build_finished_run(tmp_path / "run")
+    with RunStore(run) as s:
+        s.set_state("running")  # this process: alive
+        s.set_meta(step=8)
+    r = runner.invoke(app, ["continue", str(run)])
+    assert r.exit_code == 1
+    assert " ".join(r.output.split()) == (f"error: {run} is not paused (state running at step 8): there is nothing to "
+                                          f"continue; `tuneguard pause {run}` pauses it")
+    assert runner.invoke(app, ["pause", str(run)]).exit_code == 0
+    assert runner.invoke(app, ["continue", str(run)]).exit_code == 0  # follows the pending pause
+    with RunStore(run) as s:
+        assert [(q["action"], q["status"]) for q in s.control_requests()][1:] == [("pause", "pending"),
+                                                                                   ("continue", "pending")]
+        s.set_state("paused", paused_at_step=8)
+        for q in s.pending_control():
+            s.mark_control(q["id"], "done", 8, "handled")
+    r = runner.invoke(app, ["pause", str(run)])
+    assert r.exit_code == 1
+    assert " ".join(r.output.split()) == (f"error: {run} is already paused at step 8: `tuneguard continue {run}` "
+                                          f"resumes it, `tuneguard stop {run}` ends it")
+    assert runner.invoke(app, ["continue", str(run)]).exit_code == 0
+    with RunStore(run) as s:
+        assert [q["action"] for q in s.control_requests()][1:] == ["pause", "continue", "continue"]
 
 
 def test_watch_on_a_finished_run_prints_the_final_state(tmp_path: Path):

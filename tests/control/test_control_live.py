@@ -16,6 +16,7 @@ import pytest
 from control_helpers import checkpoint_steps, poll, read_store
 from typer.testing import CliRunner
 
+from tests.httpserver import http_server  # noqa: F401 - fixture
 from tuneguard.cli.main import app
 from tuneguard.checkpoints import MARKER
 
@@ -73,12 +74,21 @@ def test_stop_and_watch_ends_with_the_run(live_run, tmp_path):
             watch.wait(30)
 
 
-def test_pause_then_continue(live_run):
-    run = live_run(max_steps=60)
+def test_pause_then_continue(live_run, http_server):  # noqa: F811
+    ep = http_server()
+    run = live_run(max_steps=60, settings=[f'notify.urls=["json://127.0.0.1:{ep.port}/hook"]',
+                                           'notify.events=["paused", "stopped", "finished"]'])
     run.wait_running(min_step=3)
     cli("pause", str(run.run_dir))
     run.wait_state("paused")
     paused_at = run.step()
+    # The phone hears of the pause while the run waits (a rented GPU idles): once, with the commands.
+    ep.wait_for(1, timeout=60)
+    (body,) = ep.bodies
+    assert body["title"] == f"Training paused · {run.run_dir.name}"
+    assert body["message"].splitlines()[-2:] == [f"Continue: tuneguard continue {run.run_dir}",
+                                                 f"End it (checkpoint kept): tuneguard stop {run.run_dir}"]
+    assert f"Paused at step {paused_at}: the model stays loaded" in body["message"]
     (req,) = requests(run.run_dir)
     assert (req["action"], req["status"], req["handled_step"]) == ("pause", "done", paused_at)
     assert (run.run_dir / "checkpoints" / f"checkpoint-{paused_at}" / MARKER).exists()
@@ -98,6 +108,7 @@ def test_pause_then_continue(live_run):
     assert read_store(run.run_dir, lambda s: max(r["step"] for r in s.metrics("train"))) == 60
     _, _, cont_req = requests(run.run_dir)
     assert cont_req["action"] == "continue" and cont_req["status"] == "done" and cont_req["handled_step"] == paused_at
+    assert [b["title"].split(" · ")[0] for b in ep.bodies] == ["Training paused", "Training finished"]
     assert [e["step"] for e in events(run.run_dir, "control_pause")] == [paused_at]
     assert [e["step"] for e in events(run.run_dir, "control_continue")] == [paused_at]
     assert paused_at in checkpoint_steps(run.run_dir)
@@ -131,11 +142,15 @@ def test_sigterm_stops_with_a_checkpoint_and_resume_continues(live_run):
     stop_step = req["handled_step"]
     assert 4 <= stop_step < 50
     assert (run.run_dir / "checkpoints" / f"checkpoint-{stop_step}" / MARKER).exists()
+    # The terminal says how to go on (the --set values are not repeated: they may hold secrets).
+    assert (f"continue it with `tuneguard train tiny --run-dir {run.run_dir} --force --resume auto` and the same "
+            "--set options") in run.output().splitlines()
 
     resumed = live_run(max_steps=50, resume=True)
     assert resumed.wait() == 0, resumed.output()[-3000:]
     assert resumed.state() == "finished"
     (ev,) = events(run.run_dir, "resumed")
-    assert ev["payload"]["from_step"] == stop_step
+    assert {k: ev["payload"][k] for k in ("from_step", "previous_state", "previous_step", "killed")} == {
+        "from_step": stop_step, "previous_state": "stopped", "previous_step": stop_step, "killed": False}
     steps = read_store(run.run_dir, lambda s: [r["step"] for r in s.metrics("train")])
     assert steps == list(range(1, 51))  # one row per logged step: none lost, none twice

@@ -32,6 +32,8 @@ PAYLOADS = {
                "traceback": "Traceback (most recent call last):\n  File \"run.py\", line 3\nRuntimeError: CUDA out of memory"},
     "progress": {"step": 250, "max_steps": 1000, "loss": 1.3, "tokens_per_s": 10310.4, "eta_s": 3725},
     "stopped": {"step": 300, "requested_by": "ann@colab", "checkpoint": "checkpoint-300"},
+    "paused": {"step": 300, "requested_by": "ann@colab pid 7", "checkpoint": "/runs/a b/checkpoints/checkpoint-300",
+               "run_dir": "/runs/a b"},
     "resumed": {"step": 300},
     "report": {"verdict": "FAIL", "summary": ["eval-train gap 0.9 > 0.5"], "path": "runs/a/report.html",
                "diagnosis": {"kind": "overfitting", "codes": ["OVERFITTING"], "evidence": [
@@ -265,3 +267,49 @@ def test_a_resume_on_another_number_of_processes_says_so_in_the_resumed_message(
     assert th[-1].startswith("การรันนี้ฝึกด้วย 2 โปรเซส และฝึกต่อด้วย 1 โปรเซส")
     plain = render("resumed", {"from_step": 40, "checkpoint": "checkpoint-40"}).body.splitlines()
     assert plain[-1] == "Checkpoint: checkpoint-40"
+
+
+def test_the_report_message_says_the_verdict_once() -> None:
+    """The summary the recipe sends starts with "Verdict: FAIL (3 pass, ...)": a "Verdict: fail"
+    line above it said the same thing twice."""
+    p = {"verdict": "fail", "summary": "Verdict: FAIL (3 pass, 1 fail, 1 unknown): failed Held-out test loss",
+         "path": "runs/a/report.html"}
+    assert render("report", p, run_name="r").body.splitlines() == [
+        "Run: r", "Verdict: FAIL (3 pass, 1 fail, 1 unknown): failed Held-out test loss", "Report: runs/a/report.html"]
+    # A summary that does not say it keeps the verdict line.
+    assert "Verdict: FAIL" in render("report", PAYLOADS["report"], run_name="r").body.splitlines()
+
+
+def test_the_resumed_message_says_how_the_interrupted_run_ended() -> None:
+    """After a SIGKILL nothing told the phone the run had died: the resume says it, and which
+    steps are trained again; after a stop it says how the run had stopped."""
+    killed = {"from_step": 15, "checkpoint": "/r/checkpoints/checkpoint-15", "previous_state": "failed",
+              "previous_step": 17, "killed": True}
+    assert render("resumed", killed, run_name="r").body.splitlines() == [
+        "Run: r", "Resumed from step 15.", "Checkpoint: /r/checkpoints/checkpoint-15",
+        "Before: the training process ended without a word at step 17 (killed or crashed).",
+        "Steps 16 to 17 ran after that checkpoint and are trained again."]
+    assert render("resumed", killed, language="th", run_name="r").body.splitlines()[3:] == [
+        "ก่อนหน้านี้: โปรเซสที่ฝึกอยู่หยุดไปเฉย ๆ ที่ step 17 (ถูกบังคับปิดหรือล่ม)",
+        "step 16 ถึง 17 ฝึกไปแล้วหลัง checkpoint นั้น จึงต้องฝึกใหม่"]
+    stopped = {"from_step": 11, "previous_state": "stopped", "previous_step": 11, "killed": False}
+    assert render("resumed", stopped, run_name="r").body.splitlines()[2:] == ["Before: stopped on request at step 11."]
+    assert render("resumed", stopped, language="th", run_name="r").body.splitlines()[2:] == [
+        "ก่อนหน้านี้: หยุดตามคำขอที่ step 11"]
+    halted = {"from_step": 40, "previous_state": "halted", "previous_step": 41, "killed": False}
+    assert render("resumed", halted, run_name="r").body.splitlines()[2:] == [
+        "Before: halted by a guard at step 41.", "Step 41 ran after that checkpoint and is trained again."]
+
+
+def test_the_paused_message_says_the_gpu_waits_and_ends_with_the_commands() -> None:
+    """A paused run keeps its model loaded on a GPU paid by the hour until someone continues or
+    stops it: whoever did not pause it hears of it, with the two commands (quoted for a shell)."""
+    assert render("paused", PAYLOADS["paused"], run_name="a b").body.splitlines() == [
+        "Run: a b",
+        "Paused at step 300: the model stays loaded (and the GPU in use) until the run is continued or stopped.",
+        "Requested by: ann@colab pid 7", "Checkpoint: /runs/a b/checkpoints/checkpoint-300",
+        "Continue: tuneguard continue '/runs/a b'", "End it (checkpoint kept): tuneguard stop '/runs/a b'"]
+    th_msg = render("paused", PAYLOADS["paused"], language="th", run_name="a b")
+    assert th_msg.title == "พักการฝึกชั่วคราว · a b"
+    assert th_msg.body.splitlines()[-2:] == ["ฝึกต่อ: tuneguard continue '/runs/a b'",
+                                             "จบการรัน (เก็บ checkpoint ไว้): tuneguard stop '/runs/a b'"]

@@ -95,3 +95,20 @@ def test_push_to_hub_private_asks_the_hub_for_a_private_repo(trained_run, tmp_pa
     assert {k.lower(): v for k, v in create["headers"].items()}["authorization"] == "Bearer hf_not_a_real_token"
     assert "error: the export is in" in r.stderr and "upload to someone/tiny failed" in r.stderr
     assert (out / "adapter_model.safetensors").exists()
+
+
+def test_an_out_folder_that_cannot_be_created_is_one_line_before_the_model_loads(trained_run, tmp_path, caplog):
+    """It was a bare `FileNotFoundError: ...` after the base model had loaded (minutes for a
+    large model); an --out inside the run's adapter folder is refused without creating it."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    caplog.set_level("INFO")
+    r = invoke("export", str(trained_run), "--out", str(blocker / "out"))
+    assert r.exit_code == 2
+    assert one_line_error(r.stderr) == (f"error: --out {blocker / 'out'} cannot be created (Not a directory): "
+                                        "choose a folder you can write")
+    assert not [rec for rec in caplog.records if rec.name.startswith("tuneguard.model")]  # no model loaded
+    inside = trained_run / "adapter" / "export"
+    r = invoke("export", str(trained_run), "--out", str(inside))
+    assert r.exit_code == 2 and "overlaps the run's own folders" in one_line_error(r.stderr)
+    assert not inside.exists()

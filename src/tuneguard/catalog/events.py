@@ -14,6 +14,7 @@ TITLES: dict[str, dict[str, str]] = {
     'failed': {"en": 'Training failed', "th": 'การฝึกล้มเหลว'},
     'progress': {"en": 'Progress', "th": 'ความคืบหน้า'},
     'stopped': {"en": 'Training stopped', "th": 'หยุดการฝึกตามคำขอ'},
+    'paused': {"en": 'Training paused', "th": 'พักการฝึกชั่วคราว'},
     'resumed': {"en": 'Training resumed', "th": 'ฝึกต่อจากเดิม'},
     'report': {"en": 'Run report', "th": 'รายงานผลการฝึก'},
     'test': {"en": 'Test message', "th": 'ข้อความทดสอบ'},
@@ -90,7 +91,26 @@ LINES: dict[str, dict[str, str]] = {
     'eta': {"en": 'Time left: {v} (h:mm)', "th": 'เวลาที่เหลือโดยประมาณ: {v} (ชม.:นาที)'},
     'stopped': {"en": 'Stopped on request at step {step}.', "th": 'หยุดการฝึกตามคำขอที่ step {step}'},
     'requested_by': {"en": 'Requested by: {v}', "th": 'ผู้ร้องขอ: {v}'},
+    'paused': {
+        "en": 'Paused at step {step}: the model stays loaded (and the GPU in use) until the run is continued or stopped.',
+        "th": 'พักการฝึกที่ step {step} โมเดลยังโหลดค้างอยู่ (GPU ยังถูกใช้อยู่) จนกว่าจะสั่งฝึกต่อหรือจบการรัน'},
+    'paused_continue': {"en": 'Continue: {v}', "th": 'ฝึกต่อ: {v}'},
+    'paused_stop': {"en": 'End it (checkpoint kept): {v}', "th": 'จบการรัน (เก็บ checkpoint ไว้): {v}'},
     'resumed': {"en": 'Resumed from step {step}.', "th": 'ฝึกต่อจาก step {step}'},
+    # How the run being resumed had ended: the phone's only word of a process killed without warning.
+    'resumed_after': {"en": 'Before: {state} at step {step}.', "th": 'ก่อนหน้านี้: {state}ที่ step {step}'},
+    'resumed_killed': {
+        "en": 'Before: the training process ended without a word at step {step} (killed or crashed).',
+        "th": 'ก่อนหน้านี้: โปรเซสที่ฝึกอยู่หยุดไปเฉย ๆ ที่ step {step} (ถูกบังคับปิดหรือล่ม)'},
+    'resumed_redo': {
+        "en": 'Steps {first} to {last} ran after that checkpoint and are trained again.',
+        "th": 'step {first} ถึง {last} ฝึกไปแล้วหลัง checkpoint นั้น จึงต้องฝึกใหม่'},
+    'resumed_redo_one': {
+        "en": 'Step {step} ran after that checkpoint and is trained again.',
+        "th": 'step {step} ฝึกไปแล้วหลัง checkpoint นั้น จึงต้องฝึกใหม่'},
+    'state_stopped': {"en": 'stopped on request', "th": 'หยุดตามคำขอ'},
+    'state_halted': {"en": 'halted by a guard', "th": 'ระบบป้องกันหยุดการฝึก'},
+    'state_failed': {"en": 'failed', "th": 'การฝึกล้มเหลว'},
     'verdict': {"en": 'Verdict: {v}', "th": 'ผลสรุป: {v}'},
     'report_path': {"en": 'Report: {v}', "th": 'รายงาน: {v}'},
     'next_fix': {"en": 'Fix the data: {v}', "th": 'แก้ข้อมูล: {v}'},

@@ -137,6 +137,7 @@ _REPORT: dict[str, dict[str, str]] = {
     "event.early_stop": {"en": "early_stop", "th": "หยุดก่อนกำหนด"},
     "event.halted": {"en": "halted", "th": "ระบบป้องกันหยุดการฝึก"},
     "event.stopped": {"en": "stopped", "th": "หยุดตามคำขอ"},
+    "event.paused": {"en": "paused", "th": "พักการฝึกชั่วคราว"},
     "event.finished": {"en": "finished", "th": "การฝึกเสร็จสิ้น"},
     "event.failed": {"en": "failed", "th": "การฝึกล้มเหลว"},
     "event.report": {"en": "report", "th": "รายงาน"},

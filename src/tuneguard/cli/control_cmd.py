@@ -2,7 +2,8 @@
 
 A control command only inserts a request (who, when) into the run store; the trainer reads
 it at the next optimizer step (tuneguard.control.requests). Exit codes: 0 the request was
-accepted by a live run, 1 there is no live run. With `--wait` the command blocks until the
+accepted by a live run, 1 there is no live run (or the request could only be rejected:
+`continue` of a run that is not paused, `pause` of a paused one). With `--wait` the command blocks until the
 trainer has handled the request and exits 0 when it was carried out, 1 when it was
 rejected or the run ended first.
 """
@@ -79,8 +80,26 @@ def send_request(run_dir: Path, action: str, wait: bool = False, timeout: float 
     """Insert a request for a live run; with `wait`, follow it to its outcome. Returns the exit code."""
     store = _open_live(run_dir)
     with store:
+        _refuse_pointless(store, action, run_dir)
         rid = store.request_control(action, requested_by=requested_by())
         return after_request(store, rid, action, run_dir, _WHAT[action].format(run_dir=run_dir), wait, timeout)
+
+
+def _refuse_pointless(store: Any, action: str, run_dir: Path) -> None:
+    """`continue` a run that is not paused, or `pause` one that is: the trainer would only reject
+    the request, while this command said it was accepted (exit 0) and what it would do. Said
+    now, exit 1, nothing queued. A `continue` right after a `pause` the trainer has not reached
+    yet is a real request and goes through."""
+    state = store.state()
+    pending = {r["action"] for r in store.pending_control()}
+    step = store.get_meta("step")
+    at = f" at step {step}" if isinstance(step, int) else ""
+    if action == "continue" and state != "paused" and "pause" not in pending:
+        fail(f"{run_dir} is not paused (state {state}{at}): there is nothing to continue; "
+             f"`tuneguard pause {run_dir}` pauses it", EXIT_FAIL)
+    if action == "pause" and state == "paused":
+        fail(f"{run_dir} is already paused{at}: `tuneguard continue {run_dir}` resumes it, "
+             f"`tuneguard stop {run_dir}` ends it", EXIT_FAIL)
 
 
 EXIT_INTERRUPTED = 130  # the shell's code for Ctrl-C

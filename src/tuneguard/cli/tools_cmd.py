@@ -340,6 +340,17 @@ def evaluate(
 
 # --- export ----------------------------------------------------------------------------
 
+def _creatable(out: Path) -> None:
+    """Make --out now (an empty folder is what the export accepts), so that a folder that cannot
+    be written is said in one line before the base model loads, not minutes later."""
+    if out.exists():
+        return
+    try:
+        out.mkdir(parents=True)
+    except OSError as exc:
+        _fail(f"--out {out} cannot be created ({exc.strerror or exc}): choose a folder you can write", EXIT_USAGE)
+
+
 def export(
     run_dir: RunDirArg,
     out: Annotated[Path, typer.Option("--out", help="Folder to write (new or empty).")],
@@ -365,6 +376,8 @@ def export(
             if not token:
                 _fail("--push-to-hub needs a Hugging Face token: set HF_TOKEN to a write token "
                       "(https://huggingface.co/settings/tokens)", EXIT_FAIL)
+        exporter.check_out_dir(out, run_dir, overwrite)
+        _creatable(out)
         with err_console().status(Text(f"exporting {run_dir} to {out}")):
             result = exporter.export_run(run_dir, out, checkpoint=checkpoint, merge=merge, dtype=dtype,
                                          overwrite=overwrite)

@@ -32,6 +32,18 @@ def train(
     cfg = load_or_exit(config, set_)
     from tuneguard.train.run import run_training
 
-    outcome = run_training(cfg, run_dir or default_run_dir(config), resume=resume == "auto", force=force,
-                           overwrite=overwrite, console=console())
+    target = run_dir or default_run_dir(config)
+    outcome = run_training(cfg, target, resume=resume == "auto", force=force, overwrite=overwrite, console=console())
+    if outcome.state == "stopped":  # `tuneguard stop`, SIGTERM, Ctrl-C: the run is meant to go on
+        same = " and the same --set options" if set_ else ""
+        console().print(f"continue it with `{resume_command(config, target, force)}`{same}", markup=False)
     raise typer.Exit(show_outcome(outcome))
+
+
+def resume_command(config: str, run_dir: Path, force: bool) -> str:
+    """The command that continues a stopped run. The caller names its --set options instead of
+    repeating them: their values may hold secrets (notify.urls), which never reach the terminal."""
+    import shlex
+
+    return shlex.join(["tuneguard", "train", config, "--run-dir", str(run_dir)] + (["--force"] if force else [])
+                      + ["--resume", "auto"])

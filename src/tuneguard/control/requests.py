@@ -51,6 +51,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from tuneguard.control.signals import SignalWatcher
 from tuneguard.dist import Collectives
 from tuneguard.context import RunContext
+from tuneguard.events import Event
 
 log = logging.getLogger(__name__)
 
@@ -258,6 +259,11 @@ class ControlCallback(TrainerCallback):
         if store is not None and req is not None:
             store.set_state("paused", paused_at_step=step)
             self._finish_request(req, "done", step, f"paused at step {step}; {ckpt} written", checkpoint=ckpt)
+            # Sent, unlike the other requests' events: a paused run holds its (rented) GPU idle
+            # until someone continues or stops it, which whoever did not pause it must hear.
+            self.ctx.event(Event.PAUSED, {"step": step, "requested_by": req["requested_by"],
+                                          "checkpoint": str(self.ctx.run_dir / "checkpoints" / ckpt),
+                                          "run_dir": str(self.ctx.run_dir)}, step=step)
             log.warning("paused at step %d (%s written); `tuneguard continue %s` resumes, `tuneguard stop` ends",
                         step, ckpt, self.ctx.run_dir)
         outcome = self._wait_while_paused(step, ckpt)

@@ -107,6 +107,19 @@ def _dumps(v: Any) -> str:
     return json.dumps(_json_safe(v), ensure_ascii=False, default=str)
 
 
+def _zombie(pid: int) -> bool:
+    """A process that has exited but whose parent has not collected it yet (a notebook or a
+    script that started `tuneguard train` with Popen and has not waited): signal 0 still
+    reaches it, yet it trains no more. Without this, `status` said "running" and `stop` was
+    "accepted" by a run killed minutes ago."""
+    import psutil
+
+    try:
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
+
+
 def _num(v: Any) -> float | None:
     if v is None:
         return None
@@ -247,7 +260,7 @@ class RunStore:
             return False
         except PermissionError:
             return True
-        return True
+        return not _zombie(int(pid))  # type: ignore[arg-type]  # an int: os.kill took it
 
     def view_state(self, meta: dict[str, Any] | None = None) -> tuple[str, str | None]:
         """(state, exit reason) as every view of a run shows them (status, watch, report):

@@ -41,7 +41,7 @@ from tuneguard.train.failure import RunFailure
 from tuneguard.train.finish import finish_run
 from tuneguard.train.metrics import MetricsCallback, TokenCounter
 from tuneguard.train.preflight import Preflight, preflight
-from tuneguard.train.rundir import RunDirLock, make_run_dir, prepare_run_dir
+from tuneguard.train.rundir import RunDirLock, interruption, make_run_dir, prepare_run_dir
 from tuneguard.train.steps import StepRecorder
 from tuneguard.verbatim import make_console
 
@@ -133,6 +133,7 @@ class Recipe:
         self.resolved = cfg
         self.ckpt: Path | None = None
         self.layout_note: dict[str, Any] | None = None  # resumed on another number of processes (build.world_size_note)
+        self.interrupted: dict[str, Any] = {}  # how the run resumed from had ended (rundir.interruption)
         # What setup builds, in order (read by train and finish).
         self._tokenizer: Any = None
         self.data: PreparedData | None = None
@@ -227,6 +228,7 @@ class Recipe:
         assert hw is not None  # set by _load_data
         (self.run_dir / "config.yaml").write_text(dump_yaml(record), "utf-8")
         store = RunStore(self.run_dir, create=True)
+        self.interrupted = interruption(store) if self.ckpt else {}
         note = build.world_size_note(store.get_meta("world_size") if self.ckpt else None, self.dist.world_size, cfg)
         store.init_run(config=record, max_steps=max_steps)
         store.set_meta(environment=build.environment(), data_sizes=data.sizes(), data_format=data.format,
@@ -332,7 +334,8 @@ class Recipe:
         if self.ckpt is not None:
             note = {"note": self.layout_note} if self.layout_note else {}
             self.ctx.event(Event.RESUMED, {**payload, "from_step": _step_of(self.ckpt), "checkpoint": str(self.ckpt),
-                                           "world_size": self.dist.world_size, **note}, step=_step_of(self.ckpt))
+                                           "world_size": self.dist.world_size, **note, **self.interrupted},
+                           step=_step_of(self.ckpt))
             if self.dist.is_main:
                 self.console.print(Text(f"resuming from {self.ckpt.name}"))
         else:

@@ -14,7 +14,7 @@ from typing import Any
 
 from tuneguard.checkpoints import latest_checkpoint
 from tuneguard.errors import UsageError
-from tuneguard.store.run_store import RunStore
+from tuneguard.store.run_store import LIVE_STATES, RunStore
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,19 @@ def refuse_finished(run_dir: Path) -> None:
     raise UsageError(f"the run in {run_dir} finished at step {step} of {planned}: there is nothing to resume "
                      f"(--resume auto continues a stopped, halted or killed run). See it with "
                      f"`tuneguard report {run_dir}`, or train again with --overwrite or another --run-dir")
+
+
+def interruption(store: RunStore) -> dict[str, Any]:
+    """How the run that `--resume auto` continues had ended, read before this process takes
+    the store over: its state as `status` reads it, the last step it recorded and whether it
+    ended without recording an end (killed: no message ever said so). For the resumed event."""
+    meta = store.meta()
+    # This process holds the run directory's lock: a live state left behind is a dead process's
+    # (also one on another host, whose heartbeat `status` would still trust for a while).
+    killed = meta.get("state") in LIVE_STATES
+    step = meta.get("step")
+    return {"previous_state": "failed" if killed else meta.get("state"),
+            "previous_step": step if isinstance(step, int) else None, "killed": killed}
 
 
 def remove_run_files(run_dir: Path) -> None:

@@ -22,7 +22,9 @@ Payload keys per event (all optional unless noted):
 - failed: step, error, traceback (str or list of lines)
 - progress: step, max_steps, epoch, loss, tokens_per_s, eta_s
 - stopped: step, requested_by, reason, checkpoint
-- resumed: step (the step resumed from), checkpoint
+- paused: step, requested_by, checkpoint, run_dir (for the continue and stop commands)
+- resumed: step (the step resumed from), checkpoint, previous_state and previous_step (how
+  and where the interrupted run ended), killed (it ended without recording an end)
 - report: diagnosis (tuneguard.diagnosis.Diagnosis.to_dict()), verdict, summary (str or
   list of lines), path, next_steps
 - next_steps (halted, report): the commands to run next (tuneguard.nextrun.next_steps), a
@@ -277,14 +279,40 @@ def _stopped(L: _Lines, p: Mapping[str, Any]) -> None:
     L.add("checkpoint", v=p.get("checkpoint"))
 
 
+def _paused(L: _Lines, p: Mapping[str, Any]) -> None:
+    L.add("paused", step=fmt.integer(p.get("step")))
+    L.add("requested_by", v=p.get("requested_by"))
+    L.add("checkpoint", v=p.get("checkpoint"))
+    run_dir = p.get("run_dir")
+    if run_dir:  # the commands end the message, never shortened (a cut command is a wrong command)
+        import shlex
+
+        L.add("paused_continue", v=shlex.join(["tuneguard", "continue", str(run_dir)]))
+        L.add("paused_stop", v=shlex.join(["tuneguard", "stop", str(run_dir)]))
+
+
 def _resumed(L: _Lines, p: Mapping[str, Any]) -> None:
-    L.add("resumed", step=fmt.integer(_get(p, "step", "from_step")))
+    start = _get(p, "from_step", "step")
+    L.add("resumed", step=fmt.integer(start))
     L.add("checkpoint", v=p.get("checkpoint"))
     if is_spec(p.get("note")):  # resumed on another number of processes (tuneguard.train.build.world_size_note)
         try:
             L.raw(render_spec(p["note"], L.language))
         except (KeyError, IndexError, ValueError, TypeError):  # a note from another version's catalog
             log.debug("the resumed event's note does not render: %s", p["note"])
+    # How the interrupted run ended: after a SIGKILL (an OOM kill, a preemption past its grace
+    # period) this is the first the phone hears of it, so it says so and what is trained again.
+    before, at = p.get("previous_state"), p.get("previous_step")
+    if not isinstance(at, int):
+        return
+    if p.get("killed"):
+        L.add("resumed_killed", step=fmt.integer(at))
+    elif f"state_{before}" in L.table:
+        L.add("resumed_after", state=L.word(f"state_{before}"), step=fmt.integer(at))
+    if isinstance(start, int) and at == start + 1:
+        L.add("resumed_redo_one", step=fmt.integer(at))
+    elif isinstance(start, int) and at > start:
+        L.add("resumed_redo", first=fmt.integer(start + 1), last=fmt.integer(at))
 
 
 def _report(L: _Lines, p: Mapping[str, Any]) -> None:
@@ -306,8 +334,9 @@ def _report(L: _Lines, p: Mapping[str, Any]) -> None:
         L.add("report_path", v=_opt(str, p.get("path")))
         _next_steps(L, p)
         return
-    L.add("verdict", v=verdict)
     summary = p.get("summary")
+    if not (isinstance(summary, str) and summary.startswith("Verdict:")):  # the summary says it, with its counts
+        L.add("verdict", v=verdict)
     if summary:
         for line in summary.splitlines() if isinstance(summary, str) else [str(x) for x in summary]:
             L.raw(line)
@@ -322,7 +351,7 @@ def _test(L: _Lines, p: Mapping[str, Any]) -> None:
 _BUILDERS: dict[str, Callable[[_Lines, Mapping[str, Any]], None]] = {
     "started": _started, "evaluation": _evaluation, "finding": _finding, "qa": _qa,
     "early_stop": _early_stop, "halted": _halted, "finished": _finished, "failed": _failed,
-    "progress": _progress, "stopped": _stopped, "resumed": _resumed, "report": _report,
+    "progress": _progress, "stopped": _stopped, "paused": _paused, "resumed": _resumed, "report": _report,
     "test": _test,
 }
 
