@@ -137,6 +137,9 @@ RECORDS: dict[str, dict[str, str]] = {
     "notify.invalid_url": {
         "en": "apprise does not recognise {target}; it is skipped",
         "th": "apprise ไม่รู้จัก URL {target} จึงข้ามไป"},
+    "notify.no_recipient": {
+        "en": "{target} names no one to send to: write it {form}; it is skipped",
+        "th": "{target} ไม่ได้ระบุผู้รับ ให้เขียนเป็น {form} จึงข้ามไป"},
     "notify.render_failed": {
         "en": "{event} to {target}: could not render the message: {error}",
         "th": "การแจ้งเตือน {event} ถึง {target}: สร้างข้อความไม่ได้: {error}"},
