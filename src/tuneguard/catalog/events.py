@@ -83,6 +83,10 @@ LINES: dict[str, dict[str, str]] = {
     'checkpoint': {"en": 'Checkpoint: {v}', "th": 'checkpoint: {v}'},
     'test_metric': {"en": 'Test {key}: {value}', "th": '{key} ชุด test: {value}'},
     'duration': {"en": 'Duration: {v} (h:mm)', "th": 'เวลาที่ใช้: {v} (ชม.:นาที)'},
+    'first_started': {"en": 'Started: {v}', "th": 'เริ่มเมื่อ: {v}'},
+    'duration_resumed': {
+        "en": 'Duration: {wall} (h:mm) since then, {train} of it training in {n} processes (resumed {resumes}x)',
+        "th": 'เวลาที่ใช้: {wall} (ชม.:นาที) นับจากนั้น เป็นเวลาฝึกจริง {train} ใน {n} โปรเซส (ฝึกต่อ {resumes} ครั้ง)'},
     'steps_done': {"en": 'Steps: {v}', "th": 'จำนวน step: {v}'},
     'error': {"en": 'Error: {v}', "th": 'ข้อผิดพลาด: {v}'},
     'traceback': {"en": 'Last lines of the traceback:', "th": 'บรรทัดสุดท้ายของ traceback:'},

@@ -9,7 +9,9 @@ from typing import Any
 from tuneguard.catalog import say
 from tuneguard.config.diff import format_value
 from tuneguard.findings import when_text
-from tuneguard.report.components import Words, exit_reason, report_language, superseded
+from tuneguard.report.components import (
+    Words, duration, exit_reason, report_language, superseded, timings, train_time, when,
+)
 from tuneguard.report.recommend import RECOMMENDED_CONFIG, Recommendations, config_path_for
 from tuneguard.report.rundata import RunData
 from tuneguard.report.verdict import Verdict, answer_rows, compare_to_base, eval_loss_at, fmt, generation_stats
@@ -162,7 +164,10 @@ def _qa_md(run: RunData, w: Words) -> list[str]:
 def _run_md(run: RunData, w: Words) -> list[str]:
     na = w("na")
     best = eval_loss_at(run, run.best_step)
+    t = timings(run)
     out = ["", w("md.h.run"), "", w("md.run_id", v=run.run_id),
+           w("md.times", started=when(t["started"]), wall=duration(t["duration_s"], w.language),
+             train=train_time(t, w.language)),
            w("md.best", ckpt=run.meta.get("best_checkpoint") or na,
              step=run.best_step if run.best_step is not None else na, loss=fmt(best[1]) if best else na),
            w("md.exit", v=exit_reason(run, w.language) or na)]
