@@ -154,7 +154,9 @@ def timings(run: RunData) -> dict[str, Any]:
 def train_time(t: dict[str, Any], language: str) -> str:
     """The training time, with the number of processes that made it after a resume."""
     d = duration(t["train_s"], language)
-    return say("report.train_time.processes", language, d=d, n=t["processes"]) if t["processes"] > 1 else d
+    if t["train_s"] is None or t["processes"] < 2:  # unknown: an older store kept only the last process's
+        return d
+    return say("report.train_time.processes", language, d=d, n=t["processes"])
 
 
 def duration(seconds: float | None, language: str = "en") -> str:
