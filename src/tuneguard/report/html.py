@@ -49,7 +49,7 @@ from tuneguard.report.recommend import (
     recommend_for_run,
     recommended_yaml,
 )
-from tuneguard.report.rundata import RunData, is_finite, load_run
+from tuneguard.report.rundata import RunData, load_run
 from tuneguard.report.verdict import (
     Thresholds,
     Verdict,
