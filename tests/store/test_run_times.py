@@ -100,3 +100,13 @@ def test_the_finished_message_after_a_resume(utc) -> None:
                        "เวลาที่ใช้: 0:17 (ชม.:นาที) นับจากนั้น เป็นเวลาฝึกจริง 0:10 ใน 2 โปรเซส (ฝึกต่อ 1 ครั้ง)"]
     single = render("finished", {**p, "processes": 1, "duration_s": 190.0}, language="en").body.splitlines()
     assert single[-2:] == ["Started: 2023-11-14 22:13:20", "Duration: 0:03 (h:mm)"]
+
+
+def test_the_model_card_counts_the_training_time_of_every_process(tmp_path: Path) -> None:
+    from tuneguard.tools.export import _metrics
+
+    with RunStore(tmp_path, create=True) as s:
+        s.set_meta(first_started=1000.0, earlier_processes=[[1000.0, 1300.0]], started=1400.0, ended=1700.0,
+                   train_seconds=290.0)  # train_seconds: the last process's alone
+        meta = s.meta()
+    assert dict(_metrics(tmp_path, meta))["training time"] == "10.0 min"
