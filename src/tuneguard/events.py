@@ -121,7 +121,10 @@ class EndPayload(TypedDict, total=False):
     best_eval_loss: float | None
     best_step: int | None
     test_metrics: dict[str, float]
-    duration_s: float
+    started: float | None  # when the run first started training (epoch seconds), over resumes
+    duration_s: float | None  # wall time since then
+    train_s: float | None  # training time summed over its processes (None: an older store lost some)
+    processes: int  # the first `tuneguard train` and each resume
     adapter: str
     checkpoint: str | None
     reason: str | None  # early_stop, stopped

@@ -8,6 +8,7 @@ in well under a second.
 
 from __future__ import annotations
 
+import datetime as _dt
 import math
 from typing import Any
 
@@ -102,6 +103,14 @@ def hmm(seconds: Any) -> str:
         return MISSING
     minutes = int(round(x / 60.0))
     return f"{minutes // 60}:{minutes % 60:02d}"
+
+
+def clock(ts: Any) -> str:
+    """Epoch seconds as local 'YYYY-MM-DD HH:MM:SS' (the machine's clock, as its logs show it)."""
+    x = as_float(ts)
+    if x is None or not math.isfinite(x):
+        return MISSING
+    return _dt.datetime.fromtimestamp(x).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def percent(step: Any, total: Any) -> str:

@@ -48,4 +48,11 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, train_file):
         assert got[step] == pytest.approx(expected[step], rel=1e-5, abs=1e-6), step
     with RunStore(run) as s:
         resumed = s.events("resumed")
+        finished = s.events("finished")[-1]["payload"]
+        meta = s.meta()
     assert resumed and resumed[0]["payload"]["from_step"] >= 10
+    # The finished message and the report count both processes from the first start.
+    assert finished["processes"] == 2 and len(meta["earlier_processes"]) == 1
+    assert finished["started"] == meta["first_started"] == meta["earlier_processes"][0][0] < resumed[0]["time"]
+    assert finished["train_s"] <= finished["duration_s"]
+    assert " in 2 processes (resumed)" in (run / "report.md").read_text("utf-8")

@@ -263,6 +263,20 @@ def test_unrecognised_url_is_recorded_and_others_still_work(http_server, store, 
     assert "does not recognise" in failed[0]["payload"]["reason"]
 
 
+def test_a_line_url_without_a_user_is_skipped_at_start_naming_the_form(http_server, store, make_cfg, caplog) -> None:
+    ep = http_server()
+    token = "lInEtOkEnOnLy0123456789"
+    n = Notifier(make_cfg(f"line://{token}", _url(ep.port)), store, [token], run_name="r")
+    n.notify("started", STARTED)
+    assert n.close(timeout=10)
+    assert len(ep.requests) == 1  # the other target still gets the message
+    assert [f["payload"]["reason"] for f in store.events("notify_failed")] == [
+        "line://*** names no one to send to: write it line://TOKEN/USER_ID; it is skipped"]
+    assert ("notification URL line://*** is skipped: line://*** names no one to send to: write it "
+            "line://TOKEN/USER_ID") in caplog.messages
+    assert token not in caplog.text and token not in str(store.events())
+
+
 def test_bad_payload_is_recorded_not_raised(http_server, store, make_cfg) -> None:
     ep = http_server()
     n = Notifier(make_cfg(_url(ep.port)), store, [], run_name="r")

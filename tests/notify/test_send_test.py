@@ -84,3 +84,12 @@ def test_plain_call_and_bad_language(http_server) -> None:
     assert len(ep.requests) == 1
     result = CliRunner().invoke(_app(), ["notify-test", f"json://127.0.0.1:{ep.port}/hook", "-l", "fr"])
     assert result.exit_code == 2 and "en or th" in result.output
+
+
+def test_a_line_url_without_a_user_fails_naming_the_form_without_its_token() -> None:
+    # apprise loads line://TOKEN but then has no one to push to; the test must not pass on it.
+    token = "lInEtOkEnOnLy0123456789"
+    result = CliRunner().invoke(_app(), ["notify-test", f"line://{token}"])
+    assert result.exit_code == 1
+    assert result.output == "error: not sent: line://*** names no one to send to: write it line://TOKEN/USER_ID\n"
+    assert token not in result.output

@@ -61,7 +61,8 @@ def test_the_thai_report_names_each_event_and_says_what_the_notifier_recorded(tm
         s.set_meta(exit_reason="stop requested by cli")  # as the recipe records a stop
     html = write_report(run).read_text("utf-8")
     assert "<tr><td>สาเหตุที่จบ</td><td>cli ขอให้หยุด</td></tr>" in html
-    assert "<tr><td>เวลาที่ใช้</td><td>1 นาที 35 วินาที</td></tr>" in html  # 95 s, in Thai units
+    assert "<tr><td>เวลาตั้งแต่เริ่มจนจบ</td><td>1 นาที 35 วินาที</td></tr>" in html  # 95 s, in Thai units
+    assert "<tr><td>เวลาฝึกจริง</td><td>1 นาที 35 วินาที</td></tr>" in html
     for text in ("<td>เริ่มการฝึก</td>", "<td>ส่งการแจ้งเตือนแล้ว</td>", "ส่งการแจ้งเตือน started แล้ว (line)",
                  "<td>ส่งการแจ้งเตือนไม่สำเร็จ</td>",
                  "ข้ามการแจ้งเตือน finding ถึง line://*** หลังส่งไม่สำเร็จ 3 ครั้งติดกัน (ครั้งล่าสุด: connection refused) "

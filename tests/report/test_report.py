@@ -130,7 +130,9 @@ def test_run_data_is_escaped(tmp_path: Path) -> None:
     assert "<script" not in html and "<img" not in html
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
     md = (run / "report.md").read_text("utf-8")
-    assert "<script>" not in md.split("```")[0]  # outside code fences nothing is raw HTML
+    outside = md.split("```")[0]
+    assert not re.search(r"(?<!\\)<[A-Za-z/!?]", outside)  # outside code fences nothing is raw HTML
+    assert "\\<script>alert(\"x\")\\</script>\\<img src=x onerror=alert(1)>" in outside
 
 
 def test_cli_report(healthy_run: Path, tmp_path: Path) -> None:
@@ -181,3 +183,18 @@ def test_a_store_written_before_expected_answers_still_reports(tmp_path: Path) -
     with RunStore(run) as s:
         s.add_qa_sample(60, "Name a colour.", "Blue.", [], None, True, 1.0, expected=["red"], correct=False, base=True)
         assert s.qa_samples(base=True)[0]["expected"] == ["red"] and s.qa_samples()[0]["expected"] is None
+
+
+def test_markdown_keeps_comparisons_as_typed_and_escapes_only_markup(tmp_path: Path) -> None:
+    # A plain-text reader of report.md sees "<" and ">" as typed, never "&lt;"; only what
+    # CommonMark would read as HTML (a tag, an entity) or as a block quote gets a backslash.
+    f = Finding("LOSS_SPIKE", "warning", "eval loss > train loss and lr < 1e-3 at <b>step</b> & more &amp; x",
+                {"loss": 7.0}, "> keep lr <= 0.001", 25, "guard")
+    run = build_healthy(tmp_path / "cmp", findings=[f])
+    write_report(run)
+    lines = (run / "report.md").read_text("utf-8").splitlines()
+    item = [x for x in lines if x.startswith("- **LOSS_SPIKE**")]
+    assert item == ["- **LOSS_SPIKE** (warning, step 25): eval loss > train loss and lr < 1e-3 at \\<b>step\\</b> "
+                    "& more \\&amp; x"]
+    assert lines[lines.index(item[0]) + 2] == "  - do: \\> keep lr <= 0.001"
+    assert not any("&lt;" in x or "&gt;" in x for x in lines)

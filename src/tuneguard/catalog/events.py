@@ -83,6 +83,10 @@ LINES: dict[str, dict[str, str]] = {
     'checkpoint': {"en": 'Checkpoint: {v}', "th": 'checkpoint: {v}'},
     'test_metric': {"en": 'Test {key}: {value}', "th": '{key} ชุด test: {value}'},
     'duration': {"en": 'Duration: {v} (h:mm)', "th": 'เวลาที่ใช้: {v} (ชม.:นาที)'},
+    'first_started': {"en": 'Started: {v}', "th": 'เริ่มเมื่อ: {v}'},
+    'duration_resumed': {
+        "en": 'Duration: {wall} (h:mm) since then, {train} of it training in {n} processes (resumed {resumes}x)',
+        "th": 'เวลาที่ใช้: {wall} (ชม.:นาที) นับจากนั้น เป็นเวลาฝึกจริง {train} ใน {n} โปรเซส (ฝึกต่อ {resumes} ครั้ง)'},
     'steps_done': {"en": 'Steps: {v}', "th": 'จำนวน step: {v}'},
     'error': {"en": 'Error: {v}', "th": 'ข้อผิดพลาด: {v}'},
     'traceback': {"en": 'Last lines of the traceback:', "th": 'บรรทัดสุดท้ายของ traceback:'},
@@ -137,6 +141,9 @@ RECORDS: dict[str, dict[str, str]] = {
     "notify.invalid_url": {
         "en": "apprise does not recognise {target}; it is skipped",
         "th": "apprise ไม่รู้จัก URL {target} จึงข้ามไป"},
+    "notify.no_recipient": {
+        "en": "{target} names no one to send to: write it {form}; it is skipped",
+        "th": "{target} ไม่ได้ระบุผู้รับ ให้เขียนเป็น {form} จึงข้ามไป"},
     "notify.render_failed": {
         "en": "{event} to {target}: could not render the message: {error}",
         "th": "การแจ้งเตือน {event} ถึง {target}: สร้างข้อความไม่ได้: {error}"},

@@ -40,6 +40,7 @@ _REPORT: dict[str, dict[str, str]] = {
     "na": {"en": "n/a", "th": "ไม่มีข้อมูล"},
     # a duration and a time in seconds
     "dur.h": {"en": "{h}h {m}m {s}s", "th": "{h} ชม. {m} นาที {s} วินาที"},
+    "train_time.processes": {"en": "{d} in {n} processes (resumed)", "th": "{d} ใน {n} โปรเซส (ฝึกต่อจากเดิม)"},
     "dur.m": {"en": "{m}m {s}s", "th": "{m} นาที {s} วินาที"},
     "dur.s": {"en": "{s}s", "th": "{s} วินาที"},
     "seconds": {"en": "{v} s", "th": "{v} วินาที"},
@@ -160,9 +161,10 @@ _REPORT: dict[str, dict[str, str]] = {
     "exit.halted": {"en": "halted by a guard", "th": "ระบบป้องกันหยุดการฝึก"},
     "exit.audit_errors": {"en": "audit errors", "th": "การตรวจข้อมูลพบข้อผิดพลาด"},
     "exit.peer": {"en": "another process could not start", "th": "โปรเซสอื่นของการรันนี้เริ่มไม่ได้"},
-    "kv.started": {"en": "started", "th": "เริ่ม"},
+    "kv.started": {"en": "first started", "th": "เริ่มครั้งแรก"},
     "kv.ended": {"en": "ended", "th": "จบ"},
-    "kv.duration": {"en": "duration", "th": "เวลาที่ใช้"},
+    "kv.duration": {"en": "wall time since the start", "th": "เวลาตั้งแต่เริ่มจนจบ"},
+    "kv.train_time": {"en": "training time", "th": "เวลาฝึกจริง"},
     "kv.step_time": {"en": "median step time", "th": "เวลาต่อ step (มัธยฐาน)"},
     "kv.tps": {"en": "median tokens/s", "th": "token/วินาที (มัธยฐาน)"},
     "kv.best_ckpt": {"en": "best checkpoint", "th": "checkpoint ที่ดีที่สุด"},
@@ -254,6 +256,9 @@ _REPORT: dict[str, dict[str, str]] = {
     "md.prompt": {"en": "**Prompt:** {v}", "th": "**prompt:** {v}"},
     "md.h.run": {"en": "## Run", "th": "## การรัน"},
     "md.run_id": {"en": "- run id: {v}", "th": "- รหัสการรัน: {v}"},
+    "md.times": {
+        "en": "- first started: {started}; wall time since the start: {wall}; training time: {train}",
+        "th": "- เริ่มครั้งแรก: {started}; เวลาตั้งแต่เริ่มจนจบ: {wall}; เวลาฝึกจริง: {train}"},
     "md.best": {
         "en": "- best checkpoint: {ckpt} (step {step}, eval loss {loss})",
         "th": "- checkpoint ที่ดีที่สุด: {ckpt} (step {step}, eval loss {loss})"},

@@ -27,6 +27,34 @@ log = logging.getLogger(__name__)
 
 _STATUS_IN_LOG = re.compile(r"error=(\d{3})\b")
 MAX_RETRY_AFTER_S = 300.0  # a server asking for longer than this is treated as a refusal
+# How a URL names its recipient, for services whose URL apprise loads without one (and then
+# refuses every message with "no ... targets"); others are shown from apprise's own template.
+RECIPIENT_FORMS = {"line": "line://TOKEN/USER_ID"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Rejected:
+    """A notification URL that is skipped, shown only as `label` (scheme://***). `form`: the
+    URL's form with a recipient, when apprise loaded it but it names no one to send to;
+    None when apprise does not recognise it at all."""
+
+    label: str
+    form: str | None = None
+
+
+def skip_reason(bad: Rejected) -> str:
+    """Why a notification URL is skipped, in one line without its secrets."""
+    if bad.form:
+        return f"{bad.label} names no one to send to: write it {bad.form}"
+    return "apprise does not recognise this URL"
+
+
+def recipient_form(scheme: str, plugin: Any) -> str:
+    """How a `scheme` URL names its recipient, e.g. line://TOKEN/USER_ID."""
+    if scheme in RECIPIENT_FORMS:
+        return RECIPIENT_FORMS[scheme]
+    templates = [t for t in getattr(plugin, "templates", ()) if "{targets}" in t] or ["{schema}://.../{targets}"]
+    return re.sub(r"\{(\w+)\}", lambda m: m.group(1).upper(), templates[0].replace("{schema}", scheme))
 
 
 @dataclasses.dataclass
@@ -84,7 +112,7 @@ class Delivery:
                                            service_timeout=max(30.0, 3.0 * self.timeout_s + 5.0))
         self.apprise = apprise.Apprise(asset=self._asset)
         self.targets: list[Target] = []
-        self.invalid: list[str] = []  # labels (scheme://***) of URLs apprise did not load
+        self.invalid: list[Rejected] = []  # URLs apprise did not load, or that name no recipient
         for i, url in enumerate(urls):
             self._add(i, url)
 
@@ -97,7 +125,10 @@ class Delivery:
             log.debug("apprise failed to load %s: %s", label, self._scrub(exc))
             plugin = None
         if plugin is None:
-            self.invalid.append(label)
+            self.invalid.append(Rejected(label))
+            return
+        if len(plugin) == 0:  # apprise's count of recipients: a line:// URL without its user id
+            self.invalid.append(Rejected(label, recipient_form(_scheme(url), plugin)))
             return
         query = url.split("?", 1)[1] if "?" in url else ""
         if "cto=" not in query:

@@ -25,7 +25,7 @@ from typing import Any
 
 from tuneguard.catalog import Spec, T
 from tuneguard.config.schema import NotifyConfig
-from tuneguard.notify.delivery import Delivery, SendResult, Target
+from tuneguard.notify.delivery import Delivery, SendResult, Target, skip_reason
 from tuneguard.notify.messages import Message, fit, late_line, render, truncation_marker
 from tuneguard.notify.secrets import Scrubber, ScrubFilter
 from tuneguard.store.run_store import RunStore
@@ -111,8 +111,8 @@ class Notifier:
             log.warning("notifications disabled: apprise could not be set up: %s", self._scrub(exc))
             self._log_filter.remove()
             return
-        for label in self._delivery.invalid:
-            log.warning("notification URL %s is not recognised by apprise; it is skipped", label)
+        for bad in self._delivery.invalid:
+            log.warning("notification URL %s is skipped: %s", bad.label, skip_reason(bad))
         self._health = {t.index: _Health() for t in self._delivery.targets}
         self._thread = threading.Thread(target=self._run, name="tuneguard-notifier", daemon=True)
         self._thread.start()
@@ -253,11 +253,11 @@ class Notifier:
         store = self._open_store()
         try:
             assert self._delivery is not None
-            for label in self._delivery.invalid:
+            for bad in self._delivery.invalid:
                 self._record(store, "notify_failed", {
-                    "event": None, "target": label,
-                    "reason": "apprise does not recognise this URL; it is skipped"},
-                    text=T("notify.invalid_url", target=label))
+                    "event": None, "target": bad.label, "reason": f"{skip_reason(bad)}; it is skipped"},
+                    text=T("notify.no_recipient", target=bad.label, form=bad.form) if bad.form
+                    else T("notify.invalid_url", target=bad.label))
             while True:
                 with self._cond:
                     while not self._queue and not self._dropped and not self._closing:

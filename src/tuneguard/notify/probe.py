@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from tuneguard.notify.delivery import Delivery
+from tuneguard.notify.delivery import Delivery, skip_reason
 from tuneguard.notify.messages import fit, render, truncation_marker
 from tuneguard.notify.secrets import Scrubber, ScrubFilter, target_label
 
@@ -38,7 +38,8 @@ def send_test(url: str, language: str = "en", timeout: float = 10) -> tuple[bool
     try:
         delivery = Delivery([url], timeout_s=timeout, scrub=scrub)
         if not delivery.targets:
-            return False, unrecognised(url, label)
+            bad = delivery.invalid[0]
+            return False, skip_reason(bad) if bad.form else unrecognised(url, label)
         target = delivery.targets[0]
         msg = render("test", {}, language=language, run_name="tuneguard")
         part = fit(msg, limit=target.limit, marker=truncation_marker(language))[0]

@@ -27,9 +27,10 @@ from tuneguard.report.components import (
     qa_cell,
     report_language,
     step_range,
+    timings,
     when,
 )
-from tuneguard.report.html import timings, write_atomic
+from tuneguard.report.html import write_atomic
 from tuneguard.report.output import check_output
 from tuneguard.report.plots import PALETTE, Series, line_chart
 from tuneguard.report.rundata import RunData, load_run

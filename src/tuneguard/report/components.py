@@ -6,9 +6,9 @@ through `esc`: a model output is untrusted text and must never become markup.
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import logging
+import statistics
 from html import escape
 from importlib import resources
 from typing import Any, Iterable
@@ -16,6 +16,7 @@ from typing import Any, Iterable
 from tuneguard.catalog import LANGUAGES, TABLE, say
 from tuneguard.diagnosis import Diagnosis
 from tuneguard.findings import Finding, when_text
+from tuneguard.fmt import clock
 from tuneguard.report.plots import (
     PALETTE,
     SEVERITY_COLORS,
@@ -28,6 +29,7 @@ from tuneguard.report.plots import (
 from tuneguard.report.recommend import against_diagnosis
 from tuneguard.report.rundata import RunData, is_finite
 from tuneguard.report.verdict import Verdict, fmt, train_loss_at
+from tuneguard.store.run_store import run_times
 
 log = logging.getLogger(__name__)
 
@@ -125,20 +127,36 @@ def when(ts: Any) -> str:
     """A timestamp (epoch seconds or ISO text) as local 'YYYY-MM-DD HH:MM:SS'."""
     if ts is None:
         return "n/a"
-    if isinstance(ts, (int, float)):
-        return _dt.datetime.fromtimestamp(float(ts)).strftime("%Y-%m-%d %H:%M:%S")
-    return str(ts)
+    return clock(ts) if isinstance(ts, (int, float)) else str(ts)
 
 
-def to_epoch(ts: Any) -> float | None:
-    if isinstance(ts, (int, float)):
-        return float(ts)
-    if isinstance(ts, str):
-        try:
-            return _dt.datetime.fromisoformat(ts).timestamp()
-        except ValueError:
-            return None
-    return None
+def timings(run: RunData) -> dict[str, Any]:
+    """Start, end, durations, median step time and throughput of a run. `started` is when the
+    run first started training and `duration_s` the wall time since, over every resume;
+    `train_s` the training time summed over its `processes` (store.run_store.run_times)."""
+    m = run.meta
+    times = run_times(m, run.events)
+    end = times.last_seen
+    if end is None and run.train:  # a store without a start time: its metrics tell
+        end = max(r.get("time") or 0 for r in run.train + run.evals) or None
+    start = times.first_started
+    step_times = [r["step_time_s"] for r in run.train if is_finite(r.get("step_time_s"))]
+    tps = [r["tokens_per_s"] for r in run.train if is_finite(r.get("tokens_per_s"))]
+    return {
+        "started": start if start is not None else m.get("created"), "ended": m.get("ended"),
+        "duration_s": (end - start) if start and end else None,
+        "train_s": times.train_s, "processes": times.processes,
+        "median_step_time_s": statistics.median(step_times) if step_times else None,
+        "median_tokens_per_s": statistics.median(tps) if tps else None,
+    }
+
+
+def train_time(t: dict[str, Any], language: str) -> str:
+    """The training time, with the number of processes that made it after a resume."""
+    d = duration(t["train_s"], language)
+    if t["train_s"] is None or t["processes"] < 2:  # unknown: an older store kept only the last process's
+        return d
+    return say("report.train_time.processes", language, d=d, n=t["processes"])
 
 
 def duration(seconds: float | None, language: str = "en") -> str:

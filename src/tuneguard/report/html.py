@@ -10,7 +10,6 @@ says (its answers beside the base model's, QA samples per evaluation), and what 
 from __future__ import annotations
 
 import logging
-import statistics
 import time
 from html import escape
 from pathlib import Path
@@ -35,7 +34,8 @@ from tuneguard.report.components import (
     qa_prompt_block,
     report_language,
     run_plots,
-    to_epoch,
+    timings,
+    train_time,
     verdict_table,
     when,
 )
@@ -49,7 +49,7 @@ from tuneguard.report.recommend import (
     recommend_for_run,
     recommended_yaml,
 )
-from tuneguard.report.rundata import RunData, is_finite, load_run
+from tuneguard.report.rundata import RunData, load_run
 from tuneguard.report.verdict import (
     Thresholds,
     Verdict,
@@ -125,23 +125,6 @@ def _get(cfg: dict[str, Any], dotted: str) -> Any:
             return None
         node = node[p]
     return node
-
-
-def timings(run: RunData) -> dict[str, Any]:
-    """Start, end, duration, median step time and throughput of a run."""
-    m = run.meta
-    start = to_epoch(m.get("started")) or to_epoch(m.get("created"))
-    end = to_epoch(m.get("ended"))
-    if end is None and run.train:
-        end = max(r.get("time") or 0 for r in run.train + run.evals) or None
-    step_times = [r["step_time_s"] for r in run.train if is_finite(r.get("step_time_s"))]
-    tps = [r["tokens_per_s"] for r in run.train if is_finite(r.get("tokens_per_s"))]
-    return {
-        "started": m.get("started") or m.get("created"), "ended": m.get("ended"),
-        "duration_s": (end - start) if start and end else None,
-        "median_step_time_s": statistics.median(step_times) if step_times else None,
-        "median_tokens_per_s": statistics.median(tps) if tps else None,
-    }
 
 
 def _summary_cards(run: RunData, w: Words) -> str:
@@ -292,6 +275,7 @@ def _run_details(run: RunData, w: Words) -> str:
         (w("kv.exit_reason"), exit_reason(run, w.language) or na),
         (w("kv.started"), when(t["started"])), (w("kv.ended"), when(t["ended"])),
         (w("kv.duration"), duration(t["duration_s"], w.language)),
+        (w("kv.train_time"), train_time(t, w.language)),
         (w("kv.step_time"), w("seconds", v=fmt(t["median_step_time_s"], 3)) if t["median_step_time_s"] else na),
         (w("kv.tps"), fmt(t["median_tokens_per_s"], 4) if t["median_tokens_per_s"] else na),
         (w("kv.best_ckpt"), run.meta.get("best_checkpoint") or na),

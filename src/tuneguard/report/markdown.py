@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from tuneguard.catalog import say
 from tuneguard.config.diff import format_value
 from tuneguard.findings import when_text
-from tuneguard.report.components import Words, exit_reason, report_language, superseded
+from tuneguard.report.components import (
+    Words, duration, exit_reason, report_language, superseded, timings, train_time, when,
+)
 from tuneguard.report.recommend import RECOMMENDED_CONFIG, Recommendations, config_path_for
 from tuneguard.report.rundata import RunData
 from tuneguard.report.verdict import Verdict, answer_rows, compare_to_base, eval_loss_at, fmt, generation_stats
@@ -16,15 +19,25 @@ from tuneguard.report.verdict import Verdict, answer_rows, compare_to_base, eval
 log = logging.getLogger(__name__)
 
 ICONS = {"pass": "PASS", "fail": "FAIL", "unknown": "UNKNOWN"}
+# Where CommonMark reads markup in text: `<` opening a tag, closing tag, comment, declaration or
+# autolink; `&` opening a named or numeric character reference.
+_HTML_START = re.compile(r"<(?=[A-Za-z/!?])")
+_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
 
 
 def cell(v: Any) -> str:
-    """User text that renders as typed in a table cell or a list item: no pipes or newlines
-    to break the table, no raw HTML, and no `*` or backticks to turn into emphasis or code.
-    Brackets and colons stay as typed (`[x]` alone is no link; CommonMark has no emoji codes)."""
+    """User text that renders as typed in a table cell or a list item, and reads as typed in a
+    plain-text viewer: no pipes or newlines to break the table, no `*` or backticks to turn into
+    emphasis or code. `<` and `>` stay as typed (HTML entities would show as `&lt;` in a terminal)
+    except where CommonMark would read markup: a `<` that would open a tag, comment or autolink
+    and a leading `>` (a block quote in a list item) get a backslash, as does an `&` that would
+    start an entity. Brackets and colons stay as typed (`[x]` alone is no link; CommonMark has
+    no emoji codes)."""
     s = "" if v is None else str(v)
-    return (s.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("*", "\\*").replace("`", "\\`").replace("\r", " ").replace("\n", " "))
+    s = (s.replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*").replace("`", "\\`")
+         .replace("\r", " ").replace("\n", " "))
+    s = _HTML_START.sub(r"\\<", _ENTITY.sub(r"\\&", s))
+    return "\\" + s if s.startswith(">") else s
 
 
 def fence(text: str) -> str:
@@ -151,7 +164,10 @@ def _qa_md(run: RunData, w: Words) -> list[str]:
 def _run_md(run: RunData, w: Words) -> list[str]:
     na = w("na")
     best = eval_loss_at(run, run.best_step)
+    t = timings(run)
     out = ["", w("md.h.run"), "", w("md.run_id", v=run.run_id),
+           w("md.times", started=when(t["started"]), wall=duration(t["duration_s"], w.language),
+             train=train_time(t, w.language)),
            w("md.best", ckpt=run.meta.get("best_checkpoint") or na,
              step=run.best_step if run.best_step is not None else na, loss=fmt(best[1]) if best else na),
            w("md.exit", v=exit_reason(run, w.language) or na)]

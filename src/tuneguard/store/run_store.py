@@ -12,6 +12,7 @@ logged after the checkpoint a run resumes from.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -21,7 +22,7 @@ import sqlite3
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping, Sequence
 
 from tuneguard.findings import Finding
 from tuneguard.events import Event
@@ -156,6 +157,64 @@ def _create_atomically(path: Path) -> None:
             leftover.unlink(missing_ok=True)
 
 
+@dataclasses.dataclass(frozen=True)
+class RunTimes:
+    """When a run first started training and how long it has taken, over every process that
+    trained it (the first `tuneguard train` and each `--resume auto`): `wall_s` from the first
+    start to the last sign of life, `train_s` the sum of each process's own time (a pause
+    counts: the process holds the GPU), None when an older tuneguard kept only the last
+    process's times."""
+
+    first_started: float | None
+    last_seen: float | None
+    train_s: float | None
+    processes: int
+
+    @property
+    def wall_s(self) -> float | None:
+        if self.first_started is None or self.last_seen is None:
+            return None
+        return max(0.0, self.last_seen - self.first_started)
+
+
+def _last_sign(meta: Mapping[str, Any], since: float) -> float:
+    """The last time the process that started training at `since` was seen: its end, else its
+    last heartbeat (a killed process records no end). An end recorded by a later process that
+    failed before it trained (same `started`, another pid) is not this process's end."""
+    own = meta.get("trainer_pid") is None or (meta.get("pid"), meta.get("host")) == (
+        meta.get("trainer_pid"), meta.get("trainer_host"))
+    seen = [t for t in (_num(meta.get("ended")) if own else None, _num(meta.get("heartbeat")))
+            if t is not None and math.isfinite(t) and t >= since]
+    return max(seen, default=since)
+
+
+def _segments(meta: Mapping[str, Any]) -> list[tuple[float, float]]:
+    """(start, last seen) of every process that trained the run, oldest first."""
+    out = []
+    for seg in meta.get("earlier_processes") or []:
+        a, b = (_num(x) for x in seg) if isinstance(seg, list) and len(seg) == 2 else (None, None)
+        if a is not None and b is not None:
+            out.append((a, b))
+    started = _num(meta.get("started"))
+    if started is not None:
+        out.append((started, _last_sign(meta, started)))
+    return out
+
+
+def run_times(meta: Mapping[str, Any], events: Sequence[Mapping[str, Any]] = ()) -> RunTimes:
+    """The run's times from its meta and events. A store written before tuneguard kept each
+    process's times has only the last process's `started`; its first start then comes from the
+    first start event, and its training time is unknown when it was resumed."""
+    starts = [float(e["time"]) for e in events if e.get("type") in (Event.STARTED, Event.RESUMED)]
+    segs = _segments(meta)
+    firsts = [t for t in (_num(meta.get("first_started")), *(a for a, _ in segs), *starts[:1]) if t is not None]
+    first = min(firsts) if firsts else _num(meta.get("created"))
+    last = max((b for _, b in segs), default=None)
+    n = max(len(segs), len(starts))
+    train = sum(b - a for a, b in segs) if segs and len(segs) >= len(starts) else None
+    return RunTimes(first_started=first, last_seen=last, train_s=train, processes=n)
+
+
 class RunStore:
     """Access to one run's SQLite store. Cheap to open; open one per thread/process."""
 
@@ -238,6 +297,21 @@ class RunStore:
 
     def set_state(self, state: str, **extra: Any) -> None:
         self.set_meta(state=state, state_time=time.time(), pid=os.getpid(), host=socket.gethostname(), **extra)
+
+    def start_process(self) -> None:
+        """This process starts training (the first start or a resume): the process before it,
+        if any, joins `earlier_processes` as (start, last seen), so that the run's first start
+        and its training time over every process survive the resume (`run_times`)."""
+        now, m = time.time(), self.meta()
+        earlier = [list(seg) for seg in _segments(m)]
+        first = run_times(m, self.events()).first_started if earlier else None
+        self.set_state("running", started=now, first_started=first if first is not None else now,
+                       earlier_processes=earlier, ended=None, trainer_pid=os.getpid(),
+                       trainer_host=socket.gethostname())
+
+    def times(self) -> RunTimes:
+        """When the run first started, and its wall and training time (`run_times`)."""
+        return run_times(self.meta(), self.events())
 
     def state(self) -> str | None:
         return self.get_meta("state")

@@ -136,8 +136,9 @@ def _metrics(run_dir: Path, meta: dict[str, Any]) -> list[tuple[str, str]]:
 
         with RunStore(run_dir, readonly=True) as store:
             train, evals, test = store.metrics("train"), store.metrics("eval"), store.metrics("test")
+            trained_s = store.times().train_s  # summed over the first process and every resume
     except Exception:  # noqa: BLE001 - no store: the card says less
-        train, evals, test = [], [], []
+        train, evals, test, trained_s = [], [], [], None
     best = meta.get("best_eval_loss")
     finite = [r for r in evals if isinstance(r.get("eval_loss"), (int, float)) and math.isfinite(r["eval_loss"])]
     if best is None and finite:
@@ -155,8 +156,10 @@ def _metrics(run_dir: Path, meta: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(("test loss", f"{_num(r.get('eval_loss'))} (perplexity {_num(r.get('perplexity'))})"))
     if meta.get("step") is not None:
         rows.append(("steps run", f"{meta.get('step')} of {meta.get('max_steps', '-')}"))
-    if meta.get("train_seconds") is not None:
-        rows.append(("training time", f"{meta['train_seconds'] / 60:.1f} min"))
+    if trained_s is None:  # an older store resumed before it kept each process's times
+        trained_s = meta.get("train_seconds")
+    if trained_s is not None:
+        rows.append(("training time", f"{trained_s / 60:.1f} min"))
     if meta.get("state"):
         rows.append(("end state", f"{meta['state']} ({meta.get('exit_reason') or '-'})"))
     return rows

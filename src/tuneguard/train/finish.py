@@ -40,10 +40,12 @@ def finish_run(ctx: RunContext, trainer: Any, data: PreparedData, tokenizer: Any
     record_base_answers(ctx, trainer.model, tokenizer, state.global_step, trainer.args)  # the report's before/after
     store.set_meta(best_checkpoint=state.best_model_checkpoint, best_step=state.best_global_step,
                    best_eval_loss=state.best_metric, ended=time.time(), train_seconds=seconds)
+    times = store.times()  # over every process that trained the run, not this one alone
     summary: EndPayload = {"step": state.global_step, "max_steps": state.max_steps, "best_eval_loss": state.best_metric,
                "best_step": state.best_global_step,
                "test_metrics": {k: v for k, v in test_metrics.items() if v is not None},
-               "duration_s": seconds, "adapter": str(ctx.run_dir / "adapter"),
+               "started": times.first_started, "duration_s": times.wall_s, "train_s": times.train_s,
+               "processes": times.processes, "adapter": str(ctx.run_dir / "adapter"),
                "checkpoint": state.best_model_checkpoint}
     code = record_end(ctx, store, state, summary, reason)
     write_report(ctx, console)

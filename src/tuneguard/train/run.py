@@ -85,6 +85,9 @@ class NullStore:
     def set_meta(self, **kw: Any) -> None:
         return None
 
+    def start_process(self) -> None:
+        return None
+
     def state(self) -> str | None:
         return None
 
@@ -329,7 +332,7 @@ class Recipe:
         from tuneguard.policy import train_with_policy
 
         assert self.ctx is not None
-        self.store.set_state("running", started=time.time())
+        self.store.start_process()
         payload = self._start_payload()
         if self.ckpt is not None:
             note = {"note": self.layout_note} if self.layout_note else {}

@@ -3,7 +3,7 @@
 Kept as this module's names because the message templates use them as `fmt.loss(...)` etc.
 """
 
-from tuneguard.fmt import MISSING, hmm, integer, loss, number, percent, rate, seen_in, shorten, signed, times
+from tuneguard.fmt import MISSING, clock, hmm, integer, loss, number, percent, rate, seen_in, shorten, signed, times
 
-__all__ = ["MISSING", "hmm", "integer", "loss", "number", "percent", "rate", "seen_in", "shorten", "signed",
+__all__ = ["MISSING", "clock", "hmm", "integer", "loss", "number", "percent", "rate", "seen_in", "shorten", "signed",
            "times"]

@@ -18,7 +18,8 @@ Payload keys per event (all optional unless noted):
 - qa: step, samples (list of {prompt, output, keyword_score})
 - early_stop: step, best_eval_loss, reason
 - halted: step, code, message, checkpoint, next_steps
-- finished: steps, best_eval_loss, test_metrics (dict), duration_s
+- finished: steps, best_eval_loss, test_metrics (dict), started (the first start, epoch seconds),
+  duration_s (wall time since then), train_s (training time over its processes), processes
 - failed: step, error, traceback (str or list of lines)
 - progress: step, max_steps, epoch, loss, tokens_per_s, eta_s
 - stopped: step, requested_by, reason, checkpoint
@@ -241,7 +242,19 @@ def _finished(L: _Lines, p: Mapping[str, Any]) -> None:
         key = str(k).removeprefix("test_")
         val = fmt.loss(v) if "loss" in key else (fmt.number(v) if isinstance(v, (int, float)) else str(v))
         L.add("test_metric", key=key, value=val)
-    L.add("duration", v=_opt(fmt.hmm, p.get("duration_s")))
+    _duration(L, p)
+
+
+def _duration(L: _Lines, p: Mapping[str, Any]) -> None:
+    """When the run first started and how long it took; after a resume also its training time,
+    summed over the processes that trained it (the wall time holds the time between them)."""
+    L.add("first_started", v=_opt(fmt.clock, p.get("started")))
+    n = p.get("processes")
+    if isinstance(n, int) and n > 1:
+        L.add("duration_resumed", wall=fmt.hmm(p.get("duration_s")), train=fmt.hmm(p.get("train_s")), n=n,
+              resumes=n - 1)
+    else:
+        L.add("duration", v=_opt(fmt.hmm, p.get("duration_s")))
 
 
 def _failed(L: _Lines, p: Mapping[str, Any]) -> None:
