@@ -82,6 +82,9 @@ class RunContext:
     findings: list[Finding] = dataclasses.field(default_factory=list)
     paused_seconds: float = 0.0  # wall time spent paused (excluded from throughput)
     collectives: Collectives | None = None  # over the run's own gloo group (several processes)
+    # Guard findings (code, step) an earlier process of this run already notified at steps this
+    # resume trains again (tuneguard.train.rundir.told_after): stored again, not sent again.
+    told_before: set[tuple[str, int]] = dataclasses.field(default_factory=set)
 
     def scrub(self, text: str) -> str:
         for s in self.secrets:
@@ -106,7 +109,8 @@ class RunContext:
         log.log(SEVERITY_LEVELS.get(f.severity, logging.WARNING), "%s %s", f.code, f.message)
         if self.is_main and self.store is not None:
             self.store.add_finding(f)
-        if self.is_main and self.notifier is not None and f.severity in ("warning", "error"):
+        told = f.step is not None and (f.code, f.step) in self.told_before
+        if self.is_main and self.notifier is not None and f.severity in ("warning", "error") and not told:
             self.notifier.notify(Event.FINDING, {**f.to_dict(), "action": action}, step=f.step)
         if action == "halt" and self.halt_finding is None:
             self.halt_finding = f

@@ -41,7 +41,7 @@ from tuneguard.train.failure import RunFailure
 from tuneguard.train.finish import finish_run
 from tuneguard.train.metrics import MetricsCallback, TokenCounter
 from tuneguard.train.preflight import Preflight, preflight
-from tuneguard.train.rundir import RunDirLock, interruption, make_run_dir, prepare_run_dir
+from tuneguard.train.rundir import RunDirLock, interruption, make_run_dir, prepare_run_dir, told_after
 from tuneguard.train.steps import StepRecorder
 from tuneguard.verbatim import make_console
 
@@ -137,6 +137,7 @@ class Recipe:
         self.ckpt: Path | None = None
         self.layout_note: dict[str, Any] | None = None  # resumed on another number of processes (build.world_size_note)
         self.interrupted: dict[str, Any] = {}  # how the run resumed from had ended (rundir.interruption)
+        self.told: set[tuple[str, int]] = set()  # findings notified before the resumed steps (rundir.told_after)
         # What setup builds, in order (read by train and finish).
         self._tokenizer: Any = None
         self.data: PreparedData | None = None
@@ -223,7 +224,7 @@ class Recipe:
         self.ctx = RunContext(cfg=cfg, run_dir=self.run_dir, store=self._writer, is_main=dist.is_main,
                               world_size=dist.world_size, secrets=self.secrets, audit_findings=audit_findings,
                               max_steps=max_steps, steps_per_epoch=spe, distinct_rows=distinct,
-                              collectives=self.coll)
+                              collectives=self.coll, told_before=self.told)
 
     def _create_store(self, data: PreparedData, tokenizer: Any, audit_findings: list[Any], task: dict[str, Any],
                       spe: int, max_steps: int) -> RunStore:
@@ -232,6 +233,7 @@ class Recipe:
         (self.run_dir / "config.yaml").write_text(dump_yaml(record), "utf-8")
         store = RunStore(self.run_dir, create=True)
         self.interrupted = interruption(store) if self.ckpt else {}
+        self.told = told_after(store, _step_of(self.ckpt)) if self.ckpt else set()
         note = build.world_size_note(store.get_meta("world_size") if self.ckpt else None, self.dist.world_size, cfg)
         store.init_run(config=record, max_steps=max_steps)
         store.set_meta(environment=build.environment(), data_sizes=data.sizes(), data_format=data.format,

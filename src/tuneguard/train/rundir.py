@@ -130,6 +130,15 @@ def interruption(store: RunStore) -> dict[str, Any]:
             "previous_step": step if isinstance(step, int) else None, "killed": killed}
 
 
+def told_after(store: RunStore, step: int) -> set[tuple[str, int]]:
+    """The guard findings (code, step) an earlier process of this run raised after `step` at
+    a level that notifies (warning, error). A resume from the checkpoint at `step` trains
+    those steps again and, on the same rows with the same state, raises them again: the phone
+    was told once already (the resumed message says which steps are trained again)."""
+    return {(f.code, f.step) for f in store.findings("guard")
+            if f.step is not None and f.step > step and f.severity in ("warning", "error")}
+
+
 def remove_run_files(run_dir: Path) -> None:
     """Delete what a run wrote into `run_dir` (RUN_FILES), nothing else."""
     for name in RUN_FILES:
