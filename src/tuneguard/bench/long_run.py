@@ -79,7 +79,8 @@ class Curve:
     step_time_s: float = 1.6
     tokens_per_step: int = 8 * 400
     plateau: tuple[float, float] = (0.3, 0.5)  # share of the run where the loss stays flat
-    spike_every: int = 9000  # a short spike (x1.6-1.8 for 1-3 steps, then back) this often
+    spike_every: int = 9000  # a short spike (x`spike` to x`spike`+0.1 for 3 steps, then back) this often
+    spike: float = 1.5
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -104,7 +105,7 @@ class Curve:
     def loss(self, step: int) -> float:
         x = self.mean(step) * math.exp(self._rng.gauss(0, self.noise))
         if self.spike_every and step > 200 and step % self.spike_every < 3:
-            x *= 1.6 + 0.1 * (step % self.spike_every)
+            x *= self.spike + 0.05 * (step % self.spike_every)
         return x
 
     def grad_norm(self, step: int, loss: float) -> float:
