@@ -43,7 +43,7 @@ BASELINE = "fc38e68"  # the last commit before the long-run fixes (report, statu
 
 # One command in a fresh interpreter; prints its wall seconds and peak RSS (MB) as JSON last.
 RUNNER = """
-import json, resource, runpy, sys, time
+import json, runpy, sys, time
 sys.argv = ["tuneguard", *sys.argv[1:]]
 t = time.perf_counter()
 code = 0
@@ -51,8 +51,9 @@ try:
     runpy.run_module("tuneguard", run_name="__main__")
 except SystemExit as exc:
     code = exc.code or 0
-print(json.dumps({"s": time.perf_counter() - t, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "rc": code}))
+# VmHWM, not ru_maxrss: after fork + exec Linux's ru_maxrss still counts the parent's pages.
+hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
+print(json.dumps({"s": time.perf_counter() - t, "rss_mb": hwm / 1024, "rc": code}))
 """
 
 

@@ -74,3 +74,33 @@ def test_report_charts_are_decimated_keeping_extremes(long_run, tmp_path: Path) 
     kept = decimate(pts)
     assert len(pts) == STEPS and len(kept) <= MAX_POINTS
     assert max(pts, key=lambda p: p[1]) in kept and min(pts, key=lambda p: p[1]) in kept
+
+
+def test_checkpoint_retention_over_a_long_run(tmp_path: Path) -> None:
+    """100 saves with train.save_total_limit 3, the best evaluation at step 60,000, a process
+    killed while writing checkpoint 75,000 and resumed: what is left on disk is the best and the
+    two newest, and nothing half-written."""
+    from types import SimpleNamespace
+
+    from transformers import TrainerControl, TrainerState
+
+    from tuneguard.checkpoints import CheckpointMarkerCallback
+
+    ckpts = tmp_path / "checkpoints"
+    state, args, control = TrainerState(), SimpleNamespace(output_dir=str(ckpts)), TrainerControl()
+    cb = CheckpointMarkerCallback(ckpts, is_main=True, keep=3)
+    cb.on_train_begin(args, state, control)
+    for step in range(1000, 100_001, 1000):
+        folder = ckpts / f"checkpoint-{step}"
+        folder.mkdir()
+        (folder / "adapter_model.safetensors").write_bytes(b"x" * 64)
+        if step == 75_000:  # killed before the marker; the resumed process starts at 74,000
+            cb = CheckpointMarkerCallback(ckpts, is_main=True, keep=3)
+            cb.on_train_begin(args, state, control)
+            continue
+        state.global_step = step
+        if step <= 60_000:
+            state.best_model_checkpoint = str(folder)
+        cb.on_save(args, state, control)
+    assert sorted(p.name for p in ckpts.iterdir() if p.is_dir()) == [
+        "checkpoint-100000", "checkpoint-60000", "checkpoint-99000"]
