@@ -218,6 +218,19 @@ class Process:
             cb.on_save(self.args, self.state, self.control)
 
 
+def resume(proc: Process, step: int, batch: int, rows: int) -> Process:
+    """A new process resumed from the checkpoint at `step`: what `tuneguard train --resume auto`
+    does to the store (rows after the checkpoint dropped) and the Trainer's state it restores."""
+    store = proc.ctx.store
+    assert store is not None
+    store.truncate_after(step, findings=True)
+    store.start_process()
+    state = TrainerState()
+    state.max_steps, state.global_step = proc.state.max_steps, step
+    state.log_history = [e for e in proc.state.log_history if e.get("step", 0) <= step]
+    return Process(proc.ctx, state, batch, rows, Path(proc.args.output_dir))
+
+
 def simulate(run_dir: Path, steps: int, timeline: Timeline | None = None, curve: Curve | None = None,
              clock: SimClock | None = None, **overrides: Any) -> SimResult:
     """Drive `steps` optimizer steps of `curve` along `timeline` into RUN_DIR/run.db (the real
@@ -251,12 +264,7 @@ def simulate(run_dir: Path, steps: int, timeline: Timeline | None = None, curve:
                 if step == timeline.batch_change:
                     batch *= 2
                 clock.sleep(1200.0)  # the time to notice, get a machine, load the model
-                store.truncate_after(last_ckpt, findings=True)
-                store.start_process()
-                state = TrainerState()
-                state.max_steps, state.global_step = steps, last_ckpt
-                state.log_history = [e for e in proc.state.log_history if e.get("step", 0) <= last_ckpt]
-                proc = Process(ctx, state, batch, timeline.rows, run_dir / "checkpoints")
+                proc = resume(proc, last_ckpt, batch, timeline.rows)
                 step = last_ckpt + 1
             if step == timeline.pause_at:
                 ctx.paused_seconds += timeline.pause_s
