@@ -175,7 +175,7 @@ class Process:
     def __init__(self, ctx: RunContext, state: TrainerState, batch: int, rows: int, output_dir: Path) -> None:
         self.ctx, self.state = ctx, state
         self.counter = TokenCounter()
-        self.recorder = StepRecorder()
+        self.recorder = StepRecorder(self.counter)
         self.recorder.attach(per_step_grad_norm=True)
         self.metrics = MetricsCallback(ctx, self.counter, self.recorder)
         self.guard = GuardCallback(ctx)
@@ -193,7 +193,6 @@ class Process:
         self.state.global_step = step
         self.counter.tokens += tokens
         self.counter.supervised += tokens
-        self.recorder.counter = self.counter
         self.recorder.add_loss(loss)
         self.recorder.add_grad_norm(grad_norm)
         self.metrics.on_step_end(self.args, self.state, self.control)
