@@ -656,3 +656,25 @@ def test_loss_spike_needs_an_absolute_jump_too():
     assert feed(det, seq) == []
     [f] = feed(det, [(31, 0.9)])
     assert f.step == 31 and f.evidence["spike_min_jump"] == 0.25
+
+
+def test_plateau_window_spans_a_share_of_a_long_run():
+    """An evaluation every 500 steps of 100,000: a healthy loss falling 0.25% per 1,000 steps, in
+    stairs of 1,500 steps, is flat over three evaluations (the old window) but not over 5% of the
+    run (5,000 steps)."""
+    evals = [(s, 1.5 * (1 - 0.00375 * (s // 1500)), 100_000, 2.2) for s in range(500, 20001, 500)]
+    assert feed(PlateauDetector(evals=3, rel_change=0.001, min_share=0.05), evals) == []
+    old = [f.step for f in feed(PlateauDetector(evals=3, rel_change=0.001), evals)]
+    assert old[:3] == [2500, 4000, 5500] and len(old) == 12
+
+
+def test_plateau_after_learning_is_info_stalled_is_warning():
+    flat = [(s, 1.4 + 1e-5 * (s % 1000 == 0), 100_000) for s in range(30_000, 36_001, 500)]
+    learned = PlateauDetector(evals=3, rel_change=0.001, min_share=0.05)
+    [f] = feed(learned, [(*x, 2.2) for x in flat])
+    assert (f.severity, f.step, len(f.evidence["evaluations"])) == ("info", 35_000, 11)
+    assert f.text["recommendation"]["key"] == "PLATEAU.learned.rec"
+    stalled = PlateauDetector(evals=3, rel_change=0.001, min_share=0.05)
+    [g] = feed(stalled, [(*x, 1.45) for x in flat])  # 1.4 is only 3% below the first training loss
+    assert (g.severity, g.step) == ("warning", 35_000)
+    assert g.text["recommendation"]["key"] == "PLATEAU.early.rec"

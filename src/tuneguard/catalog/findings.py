@@ -349,6 +349,9 @@ GUARD: dict[str, dict[str, str]] = {
     "PLATEAU.early.rec": {
         "en": "Learning stalled in the first half of the run: check that the learning rate is not too low or already decayed, that the LoRA parameters are trainable and that the labels are not all masked; then raise train.learning_rate.",
         "th": "การเรียนรู้หยุดนิ่งในครึ่งแรกของการรัน ตรวจว่า learning rate ไม่ต่ำเกินไปหรือลดลงไปแล้ว ว่าพารามิเตอร์ LoRA ฝึกได้ และ label ไม่ได้ถูก mask ทั้งหมด จากนั้นเพิ่ม train.learning_rate"},
+    "PLATEAU.learned.rec": {
+        "en": "The eval loss is already {fall:.0%} below the first training loss ({initial:.4g}): the model has learned and the curve is flat for now, as long runs are at times; nothing to do unless it stays flat to the end (then stop early with eval.early_stopping_patience, or add data).",
+        "th": "eval loss ต่ำกว่า training loss แรก ({initial:.4g}) อยู่แล้ว {fall:.0%} โมเดลได้เรียนรู้แล้วและกราฟราบไปชั่วคราว ซึ่งพบได้ในการรันที่ยาว ไม่ต้องทำอะไร เว้นแต่จะราบไปจนจบ (เมื่อนั้นให้หยุดก่อนกำหนดด้วย eval.early_stopping_patience หรือเพิ่มข้อมูล)"},
     "PLATEAU.late.rec": {
         "en": "The model has converged on this data and further steps buy little: stop early (eval.early_stopping_patience) to save compute, or add data.",
         "th": "โมเดลลู่เข้าบนข้อมูลนี้แล้ว ฝึกต่อได้ประโยชน์น้อย ให้หยุดก่อนกำหนด (eval.early_stopping_patience) เพื่อประหยัดเวลา GPU หรือเพิ่มข้อมูล"},

@@ -51,8 +51,8 @@ def report(
 
     from tuneguard.report.recommend import diagnose_run
 
-    path = _written(lambda: write_report(run_dir, out, force=force), run_dir)
     run: Any = _written(lambda: load_run(run_dir), run_dir)
+    path = _written(lambda: write_report(run_dir, out, force=force, run=run), run_dir)
     verdict, diagnosis = compute_verdict(run), diagnose_run(run)
     c = console()
     c.print(diagnosis.line())

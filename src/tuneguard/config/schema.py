@@ -318,6 +318,9 @@ class GuardConfig(Section):
     grad_norm_max: float = Field(10.0, gt=0, description="GRAD_NORM_HIGH threshold.")
     plateau_evals: int = Field(3, ge=2, description="PLATEAU: evaluations considered.")
     plateau_rel_change: float = Field(0.001, gt=0, description="PLATEAU: relative change below this.")
+    plateau_min_share: float = Field(
+        0.05, ge=0, lt=1, description="PLATEAU: the evaluations considered also span at least this share of the "
+        "planned steps (with an evaluation every 500 steps of 100,000, three evaluations are 1.5% of the run).")
     memory_fraction: float = Field(0.9, gt=0, le=1, description="MEMORY_HIGH: share of device/machine memory.")
     throughput_ratio: float = Field(0.5, gt=0, lt=1, description="THROUGHPUT_DROP: tokens/s below this share of its median.")
     throughput_window_s: float = Field(

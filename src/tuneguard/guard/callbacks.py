@@ -67,7 +67,7 @@ class GuardCallback(TrainerCallback):
         self.grad = GradNormDetector(g.grad_norm_max)
         self.overfit = OverfittingDetector(g.overfit_evals, g.overfit_gap)
         self.divergence = EvalDivergenceDetector(g.divergence_ratio, g.divergence_min_gap)
-        self.plateau = PlateauDetector(g.plateau_evals, g.plateau_rel_change)
+        self.plateau = PlateauDetector(g.plateau_evals, g.plateau_rel_change, g.plateau_min_share)
         self.memory = MemoryDetector(g.memory_fraction)
         self.throughput = ThroughputDetector(g.throughput_ratio, g.throughput_window_s, g.throughput_warmup_s,
                                              g.throughput_patience_s, g.throughput_min_window_s)
@@ -211,7 +211,7 @@ class GuardCallback(TrainerCallback):
             self.collapse.update_eval(step, ev, train, seen, epoch),
             self.overfit.update(step, ev, train, basis),
             self.divergence.update(step, ev, train, basis, held_out=self._held_out(seen)),
-            self.plateau.update(step, ev, max_steps),
+            self.plateau.update(step, ev, max_steps, initial=self.collapse.initial),
         ]
         return [self._placed(f, step, step) for f in found]
 

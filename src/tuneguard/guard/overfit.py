@@ -120,37 +120,61 @@ class EvalDivergenceDetector:
 
 class PlateauDetector:
     """PLATEAU: eval loss moved less than `rel_change` (relative to the first of the window)
-    over the last `evals` evaluations.
+    over the last `evals` evaluations, and over at least `min_share` of the planned steps.
 
-    Severity warning when this happens in the first half of the planned steps (learning
-    stalled: too low a learning rate, frozen parameters, masked labels), info later (the
-    model has converged; further steps buy little).
+    Severity warning when this happens in the first half of the planned steps and the eval loss
+    has not fallen clearly below the run's first training loss (`initial`): learning stalled
+    (too low a learning rate, frozen parameters, masked labels). Info later, or once the loss has
+    fallen by `LEARNED_FALL` of its start: the model has learned and the curve is flat for now
+    (long runs go through plateaus), or it has converged; further steps buy little.
+
+    Why the window also spans a share of the run: with an evaluation every 500 steps of a
+    100,000-step run, three evaluations are 1.5% of it, and a healthy loss falling 0.3% per
+    thousand steps moved less than 0.1% between them (a warning at step 9,000 of a healthy run).
     """
 
     code = "PLATEAU"
+    LEARNED_FALL = 0.1  # eval loss this share below the first training loss: the model has learned
 
-    def __init__(self, evals: int, rel_change: float) -> None:
+    def __init__(self, evals: int, rel_change: float, min_share: float = 0.0) -> None:
         self.evals = evals
         self.rel_change = rel_change
+        self.min_share = min_share
         self.history: list[tuple[int, float]] = []
         self.episode = Episode()
 
-    def update(self, step: int, eval_loss: float | None, max_steps: int | None = None) -> Finding | None:
+    def _window(self, step: int, max_steps: int | None) -> list[tuple[int, float]] | None:
+        """The evaluations judged: the last `evals`, reaching back `min_share` of the planned steps
+        (None until the history reaches that far)."""
+        span = self.min_share * max_steps if max_steps else 0.0
+        start = max(0, len(self.history) - self.evals)
+        while start > 0 and self.history[start][0] > step - span:
+            start -= 1
+        window = self.history[start:]
+        return window if len(window) >= self.evals and window[0][0] <= step - span else None
+
+    def update(self, step: int, eval_loss: float | None, max_steps: int | None = None,
+               initial: float | None = None) -> Finding | None:
         if not is_finite(eval_loss):
             return None
         self.history.append((step, eval_loss))
-        window = self.history[-self.evals:]
-        values = [e for _, e in window]
+        window = self._window(step, max_steps)
+        values = [e for _, e in window or self.history[-self.evals:]]
         first = values[0]
         rel = (max(values) - min(values)) / abs(first) if first != 0 else None
-        if not self.episode.update(len(window) == self.evals and rel is not None and rel < self.rel_change):
+        if not self.episode.update(window is not None and rel is not None and rel < self.rel_change):
             return None
-        early = bool(max_steps) and step < 0.5 * max_steps
-        message = T("PLATEAU.found", rel=rel, n=self.evals, first_step=window[0][0], step=step, low=min(values),
+        assert window is not None  # the episode opened on a full window
+        learned = is_finite(initial) and initial > 0 and max(values) < (1 - self.LEARNED_FALL) * initial
+        early = bool(max_steps) and step < 0.5 * max_steps and not learned
+        message = T("PLATEAU.found", rel=rel, n=len(window), first_step=window[0][0], step=step, low=min(values),
                     high=max(values))
-        recommendation = T("PLATEAU.early.rec" if early else "PLATEAU.late.rec")
+        recommendation = (T("PLATEAU.early.rec") if early else
+                          T("PLATEAU.learned.rec", initial=initial, fall=1 - max(values) / initial) if learned
+                          else T("PLATEAU.late.rec"))
         evidence = {"step": step, "eval_loss": eval_loss, "rel_change": rel, "plateau_rel_change": self.rel_change,
-                    "plateau_evals": self.evals, "evaluations": [{"step": s, "eval_loss": e} for s, e in window],
-                    "max_steps": max_steps}
+                    "plateau_evals": self.evals, "plateau_min_share": self.min_share,
+                    "evaluations": [{"step": s, "eval_loss": e} for s, e in window],
+                    "max_steps": max_steps, "initial_loss": initial}
         return Finding.said(self.code, "warning" if early else "info", message, recommendation, evidence, step=step,
                             source="guard")

@@ -74,15 +74,17 @@ KEY_SETTINGS = (
 )
 
 
-def write_report(run_dir: str | Path, out: str | Path | None = None, *, force: bool = False) -> Path:
+def write_report(run_dir: str | Path, out: str | Path | None = None, *, force: bool = False,
+                 run: RunData | None = None) -> Path:
     """Write the HTML report (to `out`, default RUN_DIR/report.html), RUN_DIR/report.md and,
     when the recommendations change the config, RUN_DIR/recommended.yaml (removed when a
     later report has no change to recommend).
 
     Returns the HTML path. Raises FileNotFoundError when RUN_DIR has no run store, and
     OutputRefused when the HTML path is not this command's to write (`force`: any regular file).
+    `run`: RUN_DIR already read (load_run), so a caller that shows it too reads a long run once.
     """
-    run = load_run(run_dir)
+    run = run if run is not None else load_run(run_dir)
     html_path = Path(out) if out else run.run_dir / REPORT_HTML
     check_output(html_path, force, "report")
     verdict = compute_verdict(run)

@@ -91,13 +91,22 @@ def decimate(points: list[tuple[float, float]], max_points: int = MAX_POINTS) ->
         return points
     size = math.ceil(len(points) / (max_points // 2))
     out: list[tuple[float, float]] = []
+    isfinite = math.isfinite
     for i in range(0, len(points), size):
         bucket = points[i:i + size]
-        finite = [p for p in bucket if _finite(p[1])]
-        keep = {p for p in bucket if not _finite(p[1])}
-        if finite:
-            keep |= {min(finite, key=lambda p: p[1]), max(finite, key=lambda p: p[1])}
-        out.extend(sorted(keep, key=bucket.index))
+        # Indices, not values: one pass per bucket (a 100,000-step run has a dozen such series).
+        keep: set[int] = set()
+        lo = hi = -1
+        for j, (_, y) in enumerate(bucket):
+            if not (isinstance(y, (int, float)) and isfinite(y)):
+                keep.add(j)
+            else:
+                if lo < 0 or y < bucket[lo][1]:
+                    lo = j
+                if hi < 0 or y > bucket[hi][1]:
+                    hi = j
+        keep |= {j for j in (lo, hi) if j >= 0}
+        out.extend(bucket[j] for j in sorted(keep))
     return out
 
 
@@ -216,7 +225,8 @@ def _drawable(series: Iterable[Series], log_y: bool) -> list[tuple[Series, Point
     """(series, its decimated points, the drawable ones) for each series with a drawable point."""
     usable = []
     for s in series:
-        pts = decimate([(float(x), float(y)) for x, y in s.points if _finite(x)])
+        pts = decimate([(float(x), float(y)) for x, y in s.points
+                        if isinstance(x, (int, float)) and math.isfinite(x)])
         finite = [(x, y) for x, y in pts if _finite(y) and (y > 0 or not log_y)]
         if finite:
             usable.append((s, pts, finite))

@@ -6,6 +6,7 @@ store up front keeps the renderers pure functions of a `RunData` (easy to test).
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import logging
 import math
@@ -43,6 +44,29 @@ class RunData:
     events: list[dict[str, Any]]
     qa: list[dict[str, Any]]
     qa_base: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # the base model's answers
+    # Derived point lists, built once per `train` list (a run of 100,000 logged steps is read
+    # at every evaluation: rebuilding them per lookup made the report quadratic).
+    _derived: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
+
+    def _points(self, name: str, build: Any) -> Any:
+        key = (id(self.train), len(self.train))
+        cached = self._derived.get(name)
+        if cached is None or cached[0] != key:
+            cached = self._derived[name] = (key, build())
+        return cached[1]
+
+    def train_loss_points(self) -> tuple[list[int], list[tuple[int, Any]]]:
+        """The logged training losses as (steps, (step, loss)) sorted by step, for bisection."""
+        def build() -> tuple[list[int], list[tuple[int, Any]]]:
+            pts = sorted(((int(r["step"]), r["loss"]) for r in self.train if r.get("loss") is not None),
+                         key=lambda p: p[0])
+            return [p[0] for p in pts], pts
+        return self._points("train_loss", build)  # type: ignore[no-any-return]
+
+    def _examples_points(self) -> list[tuple[int, float]]:
+        return self._points("examples", lambda: [(0, 0.0), *sorted(  # type: ignore[no-any-return]
+            {int(r["step"]): float(r["examples_seen"]) for r in self.train
+             if is_finite(r.get("examples_seen"))}.items())])
 
     @property
     def name(self) -> str:
@@ -115,10 +139,9 @@ class RunData:
         the resume at the new width) over the training rows; linear between two logged steps,
         at the last logged rate past the last. Stores without it: step / steps_per_epoch."""
         rows = (self.meta.get("data_sizes") or {}).get("train") if isinstance(self.meta.get("data_sizes"), dict) else None
-        points = sorted({int(r["step"]): float(r["examples_seen"]) for r in self.train
-                         if is_finite(r.get("examples_seen"))}.items())
-        if isinstance(rows, int) and rows > 0 and points:
-            return _interpolate([(0, 0.0), *points], step) / rows
+        points = self._examples_points()
+        if isinstance(rows, int) and rows > 0 and len(points) > 1:
+            return _interpolate(points, step) / rows
         spe = self.meta.get("steps_per_epoch")
         return step / spe if isinstance(spe, (int, float)) and spe > 0 else None
 
@@ -211,8 +234,19 @@ def _config_file(run_dir: Path) -> dict[str, Any]:
 def _interpolate(points: list[tuple[int, float]], x: int) -> float:
     """y at `x` on the polyline through `points` (sorted by x, the first at 0), extended past the
     last point along its last segment."""
-    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
-        if x <= x1 and x1 > x0:
+    # The first segment that ends at or after x (bisection: the report asks at every evaluation).
+    i = bisect.bisect_left(points, x, key=lambda p: p[0])
+    while 0 < i < len(points) and points[i][0] <= points[i - 1][0]:
+        i += 1  # a zero-width segment (a step logged twice) is skipped, as the linear scan did
+    if 0 < i < len(points):
+        (x0, y0), (x1, y1) = points[i - 1], points[i]
+        return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    if i == 0 and len(points) > 1:
+        i = 1
+        while i < len(points) and points[i][0] <= points[0][0]:
+            i += 1
+        if i < len(points):
+            (x0, y0), (x1, y1) = points[i - 1], points[i]
             return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
     (x0, y0), (x1, y1) = points[-2], points[-1]
     return y1 + (y1 - y0) * (x - x1) / (x1 - x0) if x1 > x0 else y1

@@ -28,6 +28,8 @@ Overall: fail when any criterion fails, pass when all pass, otherwise inconclusi
 
 from __future__ import annotations
 
+import bisect
+
 import dataclasses
 import logging
 from typing import Any, Literal
@@ -209,11 +211,11 @@ def _findings_spec(findings: list[Finding]) -> Spec:
 
 def train_loss_at(run: RunData, step: int) -> tuple[int, float] | None:
     """The train loss logged at `step`, else the last one before it, else the first after."""
-    pts = [(int(r["step"]), r["loss"]) for r in run.train if r.get("loss") is not None]
+    steps, pts = run.train_loss_points()
     if not pts:
         return None
-    before = [p for p in pts if p[0] <= step]
-    return before[-1] if before else pts[0]
+    i = bisect.bisect_right(steps, step)
+    return pts[i - 1] if i else pts[0]
 
 
 def eval_loss_at(run: RunData, step: int | None) -> tuple[int, float] | None:
