@@ -225,8 +225,8 @@ def test_full_queue_drops_oldest_progress_then_new_messages(http_server, store, 
 def test_progress_is_coalesced_and_rate_limited(http_server, store, make_cfg) -> None:
     ep = http_server(gate_first=True)
     now = [1000.0]
-    n = Notifier(make_cfg(_url(ep.port), progress_interval_s=300), store, [], run_name="r",
-                 clock=lambda: now[0])
+    n = Notifier(make_cfg(_url(ep.port), progress_interval_s=300, periodic_max_s=0), store, [], run_name="r",
+                 clock=lambda: now[0])  # periodic_max_s 0: the wait stays 300 s
     n.notify("started", STARTED)
     assert ep.got_request.wait(5)  # the worker waits on the gated first request
     assert n.maybe_progress({"step": 1}) is False  # too soon after the start
@@ -241,6 +241,49 @@ def test_progress_is_coalesced_and_rate_limited(http_server, store, make_cfg) ->
     titles = [b["title"] for b in ep.bodies]
     assert titles == ["Training started · r", "Progress · r"]
     assert "Step 5 of 10 (50%)" in ep.bodies[1]["message"]
+
+
+def test_periodic_waits_double_up_to_the_cap_and_evaluations_share_them(http_server, store, make_cfg) -> None:
+    """A run of days: progress and evaluation messages share one wait that doubles from
+    progress_interval_s to periodic_max_s; the first evaluation is always sent, a skipped
+    evaluation takes its QA samples with it, and findings are never held back."""
+    ep = http_server()
+    now = [0.0]
+    n = Notifier(make_cfg(_url(ep.port), progress_interval_s=300, periodic_max_s=1000), store, [],
+                 run_name="r", clock=lambda: now[0])
+    sent = []
+    for t in range(0, 5000, 50):  # a log every 50 s; an evaluation every 100 s until t=2000
+        now[0] = float(t)
+        step = t // 50
+        if n.maybe_progress({"step": step, "max_steps": 100}, step=step):
+            sent.append(("progress", t))
+        if t % 100 == 0 and t < 2000:
+            if n.maybe_evaluation({**EVAL, "step": step}, step=step):
+                sent.append(("evaluation", t))
+            n.notify("qa", {"step": step, "samples": []}, step=step)
+    n.notify("finding", Finding("LOSS_SPIKE", "warning", "m", "r", {}, step=99), step=99)
+    assert n.close(timeout=10)
+    # Waits 300 -> 600 -> 1000 (capped); the first evaluation is sent at once, later ones may take
+    # the slot after three quarters of the wait (450 of 600 -> t=500; 750 of 1000 -> t=1300),
+    # progress after all of it once the evaluations stop (t=2300, 3300, 4300).
+    assert sent == [("evaluation", 0), ("evaluation", 500), ("evaluation", 1300), ("progress", 2300),
+                    ("progress", 3300), ("progress", 4300)]
+    titles = [b["title"].split(" · ")[0] for b in ep.bodies]
+    assert titles[:6] == ["Evaluation", "QA samples", "Evaluation", "QA samples", "Evaluation", "QA samples"]
+    # Progress messages still pending when a newer one is queued are coalesced (the newest goes).
+    assert titles[6:-1] and set(titles[6:-1]) == {"Progress"}
+    assert titles[-1] == "Problem found" and "LOSS_SPIKE" in ep.bodies[-1]["message"]  # never held back
+
+
+def test_every_evaluation_sends_each_one(http_server, store, make_cfg) -> None:
+    ep = http_server()
+    now = [0.0]
+    n = Notifier(make_cfg(_url(ep.port), every_evaluation=True), store, [], run_name="r", clock=lambda: now[0])
+    for step in range(1, 6):
+        now[0] = step * 10.0
+        assert n.maybe_evaluation({**EVAL, "step": step}, step=step) is True
+    assert n.close(timeout=10)
+    assert [b["title"] for b in ep.bodies] == ["Evaluation · r"] * 5
 
 
 def test_without_urls_the_notifier_is_inert(store, make_cfg) -> None:

@@ -442,7 +442,18 @@ class NotifyConfig(Section):
         description="apprise URLs (secret), or ${ENV_VAR} references that hold them.",
     )
     language: Literal["en", "th"] = Field("en", description="Message language.")
-    progress_interval_s: float = Field(300.0, gt=0, description="Seconds between progress messages.")
+    progress_interval_s: float = Field(
+        300.0, gt=0, description="Seconds before the first progress message. Progress and evaluation messages are "
+        "periodic: each waits twice as long after the one before, up to notify.periodic_max_s, so a run of days "
+        "sends a few dozen, not a thousand (LINE's free plans allow 200-300 messages a month). Findings, halts, "
+        "stops and the end of the run are always sent.")
+    periodic_max_s: float = Field(
+        3600.0, ge=0, description="The longest wait between periodic (progress, evaluation) messages; at or below "
+        "notify.progress_interval_s the wait never grows.")
+    every_evaluation: bool = Field(
+        False, description="Send every evaluation's message; by default an evaluation is sent when it is the first "
+        "or the periodic wait has passed (the run store and the report keep every evaluation), and its QA samples "
+        "with it.")
     events: list[str] = Field(default_factory=lambda: list(NOTIFY_EVENTS), description="Which events to send.")
     timeout_s: float = Field(10.0, gt=0, description="Per-request timeout.")
     retries: int = Field(3, ge=0, description="Retries on 429/5xx.")

@@ -41,6 +41,10 @@ BREAKER_COOLDOWN_S = 60.0
 # Periodic snapshots a later one supersedes: not re-sent after an outage. Everything else (a
 # finding, a halt, the end of the run) is sent late rather than never.
 SUPERSEDED = frozenset({"progress", "evaluation", "qa"})
+# An evaluation may take the periodic slot after this share of the wait, a progress message only
+# after all of it: progress is logged at every step, so with one clock for both the slot would
+# nearly always go to a progress message, and an evaluation says more (validation loss, best).
+EVALUATION_SHARE = 0.75
 MISSED_TOO_MANY = "missed during an outage, too many to re-send"  # why a missed message was dropped
 # Each reason a message is dropped for, and the catalog text that says it in the report's language.
 DROPPED_TEXT = {"queue full": "notify.dropped.queue", "flush time limit": "notify.dropped.flush",
@@ -94,7 +98,12 @@ class Notifier:
         self._wake = threading.Event()
         self._closing = False
         self._deadline: float | None = None
-        self._last_progress = clock()
+        # Periodic messages (progress, evaluation): the last one's time and the wait before the next,
+        # doubled after each up to notify.periodic_max_s (see `_periodic_due`).
+        self._last_periodic = clock()
+        self._periodic_gap = cfg.progress_interval_s
+        self._evaluations = 0  # evaluations offered through maybe_evaluation
+        self._skipped_eval_step: int | None = None  # the step of the latest evaluation not sent
         self._health: dict[int, _Health] = {}
         self._delivery: Delivery | None = None
         self._thread: threading.Thread | None = None
@@ -136,6 +145,8 @@ class Notifier:
             data = dict(payload or {})
             if event == "finding" and data.get("severity") not in NOTIFIED_SEVERITIES:
                 return
+            if event == "qa" and step is not None and step == self._skipped_eval_step:
+                return  # its evaluation was not sent (maybe_evaluation): the samples go with it
             if step is None and isinstance(data.get("step"), int):
                 step = data["step"]
             self._enqueue(_Pending(event, data, step))
@@ -143,17 +154,44 @@ class Notifier:
             log.debug("notify(%s) failed to queue", event, exc_info=True)
 
     def maybe_progress(self, payload: Mapping[str, Any], step: int | None = None) -> bool:
-        """Queue a progress message if `progress_interval_s` has passed since the last one.
+        """Queue a progress message if the periodic wait has passed since the last periodic
+        message (progress or evaluation).
 
         Call it as often as you like (every logged step); returns whether it queued.
         """
-        if not self.wants(Event.PROGRESS):
+        if not self.wants(Event.PROGRESS) or not self._periodic_due():
             return False
-        now = self._clock()
-        if now - self._last_progress < self._cfg.progress_interval_s:
-            return False
-        self._last_progress = now
         self.notify(Event.PROGRESS, payload, step)
+        return True
+
+    def maybe_evaluation(self, payload: Mapping[str, Any], step: int | None = None) -> bool:
+        """Queue an evaluation message if it is the run's first evaluation, the periodic wait
+        has passed, or notify.every_evaluation is set; returns whether it queued. An evaluation
+        not sent takes its QA samples (the `qa` event of the same step) with it.
+
+        Why a wait: a GPT-J run evaluating every 500 steps of 0.2-3 s evaluates every 2-25
+        minutes for days, hundreds of messages that would use up a LINE plan's monthly quota
+        (200-300) before a halt needs it. The store and the report keep every evaluation."""
+        if not self.wants(Event.EVALUATION):
+            return False
+        self._evaluations += 1
+        if self._cfg.every_evaluation or self._evaluations == 1:
+            self._periodic_due(force=True)
+        elif not self._periodic_due(EVALUATION_SHARE):
+            self._skipped_eval_step = step
+            log.debug("evaluation at step %s not sent: the periodic wait has not passed", step)
+            return False
+        self.notify(Event.EVALUATION, payload, step)
+        return True
+
+    def _periodic_due(self, share: float = 1.0, force: bool = False) -> bool:
+        """Whether `share` of the periodic wait has passed (or `force`); if so, starts the next,
+        longer one."""
+        now = self._clock()
+        if not force and now - self._last_periodic < share * self._periodic_gap:
+            return False
+        self._last_periodic = now
+        self._periodic_gap = min(self._periodic_gap * 2, max(self._cfg.periodic_max_s, self._cfg.progress_interval_s))
         return True
 
     def _enqueue(self, item: _Pending) -> None:

@@ -265,6 +265,13 @@ class CallerTimedNotifier:
         finally:
             self.seconds += time.perf_counter() - t
 
+    def maybe_evaluation(self, *a: Any, **kw: Any) -> bool:
+        t = time.perf_counter()
+        try:
+            return self.inner.maybe_evaluation(*a, **kw)
+        finally:
+            self.seconds += time.perf_counter() - t
+
     def close(self, timeout: float | None = None) -> bool:
         return self.inner.close(timeout)
 

@@ -242,7 +242,9 @@ class MetricsCallback(TrainerCallback):
                        "best_eval_loss": self._best_eval}
             if isinstance(ev, float) and math.isfinite(ev):
                 self._best_eval = ev if self._best_eval is None else min(self._best_eval, ev)
-            self.ctx.event(Event.EVALUATION, payload, step=step)
+            self.ctx.event(Event.EVALUATION, payload, step=step, notify=False)
+            if self.ctx.notifier is not None:
+                self.ctx.notifier.maybe_evaluation(payload, step=step)
         elif "train_runtime" in logs:
             self.ctx.store.set_meta(train_summary=row)
         self.ctx.store.heartbeat(step)
