@@ -58,7 +58,7 @@ def test_sharegpt_faults_name_sharegpt_fields() -> None:
                               {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": ""}]})
     assert problems == [
         "train.jsonl:1: message 1 has unknown speaker 'bot' (use human, user, gpt, chatgpt, assistant, system, tool, "
-        "observation)",
+        "observation, function_call)",
         "train.jsonl:2: message 1 must have text 'from' and 'value'",
         "train.jsonl:3: the last message must be the assistant's answer (role 'assistant', ShareGPT 'gpt')",
         "train.jsonl:4: the assistant's answer (message 1) is empty",
