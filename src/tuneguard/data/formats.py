@@ -14,6 +14,7 @@ from typing import Any
 
 from tuneguard.config.schema import DataConfig
 from tuneguard.data.load import Row, RowProblem
+from tuneguard.data.shapes import shape_hint
 from tuneguard.data.messages import EXTRA_KEYS, SHAREGPT_FIELD, Chat, invalid_unicode, read_chat
 
 
@@ -142,7 +143,7 @@ def to_examples(rows: list[Row], fmt: str, cfg: DataConfig, tokenizer: Any = Non
     problems: list[RowProblem] = []
     has_template = bool(tokenizer is not None and getattr(tokenizer, "chat_template", None)) and cfg.use_chat_template
     for row in rows:
-        wrong = _wrong_format(row, fmt, cfg)
+        wrong = shape_hint(row.data, fmt, cfg) or _wrong_format(row, fmt, cfg)
         if wrong:
             problems.append(RowProblem(row.file, row.line, wrong, kind="fields"))
             continue
@@ -184,7 +185,8 @@ def _instruction(row: Row, cfg: DataConfig) -> tuple[Example | None, str | None]
     output, err = _str_field(row, cfg.output_field, True, "data.output_field")
     if err:
         return None, err
-    inp, err = _str_field(row, cfg.input_field, False)
+    # An input field that is the instruction's (input/output rows) adds nothing to it.
+    inp, err = _str_field(row, cfg.input_field, False) if cfg.input_field != cfg.instruction_field else (None, None)
     if err:
         return None, err
     if inp and inp.strip():
