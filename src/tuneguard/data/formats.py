@@ -313,7 +313,8 @@ def _template_segments(tokenizer: Any, chat: Chat, prompt: str, full: str,
         turn = end[len(start):]
         kept = turn.rstrip()
         # A marker that is only whitespace ("\n") is the turn's end; whitespace after a real one is layout.
-        turn = turn if kept.endswith(m["content"].rstrip()) else kept
+        text = m["content"].rstrip()  # empty for a tool call, whose rendering is the template's own
+        turn = turn if text and kept.endswith(text) else kept
         pieces += [(full[at: len(start)], False), (turn, True)]
         at = len(start) + len(turn)
     if at > len(prompt):
