@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.data.test_multiturn import M, _pieces
-from tests.helpers.zoo import CHATML, tokenizer
+from tests.helpers.zoo import tokenizer
 from tuneguard.config.schema import DataConfig
 from tuneguard.data.cache import FORMAT, data_key, key_hash, why_different
 from tuneguard.data.formats import detect_format, to_examples
@@ -47,10 +47,6 @@ def _chatml(*turns: tuple[str, str], supervised: set[int]) -> list[tuple[str, bo
     return pieces
 
 
-def _want(tok, pieces: list[tuple[str, bool]]) -> tuple[list[int], list[int]]:
-    return _pieces(tok, pieces)
-
-
 OPENAI = {"messages": [
     {"role": "system", "content": "Be terse."},
     {"role": "user", "content": [{"type": "text", "text": "2+2?"}], "name": "ann"},
@@ -62,7 +58,7 @@ OPENAI = {"messages": [
 def test_a_weight_0_answer_is_context_and_a_weight_1_answer_a_target() -> None:
     tok = tokenizer("chat")
     feat = _feature(tok, OPENAI)
-    want = _want(tok, _chatml(("system", "Be terse."), ("user", "2+2?"), ("assistant", "5"), ("user", "Again."),
+    want = _pieces(tok, _chatml(("system", "Be terse."), ("user", "2+2?"), ("assistant", "5"), ("user", "Again."),
                               ("assistant", "4"), supervised={4}))
     assert (feat["input_ids"], feat["labels"]) == want
     assert tok.decode([t for t in feat["labels"] if t != M]) == "4<|im_end|>"
@@ -85,7 +81,7 @@ def test_a_final_answer_of_weight_0_ends_the_row_at_its_last_trained_answer() ->
     ex, problems = _examples(tok, tail)
     assert problems == [] and ex[0].response == "3"
     feat = tokenize_examples(tok, ex, 256)[0][0]
-    want = _want(tok, _chatml(("system", "Be terse."), ("user", "2+2?"), ("assistant", "5"), ("assistant", "3"),
+    want = _pieces(tok, _chatml(("system", "Be terse."), ("user", "2+2?"), ("assistant", "5"), ("assistant", "3"),
                               supervised={3}))
     assert (feat["input_ids"], feat["labels"]) == want
     # The same under chat_turns last, and a row with no trained answer, or a weight that is not 0/1, is named.
@@ -108,7 +104,7 @@ TOOL_ROW = {"tools": TOOLS, "messages": [
 def test_tool_calls_are_targets_as_text_for_a_template_without_tool_support() -> None:
     tok = tokenizer("chat")
     call = '{"name": "weather", "arguments": {"city": "Oslo"}}'
-    want = _want(tok, _chatml(("user", "Oslo?"), ("assistant", call), ("tool", "3 C"), ("assistant", "3 C in Oslo."),
+    want = _pieces(tok, _chatml(("user", "Oslo?"), ("assistant", call), ("tool", "3 C"), ("assistant", "3 C in Oslo."),
                               supervised={1, 3}))
     feat = _feature(tok, TOOL_ROW)
     assert (feat["input_ids"], feat["labels"]) == want
@@ -129,7 +125,7 @@ def test_a_template_with_tool_support_renders_the_calls_and_the_tools_itself() -
     tok = tokenizer("chat")
     tok.chat_template = TOOL_TEMPLATE
     feat = _feature(tok, TOOL_ROW)
-    want = _want(tok, [("<|im_start|>system\nweather<|im_end|>\n", False),
+    want = _pieces(tok, [("<|im_start|>system\nweather<|im_end|>\n", False),
                        *_chatml(("user", "Oslo?"), ("assistant", "<call>weather</call>"), ("tool", "3 C"),
                                 ("assistant", "3 C in Oslo."), supervised={1, 3})])
     assert (feat["input_ids"], feat["labels"]) == want
@@ -142,7 +138,7 @@ def test_a_conversation_that_opens_with_an_answer_trains_it_too() -> None:
     ex, problems = _examples(tok, row)
     assert problems == [] and ex[0].fallback == ""
     feat = tokenize_examples(tok, ex, 256)[0][0]
-    want = _want(tok, _chatml(("assistant", "Hi, I am Bo."), ("user", "hi"), ("assistant", "How can I help?"),
+    want = _pieces(tok, _chatml(("assistant", "Hi, I am Bo."), ("user", "hi"), ("assistant", "How can I help?"),
                               supervised={0, 2}))
     assert (feat["input_ids"], feat["labels"]) == want
     # Without a template, the plain rendering does the same.

@@ -14,8 +14,8 @@ from typing import Any
 
 from tuneguard.config.schema import DataConfig
 from tuneguard.data.load import Row, RowProblem
-from tuneguard.data.shapes import shape_hint
 from tuneguard.data.messages import EXTRA_KEYS, SHAREGPT_FIELD, Chat, invalid_unicode, read_chat
+from tuneguard.data.shapes import shape_hint
 
 
 @dataclasses.dataclass
