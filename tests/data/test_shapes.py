@@ -246,3 +246,30 @@ def test_fix_refuses_a_source_of_several_files_in_one_line(tmp_path: Path) -> No
         f"error: data.train_file {tmp_path / 'shards'} names several data files: fix writes a cleaned copy of one "
         "file; point it at one file (or merge the shards into one) and run fix again")
     assert not (tmp_path / "fixed").exists()
+
+
+def test_a_parquet_chat_export_reads_its_flags_and_tool_calls_as_the_jsonl_does(tmp_path: Path) -> None:
+    """Arrow gives every message every key another has (weight: None on a user message,
+    tool_calls: None on a plain answer): None is no flag and no call."""
+    import datasets
+
+    tok = tokenizer("chat")
+    said = {**TOOL_ROW["messages"][1], "content": "Let me look."}
+    # (A column holds one type: the user's content as text here, not as parts.)
+    weighted = {"messages": [{**m, "content": "2+2?"} if m["role"] == "user" and m.get("name") else m
+                             for m in OPENAI["messages"]]}
+    rows = [weighted, {"messages": [TOOL_ROW["messages"][0], said, *TOOL_ROW["messages"][2:]]}]
+    datasets.Dataset.from_list(rows).to_parquet(str(tmp_path / "train-00000-of-00001.parquet"))
+    loaded = read_rows(str(tmp_path / "train-00000-of-00001.parquet")).rows
+    assert loaded[0].data["messages"][0]["weight"] is None
+    got = [_feature(tok, r.data)["labels"] for r in loaded]
+    assert got[0] == _feature(tok, OPENAI)["labels"]
+    # Text and a call in one turn: both are the target, the call after the text.
+    call = '{"name": "weather", "arguments": {"city": "Oslo"}}'
+    assert tok.decode([t for t in got[1] if t != M]) == f"Let me look.\n{call}<|im_end|>3 C in Oslo.<|im_end|>"
+    image = {"messages": [{"role": "user", "content": [{"type": "text", "text": "What is it?"},
+                                                       {"type": "image_url", "image_url": {"url": "x.png"}}]},
+                          {"role": "assistant", "content": "A cat."}]}
+    assert [str(p) for p in _examples(tok, image)[1]] == [
+        "f.jsonl:1: message 0 content holds parts other than text (image_url): tuneguard trains on text; drop those "
+        "parts or the row"]

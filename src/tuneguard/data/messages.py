@@ -88,7 +88,8 @@ def calls_text(calls: list[Any]) -> str:
 def _train_flag(m: dict[str, Any], i: int) -> tuple[bool | None, str | None]:
     """The message's train flag (None: none given), or why it is not 0/1."""
     for key in TRAIN_FLAGS:
-        if key in m:
+        # None is no flag: a Parquet or Arrow export gives every message every key another one has.
+        if m.get(key) is not None:
             v = m[key]
             if isinstance(v, bool) or (isinstance(v, (int, float)) and math.isfinite(v) and v in (0, 1)):
                 return bool(v), None
@@ -107,11 +108,18 @@ def _message(m: Any, i: int, template_keys: frozenset[str]) -> tuple[dict[str, A
         role = SHAREGPT_ROLES.get(role, role) if sharegpt else OPENAI_ROLES.get(role, role)
     calls = _tool_calls(m) if role == "assistant" and not sharegpt else None
     out: dict[str, Any] = {}
-    if calls is not None and content in (None, ""):
-        # OpenAI's tool-calling turn: no text, the call is the answer.
-        content = "" if "tool_calls" in template_keys else calls_text(calls)
+    if calls is not None and (content is None or isinstance(content, str)):
+        # OpenAI's tool-calling turn: the call is (part of) the answer; a template without tool
+        # support gets it as text after any text of the turn, so that it is never dropped.
         if "tool_calls" in template_keys:
-            out["tool_calls"] = [c if "function" in c else {"type": "function", "function": c} for c in calls]
+            out["tool_calls"] = calls
+            content = content or ""
+        else:
+            content = "\n".join(t for t in (content, calls_text(calls)) if t)
+    if isinstance(content, list):
+        kinds = sorted({str(p.get("type")) for p in content if isinstance(p, dict)} - {"text"})
+        return None, None, (f"message {i} content holds parts other than text ({', '.join(kinds) or 'not objects'}): "
+                            "tuneguard trains on text; drop those parts or the row")
     if not isinstance(role, str) or not isinstance(content, str):
         return None, None, f"message {i} must have text {names}"
     if role not in ROLES:
