@@ -273,3 +273,15 @@ def test_a_parquet_chat_export_reads_its_flags_and_tool_calls_as_the_jsonl_does(
     assert [str(p) for p in _examples(tok, image)[1]] == [
         "f.jsonl:1: message 0 content holds parts other than text (image_url): tuneguard trains on text; drop those "
         "parts or the row"]
+
+
+def test_an_openassistant_message_tree_is_not_read_as_plain_text() -> None:
+    tree = [{"message_id": "m1", "parent_id": None, "role": "prompter", "text": "Hi?", "lang": "en"},
+            {"message_id": "m2", "parent_id": "m1", "role": "assistant", "text": "Hello.", "lang": "en"}]
+    ex, problems = _examples(None, *tree)
+    assert ex == [] and {p.reason for p in problems} == {
+        "one message of an OpenAssistant message tree (message_id, parent_id, role 'prompter' or 'assistant'): read "
+        "as text, every prompt would be trained as an answer; build conversations from the tree first (one row of "
+        "messages per path from a root) and train those as chat rows"}
+    # A text row that merely has a role field stays text.
+    assert _examples(None, {"text": "Plain.", "role": "assistant"})[0][0].response == "Plain."

@@ -1,6 +1,6 @@
 """The exact settings that read a row of a well-known shape the configured fields do not
 match: Dolly (instruction, context, response), question/answer, prompt/response,
-input/output, and preference (DPO) data (chosen/rejected).
+input/output, preference (DPO) data (chosen/rejected), and OpenAssistant message trees.
 
 Said, not applied: a file read under a guessed mapping could train on the wrong field (a
 `context` taken for the answer) without anyone choosing it, while a one-line error with the
@@ -67,9 +67,22 @@ def instruction_hint(data: dict[str, Any], cfg: DataConfig) -> str | None:
     return f"rows of {fields} read as instructions with {_sets(pairs)}"
 
 
+def tree_hint(data: dict[str, Any]) -> str | None:
+    """Why a row that is one message of an OpenAssistant tree (oasst1/oasst2 exports: its `text`
+    field would read it as plain text) is not a training row."""
+    if "message_id" in data and "parent_id" in data and data.get("role") in ("prompter", "assistant"):
+        return ("one message of an OpenAssistant message tree (message_id, parent_id, role 'prompter' or "
+                "'assistant'): read as text, every prompt would be trained as an answer; build conversations from "
+                "the tree first (one row of messages per path from a root) and train those as chat rows")
+    return None
+
+
 def shape_hint(data: dict[str, Any], fmt: str, cfg: DataConfig) -> str | None:
     """Why the row is not of `fmt` and the settings that read it, when it lacks a field of
-    `fmt` and is of a shape named above; None otherwise (the generic reasons apply)."""
+    `fmt` and is of a shape named above (or is a message of a tree); None otherwise (the
+    generic reasons apply)."""
+    if fmt == "text" and tree_hint(data):
+        return tree_hint(data)
     if not any(f not in data for f in required_fields(fmt, cfg)):
         return None
     if "chosen" in data and "rejected" in data:
