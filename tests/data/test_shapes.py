@@ -285,3 +285,14 @@ def test_an_openassistant_message_tree_is_not_read_as_plain_text() -> None:
         "messages per path from a root) and train those as chat rows"}
     # A text row that merely has a role field stays text.
     assert _examples(None, {"text": "Plain.", "role": "assistant"})[0][0].response == "Plain."
+
+
+def test_llama_factory_alpaca_history_is_named_not_dropped() -> None:
+    rows = [{"instruction": "And 3?", "input": "", "output": "9", "system": "Square it.",
+             "history": [["2?", "4"]]},
+            {"instruction": "2?", "input": "", "output": "4", "history": []}]
+    ex, problems = _examples(None, *rows)
+    assert [e.response for e in ex] == ["4"]
+    assert [str(p) for p in problems] == [
+        "f.jsonl:1: field 'history' holds 1 earlier turn(s) (LLaMA-Factory's alpaca), which an instruction row "
+        "cannot hold: write such rows as chat rows ({\"messages\": [...]}) to train every turn, or remove 'history'"]

@@ -182,6 +182,13 @@ def _instruction(row: Row, cfg: DataConfig) -> tuple[Example | None, str | None]
     instr, err = _str_field(row, cfg.instruction_field, True, "data.instruction_field")
     if err:
         return None, err
+    history = row.data.get("history")
+    if isinstance(history, list) and history:
+        # LLaMA-Factory's alpaca rows carry earlier turns; dropping them would train answers
+        # without the conversation they answer.
+        return None, (f"field 'history' holds {len(history)} earlier turn(s) (LLaMA-Factory's alpaca), which an "
+                      "instruction row cannot hold: write such rows as chat rows ({\"messages\": [...]}) to train "
+                      "every turn, or remove 'history'")
     output, err = _str_field(row, cfg.output_field, True, "data.output_field")
     if err:
         return None, err
