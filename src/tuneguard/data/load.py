@@ -143,8 +143,10 @@ def check_sources(train_file: str | None, validation_file: str | None = None, te
 
 
 def is_pattern(path_str: str) -> bool:
-    """Whether a data path is a glob pattern (shards/*.jsonl) rather than a file that exists."""
-    return glob.has_magic(path_str) and not Path(path_str).expanduser().exists()
+    """Whether a data path is a glob pattern (shards/*.jsonl) rather than a file that exists.
+    Only * and ? make one: brackets are common in real file names (train[v2].jsonl), and a
+    missing file of that name must be said to be missing."""
+    return ("*" in path_str or "?" in path_str) and not Path(path_str).expanduser().exists()
 
 
 def _check_path(path_str: str, key: str) -> Path:
@@ -392,8 +394,8 @@ def _read_files(path_str: str) -> LoadedFile:
     """Every data file of a folder or glob pattern (shards), each row keeping its own file and line."""
     files = source_files(path_str)
     if not files:
-        raise DataError(f"{path_str}: no data files in it (.jsonl, .json, .csv, .tsv, .parquet, each also "
-                        "gzipped, or a saved Hugging Face dataset)")
+        raise DataError(f"{path_str}: not a saved Hugging Face dataset, and no data files in it (.jsonl, .json, "
+                        ".csv, .tsv, .parquet, each also gzipped)")
     rows: list[Row] = []
     problems: list[RowProblem] = []
     for f in files:
