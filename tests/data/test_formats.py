@@ -58,7 +58,7 @@ def test_sharegpt_faults_name_sharegpt_fields() -> None:
                               {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": ""}]})
     assert problems == [
         "train.jsonl:1: message 1 has unknown speaker 'bot' (use human, user, gpt, chatgpt, assistant, system, tool, "
-        "observation)",
+        "observation, function_call)",
         "train.jsonl:2: message 1 must have text 'from' and 'value'",
         "train.jsonl:3: the last message must be the assistant's answer (role 'assistant', ShareGPT 'gpt')",
         "train.jsonl:4: the assistant's answer (message 1) is empty",
@@ -77,7 +77,12 @@ def test_unknown_fields_name_what_the_rows_have_and_how_to_map_them() -> None:
     fmt, examples, problems = _convert({"question": "Why?", "answer": "Because."})
     assert (fmt, examples) == ("instruction", [])
     assert problems == [
-        "train.jsonl:1: no instruction fields ('instruction', 'output') in the row (found 'question', 'answer'): map "
+        "train.jsonl:1: no 'instruction' and 'output' in the row: rows of 'question', 'answer' read as instructions "
+        "with --set data.format=instruction --set data.instruction_field=question --set data.output_field=answer"]
+    # Fields of no known shape: the fields seen, the formats known and the keys that map them.
+    _, _, problems = _convert({"q": "Why?", "a": "Because."})
+    assert problems == [
+        "train.jsonl:1: no instruction fields ('instruction', 'output') in the row (found 'q', 'a'): map "
         "yours with data.instruction_field and data.output_field, or set data.format; known formats: "
         "instruction/input/output, prompt/completion, messages, conversations (ShareGPT) or text"]
     # Mapped as the message says, the same rows train.

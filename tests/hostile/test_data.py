@@ -126,10 +126,9 @@ def test_one_reason_for_every_row_is_said_once(world: World, tg, unchanged, tmp_
     check_success(r, 1)
     [f] = json_out(r)["findings"]
     assert f["code"] == "MALFORMED_ROWS" and f["severity"] == "error"
-    # The message names the fields the rows do have and the key that maps them.
-    why = ("no instruction fields ('instruction', 'output') in the row (found 'question', 'answer'): map yours with "
-           "data.instruction_field and data.output_field, or set data.format; known formats: instruction/input/output, "
-           "prompt/completion, messages, conversations (ShareGPT) or text")
+    # The message names the fields the rows do have and the flags that map them.
+    why = ("no 'instruction' and 'output' in the row: rows of 'question', 'answer' read as instructions with --set "
+           "data.format=instruction --set data.instruction_field=question --set data.output_field=answer")
     assert f["message"] == (f"160 of 160 rows (100.0%) are malformed, more than data.max_malformed_fraction (0.01) "
                             f"allows: {why} ({data} lines 1-160).")
     # A mapping to set, not rows to remove: --force would leave nothing to train on.
@@ -139,7 +138,7 @@ def test_one_reason_for_every_row_is_said_once(world: World, tg, unchanged, tmp_
         "--force cannot help, no row would be left to train on.")
     r = tg("train", config_for(tmp_path, data), "--run-dir", tmp_path / "run")
     check_failure(r, 2, f"160 of 160 rows: {why} ({data} lines 1-160)")
-    assert r.error_lines[0].count("no instruction fields") == 1
+    assert r.error_lines[0].count("read as instructions") == 1
 
 
 @pytest.mark.parametrize("kind", ["binary", "csv_wrong_columns", "csv_extra_fields", "empty_text", "bad_chat",

@@ -81,13 +81,16 @@ class LoraConfig(Section):
 class DataConfig(Section):
     """Where the data is, how rows become prompt/response pairs, and how they are tokenized."""
 
-    train_file: str | None = Field(None, description="JSONL, JSON, CSV, Parquet file or a saved HF dataset folder.")
+    train_file: str | None = Field(None, description="JSONL, JSON, CSV, Parquet file, a saved HF dataset folder, a "
+                                   "folder of data files (a hub export: its train shards) or a glob pattern "
+                                   "(docs/DATA.md).")
     validation_file: str | None = Field(None, description="Validation data; split from train when unset.")
     test_file: str | None = Field(None, description="Held-out test data evaluated once at the end.")
     format: Literal["auto", "text", "instruction", "completion", "chat"] = Field(
         "auto", description="Row format: text (one field, all supervised), instruction (Alpaca: instruction, input, "
         "output, wrapped in data.prompt_template), completion (prompt, completion: the prompt used as it is), chat "
-        "(messages of role/content, or ShareGPT conversations of from/value); auto detects it from the fields.")
+        "(messages of role/content, or ShareGPT conversations of from/value; a per-message weight/train 0 masks an "
+        "answer); auto detects it from the fields (docs/DATA.md).")
     text_field: str = Field("text", description="Field of `text` rows.")
     instruction_field: str = Field("instruction", description="Field with the instruction.")
     input_field: str = Field("input", description="Optional field with extra input for the instruction.")

@@ -33,12 +33,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from tuneguard.data.load import is_pattern, source_files
 from tuneguard.data.tokenize import IGNORE_INDEX
 from tuneguard.findings import Finding, json_safe
 
 log = logging.getLogger(__name__)
 
-FORMAT = 2
+# The version of what rows mean: raised whenever the same file and config tokenize to other
+# labels (3: per-message weight/train flags, tool calls, chats that open with an answer), so a
+# cache of the old reading is never reused.
+FORMAT = 3
 CHUNK = 1 << 20
 
 
@@ -51,7 +55,13 @@ def _sha256_file(path: Path) -> str:
 
 
 def file_identity(path: str) -> dict[str, Any]:
-    """A data file (or every file of a saved dataset folder) as path, size, mtime_ns and hash."""
+    """A data file (or every file of a folder, or every match of a glob pattern) as path, size,
+    mtime_ns and hash."""
+    if is_pattern(path):
+        found = [q.resolve() for q in source_files(path)]
+        return {"path": str(Path(path).expanduser().absolute()),
+                "files": [{"name": str(q), "size": q.stat().st_size, "mtime_ns": q.stat().st_mtime_ns,
+                           "sha256": _sha256_file(q)} for q in found]}
     p = Path(path).resolve()
     files = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
     return {"path": str(p), "files": [{"name": str(q.relative_to(p)) if p.is_dir() else q.name,
@@ -92,7 +102,9 @@ def key_hash(key: dict[str, Any]) -> str:
 def why_different(old: dict[str, Any], new: dict[str, Any]) -> str:
     """The first parts of two keys that differ, in words: 'data.max_length changed'."""
     reasons: list[str] = []
-    if old.get("format") != new.get("format") or old.get("version") != new.get("version"):
+    if old.get("format") != new.get("format"):
+        reasons.append(f"the way rows are read changed (cache format {old.get('format')} -> {new.get('format')})")
+    elif old.get("version") != new.get("version"):
         reasons.append(f"tuneguard {old.get('version')} -> {new.get('version')}")
     for split, ident in new.get("files", {}).items():
         before = old.get("files", {}).get(split)

@@ -14,8 +14,8 @@ from typing import Any
 
 from tuneguard.config.schema import DataConfig
 from tuneguard.data.load import Row, RowProblem
-
-ROLES = ("system", "user", "assistant", "tool")
+from tuneguard.data.messages import EXTRA_KEYS, SHAREGPT_FIELD, Chat, invalid_unicode, read_chat
+from tuneguard.data.shapes import shape_hint
 
 
 @dataclasses.dataclass
@@ -44,10 +44,6 @@ class Example:
         return f"{self.file}:{self.line}" if self.line is not None else self.file
 
 
-SHAREGPT_FIELD = "conversations"
-# ShareGPT speakers as chat roles (LLaMA-Factory's and FastChat's names); role/content rows use ROLES.
-SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "chatgpt": "assistant",
-                  "assistant": "assistant", "system": "system", "tool": "tool", "observation": "tool"}
 KNOWN_FORMATS = "instruction/input/output, prompt/completion, messages, conversations (ShareGPT) or text"
 
 
@@ -75,16 +71,6 @@ def detect_format(rows: list[Row], cfg: DataConfig) -> str:
         if fmt:
             return fmt
     return "instruction"
-
-
-def _invalid_unicode(text: str) -> str | None:
-    """Why `text` cannot be tokenized, or None. JSON's "\\ud800" escapes decode to lone
-    surrogates, which no tokenizer accepts (they are not valid Unicode)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        return f"holds an invalid Unicode character (a lone surrogate {text[exc.start]!r} at position {exc.start})"
-    return None
 
 
 MAX_KEYS_NAMED = 6
@@ -139,7 +125,7 @@ def _str_field(row: Row, name: str, required: bool, key: str = "") -> tuple[str 
         v = str(v)
     if not isinstance(v, str):
         return None, f"field {name!r} must be text, got {type(v).__name__}"
-    bad = _invalid_unicode(v)
+    bad = invalid_unicode(v)
     if bad:
         return None, f"field {name!r} {bad}"
     if required and not v.strip():
@@ -157,7 +143,7 @@ def to_examples(rows: list[Row], fmt: str, cfg: DataConfig, tokenizer: Any = Non
     problems: list[RowProblem] = []
     has_template = bool(tokenizer is not None and getattr(tokenizer, "chat_template", None)) and cfg.use_chat_template
     for row in rows:
-        wrong = _wrong_format(row, fmt, cfg)
+        wrong = shape_hint(row.data, fmt, cfg) or _wrong_format(row, fmt, cfg)
         if wrong:
             problems.append(RowProblem(row.file, row.line, wrong, kind="fields"))
             continue
@@ -196,10 +182,18 @@ def _instruction(row: Row, cfg: DataConfig) -> tuple[Example | None, str | None]
     instr, err = _str_field(row, cfg.instruction_field, True, "data.instruction_field")
     if err:
         return None, err
+    history = row.data.get("history")
+    if isinstance(history, list) and history:
+        # LLaMA-Factory's alpaca rows carry earlier turns; dropping them would train answers
+        # without the conversation they answer.
+        return None, (f"field 'history' holds {len(history)} earlier turn(s) (LLaMA-Factory's alpaca), which an "
+                      "instruction row cannot hold: write such rows as chat rows ({\"messages\": [...]}) to train "
+                      "every turn, or remove 'history'")
     output, err = _str_field(row, cfg.output_field, True, "data.output_field")
     if err:
         return None, err
-    inp, err = _str_field(row, cfg.input_field, False)
+    # An input field that is the instruction's (input/output rows) adds nothing to it.
+    inp, err = _str_field(row, cfg.input_field, False) if cfg.input_field != cfg.instruction_field else (None, None)
     if err:
         return None, err
     if inp and inp.strip():
@@ -209,61 +203,35 @@ def _instruction(row: Row, cfg: DataConfig) -> tuple[Example | None, str | None]
     return Example(prompt, output or "", row.file, row.line), None
 
 
-def _content(value: Any) -> Any:
-    """A message's text; OpenAI's list of parts ([{"type": "text", "text": ...}]) joined."""
-    if isinstance(value, list) and value and all(isinstance(p, dict) and p.get("type") == "text"
-                                                 and isinstance(p.get("text"), str) for p in value):
-        return "".join(p["text"] for p in value)
-    return value
+def _template_keys(tokenizer: Any) -> frozenset[str]:
+    """The message keys beyond role and content (tool_calls, name ...) and `tools` that the
+    tokenizer's chat template reads: given only to a template that uses them, so a template
+    without tool support gets tool calls as text instead of dropping them."""
+    template = getattr(tokenizer, "chat_template", None) if tokenizer is not None else None
+    if not isinstance(template, str):
+        return frozenset()
+    return frozenset(k for k in (*EXTRA_KEYS, "tools") if k in template)
 
 
-def _chat_messages(row: Row, cfg: DataConfig) -> tuple[list[dict[str, str]], str | None]:
-    """The row's messages as role/content pairs, or the reason they are not usable. ShareGPT
-    rows (`conversations` of from/value, human/gpt) are read as the same roles, with a
-    top-level `system` field as the first message."""
-    field = cfg.messages_field if cfg.messages_field in row.data or SHAREGPT_FIELD not in row.data else SHAREGPT_FIELD
-    msgs = row.data.get(field)
-    if not isinstance(msgs, list) or not msgs:
-        return [], f"field {field!r} must be a non-empty list of messages"
-    clean: list[dict[str, str]] = []
-    for i, m in enumerate(msgs):
-        if not isinstance(m, dict):
-            return [], f"message {i} must be an object with 'role' and 'content' (or ShareGPT 'from' and 'value')"
-        sharegpt = "role" not in m and "from" in m
-        role, content = (m.get("from"), m.get("value")) if sharegpt else (m.get("role"), _content(m.get("content")))
-        names = "'from' and 'value'" if sharegpt else "'role' and 'content'"
-        if not isinstance(role, str) or not isinstance(content, str):
-            return [], f"message {i} must have text {names}"
-        role = SHAREGPT_ROLES.get(role, role) if sharegpt else role
-        if role not in ROLES:
-            known = ", ".join(SHAREGPT_ROLES) if sharegpt else ", ".join(ROLES)
-            return [], f"message {i} has unknown {'speaker' if sharegpt else 'role'} {role!r} (use {known})"
-        bad = _invalid_unicode(content)
-        if bad:
-            return [], f"message {i} content {bad}"
-        clean.append({"role": role, "content": content})
-    system = row.data.get("system")
-    if field == SHAREGPT_FIELD and isinstance(system, str) and system.strip() and clean[0]["role"] != "system":
-        clean.insert(0, {"role": "system", "content": system})
-    if clean[-1]["role"] != "assistant":
-        return [], "the last message must be the assistant's answer (role 'assistant', ShareGPT 'gpt')"
-    if not clean[-1]["content"].strip():
-        # As an empty instruction output: the model would learn to stop at once.
-        return [], f"the assistant's answer (message {len(msgs) - 1}) is empty"
-    return clean, None
+def _render(tokenizer: Any, chat: Chat, messages: list[dict[str, Any]], generation: bool = False) -> str:
+    """`messages` (a prefix of chat.messages) through the chat template, with the row's tools."""
+    tools = chat.tools if chat.tools and "tools" in _template_keys(tokenizer) else None
+    return str(tokenizer.apply_chat_template(messages, tools=tools, tokenize=False, add_generation_prompt=generation))
 
 
 def _chat(row: Row, cfg: DataConfig, tokenizer: Any) -> tuple[Example | None, str | None]:
-    clean, err = _chat_messages(row, cfg)
-    if err:
+    field = cfg.messages_field if cfg.messages_field in row.data or SHAREGPT_FIELD not in row.data else SHAREGPT_FIELD
+    chat, err = read_chat(row.data, field, _template_keys(tokenizer))
+    if err or chat is None:
         return None, err
+    clean = chat.messages
     history, answer = clean[:-1], clean[-1]["content"]
-    # Earlier answers to supervise too (data.chat_turns all); an empty one stays context: as an
-    # empty answer it would teach the model to end its turn at once.
-    earlier = cfg.chat_turns == "all" and any(m["role"] == "assistant" and m["content"].strip() for m in history)
+    # Earlier answers to supervise too (data.chat_turns all); an empty one, or one of weight 0,
+    # stays context: as an empty answer it would teach the model to end its turn at once.
+    earlier = cfg.chat_turns == "all" and any(_supervised(m, k, chat.masked) for k, m in enumerate(history))
     if tokenizer is not None:
-        prompt = tokenizer.apply_chat_template(history, tokenize=False, add_generation_prompt=True)
-        full = tokenizer.apply_chat_template(clean, tokenize=False)
+        prompt = _render(tokenizer, chat, history, generation=True)
+        full = _render(tokenizer, chat, clean)
         if full.startswith(prompt):
             response = full[len(prompt):]
             # The template closes the turn with its own end marker; EOS is appended later.
@@ -272,17 +240,20 @@ def _chat(row: Row, cfg: DataConfig, tokenizer: Any) -> tuple[Example | None, st
                 response = response.rstrip()[: -len(eos)]
             ex = Example(prompt, response, row.file, row.line)
             if earlier:
-                ex.segments, ex.fallback = _template_segments(tokenizer, clean, prompt, full, response)
+                ex.segments, ex.fallback = _template_segments(tokenizer, chat, prompt, full, response)
             return ex, None
     prompt = render_chat_plain(history) + "<|assistant|>\n"
     ex = Example(prompt, answer, row.file, row.line)
     if earlier:
-        ex.segments = _plain_segments(history, answer)
+        ex.segments = _plain_segments(history, answer, chat.masked)
     return ex, None
 
 
-def _supervised(message: dict[str, str]) -> bool:
-    return message["role"] == "assistant" and bool(message["content"].strip())
+def _supervised(message: dict[str, Any], k: int, masked: frozenset[int]) -> bool:
+    """Whether message `k` is an answer to train on: an assistant message with text or tool
+    calls and not of weight 0."""
+    return (message["role"] == "assistant" and k not in masked
+            and bool(message["content"].strip() or message.get("tool_calls")))
 
 
 def _joined(pieces: list[tuple[str, bool]]) -> tuple[tuple[str, bool], ...]:
@@ -298,19 +269,29 @@ def _joined(pieces: list[tuple[str, bool]]) -> tuple[tuple[str, bool], ...]:
     return tuple(out)
 
 
-def _plain_segments(history: list[dict[str, str]], answer: str) -> tuple[tuple[str, bool], ...]:
+def _plain_segments(history: list[dict[str, Any]], answer: str, masked: frozenset[int]) -> tuple[tuple[str, bool], ...]:
     """The plain rendering (render_chat_plain) as pieces: each earlier answer with the newline
     that ends its turn supervised, the rest masked, the last answer the response."""
     pieces: list[tuple[str, bool]] = []
-    for m in history:
-        if _supervised(m):
+    for k, m in enumerate(history):
+        if _supervised(m, k, masked):
             pieces += [("<|assistant|>\n", False), (m["content"] + "\n", True)]
         else:
             pieces.append((f"<|{m['role']}|>\n{m['content']}\n", False))
     return _joined(pieces + [("<|assistant|>\n", False), (answer, True)])
 
 
-def _template_segments(tokenizer: Any, clean: list[dict[str, str]], prompt: str, full: str,
+def _opening_turn(end: str, m: dict[str, Any]) -> str:
+    """What a template renders before the content of a conversation's first message, an
+    answer: rendering no messages at all is refused by transformers, and a template that
+    writes a default system prompt writes it here too."""
+    at = end.rfind(m["content"]) if m["content"] else -1
+    if at < 0:
+        raise ValueError("the answer's content is not in its rendering")
+    return end[:at]
+
+
+def _template_segments(tokenizer: Any, chat: Chat, prompt: str, full: str,
                        response: str) -> tuple[tuple[tuple[str, bool], ...], str]:
     """The chat template's rendering as pieces, or () and why not.
 
@@ -320,15 +301,18 @@ def _template_segments(tokenizer: Any, clean: list[dict[str, str]], prompt: str,
     ("<|im_end|>", "<|eot_id|>"), without the layout after a marker ("\n" before the next
     turn's header: never generated). This holds only where rendering more of the conversation
     leaves what is already rendered as it was; a template that rewrites earlier turns (drops
-    their reasoning, writes a date) does not, and such a row supervises its last answer only."""
+    their reasoning, writes a date) does not, and such a row supervises its last answer only.
+    A conversation that opens with an answer (a greeting) has nothing to render before it;
+    its turn starts where its content does in its own rendering (_opening_turn)."""
+    clean = chat.messages
     pieces: list[tuple[str, bool]] = []
     at = 0
     for i, m in enumerate(clean[:-1]):
-        if not _supervised(m):
+        if not _supervised(m, i, chat.masked):
             continue
         try:
-            start = tokenizer.apply_chat_template(clean[:i], tokenize=False, add_generation_prompt=True)
-            end = tokenizer.apply_chat_template(clean[: i + 1], tokenize=False)
+            end = _render(tokenizer, chat, clean[: i + 1])
+            start = _render(tokenizer, chat, clean[:i], generation=True) if i else _opening_turn(end, m)
         except Exception as exc:  # noqa: BLE001 - a template may refuse a partial conversation
             return (), f"the chat template cannot render the conversation up to message {i} ({type(exc).__name__})"
         if not (len(start) >= at and end.startswith(start) and full.startswith(end)):
@@ -336,7 +320,8 @@ def _template_segments(tokenizer: Any, clean: list[dict[str, str]], prompt: str,
         turn = end[len(start):]
         kept = turn.rstrip()
         # A marker that is only whitespace ("\n") is the turn's end; whitespace after a real one is layout.
-        turn = turn if kept.endswith(m["content"].rstrip()) else kept
+        text = m["content"].rstrip()  # empty for a tool call, whose rendering is the template's own
+        turn = turn if text and kept.endswith(text) else kept
         pieces += [(full[at: len(start)], False), (turn, True)]
         at = len(start) + len(turn)
     if at > len(prompt):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import glob
 import gzip
 import io
 import json
@@ -141,8 +142,22 @@ def check_sources(train_file: str | None, validation_file: str | None = None, te
             _check_path(value, key)
 
 
+def is_pattern(path_str: str) -> bool:
+    """Whether a data path is a glob pattern (shards/*.jsonl) rather than a file that exists.
+    Only * and ? make one: brackets are common in real file names (train[v2].jsonl), and a
+    missing file of that name must be said to be missing."""
+    return ("*" in path_str or "?" in path_str) and not Path(path_str).expanduser().exists()
+
+
 def _check_path(path_str: str, key: str) -> Path:
     path = Path(path_str).expanduser()
+    if is_pattern(path_str):
+        files = source_files(path_str)
+        if not files:
+            raise DataError(f"no data file matches {path_str}: check {key}")
+        for f in files:
+            _check_path(str(f), key)
+        return path
     if not path.exists():
         if path.is_symlink():
             raise DataError(f"data file {path_str} is a symbolic link that leads nowhere (a loop or a missing "
@@ -324,11 +339,50 @@ def _read_hf_dir(path: Path) -> LoadedFile:
     return _records_from_dataset(ds, path)
 
 
+HF_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
+SPLIT_NAMES = ("train", "validation", "valid", "val", "dev", "test", "eval")
+
+
+def _file_split(path: Path) -> str | None:
+    """The split a hub export names in a file's name or folder: train-00000-of-00001.parquet,
+    validation.jsonl, train/part-0.jsonl."""
+    stem = path.name.split(".")[0].lower()
+    for name in (stem.split("-")[0].split("_")[0], path.parent.name.lower()):
+        if name in SPLIT_NAMES:
+            return name
+    return None
+
+
+def source_files(path_str: str) -> list[Path]:
+    """The data files a source names, in order: a glob pattern's matches, the data files in a
+    folder that is not a saved dataset (a hub export: data/train-00000-of-00002.parquet ...,
+    only the train split's when the names say which split each holds), or the source itself."""
+    path = Path(path_str).expanduser()
+    if is_pattern(path_str):
+        found = [Path(p) for p in sorted(glob.glob(str(path), recursive=True))]
+        return [p for p in found if p.is_file()]
+    if not path.is_dir() or any((path / m).exists() for m in HF_MARKERS):
+        return [path]
+    found = sorted(p for p in path.rglob("*") if p.is_file() and data_kind(p) not in (None, "hf")
+                   and not any(part.startswith(".") for part in p.relative_to(path).parts))
+    splits = {p: _file_split(p.relative_to(path)) for p in found}
+    if "train" in splits.values():
+        others = sorted({s for s in splits.values() if s not in (None, "train")})
+        if others:
+            log.info("%s holds the splits %s; reading the train files (for another split, point "
+                     "data.validation_file at a pattern such as %s)", path_str, ", ".join(["train", *others]),
+                     path / "**" / f"{others[0]}*")
+        found = [p for p in found if splits[p] == "train"]
+    return found
+
+
 def data_kind(path: Path) -> str | None:
-    """How a data source is read: jsonl, json, csv, parquet or hf (a saved dataset folder);
-    None for an unknown suffix."""
+    """How a data source is read: jsonl, json, csv, parquet, hf (a saved dataset folder) or
+    files (a folder of data files, or a glob pattern); None for an unknown suffix."""
+    if is_pattern(str(path)):
+        return "files"
     if path.is_dir():
-        return "hf"
+        return "hf" if any((path / m).exists() for m in HF_MARKERS) else "files"
     suffix = (path.suffixes[-2] if len(path.suffixes) > 1 else "").lower() if is_gzip(path) else path.suffix.lower()
     if is_gzip(path) and suffix in (".parquet", ".pq"):
         return None  # Parquet compresses inside the file; a gzipped one is not read
@@ -336,10 +390,27 @@ def data_kind(path: Path) -> str | None:
             ".parquet": "parquet", ".pq": "parquet"}.get(suffix)
 
 
+def _read_files(path_str: str) -> LoadedFile:
+    """Every data file of a folder or glob pattern (shards), each row keeping its own file and line."""
+    files = source_files(path_str)
+    if not files:
+        raise DataError(f"{path_str}: not a saved Hugging Face dataset, and no data files in it (.jsonl, .json, "
+                        ".csv, .tsv, .parquet, each also gzipped)")
+    rows: list[Row] = []
+    problems: list[RowProblem] = []
+    for f in files:
+        one = read_rows(str(f))
+        rows += one.rows
+        problems += one.problems
+    return LoadedFile(rows, problems, path_str)
+
+
 def read_rows(path_str: str) -> LoadedFile:
     """Read one data source. Raises DataError for problems with the file as a whole."""
     path = _check_path(path_str, "data.train_file / validation_file / test_file")
     kind = data_kind(path)
+    if kind == "files":
+        return _read_files(path_str)
     readers = {"hf": _read_hf_dir, "jsonl": _read_jsonl, "json": _read_json, "csv": _read_csv,
                "parquet": _read_parquet}
     if kind is None:

@@ -39,7 +39,7 @@ from tuneguard.audit.labels import is_truncated
 from tuneguard.audit.leakage import leaks
 from tuneguard.config.schema import Config
 from tuneguard.data.formats import Example
-from tuneguard.data.load import RowProblem, data_kind
+from tuneguard.data.load import DataError, RowProblem, data_kind
 from tuneguard.data.pipeline import load_examples
 from tuneguard.data.tokenize import tokenize_examples
 from tuneguard.findings import Finding
@@ -176,6 +176,9 @@ class _Planner:
         for role, key, path in sources:
             ex, probs, total, fmt = load_examples(path, dcfg, self.tokenizer, fmt)
             full = Path(path).expanduser().absolute()
+            if data_kind(full) == "files":
+                raise DataError(f"{key} {path} names several data files: fix writes a cleaned copy of one file; "
+                                "point it at one file (or merge the shards into one) and run fix again")
             self.files.append(DataFile(role, key, str(full), data_kind(full) or "jsonl", total))
             self.examples[role], self.problems[role] = ex, probs
 
