@@ -160,3 +160,48 @@ def test_severity_tables_take_yaml_off_and_reject_unknown_codes_and_levels():
     text = str(e.value)
     for part in ("unknown audit code(s) ['LOSS_COLLAPSE']", "unknown guard code(s) ['EOS_MISSING']", "data.task"):
         assert part in text, text
+
+
+@pytest.mark.parametrize("line, hint", [
+    # Another tool's name: the key it means, in tuneguard's section.
+    ("train.lr=1e-4", "train.lr is not a known key; did you mean train.learning_rate?"),
+    ("data.lr=1e-4", "data.lr is not a known key; did you mean train.learning_rate?"),
+    ("lora.rank=4", "lora.rank is not a known key; did you mean lora.r?"),
+    ("data.max_seq_length=128", "data.max_seq_length is not a known key; did you mean data.max_length?"),
+    ("train.fp16=true", "train.fp16 is not a known key; set model.dtype: fp16"),
+    # The opposite sense: the value to write, not only the name.
+    ("data.mask_prompt=false", "data.mask_prompt is not a known key; set data.train_on_prompt: true "
+                               "(the opposite sense: the prompt is masked unless it is true)"),
+    ("data.mask_prompt=true", "data.mask_prompt is not a known key; set data.train_on_prompt: false "
+                              "(the opposite sense: the prompt is masked unless it is true)"),
+    # A right name in the wrong section beats a close spelling in the same one.
+    ("train.max_length=128", "train.max_length is not a known key; did you mean data.max_length? "
+                             "(max_length belongs in the data section)"),
+    ("model.max_length=128", "model.max_length is not a known key; did you mean data.max_length? "
+                             "(max_length belongs in the data section)"),
+    ("train.learnig_rate=1", "train.learnig_rate is not a known key; did you mean train.learning_rate?"),
+])
+def test_an_unknown_key_names_what_a_newcomer_meant(line, hint):
+    raw, _ = read_source("tiny")
+    apply_overrides(raw, [line])
+    with pytest.raises(ConfigError) as e:
+        validate_config(raw)
+    assert e.value.problems == [hint]
+
+
+def test_a_misspelt_preset_and_broken_yaml_say_where(tmp_path):
+    presets = ", ".join(preset_names())
+    with pytest.raises(ConfigError) as e:
+        read_source("smollm2-13m")
+    assert e.value.problems == [f"'smollm2-13m' is neither a config file nor a preset; did you mean smollm2-135m? "
+                                f"presets: {presets}"]
+    (tmp_path / "p.yaml").write_text("preset: smollm2-13m\n", "utf-8")
+    with pytest.raises(ConfigError) as e:
+        read_source(str(tmp_path / "p.yaml"))
+    assert e.value.problems == [f"unknown preset 'smollm2-13m'; did you mean smollm2-135m? available: {presets}"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data:\n  train_file: [a\n", "utf-8")
+    r = cli("plan", str(bad))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == (f"error: invalid config: {bad} is not valid YAML: line 3, column 1: expected ',' "
+                                "or ']', but got '<stream end>' (while parsing a flow sequence)")
