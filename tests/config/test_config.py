@@ -205,3 +205,19 @@ def test_a_misspelt_preset_and_broken_yaml_say_where(tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip() == (f"error: invalid config: {bad} is not valid YAML: line 3, column 1: expected ',' "
                                 "or ']', but got '<stream end>' (while parsing a flow sequence)")
+
+
+def test_a_config_named_relative_to_the_shell_stores_absolute_data_paths(tmp_path, monkeypatch):
+    """`tuneguard train config.yaml` with `train_file: train.jsonl`: the run's config.yaml (which
+    `fix` and `next` print commands for, runnable from anywhere) must name the file the run read,
+    not a path relative to the run directory."""
+    (tmp_path / "train.jsonl").write_text('{"text": "x"}\n', "utf-8")
+    (tmp_path / "config.yaml").write_text("preset: tiny\ndata: {train_file: train.jsonl}\n", "utf-8")
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config("config.yaml")
+    assert cfg.data.train_file == str(tmp_path / "train.jsonl")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(yaml.safe_dump(redacted_dict(cfg)), "utf-8")
+    monkeypatch.chdir(run)
+    assert load_config(str(run / "config.yaml")).data.train_file == str(tmp_path / "train.jsonl")

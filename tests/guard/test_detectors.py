@@ -8,7 +8,6 @@ import math
 import pytest
 
 from tuneguard.catalog import render
-
 from tuneguard.findings import Finding, when_text
 from tuneguard.guard import (
     EvalDivergenceDetector, GradNormDetector, LossCollapseDetector, LossSpikeDetector, MemoryDetector,

@@ -146,7 +146,7 @@ def read_source_explicit(name_or_path: str) -> tuple[dict[str, Any], str, set[st
             merged = parse_yaml(preset_text(base), f"preset {base}")
             deep_merge(merged, raw)
             raw = merged
-        _resolve_relative_paths(raw, path.parent)
+        _resolve_relative_paths(raw, path.parent.absolute())
         return raw, str(path), explicit
     if name_or_path in preset_names():
         raw = parse_yaml(preset_text(name_or_path), f"preset {name_or_path}")
