@@ -114,8 +114,8 @@ def test_a_label_fault_is_a_config_change_in_every_message(tmp_path: Path) -> No
     run = with_config_file(build_healthy(tmp_path / "padeos", findings=audit, config={
         "data.pad_token": "eos", "data.collator": "language_modeling", "data.train_file": str(train)}))
     means = ("Diagnosis: data fault: the rows are sound but the labels are built wrong (padding, EOS or prompt "
-             "masking, truncation): change the data settings below first; no hyperparameter change can make up "
-             "for it")
+             "masking, truncation): change the data settings the recommendations name first (tuneguard next "
+             "applies them); no hyperparameter change can make up for it")
     action = ("Fix how the labels are built before changing any hyperparameter: the training ran past audit errors "
               "(PAD_IS_EOS, EOS_MISSING, PROMPT_NOT_MASKED) that the data settings below fix (the rows themselves "
               "need no edit), so its losses say little about the settings.")
@@ -145,3 +145,17 @@ def test_a_label_fault_is_a_config_change_in_every_message(tmp_path: Path) -> No
     assert lines[0] == means and f"- {action} (PAD_IS_EOS, EOS_MISSING, PROMPT_NOT_MASKED)" in lines
     assert not [ln for ln in lines if ln.startswith("Starting from") or "Fix the data" in ln]
     assert diff_keys(run / "config.yaml", run / "next.yaml") == {"data.collator": "tuneguard", "data.pad_token": "auto"}
+
+
+def test_an_info_audit_finding_gets_no_advice_on_a_healthy_run(tmp_path: Path) -> None:
+    """Real prose has a few near copies (DUPLICATE_NEAR at info: the audit said 0 errors, 0
+    warnings): a healthy run is told nothing to do about them; at warning it is told to deduplicate."""
+    near = {"count": 2, "share": 0.006, "rows": 360, "largest_cluster": 2}
+    info = build_healthy(tmp_path / "info", findings=[Finding("DUPLICATE_NEAR", "info", "2 near copies", near,
+                                                              "Deduplicate near copies.", None, "audit")])
+    recs = recommend_for_run(load_run(info))
+    assert (recs.diagnosis.kind, recs.actions, recs.changes) == ("healthy", [], [])
+    assert next_steps(load_run(info)) == []
+    warned = build_healthy(tmp_path / "warned", findings=[Finding("DUPLICATE_NEAR", "warning", "2 near copies", near,
+                                                                  "Deduplicate near copies.", None, "audit")])
+    assert [a.codes for a in recommend_for_run(load_run(warned)).actions] == [["DUPLICATE_NEAR"]]

@@ -624,7 +624,9 @@ def recommend(findings: list[Finding], config: dict[str, Any], run: RunData | No
     ctx = Context(config, diagnosis, list(findings), limits, list(run.events) if run else [])
     ordered = sorted(findings, key=lambda f: (-SEVERITY_ORDER.get(f.severity, 0), f.step if f.step is not None else -1))
     outputs: list[Out] = [PLAYBOOK[diagnosis.kind](ctx)]
-    outputs += [DATA_FIXES[f.code](f, ctx) for f in ordered if f.code in DATA_FIXES]
+    # An audit finding at info is a fact (the audit printed "0 error(s), 0 warning(s)"): advising
+    # to act on it would contradict the audit and a healthy diagnosis.
+    outputs += [DATA_FIXES[f.code](f, ctx) for f in ordered if f.code in DATA_FIXES and f.severity != "info"]
     outputs += [OTHER_FIXES[f.code](f, ctx) for f in ordered if f.code in OTHER_FIXES]
 
     changes: dict[str, Change] = {}
