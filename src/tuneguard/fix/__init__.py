@@ -154,7 +154,8 @@ def run_fix(cfg: Config, source: str, out: Path, truncation: str = "keep", token
         report = account.render(plan, source, before, after, names, notes, language)
         report += f"\n{say('fix.h.next', language)}\n\n" + account.next_block(commands, language) + "\n"
         (tmp / REPORT_NAME).write_text(report, "utf-8")
-    log.info("fix: %s", account.summary(plan))
+    # Debug: the CLI prints the same sentence first; at info the user read it twice.
+    log.debug("fix: %s", account.summary(plan))
     result = FixResult(plan, before, after, out, final_config, names, notes, run_dir, commands)
     # Identical copies are no fix: recorded, they would make `next` start from them and show
     # the data files as changed while the config changes the run needs are all that differ.
