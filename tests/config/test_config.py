@@ -1,7 +1,7 @@
 import pytest
 import yaml
 
-from tests.helpers.cli import cli
+from tests.helpers.cli import cli, invoke
 from tuneguard.config.load import (ConfigError, apply_overrides, load_config, preset_names, read_source,
                                    redacted_dict, validate_config)
 
@@ -201,7 +201,7 @@ def test_a_misspelt_preset_and_broken_yaml_say_where(tmp_path):
     assert e.value.problems == [f"unknown preset 'smollm2-13m'; did you mean smollm2-135m? available: {presets}"]
     bad = tmp_path / "bad.yaml"
     bad.write_text("data:\n  train_file: [a\n", "utf-8")
-    r = cli("plan", str(bad))
+    r = invoke("plan", str(bad))
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip() == (f"error: invalid config: {bad} is not valid YAML: line 3, column 1: expected ',' "
                                 "or ']', but got '<stream end>' (while parsing a flow sequence)")
