@@ -120,8 +120,17 @@ class Diagnosis:
     def label(self, language: str = "en") -> str:
         return text(self.kind, language)
 
+    def labels_only(self) -> bool:
+        """A data fault whose audit codes are all in how the labels are built (LABEL_CODES):
+        the data files are sound and the config's data settings fix it, so "fix the data"
+        would send the user to edit rows that are fine."""
+        from tuneguard.findings import AUDIT_CODES, LABEL_CODES
+
+        audit = [c for c in self.codes if c in AUDIT_CODES]
+        return self.kind == "data_fault" and bool(audit) and set(audit) <= set(LABEL_CODES)
+
     def means(self, language: str = "en") -> str:
-        return text(f"{self.kind}.means", language)
+        return text("data_fault.labels.means" if self.labels_only() else f"{self.kind}.means", language)
 
     def line(self, language: str = "en") -> str:
         """"Diagnosis: overfitting: the model memorises ..." (one line)."""

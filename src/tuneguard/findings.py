@@ -19,6 +19,9 @@ AUDIT_CODES = (
 )
 # The audit faults `tuneguard fix` repairs by removing rows (the truncation codes only on request).
 FIXABLE_CODES = ("MALFORMED_ROWS", "DUPLICATE_EXACT", "DUPLICATE_NEAR", "TRAIN_VAL_LEAKAGE")
+# The audit faults of how the labels are built from sound rows (padding, EOS, prompt masking,
+# truncation): the config's data section fixes them, not an edit of the data files.
+LABEL_CODES = ("PAD_IS_EOS", "PAD_IN_LABELS", "EOS_MISSING", "PROMPT_NOT_MASKED", "ANSWER_TRUNCATED")
 GUARD_CODES = (
     "LOSS_COLLAPSE", "OVERFITTING", "EVAL_DIVERGENCE", "LOSS_SPIKE", "GRAD_NORM_HIGH",
     "NON_FINITE", "PLATEAU", "EARLY_STOP", "MEMORY_HIGH", "THROUGHPUT_DROP", "QA_DEGRADED",

@@ -250,3 +250,12 @@ def test_the_recommendation_removes_the_extra_copies_not_every_row(audit_rows):
     (action,) = [a.text for a in recommend([f], cfg).actions if a.text.startswith("Deduplicate")]
     assert action == ("Deduplicate the training data: remove the exact duplicate rows (40 in the audit) from "
                       "train.jsonl, keeping one of each group, then run `tuneguard audit` again.")
+
+
+def test_a_leak_share_over_validation_and_test_says_so():
+    """"24 of 24 validation rows" and "share: 75.0%" side by side must add up: the share counts
+    the 8 test rows too."""
+    both = {"count": 24, "share": 0.75, "splits": {"validation": {"rows": 24, "leaked": 24, "share": 1.0}}}
+    assert evidence_lines(both)[:2] == ["count: 24", "share: 75.0% of the validation and test rows together"]
+    alone = {"count": 20, "share": 0.5, "splits": {"validation": {"rows": 40, "leaked": 20, "share": 0.5}}}
+    assert evidence_lines(alone)[:2] == ["count: 20", "share: 50.0%"]

@@ -1,7 +1,7 @@
 import pytest
 import yaml
 
-from tests.helpers.cli import cli
+from tests.helpers.cli import cli, invoke
 from tuneguard.config.load import (ConfigError, apply_overrides, load_config, preset_names, read_source,
                                    redacted_dict, validate_config)
 
@@ -160,3 +160,64 @@ def test_severity_tables_take_yaml_off_and_reject_unknown_codes_and_levels():
     text = str(e.value)
     for part in ("unknown audit code(s) ['LOSS_COLLAPSE']", "unknown guard code(s) ['EOS_MISSING']", "data.task"):
         assert part in text, text
+
+
+@pytest.mark.parametrize("line, hint", [
+    # Another tool's name: the key it means, in tuneguard's section.
+    ("train.lr=1e-4", "train.lr is not a known key; did you mean train.learning_rate?"),
+    ("data.lr=1e-4", "data.lr is not a known key; did you mean train.learning_rate?"),
+    ("lora.rank=4", "lora.rank is not a known key; did you mean lora.r?"),
+    ("data.max_seq_length=128", "data.max_seq_length is not a known key; did you mean data.max_length?"),
+    ("train.fp16=true", "train.fp16 is not a known key; set model.dtype: fp16"),
+    # The opposite sense: the value to write, not only the name.
+    ("data.mask_prompt=false", "data.mask_prompt is not a known key; set data.train_on_prompt: true "
+                               "(the opposite sense: the prompt is masked unless it is true)"),
+    ("data.mask_prompt=true", "data.mask_prompt is not a known key; set data.train_on_prompt: false "
+                              "(the opposite sense: the prompt is masked unless it is true)"),
+    # A right name in the wrong section beats a close spelling in the same one.
+    ("train.max_length=128", "train.max_length is not a known key; did you mean data.max_length? "
+                             "(max_length belongs in the data section)"),
+    ("model.max_length=128", "model.max_length is not a known key; did you mean data.max_length? "
+                             "(max_length belongs in the data section)"),
+    ("train.learnig_rate=1", "train.learnig_rate is not a known key; did you mean train.learning_rate?"),
+])
+def test_an_unknown_key_names_what_a_newcomer_meant(line, hint):
+    raw, _ = read_source("tiny")
+    apply_overrides(raw, [line])
+    with pytest.raises(ConfigError) as e:
+        validate_config(raw)
+    assert e.value.problems == [hint]
+
+
+def test_a_misspelt_preset_and_broken_yaml_say_where(tmp_path):
+    presets = ", ".join(preset_names())
+    with pytest.raises(ConfigError) as e:
+        read_source("smollm2-13m")
+    assert e.value.problems == [f"'smollm2-13m' is neither a config file nor a preset; did you mean smollm2-135m? "
+                                f"presets: {presets}"]
+    (tmp_path / "p.yaml").write_text("preset: smollm2-13m\n", "utf-8")
+    with pytest.raises(ConfigError) as e:
+        read_source(str(tmp_path / "p.yaml"))
+    assert e.value.problems == [f"unknown preset 'smollm2-13m'; did you mean smollm2-135m? available: {presets}"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data:\n  train_file: [a\n", "utf-8")
+    r = invoke("plan", str(bad))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == (f"error: invalid config: {bad} is not valid YAML: line 3, column 1: expected ',' "
+                                "or ']', but got '<stream end>' (while parsing a flow sequence)")
+
+
+def test_a_config_named_relative_to_the_shell_stores_absolute_data_paths(tmp_path, monkeypatch):
+    """`tuneguard train config.yaml` with `train_file: train.jsonl`: the run's config.yaml (which
+    `fix` and `next` print commands for, runnable from anywhere) must name the file the run read,
+    not a path relative to the run directory."""
+    (tmp_path / "train.jsonl").write_text('{"text": "x"}\n', "utf-8")
+    (tmp_path / "config.yaml").write_text("preset: tiny\ndata: {train_file: train.jsonl}\n", "utf-8")
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config("config.yaml")
+    assert cfg.data.train_file == str(tmp_path / "train.jsonl")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(yaml.safe_dump(redacted_dict(cfg)), "utf-8")
+    monkeypatch.chdir(run)
+    assert load_config(str(run / "config.yaml")).data.train_file == str(tmp_path / "train.jsonl")

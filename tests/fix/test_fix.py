@@ -103,6 +103,7 @@ def test_fix_removes_exactly_the_planted_rows_and_the_audit_then_finds_none_of_t
         assert digest(planted[role]) == before[role]  # the originals are untouched
     assert r.stdout.splitlines()[0] == ("Removed 15 of 356 rows (DUPLICATE_EXACT 5, DUPLICATE_NEAR 4, "
                                         "TRAIN_VAL_LEAKAGE 3, MALFORMED_ROWS 2, ANSWER_TRUNCATED 1).")
+    assert (r.stdout + r.stderr).count("Removed 15 of 356 rows") == 1  # said once, not also as a log line
     assert ("The audit of the fixed config no longer finds TRAIN_VAL_LEAKAGE, MALFORMED_ROWS, DUPLICATE_EXACT, "
             "DUPLICATE_NEAR.") in r.stdout.splitlines()
     assert "still finds" not in r.stdout

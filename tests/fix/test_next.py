@@ -100,3 +100,62 @@ def test_next_steps_by_diagnosis_and_bad_run_dirs(tmp_path: Path) -> None:
     for bad in (tmp_path / "nowhere", tmp_path / "healthy" / "run.db"):
         r = invoke("next", str(bad))
         assert r.returncode == 2 and r.stderr.startswith("error:") and "Traceback" not in r.stderr, r.stderr
+
+
+def test_a_label_fault_is_a_config_change_in_every_message(tmp_path: Path) -> None:
+    """pad == eos with DataCollatorForLanguageModeling: the rows are sound, the labels are built
+    wrong. The diagnosis, the report, `next` and `fix` all say to change the data settings, and
+    none sends the user to edit the data files or to a hyperparameter."""
+    from tuneguard.data.synthetic import make_instruction_rows, write_jsonl
+
+    train = write_jsonl(make_instruction_rows(60, seed=3), tmp_path / "train.jsonl")
+    audit = [Finding(code, "error", f"{code} message", {}, f"{code} advice", None, "audit")
+             for code in ("PAD_IS_EOS", "EOS_MISSING", "PROMPT_NOT_MASKED")]
+    run = with_config_file(build_healthy(tmp_path / "padeos", findings=audit, config={
+        "data.pad_token": "eos", "data.collator": "language_modeling", "data.train_file": str(train)}))
+    means = ("Diagnosis: data fault: the rows are sound but the labels are built wrong (padding, EOS or prompt "
+             "masking, truncation): change the data settings the recommendations name first (tuneguard next "
+             "applies them); no hyperparameter change can make up for it")
+    action = ("Fix how the labels are built before changing any hyperparameter: the training ran past audit errors "
+              "(PAD_IS_EOS, EOS_MISSING, PROMPT_NOT_MASKED) that the data settings below fix (the rows themselves "
+              "need no edit), so its losses say little about the settings.")
+    assert next_steps(load_run(run)) == [{"kind": "next", "command": next_command(run)}]
+    write_report(run)
+    md = (run / "report.md").read_text("utf-8")
+    assert f"**{means}**" in md and f"- {action} (PAD_IS_EOS, EOS_MISSING, PROMPT_NOT_MASKED)" in md
+    assert "Fix the data" not in md and "tuneguard fix" not in md
+
+    # `fix`: nothing to remove, and it says where the fault is; no fix recorded for `next` to start from.
+    out = tmp_path / "fixed"
+    r = invoke("fix", str(run / "config.yaml"), "--out", str(out))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines()[0] == "Nothing needed fixing: the copies are identical to the originals."
+    assert ("The data files need no change: PAD_IS_EOS, EOS_MISSING, PROMPT_NOT_MASKED are fixed in the config's "
+            "data section, which `tuneguard next` changes.") in r.stdout.splitlines()
+    assert r.stdout.splitlines()[-1] == ("the next run, with the report's recommendations (the data files need no "
+                                         f"change): {next_command(run)}")
+    assert ("- **PROMPT_NOT_MASKED** (error): not changed: a config change (data.train_on_prompt: false, "
+            "data.collator: tuneguard)") in (out / "fix-report.md").read_text("utf-8")
+    assert not [e for e in load_run(run).events if e.get("type") == "data_fixed"]
+
+    # `next`: the same diagnosis and action, and exactly the two data settings.
+    r = invoke("next", str(run))
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == means and f"- {action} (PAD_IS_EOS, EOS_MISSING, PROMPT_NOT_MASKED)" in lines
+    assert not [ln for ln in lines if ln.startswith("Starting from") or "Fix the data" in ln]
+    assert diff_keys(run / "config.yaml", run / "next.yaml") == {"data.collator": "tuneguard", "data.pad_token": "auto"}
+
+
+def test_an_info_audit_finding_gets_no_advice_on_a_healthy_run(tmp_path: Path) -> None:
+    """Real prose has a few near copies (DUPLICATE_NEAR at info: the audit said 0 errors, 0
+    warnings): a healthy run is told nothing to do about them; at warning it is told to deduplicate."""
+    near = {"count": 2, "share": 0.006, "rows": 360, "largest_cluster": 2}
+    info = build_healthy(tmp_path / "info", findings=[Finding("DUPLICATE_NEAR", "info", "2 near copies", near,
+                                                              "Deduplicate near copies.", None, "audit")])
+    recs = recommend_for_run(load_run(info))
+    assert (recs.diagnosis.kind, recs.actions, recs.changes) == ("healthy", [], [])
+    assert next_steps(load_run(info)) == []
+    warned = build_healthy(tmp_path / "warned", findings=[Finding("DUPLICATE_NEAR", "warning", "2 near copies", near,
+                                                                  "Deduplicate near copies.", None, "audit")])
+    assert [a.codes for a in recommend_for_run(load_run(warned)).actions] == [["DUPLICATE_NEAR"]]

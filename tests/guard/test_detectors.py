@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from tuneguard.catalog import render
 from tuneguard.findings import Finding, when_text
 from tuneguard.guard import (
     EvalDivergenceDetector, GradNormDetector, LossCollapseDetector, LossSpikeDetector, MemoryDetector,
@@ -49,8 +50,23 @@ def test_collapse_motivating_case_with_its_audit_cause_halts_at_once():
     assert "not ordinary overfitting" in f.message and "each distinct row has been seen at most once" in f.message
     assert "at step 225, after 1,800 examples (0.04 passes over the 45,000 rows)" in f.message
     assert "the audit found the cause (DUPLICATE_EXACT)" in f.message
-    for cause in ("duplicate", "templated", "leaked", "pad == eos", "prompt tokens", "see DUPLICATE_EXACT"):
-        assert cause in f.recommendation
+    # The audit named the cause: the advice is about it alone, not a list of causes the data does not have.
+    assert f.recommendation == ("Fix the data, not the learning rate (a lower one only slows the collapse): "
+                                "the audit found 38% exact duplicates: see DUPLICATE_EXACT.")
+
+
+def test_collapse_on_labels_built_wrong_says_the_rows_need_no_edit():
+    pad = Finding("PAD_IS_EOS", "error", "pad is eos", {})
+    prompt = Finding("PROMPT_NOT_MASKED", "error", "prompt in labels", {})
+    det = LossCollapseDetector(floor=0.1, ratio=0.05, audit_findings=[pad, prompt])
+    [f] = collapse_feed(det, MOTIVATING, [(1, 3.64), (100, 1.9), (225, 0.005)])
+    assert f.evidence["audit_causes"] == ["PAD_IS_EOS", "PROMPT_NOT_MASKED"]
+    assert f.recommendation == (
+        "Fix how the labels are built, not the learning rate (a lower one only slows the collapse): the audit found "
+        "pad == eos (EOS masked out of the labels): see PAD_IS_EOS; the audit found prompt tokens in the labels: see "
+        "PROMPT_NOT_MASKED; the rows themselves need no edit: the data settings those findings name fix it "
+        "(`tuneguard next` proposes them).")
+    assert render(f.text["recommendation"], "th").startswith("แก้วิธีสร้าง labels ไม่ใช่ learning rate")
 
 
 def test_collapse_of_repeated_rows_is_named_past_the_first_pass():

@@ -241,3 +241,50 @@ def test_forced_run_halts_early_with_loss_collapse_naming_the_duplicates(collaps
     assert "**Diagnosis: data fault" in report
     assert (f"Deduplicate the training data: remove the exact duplicate rows (326 in the audit) from "
             f"{collapse.config.parent / 'train.jsonl'}") in report
+
+
+def test_audit_guard_report_next_and_fix_tell_one_story_about_the_duplicates(collapse: Run, tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The forced run's every message names the same cause (the duplicated rows) and the same
+    action (fix the data, not a hyperparameter), and the commands they print run as printed,
+    from another folder: `fix` removes the copies and `next` then changes the data file alone."""
+    import shlex
+
+    from tuneguard.nextrun import fix_command, next_command
+    from tuneguard.report.recommend import recommend_for_run
+    from tuneguard.report.rundata import load_run
+
+    assert collapse.result.returncode == 1, collapse.output[-4000:]
+    audit = {f.code: f.severity for f in findings_of(collapse.run, "audit")}
+    (guard,) = [f for f in findings_of(collapse.run, "guard") if f.code == "LOSS_COLLAPSE"]
+    recs = recommend_for_run(load_run(collapse.run))
+    assert audit["DUPLICATE_EXACT"] == "error" and guard.evidence["audit_causes"][0] == "DUPLICATE_EXACT"
+    assert (recs.diagnosis.kind, recs.diagnosis.codes[0]) == ("data_fault", "DUPLICATE_EXACT")
+    assert str(recs.actions[0].text).startswith("Fix the data faults the audit found (DUPLICATE_EXACT, LOW_DIVERSITY, "
+                                                "TRAIN_VAL_LEAKAGE) before changing hyperparameters")
+    assert not [c for c in recs.changes if c.key.startswith(("train.", "lora."))]
+    # No message proposes the team's wrong guess of the worst day.
+    report = (collapse.run / "report.md").read_text("utf-8")
+    for text in (guard.recommendation, report):
+        assert "lower the learning rate" not in text.lower() and "pad == eos" not in text
+
+    monkeypatch.chdir(tmp_path)  # the commands name absolute paths: they run from anywhere
+    r = invoke("next", str(collapse.run))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[2:] == [
+        "Fix the data first (DUPLICATE_EXACT, TRAIN_VAL_LEAKAGE): changing hyperparameters would not help while "
+        "the model memorises repeated or leaked rows. Run:", f"  {fix_command(collapse.run)}", "then:",
+        f"  {next_command(collapse.run)}"]
+    assert not (collapse.run / "next.yaml").exists()
+    r = invoke(*shlex.split(fix_command(collapse.run))[1:])
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.splitlines()
+    assert out[0] == f"Removed {COPIES} of 408 rows (DUPLICATE_EXACT {COPIES})." and out[-1].endswith(next_command(collapse.run))
+    assert "The audit of the fixed config no longer finds DUPLICATE_EXACT, TRAIN_VAL_LEAKAGE, LOW_DIVERSITY." in out
+    r = invoke("next", str(collapse.run))
+    assert r.returncode == 0, r.stderr
+    # The next config trains the cleaned file with this run's hyperparameters.
+    nxt = yaml.safe_load((collapse.run / "next.yaml").read_text("utf-8"))
+    this = yaml.safe_load((collapse.run / "config.yaml").read_text("utf-8"))
+    assert (nxt["train"], nxt["lora"]) == (this["train"], this["lora"])
+    assert nxt["data"]["train_file"] == str(collapse.run.parent / "run-fixed-data" / "train.jsonl")

@@ -328,3 +328,16 @@ def test_bad_payload_is_recorded_not_raised(http_server, store, make_cfg) -> Non
     assert n.close(timeout=10)
     assert [b["title"] for b in ep.bodies] == ["Training finished · r"]
     assert "could not render" in store.events("notify_failed")[0]["payload"]["reason"]
+
+
+def test_a_redacted_url_from_a_saved_config_says_how_to_give_it_again() -> None:
+    """`next --train` and `fix` configs hold notify.urls redacted (json://***): the skip says
+    that, not that apprise does not know the URL."""
+    from tuneguard.notify.delivery import Delivery, skip_reason
+    from tuneguard.notify.secrets import Scrubber
+
+    delivery = Delivery(["json://***", "nosuchscheme://x"], timeout_s=5, scrub=Scrubber([], []))
+    assert [(b.label, skip_reason(b)) for b in delivery.invalid] == [
+        ("json://***", "it was redacted (***) when the config was saved: give it again with --set "
+                       "'notify.urls=[\"...\"]', or keep it in an environment variable (${VAR}) in the config"),
+        ("nosuchscheme://***", "apprise does not recognise this URL")]

@@ -286,8 +286,11 @@ GUARD: dict[str, dict[str, str]] = {
         "en": "Training loss {change} ({rule}) {when}, and the audit found the cause ({causes}): {meaning}",
         "th": "ค่า loss การฝึก{change} ({rule}) {when} และการตรวจข้อมูลพบสาเหตุ ({causes}): {meaning}"},
     "LOSS_COLLAPSE.fault.rec": {
-        "en": "Fix the data, not the learning rate (a lower one only slows the collapse): {links}. Suspected causes: {suspected}.",
-        "th": "แก้ข้อมูล ไม่ใช่ learning rate (ลด learning rate แค่ทำให้ loss ดิ่งช้าลง) {links} สาเหตุที่เป็นไปได้: {suspected}"},
+        "en": "Fix the data, not the learning rate (a lower one only slows the collapse): {links}.",
+        "th": "แก้ข้อมูล ไม่ใช่ learning rate (ลด learning rate แค่ทำให้ loss ดิ่งช้าลง) {links}"},
+    "LOSS_COLLAPSE.fault.rec.labels": {
+        "en": "Fix how the labels are built, not the learning rate (a lower one only slows the collapse): {links}; the rows themselves need no edit: the data settings those findings name fix it (`tuneguard next` proposes them).",
+        "th": "แก้วิธีสร้าง labels ไม่ใช่ learning rate (ลด learning rate แค่ทำให้ loss ดิ่งช้าลง) {links} แถวข้อมูลไม่ต้องแก้ ค่าตั้งในส่วน data ที่สิ่งที่การตรวจพบระบุไว้จะแก้ปัญหานี้ (`tuneguard next` เสนอให้)"},
     "LOSS_COLLAPSE.audit.not_errors": {
         "en": "the audit's findings ({codes}) are not errors",
         "th": "สิ่งที่การตรวจข้อมูลพบ ({codes}) ไม่ถึงระดับข้อผิดพลาด"},

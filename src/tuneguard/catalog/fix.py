@@ -72,8 +72,8 @@ _FIX: dict[str, dict[str, str]] = {
         "en": "a config change (data.pad_token, data.collator): `tuneguard next` or the report proposes it",
         "th": "ต้องเปลี่ยน config (data.pad_token, data.collator) ซึ่ง `tuneguard next` หรือรายงานเสนอให้แล้ว"},
     "left.PROMPT_NOT_MASKED": {
-        "en": "a config change (data.train_on_prompt: false): `tuneguard next` or the report proposes it",
-        "th": "ต้องเปลี่ยน config (data.train_on_prompt: false) ซึ่ง `tuneguard next` หรือรายงานเสนอให้แล้ว"},
+        "en": "a config change (data.train_on_prompt: false, data.collator: tuneguard): `tuneguard next` or the report proposes it",
+        "th": "ต้องเปลี่ยน config (data.train_on_prompt: false, data.collator: tuneguard) ซึ่ง `tuneguard next` หรือรายงานเสนอให้แล้ว"},
     "left.TOKENIZER_MISMATCH": {
         "en": "end the prompt templates with a newline, or use the model's own tokenizer",
         "th": "ให้จบ prompt template ด้วยการขึ้นบรรทัดใหม่ หรือใช้ tokenizer ของโมเดลเอง"},
@@ -118,6 +118,12 @@ _FIX: dict[str, dict[str, str]] = {
     "next.run": {
         "en": "the next run, on the cleaned data, with the report's other recommendations",
         "th": "การรันถัดไปด้วยข้อมูลที่แก้แล้ว พร้อมคำแนะนำอื่นจากรายงาน"},
+    "next.run_same": {
+        "en": "the next run, with the report's recommendations (the data files need no change)",
+        "th": "การรันถัดไปตามคำแนะนำในรายงาน (ไฟล์ข้อมูลไม่ต้องแก้)"},
+    "config_only": {
+        "en": "The data files need no change: {codes} are fixed in the config's data section, which `tuneguard next` changes.",
+        "th": "ไฟล์ข้อมูลไม่ต้องแก้: {codes} แก้ได้ด้วยค่าตั้งในส่วน data ของ config ซึ่ง `tuneguard next` เปลี่ยนให้"},
     "next.audit": {"en": "check the cleaned data", "th": "ตรวจข้อมูลที่แก้แล้ว"},
     "next.train": {"en": "train on it", "th": "ฝึกด้วยข้อมูลนี้"},
 }

@@ -405,6 +405,12 @@ _ADVICE: dict[str, dict[str, str]] = {
     "data_fault.audit": {
         "en": "Fix the data faults the audit found ({codes}) before changing hyperparameters: a loss that collapses early is memorising repeated or leaked text, not learning; a lower learning rate would only slow the collapse down.",
         "th": "แก้ข้อบกพร่องของข้อมูลที่การตรวจพบ ({codes}) ก่อนเปลี่ยน hyperparameter ค่า loss ที่ดิ่งตั้งแต่ต้นคือการจำข้อความที่ซ้ำหรือรั่ว ไม่ใช่การเรียนรู้ การลด learning rate แค่ทำให้ loss ดิ่งช้าลง"},
+    "data_fault.forced.labels": {
+        "en": "Fix how the labels are built before changing any hyperparameter: the training ran past audit errors ({codes}) that the data settings below fix (the rows themselves need no edit), so its losses say little about the settings.",
+        "th": "แก้วิธีสร้าง labels ก่อนเปลี่ยน hyperparameter ใด ๆ การฝึกนี้ข้ามข้อผิดพลาดจากการตรวจข้อมูล ({codes}) ซึ่งค่าตั้งในส่วน data ด้านล่างแก้ได้ (แถวข้อมูลไม่ต้องแก้) ค่า loss จึงบอกอะไรเกี่ยวกับค่าตั้งได้น้อย"},
+    "data_fault.audit.labels": {
+        "en": "Fix how the labels are built ({codes}) with the data settings below before changing hyperparameters (the rows themselves need no edit): a loss that collapses early on padding, EOS or prompt tokens measures the pipeline, not learning; a lower learning rate would only slow the collapse down.",
+        "th": "แก้วิธีสร้าง labels ({codes}) ด้วยค่าตั้งในส่วน data ด้านล่างก่อนเปลี่ยน hyperparameter (แถวข้อมูลไม่ต้องแก้) ค่า loss ที่ดิ่งตั้งแต่ต้นบน token ของ padding, EOS หรือ prompt วัดท่อประมวลผลข้อมูล ไม่ใช่การเรียนรู้ การลด learning rate แค่ทำให้ loss ดิ่งช้าลง"},
     "data_fault.collapse": {
         "en": "Fix the data before changing hyperparameters: an early collapse means duplicated, templated or leaked rows, or unmasked prompts; run `tuneguard audit CONFIG`, and see the LOSS_COLLAPSE finding for what to look for.",
         "th": "แก้ข้อมูลก่อนเปลี่ยน hyperparameter ค่า loss ที่ดิ่งตั้งแต่ต้นแปลว่ามีแถวซ้ำ แถวจากแม่แบบ แถวที่รั่ว หรือ prompt ที่ไม่ได้ mask ใน labels ให้รัน `tuneguard audit CONFIG` และดู LOSS_COLLAPSE ว่าต้องหาอะไร"},

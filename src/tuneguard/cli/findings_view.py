@@ -49,6 +49,15 @@ def _value(k: str, v: Any) -> str:
     return num(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
 
 
+def _over_splits(ev: dict[str, Any]) -> bool:
+    """Whether evidence `share` (TRAIN_VAL_LEAKAGE's) counts more rows than one split's."""
+    splits, share, count = ev.get("splits"), ev.get("share"), ev.get("count")
+    if not isinstance(splits, dict) or not splits or not isinstance(share, float) or not share or not count:
+        return False
+    listed = sum(int(sp.get("rows", 0)) for sp in splits.values() if isinstance(sp, dict))
+    return len(splits) > 1 or round(count / share) != listed
+
+
 def evidence_lines(ev: dict[str, Any], width: int = 3) -> list[str]:
     """A few `key: value` lines of a finding's evidence: key numbers, then example rows."""
     lines: list[str] = []
@@ -61,7 +70,10 @@ def evidence_lines(ev: dict[str, Any], width: int = 3) -> list[str]:
                 more = f" (+{len(v) - width * 3} more)" if len(v) > width * 3 else ""
                 lines.append(f"{k}: {', '.join(v[:width * 3])}{more}")
             continue
-        lines.append(f"{k}: {_value(k, v)}")
+        # A leak's share is over the validation and test rows together (its message gives each
+        # split's own): said, so that "24 of 24 validation rows" beside "share: 75.0%" adds up.
+        together = " of the validation and test rows together" if k == "share" and _over_splits(ev) else ""
+        lines.append(f"{k}: {_value(k, v)}{together}")
     rows_listed = isinstance(ev.get("rows"), list) and bool(ev["rows"])
     for k in LIST_FIELDS:
         if k == "examples" and rows_listed:  # the rows are named already; the message says why

@@ -33,7 +33,8 @@ def fix(
     cfg = load_or_exit(config, set_)
     from tuneguard.cli.errors import user_errors
     from tuneguard.fix import run_fix
-    from tuneguard.catalog import render
+    from tuneguard.catalog import T, render
+    from tuneguard.findings import LABEL_CODES
     from tuneguard.fix.account import by_code, summary
 
     try:
@@ -53,6 +54,10 @@ def fix(
                 "listed in fix-report.md; --truncation drop removes them")
     for n in plan.notes + result.notes:
         note(render(n))
+    labels = [c for c in dict.fromkeys(f.code for f in result.before if f.severity in ("warning", "error"))
+              if c in LABEL_CODES]
+    if labels and not plan.removed():
+        c.print(render(T("fix.config_only", codes=", ".join(labels))))
     if result.resolved:
         c.print(styled((f"The audit of the fixed config no longer finds {', '.join(result.resolved)}.", "green")))
     if result.remaining:

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from tuneguard.config.hints import unknown_key_hint
 from tuneguard.config.schema import Config, cross_field_problems
 from tuneguard.errors import UsageError
 
@@ -44,9 +45,17 @@ def preset_names() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
+def _close_preset(name: str) -> str:
+    """"did you mean NAME? " for a misspelt preset, else ""."""
+    import difflib
+
+    close = difflib.get_close_matches(name, preset_names(), n=1)
+    return f"did you mean {close[0]}? " if close else ""
+
+
 def preset_text(name: str) -> str:
     if name not in preset_names():
-        raise ConfigError([f"unknown preset {name!r}; available: {', '.join(preset_names())}"])
+        raise ConfigError([f"unknown preset {name!r}; {_close_preset(name)}available: {', '.join(preset_names())}"])
     return (resources.files("tuneguard.config") / "presets" / f"{name}.yaml").read_text("utf-8")
 
 
@@ -64,13 +73,24 @@ class _SafeNoAliasLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's error as one line a person reads: where, then what (its own text names the
+    parsed stream "<unicode string>", which says nothing to the user)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is None or not problem:
+        return str(exc).replace("\n", " ")
+    context = getattr(exc, "context", None)
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" + (f" ({context})" if context else "")
+
+
 def parse_yaml(text: str, source: str) -> dict[str, Any]:
     if len(text.encode("utf-8", "replace")) > MAX_CONFIG_BYTES:
         raise ConfigError([f"{source} is larger than {MAX_CONFIG_BYTES} bytes; is it really a config?"])
     try:
         data = yaml.load(text, Loader=_SafeNoAliasLoader)  # noqa: S506 - safe loader subclass
     except yaml.YAMLError as exc:
-        msg = str(exc).replace("\n", " ")
+        msg = _yaml_problem(exc)
         if "could not determine a constructor" in msg:
             msg = "YAML tags such as !!python/object are not allowed (safe loading only): " + msg
         raise ConfigError([f"{source} is not valid YAML: {msg}"]) from None
@@ -126,14 +146,14 @@ def read_source_explicit(name_or_path: str) -> tuple[dict[str, Any], str, set[st
             merged = parse_yaml(preset_text(base), f"preset {base}")
             deep_merge(merged, raw)
             raw = merged
-        _resolve_relative_paths(raw, path.parent)
+        _resolve_relative_paths(raw, path.parent.absolute())
         return raw, str(path), explicit
     if name_or_path in preset_names():
         raw = parse_yaml(preset_text(name_or_path), f"preset {name_or_path}")
         raw.pop("preset", None)
         return raw, f"preset {name_or_path}", None
     raise ConfigError([f"{name_or_path!r} is neither a config file nor a preset; "
-                       f"presets: {', '.join(preset_names())}"])
+                       f"{_close_preset(name_or_path)}presets: {', '.join(preset_names())}"])
 
 
 def flat_keys(d: Any, prefix: str = "") -> list[str]:
@@ -231,15 +251,10 @@ def _describe(err: Mapping[str, Any], raw: dict[str, Any]) -> str:
     loc = err["loc"]
     field = _fmt_loc(loc)
     if err["type"] == "extra_forbidden":
-        section_model = _section_fields(loc[:-1])
-        hint = ""
-        if section_model:
-            import difflib
-
-            close = difflib.get_close_matches(str(loc[-1]), section_model, n=1)
-            hint = f"; did you mean {'.'.join(map(str, loc[:-1] + (close[0],)))}?" if close else \
-                f"; known keys: {', '.join(section_model)}"
-        return f"{field} is not a known key{hint}"
+        sections = {sec: _section_fields((sec,)) for sec in Config.model_fields}
+        sections[""] = list(Config.model_fields)
+        sections[_fmt_loc(loc[:-1])] = _section_fields(loc[:-1])
+        return f"{field} is not a known key{unknown_key_hint(loc, _lookup(raw, loc), sections)}"
     value = _lookup(raw, loc)
     shown = _redact_value(field, value)
     msg = err["msg"]  # "Value error, unknown guard code(s) ['X']": keep the codes' case

@@ -101,10 +101,11 @@ def _config_text(cfg: Config, source: str, plan: FixPlan, names: dict[str, str])
     return "\n".join(head) + "\n" + dump_yaml(d), notes
 
 
-def next_commands(config: Path, run_dir: Path | None) -> list[tuple[Spec, str]]:
-    """What to run after the fix: `next` for a run's data, else audit and train the fixed config."""
+def next_commands(config: Path, run_dir: Path | None, removed: bool = True) -> list[tuple[Spec, str]]:
+    """What to run after the fix: `next` for a run's data (on the cleaned data, or, when no row
+    was removed, on the run's own), else audit and train the fixed config."""
     if run_dir is not None:
-        return [(T("fix.next.run"), next_command(run_dir))]
+        return [(T("fix.next.run" if removed else "fix.next.run_same"), next_command(run_dir))]
     return [(T("fix.next.audit"), shlex.join(["tuneguard", "audit", str(config)])),
             (T("fix.next.train"), shlex.join(["tuneguard", "train", str(config)]))]
 
@@ -142,7 +143,7 @@ def run_fix(cfg: Config, source: str, out: Path, truncation: str = "keep", token
     text, notes = _config_text(cfg, source, plan, names)
     run_dir = run_dir_of(source)
     final_config = out / CONFIG_NAME
-    commands = next_commands(final_config.absolute(), run_dir.absolute() if run_dir else None)
+    commands = next_commands(final_config.absolute(), run_dir.absolute() if run_dir else None, bool(plan.removed()))
     with staged(out) as tmp:
         for f in plan.files:
             if f.role in names:
@@ -153,8 +154,11 @@ def run_fix(cfg: Config, source: str, out: Path, truncation: str = "keep", token
         report = account.render(plan, source, before, after, names, notes, language)
         report += f"\n{say('fix.h.next', language)}\n\n" + account.next_block(commands, language) + "\n"
         (tmp / REPORT_NAME).write_text(report, "utf-8")
-    log.info("fix: %s", account.summary(plan))
+    # Debug: the CLI prints the same sentence first; at info the user read it twice.
+    log.debug("fix: %s", account.summary(plan))
     result = FixResult(plan, before, after, out, final_config, names, notes, run_dir, commands)
-    if run_dir is not None:
+    # Identical copies are no fix: recorded, they would make `next` start from them and show
+    # the data files as changed while the config changes the run needs are all that differ.
+    if run_dir is not None and plan.removed():
         _record(run_dir, final_config.absolute(), out.absolute(), plan, source, result.resolved)
     return result

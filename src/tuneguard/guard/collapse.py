@@ -62,7 +62,7 @@ import math
 from typing import Iterable
 
 from tuneguard.catalog import J, Spec, T
-from tuneguard.findings import Finding
+from tuneguard.findings import LABEL_CODES, Finding
 from tuneguard.guard.episode import Episode, is_finite
 from tuneguard.guard.seen import Seen
 
@@ -272,8 +272,11 @@ class LossCollapseDetector:
                    T("LOSS_COLLAPSE.meaning.once"))
         message = T("LOSS_COLLAPSE.fault", change=self._change(step, loss), rule=rule,
                     when=self._when(step, seen, epoch), causes=", ".join(causes), meaning=meaning)
-        recommendation = T("LOSS_COLLAPSE.fault.rec", links=J("join.semi", links),
-                           suspected=T("LOSS_COLLAPSE.suspected"))
+        # The audit named the cause: the generic list of suspects would only add causes the data
+        # does not have. A fault in how the labels are built is fixed in the config, not the rows.
+        labels = bool(causes) and set(causes) <= set(LABEL_CODES)
+        recommendation = T("LOSS_COLLAPSE.fault.rec.labels" if labels else "LOSS_COLLAPSE.fault.rec",
+                           links=J("join.semi", links))
         evidence = {**self._base_evidence(step, seen, epoch, loss), "audit_findings": codes, "audit_causes": causes,
                     "window": why, "verdict": "fault: audit"}
         return Finding.said(self.code, "error", message, recommendation, evidence, step=step, source="guard")

@@ -21,7 +21,7 @@ import apprise
 
 from tuneguard.notify import http_observer
 from tuneguard.notify.messages import LINE_TEXT_LIMIT, Message
-from tuneguard.notify.secrets import Scrubber, target_label
+from tuneguard.notify.secrets import SECRET_MARK, Scrubber, target_label
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +40,16 @@ class Rejected:
 
     label: str
     form: str | None = None
+    redacted: bool = False  # the URL is a saved config's redacted copy (its secret part is ***)
 
 
 def skip_reason(bad: Rejected) -> str:
     """Why a notification URL is skipped, in one line without its secrets."""
+    if bad.redacted:
+        # A config tuneguard saved (a run's, `fix`'s or `next`'s) holds URLs redacted: the
+        # user must give the real one again, which "apprise does not recognise" did not say.
+        return ("it was redacted (***) when the config was saved: give it again with --set "
+                "'notify.urls=[\"...\"]', or keep it in an environment variable (${VAR}) in the config")
     if bad.form:
         return f"{bad.label} names no one to send to: write it {bad.form}"
     return "apprise does not recognise this URL"
@@ -125,7 +131,7 @@ class Delivery:
             log.debug("apprise failed to load %s: %s", label, self._scrub(exc))
             plugin = None
         if plugin is None:
-            self.invalid.append(Rejected(label))
+            self.invalid.append(Rejected(label, redacted=SECRET_MARK in url))
             return
         if len(plugin) == 0:  # apprise's count of recipients: a line:// URL without its user id
             self.invalid.append(Rejected(label, recipient_form(_scheme(url), plugin)))

@@ -305,9 +305,10 @@ def A(key: str, /, **params: Any) -> Spec:
 def _data_fault(ctx: Context) -> Out:
     codes = ctx.diagnosis.codes
     audit = sorted({f.code for f in ctx.findings if f.source == "audit" and f.severity in ("error", "warning")})
+    labels = ".labels" if ctx.diagnosis.labels_only() else ""
     if "LOSS_COLLAPSE" not in codes:
-        return [], [Action(A("data_fault.forced", codes=", ".join(codes)), codes)]
-    text = A("data_fault.audit", codes=", ".join(audit)) if audit else A("data_fault.collapse")
+        return [], [Action(A(f"data_fault.forced{labels}", codes=", ".join(codes)), codes)]
+    text = A(f"data_fault.audit{labels}", codes=", ".join(audit)) if audit else A("data_fault.collapse")
     return [], [Action(text, ["LOSS_COLLAPSE"])]
 
 
@@ -623,7 +624,9 @@ def recommend(findings: list[Finding], config: dict[str, Any], run: RunData | No
     ctx = Context(config, diagnosis, list(findings), limits, list(run.events) if run else [])
     ordered = sorted(findings, key=lambda f: (-SEVERITY_ORDER.get(f.severity, 0), f.step if f.step is not None else -1))
     outputs: list[Out] = [PLAYBOOK[diagnosis.kind](ctx)]
-    outputs += [DATA_FIXES[f.code](f, ctx) for f in ordered if f.code in DATA_FIXES]
+    # An audit finding at info is a fact (the audit printed "0 error(s), 0 warning(s)"): advising
+    # to act on it would contradict the audit and a healthy diagnosis.
+    outputs += [DATA_FIXES[f.code](f, ctx) for f in ordered if f.code in DATA_FIXES and f.severity != "info"]
     outputs += [OTHER_FIXES[f.code](f, ctx) for f in ordered if f.code in OTHER_FIXES]
 
     changes: dict[str, Change] = {}
