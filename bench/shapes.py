@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import argparse
 import copy
-import dataclasses
 import gettext
-import gzip
 import json
 import logging
 import random
@@ -34,6 +32,9 @@ import sysconfig
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+from manpages import read_pages  # noqa: E402 - the bench folder's own module
 
 log = logging.getLogger("bench.shapes")
 SITE = Path(sysconfig.get_paths()["purelib"])
@@ -62,54 +63,10 @@ def mo_pairs(lang: str, min_words: int = 3, max_words: int = 30) -> list[tuple[s
     return sorted(seen.items())
 
 
-_ROFF = [(re.compile(r"\\f[BIRP]"), ""), (re.compile(r"\\-"), "-"), (re.compile(r"\\\(.."), ""),
-         (re.compile(r"\\[&|^]"), ""), (re.compile(r"\\e"), "\\"), (re.compile(r"\\s[-+]?\d"), "")]
-
-
-def unroff(text: str) -> str:
-    for pat, rep in _ROFF:
-        text = pat.sub(lambda _m, r=rep: r, text)
-    return " ".join(text.split())
-
-
 def man_pages(sections: str = "123458", limit: int = 6000) -> list[dict[str, Any]]:
     """Manual pages: name, section, the NAME line's summary, and DESCRIPTION as one text."""
-    pages = []
-    for sec in sections:
-        for path in sorted(Path(f"/usr/share/man/man{sec}").glob("*.gz"))[:limit]:
-            if path.is_symlink():
-                continue
-            try:
-                raw = gzip.decompress(path.read_bytes()).decode("utf-8", "replace")
-            except (OSError, EOFError):
-                continue
-            if raw.startswith(".so "):
-                continue
-            section, name_lines, desc = None, [], []
-            for line in raw.splitlines():
-                if line.startswith(".SH"):
-                    section = line[3:].strip().strip('"').upper()
-                    continue
-                if line.startswith(('.\\"', "'")):
-                    continue
-                if line.startswith("."):
-                    m = re.match(r"^\.(B|I|BR|IR|RB|RI|BI|IB)\s+(.*)$", line)
-                    if not m:
-                        continue
-                    line = m.group(2).replace('"', "")
-                if section == "NAME":
-                    name_lines.append(line)
-                elif section == "DESCRIPTION":
-                    desc.append(line)
-            name = unroff(" ".join(name_lines))
-            if " - " not in name:
-                continue
-            summary = name.split(" - ", 1)[1].strip()
-            if len(summary.split()) < 3:
-                continue
-            pages.append({"name": path.name.split(".")[0], "section": sec, "summary": summary,
-                          "description": unroff(" ".join(desc))})
-    return pages
+    return [{"name": p.name, "section": p.section, "summary": p.summary, "description": p.description}
+            for p in read_pages(Path("/usr/share/man"), sections, limit) if len(p.summary.split()) >= 3]
 
 
 def py_files(packages: list[str], min_lines: int = 15, max_lines: int = 120) -> list[tuple[str, str]]:
