@@ -229,6 +229,7 @@ class NearDuplicates:
     candidates: int          # LSH candidate pairs before verification
     bands: int
     rows: int
+    short_pairs: int = 0     # of the pairs, those found only as short rows one word edit apart
 
     def clusters(self, n: int, nodes: np.ndarray | None = None) -> list[list[int]]:
         """Connected components (size >= 2) of the pair graph, optionally restricted to `nodes`

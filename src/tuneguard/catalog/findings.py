@@ -431,6 +431,15 @@ GUARD: dict[str, dict[str, str]] = {
     "THROUGHPUT_DROP.found": {
         "en": "Throughput fell to {tps:,.0f} tokens/s at step {step}, {ratio:.0%} of its running median {median:,.0f} (limit {limit:.0%}), for {slow:.1f} s of training.",
         "th": "ความเร็วลดลงเหลือ {tps:,.0f} token/วินาที ที่ step {step} คิดเป็น {ratio:.0%} ของค่ามัธยฐานที่ผ่านมา ({median:,.0f}) (เกณฑ์ {limit:.0%}) เป็นเวลา {slow:.1f} วินาทีของการฝึก"},
+    "THROUGHPUT_DROP.recovered": {
+        "en": "Throughput fell to {worst:,.0f} tokens/s from step {first}, {ratio:.0%} of its running median {median:,.0f}, for {slow:.1f} s of training, and recovered at step {step}.",
+        "th": "ความเร็วลดลงเหลือ {worst:,.0f} token/วินาที ตั้งแต่ step {first} คิดเป็น {ratio:.0%} ของค่ามัธยฐานที่ผ่านมา ({median:,.0f}) เป็นเวลา {slow:.1f} วินาทีของการฝึก แล้วกลับมาปกติที่ step {step}"},
+    "THROUGHPUT_DROP.cause.cpu": {
+        "en": " Other processes kept {cores:.1f} of the {total} CPU cores busy meanwhile: the likely cause.",
+        "th": " ระหว่างนั้นโปรเซสอื่นใช้ CPU ไป {cores:.1f} จาก {total} คอร์ ซึ่งน่าจะเป็นสาเหตุ"},
+    "THROUGHPUT_DROP.cpu.rec": {
+        "en": "Find the processes sharing the CPU (`top`, or `ps -eo pcpu,args --sort=-pcpu`) and let them finish or move them elsewhere; on a shared machine, train when it is quiet or ask for dedicated cores.",
+        "th": "หาโปรเซสที่ใช้ CPU ร่วมอยู่ (`top` หรือ `ps -eo pcpu,args --sort=-pcpu`) แล้วรอให้เสร็จหรือย้ายไปที่อื่น ถ้าเป็นเครื่องที่ใช้ร่วมกัน ให้ฝึกตอนที่เครื่องว่างหรือขอคอร์ที่ใช้เฉพาะ"},
     "THROUGHPUT_DROP.found.rec": {
         "en": "Look for other processes on the accelerator or CPU, thermal throttling, a slow data disk, or memory swapping; padded batching wastes compute on padding (data.batching: token_budget).",
         "th": "หาโปรเซสอื่นที่ใช้ GPU หรือ CPU อยู่ เครื่องร้อนจนลดความเร็ว ดิสก์ข้อมูลช้า หรือการ swap หน่วยความจำ การจัด batch แบบ padding เสียการคำนวณไปกับ padding (data.batching: token_budget)"},
