@@ -49,6 +49,12 @@ def long_enough(threshold: float) -> int:
     return math.ceil(4 / (1.0 - threshold) - 1e-9) if threshold < 1 else 1 << 30
 
 
+def short_limit(ngram: int, threshold: float) -> int:
+    """Rows with fewer words than this lose a one-word near copy under n-gram MinHash: a
+    substitution mid-row gives Jaccard (L - 2n + 1) / (L + 1) < threshold (49 at 5, 0.8)."""
+    return math.ceil((2 * ngram - 1 + threshold) / (1.0 - threshold) - 1e-9) if threshold < 1 else 1 << 30
+
+
 def _position_hash(whash: np.ndarray, pos: np.ndarray) -> np.ndarray:
     """A 64-bit value per (word, position) pair; sums of them over a sequence are its key."""
     x = whash ^ (pos.astype(np.uint64) * _GOLDEN)
