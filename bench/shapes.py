@@ -215,9 +215,9 @@ def twins(rows: list[dict[str, str]], seed: int) -> dict[str, dict[str, Any]]:
     rng.shuffle(near)
     cut = len(rows) // 10
     val = rows[:cut] + [dict(r) for r in rng.sample(rows[cut:], 20)]
-    return {"exact": {"rows": exact, "expect": "DUPLICATE_EXACT"},
-            "near": {"rows": near, "expect": "DUPLICATE_NEAR"},
-            "leak": {"rows": rows[cut:], "validation": val, "expect": "TRAIN_VAL_LEAKAGE"}}
+    return {"exact": {"rows": exact, "expect": "DUPLICATE_EXACT", "planted": k},
+            "near": {"rows": near, "expect": "DUPLICATE_NEAR", "planted": k},
+            "leak": {"rows": rows[cut:], "validation": val, "expect": "TRAIN_VAL_LEAKAGE", "planted": 20}}
 
 
 # --- the audit ------------------------------------------------------------------------------------------
@@ -254,6 +254,7 @@ def audit_set(workdir: Path, rows: list[dict], validation: list[dict] | None, da
     result = run_audit(cfg, prepare_data(cfg.data, tok), tok)
     return {"rows": len(rows), "task": result.stats["task"]["shape"], "task_reason": result.stats["task"]["reason"],
             "findings": {f.code: f.severity for f in result.findings},
+            "counts": {f.code: f.evidence.get("count") for f in result.findings},
             "messages": {f.code: f.message for f in result.findings},
             "seconds": round(time.perf_counter() - t, 2)}
 
@@ -294,13 +295,14 @@ def main() -> int:
         if args.only and name not in args.only:
             continue
         res = audit_set(args.workdir / name, s["rows"], None, s.get("data", {}), tokenizer, preset)
-        recall = {}
+        recall, found = {}, {}
         if not args.no_twins:
             for tname, tw in twins(s["rows"], args.seed).items():
                 r = audit_set(args.workdir / f"{name}-{tname}", tw["rows"], tw.get("validation"), s.get("data", {}),
                               tokenizer, preset)
                 recall[tname] = r["findings"].get(tw["expect"], "MISSED")
-        res["recall"] = recall
+                found[tname] = {"planted": tw["planted"], "found": r["counts"].get(tw["expect"]) or 0}
+        res["recall"], res["found"] = recall, found
         results[name] = res
         print(f"{name:24s} {res['rows']:5d} rows  task {res['task']:14s} {cell(res['findings'])}"
               f"  | planted: {', '.join(f'{k} {v}' for k, v in recall.items())}", flush=True)

@@ -109,11 +109,14 @@ def _bucket_pairs(keys: np.ndarray, texts: np.ndarray) -> np.ndarray:
     return np.unique(pairs, axis=0) if len(pairs) else pairs
 
 
-def _similar(a: list[str], b: list[str], threshold: float) -> float | None:
+def _similar(a: list[str], b: list[str], threshold: float, a_prompt: int = 0, b_prompt: int = 0) -> float | None:
     """difflib's ratio of two word sequences when they are a near copy, else None: exactly one
     word edit apart, a ratio of at least `threshold`, no digit in the word that differs, and,
-    in a row of fewer than `long_enough(threshold)` words (20), only a misspelling (a substituted
-    word spelled alike: SUBSTITUTE_SPELLING of its characters).
+    where the part it is in (the prompt: the first `a_prompt` / `b_prompt` words, or the answer)
+    has fewer than `long_enough(threshold)` words (20), only a misspelling (a substituted word
+    spelled alike: SUBSTITUTE_SPELLING of its characters). A 7-word question with its subject
+    replaced is another question even when both carry the same long canned answer (that is
+    LOW_DIVERSITY's finding).
 
     Why so strict under 20 words: there one word is often the item. Measured on manual-page summaries
     (bench/shapes.py), one-word differences are different pages far more often than copies:
@@ -129,24 +132,27 @@ def _similar(a: list[str], b: list[str], threshold: float) -> float | None:
     changed = a[i1:i2] + b[j1:j2]
     if len(changed) > 2 or any(ch.isdigit() for w in changed for ch in w):
         return None
-    if min(len(a), len(b)) >= long_enough(threshold):
+    in_prompt = i1 < a_prompt or j1 < b_prompt
+    part = min(a_prompt, b_prompt) if in_prompt else min(len(a) - a_prompt, len(b) - b_prompt)
+    if part >= long_enough(threshold):
         return ratio
     if tag == "replace" and difflib.SequenceMatcher(None, changed[0], changed[1]).ratio() >= SUBSTITUTE_SPELLING:
         return ratio
     return None
 
 
-def short_near_pairs(texts: Sequence[str], threshold: float, ngram: int,
-                     to_words: Callable[[str], list[str]]) -> tuple[np.ndarray, np.ndarray, int]:
+def short_near_pairs(texts: Sequence[str], threshold: float, ngram: int, to_words: Callable[[str], list[str]],
+                     sep: str = "\x1f") -> tuple[np.ndarray, np.ndarray, int]:
     """(pairs i < j, similarities, candidates) of the texts shorter than `short_limit` words
-    that are one word edit apart (see the module's docstring)."""
+    that are one word edit apart (see the module's docstring); `sep` ends a text's prompt."""
     limit = short_limit(ngram, threshold)
-    idx, wl = [], []
+    idx, wl, prompt_words = [], [], []
     for i, t in enumerate(texts):
         w = to_words(t)
         if 0 < len(w) < limit:
             idx.append(i)
             wl.append(w)
+            prompt_words.append(len(to_words(t[: t.index(sep)])) if sep in t else 0)
     empty = np.zeros((0, 2), dtype=np.int64), np.zeros(0), 0
     if len(wl) < 2:
         return empty
@@ -154,7 +160,7 @@ def short_near_pairs(texts: Sequence[str], threshold: float, ngram: int,
     cand = _bucket_pairs(*edit_keys(whash, lens))
     keep, sims = [], []
     for a, b in cand.tolist():
-        r = _similar(wl[a], wl[b], threshold)
+        r = _similar(wl[a], wl[b], threshold, prompt_words[a], prompt_words[b])
         if r is not None:
             keep.append((idx[a], idx[b]))
             sims.append(r)
