@@ -92,8 +92,8 @@ AUDIT: dict[str, dict[str, str]] = {
         "en": " Compared with a sample of {audited!n} of {population!n} training rows (audit.max_rows), so only that part of the leaks shows: about {estimate!p} against all of them, which sets the severity.",
         "th": " เทียบกับแถวที่สุ่มมา {audited!n} จาก {population!n} แถวของข้อมูลฝึก (audit.max_rows) จึงเห็นแถวที่รั่วเพียงส่วนนั้น คาดว่าเมื่อเทียบกับข้อมูลฝึกทั้งหมดมีประมาณ {estimate!p} และระดับความรุนแรงตัดสินจากค่านี้"},
     "DUPLICATE_NEAR.copies": {
-        "en": "{extra} training rows ({share!p}) are near copies (word {ngram}-gram Jaccard >= {threshold}) of another row, in {clusters} cluster(s); the largest holds {biggest} distinct rows ({big_share!p} of the data).",
-        "th": "ข้อมูลฝึก {extra} แถว ({share!p}) เกือบซ้ำกับแถวอื่น (Jaccard ของ {ngram}-gram ระดับคำ >= {threshold}) รวม {clusters} กลุ่ม กลุ่มที่ใหญ่ที่สุดมี {biggest} แถวที่ต่างกัน ({big_share!p} ของข้อมูล)"},
+        "en": "{extra} training rows ({share!p}) are near copies (word {ngram}-gram Jaccard >= {threshold}, or a short row one word edit apart) of another row, in {clusters} cluster(s); the largest holds {biggest} distinct rows ({big_share!p} of the data).",
+        "th": "ข้อมูลฝึก {extra} แถว ({share!p}) เกือบซ้ำกับแถวอื่น (Jaccard ของ {ngram}-gram ระดับคำ >= {threshold} หรือแถวสั้นที่ต่างกันเพียงหนึ่งคำ) รวม {clusters} กลุ่ม กลุ่มที่ใหญ่ที่สุดมี {biggest} แถวที่ต่างกัน ({big_share!p} ของข้อมูล)"},
     "DUPLICATE_NEAR.copies.rec": {
         "en": "Deduplicate near copies before training: keep one row per cluster (or cap rows per cluster), e.g. with the clusters listed in the evidence; lower audit.near_dup_threshold to see looser matches.",
         "th": "ลบแถวที่เกือบซ้ำก่อนฝึก: เก็บไว้แถวเดียวต่อกลุ่ม (หรือจำกัดจำนวนแถวต่อกลุ่ม) ดูกลุ่มได้ในหลักฐาน ลด audit.near_dup_threshold เพื่อดูแถวที่คล้ายกันน้อยกว่านี้"},
