@@ -6,8 +6,6 @@ what the probe saw while training was slow."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from tuneguard.guard.resources import ThroughputDetector
 
 TOKENS_PER_STEP = 2048.0
@@ -17,6 +15,8 @@ def replay(det: ThroughputDetector, step_times: list[float]) -> list:
     """Feed one log per step of the given durations (tokens/s = tokens per step / step time)."""
     out = []
     for step, t in enumerate(step_times, start=1):
+        if isinstance(det.other_cpu, Probe):
+            det.other_cpu.step = step
         f = det.update(step, TOKENS_PER_STEP / t, step_time_s=t, window_s=t)
         if f is not None:
             out.append(f)
@@ -24,21 +24,25 @@ def replay(det: ThroughputDetector, step_times: list[float]) -> list:
 
 
 class Probe:
-    """Other processes' busy cores per log, as OtherCpu would report them."""
+    """Other processes' busy cores during each step's window, as OtherCpu would report them
+    when read at that step's log; counts its reads."""
 
-    def __init__(self, cores_per_call: Iterator[float | None], cores: int = 2) -> None:
-        self.values = cores_per_call
+    def __init__(self, cores_by_step: list[float], cores: int = 2) -> None:
+        self.by_step = cores_by_step
         self.cores = cores
+        self.step = 0
+        self.reads = 0
 
     def __call__(self) -> float | None:
-        return next(self.values)
+        self.reads += 1
+        return self.by_step[self.step - 1]
 
 
 def contention(quiet: int, busy: int, after: int, busy_cores: float = 1.8) -> tuple[list[float], Probe]:
     """Steps of 1 s; `busy` steps of 2.5 s while another process holds `busy_cores` of 2 cores."""
     times = [1.0] * quiet + [2.5] * busy + [1.0] * after
     cores = [0.05] * quiet + [busy_cores] * busy + [0.05] * after
-    return times, Probe(iter(cores))
+    return times, Probe(cores)
 
 
 def detector(probe: Probe | None) -> ThroughputDetector:
@@ -57,6 +61,7 @@ def test_a_slowdown_that_recovers_is_one_info_finding_naming_the_other_processes
                          "cores busy meanwhile: the likely cause.")
     assert f.recommendation.startswith("Find the processes sharing the CPU")
     assert "ระหว่างนั้นโปรเซสอื่นใช้ CPU ไป 1.8 จาก 2 คอร์" in f.message_in("th")
+    assert probe.reads == 40  # read at the slow logs only
 
 
 def test_a_sustained_slowdown_is_one_warning_and_nothing_when_it_ends():

@@ -131,7 +131,8 @@ class ThroughputDetector:
       (another process took the cores for a while: a test suite on a shared machine, a noisy
       neighbour; worth knowing, not worth a phone call). One finding per slowdown.
     - the likely cause is named when `other_cpu` (OtherCpu) says other processes kept at least
-      OTHER_CPU_SHARE of the CPU cores busy while training was slow;
+      OTHER_CPU_SHARE of the CPU cores busy while training was slow (read from the second slow
+      log of a slowdown on);
     - logging windows shorter than `min_window_s` are not measured (timing noise), and the
       caller skips the log right after an evaluation or a checkpoint save (skip=True: its
       wall time is not training time).
@@ -165,7 +166,6 @@ class ThroughputDetector:
             return None
         dt = window_s if is_finite(window_s) and window_s > 0 else (step_time_s if is_finite(step_time_s) else 0.0)
         self.elapsed += dt
-        others = self.other_cpu() if self.other_cpu is not None else None
         if self.elapsed <= self.warmup_s or skip:
             return None
         if window_s is not None and window_s < self.min_window_s:
@@ -177,8 +177,14 @@ class ThroughputDetector:
         if med is None or tokens_per_s >= self.ratio * med:
             return self._recovered(step)
         self.slow_s += dt
-        sd = self.slowdown = self.slowdown or {"from_step": step, "median": med, "worst": tokens_per_s,
-                                               "cpu_s": 0.0, "cpu_known_s": 0.0}
+        # Other processes' CPU is read on slow logs only (a read costs about 0.2 ms): the first
+        # read of a slowdown starts the count (it covers the time since the last slowdown), each
+        # later one covers its own logging window.
+        others = self.other_cpu() if self.other_cpu is not None else None
+        if self.slowdown is None:
+            self.slowdown, others = {"from_step": step, "median": med, "worst": tokens_per_s,
+                                     "cpu_s": 0.0, "cpu_known_s": 0.0}, None
+        sd = self.slowdown
         sd["worst"] = min(sd["worst"], tokens_per_s)
         if others is not None:
             sd["cpu_s"] += others * dt
