@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from tuneguard.audit.minhash import ROLL_PRIME, SMALL_BUCKET, mix64, word_hashes
+from tuneguard.audit.minhash import ROLL_PRIME, mix64, sharing, word_hashes
 
 log = logging.getLogger(__name__)
 
@@ -88,25 +88,13 @@ def edit_keys(whash: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def _bucket_pairs(keys: np.ndarray, texts: np.ndarray) -> np.ndarray:
-    """Pairs of texts that share a key: every pair in small buckets, a star and a chain in
-    large ones (templated rows), so the work stays linear."""
-    order = np.argsort(keys, kind="stable")
-    k, t = keys[order], texts[order]
-    same = k[1:] == k[:-1]
-    out = [np.stack([t[:-1][same], t[1:][same]], axis=1)]
-    new = np.r_[True, ~same]
-    first = np.maximum.accumulate(np.where(new, np.arange(len(k)), 0))
-    star = first != np.arange(len(k))
-    out.append(np.stack([t[first[star]], t[star]], axis=1))
-    bstart = np.flatnonzero(new)
-    bsize = np.diff(np.r_[bstart, len(k)])
-    mid = (bsize > 2) & (bsize <= SMALL_BUCKET)
-    for s, z in zip(bstart[mid], bsize[mid], strict=True):
-        g = t[s: s + z]
-        out.append(np.array([(a, b) for i, a in enumerate(g.tolist()) for b in g[i + 1:].tolist()], dtype=np.int64))
-    pairs = np.sort(np.concatenate(out).reshape(-1, 2), axis=1)
+    """Unique pairs (i < j) of texts that share a key."""
+    out = sharing(keys, texts)
+    if not out:
+        return np.zeros((0, 2), dtype=np.int64)
+    pairs = np.sort(np.concatenate(out), axis=1)
     pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-    return np.unique(pairs, axis=0) if len(pairs) else pairs
+    return np.unique(pairs, axis=0)
 
 
 def _similar(a: list[str], b: list[str], threshold: float, a_prompt: int = 0, b_prompt: int = 0) -> float | None:
