@@ -44,7 +44,6 @@ import argparse
 import collections
 import copy
 import gettext
-import gzip
 import importlib.util
 import json
 import logging
@@ -60,6 +59,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+from manpages import read_pages  # noqa: E402 - the bench folder's own module
 
 log = logging.getLogger("bench.diagnosis")
 
@@ -130,66 +132,13 @@ def wordnet_exceptions(root: Path) -> list[tuple[str, str, str]]:
     return out
 
 
-_ESC = [(re.compile(r"\\f(\(..|\[[^]]*\]|.)"), ""), (re.compile(r"\\\[aq\]"), "'"), (re.compile(r"\\\[(em|en)\]"), "-"),
-        (re.compile(r"\\\(em|\\\(en"), "-"), (re.compile(r"\\\[[^]]*\]|\\\(..|\\\*\(..|\\\*."), ""),
-        (re.compile(r"\\-"), "-"), (re.compile(r"\\e"), "\\"), (re.compile(r"\\&|\\:|\\%|\\/|\\,"), ""),
-        (re.compile(r"\\ "), " "), (re.compile(r'\\"'), "")]
-_BREAK = re.compile(r"^\.(PP|P|LP|TP|IP|SH|SS|HP|RS|RE|in|sp|br)\b")
-
-
-def _unroff(text: str) -> str:
-    for pat, rep in _ESC:
-        text = pat.sub(lambda _m, r=rep: r, text)
-    return " ".join(text.split())
-
-
-def _description(raw: str) -> list[str]:
-    """The DESCRIPTION section of a roff page as paragraphs of text (tables and examples left out)."""
-    paras: list[str] = []
-    cur: list[str] = []
-    section = None
-    skip = False
-    for line in raw.splitlines():
-        if line.startswith(".SH"):
-            section = line[3:].strip().strip('"').upper()
-        if line.startswith((".TS", ".nf", ".EX")):
-            skip = True
-        if line.startswith((".TE", ".fi", ".EE")):
-            skip = False
-            continue
-        if skip:
-            continue
-        if _BREAK.match(line) or line.startswith(".SH"):
-            if cur and section == "DESCRIPTION":
-                paras.append(_unroff(" ".join(cur)))
-            cur = []
-            continue
-        if line.startswith(("'", '.\\"', ".\\\"")):
-            continue
-        if line.startswith("."):
-            m = re.match(r"^\.(B|I|BR|IR|RB|RI|BI|IB|SM|SB|UR|MT)\s+(.*)$", line)
-            if not m:
-                continue
-            line = m.group(2).replace('"', "")
-        cur.append(line)
-    if cur and section == "DESCRIPTION":
-        paras.append(_unroff(" ".join(cur)))
-    return paras
-
-
 def man_pages(root: Path) -> list[dict[str, Any]]:
     """Pages of sections 4, 5 and 7: name, section, and the DESCRIPTION as paragraphs of text."""
     pages = []
-    for sec in ("4", "5", "7"):
-        for path in sorted((root / f"usr/share/man/man{sec}").glob("*.gz")):
-            if path.is_symlink():
-                continue  # another name for a page already read
-            raw = gzip.decompress(path.read_bytes()).decode("utf-8", "replace")
-            if raw.startswith(".so "):
-                continue  # a link to another page
-            paras = [p for p in _description(raw) if len(p.split()) >= 5]
-            if paras:
-                pages.append({"name": path.name.split(".")[0], "section": sec, "paragraphs": paras})
+    for page in read_pages(root / "usr/share/man", "457"):
+        paras = [p for p in page.paragraphs if len(p.split()) >= 5]
+        if paras:
+            pages.append({"name": page.name, "section": page.section, "paragraphs": paras})
     return pages
 
 

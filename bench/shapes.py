@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import argparse
 import copy
-import dataclasses
 import gettext
-import gzip
 import json
 import logging
 import random
@@ -34,6 +32,9 @@ import sysconfig
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+from manpages import read_pages  # noqa: E402 - the bench folder's own module
 
 log = logging.getLogger("bench.shapes")
 SITE = Path(sysconfig.get_paths()["purelib"])
@@ -62,54 +63,10 @@ def mo_pairs(lang: str, min_words: int = 3, max_words: int = 30) -> list[tuple[s
     return sorted(seen.items())
 
 
-_ROFF = [(re.compile(r"\\f[BIRP]"), ""), (re.compile(r"\\-"), "-"), (re.compile(r"\\\(.."), ""),
-         (re.compile(r"\\[&|^]"), ""), (re.compile(r"\\e"), "\\"), (re.compile(r"\\s[-+]?\d"), "")]
-
-
-def unroff(text: str) -> str:
-    for pat, rep in _ROFF:
-        text = pat.sub(lambda _m, r=rep: r, text)
-    return " ".join(text.split())
-
-
 def man_pages(sections: str = "123458", limit: int = 6000) -> list[dict[str, Any]]:
     """Manual pages: name, section, the NAME line's summary, and DESCRIPTION as one text."""
-    pages = []
-    for sec in sections:
-        for path in sorted(Path(f"/usr/share/man/man{sec}").glob("*.gz"))[:limit]:
-            if path.is_symlink():
-                continue
-            try:
-                raw = gzip.decompress(path.read_bytes()).decode("utf-8", "replace")
-            except (OSError, EOFError):
-                continue
-            if raw.startswith(".so "):
-                continue
-            section, name_lines, desc = None, [], []
-            for line in raw.splitlines():
-                if line.startswith(".SH"):
-                    section = line[3:].strip().strip('"').upper()
-                    continue
-                if line.startswith(('.\\"', "'")):
-                    continue
-                if line.startswith("."):
-                    m = re.match(r"^\.(B|I|BR|IR|RB|RI|BI|IB)\s+(.*)$", line)
-                    if not m:
-                        continue
-                    line = m.group(2).replace('"', "")
-                if section == "NAME":
-                    name_lines.append(line)
-                elif section == "DESCRIPTION":
-                    desc.append(line)
-            name = unroff(" ".join(name_lines))
-            if " - " not in name:
-                continue
-            summary = name.split(" - ", 1)[1].strip()
-            if len(summary.split()) < 3:
-                continue
-            pages.append({"name": path.name.split(".")[0], "section": sec, "summary": summary,
-                          "description": unroff(" ".join(desc))})
-    return pages
+    return [{"name": p.name, "section": p.section, "summary": p.summary, "description": p.description}
+            for p in read_pages(Path("/usr/share/man"), sections, limit) if len(p.summary.split()) >= 3]
 
 
 def py_files(packages: list[str], min_lines: int = 15, max_lines: int = 120) -> list[tuple[str, str]]:
@@ -258,9 +215,9 @@ def twins(rows: list[dict[str, str]], seed: int) -> dict[str, dict[str, Any]]:
     rng.shuffle(near)
     cut = len(rows) // 10
     val = rows[:cut] + [dict(r) for r in rng.sample(rows[cut:], 20)]
-    return {"exact": {"rows": exact, "expect": "DUPLICATE_EXACT"},
-            "near": {"rows": near, "expect": "DUPLICATE_NEAR"},
-            "leak": {"rows": rows[cut:], "validation": val, "expect": "TRAIN_VAL_LEAKAGE"}}
+    return {"exact": {"rows": exact, "expect": "DUPLICATE_EXACT", "planted": k},
+            "near": {"rows": near, "expect": "DUPLICATE_NEAR", "planted": k},
+            "leak": {"rows": rows[cut:], "validation": val, "expect": "TRAIN_VAL_LEAKAGE", "planted": 20}}
 
 
 # --- the audit ------------------------------------------------------------------------------------------
@@ -297,6 +254,7 @@ def audit_set(workdir: Path, rows: list[dict], validation: list[dict] | None, da
     result = run_audit(cfg, prepare_data(cfg.data, tok), tok)
     return {"rows": len(rows), "task": result.stats["task"]["shape"], "task_reason": result.stats["task"]["reason"],
             "findings": {f.code: f.severity for f in result.findings},
+            "counts": {f.code: f.evidence.get("count") for f in result.findings},
             "messages": {f.code: f.message for f in result.findings},
             "seconds": round(time.perf_counter() - t, 2)}
 
@@ -337,13 +295,14 @@ def main() -> int:
         if args.only and name not in args.only:
             continue
         res = audit_set(args.workdir / name, s["rows"], None, s.get("data", {}), tokenizer, preset)
-        recall = {}
+        recall, found = {}, {}
         if not args.no_twins:
             for tname, tw in twins(s["rows"], args.seed).items():
                 r = audit_set(args.workdir / f"{name}-{tname}", tw["rows"], tw.get("validation"), s.get("data", {}),
                               tokenizer, preset)
                 recall[tname] = r["findings"].get(tw["expect"], "MISSED")
-        res["recall"] = recall
+                found[tname] = {"planted": tw["planted"], "found": r["counts"].get(tw["expect"]) or 0}
+        res["recall"], res["found"] = recall, found
         results[name] = res
         print(f"{name:24s} {res['rows']:5d} rows  task {res['task']:14s} {cell(res['findings'])}"
               f"  | planted: {', '.join(f'{k} {v}' for k, v in recall.items())}", flush=True)

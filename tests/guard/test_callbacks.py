@@ -121,20 +121,20 @@ def test_eval_rules_use_the_training_loss_averaged_since_the_previous_evaluation
 
 
 def test_throughput_skips_the_log_after_an_evaluation(ctx):
-    """Windows of 30 s: the first 60 s are the warm-up, then the median; slow logs for 60 s
-    (guard.throughput_patience_s) make a finding, the log after an evaluation does not count."""
+    """Windows of 30 s: the first 60 s are the warm-up, then the median; slow logs for 300 s
+    (guard.throughput_sustained_s) make a warning, the log after an evaluation does not count."""
     cb = GuardCallback(ctx)
-    for step in range(1, 8):
+    for step in range(1, 16):
         train_log(cb, ctx, step, 2.0, tokens_per_s=1000.0, log_window_s=30.0)
-    args, state, control = trainer_bits(8)
+    args, state, control = trainer_bits(16)
     cb.on_evaluate(args, state, control, metrics={"eval_loss": 2.0})
-    train_log(cb, ctx, 8, 2.0, tokens_per_s=100.0, log_window_s=30.0)  # includes the evaluation's wall time
-    assert ctx.store.findings() == []
-    train_log(cb, ctx, 9, 2.0, tokens_per_s=100.0, log_window_s=30.0)
-    assert ctx.store.findings() == []  # 30 s slow: not yet (guard.throughput_patience_s is 60)
-    train_log(cb, ctx, 10, 2.0, tokens_per_s=100.0, log_window_s=30.0)
+    train_log(cb, ctx, 16, 2.0, tokens_per_s=100.0, log_window_s=30.0)  # includes the evaluation's wall time
+    for step in range(17, 26):
+        train_log(cb, ctx, step, 2.0, tokens_per_s=100.0, log_window_s=30.0)
+    assert ctx.store.findings() == []  # 270 s slow: not yet
+    train_log(cb, ctx, 26, 2.0, tokens_per_s=100.0, log_window_s=30.0)
     [f] = ctx.store.findings()
-    assert (f.code, f.step, f.evidence["slow_for_s"]) == ("THROUGHPUT_DROP", 10, 60.0)
+    assert (f.code, f.severity, f.step, f.evidence["slow_for_s"]) == ("THROUGHPUT_DROP", "warning", 26, 300.0)
 
 
 def test_resume_replays_history_without_recording(ctx):

@@ -151,6 +151,7 @@ def test_slow_steps_then_a_spike_throughput_drop_loss_spike_grad_norm(tmp_path, 
     ep = http_server()
     r, run = train(tmp_path, ep, "train.max_steps=24", "eval.steps=12", "train.save_steps=12",
                    "guard.throughput_min_window_s=0", "guard.throughput_warmup_s=0", "guard.throughput_patience_s=1",
+                   "guard.throughput_sustained_s=1",
                    "guard.memory_fraction=0.001", plants=(SlowSteps(7, 9, times=30.0), ScaleLogitsAt(16, 30.0)))
     assert r.returncode == 0, r.stdout + r.stderr
     found = findings(run)

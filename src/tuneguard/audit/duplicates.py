@@ -8,7 +8,9 @@ Duplicates are the most common reason a loss falls to ~0 within the first epoch:
   (1%), error above audit.exact_dup_error (5%).
 - DUPLICATE_NEAR: MinHash over word n-grams (audit.ngram, default 5; shorter rows use one
   shingle of all their words), audit.num_perm permutations, LSH, candidates verified by
-  the MinHash Jaccard estimate >= audit.near_dup_threshold (0.8), clustered by connected
+  the MinHash Jaccard estimate >= audit.near_dup_threshold (0.8); and, for rows under 49
+  words, where one changed word breaks most 5-grams, rows one word edit apart whose word
+  sequences are that alike (tuneguard.audit.short_rows); clustered by connected
   components. The prompt start and end shared by many rows (a long system prompt or
   instruction; a classifier's options after the row's text) and the header shared by many
   plain-text rows (a licence block) are left out of the comparison
@@ -49,6 +51,7 @@ from tuneguard.audit.common import (
     shingle_words,
 )
 from tuneguard.audit.minhash import NearDuplicates, near_duplicates
+from tuneguard.audit.short_rows import short_near_pairs
 from tuneguard.catalog import J, T
 from tuneguard.config.schema import AuditConfig
 from tuneguard.findings import Finding
@@ -179,6 +182,19 @@ def responses_alike(texts: Sequence[str], pairs: np.ndarray) -> np.ndarray:
     return keep
 
 
+def with_short_rows(near: NearDuplicates, own: Sequence[str], cfg: AuditConfig) -> NearDuplicates:
+    """The MinHash pairs and the near copies of short rows (one word edit apart,
+    tuneguard.audit.short_rows), which word 5-grams cannot see, as one set of pairs."""
+    pairs, sims, cands = short_near_pairs(own, cfg.near_dup_threshold, cfg.ngram, shingle_words)
+    if not len(pairs):
+        return dataclasses.replace(near, candidates=near.candidates + cands)
+    allp = np.concatenate([near.pairs.reshape(-1, 2), pairs])
+    alls = np.concatenate([near.similarity, sims])
+    allp, first = np.unique(allp, axis=0, return_index=True)
+    return dataclasses.replace(near, pairs=allp, similarity=alls[first], candidates=near.candidates + cands,
+                               short_pairs=int((first >= len(near.pairs)).sum()))
+
+
 def build_index(splits: Sequence[SplitText], cfg: AuditConfig, seed: int = 1, sample: Sample | None = None) -> DupIndex:
     """Exact keys and near pairs for the given splits (one pass over their distinct texts)."""
     ids: dict[str, int] = {}
@@ -187,8 +203,11 @@ def build_index(splits: Sequence[SplitText], cfg: AuditConfig, seed: int = 1, sa
         keys = sp.keys()
         text_ids[sp.name] = np.fromiter((ids.setdefault(k, len(ids)) for k in keys), dtype=np.int64, count=len(keys))
     texts = list(ids)
-    near = near_duplicates(own_texts(texts, cfg.ngram), cfg.near_dup_threshold, cfg.num_perm, cfg.ngram, seed,
-                           to_words=shingle_words)
+    own = own_texts(texts, cfg.ngram)
+    near = near_duplicates(own, cfg.near_dup_threshold, cfg.num_perm, cfg.ngram, seed, to_words=shingle_words)
+    # The short-row measure judges a row by its own words alone: the few shared words kept for
+    # the n-grams above would make every short row of a templated prompt look long enough.
+    near = with_short_rows(near, own_texts(texts, 1), cfg)
     alike = responses_alike(texts, near.pairs)
     unlike = int((~alike).sum())
     near = dataclasses.replace(near, pairs=near.pairs[alike], similarity=near.similarity[alike])
@@ -274,7 +293,7 @@ def check_near(index: DupIndex, split: str = "train") -> tuple[list[Finding], di
     big_frac = share(biggest, n)
     stats = {"rows": n, "clusters": len(clusters), "near_duplicate_rows": in_clusters, "extra_rows": extra,
              "share": frac, "largest_cluster": biggest, "lsh_candidates": index.near.candidates,
-             "verified_pairs": len(index.near.pairs),
+             "verified_pairs": len(index.near.pairs), "short_row_pairs": index.near.short_pairs,
              "pairs_with_different_answers": index.unlike_pairs, "bands": index.near.bands, "rows_per_band": index.near.rows,
              "threshold": cfg.near_dup_threshold, "num_perm": cfg.num_perm, "ngram": cfg.ngram}
     if not clusters:

@@ -171,6 +171,29 @@ def lsh_params(threshold: float, num_perm: int, target: float = 0.99) -> tuple[i
     return best
 
 
+def sharing(keys: np.ndarray, members: np.ndarray) -> list[np.ndarray]:
+    """(k, 2) arrays of member pairs with equal keys: every pair in buckets of up to
+    SMALL_BUCKET members; a chain (each with the next) and a star (each with the first) in
+    larger ones (templated rows), which keeps the work linear and the bucket connected."""
+    order = np.argsort(keys, kind="stable")
+    hs = keys[order]
+    members = members[order]
+    same = hs[1:] == hs[:-1]
+    if not same.any():
+        return []
+    out = [np.stack([members[:-1][same], members[1:][same]], axis=1)]
+    new = np.r_[True, ~same]
+    first = np.maximum.accumulate(np.where(new, np.arange(len(hs)), 0))
+    star = first != np.arange(len(hs))
+    out.append(np.stack([members[first[star]], members[star]], axis=1))
+    bstart = np.flatnonzero(new)
+    bsize = np.diff(np.r_[bstart, len(hs)])
+    mid = (bsize > 2) & (bsize <= SMALL_BUCKET)
+    for s, z in zip(bstart[mid], bsize[mid], strict=True):
+        out.append(np.array(list(itertools.combinations(members[s: s + z].tolist(), 2)), dtype=np.int64))
+    return out
+
+
 def candidate_pairs(sig: np.ndarray, valid: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """Unique (i, j), i < j, pairs of valid rows that share at least one band."""
     ids = np.flatnonzero(valid)
@@ -184,25 +207,7 @@ def candidate_pairs(sig: np.ndarray, valid: np.ndarray, bands: int, rows: int) -
             h *= ROLL_PRIME
             h += cols[:, c]
         mix64(h)
-        order = np.argsort(h, kind="stable")
-        hs = h[order]
-        members = ids[order]
-        same = hs[1:] == hs[:-1]
-        if not same.any():
-            continue
-        # Chain: each member with the next one of its bucket.
-        out.append(np.stack([members[:-1][same], members[1:][same]], axis=1))
-        # Star: each member with the first one of its bucket.
-        new = np.r_[True, ~same]
-        first = np.maximum.accumulate(np.where(new, np.arange(len(hs)), 0))
-        star = first != np.arange(len(hs))
-        out.append(np.stack([members[first[star]], members[star]], axis=1))
-        # Small buckets: every pair (cheap, and exact when members differ from each other).
-        bstart = np.flatnonzero(new)
-        bsize = np.diff(np.r_[bstart, len(hs)])
-        for s, z in zip(bstart[(bsize > 2) & (bsize <= SMALL_BUCKET)], bsize[(bsize > 2) & (bsize <= SMALL_BUCKET)], strict=False):
-            grp = members[s: s + z]
-            out.append(np.array(list(itertools.combinations(grp.tolist(), 2)), dtype=np.int64))
+        out += sharing(h, ids)
     if not out:
         return np.zeros((0, 2), dtype=np.int64)
     pairs = np.concatenate(out)
@@ -229,6 +234,7 @@ class NearDuplicates:
     candidates: int          # LSH candidate pairs before verification
     bands: int
     rows: int
+    short_pairs: int = 0     # of the pairs, those found only as short rows one word edit apart
 
     def clusters(self, n: int, nodes: np.ndarray | None = None) -> list[list[int]]:
         """Connected components (size >= 2) of the pair graph, optionally restricted to `nodes`

@@ -92,8 +92,8 @@ AUDIT: dict[str, dict[str, str]] = {
         "en": " Compared with a sample of {audited!n} of {population!n} training rows (audit.max_rows), so only that part of the leaks shows: about {estimate!p} against all of them, which sets the severity.",
         "th": " เทียบกับแถวที่สุ่มมา {audited!n} จาก {population!n} แถวของข้อมูลฝึก (audit.max_rows) จึงเห็นแถวที่รั่วเพียงส่วนนั้น คาดว่าเมื่อเทียบกับข้อมูลฝึกทั้งหมดมีประมาณ {estimate!p} และระดับความรุนแรงตัดสินจากค่านี้"},
     "DUPLICATE_NEAR.copies": {
-        "en": "{extra} training rows ({share!p}) are near copies (word {ngram}-gram Jaccard >= {threshold}) of another row, in {clusters} cluster(s); the largest holds {biggest} distinct rows ({big_share!p} of the data).",
-        "th": "ข้อมูลฝึก {extra} แถว ({share!p}) เกือบซ้ำกับแถวอื่น (Jaccard ของ {ngram}-gram ระดับคำ >= {threshold}) รวม {clusters} กลุ่ม กลุ่มที่ใหญ่ที่สุดมี {biggest} แถวที่ต่างกัน ({big_share!p} ของข้อมูล)"},
+        "en": "{extra} training rows ({share!p}) are near copies (word {ngram}-gram Jaccard >= {threshold}, or a short row one word edit apart) of another row, in {clusters} cluster(s); the largest holds {biggest} distinct rows ({big_share!p} of the data).",
+        "th": "ข้อมูลฝึก {extra} แถว ({share!p}) เกือบซ้ำกับแถวอื่น (Jaccard ของ {ngram}-gram ระดับคำ >= {threshold} หรือแถวสั้นที่ต่างกันเพียงหนึ่งคำ) รวม {clusters} กลุ่ม กลุ่มที่ใหญ่ที่สุดมี {biggest} แถวที่ต่างกัน ({big_share!p} ของข้อมูล)"},
     "DUPLICATE_NEAR.copies.rec": {
         "en": "Deduplicate near copies before training: keep one row per cluster (or cap rows per cluster), e.g. with the clusters listed in the evidence; lower audit.near_dup_threshold to see looser matches.",
         "th": "ลบแถวที่เกือบซ้ำก่อนฝึก: เก็บไว้แถวเดียวต่อกลุ่ม (หรือจำกัดจำนวนแถวต่อกลุ่ม) ดูกลุ่มได้ในหลักฐาน ลด audit.near_dup_threshold เพื่อดูแถวที่คล้ายกันน้อยกว่านี้"},
@@ -437,6 +437,15 @@ GUARD: dict[str, dict[str, str]] = {
     "THROUGHPUT_DROP.found": {
         "en": "Throughput fell to {tps:,.0f} tokens/s at step {step}, {ratio:.0%} of its running median {median:,.0f} (limit {limit:.0%}), for {slow:.1f} s of training.",
         "th": "ความเร็วลดลงเหลือ {tps:,.0f} token/วินาที ที่ step {step} คิดเป็น {ratio:.0%} ของค่ามัธยฐานที่ผ่านมา ({median:,.0f}) (เกณฑ์ {limit:.0%}) เป็นเวลา {slow:.1f} วินาทีของการฝึก"},
+    "THROUGHPUT_DROP.recovered": {
+        "en": "Throughput fell to {worst:,.0f} tokens/s from step {first}, {ratio:.0%} of its running median {median:,.0f}, for {slow:.1f} s of training, and recovered at step {step}.",
+        "th": "ความเร็วลดลงเหลือ {worst:,.0f} token/วินาที ตั้งแต่ step {first} คิดเป็น {ratio:.0%} ของค่ามัธยฐานที่ผ่านมา ({median:,.0f}) เป็นเวลา {slow:.1f} วินาทีของการฝึก แล้วกลับมาปกติที่ step {step}"},
+    "THROUGHPUT_DROP.cause.cpu": {
+        "en": " Other processes kept {cores:.1f} of the {total} CPU cores busy meanwhile: the likely cause.",
+        "th": " ระหว่างนั้นโปรเซสอื่นใช้ CPU ไป {cores:.1f} จาก {total} คอร์ ซึ่งน่าจะเป็นสาเหตุ"},
+    "THROUGHPUT_DROP.cpu.rec": {
+        "en": "Find the processes sharing the CPU (`top`, or `ps -eo pcpu,args --sort=-pcpu`) and let them finish or move them elsewhere; on a shared machine, train when it is quiet or ask for dedicated cores.",
+        "th": "หาโปรเซสที่ใช้ CPU ร่วมอยู่ (`top` หรือ `ps -eo pcpu,args --sort=-pcpu`) แล้วรอให้เสร็จหรือย้ายไปที่อื่น ถ้าเป็นเครื่องที่ใช้ร่วมกัน ให้ฝึกตอนที่เครื่องว่างหรือขอคอร์ที่ใช้เฉพาะ"},
     "THROUGHPUT_DROP.found.rec": {
         "en": "Look for other processes on the accelerator or CPU, thermal throttling, a slow data disk, or memory swapping; padded batching wastes compute on padding (data.batching: token_budget).",
         "th": "หาโปรเซสอื่นที่ใช้ GPU หรือ CPU อยู่ เครื่องร้อนจนลดความเร็ว ดิสก์ข้อมูลช้า หรือการ swap หน่วยความจำ การจัด batch แบบ padding เสียการคำนวณไปกับ padding (data.batching: token_budget)"},

@@ -165,6 +165,12 @@ _REPORT: dict[str, dict[str, str]] = {
     "kv.ended": {"en": "ended", "th": "จบ"},
     "kv.duration": {"en": "wall time since the start", "th": "เวลาตั้งแต่เริ่มจนจบ"},
     "kv.train_time": {"en": "training time", "th": "เวลาฝึกจริง"},
+    # `tuneguard status` and `watch`: when the run started, how long it has run, the time left
+    "view.started": {"en": "started {when}", "th": "เริ่มครั้งแรก {when}"},
+    "view.wall": {"en": "wall time {d}", "th": "เวลาตั้งแต่เริ่ม {d}"},
+    "view.train": {"en": "training time {d}", "th": "เวลาฝึกจริง {d}"},
+    "view.eta": {"en": "time left {d}", "th": "เวลาที่เหลือโดยประมาณ {d}"},
+    "view.eta_unknown": {"en": "time left not known yet", "th": "ยังไม่ทราบเวลาที่เหลือ"},
     "kv.step_time": {"en": "median step time", "th": "เวลาต่อ step (มัธยฐาน)"},
     "kv.tps": {"en": "median tokens/s", "th": "token/วินาที (มัธยฐาน)"},
     "kv.best_ckpt": {"en": "best checkpoint", "th": "checkpoint ที่ดีที่สุด"},

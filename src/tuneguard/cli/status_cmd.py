@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from tuneguard.cli.common import EXIT_USAGE, console, fail, print_json, styled
+from tuneguard.cli.run_clock import RunClock, clock_line, run_clock
 from tuneguard.fmt import fmt_duration, num
 from tuneguard.store.run_store import describe_store_error
 from tuneguard.events import Event
@@ -25,6 +26,8 @@ def read_status(run_dir: Path) -> dict[str, Any]:
 
     with open_for_reading(run_dir) as store:
         s = store.summary()
+        s["times"] = run_clock(store.times(), s["state"], s.get("eta_s")).to_json()
+        s["config"] = store.get_meta("config") or {}
         failures = store.events(Event.NOTIFY_FAILED)
         s["notify_failures_detail"] = [e["payload"] for e in failures[-5:]]
         s["actions"] = [{"step": e["step"], **e["payload"]} for e in store.events(Event.ACTION)]  # tuneguard.policy
@@ -43,7 +46,7 @@ def status(
         fail(str(exc), EXIT_USAGE, json_out=json_)
     except (sqlite3.Error, OSError) as exc:
         fail(describe_store_error(run_dir, exc), EXIT_USAGE, json_out=json_)
-    control = s.pop("control")
+    control, config = s.pop("control"), s.pop("config")
     if json_:
         print_json(s)
         return
@@ -54,6 +57,7 @@ def status(
     eta = fmt_duration(s.get("eta_s")) if s["state"] == "running" else "-"
     c.print(f"train loss {num(s['train_loss'])}  eval loss {num(s['eval_loss'])}  best eval {num(s['best_eval_loss'])}  "
             f"tokens/s {num(s.get('tokens_per_s'))}  ETA {eta}")
+    c.print(clock_line(RunClock(**s["times"]), s["state"], config), markup=False, highlight=False)
     if s.get("exit_reason"):
         c.print(f"ended: {s['exit_reason']}")
     if s["findings"]:

@@ -24,6 +24,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from tuneguard.cli.run_clock import RunClock, clock_line, run_clock
 from tuneguard.findings import Finding
 from tuneguard.fmt import fmt_duration, num
 from tuneguard.store.run_store import FINAL_STATES, RunStore
@@ -79,6 +80,7 @@ class Snapshot:
     pending: list[dict[str, Any]]
     last_handled: dict[str, Any] | None
     meta: dict[str, Any]
+    clock: RunClock | None = None  # when it started, how long it has run, the time left
 
     @property
     def final(self) -> bool:
@@ -155,7 +157,8 @@ class StoreReader:
         return Snapshot(state=state, step=step, max_steps=meta.get("max_steps"), epoch=epoch, train=train,
                         evals=evals, best_eval=best, findings=self.store.findings()[-5:],
                         pending=[r for r in control if r["status"] == "pending"],
-                        last_handled=handled[-1] if handled else None, meta=meta)
+                        last_handled=handled[-1] if handled else None, meta=meta,
+                        clock=run_clock(self.store.times(), state, train[-1].get("eta_s") if train else None))
 
 
 # --- rendering -----------------------------------------------------------------------
@@ -223,13 +226,16 @@ def render(s: Snapshot, run_dir: Path, width: int = 120, console: Console | None
     control = Text.assemble(("control    ", "bold"), _control_line(s, run_dir))
 
     parts: list[RenderableType] = [header, progress, grid, control]
+    if s.clock is not None:
+        parts.insert(2, Text(clock_line(s.clock, s.state, s.meta.get("config"))))
     if s.final and s.meta.get("exit_reason"):
         parts.append(Text(f"ended: {s.meta['exit_reason']}"))
     if s.findings:
         from tuneguard.cli.findings_view import finding_renderable
 
         blocks = [finding_renderable(f, evidence=False) for f in s.findings]
-        parts[4:4] = [Text("latest findings", style="bold"), *_fit(parts, blocks, len(s.findings), run_dir, width, console)]
+        at = parts.index(control) + 1
+        parts[at:at] = [Text("latest findings", style="bold"), *_fit(parts, blocks, len(s.findings), run_dir, width, console)]
     return Group(*parts)
 
 

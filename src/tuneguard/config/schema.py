@@ -331,7 +331,10 @@ class GuardConfig(Section):
         "of training.")
     throughput_patience_s: float = Field(
         60.0, ge=0, description="THROUGHPUT_DROP: slow without a break for at least this many seconds of training "
-        "before a finding.")
+        "before a finding (info when it recovers before throughput_sustained_s).")
+    throughput_sustained_s: float = Field(
+        300.0, ge=0, description="THROUGHPUT_DROP: a slowdown this many seconds of training long is a warning; a "
+        "shorter one (at least throughput_patience_s) that recovers is info, said when it recovers.")
     throughput_warmup_s: float = Field(
         60.0, ge=0, description="THROUGHPUT_DROP: the first seconds of training are ignored (warm-up).")
     throughput_min_window_s: float = Field(

@@ -12,6 +12,9 @@ the pending ones at the end of an optimizer step and turns them into the Trainer
   Nothing is released: the model, optimizer and data loader stay where they are.
 - continue: ends a pause; rejected when the run is not paused.
 
+A request or signal that arrives during an evaluation is decided as soon as the evaluation
+ends (`on_evaluate`), so its checkpoint is the one the Trainer saves right after it.
+
 SIGTERM and SIGINT (signals.py) are handled as a stop request that the callback records in
 the same table, so every stop has a row saying who or what asked for it.
 
@@ -103,6 +106,7 @@ class ControlCallback(TrainerCallback):
         # Several processes: collectives over all ranks, and the agreed pause (every rank).
         self._coll: Collectives | None = None
         self._pausing = False
+        self._training = False  # between on_train_begin and on_train_end
         train_cfg = getattr(ctx.cfg, "train", None)
         self.every = max(1, int(getattr(train_cfg, "control_every_steps", 1) or 1))
         # A request older than this process was sent to a previous, dead process of this
@@ -119,6 +123,7 @@ class ControlCallback(TrainerCallback):
             self.signals.install()
         if self.ctx.world_size > 1:  # the run's own gloo group when the recipe made one
             self._coll = getattr(self.ctx, "collectives", None) or Collectives.if_distributed()
+        self._training = True
 
     def on_step_end(self, args, state, control, **kwargs):
         step, ending = state.global_step, control.should_training_stop
@@ -128,6 +133,21 @@ class ControlCallback(TrainerCallback):
             return control
         action = self.share(self.decide(step, ending=ending), step)
         self.apply(action, control)
+        return control
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        """Decide again right after an evaluation inside training.
+
+        The Trainer evaluates after `on_step_end` and saves after the evaluation, so a signal
+        or request that arrived during a long evaluation would otherwise wait for the next
+        optimizer step: one more step of a preempted machine's grace period, and a checkpoint
+        of a step later than the one the user saw end. Deciding here makes the save that
+        follows the evaluation the stop's checkpoint. Every rank evaluates at the same step,
+        so the decision is shared as at a step end."""
+        if not self._training:
+            return control
+        step, ending = state.global_step, control.should_training_stop
+        self.apply(self.share(self.decide(step, ending=ending), step), control)
         return control
 
     def on_save(self, args, state, control, **kwargs):
@@ -151,6 +171,7 @@ class ControlCallback(TrainerCallback):
         return control
 
     def on_train_end(self, args, state, control, **kwargs):
+        self._training = False
         self._unsaved(state.global_step, ended=True)
         self.close()
 

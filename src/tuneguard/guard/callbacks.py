@@ -33,7 +33,7 @@ from tuneguard.guard.collapse import LossCollapseDetector
 from tuneguard.guard.episode import as_float
 from tuneguard.guard.nonfinite import NonFiniteDetector
 from tuneguard.guard.overfit import EvalDivergenceDetector, OverfittingDetector, PlateauDetector
-from tuneguard.guard.resources import MemoryDetector, ThroughputDetector
+from tuneguard.guard.resources import MemoryDetector, ThroughputDetector, other_cpu_probe
 from tuneguard.guard.seen import Seen, SeenHistory, SeenPlan, plan_from_trainer
 from tuneguard.guard.spikes import GradNormDetector, LossSpikeDetector
 from tuneguard.guard.train_loss import SinceEval, TrainLossSinceEval
@@ -70,7 +70,8 @@ class GuardCallback(TrainerCallback):
         self.plateau = PlateauDetector(g.plateau_evals, g.plateau_rel_change, g.plateau_min_share)
         self.memory = MemoryDetector(g.memory_fraction)
         self.throughput = ThroughputDetector(g.throughput_ratio, g.throughput_window_s, g.throughput_warmup_s,
-                                             g.throughput_patience_s, g.throughput_min_window_s)
+                                             g.throughput_patience_s, g.throughput_min_window_s,
+                                             g.throughput_sustained_s, other_cpu_probe())
         self.since_eval = TrainLossSinceEval()
         self._skip_throughput = False
 

@@ -1,0 +1,91 @@
+"""`status` and `watch` say when a run first started, its wall and training time over every
+process, and a running run's time left, in the run's language. The store's times are the
+tests' own (meta written with set_meta); a live run's counting up to now is given `now`."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+
+import pytest
+from control_helpers import build_finished_run
+from rich.console import Console
+from typer.testing import CliRunner
+
+from tuneguard.cli.main import app
+from tuneguard.cli.run_clock import clock_line, run_clock
+from tuneguard.cli.watch import StoreReader, render
+from tuneguard.store.run_store import RunStore, run_times
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def utc(monkeypatch):
+    """Local time is UTC, so clock times read the same on every machine."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def resumed_finished_run(run_dir: Path, language: str = "en") -> Path:
+    """A run trained by two processes: 1000-1100 (killed), then 1200-1260 (finished)."""
+    build_finished_run(run_dir)
+    with RunStore(run_dir) as s:
+        s.set_meta(config={"model": {"name": "builtin:tiny-gptj"}, "report": {"language": language}},
+                   started=1200.0, heartbeat=1250.0, ended=1260.0, first_started=1000.0,
+                   earlier_processes=[[1000.0, 1100.0]], trainer_pid=None)
+    return run_dir
+
+
+def test_status_and_watch_show_the_first_start_and_the_times_over_every_process(tmp_path: Path, utc):
+    run = resumed_finished_run(tmp_path / "run")
+    line = "started 1970-01-01 00:16:40 · wall time 4m 20s · training time 2m 40s in 2 processes (resumed)"
+    shown = runner.invoke(app, ["status", str(run)], terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    assert line in shown.output.splitlines() and "time left" not in shown.output
+    as_json = runner.invoke(app, ["status", str(run), "--json"])
+    assert json.loads(as_json.stdout)["times"] == {"first_started": 1000.0, "wall_s": 260.0, "train_s": 160.0,
+                                                   "processes": 2, "eta_s": None}
+    reader = StoreReader(run)
+    try:
+        snap = reader.snapshot()
+    finally:
+        reader.close()
+    buf = io.StringIO()
+    Console(file=buf, width=200, force_terminal=True, color_system=None).print(render(snap, run))
+    assert line in buf.getvalue().splitlines()
+
+
+def test_a_thai_run_says_it_in_thai(tmp_path: Path, utc):
+    run = resumed_finished_run(tmp_path / "run", language="th")
+    shown = runner.invoke(app, ["status", str(run)], terminal_width=200)
+    assert ("เริ่มครั้งแรก 1970-01-01 00:16:40 · เวลาตั้งแต่เริ่ม 4 นาที 20 วินาที · "
+            "เวลาฝึกจริง 2 นาที 40 วินาที ใน 2 โปรเซส (ฝึกต่อจากเดิม)") in shown.output.splitlines()
+
+
+def test_a_live_run_counts_up_to_now_and_shows_its_time_left(utc):
+    meta = {"started": 1200.0, "heartbeat": 1250.0, "first_started": 1000.0, "earlier_processes": [[1000.0, 1100.0]],
+            "state": "running"}
+    running = run_clock(run_times(meta), "running", 90.0, now=1300.0)
+    assert (running.wall_s, running.train_s, running.eta_s) == (300.0, 200.0, 90.0)
+    assert clock_line(running, "running", {}) == ("started 1970-01-01 00:16:40 · wall time 5m 00s · training time "
+                                                  "3m 20s in 2 processes (resumed) · time left 1m 30s")
+    assert clock_line(run_clock(run_times(meta), "running", None, now=1300.0), "running", {"notify": {"language": "th"}}
+                      ).endswith(" · ยังไม่ทราบเวลาที่เหลือ")
+    paused = run_clock(run_times(meta), "paused", 90.0, now=1300.0)
+    assert (paused.wall_s, paused.eta_s) == (300.0, None)  # a pause has no time left
+    assert "time left" not in clock_line(paused, "paused", {})
+
+
+def test_status_of_a_live_run_shows_the_eta_of_its_latest_step(tmp_path: Path):
+    run = build_finished_run(tmp_path / "run")
+    with RunStore(run) as s:  # this process plays the trainer: the run is live
+        s.set_state("running")
+        s.log_metrics(41, "train", {"loss": 1.0, "eta_s": 3725.0})
+    shown = runner.invoke(app, ["status", str(run)], terminal_width=200)
+    assert shown.exit_code == 0 and shown.output.rstrip().splitlines()[2].endswith(" · time left 1h 02m 05s")
