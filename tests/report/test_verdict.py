@@ -231,3 +231,34 @@ def test_gap_criterion_uses_the_training_loss_since_the_previous_evaluation(tmp_
     assert c.status == "pass"
     assert c.evidence == (f"final eval loss {last + 0.7:.4g} at step 60, train loss {last + 0.3:.4g} (mean since the "
                           "previous evaluation): gap 0.4 < 0.5 (report.max_final_gap)")
+
+
+def test_loss_trend_compares_the_mean_of_each_end_not_one_noisy_step(tmp_path: Path) -> None:
+    """40 logged steps of a small batch: the first drew an easy batch (0.86), the last a hard one
+    (1.02), and the curve in between fell from ~1.35 to ~0.9. One step at each end said "the loss
+    did not decrease"; the means of the first and last tenth (4 logs each) say it fell."""
+    from tuneguard.report.verdict import fmt
+
+    from .runs import tiny_config
+
+    losses = [0.86, 1.40, 1.35, 1.30] + [1.3 - 0.012 * i for i in range(32)] + [0.92, 0.90, 0.88, 1.02]
+    run_dir = tmp_path / "noisy"
+    with RunStore(run_dir, create=True) as s:
+        s.init_run(config=tiny_config(), max_steps=40, run_id="noisy01")
+        for step, loss in enumerate(losses, start=1):
+            s.log_metrics(step, "train", {"loss": loss, "learning_rate": 1e-3, "epoch": step / 40})
+    loss = verdict_of(run_dir).get(LOSS_GRADUAL)
+    head, tail = sum(losses[:4]) / 4, sum(losses[-4:]) / 4
+    assert loss.status == "pass"
+    assert loss.evidence.startswith(
+        f"mean loss {fmt(head)} over steps 1-4 -> {fmt(tail)} over steps 37-40 ({fmt(100 * (head - tail) / head, 3)}% lower)")
+    assert loss.evidence_in("th").startswith(f"ค่า loss เฉลี่ย {fmt(head)} ช่วง step 1-4 -> {fmt(tail)} ช่วง step 37-40")
+    # Fewer than 20 logs: the first and last log themselves, as before.
+    short = tmp_path / "short"
+    with RunStore(short, create=True) as s:
+        s.init_run(config=tiny_config(), max_steps=3, run_id="short01")
+        for step, v in ((1, 0.86), (2, 1.3), (3, 1.02)):
+            s.log_metrics(step, "train", {"loss": v, "learning_rate": 1e-3, "epoch": step / 3})
+    short_loss = verdict_of(short).get(LOSS_GRADUAL)
+    assert (short_loss.status, short_loss.evidence) == (
+        "fail", "loss 0.86 at step 1 -> 1.02 at step 3: the loss did not decrease")

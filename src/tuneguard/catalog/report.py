@@ -325,6 +325,9 @@ _VERDICT: dict[str, dict[str, str]] = {
     "loss.trend": {
         "en": "loss {first} at step {s0} -> {last} at step {s1}",
         "th": "ค่า loss {first} ที่ step {s0} -> {last} ที่ step {s1}"},
+    "loss.trend_mean": {
+        "en": "mean loss {first} over steps {s0}-{e0} -> {last} over steps {s1}-{e1}",
+        "th": "ค่า loss เฉลี่ย {first} ช่วง step {s0}-{e0} -> {last} ช่วง step {s1}-{e1}"},
     "loss.collapse": {
         "en": "{trend}; fell to {low} at step {low_step}, below {ratio} x the first loss (guard.collapse_ratio): a collapse",
         "th": "{trend}; ลดลงเหลือ {low} ที่ step {low_step} ต่ำกว่า {ratio} เท่าของ loss แรก (guard.collapse_ratio): loss ดิ่งผิดปกติ"},

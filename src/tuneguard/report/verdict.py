@@ -8,7 +8,8 @@ The rules (thresholds from the run's `report` config section):
    LOSS_COLLAPSE is the guard's judgement that a low loss is an easy task, not a fault), on
    a non-finite logged loss, on a loss that fell below `guard.collapse_ratio` of its first
    value when the guard did not judge it (e.g. guards off), or on a final loss not below the
-   first; unknown with fewer than two logged losses.
+   first (each the mean of the first / last tenth of the logged losses, 1-20 of them);
+   unknown with fewer than two logged losses.
 2. Validation loss tracked training loss: the last eval loss minus the train loss logged
    at (or just before) that step is below `report.max_final_gap`; unknown without both.
 3. Early stopping did not trigger prematurely: an EARLY_STOP finding or early_stop event
@@ -237,6 +238,25 @@ def early_stop_step(run: RunData) -> int | None:
 
 # -- the criteria -------------------------------------------------------------------
 
+# The start and end of the curve are each the mean of this share of the logged losses (1 to
+# END_POINTS_MAX of them): one logged step of a small batch swings by tens of percent, and a
+# healthy run whose last step drew a hard batch read as "the loss did not decrease".
+END_SHARE = 0.1
+END_POINTS_MAX = 20
+
+
+def _loss_ends(losses: list[tuple[int, float]]) -> tuple[float, float, Spec]:
+    """(start loss, end loss, the text that says them): the first and last logged losses, or
+    the means of the first and last tenth (at most END_POINTS_MAX logs) when there are 20+."""
+    w = max(1, min(END_POINTS_MAX, int(len(losses) * END_SHARE)))
+    head, tail = losses[:w], losses[-w:]
+    first, last = sum(v for _, v in head) / w, sum(v for _, v in tail) / w
+    if w == 1:
+        return first, last, V("loss.trend", first=fmt(first), s0=head[0][0], last=fmt(last), s1=tail[0][0])
+    return first, last, V("loss.trend_mean", first=fmt(first), s0=head[0][0], e0=head[-1][0], last=fmt(last),
+                          s1=tail[0][0], e1=tail[-1][0])
+
+
 def _loss_gradual(run: RunData, th: Thresholds) -> Criterion:
     guard = [f for f in run.findings if f.source == "guard" and f.code in LOSS_FAIL_CODES]
     # An info finding is a fact, not a fault: a LOSS_COLLAPSE the guard judged an easy task (a
@@ -257,9 +277,8 @@ def _loss_gradual(run: RunData, th: Thresholds) -> Criterion:
     if nonfinite:
         s, v = nonfinite[0]
         return Criterion.said(LOSS_GRADUAL, "fail", V("loss.non_finite", v=str(v), step=s), ["NON_FINITE"])
-    (s0, first), (s1, last) = losses[0], losses[-1]
+    first, last, trend = _loss_ends(losses)
     low_step, low = min(losses, key=lambda p: p[1])
-    trend = V("loss.trend", first=fmt(first), s0=s0, last=fmt(last), s1=s1)
     if first > 0 and low < th.collapse_ratio * first and not judged:
         return Criterion.said(LOSS_GRADUAL, "fail", V("loss.collapse", trend=trend, low=fmt(low), low_step=low_step,
                                                       ratio=fmt(th.collapse_ratio)), ["LOSS_COLLAPSE"])
