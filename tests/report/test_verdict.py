@@ -18,7 +18,7 @@ from tuneguard.report.verdict import (
 )
 from tuneguard.store.run_store import RunStore
 
-from .runs import build_collapse, build_healthy
+from .runs import build_collapse, build_healthy, tiny_config
 
 
 def verdict_of(run_dir: Path):
@@ -59,6 +59,26 @@ def test_all_pass_with_test_loss(tmp_path: Path) -> None:
     assert [s for _, s in v.rows()] == ["pass"] * 5
     assert v.overall == "pass"
     assert "test loss 1.7 (perplexity 5.474) vs validation" in v.get(TEST_WITHIN).evidence
+
+
+def test_test_loss_margin_has_an_absolute_floor_for_tiny_losses(tmp_path: Path) -> None:
+    """A validation loss of 0.025 on 6 rows: 10% is 0.0025 nats, less than two small splits of the
+    same data differ by; the limit is val + report.test_margin_abs (0.05) when that allows more."""
+    def run(test: float, name: str) -> Path:
+        d = tmp_path / name
+        with RunStore(d, create=True) as s:
+            s.init_run(config=tiny_config(), max_steps=20, run_id=name)
+            s.set_meta(best_step=20)
+            s.log_metrics(20, "eval", {"eval_loss": 0.025, "epoch": 1.0})
+            s.log_metrics(20, "test", {"eval_loss": test})
+        return d
+
+    ok = verdict_of(run(0.06, "ok")).get(TEST_WITHIN)
+    assert (ok.status, ok.evidence) == ("pass", "test loss 0.06 vs validation 0.025 at step 20; limit 0.075 (+10%, "
+                                        "report.test_margin, or +0.05, report.test_margin_abs, whichever is larger)")
+    assert ok.evidence_in("th").endswith("เกณฑ์ 0.075 (+10% ตาม report.test_margin หรือ +0.05 ตาม "
+                                         "report.test_margin_abs แล้วแต่ค่าใดมากกว่า)")
+    assert verdict_of(run(0.08, "bad")).get(TEST_WITHIN).status == "fail"
 
 
 def test_test_loss_beyond_margin_fails(tmp_path: Path) -> None:
@@ -238,8 +258,6 @@ def test_loss_trend_compares_the_mean_of_each_end_not_one_noisy_step(tmp_path: P
     (1.02), and the curve in between fell from ~1.35 to ~0.9. One step at each end said "the loss
     did not decrease"; the means of the first and last tenth (4 logs each) say it fell."""
     from tuneguard.report.verdict import fmt
-
-    from .runs import tiny_config
 
     losses = [0.86, 1.40, 1.35, 1.30] + [1.3 - 0.012 * i for i in range(32)] + [0.92, 0.90, 0.88, 1.02]
     run_dir = tmp_path / "noisy"

@@ -398,8 +398,8 @@ _VERDICT: dict[str, dict[str, str]] = {
         "th": "ค่า loss ชุด test {test}{ppl} แต่ไม่มีค่า loss validation ที่จะเทียบ"},
     "test.non_finite": {"en": "test loss {test} is not finite", "th": "ค่า loss ชุด test ({test}) ไม่เป็นตัวเลขจำกัด"},
     "test.compare": {
-        "en": "test loss {test}{ppl} vs validation {val} at step {step}; limit {limit} (+{margin}%, report.test_margin)",
-        "th": "ค่า loss ชุด test {test}{ppl} เทียบกับ validation {val} ที่ step {step}; เกณฑ์ {limit} (+{margin}%, report.test_margin)"},
+        "en": "test loss {test}{ppl} vs validation {val} at step {step}; limit {limit} (+{margin}%, report.test_margin, or +{abs}, report.test_margin_abs, whichever is larger)",
+        "th": "ค่า loss ชุด test {test}{ppl} เทียบกับ validation {val} ที่ step {step}; เกณฑ์ {limit} (+{margin}% ตาม report.test_margin หรือ +{abs} ตาม report.test_margin_abs แล้วแต่ค่าใดมากกว่า)"},
 }
 
 # The verdict's keys, namespaced ("verdict.headline").

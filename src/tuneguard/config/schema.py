@@ -483,6 +483,10 @@ class ReportConfig(Section):
     max_final_gap: float = Field(0.5, gt=0, description="Final eval-train gap that still passes.")
     min_early_stop_share: float = Field(0.3, ge=0, le=1, description="Early stopping before this share of planned steps is premature.")
     test_margin: float = Field(0.1, ge=0, description="Test loss may exceed validation loss by this share.")
+    test_margin_abs: float = Field(
+        0.05, ge=0, description="Test loss may also exceed validation loss by this many nats, whichever allows "
+        "more: at a validation loss of 0.025 a 10% margin is 0.0025 nats, less than two small splits of the same data "
+        "differ by.")
     min_answer_accuracy: float = Field(
         0.5, gt=0, le=1, description="Share of QA probes with an `expected` answer that must be answered right for "
         "the answers criterion to pass (it also fails when the answers are worse than the base model's).")

@@ -22,7 +22,9 @@ The rules (thresholds from the run's `report` config section):
    (better / same / worse than the base, with the answers side by side in the report);
    unknown without QA samples.
 5. Held-out test loss within `report.test_margin` of validation: test loss <= validation
-   loss at the best checkpoint x (1 + margin); unknown when no test split was evaluated.
+   loss at the best checkpoint x (1 + margin), or + `report.test_margin_abs` nats when that
+   allows more (a 10% margin on a loss of 0.025 is below the noise of small splits); unknown
+   when no test split was evaluated.
 
 Overall: fail when any criterion fails, pass when all pass, otherwise inconclusive.
 """
@@ -68,6 +70,7 @@ class Thresholds:
     max_final_gap: float = 0.5
     min_early_stop_share: float = 0.3
     test_margin: float = 0.1
+    test_margin_abs: float = 0.05
     collapse_ratio: float = 0.05
     min_keyword_score: float = 0.5
     min_eos_share: float = 0.5
@@ -463,9 +466,9 @@ def _test_within(run: RunData, th: Thresholds) -> Criterion:
         return Criterion.said(TEST_WITHIN, "unknown", V("test.no_val", test=fmt(test), ppl=ppl_s))
     if not is_finite(test):
         return Criterion.said(TEST_WITHIN, "fail", V("test.non_finite", test=str(test)), ["NON_FINITE"])
-    limit = val[1] * (1 + th.test_margin)
+    limit = max(val[1] * (1 + th.test_margin), val[1] + th.test_margin_abs)
     base = V("test.compare", test=fmt(test), ppl=ppl_s, val=fmt(val[1]), step=val[0], limit=fmt(limit),
-             margin=fmt(100 * th.test_margin, 3))
+             margin=fmt(100 * th.test_margin, 3), abs=fmt(th.test_margin_abs))
     return Criterion.said(TEST_WITHIN, "pass" if test <= limit else "fail", base)
 
 
