@@ -221,3 +221,23 @@ def test_a_config_named_relative_to_the_shell_stores_absolute_data_paths(tmp_pat
     (run / "config.yaml").write_text(yaml.safe_dump(redacted_dict(cfg)), "utf-8")
     monkeypatch.chdir(run)
     assert load_config(str(run / "config.yaml")).data.train_file == str(tmp_path / "train.jsonl")
+
+
+@pytest.mark.parametrize("name", ["train.jsonl", "rows.json", "train-00000-of-00001.parquet", "data.csv.gz"])
+def test_a_data_file_given_as_the_config_says_how_to_audit_it(tmp_path, name):
+    """`tuneguard audit train.jsonl`, a new user's first guess: a one-row JSONL file even parsed as
+    YAML and failed with "instruction is not a known key". Now one line that gives the command."""
+    path = tmp_path / name
+    path.write_bytes(b'[{"instruction": "a", "output": "b"}]' if name.endswith(".json")
+                     else b'{"instruction": "a", "output": "b"}\n')
+    r = invoke("audit", str(path))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == (
+        f"error: invalid config: {path} is a data file, not a config: give it as data.train_file, e.g. "
+        f"`tuneguard audit smollm2-135m --set data.train_file={path}` (the preset names the model whose tokenizer "
+        "the label checks use: see `tuneguard presets`), or write a config with "
+        "`tuneguard init --preset gptj-6b-v2 --out config.yaml` and set data.train_file in it")
+    # A JSON config is still a config.
+    conf = tmp_path / "conf.json"
+    conf.write_text('{"preset": "tiny", "data": {"train_file": "t.jsonl"}}', "utf-8")
+    assert read_source(str(conf))[0]["data"]["train_file"] == str(tmp_path / "t.jsonl")

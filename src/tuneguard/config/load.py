@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+import shlex
 from importlib import resources
 from pathlib import Path
 from collections.abc import Mapping
@@ -102,6 +103,35 @@ def parse_yaml(text: str, source: str) -> dict[str, Any]:
     return data
 
 
+# Suffixes of data files (tuneguard.data.load reads them; config must not import data): given
+# where a config goes (`tuneguard audit train.jsonl`, a new user's first guess), a one-line
+# JSONL file even parses as YAML and failed with "instruction is not a known key".
+DATA_SUFFIXES = frozenset({".jsonl", ".ndjson", ".csv", ".tsv", ".parquet", ".pq", ".gz", ".arrow"})
+
+
+def looks_like_data(path: Path) -> bool:
+    """A data file or a JSON array file given where a config goes."""
+    if path.suffix.lower() in DATA_SUFFIXES:
+        return True
+    if path.suffix.lower() != ".json" or not path.is_file():
+        return False
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    except OSError:
+        return False
+    return head.startswith(b"[")
+
+
+def data_not_config(name: str) -> str:
+    """The one line for a data file given as the config: the command that audits or trains it."""
+    quoted = shlex.quote(name)
+    return (f"{name} is a data file, not a config: give it as data.train_file, e.g. "
+            f"`tuneguard audit smollm2-135m --set data.train_file={quoted}` (the preset names the model whose "
+            f"tokenizer the label checks use: see `tuneguard presets`), or write a config with "
+            f"`tuneguard init --preset gptj-6b-v2 --out config.yaml` and set data.train_file in it")
+
+
 def read_source(name_or_path: str) -> tuple[dict[str, Any], str]:
     """A preset name or a YAML file path -> (raw dict, description)."""
     raw, desc, _ = read_source_explicit(name_or_path)
@@ -115,6 +145,8 @@ def read_source_explicit(name_or_path: str) -> tuple[dict[str, Any], str, set[st
         raise ConfigError([f"the config argument is empty: give a YAML config file or a preset "
                            f"({', '.join(preset_names())})"])
     path = Path(name_or_path)
+    if looks_like_data(path) and (path.is_file() or not path.exists()):  # a FIFO is said to be one below
+        raise ConfigError([data_not_config(name_or_path)])
     if path.suffix in (".yaml", ".yml", ".json") or path.exists():
         if not path.exists():
             raise ConfigError([f"config file {name_or_path} does not exist"])
