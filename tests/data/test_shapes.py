@@ -296,3 +296,56 @@ def test_llama_factory_alpaca_history_is_named_not_dropped() -> None:
     assert [str(p) for p in problems] == [
         "f.jsonl:1: field 'history' holds 1 earlier turn(s) (LLaMA-Factory's alpaca), which an instruction row "
         "cannot hold: write such rows as chat rows ({\"messages\": [...]}) to train every turn, or remove 'history'"]
+
+
+def test_a_list_of_files_is_one_source_whose_rows_keep_their_own_file_and_line(tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.helpers.cli import invoke
+
+    _jsonl(tmp_path / "train-a.jsonl", ALPACA[:3])
+    _jsonl(tmp_path / "train-b.jsonl", [ALPACA[3], ALPACA[0], ALPACA[4]])
+    _jsonl(tmp_path / "val.jsonl", ALPACA[5:])
+    monkeypatch.chdir(tmp_path)
+    r = invoke("audit", "tiny", "--set", "data.train_file=[train-a.jsonl, train-b.jsonl]",
+               "--set", "data.validation_file=val.jsonl", "--json")
+    assert r.returncode == 1, r.stderr
+    dup = next(f for f in json.loads(r.stdout)["findings"] if f["code"] == "DUPLICATE_EXACT")
+    assert dup["evidence"]["largest_groups"][0]["rows"] == ["train-a.jsonl:1", "train-b.jsonl:2"]
+    assert dup["evidence"]["rows"] == 6
+    # In a config file the list's paths are relative to the file, like one path.
+    sub = tmp_path / "cfg"
+    sub.mkdir()
+    (sub / "c.yaml").write_text("preset: tiny\ndata:\n  train_file: [../train-a.jsonl, ../train-b.jsonl]\n")
+    from tuneguard.config.load import load_config
+
+    cfg = load_config(str(sub / "c.yaml")).data
+    assert cfg.train_file == [str(sub / "../train-a.jsonl"), str(sub / "../train-b.jsonl")]
+    assert [(Path(x.file).name, x.line) for x in read_rows(cfg.train_file).rows] == [
+        ("train-a.jsonl", 1), ("train-a.jsonl", 2), ("train-a.jsonl", 3),
+        ("train-b.jsonl", 1), ("train-b.jsonl", 2), ("train-b.jsonl", 3)]
+    # The cache key covers every file of the list.
+    tok = tokenizer("plain")
+    key = data_key(cfg, tok)
+    _jsonl(tmp_path / "train-b.jsonl", ALPACA[3:5])
+    assert why_different(key, data_key(cfg, tok)) == f"train file {tmp_path / 'train-b.jsonl'} changed"
+    # A one-element list is that path; an empty list or an empty element is named.
+    assert DataConfig(train_file=["x.jsonl"]).train_file == "x.jsonl"
+    r = invoke("audit", "tiny", "--set", "data.train_file=[train-a.jsonl, '']")
+    assert (r.returncode, r.stderr.strip().splitlines()[-1]) == (2, (
+        "error: invalid config: data.train_file value error, a list of data files must name at least one file, none "
+        "of them empty, got ['train-a.jsonl', '']"))
+    r = invoke("audit", "tiny", "--set", "data.train_file=[train-a.jsonl, missing.jsonl]")
+    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith(
+        "error: data file missing.jsonl does not exist (looked for ")
+
+
+def test_a_folder_with_brackets_in_its_name_is_part_of_a_pattern_as_it_is(tmp_path: Path) -> None:
+    _jsonl(tmp_path / "[2024]" / "train-0.jsonl", ALPACA[:2])
+    _jsonl(tmp_path / "[2024]" / "train-1.jsonl", ALPACA[2:4])
+    _jsonl(tmp_path / "2" / "train-0.jsonl", ALPACA[4:])  # what glob's [2024] (one of 2, 0, 4) would match
+    pattern = str(tmp_path / "[2024]" / "train-*.jsonl")
+    assert [(Path(r.file).name, r.data) for r in read_rows(pattern).rows] == [
+        ("train-0.jsonl", ALPACA[0]), ("train-0.jsonl", ALPACA[1]), ("train-1.jsonl", ALPACA[2]),
+        ("train-1.jsonl", ALPACA[3])]
+    assert [len(s.examples) for s in (prepare_data(DataConfig(train_file=pattern, test_size=0.25), tokenizer("plain"),
+                                                   tokenize=False).train,)] == [3]

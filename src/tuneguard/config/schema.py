@@ -81,11 +81,13 @@ class LoraConfig(Section):
 class DataConfig(Section):
     """Where the data is, how rows become prompt/response pairs, and how they are tokenized."""
 
-    train_file: str | None = Field(None, description="JSONL, JSON, CSV, Parquet file, a saved HF dataset folder, a "
-                                   "folder of data files (a hub export: its train shards) or a glob pattern "
-                                   "(docs/DATA.md).")
-    validation_file: str | None = Field(None, description="Validation data; split from train when unset.")
-    test_file: str | None = Field(None, description="Held-out test data evaluated once at the end.")
+    train_file: str | list[str] | None = Field(
+        None, description="JSONL, JSON, CSV, Parquet file, a saved HF dataset folder, a folder of data files (a hub "
+        "export: its train shards), a glob pattern, or a list of these read in order ([train-a.jsonl, "
+        "train-b.jsonl]; docs/DATA.md).")
+    validation_file: str | list[str] | None = Field(
+        None, description="Validation data (the same kinds of source as train_file); split from train when unset.")
+    test_file: str | list[str] | None = Field(None, description="Held-out test data evaluated once at the end.")
     format: Literal["auto", "text", "instruction", "completion", "chat"] = Field(
         "auto", description="Row format: text (one field, all supervised), instruction (Alpaca: instruction, input, "
         "output, wrapped in data.prompt_template), completion (prompt, completion: the prompt used as it is), chat "
@@ -146,6 +148,16 @@ class DataConfig(Section):
         "auto", description="What the responses are, which decides how the audit judges them: classification "
         "(short labels from a small set), extraction (spans of the input), rewriting (the input transformed), "
         "open (free answers); auto infers it from the data (audit summary, `audit --json` stats.task).")
+
+    @field_validator("train_file", "validation_file", "test_file")
+    @classmethod
+    def _source_list(cls, v: str | list[str] | None) -> str | list[str] | None:
+        """A list names at least one source, each a non-empty path; one path is kept as a string."""
+        if isinstance(v, list):
+            if not v or any(not p.strip() for p in v):
+                raise ValueError("a list of data files must name at least one file, none of them empty")
+            return v[0] if len(v) == 1 else v
+        return v
 
 
 class TrainConfig(Section):
