@@ -349,3 +349,22 @@ def test_a_folder_with_brackets_in_its_name_is_part_of_a_pattern_as_it_is(tmp_pa
         ("train-1.jsonl", ALPACA[3])]
     assert [len(s.examples) for s in (prepare_data(DataConfig(train_file=pattern, test_size=0.25), tokenizer("plain"),
                                                    tokenize=False).train,)] == [3]
+
+
+def test_llama_factory_alpaca_system_is_a_masked_prompt_before_the_instruction_or_in_its_place() -> None:
+    tok = tokenizer("plain")
+    row = {"instruction": "Square 3.", "input": "", "output": "9", "system": "Answer with a number."}
+    feat = _feature(tok, row)
+    assert (feat["input_ids"], feat["labels"]) == _pieces(
+        tok, [("Answer with a number.\n\n### Instruction:\nSquare 3.\n\n### Response:\n", False), ("9", True)])
+    # A template with {system} places it there; rows without one leave it empty.
+    templ = {"prompt_template": "<<SYS>>{system}<</SYS>>\n{instruction}\n", "system_field": "sys"}
+    feat = _feature(tok, {"instruction": "Square 3.", "output": "9", "sys": "Be brief."}, **templ)
+    assert (feat["input_ids"], feat["labels"]) == _pieces(tok, [("<<SYS>>Be brief.<</SYS>>\nSquare 3.\n", False),
+                                                               ("9", True)])
+    assert _examples(tok, {"instruction": "Square 3.", "output": "9"}, **templ)[0][0].prompt == (
+        "<<SYS>><</SYS>>\nSquare 3.\n")
+    # An empty system adds nothing; one that is not text is a malformed row.
+    assert _examples(tok, {**row, "system": " "})[0][0].prompt == "### Instruction:\nSquare 3.\n\n### Response:\n"
+    assert [str(p) for p in _examples(tok, {**row, "system": ["a"]})[1]] == [
+        "f.jsonl:1: field 'system' must be text, got list"]

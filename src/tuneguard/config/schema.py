@@ -101,13 +101,17 @@ class DataConfig(Section):
     completion_field: str = Field("completion", description="Field with the completion of completion rows.")
     messages_field: str = Field("messages", description="Field with chat messages (role, content); rows without it "
                                 "and with a ShareGPT `conversations` field (from: human/gpt/system, value) read that.")
+    system_field: str = Field("system", description="Field with an instruction row's system prompt (LLaMA-Factory's "
+                              "alpaca `system`): it goes where the prompt template has {system}, else before the "
+                              "prompt followed by a blank line; masked like the prompt.")
     prompt_template: str = Field(
         "### Instruction:\n{instruction}\n\n### Response:\n",
-        description="Template for instruction rows without input ({instruction}).",
+        description="Template for instruction rows without input ({instruction}; {system} places the row's system "
+        "prompt).",
     )
     prompt_template_with_input: str = Field(
         "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n",
-        description="Template for instruction rows with input ({instruction}, {input}).",
+        description="Template for instruction rows with input ({instruction}, {input}; {system} as above).",
     )
     use_chat_template: bool = Field(True, description="Render chat rows with the tokenizer's chat template.")
     chat_turns: Literal["all", "last"] = Field(

@@ -40,9 +40,9 @@ from tuneguard.findings import Finding, json_safe
 log = logging.getLogger(__name__)
 
 # The version of what rows mean: raised whenever the same file and config tokenize to other
-# labels (3: per-message weight/train flags, tool calls, chats that open with an answer), so a
-# cache of the old reading is never reused.
-FORMAT = 3
+# labels (3: per-message weight/train flags, tool calls, chats that open with an answer; 4: an
+# instruction row's system prompt), so a cache of the old reading is never reused.
+FORMAT = 4
 CHUNK = 1 << 20
 
 
