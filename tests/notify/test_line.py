@@ -105,3 +105,8 @@ def test_the_monthly_limit_stops_line_for_the_run_and_the_other_channels_go_on(l
     r = invoke("status", str(store.run_dir), "--json")
     assert json.loads(r.stdout)["notify_stopped"] == [{"step": 10, "event": "halted", "target": "line://***",
                                                        "scheme": "line", "reason": reason, "message": english}]
+    from tuneguard.report.html import write_report
+    from tuneguard.report.markdown import cell
+
+    write_report(store.run_dir)
+    assert f"- notifications stopped: {cell(english)}" in (store.run_dir / "report.md").read_text("utf-8")
