@@ -234,18 +234,46 @@ def test_the_cache_key_changes_with_the_way_rows_are_read_and_with_any_shard(tmp
     assert why_different(key, data_key(cfg, tok)) == f"train file {tmp_path / 'part-*.jsonl'} changed"
 
 
-def test_fix_refuses_a_source_of_several_files_in_one_line(tmp_path: Path) -> None:
+def test_fix_cleans_each_file_of_a_folder_and_a_list_and_the_fixed_config_lists_the_copies(tmp_path: Path) -> None:
+    import yaml
+
     from tests.helpers.cli import invoke, tiny_config
 
-    for k in range(2):
-        _jsonl(tmp_path / "shards" / f"part-{k}.jsonl", ALPACA * 5)
-    cfg = tiny_config(tmp_path, tmp_path / "shards")
-    r = invoke("fix", str(cfg), "--out", str(tmp_path / "fixed"))
-    assert r.returncode == 2
-    assert r.stderr.strip().splitlines()[-1] == (
-        f"error: data.train_file {tmp_path / 'shards'} names several data files: fix writes a cleaned copy of one "
-        "file; point it at one file (or merge the shards into one) and run fix again")
-    assert not (tmp_path / "fixed").exists()
+    rows = [{"instruction": f"Name the colour of item {i}.", "input": "", "output": f"Item {i} is colour {i * 7}."}
+            for i in range(8)]
+    part0 = _jsonl(tmp_path / "shards" / "part-0.jsonl", rows[:3])
+    part0.write_bytes(part0.read_bytes() + b'{"instruction": "cut off\n')  # line 4: malformed
+    _jsonl(tmp_path / "shards" / "part-1.jsonl", [rows[3], rows[0], rows[4]])  # line 2: a copy of part-0.jsonl:1
+    _jsonl(tmp_path / "val-a.jsonl", [rows[1], rows[5]])  # line 1 repeats a training row
+    _jsonl(tmp_path / "val-b.jsonl", [rows[2]])  # nothing left: no copy
+    cfg = tiny_config(tmp_path, tmp_path / "shards", data={"validation_file": [str(tmp_path / "val-a.jsonl"),
+                                                                               str(tmp_path / "val-b.jsonl")]})
+    out = tmp_path / "fixed"
+    r = invoke("fix", str(cfg), "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "fix-report.md", "part-0.jsonl", "part-1.jsonl",
+                                                     "val-a.jsonl"]
+    assert out.joinpath("part-0.jsonl").read_bytes() == "".join(json.dumps(r) + "\n" for r in rows[:3]).encode()
+    assert out.joinpath("part-1.jsonl").read_bytes() == "".join(json.dumps(r) + "\n" for r in rows[3:5]).encode()
+    assert out.joinpath("val-a.jsonl").read_bytes() == (json.dumps(rows[5]) + "\n").encode()
+    data = yaml.safe_load(out.joinpath("config.yaml").read_text())["data"]
+    assert (data["train_file"], data["validation_file"]) == (["part-0.jsonl", "part-1.jsonl"], "val-a.jsonl")
+    report = out.joinpath("fix-report.md").read_text()
+    assert "| part-0.jsonl:1 | part-1.jsonl:2 |" in report and "| part-0.jsonl:4 | invalid JSON" in report
+    assert "| val-a.jsonl:1 | part-0.jsonl:2 | exact |" in report and "| val-b.jsonl:1 | part-0.jsonl:3 | exact |" in report
+    after = json.loads(invoke("audit", str(out / "config.yaml"), "--json").stdout)["findings"]
+    assert {"DUPLICATE_EXACT", "TRAIN_VAL_LEAKAGE", "MALFORMED_ROWS"}.isdisjoint(f["code"] for f in after)
+    # The fixed config is a list source like any other: fix runs on it again (nothing left to remove),
+    # and a glob pattern source is fixed the same way.
+    r = invoke("fix", str(out / "config.yaml"), "--out", str(tmp_path / "again"))
+    assert r.returncode == 0, r.stderr
+    assert yaml.safe_load((tmp_path / "again" / "config.yaml").read_text())["data"]["train_file"] == [
+        "part-0.jsonl", "part-1.jsonl"]
+    assert (tmp_path / "again" / "part-1.jsonl").read_bytes() == out.joinpath("part-1.jsonl").read_bytes()
+    cfg = tiny_config(tmp_path, tmp_path / "shards" / "part-*.jsonl")
+    r = invoke("fix", str(cfg), "--out", str(tmp_path / "globbed"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "globbed" / "part-1.jsonl").read_bytes() == out.joinpath("part-1.jsonl").read_bytes()
 
 
 def test_a_parquet_chat_export_reads_its_flags_and_tool_calls_as_the_jsonl_does(tmp_path: Path) -> None:
