@@ -41,7 +41,7 @@ class FixResult:
     after: list[Finding]
     out: Path
     config: Path
-    names: dict[str, str]  # a data file's path -> the name of its copy in `out` (files with rows left)
+    names: dict[str, str]  # a data file's ident (role:path) -> the name of its copy in `out` (files with rows left)
     notes: list[Spec]  # decisions about the config (a split left empty, redacted secrets), as catalog specs
     run_dir: Path | None  # the run whose config was fixed, when it was one
     next_commands: list[tuple[Spec, str]]  # (what it does, as a catalog spec; the command)
@@ -76,7 +76,7 @@ def _names(plan: FixPlan) -> dict[str, str]:
         while name in taken:
             k += 1
             name = f"{f.role}-{f.name}" if k == 2 else f"{f.role}-{k - 1}-{f.name}"
-        names[f.path] = name
+        names[f.ident] = name
         taken.add(name)
     return names
 
@@ -88,11 +88,11 @@ def _config_text(cfg: Config, source: str, plan: FixPlan, names: dict[str, str])
     notes: list[Spec] = []
     head = [f"# Written by `tuneguard fix` from {source}: the same config, with its data files replaced",
             "# by the cleaned copies in this folder (fix-report.md lists every removed row and why)."]
-    for role, source in plan.sources.items():
+    for role, src in plan.sources.items():
         files = plan.of_role(role)
-        key, was = files[0].key, source_name(source) if plan.several(role) else files[0].path
+        key, was = files[0].key, source_name(src) if plan.several(role) else files[0].path
         field = key.split(".", 1)[1]
-        copies = [names[f.path] for f in files if f.path in names]
+        copies = [names[f.ident] for f in files if f.ident in names]
         if not copies:
             d["data"][field] = None
             why = T("fix.empty.validation" if role == "validation" else "fix.empty.test")
@@ -154,8 +154,8 @@ def run_fix(cfg: Config, source: str, out: Path, truncation: str = "keep", token
     commands = next_commands(final_config.absolute(), run_dir.absolute() if run_dir else None, bool(plan.removed()))
     with staged(out) as tmp:
         for f in plan.files:
-            if f.path in names:
-                write_file(f.kind, Path(f.path), tmp / names[f.path], f.drops.keys())
+            if f.ident in names:
+                write_file(f.kind, Path(f.path), tmp / names[f.ident], f.drops.keys())
         (tmp / CONFIG_NAME).write_text(text, "utf-8")
         after = audit_config(load_config(str(tmp / CONFIG_NAME)), tokenizer).findings
         language = cfg.report.language or cfg.notify.language

@@ -107,7 +107,7 @@ def _groups(title: str, groups: list[Group], what: str, language: str) -> list[s
 
 def render(plan: FixPlan, source: str, before: list[Finding], after: list[Finding] | None,
            names: dict[str, str], config_notes: list[Spec], language: str = "en") -> str:
-    """fix-report.md in `language`. `names`: each data file's path -> the name of its copy in the
+    """fix-report.md in `language`. `names`: each data file's ident (role:path) -> the name of its copy in the
     folder; `config_notes`: the decisions about the fixed config (catalog specs)."""
     def t(key: str, **params: Any) -> str:
         return say(f"fix.{key}", language, **params)
@@ -115,7 +115,7 @@ def render(plan: FixPlan, source: str, before: list[Finding], after: list[Findin
     out = [t("title", source=cell(source)), "", REPORT_MARK, "", summary(plan, language), "",
            t("untouched", source=cell(source)), "", t("files_cols"), "|---|---|---|---|---|---|"]
     for f in plan.files:
-        copy = names.get(f.path, t("not_written"))
+        copy = names.get(f.ident, t("not_written"))
         out.append(f"| {t('role.' + f.role)} | {cell(f.path)} | {cell(copy)} | {num(f.records)} | {num(f.kept)} | "
                    f"{num(len(f.drops))} |")
     out += ["", t("h.found"), ""]

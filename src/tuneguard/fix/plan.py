@@ -85,6 +85,11 @@ class DataFile:
         return Path(self.path).name
 
     @property
+    def ident(self) -> str:
+        """The file in its role (a file given as training and validation data is two DataFiles)."""
+        return f"{self.role}:{self.path}"
+
+    @property
     def kept(self) -> int:
         return self.records - len(self.drops)
 
@@ -177,7 +182,7 @@ class _Planner:
         self._paths: dict[str, str] = {}  # a row's file as the loader names it -> the absolute path
         self._load()
         self.roles = list(self.sources)
-        self.by_path = {f.path: f for f in self.files}
+        self.by_ident = {f.ident: f for f in self.files}
         self.shown = _shown_names([f.path for f in self.files])
         self.notes: list[Spec] = []
         self.acted: list[str] = []
@@ -216,25 +221,25 @@ class _Planner:
         name = self.shown.get(self.path_of(file), Path(file).name)
         return f"{name}:{line}" if line is not None else name
 
-    def drop(self, file: str, line: int | None, code: str, why: str) -> bool:
-        f = self.by_path[self.path_of(file)]
+    def drop(self, role: str, file: str, line: int | None, code: str, why: str) -> bool:
+        f = self.by_ident[f"{role}:{self.path_of(file)}"]
         if line is None or line in f.drops:
             return False
         f.drops[line] = Drop(code, why)
         return True
 
-    def dropped(self, ex: Example) -> bool:
-        return ex.line in self.by_path[self.path_of(ex.file)].drops
+    def dropped(self, role: str, ex: Example) -> bool:
+        return ex.line in self.by_ident[f"{role}:{self.path_of(ex.file)}"].drops
 
     def drop_malformed(self) -> None:
         if "MALFORMED_ROWS" not in self.faulted:
             return
         self.acted.append("MALFORMED_ROWS")
-        order = {f.path: k for k, f in enumerate(self.files)}
+        order = {f.ident: k for k, f in enumerate(self.files)}
         for role in self.roles:
-            for p in sorted(self.problems[role], key=lambda p: (order.get(self.path_of(p.file), -1),
+            for p in sorted(self.problems[role], key=lambda p: (order.get(f"{role}:{self.path_of(p.file)}", -1),
                                                                 p.line if p.line is not None else -1)):
-                if self.drop(p.file, p.line, "MALFORMED_ROWS", p.reason):
+                if self.drop(role, p.file, p.line, "MALFORMED_ROWS", p.reason):
                     self.malformed.append((self.where(p.file, p.line), p.reason))
 
     def drop_duplicates(self, index: Any) -> None:
@@ -251,7 +256,7 @@ class _Planner:
             self.acted.append("DUPLICATE_EXACT")
             for rows in exact_groups(index, "train"):
                 kept = self.where(train_ex[rows[0]].file, train_ex[rows[0]].line)
-                gone = [train_ex[r] for r in rows[1:] if self.drop(train_ex[r].file, train_ex[r].line,
+                gone = [train_ex[r] for r in rows[1:] if self.drop("train", train_ex[r].file, train_ex[r].line,
                                                                    "DUPLICATE_EXACT", f"copy of {kept}")]
                 if gone:
                     self.exact.append(Group(kept, [self.where(e.file, e.line) for e in gone]))
@@ -261,7 +266,8 @@ class _Planner:
                 first = train_ex[cluster[0][0]]
                 kept = self.where(first.file, first.line)
                 gone = [train_ex[r] for rows in cluster[1:] for r in rows
-                        if self.drop(train_ex[r].file, train_ex[r].line, "DUPLICATE_NEAR", f"near copy of {kept}")]
+                        if self.drop("train", train_ex[r].file, train_ex[r].line, "DUPLICATE_NEAR",
+                                     f"near copy of {kept}")]
                 if gone:
                     self.near.append(Group(kept, [self.where(e.file, e.line) for e in gone]))
 
@@ -279,7 +285,7 @@ class _Planner:
                 repeated = train_ex[int(source[r])]
                 of = self.where(repeated.file, repeated.line)
                 why = f"{'repeats' if kind == 'exact' else 'near copy of'} {of}"
-                if self.drop(ex.file, ex.line, "TRAIN_VAL_LEAKAGE", why):
+                if self.drop(role, ex.file, ex.line, "TRAIN_VAL_LEAKAGE", why):
                     self.leaked.append((self.where(ex.file, ex.line), of, kind))
         if "TRAIN_VAL_LEAKAGE" not in self.acted:
             self.acted.append("TRAIN_VAL_LEAKAGE")
@@ -294,10 +300,10 @@ class _Planner:
         feats, _ = tokenize_examples(self.tokenizer, train_ex, dcfg.max_length, dcfg.train_on_prompt)
         eos = self.tokenizer.eos_token_id
         for ex, feat in zip(train_ex, feats, strict=False):
-            if not is_truncated(feat, eos, dcfg.max_length) or self.dropped(ex):
+            if not is_truncated(feat, eos, dcfg.max_length) or self.dropped("train", ex):
                 continue
             self.truncated.append(self.where(ex.file, ex.line))
             if self.dropping:
-                self.drop(ex.file, ex.line, trunc_codes[0], f"the answer does not fit data.max_length ({dcfg.max_length})")
+                self.drop("train", ex.file, ex.line, trunc_codes[0], f"the answer does not fit data.max_length ({dcfg.max_length})")
         if self.dropping:
             self.acted += trunc_codes
