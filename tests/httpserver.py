@@ -19,10 +19,12 @@ import pytest
 class Endpoint:
     """What a test server answers and what it received."""
 
-    def __init__(self, responses: list[tuple[int, dict[str, str]]] | None = None,
-                 default: tuple[int, dict[str, str]] = (200, {}), hang: bool = False,
+    def __init__(self, responses: list[tuple[Any, ...]] | None = None,
+                 default: tuple[Any, ...] = (200, {}), hang: bool = False,
                  gate_first: bool = False, delay: float = 0.0):
-        """`delay`: seconds before each answer (a slow service: the sender must wait for it)."""
+        """`responses` (then `default`): (status, headers) or (status, headers, JSON body) to
+        answer with, the body `{}` unless given. `delay`: seconds before each answer (a slow
+        service: the sender must wait for it)."""
         self.responses = list(responses or [])
         self.delay = delay
         self.default = default
@@ -72,14 +74,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if ep.delay:
             time.sleep(ep.delay)
         with ep.lock:
-            status, headers = ep.responses.pop(0) if ep.responses else ep.default
+            answer = ep.responses.pop(0) if ep.responses else ep.default
+        status, headers = answer[0], answer[1]
+        payload = json.dumps(answer[2]).encode() if len(answer) > 2 else b"{}"
         self.send_response(status)
         for k, v in headers.items():
             self.send_header(k, v)
         self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", "2")
+        self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
-        self.wfile.write(b"{}")
+        self.wfile.write(payload)
         with ep.lock:
             ep.answered += 1
 

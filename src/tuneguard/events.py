@@ -33,6 +33,7 @@ class Event(StrEnum):
     DATA_FIXED = "data_fixed"  # `tuneguard fix` cleaned this run's data
     NOTIFY_SENT = "notify_sent"
     NOTIFY_FAILED = "notify_failed"
+    NOTIFY_STOPPED = "notify_stopped"  # a target that will not take messages again this run (LINE's monthly limit)
     TEST = "test"  # `tuneguard notify-test`; never recorded in a run
     # control_stop, control_pause, ...: one per control request (control.requests), not listed here.
 
@@ -43,7 +44,8 @@ NOTIFIABLE: tuple[Event, ...] = (Event.STARTED, Event.EVALUATION, Event.FINDING,
                                  Event.PAUSED, Event.RESUMED, Event.REPORT)
 
 # Events trackers do not mirror: metrics already (evaluation, progress) or about delivery, not the run.
-NOT_TRACKED: tuple[Event, ...] = (Event.EVALUATION, Event.PROGRESS, Event.NOTIFY_FAILED, Event.NOTIFY_SENT)
+NOT_TRACKED: tuple[Event, ...] = (Event.EVALUATION, Event.PROGRESS, Event.NOTIFY_FAILED, Event.NOTIFY_SENT,
+                                  Event.NOTIFY_STOPPED)
 
 
 class NextStep(TypedDict):

@@ -5,6 +5,7 @@ have a conftest.py)."""
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 import time
@@ -60,3 +61,27 @@ def build_finished_run(run_dir: Path, state: str = "finished", steps: int = 40) 
         s.heartbeat(steps)
         s.set_state(state, exit_reason="completed" if state == "finished" else state)
     return run_dir
+
+
+def watch_snapshot(run_dir: Path):  # type: ignore[no-untyped-def]
+    """What `tuneguard watch` reads of a run at one moment (its store reader closed again)."""
+    from tuneguard.cli.watch import StoreReader
+
+    reader = StoreReader(run_dir)
+    try:
+        return reader.snapshot()
+    finally:
+        reader.close()
+
+
+def watch_screen(snap, run_dir: Path, width: int, height: int | None = None) -> str:  # type: ignore[no-untyped-def]
+    """The `watch` dashboard of `snap` as plain text on a terminal `width` wide (and, with
+    `height`, the findings cut to what fits it)."""
+    from rich.console import Console
+
+    from tuneguard.cli.watch import render
+
+    buf = io.StringIO()
+    con = Console(file=buf, width=width, height=height, force_terminal=True, color_system=None)
+    con.print(render(snap, run_dir, width, con if height else None))
+    return buf.getvalue()

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import time
 from pathlib import Path
 
 import pytest
-from control_helpers import build_finished_run
-from rich.console import Console
+from control_helpers import build_finished_run, watch_screen, watch_snapshot
 from typer.testing import CliRunner
 
 from tuneguard.cli.main import app
-from tuneguard.cli.watch import StoreReader, compact_line, render, sparkline
+from tuneguard.cli.watch import compact_line, sparkline
 from tuneguard.store.run_store import RunStore
 
 runner = CliRunner()
@@ -150,15 +148,9 @@ def test_dashboard_render(tmp_path: Path):
     with RunStore(run) as s:
         s.set_state("paused", paused_at_step=40)
         s.request_control("stop", requested_by="me@box pid 7")
-    reader = StoreReader(run)
-    try:
-        snap = reader.snapshot()
-    finally:
-        reader.close()
+    snap = watch_snapshot(run)
     assert snap.state == "paused" and not snap.final and snap.step == 40 and snap.best_eval == pytest.approx(2.6)
-    buf = io.StringIO()
-    Console(file=buf, width=160, force_terminal=True, color_system=None).print(render(snap, run))
-    text = buf.getvalue()
+    text = watch_screen(snap, run, 160)
     assert "PAUSED" in text and "100%" in text and "step 40/40" in text
     # The loss sparkline: 40 strictly falling values, from the highest block to the lowest.
     spark = next(w for w in text.split() if set(w) <= set("▁▂▃▄▅▆▇█") and len(w) >= 20)
@@ -191,21 +183,13 @@ def test_the_live_view_fits_an_80_by_24_terminal_with_the_newest_findings_whole(
             s.add_finding(Finding(code="LOSS_SPIKE", severity="warning", step=step, source="guard",
                                   message=f"step {step}: " + long, recommendation="Fix the data, not the learning rate "
                                   "(a lower one only slows the collapse); the newest says step " + str(step)))
-    reader = StoreReader(run)
-    try:
-        snap = reader.snapshot()
-    finally:
-        reader.close()
-    buf = io.StringIO()
-    con = Console(file=buf, width=80, height=24, force_terminal=True, color_system=None)
-    con.print(render(snap, run, con.width, con))
-    lines = buf.getvalue().rstrip("\n").splitlines()
+    snap = watch_snapshot(run)
+    lines = watch_screen(snap, run, 80, height=24).rstrip("\n").splitlines()
     text = " ".join(" ".join(lines).split())
     assert len(lines) <= 24, "\n".join(lines)
     assert "the newest says step 38" in text and "step 38: Training loss fell" in text
     assert "the newest says step 32" not in text
     assert "earlier findings not shown here: tuneguard status" in text
     # Not on a live terminal (and without a console to measure): every finding, as before.
-    full = io.StringIO()
-    Console(file=full, width=80, force_terminal=True, color_system=None).print(render(snap, run, 80))
-    assert all(f"the newest says step {n}" in " ".join(full.getvalue().split()) for n in (32, 34, 36, 38))
+    full = watch_screen(snap, run, 80)
+    assert all(f"the newest says step {n}" in " ".join(full.split()) for n in (32, 34, 36, 38))

@@ -4,32 +4,17 @@ tests' own (meta written with set_meta); a live run's counting up to now is give
 
 from __future__ import annotations
 
-import io
 import json
-import time
 from pathlib import Path
 
-import pytest
-from control_helpers import build_finished_run
-from rich.console import Console
+from control_helpers import build_finished_run, watch_screen, watch_snapshot
 from typer.testing import CliRunner
 
 from tuneguard.cli.main import app
 from tuneguard.cli.run_clock import clock_line, run_clock
-from tuneguard.cli.watch import StoreReader, render
 from tuneguard.store.run_store import RunStore, run_times
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def utc(monkeypatch):
-    """Local time is UTC, so clock times read the same on every machine."""
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 def resumed_finished_run(run_dir: Path, language: str = "en") -> Path:
@@ -51,14 +36,7 @@ def test_status_and_watch_show_the_first_start_and_the_times_over_every_process(
     as_json = runner.invoke(app, ["status", str(run), "--json"])
     assert json.loads(as_json.stdout)["times"] == {"first_started": 1000.0, "wall_s": 260.0, "train_s": 160.0,
                                                    "processes": 2, "eta_s": None}
-    reader = StoreReader(run)
-    try:
-        snap = reader.snapshot()
-    finally:
-        reader.close()
-    buf = io.StringIO()
-    Console(file=buf, width=200, force_terminal=True, color_system=None).print(render(snap, run))
-    assert line in buf.getvalue().splitlines()
+    assert line in watch_screen(watch_snapshot(run), run, 200).splitlines()
 
 
 def test_a_thai_run_says_it_in_thai(tmp_path: Path, utc):

@@ -234,18 +234,46 @@ def test_the_cache_key_changes_with_the_way_rows_are_read_and_with_any_shard(tmp
     assert why_different(key, data_key(cfg, tok)) == f"train file {tmp_path / 'part-*.jsonl'} changed"
 
 
-def test_fix_refuses_a_source_of_several_files_in_one_line(tmp_path: Path) -> None:
+def test_fix_cleans_each_file_of_a_folder_and_a_list_and_the_fixed_config_lists_the_copies(tmp_path: Path) -> None:
+    import yaml
+
     from tests.helpers.cli import invoke, tiny_config
 
-    for k in range(2):
-        _jsonl(tmp_path / "shards" / f"part-{k}.jsonl", ALPACA * 5)
-    cfg = tiny_config(tmp_path, tmp_path / "shards")
-    r = invoke("fix", str(cfg), "--out", str(tmp_path / "fixed"))
-    assert r.returncode == 2
-    assert r.stderr.strip().splitlines()[-1] == (
-        f"error: data.train_file {tmp_path / 'shards'} names several data files: fix writes a cleaned copy of one "
-        "file; point it at one file (or merge the shards into one) and run fix again")
-    assert not (tmp_path / "fixed").exists()
+    rows = [{"instruction": f"Name the colour of item {i}.", "input": "", "output": f"Item {i} is colour {i * 7}."}
+            for i in range(8)]
+    part0 = _jsonl(tmp_path / "shards" / "part-0.jsonl", rows[:3])
+    part0.write_bytes(part0.read_bytes() + b'{"instruction": "cut off\n')  # line 4: malformed
+    _jsonl(tmp_path / "shards" / "part-1.jsonl", [rows[3], rows[0], rows[4]])  # line 2: a copy of part-0.jsonl:1
+    _jsonl(tmp_path / "val-a.jsonl", [rows[1], rows[5]])  # line 1 repeats a training row
+    _jsonl(tmp_path / "val-b.jsonl", [rows[2]])  # nothing left: no copy
+    cfg = tiny_config(tmp_path, tmp_path / "shards", data={"validation_file": [str(tmp_path / "val-a.jsonl"),
+                                                                               str(tmp_path / "val-b.jsonl")]})
+    out = tmp_path / "fixed"
+    r = invoke("fix", str(cfg), "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "fix-report.md", "part-0.jsonl", "part-1.jsonl",
+                                                     "val-a.jsonl"]
+    assert out.joinpath("part-0.jsonl").read_bytes() == "".join(json.dumps(r) + "\n" for r in rows[:3]).encode()
+    assert out.joinpath("part-1.jsonl").read_bytes() == "".join(json.dumps(r) + "\n" for r in rows[3:5]).encode()
+    assert out.joinpath("val-a.jsonl").read_bytes() == (json.dumps(rows[5]) + "\n").encode()
+    data = yaml.safe_load(out.joinpath("config.yaml").read_text())["data"]
+    assert (data["train_file"], data["validation_file"]) == (["part-0.jsonl", "part-1.jsonl"], "val-a.jsonl")
+    report = out.joinpath("fix-report.md").read_text()
+    assert "| part-0.jsonl:1 | part-1.jsonl:2 |" in report and "| part-0.jsonl:4 | invalid JSON" in report
+    assert "| val-a.jsonl:1 | part-0.jsonl:2 | exact |" in report and "| val-b.jsonl:1 | part-0.jsonl:3 | exact |" in report
+    after = json.loads(invoke("audit", str(out / "config.yaml"), "--json").stdout)["findings"]
+    assert {"DUPLICATE_EXACT", "TRAIN_VAL_LEAKAGE", "MALFORMED_ROWS"}.isdisjoint(f["code"] for f in after)
+    # The fixed config is a list source like any other: fix runs on it again (nothing left to remove),
+    # and a glob pattern source is fixed the same way.
+    r = invoke("fix", str(out / "config.yaml"), "--out", str(tmp_path / "again"))
+    assert r.returncode == 0, r.stderr
+    assert yaml.safe_load((tmp_path / "again" / "config.yaml").read_text())["data"]["train_file"] == [
+        "part-0.jsonl", "part-1.jsonl"]
+    assert (tmp_path / "again" / "part-1.jsonl").read_bytes() == out.joinpath("part-1.jsonl").read_bytes()
+    cfg = tiny_config(tmp_path, tmp_path / "shards" / "part-*.jsonl")
+    r = invoke("fix", str(cfg), "--out", str(tmp_path / "globbed"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "globbed" / "part-1.jsonl").read_bytes() == out.joinpath("part-1.jsonl").read_bytes()
 
 
 def test_a_parquet_chat_export_reads_its_flags_and_tool_calls_as_the_jsonl_does(tmp_path: Path) -> None:
@@ -296,3 +324,75 @@ def test_llama_factory_alpaca_history_is_named_not_dropped() -> None:
     assert [str(p) for p in problems] == [
         "f.jsonl:1: field 'history' holds 1 earlier turn(s) (LLaMA-Factory's alpaca), which an instruction row "
         "cannot hold: write such rows as chat rows ({\"messages\": [...]}) to train every turn, or remove 'history'"]
+
+
+def test_a_list_of_files_is_one_source_whose_rows_keep_their_own_file_and_line(tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.helpers.cli import invoke
+
+    _jsonl(tmp_path / "train-a.jsonl", ALPACA[:3])
+    _jsonl(tmp_path / "train-b.jsonl", [ALPACA[3], ALPACA[0], ALPACA[4]])
+    _jsonl(tmp_path / "val.jsonl", ALPACA[5:])
+    monkeypatch.chdir(tmp_path)
+    r = invoke("audit", "tiny", "--set", "data.train_file=[train-a.jsonl, train-b.jsonl]",
+               "--set", "data.validation_file=val.jsonl", "--json")
+    assert r.returncode == 1, r.stderr
+    dup = next(f for f in json.loads(r.stdout)["findings"] if f["code"] == "DUPLICATE_EXACT")
+    assert dup["evidence"]["largest_groups"][0]["rows"] == ["train-a.jsonl:1", "train-b.jsonl:2"]
+    assert dup["evidence"]["rows"] == 6
+    # In a config file the list's paths are relative to the file, like one path.
+    sub = tmp_path / "cfg"
+    sub.mkdir()
+    (sub / "c.yaml").write_text("preset: tiny\ndata:\n  train_file: [../train-a.jsonl, ../train-b.jsonl]\n")
+    from tuneguard.config.load import load_config
+
+    cfg = load_config(str(sub / "c.yaml")).data
+    assert cfg.train_file == [str(sub / "../train-a.jsonl"), str(sub / "../train-b.jsonl")]
+    assert [(Path(x.file).name, x.line) for x in read_rows(cfg.train_file).rows] == [
+        ("train-a.jsonl", 1), ("train-a.jsonl", 2), ("train-a.jsonl", 3),
+        ("train-b.jsonl", 1), ("train-b.jsonl", 2), ("train-b.jsonl", 3)]
+    # The cache key covers every file of the list.
+    tok = tokenizer("plain")
+    key = data_key(cfg, tok)
+    _jsonl(tmp_path / "train-b.jsonl", ALPACA[3:5])
+    assert why_different(key, data_key(cfg, tok)) == f"train file {tmp_path / 'train-b.jsonl'} changed"
+    # A one-element list is that path; an empty list or an empty element is named.
+    assert DataConfig(train_file=["x.jsonl"]).train_file == "x.jsonl"
+    r = invoke("audit", "tiny", "--set", "data.train_file=[train-a.jsonl, '']")
+    assert (r.returncode, r.stderr.strip().splitlines()[-1]) == (2, (
+        "error: invalid config: data.train_file value error, a list of data files must name at least one file, none "
+        "of them empty, got ['train-a.jsonl', '']"))
+    r = invoke("audit", "tiny", "--set", "data.train_file=[train-a.jsonl, missing.jsonl]")
+    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith(
+        "error: data file missing.jsonl does not exist (looked for ")
+
+
+def test_a_folder_with_brackets_in_its_name_is_part_of_a_pattern_as_it_is(tmp_path: Path) -> None:
+    _jsonl(tmp_path / "[2024]" / "train-0.jsonl", ALPACA[:2])
+    _jsonl(tmp_path / "[2024]" / "train-1.jsonl", ALPACA[2:4])
+    _jsonl(tmp_path / "2" / "train-0.jsonl", ALPACA[4:])  # what glob's [2024] (one of 2, 0, 4) would match
+    pattern = str(tmp_path / "[2024]" / "train-*.jsonl")
+    assert [(Path(r.file).name, r.data) for r in read_rows(pattern).rows] == [
+        ("train-0.jsonl", ALPACA[0]), ("train-0.jsonl", ALPACA[1]), ("train-1.jsonl", ALPACA[2]),
+        ("train-1.jsonl", ALPACA[3])]
+    assert [len(s.examples) for s in (prepare_data(DataConfig(train_file=pattern, test_size=0.25), tokenizer("plain"),
+                                                   tokenize=False).train,)] == [3]
+
+
+def test_llama_factory_alpaca_system_is_a_masked_prompt_before_the_instruction_or_in_its_place() -> None:
+    tok = tokenizer("plain")
+    row = {"instruction": "Square 3.", "input": "", "output": "9", "system": "Answer with a number."}
+    feat = _feature(tok, row)
+    assert (feat["input_ids"], feat["labels"]) == _pieces(
+        tok, [("Answer with a number.\n\n### Instruction:\nSquare 3.\n\n### Response:\n", False), ("9", True)])
+    # A template with {system} places it there; rows without one leave it empty.
+    templ = {"prompt_template": "<<SYS>>{system}<</SYS>>\n{instruction}\n", "system_field": "sys"}
+    feat = _feature(tok, {"instruction": "Square 3.", "output": "9", "sys": "Be brief."}, **templ)
+    assert (feat["input_ids"], feat["labels"]) == _pieces(tok, [("<<SYS>>Be brief.<</SYS>>\nSquare 3.\n", False),
+                                                               ("9", True)])
+    assert _examples(tok, {"instruction": "Square 3.", "output": "9"}, **templ)[0][0].prompt == (
+        "<<SYS>><</SYS>>\nSquare 3.\n")
+    # An empty system adds nothing; one that is not text is a malformed row.
+    assert _examples(tok, {**row, "system": " "})[0][0].prompt == "### Instruction:\nSquare 3.\n\n### Response:\n"
+    assert [str(p) for p in _examples(tok, {**row, "system": ["a"]})[1]] == [
+        "f.jsonl:1: field 'system' must be text, got list"]

@@ -7,26 +7,14 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
-import time
 from pathlib import Path
 
-import pytest
 
 from tuneguard.notify.messages import render
 from tuneguard.report import write_report
 from tuneguard.store.run_store import RunStore, run_times
 
 from tests.report.runs import build_healthy
-
-
-@pytest.fixture
-def utc(monkeypatch):
-    """Local time is UTC, so clock times read the same on every machine."""
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 def test_a_resume_keeps_the_first_start_and_the_killed_process_time(tmp_path: Path) -> None:

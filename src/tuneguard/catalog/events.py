@@ -159,6 +159,9 @@ RECORDS: dict[str, dict[str, str]] = {
     "notify.superseded": {
         "en": "; not re-sent, a later one replaces it",
         "th": " ข้อความนี้จะไม่ถูกส่งซ้ำ เพราะข้อความถัดไปแทนที่แล้ว"},
+    "notify.stopped": {
+        "en": "{service} notifications to {target} stopped for this run: {reason}; the channel accepts no messages until its limit resets next month (raise the plan's limit, or add another notify.urls target); the other channels still get them",
+        "th": "หยุดส่งการแจ้งเตือน {service} ถึง {target} สำหรับการรันนี้: {reason} ช่องทางนี้จะไม่รับข้อความจนกว่าโควตารายเดือนจะเริ่มใหม่ในเดือนหน้า (เพิ่มโควตาของแพ็กเกจ หรือเพิ่มปลายทางอื่นใน notify.urls) ช่องทางอื่นยังได้รับการแจ้งเตือนตามปกติ"},
     "notify.dropped.queue": {
         "en": "{count} {event} message(s) dropped: the queue was full (notify.queue_size)",
         "th": "ทิ้งการแจ้งเตือน {event} {count} ข้อความ เพราะคิวเต็ม (notify.queue_size)"},

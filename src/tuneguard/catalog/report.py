@@ -146,6 +146,7 @@ _REPORT: dict[str, dict[str, str]] = {
     "event.notify_sent": {"en": "notify_sent", "th": "ส่งการแจ้งเตือนแล้ว"},
     "event.notify_failed": {"en": "notify_failed", "th": "ส่งการแจ้งเตือนไม่สำเร็จ"},
     "event.notify_dropped": {"en": "notify_dropped", "th": "ทิ้งการแจ้งเตือน"},
+    "event.notify_stopped": {"en": "notify_stopped", "th": "หยุดส่งการแจ้งเตือน"},
     "event.control": {"en": "control_{action}", "th": "คำขอควบคุม: {action}"},
     "run.config": {"en": "Full resolved config (secrets redacted)", "th": "config ทั้งหมดที่ใช้จริง (ซ่อนข้อมูลลับแล้ว)"},
     "run.no_config": {"en": "(no config recorded)", "th": "(ไม่ได้บันทึก config)"},
@@ -153,6 +154,7 @@ _REPORT: dict[str, dict[str, str]] = {
     "kv.run_dir": {"en": "run directory", "th": "โฟลเดอร์ของการรัน"},
     "kv.state": {"en": "state", "th": "สถานะ"},
     "kv.exit_reason": {"en": "exit reason", "th": "สาเหตุที่จบ"},
+    "kv.notify_stopped": {"en": "notifications stopped", "th": "หยุดส่งการแจ้งเตือน"},
     # the fixed exit reasons the recipe records (tuneguard.train.finish, .run, .failure)
     "exit.completed": {"en": "completed", "th": "ฝึกครบตามแผน"},
     "exit.early_stop": {"en": "early stop", "th": "หยุดก่อนกำหนด"},
@@ -269,6 +271,7 @@ _REPORT: dict[str, dict[str, str]] = {
         "en": "- best checkpoint: {ckpt} (step {step}, eval loss {loss})",
         "th": "- checkpoint ที่ดีที่สุด: {ckpt} (step {step}, eval loss {loss})"},
     "md.exit": {"en": "- exit reason: {v}", "th": "- สาเหตุที่จบ: {v}"},
+    "md.notify_stopped": {"en": "- notifications stopped: {v}", "th": "- หยุดส่งการแจ้งเตือน: {v}"},
     "md.environment": {"en": "- environment: {v}", "th": "- สภาพแวดล้อม: {v}"},
     # the compare page (tuneguard compare RUN_A RUN_B), in run A's report language
     "cmp.title": {"en": "tuneguard compare: {a} vs {b}", "th": "tuneguard เปรียบเทียบ: {a} กับ {b}"},

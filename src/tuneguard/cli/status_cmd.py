@@ -12,6 +12,7 @@ from rich.table import Table
 from tuneguard.cli.common import EXIT_USAGE, console, fail, print_json, styled
 from tuneguard.cli.run_clock import RunClock, clock_line, run_clock
 from tuneguard.fmt import fmt_duration, num
+from tuneguard.report.components import stopped_sentence
 from tuneguard.store.run_store import describe_store_error
 from tuneguard.events import Event
 
@@ -30,6 +31,9 @@ def read_status(run_dir: Path) -> dict[str, Any]:
         s["config"] = store.get_meta("config") or {}
         failures = store.events(Event.NOTIFY_FAILED)
         s["notify_failures_detail"] = [e["payload"] for e in failures[-5:]]
+        # Channels that take no more messages this run (LINE's monthly limit): said once each.
+        s["notify_stopped"] = [{"step": e["step"], **{k: v for k, v in e["payload"].items() if k != "text"},
+                                "message": stopped_sentence(e["payload"])} for e in store.events(Event.NOTIFY_STOPPED)]
         s["actions"] = [{"step": e["step"], **e["payload"]} for e in store.events(Event.ACTION)]  # tuneguard.policy
         s["control"] = store.control_requests()[-5:]
     return s
@@ -78,5 +82,7 @@ def status(
         last = failures[-1]
         c.print(styled((f"{s['notify_failures']} notification(s) failed", "yellow"),
                        f"; last: {last.get('reason', last)}"))
+    for stop in s["notify_stopped"]:
+        c.print(styled(("notifications stopped", "yellow"), f" at step {num(stop.get('step'))}: {stop['message']}"))
     for r in control:
         c.print(f"control: {r['action']} by {r['requested_by']} -> {r['status']}")

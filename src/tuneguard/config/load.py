@@ -203,12 +203,16 @@ def _resolve_relative_paths(raw: dict[str, Any], base: Path) -> None:
     data = raw.get("data")
     if not isinstance(data, dict):
         return
-    for key in ("train_file", "validation_file", "test_file"):
-        v = data.get(key)
+    def resolved(v: Any) -> Any:
         if isinstance(v, str) and v and not os.path.isabs(v) and not _ENV_REF.match(v):
             cand = base / v
             if cand.exists() or not Path(v).exists():
-                data[key] = str(cand)
+                return str(cand)
+        return v
+
+    for key in ("train_file", "validation_file", "test_file"):
+        v = data.get(key)
+        data[key] = [resolved(p) for p in v] if isinstance(v, list) else resolved(v)
 
 
 def deep_merge(dst: dict[str, Any], src: dict[str, Any]) -> dict[str, Any]:

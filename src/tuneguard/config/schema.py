@@ -81,11 +81,13 @@ class LoraConfig(Section):
 class DataConfig(Section):
     """Where the data is, how rows become prompt/response pairs, and how they are tokenized."""
 
-    train_file: str | None = Field(None, description="JSONL, JSON, CSV, Parquet file, a saved HF dataset folder, a "
-                                   "folder of data files (a hub export: its train shards) or a glob pattern "
-                                   "(docs/DATA.md).")
-    validation_file: str | None = Field(None, description="Validation data; split from train when unset.")
-    test_file: str | None = Field(None, description="Held-out test data evaluated once at the end.")
+    train_file: str | list[str] | None = Field(
+        None, description="JSONL, JSON, CSV, Parquet file, a saved HF dataset folder, a folder of data files (a hub "
+        "export: its train shards), a glob pattern, or a list of these read in order ([train-a.jsonl, "
+        "train-b.jsonl]; docs/DATA.md).")
+    validation_file: str | list[str] | None = Field(
+        None, description="Validation data (the same kinds of source as train_file); split from train when unset.")
+    test_file: str | list[str] | None = Field(None, description="Held-out test data evaluated once at the end.")
     format: Literal["auto", "text", "instruction", "completion", "chat"] = Field(
         "auto", description="Row format: text (one field, all supervised), instruction (Alpaca: instruction, input, "
         "output, wrapped in data.prompt_template), completion (prompt, completion: the prompt used as it is), chat "
@@ -99,13 +101,17 @@ class DataConfig(Section):
     completion_field: str = Field("completion", description="Field with the completion of completion rows.")
     messages_field: str = Field("messages", description="Field with chat messages (role, content); rows without it "
                                 "and with a ShareGPT `conversations` field (from: human/gpt/system, value) read that.")
+    system_field: str = Field("system", description="Field with an instruction row's system prompt (LLaMA-Factory's "
+                              "alpaca `system`): it goes where the prompt template has {system}, else before the "
+                              "prompt followed by a blank line; masked like the prompt.")
     prompt_template: str = Field(
         "### Instruction:\n{instruction}\n\n### Response:\n",
-        description="Template for instruction rows without input ({instruction}).",
+        description="Template for instruction rows without input ({instruction}; {system} places the row's system "
+        "prompt).",
     )
     prompt_template_with_input: str = Field(
         "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n",
-        description="Template for instruction rows with input ({instruction}, {input}).",
+        description="Template for instruction rows with input ({instruction}, {input}; {system} as above).",
     )
     use_chat_template: bool = Field(True, description="Render chat rows with the tokenizer's chat template.")
     chat_turns: Literal["all", "last"] = Field(
@@ -146,6 +152,16 @@ class DataConfig(Section):
         "auto", description="What the responses are, which decides how the audit judges them: classification "
         "(short labels from a small set), extraction (spans of the input), rewriting (the input transformed), "
         "open (free answers); auto infers it from the data (audit summary, `audit --json` stats.task).")
+
+    @field_validator("train_file", "validation_file", "test_file")
+    @classmethod
+    def _source_list(cls, v: str | list[str] | None) -> str | list[str] | None:
+        """A list names at least one source, each a non-empty path; one path is kept as a string."""
+        if isinstance(v, list):
+            if not v or any(not p.strip() for p in v):
+                raise ValueError("a list of data files must name at least one file, none of them empty")
+            return v[0] if len(v) == 1 else v
+        return v
 
 
 class TrainConfig(Section):

@@ -33,16 +33,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from tuneguard.data.load import is_pattern, source_files
+from tuneguard.data.load import Source, is_pattern, source_files
 from tuneguard.data.tokenize import IGNORE_INDEX
 from tuneguard.findings import Finding, json_safe
 
 log = logging.getLogger(__name__)
 
 # The version of what rows mean: raised whenever the same file and config tokenize to other
-# labels (3: per-message weight/train flags, tool calls, chats that open with an answer), so a
-# cache of the old reading is never reused.
-FORMAT = 3
+# labels (3: per-message weight/train flags, tool calls, chats that open with an answer; 4: an
+# instruction row's system prompt), so a cache of the old reading is never reused.
+FORMAT = 4
 CHUNK = 1 << 20
 
 
@@ -54,9 +54,12 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def file_identity(path: str) -> dict[str, Any]:
-    """A data file (or every file of a folder, or every match of a glob pattern) as path, size,
-    mtime_ns and hash."""
+def file_identity(path: Source) -> dict[str, Any]:
+    """A data file (or every file of a folder, or every match of a glob pattern, or every file
+    of each element of a list) as path, size, mtime_ns and hash."""
+    if isinstance(path, list):
+        parts = [file_identity(p) for p in path]
+        return {"path": ", ".join(p["path"] for p in parts), "parts": parts}
     if is_pattern(path):
         found = [q.resolve() for q in source_files(path)]
         return {"path": str(Path(path).expanduser().absolute()),
@@ -99,6 +102,16 @@ def key_hash(key: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _changed_path(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """The path of a source whose identity changed: of a list, the elements that changed."""
+    old_parts, new_parts = old.get("parts"), new.get("parts")
+    if isinstance(old_parts, list) and isinstance(new_parts, list) and len(old_parts) == len(new_parts):
+        changed = [n["path"] for o, n in zip(old_parts, new_parts, strict=True) if o != n]
+        if changed:
+            return ", ".join(changed)
+    return str(new["path"])
+
+
 def why_different(old: dict[str, Any], new: dict[str, Any]) -> str:
     """The first parts of two keys that differ, in words: 'data.max_length changed'."""
     reasons: list[str] = []
@@ -109,7 +122,7 @@ def why_different(old: dict[str, Any], new: dict[str, Any]) -> str:
     for split, ident in new.get("files", {}).items():
         before = old.get("files", {}).get(split)
         if before != ident:
-            reasons.append(f"{split} file {ident['path']} changed" if before else f"{split} file added")
+            reasons.append(f"{split} file {_changed_path(before, ident)} changed" if before else f"{split} file added")
     reasons += [f"{split} file removed" for split in old.get("files", {}) if split not in new.get("files", {})]
     if old.get("tokenizer") != new.get("tokenizer"):
         reasons.append("the tokenizer changed")

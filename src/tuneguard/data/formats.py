@@ -196,10 +196,17 @@ def _instruction(row: Row, cfg: DataConfig) -> tuple[Example | None, str | None]
     inp, err = _str_field(row, cfg.input_field, False) if cfg.input_field != cfg.instruction_field else (None, None)
     if err:
         return None, err
-    if inp and inp.strip():
-        prompt = cfg.prompt_template_with_input.format(instruction=instr, input=inp)
-    else:
-        prompt = cfg.prompt_template.format(instruction=instr)
+    system, err = _str_field(row, cfg.system_field, False)
+    if err:
+        return None, err
+    system = system if system and system.strip() else ""
+    template = cfg.prompt_template_with_input if inp and inp.strip() else cfg.prompt_template
+    prompt = template.format(instruction=instr, input=inp, system=system)
+    if system and "{system}" not in template:
+        # LLaMA-Factory's alpaca `system`: a prompt template without a place for it gets it in
+        # front, where Alpaca's own preamble stands; dropped, the answers would be trained
+        # without the instructions they follow. Part of the prompt, so it is never a target.
+        prompt = f"{system}\n\n{prompt}"
     return Example(prompt, output or "", row.file, row.line), None
 
 

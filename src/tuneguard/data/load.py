@@ -130,7 +130,22 @@ def describe_problems(problems: list[RowProblem], total: int, max_groups: int = 
     return "; ".join(parts)
 
 
-def check_sources(train_file: str | None, validation_file: str | None = None, test_file: str | None = None) -> None:
+# A data source as the config names it: one path (file, folder or glob pattern) or a list of them.
+Source = str | list[str]
+
+
+def source_parts(source: Source) -> list[str]:
+    """The paths a source names, in order: the list's elements, or the one path."""
+    return [str(p) for p in source] if isinstance(source, list) else [str(source)]
+
+
+def source_name(source: Source) -> str:
+    """A source as messages name it: the path, or a list's paths joined with ", "."""
+    return ", ".join(source_parts(source))
+
+
+def check_sources(train_file: Source | None, validation_file: Source | None = None,
+                  test_file: Source | None = None) -> None:
     """What can be checked about the data files without reading them or loading a tokenizer
     (which may mean a minute of hub retries without a network): set, present, readable kinds."""
     if not train_file:
@@ -138,8 +153,8 @@ def check_sources(train_file: str | None, validation_file: str | None = None, te
                         "dataset folder (in the config, or --set data.train_file=PATH)")
     for key, value in (("data.train_file", train_file), ("data.validation_file", validation_file),
                        ("data.test_file", test_file)):
-        if value:
-            _check_path(value, key)
+        for part in source_parts(value) if value else []:
+            _check_path(part, key)
 
 
 def is_pattern(path_str: str) -> bool:
@@ -147,6 +162,13 @@ def is_pattern(path_str: str) -> bool:
     Only * and ? make one: brackets are common in real file names (train[v2].jsonl), and a
     missing file of that name must be said to be missing."""
     return ("*" in path_str or "?" in path_str) and not Path(path_str).expanduser().exists()
+
+
+def _glob_pattern(path_str: str) -> str:
+    """A data pattern as `glob` reads it: brackets are part of a name here (data/[2024]/*.jsonl),
+    while glob would read [2024] as one of the characters 2, 0, 4; so each [ is escaped the
+    way glob.escape does it ([[]). glob.escape itself would also escape the * and ?."""
+    return path_str.replace("[", "[[]")
 
 
 def _check_path(path_str: str, key: str) -> Path:
@@ -353,13 +375,17 @@ def _file_split(path: Path) -> str | None:
     return None
 
 
-def source_files(path_str: str) -> list[Path]:
+def source_files(source: Source) -> list[Path]:
     """The data files a source names, in order: a glob pattern's matches, the data files in a
     folder that is not a saved dataset (a hub export: data/train-00000-of-00002.parquet ...,
-    only the train split's when the names say which split each holds), or the source itself."""
+    only the train split's when the names say which split each holds), or the source itself;
+    for a list, each element's files in the list's order."""
+    if isinstance(source, list):
+        return [f for part in source for f in source_files(part)]
+    path_str = source
     path = Path(path_str).expanduser()
     if is_pattern(path_str):
-        found = [Path(p) for p in sorted(glob.glob(str(path), recursive=True))]
+        found = [Path(p) for p in sorted(glob.glob(_glob_pattern(str(path)), recursive=True))]
         return [p for p in found if p.is_file()]
     if not path.is_dir() or any((path / m).exists() for m in HF_MARKERS):
         return [path]
@@ -405,8 +431,14 @@ def _read_files(path_str: str) -> LoadedFile:
     return LoadedFile(rows, problems, path_str)
 
 
-def read_rows(path_str: str) -> LoadedFile:
-    """Read one data source. Raises DataError for problems with the file as a whole."""
+def read_rows(source: Source) -> LoadedFile:
+    """Read one data source (a list: each element in order, each row keeping its own file and
+    line). Raises DataError for problems with a file as a whole."""
+    if isinstance(source, list):
+        parts = [read_rows(p) for p in source]
+        return LoadedFile([r for p in parts for r in p.rows], [q for p in parts for q in p.problems],
+                          source_name(source))
+    path_str = source
     path = _check_path(path_str, "data.train_file / validation_file / test_file")
     kind = data_kind(path)
     if kind == "files":

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from tuneguard.config.schema import DataConfig
 from tuneguard.data.formats import Example, detect_format, to_examples
-from tuneguard.data.load import DataError, NoUsableRows, RowProblem, check_sources, describe_problems, read_rows
+from tuneguard.data.load import (DataError, NoUsableRows, RowProblem, Source, check_sources, describe_problems, read_rows,
+                                 source_name)
 from tuneguard.data.tokenize import Progress, TokenizeStats, tokenize_examples
 
 if TYPE_CHECKING:
@@ -51,15 +52,16 @@ class PreparedData:
         return d
 
 
-def load_examples(path: str, cfg: DataConfig, tokenizer: Any, fmt: str | None) -> tuple[list[Example], list[RowProblem], int, str]:
-    """One data file as examples in file order, its bad rows (the loader's and the format's),
+def load_examples(path: Source, cfg: DataConfig, tokenizer: Any,
+                  fmt: str | None) -> tuple[list[Example], list[RowProblem], int, str]:
+    """One data source as examples in file order, its bad rows (the loader's and the format's),
     the number of records read, and the format (detected from the rows unless `fmt` is given)."""
     t = time.monotonic()
     loaded = read_rows(path)
     fmt = fmt or detect_format(loaded.rows, cfg)
     examples, problems = to_examples(loaded.rows, fmt, cfg, tokenizer)
     if time.monotonic() - t >= SAY_AFTER_S:  # a big file: say what was read before the long tokenization
-        log.info("read %s rows of %s (format %s) in %.0f s", f"{len(loaded.rows) + len(loaded.problems):,}", path,
+        log.info("read %s rows of %s (format %s) in %.0f s", f"{len(loaded.rows) + len(loaded.problems):,}", loaded.path,
                  fmt, time.monotonic() - t)
     return examples, loaded.problems + problems, len(loaded.rows) + len(loaded.problems), fmt
 
@@ -113,7 +115,8 @@ def prepare_data(cfg: DataConfig, tokenizer: Any, *, tokenize: bool = True, stri
     `cache`: the tokenized splits are taken from it when its key matches, and stored in it
     when they were tokenized here (data.cache)."""
     check_sources(cfg.train_file, cfg.validation_file, cfg.test_file)
-    train_ex, problems, total, fmt = load_examples(str(cfg.train_file), cfg, tokenizer, None)
+    train_src: Source = cfg.train_file or ""  # set: check_sources refused an unset one
+    train_ex, problems, total, fmt = load_examples(train_src, cfg, tokenizer, None)
     if cfg.validation_file:
         val_ex, p2, t2, _ = load_examples(cfg.validation_file, cfg, tokenizer, fmt)
         problems += p2
@@ -142,9 +145,10 @@ def prepare_data(cfg: DataConfig, tokenizer: Any, *, tokenize: bool = True, stri
         val_ex = random.Random(cfg.seed + 1).sample(val_ex, cfg.eval_samples)
     if not train_ex:
         if problems:
-            raise NoUsableRows(f"no usable training rows in {cfg.train_file}: {describe_problems(problems, total)}",
+            raise NoUsableRows(f"no usable training rows in {source_name(train_src)}: "
+                               f"{describe_problems(problems, total)}",
                                problems, total)
-        raise DataError(f"no usable training rows in {cfg.train_file}: the file holds no rows")
+        raise DataError(f"no usable training rows in {source_name(train_src)}: the file holds no rows")
     if not val_ex:
         raise DataError("no validation rows: give data.validation_file or more training rows")
 

@@ -20,7 +20,7 @@ from typing import Any
 from tuneguard.catalog import Spec, T, render, say
 from tuneguard.config.load import dump_yaml, load_config, redact_url, redacted_dict
 from tuneguard.config.schema import Config
-from tuneguard.data.load import DataError, check_sources
+from tuneguard.data.load import DataError, check_sources, source_files, source_name
 from tuneguard.findings import Finding
 from tuneguard.fix import account
 from tuneguard.fix.plan import FixPlan, plan_fix
@@ -41,7 +41,7 @@ class FixResult:
     after: list[Finding]
     out: Path
     config: Path
-    names: dict[str, str]  # role -> file name of the copy in `out` (files with rows left)
+    names: dict[str, str]  # a data file's ident (role:path) -> the name of its copy in `out` (files with rows left)
     notes: list[Spec]  # decisions about the config (a split left empty, redacted secrets), as catalog specs
     run_dir: Path | None  # the run whose config was fixed, when it was one
     next_commands: list[tuple[Spec, str]]  # (what it does, as a catalog spec; the command)
@@ -63,16 +63,20 @@ def run_dir_of(source: str) -> Path | None:
 
 
 def _names(plan: FixPlan) -> dict[str, str]:
-    """The copy of each file that is written (all but a validation or test file with no row
-    left): its own name; on a clash (or a name fix itself writes) the role goes in front:
-    validation-data.jsonl."""
+    """The copy of each file that is written (every file with a row left; a lone training file
+    always): its own name; on a clash (or a name fix itself writes) the role goes in front,
+    validation-data.jsonl, then a number too, train-2-data.jsonl (shards of one name in
+    several folders)."""
     names: dict[str, str] = {}
     taken = {CONFIG_NAME, REPORT_NAME}
     for f in plan.files:
-        if f.kept == 0 and f.role != "train":
+        if f.kept == 0 and (f.role != "train" or plan.several("train")):
             continue
-        name = f.name if f.name not in taken else f"{f.role}-{f.name}"
-        names[f.role] = name
+        name, k = f.name, 1
+        while name in taken:
+            k += 1
+            name = f"{f.role}-{f.name}" if k == 2 else f"{f.role}-{k - 1}-{f.name}"
+        names[f.ident] = name
         taken.add(name)
     return names
 
@@ -84,18 +88,23 @@ def _config_text(cfg: Config, source: str, plan: FixPlan, names: dict[str, str])
     notes: list[Spec] = []
     head = [f"# Written by `tuneguard fix` from {source}: the same config, with its data files replaced",
             "# by the cleaned copies in this folder (fix-report.md lists every removed row and why)."]
-    for f in plan.files:
-        field = f.key.split(".", 1)[1]
-        if f.role not in names:
+    for role, src in plan.sources.items():
+        files = plan.of_role(role)
+        key, was = files[0].key, source_name(src) if plan.several(role) else files[0].path
+        field = key.split(".", 1)[1]
+        copies = [names[f.ident] for f in files if f.ident in names]
+        if not copies:
             d["data"][field] = None
-            why = T("fix.empty.validation" if f.role == "validation" else "fix.empty.test")
-            notes.append(T("fix.note.empty", key=f.key, why=why))
-            head.append(f"# change {f.key}: {render(why)}; was {f.path}")
+            why = T("fix.empty.validation" if role == "validation" else "fix.empty.test")
+            notes.append(T("fix.note.empty", key=key, why=why))
+            head.append(f"# change {key}: {render(why)}; was {was}")
             continue
-        d["data"][field] = names[f.role]
-        what = f"{account.rows(f.removed())} removed ({account.by_code(f)})" if f.drops else \
+        # A source of several files becomes the list of their copies, in its order.
+        d["data"][field] = copies if len(copies) > 1 else copies[0]
+        removed = sum(len(f.drops) for f in files)
+        what = f"{account.rows(removed)} removed ({account.by_code(*files)})" if removed else \
             "an identical copy (nothing to remove)"
-        head.append(f"# change {f.key}: {what}; was {f.path}")
+        head.append(f"# change {key}: {what}; was {was}")
     if any(redact_url(u) != u for u in cfg.notify.urls) or (cfg.model.hub_token and "${" not in cfg.model.hub_token):
         notes.append(T("fix.note.secrets"))
     return "\n".join(head) + "\n" + dump_yaml(d), notes
@@ -128,17 +137,16 @@ def run_fix(cfg: Config, source: str, out: Path, truncation: str = "keep", token
     from tuneguard.model.load import load_tokenizer, setup_pad_token
 
     check_sources(cfg.data.train_file, cfg.data.validation_file, cfg.data.test_file)
-    sources = [str(p) for p in (cfg.data.train_file, cfg.data.validation_file, cfg.data.test_file) if p]
-    check_out(out, sources)
+    check_out(out, [str(f) for src in (cfg.data.train_file, cfg.data.validation_file, cfg.data.test_file) if src
+                    for f in source_files(src)])
     if tokenizer is None:
         tokenizer = load_tokenizer(cfg.model)
         setup_pad_token(tokenizer, cfg.data.pad_token)
     before = audit_config(cfg, tokenizer).findings
     plan = plan_fix(cfg, before, tokenizer, truncation)
-    train = plan.files[0]
-    if train.kept == 0:
-        raise DataError(f"every row of {train.path} would be removed ({account.summary(plan)}): there is nothing "
-                        "left to train on; see `tuneguard audit` for the rows")
+    if sum(f.kept for f in plan.of_role("train")) == 0:
+        raise DataError(f"every row of {source_name(plan.sources['train'])} would be removed "
+                        f"({account.summary(plan)}): there is nothing left to train on; see `tuneguard audit` for the rows")
     names = _names(plan)
     text, notes = _config_text(cfg, source, plan, names)
     run_dir = run_dir_of(source)
@@ -146,8 +154,8 @@ def run_fix(cfg: Config, source: str, out: Path, truncation: str = "keep", token
     commands = next_commands(final_config.absolute(), run_dir.absolute() if run_dir else None, bool(plan.removed()))
     with staged(out) as tmp:
         for f in plan.files:
-            if f.role in names:
-                write_file(f.kind, Path(f.path), tmp / names[f.role], f.drops.keys())
+            if f.ident in names:
+                write_file(f.kind, Path(f.path), tmp / names[f.ident], f.drops.keys())
         (tmp / CONFIG_NAME).write_text(text, "utf-8")
         after = audit_config(load_config(str(tmp / CONFIG_NAME)), tokenizer).findings
         language = cfg.report.language or cfg.notify.language

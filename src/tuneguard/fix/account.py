@@ -38,9 +38,9 @@ def rows(n: int, language: str = "en") -> str:
     return say("fix.row" if n == 1 else "fix.rows", language, n=num(n))
 
 
-def by_code(f: DataFile) -> str:
-    """"DUPLICATE_EXACT 1,199, MALFORMED_ROWS 2": a file's removed rows by code, most first."""
-    counts = collections.Counter(d.code for d in f.drops.values())
+def by_code(*files: DataFile) -> str:
+    """"DUPLICATE_EXACT 1,199, MALFORMED_ROWS 2": the files' removed rows by code, most first."""
+    counts = collections.Counter(d.code for f in files for d in f.drops.values())
     return ", ".join(f"{c} {num(n)}" for c, n in counts.most_common())
 
 
@@ -107,7 +107,7 @@ def _groups(title: str, groups: list[Group], what: str, language: str) -> list[s
 
 def render(plan: FixPlan, source: str, before: list[Finding], after: list[Finding] | None,
            names: dict[str, str], config_notes: list[Spec], language: str = "en") -> str:
-    """fix-report.md in `language`. `names`: each data file's role -> the name of its copy in the
+    """fix-report.md in `language`. `names`: each data file's ident (role:path) -> the name of its copy in the
     folder; `config_notes`: the decisions about the fixed config (catalog specs)."""
     def t(key: str, **params: Any) -> str:
         return say(f"fix.{key}", language, **params)
@@ -115,7 +115,7 @@ def render(plan: FixPlan, source: str, before: list[Finding], after: list[Findin
     out = [t("title", source=cell(source)), "", REPORT_MARK, "", summary(plan, language), "",
            t("untouched", source=cell(source)), "", t("files_cols"), "|---|---|---|---|---|---|"]
     for f in plan.files:
-        copy = names.get(f.role, t("not_written"))
+        copy = names.get(f.ident, t("not_written"))
         out.append(f"| {t('role.' + f.role)} | {cell(f.path)} | {cell(copy)} | {num(f.records)} | {num(f.kept)} | "
                    f"{num(len(f.drops))} |")
     out += ["", t("h.found"), ""]

@@ -25,8 +25,10 @@ A row removed for one reason is not counted again for a later one (in the order 
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +41,7 @@ from tuneguard.audit.labels import is_truncated
 from tuneguard.audit.leakage import leaks
 from tuneguard.config.schema import Config
 from tuneguard.data.formats import Example
-from tuneguard.data.load import DataError, RowProblem, data_kind
+from tuneguard.data.load import RowProblem, Source, data_kind, source_files
 from tuneguard.data.pipeline import load_examples
 from tuneguard.data.tokenize import tokenize_examples
 from tuneguard.findings import Finding
@@ -67,7 +69,9 @@ class Drop:
 @dataclasses.dataclass
 class DataFile:
     """One data file of the config and the rows to remove from it, by line (the loader's
-    line: the JSONL/CSV line, or the record number of JSON, Parquet and dataset folders)."""
+    line: the JSONL/CSV line, or the record number of JSON, Parquet and dataset folders).
+    A source of several files (a list, a folder of shards, a glob pattern) is one DataFile
+    per file, each with the role and key of its source."""
 
     role: str  # train, validation, test
     key: str  # data.train_file ...
@@ -79,6 +83,11 @@ class DataFile:
     @property
     def name(self) -> str:
         return Path(self.path).name
+
+    @property
+    def ident(self) -> str:
+        """The file in its role (a file given as training and validation data is two DataFiles)."""
+        return f"{self.role}:{self.path}"
 
     @property
     def kept(self) -> int:
@@ -98,7 +107,7 @@ class Group:
 
 @dataclasses.dataclass
 class FixPlan:
-    files: list[DataFile]
+    files: list[DataFile]  # in the order of the config's sources and of each source's files
     exact: list[Group]
     near: list[Group]
     leaked: list[tuple[str, str, str]]  # (removed row, training row it repeats, exact|near)
@@ -109,6 +118,7 @@ class FixPlan:
     left: list[tuple[Finding, Spec]]  # faults fix does not remove rows for, with what to do instead
     notes: list[Spec]  # decisions about the data (catalog specs: the report renders them in its language)
     max_length: int
+    sources: dict[str, Source] = dataclasses.field(default_factory=dict)  # role -> the config's value
 
     def removed(self) -> int:
         return sum(len(f.drops) for f in self.files)
@@ -120,13 +130,27 @@ class FixPlan:
                 out[d.code] = out.get(d.code, 0) + 1
         return out
 
+    def of_role(self, role: str) -> list[DataFile]:
+        return [f for f in self.files if f.role == role]
 
-def _where(ex: Example) -> str:
-    return f"{Path(ex.file).name}:{ex.line}" if ex.line is not None else Path(ex.file).name
+    def several(self, role: str) -> bool:
+        """Whether the role's source names several files (its fixed config lists their copies)."""
+        source = self.sources.get(role)
+        return source is not None and (isinstance(source, list) or data_kind(Path(str(source)).expanduser()) == "files")
 
 
-def _problem_where(p: RowProblem) -> str:
-    return f"{Path(p.file).name}:{p.line}" if p.line is not None else Path(p.file).name
+def _absolute(file: str) -> str:
+    return str(Path(file).expanduser().absolute())
+
+
+def _shown_names(paths: list[str]) -> dict[str, str]:
+    """How rows name their file in the report: its name, or, where two files of the config
+    share a name (data/2024/train.jsonl, data/2025/train.jsonl), its path below their common folder."""
+    names = [Path(p).name for p in paths]
+    if len(set(names)) == len(names):
+        return dict(zip(paths, names, strict=True))
+    common = Path(os.path.commonpath([str(Path(p).parent) for p in paths]))
+    return {p: str(Path(p).relative_to(common)) for p in paths}
 
 
 def plan_fix(cfg: Config, findings: list[Finding], tokenizer: Any, truncation: str = "keep") -> FixPlan:
@@ -134,13 +158,13 @@ def plan_fix(cfg: Config, findings: list[Finding], tokenizer: Any, truncation: s
     same config) and the tokenizer training uses. Raises DataError for unreadable files."""
     planner = _Planner(cfg, findings, tokenizer)
     planner.drop_malformed()
-    index = build_index([SplitText.build(role, planner.examples[role]) for role in planner.by_role], cfg.audit)
+    index = build_index([SplitText.build(role, planner.examples[role]) for role in planner.roles], cfg.audit)
     planner.drop_duplicates(index)
     planner.drop_leaked(index)
     planner.find_truncated(truncation)
     left = [(f, T(f"fix.left.{f.code}")) for f in findings if f.code in NOT_ROWS and f.severity in FAULT]
     return FixPlan(planner.files, planner.exact, planner.near, planner.leaked, planner.malformed, planner.truncated,
-                   planner.dropping, planner.acted, left, planner.notes, cfg.data.max_length)
+                   planner.dropping, planner.acted, left, planner.notes, cfg.data.max_length, planner.sources)
 
 
 class _Planner:
@@ -154,8 +178,12 @@ class _Planner:
         self.files: list[DataFile] = []
         self.examples: dict[str, list[Example]] = {}
         self.problems: dict[str, list[RowProblem]] = {}
+        self.sources: dict[str, Source] = {}
+        self._paths: dict[str, str] = {}  # a row's file as the loader names it -> the absolute path
         self._load()
-        self.by_role = {f.role: f for f in self.files}
+        self.roles = list(self.sources)
+        self.by_ident = {f.ident: f for f in self.files}
+        self.shown = _shown_names([f.path for f in self.files])
         self.notes: list[Spec] = []
         self.acted: list[str] = []
         self.malformed: list[tuple[str, str]] = []
@@ -167,36 +195,52 @@ class _Planner:
 
     def _load(self) -> None:
         dcfg = self.dcfg
-        sources = [("train", "data.train_file", str(dcfg.train_file))]
-        if dcfg.validation_file:
-            sources.append(("validation", "data.validation_file", str(dcfg.validation_file)))
-        if dcfg.test_file:
-            sources.append(("test", "data.test_file", str(dcfg.test_file)))
         fmt: str | None = None
-        for role, key, path in sources:
-            ex, probs, total, fmt = load_examples(path, dcfg, self.tokenizer, fmt)
-            full = Path(path).expanduser().absolute()
-            if data_kind(full) == "files":
-                raise DataError(f"{key} {path} names several data files: fix writes a cleaned copy of one file; "
-                                "point it at one file (or merge the shards into one) and run fix again")
-            self.files.append(DataFile(role, key, str(full), data_kind(full) or "jsonl", total))
+        for role, key, source in (("train", "data.train_file", dcfg.train_file),
+                                  ("validation", "data.validation_file", dcfg.validation_file),
+                                  ("test", "data.test_file", dcfg.test_file)):
+            if not source:
+                continue
+            ex, probs, _, fmt = load_examples(source, dcfg, self.tokenizer, fmt)
+            # Each file's records: its rows (examples and rows the format refused) and its bad lines.
+            records = collections.Counter(self.path_of(r.file) for r in [*ex, *probs])
+            for f in source_files(source):
+                full = _absolute(str(f))
+                self.files.append(DataFile(role, key, full, data_kind(Path(full)) or "jsonl", records[full]))
+            self.sources[role] = source
             self.examples[role], self.problems[role] = ex, probs
 
-    def drop(self, role: str, line: int | None, code: str, why: str) -> bool:
-        f = self.by_role[role]
+    def path_of(self, file: str) -> str:
+        """The absolute path of a row's file (rows name it as their source did: relative, with ~)."""
+        if file not in self._paths:
+            self._paths[file] = _absolute(file)
+        return self._paths[file]
+
+    def where(self, file: str, line: int | None) -> str:
+        """A row as the report names it: "train.jsonl:4"."""
+        name = self.shown.get(self.path_of(file), Path(file).name)
+        return f"{name}:{line}" if line is not None else name
+
+    def drop(self, role: str, file: str, line: int | None, code: str, why: str) -> bool:
+        f = self.by_ident[f"{role}:{self.path_of(file)}"]
         if line is None or line in f.drops:
             return False
         f.drops[line] = Drop(code, why)
         return True
 
+    def dropped(self, role: str, ex: Example) -> bool:
+        return ex.line in self.by_ident[f"{role}:{self.path_of(ex.file)}"].drops
+
     def drop_malformed(self) -> None:
         if "MALFORMED_ROWS" not in self.faulted:
             return
         self.acted.append("MALFORMED_ROWS")
-        for role in self.by_role:
-            for p in sorted(self.problems[role], key=lambda p: p.line if p.line is not None else -1):
-                if self.drop(role, p.line, "MALFORMED_ROWS", p.reason):
-                    self.malformed.append((_problem_where(p), p.reason))
+        order = {f.ident: k for k, f in enumerate(self.files)}
+        for role in self.roles:
+            for p in sorted(self.problems[role], key=lambda p: (order.get(f"{role}:{self.path_of(p.file)}", -1),
+                                                                p.line if p.line is not None else -1)):
+                if self.drop(role, p.file, p.line, "MALFORMED_ROWS", p.reason):
+                    self.malformed.append((self.where(p.file, p.line), p.reason))
 
     def drop_duplicates(self, index: Any) -> None:
         """Exact and near copies within the training file (also when validation is drawn from
@@ -211,19 +255,21 @@ class _Planner:
         if "DUPLICATE_EXACT" in self.faulted or (leak_faulted and from_train):
             self.acted.append("DUPLICATE_EXACT")
             for rows in exact_groups(index, "train"):
-                kept = train_ex[rows[0]]
-                gone = [train_ex[r] for r in rows[1:] if self.drop("train", train_ex[r].line, "DUPLICATE_EXACT",
-                                                                   f"copy of {_where(kept)}")]
+                kept = self.where(train_ex[rows[0]].file, train_ex[rows[0]].line)
+                gone = [train_ex[r] for r in rows[1:] if self.drop("train", train_ex[r].file, train_ex[r].line,
+                                                                   "DUPLICATE_EXACT", f"copy of {kept}")]
                 if gone:
-                    self.exact.append(Group(_where(kept), [_where(e) for e in gone]))
+                    self.exact.append(Group(kept, [self.where(e.file, e.line) for e in gone]))
         if "DUPLICATE_NEAR" in self.faulted or (leak_faulted and from_train and near_leaks):
             self.acted.append("DUPLICATE_NEAR")
             for cluster in near_groups(index, "train"):
-                kept = train_ex[cluster[0][0]]
+                first = train_ex[cluster[0][0]]
+                kept = self.where(first.file, first.line)
                 gone = [train_ex[r] for rows in cluster[1:] for r in rows
-                        if self.drop("train", train_ex[r].line, "DUPLICATE_NEAR", f"near copy of {_where(kept)}")]
+                        if self.drop("train", train_ex[r].file, train_ex[r].line, "DUPLICATE_NEAR",
+                                     f"near copy of {kept}")]
                 if gone:
-                    self.near.append(Group(_where(kept), [_where(e) for e in gone]))
+                    self.near.append(Group(kept, [self.where(e.file, e.line) for e in gone]))
 
     def drop_leaked(self, index: Any) -> None:
         """Validation and test rows that repeat a training row (training keeps its rows)."""
@@ -231,15 +277,16 @@ class _Planner:
             return
         train_ex = self.examples["train"]
         for role in ("validation", "test"):
-            if role not in self.by_role:
+            if role not in self.sources:
                 continue
             is_exact, is_near, source = leaks(index, role)
             for r in np.flatnonzero(is_exact | is_near).tolist():
                 ex, kind = self.examples[role][r], "exact" if is_exact[r] else "near"
-                of = _where(train_ex[int(source[r])])
+                repeated = train_ex[int(source[r])]
+                of = self.where(repeated.file, repeated.line)
                 why = f"{'repeats' if kind == 'exact' else 'near copy of'} {of}"
-                if self.drop(role, ex.line, "TRAIN_VAL_LEAKAGE", why):
-                    self.leaked.append((_where(ex), of, kind))
+                if self.drop(role, ex.file, ex.line, "TRAIN_VAL_LEAKAGE", why):
+                    self.leaked.append((self.where(ex.file, ex.line), of, kind))
         if "TRAIN_VAL_LEAKAGE" not in self.acted:
             self.acted.append("TRAIN_VAL_LEAKAGE")
 
@@ -253,10 +300,10 @@ class _Planner:
         feats, _ = tokenize_examples(self.tokenizer, train_ex, dcfg.max_length, dcfg.train_on_prompt)
         eos = self.tokenizer.eos_token_id
         for ex, feat in zip(train_ex, feats, strict=False):
-            if not is_truncated(feat, eos, dcfg.max_length) or ex.line in self.by_role["train"].drops:
+            if not is_truncated(feat, eos, dcfg.max_length) or self.dropped("train", ex):
                 continue
-            self.truncated.append(_where(ex))
+            self.truncated.append(self.where(ex.file, ex.line))
             if self.dropping:
-                self.drop("train", ex.line, trunc_codes[0], f"the answer does not fit data.max_length ({dcfg.max_length})")
+                self.drop("train", ex.file, ex.line, trunc_codes[0], f"the answer does not fit data.max_length ({dcfg.max_length})")
         if self.dropping:
             self.acted += trunc_codes

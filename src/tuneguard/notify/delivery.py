@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 _STATUS_IN_LOG = re.compile(r"error=(\d{3})\b")
 MAX_RETRY_AFTER_S = 300.0  # a server asking for longer than this is treated as a refusal
+# LINE's answer when a channel has sent its plan's messages for the month: a 429 like a rate
+# limit, with {"message": "You have reached your monthly limit."}. No retry this month succeeds.
+_MONTHLY_LIMIT = re.compile(r"monthly limit", re.IGNORECASE)
 # How a URL names its recipient, for services whose URL apprise loads without one (and then
 # refuses every message with "no ... targets"); others are shown from apprise's own template.
 RECIPIENT_FORMS = {"line": "line://TOKEN/USER_ID"}
@@ -87,11 +90,12 @@ class SendResult:
     attempts: int = 1
     host: str | None = None
     port: int | None = None
+    exhausted: bool = False  # the target's monthly message limit is reached: no later message gets through
 
     @property
     def retryable(self) -> bool:
-        """Only a rate limit or a server error may go away by itself."""
-        return self.status is not None and (self.status == 429 or 500 <= self.status <= 599)
+        """Only a rate limit or a server error may go away by itself (a monthly limit does not)."""
+        return not self.exhausted and self.status is not None and (self.status == 429 or 500 <= self.status <= 599)
 
     @property
     def network_failure(self) -> bool:
@@ -178,9 +182,12 @@ class Delivery:
             reason = f"HTTP {ex.status}{' ' + ex.reason if ex.reason else ''} from {where}"
             if ex.retry_after_s is not None:
                 reason += f" (Retry-After {ex.retry_after_s:g} s)"
+        exhausted = ex.status == 429 and bool(_MONTHLY_LIMIT.search(ex.body))
+        if exhausted:
+            reason += ": the monthly message limit is reached"
         return SendResult(ok=False, reason=self._scrub(reason), status=ex.status,
                           retry_after_s=ex.retry_after_s, error_kind=ex.error_kind or "http",
-                          host=ex.host, port=ex.port)
+                          host=ex.host, port=ex.port, exhausted=exhausted)
 
     def _from_apprise(self, result: Any) -> SendResult:
         """No HTTP exchange seen (a non-HTTP plugin, or apprise stopped waiting): use its logs."""

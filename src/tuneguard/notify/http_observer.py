@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import requests
 
 _MARK = "_tuneguard_observed"
+BODY_CHARS = 300
 _install_lock = threading.Lock()
 _current: ContextVar[list["HttpExchange"] | None] = ContextVar("tuneguard_http_exchanges", default=None)
 
@@ -42,6 +43,7 @@ class HttpExchange:
     retry_after_s: float | None = None
     error_kind: str | None = None  # "refused", "timeout", "connection", "other"
     error: str = ""
+    body: str = ""  # the start of an error response's body (LINE says why it refuses there)
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -106,6 +108,8 @@ def install() -> None:
             ex.status = resp.status_code
             ex.reason = resp.reason or ""
             ex.retry_after_s = parse_retry_after(resp.headers.get("Retry-After"))
+            if resp.status_code >= 400:
+                ex.body = resp.text[:BODY_CHARS]
             return resp
 
         setattr(send, _MARK, True)

@@ -69,6 +69,7 @@ class _Health:
     missed: list[_Pending] = dataclasses.field(default_factory=list)
     last_reason: str = ""
     failing: bool = False  # warn once per outage, not once per message
+    stopped: str = ""  # why the target gets no more messages this run (its monthly limit is reached)
 
 
 class Notifier:
@@ -357,6 +358,8 @@ class Notifier:
             if item.only is not None and item.only != target.index:
                 continue
             health = self._health[target.index]
+            if health.stopped:  # said once, when it stopped; every later message would fail the same way
+                continue
             now = time.monotonic()
             if (self._ending or self._closing) and health.failures:
                 # The run is over and this target's last attempt found no network path to it:
@@ -405,6 +408,9 @@ class Notifier:
             health.failures, health.down_until, health.failing = 0, 0.0, False
             self._record(store, "notify_sent", {"event": item.event, "scheme": target.scheme}, item.step)
             return
+        if res.exhausted:
+            self._stop(store, item, target, res)
+            return
         first = not health.failing
         health.failing = True
         if res.network_failure:
@@ -421,6 +427,23 @@ class Notifier:
             "event": item.event, "target": target.label, "status": res.status, "attempts": res.attempts,
             "reason": res.reason}, item.step,
             T("notify.failed", event=item.event, target=target.label, attempts=res.attempts, reason=res.reason))
+
+    def _stop(self, store: RunStore | None, item: _Pending, target: Target, res: SendResult) -> None:
+        """A target whose monthly message limit is reached gets nothing more this run: LINE
+        refuses every push until the month ends, so retrying would only hold the other
+        channels' messages. Said once (log, `notify_stopped` for status and the report)."""
+        health = self._health[target.index]
+        health.stopped, health.missed = res.reason, []
+        service = "LINE" if target.scheme == "line" else target.scheme
+        log.warning("%s notifications to %s stopped for this run: %s; the other channels still get messages",
+                    service, target.label, res.reason)
+        self._record(store, "notify_failed", {
+            "event": item.event, "target": target.label, "status": res.status, "attempts": res.attempts,
+            "reason": res.reason}, item.step,
+            T("notify.failed", event=item.event, target=target.label, attempts=res.attempts, reason=res.reason))
+        self._record(store, "notify_stopped", {"event": item.event, "target": target.label, "scheme": target.scheme,
+                                               "reason": res.reason}, item.step,
+                     T("notify.stopped", service=service, target=target.label, reason=res.reason))
 
     def _miss(self, health: _Health, item: _Pending) -> None:
         """Keep a message an unreachable target did not get, to send when it answers again

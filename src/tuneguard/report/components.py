@@ -13,7 +13,7 @@ from html import escape
 from importlib import resources
 from typing import Any, Iterable
 
-from tuneguard.catalog import LANGUAGES, TABLE, say
+from tuneguard.catalog import LANGUAGES, TABLE, is_spec, render, say
 from tuneguard.diagnosis import Diagnosis
 from tuneguard.findings import Finding, when_text
 from tuneguard.fmt import clock
@@ -68,6 +68,27 @@ def exit_reason(run: RunData, language: str = "en") -> str | None:
     if reason.startswith("stop requested by "):
         return say("report.exit.stop_by", language, who=reason.removeprefix("stop requested by "))
     return reason  # an error's own words (a failed run): as recorded
+
+
+def notify_stopped(run: RunData, language: str = "en") -> list[str]:
+    """One sentence per notification channel that stopped during the run (LINE's monthly
+    limit), in `language`: the reader learns why the phone went quiet."""
+    out = []
+    for e in run.events:
+        payload = e.get("payload")
+        if e.get("type") == "notify_stopped" and isinstance(payload, dict):
+            out.append(stopped_sentence(payload, language))
+    return out
+
+
+def stopped_sentence(payload: dict[str, Any], language: str = "en") -> str:
+    """A `notify_stopped` record as its sentence in `language` (its English reason where the
+    spec does not render: a record of another version)."""
+    text = payload.get("text")
+    try:
+        return render(text, language) if is_spec(text) else str(payload.get("reason", ""))
+    except (KeyError, IndexError, ValueError, TypeError):
+        return str(payload.get("reason", ""))
 
 
 def report_language(config: dict[str, Any]) -> str:

@@ -27,6 +27,7 @@ from tuneguard.report.components import (
     esc,
     finding_item,
     kv_table,
+    notify_stopped,
     ordered_findings,
     page,
     prompts_in_order,
@@ -283,6 +284,7 @@ def _run_details(run: RunData, w: Words) -> str:
         (w("kv.best_ckpt"), run.meta.get("best_checkpoint") or na),
         (w("kv.best_step"), best_step if best_step is not None else na),
         (w("kv.best_eval"), fmt(best[1]) if best else na),
+        *((w("kv.notify_stopped"), line) for line in notify_stopped(run, w.language)),
     ]
     events = run.events
     ev_rows = "".join(

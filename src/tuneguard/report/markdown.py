@@ -10,7 +10,7 @@ from tuneguard.catalog import say
 from tuneguard.config.diff import format_value
 from tuneguard.findings import when_text
 from tuneguard.report.components import (
-    Words, duration, exit_reason, report_language, superseded, timings, train_time, when,
+    Words, duration, exit_reason, notify_stopped, report_language, superseded, timings, train_time, when,
 )
 from tuneguard.report.recommend import RECOMMENDED_CONFIG, Recommendations, config_path_for
 from tuneguard.report.rundata import RunData
@@ -171,6 +171,7 @@ def _run_md(run: RunData, w: Words) -> list[str]:
            w("md.best", ckpt=run.meta.get("best_checkpoint") or na,
              step=run.best_step if run.best_step is not None else na, loss=fmt(best[1]) if best else na),
            w("md.exit", v=exit_reason(run, w.language) or na)]
+    out += [w("md.notify_stopped", v=cell(line)) for line in notify_stopped(run, w.language)]
     out += [f"- {k}: {cell(v)}" for k, v in run.diagnosis_settings(w.language)]
     env = run.meta.get("environment")
     if isinstance(env, dict) and env:

@@ -472,7 +472,12 @@ def _dupes(f: Finding, ctx: Context) -> Out:
     n = _num_ev(f, "duplicate_rows", "count")
     size = A("dupes.size", n=format_value(int(n))) if n is not None else ""
     return [], [Action(A("dupes.remove", what=A(f"dupes.{f.code}"), size=size,
-                         file=ctx.get("data.train_file", "data.train_file")), [f.code])]
+                         file=_source(ctx.get("data.train_file", "data.train_file"))), [f.code])]
+
+
+def _source(value: Any) -> str:
+    """A data source as the text names it: a list of files joined with ", "."""
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def _leak(f: Finding, ctx: Context) -> Out:

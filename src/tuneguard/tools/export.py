@@ -206,7 +206,9 @@ def _card_data(run: LoadedRun) -> list[str]:
     for split in ("train", "validation", "test"):
         if split in sizes or files.get(split):
             tokens = (ts.get(split) or {}).get("total_tokens")
-            lines.append(f"| {split} | {cell(files.get(split) or '-')} | {_num(sizes.get(split))} | {_num(tokens)} |")
+            name = files.get(split)
+            name = ", ".join(name) if isinstance(name, list) else name
+            lines.append(f"| {split} | {cell(name or '-')} | {_num(sizes.get(split))} | {_num(tokens)} |")
     return lines
 
 

@@ -61,7 +61,8 @@ class PromptFormat:
         last = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
         if self.mode == "prompt_template":
             # Instruction models see one instruction at a time: only the last turn.
-            return self.template.replace("{instruction}", last)
+            system = next((m["content"] for m in messages if m["role"] == "system"), "")
+            return self.template.replace("{instruction}", last).replace("{system}", system)
         return last
 
     @property
