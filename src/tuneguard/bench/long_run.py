@@ -81,6 +81,8 @@ class Curve:
     plateau: tuple[float, float] = (0.3, 0.5)  # share of the run where the loss stays flat
     spike_every: int = 9000  # a short spike (x`spike` to x`spike`+0.1 for 3 steps, then back) this often
     spike: float = 1.5
+    # Extra single-step spikes: {step: factor} (a hard batch late in the run, bench and tests).
+    single_spikes: dict[int, float] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -106,7 +108,7 @@ class Curve:
         x = self.mean(step) * math.exp(self._rng.gauss(0, self.noise))
         if self.spike_every and step > 200 and step % self.spike_every < 3:
             x *= self.spike + 0.05 * (step % self.spike_every)
-        return x
+        return x * self.single_spikes.get(step, 1.0)
 
     def grad_norm(self, step: int, loss: float) -> float:
         return 0.3 + 0.5 * loss / self.mean(step) * self._rng.uniform(0.8, 1.2)
