@@ -37,7 +37,7 @@ from tuneguard.guard.resources import MemoryDetector, ThroughputDetector, other_
 from tuneguard.guard.seen import Seen, SeenHistory, SeenPlan, plan_from_trainer
 from tuneguard.guard.spikes import GradNormDetector, LossSpikeDetector, SpikeJudge
 from tuneguard.guard.train_loss import SinceEval, TrainLossSinceEval
-from tuneguard.guard.records import StepRecord, records_in
+from tuneguard.guard.records import StepRecord, records_in, replay_history
 
 if TYPE_CHECKING:
     from tuneguard.context import RunContext
@@ -260,11 +260,14 @@ class GuardCallback(TrainerCallback):
 
     def _replay(self, state: Any) -> None:
         """On resume (and after a rollback), rebuild the detectors' history from the checkpoint's
-        log history (its per-step records where it has them), without recording anything
+        log history and every step's record in the run store (tuneguard.guard.records.replay_history),
+        without recording anything
         again: the initial loss stays the run's first loss, running medians are warm, and a
         problem already recorded is not recorded twice."""
         self.since_eval = TrainLossSinceEval()
-        for entry in state.log_history:
+        history = replay_history(state.log_history, state.global_step, self.ctx.store,
+                                 None if self.ctx.is_main else getattr(self.ctx, "run_dir", None))
+        for entry in history:
             step = int(entry.get("step", 0))
             if step > state.global_step:
                 continue
@@ -277,7 +280,7 @@ class GuardCallback(TrainerCallback):
                 self._steps(step, records)
             if "eval_loss" in entry:
                 self._eval(step, entry, state.max_steps)
-        log.info("guards resumed with %d logged entries", len(state.log_history))
+        log.info("guards resumed with %d logged entries", len(history))
 
     def _emit(self, found: list[Finding | None], control: Any) -> None:
         if control is None:

@@ -273,6 +273,8 @@ class SpikeJudge:
             why = "repeat" if self.held is not None else self._acts_at_once(found, grad_norm, examples)
             self.last_spike = examples
             if why is not None:
+                if self.held is not None:  # the loss came back up before it recovered: one episode since then
+                    ev["at_step"] = self.held.step
                 self.held = None
                 ev["spike_acted"] = why
                 return found
