@@ -66,7 +66,7 @@ class GuardCallback(TrainerCallback):
                                        g.spike_spread)
         self.grad = GradNormDetector(g.grad_norm_max)
         self.spike_judge = SpikeJudge(g.spike_recovery_steps, g.spike_repeat_examples, g.grad_norm_max,
-                                      g.spike_factor)
+                                      g.spike_factor, g.spike_grad_ratio)
         self.overfit = OverfittingDetector(g.overfit_evals, g.overfit_gap)
         self.divergence = EvalDivergenceDetector(g.divergence_ratio, g.divergence_min_gap)
         self.plateau = PlateauDetector(g.plateau_evals, g.plateau_rel_change, g.plateau_min_share)

@@ -22,6 +22,7 @@ from tuneguard.guard.seen import Seen
 log = logging.getLogger(__name__)
 
 MIN_PRIOR_POINTS = 5  # a median of fewer steps is not a baseline
+GRAD_WINDOW_STEPS = 32  # the recent steps whose median gradient norm a spike's is held against
 
 
 # MAD x 1.4826 estimates the standard deviation of a normal sample (its MAD is 0.6745 sigma).
@@ -226,8 +227,10 @@ class SpikeJudge:
     The detector (LossSpikeDetector) still finds every spike at its step. This judge then:
 
     - passes it on at once (a warning, as it always was) when the step's update is not known to
-      be ordinary: its gradient norm is unknown, non-finite or above `grad_norm_max` (a garbage
-      batch pushed the weights: the planted-spike and LR-too-high runs), when the loss is above
+      be ordinary: its gradient norm is unknown, non-finite, above `grad_norm_max`, or more than
+      `grad_ratio` (3) x the median norm of the last 32 steps (a garbage batch pushed the
+      weights: the planted batches of the policy tests had norms 4-10x their neighbours', LR
+      10x too high above grad_norm_max; the long run's hard batches 1.6-2.2x), when the loss is above
       `factor` x the first step's loss (what the data cost before any training: garbled rows),
       when another spike came within `repeat_examples` examples before it (spikes that repeat),
       or when `recovery_steps` is 0;
@@ -239,16 +242,29 @@ class SpikeJudge:
       step (`at_step`) so that a rollback goes back before it.
     """
 
-    def __init__(self, recovery_steps: int, repeat_examples: int, grad_norm_max: float, factor: float) -> None:
+    def __init__(self, recovery_steps: int, repeat_examples: int, grad_norm_max: float, factor: float,
+                 grad_ratio: float = 3.0) -> None:
         self.recovery_steps = recovery_steps
         self.repeat_examples = repeat_examples
         self.grad_norm_max = grad_norm_max
         self.factor = factor
+        self.grad_ratio = grad_ratio
         self.held: HeldSpike | None = None
         self.last_spike: int | None = None  # examples seen at the previous spike
+        self.grads: deque[float] = deque(maxlen=GRAD_WINDOW_STEPS)  # recent finite gradient norms
+        self._typical: float | None = None  # their median before the current step
 
     def _bad_update(self, grad_norm: float | None) -> bool:
-        return grad_norm is None or not math.isfinite(grad_norm) or grad_norm > self.grad_norm_max
+        """The step's update is not an ordinary one: its gradient norm is unknown, non-finite,
+        above grad_norm_max, or `grad_ratio` x the median of the recent steps' norms."""
+        if grad_norm is None or not math.isfinite(grad_norm) or grad_norm > self.grad_norm_max:
+            return True
+        return self._typical is not None and grad_norm > self.grad_ratio * self._typical
+
+    def _note_grad(self, grad_norm: float | None) -> None:
+        self._typical = statistics.median(self.grads) if len(self.grads) >= MIN_PRIOR_POINTS else None
+        if grad_norm is not None and math.isfinite(grad_norm):
+            self.grads.append(grad_norm)
 
     def _acts_at_once(self, f: Finding, grad_norm: float | None, examples: int) -> str | None:
         """Why this new spike is acted on at once (None: it may wait to recover)."""
@@ -268,6 +284,7 @@ class SpikeJudge:
                found: Finding | None) -> Finding | None:
         """One step after the detector judged it (`found`: the detector's new spike, if any).
         Returns the finding to record now, if any."""
+        self._note_grad(grad_norm)
         if found is not None:
             ev = found.evidence if isinstance(found.evidence, dict) else {}
             why = "repeat" if self.held is not None else self._acts_at_once(found, grad_norm, examples)
