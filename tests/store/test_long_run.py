@@ -132,7 +132,7 @@ def test_a_late_spike_that_recovers_is_info_and_the_run_passes(tmp_path: Path) -
     trainer_state.json holds evaluations and the latest 50 training logs, not every step."""
     run_dir = tmp_path / "run"
     res = _spike_run(run_dir, {2700: 2.4})
-    assert _spikes(res) == [("info", 2700, 2700, None)]
+    assert _spikes(res) == [("info", 2701, 2700, None)]
     [spike] = [f for f in res.ctx_findings if f.code == "LOSS_SPIKE"]
     assert spike.evidence["spike_recovered_at"] == 2701 and spike.evidence["ratio"] > 2.0
     assert "recovered on its own" in spike.message
@@ -157,7 +157,7 @@ def test_spikes_that_repeat_or_stay_up_still_warn_and_fail_the_verdict(tmp_path:
     run_dir = tmp_path / "run"
     res = _spike_run(run_dir, {1500: 2.4, 1600: 2.4, **{s: 2.4 for s in range(2700, 2710)}})
     found = _spikes(res)
-    assert found[:2] == [("info", 1500, 1500, None), ("warning", 1600, 1600, "repeat")]
+    assert found[:2] == [("info", 1501, 1500, None), ("warning", 1600, 1600, "repeat")]
     # The first warning of the stretch names its start; the loss swings about 2.4x, so a step that
     # falls back below the spike rules and rises again starts a new episode: a repeat, warned too.
     (severity, step, at_step, why), *later = found[2:]
@@ -169,10 +169,17 @@ def test_spikes_that_repeat_or_stay_up_still_warn_and_fail_the_verdict(tmp_path:
 
 
 def test_a_resume_while_a_spike_is_held_gives_the_same_findings(tmp_path: Path) -> None:
-    """A spike at 1,999; checkpoint-2000 holds it unjudged; the process dies at 2,003 and resumes
-    from 2,000, replaying every step from the store (the log history holds only the latest 50):
-    the same single recovered spike as the run that never stopped."""
-    whole = _spike_run(tmp_path / "whole", {1999: 2.4}, Timeline(steps=SHORT))
-    resumed = _spike_run(tmp_path / "resumed", {1999: 2.4}, Timeline(steps=SHORT, resumes=(2003,)))
-    assert _spikes(whole) == _spikes(resumed) == [("info", 1999, 1999, None)]
+    """A spike at 1,999 still up (1.6x) at 2,000: checkpoint-2000 holds it unjudged; the process
+    dies at 2,003 (after the spike was judged recovered) and resumes from 2,000, replaying every
+    step from the store (the log history holds only the latest 50 training logs): one recovered
+    spike, judged again after the resume, against the same 128 steps and the same first-step
+    loss as in the run that never stopped."""
+    spikes = {1999: 2.4, 2000: 1.6}
+    whole = _spike_run(tmp_path / "whole", spikes, Timeline(steps=SHORT))
+    resumed = _spike_run(tmp_path / "resumed", spikes, Timeline(steps=SHORT, resumes=(2003,)))
+    assert _spikes(whole) == _spikes(resumed) == [("info", 2001, 1999, None)]
+    [a], [b] = ([f for f in r.ctx_findings if f.code == "LOSS_SPIKE"] for r in (whole, resumed))
+    keys = ("initial_loss", "previous_steps", "running_median", "loss")
+    assert [a.evidence[k] for k in keys] == [b.evidence[k] for k in keys]
+    assert a.evidence["previous_steps"] == 128  # 1,024 examples of 8
     assert [f.code for f in resumed.ctx_findings] == [f.code for f in whole.ctx_findings]

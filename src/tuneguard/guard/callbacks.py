@@ -184,11 +184,9 @@ class GuardCallback(TrainerCallback):
                 self.grad.update(r.step, r.grad_norm, r.loss),
             ]
             if control is not None:
-                # A recovered spike (info) is told at the spike's step, a held one that did not
-                # recover at this step, naming the spike's as `at_step` (SpikeJudge).
-                self._emit([self._placed(f, f.step if f is spike and f.severity == "info" else log_step,
-                                         (f.evidence or {}).get("at_step", r.step) if f is spike else r.step)
-                            if f is not None else None for f in found], control)
+                # A held spike is judged at a later step: it names the spike's as `at_step` (SpikeJudge).
+                self._emit([self._placed(f, log_step, (f.evidence or {}).get("at_step", r.step) if f is spike
+                                         else r.step) if f is not None else None for f in found], control)
                 judging = already or not self._stopping(control)
         return not judging
 

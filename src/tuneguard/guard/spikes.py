@@ -238,8 +238,9 @@ class SpikeJudge:
       recent steps' usual high (`running_high`, the level it left) makes it an info finding at
       the spike's step, recovered (a fact, never an action, never a failed verdict); a step whose
       loss climbs above the spike's, or whose gradient norm is high or non-finite, and the end
-      of the wait without recovery make it the warning, judged at that step, naming the spike's
-      step (`at_step`) so that a rollback goes back before it.
+      of the wait without recovery make it the warning. Either is judged at that step and names
+      the spike's step (`at_step`): a rollback goes back before it, and a resume from a
+      checkpoint between the two drops it with the steps after the checkpoint and judges again.
     """
 
     def __init__(self, recovery_steps: int, repeat_examples: int, grad_norm_max: float, factor: float,
@@ -322,7 +323,7 @@ class SpikeJudge:
                   at_step=held.step)
         return Finding.said(f.code, "info", T("LOSS_SPIKE.recovered", found=_said(f, "message"), back=step,
                                               loss=loss, level=held.level, n=step - held.step),
-                            T("LOSS_SPIKE.recovered.rec"), ev, step=held.step, source=f.source)
+                            T("LOSS_SPIKE.recovered.rec"), ev, step=step, source=f.source)
 
     def _unrecovered(self, held: HeldSpike, step: int, why: str) -> Finding:
         f = held.finding
