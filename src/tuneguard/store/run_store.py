@@ -418,8 +418,13 @@ class RunStore:
         """(log step, at an evaluation, [step, loss, grad_norm, tokens]) of every recorded step up
         to `up_to`, in step order."""
         sql = "SELECT step, log_step, at_eval, loss, grad_norm, tokens, nonfinite FROM steps"
-        cur = self._exec(sql + (" WHERE step <= ? ORDER BY step" if up_to is not None else " ORDER BY step"),
-                         (up_to,) if up_to is not None else ())
+        try:
+            cur = self._exec(sql + (" WHERE step <= ? ORDER BY step" if up_to is not None else " ORDER BY step"),
+                             (up_to,) if up_to is not None else ())
+        except sqlite3.OperationalError as exc:  # read-only, written by a tuneguard without the table
+            if "no such table" not in str(exc):
+                raise
+            return []
         out = []
         for step, log_step, at_eval, loss, grad, tokens, bad in cur:
             if bad:
