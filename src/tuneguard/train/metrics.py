@@ -110,8 +110,10 @@ class MetricsCallback(TrainerCallback):
     the eval loss. It goes into the eval logs too, so trackers and `on_evaluate` see it.
 
     With a StepRecorder (tuneguard.train.steps) it also hands the steps since the previous log
-    to the guards (`ctx.step_records`, every rank) and keeps them in the Trainer's log history
-    (`tuneguard_steps`), so a resumed or rolled-back run replays the same per-step series.
+    to the guards (`ctx.step_records`, every rank) and keeps them in the run store (without a
+    store, in the Trainer's log history: `tuneguard_steps`), so a resumed or rolled-back run
+    replays the same per-step series (tuneguard.guard.records.replay_history). With a store the
+    log history is trimmed to its evaluations and latest training logs (`_trim_history`).
 
     It keeps the run's layouts (tuneguard.guard.seen.SeenHistory) in `ctx.seen`: read from the
     checkpoint a resume or rollback starts from, saved into every checkpoint before its
