@@ -1,6 +1,6 @@
 """Long runs at 10,000 and 100,000 logged steps: what grows with the run, before and after.
 
-    python bench/long_run.py [--steps 10000 100000] [--baseline REV] [--json OUT]
+    python bench/long_run.py [--steps 10000 100000] [--baseline REV] [--json OUT] [--checkpoints]
 
 For each length it simulates a healthy run without a model (tuneguard.bench.long_run: the real
 MetricsCallback and GuardCallback, a log every step, an evaluation every 500 steps, a checkpoint
@@ -15,6 +15,9 @@ so the run spans days), then prints:
   long-run fixes), in the same run: seconds and peak RSS of `status`, `status --json`, `watch` (one
   refresh: the run is finished), `report` (HTML + Markdown) and `compare` (the run with itself), the
   sizes of report.html and the compare page, and the after/before ratios.
+
+`--checkpoints` instead measures what every checkpoint writes: the simulated run with each side's
+code, then its last checkpoint's trainer_state.json written and read back as the Trainer does.
 
 The baseline reads the same run.db without the index this tree adds (dropped from a copy), as a
 store written by that code would be. Timings are of this machine under whatever else runs on it:
@@ -89,6 +92,41 @@ def simulate(run_dir: Path, steps: int) -> dict[str, Any]:
             "log_history_json_mb": round(history_mb, 1), "findings": dict(findings)}
 
 
+# The last checkpoint's trainer_state.json of a simulated run, written and read back as the
+# Trainer does (TrainerState.save_to_json / load_from_json), in a fresh interpreter with one side's
+# code; prints its size, the seconds to write and to read it, and the log history's entries.
+CHECKPOINT_RUNNER = """
+import json, sys, time
+from pathlib import Path
+from transformers import TrainerState
+from tuneguard.bench.long_run import simulate
+run_dir, steps = Path(sys.argv[1]), int(sys.argv[2])
+res = simulate(run_dir, steps)
+state = TrainerState(global_step=steps, max_steps=steps, log_history=res.log_history)
+path = run_dir / "trainer_state.json"
+t = time.perf_counter(); state.save_to_json(str(path)); write_s = time.perf_counter() - t
+t = time.perf_counter(); TrainerState.load_from_json(str(path)); read_s = time.perf_counter() - t
+saves = getattr(res, "saves", [])
+print(json.dumps({"kb": path.stat().st_size / 1024, "write_s": write_s, "read_s": read_s,
+                  "entries": len(res.log_history), "run_db_mb": res.store_path.stat().st_size / 2**20,
+                  "first_save_kb": saves[0][1] / 1024 if saves else None,
+                  "save_s_total": sum(x[2] for x in saves) if saves else None,
+                  "findings": sorted({f.code + ":" + f.severity for f in res.ctx_findings})}))
+"""
+
+
+def checkpoints(steps: int, before_src: Path, work: Path) -> dict[str, Any]:
+    """trainer_state.json at the last checkpoint of a `steps`-step run, before and after."""
+    out: dict[str, Any] = {"steps": steps}
+    for side, src in (("before", before_src), ("after", ROOT / "src")):
+        env = {**os.environ, "PYTHONPATH": str(src)}
+        run_dir = work / f"ckpt-{side}-{steps}"
+        r = subprocess.run([sys.executable, "-c", CHECKPOINT_RUNNER, str(run_dir), str(steps)], capture_output=True,
+                           text=True, env=env, check=True)
+        out[side] = json.loads(r.stdout.strip().splitlines()[-1])
+    return out
+
+
 def commands(run_dir: Path, before_src: Path, work: Path) -> dict[str, Any]:
     before_dir = work / "before" / run_dir.name
     shutil.copytree(run_dir, before_dir)
@@ -116,6 +154,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--baseline", default=BASELINE, help="git revision to compare with")
     ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--checkpoints", action="store_true",
+                    help="only the last checkpoint's trainer_state.json (size, write and read seconds), before "
+                         "and after")
     a = ap.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     results: dict[str, Any] = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}",
@@ -124,6 +165,10 @@ def main() -> None:
         work = Path(tmp)
         before_src = export_baseline(a.baseline, work)
         for n in a.steps:
+            if a.checkpoints:
+                results["runs"].append(checkpoints(n, before_src, work))
+                print(json.dumps(results["runs"][-1], indent=1), flush=True)
+                continue
             run_dir = work / "after" / f"run{n}"
             run = {"simulation": simulate(run_dir, n)}
             run["commands"] = commands(run_dir, before_src, work)

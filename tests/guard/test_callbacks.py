@@ -55,9 +55,14 @@ def test_warn_action_does_not_touch_control(ctx):
     cb = GuardCallback(ctx)
     for step, loss in [(1, 2.0), (2, 1.9), (3, 1.8), (4, 1.85), (5, 1.9)]:
         train_log(cb, ctx, step, loss)
-    control = train_log(cb, ctx, 6, 4.0)
+    # A spike with an ordinary gradient norm waits guard.spike_recovery_steps (5) to show whether
+    # it recovers; this one stays up, so it warns at step 11, naming step 6.
+    for step in range(6, 12):
+        control = train_log(cb, ctx, step, 4.0)
     assert not control.should_save and not control.should_training_stop and ctx.stop_reason is None
-    assert [f.code for f in ctx.store.findings()] == ["LOSS_SPIKE"]
+    [f] = ctx.store.findings()
+    assert (f.code, f.severity, f.step, f.evidence["at_step"], f.evidence["spike_acted"]) == \
+        ("LOSS_SPIKE", "warning", 11, 6, "not_recovered")
 
 
 def test_one_finding_per_episode_in_the_store(tmp_path):

@@ -41,7 +41,7 @@ def spikes(tmp_path, steps, evals, **guard) -> list:
 def test_hard_batches_of_a_healthy_run_are_within_its_noise(tmp_path):
     assert spikes(tmp_path / "now", STEPS, EVALS) == []
     # The floor rule alone (the ratio and the quantile) called both hard batches spikes.
-    assert [f.step for f in spikes(tmp_path / "floor", STEPS, EVALS, spike_spread=0)] == [7, 23]
+    assert [f.evidence["at_step"] for f in spikes(tmp_path / "floor", STEPS, EVALS, spike_spread=0)] == [7, 23]
 
 
 def test_a_garbled_batch_in_the_same_run_is_a_spike(tmp_path):
@@ -62,7 +62,9 @@ def test_without_evaluations_the_median_is_the_only_centre(tmp_path):
     steps before it is 6.8 spreads above them, and a spike. Give a run evaluations (the default)
     to tell a hard batch from a garbled one."""
     [f] = spikes(tmp_path, STEPS, {})
-    assert f.step == 23 and f.evidence["spreads_above"] == pytest.approx(6.76, abs=0.01)
+    # At step 23, back at the next step with an ordinary gradient norm: info (guard.spike_recovery_steps).
+    assert (f.evidence["at_step"], f.step, f.severity) == (23, 24, "info")
+    assert f.evidence["spreads_above"] == pytest.approx(6.76, abs=0.01)
     assert f.evidence["eval_loss"] is None and "above their median" in f.message
 
 

@@ -25,11 +25,14 @@ def test_healthy_run_has_no_error_finding(tmp_path, train_file):
     assert [f for f in findings if f.severity == "error"] == []
     assert (task["shape"], task["source"]) == ("open", "inferred")
     assert (started["task"], started["task_source"]) == ("open", "inferred")
-    # Every step's loss, gradient norm and supervised tokens are kept in the Trainer's log
-    # history (tuneguard_steps): each logged window's loss is the mean of its steps' losses,
-    # so the per-step series the guards judge is the Trainer's own.
+    # Every step's loss, gradient norm and supervised tokens are kept in the run store (its
+    # steps table, what a resume replays): each logged window's loss is the mean of its steps'
+    # losses, so the per-step series the guards judge is the Trainer's own. The checkpoint's
+    # log history does not carry them (it would grow with every step).
+    with RunStore(run, readonly=True) as s:
+        records = [r for _, _, r in s.step_records()]
     history = json.loads((run / "checkpoints" / "checkpoint-60" / "trainer_state.json").read_text())["log_history"]
-    records = [r for entry in history for r in entry.get("tuneguard_steps", [])]
+    assert not any("tuneguard_steps" in entry for entry in history)
     assert [r[0] for r in records] == list(range(1, 61))
     assert all(r[3] > 0 and r[2] > 0 for r in records)  # supervised tokens and a gradient norm per step
     by_step = {r[0]: r for r in records}

@@ -5,7 +5,6 @@ boundary, with the wrong masks that break it), the choice and its fallbacks, and
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -244,8 +243,11 @@ def test_a_flattened_rows_activations_are_its_real_tokens_not_batch_times_the_lo
 # --- the real recipe --------------------------------------------------------------------
 
 def _steps(run: Path) -> list[list]:
-    state = json.loads((run / "checkpoints" / "checkpoint-8" / "trainer_state.json").read_text("utf-8"))
-    return [s for row in state["log_history"] for s in row.get("tuneguard_steps", [])]
+    """Every step's [step, loss, grad_norm, supervised tokens], as the run store keeps them."""
+    from tuneguard.store.run_store import RunStore
+
+    with RunStore(run, readonly=True) as store:
+        return [r for _, _, r in store.step_records()]
 
 
 @pytest.mark.slow

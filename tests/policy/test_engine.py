@@ -184,6 +184,17 @@ def test_rollback_picks_the_checkpoint_before_the_logging_window(make_engine):
     assert engine.take_rollback() is rb and engine.pending is None
 
 
+def test_a_spike_judged_steps_later_rolls_back_before_its_step(make_engine):
+    """A LOSS_SPIKE that did not recover is judged guard.spike_recovery_steps after the spike
+    (logs every step): the rollback goes to the checkpoint before the spike's step (`at_step`),
+    not before the log that judged it, and skips the batches from the spike to that log."""
+    ctx, engine, _opt, _ = make_engine(step=37, checkpoints=(30, 35))
+    engine.last_log_step = 36
+    assert act(ctx, TrainerControl(), finding("LOSS_SPIKE", 37, at_step=32)) == "rollback"
+    p = ctx.store.events("action")[-1]["payload"]
+    assert (p["from"], p["to"], p["skipped_steps"]) == (37, 30, [32, 33, 34, 35, 36, 37])
+
+
 def test_rollback_skip_steps_and_no_checkpoint(make_engine):
     ctx, engine, _opt, _ = make_engine(step=37, checkpoints=(20,),
                                       policy={"rules": {"LOSS_SPIKE": {"action": "rollback", "skip_steps": 3}}})

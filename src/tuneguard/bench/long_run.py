@@ -81,6 +81,8 @@ class Curve:
     plateau: tuple[float, float] = (0.3, 0.5)  # share of the run where the loss stays flat
     spike_every: int = 9000  # a short spike (x`spike` to x`spike`+0.1 for 3 steps, then back) this often
     spike: float = 1.5
+    # Extra single-step spikes: {step: factor} (a hard batch late in the run, bench and tests).
+    single_spikes: dict[int, float] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -106,7 +108,7 @@ class Curve:
         x = self.mean(step) * math.exp(self._rng.gauss(0, self.noise))
         if self.spike_every and step > 200 and step % self.spike_every < 3:
             x *= self.spike + 0.05 * (step % self.spike_every)
-        return x
+        return x * self.single_spikes.get(step, 1.0)
 
     def grad_norm(self, step: int, loss: float) -> float:
         return 0.3 + 0.5 * loss / self.mean(step) * self._rng.uniform(0.8, 1.2)
@@ -145,6 +147,8 @@ class SimResult:
     store_path: Path
     log_history: list[dict[str, Any]]
     segment_cost: list[tuple[int, float]] = dataclasses.field(default_factory=list)
+    # Each checkpoint's trainer_state.json as the Trainer writes it: (step, bytes, real seconds).
+    saves: list[tuple[int, int, float]] = dataclasses.field(default_factory=list)
 
 
 class Loader:
@@ -172,8 +176,11 @@ def make_context(run_dir: Path, steps: int, timeline: Timeline, **overrides: Any
 class Process:
     """One `tuneguard train` process's callbacks, fed the way the Trainer feeds them."""
 
-    def __init__(self, ctx: RunContext, state: TrainerState, batch: int, rows: int, output_dir: Path) -> None:
+    def __init__(self, ctx: RunContext, state: TrainerState, batch: int, rows: int, output_dir: Path,
+                 saves: list[tuple[int, int, float]] | None = None) -> None:
         self.ctx, self.state = ctx, state
+        self.output_dir = output_dir
+        self.saves = saves if saves is not None else []
         self.counter = TokenCounter()
         self.recorder = StepRecorder(self.counter)
         self.recorder.attach(per_step_grad_norm=True)
@@ -213,6 +220,15 @@ class Process:
             cb.on_evaluate(self.args, self.state, self.control, metrics=metrics)
 
     def save(self) -> None:
+        """A checkpoint: the Trainer's state written as `_save_checkpoint` writes it (one file,
+        rewritten at each save: its size and the real seconds it took), then the callbacks."""
+        import time as real_time
+
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        path = self.output_dir / "trainer_state.json"
+        t0 = real_time.perf_counter()
+        self.state.save_to_json(str(path))
+        self.saves.append((self.state.global_step, path.stat().st_size, real_time.perf_counter() - t0))
         for cb in (self.metrics, self.guard):
             cb.on_save(self.args, self.state, self.control)
 
@@ -224,10 +240,11 @@ def resume(proc: Process, step: int, batch: int, rows: int) -> Process:
     assert store is not None
     store.truncate_after(step, findings=True)
     store.start_process()
-    state = TrainerState()
-    state.max_steps, state.global_step = proc.state.max_steps, step
-    state.log_history = [e for e in proc.state.log_history if e.get("step", 0) <= step]
-    return Process(proc.ctx, state, batch, rows, Path(proc.args.output_dir))
+    saved = proc.output_dir / "trainer_state.json"  # the checkpoint's (the last save, at `step`)
+    state = TrainerState.load_from_json(str(saved)) if step and saved.exists() else TrainerState()
+    assert state.global_step == step, (state.global_step, step)
+    state.max_steps = proc.state.max_steps
+    return Process(proc.ctx, state, batch, rows, Path(proc.args.output_dir), proc.saves)
 
 
 def simulate(run_dir: Path, steps: int, timeline: Timeline | None = None, curve: Curve | None = None,
@@ -289,4 +306,4 @@ def simulate(run_dir: Path, steps: int, timeline: Timeline | None = None, curve:
         store.set_state("finished", ended=clock.time())
         found = store.findings()
         store.close()
-    return SimResult(found, run_dir / run_store.DB_NAME, proc.state.log_history, cost)
+    return SimResult(found, run_dir / run_store.DB_NAME, proc.state.log_history, cost, proc.saves)

@@ -375,6 +375,21 @@ GUARD: dict[str, dict[str, str]] = {
     "LOSS_SPIKE.found.rec": {
         "en": "Lower train.learning_rate, keep a warmup (train.warmup_ratio 0.03-0.1) and gradient clipping (train.max_grad_norm 1.0); with fp16 switch to bf16; look for outlier rows (very long, garbled or mislabelled) in the batches around this step.",
         "th": "ลด train.learning_rate คง warmup (train.warmup_ratio 0.03-0.1) และ gradient clipping (train.max_grad_norm 1.0) ถ้าใช้ fp16 ให้เปลี่ยนเป็น bf16 และหาแถวผิดปกติ (ยาวมาก อ่านไม่ออก หรือ label ผิด) ใน batch รอบ ๆ step นี้"},
+    "LOSS_SPIKE.recovered": {
+        "en": "{found} It recovered on its own: at step {back} the loss was {loss:.4g}, back at the level of the steps before it ({level:.4g}) within {n} step(s). A single spike that recovers is a hard batch, not instability: nothing was done.",
+        "th": "{found} ค่า loss กลับมาเองแล้ว: ที่ step {back} loss เป็น {loss:.4g} กลับสู่ระดับของ step ก่อนหน้า ({level:.4g}) ภายใน {n} step การพุ่งครั้งเดียวที่กลับมาเองคือ batch ที่ยาก ไม่ใช่การฝึกที่ไม่เสถียร จึงไม่ได้ทำอะไร"},
+    "LOSS_SPIKE.recovered.rec": {
+        "en": "Nothing to do. Act if spikes repeat, grow or stop recovering: tuneguard then warns and the policy acts.",
+        "th": "ไม่ต้องทำอะไร ให้แก้ไขเมื่อ loss พุ่งซ้ำ พุ่งสูงขึ้นเรื่อย ๆ หรือไม่กลับมาเอง เมื่อนั้น tuneguard จะเตือนและ policy จะจัดการ"},
+    "LOSS_SPIKE.not_recovered": {
+        "en": "{found} It did not recover: {n} steps later, at step {step}, the loss was still above the level of the steps before it ({level:.4g}).",
+        "th": "{found} ค่า loss ไม่กลับมา: อีก {n} step ต่อมา ที่ step {step} loss ยังสูงกว่าระดับของ step ก่อนหน้า ({level:.4g})"},
+    "LOSS_SPIKE.grew": {
+        "en": "{found} It grew: at step {step} the loss climbed above the spike itself.",
+        "th": "{found} ค่า loss พุ่งสูงขึ้นอีก: ที่ step {step} loss สูงกว่าตอนที่พุ่งครั้งแรก"},
+    "LOSS_SPIKE.run_ended": {
+        "en": "{found} The run ended before the loss came back to the level of the steps before it ({level:.4g}).",
+        "th": "{found} การฝึกจบก่อนที่ loss จะกลับสู่ระดับของ step ก่อนหน้า ({level:.4g})"},
     "GRAD_NORM_HIGH.found": {
         "en": "Gradient norm {norm:.4g} at step {step} is above {limit:g}: updates this large usually precede loss spikes and NaN.",
         "th": "gradient norm {norm:.4g} ที่ step {step} เกิน {limit:g} การอัปเดตที่ใหญ่ขนาดนี้มักเกิดก่อน loss พุ่งหรือเกิด NaN"},

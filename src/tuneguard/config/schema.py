@@ -334,6 +334,17 @@ class GuardConfig(Section):
         "absolute deviation x 1.4826, of the logs) above those steps' median, or above the latest eval loss when "
         "higher: the usual swing of steps at this batch size (small batches of varied rows swing widely). 0: the "
         "ratio and quantile rules alone.")
+    spike_recovery_steps: int = Field(
+        5, ge=0, description="LOSS_SPIKE: a spike with an ordinary gradient norm (see spike_grad_ratio), not above "
+        "spike_factor x the first step's loss and not repeating waits this many steps: back at the level of the steps "
+        "before it by then, it is an info finding (recovered: no action, no failed verdict); else a warning. 0: every "
+        "spike warns at once.")
+    spike_grad_ratio: float = Field(
+        3.0, gt=1, description="LOSS_SPIKE: a spike whose step's gradient norm is above this times the median norm "
+        "of the last 32 steps (or above grad_norm_max) warns at once: the bad batch moved the weights.")
+    spike_repeat_examples: int = Field(
+        8192, ge=0, description="LOSS_SPIKE: a spike within this many examples seen after the previous one repeats "
+        "and warns at once.")
     grad_norm_max: float = Field(10.0, gt=0, description="GRAD_NORM_HIGH threshold.")
     plateau_evals: int = Field(3, ge=2, description="PLATEAU: evaluations considered.")
     plateau_rel_change: float = Field(0.001, gt=0, description="PLATEAU: relative change below this.")

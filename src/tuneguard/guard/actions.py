@@ -69,6 +69,20 @@ def act(ctx: RunContext, control: Any, finding: Finding) -> str:
     return action
 
 
+def record_only(ctx: RunContext, finding: Finding | None) -> None:
+    """Record `finding` (with guard.severity applied) without acting on it: what the guards find
+    once the Trainer's loop is over, when no action can change the run any more."""
+    if finding is None:
+        return
+    finding = data_first(finding, getattr(ctx, "audit_findings", None) or [])
+    if ctx.cfg.guard.severity:
+        kept = apply_severity(finding, ctx.cfg.guard.severity, "guard.severity")
+        if kept is None:
+            return
+        finding = kept
+    ctx.record_finding(finding)
+
+
 def agree_on_halt(ctx: RunContext, args: Any, control: Any) -> bool:
     """Under several processes, make a halt decided on any rank reach every rank.
 

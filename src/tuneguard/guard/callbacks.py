@@ -28,16 +28,16 @@ from transformers import TrainerCallback
 
 from tuneguard.checkpoints import checkpoint_before
 from tuneguard.findings import Finding
-from tuneguard.guard.actions import act, agree_on_halt, fault_consequence
+from tuneguard.guard.actions import act, agree_on_halt, fault_consequence, record_only
 from tuneguard.guard.collapse import LossCollapseDetector
 from tuneguard.guard.episode import as_float
 from tuneguard.guard.nonfinite import NonFiniteDetector
 from tuneguard.guard.overfit import EvalDivergenceDetector, OverfittingDetector, PlateauDetector
 from tuneguard.guard.resources import MemoryDetector, ThroughputDetector, other_cpu_probe
 from tuneguard.guard.seen import Seen, SeenHistory, SeenPlan, plan_from_trainer
-from tuneguard.guard.spikes import GradNormDetector, LossSpikeDetector
+from tuneguard.guard.spikes import GradNormDetector, LossSpikeDetector, SpikeJudge
 from tuneguard.guard.train_loss import SinceEval, TrainLossSinceEval
-from tuneguard.guard.records import StepRecord, records_in
+from tuneguard.guard.records import StepRecord, records_in, replay_history
 
 if TYPE_CHECKING:
     from tuneguard.context import RunContext
@@ -65,6 +65,8 @@ class GuardCallback(TrainerCallback):
         self.spike = LossSpikeDetector(g.spike_factor, g.spike_window_examples, g.spike_min_jump, g.spike_quantile,
                                        g.spike_spread)
         self.grad = GradNormDetector(g.grad_norm_max)
+        self.spike_judge = SpikeJudge(g.spike_recovery_steps, g.spike_repeat_examples, g.grad_norm_max,
+                                      g.spike_factor, g.spike_grad_ratio)
         self.overfit = OverfittingDetector(g.overfit_evals, g.overfit_gap)
         self.divergence = EvalDivergenceDetector(g.divergence_ratio, g.divergence_min_gap)
         self.plateau = PlateauDetector(g.plateau_evals, g.plateau_rel_change, g.plateau_min_share)
@@ -124,6 +126,16 @@ class GuardCallback(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):  # noqa: ANN001
         self._skip_throughput = True
 
+    def on_train_end(self, args, state, control, **kwargs):  # noqa: ANN001
+        """A spike still held when the run ends never came back: recorded as it was found (a
+        warning), without acting (the run is over). Not when a rollback discards this pass."""
+        policy = getattr(self.ctx, "policy", None)
+        if policy is not None and getattr(policy, "pending", None) is not None:
+            return
+        held = self.spike_judge.take_held()
+        if held is not None:
+            record_only(self.ctx, self._placed(held, state.global_step, held.evidence.get("at_step", held.step)))
+
     # -- what the model has seen ---------------------------------------------------------
     def seen(self, step: int) -> Seen | None:
         return self.plan.at(step, self.tokens_seen) if self.plan is not None else None
@@ -163,14 +175,18 @@ class GuardCallback(TrainerCallback):
             seen = self.seen(r.step)
             spe = getattr(self.ctx, "steps_per_epoch", 0)
             epoch = r.step / spe if seen is None and spe else None
+            spike = self.spike_judge.update(r.step, r.loss, r.grad_norm, seen.examples if seen is not None else r.step,
+                                            self.spike.update(r.step, r.loss, seen))
             found = [
                 self.nonfinite.update(r.step, r.loss, r.grad_norm),
                 self.collapse.update(r.step, r.loss, seen, epoch),
-                self.spike.update(r.step, r.loss, seen),
+                spike,
                 self.grad.update(r.step, r.grad_norm, r.loss),
             ]
             if control is not None:
-                self._emit([self._placed(f, log_step, r.step) for f in found], control)
+                # A held spike is judged at a later step: it names the spike's as `at_step` (SpikeJudge).
+                self._emit([self._placed(f, log_step, (f.evidence or {}).get("at_step", r.step) if f is spike
+                                         else r.step) if f is not None else None for f in found], control)
                 judging = already or not self._stopping(control)
         return not judging
 
@@ -242,11 +258,14 @@ class GuardCallback(TrainerCallback):
 
     def _replay(self, state: Any) -> None:
         """On resume (and after a rollback), rebuild the detectors' history from the checkpoint's
-        log history (its per-step records where it has them), without recording anything
+        log history and every step's record in the run store (tuneguard.guard.records.replay_history),
+        without recording anything
         again: the initial loss stays the run's first loss, running medians are warm, and a
         problem already recorded is not recorded twice."""
         self.since_eval = TrainLossSinceEval()
-        for entry in state.log_history:
+        history = replay_history(state.log_history, state.global_step, self.ctx.store,
+                                 None if self.ctx.is_main else getattr(self.ctx, "run_dir", None))
+        for entry in history:
             step = int(entry.get("step", 0))
             if step > state.global_step:
                 continue
@@ -259,7 +278,7 @@ class GuardCallback(TrainerCallback):
                 self._steps(step, records)
             if "eval_loss" in entry:
                 self._eval(step, entry, state.max_steps)
-        log.info("guards resumed with %d logged entries", len(state.log_history))
+        log.info("guards resumed with %d logged entries", len(history))
 
     def _emit(self, found: list[Finding | None], control: Any) -> None:
         if control is None:

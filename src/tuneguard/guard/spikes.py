@@ -7,10 +7,12 @@ is judged the same whatever `train.logging_steps` is.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import statistics
 from collections import deque
+from typing import Any
 
 from tuneguard.catalog import Spec, T
 from tuneguard.findings import Finding
@@ -20,6 +22,7 @@ from tuneguard.guard.seen import Seen
 log = logging.getLogger(__name__)
 
 MIN_PRIOR_POINTS = 5  # a median of fewer steps is not a baseline
+GRAD_WINDOW_STEPS = 32  # the recent steps whose median gradient norm a spike's is held against
 
 
 # MAD x 1.4826 estimates the standard deviation of a normal sample (its MAD is 0.6745 sigma).
@@ -198,3 +201,140 @@ class GradNormDetector:
         recommendation = T("GRAD_NORM_HIGH.found.rec")
         evidence = {"step": step, "grad_norm": grad_norm, "grad_norm_max": self.max_norm, "loss": loss}
         return Finding.said(self.code, "warning", message, recommendation, evidence, step=step, source="guard")
+
+
+@dataclasses.dataclass
+class HeldSpike:
+    """A LOSS_SPIKE waiting to show whether it recovers: the finding, its step, its loss, and
+    the level the loss must come back to (the recent steps' usual high, `running_high`)."""
+
+    finding: Finding
+    step: int
+    loss: float
+    level: float
+
+
+class SpikeJudge:
+    """What a LOSS_SPIKE means: an isolated spike that recovers on its own, or one to act on.
+
+    Experienced engineers ignore a single spike that comes back on its own within a few steps
+    (a hard batch, a rare row) and act on spikes that do not recover, that repeat or that grow
+    (research: loss-collapse.md; PaLM and OPT restarted only for spikes that persisted or came
+    back). A long healthy run draws such a batch now and then: a 100,000-step GPT-J-like run
+    (bench/long_run.py) had single steps at 2.1x its running median that were back at the next
+    step, and each one rolled the run back and failed its verdict.
+
+    The detector (LossSpikeDetector) still finds every spike at its step. This judge then:
+
+    - passes it on at once (a warning, as it always was) when the step's update is not known to
+      be ordinary: its gradient norm is unknown, non-finite, above `grad_norm_max`, or more than
+      `grad_ratio` (3) x the median norm of the last 32 steps (a garbage batch pushed the
+      weights: the planted batches of the policy tests had norms 4-10x their neighbours', LR
+      10x too high above grad_norm_max; the long run's hard batches 1.6-2.2x), when the loss is above
+      `factor` x the first step's loss (what the data cost before any training: garbled rows),
+      when another spike came within `repeat_examples` examples before it (spikes that repeat),
+      or when `recovery_steps` is 0;
+    - else holds it for up to `recovery_steps` steps: a step whose loss is back at or below the
+      recent steps' usual high (`running_high`, the level it left) makes it an info finding at
+      the spike's step, recovered (a fact, never an action, never a failed verdict); a step whose
+      loss climbs above the spike's, or whose gradient norm is high or non-finite, and the end
+      of the wait without recovery make it the warning. Either is judged at that step and names
+      the spike's step (`at_step`): a rollback goes back before it, and a resume from a
+      checkpoint between the two drops it with the steps after the checkpoint and judges again.
+    """
+
+    def __init__(self, recovery_steps: int, repeat_examples: int, grad_norm_max: float, factor: float,
+                 grad_ratio: float = 3.0) -> None:
+        self.recovery_steps = recovery_steps
+        self.repeat_examples = repeat_examples
+        self.grad_norm_max = grad_norm_max
+        self.factor = factor
+        self.grad_ratio = grad_ratio
+        self.held: HeldSpike | None = None
+        self.last_spike: int | None = None  # examples seen at the previous spike
+        self.grads: deque[float] = deque(maxlen=GRAD_WINDOW_STEPS)  # recent finite gradient norms
+        self._typical: float | None = None  # their median before the current step
+
+    def _bad_update(self, grad_norm: float | None) -> bool:
+        """The step's update is not an ordinary one: its gradient norm is unknown, non-finite,
+        above grad_norm_max, or `grad_ratio` x the median of the recent steps' norms."""
+        if grad_norm is None or not math.isfinite(grad_norm) or grad_norm > self.grad_norm_max:
+            return True
+        return self._typical is not None and grad_norm > self.grad_ratio * self._typical
+
+    def _note_grad(self, grad_norm: float | None) -> None:
+        self._typical = statistics.median(self.grads) if len(self.grads) >= MIN_PRIOR_POINTS else None
+        if grad_norm is not None and math.isfinite(grad_norm):
+            self.grads.append(grad_norm)
+
+    def _acts_at_once(self, f: Finding, grad_norm: float | None, examples: int) -> str | None:
+        """Why this new spike is acted on at once (None: it may wait to recover)."""
+        ev = f.evidence if isinstance(f.evidence, dict) else {}
+        initial = ev.get("initial_loss")
+        if self.recovery_steps <= 0:
+            return "no_wait"
+        if self._bad_update(grad_norm):
+            return "grad_norm"
+        if initial is not None and ev.get("loss", 0.0) > self.factor * initial:
+            return "above_initial"
+        if self.last_spike is not None and examples - self.last_spike < self.repeat_examples:
+            return "repeat"
+        return None
+
+    def update(self, step: int, loss: float | None, grad_norm: float | None, examples: int,
+               found: Finding | None) -> Finding | None:
+        """One step after the detector judged it (`found`: the detector's new spike, if any).
+        Returns the finding to record now, if any."""
+        self._note_grad(grad_norm)
+        if found is not None:
+            ev = found.evidence if isinstance(found.evidence, dict) else {}
+            why = "repeat" if self.held is not None else self._acts_at_once(found, grad_norm, examples)
+            self.last_spike = examples
+            if why is not None:
+                if self.held is not None:  # the loss came back up before it recovered: one episode since then
+                    ev["at_step"] = self.held.step
+                self.held = None
+                ev["spike_acted"] = why
+                return found
+            self.held = HeldSpike(found, step, float(ev.get("loss", loss or 0.0)),
+                                  float(ev.get("running_high", ev.get("running_median", 0.0))))
+            return None
+        held = self.held
+        if held is None or step <= held.step:
+            return None
+        if loss is not None and math.isfinite(loss) and 0 < loss <= held.level:
+            self.held = None
+            return self._recovered(held, step, loss)
+        grew = loss is not None and math.isfinite(loss) and loss > held.loss
+        if grew or (grad_norm is not None and self._bad_update(grad_norm)) or step - held.step >= self.recovery_steps:
+            self.held = None
+            return self._unrecovered(held, step, "grew" if grew else "not_recovered")
+        return None
+
+    def take_held(self) -> Finding | None:
+        """The spike still waiting when the run ends: it never came back (a warning)."""
+        held, self.held = self.held, None
+        return None if held is None else self._unrecovered(held, held.step, "run_ended")
+
+    def _recovered(self, held: HeldSpike, step: int, loss: float) -> Finding:
+        f = held.finding
+        ev = dict(f.evidence) if isinstance(f.evidence, dict) else {}
+        ev.update(spike_recovered_at=step, spike_recovered_loss=loss, spike_recovery_steps=self.recovery_steps,
+                  at_step=held.step)
+        return Finding.said(f.code, "info", T("LOSS_SPIKE.recovered", found=_said(f, "message"), back=step,
+                                              loss=loss, level=held.level, n=step - held.step),
+                            T("LOSS_SPIKE.recovered.rec"), ev, step=step, source=f.source)
+
+    def _unrecovered(self, held: HeldSpike, step: int, why: str) -> Finding:
+        f = held.finding
+        ev = dict(f.evidence) if isinstance(f.evidence, dict) else {}
+        ev.update(spike_acted=why, spike_recovery_steps=self.recovery_steps, at_step=held.step)
+        return Finding.said(f.code, f.severity, T(f"LOSS_SPIKE.{why}", found=_said(f, "message"), step=step,
+                                                  level=held.level, n=step - held.step),
+                            _said(f, "recommendation"), ev, step=step, source=f.source)
+
+
+def _said(f: Finding, field: str) -> Any:
+    """A finding's message or recommendation as its catalog spec (its English text without one)."""
+    spec = (f.text or {}).get(field)
+    return spec if spec is not None else getattr(f, field)

@@ -216,10 +216,15 @@ class PolicyEngine:
 
     def _rollback(self, f: Finding, step: int, d: Decision, control: Any) -> str:
         """Back to the newest checkpoint before the logging window that showed the problem
-        (the episode's start), skipping the batches of `skip_steps` steps up to `step`
-        (default: that logging window)."""
+        (the episode's start, or the finding's `at_step` when that is earlier), skipping the
+        batches of `skip_steps` steps up to `step` (default: from the episode's start)."""
         rule = d.rule
         episode_start = self.last_log_step + 1
+        # A finding judged after the step that showed the problem (a LOSS_SPIKE that did not
+        # recover within guard.spike_recovery_steps) names that step: go back before it.
+        at_step = (f.evidence or {}).get("at_step") if isinstance(f.evidence, dict) else None
+        if isinstance(at_step, int) and 0 < at_step < episode_start:
+            episode_start = at_step
         n = rule.skip_steps if rule is not None else None
         first = episode_start if n is None else step - n + 1
         before = min(episode_start, first)

@@ -53,6 +53,13 @@ CREATE TABLE IF NOT EXISTS metrics (
 -- The views ask for one kind by step (the latest training row, every evaluation): without this
 -- index each of those scanned every row of a 100,000-step run.
 CREATE INDEX IF NOT EXISTS metrics_kind_step ON metrics(kind, step);
+-- Every optimizer step's loss, gradient norm and supervised tokens (tuneguard.train.steps), with
+-- the log (or evaluation: at_eval) that handed it over: what a resumed run replays into its guards.
+-- Kept here, not in the Trainer's log history, so that a checkpoint's trainer_state.json does not
+-- grow with the run. Non-finite values are NULL with their text in `nonfinite`.
+CREATE TABLE IF NOT EXISTS steps (
+  step INTEGER PRIMARY KEY, log_step INTEGER NOT NULL, at_eval INTEGER NOT NULL,
+  loss REAL, grad_norm REAL, tokens INTEGER, nonfinite TEXT);
 CREATE TABLE IF NOT EXISTS findings (
   id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, source TEXT NOT NULL,
   code TEXT NOT NULL, severity TEXT NOT NULL, step INTEGER, message TEXT NOT NULL,
@@ -394,14 +401,48 @@ class RunStore:
             rows.append(d)
         return rows
 
+    def log_steps(self, log_step: int, records: Sequence[Sequence[Any]], *, at_eval: bool = False) -> None:
+        """The per-step records ([step, loss, grad_norm, tokens]) one log (or evaluation) handed
+        over; a step recorded again (after a resume or rollback) replaces its row."""
+        rows = []
+        for step, loss, grad, tokens in records:
+            bad = {k: str(v) for k, v in (("loss", loss), ("grad_norm", grad))
+                   if v is not None and not math.isfinite(v)}
+            rows.append((int(step), log_step, int(at_eval), _num(loss), _num(grad), tokens,
+                         json.dumps(bad) if bad else None))
+        with self._conn:
+            self._conn.executemany("INSERT OR REPLACE INTO steps(step, log_step, at_eval, loss, grad_norm, tokens, "
+                                   "nonfinite) VALUES(?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def step_records(self, up_to: int | None = None) -> list[tuple[int, bool, list[Any]]]:
+        """(log step, at an evaluation, [step, loss, grad_norm, tokens]) of every recorded step up
+        to `up_to`, in step order."""
+        sql = "SELECT step, log_step, at_eval, loss, grad_norm, tokens, nonfinite FROM steps"
+        try:
+            cur = self._exec(sql + (" WHERE step <= ? ORDER BY step" if up_to is not None else " ORDER BY step"),
+                             (up_to,) if up_to is not None else ())
+        except sqlite3.OperationalError as exc:  # read-only, written by a tuneguard without the table
+            if "no such table" not in str(exc):
+                raise
+            return []
+        out = []
+        for step, log_step, at_eval, loss, grad, tokens, bad in cur:
+            if bad:
+                b = json.loads(bad)
+                loss = float(b["loss"]) if "loss" in b else loss
+                grad = float(b["grad_norm"]) if "grad_norm" in b else grad
+            out.append((log_step, bool(at_eval), [step, loss, grad, tokens]))
+        return out
+
     def truncate_after(self, step: int, *, findings: bool = False) -> None:
         """Drop what was recorded after `step` (a resume from the checkpoint at `step`):
-        metrics and QA samples; with `findings`, also the guards' findings, which a run
+        metrics, per-step records and QA samples; with `findings`, also the guards' findings, which a run
         resumed after a crash records again as it replays those steps (events stay: they
         are the log of what happened, kills and resumes included)."""
         with self._conn:
             self._exec("DELETE FROM metrics WHERE step > ?", (step,))
             self._exec("DELETE FROM qa_samples WHERE step > ?", (step,))
+            self._exec("DELETE FROM steps WHERE step > ?", (step,))
             if findings:
                 self._exec("DELETE FROM findings WHERE step > ? AND source != 'audit'", (step,))
 

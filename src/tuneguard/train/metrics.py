@@ -20,7 +20,7 @@ from tuneguard.fmt import fmt_duration  # noqa: F401 - re-exported for callers
 from tuneguard.guard.episode import as_float
 from tuneguard.guard.train_loss import TrainLossSinceEval
 from tuneguard.context import RunContext
-from tuneguard.guard.records import STEPS_KEY
+from tuneguard.guard.records import STEPS_KEY, replay_history
 from tuneguard.guard.seen import SEEN_FILE, history_at_start, plan_from_trainer
 from tuneguard.train.steps import StepRecorder
 from tuneguard.events import Event
@@ -31,6 +31,9 @@ GB = 1024**3
 
 TOKENS_KEY = "tuneguard_real_tokens"  # the collator's count, carried in the batch to the model
 SUPERVISED_KEY = "tuneguard_supervised_tokens"  # the tokens the loss is averaged over
+# Training logs kept in the Trainer's log history (trainer_state.json) when the run store holds
+# every step: enough to read the latest stretch of the curve there, and constant in run length.
+KEEP_TRAIN_LOGS = 50
 
 
 class TokenCounter:
@@ -107,8 +110,10 @@ class MetricsCallback(TrainerCallback):
     the eval loss. It goes into the eval logs too, so trackers and `on_evaluate` see it.
 
     With a StepRecorder (tuneguard.train.steps) it also hands the steps since the previous log
-    to the guards (`ctx.step_records`, every rank) and keeps them in the Trainer's log history
-    (`tuneguard_steps`), so a resumed or rolled-back run replays the same per-step series.
+    to the guards (`ctx.step_records`, every rank) and keeps them in the run store (without a
+    store, in the Trainer's log history: `tuneguard_steps`), so a resumed or rolled-back run
+    replays the same per-step series (tuneguard.guard.records.replay_history). With a store the
+    log history is trimmed to its evaluations and latest training logs (`_trim_history`).
 
     It keeps the run's layouts (tuneguard.guard.seen.SeenHistory) in `ctx.seen`: read from the
     checkpoint a resume or rollback starts from, saved into every checkpoint before its
@@ -128,10 +133,13 @@ class MetricsCallback(TrainerCallback):
         self._paused_last = 0.0
         self._best_eval: float | None = None
         self.since_eval = TrainLossSinceEval()
+        self._train_logs = 0  # training logs in the log history since it was last trimmed (about)
 
     def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001 - Trainer signature
         # A resumed run: the training logs since the last evaluation before the checkpoint.
-        self.since_eval = TrainLossSinceEval.from_history(state.log_history, state.global_step)
+        history = replay_history(state.log_history, state.global_step, self.ctx.store,
+                                 None if self.ctx.is_main else self.ctx.run_dir) if state.global_step else []
+        self.since_eval = TrainLossSinceEval.from_history(history, state.global_step)
         # Examples seen per step, exact across resumes with another layout (tuneguard.guard.seen):
         # the checkpoint resumed from holds the layouts before it; every rank reads it.
         plan = plan_from_trainer(args, kwargs.get("train_dataloader"), self.ctx.distinct_rows)
@@ -154,18 +162,40 @@ class MetricsCallback(TrainerCallback):
         if self.recorder is not None:
             self.recorder.end_step(state.global_step)
 
-    def _take_steps(self, state: Any) -> list | None:
+    def _take_steps(self, state: Any, at_eval: bool) -> list | None:
         """The steps since the previous hand-over (a collective under several processes: every
-        rank calls this at each training log and each evaluation), for the guards and the log
-        history; None without a recorder (the guards then read the logged window)."""
+        rank calls this at each training log and each evaluation), for the guards and for a
+        resume to replay: into the run store (rank 0), or without a store into the log history
+        (tuneguard.guard.records); None without a recorder (the guards then read the logged
+        window)."""
         if self.recorder is None or not self.recorder.installed:
             self.ctx.step_records = None
             return None
         records = self.recorder.take(self.ctx.collectives if self.ctx.world_size > 1 else None)
-        if records and state.log_history and state.log_history[-1].get("step") == state.global_step:
+        if records and self.ctx.is_main and self.ctx.store is not None:
+            self.ctx.store.log_steps(state.global_step, [r.as_list() for r in records], at_eval=at_eval)
+        elif (records and self.ctx.is_main and state.log_history
+              and state.log_history[-1].get("step") == state.global_step):
             state.log_history[-1][STEPS_KEY] = [r.as_list() for r in records]
         self.ctx.step_records = records
         return records
+
+    def _trim_history(self, state: Any) -> None:
+        """Keep the Trainer's log history to its evaluations, its other entries and the latest
+        KEEP_TRAIN_LOGS training logs (whose steps the store holds: `_take_steps`). The Trainer
+        rewrites the whole history into every checkpoint's trainer_state.json and needs none of
+        it to resume; every log is in the store. Trimmed once the oldest are KEEP_TRAIN_LOGS
+        over, so a log costs O(1) on average. Entries that carry their own steps stay."""
+        if not (self.ctx.store is not None or (not self.ctx.is_main and self.ctx.run_dir is not None)):
+            return
+        self._train_logs += 1
+        if self._train_logs < 2 * KEEP_TRAIN_LOGS:
+            return
+        hist = state.log_history
+        train = [i for i, e in enumerate(hist) if "loss" in e and "eval_loss" not in e and STEPS_KEY not in e]
+        drop = set(train[:-KEEP_TRAIN_LOGS])
+        hist[:] = [e for i, e in enumerate(hist) if i not in drop]
+        self._train_logs = KEEP_TRAIN_LOGS
 
     def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
         if logs is None:
@@ -206,7 +236,9 @@ class MetricsCallback(TrainerCallback):
     def _add_since_eval(self, logs: dict[str, Any], state: Any) -> None:
         """Feed the steps since the last log to the since-evaluation loss; at an evaluation, add
         the training loss since the previous one (the number evaluations are compared with)."""
-        step, records = state.global_step, self._take_steps(state)
+        step, records = state.global_step, self._take_steps(state, at_eval="loss" not in logs)
+        if records and "loss" in logs:
+            self._trim_history(state)
         if records is not None:
             for r in records:
                 self.since_eval.add(r.step, r.loss, r.tokens)
