@@ -315,3 +315,34 @@ def test_the_checks_pass_a_command_that_works_and_read_the_shell_as_a_shell():
     assert created == {"g.yaml": "gptj-6b-v2"}
     assert split_commands("A=1 B=2 tuneguard status r | head -3") == [["tuneguard", "status", "r"], ["head", "-3"]]
     assert _inline_problems(Example("d.md", 1, "--set data.format=chat --set data.messages_fild=chosen", "inline"))
+
+
+def _test_files() -> dict[str, list[Path]]:
+    files: dict[str, list[Path]] = {}
+    for path in (ROOT / "tests").rglob("test_*.py"):
+        files.setdefault(path.name, []).append(path)
+    return files
+
+
+def test_every_test_named_as_proof_in_the_docs_exists():
+    """`test_crash.py::test_sigkill_at_any_moment_then_resume`, `::test_other` (the same file),
+    `tests/x/test_y.py`, `test_prefix...` (a name cut short): the file and the function exist."""
+    files, problems, found = _test_files(), [], 0
+    ref = re.compile(r"(tests/[\w/]+\.py|\btest_\w+\.py)?(?:(?<=`)|(?<=\.py))::(test_\w+)(\.\.\.)?|(tests/[\w/]+\.py|"
+                     r"\btest_\w+\.py)")
+    for path in DOCS:
+        current: list[Path] = []
+        for m in ref.finditer(path.read_text("utf-8")):
+            name = m.group(1) or m.group(4)
+            if name:
+                current = [ROOT / name] if name.startswith("tests/") else files.get(name, [])
+                current = [c for c in current if c.is_file()]
+                if not current:
+                    problems.append(f"{path.name}: no test file {name}")
+            if m.group(2) and current:
+                found += 1
+                pattern = rf"def {m.group(2)}" + (r"\w*" if m.group(3) else r"\b")
+                if not any(re.search(pattern, c.read_text("utf-8")) for c in current):
+                    problems.append(f"{path.name}: no {m.group(2)} in {', '.join(c.name for c in current)}")
+    assert found >= 30, f"only {found} test references found"
+    assert not problems, "tests the docs name as proof that do not exist:\n" + "\n".join(problems)
