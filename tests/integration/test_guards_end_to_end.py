@@ -136,6 +136,10 @@ def test_duplicated_rows_collapse_and_halt_early_in_epoch_one(tmp_path, http_ser
     # Without --force the audit's errors refuse the run before a model loads.
     refused, run = train(tmp_path, ep, *sets, data=data)
     assert refused.returncode == 2 and "DUPLICATE_EXACT" in refused.stderr
+    # The refusal names a command that runs as printed: the audit of this run's data and config.
+    assert f"Run `tuneguard audit {run}` for the details" in refused.stderr
+    details = invoke("audit", str(run), "--json")
+    assert details.returncode == 1 and "DUPLICATE_EXACT" in {f["code"] for f in json.loads(details.stdout)["findings"]}
     assert not (run / "checkpoints").exists()
     r, run = train(tmp_path, ep, *sets, data=data, options=("--overwrite", "--force"))
     assert r.returncode == 1, r.stdout + r.stderr
