@@ -42,7 +42,7 @@ def _markdown() -> MarkdownIt:
     return MarkdownIt("commonmark").enable("table")
 
 
-def _blocks(path: Path) -> Iterator[tuple[int, str, str, bool]]:
+def code_blocks(path: Path) -> Iterator[tuple[int, str, str, bool]]:
     """(first line of the content, info string, content, marked not runnable) per code block."""
     lines = path.read_text("utf-8").splitlines()
     for tok in _markdown().parse(path.read_text("utf-8")):
@@ -90,7 +90,7 @@ def code_examples() -> list[Example]:
     out: list[Example] = []
     for path in DOCS:
         doc = path.relative_to(ROOT).as_posix()
-        for first, info, content, skipped in _blocks(path):
+        for first, info, content, skipped in code_blocks(path):
             if skipped:
                 continue
             if info in ("yaml", "yml"):
