@@ -130,6 +130,21 @@ def check_sets(source: str, sets: list[str]) -> list[str]:
     return []
 
 
+def _value_problems(path: str, params: dict[str, Any]) -> list[str]:
+    """Values the command checks itself, after parsing: `--resume` takes only auto, set-lr a rate or xFACTOR."""
+    from tuneguard.policy.lr import parse_lr_request
+
+    problems = []
+    if params.get("resume") not in (None, "auto"):
+        problems.append(f"`{path}`: --resume takes 'auto', got {params['resume']!r}")
+    if path.endswith("set-lr"):
+        try:
+            parse_lr_request(params["value"])
+        except ValueError as exc:
+            problems.append(f"`{path}`: {exc}")
+    return problems
+
+
 def check_command(args: list[str], created: dict[str, str]) -> list[str]:
     """A concrete `tuneguard ...` command: it parses, its --set flags and config are valid."""
     import typer._click as click
@@ -155,6 +170,7 @@ def check_command(args: list[str], created: dict[str, str]) -> list[str]:
         if path.endswith("config diff") and not str(params[name]).endswith((".yaml", ".yml")) \
                 and params[name] not in _presets():
             problems.append(f"`{path}`: {params[name]!r} is neither a preset nor a YAML file")
+    problems += _value_problems(path, params)
     source, config_problems = _config_source(params.get("config"), created)
     problems += config_problems
     set_param = next((p.name for p in cmd.params if "--set" in p.opts), None)
@@ -299,6 +315,8 @@ def test_every_preset_named_in_the_docs_exists():
     ("tuneguard rollback RUN_DIR --to STEP_TEN", "valid integer"),
     ("tuneguard plan CONFIG [--calibrate N] [--gpus 2]", "has no option --gpus"),
     ("tuneguard train tinyy", "neither a preset"),
+    ("tuneguard train tiny --resume last", "--resume takes 'auto'"),
+    ("tuneguard set-lr RUN_DIR 0.1x", "is not a learning rate"),
     ("python bench/no_such_bench.py --rows 5", "does not exist"),
     ("torchrun --nproc_per_node 2 -m tuneguard train tiny --set train.use_gpu=true", "not a known key"),
 ])
