@@ -161,7 +161,8 @@ def test_duplicated_rows_collapse_and_halt_early_in_epoch_one(tmp_path, http_ser
     assert "Severity: error" in msg.splitlines()
     (halted,) = [b for b in ep.bodies if b["title"].startswith("Training halted")]
     # The README shows this message (its run on 3,000 copies, here 1,200): the same words.
-    assert _shape(f"{halted['title']}\n{halted['message']}") == _shape(_readme_halt_sample())
+    assert _shape(f"{halted['title']}\n{halted['message']}") == _shape(_readme_halt_sample()), (
+        "README.md's halt message is not the one tuneguard sends: regenerate it with the command the README names")
 
 
 def test_slow_steps_then_a_spike_throughput_drop_loss_spike_grad_norm(tmp_path, http_server):  # noqa: F811
