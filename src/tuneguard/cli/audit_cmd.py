@@ -20,7 +20,7 @@ def json_command(config: str, overrides: list[str] | None) -> str:
     placeholder. --set values are named, not repeated: notify.urls may hold a token."""
     import shlex
 
-    same = " with the same --set options" if overrides else ""
+    same = " (with the same --set options)" if overrides else ""
     return f"{shlex.join(['tuneguard', 'audit', config, '--json'])}{same}"
 
 
@@ -58,7 +58,9 @@ def render(result: Any, con: Any, command: str = "tuneguard audit CONFIG --json"
     n_err = sum(f.severity == "error" for f in result.findings)
     n_warn = sum(f.severity == "warning" for f in result.findings)
     con.print()
-    con.print(f"{n_err} error(s), {n_warn} warning(s). Full evidence: {command}")
+    # The command on a line of its own: copied whole, and a long path wraps no sentence.
+    con.print(f"{n_err} error(s), {n_warn} warning(s). Full evidence:")
+    con.print(f"  {command}")
 
 
 def run_dir_source(config: str) -> tuple[str, Path | None]:
