@@ -381,6 +381,11 @@ class _Judge:
             e_first = evals[0][1]
             eval_drop = (e_first - facts["best_eval_loss"]) / e_first if e_first > 0 else 0.0
         plateau = [f for f in self.guard if f.code == "PLATEAU" and f.severity == "warning"]
+        if not evals and not plateau:
+            # "Both losses high and flat" needs an eval loss: without one, a run stopped or halted
+            # in its first steps (the warmup, the learning rate still near 0) looks flat, and
+            # doubling its learning rate and steps would be advice from no evidence (inconclusive).
+            return None
         high = last > HIGH_LOSS and (not evals or facts["best_eval_loss"] > HIGH_LOSS)
         # Flat, not rising: a loss that climbs without spikes is no sign of too small a learning rate.
         flat = abs(drop) < FLAT_DROP and (eval_drop is None or eval_drop < FLAT_DROP)

@@ -251,6 +251,11 @@ def test_bad_input_is_one_line_and_exit_2_and_leaves_nothing(tmp_path: Path, tra
         (["fix", str(cfg), "--out", str(tmp_path / "x"), "--set", f"data.train_file={tmp_path / 'gone.jsonl'}"],
          "does not exist"),
     ]
+    one_row = tmp_path / "one_row.jsonl"  # 40 copies of one row: the fix leaves one, no validation split
+    one_row.write_text("".join(json.dumps({"instruction": "Say hello.", "output": "Hello."}) + "\n"
+                               for _ in range(40)), "utf-8")
+    cases.append((["fix", str(cfg), "--out", str(tmp_path / "x"), "--set", f"data.train_file={one_row}"],
+                  f"the fix would leave 1 row(s) of {one_row}, too few to train on (no validation rows: "))
     for args, words in cases:
         r = invoke(*args)
         assert r.returncode == 2, (args, r.stdout, r.stderr)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,22 @@ def test_nan_through_the_recipe_halts_with_non_finite_a_checkpoint_and_exit_1(tm
     assert titles(ep)[-1] == "Run report" and "Training finished" not in titles(ep)
 
 
+def _readme_halt_sample() -> str:
+    """The halt message the README shows (an indented block that starts "Training halted")."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text("utf-8")
+    return "Training halted" + readme.split("\n\n    Training halted", 1)[1].split("\n\n", 1)[0]
+
+
+def _shape(message: str) -> str:
+    """A message with its numbers, paths and run name masked and its lines joined: what stays
+    the same from one run (and README) to another."""
+    lines = message.strip().splitlines()
+    lines[0] = lines[0].split(" · ")[0]
+    text = " ".join(ln for ln in lines if not ln.strip().startswith("Run: "))
+    text = re.sub(r"\S*/\S*", "PATH", text)
+    return " ".join(re.sub(r"\d[\d,.]*\d|\d", "N", text).split())
+
+
 def test_duplicated_rows_collapse_and_halt_early_in_epoch_one(tmp_path, http_server):  # noqa: F811
     data = tmp_path / "dup.jsonl"
     data.write_text("".join(json.dumps({"instruction": "Say hello.", "output": "Hello there, friend."}) + "\n"
@@ -119,6 +136,10 @@ def test_duplicated_rows_collapse_and_halt_early_in_epoch_one(tmp_path, http_ser
     # Without --force the audit's errors refuse the run before a model loads.
     refused, run = train(tmp_path, ep, *sets, data=data)
     assert refused.returncode == 2 and "DUPLICATE_EXACT" in refused.stderr
+    # The refusal names a command that runs as printed: the audit of this run's data and config.
+    assert f"Run `tuneguard audit {run}` for the details" in refused.stderr
+    details = invoke("audit", str(run), "--json")
+    assert details.returncode == 1 and "DUPLICATE_EXACT" in {f["code"] for f in json.loads(details.stdout)["findings"]}
     assert not (run / "checkpoints").exists()
     r, run = train(tmp_path, ep, *sets, data=data, options=("--overwrite", "--force"))
     assert r.returncode == 1, r.stdout + r.stderr
@@ -138,7 +159,10 @@ def test_duplicated_rows_collapse_and_halt_early_in_epoch_one(tmp_path, http_ser
     assert (ckpt / MARKER).exists() and (ckpt / "adapter_model.safetensors").exists()
     (msg,) = notified(ep, "LOSS_COLLAPSE")
     assert "Severity: error" in msg.splitlines()
-    assert len(notified(ep, "LOSS_COLLAPSE", title="Training halted")) == 1
+    (halted,) = [b for b in ep.bodies if b["title"].startswith("Training halted")]
+    # The README shows this message (its run on 3,000 copies, here 1,200): the same words.
+    assert _shape(f"{halted['title']}\n{halted['message']}") == _shape(_readme_halt_sample()), (
+        "README.md's halt message is not the one tuneguard sends: regenerate it with the command the README names")
 
 
 def test_slow_steps_then_a_spike_throughput_drop_loss_spike_grad_norm(tmp_path, http_server):  # noqa: F811

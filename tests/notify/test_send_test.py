@@ -93,3 +93,11 @@ def test_a_line_url_without_a_user_fails_naming_the_form_without_its_token() -> 
     assert result.exit_code == 1
     assert result.output == "error: not sent: line://*** names no one to send to: write it line://TOKEN/USER_ID\n"
     assert token not in result.output
+
+
+def test_an_unreachable_host_is_said_once_not_sent() -> None:
+    # The README's LINE example without a network: the name does not resolve.
+    result = CliRunner().invoke(_app(), ["notify-test", "json://tuneguard-test.invalid/hook"])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: not sent to json://***: cannot reach "), result.output
+    assert result.output.count("not sent") == 1

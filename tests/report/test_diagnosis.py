@@ -158,6 +158,8 @@ def test_large_gradients_alone_are_instability_when_nothing_else_explains_the_ru
 @pytest.mark.parametrize(("curves", "key"), [
     (Curves(train=[(1, 3.0)], evals=[]), "few_losses"),
     (Curves(train=falling(), evals=[]), "no_evals"),
+    # Stopped in its warmup at step 13 of 300 (the docs walk's run): high and flat, but no eval loss.
+    (Curves(train=[(1, 6.498), (5, 6.613), (10, 6.154), (13, 6.2)], evals=[], planned_steps=300), "no_evals"),
     (Curves(train=falling(start=1.5, end=2.0), evals=[(90, 2.1, None)]), "rose"),
 ])
 def test_inconclusive(curves: Curves, key: str) -> None:

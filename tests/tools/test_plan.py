@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -61,6 +62,11 @@ def test_plan_text_without_calibration(tmp_path, train_file):
     assert "steps in total: 60" in r.stdout
     assert "evaluations: 3 (steps) at steps 20, 40, 60" in r.stdout
     assert "calibration" not in r.stdout
+    # docs/TOOLS.md shows this plan (the tiny preset on these 400 rows): the same lines before its calibration.
+    text = (Path(__file__).resolve().parents[2] / "docs" / "TOOLS.md").read_text("utf-8")
+    sample = text.split("$ tuneguard plan config.yaml", 1)[1].split("```", 1)[0].splitlines()[1:]
+    shown = sample[:[ln.startswith("calibration:") for ln in sample].index(True)]
+    assert [ln.replace(str(cfg), "config.yaml") for ln in r.stdout.splitlines()] == shown
     # Two training processes: half the steps per epoch.
     r = invoke("plan", str(cfg), "--world-size", "2")
     assert r.exit_code == 0, r.stderr

@@ -15,8 +15,18 @@ from tuneguard.fmt import num
 log = logging.getLogger(__name__)
 
 
-def render(result: Any, con: Any) -> None:
-    """The audit for a person: a summary line, then each finding as a block (cli.findings_view)."""
+def json_command(config: str, overrides: list[str] | None) -> str:
+    """The command that prints this audit's full evidence: the user's own config argument, not a
+    placeholder. --set values are named, not repeated: notify.urls may hold a token."""
+    import shlex
+
+    same = " (with the same --set options)" if overrides else ""
+    return f"{shlex.join(['tuneguard', 'audit', config, '--json'])}{same}"
+
+
+def render(result: Any, con: Any, command: str = "tuneguard audit CONFIG --json") -> None:
+    """The audit for a person: a summary line, then each finding as a block (cli.findings_view),
+    then the totals and `command`, which prints the full evidence."""
     from tuneguard.cli.findings_view import print_findings
 
     rows = result.stats.get("rows", {})
@@ -48,7 +58,9 @@ def render(result: Any, con: Any) -> None:
     n_err = sum(f.severity == "error" for f in result.findings)
     n_warn = sum(f.severity == "warning" for f in result.findings)
     con.print()
-    con.print(f"{n_err} error(s), {n_warn} warning(s). Full evidence: tuneguard audit CONFIG --json")
+    # The command on a line of its own: copied whole, and a long path wraps no sentence.
+    con.print(f"{n_err} error(s), {n_warn} warning(s). Full evidence:")
+    con.print(f"  {command}")
 
 
 def run_dir_source(config: str) -> tuple[str, Path | None]:
@@ -83,5 +95,5 @@ def audit(
     if json_:
         print_json(result.to_json())
     else:
-        render(result, console())
+        render(result, console(), json_command(config, set_))
     raise typer.Exit(EXIT_FAIL if result.has_errors() else EXIT_OK)

@@ -25,5 +25,6 @@ def notify_test(
     if ok:
         console().print(styled(("ok:", "green"), " ", reason))  # "sent a test message to ..."
         return
-    err_console().print(error_line(f"not sent: {reason}"))
+    # The reason may already say it ("not sent to line://***: cannot reach ..."): not twice.
+    err_console().print(error_line(reason if reason.startswith("not sent") else f"not sent: {reason}"))
     raise typer.Exit(EXIT_FAIL)

@@ -22,6 +22,7 @@ from tuneguard.config.load import dump_yaml, load_config, redact_url, redacted_d
 from tuneguard.config.schema import Config
 from tuneguard.data.load import DataError, check_sources, source_files, source_name
 from tuneguard.findings import Finding
+from tuneguard.fmt import num
 from tuneguard.fix import account
 from tuneguard.fix.plan import FixPlan, plan_fix
 from tuneguard.fix.write import REPORT_NAME, OutputRefused, check_out, staged, write_file
@@ -157,7 +158,13 @@ def run_fix(cfg: Config, source: str, out: Path, truncation: str = "keep", token
             if f.ident in names:
                 write_file(f.kind, Path(f.path), tmp / names[f.ident], f.drops.keys())
         (tmp / CONFIG_NAME).write_text(text, "utf-8")
-        after = audit_config(load_config(str(tmp / CONFIG_NAME)), tokenizer).findings
+        try:
+            after = audit_config(load_config(str(tmp / CONFIG_NAME)), tokenizer).findings
+        except DataError as exc:
+            # 3,000 copies of one row leave one row, too few to split off validation rows: said
+            # bare, "no validation rows" blames the file the user gave, not what the fix left of it.
+            raise DataError(f"the fix would leave {num(train.kept)} row(s) of {train.path}, too few to train on "
+                            f"({exc}). {account.summary(plan)}") from None
         language = cfg.report.language or cfg.notify.language
         report = account.render(plan, source, before, after, names, notes, language)
         report += f"\n{say('fix.h.next', language)}\n\n" + account.next_block(commands, language) + "\n"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import shlex
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -261,7 +262,8 @@ class Recipe:
             self.store.set_state("failed", exit_reason="audit errors")
             codes = ", ".join(sorted({f.code for f in errors}))
             raise UsageError(f"the data audit found {len(errors)} error(s) ({codes}); {errors[0].code}: "
-                             f"{errors[0].message} Run `tuneguard audit CONFIG` for the details, fix the data, "
+                             f"{errors[0].message} Run `{shlex.join(['tuneguard', 'audit', str(self.run_dir)])}` for the "
+                             "details (the audit of this run's data and config), fix the data, "
                              "or pass --force to train anyway")
         self.store.set_state("starting")
         self.ctx.notifier = (build.make_notifier(self.resolved, self._writer, self.secrets, self.run_dir.name)
