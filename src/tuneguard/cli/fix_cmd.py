@@ -46,7 +46,8 @@ def fix(
     c = console()
     c.print(summary(plan))
     for f in plan.files:
-        copy = result.names.get(f.role, "(no copy: no row left)")
+        copy = result.names.get(f.role, "(no copy: " + ("split from the training file instead)" if f.kept else
+                                                        "no row left)"))
         by = by_code(f)
         c.print(f"  {f.role}: {f.path} -> {copy}: {num(f.records)} rows -> {num(f.kept)}" + (f" ({by})" if by else ""))
     if plan.truncated and not plan.truncation_dropped:

@@ -62,14 +62,29 @@ def run_dir_of(source: str) -> Path | None:
     return p.parent if p.name == CONFIG_NAME and (p.parent / "run.db").is_file() else None
 
 
-def _names(plan: FixPlan) -> dict[str, str]:
+def split_instead(cfg: Config, plan: FixPlan) -> int | None:
+    """The validation rows a split from the cleaned training file would hold, when the fixed
+    config should draw validation from it instead of keeping the validation file's remnant
+    (None otherwise): the file lost rows that repeated training, and what is left is fewer than
+    that split (data.test_size of the training rows). A validation file that was mostly copies
+    of training was no held-out set; its few remaining rows would make every eval loss of the
+    next run noise (40 rows, 35 leaked: 5 left against a split of 40)."""
+    val = next((f for f in plan.files if f.role == "validation"), None)
+    train = plan.files[0]
+    if val is None or not val.removed("TRAIN_VAL_LEAKAGE"):
+        return None
+    split = max(1, round(cfg.data.test_size * train.kept))
+    return split if val.kept < split else None
+
+
+def _names(plan: FixPlan, resplit: bool = False) -> dict[str, str]:
     """The copy of each file that is written (all but a validation or test file with no row
-    left): its own name; on a clash (or a name fix itself writes) the role goes in front:
-    validation-data.jsonl."""
+    left, and a validation file the fixed config replaces by a split, `resplit`): its own name;
+    on a clash (or a name fix itself writes) the role goes in front: validation-data.jsonl."""
     names: dict[str, str] = {}
     taken = {CONFIG_NAME, REPORT_NAME}
     for f in plan.files:
-        if f.kept == 0 and f.role != "train":
+        if (f.kept == 0 or (resplit and f.role == "validation")) and f.role != "train":
             continue
         name = f.name if f.name not in taken else f"{f.role}-{f.name}"
         names[f.role] = name
@@ -88,7 +103,10 @@ def _config_text(cfg: Config, source: str, plan: FixPlan, names: dict[str, str])
         field = f.key.split(".", 1)[1]
         if f.role not in names:
             d["data"][field] = None
-            why = T("fix.empty.validation" if f.role == "validation" else "fix.empty.test")
+            split = split_instead(cfg, plan) if f.kept else None
+            why = (T("fix.resplit.validation", leaked=f.removed("TRAIN_VAL_LEAKAGE"), records=f.records, kept=f.kept,
+                     split=split, size=cfg.data.test_size) if split is not None
+                   else T("fix.empty.validation" if f.role == "validation" else "fix.empty.test"))
             notes.append(T("fix.note.empty", key=f.key, why=why))
             head.append(f"# change {f.key}: {render(why)}; was {f.path}")
             continue
@@ -139,7 +157,7 @@ def run_fix(cfg: Config, source: str, out: Path, truncation: str = "keep", token
     if train.kept == 0:
         raise DataError(f"every row of {train.path} would be removed ({account.summary(plan)}): there is nothing "
                         "left to train on; see `tuneguard audit` for the rows")
-    names = _names(plan)
+    names = _names(plan, split_instead(cfg, plan) is not None)
     text, notes = _config_text(cfg, source, plan, names)
     run_dir = run_dir_of(source)
     final_config = out / CONFIG_NAME
