@@ -129,8 +129,17 @@ class Diagnosis:
         audit = [c for c in self.codes if c in AUDIT_CODES]
         return self.kind == "data_fault" and bool(audit) and set(audit) <= set(LABEL_CODES)
 
+    def eval_only(self) -> bool:
+        """A data fault that is only validation rows repeating training rows (TRAIN_VAL_LEAKAGE,
+        with no collapse of the training loss it explains): the eval loss is what is wrong, so
+        "the data or its labels are faulty" would send the user to look for a fault in rows
+        that train as well as ever."""
+        return self.kind == "data_fault" and self.codes == ["TRAIN_VAL_LEAKAGE"]
+
     def means(self, language: str = "en") -> str:
-        return text("data_fault.labels.means" if self.labels_only() else f"{self.kind}.means", language)
+        key = ("data_fault.labels.means" if self.labels_only() else "data_fault.leak.means" if self.eval_only()
+               else f"{self.kind}.means")
+        return text(key, language)
 
     def line(self, language: str = "en") -> str:
         """"Diagnosis: overfitting: the model memorises ..." (one line)."""

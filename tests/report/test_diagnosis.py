@@ -46,6 +46,31 @@ def test_audit_error_of_a_forced_run_is_a_data_fault_before_anything_else() -> N
     assert d.evidence[0].text() == "the audit found DUPLICATE_EXACT (severity error) and the run was forced past it"
 
 
+def test_a_forced_run_past_leaked_validation_alone_says_the_eval_loss_is_what_is_wrong() -> None:
+    """Validation rows copied from training (no collapse of the training loss): the diagnosis says
+    the eval loss measured memory and to fix the split, and the report's action says the same,
+    in both languages; with a collapse it explains, the general data-fault wording stays."""
+    from tuneguard.report.recommend import recommend
+
+    leak = audit("TRAIN_VAL_LEAKAGE", share=0.69)
+    d = diagnose([leak, audit("DUPLICATE_NEAR", "info"), guard("LOSS_COLLAPSE", 7, "info")], HEALTHY, {})
+    assert (d.kind, d.codes, d.eval_only()) == ("data_fault", ["TRAIN_VAL_LEAKAGE"], True)
+    assert d.line() == ("Diagnosis: data fault: the validation rows repeat training rows, so the eval loss, the best "
+                        "checkpoint and early stopping measured memory, not generalisation: fix the split first "
+                        "(tuneguard fix), then judge the settings")
+    assert "แก้การแบ่งข้อมูลก่อน (tuneguard fix)" in d.line("th")
+    recs = recommend([leak], {}, diagnosis=d)
+    assert [(str(a.text), a.codes) for a in recs.actions][0] == (
+        "Fix the validation split before changing any hyperparameter: its rows repeat training rows "
+        "(TRAIN_VAL_LEAKAGE), so this run's eval loss cannot tell whether the settings generalise.",
+        ["TRAIN_VAL_LEAKAGE"])
+    assert recs.changes == []
+    collapse = guard("LOSS_COLLAPSE", 7, "error", initial_loss=0.69, loss=0.08, audit_findings=["TRAIN_VAL_LEAKAGE"])
+    d = diagnose([leak, collapse], HEALTHY, {})
+    assert (d.codes, d.eval_only()) == (["TRAIN_VAL_LEAKAGE", "LOSS_COLLAPSE"], False)
+    assert d.line().startswith("Diagnosis: data fault: the data or its labels are faulty")
+
+
 def test_collapse_with_a_linked_cause_is_a_data_fault() -> None:
     collapse = guard("LOSS_COLLAPSE", 12, "error", initial_loss=3.6, loss=0.005, audit_findings=["DUPLICATE_EXACT"])
     d = diagnose([audit("DUPLICATE_EXACT", "warning"), collapse], HEALTHY, {})

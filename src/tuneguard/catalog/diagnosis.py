@@ -16,6 +16,9 @@ DIAGNOSIS: dict[str, dict[str, str]] = {
     "data_fault.means": {
         "en": "the data or its labels are faulty: fix the data first; no hyperparameter change can make up for it",
         "th": "ข้อมูลหรือ label มีข้อบกพร่อง: แก้ข้อมูลก่อน ปรับ hyperparameter เท่าไรก็ชดเชยไม่ได้"},
+    "data_fault.leak.means": {
+        "en": "the validation rows repeat training rows, so the eval loss, the best checkpoint and early stopping measured memory, not generalisation: fix the split first (tuneguard fix), then judge the settings",
+        "th": "แถว validation ซ้ำกับแถวข้อมูลฝึก eval loss, checkpoint ที่ดีที่สุด และการหยุดก่อนกำหนดจึงวัดความจำ ไม่ใช่ความสามารถกับข้อมูลใหม่: แก้การแบ่งข้อมูลก่อน (tuneguard fix) แล้วจึงตัดสินค่าตั้ง"},
     "data_fault.labels.means": {
         "en": "the rows are sound but the labels are built wrong (padding, EOS or prompt masking, truncation): change the data settings the recommendations name first (tuneguard next applies them); no hyperparameter change can make up for it",
         "th": "แถวข้อมูลไม่มีปัญหา แต่ labels ถูกสร้างผิด (padding, EOS, การ mask prompt หรือการตัดความยาว): แก้ค่าตั้งในส่วน data ตามคำแนะนำก่อน (tuneguard next แก้ให้) ปรับ hyperparameter เท่าไรก็ชดเชยไม่ได้"},

@@ -411,6 +411,9 @@ _ADVICE: dict[str, dict[str, str]] = {
     "data_fault.forced": {
         "en": "Fix the data before changing any hyperparameter: the training ran past audit errors ({codes}), so its losses say little about the settings.",
         "th": "แก้ข้อมูลก่อนเปลี่ยน hyperparameter ใด ๆ การฝึกนี้ข้ามข้อผิดพลาดจากการตรวจข้อมูล ({codes}) ค่า loss จึงบอกอะไรเกี่ยวกับค่าตั้งได้น้อย"},
+    "data_fault.forced.leak": {
+        "en": "Fix the validation split before changing any hyperparameter: its rows repeat training rows ({codes}), so this run's eval loss cannot tell whether the settings generalise.",
+        "th": "แก้การแบ่งชุด validation ก่อนเปลี่ยน hyperparameter ใด ๆ แถวของชุดนี้ซ้ำกับแถวข้อมูลฝึก ({codes}) eval loss ของการรันนี้จึงบอกไม่ได้ว่าค่าตั้งใช้ได้กับข้อมูลใหม่หรือไม่"},
     "data_fault.audit": {
         "en": "Fix the data faults the audit found ({codes}) before changing hyperparameters: a loss that collapses early is memorising repeated or leaked text, not learning; a lower learning rate would only slow the collapse down.",
         "th": "แก้ข้อบกพร่องของข้อมูลที่การตรวจพบ ({codes}) ก่อนเปลี่ยน hyperparameter ค่า loss ที่ดิ่งตั้งแต่ต้นคือการจำข้อความที่ซ้ำหรือรั่ว ไม่ใช่การเรียนรู้ การลด learning rate แค่ทำให้ loss ดิ่งช้าลง"},

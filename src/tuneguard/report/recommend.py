@@ -305,7 +305,7 @@ def A(key: str, /, **params: Any) -> Spec:
 def _data_fault(ctx: Context) -> Out:
     codes = ctx.diagnosis.codes
     audit = sorted({f.code for f in ctx.findings if f.source == "audit" and f.severity in ("error", "warning")})
-    labels = ".labels" if ctx.diagnosis.labels_only() else ""
+    labels = ".labels" if ctx.diagnosis.labels_only() else ".leak" if ctx.diagnosis.eval_only() else ""
     if "LOSS_COLLAPSE" not in codes:
         return [], [Action(A(f"data_fault.forced{labels}", codes=", ".join(codes)), codes)]
     text = A(f"data_fault.audit{labels}", codes=", ".join(audit)) if audit else A("data_fault.collapse")
