@@ -159,3 +159,20 @@ def test_an_info_audit_finding_gets_no_advice_on_a_healthy_run(tmp_path: Path) -
     warned = build_healthy(tmp_path / "warned", findings=[Finding("DUPLICATE_NEAR", "warning", "2 near copies", near,
                                                                   "Deduplicate near copies.", None, "audit")])
     assert [a.codes for a in recommend_for_run(load_run(warned)).actions] == [["DUPLICATE_NEAR"]]
+
+
+def test_leaked_validation_alone_points_at_fix_for_the_split_not_at_memorised_rows(tmp_path: Path) -> None:
+    """A run forced past TRAIN_VAL_LEAKAGE that trained as a healthy run does: `next` says the
+    settings cannot be judged on leaked validation rows (not that the model memorises them)."""
+    leak = Finding("TRAIN_VAL_LEAKAGE", "error", "22 of 24 validation rows leaked.",
+                   {"count": 22, "validation_from_train": False}, "Remove them.", None, "audit")
+    run = with_config_file(build_healthy(tmp_path / "leak", findings=[leak]))
+    r = invoke("next", str(run))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines()[0].startswith("Diagnosis: data fault: the validation rows repeat training rows, so "
+                                               "the eval loss, the best checkpoint and early stopping measured memory")
+    assert r.stdout.splitlines()[-4:] == [
+        "Fix the data first (TRAIN_VAL_LEAKAGE): changing hyperparameters cannot be judged while the validation "
+        "rows repeat training rows (the eval loss measures memory). Run:",
+        f"  {fix_command(run)}", "then:", f"  {next_command(run)}"]
+    assert not (run / "next.yaml").exists()
