@@ -237,6 +237,9 @@ def _facts(curves: Curves) -> dict[str, Any]:
             recent = sum(v for _, v in train[-k:]) / k
             before = sum(v for _, v in train[-2 * k:-k]) / k
             facts["still_falling"] = recent < before * (1 - 0.01)
+            # Diverged: the last third of the losses is above the first loss (the untrained
+            # model's), so the model ended worse than it started, whatever it did in between.
+            facts["diverged"] = recent > train[0][1]
     return facts
 
 
@@ -321,6 +324,9 @@ class _Judge:
                                                   "limit": g0.evidence.get("grad_norm_max")})
         if not ev:
             return None
+        if self.facts.get("diverged"):
+            ev.append(Evidence("diverged", {"first": self.facts["first_train_loss"],
+                                            "last": self.facts["last_train_loss"]}))
         if self.grad_ev is not None:
             ev.append(self.grad_ev)
             codes.append("GRAD_NORM_HIGH")

@@ -66,6 +66,9 @@ DIAGNOSIS: dict[str, dict[str, str]] = {
     "ev.non_finite": {
         "en": "a non-finite loss or gradient (NaN/Inf) at step {step}",
         "th": "ค่า loss หรือ gradient ไม่เป็นตัวเลขจำกัด (NaN/Inf) ที่ step {step}"},
+    "ev.diverged": {
+        "en": "the training loss ended above where it started ({first} -> {last}): the model got worse than untrained",
+        "th": "ค่า loss การฝึกจบสูงกว่าตอนเริ่ม ({first} -> {last}): โมเดลแย่กว่าตอนยังไม่ได้ฝึก"},
     "ev.spikes": {
         "en": "{n} loss spike(s), the first at step {step}: {loss}, {ratio}x the running median",
         "th": "ค่า loss พุ่งขึ้น {n} ครั้ง ครั้งแรกที่ step {step}: {loss} เป็น {ratio} เท่าของค่ามัธยฐานเคลื่อนที่"},

@@ -433,6 +433,12 @@ _ADVICE: dict[str, dict[str, str]] = {
     "unstable.lr_tried": {
         "en": "smaller updates than the run already tried: it trained at {lr} (x{factor:g}) from step {step} and the loss was still unstable at step {again}, so half of that",
         "th": "อัปเดตให้เล็กกว่าที่การรันลองไปแล้ว: การรันฝึกด้วย {lr} (x{factor:g}) ตั้งแต่ step {step} แต่ loss ยังไม่นิ่งที่ step {again} จึงลดลงอีกครึ่งหนึ่ง"},
+    "unstable.diverged": {
+        "en": "much smaller updates: the training loss ended above where it started ({first:.4g} -> {last:.4g}){moved}, so the model lost what it knew: {lr} is at least 10x too high (LoRA recipes use 1e-4 to 1e-3), so a tenth of it, at most 1e-3",
+        "th": "อัปเดตให้เล็กลงมาก: ค่า loss การฝึกจบสูงกว่าตอนเริ่ม ({first:.4g} -> {last:.4g}){moved} โมเดลจึงเสียสิ่งที่เคยรู้: {lr} สูงเกินไปอย่างน้อย 10 เท่า (สูตร LoRA ทั่วไปใช้ 1e-4 ถึง 1e-3) จึงใช้หนึ่งในสิบของค่านี้ ไม่เกิน 1e-3"},
+    "unstable.diverged_tried": {
+        "en": " even after the run moved to {lr} at step {step}",
+        "th": " แม้การรันจะเปลี่ยนไปใช้ {lr} ตั้งแต่ step {step} แล้ว"},
     "unstable.lr_helped": {
         "en": "the learning rate the run moved to during the training: {lr} (x{factor:g}) from step {step}, after which the loss stayed stable",
         "th": "learning rate ที่การรันเปลี่ยนไปใช้ระหว่างการฝึก: {lr} (x{factor:g}) ตั้งแต่ step {step} หลังจากนั้น loss นิ่ง"},
