@@ -177,7 +177,8 @@ def test_easy_task_learned_well_is_info_saying_so_and_never_an_error():
 
 def _leak(from_train: bool) -> Finding:
     return Finding("TRAIN_VAL_LEAKAGE", "error", "22 of 24 validation rows leaked",
-                   {"share": 0.69, "validation_from_train": from_train, "splits": {"validation": {"leaked": 22}}})
+                   {"share": 0.69, "validation_from_train": from_train,
+                    "splits": {"validation": {"leaked": 22, "share": 22 / 24}}})
 
 
 def test_validation_leaked_from_a_separate_file_is_no_cause_of_a_low_training_loss():
@@ -202,6 +203,8 @@ def test_validation_leaked_from_a_separate_file_is_no_cause_of_a_low_training_lo
     det = LossCollapseDetector(floor=0.1, ratio=0.05, audit_findings=[_leak(True)])
     [f] = collapse_feed(det, plan, [(1, 0.6884), (7, 0.07739)])
     assert (f.severity, f.evidence["audit_causes"]) == ("error", ["TRAIN_VAL_LEAKAGE"])
+    # The share of the split, as the audit said it (22 of 24), not of validation and test together.
+    assert "the audit found 92% validation rows leaked from training: see TRAIN_VAL_LEAKAGE" in f.recommendation
 
 
 def test_easy_task_is_said_once_per_run_and_a_later_gap_is_still_an_error():

@@ -97,6 +97,15 @@ def _share(evidence: dict) -> float | None:
     return None
 
 
+def _leak_share(f: Finding) -> float | None:
+    """The leaked share of the worst split, as the audit's message states it ("22 of 24 validation
+    rows (91.7%)"): the evidence's `share` counts the validation and test rows together (69%)."""
+    splits = (f.evidence or {}).get("splits") or {}
+    shares = [s.get("share") for s in splits.values() if isinstance(s, dict)]
+    shares = [v for v in shares if isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1]
+    return max(shares) if shares else _share(f.evidence or {})
+
+
 def explains_training_loss(f: Finding) -> bool:
     """Whether audit finding `f` can make the training rows predictable. Validation rows leaked
     from a separate file cannot: they make the eval loss an unfair measure, while the training
@@ -124,7 +133,7 @@ def audit_links(audit_findings: Iterable[Finding]) -> tuple[list[str], list[Spec
         if f.code not in RELATED_AUDIT_CODES or f.code in codes:
             continue
         codes.append(f.code)
-        share = _share(f.evidence or {})
+        share = _leak_share(f) if f.code == "TRAIN_VAL_LEAKAGE" else _share(f.evidence or {})
         what = T(f"LOSS_COLLAPSE.related.{f.code}")
         phrases.append(T("LOSS_COLLAPSE.link", what=what, code=f.code) if share is None
                        else T("LOSS_COLLAPSE.link_share", share=share, what=what, code=f.code))
