@@ -268,6 +268,32 @@ def test_a_validation_file_that_was_mostly_copies_of_training_gives_way_to_a_spl
     assert (out / "val.jsonl").read_text("utf-8").splitlines() == fresh
 
 
+def test_labels_built_wrong_are_fixed_in_the_fixed_config_not_in_the_rows(tmp_path: Path) -> None:
+    """Prompts supervised (data.train_on_prompt: true) on rows with long prompts and short answers:
+    no row is removed, and the fixed config `fix` says to train on sets data.train_on_prompt: false
+    (the report's and `next`'s value), so training it does not repeat the fault."""
+    rows = [{"instruction": f"{r['instruction']} {STORY}", "output": r["output"]}
+            for r in _rows()]
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
+    cfg = config(tmp_path, train, train_on_prompt=True, max_length=512)
+    assert "PROMPT_NOT_MASKED" in audit_codes(cfg)
+    out = tmp_path / "fixed"
+    r = invoke("fix", str(cfg), "--out", str(out))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines()[0] == "No row needed removing: the copies are identical to the originals."
+    assert ("note: PROMPT_NOT_MASKED: the data files need no change for this; the fixed config sets "
+            "data.train_on_prompt: false.") in " ".join(r.stderr.split())
+    assert "The audit of the fixed config no longer finds PROMPT_NOT_MASKED." in r.stdout.splitlines()
+    assert r.stdout.splitlines()[-1] == f"train on it: tuneguard train {out.absolute() / 'config.yaml'}"
+    text = (out / "config.yaml").read_text("utf-8")
+    assert "# change data.train_on_prompt: supervise the response only (PROMPT_NOT_MASKED)" in text
+    assert yaml.safe_load(text)["data"]["train_on_prompt"] is False
+    assert "PROMPT_NOT_MASKED" not in audit_codes(out / "config.yaml")
+    report = (out / "fix-report.md").read_text("utf-8")
+    assert "No row needed removing" in report and "the fixed config sets data.train_on_prompt: false." in report
+
+
 def test_bad_input_is_one_line_and_exit_2_and_leaves_nothing(tmp_path: Path, train_file: Path) -> None:
     cfg = config(tmp_path, train_file)
     foreign = tmp_path / "mine"

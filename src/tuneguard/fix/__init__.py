@@ -24,6 +24,7 @@ from tuneguard.data.load import DataError, check_sources
 from tuneguard.findings import Finding
 from tuneguard.fix import account
 from tuneguard.fix.plan import FixPlan, plan_fix
+from tuneguard.fix.settings import label_settings, settings_note
 from tuneguard.fix.write import REPORT_NAME, OutputRefused, check_out, staged, write_file
 from tuneguard.nextrun import DATA_FIXED_EVENT, next_command
 
@@ -45,6 +46,7 @@ class FixResult:
     notes: list[Spec]  # decisions about the config (a split left empty, redacted secrets), as catalog specs
     run_dir: Path | None  # the run whose config was fixed, when it was one
     next_commands: list[tuple[Spec, str]]  # (what it does, as a catalog spec; the command)
+    settings: list[Any] = dataclasses.field(default_factory=list)  # data.* changes for label faults (fix.settings)
 
     @property
     def resolved(self) -> list[str]:
@@ -92,13 +94,20 @@ def _names(plan: FixPlan, resplit: bool = False) -> dict[str, str]:
     return names
 
 
-def _config_text(cfg: Config, source: str, plan: FixPlan, names: dict[str, str]) -> tuple[str, list[Spec]]:
+def _config_text(cfg: Config, source: str, plan: FixPlan, names: dict[str, str],
+                 settings: list[Any]) -> tuple[str, list[Spec]]:
     """The fixed config (resolved, secrets redacted) with a `# change KEY: REASON` line per
-    data file, which `tuneguard config diff` shows as the reason; and notes on decisions."""
+    data file and per data setting that fixes a label fault (`settings`), which `tuneguard
+    config diff` shows as the reason; and notes on decisions."""
     d = redacted_dict(cfg)
     notes: list[Spec] = []
     head = [f"# Written by `tuneguard fix` from {source}: the same config, with its data files replaced",
             "# by the cleaned copies in this folder (fix-report.md lists every removed row and why)."]
+    for c in settings:
+        d["data"][c.key.split(".", 1)[1]] = c.value
+        head.append(f"# change {c.key}: {c.reason} ({', '.join(c.codes)})")
+    if settings:
+        notes.append(settings_note(settings))
     for f in plan.files:
         field = f.key.split(".", 1)[1]
         if f.role not in names:
@@ -158,7 +167,8 @@ def run_fix(cfg: Config, source: str, out: Path, truncation: str = "keep", token
         raise DataError(f"every row of {train.path} would be removed ({account.summary(plan)}): there is nothing "
                         "left to train on; see `tuneguard audit` for the rows")
     names = _names(plan, split_instead(cfg, plan) is not None)
-    text, notes = _config_text(cfg, source, plan, names)
+    settings = label_settings(cfg, before, plan)
+    text, notes = _config_text(cfg, source, plan, names, settings)
     run_dir = run_dir_of(source)
     final_config = out / CONFIG_NAME
     commands = next_commands(final_config.absolute(), run_dir.absolute() if run_dir else None, bool(plan.removed()))
@@ -169,12 +179,12 @@ def run_fix(cfg: Config, source: str, out: Path, truncation: str = "keep", token
         (tmp / CONFIG_NAME).write_text(text, "utf-8")
         after = audit_config(load_config(str(tmp / CONFIG_NAME)), tokenizer).findings
         language = cfg.report.language or cfg.notify.language
-        report = account.render(plan, source, before, after, names, notes, language)
+        report = account.render(plan, source, before, after, names, notes, language, settings)
         report += f"\n{say('fix.h.next', language)}\n\n" + account.next_block(commands, language) + "\n"
         (tmp / REPORT_NAME).write_text(report, "utf-8")
     # Debug: the CLI prints the same sentence first; at info the user read it twice.
     log.debug("fix: %s", account.summary(plan))
-    result = FixResult(plan, before, after, out, final_config, names, notes, run_dir, commands)
+    result = FixResult(plan, before, after, out, final_config, names, notes, run_dir, commands, settings)
     # Identical copies are no fix: recorded, they would make `next` start from them and show
     # the data files as changed while the config changes the run needs are all that differ.
     if run_dir is not None and plan.removed():
