@@ -198,6 +198,9 @@ AUDIT: dict[str, dict[str, str]] = {
     "ANSWER_TRUNCATED.answers": {
         "en": "{count} of {n} training rows ({share!p}) lose the end of their answer and its EOS to data.max_length ({max_length}){every}; the model learns answers that stop mid-sentence.",
         "th": "ข้อมูลฝึก {count} จาก {n} แถว ({share!p}) ถูกตัดท้ายคำตอบและ EOS เพราะ data.max_length ({max_length}){every} โมเดลจะเรียนรู้คำตอบที่หยุดกลางประโยค"},
+    "ANSWER_TRUNCATED.also_prompts": {
+        "en": " Another {count} ({share!p}) keep their answer only because the middle of their prompt is cut.",
+        "th": " อีก {count} แถว ({share!p}) เก็บคำตอบไว้ได้เพียงเพราะช่วงกลางของ prompt ถูกตัดออก"},
     "ANSWER_TRUNCATED.texts": {
         "en": "{count} of {n} training texts ({share!p}) are longer than data.max_length ({max_length}) and lose their end and its EOS{every}; the model never trains on the rest.",
         "th": "ข้อความฝึก {count} จาก {n} ข้อความ ({share!p}) ยาวเกิน data.max_length ({max_length}) และถูกตัดท้ายพร้อม EOS{every} โมเดลจะไม่ได้ฝึกกับส่วนที่เหลือ"},
