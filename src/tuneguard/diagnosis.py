@@ -256,7 +256,7 @@ def diagnose(findings: Iterable[Finding], curves: Curves, config: Mapping[str, A
                  judge.large_gradients):
         found = rule()
         if found is not None:
-            return found
+            return judge.labels_first(found)
     return judge.healthy_or_inconclusive()
 
 
@@ -282,6 +282,20 @@ class _Judge:
 
     def _diagnosis(self, kind: str, ev: list[Evidence], codes: list[str]) -> Diagnosis:
         return Diagnosis(kind, ev, codes, self.notes, self.facts)
+
+    def labels_first(self, found: Diagnosis) -> Diagnosis:
+        """An underfitting run whose audit warned that the labels are built wrong (prompt tokens
+        supervised, answers cut, no EOS: LABEL_CODES at warning) is a data fault of its labels: the
+        loss and the answers were measured on those labels (81% prompt tokens on a real run), so
+        "raise the learning rate" would tune around the fault; the data settings fix it first."""
+        from tuneguard.findings import LABEL_CODES
+
+        warned = _codes(f for f in self.audit if f.severity == "warning" and f.code in LABEL_CODES)
+        if found.kind != "underfitting" or not warned:
+            return found
+        self.notes = [n for n in self.notes if n.key != "audit_warnings"]
+        ev = [Evidence("labels_warned", {"codes": warned})] + found.evidence
+        return self._diagnosis("data_fault", ev, warned + [c for c in found.codes if c not in warned])
 
     def data_fault(self) -> Diagnosis | None:
         """1. Audit errors, or a LOSS_COLLAPSE error."""

@@ -168,6 +168,28 @@ def test_high_flat_losses_are_underfitting_and_a_low_flat_loss_is_not() -> None:
     assert diagnose([], low, {}).kind == "healthy"  # an easy task the model already knew
 
 
+def test_underfitting_on_labels_the_audit_warned_of_is_a_fault_of_the_labels_fixed_first() -> None:
+    """SmolLM2 with data.train_on_prompt: true on long prompts (81% of the supervised tokens): the
+    answers stayed wrong. "Raise the learning rate" would tune around the fault; the diagnosis is
+    the labels, and the recommendations change the data setting alone, the action saying why."""
+    from tuneguard.report.recommend import recommend
+
+    flat = Curves(train=falling(start=6.40, end=6.30), evals=[(30, 6.41, None), (60, 6.38, None), (90, 6.37, None)])
+    prompt = audit("PROMPT_NOT_MASKED", "warning", prompt_share_of_supervised=0.81)
+    d = diagnose([prompt, guard("PLATEAU", 90)], flat, {})
+    assert (d.kind, d.codes, d.labels_only()) == ("data_fault", ["PROMPT_NOT_MASKED", "PLATEAU"], True)
+    assert d.because().startswith("Because: the audit warned that the labels are built wrong (PROMPT_NOT_MASKED) "
+                                  "and the model learned little on them; training loss only 6.4 -> 6.3")
+    assert "audit_warnings" not in [n.key for n in d.notes]
+    cfg = {"data": {"train_on_prompt": True, "collator": "tuneguard"}, "train": {"learning_rate": 2e-3, "max_steps": 12}}
+    recs = recommend([prompt, guard("PLATEAU", 90)], cfg, diagnosis=d)
+    assert {c.key: c.value for c in recs.changes} == {"data.train_on_prompt": False}
+    assert str(recs.actions[0].text).startswith("Fix how the labels are built before changing any hyperparameter: "
+                                                "the audit warned of PROMPT_NOT_MASKED")
+    # A warning of another kind leaves the diagnosis as the curves say.
+    assert diagnose([audit("DUPLICATE_NEAR", "warning"), guard("PLATEAU", 90)], flat, {}).kind == "underfitting"
+
+
 def test_info_findings_do_not_decide() -> None:
     lowered = [guard("LOSS_SPIKE", 50, "info", loss=8.2, ratio=3.4), guard("OVERFITTING", 60, "info",
                                                                             triggers=["rising"])]

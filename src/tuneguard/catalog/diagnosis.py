@@ -66,6 +66,9 @@ DIAGNOSIS: dict[str, dict[str, str]] = {
     "ev.non_finite": {
         "en": "a non-finite loss or gradient (NaN/Inf) at step {step}",
         "th": "ค่า loss หรือ gradient ไม่เป็นตัวเลขจำกัด (NaN/Inf) ที่ step {step}"},
+    "ev.labels_warned": {
+        "en": "the audit warned that the labels are built wrong ({codes}) and the model learned little on them",
+        "th": "การตรวจข้อมูลเตือนว่า labels ถูกสร้างผิด ({codes}) และโมเดลเรียนรู้จาก labels เหล่านั้นได้น้อย"},
     "ev.diverged": {
         "en": "the training loss ended above where it started ({first} -> {last}): the model got worse than untrained",
         "th": "ค่า loss การฝึกจบสูงกว่าตอนเริ่ม ({first} -> {last}): โมเดลแย่กว่าตอนยังไม่ได้ฝึก"},

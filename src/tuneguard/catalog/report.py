@@ -417,6 +417,9 @@ _ADVICE: dict[str, dict[str, str]] = {
     "data_fault.audit": {
         "en": "Fix the data faults the audit found ({codes}) before changing hyperparameters: a loss that collapses early is memorising repeated or leaked text, not learning; a lower learning rate would only slow the collapse down.",
         "th": "แก้ข้อบกพร่องของข้อมูลที่การตรวจพบ ({codes}) ก่อนเปลี่ยน hyperparameter ค่า loss ที่ดิ่งตั้งแต่ต้นคือการจำข้อความที่ซ้ำหรือรั่ว ไม่ใช่การเรียนรู้ การลด learning rate แค่ทำให้ loss ดิ่งช้าลง"},
+    "data_fault.warned.labels": {
+        "en": "Fix how the labels are built before changing any hyperparameter: the audit warned of {codes}, which the data settings below fix (the rows themselves need no edit), and the model learned little on labels built that way, so this run says little about the learning rate or the length of training.",
+        "th": "แก้วิธีสร้าง labels ก่อนเปลี่ยน hyperparameter ใด ๆ การตรวจข้อมูลเตือนเรื่อง {codes} ซึ่งค่าตั้งในส่วน data ด้านล่างแก้ได้ (แถวข้อมูลไม่ต้องแก้) และโมเดลเรียนรู้จาก labels แบบนี้ได้น้อย การรันนี้จึงบอกอะไรเกี่ยวกับ learning rate หรือความยาวการฝึกได้น้อย"},
     "data_fault.forced.labels": {
         "en": "Fix how the labels are built before changing any hyperparameter: the training ran past audit errors ({codes}) that the data settings below fix (the rows themselves need no edit), so its losses say little about the settings.",
         "th": "แก้วิธีสร้าง labels ก่อนเปลี่ยน hyperparameter ใด ๆ การฝึกนี้ข้ามข้อผิดพลาดจากการตรวจข้อมูล ({codes}) ซึ่งค่าตั้งในส่วน data ด้านล่างแก้ได้ (แถวข้อมูลไม่ต้องแก้) ค่า loss จึงบอกอะไรเกี่ยวกับค่าตั้งได้น้อย"},

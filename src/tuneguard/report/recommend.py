@@ -307,7 +307,10 @@ def _data_fault(ctx: Context) -> Out:
     audit = sorted({f.code for f in ctx.findings if f.source == "audit" and f.severity in ("error", "warning")})
     labels = ".labels" if ctx.diagnosis.labels_only() else ".leak" if ctx.diagnosis.eval_only() else ""
     if "LOSS_COLLAPSE" not in codes:
-        return [], [Action(A(f"data_fault.forced{labels}", codes=", ".join(codes)), codes)]
+        # Past audit errors (a forced run), or label faults the audit warned of (Diagnosis.labels_first).
+        forced = any(f.code in codes and f.severity == "error" for f in ctx.findings if f.source == "audit")
+        key = f"data_fault.forced{labels}" if forced or not labels else "data_fault.warned.labels"
+        return [], [Action(A(key, codes=", ".join(codes)), codes)]
     text = A(f"data_fault.audit{labels}", codes=", ".join(audit)) if audit else A("data_fault.collapse")
     return [], [Action(text, ["LOSS_COLLAPSE"])]
 
