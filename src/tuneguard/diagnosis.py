@@ -129,8 +129,17 @@ class Diagnosis:
         audit = [c for c in self.codes if c in AUDIT_CODES]
         return self.kind == "data_fault" and bool(audit) and set(audit) <= set(LABEL_CODES)
 
+    def eval_only(self) -> bool:
+        """A data fault that is only validation rows repeating training rows (TRAIN_VAL_LEAKAGE,
+        with no collapse of the training loss it explains): the eval loss is what is wrong, so
+        "the data or its labels are faulty" would send the user to look for a fault in rows
+        that train as well as ever."""
+        return self.kind == "data_fault" and self.codes == ["TRAIN_VAL_LEAKAGE"]
+
     def means(self, language: str = "en") -> str:
-        return text("data_fault.labels.means" if self.labels_only() else f"{self.kind}.means", language)
+        key = ("data_fault.labels.means" if self.labels_only() else "data_fault.leak.means" if self.eval_only()
+               else f"{self.kind}.means")
+        return text(key, language)
 
     def line(self, language: str = "en") -> str:
         """"Diagnosis: overfitting: the model memorises ..." (one line)."""
@@ -228,6 +237,9 @@ def _facts(curves: Curves) -> dict[str, Any]:
             recent = sum(v for _, v in train[-k:]) / k
             before = sum(v for _, v in train[-2 * k:-k]) / k
             facts["still_falling"] = recent < before * (1 - 0.01)
+            # Diverged: the last third of the losses is above the first loss (the untrained
+            # model's), so the model ended worse than it started, whatever it did in between.
+            facts["diverged"] = recent > train[0][1]
     return facts
 
 
@@ -244,7 +256,7 @@ def diagnose(findings: Iterable[Finding], curves: Curves, config: Mapping[str, A
                  judge.large_gradients):
         found = rule()
         if found is not None:
-            return found
+            return judge.labels_first(found)
     return judge.healthy_or_inconclusive()
 
 
@@ -270,6 +282,20 @@ class _Judge:
 
     def _diagnosis(self, kind: str, ev: list[Evidence], codes: list[str]) -> Diagnosis:
         return Diagnosis(kind, ev, codes, self.notes, self.facts)
+
+    def labels_first(self, found: Diagnosis) -> Diagnosis:
+        """An underfitting run whose audit warned that the labels are built wrong (prompt tokens
+        supervised, answers cut, no EOS: LABEL_CODES at warning) is a data fault of its labels: the
+        loss and the answers were measured on those labels (81% prompt tokens on a real run), so
+        "raise the learning rate" would tune around the fault; the data settings fix it first."""
+        from tuneguard.findings import LABEL_CODES
+
+        warned = _codes(f for f in self.audit if f.severity == "warning" and f.code in LABEL_CODES)
+        if found.kind != "underfitting" or not warned:
+            return found
+        self.notes = [n for n in self.notes if n.key != "audit_warnings"]
+        ev = [Evidence("labels_warned", {"codes": warned})] + found.evidence
+        return self._diagnosis("data_fault", ev, warned + [c for c in found.codes if c not in warned])
 
     def data_fault(self) -> Diagnosis | None:
         """1. Audit errors, or a LOSS_COLLAPSE error."""
@@ -312,6 +338,9 @@ class _Judge:
                                                   "limit": g0.evidence.get("grad_norm_max")})
         if not ev:
             return None
+        if self.facts.get("diverged"):
+            ev.append(Evidence("diverged", {"first": self.facts["first_train_loss"],
+                                            "last": self.facts["last_train_loss"]}))
         if self.grad_ev is not None:
             ev.append(self.grad_ev)
             codes.append("GRAD_NORM_HIGH")

@@ -103,6 +103,8 @@ def test_large_leakage_is_an_error_and_its_threshold_a_config_field(audit_rows):
     f = get(result, "TRAIN_VAL_LEAKAGE")
     assert (f.severity, f.evidence["count"], f.evidence["share"]) == ("error", 10, 0.1)
     assert "no longer a fair measure" in f.message
+    # A separate validation file: its leaks do not touch the training rows (the collapse guard reads this).
+    assert f.evidence["validation_from_train"] is False
     result, _ = audit_rows(base, validation=val, audit={"leakage_error": 0.2})
     f = get(result, "TRAIN_VAL_LEAKAGE")
     assert f.severity == "warning" and f.evidence["thresholds"] == {"audit.leakage_error": 0.2}

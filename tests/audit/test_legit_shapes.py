@@ -182,3 +182,25 @@ def test_documents_cut_to_fit_max_length_are_said_with_the_length_that_holds_the
     assert "than data.max_length (256) leaves room for, so its middle is cut" in f.message
     assert f.evidence["suggested_max_length"] >= f.evidence["needed_length_p95"] > 256
     assert result.stats["labels"]["answer_truncated_rows"] == 0
+
+
+def test_answers_cut_by_max_length_also_count_the_rows_whose_prompt_was_cut_to_keep_theirs(audit_rows,
+                                                                                           tiny_tokenizer_base):
+    """"Repeat this passage" rows at a max_length that holds few rows whole: the longer answers lose
+    their end, and many other rows keep their answer only because their prompt's middle was cut.
+    Both are said (removing the first kind would leave the second): the SmolLM2 case had 81 of
+    360 answers cut and said nothing of the other 279."""
+    from tuneguard.audit.labels import is_truncated
+
+    docs = list(distinct_docs())[:60]
+    rows = [{"instruction": "Repeat this passage.", "input": d, "output": d} for d in docs]
+    result, data = audit_rows(rows, data={"max_length": 256})
+    f = get(result, "ANSWER_TRUNCATED")
+    feats, eos = data.train.features, tiny_tokenizer_base.eos_token_id
+    answers = sum(is_truncated(x, eos, 256) for x in feats)
+    prompts = sum(len(x["input_ids"]) >= 256 and not is_truncated(x, eos, 256) for x in feats)
+    assert answers > 0 and prompts > 0
+    assert (f.severity, f.evidence["count"], f.evidence["prompts_cut"]) == ("warning", answers, prompts)
+    assert f.message.endswith(f"the model learns answers that stop mid-sentence. Another {prompts} "
+                              f"({100 * prompts / len(feats):.1f}%) keep their answer only because the middle of "
+                              "their prompt is cut.")

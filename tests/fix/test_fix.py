@@ -237,6 +237,63 @@ def test_a_validation_file_that_is_all_leaked_rows_gives_way_to_a_split_of_the_t
     assert "TRAIN_VAL_LEAKAGE" not in audit_codes(out / "config.yaml")
 
 
+def test_a_validation_file_that_was_mostly_copies_of_training_gives_way_to_a_split_too(tmp_path: Path) -> None:
+    """5 of 7 validation rows repeat training rows: the 2 left are fewer than the 6 rows a split of
+    the 60 training rows holds (data.test_size 0.1), so the fixed config splits validation from
+    the training file, and says so with the counts; a remnant as large as that split stays."""
+    rows = [json.dumps(r) for r in _rows()]
+    train = tmp_path / "train.jsonl"
+    train.write_text("\n".join(rows) + "\n", "utf-8")
+    fresh = [json.dumps(r) for r in make_instruction_rows(6, seed=77)]
+    val = tmp_path / "val.jsonl"
+    val.write_text("\n".join(rows[10:15] + fresh[:2]) + "\n", "utf-8")
+    out = tmp_path / "fixed"
+    r = invoke("fix", str(config(tmp_path, train, val)), "--out", str(out))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines()[:3] == [
+        "Removed 5 of 67 rows (TRAIN_VAL_LEAKAGE 5).", f"  train: {train} -> train.jsonl: 60 rows -> 60",
+        f"  validation: {val} -> (no copy: split from the training file instead): 7 rows -> 2 (TRAIN_VAL_LEAKAGE 5)"]
+    assert ("note: data.validation_file: 5 of its 7 rows repeated training rows, and the 2 left are fewer than a "
+            "split of the cleaned training file holds (6 rows at data.test_size 0.1), so the fixed config draws "
+            "validation from the training file instead: rows the model does not train on, without the copies."
+            ) in " ".join(r.stderr.split())
+    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "fix-report.md", "train.jsonl"]
+    assert yaml.safe_load((out / "config.yaml").read_text("utf-8"))["data"]["validation_file"] is None
+    assert "| validation | " + str(val) + " | (not written) | 7 | 2 | 5 |" in (out / "fix-report.md").read_text("utf-8")
+
+    val.write_text("\n".join(rows[10:15] + fresh) + "\n", "utf-8")  # 6 left: as many as the split, kept
+    r = invoke("fix", str(config(tmp_path, train, val)), "--out", str(out))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines()[2] == f"  validation: {val} -> val.jsonl: 11 rows -> 6 (TRAIN_VAL_LEAKAGE 5)"
+    assert (out / "val.jsonl").read_text("utf-8").splitlines() == fresh
+
+
+def test_labels_built_wrong_are_fixed_in_the_fixed_config_not_in_the_rows(tmp_path: Path) -> None:
+    """Prompts supervised (data.train_on_prompt: true) on rows with long prompts and short answers:
+    no row is removed, and the fixed config `fix` says to train on sets data.train_on_prompt: false
+    (the report's and `next`'s value), so training it does not repeat the fault."""
+    rows = [{"instruction": f"{r['instruction']} {STORY}", "output": r["output"]}
+            for r in _rows()]
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
+    cfg = config(tmp_path, train, train_on_prompt=True, max_length=512)
+    assert "PROMPT_NOT_MASKED" in audit_codes(cfg)
+    out = tmp_path / "fixed"
+    r = invoke("fix", str(cfg), "--out", str(out))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines()[0] == "No row needed removing: the copies are identical to the originals."
+    assert ("note: PROMPT_NOT_MASKED: the data files need no change for this; the fixed config sets "
+            "data.train_on_prompt: false.") in " ".join(r.stderr.split())
+    assert "The audit of the fixed config no longer finds PROMPT_NOT_MASKED." in r.stdout.splitlines()
+    assert r.stdout.splitlines()[-1] == f"train on it: tuneguard train {out.absolute() / 'config.yaml'}"
+    text = (out / "config.yaml").read_text("utf-8")
+    assert "# change data.train_on_prompt: supervise the response only (PROMPT_NOT_MASKED)" in text
+    assert yaml.safe_load(text)["data"]["train_on_prompt"] is False
+    assert "PROMPT_NOT_MASKED" not in audit_codes(out / "config.yaml")
+    report = (out / "fix-report.md").read_text("utf-8")
+    assert "No row needed removing" in report and "the fixed config sets data.train_on_prompt: false." in report
+
+
 def test_bad_input_is_one_line_and_exit_2_and_leaves_nothing(tmp_path: Path, train_file: Path) -> None:
     cfg = config(tmp_path, train_file)
     foreign = tmp_path / "mine"

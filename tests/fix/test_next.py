@@ -125,13 +125,17 @@ def test_a_label_fault_is_a_config_change_in_every_message(tmp_path: Path) -> No
     assert f"**{means}**" in md and f"- {action} (PAD_IS_EOS, EOS_MISSING, PROMPT_NOT_MASKED)" in md
     assert "Fix the data" not in md and "tuneguard fix" not in md
 
-    # `fix`: nothing to remove, and it says where the fault is; no fix recorded for `next` to start from.
+    # `fix`: nothing to remove; its config sets the data settings `next` proposes (the report's
+    # values); no fix recorded for `next` to start from.
     out = tmp_path / "fixed"
     r = invoke("fix", str(run / "config.yaml"), "--out", str(out))
     assert r.returncode == 0, r.stdout + r.stderr
-    assert r.stdout.splitlines()[0] == "Nothing needed fixing: the copies are identical to the originals."
-    assert ("The data files need no change: PAD_IS_EOS, EOS_MISSING, PROMPT_NOT_MASKED are fixed in the config's "
-            "data section, which `tuneguard next` changes.") in r.stdout.splitlines()
+    assert r.stdout.splitlines()[0] == "No row needed removing: the copies are identical to the originals."
+    sets = [ln for ln in " ".join(r.stderr.split()).split("note: ") if "the fixed config sets" in ln]
+    assert sets == ["PAD_IS_EOS, EOS_MISSING, PROMPT_NOT_MASKED: the data files need no change for this; the fixed "
+                    "config sets data.pad_token: auto, data.collator: tuneguard."], r.stderr
+    fixed = yaml.safe_load((out / "config.yaml").read_text("utf-8"))["data"]
+    assert (fixed["pad_token"], fixed["collator"]) == ("auto", "tuneguard")
     assert r.stdout.splitlines()[-1] == ("the next run, with the report's recommendations (the data files need no "
                                          f"change): {next_command(run)}")
     assert ("- **PROMPT_NOT_MASKED** (error): not changed: a config change (data.train_on_prompt: false, "
@@ -159,3 +163,20 @@ def test_an_info_audit_finding_gets_no_advice_on_a_healthy_run(tmp_path: Path) -
     warned = build_healthy(tmp_path / "warned", findings=[Finding("DUPLICATE_NEAR", "warning", "2 near copies", near,
                                                                   "Deduplicate near copies.", None, "audit")])
     assert [a.codes for a in recommend_for_run(load_run(warned)).actions] == [["DUPLICATE_NEAR"]]
+
+
+def test_leaked_validation_alone_points_at_fix_for_the_split_not_at_memorised_rows(tmp_path: Path) -> None:
+    """A run forced past TRAIN_VAL_LEAKAGE that trained as a healthy run does: `next` says the
+    settings cannot be judged on leaked validation rows (not that the model memorises them)."""
+    leak = Finding("TRAIN_VAL_LEAKAGE", "error", "22 of 24 validation rows leaked.",
+                   {"count": 22, "validation_from_train": False}, "Remove them.", None, "audit")
+    run = with_config_file(build_healthy(tmp_path / "leak", findings=[leak]))
+    r = invoke("next", str(run))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines()[0].startswith("Diagnosis: data fault: the validation rows repeat training rows, so "
+                                               "the eval loss, the best checkpoint and early stopping measured memory")
+    assert r.stdout.splitlines()[-4:] == [
+        "Fix the data first (TRAIN_VAL_LEAKAGE): changing hyperparameters cannot be judged while the validation "
+        "rows repeat training rows (the eval loss measures memory). Run:",
+        f"  {fix_command(run)}", "then:", f"  {next_command(run)}"]
+    assert not (run / "next.yaml").exists()

@@ -175,6 +175,38 @@ def test_easy_task_learned_well_is_info_saying_so_and_never_an_error():
     assert "only non-error audit findings (TRAIN_VAL_LEAKAGE)" in easy.message
 
 
+def _leak(from_train: bool) -> Finding:
+    return Finding("TRAIN_VAL_LEAKAGE", "error", "22 of 24 validation rows leaked",
+                   {"share": 0.69, "validation_from_train": from_train,
+                    "splits": {"validation": {"leaked": 22, "share": 22 / 24}}})
+
+
+def test_validation_leaked_from_a_separate_file_is_no_cause_of_a_low_training_loss():
+    """SmolLM2 on the stdlib extraction rows with a validation file whose rows mostly copy training
+    rows: the training rows are those of the healthy run, so a low training loss is judged at the
+    next evaluation as there (not halted as a fault), and every message says the leak makes the
+    eval loss unfair, not the training rows predictable."""
+    plan = SeenPlan(rows=400, examples_per_step=4, steps_per_epoch=100)
+    det = LossCollapseDetector(floor=0.1, ratio=0.05, audit_findings=[_leak(False)])
+    [pending] = collapse_feed(det, plan, [(1, 0.6884), (2, 1.194), (6, 0.1287), (7, 0.07739)])
+    assert (pending.severity, pending.step, pending.evidence["verdict"]) == ("info", 7, "pending evaluation")
+    assert ("and the audit's TRAIN_VAL_LEAKAGE concerns the evaluation rows (validation or test rows that repeat "
+            "training rows), which makes the eval loss unfair but cannot make the training rows predictable:"
+            ) in pending.message
+    assert "are not errors" not in pending.message
+    easy = det.update_eval(10, 0.21, 0.15)
+    assert (easy.severity, easy.evidence["verdict"]) == ("info", "easy task")
+    assert easy.message.endswith("with the audit's TRAIN_VAL_LEAKAGE: eval rows that repeat training rows flatter the "
+                                 "eval loss, so fix that (tuneguard fix) before trusting this verdict.")
+    assert render(easy.text["message"], "th").endswith("ให้แก้ก่อน (tuneguard fix) แล้วจึงเชื่อผลนี้")
+    # A split drawn from the training file leaks copies inside it: a cause, as before.
+    det = LossCollapseDetector(floor=0.1, ratio=0.05, audit_findings=[_leak(True)])
+    [f] = collapse_feed(det, plan, [(1, 0.6884), (7, 0.07739)])
+    assert (f.severity, f.evidence["audit_causes"]) == ("error", ["TRAIN_VAL_LEAKAGE"])
+    # The share of the split, as the audit said it (22 of 24), not of validation and test together.
+    assert "the audit found 92% validation rows leaked from training: see TRAIN_VAL_LEAKAGE" in f.recommendation
+
+
 def test_easy_task_is_said_once_per_run_and_a_later_gap_is_still_an_error():
     """The healthy SmolLM2 extraction run of bench/diagnosis.py as it ran (eval 0.476, 0.296,
     0.259, 0.249 every 5 steps): its step losses dip below the floor, rise above it and dip

@@ -46,6 +46,31 @@ def test_audit_error_of_a_forced_run_is_a_data_fault_before_anything_else() -> N
     assert d.evidence[0].text() == "the audit found DUPLICATE_EXACT (severity error) and the run was forced past it"
 
 
+def test_a_forced_run_past_leaked_validation_alone_says_the_eval_loss_is_what_is_wrong() -> None:
+    """Validation rows copied from training (no collapse of the training loss): the diagnosis says
+    the eval loss measured memory and to fix the split, and the report's action says the same,
+    in both languages; with a collapse it explains, the general data-fault wording stays."""
+    from tuneguard.report.recommend import recommend
+
+    leak = audit("TRAIN_VAL_LEAKAGE", share=0.69)
+    d = diagnose([leak, audit("DUPLICATE_NEAR", "info"), guard("LOSS_COLLAPSE", 7, "info")], HEALTHY, {})
+    assert (d.kind, d.codes, d.eval_only()) == ("data_fault", ["TRAIN_VAL_LEAKAGE"], True)
+    assert d.line() == ("Diagnosis: data fault: the validation rows repeat training rows, so the eval loss, the best "
+                        "checkpoint and early stopping measured memory, not generalisation: fix the split first "
+                        "(tuneguard fix), then judge the settings")
+    assert "แก้การแบ่งข้อมูลก่อน (tuneguard fix)" in d.line("th")
+    recs = recommend([leak], {}, diagnosis=d)
+    assert [(str(a.text), a.codes) for a in recs.actions][0] == (
+        "Fix the validation split before changing any hyperparameter: its rows repeat training rows "
+        "(TRAIN_VAL_LEAKAGE), so this run's eval loss cannot tell whether the settings generalise.",
+        ["TRAIN_VAL_LEAKAGE"])
+    assert recs.changes == []
+    collapse = guard("LOSS_COLLAPSE", 7, "error", initial_loss=0.69, loss=0.08, audit_findings=["TRAIN_VAL_LEAKAGE"])
+    d = diagnose([leak, collapse], HEALTHY, {})
+    assert (d.codes, d.eval_only()) == (["TRAIN_VAL_LEAKAGE", "LOSS_COLLAPSE"], False)
+    assert d.line().startswith("Diagnosis: data fault: the data or its labels are faulty")
+
+
 def test_collapse_with_a_linked_cause_is_a_data_fault() -> None:
     collapse = guard("LOSS_COLLAPSE", 12, "error", initial_loss=3.6, loss=0.005, audit_findings=["DUPLICATE_EXACT"])
     d = diagnose([audit("DUPLICATE_EXACT", "warning"), collapse], HEALTHY, {})
@@ -141,6 +166,28 @@ def test_high_flat_losses_are_underfitting_and_a_low_flat_loss_is_not() -> None:
     assert d.evidence[0].text() == "training loss only 6.4 -> 6.3 from step 0 to step 90 (1.56% lower)"
     low = Curves(train=falling(start=0.31, end=0.30), evals=[(30, 0.32, None), (60, 0.31, None), (90, 0.31, None)])
     assert diagnose([], low, {}).kind == "healthy"  # an easy task the model already knew
+
+
+def test_underfitting_on_labels_the_audit_warned_of_is_a_fault_of_the_labels_fixed_first() -> None:
+    """SmolLM2 with data.train_on_prompt: true on long prompts (81% of the supervised tokens): the
+    answers stayed wrong. "Raise the learning rate" would tune around the fault; the diagnosis is
+    the labels, and the recommendations change the data setting alone, the action saying why."""
+    from tuneguard.report.recommend import recommend
+
+    flat = Curves(train=falling(start=6.40, end=6.30), evals=[(30, 6.41, None), (60, 6.38, None), (90, 6.37, None)])
+    prompt = audit("PROMPT_NOT_MASKED", "warning", prompt_share_of_supervised=0.81)
+    d = diagnose([prompt, guard("PLATEAU", 90)], flat, {})
+    assert (d.kind, d.codes, d.labels_only()) == ("data_fault", ["PROMPT_NOT_MASKED", "PLATEAU"], True)
+    assert d.because().startswith("Because: the audit warned that the labels are built wrong (PROMPT_NOT_MASKED) "
+                                  "and the model learned little on them; training loss only 6.4 -> 6.3")
+    assert "audit_warnings" not in [n.key for n in d.notes]
+    cfg = {"data": {"train_on_prompt": True, "collator": "tuneguard"}, "train": {"learning_rate": 2e-3, "max_steps": 12}}
+    recs = recommend([prompt, guard("PLATEAU", 90)], cfg, diagnosis=d)
+    assert {c.key: c.value for c in recs.changes} == {"data.train_on_prompt": False}
+    assert str(recs.actions[0].text).startswith("Fix how the labels are built before changing any hyperparameter: "
+                                                "the audit warned of PROMPT_NOT_MASKED")
+    # A warning of another kind leaves the diagnosis as the curves say.
+    assert diagnose([audit("DUPLICATE_NEAR", "warning"), guard("PLATEAU", 90)], flat, {}).kind == "underfitting"
 
 
 def test_info_findings_do_not_decide() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -18,6 +19,7 @@ from tuneguard.diagnosis import KINDS, Curves, Diagnosis, diagnose
 from tuneguard.findings import AUDIT_CODES, GUARD_CODES, Finding
 from tuneguard.report.recommend import (
     DIRECTIONS,
+    Change,
     HYPERPARAMETERS,
     Limits,
     agrees,
@@ -282,6 +284,45 @@ def test_next_never_proposes_the_learning_rate_the_run_already_tried(tmp_path: P
                                                 "(x0.5) from step 20, after which the loss stayed stable")
     assert proposed([20, 40], []) == (1.5e-3, "smaller updates: the loss spiked or became non-finite at this "
                                               "learning rate")
+
+
+def test_a_loss_that_diverged_gets_a_tenth_of_the_learning_rate_not_the_rate_the_run_moved_to(tmp_path: Path) -> None:
+    """SmolLM2 at learning rate 0.1 (50x what learns this task): the loss went 1.776 -> 18.9 by step 4,
+    spiked at step 7, the policy halved the rate there, and the loss stayed near 11-15 to the end.
+    "The rate the run moved to held" would propose 0.05; the run ended worse than untrained, so a
+    tenth, at most the top of the usual LoRA range (1e-3), with the numbers, in English and Thai;
+    and the diagnosis says it diverged."""
+    from tuneguard.catalog import render
+    from tuneguard.report.rundata import RunData
+
+    losses = [1.776, 1.295, 2.437, 18.89, 29.36, 17.65, 47.05, 19.56, 17.76, 15.25, 14.47, 13.77, 13.74, 12.61,
+              11.98, 12.26, 12.77, 10.84, 10.93, 11.32]
+    halved = {"type": "action", "step": 7, "payload": {"code": "LOSS_SPIKE", "action": "scale_lr", "lr_from": 0.0821,
+                                                        "lr_to": 0.0411, "lr_scale_from": 1.0, "lr_scale_to": 0.5}}
+
+    def recommended(lr: float, losses: list[float]) -> tuple[Any, Change]:
+        cfg = tiny_config(**{"train.learning_rate": lr, "train.max_grad_norm": 1.0, "train.warmup_ratio": 0.1})
+        run = RunData(tmp_path, {"max_steps": 20}, cfg, [{"step": i, "loss": v} for i, v in enumerate(losses, 1)],
+                      [{"step": 10, "eval_loss": 13.8}, {"step": 20, "eval_loss": 11.24}], [],
+                      [f("LOSS_SPIKE", step=7, loss=47.05, ratio=2.666)], [halved], [])
+        recs = recommend_for_run(run)
+        assert recs.diagnosis.kind == "unstable"
+        (change,) = [c for c in recs.changes if c.key == "train.learning_rate"]
+        return recs, change
+
+    recs, lr = recommended(0.1, losses)
+    assert "the training loss ended above where it started (1.776 -> 11.32): the model got worse than untrained" \
+        in recs.diagnosis.because()
+    assert (lr.value, lr.reason) == (1e-3, (
+        "much smaller updates: the training loss ended above where it started (1.776 -> 11.32) even after the run "
+        "moved to 0.05 at step 7, so the model lost what it knew: 0.1 is at least 10x too high (LoRA recipes use "
+        "1e-4 to 1e-3), so a tenth of it, at most 1e-3"))
+    assert render(lr.said, "th").startswith("อัปเดตให้เล็กลงมาก: ค่า loss การฝึกจบสูงกว่าตอนเริ่ม (1.776 -> 11.32)")
+    # 5x too high: a tenth of it. A loss that came back below its start keeps the rule above.
+    assert recommended(5e-3, losses)[1].value == 5e-4
+    recs, lr = recommended(5e-3, losses[:7] + [1.2] * 13)
+    assert "ended above" not in recs.diagnosis.because()
+    assert lr.value == 2.5e-3 and lr.reason.startswith("the learning rate the run moved to")
 
 
 def test_a_guard_advice_the_diagnosis_does_not_follow_is_marked_in_the_report(tmp_path: Path) -> None:

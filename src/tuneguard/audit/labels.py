@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from tuneguard.audit.common import MAX_EXAMPLES, finding, preview, seeded_sample, share
-from tuneguard.catalog import T
+from tuneguard.catalog import J, T
 from tuneguard.config.schema import Config
 from tuneguard.data.collate import build_collator
 from tuneguard.data.formats import Example
@@ -391,6 +391,12 @@ class _Rules:
             msg = T("ANSWER_TRUNCATED.answers", count=len(truncated), n=n, share=frac, max_length=dcfg.max_length,
                     every=every)
             shorten = T("ANSWER_TRUNCATED.shorten_answers")
+            # The rows whose answer fits only because their prompt was cut are truncated too: said,
+            # so that removing the rows above (`fix --truncation drop`) is not taken for a fix.
+            cut = len(set(cut_prompts) - set(truncated))
+            if cut:
+                ev["prompts_cut"] = cut
+                msg = J("join.none", [msg, T("ANSWER_TRUNCATED.also_prompts", count=cut, share=share(cut, n))])
         else:  # plain text: no answer, the document's tail is what is lost
             msg = T("ANSWER_TRUNCATED.texts", count=len(truncated), n=n, share=frac, max_length=dcfg.max_length,
                     every=every)

@@ -91,7 +91,11 @@ def check(index: DupIndex, validation_from_train: bool) -> tuple[list[Finding], 
     if index.sample.fraction < 1.0:
         msg = J("join.none", [msg, T("audit.sampled_leaks", audited=index.sample.audited,
                                      population=index.sample.population, estimate=index.sample.estimate(worst))])
+    # Whether the validation rows were split from the training file: only then is a leaked
+    # validation row a copy inside the training data (which a training-loss collapse can come
+    # from); a separate file's leaks make the eval loss unfair but leave training as it was.
     ev = {"count": leaked_total, "share": share(leaked_total, int(total)), "splits": per_split, "examples": examples,
+          "validation_from_train": validation_from_train,
           **index.sample.evidence(worst),
           "threshold": index.cfg.near_dup_threshold, "thresholds": {"audit.leakage_error": limit}}
     return [finding("TRAIN_VAL_LEAKAGE", severity, msg, ev, rec)], stats

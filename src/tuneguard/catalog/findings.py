@@ -198,6 +198,9 @@ AUDIT: dict[str, dict[str, str]] = {
     "ANSWER_TRUNCATED.answers": {
         "en": "{count} of {n} training rows ({share!p}) lose the end of their answer and its EOS to data.max_length ({max_length}){every}; the model learns answers that stop mid-sentence.",
         "th": "ข้อมูลฝึก {count} จาก {n} แถว ({share!p}) ถูกตัดท้ายคำตอบและ EOS เพราะ data.max_length ({max_length}){every} โมเดลจะเรียนรู้คำตอบที่หยุดกลางประโยค"},
+    "ANSWER_TRUNCATED.also_prompts": {
+        "en": " Another {count} ({share!p}) keep their answer only because the middle of their prompt is cut.",
+        "th": " อีก {count} แถว ({share!p}) เก็บคำตอบไว้ได้เพียงเพราะช่วงกลางของ prompt ถูกตัดออก"},
     "ANSWER_TRUNCATED.texts": {
         "en": "{count} of {n} training texts ({share!p}) are longer than data.max_length ({max_length}) and lose their end and its EOS{every}; the model never trains on the rest.",
         "th": "ข้อความฝึก {count} จาก {n} ข้อความ ({share!p}) ยาวเกิน data.max_length ({max_length}) และถูกตัดท้ายพร้อม EOS{every} โมเดลจะไม่ได้ฝึกกับส่วนที่เหลือ"},
@@ -295,6 +298,9 @@ GUARD: dict[str, dict[str, str]] = {
         "en": "the audit's findings ({codes}) are not errors",
         "th": "สิ่งที่การตรวจข้อมูลพบ ({codes}) ไม่ถึงระดับข้อผิดพลาด"},
     "LOSS_COLLAPSE.audit.none": {"en": "the audit found no cause", "th": "การตรวจข้อมูลไม่พบสาเหตุ"},
+    "LOSS_COLLAPSE.audit.eval_only": {
+        "en": "the audit's {codes} concerns the evaluation rows (validation or test rows that repeat training rows), which makes the eval loss unfair but cannot make the training rows predictable",
+        "th": "สิ่งที่การตรวจข้อมูลพบ ({codes}) เกี่ยวกับแถวที่ใช้ประเมิน (แถว validation หรือ test ที่ซ้ำกับแถวข้อมูลฝึก) ซึ่งทำให้ eval loss วัดได้ไม่ยุติธรรม แต่ไม่ได้ทำให้แถวข้อมูลฝึกเดาได้ง่าย"},
     "LOSS_COLLAPSE.watching": {
         "en": "Training loss {change} ({rule}) {when}, while each distinct row has been seen at most {exposures:g} time(s), and {audit}: either the task is easy for this model or the training rows are predictable in a way the audit cannot see. The next evaluation tells: an eval loss as low means an easy task; one far above the training loss means a fault, {then}.",
         "th": "ค่า loss การฝึก{change} ({rule}) {when} ขณะที่แต่ละแถวที่ไม่ซ้ำกันถูกเห็นไม่เกิน {exposures:g} ครั้ง และ{audit} แปลว่างานนี้อาจง่ายสำหรับโมเดลนี้ หรือแถวข้อมูลฝึกเดาได้ง่ายในแบบที่การตรวจข้อมูลมองไม่เห็น การประเมินครั้งถัดไปจะบอกได้: ถ้า eval loss ต่ำพอกันแปลว่างานง่าย ถ้าสูงกว่า loss การฝึกมากแปลว่ามีข้อบกพร่อง {then}"},
@@ -315,6 +321,9 @@ GUARD: dict[str, dict[str, str]] = {
     "LOSS_COLLAPSE.with_codes": {
         "en": "only non-error audit findings ({codes}).", "th": "การตรวจข้อมูลพบเพียงปัญหาที่ไม่ถึงระดับข้อผิดพลาด ({codes})"},
     "LOSS_COLLAPSE.with_clean": {"en": "a clean audit.", "th": "การตรวจข้อมูลไม่พบปัญหา"},
+    "LOSS_COLLAPSE.with_leak": {
+        "en": "the audit's {codes}: eval rows that repeat training rows flatter the eval loss, so fix that (tuneguard fix) before trusting this verdict.",
+        "th": "สิ่งที่การตรวจข้อมูลพบ ({codes}): แถวประเมินที่ซ้ำกับแถวข้อมูลฝึกทำให้ eval loss ดูดีเกินจริง ให้แก้ก่อน (tuneguard fix) แล้วจึงเชื่อผลนี้"},
     "LOSS_COLLAPSE.easy": {
         "en": "The task looks easy for this model, not broken: the training loss fell low ({loss:.4g} at step {loss_step}, {rule}) and the eval loss on rows not seen in training is of the same order ({eval_loss:.4g} at step {step} against {low:.4g} for training since the previous evaluation, within {limit:g}x), with {audit}",
         "th": "งานนี้ดูง่ายสำหรับโมเดลนี้ ไม่ใช่ข้อมูลผิดปกติ: ค่า loss การฝึกลดต่ำ ({loss:.4g} ที่ step {loss_step}, {rule}) และ eval loss บนแถวที่ไม่ได้ใช้ฝึกอยู่ในระดับเดียวกัน ({eval_loss:.4g} ที่ step {step} เทียบกับ loss การฝึกเฉลี่ย {low:.4g} ตั้งแต่การประเมินครั้งก่อน ต่างกันไม่เกิน {limit:g} เท่า) และ{audit}"},

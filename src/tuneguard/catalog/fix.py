@@ -12,6 +12,9 @@ _FIX: dict[str, dict[str, str]] = {
     "nothing": {
         "en": "Nothing needed fixing: the copies are identical to the originals.",
         "th": "ไม่มีอะไรต้องแก้: สำเนาเหมือนไฟล์ต้นฉบับทุกประการ"},
+    "no_rows": {
+        "en": "No row needed removing: the copies are identical to the originals.",
+        "th": "ไม่มีแถวที่ต้องลบ: สำเนาเหมือนไฟล์ต้นฉบับทุกประการ"},
     "removed": {"en": "Removed {removed} of {total} ({codes}).", "th": "ลบไป {removed} แถว จากทั้งหมด {total} ({codes})"},
     "untouched": {
         "en": "The original files are untouched. `config.yaml` here is {source} with its data files pointing at the copies below.",
@@ -88,6 +91,12 @@ _FIX: dict[str, dict[str, str]] = {
         "en": "every row was removed, so the fixed config draws validation from the training file (data.test_size)",
         "th": "ทุกแถวถูกลบ config ที่แก้แล้วจึงแบ่งชุด validation ออกจากไฟล์ข้อมูลฝึกแทน (data.test_size)"},
     "empty.test": {"en": "every row was removed, so there is no test set", "th": "ทุกแถวถูกลบ จึงไม่มีชุด test"},
+    "resplit.validation": {
+        "en": "{leaked} of its {records} rows repeated training rows, and the {kept} left are fewer than a split of the cleaned training file holds ({split} rows at data.test_size {size:g}), so the fixed config draws validation from the training file instead: rows the model does not train on, without the copies",
+        "th": "{leaked} จาก {records} แถวซ้ำกับแถวข้อมูลฝึก และ {kept} แถวที่เหลือน้อยกว่าชุดที่แบ่งจากไฟล์ข้อมูลฝึกที่แก้แล้ว ({split} แถว ที่ data.test_size {size:g}) config ที่แก้แล้วจึงแบ่งชุด validation ออกจากไฟล์ข้อมูลฝึกแทน: เป็นแถวที่โมเดลไม่ได้ใช้ฝึก และไม่มีแถวที่ซ้ำ"},
+    "note.sets": {
+        "en": "{codes}: the data files need no change for this; the fixed config sets {settings}.",
+        "th": "{codes}: ไฟล์ข้อมูลไม่ต้องแก้สำหรับเรื่องนี้ config ที่แก้แล้วตั้งค่า {settings}"},
     "note.secrets": {
         "en": "Secrets (notify.urls, model.hub_token) are redacted in config.yaml: set them again with --set, or keep them in an environment variable (${{VAR}}).",
         "th": "ข้อมูลลับ (notify.urls, model.hub_token) ถูกซ่อนไว้ใน config.yaml ให้ตั้งใหม่ด้วย --set หรือเก็บไว้ในตัวแปรสภาพแวดล้อม (${{VAR}})"},

@@ -414,9 +414,15 @@ _ADVICE: dict[str, dict[str, str]] = {
     "data_fault.forced": {
         "en": "Fix the data before changing any hyperparameter: the training ran past audit errors ({codes}), so its losses say little about the settings.",
         "th": "แก้ข้อมูลก่อนเปลี่ยน hyperparameter ใด ๆ การฝึกนี้ข้ามข้อผิดพลาดจากการตรวจข้อมูล ({codes}) ค่า loss จึงบอกอะไรเกี่ยวกับค่าตั้งได้น้อย"},
+    "data_fault.forced.leak": {
+        "en": "Fix the validation split before changing any hyperparameter: its rows repeat training rows ({codes}), so this run's eval loss cannot tell whether the settings generalise.",
+        "th": "แก้การแบ่งชุด validation ก่อนเปลี่ยน hyperparameter ใด ๆ แถวของชุดนี้ซ้ำกับแถวข้อมูลฝึก ({codes}) eval loss ของการรันนี้จึงบอกไม่ได้ว่าค่าตั้งใช้ได้กับข้อมูลใหม่หรือไม่"},
     "data_fault.audit": {
         "en": "Fix the data faults the audit found ({codes}) before changing hyperparameters: a loss that collapses early is memorising repeated or leaked text, not learning; a lower learning rate would only slow the collapse down.",
         "th": "แก้ข้อบกพร่องของข้อมูลที่การตรวจพบ ({codes}) ก่อนเปลี่ยน hyperparameter ค่า loss ที่ดิ่งตั้งแต่ต้นคือการจำข้อความที่ซ้ำหรือรั่ว ไม่ใช่การเรียนรู้ การลด learning rate แค่ทำให้ loss ดิ่งช้าลง"},
+    "data_fault.warned.labels": {
+        "en": "Fix how the labels are built before changing any hyperparameter: the audit warned of {codes}, which the data settings below fix (the rows themselves need no edit), and the model learned little on labels built that way, so this run says little about the learning rate or the length of training.",
+        "th": "แก้วิธีสร้าง labels ก่อนเปลี่ยน hyperparameter ใด ๆ การตรวจข้อมูลเตือนเรื่อง {codes} ซึ่งค่าตั้งในส่วน data ด้านล่างแก้ได้ (แถวข้อมูลไม่ต้องแก้) และโมเดลเรียนรู้จาก labels แบบนี้ได้น้อย การรันนี้จึงบอกอะไรเกี่ยวกับ learning rate หรือความยาวการฝึกได้น้อย"},
     "data_fault.forced.labels": {
         "en": "Fix how the labels are built before changing any hyperparameter: the training ran past audit errors ({codes}) that the data settings below fix (the rows themselves need no edit), so its losses say little about the settings.",
         "th": "แก้วิธีสร้าง labels ก่อนเปลี่ยน hyperparameter ใด ๆ การฝึกนี้ข้ามข้อผิดพลาดจากการตรวจข้อมูล ({codes}) ซึ่งค่าตั้งในส่วน data ด้านล่างแก้ได้ (แถวข้อมูลไม่ต้องแก้) ค่า loss จึงบอกอะไรเกี่ยวกับค่าตั้งได้น้อย"},
@@ -433,6 +439,12 @@ _ADVICE: dict[str, dict[str, str]] = {
     "unstable.lr_tried": {
         "en": "smaller updates than the run already tried: it trained at {lr} (x{factor:g}) from step {step} and the loss was still unstable at step {again}, so half of that",
         "th": "อัปเดตให้เล็กกว่าที่การรันลองไปแล้ว: การรันฝึกด้วย {lr} (x{factor:g}) ตั้งแต่ step {step} แต่ loss ยังไม่นิ่งที่ step {again} จึงลดลงอีกครึ่งหนึ่ง"},
+    "unstable.diverged": {
+        "en": "much smaller updates: the training loss ended above where it started ({first:.4g} -> {last:.4g}){moved}, so the model lost what it knew: {lr} is at least 10x too high (LoRA recipes use 1e-4 to 1e-3), so a tenth of it, at most 1e-3",
+        "th": "อัปเดตให้เล็กลงมาก: ค่า loss การฝึกจบสูงกว่าตอนเริ่ม ({first:.4g} -> {last:.4g}){moved} โมเดลจึงเสียสิ่งที่เคยรู้: {lr} สูงเกินไปอย่างน้อย 10 เท่า (สูตร LoRA ทั่วไปใช้ 1e-4 ถึง 1e-3) จึงใช้หนึ่งในสิบของค่านี้ ไม่เกิน 1e-3"},
+    "unstable.diverged_tried": {
+        "en": " even after the run moved to {lr} at step {step}",
+        "th": " แม้การรันจะเปลี่ยนไปใช้ {lr} ตั้งแต่ step {step} แล้ว"},
     "unstable.lr_helped": {
         "en": "the learning rate the run moved to during the training: {lr} (x{factor:g}) from step {step}, after which the loss stayed stable",
         "th": "learning rate ที่การรันเปลี่ยนไปใช้ระหว่างการฝึก: {lr} (x{factor:g}) ตั้งแต่ step {step} หลังจากนั้น loss นิ่ง"},

@@ -44,19 +44,22 @@ def fix(
         fail(f"cannot write {out}: {exc.strerror or exc}{f' ({exc.filename})' if exc.filename else ''}", EXIT_FAIL)
     plan = result.plan
     c = console()
-    c.print(summary(plan))
+    c.print(summary(plan, settings=bool(result.settings)))
     for f in plan.files:
-        copy = result.names.get(f.ident, "(no copy: no row left)")
+        copy = result.names.get(f.ident, "(no copy: " + ("split from the training file instead)" if f.kept else
+                                                         "no row left)"))
         by = by_code(f)
         c.print(f"  {f.role}: {f.path} -> {copy}: {num(f.records)} rows -> {num(f.kept)}" + (f" ({by})" if by else ""))
     if plan.truncated and not plan.truncation_dropped:
-        c.print(f"  {num(len(plan.truncated))} rows keep answers longer than data.max_length ({plan.max_length}): "
-                "listed in fix-report.md; --truncation drop removes them")
+        raised = next((ch.value for ch in result.settings if ch.key == "data.max_length"), None)
+        longer = f"({plan.max_length}, which the fixed config raises to {raised})" if raised else f"({plan.max_length})"
+        c.print(f"  {num(len(plan.truncated))} rows keep answers longer than data.max_length {longer}: "
+                "listed in fix-report.md; --truncation drop removes them" + (" instead" if raised else ""))
     for n in plan.notes + result.notes:
         note(render(n))
     labels = [c for c in dict.fromkeys(f.code for f in result.before if f.severity in ("warning", "error"))
               if c in LABEL_CODES]
-    if labels and not plan.removed():
+    if labels and not plan.removed() and not result.settings:
         c.print(render(T("fix.config_only", codes=", ".join(labels))))
     if result.resolved:
         c.print(styled((f"The audit of the fixed config no longer finds {', '.join(result.resolved)}.", "green")))

@@ -116,8 +116,12 @@ def _show_diagnosis(plan: Any, config: str | None, c: Any) -> None:
 def _show_fix_first(plan: Any, run_dir: Path, c: Any) -> None:
     from tuneguard.nextrun import fix_command, next_command
 
+    # Leaked validation rows alone leave training as it was: what they spoil is the eval loss
+    # that would judge a new setting, not the training the model memorises.
+    why = ("cannot be judged while the validation rows repeat training rows (the eval loss measures memory)"
+           if plan.blocked == ["TRAIN_VAL_LEAKAGE"] else "would not help while the model memorises repeated or leaked rows")
     c.print(styled(("Fix the data first", "bold yellow"), f" ({', '.join(plan.blocked)}): changing hyperparameters "
-                   "would not help while the model memorises repeated or leaked rows. Run:"))
+                   f"{why}. Run:"))
     c.print(f"  {fix_command(run_dir)}")
     c.print("then:")
     c.print(f"  {next_command(run_dir)}")

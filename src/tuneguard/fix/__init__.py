@@ -25,6 +25,7 @@ from tuneguard.findings import Finding
 from tuneguard.fmt import num
 from tuneguard.fix import account
 from tuneguard.fix.plan import FixPlan, plan_fix
+from tuneguard.fix.settings import label_settings, settings_note
 from tuneguard.fix.write import REPORT_NAME, OutputRefused, check_out, staged, write_file
 from tuneguard.nextrun import DATA_FIXED_EVENT, next_command
 
@@ -46,6 +47,7 @@ class FixResult:
     notes: list[Spec]  # decisions about the config (a split left empty, redacted secrets), as catalog specs
     run_dir: Path | None  # the run whose config was fixed, when it was one
     next_commands: list[tuple[Spec, str]]  # (what it does, as a catalog spec; the command)
+    settings: list[Any] = dataclasses.field(default_factory=list)  # data.* changes for label faults (fix.settings)
 
     @property
     def resolved(self) -> list[str]:
@@ -63,15 +65,30 @@ def run_dir_of(source: str) -> Path | None:
     return p.parent if p.name == CONFIG_NAME and (p.parent / "run.db").is_file() else None
 
 
-def _names(plan: FixPlan) -> dict[str, str]:
-    """The copy of each file that is written (every file with a row left; a lone training file
-    always): its own name; on a clash (or a name fix itself writes) the role goes in front,
+def split_instead(cfg: Config, plan: FixPlan) -> int | None:
+    """The validation rows a split from the cleaned training data would hold, when the fixed
+    config should draw validation from it instead of keeping the validation files' remnant
+    (None otherwise): the files lost rows that repeated training, and what is left is fewer than
+    that split (data.test_size of the training rows). A validation file that was mostly copies
+    of training was no held-out set; its few remaining rows would make every eval loss of the
+    next run noise (40 rows, 35 leaked: 5 left against a split of 40)."""
+    val = plan.of_role("validation")
+    if not val or not sum(f.removed("TRAIN_VAL_LEAKAGE") for f in val):
+        return None
+    split = max(1, round(cfg.data.test_size * sum(f.kept for f in plan.of_role("train"))))
+    return split if sum(f.kept for f in val) < split else None
+
+
+def _names(plan: FixPlan, resplit: bool = False) -> dict[str, str]:
+    """The copy of each file that is written (every file with a row left, a lone training file
+    always, but not a validation file the fixed config replaces by a split, `resplit`): its own
+    name; on a clash (or a name fix itself writes) the role goes in front,
     validation-data.jsonl, then a number too, train-2-data.jsonl (shards of one name in
     several folders)."""
     names: dict[str, str] = {}
     taken = {CONFIG_NAME, REPORT_NAME}
     for f in plan.files:
-        if f.kept == 0 and (f.role != "train" or plan.several("train")):
+        if (f.kept == 0 and (f.role != "train" or plan.several("train"))) or (resplit and f.role == "validation"):
             continue
         name, k = f.name, 1
         while name in taken:
@@ -82,13 +99,20 @@ def _names(plan: FixPlan) -> dict[str, str]:
     return names
 
 
-def _config_text(cfg: Config, source: str, plan: FixPlan, names: dict[str, str]) -> tuple[str, list[Spec]]:
+def _config_text(cfg: Config, source: str, plan: FixPlan, names: dict[str, str],
+                 settings: list[Any]) -> tuple[str, list[Spec]]:
     """The fixed config (resolved, secrets redacted) with a `# change KEY: REASON` line per
-    data file, which `tuneguard config diff` shows as the reason; and notes on decisions."""
+    data file and per data setting that fixes a label fault (`settings`), which `tuneguard
+    config diff` shows as the reason; and notes on decisions."""
     d = redacted_dict(cfg)
     notes: list[Spec] = []
     head = [f"# Written by `tuneguard fix` from {source}: the same config, with its data files replaced",
             "# by the cleaned copies in this folder (fix-report.md lists every removed row and why)."]
+    for c in settings:
+        d["data"][c.key.split(".", 1)[1]] = c.value
+        head.append(f"# change {c.key}: {c.reason} ({', '.join(c.codes)})")
+    if settings:
+        notes.append(settings_note(settings))
     for role, src in plan.sources.items():
         files = plan.of_role(role)
         key, was = files[0].key, source_name(src) if plan.several(role) else files[0].path
@@ -96,7 +120,11 @@ def _config_text(cfg: Config, source: str, plan: FixPlan, names: dict[str, str])
         copies = [names[f.ident] for f in files if f.ident in names]
         if not copies:
             d["data"][field] = None
-            why = T("fix.empty.validation" if role == "validation" else "fix.empty.test")
+            kept = sum(f.kept for f in files)
+            split = split_instead(cfg, plan) if role == "validation" and kept else None
+            why = (T("fix.resplit.validation", leaked=sum(f.removed("TRAIN_VAL_LEAKAGE") for f in files),
+                     records=sum(f.records for f in files), kept=kept, split=split, size=cfg.data.test_size)
+                   if split is not None else T("fix.empty.validation" if role == "validation" else "fix.empty.test"))
             notes.append(T("fix.note.empty", key=key, why=why))
             head.append(f"# change {key}: {render(why)}; was {was}")
             continue
@@ -148,8 +176,9 @@ def run_fix(cfg: Config, source: str, out: Path, truncation: str = "keep", token
     if sum(f.kept for f in plan.of_role("train")) == 0:
         raise DataError(f"every row of {source_name(plan.sources['train'])} would be removed "
                         f"({account.summary(plan)}): there is nothing left to train on; see `tuneguard audit` for the rows")
-    names = _names(plan)
-    text, notes = _config_text(cfg, source, plan, names)
+    names = _names(plan, split_instead(cfg, plan) is not None)
+    settings = label_settings(cfg, before, plan)
+    text, notes = _config_text(cfg, source, plan, names, settings)
     run_dir = run_dir_of(source)
     final_config = out / CONFIG_NAME
     commands = next_commands(final_config.absolute(), run_dir.absolute() if run_dir else None, bool(plan.removed()))
@@ -163,15 +192,17 @@ def run_fix(cfg: Config, source: str, out: Path, truncation: str = "keep", token
         except DataError as exc:
             # 3,000 copies of one row leave one row, too few to split off validation rows: said
             # bare, "no validation rows" blames the file the user gave, not what the fix left of it.
-            raise DataError(f"the fix would leave {num(train.kept)} row(s) of {train.path}, too few to train on "
+            kept = sum(f.kept for f in plan.of_role("train"))
+            raise DataError(f"the fix would leave {num(kept)} row(s) of {source_name(plan.sources['train'])}, too few "
+                            "to train on "
                             f"({exc}). {account.summary(plan)}") from None
         language = cfg.report.language or cfg.notify.language
-        report = account.render(plan, source, before, after, names, notes, language)
+        report = account.render(plan, source, before, after, names, notes, language, settings)
         report += f"\n{say('fix.h.next', language)}\n\n" + account.next_block(commands, language) + "\n"
         (tmp / REPORT_NAME).write_text(report, "utf-8")
     # Debug: the CLI prints the same sentence first; at info the user read it twice.
     log.debug("fix: %s", account.summary(plan))
-    result = FixResult(plan, before, after, out, final_config, names, notes, run_dir, commands)
+    result = FixResult(plan, before, after, out, final_config, names, notes, run_dir, commands, settings)
     # Identical copies are no fix: recorded, they would make `next` start from them and show
     # the data files as changed while the config changes the run needs are all that differ.
     if run_dir is not None and plan.removed():

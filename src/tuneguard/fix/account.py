@@ -51,10 +51,11 @@ def resolved(before: list[Finding], after: list[Finding]) -> list[str]:
     return [c for c in dict.fromkeys(f.code for f in before) if c in gone]
 
 
-def summary(plan: FixPlan, language: str = "en") -> str:
-    """One sentence: what was removed, by code, or that nothing needed fixing."""
+def summary(plan: FixPlan, language: str = "en", settings: bool = False) -> str:
+    """One sentence: what was removed, by code, or that nothing needed fixing (no row needed
+    removing, when the fixed config changes data `settings` for label faults)."""
     if not plan.removed():
-        return say("fix.nothing", language)
+        return say("fix.no_rows" if settings else "fix.nothing", language)
     total = sum(f.records for f in plan.files)
     codes = ", ".join(f"{c} {num(n)}" for c, n in sorted(plan.by_code().items(), key=lambda kv: -kv[1]))
     return say("fix.removed", language, removed=num(plan.removed()), total=rows(total, language), codes=codes)
@@ -106,13 +107,13 @@ def _groups(title: str, groups: list[Group], what: str, language: str) -> list[s
 
 
 def render(plan: FixPlan, source: str, before: list[Finding], after: list[Finding] | None,
-           names: dict[str, str], config_notes: list[Spec], language: str = "en") -> str:
+           names: dict[str, str], config_notes: list[Spec], language: str = "en", settings: list[Any] | None = None) -> str:
     """fix-report.md in `language`. `names`: each data file's ident (role:path) -> the name of its copy in the
     folder; `config_notes`: the decisions about the fixed config (catalog specs)."""
     def t(key: str, **params: Any) -> str:
         return say(f"fix.{key}", language, **params)
 
-    out = [t("title", source=cell(source)), "", REPORT_MARK, "", summary(plan, language), "",
+    out = [t("title", source=cell(source)), "", REPORT_MARK, "", summary(plan, language, bool(settings)), "",
            t("untouched", source=cell(source)), "", t("files_cols"), "|---|---|---|---|---|---|"]
     for f in plan.files:
         copy = names.get(f.ident, t("not_written"))

@@ -97,9 +97,31 @@ def _share(evidence: dict) -> float | None:
     return None
 
 
+def _leak_share(f: Finding) -> float | None:
+    """The leaked share of the worst split, as the audit's message states it ("22 of 24 validation
+    rows (91.7%)"): the evidence's `share` counts the validation and test rows together (69%)."""
+    splits = (f.evidence or {}).get("splits") or {}
+    shares = [s.get("share") for s in splits.values() if isinstance(s, dict)]
+    shares = [v for v in shares if isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1]
+    return max(shares) if shares else _share(f.evidence or {})
+
+
+def explains_training_loss(f: Finding) -> bool:
+    """Whether audit finding `f` can make the training rows predictable. Validation rows leaked
+    from a separate file cannot: they make the eval loss an unfair measure, while the training
+    rows stay what they were (the same rows without the leaked file train as a healthy run
+    does). Leaked rows of a split drawn from the training file are copies inside it, and a
+    finding stored before the audit said where the validation came from counts as such."""
+    if f.code != "TRAIN_VAL_LEAKAGE":
+        return f.code in RELATED_AUDIT_CODES
+    ev = f.evidence or {}
+    return bool(ev.get("validation_from_train", True)) and "validation" in (ev.get("splits") or {"validation": 1})
+
+
 def audit_causes(audit_findings: Iterable[Finding]) -> list[Finding]:
-    """The audit findings that explain a collapse by themselves: related codes at severity error."""
-    return [f for f in audit_findings if f.code in RELATED_AUDIT_CODES and f.severity == "error"]
+    """The audit findings that explain a collapse by themselves: related codes at severity error
+    that bear on the training rows (`explains_training_loss`)."""
+    return [f for f in audit_findings if f.severity == "error" and explains_training_loss(f)]
 
 
 def audit_links(audit_findings: Iterable[Finding]) -> tuple[list[str], list[Spec]]:
@@ -111,7 +133,7 @@ def audit_links(audit_findings: Iterable[Finding]) -> tuple[list[str], list[Spec
         if f.code not in RELATED_AUDIT_CODES or f.code in codes:
             continue
         codes.append(f.code)
-        share = _share(f.evidence or {})
+        share = _leak_share(f) if f.code == "TRAIN_VAL_LEAKAGE" else _share(f.evidence or {})
         what = T(f"LOSS_COLLAPSE.related.{f.code}")
         phrases.append(T("LOSS_COLLAPSE.link", what=what, code=f.code) if share is None
                        else T("LOSS_COLLAPSE.link_share", share=share, what=what, code=f.code))
@@ -240,6 +262,13 @@ class LossCollapseDetector:
         return None
 
     # -- the findings ------------------------------------------------------------------------
+    def _eval_only(self) -> list[str]:
+        """Codes of the audit errors that concern only the evaluation rows (leaks from a
+        separate validation or test file): not a cause of a training-loss collapse, but a
+        reason to distrust the eval loss that judges it."""
+        return list(dict.fromkeys(f.code for f in self.audit_findings if f.severity == "error"
+                                  and f.code in RELATED_AUDIT_CODES and not explains_training_loss(f)))
+
     def _base_evidence(self, step: int, seen: Seen | None, epoch: float | None, loss: float) -> dict:
         ev = {
             "initial_loss": self.initial, "initial_step": self.initial_step, "loss": loss,
@@ -283,7 +312,10 @@ class LossCollapseDetector:
 
     def _watching(self, step: int, seen: Seen | None, epoch: float | None, loss: float, rule: Spec) -> Finding:
         codes, links = audit_links(self.audit_findings)
-        audit = T("LOSS_COLLAPSE.audit.not_errors", codes=", ".join(codes)) if codes else T("LOSS_COLLAPSE.audit.none")
+        eval_only, others = self._eval_only(), [c for c in codes if c not in self._eval_only()]
+        parts = ([T("LOSS_COLLAPSE.audit.eval_only", codes=", ".join(eval_only))] if eval_only else []) + \
+            ([T("LOSS_COLLAPSE.audit.not_errors", codes=", ".join(others))] if others else [])
+        audit = J("join.and", parts) if parts else T("LOSS_COLLAPSE.audit.none")
         message = T("LOSS_COLLAPSE.watching", change=self._change(step, loss), rule=rule,
                     when=self._when(step, seen, epoch), exposures=self.max_exposures, audit=audit, then=self.then)
         recommendation = (T("LOSS_COLLAPSE.watching.rec_links", links=J("join.semi", links)) if links
@@ -310,7 +342,9 @@ class LossCollapseDetector:
 
     def _easy(self, step: int, eval_loss: float, low: float, pending: dict) -> Finding:
         codes, _ = audit_links(self.audit_findings)
-        audit = T("LOSS_COLLAPSE.with_codes", codes=", ".join(codes)) if codes else T("LOSS_COLLAPSE.with_clean")
+        eval_only = self._eval_only()
+        audit = (T("LOSS_COLLAPSE.with_leak", codes=", ".join(eval_only)) if eval_only
+                 else T("LOSS_COLLAPSE.with_codes", codes=", ".join(codes)) if codes else T("LOSS_COLLAPSE.with_clean"))
         message = T("LOSS_COLLAPSE.easy", loss=pending["loss"], loss_step=pending["step"], rule=pending["rule"],
                     eval_loss=eval_loss, step=step, low=low, limit=self.eval_ratio, audit=audit)
         recommendation = T("LOSS_COLLAPSE.easy.rec")

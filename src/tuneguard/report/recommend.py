@@ -305,9 +305,12 @@ def A(key: str, /, **params: Any) -> Spec:
 def _data_fault(ctx: Context) -> Out:
     codes = ctx.diagnosis.codes
     audit = sorted({f.code for f in ctx.findings if f.source == "audit" and f.severity in ("error", "warning")})
-    labels = ".labels" if ctx.diagnosis.labels_only() else ""
+    labels = ".labels" if ctx.diagnosis.labels_only() else ".leak" if ctx.diagnosis.eval_only() else ""
     if "LOSS_COLLAPSE" not in codes:
-        return [], [Action(A(f"data_fault.forced{labels}", codes=", ".join(codes)), codes)]
+        # Past audit errors (a forced run), or label faults the audit warned of (Diagnosis.labels_first).
+        forced = any(f.code in codes and f.severity == "error" for f in ctx.findings if f.source == "audit")
+        key = f"data_fault.forced{labels}" if forced or not labels else "data_fault.warned.labels"
+        return [], [Action(A(key, codes=", ".join(codes)), codes)]
     text = A(f"data_fault.audit{labels}", codes=", ".join(audit)) if audit else A("data_fault.collapse")
     return [], [Action(text, ["LOSS_COLLAPSE"])]
 
@@ -325,10 +328,30 @@ def _lr_tried(ctx: Context) -> tuple[int, float] | None:
     return None
 
 
+# The top of the learning rates LoRA recipes use (QLoRA 2e-4, alpaca-lora 3e-4, the smollm2-135m
+# preset 5e-4): what a run whose loss diverged is proposed at most.
+LORA_LR_HIGH = 1e-3
+
+
+def _diverged_lr(ctx: Context, lr: float, codes: list[str], tried: tuple[int, float] | None) -> Change:
+    """A run whose loss ended above its untrained value (a learning rate 10-100x too high): halving
+    is not enough, and a rate the run moved to without the loss coming back did not help, so a
+    tenth, at most the top of the usual LoRA range."""
+    new = _nice_lr(min(lr / 10, LORA_LR_HIGH))
+    f = ctx.facts
+    moved = A("unstable.diverged_tried", lr=format_value(_nice_lr(lr * tried[1])), step=tried[0]) if tried else ""
+    return Change("train.learning_rate", new,
+                  A("unstable.diverged", first=f["first_train_loss"], last=f["last_train_loss"], moved=moved,
+                    lr=format_value(lr)), codes)
+
+
 def _unstable_lr(ctx: Context, lr: float, codes: list[str]) -> Change:
     """Half the learning rate, or, when the run already lowered it (`_lr_tried`), never back to what
-    it tried: half of that if the loss was unstable again after it, else that rate, which held."""
+    it tried: half of that if the loss was unstable again after it, else that rate, which held;
+    a tenth when the loss diverged (`_diverged_lr`)."""
     tried = _lr_tried(ctx)
+    if ctx.facts.get("diverged"):
+        return _diverged_lr(ctx, lr, codes, tried)
     if tried is None:
         return Change("train.learning_rate", _nice_lr(lr / 2), A("unstable.lr"), codes)
     step, factor = tried
