@@ -165,7 +165,9 @@ def write_inputs(work: Path, steps: int, port: int, queue_size: int, stall_s: fl
         "eval": {"steps": every},
         # The soak exercises the plumbing: no guard may end it early.
         "guard": {"actions": {"NON_FINITE": "warn", "LOSS_COLLAPSE": "warn"}},
-        "notify": {"urls": [f"json://127.0.0.1:{port}/soak"], "progress_interval_s": 0.5, "timeout_s": stall_s + 3,
+        "notify": {"urls": [f"json://127.0.0.1:{port}/soak"], "progress_interval_s": 0.5,
+                   # A steady stream through the outage (no doubling wait, every evaluation): the backlog must fill.
+                   "periodic_max_s": 0.5, "every_evaluation": True, "timeout_s": stall_s + 3,
                    "retries": 1, "queue_size": queue_size, "flush_timeout_s": 5},
     }
     path = work / "soak.yaml"
