@@ -100,10 +100,11 @@ def _names(plan: FixPlan, resplit: bool = False) -> dict[str, str]:
 
 
 def _config_text(cfg: Config, source: str, plan: FixPlan, names: dict[str, str],
-                 settings: list[Any]) -> tuple[str, list[Spec]]:
+                 settings: list[Any], resplit: int | None = None) -> tuple[str, list[Spec]]:
     """The fixed config (resolved, secrets redacted) with a `# change KEY: REASON` line per
     data file and per data setting that fixes a label fault (`settings`), which `tuneguard
-    config diff` shows as the reason; and notes on decisions."""
+    config diff` shows as the reason; and notes on decisions. `resplit`: the rows of the split
+    that replaces the validation files (split_instead), when it does."""
     d = redacted_dict(cfg)
     notes: list[Spec] = []
     head = [f"# Written by `tuneguard fix` from {source}: the same config, with its data files replaced",
@@ -121,7 +122,7 @@ def _config_text(cfg: Config, source: str, plan: FixPlan, names: dict[str, str],
         if not copies:
             d["data"][field] = None
             kept = sum(f.kept for f in files)
-            split = split_instead(cfg, plan) if role == "validation" and kept else None
+            split = resplit if role == "validation" and kept else None
             why = (T("fix.resplit.validation", leaked=sum(f.removed("TRAIN_VAL_LEAKAGE") for f in files),
                      records=sum(f.records for f in files), kept=kept, split=split, size=cfg.data.test_size)
                    if split is not None else T("fix.empty.validation" if role == "validation" else "fix.empty.test"))
@@ -176,9 +177,10 @@ def run_fix(cfg: Config, source: str, out: Path, truncation: str = "keep", token
     if sum(f.kept for f in plan.of_role("train")) == 0:
         raise DataError(f"every row of {source_name(plan.sources['train'])} would be removed "
                         f"({account.summary(plan)}): there is nothing left to train on; see `tuneguard audit` for the rows")
-    names = _names(plan, split_instead(cfg, plan) is not None)
+    resplit = split_instead(cfg, plan)
+    names = _names(plan, resplit is not None)
     settings = label_settings(cfg, before, plan)
-    text, notes = _config_text(cfg, source, plan, names, settings)
+    text, notes = _config_text(cfg, source, plan, names, settings, resplit)
     run_dir = run_dir_of(source)
     final_config = out / CONFIG_NAME
     commands = next_commands(final_config.absolute(), run_dir.absolute() if run_dir else None, bool(plan.removed()))
