@@ -149,3 +149,22 @@ def test_a_healthy_tiny_model_run_is_quiet_from_its_first_step(tmp_path, tokeniz
     assert len(losses) == 12 and losses[-1] < losses[0]
     assert [f.code for f in ctx.store.findings() if f.code in ("LOSS_SPIKE", "GRAD_NORM_HIGH")] == []
     ctx.store.close()
+
+
+def test_next_proposes_the_rate_the_spike_named(tmp_path):
+    """`tuneguard next` (recommend_for_run, which plan_next applies) and the guard's advice name
+    one number for the diverged run: its loss ended above the first step's."""
+    from tests.report.runs import tiny_config
+    from tuneguard.config.diff import format_value
+    from tuneguard.report.recommend import recommend_for_run
+    from tuneguard.report.rundata import RunData
+
+    found = replay(tmp_path / "guard", DIVERGED)
+    cfg = tiny_config(**{"train.learning_rate": 0.1, "train.max_steps": 7})
+    run = RunData(tmp_path, {"max_steps": 7}, cfg, [{"step": s, "loss": x} for s, x, _ in DIVERGED], [], [],
+                  found, [], [])
+    [lr] = [c for c in recommend_for_run(run).changes if c.key == "train.learning_rate"]
+    assert lr.value == 1e-3
+    for f in found:
+        if f.code in ("LOSS_SPIKE", "GRAD_NORM_HIGH"):
+            assert f"--set train.learning_rate={format_value(lr.value)})" in f.recommendation
