@@ -59,6 +59,7 @@ from tuneguard.report.verdict import (
     compute_verdict,
     eval_loss_at,
     fmt,
+    qa_missing,
     summary_spec,
 )
 
@@ -252,7 +253,10 @@ def _recommendations_html(run: RunData, recs: Recommendations, w: Words) -> str:
 
 def _qa_html(run: RunData, w: Words) -> str:
     if not run.qa:
-        return f'<p class="muted">{esc(w("qa.none"))}</p>'
+        why = render(qa_missing(run), w.language)
+        # Set probes that were never answered say why (the run ended before its first evaluation).
+        text = w("qa.none") if why == say("verdict.qa.none", w.language) else why[:1].upper() + why[1:] + say("end.period", w.language)
+        return f'<p class="muted">{esc(text)}</p>'
     best = run.qa_best_step()
     blocks = []
     for prompt in prompts_in_order(run.qa):
