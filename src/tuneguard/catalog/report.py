@@ -288,6 +288,13 @@ _REPORT: dict[str, dict[str, str]] = {
     "cmp.solid_dashed": {"en": "solid: train, dashed: eval", "th": "เส้นทึบ: loss การฝึก เส้นประ: eval loss"},
     "cmp.train": {"en": "{label} train", "th": "{label} loss การฝึก"},
     "cmp.eval": {"en": "{label} eval", "th": "{label} eval loss"},
+    "cmp.setting": {"en": "{key} is {a} in {la} and {b} in {lb}", "th": "{key} เป็น {a} ใน {la} และ {b} ใน {lb}"},
+    "cmp.incomparable.tokens": {
+        "en": "The losses are not comparable: the runs measured them on different tokens ({settings}). A lower loss here does not mean a better run; compare the verdicts and the QA answers instead.",
+        "th": "ค่า loss ของทั้งสองการรันเทียบกันไม่ได้ เพราะวัดบน token คนละชุด ({settings}) loss ที่ต่ำกว่าในหน้านี้จึงไม่ได้แปลว่าการรันนั้นดีกว่า ให้เทียบผลสรุปตามเกณฑ์และคำตอบ QA แทน"},
+    "cmp.incomparable.rows": {
+        "en": "The eval and test losses are not comparable: the runs were evaluated on different rows ({settings}). A lower eval loss here does not mean a better run.",
+        "th": "eval loss และ loss ชุด test ของทั้งสองการรันเทียบกันไม่ได้ เพราะประเมินบนแถวข้อมูลคนละชุด ({settings}) eval loss ที่ต่ำกว่าในหน้านี้จึงไม่ได้แปลว่าการรันนั้นดีกว่า"},
     "cmp.same_config": {"en": "The two runs used the same config.", "th": "ทั้งสองการรันใช้ config เดียวกัน"},
     "cmp.no_qa": {"en": "Neither run recorded QA samples.", "th": "ไม่มีการรันใดบันทึกตัวอย่าง QA ไว้"},
     "cmp.not_probed": {"en": "not probed", "th": "ไม่ได้ถาม prompt นี้"},
