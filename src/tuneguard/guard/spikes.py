@@ -103,6 +103,13 @@ class LossSpikeDetector:
 
     The window is counted in examples, not steps or logs: the same stretch of training
     whatever the batch x accumulation x processes split or the logging cadence.
+
+    Before 5 steps make a baseline, a step is judged against the highest loss of every step
+    before it, with `early_factor` (`_early`): a learning rate far too high blows the loss up in
+    the first steps, before any window exists.
+
+    The recommendation names the learning rate to set where the run's (`learning_rate`) is known
+    (`lr_advice`).
     """
 
     code = "LOSS_SPIKE"
