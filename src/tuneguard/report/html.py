@@ -60,6 +60,7 @@ from tuneguard.report.verdict import (
     eval_loss_at,
     fmt,
     qa_missing,
+    setting,
     summary_spec,
 )
 
@@ -253,9 +254,10 @@ def _recommendations_html(run: RunData, recs: Recommendations, w: Words) -> str:
 
 def _qa_html(run: RunData, w: Words) -> str:
     if not run.qa:
+        # Probes that are set but were never answered say why (the run ended before its first evaluation).
         why = render(qa_missing(run), w.language)
-        # Set probes that were never answered say why (the run ended before its first evaluation).
-        text = w("qa.none") if why == say("verdict.qa.none", w.language) else why[:1].upper() + why[1:] + say("end.period", w.language)
+        text = why[:1].upper() + why[1:] + say("end.period", w.language) if setting(run, "eval", "qa_probes") \
+            else w("qa.none")
         return f'<p class="muted">{esc(text)}</p>'
     best = run.qa_best_step()
     blocks = []

@@ -336,7 +336,8 @@ def before_first_eval(run: RunData) -> Spec | None:
     return V("before_eval", ended=ended_spec(run))
 
 
-def _setting(run: RunData, section: str, key: str) -> Any:
+def setting(run: RunData, section: str, key: str) -> Any:
+    """A setting of the run's config (None when absent)."""
     sec = run.config.get(section)
     return sec.get(key) if isinstance(sec, dict) else None
 
@@ -344,7 +345,7 @@ def _setting(run: RunData, section: str, key: str) -> Any:
 def qa_missing(run: RunData) -> Spec:
     """Why a run has no QA samples: eval.qa_probes not set, the run ended before its first
     evaluation (where the probes are answered), or neither known."""
-    if not _setting(run, "eval", "qa_probes"):
+    if not setting(run, "eval", "qa_probes"):
         return V("qa.none")
     before = before_first_eval(run)
     return V("qa.before_eval", before=before) if before is not None else V("qa.none_set")
@@ -512,7 +513,7 @@ def _coherent(run: RunData, th: Thresholds) -> Criterion:
 def _test_missing(run: RunData) -> Spec:
     """Why a run has no test loss: data.test_file not set, or the run ended without the test
     evaluation (a halted or failed run is not scored on it: its weights are what was stopped)."""
-    if not _setting(run, "data", "test_file"):
+    if not setting(run, "data", "test_file"):
         return V("test.none")
     if run.state in ("halted", "failed"):
         before = before_first_eval(run)
