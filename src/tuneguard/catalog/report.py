@@ -415,7 +415,7 @@ _VERDICT: dict[str, dict[str, str]] = {
         "th": "ไม่ได้ประเมินชุด test (ไม่ได้ตั้ง data.test_file)"},
     "test.ended": {
         "en": "the test split was not evaluated: data.test_file is set, but {ended}, and a halted or failed run is not scored on it (its weights are what was stopped)",
-        "th": "ไม่ได้ประเมินชุด test: ตั้ง data.test_file ไว้แล้ว แต่{ended} และการรันที่ถูกหยุดหรือล้มเหลวจะไม่ถูกวัดผลบนชุด test (น้ำหนักคือสิ่งที่ถูกหยุดไว้)"},
+        "th": "ไม่ได้ประเมินชุด test: ตั้ง data.test_file ไว้แล้ว แต่{ended} และการรันที่ถูกหยุดหรือล้มเหลวจะไม่ถูกวัดผลบนชุด test (น้ำหนักของโมเดลคือสภาพ ณ ตอนที่ถูกหยุด)"},
     "test.none_set": {
         "en": "no test loss was recorded (data.test_file is set: it is evaluated once at the end)",
         "th": "ไม่มีค่า loss ชุด test ที่บันทึกไว้ (ตั้ง data.test_file ไว้แล้ว ชุด test จะถูกประเมินครั้งเดียวตอนจบ)"},
