@@ -62,6 +62,31 @@ DEFAULT_MIN_ACCURACY = 0.5  # report.min_answer_accuracy's default
 TEXTS = DIAGNOSIS
 
 
+# --- the learning rate an unstable run goes on with -----------------------------------------
+# One rule for the report, `tuneguard next` (tuneguard.report.recommend) and the advice of the
+# guards that see the loss blow up (LOSS_SPIKE, GRAD_NORM_HIGH), so all of them name one number.
+
+# The top of the learning rates LoRA recipes use (QLoRA 2e-4, alpaca-lora 3e-4, the smollm2-135m
+# preset 5e-4): what a run whose loss diverged is proposed at most.
+LORA_LR_HIGH = 1e-3
+
+
+def nice_lr(v: float) -> float:
+    """Two significant digits: 1.0e-4 / 2 -> 5.0e-5, not 4.99999e-5."""
+    return float(f"{v:.2g}")
+
+
+def diverged_lr(lr: float) -> float:
+    """The rate after a loss that went above its untrained value (a rate 10-100x too high):
+    halving is not enough, so a tenth, at most the top of the usual LoRA range."""
+    return nice_lr(min(lr / 10, LORA_LR_HIGH))
+
+
+def unstable_lr(lr: float) -> float:
+    """The rate after a loss that spiked but stayed below its untrained value: half."""
+    return nice_lr(lr / 2)
+
+
 def text(key: str, language: str = "en", **params: Any) -> str:
     """The text `key` in `language` (English where a language lacks it), filled in."""
     entry = TEXTS[key]

@@ -45,11 +45,13 @@ def trainer_bits(step: int = 0, **args: Any) -> tuple[Any, TrainerState, Trainer
 
 
 def replay_run(tmp_path, steps: list[tuple[int, float, int]], evals: dict[int, float], rows: int, batch: int,
-               grad_norm: float = 1.0, **overrides: Any) -> list[Finding]:
+               grad_norm: float | None = 1.0, grad_norms: dict[int, float] | None = None,
+               **overrides: Any) -> list[Finding]:
     """A recorded run through the GuardCallback as the Trainer feeds it: over `rows` training rows,
     `batch` rows a step on one process, a log every step with its record (`steps`: step, loss,
     supervised tokens), an evaluation where `evals` has one. No finding may stop it (the steps are
-    the run's as recorded). Returns every finding stored; `overrides` go into the config (make_ctx)."""
+    the run's as recorded). Returns every finding stored; `overrides` go into the config (make_ctx).
+    Each step's gradient norm is `grad_norms[step]`, else `grad_norm`."""
     from tuneguard.guard import GuardCallback
     from tuneguard.guard.records import StepRecord
 
@@ -65,9 +67,10 @@ def replay_run(tmp_path, steps: list[tuple[int, float, int]], evals: dict[int, f
                                         world_size=1)
     cb.on_train_begin(args, state, control, train_dataloader=Loader())
     for step, loss, tokens in steps:
-        ctx.step_records = [StepRecord(step, loss, grad_norm, tokens)]
+        norm = (grad_norms or {}).get(step, grad_norm)
+        ctx.step_records = [StepRecord(step, loss, norm, tokens)]
         args, state, control = trainer_bits(step)
-        cb.on_log(args, state, control, logs={"loss": loss, "grad_norm": grad_norm})
+        cb.on_log(args, state, control, logs={"loss": loss, "grad_norm": norm})
         if step in evals:
             ctx.step_records = []
             cb.on_evaluate(args, state, control, metrics={"eval_loss": evals[step]})

@@ -280,3 +280,52 @@ def test_loss_trend_compares_the_mean_of_each_end_not_one_noisy_step(tmp_path: P
     short_loss = verdict_of(short).get(LOSS_GRADUAL)
     assert (short_loss.status, short_loss.evidence) == (
         "fail", "loss 0.86 at step 1 -> 1.02 at step 3: the loss did not decrease")
+
+
+def _halted_before_eval(run_dir: Path, **config: object) -> Path:
+    """SmolLM2 at a learning rate 50x too high, halted at step 3 by LOSS_SPIKE (policy halt),
+    before its first evaluation at step 10; `config`: settings of the run (tiny_config)."""
+    from tuneguard.catalog import T
+
+    cfg = tiny_config(**{"train.logging_steps": 1, "eval.steps": 10, **config})
+    spike = Finding.said("LOSS_SPIKE", "warning", T("LOSS_SPIKE.early", loss=8.457, step=3, ratio=4.76, top=1.776,
+                                                     n=2, limit=4.0, initial=1.776, end=T("end.period")),
+                         T("LOSS_SPIKE.found.rec"), {"loss": 8.457}, step=3, source="guard")
+    with RunStore(run_dir, create=True) as s:
+        s.init_run(config=cfg, max_steps=60, run_id="halted01")
+        s.set_state("running")
+        for step, loss in enumerate([1.776, 1.295, 8.457], start=1):
+            s.log_metrics(step, "train", {"loss": loss, "learning_rate": 0.1})
+        s.add_finding(spike)
+        s.add_event("halted", {"code": "LOSS_SPIKE"}, step=3)
+        s.set_state("halted", exit_reason=f"LOSS_SPIKE: {spike.message}")
+    return run_dir
+
+
+def test_a_run_halted_before_its_first_evaluation_says_so_instead_of_blaming_settings(tmp_path: Path) -> None:
+    probes = [{"prompt": "2+2=", "expected": "4"}]
+    v = verdict_of(_halted_before_eval(tmp_path / "set", **{"data.test_file": "/data/test.jsonl",
+                                                             "eval.qa_probes": probes}))
+    ended = ("the run halted at step 3, on LOSS_SPIKE at step 3: Training loss jumped to 8.457 at step 3, 4.8x the "
+             "highest loss 1.776 of the 2 step(s) before it")
+    val, qa, test = v.get(VAL_TRACKED), v.get(COHERENT), v.get(TEST_WITHIN)
+    assert val.evidence.startswith("no evaluation was recorded: " + ended)
+    assert val.evidence.endswith(", before its first evaluation")
+    assert qa.evidence.startswith("no QA samples: eval.qa_probes is set, but the probes are answered at evaluations "
+                                  "and " + ended)
+    assert test.evidence.startswith("the test split was not evaluated: data.test_file is set, but " + ended)
+    for c in (val, qa, test):
+        assert c.status == "unknown" and "not set" not in c.evidence and "(set " not in c.evidence
+    assert v.get(COHERENT).evidence_in("th").startswith("ไม่มีตัวอย่าง QA: ตั้ง eval.qa_probes ไว้แล้ว")
+    # The report's QA section says the same.
+    from tuneguard.report.html import write_report
+
+    page = write_report(tmp_path / "set").read_text("utf-8")
+    assert "No QA samples: eval.qa_probes is set, but the probes are answered at evaluations" in page
+
+
+def test_a_run_halted_before_its_first_evaluation_without_the_settings_names_them(tmp_path: Path) -> None:
+    v = verdict_of(_halted_before_eval(tmp_path / "unset", **{"eval.qa_probes": []}))
+    assert v.get(COHERENT).evidence == "no QA samples were recorded (set eval.qa_probes)"
+    assert v.get(TEST_WITHIN).evidence == "no test split was evaluated (data.test_file not set)"
+    assert v.get(VAL_TRACKED).evidence.endswith(", before its first evaluation")

@@ -372,6 +372,9 @@ GUARD: dict[str, dict[str, str]] = {
     "LOSS_SPIKE.found": {
         "en": "Training loss jumped to {loss:.4g} at step {step}, {ratio:.1f}x the median {median:.4g} of the {n} steps before it (limit {limit:g}x) and {jump:.3g} above the highest of their usual range ({high:.4g}, the {quantile:.0%} quantile){spread}{end}",
         "th": "ค่า loss การฝึกพุ่งขึ้นเป็น {loss:.4g} ที่ step {step} คิดเป็น {ratio:.1f} เท่าของค่ามัธยฐาน {median:.4g} ของ {n} step ก่อนหน้า (เกณฑ์ {limit:g} เท่า) และสูงกว่าขอบบนของช่วงปกติ ({high:.4g}, ควอนไทล์ที่ {quantile:.0%}) อยู่ {jump:.3g}{spread}{end}"},
+    "LOSS_SPIKE.early": {
+        "en": "Training loss jumped to {loss:.4g} at step {step}, {ratio:.1f}x the highest loss {top:.4g} of the {n} step(s) before it (limit {limit:g}x; the first step's, before any training, was {initial:.4g}): in the first steps a loss this far above every step before it is a model made worse than untrained, usually a learning rate far too high, or a garbled batch{end}",
+        "th": "ค่า loss การฝึกพุ่งขึ้นเป็น {loss:.4g} ที่ step {step} คิดเป็น {ratio:.1f} เท่าของ loss สูงสุด {top:.4g} ใน {n} step ก่อนหน้า (เกณฑ์ {limit:g} เท่า; loss ที่ step แรกก่อนเริ่มฝึกคือ {initial:.4g}) ในช่วง step แรก ๆ loss ที่สูงกว่าทุก step ก่อนหน้ามากขนาดนี้แปลว่าโมเดลแย่ลงกว่าก่อนฝึก ซึ่งมักเกิดจาก learning rate ที่สูงเกินไปมาก หรือ batch ที่ข้อมูลเสีย{end}"},
     "LOSS_SPIKE.spread_median": {
         "en": ", {z:.1f} times their usual step-to-step spread above their median (limit {limit:g})",
         "th": " และสูงกว่าค่ามัธยฐานนั้นอยู่ {z:.1f} เท่าของความผันผวนปกติระหว่าง step (เกณฑ์ {limit:g} เท่า)"},
@@ -384,6 +387,15 @@ GUARD: dict[str, dict[str, str]] = {
     "LOSS_SPIKE.found.rec": {
         "en": "Lower train.learning_rate, keep a warmup (train.warmup_ratio 0.03-0.1) and gradient clipping (train.max_grad_norm 1.0); with fp16 switch to bf16; look for outlier rows (very long, garbled or mislabelled) in the batches around this step.",
         "th": "ลด train.learning_rate คง warmup (train.warmup_ratio 0.03-0.1) และ gradient clipping (train.max_grad_norm 1.0) ถ้าใช้ fp16 ให้เปลี่ยนเป็น bf16 และหาแถวผิดปกติ (ยาวมาก อ่านไม่ออก หรือ label ผิด) ใน batch รอบ ๆ step นี้"},
+    "LOSS_SPIKE.found.rec_lr": {
+        "en": "{lr} Keep a warmup (train.warmup_ratio 0.03-0.1) and gradient clipping (train.max_grad_norm 1.0); with fp16 switch to bf16; look for outlier rows (very long, garbled or mislabelled) in the batches around this step.",
+        "th": "{lr} คง warmup (train.warmup_ratio 0.03-0.1) และ gradient clipping (train.max_grad_norm 1.0) ถ้าใช้ fp16 ให้เปลี่ยนเป็น bf16 และหาแถวผิดปกติ (ยาวมาก อ่านไม่ออก หรือ label ผิด) ใน batch รอบ ๆ step นี้"},
+    "guard.lr.diverged": {
+        "en": "Set train.learning_rate to {new} (--set train.learning_rate={new}): the loss went above what the data cost before any training ({initial:.4g}), so {lr} is far too high: a tenth of it, at most 1e-3, the rate `tuneguard next` proposes for a run whose loss diverged.",
+        "th": "ตั้ง train.learning_rate เป็น {new} (--set train.learning_rate={new}) ค่า loss สูงกว่า loss ของข้อมูลนี้ก่อนเริ่มฝึก ({initial:.4g}) แปลว่า {lr} สูงเกินไปมาก จึงใช้หนึ่งในสิบของค่านี้ ไม่เกิน 1e-3 ซึ่งเป็นค่าที่ `tuneguard next` เสนอให้การรันที่ loss ลู่ออก"},
+    "guard.lr.half": {
+        "en": "Set train.learning_rate to {new} (--set train.learning_rate={new}): half of {lr}, the rate `tuneguard next` proposes for a run whose loss spiked.",
+        "th": "ตั้ง train.learning_rate เป็น {new} (--set train.learning_rate={new}) คือครึ่งหนึ่งของ {lr} ซึ่งเป็นค่าที่ `tuneguard next` เสนอให้การรันที่ loss พุ่ง"},
     "LOSS_SPIKE.recovered": {
         "en": "{found} It recovered on its own: at step {back} the loss was {loss:.4g}, back at the level of the steps before it ({level:.4g}) within {n} step(s). A single spike that recovers is a hard batch, not instability: nothing was done.",
         "th": "{found} ค่า loss กลับมาเองแล้ว: ที่ step {back} loss เป็น {loss:.4g} กลับสู่ระดับของ step ก่อนหน้า ({level:.4g}) ภายใน {n} step การพุ่งครั้งเดียวที่กลับมาเองคือ batch ที่ยาก ไม่ใช่การฝึกที่ไม่เสถียร จึงไม่ได้ทำอะไร"},
@@ -405,6 +417,9 @@ GUARD: dict[str, dict[str, str]] = {
     "GRAD_NORM_HIGH.found.rec": {
         "en": "Lower train.learning_rate or lengthen the warmup (train.warmup_ratio); keep clipping (train.max_grad_norm 1.0: the logged norm is measured before clipping); with fp16 switch to bf16; check the batch for outlier rows.",
         "th": "ลด train.learning_rate หรือทำ warmup ให้นานขึ้น (train.warmup_ratio) คง gradient clipping (train.max_grad_norm 1.0: ค่า norm ที่บันทึกไว้วัดก่อน clipping) ถ้าใช้ fp16 ให้เปลี่ยนเป็น bf16 และตรวจ batch หาแถวผิดปกติ"},
+    "GRAD_NORM_HIGH.found.rec_lr": {
+        "en": "{lr} Or lengthen the warmup (train.warmup_ratio); keep clipping (train.max_grad_norm 1.0: the logged norm is measured before clipping); with fp16 switch to bf16; check the batch for outlier rows.",
+        "th": "{lr} หรือทำ warmup ให้นานขึ้น (train.warmup_ratio) คง gradient clipping (train.max_grad_norm 1.0: ค่า norm ที่บันทึกไว้วัดก่อน clipping) ถ้าใช้ fp16 ให้เปลี่ยนเป็น bf16 และตรวจ batch หาแถวผิดปกติ"},
     "NON_FINITE.where.step": {"en": "step {step}", "th": "step {step}"},
     "NON_FINITE.where.window": {"en": "step {step} (logged over steps {first}-{step})", "th": "step {step} (บันทึกรวม step {first}-{step})"},
     "NON_FINITE.fp16": {

@@ -288,6 +288,13 @@ _REPORT: dict[str, dict[str, str]] = {
     "cmp.solid_dashed": {"en": "solid: train, dashed: eval", "th": "เส้นทึบ: loss การฝึก เส้นประ: eval loss"},
     "cmp.train": {"en": "{label} train", "th": "{label} loss การฝึก"},
     "cmp.eval": {"en": "{label} eval", "th": "{label} eval loss"},
+    "cmp.setting": {"en": "{key} is {a} in {la} and {b} in {lb}", "th": "{key} เป็น {a} ใน {la} และ {b} ใน {lb}"},
+    "cmp.incomparable.tokens": {
+        "en": "The losses are not comparable: the runs measured them on different tokens ({settings}). A lower loss here does not mean a better run; compare the verdicts and the QA answers instead.",
+        "th": "ค่า loss ของทั้งสองการรันเทียบกันไม่ได้ เพราะวัดบน token คนละชุด ({settings}) loss ที่ต่ำกว่าในหน้านี้จึงไม่ได้แปลว่าการรันนั้นดีกว่า ให้เทียบผลสรุปตามเกณฑ์และคำตอบ QA แทน"},
+    "cmp.incomparable.rows": {
+        "en": "The eval and test losses are not comparable: the runs were evaluated on different rows ({settings}). A lower eval loss here does not mean a better run.",
+        "th": "eval loss และ loss ชุด test ของทั้งสองการรันเทียบกันไม่ได้ เพราะประเมินบนแถวข้อมูลคนละชุด ({settings}) eval loss ที่ต่ำกว่าในหน้านี้จึงไม่ได้แปลว่าการรันนั้นดีกว่า"},
     "cmp.same_config": {"en": "The two runs used the same config.", "th": "ทั้งสองการรันใช้ config เดียวกัน"},
     "cmp.no_qa": {"en": "Neither run recorded QA samples.", "th": "ไม่มีการรันใดบันทึกตัวอย่าง QA ไว้"},
     "cmp.not_probed": {"en": "not probed", "th": "ไม่ได้ถาม prompt นี้"},
@@ -340,6 +347,11 @@ _VERDICT: dict[str, dict[str, str]] = {
         "th": "{trend} (ลดลง {drop}%); ลดลงมากที่สุดระหว่างการบันทึกสองครั้งติดกัน {steepest}%; ไม่พบ loss ดิ่ง loss พุ่ง หรือค่าที่ไม่เป็นตัวเลขจำกัด ในระดับคำเตือนหรือข้อผิดพลาด{easy}"},
     # 2. validation tracked training
     "val.none": {"en": "no evaluation was recorded", "th": "ไม่มีการประเมินที่บันทึกไว้"},
+    "val.before_eval": {"en": "no evaluation was recorded: {before}", "th": "ไม่มีการประเมินที่บันทึกไว้: {before}"},
+    # a run that ended (halted, stopped, failed) before what a criterion needs
+    "ended": {"en": "the run {state} at step {step}{why}", "th": "การรันจบที่ step {step} (สถานะ: {state}){why}"},
+    "ended.why": {"en": ", on {finding}", "th": " เพราะ {finding}"},
+    "before_eval": {"en": "{ended}, before its first evaluation", "th": "{ended} ก่อนการประเมินครั้งแรก"},
     "val.no_train": {
         "en": "eval loss {ev} at step {step}, but no training loss was logged",
         "th": "eval loss {ev} ที่ step {step} แต่ไม่มีค่า loss การฝึกที่บันทึกไว้"},
@@ -372,6 +384,12 @@ _VERDICT: dict[str, dict[str, str]] = {
     "qa.none": {
         "en": "no QA samples were recorded (set eval.qa_probes)",
         "th": "ไม่มีตัวอย่าง QA ที่บันทึกไว้ (ตั้ง eval.qa_probes)"},
+    "qa.before_eval": {
+        "en": "no QA samples: eval.qa_probes is set, but the probes are answered at evaluations and {before}",
+        "th": "ไม่มีตัวอย่าง QA: ตั้ง eval.qa_probes ไว้แล้ว แต่ probe จะถูกถามตอนประเมิน และ{before}"},
+    "qa.none_set": {
+        "en": "no QA samples were recorded (eval.qa_probes is set: they are answered at each evaluation)",
+        "th": "ไม่มีตัวอย่าง QA ที่บันทึกไว้ (ตั้ง eval.qa_probes ไว้แล้ว probe จะถูกถามทุกครั้งที่ประเมิน)"},
     "qa.expected": {
         "en": "{right} of {n} expected answers right ({acc}% {op} {minimum}%, report.min_answer_accuracy)",
         "th": "ตอบถูก {right} จาก {n} ข้อที่มีคำตอบกำหนดไว้ ({acc}% {op} {minimum}%, report.min_answer_accuracy)"},
@@ -395,6 +413,12 @@ _VERDICT: dict[str, dict[str, str]] = {
     "test.none": {
         "en": "no test split was evaluated (data.test_file not set)",
         "th": "ไม่ได้ประเมินชุด test (ไม่ได้ตั้ง data.test_file)"},
+    "test.ended": {
+        "en": "the test split was not evaluated: data.test_file is set, but {ended}, and a halted or failed run is not scored on it (its weights are what was stopped)",
+        "th": "ไม่ได้ประเมินชุด test: ตั้ง data.test_file ไว้แล้ว แต่{ended} และการรันที่ถูกหยุดหรือล้มเหลวจะไม่ถูกวัดผลบนชุด test (น้ำหนักของโมเดลคือสภาพ ณ ตอนที่ถูกหยุด)"},
+    "test.none_set": {
+        "en": "no test loss was recorded (data.test_file is set: it is evaluated once at the end)",
+        "th": "ไม่มีค่า loss ชุด test ที่บันทึกไว้ (ตั้ง data.test_file ไว้แล้ว ชุด test จะถูกประเมินครั้งเดียวตอนจบ)"},
     "test.ppl": {"en": " (perplexity {ppl})", "th": " (perplexity {ppl})"},
     "test.no_val": {
         "en": "test loss {test}{ppl}, but no finite validation loss to compare",

@@ -77,8 +77,14 @@ def compare(
     """Write a side-by-side HTML page of two runs: curves, config diff, verdicts, QA samples."""
     from tuneguard.report.compare import write_compare
 
+    from tuneguard.report.compare import incomparable_notes
+    from tuneguard.report.rundata import load_run
+
     path = _written(lambda: write_compare(run_a, run_b, out, force=force), run_a, "the compare page")
-    console().print(f"compare: {path}")
+    c = console()
+    for note in incomparable_notes(load_run(run_a), load_run(run_b)):  # the page's note, where it is read first
+        c.print(styled((note, "yellow")))
+    c.print(f"compare: {path}")
 
 
 def config_diff(

@@ -334,6 +334,11 @@ class GuardConfig(Section):
         "absolute deviation x 1.4826, of the logs) above those steps' median, or above the latest eval loss when "
         "higher: the usual swing of steps at this batch size (small batches of varied rows swing widely). 0: the "
         "ratio and quantile rules alone.")
+    spike_early_factor: float = Field(
+        4.0, ge=0, description="LOSS_SPIKE in the first steps, before 5 steps make a baseline: a loss above this "
+        "times the highest loss of every step before it (the first, untrained one included) and above it by more "
+        "than spike_min_jump. Above spike_factor: the first batches of tasks of different difficulty swing by up to "
+        "3-4x. 0: not judged before 5 steps.")
     spike_recovery_steps: int = Field(
         5, ge=0, description="LOSS_SPIKE: a spike with an ordinary gradient norm (see spike_grad_ratio), not above "
         "spike_factor x the first step's loss and not repeating waits this many steps: back at the level of the steps "

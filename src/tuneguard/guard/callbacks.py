@@ -63,8 +63,8 @@ class GuardCallback(TrainerCallback):
                                              g.collapse_passes, g.collapse_repeats,
                                              fault_consequence(ctx.cfg, "LOSS_COLLAPSE"))
         self.spike = LossSpikeDetector(g.spike_factor, g.spike_window_examples, g.spike_min_jump, g.spike_quantile,
-                                       g.spike_spread)
-        self.grad = GradNormDetector(g.grad_norm_max)
+                                       g.spike_spread, g.spike_early_factor, ctx.cfg.train.learning_rate)
+        self.grad = GradNormDetector(g.grad_norm_max, ctx.cfg.train.learning_rate)
         self.spike_judge = SpikeJudge(g.spike_recovery_steps, g.spike_repeat_examples, g.grad_norm_max,
                                       g.spike_factor, g.spike_grad_ratio)
         self.overfit = OverfittingDetector(g.overfit_evals, g.overfit_gap)
@@ -181,7 +181,7 @@ class GuardCallback(TrainerCallback):
                 self.nonfinite.update(r.step, r.loss, r.grad_norm),
                 self.collapse.update(r.step, r.loss, seen, epoch),
                 spike,
-                self.grad.update(r.step, r.grad_norm, r.loss),
+                self.grad.update(r.step, r.grad_norm, r.loss, self.spike.initial),
             ]
             if control is not None:
                 # A held spike is judged at a later step: it names the spike's as `at_step` (SpikeJudge).

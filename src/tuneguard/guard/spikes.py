@@ -15,6 +15,8 @@ from collections import deque
 from typing import Any
 
 from tuneguard.catalog import Spec, T
+from tuneguard.config.diff import format_value
+from tuneguard.diagnosis import diverged_lr, unstable_lr
 from tuneguard.findings import Finding
 from tuneguard.guard.episode import Episode, is_finite
 from tuneguard.guard.seen import Seen
@@ -46,6 +48,21 @@ def quantile(values: list[float], q: float) -> float:
     lo = int(pos)
     hi = min(lo + 1, len(xs) - 1)
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def lr_advice(code: str, lr: float | None, loss: float | None, initial: float | None) -> Spec:
+    """The recommendation of a LOSS_SPIKE or GRAD_NORM_HIGH (`code`), naming the learning rate to
+    set when the run's (`lr`) is known: the rule `tuneguard next` applies to the run
+    (tuneguard.diagnosis.diverged_lr, unstable_lr), a tenth (at most 1e-3) when the step's loss
+    is above the first step's, what the data cost before any training (the model got worse than
+    untrained: the rate is far too high), else half."""
+    if lr is None or not lr > 0:
+        return T(f"{code}.found.rec")
+    if loss is not None and initial is not None and loss > initial:
+        said = T("guard.lr.diverged", new=format_value(diverged_lr(lr)), lr=format_value(lr), initial=initial)
+    else:
+        said = T("guard.lr.half", new=format_value(unstable_lr(lr)), lr=format_value(lr))
+    return T(f"{code}.found.rec_lr", lr=said)
 
 
 class LossSpikeDetector:
@@ -86,13 +103,22 @@ class LossSpikeDetector:
 
     The window is counted in examples, not steps or logs: the same stretch of training
     whatever the batch x accumulation x processes split or the logging cadence.
+
+    Before 5 steps make a baseline, a step is judged against the highest loss of every step
+    before it, with `early_factor` (`_early`): a learning rate far too high blows the loss up in
+    the first steps, before any window exists.
+
+    The recommendation names the learning rate to set where the run's (`learning_rate`) is known
+    (`lr_advice`).
     """
 
     code = "LOSS_SPIKE"
 
     def __init__(self, factor: float, window_examples: int, min_jump: float = 0.0, quantile: float = 0.5,
-                 spread: float = 0.0) -> None:
+                 spread: float = 0.0, early_factor: float = 0.0, learning_rate: float | None = None) -> None:
         self.factor = factor
+        self.learning_rate = learning_rate  # the run's, named in the advice
+        self.early_factor = early_factor
         self.window_examples = window_examples
         self.min_jump = min_jump
         self.quantile = quantile
@@ -126,9 +152,7 @@ class LossSpikeDetector:
             self.initial = loss
         prior = self._prior(examples)
         if len(prior) < MIN_PRIOR_POINTS:
-            self.points.append((examples, loss))
-            self.episode.update(False)
-            return None
+            return self._early(step, loss, prior, examples, seen)
         med = statistics.median(prior)
         high = quantile(prior, self.quantile)
         mid, sd = log_spread(prior)
@@ -155,6 +179,40 @@ class LossSpikeDetector:
             return None
         return self._finding(step, loss, prior, (med, high, math.exp(centre)), z, sd, seen, centre > mid)
 
+    def _early(self, step: int, loss: float, prior: list[float], examples: int, seen: Seen | None) -> Finding | None:
+        """A step among the first ones, before MIN_PRIOR_POINTS steps make a baseline: a spike
+        when its loss is above `early_factor` x the highest loss of every step before it (the
+        first, untrained step included) and above it by more than `min_jump`.
+
+        The highest, not the median or the minimum: the first steps of a healthy run swing with
+        the rows drawn and fall fast (the demo's length-bucketed SmolLM2 run went 4.51, 4.31,
+        1.27, 3.65: step 4 was 2.9x the minimum so far, the 1.5x-the-running-minimum rule of the
+        research would have fired), but a step far above every step before it, the untrained
+        model's included, is a model made worse than untrained, or a garbled batch. A learning
+        rate 50x too high (SmolLM2 at 0.1) went 1.78, 1.30, 2.44, 18.9: 7.7x the highest before
+        it. Length-bucketed batches of tasks the untrained model finds easy and hard can sit
+        3.5x apart, hence a bar above `factor`. A spike here is kept out of the baseline as any
+        other is (SpikeJudge then decides whether it waits to recover)."""
+        top = max(prior) if prior else None
+        spike = (self.early_factor > 0 and top is not None and loss > self.early_factor * top
+                 and loss - top > self.min_jump)
+        self.outliers = self.outliers + 1 if spike else 0
+        if not spike or self.outliers >= MIN_PRIOR_POINTS:
+            self.points.append((examples, loss))
+        if not self.episode.update(spike) or top is None:
+            return None
+        message = T("LOSS_SPIKE.early", loss=loss, step=step, ratio=loss / top, top=top, n=len(prior),
+                    limit=self.early_factor, initial=self.initial,
+                    end=T("LOSS_SPIKE.seen_suffix", seen=seen.spec()) if seen is not None else T("end.period"))
+        evidence = {"step": step, "loss": loss, "running_median": statistics.median(prior), "ratio": loss / top,
+                    "running_high": top, "early": True, "eval_loss": self.eval_loss, "initial_loss": self.initial,
+                    "spike_factor": self.factor, "spike_early_factor": self.early_factor,
+                    "spike_min_jump": self.min_jump, "previous_losses": list(prior), "previous_steps": len(prior)}
+        if seen is not None:
+            evidence.update(seen.evidence())
+        return Finding.said(self.code, "warning", message, lr_advice(self.code, self.learning_rate, loss, self.initial),
+                            evidence, step=step, source="guard")
+
     def _finding(self, step: int, loss: float, prior: list[float], levels: tuple[float, float, float], z: float,
                  sd: float, seen: Seen | None, from_eval: bool) -> Finding:
         med, high, centre = levels
@@ -169,7 +227,7 @@ class LossSpikeDetector:
             spread = T("LOSS_SPIKE.initial", ratio=loss / self.initial, initial=self.initial, limit=self.factor)
         message = T("LOSS_SPIKE.found", loss=loss, step=step, ratio=loss / med, median=med, n=len(prior),
                     limit=self.factor, jump=loss - high, high=high, quantile=self.quantile, spread=spread, end=end)
-        recommendation = T("LOSS_SPIKE.found.rec")
+        recommendation = lr_advice(self.code, self.learning_rate, loss, self.initial)
         evidence = {"step": step, "loss": loss, "running_median": med, "ratio": loss / med, "running_high": high,
                     "spreads_above": z if math.isfinite(z) else None, "log_spread": sd, "spread_centre": centre,
                     "eval_loss": self.eval_loss, "initial_loss": self.initial,
@@ -188,17 +246,20 @@ class GradNormDetector:
 
     code = "GRAD_NORM_HIGH"
 
-    def __init__(self, max_norm: float) -> None:
+    def __init__(self, max_norm: float, learning_rate: float | None = None) -> None:
         self.max_norm = max_norm
+        self.learning_rate = learning_rate  # the run's, named in the advice
         self.episode = Episode()
 
-    def update(self, step: int, grad_norm: float | None, loss: float | None = None) -> Finding | None:
+    def update(self, step: int, grad_norm: float | None, loss: float | None = None,
+               initial: float | None = None) -> Finding | None:
+        """One step's norm; `initial`: the first step's loss (the advice's learning rate, lr_advice)."""
         if not is_finite(grad_norm):  # non-finite norms belong to NON_FINITE
             return None
         if not self.episode.update(grad_norm > self.max_norm):
             return None
         message = T("GRAD_NORM_HIGH.found", norm=grad_norm, step=step, limit=self.max_norm)
-        recommendation = T("GRAD_NORM_HIGH.found.rec")
+        recommendation = lr_advice(self.code, self.learning_rate, loss, initial)
         evidence = {"step": step, "grad_norm": grad_norm, "grad_norm_max": self.max_norm, "loss": loss}
         return Finding.said(self.code, "warning", message, recommendation, evidence, step=step, source="guard")
 

@@ -4,6 +4,10 @@ Both runs' curves overlaid on one step axis (A solid blue, B solid orange; eval 
 the config diff, both verdicts side by side, and the QA answers of both at their best
 checkpoints. The page is in run A's report language (report.language, else
 notify.language): the person comparing is the one who ran A, usually the baseline.
+
+Runs whose losses were measured on different tokens or evaluated on different rows
+(tuneguard.report.comparable) are still shown, under a note at the top that says which losses
+are not comparable and which setting makes them so (`tuneguard compare` prints it too).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tuneguard.catalog import say
+from tuneguard.catalog import render, say
 from tuneguard.config.diff import diff_configs, format_value
 from tuneguard.report.components import (
     Words,
@@ -30,6 +34,7 @@ from tuneguard.report.components import (
     timings,
     when,
 )
+from tuneguard.report.comparable import differences, warnings
 from tuneguard.report.html import write_atomic
 from tuneguard.report.output import check_output
 from tuneguard.report.plots import PALETTE, Series, line_chart
@@ -162,6 +167,16 @@ def _qa(a: RunData, b: RunData, w: Words) -> str:
     return "".join(blocks)
 
 
+def incomparable_notes(a: RunData, b: RunData, language: str = "en") -> list[str]:
+    """The sentences that say which of the two runs' losses are not comparable, and why."""
+    la, lb = _labels(a, b)
+    return [render(spec, language) for spec in warnings(differences(a.config, b.config), la, lb)]
+
+
+def _notes_html(notes: list[str]) -> str:
+    return "".join(f'<p class="alert">{esc(n)}</p>' for n in notes)
+
+
 def render_compare(a: RunData, b: RunData, language: str | None = None) -> str:
     """The compare page in `language` (default: run A's report language)."""
     lang = language or report_language(a.config)
@@ -178,6 +193,7 @@ def render_compare(a: RunData, b: RunData, language: str | None = None) -> str:
 <nav class="toc"><div class="wrap"><a href="#summary">{h["summary"]}</a><a href="#plots">{h["curves_nav"]}</a>
 <a href="#config">{h["config"]}</a><a href="#verdicts">{h["verdicts"]}</a><a href="#qa">{h["qa_nav"]}</a></div></nav>
 <main class="wrap">
+{_notes_html(incomparable_notes(a, b, lang))}
 <section id="summary"><h2>{h["summary"]}</h2>{_summary(a, b, w)}</section>
 <section id="plots"><h2>{h["curves"]}</h2><p class="note">{esc(w("cmp.colors", a=la, b=lb))}</p>
 <div class="plots">{"".join(compare_plots(a, b, lang))}</div></section>

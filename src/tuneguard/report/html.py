@@ -59,6 +59,8 @@ from tuneguard.report.verdict import (
     compute_verdict,
     eval_loss_at,
     fmt,
+    qa_missing,
+    setting,
     summary_spec,
 )
 
@@ -252,7 +254,11 @@ def _recommendations_html(run: RunData, recs: Recommendations, w: Words) -> str:
 
 def _qa_html(run: RunData, w: Words) -> str:
     if not run.qa:
-        return f'<p class="muted">{esc(w("qa.none"))}</p>'
+        # Probes that are set but were never answered say why (the run ended before its first evaluation).
+        why = render(qa_missing(run), w.language)
+        text = why[:1].upper() + why[1:] + say("end.period", w.language) if setting(run, "eval", "qa_probes") \
+            else w("qa.none")
+        return f'<p class="muted">{esc(text)}</p>'
     best = run.qa_best_step()
     blocks = []
     for prompt in prompts_in_order(run.qa):

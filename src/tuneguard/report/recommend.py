@@ -34,7 +34,7 @@ from typing import Any
 
 from tuneguard.catalog import Spec, T, in_language, is_spec, render
 from tuneguard.config.diff import MISSING, diff_configs, flatten, format_value
-from tuneguard.diagnosis import Curves, Diagnosis, Kind, diagnose
+from tuneguard.diagnosis import Curves, Diagnosis, Kind, diagnose, diverged_lr, nice_lr, unstable_lr
 from tuneguard.findings import SEVERITY_ORDER, Finding
 from tuneguard.report.rundata import RunData, is_finite
 
@@ -195,6 +195,8 @@ ADVICE_MOVES: dict[str, dict[str, int]] = {
     "OVERFITTING.found.rec": _MEMORISE_MOVES, "EVAL_DIVERGENCE.found.rec": _MEMORISE_MOVES,
     "LOSS_SPIKE.found.rec": {"train.learning_rate": DOWN, "train.warmup_ratio": UP},
     "GRAD_NORM_HIGH.found.rec": {"train.learning_rate": DOWN, "train.warmup_ratio": UP},
+    "LOSS_SPIKE.found.rec_lr": {"train.learning_rate": DOWN, "train.warmup_ratio": UP},
+    "GRAD_NORM_HIGH.found.rec_lr": {"train.learning_rate": DOWN, "train.warmup_ratio": UP},
     "NON_FINITE.rec": {"train.learning_rate": DOWN}, "NON_FINITE.rec_resume": {"train.learning_rate": DOWN},
     "PLATEAU.early.rec": {"train.learning_rate": UP},
     "QA_DEGRADED.found.rec": {"train.learning_rate": DOWN, "train.max_steps": DOWN},
@@ -267,11 +269,6 @@ def _round_up(n: float, multiple: int) -> int:
     return int(math.ceil(n / multiple) * multiple)
 
 
-def _nice_lr(v: float) -> float:
-    """Two significant digits: 1.0e-4 / 2 -> 5.0e-5, not 4.99999e-5."""
-    return float(f"{v:.2g}")
-
-
 @dataclasses.dataclass
 class Context:
     """What a rule may read: the config, the diagnosis (with its facts), all findings, the
@@ -328,18 +325,13 @@ def _lr_tried(ctx: Context) -> tuple[int, float] | None:
     return None
 
 
-# The top of the learning rates LoRA recipes use (QLoRA 2e-4, alpaca-lora 3e-4, the smollm2-135m
-# preset 5e-4): what a run whose loss diverged is proposed at most.
-LORA_LR_HIGH = 1e-3
-
-
 def _diverged_lr(ctx: Context, lr: float, codes: list[str], tried: tuple[int, float] | None) -> Change:
     """A run whose loss ended above its untrained value (a learning rate 10-100x too high): halving
     is not enough, and a rate the run moved to without the loss coming back did not help, so a
     tenth, at most the top of the usual LoRA range."""
-    new = _nice_lr(min(lr / 10, LORA_LR_HIGH))
+    new = diverged_lr(lr)
     f = ctx.facts
-    moved = A("unstable.diverged_tried", lr=format_value(_nice_lr(lr * tried[1])), step=tried[0]) if tried else ""
+    moved = A("unstable.diverged_tried", lr=format_value(nice_lr(lr * tried[1])), step=tried[0]) if tried else ""
     return Change("train.learning_rate", new,
                   A("unstable.diverged", first=f["first_train_loss"], last=f["last_train_loss"], moved=moved,
                     lr=format_value(lr)), codes)
@@ -353,13 +345,13 @@ def _unstable_lr(ctx: Context, lr: float, codes: list[str]) -> Change:
     if ctx.facts.get("diverged"):
         return _diverged_lr(ctx, lr, codes, tried)
     if tried is None:
-        return Change("train.learning_rate", _nice_lr(lr / 2), A("unstable.lr"), codes)
+        return Change("train.learning_rate", unstable_lr(lr), A("unstable.lr"), codes)
     step, factor = tried
-    at = _nice_lr(lr * factor)
+    at = nice_lr(lr * factor)
     again = sorted(f.step for f in ctx.findings if f.code in UNSTABLE_CODES and f.severity != "info"
                    and f.step is not None and f.step > step)
     if again:
-        return Change("train.learning_rate", _nice_lr(at / 2),
+        return Change("train.learning_rate", nice_lr(at / 2),
                       A("unstable.lr_tried", lr=format_value(at), factor=factor, step=step, again=again[0]), codes)
     return Change("train.learning_rate", at, A("unstable.lr_helped", lr=format_value(at), factor=factor, step=step),
                   codes)
@@ -441,7 +433,7 @@ def _underfitting(ctx: Context) -> Out:
         ch.append(Change("train.learning_rate", LORA_LR_TYPICAL, A("under.lr_floor", lr=format_value(lr), why=why),
                          codes))
     else:
-        ch.append(Change("train.learning_rate", _nice_lr(lr * 2), A("under.lr", why=why), codes))
+        ch.append(Change("train.learning_rate", nice_lr(lr * 2), A("under.lr", why=why), codes))
     if facts.get("still_falling"):
         max_steps = ctx.get("train.max_steps", -1)
         if isinstance(max_steps, int) and max_steps > 0:

@@ -27,6 +27,10 @@ The rules (thresholds from the run's `report` config section):
    when no test split was evaluated.
 
 Overall: fail when any criterion fails, pass when all pass, otherwise inconclusive.
+
+An unknown criterion says why: a setting that is not set (eval.qa_probes, data.test_file), or,
+when they are set, that the run ended (halted, stopped, failed) before its first evaluation,
+with the finding that halted it; a halted run's test split is never evaluated.
 """
 
 from __future__ import annotations
@@ -295,10 +299,63 @@ def _loss_gradual(run: RunData, th: Thresholds) -> Criterion:
                             steepest=fmt(100 * steepest, 3), easy=easy), [f.code for f in judged[:1]])
 
 
+def halting_finding(run: RunData) -> Finding | None:
+    """The finding that halted the run: the one its exit reason names ("CODE: message"), else
+    the last finding of the code its `halted` event names."""
+    reason = run.meta.get("exit_reason")
+    for f in run.findings:
+        if reason == f"{f.code}: {f.message}":
+            return f
+    for e in reversed(run.events):
+        payload = e.get("payload")
+        if e.get("type") == "halted" and isinstance(payload, dict) and payload.get("code"):
+            named = [f for f in run.findings if f.code == payload["code"]]
+            return named[-1] if named else None
+    return None
+
+
+ENDED = ("halted", "stopped", "failed")  # states of a run that ended before its planned steps
+
+
+def ended_spec(run: RunData) -> Spec:
+    """"the run halted at step N: CODE at step S: message" (the halting finding, where known)."""
+    f = halting_finding(run) if run.state == "halted" else None
+    why: Spec | str = ""
+    if f is not None:
+        where = V("at_step", step=f.step) if f.step is not None else ""
+        why = V("ended.why", finding=V("finding", code=f.code, where=where,
+                                       message=(f.text or {}).get("message") or f.message, extra=""))
+    return V("ended", state=_state(run.state), step=run.last_step, why=why)
+
+
+def before_first_eval(run: RunData) -> Spec | None:
+    """Why nothing was evaluated, when the run ended (halted, stopped, failed) before its first
+    evaluation: said instead of blaming settings that are set (eval.qa_probes, data.test_file)."""
+    if run.state not in ENDED or any(r.get("eval_loss") is not None for r in run.evals):
+        return None
+    return V("before_eval", ended=ended_spec(run))
+
+
+def setting(run: RunData, section: str, key: str) -> Any:
+    """A setting of the run's config (None when absent)."""
+    sec = run.config.get(section)
+    return sec.get(key) if isinstance(sec, dict) else None
+
+
+def qa_missing(run: RunData) -> Spec:
+    """Why a run has no QA samples: eval.qa_probes not set, the run ended before its first
+    evaluation (where the probes are answered), or neither known."""
+    if not setting(run, "eval", "qa_probes"):
+        return V("qa.none")
+    before = before_first_eval(run)
+    return V("qa.before_eval", before=before) if before is not None else V("qa.none_set")
+
+
 def _val_tracked(run: RunData, th: Thresholds) -> Criterion:
     evals = [r for r in run.evals if r.get("eval_loss") is not None]
     if not evals:
-        return Criterion.said(VAL_TRACKED, "unknown", V("val.none"))
+        before = before_first_eval(run)
+        return Criterion.said(VAL_TRACKED, "unknown", V("val.before_eval", before=before) if before else V("val.none"))
     step, ev = int(evals[-1]["step"]), evals[-1]["eval_loss"]
     # The training loss the guards and the diagnosis hold against this evaluation: the mean
     # since the previous one. One logging window's loss is noisier, and comparing with it made
@@ -426,7 +483,7 @@ def _coherent(run: RunData, th: Thresholds) -> Criterion:
     step = run.qa_best_step()
     samples = run.qa_at(step)
     if not samples:
-        return Criterion.said(COHERENT, "unknown", V("qa.none"))
+        return Criterion.said(COHERENT, "unknown", qa_missing(run))
     st = generation_stats(samples)
     checks = [("keyword", st["keyword_score"], th.min_keyword_score),
               ("eos", st["eos_share"], th.min_eos_share),
@@ -453,10 +510,21 @@ def _coherent(run: RunData, th: Thresholds) -> Criterion:
     return Criterion.said(COHERENT, status, V("qa.plain", head=head, note=note), codes)
 
 
+def _test_missing(run: RunData) -> Spec:
+    """Why a run has no test loss: data.test_file not set, or the run ended without the test
+    evaluation (a halted or failed run is not scored on it: its weights are what was stopped)."""
+    if not setting(run, "data", "test_file"):
+        return V("test.none")
+    if run.state in ("halted", "failed"):
+        before = before_first_eval(run)
+        return V("test.ended", ended=before if before is not None else ended_spec(run))
+    return V("test.none_set")
+
+
 def _test_within(run: RunData, th: Thresholds) -> Criterion:
     rows = [r for r in run.test if r.get("eval_loss") is not None]
     if not rows:
-        return Criterion.said(TEST_WITHIN, "unknown", V("test.none"))
+        return Criterion.said(TEST_WITHIN, "unknown", _test_missing(run))
     row = rows[-1]
     test = row["eval_loss"]
     val = eval_loss_at(run, run.best_step)
