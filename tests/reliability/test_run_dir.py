@@ -112,7 +112,9 @@ def test_run_dir_in_the_wrong_place_exits_2(tmp_path, train_file, kind, capsys):
     (other / "config.yaml").write_text("my own config\n")
     run_dir, phrase = {
         "file": (afile, "is a file, not a directory"),
-        "root": (Path("/"), "refusing --run-dir /"),
+        # The directory it suggests is the config's default one (train_inproc records the command).
+        "root": (Path("/"), f"refusing --run-dir /: a run writes config.yaml, run.db, checkpoints/ and adapter/ into "
+                            f"its directory; give it a directory of its own, e.g. runs/{cfg.stem}"),
         "inside_file": (afile / "sub", "cannot create the run directory"),
         "foreign_config": (other, "holds config.yaml but no run store"),
     }[kind]

@@ -12,8 +12,10 @@ from tuneguard.cli.errors import show_outcome
 
 
 def default_run_dir(config: str) -> Path:
-    stem = Path(config).stem if config.endswith((".yaml", ".yml")) else config
-    return Path("runs") / stem
+    """runs/ and the config's name (tuneguard.store.invocation.Invocation.default_run_dir)."""
+    from tuneguard.store.invocation import Invocation
+
+    return Path(Invocation(config=config, cwd="").default_run_dir())
 
 
 def train(

@@ -86,6 +86,12 @@ class Invocation:
         return cls(config=config, cwd=cwd or os.getcwd(), sets=tuple(kept),
                    withheld=tuple(dict.fromkeys(withheld)), force=force)
 
+    def default_run_dir(self) -> str:
+        """Where `tuneguard train CONFIG` puts a run without --run-dir: runs/ and the config's
+        file name without .yaml (a preset: its name)."""
+        stem = Path(self.config).stem if self.config.endswith((".yaml", ".yml")) else self.config
+        return str(Path("runs") / stem)
+
     def to_dict(self) -> dict[str, Any]:
         return {"config": self.config, "cwd": self.cwd, "sets": list(self.sets), "withheld": list(self.withheld),
                 "force": self.force}

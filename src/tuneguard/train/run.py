@@ -199,7 +199,10 @@ class Recipe:
         check_sources(cfg.data.train_file, cfg.data.validation_file, cfg.data.test_file)
 
     def _open_run_dir(self) -> None:
-        make_run_dir(self.run_dir)
+        if self.invocation is not None:  # a refused directory is answered with the config's default one
+            make_run_dir(self.run_dir, self.invocation.default_run_dir())
+        else:
+            make_run_dir(self.run_dir)
         if self.lock is not None:
             self.lock.acquire()
         if self.dist.is_main:

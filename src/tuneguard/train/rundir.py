@@ -56,14 +56,15 @@ RUN_FILES = ("run.db", "run.db-wal", "run.db-shm", "checkpoints", "adapter", "ba
              "config.yaml", "report.html", "report.md", "recommended.yaml")
 
 
-def make_run_dir(run_dir: Path) -> None:
+def make_run_dir(run_dir: Path, example: str = "runs/NAME") -> None:
     """Create the run directory. Refuse a file, the filesystem root and the home directory:
-    a run writes config.yaml, run.db, checkpoints/ there, and --overwrite deletes them."""
+    a run writes config.yaml, run.db, checkpoints/ there, and --overwrite deletes them.
+    `example`: a directory to suggest instead (the default run directory of the config)."""
     if run_dir.exists() and not run_dir.is_dir():
         raise UsageError(f"--run-dir {run_dir} is a file, not a directory: give a directory for the run")
     if run_dir == Path(run_dir.anchor) or run_dir == Path.home().resolve():
         raise UsageError(f"refusing --run-dir {run_dir}: a run writes config.yaml, run.db, checkpoints/ and "
-                         "adapter/ into its directory; give it a directory of its own, e.g. runs/NAME")
+                         f"adapter/ into its directory; give it a directory of its own, e.g. {example}")
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
