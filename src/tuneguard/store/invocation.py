@@ -5,7 +5,7 @@ The run directory's config.yaml is the resolved config, secrets redacted: it is 
 user typed, and a notification URL in it reads `json://***`. So the store keeps the config
 argument as given (a path or a preset name), the working directory it was given in (a
 relative path means something only there), the `--set` overrides as given and `--force`:
-meta key `invocation` (docs/RELIABILITY.md, "The run directory"). An override that holds a
+meta key `invocation` (README, the run directory; docs/RELIABILITY.md, "Interruptions"). An override that holds a
 secret (a notification URL, a hub token; an `${ENV}` reference is no secret) is never stored:
 only its key, so that the command can say "add your --set notify.urls again".
 
