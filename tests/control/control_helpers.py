@@ -27,6 +27,7 @@ class LiveRun(LiveProcess):
 
     def __init__(self, run_dir: Path, data: Path, max_steps: int, settings: list[str] | None = None,
                  resume: bool = False):
+        self.data = data
         sets = [f"data.train_file={data}", f"train.max_steps={max_steps}", *BASE_SETTINGS, *(settings or [])]
         cmd = [sys.executable, "-m", "tuneguard", "train", "tiny", "--force", "--run-dir", str(run_dir)]
         for s in sets:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 
@@ -34,7 +35,32 @@ def test_request_to_a_run_whose_process_died(tmp_path: Path):
     result = runner.invoke(app, ["stop", str(run)])
     assert result.exit_code == 1
     out = " ".join(result.output.split())
-    assert f"no live run in {run}: state running, but its process" in out and "--resume auto" in out
+    # A store written before the command was recorded: the config is CONFIG, and it says why.
+    assert out == (f"error: no live run in {run}: state running, but its process (pid {2**22 + 12345} on "
+                   f"{socket.gethostname()}) is gone; continue it with `tuneguard train CONFIG --run-dir {run} "
+                   "--resume auto`, with CONFIG the config the run was started with (a run this old does not record "
+                   "it)")
+
+
+def test_a_dead_run_is_continued_with_the_command_that_started_it(tmp_path: Path):
+    """The store keeps the config as given and the --set overrides; the advice repeats them
+    (quoted for the shell) and leaves out the one that holds a token, saying so."""
+    from tuneguard.store.invocation import Invocation
+
+    run = build_finished_run(tmp_path / "my run")
+    token = "Zq7tokenVALUE0123456789"
+    inv = Invocation.given("configs/base.yaml", ["train.max_steps=40", f'notify.urls=["json://h/hook/{token}"]'],
+                           force=True)
+    with RunStore(run) as s:
+        s.set_state("running")
+        s.set_meta(pid=2**22 + 12345, invocation=inv.to_dict())
+    result = runner.invoke(app, ["pause", str(run)])
+    assert result.exit_code == 1
+    out = " ".join(result.output.split())
+    assert out.endswith(f"is gone; continue it with `tuneguard train configs/base.yaml --run-dir '{run}' --set "
+                        "train.max_steps=40 --force --resume auto`, adding your --set notify.urls again as you gave "
+                        "it (left out here: a secret is never shown)"), out
+    assert token not in out
 
 
 def test_a_trainer_that_exited_but_was_not_collected_by_its_parent_is_not_live(tmp_path: Path):

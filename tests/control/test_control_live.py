@@ -8,12 +8,13 @@ and the store's record. Requests go through the real CLI (CliRunner, in this pro
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
 
 import pytest
-from control_helpers import checkpoint_steps, poll, read_store
+from control_helpers import BASE_SETTINGS, checkpoint_steps, poll, read_store
 from typer.testing import CliRunner
 
 from tests.httpserver import http_server  # noqa: F401 - fixture
@@ -142,9 +143,11 @@ def test_sigterm_stops_with_a_checkpoint_and_resume_continues(live_run):
     stop_step = req["handled_step"]
     assert 4 <= stop_step < 50
     assert (run.run_dir / "checkpoints" / f"checkpoint-{stop_step}" / MARKER).exists()
-    # The terminal says how to go on (the --set values are not repeated: they may hold secrets).
-    assert (f"continue it with `tuneguard train tiny --run-dir {run.run_dir} --force --resume auto` and the same "
-            "--set options") in run.output().splitlines()
+    # The terminal says how to go on: the command as it was given, every --set included (none holds a secret).
+    sets = [f"data.train_file={run.data}", "train.max_steps=50", *BASE_SETTINGS]
+    command = shlex.join(["tuneguard", "train", "tiny", "--run-dir", str(run.run_dir),
+                          *[w for s in sets for w in ("--set", s)], "--force", "--resume", "auto"])
+    assert f"continue it with `{command}`" in run.output().splitlines()
 
     resumed = live_run(max_steps=50, resume=True)
     assert resumed.wait() == 0, resumed.output()[-3000:]

@@ -387,6 +387,47 @@ def test_overfitting_gap():
     assert f.step == 200 and f.evidence["triggers"] == ["gap"] and f.evidence["gap"] == pytest.approx(0.6)
 
 
+def test_a_gap_while_the_eval_loss_falls_is_info_in_words_that_claim_no_memorising():
+    """The healthy tiny run's curve (tuneguard train tiny, 40 steps, eval every 5): the eval loss
+    falls at every evaluation while the training loss falls faster. Said once per gap, at info."""
+    det = OverfittingDetector(rising_evals=3, gap=0.5)
+    seq = [(5, 5.054, 5.9), (10, 3.759, 3.9), (15, 3.4, 3.1), (20, 3.32, 2.804), (25, 3.171, 2.75),
+           (30, 3.045, 2.7), (35, 2.983, 2.421), (40, 2.977, 2.45)]
+    first, second = feed(det, seq)
+    assert (first.severity, first.step, second.step) == ("info", 20, 35)  # re-armed once the gap closed at 30
+    assert first.message == ("The gap between the eval and the training loss is growing at step 20: eval loss 3.32 "
+                             "exceeds the training loss 2.804 by 0.516 (more than 0.5); but the eval loss still falls "
+                             "(from 3.4 at step 15 to 3.32), so the model is not memorising yet.")
+    assert first.recommendation == ("Nothing to do yet: watch the eval loss. If it stops falling while the gap stays, "
+                                    "the model starts memorising the training rows and a warning says so; "
+                                    "eval.load_best_model_at_end: true keeps the best checkpoint either way.")
+    assert first.message_in("th") == (
+        "ช่องว่างระหว่าง eval loss กับ loss การฝึกกว้างขึ้นที่ step 20: eval loss 3.32 สูงกว่า loss การฝึก 2.804 อยู่ "
+        "0.516 (เกิน 0.5) แต่ eval loss ยังลดลงอยู่ (จาก 3.4 ที่ step 15 เป็น 3.32) โมเดลจึงยังไม่ได้จำแถวข้อมูลฝึก")
+    assert first.evidence["eval_falling"] is True and first.evidence["triggers"] == ["gap"]
+    # At the first evaluation the eval loss is held against the run's first training loss.
+    det = OverfittingDetector(rising_evals=3, gap=0.5)
+    (f,) = feed(det, [(5, 5.054, 4.4, None, 6.498)])
+    assert f.severity == "info" and "(from the first training loss 6.498 to 5.054)" in f.message
+    # With nothing to hold it against, a gap is the warning it always was.
+    (f,) = feed(OverfittingDetector(rising_evals=3, gap=0.5), [(5, 5.054, 4.4)])
+    assert f.severity == "warning"
+
+
+def test_the_warning_follows_when_the_eval_loss_stops_falling_with_the_gap_open():
+    """The memorised run's curve (16 training rows, 40 unseen validation rows): the gap opens
+    while the eval loss falls (info), then the eval loss turns up (the warning, once)."""
+    det = OverfittingDetector(rising_evals=3, gap=0.5)
+    seq = [(12, 3.068, 2.9), (16, 2.867, 2.008), (20, 2.803, 1.545), (24, 2.789, 1.3), (28, 2.808, 1.087),
+           (32, 2.814, 0.9), (36, 2.817, 0.8), (40, 2.819, 0.75)]
+    watch, over = feed(det, seq)
+    assert (watch.severity, watch.step) == ("info", 16)
+    assert (over.severity, over.step) == ("warning", 28)
+    assert over.message == ("Overfitting at step 28: eval loss 2.808 exceeds the training loss 1.087 by 1.72 (more "
+                            "than 0.5); the model is memorising the training rows.")
+    assert over.evidence["eval_falling"] is False and over.evidence["best_eval_step"] == 24
+
+
 def test_overfitting_not_when_train_rises_too_or_eval_falls():
     det = OverfittingDetector(rising_evals=3, gap=0.5)
     assert feed(det, [(100, 1.0, 0.9), (200, 1.05, 0.95), (300, 1.1, 1.0), (400, 1.2, 1.1)]) == []

@@ -75,10 +75,12 @@ def train_inproc(cfg_path: Path, run_dir: Path, *sets: str, **kw: Any) -> int:
 
     from tuneguard.cli.errors import show_outcome
     from tuneguard.config.load import load_config
+    from tuneguard.store.invocation import Invocation
     from tuneguard.train.run import run_training
 
+    invocation = Invocation.given(str(cfg_path), list(sets), force=kw.get("force", False))  # as the CLI records it
     return show_outcome(run_training(load_config(str(cfg_path), list(sets)), run_dir,
-                                     console=Console(file=io.StringIO(), width=300), **kw))
+                                     console=Console(file=io.StringIO(), width=300), invocation=invocation, **kw))
 
 
 def wait_until(cond: Callable[[], bool], what: str, proc: Proc | None = None, timeout: float = 600,

@@ -28,3 +28,13 @@ def test_demo_runs_offline_and_tours_the_result(tmp_path):
         assert [q["expected"] for q in base] == [[p["expected"]] for p in DEMO_PROBES], "the base model answered too"
         assert s.metrics("test"), "the held-out test split was evaluated"
         assert not [f for f in s.findings() if f.severity == "error"]
+    # What continues an interrupted demo: its run directory's config.yaml (the demo's config lives
+    # in memory only), which loads back to the very config `--resume auto` compares with.
+    from tuneguard.config.load import load_config, parse_yaml, redacted_dict
+    from tuneguard.store.invocation import resume_command, stored_invocation
+
+    started = stored_invocation(run)
+    assert started is not None and started.config == str(run / "config.yaml")
+    assert resume_command(started, run, here=str(tmp_path)) == \
+        f"tuneguard train {run}/config.yaml --run-dir {run} --resume auto"
+    assert redacted_dict(load_config(started.config)) == parse_yaml((run / "config.yaml").read_text(), "config.yaml")

@@ -341,3 +341,20 @@ def test_a_redacted_url_from_a_saved_config_says_how_to_give_it_again() -> None:
         ("json://***", "it was redacted (***) when the config was saved: give it again with --set "
                        "'notify.urls=[\"...\"]', or keep it in an environment variable (${VAR}) in the config"),
         ("nosuchscheme://***", "apprise does not recognise this URL")]
+
+
+def test_a_failed_notification_warns_with_the_events_plain_name(refused_port, store, make_cfg, caplog) -> None:
+    """The first failure of a target is a warning a person reads: the event's name as the config
+    writes it (`started`), never Python's `<Event.STARTED: 'started'>`."""
+    from tuneguard.events import Event
+
+    n = Notifier(make_cfg(_url(refused_port), timeout_s=0.5), store, [], run_name="r")
+    with caplog.at_level("WARNING", logger="tuneguard.notify.notifier"):
+        n.notify(Event.STARTED, STARTED)
+        assert n.close(timeout=30)
+    (failed,) = store.events("notify_failed")
+    assert failed["payload"]["event"] == "started"
+    assert [r.getMessage() for r in caplog.records if r.name == "tuneguard.notify.notifier"] == [
+        f"notification started to json://*** failed after 1 attempt(s): connection refused by 127.0.0.1:{refused_port}"]
+    assert render(failed["payload"]["text"]) == ("started to json://*** failed after 1 attempt(s): connection refused "
+                                                 f"by 127.0.0.1:{refused_port}")

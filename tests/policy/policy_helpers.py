@@ -96,6 +96,7 @@ class LiveRun(LiveProcess):
         sets = [f"data.train_file={data}", f"train.max_steps={max_steps}", "train.logging_steps=1",
                 "guard.enabled=false", 'eval.strategy="no"', "eval.load_best_model_at_end=false",
                 "train.save_total_limit=10", *(settings or [])]
+        self.sets = sets
         cmd = [sys.executable, "-m", "tuneguard", "train", "tiny", "--force", "--run-dir", str(run_dir)]
         for s in sets:
             cmd += ["--set", s]

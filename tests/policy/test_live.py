@@ -4,6 +4,7 @@ their exit codes against runs that are not live."""
 from __future__ import annotations
 
 import json
+import shlex
 import time
 
 import pytest
@@ -63,7 +64,12 @@ def test_set_lr_then_rollback_on_a_live_run(live_run):
     assert acts[-1] == (r, "rollback", 10)
     run.wait_step(r + 2)  # the heartbeat went back to 10 and has caught up again
 
-    cli("stop", str(run.run_dir), "--wait", "--timeout", "120")
+    stopped = runner.invoke(app, ["stop", str(run.run_dir), "--wait", "--timeout", "120"], env={"COLUMNS": "1000"})
+    assert stopped.exit_code == 0, stopped.output
+    # The last line is the command that continues the run: as it was started, with --resume auto.
+    command = shlex.join(["tuneguard", "train", "tiny", "--run-dir", str(run.run_dir),
+                          *[w for s in run.sets for w in ("--set", s)], "--force", "--resume", "auto"])
+    assert stopped.output.splitlines()[-1] == f"run stopped: continue it with `{command}`"
     assert run.wait() == 0, run.output()[-3000:]
     rows = read_store(run.run_dir, lambda s: s.metrics("train"))
     steps = [x["step"] for x in rows]

@@ -22,6 +22,7 @@ from rich.console import Console
 
 from tests.helpers.cli import cli, tiny_config
 from tuneguard.config.load import load_config
+from tuneguard.store.invocation import Invocation
 from tuneguard.store.run_store import RunStore
 from tuneguard.cli.errors import show_outcome
 from tuneguard.train.run import run_training
@@ -75,12 +76,20 @@ def test_enospc_while_writing_a_checkpoint(tmp_path, train_file, monkeypatch, ca
         return real_save(obj, f, *a, **kw)
 
     monkeypatch.setattr(torch, "save", full_at_40)
-    assert _train(cfg, run) == 1
+    invocation = Invocation.given(str(cfg), ["train.logging_steps=5"])  # as `tuneguard train` records it
+    assert _train(cfg, run, invocation=invocation) == 1
     prev = run / "checkpoints" / "checkpoint-20"
     assert _intact(prev)
     assert not (run / "checkpoints" / "checkpoint-40").exists()  # the half-written one is gone
     need = fmt_bytes(checkpoint_bytes(prev))
-    reason = _failed_with(run, "disk full while writing", f"needs about {need}", "checkpoint-20", "--resume auto")
+    reason = _failed_with(run, "disk full while writing", f"needs about {need}", "checkpoint-20")
+    # The command that continues it: the config and the --set as given, not CONFIG (the failed
+    # event and the terminal have the whole message; the state's exit_reason keeps 500 characters).
+    with RunStore(run) as s:
+        error = s.events("failed")[-1]["payload"]["error"]
+    assert error.endswith("checkpoint-20 is complete and intact: free space, then continue from it with "
+                          f"`tuneguard train {cfg} --run-dir {run.resolve()} --set train.logging_steps=5 "
+                          "--resume auto`"), error
     err = capsys.readouterr().err
     assert "training failed: disk full" in err and need in err and "Traceback" not in err
     assert "\n" not in reason

@@ -54,12 +54,19 @@ def test_existing_run_refused_unless_resume_with_same_config_or_overwrite(tmp_pa
     assert train_inproc(cfg, run) == 2
     refused("already holds a run", "--resume auto", "--overwrite")
     assert train_inproc(cfg, run, "train.learning_rate=0.5", resume=True) == 2
-    refused("--resume auto needs the same config", "train.learning_rate")
+    # What the run was started with, from its store: the command to resume with, for comparison.
+    refused(f"--resume auto needs the same config as the run in {run} (it was started with `tuneguard train {cfg} "
+            f"--run-dir {run} --resume auto`); changed: train.learning_rate")
     # A finished run has nothing to resume (the Trainer would run a step past max_steps).
     assert train_inproc(cfg, run, resume=True) == 2
     refused(f"the run in {run} finished at step 4 of 4: there is nothing to resume", "--overwrite")
     with RunStore(run) as s:
         assert [m["step"] for m in s.metrics("train")] == [1, 2, 3, 4] and s.state() == "finished"
+    with RunStore(run) as s:
+        s.set_state("stopped")  # as `tuneguard stop` leaves a run: one that can go on
+    assert train_inproc(cfg, run) == 2
+    refused(f"{run} already holds a run: continue it with `tuneguard train {cfg} --run-dir {run} --resume auto`, "
+            "start over with --overwrite, or choose another --run-dir")
     assert _run_id(run) == first  # refusals touched nothing
 
     assert train_inproc(cfg, run, "train.max_steps=2", overwrite=True) == 0
@@ -105,7 +112,9 @@ def test_run_dir_in_the_wrong_place_exits_2(tmp_path, train_file, kind, capsys):
     (other / "config.yaml").write_text("my own config\n")
     run_dir, phrase = {
         "file": (afile, "is a file, not a directory"),
-        "root": (Path("/"), "refusing --run-dir /"),
+        # The directory it suggests is the config's default one (train_inproc records the command).
+        "root": (Path("/"), f"refusing --run-dir /: a run writes config.yaml, run.db, checkpoints/ and adapter/ into "
+                            f"its directory; give it a directory of its own, e.g. runs/{cfg.stem}"),
         "inside_file": (afile / "sub", "cannot create the run directory"),
         "foreign_config": (other, "holds config.yaml but no run store"),
     }[kind]

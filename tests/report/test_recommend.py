@@ -27,7 +27,7 @@ from tuneguard.report.recommend import (
     recommend_for_run,
     recommended_yaml,
 )
-from tuneguard.report.rundata import load_run
+from tuneguard.report.rundata import RunData, load_run
 from tuneguard.store.run_store import RunStore
 
 from .runs import tiny_config
@@ -364,3 +364,20 @@ def _app():
     from tuneguard.cli.main import app
 
     return app
+
+
+def test_a_collapse_without_an_audit_cause_names_the_audit_of_this_run(tmp_path: Path) -> None:
+    """The advice to re-audit gives the command for this run (its directory stands for its
+    config.yaml), quoted for the shell, not `tuneguard audit CONFIG`; without a run, CONFIG."""
+    cfg = tiny_config()
+    collapse = [f("LOSS_COLLAPSE", "error", step=12)]
+    d = Diagnosis("data_fault", [], ["LOSS_COLLAPSE"])
+    run = RunData(tmp_path / "my run", {"max_steps": 60}, cfg, [], [], [], collapse, [], [])
+    (action,) = recommend(collapse, cfg, run, diagnosis=d).actions
+    assert action.text == ("Fix the data before changing hyperparameters: an early collapse means duplicated, "
+                           "templated or leaked rows, or unmasked prompts; run "
+                           f"`tuneguard audit '{tmp_path / 'my run'}'` (the audit of this run's data and config), and "
+                           "see the LOSS_COLLAPSE finding for what to look for.")
+    assert f"`tuneguard audit '{tmp_path / 'my run'}'` (ตรวจข้อมูลและ config ของการรันนี้)" in action.text_in("th")
+    (alone,) = recommend(collapse, cfg, diagnosis=d).actions
+    assert "run `tuneguard audit CONFIG` (the audit" in alone.text

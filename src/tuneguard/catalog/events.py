@@ -179,4 +179,17 @@ RUN: dict[str, dict[str, str]] = {
     "resume.world_size": {
         "en": "This run trained on {before} process(es) and resumes on {now}: each optimizer step now takes {rows_now} examples instead of {rows_before} (batch {batch} x accumulation {accum} x processes), so a step from here on is not worth an earlier one; the epochs, the guards and the report count the examples each step took and stay exact. Resume on {before} process(es) to keep the steps as they were.",
         "th": "การรันนี้ฝึกด้วย {before} โปรเซส และฝึกต่อด้วย {now} โปรเซส: แต่ละ optimizer step ตอนนี้ใช้ {rows_now} ตัวอย่างแทน {rows_before} (ขนาด batch {batch} x สะสม gradient {accum} step x จำนวนโปรเซส) step หลังจากนี้จึงไม่เท่ากับ step ก่อนหน้า ส่วน epoch ระบบป้องกัน และรายงานนับตามจำนวนตัวอย่างที่แต่ละ step ใช้จริงจึงยังถูกต้อง ให้ฝึกต่อด้วย {before} โปรเซสถ้าต้องการให้ step เหมือนเดิม"},
+    # How to continue a run (tuneguard.store.invocation): the command as the run was started.
+    "resume.command": {"en": "`{command}`", "th": "`{command}`"},
+    "resume.command.withheld": {
+        "en": "`{command}`, adding your --set {keys} again as you gave it (left out here: a secret is never shown)",
+        "th": "`{command}` แล้วเพิ่ม --set {keys} ตามที่คุณใส่ไว้เดิมกลับเข้าไป (ไม่แสดงไว้ที่นี่ เพราะข้อมูลลับจะไม่ถูกแสดง)"},
+    "resume.command.unknown": {
+        "en": "`{command}`, with CONFIG the config the run was started with (a run this old does not record it)",
+        "th": "`{command}` โดยแทน CONFIG ด้วย config ที่ใช้เริ่มการรันนี้ (การรันที่เก่าขนาดนี้ไม่ได้บันทึกไว้)"},
+    "resume.continue": {"en": "continue it with {resume}", "th": "ฝึกต่อได้ด้วย {resume}"},
+    "resume.gone": {
+        "en": "no live run in {run_dir}: state {state}, but its process (pid {pid} on {host}) is gone; continue it with {resume}",
+        "th": "ไม่มีการรันที่ยังทำงานอยู่ใน {run_dir}: สถานะ {state} แต่โปรเซสของการรัน (pid {pid} บน {host}) ไม่อยู่แล้ว ฝึกต่อได้ด้วย {resume}"},
+    "resume.ended": {"en": "run {state}: continue it with {resume}", "th": "การรันจบด้วยสถานะ {state} ฝึกต่อได้ด้วย {resume}"},
 }

@@ -340,6 +340,15 @@ GUARD: dict[str, dict[str, str]] = {
     "OVERFITTING.found": {
         "en": "Overfitting at step {step}: {parts}; the model is memorising the training rows.",
         "th": "เกิด overfitting ที่ step {step}: {parts} โมเดลกำลังจำแถวข้อมูลฝึก"},
+    # A gap while the eval loss still falls (guard.overfit.OverfittingDetector): no memorising claimed.
+    "OVERFITTING.widening": {
+        "en": "The gap between the eval and the training loss is growing at step {step}: {parts}; but the eval loss still falls ({since} to {eval_loss:.4g}), so the model is not memorising yet.",
+        "th": "ช่องว่างระหว่าง eval loss กับ loss การฝึกกว้างขึ้นที่ step {step}: {parts} แต่ eval loss ยังลดลงอยู่ ({since} เป็น {eval_loss:.4g}) โมเดลจึงยังไม่ได้จำแถวข้อมูลฝึก"},
+    "OVERFITTING.widening.rec": {
+        "en": "Nothing to do yet: watch the eval loss. If it stops falling while the gap stays, the model starts memorising the training rows and a warning says so; eval.load_best_model_at_end: true keeps the best checkpoint either way.",
+        "th": "ยังไม่ต้องทำอะไร ให้เฝ้าดู eval loss ต่อไป ถ้า eval loss หยุดลดขณะที่ช่องว่างยังอยู่ แปลว่าโมเดลเริ่มจำแถวข้อมูลฝึก และจะมีคำเตือนแจ้ง ส่วน eval.load_best_model_at_end: true จะเก็บ checkpoint ที่ดีที่สุดไว้ให้ในทุกกรณี"},
+    "OVERFITTING.from_eval": {"en": "from {loss:.4g} at step {step}", "th": "จาก {loss:.4g} ที่ step {step}"},
+    "OVERFITTING.from_initial": {"en": "from the first training loss {loss:.4g}", "th": "จาก loss การฝึกแรก {loss:.4g}"},
     "OVERFITTING.found.rec": {
         "en": "The best eval loss so far was {best:.4g} at step {best_step}. {memorise}",
         "th": "eval loss ที่ดีที่สุดจนถึงตอนนี้คือ {best:.4g} ที่ step {best_step} {memorise}"},

@@ -454,8 +454,8 @@ _ADVICE: dict[str, dict[str, str]] = {
         "en": "Fix how the labels are built ({codes}) with the data settings below before changing hyperparameters (the rows themselves need no edit): a loss that collapses early on padding, EOS or prompt tokens measures the pipeline, not learning; a lower learning rate would only slow the collapse down.",
         "th": "แก้วิธีสร้าง labels ({codes}) ด้วยค่าตั้งในส่วน data ด้านล่างก่อนเปลี่ยน hyperparameter (แถวข้อมูลไม่ต้องแก้) ค่า loss ที่ดิ่งตั้งแต่ต้นบน token ของ padding, EOS หรือ prompt วัดท่อประมวลผลข้อมูล ไม่ใช่การเรียนรู้ การลด learning rate แค่ทำให้ loss ดิ่งช้าลง"},
     "data_fault.collapse": {
-        "en": "Fix the data before changing hyperparameters: an early collapse means duplicated, templated or leaked rows, or unmasked prompts; run `tuneguard audit CONFIG`, and see the LOSS_COLLAPSE finding for what to look for.",
-        "th": "แก้ข้อมูลก่อนเปลี่ยน hyperparameter ค่า loss ที่ดิ่งตั้งแต่ต้นแปลว่ามีแถวซ้ำ แถวจากแม่แบบ แถวที่รั่ว หรือ prompt ที่ไม่ได้ mask ใน labels ให้รัน `tuneguard audit CONFIG` และดู LOSS_COLLAPSE ว่าต้องหาอะไร"},
+        "en": "Fix the data before changing hyperparameters: an early collapse means duplicated, templated or leaked rows, or unmasked prompts; run `{command}` (the audit of this run's data and config), and see the LOSS_COLLAPSE finding for what to look for.",
+        "th": "แก้ข้อมูลก่อนเปลี่ยน hyperparameter ค่า loss ที่ดิ่งตั้งแต่ต้นแปลว่ามีแถวซ้ำ แถวจากแม่แบบ แถวที่รั่ว หรือ prompt ที่ไม่ได้ mask ใน labels ให้รัน `{command}` (ตรวจข้อมูลและ config ของการรันนี้) และดู LOSS_COLLAPSE ว่าต้องหาอะไร"},
     "unstable.lr": {
         "en": "smaller updates: the loss spiked or became non-finite at this learning rate",
         "th": "อัปเดตให้เล็กลง: loss พุ่งหรือไม่เป็นตัวเลขจำกัดที่ learning rate นี้"},

@@ -68,10 +68,13 @@ def _open_live(run_dir: Path) -> Any:
     except (sqlite3.Error, OSError) as exc:
         fail(f"no live run in {run_dir}: {describe_store_error(run_dir, exc)}")
     if store is None:
+        from tuneguard.catalog import T, render
+        from tuneguard.store.invocation import Invocation, resume_advice
+
         state = m.get("state") or "unknown"
         if state in LIVE_STATES:
-            fail(f"no live run in {run_dir}: state {state}, but its process (pid {m.get('pid')} on "
-                 f"{m.get('host')}) is gone; continue it with `tuneguard train CONFIG --run-dir {run_dir} --resume auto`")
+            fail(render(T("resume.gone", run_dir=str(run_dir), state=state, pid=m.get("pid"), host=m.get("host"),
+                          resume=resume_advice(Invocation.from_meta(m), run_dir))))
         fail(f"no live run in {run_dir}: state {state}")
     return store
 
@@ -147,8 +150,11 @@ def _follow(store: Any, rid: int, action: str, run_dir: Path, timeout: float | N
             if deadline is not None and time.monotonic() > deadline:
                 return EXIT_OK
             time.sleep(0.2)
-        c.print(f"run {store.state()}: continue it with `tuneguard train CONFIG --run-dir {run_dir} --resume auto`",
-                markup=False)
+        from tuneguard.catalog import T, render
+        from tuneguard.store.invocation import Invocation, resume_advice
+
+        resume = resume_advice(Invocation.from_meta(store.meta()), run_dir)
+        c.print(render(T("resume.ended", state=store.state(), resume=resume)), markup=False)
     return EXIT_OK
 
 

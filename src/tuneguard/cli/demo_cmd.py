@@ -42,7 +42,12 @@ def demo(
     from tuneguard.cli.errors import show_outcome
     from tuneguard.train.run import run_training
 
-    code = show_outcome(run_training(cfg, run_dir, resume=False, force=False, overwrite=True, console=c))
+    from tuneguard.store.invocation import Invocation
+
+    # The demo's config exists only in memory: the run directory's config.yaml (no secrets in it) resumes it.
+    invocation = Invocation.given(str(run_dir / "config.yaml"))
+    code = show_outcome(run_training(cfg, run_dir, resume=False, force=False, overwrite=True, console=c,
+                                     invocation=invocation))
     if code == 2:
         raise typer.Exit(code)
     _tour(run_dir, c)

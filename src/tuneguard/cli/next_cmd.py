@@ -82,7 +82,11 @@ def next_run(
     new_dir = next_dir or next_run_dir(run_dir)
     cfg = load_or_exit(str(target), set_)
     c.print(f"training the next run in {new_dir}")
-    code = show_outcome(run_training(cfg, new_dir, console=c))
+    from tuneguard.config.load import secret_values
+    from tuneguard.store.invocation import Invocation
+
+    invocation = Invocation.given(str(target), set_, secrets=secret_values(cfg))  # what resumes it: the same config
+    code = show_outcome(run_training(cfg, new_dir, console=c, invocation=invocation))
     c.print(f"compare the two runs: tuneguard compare {run_dir} {new_dir}")
     raise typer.Exit(code)
 

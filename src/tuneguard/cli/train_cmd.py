@@ -12,8 +12,10 @@ from tuneguard.cli.errors import show_outcome
 
 
 def default_run_dir(config: str) -> Path:
-    stem = Path(config).stem if config.endswith((".yaml", ".yml")) else config
-    return Path("runs") / stem
+    """runs/ and the config's name (tuneguard.store.invocation.Invocation.default_run_dir)."""
+    from tuneguard.store.invocation import Invocation
+
+    return Path(Invocation(config=config, cwd="").default_run_dir())
 
 
 def train(
@@ -30,20 +32,16 @@ def train(
     if resume not in (None, "auto"):
         fail(f"--resume takes 'auto', got {resume!r}", EXIT_USAGE)
     cfg = load_or_exit(config, set_)
+    from tuneguard.catalog import T, render
+    from tuneguard.config.load import secret_values
+    from tuneguard.store.invocation import Invocation, resume_advice
     from tuneguard.train.run import run_training
 
     target = run_dir or default_run_dir(config)
-    outcome = run_training(cfg, target, resume=resume == "auto", force=force, overwrite=overwrite, console=console())
+    # Kept in the run store: every later "continue it with" prints this command (secrets left out).
+    invocation = Invocation.given(config, set_, force=force, secrets=secret_values(cfg))
+    outcome = run_training(cfg, target, resume=resume == "auto", force=force, overwrite=overwrite, console=console(),
+                           invocation=invocation)
     if outcome.state == "stopped":  # `tuneguard stop`, SIGTERM, Ctrl-C: the run is meant to go on
-        same = " and the same --set options" if set_ else ""
-        console().print(f"continue it with `{resume_command(config, target, force)}`{same}", markup=False)
+        console().print(render(T("resume.continue", resume=resume_advice(invocation, target))), markup=False)
     raise typer.Exit(show_outcome(outcome))
-
-
-def resume_command(config: str, run_dir: Path, force: bool) -> str:
-    """The command that continues a stopped run. The caller names its --set options instead of
-    repeating them: their values may hold secrets (notify.urls), which never reach the terminal."""
-    import shlex
-
-    return shlex.join(["tuneguard", "train", config, "--run-dir", str(run_dir)] + (["--force"] if force else [])
-                      + ["--resume", "auto"])

@@ -431,6 +431,11 @@ def _redact_value(field: str, value: Any) -> Any:
     return value
 
 
+def is_env_ref(value: str) -> bool:
+    """True for a `${VAR}` reference: the name of a secret, not the secret."""
+    return bool(_ENV_REF.match(value.strip()))
+
+
 def redact_url(url: str) -> str:
     """Keep the scheme (and an ${ENV} reference as is); hide everything after it."""
     if _ENV_REF.match(url.strip()):

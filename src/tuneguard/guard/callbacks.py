@@ -226,7 +226,7 @@ class GuardCallback(TrainerCallback):
         found = [
             self.nonfinite.update_eval(step, ev),
             self.collapse.update_eval(step, ev, train, seen, epoch),
-            self.overfit.update(step, ev, train, basis),
+            self.overfit.update(step, ev, train, basis, initial=self.collapse.initial),
             self.divergence.update(step, ev, train, basis, held_out=self._held_out(seen)),
             self.plateau.update(step, ev, max_steps, initial=self.collapse.initial),
         ]

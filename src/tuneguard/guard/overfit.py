@@ -25,12 +25,20 @@ log = logging.getLogger(__name__)
 
 
 class OverfittingDetector:
-    """OVERFITTING (warning): eval loss rose at `rising_evals` consecutive evaluations while
-    the training loss fell over the same evaluations, or eval loss - training loss > `gap`.
+    """OVERFITTING: eval loss rose at `rising_evals` consecutive evaluations while the training
+    loss fell over the same evaluations, or eval loss - training loss > `gap`.
 
     "Rose at k evaluations in a row" means k rises, so k + 1 evaluations; "training loss fell"
     compares the latest training loss at the first and the last of those evaluations (the
     logged training loss is noisy, a step-by-step fall would almost never hold).
+
+    A gap while the eval loss still falls (below every earlier evaluation, or at the first one
+    below the run's first training loss, `initial`) is not memorising: on a run of a few dozen
+    steps the training loss falls faster than the eval loss long before the eval loss turns,
+    and overfitting shows as the eval loss bottoming out and then rising while the gap widens
+    (alpaca-lora #381: validation bottomed at epoch 5 of 10). Such a gap is said once, at info (no phone message, no policy action), in
+    words that claim no memorising; when the eval loss then stops falling while the gap holds,
+    the warning that the model memorises follows, once per gap.
     """
 
     code = "OVERFITTING"
@@ -40,12 +48,24 @@ class OverfittingDetector:
         self.gap = gap
         self.history: list[tuple[int, float, float | None]] = []  # (step, eval_loss, train_loss)
         self.episode = Episode()
+        self.memorising = False  # the open episode's warning is said
+
+    def _before(self, initial: float | None) -> tuple[float, Spec] | None:
+        """The loss the eval loss must be below to still be falling, with its words: the best
+        earlier evaluation, else the run's first training loss; None when neither is known."""
+        if self.history:
+            best_step, best, _ = min(self.history, key=lambda h: h[1])
+            return best, T("OVERFITTING.from_eval", loss=best, step=best_step)
+        if is_finite(initial):
+            return float(initial), T("OVERFITTING.from_initial", loss=initial)  # type: ignore[arg-type]
+        return None
 
     def update(self, step: int, eval_loss: float | None, train_loss: float | None,
-               basis: dict | None = None) -> Finding | None:
+               basis: dict | None = None, initial: float | None = None) -> Finding | None:
         if not is_finite(eval_loss):
             return None
         train = train_loss if is_finite(train_loss) else None
+        before = self._before(initial)
         self.history.append((step, eval_loss, train))
         window = self.history[-(self.rising_evals + 1):]
         rising = (len(window) == self.rising_evals + 1
@@ -53,24 +73,40 @@ class OverfittingDetector:
                   and window[0][2] is not None and window[-1][2] is not None
                   and window[-1][2] < window[0][2])
         gap = train is not None and eval_loss - train > self.gap
-        if not self.episode.update(rising or gap):
+        started = self.episode.update(rising or gap)
+        if not (rising or gap):
             return None
+        falling = before if not rising and before is not None and eval_loss < before[0] else None
+        if not started and (falling is not None or self.memorising):
+            return None  # said already: the gap while the eval loss falls, or the warning
+        self.memorising = falling is None
+        return self._finding(step, eval_loss, train, window, rising, gap, falling, basis)
+
+    def _finding(self, step: int, eval_loss: float, train: float | None, window: list[tuple[int, float, float | None]],
+                 rising: bool, gap: bool, falling: tuple[float, Spec] | None, basis: dict | None) -> Finding:
         triggers = (["rising"] if rising else []) + (["gap"] if gap else [])
         parts = []
         if rising:
             parts.append(T("OVERFITTING.rising", n=self.rising_evals, first=window[0][1], first_step=window[0][0],
                            eval_loss=eval_loss, step=step, train_first=window[0][2], train_last=window[-1][2]))
         if gap:
+            assert train is not None  # a gap needs the training loss
             parts.append(T("OVERFITTING.gap", eval_loss=eval_loss, train=train, gap=eval_loss - train, limit=self.gap))
         best_step, best_eval, _ = min(self.history, key=lambda h: h[1])
-        message = T("OVERFITTING.found", step=step, parts=J("join.and", parts))
         evidence = {
             "step": step, "eval_loss": eval_loss, "train_loss": train,
             "gap": None if train is None else eval_loss - train, "overfit_gap": self.gap,
             "overfit_evals": self.rising_evals, "triggers": triggers,
             "evaluations": [{"step": s, "eval_loss": e, "train_loss": t} for s, e, t in window],
-            "best_eval_step": best_step, "best_eval_loss": best_eval, **(basis or {}),
+            "best_eval_step": best_step, "best_eval_loss": best_eval, "eval_falling": falling is not None,
+            **(basis or {}),
         }
+        if falling is not None:
+            message = T("OVERFITTING.widening", step=step, parts=J("join.and", parts), since=falling[1],
+                        eval_loss=eval_loss)
+            return Finding.said(self.code, "info", message, T("OVERFITTING.widening.rec"), evidence, step=step,
+                                source="guard")
+        message = T("OVERFITTING.found", step=step, parts=J("join.and", parts))
         recommendation = T("OVERFITTING.found.rec", best=best_eval, best_step=best_step,
                            memorise=T("OVERFITTING.memorise"))
         return Finding.said(self.code, "warning", message, recommendation, evidence, step=step, source="guard")

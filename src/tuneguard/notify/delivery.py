@@ -33,6 +33,21 @@ _MONTHLY_LIMIT = re.compile(r"monthly limit", re.IGNORECASE)
 # How a URL names its recipient, for services whose URL apprise loads without one (and then
 # refuses every message with "no ... targets"); others are shown from apprise's own template.
 RECIPIENT_FORMS = {"line": "line://TOKEN/USER_ID"}
+REASON_CHARS = 200  # a library's error text kept in a failure's reason (a urllib3 error runs to 500+)
+ELLIPSIS = "\u2026"
+
+
+def shorten(text: str, limit: int = REASON_CHARS) -> str:
+    """`text` on one line and at most `limit` characters (plus an ellipsis), cut at the last
+    space before the limit so that no word is cut in half; a single word longer than half the
+    limit is cut where the limit falls. Scrub before shortening: a secret cut in half no
+    longer matches the scrubber and its first half would survive."""
+    one = " ".join(text.split())
+    if len(one) <= limit:
+        return one
+    space = one.rfind(" ", 0, limit + 1)
+    head = one[:space] if space > limit // 2 else one[:limit]
+    return head.rstrip(" ,;:(") + ELLIPSIS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,7 +192,8 @@ class Delivery:
         elif ex.error_kind == "timeout":
             reason = f"no answer from {where} within {self.timeout_s:g} s"
         elif ex.error_kind:
-            reason = f"cannot reach {where}: {ex.error.splitlines()[0][:200]}"
+            first = (ex.error.splitlines() or [""])[0]
+            reason = f"cannot reach {where}: {shorten(self._scrub(first))}"
         else:
             reason = f"HTTP {ex.status}{' ' + ex.reason if ex.reason else ''} from {where}"
             if ex.retry_after_s is not None:
@@ -204,7 +220,7 @@ class Delivery:
         m = _STATUS_IN_LOG.search(text)
         status = int(m.group(1)) if m else None
         kind = "timeout" if status_name == "TIMEOUT" else ("http" if status else "unknown")
-        return SendResult(ok=False, reason=self._scrub(" ".join(text.split())[:300]), status=status,
+        return SendResult(ok=False, reason=shorten(self._scrub(text), 300), status=status,
                           error_kind=kind)
 
     # -- with retries -----------------------------------------------------------------

@@ -150,7 +150,8 @@ class Notifier:
                 return  # its evaluation was not sent (maybe_evaluation): the samples go with it
             if step is None and isinstance(data.get("step"), int):
                 step = data["step"]
-            self._enqueue(_Pending(event, data, step))
+            # The event's plain name ("started"): an Event member would print as <Event.STARTED: 'started'>.
+            self._enqueue(_Pending(str(event), data, step))
         except Exception:  # noqa: BLE001 - the trainer must never see a notifier error
             log.debug("notify(%s) failed to queue", event, exc_info=True)
 
@@ -422,7 +423,7 @@ class Notifier:
         else:
             health.failures = 0
         (log.warning if first else log.debug)(
-            "notification %r to %s failed after %d attempt(s): %s", item.event, target.label, res.attempts, res.reason)
+            "notification %s to %s failed after %d attempt(s): %s", item.event, target.label, res.attempts, res.reason)
         self._record(store, "notify_failed", {
             "event": item.event, "target": target.label, "status": res.status, "attempts": res.attempts,
             "reason": res.reason}, item.step,

@@ -279,6 +279,8 @@ class Context:
     findings: list[Finding]
     limits: Limits
     events: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # the run's (action events: what it tried)
+    # The audit of this run's data and config (`tuneguard audit RUN_DIR`); CONFIG without a run.
+    audit_command: str = "tuneguard audit CONFIG"
 
     def get(self, key: str, default: Any = None) -> Any:
         return _get(self.config, key, default)
@@ -308,7 +310,7 @@ def _data_fault(ctx: Context) -> Out:
         forced = any(f.code in codes and f.severity == "error" for f in ctx.findings if f.source == "audit")
         key = f"data_fault.forced{labels}" if forced or not labels else "data_fault.warned.labels"
         return [], [Action(A(key, codes=", ".join(codes)), codes)]
-    text = A(f"data_fault.audit{labels}", codes=", ".join(audit)) if audit else A("data_fault.collapse")
+    text = A(f"data_fault.audit{labels}", codes=", ".join(audit)) if audit else A("data_fault.collapse", command=ctx.audit_command)
     return [], [Action(text, ["LOSS_COLLAPSE"])]
 
 
@@ -642,6 +644,8 @@ def recommend(findings: list[Finding], config: dict[str, Any], run: RunData | No
     if limits is None:
         limits = Limits.from_run(run) if run else Limits(context_length=_get(config, "model.context_length"))
     ctx = Context(config, diagnosis, list(findings), limits, list(run.events) if run else [])
+    if run is not None:
+        ctx.audit_command = shlex.join(["tuneguard", "audit", str(run.run_dir)])
     ordered = sorted(findings, key=lambda f: (-SEVERITY_ORDER.get(f.severity, 0), f.step if f.step is not None else -1))
     outputs: list[Out] = [PLAYBOOK[diagnosis.kind](ctx)]
     # An audit finding at info is a fact (the audit printed "0 error(s), 0 warning(s)"): advising

@@ -27,7 +27,9 @@ from tuneguard.checkpoints import (
     latest_checkpoint,
     remove_checkpoint,
 )
+from tuneguard.catalog import render
 from tuneguard.errors import TuneguardError
+from tuneguard.store.invocation import Invocation, resume_advice, stored_invocation
 
 log = logging.getLogger(__name__)
 
@@ -118,9 +120,11 @@ def fmt_bytes(n: float) -> str:
     return f"{n:.1f} {unit}"
 
 
-def handle_disk_full(exc: BaseException, run_dir: Path) -> str | None:
+def handle_disk_full(exc: BaseException, run_dir: Path, invocation: Invocation | None = None) -> str | None:
     """If `exc` is a full disk: delete the incomplete checkpoint(s) newer than the newest
-    complete one and return a message for the user; otherwise None (and touch nothing)."""
+    complete one and return a message for the user; otherwise None (and touch nothing).
+    `invocation`: the command that started the run (else the one its store holds), which the
+    message repeats with --resume auto."""
     run_dir = Path(run_dir)
     if not is_disk_full(exc, run_dir):
         return None
@@ -140,8 +144,8 @@ def handle_disk_full(exc: BaseException, run_dir: Path) -> str | None:
     if newest is not None:
         need = (f"a checkpoint of this run needs about {fmt_bytes(checkpoint_bytes(newest))} "
                 f"(the size of {newest.name}); {where}")
-        resume = (f"{newest.name} is complete and intact: free space, then continue from it with "
-                  f"`tuneguard train CONFIG --run-dir {run_dir} --resume auto`")
+        command = render(resume_advice(invocation or stored_invocation(run_dir), run_dir))
+        resume = f"{newest.name} is complete and intact: free space, then continue from it with {command}"
     else:
         need = (f"no checkpoint was complete yet (the one being written had reached {fmt_bytes(partial_size)}); "
                 f"{where}")

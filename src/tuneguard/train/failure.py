@@ -20,6 +20,7 @@ from tuneguard.dist import PeerRefused, StartGate
 from tuneguard.errors import EXIT_FAIL, EXIT_USAGE, UsageError
 from tuneguard.events import Event
 from tuneguard.model.load import ModelError
+from tuneguard.store.invocation import Invocation
 from tuneguard.store.run_store import RunStore
 from tuneguard.train.diskfull import handle_disk_full
 from tuneguard.train.preflight import Preflight
@@ -37,8 +38,10 @@ def failure_leave_timeout(cfg: Config) -> float:
 class RunFailure:
     """Turns an exception that ended a run into its record, its line and its exit code."""
 
-    def __init__(self, cfg: Config, run_dir: Path, is_main: bool, gate: StartGate) -> None:
+    def __init__(self, cfg: Config, run_dir: Path, is_main: bool, gate: StartGate,
+                 invocation: Invocation | None = None) -> None:
         self.cfg, self.run_dir, self.is_main, self.gate = cfg, run_dir, is_main, gate
+        self.invocation = invocation  # the command that started the run: the disk-full message's resume
 
     def handle(self, exc: BaseException, ctx: RunContext | None, store: RunStore | None, trainer: Any,
                hw: Preflight | None) -> tuple[int, float | None, str | None]:
@@ -64,7 +67,7 @@ class RunFailure:
         """Any other exception: a failed run, recorded with the end of its traceback."""
         leave = self._leave_after_failure(EXIT_FAIL)
         tb = traceback.format_exc()
-        full = handle_disk_full(exc, self.run_dir) if self.is_main else None
+        full = handle_disk_full(exc, self.run_dir, self.invocation) if self.is_main else None
         if isinstance(exc, torch.OutOfMemoryError):
             from tuneguard.train.memfit import oom_message
 

@@ -34,6 +34,8 @@ from tuneguard.dist import Collectives, StartGate, destroy_process_group, init_p
 from tuneguard.errors import EXIT_FAIL, UsageError
 from tuneguard.events import Event, StartedPayload
 from tuneguard.model import load as model_lib
+from tuneguard.store.invocation import META_KEY as INVOCATION
+from tuneguard.store.invocation import Invocation
 from tuneguard.store.run_store import RunStore
 from tuneguard.trackers import TrackerCallback
 from tuneguard.train import build
@@ -98,11 +100,13 @@ class NullStore:
 
 def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: bool = False,
                  overwrite: bool = False, console: Console | None = None,
-                 extra_callbacks: Sequence[Any] = (), wrap_collator: Callable[[Any], Any] | None = None) -> Outcome:
+                 extra_callbacks: Sequence[Any] = (), wrap_collator: Callable[[Any], Any] | None = None,
+                 invocation: Invocation | None = None) -> Outcome:
     """Run the recipe for `cfg` in `run_dir`. `extra_callbacks` join the Trainer's after the
-    guards and control (before the policy); `wrap_collator` wraps the training collator."""
+    guards and control (before the policy); `wrap_collator` wraps the training collator;
+    `invocation`: the command that started it, kept in the store for "continue it with"."""
     recipe = Recipe(cfg, run_dir, resume=resume, force=force, overwrite=overwrite, console=console,
-                    extra_callbacks=extra_callbacks, wrap_collator=wrap_collator)
+                    extra_callbacks=extra_callbacks, wrap_collator=wrap_collator, invocation=invocation)
     try:
         recipe.setup()
         recipe.train()
@@ -118,8 +122,9 @@ class Recipe:
 
     def __init__(self, cfg: Config, run_dir: Path, *, resume: bool = False, force: bool = False,
                  overwrite: bool = False, console: Console | None = None, extra_callbacks: Sequence[Any] = (),
-                 wrap_collator: Callable[[Any], Any] | None = None) -> None:
+                 wrap_collator: Callable[[Any], Any] | None = None, invocation: Invocation | None = None) -> None:
         self.cfg, self.resume, self.force, self.overwrite = cfg, resume, force, overwrite
+        self.invocation = invocation
         self.run_dir = Path(run_dir).resolve()
         self.console = console or make_console()
         self.extra_callbacks, self.wrap_collator = list(extra_callbacks), wrap_collator
@@ -194,7 +199,10 @@ class Recipe:
         check_sources(cfg.data.train_file, cfg.data.validation_file, cfg.data.test_file)
 
     def _open_run_dir(self) -> None:
-        make_run_dir(self.run_dir)
+        if self.invocation is not None:  # a refused directory is answered with the config's default one
+            make_run_dir(self.run_dir, self.invocation.default_run_dir())
+        else:
+            make_run_dir(self.run_dir)
         if self.lock is not None:
             self.lock.acquire()
         if self.dist.is_main:
@@ -237,6 +245,8 @@ class Recipe:
         self.told = told_after(store, _step_of(self.ckpt)) if self.ckpt else set()
         note = build.world_size_note(store.get_meta("world_size") if self.ckpt else None, self.dist.world_size, cfg)
         store.init_run(config=record, max_steps=max_steps)
+        if self.invocation is not None:  # the command that resumes the run is the latest one
+            store.set_meta(**{INVOCATION: self.invocation.to_dict()})
         store.set_meta(environment=build.environment(), data_sizes=data.sizes(), data_format=data.format,
                        tokenize_stats={s.name: s.stats.to_dict() for s in (data.train, data.validation)},
                        steps_per_epoch=spe, exit_reason=None, hardware=hw.as_dict(), task=task,
@@ -376,7 +386,7 @@ class Recipe:
 
     def fail(self, exc: BaseException) -> Outcome:
         """Record a failure (state, event, notification); the outcome carries its one line."""
-        failure = RunFailure(self.cfg, self.run_dir, self.dist.is_main, self.gate)
+        failure = RunFailure(self.cfg, self.run_dir, self.dist.is_main, self.gate, self.invocation)
         code, self.leave_timeout, line = failure.handle(exc, self.ctx, self._writer, self.trainer, self.hw)
         self.outcome = Outcome(code, "refused" if code == 2 else "failed", line)
         return self.outcome

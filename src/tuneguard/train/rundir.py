@@ -14,6 +14,8 @@ from typing import Any
 
 from tuneguard.checkpoints import latest_checkpoint
 from tuneguard.errors import UsageError
+from tuneguard.catalog import render
+from tuneguard.store.invocation import resume_advice, resume_command, stored_invocation
 from tuneguard.store.run_store import LIVE_STATES, RunStore
 
 log = logging.getLogger(__name__)
@@ -54,14 +56,15 @@ RUN_FILES = ("run.db", "run.db-wal", "run.db-shm", "checkpoints", "adapter", "ba
              "config.yaml", "report.html", "report.md", "recommended.yaml")
 
 
-def make_run_dir(run_dir: Path) -> None:
+def make_run_dir(run_dir: Path, example: str = "runs/NAME") -> None:
     """Create the run directory. Refuse a file, the filesystem root and the home directory:
-    a run writes config.yaml, run.db, checkpoints/ there, and --overwrite deletes them."""
+    a run writes config.yaml, run.db, checkpoints/ there, and --overwrite deletes them.
+    `example`: a directory to suggest instead (the default run directory of the config)."""
     if run_dir.exists() and not run_dir.is_dir():
         raise UsageError(f"--run-dir {run_dir} is a file, not a directory: give a directory for the run")
     if run_dir == Path(run_dir.anchor) or run_dir == Path.home().resolve():
         raise UsageError(f"refusing --run-dir {run_dir}: a run writes config.yaml, run.db, checkpoints/ and "
-                         "adapter/ into its directory; give it a directory of its own, e.g. runs/NAME")
+                         f"adapter/ into its directory; give it a directory of its own, e.g. {example}")
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -75,7 +78,7 @@ def prepare_run_dir(run_dir: Path, cfg_dict: dict[str, Any], resume: bool, overw
     db = run_dir / "run.db"
     if db.exists() and not resume and not overwrite:
         if not never_trained(run_dir):
-            raise UsageError(f"{run_dir} already holds a run: continue it with --resume auto, "
+            raise UsageError(f"{run_dir} already holds a run: continue it with {_resume(run_dir)}, "
                              "start over with --overwrite, or choose another --run-dir")
         # An attempt refused before training (the audit, a model that would not load) holds
         # nothing worth keeping, and its advice ("fix the data, or pass --force") must work here.
@@ -94,11 +97,26 @@ def prepare_run_dir(run_dir: Path, cfg_dict: dict[str, Any], resume: bool, overw
         changed = [k for k in _flat(cfg_dict) if _flat(old).get(k) != _flat(cfg_dict)[k]
                    and not k.startswith(RESUME_MAY_CHANGE)]
         if changed:
-            raise UsageError(f"--resume auto needs the same config as the run in {run_dir}; changed: "
+            started = stored_invocation(run_dir)
+            how = (f" (it was started with `{resume_command(started, run_dir)}`)" if started is not None else "")
+            raise UsageError(f"--resume auto needs the same config as the run in {run_dir}{how}; changed: "
                              f"{', '.join(changed[:8])}. Use another --run-dir for a new run")
     if resume and db.exists():
         refuse_finished(run_dir)
     return latest_checkpoint(run_dir / "checkpoints") if resume else None
+
+
+def _resume(run_dir: Path) -> str:
+    """How to continue the run in `run_dir`: the command it was started with plus --resume auto
+    where its store keeps that command, else just the option (also for a finished run, which
+    `refuse_finished` explains if that is tried)."""
+    started = stored_invocation(run_dir)
+    try:
+        with RunStore(run_dir, readonly=True) as store:
+            finished = store.state() == "finished"
+    except Exception:  # noqa: BLE001 - advice only: an unreadable store gets the plain option
+        finished = True
+    return "--resume auto" if started is None or finished else render(resume_advice(started, run_dir))
 
 
 def refuse_finished(run_dir: Path) -> None:

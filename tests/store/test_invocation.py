@@ -1,0 +1,76 @@
+"""The command that started a run, kept in its run store (meta `invocation`), and the exact
+command that continues it: quoted for the shell, its overrides included, no secret."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tuneguard.catalog import render
+from tuneguard.store.invocation import Invocation, resume_advice, resume_command, secret_keys, stored_invocation
+from tuneguard.store.run_store import RunStore
+
+TOKEN = "Zq7tokenVALUE0123456789"
+
+
+def test_an_override_that_holds_a_secret_is_known_by_its_key() -> None:
+    assert secret_keys(f'notify.urls=["json://host/hook/{TOKEN}"]') == ["notify.urls"]
+    assert secret_keys(f"model.hub_token={TOKEN}") == ["model.hub_token"]
+    assert secret_keys(f'notify={{urls: ["line://{TOKEN}/U1"], language: th}}') == ["notify.urls"]
+    assert secret_keys(f"model={{name: gpt2, hub_token: {TOKEN}}}") == ["model.hub_token"]
+    # A ${VAR} reference names the secret; it is not one.
+    assert secret_keys('notify.urls=["${LINE_URL}"]') == [] and secret_keys("model.hub_token=${HF_TOKEN}") == []
+    assert secret_keys("notify.language=th") == [] and secret_keys("train.max_steps=40") == []
+
+
+def test_the_stored_invocation_leaves_secrets_out_and_keeps_everything_else(tmp_path: Path) -> None:
+    sets = ["train.max_steps=40", f'notify.urls=["json://host/hook/{TOKEN}"]', 'notify.language=th',
+            "data.train_file=my data.jsonl"]
+    inv = Invocation.given("configs/base run.yaml", sets, force=True, cwd="/work/exp")
+    assert inv.sets == ("train.max_steps=40", "notify.language=th", "data.train_file=my data.jsonl")
+    assert inv.withheld == ("notify.urls",)
+    # A secret the caller knows (a resolved ${VAR}) is left out under any key.
+    assert Invocation.given("c.yaml", [f"trackers.note={TOKEN}"], secrets=[TOKEN], cwd="/x").withheld == ("trackers.note",)
+    with RunStore(tmp_path, create=True) as s:
+        s.init_run(config={}, max_steps=40, run_id="r")
+        s.set_meta(invocation=inv.to_dict())
+    raw = (tmp_path / "run.db").read_bytes()
+    assert TOKEN.encode() not in raw and b"configs/base run.yaml" in raw
+    assert stored_invocation(tmp_path) == inv
+
+
+def test_the_resume_command_is_exact_and_quoted_for_the_shell() -> None:
+    inv = Invocation.given("configs/base run.yaml", ["train.max_steps=40", 'notify.urls=["${LINE_URL}"]'],
+                           force=True, cwd="/work/exp")
+    assert resume_command(inv, "runs/a b", here="/work/exp") == (
+        "tuneguard train 'configs/base run.yaml' --run-dir 'runs/a b' --set train.max_steps=40 "
+        "--set 'notify.urls=[\"${LINE_URL}\"]' --force --resume auto")
+    # From another directory the relative paths mean what they meant where the run started.
+    assert resume_command(inv, "runs/a b", here="/home/me") == (
+        "cd /work/exp && tuneguard train 'configs/base run.yaml' --run-dir '/home/me/runs/a b' "
+        "--set train.max_steps=40 --set 'notify.urls=[\"${LINE_URL}\"]' --force --resume auto")
+    preset = Invocation.given("tiny", [], cwd="/work/exp")
+    assert render(resume_advice(preset, "/runs/t", here="/work/exp")) == \
+        "`tuneguard train tiny --run-dir /runs/t --resume auto`"
+
+
+def test_what_the_command_leaves_out_is_said_and_an_old_run_names_config() -> None:
+    inv = Invocation.given("c.yaml", [f'notify.urls=["json://host/hook/{TOKEN}"]'], cwd="/w")
+    text = render(resume_advice(inv, "runs/r", here="/w"))
+    assert text == ("`tuneguard train c.yaml --run-dir runs/r --resume auto`, adding your --set notify.urls again as "
+                    "you gave it (left out here: a secret is never shown)")
+    assert TOKEN not in text
+    assert render(resume_advice(inv, "runs/r", here="/w"), "th") == (
+        "`tuneguard train c.yaml --run-dir runs/r --resume auto` แล้วเพิ่ม --set notify.urls ตามที่คุณใส่ไว้เดิม"
+        "กลับเข้าไป (ไม่แสดงไว้ที่นี่ เพราะข้อมูลลับจะไม่ถูกแสดง)")
+    assert render(resume_advice(None, "runs/r")) == (
+        "`tuneguard train CONFIG --run-dir runs/r --resume auto`, with CONFIG the config the run was started with "
+        "(a run this old does not record it)")
+
+
+def test_a_store_from_before_has_no_invocation(tmp_path: Path) -> None:
+    with RunStore(tmp_path, create=True) as s:
+        s.init_run(config={}, max_steps=10, run_id="r")
+    assert stored_invocation(tmp_path) is None
+    assert stored_invocation(tmp_path / "nothing-here") is None
+    assert Invocation.from_meta({"invocation": json.loads('{"cwd": "/x"}')}) is None
