@@ -726,3 +726,33 @@ def test_plateau_after_learning_is_info_stalled_is_warning():
     [g] = feed(stalled, [(*x, 1.45) for x in flat])  # 1.4 is only 3% below the first training loss
     assert (g.severity, g.step) == ("warning", 35_000)
     assert g.text["recommendation"]["key"] == "PLATEAU.early.rec"
+
+
+def test_non_finite_advice_follows_the_precision_the_run_computes_in():
+    """Only an fp16 run is sent to bf16/fp32; a bf16 or fp32 run that turns non-finite is told that
+    its precision is not the cause (a CPU run is fp32: "use bf16 instead of fp16" would send its
+    user after a setting it does not have)."""
+    [fp16] = feed(NonFiniteDetector(dtype="fp16"), [(3, NAN, NAN)])
+    assert "The run computes in fp16" in fp16.recommendation and "--set model.dtype=fp32" in fp16.recommendation
+    assert fp16.evidence["dtype"] == "fp16"
+    for dtype in ("fp32", "bf16"):
+        [f] = feed(NonFiniteDetector(dtype=dtype), [(3, NAN, NAN)])
+        assert f.recommendation.startswith(f"The run computes in {dtype}, not fp16, so this is no fp16 overflow")
+        assert "Lower train.learning_rate" in f.recommendation and "bf16 where" not in f.recommendation
+        assert "GPT-J" not in f.recommendation and f.evidence["dtype"] == dtype
+
+
+def test_compute_dtype_from_the_trainer_arguments_and_the_model():
+    """Mixed precision names itself; without it the model's weights do (an fp16 base on the CPU)."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from tuneguard.guard.nonfinite import compute_dtype
+
+    plain = SimpleNamespace(fp16=False, bf16=False)
+    assert compute_dtype(SimpleNamespace(fp16=True, bf16=False), SimpleNamespace(dtype=torch.float32)) == "fp16"
+    assert compute_dtype(SimpleNamespace(fp16=False, bf16=True), None) == "bf16"
+    assert compute_dtype(plain, SimpleNamespace(dtype=torch.float16)) == "fp16"
+    assert compute_dtype(plain, torch.nn.Linear(2, 2)) == "fp32"  # no dtype attribute: fp32
+    assert compute_dtype(plain, SimpleNamespace(dtype=torch.float32)) == "fp32"

@@ -114,6 +114,16 @@ def test_nonfinite_in_fp16_moves_to_bf16() -> None:
     assert got == {"model.dtype": "bf16", "train.learning_rate": 1.5e-3, "train.max_grad_norm": 0.5}
 
 
+def test_nonfinite_moves_to_bf16_only_when_the_run_computed_in_fp16() -> None:
+    """model.dtype auto resolves to fp16 on a GPU without bf16: the finding's evidence says so. A run
+    that computed in fp32 (the CPU) or bf16 keeps its dtype: precision was not the cause."""
+    cfg = tiny_config(**{"model.dtype": "auto", "train.learning_rate": 3e-3})
+    assert changes([f("NON_FINITE", "error", 30, dtype="fp16")], cfg)["model.dtype"] == "bf16"
+    for dtype in ("fp32", "bf16"):
+        got = changes([f("NON_FINITE", "error", 30, dtype=dtype)], cfg)
+        assert got == {"train.learning_rate": 1.5e-3, "train.max_grad_norm": 0.5}, dtype
+
+
 def test_pipeline_faults_are_fixed_in_any_diagnosis() -> None:
     cfg = tiny_config(**{"data.train_on_prompt": True, "data.collator": "language_modeling", "data.pad_token": "eos"})
     want = {"data.train_on_prompt": False, "data.collator": "tuneguard", "data.pad_token": "auto"}

@@ -13,6 +13,11 @@ gradients overflow at every scale: nothing is learned) is NON_FINITE: 16 optimiz
 row, counted in steps rather than examples because the scaler halves its scale once per
 skipped step, and 16 halvings take torch's initial 65,536 to 1.
 
+The advice depends on the precision the run computes in (`dtype`, set from the Trainer's
+arguments and the model when training begins): only an fp16 run is told to change model.dtype;
+a bf16 or fp32 run that turns non-finite has updates that grew too large or a bad row, and is
+told so rather than sent after a precision it does not use.
+
 Every optimizer step is looked at (tuneguard.train.steps), so a NaN is found at the step it
 happened whatever `train.logging_steps` is; a caller that only has logged windows gets the
 window (`window` in the evidence).
@@ -22,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Callable
+from typing import Any, Callable
 
 from tuneguard.catalog import J, Spec, T, render
 from tuneguard.findings import Finding
@@ -37,6 +42,21 @@ def _describe(v: float | None) -> str:
     return "missing" if v is None else repr(v) if not math.isfinite(v) else f"{v:.4g}"
 
 
+def compute_dtype(args: Any, model: Any = None) -> str:
+    """The precision a run computes in: fp16 or bf16 when the Trainer mixes it in (`args.fp16`,
+    `args.bf16`), else the model's own dtype (an fp16 base on the CPU runs in fp16 with no
+    mixed precision and no loss scaler), fp32 when neither says otherwise."""
+    if getattr(args, "fp16", False):
+        return "fp16"
+    if getattr(args, "bf16", False):
+        return "bf16"
+    try:
+        dtype = str(getattr(model, "dtype", ""))
+    except (AttributeError, StopIteration):  # a model without floating parameters
+        dtype = ""
+    return {"torch.float16": "fp16", "torch.bfloat16": "bf16"}.get(dtype, "fp32")
+
+
 class NonFiniteDetector:
     """Feed every training log (`update`) and every evaluation (`update_eval`).
 
@@ -49,8 +69,9 @@ class NonFiniteDetector:
     code = "NON_FINITE"
 
     def __init__(self, last_checkpoint: Callable[[int], str | None] | None = None, *, loss_scaling: bool = False,
-                 max_scaler_skips: int = SCALER_SKIPS) -> None:
+                 max_scaler_skips: int = SCALER_SKIPS, dtype: str = "fp32") -> None:
         self.last_checkpoint = last_checkpoint
+        self.dtype = dtype  # what the run computes in: fp16, bf16 or fp32
         self.episode = Episode()
         self.prev_step: int | None = None  # the previous training log
         # fp16 with a loss scaler: a non-finite gradient norm with a finite loss is a skipped step.
@@ -107,5 +128,9 @@ class NonFiniteDetector:
     def _finding(self, step: int, message: Spec, evidence: dict) -> Finding:
         ckpt = self.last_checkpoint(step) if self.last_checkpoint else None
         evidence["checkpoint_before"] = ckpt
-        rec = T("NON_FINITE.rec_resume", ckpt=ckpt, step=step) if ckpt else T("NON_FINITE.rec")
+        evidence["dtype"] = self.dtype
+        precision = T("NON_FINITE.precision.fp16") if self.dtype == "fp16" else \
+            T("NON_FINITE.precision.wide", dtype=self.dtype)
+        rec = T("NON_FINITE.rec_resume", precision=precision, ckpt=ckpt, step=step) if ckpt else \
+            T("NON_FINITE.rec", precision=precision)
         return Finding.said(self.code, "error", message, rec, evidence, step=step, source="guard")

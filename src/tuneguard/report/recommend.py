@@ -375,7 +375,9 @@ def _unstable(ctx: Context) -> Out:
         ch.append(Change("train.warmup_ratio", 0.1, A("unstable.warmup"), codes))
     actions = []
     if "NON_FINITE" in codes:
-        if ctx.get("model.dtype") == "fp16":
+        # model.dtype auto resolves to fp16 on GPUs without bf16: the finding records what the run used.
+        fp16 = any((f.evidence or {}).get("dtype") == "fp16" for f in ctx.findings if f.code == "NON_FINITE")
+        if ctx.get("model.dtype") == "fp16" or fp16:
             ch.append(Change("model.dtype", "bf16", A("unstable.dtype"), ["NON_FINITE"]))
         step = next((e.params.get("step") for e in ctx.diagnosis.evidence if e.key == "non_finite"), None)
         where = A("unstable.around", step=step) if step is not None else ""
