@@ -428,6 +428,9 @@ GUARD: dict[str, dict[str, str]] = {
     "NON_FINITE.precision.wide": {
         "en": "The run computes in {dtype}, not fp16, so this is no fp16 overflow and changing model.dtype will not help: the updates grew too large or a row is bad.",
         "th": "การรันนี้คำนวณด้วย {dtype} ไม่ใช่ fp16 ปัญหานี้จึงไม่ใช่การล้นค่าของ fp16 และการเปลี่ยน model.dtype ไม่ช่วย สาเหตุคือการอัปเดตที่ใหญ่เกินไปหรือมีแถวข้อมูลที่เสีย"},
+    "NON_FINITE.rec_restart": {
+        "en": NONFINITE_REC["en"] + " Start a new run rather than resuming: the training loss had already climbed from {first:.4g} to {before:.4g} before the fault, so the checkpoints saved before it hold a model worse than untrained.",
+        "th": NONFINITE_REC["th"] + " ให้เริ่มการรันใหม่แทนการฝึกต่อ เพราะค่า loss การฝึกไต่ขึ้นจาก {first:.4g} เป็น {before:.4g} ก่อนเกิดปัญหาแล้ว checkpoint ที่บันทึกก่อนหน้านั้นจึงเก็บโมเดลที่แย่กว่าตอนยังไม่ได้ฝึก"},
     "NON_FINITE.rec_resume": {
         "en": NONFINITE_REC["en"] + " Resume from {ckpt} (saved before the fault), not from a checkpoint written at or after step {step}.",
         "th": NONFINITE_REC["th"] + " ให้ฝึกต่อจาก {ckpt} (บันทึกก่อนเกิดปัญหา) ไม่ใช่จาก checkpoint ที่บันทึกตั้งแต่ step {step} เป็นต้นไป"},

@@ -36,6 +36,9 @@ from tuneguard.guard.episode import Episode
 log = logging.getLogger(__name__)
 
 SCALER_SKIPS = 16  # consecutive skipped fp16 steps before it is a fault (65,536 halved to 1)
+# Before the fault the loss had climbed: the median of the last RECENT finite training losses was
+# over CLIMBED x the first one (a median of a few, since one batch's loss alone can be twice another's).
+RECENT, CLIMBED = 3, 2.0
 
 
 def _describe(v: float | None) -> str:
@@ -74,6 +77,8 @@ class NonFiniteDetector:
         self.dtype = dtype  # what the run computes in: fp16, bf16 or fp32
         self.episode = Episode()
         self.prev_step: int | None = None  # the previous training log
+        self.first_loss: float | None = None  # the run's first finite training loss (the untrained model's)
+        self.recent: list[float] = []  # the last finite training losses (RECENT of them)
         # fp16 with a loss scaler: a non-finite gradient norm with a finite loss is a skipped step.
         self.loss_scaling = loss_scaling
         self.max_scaler_skips = max_scaler_skips
@@ -84,6 +89,9 @@ class NonFiniteDetector:
         since the previous update, the fault then lies somewhere in that window)."""
         first = (self.prev_step + 1) if self.prev_step is not None and self.prev_step < step else step
         self.prev_step = step
+        if loss is not None and math.isfinite(loss) and loss > 0:
+            self.first_loss = loss if self.first_loss is None else self.first_loss
+            self.recent = (self.recent + [loss])[-RECENT:]
         bad_loss = loss is not None and (not math.isfinite(loss) or loss == 0.0)
         bad_norm = grad_norm is not None and not math.isfinite(grad_norm)
         where = T("NON_FINITE.where.step", step=step) if first == step else \
@@ -125,12 +133,27 @@ class NonFiniteDetector:
         message = T("NON_FINITE.eval", v=_describe(eval_loss), step=step)
         return self._finding(step, message, {"step": step, "eval_loss": eval_loss, "kind": "eval"})
 
+    def _climbed(self) -> float | None:
+        """The median of the last finite training losses when it had climbed to over CLIMBED x the
+        first: the checkpoints before the fault then hold a model worse than untrained, and a new
+        run with a lower learning rate, not a resume, is the way on."""
+        if self.first_loss is None or len(self.recent) < RECENT:
+            return None
+        median = sorted(self.recent)[len(self.recent) // 2]
+        return median if median > CLIMBED * self.first_loss else None
+
     def _finding(self, step: int, message: Spec, evidence: dict) -> Finding:
         ckpt = self.last_checkpoint(step) if self.last_checkpoint else None
         evidence["checkpoint_before"] = ckpt
         evidence["dtype"] = self.dtype
         precision = T("NON_FINITE.precision.fp16") if self.dtype == "fp16" else \
             T("NON_FINITE.precision.wide", dtype=self.dtype)
-        rec = T("NON_FINITE.rec_resume", precision=precision, ckpt=ckpt, step=step) if ckpt else \
-            T("NON_FINITE.rec", precision=precision)
+        climbed = self._climbed()
+        if climbed is not None:
+            evidence.update(first_loss=self.first_loss, loss_before=climbed)
+            rec = T("NON_FINITE.rec_restart", precision=precision, first=self.first_loss, before=climbed)
+        elif ckpt:
+            rec = T("NON_FINITE.rec_resume", precision=precision, ckpt=ckpt, step=step)
+        else:
+            rec = T("NON_FINITE.rec", precision=precision)
         return Finding.said(self.code, "error", message, rec, evidence, step=step, source="guard")

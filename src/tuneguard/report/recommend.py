@@ -199,6 +199,7 @@ ADVICE_MOVES: dict[str, dict[str, int]] = {
     "LOSS_SPIKE.found.rec": {"train.learning_rate": DOWN, "train.warmup_ratio": UP},
     "GRAD_NORM_HIGH.found.rec": {"train.learning_rate": DOWN, "train.warmup_ratio": UP},
     "NON_FINITE.rec": {"train.learning_rate": DOWN}, "NON_FINITE.rec_resume": {"train.learning_rate": DOWN},
+    "NON_FINITE.rec_restart": {"train.learning_rate": DOWN},
     "PLATEAU.early.rec": {"train.learning_rate": UP},
     "QA_DEGRADED.found.rec": {"train.learning_rate": DOWN, "train.max_steps": DOWN},
     "EARLY_STOP.found.rec": {"eval.early_stopping_patience": UP},
