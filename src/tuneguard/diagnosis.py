@@ -13,7 +13,10 @@ and a run on faulty data can look like any of the others):
 1. data fault: an audit finding of severity error (the run was forced past the audit), or a
    LOSS_COLLAPSE of severity error (a collapse with evidence of a fault; the guard links the
    audit findings that explain it).
-2. unstable: NON_FINITE, a non-finite logged loss, or LOSS_SPIKE.
+2. unstable: NON_FINITE, a non-finite logged loss, or LOSS_SPIKE; or a training loss that
+   climbed: the mean of its last third above its first value and over `CLIMB` x the mean of its
+   first third (a learning rate 10-100x too high that no guard named: the gradients were
+   clipped below GRAD_NORM_HIGH's limit and the climb was too steady for a spike).
 3. overfitting: the eval loss rose at least `RISE` above its best while the training loss
    fell, or the eval - train gap ended at or above `report.max_final_gap` after growing, or
    an OVERFITTING finding that saw the eval loss rise evaluation after evaluation, or an
@@ -55,6 +58,7 @@ LANGUAGES = ("en", "th")
 RISE = 0.05  # eval loss this far above its best (relative) counts as rising
 FLAT_DROP = 0.10  # a loss that fell less than this share from start to end is flat
 HIGH_LOSS = 1.0  # nats per token; below this a flat loss is a converged easy task, not underfitting
+CLIMB = 1.5  # a training loss whose last third averages this x its first third's climbed
 DEFAULT_MAX_GAP = 0.5  # report.max_final_gap's default, when the config does not say
 DEFAULT_MIN_ACCURACY = 0.5  # report.min_answer_accuracy's default
 
@@ -265,6 +269,8 @@ def _facts(curves: Curves) -> dict[str, Any]:
             # Diverged: the last third of the losses is above the first loss (the untrained
             # model's), so the model ended worse than it started, whatever it did in between.
             facts["diverged"] = recent > train[0][1]
+            start = sum(v for _, v in train[:k]) / k
+            facts["climbed"] = facts["diverged"] and recent > CLIMB * start
     return facts
 
 
@@ -361,7 +367,7 @@ class _Judge:
             g0 = min(grad, key=lambda f: f.step if f.step is not None else -1)
             self.grad_ev = Evidence("grad_norm", {"n": len(grad), "step": g0.step, "value": g0.evidence.get("grad_norm"),
                                                   "limit": g0.evidence.get("grad_norm_max")})
-        if not ev:
+        if not ev and not self.facts.get("climbed"):
             return None
         if self.facts.get("diverged"):
             ev.append(Evidence("diverged", {"first": self.facts["first_train_loss"],

@@ -767,3 +767,52 @@ def test_plateau_after_learning_is_info_stalled_is_warning():
     [g] = feed(stalled, [(*x, 1.45) for x in flat])  # 1.4 is only 3% below the first training loss
     assert (g.severity, g.step) == ("warning", 35_000)
     assert g.text["recommendation"]["key"] == "PLATEAU.early.rec"
+
+
+def test_non_finite_advice_follows_the_precision_the_run_computes_in():
+    """Only an fp16 run is sent to bf16/fp32; a bf16 or fp32 run that turns non-finite is told that
+    its precision is not the cause (a CPU run is fp32: "use bf16 instead of fp16" would send its
+    user after a setting it does not have)."""
+    [fp16] = feed(NonFiniteDetector(dtype="fp16"), [(3, NAN, NAN)])
+    assert "The run computes in fp16" in fp16.recommendation and "--set model.dtype=fp32" in fp16.recommendation
+    assert fp16.evidence["dtype"] == "fp16"
+    for dtype in ("fp32", "bf16"):
+        [f] = feed(NonFiniteDetector(dtype=dtype), [(3, NAN, NAN)])
+        assert f.recommendation.startswith(f"The run computes in {dtype}, not fp16, so this is no fp16 overflow")
+        assert "Lower train.learning_rate" in f.recommendation and "bf16 where" not in f.recommendation
+        assert "GPT-J" not in f.recommendation and f.evidence["dtype"] == dtype
+
+
+def test_compute_dtype_from_the_trainer_arguments_and_the_model():
+    """Mixed precision names itself; without it the model's weights do (an fp16 base on the CPU)."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from tuneguard.guard.nonfinite import compute_dtype
+
+    plain = SimpleNamespace(fp16=False, bf16=False)
+    assert compute_dtype(SimpleNamespace(fp16=True, bf16=False), SimpleNamespace(dtype=torch.float32)) == "fp16"
+    assert compute_dtype(SimpleNamespace(fp16=False, bf16=True), None) == "bf16"
+    assert compute_dtype(plain, SimpleNamespace(dtype=torch.float16)) == "fp16"
+    assert compute_dtype(plain, torch.nn.Linear(2, 2)) == "fp32"  # no dtype attribute: fp32
+    assert compute_dtype(plain, SimpleNamespace(dtype=torch.float32)) == "fp32"
+
+
+def test_non_finite_after_the_loss_climbed_says_start_again_not_resume():
+    """SmolLM2 at learning rate 0.25 in fp16 on the CPU: training losses 1.471, 2.624, 15.38, 25.92,
+    then a NaN eval loss at step 4. The checkpoint of step 2 holds a model already worse than
+    untrained: resuming from it is no way on. A NaN out of a falling loss keeps the resume advice."""
+    ckpt = lambda step: "ckpt/checkpoint-2"  # noqa: E731
+    det = NonFiniteDetector(last_checkpoint=ckpt, dtype="fp16")
+    assert feed(det, [(1, 1.471, 1.0), (2, 2.624, 3.0), (3, 15.38, 135.5), (4, 25.92, 40.0)]) == []
+    f = det.update_eval(4, NAN)
+    assert f is not None and f.evidence["kind"] == "eval" and f.evidence["checkpoint_before"] == "ckpt/checkpoint-2"
+    assert (f.evidence["first_loss"], f.evidence["loss_before"]) == (1.471, 15.38)
+    assert "Resume from" not in f.recommendation
+    assert f.recommendation.endswith("Start a new run rather than resuming: the training loss had already climbed "
+                                     "from 1.471 to 15.38 before the fault, so the checkpoints saved before it hold a "
+                                     "model worse than untrained.")
+    falling = NonFiniteDetector(last_checkpoint=ckpt)
+    [g] = feed(falling, [(1, 1.471, 1.0), (2, 2.624, 1.0), (3, 1.2, 1.0), (4, 0.9, 1.0), (5, NAN, NAN)])
+    assert "Resume from ckpt/checkpoint-2" in g.recommendation and "loss_before" not in g.evidence

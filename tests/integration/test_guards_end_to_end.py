@@ -98,6 +98,8 @@ def test_nan_through_the_recipe_halts_with_non_finite_a_checkpoint_and_exit_1(tm
     assert math.isnan(float(f.evidence["loss"]))
     assert Path(f.evidence["checkpoint_before"]).name == "checkpoint-4"
     assert "Resume from" in f.recommendation and "checkpoint-4" in f.recommendation
+    # The tiny model trains in fp32 on the CPU: the advice says precision is not the cause.
+    assert f.evidence["dtype"] == "fp32" and f.recommendation.startswith("The run computes in fp32, not fp16")
     # The halt checkpoint: the state at the faulty step, complete.
     halt = run / "checkpoints" / "checkpoint-5"
     assert (halt / MARKER).exists()

@@ -249,3 +249,32 @@ def test_mostly_wrong_expected_answers_are_underfitting() -> None:
     assert diagnose([], with_answers((2, 4, 0)), {}).kind == "healthy"
     assert diagnose([], with_answers((3, 4, 3)), {}).kind == "healthy"  # right, as the base already was
     assert diagnose([], with_answers((1, 4, 1)), {"report": {"min_answer_accuracy": 0.25}}).kind == "healthy"
+
+
+# SmolLM2-135M at learning rate 0.025 (50x its preset's), 12 steps of 2 docstring rows: the
+# training loss as the run logged it, and its two evaluations.
+CLIMBED = [1.467, 2.625, 0.3289, 1.786, 7.303, 5.53, 5.633, 2.898, 4.194, 6.201, 5.095, 3.934]
+
+
+def test_a_climbing_training_loss_is_unstable_even_when_no_guard_named_it() -> None:
+    """Without GRAD_NORM_HIGH, LOSS_SPIKE or NON_FINITE (clipped gradients, a steady climb) the run
+    was "inconclusive: too little was recorded", with no advice; the loss climbing to 3x its start
+    is the too-high learning rate's own signature, and the advice is a tenth of the rate."""
+    curves = Curves(train=list(enumerate(CLIMBED, 1)), evals=[(6, 4.715, 3.089), (12, 3.074, 4.777)],
+                    planned_steps=12, steps_per_epoch=160)
+    d = diagnose([], curves, {})
+    assert (d.kind, d.codes, [e.key for e in d.evidence]) == ("unstable", [], ["diverged"])
+    assert d.facts["climbed"] is True
+
+
+def test_a_noisy_flat_or_falling_loss_did_not_climb() -> None:
+    """A first batch that happened to be easy puts the end above the first value ("diverged"), but
+    the loss did not climb against its first third: no unstable diagnosis from the curve alone."""
+    noisy = [0.53, 1.1, 0.9, 1.2, 0.95, 1.05, 0.9, 1.1, 1.0, 0.95, 1.05, 1.0]
+    d = diagnose([], Curves(train=list(enumerate(noisy, 1)), evals=[(6, 1.0, 1.0), (12, 0.98, 1.0)],
+                           planned_steps=12), {})
+    assert d.facts["diverged"] is True and d.facts["climbed"] is False and d.kind != "unstable"
+    falling = [1.47, 2.6, 0.72, 0.67, 0.89, 0.56, 0.45, 0.42, 0.52, 0.37, 0.30, 1.0]  # the 1e-3 run after it
+    d = diagnose([], Curves(train=list(enumerate(falling, 1)), evals=[(6, 0.55, 0.6), (12, 0.45, 0.55)],
+                           planned_steps=12), {})
+    assert d.kind == "healthy" and d.facts["climbed"] is False

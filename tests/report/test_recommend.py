@@ -109,9 +109,46 @@ def test_spikes_lower_the_learning_rate_and_clip() -> None:
 
 
 def test_nonfinite_in_fp16_moves_to_bf16() -> None:
-    cfg = tiny_config(**{"model.dtype": "fp16", "train.learning_rate": 3e-3})
+    cfg = tiny_config(**{"model.dtype": "fp16", "train.learning_rate": 3e-3, "train.use_cpu": False})
     got = changes([f("NON_FINITE", "error", 30)], cfg)
     assert got == {"model.dtype": "bf16", "train.learning_rate": 1.5e-3, "train.max_grad_norm": 0.5}
+
+
+def test_nonfinite_moves_to_bf16_only_when_the_run_computed_in_fp16() -> None:
+    """model.dtype auto resolves to fp16 on a GPU without bf16: the finding's evidence says so. A run
+    that computed in fp32 (the CPU) or bf16 keeps its dtype: precision was not the cause."""
+    cfg = tiny_config(**{"model.dtype": "auto", "train.learning_rate": 3e-3, "train.use_cpu": False})
+    assert changes([f("NON_FINITE", "error", 30, dtype="fp16")], cfg)["model.dtype"] == "bf16"
+    for dtype in ("fp32", "bf16"):
+        got = changes([f("NON_FINITE", "error", 30, dtype=dtype)], cfg)
+        assert got == {"train.learning_rate": 1.5e-3, "train.max_grad_norm": 0.5}, dtype
+
+
+def test_nonfinite_in_fp16_on_the_cpu_moves_to_fp32() -> None:
+    """The CPU computes fp32 natively and bf16 slowly: an fp16 run there is sent to fp32, whether
+    the config says train.use_cpu or the run recorded it trained on the CPU."""
+    cfg = tiny_config(**{"model.dtype": "fp16", "train.learning_rate": 3e-3, "train.use_cpu": False})
+    nan = [f("NON_FINITE", "error", 30, dtype="fp16")]
+    unstable = Diagnosis("unstable", [], ["NON_FINITE"])
+    cpu_cfg = tiny_config(**{"model.dtype": "fp16", "train.learning_rate": 3e-3, "train.use_cpu": True})
+    assert {c.key: c.value for c in recommend(nan, cpu_cfg, diagnosis=unstable).changes}["model.dtype"] == "fp32"
+    on_cpu = recommend(nan, cfg, diagnosis=unstable, limits=Limits(device="cpu"))
+    assert {c.key: c.value for c in on_cpu.changes}["model.dtype"] == "fp32"
+    on_gpu = recommend(nan, cfg, diagnosis=unstable, limits=Limits(device="cuda"))
+    assert {c.key: c.value for c in on_gpu.changes}["model.dtype"] == "bf16"
+
+
+def test_nonfinite_after_the_loss_diverged_blames_the_learning_rate_not_a_row() -> None:
+    """A NaN that follows a loss climbing above its untrained value is the learning rate's doing:
+    no "look for a bad row" action then; a NaN out of a falling loss keeps it."""
+    cfg = tiny_config(**{"train.learning_rate": 0.25})
+    nan = [f("NON_FINITE", "error", 4, dtype="fp32")]
+    facts = {"first_train_loss": 1.47, "last_train_loss": 25.9}
+    diverged = recommend(nan, cfg, diagnosis=Diagnosis("unstable", [], ["NON_FINITE"], facts={**facts, "diverged": True}))
+    assert diverged.actions == [] and {c.key: c.value for c in diverged.changes}["train.learning_rate"] == 1e-3
+    falling = recommend(nan, cfg, diagnosis=Diagnosis("unstable", [], ["NON_FINITE"], facts={**facts, "diverged": False}))
+    assert [a.codes for a in falling.actions] == [["NON_FINITE"]]
+    assert str(falling.actions[0].text).startswith("Look at the rows in the batches")
 
 
 def test_pipeline_faults_are_fixed_in_any_diagnosis() -> None:

@@ -232,8 +232,8 @@ MEMORISE = {
     "th": "เก็บ checkpoint ที่ดีที่สุด (eval.load_best_model_at_end: true) และหยุดใกล้ step ที่ดีที่สุด (eval.early_stopping_patience) เพิ่ม regularization: ลดจำนวน epoch ลด train.learning_rate ใช้ lora.dropout 0.05-0.1 ใช้ train.weight_decay หรือเพิ่มข้อมูลที่หลากหลาย"}
 
 NONFINITE_REC = {
-    "en": "Use bf16 instead of fp16 where the GPU has it (compute capability 8.0+: A100, H100, L4), or fp32 on older GPUs (--set model.dtype=fp32): GPT-J was trained in bf16 and overflows in fp16. Lower train.learning_rate and keep warmup and train.max_grad_norm clipping. Check the data for rows with no supervised tokens (`tuneguard audit`).",
-    "th": "ใช้ bf16 แทน fp16 ถ้า GPU รองรับ (compute capability 8.0+: A100, H100, L4) หรือใช้ fp32 กับ GPU รุ่นเก่า (--set model.dtype=fp32) GPT-J ฝึกมาด้วย bf16 และล้นค่าใน fp16 ลด train.learning_rate และคง warmup กับ gradient clipping ด้วย train.max_grad_norm ตรวจข้อมูลหาแถวที่ไม่มี token ที่มี label (`tuneguard audit`)"}
+    "en": "{precision} Lower train.learning_rate and keep warmup and train.max_grad_norm clipping. Check the data for rows with no supervised tokens (`tuneguard audit`).",
+    "th": "{precision} ลด train.learning_rate และคง warmup กับ gradient clipping ด้วย train.max_grad_norm ตรวจข้อมูลหาแถวที่ไม่มี token ที่มี label (`tuneguard audit`)"}
 
 SUSPECTED = {
     "en": "exact or near-duplicate rows (deduplicate before sampling); templated, low-diversity responses; validation rows leaked from training; pad == eos with a collator that masks padding (EOS never learned) or padding counted in the labels; prompt tokens not masked out of the labels; answers contained in the prompt",
@@ -446,6 +446,15 @@ GUARD: dict[str, dict[str, str]] = {
         "en": "Non-finite eval loss {v} at step {step}: the model's weights or activations overflow.",
         "th": "eval loss ไม่เป็นตัวเลขจำกัด ({v}) ที่ step {step} น้ำหนักหรือ activation ของโมเดลล้นค่า"},
     "NON_FINITE.rec": NONFINITE_REC,
+    "NON_FINITE.precision.fp16": {
+        "en": "The run computes in fp16, whose range models pretrained in bf16 overflow: use bf16 where the GPU has it (compute capability 8.0+: A100, H100, L4), else fp32 (--set model.dtype=fp32).",
+        "th": "การรันนี้คำนวณด้วย fp16 ซึ่งช่วงค่าแคบจนโมเดลที่ pretrain มาด้วย bf16 ล้นค่าได้ ให้ใช้ bf16 ถ้า GPU รองรับ (compute capability 8.0+: A100, H100, L4) ถ้าไม่รองรับให้ใช้ fp32 (--set model.dtype=fp32)"},
+    "NON_FINITE.precision.wide": {
+        "en": "The run computes in {dtype}, not fp16, so this is no fp16 overflow and changing model.dtype will not help: the updates grew too large or a row is bad.",
+        "th": "การรันนี้คำนวณด้วย {dtype} ไม่ใช่ fp16 ปัญหานี้จึงไม่ใช่การล้นค่าของ fp16 และการเปลี่ยน model.dtype ไม่ช่วย สาเหตุคือการอัปเดตที่ใหญ่เกินไปหรือมีแถวข้อมูลที่เสีย"},
+    "NON_FINITE.rec_restart": {
+        "en": NONFINITE_REC["en"] + " Start a new run rather than resuming: the training loss had already climbed from {first:.4g} to {before:.4g} before the fault, so the checkpoints saved before it hold a model worse than untrained.",
+        "th": NONFINITE_REC["th"] + " ให้เริ่มการรันใหม่แทนการฝึกต่อ เพราะค่า loss การฝึกไต่ขึ้นจาก {first:.4g} เป็น {before:.4g} ก่อนเกิดปัญหาแล้ว checkpoint ที่บันทึกก่อนหน้านั้นจึงเก็บโมเดลที่แย่กว่าตอนยังไม่ได้ฝึก"},
     "NON_FINITE.rec_resume": {
         "en": NONFINITE_REC["en"] + " Resume from {ckpt} (saved before the fault), not from a checkpoint written at or after step {step}.",
         "th": NONFINITE_REC["th"] + " ให้ฝึกต่อจาก {ckpt} (บันทึกก่อนเกิดปัญหา) ไม่ใช่จาก checkpoint ที่บันทึกตั้งแต่ step {step} เป็นต้นไป"},

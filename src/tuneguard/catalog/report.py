@@ -475,8 +475,11 @@ _ADVICE: dict[str, dict[str, str]] = {
     "unstable.clip": {"en": "clip gradients harder", "th": "ทำ gradient clipping ให้เข้มขึ้น"},
     "unstable.warmup": {"en": "warm up before the peak learning rate", "th": "ทำ warmup ก่อนถึง learning rate สูงสุด"},
     "unstable.dtype": {
-        "en": "fp16 overflows (GPT-J was trained in bf16); use fp32 where the GPU has no bf16",
-        "th": "fp16 ล้นค่า (GPT-J ฝึกมาด้วย bf16) ถ้า GPU ไม่มี bf16 ให้ใช้ fp32"},
+        "en": "fp16 overflows where bf16 does not (most models are pretrained in bf16); use fp32 where the GPU has no bf16",
+        "th": "fp16 ล้นค่าในจุดที่ bf16 ไม่ล้น (โมเดลส่วนใหญ่ pretrain มาด้วย bf16) ถ้า GPU ไม่มี bf16 ให้ใช้ fp32"},
+    "unstable.dtype_cpu": {
+        "en": "fp16 overflows, and the CPU computes fp32 natively (bf16 only slowly)",
+        "th": "fp16 ล้นค่า และ CPU คำนวณ fp32 ได้โดยตรง (bf16 ทำได้แต่ช้า)"},
     "unstable.around": {"en": " around step {step}", "th": " รอบ ๆ step {step}"},
     "unstable.rows": {
         "en": "Look at the rows in the batches{where} for empty, garbled or extremely long examples: one bad row can make the loss non-finite.",

@@ -31,7 +31,7 @@ from tuneguard.findings import Finding
 from tuneguard.guard.actions import act, agree_on_halt, fault_consequence, record_only
 from tuneguard.guard.collapse import LossCollapseDetector
 from tuneguard.guard.episode import as_float
-from tuneguard.guard.nonfinite import NonFiniteDetector
+from tuneguard.guard.nonfinite import NonFiniteDetector, compute_dtype
 from tuneguard.guard.overfit import EvalDivergenceDetector, OverfittingDetector, PlateauDetector
 from tuneguard.guard.resources import MemoryDetector, ThroughputDetector, other_cpu_probe
 from tuneguard.guard.seen import Seen, SeenHistory, SeenPlan, plan_from_trainer
@@ -97,6 +97,7 @@ class GuardCallback(TrainerCallback):
         self.output_dir = args.output_dir
         # fp16 scales the loss: an overflowed step is skipped by the scaler, not a fault.
         self.nonfinite.loss_scaling = bool(getattr(args, "fp16", False))
+        self.nonfinite.dtype = compute_dtype(args, kwargs.get("model"))
         # The audit may have run after the callbacks were built.
         self.collapse.audit_findings = list(self.ctx.audit_findings)
         # The run's history of layouts (tuneguard.train.metrics.MetricsCallback keeps it, exact

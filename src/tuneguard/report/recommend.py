@@ -133,11 +133,13 @@ class Limits:
     peak_checkpointed_gb: float | None = None
     budget_gb: float | None = None
     checkpointing: bool | None = None
+    device: str | None = None  # where the run trained (cpu, cuda, mps), from its recorded environment
 
     @classmethod
     def from_run(cls, run: RunData) -> "Limits":
         perf = run.meta.get("performance") if isinstance(run.meta.get("performance"), dict) else {}
         ctx = run.meta.get("context_length") or _get(run.config, "model.context_length")
+        env = run.meta.get("environment") if isinstance(run.meta.get("environment"), dict) else {}
 
         def num(v: Any) -> float | None:
             return float(v) if is_finite(v) and v > 0 else None
@@ -147,7 +149,8 @@ class Limits:
                    peak_checkpointed_gb=num(perf.get("estimated_peak_checkpointed_gb")),
                    budget_gb=num(perf.get("memory_budget_gb")),
                    checkpointing=perf.get("gradient_checkpointing") if isinstance(
-                       perf.get("gradient_checkpointing"), bool) else None)
+                       perf.get("gradient_checkpointing"), bool) else None,
+                   device=env.get("device") if isinstance(env.get("device"), str) else None)
 
 
 # Share of the memory budget a proposed config may plan to use (the rest is headroom for
@@ -198,6 +201,7 @@ ADVICE_MOVES: dict[str, dict[str, int]] = {
     "LOSS_SPIKE.found.rec_lr": {"train.learning_rate": DOWN, "train.warmup_ratio": UP},
     "GRAD_NORM_HIGH.found.rec_lr": {"train.learning_rate": DOWN, "train.warmup_ratio": UP},
     "NON_FINITE.rec": {"train.learning_rate": DOWN}, "NON_FINITE.rec_resume": {"train.learning_rate": DOWN},
+    "NON_FINITE.rec_restart": {"train.learning_rate": DOWN},
     "PLATEAU.early.rec": {"train.learning_rate": UP},
     "QA_DEGRADED.found.rec": {"train.learning_rate": DOWN, "train.max_steps": DOWN},
     "EARLY_STOP.found.rec": {"eval.early_stopping_patience": UP},
@@ -367,14 +371,28 @@ def _unstable(ctx: Context) -> Out:
           Change("train.max_grad_norm", 1.0 if gn > 1.0 else gn / 2, A("unstable.clip"), codes)]
     if float(ctx.get("train.warmup_ratio", 0.0) or 0.0) < 0.05:
         ch.append(Change("train.warmup_ratio", 0.1, A("unstable.warmup"), codes))
-    actions = []
-    if "NON_FINITE" in codes:
-        if ctx.get("model.dtype") == "fp16":
-            ch.append(Change("model.dtype", "bf16", A("unstable.dtype"), ["NON_FINITE"]))
-        step = next((e.params.get("step") for e in ctx.diagnosis.evidence if e.key == "non_finite"), None)
-        where = A("unstable.around", step=step) if step is not None else ""
-        actions.append(Action(A("unstable.rows", where=where), ["NON_FINITE"]))
-    return ch, actions
+    if "NON_FINITE" not in codes:
+        return ch, []
+    dtype, rows = _nonfinite_out(ctx)
+    return ch + dtype, rows
+
+
+def _nonfinite_out(ctx: Context) -> Out:
+    """A non-finite run: leave fp16 when the run computed in it (model.dtype fp16, or auto that
+    resolved to fp16 on a GPU without bf16: the finding records it), for bf16, or for fp32 on the
+    CPU, which computes fp32 natively and bf16 slowly; look for bad rows unless the loss climbed
+    above its untrained value first (the learning rate made it non-finite, not a row)."""
+    fp16 = any((f.evidence or {}).get("dtype") == "fp16" for f in ctx.findings if f.code == "NON_FINITE")
+    ch = []
+    if ctx.get("model.dtype") == "fp16" or fp16:
+        cpu = ctx.get("train.use_cpu") is True or ctx.limits.device == "cpu"
+        ch.append(Change("model.dtype", "fp32", A("unstable.dtype_cpu"), ["NON_FINITE"]) if cpu
+                  else Change("model.dtype", "bf16", A("unstable.dtype"), ["NON_FINITE"]))
+    if ctx.facts.get("diverged"):
+        return ch, []
+    step = next((e.params.get("step") for e in ctx.diagnosis.evidence if e.key == "non_finite"), None)
+    where = A("unstable.around", step=step) if step is not None else ""
+    return ch, [Action(A("unstable.rows", where=where), ["NON_FINITE"])]
 
 
 def _keep_best(ctx: Context, reason: Spec, codes: list[str]) -> list[Change]:
