@@ -205,3 +205,41 @@ def test_odd_file_names_print_verbatim(world: World, tg, unchanged, tmp_path: Pa
     missing = tmp_path / "no [/such] :100: file.jsonl"
     r = tg("audit", config_for(tmp_path, missing))
     check_failure(r, 2, f"data file {missing} does not exist")
+
+
+def _everyday(kind: str) -> tuple[str, bytes]:
+    """Files as people have them: an editor's BOM, Windows line endings, chat exports with a
+    system turn, extra columns, a JSON array, one line cut off in the middle."""
+    rows = [dict(r, source="web", score=i / 160) for i, r in enumerate(ROWS)]
+    ask = [f"{r['instruction']}\n{r.get('input', '')}".strip() for r in ROWS]  # the input is part of the question
+    chat = [{"conversations": [{"from": "system", "value": "Be brief."}, {"from": "human", "value": q},
+                               {"from": "gpt", "value": r["output"]}]} for q, r in zip(ask, ROWS, strict=True)]
+    oai = [{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": q},
+                         {"role": "assistant", "content": r["output"]}]} for q, r in zip(ask, ROWS, strict=True)]
+    cut = _lines(rows)
+    cut[80] = '{"instruction": "cut off'
+    return {
+        "bom": ("train.jsonl", b"\xef\xbb\xbf" + "\n".join(_lines(rows)).encode() + b"\n"),
+        "crlf": ("train.jsonl", "\r\n".join(_lines(rows)).encode() + b"\r\n"),
+        "sharegpt_system": ("train.jsonl", "\n".join(_lines(chat)).encode()),
+        "openai_system": ("train.jsonl", "\n".join(_lines(oai)).encode()),
+        "json_array": ("train.json", json.dumps(rows).encode()),
+        "one_cut_line": ("train.jsonl", "\n".join(cut).encode() + b"\n"),
+    }[kind]
+
+
+@pytest.mark.parametrize("kind", ["bom", "crlf", "sharegpt_system", "openai_system", "json_array", "one_cut_line"])
+def test_everyday_files_audit_clean(world: World, tg, unchanged, tmp_path: Path, kind: str) -> None:
+    """Read as they are: exit 0, every row but a cut-off one read, no error finding."""
+    name, content = _everyday(kind)
+    (tmp_path / name).write_bytes(content)
+    r = tg("audit", config_for(tmp_path, tmp_path / name), "--json")
+    check_success(r, 0)
+    findings = json_out(r)["findings"]
+    assert not [f for f in findings if f["severity"] == "error"], findings
+    malformed = [f for f in findings if f["code"] == "MALFORMED_ROWS"]
+    if kind == "one_cut_line":
+        [f] = malformed
+        assert f["severity"] == "warning" and f["evidence"]["rows"] == [f"{tmp_path / name}:81"]
+    else:
+        assert not malformed, malformed
