@@ -78,3 +78,29 @@ def test_halted_by_collapse_then_fix_then_next_trains_to_the_end(tmp_path: Path,
 
     r = invoke("compare", str(run), str(nxt))
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_next_train_notifies_where_the_first_run_did_without_writing_the_secret(tmp_path: Path, http_server) -> None:  # noqa: F811
+    """A notification URL written in the config file is redacted in the run directory's
+    config.yaml and in next.yaml; the run `next --train` starts still notifies the same endpoint
+    (the URL comes back, in memory, from the config the first run was started with)."""
+    from tests.helpers.cli import tiny_config
+
+    ep = http_server()
+    token = "Zq7tokenVALUE0123456789"
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in make_instruction_rows(60, seed=3)), "utf-8")
+    config = tiny_config(tmp_path, data, notify={"urls": [f"json://127.0.0.1:{ep.port}/hook/{token}"]},
+                         train={"max_steps": 3, "logging_steps": 1}, eval={"steps": 3})
+    run = tmp_path / "run"
+    r = invoke("train", str(config), "--run-dir", str(run), "--force")
+    assert r.returncode == 0, r.stdout + r.stderr
+    first = len(ep.bodies)
+    assert any(b["title"].startswith("Training started") for b in ep.bodies)
+
+    r = invoke("next", str(run), "--train", "--set", "train.max_steps=2")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"notify.urls: taken from {config}, as {run} was started (kept out of {run / 'next.yaml'})" in r.stderr
+    assert any(b["title"].startswith("Training started") for b in ep.bodies[first:])
+    for saved in (run / "config.yaml", run / "next.yaml", tmp_path / "run-next" / "config.yaml"):
+        assert token not in saved.read_text("utf-8"), saved

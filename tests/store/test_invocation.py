@@ -74,3 +74,36 @@ def test_a_store_from_before_has_no_invocation(tmp_path: Path) -> None:
     assert stored_invocation(tmp_path) is None
     assert stored_invocation(tmp_path / "nothing-here") is None
     assert Invocation.from_meta({"invocation": json.loads('{"cwd": "/x"}')}) is None
+
+
+def test_next_train_gets_back_the_secrets_the_saved_config_redacts(tmp_path: Path) -> None:
+    """config.yaml in a run directory reads `json://***`; the run started from it by `tuneguard
+    next --train` notifies where the first run did: the secrets come back, in memory, from the
+    config the first run was started with, and only where the redacted form matches."""
+    from tuneguard.config.load import dump_yaml, load_config, redacted_dict
+    from tuneguard.store.invocation import restore_secrets
+
+    url = f"json://127.0.0.1:9/hook/{TOKEN}"
+    (tmp_path / "train.jsonl").write_text('{"instruction": "a", "output": "b"}\n', "utf-8")
+    (tmp_path / "mine.yaml").write_text(f"preset: tiny\ndata:\n  train_file: train.jsonl\nnotify:\n  urls: ['{url}']\n"
+                                        f"model:\n  hub_token: {TOKEN}\n", "utf-8")
+    started = Invocation.given("mine.yaml", ["train.max_steps=7"], cwd=str(tmp_path))
+    saved = tmp_path / "config.yaml"
+    saved.write_text(dump_yaml(redacted_dict(load_config(str(tmp_path / "mine.yaml")))), "utf-8")
+    assert TOKEN not in saved.read_text("utf-8")
+
+    cfg = load_config(str(saved))
+    assert cfg.notify.urls == ["json://***"] and cfg.model.hub_token == "***"
+    assert restore_secrets(cfg, started) == ["notify.urls", "model.hub_token"]
+    assert cfg.notify.urls == [url] and cfg.model.hub_token == TOKEN
+    assert TOKEN not in saved.read_text("utf-8")  # memory only
+
+    # Nothing to restore from: a run recorded before the invocation was kept, a config that moved,
+    # or one whose URLs changed since (another scheme) leaves the saved config as it is.
+    for inv in (None, Invocation.given("gone.yaml", cwd=str(tmp_path))):
+        cfg = load_config(str(saved))
+        assert restore_secrets(cfg, inv) == [] and cfg.notify.urls == ["json://***"]
+    (tmp_path / "mine.yaml").write_text(f"preset: tiny\ndata:\n  train_file: train.jsonl\nnotify:\n  urls: ['line://{TOKEN}/U1']\n",
+                                        "utf-8")
+    cfg = load_config(str(saved))
+    assert restore_secrets(cfg, started) == [] and cfg.notify.urls == ["json://***"]

@@ -81,9 +81,14 @@ def next_run(
 
     new_dir = next_dir or next_run_dir(run_dir)
     cfg = load_or_exit(str(target), set_)
-    c.print(f"training the next run in {new_dir}")
     from tuneguard.config.load import secret_values
-    from tuneguard.store.invocation import Invocation
+    from tuneguard.store.invocation import Invocation, restore_secrets, stored_invocation
+
+    started = stored_invocation(run_dir)
+    restored = restore_secrets(cfg, started)
+    if restored and started is not None:
+        note(f"{', '.join(restored)}: taken from {started.config}, as {run_dir} was started (kept out of {target})")
+    c.print(f"training the next run in {new_dir}")
 
     invocation = Invocation.given(str(target), set_, secrets=secret_values(cfg))  # what resumes it: the same config
     code = show_outcome(run_training(cfg, new_dir, console=c, invocation=invocation))

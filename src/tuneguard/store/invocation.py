@@ -149,3 +149,28 @@ def stored_invocation(run_dir: str | os.PathLike[str]) -> Invocation | None:
             return Invocation.from_meta(store.meta())
     except Exception:  # noqa: BLE001 - advice must never fail the message it completes
         return None
+
+
+def restore_secrets(cfg: Any, started: Invocation | None) -> list[str]:
+    """Put back into `cfg` the notification URLs and hub token that a run directory's config.yaml
+    holds redacted (`json://***`), read again from the config the run was started with (`started`),
+    in memory only: a run that `tuneguard next --train` starts from the saved config notifies
+    where the first run did, and no secret is written to a file. A value is restored only when
+    the saved, redacted one is exactly what the original redacts to. Returns the keys restored."""
+    from tuneguard.config.load import SECRET_MARK, load_config, redact_url
+
+    if started is None or SECRET_MARK not in f"{cfg.notify.urls} {cfg.model.hub_token}":
+        return []
+    path = Path(started.cwd or ".", started.config)
+    try:
+        orig = load_config(str(path) if path.is_file() else started.config, list(started.sets))
+    except Exception:  # noqa: BLE001 - the original config moved or changed: the saved one stands, as the note says
+        return []
+    restored: list[str] = []
+    if orig.notify.urls and [redact_url(u) for u in orig.notify.urls] == list(cfg.notify.urls):
+        cfg.notify.urls = list(orig.notify.urls)
+        restored.append("notify.urls")
+    if orig.model.hub_token and cfg.model.hub_token == SECRET_MARK:
+        cfg.model.hub_token = orig.model.hub_token
+        restored.append("model.hub_token")
+    return restored
