@@ -400,7 +400,10 @@ class _Judge:
         # the curves back it; a gap at one evaluation that later closed is noted, not decisive.
         backed = rising is not None or growing
         for code in ("OVERFITTING", "EVAL_DIVERGENCE"):
-            group = sorted((f for f in self.guard if f.code == code), key=lambda f: f.step if f.step is not None else -1)
+            # A first-pass EVAL_DIVERGENCE (no row seen twice) is a validation set unlike the training
+            # rows, not memorising: the finding says so, the diagnosis does not count it.
+            group = sorted((f for f in self.guard if f.code == code and not (f.evidence or {}).get("first_pass")),
+                           key=lambda f: f.step if f.step is not None else -1)
             if not group:
                 continue
             decisive = [f for f in group if backed or "rising" in ((f.evidence or {}).get("triggers") or [])]

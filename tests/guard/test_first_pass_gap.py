@@ -48,6 +48,7 @@ def test_the_same_gap_warns_once_the_rows_were_trained_on(tmp_path):
     assert div.evidence["train_loss"] == pytest.approx(
         sum(loss * t for s, loss, t in STEPS if s > 15) / sum(t for s, _, t in STEPS if s > 15))
     assert div.evidence["exposures"] == pytest.approx(80 / 60, abs=1e-3)
+    assert "first_pass" not in div.evidence and "the model memorises: Keep the best checkpoint" in div.recommendation
 
 
 def test_the_same_gap_warns_in_the_first_pass_against_a_validation_file_of_its_own(tmp_path):
@@ -56,3 +57,7 @@ def test_the_same_gap_warns_in_the_first_pass_against_a_validation_file_of_its_o
     found = replay(tmp_path / "run", rows=360, data={"validation_file": str(tmp_path / "val.jsonl")})
     (div,) = [f for f in found if f.code == "EVAL_DIVERGENCE"]
     assert (div.severity, div.step, div.evidence["exposures"]) == ("warning", 20, pytest.approx(80 / 360, abs=1e-3))
+    # No row seen twice: a validation set unlike the training rows, not memorising; no regularising advice.
+    assert div.evidence["first_pass"] is True
+    assert div.recommendation.startswith("No training row had been seen twice yet (the first pass), so this is not memorising")
+    assert "lora.dropout" not in div.recommendation and "ยังไม่มีแถวข้อมูลฝึกแถวไหนถูกเห็นซ้ำ" in div.recommendation_in("th")

@@ -364,6 +364,10 @@ GUARD: dict[str, dict[str, str]] = {
     "EVAL_DIVERGENCE.found.rec": {
         "en": "Check that the validation rows come from the same source and format as the training rows (same prompt template, same label masking). If they do, the model memorises: {memorise} A training loss far below the eval loss early in epoch 1 points at duplicated or templated training rows instead (see LOSS_COLLAPSE and the audit).",
         "th": "ตรวจว่าแถว validation มาจากแหล่งและรูปแบบเดียวกับข้อมูลฝึก (prompt template เดียวกัน การ mask label แบบเดียวกัน) ถ้าใช่ แปลว่าโมเดลกำลังจำ: {memorise} ถ้า loss การฝึกต่ำกว่า eval loss มากตั้งแต่ต้น epoch 1 สาเหตุน่าจะเป็นแถวซ้ำหรือแถวจากแม่แบบ (ดู LOSS_COLLAPSE และผลการตรวจข้อมูล)"},
+    # Against a validation file of its own, before any training row was seen twice: not memorising.
+    "EVAL_DIVERGENCE.first_pass.rec": {
+        "en": "No training row had been seen twice yet (the first pass), so this is not memorising: the training rows are easier for the model than the validation rows. Check that data.validation_file comes from the same source and format as the training data (same prompt template, same label masking); if it does, duplicated or templated training rows make them predictable (see LOSS_COLLAPSE and the audit).",
+        "th": "ยังไม่มีแถวข้อมูลฝึกแถวไหนถูกเห็นซ้ำ (ยังอยู่ในรอบแรกของข้อมูล) จึงไม่ใช่การจำข้อมูล แต่แถวข้อมูลฝึกง่ายสำหรับโมเดลกว่าแถว validation ให้ตรวจว่า data.validation_file มาจากแหล่งและรูปแบบเดียวกับข้อมูลฝึก (prompt template เดียวกัน การ mask label แบบเดียวกัน) ถ้าใช่ แปลว่าแถวข้อมูลฝึกซ้ำกันหรือมาจากแม่แบบจนโมเดลเดาได้ง่าย (ดู LOSS_COLLAPSE และผลการตรวจข้อมูล)"},
     "PLATEAU.found": {
         "en": "Eval loss has changed by only {rel:.3%} over the last {n} evaluations (steps {first_step}-{step}, {low:.4g} to {high:.4g}).",
         "th": "eval loss เปลี่ยนไปเพียง {rel:.3%} ใน {n} ครั้งล่าสุดของการประเมิน (step {first_step}-{step}, {low:.4g} ถึง {high:.4g})"},

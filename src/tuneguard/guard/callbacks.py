@@ -228,7 +228,8 @@ class GuardCallback(TrainerCallback):
             self.nonfinite.update_eval(step, ev),
             self.collapse.update_eval(step, ev, train, seen, epoch),
             self.overfit.update(step, ev, train, basis, initial=self.collapse.initial),
-            self.divergence.update(step, ev, train, basis, held_out=self._held_out(seen)),
+            self.divergence.update(step, ev, train, basis, held_out=self._held_out(seen),
+                                   first_pass=seen is not None and seen.exposures <= 1.0),
             self.plateau.update(step, ev, max_steps, initial=self.collapse.initial),
         ]
         return [self._placed(f, step, step) for f in found]

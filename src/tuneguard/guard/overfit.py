@@ -136,7 +136,9 @@ class EvalDivergenceDetector:
         self.episode = Episode()
 
     def update(self, step: int, eval_loss: float | None, train_loss: float | None,
-               basis: dict | None = None, held_out: bool = False) -> Finding | None:
+               basis: dict | None = None, held_out: bool = False, first_pass: bool = False) -> Finding | None:
+        """`first_pass`: no training row seen twice yet (against a validation file of its own):
+        the gap is news, but not memorising, and the advice says so instead of regularising."""
         ok = is_finite(eval_loss) and is_finite(train_loss) and train_loss > 0 and not held_out
         if not self.episode.update(ok and eval_loss > self.ratio * train_loss and eval_loss - train_loss > self.min_gap):
             return None
@@ -148,9 +150,12 @@ class EvalDivergenceDetector:
             over = T("EVAL_DIVERGENCE.over", per=per, steps=basis["train_steps_since_eval"], since=basis["since_step"])
         message = T("EVAL_DIVERGENCE.found", eval_loss=eval_loss, ratio=r, train=train_loss, over=over, step=step,
                     limit=self.ratio)
-        recommendation = T("EVAL_DIVERGENCE.found.rec", memorise=T("OVERFITTING.memorise"))
+        recommendation = (T("EVAL_DIVERGENCE.first_pass.rec") if first_pass
+                          else T("EVAL_DIVERGENCE.found.rec", memorise=T("OVERFITTING.memorise")))
         evidence = {"step": step, "eval_loss": eval_loss, "train_loss": train_loss, "ratio": r,
                     "divergence_ratio": self.ratio, "divergence_min_gap": self.min_gap, **(basis or {})}
+        if first_pass:
+            evidence["first_pass"] = True
         return Finding.said(self.code, "warning", message, recommendation, evidence, step=step, source="guard")
 
 
