@@ -41,16 +41,18 @@ def test_runs_evaluated_on_different_rows_say_so_and_runs_that_differ_in_a_hyper
         "The losses are not comparable: the runs measured them on different tokens (data.max_length is 128 in a "
         "and 256 in b). A lower loss here does not mean a better run; compare the verdicts and the QA answers "
         "instead.",
-        "The eval and test losses are not comparable: the runs were evaluated on different rows (data.test_size is "
+        "The eval losses are not comparable: the runs were evaluated on different rows (data.test_size is "
         "0.1 in a and 0.2 in b). A lower eval loss here does not mean a better run."]
     assert alerts(write_compare(a, c, tmp_path / "ac.html").read_text("utf-8")) == []
 
 
-def test_the_training_file_counts_for_the_eval_rows_only_when_the_validation_rows_are_split_from_it() -> None:
+def test_another_training_file_makes_the_training_losses_incomparable_and_the_eval_losses_only_when_split_from_it(
+) -> None:
     split = differences({"data": {"train_file": "a.jsonl"}}, {"data": {"train_file": "b.jsonl"}})
     own = differences({"data": {"train_file": "a.jsonl", "validation_file": "v.jsonl"}},
                       {"data": {"train_file": "b.jsonl", "validation_file": "v.jsonl"}})
-    assert [(d.key, d.kind) for d in split] == [("data.train_file", "rows")] and own == []
+    assert [(d.key, d.kind) for d in split] == [("data.train_file", "train"), ("data.train_file", "eval")]
+    assert [(d.key, d.kind) for d in own] == [("data.train_file", "train")]
 
 
 def test_the_note_is_in_thai_on_a_thai_page(tmp_path: Path) -> None:

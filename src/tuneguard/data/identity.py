@@ -1,0 +1,67 @@
+"""What a run's losses were measured on, as fingerprints the run store keeps (meta `data_identity`).
+
+Two runs with the same settings can still have been measured on different things: the
+validation file edited in place between them, a training file replaced by its cleaned copy
+under the same name, another tokenizer behind the same model name. `tuneguard compare`
+reads these fingerprints to say which losses can stand side by side:
+
+- `tokenizer`: tuneguard.data.cache.tokenizer_identity (vocabulary, merges, special tokens,
+  chat template), shortened;
+- per split (train, validation, test): `rows`, `fingerprint` (the tokenized rows, input ids
+  and labels, as a set: the same rows in another order give the same value, one row more,
+  less or tokenized otherwise does not) and `files` (a SHA-256 over the split's source
+  files' contents, null for the validation rows split from the training file).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from tuneguard.data.cache import file_identity, tokenizer_identity
+
+SHORT = 16  # hex digits kept: collisions do not matter at 64 bits, and the store stays readable
+
+
+def rows_fingerprint(features: Sequence[dict[str, Any]]) -> str:
+    """A digest of the tokenized rows (input ids and labels) that ignores their order."""
+    digests = []
+    for f in features:
+        h = hashlib.blake2b(np.asarray(f["input_ids"], dtype=np.int64).tobytes(), digest_size=8)
+        h.update(b"\x00")
+        h.update(np.asarray(f.get("labels") or [], dtype=np.int64).tobytes())
+        digests.append(h.digest())
+    return hashlib.blake2b(b"".join(sorted(digests)), digest_size=8).hexdigest()
+
+
+def files_hash(identity: dict[str, Any]) -> str:
+    """One SHA-256 over the contents of a source's files (tuneguard.data.cache.file_identity):
+    names and bytes, not paths or times, so a copy elsewhere hashes the same."""
+    def contents(ident: dict[str, Any]) -> list[Any]:
+        if "parts" in ident:
+            return [contents(p) for p in ident["parts"]]
+        return [(f.get("name"), f.get("sha256")) for f in ident.get("files", [])]
+
+    return hashlib.sha256(json.dumps(contents(identity)).encode()).hexdigest()[:SHORT]
+
+
+def data_identity(data: Any, data_cfg: Any, tokenizer: Any) -> dict[str, Any]:
+    """The fingerprints of a prepared run's data (tuneguard.data.pipeline.PreparedData) and
+    tokenizer. The file hashes come from the tokenized-data cache's key when there is one (they
+    were computed for it), else from the files."""
+    key_files = (getattr(getattr(data, "cache", None), "key", None) or {}).get("files", {})
+    sources = {"train": data_cfg.train_file, "validation": data_cfg.validation_file, "test": data_cfg.test_file}
+    splits: dict[str, Any] = {}
+    for name in ("train", "validation", "test"):
+        split = getattr(data, name, None)
+        if split is None:
+            continue
+        source = sources[name]
+        ident = key_files.get(name) or (file_identity(source) if source else None)
+        splits[name] = {"rows": len(split.features), "fingerprint": rows_fingerprint(split.features),
+                        "files": files_hash(ident) if ident else None}
+    return {"tokenizer": tokenizer_identity(tokenizer)[:SHORT], "splits": splits}
