@@ -67,7 +67,7 @@ def compare(
 
     a = _guarded(lambda: load_run(run_a), run_a, json_)
     b = _guarded(lambda: load_run(run_b), run_b, json_)
-    path = _guarded(lambda: write_compare(run_a, run_b, out, force=force, runs=(a, b)), run_a, json_)
+    path = _guarded(lambda: write_compare(run_a, run_b, out, force=force, runs=(a, b)), run_a, json_).absolute()
     j = judgement(a, b)
     notes, aside = incomparable_notes(a, b, j=j), settings_only_note(a, b, j)
     if json_:
