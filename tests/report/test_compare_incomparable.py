@@ -83,3 +83,14 @@ def test_two_trained_runs_with_and_without_the_prompt_supervised(tmp_path: Path)
             "false in masked and true in prompt).")
     assert said in r.stdout + r.stderr
     assert alerts((tmp_path / "cmp.html").read_text("utf-8"))[0].startswith(said)
+    # Each run recorded what its losses were measured on; compare judged by it.
+    from tuneguard.store.run_store import RunStore
+
+    ids = []
+    for name in ("masked", "prompt"):
+        with RunStore(tmp_path / name, readonly=True) as s:
+            ids.append(s.get_meta("data_identity"))
+    assert ids[0]["tokenizer"] == ids[1]["tokenizer"]
+    assert ids[0]["splits"]["train"]["files"] == ids[1]["splits"]["train"]["files"]
+    assert ids[0]["splits"]["train"]["fingerprint"] != ids[1]["splits"]["train"]["fingerprint"]
+    assert "Judged from the settings alone" not in r.stdout
