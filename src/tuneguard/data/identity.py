@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +25,7 @@ import numpy as np
 
 from tuneguard.data.cache import file_identity, tokenizer_identity
 
+log = logging.getLogger(__name__)
 SHORT = 16  # hex digits kept: collisions do not matter at 64 bits, and the store stays readable
 
 
@@ -49,6 +51,19 @@ def files_hash(identity: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(contents(identity)).encode()).hexdigest()[:SHORT]
 
 
+def _source_hash(cached: dict[str, Any] | None, source: Any) -> str | None:
+    """The contents hash of a split's source: from the cache key's identity, else read from the
+    files; None for no source (rows split from the training file) or a source that cannot be read
+    again (the record is for comparing runs: it never stops one)."""
+    if not cached and not source:
+        return None
+    try:
+        return files_hash(cached or file_identity(source))
+    except (OSError, ValueError) as exc:
+        log.warning("cannot hash the data source %s (%s); compare judges its runs by their settings", source, exc)
+        return None
+
+
 def data_identity(data: Any, data_cfg: Any, tokenizer: Any) -> dict[str, Any]:
     """The fingerprints of a prepared run's data (tuneguard.data.pipeline.PreparedData) and
     tokenizer. The file hashes come from the tokenized-data cache's key when there is one (they
@@ -60,8 +75,6 @@ def data_identity(data: Any, data_cfg: Any, tokenizer: Any) -> dict[str, Any]:
         split = getattr(data, name, None)
         if split is None:
             continue
-        source = sources[name]
-        ident = key_files.get(name) or (file_identity(source) if source else None)
         splits[name] = {"rows": len(split.features), "fingerprint": rows_fingerprint(split.features),
-                        "files": files_hash(ident) if ident else None}
+                        "files": _source_hash(key_files.get(name), sources[name])}
     return {"tokenizer": tokenizer_identity(tokenizer)[:SHORT], "splits": splits}
