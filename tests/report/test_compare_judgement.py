@@ -68,6 +68,10 @@ def test_losses_over_other_tokens_read_not_comparable_with_one_footnote_on_the_p
         ("test loss", "not comparable (1)", "not comparable (1)"),
         ("median tokens/s", "5,340", "5,340"), ("findings", "0", "0")]
     assert footnotes(html) == ["data.train_on_prompt is false in a and true in b"]
+    heights = "the losses are not comparable (the note at the top says why): read the shapes, not the heights"
+    assert re.findall(r'<figcaption>([^<]+) <span class="muted small">([^<]+)</span>', html)[:3] == [
+        ("Loss", f"solid: train, dashed: eval · {heights}"), ("Loss, log scale", heights),
+        ("Eval \u2212 train gap", heights)]
     r = cli(str(a), str(b), "--out", str(tmp_path / "c.html"))
     assert r.exit_code == 0, r.output
     lines = [ln.strip("│ ").split("│") for ln in r.output.splitlines() if "loss" in ln and "│" in ln]
@@ -94,6 +98,7 @@ def test_same_settings_but_a_validation_file_edited_in_place_makes_only_the_eval
         f"The eval losses are not comparable: the runs were evaluated on different rows (the validation file {VAL} "
         "held other contents in a than in b). A lower eval loss here does not mean a better run."]
     assert "Judged from the settings alone" not in html
+    assert "solid: train, dashed: eval · the losses are not comparable" in html  # the eval curves are on it
     r = cli(str(a), str(b), "--out", str(tmp_path / "c.html"), "--json")
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)

@@ -323,6 +323,9 @@ _REPORT: dict[str, dict[str, str]] = {
         "en": "the test rows differ: {na} rows in {la}, {nb} in {lb}",
         "th": "แถวชุด test ต่างกัน: {na} แถวใน {la} และ {nb} แถวใน {lb}"},
     "cmp.not_comparable": {"en": "not comparable", "th": "เทียบกันไม่ได้"},
+    "cmp.plot_not_comparable": {
+        "en": "the losses are not comparable (the note at the top says why): read the shapes, not the heights",
+        "th": "ค่า loss เทียบกันไม่ได้ (ดูเหตุผลที่หมายเหตุด้านบน): ให้ดูรูปทรงของเส้น ไม่ใช่ความสูง"},
     "cmp.judged_by_settings": {
         "en": "Judged from the settings alone: {runs} recorded no data fingerprints (runs trained before tuneguard recorded them), so an edited data file is not seen.",
         "th": "ตัดสินจาก config เท่านั้น: {runs} ไม่ได้บันทึกค่า hash ของข้อมูลไว้ (การรันที่ฝึกก่อน tuneguard จะบันทึก) จึงมองไม่เห็นไฟล์ข้อมูลที่ถูกแก้ไข"},

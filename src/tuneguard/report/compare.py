@@ -58,9 +58,11 @@ def labels_of(a: RunData, b: RunData) -> tuple[str, str]:
     return f"A: {a.name}", f"B: {b.name}"
 
 
-def compare_plots(a: RunData, b: RunData, language: str = "en") -> list[str]:
+def compare_plots(a: RunData, b: RunData, language: str = "en", j: Judgement | None = None) -> list[str]:
     """Both runs' curves overlaid on one step axis (A blue, B orange; eval dashed), titles,
-    axes and legends in `language`."""
+    axes and legends in `language`. Where the judgement `j` finds the training or eval losses
+    not comparable, the loss plots say so under their title: the shapes still tell (a collapse,
+    a divergence), the heights do not."""
     la, lb = labels_of(a, b)
     runs = ((a, la, COLORS[0]), (b, lb, COLORS[1]))
     xr = step_range(a, b)
@@ -81,10 +83,13 @@ def compare_plots(a: RunData, b: RunData, language: str = "en") -> list[str]:
         loss.append(Series(w("cmp.train", label=label), run.series("train", "loss"), color))
         loss.append(Series(w("cmp.eval", label=label), run.series("eval", "eval_loss"), color, dash="6 4", dots=True))
     gaps = [Series(label, gap_series(run), color, dots=True) for run, label, color in runs]
+    apart = j is not None and not (j.comparable("train_loss") and j.comparable("eval_loss"))
+    heights = w("cmp.plot_not_comparable") if apart else ""
     return [
-        fig("plot.loss", chart(loss, "plot.loss", "axis.loss"), w("cmp.solid_dashed")),
-        fig("plot.loss_log", chart(loss, "plot.loss_log", "axis.loss", log_y=True)),
-        fig("plot.gap_fig", chart(gaps, "plot.gap", "axis.gap")),
+        fig("plot.loss", chart(loss, "plot.loss", "axis.loss"), " · ".join(filter(None, (w("cmp.solid_dashed"),
+                                                                                           heights)))),
+        fig("plot.loss_log", chart(loss, "plot.loss_log", "axis.loss", log_y=True), heights),
+        fig("plot.gap_fig", chart(gaps, "plot.gap", "axis.gap"), heights),
         fig("plot.lr", chart(each("learning_rate"), "plot.lr", "axis.lr")),
         fig("plot.grad", chart(each("grad_norm"), "plot.grad", "axis.norm")),
         fig("plot.throughput", chart(each("tokens_per_s"), "plot.throughput", "axis.tps")),
@@ -256,7 +261,7 @@ def render_compare(a: RunData, b: RunData, language: str | None = None) -> str:
 <section id="summary"><h2>{h["summary"]}</h2>{_summary(a, b, summary(a, b, j, lang))}\
 {f'<p class="note">{esc(aside)}</p>' if aside else ""}</section>
 <section id="plots"><h2>{h["curves"]}</h2><p class="note">{esc(w("cmp.colors", a=la, b=lb))}</p>
-<div class="plots">{"".join(compare_plots(a, b, lang))}</div></section>
+<div class="plots">{"".join(compare_plots(a, b, lang, j))}</div></section>
 <section id="config"><h2>{h["config"]}</h2>{_config_diff(a, b, w)}</section>
 <section id="verdicts"><h2>{h["verdicts"]}</h2>{_verdicts(a, b, va, vb, lang)}</section>
 <section id="qa"><h2>{h["qa"]}</h2>{_qa(a, b, w)}</section>
