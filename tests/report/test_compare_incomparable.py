@@ -59,7 +59,10 @@ def test_another_training_file_makes_the_training_losses_incomparable_and_the_ev
 def test_the_note_is_in_thai_on_a_thai_page(tmp_path: Path) -> None:
     a = build_healthy(tmp_path / "a", config={"report.language": "th"})
     b = build_healthy(tmp_path / "b", config={"report.language": "th", "data.train_on_prompt": True})
-    [note] = alerts(write_compare(a, b, tmp_path / "th.html").read_text("utf-8"))
+    html = write_compare(a, b, tmp_path / "th.html").read_text("utf-8")
+    assert '<tr><td>loss การฝึกสุดท้าย</td><td class="num">เทียบกันไม่ได้ (1)</td><td class="num">เทียบกันไม่ได้ (1)</td>' \
+        in html
+    [note] = alerts(html)
     assert note.startswith("ค่า loss ของทั้งสองการรันเทียบกันไม่ได้ เพราะวัดบน token คนละชุด (data.train_on_prompt "
                            "เป็น false ใน a และ true ใน b)")
 
