@@ -5,9 +5,12 @@ the config diff, both verdicts side by side, and the QA answers of both at their
 checkpoints. The page is in run A's report language (report.language, else
 notify.language): the person comparing is the one who ran A, usually the baseline.
 
-Runs whose losses were measured on different tokens or evaluated on different rows
-(tuneguard.report.comparable) are still shown, under a note at the top that says which losses
-are not comparable and which setting makes them so (`tuneguard compare` prints it too).
+Runs whose losses were measured on different tokens or rows (tuneguard.report.comparable: by
+their settings, and by the data fingerprints both recorded) are still shown, under a note at the
+top that says which losses are not comparable and why; in the summary such a loss reads "not
+comparable (N)" in both columns, footnote N giving the reasons, and the loss plots say to read
+their shapes, not their heights. `tuneguard compare` prints the same summary, and `--json` the
+figures with the judgement per loss (`Judgement.to_dict`).
 """
 
 from __future__ import annotations
