@@ -134,6 +134,9 @@ def test_another_tokenizer_or_rows_nothing_explains_are_named() -> None:
     j = judge(cfg, cfg, ident(), ident(val_rows="v2", rows=38), labels=("a", "b"))
     assert [r.to_dict() for r in j.losses["eval_loss"]] == [
         {"kind": "eval", "key": "data_identity.validation", "reason": "the validation rows differ: 40 rows in a, 38 in b"}]
+    j = judge(cfg, cfg, ident(), ident(val_rows="v2"), labels=("a", "b"))
+    assert [r.to_dict()["reason"] for r in j.losses["eval_loss"]] == [
+        "the validation rows differ: 40 rows in each of a and b, but other rows or tokenized otherwise"]
 
 
 def test_a_training_file_replaced_under_the_same_name_makes_the_training_losses_incomparable() -> None:

@@ -322,6 +322,12 @@ _REPORT: dict[str, dict[str, str]] = {
     "cmp.reason.rows.test": {
         "en": "the test rows differ: {na} rows in {la}, {nb} in {lb}",
         "th": "แถวชุด test ต่างกัน: {na} แถวใน {la} และ {nb} แถวใน {lb}"},
+    "cmp.reason.rows_same_count.validation": {
+        "en": "the validation rows differ: {n} rows in each of {la} and {lb}, but other rows or tokenized otherwise",
+        "th": "แถว validation ต่างกัน: มี {n} แถวทั้งใน {la} และ {lb} แต่เป็นแถวคนละชุดหรือตัดเป็น token ต่างกัน"},
+    "cmp.reason.rows_same_count.test": {
+        "en": "the test rows differ: {n} rows in each of {la} and {lb}, but other rows or tokenized otherwise",
+        "th": "แถวชุด test ต่างกัน: มี {n} แถวทั้งใน {la} และ {lb} แต่เป็นแถวคนละชุดหรือตัดเป็น token ต่างกัน"},
     "cmp.not_comparable": {"en": "not comparable", "th": "เทียบกันไม่ได้"},
     "cmp.plot_not_comparable": {
         "en": "the losses are not comparable (the note at the top says why): read the shapes, not the heights",

@@ -169,9 +169,16 @@ def _by_data(loss: str, diffs: list[Difference], a: dict[str, Any], b: dict[str,
         out.append(Reason("tokens", "data_identity.tokenizer", T("report.cmp.reason.tokenizer", la=la, lb=lb)))
     out += _content_reasons(split, kinds, a, b, ia, ib, la, lb)
     if not out and split != "train":
-        out.append(Reason(kinds[-1], f"data_identity.{split}", T(f"report.cmp.reason.rows.{split}",
-                                                                  na=sa.get("rows"), la=la, nb=sb.get("rows"), lb=lb)))
+        out.append(_rows_reason(split, kinds[-1], sa.get("rows"), sb.get("rows"), la, lb))
     return out
+
+
+def _rows_reason(split: str, kind: Kind, na: Any, nb: Any, la: str, lb: str) -> Reason:
+    """The rows of a split differ and no setting or file says why: their counts, or that they are
+    as many but other rows (or tokenized otherwise, by another tuneguard version say)."""
+    text = T(f"report.cmp.reason.rows_same_count.{split}", n=na, la=la, lb=lb) if na == nb else \
+        T(f"report.cmp.reason.rows.{split}", na=na, la=la, nb=nb, lb=lb)
+    return Reason(kind, f"data_identity.{split}", text)
 
 
 def _content_reasons(split: str, kinds: tuple[Kind, ...], a: dict[str, Any], b: dict[str, Any], ia: dict[str, Any],
