@@ -79,3 +79,30 @@ def test_the_script_gives_the_steps_what_its_setup_left_of_the_budget(tmp_path: 
     assert line == f"setup took {took} s; the steps get {300 - took} s of the 300 s budget"
     assert json.loads((out / "summary.json").read_text("utf-8")) == {"selftest": True, "failed": [], "steps": {}}
     assert "torch" in (out / "env.txt").read_text("utf-8")
+
+
+def test_calibrate_sets_the_plans_prediction_against_the_measured_run(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The calibrate step's figures (docs/BENCHMARKS.md: predicted step time and peak memory
+    against the train run's, targets 15% and 10%), from `plan --calibrate --json`'s calibration."""
+    out = tmp_path / "out"
+    out.mkdir()
+    s = gpu_session.Session(out, tmp_path, 100, selftest=False)
+    s.before = {"step_time_s": [5.0, 4.0, 2.0, 2.0, 2.1], "mem_peak_gb": 30.0}  # the first two: warm-up
+    s.after = {"step_time_s": [3.0, 2.5, 2.0, 2.0], "mem_peak_gb": 32.0}
+    plan = {"calibration": {"seconds_per_step": 2.2, "scaled_peak_gb": 33.6, "peak_gb": 31.0,
+                            "memory_kind": "cuda_max_allocated", "performance": {"attention": "sdpa"}}}
+    calls = []
+
+    def run(name: str, cmd: list[str], limit: float, *, stdout_only: bool = False) -> tuple[int, str]:
+        calls.append((name, cmd[2:], stdout_only))
+        return 0, json.dumps(plan)
+
+    monkeypatch.setattr(s, "run", run)
+    res = gpu_session.step_calibrate(s)
+    assert calls == [("calibrate", ["tuneguard", "plan", str(tmp_path / "config.yaml"), "--calibrate", "6", "--json"],
+                      True)]
+    assert res == {"ok": True, "rc": 0, "predicted_step_s": 2.2, "measured_step_s": 2.0, "predicted_peak_gb": 33.6,
+                   "calibration_peak_gb": 31.0, "measured_peak_gb": 32.0, "performance": {"attention": "sdpa"},
+                   "memory_kind": "cuda_max_allocated", "step_time_error": 0.1, "peak_error": 0.05,
+                   "within_target": True}
