@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from tuneguard.config.schema import DataConfig
-from tuneguard.data.identity import data_identity
+from tuneguard.data.cache import DataCache, data_key
+from tuneguard.data.identity import data_identity, identity_from_cache
 from tuneguard.data.pipeline import prepare_data
 from tuneguard.data.synthetic import make_instruction_rows, write_jsonl
 from tuneguard.model.load import build_tiny_tokenizer
@@ -43,3 +44,14 @@ def test_what_changes_which_fingerprint(tmp_path: Path) -> None:
     assert edited["splits"]["validation"]["rows"] == 7
     assert edited["splits"]["validation"]["fingerprint"] != base["splits"]["validation"]["fingerprint"]
     assert edited["splits"]["validation"]["files"] != base["splits"]["validation"]["files"]
+
+
+def test_a_run_that_recorded_none_is_identified_from_its_tokenized_data_cache(tmp_path: Path) -> None:
+    rows = make_instruction_rows(40)
+    train, val = write_jsonl(rows[:32], tmp_path / "train.jsonl"), write_jsonl(rows[32:], tmp_path / "val.jsonl")
+    cfg, tok = DataConfig(train_file=str(train), validation_file=str(val)), build_tiny_tokenizer()
+    data = prepare_data(cfg, tok, cache=DataCache(tmp_path / "cache", data_key(cfg, tok)))
+    assert identity_from_cache(tmp_path / "cache") == {**data_identity(data, cfg, tok), "from": "cache"}
+    assert identity_from_cache(tmp_path / "nothing") is None
+    (tmp_path / "cache" / "tokens.pt").write_bytes(b"cut off")
+    assert identity_from_cache(tmp_path / "cache") is None

@@ -80,8 +80,9 @@ def test_losses_over_other_tokens_read_not_comparable_with_one_footnote_on_the_p
         ["best eval loss", "not comparable (1)", "not comparable (1)"],
         ["test loss", "not comparable (1)", "not comparable (1)"]]
     assert "(1) data.train_on_prompt is false in a and true in b\n" in r.output
-    assert ("Judged from the settings alone: a and b recorded no data fingerprints (runs trained before tuneguard "
-            "recorded them), so an edited data file is not seen.") in " ".join(r.output.split())
+    assert ("Judged from the settings alone: a and b recorded no data fingerprints and kept no tokenized-data cache "
+            "(runs trained before tuneguard recorded them, with data.cache off), so an edited data file is not seen."
+            ) in " ".join(r.output.split())
 
 
 def test_same_settings_but_a_validation_file_edited_in_place_makes_only_the_eval_loss_incomparable(
@@ -166,3 +167,30 @@ def test_json_errors_are_json_with_exit_2(tmp_path: Path) -> None:
     r = cli(str(a), str(tmp_path / "none"), "--json")
     assert r.exit_code == 2
     assert list(json.loads(r.stdout[: r.stdout.rindex("}") + 1])) == ["error"]
+
+
+def test_runs_from_before_the_fingerprints_are_judged_by_their_tokenized_data_cache(tmp_path: Path) -> None:
+    """Two runs that recorded no data identity, the validation file edited in place between them:
+    their caches (RUN_DIR/cache/tokens.pt) still say what each was measured on."""
+    from tuneguard.config.schema import DataConfig
+    from tuneguard.data.cache import DataCache, data_key
+    from tuneguard.data.pipeline import prepare_data
+    from tuneguard.data.synthetic import make_instruction_rows, write_jsonl
+    from tuneguard.model.load import build_tiny_tokenizer
+
+    rows = make_instruction_rows(40)
+    train, val = write_jsonl(rows[:32], tmp_path / "train.jsonl"), tmp_path / "val.jsonl"
+    runs = []
+    for name, kept in (("a", 8), ("b", 7)):
+        write_jsonl(rows[32: 32 + kept], val)
+        path = build_healthy(tmp_path / name, config={"data.train_file": str(train), "data.validation_file": str(val)})
+        cfg, tok = DataConfig(train_file=str(train), validation_file=str(val)), build_tiny_tokenizer()
+        prepare_data(cfg, tok, cache=DataCache(path / "cache", data_key(cfg, tok)))
+        runs.append(path)
+    r = cli(*map(str, runs), "--out", str(tmp_path / "c.html"), "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["comparable"]["judged_by"] == "data" and out["comparable"]["train_loss"]["comparable"]
+    assert out["comparable"]["eval_loss"]["reasons"] == [
+        {"kind": "eval", "key": "data_identity.validation",
+         "reason": f"the validation file {val} held other contents in a than in b"}]

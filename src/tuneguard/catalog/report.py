@@ -333,8 +333,8 @@ _REPORT: dict[str, dict[str, str]] = {
         "en": "the losses are not comparable (the note at the top says why): read the shapes, not the heights",
         "th": "ค่า loss เทียบกันไม่ได้ (ดูเหตุผลที่หมายเหตุด้านบน): ให้ดูรูปทรงของเส้น ไม่ใช่ความสูง"},
     "cmp.judged_by_settings": {
-        "en": "Judged from the settings alone: {runs} recorded no data fingerprints (runs trained before tuneguard recorded them), so an edited data file is not seen.",
-        "th": "ตัดสินจาก config เท่านั้น: {runs} ไม่ได้บันทึกค่า hash ของข้อมูลไว้ (การรันที่ฝึกก่อน tuneguard จะบันทึก) จึงมองไม่เห็นไฟล์ข้อมูลที่ถูกแก้ไข"},
+        "en": "Judged from the settings alone: {runs} recorded no data fingerprints and kept no tokenized-data cache (runs trained before tuneguard recorded them, with data.cache off), so an edited data file is not seen.",
+        "th": "ตัดสินจาก config เท่านั้น: {runs} ไม่ได้บันทึกค่า hash ของข้อมูลไว้และไม่มี cache ของข้อมูลที่ตัดเป็น token แล้ว (การรันที่ฝึกก่อน tuneguard จะบันทึก และปิด data.cache) จึงมองไม่เห็นไฟล์ข้อมูลที่ถูกแก้ไข"},
     "cmp.same_config": {"en": "The two runs used the same config.", "th": "ทั้งสองการรันใช้ config เดียวกัน"},
     "cmp.no_qa": {"en": "Neither run recorded QA samples.", "th": "ไม่มีการรันใดบันทึกตัวอย่าง QA ไว้"},
     "cmp.not_probed": {"en": "not probed", "th": "ไม่ได้ถาม prompt นี้"},

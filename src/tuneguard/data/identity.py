@@ -19,11 +19,12 @@ import hashlib
 import json
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tuneguard.data.cache import file_identity, tokenizer_identity
+from tuneguard.data.cache import DataCache, file_identity, tokenizer_identity
 
 log = logging.getLogger(__name__)
 SHORT = 16  # hex digits kept: collisions do not matter at 64 bits, and the store stays readable
@@ -78,3 +79,21 @@ def data_identity(data: Any, data_cfg: Any, tokenizer: Any) -> dict[str, Any]:
         splits[name] = {"rows": len(split.features), "fingerprint": rows_fingerprint(split.features),
                         "files": _source_hash(key_files.get(name), sources[name])}
     return {"tokenizer": tokenizer_identity(tokenizer)[:SHORT], "splits": splits}
+
+
+def identity_from_cache(cache_dir: Path) -> dict[str, Any] | None:
+    """The data identity of a run that recorded none (trained before tuneguard recorded it), from
+    its tokenized-data cache (RUN_DIR/cache/tokens.pt): the same fingerprints, computed from the
+    rows and the key stored there; None without a readable cache."""
+    cache = DataCache.read(cache_dir)
+    if cache is None:
+        return None
+    files = cache.key.get("files") or {}
+    splits: dict[str, Any] = {}
+    for name in cache.split_names():
+        feats = cache.cached_split(name)
+        if feats is not None:
+            splits[name] = {"rows": len(feats), "fingerprint": rows_fingerprint(feats),
+                            "files": files_hash(files[name]) if files.get(name) else None}
+    tokenizer = cache.key.get("tokenizer")
+    return {"tokenizer": str(tokenizer)[:SHORT], "splits": splits, "from": "cache"} if tokenizer and splits else None

@@ -12,7 +12,8 @@ were measured on the same thing:
   other training rows (the duplicated file against its cleaned copy) is not either.
 
 The judgement uses two sources. The settings (the configs' data section and model) always;
-and, where both runs recorded them (run.db meta `data_identity`, tuneguard.data.identity),
+and, where both runs recorded them (run.db meta `data_identity`, tuneguard.data.identity; for a
+run from before that, its tokenized-data cache),
 what the runs were actually measured on: the tokenizer's fingerprint, each split's source file
 contents and its tokenized rows. The rows decide where they are recorded: two validation sets
 whose tokenized rows (ids and labels) are the same give comparable eval losses whatever the

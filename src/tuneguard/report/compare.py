@@ -218,10 +218,22 @@ def _qa(a: RunData, b: RunData, w: Words) -> str:
     return "".join(blocks)
 
 
+def data_identity(r: RunData) -> Any:
+    """What the run's losses were measured on: as it recorded it, or for a run from before
+    tuneguard recorded it, as its tokenized-data cache holds it (kept in the run's meta in memory,
+    read once)."""
+    if "data_identity" not in r.meta:
+        from tuneguard.data.identity import identity_from_cache
+
+        cache = r.run_dir / "cache"
+        r.meta["data_identity"] = identity_from_cache(cache) if (cache / "tokens.pt").exists() else None
+    return r.meta["data_identity"]
+
+
 def judgement(a: RunData, b: RunData) -> Judgement:
     """Which of the two runs' losses are comparable: by their settings and, where both recorded
     it, by the data they were measured on (tuneguard.report.comparable)."""
-    return judge(a.config, b.config, a.meta.get("data_identity"), b.meta.get("data_identity"), labels=labels_of(a, b))
+    return judge(a.config, b.config, data_identity(a), data_identity(b), labels=labels_of(a, b))
 
 
 def incomparable_notes(a: RunData, b: RunData, language: str = "en", j: Judgement | None = None) -> list[str]:
@@ -234,7 +246,7 @@ def settings_only_note(a: RunData, b: RunData, j: Judgement, language: str = "en
     if j.by_data:
         return None
     la, lb = labels_of(a, b)
-    lacking = [label for r, label in ((a, la), (b, lb)) if not isinstance(r.meta.get("data_identity"), dict)]
+    lacking = [label for r, label in ((a, la), (b, lb)) if not isinstance(data_identity(r), dict)]
     return render(T("report.cmp.judged_by_settings", runs=J("join.and", lacking)), language) if lacking else None
 
 
