@@ -78,6 +78,10 @@ def test_halted_by_collapse_then_fix_then_next_trains_to_the_end(tmp_path: Path,
 
     r = invoke("compare", str(run), str(nxt))
     assert r.returncode == 0, r.stdout + r.stderr
+    # The collapsed run's loss on 1,300 copies is not ranked against the fixed run's.
+    said = " ".join(r.stdout.split())
+    assert "The training losses are not comparable: the runs trained on different rows (data.train_file is" in said
+    assert "final train loss │ not comparable (1) │ not comparable (1)" in said
 
 
 def test_next_train_notifies_where_the_first_run_did_without_writing_the_secret(tmp_path: Path, http_server) -> None:  # noqa: F811

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from tuneguard.cli.report_cmd import compare
+from tuneguard.cli.compare_cmd import compare
 from tuneguard.report import write_compare
 from tuneguard.report.plots import PALETTE
 

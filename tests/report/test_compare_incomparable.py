@@ -41,22 +41,28 @@ def test_runs_evaluated_on_different_rows_say_so_and_runs_that_differ_in_a_hyper
         "The losses are not comparable: the runs measured them on different tokens (data.max_length is 128 in a "
         "and 256 in b). A lower loss here does not mean a better run; compare the verdicts and the QA answers "
         "instead.",
-        "The eval and test losses are not comparable: the runs were evaluated on different rows (data.test_size is "
+        "The eval losses are not comparable: the runs were evaluated on different rows (data.test_size is "
         "0.1 in a and 0.2 in b). A lower eval loss here does not mean a better run."]
-    assert alerts(write_compare(a, c, tmp_path / "ac.html").read_text("utf-8")) == []
+    same = write_compare(a, c, tmp_path / "ac.html").read_text("utf-8")
+    assert alerts(same) == [] and "not comparable" not in same
 
 
-def test_the_training_file_counts_for_the_eval_rows_only_when_the_validation_rows_are_split_from_it() -> None:
+def test_another_training_file_makes_the_training_losses_incomparable_and_the_eval_losses_only_when_split_from_it(
+) -> None:
     split = differences({"data": {"train_file": "a.jsonl"}}, {"data": {"train_file": "b.jsonl"}})
     own = differences({"data": {"train_file": "a.jsonl", "validation_file": "v.jsonl"}},
                       {"data": {"train_file": "b.jsonl", "validation_file": "v.jsonl"}})
-    assert [(d.key, d.kind) for d in split] == [("data.train_file", "rows")] and own == []
+    assert [(d.key, d.kind) for d in split] == [("data.train_file", "train"), ("data.train_file", "eval")]
+    assert [(d.key, d.kind) for d in own] == [("data.train_file", "train")]
 
 
 def test_the_note_is_in_thai_on_a_thai_page(tmp_path: Path) -> None:
     a = build_healthy(tmp_path / "a", config={"report.language": "th"})
     b = build_healthy(tmp_path / "b", config={"report.language": "th", "data.train_on_prompt": True})
-    [note] = alerts(write_compare(a, b, tmp_path / "th.html").read_text("utf-8"))
+    html = write_compare(a, b, tmp_path / "th.html").read_text("utf-8")
+    assert '<tr><td>loss การฝึกสุดท้าย</td><td class="num">เทียบกันไม่ได้ (1)</td><td class="num">เทียบกันไม่ได้ (1)</td>' \
+        in html
+    [note] = alerts(html)
     assert note.startswith("ค่า loss ของทั้งสองการรันเทียบกันไม่ได้ เพราะวัดบน token คนละชุด (data.train_on_prompt "
                            "เป็น false ใน a และ true ใน b)")
 
@@ -81,3 +87,14 @@ def test_two_trained_runs_with_and_without_the_prompt_supervised(tmp_path: Path)
             "false in masked and true in prompt).")
     assert said in r.stdout + r.stderr
     assert alerts((tmp_path / "cmp.html").read_text("utf-8"))[0].startswith(said)
+    # Each run recorded what its losses were measured on; compare judged by it.
+    from tuneguard.store.run_store import RunStore
+
+    ids = []
+    for name in ("masked", "prompt"):
+        with RunStore(tmp_path / name, readonly=True) as s:
+            ids.append(s.get_meta("data_identity"))
+    assert ids[0]["tokenizer"] == ids[1]["tokenizer"]
+    assert ids[0]["splits"]["train"]["files"] == ids[1]["splits"]["train"]["files"]
+    assert ids[0]["splits"]["train"]["fingerprint"] != ids[1]["splits"]["train"]["fingerprint"]
+    assert "Judged from the settings alone" not in r.stdout

@@ -416,6 +416,19 @@ def write_summary(out: Path, selftest: bool, results: dict[str, dict[str, Any]])
     return failed
 
 
+def write_details(out: Path, work: Path) -> None:
+    """details.tar.gz: every step's full output and JSON so far and the config, rewritten after
+    every step like summary.json (a session killed from outside keeps the logs of the steps it
+    finished)."""
+    tmp = out / ".details.tar.gz"
+    with tarfile.open(tmp, "w:gz") as tar:
+        for p in sorted(work.glob("*.log")) + sorted(work.glob("*.stdout")) + sorted(work.glob("*.json")) + \
+                [work / "config.yaml"]:
+            if p.exists():
+                tar.add(p, arcname=p.name)
+    os.replace(tmp, out / "details.tar.gz")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True)
@@ -457,12 +470,9 @@ def main(argv: list[str] | None = None) -> int:
         if res.get("tail"):
             s.say("    " + res["tail"].replace("\n", "\n    "))
         write_summary(out, o.selftest, s.results)  # after every step: a session cut short keeps what it measured
+        write_details(out, work)
     failed = write_summary(out, o.selftest, s.results)
-    with tarfile.open(out / "details.tar.gz", "w:gz") as tar:
-        for p in sorted(work.glob("*.log")) + sorted(work.glob("*.stdout")) + sorted(work.glob("*.json")) + \
-                [work / "config.yaml"]:
-            if p.exists():
-                tar.add(p, arcname=p.name)
+    write_details(out, work)
     s.say("ALL STEPS PASSED" if not failed else f"FAILED STEPS: {', '.join(failed)}")
     s.log.close()
     if not o.keep_work:

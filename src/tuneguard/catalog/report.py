@@ -292,9 +292,49 @@ _REPORT: dict[str, dict[str, str]] = {
     "cmp.incomparable.tokens": {
         "en": "The losses are not comparable: the runs measured them on different tokens ({settings}). A lower loss here does not mean a better run; compare the verdicts and the QA answers instead.",
         "th": "ค่า loss ของทั้งสองการรันเทียบกันไม่ได้ เพราะวัดบน token คนละชุด ({settings}) loss ที่ต่ำกว่าในหน้านี้จึงไม่ได้แปลว่าการรันนั้นดีกว่า ให้เทียบผลสรุปตามเกณฑ์และคำตอบ QA แทน"},
-    "cmp.incomparable.rows": {
-        "en": "The eval and test losses are not comparable: the runs were evaluated on different rows ({settings}). A lower eval loss here does not mean a better run.",
-        "th": "eval loss และ loss ชุด test ของทั้งสองการรันเทียบกันไม่ได้ เพราะประเมินบนแถวข้อมูลคนละชุด ({settings}) eval loss ที่ต่ำกว่าในหน้านี้จึงไม่ได้แปลว่าการรันนั้นดีกว่า"},
+    "cmp.incomparable.train": {
+        "en": "The training losses are not comparable: the runs trained on different rows ({settings}). A lower training loss here does not mean a better run.",
+        "th": "loss การฝึกของทั้งสองการรันเทียบกันไม่ได้ เพราะฝึกบนแถวข้อมูลคนละชุด ({settings}) loss การฝึกที่ต่ำกว่าในหน้านี้จึงไม่ได้แปลว่าการรันนั้นดีกว่า"},
+    "cmp.incomparable.eval": {
+        "en": "The eval losses are not comparable: the runs were evaluated on different rows ({settings}). A lower eval loss here does not mean a better run.",
+        "th": "eval loss ของทั้งสองการรันเทียบกันไม่ได้ เพราะประเมินบนแถวข้อมูลคนละชุด ({settings}) eval loss ที่ต่ำกว่าในหน้านี้จึงไม่ได้แปลว่าการรันนั้นดีกว่า"},
+    "cmp.incomparable.test": {
+        "en": "The test losses are not comparable: the runs were tested on different rows ({settings}). A lower test loss here does not mean a better run.",
+        "th": "loss ชุด test ของทั้งสองการรันเทียบกันไม่ได้ เพราะทดสอบบนแถวข้อมูลคนละชุด ({settings}) loss ชุด test ที่ต่ำกว่าในหน้านี้จึงไม่ได้แปลว่าการรันนั้นดีกว่า"},
+    "cmp.reason.tokenizer": {
+        "en": "the tokenizer of {la} differs from that of {lb} (vocabulary, special tokens or chat template)",
+        "th": "tokenizer ของ {la} ต่างจากของ {lb} (คำศัพท์ special token หรือ chat template)"},
+    "cmp.reason.content.train": {
+        "en": "the training file {path} held other contents in {la} than in {lb}",
+        "th": "ไฟล์ข้อมูลฝึก {path} มีเนื้อหาใน {la} ต่างจากใน {lb}"},
+    "cmp.reason.content.validation": {
+        "en": "the validation file {path} held other contents in {la} than in {lb}",
+        "th": "ไฟล์ validation {path} มีเนื้อหาใน {la} ต่างจากใน {lb}"},
+    "cmp.reason.content.test": {
+        "en": "the test file {path} held other contents in {la} than in {lb}",
+        "th": "ไฟล์ชุด test {path} มีเนื้อหาใน {la} ต่างจากใน {lb}"},
+    "cmp.reason.content.split_from": {
+        "en": "the training file {path}, which the validation rows are split from, held other contents in {la} than in {lb}",
+        "th": "ไฟล์ข้อมูลฝึก {path} ซึ่งแถว validation แบ่งออกมาจากไฟล์นี้ มีเนื้อหาใน {la} ต่างจากใน {lb}"},
+    "cmp.reason.rows.validation": {
+        "en": "the validation rows differ: {na} rows in {la}, {nb} in {lb}",
+        "th": "แถว validation ต่างกัน: {na} แถวใน {la} และ {nb} แถวใน {lb}"},
+    "cmp.reason.rows.test": {
+        "en": "the test rows differ: {na} rows in {la}, {nb} in {lb}",
+        "th": "แถวชุด test ต่างกัน: {na} แถวใน {la} และ {nb} แถวใน {lb}"},
+    "cmp.reason.rows_same_count.validation": {
+        "en": "the validation rows differ: {n} rows in each of {la} and {lb}, but other rows or tokenized otherwise",
+        "th": "แถว validation ต่างกัน: มี {n} แถวทั้งใน {la} และ {lb} แต่เป็นแถวคนละชุดหรือตัดเป็น token ต่างกัน"},
+    "cmp.reason.rows_same_count.test": {
+        "en": "the test rows differ: {n} rows in each of {la} and {lb}, but other rows or tokenized otherwise",
+        "th": "แถวชุด test ต่างกัน: มี {n} แถวทั้งใน {la} และ {lb} แต่เป็นแถวคนละชุดหรือตัดเป็น token ต่างกัน"},
+    "cmp.not_comparable": {"en": "not comparable", "th": "เทียบกันไม่ได้"},
+    "cmp.plot_not_comparable": {
+        "en": "the losses are not comparable (the note at the top says why): read the shapes, not the heights",
+        "th": "ค่า loss เทียบกันไม่ได้ (ดูเหตุผลที่หมายเหตุด้านบน): ให้ดูรูปทรงของเส้น ไม่ใช่ความสูง"},
+    "cmp.judged_by_settings": {
+        "en": "Judged from the settings alone: {runs} recorded no data fingerprints and kept no tokenized-data cache (runs trained before tuneguard recorded them, with data.cache off), so an edited data file is not seen.",
+        "th": "ตัดสินจาก config เท่านั้น: {runs} ไม่ได้บันทึกค่า hash ของข้อมูลไว้และไม่มี cache ของข้อมูลที่ตัดเป็น token แล้ว (การรันที่ฝึกก่อน tuneguard จะบันทึก และปิด data.cache) จึงมองไม่เห็นไฟล์ข้อมูลที่ถูกแก้ไข"},
     "cmp.same_config": {"en": "The two runs used the same config.", "th": "ทั้งสองการรันใช้ config เดียวกัน"},
     "cmp.no_qa": {"en": "Neither run recorded QA samples.", "th": "ไม่มีการรันใดบันทึกตัวอย่าง QA ไว้"},
     "cmp.not_probed": {"en": "not probed", "th": "ไม่ได้ถาม prompt นี้"},

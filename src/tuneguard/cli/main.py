@@ -14,8 +14,8 @@ try:  # recent Typer ships its own copy of Click and raises that copy's exceptio
 except ImportError:  # pragma: no cover - Typer that uses the click package
     from click import exceptions as click_exceptions
 
-from tuneguard.cli import (audit_cmd, config_cmd, control_cmd, demo_cmd, fix_cmd, next_cmd, notify_cmd, policy_cmd,
-                           report_cmd, status_cmd, tools_cmd, train_cmd)
+from tuneguard.cli import (audit_cmd, compare_cmd, config_cmd, control_cmd, demo_cmd, fix_cmd, next_cmd, notify_cmd,
+                           policy_cmd, report_cmd, status_cmd, tools_cmd, train_cmd)
 from tuneguard.errors import TuneguardError
 from tuneguard.verbatim import print_error
 
@@ -68,7 +68,7 @@ app.command("audit")(audit_cmd.audit)
 app.command("fix")(fix_cmd.fix)
 app.command("next")(next_cmd.next_run)
 app.command("report")(report_cmd.report)
-app.command("compare")(report_cmd.compare)
+app.command("compare")(compare_cmd.compare)
 config_app.command("diff")(report_cmd.config_diff)
 app.command("notify-test")(notify_cmd.notify_test)
 control_cmd.register(app)  # stop, pause, continue, checkpoint, watch

@@ -68,25 +68,6 @@ def report(
         c.print(f"recommended config: {rec} (tuneguard config diff {Path(run_dir) / 'config.yaml'} {rec})")
 
 
-def compare(
-    run_a: Annotated[Path, typer.Argument(help="First run directory.")],
-    run_b: Annotated[Path, typer.Argument(help="Second run directory.")],
-    out: Annotated[Optional[Path], typer.Option("--out", help="HTML file to write; default next to RUN_A.")] = None,
-    force: ForceOpt = False,
-) -> None:
-    """Write a side-by-side HTML page of two runs: curves, config diff, verdicts, QA samples."""
-    from tuneguard.report.compare import write_compare
-
-    from tuneguard.report.compare import incomparable_notes
-    from tuneguard.report.rundata import load_run
-
-    path = _written(lambda: write_compare(run_a, run_b, out, force=force), run_a, "the compare page")
-    c = console()
-    for note in incomparable_notes(load_run(run_a), load_run(run_b)):  # the page's note, where it is read first
-        c.print(styled((note, "yellow")))
-    c.print(f"compare: {path}")
-
-
 def config_diff(
     a: Annotated[str, typer.Argument(help="Preset name or config file.")],
     b: Annotated[str, typer.Argument(help="Preset name or config file.")],

@@ -209,6 +209,29 @@ class DataCache:
             self._said = True
             log.info("%s", line)
 
+    @classmethod
+    def read(cls, directory: Path) -> "DataCache | None":
+        """The cache in `directory` under the key it was written with, read only; None when there
+        is none or it cannot be read. What a run that recorded no data identity was trained on
+        (tuneguard.data.identity.identity_from_cache)."""
+        try:
+            blob = torch.load(Path(directory) / "tokens.pt", weights_only=True)
+            cache = cls(directory, json.loads(blob["key"]), write=False)
+            cache._loaded, cache._said = dict(blob["splits"]), True
+        except Exception:  # noqa: BLE001 - missing, partial or corrupt: no cache
+            return None
+        return cache
+
+    def split_names(self) -> list[str]:
+        """The splits this cache holds for its key."""
+        return list(self._load())
+
+    def cached_split(self, name: str) -> list[dict[str, Any]] | None:
+        """The tokenized `name` split as stored, whatever its size; None when not held."""
+        entry = self._load().get(name)
+        got = self.features(name, len(entry["lengths"])) if entry and "lengths" in entry else None
+        return got[0] if got else None
+
     def holds_key(self) -> bool:
         """Whether tokens.pt holds this key (when not, one info line has said why)."""
         return bool(self._load())

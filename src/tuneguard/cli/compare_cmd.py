@@ -1,0 +1,86 @@
+"""`tuneguard compare RUN_A RUN_B [--out FILE] [--force] [--json]`: two runs side by side.
+
+The page (tuneguard.report.compare) and the terminal show the same summary: a loss that was
+measured on other tokens or rows in the two runs reads "not comparable (N)" in both columns,
+footnote N saying why (tuneguard.report.comparable), never two numbers to rank. `--json`
+prints the figures as numbers with the same judgement in `comparable`.
+
+Exit codes: 0 written; 2 a run directory without a run store, or an --out that is not this
+command's to write; 1 the page could not be written (a full disk).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from tuneguard.cli.common import EXIT_FAIL, EXIT_USAGE, console, fail, print_json, styled
+from tuneguard.cli.errors import user_errors
+from tuneguard.store.run_store import describe_store_error
+
+
+def _guarded(action: Any, run_dir: Path, json_out: bool) -> Any:
+    """Run a reader or writer; the errors a user can cause become one line and an exit code
+    (`{"error": ...}` on stdout too under --json)."""
+    try:
+        with user_errors(json_out=json_out):
+            return action()
+    except FileNotFoundError as exc:
+        fail(str(exc), EXIT_USAGE, json_out=json_out)
+    except sqlite3.Error as exc:
+        fail(describe_store_error(run_dir, exc), EXIT_USAGE, json_out=json_out)
+    except OSError as exc:  # a full disk, a read-only directory: the runs are fine, the page is not written
+        where = f" ({exc.filename})" if exc.filename else ""
+        fail(f"cannot write the compare page: {exc.strerror or exc}{where}", EXIT_FAIL, json_out=json_out)
+
+
+def _table(labels: tuple[str, str], rows: list[tuple[str, str, str]]) -> Any:
+    """The summary as a Rich table, every cell verbatim (run names are the user's)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(show_lines=False, header_style="bold")
+    table.add_column("")
+    for label in labels:
+        table.add_column(Text(label), justify="right", overflow="fold")
+    for name, x, y in rows:
+        table.add_row(Text(name), Text(x), Text(y))
+    return table
+
+
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="First run directory.")],
+    run_b: Annotated[Path, typer.Argument(help="Second run directory.")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="HTML file to write; default next to RUN_A.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace --out even when it is not a tuneguard page.")] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print the summary and which losses are comparable as one "
+                                                       "JSON object.")] = False,
+) -> None:
+    """Write a side-by-side HTML page of two runs (curves, config diff, verdicts, QA samples) and
+    print the summary, a loss that is not comparable between them shown as such, with why."""
+    from tuneguard.report.compare import (judgement, labels_of, run_facts, settings_only_note, summary,
+                                          incomparable_notes, write_compare)
+    from tuneguard.report.rundata import load_run
+
+    a = _guarded(lambda: load_run(run_a), run_a, json_)
+    b = _guarded(lambda: load_run(run_b), run_b, json_)
+    path = _guarded(lambda: write_compare(run_a, run_b, out, force=force, runs=(a, b)), run_a, json_).absolute()
+    j = judgement(a, b)
+    notes, aside = incomparable_notes(a, b, j=j), settings_only_note(a, b, j)
+    if json_:
+        print_json({"page": str(path), "run_a": run_facts(a), "run_b": run_facts(b), "comparable": j.to_dict(),
+                    "notes": notes + ([aside] if aside else [])})
+        return
+    c = console()
+    for note in notes:  # the page's note, where it is read first
+        c.print(styled((note, "yellow")))
+    s = summary(a, b, j)
+    c.print(_table(labels_of(a, b), s.rows))
+    for i, line in enumerate(s.footnotes, 1):
+        c.print(styled(f"({i}) {line}"))
+    if aside:
+        c.print(styled((aside, "dim")))
+    c.print(styled("compare: ", str(path)))

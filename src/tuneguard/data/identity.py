@@ -1,0 +1,99 @@
+"""What a run's losses were measured on, as fingerprints the run store keeps (meta `data_identity`).
+
+Two runs with the same settings can still have been measured on different things: the
+validation file edited in place between them, a training file replaced by its cleaned copy
+under the same name, another tokenizer behind the same model name. `tuneguard compare`
+reads these fingerprints to say which losses can stand side by side:
+
+- `tokenizer`: tuneguard.data.cache.tokenizer_identity (vocabulary, merges, special tokens,
+  chat template), shortened;
+- per split (train, validation, test): `rows`, `fingerprint` (the tokenized rows, input ids
+  and labels, as a set: the same rows in another order give the same value, one row more,
+  less or tokenized otherwise does not) and `files` (a SHA-256 over the split's source
+  files' contents, null for the validation rows split from the training file).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tuneguard.data.cache import DataCache, file_identity, tokenizer_identity
+
+log = logging.getLogger(__name__)
+SHORT = 16  # hex digits kept: collisions do not matter at 64 bits, and the store stays readable
+
+
+def rows_fingerprint(features: Sequence[dict[str, Any]]) -> str:
+    """A digest of the tokenized rows (input ids and labels) that ignores their order."""
+    digests = []
+    for f in features:
+        h = hashlib.blake2b(np.asarray(f["input_ids"], dtype=np.int64).tobytes(), digest_size=8)
+        h.update(b"\x00")
+        h.update(np.asarray(f.get("labels") or [], dtype=np.int64).tobytes())
+        digests.append(h.digest())
+    return hashlib.blake2b(b"".join(sorted(digests)), digest_size=8).hexdigest()
+
+
+def files_hash(identity: dict[str, Any]) -> str:
+    """One SHA-256 over the contents of a source's files (tuneguard.data.cache.file_identity):
+    names and bytes, not paths or times, so a copy elsewhere hashes the same."""
+    def contents(ident: dict[str, Any]) -> list[Any]:
+        if "parts" in ident:
+            return [contents(p) for p in ident["parts"]]
+        return [(f.get("name"), f.get("sha256")) for f in ident.get("files", [])]
+
+    return hashlib.sha256(json.dumps(contents(identity)).encode()).hexdigest()[:SHORT]
+
+
+def _source_hash(cached: dict[str, Any] | None, source: Any) -> str | None:
+    """The contents hash of a split's source: from the cache key's identity, else read from the
+    files; None for no source (rows split from the training file) or a source that cannot be read
+    again (the record is for comparing runs: it never stops one)."""
+    if not cached and not source:
+        return None
+    try:
+        return files_hash(cached or file_identity(source))
+    except (OSError, ValueError) as exc:
+        log.warning("cannot hash the data source %s (%s); compare judges its runs by their settings", source, exc)
+        return None
+
+
+def data_identity(data: Any, data_cfg: Any, tokenizer: Any) -> dict[str, Any]:
+    """The fingerprints of a prepared run's data (tuneguard.data.pipeline.PreparedData) and
+    tokenizer. The file hashes come from the tokenized-data cache's key when there is one (they
+    were computed for it), else from the files."""
+    key_files = (getattr(getattr(data, "cache", None), "key", None) or {}).get("files", {})
+    sources = {"train": data_cfg.train_file, "validation": data_cfg.validation_file, "test": data_cfg.test_file}
+    splits: dict[str, Any] = {}
+    for name in ("train", "validation", "test"):
+        split = getattr(data, name, None)
+        if split is None:
+            continue
+        splits[name] = {"rows": len(split.features), "fingerprint": rows_fingerprint(split.features),
+                        "files": _source_hash(key_files.get(name), sources[name])}
+    return {"tokenizer": tokenizer_identity(tokenizer)[:SHORT], "splits": splits}
+
+
+def identity_from_cache(cache_dir: Path) -> dict[str, Any] | None:
+    """The data identity of a run that recorded none (trained before tuneguard recorded it), from
+    its tokenized-data cache (RUN_DIR/cache/tokens.pt): the same fingerprints, computed from the
+    rows and the key stored there; None without a readable cache."""
+    cache = DataCache.read(cache_dir)
+    if cache is None:
+        return None
+    files = cache.key.get("files") or {}
+    splits: dict[str, Any] = {}
+    for name in cache.split_names():
+        feats = cache.cached_split(name)
+        if feats is not None:
+            splits[name] = {"rows": len(feats), "fingerprint": rows_fingerprint(feats),
+                            "files": files_hash(files[name]) if files.get(name) else None}
+    tokenizer = cache.key.get("tokenizer")
+    return {"tokenizer": str(tokenizer)[:SHORT], "splits": splits, "from": "cache"} if tokenizer and splits else None

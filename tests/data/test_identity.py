@@ -1,0 +1,57 @@
+"""The fingerprints a run records of what its losses are measured on (tuneguard.data.identity):
+the same files read again give the same identity; a validation file edited in place changes its
+split's rows fingerprint and file hash and nothing else; supervising the prompt changes every
+split's rows fingerprint but no file hash; a copy of the data under another path changes nothing."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from tuneguard.config.schema import DataConfig
+from tuneguard.data.cache import DataCache, data_key
+from tuneguard.data.identity import data_identity, identity_from_cache
+from tuneguard.data.pipeline import prepare_data
+from tuneguard.data.synthetic import make_instruction_rows, write_jsonl
+from tuneguard.model.load import build_tiny_tokenizer
+
+
+def identity(train: Path, val: Path, **data: Any) -> dict[str, Any]:
+    cfg = DataConfig(train_file=str(train), validation_file=str(val), **data)
+    tok = build_tiny_tokenizer()
+    return data_identity(prepare_data(cfg, tok), cfg, tok)
+
+
+def test_what_changes_which_fingerprint(tmp_path: Path) -> None:
+    rows = make_instruction_rows(40)
+    train, val = write_jsonl(rows[:32], tmp_path / "train.jsonl"), write_jsonl(rows[32:], tmp_path / "val.jsonl")
+    base = identity(train, val)
+    assert set(base) == {"tokenizer", "splits"} and set(base["splits"]) == {"train", "validation"}
+    assert base["splits"]["validation"]["rows"] == 8 and base["splits"]["train"]["rows"] == 32
+    assert identity(train, val) == base
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    assert identity(Path(shutil.copy(train, copy)), Path(shutil.copy(val, copy))) == base
+    prompt = identity(train, val, train_on_prompt=True)
+    assert prompt["tokenizer"] == base["tokenizer"]
+    for split in ("train", "validation"):
+        assert prompt["splits"][split]["files"] == base["splits"][split]["files"]
+        assert prompt["splits"][split]["fingerprint"] != base["splits"][split]["fingerprint"]
+    write_jsonl(rows[32:39], val)  # edited in place: one row fewer
+    edited = identity(train, val)
+    assert edited["splits"]["train"] == base["splits"]["train"] and edited["tokenizer"] == base["tokenizer"]
+    assert edited["splits"]["validation"]["rows"] == 7
+    assert edited["splits"]["validation"]["fingerprint"] != base["splits"]["validation"]["fingerprint"]
+    assert edited["splits"]["validation"]["files"] != base["splits"]["validation"]["files"]
+
+
+def test_a_run_that_recorded_none_is_identified_from_its_tokenized_data_cache(tmp_path: Path) -> None:
+    rows = make_instruction_rows(40)
+    train, val = write_jsonl(rows[:32], tmp_path / "train.jsonl"), write_jsonl(rows[32:], tmp_path / "val.jsonl")
+    cfg, tok = DataConfig(train_file=str(train), validation_file=str(val)), build_tiny_tokenizer()
+    data = prepare_data(cfg, tok, cache=DataCache(tmp_path / "cache", data_key(cfg, tok)))
+    assert identity_from_cache(tmp_path / "cache") == {**data_identity(data, cfg, tok), "from": "cache"}
+    assert identity_from_cache(tmp_path / "nothing") is None
+    (tmp_path / "cache" / "tokens.pt").write_bytes(b"cut off")
+    assert identity_from_cache(tmp_path / "cache") is None
