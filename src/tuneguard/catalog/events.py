@@ -192,4 +192,8 @@ RUN: dict[str, dict[str, str]] = {
         "en": "no live run in {run_dir}: state {state}, but its process (pid {pid} on {host}) is gone; continue it with {resume}",
         "th": "ไม่มีการรันที่ยังทำงานอยู่ใน {run_dir}: สถานะ {state} แต่โปรเซสของการรัน (pid {pid} บน {host}) ไม่อยู่แล้ว ฝึกต่อได้ด้วย {resume}"},
     "resume.ended": {"en": "run {state}: continue it with {resume}", "th": "การรันจบด้วยสถานะ {state} ฝึกต่อได้ด้วย {resume}"},
+    # `tuneguard status` of a run that failed before its first step (tuneguard.cli.status_cmd).
+    "status.rerun": {
+        "en": "It failed before training started: once that is fixed, start it again with `{command}` (the same run directory is reused).",
+        "th": "การรันนี้ล้มเหลวก่อนเริ่มฝึก เมื่อแก้ปัญหานั้นแล้ว ให้เริ่มใหม่ด้วย `{command}` (ใช้ไดเรกทอรีการรันเดิมได้เลย)"},
 }

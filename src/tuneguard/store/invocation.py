@@ -105,18 +105,20 @@ class Invocation:
         return cls(config=d["config"], cwd=str(d.get("cwd") or ""), sets=tuple(d.get("sets") or ()),
                    withheld=tuple(d.get("withheld") or ()), force=bool(d.get("force")))
 
-    def resume_words(self, run_dir: str | os.PathLike[str], here: str | None = None) -> tuple[list[str], str | None]:
+    def resume_words(self, run_dir: str | os.PathLike[str], here: str | None = None, *,
+                     resume: bool = True) -> tuple[list[str], str | None]:
         """(the words of the `tuneguard train ... --resume auto` command that continues the run in
         `run_dir`, the directory to run it in or None for `here`). A config path, and any relative
         path among the overrides, means what it meant where the run was started: from another
-        directory the command runs there, with the run directory made absolute."""
+        directory the command runs there, with the run directory made absolute. `resume` False:
+        the command as it was started (a run that failed before training is started again)."""
         here = here or os.getcwd()
         elsewhere = bool(self.cwd) and os.path.realpath(self.cwd) != os.path.realpath(here)
         run = str(Path(here, run_dir).resolve()) if elsewhere else str(run_dir)
         words = ["tuneguard", "train", self.config, "--run-dir", run]
         for s in self.sets:
             words += ["--set", s]
-        words += (["--force"] if self.force else []) + ["--resume", "auto"]
+        words += (["--force"] if self.force else []) + (["--resume", "auto"] if resume else [])
         return words, self.cwd if elsewhere else None
 
 
@@ -126,6 +128,13 @@ def resume_command(invocation: Invocation | None, run_dir: str | os.PathLike[str
     if invocation is None:
         return shlex.join(["tuneguard", "train", UNKNOWN_CONFIG, "--run-dir", str(run_dir), "--resume", "auto"])
     words, cwd = invocation.resume_words(run_dir, here)
+    return (f"cd {shlex.quote(cwd)} && " if cwd else "") + shlex.join(words)
+
+
+def rerun_command(invocation: Invocation, run_dir: str | os.PathLike[str], here: str | None = None) -> str:
+    """The shell command that started the run in `run_dir`, to start it again (a run that
+    failed before its first step has nothing to resume)."""
+    words, cwd = invocation.resume_words(run_dir, here, resume=False)
     return (f"cd {shlex.quote(cwd)} && " if cwd else "") + shlex.join(words)
 
 

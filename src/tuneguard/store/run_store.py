@@ -562,6 +562,7 @@ class RunStore:
             "eta_s": last_train.get("eta_s"),
             "notify_failures": len(self.events(Event.NOTIFY_FAILED)),
             "exit_reason": exit_reason,
+            "exit_code": m.get("exit_code") if state == m.get("state") else None,
         }
 
     def iter_tables(self) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:

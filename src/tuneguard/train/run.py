@@ -40,7 +40,7 @@ from tuneguard.store.run_store import RunStore
 from tuneguard.trackers import TrackerCallback
 from tuneguard.train import build
 from tuneguard.train.display import DisplayCallback
-from tuneguard.train.failure import RunFailure
+from tuneguard.train.failure import RunFailure, record_unstored_failure
 from tuneguard.train.finish import finish_run
 from tuneguard.train.metrics import MetricsCallback, TokenCounter
 from tuneguard.train.preflight import Preflight, preflight
@@ -153,6 +153,7 @@ class Recipe:
         self.t0 = 0.0
         self.outcome: Outcome | None = None
         self.leave_timeout: float | None = None  # set: wait this long for every rank before leaving
+        self.owns_dir = False  # this process holds the run directory, checked, with no earlier store in it
 
     # --- setup -------------------------------------------------------------------------
 
@@ -207,6 +208,7 @@ class Recipe:
             self.lock.acquire()
         if self.dist.is_main:
             self.ckpt = prepare_run_dir(self.run_dir, redacted_dict(self.cfg), self.resume, self.overwrite)
+            self.owns_dir = not (self.run_dir / "run.db").exists()  # a resumed run's store is not replaced
         elif self.resume:
             self.ckpt = latest_checkpoint(self.run_dir / "checkpoints")
 
@@ -386,10 +388,20 @@ class Recipe:
 
     def fail(self, exc: BaseException) -> Outcome:
         """Record a failure (state, event, notification); the outcome carries its one line."""
-        failure = RunFailure(self.cfg, self.run_dir, self.dist.is_main, self.gate, self.invocation)
+        failure = RunFailure(self.cfg, self.run_dir, self.dist.is_main, self.gate, self.invocation, self.secrets)
         code, self.leave_timeout, line = failure.handle(exc, self.ctx, self._writer, self.trainer, self.hw)
         self.outcome = Outcome(code, "refused" if code == 2 else "failed", line)
+        if self.owns_dir and self._writer is None and line:
+            self._record_unstored(line, code)
         return self.outcome
+
+    def _record_unstored(self, line: str, code: int) -> None:
+        """A failure before the run store existed: recorded in a store of its own (best effort:
+        the line the user sees matters more), so that `status` and `report` say what failed."""
+        try:
+            record_unstored_failure(self.run_dir, redacted_dict(self.cfg), self.invocation, line, code)
+        except Exception:  # noqa: BLE001 - a full disk or a read-only directory: the error line still shows
+            log.warning("could not record the failure in %s", self.run_dir, exc_info=True)
 
     def close(self) -> None:
         """Release everything, whatever happened: callbacks (signal handlers), the loss hook,

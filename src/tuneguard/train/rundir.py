@@ -76,14 +76,16 @@ def prepare_run_dir(run_dir: Path, cfg_dict: dict[str, Any], resume: bool, overw
     from tuneguard.config.load import parse_yaml
 
     db = run_dir / "run.db"
-    if db.exists() and not resume and not overwrite:
-        if not never_trained(run_dir):
-            raise UsageError(f"{run_dir} already holds a run: continue it with {_resume(run_dir)}, "
-                             "start over with --overwrite, or choose another --run-dir")
+    if db.exists() and not overwrite and never_trained(run_dir):
         # An attempt refused before training (the audit, a model that would not load) holds
-        # nothing worth keeping, and its advice ("fix the data, or pass --force") must work here.
+        # nothing worth keeping, and its advice ("fix the data, or pass --force") must work here,
+        # also with --resume auto (nothing to resume: the run starts, with the config given now).
         log.info("replacing the earlier attempt in %s, which never started training", run_dir)
-        overwrite = True
+        remove_run_files(run_dir)
+        return None
+    if db.exists() and not resume and not overwrite:
+        raise UsageError(f"{run_dir} already holds a run: continue it with {_resume(run_dir)}, "
+                         "start over with --overwrite, or choose another --run-dir")
     # An empty checkpoints/ (or a link to another disk) is a place prepared for a run, not one.
     ours = [n for n in RUN_FILES if (run_dir / n).exists() and not ((run_dir / n).is_dir() and
                                                                     not any((run_dir / n).iterdir()))]
