@@ -196,4 +196,8 @@ RUN: dict[str, dict[str, str]] = {
     "status.rerun": {
         "en": "It failed before training started: once that is fixed, start it again with `{command}` (the same run directory is reused).",
         "th": "การรันนี้ล้มเหลวก่อนเริ่มฝึก เมื่อแก้ปัญหานั้นแล้ว ให้เริ่มใหม่ด้วย `{command}` (ใช้ไดเรกทอรีการรันเดิมได้เลย)"},
+    # A run started on several machines: its command (resume.command*) on each, with the rendezvous options.
+    "resume.command.nodes": {
+        "en": "{command} on each of the {nodes} machines, with the rendezvous options you started it with (--rdzv-endpoint, or --node-rank and --master-addr; accelerate: --machine_rank and --main_process_ip)",
+        "th": "{command} บนทั้ง {nodes} เครื่อง พร้อมตัวเลือก rendezvous ที่ใช้ตอนเริ่มการรัน (--rdzv-endpoint หรือ --node-rank และ --master-addr สำหรับ accelerate: --machine_rank และ --main_process_ip)"},
 }
