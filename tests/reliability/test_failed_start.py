@@ -77,3 +77,16 @@ def test_the_exit_reason_is_cut_between_words_and_keeps_no_secret(tmp_path):
     assert recorded.endswith(" the…") and "\n" not in recorded and len(recorded) <= REASON_CHARS + 1
     for part in ("h3ad", "s3cr3t", "xoxb"):
         assert part not in recorded and part not in (line or "")
+
+
+def test_fp16_on_the_cpu_is_refused_before_anything_is_written(tmp_path, train_file, capsys):
+    """Pure fp16 weights without loss scaling reach NaN within steps (and read as an unstable
+    run); said at once, exit 2, no run directory."""
+    cfg = tiny_config(tmp_path, train_file, train={"max_steps": 2, "use_cpu": True})
+    run = tmp_path / "run"
+    assert train_inproc(cfg, run, "model.dtype=fp16") == 2
+    assert " ".join(capsys.readouterr().err.split()) == (
+        "error: model.dtype is fp16, which needs a CUDA GPU, and this run is on the CPU (train.use_cpu is true): "
+        "pure fp16 weights without loss scaling overflow to NaN within a few steps. Set --set model.dtype=auto "
+        "(fp32 on the CPU, bf16 or fp16 on a GPU), or run on a GPU")
+    assert not run.exists()

@@ -193,6 +193,14 @@ class Recipe:
         if (cfg.model.load_in_8bit or cfg.model.load_in_4bit) and not torch.cuda.is_available():
             raise UsageError("model.load_in_8bit / model.load_in_4bit need a CUDA GPU (bitsandbytes) and none is "
                              "available: set both to false here, or run on a GPU machine")
+        cpu = cfg.train.use_cpu or not torch.cuda.is_available()
+        if cfg.model.dtype == "fp16" and cpu:
+            # On the CPU there is no fp16 autocast with loss scaling: the weights themselves would be
+            # fp16 and the loss overflows to NaN within steps, which would read as an unstable run.
+            raise UsageError("model.dtype is fp16, which needs a CUDA GPU, and this run is on the CPU "
+                             f"({'train.use_cpu is true' if cfg.train.use_cpu else 'no CUDA GPU is available'}): "
+                             "pure fp16 weights without loss scaling overflow to NaN within a few steps. Set "
+                             "--set model.dtype=auto (fp32 on the CPU, bf16 or fp16 on a GPU), or run on a GPU")
         missing = missing_trackers(list(cfg.train.report_to))
         if missing:
             raise UsageError("; ".join(missing))
