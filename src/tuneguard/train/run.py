@@ -129,7 +129,8 @@ class Recipe:
         self.console = console or make_console()
         self.extra_callbacks, self.wrap_collator = list(extra_callbacks), wrap_collator
         self.dist = DistInfo.from_env()
-        self.lock = RunDirLock(self.run_dir) if self.dist.is_main else None
+        self.language = cfg.report.language or cfg.notify.language  # of what concerns the run (its directory)
+        self.lock = RunDirLock(self.run_dir, self.language) if self.dist.is_main else None
         self.store: RunStore | NullStore = NullStore()
         self.gate, self.owns_group = StartGate(None), False
         self.coll: Collectives | None = None
@@ -208,10 +209,9 @@ class Recipe:
         check_sources(cfg.data.train_file, cfg.data.validation_file, cfg.data.test_file)
 
     def _open_run_dir(self) -> None:
-        if self.invocation is not None:  # a refused directory is answered with the config's default one
-            make_run_dir(self.run_dir, self.invocation.default_run_dir())
-        else:
-            make_run_dir(self.run_dir)
+        # A refused directory is answered with the config's default one.
+        example = self.invocation.default_run_dir() if self.invocation is not None else "runs/NAME"
+        make_run_dir(self.run_dir, example, self.language)
         if self.lock is not None:
             self.lock.acquire()
         if self.dist.is_main:
