@@ -7,7 +7,6 @@ the cause is fixed, trains in the same directory."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from tests.helpers.cli import invoke, tiny_config
 from tests.helpers.reliability import train_inproc
@@ -90,3 +89,15 @@ def test_fp16_on_the_cpu_is_refused_before_anything_is_written(tmp_path, train_f
         "pure fp16 weights without loss scaling overflow to NaN within a few steps. Set --set model.dtype=auto "
         "(fp32 on the CPU, bf16 or fp16 on a GPU), or run on a GPU")
     assert not run.exists()
+
+
+def test_a_run_directory_refusal_speaks_the_run_s_language(tmp_path, train_file, capsys):
+    cfg = tiny_config(tmp_path, train_file, train={"max_steps": 2})
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("mine: true\n")  # the user's own file, which a run would overwrite
+    assert train_inproc(cfg, run, "notify.language=th") == 2
+    assert " ".join(capsys.readouterr().err.split()) == (
+        f"error: {run} มี config.yaml อยู่ แต่ไม่มีที่เก็บข้อมูลการรัน (run.db) และการรันจะเขียนทับไฟล์เหล่านี้ "
+        "ให้เลือก --run-dir ใหม่ หรือใส่ --overwrite เพื่อแทนที่")
+    assert (run / "config.yaml").read_text() == "mine: true\n" and not (run / "run.db").exists()

@@ -284,6 +284,8 @@ RUN: dict[str, dict[str, str]] = {
     "control.note.stopped_paused": {
         "en": "stopped while paused; last checkpoint {ckpt}",
         "th": "หยุดระหว่างพัก checkpoint ล่าสุดคือ {ckpt}"},
+    "control.note.written": {"en": "{ckpt} written", "th": "บันทึก {ckpt} แล้ว"},
+    "control.note.written_stopping": {"en": "{ckpt} written; stopping", "th": "บันทึก {ckpt} แล้ว และกำลังหยุด"},
     "control.note.continued": {"en": "continued at step {step}", "th": "ฝึกต่อที่ step {step}"},
     "control.note.written_at_pause": {"en": "{ckpt} was written at the pause", "th": "บันทึก {ckpt} ไว้แล้วตอนพัก"},
     "control.note.no_policy": {

@@ -86,6 +86,10 @@ def _process_start_time() -> float:
         return time.time()
 
 
+def _unknown(kind: str) -> Spec:
+    return T("control.note.unknown", kind=kind, known=", ".join(ACTIONS))
+
+
 class ControlCallback(TrainerCallback):
     """Polls the run store for control requests and applies them through `control`."""
 
@@ -155,7 +159,7 @@ class ControlCallback(TrainerCallback):
         step = state.global_step
         ckpt = self._checkpoint_name(step)
         for req in self._awaiting_save:
-            note = f"{ckpt} written" + ("; stopping" if req["action"] == "stop" else "")
+            note = T("control.note.written_stopping" if req["action"] == "stop" else "control.note.written", ckpt=ckpt)
             self._finish_request(req, "done", step, note, checkpoint=ckpt)
         self._awaiting_save.clear()
         # Pause here: the checkpoint is complete, and a stop that ends the pause can still
@@ -226,7 +230,7 @@ class ControlCallback(TrainerCallback):
             elif kind in POLICY_REQUESTS:
                 self._delegate(req, step)
             else:
-                self._finish_request(req, "rejected", step, T("control.note.unknown", kind=kind, known=", ".join(ACTIONS)))
+                self._finish_request(req, "rejected", step, _unknown(kind))
         return action
 
     def share(self, action: Action, step: int = 0) -> Action:
@@ -350,7 +354,7 @@ class ControlCallback(TrainerCallback):
             elif kind in POLICY_REQUESTS:
                 self._delegate(req, step)
             else:
-                self._finish_request(req, "rejected", step, T("control.note.unknown", kind=kind, known=", ".join(ACTIONS)))
+                self._finish_request(req, "rejected", step, _unknown(kind))
         return _WAIT
 
     # -- bookkeeping ----------------------------------------------------------------
