@@ -37,3 +37,11 @@ def test_train_help_reads_as_the_readme_writes_it():
     assert "  --timeout SECONDS  With --wait: give up after this many seconds." in invoke("stop", "--help").stdout
     r = invoke("train")  # a missing argument is named as the help names it
     assert r.returncode == 2 and "'CONFIG'" in r.stderr, r.stderr
+
+
+def test_the_command_list_gives_each_command_a_whole_line():
+    listing = invoke("--help").stdout.split("Commands:")[1].splitlines()
+    lines = [line.strip() for line in listing if line.strip()]
+    assert len(lines) == len(list(typer.main.get_command(app).commands))
+    assert "train        Audit the data, then fine-tune with LoRA under guards." in lines
+    assert not [line for line in lines if line.endswith("...") or len(line.split(None, 1)) < 2], lines

@@ -20,6 +20,35 @@ OPTION_VALUES = {
     "--price-per-hour": "PRICE", "--world-size": "N", "--max-new-tokens": "N", "--temperature": "T",
     "--top-p": "P", "--batch-size": "N", "--push-to-hub": "USER/NAME",
 }
+# Command -> its line in `tuneguard --help`, whole (Click would cut the docstring's first sentence
+# at about 45 characters, mid-phrase).
+SUMMARIES = {
+    "presets": "List the shipped presets.",
+    "init": "Write a commented YAML config from a preset.",
+    "train": "Audit the data, then fine-tune with LoRA under guards.",
+    "status": "State, progress, metrics and findings of a run.",
+    "audit": "Pre-flight data audit (exit 1 on errors).",
+    "fix": "Write cleaned copies of the data the audit faulted.",
+    "next": "The next run's config from a run's report.",
+    "report": "Write a run's HTML report and report.md.",
+    "compare": "Write a side-by-side page of two runs.",
+    "notify-test": "Send one test notification to a URL.",
+    "stop": "Checkpoint a live run and stop it.",
+    "pause": "Checkpoint a live run and pause it.",
+    "continue": "Resume a paused run.",
+    "checkpoint": "Save a checkpoint of a live run now.",
+    "watch": "Live dashboard of a run until it ends.",
+    "set-lr": "Change a live run's learning rate.",
+    "rollback": "Roll a live run back to a checkpoint.",
+    "plan": "Steps, time, memory and cost before a run.",
+    "generate": "Generate a reply with a run's adapter.",
+    "chat": "Chat with a run's fine-tuned model.",
+    "evaluate": "Base vs fine-tuned: loss, perplexity, QA.",
+    "export": "Export the adapter or the merged model.",
+    "demo": "A complete run on this machine, offline.",
+    "config": "Inspect and compare configs.",
+    "diff": "The parameters that differ between two configs.",
+}
 # A value type -> the name shown where the table above has no entry.
 TYPE_VALUES = {"int": "N", "float": "NUMBER", "path": "PATH", "str": "TEXT"}
 
@@ -48,7 +77,8 @@ def _tidy_option(param: Any) -> None:
 
 
 def name_values(command: Any) -> None:
-    """Give every argument and option of `command` and its subcommands a value name."""
+    """Give every argument and option of `command` and its subcommands a value name, and each
+    subcommand its whole line in the list of commands."""
     from typer.core import TyperArgument, TyperOption
 
     for param in getattr(command, "params", []):
@@ -56,5 +86,7 @@ def name_values(command: Any) -> None:
             _tidy_argument(param)
         elif isinstance(param, TyperOption):
             _tidy_option(param)
-    for sub in (getattr(command, "commands", None) or {}).values():
+    for name, sub in (getattr(command, "commands", None) or {}).items():
+        if sub.short_help is None and name in SUMMARIES:
+            sub.short_help = SUMMARIES[name]
         name_values(sub)
