@@ -101,3 +101,14 @@ def test_a_run_directory_refusal_speaks_the_run_s_language(tmp_path, train_file,
         f"error: {run} มี config.yaml อยู่ แต่ไม่มีที่เก็บข้อมูลการรัน (run.db) และการรันจะเขียนทับไฟล์เหล่านี้ "
         "ให้เลือก --run-dir ใหม่ หรือใส่ --overwrite เพื่อแทนที่")
     assert (run / "config.yaml").read_text() == "mine: true\n" and not (run / "run.db").exists()
+
+
+def test_an_audit_refusal_says_its_exit_code_and_the_command(tmp_path, capsys):
+    data = tmp_path / "dup.jsonl"
+    data.write_text('{"instruction": "same", "output": "same"}\n' * 200)
+    cfg = tiny_config(tmp_path, data)
+    run = tmp_path / "run"
+    assert train_inproc(cfg, run) == 2
+    s = json.loads(invoke("status", str(run), "--json").stdout)
+    assert (s["state"], s["exit_code"], s["exit_reason"]) == ("failed", 2, "audit errors")
+    assert s["rerun"] == f"tuneguard train {cfg} --run-dir {run}"

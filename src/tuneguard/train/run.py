@@ -31,7 +31,7 @@ from tuneguard.data.load import check_sources
 from tuneguard.data.pipeline import PreparedData
 from tuneguard.deps import missing_trackers
 from tuneguard.dist import Collectives, StartGate, destroy_process_group, init_process_group
-from tuneguard.errors import EXIT_FAIL, UsageError
+from tuneguard.errors import EXIT_FAIL, EXIT_USAGE, UsageError
 from tuneguard.events import Event, StartedPayload
 from tuneguard.model import load as model_lib
 from tuneguard.store.invocation import META_KEY as INVOCATION
@@ -279,7 +279,7 @@ class Recipe:
         assert self.ctx is not None
         errors = [f for f in self.ctx.audit_findings if f.severity == "error"]
         if errors and not self.force:
-            self.store.set_state("failed", exit_reason="audit errors")
+            self.store.set_state("failed", exit_reason="audit errors", exit_code=EXIT_USAGE)
             codes = ", ".join(sorted({f.code for f in errors}))
             raise UsageError(f"the data audit found {len(errors)} error(s) ({codes}); {errors[0].code}: "
                              f"{errors[0].message} Run `{shlex.join(['tuneguard', 'audit', str(self.run_dir)])}` for the "
