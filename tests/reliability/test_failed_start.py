@@ -112,3 +112,14 @@ def test_an_audit_refusal_says_its_exit_code_and_the_command(tmp_path, capsys):
     s = json.loads(invoke("status", str(run), "--json").stdout)
     assert (s["state"], s["exit_code"], s["exit_reason"]) == ("failed", 2, "audit errors")
     assert s["rerun"] == f"tuneguard train {cfg} --run-dir {run}"
+
+
+def test_a_resumed_run_does_not_keep_the_exit_code_of_its_failure(tmp_path):
+    with RunStore(tmp_path, create=True) as store:
+        store.init_run(config={}, max_steps=4)
+        store.start_process()
+        store.set_state("failed", exit_reason="RuntimeError: boom", exit_code=1)
+        assert store.summary()["exit_code"] == 1
+        store.start_process()  # --resume auto
+        store.set_state("finished", exit_reason="completed")
+        assert (store.summary()["state"], store.summary()["exit_code"]) == ("finished", None)

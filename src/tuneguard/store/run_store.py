@@ -316,7 +316,7 @@ class RunStore:
         earlier = [list(seg) for seg in _segments(m)]
         first = run_times(m, self.events()).first_started if earlier else None
         self.set_state("running", started=now, first_started=first if first is not None else now,
-                       earlier_processes=earlier, ended=None, trainer_pid=os.getpid(),
+                       earlier_processes=earlier, ended=None, exit_code=None, trainer_pid=os.getpid(),
                        trainer_host=socket.gethostname())
 
     def times(self) -> RunTimes:
