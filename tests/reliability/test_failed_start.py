@@ -1,5 +1,5 @@
 """A run that fails before its run store exists (a model that will not load, a tokenizer that
-cannot be read, a preflight refusal) leaves a record: config.yaml and a run store whose state
+cannot be read, data that cannot be prepared) leaves a record: config.yaml and a run store whose state
 is failed, with the exit reason, the exit code and the command, so that `status` and `report`
 say what failed and how to start it again; the lock is released and the same command, once
 the cause is fixed, trains in the same directory."""

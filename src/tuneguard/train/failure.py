@@ -40,10 +40,18 @@ def exit_reason(text: str) -> str:
     return shorten(text, REASON_CHARS)
 
 
+def worth_recording(exc: BaseException) -> bool:
+    """Whether a failure before the run store existed gets a record: what failed while preparing
+    the run (the model, the tokenizer, the data, a crash) does; a refusal of the command as given
+    on this machine (the hardware check: a model that will not fit the GPU, one process for
+    several GPUs) is said at once and leaves nothing, like a config error."""
+    return isinstance(exc, (DataError, ModelError)) or not isinstance(exc, UsageError)
+
+
 def record_unstored_failure(run_dir: Path, record: dict[str, Any], invocation: Invocation | None, reason: str,
                             code: int) -> None:
-    """A run that failed before its store existed (a model or tokenizer that would not load, a
-    preflight refusal, data that failed to prepare): its config.yaml and a run store that says
+    """A run that failed before its store existed (a model or tokenizer that would not load,
+    data that failed to prepare, a crash): its config.yaml and a run store that says
     so (state failed, exit reason and code, the command), so that `status` and `report` name
     what failed and how to fix it. Such a run never trained: the next `train` in the same
     directory replaces it (tuneguard.train.rundir.never_trained). `reason` is scrubbed."""

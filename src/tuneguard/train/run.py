@@ -40,7 +40,7 @@ from tuneguard.store.run_store import RunStore
 from tuneguard.trackers import TrackerCallback
 from tuneguard.train import build
 from tuneguard.train.display import DisplayCallback
-from tuneguard.train.failure import RunFailure, record_unstored_failure
+from tuneguard.train.failure import RunFailure, record_unstored_failure, worth_recording
 from tuneguard.train.finish import finish_run
 from tuneguard.train.metrics import MetricsCallback, TokenCounter
 from tuneguard.train.preflight import Preflight, preflight
@@ -399,7 +399,7 @@ class Recipe:
         failure = RunFailure(self.cfg, self.run_dir, self.dist.is_main, self.gate, self.invocation, self.secrets)
         code, self.leave_timeout, line = failure.handle(exc, self.ctx, self._writer, self.trainer, self.hw)
         self.outcome = Outcome(code, "refused" if code == 2 else "failed", line)
-        if self.owns_dir and self._writer is None and line:
+        if self.owns_dir and self._writer is None and line and worth_recording(exc):
             self._record_unstored(line, code)
         return self.outcome
 
