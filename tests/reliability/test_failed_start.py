@@ -123,3 +123,14 @@ def test_a_resumed_run_does_not_keep_the_exit_code_of_its_failure(tmp_path):
         store.start_process()  # --resume auto
         store.set_state("finished", exit_reason="completed")
         assert (store.summary()["state"], store.summary()["exit_code"]) == ("finished", None)
+
+
+def test_a_directory_a_trainer_left_before_its_store_says_so(tmp_path):
+    """Killed while it tokenized a large data set, a trainer leaves only its lock (and cache)."""
+    (tmp_path / ".lock").write_text("pid 12 on host")
+    r = invoke("status", str(tmp_path))
+    assert r.returncode == 2
+    assert " ".join(r.stderr.split()) == (
+        f"error: no run store at {tmp_path}/run.db: a `tuneguard train` used {tmp_path} but ended before it "
+        "recorded anything (killed while it prepared the data, or refused: its error line said why); run that "
+        "command again")

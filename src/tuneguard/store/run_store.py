@@ -237,6 +237,10 @@ class RunStore:
             if not self.run_dir.is_dir():
                 raise FileNotFoundError(f"{self.run_dir} is a file, not a run directory: give the directory of a "
                                         "tuneguard run")
+            if (self.run_dir / ".lock").exists():  # a trainer took the directory, then ended before its store
+                raise FileNotFoundError(f"no run store at {self.path}: a `tuneguard train` used {self.run_dir} but "
+                                        "ended before it recorded anything (killed while it prepared the data, or "
+                                        "refused: its error line said why); run that command again")
             raise FileNotFoundError(f"no run store at {self.path}: is {self.run_dir} a tuneguard run directory?")
         if self.path.exists() and not self.path.is_file():
             raise NotARunStore(f"{self.path} is not a file (a directory, device or socket), so it is no tuneguard "
