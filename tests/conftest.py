@@ -14,6 +14,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+# datasets gives its logger a StreamHandler on the sys.stderr of the moment it is first imported:
+# imported inside a test that captures stderr (capsys), the handler keeps that test's stream, which
+# is closed afterwards, and every later datasets log is a "--- Logging error ---" traceback in
+# another test's output. Imported here, the handler writes to the session's stderr.
+import datasets  # noqa: E402,F401
+
 
 @pytest.fixture
 def utc(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]

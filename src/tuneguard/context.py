@@ -28,6 +28,15 @@ log = logging.getLogger(__name__)
 SEVERITY_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
+def scrub_secrets(text: str, secrets: list[str]) -> str:
+    """`text` with every secret value replaced by *** and, when the run has secrets, every
+    URL's body too (a library may quote a notification URL in a form of its own)."""
+    for s in secrets:
+        if s:
+            text = text.replace(s, "***")
+    return re.sub(r"([a-z][a-z0-9+.-]*://)[^\s'\"]+", r"\1***", text) if secrets else text
+
+
 class RunNotifier(Protocol):
     """What the run asks of its notifier (tuneguard.notify.notifier.Notifier, timed by the recipe)."""
 
@@ -89,10 +98,7 @@ class RunContext:
     told_before: set[tuple[str, int]] = dataclasses.field(default_factory=set)
 
     def scrub(self, text: str) -> str:
-        for s in self.secrets:
-            if s:
-                text = text.replace(s, "***")
-        return re.sub(r"([a-z][a-z0-9+.-]*://)[^\s'\"]+", r"\1***", text) if self.secrets else text
+        return scrub_secrets(text, self.secrets)
 
     def action_for(self, f: Finding) -> str:
         """guard.actions for the finding's code; an info finding, or one guard.severity set

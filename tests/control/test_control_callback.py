@@ -272,3 +272,18 @@ def test_record_abort_marks_the_run_failed(ctx, store):
 def test_build_control_callbacks():
     cbs = build_control_callbacks(RunContext(cfg=None, run_dir=Path(".")))  # type: ignore[arg-type]
     assert len(cbs) == 1 and isinstance(cbs[0], ControlCallback) and isinstance(cbs[0].signals, SignalWatcher)
+
+
+def test_a_thai_run_records_its_control_notes_in_thai_with_the_spec(tmp_path: Path, store):
+    raw, _ = read_source("tiny")
+    raw.setdefault("notify", {})["language"] = "th"
+    ctx = RunContext(cfg=validate_config(raw), run_dir=tmp_path, store=store, max_steps=100)
+    cb, _ = make_cb(ctx)
+    r1, r2 = request(store, "continue"), request(store, "stop")
+    control = step_end(cb, 7)
+    save(cb, 7, control)
+    assert (req(store, r1)["status"], req(store, r1)["note"]) == ("rejected", "การรันไม่ได้พักอยู่")
+    assert req(store, r2)["note"] == "บันทึก checkpoint-7 แล้ว และกำลังหยุด"
+    payload = store.events("control_stop")[0]["payload"]
+    assert payload["note"] == "บันทึก checkpoint-7 แล้ว และกำลังหยุด"
+    assert payload["text"] == {"key": "control.note.written_stopping", "params": {"ckpt": "checkpoint-7"}}

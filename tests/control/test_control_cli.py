@@ -219,3 +219,25 @@ def test_the_live_view_fits_an_80_by_24_terminal_with_the_newest_findings_whole(
     # Not on a live terminal (and without a console to measure): every finding, as before.
     full = watch_screen(snap, run, 80)
     assert all(f"the newest says step {n}" in " ".join(full.split()) for n in (32, 34, 36, 38))
+
+
+def test_a_thai_run_is_answered_in_thai(tmp_path: Path):
+    """notify.language: th (report.language unset): what concerns the run is said in Thai,
+    as its report and notifications are; the same request in English reads as before."""
+    run = build_finished_run(tmp_path / "run")
+    with RunStore(run) as s:
+        s.set_meta(config={"model": {"name": "builtin:tiny-gptj"}, "notify": {"language": "th"}})
+        s.set_state("running")  # this process: alive
+        s.set_meta(step=8)
+    r = runner.invoke(app, ["continue", str(run)])
+    assert r.exit_code == 1
+    assert " ".join(r.output.split()) == (f"error: {run} ไม่ได้พักอยู่ (สถานะ running ที่ step 8) จึงไม่มีอะไรให้ฝึกต่อ "
+                                          f"`tuneguard pause {run}` ใช้พักการรัน")
+    r = runner.invoke(app, ["checkpoint", str(run)])
+    assert r.exit_code == 0
+    assert " ".join(r.output.split()) == (f"ส่งคำขอ checkpoint ถึง {run} แล้ว (คำขอที่ 2): การฝึกจะบันทึก checkpoint "
+                                          "ที่ optimizer step ถัดไป")
+    with RunStore(run) as s:
+        s.set_state("finished", exit_reason="completed")
+    r = runner.invoke(app, ["stop", str(run)])
+    assert r.exit_code == 1 and " ".join(r.output.split()) == f"error: ไม่มีการรันที่ยังทำงานอยู่ใน {run}: สถานะ finished"

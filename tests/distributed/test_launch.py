@@ -228,6 +228,9 @@ def test_stop_request_stops_both_ranks_and_resume_continues_under_torchrun(launc
     assert run.wait() == 0, run.output()[-4000:]
     run.assert_no_worker_left()
     assert run.state() == "stopped"
+    # Its "continue it with" command starts with the launcher it ran under (from the workers' environment).
+    assert read_store(run.run_dir, lambda s: s.get_meta("invocation"))["launcher"] == [
+        "torchrun", "--nproc_per_node", "2"]
     (req,) = read_store(run.run_dir, lambda s: s.control_requests())
     assert (req["action"], req["status"]) == ("stop", "done")
     stop_step = req["handled_step"]
@@ -264,3 +267,5 @@ def test_sigterm_to_accelerate_launch_stops_every_rank_with_one_checkpoint(launc
     assert (ckpt / MARKER).exists() and saved_by_both_ranks(ckpt)
     assert checkpoint_steps(run.run_dir) == [stop_step] and stop_step < 400
     assert read_store(run.run_dir, lambda s: s.get_meta("exit_reason")).startswith("stop")
+    assert read_store(run.run_dir, lambda s: s.get_meta("invocation"))["launcher"] == [
+        "accelerate", "launch", "--multi_gpu", "--num_processes", "2"]

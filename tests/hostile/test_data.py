@@ -175,8 +175,18 @@ def test_unreadable_data_exits_2(world: World, tg, unchanged, tmp_path: Path, ki
     check_failure(r, 2, phrase)
     if command == "audit-json":
         assert phrase in json_out(r)["error"]
-    if command == "train":
-        assert not (tmp_path / "run" / "run.db").exists()
+    # train: refused before the run directory (a file that is no regular file: nothing written),
+    # or recorded as failed before training (status says why), which the next try replaces.
+    if command == "train" and kind not in ("fifo", "symlink_loop"):
+        from tuneguard.store.run_store import RunStore
+        from tuneguard.train.rundir import never_trained
+
+        with RunStore(tmp_path / "run") as store:
+            assert (store.state(), store.get_meta("exit_code")) == ("failed", 2)
+            assert phrase in store.get_meta("exit_reason")
+        assert never_trained(tmp_path / "run")
+    elif command == "train":
+        assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("key, value, phrase", [

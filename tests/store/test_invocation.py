@@ -4,6 +4,7 @@ command that continues it: quoted for the shell, its overrides included, no secr
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 from tuneguard.catalog import render
@@ -107,3 +108,47 @@ def test_next_train_gets_back_the_secrets_the_saved_config_redacts(tmp_path: Pat
                                         "utf-8")
     cfg = load_config(str(saved))
     assert restore_secrets(cfg, started) == [] and cfg.notify.urls == ["json://***"]
+
+
+TORCHRUN_4 = {"WORLD_SIZE": "4", "LOCAL_WORLD_SIZE": "4", "RANK": "0", "TORCHELASTIC_RUN_ID": "none"}
+
+
+def test_a_launched_run_is_resumed_with_its_launcher(tmp_path: Path) -> None:
+    torchrun = Invocation.given("my.yaml", ["train.max_steps=40"], cwd="/w", env=TORCHRUN_4)
+    assert resume_command(torchrun, "runs/exp1", here="/w") == (
+        "torchrun --nproc_per_node 4 -m tuneguard train my.yaml --run-dir runs/exp1 --set train.max_steps=40 "
+        "--resume auto")
+    # accelerate launch runs torchrun's agent itself: its own variables say which launcher it was.
+    accelerate = Invocation.given("my.yaml", [], cwd="/w", env={**TORCHRUN_4, "ACCELERATE_MIXED_PRECISION": "bf16",
+                                                                 "ACCELERATE_USE_FSDP": "true"})
+    assert resume_command(accelerate, "runs/exp1", here="/w") == (
+        "accelerate launch --multi_gpu --use_fsdp --num_processes 4 -m tuneguard train my.yaml --run-dir runs/exp1 "
+        "--resume auto")
+    # Two machines: the rendezvous options are not in the environment, and the advice says so.
+    nodes = Invocation.given("my.yaml", [], cwd="/w", env={**TORCHRUN_4, "WORLD_SIZE": "8"})
+    assert render(resume_advice(nodes, "/shared/r", here="/w")) == (
+        "`torchrun --nnodes 2 --nproc_per_node 4 -m tuneguard train my.yaml --run-dir /shared/r --resume auto` on "
+        "each of the 2 machines, with the rendezvous options you started it with (--rdzv-endpoint, or --node-rank "
+        "and --master-addr; accelerate: --machine_rank and --main_process_ip)")
+    # One process, also under a launcher: the plain command.
+    for env in ({}, {"WORLD_SIZE": "1", "LOCAL_WORLD_SIZE": "1", "TORCHELASTIC_RUN_ID": "x"}):
+        plain = Invocation.given("my.yaml", [], cwd="/w", env=env)
+        assert plain.launcher == () and resume_command(plain, "r", here="/w").startswith("tuneguard train my.yaml")
+    with RunStore(tmp_path, create=True) as s:
+        s.init_run(config={}, max_steps=40, run_id="r")
+        s.set_meta(invocation=nodes.to_dict())
+    assert stored_invocation(tmp_path) == nodes
+
+
+def test_a_dead_torchrun_run_is_continued_with_torchrun(tmp_path: Path) -> None:
+    """`tuneguard stop` on a run whose 4-process trainer is gone prints the launcher's command."""
+    from tests.helpers.cli import invoke
+
+    with RunStore(tmp_path, create=True) as s:
+        s.init_run(config={}, max_steps=40, run_id="r")
+        s.set_meta(invocation=Invocation.given("my.yaml", [], cwd=str(Path.cwd()), env=TORCHRUN_4).to_dict())
+        s.set_meta(state="running", pid=2 ** 22 + 7, host=socket.gethostname())
+    r = invoke("stop", str(tmp_path))
+    assert r.returncode == 1
+    assert (f"continue it with `torchrun --nproc_per_node 4 -m tuneguard train my.yaml --run-dir {tmp_path} "
+            "--resume auto`") in " ".join(r.stderr.split()), r.stderr

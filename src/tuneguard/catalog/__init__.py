@@ -35,6 +35,19 @@ def say(key: str, language: str = "en", /, **params: Any) -> str:
     return render(T(key, **params), language)
 
 
+def config_language(config: Any) -> str:
+    """The language a run speaks in, from its config (a dict, as run.db and config.yaml keep it):
+    report.language, else notify.language, else English (DESIGN: report.language defaults to
+    notify.language). The CLI says what concerns a run (its directory, its control requests)
+    in it, like the run's report."""
+    for section in ("report", "notify"):
+        sec = config.get(section) if isinstance(config, dict) else None
+        language = sec.get("language") if isinstance(sec, dict) else None
+        if language in LANGUAGES:
+            return str(language)
+    return "en"
+
+
 def in_language(spec: Any, english: str, language: str) -> str:
     """A text stored in English with the spec it was rendered from, in `language`: the English
     as stored for English or where no spec was kept (and where a spec from another version no
@@ -47,5 +60,5 @@ def in_language(spec: Any, english: str, language: str) -> str:
         return english
 
 
-__all__ = ["LANGUAGES", "J", "Spec", "T", "TABLE", "TABLES", "in_language", "is_spec", "pct", "placeholders", "render",
+__all__ = ["LANGUAGES", "J", "Spec", "T", "TABLE", "TABLES", "config_language", "in_language", "is_spec", "pct", "placeholders", "render",
            "say"]

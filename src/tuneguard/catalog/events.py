@@ -192,4 +192,111 @@ RUN: dict[str, dict[str, str]] = {
         "en": "no live run in {run_dir}: state {state}, but its process (pid {pid} on {host}) is gone; continue it with {resume}",
         "th": "ไม่มีการรันที่ยังทำงานอยู่ใน {run_dir}: สถานะ {state} แต่โปรเซสของการรัน (pid {pid} บน {host}) ไม่อยู่แล้ว ฝึกต่อได้ด้วย {resume}"},
     "resume.ended": {"en": "run {state}: continue it with {resume}", "th": "การรันจบด้วยสถานะ {state} ฝึกต่อได้ด้วย {resume}"},
+    # `tuneguard status` of a run that failed before its first step (tuneguard.cli.status_cmd).
+    "status.rerun": {
+        "en": "It failed before training started: once that is fixed, start it again with `{command}` (the same run directory is reused).",
+        "th": "การรันนี้ล้มเหลวก่อนเริ่มฝึก เมื่อแก้ปัญหานั้นแล้ว ให้เริ่มใหม่ด้วย `{command}` (ใช้โฟลเดอร์ของการรันเดิมได้เลย)"},
+    # A run started on several machines: its command (resume.command*) on each, with the rendezvous options.
+    "resume.command.nodes": {
+        "en": "{command} on each of the {nodes} machines, with the rendezvous options you started it with (--rdzv-endpoint, or --node-rank and --master-addr; accelerate: --machine_rank and --main_process_ip)",
+        "th": "{command} บนทั้ง {nodes} เครื่อง พร้อมตัวเลือก rendezvous ที่ใช้ตอนเริ่มการรัน (--rdzv-endpoint หรือ --node-rank และ --master-addr สำหรับ accelerate: --machine_rank และ --main_process_ip)"},
+    # The run directory (tuneguard.train.rundir): refusals before a run starts, in the config's language.
+    "rundir.in_use": {
+        "en": "{run_dir} is in use by {other}; wait for it or use another --run-dir",
+        "th": "{run_dir} กำลังถูกใช้โดย {other} ให้รอจนเสร็จ หรือใช้ --run-dir อื่น"},
+    "rundir.is_file": {
+        "en": "--run-dir {run_dir} is a file, not a directory: give a directory for the run",
+        "th": "--run-dir {run_dir} เป็นไฟล์ ไม่ใช่โฟลเดอร์ ให้ระบุโฟลเดอร์สำหรับการรัน"},
+    "rundir.wrong_place": {
+        "en": "refusing --run-dir {run_dir}: a run writes config.yaml, run.db, checkpoints/ and adapter/ into its directory; give it a directory of its own, e.g. {example}",
+        "th": "ไม่ใช้ --run-dir {run_dir} เพราะการรันจะเขียน config.yaml, run.db, checkpoints/ และ adapter/ ลงในโฟลเดอร์ของการรัน ให้ใช้โฟลเดอร์แยกของการรันนี้ เช่น {example}"},
+    "rundir.cannot_create": {
+        "en": "cannot create the run directory {run_dir}: {reason}",
+        "th": "สร้างโฟลเดอร์ของการรัน {run_dir} ไม่ได้: {reason}"},
+    "rundir.holds_run": {
+        "en": "{run_dir} already holds a run: continue it with {resume}, start over with --overwrite, or choose another --run-dir",
+        "th": "{run_dir} มีการรันอยู่แล้ว ฝึกต่อได้ด้วย {resume} หรือเริ่มใหม่ด้วย --overwrite หรือเลือก --run-dir อื่น"},
+    "rundir.resume_option": {"en": "--resume auto", "th": "--resume auto"},
+    "rundir.foreign_files": {
+        "en": "{run_dir} holds {files} but no run store (run.db), and a run would overwrite them: choose a new --run-dir, or pass --overwrite to replace them",
+        "th": "{run_dir} มี {files} อยู่ แต่ไม่มีที่เก็บข้อมูลการรัน (run.db) และการรันจะเขียนทับไฟล์เหล่านี้ ให้เลือก --run-dir ใหม่ หรือใส่ --overwrite เพื่อแทนที่"},
+    "rundir.resume_changed": {
+        "en": "--resume auto needs the same config as the run in {run_dir}{started}; changed: {changed}. Use another --run-dir for a new run",
+        "th": "--resume auto ต้องใช้ config เดียวกับการรันใน {run_dir}{started} ที่เปลี่ยนไป: {changed} ให้ใช้ --run-dir อื่นสำหรับการรันใหม่"},
+    "rundir.started_with": {"en": " (it was started with `{command}`)", "th": " (การรันนี้เริ่มด้วย `{command}`)"},
+    "rundir.finished": {
+        "en": "the run in {run_dir} finished at step {step} of {planned}: there is nothing to resume (--resume auto continues a stopped, halted or killed run). See it with `tuneguard report {run_dir}`, or train again with --overwrite or another --run-dir",
+        "th": "การรันใน {run_dir} ฝึกครบแล้วที่ step {step} จาก {planned} จึงไม่มีอะไรให้ฝึกต่อ (--resume auto ใช้ฝึกต่อการรันที่หยุดตามคำขอ ถูกระบบป้องกันหยุด หรือถูกบังคับปิด) ดูผลได้ด้วย `tuneguard report {run_dir}` หรือฝึกใหม่ด้วย --overwrite หรือ --run-dir อื่น"},
+    # Control requests from the command line (tuneguard.cli.control_cmd), in the run's report language.
+    "control.no_store": {
+        "en": "no live run in {run_dir}: there is no run store (run.db) there",
+        "th": "ไม่มีการรันที่ยังทำงานอยู่ใน {run_dir}: ไม่มีที่เก็บข้อมูลการรัน (run.db) ในโฟลเดอร์นี้"},
+    "control.no_live": {"en": "no live run in {run_dir}: {reason}", "th": "ไม่มีการรันที่ยังทำงานอยู่ใน {run_dir}: {reason}"},
+    "control.not_live": {
+        "en": "no live run in {run_dir}: state {state}",
+        "th": "ไม่มีการรันที่ยังทำงานอยู่ใน {run_dir}: สถานะ {state}"},
+    "control.at_step": {"en": " at step {step}", "th": " ที่ step {step}"},
+    "control.not_paused": {
+        "en": "{run_dir} is not paused (state {state}{at}): there is nothing to continue; `tuneguard pause {run_dir}` pauses it",
+        "th": "{run_dir} ไม่ได้พักอยู่ (สถานะ {state}{at}) จึงไม่มีอะไรให้ฝึกต่อ `tuneguard pause {run_dir}` ใช้พักการรัน"},
+    "control.already_paused": {
+        "en": "{run_dir} is already paused{at}: `tuneguard continue {run_dir}` resumes it, `tuneguard stop {run_dir}` ends it",
+        "th": "{run_dir} พักอยู่แล้ว{at} `tuneguard continue {run_dir}` ใช้ฝึกต่อ `tuneguard stop {run_dir}` ใช้จบการรัน"},
+    "control.requested": {
+        "en": "{action} requested for {run_dir} (request {rid}): {what}",
+        "th": "ส่งคำขอ {action} ถึง {run_dir} แล้ว (คำขอที่ {rid}): {what}"},
+    "control.what.stop": {
+        "en": "the trainer saves a checkpoint and stops at the next optimizer step",
+        "th": "การฝึกจะบันทึก checkpoint แล้วหยุดที่ optimizer step ถัดไป"},
+    "control.what.pause": {
+        "en": "the trainer saves a checkpoint and pauses at the next optimizer step; `tuneguard continue {run_dir}` resumes it",
+        "th": "การฝึกจะบันทึก checkpoint แล้วพักที่ optimizer step ถัดไป `tuneguard continue {run_dir}` ใช้ฝึกต่อ"},
+    "control.what.continue": {"en": "the paused trainer resumes", "th": "การฝึกที่พักอยู่จะฝึกต่อ"},
+    "control.what.checkpoint": {
+        "en": "the trainer saves a checkpoint at the next optimizer step",
+        "th": "การฝึกจะบันทึก checkpoint ที่ optimizer step ถัดไป"},
+    "control.interrupted": {
+        "en": "interrupted while waiting: request {rid} ({action}) stays queued, and the trainer handles it at its next step; `tuneguard status` shows it",
+        "th": "หยุดรอแล้ว แต่คำขอที่ {rid} ({action}) ยังอยู่ในคิว การฝึกจะทำตามคำขอที่ step ถัดไป ดูได้ด้วย `tuneguard status`"},
+    "control.ended_first": {
+        "en": "the run ended (state {state}) before handling request {rid}",
+        "th": "การรันจบไปแล้ว (สถานะ {state}) ก่อนทำตามคำขอที่ {rid}"},
+    "control.still_pending": {
+        "en": "request {rid} still pending after {timeout} s (is the trainer in a long evaluation or save?)",
+        "th": "คำขอที่ {rid} ยังรออยู่หลังผ่านไป {timeout} วินาที (การฝึกอาจกำลังประเมินผลหรือบันทึก checkpoint ที่ใช้เวลานาน)"},
+    "control.handled": {"en": "{action} {status} at step {step}", "th": "{action}: {status} ที่ step {step}"},
+    "control.handled_note": {
+        "en": "{action} {status} at step {step}: {note}",
+        "th": "{action}: {status} ที่ step {step}: {note}"},
+    "control.status.done": {"en": "done", "th": "ทำแล้ว"},
+    "control.status.rejected": {"en": "rejected", "th": "ถูกปฏิเสธ"},
+    "control.stopped_watching": {"en": "stopped watching (the run goes on)", "th": "เลิกติดตามแล้ว (การรันยังทำงานต่อ)"},
+    # What the trainer records about a control request it handled (tuneguard.control.requests).
+    "control.note.stale": {"en": "sent to an earlier process of this run", "th": "ส่งถึงโปรเซสก่อนหน้าของการรันนี้"},
+    "control.note.stopping": {"en": "the run is stopping", "th": "การรันกำลังหยุด"},
+    "control.note.ending": {"en": "the run ends at this step", "th": "การรันจบที่ step นี้"},
+    "control.note.not_paused": {"en": "the run is not paused", "th": "การรันไม่ได้พักอยู่"},
+    "control.note.already_paused": {"en": "the run is already paused", "th": "การรันพักอยู่แล้ว"},
+    "control.note.unknown": {
+        "en": "unknown action '{kind}'; known: {known}",
+        "th": "ไม่รู้จักคำขอ '{kind}' คำขอที่รู้จัก: {known}"},
+    "control.note.paused": {"en": "paused at step {step}; {ckpt} written", "th": "พักที่ step {step} บันทึก {ckpt} แล้ว"},
+    "control.note.stopped_paused": {
+        "en": "stopped while paused; last checkpoint {ckpt}",
+        "th": "หยุดระหว่างพัก checkpoint ล่าสุดคือ {ckpt}"},
+    "control.note.written": {"en": "{ckpt} written", "th": "บันทึก {ckpt} แล้ว"},
+    "control.note.written_stopping": {"en": "{ckpt} written; stopping", "th": "บันทึก {ckpt} แล้ว และกำลังหยุด"},
+    "control.note.continued": {"en": "continued at step {step}", "th": "ฝึกต่อที่ step {step}"},
+    "control.note.written_at_pause": {"en": "{ckpt} was written at the pause", "th": "บันทึก {ckpt} ไว้แล้วตอนพัก"},
+    "control.note.no_policy": {
+        "en": "this run has no policy engine (policy.enabled is false)",
+        "th": "การรันนี้ไม่ได้เปิด policy (policy.enabled เป็น false)"},
+    "control.note.ended_before": {"en": "the run ended before it could act", "th": "การรันจบก่อนที่จะทำตามคำขอได้"},
+    "control.note.no_checkpoint": {"en": "the Trainer did not write a checkpoint", "th": "Trainer ไม่ได้บันทึก checkpoint"},
+    "control.note.stopped_unsaved": {
+        "en": "stopped at step {step} (no checkpoint was written)",
+        "th": "หยุดที่ step {step} (ไม่ได้บันทึก checkpoint)"},
+    "control.aborted": {
+        "en": "aborted by a second {signal} (no checkpoint)",
+        "th": "ยกเลิกทันทีเพราะได้รับ {signal} ครั้งที่สอง (ไม่ได้บันทึก checkpoint)"},
 }

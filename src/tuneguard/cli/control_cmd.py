@@ -34,13 +34,7 @@ RunDirArg = Annotated[Path, typer.Argument(help="Run directory of a live run.")]
 WaitOpt = Annotated[bool, typer.Option("--wait", help="Block until the trainer has handled the request.")]
 TimeoutOpt = Annotated[float | None, typer.Option("--timeout", min=0, help="With --wait: give up after this many seconds.")]
 
-_WHAT = {
-    "stop": "the trainer saves a checkpoint and stops at the next optimizer step",
-    "pause": "the trainer saves a checkpoint and pauses at the next optimizer step; "
-             "`tuneguard continue {run_dir}` resumes it",
-    "continue": "the paused trainer resumes",
-    "checkpoint": "the trainer saves a checkpoint at the next optimizer step",
-}
+ACTIONS = ("stop", "pause", "continue", "checkpoint")  # what each does: catalog `control.what.ACTION`
 
 
 def requested_by() -> str:
@@ -52,7 +46,17 @@ def requested_by() -> str:
     return f"{user}@{socket.gethostname()} pid {os.getpid()}"
 
 
-def _open_live(run_dir: Path) -> Any:
+def _language(meta: dict[str, Any]) -> str:
+    """The run's language (report.language, else notify.language): what concerns the run is said in it."""
+    from tuneguard.catalog import config_language
+
+    return config_language(meta.get("config"))
+
+
+def _open_live(run_dir: Path) -> tuple[Any, str]:
+    """The store of the live run in `run_dir`, writable, and the run's language; exit 1 with
+    one line when there is no live run there."""
+    from tuneguard.catalog import say
     from tuneguard.store.run_store import LIVE_STATES, NotARunStore, RunStore, describe_store_error, open_for_reading
 
     try:
@@ -62,11 +66,12 @@ def _open_live(run_dir: Path) -> Any:
             m = reader.meta()
         store = RunStore(run_dir) if live else None
     except NotARunStore as exc:
-        fail(f"no live run in {run_dir}: {exc}")
+        fail(say("control.no_live", "en", run_dir=str(run_dir), reason=str(exc)))
     except FileNotFoundError:
-        fail(f"no live run in {run_dir}: there is no run store (run.db) there")
+        fail(say("control.no_store", "en", run_dir=str(run_dir)))
     except (sqlite3.Error, OSError) as exc:
-        fail(f"no live run in {run_dir}: {describe_store_error(run_dir, exc)}")
+        fail(say("control.no_live", "en", run_dir=str(run_dir), reason=describe_store_error(run_dir, exc)))
+    language = _language(m)
     if store is None:
         from tuneguard.catalog import T, render
         from tuneguard.store.invocation import Invocation, resume_advice
@@ -74,87 +79,105 @@ def _open_live(run_dir: Path) -> Any:
         state = m.get("state") or "unknown"
         if state in LIVE_STATES:
             fail(render(T("resume.gone", run_dir=str(run_dir), state=state, pid=m.get("pid"), host=m.get("host"),
-                          resume=resume_advice(Invocation.from_meta(m), run_dir))))
-        fail(f"no live run in {run_dir}: state {state}")
-    return store
+                          resume=resume_advice(Invocation.from_meta(m), run_dir)), language))
+        fail(say("control.not_live", language, run_dir=str(run_dir), state=state))
+    return store, language
 
 
 def send_request(run_dir: Path, action: str, wait: bool = False, timeout: float | None = None) -> int:
     """Insert a request for a live run; with `wait`, follow it to its outcome. Returns the exit code."""
-    store = _open_live(run_dir)
+    from tuneguard.catalog import T
+
+    store, language = _open_live(run_dir)
     with store:
-        _refuse_pointless(store, action, run_dir)
+        _refuse_pointless(store, action, run_dir, language)
         rid = store.request_control(action, requested_by=requested_by())
-        return after_request(store, rid, action, run_dir, _WHAT[action].format(run_dir=run_dir), wait, timeout)
+        what = T(f"control.what.{action}", **({"run_dir": str(run_dir)} if action == "pause" else {}))
+        return after_request(store, rid, action, run_dir, what, wait, timeout, language)
 
 
-def _refuse_pointless(store: Any, action: str, run_dir: Path) -> None:
+def _refuse_pointless(store: Any, action: str, run_dir: Path, language: str = "en") -> None:
     """`continue` a run that is not paused, or `pause` one that is: the trainer would only reject
     the request, while this command said it was accepted (exit 0) and what it would do. Said
     now, exit 1, nothing queued. A `continue` right after a `pause` the trainer has not reached
     yet is a real request and goes through."""
+    from tuneguard.catalog import T, say
+
     state = store.state()
     pending = {r["action"] for r in store.pending_control()}
     step = store.get_meta("step")
-    at = f" at step {step}" if isinstance(step, int) else ""
+    at = T("control.at_step", step=step) if isinstance(step, int) else ""
     if action == "continue" and state != "paused" and "pause" not in pending:
-        fail(f"{run_dir} is not paused (state {state}{at}): there is nothing to continue; "
-             f"`tuneguard pause {run_dir}` pauses it", EXIT_FAIL)
+        fail(say("control.not_paused", language, run_dir=str(run_dir), state=state, at=at), EXIT_FAIL)
     if action == "pause" and state == "paused":
-        fail(f"{run_dir} is already paused{at}: `tuneguard continue {run_dir}` resumes it, "
-             f"`tuneguard stop {run_dir}` ends it", EXIT_FAIL)
+        fail(say("control.already_paused", language, run_dir=str(run_dir), at=at), EXIT_FAIL)
 
 
 EXIT_INTERRUPTED = 130  # the shell's code for Ctrl-C
 
 
-def after_request(store: Any, rid: int, action: str, run_dir: Path, what: str, wait: bool,
-                  timeout: float | None) -> int:
-    """Say what was requested; with `wait`, follow it to its outcome. Ctrl-C at any point
-    here leaves the request queued, and says so in one line."""
+def after_request(store: Any, rid: int, action: str, run_dir: Path, what: Any, wait: bool,
+                  timeout: float | None, language: str = "en") -> int:
+    """Say what was requested (`what`: a catalog spec or text); with `wait`, follow it to its
+    outcome. Ctrl-C at any point here leaves the request queued, and says so in one line."""
+    from tuneguard.catalog import say
+
+    name = action.replace("_", "-")
     try:
-        console().print(f"{action.replace('_', '-')} requested for {run_dir} (request {rid}): {what}")
+        console().print(say("control.requested", language, action=name, run_dir=str(run_dir), rid=rid, what=what),
+                        markup=False)
         if not wait:
             return EXIT_OK
-        return _follow(store, rid, action, run_dir, timeout)
+        return _follow(store, rid, action, run_dir, timeout, language)
     except KeyboardInterrupt:
-        err_console().print(error_line(f"interrupted while waiting: request {rid} ({action}) stays queued, and the "
-                                       "trainer handles it at its next step; `tuneguard status` shows it"))
+        err_console().print(error_line(say("control.interrupted", language, rid=rid, action=action)))
         return EXIT_INTERRUPTED
 
 
-def _follow(store: Any, rid: int, action: str, run_dir: Path, timeout: float | None) -> int:
-    c = console()
+def _wait_handled(store: Any, rid: int, timeout: float | None, language: str) -> dict[str, Any] | None:
+    """The request once the trainer handled it; None (said in one line) when the run ended
+    first or `timeout` passed."""
+    from tuneguard.catalog import say
+
     deadline = None if timeout is None else time.monotonic() + timeout
-    req: dict[str, Any] = {}
     while True:
         req = next(r for r in store.control_requests() if r["id"] == rid)
         if req["status"] != "pending":
-            break
+            return dict(req)
         if not store.is_live():
-            err_console().print(error_line(f"the run ended (state {store.view_state()[0]}) before handling "
-                                           f"request {rid}"))
-            return EXIT_FAIL
+            err_console().print(error_line(say("control.ended_first", language, state=store.view_state()[0], rid=rid)))
+            return None
         if deadline is not None and time.monotonic() > deadline:
-            err_console().print(error_line(f"request {rid} still pending after {timeout:g} s "
-                                           "(is the trainer in a long evaluation or save?)"))
-            return EXIT_FAIL
+            err_console().print(error_line(say("control.still_pending", language, rid=rid, timeout=f"{timeout:g}")))
+            return None
         time.sleep(0.2)
-    c.print(f"{action} {req['status']} at step {req['handled_step']}: {req['note'] or ''}".rstrip(": "), markup=False)
+
+
+def _follow(store: Any, rid: int, action: str, run_dir: Path, timeout: float | None, language: str = "en") -> int:
+    from tuneguard.catalog import T, render, say
+
+    c = console()
+    started = time.monotonic()
+    req = _wait_handled(store, rid, timeout, language)
+    if req is None:
+        return EXIT_FAIL
+    status = T(f"control.status.{req['status']}") if req["status"] in ("done", "rejected") else req["status"]
+    key = "control.handled_note" if req["note"] else "control.handled"
+    c.print(say(key, language, action=action, status=status, step=req["handled_step"], note=req["note"] or ""),
+            markup=False)
     if req["status"] != "done":
         return EXIT_FAIL
     if action == "stop":
         # Done means the checkpoint is written; the run still loads the best model, saves the
         # adapter and writes its report before it ends.
         while store.is_live():
-            if deadline is not None and time.monotonic() > deadline:
+            if timeout is not None and time.monotonic() - started > timeout:
                 return EXIT_OK
             time.sleep(0.2)
-        from tuneguard.catalog import T, render
         from tuneguard.store.invocation import Invocation, resume_advice
 
         resume = resume_advice(Invocation.from_meta(store.meta()), run_dir)
-        c.print(render(T("resume.ended", state=store.state(), resume=resume)), markup=False)
+        c.print(render(T("resume.ended", state=store.state(), resume=resume), language), markup=False)
     return EXIT_OK
 
 
@@ -194,7 +217,9 @@ def watch(
     except sqlite3.Error as exc:
         fail(describe_store_error(run_dir, exc), EXIT_USAGE)
     except KeyboardInterrupt:
-        err_console().print("stopped watching (the run goes on)", markup=False)
+        from tuneguard.catalog import say
+
+        err_console().print(say("control.stopped_watching"), markup=False)
     raise typer.Exit(EXIT_OK)
 
 

@@ -16,6 +16,7 @@ except ImportError:  # pragma: no cover - Typer that uses the click package
 
 from tuneguard.cli import (audit_cmd, compare_cmd, config_cmd, control_cmd, demo_cmd, fix_cmd, next_cmd, notify_cmd,
                            policy_cmd, report_cmd, status_cmd, tools_cmd, train_cmd)
+from tuneguard.cli.helptext import name_values
 from tuneguard.errors import TuneguardError
 from tuneguard.verbatim import print_error
 
@@ -23,7 +24,11 @@ from tuneguard.verbatim import print_error
 class OneLineErrors(TyperGroup):
     """The `tuneguard` command group: a usage error (unknown option, bad value) is one
     `error:` line on stderr with the exit code, like every other error, not Click's usage
-    block or Typer's boxed panel."""
+    block or Typer's boxed panel. Every value in `--help` is named for what to give (cli.helptext)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        name_values(self)
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:

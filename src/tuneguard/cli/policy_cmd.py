@@ -29,10 +29,10 @@ RunDirArg = Annotated[Path, typer.Argument(help="Run directory of a live run.")]
 
 
 def _send(run_dir: Path, action: str, arg: str, what: str, wait: bool, timeout: float | None) -> int:
-    store = _open_live(run_dir)
+    store, language = _open_live(run_dir)
     with store:
         rid = store.request_control(action, arg=arg, requested_by=requested_by())
-        return after_request(store, rid, action, run_dir, what, wait, timeout)
+        return after_request(store, rid, action, run_dir, what, wait, timeout, language)
 
 
 def set_lr(
@@ -76,7 +76,7 @@ def _check_checkpoint(run_dir: Path, step: int) -> None:
     instead of a request that the trainer can only reject later, in its own log."""
     from tuneguard.checkpoints import complete_checkpoints
 
-    _open_live(run_dir).close()  # no live run: exit 1 first, as for every control command
+    _open_live(run_dir)[0].close()  # no live run: exit 1 first, as for every control command
     have = complete_checkpoints(run_dir / "checkpoints")
     if step not in have:
         listed = ", ".join(str(s) for s in sorted(have)) or "none yet"

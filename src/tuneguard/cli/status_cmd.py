@@ -36,7 +36,20 @@ def read_status(run_dir: Path) -> dict[str, Any]:
                                 "message": stopped_sentence(e["payload"])} for e in store.events(Event.NOTIFY_STOPPED)]
         s["actions"] = [{"step": e["step"], **e["payload"]} for e in store.events(Event.ACTION)]  # tuneguard.policy
         s["control"] = store.control_requests()[-5:]
+        s["rerun"] = _rerun(store.meta(), s["state"], run_dir)
     return s
+
+
+def _rerun(meta: dict[str, Any], state: str, run_dir: Path) -> str | None:
+    """The command that starts a run again which failed before its first step (a model that
+    would not load, the audit's refusal): such a run has nothing to resume, and the same
+    command, once its cause is fixed, replaces it. None for any other run."""
+    from tuneguard.store.invocation import Invocation, rerun_command
+
+    started = Invocation.from_meta(meta)
+    if state != "failed" or meta.get("started") is not None or started is None:
+        return None
+    return rerun_command(started, run_dir)
 
 
 def status(
@@ -63,7 +76,13 @@ def status(
             f"tokens/s {num(s.get('tokens_per_s'))}  ETA {eta}")
     c.print(clock_line(RunClock(**s["times"]), s["state"], config), markup=False, highlight=False)
     if s.get("exit_reason"):
-        c.print(f"ended: {s['exit_reason']}")
+        code = f" (exit {s['exit_code']})" if s.get("exit_code") is not None else ""
+        c.print(f"ended{code}: {s['exit_reason']}", markup=False)
+    if s.get("rerun"):
+        from tuneguard.catalog import say
+        from tuneguard.report.components import report_language
+
+        c.print(say("status.rerun", report_language(config), command=s["rerun"]), markup=False)
     if s["findings"]:
         from tuneguard.cli.findings_view import print_findings
 

@@ -34,7 +34,8 @@ class ModelConfig(Section):
     gguf_file: str | None = Field(None, description="GGUF file inside `name` to load (dequantised).")
     dtype: Literal["auto", "bf16", "fp16", "fp32"] = Field(
         "auto", description="auto: bf16 on GPUs with native bf16 (compute capability 8.0+: A100, H100, L4, RTX 30xx+), "
-        "fp16 with loss scaling on older GPUs (T4, V100), fp32 on the CPU."
+        "fp16 with loss scaling on older GPUs (T4, V100), fp32 on the CPU. fp16 needs a GPU: `train` refuses it on "
+        "the CPU (no loss scaling there; the loss would overflow to NaN)."
     )
     attn_implementation: Literal["auto", "sdpa", "eager", "flex_attention", "flash_attention_2"] = Field(
         "sdpa", description="Attention kernel; auto picks the best one available."

@@ -10,6 +10,7 @@ import logging
 import time
 from typing import Any
 
+from tuneguard.catalog import T, render
 from tuneguard.control.requests import ACTIONS, Action, ControlCallback
 from tuneguard.control.signals import SignalWatcher
 from tuneguard.context import RunContext
@@ -36,9 +37,10 @@ def _record_abort(ctx: RunContext, signal_name: str) -> None:
         return
     from tuneguard.store.run_store import RunStore
 
-    reason = f"aborted by a second {signal_name} (no checkpoint)"
+    spec = T("control.aborted", signal=signal_name)
+    reason = render(spec, ctx.cfg.report.language or ctx.cfg.notify.language)
     with RunStore(ctx.run_dir) as store:
         store.set_state("failed", exit_reason=reason, ended=time.time())
-        store.add_event(Event.FAILED, {"error": reason}, store.get_meta("step"))
+        store.add_event(Event.FAILED, {"error": reason, "text": spec}, store.get_meta("step"))
     if ctx.notifier is not None:
         ctx.notifier.notify(Event.FAILED, {"error": reason})

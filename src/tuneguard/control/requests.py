@@ -51,6 +51,7 @@ from typing import Any
 from transformers import TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from tuneguard.catalog import Spec, T, is_spec, render
 from tuneguard.control.signals import SignalWatcher
 from tuneguard.dist import Collectives
 from tuneguard.context import RunContext
@@ -83,6 +84,10 @@ def _process_start_time() -> float:
         return float(psutil.Process().create_time())
     except Exception:  # noqa: BLE001 - only used to reject stale requests
         return time.time()
+
+
+def _unknown(kind: str) -> Spec:
+    return T("control.note.unknown", kind=kind, known=", ".join(ACTIONS))
 
 
 class ControlCallback(TrainerCallback):
@@ -154,7 +159,7 @@ class ControlCallback(TrainerCallback):
         step = state.global_step
         ckpt = self._checkpoint_name(step)
         for req in self._awaiting_save:
-            note = f"{ckpt} written" + ("; stopping" if req["action"] == "stop" else "")
+            note = T("control.note.written_stopping" if req["action"] == "stop" else "control.note.written", ckpt=ckpt)
             self._finish_request(req, "done", step, note, checkpoint=ckpt)
         self._awaiting_save.clear()
         # Pause here: the checkpoint is complete, and a stop that ends the pause can still
@@ -205,15 +210,15 @@ class ControlCallback(TrainerCallback):
                 continue
             kind = req["action"]
             if self._stale(req):
-                self._finish_request(req, "rejected", step, "sent to an earlier process of this run", event=False)
+                self._finish_request(req, "rejected", step, T("control.note.stale"), event=False)
             elif kind in ("stop", "checkpoint"):
                 action |= Action.SAVE | (Action.STOP if kind == "stop" else Action.NONE)
                 self._claim(req, step)
             elif kind == "pause":
                 if action & Action.STOP:
-                    self._finish_request(req, "rejected", step, "the run is stopping")
+                    self._finish_request(req, "rejected", step, T("control.note.stopping"))
                 elif ending:
-                    self._finish_request(req, "rejected", step, "the run ends at this step")
+                    self._finish_request(req, "rejected", step, T("control.note.ending"))
                 else:
                     action |= Action.PAUSE | Action.SAVE
                     self._pause_req = req
@@ -221,11 +226,11 @@ class ControlCallback(TrainerCallback):
                     # Later requests (a quick `continue`) are for the pause loop to read.
                     break
             elif kind == "continue":
-                self._finish_request(req, "rejected", step, "the run is not paused")
+                self._finish_request(req, "rejected", step, T("control.note.not_paused"))
             elif kind in POLICY_REQUESTS:
                 self._delegate(req, step)
             else:
-                self._finish_request(req, "rejected", step, f"unknown action {kind!r}; known: {', '.join(ACTIONS)}")
+                self._finish_request(req, "rejected", step, _unknown(kind))
         return action
 
     def share(self, action: Action, step: int = 0) -> Action:
@@ -242,7 +247,7 @@ class ControlCallback(TrainerCallback):
         if agreed & Action.STOP and agreed & Action.PAUSE:
             agreed &= ~Action.PAUSE
             if self._pause_req is not None:
-                self._finish_request(self._pause_req, "rejected", step, "the run is stopping")
+                self._finish_request(self._pause_req, "rejected", step, T("control.note.stopping"))
                 self._pause_req = None
         if agreed & Action.STOP and not action & Action.STOP:
             # One signal to every process (torchrun forwards it) may reach this one a moment
@@ -279,7 +284,7 @@ class ControlCallback(TrainerCallback):
         t0 = time.time()
         if store is not None and req is not None:
             store.set_state("paused", paused_at_step=step)
-            self._finish_request(req, "done", step, f"paused at step {step}; {ckpt} written", checkpoint=ckpt)
+            self._finish_request(req, "done", step, T("control.note.paused", step=step, ckpt=ckpt), checkpoint=ckpt)
             # Sent, unlike the other requests' events: a paused run holds its (rented) GPU idle
             # until someone continues or stops it, which whoever did not pause it must hear.
             self.ctx.event(Event.PAUSED, {"step": step, "requested_by": req["requested_by"],
@@ -324,7 +329,7 @@ class ControlCallback(TrainerCallback):
             if sig is not None:
                 self._claim_signal(sig, step)
                 for req in self._awaiting_save:
-                    self._finish_request(req, "done", step, f"stopped while paused; last checkpoint {ckpt}",
+                    self._finish_request(req, "done", step, T("control.note.stopped_paused", ckpt=ckpt),
                                          checkpoint=ckpt)
                 self._awaiting_save.clear()
                 return _STOP
@@ -334,22 +339,22 @@ class ControlCallback(TrainerCallback):
         for req in store.pending_control():
             kind = req["action"]
             if self._stale(req):
-                self._finish_request(req, "rejected", step, "sent to an earlier process of this run", event=False)
+                self._finish_request(req, "rejected", step, T("control.note.stale"), event=False)
             elif kind == "continue":
-                self._finish_request(req, "done", step, f"continued at step {step}")
+                self._finish_request(req, "done", step, T("control.note.continued", step=step))
                 return _CONTINUE
             elif kind == "stop":
-                self._finish_request(req, "done", step, f"stopped while paused; last checkpoint {ckpt}",
+                self._finish_request(req, "done", step, T("control.note.stopped_paused", ckpt=ckpt),
                                      checkpoint=ckpt)
                 return _STOP
             elif kind == "checkpoint":
-                self._finish_request(req, "done", step, f"{ckpt} was written at the pause", checkpoint=ckpt)
+                self._finish_request(req, "done", step, T("control.note.written_at_pause", ckpt=ckpt), checkpoint=ckpt)
             elif kind == "pause":
-                self._finish_request(req, "rejected", step, "the run is already paused")
+                self._finish_request(req, "rejected", step, T("control.note.already_paused"))
             elif kind in POLICY_REQUESTS:
                 self._delegate(req, step)
             else:
-                self._finish_request(req, "rejected", step, f"unknown action {kind!r}")
+                self._finish_request(req, "rejected", step, _unknown(kind))
         return _WAIT
 
     # -- bookkeeping ----------------------------------------------------------------
@@ -358,7 +363,7 @@ class ControlCallback(TrainerCallback):
         step; a rollback ends this pass) and says how it went."""
         policy = self.ctx.policy
         if policy is None:
-            self._finish_request(req, "rejected", step, "this run has no policy engine (policy.enabled is false)")
+            self._finish_request(req, "rejected", step, T("control.note.no_policy"))
             return
         status, note = policy.handle_request(req["action"], req.get("arg"), step, req["requested_by"])
         self._finish_request(req, status, step, note)
@@ -397,21 +402,28 @@ class ControlCallback(TrainerCallback):
         if ckpt is None:
             self._awaiting_save.append(req)
         else:
-            self._finish_request(req, "done", step, f"stopped while paused; last checkpoint {ckpt}", checkpoint=ckpt)
+            self._finish_request(req, "done", step, T("control.note.stopped_paused", ckpt=ckpt), checkpoint=ckpt)
 
-    def _finish_request(self, req: dict[str, Any], status: str, step: int, note: str, *,
+    def _finish_request(self, req: dict[str, Any], status: str, step: int, note: Spec | str, *,
                         checkpoint: str | None = None, event: bool = True) -> None:
-        """Mark a request handled and record it as a `control_<action>` event (notified)."""
+        """Mark a request handled and record it as a `control_<action>` event (notified).
+        `note`, a catalog spec (or the policy's text), is recorded in the run's language, which
+        `status` and `stop --wait` show; the event keeps the spec too (`text`), for a report in
+        another language."""
         self._claimed.discard(req.get("id"))
+        cfg = self.ctx.cfg
+        text = render(note, cfg.report.language or cfg.notify.language) if is_spec(note) else str(note)
         store = self.store
         if store is not None and req.get("id") is not None:
-            store.mark_control(req["id"], status, step, note)
+            store.mark_control(req["id"], status, step, text)
         if status == "rejected":
-            log.warning("%s request from %s rejected: %s", req["action"], req["requested_by"], note)
+            log.warning("%s request from %s rejected: %s", req["action"], req["requested_by"], text)
         if not event:
             return
         payload: dict[str, Any] = {"request_id": req.get("id"), "requested_by": req["requested_by"],
-                                   "status": status, "note": note, "step": step}
+                                   "status": status, "note": text, "step": step}
+        if is_spec(note):
+            payload["text"] = note
         if req.get("arg"):
             payload["signal" if str(req["arg"]).startswith("SIG") else "arg"] = req["arg"]
         if checkpoint:
@@ -420,13 +432,13 @@ class ControlCallback(TrainerCallback):
 
     def _unsaved(self, step: int, ended: bool = False) -> None:
         """Acknowledge requests whose checkpoint never came (see on_step_begin/on_train_end)."""
-        why = "the run ended before it could act" if ended else "the Trainer did not write a checkpoint"
+        why = T("control.note.ended_before") if ended else T("control.note.no_checkpoint")
         keep = []
         for req in self._awaiting_save:
             if req["action"] != "stop":
                 self._finish_request(req, "rejected", step, why)
             elif ended:
-                self._finish_request(req, "done", step, f"stopped at step {step} (no checkpoint was written)")
+                self._finish_request(req, "done", step, T("control.note.stopped_unsaved", step=step))
             else:
                 keep.append(req)  # the stop still happens; acknowledged by the next save or at the end
         self._awaiting_save = keep

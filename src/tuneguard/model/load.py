@@ -18,6 +18,7 @@ import torch
 
 from tuneguard.config.schema import Config, LoraConfig, ModelConfig
 from tuneguard.errors import UsageError
+from tuneguard.model.hub import hub_problem
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ def load_tokenizer(mcfg: ModelConfig) -> Any:
     if mcfg.hub_token:
         kwargs["token"] = mcfg.hub_token
     name, gguf = model_source(mcfg)
-    problem = local_folder_problem(name, gguf)
+    problem = local_folder_problem(name, gguf) or hub_problem(name, mcfg.revision, gguf)
     if problem:
         raise ModelError(problem)
     if gguf:

@@ -60,6 +60,38 @@ def secret_keys(override: str) -> list[str]:
     return sorted(set(found))
 
 
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes")
+
+
+def launcher_from_env(env: Mapping[str, str] | None = None) -> tuple[tuple[str, ...], int]:
+    """(the launcher words before `-m tuneguard`, the number of machines) of this process, read
+    from what the launchers put in the environment, in the forms docs/DISTRIBUTED.md uses;
+    ((), 1) for a plain single process. accelerate launch runs torchrun's agent itself (its
+    workers carry TORCHELASTIC_RUN_ID too), so its ACCELERATE_* variables are looked at first.
+    The rendezvous options of a run on several machines are not in the environment: the
+    advice says to add them (resume_advice)."""
+    env = os.environ if env is None else env
+    try:
+        world = int(env.get("WORLD_SIZE", "1"))
+        local = int(env.get("LOCAL_WORLD_SIZE", "0")) or world
+    except ValueError:
+        return (), 1
+    if world <= 1:
+        return (), 1
+    nodes = max(1, world // max(local, 1))
+    if any(k.startswith("ACCELERATE_") for k in env):
+        words = ["accelerate", "launch", "--multi_gpu"]
+        words += ["--use_fsdp"] if _truthy(env.get("ACCELERATE_USE_FSDP")) else []
+        words += ["--use_deepspeed"] if _truthy(env.get("ACCELERATE_USE_DEEPSPEED")) else []
+        words += (["--num_machines", str(nodes)] if nodes > 1 else []) + ["--num_processes", str(world)]
+        return tuple(words), nodes
+    if env.get("TORCHELASTIC_RUN_ID") or env.get("LOCAL_WORLD_SIZE"):
+        words = ["torchrun"] + (["--nnodes", str(nodes)] if nodes > 1 else []) + ["--nproc_per_node", str(local)]
+        return tuple(words), nodes
+    return (), 1
+
+
 @dataclasses.dataclass(frozen=True)
 class Invocation:
     """`tuneguard train CONFIG [--set k=v]... [--force]` as the user gave it, secrets left out."""
@@ -69,12 +101,15 @@ class Invocation:
     sets: tuple[str, ...] = ()  # the --set overrides as given, except those holding a secret
     withheld: tuple[str, ...] = ()  # the keys of the overrides left out (they hold a secret)
     force: bool = False
+    launcher: tuple[str, ...] = ()  # `torchrun --nproc_per_node 4`: the words before `-m tuneguard`
+    nodes: int = 1  # machines the launcher ran on (each needs the command, with its rendezvous options)
 
     @classmethod
     def given(cls, config: str, sets: Iterable[str] | None = None, *, force: bool = False,
-              secrets: Iterable[str] = (), cwd: str | None = None) -> Invocation:
-        """From the command's arguments. `secrets`: resolved secret values (config.load.
-        secret_values); an override that holds one is left out as well, whatever its key."""
+              secrets: Iterable[str] = (), cwd: str | None = None, env: Mapping[str, str] | None = None) -> Invocation:
+        """From the command's arguments and the launcher in `env` (default: this process's
+        environment). `secrets`: resolved secret values (config.load.secret_values); an
+        override that holds one is left out as well, whatever its key."""
         kept: list[str] = []
         withheld: list[str] = []
         values = [s for s in secrets if s]
@@ -83,8 +118,9 @@ class Invocation:
                 withheld.append(s.partition("=")[0].strip())  # its key as given: `notify.urls`, or `notify`
             else:
                 kept.append(s)
+        launcher, nodes = launcher_from_env(env)
         return cls(config=config, cwd=cwd or os.getcwd(), sets=tuple(kept),
-                   withheld=tuple(dict.fromkeys(withheld)), force=force)
+                   withheld=tuple(dict.fromkeys(withheld)), force=force, launcher=launcher, nodes=nodes)
 
     def default_run_dir(self) -> str:
         """Where `tuneguard train CONFIG` puts a run without --run-dir: runs/ and the config's
@@ -94,7 +130,7 @@ class Invocation:
 
     def to_dict(self) -> dict[str, Any]:
         return {"config": self.config, "cwd": self.cwd, "sets": list(self.sets), "withheld": list(self.withheld),
-                "force": self.force}
+                "force": self.force, "launcher": list(self.launcher), "nodes": self.nodes}
 
     @classmethod
     def from_meta(cls, meta: Mapping[str, Any]) -> Invocation | None:
@@ -103,20 +139,25 @@ class Invocation:
         if not isinstance(d, dict) or not isinstance(d.get("config"), str):
             return None
         return cls(config=d["config"], cwd=str(d.get("cwd") or ""), sets=tuple(d.get("sets") or ()),
-                   withheld=tuple(d.get("withheld") or ()), force=bool(d.get("force")))
+                   withheld=tuple(d.get("withheld") or ()), force=bool(d.get("force")),
+                   launcher=tuple(str(w) for w in d.get("launcher") or ()), nodes=int(d.get("nodes") or 1))
 
-    def resume_words(self, run_dir: str | os.PathLike[str], here: str | None = None) -> tuple[list[str], str | None]:
+    def resume_words(self, run_dir: str | os.PathLike[str], here: str | None = None, *,
+                     resume: bool = True) -> tuple[list[str], str | None]:
         """(the words of the `tuneguard train ... --resume auto` command that continues the run in
         `run_dir`, the directory to run it in or None for `here`). A config path, and any relative
         path among the overrides, means what it meant where the run was started: from another
-        directory the command runs there, with the run directory made absolute."""
+        directory the command runs there, with the run directory made absolute. `resume` False:
+        the command as it was started (a run that failed before training is started again)."""
         here = here or os.getcwd()
         elsewhere = bool(self.cwd) and os.path.realpath(self.cwd) != os.path.realpath(here)
         run = str(Path(here, run_dir).resolve()) if elsewhere else str(run_dir)
-        words = ["tuneguard", "train", self.config, "--run-dir", run]
+        # Under a launcher, as docs/DISTRIBUTED.md writes it: `torchrun --nproc_per_node 4 -m tuneguard train ...`.
+        words = [*self.launcher, "-m", "tuneguard"] if self.launcher else ["tuneguard"]
+        words += ["train", self.config, "--run-dir", run]
         for s in self.sets:
             words += ["--set", s]
-        words += (["--force"] if self.force else []) + ["--resume", "auto"]
+        words += (["--force"] if self.force else []) + (["--resume", "auto"] if resume else [])
         return words, self.cwd if elsewhere else None
 
 
@@ -129,6 +170,13 @@ def resume_command(invocation: Invocation | None, run_dir: str | os.PathLike[str
     return (f"cd {shlex.quote(cwd)} && " if cwd else "") + shlex.join(words)
 
 
+def rerun_command(invocation: Invocation, run_dir: str | os.PathLike[str], here: str | None = None) -> str:
+    """The shell command that started the run in `run_dir`, to start it again (a run that
+    failed before its first step has nothing to resume)."""
+    words, cwd = invocation.resume_words(run_dir, here, resume=False)
+    return (f"cd {shlex.quote(cwd)} && " if cwd else "") + shlex.join(words)
+
+
 def resume_advice(invocation: Invocation | None, run_dir: str | os.PathLike[str], here: str | None = None) -> Spec:
     """The command that continues the run, in words: with the secret overrides it leaves out,
     or what CONFIG stands for in a run recorded before the invocation was kept."""
@@ -136,8 +184,10 @@ def resume_advice(invocation: Invocation | None, run_dir: str | os.PathLike[str]
     if invocation is None:
         return T("resume.command.unknown", command=command)
     if invocation.withheld:
-        return T("resume.command.withheld", command=command, keys=", ".join(invocation.withheld))
-    return T("resume.command", command=command)
+        spec = T("resume.command.withheld", command=command, keys=", ".join(invocation.withheld))
+    else:
+        spec = T("resume.command", command=command)
+    return T("resume.command.nodes", command=spec, nodes=invocation.nodes) if invocation.nodes > 1 else spec
 
 
 def stored_invocation(run_dir: str | os.PathLike[str]) -> Invocation | None:

@@ -237,6 +237,10 @@ class RunStore:
             if not self.run_dir.is_dir():
                 raise FileNotFoundError(f"{self.run_dir} is a file, not a run directory: give the directory of a "
                                         "tuneguard run")
+            if (self.run_dir / ".lock").exists():  # a trainer took the directory, then ended before its store
+                raise FileNotFoundError(f"no run store at {self.path}: a `tuneguard train` used {self.run_dir} but "
+                                        "ended before it recorded anything (killed while it prepared the data, or "
+                                        "refused: its error line said why); run that command again")
             raise FileNotFoundError(f"no run store at {self.path}: is {self.run_dir} a tuneguard run directory?")
         if self.path.exists() and not self.path.is_file():
             raise NotARunStore(f"{self.path} is not a file (a directory, device or socket), so it is no tuneguard "
@@ -316,7 +320,7 @@ class RunStore:
         earlier = [list(seg) for seg in _segments(m)]
         first = run_times(m, self.events()).first_started if earlier else None
         self.set_state("running", started=now, first_started=first if first is not None else now,
-                       earlier_processes=earlier, ended=None, trainer_pid=os.getpid(),
+                       earlier_processes=earlier, ended=None, exit_code=None, trainer_pid=os.getpid(),
                        trainer_host=socket.gethostname())
 
     def times(self) -> RunTimes:
@@ -562,6 +566,7 @@ class RunStore:
             "eta_s": last_train.get("eta_s"),
             "notify_failures": len(self.events(Event.NOTIFY_FAILED)),
             "exit_reason": exit_reason,
+            "exit_code": m.get("exit_code") if state == m.get("state") else None,
         }
 
     def iter_tables(self) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:

@@ -32,7 +32,7 @@ from tuneguard.data.identity import data_identity
 from tuneguard.data.pipeline import PreparedData
 from tuneguard.deps import missing_trackers
 from tuneguard.dist import Collectives, StartGate, destroy_process_group, init_process_group
-from tuneguard.errors import EXIT_FAIL, UsageError
+from tuneguard.errors import EXIT_FAIL, EXIT_USAGE, UsageError
 from tuneguard.events import Event, StartedPayload
 from tuneguard.model import load as model_lib
 from tuneguard.store.invocation import META_KEY as INVOCATION
@@ -41,7 +41,7 @@ from tuneguard.store.run_store import RunStore
 from tuneguard.trackers import TrackerCallback
 from tuneguard.train import build
 from tuneguard.train.display import DisplayCallback
-from tuneguard.train.failure import RunFailure
+from tuneguard.train.failure import RunFailure, record_unstored_failure, worth_recording
 from tuneguard.train.finish import finish_run
 from tuneguard.train.metrics import MetricsCallback, TokenCounter
 from tuneguard.train.preflight import Preflight, preflight
@@ -130,7 +130,8 @@ class Recipe:
         self.console = console or make_console()
         self.extra_callbacks, self.wrap_collator = list(extra_callbacks), wrap_collator
         self.dist = DistInfo.from_env()
-        self.lock = RunDirLock(self.run_dir) if self.dist.is_main else None
+        self.language = cfg.report.language or cfg.notify.language  # of what concerns the run (its directory)
+        self.lock = RunDirLock(self.run_dir, self.language) if self.dist.is_main else None
         self.store: RunStore | NullStore = NullStore()
         self.gate, self.owns_group = StartGate(None), False
         self.coll: Collectives | None = None
@@ -154,6 +155,7 @@ class Recipe:
         self.t0 = 0.0
         self.outcome: Outcome | None = None
         self.leave_timeout: float | None = None  # set: wait this long for every rank before leaving
+        self.owns_dir = False  # this process holds the run directory, checked, with no earlier store in it
 
     # --- setup -------------------------------------------------------------------------
 
@@ -193,6 +195,14 @@ class Recipe:
         if (cfg.model.load_in_8bit or cfg.model.load_in_4bit) and not torch.cuda.is_available():
             raise UsageError("model.load_in_8bit / model.load_in_4bit need a CUDA GPU (bitsandbytes) and none is "
                              "available: set both to false here, or run on a GPU machine")
+        cpu = cfg.train.use_cpu or not torch.cuda.is_available()
+        if cfg.model.dtype == "fp16" and cpu:
+            # On the CPU there is no fp16 autocast with loss scaling: the weights themselves would be
+            # fp16 and the loss overflows to NaN within steps, which would read as an unstable run.
+            raise UsageError("model.dtype is fp16, which needs a CUDA GPU, and this run is on the CPU "
+                             f"({'train.use_cpu is true' if cfg.train.use_cpu else 'no CUDA GPU is available'}): "
+                             "pure fp16 weights without loss scaling overflow to NaN within a few steps. Set "
+                             "--set model.dtype=auto (fp32 on the CPU, bf16 or fp16 on a GPU), or run on a GPU")
         missing = missing_trackers(list(cfg.train.report_to))
         if missing:
             raise UsageError("; ".join(missing))
@@ -200,14 +210,14 @@ class Recipe:
         check_sources(cfg.data.train_file, cfg.data.validation_file, cfg.data.test_file)
 
     def _open_run_dir(self) -> None:
-        if self.invocation is not None:  # a refused directory is answered with the config's default one
-            make_run_dir(self.run_dir, self.invocation.default_run_dir())
-        else:
-            make_run_dir(self.run_dir)
+        # A refused directory is answered with the config's default one.
+        example = self.invocation.default_run_dir() if self.invocation is not None else "runs/NAME"
+        make_run_dir(self.run_dir, example, self.language)
         if self.lock is not None:
             self.lock.acquire()
         if self.dist.is_main:
             self.ckpt = prepare_run_dir(self.run_dir, redacted_dict(self.cfg), self.resume, self.overwrite)
+            self.owns_dir = not (self.run_dir / "run.db").exists()  # a resumed run's store is not replaced
         elif self.resume:
             self.ckpt = latest_checkpoint(self.run_dir / "checkpoints")
 
@@ -271,7 +281,7 @@ class Recipe:
         assert self.ctx is not None
         errors = [f for f in self.ctx.audit_findings if f.severity == "error"]
         if errors and not self.force:
-            self.store.set_state("failed", exit_reason="audit errors")
+            self.store.set_state("failed", exit_reason="audit errors", exit_code=EXIT_USAGE)
             codes = ", ".join(sorted({f.code for f in errors}))
             raise UsageError(f"the data audit found {len(errors)} error(s) ({codes}); {errors[0].code}: "
                              f"{errors[0].message} Run `{shlex.join(['tuneguard', 'audit', str(self.run_dir)])}` for the "
@@ -388,10 +398,20 @@ class Recipe:
 
     def fail(self, exc: BaseException) -> Outcome:
         """Record a failure (state, event, notification); the outcome carries its one line."""
-        failure = RunFailure(self.cfg, self.run_dir, self.dist.is_main, self.gate, self.invocation)
+        failure = RunFailure(self.cfg, self.run_dir, self.dist.is_main, self.gate, self.invocation, self.secrets)
         code, self.leave_timeout, line = failure.handle(exc, self.ctx, self._writer, self.trainer, self.hw)
         self.outcome = Outcome(code, "refused" if code == 2 else "failed", line)
+        if self.owns_dir and self._writer is None and line and worth_recording(exc):
+            self._record_unstored(line, code)
         return self.outcome
+
+    def _record_unstored(self, line: str, code: int) -> None:
+        """A failure before the run store existed: recorded in a store of its own (best effort:
+        the line the user sees matters more), so that `status` and `report` say what failed."""
+        try:
+            record_unstored_failure(self.run_dir, redacted_dict(self.cfg), self.invocation, line, code)
+        except Exception:  # noqa: BLE001 - a full disk or a read-only directory: the error line still shows
+            log.warning("could not record the failure in %s", self.run_dir, exc_info=True)
 
     def close(self) -> None:
         """Release everything, whatever happened: callbacks (signal handlers), the loss hook,

@@ -14,7 +14,7 @@ from typing import Any
 
 from tuneguard.checkpoints import latest_checkpoint
 from tuneguard.errors import UsageError
-from tuneguard.catalog import render
+from tuneguard.catalog import T, config_language, say
 from tuneguard.store.invocation import resume_advice, resume_command, stored_invocation
 from tuneguard.store.run_store import LIVE_STATES, RunStore
 
@@ -28,9 +28,10 @@ RESUME_MAY_CHANGE = ("notify.", "report.", "data.cache", "train.ddp_timeout", "t
 class RunDirLock:
     """An exclusive lock on the run directory so two trainers never write one run."""
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, language: str = "en"):
         self.path = run_dir / ".lock"
         self.fd: int | None = None
+        self.language = language  # of the refusal: the run's config
 
     def acquire(self) -> None:
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -40,7 +41,7 @@ class RunDirLock:
             other = os.pread(self.fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
             os.close(self.fd)
             self.fd = None
-            raise UsageError(f"{self.path.parent} is in use by {other}; wait for it or use another --run-dir") from None
+            raise UsageError(say("rundir.in_use", self.language, run_dir=str(self.path.parent), other=other)) from None
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, f"pid {os.getpid()} on {platform.node()}".encode(), 0)
 
@@ -56,40 +57,42 @@ RUN_FILES = ("run.db", "run.db-wal", "run.db-shm", "checkpoints", "adapter", "ba
              "config.yaml", "report.html", "report.md", "recommended.yaml")
 
 
-def make_run_dir(run_dir: Path, example: str = "runs/NAME") -> None:
+def make_run_dir(run_dir: Path, example: str = "runs/NAME", language: str = "en") -> None:
     """Create the run directory. Refuse a file, the filesystem root and the home directory:
     a run writes config.yaml, run.db, checkpoints/ there, and --overwrite deletes them.
-    `example`: a directory to suggest instead (the default run directory of the config)."""
+    `example`: a directory to suggest instead (the default run directory of the config);
+    `language`: the refusal's (the run's config)."""
     if run_dir.exists() and not run_dir.is_dir():
-        raise UsageError(f"--run-dir {run_dir} is a file, not a directory: give a directory for the run")
+        raise UsageError(say("rundir.is_file", language, run_dir=str(run_dir)))
     if run_dir == Path(run_dir.anchor) or run_dir == Path.home().resolve():
-        raise UsageError(f"refusing --run-dir {run_dir}: a run writes config.yaml, run.db, checkpoints/ and "
-                         f"adapter/ into its directory; give it a directory of its own, e.g. {example}")
+        raise UsageError(say("rundir.wrong_place", language, run_dir=str(run_dir), example=example))
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"cannot create the run directory {run_dir}: {exc.strerror or exc}") from None
+        raise UsageError(say("rundir.cannot_create", language, run_dir=str(run_dir),
+                             reason=str(exc.strerror or exc))) from None
 
 
 def prepare_run_dir(run_dir: Path, cfg_dict: dict[str, Any], resume: bool, overwrite: bool) -> Path | None:
     """Check the run directory; return the checkpoint to resume from (or None)."""
     from tuneguard.config.load import parse_yaml
 
+    language = config_language(cfg_dict)
     db = run_dir / "run.db"
-    if db.exists() and not resume and not overwrite:
-        if not never_trained(run_dir):
-            raise UsageError(f"{run_dir} already holds a run: continue it with {_resume(run_dir)}, "
-                             "start over with --overwrite, or choose another --run-dir")
+    if db.exists() and not overwrite and never_trained(run_dir):
         # An attempt refused before training (the audit, a model that would not load) holds
-        # nothing worth keeping, and its advice ("fix the data, or pass --force") must work here.
+        # nothing worth keeping, and its advice ("fix the data, or pass --force") must work here,
+        # also with --resume auto (nothing to resume: the run starts, with the config given now).
         log.info("replacing the earlier attempt in %s, which never started training", run_dir)
-        overwrite = True
+        remove_run_files(run_dir)
+        return None
+    if db.exists() and not resume and not overwrite:
+        raise UsageError(say("rundir.holds_run", language, run_dir=str(run_dir), resume=_resume(run_dir)))
     # An empty checkpoints/ (or a link to another disk) is a place prepared for a run, not one.
     ours = [n for n in RUN_FILES if (run_dir / n).exists() and not ((run_dir / n).is_dir() and
                                                                     not any((run_dir / n).iterdir()))]
     if not db.exists() and ours and not resume and not overwrite:
-        raise UsageError(f"{run_dir} holds {', '.join(ours)} but no run store (run.db), and a run would "
-                         "overwrite them: choose a new --run-dir, or pass --overwrite to replace them")
+        raise UsageError(say("rundir.foreign_files", language, run_dir=str(run_dir), files=", ".join(ours)))
     if overwrite and not resume:
         remove_run_files(run_dir)
     if resume and (run_dir / "config.yaml").exists():
@@ -98,15 +101,15 @@ def prepare_run_dir(run_dir: Path, cfg_dict: dict[str, Any], resume: bool, overw
                    and not k.startswith(RESUME_MAY_CHANGE)]
         if changed:
             started = stored_invocation(run_dir)
-            how = (f" (it was started with `{resume_command(started, run_dir)}`)" if started is not None else "")
-            raise UsageError(f"--resume auto needs the same config as the run in {run_dir}{how}; changed: "
-                             f"{', '.join(changed[:8])}. Use another --run-dir for a new run")
+            how = T("rundir.started_with", command=resume_command(started, run_dir)) if started is not None else ""
+            raise UsageError(say("rundir.resume_changed", language, run_dir=str(run_dir), started=how,
+                                 changed=", ".join(changed[:8])))
     if resume and db.exists():
-        refuse_finished(run_dir)
+        refuse_finished(run_dir, language)
     return latest_checkpoint(run_dir / "checkpoints") if resume else None
 
 
-def _resume(run_dir: Path) -> str:
+def _resume(run_dir: Path) -> Any:
     """How to continue the run in `run_dir`: the command it was started with plus --resume auto
     where its store keeps that command, else just the option (also for a finished run, which
     `refuse_finished` explains if that is tried)."""
@@ -116,10 +119,10 @@ def _resume(run_dir: Path) -> str:
             finished = store.state() == "finished"
     except Exception:  # noqa: BLE001 - advice only: an unreadable store gets the plain option
         finished = True
-    return "--resume auto" if started is None or finished else render(resume_advice(started, run_dir))
+    return T("rundir.resume_option") if started is None or finished else resume_advice(started, run_dir)
 
 
-def refuse_finished(run_dir: Path) -> None:
+def refuse_finished(run_dir: Path, language: str = "en") -> None:
     """A run that finished its last step has nothing to resume: the Trainer, given its last
     checkpoint, would run one step past max_steps, record it, and replace the adapter."""
     try:
@@ -130,9 +133,7 @@ def refuse_finished(run_dir: Path) -> None:
     step, planned = meta.get("step"), meta.get("max_steps")
     if state != "finished" or not isinstance(step, int) or not isinstance(planned, int) or step < planned:
         return  # a run that ended before its last step (early stopping, a callback) may go on
-    raise UsageError(f"the run in {run_dir} finished at step {step} of {planned}: there is nothing to resume "
-                     f"(--resume auto continues a stopped, halted or killed run). See it with "
-                     f"`tuneguard report {run_dir}`, or train again with --overwrite or another --run-dir")
+    raise UsageError(say("rundir.finished", language, run_dir=str(run_dir), step=step, planned=planned))
 
 
 def interruption(store: RunStore) -> dict[str, Any]:
