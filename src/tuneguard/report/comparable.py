@@ -155,7 +155,8 @@ def _by_data(loss: str, diffs: list[Difference], a: dict[str, Any], b: dict[str,
     contents that explain the difference, or the row counts where nothing does."""
     split, kinds = LOSSES[loss]
     sa, sb = ia["splits"].get(split), ib["splits"].get(split)
-    if not isinstance(sa, dict) or not isinstance(sb, dict) or sa.get("fingerprint") == sb.get("fingerprint"):
+    if not isinstance(sa, dict) or not isinstance(sb, dict) or (
+            sa.get("fingerprint") == sb.get("fingerprint") and sa.get("before") == sb.get("before")):
         return []
     same_tokenizer = ia["tokenizer"] == ib["tokenizer"]
     same_files = sa.get("files") is not None and sa.get("files") == sb.get("files")
@@ -169,6 +170,8 @@ def _by_data(loss: str, diffs: list[Difference], a: dict[str, Any], b: dict[str,
     if not same_tokenizer:
         out.append(Reason("tokens", "data_identity.tokenizer", T("report.cmp.reason.tokenizer", la=la, lb=lb)))
     out += _content_reasons(split, kinds, a, b, ia, ib, la, lb)
+    out += [Reason(kinds[-1], f"data_identity.{split}", T(f"report.cmp.reason.resumed.{split}", label=label))
+            for label, s in ((la, sa), (lb, sb)) if s.get("before")]
     if not out and split != "train":
         out.append(_rows_reason(split, kinds[-1], sa.get("rows"), sb.get("rows"), la, lb))
     return out
@@ -203,11 +206,32 @@ def _content_reasons(split: str, kinds: tuple[Kind, ...], a: dict[str, Any], b: 
 
 
 def notes(j: Judgement) -> list[Spec]:
-    """One sentence per kind of reason, naming the settings and recorded differences behind it."""
+    """One sentence per kind of reason, naming the settings and recorded differences behind it;
+    the sentence for other tokens names the losses they touch unless they touch them all (a
+    max_length that cuts training rows but no validation row makes the training losses alone
+    incomparable)."""
     out = []
     reasons = j.reasons()
     for kind in KINDS:
         mine = [r for r in reasons if r.kind == kind]
-        if mine:
+        if kind == "tokens":
+            out += _token_notes(j, mine)
+        elif mine:
             out.append(T(f"report.cmp.incomparable.{kind}", settings=J("join.semi", [r.text for r in mine])))
+    return out
+
+
+def _token_notes(j: Judgement, reasons: list[Reason]) -> list[Spec]:
+    """The other-tokens sentences: the reasons grouped by the losses they make incomparable."""
+    groups: dict[tuple[str, ...], list[Reason]] = {}
+    for r in reasons:
+        groups.setdefault(tuple(loss for loss, rs in j.losses.items() if r in rs), []).append(r)
+    out = []
+    for losses, mine in groups.items():
+        settings = J("join.semi", [r.text for r in mine])
+        if set(losses) == set(LOSSES):
+            out.append(T("report.cmp.incomparable.tokens", settings=settings))
+        else:
+            names = J("join.and", [T(f"report.cmp.loss_name.{loss}") for loss in losses])
+            out.append(T("report.cmp.incomparable.tokens_some", losses=names, settings=settings))
     return out
