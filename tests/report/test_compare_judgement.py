@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from tuneguard.cli.compare_cmd import compare
 from tuneguard.data.identity import files_hash, rows_fingerprint
+from tuneguard.catalog import render
 from tuneguard.report import write_compare
 from tuneguard.report.comparable import judge
 from tuneguard.store.run_store import RunStore
@@ -233,8 +234,17 @@ def test_a_token_setting_that_changed_every_split_still_says_the_losses(tmp_path
     j = judge(run_cfg(a), run_cfg(b), ident(), cut(ident(val_rows="v2")), labels=("a", "b"))
     assert [loss for loss in j.losses if not j.comparable(loss)] == ["train_loss", "eval_loss"]
     html = write_compare(a, b, tmp_path / "c.html").read_text("utf-8")
-    assert alerts(html)[0].startswith("The training and eval losses are not comparable: the runs measured them on "
-                                      "different tokens (data.max_length is 128 in a and 256 in b).")
+    assert alerts(html)[0].startswith("The losses are not comparable: the runs measured them on different tokens "
+                                      "(data.max_length is 128 in a and 256 in b).")  # every loss both measured
+    three = {**ident(), "splits": {**ident()["splits"], "test": {"rows": 9, "fingerprint": "x", "files": "y"}}}
+    j = judge(run_cfg(a), run_cfg(b), three, cut(ident(val_rows="v2")), labels=("a", "b"))
+    assert j.measured == ("train_loss", "eval_loss")  # b has no test rows
+    three_b = {**three, "splits": {**cut(ident(val_rows="v2"))["splits"], "test": three["splits"]["test"]}}
+    j = judge(run_cfg(a), run_cfg(b), three, three_b, labels=("a", "b"))
+    from tuneguard.report.comparable import notes
+
+    assert render(notes(j)[0]).startswith("The training and eval losses are not comparable: the runs measured them "
+                                          "on different tokens (data.max_length is 128 in a and 256 in b).")
 
 
 def run_cfg(path: Path) -> dict[str, Any]:

@@ -76,6 +76,7 @@ class Judgement:
 
     losses: dict[str, list[Reason]]
     by_data: bool
+    measured: tuple[str, ...] = tuple(LOSSES)  # the losses both runs can have (by data: both hold the split)
 
     def comparable(self, loss: str) -> bool:
         return not self.losses.get(loss)
@@ -141,7 +142,10 @@ def judge(a: dict[str, Any], b: dict[str, Any], ident_a: Any = None, ident_b: An
         losses = {loss: [_setting(d, la, lb) for d in diffs if d.kind in kinds]
                   for loss, (_, kinds) in LOSSES.items()}
         return Judgement(losses, by_data=False)
-    return Judgement({loss: _by_data(loss, diffs, a, b, ident_a, ident_b, la, lb) for loss in LOSSES}, by_data=True)
+    measured = tuple(loss for loss, (split, _) in LOSSES.items()
+                     if all(isinstance(i["splits"].get(split), dict) for i in (ident_a, ident_b)))
+    return Judgement({loss: _by_data(loss, diffs, a, b, ident_a, ident_b, la, lb) for loss in LOSSES}, by_data=True,
+                     measured=measured)
 
 
 def _valid(ident: Any) -> bool:
@@ -207,7 +211,7 @@ def _content_reasons(split: str, kinds: tuple[Kind, ...], a: dict[str, Any], b: 
 
 def notes(j: Judgement) -> list[Spec]:
     """One sentence per kind of reason, naming the settings and recorded differences behind it;
-    the sentence for other tokens names the losses they touch unless they touch them all (a
+    the sentence for other tokens names the losses they touch unless they touch all the runs have (a
     max_length that cuts training rows but no validation row makes the training losses alone
     incomparable)."""
     out = []
@@ -229,7 +233,7 @@ def _token_notes(j: Judgement, reasons: list[Reason]) -> list[Spec]:
     out = []
     for losses, mine in groups.items():
         settings = J("join.semi", [r.text for r in mine])
-        if set(losses) == set(LOSSES):
+        if set(losses) >= set(j.measured):  # every loss the runs both measured
             out.append(T("report.cmp.incomparable.tokens", settings=settings))
         else:
             names = J("join.and", [T(f"report.cmp.loss_name.{loss}") for loss in losses])
