@@ -283,3 +283,13 @@ def test_a_run_resumed_on_other_data_is_comparable_with_itself_only(tmp_path: Pa
         assert r.exit_code == 0, r.output
         same = json.loads(r.output)
         assert same["notes"] == [] and all(same["comparable"][k]["comparable"] for k in ("train_loss", "eval_loss"))
+
+
+def test_paths_are_shown_as_the_user_gave_them(tmp_path: Path, monkeypatch: Any) -> None:
+    run(tmp_path, "a", ident())
+    run(tmp_path, "b", ident())
+    monkeypatch.chdir(tmp_path)
+    out = json.loads(cli("a", "b", "--json").output)
+    assert (out["page"], out["run_a"]["run_dir"], out["run_b"]["run_dir"]) == ("compare_a_vs_b.html", "a", "b")
+    r = cli("a", "b", "--out", "c.html")
+    assert r.exit_code == 0 and r.output.splitlines()[-1] == "compare: c.html"

@@ -69,7 +69,7 @@ def compare(
 
     a = _guarded(lambda: load_run(run_a), run_a, json_)
     b = _guarded(lambda: load_run(run_b), run_b, json_)
-    path = _guarded(lambda: write_compare(run_a, run_b, out, force=force, runs=(a, b)), run_a, json_).absolute()
+    path = _guarded(lambda: write_compare(run_a, run_b, out, force=force, runs=(a, b)), run_a, json_)
     j = judgement(a, b)
     lang = "en" if json_ else report_language(a.config)  # the page's language; --json stays English
     notes, aside = incomparable_notes(a, b, lang, j=j), settings_only_note(a, b, j, lang)

@@ -49,7 +49,7 @@ def files_hash(identity: dict[str, Any]) -> str:
         if "parts" in ident:
             return [contents(p) for p in ident["parts"]]
         files = ident.get("files", [])
-        return list(zip(_relative_names([f.get("name") for f in files]), [f.get("sha256") for f in files]))
+        return list(zip(_relative_names([f.get("name") for f in files]), [f.get("sha256") for f in files], strict=True))
 
     return hashlib.sha256(json.dumps(contents(identity)).encode()).hexdigest()[:SHORT]
 
