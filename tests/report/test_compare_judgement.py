@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -171,9 +172,12 @@ def test_json_errors_are_json_with_exit_2(tmp_path: Path) -> None:
     assert list(json.loads(r.stdout[: r.stdout.rindex("}") + 1])) == ["error"]
 
 
-def test_runs_from_before_the_fingerprints_are_judged_by_their_tokenized_data_cache(tmp_path: Path) -> None:
-    """Two runs that recorded no data identity, the validation file edited in place between them:
-    their caches (RUN_DIR/cache/tokens.pt) still say what each was measured on."""
+@pytest.mark.parametrize("recorded", ["nothing", "None"])
+def test_runs_from_before_the_fingerprints_are_judged_by_their_tokenized_data_cache(tmp_path: Path,
+                                                                                   recorded: str) -> None:
+    """Two runs that recorded no data identity (from before it, or whose fingerprinting failed), the
+    validation file edited in place between them: their caches (RUN_DIR/cache/tokens.pt) still say
+    what each was measured on."""
     from tuneguard.config.schema import DataConfig
     from tuneguard.data.cache import DataCache, data_key
     from tuneguard.data.pipeline import prepare_data
@@ -188,6 +192,9 @@ def test_runs_from_before_the_fingerprints_are_judged_by_their_tokenized_data_ca
         path = build_healthy(tmp_path / name, config={"data.train_file": str(train), "data.validation_file": str(val)})
         cfg, tok = DataConfig(train_file=str(train), validation_file=str(val)), build_tiny_tokenizer()
         prepare_data(cfg, tok, cache=DataCache(path / "cache", data_key(cfg, tok)))
+        if recorded == "None":
+            with RunStore(path) as s:
+                s.set_meta(data_identity=None)
         runs.append(path)
     r = cli(*map(str, runs), "--out", str(tmp_path / "c.html"), "--json")
     assert r.exit_code == 0, r.output
