@@ -300,3 +300,10 @@ def test_paths_are_shown_as_the_user_gave_them(tmp_path: Path, monkeypatch: Any)
     assert (out["page"], out["run_a"]["run_dir"], out["run_b"]["run_dir"]) == ("compare_a_vs_b.html", "a", "b")
     r = cli("a", "b", "--out", "c.html")
     assert r.exit_code == 0 and r.output.splitlines()[-1] == "compare: c.html"
+
+
+def test_a_list_of_training_files_edited_in_place_is_named_as_the_config_lists_it() -> None:
+    cfg = {"data": {"train_file": ["/data/part1.jsonl", "/data/more/*.jsonl"]}}
+    j = judge(cfg, cfg, ident(val_files=None), ident(val_files=None, val_rows="v2", train="t2"), labels=("a", "b"))
+    assert [r.to_dict()["reason"] for r in j.losses["train_loss"]] == [
+        "the training file /data/part1.jsonl, /data/more/*.jsonl held other contents in a than in b"]

@@ -206,7 +206,12 @@ def _content_reasons(split: str, kinds: tuple[Kind, ...], a: dict[str, Any], b: 
         return []
     which = "split_from" if from_train else source
     return [Reason(kinds[-1], f"data_identity.{source}",
-                   T(f"report.cmp.reason.content.{which}", path=format_value(path_a), la=la, lb=lb))]
+                   T(f"report.cmp.reason.content.{which}", path=_paths(path_a), la=la, lb=lb))]
+
+
+def _paths(source: Any) -> str:
+    """A data source as the config names it: a list of files, folders or patterns as `a, b`."""
+    return ", ".join(map(str, source)) if isinstance(source, list) else format_value(source)
 
 
 def notes(j: Judgement) -> list[Spec]:
