@@ -12,7 +12,7 @@ from typing import Any
 
 from tuneguard.config.schema import DataConfig
 from tuneguard.data.cache import DataCache, data_key
-from tuneguard.data.identity import data_identity, identity_from_cache, resumed_identity
+from tuneguard.data.identity import data_identity, identity_from_cache, record_identity, resumed_identity
 from tuneguard.data.pipeline import prepare_data
 from tuneguard.data.synthetic import make_instruction_rows, write_jsonl
 from tuneguard.model.load import build_tiny_tokenizer
@@ -99,3 +99,28 @@ def test_data_that_cannot_be_fingerprinted_never_stops_the_run(tmp_path: Path, c
     data.train.features[0]["input_ids"] = object()  # not ids: whatever went wrong, no exception leaves
     assert data_identity(data, cfg, tok) is None
     assert "cannot fingerprint the run's data (TypeError" in caplog.text
+
+
+def test_a_resume_under_the_same_cache_key_keeps_the_record_without_hashing_the_rows_again(
+        tmp_path: Path, monkeypatch: Any) -> None:
+    import tuneguard.data.identity as identity_mod
+
+    rows = make_instruction_rows(40)
+    train, val = write_jsonl(rows[:32], tmp_path / "train.jsonl"), write_jsonl(rows[32:], tmp_path / "val.jsonl")
+    cfg, tok = DataConfig(train_file=str(train), validation_file=str(val)), build_tiny_tokenizer()
+    data = prepare_data(cfg, tok, cache=DataCache(tmp_path / "cache", data_key(cfg, tok)))
+    first = record_identity(None, data, cfg, tok)
+    assert first == data_identity(data, cfg, tok) and first["key"] == data.cache.hash[:16]
+    again = prepare_data(cfg, tok, cache=DataCache(tmp_path / "cache", data_key(cfg, tok)))  # a resume: a hit
+
+    def no_hashing(features: Any) -> str:
+        raise AssertionError("the rows were hashed again")
+
+    monkeypatch.setattr(identity_mod, "rows_fingerprint", no_hashing)
+    assert record_identity(first, again, cfg, tok) is first
+    write_jsonl(rows[33:], val)  # edited: another key, so the rows are fingerprinted again
+    monkeypatch.undo()
+    edited = record_identity(first, prepare_data(cfg, tok, cache=DataCache(tmp_path / "cache", data_key(cfg, tok))),
+                             cfg, tok)
+    assert edited["splits"]["validation"]["before"] == [first["splits"]["validation"]["fingerprint"]]
+    assert edited["key"] != first["key"] and "before" not in edited["splits"]["train"]

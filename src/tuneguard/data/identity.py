@@ -116,7 +116,22 @@ def _data_identity(data: Any, data_cfg: Any, tokenizer: Any) -> dict[str, Any]:
             continue
         splits[name] = {"rows": len(split.features), "fingerprint": rows_fingerprint(split.features),
                         "files": _source_hash(key_files.get(name), sources[name])}
-    return {"tokenizer": tokenizer_identity(tokenizer)[:SHORT], "splits": splits}
+    cache_key = getattr(getattr(data, "cache", None), "hash", None)
+    return {"tokenizer": tokenizer_identity(tokenizer)[:SHORT], "splits": splits,
+            **({"key": cache_key[:SHORT]} if cache_key else {})}
+
+
+def record_identity(previous: Any, data: Any, data_cfg: Any, tokenizer: Any) -> dict[str, Any] | None:
+    """What a run records at its start (`previous`: what it recorded before, None for a run that
+    starts): the identity recorded before, as it is, where the tokenized-data cache's key is the
+    one it was taken under (the key covers the files' contents, the tokenizer, the data settings
+    and tuneguard's version, so the rows are the same: a resume does not hash them again); else
+    the data's identity, keeping the earlier fingerprints of rows that changed (resumed_identity)."""
+    cache_key = getattr(getattr(data, "cache", None), "hash", None)
+    if cache_key and isinstance(previous, dict) and previous.get("key") == cache_key[:SHORT]:
+        log.info("data identity: as recorded (the tokenized-data cache key matches)")
+        return previous
+    return resumed_identity(previous, data_identity(data, data_cfg, tokenizer))
 
 
 def identity_from_cache(cache_dir: Path) -> dict[str, Any] | None:
@@ -134,4 +149,6 @@ def identity_from_cache(cache_dir: Path) -> dict[str, Any] | None:
             splits[name] = {"rows": len(feats), "fingerprint": rows_fingerprint(feats),
                             "files": files_hash(files[name]) if files.get(name) else None}
     tokenizer = cache.key.get("tokenizer")
-    return {"tokenizer": str(tokenizer)[:SHORT], "splits": splits, "from": "cache"} if tokenizer and splits else None
+    if not tokenizer or not splits:
+        return None
+    return {"tokenizer": str(tokenizer)[:SHORT], "splits": splits, "key": cache.hash[:SHORT], "from": "cache"}
