@@ -3,6 +3,7 @@ side, under a note that says the losses are not comparable and which setting mak
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -98,3 +99,37 @@ def test_two_trained_runs_with_and_without_the_prompt_supervised(tmp_path: Path)
     assert ids[0]["splits"]["train"]["files"] == ids[1]["splits"]["train"]["files"]
     assert ids[0]["splits"]["train"]["fingerprint"] != ids[1]["splits"]["train"]["fingerprint"]
     assert "Judged from the settings alone" not in r.stdout
+
+
+@pytest.mark.slow
+def test_a_run_resumed_after_its_validation_file_was_edited_records_both_and_compares_with_itself_only(
+        tmp_path: Path) -> None:
+    """`tuneguard train --resume auto` after the validation file was edited in place (here a run stopped
+    at its last checkpoint: the data is read and recorded again all the same): the
+    run keeps the fingerprint its validation rows had before, so its eval losses compare with no
+    run's on the edited file, though its training losses do."""
+    from tests.helpers.cli import invoke
+    from tuneguard.data.synthetic import make_instruction_rows, write_jsonl
+    from tuneguard.store.run_store import RunStore
+
+    rows = make_instruction_rows(60)
+    train, val = write_jsonl(rows[:48], tmp_path / "train.jsonl"), write_jsonl(rows[48:], tmp_path / "val.jsonl")
+    common = ["--force", "--set", f"data.train_file={train}", "--set", f"data.validation_file={val}",
+              "--set", "eval.steps=3", "--set", "train.save_steps=3", "--set", "train.max_steps=3"]
+    r = invoke("train", "tiny", "--run-dir", str(tmp_path / "a"), *common)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    with RunStore(tmp_path / "a") as s:
+        first = s.get_meta("data_identity")["splits"]["validation"]
+        s.set_state("stopped", exit_reason="stopped")  # as `tuneguard stop` leaves it at its last checkpoint
+    write_jsonl(rows[49:], val)  # one validation row fewer
+    for name, resume in (("a", ["--resume", "auto"]), ("b", [])):
+        r = invoke("train", "tiny", "--run-dir", str(tmp_path / name), *common, *resume)
+        assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    with RunStore(tmp_path / "a", readonly=True) as s:
+        resumed = s.get_meta("data_identity")["splits"]["validation"]
+    assert resumed["rows"] == 11 and resumed["before"] == [first["fingerprint"]] and first["rows"] == 12
+    r = invoke("compare", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "c.html"), "--json")
+    out = json.loads(r.stdout)
+    assert out["comparable"]["train_loss"]["comparable"] and out["comparable"]["eval_loss"]["reasons"] == [
+        {"kind": "eval", "key": "data_identity.validation",
+         "reason": "the validation rows of a changed when it was resumed, so its eval losses mix two data sets"}]

@@ -9,11 +9,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
 from tuneguard.cli.compare_cmd import compare
 from tuneguard.data.identity import files_hash, rows_fingerprint
+from tuneguard.catalog import render
 from tuneguard.report import write_compare
 from tuneguard.report.comparable import judge
 from tuneguard.store.run_store import RunStore
@@ -81,7 +83,8 @@ def test_losses_over_other_tokens_read_not_comparable_with_one_footnote_on_the_p
         ["test loss", "not comparable (1)", "not comparable (1)"]]
     assert "(1) data.train_on_prompt is false in a and true in b\n" in r.output
     assert ("Judged from the settings alone: a and b recorded no data fingerprints and kept no tokenized-data cache "
-            "(runs trained before tuneguard recorded them, with data.cache off), so an edited data file is not seen."
+            "(runs trained before tuneguard recorded them with data.cache off, or whose data could not be "
+            "fingerprinted), so an edited data file is not seen."
             ) in " ".join(r.output.split())
 
 
@@ -169,9 +172,12 @@ def test_json_errors_are_json_with_exit_2(tmp_path: Path) -> None:
     assert list(json.loads(r.stdout[: r.stdout.rindex("}") + 1])) == ["error"]
 
 
-def test_runs_from_before_the_fingerprints_are_judged_by_their_tokenized_data_cache(tmp_path: Path) -> None:
-    """Two runs that recorded no data identity, the validation file edited in place between them:
-    their caches (RUN_DIR/cache/tokens.pt) still say what each was measured on."""
+@pytest.mark.parametrize("recorded", ["nothing", "None"])
+def test_runs_from_before_the_fingerprints_are_judged_by_their_tokenized_data_cache(tmp_path: Path,
+                                                                                   recorded: str) -> None:
+    """Two runs that recorded no data identity (from before it, or whose fingerprinting failed), the
+    validation file edited in place between them: their caches (RUN_DIR/cache/tokens.pt) still say
+    what each was measured on."""
     from tuneguard.config.schema import DataConfig
     from tuneguard.data.cache import DataCache, data_key
     from tuneguard.data.pipeline import prepare_data
@@ -186,6 +192,9 @@ def test_runs_from_before_the_fingerprints_are_judged_by_their_tokenized_data_ca
         path = build_healthy(tmp_path / name, config={"data.train_file": str(train), "data.validation_file": str(val)})
         cfg, tok = DataConfig(train_file=str(train), validation_file=str(val)), build_tiny_tokenizer()
         prepare_data(cfg, tok, cache=DataCache(path / "cache", data_key(cfg, tok)))
+        if recorded == "None":
+            with RunStore(path) as s:
+                s.set_meta(data_identity=None)
         runs.append(path)
     r = cli(*map(str, runs), "--out", str(tmp_path / "c.html"), "--json")
     assert r.exit_code == 0, r.output
@@ -194,3 +203,107 @@ def test_runs_from_before_the_fingerprints_are_judged_by_their_tokenized_data_ca
     assert out["comparable"]["eval_loss"]["reasons"] == [
         {"kind": "eval", "key": "data_identity.validation",
          "reason": f"the validation file {val} held other contents in a than in b"}]
+
+
+def cut(identity: dict[str, Any]) -> dict[str, Any]:
+    """`identity` with other training rows from the same training file (max_length cut them)."""
+    identity["splits"]["train"]["fingerprint"] = "t-cut"
+    return identity
+
+
+def alerts(html: str) -> list[str]:
+    return re.findall(r'<p class="alert">([^<]+)</p>', html)
+
+
+def test_a_token_setting_that_changed_only_the_training_rows_names_the_training_losses_in_the_top_note(
+        tmp_path: Path) -> None:
+    """max_length cut training rows but no validation row: the validation rows are the same tokens,
+    so only the training losses are not comparable, and the note at the top says exactly that."""
+    a = run(tmp_path, "a", ident())
+    b = run(tmp_path, "b", cut(ident()), **{"data.max_length": 256})
+    html = write_compare(a, b, tmp_path / "c.html").read_text("utf-8")
+    rows = dict((n, (x, y)) for n, x, y in summary_rows(html))
+    assert rows["final train loss"] == ("not comparable (1)", "not comparable (1)")
+    assert rows["best eval loss"] == ("1.778 @ 60", "1.344 @ 60")
+    assert alerts(html) == [
+        "The training losses are not comparable: the runs measured them on different tokens (data.max_length is 128 "
+        "in a and 256 in b). A lower loss there does not mean a better run; compare the verdicts and the QA answers "
+        "instead."]
+    th = write_compare(run(tmp_path, "ath", ident(), **{"report.language": "th"}), b, tmp_path / "t.html")
+    assert alerts(th.read_text("utf-8")) == [
+        "loss การฝึก ของทั้งสองการรันเทียบกันไม่ได้ เพราะวัดบน token คนละชุด (data.max_length เป็น 128 ใน ath และ 256 ใน b) "
+        "ค่าที่ต่ำกว่าจึงไม่ได้แปลว่าการรันนั้นดีกว่า ให้เทียบผลสรุปตามเกณฑ์และคำตอบ QA แทน"]
+
+
+def test_a_token_setting_that_changed_every_split_still_says_the_losses(tmp_path: Path) -> None:
+    a = run(tmp_path, "a", ident())
+    b = run(tmp_path, "b", cut(ident(val_rows="v2")), **{"data.max_length": 256})
+    j = judge(run_cfg(a), run_cfg(b), ident(), cut(ident(val_rows="v2")), labels=("a", "b"))
+    assert [loss for loss in j.losses if not j.comparable(loss)] == ["train_loss", "eval_loss"]
+    html = write_compare(a, b, tmp_path / "c.html").read_text("utf-8")
+    assert alerts(html)[0].startswith("The losses are not comparable: the runs measured them on different tokens "
+                                      "(data.max_length is 128 in a and 256 in b).")  # every loss both measured
+    three = {**ident(), "splits": {**ident()["splits"], "test": {"rows": 9, "fingerprint": "x", "files": "y"}}}
+    j = judge(run_cfg(a), run_cfg(b), three, cut(ident(val_rows="v2")), labels=("a", "b"))
+    assert j.measured == ("train_loss", "eval_loss")  # b has no test rows
+    three_b = {**three, "splits": {**cut(ident(val_rows="v2"))["splits"], "test": three["splits"]["test"]}}
+    j = judge(run_cfg(a), run_cfg(b), three, three_b, labels=("a", "b"))
+    from tuneguard.report.comparable import notes
+
+    assert render(notes(j)[0]).startswith("The training and eval losses are not comparable: the runs measured them "
+                                          "on different tokens (data.max_length is 128 in a and 256 in b).")
+
+
+def run_cfg(path: Path) -> dict[str, Any]:
+    from tuneguard.report.rundata import load_run
+
+    return load_run(path).config
+
+
+def test_the_terminal_speaks_the_page_language_and_json_stays_english(tmp_path: Path) -> None:
+    a = run(tmp_path, "a", ident(), **{"report.language": "th"})
+    b = run(tmp_path, "b", ident(val_rows="v2", val_files="f2"), **{"report.language": "th"})
+    r = cli(str(a), str(b), "--out", str(tmp_path / "c.html"))
+    assert r.exit_code == 0, r.output
+    said = " ".join(r.output.split())
+    assert "eval loss ของทั้งสองการรันเทียบกันไม่ได้" in said and "เทียบกันไม่ได้ (1)" in said
+    assert f"(1) ไฟล์ validation {VAL} มีเนื้อหาใน a ต่างจากใน b" in said
+    assert "not comparable" not in said
+    r = cli(str(a), str(b), "--out", str(tmp_path / "c.html"), "--json")
+    assert json.loads(r.output)["notes"][0].startswith("The eval losses are not comparable")
+
+
+def test_a_run_resumed_on_other_data_is_comparable_with_itself_only(tmp_path: Path) -> None:
+    """b trained on v1, was resumed after its validation file was edited to v2: its eval losses mix
+    both, so they compare neither with a run on v1 nor with one on v2, but with b itself."""
+    from tuneguard.data.identity import resumed_identity
+
+    mixed = resumed_identity(ident(), ident(val_rows="v2", val_files="f2"))
+    a = run(tmp_path, "a", ident(val_rows="v2", val_files="f2"))
+    b = run(tmp_path, "b", mixed)
+    out = json.loads(cli(str(a), str(b), "--out", str(tmp_path / "c.html"), "--json").output)
+    assert out["comparable"]["train_loss"]["comparable"] and out["comparable"]["eval_loss"]["reasons"] == [
+        {"kind": "eval", "key": "data_identity.validation",
+         "reason": "the validation rows of b changed when it was resumed, so its eval losses mix two data sets"}]
+    for x in (a, b):
+        r = cli(str(x), str(x), "--out", str(tmp_path / "self.html"), "--json")
+        assert r.exit_code == 0, r.output
+        same = json.loads(r.output)
+        assert same["notes"] == [] and all(same["comparable"][k]["comparable"] for k in ("train_loss", "eval_loss"))
+
+
+def test_paths_are_shown_as_the_user_gave_them(tmp_path: Path, monkeypatch: Any) -> None:
+    run(tmp_path, "a", ident())
+    run(tmp_path, "b", ident())
+    monkeypatch.chdir(tmp_path)
+    out = json.loads(cli("a", "b", "--json").output)
+    assert (out["page"], out["run_a"]["run_dir"], out["run_b"]["run_dir"]) == ("compare_a_vs_b.html", "a", "b")
+    r = cli("a", "b", "--out", "c.html")
+    assert r.exit_code == 0 and r.output.splitlines()[-1] == "compare: c.html"
+
+
+def test_a_list_of_training_files_edited_in_place_is_named_as_the_config_lists_it() -> None:
+    cfg = {"data": {"train_file": ["/data/part1.jsonl", "/data/more/*.jsonl"]}}
+    j = judge(cfg, cfg, ident(val_files=None), ident(val_files=None, val_rows="v2", train="t2"), labels=("a", "b"))
+    assert [r.to_dict()["reason"] for r in j.losses["train_loss"]] == [
+        "the training file /data/part1.jsonl, /data/more/*.jsonl held other contents in a than in b"]

@@ -292,6 +292,12 @@ _REPORT: dict[str, dict[str, str]] = {
     "cmp.incomparable.tokens": {
         "en": "The losses are not comparable: the runs measured them on different tokens ({settings}). A lower loss here does not mean a better run; compare the verdicts and the QA answers instead.",
         "th": "ค่า loss ของทั้งสองการรันเทียบกันไม่ได้ เพราะวัดบน token คนละชุด ({settings}) loss ที่ต่ำกว่าในหน้านี้จึงไม่ได้แปลว่าการรันนั้นดีกว่า ให้เทียบผลสรุปตามเกณฑ์และคำตอบ QA แทน"},
+    "cmp.incomparable.tokens_some": {
+        "en": "The {losses} losses are not comparable: the runs measured them on different tokens ({settings}). A lower loss there does not mean a better run; compare the verdicts and the QA answers instead.",
+        "th": "{losses} ของทั้งสองการรันเทียบกันไม่ได้ เพราะวัดบน token คนละชุด ({settings}) ค่าที่ต่ำกว่าจึงไม่ได้แปลว่าการรันนั้นดีกว่า ให้เทียบผลสรุปตามเกณฑ์และคำตอบ QA แทน"},
+    "cmp.loss_name.train_loss": {"en": "training", "th": "loss การฝึก"},
+    "cmp.loss_name.eval_loss": {"en": "eval", "th": "eval loss"},
+    "cmp.loss_name.test_loss": {"en": "test", "th": "loss ชุด test"},
     "cmp.incomparable.train": {
         "en": "The training losses are not comparable: the runs trained on different rows ({settings}). A lower training loss here does not mean a better run.",
         "th": "loss การฝึกของทั้งสองการรันเทียบกันไม่ได้ เพราะฝึกบนแถวข้อมูลคนละชุด ({settings}) loss การฝึกที่ต่ำกว่าในหน้านี้จึงไม่ได้แปลว่าการรันนั้นดีกว่า"},
@@ -316,6 +322,15 @@ _REPORT: dict[str, dict[str, str]] = {
     "cmp.reason.content.split_from": {
         "en": "the training file {path}, which the validation rows are split from, held other contents in {la} than in {lb}",
         "th": "ไฟล์ข้อมูลฝึก {path} ซึ่งแถว validation แบ่งออกมาจากไฟล์นี้ มีเนื้อหาใน {la} ต่างจากใน {lb}"},
+    "cmp.reason.resumed.train": {
+        "en": "the training rows of {label} changed when it was resumed, so its training losses mix two data sets",
+        "th": "แถวข้อมูลฝึกของ {label} เปลี่ยนไปเมื่อรันต่อ loss การฝึกของการรันนี้จึงมาจากข้อมูลสองชุดปนกัน"},
+    "cmp.reason.resumed.validation": {
+        "en": "the validation rows of {label} changed when it was resumed, so its eval losses mix two data sets",
+        "th": "แถว validation ของ {label} เปลี่ยนไปเมื่อรันต่อ eval loss ของการรันนี้จึงมาจากข้อมูลสองชุดปนกัน"},
+    "cmp.reason.resumed.test": {
+        "en": "the test rows of {label} changed when it was resumed, so its test losses mix two data sets",
+        "th": "แถวชุด test ของ {label} เปลี่ยนไปเมื่อรันต่อ loss ชุด test ของการรันนี้จึงมาจากข้อมูลสองชุดปนกัน"},
     "cmp.reason.rows.validation": {
         "en": "the validation rows differ: {na} rows in {la}, {nb} in {lb}",
         "th": "แถว validation ต่างกัน: {na} แถวใน {la} และ {nb} แถวใน {lb}"},
@@ -333,8 +348,8 @@ _REPORT: dict[str, dict[str, str]] = {
         "en": "the losses are not comparable (the note at the top says why): read the shapes, not the heights",
         "th": "ค่า loss เทียบกันไม่ได้ (ดูเหตุผลที่หมายเหตุด้านบน): ให้ดูรูปทรงของเส้น ไม่ใช่ความสูง"},
     "cmp.judged_by_settings": {
-        "en": "Judged from the settings alone: {runs} recorded no data fingerprints and kept no tokenized-data cache (runs trained before tuneguard recorded them, with data.cache off), so an edited data file is not seen.",
-        "th": "ตัดสินจาก config เท่านั้น: {runs} ไม่ได้บันทึกค่า hash ของข้อมูลไว้และไม่มี cache ของข้อมูลที่ตัดเป็น token แล้ว (การรันที่ฝึกก่อน tuneguard จะบันทึก และปิด data.cache) จึงมองไม่เห็นไฟล์ข้อมูลที่ถูกแก้ไข"},
+        "en": "Judged from the settings alone: {runs} recorded no data fingerprints and kept no tokenized-data cache (runs trained before tuneguard recorded them with data.cache off, or whose data could not be fingerprinted), so an edited data file is not seen.",
+        "th": "ตัดสินจาก config เท่านั้น: {runs} ไม่ได้บันทึกค่า hash ของข้อมูลไว้และไม่มี cache ของข้อมูลที่ตัดเป็น token แล้ว (การรันที่ฝึกก่อน tuneguard จะบันทึกและปิด data.cache หรือการรันที่หาค่า hash ของข้อมูลไม่ได้) จึงมองไม่เห็นไฟล์ข้อมูลที่ถูกแก้ไข"},
     "cmp.same_config": {"en": "The two runs used the same config.", "th": "ทั้งสองการรันใช้ config เดียวกัน"},
     "cmp.no_qa": {"en": "Neither run recorded QA samples.", "th": "ไม่มีการรันใดบันทึกตัวอย่าง QA ไว้"},
     "cmp.not_probed": {"en": "not probed", "th": "ไม่ได้ถาม prompt นี้"},

@@ -3,7 +3,8 @@
 The page (tuneguard.report.compare) and the terminal show the same summary: a loss that was
 measured on other tokens or rows in the two runs reads "not comparable (N)" in both columns,
 footnote N saying why (tuneguard.report.comparable), never two numbers to rank. `--json`
-prints the figures as numbers with the same judgement in `comparable`.
+prints the figures as numbers with the same judgement in `comparable`. The terminal speaks the
+page's language (run A's report.language, else notify.language); --json is always English.
 
 Exit codes: 0 written; 2 a run directory without a run store, or an --out that is not this
 command's to write; 1 the page could not be written (a full disk).
@@ -63,13 +64,15 @@ def compare(
     print the summary, a loss that is not comparable between them shown as such, with why."""
     from tuneguard.report.compare import (judgement, labels_of, run_facts, settings_only_note, summary,
                                           incomparable_notes, write_compare)
+    from tuneguard.report.components import report_language
     from tuneguard.report.rundata import load_run
 
     a = _guarded(lambda: load_run(run_a), run_a, json_)
     b = _guarded(lambda: load_run(run_b), run_b, json_)
-    path = _guarded(lambda: write_compare(run_a, run_b, out, force=force, runs=(a, b)), run_a, json_).absolute()
+    path = _guarded(lambda: write_compare(run_a, run_b, out, force=force, runs=(a, b)), run_a, json_)
     j = judgement(a, b)
-    notes, aside = incomparable_notes(a, b, j=j), settings_only_note(a, b, j)
+    lang = "en" if json_ else report_language(a.config)  # the page's language; --json stays English
+    notes, aside = incomparable_notes(a, b, lang, j=j), settings_only_note(a, b, j, lang)
     if json_:
         print_json({"page": str(path), "run_a": run_facts(a), "run_b": run_facts(b), "comparable": j.to_dict(),
                     "notes": notes + ([aside] if aside else [])})
@@ -77,7 +80,7 @@ def compare(
     c = console()
     for note in notes:  # the page's note, where it is read first
         c.print(styled((note, "yellow")))
-    s = summary(a, b, j)
+    s = summary(a, b, j, lang)
     c.print(_table(labels_of(a, b), s.rows))
     for i, line in enumerate(s.footnotes, 1):
         c.print(styled(f"({i}) {line}"))

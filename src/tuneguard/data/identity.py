@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -47,9 +48,36 @@ def files_hash(identity: dict[str, Any]) -> str:
     def contents(ident: dict[str, Any]) -> list[Any]:
         if "parts" in ident:
             return [contents(p) for p in ident["parts"]]
-        return [(f.get("name"), f.get("sha256")) for f in ident.get("files", [])]
+        files = ident.get("files", [])
+        return list(zip(_relative_names([f.get("name") for f in files]), [f.get("sha256") for f in files], strict=True))
 
     return hashlib.sha256(json.dumps(contents(identity)).encode()).hexdigest()[:SHORT]
+
+
+def _relative_names(names: list[Any]) -> list[Any]:
+    """A glob's matches are named by their absolute paths (tuneguard.data.cache.file_identity):
+    named here from the folder they share, as a folder's files are, so that a copy elsewhere
+    hashes the same."""
+    if not names or not all(isinstance(n, str) and os.path.isabs(n) for n in names):
+        return names
+    base = os.path.commonpath([os.path.dirname(n) for n in names])
+    return [os.path.relpath(n, base) for n in names]
+
+
+def resumed_identity(previous: Any, current: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The identity a resumed run records: `current`, each split whose rows changed since the
+    identity recorded before (`previous`, None for a run that starts) keeping the fingerprints it
+    had under `before`, so that compare sees its losses mix two data sets."""
+    if current is None or not isinstance(previous, dict) or not isinstance(previous.get("splits"), dict):
+        return current
+    splits = {}
+    for name, cur in current["splits"].items():
+        prev = previous["splits"].get(name)
+        before = list(prev.get("before") or []) if isinstance(prev, dict) else []
+        if isinstance(prev, dict) and prev.get("fingerprint") != cur.get("fingerprint"):
+            before.append(prev.get("fingerprint"))
+        splits[name] = {**cur, "before": before} if before else cur
+    return {**current, "splits": splits}
 
 
 def _source_hash(cached: dict[str, Any] | None, source: Any) -> str | None:
@@ -65,10 +93,20 @@ def _source_hash(cached: dict[str, Any] | None, source: Any) -> str | None:
         return None
 
 
-def data_identity(data: Any, data_cfg: Any, tokenizer: Any) -> dict[str, Any]:
+def data_identity(data: Any, data_cfg: Any, tokenizer: Any) -> dict[str, Any] | None:
     """The fingerprints of a prepared run's data (tuneguard.data.pipeline.PreparedData) and
-    tokenizer. The file hashes come from the tokenized-data cache's key when there is one (they
-    were computed for it), else from the files."""
+    tokenizer; None, with a warning, where they cannot be taken (the record is for comparing
+    runs: it never stops one). The file hashes come from the tokenized-data cache's key when
+    there is one (they were computed for it), else from the files."""
+    try:
+        return _data_identity(data, data_cfg, tokenizer)
+    except Exception as exc:  # noqa: BLE001 - compare then judges the run by its settings
+        log.warning("cannot fingerprint the run's data (%s: %s); compare judges it by its settings",
+                    type(exc).__name__, exc)
+        return None
+
+
+def _data_identity(data: Any, data_cfg: Any, tokenizer: Any) -> dict[str, Any]:
     key_files = (getattr(getattr(data, "cache", None), "key", None) or {}).get("files", {})
     sources = {"train": data_cfg.train_file, "validation": data_cfg.validation_file, "test": data_cfg.test_file}
     splits: dict[str, Any] = {}
@@ -78,7 +116,22 @@ def data_identity(data: Any, data_cfg: Any, tokenizer: Any) -> dict[str, Any]:
             continue
         splits[name] = {"rows": len(split.features), "fingerprint": rows_fingerprint(split.features),
                         "files": _source_hash(key_files.get(name), sources[name])}
-    return {"tokenizer": tokenizer_identity(tokenizer)[:SHORT], "splits": splits}
+    cache_key = getattr(getattr(data, "cache", None), "hash", None)
+    return {"tokenizer": tokenizer_identity(tokenizer)[:SHORT], "splits": splits,
+            **({"key": cache_key[:SHORT]} if cache_key else {})}
+
+
+def record_identity(previous: Any, data: Any, data_cfg: Any, tokenizer: Any) -> dict[str, Any] | None:
+    """What a run records at its start (`previous`: what it recorded before, None for a run that
+    starts): the identity recorded before, as it is, where the tokenized-data cache's key is the
+    one it was taken under (the key covers the files' contents, the tokenizer, the data settings
+    and tuneguard's version, so the rows are the same: a resume does not hash them again); else
+    the data's identity, keeping the earlier fingerprints of rows that changed (resumed_identity)."""
+    cache_key = getattr(getattr(data, "cache", None), "hash", None)
+    if cache_key and isinstance(previous, dict) and previous.get("key") == cache_key[:SHORT]:
+        log.info("data identity: as recorded (the tokenized-data cache key matches)")
+        return previous
+    return resumed_identity(previous, data_identity(data, data_cfg, tokenizer))
 
 
 def identity_from_cache(cache_dir: Path) -> dict[str, Any] | None:
@@ -96,4 +149,6 @@ def identity_from_cache(cache_dir: Path) -> dict[str, Any] | None:
             splits[name] = {"rows": len(feats), "fingerprint": rows_fingerprint(feats),
                             "files": files_hash(files[name]) if files.get(name) else None}
     tokenizer = cache.key.get("tokenizer")
-    return {"tokenizer": str(tokenizer)[:SHORT], "splits": splits, "from": "cache"} if tokenizer and splits else None
+    if not tokenizer or not splits:
+        return None
+    return {"tokenizer": str(tokenizer)[:SHORT], "splits": splits, "key": cache.hash[:SHORT], "from": "cache"}

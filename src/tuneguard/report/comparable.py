@@ -76,6 +76,7 @@ class Judgement:
 
     losses: dict[str, list[Reason]]
     by_data: bool
+    measured: tuple[str, ...] = tuple(LOSSES)  # the losses both runs can have (by data: both hold the split)
 
     def comparable(self, loss: str) -> bool:
         return not self.losses.get(loss)
@@ -141,7 +142,10 @@ def judge(a: dict[str, Any], b: dict[str, Any], ident_a: Any = None, ident_b: An
         losses = {loss: [_setting(d, la, lb) for d in diffs if d.kind in kinds]
                   for loss, (_, kinds) in LOSSES.items()}
         return Judgement(losses, by_data=False)
-    return Judgement({loss: _by_data(loss, diffs, a, b, ident_a, ident_b, la, lb) for loss in LOSSES}, by_data=True)
+    measured = tuple(loss for loss, (split, _) in LOSSES.items()
+                     if all(isinstance(i["splits"].get(split), dict) for i in (ident_a, ident_b)))
+    return Judgement({loss: _by_data(loss, diffs, a, b, ident_a, ident_b, la, lb) for loss in LOSSES}, by_data=True,
+                     measured=measured)
 
 
 def _valid(ident: Any) -> bool:
@@ -155,7 +159,8 @@ def _by_data(loss: str, diffs: list[Difference], a: dict[str, Any], b: dict[str,
     contents that explain the difference, or the row counts where nothing does."""
     split, kinds = LOSSES[loss]
     sa, sb = ia["splits"].get(split), ib["splits"].get(split)
-    if not isinstance(sa, dict) or not isinstance(sb, dict) or sa.get("fingerprint") == sb.get("fingerprint"):
+    if not isinstance(sa, dict) or not isinstance(sb, dict) or (
+            sa.get("fingerprint") == sb.get("fingerprint") and sa.get("before") == sb.get("before")):
         return []
     same_tokenizer = ia["tokenizer"] == ib["tokenizer"]
     same_files = sa.get("files") is not None and sa.get("files") == sb.get("files")
@@ -169,6 +174,8 @@ def _by_data(loss: str, diffs: list[Difference], a: dict[str, Any], b: dict[str,
     if not same_tokenizer:
         out.append(Reason("tokens", "data_identity.tokenizer", T("report.cmp.reason.tokenizer", la=la, lb=lb)))
     out += _content_reasons(split, kinds, a, b, ia, ib, la, lb)
+    out += [Reason(kinds[-1], f"data_identity.{split}", T(f"report.cmp.reason.resumed.{split}", label=label))
+            for label, s in ((la, sa), (lb, sb)) if s.get("before")]
     if not out and split != "train":
         out.append(_rows_reason(split, kinds[-1], sa.get("rows"), sb.get("rows"), la, lb))
     return out
@@ -199,15 +206,41 @@ def _content_reasons(split: str, kinds: tuple[Kind, ...], a: dict[str, Any], b: 
         return []
     which = "split_from" if from_train else source
     return [Reason(kinds[-1], f"data_identity.{source}",
-                   T(f"report.cmp.reason.content.{which}", path=format_value(path_a), la=la, lb=lb))]
+                   T(f"report.cmp.reason.content.{which}", path=_paths(path_a), la=la, lb=lb))]
+
+
+def _paths(source: Any) -> str:
+    """A data source as the config names it: a list of files, folders or patterns as `a, b`."""
+    return ", ".join(map(str, source)) if isinstance(source, list) else format_value(source)
 
 
 def notes(j: Judgement) -> list[Spec]:
-    """One sentence per kind of reason, naming the settings and recorded differences behind it."""
+    """One sentence per kind of reason, naming the settings and recorded differences behind it;
+    the sentence for other tokens names the losses they touch unless they touch all the runs have (a
+    max_length that cuts training rows but no validation row makes the training losses alone
+    incomparable)."""
     out = []
     reasons = j.reasons()
     for kind in KINDS:
         mine = [r for r in reasons if r.kind == kind]
-        if mine:
+        if kind == "tokens":
+            out += _token_notes(j, mine)
+        elif mine:
             out.append(T(f"report.cmp.incomparable.{kind}", settings=J("join.semi", [r.text for r in mine])))
+    return out
+
+
+def _token_notes(j: Judgement, reasons: list[Reason]) -> list[Spec]:
+    """The other-tokens sentences: the reasons grouped by the losses they make incomparable."""
+    groups: dict[tuple[str, ...], list[Reason]] = {}
+    for r in reasons:
+        groups.setdefault(tuple(loss for loss, rs in j.losses.items() if r in rs), []).append(r)
+    out = []
+    for losses, mine in groups.items():
+        settings = J("join.semi", [r.text for r in mine])
+        if set(losses) >= set(j.measured):  # every loss the runs both measured
+            out.append(T("report.cmp.incomparable.tokens", settings=settings))
+        else:
+            names = J("join.and", [T(f"report.cmp.loss_name.{loss}") for loss in losses])
+            out.append(T("report.cmp.incomparable.tokens_some", losses=names, settings=settings))
     return out

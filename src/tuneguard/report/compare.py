@@ -221,13 +221,15 @@ def _qa(a: RunData, b: RunData, w: Words) -> str:
 def data_identity(r: RunData) -> Any:
     """What the run's losses were measured on: as it recorded it, or for a run from before
     tuneguard recorded it, as its tokenized-data cache holds it (kept in the run's meta in memory,
-    read once)."""
-    if "data_identity" not in r.meta:
+    read once). A run whose fingerprinting failed recorded None: its cache stands in too."""
+    if not r.meta.get("_data_identity_read"):
         from tuneguard.data.identity import identity_from_cache
 
         cache = r.run_dir / "cache"
-        r.meta["data_identity"] = identity_from_cache(cache) if (cache / "tokens.pt").exists() else None
-    return r.meta["data_identity"]
+        if r.meta.get("data_identity") is None and (cache / "tokens.pt").exists():
+            r.meta["data_identity"] = identity_from_cache(cache)
+        r.meta["_data_identity_read"] = True
+    return r.meta.get("data_identity")
 
 
 def judgement(a: RunData, b: RunData) -> Judgement:

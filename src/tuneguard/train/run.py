@@ -28,7 +28,7 @@ from tuneguard.config.load import ConfigError, dump_yaml, redacted_dict, resolve
 from tuneguard.config.schema import Config
 from tuneguard.context import RunContext
 from tuneguard.data.load import check_sources
-from tuneguard.data.identity import data_identity
+from tuneguard.data.identity import record_identity
 from tuneguard.data.pipeline import PreparedData
 from tuneguard.deps import missing_trackers
 from tuneguard.dist import Collectives, StartGate, destroy_process_group, init_process_group
@@ -262,7 +262,8 @@ class Recipe:
                        tokenize_stats={s.name: s.stats.to_dict() for s in (data.train, data.validation)},
                        steps_per_epoch=spe, exit_reason=None, hardware=hw.as_dict(), task=task,
                        world_size=self.dist.world_size)
-        store.set_meta(data_identity=data_identity(data, cfg.data, tokenizer))  # what compare judges losses by
+        store.set_meta(data_identity=record_identity(store.get_meta("data_identity") if self.ckpt else None,
+                                                     data, cfg.data, tokenizer))  # what compare judges losses by
         if note:  # also in the resumed event (Recipe.train): the store, the notification, the report
             self.layout_note = note
             log.warning("%s", render(note))
