@@ -38,7 +38,10 @@ class OverfittingDetector:
     and overfitting shows as the eval loss bottoming out and then rising while the gap widens
     (alpaca-lora #381: validation bottomed at epoch 5 of 10). Such a gap is said once, at info (no phone message, no policy action), in
     words that claim no memorising; when the eval loss then stops falling while the gap holds,
-    the warning that the model memorises follows, once per gap.
+    the warning that the model memorises follows, once per gap. The eval loss then rising at
+    `rising_evals` evaluations in a row inside that gap is said too (once per episode, trigger
+    `rising`): it is the evidence a policy halts on (docs/POLICIES.md), and a gap already open
+    must not hide it.
     """
 
     code = "OVERFITTING"
@@ -49,6 +52,7 @@ class OverfittingDetector:
         self.history: list[tuple[int, float, float | None]] = []  # (step, eval_loss, train_loss)
         self.episode = Episode()
         self.memorising = False  # the open episode's warning is said
+        self.rising_said = False  # the open episode's warning named the eval loss rising
 
     def _before(self, initial: float | None) -> tuple[float, Spec] | None:
         """The loss the eval loss must be below to still be falling, with its words: the best
@@ -74,12 +78,18 @@ class OverfittingDetector:
                   and window[-1][2] < window[0][2])
         gap = train is not None and eval_loss - train > self.gap
         started = self.episode.update(rising or gap)
+        if started:
+            self.memorising = self.rising_said = False
         if not (rising or gap):
             return None
         falling = before if not rising and before is not None and eval_loss < before[0] else None
-        if not started and (falling is not None or self.memorising):
-            return None  # said already: the gap while the eval loss falls, or the warning
+        # Said already: the gap while the eval loss falls, or the warning. The eval loss rising
+        # inside an open gap episode is news (the `rising` trigger a policy halts on): said once.
+        newly_rising = rising and not self.rising_said
+        if not started and not newly_rising and (falling is not None or self.memorising):
+            return None
         self.memorising = falling is None
+        self.rising_said = self.rising_said or rising
         return self._finding(step, eval_loss, train, window, rising, gap, falling, basis)
 
     def _finding(self, step: int, eval_loss: float, train: float | None, window: list[tuple[int, float, float | None]],
