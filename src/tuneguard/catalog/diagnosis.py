@@ -39,6 +39,9 @@ DIAGNOSIS: dict[str, dict[str, str]] = {
     "inconclusive.means": {
         "en": "too little was recorded to tell what happened",
         "th": "ข้อมูลที่บันทึกไว้น้อยเกินกว่าจะสรุปได้"},
+    "inconclusive.rose.means": {
+        "en": "the training loss rose instead of falling, and no guard named why: the model did not learn",
+        "th": "ค่า loss การฝึกเพิ่มขึ้นแทนที่จะลดลง และระบบป้องกันไม่พบสาเหตุ: โมเดลไม่ได้เรียนรู้"},
     "line": {"en": "Diagnosis: {label}: {means}", "th": "ผลวินิจฉัย: {label} - {means}"},
     "because": {"en": "Because: {v}", "th": "หลักฐาน: {v}"},
     # evidence, one template per kind of fact
@@ -92,6 +95,11 @@ DIAGNOSIS: dict[str, dict[str, str]] = {
     "ev.flat": {
         "en": "training loss only {first} -> {last} from step {first_step} to step {last_step} ({drop} lower)",
         "th": "ค่า loss การฝึกลดเพียง {first} -> {last} จาก step {first_step} ถึง step {last_step} (ลดลง {drop})"},
+    "ev.flat_mean": {
+        "en": "mean training loss only {first} over steps {first_step}-{first_end} -> {last} over steps "
+              "{last_step}-{last_end} ({drop} lower)",
+        "th": "ค่า loss การฝึกเฉลี่ยลดเพียง {first} ช่วง step {first_step}-{first_end} -> {last} ช่วง step "
+              "{last_step}-{last_end} (ลดลง {drop})"},
     "ev.eval_flat": {
         "en": "eval loss {first} at the first evaluation, best {best} ({drop} lower)",
         "th": "eval loss {first} ในการประเมินครั้งแรก ดีที่สุด {best} (ลดลง {drop})"},
@@ -109,14 +117,24 @@ DIAGNOSIS: dict[str, dict[str, str]] = {
     "ev.fell": {
         "en": "training loss {first} -> {last} ({drop} lower)",
         "th": "ค่า loss การฝึก {first} -> {last} (ลดลง {drop})"},
+    "ev.fell_mean": {
+        "en": "mean training loss {first} over steps {first_step}-{first_end} -> {last} over steps "
+              "{last_step}-{last_end} ({drop} lower)",
+        "th": "ค่า loss การฝึกเฉลี่ย {first} ช่วง step {first_step}-{first_end} -> {last} ช่วง step "
+              "{last_step}-{last_end} (ลดลง {drop})"},
     "ev.tracked": {
         "en": "best eval loss {best} at step {best_step}; final eval - train gap {gap} (limit {limit})",
         "th": "eval loss ดีที่สุด {best} ที่ step {best_step} ช่องว่างสุดท้าย {gap} (เกณฑ์ {limit})"},
     "ev.rose": {
-        "en": "the training loss did not fall ({first} at step {first_step}, {last} at step {last_step}) "
+        "en": "the training loss rose: {first} at step {first_step} -> {last} at step {last_step}, "
               "and no guard named a cause",
-        "th": "ค่า loss การฝึกไม่ลดลง ({first} ที่ step {first_step}, {last} ที่ step {last_step}) "
+        "th": "ค่า loss การฝึกเพิ่มขึ้น: {first} ที่ step {first_step} -> {last} ที่ step {last_step} "
               "และระบบป้องกันไม่พบสาเหตุ"},
+    "ev.rose_mean": {
+        "en": "the training loss rose: mean {first} over steps {first_step}-{first_end} -> {last} over steps "
+              "{last_step}-{last_end}, and no guard named a cause",
+        "th": "ค่า loss การฝึกเพิ่มขึ้น: ค่าเฉลี่ย {first} ช่วง step {first_step}-{first_end} -> {last} ช่วง step "
+              "{last_step}-{last_end} และระบบป้องกันไม่พบสาเหตุ"},
     "ev.few_losses": {
         "en": "only {n} training loss value(s) were logged",
         "th": "บันทึกค่า loss การฝึกไว้เพียง {n} ค่า"},

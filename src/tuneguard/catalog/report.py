@@ -520,6 +520,9 @@ _ADVICE: dict[str, dict[str, str]] = {
     "inconclusive.rerun": {
         "en": "Too little was logged to diagnose the run (see its exit reason): fix what ended it and run it again; nothing in its config is to blame yet.",
         "th": "บันทึกไว้น้อยเกินกว่าจะวินิจฉัยได้ (ดูสาเหตุที่จบ) แก้สิ่งที่ทำให้การรันจบแล้วรันใหม่ ยังไม่มีอะไรใน config ที่ผิด"},
+    "inconclusive.rose": {
+        "en": "The training loss rose with no spike, NaN or collapse to explain it: check the learning rate and its schedule (train.learning_rate, train.warmup_ratio, train.lr_scheduler) and that the rows' answers are what the task needs before training longer; nothing here names one config change.",
+        "th": "ค่า loss การฝึกเพิ่มขึ้นโดยไม่มี loss พุ่ง NaN หรือ loss ดิ่งที่อธิบายได้ ให้ตรวจ learning rate และตารางของมัน (train.learning_rate, train.warmup_ratio, train.lr_scheduler) และตรวจว่าคำตอบในแถวข้อมูลตรงกับงาน ก่อนจะฝึกนานขึ้น หลักฐานนี้ยังไม่ชี้ไปที่การเปลี่ยน config ข้อใดข้อหนึ่ง"},
     "inconclusive.evaluate": {
         "en": "Evaluate during training (eval.strategy, eval.steps): without a validation loss overfitting cannot be told apart from learning.",
         "th": "ประเมินผลระหว่างฝึก (eval.strategy, eval.steps) ถ้าไม่มีค่า loss validation จะแยก overfitting ออกจากการเรียนรู้ไม่ได้"},

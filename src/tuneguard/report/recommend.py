@@ -479,6 +479,9 @@ def _healthy(ctx: Context) -> Out:
 
 def _inconclusive(ctx: Context) -> Out:
     keys = {e.key for e in ctx.diagnosis.evidence}
+    if ctx.diagnosis.loss_rose():
+        # Enough was logged: the loss rose with no spike, NaN or collapse to name a cause.
+        return [], [Action(A("inconclusive.rose"), [])]
     if "no_evals" not in keys:
         return [], [Action(A("inconclusive.rerun"), [])]
     planned = ctx.facts.get("planned_steps") or ctx.get("train.max_steps", -1)
