@@ -364,6 +364,9 @@ GUARD: dict[str, dict[str, str]] = {
     "EVAL_DIVERGENCE.found.rec": {
         "en": "Check that the validation rows come from the same source and format as the training rows (same prompt template, same label masking). If they do, the model memorises: {memorise} A training loss far below the eval loss early in epoch 1 points at duplicated or templated training rows instead (see LOSS_COLLAPSE and the audit).",
         "th": "ตรวจว่าแถว validation มาจากแหล่งและรูปแบบเดียวกับข้อมูลฝึก (prompt template เดียวกัน การ mask label แบบเดียวกัน) ถ้าใช่ แปลว่าโมเดลกำลังจำ: {memorise} ถ้า loss การฝึกต่ำกว่า eval loss มากตั้งแต่ต้น epoch 1 สาเหตุน่าจะเป็นแถวซ้ำหรือแถวจากแม่แบบ (ดู LOSS_COLLAPSE และผลการตรวจข้อมูล)"},
+    "EVAL_DIVERGENCE.held": {
+        "en": "{found} It held at the previous evaluation too (step {step}: eval loss {eval_loss:.4g} against {train:.4g}), so it is more than the noise of one window of training rows.",
+        "th": "{found} ช่องว่างนี้มีอยู่ตั้งแต่การประเมินครั้งก่อนด้วย (step {step}: eval loss {eval_loss:.4g} เทียบกับ {train:.4g}) จึงไม่ใช่แค่ความแปรปรวนของแถวข้อมูลฝึกช่วงเดียว"},
     # Against a validation file of its own, before any training row was seen twice: not memorising.
     "EVAL_DIVERGENCE.first_pass.rec": {
         "en": "No training row had been seen twice yet (the first pass), so this is not memorising: the training rows are easier for the model than the validation rows. Check that data.validation_file comes from the same source and format as the training data (same prompt template, same label masking); if it does, duplicated or templated training rows make them predictable (see LOSS_COLLAPSE and the audit).",
