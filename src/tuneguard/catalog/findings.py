@@ -412,6 +412,13 @@ GUARD: dict[str, dict[str, str]] = {
     "guard.lr.half": {
         "en": "Set train.learning_rate to {new} (--set train.learning_rate={new}): half of {lr}, the rate `tuneguard next` proposes for a run whose loss spiked.",
         "th": "ตั้ง train.learning_rate เป็น {new} (--set train.learning_rate={new}) คือครึ่งหนึ่งของ {lr} ซึ่งเป็นค่าที่ `tuneguard next` เสนอให้การรันที่ loss พุ่ง"},
+    "guard.lr.half_scaled": {
+        "en": "Set train.learning_rate to {new} (--set train.learning_rate={new}): half of {lr}, the peak the run was on after it lowered train.learning_rate {cfg} to x{factor} (a policy action or set-lr) and the loss still spiked; the rate `tuneguard next` proposes.",
+        "th": "ตั้ง train.learning_rate เป็น {new} (--set train.learning_rate={new}) คือครึ่งหนึ่งของ {lr} ซึ่งเป็นค่าสูงสุดที่การรันใช้อยู่หลังจากลด train.learning_rate {cfg} เหลือ x{factor} (โดย policy หรือ set-lr) แล้ว loss ยังพุ่ง เป็นค่าที่ `tuneguard next` เสนอ"},
+    "guard.lr.now": {
+        "en": " (The Trainer logged learning rate {now} at step {step}: train.learning_rate {cfg}{scaled} at that point of its warmup and decay.)",
+        "th": " (Trainer บันทึก learning rate {now} ที่ step {step}: คือ train.learning_rate {cfg}{scaled} ณ จุดนั้นของ warmup และการลดค่า)"},
+    "guard.lr.scaled": {"en": " x{factor} (changed during the run)", "th": " x{factor} (ถูกเปลี่ยนระหว่างการรัน)"},
     "LOSS_SPIKE.recovered": {
         "en": "{found} It recovered on its own: at step {back} the loss was {loss:.4g}, back at the level of the steps before it ({level:.4g}) within {n} step(s). A single spike that recovers is a hard batch, not instability: nothing was done.",
         "th": "{found} ค่า loss กลับมาเองแล้ว: ที่ step {back} loss เป็น {loss:.4g} กลับสู่ระดับของ step ก่อนหน้า ({level:.4g}) ภายใน {n} step การพุ่งครั้งเดียวที่กลับมาเองคือ batch ที่ยาก ไม่ใช่การฝึกที่ไม่เสถียร จึงไม่ได้ทำอะไร"},
