@@ -88,6 +88,26 @@ def test_collapse_gets_fix_the_data_and_no_hyperparameter_change(collapse_run: P
                                            "(412 in the audit)")
 
 
+def test_a_single_label_file_is_told_to_add_other_labels_as_its_finding_says_not_to_deduplicate() -> None:
+    """The audit's LOW_DIVERSITY of a classifier (one label): the report's action is the finding's
+    own advice; "remove the rows, keeping one of each group" would leave one row. Templated rows
+    (no labels) are still deduplicated."""
+    from tuneguard.catalog import T
+
+    single = Finding.said("LOW_DIVERSITY", "error", T("LOW_DIVERSITY.single_label", n=360, label="yes"),
+                          T("LOW_DIVERSITY.single_label.rec"), {"count": 360, "rows": 360, "distinct_labels": 1},
+                          source="audit")
+    recs = recommend([single], tiny_config(), diagnosis=Diagnosis("data_fault", [], ["LOW_DIVERSITY"]))
+    texts = [a.text for a in recs.actions if a.codes == ["LOW_DIVERSITY"]]
+    assert "Add rows of the other labels (or check data.output_field: it may name a constant column)." in texts
+    assert not any(t.startswith("Deduplicate") for t in texts)
+    assert any(a.text_in("th").startswith("เพิ่มแถวของ label อื่น") for a in recs.actions)
+    templated = f("LOW_DIVERSITY", "error", count=300, rows=360)
+    recs = recommend([templated], tiny_config(), diagnosis=Diagnosis("data_fault", [], ["LOW_DIVERSITY"]))
+    assert any(a.text.startswith("Deduplicate the training data: remove the templated, low-diversity rows (300")
+               for a in recs.actions)
+
+
 def test_plateau_raises_the_learning_rate_only_when_underfitting() -> None:
     cfg = tiny_config(**{"train.learning_rate": 3e-3})
     plateau = [f("PLATEAU", step=40)]

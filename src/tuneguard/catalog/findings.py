@@ -67,8 +67,8 @@ AUDIT: dict[str, dict[str, str]] = {
         "en": "Cap rows per template or source, deduplicate repeated responses, and mix in varied data; if the answers really are a fixed set of labels, say so with data.task: classification, and the audit judges the label distribution instead.",
         "th": "จำกัดจำนวนแถวต่อแม่แบบหรือต่อแหล่งข้อมูล ลบคำตอบที่ซ้ำ และเพิ่มข้อมูลที่หลากหลาย ถ้าคำตอบเป็นชุด label ที่ตายตัวจริง ให้ตั้ง data.task: classification แล้วการตรวจจะดูการกระจายของ label แทน"},
     "LOW_DIVERSITY.single_label": {
-        "en": "Every one of the {n} training rows has the answer {label!r}: there is nothing to learn but that word, and the loss will reach zero whatever the input says.",
-        "th": "ข้อมูลฝึกทั้ง {n} แถวมีคำตอบเดียวคือ {label!r} โมเดลไม่มีอะไรให้เรียนนอกจากคำนี้ และค่า loss จะลงถึงศูนย์ไม่ว่าอินพุตจะเป็นอะไร"},
+        "en": "Every one of the {n} training rows has the answer {label!r}: there is nothing to learn but that answer, and the loss will reach zero whatever the input says.",
+        "th": "ข้อมูลฝึกทั้ง {n} แถวมีคำตอบเดียวคือ {label!r} โมเดลไม่มีอะไรให้เรียนนอกจากคำตอบนี้ และค่า loss จะลงถึงศูนย์ไม่ว่าอินพุตจะเป็นอะไร"},
     "LOW_DIVERSITY.single_label.rec": {
         "en": "Add rows of the other labels (or check data.output_field: it may name a constant column).",
         "th": "เพิ่มแถวของ label อื่น (หรือตรวจ data.output_field: อาจชี้ไปที่คอลัมน์ที่มีค่าเดียว)"},

@@ -505,6 +505,12 @@ PLAYBOOK: dict[Kind, Callable[[Context], Out]] = {
 
 
 def _dupes(f: Finding, ctx: Context) -> Out:
+    # A classifier's labels (one label, or one far above the others) are no copies to remove: the
+    # finding's own advice (add rows of the other labels), not "deduplicate, keeping one of each
+    # group", which would leave one row of a single-label file.
+    said = (f.text or {}).get("recommendation")
+    if f.code == "LOW_DIVERSITY" and "distinct_labels" in (f.evidence or {}) and said is not None:
+        return [], [Action(said, [f.code])]
     # The rows to remove: the audit's extra copies (`count`), never its `rows`, which is every
     # row it read (a real SmolLM2 run was told to remove all 360 of its rows, not the 326 copies).
     n = _num_ev(f, "duplicate_rows", "count")
