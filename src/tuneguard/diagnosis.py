@@ -324,6 +324,8 @@ def _facts(curves: Curves) -> dict[str, Any]:
             # Diverged: the last third of the losses is above the first loss (the untrained
             # model's), so the model ended worse than it started, whatever it did in between.
             facts["diverged"] = recent > train[0][1]
+            # What that rule compared, for the texts that say it (the last single loss may be lower).
+            facts.update(end_train_loss=recent, end_first_step=train[-k][0], end_last_step=train[-1][0])
             start = sum(v for _, v in train[:k]) / k
             facts["climbed"] = facts["diverged"] and recent > CLIMB * start
     return facts
@@ -414,19 +416,22 @@ class _Judge:
         spikes = [f for f in self.guard if f.code == "LOSS_SPIKE"]
         if spikes:
             s0 = min(spikes, key=lambda f: f.step if f.step is not None else -1)
-            ev.append(Evidence("spikes", {"n": len(spikes), "step": s0.step, "loss": s0.evidence.get("loss"),
+            ev.append(Evidence("spikes", {"n": len(spikes), "step": _first_seen(s0), "loss": s0.evidence.get("loss"),
                                           "ratio": s0.evidence.get("ratio")}))
             codes.append("LOSS_SPIKE")
         grad = [f for f in self.guard if f.code == "GRAD_NORM_HIGH"]
         if grad:
             g0 = min(grad, key=lambda f: f.step if f.step is not None else -1)
-            self.grad_ev = Evidence("grad_norm", {"n": len(grad), "step": g0.step, "value": g0.evidence.get("grad_norm"),
+            self.grad_ev = Evidence("grad_norm", {"n": len(grad), "step": _first_seen(g0),
+                                                  "value": g0.evidence.get("grad_norm"),
                                                   "limit": g0.evidence.get("grad_norm_max")})
         if not ev and not self.facts.get("climbed"):
             return None
         if self.facts.get("diverged"):
-            ev.append(Evidence("diverged", {"first": self.facts["first_train_loss"],
-                                            "last": self.facts["last_train_loss"]}))
+            f = self.facts
+            ev.append(Evidence("diverged_mean", {"first": f["first_train_loss"], "first_step": self.train[0][0],
+                                                 "last": f["end_train_loss"], "last_step": f["end_first_step"],
+                                                 "last_end": f["end_last_step"]}))
         if self.grad_ev is not None:
             ev.append(self.grad_ev)
             codes.append("GRAD_NORM_HIGH")

@@ -442,6 +442,20 @@ def test_rising_inside_an_open_gap_is_said_once_and_only_when_it_starts():
     assert (rising.step, rising.evidence["triggers"]) == (70, ["rising", "gap"])
 
 
+def test_no_overfitting_while_the_eval_loss_is_above_the_untrained_loss():
+    """The tiny preset at learning rate 0.5: first training loss 6.498, eval loss 28 then 12.1 then
+    7.64 while the training loss since each evaluation was 18.8, 6.9: worse than untrained, not
+    memorising (it was "Overfitting at step 20 ... the model is memorising the training rows")."""
+    det = OverfittingDetector(rising_evals=3, gap=0.5)
+    seq = [(20, 28.0, 18.79, None, 6.498), (40, 12.1, 11.0, None, 6.498), (60, 7.642, 6.896, None, 6.498)]
+    assert feed(det, seq) == []
+    # Below the untrained loss the same gap is said as before.
+    watch, f = feed(OverfittingDetector(rising_evals=3, gap=0.5),
+                    [(20, 5.0, 4.0, None, 6.498), (40, 5.2, 3.5, None, 6.498)])
+    assert (watch.step, watch.severity) == (20, "info")
+    assert (f.step, f.severity, f.evidence["triggers"]) == (40, "warning", ["gap"])
+
+
 def test_overfitting_not_when_train_rises_too_or_eval_falls():
     det = OverfittingDetector(rising_evals=3, gap=0.5)
     assert feed(det, [(100, 1.0, 0.9), (200, 1.05, 0.95), (300, 1.1, 1.0), (400, 1.2, 1.1)]) == []

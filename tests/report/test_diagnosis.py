@@ -196,6 +196,16 @@ def test_info_findings_do_not_decide() -> None:
     assert diagnose(lowered, HEALTHY, {}).kind == "healthy"
 
 
+def test_spikes_and_large_gradients_are_said_at_the_step_they_were_seen() -> None:
+    """A spike seen at step 9 and judged at the log of step 10 is "at step 9" in the diagnosis, as in
+    the finding's own message (tuneguard.findings.when_spec), not the log's step."""
+    spike = guard("LOSS_SPIKE", 10, loss=25.43, ratio=2.116, at_step=9)
+    grad = guard("GRAD_NORM_HIGH", 5, grad_norm=33.33, grad_norm_max=10.0, at_step=4)
+    d = diagnose([spike, grad], HEALTHY, {})
+    assert [e.text() for e in d.evidence] == ["1 loss spike(s), the first at step 9: 25.43, 2.116x the running median",
+                                              "gradient norm 33.33 at step 4, above 10 (1 time(s))"]
+
+
 def test_large_gradients_alone_are_instability_when_nothing_else_explains_the_run() -> None:
     d = diagnose([guard("GRAD_NORM_HIGH", 5, grad_norm=40.0, grad_norm_max=10.0)], HEALTHY, {})
     assert (d.kind, d.codes) == ("unstable", ["GRAD_NORM_HIGH"])
@@ -263,8 +273,11 @@ def test_a_climbing_training_loss_is_unstable_even_when_no_guard_named_it() -> N
     curves = Curves(train=list(enumerate(CLIMBED, 1)), evals=[(6, 4.715, 3.089), (12, 3.074, 4.777)],
                     planned_steps=12, steps_per_epoch=160)
     d = diagnose([], curves, {})
-    assert (d.kind, d.codes, [e.key for e in d.evidence]) == ("unstable", [], ["diverged"])
+    assert (d.kind, d.codes, [e.key for e in d.evidence]) == ("unstable", [], ["diverged_mean"])
     assert d.facts["climbed"] is True
+    # Said with the numbers the rule compared: the first loss, the mean of the last third.
+    assert d.because() == ("Because: the training loss ended above where it started (1.467 at step 1 -> 4.856 on "
+                           "average over steps 9-12): the model got worse than untrained")
 
 
 def test_a_noisy_flat_or_falling_loss_did_not_climb() -> None:

@@ -75,6 +75,11 @@ DIAGNOSIS: dict[str, dict[str, str]] = {
     "ev.diverged": {
         "en": "the training loss ended above where it started ({first} -> {last}): the model got worse than untrained",
         "th": "ค่า loss การฝึกจบสูงกว่าตอนเริ่ม ({first} -> {last}): โมเดลแย่กว่าตอนยังไม่ได้ฝึก"},
+    "ev.diverged_mean": {
+        "en": "the training loss ended above where it started ({first} at step {first_step} -> {last} on average over "
+              "steps {last_step}-{last_end}): the model got worse than untrained",
+        "th": "ค่า loss การฝึกจบสูงกว่าตอนเริ่ม ({first} ที่ step {first_step} -> เฉลี่ย {last} ช่วง step "
+              "{last_step}-{last_end}): โมเดลแย่กว่าตอนยังไม่ได้ฝึก"},
     "ev.spikes": {
         "en": "{n} loss spike(s), the first at step {step}: {loss}, {ratio}x the running median",
         "th": "ค่า loss พุ่งขึ้น {n} ครั้ง ครั้งแรกที่ step {step}: {loss} เป็น {ratio} เท่าของค่ามัธยฐานเคลื่อนที่"},

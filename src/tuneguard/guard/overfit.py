@@ -42,6 +42,11 @@ class OverfittingDetector:
     `rising_evals` evaluations in a row inside that gap is said too (once per episode, trigger
     `rising`): it is the evidence a policy halts on (docs/POLICIES.md), and a gap already open
     must not hide it.
+
+    Nothing is said while the eval loss is above the run's first training loss (`initial`): a
+    model worse than untrained on unseen rows is not memorising (a learning rate 75x too high
+    took the tiny preset's eval loss to 28 against a first loss of 6.5, and "the model is
+    memorising the training rows" was said of it in the first pass).
     """
 
     code = "OVERFITTING"
@@ -72,11 +77,15 @@ class OverfittingDetector:
         before = self._before(initial)
         self.history.append((step, eval_loss, train))
         window = self.history[-(self.rising_evals + 1):]
-        rising = (len(window) == self.rising_evals + 1
+        # An eval loss above the run's first training loss, what the data cost the untrained model:
+        # the model is worse than untrained on unseen rows (a learning rate far too high), not
+        # memorising; LOSS_SPIKE, GRAD_NORM_HIGH and NON_FINITE speak for that.
+        untrained = is_finite(initial) and eval_loss > initial  # type: ignore[operator]
+        rising = (not untrained and len(window) == self.rising_evals + 1
                   and all(b[1] > a[1] for a, b in zip(window, window[1:], strict=False))
                   and window[0][2] is not None and window[-1][2] is not None
                   and window[-1][2] < window[0][2])
-        gap = train is not None and eval_loss - train > self.gap
+        gap = not untrained and train is not None and eval_loss - train > self.gap
         started = self.episode.update(rising or gap)
         if started:
             self.memorising = self.rising_said = False

@@ -339,7 +339,8 @@ def _diverged_lr(ctx: Context, lr: float, codes: list[str], tried: tuple[int, fl
     f = ctx.facts
     moved = A("unstable.diverged_tried", lr=format_value(nice_lr(lr * tried[1])), step=tried[0]) if tried else ""
     return Change("train.learning_rate", new,
-                  A("unstable.diverged", first=f["first_train_loss"], last=f["last_train_loss"], moved=moved,
+                  A("unstable.diverged", first=f["first_train_loss"], last=f.get("end_train_loss", f["last_train_loss"]),
+                    moved=moved,
                     lr=format_value(lr)), codes)
 
 
