@@ -103,6 +103,19 @@ def test_gap_criterion_names_overfitting_findings(tmp_path: Path) -> None:
     assert "OVERFITTING at step 60" in v.get(VAL_TRACKED).evidence
 
 
+def test_gap_criterion_cites_the_latest_warnings_not_an_earlier_info(tmp_path: Path) -> None:
+    """The memorised run: an info at step 16 said the gap was "not memorising yet"; warnings at 20,
+    28 and 36 (the rising eval loss that halted it). The failed row cites 36 and 28."""
+    found = [Finding("OVERFITTING", "info", "The gap is growing; not memorising yet.", {}, "", 16, "guard"),
+             Finding("EVAL_DIVERGENCE", "warning", "Eval loss 1.81x the training loss.", {}, "", 20, "guard"),
+             Finding("OVERFITTING", "warning", "Overfitting at step 28: gap.", {}, "", 28, "guard"),
+             Finding("OVERFITTING", "warning", "Overfitting at step 36: eval loss rose.", {}, "", 36, "guard")]
+    row = verdict_of(build_healthy(tmp_path / "r", gap=0.7, findings=found)).get(VAL_TRACKED)
+    assert row.status == "fail" and row.codes == ["EVAL_DIVERGENCE", "OVERFITTING"]
+    assert "OVERFITTING at step 36: Overfitting at step 36: eval loss rose." in row.evidence
+    assert "OVERFITTING at step 28" in row.evidence and "not memorising yet" not in row.evidence
+
+
 def test_premature_early_stop_fails_and_late_one_passes(tmp_path: Path) -> None:
     early = Finding("EARLY_STOP", "info", "Early stopping triggered.", {}, "", 10, "guard")
     v = verdict_of(build_healthy(tmp_path / "early", findings=[early]))

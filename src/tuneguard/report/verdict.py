@@ -358,7 +358,10 @@ def _val_tracked(run: RunData, th: Thresholds) -> Criterion:
     tr = (step, float(since)) if since is not None else train_loss_at(run, step)
     if tr is None:
         return Criterion.said(VAL_TRACKED, "unknown", V("val.no_train", ev=fmt(ev), step=step))
-    related = [f for f in run.findings if f.code in ("OVERFITTING", "EVAL_DIVERGENCE")]
+    # The warnings first, the latest first (the eval loss rising that halted the run, not the gap
+    # an info said was "not memorising yet" many steps before): the row cites what decided it.
+    related = sorted((f for f in run.findings if f.code in ("OVERFITTING", "EVAL_DIVERGENCE")),
+                     key=lambda f: (f.severity == "info", -(f.step if f.step is not None else -1)))
     codes = sorted({f.code for f in related})
     note: Spec | str = J("join.none", ["; ", _findings_spec(related[:2])]) if related else ""
     if not (is_finite(ev) and is_finite(tr[1])):
