@@ -18,7 +18,8 @@ and a run on faulty data can look like any of the others):
    first third (a learning rate 10-100x too high that no guard named: the gradients were
    clipped below GRAD_NORM_HIGH's limit and the climb was too steady for a spike).
 3. overfitting: the eval loss rose at least `RISE` above its best while the training loss
-   fell, or the eval - train gap ended at or above `report.max_final_gap` after growing, or
+   fell, or the eval - train gap ended at or above `report.max_final_gap` after growing (by more
+   than `GAP_GROWTH` of that limit since the first evaluation), or
    an OVERFITTING finding that saw the eval loss rise evaluation after evaluation, or an
    OVERFITTING (gap) or EVAL_DIVERGENCE finding that the curves back (a gap at one
    evaluation that closed again is noted, not decisive).
@@ -61,6 +62,7 @@ RISE = 0.05  # eval loss this far above its best (relative) counts as rising
 FLAT_DROP = 0.10  # a loss that fell less than this share from start to end is flat
 HIGH_LOSS = 1.0  # nats per token; below this a flat loss is a converged easy task, not underfitting
 CLIMB = 1.5  # a training loss whose last third averages this x its first third's climbed
+GAP_GROWTH = 0.1  # a gap grew when it ended this share of report.max_final_gap above its first value
 DEFAULT_MAX_GAP = 0.5  # report.max_final_gap's default, when the config does not say
 DEFAULT_MIN_ACCURACY = 0.5  # report.min_answer_accuracy's default
 
@@ -222,7 +224,9 @@ class Diagnosis:
 
     def means(self, language: str = "en") -> str:
         key = ("data_fault.labels.means" if self.labels_only() else "data_fault.leak.means" if self.eval_only()
-               else "inconclusive.rose.means" if self.loss_rose() else f"{self.kind}.means")
+               else "inconclusive.rose.means" if self.loss_rose()
+               else "healthy.gap.means" if self.kind == "healthy" and any(e.key == "gap_held" for e in self.evidence)
+               else f"{self.kind}.means")
         return text(key, language)
 
     def line(self, language: str = "en") -> str:
@@ -452,7 +456,11 @@ class _Judge:
             if t is not None:
                 self.gaps.append((s, e - t))
         gaps = self.gaps
-        growing = len(gaps) >= 2 and gaps[-1][1] >= self.max_gap and gaps[-1][1] > gaps[0][1]
+        # Grew: by more than noise (GAP_GROWTH of the limit: 0.05 nats by default). A gap that stood at
+        # 0.7 from the first evaluation to the last is a validation set harder than the training rows,
+        # not memorising ("grew from 0.7 to 0.7" was said of one).
+        growing = (len(gaps) >= 2 and gaps[-1][1] >= self.max_gap
+                   and gaps[-1][1] > gaps[0][1] + GAP_GROWTH * self.max_gap)
         if growing:
             ev.append(Evidence("gap", {"first_gap": gaps[0][1], "first_step": gaps[0][0], "gap": gaps[-1][1],
                                        "step": gaps[-1][0], "limit": self.max_gap}))
@@ -554,8 +562,13 @@ class _Judge:
             return self._diagnosis("inconclusive", [_ends_evidence("rose", ends)], [])
         ev = [_ends_evidence("fell", ends, drop=ends.drop)]
         if self.gaps:
+            # A gap at or above the limit that did not grow (the verdict fails "validation loss
+            # tracked training loss" on it): said as held from the start, not as tracked.
+            (s0, g0), (s1, g1) = self.gaps[0], self.gaps[-1]
             ev.append(Evidence("tracked", {"best": self.facts["best_eval_loss"], "best_step": self.facts["best_step"],
-                                           "gap": self.gaps[-1][1], "limit": self.max_gap}))
+                                           "gap": g1, "limit": self.max_gap}) if g1 < self.max_gap else
+                      Evidence("gap_held", {"first_gap": g0, "first_step": s0, "gap": g1, "step": s1,
+                                            "limit": self.max_gap}))
         return self._diagnosis("healthy", ev, [])
 
 

@@ -150,6 +150,21 @@ def test_overfitting_from_the_curves_alone_and_from_a_growing_gap() -> None:
     assert diagnose([], gap, {"report": {"max_final_gap": 2.0}}).kind == "healthy"
 
 
+def test_a_gap_that_stood_from_the_first_evaluation_is_no_growing_gap() -> None:
+    """The eval loss 0.7 above the training loss at every evaluation: not "grew from 0.7 to 0.7"
+    (overfitting), but healthy, saying the gap held, as the verdict's failed row does."""
+    held = Curves(train=falling(), evals=[(30, 3.2, 2.5), (60, 2.7, 2.0), (90, 2.2000001, 1.5)], planned_steps=90)
+    d = diagnose([], held, {})
+    assert (d.kind, [e.key for e in d.evidence]) == ("healthy", ["fell", "gap_held"])
+    assert d.line().startswith("Diagnosis: healthy: the losses fell and the gap between the eval and the training "
+                               "loss did not grow: the model is not memorising")
+    assert d.evidence[1].text() == ("the eval - train gap stood at or above the limit from the first evaluation "
+                                    "without growing (0.7 at step 30, 0.7 at step 90; limit 0.5, "
+                                    "report.max_final_gap)")
+    grew = Curves(train=falling(), evals=[(30, 3.2, 2.5), (60, 2.7, 2.0), (90, 2.3, 1.5)], planned_steps=90)
+    assert diagnose([], grew, {}).kind == "overfitting"  # 0.7 -> 0.8: more than 0.05 (a tenth of the limit)
+
+
 def test_one_gap_or_divergence_the_curves_do_not_back_is_noted_not_decisive() -> None:
     d = diagnose([guard("EVAL_DIVERGENCE", 90), guard("OVERFITTING", 30, triggers=["gap"])], HEALTHY, {})
     assert d.kind == "healthy"

@@ -36,6 +36,12 @@ DIAGNOSIS: dict[str, dict[str, str]] = {
     "healthy.means": {
         "en": "the losses fell and the validation loss tracked the training loss: no change is needed",
         "th": "ค่า loss ลดลงและ eval loss ลดตามค่า loss การฝึก: ไม่ต้องเปลี่ยนอะไร"},
+    "healthy.gap.means": {
+        "en": "the losses fell and the gap between the eval and the training loss did not grow: the model is not "
+              "memorising, but the validation rows are harder than the training rows: check they come from the same "
+              "source and format",
+        "th": "ค่า loss ลดลงและช่องว่างระหว่าง eval loss กับ loss การฝึกไม่ได้กว้างขึ้น: โมเดลไม่ได้จำข้อมูลฝึก "
+              "แต่แถว validation ยากกว่าแถวข้อมูลฝึก ให้ตรวจว่ามาจากแหล่งและรูปแบบเดียวกัน"},
     "inconclusive.means": {
         "en": "too little was recorded to tell what happened",
         "th": "ข้อมูลที่บันทึกไว้น้อยเกินกว่าจะสรุปได้"},
@@ -130,6 +136,11 @@ DIAGNOSIS: dict[str, dict[str, str]] = {
     "ev.tracked": {
         "en": "best eval loss {best} at step {best_step}; final eval - train gap {gap} (limit {limit})",
         "th": "eval loss ดีที่สุด {best} ที่ step {best_step} ช่องว่างสุดท้าย {gap} (เกณฑ์ {limit})"},
+    "ev.gap_held": {
+        "en": "the eval - train gap stood at or above the limit from the first evaluation without growing "
+              "({first_gap} at step {first_step}, {gap} at step {step}; limit {limit}, report.max_final_gap)",
+        "th": "ช่องว่างระหว่าง eval loss กับ loss การฝึกสูงถึงเกณฑ์ตั้งแต่การประเมินครั้งแรกโดยไม่กว้างขึ้น "
+              "({first_gap} ที่ step {first_step}, {gap} ที่ step {step}; เกณฑ์ {limit}, report.max_final_gap)"},
     "ev.rose": {
         "en": "the training loss rose: {first} at step {first_step} -> {last} at step {last_step}, "
               "and no guard named a cause",
