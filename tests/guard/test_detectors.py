@@ -454,6 +454,10 @@ def test_no_overfitting_while_the_eval_loss_is_above_the_untrained_loss():
                     [(20, 5.0, 4.0, None, 6.498), (40, 5.2, 3.5, None, 6.498)])
     assert (watch.step, watch.severity) == (20, "info")
     assert (f.step, f.severity, f.evidence["triggers"]) == (40, "warning", ["gap"])
+    # An easy first batch (1.27) below an ordinary eval loss: the training loss fell below it, so
+    # the model is not worse than untrained, and a gap is judged as ever.
+    (f,) = feed(OverfittingDetector(rising_evals=3, gap=0.5), [(20, 3.0, 1.1, None, 1.27)])
+    assert (f.step, f.severity, f.evidence["triggers"]) == (20, "warning", ["gap"])
 
 
 def test_overfitting_not_when_train_rises_too_or_eval_falls():

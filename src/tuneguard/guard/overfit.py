@@ -43,8 +43,8 @@ class OverfittingDetector:
     `rising`): it is the evidence a policy halts on (docs/POLICIES.md), and a gap already open
     must not hide it.
 
-    Nothing is said while the eval loss is above the run's first training loss (`initial`): a
-    model worse than untrained on unseen rows is not memorising (a learning rate 75x too high
+    Nothing is said while the eval loss and the training loss are both above the run's first
+    training loss (`initial`): a model worse than untrained is not memorising (a learning rate 75x too high
     took the tiny preset's eval loss to 28 against a first loss of 6.5, and "the model is
     memorising the training rows" was said of it in the first pass).
     """
@@ -77,10 +77,12 @@ class OverfittingDetector:
         before = self._before(initial)
         self.history.append((step, eval_loss, train))
         window = self.history[-(self.rising_evals + 1):]
-        # An eval loss above the run's first training loss, what the data cost the untrained model:
-        # the model is worse than untrained on unseen rows (a learning rate far too high), not
-        # memorising; LOSS_SPIKE, GRAD_NORM_HIGH and NON_FINITE speak for that.
-        untrained = is_finite(initial) and eval_loss > initial  # type: ignore[operator]
+        # The eval loss and the training loss both above the run's first training loss, what the
+        # data cost the untrained model: the model is worse than untrained on every row (a learning
+        # rate far too high), not memorising; LOSS_SPIKE, GRAD_NORM_HIGH and NON_FINITE speak for
+        # that. Both, because one easy first batch can put the first loss below an ordinary eval loss.
+        untrained = (is_finite(initial) and eval_loss > initial  # type: ignore[operator]
+                     and train is not None and train > initial)  # type: ignore[operator]
         rising = (not untrained and len(window) == self.rising_evals + 1
                   and all(b[1] > a[1] for a, b in zip(window, window[1:], strict=False))
                   and window[0][2] is not None and window[-1][2] is not None
