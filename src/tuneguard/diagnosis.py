@@ -18,7 +18,8 @@ and a run on faulty data can look like any of the others):
    first third (a learning rate 10-100x too high that no guard named: the gradients were
    clipped below GRAD_NORM_HIGH's limit and the climb was too steady for a spike).
 3. overfitting: the eval loss rose at least `RISE` above its best while the training loss
-   fell, or the eval - train gap ended at or above `report.max_final_gap` after growing, or
+   fell, or the eval - train gap ended at or above `report.max_final_gap` after growing (by more
+   than `GAP_GROWTH` of that limit since the first evaluation), or
    an OVERFITTING finding that saw the eval loss rise evaluation after evaluation, or an
    OVERFITTING (gap) or EVAL_DIVERGENCE finding that the curves back (a gap at one
    evaluation that closed again is noted, not decisive).
@@ -30,7 +31,9 @@ and a run on faulty data can look like any of the others):
 5. unstable: GRAD_NORM_HIGH alone (large updates that had not yet turned into spikes).
 6. healthy: the training loss fell, an evaluation exists, and none of the above holds.
 7. inconclusive: too little was logged to tell (fewer than two training losses, or no
-   evaluation), or the training loss did not fall and no rule above names why.
+   evaluation), or the training loss rose and no rule above names why (said as a rising loss,
+   with its numbers). Whether the loss fell is `loss_ends`: the means of the first and last
+   tenth of the logged losses, the rule the report's verdict uses too.
 
 `diagnose` is a pure function of (findings, curves, config): no store, no model, so every
 branch is testable on synthetic numbers. The texts, English and Thai side by side, are the
@@ -59,6 +62,7 @@ RISE = 0.05  # eval loss this far above its best (relative) counts as rising
 FLAT_DROP = 0.10  # a loss that fell less than this share from start to end is flat
 HIGH_LOSS = 1.0  # nats per token; below this a flat loss is a converged easy task, not underfitting
 CLIMB = 1.5  # a training loss whose last third averages this x its first third's climbed
+GAP_GROWTH = 0.1  # a gap grew when it ended this share of report.max_final_gap above its first value
 DEFAULT_MAX_GAP = 0.5  # report.max_final_gap's default, when the config does not say
 DEFAULT_MIN_ACCURACY = 0.5  # report.min_answer_accuracy's default
 
@@ -89,6 +93,54 @@ def diverged_lr(lr: float) -> float:
 def unstable_lr(lr: float) -> float:
     """The rate after a loss that spiked but stayed below its untrained value: half."""
     return nice_lr(lr / 2)
+
+
+# --- where the training loss started and ended --------------------------------------------
+# One rule for the diagnosis ("loss fell a -> b", "rose a -> b") and the report's verdict (its
+# "loss decreased gradually" criterion, tuneguard.report.verdict), so both say the same numbers
+# and never disagree on whether the loss fell. The start and end of the curve are each the mean
+# of this share of the logged losses (1 to END_POINTS_MAX of them): one logged step of a small
+# batch swings by tens of percent, and a healthy run whose last step drew a hard batch read as
+# "the loss did not decrease".
+END_SHARE = 0.1
+END_POINTS_MAX = 20
+
+
+@dataclasses.dataclass(frozen=True)
+class LossEnds:
+    """The start and end of a training-loss curve: `first` is the mean of the logged losses at
+    steps `head` (first, last step of them), `last` the mean of those at steps `tail`; `points`
+    how many losses each mean holds (1: the single first and last logged losses)."""
+
+    first: float
+    last: float
+    head: tuple[int, int]
+    tail: tuple[int, int]
+    points: int
+
+    @property
+    def fell(self) -> bool:
+        return self.last < self.first
+
+    @property
+    def drop(self) -> float:
+        """The share the loss fell by (negative when it rose)."""
+        return (self.first - self.last) / self.first if self.first > 0 else 0.0
+
+    def params(self) -> dict[str, Any]:
+        """The numbers a text says them with: first, last, and the steps they are at or span."""
+        return {"first": self.first, "last": self.last, "first_step": self.head[0], "first_end": self.head[1],
+                "last_step": self.tail[0], "last_end": self.tail[1]}
+
+
+def loss_ends(losses: list[tuple[int, float]]) -> LossEnds:
+    """Where the (step, loss) curve `losses` (two or more, finite) started and ended: the first
+    and last logged losses, or the means of the first and last tenth (at most END_POINTS_MAX logs)
+    when there are 20 or more."""
+    w = max(1, min(END_POINTS_MAX, int(len(losses) * END_SHARE)))
+    head, tail = losses[:w], losses[-w:]
+    return LossEnds(sum(v for _, v in head) / w, sum(v for _, v in tail) / w, (head[0][0], head[-1][0]),
+                    (tail[0][0], tail[-1][0]), w)
 
 
 def text(key: str, language: str = "en", **params: Any) -> str:
@@ -165,8 +217,15 @@ class Diagnosis:
         that train as well as ever."""
         return self.kind == "data_fault" and self.codes == ["TRAIN_VAL_LEAKAGE"]
 
+    def loss_rose(self) -> bool:
+        """Inconclusive because the training loss did not fall (no rule names why): enough was
+        recorded, so "too little was recorded" would be untrue."""
+        return self.kind == "inconclusive" and any(e.key in ("rose", "rose_mean") for e in self.evidence)
+
     def means(self, language: str = "en") -> str:
         key = ("data_fault.labels.means" if self.labels_only() else "data_fault.leak.means" if self.eval_only()
+               else "inconclusive.rose.means" if self.loss_rose()
+               else "healthy.gap.means" if self.kind == "healthy" and any(e.key == "gap_held" for e in self.evidence)
                else f"{self.kind}.means")
         return text(key, language)
 
@@ -269,6 +328,8 @@ def _facts(curves: Curves) -> dict[str, Any]:
             # Diverged: the last third of the losses is above the first loss (the untrained
             # model's), so the model ended worse than it started, whatever it did in between.
             facts["diverged"] = recent > train[0][1]
+            # What that rule compared, for the texts that say it (the last single loss may be lower).
+            facts.update(end_train_loss=recent, end_first_step=train[-k][0], end_last_step=train[-1][0])
             start = sum(v for _, v in train[:k]) / k
             facts["climbed"] = facts["diverged"] and recent > CLIMB * start
     return facts
@@ -359,19 +420,22 @@ class _Judge:
         spikes = [f for f in self.guard if f.code == "LOSS_SPIKE"]
         if spikes:
             s0 = min(spikes, key=lambda f: f.step if f.step is not None else -1)
-            ev.append(Evidence("spikes", {"n": len(spikes), "step": s0.step, "loss": s0.evidence.get("loss"),
+            ev.append(Evidence("spikes", {"n": len(spikes), "step": _first_seen(s0), "loss": s0.evidence.get("loss"),
                                           "ratio": s0.evidence.get("ratio")}))
             codes.append("LOSS_SPIKE")
         grad = [f for f in self.guard if f.code == "GRAD_NORM_HIGH"]
         if grad:
             g0 = min(grad, key=lambda f: f.step if f.step is not None else -1)
-            self.grad_ev = Evidence("grad_norm", {"n": len(grad), "step": g0.step, "value": g0.evidence.get("grad_norm"),
+            self.grad_ev = Evidence("grad_norm", {"n": len(grad), "step": _first_seen(g0),
+                                                  "value": g0.evidence.get("grad_norm"),
                                                   "limit": g0.evidence.get("grad_norm_max")})
         if not ev and not self.facts.get("climbed"):
             return None
         if self.facts.get("diverged"):
-            ev.append(Evidence("diverged", {"first": self.facts["first_train_loss"],
-                                            "last": self.facts["last_train_loss"]}))
+            f = self.facts
+            ev.append(Evidence("diverged_mean", {"first": f["first_train_loss"], "first_step": self.train[0][0],
+                                                 "last": f["end_train_loss"], "last_step": f["end_first_step"],
+                                                 "last_end": f["end_last_step"]}))
         if self.grad_ev is not None:
             ev.append(self.grad_ev)
             codes.append("GRAD_NORM_HIGH")
@@ -392,7 +456,11 @@ class _Judge:
             if t is not None:
                 self.gaps.append((s, e - t))
         gaps = self.gaps
-        growing = len(gaps) >= 2 and gaps[-1][1] >= self.max_gap and gaps[-1][1] > gaps[0][1]
+        # Grew: by more than noise (GAP_GROWTH of the limit: 0.05 nats by default). A gap that stood at
+        # 0.7 from the first evaluation to the last is a validation set harder than the training rows,
+        # not memorising ("grew from 0.7 to 0.7" was said of one).
+        growing = (len(gaps) >= 2 and gaps[-1][1] >= self.max_gap
+                   and gaps[-1][1] > gaps[0][1] + GAP_GROWTH * self.max_gap)
         if growing:
             ev.append(Evidence("gap", {"first_gap": gaps[0][1], "first_step": gaps[0][0], "gap": gaps[-1][1],
                                        "step": gaps[-1][0], "limit": self.max_gap}))
@@ -437,8 +505,8 @@ class _Judge:
         train, evals, facts = self.train, self.evals, self.facts
         if len(train) < 2:
             return None
-        (s0, first), (s1, last) = train[0], train[-1]
-        drop = (first - last) / first if first > 0 else 0.0
+        ends = loss_ends(train)
+        last, drop = ends.last, ends.drop
         eval_drop = None
         if evals:
             e_first = evals[0][1]
@@ -454,7 +522,7 @@ class _Judge:
         flat = abs(drop) < FLAT_DROP and (eval_drop is None or eval_drop < FLAT_DROP)
         if not (high and (flat or (plateau and 0 <= drop < 2 * FLAT_DROP))):
             return None
-        ev = [Evidence("flat", {"first": first, "last": last, "first_step": s0, "last_step": s1, "drop": drop})]
+        ev = [_ends_evidence("flat", ends, drop=drop)]
         if eval_drop is not None:
             ev.append(Evidence("eval_flat", {"first": evals[0][1], "best": facts["best_eval_loss"],
                                              "drop": eval_drop}))
@@ -489,15 +557,25 @@ class _Judge:
             return self._diagnosis("inconclusive", [Evidence("few_losses", {"n": len(train)})], [])
         if not self.evals:
             return self._diagnosis("inconclusive", [Evidence("no_evals")], [])
-        (s0, first), (s1, last) = train[0], train[-1]
-        if not last < first:
-            return self._diagnosis("inconclusive", [Evidence("rose", {"first": first, "last": last, "first_step": s0,
-                                                                      "last_step": s1})], [])
-        ev = [Evidence("fell", {"first": first, "last": last, "drop": (first - last) / first if first > 0 else 0.0})]
+        ends = loss_ends(train)
+        if not ends.fell:
+            return self._diagnosis("inconclusive", [_ends_evidence("rose", ends)], [])
+        ev = [_ends_evidence("fell", ends, drop=ends.drop)]
         if self.gaps:
+            # A gap at or above the limit that did not grow (the verdict fails "validation loss
+            # tracked training loss" on it): said as held from the start, not as tracked.
+            (s0, g0), (s1, g1) = self.gaps[0], self.gaps[-1]
             ev.append(Evidence("tracked", {"best": self.facts["best_eval_loss"], "best_step": self.facts["best_step"],
-                                           "gap": self.gaps[-1][1], "limit": self.max_gap}))
+                                           "gap": g1, "limit": self.max_gap}) if g1 < self.max_gap else
+                      Evidence("gap_held", {"first_gap": g0, "first_step": s0, "gap": g1, "step": s1,
+                                            "limit": self.max_gap}))
         return self._diagnosis("healthy", ev, [])
+
+
+def _ends_evidence(key: str, ends: LossEnds, **extra: Any) -> Evidence:
+    """`key`'s evidence of where the training loss started and ended: its single first and last
+    losses, or (`key`_mean) the means over the steps they span, as the report's verdict says them."""
+    return Evidence(key if ends.points == 1 else f"{key}_mean", {**ends.params(), **extra})
 
 
 def _first_seen(f: Finding) -> int | None:

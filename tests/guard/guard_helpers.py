@@ -46,12 +46,13 @@ def trainer_bits(step: int = 0, **args: Any) -> tuple[Any, TrainerState, Trainer
 
 def replay_run(tmp_path, steps: list[tuple[int, float, int]], evals: dict[int, float], rows: int, batch: int,
                grad_norm: float | None = 1.0, grad_norms: dict[int, float] | None = None,
-               **overrides: Any) -> list[Finding]:
+               lrs: dict[int, float] | None = None, policy: Any = None, **overrides: Any) -> list[Finding]:
     """A recorded run through the GuardCallback as the Trainer feeds it: over `rows` training rows,
     `batch` rows a step on one process, a log every step with its record (`steps`: step, loss,
     supervised tokens), an evaluation where `evals` has one. No finding may stop it (the steps are
     the run's as recorded). Returns every finding stored; `overrides` go into the config (make_ctx).
-    Each step's gradient norm is `grad_norms[step]`, else `grad_norm`."""
+    Each step's gradient norm is `grad_norms[step]`, else `grad_norm`; `lrs[step]`: the learning
+    rate its log holds; `policy`: the run's policy engine (ctx.policy), if any."""
     from tuneguard.guard import GuardCallback
     from tuneguard.guard.records import StepRecord
 
@@ -62,6 +63,7 @@ def replay_run(tmp_path, steps: list[tuple[int, float, int]], evals: dict[int, f
             return -(-rows // batch)
 
     ctx = make_ctx(tmp_path, **overrides)
+    ctx.policy = policy
     cb = GuardCallback(ctx)
     args, state, control = trainer_bits(0, per_device_train_batch_size=batch, gradient_accumulation_steps=1,
                                         world_size=1)
@@ -70,7 +72,10 @@ def replay_run(tmp_path, steps: list[tuple[int, float, int]], evals: dict[int, f
         norm = (grad_norms or {}).get(step, grad_norm)
         ctx.step_records = [StepRecord(step, loss, norm, tokens)]
         args, state, control = trainer_bits(step)
-        cb.on_log(args, state, control, logs={"loss": loss, "grad_norm": norm})
+        logs = {"loss": loss, "grad_norm": norm}
+        if lrs and step in lrs:
+            logs["learning_rate"] = lrs[step]
+        cb.on_log(args, state, control, logs=logs)
         if step in evals:
             ctx.step_records = []
             cb.on_evaluate(args, state, control, metrics={"eval_loss": evals[step]})

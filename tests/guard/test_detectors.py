@@ -420,12 +420,44 @@ def test_the_warning_follows_when_the_eval_loss_stops_falling_with_the_gap_open(
     det = OverfittingDetector(rising_evals=3, gap=0.5)
     seq = [(12, 3.068, 2.9), (16, 2.867, 2.008), (20, 2.803, 1.545), (24, 2.789, 1.3), (28, 2.808, 1.087),
            (32, 2.814, 0.9), (36, 2.817, 0.8), (40, 2.819, 0.75)]
-    watch, over = feed(det, seq)
+    watch, over, rising = feed(det, seq)
     assert (watch.severity, watch.step) == ("info", 16)
     assert (over.severity, over.step) == ("warning", 28)
     assert over.message == ("Overfitting at step 28: eval loss 2.808 exceeds the training loss 1.087 by 1.72 (more "
                             "than 0.5); the model is memorising the training rows.")
     assert over.evidence["eval_falling"] is False and over.evidence["best_eval_step"] == 24
+    # Inside the open gap the eval loss then rose at 3 evaluations in a row: said once, as `rising`.
+    assert (rising.severity, rising.step, rising.evidence["triggers"]) == ("warning", 36, ["rising", "gap"])
+    assert [e["step"] for e in rising.evidence["evaluations"]] == [24, 28, 32, 36]
+
+
+def test_rising_inside_an_open_gap_is_said_once_and_only_when_it_starts():
+    """A gap warning, then the eval loss rising at 3 evaluations in a row: one more finding at the
+    third rise, none while it keeps rising, none for a gap that stays without a rise."""
+    det = OverfittingDetector(rising_evals=3, gap=0.5)
+    gap_only = [(10, 2.0, 1.2), (20, 2.1, 1.1), (30, 2.05, 1.0), (40, 2.04, 0.9)]
+    (first,) = feed(det, gap_only)
+    assert (first.step, first.severity, first.evidence["triggers"]) == (10, "warning", ["gap"])
+    (rising,) = feed(det, [(50, 2.1, 0.8), (60, 2.2, 0.7), (70, 2.3, 0.6), (80, 2.4, 0.5)])
+    assert (rising.step, rising.evidence["triggers"]) == (70, ["rising", "gap"])
+
+
+def test_no_overfitting_while_the_eval_loss_is_above_the_untrained_loss():
+    """The tiny preset at learning rate 0.5: first training loss 6.498, eval loss 28 then 12.1 then
+    7.64 while the training loss since each evaluation was 18.8, 6.9: worse than untrained, not
+    memorising (it was "Overfitting at step 20 ... the model is memorising the training rows")."""
+    det = OverfittingDetector(rising_evals=3, gap=0.5)
+    seq = [(20, 28.0, 18.79, None, 6.498), (40, 12.1, 11.0, None, 6.498), (60, 7.642, 6.896, None, 6.498)]
+    assert feed(det, seq) == []
+    # Below the untrained loss the same gap is said as before.
+    watch, f = feed(OverfittingDetector(rising_evals=3, gap=0.5),
+                    [(20, 5.0, 4.0, None, 6.498), (40, 5.2, 3.5, None, 6.498)])
+    assert (watch.step, watch.severity) == (20, "info")
+    assert (f.step, f.severity, f.evidence["triggers"]) == (40, "warning", ["gap"])
+    # An easy first batch (1.27) below an ordinary eval loss: the training loss fell below it, so
+    # the model is not worse than untrained, and a gap is judged as ever.
+    (f,) = feed(OverfittingDetector(rising_evals=3, gap=0.5), [(20, 3.0, 1.1, None, 1.27)])
+    assert (f.step, f.severity, f.evidence["triggers"]) == (20, "warning", ["gap"])
 
 
 def test_overfitting_not_when_train_rises_too_or_eval_falls():

@@ -23,10 +23,10 @@ DIVERGED = [(1, 1.77558, 0.7079), (2, 1.29495, 0.5934), (3, 8.45712, 80.274), (4
 TOKENS = 100  # supervised tokens per step (the spike rule does not read them)
 
 
-def replay(tmp_path, steps, rows=360, batch=4, lr=0.1, **guard):
+def replay(tmp_path, steps, rows=360, batch=4, lr=0.1, lrs=None, policy=None, **guard):
     return replay_run(tmp_path, [(s, loss, TOKENS) for s, loss, _ in steps], {}, rows, batch,
                       grad_norm=None, guard={"actions": {"LOSS_SPIKE": "warn", "GRAD_NORM_HIGH": "warn"}, **guard},
-                      train={"learning_rate": lr}, grad_norms={s: g for s, _, g in steps})
+                      train={"learning_rate": lr}, grad_norms={s: g for s, _, g in steps}, lrs=lrs, policy=policy)
 
 
 def test_a_learning_rate_50x_too_high_is_a_spike_at_its_first_jump(tmp_path):
@@ -63,6 +63,34 @@ def test_a_spike_below_the_first_loss_gets_half_the_rate(tmp_path):
     assert spike.step == 8
     assert spike.recommendation.startswith("Set train.learning_rate to 0.0001 (--set train.learning_rate=0.0001): "
                                            "half of 0.0002")
+
+
+def test_the_advice_names_the_rate_in_use_and_the_config_value_after_a_policy_lowered_it(tmp_path):
+    """The same spike while a policy action (or set-lr) had the run at x0.5 of train.learning_rate
+    2e-4, in the cosine decay: the advice names the rate the Trainer logged and proposes half of
+    the peak the run was on (5e-5 for the config), what `tuneguard next` proposes after a lowered
+    rate spiked again, not half of the config's 2e-4 (the rate already tried)."""
+    from types import SimpleNamespace
+
+    steps = [(1, 9.0, 1.0), (2, 1.0, 1.0), (3, 1.1, 1.0), (4, 1.0, 1.0), (5, 1.05, 1.0), (6, 0.95, 1.0),
+             (7, 1.0, 1.0), (8, 4.0, 1.0)]
+    lrs = {s: 0.5 * 2e-4 * (1 - s / 20) for s, _, _ in steps}  # 6e-5 at step 8
+    policy = SimpleNamespace(lr=SimpleNamespace(factor=0.5), on_finding=lambda f, control: "warn")
+    [spike] = [f for f in replay(tmp_path / "scaled", steps, lr=2e-4, spike_recovery_steps=0, lrs=lrs, policy=policy)
+               if f.code == "LOSS_SPIKE"]
+    assert spike.recommendation.startswith(
+        "Set train.learning_rate to 5.0e-05 (--set train.learning_rate=5.0e-05): half of 0.0001, the peak the run was "
+        "on after it lowered train.learning_rate 0.0002 to x0.5 (a policy action or set-lr) and the loss still "
+        "spiked; the rate `tuneguard next` proposes. (The Trainer logged learning rate 6.0e-05 at step 8: "
+        "train.learning_rate 0.0002 x0.5 (changed during the run) at that point of its warmup and decay.)")
+    assert "Trainer บันทึก learning rate 6.0e-05 ที่ step 8" in spike.recommendation_in("th")
+    # Without a change, in the warmup: half of train.learning_rate, and the logged rate said as it was.
+    [spike] = [f for f in replay(tmp_path / "warmup", steps, lr=2e-4, spike_recovery_steps=0,
+                                 lrs={s: 2e-4 * s / 10 for s, _, _ in steps}) if f.code == "LOSS_SPIKE"]
+    assert spike.recommendation.startswith(
+        "Set train.learning_rate to 0.0001 (--set train.learning_rate=0.0001): half of 0.0002, the rate "
+        "`tuneguard next` proposes for a run whose loss spiked. (The Trainer logged learning rate 0.00016 at step "
+        "8: train.learning_rate 0.0002 at that point of its warmup and decay.)")
 
 
 # The first steps of healthy runs with the real model (each replayed in full elsewhere in tests/guard):

@@ -202,18 +202,22 @@ def test_slow_steps_then_a_spike_throughput_drop_loss_spike_grad_norm(tmp_path, 
 
 def test_memorised_training_rows_overfitting_eval_divergence_and_memory(tmp_path, http_server):  # noqa: F811
     """16 training rows learnt by heart, validated on 40 rows the model never sees: the
-    eval loss stays far above the training loss. The memory limit is set below what the
-    process uses. All three warn; the run finishes."""
+    eval loss stays far above the training loss, then rises at 3 evaluations in a row inside
+    that gap. The memory limit is set below what the process uses. All three warn; the default
+    policy halts on the rising eval loss, keeping the best checkpoint."""
     ep = http_server()
     small = write_jsonl(make_instruction_rows(16, seed=3), tmp_path / "small.jsonl")
     val = write_jsonl(make_instruction_rows(40, seed=4), tmp_path / "val.jsonl")
     r, run = train(tmp_path, ep, f"data.validation_file={val}", "train.max_steps=40", "eval.steps=4",
                    "train.save_steps=4", "guard.memory_fraction=0.001", data=small)
-    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.returncode == 1, r.stdout + r.stderr
+    # The verdict on the console comes with its counts and the criterion it failed.
+    assert "(Verdict: FAIL (2 pass, 1 fail, 2 unknown): failed Validation loss tracked training loss)" in r.stdout
     found = findings(run)
     # The gap opens while the eval loss still falls: said at info, without claiming memorising;
-    # once the eval loss stops falling with the gap open, the warning says the model memorises.
-    watch, over = found["OVERFITTING"]
+    # once the eval loss stops falling with the gap open, the warning says the model memorises;
+    # when it then rises at 3 evaluations in a row, that is said too (the policy's trigger).
+    watch, over, rising = found["OVERFITTING"]
     assert (watch.severity, watch.evidence["eval_falling"]) == ("info", True)
     assert "but the eval loss still falls" in watch.message and "memorising yet" in watch.message
     assert (over.severity, over.evidence["eval_falling"]) == ("warning", False) and over.step > watch.step
@@ -224,14 +228,17 @@ def test_memorised_training_rows_overfitting_eval_divergence_and_memory(tmp_path
     (mem,) = found["MEMORY_HIGH"]
     assert mem.step == 1 and mem.evidence["memory"] == "host" and mem.evidence["share"] > 0.001
     # OVERFITTING halts only when the eval loss rises (policy triggers: rising); a gap warns.
-    assert "rising" not in over.evidence["triggers"] and actions(run) == []
+    assert "rising" not in over.evidence["triggers"]
+    assert rising.evidence["triggers"] == ["rising", "gap"] and rising.step > over.step
+    assert actions(run) == [("OVERFITTING", "halt")]
     with RunStore(run) as s:
-        assert (s.state(), s.get_meta("exit_reason")) == ("finished", "completed")
+        assert s.state() == "halted" and s.get_meta("exit_reason").startswith("OVERFITTING: ")
         # Epochs of two steps (16 rows, 8 per step): every log has its tokens/s.
         assert all(m["tokens_per_s"] > 0 for m in s.metrics("train"))
-    for code in ("OVERFITTING", "EVAL_DIVERGENCE", "MEMORY_HIGH"):
+    for code in ("EVAL_DIVERGENCE", "MEMORY_HIGH"):
         assert len(notified(ep, code)) == 1, code
-    assert titles(ep)[-2:] == ["Training finished", "Run report"]
+    assert len(notified(ep, "OVERFITTING")) == 2  # the gap warning and the rising eval loss
+    assert "Training halted" in titles(ep)
 
 
 def test_a_healthy_tiny_run_whose_gap_grows_while_the_eval_loss_falls_is_not_called_memorising(

@@ -135,6 +135,26 @@ def test_plateau_warns_and_overfitting_halts_only_when_rising(make_engine):
     assert "Best checkpoint: checkpoint-20" in ev["payload"]["message"]
 
 
+def test_the_default_policy_halts_when_the_eval_loss_rises_inside_an_open_gap(make_engine):
+    """The memorised run's curve through the detector and the default policy: the gap opens while
+    the eval loss falls (info), the warning follows (gap: warn), then the eval loss rises at 3
+    evaluations in a row inside the same gap: the `rising` trigger the OVERFITTING rule halts on."""
+    from tuneguard.guard import OverfittingDetector
+
+    ctx, _engine, _, _ = make_engine()
+    det = OverfittingDetector(rising_evals=3, gap=0.5)
+    control = TrainerControl()
+    seq = [(12, 3.068, 2.9), (16, 2.867, 2.008), (20, 2.803, 1.545), (24, 2.789, 1.3), (28, 2.808, 1.087),
+           (32, 2.814, 0.9), (36, 2.817, 0.8), (40, 2.819, 0.75)]
+    done = []
+    for step, ev, train in seq:
+        f = det.update(step, ev, train)
+        if f is not None and not control.should_training_stop:
+            done.append((step, act(ctx, control, f)))
+    assert done == [(16, "warn"), (28, "warn"), (36, "halt")]
+    assert ctx.stop_reason == "halted" and ctx.halt_finding.evidence["triggers"] == ["rising", "gap"]
+
+
 def test_guard_actions_halt_still_halts(make_engine):
     ctx, _engine, _, _ = make_engine()
     control = TrainerControl()

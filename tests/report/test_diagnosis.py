@@ -150,6 +150,21 @@ def test_overfitting_from_the_curves_alone_and_from_a_growing_gap() -> None:
     assert diagnose([], gap, {"report": {"max_final_gap": 2.0}}).kind == "healthy"
 
 
+def test_a_gap_that_stood_from_the_first_evaluation_is_no_growing_gap() -> None:
+    """The eval loss 0.7 above the training loss at every evaluation: not "grew from 0.7 to 0.7"
+    (overfitting), but healthy, saying the gap held, as the verdict's failed row does."""
+    held = Curves(train=falling(), evals=[(30, 3.2, 2.5), (60, 2.7, 2.0), (90, 2.2000001, 1.5)], planned_steps=90)
+    d = diagnose([], held, {})
+    assert (d.kind, [e.key for e in d.evidence]) == ("healthy", ["fell", "gap_held"])
+    assert d.line().startswith("Diagnosis: healthy: the losses fell and the gap between the eval and the training "
+                               "loss did not grow: the model is not memorising")
+    assert d.evidence[1].text() == ("the eval - train gap stood at or above the limit from the first evaluation "
+                                    "without growing (0.7 at step 30, 0.7 at step 90; limit 0.5, "
+                                    "report.max_final_gap)")
+    grew = Curves(train=falling(), evals=[(30, 3.2, 2.5), (60, 2.7, 2.0), (90, 2.3, 1.5)], planned_steps=90)
+    assert diagnose([], grew, {}).kind == "overfitting"  # 0.7 -> 0.8: more than 0.05 (a tenth of the limit)
+
+
 def test_one_gap_or_divergence_the_curves_do_not_back_is_noted_not_decisive() -> None:
     d = diagnose([guard("EVAL_DIVERGENCE", 90), guard("OVERFITTING", 30, triggers=["gap"])], HEALTHY, {})
     assert d.kind == "healthy"
@@ -194,6 +209,16 @@ def test_info_findings_do_not_decide() -> None:
     lowered = [guard("LOSS_SPIKE", 50, "info", loss=8.2, ratio=3.4), guard("OVERFITTING", 60, "info",
                                                                             triggers=["rising"])]
     assert diagnose(lowered, HEALTHY, {}).kind == "healthy"
+
+
+def test_spikes_and_large_gradients_are_said_at_the_step_they_were_seen() -> None:
+    """A spike seen at step 9 and judged at the log of step 10 is "at step 9" in the diagnosis, as in
+    the finding's own message (tuneguard.findings.when_spec), not the log's step."""
+    spike = guard("LOSS_SPIKE", 10, loss=25.43, ratio=2.116, at_step=9)
+    grad = guard("GRAD_NORM_HIGH", 5, grad_norm=33.33, grad_norm_max=10.0, at_step=4)
+    d = diagnose([spike, grad], HEALTHY, {})
+    assert [e.text() for e in d.evidence] == ["1 loss spike(s), the first at step 9: 25.43, 2.116x the running median",
+                                              "gradient norm 33.33 at step 4, above 10 (1 time(s))"]
 
 
 def test_large_gradients_alone_are_instability_when_nothing_else_explains_the_run() -> None:
@@ -263,8 +288,11 @@ def test_a_climbing_training_loss_is_unstable_even_when_no_guard_named_it() -> N
     curves = Curves(train=list(enumerate(CLIMBED, 1)), evals=[(6, 4.715, 3.089), (12, 3.074, 4.777)],
                     planned_steps=12, steps_per_epoch=160)
     d = diagnose([], curves, {})
-    assert (d.kind, d.codes, [e.key for e in d.evidence]) == ("unstable", [], ["diverged"])
+    assert (d.kind, d.codes, [e.key for e in d.evidence]) == ("unstable", [], ["diverged_mean"])
     assert d.facts["climbed"] is True
+    # Said with the numbers the rule compared: the first loss, the mean of the last third.
+    assert d.because() == ("Because: the training loss ended above where it started (1.467 at step 1 -> 4.856 on "
+                           "average over steps 9-12): the model got worse than untrained")
 
 
 def test_a_noisy_flat_or_falling_loss_did_not_climb() -> None:

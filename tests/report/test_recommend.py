@@ -88,6 +88,26 @@ def test_collapse_gets_fix_the_data_and_no_hyperparameter_change(collapse_run: P
                                            "(412 in the audit)")
 
 
+def test_a_single_label_file_is_told_to_add_other_labels_as_its_finding_says_not_to_deduplicate() -> None:
+    """The audit's LOW_DIVERSITY of a classifier (one label): the report's action is the finding's
+    own advice; "remove the rows, keeping one of each group" would leave one row. Templated rows
+    (no labels) are still deduplicated."""
+    from tuneguard.catalog import T
+
+    single = Finding.said("LOW_DIVERSITY", "error", T("LOW_DIVERSITY.single_label", n=360, label="yes"),
+                          T("LOW_DIVERSITY.single_label.rec"), {"count": 360, "rows": 360, "distinct_labels": 1},
+                          source="audit")
+    recs = recommend([single], tiny_config(), diagnosis=Diagnosis("data_fault", [], ["LOW_DIVERSITY"]))
+    texts = [a.text for a in recs.actions if a.codes == ["LOW_DIVERSITY"]]
+    assert "Add rows of the other labels (or check data.output_field: it may name a constant column)." in texts
+    assert not any(t.startswith("Deduplicate") for t in texts)
+    assert any(a.text_in("th").startswith("เพิ่มแถวของ label อื่น") for a in recs.actions)
+    templated = f("LOW_DIVERSITY", "error", count=300, rows=360)
+    recs = recommend([templated], tiny_config(), diagnosis=Diagnosis("data_fault", [], ["LOW_DIVERSITY"]))
+    assert any(a.text.startswith("Deduplicate the training data: remove the templated, low-diversity rows (300")
+               for a in recs.actions)
+
+
 def test_plateau_raises_the_learning_rate_only_when_underfitting() -> None:
     cfg = tiny_config(**{"train.learning_rate": 3e-3})
     plateau = [f("PLATEAU", step=40)]
@@ -348,13 +368,16 @@ def test_a_loss_that_diverged_gets_a_tenth_of_the_learning_rate_not_the_rate_the
         return recs, change
 
     recs, lr = recommended(0.1, losses)
-    assert "the training loss ended above where it started (1.776 -> 11.32): the model got worse than untrained" \
-        in recs.diagnosis.because()
+    # The numbers the rule compared: the first loss and the mean of the last third (steps 15-20).
+    assert ("the training loss ended above where it started (1.776 at step 1 -> 11.68 on average over steps 15-20): "
+            "the model got worse than untrained") in recs.diagnosis.because()
     assert (lr.value, lr.reason) == (1e-3, (
-        "much smaller updates: the training loss ended above where it started (1.776 -> 11.32) even after the run "
+        "much smaller updates: the training loss ended above where it started (1.776 at the first step -> 11.68 on "
+        "average over the last third of the logs) even after the run "
         "moved to 0.05 at step 7, so the model lost what it knew: 0.1 is at least 10x too high (LoRA recipes use "
         "1e-4 to 1e-3), so a tenth of it, at most 1e-3"))
-    assert render(lr.said, "th").startswith("อัปเดตให้เล็กลงมาก: ค่า loss การฝึกจบสูงกว่าตอนเริ่ม (1.776 -> 11.32)")
+    assert render(lr.said, "th").startswith(
+        "อัปเดตให้เล็กลงมาก: ค่า loss การฝึกจบสูงกว่าตอนเริ่ม (1.776 ที่ step แรก -> เฉลี่ย 11.68")
     # 5x too high: a tenth of it. A loss that came back below its start keeps the rule above.
     assert recommended(5e-3, losses)[1].value == 5e-4
     recs, lr = recommended(5e-3, losses[:7] + [1.2] * 13)

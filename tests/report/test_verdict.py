@@ -103,6 +103,19 @@ def test_gap_criterion_names_overfitting_findings(tmp_path: Path) -> None:
     assert "OVERFITTING at step 60" in v.get(VAL_TRACKED).evidence
 
 
+def test_gap_criterion_cites_the_latest_warnings_not_an_earlier_info(tmp_path: Path) -> None:
+    """The memorised run: an info at step 16 said the gap was "not memorising yet"; warnings at 20,
+    28 and 36 (the rising eval loss that halted it). The failed row cites 36 and 28."""
+    found = [Finding("OVERFITTING", "info", "The gap is growing; not memorising yet.", {}, "", 16, "guard"),
+             Finding("EVAL_DIVERGENCE", "warning", "Eval loss 1.81x the training loss.", {}, "", 20, "guard"),
+             Finding("OVERFITTING", "warning", "Overfitting at step 28: gap.", {}, "", 28, "guard"),
+             Finding("OVERFITTING", "warning", "Overfitting at step 36: eval loss rose.", {}, "", 36, "guard")]
+    row = verdict_of(build_healthy(tmp_path / "r", gap=0.7, findings=found)).get(VAL_TRACKED)
+    assert row.status == "fail" and row.codes == ["EVAL_DIVERGENCE", "OVERFITTING"]
+    assert "OVERFITTING at step 36: Overfitting at step 36: eval loss rose." in row.evidence
+    assert "OVERFITTING at step 28" in row.evidence and "not memorising yet" not in row.evidence
+
+
 def test_premature_early_stop_fails_and_late_one_passes(tmp_path: Path) -> None:
     early = Finding("EARLY_STOP", "info", "Early stopping triggered.", {}, "", 10, "guard")
     v = verdict_of(build_healthy(tmp_path / "early", findings=[early]))
@@ -280,6 +293,63 @@ def test_loss_trend_compares_the_mean_of_each_end_not_one_noisy_step(tmp_path: P
     short_loss = verdict_of(short).get(LOSS_GRADUAL)
     assert (short_loss.status, short_loss.evidence) == (
         "fail", "loss 0.86 at step 1 -> 1.02 at step 3: the loss did not decrease")
+
+
+def test_the_diagnosis_and_the_verdict_say_the_same_ends_of_a_noisy_curve(tmp_path: Path) -> None:
+    """The noisy curve above with evaluations: the first logged step was easy (0.86), the last
+    hard (1.02), so the single ends "rose" while the means fell. The diagnosis (healthy) and the
+    verdict (pass) read the same rule and say the same numbers; the recommendations say nothing
+    about a rising loss."""
+    from tuneguard.report.recommend import diagnose_run
+    from tuneguard.report.verdict import fmt
+
+    losses = [0.86, 1.40, 1.35, 1.30] + [1.3 - 0.012 * i for i in range(32)] + [0.92, 0.90, 0.88, 1.02]
+    run_dir = tmp_path / "noisy"
+    with RunStore(run_dir, create=True) as s:
+        s.init_run(config=tiny_config(), max_steps=40, run_id="noisy02")
+        for step, loss in enumerate(losses, start=1):
+            s.log_metrics(step, "train", {"loss": loss, "learning_rate": 1e-3, "epoch": step / 40})
+            if step % 20 == 0:
+                s.log_metrics(step, "eval", {"eval_loss": loss + 0.1, "epoch": step / 40})
+    run = load_run(run_dir)
+    head, tail = sum(losses[:4]) / 4, sum(losses[-4:]) / 4
+    d = diagnose_run(run)
+    assert (d.kind, [e.key for e in d.evidence]) == ("healthy", ["fell_mean", "tracked"])
+    said = f"mean training loss {fmt(head)} over steps 1-4 -> {fmt(tail)} over steps 37-40"
+    assert d.because().startswith(f"Because: {said} ({fmt(100 * (head - tail) / head, 3)}% lower)")
+    assert compute_verdict(run).get(LOSS_GRADUAL).evidence.startswith(
+        f"mean loss {fmt(head)} over steps 1-4 -> {fmt(tail)} over steps 37-40")
+
+
+def test_a_rising_loss_reads_as_rising_in_the_diagnosis_the_verdict_and_the_advice(tmp_path: Path) -> None:
+    """A loss that rose gently (no spike, no NaN, not the 1.5x climb of an unstable run): the
+    diagnosis is inconclusive, but says the loss rose with its numbers, not "too little was
+    recorded", and the action is not "fix what ended it and run it again"."""
+    from tuneguard.report.recommend import diagnose_run, recommend_for_run
+
+    losses = [2.0 + 0.01 * i for i in range(40)]
+    run_dir = tmp_path / "rising"
+    with RunStore(run_dir, create=True) as s:
+        s.init_run(config=tiny_config(), max_steps=40, run_id="rising01")
+        for step, loss in enumerate(losses, start=1):
+            s.log_metrics(step, "train", {"loss": loss, "learning_rate": 1e-3, "epoch": step / 40})
+            if step % 20 == 0:
+                s.log_metrics(step, "eval", {"eval_loss": loss + 0.1, "epoch": step / 40})
+    run = load_run(run_dir)
+    d = diagnose_run(run)
+    assert (d.kind, [e.key for e in d.evidence]) == ("inconclusive", ["rose_mean"])
+    assert d.line() == ("Diagnosis: inconclusive: the training loss rose instead of falling, and no guard named why: "
+                        "the model did not learn")
+    assert d.because() == ("Because: the training loss rose: mean 2.015 over steps 1-4 -> 2.375 over steps 37-40, "
+                           "and no guard named a cause")
+    assert d.line("th").startswith("ผลวินิจฉัย: ยังสรุปไม่ได้ - ค่า loss การฝึกเพิ่มขึ้นแทนที่จะลดลง")
+    assert compute_verdict(run).get(LOSS_GRADUAL).evidence == (
+        "mean loss 2.015 over steps 1-4 -> 2.375 over steps 37-40: the loss did not decrease")
+    rec = recommend_for_run(run)
+    assert rec.changes == [] and [a.text for a in rec.actions] == [
+        "The training loss rose with no spike, NaN or collapse to explain it: check the learning rate and its "
+        "schedule (train.learning_rate, train.warmup_ratio, train.lr_scheduler) and that the rows' answers are what "
+        "the task needs before training longer; nothing here names one config change."]
 
 
 def _halted_before_eval(run_dir: Path, **config: object) -> Path:

@@ -36,9 +36,18 @@ DIAGNOSIS: dict[str, dict[str, str]] = {
     "healthy.means": {
         "en": "the losses fell and the validation loss tracked the training loss: no change is needed",
         "th": "ค่า loss ลดลงและ eval loss ลดตามค่า loss การฝึก: ไม่ต้องเปลี่ยนอะไร"},
+    "healthy.gap.means": {
+        "en": "the losses fell and the gap between the eval and the training loss did not grow: the model is not "
+              "memorising, but the validation rows are harder than the training rows: check they come from the same "
+              "source and format",
+        "th": "ค่า loss ลดลงและช่องว่างระหว่าง eval loss กับ loss การฝึกไม่ได้กว้างขึ้น: โมเดลไม่ได้จำข้อมูลฝึก "
+              "แต่แถว validation ยากกว่าแถวข้อมูลฝึก ให้ตรวจว่ามาจากแหล่งและรูปแบบเดียวกัน"},
     "inconclusive.means": {
         "en": "too little was recorded to tell what happened",
         "th": "ข้อมูลที่บันทึกไว้น้อยเกินกว่าจะสรุปได้"},
+    "inconclusive.rose.means": {
+        "en": "the training loss rose instead of falling, and no guard named why: the model did not learn",
+        "th": "ค่า loss การฝึกเพิ่มขึ้นแทนที่จะลดลง และระบบป้องกันไม่พบสาเหตุ: โมเดลไม่ได้เรียนรู้"},
     "line": {"en": "Diagnosis: {label}: {means}", "th": "ผลวินิจฉัย: {label} - {means}"},
     "because": {"en": "Because: {v}", "th": "หลักฐาน: {v}"},
     # evidence, one template per kind of fact
@@ -72,6 +81,11 @@ DIAGNOSIS: dict[str, dict[str, str]] = {
     "ev.diverged": {
         "en": "the training loss ended above where it started ({first} -> {last}): the model got worse than untrained",
         "th": "ค่า loss การฝึกจบสูงกว่าตอนเริ่ม ({first} -> {last}): โมเดลแย่กว่าตอนยังไม่ได้ฝึก"},
+    "ev.diverged_mean": {
+        "en": "the training loss ended above where it started ({first} at step {first_step} -> {last} on average over "
+              "steps {last_step}-{last_end}): the model got worse than untrained",
+        "th": "ค่า loss การฝึกจบสูงกว่าตอนเริ่ม ({first} ที่ step {first_step} -> เฉลี่ย {last} ช่วง step "
+              "{last_step}-{last_end}): โมเดลแย่กว่าตอนยังไม่ได้ฝึก"},
     "ev.spikes": {
         "en": "{n} loss spike(s), the first at step {step}: {loss}, {ratio}x the running median",
         "th": "ค่า loss พุ่งขึ้น {n} ครั้ง ครั้งแรกที่ step {step}: {loss} เป็น {ratio} เท่าของค่ามัธยฐานเคลื่อนที่"},
@@ -92,6 +106,11 @@ DIAGNOSIS: dict[str, dict[str, str]] = {
     "ev.flat": {
         "en": "training loss only {first} -> {last} from step {first_step} to step {last_step} ({drop} lower)",
         "th": "ค่า loss การฝึกลดเพียง {first} -> {last} จาก step {first_step} ถึง step {last_step} (ลดลง {drop})"},
+    "ev.flat_mean": {
+        "en": "mean training loss only {first} over steps {first_step}-{first_end} -> {last} over steps "
+              "{last_step}-{last_end} ({drop} lower)",
+        "th": "ค่า loss การฝึกเฉลี่ยลดเพียง {first} ช่วง step {first_step}-{first_end} -> {last} ช่วง step "
+              "{last_step}-{last_end} (ลดลง {drop})"},
     "ev.eval_flat": {
         "en": "eval loss {first} at the first evaluation, best {best} ({drop} lower)",
         "th": "eval loss {first} ในการประเมินครั้งแรก ดีที่สุด {best} (ลดลง {drop})"},
@@ -109,14 +128,29 @@ DIAGNOSIS: dict[str, dict[str, str]] = {
     "ev.fell": {
         "en": "training loss {first} -> {last} ({drop} lower)",
         "th": "ค่า loss การฝึก {first} -> {last} (ลดลง {drop})"},
+    "ev.fell_mean": {
+        "en": "mean training loss {first} over steps {first_step}-{first_end} -> {last} over steps "
+              "{last_step}-{last_end} ({drop} lower)",
+        "th": "ค่า loss การฝึกเฉลี่ย {first} ช่วง step {first_step}-{first_end} -> {last} ช่วง step "
+              "{last_step}-{last_end} (ลดลง {drop})"},
     "ev.tracked": {
         "en": "best eval loss {best} at step {best_step}; final eval - train gap {gap} (limit {limit})",
         "th": "eval loss ดีที่สุด {best} ที่ step {best_step} ช่องว่างสุดท้าย {gap} (เกณฑ์ {limit})"},
+    "ev.gap_held": {
+        "en": "the eval - train gap stood at or above the limit from the first evaluation without growing "
+              "({first_gap} at step {first_step}, {gap} at step {step}; limit {limit}, report.max_final_gap)",
+        "th": "ช่องว่างระหว่าง eval loss กับ loss การฝึกสูงถึงเกณฑ์ตั้งแต่การประเมินครั้งแรกโดยไม่กว้างขึ้น "
+              "({first_gap} ที่ step {first_step}, {gap} ที่ step {step}; เกณฑ์ {limit}, report.max_final_gap)"},
     "ev.rose": {
-        "en": "the training loss did not fall ({first} at step {first_step}, {last} at step {last_step}) "
+        "en": "the training loss rose: {first} at step {first_step} -> {last} at step {last_step}, "
               "and no guard named a cause",
-        "th": "ค่า loss การฝึกไม่ลดลง ({first} ที่ step {first_step}, {last} ที่ step {last_step}) "
+        "th": "ค่า loss การฝึกเพิ่มขึ้น: {first} ที่ step {first_step} -> {last} ที่ step {last_step} "
               "และระบบป้องกันไม่พบสาเหตุ"},
+    "ev.rose_mean": {
+        "en": "the training loss rose: mean {first} over steps {first_step}-{first_end} -> {last} over steps "
+              "{last_step}-{last_end}, and no guard named a cause",
+        "th": "ค่า loss การฝึกเพิ่มขึ้น: ค่าเฉลี่ย {first} ช่วง step {first_step}-{first_end} -> {last} ช่วง step "
+              "{last_step}-{last_end} และระบบป้องกันไม่พบสาเหตุ"},
     "ev.few_losses": {
         "en": "only {n} training loss value(s) were logged",
         "th": "บันทึกค่า loss การฝึกไว้เพียง {n} ค่า"},

@@ -67,8 +67,8 @@ AUDIT: dict[str, dict[str, str]] = {
         "en": "Cap rows per template or source, deduplicate repeated responses, and mix in varied data; if the answers really are a fixed set of labels, say so with data.task: classification, and the audit judges the label distribution instead.",
         "th": "จำกัดจำนวนแถวต่อแม่แบบหรือต่อแหล่งข้อมูล ลบคำตอบที่ซ้ำ และเพิ่มข้อมูลที่หลากหลาย ถ้าคำตอบเป็นชุด label ที่ตายตัวจริง ให้ตั้ง data.task: classification แล้วการตรวจจะดูการกระจายของ label แทน"},
     "LOW_DIVERSITY.single_label": {
-        "en": "Every one of the {n} training rows has the answer {label!r}: there is nothing to learn but that word, and the loss will reach zero whatever the input says.",
-        "th": "ข้อมูลฝึกทั้ง {n} แถวมีคำตอบเดียวคือ {label!r} โมเดลไม่มีอะไรให้เรียนนอกจากคำนี้ และค่า loss จะลงถึงศูนย์ไม่ว่าอินพุตจะเป็นอะไร"},
+        "en": "Every one of the {n} training rows has the answer {label!r}: there is nothing to learn but that answer, and the loss will reach zero whatever the input says.",
+        "th": "ข้อมูลฝึกทั้ง {n} แถวมีคำตอบเดียวคือ {label!r} โมเดลไม่มีอะไรให้เรียนนอกจากคำตอบนี้ และค่า loss จะลงถึงศูนย์ไม่ว่าอินพุตจะเป็นอะไร"},
     "LOW_DIVERSITY.single_label.rec": {
         "en": "Add rows of the other labels (or check data.output_field: it may name a constant column).",
         "th": "เพิ่มแถวของ label อื่น (หรือตรวจ data.output_field: อาจชี้ไปที่คอลัมน์ที่มีค่าเดียว)"},
@@ -364,6 +364,9 @@ GUARD: dict[str, dict[str, str]] = {
     "EVAL_DIVERGENCE.found.rec": {
         "en": "Check that the validation rows come from the same source and format as the training rows (same prompt template, same label masking). If they do, the model memorises: {memorise} A training loss far below the eval loss early in epoch 1 points at duplicated or templated training rows instead (see LOSS_COLLAPSE and the audit).",
         "th": "ตรวจว่าแถว validation มาจากแหล่งและรูปแบบเดียวกับข้อมูลฝึก (prompt template เดียวกัน การ mask label แบบเดียวกัน) ถ้าใช่ แปลว่าโมเดลกำลังจำ: {memorise} ถ้า loss การฝึกต่ำกว่า eval loss มากตั้งแต่ต้น epoch 1 สาเหตุน่าจะเป็นแถวซ้ำหรือแถวจากแม่แบบ (ดู LOSS_COLLAPSE และผลการตรวจข้อมูล)"},
+    "EVAL_DIVERGENCE.held": {
+        "en": "{found} It held at the previous evaluation too (step {step}: eval loss {eval_loss:.4g} against {train:.4g}), so it is more than the noise of one window of training rows.",
+        "th": "{found} ช่องว่างนี้มีอยู่ตั้งแต่การประเมินครั้งก่อนด้วย (step {step}: eval loss {eval_loss:.4g} เทียบกับ {train:.4g}) จึงไม่ใช่แค่ความแปรปรวนของแถวข้อมูลฝึกช่วงเดียว"},
     # Against a validation file of its own, before any training row was seen twice: not memorising.
     "EVAL_DIVERGENCE.first_pass.rec": {
         "en": "No training row had been seen twice yet (the first pass), so this is not memorising: the training rows are easier for the model than the validation rows. Check that data.validation_file comes from the same source and format as the training data (same prompt template, same label masking); if it does, duplicated or templated training rows make them predictable (see LOSS_COLLAPSE and the audit).",
@@ -409,6 +412,13 @@ GUARD: dict[str, dict[str, str]] = {
     "guard.lr.half": {
         "en": "Set train.learning_rate to {new} (--set train.learning_rate={new}): half of {lr}, the rate `tuneguard next` proposes for a run whose loss spiked.",
         "th": "ตั้ง train.learning_rate เป็น {new} (--set train.learning_rate={new}) คือครึ่งหนึ่งของ {lr} ซึ่งเป็นค่าที่ `tuneguard next` เสนอให้การรันที่ loss พุ่ง"},
+    "guard.lr.half_scaled": {
+        "en": "Set train.learning_rate to {new} (--set train.learning_rate={new}): half of {lr}, the peak the run was on after it lowered train.learning_rate {cfg} to x{factor} (a policy action or set-lr) and the loss still spiked; the rate `tuneguard next` proposes.",
+        "th": "ตั้ง train.learning_rate เป็น {new} (--set train.learning_rate={new}) คือครึ่งหนึ่งของ {lr} ซึ่งเป็นค่าสูงสุดที่การรันใช้อยู่หลังจากลด train.learning_rate {cfg} เหลือ x{factor} (โดย policy หรือ set-lr) แล้ว loss ยังพุ่ง เป็นค่าที่ `tuneguard next` เสนอ"},
+    "guard.lr.now": {
+        "en": " (The Trainer logged learning rate {now} at step {step}: train.learning_rate {cfg}{scaled} at that point of its warmup and decay.)",
+        "th": " (Trainer บันทึก learning rate {now} ที่ step {step}: คือ train.learning_rate {cfg}{scaled} ณ จุดนั้นของ warmup และการลดค่า)"},
+    "guard.lr.scaled": {"en": " x{factor} (changed during the run)", "th": " x{factor} (ถูกเปลี่ยนระหว่างการรัน)"},
     "LOSS_SPIKE.recovered": {
         "en": "{found} It recovered on its own: at step {back} the loss was {loss:.4g}, back at the level of the steps before it ({level:.4g}) within {n} step(s). A single spike that recovers is a hard batch, not instability: nothing was done.",
         "th": "{found} ค่า loss กลับมาเองแล้ว: ที่ step {back} loss เป็น {loss:.4g} กลับสู่ระดับของ step ก่อนหน้า ({level:.4g}) ภายใน {n} step การพุ่งครั้งเดียวที่กลับมาเองคือ batch ที่ยาก ไม่ใช่การฝึกที่ไม่เสถียร จึงไม่ได้ทำอะไร"},

@@ -519,8 +519,8 @@ _ADVICE: dict[str, dict[str, str]] = {
         "en": "smaller updates than the run already tried: it trained at {lr} (x{factor:g}) from step {step} and the loss was still unstable at step {again}, so half of that",
         "th": "อัปเดตให้เล็กกว่าที่การรันลองไปแล้ว: การรันฝึกด้วย {lr} (x{factor:g}) ตั้งแต่ step {step} แต่ loss ยังไม่นิ่งที่ step {again} จึงลดลงอีกครึ่งหนึ่ง"},
     "unstable.diverged": {
-        "en": "much smaller updates: the training loss ended above where it started ({first:.4g} -> {last:.4g}){moved}, so the model lost what it knew: {lr} is at least 10x too high (LoRA recipes use 1e-4 to 1e-3), so a tenth of it, at most 1e-3",
-        "th": "อัปเดตให้เล็กลงมาก: ค่า loss การฝึกจบสูงกว่าตอนเริ่ม ({first:.4g} -> {last:.4g}){moved} โมเดลจึงเสียสิ่งที่เคยรู้: {lr} สูงเกินไปอย่างน้อย 10 เท่า (สูตร LoRA ทั่วไปใช้ 1e-4 ถึง 1e-3) จึงใช้หนึ่งในสิบของค่านี้ ไม่เกิน 1e-3"},
+        "en": "much smaller updates: the training loss ended above where it started ({first:.4g} at the first step -> {last:.4g} on average over the last third of the logs){moved}, so the model lost what it knew: {lr} is at least 10x too high (LoRA recipes use 1e-4 to 1e-3), so a tenth of it, at most 1e-3",
+        "th": "อัปเดตให้เล็กลงมาก: ค่า loss การฝึกจบสูงกว่าตอนเริ่ม ({first:.4g} ที่ step แรก -> เฉลี่ย {last:.4g} ในหนึ่งในสามสุดท้ายของการบันทึก){moved} โมเดลจึงเสียสิ่งที่เคยรู้: {lr} สูงเกินไปอย่างน้อย 10 เท่า (สูตร LoRA ทั่วไปใช้ 1e-4 ถึง 1e-3) จึงใช้หนึ่งในสิบของค่านี้ ไม่เกิน 1e-3"},
     "unstable.diverged_tried": {
         "en": " even after the run moved to {lr} at step {step}",
         "th": " แม้การรันจะเปลี่ยนไปใช้ {lr} ตั้งแต่ step {step} แล้ว"},
@@ -575,6 +575,9 @@ _ADVICE: dict[str, dict[str, str]] = {
     "inconclusive.rerun": {
         "en": "Too little was logged to diagnose the run (see its exit reason): fix what ended it and run it again; nothing in its config is to blame yet.",
         "th": "บันทึกไว้น้อยเกินกว่าจะวินิจฉัยได้ (ดูสาเหตุที่จบ) แก้สิ่งที่ทำให้การรันจบแล้วรันใหม่ ยังไม่มีอะไรใน config ที่ผิด"},
+    "inconclusive.rose": {
+        "en": "The training loss rose with no spike, NaN or collapse to explain it: check the learning rate and its schedule (train.learning_rate, train.warmup_ratio, train.lr_scheduler) and that the rows' answers are what the task needs before training longer; nothing here names one config change.",
+        "th": "ค่า loss การฝึกเพิ่มขึ้นโดยไม่มี loss พุ่ง NaN หรือ loss ดิ่งที่อธิบายได้ ให้ตรวจ learning rate และตารางของมัน (train.learning_rate, train.warmup_ratio, train.lr_scheduler) และตรวจว่าคำตอบในแถวข้อมูลตรงกับงาน ก่อนจะฝึกนานขึ้น หลักฐานนี้ยังไม่ชี้ไปที่การเปลี่ยน config ข้อใดข้อหนึ่ง"},
     "inconclusive.evaluate": {
         "en": "Evaluate during training (eval.strategy, eval.steps): without a validation loss overfitting cannot be told apart from learning.",
         "th": "ประเมินผลระหว่างฝึก (eval.strategy, eval.steps) ถ้าไม่มีค่า loss validation จะแยก overfitting ออกจากการเรียนรู้ไม่ได้"},

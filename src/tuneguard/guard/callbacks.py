@@ -35,7 +35,7 @@ from tuneguard.guard.nonfinite import NonFiniteDetector, compute_dtype
 from tuneguard.guard.overfit import EvalDivergenceDetector, OverfittingDetector, PlateauDetector
 from tuneguard.guard.resources import MemoryDetector, ThroughputDetector, other_cpu_probe
 from tuneguard.guard.seen import Seen, SeenHistory, SeenPlan, plan_from_trainer
-from tuneguard.guard.spikes import GradNormDetector, LossSpikeDetector, SpikeJudge
+from tuneguard.guard.spikes import GradNormDetector, LossSpikeDetector, RunLR, SpikeJudge
 from tuneguard.guard.train_loss import SinceEval, TrainLossSinceEval
 from tuneguard.guard.records import StepRecord, records_in, replay_history
 
@@ -62,9 +62,11 @@ class GuardCallback(TrainerCallback):
                                              g.collapse_eval_ratio, g.collapse_eval_kept, g.collapse_exposures,
                                              g.collapse_passes, g.collapse_repeats,
                                              fault_consequence(ctx.cfg, "LOSS_COLLAPSE"))
+        # The learning rate the spike advice names: the config's, and the one the Trainer logged (_note_lr).
+        self.lr = RunLR(ctx.cfg.train.learning_rate)
         self.spike = LossSpikeDetector(g.spike_factor, g.spike_window_examples, g.spike_min_jump, g.spike_quantile,
-                                       g.spike_spread, g.spike_early_factor, ctx.cfg.train.learning_rate)
-        self.grad = GradNormDetector(g.grad_norm_max, ctx.cfg.train.learning_rate)
+                                       g.spike_spread, g.spike_early_factor, self.lr)
+        self.grad = GradNormDetector(g.grad_norm_max, self.lr)
         self.spike_judge = SpikeJudge(g.spike_recovery_steps, g.spike_repeat_examples, g.grad_norm_max,
                                       g.spike_factor, g.spike_grad_ratio)
         self.overfit = OverfittingDetector(g.overfit_evals, g.overfit_gap)
@@ -112,6 +114,7 @@ class GuardCallback(TrainerCallback):
         if not logs or "loss" not in logs:  # eval logs go through on_evaluate; the final summary has train_loss
             return
         records = self._records(state.global_step, logs)
+        self._note_lr(state.global_step, logs)
         self._train_log(state.global_step, records, logs, resources=self.ctx.is_main, control=control)
         agree_on_halt(self.ctx, args, control)
 
@@ -136,6 +139,15 @@ class GuardCallback(TrainerCallback):
         held = self.spike_judge.take_held()
         if held is not None:
             record_only(self.ctx, self._placed(held, state.global_step, held.evidence.get("at_step", held.step)))
+
+    def _note_lr(self, step: int, logs: dict[str, Any]) -> None:
+        """The learning rate in use, for the spike advice: what the Trainer logged at this log (the
+        schedule's point, times a policy's or set-lr's change) and that change's factor."""
+        now = as_float(logs.get("learning_rate"))
+        if now is not None:
+            self.lr.now, self.lr.now_step = now, step
+        scale = getattr(getattr(getattr(self.ctx, "policy", None), "lr", None), "factor", None)
+        self.lr.scale = float(scale) if isinstance(scale, (int, float)) and scale > 0 else 1.0
 
     # -- what the model has seen ---------------------------------------------------------
     def seen(self, step: int) -> Seen | None:
@@ -275,6 +287,7 @@ class GuardCallback(TrainerCallback):
             if records is None and "loss" in entry:
                 records = [StepRecord(step, as_float(entry.get("loss")), as_float(entry.get("grad_norm")), None)]
             if records and "eval_loss" not in entry:
+                self._note_lr(step, entry)
                 self._train_log(step, records, entry, resources=False)
             elif records:
                 self._steps(step, records)

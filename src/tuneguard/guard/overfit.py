@@ -38,7 +38,15 @@ class OverfittingDetector:
     and overfitting shows as the eval loss bottoming out and then rising while the gap widens
     (alpaca-lora #381: validation bottomed at epoch 5 of 10). Such a gap is said once, at info (no phone message, no policy action), in
     words that claim no memorising; when the eval loss then stops falling while the gap holds,
-    the warning that the model memorises follows, once per gap.
+    the warning that the model memorises follows, once per gap. The eval loss then rising at
+    `rising_evals` evaluations in a row inside that gap is said too (once per episode, trigger
+    `rising`): it is the evidence a policy halts on (docs/POLICIES.md), and a gap already open
+    must not hide it.
+
+    Nothing is said while the eval loss and the training loss are both above the run's first
+    training loss (`initial`): a model worse than untrained is not memorising (a learning rate 75x too high
+    took the tiny preset's eval loss to 28 against a first loss of 6.5, and "the model is
+    memorising the training rows" was said of it in the first pass).
     """
 
     code = "OVERFITTING"
@@ -49,6 +57,7 @@ class OverfittingDetector:
         self.history: list[tuple[int, float, float | None]] = []  # (step, eval_loss, train_loss)
         self.episode = Episode()
         self.memorising = False  # the open episode's warning is said
+        self.rising_said = False  # the open episode's warning named the eval loss rising
 
     def _before(self, initial: float | None) -> tuple[float, Spec] | None:
         """The loss the eval loss must be below to still be falling, with its words: the best
@@ -68,18 +77,30 @@ class OverfittingDetector:
         before = self._before(initial)
         self.history.append((step, eval_loss, train))
         window = self.history[-(self.rising_evals + 1):]
-        rising = (len(window) == self.rising_evals + 1
+        # The eval loss and the training loss both above the run's first training loss, what the
+        # data cost the untrained model: the model is worse than untrained on every row (a learning
+        # rate far too high), not memorising; LOSS_SPIKE, GRAD_NORM_HIGH and NON_FINITE speak for
+        # that. Both, because one easy first batch can put the first loss below an ordinary eval loss.
+        untrained = (is_finite(initial) and eval_loss > initial  # type: ignore[operator]
+                     and train is not None and train > initial)  # type: ignore[operator]
+        rising = (not untrained and len(window) == self.rising_evals + 1
                   and all(b[1] > a[1] for a, b in zip(window, window[1:], strict=False))
                   and window[0][2] is not None and window[-1][2] is not None
                   and window[-1][2] < window[0][2])
-        gap = train is not None and eval_loss - train > self.gap
+        gap = not untrained and train is not None and eval_loss - train > self.gap
         started = self.episode.update(rising or gap)
+        if started:
+            self.memorising = self.rising_said = False
         if not (rising or gap):
             return None
         falling = before if not rising and before is not None and eval_loss < before[0] else None
-        if not started and (falling is not None or self.memorising):
-            return None  # said already: the gap while the eval loss falls, or the warning
+        # Said already: the gap while the eval loss falls, or the warning. The eval loss rising
+        # inside an open gap episode is news (the `rising` trigger a policy halts on): said once.
+        newly_rising = rising and not self.rising_said
+        if not started and not newly_rising and (falling is not None or self.memorising):
+            return None
         self.memorising = falling is None
+        self.rising_said = self.rising_said or rising
         return self._finding(step, eval_loss, train, window, rising, gap, falling, basis)
 
     def _finding(self, step: int, eval_loss: float, train: float | None, window: list[tuple[int, float, float | None]],
@@ -126,6 +147,14 @@ class EvalDivergenceDetector:
     (3.2x, 0.31 apart) at step 20 of a run whose eval loss fell at every evaluation (0.556, 0.487,
     0.449, 0.445) and whose held-out answers were all right. A fault that makes training rows
     predictable in the first pass is LOSS_COLLAPSE's to judge, with the audit.
+
+    Against a validation file of its own in the first pass (`first_pass`), the gap must hold at
+    two evaluations in a row: the training loss since the previous evaluation is then an
+    average over a few dozen new rows, and early in an ordinary run one such window of easy rows
+    sits 3x below the eval loss by chance (the docstring run above, against its own file: 0.445
+    against 0.137 at step 20, 1.3x at step 15, while the eval loss fell at every evaluation). Two
+    windows of different rows both far below the eval loss are a validation set unlike the
+    training rows, the news the finding is for; a gap at one evaluation is not said.
     """
 
     code = "EVAL_DIVERGENCE"
@@ -134,13 +163,17 @@ class EvalDivergenceDetector:
         self.ratio = ratio
         self.min_gap = min_gap
         self.episode = Episode()
+        self.previous: tuple[int, float, float] | None = None  # (step, eval, train) of the last evaluation over the limits
 
     def update(self, step: int, eval_loss: float | None, train_loss: float | None,
                basis: dict | None = None, held_out: bool = False, first_pass: bool = False) -> Finding | None:
         """`first_pass`: no training row seen twice yet (against a validation file of its own):
-        the gap is news, but not memorising, and the advice says so instead of regularising."""
+        the gap is news only when it held at the previous evaluation too, and it is not
+        memorising: the advice says so instead of regularising."""
         ok = is_finite(eval_loss) and is_finite(train_loss) and train_loss > 0 and not held_out
-        if not self.episode.update(ok and eval_loss > self.ratio * train_loss and eval_loss - train_loss > self.min_gap):
+        over_limits = ok and eval_loss > self.ratio * train_loss and eval_loss - train_loss > self.min_gap
+        previous, self.previous = self.previous, (step, eval_loss, train_loss) if over_limits else None
+        if not self.episode.update(over_limits and (previous is not None or not first_pass)):
             return None
         r = eval_loss / train_loss
         over: Spec | str = ""
@@ -150,6 +183,9 @@ class EvalDivergenceDetector:
             over = T("EVAL_DIVERGENCE.over", per=per, steps=basis["train_steps_since_eval"], since=basis["since_step"])
         message = T("EVAL_DIVERGENCE.found", eval_loss=eval_loss, ratio=r, train=train_loss, over=over, step=step,
                     limit=self.ratio)
+        if first_pass and previous is not None:
+            message = T("EVAL_DIVERGENCE.held", found=message, step=previous[0], eval_loss=previous[1],
+                        train=previous[2])
         recommendation = (T("EVAL_DIVERGENCE.first_pass.rec") if first_pass
                           else T("EVAL_DIVERGENCE.found.rec", memorise=T("OVERFITTING.memorise")))
         evidence = {"step": step, "eval_loss": eval_loss, "train_loss": train_loss, "ratio": r,

@@ -14,9 +14,9 @@ import statistics
 from collections import deque
 from typing import Any
 
-from tuneguard.catalog import Spec, T
+from tuneguard.catalog import J, Spec, T
 from tuneguard.config.diff import format_value
-from tuneguard.diagnosis import diverged_lr, unstable_lr
+from tuneguard.diagnosis import diverged_lr, nice_lr, unstable_lr
 from tuneguard.findings import Finding
 from tuneguard.guard.episode import Episode, is_finite
 from tuneguard.guard.seen import Seen
@@ -50,18 +50,51 @@ def quantile(values: list[float], q: float) -> float:
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
-def lr_advice(code: str, lr: float | None, loss: float | None, initial: float | None) -> Spec:
+@dataclasses.dataclass
+class RunLR:
+    """The run's learning rate as the LOSS_SPIKE / GRAD_NORM_HIGH advice names it.
+
+    `config`: train.learning_rate, the peak of the schedule and the number the user edits;
+    `now`: the rate the Trainer logged at step `now_step` (the schedule's warmup or decay at that
+    point, times any change the run made); `scale`: the factor a policy action or `set-lr` put on
+    the schedule (1 without one). The advice's new rate is for the config: a policy that already
+    halved the rate and saw the loss spike again must not be told to go back to half the config's."""
+
+    config: float | None
+    now: float | None = None
+    now_step: int | None = None
+    scale: float = 1.0
+
+    @property
+    def peak(self) -> float | None:
+        """The peak the run was on: train.learning_rate times the run's own change."""
+        return nice_lr(self.config * self.scale) if self.config else None
+
+
+def lr_advice(code: str, lr: RunLR | float | None, loss: float | None, initial: float | None) -> Spec:
     """The recommendation of a LOSS_SPIKE or GRAD_NORM_HIGH (`code`), naming the learning rate to
     set when the run's (`lr`) is known: the rule `tuneguard next` applies to the run
-    (tuneguard.diagnosis.diverged_lr, unstable_lr), a tenth (at most 1e-3) when the step's loss
-    is above the first step's, what the data cost before any training (the model got worse than
-    untrained: the rate is far too high), else half."""
-    if lr is None or not lr > 0:
+    (tuneguard.diagnosis.diverged_lr, unstable_lr; tuneguard.report.recommend), a tenth of
+    train.learning_rate (at most 1e-3) when the step's loss is above the first step's, what the
+    data cost before any training (the model got worse than untrained: the rate is far too high),
+    else half of the peak the run was on (train.learning_rate, or the rate a policy action or
+    `set-lr` had lowered it to). The learning rate the Trainer logged is named too: in the warmup
+    or after a change it is not train.learning_rate."""
+    run = lr if isinstance(lr, RunLR) else RunLR(lr)
+    cfg = run.config
+    if cfg is None or not cfg > 0:
         return T(f"{code}.found.rec")
     if loss is not None and initial is not None and loss > initial:
-        said = T("guard.lr.diverged", new=format_value(diverged_lr(lr)), lr=format_value(lr), initial=initial)
+        said = T("guard.lr.diverged", new=format_value(diverged_lr(cfg)), lr=format_value(cfg), initial=initial)
+    elif run.scale < 1.0 and run.peak:
+        said = T("guard.lr.half_scaled", new=format_value(unstable_lr(run.peak)), lr=format_value(run.peak),
+                 cfg=format_value(cfg), factor=f"{run.scale:.3g}")
     else:
-        said = T("guard.lr.half", new=format_value(unstable_lr(lr)), lr=format_value(lr))
+        said = T("guard.lr.half", new=format_value(unstable_lr(cfg)), lr=format_value(cfg))
+    if run.now is not None and run.now_step is not None:
+        scaled = T("guard.lr.scaled", factor=f"{run.scale:.3g}") if run.scale != 1.0 else ""
+        said = J("join.none", [said, T("guard.lr.now", now=format_value(float(f"{run.now:.3g}")), step=run.now_step,
+                                       cfg=format_value(cfg), scaled=scaled)])
     return T(f"{code}.found.rec_lr", lr=said)
 
 
@@ -115,9 +148,9 @@ class LossSpikeDetector:
     code = "LOSS_SPIKE"
 
     def __init__(self, factor: float, window_examples: int, min_jump: float = 0.0, quantile: float = 0.5,
-                 spread: float = 0.0, early_factor: float = 0.0, learning_rate: float | None = None) -> None:
+                 spread: float = 0.0, early_factor: float = 0.0, learning_rate: RunLR | float | None = None) -> None:
         self.factor = factor
-        self.learning_rate = learning_rate  # the run's, named in the advice
+        self.learning_rate = learning_rate  # the run's (RunLR: kept current by the GuardCallback), named in the advice
         self.early_factor = early_factor
         self.window_examples = window_examples
         self.min_jump = min_jump
@@ -246,9 +279,9 @@ class GradNormDetector:
 
     code = "GRAD_NORM_HIGH"
 
-    def __init__(self, max_norm: float, learning_rate: float | None = None) -> None:
+    def __init__(self, max_norm: float, learning_rate: RunLR | float | None = None) -> None:
         self.max_norm = max_norm
-        self.learning_rate = learning_rate  # the run's, named in the advice
+        self.learning_rate = learning_rate  # the run's (RunLR: kept current by the GuardCallback), named in the advice
         self.episode = Episode()
 
     def update(self, step: int, grad_norm: float | None, loss: float | None = None,

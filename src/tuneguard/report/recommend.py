@@ -339,7 +339,8 @@ def _diverged_lr(ctx: Context, lr: float, codes: list[str], tried: tuple[int, fl
     f = ctx.facts
     moved = A("unstable.diverged_tried", lr=format_value(nice_lr(lr * tried[1])), step=tried[0]) if tried else ""
     return Change("train.learning_rate", new,
-                  A("unstable.diverged", first=f["first_train_loss"], last=f["last_train_loss"], moved=moved,
+                  A("unstable.diverged", first=f["first_train_loss"], last=f.get("end_train_loss", f["last_train_loss"]),
+                    moved=moved,
                     lr=format_value(lr)), codes)
 
 
@@ -479,6 +480,9 @@ def _healthy(ctx: Context) -> Out:
 
 def _inconclusive(ctx: Context) -> Out:
     keys = {e.key for e in ctx.diagnosis.evidence}
+    if ctx.diagnosis.loss_rose():
+        # Enough was logged: the loss rose with no spike, NaN or collapse to name a cause.
+        return [], [Action(A("inconclusive.rose"), [])]
     if "no_evals" not in keys:
         return [], [Action(A("inconclusive.rerun"), [])]
     planned = ctx.facts.get("planned_steps") or ctx.get("train.max_steps", -1)
@@ -502,6 +506,12 @@ PLAYBOOK: dict[Kind, Callable[[Context], Out]] = {
 
 
 def _dupes(f: Finding, ctx: Context) -> Out:
+    # A classifier's labels (one label, or one far above the others) are no copies to remove: the
+    # finding's own advice (add rows of the other labels), not "deduplicate, keeping one of each
+    # group", which would leave one row of a single-label file.
+    said = (f.text or {}).get("recommendation")
+    if f.code == "LOW_DIVERSITY" and "distinct_labels" in (f.evidence or {}) and said is not None:
+        return [], [Action(said, [f.code])]
     # The rows to remove: the audit's extra copies (`count`), never its `rows`, which is every
     # row it read (a real SmolLM2 run was told to remove all 360 of its rows, not the 326 copies).
     n = _num_ev(f, "duplicate_rows", "count")

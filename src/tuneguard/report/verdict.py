@@ -42,6 +42,7 @@ import logging
 from typing import Any, Literal
 
 from tuneguard.catalog import TABLE, J, Spec, T, in_language, render, say
+from tuneguard.diagnosis import loss_ends
 from tuneguard.findings import Finding
 from tuneguard.fmt import num
 from tuneguard.report.rundata import EVAL_TRAIN_LOSS_KEYS, RunData, is_finite
@@ -245,23 +246,16 @@ def early_stop_step(run: RunData) -> int | None:
 
 # -- the criteria -------------------------------------------------------------------
 
-# The start and end of the curve are each the mean of this share of the logged losses (1 to
-# END_POINTS_MAX of them): one logged step of a small batch swings by tens of percent, and a
-# healthy run whose last step drew a hard batch read as "the loss did not decrease".
-END_SHARE = 0.1
-END_POINTS_MAX = 20
-
-
 def _loss_ends(losses: list[tuple[int, float]]) -> tuple[float, float, Spec]:
-    """(start loss, end loss, the text that says them): the first and last logged losses, or
-    the means of the first and last tenth (at most END_POINTS_MAX logs) when there are 20+."""
-    w = max(1, min(END_POINTS_MAX, int(len(losses) * END_SHARE)))
-    head, tail = losses[:w], losses[-w:]
-    first, last = sum(v for _, v in head) / w, sum(v for _, v in tail) / w
-    if w == 1:
-        return first, last, V("loss.trend", first=fmt(first), s0=head[0][0], last=fmt(last), s1=tail[0][0])
-    return first, last, V("loss.trend_mean", first=fmt(first), s0=head[0][0], e0=head[-1][0], last=fmt(last),
-                          s1=tail[0][0], e1=tail[-1][0])
+    """(start loss, end loss, the text that says them), by the rule the diagnosis uses
+    (tuneguard.diagnosis.loss_ends): the first and last logged losses, or the means of the first
+    and last tenth (at most 20 logs) when there are 20+."""
+    ends = loss_ends(losses)
+    first, last = ends.first, ends.last
+    if ends.points == 1:
+        return first, last, V("loss.trend", first=fmt(first), s0=ends.head[0], last=fmt(last), s1=ends.tail[0])
+    return first, last, V("loss.trend_mean", first=fmt(first), s0=ends.head[0], e0=ends.head[1], last=fmt(last),
+                          s1=ends.tail[0], e1=ends.tail[1])
 
 
 def _loss_gradual(run: RunData, th: Thresholds) -> Criterion:
@@ -364,7 +358,10 @@ def _val_tracked(run: RunData, th: Thresholds) -> Criterion:
     tr = (step, float(since)) if since is not None else train_loss_at(run, step)
     if tr is None:
         return Criterion.said(VAL_TRACKED, "unknown", V("val.no_train", ev=fmt(ev), step=step))
-    related = [f for f in run.findings if f.code in ("OVERFITTING", "EVAL_DIVERGENCE")]
+    # The warnings first, the latest first (the eval loss rising that halted the run, not the gap
+    # an info said was "not memorising yet" many steps before): the row cites what decided it.
+    related = sorted((f for f in run.findings if f.code in ("OVERFITTING", "EVAL_DIVERGENCE")),
+                     key=lambda f: (f.severity == "info", -(f.step if f.step is not None else -1)))
     codes = sorted({f.code for f in related})
     note: Spec | str = J("join.none", ["; ", _findings_spec(related[:2])]) if related else ""
     if not (is_finite(ev) and is_finite(tr[1])):

@@ -136,7 +136,9 @@ def write_report(ctx: RunContext, console: Console) -> None:
             raise DiskFull("the report (report.html, report.md)", exc) from exc
         log.warning("could not write the report: %s", ctx.scrub(str(exc)))
         return
-    console.print(Text(f"{diagnosis.line()}\nreport: {path} (verdict: {verdict.overall})"))
+    # The verdict with its counts: "inconclusive" next to a healthy diagnosis reads as a
+    # contradiction unless the line says the criteria that could not be judged (no QA probes, no test split).
+    console.print(Text(f"{diagnosis.line()}\nreport: {path} ({verdict.summary_line()})"))
     ctx.event(Event.REPORT, {"path": str(path), "verdict": verdict.overall, "summary": verdict.summary_line(),
                              "criteria": [{"name": c.name, "status": c.status} for c in verdict.criteria],
                              "diagnosis": diagnosis.to_dict(), "next_steps": next_steps(ctx.run_dir, run)})
