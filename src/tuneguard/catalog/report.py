@@ -588,8 +588,8 @@ _ADVICE: dict[str, dict[str, str]] = {
     "throughput.batching": {
         "en": "length-bucketed batches waste less on padding", "th": "batch ที่จัดตามความยาวเสียการคำนวณกับ padding น้อยกว่า"},
     "throughput.check": {
-        "en": "Throughput dropped mid-run: check for other processes on the GPU, thermal throttling or a slow data disk.",
-        "th": "ความเร็วลดลงกลางการรัน ตรวจหาโปรเซสอื่นบน GPU เครื่องร้อนจนลดความเร็ว หรือดิสก์ข้อมูลที่ช้า"},
+        "en": "Throughput dropped mid-run: check for other processes on the GPU or CPU, thermal throttling or a slow data disk.",
+        "th": "ความเร็วลดลงกลางการรัน ตรวจหาโปรเซสอื่นบน GPU หรือ CPU เครื่องร้อนจนลดความเร็ว หรือดิสก์ข้อมูลที่ช้า"},
     "qa.keep_best": {"en": "keep the checkpoint that generated best", "th": "เก็บ checkpoint ที่สร้างคำตอบได้ดีที่สุด"},
     "qa.patience": {"en": "stop before generation degrades further", "th": "หยุดก่อนที่คำตอบจะแย่ลงอีก"},
     "early.patience": {"en": "early stopping triggered prematurely", "th": "หยุดก่อนกำหนดเร็วเกินไป"},

@@ -624,9 +624,16 @@ def _memory(f: Finding, ctx: Context) -> Out:
 
 
 def _throughput(f: Finding, ctx: Context) -> Out:
+    """Padded batches: bucket them. And the check the guard's own advice names: other processes
+    on the CPU when it measured them (a CPU run was told to look for processes "on the GPU"
+    while its finding said that other processes kept 1.7 of the 2 cores busy), else the usual
+    suspects."""
+    rec = (f.text or {}).get("recommendation")
+    cpu = isinstance(rec, dict) and rec.get("key") == "THROUGHPUT_DROP.cpu.rec"
+    actions = [Action(T("THROUGHPUT_DROP.cpu.rec") if cpu else A("throughput.check"), [f.code])]
     if ctx.get("data.batching") == "padded":
-        return [Change("data.batching", "token_budget", A("throughput.batching"), [f.code])], []
-    return [], [Action(A("throughput.check"), [f.code])]
+        return [Change("data.batching", "token_budget", A("throughput.batching"), [f.code])], actions if cpu else []
+    return [], actions
 
 
 def _qa(f: Finding, ctx: Context) -> Out:
