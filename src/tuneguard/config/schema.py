@@ -150,7 +150,8 @@ class DataConfig(Section):
                         "version, and recomputed (with a line saying why) when any of them changed.")
     task: Literal["auto", "classification", "extraction", "rewriting", "open"] = Field(
         "auto", description="What the responses are, which decides how the audit judges them: classification "
-        "(short labels from a small set, or an FAQ's fixed replies given to differently worded questions), extraction (spans of the input), rewriting (the input transformed), "
+        "(short labels from a small set, or an FAQ's fixed replies given to differently worded questions), extraction "
+        "(spans of the input), rewriting (the input transformed), "
         "open (free answers); auto infers it from the data (audit summary, `audit --json` stats.task).")
 
     @field_validator("train_file", "validation_file", "test_file")
