@@ -438,3 +438,14 @@ def test_a_throughput_drop_from_a_busy_cpu_is_advised_as_the_guard_found_it():
     assert [str(a.text) for a in recommend([quiet], cfg, diagnosis=healthy).actions] == [
         "Throughput dropped mid-run: check for other processes on the GPU or CPU, thermal throttling or a slow "
         "data disk."]
+
+
+def test_a_throughput_drop_that_recovered_on_its_own_calls_for_nothing():
+    """A healthy run whose slowdown recovered (THROUGHPUT_DROP at info) was told 'Throughput dropped
+    mid-run: check for other processes ...' and 'Act on the points above first'."""
+    recovered = f("THROUGHPUT_DROP", "info", step=28, recovered=True)
+    recs = recommend([recovered], preset("smollm2-135m"), diagnosis=Diagnosis("healthy", []))
+    assert (recs.actions, recs.changes) == ([], [])
+    slow = f("THROUGHPUT_DROP", "warning", step=28)
+    assert [a.codes for a in recommend([slow], preset("smollm2-135m"), diagnosis=Diagnosis("healthy", [])).actions] == [
+        ["THROUGHPUT_DROP"]]

@@ -706,7 +706,9 @@ def recommend(findings: list[Finding], config: dict[str, Any], run: RunData | No
     # An audit finding at info is a fact (the audit printed "0 error(s), 0 warning(s)"): advising
     # to act on it would contradict the audit and a healthy diagnosis.
     outputs += [DATA_FIXES[f.code](f, ctx) for f in ordered if f.code in DATA_FIXES and f.severity != "info"]
-    outputs += [OTHER_FIXES[f.code](f, ctx) for f in ordered if f.code in OTHER_FIXES]
+    # So is a guard's info: a slowdown that recovered on its own was followed by "check for other
+    # processes ... Act on the points above first" on a healthy run.
+    outputs += [OTHER_FIXES[f.code](f, ctx) for f in ordered if f.code in OTHER_FIXES and f.severity != "info"]
 
     changes: dict[str, Change] = {}
     actions: dict[str, Action] = {}
