@@ -646,7 +646,10 @@ def _throughput(f: Finding, ctx: Context) -> Out:
     """Padded batches: bucket them. And the check the guard's own advice names: other processes
     on the CPU when it measured them (a CPU run was told to look for processes "on the GPU"
     while its finding said that other processes kept 1.7 of the 2 cores busy), else the usual
-    suspects."""
+    suspects. Nothing for a slowdown that recovered on its own (info): a healthy run was told to
+    check for other processes and to "act on the points above first"."""
+    if f.severity == "info":
+        return [], []
     rec = (f.text or {}).get("recommendation")
     cpu = isinstance(rec, dict) and rec.get("key") == "THROUGHPUT_DROP.cpu.rec"
     actions = [Action(T("THROUGHPUT_DROP.cpu.rec") if cpu else A("throughput.check"), [f.code])]
@@ -706,9 +709,7 @@ def recommend(findings: list[Finding], config: dict[str, Any], run: RunData | No
     # An audit finding at info is a fact (the audit printed "0 error(s), 0 warning(s)"): advising
     # to act on it would contradict the audit and a healthy diagnosis.
     outputs += [DATA_FIXES[f.code](f, ctx) for f in ordered if f.code in DATA_FIXES and f.severity != "info"]
-    # So is a guard's info: a slowdown that recovered on its own was followed by "check for other
-    # processes ... Act on the points above first" on a healthy run.
-    outputs += [OTHER_FIXES[f.code](f, ctx) for f in ordered if f.code in OTHER_FIXES and f.severity != "info"]
+    outputs += [OTHER_FIXES[f.code](f, ctx) for f in ordered if f.code in OTHER_FIXES]
 
     changes: dict[str, Change] = {}
     actions: dict[str, Action] = {}
