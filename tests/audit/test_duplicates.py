@@ -29,6 +29,18 @@ def test_exact_duplicates_warning(audit_rows):
     assert f.evidence["largest_groups"][0]["rows"][0].endswith("train.jsonl:1")
     assert f.evidence["largest_groups"][0]["rows"][1].endswith("train.jsonl:501")
     assert f.step is None and f.source == "audit"
+    assert f.message.endswith("the largest repeats 2 times, so the model memorises them instead of learning.")
+
+
+def test_a_few_exact_copies_are_said_as_a_fact(audit_rows):
+    """3 copies in 503 rows (info): before, "so the model memorises them instead of learning"."""
+    base = clean_rows(500)
+    result, _ = audit_rows(base + [_respace(r) for r in base[:3]], validation=clean_rows(100, seed=1, offset=500))
+    f = get(result, "DUPLICATE_EXACT")
+    assert (f.severity, f.evidence["count"]) == ("info", 3)
+    assert f.message == ("3 of 503 training rows (0.6%) are exact copies of another row (normalised prompt + response) "
+                         "in 3 group(s); the largest repeats 2 times: too few to change what the run learns or what its "
+                         "loss says.")
 
 
 def test_exact_duplicates_error_lists_the_largest_group(audit_rows):

@@ -204,3 +204,40 @@ def test_answers_cut_by_max_length_also_count_the_rows_whose_prompt_was_cut_to_k
     assert f.message.endswith(f"the model learns answers that stop mid-sentence. Another {prompts} "
                               f"({100 * prompts / len(feats):.1f}%) keep their answer only because the middle of "
                               "their prompt is cut.")
+
+
+def _faq(replies: list[str], questions: list[str], per_reply: int, seed: int) -> list[dict[str, str]]:
+    """An FAQ: each reply (a real passage) answers `per_reply` differently worded questions
+    (real sentences, no two alike); a fifth of the answers open with a greeting, as agents write."""
+    rng = random.Random(seed)
+    rows = []
+    for i, reply in enumerate(replies):
+        for k in range(per_reply):
+            answer = ("Thanks for asking! " + reply) if rng.random() < 0.2 else reply
+            rows.append({"instruction": questions[i * per_reply + k], "input": "", "output": answer})
+    rng.shuffle(rows)
+    return rows
+
+
+def test_an_faq_giving_one_reply_to_differently_worded_questions_is_clean_but_its_copies_are_not(audit_rows):
+    docs = list(distinct_docs())
+    replies = [d for d in docs if 25 <= len(d.split()) <= 60][:20]
+    questions = [first_sentence(d) for d in docs if d not in replies][:200]
+    rows = _faq(replies, questions, 6, seed=0)
+    held_out = _faq(replies[:10], questions[120:], 2, seed=1)  # new wordings of known replies
+    # Before: DUPLICATE_NEAR, TRAIN_VAL_LEAKAGE and LOW_DIVERSITY errors (the long reply outweighed
+    # the short question in the whole-row comparison, and the replies repeat).
+    result, _ = audit_rows(rows, validation=held_out)
+    task = result.stats["task"]
+    assert (task["shape"], task["source"]) == ("classification", "inferred")
+    assert task["reason"].startswith("fixed replies: ")
+    assert [f.code for f in result.findings] == []
+    assert result.stats["duplicates_near"]["pairs_with_different_prompts"] > 0
+    # The same question asked again with a greeting, with its reply, still is a near copy, and so
+    # is a held-out row that repeats a training row that way.
+    again = dict(rows[0], instruction="Hi, " + rows[0]["instruction"])
+    leaked = dict(rows[1], instruction="Hello, " + rows[1]["instruction"])
+    result, _ = audit_rows(rows + [again], validation=held_out + [leaked])
+    near, leak = get(result, "DUPLICATE_NEAR"), get(result, "TRAIN_VAL_LEAKAGE")
+    assert (near.evidence["count"], near.evidence["clusters"]) == (1, 1)
+    assert (leak.evidence["splits"]["validation"]["near"], leak.evidence["splits"]["validation"]["exact"]) == (1, 0)

@@ -163,6 +163,15 @@ def test_an_info_audit_finding_gets_no_advice_on_a_healthy_run(tmp_path: Path) -
     warned = build_healthy(tmp_path / "warned", findings=[Finding("DUPLICATE_NEAR", "warning", "2 near copies", near,
                                                                   "Deduplicate near copies.", None, "audit")])
     assert [a.codes for a in recommend_for_run(load_run(warned)).actions] == [["DUPLICATE_NEAR"]]
+    # The command that removes them, not "remove them by hand and audit again" (a healthy SmolLM2
+    # chat run with 4 near copies was told that, and `tuneguard fix` does exactly it).
+    warned = with_config_file(warned)
+    r = invoke("next", str(warned))
+    assert r.returncode == 0, r.stdout + r.stderr
+    source = load_run(warned).config["data"]["train_file"]
+    assert (f"- Deduplicate the training data: `{fix_command(warned)}` writes a copy of {source} without the "
+            "near-duplicate rows (2 in the audit), keeping one of each group, and a config that trains on it. "
+            "(DUPLICATE_NEAR)") in r.stdout.splitlines()
 
 
 def test_leaked_validation_alone_points_at_fix_for_the_split_not_at_memorised_rows(tmp_path: Path) -> None:

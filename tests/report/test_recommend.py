@@ -441,3 +441,34 @@ def test_a_collapse_without_an_audit_cause_names_the_audit_of_this_run(tmp_path:
     assert f"`tuneguard audit '{tmp_path / 'my run'}'` (ตรวจข้อมูลและ config ของการรันนี้)" in action.text_in("th")
     (alone,) = recommend(collapse, cfg, diagnosis=d).actions
     assert "run `tuneguard audit CONFIG` (the audit" in alone.text
+
+
+def test_a_throughput_drop_from_a_busy_cpu_is_advised_as_the_guard_found_it():
+    """A CPU run slowed by other processes (the guard measured 1.7 of 2 cores busy) was told to
+    look for "other processes on the GPU, thermal throttling or a slow data disk"."""
+    from tuneguard.catalog import T
+
+    busy = Finding.said("THROUGHPUT_DROP", "warning", T("THROUGHPUT_DROP.found", tps=10, step=26, ratio=0.14,
+                                                        median=73, limit=0.5, slow=336.4),
+                        T("THROUGHPUT_DROP.cpu.rec"), {"other_processes_cpu_cores": 1.68, "cpu_cores": 2}, step=26)
+    cfg, healthy = preset("smollm2-135m"), Diagnosis("healthy", [])
+    recs = recommend([busy], cfg, diagnosis=healthy)
+    assert [str(a.text) for a in recs.actions] == [
+        "Find the processes sharing the CPU (`top`, or `ps -eo pcpu,args --sort=-pcpu`) and let them finish or move "
+        "them elsewhere; on a shared machine, train when it is quiet or ask for dedicated cores."]
+    assert recs.changes == []
+    quiet = f("THROUGHPUT_DROP", step=26)  # no cause measured: the usual suspects, on either device
+    assert [str(a.text) for a in recommend([quiet], cfg, diagnosis=healthy).actions] == [
+        "Throughput dropped mid-run: check for other processes on the GPU or CPU, thermal throttling or a slow "
+        "data disk."]
+
+
+def test_a_throughput_drop_that_recovered_on_its_own_calls_for_nothing():
+    """A healthy run whose slowdown recovered (THROUGHPUT_DROP at info) was told 'Throughput dropped
+    mid-run: check for other processes ...' and 'Act on the points above first'."""
+    recovered = f("THROUGHPUT_DROP", "info", step=28, recovered=True)
+    recs = recommend([recovered], preset("smollm2-135m"), diagnosis=Diagnosis("healthy", []))
+    assert (recs.actions, recs.changes) == ([], [])
+    slow = f("THROUGHPUT_DROP", "warning", step=28)
+    assert [a.codes for a in recommend([slow], preset("smollm2-135m"), diagnosis=Diagnosis("healthy", [])).actions] == [
+        ["THROUGHPUT_DROP"]]

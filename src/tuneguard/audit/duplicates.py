@@ -110,6 +110,7 @@ class DupIndex:
     cfg: AuditConfig
     unlike_pairs: int = 0  # similar rows whose answers differ: not near copies (`responses_alike`)
     sample: Sample = Sample(0, 0)  # the training rows audited of those trained on
+    unasked_pairs: int = 0  # one answer to differently worded prompts: not near copies (`prompts_alike`)
 
     @property
     def n_texts(self) -> int:
@@ -155,6 +156,10 @@ def _bigrams(text: str) -> set[tuple[str, ...]]:
     return set(zip(w, w[1:], strict=False)) if len(w) > 1 else {tuple(w)}
 
 
+def _alike(ga: set[tuple[str, ...]], gb: set[tuple[str, ...]]) -> bool:
+    return len(ga & gb) >= RESPONSE_MIN_JACCARD * len(ga | gb)
+
+
 def responses_alike(texts: Sequence[str], pairs: np.ndarray) -> np.ndarray:
     """Per near pair, whether the two answers (the supervised text) are alike too: equal, or
     sharing at least RESPONSE_MIN_JACCARD of their word bigrams.
@@ -165,20 +170,42 @@ def responses_alike(texts: Sequence[str], pairs: np.ndarray) -> np.ndarray:
     copy needs the answer to repeat. One word changed in a 10-word answer keeps 55% of its
     bigrams; the code-completion rows of bench/shapes.py whose prompts overlap share a median
     20% of their answers' bigrams (80 of 110 pairs under half, the most 47%)."""
+    return _parts_alike(texts, pairs, answer=True)
+
+
+def prompts_alike(own: Sequence[str], pairs: np.ndarray) -> np.ndarray:
+    """Per near pair, whether the two prompts are alike too: equal, or sharing at least
+    RESPONSE_MIN_JACCARD of their word bigrams, compared on each row's own part (`own`: what
+    many prompts share, a system prompt or instruction, left out).
+
+    Why: a long answer outweighs a short question in the whole-row comparison, so an FAQ's
+    canned answer given to "Where is my order?" and to "My parcel hasn't arrived yet" made the
+    two rows near copies, and 8 wordings of 22 answers were a DUPLICATE_NEAR error (27% of the
+    rows) and a TRAIN_VAL_LEAKAGE error for held-out wordings. One answer to differently worded
+    questions is the task (the model learns which answer each wording asks for), not a copy;
+    answers that repeat across many prompts are LOW_DIVERSITY's to judge, by the task's shape.
+    A question with a greeting added ("Hi, where is my order?") keeps most of its bigrams and
+    stays a copy."""
+    return _parts_alike(own, pairs, answer=False)
+
+
+def _parts_alike(texts: Sequence[str], pairs: np.ndarray, answer: bool) -> np.ndarray:
+    """Per pair, whether the answers (`answer`) or the prompts of the two keys are alike."""
     keep = np.ones(len(pairs), dtype=bool)
     cache: dict[int, set[tuple[str, ...]]] = {}
 
+    def part(i: int) -> str:
+        cut = texts[i].index(SEP)
+        return texts[i][cut + 1:] if answer else texts[i][:cut]
+
     def grams(i: int) -> set[tuple[str, ...]]:
         if i not in cache:
-            cache[i] = _bigrams(texts[i][texts[i].index(SEP) + 1:])
+            cache[i] = _bigrams(part(i))
         return cache[i]
 
     for k, (a, b) in enumerate(pairs.tolist()):
-        ra, rb = texts[a][texts[a].index(SEP) + 1:], texts[b][texts[b].index(SEP) + 1:]
-        if ra == rb:
-            continue
-        ga, gb = grams(a), grams(b)
-        keep[k] = len(ga & gb) >= RESPONSE_MIN_JACCARD * len(ga | gb)
+        if part(a) != part(b):
+            keep[k] = _alike(grams(a), grams(b))
     return keep
 
 
@@ -207,11 +234,15 @@ def build_index(splits: Sequence[SplitText], cfg: AuditConfig, seed: int = 1, sa
     near = near_duplicates(own, cfg.near_dup_threshold, cfg.num_perm, cfg.ngram, seed, to_words=shingle_words)
     # The short-row measure judges a row by its own words alone: the few shared words kept for
     # the n-grams above would make every short row of a templated prompt look long enough.
-    near = with_short_rows(near, own_texts(texts, 1), cfg)
+    own1 = own_texts(texts, 1)
+    near = with_short_rows(near, own1, cfg)
     alike = responses_alike(texts, near.pairs)
     unlike = int((~alike).sum())
     near = dataclasses.replace(near, pairs=near.pairs[alike], similarity=near.similarity[alike])
-    return DupIndex({sp.name: sp for sp in splits}, text_ids, texts, near, cfg, unlike, sample or Sample(0, 0))
+    asked = prompts_alike(own1, near.pairs)
+    near = dataclasses.replace(near, pairs=near.pairs[asked], similarity=near.similarity[asked])
+    return DupIndex({sp.name: sp for sp in splits}, text_ids, texts, near, cfg, unlike, sample or Sample(0, 0),
+                    unasked_pairs=int((~asked).sum()))
 
 
 def _rows_of(ids: np.ndarray, wanted: set[int], limit: int) -> dict[int, list[int]]:
@@ -272,8 +303,10 @@ def check_exact(index: DupIndex, split: str = "train") -> tuple[list[Finding], d
     ev = {"count": extra, "share": frac, "rows": n, "distinct": distinct, "groups": len(groups),
           "largest_groups": largest, **(index.sample.evidence(frac) if split == "train" else {}),
           "thresholds": {"audit.exact_dup_warning": cfg.exact_dup_warning, "audit.exact_dup_error": cfg.exact_dup_error}}
-    msg = T("DUPLICATE_EXACT.copies", extra=extra, n=n, share=frac, groups=len(groups),
-            largest=int(counts[top[0]]))
+    # At info (a few copies, under audit.exact_dup_warning) the copies are a fact: saying the
+    # model "memorises them instead of learning" of 3 rows in 320 alarmed without cause.
+    key = "DUPLICATE_EXACT.copies.info" if severity == "info" else "DUPLICATE_EXACT.copies"
+    msg = T(key, extra=extra, n=n, share=frac, groups=len(groups), largest=int(counts[top[0]]))
     if split == "train":
         msg = sampled_message(msg, index.sample, frac)
     rec = T("DUPLICATE_EXACT.copies.rec")
@@ -294,7 +327,8 @@ def check_near(index: DupIndex, split: str = "train") -> tuple[list[Finding], di
     stats = {"rows": n, "clusters": len(clusters), "near_duplicate_rows": in_clusters, "extra_rows": extra,
              "share": frac, "largest_cluster": biggest, "lsh_candidates": index.near.candidates,
              "verified_pairs": len(index.near.pairs), "short_row_pairs": index.near.short_pairs,
-             "pairs_with_different_answers": index.unlike_pairs, "bands": index.near.bands, "rows_per_band": index.near.rows,
+             "pairs_with_different_answers": index.unlike_pairs,
+             "pairs_with_different_prompts": index.unasked_pairs, "bands": index.near.bands, "rows_per_band": index.near.rows,
              "threshold": cfg.near_dup_threshold, "num_perm": cfg.num_perm, "ngram": cfg.ngram}
     if not clusters:
         return [], stats

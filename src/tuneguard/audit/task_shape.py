@@ -5,9 +5,12 @@ classification is, not a template; an extractor's answers are spans of its input
 answer is in the prompt" is the task, not a leak. The audit therefore first decides the
 shape of the task, from the data (or `data.task` when the user states it):
 
-- classification: short answers (median at most CLASS_MAX_WORDS words) from a small set:
-  at most audit.task_max_labels distinct answers, each seen at least CLASS_MIN_PER_LABEL
-  times on average;
+- classification: answers from a small set (at most audit.task_max_labels distinct answers):
+  short ones (median at most CLASS_MAX_WORDS words), each seen at least CLASS_MIN_PER_LABEL
+  times on average (labels); or longer ones given to differently worded prompts: at least
+  audit.task_share of the prompts asked once, and at least REPLY_SHARED of the rows answered
+  with a reply another row has too (an FAQ's fixed replies, some reworded or with a greeting
+  added: the model learns which reply each wording asks for, as a classifier learns its label);
 - extraction: at least audit.task_share of the rows with a prompt have their answer as a
   verbatim span of a longer prompt;
 - rewriting: at least audit.task_share of those rows either are spans or answer with mostly
@@ -35,6 +38,7 @@ log = logging.getLogger(__name__)
 SHAPES = ("classification", "extraction", "rewriting", "open")
 CLASS_MAX_WORDS = 5
 CLASS_MIN_PER_LABEL = 3
+REPLY_SHARED = 0.5
 REWRITE_RECALL = 0.6
 REWRITE_MIN_WORDS = 3
 SPAN_PROMPT_FACTOR = 1.5  # "a longer input": the prompt is at least this much longer than the answer
@@ -82,6 +86,7 @@ def measure(train: SplitText, seed: int) -> dict[str, Any]:
     sample = seeded_sample(n, SAMPLE_ROWS, seed)
     idx = range(n) if sample is None else sample
     with_prompt = spans = rewrites = 0
+    prompt_counts = collections.Counter(train.prompts[i] for i in idx)
     lengths: list[int] = []
     for i in idx:
         p, r = train.prompts[i], train.responses[i]
@@ -97,6 +102,8 @@ def measure(train: SplitText, seed: int) -> dict[str, Any]:
     return {"rows": n, "rows_measured": len(lengths), "rows_with_prompt": with_prompt,
             "distinct_responses": len(counts), "median_response_words": statistics.median(lengths) if lengths else 0,
             "span_share": share(spans, with_prompt), "rewrite_share": share(rewrites, with_prompt),
+            "unique_prompt_share": share(sum(c == 1 for p, c in prompt_counts.items() if p), with_prompt),
+            "shared_reply_share": share(sum(c for c in counts.values() if c > 1), n),
             "_counts": counts}
 
 
@@ -105,8 +112,11 @@ def infer(train: SplitText, acfg: AuditConfig, stated: str, seed: int) -> TaskSh
     m = measure(train, seed)
     counts: collections.Counter[str] = m.pop("_counts")
     n, distinct = m["rows"], m["distinct_responses"]
-    label_like = (n > 0 and distinct <= acfg.task_max_labels and n >= CLASS_MIN_PER_LABEL * distinct
-                  and m["median_response_words"] <= CLASS_MAX_WORDS)
+    few = n > 0 and distinct <= acfg.task_max_labels
+    short = m["median_response_words"] <= CLASS_MAX_WORDS
+    replies = (few and not short and m["unique_prompt_share"] >= acfg.task_share
+               and m["shared_reply_share"] >= REPLY_SHARED)
+    label_like = few and short and n >= CLASS_MIN_PER_LABEL * distinct or replies
     if label_like or stated == "classification":
         first: dict[str, int] = {}
         for i, r in enumerate(train.responses):
@@ -116,6 +126,12 @@ def infer(train: SplitText, acfg: AuditConfig, stated: str, seed: int) -> TaskSh
         m["label_majority_share"] = share(counts.most_common(1)[0][1], n) if counts else 0.0
     if stated != "auto":
         return TaskShape(stated, "data.task", f"stated by data.task: {stated}", m)
+    if replies:
+        return TaskShape("classification", "inferred",
+                         f"fixed replies: {distinct} distinct answers over {n} rows (at most {acfg.task_max_labels}), "
+                         f"{pct(m['shared_reply_share'])} of rows answered with a reply other rows have, "
+                         f"{pct(m['unique_prompt_share'])} of prompts asked once; median "
+                         f"{m['median_response_words']:g} words", m)
     if label_like:
         return TaskShape("classification", "inferred",
                          f"{distinct} distinct answers over {n} rows (at most {acfg.task_max_labels}, each seen "

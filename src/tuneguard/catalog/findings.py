@@ -82,6 +82,9 @@ AUDIT: dict[str, dict[str, str]] = {
     "DUPLICATE_EXACT.copies": {
         "en": "{extra} of {n} training rows ({share!p}) are exact copies of another row (normalised prompt + response) in {groups} group(s); the largest repeats {largest} times, so the model memorises them instead of learning.",
         "th": "ข้อมูลฝึก {extra} จาก {n} แถว ({share!p}) ซ้ำกับแถวอื่นตรงทุกตัวอักษร (เทียบ prompt + response หลัง normalize) รวม {groups} กลุ่ม กลุ่มที่ใหญ่ที่สุดซ้ำกัน {largest} ครั้ง โมเดลจะจำแถวเหล่านี้แทนที่จะเรียนรู้"},
+    "DUPLICATE_EXACT.copies.info": {
+        "en": "{extra} of {n} training rows ({share!p}) are exact copies of another row (normalised prompt + response) in {groups} group(s); the largest repeats {largest} times: too few to change what the run learns or what its loss says.",
+        "th": "ข้อมูลฝึก {extra} จาก {n} แถว ({share!p}) ซ้ำกับแถวอื่นตรงทุกตัวอักษร (เทียบ prompt + response หลัง normalize) รวม {groups} กลุ่ม กลุ่มที่ใหญ่ที่สุดซ้ำกัน {largest} ครั้ง ซึ่งน้อยเกินกว่าจะเปลี่ยนสิ่งที่โมเดลเรียนรู้หรือความหมายของค่า loss"},
     "DUPLICATE_EXACT.copies.rec": {
         "en": "Deduplicate data.train_file (keep one row per normalised prompt + response) before sampling or splitting, then run `tuneguard audit` again; the largest groups are listed in the evidence.",
         "th": "ลบแถวซ้ำใน data.train_file (เก็บไว้แถวเดียวต่อ prompt + response ที่ normalize แล้ว) ก่อนสุ่มหรือแบ่งข้อมูล แล้วรัน `tuneguard audit` อีกครั้ง ดูกลุ่มที่ใหญ่ที่สุดได้ในหลักฐาน"},

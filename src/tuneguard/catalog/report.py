@@ -592,6 +592,12 @@ _ADVICE: dict[str, dict[str, str]] = {
     "dupes.remove": {
         "en": "Deduplicate the training data: remove the {what}{size} from {file}, keeping one of each group, then run `tuneguard audit` again.",
         "th": "ลบแถวซ้ำในข้อมูลฝึก: เอา{what}{size} ออกจาก {file} โดยเก็บไว้กลุ่มละหนึ่งแถว แล้วรัน `tuneguard audit` อีกครั้ง"},
+    "dupes.fix": {
+        "en": "Deduplicate the training data: `{command}` writes a copy of {file} without the {what}{size}, keeping one of each group, and a config that trains on it.",
+        "th": "ลบแถวซ้ำในข้อมูลฝึก: `{command}` จะเขียนสำเนาของ {file} ที่ไม่มี{what}{size} โดยเก็บไว้กลุ่มละหนึ่งแถว พร้อม config ที่ฝึกด้วยสำเนานั้น"},
+    "leak.fix": {
+        "en": "Remove the validation rows that also occur in training (see the evidence): the validation loss is meaningless while they leak. `{command}` writes the data without them and a config that uses it.",
+        "th": "ลบแถว validation ที่มีอยู่ในข้อมูลฝึกด้วย (ดูหลักฐาน) ค่า loss validation ไม่มีความหมายระหว่างที่แถวเหล่านี้รั่ว `{command}` จะเขียนข้อมูลที่ไม่มีแถวเหล่านี้พร้อม config ที่ใช้ข้อมูลนั้น"},
     "leak.remove": {
         "en": "Remove the validation rows that also occur in training (see the evidence): the validation loss is meaningless while they leak.",
         "th": "ลบแถว validation ที่มีอยู่ในข้อมูลฝึกด้วย (ดูหลักฐาน) ค่า loss validation ไม่มีความหมายระหว่างที่แถวเหล่านี้รั่ว"},
@@ -646,8 +652,8 @@ _ADVICE: dict[str, dict[str, str]] = {
     "throughput.batching": {
         "en": "length-bucketed batches waste less on padding", "th": "batch ที่จัดตามความยาวเสียการคำนวณกับ padding น้อยกว่า"},
     "throughput.check": {
-        "en": "Throughput dropped mid-run: check for other processes on the GPU, thermal throttling or a slow data disk.",
-        "th": "ความเร็วลดลงกลางการรัน ตรวจหาโปรเซสอื่นบน GPU เครื่องร้อนจนลดความเร็ว หรือดิสก์ข้อมูลที่ช้า"},
+        "en": "Throughput dropped mid-run: check for other processes on the GPU or CPU, thermal throttling or a slow data disk.",
+        "th": "ความเร็วลดลงกลางการรัน ตรวจหาโปรเซสอื่นบน GPU หรือ CPU เครื่องร้อนจนลดความเร็ว หรือดิสก์ข้อมูลที่ช้า"},
     "qa.keep_best": {"en": "keep the checkpoint that generated best", "th": "เก็บ checkpoint ที่สร้างคำตอบได้ดีที่สุด"},
     "qa.patience": {"en": "stop before generation degrades further", "th": "หยุดก่อนที่คำตอบจะแย่ลงอีก"},
     "early.patience": {"en": "early stopping triggered prematurely", "th": "หยุดก่อนกำหนดเร็วเกินไป"},

@@ -151,7 +151,8 @@ class DataConfig(Section):
                         "version, and recomputed (with a line saying why) when any of them changed.")
     task: Literal["auto", "classification", "extraction", "rewriting", "open"] = Field(
         "auto", description="What the responses are, which decides how the audit judges them: classification "
-        "(short labels from a small set), extraction (spans of the input), rewriting (the input transformed), "
+        "(short labels from a small set, or an FAQ's fixed replies given to differently worded questions), extraction "
+        "(spans of the input), rewriting (the input transformed), "
         "open (free answers); auto infers it from the data (audit summary, `audit --json` stats.task).")
 
     @field_validator("train_file", "validation_file", "test_file")
@@ -582,7 +583,8 @@ class AuditConfig(Section):
         "the input, or a rewrite of it) for the data to be that task.")
     task_max_labels: int = Field(
         50, ge=2, description="data.task auto: at most this many distinct short answers, each seen 3 times on average, "
-        "make the data a classification task.")
+        "make the data a classification task (so do at most this many longer fixed replies, given to differently "
+        "worded questions).")
 
     _severity_off = field_validator("severity", mode="before")(classmethod(lambda cls, v: _yaml_off(v)))
 

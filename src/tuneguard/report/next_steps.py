@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tuneguard.findings import FIXABLE_CODES, SEVERITY_ORDER
-from tuneguard.report.recommend import Recommendations, recommend_for_run
+from tuneguard.report.recommend import Recommendations, fix_command, fix_out, recommend_for_run
 from tuneguard.report.rundata import RunData
 
 DATA_FIXED_EVENT = "data_fixed"
@@ -47,15 +47,7 @@ def _dir(run_dir: Path | str) -> Path:
     return Path(run_dir).absolute()
 
 
-def fix_out(run_dir: Path | str) -> Path:
-    """Where the commands put a run's cleaned data: beside the run, RUN_DIR-fixed-data."""
-    d = _dir(run_dir)
-    return d.parent / f"{d.name}-fixed-data"
-
-
-def fix_command(run_dir: Path | str) -> str:
-    d = _dir(run_dir)
-    return shlex.join(["tuneguard", "fix", str(d / "config.yaml"), "--out", str(fix_out(d))])
+__all__ = ["fix_command", "fix_out"]  # defined beside the advice that names them (tuneguard.report.recommend)
 
 
 def next_command(run_dir: Path | str, train: bool = True) -> str:

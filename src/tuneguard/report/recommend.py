@@ -285,6 +285,9 @@ class Context:
     events: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # the run's (action events: what it tried)
     # The audit of this run's data and config (`tuneguard audit RUN_DIR`); CONFIG without a run.
     audit_command: str = "tuneguard audit CONFIG"
+    # `tuneguard fix` of this run's data, for the actions that remove rows; None without a run,
+    # and for a data fault, whose report and messages give it as the first next step already.
+    fix_command: str | None = None
 
     def get(self, key: str, default: Any = None) -> Any:
         return _get(self.config, key, default)
@@ -516,8 +519,10 @@ def _dupes(f: Finding, ctx: Context) -> Out:
     # row it read (a real SmolLM2 run was told to remove all 360 of its rows, not the 326 copies).
     n = _num_ev(f, "duplicate_rows", "count")
     size = A("dupes.size", n=format_value(int(n))) if n is not None else ""
-    return [], [Action(A("dupes.remove", what=A(f"dupes.{f.code}"), size=size,
-                         file=_source(ctx.get("data.train_file", "data.train_file"))), [f.code])]
+    params = {"what": A(f"dupes.{f.code}"), "size": size, "file": _source(ctx.get("data.train_file", "data.train_file"))}
+    if ctx.fix_command and f.code != "LOW_DIVERSITY":
+        return [], [Action(A("dupes.fix", command=ctx.fix_command, **params), [f.code])]
+    return [], [Action(A("dupes.remove", **params), [f.code])]
 
 
 def _source(value: Any) -> str:
@@ -526,7 +531,21 @@ def _source(value: Any) -> str:
 
 
 def _leak(f: Finding, ctx: Context) -> Out:
+    if ctx.fix_command:
+        return [], [Action(A("leak.fix", command=ctx.fix_command), [f.code])]
     return [], [Action(A("leak.remove"), [f.code])]
+
+
+def fix_out(run_dir: Path | str) -> Path:
+    """Where the commands put a run's cleaned data: beside the run, RUN_DIR-fixed-data."""
+    d = Path(run_dir).absolute()
+    return d.parent / f"{d.name}-fixed-data"
+
+
+def fix_command(run_dir: Path | str) -> str:
+    """`tuneguard fix` of the run's data: its config, the cleaned copies beside the run."""
+    d = Path(run_dir).absolute()
+    return shlex.join(["tuneguard", "fix", str(d / "config.yaml"), "--out", str(fix_out(d))])
 
 
 def _pad(f: Finding, ctx: Context) -> Out:
@@ -634,9 +653,19 @@ def _memory(f: Finding, ctx: Context) -> Out:
 
 
 def _throughput(f: Finding, ctx: Context) -> Out:
+    """Padded batches: bucket them. And the check the guard's own advice names: other processes
+    on the CPU when it measured them (a CPU run was told to look for processes "on the GPU"
+    while its finding said that other processes kept 1.7 of the 2 cores busy), else the usual
+    suspects. Nothing for a slowdown that recovered on its own (info): a healthy run was told to
+    check for other processes and to "act on the points above first"."""
+    if f.severity == "info":
+        return [], []
+    rec = (f.text or {}).get("recommendation")
+    cpu = isinstance(rec, dict) and rec.get("key") == "THROUGHPUT_DROP.cpu.rec"
+    actions = [Action(T("THROUGHPUT_DROP.cpu.rec") if cpu else A("throughput.check"), [f.code])]
     if ctx.get("data.batching") == "padded":
-        return [Change("data.batching", "token_budget", A("throughput.batching"), [f.code])], []
-    return [], [Action(A("throughput.check"), [f.code])]
+        return [Change("data.batching", "token_budget", A("throughput.batching"), [f.code])], actions if cpu else []
+    return [], actions
 
 
 def _qa(f: Finding, ctx: Context) -> Out:
@@ -663,6 +692,19 @@ OTHER_FIXES: dict[str, Callable[[Finding, Context], Out]] = {
 # --- putting it together ------------------------------------------------------------------
 
 
+def _context(config: dict[str, Any], diagnosis: Diagnosis, findings: list[Finding], limits: Limits,
+             run: RunData | None) -> Context:
+    """What the advice is written from; with a run, the commands that audit and fix its data."""
+    ctx = Context(config, diagnosis, list(findings), limits, list(run.events) if run else [])
+    if run is not None:
+        ctx.audit_command = shlex.join(["tuneguard", "audit", str(run.run_dir)])
+        # A run whose rows a warning says to remove gets the command that removes them (it was
+        # told to remove them by hand and to audit again); a data fault's steps name it already.
+        if diagnosis.kind != "data_fault":
+            ctx.fix_command = fix_command(run.run_dir)
+    return ctx
+
+
 def recommend(findings: list[Finding], config: dict[str, Any], run: RunData | None = None, *,
               diagnosis: Diagnosis | None = None, limits: Limits | None = None) -> Recommendations:
     """The changes and actions for the next run. `diagnosis` defaults to the run's (or, without
@@ -671,9 +713,7 @@ def recommend(findings: list[Finding], config: dict[str, Any], run: RunData | No
         diagnosis = diagnose(findings, run.curves() if run else Curves([], []), config)
     if limits is None:
         limits = Limits.from_run(run) if run else Limits(context_length=_get(config, "model.context_length"))
-    ctx = Context(config, diagnosis, list(findings), limits, list(run.events) if run else [])
-    if run is not None:
-        ctx.audit_command = shlex.join(["tuneguard", "audit", str(run.run_dir)])
+    ctx = _context(config, diagnosis, findings, limits, run)
     ordered = sorted(findings, key=lambda f: (-SEVERITY_ORDER.get(f.severity, 0), f.step if f.step is not None else -1))
     outputs: list[Out] = [PLAYBOOK[diagnosis.kind](ctx)]
     # An audit finding at info is a fact (the audit printed "0 error(s), 0 warning(s)"): advising
