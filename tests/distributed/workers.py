@@ -53,7 +53,8 @@ def _ctx(rank: int, run_dir: Path, every: int) -> Any:
         store = RunStore(run_dir, create=True)
         store.init_run(config={}, max_steps=100)
         store.set_state("running")
-    cfg = SimpleNamespace(train=SimpleNamespace(control_every_steps=every))
+    cfg = SimpleNamespace(train=SimpleNamespace(control_every_steps=every),
+                          report=SimpleNamespace(language=None), notify=SimpleNamespace(language="en"))
     return SimpleNamespace(cfg=cfg, run_dir=run_dir, store=store, is_main=rank == 0, world_size=2, stop_reason=None,
                            paused_seconds=0.0, event=lambda *a, **k: None)
 
