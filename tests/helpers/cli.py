@@ -75,3 +75,17 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
     # Only a clean exit: any other exception is a crash (a traceback a user would see).
     assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
     return subprocess.CompletedProcess(list(args), r.exit_code, r.stdout, r.stderr)
+
+
+def assert_failed_start(run: Any, reason: str) -> None:
+    """A refusal before training left a failed record that does not block the next try: state
+    failed, exit code 2, the refusal's line as the exit reason, and the lock released."""
+    from tuneguard.store.run_store import RunStore
+    from tuneguard.train.rundir import RunDirLock
+
+    with RunStore(run, readonly=True) as store:
+        assert store.state() == "failed" and store.get_meta("exit_code") == 2
+        assert store.summary()["exit_reason"] == reason, store.summary()["exit_reason"]
+    lock = RunDirLock(run)
+    lock.acquire()  # released: the next try may take the directory
+    lock.release()

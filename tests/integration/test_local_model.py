@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import torch
 
-from tests.helpers.cli import invoke
+from tests.helpers.cli import assert_failed_start, invoke
 from tuneguard.data.synthetic import make_instruction_rows, write_jsonl
 from tuneguard.store.run_store import RunStore
 
@@ -188,7 +188,7 @@ def test_a_missing_or_empty_model_folder_is_one_line_and_exit_2(tmp_path, train_
         lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
         assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
         assert str(name) in lines[0] and phrase in lines[0], lines[0]
-        assert not (run / "run.db").exists()  # refused before anything that blocks the next try
+        assert_failed_start(run, lines[0].removeprefix("error: "))  # recorded; the next try replaces it
 
 
 

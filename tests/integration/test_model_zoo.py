@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.helpers.cli import invoke
+from tests.helpers.cli import assert_failed_start, invoke
 from tests.helpers.threads import one_torch_thread
 from tests.helpers.zoo import ARCHITECTURES, CHATML, save_model, tokenizer
 from tuneguard.data.synthetic import make_instruction_rows, write_jsonl
@@ -210,7 +210,7 @@ def test_an_encoder_decoder_folder_is_refused_before_training_in_one_line(data, 
         r = invoke(*cmd, "--set", f"data.train_file={data}", "--set", f"model.name={folder}")
         assert r.returncode == 2, r.stdout + r.stderr
         assert [ln for ln in r.stderr.splitlines() if ln.strip() and not ln.startswith("INFO")] == [line]
-    assert not (run / "run.db").exists()
+    assert_failed_start(run, line.removeprefix("error: "))
 
 
 def test_a_bert_folder_is_refused_before_training_in_one_line(data, tmp_path):
@@ -229,7 +229,7 @@ def test_a_bert_folder_is_refused_before_training_in_one_line(data, tmp_path):
     lines = [ln for ln in r.stderr.splitlines() if ln.strip() and not ln.startswith("INFO")]
     assert len(lines) == 1 and lines[0].startswith(f"error: model.name {folder} is a bert model, an encoder whose "
                                                    "attention sees the whole text")
-    assert not (run / "run.db").exists()
+    assert_failed_start(run, lines[0].removeprefix("error: "))
 
 
 @pytest.mark.slow
