@@ -342,7 +342,9 @@ def _report(L: _Lines, p: Mapping[str, Any]) -> None:
         from tuneguard.catalog import render
         from tuneguard.report.verdict import summary_spec
 
-        pairs = [(str(c.get("name")), str(c.get("status"))) for c in criteria if isinstance(c, Mapping)]
+        # "checked": false (not configured) is shown as not checked; payloads before it lack the key.
+        pairs = [(str(c.get("name")), "not_checked" if c.get("checked") is False else str(c.get("status")))
+                 for c in criteria if isinstance(c, Mapping)]
         L.raw(render(summary_spec(verdict, pairs), L.language))
         L.add("report_path", v=_opt(str, p.get("path")))
         _next_steps(L, p)
