@@ -574,6 +574,9 @@ _ADVICE: dict[str, dict[str, str]] = {
         "en": "the training loss was still falling at the end", "th": "ค่า loss การฝึกยังลดลงอยู่ตอนจบ"},
     "under.rank": {"en": "a rank below 8 limits what the adapter can learn", "th": "rank ต่ำกว่า 8 จำกัดสิ่งที่ adapter เรียนรู้ได้"},
     "under.alpha": {"en": "keep the LoRA scale alpha / r", "th": "คงสเกลของ LoRA (alpha / r) ไว้"},
+    "healthy.longer": {
+        "en": "the eval loss was still falling when the run ended ({prev} -> {last} at step {step}): a run {times}x as long lets it go on falling",
+        "th": "eval loss ยังลดลงอยู่ตอนที่การรันจบ ({prev} -> {last} ที่ step {step}): ฝึกนานขึ้น {times} เท่าเพื่อให้ลดต่อไปได้"},
     "healthy.patience": {
         "en": "the validation loss had converged by step {step}: stop there next time and save the compute",
         "th": "ค่า loss validation ลู่เข้าแล้วที่ step {step} ครั้งหน้าให้หยุดตรงนั้นเพื่อประหยัดเวลา GPU"},
