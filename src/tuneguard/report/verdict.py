@@ -225,6 +225,13 @@ def summary_spec(overall: str, criteria: list[tuple[str, str]]) -> Spec:
     return V("summary_failed", headline=head, names=J("join.semi", failed)) if failed else head
 
 
+def payload_pairs(criteria: list[Any]) -> list[tuple[str, str]]:
+    """(name, shown status) of the `report` event's criteria, as `summary_spec` takes them: one
+    with "checked": false is "not_checked"; payloads from before that key keep their status."""
+    return [(str(c.get("name")), NOT_CHECKED if c.get("checked") is False else str(c.get("status")))
+            for c in criteria if isinstance(c, dict)]
+
+
 def finding_evidence(f: Finding, limit: int = 4) -> str:
     """"CODE at step N: message (k=v, ...)" for a verdict row."""
     return render(finding_spec(f, limit))
