@@ -346,3 +346,13 @@ def test_a_flat_end_of_the_eval_loss_keeps_no_change_needed(evals, why) -> None:
     d = diagnose([], curves, {"report": {"max_final_gap": 2.0}})
     assert (d.kind, [e.key for e in d.evidence], d.still_improving()) == ("healthy", ["fell", "tracked"], False), why
     assert d.line().endswith("the validation loss tracked the training loss: no change is needed")
+
+
+def test_longer_doubles_the_steps_or_the_epochs_of_a_run_that_ran_its_planned_steps() -> None:
+    from tuneguard.diagnosis import longer
+
+    still = {"eval_still_falling": True, "planned_steps": 30, "last_step": 30}
+    assert longer(still, 30, 3.0) == ("train.max_steps", 60)
+    assert longer(still, -1, 3.0) == ("train.num_epochs", 6.0)  # no max_steps: the epochs
+    assert longer({**still, "last_step": 12}, 30, 3.0) is None  # stopped at step 12 of 30
+    assert longer({**still, "eval_still_falling": False}, 30, 3.0) is None
