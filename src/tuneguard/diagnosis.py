@@ -29,7 +29,12 @@ and a run on faulty data can look like any of the others):
    `report.min_answer_accuracy`): the losses may have fallen, but the model has not learned
    the task yet.
 5. unstable: GRAD_NORM_HIGH alone (large updates that had not yet turned into spikes).
-6. healthy: the training loss fell, an evaluation exists, and none of the above holds.
+6. healthy: the training loss fell, an evaluation exists, and none of the above holds. A
+   healthy run whose eval loss was still falling clearly when it ended (`eval_still_falling`:
+   three or more evaluations, the last one the best, its fall from the one before at least
+   `NOISE` of that eval loss and, per step, at least `PACE` of the pace from the first
+   evaluation to the one before) is said to have ended while still improving: not a fault,
+   but the recommendations train it longer (`longer`).
 7. inconclusive: too little was logged to tell (fewer than two training losses, or no
    evaluation), or the training loss rose and no rule above names why (said as a rising loss,
    with its numbers). Whether the loss fell is `loss_ends`: the means of the first and last
@@ -65,6 +70,13 @@ CLIMB = 1.5  # a training loss whose last third averages this x its first third'
 GAP_GROWTH = 0.1  # a gap grew when it ended this share of report.max_final_gap above its first value
 DEFAULT_MAX_GAP = 0.5  # report.max_final_gap's default, when the config does not say
 DEFAULT_MIN_ACCURACY = 0.5  # report.min_answer_accuracy's default
+# Still improving at the end: the last evaluation's fall from the one before must be clear of
+# noise (this share of that eval loss) and keep up this share of the earlier pace per step
+# (3.41 -> 3.07 -> 3.00 falls 2.3% and at 21% of the earlier pace: still falling; 3.41 -> 3.07
+# -> 3.05 falls 0.7%: flat).
+NOISE = 0.01
+PACE = 0.1
+LONGER = 2  # a run that ended still improving is proposed this many times its steps (or epochs)
 
 # The texts, English and Thai side by side, live in the catalog (tuneguard.catalog.diagnosis).
 TEXTS = DIAGNOSIS
@@ -174,7 +186,7 @@ class Evidence:
     def text(self, language: str = "en") -> str:
         shown = {}
         for k, v in self.params.items():
-            if k in ("drop",) and isinstance(v, float):
+            if k in ("drop", "pace") and isinstance(v, float):
                 shown[k] = _pct(v)
             elif isinstance(v, (list, tuple)):
                 shown[k] = ", ".join(str(x) for x in v)
@@ -222,10 +234,16 @@ class Diagnosis:
         recorded, so "too little was recorded" would be untrue."""
         return self.kind == "inconclusive" and any(e.key in ("rose", "rose_mean") for e in self.evidence)
 
+    def still_improving(self) -> bool:
+        """Healthy, and the eval loss was still falling clearly when the run ended: not a fault,
+        but a longer run would have learned more."""
+        return self.kind == "healthy" and any(e.key == "eval_still_falling" for e in self.evidence)
+
     def means(self, language: str = "en") -> str:
         key = ("data_fault.labels.means" if self.labels_only() else "data_fault.leak.means" if self.eval_only()
                else "inconclusive.rose.means" if self.loss_rose()
                else "healthy.gap.means" if self.kind == "healthy" and any(e.key == "gap_held" for e in self.evidence)
+               else "healthy.improving.means" if self.still_improving()
                else f"{self.kind}.means")
         return text(key, language)
 
@@ -317,6 +335,10 @@ def _facts(curves: Curves) -> dict[str, Any]:
         spe = curves.steps_per_epoch
         best_epoch = curves.epochs.get(best_step)
         facts["best_epoch"] = best_epoch if best_epoch is not None else best_step / spe if spe else None
+        falling = eval_still_falling([(s, e) for s, e, _ in evals])
+        facts["eval_still_falling"] = falling is not None
+        if falling is not None:
+            facts["eval_falling"] = falling
     if train:
         facts.update(first_train_loss=train[0][1], last_train_loss=train[-1][1])
         # Still learning at the end: the last third of the logged losses is lower than the third before it.
@@ -333,6 +355,40 @@ def _facts(curves: Curves) -> dict[str, Any]:
             start = sum(v for _, v in train[:k]) / k
             facts["climbed"] = facts["diverged"] and recent > CLIMB * start
     return facts
+
+
+def eval_still_falling(evals: list[tuple[int, float]]) -> dict[str, Any] | None:
+    """The numbers that show the (step, eval loss) curve `evals` still falling clearly at its
+    end (the rule in the module docstring: NOISE, PACE), or None when it does not or when fewer
+    than three evaluations leave no earlier fall to compare the last one with."""
+    if len(evals) < 3:
+        return None
+    (s0, e0), (s1, e1), (s2, e2) = evals[0], evals[-2], evals[-1]
+    if not (s0 < s1 < s2) or e2 > min(e for _, e in evals) or e0 <= e1:
+        return None
+    fall = e1 - e2
+    pace = (fall / (s2 - s1)) / ((e0 - e1) / (s1 - s0))
+    if fall < NOISE * e1 or pace < PACE:
+        return None
+    return {"first": e0, "first_step": s0, "prev": e1, "prev_step": s1, "last": e2, "last_step": s2,
+            "drop": fall / e1, "pace": pace}
+
+
+def longer(facts: Mapping[str, Any], max_steps: Any, num_epochs: Any) -> tuple[str, float] | None:
+    """The run after one that ended still improving (`facts["eval_still_falling"]`): its
+    train.max_steps (when it set them) or train.num_epochs times LONGER, as (key, value); None
+    when the eval loss was not still falling or the run stopped before its planned steps (then
+    its length was not what ended it)."""
+    if not facts.get("eval_still_falling"):
+        return None
+    planned, last = facts.get("planned_steps"), facts.get("last_step")
+    if isinstance(planned, int) and isinstance(last, int) and last < planned:
+        return None
+    if isinstance(max_steps, int) and not isinstance(max_steps, bool) and max_steps > 0:
+        return "train.max_steps", max_steps * LONGER
+    if isinstance(num_epochs, (int, float)) and not isinstance(num_epochs, bool) and num_epochs > 0:
+        return "train.num_epochs", float(num_epochs) * LONGER
+    return None
 
 
 def _train_near(train: list[tuple[int, float]], step: int) -> float | None:
@@ -569,6 +625,8 @@ class _Judge:
                                            "gap": g1, "limit": self.max_gap}) if g1 < self.max_gap else
                       Evidence("gap_held", {"first_gap": g0, "first_step": s0, "gap": g1, "step": s1,
                                             "limit": self.max_gap}))
+        if self.facts.get("eval_falling"):
+            ev.append(Evidence("eval_still_falling", dict(self.facts["eval_falling"])))
         return self._diagnosis("healthy", ev, [])
 
 

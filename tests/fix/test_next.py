@@ -89,7 +89,7 @@ def test_a_data_fault_points_at_fix_and_writes_nothing(tmp_path: Path) -> None:
 
 
 def test_next_steps_by_diagnosis_and_bad_run_dirs(tmp_path: Path) -> None:
-    healthy = build_healthy(tmp_path / "healthy")
+    healthy = build_healthy(tmp_path / "healthy", decay=0.15)  # converged: the eval loss flat at the end
     assert next_steps(load_run(healthy)) == []  # nothing to change: nothing to run
     r = invoke("next", str(healthy), "--train")
     assert r.returncode == 0 and "the next run would repeat this one" in r.stdout
@@ -155,8 +155,9 @@ def test_an_info_audit_finding_gets_no_advice_on_a_healthy_run(tmp_path: Path) -
     """Real prose has a few near copies (DUPLICATE_NEAR at info: the audit said 0 errors, 0
     warnings): a healthy run is told nothing to do about them; at warning it is told to deduplicate."""
     near = {"count": 2, "share": 0.006, "rows": 360, "largest_cluster": 2}
-    info = build_healthy(tmp_path / "info", findings=[Finding("DUPLICATE_NEAR", "info", "2 near copies", near,
-                                                              "Deduplicate near copies.", None, "audit")])
+    info = build_healthy(tmp_path / "info", decay=0.15, findings=[Finding("DUPLICATE_NEAR", "info", "2 near copies",
+                                                                          near, "Deduplicate near copies.", None,
+                                                                          "audit")])
     recs = recommend_for_run(load_run(info))
     assert (recs.diagnosis.kind, recs.actions, recs.changes) == ("healthy", [], [])
     assert next_steps(load_run(info)) == []
@@ -189,3 +190,27 @@ def test_leaked_validation_alone_points_at_fix_for_the_split_not_at_memorised_ro
         "rows repeat training rows (the eval loss measures memory). Run:",
         f"  {fix_command(run)}", "then:", f"  {next_command(run)}"]
     assert not (run / "next.yaml").exists()
+
+
+def test_next_trains_longer_a_healthy_run_that_ended_with_its_eval_loss_still_falling(tmp_path: Path) -> None:
+    """A SmolLM2-135M run on CPU whose eval loss still fell at max_steps (3.41 -> 3.07 -> 3.00) was
+    called healthy with "the next run would repeat this one": the diagnosis says it ended while
+    still improving, and `next` doubles train.max_steps, with the evidence."""
+    run = with_config_file(build_healthy(tmp_path / "still"))  # eval loss 2.736, 2.139, 1.778 at steps 20, 40, 60
+    recs = recommend_for_run(load_run(run))
+    assert recs.diagnosis.still_improving()
+    assert [(c.key, c.value, c.reason) for c in recs.changes] == [
+        ("train.max_steps", 120, "the eval loss was still falling when the run ended (2.14 -> 1.778 at step 60): a "
+                                 "run 2x as long lets it go on falling")]
+    assert next_steps(load_run(run)) == [{"kind": "next", "command": next_command(run)}]
+    r = invoke("next", str(run))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines()[0].startswith("Diagnosis: healthy: the losses fell, the validation loss tracked the "
+                                               "training loss, and the eval loss was still falling when the run ended")
+    assert "the eval loss was still falling at the last evaluation: 2.736 at step 20, 2.14 at step 40, 1.778 at " \
+           "step 60 (16.9% lower, at 60.7% of its earlier pace per step)" in " ".join(r.stdout.split())
+    assert diff_keys(run / "config.yaml", run / "next.yaml") == {"train.max_steps": "120"}
+    # Stopped on request before its planned steps: its length did not end it, nothing to lengthen.
+    with RunStore(run) as s:
+        s.set_meta(max_steps=200)
+    assert recommend_for_run(load_run(run)).changes == []

@@ -42,7 +42,7 @@ def test_compare_healthy_and_collapse(tmp_path: Path) -> None:
     out = write_compare(a, b)
     assert out == tmp_path / "compare_v2_vs_v1.html"
     html = out.read_text("utf-8")
-    assert '<div class="badge inconclusive">' in html and '<div class="badge fail">' in html
+    assert '<div class="badge pass">' in html and '<div class="badge fail">' in html
     assert "train.logging_steps" in html
 
 

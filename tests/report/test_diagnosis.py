@@ -24,7 +24,8 @@ def falling(n: int = 10, start: float = 3.0, end: float = 1.5, every: int = 10) 
     return [(i * every, start + (end - start) * i / (n - 1)) for i in range(n)]
 
 
-HEALTHY = Curves(train=falling(), evals=[(30, 2.6, None), (60, 2.1, None), (90, 1.7, None)], planned_steps=90)
+# Converged: the eval loss fell 0.88 in the first 30 steps and only 0.02 (1.2%, 2.3% of that pace) in the last 30.
+HEALTHY = Curves(train=falling(), evals=[(30, 2.6, None), (60, 1.72, None), (90, 1.7, None)], planned_steps=90)
 # The issue's overfitting run: best eval at step 180, then rising while the training loss falls.
 OVERFIT = Curves(train=[(s, 3.3 - s / 150) for s in range(0, 401, 20)],
                  evals=[(60, 3.9, None), (120, 3.83, None), (180, 3.7, None), (240, 3.8, None), (300, 3.95, None),
@@ -155,7 +156,8 @@ def test_a_gap_that_stood_from_the_first_evaluation_is_no_growing_gap() -> None:
     (overfitting), but healthy, saying the gap held, as the verdict's failed row does."""
     held = Curves(train=falling(), evals=[(30, 3.2, 2.5), (60, 2.7, 2.0), (90, 2.2000001, 1.5)], planned_steps=90)
     d = diagnose([], held, {})
-    assert (d.kind, [e.key for e in d.evidence]) == ("healthy", ["fell", "gap_held"])
+    # (the eval loss also still fell clearly at the end: noted, the gap's wording leads)
+    assert (d.kind, [e.key for e in d.evidence]) == ("healthy", ["fell", "gap_held", "eval_still_falling"])
     assert d.line().startswith("Diagnosis: healthy: the losses fell and the gap between the eval and the training "
                                "loss did not grow: the model is not memorising")
     assert d.evidence[1].text() == ("the eval - train gap stood at or above the limit from the first evaluation "
@@ -306,3 +308,51 @@ def test_a_noisy_flat_or_falling_loss_did_not_climb() -> None:
     d = diagnose([], Curves(train=list(enumerate(falling, 1)), evals=[(6, 0.55, 0.6), (12, 0.45, 0.55)],
                            planned_steps=12), {})
     assert d.kind == "healthy" and d.facts["climbed"] is False
+
+
+# The new user's SmolLM2-135M runs (CPU, 30 steps, an evaluation every 10): healthy, but the eval
+# loss still fell clearly at max_steps.
+STILL = [((10, 3.41), (20, 3.07), (30, 3.00)), ((10, 2.36), (20, 2.01), (30, 1.94))]
+
+
+@pytest.mark.parametrize("evals", STILL)
+def test_a_run_that_ended_with_its_eval_loss_still_falling_is_healthy_and_still_improving(evals) -> None:
+    curves = Curves(train=falling(n=10, start=3.6, end=2.2, every=3),
+                    evals=[(s, e, None) for s, e in evals], planned_steps=30)
+    d = diagnose([], curves, {"report": {"max_final_gap": 2.0}})
+    assert (d.kind, [e.key for e in d.evidence], d.still_improving()) == (
+        "healthy", ["fell", "tracked", "eval_still_falling"], True)
+    assert d.facts["eval_still_falling"] is True
+    assert d.line() == ("Diagnosis: healthy: the losses fell, the validation loss tracked the training loss, and the "
+                        "eval loss was still falling when the run ended: not a fault, but the run stopped before the "
+                        "model had learned what it could; train for longer (tuneguard next proposes it)")
+    (s0, e0), (s1, e1), (s2, e2) = evals
+    pace = ((e1 - e2) / 10) / ((e0 - e1) / 10)
+    assert d.evidence[-1].text() == (
+        f"the eval loss was still falling at the last evaluation: {e0:.4g} at step {s0}, {e1:.4g} at step {s1}, "
+        f"{e2:.4g} at step {s2} ({100 * (e1 - e2) / e1:.3g}% lower, at {100 * pace:.3g}% of its earlier pace per step)")
+    assert d.evidence[-1].text("th").startswith("eval loss ยังลดลงอยู่ในการประเมินครั้งสุดท้าย: ")
+
+
+@pytest.mark.parametrize("evals, why", [
+    (((10, 3.41), (20, 3.07), (30, 3.05)), "fell 0.65%: below the 1% noise floor"),
+    (((10, 3.41), (20, 3.07), (30, 3.04)), "fell 1%, but at 8.8% of the earlier pace (under a tenth)"),
+    (((10, 3.41), (30, 3.00)), "two evaluations: no earlier fall to compare the last one with"),
+    (((10, 3.41), (20, 3.00), (30, 3.05)), "the last evaluation is not the best"),
+])
+def test_a_flat_end_of_the_eval_loss_keeps_no_change_needed(evals, why) -> None:
+    curves = Curves(train=falling(n=10, start=3.6, end=2.2, every=3),
+                    evals=[(s, e, None) for s, e in evals], planned_steps=30)
+    d = diagnose([], curves, {"report": {"max_final_gap": 2.0}})
+    assert (d.kind, [e.key for e in d.evidence], d.still_improving()) == ("healthy", ["fell", "tracked"], False), why
+    assert d.line().endswith("the validation loss tracked the training loss: no change is needed")
+
+
+def test_longer_doubles_the_steps_or_the_epochs_of_a_run_that_ran_its_planned_steps() -> None:
+    from tuneguard.diagnosis import longer
+
+    still = {"eval_still_falling": True, "planned_steps": 30, "last_step": 30}
+    assert longer(still, 30, 3.0) == ("train.max_steps", 60)
+    assert longer(still, -1, 3.0) == ("train.num_epochs", 6.0)  # no max_steps: the epochs
+    assert longer({**still, "last_step": 12}, 30, 3.0) is None  # stopped at step 12 of 30
+    assert longer({**still, "eval_still_falling": False}, 30, 3.0) is None

@@ -25,7 +25,7 @@ def test_report_language_follows_notify_language_unless_set(tmp_path: Path) -> N
     th_run = build_healthy(tmp_path / "th", config={"notify.language": "th"}, findings=[finding])
     html = write_report(th_run).read_text("utf-8")
     assert '<html lang="th">' in html
-    for text in ("<h2>ผลสรุปตามเกณฑ์</h2>", "ค่า loss การฝึกลดลงอย่างค่อยเป็นค่อยไป", "ผ่าน 4 จาก 5, ไม่ทราบ 1",
+    for text in ("<h2>ผลสรุปตามเกณฑ์</h2>", "ค่า loss การฝึกลดลงอย่างค่อยเป็นค่อยไป", "ผ่านครบทั้ง 4 เกณฑ์ (ไม่ได้ตรวจ 1 เกณฑ์: ไม่ได้ตั้งค่า)",
                  # the finding, in Thai, with the English message's numbers (5.000% over 2 evaluations)
                  "eval loss เปลี่ยนไปเพียง 5.000% ใน 2 ครั้งล่าสุดของการประเมิน (step 20-40, 1.9 ถึง 2)",
                  '<figcaption>ค่า loss <span class="muted small">',

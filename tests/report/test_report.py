@@ -39,7 +39,9 @@ def test_healthy_report(healthy_run: Path) -> None:
     for s in SECTIONS:
         assert s in html
     assert_self_contained(html)
-    assert '<div class="badge inconclusive"><div class="word">INCONCLUSIVE</div>' in html
+    # No data.test_file: the test criterion is not checked, and the four that were decide.
+    assert ('<div class="badge pass"><div class="word">PASS</div><div class="why">all 4 criteria passed (1 not '
+            'checked: not configured)</div>') in html
     plots = svg_blocks(html)
     assert len(plots) == 8  # loss, log loss, gap, lr, grad norm, tokens/s, step time, memory
     for svg in plots:
@@ -50,18 +52,25 @@ def test_healthy_report(healthy_run: Path) -> None:
     # the diagnosis comes first, with the evidence that decided it
     assert html.index('id="diagnosis"') < html.index('id="summary"') < html.index('id="verdict"')
     assert '<section id="diagnosis" class="diagnosis healthy"><h2>Diagnosis: healthy</h2>' in html
-    assert not (healthy_run / "recommended.yaml").exists()  # nothing to change
+    # Its eval loss still fell clearly at the last evaluation (2.14 -> 1.778): healthy, still
+    # improving, and the one change is a longer run.
+    rec = (healthy_run / "recommended.yaml").read_text("utf-8")
+    assert "# change train.max_steps: the eval loss was still falling when the run ended" in rec
+    assert "max_steps: 120" in rec
     md = (healthy_run / "report.md").read_text("utf-8")
-    assert md.split("\n")[4].startswith("**Diagnosis: healthy: the losses fell and the validation loss tracked")
+    assert md.split("\n")[4].startswith("**Diagnosis: healthy: the losses fell, the validation loss tracked the "
+                                        "training loss, and the eval loss was still falling when the run ended")
     assert "| Training loss decreased gradually | PASS |" in md
-    assert "| Held-out test loss within margin of validation | UNKNOWN |" in md
+    assert "| Held-out test loss within margin of validation | NOT CHECKED | not checked (set data.test_file" in md
+    assert '<span class="pill not_checked">not checked</span>' in html
 
 
 def test_collapse_report(collapse_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "elsewhere" / "collapse.html"
     assert write_report(collapse_run, out) == out
     html = out.read_text("utf-8")
-    assert '<div class="badge fail"><div class="word">FAIL</div><div class="why">3 of 5 criteria failed</div>' in html
+    assert ('<div class="badge fail"><div class="word">FAIL</div><div class="why">3 of 4 criteria failed (1 not checked: '
+            'not configured)</div>') in html
     # the finding is marked on the loss plot at its step, with its code
     loss_svg = svg_blocks(html)[0]
     assert '<g class="vmark"><title>LOSS_COLLAPSE at step 12:' in loss_svg
@@ -140,7 +149,7 @@ def test_cli_report(healthy_run: Path, tmp_path: Path) -> None:
     app.command()(report)
     r = CliRunner().invoke(app, [str(healthy_run), "--out", str(tmp_path / "r.html")])
     assert r.exit_code == 0, r.output
-    assert "Verdict: INCONCLUSIVE (4 pass, 0 fail, 1 unknown)" in r.output
+    assert "Verdict: PASS (4 pass, 0 fail, 0 unknown, 1 not checked)" in r.output
     assert r.output.startswith("Diagnosis: healthy: ")
     assert (tmp_path / "r.html").exists() and (healthy_run / "report.md").exists()
     missing = CliRunner().invoke(app, [str(tmp_path / "nothing")])

@@ -31,10 +31,21 @@ def test_healthy_run_rows(healthy_run: Path) -> None:
         (LOSS_GRADUAL, "pass"), (VAL_TRACKED, "pass"), (EARLY_STOP_OK, "pass"), (COHERENT, "pass"),
         (TEST_WITHIN, "unknown"),
     ]
-    assert v.overall == "inconclusive"
+    # data.test_file is not set: the test criterion is not checked, and does not make the verdict
+    # inconclusive (every preset leaves it unset); the four that were checked passed.
+    assert [c.checked for c in v.criteria] == [True, True, True, True, False]
+    assert v.overall == "pass"
+    assert v.headline() == "Verdict: PASS (4 pass, 0 fail, 0 unknown, 1 not checked)"
+    assert v.headline("th") == "ผลสรุป: ผ่าน (ผ่าน 4, ไม่ผ่าน 0, ไม่ทราบ 0, ไม่ได้ตรวจ 1)"
     assert v.get(LOSS_GRADUAL).codes == []
     assert "no collapse" in v.get(LOSS_GRADUAL).evidence
-    assert v.get(TEST_WITHIN).evidence == "no test split was evaluated (data.test_file not set)"
+    test = v.get(TEST_WITHIN)
+    assert test.evidence == ("not checked (set data.test_file, a held-out split, to check the test loss against the "
+                             "validation loss)")
+    assert (test.status_in("en"), test.status_in("th")) == ("not checked", "ไม่ได้ตรวจ")
+    # The JSON keeps the three statuses it had and says which criteria were not checked.
+    assert v.to_dict()["overall"] == "pass"
+    assert [(c["status"], c["checked"]) for c in v.to_dict()["criteria"]][3:] == [("pass", True), ("unknown", False)]
     assert "gap 0.12 < 0.5 (report.max_final_gap)" in v.get(VAL_TRACKED).evidence
     assert v.get(COHERENT).evidence.startswith("2 QA sample(s) at step 60: keyword score 1 >= 0.5")
 
@@ -58,6 +69,7 @@ def test_all_pass_with_test_loss(tmp_path: Path) -> None:
     v = verdict_of(build_healthy(tmp_path / "r", test=1.7))
     assert [s for _, s in v.rows()] == ["pass"] * 5
     assert v.overall == "pass"
+    assert v.headline() == "Verdict: PASS (5 pass, 0 fail, 0 unknown)"
     assert "test loss 1.7 (perplexity 5.474) vs validation" in v.get(TEST_WITHIN).evidence
 
 
@@ -174,11 +186,31 @@ def test_unknown_without_data(tmp_path: Path) -> None:
                         (COHERENT, "unknown"), (TEST_WITHIN, "unknown")]
     assert v.get(EARLY_STOP_OK).evidence == "the run logged no training step (run unknown)"
     assert [c.name for c in v.criteria] == list(CRITERIA_NAMES)
+    # Not configured (no eval.qa_probes, no data.test_file): not checked; the three that were
+    # could not be measured, and they keep the verdict inconclusive.
+    assert [c.shown for c in v.criteria] == ["unknown"] * 3 + ["not_checked"] * 2
+    assert v.overall == "inconclusive"
+    assert v.headline() == "Verdict: INCONCLUSIVE (0 pass, 0 fail, 3 unknown, 2 not checked)"
 
 
-def test_no_qa_samples_is_unknown(tmp_path: Path) -> None:
-    c = verdict_of(build_healthy(tmp_path / "r", qa=False)).get(COHERENT)
-    assert (c.status, c.evidence) == ("unknown", "no QA samples were recorded (set eval.qa_probes)")
+def test_no_qa_probes_is_not_checked_and_the_rest_decide(tmp_path: Path) -> None:
+    """The smollm2-135m preset (and others) set no eval.qa_probes and no data.test_file: the two
+    criteria are not checked, and the run passes on the three it was checked on."""
+    v = verdict_of(build_healthy(tmp_path / "r", qa=False))
+    c = v.get(COHERENT)
+    assert (c.status, c.checked, c.evidence) == (
+        "unknown", False, "not checked (set eval.qa_probes, prompts with their expected answers, to check that the "
+        "model answers them coherently and right)")
+    assert c.evidence_in("th").startswith("ไม่ได้ตรวจ (ตั้ง eval.qa_probes")
+    assert v.overall == "pass"
+    assert v.summary_line() == "Verdict: PASS (3 pass, 0 fail, 0 unknown, 2 not checked)"
+
+
+def test_a_fail_still_fails_beside_criteria_not_checked(tmp_path: Path) -> None:
+    run = build_healthy(tmp_path / "r", qa=False, test=9.0)  # test loss far above validation
+    v = verdict_of(run)
+    assert [c.shown for c in v.criteria] == ["pass", "pass", "pass", "not_checked", "fail"]
+    assert v.overall == "fail"
 
 
 def test_qa_judged_at_best_step(tmp_path: Path) -> None:
@@ -385,7 +417,8 @@ def test_a_run_halted_before_its_first_evaluation_says_so_instead_of_blaming_set
                                   "and " + ended)
     assert test.evidence.startswith("the test split was not evaluated: data.test_file is set, but " + ended)
     for c in (val, qa, test):
-        assert c.status == "unknown" and "not set" not in c.evidence and "(set " not in c.evidence
+        assert c.status == "unknown" and c.checked and "not set" not in c.evidence and "(set " not in c.evidence
+    assert "not_checked" not in [c.shown for c in v.criteria]  # configured: unknown, not "not checked"
     assert v.get(COHERENT).evidence_in("th").startswith("ไม่มีตัวอย่าง QA: ตั้ง eval.qa_probes ไว้แล้ว")
     # The report's QA section says the same.
     from tuneguard.report.html import write_report
@@ -396,6 +429,23 @@ def test_a_run_halted_before_its_first_evaluation_says_so_instead_of_blaming_set
 
 def test_a_run_halted_before_its_first_evaluation_without_the_settings_names_them(tmp_path: Path) -> None:
     v = verdict_of(_halted_before_eval(tmp_path / "unset", **{"eval.qa_probes": []}))
-    assert v.get(COHERENT).evidence == "no QA samples were recorded (set eval.qa_probes)"
-    assert v.get(TEST_WITHIN).evidence == "no test split was evaluated (data.test_file not set)"
+    assert v.get(COHERENT).evidence.startswith("not checked (set eval.qa_probes, ")
+    assert v.get(TEST_WITHIN).evidence.startswith("not checked (set data.test_file, ")
+    assert [c.checked for c in v.criteria] == [True, True, True, False, False]
     assert v.get(VAL_TRACKED).evidence.endswith(", before its first evaluation")
+
+
+def test_the_thai_report_message_counts_criteria_not_checked() -> None:
+    """The `report` event carries each criterion's `checked`: the Thai message (rebuilt from the
+    criteria) counts the ones not configured as not checked; a payload from before the key
+    counts them as unknown, as it did."""
+    from tuneguard.notify.messages import render
+
+    names = list(CRITERIA_NAMES)
+    criteria = [{"name": n, "status": "pass", "checked": True} for n in names[:3]]
+    criteria += [{"name": n, "status": "unknown", "checked": False} for n in names[3:]]
+    body = render("report", {"verdict": "pass", "criteria": criteria}, language="th").body
+    assert "ผลสรุป: ผ่าน (ผ่าน 3, ไม่ผ่าน 0, ไม่ทราบ 0, ไม่ได้ตรวจ 2)" in body.splitlines()
+    old = [{"name": c["name"], "status": c["status"]} for c in criteria]
+    body = render("report", {"verdict": "inconclusive", "criteria": old}, language="th").body
+    assert "ผลสรุป: ยังสรุปไม่ได้ (ผ่าน 3, ไม่ผ่าน 0, ไม่ทราบ 2)" in body.splitlines()

@@ -36,6 +36,12 @@ DIAGNOSIS: dict[str, dict[str, str]] = {
     "healthy.means": {
         "en": "the losses fell and the validation loss tracked the training loss: no change is needed",
         "th": "ค่า loss ลดลงและ eval loss ลดตามค่า loss การฝึก: ไม่ต้องเปลี่ยนอะไร"},
+    "healthy.improving.means": {
+        "en": "the losses fell, the validation loss tracked the training loss, and the eval loss was still falling "
+              "when the run ended: not a fault, but the run stopped before the model had learned what it could; "
+              "train for longer (tuneguard next proposes it)",
+        "th": "ค่า loss ลดลง eval loss ลดตามค่า loss การฝึก และ eval loss ยังลดลงอยู่ตอนที่การรันจบ: ไม่ใช่ข้อผิดพลาด "
+              "แต่การรันหยุดก่อนที่โมเดลจะเรียนรู้ได้เต็มที่ ให้ฝึกนานขึ้น (tuneguard next เสนอค่าให้)"},
     "healthy.gap.means": {
         "en": "the losses fell and the gap between the eval and the training loss did not grow: the model is not "
               "memorising, but the validation rows are harder than the training rows: check they come from the same "
@@ -136,6 +142,11 @@ DIAGNOSIS: dict[str, dict[str, str]] = {
     "ev.tracked": {
         "en": "best eval loss {best} at step {best_step}; final eval - train gap {gap} (limit {limit})",
         "th": "eval loss ดีที่สุด {best} ที่ step {best_step} ช่องว่างสุดท้าย {gap} (เกณฑ์ {limit})"},
+    "ev.eval_still_falling": {
+        "en": "the eval loss was still falling at the last evaluation: {first} at step {first_step}, {prev} at step "
+              "{prev_step}, {last} at step {last_step} ({drop} lower, at {pace} of its earlier pace per step)",
+        "th": "eval loss ยังลดลงอยู่ในการประเมินครั้งสุดท้าย: {first} ที่ step {first_step}, {prev} ที่ step "
+              "{prev_step}, {last} ที่ step {last_step} (ลดลง {drop} ด้วยอัตรา {pace} ของอัตราก่อนหน้าต่อ step)"},
     "ev.gap_held": {
         "en": "the eval - train gap stood at or above the limit from the first evaluation without growing "
               "({first_gap} at step {first_step}, {gap} at step {step}; limit {limit}, report.max_final_gap)",

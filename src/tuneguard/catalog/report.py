@@ -48,6 +48,7 @@ _REPORT: dict[str, dict[str, str]] = {
     "badge.failed": {"en": "{failed} of {n} criteria failed", "th": "ไม่ผ่าน {failed} จาก {n} เกณฑ์"},
     "badge.all": {"en": "all {n} criteria passed", "th": "ผ่านครบทั้ง {n} เกณฑ์"},
     "badge.some": {"en": "{passed} of {n} passed, {unknown} unknown", "th": "ผ่าน {passed} จาก {n}, ไม่ทราบ {unknown}"},
+    "badge.unchecked": {"en": " ({m} not checked: not configured)", "th": " (ไม่ได้ตรวจ {m} เกณฑ์: ไม่ได้ตั้งค่า)"},
     "col.criterion": {"en": "criterion", "th": "เกณฑ์"},
     "col.result": {"en": "result", "th": "ผล"},
     "col.evidence": {"en": "evidence", "th": "หลักฐาน"},
@@ -369,12 +370,16 @@ _VERDICT: dict[str, dict[str, str]] = {
     "status.pass": {"en": "pass", "th": "ผ่าน"},
     "status.fail": {"en": "fail", "th": "ไม่ผ่าน"},
     "status.unknown": {"en": "unknown", "th": "ไม่ทราบ"},
+    "status.not_checked": {"en": "not checked", "th": "ไม่ได้ตรวจ"},
     "overall.pass": {"en": "PASS", "th": "ผ่าน"},
     "overall.fail": {"en": "FAIL", "th": "ไม่ผ่าน"},
     "overall.inconclusive": {"en": "INCONCLUSIVE", "th": "ยังสรุปไม่ได้"},
     "headline": {
         "en": "Verdict: {overall} ({passed} pass, {failed} fail, {unknown} unknown)",
         "th": "ผลสรุป: {overall} (ผ่าน {passed}, ไม่ผ่าน {failed}, ไม่ทราบ {unknown})"},
+    "headline_unchecked": {
+        "en": "Verdict: {overall} ({passed} pass, {failed} fail, {unknown} unknown, {unchecked} not checked)",
+        "th": "ผลสรุป: {overall} (ผ่าน {passed}, ไม่ผ่าน {failed}, ไม่ทราบ {unknown}, ไม่ได้ตรวจ {unchecked})"},
     "summary_failed": {"en": "{headline}: failed {names}", "th": "{headline}: ไม่ผ่านเกณฑ์ {names}"},
     # a finding as a verdict row's evidence
     "finding": {"en": "{code}{where}: {message}{extra}", "th": "{code}{where}: {message}{extra}"},
@@ -436,9 +441,9 @@ _VERDICT: dict[str, dict[str, str]] = {
         "en": "early stopping triggered at step {step} of {planned} planned ({share}%); minimum {minimum}% (report.min_early_stop_share)",
         "th": "หยุดก่อนกำหนดที่ step {step} จาก {planned} ที่วางแผนไว้ ({share}%); ขั้นต่ำ {minimum}% (report.min_early_stop_share)"},
     # 4. coherent answers
-    "qa.none": {
-        "en": "no QA samples were recorded (set eval.qa_probes)",
-        "th": "ไม่มีตัวอย่าง QA ที่บันทึกไว้ (ตั้ง eval.qa_probes)"},
+    "qa.not_checked": {
+        "en": "not checked (set eval.qa_probes, prompts with their expected answers, to check that the model answers them coherently and right)",
+        "th": "ไม่ได้ตรวจ (ตั้ง eval.qa_probes เป็นคำถามพร้อมคำตอบที่คาดไว้ เพื่อตรวจว่าโมเดลตอบได้อ่านรู้เรื่องและถูกต้อง)"},
     "qa.before_eval": {
         "en": "no QA samples: eval.qa_probes is set, but the probes are answered at evaluations and {before}",
         "th": "ไม่มีตัวอย่าง QA: ตั้ง eval.qa_probes ไว้แล้ว แต่ probe จะถูกถามตอนประเมิน และ{before}"},
@@ -465,9 +470,9 @@ _VERDICT: dict[str, dict[str, str]] = {
     "qa.failed": {"en": "{head}; failed: {failed}{note}", "th": "{head}; ไม่ผ่าน: {failed}{note}"},
     "qa.plain": {"en": "{head}{note}", "th": "{head}{note}"},
     # 5. test loss
-    "test.none": {
-        "en": "no test split was evaluated (data.test_file not set)",
-        "th": "ไม่ได้ประเมินชุด test (ไม่ได้ตั้ง data.test_file)"},
+    "test.not_checked": {
+        "en": "not checked (set data.test_file, a held-out split, to check the test loss against the validation loss)",
+        "th": "ไม่ได้ตรวจ (ตั้ง data.test_file เป็นชุดข้อมูลที่แยกไว้ เพื่อตรวจค่า loss ชุด test เทียบกับ validation)"},
     "test.ended": {
         "en": "the test split was not evaluated: data.test_file is set, but {ended}, and a halted or failed run is not scored on it (its weights are what was stopped)",
         "th": "ไม่ได้ประเมินชุด test: ตั้ง data.test_file ไว้แล้ว แต่{ended} และการรันที่ถูกหยุดหรือล้มเหลวจะไม่ถูกวัดผลบนชุด test (น้ำหนักของโมเดลคือสภาพ ณ ตอนที่ถูกหยุด)"},
@@ -569,6 +574,9 @@ _ADVICE: dict[str, dict[str, str]] = {
         "en": "the training loss was still falling at the end", "th": "ค่า loss การฝึกยังลดลงอยู่ตอนจบ"},
     "under.rank": {"en": "a rank below 8 limits what the adapter can learn", "th": "rank ต่ำกว่า 8 จำกัดสิ่งที่ adapter เรียนรู้ได้"},
     "under.alpha": {"en": "keep the LoRA scale alpha / r", "th": "คงสเกลของ LoRA (alpha / r) ไว้"},
+    "healthy.longer": {
+        "en": "the eval loss was still falling when the run ended ({prev} -> {last} at step {step}): a run {times}x as long lets it go on falling",
+        "th": "eval loss ยังลดลงอยู่ตอนที่การรันจบ ({prev} -> {last} ที่ step {step}): ฝึกนานขึ้น {times} เท่าเพื่อให้ลดต่อไปได้"},
     "healthy.patience": {
         "en": "the validation loss had converged by step {step}: stop there next time and save the compute",
         "th": "ค่า loss validation ลู่เข้าแล้วที่ step {step} ครั้งหน้าให้หยุดตรงนั้นเพื่อประหยัดเวลา GPU"},

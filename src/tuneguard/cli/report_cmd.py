@@ -59,7 +59,8 @@ def report(
     style = {"pass": "green", "fail": "red"}.get(verdict.overall, "yellow")
     c.print(styled((verdict.headline(), style)))
     for crit in verdict.criteria:
-        mark = {"pass": ("pass", "green"), "fail": ("fail", "red")}.get(crit.status, ("unknown", "yellow"))
+        mark = {"pass": ("pass", "green"), "fail": ("fail", "red"),
+                "not_checked": ("not checked", "dim")}.get(crit.shown, ("unknown", "yellow"))
         c.print(styled("  ", mark, "  ", crit.name))
     c.print(f"report: {path}")
     c.print(f"markdown: {Path(run_dir) / 'report.md'}")

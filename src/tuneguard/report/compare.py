@@ -107,10 +107,9 @@ def overall_word(v: Verdict, language: str) -> str:
 
 def _verdicts(a: RunData, b: RunData, va: Verdict, vb: Verdict, language: str = "en") -> str:
     la, lb = labels_of(a, b)
-    en = language == "en"
 
     def cell(c: Any) -> str:
-        return (f"<td>{pill(c.status, None if en else c.status_in(language))}<div class=\"small muted\">"
+        return (f"<td>{pill(c.shown, c.status_in(language))}<div class=\"small muted\">"
                 f"{esc(c.evidence_in(language))}</div></td>")
 
     rows = [f"<tr><td>{esc(ca.name_in(language))}</td>{cell(ca)}{cell(cb)}</tr>"

@@ -129,11 +129,14 @@ SEVERITIES = ("info", "warning", "error")
 
 def badge(verdict: Verdict, language: str = "en") -> str:
     w = Words(language)
-    n = len(verdict.criteria)
-    failed = sum(c.status == "fail" for c in verdict.criteria)
-    passed = sum(c.status == "pass" for c in verdict.criteria)
+    checked = [c for c in verdict.criteria if c.checked]  # one not configured is not counted
+    n = len(checked)
+    failed = sum(c.status == "fail" for c in checked)
+    passed = sum(c.status == "pass" for c in checked)
     why = (w("badge.failed", failed=failed, n=n) if failed else
            w("badge.all", n=n) if passed == n else w("badge.some", passed=passed, n=n, unknown=n - passed))
+    if len(checked) < len(verdict.criteria):
+        why += w("badge.unchecked", m=len(verdict.criteria) - n)
     word = BADGE_WORDS[verdict.overall] if language == "en" else say(f"verdict.overall.{verdict.overall}", language)
     return (f'<div class="badge {verdict.overall}"><div class="word">{esc(word)}</div>'
             f'<div class="why">{esc(why)}</div></div>')
@@ -357,8 +360,7 @@ def prompts_in_order(samples: list[dict[str, Any]]) -> list[str]:
 
 def verdict_table(verdict: Verdict, language: str = "en") -> str:
     w = Words(language)
-    en = language == "en"
-    rows = "".join(f"<tr><td>{esc(c.name_in(language))}</td><td>{pill(c.status, None if en else c.status_in(language))}"
+    rows = "".join(f"<tr><td>{esc(c.name_in(language))}</td><td>{pill(c.shown, c.status_in(language))}"
                    f"</td><td>{esc(c.evidence_in(language))}{_codes(c.codes)}</td></tr>" for c in verdict.criteria)
     return (f'<table class="verdict"><thead><tr><th>{esc(w("col.criterion"))}</th><th>{esc(w("col.result"))}</th>'
             f'<th>{esc(w("col.evidence"))}</th></tr></thead><tbody>{rows}</tbody></table>')

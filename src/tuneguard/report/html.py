@@ -59,6 +59,7 @@ from tuneguard.report.verdict import (
     compute_verdict,
     eval_loss_at,
     fmt,
+    payload_pairs,
     qa_missing,
     setting,
     summary_spec,
@@ -332,8 +333,7 @@ def _event_details(e: dict[str, Any], language: str) -> str:
     criteria = payload.get("criteria")
     if e.get("type") == "report" and payload.get("verdict") in ("pass", "fail", "inconclusive") and \
             isinstance(criteria, list):  # the verdict's summary, as the phone got it
-        text = summary_spec(str(payload["verdict"]), [(str(c.get("name")), str(c.get("status")))
-                                                      for c in criteria if isinstance(c, dict)])
+        text = summary_spec(str(payload["verdict"]), payload_pairs(criteria))
     if is_spec(text):
         return _shorten(in_language(text, _short(payload), language), 320)
     if e.get("type") == "finding" and isinstance(text, dict):

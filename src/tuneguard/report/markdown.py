@@ -18,7 +18,7 @@ from tuneguard.report.verdict import Verdict, answer_rows, compare_to_base, eval
 
 log = logging.getLogger(__name__)
 
-ICONS = {"pass": "PASS", "fail": "FAIL", "unknown": "UNKNOWN"}
+ICONS = {"pass": "PASS", "fail": "FAIL", "unknown": "UNKNOWN", "not_checked": "NOT CHECKED"}
 # Where CommonMark reads markup in text: `<` opening a tag, closing tag, comment, declaration or
 # autolink; `&` opening a named or numeric character reference.
 _HTML_START = re.compile(r"<(?=[A-Za-z/!?])")
@@ -64,7 +64,7 @@ def render_markdown(run: RunData, verdict: Verdict, recs: Recommendations, langu
             out += ["", w("also_noticed"), ""] + [f"- {cell(e.text(lang))}" for e in d.notes]
         out.append("")
     out += [w("md.h.verdict"), "", w("md.verdict_cols"), "|---|---|---|"]
-    out += [f"| {cell(c.name_in(lang))} | {ICONS[c.status] if lang == 'en' else c.status_in(lang)} | "
+    out += [f"| {cell(c.name_in(lang))} | {ICONS[c.shown] if lang == 'en' else c.status_in(lang)} | "
             f"{cell(c.evidence_in(lang))} |" for c in verdict.criteria]
     out += _findings_md(run, w, recs) + _recommendations_md(run, recs, w) + _answers_md(run, w) + _qa_md(run, w)
     out += _run_md(run, w)

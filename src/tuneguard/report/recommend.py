@@ -34,7 +34,7 @@ from typing import Any
 
 from tuneguard.catalog import Spec, T, in_language, is_spec, render
 from tuneguard.config.diff import MISSING, diff_configs, flatten, format_value
-from tuneguard.diagnosis import Curves, Diagnosis, Kind, diagnose, diverged_lr, nice_lr, unstable_lr
+from tuneguard.diagnosis import LONGER, Curves, Diagnosis, Kind, diagnose, diverged_lr, longer, nice_lr, unstable_lr
 from tuneguard.findings import SEVERITY_ORDER, Finding
 from tuneguard.report.rundata import RunData, is_finite
 
@@ -183,7 +183,7 @@ DIRECTIONS: dict[Kind, dict[str, int | None]] = {
                           weight_decay=UP, early_stopping_patience=DOWN),
     "underfitting": _table(learning_rate=UP, max_steps=UP, num_epochs=UP, r=UP, alpha=UP, dropout=DOWN,
                            weight_decay=DOWN, early_stopping_patience=UP),
-    "healthy": _table(early_stopping_patience=None),
+    "healthy": _table(early_stopping_patience=None, max_steps=UP, num_epochs=UP),  # UP: still improving at the end
     "inconclusive": _table(),
 }
 
@@ -474,6 +474,12 @@ def _underfitting(ctx: Context) -> Out:
 
 
 def _healthy(ctx: Context) -> Out:
+    more = longer(ctx.facts, ctx.get("train.max_steps", -1), ctx.get("train.num_epochs"))
+    if more is not None:  # the eval loss was still falling at the end (tuneguard.diagnosis.longer)
+        key, value = more
+        f = ctx.facts["eval_falling"]
+        why = A("healthy.longer", times=LONGER, prev=f"{f['prev']:.4g}", last=f"{f['last']:.4g}", step=f["last_step"])
+        return [Change(key, int(value) if key == "train.max_steps" else value, why, [])], []
     plateau = [f for f in ctx.findings if f.code == "PLATEAU" and f.severity == "info"]
     if plateau and ctx.get("eval.early_stopping_patience") is None and ctx.get("eval.strategy") != "no":
         return [Change("eval.early_stopping_patience", 3, A("healthy.patience", step=plateau[0].step),

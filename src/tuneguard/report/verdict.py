@@ -26,10 +26,16 @@ The rules (thresholds from the run's `report` config section):
    allows more (a 10% margin on a loss of 0.025 is below the noise of small splits); unknown
    when no test split was evaluated.
 
-Overall: fail when any criterion fails, pass when all pass, otherwise inconclusive.
+Overall: fail when any criterion fails, pass when every checked criterion passes, otherwise
+inconclusive.
 
-An unknown criterion says why: a setting that is not set (eval.qa_probes, data.test_file), or,
-when they are set, that the run ended (halted, stopped, failed) before its first evaluation,
+A criterion whose setting the user did not configure (4 without `eval.qa_probes`, 5 without
+`data.test_file`) is not checked: status "unknown" with `checked` false (in `to_dict` and the
+`report` event's criteria, so readers of the old three statuses see what they saw before),
+shown as "not checked" with the setting that would check it. It does not make the verdict
+inconclusive: a run without probes or a test split is judged on the criteria it has.
+A criterion that was configured but could not be measured stays unknown (checked) and does:
+it says why, e.g. that the run ended (halted, stopped, failed) before its first evaluation,
 with the finding that halted it; a halted run's test split is never evaluated.
 """
 
@@ -50,6 +56,9 @@ from tuneguard.report.rundata import EVAL_TRAIN_LOSS_KEYS, RunData, is_finite
 log = logging.getLogger(__name__)
 
 Status = Literal["pass", "fail", "unknown"]
+# What a row shows: its status, or "not_checked" for a criterion the user did not configure.
+Shown = Literal["pass", "fail", "unknown", "not_checked"]
+NOT_CHECKED = "not_checked"
 Overall = Literal["pass", "fail", "inconclusive"]
 
 # The criteria's names are their English texts (the verdict's contract); KEYS names them in the catalog.
@@ -112,10 +121,22 @@ class Criterion:
     evidence: str
     codes: list[str] = dataclasses.field(default_factory=list)
     text: Spec | None = None
+    # False: the setting this criterion needs is not configured (status "unknown"; not counted).
+    checked: bool = True
 
     @classmethod
     def said(cls, name: str, status: Status, text: Spec, codes: list[str] | None = None) -> "Criterion":
         return cls(name, status, render(text), list(codes or []), text)
+
+    @classmethod
+    def not_checked(cls, name: str, text: Spec) -> "Criterion":
+        """A criterion the user did not configure: unknown, and left out of the overall verdict."""
+        return cls(name, "unknown", render(text), [], text, checked=False)
+
+    @property
+    def shown(self) -> Shown:
+        """The status a row shows: "not_checked" for a criterion that was not configured."""
+        return self.status if self.checked else NOT_CHECKED
 
     def name_in(self, language: str) -> str:
         key = _NAME_KEYS.get(self.name)
@@ -125,7 +146,7 @@ class Criterion:
         return in_language(self.text, self.evidence, language)
 
     def status_in(self, language: str) -> str:
-        return say(f"verdict.status.{self.status}", language)
+        return say(f"verdict.status.{self.shown}", language)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -140,12 +161,7 @@ class Verdict:
 
     @property
     def overall(self) -> Overall:
-        statuses = {c.status for c in self.criteria}
-        if "fail" in statuses:
-            return "fail"
-        if statuses == {"pass"}:
-            return "pass"
-        return "inconclusive"
+        return overall_of([c.shown for c in self.criteria])
 
     def get(self, name: str) -> Criterion:
         for c in self.criteria:
@@ -158,11 +174,11 @@ class Verdict:
 
     def headline(self, language: str = "en") -> str:
         """"Verdict: FAIL (1 pass, 3 fail, 1 unknown)"."""
-        return render(headline_spec(self.overall, [c.status for c in self.criteria]), language)
+        return render(headline_spec(self.overall, [c.shown for c in self.criteria]), language)
 
     def summary_line(self, language: str = "en") -> str:
         """One line for a notification: the headline and the failed criteria."""
-        return render(summary_spec(self.overall, [(c.name, c.status) for c in self.criteria]), language)
+        return render(summary_spec(self.overall, [(c.name, c.shown) for c in self.criteria]), language)
 
     def to_dict(self) -> dict[str, Any]:
         return {"overall": self.overall, "criteria": [c.to_dict() for c in self.criteria]}
@@ -182,10 +198,23 @@ def V(key: str, /, **params: Any) -> Spec:
     return T(f"verdict.{key}", **params)
 
 
+def overall_of(shown: list[str]) -> Overall:
+    """Fail when a criterion fails, pass when every checked one passes (one at least), else
+    inconclusive; `shown`: each criterion's status, or "not_checked" (not counted)."""
+    statuses = {s for s in shown if s != NOT_CHECKED}
+    if "fail" in statuses:
+        return "fail"
+    if statuses == {"pass"}:
+        return "pass"
+    return "inconclusive"
+
+
 def headline_spec(overall: str, statuses: list[str]) -> Spec:
-    counts = {s: sum(x == s for x in statuses) for s in ("pass", "fail", "unknown")}
-    return V("headline", overall=V(f"overall.{overall}"), passed=counts["pass"], failed=counts["fail"],
-             unknown=counts["unknown"])
+    """"Verdict: PASS (3 pass, 0 fail, 0 unknown)", with ", 2 not checked" when some were not."""
+    counts = {s: sum(x == s for x in statuses) for s in ("pass", "fail", "unknown", NOT_CHECKED)}
+    key = "headline_unchecked" if counts[NOT_CHECKED] else "headline"
+    return V(key, overall=V(f"overall.{overall}"), passed=counts["pass"], failed=counts["fail"],
+             unknown=counts["unknown"], unchecked=counts[NOT_CHECKED])
 
 
 def summary_spec(overall: str, criteria: list[tuple[str, str]]) -> Spec:
@@ -194,6 +223,13 @@ def summary_spec(overall: str, criteria: list[tuple[str, str]]) -> Spec:
     head = headline_spec(overall, [s for _, s in criteria])
     failed = [T(_NAME_KEYS[n]) if n in _NAME_KEYS else n for n, s in criteria if s == "fail"]
     return V("summary_failed", headline=head, names=J("join.semi", failed)) if failed else head
+
+
+def payload_pairs(criteria: list[Any]) -> list[tuple[str, str]]:
+    """(name, shown status) of the `report` event's criteria, as `summary_spec` takes them: one
+    with "checked": false is "not_checked"; payloads from before that key keep their status."""
+    return [(str(c.get("name")), NOT_CHECKED if c.get("checked") is False else str(c.get("status")))
+            for c in criteria if isinstance(c, dict)]
 
 
 def finding_evidence(f: Finding, limit: int = 4) -> str:
@@ -340,7 +376,7 @@ def qa_missing(run: RunData) -> Spec:
     """Why a run has no QA samples: eval.qa_probes not set, the run ended before its first
     evaluation (where the probes are answered), or neither known."""
     if not setting(run, "eval", "qa_probes"):
-        return V("qa.none")
+        return V("qa.not_checked")
     before = before_first_eval(run)
     return V("qa.before_eval", before=before) if before is not None else V("qa.none_set")
 
@@ -480,6 +516,8 @@ def _coherent(run: RunData, th: Thresholds) -> Criterion:
     step = run.qa_best_step()
     samples = run.qa_at(step)
     if not samples:
+        if not setting(run, "eval", "qa_probes"):
+            return Criterion.not_checked(COHERENT, V("qa.not_checked"))
         return Criterion.said(COHERENT, "unknown", qa_missing(run))
     st = generation_stats(samples)
     checks = [("keyword", st["keyword_score"], th.min_keyword_score),
@@ -511,7 +549,7 @@ def _test_missing(run: RunData) -> Spec:
     """Why a run has no test loss: data.test_file not set, or the run ended without the test
     evaluation (a halted or failed run is not scored on it: its weights are what was stopped)."""
     if not setting(run, "data", "test_file"):
-        return V("test.none")
+        return V("test.not_checked")
     if run.state in ("halted", "failed"):
         before = before_first_eval(run)
         return V("test.ended", ended=before if before is not None else ended_spec(run))
@@ -521,6 +559,8 @@ def _test_missing(run: RunData) -> Spec:
 def _test_within(run: RunData, th: Thresholds) -> Criterion:
     rows = [r for r in run.test if r.get("eval_loss") is not None]
     if not rows:
+        if not setting(run, "data", "test_file"):
+            return Criterion.not_checked(TEST_WITHIN, V("test.not_checked"))
         return Criterion.said(TEST_WITHIN, "unknown", _test_missing(run))
     row = rows[-1]
     test = row["eval_loss"]

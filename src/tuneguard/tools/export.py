@@ -124,7 +124,7 @@ def _verdict(run_dir: Path) -> tuple[str, list[tuple[str, str, str]]]:
     except Exception as exc:  # noqa: BLE001 - a card without a verdict beats no export
         log.warning("cannot compute the verdict of %s: %s", run_dir, exc)
         return f"verdict unavailable ({type(exc).__name__})", []
-    return v.headline(), [(c.name, c.status.upper(), c.evidence) for c in v.criteria]
+    return v.headline(), [(c.name, c.shown.replace("_", " ").upper(), c.evidence) for c in v.criteria]
 
 
 def _metrics(run_dir: Path, meta: dict[str, Any]) -> list[tuple[str, str]]:

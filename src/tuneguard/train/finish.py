@@ -140,5 +140,6 @@ def write_report(ctx: RunContext, console: Console) -> None:
     # contradiction unless the line says the criteria that could not be judged (no QA probes, no test split).
     console.print(Text(f"{diagnosis.line()}\nreport: {path} ({verdict.summary_line()})"))
     ctx.event(Event.REPORT, {"path": str(path), "verdict": verdict.overall, "summary": verdict.summary_line(),
-                             "criteria": [{"name": c.name, "status": c.status} for c in verdict.criteria],
+                             "criteria": [{"name": c.name, "status": c.status, "checked": c.checked}
+                                          for c in verdict.criteria],
                              "diagnosis": diagnosis.to_dict(), "next_steps": next_steps(ctx.run_dir, run)})

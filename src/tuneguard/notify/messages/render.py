@@ -340,10 +340,9 @@ def _report(L: _Lines, p: Mapping[str, Any]) -> None:
     verdict, criteria = p.get("verdict"), p.get("criteria")
     if L.language != "en" and verdict in ("pass", "fail", "inconclusive") and isinstance(criteria, list):
         from tuneguard.catalog import render
-        from tuneguard.report.verdict import summary_spec
+        from tuneguard.report.verdict import payload_pairs, summary_spec
 
-        pairs = [(str(c.get("name")), str(c.get("status"))) for c in criteria if isinstance(c, Mapping)]
-        L.raw(render(summary_spec(verdict, pairs), L.language))
+        L.raw(render(summary_spec(verdict, payload_pairs(criteria)), L.language))
         L.add("report_path", v=_opt(str, p.get("path")))
         _next_steps(L, p)
         return
