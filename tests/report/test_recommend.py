@@ -334,11 +334,13 @@ def test_next_never_proposes_the_learning_rate_the_run_already_tried(tmp_path: P
         (lr,) = [c for c in recs.changes if c.key == "train.learning_rate"]
         return lr.value, lr.reason
 
-    assert proposed([20, 40], [halved]) == (7.5e-4, "smaller updates than the run already tried: it trained at "
-                                                     "0.0015 (x0.5) from step 20 and the loss was still unstable at "
-                                                     "step 40, so half of that")
-    assert proposed([20], [halved]) == (1.5e-3, "the learning rate the run moved to during the training: 0.0015 "
-                                                "(x0.5) from step 20, after which the loss stayed stable")
+    assert proposed([20, 40], [halved]) == (7.5e-4, "smaller updates than the run already tried: it scaled its "
+                                                     "learning rate x0.5 from step 21 (0.003 -> 0.0015) and the loss "
+                                                     "was still unstable at step 40, so a peak of 0.00075, half of "
+                                                     "0.003 x0.5")
+    assert proposed([20], [halved]) == (1.5e-3, "the learning rate the run moved to during the training: x0.5 from "
+                                                "step 21 (0.003 -> 0.0015), after which the loss stayed stable; as a "
+                                                "peak, 0.0015 (0.003 x0.5)")
     assert proposed([20, 40], []) == (1.5e-3, "smaller updates: the loss spiked or became non-finite at this "
                                               "learning rate")
 
@@ -374,7 +376,7 @@ def test_a_loss_that_diverged_gets_a_tenth_of_the_learning_rate_not_the_rate_the
     assert (lr.value, lr.reason) == (1e-3, (
         "much smaller updates: the training loss ended above where it started (1.776 at the first step -> 11.68 on "
         "average over the last third of the logs) even after the run "
-        "moved to 0.05 at step 7, so the model lost what it knew: 0.1 is at least 10x too high (LoRA recipes use "
+        "scaled its learning rate x0.5 from step 8 (0.0821 -> 0.0411), so the model lost what it knew: 0.1 is at least 10x too high (LoRA recipes use "
         "1e-4 to 1e-3), so a tenth of it, at most 1e-3"))
     assert render(lr.said, "th").startswith(
         "อัปเดตให้เล็กลงมาก: ค่า loss การฝึกจบสูงกว่าตอนเริ่ม (1.776 ที่ step แรก -> เฉลี่ย 11.68")
@@ -472,3 +474,29 @@ def test_a_throughput_drop_that_recovered_on_its_own_calls_for_nothing():
     slow = f("THROUGHPUT_DROP", "warning", step=28)
     assert [a.codes for a in recommend([slow], preset("smollm2-135m"), diagnosis=Diagnosis("healthy", [])).actions] == [
         ["THROUGHPUT_DROP"]]
+
+
+def test_next_quotes_the_step_and_rates_of_the_policys_own_record(tmp_path: Path) -> None:
+    """The policy scaled the learning rate at step 10 and its record says "Learning rate x0.5 from step 11
+    (0.493 -> 0.247)" (the schedule had decayed the peak 0.5 to 0.493). `next` said "moved to 0.25 at
+    step 10": another step and another value. Now it quotes the record (step 11, 0.493 -> 0.247) and
+    names the peak it proposes as the peak times the scale, in English and Thai."""
+    from tuneguard.catalog import T, render
+    from tuneguard.report.rundata import RunData
+
+    record = render(T("action.scale_lr", factor=0.5, next=11, lr_from=0.493, lr_to=0.247, clamped="",
+                      code="LOSS_SPIKE"))
+    assert record == "Learning rate x0.5 from step 11 (0.493 -> 0.247) after LOSS_SPIKE."
+    scaled = {"type": "action", "step": 10, "payload": {"code": "LOSS_SPIKE", "action": "scale_lr", "lr_from": 0.493,
+                                                         "lr_to": 0.247, "lr_scale_from": 1.0, "lr_scale_to": 0.5}}
+    cfg = tiny_config(**{"train.learning_rate": 0.5, "train.max_grad_norm": 1.0, "train.warmup_ratio": 0.1})
+    train = [{"step": s, "loss": 2.0 - s / 100} for s in range(1, 31)]
+    run = RunData(tmp_path, {"max_steps": 30}, cfg, train, [{"step": 30, "eval_loss": 1.8}], [],
+                  [f("LOSS_SPIKE", step=10, loss=9.0, ratio=4.0)], [scaled], [])
+    (lr,) = [c for c in recommend_for_run(run).changes if c.key == "train.learning_rate"]
+    assert (lr.value, lr.reason) == (0.25, "the learning rate the run moved to during the training: x0.5 from step "
+                                           "11 (0.493 -> 0.247), after which the loss stayed stable; as a peak, 0.25 "
+                                           "(0.5 x0.5)")
+    assert "step 10" not in lr.reason
+    assert render(lr.said, "th") == ("learning rate ที่การรันเปลี่ยนไปใช้ระหว่างการฝึก: คูณด้วย 0.5 ตั้งแต่ step 11 "
+                                     "(0.493 -> 0.247) หลังจากนั้น loss นิ่ง เป็นค่าสูงสุด 0.25 (0.5 x0.5)")

@@ -516,17 +516,19 @@ _ADVICE: dict[str, dict[str, str]] = {
         "th": "อัปเดตให้เล็กลง: loss พุ่งหรือไม่เป็นตัวเลขจำกัดที่ learning rate นี้"},
     # The learning rate was already lowered during the run (the policy's scale_lr or rollback, a person's set_lr).
     "unstable.lr_tried": {
-        "en": "smaller updates than the run already tried: it trained at {lr} (x{factor:g}) from step {step} and the loss was still unstable at step {again}, so half of that",
-        "th": "อัปเดตให้เล็กกว่าที่การรันลองไปแล้ว: การรันฝึกด้วย {lr} (x{factor:g}) ตั้งแต่ step {step} แต่ loss ยังไม่นิ่งที่ step {again} จึงลดลงอีกครึ่งหนึ่ง"},
+        "en": "smaller updates than the run already tried: it scaled its learning rate x{factor:g} from step {step}{rates} and the loss was still unstable at step {again}, so a peak of {lr}, half of {peak} x{scale:g}",
+        "th": "อัปเดตให้เล็กกว่าที่การรันลองไปแล้ว: การรันคูณ learning rate ด้วย {factor:g} ตั้งแต่ step {step}{rates} แต่ loss ยังไม่นิ่งที่ step {again} จึงใช้ค่าสูงสุด {lr} ครึ่งหนึ่งของ {peak} x{scale:g}"},
+    # The optimizer's rate where the run changed it, as the policy's record says it.
+    "unstable.rates": {"en": " ({lr_from:.3g} -> {lr_to:.3g})", "th": " ({lr_from:.3g} -> {lr_to:.3g})"},
     "unstable.diverged": {
         "en": "much smaller updates: the training loss ended above where it started ({first:.4g} at the first step -> {last:.4g} on average over the last third of the logs){moved}, so the model lost what it knew: {lr} is at least 10x too high (LoRA recipes use 1e-4 to 1e-3), so a tenth of it, at most 1e-3",
         "th": "อัปเดตให้เล็กลงมาก: ค่า loss การฝึกจบสูงกว่าตอนเริ่ม ({first:.4g} ที่ step แรก -> เฉลี่ย {last:.4g} ในหนึ่งในสามสุดท้ายของการบันทึก){moved} โมเดลจึงเสียสิ่งที่เคยรู้: {lr} สูงเกินไปอย่างน้อย 10 เท่า (สูตร LoRA ทั่วไปใช้ 1e-4 ถึง 1e-3) จึงใช้หนึ่งในสิบของค่านี้ ไม่เกิน 1e-3"},
     "unstable.diverged_tried": {
-        "en": " even after the run moved to {lr} at step {step}",
-        "th": " แม้การรันจะเปลี่ยนไปใช้ {lr} ตั้งแต่ step {step} แล้ว"},
+        "en": " even after the run scaled its learning rate x{factor:g} from step {step}{rates}",
+        "th": " แม้การรันจะคูณ learning rate ด้วย {factor:g} ตั้งแต่ step {step}{rates} แล้ว"},
     "unstable.lr_helped": {
-        "en": "the learning rate the run moved to during the training: {lr} (x{factor:g}) from step {step}, after which the loss stayed stable",
-        "th": "learning rate ที่การรันเปลี่ยนไปใช้ระหว่างการฝึก: {lr} (x{factor:g}) ตั้งแต่ step {step} หลังจากนั้น loss นิ่ง"},
+        "en": "the learning rate the run moved to during the training: x{factor:g} from step {step}{rates}, after which the loss stayed stable; as a peak, {lr} ({peak} x{scale:g})",
+        "th": "learning rate ที่การรันเปลี่ยนไปใช้ระหว่างการฝึก: คูณด้วย {factor:g} ตั้งแต่ step {step}{rates} หลังจากนั้น loss นิ่ง เป็นค่าสูงสุด {lr} ({peak} x{scale:g})"},
     "unstable.clip": {"en": "clip gradients harder", "th": "ทำ gradient clipping ให้เข้มขึ้น"},
     "unstable.warmup": {"en": "warm up before the peak learning rate", "th": "ทำ warmup ก่อนถึง learning rate สูงสุด"},
     "unstable.dtype": {

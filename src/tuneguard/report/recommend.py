@@ -324,23 +324,51 @@ def _data_fault(ctx: Context) -> Out:
 UNSTABLE_CODES = ("LOSS_SPIKE", "NON_FINITE", "GRAD_NORM_HIGH")
 
 
-def _lr_tried(ctx: Context) -> tuple[int, float] | None:
-    """The step and factor of the last learning-rate scale the run itself moved to (action events
-    with `lr_scale_to`: the policy's scale_lr or rollback, a person's set_lr), when below 1."""
+@dataclasses.dataclass(frozen=True)
+class LrTried:
+    """A learning-rate change the run made itself, as its action event records it: at `step`
+    (the step it was decided at), trained with from `first` (the next step, or the step after
+    the checkpoint a rollback went back to); `scale` the factor of the schedule after it, `factor`
+    this change's own multiplier, `lr_from` -> `lr_to` the optimizer's rate there."""
+
+    step: int
+    first: int
+    scale: float
+    factor: float
+    lr_from: float | None
+    lr_to: float | None
+
+    def said(self) -> dict[str, Any]:
+        """The params the advice texts quote: the same step and values as the run's own record."""
+        rates = (A("unstable.rates", lr_from=self.lr_from, lr_to=self.lr_to)
+                 if self.lr_from is not None and self.lr_to is not None else "")
+        return {"factor": self.factor, "step": self.first, "rates": rates}
+
+
+def _lr_tried(ctx: Context) -> LrTried | None:
+    """The last learning-rate scale the run itself moved to (action events with `lr_scale_to`: the
+    policy's scale_lr or rollback, a person's set_lr), when below 1."""
     for e in reversed(ctx.events):
         p = e.get("payload") if isinstance(e.get("payload"), dict) else {}
         if e.get("type") == "action" and is_finite(p.get("lr_scale_to")) and isinstance(e.get("step"), int):
-            return (e["step"], float(p["lr_scale_to"])) if p["lr_scale_to"] < 1 else None
+            if p["lr_scale_to"] >= 1:
+                return None
+            step, scale = e["step"], float(p["lr_scale_to"])
+            before = float(p["lr_scale_from"]) if is_finite(p.get("lr_scale_from")) and p["lr_scale_from"] > 0 else 1.0
+            first = p["to_step"] + 1 if isinstance(p.get("to_step"), int) else step + 1
+            return LrTried(step, first, scale, scale / before,
+                           float(p["lr_from"]) if is_finite(p.get("lr_from")) else None,
+                           float(p["lr_to"]) if is_finite(p.get("lr_to")) else None)
     return None
 
 
-def _diverged_lr(ctx: Context, lr: float, codes: list[str], tried: tuple[int, float] | None) -> Change:
+def _diverged_lr(ctx: Context, lr: float, codes: list[str], tried: LrTried | None) -> Change:
     """A run whose loss ended above its untrained value (a learning rate 10-100x too high): halving
     is not enough, and a rate the run moved to without the loss coming back did not help, so a
     tenth, at most the top of the usual LoRA range."""
     new = diverged_lr(lr)
     f = ctx.facts
-    moved = A("unstable.diverged_tried", lr=format_value(nice_lr(lr * tried[1])), step=tried[0]) if tried else ""
+    moved = A("unstable.diverged_tried", **tried.said()) if tried else ""
     return Change("train.learning_rate", new,
                   A("unstable.diverged", first=f["first_train_loss"], last=f.get("end_train_loss", f["last_train_loss"]),
                     moved=moved,
@@ -350,20 +378,22 @@ def _diverged_lr(ctx: Context, lr: float, codes: list[str], tried: tuple[int, fl
 def _unstable_lr(ctx: Context, lr: float, codes: list[str]) -> Change:
     """Half the learning rate, or, when the run already lowered it (`_lr_tried`), never back to what
     it tried: half of that if the loss was unstable again after it, else that rate, which held;
-    a tenth when the loss diverged (`_diverged_lr`)."""
+    a tenth when the loss diverged (`_diverged_lr`). The texts quote the run's own record of the
+    change (the step it took effect, its factor, the rates there), then the peak proposed."""
     tried = _lr_tried(ctx)
     if ctx.facts.get("diverged"):
         return _diverged_lr(ctx, lr, codes, tried)
     if tried is None:
         return Change("train.learning_rate", unstable_lr(lr), A("unstable.lr"), codes)
-    step, factor = tried
-    at = nice_lr(lr * factor)
+    at = nice_lr(lr * tried.scale)
     again = sorted(f.step for f in ctx.findings if f.code in UNSTABLE_CODES and f.severity != "info"
-                   and f.step is not None and f.step > step)
+                   and f.step is not None and f.step >= tried.first)
+    peak = {"peak": format_value(lr), "scale": tried.scale}
     if again:
-        return Change("train.learning_rate", nice_lr(at / 2),
-                      A("unstable.lr_tried", lr=format_value(at), factor=factor, step=step, again=again[0]), codes)
-    return Change("train.learning_rate", at, A("unstable.lr_helped", lr=format_value(at), factor=factor, step=step),
+        new = nice_lr(at / 2)
+        return Change("train.learning_rate", new, A("unstable.lr_tried", lr=format_value(new), again=again[0],
+                                                    **peak, **tried.said()), codes)
+    return Change("train.learning_rate", at, A("unstable.lr_helped", lr=format_value(at), **peak, **tried.said()),
                   codes)
 
 
