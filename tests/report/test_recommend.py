@@ -500,3 +500,21 @@ def test_next_quotes_the_step_and_rates_of_the_policys_own_record(tmp_path: Path
     assert "step 10" not in lr.reason
     assert render(lr.said, "th") == ("learning rate ที่การรันเปลี่ยนไปใช้ระหว่างการฝึก: คูณด้วย 0.5 ตั้งแต่ step 11 "
                                      "(0.493 -> 0.247) หลังจากนั้น loss นิ่ง เป็นค่าสูงสุด 0.25 (0.5 x0.5)")
+
+
+def test_an_action_without_codes_ends_without_empty_brackets_in_the_report(tmp_path: Path) -> None:
+    """A run that logged too little (2 steps, no evaluation): the report's "too little was logged" line
+    ended with "()" (no finding code to name). Actions with codes keep them."""
+    from tuneguard.report.components import Words
+    from tuneguard.report.markdown import _recommendations_md
+    from tuneguard.report.recommend import Action, Recommendations
+
+    run = RunData(tmp_path, {"max_steps": 3, "state": "failed", "exit_reason": "out of memory"}, tiny_config(),
+                  [{"step": 1, "loss": 2.0}], [], [], [], [], [])
+    recs = recommend_for_run(run)
+    assert recs.diagnosis.kind == "inconclusive" and [a.codes for a in recs.actions] == [[]]
+    lines = _recommendations_md(run, recs, Words("en"))
+    (line,) = [x for x in lines if x.startswith("- Too little was logged")]
+    assert line.endswith("nothing in its config is to blame yet.")
+    coded = Recommendations([], [Action("Deduplicate.", ["DUPLICATE_EXACT"])], {}, {}, None)
+    assert "- Deduplicate. (DUPLICATE_EXACT)" in _recommendations_md(run, coded, Words("en"))
