@@ -518,3 +518,37 @@ def test_an_action_without_codes_ends_without_empty_brackets_in_the_report(tmp_p
     assert line.endswith("nothing in its config is to blame yet.")
     coded = Recommendations([], [Action("Deduplicate.", ["DUPLICATE_EXACT"])], {}, {}, None)
     assert "- Deduplicate. (DUPLICATE_EXACT)" in _recommendations_md(run, coded, Words("en"))
+
+
+def test_a_run_the_audit_refused_is_said_refused_with_the_fix_and_force_commands(tmp_path: Path) -> None:
+    """`train` exited 2 on audit errors before training: its record (failed, exit code 2, "audit errors",
+    no step) got the diagnosis "the run was forced past it", which is false. Now the evidence says the
+    audit refused it, and the advice gives `tuneguard fix` and the command that trains anyway (--force),
+    in English and Thai. A run forced past the same errors keeps "forced past it"."""
+    from tuneguard.catalog import render
+    from tuneguard.report.recommend import diagnose_run
+
+    audit = [f("DUPLICATE_EXACT", "error", count=179), f("LOW_DIVERSITY", "error", count=180)]
+    for x in audit:
+        x.source = "audit"
+    meta = {"state": "failed", "exit_code": 2, "exit_reason": "audit errors", "max_steps": 60}
+    refused = RunData(tmp_path, meta, tiny_config(), [], [], [], audit, [], [])
+    fix = shlex.join(["tuneguard", "fix", str(tmp_path.absolute() / "config.yaml"), "--out",
+                      str(tmp_path.absolute().parent / f"{tmp_path.name}-fixed-data")])
+    force = shlex.join(["tuneguard", "train", str(tmp_path / "config.yaml"), "--run-dir", str(tmp_path), "--force"])
+    assert diagnose_run(refused).because() == ("Because: the audit found DUPLICATE_EXACT, LOW_DIVERSITY (severity "
+                                               "error) and refused the run before training (exit 2)")
+    recs = recommend_for_run(refused)
+    assert recs.diagnosis.because() == diagnose_run(refused).because()
+    assert recs.actions[0].text == (
+        f"The audit refused this run before training (DUPLICATE_EXACT, LOW_DIVERSITY): nothing was trained. Fix the "
+        f"data: `{fix}` writes cleaned copies and a config that trains on them; or, to train on this data as it is, "
+        f"`{force}`.")
+    assert render(recs.actions[0].said, "th").startswith("การตรวจข้อมูลปฏิเสธการรันนี้ก่อนเริ่มฝึก")
+    assert "forced" not in " ".join(a.text for a in recs.actions) + recs.diagnosis.because()
+
+    forced = RunData(tmp_path, {"state": "finished", "max_steps": 2}, tiny_config(),
+                     [{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.9}], [], [], audit, [], [])
+    assert diagnose_run(forced).because().endswith("(severity error) and the run was forced past it")
+    assert recommend_for_run(forced).actions[0].text.startswith("Fix the data before changing any hyperparameter: "
+                                                                "the training ran past audit errors")

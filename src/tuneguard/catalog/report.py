@@ -502,6 +502,10 @@ _ADVICE: dict[str, dict[str, str]] = {
     "data_fault.warned.labels": {
         "en": "Fix how the labels are built before changing any hyperparameter: the audit warned of {codes}, which the data settings below fix (the rows themselves need no edit), and the model learned little on labels built that way, so this run says little about the learning rate or the length of training.",
         "th": "แก้วิธีสร้าง labels ก่อนเปลี่ยน hyperparameter ใด ๆ การตรวจข้อมูลเตือนเรื่อง {codes} ซึ่งค่าตั้งในส่วน data ด้านล่างแก้ได้ (แถวข้อมูลไม่ต้องแก้) และโมเดลเรียนรู้จาก labels แบบนี้ได้น้อย การรันนี้จึงบอกอะไรเกี่ยวกับ learning rate หรือความยาวการฝึกได้น้อย"},
+    # A run the audit refused before training (train exited 2; nothing was trained).
+    "data_fault.refused": {
+        "en": "The audit refused this run before training ({codes}): nothing was trained. Fix the data: `{fix}` writes cleaned copies and a config that trains on them; or, to train on this data as it is, `{force}`.",
+        "th": "การตรวจข้อมูลปฏิเสธการรันนี้ก่อนเริ่มฝึก ({codes}) จึงยังไม่ได้ฝึกอะไรเลย ให้แก้ข้อมูล: `{fix}` จะเขียนสำเนาที่ทำความสะอาดแล้วพร้อม config ที่ฝึกด้วยสำเนานั้น หรือถ้าจะฝึกด้วยข้อมูลนี้ตามเดิม ให้ใช้ `{force}`"},
     "data_fault.forced.labels": {
         "en": "Fix how the labels are built before changing any hyperparameter: the training ran past audit errors ({codes}) that the data settings below fix (the rows themselves need no edit), so its losses say little about the settings.",
         "th": "แก้วิธีสร้าง labels ก่อนเปลี่ยน hyperparameter ใด ๆ การฝึกนี้ข้ามข้อผิดพลาดจากการตรวจข้อมูล ({codes}) ซึ่งค่าตั้งในส่วน data ด้านล่างแก้ได้ (แถวข้อมูลไม่ต้องแก้) ค่า loss จึงบอกอะไรเกี่ยวกับค่าตั้งได้น้อย"},

@@ -34,7 +34,7 @@ from typing import Any
 
 from tuneguard.catalog import Spec, T, in_language, is_spec, render
 from tuneguard.config.diff import MISSING, diff_configs, flatten, format_value
-from tuneguard.diagnosis import Curves, Diagnosis, Kind, diagnose, diverged_lr, nice_lr, unstable_lr
+from tuneguard.diagnosis import Curves, Diagnosis, Evidence, Kind, diagnose, diverged_lr, nice_lr, unstable_lr
 from tuneguard.findings import SEVERITY_ORDER, Finding
 from tuneguard.report.rundata import RunData, is_finite
 
@@ -288,6 +288,8 @@ class Context:
     # `tuneguard fix` of this run's data, for the actions that remove rows; None without a run,
     # and for a data fault, whose report and messages give it as the first next step already.
     fix_command: str | None = None
+    # A run the audit refused before training: the command that starts it anyway (with --force).
+    force_command: str | None = None
 
     def get(self, key: str, default: Any = None) -> Any:
         return _get(self.config, key, default)
@@ -312,6 +314,10 @@ def _data_fault(ctx: Context) -> Out:
     codes = ctx.diagnosis.codes
     audit = sorted({f.code for f in ctx.findings if f.source == "audit" and f.severity in ("error", "warning")})
     labels = ".labels" if ctx.diagnosis.labels_only() else ".leak" if ctx.diagnosis.eval_only() else ""
+    if ctx.force_command and ctx.fix_command:
+        # Refused by the audit: it never trained, so nothing "ran past" the errors.
+        return [], [Action(A("data_fault.refused", codes=", ".join(codes), fix=ctx.fix_command,
+                             force=ctx.force_command), codes)]
     if "LOSS_COLLAPSE" not in codes:
         # Past audit errors (a forced run), or label faults the audit warned of (Diagnosis.labels_first).
         forced = any(f.code in codes and f.severity == "error" for f in ctx.findings if f.source == "audit")
@@ -732,7 +738,29 @@ def _context(config: dict[str, Any], diagnosis: Diagnosis, findings: list[Findin
         # told to remove them by hand and to audit again); a data fault's steps name it already.
         if diagnosis.kind != "data_fault":
             ctx.fix_command = fix_command(run.run_dir)
+        if refused_by_audit(run):
+            ctx.fix_command = fix_command(run.run_dir)
+            ctx.force_command = rerun(run, "--force")
     return ctx
+
+
+def refused_by_audit(run: RunData) -> bool:
+    """Whether the run is one the audit refused before training (`train` exited 2 on audit errors,
+    without --force): its record says failed, exit code 2, "audit errors", and no step was logged."""
+    return (run.state == "failed" and run.meta.get("exit_code") == 2 and run.meta.get("exit_reason") == "audit errors"
+            and not run.train)
+
+
+def rerun(run: RunData, *extra: str) -> str:
+    """The command that started the run, to start it again (a run that failed before training has
+    nothing to resume), with `extra` words; `tuneguard train CONFIG --run-dir RUN_DIR` when the
+    run did not record how it was started."""
+    from tuneguard.store.invocation import Invocation, rerun_command
+
+    started = Invocation.from_meta(run.meta)
+    command = (rerun_command(started, run.run_dir) if started is not None else
+               shlex.join(["tuneguard", "train", str(Path(run.run_dir) / "config.yaml"), "--run-dir", str(run.run_dir)]))
+    return command + "".join(f" {shlex.quote(w)}" for w in extra)
 
 
 def recommend(findings: list[Finding], config: dict[str, Any], run: RunData | None = None, *,
@@ -740,7 +768,8 @@ def recommend(findings: list[Finding], config: dict[str, Any], run: RunData | No
     """The changes and actions for the next run. `diagnosis` defaults to the run's (or, without
     a run, to one from the findings alone); `limits` to what the run recorded."""
     if diagnosis is None:
-        diagnosis = diagnose(findings, run.curves() if run else Curves([], []), config)
+        diagnosis = diagnose_run(run) if run is not None and findings is run.findings else diagnose(
+            findings, run.curves() if run else Curves([], []), config)
     if limits is None:
         limits = Limits.from_run(run) if run else Limits(context_length=_get(config, "model.context_length"))
     ctx = _context(config, diagnosis, findings, limits, run)
@@ -785,7 +814,13 @@ def recommend(findings: list[Finding], config: dict[str, Any], run: RunData | No
 
 
 def diagnose_run(run: RunData) -> Diagnosis:
-    return diagnose(run.findings, run.curves(), run.config)
+    """The run's diagnosis; for a run the audit refused, its audit errors are said as a refusal
+    (the diagnosis of findings alone cannot tell it from a run forced past them)."""
+    d = diagnose(run.findings, run.curves(), run.config)
+    if refused_by_audit(run):
+        d = dataclasses.replace(d, evidence=[Evidence("audit_refused", e.params) if e.key == "audit_errors" else e
+                                             for e in d.evidence])
+    return d
 
 
 def recommend_for_run(run: RunData) -> Recommendations:
