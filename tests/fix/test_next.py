@@ -189,3 +189,28 @@ def test_leaked_validation_alone_points_at_fix_for_the_split_not_at_memorised_ro
         "rows repeat training rows (the eval loss measures memory). Run:",
         f"  {fix_command(run)}", "then:", f"  {next_command(run)}"]
     assert not (run / "next.yaml").exists()
+
+
+def test_next_of_a_run_that_failed_before_training_says_what_failed_and_how_to_retry(tmp_path: Path) -> None:
+    """A model that would not load: the failed-start record (failed, exit 2, its exit reason, the
+    command, no step). `next` offered "too little was logged (see its exit reason)" and "the next run
+    would repeat this one"; now it says what failed and the command that starts it again."""
+    from tuneguard.store.invocation import Invocation
+    from tuneguard.train.failure import record_unstored_failure
+
+    run = tmp_path / "run"
+    run.mkdir()
+    reason = f"model.name {tmp_path}/no-model does not exist: give a folder saved with save_pretrained"
+    record_unstored_failure(run, {"model": {"name": f"{tmp_path}/no-model"}}, Invocation.given("cfg.yaml", None),
+                            reason, 2)
+    r = invoke("next", str(run))
+    assert r.returncode == 0, r.stderr
+    out = " ".join(r.stdout.split())
+    command = shlex.join(["tuneguard", "train", "cfg.yaml", "--run-dir", str(run)])
+    assert (f"- It failed before training started: {reason}. Once that is fixed, start it again with `{command}` "
+            "(the same run directory is reused); nothing in its config is to blame for its losses, since it had "
+            "none.") in out, out
+    assert out.endswith("No next config: the run failed before training, so there is no result to change; start it "
+                        "again as above once its cause is fixed.")
+    assert "Too little was logged" not in out and "would repeat this one" not in out
+    assert not (run / "next.yaml").exists()

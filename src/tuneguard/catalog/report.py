@@ -92,6 +92,10 @@ _REPORT: dict[str, dict[str, str]] = {
     "rec.next_steps": {"en": "Next steps", "th": "ขั้นตอนถัดไป"},
     "next.fix": {"en": "Fix the data first", "th": "แก้ข้อมูลก่อน"},
     "next.then": {"en": "Then the next run, on the cleaned data", "th": "จากนั้นเริ่มการรันถัดไปด้วยข้อมูลที่แก้แล้ว"},
+    # `tuneguard next` of a run that failed before training: nothing to change, the retry above.
+    "next.failed_start": {
+        "en": "No next config: the run failed before training, so there is no result to change; start it again as above once its cause is fixed.",
+        "th": "ไม่มี config สำหรับการรันถัดไป เพราะการรันล้มเหลวก่อนเริ่มฝึกจึงไม่มีผลให้ปรับ เมื่อแก้สาเหตุแล้วให้เริ่มใหม่ตามคำสั่งข้างบน"},
     "next.next": {"en": "The next run, with these changes, in one command", "th": "การรันถัดไปพร้อมการเปลี่ยนแปลงเหล่านี้ ในคำสั่งเดียว"},
     # QA
     "qa.none": {
@@ -581,6 +585,10 @@ _ADVICE: dict[str, dict[str, str]] = {
     "inconclusive.rerun": {
         "en": "Too little was logged to diagnose the run (see its exit reason): fix what ended it and run it again; nothing in its config is to blame yet.",
         "th": "บันทึกไว้น้อยเกินกว่าจะวินิจฉัยได้ (ดูสาเหตุที่จบ) แก้สิ่งที่ทำให้การรันจบแล้วรันใหม่ ยังไม่มีอะไรใน config ที่ผิด"},
+    # A run that failed before training (tuneguard.train.failure.record_unstored_failure).
+    "inconclusive.failed_start": {
+        "en": "It failed before training started: {reason}. Once that is fixed, start it again with `{command}` (the same run directory is reused); nothing in its config is to blame for its losses, since it had none.",
+        "th": "การรันนี้ล้มเหลวก่อนเริ่มฝึก: {reason} เมื่อแก้ปัญหานั้นแล้ว ให้เริ่มใหม่ด้วย `{command}` (ใช้โฟลเดอร์ของการรันเดิมได้เลย) ยังไม่มีค่า loss ให้โทษ config ใด ๆ"},
     "inconclusive.rose": {
         "en": "The training loss rose with no spike, NaN or collapse to explain it: check the learning rate and its schedule (train.learning_rate, train.warmup_ratio, train.lr_scheduler) and that the rows' answers are what the task needs before training longer; nothing here names one config change.",
         "th": "ค่า loss การฝึกเพิ่มขึ้นโดยไม่มี loss พุ่ง NaN หรือ loss ดิ่งที่อธิบายได้ ให้ตรวจ learning rate และตารางของมัน (train.learning_rate, train.warmup_ratio, train.lr_scheduler) และตรวจว่าคำตอบในแถวข้อมูลตรงกับงาน ก่อนจะฝึกนานขึ้น หลักฐานนี้ยังไม่ชี้ไปที่การเปลี่ยน config ข้อใดข้อหนึ่ง"},

@@ -66,8 +66,7 @@ def next_run(
     for a in recs.actions:
         c.print(f"- {a.text}" + (f" ({', '.join(a.codes)})" if a.codes else ""))
     if not recs.changes:
-        c.print("Nothing in the config calls for a change: the next run would repeat this one."
-                + (" Act on the points above first." if recs.actions else ""))
+        _show_nothing(plan, recs, c)
         if train:
             note("--train: not started, since it would repeat this run; change something with --set to train")
         return
@@ -94,6 +93,18 @@ def next_run(
     code = show_outcome(run_training(cfg, new_dir, console=c, invocation=invocation))
     c.print(f"compare the two runs: tuneguard compare {run_dir} {new_dir}")
     raise typer.Exit(code)
+
+
+def _show_nothing(plan: Any, recs: Any, c: Any) -> None:
+    """No change to propose: a run that failed before training has its retry above already."""
+    from tuneguard.catalog import say
+    from tuneguard.report.recommend import failed_before_training
+
+    if failed_before_training(plan.run):
+        c.print(say("report.next.failed_start"), markup=False)
+        return
+    c.print("Nothing in the config calls for a change: the next run would repeat this one."
+            + (" Act on the points above first." if recs.actions else ""))
 
 
 def _plan(run_dir: Path, config: str | None, set_: list[str] | None) -> Any:

@@ -290,6 +290,9 @@ class Context:
     fix_command: str | None = None
     # A run the audit refused before training: the command that starts it anyway (with --force).
     force_command: str | None = None
+    # A run that failed before training (a model that would not load...): its exit reason and the
+    # command that starts it again once that is fixed.
+    failed_start: tuple[str, str] | None = None
 
     def get(self, key: str, default: Any = None) -> Any:
         return _get(self.config, key, default)
@@ -519,6 +522,9 @@ def _healthy(ctx: Context) -> Out:
 
 def _inconclusive(ctx: Context) -> Out:
     keys = {e.key for e in ctx.diagnosis.evidence}
+    if ctx.failed_start:
+        reason, command = ctx.failed_start
+        return [], [Action(A("inconclusive.failed_start", reason=reason.rstrip("."), command=command), [])]
     if ctx.diagnosis.loss_rose():
         # Enough was logged: the loss rose with no spike, NaN or collapse to name a cause.
         return [], [Action(A("inconclusive.rose"), [])]
@@ -741,7 +747,15 @@ def _context(config: dict[str, Any], diagnosis: Diagnosis, findings: list[Findin
         if refused_by_audit(run):
             ctx.fix_command = fix_command(run.run_dir)
             ctx.force_command = rerun(run, "--force")
+        elif failed_before_training(run):
+            ctx.failed_start = (str(run.meta.get("exit_reason") or "unknown"), rerun(run))
     return ctx
+
+
+def failed_before_training(run: RunData) -> bool:
+    """Whether the run failed before its first step (a model or tokenizer that would not load, data
+    that could not be prepared, the audit's refusal): it never started training and logged nothing."""
+    return run.state == "failed" and run.meta.get("started") is None and not run.train
 
 
 def refused_by_audit(run: RunData) -> bool:
