@@ -214,3 +214,22 @@ def test_next_of_a_run_that_failed_before_training_says_what_failed_and_how_to_r
                         "again as above once its cause is fixed.")
     assert "Too little was logged" not in out and "would repeat this one" not in out
     assert not (run / "next.yaml").exists()
+
+
+def test_fix_first_names_every_data_fault_the_diagnosis_cites(tmp_path: Path) -> None:
+    """The diagnosis names DUPLICATE_EXACT and LOW_DIVERSITY; `next`'s "Fix the data first (...)" named
+    only DUPLICATE_EXACT (the code `tuneguard fix` repairs). It names both, and says what to do by hand
+    for the one `fix` does not repair."""
+    audit = [Finding("DUPLICATE_EXACT", "error", "copies", {"count": 40}, "dedupe", None, "audit"),
+             Finding("LOW_DIVERSITY", "error", "templated", {"count": 50}, "vary", None, "audit")]
+    run = with_config_file(build_healthy(tmp_path / "run", findings=audit))
+    assert recommend_for_run(load_run(run)).diagnosis.codes == ["DUPLICATE_EXACT", "LOW_DIVERSITY"]
+    r = invoke("next", str(run), env={"COLUMNS": "400"})
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert ("Fix the data first (DUPLICATE_EXACT, LOW_DIVERSITY): changing hyperparameters would not help while "
+            "the model memorises repeated or leaked rows. Run:") in lines
+    (by_hand,) = [ln for ln in lines if ln.startswith("also, by hand")]
+    assert by_hand.startswith("also, by hand (tuneguard fix does not repair LOW_DIVERSITY): Deduplicate the training "
+                              "data: remove the templated, low-diversity rows (50 in the audit)")
+    assert lines[-2:] == ["then:", f"  {next_command(run)}"]
