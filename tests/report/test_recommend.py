@@ -375,8 +375,8 @@ def test_a_loss_that_diverged_gets_a_tenth_of_the_learning_rate_not_the_rate_the
             "the model got worse than untrained") in recs.diagnosis.because()
     assert (lr.value, lr.reason) == (1e-3, (
         "much smaller updates: the training loss ended above where it started (1.776 at the first step -> 11.68 on "
-        "average over the last third of the logs) even after the run "
-        "scaled its learning rate x0.5 from step 8 (0.0821 -> 0.0411), so the model lost what it knew: 0.1 is at least 10x too high (LoRA recipes use "
+        "average over the last third of the logs) even after the run scaled its learning rate x0.5 from step 8 "
+        "(0.0821 -> 0.0411), so the model lost what it knew: 0.1 is at least 10x too high (LoRA recipes use "
         "1e-4 to 1e-3), so a tenth of it, at most 1e-3"))
     assert render(lr.said, "th").startswith(
         "อัปเดตให้เล็กลงมาก: ค่า loss การฝึกจบสูงกว่าตอนเริ่ม (1.776 ที่ step แรก -> เฉลี่ย 11.68")
