@@ -214,3 +214,47 @@ def test_next_trains_longer_a_healthy_run_that_ended_with_its_eval_loss_still_fa
     with RunStore(run) as s:
         s.set_meta(max_steps=200)
     assert recommend_for_run(load_run(run)).changes == []
+
+
+def test_next_of_a_run_that_failed_before_training_says_what_failed_and_how_to_retry(tmp_path: Path) -> None:
+    """A model that would not load: the failed-start record (failed, exit 2, its exit reason, the
+    command, no step). `next` offered "too little was logged (see its exit reason)" and "the next run
+    would repeat this one"; now it says what failed and the command that starts it again."""
+    from tuneguard.store.invocation import Invocation
+    from tuneguard.train.failure import record_unstored_failure
+
+    run = tmp_path / "run"
+    run.mkdir()
+    reason = f"model.name {tmp_path}/no-model does not exist: give a folder saved with save_pretrained"
+    record_unstored_failure(run, {"model": {"name": f"{tmp_path}/no-model"}}, Invocation.given("cfg.yaml", None),
+                            reason, 2)
+    r = invoke("next", str(run))
+    assert r.returncode == 0, r.stderr
+    out = " ".join(r.stdout.split())
+    command = shlex.join(["tuneguard", "train", "cfg.yaml", "--run-dir", str(run)])
+    assert (f"- It failed before training started: {reason}. Once that is fixed, start it again with `{command}` "
+            "(the same run directory is reused); nothing in its config is to blame for its losses, since it had "
+            "none.") in out, out
+    assert out.endswith("No next config: the run failed before training, so there is no result to change; start it "
+                        "again as above once its cause is fixed.")
+    assert "Too little was logged" not in out and "would repeat this one" not in out
+    assert not (run / "next.yaml").exists()
+
+
+def test_fix_first_names_every_data_fault_the_diagnosis_cites(tmp_path: Path) -> None:
+    """The diagnosis names DUPLICATE_EXACT and LOW_DIVERSITY; `next`'s "Fix the data first (...)" named
+    only DUPLICATE_EXACT (the code `tuneguard fix` repairs). It names both, and says what to do by hand
+    for the one `fix` does not repair."""
+    audit = [Finding("DUPLICATE_EXACT", "error", "copies", {"count": 40}, "dedupe", None, "audit"),
+             Finding("LOW_DIVERSITY", "error", "templated", {"count": 50}, "vary", None, "audit")]
+    run = with_config_file(build_healthy(tmp_path / "run", findings=audit))
+    assert recommend_for_run(load_run(run)).diagnosis.codes == ["DUPLICATE_EXACT", "LOW_DIVERSITY"]
+    r = invoke("next", str(run), env={"COLUMNS": "400"})
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert ("Fix the data first (DUPLICATE_EXACT, LOW_DIVERSITY): changing hyperparameters would not help while "
+            "the model memorises repeated or leaked rows. Run:") in lines
+    (by_hand,) = [ln for ln in lines if ln.startswith("also, by hand")]
+    assert by_hand.startswith("also, by hand (tuneguard fix does not repair LOW_DIVERSITY): Deduplicate the training "
+                              "data: remove the templated, low-diversity rows (50 in the audit)")
+    assert lines[-2:] == ["then:", f"  {next_command(run)}"]

@@ -318,3 +318,31 @@ def test_requests_without_a_policy_engine_are_rejected(tmp_path):
         control_callback(ctx).decide(3)
         (req,) = store.control_requests()
         assert req["status"] == "rejected" and "policy.enabled is false" in req["note"]
+
+
+def test_no_checkpoint_to_roll_back_to_names_the_step_seen_and_the_checkpoints(make_engine):
+    """A spike seen at step 9, logged every 4 steps (the previous log at step 5): the record said "no
+    complete checkpoint before step 6", a step the user never saw named. It names the step the spike
+    was seen at, where its logs began, and the complete checkpoints there are (checkpoint-8 may hold the
+    bad update), in English and Thai."""
+    from tuneguard.catalog import render
+
+    ctx, engine, _opt, _ = make_engine(step=9, checkpoints=(8,),
+                                       policy={"rules": {"LOSS_SPIKE": {"action": "rollback", "scale_lr": None}}})
+    engine.last_log_step = 5
+    assert act(ctx, TrainerControl(), finding("LOSS_SPIKE", 9)) == "warn"
+    (e,) = ctx.store.events("action")
+    assert e["payload"]["action"] == "rollback_impossible"
+    assert e["payload"]["message"] == (
+        "LOSS_SPIKE at step 9: no rollback possible, since the logs that showed LOSS_SPIKE at step 9 began at step 6, "
+        "and no complete checkpoint precedes it (complete checkpoints: steps 8); warning only.")
+    out = Path(engine.args.output_dir)
+    assert e["payload"]["reason"] == ("the logs that showed LOSS_SPIKE at step 9 began at step 6, and no complete "
+                                      "checkpoint precedes it (complete checkpoints: steps 8)")
+    (out / "checkpoint-4").mkdir()
+    (out / "checkpoint-4" / MARKER).write_text("{}")
+    assert render(engine._no_checkpoint(finding("LOSS_SPIKE", 9), 9, 6)).endswith("(complete checkpoints: steps 4, 8)")
+    engine.args = SimpleNamespace(output_dir=str(out.parent / "none"))
+    assert render(engine._no_checkpoint(finding("LOSS_SPIKE", 9, at_step=7), 9, 6), "th") == (
+        "บันทึกที่แสดง LOSS_SPIKE ที่ step 7 เริ่มที่ step 6 และไม่มี checkpoint ที่สมบูรณ์ก่อนหน้านั้น "
+        "(checkpoint ที่สมบูรณ์: ยังไม่มี)")

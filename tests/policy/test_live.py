@@ -112,3 +112,27 @@ def test_set_lr_refuses_what_is_not_a_rate_or_factor(tmp_path, value):
     assert result.exit_code == 2, result.output
     assert read_store(run, lambda s: s.control_requests()) == []
 
+
+
+@pytest.mark.parametrize(("args", "en", "th"), [
+    (["set-lr", "{run}", "x0.5"], "the learning rate is multiplied by 0.5 from the next optimizer step; the schedule "
+     "continues from there (within policy.min_lr/max_lr)", "learning rate จะถูกคูณด้วย 0.5 ตั้งแต่ optimizer step ถัดไป"),
+    (["set-lr", "{run}", "1e-5"], "the learning rate becomes 1e-05 at the next optimizer step; the schedule continues "
+     "from there (within policy.min_lr/max_lr)", "learning rate จะเป็น 1e-05 ที่ optimizer step ถัดไป"),
+    (["rollback", "{run}", "--skip-steps", "2"], "the trainer reloads the newest checkpoint before the current step at "
+     "the next optimizer step and continues from it, skipping the batches of the last 2 step(s)",
+     "การฝึกจะโหลด checkpoint ล่าสุดก่อน step ปัจจุบันที่ optimizer step ถัดไป แล้วฝึกต่อจากจุดนั้น โดยข้าม batch ของ 2 step สุดท้าย"),
+])
+def test_set_lr_and_rollback_say_what_they_do_in_the_runs_language(tmp_path, monkeypatch, args, en, th):
+    """What the request does was English only: it is a catalog text, said in the run's language
+    (after_request renders it with the live run's notify.language)."""
+    from tuneguard.catalog import render
+    from tuneguard.cli import policy_cmd
+
+    sent = []
+    monkeypatch.setattr(policy_cmd, "_send", lambda run_dir, action, arg, what, wait, timeout: sent.append(what) or 0)
+    result = runner.invoke(app, [a.format(run=tmp_path) for a in args])
+    assert result.exit_code == 0, result.output
+    (what,) = sent
+    assert render(what, "en") == en
+    assert render(what, "th").startswith(th)

@@ -334,11 +334,13 @@ def test_next_never_proposes_the_learning_rate_the_run_already_tried(tmp_path: P
         (lr,) = [c for c in recs.changes if c.key == "train.learning_rate"]
         return lr.value, lr.reason
 
-    assert proposed([20, 40], [halved]) == (7.5e-4, "smaller updates than the run already tried: it trained at "
-                                                     "0.0015 (x0.5) from step 20 and the loss was still unstable at "
-                                                     "step 40, so half of that")
-    assert proposed([20], [halved]) == (1.5e-3, "the learning rate the run moved to during the training: 0.0015 "
-                                                "(x0.5) from step 20, after which the loss stayed stable")
+    assert proposed([20, 40], [halved]) == (7.5e-4, "smaller updates than the run already tried: it scaled its "
+                                                     "learning rate x0.5 from step 21 (0.003 -> 0.0015) and the loss "
+                                                     "was still unstable at step 40, so a peak of 0.00075, half of "
+                                                     "0.003 x0.5")
+    assert proposed([20], [halved]) == (1.5e-3, "the learning rate the run moved to during the training: x0.5 from "
+                                                "step 21 (0.003 -> 0.0015), after which the loss stayed stable; as a "
+                                                "peak, 0.0015 (0.003 x0.5)")
     assert proposed([20, 40], []) == (1.5e-3, "smaller updates: the loss spiked or became non-finite at this "
                                               "learning rate")
 
@@ -373,8 +375,8 @@ def test_a_loss_that_diverged_gets_a_tenth_of_the_learning_rate_not_the_rate_the
             "the model got worse than untrained") in recs.diagnosis.because()
     assert (lr.value, lr.reason) == (1e-3, (
         "much smaller updates: the training loss ended above where it started (1.776 at the first step -> 11.68 on "
-        "average over the last third of the logs) even after the run "
-        "moved to 0.05 at step 7, so the model lost what it knew: 0.1 is at least 10x too high (LoRA recipes use "
+        "average over the last third of the logs) even after the run scaled its learning rate x0.5 from step 8 "
+        "(0.0821 -> 0.0411), so the model lost what it knew: 0.1 is at least 10x too high (LoRA recipes use "
         "1e-4 to 1e-3), so a tenth of it, at most 1e-3"))
     assert render(lr.said, "th").startswith(
         "อัปเดตให้เล็กลงมาก: ค่า loss การฝึกจบสูงกว่าตอนเริ่ม (1.776 ที่ step แรก -> เฉลี่ย 11.68")
@@ -472,3 +474,81 @@ def test_a_throughput_drop_that_recovered_on_its_own_calls_for_nothing():
     slow = f("THROUGHPUT_DROP", "warning", step=28)
     assert [a.codes for a in recommend([slow], preset("smollm2-135m"), diagnosis=Diagnosis("healthy", [])).actions] == [
         ["THROUGHPUT_DROP"]]
+
+
+def test_next_quotes_the_step_and_rates_of_the_policys_own_record(tmp_path: Path) -> None:
+    """The policy scaled the learning rate at step 10 and its record says "Learning rate x0.5 from step 11
+    (0.493 -> 0.247)" (the schedule had decayed the peak 0.5 to 0.493). `next` said "moved to 0.25 at
+    step 10": another step and another value. Now it quotes the record (step 11, 0.493 -> 0.247) and
+    names the peak it proposes as the peak times the scale, in English and Thai."""
+    from tuneguard.catalog import T, render
+    from tuneguard.report.rundata import RunData
+
+    record = render(T("action.scale_lr", factor=0.5, next=11, lr_from=0.493, lr_to=0.247, clamped="",
+                      code="LOSS_SPIKE"))
+    assert record == "Learning rate x0.5 from step 11 (0.493 -> 0.247) after LOSS_SPIKE."
+    scaled = {"type": "action", "step": 10, "payload": {"code": "LOSS_SPIKE", "action": "scale_lr", "lr_from": 0.493,
+                                                         "lr_to": 0.247, "lr_scale_from": 1.0, "lr_scale_to": 0.5}}
+    cfg = tiny_config(**{"train.learning_rate": 0.5, "train.max_grad_norm": 1.0, "train.warmup_ratio": 0.1})
+    train = [{"step": s, "loss": 2.0 - s / 100} for s in range(1, 31)]
+    run = RunData(tmp_path, {"max_steps": 30}, cfg, train, [{"step": 30, "eval_loss": 1.8}], [],
+                  [f("LOSS_SPIKE", step=10, loss=9.0, ratio=4.0)], [scaled], [])
+    (lr,) = [c for c in recommend_for_run(run).changes if c.key == "train.learning_rate"]
+    assert (lr.value, lr.reason) == (0.25, "the learning rate the run moved to during the training: x0.5 from step "
+                                           "11 (0.493 -> 0.247), after which the loss stayed stable; as a peak, 0.25 "
+                                           "(0.5 x0.5)")
+    assert "step 10" not in lr.reason
+    assert render(lr.said, "th") == ("learning rate ที่การรันเปลี่ยนไปใช้ระหว่างการฝึก: คูณด้วย 0.5 ตั้งแต่ step 11 "
+                                     "(0.493 -> 0.247) หลังจากนั้น loss นิ่ง เป็นค่าสูงสุด 0.25 (0.5 x0.5)")
+
+
+def test_an_action_without_codes_ends_without_empty_brackets_in_the_report(tmp_path: Path) -> None:
+    """A run that logged too little (2 steps, no evaluation): the report's "too little was logged" line
+    ended with "()" (no finding code to name). Actions with codes keep them."""
+    from tuneguard.report.components import Words
+    from tuneguard.report.markdown import _recommendations_md
+    from tuneguard.report.recommend import Action, Recommendations
+
+    run = RunData(tmp_path, {"max_steps": 3, "state": "failed", "exit_reason": "out of memory"}, tiny_config(),
+                  [{"step": 1, "loss": 2.0}], [], [], [], [], [])
+    recs = recommend_for_run(run)
+    assert recs.diagnosis.kind == "inconclusive" and [a.codes for a in recs.actions] == [[]]
+    lines = _recommendations_md(run, recs, Words("en"))
+    (line,) = [x for x in lines if x.startswith("- Too little was logged")]
+    assert line.endswith("nothing in its config is to blame yet.")
+    coded = Recommendations([], [Action("Deduplicate.", ["DUPLICATE_EXACT"])], {}, {}, None)
+    assert "- Deduplicate. (DUPLICATE_EXACT)" in _recommendations_md(run, coded, Words("en"))
+
+
+def test_a_run_the_audit_refused_is_said_refused_with_the_fix_and_force_commands(tmp_path: Path) -> None:
+    """`train` exited 2 on audit errors before training: its record (failed, exit code 2, "audit errors",
+    no step) got the diagnosis "the run was forced past it", which is false. Now the evidence says the
+    audit refused it, and the advice gives `tuneguard fix` and the command that trains anyway (--force),
+    in English and Thai. A run forced past the same errors keeps "forced past it"."""
+    from tuneguard.catalog import render
+    from tuneguard.report.recommend import diagnose_run
+
+    audit = [f("DUPLICATE_EXACT", "error", count=179), f("LOW_DIVERSITY", "error", count=180)]
+    for x in audit:
+        x.source = "audit"
+    meta = {"state": "failed", "exit_code": 2, "exit_reason": "audit errors", "max_steps": 60}
+    refused = RunData(tmp_path, meta, tiny_config(), [], [], [], audit, [], [])
+    fix = shlex.join(["tuneguard", "fix", str(tmp_path.absolute() / "config.yaml"), "--out",
+                      str(tmp_path.absolute().parent / f"{tmp_path.name}-fixed-data")])
+    force = shlex.join(["tuneguard", "train", str(tmp_path / "config.yaml"), "--run-dir", str(tmp_path), "--force"])
+    assert diagnose_run(refused).because() == ("Because: the audit found DUPLICATE_EXACT, LOW_DIVERSITY (severity "
+                                               "error) and refused the run before training (exit 2)")
+    recs = recommend_for_run(refused)
+    assert recs.diagnosis.because() == diagnose_run(refused).because()
+    assert recs.actions[0].text == (
+        f"The audit refused this run before training (DUPLICATE_EXACT, LOW_DIVERSITY): nothing was trained. Fix the "
+        f"data: `{fix}` writes cleaned copies and a config that trains on them; or, to train on this data as it is, "
+        f"`{force}`.")
+    assert render(recs.actions[0].said, "th").startswith("การตรวจข้อมูลปฏิเสธการรันนี้ก่อนเริ่มฝึก")
+    assert "forced" not in " ".join(a.text for a in recs.actions) + recs.diagnosis.because()
+
+    forced = RunData(tmp_path, {"state": "finished", "max_steps": 2}, tiny_config(),
+                     [{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.9}], [], [], audit, [], [])
+    assert diagnose_run(forced).because().endswith("(severity error) and the run was forced past it")
+    assert recommend_for_run(forced).actions[0].text.startswith("Fix the data before changing any hyperparameter: "
+                                                                "the training ran past audit errors")

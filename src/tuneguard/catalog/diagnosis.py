@@ -60,6 +60,10 @@ DIAGNOSIS: dict[str, dict[str, str]] = {
     "ev.audit_errors": {
         "en": "the audit found {codes} (severity error) and the run was forced past it",
         "th": "การตรวจข้อมูลพบ {codes} (ระดับข้อผิดพลาด) แต่การรันถูกบังคับให้ฝึกต่อ"},
+    # A run the audit refused before training (tuneguard.report.recommend.diagnose_run).
+    "ev.audit_refused": {
+        "en": "the audit found {codes} (severity error) and refused the run before training (exit 2)",
+        "th": "การตรวจข้อมูลพบ {codes} (ระดับข้อผิดพลาด) และปฏิเสธการรันก่อนเริ่มฝึก (exit 2)"},
     "ev.collapse_linked": {
         "en": "LOSS_COLLAPSE at step {step}: training loss {initial} -> {loss} in epoch 1, with {codes} in the audit",
         "th": "LOSS_COLLAPSE ที่ step {step}: ค่า loss การฝึก {initial} -> {loss} ใน epoch 1 "

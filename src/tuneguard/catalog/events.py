@@ -255,6 +255,21 @@ RUN: dict[str, dict[str, str]] = {
     "control.what.checkpoint": {
         "en": "the trainer saves a checkpoint at the next optimizer step",
         "th": "การฝึกจะบันทึก checkpoint ที่ optimizer step ถัดไป"},
+    # set-lr and rollback (tuneguard.cli.policy_cmd).
+    "control.what.set_lr_factor": {
+        "en": "the learning rate is multiplied by {value:g} from the next optimizer step; the schedule continues from there (within policy.min_lr/max_lr)",
+        "th": "learning rate จะถูกคูณด้วย {value:g} ตั้งแต่ optimizer step ถัดไป แล้วตารางของ learning rate จะเดินต่อจากค่านั้น (ภายใน policy.min_lr/max_lr)"},
+    "control.what.set_lr": {
+        "en": "the learning rate becomes {value:g} at the next optimizer step; the schedule continues from there (within policy.min_lr/max_lr)",
+        "th": "learning rate จะเป็น {value:g} ที่ optimizer step ถัดไป แล้วตารางของ learning rate จะเดินต่อจากค่านั้น (ภายใน policy.min_lr/max_lr)"},
+    "control.what.rollback": {
+        "en": "the trainer reloads the newest checkpoint before the current step at the next optimizer step and continues from it{skip}",
+        "th": "การฝึกจะโหลด checkpoint ล่าสุดก่อน step ปัจจุบันที่ optimizer step ถัดไป แล้วฝึกต่อจากจุดนั้น{skip}"},
+    "control.what.rollback_to": {
+        "en": "the trainer reloads checkpoint-{step} at the next optimizer step and continues from it{skip}",
+        "th": "การฝึกจะโหลด checkpoint-{step} ที่ optimizer step ถัดไป แล้วฝึกต่อจากจุดนั้น{skip}"},
+    "control.what.rollback_skip": {
+        "en": ", skipping the batches of the last {n} step(s)", "th": " โดยข้าม batch ของ {n} step สุดท้าย"},
     "control.interrupted": {
         "en": "interrupted while waiting: request {rid} ({action}) stays queued, and the trainer handles it at its next step; `tuneguard status` shows it",
         "th": "หยุดรอแล้ว แต่คำขอที่ {rid} ({action}) ยังอยู่ในคิว การฝึกจะทำตามคำขอที่ step ถัดไป ดูได้ด้วย `tuneguard status`"},

@@ -558,10 +558,14 @@ POLICY: dict[str, dict[str, str]] = {
         "th": "คูณ learning rate ด้วย {factor:g} ตั้งแต่ step {next} ({lr_from:.3g} -> {lr_to:.3g}{clamped}) หลังพบ {code}"},
     "action.clamped": {"en": ", clamped to {v}", "th": ", จำกัดไว้ที่ {v}"},
     "action.rollback_impossible": {
-        "en": "{code} at step {step}: no rollback possible ({note}); warning only.",
-        "th": "{code} ที่ step {step}: ย้อนกลับไม่ได้ ({note}) จึงแค่เตือน"},
+        "en": "{code} at step {step}: no rollback possible, since {note}; warning only.",
+        "th": "{code} ที่ step {step}: ย้อนกลับไม่ได้ เพราะ{note} จึงแค่เตือน"},
+    # The logs that showed the finding began at `before` (a loss logged every N steps is the mean of N).
     "action.no_checkpoint_before": {
-        "en": "no complete checkpoint before step {step}", "th": "ไม่มี checkpoint ที่สมบูรณ์ก่อน step {step}"},
+        "en": "the logs that showed {code} at step {seen} began at step {before}, and no complete checkpoint precedes it (complete checkpoints: {have})",
+        "th": "บันทึกที่แสดง {code} ที่ step {seen} เริ่มที่ step {before} และไม่มี checkpoint ที่สมบูรณ์ก่อนหน้านั้น (checkpoint ที่สมบูรณ์: {have})"},
+    "action.checkpoints_at": {"en": "steps {steps}", "th": "step {steps}"},
+    "action.checkpoints_none": {"en": "none yet", "th": "ยังไม่มี"},
     "action.rollback": {
         "en": "Rolling back from step {step} to {ckpt}{skip}{lr}.",
         "th": "ย้อนกลับจาก step {step} ไปที่ {ckpt}{skip}{lr}"},

@@ -93,6 +93,10 @@ _REPORT: dict[str, dict[str, str]] = {
     "rec.next_steps": {"en": "Next steps", "th": "ขั้นตอนถัดไป"},
     "next.fix": {"en": "Fix the data first", "th": "แก้ข้อมูลก่อน"},
     "next.then": {"en": "Then the next run, on the cleaned data", "th": "จากนั้นเริ่มการรันถัดไปด้วยข้อมูลที่แก้แล้ว"},
+    # `tuneguard next` of a run that failed before training: nothing to change, the retry above.
+    "next.failed_start": {
+        "en": "No next config: the run failed before training, so there is no result to change; start it again as above once its cause is fixed.",
+        "th": "ไม่มี config สำหรับการรันถัดไป เพราะการรันล้มเหลวก่อนเริ่มฝึกจึงไม่มีผลให้ปรับ เมื่อแก้สาเหตุแล้วให้เริ่มใหม่ตามคำสั่งข้างบน"},
     "next.next": {"en": "The next run, with these changes, in one command", "th": "การรันถัดไปพร้อมการเปลี่ยนแปลงเหล่านี้ ในคำสั่งเดียว"},
     # QA
     "qa.none": {
@@ -507,6 +511,10 @@ _ADVICE: dict[str, dict[str, str]] = {
     "data_fault.warned.labels": {
         "en": "Fix how the labels are built before changing any hyperparameter: the audit warned of {codes}, which the data settings below fix (the rows themselves need no edit), and the model learned little on labels built that way, so this run says little about the learning rate or the length of training.",
         "th": "แก้วิธีสร้าง labels ก่อนเปลี่ยน hyperparameter ใด ๆ การตรวจข้อมูลเตือนเรื่อง {codes} ซึ่งค่าตั้งในส่วน data ด้านล่างแก้ได้ (แถวข้อมูลไม่ต้องแก้) และโมเดลเรียนรู้จาก labels แบบนี้ได้น้อย การรันนี้จึงบอกอะไรเกี่ยวกับ learning rate หรือความยาวการฝึกได้น้อย"},
+    # A run the audit refused before training (train exited 2; nothing was trained).
+    "data_fault.refused": {
+        "en": "The audit refused this run before training ({codes}): nothing was trained. Fix the data: `{fix}` writes cleaned copies and a config that trains on them; or, to train on this data as it is, `{force}`.",
+        "th": "การตรวจข้อมูลปฏิเสธการรันนี้ก่อนเริ่มฝึก ({codes}) จึงยังไม่ได้ฝึกอะไรเลย ให้แก้ข้อมูล: `{fix}` จะเขียนสำเนาที่ทำความสะอาดแล้วพร้อม config ที่ฝึกด้วยสำเนานั้น หรือถ้าจะฝึกด้วยข้อมูลนี้ตามเดิม ให้ใช้ `{force}`"},
     "data_fault.forced.labels": {
         "en": "Fix how the labels are built before changing any hyperparameter: the training ran past audit errors ({codes}) that the data settings below fix (the rows themselves need no edit), so its losses say little about the settings.",
         "th": "แก้วิธีสร้าง labels ก่อนเปลี่ยน hyperparameter ใด ๆ การฝึกนี้ข้ามข้อผิดพลาดจากการตรวจข้อมูล ({codes}) ซึ่งค่าตั้งในส่วน data ด้านล่างแก้ได้ (แถวข้อมูลไม่ต้องแก้) ค่า loss จึงบอกอะไรเกี่ยวกับค่าตั้งได้น้อย"},
@@ -521,17 +529,19 @@ _ADVICE: dict[str, dict[str, str]] = {
         "th": "อัปเดตให้เล็กลง: loss พุ่งหรือไม่เป็นตัวเลขจำกัดที่ learning rate นี้"},
     # The learning rate was already lowered during the run (the policy's scale_lr or rollback, a person's set_lr).
     "unstable.lr_tried": {
-        "en": "smaller updates than the run already tried: it trained at {lr} (x{factor:g}) from step {step} and the loss was still unstable at step {again}, so half of that",
-        "th": "อัปเดตให้เล็กกว่าที่การรันลองไปแล้ว: การรันฝึกด้วย {lr} (x{factor:g}) ตั้งแต่ step {step} แต่ loss ยังไม่นิ่งที่ step {again} จึงลดลงอีกครึ่งหนึ่ง"},
+        "en": "smaller updates than the run already tried: it scaled its learning rate x{factor:g} from step {step}{rates} and the loss was still unstable at step {again}, so a peak of {lr}, half of {peak} x{scale:g}",
+        "th": "อัปเดตให้เล็กกว่าที่การรันลองไปแล้ว: การรันคูณ learning rate ด้วย {factor:g} ตั้งแต่ step {step}{rates} แต่ loss ยังไม่นิ่งที่ step {again} จึงใช้ค่าสูงสุด {lr} ครึ่งหนึ่งของ {peak} x{scale:g}"},
+    # The optimizer's rate where the run changed it, as the policy's record says it.
+    "unstable.rates": {"en": " ({lr_from:.3g} -> {lr_to:.3g})", "th": " ({lr_from:.3g} -> {lr_to:.3g})"},
     "unstable.diverged": {
         "en": "much smaller updates: the training loss ended above where it started ({first:.4g} at the first step -> {last:.4g} on average over the last third of the logs){moved}, so the model lost what it knew: {lr} is at least 10x too high (LoRA recipes use 1e-4 to 1e-3), so a tenth of it, at most 1e-3",
         "th": "อัปเดตให้เล็กลงมาก: ค่า loss การฝึกจบสูงกว่าตอนเริ่ม ({first:.4g} ที่ step แรก -> เฉลี่ย {last:.4g} ในหนึ่งในสามสุดท้ายของการบันทึก){moved} โมเดลจึงเสียสิ่งที่เคยรู้: {lr} สูงเกินไปอย่างน้อย 10 เท่า (สูตร LoRA ทั่วไปใช้ 1e-4 ถึง 1e-3) จึงใช้หนึ่งในสิบของค่านี้ ไม่เกิน 1e-3"},
     "unstable.diverged_tried": {
-        "en": " even after the run moved to {lr} at step {step}",
-        "th": " แม้การรันจะเปลี่ยนไปใช้ {lr} ตั้งแต่ step {step} แล้ว"},
+        "en": " even after the run scaled its learning rate x{factor:g} from step {step}{rates}",
+        "th": " แม้การรันจะคูณ learning rate ด้วย {factor:g} ตั้งแต่ step {step}{rates} แล้ว"},
     "unstable.lr_helped": {
-        "en": "the learning rate the run moved to during the training: {lr} (x{factor:g}) from step {step}, after which the loss stayed stable",
-        "th": "learning rate ที่การรันเปลี่ยนไปใช้ระหว่างการฝึก: {lr} (x{factor:g}) ตั้งแต่ step {step} หลังจากนั้น loss นิ่ง"},
+        "en": "the learning rate the run moved to during the training: x{factor:g} from step {step}{rates}, after which the loss stayed stable; as a peak, {lr} ({peak} x{scale:g})",
+        "th": "learning rate ที่การรันเปลี่ยนไปใช้ระหว่างการฝึก: คูณด้วย {factor:g} ตั้งแต่ step {step}{rates} หลังจากนั้น loss นิ่ง เป็นค่าสูงสุด {lr} ({peak} x{scale:g})"},
     "unstable.clip": {"en": "clip gradients harder", "th": "ทำ gradient clipping ให้เข้มขึ้น"},
     "unstable.warmup": {"en": "warm up before the peak learning rate", "th": "ทำ warmup ก่อนถึง learning rate สูงสุด"},
     "unstable.dtype": {
@@ -583,6 +593,10 @@ _ADVICE: dict[str, dict[str, str]] = {
     "inconclusive.rerun": {
         "en": "Too little was logged to diagnose the run (see its exit reason): fix what ended it and run it again; nothing in its config is to blame yet.",
         "th": "บันทึกไว้น้อยเกินกว่าจะวินิจฉัยได้ (ดูสาเหตุที่จบ) แก้สิ่งที่ทำให้การรันจบแล้วรันใหม่ ยังไม่มีอะไรใน config ที่ผิด"},
+    # A run that failed before training (tuneguard.train.failure.record_unstored_failure).
+    "inconclusive.failed_start": {
+        "en": "It failed before training started: {reason}. Once that is fixed, start it again with `{command}` (the same run directory is reused); nothing in its config is to blame for its losses, since it had none.",
+        "th": "การรันนี้ล้มเหลวก่อนเริ่มฝึก: {reason} เมื่อแก้ปัญหานั้นแล้ว ให้เริ่มใหม่ด้วย `{command}` (ใช้โฟลเดอร์ของการรันเดิมได้เลย) ยังไม่มีค่า loss ให้โทษ config ใด ๆ"},
     "inconclusive.rose": {
         "en": "The training loss rose with no spike, NaN or collapse to explain it: check the learning rate and its schedule (train.learning_rate, train.warmup_ratio, train.lr_scheduler) and that the rows' answers are what the task needs before training longer; nothing here names one config change.",
         "th": "ค่า loss การฝึกเพิ่มขึ้นโดยไม่มี loss พุ่ง NaN หรือ loss ดิ่งที่อธิบายได้ ให้ตรวจ learning rate และตารางของมัน (train.learning_rate, train.warmup_ratio, train.lr_scheduler) และตรวจว่าคำตอบในแถวข้อมูลตรงกับงาน ก่อนจะฝึกนานขึ้น หลักฐานนี้ยังไม่ชี้ไปที่การเปลี่ยน config ข้อใดข้อหนึ่ง"},

@@ -66,8 +66,7 @@ def next_run(
     for a in recs.actions:
         c.print(f"- {a.text}" + (f" ({', '.join(a.codes)})" if a.codes else ""))
     if not recs.changes:
-        c.print("Nothing in the config calls for a change: the next run would repeat this one."
-                + (" Act on the points above first." if recs.actions else ""))
+        _show_nothing(plan, recs, c)
         if train:
             note("--train: not started, since it would repeat this run; change something with --set to train")
         return
@@ -96,6 +95,18 @@ def next_run(
     raise typer.Exit(code)
 
 
+def _show_nothing(plan: Any, recs: Any, c: Any) -> None:
+    """No change to propose: a run that failed before training has its retry above already."""
+    from tuneguard.catalog import say
+    from tuneguard.report.recommend import failed_before_training
+
+    if failed_before_training(plan.run):
+        c.print(say("report.next.failed_start"), markup=False)
+        return
+    c.print("Nothing in the config calls for a change: the next run would repeat this one."
+            + (" Act on the points above first." if recs.actions else ""))
+
+
 def _plan(run_dir: Path, config: str | None, set_: list[str] | None) -> Any:
     """The next run's plan, or exit 2 with what is wrong with the run or the config."""
     from tuneguard.config.load import ConfigError
@@ -122,16 +133,33 @@ def _show_diagnosis(plan: Any, config: str | None, c: Any) -> None:
         c.print(f"Starting from {plan.base}" + ("" if config else " (written by tuneguard fix for this run's data)."))
 
 
+def _data_codes(plan: Any) -> list[str]:
+    """Every data finding the diagnosis cites as a cause (a data fault's audit codes, the faults a
+    guard said to fix first), the ones `tuneguard fix` repairs (`plan.blocked`) first."""
+    from tuneguard.findings import AUDIT_CODES
+
+    d = plan.recs.diagnosis
+    cited = [c for c in (d.codes if d is not None and d.kind == "data_fault" else []) if c in AUDIT_CODES]
+    first = [c for f in plan.run.findings if f.source == "guard" for c in (f.evidence or {}).get("data_first") or []]
+    return list(dict.fromkeys(list(plan.blocked) + cited + [c for c in first if c in AUDIT_CODES]))
+
+
 def _show_fix_first(plan: Any, run_dir: Path, c: Any) -> None:
     from tuneguard.nextrun import fix_command, next_command
 
+    codes = _data_codes(plan)
     # Leaked validation rows alone leave training as it was: what they spoil is the eval loss
     # that would judge a new setting, not the training the model memorises.
     why = ("cannot be judged while the validation rows repeat training rows (the eval loss measures memory)"
-           if plan.blocked == ["TRAIN_VAL_LEAKAGE"] else "would not help while the model memorises repeated or leaked rows")
-    c.print(styled(("Fix the data first", "bold yellow"), f" ({', '.join(plan.blocked)}): changing hyperparameters "
+           if codes == ["TRAIN_VAL_LEAKAGE"] else "would not help while the model memorises repeated or leaked rows")
+    c.print(styled(("Fix the data first", "bold yellow"), f" ({', '.join(codes)}): changing hyperparameters "
                    f"{why}. Run:"))
     c.print(f"  {fix_command(run_dir)}")
+    # What `tuneguard fix` does not repair (LOW_DIVERSITY, ANSWER_IN_PROMPT...): its advice, said here.
+    rest = [x for x in codes if x not in plan.blocked]
+    for a in plan.recs.actions:
+        if set(a.codes) & set(rest) and not set(a.codes) & set(plan.blocked):
+            c.print(f"also, by hand (tuneguard fix does not repair {', '.join(a.codes)}): {a.text}", markup=False)
     c.print("then:")
     c.print(f"  {next_command(run_dir)}")
 

@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from tuneguard.catalog import Spec, T
 from tuneguard.cli.common import EXIT_USAGE, fail
 from tuneguard.cli.control_cmd import (
     TimeoutOpt,
@@ -28,7 +29,7 @@ from tuneguard.policy.lr import parse_lr_request
 RunDirArg = Annotated[Path, typer.Argument(help="Run directory of a live run.")]
 
 
-def _send(run_dir: Path, action: str, arg: str, what: str, wait: bool, timeout: float | None) -> int:
+def _send(run_dir: Path, action: str, arg: str, what: Spec, wait: bool, timeout: float | None) -> int:
     store, language = _open_live(run_dir)
     with store:
         rid = store.request_control(action, arg=arg, requested_by=requested_by())
@@ -46,10 +47,8 @@ def set_lr(
         req = parse_lr_request(value)
     except ValueError as exc:
         fail(str(exc), EXIT_USAGE)
-    what = (f"the learning rate is multiplied by {req.value:g} from the next optimizer step" if req.relative else
-            f"the learning rate becomes {req.value:g} at the next optimizer step")
-    raise typer.Exit(_send(run_dir, "set_lr", str(req), what + "; the schedule continues from there "
-                           "(within policy.min_lr/max_lr)", wait, timeout))
+    what = T("control.what.set_lr_factor" if req.relative else "control.what.set_lr", value=req.value)
+    raise typer.Exit(_send(run_dir, "set_lr", str(req), what, wait, timeout))
 
 
 def rollback(
@@ -64,9 +63,8 @@ def rollback(
     """Roll a live run back to a checkpoint (model, optimizer, scheduler, data position) and go on from there."""
     if to is not None:
         _check_checkpoint(run_dir, to)
-    target = f"checkpoint-{to}" if to is not None else "the newest checkpoint before the current step"
-    what = f"the trainer reloads {target} at the next optimizer step and continues from it" + (
-        f", skipping the batches of the last {skip_steps} step(s)" if skip_steps else "")
+    what = T("control.what.rollback_to" if to is not None else "control.what.rollback", step=to,
+             skip=T("control.what.rollback_skip", n=skip_steps) if skip_steps else "")
     arg = json.dumps({"to": to, "skip_steps": skip_steps})
     raise typer.Exit(_send(run_dir, "rollback", arg, what, wait, timeout))
 

@@ -230,7 +230,7 @@ class PolicyEngine:
         before = min(episode_start, first)
         ckpt = checkpoint_before(self.args.output_dir, before) if self.args is not None else None
         if ckpt is None:
-            note_spec = T("action.no_checkpoint_before", step=before)
+            note_spec = self._no_checkpoint(f, step, before)
             note = render(note_spec)
             if rule is not None and rule.scale_lr:
                 log.warning("policy: cannot roll back (%s); scaling the learning rate instead", note)
@@ -244,6 +244,15 @@ class PolicyEngine:
         self._count(f.code, "rollback", step)
         self._start_rollback(control, ckpt, to_step, step, f.code, "policy", steps, change, reason=d.reason)
         return "rollback"
+
+    def _no_checkpoint(self, f: Finding, step: int, before: int) -> Spec:
+        """Why there is nothing to roll back to: the step the finding was seen at, where the logs
+        that showed it began, and the complete checkpoints there are."""
+        at_step = (f.evidence or {}).get("at_step") if isinstance(f.evidence, dict) else None
+        seen = at_step if isinstance(at_step, int) else f.step if isinstance(f.step, int) else step
+        have = sorted(complete_checkpoints(self.args.output_dir)) if self.args is not None else []
+        return T("action.no_checkpoint_before", code=f.code, seen=seen, before=before,
+                 have=T("action.checkpoints_at", steps=", ".join(map(str, have))) if have else T("action.checkpoints_none"))
 
     def _start_rollback(self, control: Any, ckpt: Path, to_step: int, step: int, code: str, who: str,
                         steps: list[int], change: LRChange | None, reason: str = "") -> None:

@@ -239,7 +239,8 @@ def _recommendations_html(run: RunData, recs: Recommendations, w: Words) -> str:
     parts = [lead]
     if recs.actions:
         parts.append(f"<h3>{esc(w('rec.fix_first'))}</h3><ul class=\"actions\">" + "".join(
-            f'<li>{esc(a.text_in(lang))} <span class="codes">{esc(", ".join(a.codes))}</span></li>'
+            f'<li>{esc(a.text_in(lang))}' + (f' <span class="codes">{esc(", ".join(a.codes))}</span>' if a.codes else "")
+            + '</li>'
             for a in recs.actions) + "</ul>")
     if recs.changes:
         parts += _changes_html(run, recs, w)

@@ -102,7 +102,7 @@ def _recommendations_md(run: RunData, recs: Recommendations, w: Words) -> list[s
     if not recs.changes and not recs.actions:
         out.append(w("md.nothing"))
     for a in recs.actions:
-        out.append(f"- {cell(a.text_in(lang))} ({', '.join(a.codes)})")
+        out.append(f"- {cell(a.text_in(lang))}" + (f" ({', '.join(a.codes)})" if a.codes else ""))
     if recs.changes:
         out += ["", w("md.rec_cols"), "|---|---|---|---|"]
         why = {c.key: c.reason_in(lang) for c in recs.changes}

@@ -34,7 +34,8 @@ from typing import Any
 
 from tuneguard.catalog import Spec, T, in_language, is_spec, render
 from tuneguard.config.diff import MISSING, diff_configs, flatten, format_value
-from tuneguard.diagnosis import LONGER, Curves, Diagnosis, Kind, diagnose, diverged_lr, longer, nice_lr, unstable_lr
+from tuneguard.diagnosis import (LONGER, Curves, Diagnosis, Evidence, Kind, diagnose, diverged_lr, longer, nice_lr,
+                                   unstable_lr)
 from tuneguard.findings import SEVERITY_ORDER, Finding
 from tuneguard.report.rundata import RunData, is_finite
 
@@ -288,6 +289,11 @@ class Context:
     # `tuneguard fix` of this run's data, for the actions that remove rows; None without a run,
     # and for a data fault, whose report and messages give it as the first next step already.
     fix_command: str | None = None
+    # A run the audit refused before training: the command that starts it anyway (with --force).
+    force_command: str | None = None
+    # A run that failed before training (a model that would not load...): its exit reason and the
+    # command that starts it again once that is fixed.
+    failed_start: tuple[str, str] | None = None
 
     def get(self, key: str, default: Any = None) -> Any:
         return _get(self.config, key, default)
@@ -312,6 +318,10 @@ def _data_fault(ctx: Context) -> Out:
     codes = ctx.diagnosis.codes
     audit = sorted({f.code for f in ctx.findings if f.source == "audit" and f.severity in ("error", "warning")})
     labels = ".labels" if ctx.diagnosis.labels_only() else ".leak" if ctx.diagnosis.eval_only() else ""
+    if ctx.force_command and ctx.fix_command:
+        # Refused by the audit: it never trained, so nothing "ran past" the errors.
+        return [], [Action(A("data_fault.refused", codes=", ".join(codes), fix=ctx.fix_command,
+                             force=ctx.force_command), codes)]
     if "LOSS_COLLAPSE" not in codes:
         # Past audit errors (a forced run), or label faults the audit warned of (Diagnosis.labels_first).
         forced = any(f.code in codes and f.severity == "error" for f in ctx.findings if f.source == "audit")
@@ -324,23 +334,51 @@ def _data_fault(ctx: Context) -> Out:
 UNSTABLE_CODES = ("LOSS_SPIKE", "NON_FINITE", "GRAD_NORM_HIGH")
 
 
-def _lr_tried(ctx: Context) -> tuple[int, float] | None:
-    """The step and factor of the last learning-rate scale the run itself moved to (action events
-    with `lr_scale_to`: the policy's scale_lr or rollback, a person's set_lr), when below 1."""
+@dataclasses.dataclass(frozen=True)
+class LrTried:
+    """A learning-rate change the run made itself, as its action event records it: at `step`
+    (the step it was decided at), trained with from `first` (the next step, or the step after
+    the checkpoint a rollback went back to); `scale` the factor of the schedule after it, `factor`
+    this change's own multiplier, `lr_from` -> `lr_to` the optimizer's rate there."""
+
+    step: int
+    first: int
+    scale: float
+    factor: float
+    lr_from: float | None
+    lr_to: float | None
+
+    def said(self) -> dict[str, Any]:
+        """The params the advice texts quote: the same step and values as the run's own record."""
+        rates = (A("unstable.rates", lr_from=self.lr_from, lr_to=self.lr_to)
+                 if self.lr_from is not None and self.lr_to is not None else "")
+        return {"factor": self.factor, "step": self.first, "rates": rates}
+
+
+def _lr_tried(ctx: Context) -> LrTried | None:
+    """The last learning-rate scale the run itself moved to (action events with `lr_scale_to`: the
+    policy's scale_lr or rollback, a person's set_lr), when below 1."""
     for e in reversed(ctx.events):
         p = e.get("payload") if isinstance(e.get("payload"), dict) else {}
         if e.get("type") == "action" and is_finite(p.get("lr_scale_to")) and isinstance(e.get("step"), int):
-            return (e["step"], float(p["lr_scale_to"])) if p["lr_scale_to"] < 1 else None
+            if p["lr_scale_to"] >= 1:
+                return None
+            step, scale = e["step"], float(p["lr_scale_to"])
+            before = float(p["lr_scale_from"]) if is_finite(p.get("lr_scale_from")) and p["lr_scale_from"] > 0 else 1.0
+            first = p["to_step"] + 1 if isinstance(p.get("to_step"), int) else step + 1
+            return LrTried(step, first, scale, scale / before,
+                           float(p["lr_from"]) if is_finite(p.get("lr_from")) else None,
+                           float(p["lr_to"]) if is_finite(p.get("lr_to")) else None)
     return None
 
 
-def _diverged_lr(ctx: Context, lr: float, codes: list[str], tried: tuple[int, float] | None) -> Change:
+def _diverged_lr(ctx: Context, lr: float, codes: list[str], tried: LrTried | None) -> Change:
     """A run whose loss ended above its untrained value (a learning rate 10-100x too high): halving
     is not enough, and a rate the run moved to without the loss coming back did not help, so a
     tenth, at most the top of the usual LoRA range."""
     new = diverged_lr(lr)
     f = ctx.facts
-    moved = A("unstable.diverged_tried", lr=format_value(nice_lr(lr * tried[1])), step=tried[0]) if tried else ""
+    moved = A("unstable.diverged_tried", **tried.said()) if tried else ""
     return Change("train.learning_rate", new,
                   A("unstable.diverged", first=f["first_train_loss"], last=f.get("end_train_loss", f["last_train_loss"]),
                     moved=moved,
@@ -350,20 +388,22 @@ def _diverged_lr(ctx: Context, lr: float, codes: list[str], tried: tuple[int, fl
 def _unstable_lr(ctx: Context, lr: float, codes: list[str]) -> Change:
     """Half the learning rate, or, when the run already lowered it (`_lr_tried`), never back to what
     it tried: half of that if the loss was unstable again after it, else that rate, which held;
-    a tenth when the loss diverged (`_diverged_lr`)."""
+    a tenth when the loss diverged (`_diverged_lr`). The texts quote the run's own record of the
+    change (the step it took effect, its factor, the rates there), then the peak proposed."""
     tried = _lr_tried(ctx)
     if ctx.facts.get("diverged"):
         return _diverged_lr(ctx, lr, codes, tried)
     if tried is None:
         return Change("train.learning_rate", unstable_lr(lr), A("unstable.lr"), codes)
-    step, factor = tried
-    at = nice_lr(lr * factor)
+    at = nice_lr(lr * tried.scale)
     again = sorted(f.step for f in ctx.findings if f.code in UNSTABLE_CODES and f.severity != "info"
-                   and f.step is not None and f.step > step)
+                   and f.step is not None and f.step >= tried.first)
+    peak = {"peak": format_value(lr), "scale": tried.scale}
     if again:
-        return Change("train.learning_rate", nice_lr(at / 2),
-                      A("unstable.lr_tried", lr=format_value(at), factor=factor, step=step, again=again[0]), codes)
-    return Change("train.learning_rate", at, A("unstable.lr_helped", lr=format_value(at), factor=factor, step=step),
+        new = nice_lr(at / 2)
+        return Change("train.learning_rate", new, A("unstable.lr_tried", lr=format_value(new), again=again[0],
+                                                    **peak, **tried.said()), codes)
+    return Change("train.learning_rate", at, A("unstable.lr_helped", lr=format_value(at), **peak, **tried.said()),
                   codes)
 
 
@@ -489,6 +529,9 @@ def _healthy(ctx: Context) -> Out:
 
 def _inconclusive(ctx: Context) -> Out:
     keys = {e.key for e in ctx.diagnosis.evidence}
+    if ctx.failed_start:
+        reason, command = ctx.failed_start
+        return [], [Action(A("inconclusive.failed_start", reason=reason.rstrip("."), command=command), [])]
     if ctx.diagnosis.loss_rose():
         # Enough was logged: the loss rose with no spike, NaN or collapse to name a cause.
         return [], [Action(A("inconclusive.rose"), [])]
@@ -708,7 +751,37 @@ def _context(config: dict[str, Any], diagnosis: Diagnosis, findings: list[Findin
         # told to remove them by hand and to audit again); a data fault's steps name it already.
         if diagnosis.kind != "data_fault":
             ctx.fix_command = fix_command(run.run_dir)
+        if refused_by_audit(run):
+            ctx.fix_command = fix_command(run.run_dir)
+            ctx.force_command = rerun(run, "--force")
+        elif failed_before_training(run):
+            ctx.failed_start = (str(run.meta.get("exit_reason") or "unknown"), rerun(run))
     return ctx
+
+
+def failed_before_training(run: RunData) -> bool:
+    """Whether the run failed before its first step (a model or tokenizer that would not load, data
+    that could not be prepared, the audit's refusal): it never started training and logged nothing."""
+    return run.state == "failed" and run.meta.get("started") is None and not run.train
+
+
+def refused_by_audit(run: RunData) -> bool:
+    """Whether the run is one the audit refused before training (`train` exited 2 on audit errors,
+    without --force): its record says failed, exit code 2, "audit errors", and no step was logged."""
+    return (run.state == "failed" and run.meta.get("exit_code") == 2 and run.meta.get("exit_reason") == "audit errors"
+            and not run.train)
+
+
+def rerun(run: RunData, *extra: str) -> str:
+    """The command that started the run, to start it again (a run that failed before training has
+    nothing to resume), with `extra` words; `tuneguard train CONFIG --run-dir RUN_DIR` when the
+    run did not record how it was started."""
+    from tuneguard.store.invocation import Invocation, rerun_command
+
+    started = Invocation.from_meta(run.meta)
+    command = (rerun_command(started, run.run_dir) if started is not None else
+               shlex.join(["tuneguard", "train", str(Path(run.run_dir) / "config.yaml"), "--run-dir", str(run.run_dir)]))
+    return command + "".join(f" {shlex.quote(w)}" for w in extra)
 
 
 def recommend(findings: list[Finding], config: dict[str, Any], run: RunData | None = None, *,
@@ -716,7 +789,8 @@ def recommend(findings: list[Finding], config: dict[str, Any], run: RunData | No
     """The changes and actions for the next run. `diagnosis` defaults to the run's (or, without
     a run, to one from the findings alone); `limits` to what the run recorded."""
     if diagnosis is None:
-        diagnosis = diagnose(findings, run.curves() if run else Curves([], []), config)
+        diagnosis = diagnose_run(run) if run is not None and findings is run.findings else diagnose(
+            findings, run.curves() if run else Curves([], []), config)
     if limits is None:
         limits = Limits.from_run(run) if run else Limits(context_length=_get(config, "model.context_length"))
     ctx = _context(config, diagnosis, findings, limits, run)
@@ -761,7 +835,13 @@ def recommend(findings: list[Finding], config: dict[str, Any], run: RunData | No
 
 
 def diagnose_run(run: RunData) -> Diagnosis:
-    return diagnose(run.findings, run.curves(), run.config)
+    """The run's diagnosis; for a run the audit refused, its audit errors are said as a refusal
+    (the diagnosis of findings alone cannot tell it from a run forced past them)."""
+    d = diagnose(run.findings, run.curves(), run.config)
+    if refused_by_audit(run):
+        d = dataclasses.replace(d, evidence=[Evidence("audit_refused", e.params) if e.key == "audit_errors" else e
+                                             for e in d.evidence])
+    return d
 
 
 def recommend_for_run(run: RunData) -> Recommendations:
