@@ -12,7 +12,8 @@ from typing import Any
 
 from tuneguard.config.schema import DataConfig
 from tuneguard.data.cache import DataCache, data_key
-from tuneguard.data.identity import data_identity, identity_from_cache, record_identity, resumed_identity
+from tuneguard.data.identity import (SCHEME, data_identity, identity_from_cache, record_identity, resumed_identity,
+                                     rows_fingerprint)
 from tuneguard.data.pipeline import prepare_data
 from tuneguard.data.synthetic import make_instruction_rows, write_jsonl
 from tuneguard.model.load import build_tiny_tokenizer
@@ -28,7 +29,8 @@ def test_what_changes_which_fingerprint(tmp_path: Path) -> None:
     rows = make_instruction_rows(40)
     train, val = write_jsonl(rows[:32], tmp_path / "train.jsonl"), write_jsonl(rows[32:], tmp_path / "val.jsonl")
     base = identity(train, val)
-    assert set(base) == {"tokenizer", "splits"} and set(base["splits"]) == {"train", "validation"}
+    assert set(base) == {"tokenizer", "splits", "scheme"} and base["scheme"] == SCHEME
+    assert set(base["splits"]) == {"train", "validation"}
     assert base["splits"]["validation"]["rows"] == 8 and base["splits"]["train"]["rows"] == 32
     assert identity(train, val) == base
     copy = tmp_path / "copy"
