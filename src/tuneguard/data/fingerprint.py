@@ -3,8 +3,8 @@ flat int32 arrays a chunk of rows at a time (tuneguard.data.identity records it;
 tokenized-data cache computes it from the arrays it packs, so a run start does not convert
 every row's Python ints again).
 
-Scheme 2 (identity.SCHEME): each token's id and label make one 64-bit word, keyed by its position
-in the row and mixed (splitmix64's finaliser); a row's hash is the sum of its tokens' words mod
+Scheme 2 (identity.SCHEME): each token's id and label make one 64-bit word, XORed with a key for
+its position in the row and mixed (splitmix64's finaliser); a row's hash is the sum of its tokens' words mod
 2^64 with its length mixed in; the split's fingerprint is blake2b over the sorted row hashes. The
 same rows in any order give the same value; another id, label, length or row count gives
 another (64 bits: collisions do not matter for comparing runs). Memory: the arrays a chunk of
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sys
 from collections.abc import Iterator, Sequence
 from itertools import chain
 from typing import Any
@@ -38,23 +39,34 @@ def _mix(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _as_u64(a: np.ndarray) -> np.ndarray:
-    return a.astype(np.int32, copy=False).view(np.uint32).astype(np.uint64)
-
-
-def row_hashes(ids: np.ndarray, labels: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """One uint64 per row of `lengths` (int64) over the flat int32 `ids` and `labels` of those rows."""
+def positions(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row starts with the end appended, each token's position in its row) of rows of `lengths`."""
     starts = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=starts[1:])
-    pos = np.arange(len(ids), dtype=np.int64) - np.repeat(starts[:-1], lengths)
-    x = _as_u64(ids) | (_as_u64(labels) << np.uint64(32))
-    key = pos.astype(np.uint64)
-    key += np.uint64(1)
-    key *= _GOLDEN
-    x ^= _mix(key)
-    _mix(x)
+    return starts, np.arange(starts[-1], dtype=np.int64) - np.repeat(starts[:-1], lengths)
+
+
+def _position_keys(longest: int) -> np.ndarray:
+    keys = np.arange(1, longest + 1, dtype=np.uint64)
+    keys *= _GOLDEN
+    return _mix(keys)
+
+
+def row_hashes(ids: np.ndarray, labels: np.ndarray, lengths: np.ndarray,
+               where: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """One uint64 per row of `lengths` (int64) over the flat int32 `ids` and `labels` of those rows
+    (`where`: their positions() when the caller has them)."""
+    starts, pos = where if where is not None else positions(lengths)
+    words = np.empty(len(ids), dtype=np.uint64)
+    halves = words.view(np.uint32).reshape(-1, 2)  # the id in the low 32 bits, the label in the high
+    low, high = (0, 1) if sys.byteorder == "little" else (1, 0)
+    halves[:, low] = ids.astype(np.int32, copy=False).view(np.uint32)
+    halves[:, high] = labels.astype(np.int32, copy=False).view(np.uint32)
+    if len(ids):
+        words ^= _position_keys(int(lengths.max()))[pos]
+    _mix(words)
     sums = np.zeros(len(ids) + 1, dtype=np.uint64)
-    np.cumsum(x, out=sums[1:])
+    np.cumsum(words, out=sums[1:])
     row = sums[starts[1:]] - sums[starts[:-1]]
     row += lengths.astype(np.uint64) * _GOLDEN
     return _mix(row)
@@ -92,16 +104,14 @@ def packed_fingerprint(entry: dict[str, Any]) -> str:
     out = []
     for r0, r1, a, b in _chunks(lengths):
         part, lens = ids[a:b], lengths[r0:r1]
+        where = positions(lens)
         if full is not None:
             labels = full[a:b]
         elif supervised is not None:
             labels = np.where(supervised[a:b].astype(bool), part, IGNORE_INDEX)
         else:
-            starts = np.zeros(len(lens), dtype=np.int64)
-            np.cumsum(lens[:-1], out=starts[1:])
-            pos = np.arange(b - a, dtype=np.int64) - np.repeat(starts, lens)
-            labels = np.where(pos < np.repeat(masked[r0:r1], lens), IGNORE_INDEX, part)
-        out.append(row_hashes(part, labels, lens))
+            labels = np.where(where[1] < np.repeat(masked[r0:r1], lens), IGNORE_INDEX, part)
+        out.append(row_hashes(part, labels, lens, where))
     return combine(out)
 
 
