@@ -6,13 +6,17 @@ split's rows fingerprint but no file hash; a copy of the data under another path
 from __future__ import annotations
 
 import json
+import random
 import shutil
 from pathlib import Path
 from typing import Any
 
 from tuneguard.config.schema import DataConfig
-from tuneguard.data.cache import DataCache, data_key
-from tuneguard.data.identity import data_identity, identity_from_cache, record_identity, resumed_identity
+from tuneguard.data import fingerprint
+from tuneguard.data.cache import DataCache, _packed, data_key
+from tuneguard.data.fingerprint import packed_fingerprint
+from tuneguard.data.identity import (SCHEME, data_identity, identity_from_cache, is_current, record_identity,
+                                     resumed_identity, rows_fingerprint)
 from tuneguard.data.pipeline import prepare_data
 from tuneguard.data.synthetic import make_instruction_rows, write_jsonl
 from tuneguard.model.load import build_tiny_tokenizer
@@ -28,7 +32,8 @@ def test_what_changes_which_fingerprint(tmp_path: Path) -> None:
     rows = make_instruction_rows(40)
     train, val = write_jsonl(rows[:32], tmp_path / "train.jsonl"), write_jsonl(rows[32:], tmp_path / "val.jsonl")
     base = identity(train, val)
-    assert set(base) == {"tokenizer", "splits"} and set(base["splits"]) == {"train", "validation"}
+    assert set(base) == {"tokenizer", "splits", "scheme"} and base["scheme"] == SCHEME
+    assert set(base["splits"]) == {"train", "validation"}
     assert base["splits"]["validation"]["rows"] == 8 and base["splits"]["train"]["rows"] == 32
     assert identity(train, val) == base
     copy = tmp_path / "copy"
@@ -124,3 +129,77 @@ def test_a_resume_under_the_same_cache_key_keeps_the_record_without_hashing_the_
                              cfg, tok)
     assert edited["splits"]["validation"]["before"] == [first["splits"]["validation"]["fingerprint"]]
     assert edited["key"] != first["key"] and "before" not in edited["splits"]["train"]
+
+
+def _rows(seed: int = 0) -> list[dict[str, Any]]:
+    """Rows as tokenize leaves them: a masked prompt, then the supervised answer (some empty)."""
+    rng = random.Random(seed)
+    out = []
+    for n in [0, 1, 5, *(rng.randrange(2, 60) for _ in range(50))]:
+        ids = [rng.randrange(32000) for _ in range(n)]
+        m = rng.randrange(0, n + 1)
+        out.append({"input_ids": ids, "labels": [-100] * m + ids[m:], "length": n})
+    return out
+
+
+def test_the_rows_fingerprint_is_one_function_of_the_rows_whatever_form_or_chunking_holds_them(
+        monkeypatch: Any) -> None:
+    """Lists, each packed form of the cache (masked start, supervised bytes, full labels) and any
+    chunk size give the same value; another order too; one id, one label or one row less does not."""
+    rows = _rows()
+    chat = [dict(r) for r in rows]  # a chat row: an earlier answer supervised, a turn between masked
+    chat[7] = {**chat[7], "labels": [chat[7]["input_ids"][0]] + [-100] * (len(chat[7]["input_ids"]) - 1)}
+    odd = [dict(r) for r in rows]  # labels that are not the ids: the cache keeps them in full
+    odd[9] = {**odd[9], "labels": [1] * len(odd[9]["input_ids"])}
+    base = rows_fingerprint(rows)
+    for feats, form in ((rows, "masked"), (chat, "supervised"), (odd, "labels")):
+        packed = _packed(feats, {})
+        assert form in packed
+        for chunk in (1 << 20, 7, 1):
+            monkeypatch.setattr(fingerprint, "CHUNK_TOKENS", chunk)
+            assert packed_fingerprint(packed) == rows_fingerprint(feats) == rows_fingerprint(feats[::-1])
+    assert len({base, rows_fingerprint(chat), rows_fingerprint(odd), rows_fingerprint(rows[1:])}) == 4
+    changed_id = [dict(r) for r in rows]
+    changed_id[3] = {**rows[3], "input_ids": [rows[3]["input_ids"][0] + 1, *rows[3]["input_ids"][1:]]}
+    last = next(i for i, r in enumerate(rows) if r["labels"] and r["labels"][-1] != -100)
+    masked_more = [dict(r) for r in rows]  # one supervised token masked: the same ids, another label
+    masked_more[last] = {**rows[last], "labels": [*rows[last]["labels"][:-1], -100]}
+    assert base not in (rows_fingerprint(changed_id), rows_fingerprint(masked_more))
+    assert rows_fingerprint([]) == packed_fingerprint(_packed([], {}))
+
+
+def test_a_first_start_takes_the_fingerprints_from_the_arrays_the_cache_packs_and_compare_never_lists_them(
+        tmp_path: Path, monkeypatch: Any) -> None:
+    """With the tokenized-data cache no row is converted again for the record (the value is the one
+    the rows give), and identity_from_cache reads tokens.pt's arrays, not rows."""
+    import tuneguard.data.identity as identity_mod
+
+    rows = make_instruction_rows(40)
+    train, val = write_jsonl(rows[:32], tmp_path / "train.jsonl"), write_jsonl(rows[32:], tmp_path / "val.jsonl")
+    cfg, tok = DataConfig(train_file=str(train), validation_file=str(val)), build_tiny_tokenizer()
+    plain = data_identity(prepare_data(cfg, tok), cfg, tok)
+    data = prepare_data(cfg, tok, cache=DataCache(tmp_path / "cache", data_key(cfg, tok)))
+
+    def no_lists(*_: Any) -> Any:
+        raise AssertionError("rows converted again")
+
+    monkeypatch.setattr(identity_mod, "rows_fingerprint", no_lists)
+    monkeypatch.setattr(DataCache, "features", no_lists)
+    first = record_identity(None, data, cfg, tok)
+    assert first["splits"] == plain["splits"] and first["scheme"] == SCHEME == 2
+    assert identity_from_cache(tmp_path / "cache") == {**first, "from": "cache"}
+
+
+def test_a_record_of_the_first_scheme_is_taken_again_not_kept_nor_called_other_data(tmp_path: Path) -> None:
+    """A resume under the same cache key of a run that recorded scheme-1 fingerprints (no `scheme`)
+    records today's, and says no split's rows changed on the resume."""
+    rows = make_instruction_rows(40)
+    train, val = write_jsonl(rows[:32], tmp_path / "train.jsonl"), write_jsonl(rows[32:], tmp_path / "val.jsonl")
+    cfg, tok = DataConfig(train_file=str(train), validation_file=str(val)), build_tiny_tokenizer()
+    data = prepare_data(cfg, tok, cache=DataCache(tmp_path / "cache", data_key(cfg, tok)))
+    now = data_identity(data, cfg, tok)
+    old = {k: v for k, v in now.items() if k != "scheme"}
+    old["splits"] = {name: {**s, "fingerprint": "0123456789abcdef"} for name, s in now["splits"].items()}
+    assert not is_current(old) and is_current(now)
+    assert record_identity(old, data, cfg, tok) == now
+    assert resumed_identity(old, now) == now

@@ -172,12 +172,13 @@ def test_json_errors_are_json_with_exit_2(tmp_path: Path) -> None:
     assert list(json.loads(r.stdout[: r.stdout.rindex("}") + 1])) == ["error"]
 
 
-@pytest.mark.parametrize("recorded", ["nothing", "None"])
+@pytest.mark.parametrize("recorded", ["nothing", "None", "scheme 1"])
 def test_runs_from_before_the_fingerprints_are_judged_by_their_tokenized_data_cache(tmp_path: Path,
                                                                                    recorded: str) -> None:
-    """Two runs that recorded no data identity (from before it, or whose fingerprinting failed), the
-    validation file edited in place between them: their caches (RUN_DIR/cache/tokens.pt) still say
-    what each was measured on."""
+    """Two runs that recorded no data identity (from before it, or whose fingerprinting failed), or
+    recorded it under the first fingerprint scheme (here saying, wrongly for today's scheme, the
+    same rows), the validation file edited in place between them: their caches
+    (RUN_DIR/cache/tokens.pt) still say what each was measured on."""
     from tuneguard.config.schema import DataConfig
     from tuneguard.data.cache import DataCache, data_key
     from tuneguard.data.pipeline import prepare_data
@@ -192,9 +193,9 @@ def test_runs_from_before_the_fingerprints_are_judged_by_their_tokenized_data_ca
         path = build_healthy(tmp_path / name, config={"data.train_file": str(train), "data.validation_file": str(val)})
         cfg, tok = DataConfig(train_file=str(train), validation_file=str(val)), build_tiny_tokenizer()
         prepare_data(cfg, tok, cache=DataCache(path / "cache", data_key(cfg, tok)))
-        if recorded == "None":
+        if recorded != "nothing":
             with RunStore(path) as s:
-                s.set_meta(data_identity=None)
+                s.set_meta(data_identity=None if recorded == "None" else ident(val_rows="old"))
         runs.append(path)
     r = cli(*map(str, runs), "--out", str(tmp_path / "c.html"), "--json")
     assert r.exit_code == 0, r.output
@@ -203,6 +204,18 @@ def test_runs_from_before_the_fingerprints_are_judged_by_their_tokenized_data_ca
     assert out["comparable"]["eval_loss"]["reasons"] == [
         {"kind": "eval", "key": "data_identity.validation",
          "reason": f"the validation file {val} held other contents in a than in b"}]
+
+
+def test_fingerprints_of_two_schemes_are_never_compared_so_the_settings_judge() -> None:
+    """A run recorded under the first scheme (no `scheme`) and one under today's, no cache to take
+    the old one's again: the same fingerprint value proves nothing, and another one does not say
+    the rows differ; the settings judge (the same here: every loss comparable)."""
+    config = {"data": {"validation_file": VAL}}
+    same = judge(config, config, ident(), {**ident(), "scheme": 2})
+    assert not same.by_data and same.losses == {"train_loss": [], "eval_loss": [], "test_loss": []}
+    other = judge(config, config, ident(), {**ident(val_rows="v2", train="t2"), "scheme": 2})
+    assert not other.by_data and other.losses == same.losses
+    assert judge(config, config, {**ident(), "scheme": 2}, {**ident(val_rows="v2"), "scheme": 2}).by_data
 
 
 def cut(identity: dict[str, Any]) -> dict[str, Any]:

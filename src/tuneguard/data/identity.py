@@ -10,7 +10,11 @@ reads these fingerprints to say which losses can stand side by side:
 - per split (train, validation, test): `rows`, `fingerprint` (the tokenized rows, input ids
   and labels, as a set: the same rows in another order give the same value, one row more,
   less or tokenized otherwise does not) and `files` (a SHA-256 over the split's source
-  files' contents, null for the validation rows split from the training file).
+  files' contents, null for the validation rows split from the training file);
+- `scheme`: how the rows fingerprints were computed (SCHEME; a record without it is scheme 1,
+  blake2b per row over int64 bytes, before tuneguard hashed the packed arrays). Fingerprints of
+  two schemes are never compared: compare takes a run's fingerprints again from its
+  tokenized-data cache (identity_from_cache), else judges the runs by their settings.
 """
 
 from __future__ import annotations
@@ -23,23 +27,24 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from tuneguard.data.cache import DataCache, file_identity, tokenizer_identity
+from tuneguard.data.fingerprint import features_fingerprint
 
 log = logging.getLogger(__name__)
 SHORT = 16  # hex digits kept: collisions do not matter at 64 bits, and the store stays readable
 
 
+SCHEME = 2  # tuneguard.data.fingerprint's; 1 (no `scheme` in the record): per-row blake2b over int64 bytes
+
+
+def scheme_of(identity: Any) -> int | None:
+    """The fingerprint scheme of a recorded identity (1 for a record from before schemes), None for none."""
+    return int(identity.get("scheme", 1)) if isinstance(identity, dict) else None
+
+
 def rows_fingerprint(features: Sequence[dict[str, Any]]) -> str:
-    """A digest of the tokenized rows (input ids and labels) that ignores their order."""
-    digests = []
-    for f in features:
-        h = hashlib.blake2b(np.asarray(f["input_ids"], dtype=np.int64).tobytes(), digest_size=8)
-        h.update(b"\x00")
-        h.update(np.asarray(f.get("labels") or [], dtype=np.int64).tobytes())
-        digests.append(h.digest())
-    return hashlib.blake2b(b"".join(sorted(digests)), digest_size=8).hexdigest()
+    """A digest of the tokenized rows (input ids and labels) that ignores their order (SCHEME)."""
+    return features_fingerprint(features)
 
 
 def files_hash(identity: dict[str, Any]) -> str:
@@ -69,6 +74,10 @@ def resumed_identity(previous: Any, current: dict[str, Any] | None) -> dict[str,
     identity recorded before (`previous`, None for a run that starts) keeping the fingerprints it
     had under `before`, so that compare sees its losses mix two data sets."""
     if current is None or not isinstance(previous, dict) or not isinstance(previous.get("splits"), dict):
+        return current
+    if scheme_of(previous) != scheme_of(current):
+        log.info("data identity: recorded under fingerprint scheme %s, taken again under scheme %s (the two "
+                 "cannot say whether the rows changed)", scheme_of(previous), scheme_of(current))
         return current
     splits = {}
     for name, cur in current["splits"].items():
@@ -114,11 +123,19 @@ def _data_identity(data: Any, data_cfg: Any, tokenizer: Any) -> dict[str, Any]:
         split = getattr(data, name, None)
         if split is None:
             continue
-        splits[name] = {"rows": len(split.features), "fingerprint": rows_fingerprint(split.features),
+        splits[name] = {"rows": len(split.features), "fingerprint": _split_fingerprint(data, name, split.features),
                         "files": _source_hash(key_files.get(name), sources[name])}
     cache_key = getattr(getattr(data, "cache", None), "hash", None)
-    return {"tokenizer": tokenizer_identity(tokenizer)[:SHORT], "splits": splits,
+    return {"tokenizer": tokenizer_identity(tokenizer)[:SHORT], "splits": splits, "scheme": SCHEME,
             **({"key": cache_key[:SHORT]} if cache_key else {})}
+
+
+def _split_fingerprint(data: Any, name: str, features: Sequence[dict[str, Any]]) -> str:
+    """From the tokenized-data cache's packed arrays when it stored or read this split (no row is
+    converted again), else from the rows."""
+    cache = getattr(data, "cache", None)
+    got = cache.fingerprint(name, len(features)) if isinstance(cache, DataCache) else None
+    return got or rows_fingerprint(features)
 
 
 def record_identity(previous: Any, data: Any, data_cfg: Any, tokenizer: Any) -> dict[str, Any] | None:
@@ -128,27 +145,34 @@ def record_identity(previous: Any, data: Any, data_cfg: Any, tokenizer: Any) -> 
     and tuneguard's version, so the rows are the same: a resume does not hash them again); else
     the data's identity, keeping the earlier fingerprints of rows that changed (resumed_identity)."""
     cache_key = getattr(getattr(data, "cache", None), "hash", None)
-    if cache_key and isinstance(previous, dict) and previous.get("key") == cache_key[:SHORT]:
+    if cache_key and isinstance(previous, dict) and previous.get("key") == cache_key[:SHORT] \
+            and scheme_of(previous) == SCHEME:
         log.info("data identity: as recorded (the tokenized-data cache key matches)")
         return previous
     return resumed_identity(previous, data_identity(data, data_cfg, tokenizer))
 
 
+def is_current(identity: Any) -> bool:
+    """Whether a recorded identity's fingerprints can be compared with ones taken now (SCHEME)."""
+    return isinstance(identity, dict) and scheme_of(identity) == SCHEME
+
+
 def identity_from_cache(cache_dir: Path) -> dict[str, Any] | None:
     """The data identity of a run that recorded none (trained before tuneguard recorded it), from
     its tokenized-data cache (RUN_DIR/cache/tokens.pt): the same fingerprints, computed from the
-    rows and the key stored there; None without a readable cache."""
+    packed arrays (never converted to lists) and the key stored there; None without a readable cache."""
     cache = DataCache.read(cache_dir)
     if cache is None:
         return None
     files = cache.key.get("files") or {}
     splits: dict[str, Any] = {}
     for name in cache.split_names():
-        feats = cache.cached_split(name)
-        if feats is not None:
-            splits[name] = {"rows": len(feats), "fingerprint": rows_fingerprint(feats),
+        rows, fingerprint = cache.rows(name), cache.fingerprint(name)
+        if fingerprint is not None:
+            splits[name] = {"rows": rows, "fingerprint": fingerprint,
                             "files": files_hash(files[name]) if files.get(name) else None}
     tokenizer = cache.key.get("tokenizer")
     if not tokenizer or not splits:
         return None
-    return {"tokenizer": str(tokenizer)[:SHORT], "splits": splits, "key": cache.hash[:SHORT], "from": "cache"}
+    return {"tokenizer": str(tokenizer)[:SHORT], "splits": splits, "scheme": SCHEME, "key": cache.hash[:SHORT],
+            "from": "cache"}

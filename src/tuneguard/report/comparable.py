@@ -13,7 +13,8 @@ were measured on the same thing:
 
 The judgement uses two sources. The settings (the configs' data section and model) always;
 and, where both runs recorded them (run.db meta `data_identity`, tuneguard.data.identity; for a
-run from before that, its tokenized-data cache),
+run from before that, or one whose fingerprints were taken under an older scheme, its
+tokenized-data cache; runs whose fingerprints are of two schemes are judged by their settings),
 what the runs were actually measured on: the tokenizer's fingerprint, each split's source file
 contents and its tokenized rows. The rows decide where they are recorded: two validation sets
 whose tokenized rows (ids and labels) are the same give comparable eval losses whatever the
@@ -136,7 +137,7 @@ def judge(a: dict[str, Any], b: dict[str, Any], ident_a: Any = None, ident_b: An
     """Which losses of runs A and B (configs `a`, `b`; recorded data identities, None where a
     run has none) are comparable, with the reasons of each that is not (module docstring)."""
     la, lb = labels
-    by_data = _valid(ident_a) and _valid(ident_b)
+    by_data = _valid(ident_a) and _valid(ident_b) and _scheme(ident_a) == _scheme(ident_b)
     diffs = differences(a, b)
     if not by_data:
         losses = {loss: [_setting(d, la, lb) for d in diffs if d.kind in kinds]
@@ -146,6 +147,12 @@ def judge(a: dict[str, Any], b: dict[str, Any], ident_a: Any = None, ident_b: An
                      if all(isinstance(i["splits"].get(split), dict) for i in (ident_a, ident_b)))
     return Judgement({loss: _by_data(loss, diffs, a, b, ident_a, ident_b, la, lb) for loss in LOSSES}, by_data=True,
                      measured=measured)
+
+
+def _scheme(ident: dict[str, Any]) -> Any:
+    """How a record's rows fingerprints were computed (tuneguard.data.identity.SCHEME; 1 before
+    schemes): fingerprints of two schemes say nothing about whether the rows are the same."""
+    return ident.get("scheme", 1)
 
 
 def _valid(ident: Any) -> bool:

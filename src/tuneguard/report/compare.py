@@ -220,13 +220,15 @@ def _qa(a: RunData, b: RunData, w: Words) -> str:
 def data_identity(r: RunData) -> Any:
     """What the run's losses were measured on: as it recorded it, or for a run from before
     tuneguard recorded it, as its tokenized-data cache holds it (kept in the run's meta in memory,
-    read once). A run whose fingerprinting failed recorded None: its cache stands in too."""
+    read once). A run whose fingerprinting failed recorded None, and one recorded under an older
+    fingerprint scheme cannot be compared with today's: its cache stands in (when it has none, the
+    old record stays, and runs of two schemes are judged by their settings)."""
     if not r.meta.get("_data_identity_read"):
-        from tuneguard.data.identity import identity_from_cache
+        from tuneguard.data.identity import identity_from_cache, is_current
 
         cache = r.run_dir / "cache"
-        if r.meta.get("data_identity") is None and (cache / "tokens.pt").exists():
-            r.meta["data_identity"] = identity_from_cache(cache)
+        if not is_current(r.meta.get("data_identity")) and (cache / "tokens.pt").exists():
+            r.meta["data_identity"] = identity_from_cache(cache) or r.meta.get("data_identity")
         r.meta["_data_identity_read"] = True
     return r.meta.get("data_identity")
 
