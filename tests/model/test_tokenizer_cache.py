@@ -1,8 +1,10 @@
 """A GGUF file's tokenizer is converted once and read from a fast-tokenizer folder afterwards.
 
-The conversion is a stand-in (the tiny built-in tokenizer, counted): a GGUF tokenizer file
-transformers can convert is not made here; the real SmolLM2 GGUF's cached tokenizer was checked
-identical (ids, decoding, chat template, special tokens) by a script, not by a test."""
+The cache logic with a stand-in conversion (the tiny built-in tokenizer, counted), and once
+end to end on a tiny GPT-2 GGUF file written with the `gguf` package. The real SmolLM2 GGUF's
+cached tokenizer was checked identical (ids, chat template, special tokens, vocabulary) by a
+script (docs/BENCHMARKS.md), not by a test.
+"""
 
 from __future__ import annotations
 
@@ -60,3 +62,30 @@ def test_cache_root_follows_the_environment(monkeypatch, tmp_path: Path) -> None
     monkeypatch.delenv("TUNEGUARD_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert cache_root() == tmp_path / "xdg" / "tuneguard"
+
+
+def test_a_real_gguf_tokenizer_is_read_from_the_cache_the_second_time(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    # A tiny GPT-2 GGUF (tests/integration/test_local_model.py writes it with the gguf package):
+    # the first load converts it, the second reads the cached folder: the same ids and specials.
+    from transformers import AutoTokenizer
+
+    from tests.integration.test_local_model import save_gpt2_gguf
+    from tuneguard.config.schema import ModelConfig
+    from tuneguard.model.load import load_tokenizer
+
+    folder = tmp_path / "gguf-model"
+    _, written = save_gpt2_gguf(folder)
+    monkeypatch.setenv("TUNEGUARD_CACHE_DIR", str(tmp_path / "cache"))
+    calls: list[str | None] = []
+    real = AutoTokenizer.from_pretrained
+
+    def spy(name, *args, **kwargs):  # noqa: ANN001, ANN202
+        calls.append(kwargs.get("gguf_file"))
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(AutoTokenizer, "from_pretrained", spy)
+    mcfg = ModelConfig(name=str(folder), gguf_file="tiny-gpt2.gguf")
+    first, second = load_tokenizer(mcfg), load_tokenizer(mcfg)
+    assert calls == ["tiny-gpt2.gguf", None]
+    assert _ids(first) == _ids(second) == _ids(written)
+    assert (second.eos_token, second.bos_token, len(second)) == (first.eos_token, first.bos_token, len(first))
