@@ -13,6 +13,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # (docs/BENCHMARKS.md, "Soak"). Subprocesses started by the tests inherit this.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# tuneguard's own cache (a GGUF file's converted tokenizer) in a folder of this session's, not
+# the user's ~/.cache; subprocesses inherit it.
+if "TUNEGUARD_CACHE_DIR" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    os.environ["TUNEGUARD_CACHE_DIR"] = tempfile.mkdtemp(prefix="tuneguard-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["TUNEGUARD_CACHE_DIR"], True)
 
 # datasets gives its logger a StreamHandler on the sys.stderr of the moment it is first imported:
 # imported inside a test that captures stderr (capsys), the handler keeps that test's stream, which

@@ -134,3 +134,23 @@ def test_a_run_directory_is_audited_from_its_tokenized_data_when_the_key_matches
     assert tokenized == [300, 60]
     assert "cache" not in json.loads(res.stdout)["stats"]
     assert "tokenized data recomputed: data.max_length changed" in caplog.text
+
+
+def test_the_audit_time_says_what_it_covers():
+    """The console's time is the whole audit, split so it is not mistaken for the log's
+    "checks took 1.0s": loading the tokenizer (a GGUF one took 32 s) and the data count too."""
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from tuneguard.cli.audit_cmd import render, timing_text
+
+    timings = {"load_tokenizer": 32.14, "prepare_data": 7.9, "total": 1.0, "prepare": 0.2}
+    assert timing_text(timings) == "41.0s (tokenizer 32.1s, data 7.9s, checks 1.0s)"
+    assert timing_text({"total": 1.04}) == "1.0s"
+    con = Console(width=200, record=True)
+    result = SimpleNamespace(findings=[], stats={"rows": {"audited_train": 90, "train": 90, "validation": 10},
+                                                 "timings_s": timings})
+    render(result, con)
+    assert con.export_text().splitlines()[0] == (
+        "Audited 90 training rows (train 90, validation 10) in 41.0s (tokenizer 32.1s, data 7.9s, checks 1.0s).")

@@ -207,3 +207,29 @@ def test_markdown_keeps_comparisons_as_typed_and_escapes_only_markup(tmp_path: P
                     "& more \\&amp; x"]
     assert lines[lines.index(item[0]) + 2] == "  - do: \\> keep lr <= 0.001"
     assert not any("&lt;" in x or "&gt;" in x for x in lines)
+
+
+def test_markdown_code_spans_render_and_user_backticks_stay_text(tmp_path: Path) -> None:
+    # tuneguard's own `code` spans (commands, from the catalog template) render as code, not as
+    # escaped backticks; a backtick or `*` in the user's text (a label here) stays as typed.
+    from tuneguard.catalog import T
+    from tuneguard.report.markdown import prose
+
+    said = Finding.said("LOW_DIVERSITY", "warning", T("LOW_DIVERSITY.single_label", n=3, label="run `ls` *now*"),
+                        T("NON_FINITE.rec", precision="Use bf16."))
+    stored = Finding("EOS_MISSING", "warning", "Run `tuneguard fix` on a`b", {}, "", None, "audit")  # no spec
+    run = build_healthy(tmp_path / "ticks", findings=[said, stored])
+    write_report(run)
+    lines = (run / "report.md").read_text("utf-8").splitlines()
+    item = [x for x in lines if x.startswith("- **LOW_DIVERSITY**")]
+    assert item == ["- **LOW_DIVERSITY** (warning, audit): Every one of the 3 training rows has the answer "
+                    "'run \\`ls\\` \\*now\\*': there is nothing to learn but that answer, and the loss will reach "
+                    "zero whatever the input says."]
+    assert lines[lines.index(item[0]) + 1] == (
+        "  - do: Use bf16. Lower train.learning_rate and keep warmup and train.max_grad_norm clipping. Check the "
+        "data for rows with no supervised tokens (`tuneguard audit`).")
+    assert [x for x in lines if x.startswith("- **EOS_MISSING**")] == [
+        "- **EOS_MISSING** (warning, audit): Run `tuneguard fix` on a\\`b"]
+    assert prose("see `a|b` and a|b", table=True) == "see `a\\|b` and a\\|b"
+    assert prose("see `a|b` *x*") == "see `a|b` \\*x\\*"
+    assert "run `ls` *now*" in (run / "report.html").read_text("utf-8")  # the HTML report as before

@@ -104,7 +104,7 @@ def run_audit(cfg: Config, data: PreparedData, tokenizer: Any, population: int |
     stats["timings_s"] = timings
     findings, stats["severity_overrides"] = _overrides(findings, acfg.severity)
     findings.sort(key=lambda f: -SEVERITY_ORDER[f.severity])
-    log.info("audit: %d finding(s) (%d error(s)) on %d training rows in %.1fs", len(findings),
+    log.info("audit: %d finding(s) (%d error(s)) on %d training rows; checks took %.1fs", len(findings),
              sum(f.severity == "error" for f in findings), len(train_ex), timings["total"])
     return AuditResult(findings, stats)
 

@@ -24,18 +24,31 @@ def json_command(config: str, overrides: list[str] | None) -> str:
     return f"{shlex.join(['tuneguard', 'audit', config, '--json'])}{same}"
 
 
+# The parts of an audit's time, as the console names them (stats["timings_s"] keys).
+TIMING_PARTS = (("load_tokenizer", "tokenizer"), ("prepare_data", "data"), ("total", "checks"))
+
+
+def timing_text(timings: dict[str, float]) -> str:
+    """The audit's wall time and what it covers: "41.0s (tokenizer 32.0s, data 7.9s, checks
+    1.0s)". The log's "audit: ... in 1.0s" is the checks alone; this says so next to it."""
+    parts = [(label, timings[key]) for key, label in TIMING_PARTS if key in timings]
+    whole = sum(seconds for _, seconds in parts)
+    if len(parts) < 2:
+        return f"{whole:.1f}s"
+    return f"{whole:.1f}s (" + ", ".join(f"{label} {seconds:.1f}s" for label, seconds in parts) + ")"
+
+
 def render(result: Any, con: Any, command: str = "tuneguard audit CONFIG --json") -> None:
     """The audit for a person: a summary line, then each finding as a block (cli.findings_view),
     then the totals and `command`, which prints the full evidence."""
     from tuneguard.cli.findings_view import print_findings
 
     rows = result.stats.get("rows", {})
-    timings = result.stats.get("timings_s", {})
-    seconds = sum(timings.get(k, 0.0) for k in ("total", "prepare_data", "load_tokenizer"))
+    took = timing_text(result.stats.get("timings_s", {}))
     sizes = ", ".join(f"{k} {num(v)}" for k, v in rows.items() if k in ("train", "validation", "test"))
     whole = rows.get("train_population")
     sample = f" of {num(whole)} (a seeded sample: audit.max_rows)" if rows.get("sampled") and whole else ""
-    con.print(f"Audited {num(rows.get('audited_train'), missing='?')}{sample} training rows ({sizes}) in {seconds:.1f}s.")
+    con.print(f"Audited {num(rows.get('audited_train'), missing='?')}{sample} training rows ({sizes}) in {took}.")
     task = result.stats.get("task") or {}
     if task.get("shape"):
         how = "set by data.task" if task.get("source") == "data.task" else f"inferred: {task.get('reason')}"

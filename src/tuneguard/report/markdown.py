@@ -6,7 +6,8 @@ import logging
 import re
 from typing import Any
 
-from tuneguard.catalog import say
+from tuneguard.catalog import TABLE, is_spec, render, say
+from tuneguard.catalog.core import _Formatter
 from tuneguard.config.diff import format_value
 from tuneguard.findings import when_text
 from tuneguard.report.components import (
@@ -33,11 +34,103 @@ def cell(v: Any) -> str:
     and a leading `>` (a block quote in a list item) get a backslash, as does an `&` that would
     start an entity. Brackets and colons stay as typed (`[x]` alone is no link; CommonMark has
     no emoji codes)."""
-    s = "" if v is None else str(v)
-    s = (s.replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*").replace("`", "\\`")
-         .replace("\r", " ").replace("\n", " "))
-    s = _HTML_START.sub(r"\\<", _ENTITY.sub(r"\\&", s))
+    s = _inline("" if v is None else str(v))
     return "\\" + s if s.startswith(">") else s
+
+
+def _inline(s: str, ticks: bool = True) -> str:
+    """`cell` without the leading `>` rule; with ticks=False backticks stay (tuneguard's own code spans)."""
+    s = s.replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*").replace("\r", " ").replace("\n", " ")
+    if ticks:
+        s = s.replace("`", "\\`")
+    return _HTML_START.sub(r"\\<", _ENTITY.sub(r"\\&", s))
+
+
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
+
+
+def _code(text: str, table: bool = False) -> str:
+    """A code span's content: shown as typed (CommonMark reads no escapes in code); no line
+    breaks; in a GFM table a pipe escaped (the table takes `\\|` out before the span is read)."""
+    text = text.replace("\r", " ").replace("\n", " ")
+    return text.replace("|", "\\|") if table else text
+
+
+def prose(text: Any, table: bool = False) -> str:
+    """tuneguard's own text (a catalog message, a recommendation) for a table cell or a list
+    item: its `code` spans (commands, config keys, paths) render as code, the rest as `cell`.
+    For a text kept with its catalog spec, `spec_prose` is exact about which parts are the
+    user's; this reads a pair of backticks as a code span. `table`: for a table cell."""
+    s = "" if text is None else str(text)
+    out, at = [], 0
+    for m in _CODE_SPAN.finditer(s):
+        out += [_inline(s[at:m.start()]), f"`{_code(m.group(1), table)}`"]
+        at = m.end()
+    out.append(_inline(s[at:]))
+    joined = "".join(out)
+    return "\\" + joined if joined.startswith(">") else joined
+
+
+class _MarkdownFormatter(_Formatter):
+    """A catalog spec as markdown: the template's own text keeps its code spans; a parameter (user
+    text: a label, a path, a row) is escaped like `cell` outside a code span and goes in as typed
+    inside one (where code shows it verbatim), so a backtick in the user's text never makes code."""
+
+    def __init__(self, language: str, table: Any, in_table: bool = False) -> None:
+        super().__init__(language, table)
+        self.in_table = in_table
+
+    def vformat(self, format_string: str, args: Any, kwargs: Any) -> str:  # type: ignore[override]
+        out, in_code = [], False
+        for literal, field, spec, conversion in self.parse(format_string):
+            for i, part in enumerate(literal.split("`")):
+                if i:
+                    out.append("`")
+                    in_code = not in_code
+                out.append(_code(part, self.in_table) if in_code else _inline(part, ticks=False))
+            if field is None:
+                continue
+            value = self.convert_field(self.get_field(field, args, kwargs)[0], conversion)
+            if not in_code:
+                out.append(format(self.render(value), spec or "") if is_spec(value) else _inline(format(value, spec or "")))
+                continue
+            text = format(_Formatter(self.language, self.table).render(value), spec or "")
+            # A backtick would end the span: such a value goes in escaped (its backslashes show).
+            out.append(_inline(text) if "`" in text else _code(text, self.in_table))
+        return "".join(out)
+
+    def render(self, spec: Any) -> str:
+        if is_spec(spec) and "join" in spec:
+            sep = _inline(self.template(spec["join"]), ticks=False)
+            return sep.join(self.render(x) for x in spec.get("items") or [])
+        return super().render(spec) if is_spec(spec) else _inline(str(spec))
+
+
+def spec_prose(spec: Any, fallback: str, language: str, table: bool = False) -> str:
+    """`fallback` (a text as stored) for markdown, from the catalog `spec` it was rendered from
+    where there is one (`_MarkdownFormatter`), else by `prose`."""
+    if is_spec(spec):
+        try:
+            text = _MarkdownFormatter(language, TABLE, table).render(spec)
+            return "\\" + text if text.startswith(">") else text
+        except (KeyError, IndexError, ValueError, TypeError):
+            pass
+    return prose(fallback, table)
+
+
+def finding_text(f: Any, field: str, language: str) -> str:
+    """A finding's message or recommendation for markdown: from its catalog spec (`spec_prose`:
+    its code spans render, the user's text in it never becomes code); in English only when the
+    spec still renders the English as stored (a catalog edited since reads the stored text)."""
+    stored = f.message_in(language) if field == "message" else f.recommendation_in(language)
+    spec = (f.text or {}).get(field)
+    if language == "en" and is_spec(spec):
+        try:
+            same = render(spec, "en") == stored
+        except (KeyError, IndexError, ValueError, TypeError):
+            same = False
+        spec = spec if same else None
+    return spec_prose(spec, stored, language)
 
 
 def fence(text: str) -> str:
@@ -59,13 +152,13 @@ def render_markdown(run: RunData, verdict: Verdict, recs: Recommendations, langu
            w("md.head", overall=overall, model=model, state=w.state(run.state), step=run.last_step,
              of=w("md.of", max=run.max_steps) if run.max_steps else ""), ""]
     if d is not None:
-        out += [f"**{cell(d.line(lang))}**", "", w("decided_by"), ""] + [f"- {cell(e.text(lang))}" for e in d.evidence]
+        out += [f"**{prose(d.line(lang))}**", "", w("decided_by"), ""] + [f"- {prose(e.text(lang))}" for e in d.evidence]
         if d.notes:
-            out += ["", w("also_noticed"), ""] + [f"- {cell(e.text(lang))}" for e in d.notes]
+            out += ["", w("also_noticed"), ""] + [f"- {prose(e.text(lang))}" for e in d.notes]
         out.append("")
     out += [w("md.h.verdict"), "", w("md.verdict_cols"), "|---|---|---|"]
-    out += [f"| {cell(c.name_in(lang))} | {ICONS[c.shown] if lang == 'en' else c.status_in(lang)} | "
-            f"{cell(c.evidence_in(lang))} |" for c in verdict.criteria]
+    out += [f"| {prose(c.name_in(lang), table=True)} | {ICONS[c.shown] if lang == 'en' else c.status_in(lang)} | "
+            f"{prose(c.evidence_in(lang), table=True)} |" for c in verdict.criteria]
     out += _findings_md(run, w, recs) + _recommendations_md(run, recs, w) + _answers_md(run, w) + _qa_md(run, w)
     out += _run_md(run, w)
     return "\n".join(out) + "\n"
@@ -81,7 +174,7 @@ def _findings_md(run: RunData, w: Words, recs: Recommendations) -> list[str]:
         ov = (f.evidence or {}).get("severity_override")
         set_by = w("md.set_by", key=ov.get("set_by"), default=ov.get("default")) if isinstance(ov, dict) else ""
         sev = f.severity if lang == "en" else w(f"sev.{f.severity}")
-        out.append(f"- **{f.code}** ({sev}{cell(set_by)}, {where}): {cell(f.message_in(lang))}")
+        out.append(f"- **{f.code}** ({sev}{cell(set_by)}, {where}): {finding_text(f, 'message', lang)}")
         if f.evidence:
             ev = ", ".join(f"{k}={fmt(v) if isinstance(v, float) else v}" for k, v in f.evidence.items()
                            if not isinstance(v, (list, dict)))
@@ -89,7 +182,7 @@ def _findings_md(run: RunData, w: Words, recs: Recommendations) -> list[str]:
                 out.append(w("md.evidence", v=cell(ev)))
         if f.recommendation:
             note = superseded(f, recs.diagnosis, lang)
-            out.append(w("md.do", v=cell(f.recommendation_in(lang) + (f" {note}" if note else ""))))
+            out.append(w("md.do", v=finding_text(f, "recommendation", lang) + (f" {prose(note)}" if note else "")))
     return out
 
 
@@ -102,11 +195,11 @@ def _recommendations_md(run: RunData, recs: Recommendations, w: Words) -> list[s
     if not recs.changes and not recs.actions:
         out.append(w("md.nothing"))
     for a in recs.actions:
-        out.append(f"- {cell(a.text_in(lang))}" + (f" ({', '.join(a.codes)})" if a.codes else ""))
+        out.append(f"- {prose(a.text_in(lang))}" + (f" ({', '.join(a.codes)})" if a.codes else ""))
     if recs.changes:
         out += ["", w("md.rec_cols"), "|---|---|---|---|"]
         why = {c.key: c.reason_in(lang) for c in recs.changes}
-        out += [f"| `{k}` | {cell(format_value(a))} | {cell(format_value(b))} | {cell(why.get(k, ''))} |"
+        out += [f"| `{k}` | {cell(format_value(a))} | {cell(format_value(b))} | {prose(why.get(k, ''), table=True)} |"
                 for k, a, b in recs.diff()]
         next_dir = str(run.run_dir.parent / f"{run.name}-next")
         explained = [] if lang == "en" else ["", w("rec.set_explained")]

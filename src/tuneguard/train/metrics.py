@@ -131,6 +131,7 @@ class MetricsCallback(TrainerCallback):
         self._step_start = 0
         self._last_train: dict[str, Any] = {}
         self._paused_last = 0.0
+        self._outside = OutsideTraining()
         self._best_eval: float | None = None
         self.since_eval = TrainLossSinceEval()
         self._train_logs = 0  # training logs in the log history since it was last trimmed (about)
@@ -150,6 +151,16 @@ class MetricsCallback(TrainerCallback):
         self._t_last = self._t_start = now
         self._tok_last = self.counter.tokens
         self._step_last = self._step_start = state.global_step
+        self._outside = OutsideTraining(_eval_every(args, state))
+
+    def tail(self) -> TrainerCallback:
+        """A callback to put last in the list: it ends the time outside training (evaluation,
+        QA probes, checkpoint saving) after every other callback's `on_evaluate`/`on_save`."""
+        return _OutsideEnd(self)
+
+    def end_outside(self, step: int, evaluated: bool) -> None:
+        """The evaluation or checkpoint save of `step` (and the callbacks after it) ended now."""
+        self._outside.end(time.perf_counter(), self.ctx.paused_seconds, step, evaluated)
 
     def on_save(self, args, state, control, **kwargs):  # noqa: ANN001
         # Before the checkpoint's completion marker (the next callback), so its manifest lists it.
@@ -157,8 +168,10 @@ class MetricsCallback(TrainerCallback):
         if self.ctx.is_main and self.ctx.seen is not None and ckpt.is_dir():
             self.ctx.seen.save(ckpt)
             log.debug("%s written in %s", SEEN_FILE, ckpt)
+        self.end_outside(state.global_step, evaluated=False)
 
     def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
+        self._outside.step_end(time.perf_counter(), self.ctx.paused_seconds)
         if self.recorder is not None:
             self.recorder.end_step(state.global_step)
 
@@ -214,22 +227,25 @@ class MetricsCallback(TrainerCallback):
             self._record(logs, state)
 
     def _add_speed(self, logs: dict[str, Any], state: Any) -> None:
-        """Tokens/s, step time, ETA (paused time excluded) and memory, into a training log."""
+        """Tokens/s, step time, ETA and memory, into a training log. Time paused and time outside
+        training (evaluations, QA probes, checkpoint saves: `OutsideTraining`) is not training
+        time; the ETA adds the evaluations still to come at the mean measured length of one."""
         step, now = state.global_step, time.perf_counter()
         paused = self.ctx.paused_seconds - self._paused_last
         self._paused_last = self.ctx.paused_seconds
+        outside = self._outside.take()
         if self._t_start is not None:
-            self._t_start += paused
+            self._t_start += paused + outside
         assert self._t_last is not None  # set on train begin
-        dt = max(now - self._t_last - paused, 1e-9)
+        dt = max(now - self._t_last - paused - outside, 1e-9)
         steps = max(step - self._step_last, 1)
         tokens = (self.counter.tokens - self._tok_last) * self.ctx.world_size
         logs["tokens_per_s"] = tokens / dt
         logs["step_time_s"] = dt / steps
         logs["log_window_s"] = dt
-        elapsed = now - (self._t_start or now)
+        elapsed = max(now - (self._t_start or now), 0.0)
         done = max(step - self._step_start, 1)
-        logs["eta_s"] = max(state.max_steps - step, 0) * elapsed / done
+        logs["eta_s"] = max(state.max_steps - step, 0) * elapsed / done + self._outside.evals_left_s(step, state.max_steps)
         logs.update(memory_snapshot())
         self._t_last, self._tok_last, self._step_last = now, self.counter.tokens, step
 
@@ -282,6 +298,76 @@ class MetricsCallback(TrainerCallback):
         self.ctx.store.heartbeat(step)
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):  # noqa: ANN001
-        # Evaluation time must not count as training time in tokens/s.
-        if self._t_last is not None and metrics:
-            self._t_last += float(metrics.get("eval_runtime", 0.0) or 0.0)
+        # Evaluation time is not training time (tokens/s, ETA); `tail` extends this to the
+        # callbacks after this one (QA probes).
+        self.end_outside(state.global_step, evaluated=True)
+
+
+def _eval_every(args: Any, state: Any) -> int | None:
+    """Steps between evaluations, None unless the run evaluates every so many steps."""
+    every = getattr(args, "eval_steps", None)
+    if str(getattr(args, "eval_strategy", "")).lower().rsplit(".", 1)[-1] != "steps" or not every:
+        return None
+    if every < 1:  # a ratio of the run's steps (the Trainer's convention)
+        every = math.ceil(every * (state.max_steps or 0))
+    return int(every) or None
+
+
+class OutsideTraining:
+    """The wall time between the end of a training step and the end of the evaluation or
+    checkpoint save that follows it (with every callback's work at that point: QA probes,
+    guards), less any pause in it. Not training time: counted into tokens/s and the ETA, a log
+    right after an evaluation showed a fraction of the real speed and an ETA that jumped.
+
+    The Trainer's `eval_runtime` is not enough: it leaves out the callbacks' work and the save.
+    The evaluations' own mean length estimates the ones still to come (`evals_left_s`)."""
+
+    def __init__(self, eval_every: int | None = None) -> None:
+        self.eval_every = eval_every
+        self.pending = 0.0  # seconds outside training not yet taken by a training log
+        self.eval_s = 0.0  # seconds of the evaluations so far (with a save at the same step)
+        self.evals = 0
+        self._mark: float | None = None  # the end of the last step or of the last outside work
+        self._paused = 0.0
+        self._eval_step: int | None = None
+
+    def step_end(self, now: float, paused: float) -> None:
+        self._mark, self._paused = now, paused
+
+    def end(self, now: float, paused: float, step: int, evaluated: bool) -> None:
+        if self._mark is None:
+            return
+        seconds = max(now - self._mark - (paused - self._paused), 0.0)
+        self._mark, self._paused = now, paused
+        self.pending += seconds
+        if evaluated and step != self._eval_step:
+            self.evals, self._eval_step = self.evals + 1, step
+        if step == self._eval_step:
+            self.eval_s += seconds
+
+    def take(self) -> float:
+        seconds, self.pending = self.pending, 0.0
+        return seconds
+
+    def evals_left_s(self, step: int, max_steps: int) -> float:
+        """The expected seconds of the evaluations after `step` (0 before the first one)."""
+        if not self.eval_every or not self.evals or not max_steps:
+            return 0.0
+        left = max_steps // self.eval_every - step // self.eval_every
+        if step % self.eval_every == 0 and step != self._eval_step:
+            left += 1  # this step's evaluation comes after its training log
+        return max(left, 0) * self.eval_s / self.evals
+
+
+class _OutsideEnd(TrainerCallback):
+    """MetricsCallback.tail: the last callback, so the time outside training ends after every
+    other callback's evaluation and save work."""
+
+    def __init__(self, metrics: MetricsCallback) -> None:
+        self.metrics = metrics
+
+    def on_evaluate(self, args, state, control, **kwargs):  # noqa: ANN001
+        self.metrics.end_outside(state.global_step, evaluated=True)
+
+    def on_save(self, args, state, control, **kwargs):  # noqa: ANN001
+        self.metrics.end_outside(state.global_step, evaluated=False)

@@ -333,13 +333,15 @@ class Recipe:
     def _callbacks(self, ctx: RunContext, tokenizer: Any, counter: TokenCounter, recorder: StepRecorder) -> list[Any]:
         """In `on_log` order: metrics first (the guards read what it adds), then the guards,
         control, the caller's, the policy (after control: set-lr/rollback requests), trackers
-        (after the guards: a finding goes out in the log that found it), display."""
+        (after the guards: a finding goes out in the log that found it), display, and the metrics'
+        tail (the time outside training ends there)."""
         from tuneguard.control import build_control_callbacks
         from tuneguard.guard import build_guard_callbacks
         from tuneguard.policy import build_policy_callbacks
 
         main = self.dist.is_main
-        callbacks = [MetricsCallback(ctx, counter, recorder),
+        metrics = MetricsCallback(ctx, counter, recorder)
+        callbacks = [metrics,
                      CheckpointMarkerCallback(self.run_dir / "checkpoints", main, keep=self.cfg.train.save_total_limit)]
         # With guard.enabled false this still holds early stopping and QA probes when configured.
         callbacks += build_guard_callbacks(ctx, tokenizer)
@@ -350,7 +352,7 @@ class Recipe:
             callbacks.append(TrackerCallback(ctx))
         if main:
             callbacks.append(DisplayCallback(self.console))
-        return callbacks
+        return [*callbacks, metrics.tail()]  # last: evaluation and save work ends after every callback's
 
     # --- train -------------------------------------------------------------------------
 
