@@ -356,11 +356,22 @@ class RunStore:
         m = self.meta() if meta is None else meta
         state = m.get("state") or "unknown"
         reason = m.get("exit_reason")
+        if state == "failed" and not reason:
+            reason = self._failed_event_reason()
         if state in LIVE_STATES and not self.is_live():
             reason = reason or (f"the training process (pid {m.get('pid')} on {m.get('host')}) ended without "
                                 f"recording an end state while {state}: it was killed or crashed")
             state = "failed"
         return state, reason
+
+    def _failed_event_reason(self) -> str | None:
+        """The error of the run's last `failed` event: its exit reason when the meta row could
+        not take it (a full disk lets a run store change a row in place, not grow one, while the
+        event went into another table's free room)."""
+        row = self._exec("SELECT payload FROM events WHERE type=? ORDER BY id DESC LIMIT 1",
+                         (str(Event.FAILED),)).fetchone()
+        error = json.loads(row[0]).get("error") if row else None
+        return error if isinstance(error, str) and error else None
 
     # -- metrics --------------------------------------------------------------------
     def log_metrics(self, step: int, kind: str, values: dict[str, Any]) -> None:
