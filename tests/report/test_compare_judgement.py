@@ -105,7 +105,7 @@ def test_same_settings_but_a_validation_file_edited_in_place_makes_only_the_eval
     assert "solid: train, dashed: eval · the losses are not comparable" in html  # the eval curves are on it
     r = cli(str(a), str(b), "--out", str(tmp_path / "c.html"), "--json")
     assert r.exit_code == 0, r.output
-    out = json.loads(r.output)
+    out = json.loads(r.stdout)
     assert out["comparable"] == {
         "judged_by": "data",
         "train_loss": {"comparable": True, "reasons": []},
@@ -199,7 +199,7 @@ def test_runs_from_before_the_fingerprints_are_judged_by_their_tokenized_data_ca
         runs.append(path)
     r = cli(*map(str, runs), "--out", str(tmp_path / "c.html"), "--json")
     assert r.exit_code == 0, r.output
-    out = json.loads(r.output)
+    out = json.loads(r.stdout)
     assert out["comparable"]["judged_by"] == "data" and out["comparable"]["train_loss"]["comparable"]
     assert out["comparable"]["eval_loss"]["reasons"] == [
         {"kind": "eval", "key": "data_identity.validation",
@@ -283,7 +283,7 @@ def test_the_terminal_speaks_the_page_language_and_json_stays_english(tmp_path: 
     assert f"(1) ไฟล์ validation {VAL} มีเนื้อหาใน a ต่างจากใน b" in said
     assert "not comparable" not in said
     r = cli(str(a), str(b), "--out", str(tmp_path / "c.html"), "--json")
-    assert json.loads(r.output)["notes"][0].startswith("The eval losses are not comparable")
+    assert json.loads(r.stdout)["notes"][0].startswith("The eval losses are not comparable")
 
 
 def test_a_run_resumed_on_other_data_is_comparable_with_itself_only(tmp_path: Path) -> None:
@@ -294,14 +294,14 @@ def test_a_run_resumed_on_other_data_is_comparable_with_itself_only(tmp_path: Pa
     mixed = resumed_identity(ident(), ident(val_rows="v2", val_files="f2"))
     a = run(tmp_path, "a", ident(val_rows="v2", val_files="f2"))
     b = run(tmp_path, "b", mixed)
-    out = json.loads(cli(str(a), str(b), "--out", str(tmp_path / "c.html"), "--json").output)
+    out = json.loads(cli(str(a), str(b), "--out", str(tmp_path / "c.html"), "--json").stdout)
     assert out["comparable"]["train_loss"]["comparable"] and out["comparable"]["eval_loss"]["reasons"] == [
         {"kind": "eval", "key": "data_identity.validation",
          "reason": "the validation rows of b changed when it was resumed, so its eval losses mix two data sets"}]
     for x in (a, b):
         r = cli(str(x), str(x), "--out", str(tmp_path / "self.html"), "--json")
         assert r.exit_code == 0, r.output
-        same = json.loads(r.output)
+        same = json.loads(r.stdout)
         assert same["notes"] == [] and all(same["comparable"][k]["comparable"] for k in ("train_loss", "eval_loss"))
 
 
@@ -309,7 +309,7 @@ def test_paths_are_shown_as_the_user_gave_them(tmp_path: Path, monkeypatch: Any)
     run(tmp_path, "a", ident())
     run(tmp_path, "b", ident())
     monkeypatch.chdir(tmp_path)
-    out = json.loads(cli("a", "b", "--json").output)
+    out = json.loads(cli("a", "b", "--json").stdout)
     assert (out["page"], out["run_a"]["run_dir"], out["run_b"]["run_dir"]) == ("compare_a_vs_b.html", "a", "b")
     r = cli("a", "b", "--out", "c.html")
     assert r.exit_code == 0 and r.output.splitlines()[-1] == "compare: c.html"
