@@ -273,10 +273,14 @@ def test_audit_guard_report_next_and_fix_tell_one_story_about_the_duplicates(col
     monkeypatch.chdir(tmp_path)  # the commands name absolute paths: they run from anywhere
     r = invoke("next", str(collapse.run))
     assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines()[2:] == [
-        "Fix the data first (DUPLICATE_EXACT, TRAIN_VAL_LEAKAGE): changing hyperparameters would not help while "
-        "the model memorises repeated or leaked rows. Run:", f"  {fix_command(collapse.run)}", "then:",
-        f"  {next_command(collapse.run)}"]
+    lines = r.stdout.splitlines()[2:]
+    assert lines[:2] == [
+        "Fix the data first (DUPLICATE_EXACT, TRAIN_VAL_LEAKAGE, LOW_DIVERSITY): changing hyperparameters would not "
+        "help while the model memorises repeated or leaked rows. Run:", f"  {fix_command(collapse.run)}"]
+    # The templated rows are the copies: removing them may cure it, so the advice is conditional.
+    assert lines[2].startswith("also, if the fixed data still has LOW_DIVERSITY (the fix's audit says): "
+                               "Deduplicate the training data: remove the templated, low-diversity rows"), lines[2]
+    assert lines[3:] == ["then:", f"  {next_command(collapse.run)}"]
     assert not (collapse.run / "next.yaml").exists()
     r = invoke(*shlex.split(fix_command(collapse.run))[1:])
     assert r.returncode == 0, r.stderr

@@ -156,10 +156,16 @@ def _show_fix_first(plan: Any, run_dir: Path, c: Any) -> None:
                    f"{why}. Run:"))
     c.print(f"  {fix_command(run_dir)}")
     # What `tuneguard fix` does not repair (LOW_DIVERSITY, ANSWER_IN_PROMPT...): its advice, said here.
+    # When it removes copies, what they caused (a low diversity of 300 copies of one template)
+    # may go with them: its audit of the fixed data says, so the advice is conditional.
     rest = [x for x in codes if x not in plan.blocked]
+    dedupes = bool({"DUPLICATE_EXACT", "DUPLICATE_NEAR"} & set(plan.blocked))
     for a in plan.recs.actions:
         if set(a.codes) & set(rest) and not set(a.codes) & set(plan.blocked):
-            c.print(f"also, by hand (tuneguard fix does not repair {', '.join(a.codes)}): {a.text}", markup=False)
+            said = ", ".join(a.codes)
+            head = (f"also, if the fixed data still has {said} (the fix's audit says)" if dedupes
+                    else f"also, by hand (tuneguard fix does not repair {said})")
+            c.print(f"{head}: {a.text}", markup=False)
     c.print("then:")
     c.print(f"  {next_command(run_dir)}")
 
