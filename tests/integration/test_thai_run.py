@@ -78,7 +78,7 @@ def test_a_thai_run_notifies_in_thai_sentences(thai_run: dict[str, Any]) -> None
     assert "ค่า loss การฝึกลดจาก 6.626 เหลือ 0.2955 (ต่ำกว่า 5% ของค่า loss เริ่มต้น) ที่ step 12" in collapse
     assert "คำแนะนำ: แก้ข้อมูล ไม่ใช่ learning rate" in collapse
     report = next(m for m in messages if "ผลวินิจฉัย:" in m)
-    assert "ผลสรุป: ไม่ผ่าน (ผ่าน 2, ไม่ผ่าน 1, ไม่ทราบ 2): ไม่ผ่านเกณฑ์ ค่า loss การฝึกลดลงอย่างค่อยเป็นค่อยไป" in report
+    assert "ผลสรุป: ไม่ผ่าน (ผ่าน 2, ไม่ผ่าน 1, ไม่ทราบ 0, ไม่ได้ตรวจ 2): ไม่ผ่านเกณฑ์ ค่า loss การฝึกลดลงอย่างค่อยเป็นค่อยไป" in report
     allowed = kept_in_english()
     bad = {b["title"]: english_sentences(b["message"], allowed) for b in bodies}
     assert {t: s for t, s in bad.items() if s} == {}
@@ -106,7 +106,7 @@ def test_the_thai_report_and_the_english_one(thai_run: dict[str, Any]) -> None:
                  "แถวซ้ำทุกตัวอักษร", "ค่า loss (สเกล log)", ">ไม่ผ่าน<",
                  # the events table: names and the records that have words, in Thai
                  '<td>policy ลงมือ</td><td class="mono small">ย้อนกลับจาก step 12 ไปที่ checkpoint-10',
-                 '<td>รายงาน</td><td class="mono small">ผลสรุป: ไม่ผ่าน (ผ่าน 2, ไม่ผ่าน 1, ไม่ทราบ 2)',
+                 '<td>รายงาน</td><td class="mono small">ผลสรุป: ไม่ผ่าน (ผ่าน 2, ไม่ผ่าน 1, ไม่ทราบ 0, ไม่ได้ตรวจ 2)',
                  "ส่งการแจ้งเตือน halted แล้ว (json)"):
         assert text in html, text
     md = (run_dir / "report.md").read_text("utf-8")
