@@ -336,14 +336,7 @@ def test_the_diagnosis_and_the_verdict_say_the_same_ends_of_a_noisy_curve(tmp_pa
     from tuneguard.report.verdict import fmt
 
     losses = [0.86, 1.40, 1.35, 1.30] + [1.3 - 0.012 * i for i in range(32)] + [0.92, 0.90, 0.88, 1.02]
-    run_dir = tmp_path / "noisy"
-    with RunStore(run_dir, create=True) as s:
-        s.init_run(config=tiny_config(), max_steps=40, run_id="noisy02")
-        for step, loss in enumerate(losses, start=1):
-            s.log_metrics(step, "train", {"loss": loss, "learning_rate": 1e-3, "epoch": step / 40})
-            if step % 20 == 0:
-                s.log_metrics(step, "eval", {"eval_loss": loss + 0.1, "epoch": step / 40})
-    run = load_run(run_dir)
+    run = load_run(_forty_steps(tmp_path / "noisy", "noisy02", losses))
     head, tail = sum(losses[:4]) / 4, sum(losses[-4:]) / 4
     d = diagnose_run(run)
     assert (d.kind, [e.key for e in d.evidence]) == ("healthy", ["fell_mean", "tracked"])
@@ -360,14 +353,7 @@ def test_a_rising_loss_reads_as_rising_in_the_diagnosis_the_verdict_and_the_advi
     from tuneguard.report.recommend import diagnose_run, recommend_for_run
 
     losses = [2.0 + 0.01 * i for i in range(40)]
-    run_dir = tmp_path / "rising"
-    with RunStore(run_dir, create=True) as s:
-        s.init_run(config=tiny_config(), max_steps=40, run_id="rising01")
-        for step, loss in enumerate(losses, start=1):
-            s.log_metrics(step, "train", {"loss": loss, "learning_rate": 1e-3, "epoch": step / 40})
-            if step % 20 == 0:
-                s.log_metrics(step, "eval", {"eval_loss": loss + 0.1, "epoch": step / 40})
-    run = load_run(run_dir)
+    run = load_run(_forty_steps(tmp_path / "rising", "rising01", losses))
     d = diagnose_run(run)
     assert (d.kind, [e.key for e in d.evidence]) == ("inconclusive", ["rose_mean"])
     assert d.line() == ("Diagnosis: inconclusive: the training loss rose instead of falling, and no guard named why: "
@@ -449,3 +435,14 @@ def test_the_thai_report_message_counts_criteria_not_checked() -> None:
     old = [{"name": c["name"], "status": c["status"]} for c in criteria]
     body = render("report", {"verdict": "inconclusive", "criteria": old}, language="th").body
     assert "ผลสรุป: ยังสรุปไม่ได้ (ผ่าน 3, ไม่ผ่าน 0, ไม่ทราบ 2)" in body.splitlines()
+
+
+def _forty_steps(run_dir: Path, run_id: str, losses: list[float]) -> Path:
+    """A 40-step run store with these training losses and an eval every 20 steps (0.1 above)."""
+    with RunStore(run_dir, create=True) as s:
+        s.init_run(config=tiny_config(), max_steps=40, run_id=run_id)
+        for step, loss in enumerate(losses, start=1):
+            s.log_metrics(step, "train", {"loss": loss, "learning_rate": 1e-3, "epoch": step / 40})
+            if step % 20 == 0:
+                s.log_metrics(step, "eval", {"eval_loss": loss + 0.1, "epoch": step / 40})
+    return run_dir
