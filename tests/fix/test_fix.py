@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tests.helpers.cli import invoke
+from tests.thai_sentences import english_sentences, kept_in_english
 from tuneguard.data.synthetic import make_instruction_rows
 
 FIXED_CODES = {"DUPLICATE_EXACT", "DUPLICATE_NEAR", "TRAIN_VAL_LEAKAGE", "MALFORMED_ROWS", "ANSWER_TRUNCATED"}
@@ -323,14 +324,27 @@ def test_bad_input_is_one_line_and_exit_2_and_leaves_nothing(tmp_path: Path, tra
 
 def test_fix_report_in_thai_when_the_config_reads_thai(planted: dict, tmp_path: Path) -> None:
     """notify.language: th (report.language unset) writes fix-report.md in Thai: every heading,
-    table head, line per finding, note and next command; the terminal stays English."""
+    table head, line per finding, note and next command; the terminal's lines are Thai too."""
     out = tmp_path / "fixed"
     # answer_in_prompt_ratio 0.5 (the default is 0.9): two rows that copy half their answer keep an
     # info finding in the report, whose Thai line is checked below.
     r = invoke("fix", str(planted["cfg"]), "--out", str(out), "--truncation", "drop", "--set", "notify.language=th",
                "--set", "audit.answer_in_prompt_ratio=0.5")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert r.stdout.splitlines()[0].startswith("Removed 15 of 356 rows")
+    cfg, data = planted["cfg"], planted["train"].parent
+    assert r.stdout.splitlines() == [
+        "ลบไป 15 แถว จากทั้งหมด 356 แถว (DUPLICATE_EXACT 5, DUPLICATE_NEAR 4, TRAIN_VAL_LEAKAGE 3, MALFORMED_ROWS 2, "
+        "ANSWER_TRUNCATED 1)",
+        f"  ข้อมูลฝึก: {data / 'train.jsonl'} -> train.jsonl: 313 แถว -> 301 (DUPLICATE_EXACT 5, DUPLICATE_NEAR 4, "
+        "MALFORMED_ROWS 2, ANSWER_TRUNCATED 1)",
+        f"  validation: {data / 'validation.jsonl'} -> validation.jsonl: 43 แถว -> 40 (TRAIN_VAL_LEAKAGE 3)",
+        "การตรวจข้อมูลของ config ที่แก้แล้วไม่พบ TRAIN_VAL_LEAKAGE, MALFORMED_ROWS, DUPLICATE_EXACT, DUPLICATE_NEAR อีก",
+        f"รายงาน: {out / 'fix-report.md'}",
+        f"config: {out / 'config.yaml'} (tuneguard config diff {cfg} {out / 'config.yaml'})",
+        f"ตรวจข้อมูลที่แก้แล้ว: tuneguard audit {out.absolute() / 'config.yaml'}",
+        f"ฝึกด้วยข้อมูลนี้: tuneguard train {out.absolute() / 'config.yaml'}"]
+    allowed = kept_in_english()
+    assert [ln for ln in r.stdout.splitlines() if english_sentences(ln, allowed)] == []
     report = (out / "fix-report.md").read_text("utf-8")
     assert report.startswith(f"# การแก้ข้อมูล: `{planted['cfg']}`\n\n<!-- written by tuneguard fix -->\n\n"
                              "ลบไป 15 แถว จากทั้งหมด 356 แถว (DUPLICATE_EXACT 5, DUPLICATE_NEAR 4, TRAIN_VAL_LEAKAGE 3, "
@@ -350,3 +364,43 @@ def test_fix_report_in_thai_when_the_config_reads_thai(planted: dict, tmp_path: 
         assert f"\n{line}\n" in report, line
     for english in ("What the audit found", "removed in", "Audit of the fixed data", "check the cleaned data", "| kept |"):
         assert english not in report, english
+
+
+def _inline_tokens(markdown: str) -> tuple[list[str], list[str]]:
+    """(the code spans' contents, the plain texts) of a markdown text, read as CommonMark with tables."""
+    from markdown_it import MarkdownIt
+
+    codes, texts = [], []
+    for tok in MarkdownIt("commonmark").enable("table").parse(markdown):
+        for child in tok.children or []:
+            (codes if child.type == "code_inline" else texts).append(child.content)
+    return codes, texts
+
+
+def test_fix_report_shows_paths_rows_and_keys_as_code_with_balanced_backticks(tmp_path: Path) -> None:
+    """Data in a folder whose name holds markdown's own characters (`_`, `*`, a backtick): in
+    fix-report.md, English and Thai, every path, row and config key is a code span that shows it
+    as typed; no backtick is left outside a code span (unbalanced or escaped)."""
+    rows = [json.dumps(r) for r in _rows(60)]
+    folder = tmp_path / "my_*odd*`data`_dir"
+    folder.mkdir()
+    train = folder / "train_set.jsonl"
+    train.write_text("\n".join(rows + [rows[3], rows[3], '{"instruction": "broken']) + "\n", "utf-8")
+    cfg = config(tmp_path, train, max_length=64)
+    for language in ("en", "th"):
+        out = tmp_path / f"fixed-{language}"
+        r = invoke("fix", str(cfg), "--out", str(out), "--set", f"notify.language={language}")
+        assert r.returncode == 0, r.stdout + r.stderr
+        report = (out / "fix-report.md").read_text("utf-8")
+        codes, texts = _inline_tokens(report)
+        assert [t for t in texts if "`" in t] == [], language
+        assert "\\`" not in report
+        for want in (str(cfg), str(train), "train_set.jsonl", "config.yaml", "train_set.jsonl:4",
+                     "train_set.jsonl:61-62", "train_set.jsonl:63"):
+            assert want in codes, (language, want, codes)
+    en = (tmp_path / "fixed-en" / "fix-report.md").read_text("utf-8")
+    assert "| `train_set.jsonl:4` | `train_set.jsonl:61-62` |" in en
+    # At max_length 64 the prompts are cut, no answer is: nothing to list, and the line says so.
+    assert ("- **ANSWER_TRUNCATED** (warning): no row's answer is cut, only prompts: no row removed; raise "
+            "`data.max_length` (the audit suggests about 128) or shorten the prompts.") in en.splitlines()
+    assert f"# Data fix: `{cfg}`" in en.splitlines()

@@ -52,6 +52,9 @@ _FIX: dict[str, dict[str, str]] = {
     "truncated_kept": {
         "en": "{rows} listed below, kept: pass `--truncation drop` to remove them, or raise `data.max_length`{raise_to}.",
         "th": "เก็บ {rows}ที่ระบุด้านล่างไว้: ใช้ `--truncation drop` เพื่อลบ หรือเพิ่ม `data.max_length`{raise_to}"},
+    "truncated_prompts": {
+        "en": "no row's answer is cut, only prompts: no row removed; raise `data.max_length`{raise_to} or shorten the prompts.",
+        "th": "ไม่มีแถวที่คำตอบถูกตัด มีแต่ prompt ที่ถูกตัด จึงไม่ได้ลบแถวใด ให้เพิ่ม `data.max_length`{raise_to} หรือทำให้ prompt สั้นลง"},
     "raise_to": {"en": " (the audit suggests about {n})", "th": " (การตรวจข้อมูลแนะนำประมาณ {n})"},
     "not_changed_why": {"en": "not changed: {why}.", "th": "ไม่ได้แก้: {why}"},
     "not_changed_info": {

@@ -90,6 +90,8 @@ def _finding_line(f: Finding, plan: FixPlan, language: str) -> str:
     if f.code in TRUNCATION_CODES:
         sugg = (f.evidence or {}).get("suggested_max_length", (f.evidence or {}).get("needed_length_p95"))
         raise_to = T("fix.raise_to", n=num(sugg)) if isinstance(sugg, (int, float)) else ""
+        if not plan.truncated:  # the audit found prompts cut, not answers: no row to list
+            return head + t("truncated_prompts", raise_to=raise_to)
         return head + t("truncated_kept", rows=n_rows(len(plan.truncated)), raise_to=raise_to)
     why = next((w for g, w in plan.left if g.code == f.code), None)
     if why:
