@@ -109,3 +109,31 @@ def test_a_thai_run_with_nothing_to_change_says_so_in_thai(tmp_path: Path) -> No
     assert r.stderr.splitlines() == ["note: " + say("next.train_not_started", "th")]
     assert english_lines(r.stdout) == [] and english_lines(r.stderr) == []
     assert not (tmp_path / "healthy-next").exists()
+
+
+def test_next_after_fix_of_a_thai_run_starts_from_the_fixed_config_in_thai(tmp_path: Path) -> None:
+    """`tuneguard fix RUN/config.yaml` of a Thai run, then `next`: the fix's terminal lines, the
+    fixed config's comments and `next`'s start and reasons (read back from those comments) are Thai."""
+    from tuneguard.data.synthetic import make_instruction_rows, write_jsonl
+
+    rows = make_instruction_rows(80, seed=5)
+    data = write_jsonl(rows + [rows[2]] * 30, tmp_path / "train.jsonl")
+    audit = [Finding("DUPLICATE_EXACT", "error", "copies", {"count": 30}, "dedupe", None, "audit")]
+    run = with_config_file(build_healthy(tmp_path / "run", findings=audit,
+                                         config={**TH, "data.train_file": str(data)}))
+    fixed = tmp_path / "run-fixed-data"
+    r = invoke("fix", str(run / "config.yaml"), "--out", str(fixed))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines()[0] == "ลบไป 30 แถว จากทั้งหมด 110 แถว (DUPLICATE_EXACT 30)"
+    assert english_lines(r.stdout) == []
+    text = (fixed / "config.yaml").read_text("utf-8")
+    assert f"# เปลี่ยน data.train_file: ลบ 30 แถว (DUPLICATE_EXACT 30) เดิมคือ {data}\n" in text
+    assert english_lines("\n".join(ln[2:] for ln in text.splitlines() if ln.startswith("# "))) == []
+
+    r = invoke("next", str(run), env=WIDE)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert say("next.starting_from_fix", "th", path=str(fixed.absolute() / "config.yaml")) in r.stdout.splitlines()
+    (row,) = [ln for ln in r.stdout.splitlines() if "data.train_file" in ln]
+    assert f"ลบ 30 แถว (DUPLICATE_EXACT 30) เดิมคือ {data}" in row
+    assert english_lines(r.stdout) == []
+    assert "# เปลี่ยน data.train_file: ลบ 30 แถว" in (run / "next.yaml").read_text("utf-8")

@@ -126,6 +126,13 @@ _FIX: dict[str, dict[str, str]] = {
     "no_longer": {"en": "No longer found: {codes}.", "th": "ไม่พบอีกแล้ว: {codes}"},
     "still": {"en": "- still found: **{code}** ({severity}): {message}", "th": "- ยังพบอยู่: **{code}** ({severity}): {message}"},
     "also": {"en": "- also found: **{code}** ({severity}): {message}", "th": "- พบด้วย: **{code}** ({severity}): {message}"},
+    # the comments that head the fixed config.yaml (its change lines are tuneguard.config.diff's, next.yaml.change)
+    "cfg.head": {
+        "en": "# Written by `tuneguard fix` from {source}: the same config, with its data files replaced\n# by the cleaned copies in this folder (fix-report.md lists every removed row and why).",
+        "th": "# เขียนโดย `tuneguard fix` จาก {source}: เป็น config เดิมที่เปลี่ยนไฟล์ข้อมูลเป็นสำเนาที่แก้แล้ว\n# ในโฟลเดอร์นี้ (fix-report.md แสดงทุกแถวที่ลบพร้อมเหตุผล)"},
+    "cfg.removed": {"en": "{rows} removed ({codes})", "th": "ลบ {rows} ({codes})"},
+    "cfg.identical": {"en": "an identical copy (nothing to remove)", "th": "สำเนาที่เหมือนต้นฉบับทุกประการ (ไม่มีอะไรต้องลบ)"},
+    "cfg.was": {"en": "{what}; was {was}", "th": "{what} เดิมคือ {was}"},
     # what to run next
     "h.next": {"en": "## Next", "th": "## ขั้นตอนถัดไป"},
     "next.run": {
