@@ -1,6 +1,6 @@
 """The terminal lines of the commands that concern one run, English and Thai side by side:
 `tuneguard next` (its lines, its refusals of --out, and the comments of the next config it
-writes) and `tuneguard fix` (its summary lines). Each is said in the run's (the config's)
+writes), `tuneguard fix` (its summary lines) and `tuneguard report` (where it wrote what). Each is said in the run's (the config's)
 language, like the run's report."""
 
 # ruff: noqa: E501 - one sentence per line reads better than a sentence cut in pieces
@@ -93,5 +93,13 @@ _FIX_CLI: dict[str, dict[str, str]] = {
     "config": {"en": "config: {path} ({command})", "th": "config: {path} ({command})"},
 }
 
+# `tuneguard report RUN_DIR` on the terminal (the verdict's words are the report's: verdict.*).
+_REPORT_CLI: dict[str, dict[str, str]] = {
+    "html": {"en": "report: {path}", "th": "รายงาน: {path}"},
+    "md": {"en": "markdown: {path}", "th": "รายงาน markdown: {path}"},
+    "recommended": {"en": "recommended config: {path} ({command})", "th": "config ที่แนะนำ: {path} ({command})"},
+}
+
 NEXT: dict[str, dict[str, str]] = {f"next.{k}": v for k, v in _NEXT.items()}
+REPORT_CLI: dict[str, dict[str, str]] = {f"reportcli.{k}": v for k, v in _REPORT_CLI.items()}
 FIX_CLI: dict[str, dict[str, str]] = {f"fixcli.{k}": v for k, v in _FIX_CLI.items()}
