@@ -1,7 +1,7 @@
 """fix-report.md (`tuneguard fix`), English and Thai side by side: its headings, table heads,
 the line per audit finding, the notes on decisions and the commands that follow. The
 report is written in the config's report language (report.language, else notify.language);
-the terminal lines of `tuneguard fix` stay English."""
+the terminal lines of `tuneguard fix` are in catalog/cli.py."""
 
 # ruff: noqa: E501 - one sentence per line reads better than a sentence cut in pieces
 
