@@ -1,6 +1,7 @@
 """The terminal lines of the commands that concern one run, English and Thai side by side:
 `tuneguard next` (its lines, its refusals of --out, and the comments of the next config it
-writes), `tuneguard fix` (its summary lines) and `tuneguard report` (where it wrote what). Each is said in the run's (the config's)
+writes), `tuneguard fix` (its summary lines), `tuneguard report` (where it wrote what) and
+`tuneguard status` (its lines and headings). Each is said in the run's (the config's)
 language, like the run's report."""
 
 # ruff: noqa: E501 - one sentence per line reads better than a sentence cut in pieces
@@ -100,6 +101,31 @@ _REPORT_CLI: dict[str, dict[str, str]] = {
     "recommended": {"en": "recommended config: {path} ({command})", "th": "config ที่แนะนำ: {path} ({command})"},
 }
 
+# `tuneguard status RUN_DIR` (its clock line and the retry command are report.* and status.* keys).
+_STATUS_CLI: dict[str, dict[str, str]] = {
+    "state": {"en": "  state ", "th": "  สถานะ "},
+    "progress": {"en": "  step {step}/{max_steps}{pct}  epoch {epoch}", "th": "  step {step}/{max_steps}{pct}  epoch {epoch}"},
+    "metrics": {
+        "en": "train loss {train}  eval loss {eval}  best eval {best}  tokens/s {tps}  ETA {eta}",
+        "th": "loss การฝึก {train}  eval loss {eval}  eval loss ดีที่สุด {best}  token/วินาที {tps}  เหลือเวลา {eta}"},
+    "exit_code": {"en": " (exit {code})", "th": " (รหัสจบ {code})"},
+    "ended": {"en": "ended{code}: {reason}", "th": "จบแล้ว{code}: {reason}"},
+    "findings": {"en": "findings ({n})", "th": "สิ่งที่ตรวจพบ ({n})"},
+    "actions": {"en": "actions", "th": "สิ่งที่ policy ทำ"},
+    "col.step": {"en": "step", "th": "step"},
+    "col.code": {"en": "code", "th": "รหัส"},
+    "col.action": {"en": "action", "th": "การกระทำ"},
+    "col.from": {"en": "from", "th": "จาก"},
+    "col.to": {"en": "to", "th": "เป็น"},
+    "col.what": {"en": "what", "th": "รายละเอียด"},
+    "notify_failed": {"en": "{n} notification(s) failed", "th": "ส่งการแจ้งเตือนไม่สำเร็จ {n} ครั้ง"},
+    "notify_last": {"en": "; last: {reason}", "th": "; ครั้งล่าสุด: {reason}"},
+    "notify_stopped": {"en": "notifications stopped", "th": "หยุดส่งการแจ้งเตือน"},
+    "notify_stopped_at": {"en": " at step {step}: {message}", "th": " ที่ step {step}: {message}"},
+    "control": {"en": "control: {action} by {who} -> {status}", "th": "คำสั่งควบคุม: {action} โดย {who} -> {status}"},
+}
+
 NEXT: dict[str, dict[str, str]] = {f"next.{k}": v for k, v in _NEXT.items()}
+STATUS_CLI: dict[str, dict[str, str]] = {f"statuscli.{k}": v for k, v in _STATUS_CLI.items()}
 REPORT_CLI: dict[str, dict[str, str]] = {f"reportcli.{k}": v for k, v in _REPORT_CLI.items()}
 FIX_CLI: dict[str, dict[str, str]] = {f"fixcli.{k}": v for k, v in _FIX_CLI.items()}
