@@ -51,7 +51,7 @@ def test_status_of_a_thai_run_prints_thai(tmp_path: Path) -> None:
     lines = r.stdout.splitlines()
     assert lines[0] == f"{run}  สถานะ finished  step 60/60 (100%)  epoch 1"
     assert lines[1].startswith("loss การฝึก 1.658  eval loss 1.778  eval loss ดีที่สุด 1.778  token/วินาที ")
-    assert "จบแล้ว (รหัสจบ 0): ฝึกครบตามแผน" in lines
+    assert "จบแล้ว (รหัสออก 0): ฝึกครบตามแผน" in lines
     i = lines.index("สิ่งที่ตรวจพบ (1)")
     assert lines[i + 1:i + 3] == ["คำเตือน EVAL_DIVERGENCE (step 40)", "  " + f.message_in("th")]
     assert lines[i + 3] == "  -> " + f.recommendation_in("th")

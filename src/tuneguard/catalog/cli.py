@@ -53,7 +53,7 @@ _NEXT: dict[str, dict[str, str]] = {
     "written": {"en": "next config: {path} ({command})", "th": "config ถัดไป: {path} ({command})"},
     "redacted": {
         "en": "secrets are redacted in the saved config: set them with --set (e.g. --set 'notify.urls=[\"${{LINE_URL}}\"]') or keep them in an environment variable",
-        "th": "ข้อมูลลับใน config ที่บันทึกไว้ถูกซ่อนไว้ ให้ตั้งด้วย --set (เช่น --set 'notify.urls=[\"${{LINE_URL}}\"]') หรือเก็บไว้ในตัวแปรสภาพแวดล้อม"},
+        "th": "ข้อมูลลับถูกซ่อนไว้ใน config ที่บันทึก ให้ตั้งด้วย --set (เช่น --set 'notify.urls=[\"${{LINE_URL}}\"]') หรือเก็บไว้ในตัวแปรสภาพแวดล้อม"},
     "out_not_file": {
         "en": "--out {path} is not a regular file: give a file name for the next config",
         "th": "--out {path} ไม่ใช่ไฟล์ปกติ: ให้ระบุชื่อไฟล์สำหรับ config ถัดไป"},
@@ -108,7 +108,7 @@ _STATUS_CLI: dict[str, dict[str, str]] = {
     "metrics": {
         "en": "train loss {train}  eval loss {eval}  best eval {best}  tokens/s {tps}  ETA {eta}",
         "th": "loss การฝึก {train}  eval loss {eval}  eval loss ดีที่สุด {best}  token/วินาที {tps}  เหลือเวลา {eta}"},
-    "exit_code": {"en": " (exit {code})", "th": " (รหัสจบ {code})"},
+    "exit_code": {"en": " (exit {code})", "th": " (รหัสออก {code})"},
     "ended": {"en": "ended{code}: {reason}", "th": "จบแล้ว{code}: {reason}"},
     "findings": {"en": "findings ({n})", "th": "สิ่งที่ตรวจพบ ({n})"},
     "actions": {"en": "actions", "th": "สิ่งที่ policy ทำ"},
