@@ -386,7 +386,7 @@ def test_fix_report_shows_paths_rows_and_keys_as_code_with_balanced_backticks(tm
     folder.mkdir()
     train = folder / "train_set.jsonl"
     train.write_text("\n".join(rows + [rows[3], rows[3], '{"instruction": "broken']) + "\n", "utf-8")
-    cfg = config(tmp_path, train, max_length=64)
+    cfg = config(folder, train, max_length=64)  # the config in that folder too: the report's title names it
     for language in ("en", "th"):
         out = tmp_path / f"fixed-{language}"
         r = invoke("fix", str(cfg), "--out", str(out), "--set", f"notify.language={language}")
@@ -403,4 +403,4 @@ def test_fix_report_shows_paths_rows_and_keys_as_code_with_balanced_backticks(tm
     # At max_length 64 the prompts are cut, no answer is: nothing to list, and the line says so.
     assert ("- **ANSWER_TRUNCATED** (warning): no row's answer is cut, only prompts: no row removed; raise "
             "`data.max_length` (the audit suggests about 128) or shorten the prompts.") in en.splitlines()
-    assert f"# Data fix: `{cfg}`" in en.splitlines()
+    assert f"# Data fix: ``{cfg}``" in en.splitlines()  # one backtick more than the path holds in a row

@@ -61,10 +61,18 @@ def summary(plan: FixPlan, language: str = "en", settings: bool = False) -> str:
     return say("fix.removed", language, removed=num(plan.removed()), total=rows(total, language), codes=codes)
 
 
-def md(key: str, language: str, /, **params: Any) -> str:
+_SLOT = "\x00path\x00"
+
+
+def md(key: str, language: str, /, path: str | None = None, **params: Any) -> str:
     """The catalog text `key` as markdown: its own code spans (commands, config keys, paths)
-    render as code, a parameter inside one goes in as typed, one outside is escaped (`cell`)."""
-    return spec_prose(T(key, **params), "", language)
+    render as code, a parameter inside one goes in as typed, one outside is escaped (`cell`).
+    `path` (the parameter `source` of the text, inside its backticks) becomes a code span of its
+    own (`code`), which holds a path with backticks in it too."""
+    if path is None:
+        return spec_prose(T(key, **params), "", language)
+    text = spec_prose(T(key, source=_SLOT, **params), "", language)
+    return text.replace(f"`{_SLOT}`", code(path)).replace(_SLOT, cell(path))
 
 
 def _finding_line(f: Finding, plan: FixPlan, language: str) -> str:
@@ -121,8 +129,8 @@ def render(plan: FixPlan, source: str, before: list[Finding], after: list[Findin
     def t(key: str, **params: Any) -> str:
         return say(f"fix.{key}", language, **params)
 
-    out = [md("fix.title", language, source=source), "", REPORT_MARK, "", summary(plan, language, bool(settings)), "",
-           md("fix.untouched", language, source=source), "", t("files_cols"), "|---|---|---|---|---|---|"]
+    out = [md("fix.title", language, path=source), "", REPORT_MARK, "", summary(plan, language, bool(settings)), "",
+           md("fix.untouched", language, path=source), "", t("files_cols"), "|---|---|---|---|---|---|"]
     for f in plan.files:
         copy = code(names[f.ident], True) if f.ident in names else t("not_written")
         out.append(f"| {t('role.' + f.role)} | {code(f.path, True)} | {copy} | {num(f.records)} | {num(f.kept)} | "
