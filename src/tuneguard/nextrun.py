@@ -21,6 +21,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from tuneguard.catalog import LANGUAGES, TABLE, T
 from tuneguard.config.diff import MISSING, change_reasons, diff_configs, flatten
 from tuneguard.report.recommend import Change, Recommendations, recommend_for_run
 from tuneguard.report.next_steps import (  # noqa: F401 - this module's API: the commands the messages end with
@@ -40,7 +41,8 @@ from tuneguard.report.rundata import RunData, load_run
 log = logging.getLogger(__name__)
 
 NEXT_CONFIG = "next.yaml"
-OWN_MARK = "# The config tuneguard recommends after the run of"
+# How a config `next` or `report` wrote begins, in each language (catalog next.yaml.head).
+OWN_MARKS = tuple(TABLE["next.yaml.head"][lang].split("{source}")[0] for lang in LANGUAGES)
 
 
 @dataclasses.dataclass
@@ -83,7 +85,7 @@ def plan_next(run_dir: Path | str, config: str | None = None, overrides: list[st
         reasons = change_reasons(str(base_path))
         for key, _, new in diff_configs(current, base):
             if new is not MISSING:
-                changes[key] = Change(key, new, reasons.get(key, f"as in {base_path}"), [])
+                changes[key] = Change(key, new, reasons.get(key) or T("next.as_in", path=str(base_path)), [])
     proposed = copy.deepcopy(base)
     if not blocked:
         for c in recs.changes:
@@ -94,7 +96,7 @@ def plan_next(run_dir: Path | str, config: str | None = None, overrides: list[st
         proposed = redacted_dict(validate_config(proposed))
         flat = flatten(proposed)
         for key in set_keys:
-            changes[key] = Change(key, flat.get(key), "set with --set", [])
+            changes[key] = Change(key, flat.get(key), T("next.set_with_set"), [])
     else:
         proposed = redacted_dict(validate_config(proposed))
     # Only what differs from this run counts: a --set to the value it had is no change.

@@ -259,8 +259,8 @@ def test_fix_cleans_each_file_of_a_folder_and_a_list_and_the_fixed_config_lists_
     data = yaml.safe_load(out.joinpath("config.yaml").read_text())["data"]
     assert (data["train_file"], data["validation_file"]) == (["part-0.jsonl", "part-1.jsonl"], "val-a.jsonl")
     report = out.joinpath("fix-report.md").read_text()
-    assert "| part-0.jsonl:1 | part-1.jsonl:2 |" in report and "| part-0.jsonl:4 | invalid JSON" in report
-    assert "| val-a.jsonl:1 | part-0.jsonl:2 | exact |" in report and "| val-b.jsonl:1 | part-0.jsonl:3 | exact |" in report
+    assert "| `part-0.jsonl:1` | `part-1.jsonl:2` |" in report and "| `part-0.jsonl:4` | invalid JSON" in report
+    assert "| `val-a.jsonl:1` | `part-0.jsonl:2` | exact |" in report and "| `val-b.jsonl:1` | `part-0.jsonl:3` | exact |" in report
     after = json.loads(invoke("audit", str(out / "config.yaml"), "--json").stdout)["findings"]
     assert {"DUPLICATE_EXACT", "TRAIN_VAL_LEAKAGE", "MALFORMED_ROWS"}.isdisjoint(f["code"] for f in after)
     # The fixed config is a list source like any other: fix runs on it again (nothing left to remove),

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tests.helpers.cli import invoke
+from tests.thai_sentences import english_sentences, kept_in_english
 from tuneguard.data.synthetic import make_instruction_rows
 
 FIXED_CODES = {"DUPLICATE_EXACT", "DUPLICATE_NEAR", "TRAIN_VAL_LEAKAGE", "MALFORMED_ROWS", "ANSWER_TRUNCATED"}
@@ -91,7 +92,7 @@ def test_fix_removes_exactly_the_planted_rows_and_the_audit_then_finds_none_of_t
     kept = (out / "train.jsonl").read_text("utf-8").splitlines()
     assert any("apple pear plum" in x for x in kept)
     report = (out / "fix-report.md").read_text("utf-8")
-    assert f"kept (`--truncation drop` removes them)\n\ntrain.jsonl:{long_line}\n" in report
+    assert f"kept (`--truncation drop` removes them)\n\n`train.jsonl:{long_line}`\n" in report
 
     # Asked to: the over-long answer goes too, and the earlier output is replaced.
     r = invoke("fix", str(planted["cfg"]), "--out", str(out), "--truncation", "drop")
@@ -112,10 +113,10 @@ def test_fix_removes_exactly_the_planted_rows_and_the_audit_then_finds_none_of_t
     # Which row of each group is kept is stated: the first in file order.
     story_line = next(i for i, (x, _) in enumerate(planted["train_lines"], 1) if STORY in x)
     copies = [i for i, (x, _) in enumerate(planted["train_lines"], 1) if x == planted["train_lines"][5][0]]
-    assert f"| train.jsonl:{copies[0]} | train.jsonl:{', '.join(map(str, copies[1:]))} |" in report
+    assert f"| `train.jsonl:{copies[0]}` | `train.jsonl:{', '.join(map(str, copies[1:]))}` |" in report
     near = [i for i, (x, bad) in enumerate(planted["train_lines"], 1) if bad and "lighthouse" in x]
-    assert f"| train.jsonl:{story_line} | train.jsonl:{', '.join(map(str, near))} |" in report
-    assert "| validation.jsonl:43 | train.jsonl:" in report and "| near |" in report
+    assert f"| `train.jsonl:{story_line}` | `train.jsonl:{', '.join(map(str, near))}` |" in report
+    assert "| `validation.jsonl:43` | `train.jsonl:" in report and "| near |" in report
     assert "invalid JSON" in report and "missing field 'output'" in report
 
     # The audit of the fixed config: none of the fixed faults, while the original's had them all.
@@ -140,7 +141,7 @@ def test_a_clean_dataset_comes_out_byte_equal_and_nothing_needed_fixing(tmp_path
     assert r.stdout.splitlines()[0] == "Nothing needed fixing: the copies are identical to the originals."
     # A secret given in the config never reaches a file fix writes; the user is told.
     assert not [p for p in out.iterdir() if b"s3cretT0ken" in p.read_bytes()]
-    assert "Secrets (notify.urls, model.hub_token) are redacted in config.yaml" in r.stderr
+    assert "Secrets (`notify.urls`, `model.hub_token`) are redacted in `config.yaml`" in r.stderr
     assert yaml.safe_load((out / "config.yaml").read_text("utf-8"))["notify"]["urls"] == ["json://***"]
     assert (out / "train.jsonl").read_bytes() == train_file.read_bytes()
     assert "- **DUPLICATE_EXACT** (info): not changed (info is a fact, not a fault)." in (
@@ -231,7 +232,7 @@ def test_a_validation_file_that_is_all_leaked_rows_gives_way_to_a_split_of_the_t
     assert r.stdout.splitlines()[:3] == [
         "Removed 5 of 65 rows (TRAIN_VAL_LEAKAGE 5).", f"  train: {train} -> train.jsonl: 60 rows -> 60",
         f"  validation: {val} -> (no copy: no row left): 5 rows -> 0 (TRAIN_VAL_LEAKAGE 5)"]
-    assert "data.validation_file: every row was removed, so the fixed config draws validation" in r.stderr
+    assert "`data.validation_file`: every row was removed, so the fixed config draws validation" in r.stderr
     assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "fix-report.md", "train.jsonl"]
     assert yaml.safe_load((out / "config.yaml").read_text("utf-8"))["data"]["validation_file"] is None
     assert "TRAIN_VAL_LEAKAGE" not in audit_codes(out / "config.yaml")
@@ -253,13 +254,13 @@ def test_a_validation_file_that_was_mostly_copies_of_training_gives_way_to_a_spl
     assert r.stdout.splitlines()[:3] == [
         "Removed 5 of 67 rows (TRAIN_VAL_LEAKAGE 5).", f"  train: {train} -> train.jsonl: 60 rows -> 60",
         f"  validation: {val} -> (no copy: split from the training file instead): 7 rows -> 2 (TRAIN_VAL_LEAKAGE 5)"]
-    assert ("note: data.validation_file: 5 of its 7 rows repeated training rows, and the 2 left are fewer than a "
-            "split of the cleaned training file holds (6 rows at data.test_size 0.1), so the fixed config draws "
+    assert ("note: `data.validation_file`: 5 of its 7 rows repeated training rows, and the 2 left are fewer than a "
+            "split of the cleaned training file holds (6 rows at `data.test_size` 0.1), so the fixed config draws "
             "validation from the training file instead: rows the model does not train on, without the copies."
             ) in " ".join(r.stderr.split())
     assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "fix-report.md", "train.jsonl"]
     assert yaml.safe_load((out / "config.yaml").read_text("utf-8"))["data"]["validation_file"] is None
-    assert "| validation | " + str(val) + " | (not written) | 7 | 2 | 5 |" in (out / "fix-report.md").read_text("utf-8")
+    assert "| validation | `" + str(val) + "` | (not written) | 7 | 2 | 5 |" in (out / "fix-report.md").read_text("utf-8")
 
     val.write_text("\n".join(rows[10:15] + fresh) + "\n", "utf-8")  # 6 left: as many as the split, kept
     r = invoke("fix", str(config(tmp_path, train, val)), "--out", str(out))
@@ -283,7 +284,7 @@ def test_labels_built_wrong_are_fixed_in_the_fixed_config_not_in_the_rows(tmp_pa
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.splitlines()[0] == "No row needed removing: the copies are identical to the originals."
     assert ("note: PROMPT_NOT_MASKED: the data files need no change for this; the fixed config sets "
-            "data.train_on_prompt: false.") in " ".join(r.stderr.split())
+            "`data.train_on_prompt: false`.") in " ".join(r.stderr.split())
     assert "The audit of the fixed config no longer finds PROMPT_NOT_MASKED." in r.stdout.splitlines()
     assert r.stdout.splitlines()[-1] == f"train on it: tuneguard train {out.absolute() / 'config.yaml'}"
     text = (out / "config.yaml").read_text("utf-8")
@@ -291,7 +292,7 @@ def test_labels_built_wrong_are_fixed_in_the_fixed_config_not_in_the_rows(tmp_pa
     assert yaml.safe_load(text)["data"]["train_on_prompt"] is False
     assert "PROMPT_NOT_MASKED" not in audit_codes(out / "config.yaml")
     report = (out / "fix-report.md").read_text("utf-8")
-    assert "No row needed removing" in report and "the fixed config sets data.train_on_prompt: false." in report
+    assert "No row needed removing" in report and "the fixed config sets `data.train_on_prompt: false`." in report
 
 
 def test_bad_input_is_one_line_and_exit_2_and_leaves_nothing(tmp_path: Path, train_file: Path) -> None:
@@ -323,16 +324,29 @@ def test_bad_input_is_one_line_and_exit_2_and_leaves_nothing(tmp_path: Path, tra
 
 def test_fix_report_in_thai_when_the_config_reads_thai(planted: dict, tmp_path: Path) -> None:
     """notify.language: th (report.language unset) writes fix-report.md in Thai: every heading,
-    table head, line per finding, note and next command; the terminal stays English."""
+    table head, line per finding, note and next command; the terminal's lines are Thai too."""
     out = tmp_path / "fixed"
     # answer_in_prompt_ratio 0.5 (the default is 0.9): two rows that copy half their answer keep an
     # info finding in the report, whose Thai line is checked below.
     r = invoke("fix", str(planted["cfg"]), "--out", str(out), "--truncation", "drop", "--set", "notify.language=th",
                "--set", "audit.answer_in_prompt_ratio=0.5")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert r.stdout.splitlines()[0].startswith("Removed 15 of 356 rows")
+    cfg, data = planted["cfg"], planted["train"].parent
+    assert r.stdout.splitlines() == [
+        "ลบไป 15 แถว จากทั้งหมด 356 แถว (DUPLICATE_EXACT 5, DUPLICATE_NEAR 4, TRAIN_VAL_LEAKAGE 3, MALFORMED_ROWS 2, "
+        "ANSWER_TRUNCATED 1)",
+        f"  ข้อมูลฝึก: {data / 'train.jsonl'} -> train.jsonl: 313 แถว -> 301 (DUPLICATE_EXACT 5, DUPLICATE_NEAR 4, "
+        "MALFORMED_ROWS 2, ANSWER_TRUNCATED 1)",
+        f"  validation: {data / 'validation.jsonl'} -> validation.jsonl: 43 แถว -> 40 (TRAIN_VAL_LEAKAGE 3)",
+        "การตรวจข้อมูลของ config ที่แก้แล้วไม่พบ TRAIN_VAL_LEAKAGE, MALFORMED_ROWS, DUPLICATE_EXACT, DUPLICATE_NEAR อีก",
+        f"รายงาน: {out / 'fix-report.md'}",
+        f"config: {out / 'config.yaml'} (tuneguard config diff {cfg} {out / 'config.yaml'})",
+        f"ตรวจข้อมูลที่แก้แล้ว: tuneguard audit {out.absolute() / 'config.yaml'}",
+        f"ฝึกด้วยข้อมูลนี้: tuneguard train {out.absolute() / 'config.yaml'}"]
+    allowed = kept_in_english()
+    assert [ln for ln in r.stdout.splitlines() if english_sentences(ln, allowed)] == []
     report = (out / "fix-report.md").read_text("utf-8")
-    assert report.startswith(f"# การแก้ข้อมูล: {planted['cfg']}\n\n<!-- written by tuneguard fix -->\n\n"
+    assert report.startswith(f"# การแก้ข้อมูล: `{planted['cfg']}`\n\n<!-- written by tuneguard fix -->\n\n"
                              "ลบไป 15 แถว จากทั้งหมด 356 แถว (DUPLICATE_EXACT 5, DUPLICATE_NEAR 4, TRAIN_VAL_LEAKAGE 3, "
                              "MALFORMED_ROWS 2, ANSWER_TRUNCATED 1)\n")
     for line in ("| ไฟล์ | ต้นฉบับ | สำเนา | แถวก่อนแก้ | แถวหลังแก้ | ลบไป |", "## สิ่งที่การตรวจข้อมูลพบ",
@@ -341,8 +355,8 @@ def test_fix_report_in_thai_when_the_config_reads_thai(planted: dict, tmp_path: 
                  "- **MALFORMED_ROWS** (คำเตือน): ลบ 2 แถว",
                  "- **DUPLICATE_EXACT** (คำเตือน): ลบ 5 แถว จาก 2 กลุ่ม แต่ละกลุ่มเก็บแถวแรกตามลำดับในไฟล์ไว้",
                  "- **ANSWER_IN_PROMPT** (ข้อมูล): ไม่ได้แก้ (ระดับข้อมูลเป็นเพียงข้อเท็จจริง ไม่ใช่ข้อบกพร่อง)",
-                 "| เก็บไว้ | ลบ (สำเนาที่เกือบเหมือนแถวที่เก็บไว้) |", "| validation.jsonl:43 | train.jsonl:165 | เกือบซ้ำ |",
-                 "## คำตอบที่ยาวเกิน data.max_length (384 token): ลบแล้ว", "## ผลการตรวจข้อมูลหลังแก้",
+                 "| เก็บไว้ | ลบ (สำเนาที่เกือบเหมือนแถวที่เก็บไว้) |", "| `validation.jsonl:43` | `train.jsonl:165` | เกือบซ้ำ |",
+                 "## คำตอบที่ยาวเกิน `data.max_length` (384 token): ลบแล้ว", "## ผลการตรวจข้อมูลหลังแก้",
                  "ไม่พบอีกแล้ว: TRAIN_VAL_LEAKAGE, MALFORMED_ROWS, DUPLICATE_EXACT, DUPLICATE_NEAR",
                  "- พบด้วย: **ANSWER_IN_PROMPT** (ข้อมูล): ในงานแบบคำตอบอิสระ ข้อมูลฝึก 2 จาก 301 แถว (0.7%) มีคำตอบอย่างน้อย "
                  "50.0% อยู่ใน prompt แบบตรงตัว โมเดลจึงเรียนรู้การลอกแทนการตอบ",
@@ -350,3 +364,43 @@ def test_fix_report_in_thai_when_the_config_reads_thai(planted: dict, tmp_path: 
         assert f"\n{line}\n" in report, line
     for english in ("What the audit found", "removed in", "Audit of the fixed data", "check the cleaned data", "| kept |"):
         assert english not in report, english
+
+
+def _inline_tokens(markdown: str) -> tuple[list[str], list[str]]:
+    """(the code spans' contents, the plain texts) of a markdown text, read as CommonMark with tables."""
+    from markdown_it import MarkdownIt
+
+    codes, texts = [], []
+    for tok in MarkdownIt("commonmark").enable("table").parse(markdown):
+        for child in tok.children or []:
+            (codes if child.type == "code_inline" else texts).append(child.content)
+    return codes, texts
+
+
+def test_fix_report_shows_paths_rows_and_keys_as_code_with_balanced_backticks(tmp_path: Path) -> None:
+    """Data in a folder whose name holds markdown's own characters (`_`, `*`, a backtick): in
+    fix-report.md, English and Thai, every path, row and config key is a code span that shows it
+    as typed; no backtick is left outside a code span (unbalanced or escaped)."""
+    rows = [json.dumps(r) for r in _rows(60)]
+    folder = tmp_path / "my_*odd*`data`_dir"
+    folder.mkdir()
+    train = folder / "train_set.jsonl"
+    train.write_text("\n".join(rows + [rows[3], rows[3], '{"instruction": "broken']) + "\n", "utf-8")
+    cfg = config(folder, train, max_length=64)  # the config in that folder too: the report's title names it
+    for language in ("en", "th"):
+        out = tmp_path / f"fixed-{language}"
+        r = invoke("fix", str(cfg), "--out", str(out), "--set", f"notify.language={language}")
+        assert r.returncode == 0, r.stdout + r.stderr
+        report = (out / "fix-report.md").read_text("utf-8")
+        codes, texts = _inline_tokens(report)
+        assert [t for t in texts if "`" in t] == [], language
+        assert "\\`" not in report
+        for want in (str(cfg), str(train), "train_set.jsonl", "config.yaml", "train_set.jsonl:4",
+                     "train_set.jsonl:61-62", "train_set.jsonl:63"):
+            assert want in codes, (language, want, codes)
+    en = (tmp_path / "fixed-en" / "fix-report.md").read_text("utf-8")
+    assert "| `train_set.jsonl:4` | `train_set.jsonl:61-62` |" in en
+    # At max_length 64 the prompts are cut, no answer is: nothing to list, and the line says so.
+    assert ("- **ANSWER_TRUNCATED** (warning): no row's answer is cut, only prompts: no row removed; raise "
+            "`data.max_length` (the audit suggests about 128) or shorten the prompts.") in en.splitlines()
+    assert f"# Data fix: ``{cfg}``" in en.splitlines()  # one backtick more than the path holds in a row

@@ -133,13 +133,13 @@ def test_a_label_fault_is_a_config_change_in_every_message(tmp_path: Path) -> No
     assert r.stdout.splitlines()[0] == "No row needed removing: the copies are identical to the originals."
     sets = [ln for ln in " ".join(r.stderr.split()).split("note: ") if "the fixed config sets" in ln]
     assert sets == ["PAD_IS_EOS, EOS_MISSING, PROMPT_NOT_MASKED: the data files need no change for this; the fixed "
-                    "config sets data.pad_token: auto, data.collator: tuneguard."], r.stderr
+                    "config sets `data.pad_token: auto`, `data.collator: tuneguard`."], r.stderr
     fixed = yaml.safe_load((out / "config.yaml").read_text("utf-8"))["data"]
     assert (fixed["pad_token"], fixed["collator"]) == ("auto", "tuneguard")
     assert r.stdout.splitlines()[-1] == ("the next run, with the report's recommendations (the data files need no "
                                          f"change): {next_command(run)}")
-    assert ("- **PROMPT_NOT_MASKED** (error): not changed: a config change (data.train_on_prompt: false, "
-            "data.collator: tuneguard)") in (out / "fix-report.md").read_text("utf-8")
+    assert ("- **PROMPT_NOT_MASKED** (error): not changed: a config change (`data.train_on_prompt: false`, "
+            "`data.collator: tuneguard`)") in (out / "fix-report.md").read_text("utf-8")
     assert not [e for e in load_run(run).events if e.get("type") == "data_fixed"]
 
     # `next`: the same diagnosis and action, and exactly the two data settings.

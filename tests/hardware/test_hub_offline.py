@@ -60,3 +60,32 @@ def test_paths_builtins_and_cached_ids_are_not_checked(tmp_path, monkeypatch, no
     assert hub_problem("acme/other") is not None
     assert not is_hub_id("builtin:tiny-gptj") and not is_hub_id("./models/x") and not is_hub_id(str(tmp_path))
     assert hub_problem(str(tmp_path / "missing")) is None  # a path: local_folder_problem says why
+
+
+RETRIES = """
+from tuneguard.cli.common import setup_logging
+setup_logging(False)
+from huggingface_hub.utils import http_backoff
+try:
+    http_backoff("HEAD", "http://127.0.0.1:9/nobody/no-such-model/resolve/main/config.json", max_retries=2,
+                 base_wait_time=0, max_wait_time=0)
+except Exception as exc:
+    print(type(exc).__name__)
+"""
+
+
+def test_a_hub_retry_warning_is_said_once(no_proxy):
+    """A hub behind a proxy (the probe cannot tell) that refuses every request: huggingface_hub
+    warns at each retry through its own stderr handler and through the root's; the CLI's logging
+    says each warning once."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "0"}
+    r = subprocess.run([sys.executable, "-c", RETRIES], capture_output=True, text=True, timeout=120, env=env)
+    assert r.stdout.strip() == "ConnectError", r.stdout + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert [ln for ln in lines if "Retrying in" in ln] == ["WARNING Retrying in 0s [Retry 1/2].",
+                                                           "WARNING Retrying in 0s [Retry 2/2]."]
+    assert len(lines) == 5 and all(ln.startswith("WARNING ") for ln in lines), lines

@@ -94,6 +94,7 @@ def setup_logging(debug: bool) -> None:
         handler.addFilter(lambda r: not r.name.startswith("apprise"))
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if debug else logging.INFO)
+    _one_line_per_record()
     for noisy in ("httpx", "urllib3", "filelock", "datasets", "apprise"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if not debug:
@@ -106,6 +107,21 @@ def setup_logging(debug: bool) -> None:
         warnings.filterwarnings("ignore", category=UserWarning, module="torch")
         # peft looks for a config.json beside a GGUF base model (SmolLM2 demo) and warns.
         warnings.filterwarnings("ignore", message="Could not find a config file")
+
+
+def _one_line_per_record() -> None:
+    """huggingface_hub gives its logger a stderr handler of its own and lets records propagate
+    too, so with ours on the root each of its warnings (a retry of a hub request without
+    network: "Retrying in 1s [Retry 1/5].") came out twice, once bare and once through ours.
+    Its own handler goes: its records are said once, through the root's handler."""
+    try:
+        import huggingface_hub.utils.logging  # noqa: F401 - adds the handler when first imported
+    except ImportError:
+        return
+    hub = logging.getLogger("huggingface_hub")
+    for h in list(hub.handlers):
+        if type(h) is logging.StreamHandler:
+            hub.removeHandler(h)
 
 
 def print_json(obj: Any) -> None:

@@ -98,21 +98,27 @@ def evidence_lines(ev: dict[str, Any], width: int = 3) -> list[str]:
     return [short_paths(line) for line in lines]
 
 
-def _parts(f: Finding | dict[str, Any], evidence: bool) -> tuple[Text, list[str], str]:
+def _parts(f: Finding | dict[str, Any], evidence: bool, language: str = "en") -> tuple[Text, list[str], str]:
+    """A finding's head line, body lines and recommendation; its message and recommendation in
+    `language` where the finding kept its catalog specs (`text`), the stored English otherwise."""
+    from tuneguard.catalog import in_language, say
+
     d = f.to_dict() if isinstance(f, Finding) else f
     sev = str(d.get("severity") or "")
     where = when_text(d) or "audit"
-    head = styled((sev.upper(), SEVERITY_STYLE.get(sev, "bold")), " ", (str(d.get("code")), "bold"), f" ({where})")
-    body = [str(d.get("message") or "")]
+    label = sev.upper() if language == "en" or sev not in SEVERITY_STYLE else say(f"report.sev.{sev}", language)
+    head = styled((label, SEVERITY_STYLE.get(sev, "bold")), " ", (str(d.get("code")), "bold"), f" ({where})")
+    said = d.get("text") if isinstance(d.get("text"), dict) else {}
+    body = [in_language(said.get("message"), str(d.get("message") or ""), language)]
     if evidence and isinstance(d.get("evidence"), dict):
         body += evidence_lines(d["evidence"])
-    rec = str(d.get("recommendation") or "")
+    rec = in_language(said.get("recommendation"), str(d.get("recommendation") or ""), language)
     return head, body, rec
 
 
-def finding_renderable(f: Finding | dict[str, Any], *, evidence: bool = True) -> RenderableType:
+def finding_renderable(f: Finding | dict[str, Any], *, evidence: bool = True, language: str = "en") -> RenderableType:
     """One finding as a block that wraps at the console's width under an indent (for Live views)."""
-    head, body, rec = _parts(f, evidence)
+    head, body, rec = _parts(f, evidence, language)
     lines: list[RenderableType] = [head]
     lines += [Padding(Text(b), (0, 0, 0, INDENT), expand=False) for b in body]
     if rec:
@@ -120,15 +126,15 @@ def finding_renderable(f: Finding | dict[str, Any], *, evidence: bool = True) ->
     return Group(*lines)
 
 
-def print_findings(con: Console, findings: list[Any], *, evidence: bool = True) -> None:
-    """Each finding as a block; a blank line between blocks."""
+def print_findings(con: Console, findings: list[Any], *, evidence: bool = True, language: str = "en") -> None:
+    """Each finding as a block, its message and recommendation in `language`; a blank line between blocks."""
     for i, f in enumerate(findings):
         if i:
             con.print()
         if con.is_terminal:
-            con.print(finding_renderable(f, evidence=evidence), soft_wrap=False)
+            con.print(finding_renderable(f, evidence=evidence, language=language), soft_wrap=False)
             continue
-        head, body, rec = _parts(f, evidence)
+        head, body, rec = _parts(f, evidence, language)
         con.print(head)
         for b in body:
             con.print(" " * INDENT + b)

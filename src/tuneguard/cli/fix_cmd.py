@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -33,40 +33,44 @@ def fix(
     cfg = load_or_exit(config, set_)
     from tuneguard.cli.errors import user_errors
     from tuneguard.fix import run_fix
-    from tuneguard.catalog import T, render
-    from tuneguard.findings import LABEL_CODES
-    from tuneguard.fix.account import by_code, summary
 
     try:
         with user_errors(debug=debug):
             result = run_fix(cfg, config, out, truncation)
     except OSError as exc:  # a full disk, a read-only folder: nothing half-written is left
         fail(f"cannot write {out}: {exc.strerror or exc}{f' ({exc.filename})' if exc.filename else ''}", EXIT_FAIL)
-    plan = result.plan
-    c = console()
-    c.print(summary(plan, settings=bool(result.settings)))
+    _show(result, config, cfg.report.language or cfg.notify.language)
+
+
+def _show(result: Any, config: str, lang: str) -> None:
+    """What the fix did, in the config's report language (like fix-report.md)."""
+    from tuneguard.catalog import T, render, say
+    from tuneguard.findings import LABEL_CODES
+    from tuneguard.fix.account import by_code, rows, summary
+
+    plan, c = result.plan, console()
+    c.print(summary(plan, lang, settings=bool(result.settings)))
     for f in plan.files:
-        copy = result.names.get(f.ident, "(no copy: " + ("split from the training file instead)" if f.kept else
-                                                         "no row left)"))
+        copy = result.names.get(f.ident) or say("fixcli.no_copy_split" if f.kept else "fixcli.no_copy_empty", lang)
         by = by_code(f)
-        c.print(f"  {f.role}: {f.path} -> {copy}: {num(f.records)} rows -> {num(f.kept)}" + (f" ({by})" if by else ""))
+        c.print(say("fixcli.file", lang, role=say(f"fix.role.{f.role}", lang), path=f.path, copy=copy,
+                    before=rows(f.records, lang), after=num(f.kept)) + (f" ({by})" if by else ""))
     if plan.truncated and not plan.truncation_dropped:
         raised = next((ch.value for ch in result.settings if ch.key == "data.max_length"), None)
-        longer = f"({plan.max_length}, which the fixed config raises to {raised})" if raised else f"({plan.max_length})"
-        c.print(f"  {num(len(plan.truncated))} rows keep answers longer than data.max_length {longer}: "
-                "listed in fix-report.md; --truncation drop removes them" + (" instead" if raised else ""))
+        n = rows(len(plan.truncated), lang)
+        c.print(say("fixcli.truncated_raised", lang, rows=n, n=plan.max_length, raised=raised) if raised else
+                say("fixcli.truncated", lang, rows=n, n=plan.max_length))
     for n in plan.notes + result.notes:
-        note(render(n))
+        note(render(n, lang))
     labels = [c for c in dict.fromkeys(f.code for f in result.before if f.severity in ("warning", "error"))
               if c in LABEL_CODES]
     if labels and not plan.removed() and not result.settings:
-        c.print(render(T("fix.config_only", codes=", ".join(labels))))
+        c.print(render(T("fix.config_only", codes=", ".join(labels)), lang))
     if result.resolved:
-        c.print(styled((f"The audit of the fixed config no longer finds {', '.join(result.resolved)}.", "green")))
+        c.print(styled((say("fixcli.resolved", lang, codes=", ".join(result.resolved)), "green")))
     if result.remaining:
-        c.print(styled((f"The audit of the fixed config still finds {', '.join(result.remaining)}: see "
-                        "fix-report.md.", "yellow")))
-    c.print(f"report: {result.out / 'fix-report.md'}")
-    c.print(f"config: {result.config} (tuneguard config diff {config} {result.config})")
+        c.print(styled((say("fixcli.remaining", lang, codes=", ".join(result.remaining)), "yellow")))
+    c.print(say("fixcli.report", lang, path=str(result.out / "fix-report.md")))
+    c.print(say("fixcli.config", lang, path=str(result.config), command=f"tuneguard config diff {config} {result.config}"))
     for what, cmd in result.next_commands:
-        c.print(f"{render(what)}: {cmd}")
+        c.print(f"{render(what, lang)}: {cmd}")

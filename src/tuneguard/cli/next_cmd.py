@@ -20,22 +20,24 @@ from tuneguard.cli.common import EXIT_FAIL, EXIT_USAGE, console, fail, note, set
 log = logging.getLogger(__name__)
 
 
-def _check_out(path: Path, force: bool) -> None:
-    """--out may be new, a config `next` or `report` wrote, or (with --force) any regular file."""
-    from tuneguard.nextrun import OWN_MARK
+def _check_out(path: Path, force: bool, language: str = "en") -> None:
+    """--out may be new, a config `next` or `report` wrote (in either language), or (with
+    --force) any regular file."""
+    from tuneguard.catalog import say
+    from tuneguard.nextrun import OWN_MARKS
 
     if not path.exists():
         return
     if not path.is_file():
-        fail(f"--out {path} is not a regular file: give a file name for the next config", EXIT_USAGE)
+        fail(say("next.out_not_file", language, path=str(path)), EXIT_USAGE)
     try:
         with path.open("r", encoding="utf-8", errors="replace") as fh:
-            own = fh.read(len(OWN_MARK)) == OWN_MARK
+            head = fh.read(max(len(m) for m in OWN_MARKS))
+        own = any(head.startswith(m) for m in OWN_MARKS)
     except OSError:
         own = False
     if not own and not force:
-        fail(f"--out {path} exists and is not a config tuneguard recommended: choose another file, or pass --force "
-             "to replace it", EXIT_USAGE)
+        fail(say("next.out_foreign", language, path=str(path)), EXIT_USAGE)
 
 
 def next_run(
@@ -55,24 +57,26 @@ def next_run(
     """The next run's config: this run's config with the report's recommended changes, or,
     for a data fault, the `tuneguard fix` command to run first."""
     setup_logging(debug)
+    from tuneguard.catalog import config_language, say
     from tuneguard.nextrun import NEXT_CONFIG, next_command, next_run_dir
 
     plan, c = _plan(run_dir, config, set_), console()
-    _show_diagnosis(plan, config, c)
+    lang = config_language(plan.run.config)  # what `next` says of the run, in the run's language
+    _show_diagnosis(plan, config, c, lang)
     if plan.blocked:
-        _show_fix_first(plan, run_dir, c)
+        _show_fix_first(plan, run_dir, c, lang)
         return
     recs = plan.recs
     for a in recs.actions:
-        c.print(f"- {a.text}" + (f" ({', '.join(a.codes)})" if a.codes else ""))
+        c.print(f"- {a.text_in(lang)}" + (f" ({', '.join(a.codes)})" if a.codes else ""), markup=False)
     if not recs.changes:
-        _show_nothing(plan, recs, c)
+        _show_nothing(plan, recs, c, lang)
         if train:
-            note("--train: not started, since it would repeat this run; change something with --set to train")
+            note(say("next.train_not_started", lang))
         return
-    target = _write_next(recs, run_dir, out or Path(run_dir) / NEXT_CONFIG, force, c)
+    target = _write_next(recs, run_dir, out or Path(run_dir) / NEXT_CONFIG, force, c, lang)
     if not train:
-        c.print(f"train it: {next_command(run_dir)}")
+        c.print(say("next.train_it", lang, command=next_command(run_dir)))
         return
     from tuneguard.cli.common import load_or_exit
     from tuneguard.cli.errors import show_outcome
@@ -86,25 +90,25 @@ def next_run(
     started = stored_invocation(run_dir)
     restored = restore_secrets(cfg, started)
     if restored and started is not None:
-        note(f"{', '.join(restored)}: taken from {started.config}, as {run_dir} was started (kept out of {target})")
-    c.print(f"training the next run in {new_dir}")
+        note(say("next.restored", lang, keys=", ".join(restored), config=started.config, run_dir=str(run_dir),
+                 target=str(target)))
+    c.print(say("next.training", lang, run_dir=str(new_dir)))
 
     invocation = Invocation.given(str(target), set_, secrets=secret_values(cfg))  # what resumes it: the same config
     code = show_outcome(run_training(cfg, new_dir, console=c, invocation=invocation))
-    c.print(f"compare the two runs: tuneguard compare {run_dir} {new_dir}")
+    c.print(say("next.compare", lang, command=f"tuneguard compare {run_dir} {new_dir}"))
     raise typer.Exit(code)
 
 
-def _show_nothing(plan: Any, recs: Any, c: Any) -> None:
+def _show_nothing(plan: Any, recs: Any, c: Any, lang: str) -> None:
     """No change to propose: a run that failed before training has its retry above already."""
     from tuneguard.catalog import say
     from tuneguard.report.recommend import failed_before_training
 
     if failed_before_training(plan.run):
-        c.print(say("report.next.failed_start"), markup=False)
+        c.print(say("report.next.failed_start", lang), markup=False)
         return
-    c.print("Nothing in the config calls for a change: the next run would repeat this one."
-            + (" Act on the points above first." if recs.actions else ""))
+    c.print(say("next.nothing", lang) + (say("next.act_first", lang) if recs.actions else ""))
 
 
 def _plan(run_dir: Path, config: str | None, set_: list[str] | None) -> Any:
@@ -123,14 +127,16 @@ def _plan(run_dir: Path, config: str | None, set_: list[str] | None) -> Any:
         fail("invalid config: " + "; ".join(exc.problems), EXIT_USAGE)
 
 
-def _show_diagnosis(plan: Any, config: str | None, c: Any) -> None:
+def _show_diagnosis(plan: Any, config: str | None, c: Any, lang: str) -> None:
+    from tuneguard.catalog import say
+
     d = plan.recs.diagnosis
     if d is not None:
-        c.print(d.line())
+        c.print(d.line(lang), markup=False)
         if d.evidence:
-            c.print(d.because())
+            c.print(d.because(lang), markup=False)
     if plan.base is not None:
-        c.print(f"Starting from {plan.base}" + ("" if config else " (written by tuneguard fix for this run's data)."))
+        c.print(say("next.starting_from" if config else "next.starting_from_fix", lang, path=str(plan.base)))
 
 
 def _data_codes(plan: Any) -> list[str]:
@@ -144,16 +150,16 @@ def _data_codes(plan: Any) -> list[str]:
     return list(dict.fromkeys(list(plan.blocked) + cited + [c for c in first if c in AUDIT_CODES]))
 
 
-def _show_fix_first(plan: Any, run_dir: Path, c: Any) -> None:
+def _show_fix_first(plan: Any, run_dir: Path, c: Any, lang: str) -> None:
+    from tuneguard.catalog import T, say
     from tuneguard.nextrun import fix_command, next_command
 
     codes = _data_codes(plan)
     # Leaked validation rows alone leave training as it was: what they spoil is the eval loss
     # that would judge a new setting, not the training the model memorises.
-    why = ("cannot be judged while the validation rows repeat training rows (the eval loss measures memory)"
-           if codes == ["TRAIN_VAL_LEAKAGE"] else "would not help while the model memorises repeated or leaked rows")
-    c.print(styled(("Fix the data first", "bold yellow"), f" ({', '.join(codes)}): changing hyperparameters "
-                   f"{why}. Run:"))
+    why = T("next.why.leak" if codes == ["TRAIN_VAL_LEAKAGE"] else "next.why.memorise")
+    c.print(styled((say("next.fix_first", lang), "bold yellow"),
+                   say("next.fix_first_why", lang, codes=", ".join(codes), why=why)))
     c.print(f"  {fix_command(run_dir)}")
     # What `tuneguard fix` does not repair (LOW_DIVERSITY, ANSWER_IN_PROMPT...): its advice, said here.
     # When it removes copies, what they caused (a low diversity of 300 copies of one template)
@@ -162,30 +168,31 @@ def _show_fix_first(plan: Any, run_dir: Path, c: Any) -> None:
     dedupes = bool({"DUPLICATE_EXACT", "DUPLICATE_NEAR"} & set(plan.blocked))
     for a in plan.recs.actions:
         if set(a.codes) & set(rest) and not set(a.codes) & set(plan.blocked):
-            said = ", ".join(a.codes)
-            head = (f"also, if the fixed data still has {said} (the fix's audit says)" if dedupes
-                    else f"also, by hand (tuneguard fix does not repair {said})")
-            c.print(f"{head}: {a.text}", markup=False)
-    c.print("then:")
+            head = say("next.also_if_fixed" if dedupes else "next.also_by_hand", lang, codes=", ".join(a.codes))
+            c.print(f"{head}: {a.text_in(lang)}", markup=False)
+    c.print(say("next.then", lang))
     c.print(f"  {next_command(run_dir)}")
 
 
-def _write_next(recs: Any, run_dir: Path, target: Path, force: bool, c: Any) -> Path:
+def _write_next(recs: Any, run_dir: Path, target: Path, force: bool, c: Any, lang: str) -> Path:
     """The changes as a table, then the next config written to `target` (refused when it is
-    not tuneguard's own, unless --force)."""
+    not tuneguard's own, unless --force); both in the run's language `lang`."""
+    from tuneguard.catalog import say
     from tuneguard.config.diff import diff_table
     from tuneguard.report.recommend import recommended_yaml
 
-    reasons = {ch.key: ch.reason + (f" ({', '.join(ch.codes)})" if ch.codes else "") for ch in recs.changes}
-    c.print(diff_table(recs.diff(), "this run", "next run", title=f"{len(recs.changes)} change(s)", reasons=reasons))
-    _check_out(target, force)
+    reasons = {ch.key: ch.reason_in(lang) + (f" ({', '.join(ch.codes)})" if ch.codes else "") for ch in recs.changes}
+    c.print(diff_table(recs.diff(), say("next.this_run", lang), say("next.next_run", lang),
+                       title=say("next.changes", lang, n=len(recs.changes)), reasons=reasons,
+                       heads=(say("next.col.key", lang), say("next.col.why", lang))))
+    _check_out(target, force, lang)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(recommended_yaml(recs, str(run_dir)), "utf-8")
+        target.write_text(recommended_yaml(recs, str(run_dir), lang), "utf-8")
     except OSError as exc:
-        fail(f"cannot write {target}: {exc.strerror or exc}", EXIT_FAIL)
-    c.print(f"next config: {target} (tuneguard config diff {Path(run_dir) / 'config.yaml'} {target})")
+        fail(say("next.cannot_write", lang, path=str(target), reason=str(exc.strerror or exc)), EXIT_FAIL)
+    command = f"tuneguard config diff {Path(run_dir) / 'config.yaml'} {target}"
+    c.print(say("next.written", lang, path=str(target), command=command))
     if "***" in str(recs.proposed.get("notify", {})) or "***" in str(recs.proposed.get("model", {}).get("hub_token")):
-        note("secrets are redacted in the saved config: set them with --set (e.g. --set "
-             "'notify.urls=[\"${LINE_URL}\"]') or keep them in an environment variable")
+        note(say("next.redacted", lang))
     return target

@@ -54,19 +54,21 @@ def report(
     run: Any = _written(lambda: load_run(run_dir), run_dir)
     path = _written(lambda: write_report(run_dir, out, force=force, run=run), run_dir)
     verdict, diagnosis = compute_verdict(run), diagnose_run(run)
-    c = console()
-    c.print(diagnosis.line())
+    from tuneguard.catalog import config_language, say
+
+    lang, c = config_language(run.config), console()  # the run's language, like its report
+    c.print(diagnosis.line(lang), markup=False)
     style = {"pass": "green", "fail": "red"}.get(verdict.overall, "yellow")
-    c.print(styled((verdict.headline(), style)))
+    c.print(styled((verdict.headline(lang), style)))
     for crit in verdict.criteria:
-        mark = {"pass": ("pass", "green"), "fail": ("fail", "red"),
-                "not_checked": ("not checked", "dim")}.get(crit.shown, ("unknown", "yellow"))
-        c.print(styled("  ", mark, "  ", crit.name))
-    c.print(f"report: {path}")
-    c.print(f"markdown: {Path(run_dir) / 'report.md'}")
+        colour = {"pass": "green", "fail": "red", "not_checked": "dim"}.get(crit.shown, "yellow")
+        c.print(styled("  ", (crit.status_in(lang), colour), "  ", crit.name_in(lang)))
+    c.print(say("reportcli.html", lang, path=str(path)))
+    c.print(say("reportcli.md", lang, path=str(Path(run_dir) / "report.md")))
     rec = Path(run_dir) / "recommended.yaml"
     if rec.exists():
-        c.print(f"recommended config: {rec} (tuneguard config diff {Path(run_dir) / 'config.yaml'} {rec})")
+        command = f"tuneguard config diff {Path(run_dir) / 'config.yaml'} {rec}"
+        c.print(say("reportcli.recommended", lang, path=str(rec), command=command))
 
 
 def config_diff(

@@ -32,8 +32,10 @@ def read_status(run_dir: Path) -> dict[str, Any]:
         failures = store.events(Event.NOTIFY_FAILED)
         s["notify_failures_detail"] = [e["payload"] for e in failures[-5:]]
         # Channels that take no more messages this run (LINE's monthly limit): said once each.
+        stopped = store.events(Event.NOTIFY_STOPPED)
         s["notify_stopped"] = [{"step": e["step"], **{k: v for k, v in e["payload"].items() if k != "text"},
-                                "message": stopped_sentence(e["payload"])} for e in store.events(Event.NOTIFY_STOPPED)]
+                                "message": stopped_sentence(e["payload"])} for e in stopped]
+        s["notify_stopped_payloads"] = [e["payload"] for e in stopped]  # said in the run's language; not in --json
         s["actions"] = [{"step": e["step"], **e["payload"]} for e in store.events(Event.ACTION)]  # tuneguard.policy
         s["control"] = store.control_requests()[-5:]
         s["rerun"] = _rerun(store.meta(), s["state"], run_dir)
@@ -63,45 +65,68 @@ def status(
         fail(str(exc), EXIT_USAGE, json_out=json_)
     except (sqlite3.Error, OSError) as exc:
         fail(describe_store_error(run_dir, exc), EXIT_USAGE, json_out=json_)
-    control, config = s.pop("control"), s.pop("config")
+    control, config, stopped = s.pop("control"), s.pop("config"), s.pop("notify_stopped_payloads")
     if json_:
         print_json(s)
         return
+    from tuneguard.catalog import config_language
+
+    _show(s, run_dir, config, config_language(config), control, stopped)
+
+
+def _exit_reason(s: dict[str, Any], lang: str) -> str:
+    """The exit reason as the report says it in `lang` (a halt's finding message, the recipe's reasons)."""
+    from types import SimpleNamespace
+
+    from tuneguard.findings import Finding
+    from tuneguard.report.components import exit_reason
+
+    findings = [Finding.from_dict(f) for f in s["findings"] if isinstance(f, dict)]
+    said = exit_reason(SimpleNamespace(meta={"exit_reason": s["exit_reason"]}, findings=findings), lang)  # type: ignore[arg-type]
+    return str(said if said is not None else s["exit_reason"])
+
+
+def _show(s: dict[str, Any], run_dir: Path, config: Any, lang: str, control: list[Any], stopped: list[Any]) -> None:
+    """The status for a person, in the run's language (`lang`); states, codes and actions as
+    stored (the names `--json` and the config use)."""
+    from tuneguard.catalog import TABLE, in_language, say
+
     c = console()
     pct = f" ({100 * s['step'] / s['max_steps']:.0f}%)" if s.get("max_steps") else ""
-    c.print(styled((str(run_dir), "bold"), "  state ", (s["state"], STATE_STYLE.get(s["state"], "bold")),
-                   f"  step {num(s['step'])}/{num(s['max_steps'], missing='?')}{pct}  epoch {num(s['epoch'], 3)}"))
+    c.print(styled((str(run_dir), "bold"), say("statuscli.state", lang), (s["state"], STATE_STYLE.get(s["state"], "bold")),
+                   say("statuscli.progress", lang, step=num(s["step"]), max_steps=num(s["max_steps"], missing="?"),
+                       pct=pct, epoch=num(s["epoch"], 3))))
     eta = fmt_duration(s.get("eta_s")) if s["state"] == "running" else "-"
-    c.print(f"train loss {num(s['train_loss'])}  eval loss {num(s['eval_loss'])}  best eval {num(s['best_eval_loss'])}  "
-            f"tokens/s {num(s.get('tokens_per_s'))}  ETA {eta}")
+    c.print(say("statuscli.metrics", lang, train=num(s["train_loss"]), eval=num(s["eval_loss"]),
+                best=num(s["best_eval_loss"]), tps=num(s.get("tokens_per_s")), eta=eta))
     c.print(clock_line(RunClock(**s["times"]), s["state"], config), markup=False, highlight=False)
     if s.get("exit_reason"):
-        code = f" (exit {s['exit_code']})" if s.get("exit_code") is not None else ""
-        c.print(f"ended{code}: {s['exit_reason']}", markup=False)
+        code = say("statuscli.exit_code", lang, code=s["exit_code"]) if s.get("exit_code") is not None else ""
+        c.print(say("statuscli.ended", lang, code=code, reason=_exit_reason(s, lang)), markup=False)
     if s.get("rerun"):
-        from tuneguard.catalog import say
-        from tuneguard.report.components import report_language
-
-        c.print(say("status.rerun", report_language(config), command=s["rerun"]), markup=False)
+        c.print(say("status.rerun", lang, command=s["rerun"]), markup=False)
     if s["findings"]:
         from tuneguard.cli.findings_view import print_findings
 
         c.print()
-        c.print(styled((f"findings ({len(s['findings'])})", "bold")))
-        print_findings(c, s["findings"])
-    actions = s["actions"]
-    if actions:
-        t = Table("step", "code", "action", "from", "to", "what", title="actions")
-        for a in actions:
+        c.print(styled((say("statuscli.findings", lang, n=len(s["findings"])), "bold")))
+        print_findings(c, s["findings"], language=lang)
+    if s["actions"]:
+        heads = [say(f"statuscli.col.{k}", lang) for k in ("step", "code", "action", "from", "to", "what")]
+        t = Table(*heads, title=say("statuscli.actions", lang))
+        for a in s["actions"]:
             t.add_row(num(a.get("step")), str(a.get("code", "")), str(a.get("action", "")), num(a.get("from")),
-                      num(a.get("to")), str(a.get("message", "")))
+                      num(a.get("to")), in_language(a.get("text"), str(a.get("message", "")), lang))
         c.print(t)
     failures = s["notify_failures_detail"]
     if failures:
         last = failures[-1]
-        c.print(styled((f"{s['notify_failures']} notification(s) failed", "yellow"),
-                       f"; last: {last.get('reason', last)}"))
-    for stop in s["notify_stopped"]:
-        c.print(styled(("notifications stopped", "yellow"), f" at step {num(stop.get('step'))}: {stop['message']}"))
+        c.print(styled((say("statuscli.notify_failed", lang, n=s["notify_failures"]), "yellow"),
+                       say("statuscli.notify_last", lang, reason=last.get("reason", last))))
+    for stop, payload in zip(s["notify_stopped"], stopped, strict=False):
+        c.print(styled((say("statuscli.notify_stopped", lang), "yellow"),
+                       say("statuscli.notify_stopped_at", lang, step=num(stop.get("step")),
+                           message=stopped_sentence(payload, lang))))
     for r in control:
-        c.print(f"control: {r['action']} by {r['requested_by']} -> {r['status']}")
+        status = say(f"control.status.{r['status']}", lang) if f"control.status.{r['status']}" in TABLE else r["status"]
+        c.print(say("statuscli.control", lang, action=r["action"], who=r["requested_by"], status=status))

@@ -101,7 +101,9 @@ def load_for_diff(source: str) -> dict[str, Any]:
     return redacted_dict(validate_config(raw))
 
 
-_CHANGE_LINE = re.compile(r"^#\s*change\s+([A-Za-z0-9_.]+):\s*(.*)$")
+# "change" in English, "เปลี่ยน" in Thai (catalog key next.yaml.change): a next config's comments
+# are in the run's language.
+_CHANGE_LINE = re.compile(r"^#\s*(?:change|เปลี่ยน)\s+([A-Za-z0-9_.]+):\s*(.*)$")
 
 
 def change_reasons(source: str) -> dict[str, str]:
@@ -126,18 +128,19 @@ def change_reasons(source: str) -> dict[str, str]:
 
 
 def diff_table(rows: list[tuple[str, Any, Any]], a_label: str = "A", b_label: str = "B",
-               title: str | None = None, reasons: dict[str, str] | None = None):
+               title: str | None = None, reasons: dict[str, str] | None = None,
+               heads: tuple[str, str] = ("key", "why")):
     """A Rich table of diff rows (import of rich kept local: library users may not render);
-    with `reasons`, a "why" column."""
+    with `reasons`, a "why" column. `heads`: the key and why columns' heads (in a run's language)."""
     from rich.table import Table
     from rich.text import Text
 
     table = Table(title=title, show_lines=False, header_style="bold")
-    table.add_column("key", style="cyan", no_wrap=True)
+    table.add_column(heads[0], style="cyan", no_wrap=True)
     table.add_column(a_label, overflow="fold")
     table.add_column(b_label, overflow="fold")
     if reasons:
-        table.add_column("why", overflow="fold")
+        table.add_column(heads[1], overflow="fold")
     for key, va, vb in rows:
         cells = [key, format_value(va), format_value(vb)] + ([reasons.get(key, "")] if reasons else [])
         table.add_row(*(Text(c) for c in cells))  # values and reasons verbatim, never Rich markup

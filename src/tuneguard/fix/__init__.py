@@ -17,7 +17,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from tuneguard.catalog import Spec, T, render, say
+from tuneguard.catalog import Spec, T, say
 from tuneguard.config.load import dump_yaml, load_config, redact_url, redacted_dict
 from tuneguard.config.schema import Config
 from tuneguard.data.load import DataError, check_sources, source_files, source_name
@@ -103,15 +103,20 @@ def _config_text(cfg: Config, source: str, plan: FixPlan, names: dict[str, str],
                  settings: list[Any], resplit: int | None = None) -> tuple[str, list[Spec]]:
     """The fixed config (resolved, secrets redacted) with a `# change KEY: REASON` line per
     data file and per data setting that fixes a label fault (`settings`), which `tuneguard
-    config diff` shows as the reason; and notes on decisions. `resplit`: the rows of the split
-    that replaces the validation files (split_instead), when it does."""
+    config diff` shows as the reason (and `tuneguard next` of the run); and notes on decisions.
+    `resplit`: the rows of the split that replaces the validation files (split_instead), when
+    it does. The comments are in the config's report language, like fix-report.md."""
+    lang = cfg.report.language or cfg.notify.language
     d = redacted_dict(cfg)
     notes: list[Spec] = []
-    head = [f"# Written by `tuneguard fix` from {source}: the same config, with its data files replaced",
-            "# by the cleaned copies in this folder (fix-report.md lists every removed row and why)."]
+    head = [say("fix.cfg.head", lang, source=source)]
+
+    def change(key: str, reason: str) -> None:
+        head.append(say("next.yaml.change", lang, key=key, reason=reason))
+
     for c in settings:
         d["data"][c.key.split(".", 1)[1]] = c.value
-        head.append(f"# change {c.key}: {c.reason} ({', '.join(c.codes)})")
+        change(c.key, f"{c.reason_in(lang)} ({', '.join(c.codes)})")
     if settings:
         notes.append(settings_note(settings))
     for role, src in plan.sources.items():
@@ -127,14 +132,14 @@ def _config_text(cfg: Config, source: str, plan: FixPlan, names: dict[str, str],
                      records=sum(f.records for f in files), kept=kept, split=split, size=cfg.data.test_size)
                    if split is not None else T("fix.empty.validation" if role == "validation" else "fix.empty.test"))
             notes.append(T("fix.note.empty", key=key, why=why))
-            head.append(f"# change {key}: {render(why)}; was {was}")
+            change(key, say("fix.cfg.was", lang, what=why, was=was))
             continue
         # A source of several files becomes the list of their copies, in its order.
         d["data"][field] = copies if len(copies) > 1 else copies[0]
         removed = sum(len(f.drops) for f in files)
-        what = f"{account.rows(removed)} removed ({account.by_code(*files)})" if removed else \
-            "an identical copy (nothing to remove)"
-        head.append(f"# change {key}: {what}; was {was}")
+        what = T("fix.cfg.removed", rows=account.rows(removed, lang), codes=account.by_code(*files)) if removed \
+            else T("fix.cfg.identical")
+        change(key, say("fix.cfg.was", lang, what=what, was=was))
     if any(redact_url(u) != u for u in cfg.notify.urls) or (cfg.model.hub_token and "${" not in cfg.model.hub_token):
         notes.append(T("fix.note.secrets"))
     return "\n".join(head) + "\n" + dump_yaml(d), notes

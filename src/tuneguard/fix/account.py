@@ -9,13 +9,13 @@ from __future__ import annotations
 import collections
 from typing import Any
 
-from tuneguard.catalog import Spec, render as render_spec, say
+from tuneguard.catalog import Spec, T, render as render_spec, say
 from tuneguard.data.load import line_ranges
 from tuneguard.findings import Finding
 from tuneguard.fix.plan import FAULT, TRUNCATION_CODES, DataFile, FixPlan, Group
 from tuneguard.fix.write import REPORT_MARK
 from tuneguard.fmt import num
-from tuneguard.report.markdown import cell, fence
+from tuneguard.report.markdown import cell, code, fence, finding_text, spec_prose
 
 EVERY_LINE = 10**9  # line_ranges limit: a file lists every row
 
@@ -61,14 +61,28 @@ def summary(plan: FixPlan, language: str = "en", settings: bool = False) -> str:
     return say("fix.removed", language, removed=num(plan.removed()), total=rows(total, language), codes=codes)
 
 
+_SLOT = "\x00path\x00"
+
+
+def md(key: str, language: str, /, path: str | None = None, **params: Any) -> str:
+    """The catalog text `key` as markdown: its own code spans (commands, config keys, paths)
+    render as code, a parameter inside one goes in as typed, one outside is escaped (`cell`).
+    `path` (the parameter `source` of the text, inside its backticks) becomes a code span of its
+    own (`code`), which holds a path with backticks in it too."""
+    if path is None:
+        return spec_prose(T(key, **params), "", language)
+    text = spec_prose(T(key, source=_SLOT, **params), "", language)
+    return text.replace(f"`{_SLOT}`", code(path)).replace(_SLOT, cell(path))
+
+
 def _finding_line(f: Finding, plan: FixPlan, language: str) -> str:
     def t(key: str, **params: Any) -> str:
-        return say(f"fix.{key}", language, **params)
+        return md(f"fix.{key}", language, **params)
 
     def n_rows(n: int) -> str:
         return rows(n, language)
 
-    head = t("head", code=f.code, severity=_severity(f.severity, language))
+    head = say("fix.head", language, code=f.code, severity=_severity(f.severity, language))
     if f.code in plan.acted_on:
         if f.code == "DUPLICATE_EXACT":
             return head + t("exact", rows=n_rows(sum(len(g.removed) for g in plan.exact)), groups=num(len(plan.exact)))
@@ -83,7 +97,9 @@ def _finding_line(f: Finding, plan: FixPlan, language: str) -> str:
         return head + t("truncated_removed", rows=n_rows(len(plan.truncated)))
     if f.code in TRUNCATION_CODES:
         sugg = (f.evidence or {}).get("suggested_max_length", (f.evidence or {}).get("needed_length_p95"))
-        raise_to = t("raise_to", n=num(sugg)) if isinstance(sugg, (int, float)) else ""
+        raise_to = T("fix.raise_to", n=num(sugg)) if isinstance(sugg, (int, float)) else ""
+        if not plan.truncated:  # the audit found prompts cut, not answers: no row to list
+            return head + t("truncated_prompts", raise_to=raise_to)
         return head + t("truncated_kept", rows=n_rows(len(plan.truncated)), raise_to=raise_to)
     why = next((w for g, w in plan.left if g.code == f.code), None)
     if why:
@@ -102,7 +118,7 @@ def _groups(title: str, groups: list[Group], what: str, language: str) -> list[s
     if not groups:
         return []
     out = ["", say(title, language), "", say("fix.groups_cols", language, what=say(what, language)), "|---|---|"]
-    out += [f"| {cell(g.kept)} | {cell(rows_text(g.removed))} |" for g in groups]
+    out += [f"| {code(g.kept, True)} | {code(rows_text(g.removed), True)} |" for g in groups]
     return out
 
 
@@ -113,11 +129,11 @@ def render(plan: FixPlan, source: str, before: list[Finding], after: list[Findin
     def t(key: str, **params: Any) -> str:
         return say(f"fix.{key}", language, **params)
 
-    out = [t("title", source=cell(source)), "", REPORT_MARK, "", summary(plan, language, bool(settings)), "",
-           t("untouched", source=cell(source)), "", t("files_cols"), "|---|---|---|---|---|---|"]
+    out = [md("fix.title", language, path=source), "", REPORT_MARK, "", summary(plan, language, bool(settings)), "",
+           md("fix.untouched", language, path=source), "", t("files_cols"), "|---|---|---|---|---|---|"]
     for f in plan.files:
-        copy = names.get(f.ident, t("not_written"))
-        out.append(f"| {t('role.' + f.role)} | {cell(f.path)} | {cell(copy)} | {num(f.records)} | {num(f.kept)} | "
+        copy = code(names[f.ident], True) if f.ident in names else t("not_written")
+        out.append(f"| {t('role.' + f.role)} | {code(f.path, True)} | {copy} | {num(f.records)} | {num(f.kept)} | "
                    f"{num(len(f.drops))} |")
     out += ["", t("h.found"), ""]
     if before:
@@ -125,7 +141,7 @@ def render(plan: FixPlan, source: str, before: list[Finding], after: list[Findin
     else:
         out.append(t("no_findings"))
     for n in plan.notes + config_notes:
-        out += ["", cell(render_spec(n, language))]
+        out += ["", spec_prose(n, render_spec(n, language), language)]
     out += _removed_tables(plan, language)
     if after is not None:
         out += _audit_after(plan, before, after, language)
@@ -141,14 +157,15 @@ def _removed_tables(plan: FixPlan, language: str) -> list[str]:
     out += _groups("fix.h.near", plan.near, "fix.near_what", language)
     if plan.leaked:
         out += ["", t("h.leaked"), "", t("leaked_cols"), "|---|---|---|"]
-        out += [f"| {cell(a)} | {cell(b)} | {t('match.' + k)} |"
+        out += [f"| {code(a, True)} | {code(b, True)} | {t('match.' + k)} |"
                 for a, b, k in plan.leaked]
     if plan.malformed:
         out += ["", t("h.malformed"), "", t("malformed_cols"), "|---|---|"]
-        out += [f"| {cell(w)} | {cell(r)} |" for w, r in plan.malformed]
+        out += [f"| {code(w, True)} | {cell(r)} |" for w, r in plan.malformed]
     if plan.truncated:
-        state = t("truncated.removed" if plan.truncation_dropped else "truncated.kept")
-        out += ["", t("h.truncated", n=num(plan.max_length), state=state), "", cell(rows_text(plan.truncated))]
+        state = T("fix.truncated.removed" if plan.truncation_dropped else "fix.truncated.kept")
+        out += ["", md("fix.h.truncated", language, n=num(plan.max_length), state=state), "",
+                code(rows_text(plan.truncated))]
     return out
 
 
@@ -161,7 +178,7 @@ def _audit_after(plan: FixPlan, before: list[Finding], after: list[Finding], lan
     for f in after:
         still = f.code in plan.acted_on and f.severity in FAULT
         out.append(say("fix.still" if still else "fix.also", language, code=f.code,
-                       severity=_severity(f.severity, language), message=cell(f.message_in(language))))
+                       severity=_severity(f.severity, language), message=finding_text(f, "message", language)))
     if not after:
         out.append(say("fix.no_findings", language))
     return out

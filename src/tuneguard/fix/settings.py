@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tuneguard.catalog import Spec, T
+from tuneguard.catalog import J, Spec, T
 from tuneguard.config.load import redacted_dict
 from tuneguard.config.schema import Config
 from tuneguard.fix.plan import TRUNCATION_CODES, FixPlan
@@ -46,4 +46,4 @@ def settings_note(changes: list[Any]) -> Spec:
     """"PROMPT_NOT_MASKED: the fixed config sets data.train_on_prompt: false" (a note of the fix)."""
     codes = list(dict.fromkeys(code for c in changes for code in c.codes))
     return T("fix.note.sets", codes=", ".join(codes),
-             settings=", ".join(f"{c.key}: {shown(c.value)}" for c in changes))
+             settings=J("join.comma", [T("fix.setting", key=c.key, value=shown(c.value)) for c in changes]))

@@ -99,7 +99,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, *, force: b
     write_atomic(md_path, render_markdown(run, verdict, recs))
     rec_path = run.run_dir / RECOMMENDED_CONFIG
     if recs.changes:
-        write_atomic(rec_path, recommended_yaml(recs, str(run.run_dir)))
+        write_atomic(rec_path, recommended_yaml(recs, str(run.run_dir), report_language(run.config)))
     else:
         rec_path.unlink(missing_ok=True)
     # debug: the commands say where the report went

@@ -56,6 +56,19 @@ def _code(text: str, table: bool = False) -> str:
     return text.replace("|", "\\|") if table else text
 
 
+def code(v: Any, table: bool = False) -> str:
+    """User text that is a path, a row (file:line) or a command, as a code span that shows it
+    as typed: delimited by one backtick more than the longest run of backticks in it (with a
+    space inside where it starts or ends with one), so a backtick in it neither ends the span
+    nor leaves one unbalanced. `table`: for a GFM table cell (pipes escaped)."""
+    text = _code("" if v is None else str(v), table)
+    if not text.strip():
+        return cell(text)
+    ticks = "`" * (max((len(r) for r in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text[0] == "`" or text[-1] == "`" else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
+
+
 def prose(text: Any, table: bool = False) -> str:
     """tuneguard's own text (a catalog message, a recommendation) for a table cell or a list
     item: its `code` spans (commands, config keys, paths) render as code, the rest as `cell`.

@@ -855,22 +855,22 @@ def config_path_for(run: RunData) -> str:
 
 # --- the recommended config as a file ---------------------------------------------------------
 
-def recommended_yaml(recs: Recommendations, source: str) -> str:
+def recommended_yaml(recs: Recommendations, source: str, language: str = "en") -> str:
     """The proposed config as YAML, headed by one `# change KEY: REASON (CODES)` comment per
-    change, which `tuneguard config diff` shows as the reason of each row
-    (tuneguard.config.diff.change_reasons reads them back)."""
+    change (`# เปลี่ยน KEY: ...` in Thai), which `tuneguard config diff` shows as the reason of
+    each row (tuneguard.config.diff.change_reasons reads them back); the comments in `language`."""
+    from tuneguard.catalog import say
     from tuneguard.config.load import dump_yaml
 
     d = recs.diagnosis
-    head = [f"# The config tuneguard recommends after the run of {source}.",
-            f"# {d.line('en')}" if d else "# (no diagnosis)"]
+    head = [say("next.yaml.head", language, source=source),
+            f"# {d.line(language)}" if d else say("next.yaml.no_diagnosis", language)]
     if d and d.evidence:
-        head.append(f"# {d.because('en')}")
-    head.append("# `tuneguard config diff` with that run's config.yaml shows exactly these changes:")
+        head.append(f"# {d.because(language)}")
+    head.append(say("next.yaml.diff", language))
     for c in recs.changes:
         codes = f" ({', '.join(c.codes)})" if c.codes else ""
-        head.append(f"# change {c.key}: {' '.join(str(c.reason).split())}{codes}")
+        head.append(say("next.yaml.change", language, key=c.key, reason=" ".join(c.reason_in(language).split()) + codes))
     for a in recs.actions:
-        head.append(f"# also, outside the config: {' '.join(str(a.text).split())}")
+        head.append(say("next.yaml.also", language, text=" ".join(a.text_in(language).split())))
     return "\n".join(head) + "\n" + dump_yaml(recs.proposed)
-

@@ -1,0 +1,131 @@
+"""The terminal lines of the commands that concern one run, English and Thai side by side:
+`tuneguard next` (its lines, its refusals of --out, and the comments of the next config it
+writes), `tuneguard fix` (its summary lines), `tuneguard report` (where it wrote what) and
+`tuneguard status` (its lines and headings). Each is said in the run's (the config's)
+language, like the run's report."""
+
+# ruff: noqa: E501 - one sentence per line reads better than a sentence cut in pieces
+
+_NEXT: dict[str, dict[str, str]] = {
+    "starting_from": {"en": "Starting from {path}", "th": "เริ่มจาก {path}"},
+    "starting_from_fix": {
+        "en": "Starting from {path} (written by tuneguard fix for this run's data).",
+        "th": "เริ่มจาก {path} (config ที่ tuneguard fix เขียนไว้สำหรับข้อมูลของการรันนี้)"},
+    "as_in": {"en": "as in {path}", "th": "ตามที่ตั้งไว้ใน {path}"},
+    "set_with_set": {"en": "set with --set", "th": "ตั้งด้วย --set"},
+    "nothing": {
+        "en": "Nothing in the config calls for a change: the next run would repeat this one.",
+        "th": "ไม่มีค่าใดใน config ที่ต้องเปลี่ยน: การรันถัดไปจะซ้ำกับการรันนี้"},
+    "act_first": {"en": " Act on the points above first.", "th": " ให้ทำตามข้อข้างบนก่อน"},
+    "train_not_started": {
+        "en": "--train: not started, since it would repeat this run; change something with --set to train",
+        "th": "--train: ไม่ได้เริ่มฝึก เพราะจะซ้ำกับการรันนี้ ให้เปลี่ยนค่าด้วย --set ก่อนจึงจะฝึกได้"},
+    "train_it": {"en": "train it: {command}", "th": "เริ่มฝึก: {command}"},
+    "restored": {
+        "en": "{keys}: taken from {config}, as {run_dir} was started (kept out of {target})",
+        "th": "{keys}: ใช้ค่าจาก {config} แบบเดียวกับตอนเริ่ม {run_dir} (ไม่ได้เขียนลงใน {target})"},
+    "training": {"en": "training the next run in {run_dir}", "th": "กำลังฝึกการรันถัดไปใน {run_dir}"},
+    "compare": {"en": "compare the two runs: {command}", "th": "เปรียบเทียบสองการรัน: {command}"},
+    # the data must be fixed first
+    "fix_first": {"en": "Fix the data first", "th": "แก้ข้อมูลก่อน"},
+    "fix_first_why": {
+        "en": " ({codes}): changing hyperparameters {why}. Run:",
+        "th": " ({codes}): การเปลี่ยน hyperparameter {why} ให้รัน:"},
+    "why.leak": {
+        "en": "cannot be judged while the validation rows repeat training rows (the eval loss measures memory)",
+        "th": "จะวัดผลไม่ได้ ตราบใดที่แถว validation ยังซ้ำกับแถวข้อมูลฝึก (eval loss จะวัดความจำ)"},
+    "why.memorise": {
+        "en": "would not help while the model memorises repeated or leaked rows",
+        "th": "จะไม่ช่วย ตราบใดที่โมเดลยังจำแถวที่ซ้ำหรือรั่วอยู่"},
+    "also_if_fixed": {
+        "en": "also, if the fixed data still has {codes} (the fix's audit says)",
+        "th": "นอกจากนี้ ถ้าข้อมูลที่แก้แล้วยังมี {codes} (ผลการตรวจข้อมูลหลังแก้จะบอก)"},
+    "also_by_hand": {
+        "en": "also, by hand (tuneguard fix does not repair {codes})",
+        "th": "นอกจากนี้ ต้องแก้เอง (tuneguard fix ไม่ได้แก้ {codes})"},
+    "then": {"en": "then:", "th": "จากนั้น:"},
+    # the table of changes and the file
+    "changes": {"en": "{n} change(s)", "th": "เปลี่ยน {n} ค่า"},
+    "this_run": {"en": "this run", "th": "การรันนี้"},
+    "next_run": {"en": "next run", "th": "การรันถัดไป"},
+    "col.key": {"en": "key", "th": "คีย์"},
+    "col.why": {"en": "why", "th": "เหตุผล"},
+    "written": {"en": "next config: {path} ({command})", "th": "config ถัดไป: {path} ({command})"},
+    "redacted": {
+        "en": "secrets are redacted in the saved config: set them with --set (e.g. --set 'notify.urls=[\"${{LINE_URL}}\"]') or keep them in an environment variable",
+        "th": "ข้อมูลลับถูกซ่อนไว้ใน config ที่บันทึก ให้ตั้งด้วย --set (เช่น --set 'notify.urls=[\"${{LINE_URL}}\"]') หรือเก็บไว้ในตัวแปรสภาพแวดล้อม"},
+    "out_not_file": {
+        "en": "--out {path} is not a regular file: give a file name for the next config",
+        "th": "--out {path} ไม่ใช่ไฟล์ปกติ: ให้ระบุชื่อไฟล์สำหรับ config ถัดไป"},
+    "out_foreign": {
+        "en": "--out {path} exists and is not a config tuneguard recommended: choose another file, or pass --force to replace it",
+        "th": "--out {path} มีอยู่แล้วและไม่ใช่ config ที่ tuneguard แนะนำ: เลือกไฟล์อื่น หรือใช้ --force เพื่อเขียนทับ"},
+    "cannot_write": {"en": "cannot write {path}: {reason}", "th": "เขียน {path} ไม่ได้: {reason}"},
+    # the comments that head the next config (tuneguard.config.diff.change_reasons reads the change lines back)
+    "yaml.head": {
+        "en": "# The config tuneguard recommends after the run of {source}.",
+        "th": "# config ที่ tuneguard แนะนำหลังการรัน {source}"},
+    "yaml.no_diagnosis": {"en": "# (no diagnosis)", "th": "# (ไม่มีผลวินิจฉัย)"},
+    "yaml.diff": {
+        "en": "# `tuneguard config diff` with that run's config.yaml shows exactly these changes:",
+        "th": "# `tuneguard config diff` กับ config.yaml ของการรันนั้นแสดงการเปลี่ยนแปลงเหล่านี้ครบทุกข้อ:"},
+    "yaml.change": {"en": "# change {key}: {reason}", "th": "# เปลี่ยน {key}: {reason}"},
+    "yaml.also": {"en": "# also, outside the config: {text}", "th": "# ทำเพิ่มนอก config: {text}"},
+}
+
+# `tuneguard fix` on the terminal (fix-report.md's texts are in catalog/fix.py).
+_FIX_CLI: dict[str, dict[str, str]] = {
+    "file": {"en": "  {role}: {path} -> {copy}: {before} -> {after}", "th": "  {role}: {path} -> {copy}: {before} -> {after}"},
+    "no_copy_split": {"en": "(no copy: split from the training file instead)", "th": "(ไม่มีสำเนา: แบ่งจากไฟล์ข้อมูลฝึกแทน)"},
+    "no_copy_empty": {"en": "(no copy: no row left)", "th": "(ไม่มีสำเนา: ไม่เหลือแถว)"},
+    "truncated": {
+        "en": "  {rows} keep answers longer than data.max_length ({n}): listed in fix-report.md; --truncation drop removes them",
+        "th": "  {rows}มีคำตอบที่ยาวเกิน data.max_length ({n}) และยังเก็บไว้: ดูรายการใน fix-report.md หรือใช้ --truncation drop เพื่อลบ"},
+    "truncated_raised": {
+        "en": "  {rows} keep answers longer than data.max_length ({n}, which the fixed config raises to {raised}): listed in fix-report.md; --truncation drop removes them instead",
+        "th": "  {rows}มีคำตอบที่ยาวเกิน data.max_length ({n} ซึ่ง config ที่แก้แล้วเพิ่มเป็น {raised}) และยังเก็บไว้: ดูรายการใน fix-report.md หรือใช้ --truncation drop เพื่อลบแทน"},
+    "resolved": {
+        "en": "The audit of the fixed config no longer finds {codes}.",
+        "th": "การตรวจข้อมูลของ config ที่แก้แล้วไม่พบ {codes} อีก"},
+    "remaining": {
+        "en": "The audit of the fixed config still finds {codes}: see fix-report.md.",
+        "th": "การตรวจข้อมูลของ config ที่แก้แล้วยังพบ {codes}: ดู fix-report.md"},
+    "report": {"en": "report: {path}", "th": "รายงาน: {path}"},
+    "config": {"en": "config: {path} ({command})", "th": "config: {path} ({command})"},
+}
+
+# `tuneguard report RUN_DIR` on the terminal (the verdict's words are the report's: verdict.*).
+_REPORT_CLI: dict[str, dict[str, str]] = {
+    "html": {"en": "report: {path}", "th": "รายงาน: {path}"},
+    "md": {"en": "markdown: {path}", "th": "รายงาน markdown: {path}"},
+    "recommended": {"en": "recommended config: {path} ({command})", "th": "config ที่แนะนำ: {path} ({command})"},
+}
+
+# `tuneguard status RUN_DIR` (its clock line and the retry command are report.* and status.* keys).
+_STATUS_CLI: dict[str, dict[str, str]] = {
+    "state": {"en": "  state ", "th": "  สถานะ "},
+    "progress": {"en": "  step {step}/{max_steps}{pct}  epoch {epoch}", "th": "  step {step}/{max_steps}{pct}  epoch {epoch}"},
+    "metrics": {
+        "en": "train loss {train}  eval loss {eval}  best eval {best}  tokens/s {tps}  ETA {eta}",
+        "th": "loss การฝึก {train}  eval loss {eval}  eval loss ดีที่สุด {best}  token/วินาที {tps}  เหลือเวลา {eta}"},
+    "exit_code": {"en": " (exit {code})", "th": " (รหัสออก {code})"},
+    "ended": {"en": "ended{code}: {reason}", "th": "จบแล้ว{code}: {reason}"},
+    "findings": {"en": "findings ({n})", "th": "สิ่งที่ตรวจพบ ({n})"},
+    "actions": {"en": "actions", "th": "สิ่งที่ policy ทำ"},
+    "col.step": {"en": "step", "th": "step"},
+    "col.code": {"en": "code", "th": "รหัส"},
+    "col.action": {"en": "action", "th": "การกระทำ"},
+    "col.from": {"en": "from", "th": "จาก"},
+    "col.to": {"en": "to", "th": "เป็น"},
+    "col.what": {"en": "what", "th": "รายละเอียด"},
+    "notify_failed": {"en": "{n} notification(s) failed", "th": "ส่งการแจ้งเตือนไม่สำเร็จ {n} ครั้ง"},
+    "notify_last": {"en": "; last: {reason}", "th": "; ครั้งล่าสุด: {reason}"},
+    "notify_stopped": {"en": "notifications stopped", "th": "หยุดส่งการแจ้งเตือน"},
+    "notify_stopped_at": {"en": " at step {step}: {message}", "th": " ที่ step {step}: {message}"},
+    "control": {"en": "control: {action} by {who} -> {status}", "th": "คำสั่งควบคุม: {action} โดย {who} -> {status}"},
+}
+
+NEXT: dict[str, dict[str, str]] = {f"next.{k}": v for k, v in _NEXT.items()}
+STATUS_CLI: dict[str, dict[str, str]] = {f"statuscli.{k}": v for k, v in _STATUS_CLI.items()}
+REPORT_CLI: dict[str, dict[str, str]] = {f"reportcli.{k}": v for k, v in _REPORT_CLI.items()}
+FIX_CLI: dict[str, dict[str, str]] = {f"fixcli.{k}": v for k, v in _FIX_CLI.items()}
