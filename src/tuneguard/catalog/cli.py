@@ -1,8 +1,10 @@
 """The terminal lines of the commands that concern one run, English and Thai side by side:
 `tuneguard next` (its lines, its refusals of --out, and the comments of the next config it
 writes), `tuneguard fix` (its summary lines), `tuneguard report` (where it wrote what) and
-`tuneguard status` (its lines and headings). Each is said in the run's (the config's)
-language, like the run's report."""
+`tuneguard status` (its lines and headings), `tuneguard compare` (its last line),
+`tuneguard notify-test` (its success line, in --language) and `tuneguard train` (its own lines:
+the model banner, the progress lines, the diagnosis, the report and the final summary). Each is
+said in the run's (the config's) language, like the run's report."""
 
 # ruff: noqa: E501 - one sentence per line reads better than a sentence cut in pieces
 
@@ -125,7 +127,43 @@ _STATUS_CLI: dict[str, dict[str, str]] = {
     "control": {"en": "control: {action} by {who} -> {status}", "th": "คำสั่งควบคุม: {action} โดย {who} -> {status}"},
 }
 
+# `tuneguard compare RUN_A RUN_B`: the summary's rows and footnotes are the page's (report.cmp.*, report.card.*).
+_COMPARE_CLI: dict[str, dict[str, str]] = {
+    "page": {"en": "compare: {path}", "th": "หน้าเปรียบเทียบ: {path}"},
+}
+
+# `tuneguard notify-test URL --language th`: the reasons a message was not sent stay English.
+_NOTIFY_CLI: dict[str, dict[str, str]] = {
+    "ok": {"en": "ok:", "th": "สำเร็จ:"},
+    "sent": {"en": "sent a test message to {target}", "th": "ส่งข้อความทดสอบไปที่ {target} แล้ว"},
+}
+
+# `tuneguard train`: the lines tuneguard itself prints (the log records of transformers and of
+# tuneguard's planning stay English; a finding's alert is its message in the run's language).
+_TRAIN_CLI: dict[str, dict[str, str]] = {
+    "model": {
+        "en": "model {name}: {trainable:,} trainable of {total:,} parameters ({share:.3f}%)",
+        "th": "โมเดล {name}: ฝึก {trainable:,} จาก {total:,} พารามิเตอร์ ({share:.3f}%)"},
+    "resuming": {"en": "resuming from {checkpoint}", "th": "ฝึกต่อจาก {checkpoint}"},
+    "note": {"en": "note: {text}", "th": "หมายเหตุ: {text}"},
+    "bar": {"en": "train", "th": "ฝึก"},
+    "log": {
+        "en": "loss {loss}  lr {lr}  {tps} tok/s  eval {eval}  ETA {eta}",
+        "th": "loss {loss}  lr {lr}  {tps} token/วินาที  eval {eval}  เหลือเวลา {eta}"},
+    "eval": {"en": "eval_loss {eval}  best {best}", "th": "eval loss {eval}  ดีที่สุด {best}"},
+    "step": {"en": "step {step}/{max_steps}  {line}", "th": "step {step}/{max_steps}  {line}"},
+    "no_eval": {"en": "no evaluation yet", "th": "ยังไม่ได้ประเมินผล"},
+    "best_eval": {"en": "best eval loss {loss}", "th": "eval loss ดีที่สุด {loss}"},
+    "end": {
+        "en": "run {state} at step {step}/{max_steps}; {evaluated}; adapter: {adapter}",
+        "th": "การรันจบที่ step {step}/{max_steps} ({state}) {evaluated} adapter: {adapter}"},
+    "report": {"en": "report: {path} ({verdict})", "th": "รายงาน: {path} ({verdict})"},
+}
+
 NEXT: dict[str, dict[str, str]] = {f"next.{k}": v for k, v in _NEXT.items()}
 STATUS_CLI: dict[str, dict[str, str]] = {f"statuscli.{k}": v for k, v in _STATUS_CLI.items()}
 REPORT_CLI: dict[str, dict[str, str]] = {f"reportcli.{k}": v for k, v in _REPORT_CLI.items()}
 FIX_CLI: dict[str, dict[str, str]] = {f"fixcli.{k}": v for k, v in _FIX_CLI.items()}
+COMPARE_CLI: dict[str, dict[str, str]] = {f"comparecli.{k}": v for k, v in _COMPARE_CLI.items()}
+NOTIFY_CLI: dict[str, dict[str, str]] = {f"notifycli.{k}": v for k, v in _NOTIFY_CLI.items()}
+TRAIN_CLI: dict[str, dict[str, str]] = {f"traincli.{k}": v for k, v in _TRAIN_CLI.items()}
