@@ -39,13 +39,13 @@ def say(key: str, language: str = "en", /, **params: Any) -> str:
 
 
 def config_language(config: Any) -> str:
-    """The language a run speaks in, from its config (a dict, as run.db and config.yaml keep it):
-    report.language, else notify.language, else English (DESIGN: report.language defaults to
-    notify.language). The CLI says what concerns a run (its directory, its control requests)
-    in it, like the run's report."""
+    """The language a run speaks in, from its config (a dict, as run.db and config.yaml keep it,
+    or the validated config a run trains with): report.language, else notify.language, else
+    English (DESIGN: report.language defaults to notify.language). The CLI says what concerns a
+    run (its directory, its control requests, its training) in it, like the run's report."""
     for section in ("report", "notify"):
-        sec = config.get(section) if isinstance(config, dict) else None
-        language = sec.get("language") if isinstance(sec, dict) else None
+        sec = config.get(section) if isinstance(config, dict) else getattr(config, section, None)
+        language = sec.get("language") if isinstance(sec, dict) else getattr(sec, "language", None)
         if language in LANGUAGES:
             return str(language)
     return "en"

@@ -1,0 +1,94 @@
+"""What `tuneguard train` itself prints for a run configured in Thai: the model line, the progress
+lines, a finding's alert, the diagnosis and the report's line, and the last line, each from the
+catalog (traincli.*) in the run's language; an English run prints them as before."""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from rich.console import Console
+
+from tests.report.runs import build_healthy, tiny_config
+from tests.thai_sentences import english_sentences, kept_in_english
+from tuneguard.catalog import T, say
+from tuneguard.config.load import validate_config
+from tuneguard.context import RunContext
+from tuneguard.findings import Finding
+from tuneguard.report.recommend import diagnose_run
+from tuneguard.report.rundata import load_run
+from tuneguard.report.verdict import compute_verdict
+from tuneguard.train.display import DisplayCallback
+from tuneguard.train.finish import end_line, write_report
+
+THAI_CFG = {"notify": {"language": "th"}}
+
+
+def _no_english(text: str, tmp_path: Path) -> None:
+    assert english_sentences(text.replace(str(tmp_path), "/tmp"), kept_in_english()) == []
+
+
+def _progress(language: str) -> list[str]:
+    out = io.StringIO()
+    cb = DisplayCallback(Console(file=out, width=200), language)
+    state = SimpleNamespace(global_step=4, max_steps=12)
+    cb.on_log(None, state, None, logs={"loss": 4.851, "learning_rate": 0.00976, "tokens_per_s": 517.6, "eta_s": 8})
+    cb.on_log(None, state, None, logs={"eval_loss": 2.457})
+    return out.getvalue().splitlines()
+
+
+def test_progress_lines_in_the_run_language(tmp_path: Path) -> None:
+    th = _progress("th")
+    assert th == ["step 4/12  loss 4.851  lr 0.00976  517.6 token/วินาที  eval -  เหลือเวลา 0:00:08",
+                  "step 4/12  eval loss 2.457  ดีที่สุด 2.457"]
+    assert th[1] == say("traincli.step", "th", step=4, max_steps=12, line=say("traincli.eval", "th", eval="2.457", best="2.457"))
+    _no_english("\n".join(th), tmp_path)
+    assert _progress("en") == ["step 4/12  loss 4.851  lr 0.00976  517.6 tok/s  eval -  ETA 0:00:08",
+                               "step 4/12  eval_loss 2.457  best 2.457"]
+
+
+def test_the_last_line_in_the_run_language(tmp_path: Path) -> None:
+    ctx = SimpleNamespace(cfg=THAI_CFG, run_dir=tmp_path)
+    th = end_line(ctx, "halted", 10, 12, 0.40971)  # type: ignore[arg-type]
+    assert th == f"การรันจบที่ step 10/12 (ระบบป้องกันหยุดการฝึก) eval loss ดีที่สุด 0.4097 adapter: {tmp_path / 'adapter'}"
+    assert end_line(ctx, "finished", 3, 12, None).startswith(  # type: ignore[arg-type]
+        f"การรันจบที่ step 3/12 ({say('report.state.finished', 'th')}) {say('traincli.no_eval', 'th')} ")
+    _no_english(th, tmp_path)
+    en = SimpleNamespace(cfg={}, run_dir=tmp_path)
+    assert end_line(en, "halted", 10, 12, 0.40971) == (  # type: ignore[arg-type]
+        f"run halted at step 10/12; best eval loss 0.4097; adapter: {tmp_path / 'adapter'}")
+
+
+def test_the_diagnosis_and_report_lines_in_the_run_language(tmp_path: Path) -> None:
+    run = build_healthy(tmp_path / "run", config={"notify.language": "th"})
+    out = io.StringIO()
+    events: list[str] = []
+    ctx = SimpleNamespace(cfg=THAI_CFG, run_dir=run, scrub=str, event=lambda type_, *a, **k: events.append(type_))
+    write_report(ctx, Console(file=out, width=400))  # type: ignore[arg-type]
+    loaded = load_run(run)
+    verdict = compute_verdict(loaded)
+    assert out.getvalue().splitlines() == [
+        diagnose_run(loaded).line("th"),
+        say("traincli.report", "th", path=run / "report.html", verdict=verdict.summary_line("th"))]
+    assert out.getvalue().splitlines()[1].startswith(f"รายงาน: {run / 'report.html'} (ผลสรุป: ")
+    assert events == ["report"]
+    _no_english(out.getvalue(), tmp_path)
+
+
+@pytest.mark.parametrize("language", ["th", "en"])
+def test_a_finding_alert_in_the_run_language(language: str, caplog: pytest.LogCaptureFixture) -> None:
+    cfg = validate_config(tiny_config(**{"notify.language": language}))
+    ctx = RunContext(cfg=cfg, run_dir=Path("/nonexistent"))
+    params = {"norm": 12.5, "step": 7, "limit": 10.0}
+    f = Finding.said("GRAD_NORM_HIGH", "warning", T("GRAD_NORM_HIGH.found", **params), T("GRAD_NORM_HIGH.found.rec"),
+                     step=7, source="guard")
+    with caplog.at_level(logging.WARNING, logger="tuneguard.context"):
+        ctx.record_finding(f)
+    assert [r.getMessage() for r in caplog.records] == [f"GRAD_NORM_HIGH {say('GRAD_NORM_HIGH.found', language, **params)}"]
+    if language == "th":
+        assert caplog.records[0].getMessage() == ("GRAD_NORM_HIGH gradient norm 12.5 ที่ step 7 เกิน 10 "
+                                                  "การอัปเดตที่ใหญ่ขนาดนี้มักเกิดก่อน loss พุ่งหรือเกิด NaN")
+        assert english_sentences(caplog.records[0].getMessage(), kept_in_english()) == []
