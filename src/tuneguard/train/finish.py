@@ -58,7 +58,7 @@ def finish_run(ctx: RunContext, trainer: Any, data: PreparedData, tokenizer: Any
     return code
 
 
-def end_line(ctx: RunContext, state: str, step: int, max_steps: int, best: float | None) -> str:
+def end_line(ctx: RunContext, state: str | None, step: int, max_steps: int, best: float | None) -> str:
     """The run's last line (how it ended, its best eval loss, where the adapter is) in the run's language."""
     lang = config_language(ctx.cfg)
     evaluated = say("traincli.no_eval", lang) if best is None else say("traincli.best_eval", lang, loss=round(best, 4))
