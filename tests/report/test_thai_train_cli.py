@@ -92,3 +92,14 @@ def test_a_finding_alert_in_the_run_language(language: str, caplog: pytest.LogCa
         assert caplog.records[0].getMessage() == ("GRAD_NORM_HIGH gradient norm 12.5 ที่ step 7 เกิน 10 "
                                                   "การอัปเดตที่ใหญ่ขนาดนี้มักเกิดก่อน loss พุ่งหรือเกิด NaN")
         assert english_sentences(caplog.records[0].getMessage(), kept_in_english()) == []
+
+
+def test_the_model_resume_and_note_lines(tmp_path: Path) -> None:
+    """The lines Recipe prints as it loads the model, resumes and notes (the same keys, filled as it fills them)."""
+    model = say("traincli.model", "th", name="builtin:tiny-gptj", trainable=60032, total=241920, share=24.8148)
+    assert model == "โมเดล builtin:tiny-gptj: พารามิเตอร์ที่ฝึก 60,032 จาก 241,920 (24.815%)"
+    assert say("traincli.model", "en", name="builtin:tiny-gptj", trainable=60032, total=241920, share=24.8148) == (
+        "model builtin:tiny-gptj: 60,032 trainable of 241,920 parameters (24.815%)")
+    assert say("traincli.resuming", "th", checkpoint="checkpoint-8") == "ฝึกต่อจาก checkpoint-8"
+    assert say("traincli.note", "th", text="x") == "หมายเหตุ: x"
+    _no_english("\n".join([model, say("traincli.resuming", "th", checkpoint="checkpoint-8"), say("traincli.bar", "th")]), tmp_path)

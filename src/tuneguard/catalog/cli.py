@@ -143,7 +143,7 @@ _NOTIFY_CLI: dict[str, dict[str, str]] = {
 _TRAIN_CLI: dict[str, dict[str, str]] = {
     "model": {
         "en": "model {name}: {trainable:,} trainable of {total:,} parameters ({share:.3f}%)",
-        "th": "โมเดล {name}: ฝึก {trainable:,} จาก {total:,} พารามิเตอร์ ({share:.3f}%)"},
+        "th": "โมเดล {name}: พารามิเตอร์ที่ฝึก {trainable:,} จาก {total:,} ({share:.3f}%)"},
     "resuming": {"en": "resuming from {checkpoint}", "th": "ฝึกต่อจาก {checkpoint}"},
     "note": {"en": "note: {text}", "th": "หมายเหตุ: {text}"},
     "bar": {"en": "train", "th": "ฝึก"},
