@@ -103,3 +103,23 @@ def test_the_model_resume_and_note_lines(tmp_path: Path) -> None:
     assert say("traincli.resuming", "th", checkpoint="checkpoint-8") == "ฝึกต่อจาก checkpoint-8"
     assert say("traincli.note", "th", text="x") == "หมายเหตุ: x"
     _no_english("\n".join([model, say("traincli.resuming", "th", checkpoint="checkpoint-8"), say("traincli.bar", "th")]), tmp_path)
+
+
+def test_train_refuses_audit_errors_in_thai(tmp_path: Path) -> None:
+    """The refusal of data the audit found errors in: the count, the codes, the first finding's
+    message in the run's language, the audit command to run and --force."""
+    from tests.helpers.cli import invoke
+    from tests.helpers.cli import tiny_config as config_file
+    from tuneguard.data.synthetic import write_jsonl
+
+    rows = [{"instruction": "Say hello.", "output": "Hello there, friend."}] * 60
+    config = config_file(tmp_path, write_jsonl(rows, tmp_path / "same.jsonl"), notify={"language": "th"})
+    run = tmp_path / "run"
+    r = invoke("train", str(config), "--run-dir", str(run))
+    assert r.returncode == 2, r.stdout + r.stderr
+    (line,) = [ln for ln in r.stderr.splitlines() if ln.startswith("error: ")]
+    assert line.startswith("error: การตรวจข้อมูลพบข้อผิดพลาด 3 รายการ (DUPLICATE_EXACT, LOW_DIVERSITY, TRAIN_VAL_LEAKAGE) "
+                           "DUPLICATE_EXACT: ข้อมูลฝึก "), line
+    assert line.endswith(f" รัน `tuneguard audit {run}` เพื่อดูรายละเอียด (ผลการตรวจข้อมูลและ config ของการรันนี้) "
+                         "แล้วแก้ข้อมูล หรือใช้ --force ถ้าจะฝึกทั้งที่มีข้อผิดพลาด"), line
+    _no_english(line.removeprefix("error: "), tmp_path)

@@ -158,6 +158,9 @@ _TRAIN_CLI: dict[str, dict[str, str]] = {
         "en": "run {state} at step {step}/{max_steps}; {evaluated}; adapter: {adapter}",
         "th": "การรันจบที่ step {step}/{max_steps} ({state}) {evaluated} adapter: {adapter}"},
     "report": {"en": "report: {path} ({verdict})", "th": "รายงาน: {path} ({verdict})"},
+    "audit_errors": {
+        "en": "the data audit found {n} error(s) ({codes}); {code}: {message} Run `{command}` for the details (the audit of this run's data and config), fix the data, or pass --force to train anyway",
+        "th": "การตรวจข้อมูลพบข้อผิดพลาด {n} รายการ ({codes}) {code}: {message} รัน `{command}` เพื่อดูรายละเอียด (ผลการตรวจข้อมูลและ config ของการรันนี้) แล้วแก้ข้อมูล หรือใช้ --force ถ้าจะฝึกทั้งที่มีข้อผิดพลาด"},
 }
 
 NEXT: dict[str, dict[str, str]] = {f"next.{k}": v for k, v in _NEXT.items()}

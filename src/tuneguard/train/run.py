@@ -284,10 +284,9 @@ class Recipe:
         if errors and not self.force:
             self.store.set_state("failed", exit_reason="audit errors", exit_code=EXIT_USAGE)
             codes = ", ".join(sorted({f.code for f in errors}))
-            raise UsageError(f"the data audit found {len(errors)} error(s) ({codes}); {errors[0].code}: "
-                             f"{errors[0].message} Run `{shlex.join(['tuneguard', 'audit', str(self.run_dir)])}` for the "
-                             "details (the audit of this run's data and config), fix the data, "
-                             "or pass --force to train anyway")
+            raise UsageError(say("traincli.audit_errors", self.language, n=len(errors), codes=codes, code=errors[0].code,
+                                 message=errors[0].message_in(self.language),
+                                 command=shlex.join(["tuneguard", "audit", str(self.run_dir)])))
         self.store.set_state("starting")
         self.ctx.notifier = (build.make_notifier(self.resolved, self._writer, self.secrets, self.run_dir.name)
                              if self.dist.is_main else None)
