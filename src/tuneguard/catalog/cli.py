@@ -158,6 +158,13 @@ _TRAIN_CLI: dict[str, dict[str, str]] = {
         "en": "run {state} at step {step}/{max_steps}; {evaluated}; adapter: {adapter}",
         "th": "การรันจบที่ step {step}/{max_steps} ({state}) {evaluated} adapter: {adapter}"},
     "report": {"en": "report: {path} ({verdict})", "th": "รายงาน: {path} ({verdict})"},
+    # the note when model.dtype meets a card without native bf16 (tuneguard.model.device.choose_precision)
+    "precision.fp16": {
+        "en": "{name} ({capability}) has no native bf16 (the GPU emulates it, several times slower): training in fp16 with loss scaling, where an overflowed step is skipped and the run goes on. Full precision instead: --set model.dtype=fp32",
+        "th": "{name} ({capability}) ไม่รองรับ bf16 โดยตรง (GPU จะจำลอง bf16 ซึ่งช้ากว่าหลายเท่า) จึงฝึกด้วย fp16 และใช้ loss scaler: step ที่ค่าล้นจะถูกข้ามและการรันทำงานต่อ ถ้าต้องการความแม่นยำเต็มแทน: --set model.dtype=fp32"},
+    "precision.bf16_emulated": {
+        "en": "model.dtype is bf16 but {name} ({capability}) has no native bf16: it is emulated and runs several times slower. For this card's speed: --set model.dtype=fp16 (or model.dtype=auto)",
+        "th": "ตั้ง model.dtype เป็น bf16 แต่ {name} ({capability}) ไม่รองรับ bf16 โดยตรง: GPU จะจำลองและช้ากว่าหลายเท่า ถ้าต้องการความเร็วเต็มของการ์ดนี้: --set model.dtype=fp16 (หรือ model.dtype=auto)"},
     "audit_errors": {
         "en": "the data audit found {n} error(s) ({codes}); {code}: {message} Run `{command}` for the details (the audit of this run's data and config), fix the data, or pass --force to train anyway",
         "th": "การตรวจข้อมูลพบข้อผิดพลาด {n} รายการ ({codes}) {code}: {message} รัน `{command}` เพื่อดูรายละเอียด (ผลการตรวจข้อมูลและ config ของการรันนี้) แล้วแก้ข้อมูล หรือใช้ --force ถ้าจะฝึกทั้งที่มีข้อผิดพลาด"},

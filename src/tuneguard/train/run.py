@@ -271,7 +271,7 @@ class Recipe:
         store.replace_audit_findings(audit_findings)
         if hw.precision.note:
             log.warning("precision: %s", hw.precision.note)
-            self.console.print(say("traincli.note", self.language, text=hw.precision.note), markup=False)
+            self.console.print(say("traincli.note", self.language, text=hw.precision.note_in(self.language)), markup=False)
         store.truncate_after(_step_of(self.ckpt), findings=True)
         store.set_meta(context_length=build.model_context_length(cfg, tokenizer))  # bounds recommended max_length
         return store
