@@ -123,3 +123,22 @@ def test_train_refuses_audit_errors_in_thai(tmp_path: Path) -> None:
     assert line.endswith(f" รัน `tuneguard audit {run}` เพื่อดูรายละเอียด (ผลการตรวจข้อมูลและ config ของการรันนี้) "
                          "แล้วแก้ข้อมูล หรือใช้ --force ถ้าจะฝึกทั้งที่มีข้อผิดพลาด"), line
     _no_english(line.removeprefix("error: "), tmp_path)
+
+
+def test_a_stopped_thai_run_says_how_to_continue_in_thai(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`tuneguard train` of a run that was stopped (`tuneguard stop`, Ctrl-C) ends with the command
+    that continues it, in the run's language."""
+    import tuneguard.train.run as run_module
+    from tests.helpers.cli import invoke
+    from tests.helpers.cli import tiny_config as config_file
+    from tuneguard.data.synthetic import write_jsonl
+
+    monkeypatch.setattr(run_module, "run_training", lambda *a, **k: run_module.Outcome(0, "stopped"))
+    rows = [{"instruction": f"Say {i}.", "output": f"{i}"} for i in range(8)]
+    config = config_file(tmp_path, write_jsonl(rows, tmp_path / "rows.jsonl"), notify={"language": "th"})
+    run = tmp_path / "run"
+    r = invoke("train", str(config), "--run-dir", str(run))
+    assert r.returncode == 0, r.stdout + r.stderr
+    line = r.stdout.splitlines()[-1]
+    assert line == f"ฝึกต่อได้ด้วย `tuneguard train {config} --run-dir {run} --resume auto`", line
+    _no_english(line, tmp_path)
