@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from tuneguard.catalog import config_language
 from tuneguard.config.schema import Config
 from tuneguard.findings import Finding, overridden_below_error
 from tuneguard.events import Event
@@ -114,7 +115,8 @@ class RunContext:
         action = self.action_for(f) if f.source == "guard" else "warn"
         # The log level is the severity: one level per line ("ERROR LOSS_COLLAPSE ..."), never a
         # logging level beside a severity tag that disagrees with it.
-        log.log(SEVERITY_LEVELS.get(f.severity, logging.WARNING), "%s %s", f.code, f.message)
+        # In the run's language: what tuneguard itself says on the terminal follows the run's config.
+        log.log(SEVERITY_LEVELS.get(f.severity, logging.WARNING), "%s %s", f.code, f.message_in(config_language(self.cfg)))
         if self.is_main and self.store is not None:
             self.store.add_finding(f)
         told = f.step is not None and (f.code, f.step) in self.told_before

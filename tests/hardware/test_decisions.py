@@ -36,6 +36,17 @@ def test_auto_precision_is_fp16_with_a_note_on_a_t4_and_bf16_from_ampere_on():
     t4 = choose_precision("auto", T4)
     assert t4.dtype == "fp16" and t4.torch_dtype == torch.float16
     assert "Tesla T4 (sm75) has no native bf16" in t4.note and "--set model.dtype=fp32" in t4.note
+    # In a Thai run's language too (the note `tuneguard train` prints), from the catalog.
+    from tests.thai_sentences import english_sentences, kept_in_english
+
+    th = t4.note_in("th")
+    assert th == ("Tesla T4 (sm75) ไม่รองรับ bf16 โดยตรง (GPU จะจำลอง bf16 ซึ่งช้ากว่าหลายเท่า) จึงฝึกด้วย fp16 และใช้ "
+                  "loss scaler: step ที่ค่าล้นจะถูกข้ามและการรันทำงานต่อ ถ้าต้องการความแม่นยำเต็มแทน: --set model.dtype=fp32")
+    assert english_sentences(th.replace("Tesla T4 (sm75)", "GPU"), kept_in_english()) == []
+    emulated = choose_precision("bf16", T4).note_in("th")
+    assert emulated is not None and emulated.startswith("ตั้ง model.dtype เป็น bf16 แต่ Tesla T4 (sm75) ไม่รองรับ bf16 โดยตรง")
+    assert english_sentences(emulated.replace("Tesla T4 (sm75)", "GPU"), kept_in_english()) == []
+    assert choose_precision("auto", CPU).note_in("th") is None
     for card in (L4, A100_40, A100_80, H100):
         p = choose_precision("auto", card)
         assert (p.dtype, p.note) == ("bf16", None), card.name

@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 from typer.testing import CliRunner
 
+from tests.thai_sentences import english_sentences, kept_in_english
+from tuneguard.catalog import say
 from tuneguard.cli.notify_cmd import notify_test
 from tuneguard.notify import send_test
 
@@ -69,6 +71,7 @@ def test_cli_exit_codes(http_server, refused_port) -> None:
     runner = CliRunner()
     good = runner.invoke(_app(), ["notify-test", f"json://127.0.0.1:{ep.port}/hook"])
     assert good.exit_code == 0, good.output
+    assert good.output == f"{say('notifycli.ok')} {say('notifycli.sent', target='json://***')}\n"
     assert good.output == "ok: sent a test message to json://***\n"
     bad = runner.invoke(_app(), ["notify-test", f"json://127.0.0.1:{refused_port}/hook"])
     assert bad.exit_code == 1
@@ -76,6 +79,10 @@ def test_cli_exit_codes(http_server, refused_port) -> None:
     th = runner.invoke(_app(), ["notify-test", f"json://127.0.0.1:{ep.port}/hook", "--language", "th"])
     assert th.exit_code == 0
     assert ep.bodies[-1]["title"].startswith("ข้อความทดสอบ")
+    # The success line in the message's language too, from the catalog.
+    assert th.output == f"{say('notifycli.ok', 'th')} {say('notifycli.sent', 'th', target='json://***')}\n"
+    assert th.output == "สำเร็จ: ส่งข้อความทดสอบไปที่ json://*** แล้ว\n"
+    assert english_sentences(th.output, kept_in_english()) == []
 
 
 def test_plain_call_and_bad_language(http_server) -> None:

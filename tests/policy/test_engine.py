@@ -175,6 +175,24 @@ def test_checkpoint_and_scale_lr_act_at_once(make_engine):
     assert actions(ctx) == [(30, "GRAD_NORM_HIGH", "checkpoint"), (31, "THROUGHPUT_DROP", "scale_lr")]
 
 
+def test_the_policy_line_on_the_terminal_is_in_the_run_language(make_engine, caplog):
+    """`tuneguard train` logs each action of the policy ("policy: ..."): in the run's language,
+    rendered from the spec that the event and the notification keep."""
+    from tests.thai_sentences import english_sentences, kept_in_english
+    from tuneguard.catalog import render
+
+    ctx, _engine, _opt, _ = make_engine(policy={"rules": {"THROUGHPUT_DROP": {"scale_lr": 0.3}}},
+                                        notify={"language": "th"})
+    with caplog.at_level("WARNING", logger="tuneguard.policy.policy"):
+        assert act(ctx, TrainerControl(), finding("THROUGHPUT_DROP", 31)) == "scale_lr"
+    ev = ctx.store.events("action")[-1]["payload"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "tuneguard.policy.policy"]
+    assert lines == [f"policy: {render(ev['text'], 'th')}"]
+    assert lines == ["policy: คูณ learning rate ด้วย 0.3 ตั้งแต่ step 32 (0.01 -> 0.003) หลังพบ THROUGHPUT_DROP"]
+    assert ev["message"] == render(ev["text"], "en")
+    assert english_sentences(lines[0], kept_in_english()) == []
+
+
 def test_scale_lr_at_the_bound_falls_back_to_then(make_engine):
     ctx, _engine, opt, _ = make_engine(policy={"rules": {"PLATEAU": {"scale_lr": 0.1, "then": "halt"}},
                                               "min_lr": 1e-3})

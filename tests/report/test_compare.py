@@ -77,3 +77,27 @@ def test_compare_in_thai_when_run_a_reads_thai(tmp_path: Path) -> None:
         assert english not in html, english
     # Run B's language does not matter: the English page stays English, with B in Thai.
     assert '<html lang="en">' in write_compare(b, a, tmp_path / "en.html").read_text("utf-8")
+
+
+def test_cli_compare_speaks_run_a_language(tmp_path: Path) -> None:
+    """The terminal speaks the page's language, run A's: the summary's rows, the footnotes and the
+    last line in Thai when A reads Thai, in English when A reads English (whatever B reads)."""
+    from tests.thai_sentences import english_sentences, kept_in_english
+    from tuneguard.catalog import say
+
+    a = build_healthy(tmp_path / "v2", config={"notify.language": "th"})
+    b = build_collapse(tmp_path / "v1")
+    app = typer.Typer()
+    app.command()(compare)
+    app.command("other")(lambda: None)
+    th = CliRunner().invoke(app, ["compare", str(a), str(b), "--out", str(tmp_path / "th.html")], env={"COLUMNS": "200"})
+    assert th.exit_code == 0, th.output
+    lines = th.output.splitlines()
+    assert lines[-1] == say("comparecli.page", "th", path=str(tmp_path / "th.html"))
+    assert lines[-1] == f"หน้าเปรียบเทียบ: {tmp_path / 'th.html'}"
+    assert "loss การฝึกสุดท้าย" in th.output and "ระบบป้องกันหยุดการฝึก" in th.output
+    assert english_sentences(th.output.replace(str(tmp_path), "/tmp"), kept_in_english()) == []
+    en = CliRunner().invoke(app, ["compare", str(b), str(a), "--out", str(tmp_path / "en.html")], env={"COLUMNS": "200"})
+    assert en.exit_code == 0, en.output
+    assert en.output.splitlines()[-1] == f"compare: {tmp_path / 'en.html'}"
+    assert "final train loss" in en.output.lower() and "ระบบ" not in en.output

@@ -3,7 +3,7 @@
 One table per family (finding codes and policy actions in `findings.py`, notification
 events in `events.py`, report headings, verdict criteria, plot labels and the compare page in
 `report.py`; the diagnosis in `diagnosis.py`; fix-report.md in `fix.py`; the terminal lines of
-`next`, `fix`, `report` and `status` in `cli.py`), merged into `TABLE`.
+`next`, `fix`, `report`, `status`, `compare`, `notify-test` and `train` in `cli.py`), merged into `TABLE`.
 The Thai follows one glossary (docs/THAI.md): one Thai term per concept, the terms Thai ML
 engineers say in English kept in English. A detector
 or a report builds a spec (`T(key, **params)`), and `render(spec, language)` makes the
@@ -25,6 +25,7 @@ TABLES: dict[str, dict[str, dict[str, str]]] = {
     "event_titles": events.TITLES, "event_lines": events.LINES, "diagnosis": diagnosis.DIAGNOSIS,
     "fix": fix.FIX, "notify_records": events.RECORDS, "run_events": events.RUN,
     "next": cli.NEXT, "fix_cli": cli.FIX_CLI, "report_cli": cli.REPORT_CLI, "status_cli": cli.STATUS_CLI,
+    "compare_cli": cli.COMPARE_CLI, "notify_cli": cli.NOTIFY_CLI, "train_cli": cli.TRAIN_CLI,
 }
 # Every key but the notification lines and the diagnosis (tuneguard.notify.messages and
 # tuneguard.diagnosis render those with str.format), in one table.
@@ -38,13 +39,13 @@ def say(key: str, language: str = "en", /, **params: Any) -> str:
 
 
 def config_language(config: Any) -> str:
-    """The language a run speaks in, from its config (a dict, as run.db and config.yaml keep it):
-    report.language, else notify.language, else English (DESIGN: report.language defaults to
-    notify.language). The CLI says what concerns a run (its directory, its control requests)
-    in it, like the run's report."""
+    """The language a run speaks in, from its config (a dict, as run.db and config.yaml keep it,
+    or the validated config a run trains with): report.language, else notify.language, else
+    English (DESIGN: report.language defaults to notify.language). The CLI says what concerns a
+    run (its directory, its control requests, its training) in it, like the run's report."""
     for section in ("report", "notify"):
-        sec = config.get(section) if isinstance(config, dict) else None
-        language = sec.get("language") if isinstance(sec, dict) else None
+        sec = config.get(section) if isinstance(config, dict) else getattr(config, section, None)
+        language = sec.get("language") if isinstance(sec, dict) else getattr(sec, "language", None)
         if language in LANGUAGES:
             return str(language)
     return "en"

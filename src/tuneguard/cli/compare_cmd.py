@@ -4,7 +4,8 @@ The page (tuneguard.report.compare) and the terminal show the same summary: a lo
 measured on other tokens or rows in the two runs reads "not comparable (N)" in both columns,
 footnote N saying why (tuneguard.report.comparable), never two numbers to rank. `--json`
 prints the figures as numbers with the same judgement in `comparable`. The terminal speaks the
-page's language (run A's report.language, else notify.language); --json is always English.
+page's language (run A's report.language, else notify.language), whatever run B's: the person
+comparing is the one who ran A, and one command speaks one language; --json is always English.
 
 Exit codes: 0 written; 2 a run directory without a run store, or an --out that is not this
 command's to write; 1 the page could not be written (a full disk).
@@ -86,4 +87,6 @@ def compare(
         c.print(styled(f"({i}) {line}"))
     if aside:
         c.print(styled((aside, "dim")))
-    c.print(styled("compare: ", str(path)))
+    from tuneguard.catalog import say
+
+    c.print(say("comparecli.page", lang, path=str(path)), markup=False)

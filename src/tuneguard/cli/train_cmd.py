@@ -32,7 +32,7 @@ def train(
     if resume not in (None, "auto"):
         fail(f"--resume takes 'auto', got {resume!r}", EXIT_USAGE)
     cfg = load_or_exit(config, set_)
-    from tuneguard.catalog import T, render
+    from tuneguard.catalog import T, config_language, render
     from tuneguard.config.load import secret_values
     from tuneguard.store.invocation import Invocation, resume_advice
     from tuneguard.train.run import run_training
@@ -43,5 +43,6 @@ def train(
     outcome = run_training(cfg, target, resume=resume == "auto", force=force, overwrite=overwrite, console=console(),
                            invocation=invocation)
     if outcome.state == "stopped":  # `tuneguard stop`, SIGTERM, Ctrl-C: the run is meant to go on
-        console().print(render(T("resume.continue", resume=resume_advice(invocation, target))), markup=False)
+        spec = T("resume.continue", resume=resume_advice(invocation, target))
+        console().print(render(spec, config_language(cfg)), markup=False)  # the run's language
     raise typer.Exit(show_outcome(outcome))

@@ -26,6 +26,8 @@ from typing import Any
 
 import torch
 
+from tuneguard.catalog import Spec, T, in_language, render
+
 GB = 1024**3
 PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
@@ -78,14 +80,25 @@ class DeviceProps:
 @dataclasses.dataclass(frozen=True)
 class Precision:
     """The dtype of the base weights and of mixed precision; `note` tells the user why
-    when it is not what the config's word alone suggests."""
+    when it is not what the config's word alone suggests (`text`: its catalog spec, for the
+    run's language)."""
 
     dtype: str
     note: str | None = None
+    text: Spec | None = None
 
     @property
     def torch_dtype(self) -> torch.dtype:
         return PRECISIONS[self.dtype]
+
+    def note_in(self, language: str) -> str | None:
+        """The note in `language` (as stored where no spec was kept)."""
+        return None if self.note is None else in_language(self.text, self.note, language)
+
+
+def _noted(dtype: str, key: str, device: DeviceProps) -> Precision:
+    text = T(key, name=device.name, capability=device.capability)
+    return Precision(dtype, render(text), text)
 
 
 def choose_precision(requested: str, device: DeviceProps) -> Precision:
@@ -95,14 +108,9 @@ def choose_precision(requested: str, device: DeviceProps) -> Precision:
             return Precision("fp32")
         if device.native_bf16:
             return Precision("bf16")
-        return Precision("fp16", f"{device.name} ({device.capability}) has no native bf16 (the GPU emulates it, "
-                                 "several times slower): training in fp16 with loss scaling, where an overflowed "
-                                 "step is skipped and the run goes on. Full precision instead: "
-                                 "--set model.dtype=fp32")
+        return _noted("fp16", "traincli.precision.fp16", device)
     if requested == "bf16" and device.is_cuda and not device.native_bf16:
-        return Precision("bf16", f"model.dtype is bf16 but {device.name} ({device.capability}) has no native bf16: "
-                                 "it is emulated and runs several times slower. For this card's speed: "
-                                 "--set model.dtype=fp16 (or model.dtype=auto)")
+        return _noted("bf16", "traincli.precision.bf16_emulated", device)
     return Precision(requested)
 
 

@@ -33,7 +33,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tuneguard.catalog import J, Spec, T, render
+from tuneguard.catalog import J, Spec, T, config_language, render
 from tuneguard.config.schema import PolicyRule
 from tuneguard.findings import Finding, overridden_below_error
 from tuneguard.policy.lr import LRChange, LRScaler, parse_lr_request
@@ -368,7 +368,7 @@ class PolicyEngine:
         message = render(text)
         body = {"code": code, "action": action, "step": step, "message": message, "text": text, **payload}
         body.setdefault("requested_by", "policy")
-        log.warning("policy: %s", message)
+        log.warning("policy: %s", render(text, config_language(getattr(self.ctx, "cfg", None))))  # the run's language
         self.ctx.event(Event.ACTION, body, step=step, notify=False)
         notifier = getattr(self.ctx, "notifier", None)
         if self.ctx.is_main and notifier is not None:

@@ -13,6 +13,7 @@ from rich.text import Text
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from transformers import TrainerCallback
 
+from tuneguard.catalog import say
 from tuneguard.fmt import fmt_duration, num
 
 
@@ -21,8 +22,11 @@ def _f(v: Any, nd: int = 4) -> str:
 
 
 class DisplayCallback(TrainerCallback):
-    def __init__(self, console: Console):
+    """The progress bar and lines in `language` (the run's: catalog traincli.*)."""
+
+    def __init__(self, console: Console, language: str = "en"):
         self.console = console
+        self.language = language
         self.progress: Progress | None = None
         self.task: Any = None
         self.eval_loss: float | None = None
@@ -30,7 +34,8 @@ class DisplayCallback(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001
         if self.console.is_terminal:
-            self.progress = Progress(TextColumn("train", style="bold", markup=False), BarColumn(), MofNCompleteColumn(),
+            bar = TextColumn(say("traincli.bar", self.language), style="bold", markup=False)
+            self.progress = Progress(bar, BarColumn(), MofNCompleteColumn(),
                                      TextColumn("{task.fields[info]}", markup=False), TimeElapsedColumn(),
                                      console=self.console, transient=False)
             self.progress.start()
@@ -45,17 +50,17 @@ class DisplayCallback(TrainerCallback):
         if "eval_loss" in logs:
             self.eval_loss = logs["eval_loss"]
             self.best = self.eval_loss if self.best is None else min(self.best, self.eval_loss)
-            line = f"step {state.global_step}/{state.max_steps}  eval_loss {_f(self.eval_loss)}  best {_f(self.best)}"
+            line = say("traincli.eval", self.language, eval=_f(self.eval_loss), best=_f(self.best))
         elif "loss" in logs:
-            line = (f"step {state.global_step}/{state.max_steps}  loss {_f(logs.get('loss'))}  "
-                    f"lr {_f(logs.get('learning_rate'), 3)}  {_f(logs.get('tokens_per_s'), 4)} tok/s  "
-                    f"eval {_f(self.eval_loss)}  ETA {fmt_duration(logs.get('eta_s'))}")
+            line = say("traincli.log", self.language, loss=_f(logs.get("loss")), lr=_f(logs.get("learning_rate"), 3),
+                       tps=_f(logs.get("tokens_per_s"), 4), eval=_f(self.eval_loss), eta=fmt_duration(logs.get("eta_s")))
         else:
             return
         if self.progress is not None:
-            self.progress.update(self.task, completed=state.global_step, info=line.split("  ", 1)[1])
+            self.progress.update(self.task, completed=state.global_step, info=line)
         else:
-            self.console.print(Text(line))
+            step = say("traincli.step", self.language, step=state.global_step, max_steps=state.max_steps, line=line)
+            self.console.print(Text(step))
 
     def on_train_end(self, args, state, control, **kwargs):  # noqa: ANN001
         if self.progress is not None:

@@ -12,6 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from tuneguard.catalog import TABLE, config_language, say
 from tuneguard.context import RunContext
 from tuneguard.data.pipeline import PreparedData
 from tuneguard.dist import save_adapter
@@ -53,11 +54,17 @@ def finish_run(ctx: RunContext, trainer: Any, data: PreparedData, tokenizer: Any
         # Flush now, so that what it reports (a failed delivery) comes before the last line.
         store.set_meta(notify_caller_seconds=round(getattr(ctx.notifier, "seconds", 0.0), 6))
         ctx.notifier.close(timeout=ctx.cfg.notify.flush_timeout_s)
-    best = state.best_metric
-    evaluated = "no evaluation yet" if best is None else f"best eval loss {round(best, 4)}"
-    console.print(Text(f"run {store.state()} at step {state.global_step}/{state.max_steps}; {evaluated}; "
-                       f"adapter: {ctx.run_dir / 'adapter'}"))
+    console.print(Text(end_line(ctx, store.state(), state.global_step, state.max_steps, state.best_metric)))
     return code
+
+
+def end_line(ctx: RunContext, state: str | None, step: int, max_steps: int, best: float | None) -> str:
+    """The run's last line (how it ended, its best eval loss, where the adapter is) in the run's language."""
+    lang = config_language(ctx.cfg)
+    evaluated = say("traincli.no_eval", lang) if best is None else say("traincli.best_eval", lang, loss=round(best, 4))
+    word = state if lang == "en" or f"report.state.{state}" not in TABLE else say(f"report.state.{state}", lang)
+    return say("traincli.end", lang, state=word, step=step, max_steps=max_steps, evaluated=evaluated,
+               adapter=ctx.run_dir / "adapter")
 
 
 def save_results(ctx: RunContext, trainer: Any, data: PreparedData, tokenizer: Any, *, halted: bool) -> dict[str, Any]:
@@ -138,7 +145,8 @@ def write_report(ctx: RunContext, console: Console) -> None:
         return
     # The verdict with its counts: "inconclusive" next to a healthy diagnosis reads as a
     # contradiction unless the line says the criteria that could not be judged (no QA probes, no test split).
-    console.print(Text(f"{diagnosis.line()}\nreport: {path} ({verdict.summary_line()})"))
+    lang = config_language(ctx.cfg)  # the run's, like its report
+    console.print(Text(f"{diagnosis.line(lang)}\n{say('traincli.report', lang, path=path, verdict=verdict.summary_line(lang))}"))
     ctx.event(Event.REPORT, {"path": str(path), "verdict": verdict.overall, "summary": verdict.summary_line(),
                              "criteria": [{"name": c.name, "status": c.status, "checked": c.checked}
                                           for c in verdict.criteria],

@@ -22,7 +22,7 @@ import torch
 from rich.console import Console
 from rich.text import Text
 
-from tuneguard.catalog import render
+from tuneguard.catalog import render, say
 from tuneguard.checkpoints import CheckpointMarkerCallback, checkpoint_step, latest_checkpoint
 from tuneguard.config.load import ConfigError, dump_yaml, redacted_dict, resolve_env_refs, secret_values
 from tuneguard.config.schema import Config
@@ -267,11 +267,11 @@ class Recipe:
         if note:  # also in the resumed event (Recipe.train): the store, the notification, the report
             self.layout_note = note
             log.warning("%s", render(note))
-            self.console.print(f"note: {render(note)}", markup=False)
+            self.console.print(say("traincli.note", self.language, text=render(note, self.language)), markup=False)
         store.replace_audit_findings(audit_findings)
         if hw.precision.note:
             log.warning("precision: %s", hw.precision.note)
-            self.console.print(f"note: {hw.precision.note}", markup=False)
+            self.console.print(say("traincli.note", self.language, text=hw.precision.note_in(self.language)), markup=False)
         store.truncate_after(_step_of(self.ckpt), findings=True)
         store.set_meta(context_length=build.model_context_length(cfg, tokenizer))  # bounds recommended max_length
         return store
@@ -284,10 +284,9 @@ class Recipe:
         if errors and not self.force:
             self.store.set_state("failed", exit_reason="audit errors", exit_code=EXIT_USAGE)
             codes = ", ".join(sorted({f.code for f in errors}))
-            raise UsageError(f"the data audit found {len(errors)} error(s) ({codes}); {errors[0].code}: "
-                             f"{errors[0].message} Run `{shlex.join(['tuneguard', 'audit', str(self.run_dir)])}` for the "
-                             "details (the audit of this run's data and config), fix the data, "
-                             "or pass --force to train anyway")
+            raise UsageError(say("traincli.audit_errors", self.language, n=len(errors), codes=codes, code=errors[0].code,
+                                 message=errors[0].message_in(self.language),
+                                 command=shlex.join(["tuneguard", "audit", str(self.run_dir)])))
         self.store.set_state("starting")
         self.ctx.notifier = (build.make_notifier(self.resolved, self._writer, self.secrets, self.run_dir.name)
                              if self.dist.is_main else None)
@@ -308,9 +307,9 @@ class Recipe:
         self.model, counts = build.load_model_for_training(cfg, tokenizer, device_map=self.hw.device_map,
                                                            keep_base=keep)
         if self.dist.is_main:
-            self.console.print(Text(f"model {cfg.model.name}: {counts['trainable']:,} trainable of "
-                                    f"{counts['total']:,} parameters "
-                                    f"({100 * counts['trainable'] / max(counts['total'], 1):.3f}%)"))
+            share = 100 * counts["trainable"] / max(counts["total"], 1)
+            self.console.print(Text(say("traincli.model", self.language, name=cfg.model.name,
+                                        trainable=counts["trainable"], total=counts["total"], share=share)))
         self.store.set_meta(parameters=counts)
 
     def _build_trainer(self, tokenizer: Any, data: PreparedData) -> None:
@@ -351,7 +350,7 @@ class Recipe:
         if self.cfg.train.report_to and main:
             callbacks.append(TrackerCallback(ctx))
         if main:
-            callbacks.append(DisplayCallback(self.console))
+            callbacks.append(DisplayCallback(self.console, self.language))
         return [*callbacks, metrics.tail()]  # last: evaluation and save work ends after every callback's
 
     # --- train -------------------------------------------------------------------------
@@ -369,7 +368,7 @@ class Recipe:
                                            "world_size": self.dist.world_size, **note, **self.interrupted},
                            step=_step_of(self.ckpt))
             if self.dist.is_main:
-                self.console.print(Text(f"resuming from {self.ckpt.name}"))
+                self.console.print(Text(say("traincli.resuming", self.language, checkpoint=self.ckpt.name)))
         else:
             self.ctx.event(Event.STARTED, payload, step=0)
         self.t0 = time.time()
