@@ -2,7 +2,8 @@
 
 One table per family (finding codes and policy actions in `findings.py`, notification
 events in `events.py`, report headings, verdict criteria, plot labels and the compare page in
-`report.py`; the diagnosis in `diagnosis.py`; fix-report.md in `fix.py`), merged into `TABLE`.
+`report.py`; the diagnosis in `diagnosis.py`; fix-report.md in `fix.py`; input the CLI cannot
+take as given in `inputs.py`), merged into `TABLE`.
 The Thai follows one glossary (docs/THAI.md): one Thai term per concept, the terms Thai ML
 engineers say in English kept in English. A detector
 or a report builds a spec (`T(key, **params)`), and `render(spec, language)` makes the
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tuneguard.catalog import diagnosis, events, findings, fix, report
+from tuneguard.catalog import diagnosis, events, findings, fix, inputs, report
 from tuneguard.catalog.core import LANGUAGES, J, Spec, T, is_spec, pct, placeholders, render
 
 _OWN_RENDERER = ("event_titles", "event_lines", "diagnosis")
@@ -22,7 +23,7 @@ TABLES: dict[str, dict[str, dict[str, str]]] = {
     "common": findings.COMMON, "audit": findings.AUDIT, "guard": findings.GUARD, "policy": findings.POLICY,
     "report": report.REPORT, "verdict": report.VERDICT, "advice": report.ADVICE,
     "event_titles": events.TITLES, "event_lines": events.LINES, "diagnosis": diagnosis.DIAGNOSIS,
-    "fix": fix.FIX, "notify_records": events.RECORDS, "run_events": events.RUN,
+    "fix": fix.FIX, "notify_records": events.RECORDS, "run_events": events.RUN, "input": inputs.INPUT,
 }
 # Every key but the notification lines and the diagnosis (tuneguard.notify.messages and
 # tuneguard.diagnosis render those with str.format), in one table.
