@@ -75,7 +75,12 @@ CREATE TABLE IF NOT EXISTS control (
   id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, action TEXT NOT NULL,
   arg TEXT, requested_by TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending',
   handled_time REAL, handled_step INTEGER, note TEXT);
+-- Room held back while a run trains (RunStore.reserve_room): freed when the disk is full, so that
+-- the run's end (state, exit reason) can still be written.
+CREATE TABLE IF NOT EXISTS reserve (id INTEGER PRIMARY KEY, room BLOB NOT NULL);
 """
+# 16 pages of 4 KiB: a long exit reason, the state and the `failed` event with its traceback.
+RESERVE_BYTES = 64 * 1024
 
 
 class NotARunStore(FileNotFoundError):
@@ -325,10 +330,35 @@ class RunStore:
 
     # -- meta / state ---------------------------------------------------------------
     def set_meta(self, **kv: Any) -> None:
+        def write() -> None:
+            with self._conn:
+                for k, v in kv.items():
+                    self._exec("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET "
+                               "value=excluded.value", (k, _dumps(v)))
+
+        self._even_when_full(write)
+
+    def reserve_room(self) -> None:
+        """Hold RESERVE_BYTES of pages in the store while a run trains: on a full disk they are
+        freed (`_even_when_full`), and the run's end is written into them instead of being lost."""
         with self._conn:
-            for k, v in kv.items():
-                self._exec("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                           (k, _dumps(v)))
+            if self._exec("SELECT count(*) FROM reserve").fetchone()[0] == 0:
+                self._exec("INSERT INTO reserve(room) VALUES(zeroblob(?))", (RESERVE_BYTES,))
+
+    def _even_when_full(self, write: Any) -> None:
+        """Run `write`; when the disk (or the store's page limit) is full, free the reserved room
+        and run it once more. SQLite reuses freed pages without growing the file."""
+        try:
+            write()
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_FULL:
+                raise
+            with self._conn:
+                freed = self._exec("DELETE FROM reserve").rowcount
+            if not freed:
+                raise
+            log.warning("run.db: the disk is full; the room reserved for the run's end is used")
+            write()
 
     def meta(self) -> dict[str, Any]:
         return {k: _meta_value(k, v) for k, v in self._exec("SELECT key, value FROM meta")}
@@ -349,6 +379,7 @@ class RunStore:
         """This process starts training (the first start or a resume): the process before it,
         if any, joins `earlier_processes` as (start, last seen), so that the run's first start
         and its training time over every process survive the resume (`run_times`)."""
+        self.reserve_room()
         now, m = time.time(), self.meta()
         earlier = [list(seg) for seg in _segments(m)]
         first = run_times(m, self.events()).first_started if earlier else None
@@ -528,9 +559,12 @@ class RunStore:
 
     # -- events ---------------------------------------------------------------------
     def add_event(self, type_: str, payload: dict[str, Any] | None = None, step: int | None = None) -> None:
-        with self._conn:
-            self._exec("INSERT INTO events(time, step, type, payload) VALUES(?,?,?,?)",
-                       (time.time(), step, type_, _dumps(payload or {})))
+        def write() -> None:
+            with self._conn:
+                self._exec("INSERT INTO events(time, step, type, payload) VALUES(?,?,?,?)",
+                           (time.time(), step, type_, _dumps(payload or {})))
+
+        self._even_when_full(write)
 
     def events(self, type_: str | None = None) -> list[dict[str, Any]]:
         sql = "SELECT id, time, step, type, payload FROM events" + (" WHERE type=?" if type_ else "") + " ORDER BY id"
