@@ -32,6 +32,8 @@ FILES = {
     "section_scalar": ("preset: tiny\ntrain: 5\n", "train input should be a valid dictionary"),
     "unknown_section": ("preset: tiny\ntrian: {max_steps: 1}\n", "trian is not a known key"),
     "typo_key": ("preset: tiny\ntrain: {learning_rte: 0.1}\n", "did you mean train.learning_rate"),
+    "typo_preset": ("presett: tiny\nmodel: {name: builtin:tiny-gptj}\n",
+                    "invalid config: presett is not a known key; did you mean preset?"),
     "wrong_type": ("preset: tiny\ntrain: {max_steps: many}\n", "train.max_steps"),
     "lr_negative": ("preset: tiny\ntrain: {learning_rate: -0.001}\n", "train.learning_rate must be > 0"),
     "lr_infinite": ("preset: tiny\ntrain: {learning_rate: .inf}\n", "train.learning_rate"),

@@ -308,8 +308,8 @@ def _describe(err: Mapping[str, Any], raw: dict[str, Any]) -> str:
     field = _fmt_loc(loc)
     if err["type"] == "extra_forbidden":
         sections = {sec: _section_fields((sec,)) for sec in Config.model_fields}
-        sections[""] = list(Config.model_fields)
         sections[_fmt_loc(loc[:-1])] = _section_fields(loc[:-1])
+        sections[""] = [*Config.model_fields, "preset"]  # a file's `preset:` is read before validation
         return f"{field} is not a known key{unknown_key_hint(loc, _lookup(raw, loc), sections)}"
     value = _lookup(raw, loc)
     shown = _redact_value(field, value)
