@@ -12,6 +12,7 @@ derive from these.
 from __future__ import annotations
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # the shell's code for Ctrl-C
 
 
 class TuneguardError(Exception):

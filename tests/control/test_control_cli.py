@@ -126,18 +126,32 @@ def test_request_to_a_live_run_is_recorded_with_who(tmp_path: Path):
     assert "@" in r["requested_by"] and " pid " in r["requested_by"] and r["time"] > 0
 
 
+def _running_at_step_8(tmp_path: Path, config: dict | None = None) -> Path:
+    """A finished run's store marked running at step 8 by this (live) process, with `config`
+    as its recorded config when given."""
+    run = build_finished_run(tmp_path / "run")
+    with RunStore(run) as s:
+        if config is not None:
+            s.set_meta(config=config)
+        s.set_state("running")  # this process: alive
+        s.set_meta(step=8)
+    return run
+
+
+def _refused(command: str, run: Path) -> str:
+    """`tuneguard COMMAND RUN` answered with exit 1: its output on one line."""
+    r = runner.invoke(app, [command, str(run)])
+    assert r.exit_code == 1, r.output
+    return " ".join(r.output.split())
+
+
 def test_continue_a_run_that_is_not_paused_and_pause_a_paused_one_exit_1_and_queue_nothing(tmp_path: Path):
     """The trainer would reject them at its next step, while the command said "the paused
     trainer resumes" and exited 0. A `continue` sent right after a `pause` the trainer has not
     reached yet is a real request."""
-    run = build_finished_run(tmp_path / "run")
-    with RunStore(run) as s:
-        s.set_state("running")  # this process: alive
-        s.set_meta(step=8)
-    r = runner.invoke(app, ["continue", str(run)])
-    assert r.exit_code == 1
-    assert " ".join(r.output.split()) == (f"error: {run} is not paused (state running at step 8): there is nothing to "
-                                          f"continue; `tuneguard pause {run}` pauses it")
+    run = _running_at_step_8(tmp_path)
+    assert _refused("continue", run) == (f"error: {run} is not paused (state running at step 8): there is nothing to "
+                                         f"continue; `tuneguard pause {run}` pauses it")
     assert runner.invoke(app, ["pause", str(run)]).exit_code == 0
     assert runner.invoke(app, ["continue", str(run)]).exit_code == 0  # follows the pending pause
     with RunStore(run) as s:
@@ -146,10 +160,8 @@ def test_continue_a_run_that_is_not_paused_and_pause_a_paused_one_exit_1_and_que
         s.set_state("paused", paused_at_step=8)
         for q in s.pending_control():
             s.mark_control(q["id"], "done", 8, "handled")
-    r = runner.invoke(app, ["pause", str(run)])
-    assert r.exit_code == 1
-    assert " ".join(r.output.split()) == (f"error: {run} is already paused at step 8: `tuneguard continue {run}` "
-                                          f"resumes it, `tuneguard stop {run}` ends it")
+    assert _refused("pause", run) == (f"error: {run} is already paused at step 8: `tuneguard continue {run}` "
+                                      f"resumes it, `tuneguard stop {run}` ends it")
     assert runner.invoke(app, ["continue", str(run)]).exit_code == 0
     with RunStore(run) as s:
         assert [q["action"] for q in s.control_requests()][1:] == ["pause", "continue", "continue"]
@@ -224,15 +236,9 @@ def test_the_live_view_fits_an_80_by_24_terminal_with_the_newest_findings_whole(
 def test_a_thai_run_is_answered_in_thai(tmp_path: Path):
     """notify.language: th (report.language unset): what concerns the run is said in Thai,
     as its report and notifications are; the same request in English reads as before."""
-    run = build_finished_run(tmp_path / "run")
-    with RunStore(run) as s:
-        s.set_meta(config={"model": {"name": "builtin:tiny-gptj"}, "notify": {"language": "th"}})
-        s.set_state("running")  # this process: alive
-        s.set_meta(step=8)
-    r = runner.invoke(app, ["continue", str(run)])
-    assert r.exit_code == 1
-    assert " ".join(r.output.split()) == (f"error: {run} ไม่ได้พักอยู่ (สถานะ running ที่ step 8) จึงไม่มีอะไรให้ฝึกต่อ "
-                                          f"`tuneguard pause {run}` ใช้พักการรัน")
+    run = _running_at_step_8(tmp_path, config={"model": {"name": "builtin:tiny-gptj"}, "notify": {"language": "th"}})
+    assert _refused("continue", run) == (f"error: {run} ไม่ได้พักอยู่ (สถานะ running ที่ step 8) จึงไม่มีอะไรให้ฝึกต่อ "
+                                         f"`tuneguard pause {run}` ใช้พักการรัน")
     r = runner.invoke(app, ["checkpoint", str(run)])
     assert r.exit_code == 0
     assert " ".join(r.output.split()) == (f"ส่งคำขอ checkpoint ถึง {run} แล้ว (คำขอที่ 2): การฝึกจะบันทึก checkpoint "

@@ -10,6 +10,7 @@ import pytest
 
 from tests.helpers.hostile import World, check_failure, check_success, json_out
 from tests.reliability.test_bad_input import BILLION_LAUGHS
+from tuneguard.catalog import say
 
 
 # name -> (file content, a phrase of the error line); {good} is the clean data file.
@@ -31,6 +32,8 @@ FILES = {
     "section_scalar": ("preset: tiny\ntrain: 5\n", "train input should be a valid dictionary"),
     "unknown_section": ("preset: tiny\ntrian: {max_steps: 1}\n", "trian is not a known key"),
     "typo_key": ("preset: tiny\ntrain: {learning_rte: 0.1}\n", "did you mean train.learning_rate"),
+    "typo_preset": ("presett: tiny\nmodel: {name: builtin:tiny-gptj}\n",
+                    "invalid config: presett is not a known key; did you mean preset?"),
     "wrong_type": ("preset: tiny\ntrain: {max_steps: many}\n", "train.max_steps"),
     "lr_negative": ("preset: tiny\ntrain: {learning_rate: -0.001}\n", "train.learning_rate must be > 0"),
     "lr_infinite": ("preset: tiny\ntrain: {learning_rate: .inf}\n", "train.learning_rate"),
@@ -49,6 +52,13 @@ FILES = {
     "notify_not_a_list": ("preset: tiny\nnotify: {urls: line://secret-token-123456/U1}\n", "notify.urls"),
     "unknown_event": ("preset: tiny\nnotify: {events: [started, explode]}\n", "unknown event"),
     "huge": ("# " + "x" * 1_100_000 + "\n", "larger than"),
+    # YAML keeps the last of two equal keys without a word: the second data section would drop
+    # the first one's train_file.
+    "duplicate_section": ("preset: tiny\ndata: {train_file: a.jsonl}\ndata: {max_length: 64}\n",
+                          "hostile-duplicate_section.yaml is not valid YAML: line 3, column 1: "
+                          + say("input.yaml_duplicate", key="data", first=2)),
+    "duplicate_key": ("preset: tiny\ntrain:\n  max_steps: 3\n  max_steps: 5\n",
+                      "line 4, column 3: " + say("input.yaml_duplicate", key="max_steps", first=3)),
 }
 
 
@@ -75,7 +85,7 @@ def test_audit_json_answers_json_for_a_hostile_config(world: World, tg, unchange
 
 
 @pytest.mark.parametrize("name", ["empty", "alias_bomb", "train_file_missing", "no_train_file", "unknown_preset",
-                                  "save_and_eval_both_set"])
+                                  "save_and_eval_both_set", "duplicate_section"])
 def test_train_refuses_a_hostile_config_and_leaves_no_run_dir(world: World, tg, unchanged, tmp_path: Path,
                                                               name: str) -> None:
     run = tmp_path / "run"
@@ -120,6 +130,11 @@ SETS = {
     "zero_eval_steps": ("eval.steps=0", "eval.steps"),
     "unknown_strategy": ("eval.strategy=sometimes", "eval.strategy"),
     "secret_in_bad_value": ("notify.urls=line://secret-token-123456/U1", "notify.urls"),
+    # Reaching inside a value replaced it with a mapping: data.train_file was lost.
+    "inside_a_value": ("data.train_file.x=1", say("input.set_inside_value", item="data.train_file.x=1",
+                                                  key="data.train_file", rest="x")),
+    "duplicate_in_value": ("train.max_steps={a: 1, a: 2}", "value is not valid YAML: line 1, column 8: "
+                           + say("input.yaml_duplicate", key="a", first=1)),
 }
 
 

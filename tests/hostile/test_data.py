@@ -6,6 +6,7 @@ named by file:line, identical reasons grouped, so no error line runs to kilobyte
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from pathlib import Path
@@ -14,6 +15,8 @@ import pytest
 import yaml
 
 from tests.helpers.hostile import World, check_failure, check_success, json_out
+from tuneguard.catalog import say
+from tuneguard.data.formats import MAX_ROW_CHARS
 from tuneguard.data.synthetic import make_instruction_rows, write_jsonl
 
 ROWS = make_instruction_rows(160, seed=11)
@@ -34,6 +37,10 @@ RAW = {
     "parquet_garbage": ("train.parquet", b"PAR1 not really parquet"),
     "unknown_suffix": ("train.txt", b"hello\n"),
     "lone_surrogates": ("train.jsonl", b"\n".join([b'{"instruction": "\\ud800", "output": "x"}'] * 40) + b"\n"),
+    # Read as UTF-8 lines, every row of these was "malformed": one line says what the file is.
+    "utf16": ("train.jsonl", "\n".join(_lines(ROWS)).encode("utf-16")),
+    "utf16_no_bom": ("train.csv", ("instruction,output\n" + "".join(f"q{i},a{i}\n" for i in range(50))).encode("utf-16-le")),
+    "gzip_unnamed": ("train.jsonl", gzip.compress("\n".join(_lines(ROWS)).encode())),
 }
 # kind -> (file name, rows): data files of rows.
 ROW_FILES = {
@@ -163,6 +170,9 @@ def test_unusable_rows_are_findings_not_crashes(world: World, tg, unchanged, tmp
     ("unknown_suffix", "unknown data format '.txt'"),
     ("fifo", "not a regular file"),
     ("symlink_loop", "leads nowhere"),
+    ("utf16", "is UTF-16 text, and data files are read as UTF-8: save it as UTF-8"),
+    ("utf16_no_bom", "is UTF-16 text"),
+    ("gzip_unnamed", "is gzip-compressed but its name does not end in .gz: rename it to train.jsonl.gz"),
 ])
 @pytest.mark.parametrize("command", ["audit", "audit-json", "train", "plan"])
 def test_unreadable_data_exits_2(world: World, tg, unchanged, tmp_path: Path, kind: str, phrase: str,
@@ -253,3 +263,19 @@ def test_everyday_files_audit_clean(world: World, tg, unchanged, tmp_path: Path,
         assert f["severity"] == "warning" and f["evidence"]["rows"] == [f"{tmp_path / name}:81"]
     else:
         assert not malformed, malformed
+
+
+def test_a_row_too_long_to_tokenize_is_a_malformed_row(world: World, tg, unchanged, tmp_path: Path) -> None:
+    """One line of a dump without newlines: reported by its line number and skipped, never
+    tokenized (a 50 MB row held a tokenizer for minutes and gigabytes)."""
+    chars = MAX_ROW_CHARS + 10
+    long_row = json.dumps({"instruction": "x" * (chars - 5), "output": "yyyyy"})
+    data = tmp_path / "train.jsonl"
+    data.write_text("\n".join(_lines(ROWS[:150]) + [long_row]) + "\n")
+    r = tg("audit", config_for(tmp_path, data), "--json")
+    check_success(r, 0)
+    [f] = [f for f in json_out(r)["findings"] if f["code"] == "MALFORMED_ROWS"]
+    assert f["severity"] == "warning" and f["evidence"]["rows"] == [f"{data}:151"]
+    # The count is of the row as formatted for the model (its template's words included).
+    reason = say("input.row_too_long", limit=MAX_ROW_CHARS, chars=chars).rsplit(" (", 1)[0]
+    assert f"will be skipped: {reason} (1,000,0" in f["message"] and f["message"].endswith(f"({data} line 151).")

@@ -132,3 +132,37 @@ def test_run_tools_refuse_bad_arguments(world: World, tg, unchanged, tmp_path: P
         full.append(a)
     r: Result = tg(*full)
     check_failure(r, code, phrase)
+
+
+DAMAGE = {  # a store edited by hand or cut by a disk fault: one cell each, the rest of the run intact
+    "event_not_json": "UPDATE events SET payload='garbage{' WHERE id = (SELECT MAX(id) FROM events WHERE type='evaluation')",
+    "event_not_a_mapping": "INSERT INTO events(time, step, type, payload) VALUES (1, 3, 'evaluation', '[1, 2]')",
+    "meta_not_json": "UPDATE meta SET value='{\"model\": ' WHERE key='config'",
+    "meta_wrong_kind": "UPDATE meta SET value='\"many\"' WHERE key='max_steps'",
+    "config_a_list": "UPDATE meta SET value='[1]' WHERE key='config'",
+    "evidence_not_json": "UPDATE findings SET evidence='{' WHERE code='PLATEAU'",
+    "metrics_extra_not_json": "UPDATE metrics SET extra='{' WHERE step = (SELECT MIN(step) FROM metrics)",
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_a_damaged_cell_in_run_db_leaves_the_rest_readable(world: World, tg, unchanged, tmp_path: Path,
+                                                           damage: str) -> None:
+    """Every reader shows the run without the damaged value (was: an internal error, exit 1)."""
+    import shutil
+    import sqlite3
+
+    run = tmp_path / "run"
+    shutil.copytree(world.run("finished"), run)
+    con = sqlite3.connect(run / "run.db")
+    with con:
+        assert con.execute(DAMAGE[damage]).rowcount == 1
+    con.close()
+    js = tg("status", "--json", run)
+    check_success(js)
+    assert json_out(js)["state"] == "finished"
+    for args in (["status"], ["watch"], ["report"], ["next"]):
+        r = tg(*args, run)
+        check_success(r)
+    assert "run finished at step 6" in tg("watch", run).stdout
+    check_success(tg("compare", world.run("finished"), run, "--out", tmp_path / "c.html"))

@@ -120,6 +120,31 @@ def test_enospc_in_the_run_store(tmp_path, train_file, monkeypatch, capsys):
     assert steps == list(range(1, len(steps) + 1)) and 30 <= len(steps) + 1 < 60
 
 
+def test_the_runs_end_is_written_into_the_room_reserved_at_its_start(tmp_path):
+    """The store fills up (no page may be added, and every page is full of metrics): the
+    failure's long exit reason and its event still go in, into the pages held back when
+    training started; without them neither write had room."""
+    import sqlite3
+
+    reason = "disk full while writing the run store (run.db): " + "free space, then resume " * 200
+    with RunStore(tmp_path, create=True) as s:
+        s.init_run(config={"model": {"name": "builtin:tiny-gptj"}}, max_steps=10)
+        s.start_process()
+        pages = s._conn.execute("PRAGMA page_count").fetchone()[0]
+        s._conn.execute(f"PRAGMA max_page_count={pages}")
+        step = 0
+        with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
+            while True:
+                s.log_metrics(step, "train", {"loss": 1.0})
+                step += 1
+        s.set_state("failed", exit_reason=reason, exit_code=1)
+        s.add_event("failed", {"error": reason, "traceback": "File ...\n" * 300}, step=step)
+    with RunStore(tmp_path, readonly=True) as s:
+        assert s.view_state() == ("failed", reason)
+        assert s.events("failed")[-1]["payload"]["error"] == reason
+        assert [m["step"] for m in s.metrics("train")] == list(range(step))  # nothing recorded was lost
+
+
 def test_enospc_while_writing_the_report(tmp_path, train_file, monkeypatch, capsys, inproc_cli):
     cfg = tiny_config(tmp_path, train_file)
     run = tmp_path / "run"

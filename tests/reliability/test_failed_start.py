@@ -134,3 +134,38 @@ def test_a_directory_a_trainer_left_before_its_store_says_so(tmp_path):
         f"error: no run store at {tmp_path}/run.db: a `tuneguard train` used {tmp_path} but ended before it "
         "recorded anything (killed while it prepared the data, or refused: its error line said why); run that "
         "command again")
+
+
+def test_ctrl_c_while_the_model_loads_is_one_line_and_the_same_command_runs_again(tmp_path, train_file, capsys,
+                                                                                   monkeypatch):
+    """Ctrl-C after the run store exists and before the first step (the trainer's own handler
+    is not installed yet): exit 130, one line, the run recorded as failed before training, and
+    nothing that blocks the next try (it used to leave a store in no state at all, which the
+    next `train` refused as "already holds a run")."""
+    from tuneguard.catalog import say
+    from tuneguard.errors import EXIT_INTERRUPTED
+    from tuneguard.model import load as model_lib
+    from tuneguard.train.rundir import never_trained
+
+    cfg = tiny_config(tmp_path, train_file, train={"max_steps": 2, "logging_steps": 1}, eval={"steps": 2})
+    run = tmp_path / "run"
+
+    def ctrl_c(*a, **kw):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as mp:
+        mp.setattr(model_lib, "load_base_model", ctrl_c)
+        assert train_inproc(cfg, run) == EXIT_INTERRUPTED == 130
+    err = capsys.readouterr().err
+    assert [ln for ln in err.splitlines() if ln.startswith("error:")] == [f"error: {say('input.interrupted_setup')}"]
+    assert "Traceback" not in err
+    with RunStore(run) as store:
+        assert store.view_state() == ("failed", say("input.interrupted_setup"))
+        assert store.get_meta("exit_code") == 130
+    assert never_trained(run)
+    lock = RunDirLock(run)
+    lock.acquire()  # released
+    lock.release()
+    assert train_inproc(cfg, run) == 0
+    with RunStore(run) as store:
+        assert store.state() == "finished" and [m["step"] for m in store.metrics("train")] == [1, 2]

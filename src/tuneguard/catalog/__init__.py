@@ -3,7 +3,8 @@
 One table per family (finding codes and policy actions in `findings.py`, notification
 events in `events.py`, report headings, verdict criteria, plot labels and the compare page in
 `report.py`; the diagnosis in `diagnosis.py`; fix-report.md in `fix.py`; the terminal lines of
-`next`, `fix`, `report`, `status`, `compare`, `notify-test` and `train` in `cli.py`), merged into `TABLE`.
+`next`, `fix`, `report`, `status`, `compare`, `notify-test` and `train` in `cli.py`; input the CLI
+cannot take as given in `inputs.py`), merged into `TABLE`.
 The Thai follows one glossary (docs/THAI.md): one Thai term per concept, the terms Thai ML
 engineers say in English kept in English. A detector
 or a report builds a spec (`T(key, **params)`), and `render(spec, language)` makes the
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tuneguard.catalog import cli, diagnosis, events, findings, fix, report
+from tuneguard.catalog import cli, diagnosis, events, findings, fix, inputs, report
 from tuneguard.catalog.core import LANGUAGES, J, Spec, T, is_spec, pct, placeholders, render
 
 _OWN_RENDERER = ("event_titles", "event_lines", "diagnosis")
@@ -23,7 +24,7 @@ TABLES: dict[str, dict[str, dict[str, str]]] = {
     "common": findings.COMMON, "audit": findings.AUDIT, "guard": findings.GUARD, "policy": findings.POLICY,
     "report": report.REPORT, "verdict": report.VERDICT, "advice": report.ADVICE,
     "event_titles": events.TITLES, "event_lines": events.LINES, "diagnosis": diagnosis.DIAGNOSIS,
-    "fix": fix.FIX, "notify_records": events.RECORDS, "run_events": events.RUN,
+    "fix": fix.FIX, "notify_records": events.RECORDS, "run_events": events.RUN, "input": inputs.INPUT,
     "next": cli.NEXT, "fix_cli": cli.FIX_CLI, "report_cli": cli.REPORT_CLI, "status_cli": cli.STATUS_CLI,
     "compare_cli": cli.COMPARE_CLI, "notify_cli": cli.NOTIFY_CLI, "train_cli": cli.TRAIN_CLI,
 }

@@ -10,7 +10,6 @@ changed. It ends by itself when the run reaches a final state.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import sqlite3
@@ -119,15 +118,7 @@ class StoreReader:
 
     def _recent(self, kind: str, n: int) -> list[dict[str, Any]]:
         cur = self._conn.execute("SELECT * FROM metrics WHERE kind=? ORDER BY step DESC LIMIT ?", (kind, n))
-        names = [d[0] for d in cur.description]
-        rows = []
-        for r in reversed(cur.fetchall()):
-            d = dict(zip(names, r, strict=False))
-            extra = json.loads(d.pop("extra") or "{}")
-            for c, v in extra.pop("_nonfinite", {}).items():
-                d[c] = float(v)
-            rows.append(d)
-        return rows
+        return RunStore._metric_rows(cur)[::-1]  # the store's reading: non-finite values, a damaged cell
 
     def snapshot(self) -> Snapshot:
         try:

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from tuneguard.catalog import say
 from tuneguard.config.hints import unknown_key_hint
 from tuneguard.config.schema import Config, cross_field_problems
 from tuneguard.errors import UsageError
@@ -72,6 +73,21 @@ class _SafeNoAliasLoader(yaml.SafeLoader):
             raise yaml.YAMLError(f"YAML aliases (*{event.anchor}) are not allowed in configs "
                                  f"(line {event.start_mark.line + 1}); write the value out")
         return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def,override]
+        """A key written twice in one mapping is refused: YAML would keep the last silently, and
+        a second `data:` section drops the first one's data.train_file."""
+        if isinstance(node, yaml.MappingNode):
+            first: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, (str, int, float, bool)) or key is None:
+                    if key in first:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, say("input.yaml_duplicate", key=str(key), first=first[key]),
+                            key_node.start_mark)
+                    first[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
@@ -238,12 +254,16 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> list[str]:
         try:
             parsed = yaml.load(value, Loader=_SafeNoAliasLoader) if value.strip() else None  # noqa: S506
         except yaml.YAMLError as exc:
-            msg = " ".join(str(exc).split())
+            msg = _yaml_problem(exc)
             if "could not determine a constructor" in msg:
                 msg = "YAML tags such as !!python/object are not allowed (safe loading only): " + msg
             raise ConfigError([f"--set {item!r}: value is not valid YAML: {msg}"]) from None
         node = raw
-        for p in parts[:-1]:
+        for i, p in enumerate(parts[:-1]):
+            if node.get(p) is not None and not isinstance(node[p], dict) and i > 0:
+                # data.train_file.x=1 would replace the file's value with a mapping: name it instead.
+                raise ConfigError([say("input.set_inside_value", item=item, key=".".join(parts[: i + 1]),
+                                       rest=".".join(parts[i + 1:]))])
             if not isinstance(node.get(p), dict):
                 node[p] = {}
             node = node[p]
@@ -288,8 +308,8 @@ def _describe(err: Mapping[str, Any], raw: dict[str, Any]) -> str:
     field = _fmt_loc(loc)
     if err["type"] == "extra_forbidden":
         sections = {sec: _section_fields((sec,)) for sec in Config.model_fields}
-        sections[""] = list(Config.model_fields)
         sections[_fmt_loc(loc[:-1])] = _section_fields(loc[:-1])
+        sections[""] = [*Config.model_fields, "preset"]  # a file's `preset:` is read before validation
         return f"{field} is not a known key{unknown_key_hint(loc, _lookup(raw, loc), sections)}"
     value = _lookup(raw, loc)
     shown = _redact_value(field, value)

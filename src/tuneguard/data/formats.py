@@ -12,10 +12,16 @@ import dataclasses
 import math
 from typing import Any
 
+from tuneguard.catalog import say
 from tuneguard.config.schema import DataConfig
 from tuneguard.data.load import Row, RowProblem
 from tuneguard.data.messages import EXTRA_KEYS, SHAREGPT_FIELD, Chat, invalid_unicode, read_chat
 from tuneguard.data.shapes import shape_hint
+
+# Longer than any context window (about 250,000 tokens), and a tokenizer takes seconds per
+# such row and gigabytes for a 50 MB one: a row this long is a fault of the file (a dump
+# without newlines), reported with its line, never tokenized.
+MAX_ROW_CHARS = 1_000_000
 
 
 @dataclasses.dataclass
@@ -151,6 +157,8 @@ def to_examples(rows: list[Row], fmt: str, cfg: DataConfig, tokenizer: Any = Non
             ex, err = _convert(row, fmt, cfg, tokenizer if has_template else None)
         except Exception as exc:  # noqa: BLE001 - a chat template can raise anything on odd input
             ex, err = None, f"cannot render row ({type(exc).__name__}: {str(exc)[:200]})"
+        if ex is not None and len(ex.prompt) + len(ex.response) > MAX_ROW_CHARS:
+            ex, err = None, say("input.row_too_long", chars=len(ex.prompt) + len(ex.response), limit=MAX_ROW_CHARS)
         if err:
             problems.append(RowProblem(row.file, row.line, err))
         elif ex is not None:

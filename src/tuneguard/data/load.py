@@ -22,6 +22,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from tuneguard.catalog import say
 from tuneguard.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -218,14 +219,33 @@ def is_gzip(path: Path) -> bool:
     return path.suffix.lower() == ".gz"
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def _utf16_without_bom(head: bytes) -> bool:
+    """Two ASCII characters as UTF-16 (little- or big-endian): every other byte is NUL."""
+    if len(head) < 4:
+        return False
+    zeros = [b == 0 for b in head]
+    return zeros in ([False, True, False, True], [True, False, True, False])
+
+
 def read_bytes(path: Path) -> bytes:
-    """A data file's bytes, decompressed when its name ends in .gz (data.jsonl.gz)."""
-    if not is_gzip(path):
-        return path.read_bytes()
-    try:
-        return gzip.decompress(path.read_bytes())
-    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
-        raise DataError(f"{path}: not a readable gzip file ({exc}); decompress it or drop the .gz suffix") from None
+    """A data file's bytes, decompressed when its name ends in .gz (data.jsonl.gz). Bytes that
+    are not UTF-8 text for a reason the name hides (gzip under a plain name, UTF-16 as Windows
+    editors save it) are refused with one line: read as lines, every row would be "malformed"."""
+    raw = path.read_bytes()
+    if is_gzip(path):
+        try:
+            raw = gzip.decompress(raw)
+        except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+            raise DataError(f"{path}: not a readable gzip file ({exc}); decompress it or drop the .gz suffix") from None
+    elif raw.startswith(GZIP_MAGIC):
+        raise DataError(say("input.gzip_unnamed", path=str(path), renamed=f"{path.name}.gz"))
+    if raw.startswith(UTF16_BOMS) or _utf16_without_bom(raw[:4]):
+        raise DataError(say("input.utf16", path=str(path)))
+    return raw
 
 
 def csv_delimiter(path: Path) -> str:

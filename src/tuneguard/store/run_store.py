@@ -75,7 +75,12 @@ CREATE TABLE IF NOT EXISTS control (
   id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, action TEXT NOT NULL,
   arg TEXT, requested_by TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending',
   handled_time REAL, handled_step INTEGER, note TEXT);
+-- Room held back while a run trains (RunStore.reserve_room): freed when the disk is full, so that
+-- the run's end (state, exit reason) can still be written.
+CREATE TABLE IF NOT EXISTS reserve (id INTEGER PRIMARY KEY, room BLOB NOT NULL);
 """
+# 16 pages of 4 KiB: a long exit reason, the state and the `failed` event with its traceback.
+RESERVE_BYTES = 64 * 1024
 
 
 class NotARunStore(FileNotFoundError):
@@ -112,6 +117,39 @@ def _json_safe(v: Any) -> Any:
     if isinstance(v, (list, tuple)):
         return [_json_safe(x) for x in v]
     return v
+
+
+def _loads(text: Any, default: Any = None, where: str = "") -> Any:
+    """A stored JSON cell; `default` for one that is damaged (edited by hand, or cut by a disk
+    fault): everything that shows a run shows the rest of it rather than fail on one cell."""
+    if text is None:
+        return default
+    try:
+        return json.loads(text)
+    except (ValueError, TypeError, RecursionError):
+        log.warning("run.db: a damaged %s value was skipped", where or "stored")
+        return default
+
+
+# The kinds of the meta values every reader does arithmetic or lookups on; a value of another
+# kind (a hand-edited store) reads as absent, like a damaged one.
+_META_KINDS: dict[str, type | tuple[type, ...]] = {
+    **dict.fromkeys(("config", "invocation", "environment", "hardware", "task", "performance", "data_sizes"), dict),
+    **dict.fromkeys(("max_steps", "step", "best_step", "world_size", "pid", "trainer_pid", "exit_code"), int),
+    **dict.fromkeys(("created", "started", "first_started", "ended", "heartbeat", "state_time", "best_eval_loss",
+                     "train_seconds", "paused_at_step"), (int, float)),
+    **dict.fromkeys(("state", "exit_reason", "run_id", "host", "trainer_host"), str),
+}
+
+
+def _meta_value(key: str, text: Any, default: Any = None) -> Any:
+    value = _loads(text, default, f"meta {key!r}")
+    kind = _META_KINDS.get(key)
+    if value is None or kind is None or (isinstance(value, kind) and not isinstance(value, bool)):
+        return value
+    log.warning("run.db: the meta %r value is not a %s; it was skipped", key,
+                kind.__name__ if isinstance(kind, type) else "number")
+    return default
 
 
 def _dumps(v: Any) -> str:
@@ -292,17 +330,42 @@ class RunStore:
 
     # -- meta / state ---------------------------------------------------------------
     def set_meta(self, **kv: Any) -> None:
+        def write() -> None:
+            with self._conn:
+                for k, v in kv.items():
+                    self._exec("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET "
+                               "value=excluded.value", (k, _dumps(v)))
+
+        self._even_when_full(write)
+
+    def reserve_room(self) -> None:
+        """Hold RESERVE_BYTES of pages in the store while a run trains: on a full disk they are
+        freed (`_even_when_full`), and the run's end is written into them instead of being lost."""
         with self._conn:
-            for k, v in kv.items():
-                self._exec("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                           (k, _dumps(v)))
+            if self._exec("SELECT count(*) FROM reserve").fetchone()[0] == 0:
+                self._exec("INSERT INTO reserve(room) VALUES(zeroblob(?))", (RESERVE_BYTES,))
+
+    def _even_when_full(self, write: Any) -> None:
+        """Run `write`; when the disk (or the store's page limit) is full, free the reserved room
+        and run it once more. SQLite reuses freed pages without growing the file."""
+        try:
+            write()
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_FULL:
+                raise
+            with self._conn:
+                freed = self._exec("DELETE FROM reserve").rowcount
+            if not freed:
+                raise
+            log.warning("run.db: the disk is full; the room reserved for the run's end is used")
+            write()
 
     def meta(self) -> dict[str, Any]:
-        return {k: json.loads(v) for k, v in self._exec("SELECT key, value FROM meta")}
+        return {k: _meta_value(k, v) for k, v in self._exec("SELECT key, value FROM meta")}
 
     def get_meta(self, key: str, default: Any = None) -> Any:
         row = self._exec("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return json.loads(row[0]) if row else default
+        return _meta_value(key, row[0], default) if row else default
 
     def init_run(self, *, config: dict[str, Any], max_steps: int | None, run_id: str | None = None) -> str:
         rid = run_id or self.get_meta("run_id") or uuid.uuid4().hex[:12]
@@ -316,6 +379,7 @@ class RunStore:
         """This process starts training (the first start or a resume): the process before it,
         if any, joins `earlier_processes` as (start, last seen), so that the run's first start
         and its training time over every process survive the resume (`run_times`)."""
+        self.reserve_room()
         now, m = time.time(), self.meta()
         earlier = [list(seg) for seg in _segments(m)]
         first = run_times(m, self.events()).first_started if earlier else None
@@ -370,7 +434,8 @@ class RunStore:
         event went into another table's free room)."""
         row = self._exec("SELECT payload FROM events WHERE type=? ORDER BY id DESC LIMIT 1",
                          (str(Event.FAILED),)).fetchone()
-        error = json.loads(row[0]).get("error") if row else None
+        payload = _loads(row[0], {}, "event") if row else {}
+        error = payload.get("error") if isinstance(payload, dict) else None
         return error if isinstance(error, str) and error else None
 
     # -- metrics --------------------------------------------------------------------
@@ -405,12 +470,15 @@ class RunStore:
         fetched = cur.fetchall()
         at = names.index("extra")
         # One JSON document for every row's extra: a 100,000-step run parses in a quarter less time.
-        extras = json.loads("[" + ",".join(r[at] or "{}" for r in fetched) + "]")
+        try:
+            extras = json.loads("[" + ",".join(r[at] or "{}" for r in fetched) + "]")
+        except ValueError:  # a damaged cell: read row by row, that one as empty
+            extras = [_loads(r[at], {}, "metrics") for r in fetched]
         rows = []
         for r, extra in zip(fetched, extras, strict=True):
             d = dict(zip(names, r, strict=False))
             del d["extra"]
-            d.update(extra)
+            d.update(extra if isinstance(extra, dict) else {})
             for c, v in d.pop("_nonfinite", {}).items():
                 d[c] = float(v)
             rows.append(d)
@@ -443,7 +511,8 @@ class RunStore:
         out = []
         for step, log_step, at_eval, loss, grad, tokens, bad in cur:
             if bad:
-                b = json.loads(bad)
+                b = _loads(bad, {}, "steps")
+                b = b if isinstance(b, dict) else {}
                 loss = float(b["loss"]) if "loss" in b else loss
                 grad = float(b["grad_norm"]) if "grad_norm" in b else grad
             out.append((log_step, bool(at_eval), [step, loss, grad, tokens]))
@@ -482,7 +551,7 @@ class RunStore:
         rows = self._exec(sql + " ORDER BY id", (source,) if source else ()).fetchall()
         out = []
         for src, c, s, st, m, e, r in rows:
-            ev = json.loads(e)
+            ev = _loads(e, {}, "finding evidence")
             text = ev.pop(TEXT_KEY, None) if isinstance(ev, dict) else None
             out.append(Finding(code=c, severity=s, step=st, message=m, evidence=ev, recommendation=r, source=src,
                                text=text))
@@ -490,14 +559,21 @@ class RunStore:
 
     # -- events ---------------------------------------------------------------------
     def add_event(self, type_: str, payload: dict[str, Any] | None = None, step: int | None = None) -> None:
-        with self._conn:
-            self._exec("INSERT INTO events(time, step, type, payload) VALUES(?,?,?,?)",
-                       (time.time(), step, type_, _dumps(payload or {})))
+        def write() -> None:
+            with self._conn:
+                self._exec("INSERT INTO events(time, step, type, payload) VALUES(?,?,?,?)",
+                           (time.time(), step, type_, _dumps(payload or {})))
+
+        self._even_when_full(write)
 
     def events(self, type_: str | None = None) -> list[dict[str, Any]]:
         sql = "SELECT id, time, step, type, payload FROM events" + (" WHERE type=?" if type_ else "") + " ORDER BY id"
-        return [{"id": i, "time": t, "step": s, "type": ty, "payload": json.loads(p)}
-                for i, t, s, ty, p in self._exec(sql, (type_,) if type_ else ()).fetchall()]
+        out = []
+        for i, t, s, ty, p in self._exec(sql, (type_,) if type_ else ()).fetchall():
+            payload = _loads(p, None, f"{ty} event")
+            if isinstance(payload, dict):  # every event is written with a mapping: a damaged one is left out
+                out.append({"id": i, "time": t, "step": s, "type": ty, "payload": payload})
+        return out
 
     # -- QA samples -----------------------------------------------------------------
     def add_qa_sample(self, step: int, prompt: str, output: str, keywords: list[str],
@@ -523,10 +599,11 @@ class RunStore:
                          f"{extra} FROM qa_samples ORDER BY step, id")  # noqa: S608 - a fixed column name
         out = []
         for s, p, o, k, ks, e, d, x in cur.fetchall():
-            more = json.loads(x) if x else {}
+            more = _loads(x, {}, "QA sample") if x else {}
+            more = more if isinstance(more, dict) else {}
             if bool(more.get("base")) != base:
                 continue
-            out.append({"step": s, "prompt": p, "output": o, "keywords": json.loads(k), "keyword_score": ks,
+            out.append({"step": s, "prompt": p, "output": o, "keywords": _loads(k, [], "QA sample"), "keyword_score": ks,
                         "emitted_eos": bool(e), "distinct2": d, "expected": more.get("expected"),
                         "correct": more.get("correct")})
         return out

@@ -9,6 +9,7 @@ Trainer), `finish` (adapter, final state, report); `failure` records a run that 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -32,7 +33,7 @@ from tuneguard.data.identity import record_identity
 from tuneguard.data.pipeline import PreparedData
 from tuneguard.deps import missing_trackers
 from tuneguard.dist import Collectives, StartGate, destroy_process_group, init_process_group
-from tuneguard.errors import EXIT_FAIL, EXIT_USAGE, UsageError
+from tuneguard.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 from tuneguard.events import Event, StartedPayload
 from tuneguard.model import load as model_lib
 from tuneguard.store.invocation import META_KEY as INVOCATION
@@ -109,7 +110,10 @@ def run_training(cfg: Config, run_dir: Path, *, resume: bool = False, force: boo
     recipe = Recipe(cfg, run_dir, resume=resume, force=force, overwrite=overwrite, console=console,
                     extra_callbacks=extra_callbacks, wrap_collator=wrap_collator, invocation=invocation)
     try:
-        recipe.setup()
+        try:
+            recipe.setup()
+        except KeyboardInterrupt:  # Ctrl-C before the first step (training has its own handler)
+            return recipe.interrupted_in_setup()
         recipe.train()
         return recipe.finish()
     except Exception as exc:  # noqa: BLE001 - every failure is recorded and becomes an exit code
@@ -255,6 +259,9 @@ class Recipe:
         self.interrupted = interruption(store) if self.ckpt else {}
         self.told = told_after(store, _step_of(self.ckpt)) if self.ckpt else set()
         note = build.world_size_note(store.get_meta("world_size") if self.ckpt else None, self.dist.world_size, cfg)
+        # A live state with this pid from the start: killed before the audit's verdict, the run
+        # reads "failed" (a refused attempt the next try replaces), not a state of its own.
+        store.set_state("starting")
         store.init_run(config=record, max_steps=max_steps)
         if self.invocation is not None:  # the command that resumes the run is the latest one
             store.set_meta(**{INVOCATION: self.invocation.to_dict()})
@@ -405,6 +412,16 @@ class Recipe:
         self.outcome = Outcome(code, "refused" if code == 2 else "failed", line)
         if self.owns_dir and self._writer is None and line and worth_recording(exc):
             self._record_unstored(line, code)
+        return self.outcome
+
+    def interrupted_in_setup(self) -> Outcome:
+        """Ctrl-C before training started: recorded as a failure before training (which the same
+        command replaces), one line, exit 130 as for any command a Ctrl-C ends."""
+        line = say("input.interrupted_setup")
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                self._writer.set_state("failed", exit_reason=line, exit_code=EXIT_INTERRUPTED, ended=time.time())
+        self.outcome = Outcome(EXIT_INTERRUPTED, "interrupted", line)
         return self.outcome
 
     def _record_unstored(self, line: str, code: int) -> None:
