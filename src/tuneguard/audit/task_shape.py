@@ -18,6 +18,14 @@ shape of the task, from the data (or `data.task` when the user states it):
   answer transforms the input (a synonym swapped, a case changed, a sentence restructured);
 - open: anything else (free answers, and plain-text rows without a prompt).
 
+Structured answers are judged by their values: when at least audit.task_share of the answers
+are JSON objects with one key set and every field takes few values (at most
+audit.task_max_labels, each seen CLASS_MIN_PER_LABEL times on average), the rows are
+classification on several fields at once (a ticket's component, priority and sentiment), even
+though the combinations of values outnumber task_max_labels: 6 x 4 x 3 fields make 72 distinct
+answers, all of one template, which the "templated answers" rule would call an error. A field
+of free values (a name, a date, an amount) keeps the rows' other shape.
+
 Words are split on whitespace and punctuation, so for Thai (no spaces between words) the
 overlap is measured on phrases; a Thai answer to an English prompt shares none, as it should.
 """
@@ -26,6 +34,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import json
 import logging
 import statistics
 from typing import Any
@@ -79,7 +88,46 @@ def _is_rewrite(prompt_words: set[str], response_words: list[str]) -> bool:
     return hit >= REWRITE_RECALL * len(response_words)
 
 
-def measure(train: SplitText, seed: int) -> dict[str, Any]:
+def _fields(response: str) -> dict[str, str] | None:
+    """A JSON object answer's fields, each value as its JSON text; None for any other answer."""
+    response = response.strip()
+    if not (response.startswith("{") and response.endswith("}")):
+        return None
+    try:
+        obj = json.loads(response)
+    except ValueError:
+        return None
+    if not isinstance(obj, dict) or not obj:
+        return None
+    return {str(k): json.dumps(v, sort_keys=True, ensure_ascii=False) for k, v in obj.items()}
+
+
+def structured_labels(responses: list[str], acfg: AuditConfig) -> dict[str, Any] | None:
+    """The key set and values per field when the answers are JSON objects of one key set whose
+    every field takes few values (labels on several fields); None otherwise."""
+    parsed = [_fields(r) for r in responses]
+    keysets = collections.Counter(tuple(sorted(f)) for f in parsed if f is not None)
+    if not keysets:
+        return None
+    keys, n_keys = keysets.most_common(1)[0]
+    if n_keys < acfg.task_share * len(responses):
+        return None
+    values = {k: collections.Counter(f[k] for f in parsed if f is not None and tuple(sorted(f)) == keys) for k in keys}
+    if any(len(c) > acfg.task_max_labels or n_keys < CLASS_MIN_PER_LABEL * len(c) for c in values.values()):
+        return None
+    return {"keys": list(keys), "values_per_key": {k: len(c) for k, c in values.items()}, "share": share(n_keys, len(responses))}
+
+
+def _label_preview(response: str) -> str:
+    """A label as the report lists it: a JSON object's fields as key=value, so that labels that
+    differ in their last field do not all read `{"component": "command", "prio…`."""
+    fields = _fields(response)
+    if fields is None:
+        return preview(response, 40)
+    return preview(" ".join(f"{k}={v.strip(chr(34))}" for k, v in fields.items()), 60)
+
+
+def measure(train: SplitText, seed: int, acfg: AuditConfig) -> dict[str, Any]:
     """The numbers every shape is decided on (a seeded sample of at most SAMPLE_ROWS rows)."""
     n = len(train)
     counts = collections.Counter(train.responses)
@@ -88,6 +136,7 @@ def measure(train: SplitText, seed: int) -> dict[str, Any]:
     with_prompt = spans = rewrites = 0
     prompt_counts = collections.Counter(train.prompts[i] for i in idx)
     lengths: list[int] = []
+    responses = [train.responses[i] for i in idx]
     for i in idx:
         p, r = train.prompts[i], train.responses[i]
         rw = words(r)
@@ -104,28 +153,35 @@ def measure(train: SplitText, seed: int) -> dict[str, Any]:
             "span_share": share(spans, with_prompt), "rewrite_share": share(rewrites, with_prompt),
             "unique_prompt_share": share(sum(c == 1 for p, c in prompt_counts.items() if p), with_prompt),
             "shared_reply_share": share(sum(c for c in counts.values() if c > 1), n),
-            "_counts": counts}
+            "structured": structured_labels(responses, acfg) if responses else None, "_counts": counts}
 
 
 def infer(train: SplitText, acfg: AuditConfig, stated: str, seed: int) -> TaskShape:
     """The task's shape: `stated` (data.task) unless it is "auto", else inferred from the rows."""
-    m = measure(train, seed)
+    m = measure(train, seed, acfg)
     counts: collections.Counter[str] = m.pop("_counts")
     n, distinct = m["rows"], m["distinct_responses"]
     few = n > 0 and distinct <= acfg.task_max_labels
     short = m["median_response_words"] <= CLASS_MAX_WORDS
     replies = (few and not short and m["unique_prompt_share"] >= acfg.task_share
                and m["shared_reply_share"] >= REPLY_SHARED)
-    label_like = few and short and n >= CLASS_MIN_PER_LABEL * distinct or replies
+    fields = m["structured"]
+    label_like = few and short and n >= CLASS_MIN_PER_LABEL * distinct or replies or fields is not None
     if label_like or stated == "classification":
         first: dict[str, int] = {}
         for i, r in enumerate(train.responses):
             first.setdefault(r, i)
-        m["labels"] = [{"label": preview(train.examples[first[r]].response, 40), "count": c, "share": share(c, n)}
+        m["labels"] = [{"label": _label_preview(train.examples[first[r]].response), "count": c, "share": share(c, n)}
                        for r, c in counts.most_common(TOP_LABELS)]
         m["label_majority_share"] = share(counts.most_common(1)[0][1], n) if counts else 0.0
     if stated != "auto":
         return TaskShape(stated, "data.task", f"stated by data.task: {stated}", m)
+    if fields is not None:
+        per_key = ", ".join(f"{k} {c}" for k, c in fields["values_per_key"].items())
+        return TaskShape("classification", "inferred",
+                         f"labels on several fields: {pct(fields['share'])} of answers are JSON objects with the keys "
+                         f"{', '.join(fields['keys'])}, each from a small set (values: {per_key}; at most "
+                         f"{acfg.task_max_labels}); {distinct} distinct answers over {n} rows", m)
     if replies:
         return TaskShape("classification", "inferred",
                          f"fixed replies: {distinct} distinct answers over {n} rows (at most {acfg.task_max_labels}), "
