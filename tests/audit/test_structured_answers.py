@@ -39,7 +39,8 @@ def test_labels_on_several_fields_are_classification_not_templated_answers(audit
     assert task["reason"].startswith("labels on several fields: 100.0% of answers are JSON objects with the keys "
                                      "group, kind, length")
     assert task["structured"] == {"keys": ["group", "kind", "length"],
-                                  "values_per_key": {"group": 6, "kind": 4, "length": 3}, "share": 1.0}
+                                  "values_per_key": {"group": 6, "kind": 4, "length": 3}, "share": 1.0,
+                                  "labels": True}
     assert "LOW_DIVERSITY" not in {f.code for f in result.findings}
     assert serious(result) == {} and not result.has_errors()
     assert task["labels"][0]["label"].startswith(("group=", "kind=", "length="))  # key=value, readable
@@ -66,8 +67,10 @@ def test_free_values_keep_the_other_shape_and_templated_free_answers_are_still_c
                      "input": f"{mod}.{name}: {doc}", "output": json.dumps({"module": mod, "name": name,
                                                                              "first": doc.split()[0]})})
     result, _ = audit_rows(rows)
-    assert result.stats["task"]["structured"] is None  # names take hundreds of values
-    assert result.stats["task"]["shape"] != "classification"
+    task = result.stats["task"]
+    assert task["structured"]["labels"] is False  # names take hundreds of values
+    assert task["shape"] == "extraction" and task["reason"].startswith(
+        "structured extraction: 100.0% of answers are JSON objects with the keys first, module, name")
     assert serious(result) == {}
     # The same template with one placeholder answer in every row is the fault LOW_DIVERSITY exists for.
     placeholder = json.dumps({"module": "unknown", "name": "unknown", "first": "unknown"})
@@ -78,13 +81,14 @@ def test_free_values_keep_the_other_shape_and_templated_free_answers_are_still_c
 def test_structured_labels_rule_on_made_up_answers():
     acfg = AuditConfig()
     tags = [json.dumps({"a": f"x{i % 7}", "b": i % 3 == 0}) for i in range(100)]
-    assert task_shape.structured_labels(tags, acfg) == {"keys": ["a", "b"], "values_per_key": {"a": 7, "b": 2},
-                                                         "share": 1.0}
+    assert task_shape.structured(tags, acfg) == {"keys": ["a", "b"], "values_per_key": {"a": 7, "b": 2},
+                                                  "share": 1.0, "labels": True}
     # Fewer than audit.task_share (80%) of the answers of one key set: not structured.
     mixed = tags[:70] + [json.dumps({"c": "y"})] * 30
-    assert task_shape.structured_labels(mixed, acfg) is None
+    assert task_shape.structured(mixed, acfg) is None
     # A field of many values (ids): free values, not labels.
     ids = [json.dumps({"a": f"x{i % 7}", "id": i}) for i in range(100)]
-    assert task_shape.structured_labels(ids, acfg) is None
+    assert task_shape.structured(ids, acfg) == {"keys": ["a", "id"], "values_per_key": {"a": 7, "id": 100},
+                                                "share": 1.0, "labels": False}
     # Not JSON objects: lists, numbers, prose with braces.
-    assert task_shape.structured_labels(["[1, 2]", "42", "{not json}"] * 40, acfg) is None
+    assert task_shape.structured(["[1, 2]", "42", "{not json}"] * 40, acfg) is None

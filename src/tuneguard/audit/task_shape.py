@@ -19,12 +19,13 @@ shape of the task, from the data (or `data.task` when the user states it):
 - open: anything else (free answers, and plain-text rows without a prompt).
 
 Structured answers are judged by their values: when at least audit.task_share of the answers
-are JSON objects with one key set and every field takes few values (at most
+are JSON objects with one key set (`structured`) and every field takes few values (at most
 audit.task_max_labels, each seen CLASS_MIN_PER_LABEL times on average), the rows are
 classification on several fields at once (a ticket's component, priority and sentiment), even
 though the combinations of values outnumber task_max_labels: 6 x 4 x 3 fields make 72 distinct
 answers, all of one template, which the "templated answers" rule would call an error. A field
-of free values (a name, a date, an amount) keeps the rows' other shape.
+of free values (a name, a date, an amount) keeps the rows' other shape, named extraction when
+the answers repeat their prompt's words (the values are copied, the keys and dates reformatted).
 
 Words are split on whitespace and punctuation, so for Thai (no spaces between words) the
 overlap is measured on phrases; a Thai answer to an English prompt shares none, as it should.
@@ -102,9 +103,10 @@ def _fields(response: str) -> dict[str, str] | None:
     return {str(k): json.dumps(v, sort_keys=True, ensure_ascii=False) for k, v in obj.items()}
 
 
-def structured_labels(responses: list[str], acfg: AuditConfig) -> dict[str, Any] | None:
-    """The key set and values per field when the answers are JSON objects of one key set whose
-    every field takes few values (labels on several fields); None otherwise."""
+def structured(responses: list[str], acfg: AuditConfig) -> dict[str, Any] | None:
+    """When at least audit.task_share of the answers are JSON objects of one key set: the keys,
+    the number of values each field takes, and whether every field takes few values (labels:
+    at most audit.task_max_labels, each seen CLASS_MIN_PER_LABEL times on average); else None."""
     parsed = [_fields(r) for r in responses]
     keysets = collections.Counter(tuple(sorted(f)) for f in parsed if f is not None)
     if not keysets:
@@ -113,9 +115,9 @@ def structured_labels(responses: list[str], acfg: AuditConfig) -> dict[str, Any]
     if n_keys < acfg.task_share * len(responses):
         return None
     values = {k: collections.Counter(f[k] for f in parsed if f is not None and tuple(sorted(f)) == keys) for k in keys}
-    if any(len(c) > acfg.task_max_labels or n_keys < CLASS_MIN_PER_LABEL * len(c) for c in values.values()):
-        return None
-    return {"keys": list(keys), "values_per_key": {k: len(c) for k, c in values.items()}, "share": share(n_keys, len(responses))}
+    labels = all(len(c) <= acfg.task_max_labels and n_keys >= CLASS_MIN_PER_LABEL * len(c) for c in values.values())
+    return {"keys": list(keys), "values_per_key": {k: len(c) for k, c in values.items()},
+            "share": share(n_keys, len(responses)), "labels": labels}
 
 
 def _label_preview(response: str) -> str:
@@ -153,7 +155,7 @@ def measure(train: SplitText, seed: int, acfg: AuditConfig) -> dict[str, Any]:
             "span_share": share(spans, with_prompt), "rewrite_share": share(rewrites, with_prompt),
             "unique_prompt_share": share(sum(c == 1 for p, c in prompt_counts.items() if p), with_prompt),
             "shared_reply_share": share(sum(c for c in counts.values() if c > 1), n),
-            "structured": structured_labels(responses, acfg) if responses else None, "_counts": counts}
+            "structured": structured(responses, acfg) if responses else None, "_counts": counts}
 
 
 def infer(train: SplitText, acfg: AuditConfig, stated: str, seed: int) -> TaskShape:
@@ -166,7 +168,8 @@ def infer(train: SplitText, acfg: AuditConfig, stated: str, seed: int) -> TaskSh
     replies = (few and not short and m["unique_prompt_share"] >= acfg.task_share
                and m["shared_reply_share"] >= REPLY_SHARED)
     fields = m["structured"]
-    label_like = few and short and n >= CLASS_MIN_PER_LABEL * distinct or replies or fields is not None
+    label_fields = fields is not None and fields["labels"]
+    label_like = few and short and n >= CLASS_MIN_PER_LABEL * distinct or replies or label_fields
     if label_like or stated == "classification":
         first: dict[str, int] = {}
         for i, r in enumerate(train.responses):
@@ -176,7 +179,7 @@ def infer(train: SplitText, acfg: AuditConfig, stated: str, seed: int) -> TaskSh
         m["label_majority_share"] = share(counts.most_common(1)[0][1], n) if counts else 0.0
     if stated != "auto":
         return TaskShape(stated, "data.task", f"stated by data.task: {stated}", m)
-    if fields is not None:
+    if label_fields:
         per_key = ", ".join(f"{k} {c}" for k, c in fields["values_per_key"].items())
         return TaskShape("classification", "inferred",
                          f"labels on several fields: {pct(fields['share'])} of answers are JSON objects with the keys "
@@ -196,6 +199,11 @@ def infer(train: SplitText, acfg: AuditConfig, stated: str, seed: int) -> TaskSh
         return TaskShape("extraction", "inferred",
                          f"{pct(m['span_share'])} of answers are verbatim spans of their prompt "
                          f"(at least {pct(acfg.task_share)})", m)
+    if m["rows_with_prompt"] and m["span_share"] + m["rewrite_share"] >= acfg.task_share and fields is not None:
+        return TaskShape("extraction", "inferred",
+                         f"structured extraction: {pct(fields['share'])} of answers are JSON objects with the keys "
+                         f"{', '.join(fields['keys'])}, and {pct(m['span_share'] + m['rewrite_share'])} repeat their "
+                         f"prompt's words (at least {pct(REWRITE_RECALL)} of each answer's words)", m)
     if m["rows_with_prompt"] and m["span_share"] + m["rewrite_share"] >= acfg.task_share:
         return TaskShape("rewriting", "inferred",
                          f"{pct(m['span_share'] + m['rewrite_share'])} of answers repeat their prompt's words "
