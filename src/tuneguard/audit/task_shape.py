@@ -40,7 +40,7 @@ import logging
 import statistics
 from typing import Any
 
-from tuneguard.audit.common import SplitText, pct, preview, seeded_sample, share, words
+from tuneguard.audit.common import SplitText, pct, preview, seeded_sample, share, trained_responses, words
 from tuneguard.config.schema import AuditConfig
 
 log = logging.getLogger(__name__)
@@ -132,17 +132,18 @@ def _label_preview(response: str) -> str:
 def measure(train: SplitText, seed: int, acfg: AuditConfig) -> dict[str, Any]:
     """The numbers every shape is decided on (a seeded sample of at most SAMPLE_ROWS rows)."""
     n = len(train)
-    counts = collections.Counter(train.responses)
+    trained = trained_responses(train)  # what each row teaches: a multi-turn chat's every trained turn
+    counts = collections.Counter(trained)
     sample = seeded_sample(n, SAMPLE_ROWS, seed)
     idx = range(n) if sample is None else sample
     with_prompt = spans = rewrites = 0
     prompt_counts = collections.Counter(train.prompts[i] for i in idx)
     lengths: list[int] = []
-    responses = [train.responses[i] for i in idx]
+    responses = [trained[i] for i in idx]
     for i in idx:
         p, r = train.prompts[i], train.responses[i]
         rw = words(r)
-        lengths.append(len(rw))
+        lengths.append(len(words(trained[i])))
         if not p:
             continue
         with_prompt += 1
@@ -172,7 +173,7 @@ def infer(train: SplitText, acfg: AuditConfig, stated: str, seed: int) -> TaskSh
     label_like = few and short and n >= CLASS_MIN_PER_LABEL * distinct or replies or label_fields
     if label_like or stated == "classification":
         first: dict[str, int] = {}
-        for i, r in enumerate(train.responses):
+        for i, r in enumerate(trained_responses(train)):
             first.setdefault(r, i)
         m["labels"] = [{"label": _label_preview(train.examples[first[r]].response), "count": c, "share": share(c, n)}
                        for r, c in counts.most_common(TOP_LABELS)]
