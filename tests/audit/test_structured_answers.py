@@ -59,6 +59,18 @@ def test_structured_labels_still_catch_canned_and_copied_answers(audit_rows):
     assert get(result, "DUPLICATE_EXACT").severity == "error"
 
 
+def test_extraction_rows_copied_20_times_are_not_labels(audit_rows):
+    """Free values (names, amounts) of 20 rows each copied 20 times take 20 values per field: the
+    copies must not make them labels; each distinct row counts once."""
+    rows = [{"instruction": "Extract the module, the name and the first words as JSON.", "input": f"{mod}.{name}: {doc}",
+             "output": json.dumps({"module": mod, "name": name, "first_words": " ".join(doc.split()[:4])})}
+            for mod, name, doc in docstrings()[:20]]
+    result, _ = audit_rows([r for r in rows for _ in range(20)])
+    task = result.stats["task"]
+    assert task["shape"] != "classification" and task["structured"]["labels"] is False
+    assert get(result, "DUPLICATE_EXACT").severity == "error"
+
+
 def test_free_values_keep_the_other_shape_and_templated_free_answers_are_still_caught(audit_rows):
     rng = random.Random(1)
     rows = []

@@ -104,9 +104,9 @@ def _fields(response: str) -> dict[str, str] | None:
 
 
 def structured(responses: list[str], acfg: AuditConfig) -> dict[str, Any] | None:
-    """When at least audit.task_share of the answers are JSON objects of one key set: the keys,
-    the number of values each field takes, and whether every field takes few values (labels:
-    at most audit.task_max_labels, each seen CLASS_MIN_PER_LABEL times on average); else None."""
+    """When at least audit.task_share of the answers (of distinct rows) are JSON objects of one key
+    set: the keys, the number of values each field takes, and whether every field takes few values
+    (labels: at most audit.task_max_labels, each seen CLASS_MIN_PER_LABEL times on average); else None."""
     parsed = [_fields(r) for r in responses]
     keysets = collections.Counter(tuple(sorted(f)) for f in parsed if f is not None)
     if not keysets:
@@ -139,7 +139,8 @@ def measure(train: SplitText, seed: int, acfg: AuditConfig) -> dict[str, Any]:
     with_prompt = spans = rewrites = 0
     prompt_counts = collections.Counter(train.prompts[i] for i in idx)
     lengths: list[int] = []
-    responses = [trained[i] for i in idx]
+    # Each distinct row once: rows copied 20 times make 20 values look like labels.
+    responses = [r for _, r in dict.fromkeys((train.prompts[i], trained[i]) for i in idx)]
     for i in idx:
         p, r = train.prompts[i], train.responses[i]
         rw = words(r)
