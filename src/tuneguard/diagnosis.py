@@ -28,7 +28,9 @@ and a run on faulty data can look like any of the others):
    high, barely moving loss; or the QA probes' expected answers mostly wrong (below
    `report.min_answer_accuracy`): the losses may have fallen, but the model has not learned
    the task yet.
-5. unstable: GRAD_NORM_HIGH alone (large updates that had not yet turned into spikes).
+5. unstable: GRAD_NORM_HIGH alone (large updates that had not yet turned into spikes), unless
+   it was one episode inside the warmup (`train.warmup_ratio` of the planned steps) of a run
+   whose training loss fell: noted (`grad_norm_warmup`), and the rules below decide.
 6. healthy: the training loss fell, an evaluation exists, and none of the above holds. A
    healthy run whose eval loss was still falling clearly when it ended (`eval_still_falling`:
    three or more evaluations, the last one the best, its fall from the one before at least
@@ -603,8 +605,22 @@ class _Judge:
         return self._diagnosis("underfitting", ev, [])
 
     def large_gradients(self) -> Diagnosis | None:
-        """5. Unstable through large gradients alone."""
-        return self._diagnosis("unstable", [self.grad_ev], ["GRAD_NORM_HIGH"]) if self.grad_ev is not None else None
+        """5. Unstable through large gradients alone, unless they were one episode inside the
+        warmup of a run whose training loss fell (noted instead): the first steps of a fresh
+        adapter take large gradients at a learning rate still near 0, and clipping bounds each
+        update; that is what warmup and clipping are for, and "warm up and clip gradients" would be
+        advice the run already follows. A rate too high shows after the warmup, at its peak."""
+        if self.grad_ev is None:
+            return None
+        ratio = float(_cfg(self.config, "train.warmup_ratio", 0.0))
+        planned = self.curves.planned_steps
+        warmup = math.ceil(ratio * planned) if planned else 0
+        step = self.grad_ev.params.get("step")
+        if (self.grad_ev.params.get("n") == 1 and isinstance(step, int) and 0 < step <= warmup
+                and len(self.train) >= 2 and loss_ends(self.train).fell):
+            self.notes.append(Evidence("grad_norm_warmup", {**self.grad_ev.params, "warmup": warmup}))
+            return None
+        return self._diagnosis("unstable", [self.grad_ev], ["GRAD_NORM_HIGH"])
 
     def healthy_or_inconclusive(self) -> Diagnosis:
         """6./7. Healthy, or too little to tell."""

@@ -87,6 +87,17 @@ class SplitText:
         return self.examples[i].where
 
 
+def trained_responses(train: SplitText) -> list[str]:
+    """Each row's supervised text, normalised: its response, or for a multi-turn chat under
+    data.chat_turns all (Example.segments) every trained assistant turn joined in order. What a
+    row teaches is judged on this (the task's shape, LOW_DIVERSITY): a courtesy reply closing
+    most conversations is not a template when the answers before it are trained too."""
+    if not any(e.segments for e in train.examples):
+        return train.responses
+    return [normalise(" ".join(t for t, sup in e.segments if sup)) if e.segments else r
+            for e, r in zip(train.examples, train.responses, strict=True)]
+
+
 def seeded_sample(n: int, k: int, seed: int) -> list[int] | None:
     """Sorted indices of a seeded sample of k of n items, or None when k >= n (use all)."""
     if k >= n:

@@ -19,6 +19,12 @@ audit.top_responses_max of the rows ("The answer is 42." over many numbers) repe
 and have few bigrams besides the fixed words around the value: for them the unique share and
 distinct-2 are not signals, and the concentration signal is what remains.
 
+A multi-turn chat under data.chat_turns all is judged on every assistant turn it trains, joined:
+a closing courtesy ("You're welcome!") that ends 60% of the conversations made the last answers
+look canned (36% unique, the 4 commonest covering 65% of rows: an error that refused training)
+while the model learns every answer before it too; conversations whose trained turns are all
+canned still repeat as wholes and are caught.
+
 Plain-text rows are judged without the header many of them share (a licence block at the top
 of each code file): distinct-2 and the 8-gram coverage on their own text; the header's share
 of the text is in the stats.
@@ -51,6 +57,7 @@ from tuneguard.audit.common import (
     preview,
     seeded_sample,
     share,
+    trained_responses,
     words,
 )
 from tuneguard.audit.minhash import ROLL_PRIME, mix64, word_hashes
@@ -181,19 +188,22 @@ def _signals(stats: dict[str, Any], acfg: AuditConfig, task: TaskShape, n_repeat
 
 def check(train: SplitText, seed: int, acfg: AuditConfig, task: TaskShape) -> tuple[list[Finding], dict[str, Any]]:
     n = len(train)
-    counts = collections.Counter(train.responses)
+    responses = trained_responses(train)
+    counts = collections.Counter(responses)
     unique = share(len(counts), n)
     repeated = [(r, c) for r, c in counts.most_common(TOP_K) if c > 1]
     top_share = share(sum(c for _, c in repeated), n)
     repeated_rows = sum(c for c in counts.values() if c > 1)
     own, header = own_responses(train)
+    if responses is not train.responses:
+        own, header = responses, {"judged_on": "every trained assistant turn of multi-turn chats"}
     d2, bigrams = distinct2(own, seed)
     sample = seeded_sample(n, NGRAM_SAMPLE_ROWS, seed)
     idx = sample if sample is not None else range(n)
     with no_gc():
         wl = [words(own[i]) for i in idx]
     coverage, top_ngrams = frequent_ngram_coverage(wl)
-    blob = "\n".join(train.responses).encode("utf-8")[:GZIP_SAMPLE_BYTES]
+    blob = "\n".join(responses).encode("utf-8")[:GZIP_SAMPLE_BYTES]
     gzip_ratio = round(len(blob) / max(len(zlib.compress(blob, 6)), 1), 3) if blob else None
     stats = {"rows": n, "unique_response_share": unique, "top20_share": top_share, "repeated_response_rows": repeated_rows,
              "distinct2": None if d2 is None else round(d2, 4), "distinct2_bigrams": bigrams,
@@ -210,7 +220,7 @@ def check(train: SplitText, seed: int, acfg: AuditConfig, task: TaskShape) -> tu
     ev["count"] = repeated_rows
     ev["share"] = share(repeated_rows, n)
     first_row = {}
-    for i, r in enumerate(train.responses):
+    for i, r in enumerate(responses):
         first_row.setdefault(r, i)
     ev["top_responses"] = [{"count": c, "example": preview(train.examples[first_row[r]].response),
                             "first": train.where(first_row[r])} for r, c in repeated[:5]]

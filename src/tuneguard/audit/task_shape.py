@@ -18,6 +18,15 @@ shape of the task, from the data (or `data.task` when the user states it):
   answer transforms the input (a synonym swapped, a case changed, a sentence restructured);
 - open: anything else (free answers, and plain-text rows without a prompt).
 
+Structured answers are judged by their values: when at least audit.task_share of the answers
+are JSON objects with one key set (`structured`) and every field takes few values (at most
+audit.task_max_labels, each seen CLASS_MIN_PER_LABEL times on average), the rows are
+classification on several fields at once (a ticket's component, priority and sentiment), even
+though the combinations of values outnumber task_max_labels: 6 x 4 x 3 fields make 72 distinct
+answers, all of one template, which the "templated answers" rule would call an error. A field
+of free values (a name, a date, an amount) keeps the rows' other shape, named extraction when
+the answers repeat their prompt's words (the values are copied, the keys and dates reformatted).
+
 Words are split on whitespace and punctuation, so for Thai (no spaces between words) the
 overlap is measured on phrases; a Thai answer to an English prompt shares none, as it should.
 """
@@ -26,11 +35,12 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import json
 import logging
 import statistics
 from typing import Any
 
-from tuneguard.audit.common import SplitText, pct, preview, seeded_sample, share, words
+from tuneguard.audit.common import SplitText, pct, preview, seeded_sample, share, trained_responses, words
 from tuneguard.config.schema import AuditConfig
 
 log = logging.getLogger(__name__)
@@ -79,19 +89,62 @@ def _is_rewrite(prompt_words: set[str], response_words: list[str]) -> bool:
     return hit >= REWRITE_RECALL * len(response_words)
 
 
-def measure(train: SplitText, seed: int) -> dict[str, Any]:
+def _fields(response: str) -> dict[str, str] | None:
+    """A JSON object answer's fields, each value as its JSON text; None for any other answer."""
+    response = response.strip()
+    if not (response.startswith("{") and response.endswith("}")):
+        return None
+    try:
+        obj = json.loads(response)
+    except ValueError:
+        return None
+    if not isinstance(obj, dict) or not obj:
+        return None
+    return {str(k): json.dumps(v, sort_keys=True, ensure_ascii=False) for k, v in obj.items()}
+
+
+def structured(responses: list[str], acfg: AuditConfig) -> dict[str, Any] | None:
+    """When at least audit.task_share of the answers (of distinct rows) are JSON objects of one key
+    set: the keys, the number of values each field takes, and whether every field takes few values
+    (labels: at most audit.task_max_labels, each seen CLASS_MIN_PER_LABEL times on average); else None."""
+    parsed = [_fields(r) for r in responses]
+    keysets = collections.Counter(tuple(sorted(f)) for f in parsed if f is not None)
+    if not keysets:
+        return None
+    keys, n_keys = keysets.most_common(1)[0]
+    if n_keys < acfg.task_share * len(responses):
+        return None
+    values = {k: collections.Counter(f[k] for f in parsed if f is not None and tuple(sorted(f)) == keys) for k in keys}
+    labels = all(len(c) <= acfg.task_max_labels and n_keys >= CLASS_MIN_PER_LABEL * len(c) for c in values.values())
+    return {"keys": list(keys), "values_per_key": {k: len(c) for k, c in values.items()},
+            "share": share(n_keys, len(responses)), "labels": labels}
+
+
+def _label_preview(response: str) -> str:
+    """A label as the report lists it: a JSON object's fields as key=value, so that labels that
+    differ in their last field do not all read `{"component": "command", "prio…`."""
+    fields = _fields(response)
+    if fields is None:
+        return preview(response, 40)
+    return preview(" ".join(f"{k}={v.strip(chr(34))}" for k, v in fields.items()), 60)
+
+
+def measure(train: SplitText, seed: int, acfg: AuditConfig) -> dict[str, Any]:
     """The numbers every shape is decided on (a seeded sample of at most SAMPLE_ROWS rows)."""
     n = len(train)
-    counts = collections.Counter(train.responses)
+    trained = trained_responses(train)  # what each row teaches: a multi-turn chat's every trained turn
+    counts = collections.Counter(trained)
     sample = seeded_sample(n, SAMPLE_ROWS, seed)
     idx = range(n) if sample is None else sample
     with_prompt = spans = rewrites = 0
     prompt_counts = collections.Counter(train.prompts[i] for i in idx)
     lengths: list[int] = []
+    # Each distinct row once: rows copied 20 times make 20 values look like labels.
+    responses = [r for _, r in dict.fromkeys((train.prompts[i], trained[i]) for i in idx)]
     for i in idx:
         p, r = train.prompts[i], train.responses[i]
         rw = words(r)
-        lengths.append(len(rw))
+        lengths.append(len(words(trained[i])))
         if not p:
             continue
         with_prompt += 1
@@ -104,28 +157,36 @@ def measure(train: SplitText, seed: int) -> dict[str, Any]:
             "span_share": share(spans, with_prompt), "rewrite_share": share(rewrites, with_prompt),
             "unique_prompt_share": share(sum(c == 1 for p, c in prompt_counts.items() if p), with_prompt),
             "shared_reply_share": share(sum(c for c in counts.values() if c > 1), n),
-            "_counts": counts}
+            "structured": structured(responses, acfg) if responses else None, "_counts": counts}
 
 
 def infer(train: SplitText, acfg: AuditConfig, stated: str, seed: int) -> TaskShape:
     """The task's shape: `stated` (data.task) unless it is "auto", else inferred from the rows."""
-    m = measure(train, seed)
+    m = measure(train, seed, acfg)
     counts: collections.Counter[str] = m.pop("_counts")
     n, distinct = m["rows"], m["distinct_responses"]
     few = n > 0 and distinct <= acfg.task_max_labels
     short = m["median_response_words"] <= CLASS_MAX_WORDS
     replies = (few and not short and m["unique_prompt_share"] >= acfg.task_share
                and m["shared_reply_share"] >= REPLY_SHARED)
-    label_like = few and short and n >= CLASS_MIN_PER_LABEL * distinct or replies
+    fields = m["structured"]
+    label_fields = fields is not None and fields["labels"]
+    label_like = few and short and n >= CLASS_MIN_PER_LABEL * distinct or replies or label_fields
     if label_like or stated == "classification":
         first: dict[str, int] = {}
-        for i, r in enumerate(train.responses):
+        for i, r in enumerate(trained_responses(train)):
             first.setdefault(r, i)
-        m["labels"] = [{"label": preview(train.examples[first[r]].response, 40), "count": c, "share": share(c, n)}
+        m["labels"] = [{"label": _label_preview(train.examples[first[r]].response), "count": c, "share": share(c, n)}
                        for r, c in counts.most_common(TOP_LABELS)]
         m["label_majority_share"] = share(counts.most_common(1)[0][1], n) if counts else 0.0
     if stated != "auto":
         return TaskShape(stated, "data.task", f"stated by data.task: {stated}", m)
+    if label_fields:
+        per_key = ", ".join(f"{k} {c}" for k, c in fields["values_per_key"].items())
+        return TaskShape("classification", "inferred",
+                         f"labels on several fields: {pct(fields['share'])} of answers are JSON objects with the keys "
+                         f"{', '.join(fields['keys'])}, each from a small set (values: {per_key}; at most "
+                         f"{acfg.task_max_labels}); {distinct} distinct answers over {n} rows", m)
     if replies:
         return TaskShape("classification", "inferred",
                          f"fixed replies: {distinct} distinct answers over {n} rows (at most {acfg.task_max_labels}), "
@@ -140,6 +201,11 @@ def infer(train: SplitText, acfg: AuditConfig, stated: str, seed: int) -> TaskSh
         return TaskShape("extraction", "inferred",
                          f"{pct(m['span_share'])} of answers are verbatim spans of their prompt "
                          f"(at least {pct(acfg.task_share)})", m)
+    if m["rows_with_prompt"] and m["span_share"] + m["rewrite_share"] >= acfg.task_share and fields is not None:
+        return TaskShape("extraction", "inferred",
+                         f"structured extraction: {pct(fields['share'])} of answers are JSON objects with the keys "
+                         f"{', '.join(fields['keys'])}, and {pct(m['span_share'] + m['rewrite_share'])} repeat their "
+                         f"prompt's words (at least {pct(REWRITE_RECALL)} of each answer's words)", m)
     if m["rows_with_prompt"] and m["span_share"] + m["rewrite_share"] >= acfg.task_share:
         return TaskShape("rewriting", "inferred",
                          f"{pct(m['span_share'] + m['rewrite_share'])} of answers repeat their prompt's words "

@@ -102,6 +102,11 @@ DIAGNOSIS: dict[str, dict[str, str]] = {
     "ev.grad_norm": {
         "en": "gradient norm {value} at step {step}, above {limit} ({n} time(s))",
         "th": "gradient norm {value} ที่ step {step} เกิน {limit} ({n} ครั้ง)"},
+    "ev.grad_norm_warmup": {
+        "en": "gradient norm {value} at step {step}, above {limit} once, inside the warmup (the first {warmup} "
+              "steps, the learning rate still low, the update clipped); the loss fell after it",
+        "th": "gradient norm {value} ที่ step {step} เกิน {limit} หนึ่งครั้ง ในช่วง warmup ({warmup} step แรก "
+              "learning rate ยังต่ำ และการอัปเดตถูก clip) หลังจากนั้นค่า loss ลดลง"},
     "ev.eval_rising": {
         "en": "eval loss rose from its best {best} at step {best_step} to {last} at step {last_step} "
               "while the training loss fell from {train_then} to {train_last}",

@@ -618,11 +618,11 @@ _ADVICE: dict[str, dict[str, str]] = {
         "en": "Deduplicate the training data: `{command}` writes a copy of {file} without the {what}{size}, keeping one of each group, and a config that trains on it.",
         "th": "ลบแถวซ้ำในข้อมูลฝึก: `{command}` จะเขียนสำเนาของ {file} ที่ไม่มี{what}{size} โดยเก็บไว้กลุ่มละหนึ่งแถว พร้อม config ที่ฝึกด้วยสำเนานั้น"},
     "leak.fix": {
-        "en": "Remove the validation rows that also occur in training (see the evidence): the validation loss is meaningless while they leak. `{command}` writes the data without them and a config that uses it.",
-        "th": "ลบแถว validation ที่มีอยู่ในข้อมูลฝึกด้วย (ดูหลักฐาน) ค่า loss validation ไม่มีความหมายระหว่างที่แถวเหล่านี้รั่ว `{command}` จะเขียนข้อมูลที่ไม่มีแถวเหล่านี้พร้อม config ที่ใช้ข้อมูลนั้น"},
+        "en": "Remove the validation rows that also occur in training (see the evidence): on them the validation loss measures memory, not generalisation. `{command}` writes the data without them and a config that uses it.",
+        "th": "ลบแถว validation ที่มีอยู่ในข้อมูลฝึกด้วย (ดูหลักฐาน) การประเมินบนแถวเหล่านี้วัดว่าโมเดลจำได้ ไม่ได้วัดว่าใช้กับข้อมูลใหม่ได้ `{command}` จะเขียนข้อมูลที่ไม่มีแถวเหล่านี้พร้อม config ที่ใช้ข้อมูลนั้น"},
     "leak.remove": {
-        "en": "Remove the validation rows that also occur in training (see the evidence): the validation loss is meaningless while they leak.",
-        "th": "ลบแถว validation ที่มีอยู่ในข้อมูลฝึกด้วย (ดูหลักฐาน) ค่า loss validation ไม่มีความหมายระหว่างที่แถวเหล่านี้รั่ว"},
+        "en": "Remove the validation rows that also occur in training (see the evidence): on them the validation loss measures memory, not generalisation.",
+        "th": "ลบแถว validation ที่มีอยู่ในข้อมูลฝึกด้วย (ดูหลักฐาน) การประเมินบนแถวเหล่านี้วัดว่าโมเดลจำได้ ไม่ได้วัดว่าใช้กับข้อมูลใหม่ได้"},
     "pad.distinct": {
         "en": "a pad token distinct from EOS, so EOS stays supervised", "th": "pad token ที่ไม่ใช่ EOS เพื่อให้ EOS ยังมี label"},
     "pad.mask": {"en": "mask padding out of the labels", "th": "mask padding ออกจาก labels"},
