@@ -27,7 +27,12 @@ and a run on faulty data can look like any of the others):
    from the first log to the end, or a PLATEAU warning (a stall in the first half) with a
    high, barely moving loss; or the QA probes' expected answers mostly wrong (below
    `report.min_answer_accuracy`): the losses may have fallen, but the model has not learned
-   the task yet.
+   the task yet. Unless the run was too short to judge (`too_short`): its training loss fell
+   strongly (at least `SHORT_FELL` from start to end) and nothing shows it had stopped falling
+   (three or more evaluations with the eval loss still falling clearly, or fewer evaluations
+   with the training loss still falling at its end): then more steps may be all it needs, and
+   raising the learning rate would be advice from no evidence. Such a run is inconclusive,
+   said as too short to judge (rule 7), unless a later rule names something.
 5. unstable: GRAD_NORM_HIGH alone (large updates that had not yet turned into spikes).
 6. healthy: the training loss fell, an evaluation exists, and none of the above holds. A
    healthy run whose eval loss was still falling clearly when it ended (`eval_still_falling`:
@@ -37,7 +42,7 @@ and a run on faulty data can look like any of the others):
    but the recommendations train it longer (`longer`).
 7. inconclusive: too little was logged to tell (fewer than two training losses, or no
    evaluation), or the training loss rose and no rule above names why (said as a rising loss,
-   with its numbers). Whether the loss fell is `loss_ends`: the means of the first and last
+   with its numbers), or the run was too short to judge its wrong answers (rule 4). Whether the loss fell is `loss_ends`: the means of the first and last
    tenth of the logged losses, the rule the report's verdict uses too.
 
 `diagnose` is a pure function of (findings, curves, config): no store, no model, so every
@@ -77,6 +82,9 @@ DEFAULT_MIN_ACCURACY = 0.5  # report.min_answer_accuracy's default
 NOISE = 0.01
 PACE = 0.1
 LONGER = 2  # a run that ended still improving is proposed this many times its steps (or epochs)
+# Too short to judge wrong answers: a training loss that fell at least this share from start to
+# end and was still falling (a 4-step demo: 4.5 -> 1.7) has not shown that it cannot learn the task.
+SHORT_FELL = 0.2
 
 # The texts, English and Thai side by side, live in the catalog (tuneguard.catalog.diagnosis).
 TEXTS = DIAGNOSIS
@@ -234,6 +242,11 @@ class Diagnosis:
         recorded, so "too little was recorded" would be untrue."""
         return self.kind == "inconclusive" and any(e.key in ("rose", "rose_mean") for e in self.evidence)
 
+    def too_short(self) -> bool:
+        """Inconclusive because the run ended while its loss was still falling fast, with the
+        expected answers still wrong: too short to judge, not underfitting."""
+        return self.kind == "inconclusive" and any(e.key in ("too_short", "too_short_mean") for e in self.evidence)
+
     def still_improving(self) -> bool:
         """Healthy, and the eval loss was still falling clearly when the run ended: not a fault,
         but a longer run would have learned more."""
@@ -242,6 +255,7 @@ class Diagnosis:
     def means(self, language: str = "en") -> str:
         key = ("data_fault.labels.means" if self.labels_only() else "data_fault.leak.means" if self.eval_only()
                else "inconclusive.rose.means" if self.loss_rose()
+               else "inconclusive.short.means" if self.too_short()
                else "healthy.gap.means" if self.kind == "healthy" and any(e.key == "gap_held" for e in self.evidence)
                else "healthy.improving.means" if self.still_improving()
                else f"{self.kind}.means")
@@ -425,6 +439,7 @@ class _Judge:
         self.train = [(s, v) for s, v in curves.train if _finite(v)]
         self.evals = [(s, e, t) for s, e, t in curves.evals if _finite(e)]
         self.grad_ev: Evidence | None = None
+        self.short: list[Evidence] = []  # too short to judge the wrong answers (answers_wrong)
         self.gaps: list[tuple[int, float]] = []
         self.max_gap = float(_cfg(config, "report.max_final_gap", DEFAULT_MAX_GAP))
 
@@ -600,7 +615,31 @@ class _Judge:
         params: dict[str, Any] = {"right": right, "n": judged, "step": self.facts.get("best_step")}
         ev = [Evidence("answers_wrong_base", {**params, "base": base}) if base is not None
               else Evidence("answers_wrong", params)]
+        short = self._too_short()
+        if short is not None:
+            # Not decided here: a later rule (large gradients) may still name the run.
+            self.short = [short] + ev
+            return None
         return self._diagnosis("underfitting", ev, [])
+
+    def _too_short(self) -> Evidence | None:
+        """The training loss fell at least SHORT_FELL and nothing shows it had stopped falling:
+        with three or more evaluations, the eval loss still falling clearly at the end; with
+        fewer, the training loss still falling at its end (or too few logs to tell)."""
+        if len(self.train) < 2:
+            return None
+        ends = loss_ends(self.train)
+        if ends.drop < SHORT_FELL:
+            return None
+        facts = self.facts
+        if len(self.evals) >= 3:
+            falling = bool(facts.get("eval_still_falling"))
+        else:
+            falling = facts.get("still_falling", True) is not False
+        if not falling:
+            return None
+        return _ends_evidence("too_short", ends, drop=ends.drop, step=facts.get("last_step"),
+                              evaluations=len(self.evals))
 
     def large_gradients(self) -> Diagnosis | None:
         """5. Unstable through large gradients alone."""
@@ -613,6 +652,8 @@ class _Judge:
             return self._diagnosis("inconclusive", [Evidence("few_losses", {"n": len(train)})], [])
         if not self.evals:
             return self._diagnosis("inconclusive", [Evidence("no_evals")], [])
+        if self.short:
+            return self._diagnosis("inconclusive", self.short, [])
         ends = loss_ends(train)
         if not ends.fell:
             return self._diagnosis("inconclusive", [_ends_evidence("rose", ends)], [])

@@ -123,6 +123,27 @@ def test_underfitting_with_a_tiny_learning_rate() -> None:
     assert got == {"train.learning_rate": 1e-4, "train.max_steps": 120, "lora.r": 8, "lora.alpha": 16}
 
 
+
+def test_a_run_too_short_to_judge_trains_longer_and_changes_nothing_else() -> None:
+    """The demo's 4 steps (loss 4.5 -> 1.7, still falling, answers wrong): more steps, never a
+    higher learning rate or rank on the evidence of 4 steps."""
+    short = Curves(train=[(1, 4.505), (2, 4.306), (4, 1.743)], evals=[(4, 0.8887, 1.743)], planned_steps=4,
+                   answers=(0, 4, 0))
+    cfg = preset("smollm2-135m")
+    cfg["train"]["max_steps"] = 4
+    d = diagnose([], short, cfg)
+    assert d.too_short()
+    (change,) = recommend([], cfg, diagnosis=d).changes
+    assert (change.key, change.value) == ("train.max_steps", 8)
+    assert agrees("inconclusive", change.key, 4, 8)
+    assert change.reason == ("the training loss was still falling when the run ended at step 4, with the "
+                                  "expected answers still wrong: train 2x as long (and longer again while the "
+                                  "loss keeps falling) before judging the answers")
+    by_epochs = tiny_config(**{"train.max_steps": -1, "train.num_epochs": 1.0})
+    assert {c.key: c.value for c in recommend([], by_epochs, diagnosis=d).changes} == {"train.num_epochs": 2.0}
+    stopped = Diagnosis("inconclusive", d.evidence, facts={**d.facts, "planned_steps": 40})  # stopped at 4 of 40
+    assert recommend([], cfg, diagnosis=stopped).changes == []
+
 def test_spikes_lower_the_learning_rate_and_clip() -> None:
     got = changes([f("LOSS_SPIKE", step=25, loss=9.0, ratio=3.0), f("GRAD_NORM_HIGH", step=26)], preset("gptj-6b-v2"))
     assert got == {"train.learning_rate": 2.5e-6, "train.max_grad_norm": 0.5}
