@@ -42,8 +42,9 @@ and a run on faulty data can look like any of the others):
    but the recommendations train it longer (`longer`).
 7. inconclusive: too little was logged to tell (fewer than two training losses, or no
    evaluation), or the training loss rose and no rule above names why (said as a rising loss,
-   with its numbers), or the run was too short to judge its wrong answers (rule 4). Whether the loss fell is `loss_ends`: the means of the first and last
-   tenth of the logged losses, the rule the report's verdict uses too.
+   with its numbers), or the run was too short to judge its wrong answers (rule 4). Whether
+   the loss fell is `loss_ends`: the means of the first and last tenth of the logged losses,
+   the rule the report's verdict uses too.
 
 `diagnose` is a pure function of (findings, curves, config): no store, no model, so every
 branch is testable on synthetic numbers. The texts, English and Thai side by side, are the
