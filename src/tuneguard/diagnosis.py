@@ -32,7 +32,8 @@ and a run on faulty data can look like any of the others):
    (three or more evaluations with the eval loss still falling clearly, or fewer evaluations
    with the training loss still falling at its end): then more steps may be all it needs, and
    raising the learning rate would be advice from no evidence. Such a run is inconclusive,
-   said as too short to judge (rule 7), unless a later rule names something.
+   said as too short to judge (rule 7), unless a later rule names something; and so is a run
+   of fewer than `MIN_STEPS` optimizer steps that either underfitting rule would name.
 5. unstable: GRAD_NORM_HIGH alone (large updates that had not yet turned into spikes).
 6. healthy: the training loss fell, an evaluation exists, and none of the above holds. A
    healthy run whose eval loss was still falling clearly when it ended (`eval_still_falling`:
@@ -86,6 +87,9 @@ LONGER = 2  # a run that ended still improving is proposed this many times its s
 # Too short to judge wrong answers: a training loss that fell at least this share from start to
 # end and was still falling (a 4-step demo: 4.5 -> 1.7) has not shown that it cannot learn the task.
 SHORT_FELL = 0.2
+# Fewer optimizer steps than this are too few to call a run underfitting at all (a 2-step demo: one
+# step in warmup at learning rate 0, one real update): the flat and the answers rules say so instead.
+MIN_STEPS = 10
 
 # The texts, English and Thai side by side, live in the catalog (tuneguard.catalog.diagnosis).
 TEXTS = DIAGNOSIS
@@ -207,6 +211,9 @@ class Evidence:
         return {"key": self.key, "params": dict(self.params)}
 
 
+SHORT_KEYS = ("too_short", "too_short_mean", "few_steps")  # the evidence of a run too short to judge
+
+
 @dataclasses.dataclass
 class Diagnosis:
     """What went on in a run: its `kind`, the `evidence` that decided it, the finding
@@ -246,7 +253,7 @@ class Diagnosis:
     def too_short(self) -> bool:
         """Inconclusive because the run ended while its loss was still falling fast, with the
         expected answers still wrong: too short to judge, not underfitting."""
-        return self.kind == "inconclusive" and any(e.key in ("too_short", "too_short_mean") for e in self.evidence)
+        return self.kind == "inconclusive" and any(e.key in SHORT_KEYS for e in self.evidence)
 
     def still_improving(self) -> bool:
         """Healthy, and the eval loss was still falling clearly when the run ended: not a fault,
@@ -602,7 +609,18 @@ class _Judge:
         if plateau:
             ev.append(Evidence("plateau_early", {"step": plateau[0].step}))
             codes.append("PLATEAU")
+        few = self._few_steps()
+        if few is not None:
+            self.short = [few] + ev  # decided at the end (rule 7) unless a later rule names the run
+            return None
         return self._diagnosis("underfitting", ev, codes)
+
+    def _few_steps(self) -> Evidence | None:
+        """Fewer than MIN_STEPS optimizer steps: too few to call the run underfitting."""
+        last = self.facts.get("last_step")
+        if isinstance(last, int) and last < MIN_STEPS:
+            return Evidence("few_steps", {"steps": last, "min": MIN_STEPS})
+        return None
 
     def answers_wrong(self) -> Diagnosis | None:
         """4. (also) Too few expected answers right."""
@@ -616,7 +634,10 @@ class _Judge:
         params: dict[str, Any] = {"right": right, "n": judged, "step": self.facts.get("best_step")}
         ev = [Evidence("answers_wrong_base", {**params, "base": base}) if base is not None
               else Evidence("answers_wrong", params)]
-        short = self._too_short()
+        if self.short:  # the flat rule found the run too short already
+            self.short += ev
+            return None
+        short = self._too_short() or self._few_steps()
         if short is not None:
             # Not decided here: a later rule (large gradients) may still name the run.
             self.short = [short] + ev

@@ -292,9 +292,9 @@ def test_a_run_too_short_to_judge_its_wrong_answers_is_inconclusive_not_underfit
     d = diagnose([], SHORT, {})
     assert (d.kind, [e.key for e in d.evidence], d.too_short()) == (
         "inconclusive", ["too_short", "answers_wrong_base"], True)
-    assert d.line() == ("Diagnosis: inconclusive: too short to judge: the training loss was still falling when the "
-                        "run ended, so whether the model learns the task cannot be told yet: train longer before "
-                        "changing anything else (tuneguard next proposes how long)")
+    assert d.line() == ("Diagnosis: inconclusive: too short to judge: the run ended before it could show whether the "
+                        "model learns the task: train longer before changing anything else (tuneguard next proposes "
+                        "how long)")
     assert d.because() == ("Because: training loss 4.505 at step 1 -> 1.743 at step 4 (61.3% lower), still falling "
                            "when the run ended at step 4, after 1 evaluation(s); only 0 of 4 expected answers right "
                            "at step 4 (the base model: 0 of 4): the model has not learned the task yet")
@@ -306,6 +306,19 @@ def test_a_run_too_short_to_judge_its_wrong_answers_is_inconclusive_not_underfit
                     (38, 1.1, None)], planned_steps=38, answers=(1, 4, 0))
     d = diagnose([], curves, {"report": {"max_final_gap": 2.0}})
     assert (d.kind, [e.key for e in d.evidence]) == ("inconclusive", ["too_short_mean", "answers_wrong_base"])
+    # 2 steps (the first at learning rate 0 in the warmup): flat, but too few steps to call it underfitting.
+    two = Curves(train=[(1, 4.505), (2, 4.306)], evals=[(2, 4.2, 4.4)], planned_steps=2, answers=(0, 4, 0))
+    d = diagnose([], two, {})
+    assert (d.kind, [e.key for e in d.evidence]) == ("inconclusive", ["few_steps", "flat", "eval_flat",
+                                                                      "answers_wrong_base"])
+    assert d.evidence[0].text() == "only 2 optimizer step(s), fewer than the 10 it takes to judge whether the model learns"
+    d = diagnose([], dataclasses.replace(two, answers=None), {})
+    assert (d.kind, [e.key for e in d.evidence]) == ("inconclusive", ["few_steps", "flat", "eval_flat"])
+    assert d.too_short()
+    # 4 steps, loss barely falling: answers wrong, but too few steps.
+    d = diagnose([], Curves(train=[(1, 3.0), (2, 2.9), (4, 2.55)], evals=[(4, 2.6, 2.55)], planned_steps=4,
+                            answers=(0, 4, 0)), {})
+    assert (d.kind, [e.key for e in d.evidence]) == ("inconclusive", ["few_steps", "answers_wrong_base"])
     # Large gradients still name an unstable run.
     d = diagnose([guard("GRAD_NORM_HIGH", 2, grad_norm=40.0, grad_norm_max=10.0)], SHORT, {})
     assert (d.kind, d.codes) == ("unstable", ["GRAD_NORM_HIGH"])
@@ -317,8 +330,8 @@ def test_a_run_too_short_to_judge_its_wrong_answers_is_inconclusive_not_underfit
     # Fewer than 3 evaluations, but the training loss had stopped falling: mean of the last third not lower.
     (Curves(train=[(1, 4.5), (10, 2.0), (20, 1.5), (30, 1.2), (40, 1.2), (50, 1.25), (60, 1.2)],
             evals=[(30, 1.3, None), (60, 1.3, None)], planned_steps=60, answers=(0, 4, None)), "train loss flat"),
-    # 4 steps, still falling, but only 15% lower: no strong fall to call too short.
-    (Curves(train=[(1, 3.0), (2, 2.9), (4, 2.55)], evals=[(4, 2.6, 2.55)], planned_steps=4, answers=(0, 4, 0)),
+    # 12 steps, still falling, but only 15% lower: no strong fall to call too short.
+    (Curves(train=[(1, 3.0), (6, 2.9), (12, 2.55)], evals=[(12, 2.6, 2.55)], planned_steps=12, answers=(0, 4, 0)),
      "fell 15%"),
 ])
 def test_wrong_answers_after_the_loss_stopped_falling_or_barely_fell_stay_underfitting(curves, why) -> None:

@@ -4,6 +4,7 @@ config loader and `config diff` read back to exactly the proposed changes."""
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from pathlib import Path
 from typing import Any
@@ -134,11 +135,15 @@ def test_a_run_too_short_to_judge_trains_longer_and_changes_nothing_else() -> No
     d = diagnose([], short, cfg)
     assert d.too_short()
     (change,) = recommend([], cfg, diagnosis=d).changes
-    assert (change.key, change.value) == ("train.max_steps", 8)
-    assert agrees("inconclusive", change.key, 4, 8)
-    assert change.reason == ("the training loss was still falling when the run ended at step 4, with the "
-                                  "expected answers still wrong: train 2x as long (and longer again while the "
-                                  "loss keeps falling) before judging the answers")
+    assert (change.key, change.value) == ("train.max_steps", 20)  # twice 10, the fewest steps judged
+    assert agrees("inconclusive", change.key, 4, 20)
+    assert change.reason == ("the run ended at step 4, too early to judge whether the model learns the task: train "
+                             "longer (and longer again while the loss keeps falling) before changing anything else")
+    cfg["train"]["max_steps"] = 30  # a longer run's loss still falling: twice its steps
+    long_run = dataclasses.replace(short, train=[(1, 4.5), (15, 3.0), (30, 2.0)], evals=[(30, 2.1, 2.0)],
+                                   planned_steps=30)
+    assert {c.key: c.value for c in recommend([], cfg, diagnosis=diagnose([], long_run, cfg)).changes} == {
+        "train.max_steps": 60}
     by_epochs = tiny_config(**{"train.max_steps": -1, "train.num_epochs": 1.0})
     assert {c.key: c.value for c in recommend([], by_epochs, diagnosis=d).changes} == {"train.num_epochs": 2.0}
     stopped = Diagnosis("inconclusive", d.evidence, facts={**d.facts, "planned_steps": 40})  # stopped at 4 of 40

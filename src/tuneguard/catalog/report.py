@@ -631,8 +631,8 @@ _ADVICE: dict[str, dict[str, str]] = {
         "en": "The training loss rose with no spike, NaN or collapse to explain it: check the learning rate and its schedule (train.learning_rate, train.warmup_ratio, train.lr_scheduler) and that the rows' answers are what the task needs before training longer; nothing here names one config change.",
         "th": "ค่า loss การฝึกเพิ่มขึ้นโดยไม่มี loss พุ่ง NaN หรือ loss ดิ่งที่อธิบายได้ ให้ตรวจ learning rate และตารางของมัน (train.learning_rate, train.warmup_ratio, train.lr_scheduler) และตรวจว่าคำตอบในแถวข้อมูลตรงกับงาน ก่อนจะฝึกนานขึ้น หลักฐานนี้ยังไม่ชี้ไปที่การเปลี่ยน config ข้อใดข้อหนึ่ง"},
     "inconclusive.short": {
-        "en": "the training loss was still falling when the run ended at step {step}, with the expected answers still wrong: train {times}x as long (and longer again while the loss keeps falling) before judging the answers",
-        "th": "ค่า loss การฝึกยังลดลงอยู่ตอนที่การรันจบที่ step {step} และยังตอบผิด: ฝึกนานขึ้น {times} เท่า (และนานขึ้นอีกถ้า loss ยังลดลงต่อ) ก่อนตัดสินคำตอบ"},
+        "en": "the run ended at step {step}, too early to judge whether the model learns the task: train longer (and longer again while the loss keeps falling) before changing anything else",
+        "th": "การรันจบที่ step {step} ซึ่งเร็วเกินกว่าจะตัดสินว่าโมเดลเรียนรู้งานนี้ได้หรือไม่: ให้ฝึกนานขึ้น (และนานขึ้นอีกถ้า loss ยังลดลงต่อ) ก่อนเปลี่ยนค่าอื่น"},
     "inconclusive.evaluate": {
         "en": "Evaluate during training (eval.strategy, eval.steps): without a validation loss overfitting cannot be told apart from learning.",
         "th": "ประเมินผลระหว่างฝึก (eval.strategy, eval.steps) ถ้าไม่มีค่า loss validation จะแยก overfitting ออกจากการเรียนรู้ไม่ได้"},

@@ -34,8 +34,8 @@ from typing import Any
 
 from tuneguard.catalog import Spec, T, in_language, is_spec, render
 from tuneguard.config.diff import MISSING, diff_configs, flatten, format_value
-from tuneguard.diagnosis import (LONGER, Curves, Diagnosis, Evidence, Kind, diagnose, diverged_lr, longer, nice_lr,
-                                   unstable_lr)
+from tuneguard.diagnosis import (LONGER, MIN_STEPS, Curves, Diagnosis, Evidence, Kind, diagnose, diverged_lr, longer,
+                                   nice_lr, unstable_lr)
 from tuneguard.findings import SEVERITY_ORDER, Finding
 from tuneguard.report.rundata import RunData, is_finite
 
@@ -557,10 +557,11 @@ def _too_short(ctx: Context) -> list[Change]:
     planned, last = ctx.facts.get("planned_steps"), ctx.facts.get("last_step")
     if isinstance(planned, int) and isinstance(last, int) and last < planned:
         return []  # stopped before its planned steps: its length was not what ended it
-    why = A("inconclusive.short", times=LONGER, step=last)
+    why = A("inconclusive.short", step=last)
     max_steps = ctx.get("train.max_steps", -1)
     if isinstance(max_steps, int) and not isinstance(max_steps, bool) and max_steps > 0:
-        return [Change("train.max_steps", max_steps * LONGER, why, [])]
+        # At least twice MIN_STEPS: a run of fewer is too short to judge again.
+        return [Change("train.max_steps", max(max_steps * LONGER, 2 * MIN_STEPS), why, [])]
     epochs = ctx.get("train.num_epochs", 3.0)
     if isinstance(epochs, (int, float)) and not isinstance(epochs, bool) and epochs > 0:
         return [Change("train.num_epochs", float(epochs) * LONGER, why, [])]
