@@ -251,8 +251,9 @@ class Diagnosis:
         return self.kind == "inconclusive" and any(e.key in ("rose", "rose_mean") for e in self.evidence)
 
     def too_short(self) -> bool:
-        """Inconclusive because the run ended while its loss was still falling fast, with the
-        expected answers still wrong: too short to judge, not underfitting."""
+        """Inconclusive because the run was too short to judge: fewer than MIN_STEPS steps that an
+        underfitting rule would name, or expected answers still wrong while the loss was still
+        falling fast; not underfitting."""
         return self.kind == "inconclusive" and any(e.key in SHORT_KEYS for e in self.evidence)
 
     def still_improving(self) -> bool:
@@ -447,7 +448,7 @@ class _Judge:
         self.train = [(s, v) for s, v in curves.train if _finite(v)]
         self.evals = [(s, e, t) for s, e, t in curves.evals if _finite(e)]
         self.grad_ev: Evidence | None = None
-        self.short: list[Evidence] = []  # too short to judge the wrong answers (answers_wrong)
+        self.short: list[Evidence] = []  # too short to judge: underfitting's rules found it (rule 4)
         self.gaps: list[tuple[int, float]] = []
         self.max_gap = float(_cfg(config, "report.max_final_gap", DEFAULT_MAX_GAP))
 

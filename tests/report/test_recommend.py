@@ -147,7 +147,10 @@ def test_a_run_too_short_to_judge_trains_longer_and_changes_nothing_else() -> No
     by_epochs = tiny_config(**{"train.max_steps": -1, "train.num_epochs": 1.0})
     assert {c.key: c.value for c in recommend([], by_epochs, diagnosis=d).changes} == {"train.num_epochs": 2.0}
     stopped = Diagnosis("inconclusive", d.evidence, facts={**d.facts, "planned_steps": 40})  # stopped at 4 of 40
-    assert recommend([], cfg, diagnosis=stopped).changes == []
+    recs = recommend([], cfg, diagnosis=stopped)
+    assert recs.changes == [] and [str(a.text) for a in recs.actions] == [
+        "It ended at step 4 of its 40 planned steps, too early to judge whether the model learns the task: let it "
+        "run its planned steps (resume it with --resume auto) before changing anything."]
 
 def test_spikes_lower_the_learning_rate_and_clip() -> None:
     got = changes([f("LOSS_SPIKE", step=25, loss=9.0, ratio=3.0), f("GRAD_NORM_HIGH", step=26)], preset("gptj-6b-v2"))

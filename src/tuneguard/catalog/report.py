@@ -633,6 +633,9 @@ _ADVICE: dict[str, dict[str, str]] = {
     "inconclusive.short": {
         "en": "the run ended at step {step}, too early to judge whether the model learns the task: train longer (and longer again while the loss keeps falling) before changing anything else",
         "th": "การรันจบที่ step {step} ซึ่งเร็วเกินกว่าจะตัดสินว่าโมเดลเรียนรู้งานนี้ได้หรือไม่: ให้ฝึกนานขึ้น (และนานขึ้นอีกถ้า loss ยังลดลงต่อ) ก่อนเปลี่ยนค่าอื่น"},
+    "inconclusive.short_stopped": {
+        "en": "It ended at step {step} of its {planned} planned steps, too early to judge whether the model learns the task: let it run its planned steps (resume it with --resume auto) before changing anything.",
+        "th": "การรันนี้จบที่ step {step} จาก {planned} step ที่วางแผนไว้ ซึ่งเร็วเกินกว่าจะตัดสินว่าโมเดลเรียนรู้งานนี้ได้หรือไม่: ให้ฝึกต่อจนครบ step ที่วางแผนไว้ (รันต่อด้วย --resume auto) ก่อนเปลี่ยนค่าใด ๆ"},
     "inconclusive.evaluate": {
         "en": "Evaluate during training (eval.strategy, eval.steps): without a validation loss overfitting cannot be told apart from learning.",
         "th": "ประเมินผลระหว่างฝึก (eval.strategy, eval.steps) ถ้าไม่มีค่า loss validation จะแยก overfitting ออกจากการเรียนรู้ไม่ได้"},

@@ -536,7 +536,7 @@ def _inconclusive(ctx: Context) -> Out:
         # Enough was logged: the loss rose with no spike, NaN or collapse to name a cause.
         return [], [Action(A("inconclusive.rose"), [])]
     if ctx.diagnosis.too_short():
-        return _too_short(ctx), []
+        return _too_short(ctx)
     if "no_evals" not in keys:
         return [], [Action(A("inconclusive.rerun"), [])]
     planned = ctx.facts.get("planned_steps") or ctx.get("train.max_steps", -1)
@@ -551,21 +551,23 @@ def _inconclusive(ctx: Context) -> Out:
     return ch, []
 
 
-def _too_short(ctx: Context) -> list[Change]:
-    """A run too short to judge (its loss still falling, its answers still wrong): LONGER times
-    its steps, or its epochs; nothing else changes until a longer run shows what is wrong."""
+def _too_short(ctx: Context) -> Out:
+    """A run too short to judge (few steps, or its loss still falling, its answers still wrong):
+    LONGER times its steps, or its epochs; nothing else changes until a longer run shows what is
+    wrong. One that ended before its planned steps is told to run them first."""
     planned, last = ctx.facts.get("planned_steps"), ctx.facts.get("last_step")
     if isinstance(planned, int) and isinstance(last, int) and last < planned:
-        return []  # stopped before its planned steps: its length was not what ended it
+        # Stopped before its planned steps: its length was not what ended it.
+        return [], [Action(A("inconclusive.short_stopped", step=last, planned=planned), [])]
     why = A("inconclusive.short", step=last)
     max_steps = ctx.get("train.max_steps", -1)
     if isinstance(max_steps, int) and not isinstance(max_steps, bool) and max_steps > 0:
         # At least twice MIN_STEPS: a run of fewer is too short to judge again.
-        return [Change("train.max_steps", max(max_steps * LONGER, 2 * MIN_STEPS), why, [])]
+        return [Change("train.max_steps", max(max_steps * LONGER, 2 * MIN_STEPS), why, [])], []
     epochs = ctx.get("train.num_epochs", 3.0)
     if isinstance(epochs, (int, float)) and not isinstance(epochs, bool) and epochs > 0:
-        return [Change("train.num_epochs", float(epochs) * LONGER, why, [])]
-    return []
+        return [Change("train.num_epochs", float(epochs) * LONGER, why, [])], []
+    return [], []
 
 
 PLAYBOOK: dict[Kind, Callable[[Context], Out]] = {
