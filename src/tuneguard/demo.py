@@ -128,11 +128,12 @@ def demo_config(run_dir: Path, preset: str, steps: int | None = None) -> tuple[C
 
 def tour_answers(run_dir: Path) -> list[str]:
     """The tour's before/after: each probe's base-model answer beside the fine-tuned one (at
-    the best checkpoint), right or wrong against its expected answer, then the verdict's
-    answers criterion (the run itself printed the diagnosis). Plain text lines (model output
-    is printed verbatim)."""
+    the best checkpoint), right or wrong against its expected answer, then how many each got
+    right and the verdict's answers criterion (its full evidence is in the report; the run
+    itself printed the diagnosis). Plain text lines (model output is printed verbatim)."""
+    from tuneguard.catalog import say
     from tuneguard.report.rundata import load_run
-    from tuneguard.report.verdict import COHERENT, answer_rows, compute_verdict
+    from tuneguard.report.verdict import COHERENT, answer_rows, compare_to_base, compute_verdict
 
     run = load_run(run_dir)
     rows = answer_rows(run)
@@ -143,12 +144,15 @@ def tour_answers(run_dir: Path) -> list[str]:
         mark = "" if ok is None else (" (right)" if ok else " (wrong)")
         return ("n/a" if text is None else repr(" ".join(text.split())[:40])) + mark
 
-    out = [f"answers before (base model) and after fine-tuning (step {run.qa_best_step()}):"]
+    out = [say("report.demo.answers", step=run.qa_best_step())]
     for r in rows:
         prompt = r.prompt.split("### Instruction:\n")[-1].split("\n\n### ")[0].replace("\n", " ")
         want = f" [expected {' / '.join(r.expected)}]" if r.expected else ""
         out.append(f"  {prompt[:50]}{want}")
         out.append(f"    before: {shown(r.base, r.base_correct)}   after: {shown(r.tuned, r.tuned_correct)}")
-    c = compute_verdict(run).get(COHERENT)
-    out.append(f"answers criterion: {c.status}: {c.evidence}")
+    status = compute_verdict(run).get(COHERENT).status
+    both = compare_to_base(rows)
+    if both is not None:
+        _, after, before, n = both
+        out.append(say("report.demo.answers_summary", after=after, before=before, n=n, status=status))
     return out

@@ -27,7 +27,13 @@ and a run on faulty data can look like any of the others):
    from the first log to the end, or a PLATEAU warning (a stall in the first half) with a
    high, barely moving loss; or the QA probes' expected answers mostly wrong (below
    `report.min_answer_accuracy`): the losses may have fallen, but the model has not learned
-   the task yet.
+   the task yet. Unless the run was too short to judge (`too_short`): its training loss fell
+   strongly (at least `SHORT_FELL` from start to end) and nothing shows it had stopped falling
+   (three or more evaluations with the eval loss still falling clearly, or fewer evaluations
+   with the training loss still falling at its end): then more steps may be all it needs, and
+   raising the learning rate would be advice from no evidence. Such a run is inconclusive,
+   said as too short to judge (rule 7), unless a later rule names something; and so is a run
+   of fewer than `MIN_STEPS` optimizer steps that either underfitting rule would name.
 5. unstable: GRAD_NORM_HIGH alone (large updates that had not yet turned into spikes), unless
    it was one episode inside the warmup (`train.warmup_ratio` of the planned steps) of a run
    whose training loss fell: noted (`grad_norm_warmup`), and the rules below decide.
@@ -39,8 +45,9 @@ and a run on faulty data can look like any of the others):
    but the recommendations train it longer (`longer`).
 7. inconclusive: too little was logged to tell (fewer than two training losses, or no
    evaluation), or the training loss rose and no rule above names why (said as a rising loss,
-   with its numbers). Whether the loss fell is `loss_ends`: the means of the first and last
-   tenth of the logged losses, the rule the report's verdict uses too.
+   with its numbers), or the run was too short to judge its wrong answers (rule 4). Whether
+   the loss fell is `loss_ends`: the means of the first and last tenth of the logged losses,
+   the rule the report's verdict uses too.
 
 `diagnose` is a pure function of (findings, curves, config): no store, no model, so every
 branch is testable on synthetic numbers. The texts, English and Thai side by side, are the
@@ -79,6 +86,12 @@ DEFAULT_MIN_ACCURACY = 0.5  # report.min_answer_accuracy's default
 NOISE = 0.01
 PACE = 0.1
 LONGER = 2  # a run that ended still improving is proposed this many times its steps (or epochs)
+# Too short to judge wrong answers: a training loss that fell at least this share from start to
+# end and was still falling (a 4-step demo: 4.5 -> 1.7) has not shown that it cannot learn the task.
+SHORT_FELL = 0.2
+# Fewer optimizer steps than this are too few to call a run underfitting at all (a 2-step demo: one
+# step in warmup at learning rate 0, one real update): the flat and the answers rules say so instead.
+MIN_STEPS = 10
 
 # The texts, English and Thai side by side, live in the catalog (tuneguard.catalog.diagnosis).
 TEXTS = DIAGNOSIS
@@ -200,6 +213,9 @@ class Evidence:
         return {"key": self.key, "params": dict(self.params)}
 
 
+SHORT_KEYS = ("too_short", "too_short_mean", "few_steps")  # the evidence of a run too short to judge
+
+
 @dataclasses.dataclass
 class Diagnosis:
     """What went on in a run: its `kind`, the `evidence` that decided it, the finding
@@ -236,6 +252,12 @@ class Diagnosis:
         recorded, so "too little was recorded" would be untrue."""
         return self.kind == "inconclusive" and any(e.key in ("rose", "rose_mean") for e in self.evidence)
 
+    def too_short(self) -> bool:
+        """Inconclusive because the run was too short to judge: fewer than MIN_STEPS steps that an
+        underfitting rule would name, or expected answers still wrong while the loss was still
+        falling fast; not underfitting."""
+        return self.kind == "inconclusive" and any(e.key in SHORT_KEYS for e in self.evidence)
+
     def still_improving(self) -> bool:
         """Healthy, and the eval loss was still falling clearly when the run ended: not a fault,
         but a longer run would have learned more."""
@@ -244,6 +266,7 @@ class Diagnosis:
     def means(self, language: str = "en") -> str:
         key = ("data_fault.labels.means" if self.labels_only() else "data_fault.leak.means" if self.eval_only()
                else "inconclusive.rose.means" if self.loss_rose()
+               else "inconclusive.short.means" if self.too_short()
                else "healthy.gap.means" if self.kind == "healthy" and any(e.key == "gap_held" for e in self.evidence)
                else "healthy.improving.means" if self.still_improving()
                else f"{self.kind}.means")
@@ -427,6 +450,7 @@ class _Judge:
         self.train = [(s, v) for s, v in curves.train if _finite(v)]
         self.evals = [(s, e, t) for s, e, t in curves.evals if _finite(e)]
         self.grad_ev: Evidence | None = None
+        self.short: list[Evidence] = []  # too short to judge: underfitting's rules found it (rule 4)
         self.gaps: list[tuple[int, float]] = []
         self.max_gap = float(_cfg(config, "report.max_final_gap", DEFAULT_MAX_GAP))
 
@@ -588,7 +612,18 @@ class _Judge:
         if plateau:
             ev.append(Evidence("plateau_early", {"step": plateau[0].step}))
             codes.append("PLATEAU")
+        few = self._few_steps()
+        if few is not None:
+            self.short = [few] + ev  # decided at the end (rule 7) unless a later rule names the run
+            return None
         return self._diagnosis("underfitting", ev, codes)
+
+    def _few_steps(self) -> Evidence | None:
+        """Fewer than MIN_STEPS optimizer steps: too few to call the run underfitting."""
+        last = self.facts.get("last_step")
+        if isinstance(last, int) and last < MIN_STEPS:
+            return Evidence("few_steps", {"steps": last, "min": MIN_STEPS})
+        return None
 
     def answers_wrong(self) -> Diagnosis | None:
         """4. (also) Too few expected answers right."""
@@ -602,7 +637,34 @@ class _Judge:
         params: dict[str, Any] = {"right": right, "n": judged, "step": self.facts.get("best_step")}
         ev = [Evidence("answers_wrong_base", {**params, "base": base}) if base is not None
               else Evidence("answers_wrong", params)]
+        if self.short:  # the flat rule found the run too short already
+            self.short += ev
+            return None
+        short = self._too_short() or self._few_steps()
+        if short is not None:
+            # Not decided here: a later rule (large gradients) may still name the run.
+            self.short = [short] + ev
+            return None
         return self._diagnosis("underfitting", ev, [])
+
+    def _too_short(self) -> Evidence | None:
+        """The training loss fell at least SHORT_FELL and nothing shows it had stopped falling:
+        with three or more evaluations, the eval loss still falling clearly at the end; with
+        fewer, the training loss still falling at its end (or too few logs to tell)."""
+        if len(self.train) < 2:
+            return None
+        ends = loss_ends(self.train)
+        if ends.drop < SHORT_FELL:
+            return None
+        facts = self.facts
+        if len(self.evals) >= 3:
+            falling = bool(facts.get("eval_still_falling"))
+        else:
+            falling = facts.get("still_falling", True) is not False
+        if not falling:
+            return None
+        return _ends_evidence("too_short", ends, drop=ends.drop, step=facts.get("last_step"),
+                              evaluations=len(self.evals))
 
     def large_gradients(self) -> Diagnosis | None:
         """5. Unstable through large gradients alone, unless they were one episode inside the
@@ -629,6 +691,8 @@ class _Judge:
             return self._diagnosis("inconclusive", [Evidence("few_losses", {"n": len(train)})], [])
         if not self.evals:
             return self._diagnosis("inconclusive", [Evidence("no_evals")], [])
+        if self.short:
+            return self._diagnosis("inconclusive", self.short, [])
         ends = loss_ends(train)
         if not ends.fell:
             return self._diagnosis("inconclusive", [_ends_evidence("rose", ends)], [])

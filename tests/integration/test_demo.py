@@ -19,6 +19,9 @@ def test_demo_runs_offline_and_tours_the_result(tmp_path):
     assert "answers before (base model) and after fine-tuning" in tour
     assert "  Write 38 in words. [expected thirty-eight]" in tour and "answers criterion: " in tour
     assert "Diagnosis: " in r.stdout.split("what happened", 1)[0]
+    # how many each got right in one line, and the commands to go on with, `tuneguard next` among them
+    assert "right: " in tour and " of 4 after fine-tuning, " in tour
+    assert f"  tuneguard next {run} " in tour and f"  tuneguard report {run} " in tour
     assert (run / "report.html").exists() and (run / "adapter" / "adapter_config.json").exists()
     assert (tmp_path / "demo-data" / "train.jsonl").exists()
     with RunStore(run) as s:

@@ -3,6 +3,7 @@ evidence that decided it, and its texts in English and Thai."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import string
 
@@ -277,6 +278,75 @@ def test_mostly_wrong_expected_answers_are_underfitting() -> None:
     assert diagnose([], with_answers((3, 4, 3)), {}).kind == "healthy"  # right, as the base already was
     assert diagnose([], with_answers((1, 4, 1)), {"report": {"min_answer_accuracy": 0.25}}).kind == "healthy"
 
+
+
+# The demo's 4-step SmolLM2-135M run (`tuneguard demo --steps 4`): the training loss as it logged
+# it, its one evaluation, and its 4 probes all wrong, as the base model's were.
+SHORT = Curves(train=[(1, 4.505), (2, 4.306), (4, 1.743)], evals=[(4, 0.8887, 1.743)], planned_steps=4,
+               answers=(0, 4, 0))
+
+
+def test_a_run_too_short_to_judge_its_wrong_answers_is_inconclusive_not_underfitting() -> None:
+    """4 steps whose loss fell 4.5 -> 1.7 and was still falling: "underfitting: the model learned
+    little" was untrue; too few steps to tell, and the advice is more steps, not a higher rate."""
+    d = diagnose([], SHORT, {})
+    assert (d.kind, [e.key for e in d.evidence], d.too_short()) == (
+        "inconclusive", ["too_short", "answers_wrong_base"], True)
+    assert d.line() == ("Diagnosis: inconclusive: too short to judge: the run ended before it could show whether the "
+                        "model learns the task: train longer before changing anything else (tuneguard next proposes "
+                        "how long)")
+    assert d.because() == ("Because: training loss 4.505 at step 1 -> 1.743 at step 4 (61.3% lower), still falling "
+                           "when the run ended at step 4, after 1 evaluation(s); only 0 of 4 expected answers right "
+                           "at step 4 (the base model: 0 of 4): the model has not learned the task yet")
+    assert d.line("th").startswith("ผลวินิจฉัย: ยังสรุปไม่ได้ - การรันสั้นเกินกว่าจะตัดสินได้")
+    back = Diagnosis.from_dict(d.to_dict())
+    assert back.too_short() and back.line() == d.line()
+    # 3 evaluations with the eval loss still falling clearly: still too short (mean over 2 logs at each end).
+    curves = Curves(train=falling(n=20, start=4.0, end=1.0, every=2), evals=[(10, 2.0, None), (20, 1.5, None),
+                    (38, 1.1, None)], planned_steps=38, answers=(1, 4, 0))
+    d = diagnose([], curves, {"report": {"max_final_gap": 2.0}})
+    assert (d.kind, [e.key for e in d.evidence]) == ("inconclusive", ["too_short_mean", "answers_wrong_base"])
+    # 2 steps (the first at learning rate 0 in the warmup): flat, but too few steps to call it underfitting.
+    two = Curves(train=[(1, 4.505), (2, 4.306)], evals=[(2, 4.2, 4.4)], planned_steps=2, answers=(0, 4, 0))
+    d = diagnose([], two, {})
+    assert (d.kind, [e.key for e in d.evidence]) == ("inconclusive", ["few_steps", "flat", "eval_flat",
+                                                                      "answers_wrong_base"])
+    assert d.evidence[0].text() == "only 2 optimizer step(s), fewer than the 10 it takes to judge whether the model learns"
+    d = diagnose([], dataclasses.replace(two, answers=None), {})
+    assert (d.kind, [e.key for e in d.evidence]) == ("inconclusive", ["few_steps", "flat", "eval_flat"])
+    assert d.too_short()
+    # 4 steps, loss barely falling: answers wrong, but too few steps.
+    d = diagnose([], Curves(train=[(1, 3.0), (2, 2.9), (4, 2.55)], evals=[(4, 2.6, 2.55)], planned_steps=4,
+                            answers=(0, 4, 0)), {})
+    assert (d.kind, [e.key for e in d.evidence]) == ("inconclusive", ["few_steps", "answers_wrong_base"])
+    # Large gradients still name an unstable run.
+    d = diagnose([guard("GRAD_NORM_HIGH", 2, grad_norm=40.0, grad_norm_max=10.0)], SHORT, {})
+    assert (d.kind, d.codes) == ("unstable", ["GRAD_NORM_HIGH"])
+
+
+@pytest.mark.parametrize(("curves", "why"), [
+    # 90 steps, the eval loss converged (2.6, 1.72, 1.7) while the answers stayed wrong.
+    (Curves(train=HEALTHY.train, evals=HEALTHY.evals, planned_steps=90, answers=(0, 4, 0)), "eval loss flat"),
+    # Fewer than 3 evaluations, but the training loss had stopped falling: mean of the last third not lower.
+    (Curves(train=[(1, 4.5), (10, 2.0), (20, 1.5), (30, 1.2), (40, 1.2), (50, 1.25), (60, 1.2)],
+            evals=[(30, 1.3, None), (60, 1.3, None)], planned_steps=60, answers=(0, 4, None)), "train loss flat"),
+    # 12 steps, still falling, but only 15% lower: no strong fall to call too short.
+    (Curves(train=[(1, 3.0), (6, 2.9), (12, 2.55)], evals=[(12, 2.6, 2.55)], planned_steps=12, answers=(0, 4, 0)),
+     "fell 15%"),
+])
+def test_wrong_answers_after_the_loss_stopped_falling_or_barely_fell_stay_underfitting(curves, why) -> None:
+    d = diagnose([], curves, {})
+    assert (d.kind, d.too_short(), d.evidence[0].key.startswith("answers_wrong")) == ("underfitting", False, True), why
+
+
+def test_a_long_run_whose_loss_barely_moved_is_underfitting_with_or_without_answers() -> None:
+    flat = Curves(train=falling(n=30, start=3.0, end=2.85, every=10), evals=[(100, 2.95, None), (200, 2.93, None),
+                  (290, 2.9, None)], planned_steps=290)
+    for answers in (None, (0, 4, 0)):
+        d = diagnose([], dataclasses.replace(flat, answers=answers), {})
+        assert (d.kind, [e.key for e in d.evidence]) == ("underfitting", ["flat_mean", "eval_flat"])
+        assert d.line() == ("Diagnosis: underfitting: the model learned little: raise the learning rate, or train "
+                            "longer or with a larger LoRA rank")
 
 # SmolLM2-135M at learning rate 0.025 (50x its preset's), 12 steps of 2 docstring rows: the
 # training loss as the run logged it, and its two evaluations.

@@ -4,6 +4,7 @@ config loader and `config diff` read back to exactly the proposed changes."""
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,34 @@ def test_underfitting_with_a_tiny_learning_rate() -> None:
     got = changes([], cfg, "underfitting", still_falling=True)
     assert got == {"train.learning_rate": 1e-4, "train.max_steps": 120, "lora.r": 8, "lora.alpha": 16}
 
+
+
+def test_a_run_too_short_to_judge_trains_longer_and_changes_nothing_else() -> None:
+    """The demo's 4 steps (loss 4.5 -> 1.7, still falling, answers wrong): more steps, never a
+    higher learning rate or rank on the evidence of 4 steps."""
+    short = Curves(train=[(1, 4.505), (2, 4.306), (4, 1.743)], evals=[(4, 0.8887, 1.743)], planned_steps=4,
+                   answers=(0, 4, 0))
+    cfg = preset("smollm2-135m")
+    cfg["train"]["max_steps"] = 4
+    d = diagnose([], short, cfg)
+    assert d.too_short()
+    (change,) = recommend([], cfg, diagnosis=d).changes
+    assert (change.key, change.value) == ("train.max_steps", 20)  # twice 10, the fewest steps judged
+    assert agrees("inconclusive", change.key, 4, 20)
+    assert change.reason == ("the run ended at step 4, too early to judge whether the model learns the task: train "
+                             "longer (and longer again while the loss keeps falling) before changing anything else")
+    cfg["train"]["max_steps"] = 30  # a longer run's loss still falling: twice its steps
+    long_run = dataclasses.replace(short, train=[(1, 4.5), (15, 3.0), (30, 2.0)], evals=[(30, 2.1, 2.0)],
+                                   planned_steps=30)
+    assert {c.key: c.value for c in recommend([], cfg, diagnosis=diagnose([], long_run, cfg)).changes} == {
+        "train.max_steps": 60}
+    by_epochs = tiny_config(**{"train.max_steps": -1, "train.num_epochs": 1.0})
+    assert {c.key: c.value for c in recommend([], by_epochs, diagnosis=d).changes} == {"train.num_epochs": 2.0}
+    stopped = Diagnosis("inconclusive", d.evidence, facts={**d.facts, "planned_steps": 40})  # stopped at 4 of 40
+    recs = recommend([], cfg, diagnosis=stopped)
+    assert recs.changes == [] and [str(a.text) for a in recs.actions] == [
+        "It ended at step 4 of its 40 planned steps, too early to judge whether the model learns the task: let it "
+        "run its planned steps (resume it with --resume auto) before changing anything."]
 
 def test_spikes_lower_the_learning_rate_and_clip() -> None:
     got = changes([f("LOSS_SPIKE", step=25, loss=9.0, ratio=3.0), f("GRAD_NORM_HIGH", step=26)], preset("gptj-6b-v2"))

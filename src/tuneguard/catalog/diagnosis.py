@@ -54,6 +54,10 @@ DIAGNOSIS: dict[str, dict[str, str]] = {
     "inconclusive.rose.means": {
         "en": "the training loss rose instead of falling, and no guard named why: the model did not learn",
         "th": "ค่า loss การฝึกเพิ่มขึ้นแทนที่จะลดลง และระบบป้องกันไม่พบสาเหตุ: โมเดลไม่ได้เรียนรู้"},
+    # A run too short to judge its wrong answers (tuneguard.diagnosis, rule 4 and 7).
+    "inconclusive.short.means": {
+        "en": "too short to judge: the run ended before it could show whether the model learns the task: train longer before changing anything else (tuneguard next proposes how long)",
+        "th": "การรันสั้นเกินกว่าจะตัดสินได้: การรันจบก่อนที่จะเห็นว่าโมเดลเรียนรู้งานนี้ได้หรือไม่ ให้ฝึกนานขึ้นก่อนเปลี่ยนค่าอื่น (tuneguard next เสนอว่าควรนานเท่าไร)"},
     "line": {"en": "Diagnosis: {label}: {means}", "th": "ผลวินิจฉัย: {label} - {means}"},
     "because": {"en": "Because: {v}", "th": "หลักฐาน: {v}"},
     # evidence, one template per kind of fact
@@ -137,6 +141,15 @@ DIAGNOSIS: dict[str, dict[str, str]] = {
               "the model has not learned the task yet",
         "th": "ที่ step {step} ตอบถูกเพียง {right} จาก {n} ข้อ (โมเดลตั้งต้น: {base} จาก {n}): "
               "โมเดลยังเรียนรู้งานนี้ไม่ได้"},
+    "ev.too_short": {
+        "en": "training loss {first} at step {first_step} -> {last} at step {last_step} ({drop} lower), still falling when the run ended at step {step}, after {evaluations} evaluation(s)",
+        "th": "ค่า loss การฝึก {first} ที่ step {first_step} -> {last} ที่ step {last_step} (ลดลง {drop}) และยังลดลงอยู่ตอนที่การรันจบที่ step {step} หลังการประเมิน {evaluations} ครั้ง"},
+    "ev.too_short_mean": {
+        "en": "mean training loss {first} over steps {first_step}-{first_end} -> {last} over steps {last_step}-{last_end} ({drop} lower), still falling when the run ended at step {step}, after {evaluations} evaluation(s)",
+        "th": "ค่า loss การฝึกเฉลี่ย {first} ช่วง step {first_step}-{first_end} -> {last} ช่วง step {last_step}-{last_end} (ลดลง {drop}) และยังลดลงอยู่ตอนที่การรันจบที่ step {step} หลังการประเมิน {evaluations} ครั้ง"},
+    "ev.few_steps": {
+        "en": "only {steps} optimizer step(s), fewer than the {min} it takes to judge whether the model learns",
+        "th": "ฝึกเพียง {steps} step ซึ่งน้อยกว่า {min} step ที่ต้องใช้เพื่อตัดสินว่าโมเดลเรียนรู้ได้หรือไม่"},
     "ev.plateau_early": {
         "en": "PLATEAU at step {step}, in the first half of the run",
         "th": "PLATEAU ที่ step {step} ในครึ่งแรกของการฝึก"},

@@ -55,26 +55,61 @@ def demo(
 
 
 def _tour(run_dir: Path, c) -> None:  # noqa: ANN001 - rich Console
+    from tuneguard.catalog import say
+    from tuneguard.demo import tour_answers
     from tuneguard.store.run_store import RunStore
 
     with RunStore(run_dir) as store:
         s = store.summary()
-        evals = [m["eval_loss"] for m in store.metrics("eval")]
+        evals = [(m["step"], m["eval_loss"]) for m in store.metrics("eval")]
         test = store.metrics("test")
     lines: list[Any] = [styled("state: ", (s["state"], "bold"), f" at step {s['step']}/{s['max_steps']}")]
-    if evals:
-        lines.append(f"validation loss: {evals[0]:.3f} at the first evaluation -> {evals[-1]:.3f} at the last")
+    if len(evals) == 1:
+        lines.append(say("report.demo.val_one", loss=f"{evals[0][1]:.3f}", step=evals[0][0]))
+    elif evals:
+        lines.append(say("report.demo.val_many", first=f"{evals[0][1]:.3f}", first_step=evals[0][0],
+                         last=f"{evals[-1][1]:.3f}", last_step=evals[-1][0]))
     if test and test[-1].get("eval_loss") is not None:
-        lines.append(f"held-out test loss: {test[-1]['eval_loss']:.3f}")
+        lines.append(say("report.demo.test", loss=f"{test[-1]['eval_loss']:.3f}"))
     errors = [f for f in s["findings"] if f["severity"] == "error"]
-    lines.append(f"findings: {len(s['findings'])} ({len(errors)} error(s)); see `tuneguard status {run_dir}`")
-    from tuneguard.demo import tour_answers
-
+    lines.append(say("report.demo.findings", n=len(s["findings"]), errors=len(errors), run=run_dir))
     lines += tour_answers(run_dir)  # model output: the console prints it verbatim
-    lines += ["", f"run directory: {run_dir}/ (config.yaml, run.db, checkpoints/, adapter/, report.html)",
-              "next:", f"  tuneguard report {run_dir}            # the HTML report (also written already)",
-              f"  tuneguard generate {run_dir} \"Write 64 in words.\"",
-              f"  tuneguard status {run_dir} --json"]
+    lines += ["", say("report.demo.run_dir", run=run_dir)] + _path_hint() + [say("report.demo.next")]
+    commands = ((f"tuneguard report {run_dir}", "report"), (f"tuneguard next {run_dir}", "next"),
+                (f"tuneguard generate {run_dir} \"Write 64 in words.\"", "generate"))
+    width = max(len(cmd) for cmd, _ in commands) + 2
+    lines += [f"  {cmd:<{width}}# {say(f'report.demo.next.{what}')}" for cmd, what in commands]
     c.rule("what happened")
     for line in lines:
         c.print(line)
+
+
+def _path_hint() -> list[str]:
+    """A line when `tuneguard` typed in this shell would not run this installation (the README's
+    `.venv/bin/tuneguard demo`, no virtual environment active): the commands the tour and the
+    run print would fail when pasted."""
+    import os
+    import shutil
+    import sys
+
+    from tuneguard.catalog import say
+
+    bin_dir = Path(sys.executable).parent
+    found = shutil.which("tuneguard")
+    if found is not None and Path(found).parent.resolve() == bin_dir.resolve():
+        return []
+    program = bin_dir / "tuneguard"
+    if not program.is_file():
+        return [say("report.demo.program", program=f"{sys.executable} -m tuneguard")]
+
+    def short(p: Path) -> str:
+        try:
+            rel = os.path.relpath(p)
+        except ValueError:  # another drive (Windows)
+            return str(p)
+        return str(p) if rel.startswith("..") else rel
+
+    activate = bin_dir / "activate"
+    if activate.is_file():
+        return [say("report.demo.activate", activate=short(activate), program=short(program))]
+    return [say("report.demo.program", program=short(program))]

@@ -155,7 +155,9 @@ class PolicyEngine:
         d = self.decide(f)
         if d.action == "warn":
             if d.reason:
-                log.info("policy: %s at step %d: warn (%s)", f.code, step, d.reason)
+                # An info finding never acts: saying so at every one ("warn (... never acts)") is noise.
+                log.log(logging.DEBUG if f.severity == "info" else logging.INFO, "policy: %s at step %d: warn (%s)",
+                        f.code, step, d.reason)
             return "warn"
         if d.action == "halt":
             return self._halt(f, step, d)

@@ -34,8 +34,8 @@ from typing import Any
 
 from tuneguard.catalog import Spec, T, in_language, is_spec, render
 from tuneguard.config.diff import MISSING, diff_configs, flatten, format_value
-from tuneguard.diagnosis import (LONGER, Curves, Diagnosis, Evidence, Kind, diagnose, diverged_lr, longer, nice_lr,
-                                   unstable_lr)
+from tuneguard.diagnosis import (LONGER, MIN_STEPS, Curves, Diagnosis, Evidence, Kind, diagnose, diverged_lr, longer,
+                                   nice_lr, unstable_lr)
 from tuneguard.findings import SEVERITY_ORDER, Finding
 from tuneguard.report.rundata import RunData, is_finite
 
@@ -185,7 +185,7 @@ DIRECTIONS: dict[Kind, dict[str, int | None]] = {
     "underfitting": _table(learning_rate=UP, max_steps=UP, num_epochs=UP, r=UP, alpha=UP, dropout=DOWN,
                            weight_decay=DOWN, early_stopping_patience=UP),
     "healthy": _table(early_stopping_patience=None, max_steps=UP, num_epochs=UP),  # UP: still improving at the end
-    "inconclusive": _table(),
+    "inconclusive": _table(max_steps=UP, num_epochs=UP),  # UP: too short to judge (Diagnosis.too_short)
 }
 
 
@@ -535,6 +535,8 @@ def _inconclusive(ctx: Context) -> Out:
     if ctx.diagnosis.loss_rose():
         # Enough was logged: the loss rose with no spike, NaN or collapse to name a cause.
         return [], [Action(A("inconclusive.rose"), [])]
+    if ctx.diagnosis.too_short():
+        return _too_short(ctx)
     if "no_evals" not in keys:
         return [], [Action(A("inconclusive.rerun"), [])]
     planned = ctx.facts.get("planned_steps") or ctx.get("train.max_steps", -1)
@@ -547,6 +549,25 @@ def _inconclusive(ctx: Context) -> Out:
     if ctx.get("eval.load_best_model_at_end") and isinstance(save, int) and save % every:
         ch.append(Change("train.save_steps", every, A("keep_best.saves"), []))
     return ch, []
+
+
+def _too_short(ctx: Context) -> Out:
+    """A run too short to judge (few steps, or its loss still falling, its answers still wrong):
+    LONGER times its steps, or its epochs; nothing else changes until a longer run shows what is
+    wrong. One that ended before its planned steps is told to run them first."""
+    planned, last = ctx.facts.get("planned_steps"), ctx.facts.get("last_step")
+    if isinstance(planned, int) and isinstance(last, int) and last < planned:
+        # Stopped before its planned steps: its length was not what ended it.
+        return [], [Action(A("inconclusive.short_stopped", step=last, planned=planned), [])]
+    why = A("inconclusive.short", step=last)
+    max_steps = ctx.get("train.max_steps", -1)
+    if isinstance(max_steps, int) and not isinstance(max_steps, bool) and max_steps > 0:
+        # At least twice MIN_STEPS: a run of fewer is too short to judge again.
+        return [Change("train.max_steps", max(max_steps * LONGER, 2 * MIN_STEPS), why, [])], []
+    epochs = ctx.get("train.num_epochs", 3.0)
+    if isinstance(epochs, (int, float)) and not isinstance(epochs, bool) and epochs > 0:
+        return [Change("train.num_epochs", float(epochs) * LONGER, why, [])], []
+    return [], []
 
 
 PLAYBOOK: dict[Kind, Callable[[Context], Out]] = {

@@ -551,18 +551,31 @@ def plan_performance(cfg: Any, model: nn.Module, *, use_cpu: bool, max_example_l
         v = getattr(plan, k)
         setattr(plan, k, None if v is None or not math.isfinite(v) else round(v, 2))
 
+    _log_plan(plan, device_type)
+    return plan
+
+
+def _log_plan(plan: PerfPlan, device_type: str) -> None:
+    """What the plan chose and why, one line a lever."""
     log.info("attention: %s (%s)", plan.attention, plan.attention_reason)
     log.info("gradient checkpointing: %s (%s)", "on" if plan.gradient_checkpointing else "off", plan.checkpointing_reason)
     log.info("chunked cross-entropy: %s (%s)", "on" if plan.chunked_loss else "off", plan.chunked_loss_reason)
     if plan.fused_gelu:
         log.info("fused GELU: replaced %d elementwise tanh-GELU modules", plan.fused_gelu)
     log.info("adapter dtype: %s (%s)", plan.adapter_dtype, plan.adapter_dtype_reason)
-    log.info("compiled decoder layers: %s (%s)", f"{plan.compiled_layers}, lengths padded to {plan.compile_buckets}"
-             if plan.compiled_layers else "off", plan.compile_reason)
-    log.info("fused linear cross-entropy: %s (%s)", "on" if plan.fused_linear_loss else "off",
-             plan.fused_linear_loss_reason)
-    log.info("padding-free batches: %s (%s)", "on" if plan.padding_free else "off", plan.padding_free_reason)
-    return plan
+    # The CUDA-only levers off by the automatic choice off CUDA (a CPU run: three lines of "off CUDA"
+    # a first reader cannot act on) at debug; on, configured, or off on CUDA at info. The plan is stored.
+    def lever(on: bool, reason: str) -> int:
+        quiet = not on and str(reason).startswith("auto") and device_type != "cuda"
+        return logging.DEBUG if quiet else logging.INFO
+
+    log.log(lever(bool(plan.compiled_layers), plan.compile_reason), "compiled decoder layers: %s (%s)",
+            f"{plan.compiled_layers}, lengths padded to {plan.compile_buckets}" if plan.compiled_layers else "off",
+            plan.compile_reason)
+    log.log(lever(plan.fused_linear_loss, plan.fused_linear_loss_reason), "fused linear cross-entropy: %s (%s)",
+            "on" if plan.fused_linear_loss else "off", plan.fused_linear_loss_reason)
+    log.log(lever(plan.padding_free, plan.padding_free_reason), "padding-free batches: %s (%s)",
+            "on" if plan.padding_free else "off", plan.padding_free_reason)
 
 
 def plan_padding_free(plan: PerfPlan, cfg: Any, model: nn.Module, device_type: str) -> None:
