@@ -130,9 +130,11 @@ def build_example(prompt_ids: list[int], response_ids: list[int], max_length: in
     input_ids = list(prompt_ids) + list(response_ids)
     if train_on_prompt:
         labels = list(input_ids)
+    elif supervised is None:  # the whole prompt masked (every row but multi-turn chats)
+        labels = [IGNORE_INDEX] * len(prompt_ids) + list(response_ids)
     else:
         labels = [t if sup else IGNORE_INDEX for t, sup in zip(prompt_ids, flags, strict=True)] + list(response_ids)
-    n_sup = sum(1 for x in labels if x != IGNORE_INDEX)
+    n_sup = len(labels) - labels.count(IGNORE_INDEX)
     stats.examples += 1
     stats.supervised_tokens += n_sup
     stats.total_tokens += len(input_ids)
