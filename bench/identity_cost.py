@@ -12,7 +12,14 @@ beyond its input:
   from Python ints, what a run start paid before scheme 2);
 - `packed`: `packed_fingerprint` on the cache's arrays (what a run start pays now with the
   cache, and what compare pays on a run that recorded none, from tokens.pt);
-- `lists`: `rows_fingerprint` on the rows as lists (a run with data.cache off).
+- `lists`: `rows_fingerprint` on the rows as lists (a run with data.cache off);
+- `gate_before`: the start gate's digest as it was (blake2b per row over its ids and labels
+  converted to int64 one row at a time, on every rank of a multi-process run, on top of the
+  identity's);
+- `gate_lists`: the gate's digest now from the rows as lists (a rank other than 0 with
+  data.cache off: the same conversion as `lists`);
+- `gate_from_hashes`: the gate's digest now from the row hashes the identity computed (rank 0,
+  and every rank with the cache: `PreparedData.row_hashes` computes them once per split).
 
 Prints one JSON object: rows, tokens per row, per method seconds, microseconds per row, CPU
 seconds, peak MB and fingerprint, the speed-ups against the baseline, and the 1-minute load
@@ -36,8 +43,9 @@ from typing import Any
 import numpy as np
 
 from tuneguard.data.cache import _packed
-from tuneguard.data.fingerprint import packed_fingerprint
+from tuneguard.data.fingerprint import features_row_hashes, packed_fingerprint
 from tuneguard.data.identity import rows_fingerprint
+from tuneguard.dist.gate import data_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +65,19 @@ def scheme1_fingerprint(features: list[dict[str, Any]]) -> str:
         h.update(np.asarray(f.get("labels") or [], dtype=np.int64).tobytes())
         digests.append(h.digest())
     return hashlib.blake2b(b"".join(sorted(digests)), digest_size=8).hexdigest()
+
+
+def gate_before(features: list[dict[str, Any]]) -> int:
+    """The start gate's digest as tuneguard.dist.gate computed it before it read the row hashes."""
+    h = hashlib.blake2b(digest_size=8)
+    for f in features:
+        h.update(np.asarray(f["input_ids"], dtype=np.int64).tobytes())
+        h.update(b"\x00")
+        labels = f.get("labels")
+        if labels is not None:
+            h.update(np.asarray(labels, dtype=np.int64).tobytes())
+        h.update(b"\x01")
+    return int.from_bytes(h.digest(), "big") >> 2
 
 
 def measure(fingerprint: Callable[[Any], str], data: Any, rows: int) -> dict[str, Any]:
@@ -87,11 +108,21 @@ def main() -> None:
         result["baseline"] = measure(scheme1_fingerprint, feats, args.rows)
     result["packed"] = measure(packed_fingerprint, packed, args.rows)
     result["lists"] = measure(rows_fingerprint, feats, args.rows)
+    if not args.no_baseline:
+        result["gate_before"] = measure(gate_before, feats, args.rows)
+    result["gate_lists"] = measure(data_fingerprint, feats, args.rows)
+    hashes = features_row_hashes(feats)
+    result["gate_from_hashes"] = measure(data_fingerprint, hashes, args.rows)
     if result["packed"]["fingerprint"] != result["lists"]["fingerprint"]:
         raise SystemExit("the packed and the lists fingerprints differ")
+    if result["gate_lists"]["fingerprint"] != result["gate_from_hashes"]["fingerprint"]:
+        raise SystemExit("the gate's digests from the lists and from the row hashes differ")
     if "baseline" in result:
         base = result["baseline"]["seconds"]
         result["speedup"] = {k: round(base / max(result[k]["seconds"], 1e-9), 1) for k in ("packed", "lists")}
+        gate = result["gate_before"]["seconds"]
+        result["gate_speedup"] = {k: round(gate / max(result[k]["seconds"], 1e-9), 1)
+                                  for k in ("gate_lists", "gate_from_hashes")}
     result["load_1min"] = round(os.getloadavg()[0], 2)
     log.info("%s", json.dumps(result))
 

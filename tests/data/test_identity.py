@@ -19,6 +19,7 @@ from tuneguard.data.identity import (SCHEME, data_identity, identity_from_cache,
                                      resumed_identity, rows_fingerprint)
 from tuneguard.data.pipeline import prepare_data
 from tuneguard.data.synthetic import make_instruction_rows, write_jsonl
+from tuneguard.dist.gate import data_fingerprint
 from tuneguard.model.load import build_tiny_tokenizer
 
 
@@ -166,6 +167,46 @@ def test_the_rows_fingerprint_is_one_function_of_the_rows_whatever_form_or_chunk
     masked_more[last] = {**rows[last], "labels": [*rows[last]["labels"][:-1], -100]}
     assert base not in (rows_fingerprint(changed_id), rows_fingerprint(masked_more))
     assert rows_fingerprint([]) == packed_fingerprint(_packed([], {}))
+
+
+def test_the_start_gate_digests_the_same_row_hashes_in_order_whatever_form_holds_them(monkeypatch: Any) -> None:
+    """The gate's value is one function of the rows in order: lists, the cache's packed arrays and
+    their row hashes agree under any chunking; another order, one row less or one label more does not."""
+    rows = _rows()
+    base = data_fingerprint(rows)
+    for chunk in (1 << 20, 7, 1):
+        monkeypatch.setattr(fingerprint, "CHUNK_TOKENS", chunk)
+        hashes = fingerprint.packed_row_hashes(_packed(rows, {}))
+        assert data_fingerprint(hashes) == data_fingerprint(lambda h=hashes: h) == data_fingerprint(rows) == base
+        assert fingerprint.combine([hashes]) == rows_fingerprint(rows)
+    masked_more = [dict(r) for r in rows]
+    masked_more[5] = {**rows[5], "labels": [-100] * len(rows[5]["input_ids"])}
+    assert len({base, data_fingerprint(rows[::-1]), data_fingerprint(rows[1:]), data_fingerprint(masked_more)}) == 4
+    assert 0 <= base < 1 << 62 and data_fingerprint([]) == data_fingerprint(fingerprint.features_row_hashes([]))
+
+
+def test_prepared_data_converts_its_rows_once_for_the_identity_and_the_gate(tmp_path: Path, monkeypatch: Any) -> None:
+    """With data.cache off the rows are converted once per split; with the cache, never (its packed arrays)."""
+    import tuneguard.data.pipeline as pipeline_mod
+
+    rows = make_instruction_rows(40)
+    train, val = write_jsonl(rows[:32], tmp_path / "train.jsonl"), write_jsonl(rows[32:], tmp_path / "val.jsonl")
+    cfg, tok = DataConfig(train_file=str(train), validation_file=str(val)), build_tiny_tokenizer()
+    converted: list[int] = []
+
+    def counted(features: Any) -> Any:
+        converted.append(len(features))
+        return fingerprint.features_row_hashes(features)
+
+    monkeypatch.setattr(pipeline_mod, "features_row_hashes", counted)
+    data = prepare_data(cfg, tok)
+    first = data_identity(data, cfg, tok)
+    assert data_fingerprint(lambda: data.row_hashes("train")) == data_fingerprint(data.train.features)
+    assert converted == [len(data.train.features), len(data.validation.features)]
+    cached = prepare_data(cfg, tok, cache=DataCache(tmp_path / "cache", data_key(cfg, tok)))
+    assert data_identity(cached, cfg, tok)["splits"] == first["splits"]
+    assert data_fingerprint(lambda: cached.row_hashes("train")) == data_fingerprint(data.train.features)
+    assert len(converted) == 2
 
 
 def test_a_first_start_takes_the_fingerprints_from_the_arrays_the_cache_packs_and_compare_never_lists_them(

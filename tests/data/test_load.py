@@ -91,3 +91,23 @@ def test_text_format_and_split_options(tmp_path):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         prepare_data(_data_cfg(train_file=str(tmp_path / "nope.jsonl")), _tok())
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_json_lines_read_line_by_line_keep_every_line_number_and_problem(tmp_path, gz):
+    """The reader takes the file a line at a time (never all its bytes and lines together): a
+    BOM, CRLF ends, blank lines, bad lines and a last line without its newline read as before."""
+    import gzip
+
+    from tuneguard.data.load import read_rows
+
+    raw = (b'\xef\xbb\xbf{"text": "one"}\r\n\n{"text": "two"}\n{broken\n[1, 2]\n\xff\xfe\n  \n'
+           b'{"text": "three\\nlines"}\r\n{"text": "last"}')
+    path = tmp_path / ("train.jsonl.gz" if gz else "train.jsonl")
+    path.write_bytes(gzip.compress(raw) if gz else raw)
+    loaded = read_rows(str(path))
+    assert [(r.data["text"], r.line) for r in loaded.rows] == [("one", 1), ("two", 3), ("three\nlines", 8),
+                                                              ("last", 9)]
+    assert [(p.line, p.reason.split(" (")[0]) for p in loaded.problems] == [
+        (4, "invalid JSON"), (5, "expected a JSON object, got list"), (6, "invalid UTF-8 at byte 0")]
+    assert {r.file for r in loaded.rows} == {str(path)}

@@ -125,21 +125,24 @@ def test_eval_rules_use_the_training_loss_averaged_since_the_previous_evaluation
     assert not control.should_training_stop
 
 
-def test_throughput_skips_the_log_after_an_evaluation(ctx):
+def test_throughput_measures_the_log_after_an_evaluation_like_any_other(ctx):
     """Windows of 30 s: the first 60 s are the warm-up, then the median; slow logs for 300 s
-    (guard.throughput_sustained_s) make a warning, the log after an evaluation does not count."""
+    (guard.throughput_sustained_s) make a warning. The metrics callback leaves the evaluation's
+    time out of the next log's window (tests/guard/test_metrics_speed.py), so that log counts."""
     cb = GuardCallback(ctx)
     for step in range(1, 16):
         train_log(cb, ctx, step, 2.0, tokens_per_s=1000.0, log_window_s=30.0)
     args, state, control = trainer_bits(16)
     cb.on_evaluate(args, state, control, metrics={"eval_loss": 2.0})
-    train_log(cb, ctx, 16, 2.0, tokens_per_s=100.0, log_window_s=30.0)  # includes the evaluation's wall time
+    cb.on_save(args, state, control)
+    train_log(cb, ctx, 16, 2.0, tokens_per_s=1000.0, log_window_s=30.0)  # the speed of training alone
     for step in range(17, 26):
         train_log(cb, ctx, step, 2.0, tokens_per_s=100.0, log_window_s=30.0)
     assert ctx.store.findings() == []  # 270 s slow: not yet
     train_log(cb, ctx, 26, 2.0, tokens_per_s=100.0, log_window_s=30.0)
     [f] = ctx.store.findings()
     assert (f.code, f.severity, f.step, f.evidence["slow_for_s"]) == ("THROUGHPUT_DROP", "warning", 26, 300.0)
+    assert cb.throughput.points[-11][1] == 1000.0  # the log after the evaluation is in the median
 
 
 def test_resume_replays_history_without_recording(ctx):

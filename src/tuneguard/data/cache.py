@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from tuneguard.data.fingerprint import packed_fingerprint
+from tuneguard.data.fingerprint import combine, packed_row_hashes
 from tuneguard.data.load import Source, is_pattern, source_files
 from tuneguard.data.tokenize import IGNORE_INDEX
 from tuneguard.findings import Finding, json_safe
@@ -183,7 +183,7 @@ class DataCache:
         self.tokens_path, self.audit_path = self.dir / "tokens.pt", self.dir / "audit.json"
         self._loaded: dict[str, Any] | None = None
         self._said = False
-        self._fingerprints: dict[str, tuple[int, str]] = {}
+        self._hashes: dict[str, np.ndarray] = {}  # split -> its row hashes in order (tuneguard.data.fingerprint)
 
     def _load(self) -> dict[str, Any]:
         """tokens.pt when it is whole and holds this key; {} (and one line saying why) otherwise."""
@@ -277,10 +277,11 @@ class DataCache:
                         self.tokens_path, exc)
 
     def _remember_fingerprint(self, name: str, entry: dict[str, Any]) -> None:
-        """The rows fingerprint of a split just packed, taken from its arrays while they exist
-        (tuneguard.data.identity records it at the run's start without converting the rows again)."""
+        """The row hashes of a split just packed, taken from its arrays while they exist
+        (tuneguard.data.identity records their fingerprint at the run's start, and the start gate
+        compares their digest, without converting the rows again)."""
         try:
-            self._fingerprints[name] = (len(entry["lengths"]), packed_fingerprint(entry))
+            self._hashes[name] = packed_row_hashes(entry)
         except Exception as exc:  # noqa: BLE001 - the identity falls back to the rows; the cache is unaffected
             log.warning("could not fingerprint the packed %s rows (%s: %s)", name, type(exc).__name__, exc)
 
@@ -289,16 +290,22 @@ class DataCache:
         entry = self._load().get(name)
         return len(entry["lengths"]) if entry and "lengths" in entry else None
 
-    def fingerprint(self, name: str, rows: int | None = None) -> str | None:
-        """The rows fingerprint (tuneguard.data.fingerprint) of the `name` split this cache stored or
-        holds, from its packed arrays; None when it holds no such split (or not of `rows` rows)."""
-        if name not in self._fingerprints:
+    def row_hashes(self, name: str, rows: int | None = None) -> np.ndarray | None:
+        """The row hashes in order (tuneguard.data.fingerprint) of the `name` split this cache stored
+        or holds, from its packed arrays; None when it holds no such split (or not of `rows` rows)."""
+        if name not in self._hashes:
             entry = self._load().get(name)
             if not entry or "lengths" not in entry:
                 return None
             self._remember_fingerprint(name, entry)
-        got = self._fingerprints.get(name)
-        return got[1] if got and (rows is None or got[0] == rows) else None
+        got = self._hashes.get(name)
+        return got if got is not None and (rows is None or len(got) == rows) else None
+
+    def fingerprint(self, name: str, rows: int | None = None) -> str | None:
+        """The rows fingerprint (tuneguard.data.fingerprint) of the `name` split this cache stored or
+        holds, from its packed arrays; None when it holds no such split (or not of `rows` rows)."""
+        got = self.row_hashes(name, rows)
+        return combine([got]) if got is not None else None
 
     def audit(self, audit_cfg: dict[str, Any]) -> tuple[list[Finding], dict[str, Any], int] | None:
         """The audit's (findings, task, distinct rows) stored for this key and audit section, else None."""

@@ -7,8 +7,10 @@ Scheme 2 (identity.SCHEME): each token's id and label make one 64-bit word, XORe
 its position in the row and mixed (splitmix64's finaliser); a row's hash is the sum of its tokens' words mod
 2^64 with its length mixed in; the split's fingerprint is blake2b over the sorted row hashes. The
 same rows in any order give the same value; another id, label, length or row count gives
-another (64 bits: collisions do not matter for comparing runs). Memory: the arrays a chunk of
-CHUNK_TOKENS tokens needs, never a second copy of the split.
+another (64 bits: collisions do not matter for comparing runs). The start gate digests the same
+row hashes in their order instead (ordered_digest): ranks must hold the same rows in the same
+order. Memory: the arrays a chunk of
+CHUNK_TOKENS tokens needs and 8 bytes per row for the row hashes, never a second copy of the split.
 """
 
 from __future__ import annotations
@@ -93,8 +95,8 @@ def _numpy(t: Any) -> np.ndarray:
     return t.numpy() if hasattr(t, "numpy") else np.asarray(t)
 
 
-def packed_fingerprint(entry: dict[str, Any]) -> str:
-    """The fingerprint of a split packed as the tokenized-data cache stores it
+def packed_row_hashes(entry: dict[str, Any]) -> np.ndarray:
+    """The row hashes, in row order, of a split packed as the tokenized-data cache stores it
     (tuneguard.data.cache._packed: `input_ids`, `lengths` and one of `masked`, `supervised`,
     `labels`), the labels rebuilt a chunk at a time."""
     ids, lengths = _numpy(entry["input_ids"]), _numpy(entry["lengths"]).astype(np.int64)
@@ -112,12 +114,17 @@ def packed_fingerprint(entry: dict[str, Any]) -> str:
         else:
             labels = np.where(where[1] < np.repeat(masked[r0:r1], lens), IGNORE_INDEX, part)
         out.append(row_hashes(part, labels, lens, where))
-    return combine(out)
+    return _joined(out)
 
 
-def features_fingerprint(features: Sequence[dict[str, Any]]) -> str:
-    """The fingerprint of tokenized rows as lists (input ids and labels; a row without labels counts
-    as all masked), converted a chunk of rows at a time."""
+def packed_fingerprint(entry: dict[str, Any]) -> str:
+    """The fingerprint of a split packed as the tokenized-data cache stores it (packed_row_hashes)."""
+    return combine([packed_row_hashes(entry)])
+
+
+def features_row_hashes(features: Sequence[dict[str, Any]]) -> np.ndarray:
+    """The row hashes, in row order, of tokenized rows as lists (input ids and labels; a row
+    without labels counts as all masked), converted a chunk of rows at a time."""
     out = []
     at = 0
     while at < len(features):
@@ -130,7 +137,22 @@ def features_fingerprint(features: Sequence[dict[str, Any]]) -> str:
         ids = np.fromiter(chain.from_iterable(f["input_ids"] for f in rows), np.int32, total)
         labels = np.fromiter(chain.from_iterable(_labels(f) for f in rows), np.int32, total)
         out.append(row_hashes(ids, labels, lens))
-    return combine(out)
+    return _joined(out)
+
+
+def features_fingerprint(features: Sequence[dict[str, Any]]) -> str:
+    """The fingerprint of tokenized rows as lists (features_row_hashes)."""
+    return combine([features_row_hashes(features)])
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
+
+
+def ordered_digest(hashes: np.ndarray) -> int:
+    """A 64-bit digest of row hashes in their order (another order of the same rows gives another
+    value): what the start gate compares between ranks (tuneguard.dist.gate)."""
+    return int.from_bytes(hashlib.blake2b(hashes.astype("<u8").tobytes(), digest_size=8).digest(), "big")
 
 
 def _labels(f: dict[str, Any]) -> Sequence[int]:

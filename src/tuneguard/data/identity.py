@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from tuneguard.data.cache import DataCache, file_identity, tokenizer_identity
-from tuneguard.data.fingerprint import features_fingerprint
+from tuneguard.data.fingerprint import combine, features_fingerprint
 
 log = logging.getLogger(__name__)
 SHORT = 16  # hex digits kept: collisions do not matter at 64 bits, and the store stays readable
@@ -131,11 +131,13 @@ def _data_identity(data: Any, data_cfg: Any, tokenizer: Any) -> dict[str, Any]:
 
 
 def _split_fingerprint(data: Any, name: str, features: Sequence[dict[str, Any]]) -> str:
-    """From the tokenized-data cache's packed arrays when it stored or read this split (no row is
-    converted again), else from the rows."""
-    cache = getattr(data, "cache", None)
-    got = cache.fingerprint(name, len(features)) if isinstance(cache, DataCache) else None
-    return got or rows_fingerprint(features)
+    """From the row hashes prepared data computes once (PreparedData.row_hashes: the
+    tokenized-data cache's packed arrays when it stored or read this split, no row converted
+    again), else from the rows."""
+    row_hashes = getattr(data, "row_hashes", None)
+    if callable(row_hashes):
+        return combine([row_hashes(name)])
+    return rows_fingerprint(features)
 
 
 def record_identity(previous: Any, data: Any, data_cfg: Any, tokenizer: Any) -> dict[str, Any] | None:

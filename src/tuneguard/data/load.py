@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -253,34 +254,43 @@ def csv_delimiter(path: Path) -> str:
     return "\t" if path.name.lower().removesuffix(".gz").endswith(".tsv") else ","
 
 
+def _lines(path: Path) -> Iterator[bytes]:
+    """A JSON Lines file's lines as `bytes.split(b"\\n")` gives them, read from the file as they come
+    (a .gz file from its decompressed bytes): a million-row file's bytes and its lines are never
+    all in memory together."""
+    with io.BytesIO(read_bytes(path)) if is_gzip(path) else path.open("rb") as fh:
+        for line in fh:
+            yield line[:-1] if line.endswith(b"\n") else line
+
+
 def _read_jsonl(path: Path) -> LoadedFile:
     rows: list[Row] = []
     problems: list[RowProblem] = []
-    raw = read_bytes(path)
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    for i, line in enumerate(raw.split(b"\n"), start=1):
+    name = str(path)  # one string for every row of the file
+    for i, line in enumerate(_lines(path), start=1):
+        if i == 1 and line.startswith(b"\xef\xbb\xbf"):
+            line = line[3:]
         if not line.strip():
             continue
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as exc:
-            problems.append(RowProblem(str(path), i, f"invalid UTF-8 at byte {exc.start}"))
+            problems.append(RowProblem(name, i, f"invalid UTF-8 at byte {exc.start}"))
             continue
         try:
             obj = json.loads(text)
         except (json.JSONDecodeError, RecursionError) as exc:
             msg = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
-            problems.append(RowProblem(str(path), i, f"invalid JSON ({msg})"))
+            problems.append(RowProblem(name, i, f"invalid JSON ({msg})"))
             continue
         if not isinstance(obj, dict):
-            problems.append(RowProblem(str(path), i, f"expected a JSON object, got {type(obj).__name__}"))
+            problems.append(RowProblem(name, i, f"expected a JSON object, got {type(obj).__name__}"))
             continue
         if _depth(obj) > MAX_JSON_DEPTH:
-            problems.append(RowProblem(str(path), i, f"nested deeper than {MAX_JSON_DEPTH} levels"))
+            problems.append(RowProblem(name, i, f"nested deeper than {MAX_JSON_DEPTH} levels"))
             continue
-        rows.append(Row(obj, str(path), i))
-    return LoadedFile(rows, problems, str(path))
+        rows.append(Row(obj, name, i))
+    return LoadedFile(rows, problems, name)
 
 
 def _read_json(path: Path) -> LoadedFile:

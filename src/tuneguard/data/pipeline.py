@@ -12,7 +12,10 @@ import random
 import time
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from tuneguard.config.schema import DataConfig
+from tuneguard.data.fingerprint import features_row_hashes
 from tuneguard.data.formats import Example, detect_format, to_examples
 from tuneguard.data.load import (DataError, NoUsableRows, RowProblem, Source, check_sources, describe_problems, read_rows,
                                  source_name)
@@ -44,12 +47,24 @@ class PreparedData:
     rows_read: int
     cache: DataCache | None = None  # where the tokenized splits came from or went (the audit's findings go too)
     before_samples: dict[str, int] = dataclasses.field(default_factory=dict)  # split sizes before data.*_samples
+    _hashes: dict[str, np.ndarray] = dataclasses.field(default_factory=dict, repr=False)
 
     def sizes(self) -> dict[str, int]:
         d = {"train": len(self.train.examples), "validation": len(self.validation.examples)}
         if self.test is not None:
             d["test"] = len(self.test.examples)
         return d
+
+    def row_hashes(self, name: str) -> np.ndarray:
+        """The row hashes in order of the tokenized `name` split (tuneguard.data.fingerprint), computed
+        once: from the tokenized-data cache's packed arrays when it stored or read this split, else
+        converted from the rows. The data identity's fingerprint and the start gate's digest both
+        read them."""
+        if name not in self._hashes:
+            features = getattr(self, name).features
+            got = self.cache.row_hashes(name, len(features)) if self.cache is not None else None
+            self._hashes[name] = got if got is not None else features_row_hashes(features)
+        return self._hashes[name]
 
 
 def load_examples(path: Source, cfg: DataConfig, tokenizer: Any,

@@ -8,8 +8,9 @@ Before the model is loaded all ranks meet once (`StartGate.go`) and agree on:
   --force, a data error, a locked run directory, a missing file on one node) says no, and
   every rank then exits with that rank's exit code instead of loading a model and waiting
   in a collective for a peer that has already gone;
-- the same training data in the same order (a fingerprint of the tokenized rows: data
-  files that differ between nodes would otherwise train silently on different data);
+- the same training data in the same order (a digest of the tokenized rows' hashes in order,
+  tuneguard.data.fingerprint's, which the data identity also reads: data files that differ
+  between nodes would otherwise train silently on different data);
 - the same checkpoint to resume from (a run directory that is not on shared storage shows
   different checkpoints on different nodes).
 
@@ -20,13 +21,13 @@ part in the same single collective; after the gate has been passed `refuse` does
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from tuneguard.data.fingerprint import features_row_hashes, ordered_digest
 from tuneguard.dist.collectives import Collectives
 
 log = logging.getLogger(__name__)
@@ -46,17 +47,16 @@ class PeerRefused(Exception):
         self.message = message
 
 
-def data_fingerprint(features: Sequence[dict[str, Any]]) -> int:
-    """A 62-bit digest of the tokenized rows in order (input_ids and labels)."""
-    h = hashlib.blake2b(digest_size=8)
-    for f in features:
-        h.update(np.asarray(f["input_ids"], dtype=np.int64).tobytes())
-        h.update(b"\x00")
-        labels = f.get("labels")
-        if labels is not None:
-            h.update(np.asarray(labels, dtype=np.int64).tobytes())
-        h.update(b"\x01")
-    return int.from_bytes(h.digest(), "big") >> (64 - _FP_BITS)
+TrainRows = Sequence[dict[str, Any]] | np.ndarray | Callable[[], np.ndarray]
+
+
+def data_fingerprint(rows: TrainRows) -> int:
+    """A 62-bit digest of the tokenized rows in order (input_ids and labels): `rows` as features,
+    as their row hashes (tuneguard.data.fingerprint), or a function returning those."""
+    if callable(rows):
+        rows = rows()
+    hashes = rows if isinstance(rows, np.ndarray) else features_row_hashes(rows)
+    return ordered_digest(hashes) >> (64 - _FP_BITS)
 
 
 class StartGate:
@@ -74,11 +74,12 @@ class StartGate:
         # MAX of [code, rank+1, fp, -fp, step, -step]: equal values on every rank <=> max == -max(-x).
         return self.coll.all_max([code, rank_tag, fingerprint, -fingerprint, resume_step, -resume_step])
 
-    def go(self, train_features: Sequence[dict[str, Any]], resume_step: int) -> None:
-        """This rank is ready; raise PeerRefused when any rank is not or they disagree."""
+    def go(self, train_rows: TrainRows, resume_step: int) -> None:
+        """This rank is ready; raise PeerRefused when any rank is not or they disagree.
+        `train_rows` (data_fingerprint's) is read only when there is another rank."""
         if self.passed:
             return
-        fp = data_fingerprint(train_features)
+        fp = data_fingerprint(train_rows)
         code, rank_tag, fp_max, fp_neg, step_max, step_neg = self._exchange(0, fp, resume_step)
         if code:
             log.info("process rank %d could not start (exit code %d); not loading the model", rank_tag - 1, code)

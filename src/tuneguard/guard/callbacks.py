@@ -77,7 +77,6 @@ class GuardCallback(TrainerCallback):
                                              g.throughput_patience_s, g.throughput_min_window_s,
                                              g.throughput_sustained_s, other_cpu_probe())
         self.since_eval = TrainLossSinceEval()
-        self._skip_throughput = False
 
     def reset_for_rollback(self) -> None:
         """After a rollback the guards start as new (on train begin they replay the
@@ -124,11 +123,7 @@ class GuardCallback(TrainerCallback):
         records = self._take_ctx_records() or []
         if not self._steps(step, records, control):
             self._emit(self._eval(step, metrics or {}, state.max_steps), control)
-        self._skip_throughput = True  # the next log's wall time includes the evaluation
         agree_on_halt(self.ctx, args, control)
-
-    def on_save(self, args, state, control, **kwargs):  # noqa: ANN001
-        self._skip_throughput = True
 
     def on_train_end(self, args, state, control, **kwargs):  # noqa: ANN001
         """A spike still held when the run ends never came back: recorded as it was found (a
@@ -219,12 +214,10 @@ class GuardCallback(TrainerCallback):
                 mem_allocated_gb=as_float(logs.get("mem_allocated_gb")), rss_gb=as_float(logs.get("rss_gb")),
                 machine_mem_gb=as_float(logs.get("machine_mem_gb")))]
             found.append(self._placed(self.throughput.update(
-                step, as_float(logs.get("tokens_per_s")), skip=self._skip_throughput,
-                step_time_s=as_float(logs.get("step_time_s")), window_s=as_float(logs.get("log_window_s"))),
+                step, as_float(logs.get("tokens_per_s")), step_time_s=as_float(logs.get("step_time_s")),
+                window_s=as_float(logs.get("log_window_s"))),
                 step, step))
             self._emit(found, control)
-        if resources:
-            self._skip_throughput = False
 
     def _eval(self, step: int, metrics: dict[str, Any], max_steps: int | None) -> list[Finding | None]:
         ev = as_float(metrics.get("eval_loss"))

@@ -133,12 +133,12 @@ class ThroughputDetector:
     - the likely cause is named when `other_cpu` (OtherCpu) says other processes kept at least
       OTHER_CPU_SHARE of the CPU cores busy while training was slow (read from the second slow
       log of a slowdown on);
-    - logging windows shorter than `min_window_s` are not measured (timing noise), and the
-      caller skips the log right after an evaluation or a checkpoint save (skip=True: its
-      wall time is not training time).
+    - logging windows shorter than `min_window_s` are not measured (timing noise).
 
-    Time is training time: the sum of the logging windows' own durations (evaluations and
-    pauses excluded by the metrics callback).
+    Time is training time: the sum of the logging windows' own durations. The metrics callback
+    leaves evaluations, the callbacks' work after them (QA probes), checkpoint saves and pauses
+    out of a window and of its tokens/s (tuneguard.train.metrics.OutsideTraining), so the log
+    right after an evaluation is measured like any other.
     """
 
     code = "THROUGHPUT_DROP"
@@ -160,13 +160,13 @@ class ThroughputDetector:
         self.slowdown: dict[str, Any] | None = None  # the current slowdown: first step, worst, others' CPU
         self.warned = False
 
-    def update(self, step: int, tokens_per_s: float | None, skip: bool = False,
+    def update(self, step: int, tokens_per_s: float | None,
                step_time_s: float | None = None, window_s: float | None = None) -> Finding | None:
         if not is_finite(tokens_per_s) or tokens_per_s <= 0:
             return None
         dt = window_s if is_finite(window_s) and window_s > 0 else (step_time_s if is_finite(step_time_s) else 0.0)
         self.elapsed += dt
-        if self.elapsed <= self.warmup_s or skip:
+        if self.elapsed <= self.warmup_s:
             return None
         if window_s is not None and window_s < self.min_window_s:
             return None

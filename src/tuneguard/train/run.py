@@ -297,7 +297,7 @@ class Recipe:
         self.store.set_state("starting")
         self.ctx.notifier = (build.make_notifier(self.resolved, self._writer, self.secrets, self.run_dir.name)
                              if self.dist.is_main else None)
-        self.gate.go(data.train.features, _step_of(self.ckpt))
+        self.gate.go(lambda: data.row_hashes("train"), _step_of(self.ckpt))
 
     def _load_model(self, tokenizer: Any) -> None:
         """Base model + LoRA, seeded; a random-init built-in keeps its base (it cannot be reloaded)."""
