@@ -242,11 +242,17 @@ def read_bytes(path: Path) -> bytes:
             raw = gzip.decompress(raw)
         except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
             raise DataError(f"{path}: not a readable gzip file ({exc}); decompress it or drop the .gz suffix") from None
-    elif raw.startswith(GZIP_MAGIC):
-        raise DataError(say("input.gzip_unnamed", path=str(path), renamed=f"{path.name}.gz"))
-    if raw.startswith(UTF16_BOMS) or _utf16_without_bom(raw[:4]):
-        raise DataError(say("input.utf16", path=str(path)))
+    check_head(raw[:4], path)
     return raw
+
+
+def check_head(head: bytes, path: Path) -> None:
+    """Refuse, with one line, a file whose first bytes show it is not UTF-8 text: gzip under a
+    plain name, or UTF-16 (with or without its byte-order mark)."""
+    if not is_gzip(path) and head.startswith(GZIP_MAGIC):
+        raise DataError(say("input.gzip_unnamed", path=str(path), renamed=f"{path.name}.gz"))
+    if head.startswith(UTF16_BOMS) or _utf16_without_bom(head):
+        raise DataError(say("input.utf16", path=str(path)))
 
 
 def csv_delimiter(path: Path) -> str:
@@ -258,6 +264,9 @@ def _lines(path: Path) -> Iterator[bytes]:
     """A JSON Lines file's lines as `bytes.split(b"\\n")` gives them, read from the file as they come
     (a .gz file from its decompressed bytes): a million-row file's bytes and its lines are never
     all in memory together."""
+    if not is_gzip(path):
+        with path.open("rb") as fh:
+            check_head(fh.read(4), path)
     with io.BytesIO(read_bytes(path)) if is_gzip(path) else path.open("rb") as fh:
         for line in fh:
             yield line[:-1] if line.endswith(b"\n") else line
