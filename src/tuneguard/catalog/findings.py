@@ -218,9 +218,12 @@ AUDIT: dict[str, dict[str, str]] = {
     "ANSWER_TRUNCATED.rec": {
         "en": "Raise data.max_length to about {suggest!n} (covers 95% of the truncated rows; stay within the model's context) or {shorten}.",
         "th": "เพิ่ม data.max_length เป็นประมาณ {suggest!n} (ครอบคลุม 95% ของแถวที่ถูกตัด และต้องไม่เกิน context ของโมเดล) หรือ{shorten}"},
+    "ANSWER_TRUNCATED.rec_context": {
+        "en": "Raise data.max_length to about {suggest!n} (covers 95% of the truncated rows, within the model's context of {context!n}) or {shorten}.",
+        "th": "เพิ่ม data.max_length เป็นประมาณ {suggest!n} (ครอบคลุม 95% ของแถวที่ถูกตัด และไม่เกิน context ของโมเดล {context!n}) หรือ{shorten}"},
     "ANSWER_TRUNCATED.beyond_context.rec": {
-        "en": "The longest of these rows need more tokens than the model's context ({context!n}), so no data.max_length holds them: {shorten}, or drop them (tuneguard fix --truncation drop).",
-        "th": "แถวที่ยาวที่สุดเหล่านี้ต้องใช้ token มากกว่า context ของโมเดล ({context!n}) จึงไม่มีค่า data.max_length ใดรองรับได้ ให้{shorten} หรือลบแถวเหล่านี้ (tuneguard fix --truncation drop)"},
+        "en": "These rows need about {need!n} tokens (95% of them), more than the model's context of {context!n}, so no data.max_length holds them: {shorten}, use a model with a longer context, or drop them (tuneguard fix --truncation drop).",
+        "th": "แถวเหล่านี้ต้องใช้ประมาณ {need!n} token (95% ของแถว) มากกว่า context ของโมเดล ({context!n}) จึงไม่มีค่า data.max_length ใดรองรับได้ ให้{shorten} ใช้โมเดลที่มี context ยาวกว่า หรือลบแถวเหล่านี้ (tuneguard fix --truncation drop)"},
     # -- TOKENIZER_MISMATCH -------------------------------------------------------------
     "TOKENIZER_MISMATCH.boundary": {
         "en": "In {count} of {checked} sampled rows ({share!p}) tokenizing the prompt alone is not a prefix of tokenizing prompt + response: the tokens at the boundary merge, so training and generation see the prompt's end differently.",
