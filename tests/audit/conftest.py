@@ -24,13 +24,15 @@ def tiny_tokenizer_base() -> Any:
 
 @pytest.fixture
 def audit_rows(tmp_path: Path, tiny_tokenizer_base: Any) -> Callable[..., tuple[AuditResult, Any]]:
-    """audit_rows(train, validation=None, ..., edit=fn(data, tokenizer), tokenizer=None) -> (result, data)."""
+    """audit_rows(train, validation=None, ..., edit=fn(data, tokenizer), tokenizer=None, edit_cfg=fn(cfg)) -> (result, data)."""
 
     def run(train: list[Any], validation: list[Any] | None = None, test: list[Any] | None = None,
             data: dict[str, Any] | None = None, audit: dict[str, Any] | None = None,
             train_cfg: dict[str, Any] | None = None, edit: Callable[[Any, Any], None] | None = None,
-            tokenizer: Any = None) -> tuple[AuditResult, Any]:
+            tokenizer: Any = None, edit_cfg: Callable[[Any], None] | None = None) -> tuple[AuditResult, Any]:
         cfg = make_config(tmp_path, train, validation, test, data, audit, train_cfg)
+        if edit_cfg is not None:
+            edit_cfg(cfg)
         tok = copy.deepcopy(tokenizer if tokenizer is not None else tiny_tokenizer_base)
         setup_pad_token(tok, cfg.data.pad_token)
         prepared = prepare_data(cfg.data, tok)

@@ -173,21 +173,49 @@ def test_answers_truncated_by_max_length(audit_rows):
     assert "data.max_length" in f.recommendation
 
 
-def test_answers_longer_than_the_context_are_told_to_shorten_not_to_raise_max_length(audit_rows, tiny_tokenizer_base):
-    """A data.max_length beyond the model's context (here the tokenizer's 512) cannot be set:
-    the advice is to shorten or drop those rows, and the evidence says why."""
+def _long_answers(audit_rows, tokenizer, **model):
+    """200 rows, 10 of them with answers of 4 docstrings (681 tiny tokens for 95% of the cut rows),
+    at data.max_length 256 of the tiny preset (which sets no model.context_length)."""
     docs = [d for _, _, d in docstrings()]
-    rows = clean_rows(500)
-    for n, i in enumerate(random.Random(2).sample(range(500), 20)):
-        rows[i]["output"] = " ".join(docs[600 + 12 * n: 612 + 12 * n])
+    rows = clean_rows(200)
+    for n, i in enumerate(random.Random(2).sample(range(200), 10)):
+        rows[i]["output"] = " ".join(docs[600 + 4 * n: 604 + 4 * n])
+
+    def edit_model(cfg):
+        cfg.model = cfg.model.model_copy(update=model)
+    result, _ = audit_rows(rows, data={"max_length": 256}, tokenizer=tokenizer, edit_cfg=edit_model)
+    return get(result, "ANSWER_TRUNCATED")
+
+
+def test_answers_longer_than_the_context_are_told_to_shorten_not_to_raise_max_length(audit_rows, tiny_tokenizer_base):
+    """The tiny preset sets no model.context_length and its tokenizer says 2,048, but the tiny model
+    it builds has 512 positions: a data.max_length of 704 cannot be set, so the advice is to
+    shorten, use a model with a longer context, or drop those rows; it never proposes one above 512."""
+    f = _long_answers(audit_rows, tiny_tokenizer_base)
+    assert (f.evidence["context_length"], f.evidence["needed_length_p95"]) == (512, 681)
+    assert "suggested_max_length" not in f.evidence
+    assert f.recommendation == ("These rows need about 681 tokens (95% of them), more than the model's context of 512, "
+                                "so no data.max_length holds them: shorten the longest answers, use a model with a "
+                                "longer context, or drop them (tuneguard fix --truncation drop).")
+    assert f.recommendation_in("th") == (
+        "แถวเหล่านี้ต้องใช้ประมาณ 681 token (95% ของแถว) มากกว่า context ของโมเดล (512) จึงไม่มีค่า data.max_length "
+        "ใดรองรับได้ ให้ย่อคำตอบที่ยาวที่สุด ใช้โมเดลที่มี context ยาวกว่า หรือลบแถวเหล่านี้ (tuneguard fix --truncation drop)")
+
+
+def test_the_length_to_raise_to_names_the_context_when_known_and_stays_generic_when_not(audit_rows, tmp_path,
+                                                                                        tiny_tokenizer_base):
+    longer = _long_answers(audit_rows, tiny_tokenizer_base, context_length=2048)
+    assert (longer.evidence["context_length"], longer.evidence["suggested_max_length"]) == (2048, 704)
+    assert longer.recommendation == ("Raise data.max_length to about 704 (covers 95% of the truncated rows, within the "
+                                     "model's context of 2,048) or shorten the longest answers.")
+    # A model whose config cannot be read and a tokenizer with transformers' placeholder: context unknown.
     tok = copy.deepcopy(tiny_tokenizer_base)
-    tok.model_max_length = 512
-    result, _ = audit_rows(rows, validation=clean_rows(50, seed=1, offset=500), tokenizer=tok)
-    f = get(result, "ANSWER_TRUNCATED")
-    assert f.evidence["context_length"] == 512 and f.evidence["suggested_max_length"] > 512
-    assert f.recommendation == ("The longest of these rows need more tokens than the model's context (512), so no "
-                                "data.max_length holds them: shorten the longest answers, or drop them (tuneguard fix "
-                                "--truncation drop).")
+    tok.model_max_length = int(1e30)
+    (tmp_path / "no-config").mkdir()
+    unknown = _long_answers(audit_rows, tok, name=str(tmp_path / "no-config"))
+    assert "context_length" not in unknown.evidence and unknown.evidence["suggested_max_length"] == 704
+    assert unknown.recommendation == ("Raise data.max_length to about 704 (covers 95% of the truncated rows; stay "
+                                      "within the model's context) or shorten the longest answers.")
 
 
 def test_long_texts_all_cut_are_truncation_not_a_missing_eos(audit_rows):
@@ -204,9 +232,11 @@ def test_long_texts_all_cut_are_truncation_not_a_missing_eos(audit_rows):
     assert f.message == ("60 of 60 training texts (100.0%) are longer than data.max_length (128) and lose their end "
                          "and its EOS (every row: none keeps its EOS, so the model never learns to stop); the model "
                          "never trains on the rest.")
-    # 8 docstrings need more than the tiny tokenizer's 2,048: splitting, not a larger max_length.
-    assert f.recommendation.endswith("no data.max_length holds them: split long texts into pieces of at most 128 "
-                                     "tokens, or drop them (tuneguard fix --truncation drop).")
+    # 8 docstrings need more than the tiny model's 512 positions: splitting, not a larger max_length.
+    assert f.recommendation == ("These rows need about 2,223 tokens (95% of them), more than the model's context of "
+                                "512, so no data.max_length holds them: split long texts into pieces of at most 128 "
+                                "tokens, use a model with a longer context, or drop them (tuneguard fix --truncation "
+                                "drop).")
 
 
 def test_tokenizer_mismatch_from_a_trailing_space(audit_rows):

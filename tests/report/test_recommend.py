@@ -231,6 +231,17 @@ def test_truncation_within_context_and_memory() -> None:
         in recs.actions[0].text
 
 
+def test_truncation_stays_within_the_context_the_audit_read_from_the_model() -> None:
+    """The tiny preset sets no model.context_length; the audit read the tiny model's 512 positions
+    (evidence context_length): `next` raises data.max_length to 512, not to the 704 the rows need."""
+    cfg = tiny_config(**{"data.max_length": 256})
+    recs = recommend([f("ANSWER_TRUNCATED", needed_length_p95=681, context_length=512)], cfg,
+                     diagnosis=Diagnosis("healthy", []))
+    assert {c.key: c.value for c in recs.changes} == {"data.max_length": 512}
+    assert recs.actions[0].text.startswith("Even at the model's context of 512 tokens some rows stay truncated: they "
+                                           "need about 681 tokens")
+
+
 def test_memory_halves_the_micro_batch_to_fit_a_longer_max_length() -> None:
     cfg = tiny_config(**{"data.max_length": 256, "train.batch_size": 8, "model.gradient_checkpointing": True})
     lim = Limits(context_length=2048, peak_gb=6.0, peak_checkpointed_gb=6.0, budget_gb=8.0, checkpointing=True)

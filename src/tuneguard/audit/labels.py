@@ -36,6 +36,7 @@ tokenizer_mismatch_warning) with the defaults named here:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 from collections.abc import Sequence
@@ -51,6 +52,7 @@ from tuneguard.data.formats import Example
 from tuneguard.data.tokenize import (IGNORE_INDEX, TokenizeStats, masked_prompt_length, pair_tokens, prompt_flags,
                                      special_prefix, split_tokens, with_prefix)
 from tuneguard.findings import Finding
+from tuneguard.model.load import configured_context
 
 log = logging.getLogger(__name__)
 
@@ -269,11 +271,15 @@ class _Rules:
 
     def __init__(self, cfg: Config, tokenizer: Any, examples: Sequence[Example], scan: _Scan) -> None:
         self.dcfg, self.acfg, self.tokenizer, self.examples, self.scan = cfg.data, cfg.audit, tokenizer, examples, scan
+        self.cfg = cfg
         self.eos, self.pad, self.checked = tokenizer.eos_token_id, tokenizer.pad_token_id, len(scan.sampled)
-        # The model's context, as far as it is known without loading the model: the config's,
-        # else the tokenizer's (transformers puts a huge placeholder there when it has none).
-        tok_max = getattr(tokenizer, "model_max_length", None)
-        self.context = cfg.model.context_length or (tok_max if isinstance(tok_max, int) and tok_max < 10**6 else None)
+
+    @functools.cached_property
+    def context(self) -> int | None:
+        """The model's context, as far as it is known without loading the model (model.context_length,
+        its config.json's positions, the tiny model's, the tokenizer's): read only when a row is
+        truncated, the one advice that needs it."""
+        return configured_context(self.cfg, self.tokenizer)
 
     def rows(self, lst: Sequence[int]) -> list[str]:
         return [self.examples[i].where for i in list(lst)[:MAX_EXAMPLES]]
@@ -401,16 +407,26 @@ class _Rules:
             msg = T("ANSWER_TRUNCATED.texts", count=len(truncated), n=n, share=frac, max_length=dcfg.max_length,
                     every=every)
             shorten = T("ANSWER_TRUNCATED.split_texts", max_length=dcfg.max_length)
-        suggest = int(-(-p95 // 64) * 64)
-        ev["suggested_max_length"] = suggest
-        if self.context is not None and suggest > self.context:
-            # A max_length beyond the context cannot be set: the advice is to shorten or drop.
-            ev["context_length"] = self.context
-            rec = T("ANSWER_TRUNCATED.beyond_context.rec", context=self.context, shorten=shorten)
-        else:
-            rec = T("ANSWER_TRUNCATED.rec", suggest=suggest, shorten=shorten)
+        rec = self._longer(ev, p95, shorten)
         sev = "warning" if frac > self.acfg.truncated_warning else "info"
         return finding("ANSWER_TRUNCATED", sev, msg, ev, rec)
+
+    def _longer(self, ev: dict[str, Any], p95: int, shorten: Any) -> Any:
+        """ANSWER_TRUNCATED's advice: a data.max_length covering 95% of the truncated rows (`p95`
+        tokens, rounded up to 64), never above the model's context when it is known; rows that need
+        more than the context cannot be held by any max_length: shorten or split them, or a model
+        with a longer context."""
+        suggest = int(-(-p95 // 64) * 64)
+        context = self.context
+        if context is None:
+            ev["suggested_max_length"] = suggest
+            return T("ANSWER_TRUNCATED.rec", suggest=suggest, shorten=shorten)
+        ev["context_length"] = context
+        if p95 > context:
+            # A max_length beyond the context cannot be set: the advice is to shorten, split or drop.
+            return T("ANSWER_TRUNCATED.beyond_context.rec", context=context, shorten=shorten, need=p95)
+        ev["suggested_max_length"] = min(suggest, context)
+        return T("ANSWER_TRUNCATED.rec_context", suggest=min(suggest, context), shorten=shorten, context=context)
 
     def tokenizer_mismatch(self) -> Finding | None:
         sc = self.scan

@@ -218,9 +218,12 @@ AUDIT: dict[str, dict[str, str]] = {
     "ANSWER_TRUNCATED.rec": {
         "en": "Raise data.max_length to about {suggest!n} (covers 95% of the truncated rows; stay within the model's context) or {shorten}.",
         "th": "เพิ่ม data.max_length เป็นประมาณ {suggest!n} (ครอบคลุม 95% ของแถวที่ถูกตัด และต้องไม่เกิน context ของโมเดล) หรือ{shorten}"},
+    "ANSWER_TRUNCATED.rec_context": {
+        "en": "Raise data.max_length to about {suggest!n} (covers 95% of the truncated rows, within the model's context of {context!n}) or {shorten}.",
+        "th": "เพิ่ม data.max_length เป็นประมาณ {suggest!n} (ครอบคลุม 95% ของแถวที่ถูกตัด และไม่เกิน context ของโมเดล {context!n}) หรือ{shorten}"},
     "ANSWER_TRUNCATED.beyond_context.rec": {
-        "en": "The longest of these rows need more tokens than the model's context ({context!n}), so no data.max_length holds them: {shorten}, or drop them (tuneguard fix --truncation drop).",
-        "th": "แถวที่ยาวที่สุดเหล่านี้ต้องใช้ token มากกว่า context ของโมเดล ({context!n}) จึงไม่มีค่า data.max_length ใดรองรับได้ ให้{shorten} หรือลบแถวเหล่านี้ (tuneguard fix --truncation drop)"},
+        "en": "These rows need about {need!n} tokens (95% of them), more than the model's context of {context!n}, so no data.max_length holds them: {shorten}, use a model with a longer context, or drop them (tuneguard fix --truncation drop).",
+        "th": "แถวเหล่านี้ต้องใช้ประมาณ {need!n} token (95% ของแถว) มากกว่า context ของโมเดล ({context!n}) จึงไม่มีค่า data.max_length ใดรองรับได้ ให้{shorten} ใช้โมเดลที่มี context ยาวกว่า หรือลบแถวเหล่านี้ (tuneguard fix --truncation drop)"},
     # -- TOKENIZER_MISMATCH -------------------------------------------------------------
     "TOKENIZER_MISMATCH.boundary": {
         "en": "In {count} of {checked} sampled rows ({share!p}) tokenizing the prompt alone is not a prefix of tokenizing prompt + response: the tokens at the boundary merge, so training and generation see the prompt's end differently.",
@@ -446,6 +449,12 @@ GUARD: dict[str, dict[str, str]] = {
     "GRAD_NORM_HIGH.found.rec_lr": {
         "en": "{lr} Or lengthen the warmup (train.warmup_ratio); keep clipping (train.max_grad_norm 1.0: the logged norm is measured before clipping); with fp16 switch to bf16; check the batch for outlier rows.",
         "th": "{lr} หรือทำ warmup ให้นานขึ้น (train.warmup_ratio) คง gradient clipping (train.max_grad_norm 1.0: ค่า norm ที่บันทึกไว้วัดก่อน clipping) ถ้าใช้ fp16 ให้เปลี่ยนเป็น bf16 และตรวจ batch หาแถวผิดปกติ"},
+    "GRAD_NORM_HIGH.warmup": {
+        "en": "Gradient norm {norm:.4g} at step {step} is above {limit:g}, inside the warmup (the first {warmup} steps, the learning rate still near 0), and the loss {loss:.4g} is not above the first step's {initial:.4g}: the first large updates of a fresh adapter, which the warmup is there for.",
+        "th": "gradient norm {norm:.4g} ที่ step {step} เกิน {limit:g} แต่อยู่ในช่วง warmup ({warmup} step แรก ซึ่ง learning rate ยังใกล้ 0) และ loss {loss:.4g} ไม่สูงกว่า loss ที่ step แรก ({initial:.4g}) นี่คือการอัปเดตขนาดใหญ่ช่วงแรกของ adapter ใหม่ ซึ่ง warmup มีไว้รองรับ"},
+    "GRAD_NORM_HIGH.warmup.rec": {
+        "en": "Nothing to change: one episode of large gradients is expected in the warmup. tuneguard warns (and names a lower learning rate) if large gradients come again or after the warmup, or with a loss above the first step's.",
+        "th": "ไม่ต้องเปลี่ยนอะไร gradient ขนาดใหญ่หนึ่งช่วงเป็นเรื่องปกติในช่วง warmup tuneguard จะเตือน (และเสนอ learning rate ที่ต่ำลง) ถ้า gradient ขนาดใหญ่เกิดขึ้นอีก เกิดหลัง warmup หรือเกิดขณะที่ loss สูงกว่า loss ที่ step แรก"},
     "NON_FINITE.where.step": {"en": "step {step}", "th": "step {step}"},
     "NON_FINITE.where.window": {"en": "step {step} (logged over steps {first}-{step})", "th": "step {step} (บันทึกรวม step {first}-{step})"},
     "NON_FINITE.fp16": {

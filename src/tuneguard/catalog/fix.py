@@ -55,6 +55,12 @@ _FIX: dict[str, dict[str, str]] = {
     "truncated_prompts": {
         "en": "no row's answer is cut, only prompts: no row removed; raise `data.max_length`{raise_to} or shorten the prompts.",
         "th": "ไม่มีแถวที่คำตอบถูกตัด มีแต่ prompt ที่ถูกตัด จึงไม่ได้ลบแถวใด ให้เพิ่ม `data.max_length`{raise_to} หรือทำให้ prompt สั้นลง"},
+    "truncated_kept_context": {
+        "en": "{rows} listed below, kept: they need more tokens than the model's context ({context}), so no `data.max_length` holds them: pass `--truncation drop` to remove them, or shorten or split them.",
+        "th": "เก็บ {rows}ที่ระบุด้านล่างไว้: แถวเหล่านี้ต้องใช้ token มากกว่า context ของโมเดล ({context}) จึงไม่มีค่า `data.max_length` ใดรองรับได้ ใช้ `--truncation drop` เพื่อลบ หรือย่อหรือแบ่งแถวเหล่านั้น"},
+    "truncated_prompts_context": {
+        "en": "no row's answer is cut, only prompts: no row removed; they need more tokens than the model's context ({context}), so shorten or split the prompts.",
+        "th": "ไม่มีแถวที่คำตอบถูกตัด มีแต่ prompt ที่ถูกตัด จึงไม่ได้ลบแถวใด แถวเหล่านี้ต้องใช้ token มากกว่า context ของโมเดล ({context}) ให้ย่อหรือแบ่ง prompt"},
     "raise_to": {"en": " (the audit suggests about {n})", "th": " (การตรวจข้อมูลแนะนำประมาณ {n})"},
     "not_changed_why": {"en": "not changed: {why}.", "th": "ไม่ได้แก้: {why}"},
     "not_changed_info": {

@@ -96,7 +96,12 @@ def _finding_line(f: Finding, plan: FixPlan, language: str) -> str:
             return head + t("malformed", rows=n_rows(len(plan.malformed)))
         return head + t("truncated_removed", rows=n_rows(len(plan.truncated)))
     if f.code in TRUNCATION_CODES:
-        sugg = (f.evidence or {}).get("suggested_max_length", (f.evidence or {}).get("needed_length_p95"))
+        ev = f.evidence or {}
+        if "context_length" in ev and "suggested_max_length" not in ev:  # the rows need more than the context
+            if not plan.truncated:
+                return head + t("truncated_prompts_context", context=num(ev["context_length"]))
+            return head + t("truncated_kept_context", rows=n_rows(len(plan.truncated)), context=num(ev["context_length"]))
+        sugg = ev.get("suggested_max_length", ev.get("needed_length_p95"))
         raise_to = T("fix.raise_to", n=num(sugg)) if isinstance(sugg, (int, float)) else ""
         if not plan.truncated:  # the audit found prompts cut, not answers: no row to list
             return head + t("truncated_prompts", raise_to=raise_to)

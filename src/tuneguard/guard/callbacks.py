@@ -22,6 +22,7 @@ Trainer's callback list.
 from __future__ import annotations
 
 import logging
+import math
 from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
@@ -106,6 +107,8 @@ class GuardCallback(TrainerCallback):
         self.plan = getattr(self.ctx, "seen", None) or plan_from_trainer(
             args, kwargs.get("train_dataloader"), getattr(self.ctx, "distinct_rows", None))
         self.since_eval = TrainLossSinceEval(state.global_step)
+        # The warmup as the diagnosis counts it (grad_norm_warmup): ceil(warmup_ratio x planned steps).
+        self.grad.warmup_steps = math.ceil(self.ctx.cfg.train.warmup_ratio * (state.max_steps or 0))
         if state.global_step > 0:
             self._replay(state)
 

@@ -275,13 +275,23 @@ class LossSpikeDetector:
 class GradNormDetector:
     """GRAD_NORM_HIGH (warning): a step's gradient norm (before clipping) > `max_norm`. No
     window: a threshold on each optimizer step, so every step is looked at whatever the
-    logging cadence (the Trainer logs only the last step's norm of each window)."""
+    logging cadence (the Trainer logs only the last step's norm of each window).
+
+    The run's first episode, inside the warmup (`warmup_steps`, ceil(train.warmup_ratio x the
+    planned steps), set at train begin) at a loss not above the first step's (the model not
+    made worse than untrained), is an info finding: the first steps of a fresh adapter take
+    large gradients while the learning rate is still near 0, which is what the warmup is for,
+    and a lower rate is not what `tuneguard next` proposes for such a run (the diagnosis notes
+    it, `grad_norm_warmup`). A second episode, one after the warmup, or one whose loss is above
+    the first step's warns as before."""
 
     code = "GRAD_NORM_HIGH"
 
-    def __init__(self, max_norm: float, learning_rate: RunLR | float | None = None) -> None:
+    def __init__(self, max_norm: float, learning_rate: RunLR | float | None = None, warmup_steps: int = 0) -> None:
         self.max_norm = max_norm
         self.learning_rate = learning_rate  # the run's (RunLR: kept current by the GuardCallback), named in the advice
+        self.warmup_steps = warmup_steps
+        self.episodes = 0  # episodes found so far in this timeline
         self.episode = Episode()
 
     def update(self, step: int, grad_norm: float | None, loss: float | None = None,
@@ -291,9 +301,17 @@ class GradNormDetector:
             return None
         if not self.episode.update(grad_norm > self.max_norm):
             return None
+        self.episodes += 1
+        evidence = {"step": step, "grad_norm": grad_norm, "grad_norm_max": self.max_norm, "loss": loss}
+        if (self.episodes == 1 and 0 < step <= self.warmup_steps and loss is not None and is_finite(loss)
+                and initial is not None and loss <= initial):
+            evidence.update(warmup_steps=self.warmup_steps, initial_loss=initial, in_warmup=True)
+            message = T("GRAD_NORM_HIGH.warmup", norm=grad_norm, step=step, limit=self.max_norm,
+                        warmup=self.warmup_steps, loss=loss, initial=initial)
+            return Finding.said(self.code, "info", message, T("GRAD_NORM_HIGH.warmup.rec"), evidence, step=step,
+                                source="guard")
         message = T("GRAD_NORM_HIGH.found", norm=grad_norm, step=step, limit=self.max_norm)
         recommendation = lr_advice(self.code, self.learning_rate, loss, initial)
-        evidence = {"step": step, "grad_norm": grad_norm, "grad_norm_max": self.max_norm, "loss": loss}
         return Finding.said(self.code, "warning", message, recommendation, evidence, step=step, source="guard")
 
 

@@ -295,6 +295,22 @@ def model_config(cfg: Config, tokenizer: Any) -> Any:
         return None
 
 
+def configured_context(cfg: Config, tokenizer: Any) -> int | None:
+    """The model's context window as far as it is known without loading weights: model.context_length,
+    else its config's positions (config.json's max_position_embeddings / n_positions, the tiny
+    model's 512), else the tokenizer's model_max_length (transformers puts a huge placeholder there
+    when it has none: not a context)."""
+    if cfg.model.context_length:
+        return cfg.model.context_length
+    conf = model_config(cfg, tokenizer)
+    for k in ("max_position_embeddings", "n_positions", "n_ctx", "seq_length"):
+        v = getattr(conf, k, None) if conf is not None else None
+        if isinstance(v, int) and v > 0:
+            return v
+    tok_max = getattr(tokenizer, "model_max_length", None)
+    return tok_max if isinstance(tok_max, int) and 0 < tok_max < 10**6 else None
+
+
 def encoder_only(conf: Any) -> bool:
     """A bidirectional encoder (BERT, RoBERTa, ELECTRA, ...) that transformers will still load as
     a causal LM (BertLMHeadModel) without complaint: a masked-LM architecture that is neither

@@ -673,7 +673,8 @@ def _memory_for_length(ctx: Context, cur: int, new: int, code: str) -> tuple[lis
 def _truncated(f: Finding, ctx: Context) -> Out:
     cur = int(ctx.get("data.max_length", 512) or 512)
     need = _num_ev(f, "needed_length_p95", "p95_tokens", "p99_tokens", "needed_length_max", "max_tokens", "needed")
-    ctx_len = ctx.limits.context_length or ctx.get("model.context_length")
+    # The context the run recorded, the config's, or the one the audit read from the model (its evidence).
+    ctx_len = ctx.limits.context_length or ctx.get("model.context_length") or (f.evidence or {}).get("context_length")
     want = _round_up(need, 64) if need else _round_up(cur * 2, 64)
     new = min(want, ctx_len) if isinstance(ctx_len, int) and ctx_len > 0 else want
     need_s = A("trunc.need", n=format_value(int(need))) if need else A("trunc.longer")

@@ -1,0 +1,34 @@
+"""The fix report's ANSWER_TRUNCATED line when the rows need more than the model's context (the
+audit's evidence context_length without a suggested_max_length): no max_length to raise to, so it
+says to drop, shorten or split them; within the context it names the length the audit suggests."""
+
+from __future__ import annotations
+
+from tuneguard.findings import Finding
+from tuneguard.fix.account import _finding_line
+from tuneguard.fix.plan import FixPlan
+
+
+def _plan(truncated: list[str]) -> FixPlan:
+    return FixPlan(files=[], exact=[], near=[], leaked=[], malformed=[], truncated=truncated,
+                   truncation_dropped=False, acted_on=[], left=[], notes=[], max_length=256)
+
+
+def _finding(**evidence) -> Finding:
+    return Finding("ANSWER_TRUNCATED", "warning", "cut", {"needed_length_p95": 681, **evidence}, "advice")
+
+
+def test_rows_beyond_the_context_are_not_told_to_raise_max_length():
+    line = _finding_line(_finding(context_length=512), _plan(["train.jsonl:3"]), "en")
+    assert line.endswith("1 row listed below, kept: they need more tokens than the model's context (512), so no "
+                         "`data.max_length` holds them: pass `--truncation drop` to remove them, or shorten or split "
+                         "them.")
+    prompts = _finding_line(_finding(context_length=512), _plan([]), "en")
+    assert prompts.endswith("no row's answer is cut, only prompts: no row removed; they need more tokens than the "
+                            "model's context (512), so shorten or split the prompts.")
+    assert "context ของโมเดล (512)" in _finding_line(_finding(context_length=512), _plan(["train.jsonl:3"]), "th")
+
+
+def test_rows_within_the_context_are_told_the_length_to_raise_to():
+    line = _finding_line(_finding(context_length=2048, suggested_max_length=704), _plan(["train.jsonl:3"]), "en")
+    assert line.endswith("or raise `data.max_length` (the audit suggests about 704).")
