@@ -204,6 +204,7 @@ _AUDIT_CLI: dict[str, dict[str, str]] = {
     "totals": {
         "en": "{errors} error(s), {warnings} warning(s). Full evidence:",
         "th": "ข้อผิดพลาด {errors} รายการ คำเตือน {warnings} รายการ หลักฐานทั้งหมด:"},
+    "where": {"en": "audit", "th": "การตรวจข้อมูล"},  # a finding block's head: ERROR DUPLICATE_EXACT (audit)
     "same_set": {"en": " (with the same --set options)", "th": " (พร้อมตัวเลือก --set ชุดเดิม)"},
     # why the audit judged the data as the task it did (tuneguard.audit.task_shape.infer); stats.task.reason is the English
     "why.stated": {"en": "stated by data.task: {shape}", "th": "ระบุไว้ใน data.task: {shape}"},
