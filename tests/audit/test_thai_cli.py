@@ -1,7 +1,8 @@
 """`tuneguard audit` of a config in Thai (`notify.language: th`): every line it prints is a Thai
 sentence from the catalog (the header, the task and why, audit.severity's changes, each finding's
 block, the totals and the command of the full evidence); `--json` stays English, and the task's
-reason there is the English of the spec the console says in Thai."""
+reason there is the English of the spec the console says in Thai, and a Thai report says it from
+the spec a run keeps."""
 
 from __future__ import annotations
 
@@ -87,3 +88,20 @@ def test_the_timing_and_the_clean_line_in_thai() -> None:
     assert timing_text(timings, "th") == "41.0 วินาที (tokenizer 32.1 วินาที, ข้อมูล 7.9 วินาที, การตรวจ 1.0 วินาที)"
     assert timing_text({"total": 1.04}, "th") == "1.0 วินาที"
     assert say("auditcli.clean", "th") == "ไม่มีสิ่งที่ตรวจพบ: ข้อมูลผ่านการตรวจทุกข้อ"
+
+
+def test_the_report_says_the_audits_reason_for_the_task_in_thai(tmp_path: Path) -> None:
+    from tests.report.runs import build_healthy
+    from tuneguard.report.rundata import load_run
+    from tuneguard.store.run_store import RunStore
+
+    run = build_healthy(tmp_path / "run", config={"notify.language": "th"})
+    why = T("auditcli.why.no_prompt")
+    with RunStore(run) as s:
+        s.set_meta(task={"shape": "open", "source": "inferred", "reason": render(why, "en"), "text": why})
+    loaded = load_run(run)
+    assert ("ประเภทงาน", "คำตอบอิสระ (อนุมานจากข้อมูล: แถวไม่มี prompt (ข้อความล้วน))") in loaded.diagnosis_settings("th")
+    assert ("task", "open (inferred: rows have no prompt (plain text))") in loaded.diagnosis_settings("en")
+    with RunStore(run) as s:  # a run that kept only the English reason: the Thai row names no reason
+        s.set_meta(task={"shape": "open", "source": "inferred", "reason": render(why, "en")})
+    assert ("ประเภทงาน", "คำตอบอิสระ (อนุมานจากข้อมูล)") in load_run(run).diagnosis_settings("th")
