@@ -18,6 +18,7 @@ from typing import Any
 
 from tuneguard.audit import diversity, duplicates, labels, leakage, malformed, prompt_leak, task_shape
 from tuneguard.audit.common import SplitText, seeded_sample
+from tuneguard.catalog import Spec
 from tuneguard.config.schema import Config
 from tuneguard.data.pipeline import PreparedData, Split
 from tuneguard.findings import SEVERITY_ORDER, Finding, apply_severity, json_safe
@@ -31,6 +32,10 @@ class AuditResult:
 
     findings: list[Finding]
     stats: dict[str, Any]
+    # For the console, not --json: why the task is what stats["task"] says (a catalog spec, said in the
+    # config's language), and the run cache the tokenized data were read from.
+    task_text: Spec | None = None
+    cache_dir: str | None = None
 
     def has_errors(self) -> bool:
         return any(f.severity == "error" for f in self.findings)
@@ -106,7 +111,7 @@ def run_audit(cfg: Config, data: PreparedData, tokenizer: Any, population: int |
     findings.sort(key=lambda f: -SEVERITY_ORDER[f.severity])
     log.info("audit: %d finding(s) (%d error(s)) on %d training rows; checks took %.1fs", len(findings),
              sum(f.severity == "error" for f in findings), len(train_ex), timings["total"])
-    return AuditResult(findings, stats)
+    return AuditResult(findings, stats, task_text=task.text)
 
 
 def _overrides(findings: list[Finding], overrides: dict[str, str]) -> tuple[list[Finding], dict[str, Any]]:
@@ -169,6 +174,7 @@ def audit_config(cfg: Config, tokenizer: Any = None, cache_dir: Path | None = No
         result = run_audit(cfg, cached, tokenizer)
         result.stats["timings_s"].update(load_tokenizer=round(t_tok, 3), prepare_data=round(time.perf_counter() - t, 3))
         result.stats["cache"] = f"tokenized data read from {cache_dir}"
+        result.cache_dir = str(cache_dir)
         return result
     cap = cfg.audit.max_rows
     dcfg = cfg.data.model_copy(update={

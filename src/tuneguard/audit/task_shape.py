@@ -40,7 +40,8 @@ import logging
 import statistics
 from typing import Any
 
-from tuneguard.audit.common import SplitText, pct, preview, seeded_sample, share, trained_responses, words
+from tuneguard.audit.common import SplitText, preview, seeded_sample, share, trained_responses, words
+from tuneguard.catalog import Spec, T, render
 from tuneguard.config.schema import AuditConfig
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,13 @@ class TaskShape:
 
     shape: str
     source: str  # "inferred" or "data.task"
-    reason: str
+    text: Spec  # why, as a catalog spec (auditcli.why.*): the console says it in the config's language
     stats: dict[str, Any]
+
+    @property
+    def reason(self) -> str:
+        """Why, in English (stats.task.reason of `audit --json`)."""
+        return render(self.text, "en")
 
     @property
     def label_like(self) -> bool:
@@ -180,38 +186,33 @@ def infer(train: SplitText, acfg: AuditConfig, stated: str, seed: int) -> TaskSh
                        for r, c in counts.most_common(TOP_LABELS)]
         m["label_majority_share"] = share(counts.most_common(1)[0][1], n) if counts else 0.0
     if stated != "auto":
-        return TaskShape(stated, "data.task", f"stated by data.task: {stated}", m)
-    if label_fields:
+        return TaskShape(stated, "data.task", T("auditcli.why.stated", shape=stated), m)
+    shape, text = _decide(m, acfg, label_like, replies)
+    return TaskShape(shape, "inferred", text, m)
+
+
+def _decide(m: dict[str, Any], acfg: AuditConfig, label_like: bool, replies: bool) -> tuple[str, Spec]:
+    """The inferred shape and why (a catalog spec), from the numbers of measure()."""
+    n, distinct, fields = m["rows"], m["distinct_responses"], m["structured"]
+    counts = {"distinct": distinct, "n": n, "max_labels": acfg.task_max_labels}
+    if fields is not None and fields["labels"]:
         per_key = ", ".join(f"{k} {c}" for k, c in fields["values_per_key"].items())
-        return TaskShape("classification", "inferred",
-                         f"labels on several fields: {pct(fields['share'])} of answers are JSON objects with the keys "
-                         f"{', '.join(fields['keys'])}, each from a small set (values: {per_key}; at most "
-                         f"{acfg.task_max_labels}); {distinct} distinct answers over {n} rows", m)
+        return "classification", T("auditcli.why.fields", share=fields["share"], keys=", ".join(fields["keys"]),
+                                   per_key=per_key, **counts)
     if replies:
-        return TaskShape("classification", "inferred",
-                         f"fixed replies: {distinct} distinct answers over {n} rows (at most {acfg.task_max_labels}), "
-                         f"{pct(m['shared_reply_share'])} of rows answered with a reply other rows have, "
-                         f"{pct(m['unique_prompt_share'])} of prompts asked once; median "
-                         f"{m['median_response_words']:g} words", m)
+        return "classification", T("auditcli.why.replies", shared=m["shared_reply_share"],
+                                   unique=m["unique_prompt_share"], median=m["median_response_words"], **counts)
     if label_like:
-        return TaskShape("classification", "inferred",
-                         f"{distinct} distinct answers over {n} rows (at most {acfg.task_max_labels}, each seen "
-                         f"{n / distinct:.0f} times on average), median {m['median_response_words']:g} word(s)", m)
-    if m["rows_with_prompt"] and m["span_share"] >= acfg.task_share:
-        return TaskShape("extraction", "inferred",
-                         f"{pct(m['span_share'])} of answers are verbatim spans of their prompt "
-                         f"(at least {pct(acfg.task_share)})", m)
-    if m["rows_with_prompt"] and m["span_share"] + m["rewrite_share"] >= acfg.task_share and fields is not None:
-        return TaskShape("extraction", "inferred",
-                         f"structured extraction: {pct(fields['share'])} of answers are JSON objects with the keys "
-                         f"{', '.join(fields['keys'])}, and {pct(m['span_share'] + m['rewrite_share'])} repeat their "
-                         f"prompt's words (at least {pct(REWRITE_RECALL)} of each answer's words)", m)
-    if m["rows_with_prompt"] and m["span_share"] + m["rewrite_share"] >= acfg.task_share:
-        return TaskShape("rewriting", "inferred",
-                         f"{pct(m['span_share'] + m['rewrite_share'])} of answers repeat their prompt's words "
-                         f"(at least {pct(REWRITE_RECALL)} of each answer's words; at least {pct(acfg.task_share)} "
-                         "of rows)", m)
-    why = ("rows have no prompt (plain text)" if not m["rows_with_prompt"] else
-           f"answers are neither labels from a small set ({distinct} distinct) nor spans or rewrites of their "
-           f"prompt ({pct(m['span_share'])} spans, {pct(m['rewrite_share'])} rewrites)")
-    return TaskShape("open", "inferred", why, m)
+        return "classification", T("auditcli.why.labels", per_label=n / distinct,
+                                   median=m["median_response_words"], **counts)
+    spans, repeat = m["span_share"], m["span_share"] + m["rewrite_share"]
+    if m["rows_with_prompt"] and spans >= acfg.task_share:
+        return "extraction", T("auditcli.why.spans", share=spans, limit=acfg.task_share)
+    if m["rows_with_prompt"] and repeat >= acfg.task_share and fields is not None:
+        return "extraction", T("auditcli.why.structured_extraction", share=fields["share"],
+                               keys=", ".join(fields["keys"]), repeat=repeat, recall=REWRITE_RECALL)
+    if m["rows_with_prompt"] and repeat >= acfg.task_share:
+        return "rewriting", T("auditcli.why.rewrites", repeat=repeat, recall=REWRITE_RECALL, limit=acfg.task_share)
+    if not m["rows_with_prompt"]:
+        return "open", T("auditcli.why.no_prompt")
+    return "open", T("auditcli.why.open", distinct=distinct, spans=spans, rewrites=m["rewrite_share"])

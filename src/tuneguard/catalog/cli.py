@@ -2,7 +2,8 @@
 `tuneguard next` (its lines, its refusals of --out, and the comments of the next config it
 writes), `tuneguard fix` (its summary lines), `tuneguard report` (where it wrote what) and
 `tuneguard status` (its lines and headings), `tuneguard compare` (its last line),
-`tuneguard notify-test` (its success line, in --language) and `tuneguard train` (its own lines:
+`tuneguard notify-test` (its success line, in --language), `tuneguard audit` (its summary
+lines and why it judged the data as the task it did) and `tuneguard train` (its own lines:
 the model banner, the progress lines, the diagnosis, the report and the final summary). Each is
 said in the run's (the config's) language, like the run's report."""
 
@@ -170,6 +171,67 @@ _TRAIN_CLI: dict[str, dict[str, str]] = {
         "th": "การตรวจข้อมูลพบข้อผิดพลาด {n} รายการ ({codes}) {code}: {message} รัน `{command}` เพื่อดูรายละเอียด (ผลการตรวจข้อมูลและ config ของการรันนี้) แล้วแก้ข้อมูล หรือใช้ --force ถ้าจะฝึกทั้งที่มีข้อผิดพลาด"},
 }
 
+# `tuneguard audit` on the terminal, in the config's language (the findings' own texts are in
+# catalog/findings.py; `audit --json` stays English).
+_AUDIT_CLI: dict[str, dict[str, str]] = {
+    "header": {
+        "en": "Audited {audited} training rows ({sizes}) in {took}.",
+        "th": "ตรวจข้อมูลฝึก {audited} แถว ({sizes}) ใช้เวลา {took}"},
+    "header_sampled": {
+        "en": "Audited {audited} of {whole} (a seeded sample: audit.max_rows) training rows ({sizes}) in {took}.",
+        "th": "ตรวจข้อมูลฝึก {audited} จาก {whole} แถว (ตัวอย่างสุ่มที่สุ่มซ้ำได้ผลเดิม: audit.max_rows) ({sizes}) ใช้เวลา {took}"},
+    "size.train": {"en": "train {n}", "th": "ข้อมูลฝึก {n}"},
+    "size.validation": {"en": "validation {n}", "th": "validation {n}"},
+    "size.test": {"en": "test {n}", "th": "ชุด test {n}"},
+    "time.seconds": {"en": "{s:.1f}s", "th": "{s:.1f} วินาที"},
+    "time.parts": {"en": "{s:.1f}s ({parts})", "th": "{s:.1f} วินาที ({parts})"},
+    "time.load_tokenizer": {"en": "tokenizer {s:.1f}s", "th": "tokenizer {s:.1f} วินาที"},
+    "time.prepare_data": {"en": "data {s:.1f}s", "th": "ข้อมูล {s:.1f} วินาที"},
+    "time.total": {"en": "checks {s:.1f}s", "th": "การตรวจ {s:.1f} วินาที"},
+    "task": {
+        "en": "Task: {shape} ({how}); each check is judged for this task.",
+        "th": "งาน: {shape} ({how}) ทุกการตรวจตัดสินตามงานแบบนี้"},
+    "task.stated": {"en": "set by data.task", "th": "ตั้งไว้ใน data.task"},
+    "task.inferred": {"en": "inferred: {reason}", "th": "อนุมานจากข้อมูล: {reason}"},
+    "labels": {"en": "Labels: {labels}", "th": "label ที่พบ: {labels}"},
+    "cache": {"en": "Tokenized data: tokenized data read from {path} (key matches).",
+              "th": "ข้อมูลที่ tokenize แล้ว: อ่านจาก {path} (คีย์ตรงกัน)"},
+    "severity_set": {"en": "Severity set by audit.severity: {changes}",
+                     "th": "ระดับความรุนแรงที่ตั้งใน audit.severity: {changes}"},
+    "severity_change": {"en": "{code} {default} -> {new}", "th": "{code} {default} -> {new}"},
+    "severity_off": {"en": "off", "th": "ปิด"},
+    "clean": {"en": "No findings: the data passed every check.", "th": "ไม่มีสิ่งที่ตรวจพบ: ข้อมูลผ่านการตรวจทุกข้อ"},
+    "totals": {
+        "en": "{errors} error(s), {warnings} warning(s). Full evidence:",
+        "th": "ข้อผิดพลาด {errors} รายการ คำเตือน {warnings} รายการ หลักฐานทั้งหมด:"},
+    "where": {"en": "audit", "th": "การตรวจข้อมูล"},  # a finding block's head: ERROR DUPLICATE_EXACT (audit)
+    "same_set": {"en": " (with the same --set options)", "th": " (พร้อมตัวเลือก --set ชุดเดิม)"},
+    # why the audit judged the data as the task it did (tuneguard.audit.task_shape.infer); stats.task.reason is the English
+    "why.stated": {"en": "stated by data.task: {shape}", "th": "ระบุไว้ใน data.task: {shape}"},
+    "why.fields": {
+        "en": "labels on several fields: {share!p} of answers are JSON objects with the keys {keys}, each from a small set (values: {per_key}; at most {max_labels}); {distinct} distinct answers over {n} rows",
+        "th": "label หลายช่อง: คำตอบ {share!p} เป็นออบเจกต์ JSON ที่มีคีย์ {keys} แต่ละช่องมีค่าจากชุดเล็ก ๆ (จำนวนค่า: {per_key} ไม่เกิน {max_labels}) และมีคำตอบที่ไม่ซ้ำกัน {distinct} แบบจาก {n} แถว"},
+    "why.replies": {
+        "en": "fixed replies: {distinct} distinct answers over {n} rows (at most {max_labels}), {shared!p} of rows answered with a reply other rows have, {unique!p} of prompts asked once; median {median:g} words",
+        "th": "คำตอบสำเร็จรูป: มีคำตอบที่ไม่ซ้ำกัน {distinct} แบบจาก {n} แถว (ไม่เกิน {max_labels}) แถว {shared!p} ตอบด้วยคำตอบที่แถวอื่นก็มี และ prompt {unique!p} ถูกถามครั้งเดียว ความยาวคำตอบค่ามัธยฐาน {median:g} คำ"},
+    "why.labels": {
+        "en": "{distinct} distinct answers over {n} rows (at most {max_labels}, each seen {per_label:.0f} times on average), median {median:g} word(s)",
+        "th": "มีคำตอบที่ไม่ซ้ำกัน {distinct} แบบจาก {n} แถว (ไม่เกิน {max_labels} แต่ละแบบพบเฉลี่ย {per_label:.0f} ครั้ง) ความยาวคำตอบค่ามัธยฐาน {median:g} คำ"},
+    "why.spans": {
+        "en": "{share!p} of answers are verbatim spans of their prompt (at least {limit!p})",
+        "th": "คำตอบ {share!p} เป็นข้อความที่ตัดมาจาก prompt ของแถวนั้นตรงตัว (อย่างน้อย {limit!p})"},
+    "why.structured_extraction": {
+        "en": "structured extraction: {share!p} of answers are JSON objects with the keys {keys}, and {repeat!p} repeat their prompt's words (at least {recall!p} of each answer's words)",
+        "th": "ดึงข้อความเป็นโครงสร้าง: คำตอบ {share!p} เป็นออบเจกต์ JSON ที่มีคีย์ {keys} และ {repeat!p} ใช้คำจาก prompt ของแถวนั้น (อย่างน้อย {recall!p} ของคำในแต่ละคำตอบ)"},
+    "why.rewrites": {
+        "en": "{repeat!p} of answers repeat their prompt's words (at least {recall!p} of each answer's words; at least {limit!p} of rows)",
+        "th": "คำตอบ {repeat!p} ใช้คำจาก prompt ของแถวนั้น (อย่างน้อย {recall!p} ของคำในแต่ละคำตอบ และอย่างน้อย {limit!p} ของแถว)"},
+    "why.no_prompt": {"en": "rows have no prompt (plain text)", "th": "แถวไม่มี prompt (ข้อความล้วน)"},
+    "why.open": {
+        "en": "answers are neither labels from a small set ({distinct} distinct) nor spans or rewrites of their prompt ({spans!p} spans, {rewrites!p} rewrites)",
+        "th": "คำตอบไม่ใช่ label จากชุดเล็ก ๆ (ไม่ซ้ำกัน {distinct} แบบ) และไม่ได้ตัดหรือเขียนใหม่จาก prompt (ตัดมาตรงตัว {spans!p} เขียนใหม่ {rewrites!p})"},
+}
+
 NEXT: dict[str, dict[str, str]] = {f"next.{k}": v for k, v in _NEXT.items()}
 STATUS_CLI: dict[str, dict[str, str]] = {f"statuscli.{k}": v for k, v in _STATUS_CLI.items()}
 REPORT_CLI: dict[str, dict[str, str]] = {f"reportcli.{k}": v for k, v in _REPORT_CLI.items()}
@@ -177,3 +239,4 @@ FIX_CLI: dict[str, dict[str, str]] = {f"fixcli.{k}": v for k, v in _FIX_CLI.item
 COMPARE_CLI: dict[str, dict[str, str]] = {f"comparecli.{k}": v for k, v in _COMPARE_CLI.items()}
 NOTIFY_CLI: dict[str, dict[str, str]] = {f"notifycli.{k}": v for k, v in _NOTIFY_CLI.items()}
 TRAIN_CLI: dict[str, dict[str, str]] = {f"traincli.{k}": v for k, v in _TRAIN_CLI.items()}
+AUDIT_CLI: dict[str, dict[str, str]] = {f"auditcli.{k}": v for k, v in _AUDIT_CLI.items()}

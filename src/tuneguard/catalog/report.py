@@ -223,6 +223,7 @@ _REPORT: dict[str, dict[str, str]] = {
     "task": {"en": "task", "th": "ประเภทงาน"},
     "task.stated": {"en": "set by data.task", "th": "กำหนดโดย data.task"},
     "task.inferred": {"en": "inferred", "th": "อนุมานจากข้อมูล"},
+    "task.inferred_why": {"en": "inferred: {reason}", "th": "อนุมานจากข้อมูล: {reason}"},
     "state.running": {"en": "running", "th": "กำลังฝึก"},
     "state.paused": {"en": "paused", "th": "หยุดชั่วคราว"},
     "state.finished": {"en": "finished", "th": "เสร็จสิ้น"},

@@ -10,70 +10,97 @@ import typer
 
 from tuneguard.cli.common import (EXIT_FAIL, EXIT_OK, console, load_or_exit, print_json,
                                   setup_logging, styled)
+from tuneguard.catalog import TABLE, J, T, config_language, say
+from tuneguard.catalog import render as render_text
 from tuneguard.fmt import num
 
 log = logging.getLogger(__name__)
 
 
-def json_command(config: str, overrides: list[str] | None) -> str:
+def json_command(config: str, overrides: list[str] | None, language: str = "en") -> str:
     """The command that prints this audit's full evidence: the user's own config argument, not a
     placeholder. --set values are named, not repeated: notify.urls may hold a token."""
     import shlex
 
-    same = " (with the same --set options)" if overrides else ""
+    same = say("auditcli.same_set", language) if overrides else ""
     return f"{shlex.join(['tuneguard', 'audit', config, '--json'])}{same}"
 
 
-# The parts of an audit's time, as the console names them (stats["timings_s"] keys).
-TIMING_PARTS = (("load_tokenizer", "tokenizer"), ("prepare_data", "data"), ("total", "checks"))
+# The parts of an audit's time, as the console names them (stats["timings_s"] keys, auditcli.time.KEY).
+TIMING_PARTS = ("load_tokenizer", "prepare_data", "total")
 
 
-def timing_text(timings: dict[str, float]) -> str:
+def timing_text(timings: dict[str, float], language: str = "en") -> str:
     """The audit's wall time and what it covers: "41.0s (tokenizer 32.0s, data 7.9s, checks
     1.0s)". The log's "audit: ... in 1.0s" is the checks alone; this says so next to it."""
-    parts = [(label, timings[key]) for key, label in TIMING_PARTS if key in timings]
+    parts = [(key, timings[key]) for key in TIMING_PARTS if key in timings]
     whole = sum(seconds for _, seconds in parts)
     if len(parts) < 2:
-        return f"{whole:.1f}s"
-    return f"{whole:.1f}s (" + ", ".join(f"{label} {seconds:.1f}s" for label, seconds in parts) + ")"
+        return say("auditcli.time.seconds", language, s=whole)
+    return say("auditcli.time.parts", language, s=whole,
+               parts=", ".join(say(f"auditcli.time.{key}", language, s=seconds) for key, seconds in parts))
 
 
-def render(result: Any, con: Any, command: str = "tuneguard audit CONFIG --json") -> None:
-    """The audit for a person: a summary line, then each finding as a block (cli.findings_view),
-    then the totals and `command`, which prints the full evidence."""
-    from tuneguard.cli.findings_view import print_findings
-
-    rows = result.stats.get("rows", {})
-    took = timing_text(result.stats.get("timings_s", {}))
-    sizes = ", ".join(f"{k} {num(v)}" for k, v in rows.items() if k in ("train", "validation", "test"))
+def header_line(stats: dict[str, Any], language: str = "en") -> str:
+    """What was audited, from how many rows, in how long."""
+    rows = stats.get("rows", {})
+    took = timing_text(stats.get("timings_s", {}), language)
+    sizes = ", ".join(say(f"auditcli.size.{k}", language, n=num(v))
+                      for k, v in rows.items() if k in ("train", "validation", "test"))
     whole = rows.get("train_population")
-    sample = f" of {num(whole)} (a seeded sample: audit.max_rows)" if rows.get("sampled") and whole else ""
-    con.print(f"Audited {num(rows.get('audited_train'), missing='?')}{sample} training rows ({sizes}) in {took}.")
+    audited = num(rows.get("audited_train"), missing="?")
+    if rows.get("sampled") and whole:
+        return say("auditcli.header_sampled", language, audited=audited, whole=num(whole), sizes=sizes, took=took)
+    return say("auditcli.header", language, audited=audited, sizes=sizes, took=took)
+
+
+def context_lines(result: Any, language: str = "en") -> list[str]:
+    """The task the checks judged the data as (and its labels), the data cache, audit.severity."""
+    lines: list[str] = []
     task = result.stats.get("task") or {}
     if task.get("shape"):
-        how = "set by data.task" if task.get("source") == "data.task" else f"inferred: {task.get('reason')}"
-        con.print(f"Task: {task['shape']} ({how}); each check is judged for this task.")
+        why = result.task_text if result.task_text is not None else task.get("reason")
+        how = (T("auditcli.task.stated") if task.get("source") == "data.task"
+               else T("auditcli.task.inferred", reason=why))
+        shape = T(f"task.{task['shape']}") if f"task.{task['shape']}" in TABLE else task["shape"]
+        lines.append(render_text(T("auditcli.task", shape=shape, how=how), language))
         labels = task.get("labels")
         if labels:
-            con.print("Labels: " + ", ".join(f"{x['label']} {x['share']:.0%}" for x in labels[:8])
-                      + (" …" if len(labels) > 8 else ""))
-    if result.stats.get("cache"):
-        con.print(f"Tokenized data: {result.stats['cache']} (key matches).")
+            listed = ", ".join(f"{x['label']} {x['share']:.0%}" for x in labels[:8]) + (" …" if len(labels) > 8 else "")
+            lines.append(say("auditcli.labels", language, labels=listed))
+    if result.stats.get("cache") and result.cache_dir:
+        lines.append(say("auditcli.cache", language, path=result.cache_dir))
     overrides = (result.stats.get("severity_overrides") or {}).get("applied") or {}
     if overrides:
-        con.print("Severity set by audit.severity: " + ", ".join(
-            f"{c} {v['default']} -> {v['set']}" for c, v in sorted(overrides.items())))
+        word = {s: T(f"report.sev.{s}") for s in ("error", "warning", "info")} | {"off": T("auditcli.severity_off")}
+        changes = J("join.comma", (T("auditcli.severity_change", code=c, default=word.get(v["default"], v["default"]),
+                                     new=word.get(v["set"], v["set"])) for c, v in sorted(overrides.items())))
+        lines.append(render_text(T("auditcli.severity_set", changes=changes), language))
+    return lines
+
+
+def render_audit(result: Any, con: Any, command: str = "tuneguard audit CONFIG --json", language: str = "en") -> None:
+    """The audit for a person, in `language`: a summary line, then each finding as a block
+    (cli.findings_view), then the totals and `command`, which prints the full evidence."""
+    from tuneguard.cli.findings_view import print_findings
+
+    con.print(header_line(result.stats, language))
+    for line in context_lines(result, language):
+        con.print(line)
     if not result.findings:
-        con.print(styled(("No findings: the data passed every check.", "green")))
+        con.print(styled((say("auditcli.clean", language), "green")))
         return
     con.print()
-    print_findings(con, result.findings)
+    print_findings(con, result.findings, language=language)
     n_err = sum(f.severity == "error" for f in result.findings)
     n_warn = sum(f.severity == "warning" for f in result.findings)
     con.print()
     # The command on a line of its own: copied whole, and a long path wraps no sentence.
-    con.print(f"{n_err} error(s), {n_warn} warning(s). Full evidence:")
+    con.print(say("auditcli.totals", language, errors=n_err, warnings=n_warn))
     con.print(f"  {command}")
+
+
+render = render_audit
 
 
 def run_dir_source(config: str) -> tuple[str, Path | None]:
@@ -108,5 +135,6 @@ def audit(
     if json_:
         print_json(result.to_json())
     else:
-        render(result, console(), json_command(config, set_))
+        language = config_language(cfg)
+        render_audit(result, console(), json_command(config, set_, language), language)
     raise typer.Exit(EXIT_FAIL if result.has_errors() else EXIT_OK)

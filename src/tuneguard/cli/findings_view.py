@@ -105,7 +105,7 @@ def _parts(f: Finding | dict[str, Any], evidence: bool, language: str = "en") ->
 
     d = f.to_dict() if isinstance(f, Finding) else f
     sev = str(d.get("severity") or "")
-    where = when_text(d) or "audit"
+    where = when_text(d) or ("audit" if language == "en" else say("auditcli.where", language))
     label = sev.upper() if language == "en" or sev not in SEVERITY_STYLE else say(f"report.sev.{sev}", language)
     head = styled((label, SEVERITY_STYLE.get(sev, "bold")), " ", (str(d.get("code")), "bold"), f" ({where})")
     said = d.get("text") if isinstance(d.get("text"), dict) else {}

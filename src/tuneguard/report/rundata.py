@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from tuneguard.catalog import TABLE, say
+from tuneguard.catalog import TABLE, T, in_language, is_spec, say
 from tuneguard.findings import Finding
 from tuneguard.store.run_store import open_for_reading
 
@@ -176,11 +176,14 @@ class RunData:
     def diagnosis_settings(self, language: str = "en") -> list[tuple[str, str]]:
         """How the findings were judged: the task shape the audit used, and the user's
         per-code severity overrides in effect (empty ones left out). In another language the
-        audit's reason for the shape (English, from its numbers) is left out."""
+        audit's reason for the shape is said from its spec (`text`), and left out by a run that
+        kept only the English."""
         rows: list[tuple[str, str]] = []
         task = self.meta.get("task")
         if isinstance(task, dict) and task.get("shape") and language != "en":
             how = say("report.task.stated" if task.get("source") == "data.task" else "report.task.inferred", language)
+            if task.get("source") != "data.task" and is_spec(task.get("text")):
+                how = in_language(T("report.task.inferred_why", reason=task["text"]), how, language)
             shape = f"task.{task['shape']}"
             rows.append((say("report.task", language),
                          f"{say(shape, language) if shape in TABLE else task['shape']} ({how})"))

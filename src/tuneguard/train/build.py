@@ -223,7 +223,10 @@ def run_data_audit(cfg: Config, data: PreparedData, tokenizer: Any) -> tuple[lis
         return cached
     result = run_audit(cfg, data, tokenizer)
     rows = len(data.train.features)
-    found = list(result.findings), dict(result.stats.get("task") or {}), distinct_rows(rows, result.stats)
+    task = dict(result.stats.get("task") or {})
+    if task and result.task_text is not None:
+        task["text"] = result.task_text  # why, as a catalog spec: the report says it in its language
+    found = list(result.findings), task, distinct_rows(rows, result.stats)
     if data.cache is not None:
         data.cache.save_audit(audit_key, *found)
     return found
