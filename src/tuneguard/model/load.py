@@ -295,11 +295,12 @@ def model_config(cfg: Config, tokenizer: Any) -> Any:
         return None
 
 
-def configured_context(cfg: Config, tokenizer: Any) -> int | None:
+def configured_context(cfg: Config, tokenizer: Any, *, tokenizer_limit: bool) -> int | None:
     """The model's context window as far as it is known without loading weights: model.context_length,
     else its config's positions (config.json's max_position_embeddings / n_positions, the tiny
-    model's 512), else the tokenizer's model_max_length (transformers puts a huge placeholder there
-    when it has none: not a context)."""
+    model's 512), else, when `tokenizer_limit`, the tokenizer's model_max_length (transformers puts
+    a huge placeholder there when it has none: not a context). Training refuses a data.max_length
+    above it without the tokenizer's word (tokenizer_limit=False); the audit's advice takes it."""
     if cfg.model.context_length:
         return cfg.model.context_length
     conf = model_config(cfg, tokenizer)
@@ -307,6 +308,8 @@ def configured_context(cfg: Config, tokenizer: Any) -> int | None:
         v = getattr(conf, k, None) if conf is not None else None
         if isinstance(v, int) and v > 0:
             return v
+    if not tokenizer_limit:
+        return None
     tok_max = getattr(tokenizer, "model_max_length", None)
     return tok_max if isinstance(tok_max, int) and 0 < tok_max < 10**6 else None
 
