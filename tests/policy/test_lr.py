@@ -88,9 +88,7 @@ def test_absolute_value_sets_this_step_and_the_schedule_goes_on_from_it():
 
 
 def test_absolute_value_where_the_schedule_is_zero_is_refused():
-    opt, sched = setup()  # warmup starts at lr 0
-    lr = LRScaler(PEAK)
-    lr.bind(sched, opt)
+    _, _, lr = bound()  # warmup starts at lr 0
     with pytest.raises(ValueError, match="use a factor"):
         lr.apply(parse_lr_request("1e-4"))
 
