@@ -64,6 +64,7 @@ from typing import Any, Literal
 
 from tuneguard.catalog.diagnosis import DIAGNOSIS
 from tuneguard.findings import Finding
+from tuneguard.fmt import is_finite
 
 log = logging.getLogger(__name__)
 
@@ -322,10 +323,6 @@ class Curves:
     answers: tuple[int, int, int | None] | None = None
 
 
-def _finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def _cfg(config: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
     node: Any = config
     for p in dotted.split("."):
@@ -347,8 +344,8 @@ def _first(findings: list[Finding], code: str) -> Finding | None:
 
 def _facts(curves: Curves) -> dict[str, Any]:
     """Numbers the recommendations use, computed once here."""
-    train = [(s, v) for s, v in curves.train if _finite(v)]
-    evals = [(s, e, t) for s, e, t in curves.evals if _finite(e)]
+    train = [(s, v) for s, v in curves.train if is_finite(v)]
+    evals = [(s, e, t) for s, e, t in curves.evals if is_finite(e)]
     facts: dict[str, Any] = {"planned_steps": curves.planned_steps, "steps_per_epoch": curves.steps_per_epoch,
                              "last_step": max([s for s, _ in curves.train] + [s for s, _, _ in curves.evals],
                                               default=None)}
@@ -447,8 +444,8 @@ class _Judge:
         self.notes: list[Evidence] = []
         if audit_warnings and not self.audit_errors:
             self.notes.append(Evidence("audit_warnings", {"codes": _codes(audit_warnings)}))
-        self.train = [(s, v) for s, v in curves.train if _finite(v)]
-        self.evals = [(s, e, t) for s, e, t in curves.evals if _finite(e)]
+        self.train = [(s, v) for s, v in curves.train if is_finite(v)]
+        self.evals = [(s, e, t) for s, e, t in curves.evals if is_finite(e)]
         self.grad_ev: Evidence | None = None
         self.short: list[Evidence] = []  # too short to judge: underfitting's rules found it (rule 4)
         self.gaps: list[tuple[int, float]] = []
@@ -494,7 +491,7 @@ class _Judge:
         ev: list[Evidence] = []
         codes: list[str] = []
         nonfinite = _first(self.guard, "NON_FINITE")
-        bad_loss = next(((s, v) for s, v in self.curves.train if not _finite(v)), None)
+        bad_loss = next(((s, v) for s, v in self.curves.train if not is_finite(v)), None)
         if nonfinite is not None or bad_loss is not None:
             step = nonfinite.step if nonfinite is not None else bad_loss[0]  # type: ignore[index]
             ev.append(Evidence("non_finite", {"step": step}))
@@ -534,7 +531,7 @@ class _Judge:
             ev.append(rising)
         train = self.train
         for s, e, t in self.evals:
-            t = t if _finite(t) else _train_near(train, s)
+            t = t if is_finite(t) else _train_near(train, s)
             if t is not None:
                 self.gaps.append((s, e - t))
         gaps = self.gaps
@@ -574,8 +571,8 @@ class _Judge:
         best_step, best = facts["best_step"], facts["best_eval_loss"]
         last_step, last, last_train = evals[-1]
         then = next((t for s, _, t in evals if s == best_step), None)
-        then = then if _finite(then) else _train_near(train, best_step)
-        last_train = last_train if _finite(last_train) else _train_near(train, last_step)
+        then = then if is_finite(then) else _train_near(train, best_step)
+        last_train = last_train if is_finite(last_train) else _train_near(train, last_step)
         if (last_step > best_step and last > best * (1 + RISE) and then is not None and last_train is not None
                 and last_train < then):
             return Evidence("eval_rising", {"best": best, "best_step": best_step, "last": last,

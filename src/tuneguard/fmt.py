@@ -15,6 +15,11 @@ from typing import Any
 MISSING = "n/a"
 
 
+def is_finite(v: Any) -> bool:
+    """A finite int or float (a bool is no number here; None, NaN and inf are not finite)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def as_float(v: Any) -> float | None:
     """A value as a float (None when missing or not a number)."""
     if v is None or isinstance(v, bool):

@@ -23,6 +23,23 @@ from tuneguard.dist.gate import data_fingerprint
 from tuneguard.model.load import build_tiny_tokenizer
 
 
+def _files(tmp_path: Path) -> tuple[Path, Path]:
+    """40 instruction rows: 32 in train.jsonl, 8 in val.jsonl."""
+    rows = make_instruction_rows(40)
+    return write_jsonl(rows[:32], tmp_path / "train.jsonl"), write_jsonl(rows[32:], tmp_path / "val.jsonl")
+
+
+def _config(tmp_path: Path) -> tuple[DataConfig, Any]:
+    """The data config of `_files` and the tiny tokenizer."""
+    train, val = _files(tmp_path)
+    return DataConfig(train_file=str(train), validation_file=str(val)), build_tiny_tokenizer()
+
+
+def _cached(cfg: DataConfig, tok: Any, tmp_path: Path) -> Any:
+    """The data prepared through the tokenized-data cache in tmp_path/cache (a hit when it holds them)."""
+    return prepare_data(cfg, tok, cache=DataCache(tmp_path / "cache", data_key(cfg, tok)))
+
+
 def identity(train: Path, val: Path, **data: Any) -> dict[str, Any]:
     cfg = DataConfig(train_file=str(train), validation_file=str(val), **data)
     tok = build_tiny_tokenizer()
@@ -31,7 +48,7 @@ def identity(train: Path, val: Path, **data: Any) -> dict[str, Any]:
 
 def test_what_changes_which_fingerprint(tmp_path: Path) -> None:
     rows = make_instruction_rows(40)
-    train, val = write_jsonl(rows[:32], tmp_path / "train.jsonl"), write_jsonl(rows[32:], tmp_path / "val.jsonl")
+    train, val = _files(tmp_path)  # the same rows
     base = identity(train, val)
     assert set(base) == {"tokenizer", "splits", "scheme"} and base["scheme"] == SCHEME
     assert set(base["splits"]) == {"train", "validation"}
@@ -54,10 +71,8 @@ def test_what_changes_which_fingerprint(tmp_path: Path) -> None:
 
 
 def test_a_run_that_recorded_none_is_identified_from_its_tokenized_data_cache(tmp_path: Path) -> None:
-    rows = make_instruction_rows(40)
-    train, val = write_jsonl(rows[:32], tmp_path / "train.jsonl"), write_jsonl(rows[32:], tmp_path / "val.jsonl")
-    cfg, tok = DataConfig(train_file=str(train), validation_file=str(val)), build_tiny_tokenizer()
-    data = prepare_data(cfg, tok, cache=DataCache(tmp_path / "cache", data_key(cfg, tok)))
+    cfg, tok = _config(tmp_path)
+    data = _cached(cfg, tok, tmp_path)
     assert identity_from_cache(tmp_path / "cache") == {**data_identity(data, cfg, tok), "from": "cache"}
     assert identity_from_cache(tmp_path / "nothing") is None
     (tmp_path / "cache" / "tokens.pt").write_bytes(b"cut off")
@@ -98,9 +113,7 @@ def test_a_resumed_run_keeps_the_fingerprints_its_rows_had_before_they_changed()
 
 
 def test_data_that_cannot_be_fingerprinted_never_stops_the_run(tmp_path: Path, caplog: Any) -> None:
-    rows = make_instruction_rows(40)
-    train, val = write_jsonl(rows[:32], tmp_path / "train.jsonl"), write_jsonl(rows[32:], tmp_path / "val.jsonl")
-    cfg, tok = DataConfig(train_file=str(train), validation_file=str(val)), build_tiny_tokenizer()
+    cfg, tok = _config(tmp_path)
     data = prepare_data(cfg, tok)
     data.train.features[0]["input_ids"] = object()  # not ids: whatever went wrong, no exception leaves
     assert data_identity(data, cfg, tok) is None
@@ -111,23 +124,21 @@ def test_a_resume_under_the_same_cache_key_keeps_the_record_without_hashing_the_
         tmp_path: Path, monkeypatch: Any) -> None:
     import tuneguard.data.identity as identity_mod
 
-    rows = make_instruction_rows(40)
-    train, val = write_jsonl(rows[:32], tmp_path / "train.jsonl"), write_jsonl(rows[32:], tmp_path / "val.jsonl")
-    cfg, tok = DataConfig(train_file=str(train), validation_file=str(val)), build_tiny_tokenizer()
-    data = prepare_data(cfg, tok, cache=DataCache(tmp_path / "cache", data_key(cfg, tok)))
+    cfg, tok = _config(tmp_path)
+    data = _cached(cfg, tok, tmp_path)
     first = record_identity(None, data, cfg, tok)
     assert first == data_identity(data, cfg, tok) and first["key"] == data.cache.hash[:16]
-    again = prepare_data(cfg, tok, cache=DataCache(tmp_path / "cache", data_key(cfg, tok)))  # a resume: a hit
+    again = _cached(cfg, tok, tmp_path)  # a resume: a hit
 
     def no_hashing(features: Any) -> str:
         raise AssertionError("the rows were hashed again")
 
     monkeypatch.setattr(identity_mod, "rows_fingerprint", no_hashing)
     assert record_identity(first, again, cfg, tok) is first
-    write_jsonl(rows[33:], val)  # edited: another key, so the rows are fingerprinted again
+    # The validation rows edited: another key, so the rows are fingerprinted again.
+    write_jsonl(make_instruction_rows(40)[33:], Path(cfg.validation_file))
     monkeypatch.undo()
-    edited = record_identity(first, prepare_data(cfg, tok, cache=DataCache(tmp_path / "cache", data_key(cfg, tok))),
-                             cfg, tok)
+    edited = record_identity(first, _cached(cfg, tok, tmp_path), cfg, tok)
     assert edited["splits"]["validation"]["before"] == [first["splits"]["validation"]["fingerprint"]]
     assert edited["key"] != first["key"] and "before" not in edited["splits"]["train"]
 
@@ -189,9 +200,7 @@ def test_prepared_data_converts_its_rows_once_for_the_identity_and_the_gate(tmp_
     """With data.cache off the rows are converted once per split; with the cache, never (its packed arrays)."""
     import tuneguard.data.pipeline as pipeline_mod
 
-    rows = make_instruction_rows(40)
-    train, val = write_jsonl(rows[:32], tmp_path / "train.jsonl"), write_jsonl(rows[32:], tmp_path / "val.jsonl")
-    cfg, tok = DataConfig(train_file=str(train), validation_file=str(val)), build_tiny_tokenizer()
+    cfg, tok = _config(tmp_path)
     converted: list[int] = []
 
     def counted(features: Any) -> Any:
@@ -203,7 +212,7 @@ def test_prepared_data_converts_its_rows_once_for_the_identity_and_the_gate(tmp_
     first = data_identity(data, cfg, tok)
     assert data_fingerprint(lambda: data.row_hashes("train")) == data_fingerprint(data.train.features)
     assert converted == [len(data.train.features), len(data.validation.features)]
-    cached = prepare_data(cfg, tok, cache=DataCache(tmp_path / "cache", data_key(cfg, tok)))
+    cached = _cached(cfg, tok, tmp_path)
     assert data_identity(cached, cfg, tok)["splits"] == first["splits"]
     assert data_fingerprint(lambda: cached.row_hashes("train")) == data_fingerprint(data.train.features)
     assert len(converted) == 2
@@ -215,11 +224,9 @@ def test_a_first_start_takes_the_fingerprints_from_the_arrays_the_cache_packs_an
     the rows give), and identity_from_cache reads tokens.pt's arrays, not rows."""
     import tuneguard.data.identity as identity_mod
 
-    rows = make_instruction_rows(40)
-    train, val = write_jsonl(rows[:32], tmp_path / "train.jsonl"), write_jsonl(rows[32:], tmp_path / "val.jsonl")
-    cfg, tok = DataConfig(train_file=str(train), validation_file=str(val)), build_tiny_tokenizer()
+    cfg, tok = _config(tmp_path)
     plain = data_identity(prepare_data(cfg, tok), cfg, tok)
-    data = prepare_data(cfg, tok, cache=DataCache(tmp_path / "cache", data_key(cfg, tok)))
+    data = _cached(cfg, tok, tmp_path)
 
     def no_lists(*_: Any) -> Any:
         raise AssertionError("rows converted again")
@@ -234,10 +241,8 @@ def test_a_first_start_takes_the_fingerprints_from_the_arrays_the_cache_packs_an
 def test_a_record_of_the_first_scheme_is_taken_again_not_kept_nor_called_other_data(tmp_path: Path) -> None:
     """A resume under the same cache key of a run that recorded scheme-1 fingerprints (no `scheme`)
     records today's, and says no split's rows changed on the resume."""
-    rows = make_instruction_rows(40)
-    train, val = write_jsonl(rows[:32], tmp_path / "train.jsonl"), write_jsonl(rows[32:], tmp_path / "val.jsonl")
-    cfg, tok = DataConfig(train_file=str(train), validation_file=str(val)), build_tiny_tokenizer()
-    data = prepare_data(cfg, tok, cache=DataCache(tmp_path / "cache", data_key(cfg, tok)))
+    cfg, tok = _config(tmp_path)
+    data = _cached(cfg, tok, tmp_path)
     now = data_identity(data, cfg, tok)
     old = {k: v for k, v in now.items() if k != "scheme"}
     old["splits"] = {name: {**s, "fingerprint": "0123456789abcdef"} for name, s in now["splits"].items()}

@@ -20,6 +20,14 @@ def setup(name: str = "cosine", total: int = 100, warmup: int = 10):
     return opt, get_scheduler(name, opt, num_warmup_steps=warmup, num_training_steps=total)
 
 
+def bound() -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler, LRScaler]:
+    """The cosine schedule of `setup` with an LRScaler at PEAK bound to it."""
+    opt, sched = setup()
+    lr = LRScaler(PEAK)
+    lr.bind(sched, opt)
+    return opt, sched, lr
+
+
 def plain_lrs(name: str = "cosine", total: int = 100, warmup: int = 10) -> list[float]:
     opt, sched = setup(name, total, warmup)
     out = []
@@ -46,9 +54,7 @@ def test_parse_lr_request_refuses(text):
 
 def test_scale_is_applied_at_once_and_composes_with_the_schedule():
     plain = plain_lrs()
-    opt, sched = setup()
-    lr = LRScaler(PEAK)
-    lr.bind(sched, opt)
+    opt, sched, lr = bound()
     seen = []
     for step in range(100):
         if step == 30:
@@ -68,9 +74,7 @@ def test_scale_is_applied_at_once_and_composes_with_the_schedule():
 
 def test_absolute_value_sets_this_step_and_the_schedule_goes_on_from_it():
     plain = plain_lrs()
-    opt, sched = setup()
-    lr = LRScaler(PEAK)
-    lr.bind(sched, opt)
+    opt, sched, lr = bound()
     for _ in range(40):
         opt.step()
         sched.step()
@@ -84,17 +88,13 @@ def test_absolute_value_sets_this_step_and_the_schedule_goes_on_from_it():
 
 
 def test_absolute_value_where_the_schedule_is_zero_is_refused():
-    opt, sched = setup()  # warmup starts at lr 0
-    lr = LRScaler(PEAK)
-    lr.bind(sched, opt)
+    _, _, lr = bound()  # warmup starts at lr 0
     with pytest.raises(ValueError, match="use a factor"):
         lr.apply(parse_lr_request("1e-4"))
 
 
 def test_bounds_clamp_the_factor():
-    opt, sched = setup()
-    lr = LRScaler(PEAK)  # defaults: min = peak / 100, max = peak
-    lr.bind(sched, opt)
+    opt, sched, lr = bound()  # defaults: min = peak / 100, max = peak
     assert lr.multiply(2).clamped == "policy.max_lr 0.001" and lr.factor == 1.0
     ch = lr.multiply(0.001)
     assert ch.clamped == "policy.min_lr 1e-05" and lr.factor == pytest.approx(0.01)
@@ -107,9 +107,7 @@ def test_bounds_clamp_the_factor():
 
 def test_checkpointed_scheduler_loads_with_weights_only_and_a_new_scheduler_is_rescaled():
     plain = plain_lrs()
-    opt, sched = setup()
-    lr = LRScaler(PEAK)
-    lr.bind(sched, opt)
+    opt, sched, lr = bound()
     for _ in range(25):
         opt.step()
         sched.step()

@@ -279,7 +279,7 @@ class _Rules:
         """The model's context, as far as it is known without loading the model (model.context_length,
         its config.json's positions, the tiny model's, the tokenizer's): read only when a row is
         truncated, the one advice that needs it."""
-        return configured_context(self.cfg, self.tokenizer)
+        return configured_context(self.cfg, self.tokenizer, tokenizer_limit=True)
 
     def rows(self, lst: Sequence[int]) -> list[str]:
         return [self.examples[i].where for i in list(lst)[:MAX_EXAMPLES]]

@@ -78,6 +78,14 @@ def word_hashes(word_lists: Sequence[list[str]]) -> tuple[np.ndarray, np.ndarray
     return table[ids], lens
 
 
+def text_starts(lens: np.ndarray) -> np.ndarray:
+    """Where each text's words begin in the words of all the texts, one after another (int64)."""
+    starts = np.zeros(len(lens), dtype=np.int64)
+    if len(lens):
+        np.cumsum(lens[:-1], out=starts[1:])
+    return starts
+
+
 def shingle_keys(whash: np.ndarray, lens: np.ndarray, ngram: int) -> tuple[np.ndarray, np.ndarray]:
     """uint64 keys of every word n-gram of every text, grouped by text, and the offsets.
 
@@ -87,9 +95,7 @@ def shingle_keys(whash: np.ndarray, lens: np.ndarray, ngram: int) -> tuple[np.nd
     """
     n = len(lens)
     total = len(whash)
-    starts = np.zeros(n, dtype=np.int64)
-    if n:
-        np.cumsum(lens[:-1], out=starts[1:])
+    starts = text_starts(lens)
     counts = np.where(lens >= ngram, lens - ngram + 1, (lens > 0).astype(np.int64))
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])

@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from tuneguard.audit.minhash import ROLL_PRIME, mix64, sharing, word_hashes
+from tuneguard.audit.minhash import ROLL_PRIME, mix64, sharing, text_starts, word_hashes
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +66,7 @@ def edit_keys(whash: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.ndarr
     """(keys, text index) of every text: its whole sequence's key and, per position, the key of
     the sequence with that word left out. A key also encodes the sequence's length."""
     n = len(lens)
-    starts = np.zeros(n, dtype=np.int64)
-    if n:
-        np.cumsum(lens[:-1], out=starts[1:])
+    starts = text_starts(lens)
     owner = np.repeat(np.arange(n), lens)
     pos = np.arange(len(whash), dtype=np.int64) - starts[owner]
     here = _position_hash(whash.copy(), pos)           # the word at its own position

@@ -13,30 +13,15 @@ command's to write; 1 the page could not be written (a full disk).
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
-from tuneguard.cli.common import EXIT_FAIL, EXIT_USAGE, console, fail, print_json, styled
-from tuneguard.cli.errors import user_errors
-from tuneguard.store.run_store import describe_store_error
+from tuneguard.cli.common import console, print_json, styled
+from tuneguard.cli.errors import run_guarded
 
-
-def _guarded(action: Any, run_dir: Path, json_out: bool) -> Any:
-    """Run a reader or writer; the errors a user can cause become one line and an exit code
-    (`{"error": ...}` on stdout too under --json)."""
-    try:
-        with user_errors(json_out=json_out):
-            return action()
-    except FileNotFoundError as exc:
-        fail(str(exc), EXIT_USAGE, json_out=json_out)
-    except sqlite3.Error as exc:
-        fail(describe_store_error(run_dir, exc), EXIT_USAGE, json_out=json_out)
-    except OSError as exc:  # a full disk, a read-only directory: the runs are fine, the page is not written
-        where = f" ({exc.filename})" if exc.filename else ""
-        fail(f"cannot write the compare page: {exc.strerror or exc}{where}", EXIT_FAIL, json_out=json_out)
+PAGE = "the compare page"
 
 
 def _table(labels: tuple[str, str], rows: list[tuple[str, str, str]]) -> Any:
@@ -68,9 +53,10 @@ def compare(
     from tuneguard.report.components import report_language
     from tuneguard.report.rundata import load_run
 
-    a = _guarded(lambda: load_run(run_a), run_a, json_)
-    b = _guarded(lambda: load_run(run_b), run_b, json_)
-    path = _guarded(lambda: write_compare(run_a, run_b, out, force=force, runs=(a, b)), run_a, json_)
+    a = run_guarded(lambda: load_run(run_a), run_a, PAGE, json_out=json_)
+    b = run_guarded(lambda: load_run(run_b), run_b, PAGE, json_out=json_)
+    path = run_guarded(lambda: write_compare(run_a, run_b, out, force=force, runs=(a, b)), run_a, PAGE,
+                       json_out=json_)
     j = judgement(a, b)
     lang = "en" if json_ else report_language(a.config)  # the page's language; --json stays English
     notes, aside = incomparable_notes(a, b, lang, j=j), settings_only_note(a, b, j, lang)

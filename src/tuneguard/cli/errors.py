@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
-from typing import Any, NoReturn
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
 
 import typer
 
-from tuneguard.errors import EXIT_FAIL, TuneguardError
+from tuneguard.errors import EXIT_FAIL, EXIT_USAGE, TuneguardError
 from tuneguard.verbatim import make_console, one_line, print_error
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def fail(message: str, code: int = EXIT_FAIL, *, json_out: bool = False) -> NoReturn:
@@ -46,6 +50,25 @@ def user_errors(*, json_out: bool = False, debug: bool = False) -> Iterator[None
         if debug:
             log.exception("%s failed", type(exc).__name__)
         exit_for(exc, json_out=json_out)
+
+
+def run_guarded(action: Callable[[], T], run_dir: Path, what: str, *, json_out: bool = False) -> T:
+    """Run a command's reader or writer of the run in `run_dir`; the errors a user can cause become one
+    line and an exit code (`{"error": ...}` on stdout too under --json): no run store or one that cannot
+    be read exit 2; a write that fails (a full disk, a read-only directory: the run is fine, `what`, the
+    page, is not written) exits 1."""
+    from tuneguard.store.run_store import describe_store_error
+
+    try:
+        with user_errors(json_out=json_out):
+            return action()
+    except FileNotFoundError as exc:
+        fail(str(exc), EXIT_USAGE, json_out=json_out)
+    except sqlite3.Error as exc:
+        fail(describe_store_error(run_dir, exc), EXIT_USAGE, json_out=json_out)
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        fail(f"cannot write {what}: {exc.strerror or exc}{where}", EXIT_FAIL, json_out=json_out)
 
 
 def show_outcome(outcome: Any) -> int:

@@ -8,34 +8,17 @@ one line and exit 2, never a traceback; a write that fails (full disk) exits 1.
 from __future__ import annotations
 
 import logging
-import sqlite3
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional, TypeVar
+from typing import Annotated, Any, Optional
 
 import typer
 
-from tuneguard.cli.common import EXIT_FAIL, EXIT_USAGE, console, fail, styled
-from tuneguard.cli.errors import user_errors
-from tuneguard.store.run_store import describe_store_error
+from tuneguard.cli.common import console, styled
+from tuneguard.cli.errors import run_guarded, user_errors
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace --out even when it is not a tuneguard page.")]
-
-
-def _written(action: Callable[[], T], run_dir: Path, what: str = "the report") -> T:
-    """Run a report writer; the errors a user can cause become one line and an exit code."""
-    try:
-        with user_errors():
-            return action()
-    except FileNotFoundError as exc:
-        fail(str(exc), EXIT_USAGE)
-    except sqlite3.Error as exc:
-        fail(describe_store_error(run_dir, exc), EXIT_USAGE)
-    except OSError as exc:  # a full disk, a read-only directory: the run is fine, the page is not written
-        fail(f"cannot write {what}: {exc.strerror or exc}{f' ({exc.filename})' if exc.filename else ''}", EXIT_FAIL)
 
 
 def report(
@@ -51,8 +34,8 @@ def report(
 
     from tuneguard.report.recommend import diagnose_run
 
-    run: Any = _written(lambda: load_run(run_dir), run_dir)
-    path = _written(lambda: write_report(run_dir, out, force=force, run=run), run_dir)
+    run: Any = run_guarded(lambda: load_run(run_dir), run_dir, "the report")
+    path = run_guarded(lambda: write_report(run_dir, out, force=force, run=run), run_dir, "the report")
     verdict, diagnosis = compute_verdict(run), diagnose_run(run)
     from tuneguard.catalog import config_language, say
 

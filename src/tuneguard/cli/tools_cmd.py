@@ -34,6 +34,8 @@ DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks and deb
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 RunDirArg = Annotated[Path, typer.Argument(help="Run directory of a tuneguard train run.")]
 CheckpointOpt = Annotated[str, typer.Option("--checkpoint", help="best, last, or a step number (checkpoints/checkpoint-STEP).")]
+TemperatureOpt = Annotated[float, typer.Option("--temperature", help="Sampling temperature; 0 is greedy.")]
+TopPOpt = Annotated[float, typer.Option("--top-p", help="Nucleus sampling mass.")]
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -205,8 +207,8 @@ def generate(
     prompt: Annotated[str, typer.Argument(help="The instruction (wrapped in the run's prompt format unless --raw).")],
     checkpoint: CheckpointOpt = "best",
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Most tokens to generate.")] = 256,
-    temperature: Annotated[float, typer.Option("--temperature", help="Sampling temperature; 0 is greedy.")] = 0.7,
-    top_p: Annotated[float, typer.Option("--top-p", help="Nucleus sampling mass.")] = 0.9,
+    temperature: TemperatureOpt = 0.7,
+    top_p: TopPOpt = 0.9,
     raw: Annotated[bool, typer.Option("--raw", help="Send the prompt verbatim, without a template.")] = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -232,8 +234,8 @@ def chat(
     run_dir: RunDirArg,
     checkpoint: CheckpointOpt = "best",
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Most tokens per reply.")] = 256,
-    temperature: Annotated[float, typer.Option("--temperature", help="Sampling temperature; 0 is greedy.")] = 0.7,
-    top_p: Annotated[float, typer.Option("--top-p", help="Nucleus sampling mass.")] = 0.9,
+    temperature: TemperatureOpt = 0.7,
+    top_p: TopPOpt = 0.9,
     raw: Annotated[bool, typer.Option("--raw", help="Send each line verbatim, without a template.")] = False,
     debug: DebugOpt = False,
 ) -> None:

@@ -92,13 +92,18 @@ class _SafeNoAliasLoader(yaml.SafeLoader):
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
     """PyYAML's error as one line a person reads: where, then what (its own text names the
-    parsed stream "<unicode string>", which says nothing to the user)."""
+    parsed stream "<unicode string>", which says nothing to the user); a tag the safe loader
+    refuses (!!python/object) is said to be one."""
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None)
     if mark is None or not problem:
-        return str(exc).replace("\n", " ")
-    context = getattr(exc, "context", None)
-    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" + (f" ({context})" if context else "")
+        msg = str(exc).replace("\n", " ")
+    else:
+        context = getattr(exc, "context", None)
+        msg = f"line {mark.line + 1}, column {mark.column + 1}: {problem}" + (f" ({context})" if context else "")
+    if "could not determine a constructor" in msg:
+        msg = "YAML tags such as !!python/object are not allowed (safe loading only): " + msg
+    return msg
 
 
 def parse_yaml(text: str, source: str) -> dict[str, Any]:
@@ -107,10 +112,7 @@ def parse_yaml(text: str, source: str) -> dict[str, Any]:
     try:
         data = yaml.load(text, Loader=_SafeNoAliasLoader)  # noqa: S506 - safe loader subclass
     except yaml.YAMLError as exc:
-        msg = _yaml_problem(exc)
-        if "could not determine a constructor" in msg:
-            msg = "YAML tags such as !!python/object are not allowed (safe loading only): " + msg
-        raise ConfigError([f"{source} is not valid YAML: {msg}"]) from None
+        raise ConfigError([f"{source} is not valid YAML: {_yaml_problem(exc)}"]) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -254,10 +256,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> list[str]:
         try:
             parsed = yaml.load(value, Loader=_SafeNoAliasLoader) if value.strip() else None  # noqa: S506
         except yaml.YAMLError as exc:
-            msg = _yaml_problem(exc)
-            if "could not determine a constructor" in msg:
-                msg = "YAML tags such as !!python/object are not allowed (safe loading only): " + msg
-            raise ConfigError([f"--set {item!r}: value is not valid YAML: {msg}"]) from None
+            raise ConfigError([f"--set {item!r}: value is not valid YAML: {_yaml_problem(exc)}"]) from None
         node = raw
         for i, p in enumerate(parts[:-1]):
             if node.get(p) is not None and not isinstance(node[p], dict) and i > 0:

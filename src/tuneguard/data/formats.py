@@ -9,7 +9,6 @@ with missing or wrongly typed fields, or of another format than the file's, beco
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
 
 from tuneguard.catalog import say
@@ -17,6 +16,7 @@ from tuneguard.config.schema import DataConfig
 from tuneguard.data.load import Row, RowProblem
 from tuneguard.data.messages import EXTRA_KEYS, SHAREGPT_FIELD, Chat, invalid_unicode, read_chat
 from tuneguard.data.shapes import shape_hint
+from tuneguard.fmt import is_finite
 
 # Longer than any context window (about 250,000 tokens), and a tokenizer takes seconds per
 # such row and gigabytes for a 50 MB one: a row this long is a fault of the file (a dump
@@ -126,7 +126,7 @@ def _str_field(row: Row, name: str, required: bool, key: str = "") -> tuple[str 
     if name not in row.data or row.data[name] is None:
         return None, (_missing(row, name, key) if required else None)
     v = row.data[name]
-    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+    if is_finite(v):
         # A number is its text: math answers ("output": 42) and label ids are data, not faults.
         v = str(v)
     if not isinstance(v, str):

@@ -295,18 +295,27 @@ def model_config(cfg: Config, tokenizer: Any) -> Any:
         return None
 
 
-def configured_context(cfg: Config, tokenizer: Any) -> int | None:
-    """The model's context window as far as it is known without loading weights: model.context_length,
-    else its config's positions (config.json's max_position_embeddings / n_positions, the tiny
-    model's 512), else the tokenizer's model_max_length (transformers puts a huge placeholder there
-    when it has none: not a context)."""
-    if cfg.model.context_length:
-        return cfg.model.context_length
-    conf = model_config(cfg, tokenizer)
+def config_positions(conf: Any) -> int | None:
+    """The positions a transformers config (or None) gives the model: its context window, by the
+    name each architecture uses for it; None when it names none."""
     for k in ("max_position_embeddings", "n_positions", "n_ctx", "seq_length"):
-        v = getattr(conf, k, None) if conf is not None else None
+        v = getattr(conf, k, None)
         if isinstance(v, int) and v > 0:
             return v
+    return None
+
+
+def configured_context(cfg: Config, tokenizer: Any, *, tokenizer_limit: bool) -> int | None:
+    """The model's context window as far as it is known without loading weights: model.context_length,
+    else its config's positions (config.json's max_position_embeddings / n_positions, the tiny
+    model's 512), else, when `tokenizer_limit`, the tokenizer's model_max_length (transformers puts
+    a huge placeholder there when it has none: not a context). Training refuses a data.max_length
+    above it without the tokenizer's word (tokenizer_limit=False); the audit's advice takes it."""
+    if cfg.model.context_length:
+        return cfg.model.context_length
+    positions = config_positions(model_config(cfg, tokenizer))
+    if positions is not None or not tokenizer_limit:
+        return positions
     tok_max = getattr(tokenizer, "model_max_length", None)
     return tok_max if isinstance(tok_max, int) and 0 < tok_max < 10**6 else None
 
@@ -423,15 +432,6 @@ def _bnb_config(mcfg: ModelConfig, dtype: torch.dtype) -> Any:
         return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                   bnb_4bit_compute_dtype=dtype)
     return BitsAndBytesConfig(load_in_8bit=True)
-
-
-def context_length(model: Any) -> int | None:
-    c = model.config
-    for k in ("max_position_embeddings", "n_positions", "n_ctx", "seq_length"):
-        v = getattr(c, k, None)
-        if isinstance(v, int) and v > 0:
-            return v
-    return None
 
 
 def _linear_layers(model: Any) -> list[str]:

@@ -424,10 +424,7 @@ class Notifier:
             health.failures = 0
         (log.warning if first else log.debug)(
             "notification %s to %s failed after %d attempt(s): %s", item.event, target.label, res.attempts, res.reason)
-        self._record(store, "notify_failed", {
-            "event": item.event, "target": target.label, "status": res.status, "attempts": res.attempts,
-            "reason": res.reason}, item.step,
-            T("notify.failed", event=item.event, target=target.label, attempts=res.attempts, reason=res.reason))
+        self._record_failed(store, item, target, res)
 
     def _stop(self, store: RunStore | None, item: _Pending, target: Target, res: SendResult) -> None:
         """A target whose monthly message limit is reached gets nothing more this run: LINE
@@ -438,10 +435,7 @@ class Notifier:
         service = "LINE" if target.scheme == "line" else target.scheme
         log.warning("%s notifications to %s stopped for this run: %s; the other channels still get messages",
                     service, target.label, res.reason)
-        self._record(store, "notify_failed", {
-            "event": item.event, "target": target.label, "status": res.status, "attempts": res.attempts,
-            "reason": res.reason}, item.step,
-            T("notify.failed", event=item.event, target=target.label, attempts=res.attempts, reason=res.reason))
+        self._record_failed(store, item, target, res)
         self._record(store, "notify_stopped", {"event": item.event, "target": target.label, "scheme": target.scheme,
                                                "reason": res.reason}, item.step,
                      T("notify.stopped", service=service, target=target.label, reason=res.reason))
@@ -470,6 +464,12 @@ class Notifier:
             self._max_pending = max(self._max_pending, len(self._queue))
 
     # -- recording ---------------------------------------------------------------------
+    def _record_failed(self, store: RunStore | None, item: _Pending, target: Target, res: SendResult) -> None:
+        self._record(store, "notify_failed", {
+            "event": item.event, "target": target.label, "status": res.status, "attempts": res.attempts,
+            "reason": res.reason}, item.step,
+            T("notify.failed", event=item.event, target=target.label, attempts=res.attempts, reason=res.reason))
+
     def _record_dropped(self, store: RunStore | None, dropped: collections.Counter[tuple[str, str]]) -> None:
         for (event, reason), count in sorted(dropped.items()):
             text = T(DROPPED_TEXT[reason], event=event, count=count) if reason in DROPPED_TEXT else None

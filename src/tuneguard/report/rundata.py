@@ -9,7 +9,6 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import logging
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +16,7 @@ import yaml
 
 from tuneguard.catalog import TABLE, T, in_language, is_spec, say
 from tuneguard.findings import Finding
+from tuneguard.fmt import is_finite
 from tuneguard.store.run_store import open_for_reading
 
 if TYPE_CHECKING:
@@ -196,10 +196,6 @@ class RunData:
             if isinstance(v, dict) and v:
                 rows.append((key, ", ".join(f"{c}: {s}" for c, s in sorted(v.items()))))
         return rows
-
-
-def is_finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def load_run(run_dir: str | Path) -> RunData:

@@ -21,6 +21,7 @@ import torch
 from tuneguard.config.schema import Config
 from tuneguard.data.formats import render_chat_plain
 from tuneguard.data.tokenize import encode_prompt
+from tuneguard.model.load import config_positions
 from tuneguard.tools import ToolUsageError
 
 log = logging.getLogger(__name__)
@@ -131,15 +132,6 @@ def stream(model: Any, tokenizer: Any, text: str, opts: Sampling, device: torch.
         raise failure[0]
 
 
-def context_window(model: Any) -> int | None:
-    c = getattr(model, "config", None)
-    for k in ("max_position_embeddings", "n_positions", "n_ctx", "seq_length"):
-        v = getattr(c, k, None)
-        if isinstance(v, int) and v > 0:
-            return v
-    return None
-
-
 class ChatSession:
     """A conversation with the model: history, streamed replies, reset.
 
@@ -160,7 +152,7 @@ class ChatSession:
         self.history = []
 
     def _fit(self, messages: list[dict[str, str]]) -> str:
-        window = context_window(self.model)
+        window = config_positions(getattr(self.model, "config", None))
         text = self.fmt.render(messages)
         if window is None:
             return text

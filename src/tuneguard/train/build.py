@@ -137,20 +137,6 @@ def training_arguments(cfg: Config, run_dir: Path, use_cpu: bool, *, gradient_ch
     )
 
 
-def model_context_length(cfg: Config, tokenizer: Any) -> int | None:
-    """The model's context window, read from its config without loading weights."""
-    if cfg.model.context_length:
-        return cfg.model.context_length
-    conf = model_lib.model_config(cfg, tokenizer)
-    if conf is None:
-        return None
-    for k in ("max_position_embeddings", "n_positions", "n_ctx", "seq_length"):
-        v = getattr(conf, k, None)
-        if isinstance(v, int) and v > 0:
-            return v
-    return None
-
-
 def load_tokenizer_and_data(cfg: Config, resume_from: Path | None = None, cache_dir: Path | None = None,
                             write_cache: bool = True) -> tuple[Any, PreparedData]:
     """The tokenizer (with its pad token) and the tokenized data, exactly as training builds
@@ -174,7 +160,7 @@ def load_tokenizer_and_data(cfg: Config, resume_from: Path | None = None, cache_
     problem = model_lib.causal_lm_problem(model_lib.model_config(cfg, tokenizer), cfg.model.name)
     if problem:
         raise model_lib.ModelError(problem)
-    ctx_len = model_context_length(cfg, tokenizer)
+    ctx_len = model_lib.configured_context(cfg, tokenizer, tokenizer_limit=False)
     if ctx_len and cfg.data.max_length > ctx_len:
         raise UsageError(f"data.max_length ({cfg.data.max_length}) exceeds the model's context ({ctx_len}): "
                          f"set data.max_length <= {ctx_len}")

@@ -280,7 +280,8 @@ class Recipe:
             log.warning("precision: %s", hw.precision.note)
             self.console.print(say("traincli.note", self.language, text=hw.precision.note_in(self.language)), markup=False)
         store.truncate_after(_step_of(self.ckpt), findings=True)
-        store.set_meta(context_length=build.model_context_length(cfg, tokenizer))  # bounds recommended max_length
+        # bounds recommended max_length
+        store.set_meta(context_length=model_lib.configured_context(cfg, tokenizer, tokenizer_limit=False))
         return store
 
     def _admit(self, data: PreparedData) -> None:
