@@ -46,7 +46,8 @@ def test_an_info_finding_is_one_line_and_a_warning_keeps_its_full_text() -> None
     assert plain([warn], 400, brief_info=True) == ["WARNING GRAD_NORM_HIGH (step 7)", "  " + warn.message,
                                                    "  -> " + warn.recommendation]
     # Without brief_info (status, where the full text is) the info finding keeps its block.
-    assert plain([info], 400) == ["INFO LOSS_COLLAPSE (first seen at step 12; judged at step 15)", "  " + info.message, "  -> " + info.recommendation]
+    assert plain([info], 400) == ["INFO LOSS_COLLAPSE (first seen at step 12; judged at step 15)", "  " + info.message,
+                                  "  -> " + info.recommendation]
     assert info_line(info.to_dict(), language="th").plain == (
         "ข้อมูล LOSS_COLLAPSE ที่ step 15: งานนี้ดูง่ายสำหรับโมเดลนี้ ไม่ใช่ข้อมูลผิดปกติ: eval loss บนแถวที่ไม่ได้ใช้ฝึก "
         "0.245 เทียบกับ loss การฝึก 0.129 (ข้อความเต็ม: คำสั่งเดิมที่เติม --json)")

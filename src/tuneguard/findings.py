@@ -182,10 +182,12 @@ def headline(finding: Finding | dict[str, Any], language: str = "en") -> str:
     from tuneguard.catalog import TABLE, is_spec
 
     d = finding.to_dict() if isinstance(finding, Finding) else finding
-    spec = (d.get("text") or {}).get("message") if isinstance(d.get("text"), dict) else None
-    if is_spec(spec) and f"{spec.get('key')}.headline" in TABLE:
+    said = d.get("text")
+    spec: Any = said.get("message") if isinstance(said, dict) else None
+    key = f"{spec.get('key')}.headline" if is_spec(spec) else ""
+    if key in TABLE:
         try:
-            return render(T(f"{spec['key']}.headline", **dict(spec.get("params") or {})), language)
+            return render(T(key, **dict(spec.get("params") or {})), language)
         except (KeyError, IndexError, ValueError, TypeError):
             pass
     return first_sentence(in_language(spec, str(d.get("message") or ""), language))
