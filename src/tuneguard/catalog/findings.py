@@ -442,6 +442,9 @@ GUARD: dict[str, dict[str, str]] = {
     "LOSS_SPIKE.recovered": {
         "en": "{found} It recovered on its own: at step {back} the loss was {loss:.4g}, back at the level of the steps before it ({level:.4g}) within {n} step(s). A single spike that recovers is a hard batch, not instability: nothing was done.",
         "th": "{found} ค่า loss กลับมาเองแล้ว: ที่ step {back} loss เป็น {loss:.4g} กลับสู่ระดับของ step ก่อนหน้า ({level:.4g}) ภายใน {n} step การพุ่งครั้งเดียวที่กลับมาเองคือ batch ที่ยาก ไม่ใช่การฝึกที่ไม่เสถียร จึงไม่ได้ทำอะไร"},
+    "LOSS_SPIKE.recovered.headline": {
+        "en": "A loss spike that recovered on its own (back to {loss:.4g} at step {back}, within {n} step(s)): a hard batch, not instability",
+        "th": "ค่า loss ที่พุ่งแล้วกลับมาเอง (กลับเป็น {loss:.4g} ที่ step {back} ภายใน {n} step) คือ batch ที่ยาก ไม่ใช่การฝึกที่ไม่เสถียร"},
     "LOSS_SPIKE.recovered.rec": {
         "en": "Nothing to do. Act if spikes repeat, grow or stop recovering: tuneguard then warns and the policy acts.",
         "th": "ไม่ต้องทำอะไร ให้แก้ไขเมื่อ loss พุ่งซ้ำ พุ่งสูงขึ้นเรื่อย ๆ หรือไม่กลับมาเอง เมื่อนั้น tuneguard จะเตือนและ policy จะจัดการ"},
@@ -466,6 +469,9 @@ GUARD: dict[str, dict[str, str]] = {
     "GRAD_NORM_HIGH.warmup": {
         "en": "Gradient norm {norm:.4g} at step {step} is above {limit:g}, inside the warmup (the first {warmup} steps, the learning rate still near 0), and the loss {loss:.4g} is not above the first step's {initial:.4g}: the first large updates of a fresh adapter, which the warmup is there for.",
         "th": "gradient norm {norm:.4g} ที่ step {step} เกิน {limit:g} แต่อยู่ในช่วง warmup ({warmup} step แรก ซึ่ง learning rate ยังใกล้ 0) และ loss {loss:.4g} ไม่สูงกว่า loss ที่ step แรก ({initial:.4g}) นี่คือการอัปเดตขนาดใหญ่ช่วงแรกของ adapter ใหม่ ซึ่ง warmup มีไว้รองรับ"},
+    "GRAD_NORM_HIGH.warmup.headline": {
+        "en": "Gradient norm {norm:.4g} above {limit:g} inside the warmup, with the loss not above the first step's: the first large updates of a fresh adapter",
+        "th": "gradient norm {norm:.4g} เกิน {limit:g} ในช่วง warmup โดย loss ไม่สูงกว่า step แรก: การอัปเดตขนาดใหญ่ช่วงแรกของ adapter ใหม่"},
     "GRAD_NORM_HIGH.warmup.rec": {
         "en": "Nothing to change: one episode of large gradients is expected in the warmup. tuneguard warns (and names a lower learning rate) if large gradients come again or after the warmup, or with a loss above the first step's.",
         "th": "ไม่ต้องเปลี่ยนอะไร gradient ขนาดใหญ่หนึ่งช่วงเป็นเรื่องปกติในช่วง warmup tuneguard จะเตือน (และเสนอ learning rate ที่ต่ำลง) ถ้า gradient ขนาดใหญ่เกิดขึ้นอีก เกิดหลัง warmup หรือเกิดขณะที่ loss สูงกว่า loss ที่ step แรก"},
