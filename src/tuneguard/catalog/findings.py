@@ -345,8 +345,8 @@ GUARD: dict[str, dict[str, str]] = {
         "en": "The task looks easy for this model, not broken: the training loss fell low ({loss:.4g} at step {loss_step}, {rule}) and the eval loss on rows not seen in training is of the same order ({eval_loss:.4g} at step {step} against {low:.4g} for training since the previous evaluation, within {limit:g}x), with {audit}",
         "th": "งานนี้ดูง่ายสำหรับโมเดลนี้ ไม่ใช่ข้อมูลผิดปกติ: ค่า loss การฝึกลดต่ำ ({loss:.4g} ที่ step {loss_step}, {rule}) และ eval loss บนแถวที่ไม่ได้ใช้ฝึกอยู่ในระดับเดียวกัน ({eval_loss:.4g} ที่ step {step} เทียบกับ loss การฝึกเฉลี่ย {low:.4g} ตั้งแต่การประเมินครั้งก่อน ต่างกันไม่เกิน {limit:g} เท่า) และ{audit}"},
     "LOSS_COLLAPSE.easy.headline": {
-        "en": "The task looks easy for this model, not broken: eval loss {eval_loss:.4g} on unseen rows against {low:.4g} for training",
-        "th": "งานนี้ดูง่ายสำหรับโมเดลนี้ ไม่ใช่ข้อมูลผิดปกติ: eval loss บนแถวที่ไม่ได้ใช้ฝึก {eval_loss:.4g} เทียบกับ loss การฝึก {low:.4g}"},
+        "en": "The task looks easy for this model, not broken: the eval loss on unseen rows ({eval_loss:.4g}) is low too",
+        "th": "งานนี้ดูง่ายสำหรับโมเดลนี้ ไม่ใช่ข้อมูลผิดปกติ: eval loss บนแถวที่ไม่ได้ใช้ฝึก ({eval_loss:.4g}) ก็ต่ำเช่นกัน"},
     "LOSS_COLLAPSE.easy.rec": {
         "en": "Judge the run by its answers on held-out rows (eval.qa_probes with expected answers), not by the loss; stop early when the eval loss stops improving (eval.early_stopping_patience) to save compute.",
         "th": "วัดผลการรันจากคำตอบบนแถวที่ไม่ได้ใช้ฝึก (eval.qa_probes ที่กำหนดคำตอบที่ถูกไว้) ไม่ใช่จากค่า loss และหยุดก่อนกำหนดเมื่อ eval loss ไม่ดีขึ้น (eval.early_stopping_patience) เพื่อประหยัดเวลา GPU"},
