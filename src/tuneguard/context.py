@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tuneguard.catalog import config_language
+from tuneguard.catalog import T, config_language
 from tuneguard.config.schema import Config
-from tuneguard.findings import Finding, overridden_below_error
+from tuneguard.findings import Finding, brief_line, overridden_below_error
 from tuneguard.events import Event
 
 if TYPE_CHECKING:  # annotations only: importing the context stays cheap
@@ -116,7 +116,12 @@ class RunContext:
         # The log level is the severity: one level per line ("ERROR LOSS_COLLAPSE ..."), never a
         # logging level beside a severity tag that disagrees with it.
         # In the run's language: what tuneguard itself says on the terminal follows the run's config.
-        log.log(SEVERITY_LEVELS.get(f.severity, logging.WARNING), "%s %s", f.code, f.message_in(config_language(self.cfg)))
+        # An info finding is a fact that never acts: one line, and where its full text is.
+        language = config_language(self.cfg)
+        if f.severity == "info":
+            log.info("%s", brief_line(f, T("brief.where.run", run=str(self.run_dir)), language))
+        else:
+            log.log(SEVERITY_LEVELS.get(f.severity, logging.WARNING), "%s %s", f.code, f.message_in(language))
         if self.is_main and self.store is not None:
             self.store.add_finding(f)
         told = f.step is not None and (f.code, f.step) in self.told_before

@@ -159,3 +159,44 @@ def json_safe(obj: Any) -> Any:
         except (TypeError, ValueError):
             return str(obj)
     return obj
+
+
+HEADLINE_LIMIT = 160  # characters of a message kept as a headline when its catalog text has none
+
+
+def first_sentence(text: str, limit: int = HEADLINE_LIMIT) -> str:
+    """The opening clause of a message: up to its first ". " or ": ", else its first `limit`
+    characters cut at a space with "…"."""
+    stops = [i for i in (text.find(". "), text.find(": ")) if 0 < i <= limit]
+    if stops:
+        return text[:min(stops)]
+    if len(text) <= limit:
+        return text.rstrip(".")
+    cut = text.rfind(" ", 0, limit)
+    return text[:cut if cut > 0 else limit].rstrip(",;: ") + "…"
+
+
+def headline(finding: Finding | dict[str, Any], language: str = "en") -> str:
+    """One sentence that says what a finding is, in `language`: the catalog's `<message key>.headline`
+    filled with the message's own numbers where the catalog has one, else the message's opening clause."""
+    from tuneguard.catalog import TABLE, is_spec
+
+    d = finding.to_dict() if isinstance(finding, Finding) else finding
+    said = d.get("text")
+    spec: Any = said.get("message") if isinstance(said, dict) else None
+    key = f"{spec.get('key')}.headline" if is_spec(spec) else ""
+    if key in TABLE:
+        try:
+            return render(T(key, **dict(spec.get("params") or {})), language)
+        except (KeyError, IndexError, ValueError, TypeError):
+            pass
+    return first_sentence(in_language(spec, str(d.get("message") or ""), language))
+
+
+def brief_line(finding: Finding | dict[str, Any], where: Spec, language: str = "en") -> str:
+    """A finding in one line (an info finding on the console): its code, step, headline and
+    `where` its full text is ("`tuneguard status RUN_DIR`", "--json")."""
+    d = finding.to_dict() if isinstance(finding, Finding) else finding
+    step = d.get("step")
+    key = "brief.line" if step is None else "brief.line.step"
+    return render(T(key, code=str(d.get("code")), step=step, headline=headline(d, language), where=where), language)

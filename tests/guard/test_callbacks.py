@@ -306,4 +306,5 @@ def test_a_finding_on_the_console_is_one_line_at_its_own_level(ctx, capsys):
         logger.propagate = old_propagate
     assert capsys.readouterr().err.splitlines() == [
         "ERROR LOSS_COLLAPSE LOSS_COLLAPSE says so.", "WARNING LOSS_SPIKE LOSS_SPIKE says so.",
-        "INFO PLATEAU PLATEAU says so."]
+        # An info finding: its headline and where the full text is (tests/test_findings_brief.py).
+        f"INFO PLATEAU at step 3: PLATEAU says so (full text: `tuneguard status {ctx.run_dir}`, and report.md when the run ends)"]

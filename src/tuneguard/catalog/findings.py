@@ -44,6 +44,14 @@ COMMON: dict[str, dict[str, str]] = {
     "when.first_seen": {
         "en": "first seen at step {at}, {seen}; judged at step {step}",
         "th": "พบครั้งแรกที่ step {at} {seen}; ตัดสินที่ step {step}"},
+    # A finding in one line (tuneguard.findings.brief_line): an info finding on the console, whose
+    # full text (evidence, recommendation) is where `where` says.
+    "brief.line": {"en": "{code}: {headline} (full text: {where})", "th": "{code}: {headline} (ข้อความเต็ม: {where})"},
+    "brief.line.step": {"en": "{code} at step {step}: {headline} (full text: {where})",
+                        "th": "{code} ที่ step {step}: {headline} (ข้อความเต็ม: {where})"},
+    "brief.where.run": {"en": "`tuneguard status {run}`, and report.md when the run ends",
+                        "th": "`tuneguard status {run}` และ report.md เมื่อการรันจบ"},
+    "brief.where.json": {"en": "the same command with --json", "th": "คำสั่งเดิมที่เติม --json"},
 }
 
 AUDIT: dict[str, dict[str, str]] = {
@@ -310,6 +318,9 @@ GUARD: dict[str, dict[str, str]] = {
     "LOSS_COLLAPSE.watching": {
         "en": "Training loss {change} ({rule}) {when}, while each distinct row has been seen at most {exposures:g} time(s), and {audit}: either the task is easy for this model or the training rows are predictable in a way the audit cannot see. The next evaluation tells: an eval loss as low means an easy task; one far above the training loss means a fault, {then}.",
         "th": "ค่า loss การฝึก{change} ({rule}) {when} ขณะที่แต่ละแถวที่ไม่ซ้ำกันถูกเห็นไม่เกิน {exposures:g} ครั้ง และ{audit} แปลว่างานนี้อาจง่ายสำหรับโมเดลนี้ หรือแถวข้อมูลฝึกเดาได้ง่ายในแบบที่การตรวจข้อมูลมองไม่เห็น การประเมินครั้งถัดไปจะบอกได้: ถ้า eval loss ต่ำพอกันแปลว่างานง่าย ถ้าสูงกว่า loss การฝึกมากแปลว่ามีข้อบกพร่อง {then}"},
+    "LOSS_COLLAPSE.watching.headline": {
+        "en": "Training loss {change} ({rule}) with no fault found yet: the next evaluation tells an easy task from a fault",
+        "th": "ค่า loss การฝึก{change} ({rule}) ยังไม่พบข้อบกพร่อง: การประเมินครั้งถัดไปจะบอกว่างานง่ายหรือมีข้อบกพร่อง"},
     "LOSS_COLLAPSE.watching.rec": {
         "en": "Nothing to do yet. If the run has no evaluations (eval.strategy: no), give it some, or compare answers on held-out rows yourself.",
         "th": "ยังไม่ต้องทำอะไร ถ้าการรันไม่มีการประเมิน (eval.strategy: no) ให้เพิ่มการประเมิน หรือเทียบคำตอบบนแถวที่ไม่ได้ใช้ฝึกเอง"},
@@ -333,6 +344,9 @@ GUARD: dict[str, dict[str, str]] = {
     "LOSS_COLLAPSE.easy": {
         "en": "The task looks easy for this model, not broken: the training loss fell low ({loss:.4g} at step {loss_step}, {rule}) and the eval loss on rows not seen in training is of the same order ({eval_loss:.4g} at step {step} against {low:.4g} for training since the previous evaluation, within {limit:g}x), with {audit}",
         "th": "งานนี้ดูง่ายสำหรับโมเดลนี้ ไม่ใช่ข้อมูลผิดปกติ: ค่า loss การฝึกลดต่ำ ({loss:.4g} ที่ step {loss_step}, {rule}) และ eval loss บนแถวที่ไม่ได้ใช้ฝึกอยู่ในระดับเดียวกัน ({eval_loss:.4g} ที่ step {step} เทียบกับ loss การฝึกเฉลี่ย {low:.4g} ตั้งแต่การประเมินครั้งก่อน ต่างกันไม่เกิน {limit:g} เท่า) และ{audit}"},
+    "LOSS_COLLAPSE.easy.headline": {
+        "en": "The task looks easy for this model, not broken: the eval loss on unseen rows ({eval_loss:.4g}) is low too",
+        "th": "งานนี้ดูง่ายสำหรับโมเดลนี้ ไม่ใช่ข้อมูลผิดปกติ: eval loss บนแถวที่ไม่ได้ใช้ฝึก ({eval_loss:.4g}) ก็ต่ำเช่นกัน"},
     "LOSS_COLLAPSE.easy.rec": {
         "en": "Judge the run by its answers on held-out rows (eval.qa_probes with expected answers), not by the loss; stop early when the eval loss stops improving (eval.early_stopping_patience) to save compute.",
         "th": "วัดผลการรันจากคำตอบบนแถวที่ไม่ได้ใช้ฝึก (eval.qa_probes ที่กำหนดคำตอบที่ถูกไว้) ไม่ใช่จากค่า loss และหยุดก่อนกำหนดเมื่อ eval loss ไม่ดีขึ้น (eval.early_stopping_patience) เพื่อประหยัดเวลา GPU"},
@@ -428,6 +442,9 @@ GUARD: dict[str, dict[str, str]] = {
     "LOSS_SPIKE.recovered": {
         "en": "{found} It recovered on its own: at step {back} the loss was {loss:.4g}, back at the level of the steps before it ({level:.4g}) within {n} step(s). A single spike that recovers is a hard batch, not instability: nothing was done.",
         "th": "{found} ค่า loss กลับมาเองแล้ว: ที่ step {back} loss เป็น {loss:.4g} กลับสู่ระดับของ step ก่อนหน้า ({level:.4g}) ภายใน {n} step การพุ่งครั้งเดียวที่กลับมาเองคือ batch ที่ยาก ไม่ใช่การฝึกที่ไม่เสถียร จึงไม่ได้ทำอะไร"},
+    "LOSS_SPIKE.recovered.headline": {
+        "en": "A loss spike that recovered on its own (back to {loss:.4g} at step {back}, within {n} step(s)): a hard batch, not instability",
+        "th": "ค่า loss ที่พุ่งแล้วกลับมาเอง (กลับเป็น {loss:.4g} ที่ step {back} ภายใน {n} step) คือ batch ที่ยาก ไม่ใช่การฝึกที่ไม่เสถียร"},
     "LOSS_SPIKE.recovered.rec": {
         "en": "Nothing to do. Act if spikes repeat, grow or stop recovering: tuneguard then warns and the policy acts.",
         "th": "ไม่ต้องทำอะไร ให้แก้ไขเมื่อ loss พุ่งซ้ำ พุ่งสูงขึ้นเรื่อย ๆ หรือไม่กลับมาเอง เมื่อนั้น tuneguard จะเตือนและ policy จะจัดการ"},
@@ -452,6 +469,9 @@ GUARD: dict[str, dict[str, str]] = {
     "GRAD_NORM_HIGH.warmup": {
         "en": "Gradient norm {norm:.4g} at step {step} is above {limit:g}, inside the warmup (the first {warmup} steps, the learning rate still near 0), and the loss {loss:.4g} is not above the first step's {initial:.4g}: the first large updates of a fresh adapter, which the warmup is there for.",
         "th": "gradient norm {norm:.4g} ที่ step {step} เกิน {limit:g} แต่อยู่ในช่วง warmup ({warmup} step แรก ซึ่ง learning rate ยังใกล้ 0) และ loss {loss:.4g} ไม่สูงกว่า loss ที่ step แรก ({initial:.4g}) นี่คือการอัปเดตขนาดใหญ่ช่วงแรกของ adapter ใหม่ ซึ่ง warmup มีไว้รองรับ"},
+    "GRAD_NORM_HIGH.warmup.headline": {
+        "en": "Gradient norm {norm:.4g} above {limit:g} inside the warmup, with the loss not above the first step's: the first large updates of a fresh adapter",
+        "th": "gradient norm {norm:.4g} เกิน {limit:g} ในช่วง warmup โดย loss ไม่สูงกว่า step แรก: การอัปเดตขนาดใหญ่ช่วงแรกของ adapter ใหม่"},
     "GRAD_NORM_HIGH.warmup.rec": {
         "en": "Nothing to change: one episode of large gradients is expected in the warmup. tuneguard warns (and names a lower learning rate) if large gradients come again or after the warmup, or with a loss above the first step's.",
         "th": "ไม่ต้องเปลี่ยนอะไร gradient ขนาดใหญ่หนึ่งช่วงเป็นเรื่องปกติในช่วง warmup tuneguard จะเตือน (และเสนอ learning rate ที่ต่ำลง) ถ้า gradient ขนาดใหญ่เกิดขึ้นอีก เกิดหลัง warmup หรือเกิดขณะที่ loss สูงกว่า loss ที่ step แรก"},

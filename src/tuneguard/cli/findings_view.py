@@ -126,17 +126,49 @@ def finding_renderable(f: Finding | dict[str, Any], *, evidence: bool = True, la
     return Group(*lines)
 
 
-def print_findings(con: Console, findings: list[Any], *, evidence: bool = True, language: str = "en") -> None:
-    """Each finding as a block, its message and recommendation in `language`; a blank line between blocks."""
+def info_line(f: Finding | dict[str, Any], where: Any = None, language: str = "en") -> Text:
+    """An info finding in one line, for a first read: severity, code, step, its headline and where
+    its full text is (`where`: a catalog spec, default "the same command with --json").
+
+        INFO LOSS_COLLAPSE at step 15: The task looks easy ... (full text: the same command with --json)
+
+    Warnings and errors keep their blocks (`print_findings`); info findings are facts that never act."""
+    from tuneguard.catalog import T, say
+    from tuneguard.findings import brief_line
+
+    d = f.to_dict() if isinstance(f, Finding) else f
+    label = "INFO" if language == "en" else say("report.sev.info", language)
+    line = brief_line(d, where if where is not None else T("brief.where.json"), language)
+    return styled((label, SEVERITY_STYLE["info"]), " ", short_paths(line))
+
+
+def _is_info(f: Finding | dict[str, Any]) -> bool:
+    return (f.severity if isinstance(f, Finding) else f.get("severity")) == "info"
+
+
+def print_findings(con: Console, findings: list[Any], *, evidence: bool = True, language: str = "en",
+                   brief_info: bool = False, where: Any = None) -> None:
+    """Each finding as a block, its message and recommendation in `language`; a blank line between
+    blocks. With `brief_info`, an info finding is one line (`info_line`, naming `where` its full text
+    is) and consecutive ones are not set apart."""
+    previous_brief = False
     for i, f in enumerate(findings):
-        if i:
+        brief = brief_info and _is_info(f)
+        if i and not (brief and previous_brief):
             con.print()
-        if con.is_terminal:
+        previous_brief = brief
+        if brief:
+            con.print(info_line(f, where, language), soft_wrap=not con.is_terminal)
+        elif con.is_terminal:
             con.print(finding_renderable(f, evidence=evidence, language=language), soft_wrap=False)
-            continue
-        head, body, rec = _parts(f, evidence, language)
-        con.print(head)
-        for b in body:
-            con.print(" " * INDENT + b)
-        if rec:
-            con.print(" " * INDENT + "-> " + rec)
+        else:
+            _print_plain(con, f, evidence, language)
+
+
+def _print_plain(con: Console, f: Finding | dict[str, Any], evidence: bool, language: str) -> None:
+    head, body, rec = _parts(f, evidence, language)
+    con.print(head)
+    for b in body:
+        con.print(" " * INDENT + b)
+    if rec:
+        con.print(" " * INDENT + "-> " + rec)
