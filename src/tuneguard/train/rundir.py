@@ -97,7 +97,10 @@ def prepare_run_dir(run_dir: Path, cfg_dict: dict[str, Any], resume: bool, overw
         remove_run_files(run_dir)
     if resume and (run_dir / "config.yaml").exists():
         old = parse_yaml((run_dir / "config.yaml").read_text("utf-8"), "config.yaml")
-        changed = [k for k in _flat(cfg_dict) if _flat(old).get(k) != _flat(cfg_dict)[k]
+        now, before = _flat(cfg_dict), _flat(old)
+        # Keys on either side: an override the new config removes (a map emptied) is a change too.
+        keys = list(now) + [k for k in before if k not in now]
+        changed = [k for k in keys if before.get(k, _ABSENT) != now.get(k, _ABSENT)
                    and not k.startswith(RESUME_MAY_CHANGE)]
         if changed:
             started = stored_invocation(run_dir)
@@ -186,6 +189,9 @@ def never_trained(run_dir: Path) -> bool:
                     and not any(e["type"] in ("started", "resumed") for e in store.events()))
     except Exception:  # noqa: BLE001 - a store we cannot read is not ours to replace
         return False
+
+
+_ABSENT = object()  # a key one side of a resume's config comparison lacks
 
 
 def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
