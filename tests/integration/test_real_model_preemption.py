@@ -114,7 +114,7 @@ def test_sigkill_then_resume_continues_the_loss_curve_and_says_so_once(tmp_path:
 
     r = invoke("train", str(cfg), "--run-dir", str(run), "--resume", "auto", "--set", "notify.language=th", env=env)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert f"resuming from checkpoint-{SAVE}" in r.stdout
+    assert f"ฝึกต่อจาก checkpoint-{SAVE}\n" in r.stdout  # the run's terminal lines are in its language
     got = _losses(run)
     assert sorted(got) == list(range(1, STEPS + 1))  # one row per step: none lost, none twice
     for step in range(1, killed_at + 1):  # before the checkpoint: kept; after it: trained again, the same
