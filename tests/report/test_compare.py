@@ -96,7 +96,10 @@ def test_cli_compare_speaks_run_a_language(tmp_path: Path) -> None:
     assert lines[-1] == say("comparecli.page", "th", path=str(tmp_path / "th.html"))
     assert lines[-1] == f"หน้าเปรียบเทียบ: {tmp_path / 'th.html'}"
     assert "loss การฝึกสุดท้าย" in th.output and "ระบบป้องกันหยุดการฝึก" in th.output
-    assert english_sentences(th.output.replace(str(tmp_path), "/tmp"), kept_in_english()) == []
+    # Log records stay English by design (docs/THAI.md); an earlier test's logging set-up can route
+    # them into this output, so they are not the terminal lines judged here.
+    said = "\n".join(line for line in th.output.splitlines() if not line.startswith(("INFO ", "WARNING ")))
+    assert english_sentences(said.replace(str(tmp_path), "/tmp"), kept_in_english()) == []
     en = CliRunner().invoke(app, ["compare", str(b), str(a), "--out", str(tmp_path / "en.html")], env={"COLUMNS": "200"})
     assert en.exit_code == 0, en.output
     assert en.output.splitlines()[-1] == f"compare: {tmp_path / 'en.html'}"
