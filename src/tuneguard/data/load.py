@@ -264,10 +264,10 @@ def _lines(path: Path) -> Iterator[bytes]:
     """A JSON Lines file's lines as `bytes.split(b"\\n")` gives them, read from the file as they come
     (a .gz file from its decompressed bytes): a million-row file's bytes and its lines are never
     all in memory together."""
-    if not is_gzip(path):
-        with path.open("rb") as fh:
-            check_head(fh.read(4), path)
     with io.BytesIO(read_bytes(path)) if is_gzip(path) else path.open("rb") as fh:
+        if not is_gzip(path):  # read_bytes checked a .gz file's decompressed head already
+            check_head(fh.read(4), path)
+            fh.seek(0)
         for line in fh:
             yield line[:-1] if line.endswith(b"\n") else line
 
