@@ -132,3 +132,33 @@ def test_summary_md_sets_the_acceptance_figures_out_as_tables(tmp_path: Path) ->
     assert "| adapter_dtype | 13,100 | 1.31 | - | 10.50021 | - |  |" in md
     assert "| padding_free | - | - | - | - | - | RuntimeError: boom |" in md
     assert "| compile | skipped | - | out of time |" in md
+
+
+def test_train_levers_runs_the_recipe_with_the_levers_on_and_compares_its_losses(tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The train_levers step: `tuneguard train` with the levers `auto` leaves off until measured,
+    its speed after the warm-up logs, and its losses against the train step's at the same steps."""
+    out = tmp_path / "out"
+    out.mkdir()
+    s = gpu_session.Session(out, tmp_path, 100, selftest=False)
+    s.before = {"loss": {2: 10.0, 4: 9.0, 6: 8.0}}
+    calls = []
+
+    def run(name: str, cmd: list[str], limit: float, *, stdout_only: bool = False) -> tuple[int, str]:
+        calls.append(cmd[2:])
+        return 0, ""
+
+    store = {"state": "finished", "loss": {2: 10.0, 4: 9.09, 6: 7.96, 8: 7.5}, "tokens_per_s": [900.0, 1000.0, 2000.0, 2100.0],
+             "step_time_s": [9.0, 4.0, 1.0, 1.0], "mem_peak_gb": 31.5,
+             "performance": {"attention": "flex_attention", "adapter_dtype": "bfloat16", "padding_free": True}}
+    monkeypatch.setattr(s, "run", run)
+    monkeypatch.setattr(gpu_session, "read_run", lambda run_dir: store)
+    res = gpu_session.step_train_levers(s)
+    sets = [c for c in calls[0] if c.count("=") == 1]
+    assert calls[0][:2] == ["tuneguard", "train"] and sets == [
+        "model.adapter_dtype=base", "train.fused_linear_loss=true", "train.padding_free=true",
+        "model.attn_implementation=auto", "train.max_steps=14", "eval.steps=1000", "train.save_steps=1000"]
+    assert calls[0].count("--set") == len(sets)
+    assert (res["ok"], res["tokens_per_s"], res["step_time_s"], res["mem_peak_gb"]) == (True, 2050.0, 1.0, 31.5)
+    assert res["max_rel_loss_diff_vs_train"] == 0.01
+    assert res["plan"]["attention"] == "flex_attention" and res["plan"]["padding_free"] is True

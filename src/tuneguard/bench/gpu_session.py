@@ -19,6 +19,10 @@ optional figures, not those):
                measured ones of the train run.
 5. four_bit    `tuneguard train` with the base in 4-bit (bitsandbytes): a few steps (on the
                CPU: the same command line, refused for want of CUDA as it must be).
+   train_levers `tuneguard train` with the levers that `auto` leaves off until a GPU has
+               measured them turned on (bf16 adapters, fused linear cross-entropy,
+               padding-free rows with the attention auto picks: flex on CUDA): the recipe's
+               speed and memory with them, and its losses against the train step's.
 6. bench       the throughput bench: tuneguard's pipeline against the notebook pipeline,
                MFU, peak memory, the final losses, a profile summary (tuneguard.bench.throughput).
    levers      each speed lever alone (bf16 adapters, fused linear cross-entropy,
@@ -60,8 +64,8 @@ from typing import Any
 # `tuneguard` command starts a Python (about 10 s of imports) and reads 12 GB of weights.
 # levers: memory's two runs, the same-run baseline and four levers; the padding-free run's flex
 # attention compiles its kernel twice (static, then dynamic lengths) inside it.
-STEP_LIMITS = {"model": 80, "train": 110, "resume": 90, "calibrate": 75, "four_bit": 100, "bench": 120,
-               "levers": 140, "memory_estimate": 60, "cuda_tests": 60, "compile": 150}
+STEP_LIMITS = {"model": 80, "train": 110, "resume": 90, "calibrate": 75, "four_bit": 100, "train_levers": 90,
+               "bench": 120, "levers": 140, "memory_estimate": 60, "cuda_tests": 60, "compile": 150}
 
 
 class Session:
@@ -83,6 +87,7 @@ class Session:
         # GPU; on the CPU fewer and shorter rows (the same code path, at a CPU's speed).
         self.steps, self.every, self.kill_after = (12, 4, 8) if selftest else (30, 10, 20)
         self.rows, self.median_words = (240, 60) if selftest else (1200, 160)
+        self.lever_steps = 6 if selftest else 14
 
     def say(self, text: str) -> None:
         line = f"[{time.strftime('%H:%M:%S')}] {text}"
@@ -416,10 +421,39 @@ def step_four_bit(s: Session) -> dict[str, Any]:
             "hardware": r.get("hardware"), **({} if rc == 0 else {"tail": tail(out)})}
 
 
+# The speed levers turned on in `tuneguard train` (train_levers): those plan_performance chooses
+# under `auto` once a GPU measurement says they pay; the attention left to auto so that
+# padding-free rows get flex attention on CUDA (the preset configures sdpa).
+TRAIN_LEVERS = ["model.adapter_dtype=base", "train.fused_linear_loss=true", "train.padding_free=true",
+                "model.attn_implementation=auto"]
+
+
+def step_train_levers(s: Session) -> dict[str, Any]:
+    """`tuneguard train` with TRAIN_LEVERS, no evaluation or checkpoint on the way: its speed and
+    memory, what the plan made of each lever, and its losses against the train step's at the
+    same steps (same data, same order: the levers change the arithmetic, not the run)."""
+    run = s.work / "run_levers"
+    sets = [*TRAIN_LEVERS, f"train.max_steps={s.lever_steps}", "eval.steps=1000", "train.save_steps=1000"]
+    rc, out = s.run("train_levers", [s.python, "-m", "tuneguard", "train", *s.config_args(), "--run-dir", str(run),
+                                     *[x for kv in sets for x in ("--set", kv)]], s.limit("train_levers"))
+    r = read_run(run)
+    loss, before = r.get("loss", {}), s.before.get("loss", {})
+    both = sorted(set(loss) & set(before))
+    diffs = [abs(loss[k] - before[k]) / max(abs(before[k]), 1e-9) for k in both]
+    perf = r.get("performance") or {}
+    return {"ok": rc == 0 and r.get("state") == "finished", "rc": rc, "settings": TRAIN_LEVERS,
+            "tokens_per_s": steady(r.get("tokens_per_s", [])), "step_time_s": steady(r.get("step_time_s", [])),
+            "mem_peak_gb": r.get("mem_peak_gb"), "max_rel_loss_diff_vs_train": round(max(diffs), 5) if diffs else None,
+            "plan": {k: perf.get(k) for k in ("attention", "adapter_dtype", "fused_linear_loss", "fused_linear_loss_reason",
+                                              "padding_free", "padding_free_reason", "gradient_checkpointing")},
+            "performance": perf, **({} if rc == 0 else {"tail": tail(out)})}
+
+
 STEPS = [("model", step_model), ("train", step_train), ("resume", step_resume), ("calibrate", step_calibrate),
-         ("four_bit", step_four_bit), ("bench", step_bench), ("levers", step_levers),
-         ("memory_estimate", step_memory_estimate), ("cuda_tests", step_cuda_tests), ("compile", step_compile)]
-NEEDS = {"train": "model", "resume": "train", "calibrate": "resume", "four_bit": "model"}
+         ("four_bit", step_four_bit), ("train_levers", step_train_levers), ("bench", step_bench),
+         ("levers", step_levers), ("memory_estimate", step_memory_estimate), ("cuda_tests", step_cuda_tests),
+         ("compile", step_compile)]
+NEEDS = {"train": "model", "resume": "train", "calibrate": "resume", "four_bit": "model", "train_levers": "model"}
 
 
 def write_summary(out: Path, selftest: bool, results: dict[str, dict[str, Any]]) -> list[str]:

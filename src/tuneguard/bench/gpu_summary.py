@@ -48,6 +48,9 @@ def _acceptance(results: dict[str, dict[str, Any]]) -> list[str]:
             ["its peak memory (GB)", _fmt(train.get("mem_peak_gb")), "<= 40"],
             ["notebook pipeline real tokens/s (bench)", _fmt(notebook, 0), ""],
             ["train / notebook", _fmt(tg / notebook if tg and notebook else None), ">= 9x"],
+            ["`tuneguard train` with the levers on: real tokens/s, peak GB",
+             f"{_fmt((results.get('train_levers') or {}).get('tokens_per_s'), 0)}, "
+             f"{_fmt((results.get('train_levers') or {}).get('mem_peak_gb'))}", ">= 20,000, <= 40"],
             ["bench: tuneguard pipeline real tokens/s", _fmt((bench.get("tuneguard") or {}).get("tokens_per_s"), 0), ""],
             ["bench: mean train loss, tuneguard / notebook - 1", _pct(bench.get("loss_rel_diff")), "small"],
             ["resume: largest relative loss difference, steps logged twice", _pct(resume.get("max_rel_loss_diff")),
