@@ -95,7 +95,13 @@ print('cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.
       torch.cuda.get_device_capability(0) if torch.cuda.is_available() else '')
 try:
     import bitsandbytes; print('bitsandbytes', bitsandbytes.__version__)
-except Exception as exc: print('bitsandbytes: not usable:', exc)" || echo "cannot import the libraries with $PY"
+except Exception as exc: print('bitsandbytes: not usable:', exc)
+try:
+    import liger_kernel.transformers.functional; print('liger-kernel: imports')
+except Exception as exc: print('liger-kernel: not usable:', exc)
+try:  # what every tuneguard step imports (the notifier's apprise, pydantic, peft): a miss here fails them all
+    import apprise, tuneguard.train.build, tuneguard.bench.levers; print('tuneguard: imports, apprise', apprise.__version__)
+except Exception as exc: print('tuneguard: DOES NOT IMPORT:', type(exc).__name__, exc)" || echo "cannot import the libraries with $PY"
   lscpu | grep 'Model name' || true
 } > "$OUT/env.txt" 2>&1
 cat "$OUT/env.txt"
