@@ -47,8 +47,10 @@ log = logging.getLogger(__name__)
 # lora_dropout_0: the recipe's LoRA dropout (0.1 in the bench) set to 0, where PEFT skips the
 # dropout kernel and its saved mask; a choice of the config (it regularises), not of the plan:
 # measured so that docs/PERFORMANCE.md can say what dropout costs.
-LEVERS = {"adapter_dtype": {"adapter_dtype": "base"}, "fused_linear_loss": {"fused_linear_loss": True},
-          "padding_free": {"padding_free": True}, "lora_dropout_0": {"lora_dropout": 0.0},
+# The order they run in: the quick ones first, then those that compile kernels on their first
+# steps (liger-kernel's Triton kernels, flex attention), compile last.
+LEVERS = {"adapter_dtype": {"adapter_dtype": "base"}, "lora_dropout_0": {"lora_dropout": 0.0},
+          "fused_linear_loss": {"fused_linear_loss": True}, "padding_free": {"padding_free": True},
           "compile": {"train_compile": True}}
 
 
