@@ -57,8 +57,18 @@ def _acceptance(results: dict[str, dict[str, Any]]) -> list[str]:
              "continues"],
             ["calibrate: predicted / measured step time - 1", _pct(cal.get("step_time_error")), "within 15%"],
             ["calibrate: predicted / measured peak memory - 1", _pct(cal.get("peak_error")), "within 10%"],
-            ["4-bit: trained, peak GB", f"{_fmt(four.get('ok'))}, {_fmt(four.get('mem_peak_gb'))}", "trains"]]
+            ["4-bit: trained, peak GB", "skipped" if four.get("skipped") else
+             f"{_fmt(four.get('ok'))}, {_fmt(four.get('mem_peak_gb'))}", "trains"],
+            ["the train step's plan", _plan(train.get("performance")), ""]]
     return ["### Acceptance figures", "", *_table(["figure", "measured", "target"], rows)]
+
+
+def _plan(perf: Any) -> str:
+    if not isinstance(perf, dict):
+        return "-"
+    keys = ("attention", "gradient_checkpointing", "chunked_loss", "adapter_dtype", "fused_linear_loss", "padding_free",
+            "compiled_layers", "estimated_peak_gb")
+    return ", ".join(f"{k} {_fmt(perf.get(k))}" for k in keys if k in perf)
 
 
 def _levers(results: dict[str, dict[str, Any]]) -> list[str]:
@@ -92,7 +102,7 @@ def write_markdown(out: Path, selftest: bool, results: dict[str, dict[str, Any]]
     lines = ["## GPT-J-6B on one GPU: " + ("CPU selftest (figures say nothing about a GPU)" if selftest else
                                            "bench/gpu_gptj.sh"), ""]
     if env.exists():
-        lines += ["```", *env.read_text("utf-8", "replace").strip().splitlines()[:12], "```", ""]
+        lines += ["```", *env.read_text("utf-8", "replace").strip().splitlines()[:16], "```", ""]
     for part in (_acceptance, _levers, _memory, _steps):
         lines += part(results)
     (out / "summary.md").write_text("\n".join(lines), "utf-8")

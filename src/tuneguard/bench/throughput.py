@@ -222,6 +222,9 @@ def run_pipeline(kind: str, *, base: Any, tokenizer: Any, examples: list[dict[st
                              train_collate_wrapper=plan.train_collate_wrapper(), **common)
     trainer.remove_callback(PrinterCallback)
     if device == "cuda":
+        import gc
+
+        gc.collect()  # the previous run's Trainer (reference cycles) and its optimizer state, out of the peak
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
     with PeakRSS() as rss:
