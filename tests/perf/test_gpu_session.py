@@ -157,7 +157,7 @@ def test_train_levers_runs_the_recipe_with_the_levers_on_and_compares_its_losses
     sets = [c for c in calls[0] if c.count("=") == 1]
     assert calls[0][:2] == ["tuneguard", "train"] and sets == [
         "model.adapter_dtype=base", "train.fused_linear_loss=true", "train.padding_free=true",
-        "model.attn_implementation=auto", "train.max_steps=14", "eval.steps=1000", "train.save_steps=1000"]
+        "model.attn_implementation=auto", "train.max_steps=30", "eval.steps=1000", "train.save_steps=1000"]
     assert calls[0].count("--set") == len(sets)
     assert (res["ok"], res["tokens_per_s"], res["step_time_s"], res["mem_peak_gb"]) == (True, 2050.0, 1.0, 31.5)
     assert res["max_rel_loss_diff_vs_train"] == 0.01

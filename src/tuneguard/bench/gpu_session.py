@@ -87,7 +87,6 @@ class Session:
         # GPU; on the CPU fewer and shorter rows (the same code path, at a CPU's speed).
         self.steps, self.every, self.kill_after = (12, 4, 8) if selftest else (30, 10, 20)
         self.rows, self.median_words = (240, 60) if selftest else (1200, 160)
-        self.lever_steps = 6 if selftest else 14
 
     def say(self, text: str) -> None:
         line = f"[{time.strftime('%H:%M:%S')}] {text}"
@@ -431,9 +430,9 @@ TRAIN_LEVERS = ["model.adapter_dtype=base", "train.fused_linear_loss=true", "tra
 def step_train_levers(s: Session) -> dict[str, Any]:
     """`tuneguard train` with TRAIN_LEVERS, no evaluation or checkpoint on the way: its speed and
     memory, what the plan made of each lever, and its losses against the train step's at the
-    same steps (same data, same order: the levers change the arithmetic, not the run)."""
+    same steps (same data, same order, same schedule: the levers change the arithmetic only)."""
     run = s.work / "run_levers"
-    sets = [*TRAIN_LEVERS, f"train.max_steps={s.lever_steps}", "eval.steps=1000", "train.save_steps=1000"]
+    sets = [*TRAIN_LEVERS, f"train.max_steps={s.steps}", "eval.steps=1000", "train.save_steps=1000"]
     rc, out = s.run("train_levers", [s.python, "-m", "tuneguard", "train", *s.config_args(), "--run-dir", str(run),
                                      *[x for kv in sets for x in ("--set", kv)]], s.limit("train_levers"))
     r = read_run(run)
