@@ -97,7 +97,8 @@ try:
     import bitsandbytes; print('bitsandbytes', bitsandbytes.__version__)
 except Exception as exc: print('bitsandbytes: not usable:', exc)
 try:
-    import liger_kernel.transformers.functional; print('liger-kernel: imports')
+    import importlib.metadata as md, liger_kernel.transformers.functional
+    print('liger-kernel', md.version('liger-kernel'), 'triton', md.version('triton'))
 except Exception as exc: print('liger-kernel: not usable:', exc)
 try:  # what every tuneguard step imports (the notifier's apprise, pydantic, peft): a miss here fails them all
     import apprise, tuneguard.train.build, tuneguard.bench.levers; print('tuneguard: imports, apprise', apprise.__version__)
