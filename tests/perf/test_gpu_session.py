@@ -52,7 +52,7 @@ def test_a_failed_or_crashed_step_keeps_every_other_steps_figures(tmp_path: Path
     assert summary["steps"]["levers"]["error"] == "RuntimeError: CUDA error: out of memory"
     assert summary["steps"]["model"]["rc"] == 1
     assert summary["steps"]["train"] == {"ok": False, "skipped": "needs model"}
-    assert sorted(p.name for p in out.iterdir()) == ["details.tar.gz", "log.txt", "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["details.tar.gz", "log.txt", "summary.json", "summary.md"]
     assert "FAILED STEPS: levers, model, train" in (out / "log.txt").read_text("utf-8")
 
 
@@ -106,3 +106,59 @@ def test_calibrate_sets_the_plans_prediction_against_the_measured_run(tmp_path: 
                    "calibration_peak_gb": 31.0, "measured_peak_gb": 32.0, "performance": {"attention": "sdpa"},
                    "memory_kind": "cuda_max_allocated", "step_time_error": 0.1, "peak_error": 0.05,
                    "within_target": True}
+
+
+def test_summary_md_sets_the_acceptance_figures_out_as_tables(tmp_path: Path) -> None:
+    """summary.md: the figures docs/BENCHMARKS.md takes, from summary.json's steps, with what
+    the session could not measure shown as '-' (a call cut short)."""
+    from tuneguard.bench.gpu_summary import write_markdown
+
+    (tmp_path / "env.txt").write_text("NVIDIA H200, 143771 MiB, 580.159.04\ntorch 2.11.0\n", "utf-8")
+    results = {"train": {"ok": True, "seconds": 61.0, "tokens_per_s": 21000.0, "mem_peak_gb": 38.5},
+               "bench": {"ok": True, "baseline": {"tokens_per_s": 2100.0}, "tuneguard": {"tokens_per_s": 15000.0},
+                         "loss_rel_diff": -0.004},
+               "levers": {"ok": False, "ratio_to_none": {"adapter_dtype": 1.31},
+                          "runs": {"none": {"tokens_per_s": 10000.0, "final_loss": 10.5},
+                                   "adapter_dtype": {"tokens_per_s": 13100.0, "final_loss": 10.50021},
+                                   "padding_free": {"error": "RuntimeError: boom"}}},
+               "compile": {"ok": False, "skipped": "out of time"}}
+    write_markdown(tmp_path, False, results)
+    md = (tmp_path / "summary.md").read_text("utf-8")
+    assert "NVIDIA H200, 143771 MiB, 580.159.04" in md
+    assert "| `tuneguard train` real tokens/s (v2 preset, 8 x 2) | 21,000 | >= 20,000 |" in md
+    assert "| train / notebook | 10.00 | >= 9x |" in md
+    assert "| bench: mean train loss, tuneguard / notebook - 1 | -0.4% | small |" in md
+    assert "| calibrate: predicted / measured step time - 1 | - | within 15% |" in md
+    assert "| adapter_dtype | 13,100 | 1.31 | - | 10.50021 | - |  |" in md
+    assert "| padding_free | - | - | - | - | - | RuntimeError: boom |" in md
+    assert "| compile | skipped | - | out of time |" in md
+
+
+def test_train_levers_runs_the_recipe_with_the_levers_on_and_compares_its_losses(tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The train_levers step: `tuneguard train` with the levers `auto` leaves off until measured,
+    its speed after the warm-up logs, and its losses against the train step's at the same steps."""
+    out = tmp_path / "out"
+    out.mkdir()
+    s = gpu_session.Session(out, tmp_path, 100, selftest=False)
+    s.before = {"loss": {2: 10.0, 4: 9.0, 6: 8.0}}
+    calls = []
+
+    def run(name: str, cmd: list[str], limit: float, *, stdout_only: bool = False) -> tuple[int, str]:
+        calls.append(cmd[2:])
+        return 0, ""
+
+    store = {"state": "finished", "loss": {2: 10.0, 4: 9.09, 6: 7.96, 8: 7.5}, "tokens_per_s": [900.0, 1000.0, 2000.0, 2100.0],
+             "step_time_s": [9.0, 4.0, 1.0, 1.0], "mem_peak_gb": 31.5,
+             "performance": {"attention": "flex_attention", "adapter_dtype": "bfloat16", "padding_free": True}}
+    monkeypatch.setattr(s, "run", run)
+    monkeypatch.setattr(gpu_session, "read_run", lambda run_dir: store)
+    res = gpu_session.step_train_levers(s)
+    sets = [c for c in calls[0] if c.count("=") == 1]
+    assert calls[0][:2] == ["tuneguard", "train"] and sets == [
+        "model.adapter_dtype=base", "train.fused_linear_loss=true", "train.padding_free=true",
+        "model.attn_implementation=auto", "train.max_steps=30", "eval.steps=1000", "train.save_steps=1000"]
+    assert calls[0].count("--set") == len(sets)
+    assert (res["ok"], res["tokens_per_s"], res["step_time_s"], res["mem_peak_gb"]) == (True, 2050.0, 1.0, 31.5)
+    assert res["max_rel_loss_diff_vs_train"] == 0.01
+    assert res["plan"]["attention"] == "flex_attention" and res["plan"]["padding_free"] is True

@@ -6,30 +6,37 @@ step is a subprocess with its own time limit inside one overall budget; a step t
 or runs out of time is recorded and the next one still runs; the summary says which, and
 the command exits 1 if any failed (nothing hides a failed step).
 
-Steps, in order:
-1. cuda_tests  the CUDA lane of the test suite (`pytest -m cuda tests/cuda`).
-2. bench       the throughput bench: tuneguard's pipeline against the notebook pipeline,
-               MFU, peak memory, a profile summary (tuneguard.bench.throughput).
-   levers      each speed lever alone (bf16 adapters, fused linear cross-entropy,
-               padding-free rows with flex attention) against the same run without it
-               (tuneguard.bench.levers).
-   memory_estimate  the activation-memory estimate against measured peaks at batch 4 and
-               8 of 512 tokens, checkpointing off (measured by the levers step's process).
-3. model       GPT-J-6B with random weights saved as a model folder (bf16 safetensors and a
+Steps, in order (what the GPU issue accepts on comes first, so a budget cut short takes the
+optional figures, not those):
+1. model       GPT-J-6B with random weights saved as a model folder (bf16 safetensors and a
                tokenizer), so that the real `tuneguard train` loads it as a user's model.
-4. train       `tuneguard train` on it with the v2 preset (LoRA r16 on q, k, v, out) and
+2. train       `tuneguard train` on it with the v2 preset (LoRA r16 on q, k, v, out) and
                generated instruction data (median about 180 tokens), evaluation and
                checkpoints included; killed (SIGKILL) once a checkpoint is complete.
-5. resume      `tuneguard train --resume auto`: the loss curve must continue (the steps
+3. resume      `tuneguard train --resume auto`: the loss curve must continue (the steps
                logged twice, before the kill and after the resume, compared).
-6. calibrate   `tuneguard plan --calibrate`: its step time and peak memory against the
+4. calibrate   `tuneguard plan --calibrate`: its step time and peak memory against the
                measured ones of the train run.
-7. four_bit    `tuneguard train` with the base in 4-bit (bitsandbytes): a few steps.
+5. four_bit    `tuneguard train` with the base in 4-bit (bitsandbytes): a few steps (on the
+               CPU: the same command line, refused for want of CUDA as it must be).
+   train_levers `tuneguard train` with the levers that `auto` leaves off until a GPU has
+               measured them turned on (bf16 adapters, fused linear cross-entropy,
+               padding-free rows with the attention auto picks: flex on CUDA): the recipe's
+               speed and memory with them, and its losses against the train step's.
+6. bench       the throughput bench: tuneguard's pipeline against the notebook pipeline,
+               MFU, peak memory, the final losses, a profile summary (tuneguard.bench.throughput).
+   levers      each speed lever alone (bf16 adapters, fused linear cross-entropy,
+               padding-free rows with flex attention, LoRA dropout 0) against the same run
+               without it (tuneguard.bench.levers).
+   memory_estimate  the activation-memory estimate against measured peaks at batch 4 and
+               8 of 512 tokens, checkpointing off (measured by the levers step's process).
+7. cuda_tests  the CUDA lane of the test suite (`pytest -m cuda tests/cuda`).
 8. compile     the compiled-layers lever against its own same-run baseline, last: its
                compile time is unknown until a GPU has run it.
 
-Results under OUT: summary.json (every figure and each step's status), log.txt, and
-details.tar.gz (each step's full output and config).
+Results under OUT: summary.json (every figure and each step's status), summary.md (the
+figures as Markdown tables for docs/BENCHMARKS.md), log.txt, and details.tar.gz (each step's
+full output and config); all rewritten after every step.
 
     python -m tuneguard.bench.gpu_session --out OUT [--budget-s 500] [--selftest]
 """
@@ -53,11 +60,12 @@ from typing import Any
 
 # Each step's own limit in seconds on the GPU; the budget (500 s by default) cuts the later ones.
 # Measured on nothing yet: sized from the H200 anchors (GPT-J-6B built in bf16 on the card in
-# about 20 s; 2,000-10,000 real tokens/s) so the whole script stays near 8 minutes.
-# levers: memory's two runs, the same-run baseline and three levers; the padding-free run's flex
+# about 20 s; 2,000-10,000 real tokens/s) so the whole script stays near 8 minutes. Each
+# `tuneguard` command starts a Python (about 10 s of imports) and reads 12 GB of weights.
+# levers: memory's two runs, the same-run baseline and four levers; the padding-free run's flex
 # attention compiles its kernel twice (static, then dynamic lengths) inside it.
-STEP_LIMITS = {"cuda_tests": 60, "bench": 110, "levers": 130, "memory_estimate": 60, "model": 50, "train": 100,
-               "resume": 60, "calibrate": 60, "four_bit": 70, "compile": 150}
+STEP_LIMITS = {"model": 80, "train": 110, "resume": 90, "calibrate": 75, "four_bit": 100, "train_levers": 90,
+               "bench": 120, "levers": 140, "memory_estimate": 60, "cuda_tests": 60, "compile": 150}
 
 
 class Session:
@@ -148,9 +156,14 @@ def step_bench(s: Session) -> dict[str, Any]:
         r = json.loads((s.out / "gptj_throughput.json").read_text())
         for k in ("baseline", "tuneguard"):
             p = r[k]
-            res[k] = {x: p.get(x) for x in ("tokens_per_s", "pad_fraction", "peak_memory_gb", "peak_rss_growth_gb",
-                                             "mfu", "attention", "gradient_checkpointing", "chunked_loss", "dtype")}
+            res[k] = {x: p.get(x) for x in ("tokens_per_s", "pad_fraction", "peak_memory_gb", "peak_reserved_gb",
+                                             "peak_rss_growth_gb", "mfu", "attention", "gradient_checkpointing",
+                                             "chunked_loss", "dtype", "final_loss")}
         res["ratio_tokens_per_s"] = r["ratio_tokens_per_s"]
+        # The same examples through both pipelines (the order differs: random against length
+        # buckets): the mean training loss of the run, tuneguard's against the notebook's.
+        lb, lt = res["baseline"].get("final_loss"), res["tuneguard"].get("final_loss")
+        res["loss_rel_diff"] = round(lt / lb - 1, 4) if lb and lt else None
         res["matmul_peak_tflops"] = r.get("matmul_peak_tflops")
     else:
         res["tail"] = tail(out)
@@ -171,7 +184,8 @@ def step_levers(s: Session) -> dict[str, Any]:
     # In details.tar.gz; the figures go into summary.json (8 files come back at most).
     path, memory = s.work / "levers.json", s.work / "memory_estimate.json"
     rc, out = s.run("levers", [s.python, "-m", "tuneguard.bench.levers", "all", *levers_args(s), "--out", str(path),
-                               "--memory-out", str(memory), "--levers", "adapter_dtype,fused_linear_loss,padding_free"],
+                               "--memory-out", str(memory), "--levers",
+                               "adapter_dtype,fused_linear_loss,padding_free,lora_dropout_0"],
                     s.limit("levers"))
     return levers_result(rc, out, path)
 
@@ -191,7 +205,7 @@ def levers_result(rc: int, out: str, path: Path) -> dict[str, Any]:
         r = json.loads(path.read_text())
         res["ratio_to_none"] = r.get("ratio_to_none")
         res["runs"] = {n: {k: x.get(k) for k in ("tokens_per_s", "peak_memory_gb", "final_loss", "wall_s",
-                                                  "adapter_dtype", "compiled_layers", "compiled_graphs",
+                                                  "lora_dropout", "adapter_dtype", "compiled_layers", "compiled_graphs",
                                                   "fused_linear_loss", "padding_free", "attention", "pad_fraction",
                                                   "error")}
                        for n, x in r.get("runs", {}).items()}
@@ -387,14 +401,18 @@ def step_calibrate(s: Session) -> dict[str, Any]:
 
 
 def step_four_bit(s: Session) -> dict[str, Any]:
+    """GPT-J-6B in 4-bit for a few steps. Without CUDA the same command line runs and must be
+    refused for that reason alone (the options parse, the config validates)."""
     import torch
 
-    if not torch.cuda.is_available():
-        return {"ok": True, "skipped": "no CUDA: 4-bit loading needs bitsandbytes on a GPU"}
     run = s.work / "run4bit"
     rc, out = s.run("four_bit", [s.python, "-m", "tuneguard", "train", *s.config_args(), "--run-dir", str(run),
                                  "--set", "model.load_in_4bit=true", "--set", "train.max_steps=6", "--set",
                                  "eval.steps=6", "--set", "train.save_steps=6"], s.limit("four_bit"))
+    if not torch.cuda.is_available():
+        refused = rc != 0 and "need a CUDA GPU" in out
+        return {"ok": refused, "rc": rc, "skipped": "no CUDA: 4-bit loading needs bitsandbytes on a GPU",
+                **({} if refused else {"tail": tail(out)})}
     r = read_run(run)
     losses = list(r.get("loss", {}).values())
     return {"ok": rc == 0 and r.get("state") == "finished" and all(math.isfinite(x) for x in losses), "rc": rc,
@@ -402,17 +420,53 @@ def step_four_bit(s: Session) -> dict[str, Any]:
             "hardware": r.get("hardware"), **({} if rc == 0 else {"tail": tail(out)})}
 
 
-STEPS = [("cuda_tests", step_cuda_tests), ("bench", step_bench), ("levers", step_levers),
-         ("memory_estimate", step_memory_estimate), ("model", step_model), ("train", step_train),
-         ("resume", step_resume), ("calibrate", step_calibrate), ("four_bit", step_four_bit), ("compile", step_compile)]
-NEEDS = {"train": "model", "resume": "train", "calibrate": "resume", "four_bit": "model"}
+# The speed levers turned on in `tuneguard train` (train_levers): those plan_performance chooses
+# under `auto` once a GPU measurement says they pay; the attention left to auto so that
+# padding-free rows get flex attention on CUDA (the preset configures sdpa).
+TRAIN_LEVERS = ["model.adapter_dtype=base", "train.fused_linear_loss=true", "train.padding_free=true",
+                "model.attn_implementation=auto"]
+
+
+def step_train_levers(s: Session) -> dict[str, Any]:
+    """`tuneguard train` with TRAIN_LEVERS, no evaluation or checkpoint on the way: its speed and
+    memory, what the plan made of each lever, and its losses against the train step's at the
+    same steps (same data, same order, same schedule: the levers change the arithmetic only)."""
+    run = s.work / "run_levers"
+    sets = [*TRAIN_LEVERS, f"train.max_steps={s.steps}", "eval.steps=1000", "train.save_steps=1000"]
+    rc, out = s.run("train_levers", [s.python, "-m", "tuneguard", "train", *s.config_args(), "--run-dir", str(run),
+                                     *[x for kv in sets for x in ("--set", kv)]], s.limit("train_levers"))
+    r = read_run(run)
+    loss, before = r.get("loss", {}), s.before.get("loss", {})
+    both = sorted(set(loss) & set(before))
+    diffs = [abs(loss[k] - before[k]) / max(abs(before[k]), 1e-9) for k in both]
+    perf = r.get("performance") or {}
+    return {"ok": rc == 0 and r.get("state") == "finished", "rc": rc, "settings": TRAIN_LEVERS,
+            "tokens_per_s": steady(r.get("tokens_per_s", [])), "step_time_s": steady(r.get("step_time_s", [])),
+            "mem_peak_gb": r.get("mem_peak_gb"), "max_rel_loss_diff_vs_train": round(max(diffs), 5) if diffs else None,
+            "plan": {k: perf.get(k) for k in ("attention", "adapter_dtype", "fused_linear_loss", "fused_linear_loss_reason",
+                                              "padding_free", "padding_free_reason", "gradient_checkpointing")},
+            "performance": perf, **({} if rc == 0 else {"tail": tail(out)})}
+
+
+STEPS = [("model", step_model), ("train", step_train), ("resume", step_resume), ("calibrate", step_calibrate),
+         ("four_bit", step_four_bit), ("train_levers", step_train_levers), ("bench", step_bench),
+         ("levers", step_levers), ("memory_estimate", step_memory_estimate), ("cuda_tests", step_cuda_tests),
+         ("compile", step_compile)]
+NEEDS = {"train": "model", "resume": "train", "calibrate": "resume", "four_bit": "model", "train_levers": "model"}
 
 
 def write_summary(out: Path, selftest: bool, results: dict[str, dict[str, Any]]) -> list[str]:
-    """summary.json: every step's figures and status so far; returns the failed steps."""
+    """summary.json (every step's figures and status so far) and summary.md (the same as
+    Markdown tables); returns the failed steps."""
     failed = [n for n, r in results.items() if not r.get("ok")]
     summary = {"selftest": selftest, "failed": failed, "steps": results}
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str), "utf-8")
+    try:
+        from tuneguard.bench.gpu_summary import write_markdown
+
+        write_markdown(out, selftest, results)
+    except Exception as exc:  # noqa: BLE001 - summary.json holds every figure; the tables are a convenience
+        (out / "summary.md").write_text(f"summary.md could not be written: {type(exc).__name__}: {exc}\n", "utf-8")
     return failed
 
 

@@ -12,8 +12,9 @@ before it; the compile run goes last (its compilations are the slowest part).
 levers: tuneguard's pipeline (tuneguard.bench.throughput, the same examples, the same base
 model in one process) first with no lever (`none`, the same-run baseline), then with each of
 `adapter_dtype` (bf16 LoRA weights), `compile` (compiled decoder layers, lengths padded to 4
-buckets), `fused_linear_loss` (liger-kernel) and `padding_free` (flattened rows; flex attention
-on CUDA, the attention chosen otherwise) alone; the ratio of each to `none` in real tokens/s,
+buckets), `fused_linear_loss` (liger-kernel), `padding_free` (flattened rows; flex attention
+on CUDA, the attention chosen otherwise) and `lora_dropout_0` (LoRA dropout 0 instead of the
+run's) alone; the ratio of each to `none` in real tokens/s,
 and peak memory. A lever whose run fails is recorded with its error; the others still run.
 The compile run gets more untimed warm-up steps, so that its compilations (two per bucket:
 tuneguard.train.levers.compile_layers) fall before the clock starts; its graph count is
@@ -43,8 +44,14 @@ from tuneguard.bench import throughput as tp
 
 log = logging.getLogger(__name__)
 
-LEVERS = {"adapter_dtype": {"adapter_dtype": "base"}, "fused_linear_loss": {"fused_linear_loss": True},
-          "padding_free": {"padding_free": True}, "compile": {"train_compile": True}}
+# lora_dropout_0: the recipe's LoRA dropout (0.1 in the bench) set to 0, where PEFT skips the
+# dropout kernel and its saved mask; a choice of the config (it regularises), not of the plan:
+# measured so that docs/PERFORMANCE.md can say what dropout costs.
+# The order they run in: the quick ones first, then those that compile kernels on their first
+# steps (liger-kernel's Triton kernels, flex attention), compile last.
+LEVERS = {"adapter_dtype": {"adapter_dtype": "base"}, "lora_dropout_0": {"lora_dropout": 0.0},
+          "fused_linear_loss": {"fused_linear_loss": True}, "padding_free": {"padding_free": True},
+          "compile": {"train_compile": True}}
 
 
 def _options(argv: list[str]) -> tuple[argparse.Namespace, str, Any]:
@@ -98,7 +105,7 @@ def _run(b: Bench, examples: list[dict[str, Any]], workdir: Path, batch: int, ac
 
 def _keep(info: dict[str, Any]) -> dict[str, Any]:
     return {k: info.get(k) for k in ("tokens_per_s", "peak_memory_gb", "peak_reserved_gb", "peak_rss_growth_gb",
-                                     "pad_fraction", "final_loss", "adapter_dtype", "compiled_layers",
+                                     "pad_fraction", "final_loss", "lora_dropout", "adapter_dtype", "compiled_layers",
                                      "compile_buckets", "fused_linear_loss", "padding_free", "chunked_loss", "gradient_checkpointing",
                                      "attention", "timed_steps", "estimated_peak_gb") if k in info}
 

@@ -204,7 +204,7 @@ def run_pipeline(kind: str, *, base: Any, tokenizer: Any, examples: list[dict[st
     model = wrap_lora(base, opts.lora_r, opts.lora_dropout)
     steps = len(examples) // (batch * accum)
     info: dict[str, Any] = {"batch": batch, "gradient_accumulation_steps": accum, "optimizer_steps": steps,
-                            "examples": steps * batch * accum}
+                            "examples": steps * batch * accum, "lora_dropout": opts.lora_dropout}
     if kind == "baseline":
         collator, checkpointing, plan = _baseline_setup(base, model, tokenizer, opts, info), opts.baseline_checkpointing, None
     else:
@@ -222,6 +222,9 @@ def run_pipeline(kind: str, *, base: Any, tokenizer: Any, examples: list[dict[st
                              train_collate_wrapper=plan.train_collate_wrapper(), **common)
     trainer.remove_callback(PrinterCallback)
     if device == "cuda":
+        import gc
+
+        gc.collect()  # the previous run's Trainer (reference cycles) and its optimizer state, out of the peak
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
     with PeakRSS() as rss:

@@ -135,6 +135,17 @@ def decoder_layers(model: Any) -> nn.ModuleList | None:
     return best
 
 
+def allow_recompiles(shapes: int) -> None:
+    """Let dynamo keep two graphs per bucket size: every layer runs the same forward code, and
+    the first layer's input (frozen embeddings) needs no gradient where the others' do, so a
+    run makes 2 x buckets graphs of one code object. Past dynamo's recompile limit (8 by
+    default: 4 buckets exactly) it would run the remaining sizes eagerly, with one warning."""
+    import torch._dynamo.config as dynamo_config
+
+    name = "recompile_limit" if hasattr(dynamo_config, "recompile_limit") else "cache_size_limit"
+    setattr(dynamo_config, name, max(getattr(dynamo_config, name), 2 * shapes + 2))
+
+
 def compile_layers(layers: nn.ModuleList, backend: str = "inductor") -> int:
     """torch.compile each decoder layer for training (regional compilation: the layers share
     one compiled graph per shape, so compile time does not grow with depth), with static

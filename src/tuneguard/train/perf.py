@@ -614,6 +614,7 @@ def plan_levers(plan: PerfPlan, cfg: Any, model: nn.Module, device_type: str) ->
         top = cfg.data.max_length * (cfg.train.batch_size if plan.padding_free else 1)
         plan.compile_buckets = levers.bucket_sizes(top, cfg.train.compile_buckets, mult)
         plan.pad_token_id = getattr(unwrap(model).config, "pad_token_id", None) or 0
+        levers.allow_recompiles(len(plan.compile_buckets))
         plan.compiled_layers = levers.compile_layers(layers, backend=cfg.train.compile_backend)
     plan.fused_linear_loss, plan.fused_linear_loss_reason = levers.choose_fused_linear_loss(
         getattr(cfg.train, "fused_linear_loss", "auto"), plan.chunked_loss, device_type)

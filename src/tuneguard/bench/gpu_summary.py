@@ -1,0 +1,108 @@
+"""summary.md of a GPU session (tuneguard.bench.gpu_session): its figures as Markdown tables,
+ready for docs/BENCHMARKS.md, rewritten after every step like summary.json (a call cut short
+still brings back the tables of the steps it finished)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def _fmt(v: Any, digits: int = 2) -> str:
+    if v is None or v == "":
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:,.{digits}f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def _pct(v: Any) -> str:
+    return "-" if v is None else f"{100 * v:+.1f}%"
+
+
+def _table(head: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head), *("| " + " | ".join(r) + " |" for r in rows), ""]
+
+
+def _steps(results: dict[str, dict[str, Any]]) -> list[str]:
+    rows = []
+    for name, r in results.items():
+        status = "skipped" if r.get("skipped") and not r.get("ok") else "PASS" if r.get("ok") else "FAIL"
+        why = r.get("skipped") or r.get("error") or r.get("why") or ""
+        rows.append([name, status, _fmt(r.get("seconds"), 1), str(why).replace("|", "/")[:160]])
+    return ["### Steps", "", *_table(["step", "status", "seconds", "note"], rows)]
+
+
+def _acceptance(results: dict[str, dict[str, Any]]) -> list[str]:
+    """The GPU issue's acceptance figures: tuneguard train's speed and memory against the
+    notebook pipeline of the same session, resume, calibrate, 4-bit."""
+    train, bench = results.get("train", {}), results.get("bench", {})
+    resume, cal, four = results.get("resume", {}), results.get("calibrate", {}), results.get("four_bit", {})
+    notebook = (bench.get("baseline") or {}).get("tokens_per_s")
+    tg = train.get("tokens_per_s")
+    rows = [["`tuneguard train` real tokens/s (v2 preset, 8 x 2)", _fmt(tg, 0), ">= 20,000"],
+            ["its peak memory (GB)", _fmt(train.get("mem_peak_gb")), "<= 40"],
+            ["notebook pipeline real tokens/s (bench)", _fmt(notebook, 0), ""],
+            ["train / notebook", _fmt(tg / notebook if tg and notebook else None), ">= 9x"],
+            ["`tuneguard train` with the levers on: real tokens/s, peak GB",
+             f"{_fmt((results.get('train_levers') or {}).get('tokens_per_s'), 0)}, "
+             f"{_fmt((results.get('train_levers') or {}).get('mem_peak_gb'))}", ">= 20,000, <= 40"],
+            ["bench: tuneguard pipeline real tokens/s", _fmt((bench.get("tuneguard") or {}).get("tokens_per_s"), 0), ""],
+            ["bench: mean train loss, tuneguard / notebook - 1", _pct(bench.get("loss_rel_diff")), "small"],
+            ["resume: largest relative loss difference, steps logged twice", _pct(resume.get("max_rel_loss_diff")),
+             "continues"],
+            ["calibrate: predicted / measured step time - 1", _pct(cal.get("step_time_error")), "within 15%"],
+            ["calibrate: predicted / measured peak memory - 1", _pct(cal.get("peak_error")), "within 10%"],
+            ["4-bit: trained, peak GB", "skipped" if four.get("skipped") else
+             f"{_fmt(four.get('ok'))}, {_fmt(four.get('mem_peak_gb'))}", "trains"],
+            ["the train step's plan", _plan(train.get("performance")), ""]]
+    return ["### Acceptance figures", "", *_table(["figure", "measured", "target"], rows)]
+
+
+def _plan(perf: Any) -> str:
+    if not isinstance(perf, dict):
+        return "-"
+    keys = ("attention", "gradient_checkpointing", "chunked_loss", "adapter_dtype", "fused_linear_loss", "padding_free",
+            "compiled_layers", "estimated_peak_gb")
+    return ", ".join(f"{k} {_fmt(perf.get(k))}" for k in keys if k in perf)
+
+
+def _levers(results: dict[str, dict[str, Any]]) -> list[str]:
+    rows = []
+    for step in ("levers", "compile"):
+        r = results.get(step) or {}
+        ratios = r.get("ratio_to_none") or {}
+        for name, run in (r.get("runs") or {}).items():
+            if step == "compile" and name == "none":
+                name = "none (compile step)"
+            rows.append([name, _fmt(run.get("tokens_per_s"), 0), _fmt(ratios.get(name)), _fmt(run.get("peak_memory_gb")),
+                         _fmt(run.get("final_loss"), 5), _fmt(run.get("wall_s"), 1), str(run.get("error") or "")[:120]])
+    if not rows:
+        return []
+    return ["### Speed levers (each alone against `none`, same process)", "",
+            *_table(["lever", "real tokens/s", "x none", "peak GB", "final loss", "wall s", "error"], rows)]
+
+
+def _memory(results: dict[str, dict[str, Any]]) -> list[str]:
+    runs = (results.get("memory_estimate") or {}).get("runs") or {}
+    rows = [[b, _fmt(r.get("estimated_peak_gb")), _fmt(r.get("peak_memory_gb")),
+             "-" if r.get("error_pct") is None else f"{r['error_pct']:+.1f}%"] for b, r in runs.items()]
+    if not rows:
+        return []
+    return ["### Memory estimate (512-token rows, checkpointing off)", "",
+            *_table(["batch", "estimated GB", "measured GB (max allocated)", "error"], rows)]
+
+
+def write_markdown(out: Path, selftest: bool, results: dict[str, dict[str, Any]]) -> None:
+    env = out / "env.txt"
+    lines = ["## GPT-J-6B on one GPU: " + ("CPU selftest (figures say nothing about a GPU)" if selftest else
+                                           "bench/gpu_gptj.sh"), ""]
+    if env.exists():
+        lines += ["```", *env.read_text("utf-8", "replace").strip().splitlines()[:16], "```", ""]
+    for part in (_acceptance, _levers, _memory, _steps):
+        lines += part(results)
+    (out / "summary.md").write_text("\n".join(lines), "utf-8")
