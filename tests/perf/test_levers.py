@@ -183,20 +183,26 @@ def test_bucket_padding_pads_every_batch_up_to_the_next_bucket():
     assert wide["input_ids"].shape == (1, 40)  # wider than every bucket: left as collated
 
 
-def test_the_compile_buckets_fit_dynamos_recompile_limit(monkeypatch):
+def test_the_compile_buckets_fit_dynamos_recompile_limit():
     """Two graphs per bucket size share the layers' one forward code (below): 6 buckets make
     12, past dynamo's default limit of 8, after which it would run the remaining sizes eagerly
     (on GPT-J-6B too, whose 28 layers share the graphs like these 3)."""
     import torch._dynamo.config as dynamo_config
 
-    monkeypatch.setattr(dynamo_config, "recompile_limit", 8)
-    m = lora(gptj(layers=3, vocab=640))
-    plan = perf.plan_performance(cfg_with(compile=True, compile_backend="aot_eager", compile_buckets=6), m, use_cpu=True)
-    assert (plan.compiled_layers, len(plan.compile_buckets)) == (3, 6)
-    assert dynamo_config.recompile_limit == 14
-    levers.uncompile_layers(levers.decoder_layers(m))
-    levers.allow_recompiles(2)  # never lowers it
-    assert dynamo_config.recompile_limit == 14
+    # Saved and restored by hand: monkeypatch's undo deletes a torch config entry (it reads
+    # as not set on the module), which hides it for every later test.
+    before = dynamo_config.recompile_limit
+    dynamo_config.recompile_limit = 8
+    try:
+        m = lora(gptj(layers=3, vocab=640))
+        plan = perf.plan_performance(cfg_with(compile=True, compile_backend="aot_eager", compile_buckets=6), m, use_cpu=True)
+        assert (plan.compiled_layers, len(plan.compile_buckets)) == (3, 6)
+        assert dynamo_config.recompile_limit == 14
+        levers.uncompile_layers(levers.decoder_layers(m))
+        levers.allow_recompiles(2)  # never lowers it
+        assert dynamo_config.recompile_limit == 14
+    finally:
+        dynamo_config.recompile_limit = before
 
 
 @pytest.mark.slow
