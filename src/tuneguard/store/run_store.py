@@ -24,6 +24,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
+from tuneguard.catalog import Spec, T, render, say
 from tuneguard.findings import Finding
 from tuneguard.events import Event
 
@@ -147,9 +148,14 @@ def _meta_value(key: str, text: Any, default: Any = None) -> Any:
     kind = _META_KINDS.get(key)
     if value is None or kind is None or (isinstance(value, kind) and not isinstance(value, bool)):
         return value
-    log.warning("run.db: the meta %r value is not a %s; it was skipped", key,
-                kind.__name__ if isinstance(kind, type) else "number")
+    if key not in _SKIPPED:  # once per key: every view reads the meta again and again (watch: each second)
+        _SKIPPED.add(key)
+        log.warning("run.db: the meta %r value is not %s; it was skipped", key, _KIND_NAMES.get(kind, "a number"))
     return default
+
+
+_KIND_NAMES: dict[Any, str] = {int: "an integer", str: "a string", dict: "a mapping"}
+_SKIPPED: set[str] = set()
 
 
 def _dumps(v: Any) -> str:
@@ -167,6 +173,20 @@ def _zombie(pid: int) -> bool:
         return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
     except psutil.Error:
         return False
+
+
+def _recorded(value: Any) -> bool:
+    """A pid or a host name as run.db should hold it: not missing, null, empty or a NaN."""
+    return value is not None and value != "" and not (isinstance(value, float) and math.isnan(value))
+
+
+def process_spec(meta: dict[str, Any]) -> Spec:
+    """The run's process as the views name it: "pid 4242 on gpu-1", "pid 4242" where run.db
+    records no host, "process unknown" where it records no pid (a damaged store)."""
+    pid, host = meta.get("pid"), meta.get("host")
+    if not _recorded(pid):
+        return T("run.process_unknown")
+    return T("run.process", pid=pid, host=host) if _recorded(host) else T("run.process_pid", pid=pid)
 
 
 def _num(v: Any) -> float | None:
@@ -414,18 +434,23 @@ class RunStore:
             return True
         return not _zombie(int(pid))  # type: ignore[arg-type]  # an int: os.kill took it
 
-    def view_state(self, meta: dict[str, Any] | None = None) -> tuple[str, str | None]:
+    def view_state(self, meta: dict[str, Any] | None = None, language: str = "en") -> tuple[str, str | None]:
         """(state, exit reason) as every view of a run shows them (status, watch, report):
-        a live state whose process is gone reads "failed", with a reason saying so."""
+        a live state whose process is gone reads "failed", with a reason saying so (in
+        `language`); a store that records no state reads "unknown", and says that."""
         m = self.meta() if meta is None else meta
         state = m.get("state") or "unknown"
         reason = m.get("exit_reason")
         if state == "failed" and not reason:
             reason = self._failed_event_reason()
         if state in LIVE_STATES and not self.is_live():
-            reason = reason or (f"the training process (pid {m.get('pid')} on {m.get('host')}) ended without "
-                                f"recording an end state while {state}: it was killed or crashed")
+            if reason is None:
+                gone = (T("run.gone", process=process_spec(m), state=state) if _recorded(m.get("pid"))
+                        else T("run.gone_unknown", state=state))
+                reason = render(gone, language)
             state = "failed"
+        if state == "unknown":
+            reason = say("run.no_state", language) + (say("run.no_state_reason", language, reason=reason) if reason else "")
         return state, reason
 
     def _failed_event_reason(self) -> str | None:
