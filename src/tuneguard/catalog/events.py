@@ -194,7 +194,7 @@ RUN: dict[str, dict[str, str]] = {
     # A run whose store says live but whose process is gone (RunStore.view_state): how its
     # process is named, from what run.db records of it (a damaged or hand-edited store may not).
     "run.process": {"en": "pid {pid} on {host}", "th": "pid {pid} บน {host}"},
-    "run.process_pid": {"en": "pid {pid}", "th": "pid {pid}"},
+    "run.process_pid": {"en": "pid {pid}", "th": "โปรเซส pid {pid}"},
     "run.process_unknown": {"en": "process unknown: run.db records no pid", "th": "ไม่ทราบโปรเซส: run.db ไม่ได้บันทึก pid ไว้"},
     "run.gone": {
         "en": "the training process ({process}) ended without recording an end state while {state}: it was killed or crashed",
