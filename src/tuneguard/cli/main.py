@@ -28,7 +28,10 @@ def run() -> None:
 def interrupted() -> None:
     """Ctrl-C that nothing below handled: one `error:` line, exit 130. A second Ctrl-C while
     saying so is ignored (the process is ending anyway)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread (an embedding program's): nothing to ignore there
+        pass
     from tuneguard.catalog import say
     from tuneguard.verbatim import print_error
 
