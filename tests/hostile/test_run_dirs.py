@@ -209,7 +209,8 @@ def test_a_run_that_lost_its_process_or_state_is_said_as_it_is(world: World, tg,
     if lost == "no_host":
         assert re.search(r"\(pid \d+\) ended without recording an end state while running", status.stdout)
     if lost in ("no_pid", "pid_null"):
-        assert "its process (process unknown: run.db records no pid) is gone" in stop.error_lines[0]
+        assert "state running, but run.db records no process (pid) for it, so none can be running it; continue it " \
+               "with" in stop.error_lines[0]
     if LOST[lost][0] == "finished" or lost == "nothing":
         assert watch.stdout.splitlines()[-1].startswith("run state unknown at step 6/")
     if lost == "no_state":  # what it did record stays said

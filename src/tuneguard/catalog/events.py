@@ -191,6 +191,9 @@ RUN: dict[str, dict[str, str]] = {
     "resume.gone": {
         "en": "no live run in {run_dir}: state {state}, but its process ({process}) is gone; continue it with {resume}",
         "th": "ไม่มีการรันที่ยังทำงานอยู่ใน {run_dir}: สถานะ {state} แต่โปรเซสของการรัน ({process}) ไม่อยู่แล้ว ฝึกต่อได้ด้วย {resume}"},
+    "resume.gone_unknown": {
+        "en": "no live run in {run_dir}: state {state}, but run.db records no process (pid) for it, so none can be running it; continue it with {resume}",
+        "th": "ไม่มีการรันที่ยังทำงานอยู่ใน {run_dir}: สถานะ {state} แต่ run.db ไม่ได้บันทึกโปรเซส (pid) ของการรันไว้ จึงไม่มีโปรเซสใดทำงานกับการรันนี้ได้ ฝึกต่อได้ด้วย {resume}"},
     # A run whose store says live but whose process is gone (RunStore.view_state): how its
     # process is named, from what run.db records of it (a damaged or hand-edited store may not).
     "run.process": {"en": "pid {pid} on {host}", "th": "pid {pid} บน {host}"},

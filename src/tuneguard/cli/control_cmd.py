@@ -79,7 +79,9 @@ def _open_live(run_dir: Path) -> tuple[Any, str]:
 
         state = m.get("state") or "unknown"
         if state in LIVE_STATES:
-            fail(render(T("resume.gone", run_dir=str(run_dir), state=state, process=process_spec(m),
+            process = process_spec(m)
+            key = "resume.gone_unknown" if process["key"] == "run.process_unknown" else "resume.gone"
+            fail(render(T(key, run_dir=str(run_dir), state=state, process=process,
                           resume=resume_advice(Invocation.from_meta(m), run_dir)), language))
         fail(say("control.not_live", language, run_dir=str(run_dir), state=state))
     return store, language
