@@ -21,7 +21,8 @@ def is_finite(v: Any) -> bool:
 
 
 def as_float(v: Any) -> float | None:
-    """A value as a float (None when missing or not a number)."""
+    """A value as a float (None when missing or not a number). A bool is not a number here:
+    True is no loss, time or count (the run store reads its times and metrics with this too)."""
     if v is None or isinstance(v, bool):
         return None
     try:

@@ -78,6 +78,48 @@ def test_ctrl_c_while_waiting_for_a_request_says_it_stays_queued(live_run: Path)
         assert [(r["action"], r["status"]) for r in s.control_requests()][-1] == ("stop", "pending")
 
 
+# Ctrl-C while the command group is still importing (a second or two at every start): the
+# child's import of tuneguard.cli.commands marks a file and waits, so that the test's SIGINT
+# lands inside the imports every time, not only on a slow machine.
+IMPORTING = """
+import pathlib, sys, time
+
+marker = pathlib.Path(sys.argv.pop(1))
+
+
+class Importing:
+    def find_spec(self, name, path=None, target=None):
+        if name == "tuneguard.cli.commands":
+            marker.write_text("importing")
+            while True:
+                time.sleep(0.05)
+
+
+sys.meta_path.insert(0, Importing())
+sys.argv[1:] = ["status", "."]
+"""
+
+
+@pytest.mark.parametrize("start", [
+    "from tuneguard.cli.main import run; run()",  # the console script `tuneguard`
+    "import runpy; runpy.run_module('tuneguard', run_name='__main__', alter_sys=True)",  # python -m tuneguard
+])
+def test_ctrl_c_during_the_imports_at_start_is_one_line(tmp_path: Path, start: str) -> None:
+    marker = tmp_path / "importing"
+    proc = subprocess.Popen([sys.executable, "-c", IMPORTING + start, str(marker)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, env=ENV)
+    try:
+        poll(marker.exists, 120, "the command group's import", alive=lambda: proc.poll() is None or pytest.fail(
+            proc.stderr.read()))
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert (proc.returncode, out, err) == (130, "", "error: interrupted (Ctrl-C)\n")
+
+
 @pytest.mark.slow
 def test_a_killed_trainer_reads_failed_everywhere(world: World, tg, tmp_path: Path) -> None:
     """SIGKILL: no handler runs, nothing is recorded. status, status --json, watch and the

@@ -5,6 +5,8 @@ of Rich markup and emoji codes."""
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 import pytest
@@ -166,3 +168,66 @@ def test_a_damaged_cell_in_run_db_leaves_the_rest_readable(world: World, tg, unc
         check_success(r)
     assert "run finished at step 6" in tg("watch", run).stdout
     check_success(tg("compare", world.run("finished"), run, "--out", tmp_path / "c.html"))
+
+
+LOST = {  # what a damaged or hand-edited run.db may lack: the pid, the host, the state itself
+    "no_pid": ("killed", "DELETE FROM meta WHERE key IN ('pid', 'host')"),
+    "pid_null": ("killed", "UPDATE meta SET value='null' WHERE key IN ('pid', 'host')"),
+    "no_host": ("killed", "DELETE FROM meta WHERE key='host'"),
+    "no_state": ("finished", "DELETE FROM meta WHERE key='state'"),
+    "nothing": ("killed", "DELETE FROM meta"),
+}
+
+
+@pytest.mark.parametrize("lost", list(LOST))
+def test_a_run_that_lost_its_process_or_state_is_said_as_it_is(world: World, tg, unchanged, tmp_path: Path,
+                                                                lost: str) -> None:
+    """Was: "the training process (pid None on None) ended ..." in status, watch and stop, and
+    `watch` waiting for ever on a run without a state. Every view says what run.db lacks."""
+    import shutil
+    import sqlite3
+
+    src, sql = LOST[lost]
+    run = tmp_path / "run"
+    shutil.copytree(world.run(src), run)
+    con = sqlite3.connect(run / "run.db")
+    with con:
+        con.execute(sql)
+    con.close()
+    os.utime(run / "run.db", (1_600_000_000, 1_600_000_000))  # long past any trainer start
+    status, watch, stop = tg("status", run), tg("watch", run), tg("stop", run)
+    check_success(status)
+    check_success(watch)  # it ends, as on any run that cannot change
+    check_failure(stop, 1, "no live run in")
+    for r in (status, watch, stop):
+        assert "None" not in r.text and "nan" not in r.text, r.text
+    said = {"no_pid": "records no training process (pid) to check: it was killed or crashed, or run.db was damaged",
+            "no_host": "the training process (pid ",
+            "no_state": "run.db records no state for this run (damaged, or written by another program)"}
+    said["pid_null"], said["nothing"] = said["no_pid"], said["no_state"]
+    assert said[lost] in status.stdout and said[lost] in watch.stdout.splitlines()[-1]
+    if lost == "no_host":
+        assert re.search(r"\(pid \d+\) ended without recording an end state while running", status.stdout)
+    if lost in ("no_pid", "pid_null"):
+        assert "state running, but run.db records no process (pid) for it, so none can be running it; continue it " \
+               "with" in stop.error_lines[0]
+    if LOST[lost][0] == "finished" or lost == "nothing":
+        assert watch.stdout.splitlines()[-1].startswith("run state unknown at step 6/")
+    if lost == "no_state":  # what it did record stays said
+        assert "; the exit reason it records: completed" in status.stdout
+
+
+def test_a_lost_process_is_said_in_the_runs_language(world: World, tg, unchanged, tmp_path: Path) -> None:
+    import shutil
+
+    from tuneguard.store.run_store import RunStore
+
+    run = tmp_path / "run"
+    shutil.copytree(world.run("killed"), run)
+    with RunStore(run) as s:
+        config = s.get_meta("config")
+        s.set_meta(config={**config, "report": {**config["report"], "language": "th"}}, pid=None, host=None)
+    status = tg("status", run)
+    check_success(status)
+    assert "แต่ไม่ได้บันทึกโปรเซสที่ฝึกอยู่ (pid) ไว้ให้ตรวจ" in status.stdout
+    assert "killed or crashed" in json_out(tg("status", "--json", run))["exit_reason"]  # --json: as stored, English

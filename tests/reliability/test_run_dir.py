@@ -18,6 +18,7 @@ import pytest
 
 from tests.helpers.cli import cli, tiny_config
 from tests.helpers.reliability import start_train, train_inproc, wait_until
+from tests.test_docs_sync import check_run_dir_documented
 from tuneguard.store.run_store import RunStore
 
 pytestmark = pytest.mark.slow
@@ -42,6 +43,7 @@ def test_existing_run_refused_unless_resume_with_same_config_or_overwrite(tmp_pa
                       eval={"steps": 2})
     run = tmp_path / "run"
     assert train_inproc(cfg, run) == 0
+    check_run_dir_documented(run)  # every file and run.db key it wrote is in docs/ARCHITECTURE.md
     first = _run_id(run)
     capsys.readouterr()
 

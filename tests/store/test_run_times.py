@@ -98,3 +98,16 @@ def test_the_model_card_counts_the_training_time_of_every_process(tmp_path: Path
                    train_seconds=290.0)  # train_seconds: the last process's alone
         meta = s.meta()
     assert dict(_metrics(tmp_path, meta))["training time"] == "10.0 min"
+
+
+def test_a_bool_is_no_time_and_no_metric(tmp_path: Path) -> None:
+    """The store reads numbers as the views format them (fmt.as_float): a bool where a time or
+    a metric belongs (a hand-edited store, a library's flag in the logs) reads as absent, not
+    as 1.0 (1 second after the epoch, a loss of 1)."""
+    t = run_times({"started": 1000.0, "ended": 1095.0, "earlier_processes": [[True, 900.0]], "created": False})
+    assert (t.first_started, t.wall_s, t.train_s, t.processes) == (1000.0, 95.0, 95.0, 1)
+    assert run_times({"started": True, "created": True}).first_started is None
+    with RunStore(tmp_path, create=True) as s:
+        s.log_metrics(1, "train", {"loss": True, "grad_norm": 2, "epoch": "0.5"})
+        row = s.metrics("train")[0]
+    assert (row["loss"], row["grad_norm"], row["epoch"]) == (None, 2.0, 0.5)

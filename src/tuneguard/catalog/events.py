@@ -189,8 +189,26 @@ RUN: dict[str, dict[str, str]] = {
         "th": "`{command}` โดยแทน CONFIG ด้วย config ที่ใช้เริ่มการรันนี้ (การรันที่เก่าขนาดนี้ไม่ได้บันทึกไว้)"},
     "resume.continue": {"en": "continue it with {resume}", "th": "ฝึกต่อได้ด้วย {resume}"},
     "resume.gone": {
-        "en": "no live run in {run_dir}: state {state}, but its process (pid {pid} on {host}) is gone; continue it with {resume}",
-        "th": "ไม่มีการรันที่ยังทำงานอยู่ใน {run_dir}: สถานะ {state} แต่โปรเซสของการรัน (pid {pid} บน {host}) ไม่อยู่แล้ว ฝึกต่อได้ด้วย {resume}"},
+        "en": "no live run in {run_dir}: state {state}, but its process ({process}) is gone; continue it with {resume}",
+        "th": "ไม่มีการรันที่ยังทำงานอยู่ใน {run_dir}: สถานะ {state} แต่โปรเซสของการรัน ({process}) ไม่อยู่แล้ว ฝึกต่อได้ด้วย {resume}"},
+    "resume.gone_unknown": {
+        "en": "no live run in {run_dir}: state {state}, but run.db records no process (pid) for it, so none can be running it; continue it with {resume}",
+        "th": "ไม่มีการรันที่ยังทำงานอยู่ใน {run_dir}: สถานะ {state} แต่ run.db ไม่ได้บันทึกโปรเซส (pid) ของการรันไว้ จึงไม่มีโปรเซสใดทำงานกับการรันนี้ได้ ฝึกต่อได้ด้วย {resume}"},
+    # A run whose store says live but whose process is gone (RunStore.view_state): how its
+    # process is named, from what run.db records of it (a damaged or hand-edited store may not).
+    "run.process": {"en": "pid {pid} on {host}", "th": "pid {pid} บน {host}"},
+    "run.process_pid": {"en": "pid {pid}", "th": "โปรเซส pid {pid}"},
+    "run.process_unknown": {"en": "process unknown: run.db records no pid", "th": "ไม่ทราบโปรเซส: run.db ไม่ได้บันทึก pid ไว้"},
+    "run.gone": {
+        "en": "the training process ({process}) ended without recording an end state while {state}: it was killed or crashed",
+        "th": "โปรเซสที่ฝึกอยู่ ({process}) จบไปโดยไม่ได้บันทึกสถานะสุดท้ายขณะอยู่ในสถานะ {state}: ถูกบังคับปิดหรือล่ม"},
+    "run.gone_unknown": {
+        "en": "run.db says {state} but records no training process (pid) to check: it was killed or crashed, or run.db was damaged",
+        "th": "run.db บอกว่าอยู่ในสถานะ {state} แต่ไม่ได้บันทึกโปรเซสที่ฝึกอยู่ (pid) ไว้ให้ตรวจ: ถูกบังคับปิดหรือล่ม หรือ run.db เสียหาย"},
+    "run.no_state": {
+        "en": "run.db records no state for this run (damaged, or written by another program)",
+        "th": "run.db ไม่ได้บันทึกสถานะของการรันนี้ไว้ (เสียหาย หรือถูกเขียนโดยโปรแกรมอื่น)"},
+    "run.no_state_reason": {"en": "; the exit reason it records: {reason}", "th": " ส่วนสาเหตุที่จบที่บันทึกไว้คือ: {reason}"},
     "resume.ended": {"en": "run {state}: continue it with {resume}", "th": "การรันจบด้วยสถานะ {state} ฝึกต่อได้ด้วย {resume}"},
     # `tuneguard status` of a run that failed before its first step (tuneguard.cli.status_cmd).
     "status.rerun": {

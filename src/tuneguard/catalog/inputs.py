@@ -20,6 +20,7 @@ INPUT: dict[str, dict[str, str]] = {
     "input.row_too_long": {
         "en": "the row is longer than the {limit:,} characters a row may hold, longer than any context window and slow to tokenize: split it into rows or drop it ({chars:,} characters)",
         "th": "แถวนี้ยาวเกิน {limit:,} ตัวอักษรที่แถวหนึ่งมีได้ ยาวกว่า context window ใดๆ และใช้เวลา tokenize นาน: แบ่งเป็นหลายแถวหรือลบทิ้ง ({chars:,} ตัวอักษร)"},
+    "input.interrupted": {"en": "interrupted (Ctrl-C)", "th": "ถูกขัดจังหวะ (Ctrl-C)"},
     "input.interrupted_setup": {
         "en": "interrupted (Ctrl-C) before training started: nothing was trained, and the same command starts the run again in the same run directory",
         "th": "ถูกขัดจังหวะ (Ctrl-C) ก่อนเริ่มการฝึก: ยังไม่ได้ฝึกอะไร และคำสั่งเดิมจะเริ่มการรันใหม่ในโฟลเดอร์ของการรันเดิมได้"},

@@ -57,7 +57,8 @@ def _open_live(run_dir: Path) -> tuple[Any, str]:
     """The store of the live run in `run_dir`, writable, and the run's language; exit 1 with
     one line when there is no live run there."""
     from tuneguard.catalog import say
-    from tuneguard.store.run_store import LIVE_STATES, NotARunStore, RunStore, describe_store_error, open_for_reading
+    from tuneguard.store.run_store import (LIVE_STATES, NotARunStore, RunStore, describe_store_error, open_for_reading,
+                                           process_spec)
 
     try:
         # Read-only first: a directory that holds no live run is left exactly as it was.
@@ -78,7 +79,9 @@ def _open_live(run_dir: Path) -> tuple[Any, str]:
 
         state = m.get("state") or "unknown"
         if state in LIVE_STATES:
-            fail(render(T("resume.gone", run_dir=str(run_dir), state=state, pid=m.get("pid"), host=m.get("host"),
+            process = process_spec(m)
+            key = "resume.gone_unknown" if process["key"] == "run.process_unknown" else "resume.gone"
+            fail(render(T(key, run_dir=str(run_dir), state=state, process=process,
                           resume=resume_advice(Invocation.from_meta(m), run_dir)), language))
         fail(say("control.not_live", language, run_dir=str(run_dir), state=state))
     return store, language

@@ -25,10 +25,15 @@ def read_status(run_dir: Path) -> dict[str, Any]:
     recent control requests; FileNotFoundError or sqlite3.Error when there is no readable store."""
     from tuneguard.store.run_store import open_for_reading
 
+    from tuneguard.catalog import config_language
+
     with open_for_reading(run_dir) as store:
         s = store.summary()
         s["times"] = run_clock(store.times(), s["state"], s.get("eta_s")).to_json()
         s["config"] = store.get_meta("config") or {}
+        # The reason the views make up (a process gone, no state recorded), said in the run's
+        # language for a person; --json keeps the English.
+        s["said_reason"] = store.view_state(language=config_language(s["config"]))[1]
         failures = store.events(Event.NOTIFY_FAILED)
         s["notify_failures_detail"] = [e["payload"] for e in failures[-5:]]
         # Channels that take no more messages this run (LINE's monthly limit): said once each.
@@ -66,11 +71,13 @@ def status(
     except (sqlite3.Error, OSError) as exc:
         fail(describe_store_error(run_dir, exc), EXIT_USAGE, json_out=json_)
     control, config, stopped = s.pop("control"), s.pop("config"), s.pop("notify_stopped_payloads")
+    said = s.pop("said_reason")
     if json_:
         print_json(s)
         return
     from tuneguard.catalog import config_language
 
+    s["exit_reason"] = said
     _show(s, run_dir, config, config_language(config), control, stopped)
 
 
@@ -100,7 +107,9 @@ def _show(s: dict[str, Any], run_dir: Path, config: Any, lang: str, control: lis
     c.print(say("statuscli.metrics", lang, train=num(s["train_loss"]), eval=num(s["eval_loss"]),
                 best=num(s["best_eval_loss"]), tps=num(s.get("tokens_per_s")), eta=eta))
     c.print(clock_line(RunClock(**s["times"]), s["state"], config), markup=False, highlight=False)
-    if s.get("exit_reason"):
+    if s["state"] == "unknown":
+        c.print(s["exit_reason"], markup=False)  # what run.db lacks, not an end
+    elif s.get("exit_reason"):
         code = say("statuscli.exit_code", lang, code=s["exit_code"]) if s.get("exit_code") is not None else ""
         c.print(say("statuscli.ended", lang, code=code, reason=_exit_reason(s, lang)), markup=False)
     if s.get("rerun"):

@@ -64,8 +64,11 @@ def user_errors(debug: bool) -> Iterator[None]:
         raise
     except TuneguardError as exc:
         exit_for(exc)
-    except KeyboardInterrupt:
-        _fail("interrupted", EXIT_FAIL)
+    except KeyboardInterrupt:  # the line and code of a Ctrl-C anywhere (tuneguard.cli.main)
+        from tuneguard.catalog import say
+        from tuneguard.errors import EXIT_INTERRUPTED
+
+        _fail(say("input.interrupted"), EXIT_INTERRUPTED)
     except Exception as exc:
         if debug:
             raise

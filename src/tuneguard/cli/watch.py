@@ -83,7 +83,9 @@ class Snapshot:
 
     @property
     def final(self) -> bool:
-        return self.state in FINAL_STATES
+        """Nothing more will change: an end state, or no state at all (a store that lost it:
+        the wait would never end)."""
+        return self.state in FINAL_STATES or self.state == "unknown"
 
     @property
     def pct(self) -> float | None:
@@ -137,6 +139,8 @@ class StoreReader:
     def _snapshot(self) -> Snapshot:
         meta = self.store.meta()
         state, meta["exit_reason"] = self.store.view_state(meta)
+        if state == "unknown" and time.time() - self.store.path.stat().st_mtime <= STARTING_GRACE_S:
+            state = "starting"  # a store created this moment: the trainer records its state next
         train = self._recent("train", self.window)
         evals = self._recent("eval", self.window)
         best = self._conn.execute("SELECT MIN(eval_loss) FROM metrics WHERE kind='eval'").fetchone()[0]
@@ -270,7 +274,8 @@ def compact_line(s: Snapshot) -> str:
 def final_line(s: Snapshot, run_dir: Path) -> str:
     best = f"; best eval loss {_f(s.best_eval)}" if s.best_eval is not None else ""
     why = f"; {s.meta['exit_reason']}" if s.meta.get("exit_reason") else ""
-    return f"run {s.state} at step {s.step}/{s.max_steps or '?'}{best}{why} ({run_dir})"
+    state = "state unknown" if s.state == "unknown" else s.state
+    return f"run {state} at step {s.step}/{s.max_steps or '?'}{best}{why} ({run_dir})"
 
 
 def watch_run(run_dir: Path, console: Console, interval: float = 2.0,

@@ -665,3 +665,33 @@ def cross_field_problems(cfg: Config) -> list[str]:
         p.append(f"data.max_length ({cfg.data.max_length}) exceeds the model's context "
                  f"({cfg.model.context_length}): set data.max_length <= {cfg.model.context_length}")
     return p
+
+
+def schema_field(dotted: str) -> tuple[bool, Any]:
+    """Where a dotted config key (`train.learning_rate`, `guard.severity.PLATEAU`) lands in
+    this version's schema: (known, field). `known` is False for a key no section has (one an
+    older tuneguard had and this one dropped); `field` is the key's FieldInfo where the key is
+    a field itself, None where it lies inside a value (a map's entry) or names a section."""
+    model: type[BaseModel] = Config
+    parts = dotted.split(".")
+    for i, part in enumerate(parts):
+        info = model.model_fields.get(part)
+        if info is None:
+            return False, None
+        section = _section_type(info.annotation)
+        if section is None:  # a value: what lies below it is its content, not schema
+            return True, info if i == len(parts) - 1 else None
+        model = section
+    return True, None
+
+
+def _section_type(annotation: Any) -> type[BaseModel] | None:
+    """The section (a model) a field holds, also as `Section | None`; None for a value."""
+    import types
+    import typing
+
+    union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    for t in (annotation, *(typing.get_args(annotation) if union else ())):
+        if isinstance(t, type) and issubclass(t, BaseModel):
+            return t
+    return None

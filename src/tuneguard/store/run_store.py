@@ -24,7 +24,9 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
+from tuneguard.catalog import Spec, T, render, say
 from tuneguard.findings import Finding
+from tuneguard.fmt import as_float  # a bool is no number here: not a time, a loss or a metric
 from tuneguard.events import Event
 
 # A finding's catalog specs ride in its evidence column (no schema change), under a key no
@@ -147,9 +149,14 @@ def _meta_value(key: str, text: Any, default: Any = None) -> Any:
     kind = _META_KINDS.get(key)
     if value is None or kind is None or (isinstance(value, kind) and not isinstance(value, bool)):
         return value
-    log.warning("run.db: the meta %r value is not a %s; it was skipped", key,
-                kind.__name__ if isinstance(kind, type) else "number")
+    if key not in _SKIPPED:  # once per key: every view reads the meta again and again (watch: each second)
+        _SKIPPED.add(key)
+        log.warning("run.db: the meta %r value is not %s; it was skipped", key, _KIND_NAMES.get(kind, "a number"))
     return default
+
+
+_KIND_NAMES: dict[Any, str] = {int: "an integer", str: "a string", dict: "a mapping"}
+_SKIPPED: set[str] = set()
 
 
 def _dumps(v: Any) -> str:
@@ -169,13 +176,18 @@ def _zombie(pid: int) -> bool:
         return False
 
 
-def _num(v: Any) -> float | None:
-    if v is None:
-        return None
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return None
+def _recorded(value: Any) -> bool:
+    """A pid or a host name as run.db should hold it: not missing, null, empty or a NaN."""
+    return value is not None and value != "" and not (isinstance(value, float) and math.isnan(value))
+
+
+def process_spec(meta: dict[str, Any]) -> Spec:
+    """The run's process as the views name it: "pid 4242 on gpu-1", "pid 4242" where run.db
+    records no host, "process unknown" where it records no pid (a damaged store)."""
+    pid, host = meta.get("pid"), meta.get("host")
+    if not _recorded(pid):
+        return T("run.process_unknown")
+    return T("run.process", pid=pid, host=host) if _recorded(host) else T("run.process_pid", pid=pid)
 
 
 def _create_atomically(path: Path) -> None:
@@ -231,7 +243,7 @@ def _last_sign(meta: Mapping[str, Any], since: float) -> float:
     failed before it trained (same `started`, another pid) is not this process's end."""
     own = meta.get("trainer_pid") is None or (meta.get("pid"), meta.get("host")) == (
         meta.get("trainer_pid"), meta.get("trainer_host"))
-    seen = [t for t in (_num(meta.get("ended")) if own else None, _num(meta.get("heartbeat")))
+    seen = [t for t in (as_float(meta.get("ended")) if own else None, as_float(meta.get("heartbeat")))
             if t is not None and math.isfinite(t) and t >= since]
     return max(seen, default=since)
 
@@ -240,10 +252,10 @@ def _segments(meta: Mapping[str, Any]) -> list[tuple[float, float]]:
     """(start, last seen) of every process that trained the run, oldest first."""
     out = []
     for seg in meta.get("earlier_processes") or []:
-        a, b = (_num(x) for x in seg) if isinstance(seg, list) and len(seg) == 2 else (None, None)
+        a, b = (as_float(x) for x in seg) if isinstance(seg, list) and len(seg) == 2 else (None, None)
         if a is not None and b is not None:
             out.append((a, b))
-    started = _num(meta.get("started"))
+    started = as_float(meta.get("started"))
     if started is not None:
         out.append((started, _last_sign(meta, started)))
     return out
@@ -255,8 +267,8 @@ def run_times(meta: Mapping[str, Any], events: Sequence[Mapping[str, Any]] = ())
     first start event, and its training time is unknown when it was resumed."""
     starts = [float(e["time"]) for e in events if e.get("type") in (Event.STARTED, Event.RESUMED)]
     segs = _segments(meta)
-    firsts = [t for t in (_num(meta.get("first_started")), *(a for a, _ in segs), *starts[:1]) if t is not None]
-    first = min(firsts) if firsts else _num(meta.get("created"))
+    firsts = [t for t in (as_float(meta.get("first_started")), *(a for a, _ in segs), *starts[:1]) if t is not None]
+    first = min(firsts) if firsts else as_float(meta.get("created"))
     last = max((b for _, b in segs), default=None)
     n = max(len(segs), len(starts))
     train = sum(b - a for a, b in segs) if segs and len(segs) >= len(starts) else None
@@ -414,18 +426,23 @@ class RunStore:
             return True
         return not _zombie(int(pid))  # type: ignore[arg-type]  # an int: os.kill took it
 
-    def view_state(self, meta: dict[str, Any] | None = None) -> tuple[str, str | None]:
+    def view_state(self, meta: dict[str, Any] | None = None, language: str = "en") -> tuple[str, str | None]:
         """(state, exit reason) as every view of a run shows them (status, watch, report):
-        a live state whose process is gone reads "failed", with a reason saying so."""
+        a live state whose process is gone reads "failed", with a reason saying so (in
+        `language`); a store that records no state reads "unknown", and says that."""
         m = self.meta() if meta is None else meta
         state = m.get("state") or "unknown"
         reason = m.get("exit_reason")
         if state == "failed" and not reason:
             reason = self._failed_event_reason()
         if state in LIVE_STATES and not self.is_live():
-            reason = reason or (f"the training process (pid {m.get('pid')} on {m.get('host')}) ended without "
-                                f"recording an end state while {state}: it was killed or crashed")
+            if reason is None:
+                gone = (T("run.gone", process=process_spec(m), state=state) if _recorded(m.get("pid"))
+                        else T("run.gone_unknown", state=state))
+                reason = render(gone, language)
             state = "failed"
+        if state == "unknown":
+            reason = say("run.no_state", language) + (say("run.no_state_reason", language, reason=reason) if reason else "")
         return state, reason
 
     def _failed_event_reason(self) -> str | None:
@@ -440,7 +457,7 @@ class RunStore:
 
     # -- metrics --------------------------------------------------------------------
     def log_metrics(self, step: int, kind: str, values: dict[str, Any]) -> None:
-        cols = {c: _num(values.get(c)) for c in METRIC_COLUMNS if c in values}
+        cols = {c: as_float(values.get(c)) for c in METRIC_COLUMNS if c in values}
         extra = {k: v for k, v in values.items() if k not in METRIC_COLUMNS}
         # SQLite stores NaN as NULL: remember non-finite values so readers see them.
         nonfinite = {c: str(v) for c, v in cols.items() if v is not None and not math.isfinite(v)}
@@ -491,7 +508,7 @@ class RunStore:
         for step, loss, grad, tokens in records:
             bad = {k: str(v) for k, v in (("loss", loss), ("grad_norm", grad))
                    if v is not None and not math.isfinite(v)}
-            rows.append((int(step), log_step, int(at_eval), _num(loss), _num(grad), tokens,
+            rows.append((int(step), log_step, int(at_eval), as_float(loss), as_float(grad), tokens,
                          json.dumps(bad) if bad else None))
         with self._conn:
             self._conn.executemany("INSERT OR REPLACE INTO steps(step, log_step, at_eval, loss, grad_norm, tokens, "

@@ -97,11 +97,7 @@ def prepare_run_dir(run_dir: Path, cfg_dict: dict[str, Any], resume: bool, overw
         remove_run_files(run_dir)
     if resume and (run_dir / "config.yaml").exists():
         old = parse_yaml((run_dir / "config.yaml").read_text("utf-8"), "config.yaml")
-        now, before = _flat(cfg_dict), _flat(old)
-        # Keys on either side: an override the new config removes (a map emptied) is a change too.
-        keys = list(now) + [k for k in before if k not in now]
-        changed = [k for k in keys if before.get(k, _ABSENT) != now.get(k, _ABSENT)
-                   and not k.startswith(RESUME_MAY_CHANGE)]
+        changed = config_changes(_flat(old), _flat(cfg_dict))
         if changed:
             started = stored_invocation(run_dir)
             how = T("rundir.started_with", command=resume_command(started, run_dir)) if started is not None else ""
@@ -192,6 +188,38 @@ def never_trained(run_dir: Path) -> bool:
 
 
 _ABSENT = object()  # a key one side of a resume's config comparison lacks
+
+
+def config_changes(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """The keys (flattened) a resume may not change, in the new config's order, then the old's.
+    Keys on either side count: an override the new config removes (a map emptied) is a change
+    too. What another tuneguard version wrote is not: a key this version's schema no longer
+    has, and a field it added that the old config.yaml therefore lacks, at its default (each
+    said in a log line)."""
+    from tuneguard.config.schema import schema_field
+
+    keys = [k for k in [*now, *(k for k in before if k not in now)] if not k.startswith(RESUME_MAY_CHANGE)]
+    changed = []
+    for k in keys:
+        was, is_ = before.get(k, _ABSENT), now.get(k, _ABSENT)
+        if was == is_:
+            continue
+        known, field = schema_field(k)
+        if not known:
+            log.warning("resume: the run's config.yaml has %s, which this version of tuneguard no longer has: "
+                        "ignored", k)
+        elif was is _ABSENT and field is not None and _at_default(field, is_):
+            log.info("resume: %s is new in this version of tuneguard; the run's config.yaml predates it, and "
+                     "it stays at its default (%r)", k, is_)
+        else:
+            changed.append(k)
+    return changed
+
+
+def _at_default(field: Any, value: Any) -> bool:
+    """`value` (as config.yaml holds it) is the field's default."""
+    default = field.get_default(call_default_factory=True)
+    return bool(value == default or (default is not None and str(value) == str(default)))
 
 
 def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
