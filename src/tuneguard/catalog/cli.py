@@ -145,6 +145,7 @@ _TRAIN_CLI: dict[str, dict[str, str]] = {
     "model": {
         "en": "model {name}: {trainable:,} trainable of {total:,} parameters ({share:.3f}%)",
         "th": "โมเดล {name}: พารามิเตอร์ที่ฝึก {trainable:,} จาก {total:,} ({share:.3f}%)"},
+    "loading": {"en": "loading model {name} ...", "th": "กำลังโหลดโมเดล {name} ..."},
     "resuming": {"en": "resuming from {checkpoint}", "th": "ฝึกต่อจาก {checkpoint}"},
     "note": {"en": "note: {text}", "th": "หมายเหตุ: {text}"},
     "bar": {"en": "train", "th": "ฝึก"},

@@ -326,6 +326,8 @@ class Recipe:
                         "(every process holds the whole model)")
         keep = self.run_dir / "base_model" if self.dist.is_main and cfg.model.name == model_lib.TINY else None
         assert self.hw is not None
+        if self.dist.is_main and cfg.model.name != model_lib.TINY:  # a real model's weights take a while to read
+            self.console.print(Text(say("traincli.loading", self.language, name=cfg.model.name)))
         self.model, counts = build.load_model_for_training(cfg, tokenizer, device_map=self.hw.device_map,
                                                            keep_base=keep)
         if self.dist.is_main:
