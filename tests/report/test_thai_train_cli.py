@@ -171,3 +171,25 @@ def test_a_real_model_s_load_is_announced_before_it_starts(name: str, said: bool
     assert printed_before == ([f"loading model {name} ...\n"] if said else [""])
     assert out.getvalue().splitlines()[-1] == f"model {name}: 10 trainable of 100 parameters (10.000%)"
     assert say("traincli.loading", "th", name=name) == f"กำลังโหลดโมเดล {name} ..."
+
+
+@pytest.mark.parametrize("language", ["en", "th"])
+def test_a_halted_run_ends_its_console_with_the_next_commands(language: str, tmp_path: Path) -> None:
+    """Under the last line of a halted run, the commands its halted message ends with (fix the
+    data first, then the next run): the terminal that ran it shows them too; nothing for a run
+    that finished."""
+    from tuneguard.events import Event
+    from tuneguard.store.run_store import RunStore
+    from tuneguard.train.finish import halted_next_lines
+
+    fix, then = f"tuneguard fix {tmp_path}/config.yaml --out {tmp_path}-fixed-data", f"tuneguard next {tmp_path} --train"
+    ctx = SimpleNamespace(cfg=validate_config(tiny_config(**{"notify.language": language})))
+    with RunStore(tmp_path, create=True) as store:
+        store.set_state("finished")
+        assert halted_next_lines(ctx, store) == []  # type: ignore[arg-type]
+        store.add_event(Event.HALTED, {"code": "LOSS_COLLAPSE", "next_steps": [{"kind": "fix", "command": fix},
+                                                                               {"kind": "then", "command": then}]})
+        store.set_state("halted")
+        lines = halted_next_lines(ctx, store)  # type: ignore[arg-type]
+    assert lines == ({"en": [f"Fix the data: {fix}", f"Then the next run: {then}"],
+                      "th": [f"แก้ข้อมูล: {fix}", f"จากนั้นเริ่มการรันถัดไป: {then}"]}[language])
