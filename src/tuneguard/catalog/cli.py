@@ -82,10 +82,10 @@ _FIX_CLI: dict[str, dict[str, str]] = {
     "no_copy_split": {"en": "(no copy: split from the training file instead)", "th": "(ไม่มีสำเนา: แบ่งจากไฟล์ข้อมูลฝึกแทน)"},
     "no_copy_empty": {"en": "(no copy: no row left)", "th": "(ไม่มีสำเนา: ไม่เหลือแถว)"},
     "truncated": {
-        "en": "  {rows} keep answers longer than data.max_length ({n}): listed in fix-report.md; --truncation drop removes them",
+        "en": "  kept: {rows} whose answer is longer than data.max_length ({n}), listed in fix-report.md; --truncation drop removes them",
         "th": "  {rows}มีคำตอบที่ยาวเกิน data.max_length ({n}) และยังเก็บไว้: ดูรายการใน fix-report.md หรือใช้ --truncation drop เพื่อลบ"},
     "truncated_raised": {
-        "en": "  {rows} keep answers longer than data.max_length ({n}, which the fixed config raises to {raised}): listed in fix-report.md; --truncation drop removes them instead",
+        "en": "  kept: {rows} whose answer is longer than data.max_length ({n}, which the fixed config raises to {raised}), listed in fix-report.md; --truncation drop removes them instead",
         "th": "  {rows}มีคำตอบที่ยาวเกิน data.max_length ({n} ซึ่ง config ที่แก้แล้วเพิ่มเป็น {raised}) และยังเก็บไว้: ดูรายการใน fix-report.md หรือใช้ --truncation drop เพื่อลบแทน"},
     "resolved": {
         "en": "The audit of the fixed config no longer finds {codes}.",
