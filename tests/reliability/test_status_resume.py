@@ -1,6 +1,7 @@
 """`tuneguard status` of a run that trained and then ended without finishing (stopped, killed
-by SIGKILL or a preempted machine, crashed) names the exact command that continues it: the
-user who comes back to a dead run asks status first, not the README."""
+by SIGKILL or a preempted machine, crashed) names the exact command that continues it, and of
+a halted run the commands its halted message ended with: the user who comes back to a run
+asks status first, not the README or the phone."""
 
 from __future__ import annotations
 
@@ -52,3 +53,21 @@ def test_status_says_it_for_a_stopped_run_and_not_for_a_finished_or_never_starte
         for p in run.iterdir():
             p.unlink()
         run.rmdir()
+
+
+def test_status_of_a_halted_run_ends_with_its_next_commands(tmp_path, monkeypatch):
+    from tuneguard.events import Event
+
+    monkeypatch.chdir(tmp_path)
+    run = _run(tmp_path, "halted")
+    fix, then = f"tuneguard fix {run}/config.yaml --out {run}-fixed-data", f"tuneguard next {run} --train"
+    with RunStore(run) as store:
+        store.add_event(Event.HALTED, {"code": "LOSS_COLLAPSE", "next_steps": [{"kind": "fix", "command": fix},
+                                                                               {"kind": "then", "command": then}]})
+    r = invoke("status", str(run), env={"COLUMNS": "400"})
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    i = lines.index(f"Fix the data: {fix}")
+    assert lines[i + 1] == f"Then the next run: {then}" and "continue it with" not in r.stdout
+    s = json.loads(invoke("status", str(run), "--json").stdout)
+    assert [x["kind"] for x in s["next_steps"]] == ["fix", "then"] and s["resume"] is None

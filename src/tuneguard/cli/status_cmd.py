@@ -14,7 +14,7 @@ from tuneguard.cli.run_clock import RunClock, clock_line, run_clock
 from tuneguard.fmt import fmt_duration, num
 from tuneguard.report.components import stopped_sentence
 from tuneguard.store.run_store import describe_store_error
-from tuneguard.events import Event
+from tuneguard.events import Event, next_step_lines
 
 STATE_STYLE = {"running": "bold green", "paused": "bold yellow", "starting": "bold cyan", "finished": "bold green",
                "stopped": "bold yellow", "halted": "bold red", "failed": "bold red"}
@@ -40,6 +40,8 @@ def read_status(run_dir: Path) -> dict[str, Any]:
         s["control"] = store.control_requests()[-5:]
         s["rerun"] = _rerun(store.meta(), s["state"], run_dir)
         s["resume"], s["resume_advice"] = _resume(store.meta(), s["state"], run_dir)  # the advice: not in --json
+        halts = store.events(Event.HALTED) if s["state"] == "halted" else []
+        s["next_steps"] = ((halts[-1].get("payload") or {}).get("next_steps") or []) if halts else []
     return s
 
 
@@ -125,6 +127,8 @@ def _show(s: dict[str, Any], run_dir: Path, config: Any, lang: str, control: lis
         c.print(say("status.rerun", lang, command=s["rerun"]), markup=False)
     if advice is not None:
         c.print(render(T("resume.continue", resume=advice), lang), markup=False)
+    for line in next_step_lines(s.get("next_steps"), lang):  # a halted run's fix / next commands
+        c.print(line, markup=False, highlight=False)
     if s["findings"]:
         from tuneguard.cli.findings_view import print_findings
 

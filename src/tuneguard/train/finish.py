@@ -73,17 +73,14 @@ def halted_next_lines(ctx: RunContext, store: Any) -> list[str]:
     """A halted run's next commands under its last line, as its halted message ends (`tuneguard
     fix` for data it must fix first, then `tuneguard next`): the terminal that ran it is where
     the user reads first. None for a run that did not halt."""
-    from tuneguard.catalog.events import LINES  # the halted message's own words (rendered with str.format)
+    from tuneguard.events import next_step_lines
 
     try:
         if store.state() != "halted":
             return []
         halts = store.events(Event.HALTED)
-        steps = (halts[-1].get("payload") or {}).get("next_steps") or [] if halts else []
-        lang = config_language(ctx.cfg)
-        words = {kind: LINES[f"next_{'run' if kind == 'next' else kind}"] for kind in ("fix", "then", "next")}
-        return [(words[s["kind"]].get(lang) or words[s["kind"]]["en"]).format(v=s["command"])
-                for s in steps if isinstance(s, dict) and s.get("kind") in words]
+        steps = (halts[-1].get("payload") or {}).get("next_steps") if halts else None
+        return next_step_lines(steps, config_language(ctx.cfg))
     except Exception:  # noqa: BLE001 - advice must never fail the run it ends
         log.debug("no next steps for the console", exc_info=True)
         return []
