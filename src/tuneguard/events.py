@@ -165,3 +165,14 @@ PAYLOADS: dict[Event, type] = {
     Event.EARLY_STOP: EndPayload, Event.HALTED: EndPayload, Event.STOPPED: EndPayload, Event.FINISHED: EndPayload,
     Event.FAILED: FailedPayload, Event.REPORT: ReportPayload, Event.PAUSED: PausedPayload,
 }
+
+
+def next_step_lines(steps: Any, language: str = "en") -> list[str]:
+    """A halted run's next commands (its halted event's `next_steps`) as its halted message says
+    them ("Fix the data: tuneguard fix ...", "Then the next run: tuneguard next ... --train"), for
+    the terminal that ran it and for `status`; malformed entries are left out."""
+    from tuneguard.catalog.events import LINES  # the notification's own words (rendered with str.format)
+
+    words = {kind: LINES[f"next_{'run' if kind == 'next' else kind}"] for kind in ("fix", "then", "next")}
+    return [(words[s["kind"]].get(language) or words[s["kind"]]["en"]).format(v=s["command"])
+            for s in steps or [] if isinstance(s, dict) and s.get("kind") in words and isinstance(s.get("command"), str)]

@@ -61,10 +61,16 @@ def test_error_finding_exit_1_with_json_and_table(app, tmp_path):
     assert "DUPLICATE_EXACT" in table.stdout and "1 error(s)" in table.stdout
     assert "train.jsonl:1" in table.stdout
     # The command for the full evidence is the user's own, ready to copy (not `tuneguard audit CONFIG`).
-    assert table.stdout.rstrip().splitlines()[-2:] == ["1 error(s), 0 warning(s). Full evidence:",
-                                                        f"  tuneguard audit {cfg} --json"]
+    # Then the command that cleans what `tuneguard fix` repairs, its folder beside the config.
+    assert table.stdout.rstrip().splitlines()[-4:] == [
+        "1 error(s), 0 warning(s). Full evidence:", f"  tuneguard audit {cfg} --json",
+        "Cleaned copies of the data without the rows behind DUPLICATE_EXACT (the originals stay as they are):",
+        f"  tuneguard fix {cfg} --out {tmp_path / 'config-fixed-data'}"]
     with_sets = CliRunner().invoke(app, ["audit", cfg, "--set", "audit.max_rows=1000"], env={"COLUMNS": "400"})
-    assert with_sets.stdout.rstrip().splitlines()[-1] == f"  tuneguard audit {cfg} --json (with the same --set options)"
+    assert with_sets.stdout.rstrip().splitlines()[-3:-1] == [
+        f"  tuneguard audit {cfg} --json (with the same --set options)",
+        "Cleaned copies of the data without the rows behind DUPLICATE_EXACT (the originals stay as they are) "
+        "(with the same --set options):"]
 
 
 def test_set_overrides_reach_the_audit(app, tmp_path):

@@ -75,8 +75,11 @@ def test_audit_of_a_thai_config_prints_thai_lines(tmp_path: Path) -> None:
     n_err = sum(f["severity"] == "error" for f in findings)
     n_warn = sum(f["severity"] == "warning" for f in findings)
     assert (n_err, n_warn) == (0, 1) and "คำเตือน DUPLICATE_EXACT (การตรวจข้อมูล)" in lines
-    assert lines[-2:] == [f"ข้อผิดพลาด {n_err} รายการ คำเตือน {n_warn} รายการ หลักฐานทั้งหมด:",
-                          f"  tuneguard audit {cfg} --json (พร้อมตัวเลือก --set ชุดเดิม)"]
+    assert lines[-4:] == [f"ข้อผิดพลาด {n_err} รายการ คำเตือน {n_warn} รายการ หลักฐานทั้งหมด:",
+                          f"  tuneguard audit {cfg} --json (พร้อมตัวเลือก --set ชุดเดิม)",
+                          "สำเนาข้อมูลที่ลบแถวที่เป็นต้นเหตุของ DUPLICATE_EXACT ออกแล้ว (ไฟล์เดิมไม่ถูกแก้) "
+                          "(พร้อมตัวเลือก --set ชุดเดิม):",
+                          f"  tuneguard fix {cfg} --out {tmp_path / 'config-fixed-data'}"]
     allowed = kept_in_english()
     # What stays English: evidence keys (`count: 30`) and the user's file:line; no sentence.
     assert [ln for ln in lines if english_sentences(ln, allowed)] == []

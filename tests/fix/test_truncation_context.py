@@ -32,3 +32,16 @@ def test_rows_beyond_the_context_are_not_told_to_raise_max_length():
 def test_rows_within_the_context_are_told_the_length_to_raise_to():
     line = _finding_line(_finding(context_length=2048, suggested_max_length=704), _plan(["train.jsonl:3"]), "en")
     assert line.endswith("or raise `data.max_length` (the audit suggests about 704).")
+
+
+def test_the_terminal_line_on_kept_long_answers_reads_for_one_row_and_for_many() -> None:
+    """`tuneguard fix` on one kept row said "1 row keep answers longer than ...": the line names
+    the rows as the object of "kept", so it reads for one row and for many, in both languages."""
+    from tuneguard.catalog import say
+
+    for rows in ("1 row", "3 rows"):
+        assert say("fixcli.truncated", "en", rows=rows, n=128) == (
+            f"  kept: {rows} whose answer is longer than data.max_length (128), listed in fix-report.md; "
+            "--truncation drop removes them")
+        assert say("fixcli.truncated_raised", "en", rows=rows, n=128, raised=192).startswith(
+            f"  kept: {rows} whose answer is longer than data.max_length (128, which the fixed config raises to 192)")

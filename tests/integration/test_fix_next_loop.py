@@ -42,6 +42,7 @@ def test_halted_by_collapse_then_fix_then_next_trains_to_the_end(tmp_path: Path,
     ep.wait_for(2)
     ends = {b["title"].split(" · ")[0]: b["message"].splitlines()[-2:] for b in ep.bodies}
     assert ends["Training halted"] == ends["Run report"] == [f"Fix the data: {fix}", f"Then the next run: {then}"]
+    assert r.stdout.splitlines()[-2:] == [f"Fix the data: {fix}", f"Then the next run: {then}"]  # its terminal too
 
     # Run them as a person would copy them.
     r = invoke(*shlex.split(fix)[1:], env=env)

@@ -109,6 +109,11 @@ def test_an_audit_refusal_says_its_exit_code_and_the_command(tmp_path, capsys):
     cfg = tiny_config(tmp_path, data)
     run = tmp_path / "run"
     assert train_inproc(cfg, run) == 2
+    # The refusal names the command that cleans what it can, as a halted run's message does.
+    err = " ".join(capsys.readouterr().err.split())
+    assert (f"pass --force to train anyway. `tuneguard fix {run}/config.yaml --out {run}-fixed-data` writes "
+            "cleaned copies of the data without the rows behind DUPLICATE_EXACT, TRAIN_VAL_LEAKAGE, and a config that trains "
+            "on them") in err
     s = json.loads(invoke("status", str(run), "--json").stdout)
     assert (s["state"], s["exit_code"], s["exit_reason"]) == ("failed", 2, "audit errors")
     assert s["rerun"] == f"tuneguard train {cfg} --run-dir {run}"

@@ -107,7 +107,7 @@ def test_the_model_resume_and_note_lines(tmp_path: Path) -> None:
 
 def test_train_refuses_audit_errors_in_thai(tmp_path: Path) -> None:
     """The refusal of data the audit found errors in: the count, the codes, the first finding's
-    message in the run's language, the audit command to run and --force."""
+    message in the run's language, the audit command to run, --force and the fix command."""
     from tests.helpers.cli import invoke
     from tests.helpers.cli import tiny_config as config_file
     from tuneguard.data.synthetic import write_jsonl
@@ -121,7 +121,9 @@ def test_train_refuses_audit_errors_in_thai(tmp_path: Path) -> None:
     assert line.startswith("error: การตรวจข้อมูลพบข้อผิดพลาด 3 รายการ (DUPLICATE_EXACT, LOW_DIVERSITY, TRAIN_VAL_LEAKAGE) "
                            "DUPLICATE_EXACT: ข้อมูลฝึก "), line
     assert line.endswith(f" รัน `tuneguard audit {run}` เพื่อดูรายละเอียด (ผลการตรวจข้อมูลและ config ของการรันนี้) "
-                         "แล้วแก้ข้อมูล หรือใช้ --force ถ้าจะฝึกทั้งที่มีข้อผิดพลาด"), line
+                         "แล้วแก้ข้อมูล หรือใช้ --force ถ้าจะฝึกทั้งที่มีข้อผิดพลาด คำสั่ง "
+                         f"`tuneguard fix {run}/config.yaml --out {run}-fixed-data` จะเขียนสำเนาข้อมูลที่ลบแถวที่เป็น"
+                         "ต้นเหตุของ DUPLICATE_EXACT, TRAIN_VAL_LEAKAGE ออกแล้ว พร้อม config ที่ฝึกด้วยสำเนานั้น"), line
     _no_english(line.removeprefix("error: "), tmp_path)
 
 
@@ -142,3 +144,52 @@ def test_a_stopped_thai_run_says_how_to_continue_in_thai(tmp_path: Path, monkeyp
     line = r.stdout.splitlines()[-1]
     assert line == f"ฝึกต่อได้ด้วย `tuneguard train {config} --run-dir {run} --resume auto`", line
     _no_english(line, tmp_path)
+
+
+@pytest.mark.parametrize(("name", "said"), [("builtin:smollm2-135m", True), ("builtin:tiny-gptj", False)])
+def test_a_real_model_s_load_is_announced_before_it_starts(name: str, said: bool, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading a real model's weights takes from seconds to minutes (SmolLM2's GGUF is dequantised)
+    with nothing else on the terminal: a line says what is loading before the load starts; the
+    tiny preset's random-init model is built at once and needs none."""
+    from tuneguard.train import build
+    from tuneguard.train.run import Recipe
+
+    out = io.StringIO()
+    printed_before: list[str] = []
+
+    def load(cfg, tokenizer, **kwargs):
+        printed_before.append(out.getvalue())
+        return object(), {"trainable": 10, "total": 100}
+
+    monkeypatch.setattr(build, "load_model_for_training", load)
+    cfg = validate_config(tiny_config(**{"model.name": name}))
+    recipe = SimpleNamespace(cfg=cfg, dist=SimpleNamespace(is_main=True), hw=SimpleNamespace(device_map=None),
+                             run_dir=tmp_path, console=Console(file=out, width=200), language="en",
+                             store=SimpleNamespace(set_meta=lambda **kv: None))
+    Recipe._load_model(recipe, tokenizer=None)  # type: ignore[arg-type]
+    assert printed_before == ([f"loading model {name} ...\n"] if said else [""])
+    assert out.getvalue().splitlines()[-1] == f"model {name}: 10 trainable of 100 parameters (10.000%)"
+    assert say("traincli.loading", "th", name=name) == f"กำลังโหลดโมเดล {name} ..."
+
+
+@pytest.mark.parametrize("language", ["en", "th"])
+def test_a_halted_run_ends_its_console_with_the_next_commands(language: str, tmp_path: Path) -> None:
+    """Under the last line of a halted run, the commands its halted message ends with (fix the
+    data first, then the next run): the terminal that ran it shows them too; nothing for a run
+    that finished."""
+    from tuneguard.events import Event
+    from tuneguard.store.run_store import RunStore
+    from tuneguard.train.finish import halted_next_lines
+
+    fix, then = f"tuneguard fix {tmp_path}/config.yaml --out {tmp_path}-fixed-data", f"tuneguard next {tmp_path} --train"
+    ctx = SimpleNamespace(cfg=validate_config(tiny_config(**{"notify.language": language})))
+    with RunStore(tmp_path, create=True) as store:
+        store.set_state("finished")
+        assert halted_next_lines(ctx, store) == []  # type: ignore[arg-type]
+        store.add_event(Event.HALTED, {"code": "LOSS_COLLAPSE", "next_steps": [{"kind": "fix", "command": fix},
+                                                                               {"kind": "then", "command": then}]})
+        store.set_state("halted")
+        lines = halted_next_lines(ctx, store)  # type: ignore[arg-type]
+    assert lines == ({"en": [f"Fix the data: {fix}", f"Then the next run: {then}"],
+                      "th": [f"แก้ข้อมูล: {fix}", f"จากนั้นเริ่มการรันถัดไป: {then}"]}[language])

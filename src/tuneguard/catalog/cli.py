@@ -82,10 +82,10 @@ _FIX_CLI: dict[str, dict[str, str]] = {
     "no_copy_split": {"en": "(no copy: split from the training file instead)", "th": "(ไม่มีสำเนา: แบ่งจากไฟล์ข้อมูลฝึกแทน)"},
     "no_copy_empty": {"en": "(no copy: no row left)", "th": "(ไม่มีสำเนา: ไม่เหลือแถว)"},
     "truncated": {
-        "en": "  {rows} keep answers longer than data.max_length ({n}): listed in fix-report.md; --truncation drop removes them",
+        "en": "  kept: {rows} whose answer is longer than data.max_length ({n}), listed in fix-report.md; --truncation drop removes them",
         "th": "  {rows}มีคำตอบที่ยาวเกิน data.max_length ({n}) และยังเก็บไว้: ดูรายการใน fix-report.md หรือใช้ --truncation drop เพื่อลบ"},
     "truncated_raised": {
-        "en": "  {rows} keep answers longer than data.max_length ({n}, which the fixed config raises to {raised}): listed in fix-report.md; --truncation drop removes them instead",
+        "en": "  kept: {rows} whose answer is longer than data.max_length ({n}, which the fixed config raises to {raised}), listed in fix-report.md; --truncation drop removes them instead",
         "th": "  {rows}มีคำตอบที่ยาวเกิน data.max_length ({n} ซึ่ง config ที่แก้แล้วเพิ่มเป็น {raised}) และยังเก็บไว้: ดูรายการใน fix-report.md หรือใช้ --truncation drop เพื่อลบแทน"},
     "resolved": {
         "en": "The audit of the fixed config no longer finds {codes}.",
@@ -145,6 +145,7 @@ _TRAIN_CLI: dict[str, dict[str, str]] = {
     "model": {
         "en": "model {name}: {trainable:,} trainable of {total:,} parameters ({share:.3f}%)",
         "th": "โมเดล {name}: พารามิเตอร์ที่ฝึก {trainable:,} จาก {total:,} ({share:.3f}%)"},
+    "loading": {"en": "loading model {name} ...", "th": "กำลังโหลดโมเดล {name} ..."},
     "resuming": {"en": "resuming from {checkpoint}", "th": "ฝึกต่อจาก {checkpoint}"},
     "note": {"en": "note: {text}", "th": "หมายเหตุ: {text}"},
     "bar": {"en": "train", "th": "ฝึก"},
@@ -169,6 +170,9 @@ _TRAIN_CLI: dict[str, dict[str, str]] = {
     "audit_errors": {
         "en": "the data audit found {n} error(s) ({codes}); {code}: {message} Run `{command}` for the details (the audit of this run's data and config), fix the data, or pass --force to train anyway",
         "th": "การตรวจข้อมูลพบข้อผิดพลาด {n} รายการ ({codes}) {code}: {message} รัน `{command}` เพื่อดูรายละเอียด (ผลการตรวจข้อมูลและ config ของการรันนี้) แล้วแก้ข้อมูล หรือใช้ --force ถ้าจะฝึกทั้งที่มีข้อผิดพลาด"},
+    "audit_errors.fix": {
+        "en": "{refusal}. `{command}` writes cleaned copies of the data without the rows behind {codes}, and a config that trains on them",
+        "th": "{refusal} คำสั่ง `{command}` จะเขียนสำเนาข้อมูลที่ลบแถวที่เป็นต้นเหตุของ {codes} ออกแล้ว พร้อม config ที่ฝึกด้วยสำเนานั้น"},
 }
 
 # `tuneguard audit` on the terminal, in the config's language (the findings' own texts are in
@@ -206,6 +210,9 @@ _AUDIT_CLI: dict[str, dict[str, str]] = {
         "th": "ข้อผิดพลาด {errors} รายการ คำเตือน {warnings} รายการ หลักฐานทั้งหมด:"},
     "where": {"en": "audit", "th": "การตรวจข้อมูล"},  # a finding block's head: ERROR DUPLICATE_EXACT (audit)
     "same_set": {"en": " (with the same --set options)", "th": " (พร้อมตัวเลือก --set ชุดเดิม)"},
+    "fix": {
+        "en": "Cleaned copies of the data without the rows behind {codes} (the originals stay as they are){same}:",
+        "th": "สำเนาข้อมูลที่ลบแถวที่เป็นต้นเหตุของ {codes} ออกแล้ว (ไฟล์เดิมไม่ถูกแก้){same}:"},
     # why the audit judged the data as the task it did (tuneguard.audit.task_shape.infer); stats.task.reason is the English
     "why.stated": {"en": "stated by data.task: {shape}", "th": "ระบุไว้ใน data.task: {shape}"},
     "why.fields": {

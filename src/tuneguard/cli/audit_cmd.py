@@ -26,6 +26,30 @@ def json_command(config: str, overrides: list[str] | None, language: str = "en")
     return f"{shlex.join(['tuneguard', 'audit', config, '--json'])}{same}"
 
 
+def fix_lines(config: str, overrides: list[str] | None, findings: list[Any], language: str = "en") -> list[str]:
+    """The `tuneguard fix` command that writes copies of the data without the rows behind the
+    audit's faults it repairs (findings.FIXABLE_CODES, warning or error), in words and on a line
+    of its own; none when there is no such fault. The output folder sits beside the config (a
+    run directory's: beside the run, as the messages that end a run name it)."""
+    import shlex
+
+    from tuneguard.findings import FIXABLE_CODES
+
+    codes = list(dict.fromkeys(f.code for f in findings
+                               if f.code in FIXABLE_CODES and f.severity in ("warning", "error")))
+    if not codes:
+        return []
+    path = Path(config)
+    if path.is_dir() or (path.name == "config.yaml" and (path.parent / "run.db").is_file()):
+        run = path if path.is_dir() else path.parent
+        source, out = str(run / "config.yaml"), run.parent / f"{run.name}-fixed-data"
+    else:
+        source, out = config, path.parent / f"{path.stem}-fixed-data"
+    same = say("auditcli.same_set", language) if overrides else ""
+    return [say("auditcli.fix", language, codes=", ".join(codes), same=same),
+            f"  {shlex.join(['tuneguard', 'fix', source, '--out', str(out)])}"]
+
+
 # The parts of an audit's time, as the console names them (stats["timings_s"] keys, auditcli.time.KEY).
 TIMING_PARTS = ("load_tokenizer", "prepare_data", "total")
 
@@ -79,9 +103,11 @@ def context_lines(result: Any, language: str = "en") -> list[str]:
     return lines
 
 
-def render_audit(result: Any, con: Any, command: str = "tuneguard audit CONFIG --json", language: str = "en") -> None:
+def render_audit(result: Any, con: Any, command: str = "tuneguard audit CONFIG --json", language: str = "en",
+                 fix: list[str] | None = None) -> None:
     """The audit for a person, in `language`: a summary line, then each finding as a block
-    (cli.findings_view), then the totals and `command`, which prints the full evidence."""
+    (cli.findings_view), then the totals and `command`, which prints the full evidence, and
+    `fix` (fix_lines): the command that cleans what it can."""
     from tuneguard.cli.findings_view import print_findings
 
     con.print(header_line(result.stats, language))
@@ -98,6 +124,8 @@ def render_audit(result: Any, con: Any, command: str = "tuneguard audit CONFIG -
     # The command on a line of its own: copied whole, and a long path wraps no sentence.
     con.print(say("auditcli.totals", language, errors=n_err, warnings=n_warn))
     con.print(f"  {command}")
+    for line in fix or []:
+        con.print(line, markup=False, highlight=False)
 
 
 render = render_audit
@@ -136,5 +164,6 @@ def audit(
         print_json(result.to_json())
     else:
         language = config_language(cfg)
-        render_audit(result, console(), json_command(config, set_, language), language)
+        render_audit(result, console(), json_command(config, set_, language), language,
+                     fix_lines(config, set_, result.findings, language))
     raise typer.Exit(EXIT_FAIL if result.has_errors() else EXIT_OK)

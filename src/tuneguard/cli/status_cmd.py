@@ -14,7 +14,7 @@ from tuneguard.cli.run_clock import RunClock, clock_line, run_clock
 from tuneguard.fmt import fmt_duration, num
 from tuneguard.report.components import stopped_sentence
 from tuneguard.store.run_store import describe_store_error
-from tuneguard.events import Event
+from tuneguard.events import Event, next_step_lines
 
 STATE_STYLE = {"running": "bold green", "paused": "bold yellow", "starting": "bold cyan", "finished": "bold green",
                "stopped": "bold yellow", "halted": "bold red", "failed": "bold red"}
@@ -44,7 +44,25 @@ def read_status(run_dir: Path) -> dict[str, Any]:
         s["actions"] = [{"step": e["step"], **e["payload"]} for e in store.events(Event.ACTION)]  # tuneguard.policy
         s["control"] = store.control_requests()[-5:]
         s["rerun"] = _rerun(store.meta(), s["state"], run_dir)
+        s["resume"], s["resume_advice"] = _resume(store.meta(), s["state"], run_dir)  # the advice: not in --json
+        halts = store.events(Event.HALTED) if s["state"] == "halted" else []
+        s["next_steps"] = ((halts[-1].get("payload") or {}).get("next_steps") or []) if halts else []
     return s
+
+
+RESUMABLE = ("stopped", "failed")  # a stop, a kill (a dead live run reads "failed"), a crash
+
+
+def _resume(meta: dict[str, Any], state: str, run_dir: Path) -> tuple[str | None, Any]:
+    """(the `tuneguard train ... --resume auto` that continues a run which trained and then
+    stopped, was killed (SIGKILL, a preempted machine) or crashed, the same in words with the
+    secret overrides it leaves out); (None, None) for any other run."""
+    from tuneguard.store.invocation import Invocation, resume_advice, resume_command
+
+    if state not in RESUMABLE or meta.get("started") is None:
+        return None, None
+    started = Invocation.from_meta(meta)
+    return resume_command(started, run_dir), resume_advice(started, run_dir)
 
 
 def _rerun(meta: dict[str, Any], state: str, run_dir: Path) -> str | None:
@@ -72,13 +90,14 @@ def status(
         fail(describe_store_error(run_dir, exc), EXIT_USAGE, json_out=json_)
     control, config, stopped = s.pop("control"), s.pop("config"), s.pop("notify_stopped_payloads")
     said = s.pop("said_reason")
+    advice = s.pop("resume_advice")
     if json_:
         print_json(s)
         return
     from tuneguard.catalog import config_language
 
     s["exit_reason"] = said
-    _show(s, run_dir, config, config_language(config), control, stopped)
+    _show(s, run_dir, config, config_language(config), control, stopped, advice)
 
 
 def _exit_reason(s: dict[str, Any], lang: str) -> str:
@@ -93,10 +112,11 @@ def _exit_reason(s: dict[str, Any], lang: str) -> str:
     return str(said if said is not None else s["exit_reason"])
 
 
-def _show(s: dict[str, Any], run_dir: Path, config: Any, lang: str, control: list[Any], stopped: list[Any]) -> None:
+def _show(s: dict[str, Any], run_dir: Path, config: Any, lang: str, control: list[Any], stopped: list[Any],
+          advice: Any = None) -> None:
     """The status for a person, in the run's language (`lang`); states, codes and actions as
-    stored (the names `--json` and the config use)."""
-    from tuneguard.catalog import TABLE, in_language, say
+    stored (the names `--json` and the config use); `advice`: how to continue the run (_resume)."""
+    from tuneguard.catalog import TABLE, T, in_language, render, say
 
     c = console()
     pct = f" ({100 * s['step'] / s['max_steps']:.0f}%)" if s.get("max_steps") else ""
@@ -114,6 +134,10 @@ def _show(s: dict[str, Any], run_dir: Path, config: Any, lang: str, control: lis
         c.print(say("statuscli.ended", lang, code=code, reason=_exit_reason(s, lang)), markup=False)
     if s.get("rerun"):
         c.print(say("status.rerun", lang, command=s["rerun"]), markup=False)
+    if advice is not None:
+        c.print(render(T("resume.continue", resume=advice), lang), markup=False)
+    for line in next_step_lines(s.get("next_steps"), lang):  # a halted run's fix / next commands
+        c.print(line, markup=False, highlight=False)
     if s["findings"]:
         from tuneguard.cli.findings_view import print_findings
 

@@ -55,6 +55,8 @@ def finish_run(ctx: RunContext, trainer: Any, data: PreparedData, tokenizer: Any
         store.set_meta(notify_caller_seconds=round(getattr(ctx.notifier, "seconds", 0.0), 6))
         ctx.notifier.close(timeout=ctx.cfg.notify.flush_timeout_s)
     console.print(Text(end_line(ctx, store.state(), state.global_step, state.max_steps, state.best_metric)))
+    for line in halted_next_lines(ctx, store):
+        console.print(Text(line))
     return code
 
 
@@ -65,6 +67,23 @@ def end_line(ctx: RunContext, state: str | None, step: int, max_steps: int, best
     word = state if lang == "en" or f"report.state.{state}" not in TABLE else say(f"report.state.{state}", lang)
     return say("traincli.end", lang, state=word, step=step, max_steps=max_steps, evaluated=evaluated,
                adapter=ctx.run_dir / "adapter")
+
+
+def halted_next_lines(ctx: RunContext, store: Any) -> list[str]:
+    """A halted run's next commands under its last line, as its halted message ends (`tuneguard
+    fix` for data it must fix first, then `tuneguard next`): the terminal that ran it is where
+    the user reads first. None for a run that did not halt."""
+    from tuneguard.events import next_step_lines
+
+    try:
+        if store.state() != "halted":
+            return []
+        halts = store.events(Event.HALTED)
+        steps = (halts[-1].get("payload") or {}).get("next_steps") if halts else None
+        return next_step_lines(steps, config_language(ctx.cfg))
+    except Exception:  # noqa: BLE001 - advice must never fail the run it ends
+        log.debug("no next steps for the console", exc_info=True)
+        return []
 
 
 def save_results(ctx: RunContext, trainer: Any, data: PreparedData, tokenizer: Any, *, halted: bool) -> dict[str, Any]:

@@ -53,6 +53,19 @@ from tuneguard.verbatim import make_console
 log = logging.getLogger(__name__)
 
 
+def _with_fix(refusal: str, errors: list[Any], run_dir: Path, language: str) -> str:
+    """The audit's refusal, and when `tuneguard fix` repairs some of its errors (duplicates,
+    leaked validation rows, malformed rows), the exact command that does."""
+    from tuneguard.findings import FIXABLE_CODES
+    from tuneguard.report.recommend import fix_command
+
+    fixable = sorted({f.code for f in errors if f.code in FIXABLE_CODES})
+    if not fixable:
+        return refusal
+    return say("traincli.audit_errors.fix", language, refusal=refusal, command=fix_command(run_dir),
+               codes=", ".join(fixable))
+
+
 @dataclasses.dataclass(frozen=True)
 class Outcome:
     """How a run ended: `exit_code` (the contract's), `state` (finished, early_stop, stopped,
@@ -292,9 +305,10 @@ class Recipe:
         if errors and not self.force:
             self.store.set_state("failed", exit_reason="audit errors", exit_code=EXIT_USAGE)
             codes = ", ".join(sorted({f.code for f in errors}))
-            raise UsageError(say("traincli.audit_errors", self.language, n=len(errors), codes=codes, code=errors[0].code,
-                                 message=errors[0].message_in(self.language),
-                                 command=shlex.join(["tuneguard", "audit", str(self.run_dir)])))
+            refusal = say("traincli.audit_errors", self.language, n=len(errors), codes=codes, code=errors[0].code,
+                          message=errors[0].message_in(self.language),
+                          command=shlex.join(["tuneguard", "audit", str(self.run_dir)]))
+            raise UsageError(_with_fix(refusal, errors, self.run_dir, self.language))
         self.store.set_state("starting")
         self.ctx.notifier = (build.make_notifier(self.resolved, self._writer, self.secrets, self.run_dir.name)
                              if self.dist.is_main else None)
@@ -312,6 +326,8 @@ class Recipe:
                         "(every process holds the whole model)")
         keep = self.run_dir / "base_model" if self.dist.is_main and cfg.model.name == model_lib.TINY else None
         assert self.hw is not None
+        if self.dist.is_main and cfg.model.name != model_lib.TINY:  # a real model's weights take a while to read
+            self.console.print(Text(say("traincli.loading", self.language, name=cfg.model.name)))
         self.model, counts = build.load_model_for_training(cfg, tokenizer, device_map=self.hw.device_map,
                                                            keep_base=keep)
         if self.dist.is_main:
