@@ -212,7 +212,7 @@ def test_findings_are_blocks_that_fit_the_terminal(world: World, tmp_path: Path,
         lines = text.replace("\r\n", "\n").splitlines()
         start = next(i for i, ln in enumerate(lines) if ln.startswith(("ERROR ", "WARNING ")))
         # (a long path in a header line, or in the closing command line, is left to the terminal to wrap)
-        blocks = [ln for ln in lines[start:] if not ln.startswith("  tuneguard audit ")]
+        blocks = [ln for ln in lines[start:] if not ln.startswith(("  tuneguard audit ", "  tuneguard fix "))]
         assert all(len(ln) <= columns for ln in blocks), [ln for ln in blocks if len(ln) > columns]
         if args[0] == "audit":
             assert child.exitstatus == 1

@@ -125,7 +125,8 @@ def render_audit(result: Any, con: Any, command: str = "tuneguard audit CONFIG -
     con.print(say("auditcli.totals", language, errors=n_err, warnings=n_warn))
     con.print(f"  {command}")
     for line in fix or []:
-        con.print(line, markup=False, highlight=False)
+        # The sentence wraps at a terminal's width; the command line stays whole for copying.
+        con.print(line, markup=False, highlight=False, soft_wrap=line.startswith("  ") or not con.is_terminal)
 
 
 render = render_audit
