@@ -119,17 +119,20 @@ def _card_code(folder) -> str:
     return card.split("## Use", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
 
 
-@pytest.mark.parametrize("merge", [False, True], ids=["adapter", "merged"])
-def test_the_cards_code_runs_as_written_and_answers_as_generate_does(trained_run, tmp_path, merge):
+@pytest.mark.parametrize("how", ["run", "adapter", "merged"])
+def test_the_cards_code_runs_as_written_and_answers_as_generate_does(trained_run, tmp_path, how):
     """A user copies the card's code, fills in the folder and a question, and runs it outside
     tuneguard: the base loads from where it is (the tiny base from the run's base_model/), the
-    prompt is put in the training format, and the greedy answer is `generate`'s."""
+    prompt is put in the training format, and the greedy answer is `generate`'s. "run": the card
+    training wrote into RUN_DIR/adapter, in place of PEFT's empty template."""
     import contextlib
     import io
 
-    out = tmp_path / "export"
-    r = invoke("export", str(trained_run), "--out", str(out), *(["--merge"] if merge else []))
-    assert r.exit_code == 0, r.stderr
+    out = trained_run / "adapter"
+    if how != "run":
+        out = tmp_path / "export"
+        r = invoke("export", str(trained_run), "--out", str(out), *(["--merge"] if how == "merged" else []))
+        assert r.exit_code == 0, r.stderr
     code = _card_code(out)
     assert "BASE_MODEL_PATH" not in code
     code = code.replace("PATH_OR_REPO", str(out)).replace("YOUR QUESTION", "What is 2 plus 3?")
