@@ -136,7 +136,7 @@ def test_the_cards_code_runs_as_written_and_answers_as_generate_does(trained_run
     code = _card_code(out)
     assert "BASE_MODEL_PATH" not in code
     code = code.replace("PATH_OR_REPO", str(out)).replace("YOUR QUESTION", "What is 2 plus 3?")
-    code = code.replace("max_new_tokens=128", "max_new_tokens=12")
+    code = code.replace("max_new_tokens=256", "max_new_tokens=12")
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - the card's own code, as a user runs it

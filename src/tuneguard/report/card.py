@@ -240,5 +240,5 @@ def _card_prompt(run: CardSource) -> list[str]:
         else:
             lines.append('prompt = "YOUR TEXT"  # plain text: the model continues it')
         lines.append('inputs = tokenizer(prompt, return_tensors="pt")')
-    return lines + ["output = model.generate(**inputs, max_new_tokens=128, do_sample=False)  # greedy",
+    return lines + ["output = model.generate(**inputs, max_new_tokens=256, do_sample=False)  # greedy",
                     'print(tokenizer.decode(output[0][inputs["input_ids"].shape[1]:], skip_special_tokens=True))']
