@@ -135,6 +135,7 @@ def test_the_cards_code_runs_as_written_and_answers_as_generate_does(trained_run
         assert r.exit_code == 0, r.stderr
     code = _card_code(out)
     assert "BASE_MODEL_PATH" not in code
+    assert ("PATH_OR_REPO" in code) == (how != "run")  # the run's own card names its folder
     code = code.replace("PATH_OR_REPO", str(out)).replace("YOUR QUESTION", "What is 2 plus 3?")
     code = code.replace("max_new_tokens=256", "max_new_tokens=12")
     printed = io.StringIO()

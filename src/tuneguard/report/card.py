@@ -116,7 +116,10 @@ def model_card(run: CardSource, *, merged: bool, dtype: str, checkpoint: str | N
     if name == model_lib.TINY:
         lines.append("- a random-init model built by tuneguard: its weights live in the run's base_model/ folder "
                      "(a merged export is self-contained)")
-    lines += _card_data(run) + _card_config(run) + _card_results(run) + _card_use(run, merged)
+    use = _card_use(run, merged)
+    if not checkpoint:  # the run's own adapter: its folder is known, nothing to fill in
+        use = [line.replace('"PATH_OR_REPO"', repr(str(run.adapter_dir.resolve()))) for line in use]
+    lines += _card_data(run) + _card_config(run) + _card_results(run) + use
     return "\n".join(lines)
 
 
