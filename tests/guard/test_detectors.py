@@ -847,3 +847,15 @@ def test_non_finite_after_the_loss_climbed_says_start_again_not_resume():
     falling = NonFiniteDetector(last_checkpoint=ckpt)
     [g] = feed(falling, [(1, 1.471, 1.0), (2, 2.624, 1.0), (3, 1.2, 1.0), (4, 0.9, 1.0), (5, NAN, NAN)])
     assert "Resume from ckpt/checkpoint-2" in g.recommendation and "loss_before" not in g.evidence
+
+
+def test_collapse_on_rows_that_repeat_names_the_copies_not_rows_seen_once():
+    """One row copied 361 times among 123 distinct ones (the tiny preset on manual-page rows):
+    at step 13 the average distinct row was seen 0.85 times, but the copied one about 78 times;
+    the message says the copies were memorised, not that every row was seen at most once."""
+    det = LossCollapseDetector(floor=0.1, ratio=0.05, audit_findings=[DUP])
+    plan = SeenPlan(rows=484, examples_per_step=8, steps_per_epoch=61, distinct_rows=123)
+    [f] = collapse_feed(det, plan, [(1, 6.788), (5, 6.464), (10, 2.95), (13, 0.2813)])
+    assert f.severity == "error" and f.evidence["window"] == "exposures"
+    assert "the model has memorised the copies" in f.message
+    assert "seen at most once" not in f.message

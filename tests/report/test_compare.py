@@ -104,3 +104,16 @@ def test_cli_compare_speaks_run_a_language(tmp_path: Path) -> None:
     assert en.exit_code == 0, en.output
     assert en.output.splitlines()[-1] == f"compare: {tmp_path / 'en.html'}"
     assert "final train loss" in en.output.lower() and "ระบบ" not in en.output
+
+
+def test_cli_compare_names_the_settings_that_differ(tmp_path: Path) -> None:
+    """The terminal says what was changed between the two runs (the page's config diff), not only
+    how they ended; runs with the same settings say so."""
+    a, b = build_healthy(tmp_path / "a"), build_healthy(tmp_path / "b", lr=1e-3)
+    app = typer.Typer()
+    app.command()(compare)
+    r = CliRunner().invoke(app, [str(a), str(b), "--out", str(tmp_path / "c.html")], env={"COLUMNS": "300"})
+    assert r.exit_code == 0, r.output
+    assert "config diff ('a' -> 'b'): train.learning_rate `0.003` -> `0.001`" in r.output.splitlines()
+    same = CliRunner().invoke(app, [str(a), str(a), "--out", str(tmp_path / "s.html")], env={"COLUMNS": "300"})
+    assert "config diff: none, the two runs have the same settings" in same.output.splitlines()

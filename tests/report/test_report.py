@@ -233,3 +233,19 @@ def test_markdown_code_spans_render_and_user_backticks_stay_text(tmp_path: Path)
     assert prose("see `a|b` and a|b", table=True) == "see `a\\|b` and a\\|b"
     assert prose("see `a|b` *x*") == "see `a|b` \\*x\\*"
     assert "run `ls` *now*" in (run / "report.html").read_text("utf-8")  # the HTML report as before
+
+
+def test_the_report_says_where_the_adapter_is_and_where_its_card_is(tmp_path: Path) -> None:
+    """A user done training reads the report for what to use: the adapter's folder, whose README.md
+    says how to load it; a run that saved no adapter does not claim one."""
+    run = build_healthy(tmp_path / "run")
+    html = write_report(run).read_text("utf-8")
+    md = (run / "report.md").read_text("utf-8")
+    assert "adapter (its README.md" not in html and "- adapter:" not in md
+    (run / "adapter").mkdir()
+    (run / "adapter" / "adapter_config.json").write_text("{}", "utf-8")
+    html = write_report(run).read_text("utf-8")
+    md = (run / "report.md").read_text("utf-8")
+    assert "adapter (its README.md: how to load it)" in html and str(run / "adapter") in html
+    assert (f"- adapter: {run / 'adapter'} (its README.md: the base model, the prompt format and code that loads it "
+            "outside tuneguard; `tuneguard export` ships it)") in md.splitlines()

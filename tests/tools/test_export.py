@@ -112,3 +112,36 @@ def test_an_out_folder_that_cannot_be_created_is_one_line_before_the_model_loads
     r = invoke("export", str(trained_run), "--out", str(inside))
     assert r.exit_code == 2 and "overlaps the run's own folders" in one_line_error(r.stderr)
     assert not inside.exists()
+
+
+def _card_code(folder) -> str:
+    card = (folder / "README.md").read_text("utf-8")
+    return card.split("## Use", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.parametrize("how", ["run", "adapter", "merged"])
+def test_the_cards_code_runs_as_written_and_answers_as_generate_does(trained_run, tmp_path, how):
+    """A user copies the card's code, fills in the folder and a question, and runs it outside
+    tuneguard: the base loads from where it is (the tiny base from the run's base_model/), the
+    prompt is put in the training format, and the greedy answer is `generate`'s. "run": the card
+    training wrote into RUN_DIR/adapter, in place of PEFT's empty template."""
+    import contextlib
+    import io
+
+    out = trained_run / "adapter"
+    if how != "run":
+        out = tmp_path / "export"
+        r = invoke("export", str(trained_run), "--out", str(out), *(["--merge"] if how == "merged" else []))
+        assert r.exit_code == 0, r.stderr
+    code = _card_code(out)
+    assert "BASE_MODEL_PATH" not in code
+    assert ("PATH_OR_REPO" in code) == (how != "run")  # the run's own card names its folder
+    code = code.replace("PATH_OR_REPO", str(out)).replace("YOUR QUESTION", "What is 2 plus 3?")
+    code = code.replace("max_new_tokens=256", "max_new_tokens=12")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - the card's own code, as a user runs it
+    g = invoke("generate", str(trained_run), "What is 2 plus 3?", "--temperature", "0", "--max-new-tokens", "12")
+    assert g.exit_code == 0, g.stderr
+    assert printed.getvalue().strip() == g.stdout.strip()
+    assert printed.getvalue().strip()

@@ -131,6 +131,9 @@ _STATUS_CLI: dict[str, dict[str, str]] = {
 # `tuneguard compare RUN_A RUN_B`: the summary's rows and footnotes are the page's (report.cmp.*, report.card.*).
 _COMPARE_CLI: dict[str, dict[str, str]] = {
     "page": {"en": "compare: {path}", "th": "หน้าเปรียบเทียบ: {path}"},
+    "config_diff": {"en": "config diff ('{a}' -> '{b}'): {changes}", "th": "ค่าตั้งที่ต่างกัน ('{a}' -> '{b}'): {changes}"},
+    "config_same": {"en": "config diff: none, the two runs have the same settings",
+                    "th": "ค่าตั้งที่ต่างกัน: ไม่มี ทั้งสองรันใช้ค่าตั้งเดียวกัน"},
 }
 
 # `tuneguard notify-test URL --language th`: the reasons a message was not sent stay English.

@@ -181,6 +181,7 @@ _REPORT: dict[str, dict[str, str]] = {
     "kv.step_time": {"en": "median step time", "th": "เวลาต่อ step (มัธยฐาน)"},
     "kv.tps": {"en": "median tokens/s", "th": "token/วินาที (มัธยฐาน)"},
     "kv.best_ckpt": {"en": "best checkpoint", "th": "checkpoint ที่ดีที่สุด"},
+    "kv.adapter": {"en": "adapter (its README.md: how to load it)", "th": "adapter (README.md ในโฟลเดอร์: วิธีโหลด)"},
     "kv.best_step": {"en": "best step", "th": "step ที่ดีที่สุด"},
     "kv.best_eval": {"en": "eval loss at best", "th": "eval loss ที่จุดดีที่สุด"},
     # plots: figure titles, chart titles, axes, series and lines
@@ -277,6 +278,9 @@ _REPORT: dict[str, dict[str, str]] = {
         "en": "- best checkpoint: {ckpt} (step {step}, eval loss {loss})",
         "th": "- checkpoint ที่ดีที่สุด: {ckpt} (step {step}, eval loss {loss})"},
     "md.exit": {"en": "- exit reason: {v}", "th": "- สาเหตุที่จบ: {v}"},
+    "md.adapter": {
+        "en": "- adapter: {path} (its README.md: the base model, the prompt format and code that loads it outside tuneguard; `tuneguard export` ships it)",
+        "th": "- adapter: {path} (README.md ในโฟลเดอร์นั้นบอกโมเดลฐาน รูปแบบ prompt และโค้ดที่โหลดโดยไม่ใช้ tuneguard; `tuneguard export` ใช้ส่งออก)"},
     "md.notify_stopped": {"en": "- notifications stopped: {v}", "th": "- หยุดส่งการแจ้งเตือน: {v}"},
     "md.environment": {"en": "- environment: {v}", "th": "- สภาพแวดล้อม: {v}"},
     # the compare page (tuneguard compare RUN_A RUN_B), in run A's report language

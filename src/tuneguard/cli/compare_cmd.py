@@ -75,4 +75,20 @@ def compare(
         c.print(styled((aside, "dim")))
     from tuneguard.catalog import say
 
+    c.print(styled(config_line(a, b, lang)))
     c.print(say("comparecli.page", lang, path=str(path)), markup=False)
+
+
+def config_line(a: Any, b: Any, lang: str) -> str:
+    """The settings that differ, as the page's config diff lists them: what was changed between
+    the two runs is what a comparison is read for."""
+    from tuneguard.catalog import say
+    from tuneguard.config.diff import diff_configs, format_value
+    from tuneguard.report.compare import labels_of
+
+    rows = diff_configs(a.config, b.config)
+    if not rows:
+        return say("comparecli.config_same", lang)
+    la, lb = labels_of(a, b)
+    changes = "; ".join(f"{k} `{format_value(x)}` -> `{format_value(y)}`" for k, x, y in rows)
+    return say("comparecli.config_diff", lang, a=la, b=lb, changes=changes)

@@ -143,6 +143,20 @@ def render_chat_plain(messages: list[dict[str, str]]) -> str:
     return "".join(f"<|{m['role']}|>\n{m['content']}\n" for m in messages)
 
 
+def prompt_mode(tokenizer: Any, cfg: DataConfig, data_format: str | None) -> str:
+    """How a prompt is put in the format the run trained on: "chat_template", "chat_plain"
+    (`render_chat_plain`), "prompt_template" (`cfg.prompt_template`) or "raw" (plain text and
+    prompt/completion rows); an unknown format: the chat template where the tokenizer has one."""
+    has_template = bool(getattr(tokenizer, "chat_template", None))
+    if data_format == "chat":
+        return "chat_template" if has_template and cfg.use_chat_template else "chat_plain"
+    if data_format in ("text", "completion"):
+        return "raw"
+    if data_format == "instruction":
+        return "prompt_template"
+    return "chat_template" if has_template else "prompt_template"
+
+
 def to_examples(rows: list[Row], fmt: str, cfg: DataConfig, tokenizer: Any = None) -> tuple[list[Example], list[RowProblem]]:
     """Convert rows to examples; rows that cannot be used are returned as problems."""
     out: list[Example] = []

@@ -296,7 +296,10 @@ class LossCollapseDetector:
     def _fault(self, step: int, seen: Seen | None, epoch: float | None, loss: float, rule: Spec,
                causes: list[str], why: str | None) -> Finding:
         codes, links = audit_links(self.audit_findings)
-        meaning = (T("LOSS_COLLAPSE.meaning.repeats") if why == "repeats" else
+        # Copies in the rows are what was memorised, whichever window judged the loss: "seen at
+        # most once" on average is untrue of the row repeated hundreds of times among the others.
+        repeated = set(causes) & REPETITION_CODES and seen is not None and seen.repeats >= self.repeats
+        meaning = (T("LOSS_COLLAPSE.meaning.repeats") if why == "repeats" or repeated else
                    T("LOSS_COLLAPSE.meaning.cause", passes=self.cause_passes) if why == "cause" else
                    T("LOSS_COLLAPSE.meaning.once"))
         message = T("LOSS_COLLAPSE.fault", change=self._change(step, loss), rule=rule,

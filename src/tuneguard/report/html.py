@@ -292,6 +292,8 @@ def _run_details(run: RunData, w: Words) -> str:
         (w("kv.best_ckpt"), run.meta.get("best_checkpoint") or na),
         (w("kv.best_step"), best_step if best_step is not None else na),
         (w("kv.best_eval"), fmt(best[1]) if best else na),
+        *(((w("kv.adapter"), str(Path(run.run_dir) / "adapter")),)
+          if (Path(run.run_dir) / "adapter" / "adapter_config.json").exists() else ()),
         *((w("kv.notify_stopped"), line) for line in notify_stopped(run, w.language)),
     ]
     events = run.events

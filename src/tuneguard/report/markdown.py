@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 from typing import Any
 
 from tuneguard.catalog import TABLE, is_spec, render, say
@@ -277,6 +278,9 @@ def _run_md(run: RunData, w: Words) -> list[str]:
            w("md.best", ckpt=run.meta.get("best_checkpoint") or na,
              step=run.best_step if run.best_step is not None else na, loss=fmt(best[1]) if best else na),
            w("md.exit", v=exit_reason(run, w.language) or na)]
+    adapter = Path(run.run_dir) / "adapter"
+    if (adapter / "adapter_config.json").exists():
+        out.append(w("md.adapter", path=cell(str(adapter))))
     out += [w("md.notify_stopped", v=cell(line)) for line in notify_stopped(run, w.language)]
     out += [f"- {k}: {cell(v)}" for k, v in run.diagnosis_settings(w.language)]
     env = run.meta.get("environment")

@@ -14,12 +14,12 @@ import dataclasses
 import logging
 import shutil
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from tuneguard.tools import ToolError, ToolUsageError
-from tuneguard.tools.checkpoints import LoadedRun, load_run_model
+from tuneguard.tools.checkpoints import load_run_model
+from tuneguard.report.card import _metrics, model_card  # noqa: F401 - _metrics: the card's, read by tests
 from tuneguard.model import load as model_lib
 
 log = logging.getLogger(__name__)
@@ -97,174 +97,6 @@ def export_run(run_dir: Path, out: Path, *, checkpoint: str = "best", merge: boo
     files = sorted(p.name for p in out.iterdir())
     log.debug("exported %s to %s", "merged model" if merge else "adapter", out)
     return ExportResult(out, merge, DTYPE_NAMES.get(final_dtype, str(final_dtype)), run.adapter_dir, files)
-
-
-# --- the model card --------------------------------------------------------------------
-
-def _is_hub_id(name: str) -> bool:
-    return not name.startswith("builtin:") and "/" in name and not Path(name).exists() and name.count("/") == 1
-
-
-def _num(v: Any, digits: int = 4) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.{digits}g}"
-    return str(v)
-
-
-def _verdict(run_dir: Path) -> tuple[str, list[tuple[str, str, str]]]:
-    try:
-        from tuneguard.report.rundata import load_run
-        from tuneguard.report.verdict import compute_verdict
-
-        v = compute_verdict(load_run(run_dir))
-    except FileNotFoundError:
-        return "no run store: verdict unavailable", []
-    except Exception as exc:  # noqa: BLE001 - a card without a verdict beats no export
-        log.warning("cannot compute the verdict of %s: %s", run_dir, exc)
-        return f"verdict unavailable ({type(exc).__name__})", []
-    return v.headline(), [(c.name, c.shown.replace("_", " ").upper(), c.evidence) for c in v.criteria]
-
-
-def _metrics(run_dir: Path, meta: dict[str, Any]) -> list[tuple[str, str]]:
-    import math
-
-    rows: list[tuple[str, str]] = []
-    try:
-        from tuneguard.store.run_store import RunStore
-
-        with RunStore(run_dir, readonly=True) as store:
-            train, evals, test = store.metrics("train"), store.metrics("eval"), store.metrics("test")
-            trained_s = store.times().train_s  # summed over the first process and every resume
-    except Exception:  # noqa: BLE001 - no store: the card says less
-        train, evals, test, trained_s = [], [], [], None
-    best = meta.get("best_eval_loss")
-    finite = [r for r in evals if isinstance(r.get("eval_loss"), (int, float)) and math.isfinite(r["eval_loss"])]
-    if best is None and finite:
-        best = min(r["eval_loss"] for r in finite)
-    if best is not None:
-        ppl = math.exp(best) if best < 50 else None
-        rows.append(("best eval loss", f"{_num(best)} (step {meta.get('best_step', '-')}; perplexity {_num(ppl)})"))
-    if finite:
-        rows.append(("final eval loss", f"{_num(finite[-1]['eval_loss'])} (step {finite[-1]['step']})"))
-    losses = [r for r in train if r.get("loss") is not None]
-    if losses:
-        rows.append(("first / last train loss",
-                     f"{_num(losses[0]['loss'])} / {_num(losses[-1]['loss'])} (step {losses[-1]['step']})"))
-    for r in test[-1:]:
-        rows.append(("test loss", f"{_num(r.get('eval_loss'))} (perplexity {_num(r.get('perplexity'))})"))
-    if meta.get("step") is not None:
-        rows.append(("steps run", f"{meta.get('step')} of {meta.get('max_steps', '-')}"))
-    if trained_s is None:  # an older store resumed before it kept each process's times
-        trained_s = meta.get("train_seconds")
-    if trained_s is not None:
-        rows.append(("training time", f"{trained_s / 60:.1f} min"))
-    if meta.get("state"):
-        rows.append(("end state", f"{meta['state']} ({meta.get('exit_reason') or '-'})"))
-    return rows
-
-
-def model_card(run: LoadedRun, *, merged: bool, dtype: str, checkpoint: str) -> str:
-    """README.md: what the model is, what it was trained on and how, and how well."""
-    cfg, name = run.cfg, run.cfg.model.name
-    front = ["---", f"library_name: {'transformers' if merged else 'peft'}"]
-    if _is_hub_id(name):
-        front.append(f"base_model: {name}")
-    front += ["tags:", "- tuneguard", "- lora"] + (["- merged"] if merged else []) + ["---", ""]
-    title = f"# {run.run_dir.resolve().name}: LoRA fine-tune of {name}"
-    what = ("the LoRA adapter merged into the base weights (a plain transformers model)" if merged
-            else "the LoRA adapter (load it onto the base model below)")
-    source = f"from `{run.adapter_dir.name}` (--checkpoint {checkpoint})"
-    lines = front + [title, "", f"Exported by tuneguard: {what}, {dtype}, {source}.", ""]
-    lines += ["## Base model", "", f"- model: `{name}`" + (f" (revision `{cfg.model.revision}`)" if cfg.model.revision else "")]
-    if name == model_lib.TINY:
-        lines.append("- a random-init model built by tuneguard: its weights live in the run's base_model/ folder "
-                     "(a merged export is self-contained)")
-    lines += _card_data(run) + _card_config(run) + _card_results(run) + _card_use(run, merged)
-    return "\n".join(lines)
-
-
-def _card_data(run: LoadedRun) -> list[str]:
-    from tuneguard.report.markdown import cell
-
-    cfg, meta = run.cfg, run.meta
-    ts = meta.get("tokenize_stats") or {}
-    sizes = meta.get("data_sizes") or {}
-    fmt = meta.get("data_format", cfg.data.format)
-    if cfg.data.train_on_prompt:
-        labels = "prompt and response"
-    elif fmt == "chat" and cfg.data.chat_turns == "all":
-        labels = "every assistant turn"
-    else:
-        labels = "the response only"
-    lines = ["", "## Data", "", f"Format: {fmt}; max_length {cfg.data.max_length}; labels on {labels}.", "",
-             "| split | file | examples | tokens |", "|---|---|---|---|"]
-    files = {"train": cfg.data.train_file,
-             "validation": cfg.data.validation_file or f"{cfg.data.test_size:.0%} of the train file",
-             "test": cfg.data.test_file}
-    for split in ("train", "validation", "test"):
-        if split in sizes or files.get(split):
-            tokens = (ts.get(split) or {}).get("total_tokens")
-            name = files.get(split)
-            name = ", ".join(name) if isinstance(name, list) else name
-            lines.append(f"| {split} | {cell(name or '-')} | {_num(sizes.get(split))} | {_num(tokens)} |")
-    return lines
-
-
-def _card_config(run: LoadedRun) -> list[str]:
-    from tuneguard.report.markdown import cell
-
-    cfg, meta = run.cfg, run.meta
-    t, lo = cfg.train, cfg.lora
-    steps = t.max_steps if t.max_steps > 0 else f"{t.num_epochs} epochs"
-    config_rows = [
-        ("LoRA", f"r {lo.r}, alpha {lo.alpha}, dropout {lo.dropout}, targets {', '.join(lo.target_modules or ['default'])}"),
-        ("learning rate", f"{t.learning_rate} ({t.lr_scheduler}, warmup {t.warmup_ratio})"),
-        ("batch", f"{t.batch_size} x accumulation {t.gradient_accumulation_steps}"),
-        ("length", str(steps) + (f" ({meta['steps_per_epoch']} steps per epoch)" if meta.get("steps_per_epoch") else "")),
-        ("evaluation", (f"{cfg.eval.strategy} every {cfg.eval.steps} steps; best model reloaded: "
-                        f"{cfg.eval.load_best_model_at_end}")),
-        ("precision", f"trained {cfg.model.dtype}" + (", 8-bit base" if cfg.model.load_in_8bit else "")
-         + (", 4-bit base" if cfg.model.load_in_4bit else "")),
-        ("seed", str(t.seed)),
-    ]
-    return ["", "## Training config", "", "| | |", "|---|---|"] + [f"| {k} | {cell(v)} |" for k, v in config_rows]
-
-
-def _card_results(run: LoadedRun) -> list[str]:
-    from tuneguard.report.markdown import cell
-
-    headline, criteria = _verdict(run.run_dir)
-    lines = ["", "## Verdict", "", headline, ""]
-    if criteria:
-        lines += ["| criterion | result | evidence |", "|---|---|---|"]
-        lines += [f"| {cell(n)} | {s} | {cell(e)} |" for n, s, e in criteria]
-    metrics = _metrics(run.run_dir, run.meta)
-    if metrics:
-        lines += ["", "## Metrics", "", "| | |", "|---|---|"] + [f"| {k} | {cell(v)} |" for k, v in metrics]
-    return lines
-
-
-def _card_use(run: LoadedRun, merged: bool) -> list[str]:
-    cfg, name = run.cfg, run.cfg.model.name
-    lines = ["", "## Use", "", "```python"]
-    if merged:
-        lines += ["from transformers import AutoModelForCausalLM, AutoTokenizer", "",
-                  'model = AutoModelForCausalLM.from_pretrained("PATH_OR_REPO")',
-                  'tokenizer = AutoTokenizer.from_pretrained("PATH_OR_REPO")']
-    else:
-        base = name if _is_hub_id(name) else "BASE_MODEL_PATH"
-        lines += ["from peft import PeftModel", "from transformers import AutoModelForCausalLM, AutoTokenizer", "",
-                  'tokenizer = AutoTokenizer.from_pretrained("PATH_OR_REPO")',
-                  f'base = AutoModelForCausalLM.from_pretrained("{base}")',
-                  "# tuneguard adds a pad token when the tokenizer has none distinct from EOS:",
-                  "if len(tokenizer) > base.get_input_embeddings().weight.shape[0]:",
-                  "    base.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=64)",
-                  'model = PeftModel.from_pretrained(base, "PATH_OR_REPO")']
-    if cfg.data.prompt_template and run.meta.get("data_format", "instruction") == "instruction":
-        lines += ["", "# the prompt format it was trained on:", f"prompt = {cfg.data.prompt_template!r}.format(instruction=...)"]
-    return lines + ["```", ""]
 
 
 # --- the hub ---------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from tuneguard.config.schema import Config
-from tuneguard.data.formats import render_chat_plain
+from tuneguard.data.formats import prompt_mode, render_chat_plain
 from tuneguard.data.tokenize import encode_prompt
 from tuneguard.model.load import config_positions
 from tuneguard.tools import ToolUsageError
@@ -73,18 +73,8 @@ class PromptFormat:
 
 def prompt_format(tokenizer: Any, cfg: Config, data_format: str | None, raw: bool = False) -> PromptFormat:
     """The format the run's model was trained on (see the module docstring)."""
-    has_template = bool(getattr(tokenizer, "chat_template", None))
-    if raw:
-        mode = "raw"
-    elif data_format == "chat":
-        mode = "chat_template" if has_template and cfg.data.use_chat_template else "chat_plain"
-    elif data_format in ("text", "completion"):
-        mode = "raw"
-    elif data_format == "instruction":
-        mode = "prompt_template"
-    else:
-        mode = "chat_template" if has_template else "prompt_template"
-    return PromptFormat(mode, tokenizer, cfg.data.prompt_template)
+    return PromptFormat("raw" if raw else prompt_mode(tokenizer, cfg.data, data_format), tokenizer,
+                        cfg.data.prompt_template)
 
 
 def _generation_kwargs(model: Any, tokenizer: Any, opts: Sampling) -> dict[str, Any]:

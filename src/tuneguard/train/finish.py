@@ -50,6 +50,7 @@ def finish_run(ctx: RunContext, trainer: Any, data: PreparedData, tokenizer: Any
                "checkpoint": state.best_model_checkpoint}
     code = record_end(ctx, store, state, summary, reason)
     write_report(ctx, console)
+    write_adapter_card(ctx, store, tokenizer)
     if ctx.notifier is not None:
         # Flush now, so that what it reports (a failed delivery) comes before the last line.
         store.set_meta(notify_caller_seconds=round(getattr(ctx.notifier, "seconds", 0.0), 6))
@@ -84,6 +85,22 @@ def halted_next_lines(ctx: RunContext, store: Any) -> list[str]:
     except Exception:  # noqa: BLE001 - advice must never fail the run it ends
         log.debug("no next steps for the console", exc_info=True)
         return []
+
+
+def write_adapter_card(ctx: RunContext, store: RunStore, tokenizer: Any) -> None:
+    """RUN_DIR/adapter/README.md: tuneguard's model card instead of PEFT's empty template, so the
+    adapter a user finds says which base it needs, where that is, and the prompt format."""
+    from tuneguard.report.card import CardSource, model_card
+
+    adapter = ctx.run_dir / "adapter"
+    if not (adapter / "adapter_config.json").exists():
+        return
+    try:
+        card = model_card(CardSource(ctx.cfg, tokenizer, ctx.run_dir, adapter, store.meta()), merged=False,
+                          dtype=ctx.cfg.model.dtype, checkpoint=None)
+        (adapter / "README.md").write_text(card, "utf-8")
+    except Exception as exc:  # noqa: BLE001 - the adapter is saved; its card is a courtesy
+        log.warning("could not write the model card %s: %s", adapter / "README.md", exc)
 
 
 def save_results(ctx: RunContext, trainer: Any, data: PreparedData, tokenizer: Any, *, halted: bool) -> dict[str, Any]:
