@@ -74,6 +74,7 @@ def test_packed_rows_read_back_as_lists_through_the_cache_and_the_fingerprint(tm
     packed = TokenRows.build(rows)
     assert packed == rows and list(packed) == rows and packed[-1] == rows[2] and packed[1:] == rows[1:]
     assert packed.ids.dtype.name == "int32" and list(packed.labels) == [2]
+    assert packed.take([2, 0]) == [rows[2], rows[0]] and packed.take([1]) == [rows[1]]
     assert features_row_hashes(packed).tolist() == features_row_hashes(rows).tolist()
     plain = TokenRows.build(rows[:2])
     assert features_row_hashes(plain).tolist() == features_row_hashes(rows[:2]).tolist()

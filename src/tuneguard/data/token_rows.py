@@ -134,6 +134,18 @@ class TokenRows(Sequence[dict[str, Any]]):
             out[s: s + int(self.lengths[i])] = self.labels[i]
         return out
 
+    def take(self, rows: Sequence[int]) -> Sequence[dict[str, Any]]:
+        """These rows, in this order, packed as well (the audit's sample of a split)."""
+        if self.edited:
+            return [self[i] for i in rows]
+        idx = np.asarray(rows, dtype=np.int64)
+        lengths = self.lengths[idx]
+        firsts = np.zeros(len(idx), dtype=np.int64)
+        np.cumsum(lengths[:-1], out=firsts[1:])
+        at = np.repeat(self.starts[idx] - firsts, lengths) + np.arange(int(lengths.sum()), dtype=np.int64)
+        where = {int(old): new for new, old in enumerate(idx.tolist()) if old in self.labels} if self.labels else {}
+        return TokenRows(self.ids[at], lengths, self.masked[idx], {new: self.labels[old] for old, new in where.items()})
+
     def packed(self) -> dict[str, np.ndarray]:
         """The arrays as the tokenized-data cache packs a split (`input_ids`, `lengths`, and `masked`
         or, when a row keeps labels of its own, `labels` in full): what fingerprint.packed_row_hashes reads."""
@@ -147,6 +159,22 @@ class TokenRows(Sequence[dict[str, Any]]):
     def nbytes(self) -> int:
         return int(self.ids.nbytes + self.lengths.nbytes + self.masked.nbytes + self.starts.nbytes
                    + sum(v.nbytes for v in self.labels.values()))
+
+
+def row_lengths(features: Sequence[dict[str, Any]]) -> list[int]:
+    """Each row's token count, read from the packed lengths when the rows are TokenRows."""
+    if isinstance(features, TokenRows) and not features.edited:
+        return features.lengths.tolist()
+    return [len(f["input_ids"]) for f in features]
+
+
+def shifted_supervised(features: TokenRows) -> int:
+    """The supervised labels after the causal shift (labels[1:] != IGNORE_INDEX) of every row,
+    counted from the packed form."""
+    plain = features.masked >= 0
+    lengths = features.lengths[plain]
+    total = int(np.maximum(lengths - np.maximum(features.masked[plain], 1), 0).sum())
+    return total + sum(int((lab[1:] != IGNORE_INDEX).sum()) for lab in features.labels.values())
 
 
 def _flat(rows: list[Sequence[int]]) -> np.ndarray:
