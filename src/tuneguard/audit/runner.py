@@ -12,7 +12,7 @@ import dataclasses
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from tuneguard.audit.common import SplitText, seeded_sample
 from tuneguard.catalog import Spec
 from tuneguard.config.schema import Config
 from tuneguard.data.pipeline import PreparedData, Split
+from tuneguard.data.token_rows import TokenRows
 from tuneguard.findings import SEVERITY_ORDER, Finding, apply_severity, json_safe
 
 log = logging.getLogger(__name__)
@@ -44,11 +45,17 @@ class AuditResult:
         return {"findings": [json_safe(f.to_dict()) for f in self.findings], "stats": json_safe(self.stats)}
 
 
-def _sample_split(split: Split, max_rows: int, seed: int) -> tuple[list, list]:
+def _sample_split(split: Split, max_rows: int, seed: int) -> tuple[list, Sequence[dict[str, Any]]]:
+    """The audited rows of a split: its examples and features, or a seeded sample of max_rows of
+    them (packed rows stay packed: the labels check reads them one at a time)."""
     idx = seeded_sample(len(split.examples), max_rows, seed)
+    packed = isinstance(split.features, TokenRows)
     if idx is None:
-        return list(split.examples), list(split.features)
-    feats = [split.features[i] for i in idx] if split.features else []
+        return list(split.examples), split.features if packed else list(split.features)
+    if packed:
+        feats: Sequence[dict[str, Any]] = split.features.take(idx)
+    else:
+        feats = [split.features[i] for i in idx] if split.features else []
     return [split.examples[i] for i in idx], feats
 
 

@@ -40,6 +40,8 @@ from typing import Any
 
 from torch.utils.data import Sampler
 
+from tuneguard.data.token_rows import TokenRows, row_lengths, shifted_supervised
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MEGA_BATCH_MULT = 64
@@ -141,6 +143,9 @@ class LengthBucketSampler(Sampler[int]):
 
 def example_lengths(dataset: Any) -> list[int]:
     """Token counts of a dataset of tokenized features (`length` when present, else input_ids)."""
+    rows = getattr(dataset, "features", None)  # train.build.ListDataset over packed rows: their lengths
+    if isinstance(rows, TokenRows) and len(rows) == len(dataset):
+        return row_lengths(rows)
     out = []
     for i in range(len(dataset)):
         f = dataset[i]
@@ -151,6 +156,8 @@ def example_lengths(dataset: Any) -> list[int]:
 def supervised_tokens_per_step(features: Sequence[dict[str, Any]], steps_per_epoch: int) -> float:
     """Mean supervised (label != -100, after the causal shift) tokens per optimizer step over
     an epoch: the constant the token-weighted loss divides by (tuneguard.train.perf)."""
+    if isinstance(features, TokenRows) and not features.edited:
+        return shifted_supervised(features) / max(1, steps_per_epoch)
     total = sum(sum(1 for y in f["labels"][1:] if y != -100) for f in features)
     return total / max(1, steps_per_epoch)
 

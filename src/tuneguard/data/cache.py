@@ -25,7 +25,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ import torch
 
 from tuneguard.data.fingerprint import combine, packed_row_hashes
 from tuneguard.data.load import Source, is_pattern, source_files
+from tuneguard.data.token_rows import TokenRows
 from tuneguard.data.tokenize import IGNORE_INDEX
 from tuneguard.findings import Finding, json_safe
 
@@ -143,6 +144,10 @@ def _packed(feats: list[dict[str, Any]], stats: dict[str, int]) -> dict[str, Any
     of its masking (half the file), else as one byte per token saying whether it is supervised (a
     multi-turn chat row's earlier answers); a row whose labels are neither (none today) makes the
     split keep its labels in full."""
+    if isinstance(feats, TokenRows) and not feats.labels and not feats.edited:  # packed already, as stored
+        return {"input_ids": torch.from_numpy(feats.ids), "stats": dict(stats),
+                "lengths": torch.from_numpy(feats.lengths.astype(np.int32)),
+                "masked": torch.from_numpy(feats.masked.astype(np.int32))}
     masked = [next((k for k, lab in enumerate(f["labels"]) if lab != IGNORE_INDEX), len(f["labels"])) for f in feats]
     short = all(f["labels"][m:] == f["input_ids"][m:] for f, m in zip(feats, masked, strict=True))
     packed: dict[str, Any] = {"input_ids": _flat(feats, "input_ids"), "stats": dict(stats),
@@ -156,6 +161,17 @@ def _packed(feats: list[dict[str, Any]], stats: dict[str, int]) -> dict[str, Any
     else:
         packed["labels"] = _flat(feats, "labels")
     return packed
+
+
+def _unpacked(entry: dict[str, Any], ids: list[int], lengths: list[int]) -> Iterator[dict[str, Any]]:
+    """The rows of a split stored with labels of their own (`labels`, or `supervised` flags), as dicts."""
+    labels = entry["labels"].tolist() if "labels" in entry else None
+    if labels is None:
+        labels = [t if sup else IGNORE_INDEX for t, sup in zip(ids, entry["supervised"].tolist(), strict=True)]
+    at = 0
+    for n in lengths:
+        yield {"input_ids": ids[at: at + n], "labels": labels[at: at + n], "length": n}
+        at += n
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -244,21 +260,14 @@ class DataCache:
         if not entry:
             return None
         try:
-            lengths = entry["lengths"].tolist()
-            if len(lengths) != n_examples:
+            lengths = entry["lengths"].numpy().astype(np.int64)
+            ids = entry["input_ids"].numpy()
+            if len(lengths) != n_examples or int(lengths.sum()) != len(ids):
                 return None
-            ids = entry["input_ids"].tolist()
-            labels = entry["labels"].tolist() if "labels" in entry else None
-            if "supervised" in entry:
-                labels = [t if sup else IGNORE_INDEX for t, sup in zip(ids, entry["supervised"].tolist(), strict=True)]
-            masked = entry["masked"].tolist() if labels is None else [0] * len(lengths)
-            feats, at = [], 0
-            for n, m in zip(lengths, masked, strict=True):
-                row = ids[at: at + n]
-                feats.append({"input_ids": row, "length": n,
-                              "labels": labels[at: at + n] if labels is not None else [IGNORE_INDEX] * m + row[m:]})
-                at += n
-            return feats, {k: int(v) for k, v in entry["stats"].items()}
+            stats = {k: int(v) for k, v in entry["stats"].items()}
+            if "masked" in entry:
+                return TokenRows(ids, lengths, entry["masked"].numpy()), stats
+            return TokenRows.build(_unpacked(entry, ids.tolist(), lengths.tolist())), stats
         except Exception:  # noqa: BLE001 - a malformed entry is a miss
             return None
 

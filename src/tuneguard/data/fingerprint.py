@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from tuneguard.data.token_rows import TokenRows
+
 log = logging.getLogger(__name__)
 IGNORE_INDEX = -100  # tuneguard.data.tokenize's mask value
 CHUNK_TOKENS = 1 << 20
@@ -125,6 +127,8 @@ def packed_fingerprint(entry: dict[str, Any]) -> str:
 def features_row_hashes(features: Sequence[dict[str, Any]]) -> np.ndarray:
     """The row hashes, in row order, of tokenized rows as lists (input ids and labels; a row
     without labels counts as all masked), converted a chunk of rows at a time."""
+    if isinstance(features, TokenRows) and not features.edited:  # packed already: no row is converted
+        return packed_row_hashes(features.packed())
     out = []
     at = 0
     while at < len(features):

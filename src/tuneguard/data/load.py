@@ -19,7 +19,7 @@ import logging
 import os
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -273,10 +273,22 @@ def _lines(path: Path) -> Iterator[bytes]:
 
 
 def _read_jsonl(path: Path) -> LoadedFile:
-    rows: list[Row] = []
     problems: list[RowProblem] = []
+    rows = list(_jsonl_rows(path, problems))
+    return LoadedFile(rows, problems, str(path))
+
+
+def jsonl_lines(path: Path, only: Collection[int]) -> Iterator[Row]:
+    """The rows at these line numbers of a JSON Lines file, the only lines parsed (tuneguard.data.sampled)."""
+    return _jsonl_rows(path, [], only)
+
+
+def _jsonl_rows(path: Path, problems: list[RowProblem], only: Collection[int] | None = None) -> Iterator[Row]:
+    """A JSON Lines file's rows as they are read, its bad rows appended to `problems`."""
     name = str(path)  # one string for every row of the file
     for i, line in enumerate(_lines(path), start=1):
+        if only is not None and i not in only:
+            continue
         if i == 1 and line.startswith(b"\xef\xbb\xbf"):
             line = line[3:]
         if not line.strip():
@@ -298,8 +310,7 @@ def _read_jsonl(path: Path) -> LoadedFile:
         if _depth(obj) > MAX_JSON_DEPTH:
             problems.append(RowProblem(name, i, f"nested deeper than {MAX_JSON_DEPTH} levels"))
             continue
-        rows.append(Row(obj, name, i))
-    return LoadedFile(rows, problems, name)
+        yield Row(obj, name, i)
 
 
 def _read_json(path: Path) -> LoadedFile:
@@ -468,6 +479,23 @@ def _read_files(path_str: str) -> LoadedFile:
         rows += one.rows
         problems += one.problems
     return LoadedFile(rows, problems, path_str)
+
+
+def iter_rows(source: Source, problems: list[RowProblem]) -> Iterator[Row]:
+    """read_rows' rows one at a time, its problems appended to `problems` as they are met. A JSON
+    Lines file is read as it is iterated, so that a caller converting each row need not hold
+    them all (a million rows as dicts are gigabytes); other sources are read whole first."""
+    if isinstance(source, str) and not is_pattern(source):
+        path = _check_path(source, "data.train_file / validation_file / test_file")
+        if data_kind(path) == "jsonl":
+            try:
+                yield from _jsonl_rows(path, problems)
+            except OSError as exc:
+                raise DataError(f"cannot read {source}: {exc.strerror or exc}") from None
+            return
+    loaded = read_rows(source)
+    problems += loaded.problems
+    yield from loaded.rows
 
 
 def read_rows(source: Source) -> LoadedFile:

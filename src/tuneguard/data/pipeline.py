@@ -16,9 +16,10 @@ import numpy as np
 
 from tuneguard.config.schema import DataConfig
 from tuneguard.data.fingerprint import features_row_hashes
-from tuneguard.data.formats import Example, detect_format, to_examples
-from tuneguard.data.load import (DataError, NoUsableRows, RowProblem, Source, check_sources, describe_problems, read_rows,
+from tuneguard.data.formats import Example
+from tuneguard.data.load import (DataError, NoUsableRows, RowProblem, Source, check_sources, describe_problems,
                                  source_name)
+from tuneguard.data.sampled import fetch, one_jsonl, scan
 from tuneguard.data.tokenize import Progress, TokenizeStats, tokenize_examples
 
 if TYPE_CHECKING:
@@ -70,15 +71,18 @@ class PreparedData:
 def load_examples(path: Source, cfg: DataConfig, tokenizer: Any,
                   fmt: str | None) -> tuple[list[Example], list[RowProblem], int, str]:
     """One data source as examples in file order, its bad rows (the loader's and the format's),
-    the number of records read, and the format (detected from the rows unless `fmt` is given)."""
+    the number of records read, and the format (detected from the rows unless `fmt` is given).
+    The rows are converted a chunk at a time as they are read (tuneguard.data.sampled.scan), so
+    that a large file's rows (dicts of every field) are never all held next to its examples."""
     t = time.monotonic()
-    loaded = read_rows(path)
-    fmt = fmt or detect_format(loaded.rows, cfg)
-    examples, problems = to_examples(loaded.rows, fmt, cfg, tokenizer)
+    examples, _, problems, total, fmt = scan(path, cfg, tokenizer, fmt, keep=True)
+    _say_read(path, total, fmt, t)
+    return examples, problems, total, fmt
+
+
+def _say_read(path: Source, total: int, fmt: str, t: float) -> None:
     if time.monotonic() - t >= SAY_AFTER_S:  # a big file: say what was read before the long tokenization
-        log.info("read %s rows of %s (format %s) in %.0f s", f"{len(loaded.rows) + len(loaded.problems):,}", loaded.path,
-                 fmt, time.monotonic() - t)
-    return examples, loaded.problems + problems, len(loaded.rows) + len(loaded.problems), fmt
+        log.info("read %s rows of %s (format %s) in %.0f s", f"{total:,}", source_name(path), fmt, time.monotonic() - t)
 
 
 def check_problems(problems: list[RowProblem], total: int, max_fraction: float) -> None:
@@ -122,6 +126,28 @@ def say_fallback(split: Split) -> None:
                     fell[0].fallback)
 
 
+def _draw(train: list[Any], val: list[Any] | None, cfg: DataConfig) -> tuple[list[Any], list[Any], dict[str, int]]:
+    """The training and validation rows: the validation split drawn from the training rows when
+    no file gives it, then data.train_samples / data.eval_samples of each; and the sizes before
+    those samples. The rows may be examples or their positions (the draws depend only on how
+    many there are)."""
+    if val is None:
+        rng = random.Random(cfg.seed)
+        order = list(range(len(train)))
+        rng.shuffle(order)
+        n_val = max(1, int(round(len(train) * cfg.test_size))) if len(train) > 1 else 0
+        val_idx = set(order[:n_val])
+        del order
+        val = [train[i] for i in sorted(val_idx)]
+        train = [e for i, e in enumerate(train) if i not in val_idx]
+    before_samples = {"train": len(train), "validation": len(val)}
+    if cfg.train_samples and len(train) > cfg.train_samples:
+        train = random.Random(cfg.seed).sample(train, cfg.train_samples)
+    if cfg.eval_samples and len(val) > cfg.eval_samples:
+        val = random.Random(cfg.seed + 1).sample(val, cfg.eval_samples)
+    return train, val, before_samples
+
+
 def prepare_data(cfg: DataConfig, tokenizer: Any, *, tokenize: bool = True, strict: bool = True,
                  cache: DataCache | None = None) -> PreparedData:
     """Load, format, split and tokenize. `strict`: raise DataError when more than
@@ -131,19 +157,18 @@ def prepare_data(cfg: DataConfig, tokenizer: Any, *, tokenize: bool = True, stri
     when they were tokenized here (data.cache)."""
     check_sources(cfg.train_file, cfg.validation_file, cfg.test_file)
     train_src: Source = cfg.train_file or ""  # set: check_sources refused an unset one
-    train_ex, problems, total, fmt = load_examples(train_src, cfg, tokenizer, None)
+    # A sample of one JSON Lines file (the audit's, or data.train_samples): rows located, then only
+    # the sampled ones read again (tuneguard.data.sampled), so no row's text is held until the draw.
+    lazy = one_jsonl(train_src) if cfg.train_samples else None
+    t = time.monotonic()
+    train_ex, lines, problems, total, fmt = scan(train_src, cfg, tokenizer, None, keep=lazy is None)
+    _say_read(train_src, total, fmt, t)
+    rows: list[Any] = train_ex if lazy is None else list(range(len(lines)))
+    val_ex: list[Any] | None = None
     if cfg.validation_file:
         val_ex, p2, t2, _ = load_examples(cfg.validation_file, cfg, tokenizer, fmt)
         problems += p2
         total += t2
-    else:
-        rng = random.Random(cfg.seed)
-        order = list(range(len(train_ex)))
-        rng.shuffle(order)
-        n_val = max(1, int(round(len(train_ex) * cfg.test_size))) if len(train_ex) > 1 else 0
-        val_idx = set(order[:n_val])
-        val_ex = [train_ex[i] for i in sorted(val_idx)]
-        train_ex = [e for i, e in enumerate(train_ex) if i not in val_idx]
     test_ex = None
     if cfg.test_file:
         test_ex, p3, t3, _ = load_examples(cfg.test_file, cfg, tokenizer, fmt)
@@ -153,11 +178,12 @@ def prepare_data(cfg: DataConfig, tokenizer: Any, *, tokenize: bool = True, stri
         check_problems(problems, total, cfg.max_malformed_fraction)
     elif problems:
         log.debug("%d malformed row(s) of %d are skipped: %s", len(problems), total, describe_problems(problems, total))
-    before_samples = {"train": len(train_ex), "validation": len(val_ex)}
-    if cfg.train_samples and len(train_ex) > cfg.train_samples:
-        train_ex = random.Random(cfg.seed).sample(train_ex, cfg.train_samples)
-    if cfg.eval_samples and len(val_ex) > cfg.eval_samples:
-        val_ex = random.Random(cfg.seed + 1).sample(val_ex, cfg.eval_samples)
+    train_ex, val_ex, before_samples = _draw(rows, val_ex, cfg)
+    if lazy is not None:  # the positions drawn, as examples: one more read, of the sampled lines only
+        from_train = [] if cfg.validation_file else val_ex
+        got = fetch(lazy, lines, train_ex + from_train, cfg, tokenizer, fmt)
+        train_ex = got[:len(train_ex)]
+        val_ex = got[len(train_ex):] if from_train else val_ex
     if not train_ex:
         if problems:
             raise NoUsableRows(f"no usable training rows in {source_name(train_src)}: "

@@ -303,12 +303,13 @@ def build_run_trainer(cfg: Config, model: Any, tokenizer: Any, data: PreparedDat
     from transformers.trainer_callback import PrinterCallback
 
     from tuneguard.data.batching import supervised_tokens_per_step
+    from tuneguard.data.token_rows import row_lengths
     from tuneguard.train import perf
     from tuneguard.train.trainer import RunTrainer
 
     bucketed = cfg.data.batching == "token_budget"
     features = data.train.features
-    lengths = sorted((len(f["input_ids"]) for f in features), reverse=True)
+    lengths = sorted(row_lengths(features), reverse=True)
     plan = perf.plan_performance(cfg, model, use_cpu=use_cpu, max_example_length=lengths[0] if lengths else None,
                                  tokens_per_step=supervised_tokens_per_step(features, steps_per_epoch) if bucketed else None,
                                  row_tokens=sum(lengths[:cfg.train.batch_size]) or None)

@@ -31,6 +31,7 @@ from tuneguard.context import RunContext
 from tuneguard.data.load import check_sources
 from tuneguard.data.identity import record_identity
 from tuneguard.data.pipeline import PreparedData
+from tuneguard.data.token_rows import row_lengths
 from tuneguard.deps import missing_trackers
 from tuneguard.dist import Collectives, StartGate, destroy_process_group, init_process_group
 from tuneguard.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_USAGE, UsageError
@@ -242,7 +243,7 @@ class Recipe:
         """Tokenizer and data, then the hardware checks: all before a model is loaded."""
         tokenizer, data = build.load_tokenizer_and_data(self.cfg, resume_from=self.ckpt,
                                                         cache_dir=self.run_dir / "cache", write_cache=self.dist.is_main)
-        longest = sorted((len(f["input_ids"]) for f in data.train.features), reverse=True)[:self.cfg.train.batch_size]
+        longest = sorted(row_lengths(data.train.features), reverse=True)[:self.cfg.train.batch_size]
         self.hw = preflight(self.cfg, lambda: model_lib.model_config(self.cfg, tokenizer),
                             world_size=self.dist.world_size, local_rank=self.dist.local_rank,
                             max_example_length=longest[0] if longest else None, longest=longest)
