@@ -401,14 +401,15 @@ def eval_still_falling(evals: list[tuple[int, float]]) -> dict[str, Any] | None:
 
 
 def falling_at_end(evals: list[tuple[int, float]]) -> bool:
-    """The (step, eval loss) curve `evals` ended at its best, the last evaluation at least NOISE
-    below the one before: the model was still generalising better when the run ended. One rule
+    """The (step, eval loss) curve `evals` ended at a new best, the last evaluation below every
+    one before it: the model was still generalising better when the run ended, and its best
+    checkpoint is its last, so "train for fewer steps" would keep a worse model (a cosine
+    schedule's last evaluations fall by under 1%: 4.222 -> 4.197 is still a new best). One rule
     for the diagnosis (a growing gap is not overfitting then) and the report's verdict (nor does
     the gap fail "validation loss tracked training loss")."""
     if len(evals) < 2:
         return False
-    (_, prev), (_, last) = evals[-2], evals[-1]
-    return last <= min(e for _, e in evals) and last <= prev * (1 - NOISE)
+    return evals[-1][1] < min(e for _, e in evals[:-1])
 
 
 def longer(facts: Mapping[str, Any], max_steps: Any, num_epochs: Any) -> tuple[str, float] | None:
