@@ -162,14 +162,13 @@ def test_a_gap_that_grows_while_the_eval_loss_still_falls_is_healthy_not_overfit
     gap = Curves(train=falling(end=0.4), evals=[(30, 2.5, 2.4), (60, 2.3, 1.5), (90, 2.25, 0.9)], planned_steps=90)
     d = diagnose([guard("OVERFITTING", 90, "info", triggers=["gap"])], gap, {"report": {"max_final_gap": 0.5}})
     assert (d.kind, [e.key for e in d.evidence]) == ("healthy", ["fell", "gap_falling", "eval_still_falling"])
-    assert d.line() == ("Diagnosis: healthy: the losses fell and the eval loss was still falling to a new best at the "
-                        "last evaluation: the gap to the training loss grew, but the model is still learning what "
-                        "generalises, not memorising: no need to train for fewer steps; keep the best checkpoint "
-                        "(eval.load_best_model_at_end) and watch the gap in a longer run")
+    assert d.line() == ("Diagnosis: healthy: the losses fell and the eval loss reached a new best at the last "
+                        "evaluation: the gap to the training loss grew, but the model was still learning what "
+                        "generalises, not memorising; training fewer steps would keep a worse model")
     assert d.evidence[1].text() == ("the eval - train gap grew to the limit or above (0.1 at step 30, 1.35 at step 90; "
-                                    "limit 0.5, report.max_final_gap) while the eval loss still fell to its best 2.25 "
-                                    "at the last evaluation (step 90)")
-    assert d.line("th").startswith("ผลวินิจฉัย: ปกติดี - ค่า loss ลดลง และ eval loss ยังลดลง")
+                                    "limit 0.5, report.max_final_gap) while the eval loss still fell to a new best "
+                                    "2.25 at the last evaluation (step 90)")
+    assert d.line("th").startswith("ผลวินิจฉัย: ปกติดี - ค่า loss ลดลง และ eval loss ดีที่สุดในการประเมินครั้งสุดท้าย")
     assert d.notes == []  # the guard's info ("not memorising yet") agrees: nothing to note
     recs = recommend([], {"train": {"max_steps": 90}}, diagnosis=d)
     assert {c.key: c.value for c in recs.changes} == {"train.max_steps": 180}  # longer, never fewer steps

@@ -115,10 +115,10 @@ def test_a_gap_while_the_eval_loss_still_falls_passes_and_says_why(tmp_path: Pat
     row = v.get(VAL_TRACKED)
     assert row.status == "pass"
     assert row.evidence.startswith("final eval loss 2.358 at step 60, train loss")
-    assert row.evidence.endswith(">= 0.5 (report.max_final_gap), but the eval loss was still falling to its best at "
-                                 "the last evaluation (from 2.72): the model was still generalising better, "
+    assert row.evidence.endswith(">= 0.5 (report.max_final_gap), but the eval loss reached a new best at the last "
+                                 "evaluation (from 2.72): the model was still generalising better, "
                                  "not memorising")
-    assert "ยังลดลงจนดีที่สุด" in row.evidence_in("th")
+    assert "แต่ eval loss ดีที่สุดในการประเมินครั้งสุดท้าย (จาก 2.72)" in row.evidence_in("th")
 
 
 def test_gap_criterion_names_overfitting_findings(tmp_path: Path) -> None:
