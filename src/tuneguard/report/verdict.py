@@ -12,7 +12,7 @@ The rules (thresholds from the run's `report` config section):
    unknown with fewer than two logged losses.
 2. Validation loss tracked training loss: the last eval loss minus the train loss logged
    at (or just before) that step is below `report.max_final_gap`, or at or above it while the
-   eval loss still fell to its best at the last evaluation (tuneguard.diagnosis.falling_at_end:
+   eval loss reached a new best at the last evaluation (tuneguard.diagnosis.falling_at_end:
    the model was still generalising better, not memorising; the evidence says the gap and why it
    passes, as the diagnosis says it healthy); unknown without both.
 3. Early stopping did not trigger prematurely: an EARLY_STOP finding or early_stop event
