@@ -19,7 +19,9 @@ and a run on faulty data can look like any of the others):
    clipped below GRAD_NORM_HIGH's limit and the climb was too steady for a spike).
 3. overfitting: the eval loss rose at least `RISE` above its best while the training loss
    fell, or the eval - train gap ended at or above `report.max_final_gap` after growing (by more
-   than `GAP_GROWTH` of that limit since the first evaluation), or
+   than `GAP_GROWTH` of that limit since the first evaluation) while the eval loss stalled (not
+   `falling_at_end`: a gap that grows while the eval loss still falls to a new best at the last
+   evaluation is a model still learning what generalises, not memorising: healthy, said so), or
    an OVERFITTING finding that saw the eval loss rise evaluation after evaluation, or an
    OVERFITTING (gap) or EVAL_DIVERGENCE finding that the curves back (a gap at one
    evaluation that closed again is noted, not decisive).
@@ -269,6 +271,8 @@ class Diagnosis:
                else "inconclusive.rose.means" if self.loss_rose()
                else "inconclusive.short.means" if self.too_short()
                else "healthy.gap.means" if self.kind == "healthy" and any(e.key == "gap_held" for e in self.evidence)
+               else "healthy.gap_falling.means" if self.kind == "healthy" and any(e.key == "gap_falling"
+                                                                                 for e in self.evidence)
                else "healthy.improving.means" if self.still_improving()
                else f"{self.kind}.means")
         return text(key, language)
@@ -396,6 +400,18 @@ def eval_still_falling(evals: list[tuple[int, float]]) -> dict[str, Any] | None:
             "drop": fall / e1, "pace": pace}
 
 
+def falling_at_end(evals: list[tuple[int, float]]) -> bool:
+    """The (step, eval loss) curve `evals` ended at a new best, the last evaluation below every
+    one before it: the model was still generalising better when the run ended, and its best
+    checkpoint is its last, so "train for fewer steps" would keep a worse model (a cosine
+    schedule's last evaluations fall by under 1%: 4.222 -> 4.197 is still a new best). One rule
+    for the diagnosis (a growing gap is not overfitting then) and the report's verdict (nor does
+    the gap fail "validation loss tracked training loss")."""
+    if len(evals) < 2:
+        return False
+    return evals[-1][1] < min(e for _, e in evals[:-1])
+
+
 def longer(facts: Mapping[str, Any], max_steps: Any, num_epochs: Any) -> tuple[str, float] | None:
     """The run after one that ended still improving (`facts["eval_still_falling"]`): its
     train.max_steps (when it set them) or train.num_epochs times LONGER, as (key, value); None
@@ -449,6 +465,7 @@ class _Judge:
         self.grad_ev: Evidence | None = None
         self.short: list[Evidence] = []  # too short to judge: underfitting's rules found it (rule 4)
         self.gaps: list[tuple[int, float]] = []
+        self.gap_grew = False  # the gap grew past the limit while the eval loss still fell (rule 3)
         self.max_gap = float(_cfg(config, "report.max_final_gap", DEFAULT_MAX_GAP))
 
     def _diagnosis(self, kind: str, ev: list[Evidence], codes: list[str]) -> Diagnosis:
@@ -538,8 +555,12 @@ class _Judge:
         # Grew: by more than noise (GAP_GROWTH of the limit: 0.05 nats by default). A gap that stood at
         # 0.7 from the first evaluation to the last is a validation set harder than the training rows,
         # not memorising ("grew from 0.7 to 0.7" was said of one).
-        growing = (len(gaps) >= 2 and gaps[-1][1] >= self.max_gap
-                   and gaps[-1][1] > gaps[0][1] + GAP_GROWTH * self.max_gap)
+        grew = (len(gaps) >= 2 and gaps[-1][1] >= self.max_gap
+                and gaps[-1][1] > gaps[0][1] + GAP_GROWTH * self.max_gap)
+        # A gap that grew while the eval loss still fell to a new best is no memorising yet: the
+        # healthy rule says it (gap_falling), and "train for fewer steps" would be wrong advice.
+        self.gap_grew = grew and falling_at_end([(s, e) for s, e, _ in self.evals])
+        growing = grew and not self.gap_grew
         if growing:
             ev.append(Evidence("gap", {"first_gap": gaps[0][1], "first_step": gaps[0][0], "gap": gaps[-1][1],
                                        "step": gaps[-1][0], "limit": self.max_gap}))
@@ -695,16 +716,22 @@ class _Judge:
             return self._diagnosis("inconclusive", [_ends_evidence("rose", ends)], [])
         ev = [_ends_evidence("fell", ends, drop=ends.drop)]
         if self.gaps:
-            # A gap at or above the limit that did not grow (the verdict fails "validation loss
-            # tracked training loss" on it): said as held from the start, not as tracked.
-            (s0, g0), (s1, g1) = self.gaps[0], self.gaps[-1]
-            ev.append(Evidence("tracked", {"best": self.facts["best_eval_loss"], "best_step": self.facts["best_step"],
-                                           "gap": g1, "limit": self.max_gap}) if g1 < self.max_gap else
-                      Evidence("gap_held", {"first_gap": g0, "first_step": s0, "gap": g1, "step": s1,
-                                            "limit": self.max_gap}))
+            ev.append(self._gap_evidence())
         if self.facts.get("eval_falling"):
             ev.append(Evidence("eval_still_falling", dict(self.facts["eval_falling"])))
         return self._diagnosis("healthy", ev, [])
+
+
+    def _gap_evidence(self) -> Evidence:
+        """The final gap: within the limit (tracked); at or above it without growing (gap_held: the
+        validation rows are harder); or grown while the eval loss still fell (gap_falling)."""
+        (s0, g0), (s1, g1) = self.gaps[0], self.gaps[-1]
+        best, best_step = self.facts["best_eval_loss"], self.facts["best_step"]
+        if g1 < self.max_gap:
+            return Evidence("tracked", {"best": best, "best_step": best_step, "gap": g1, "limit": self.max_gap})
+        key = "gap_falling" if self.gap_grew else "gap_held"
+        return Evidence(key, {"first_gap": g0, "first_step": s0, "gap": g1, "step": s1, "limit": self.max_gap,
+                              **({"best": best, "best_step": best_step} if self.gap_grew else {})})
 
 
 def _ends_evidence(key: str, ends: LossEnds, **extra: Any) -> Evidence:

@@ -126,6 +126,7 @@ def test_pause_waits_after_the_checkpoint_until_continue(ctx, store):
 
     def sleep(_: float) -> None:  # the pause loop's wait: look at the store, then continue
         seen.append((store.state(), [r["action"] for r in store.pending_control()]))
+        assert isinstance(store.get_meta("paused_since"), float)  # the pause's start: not training time
         if len(seen) == 3:
             request(store, "continue")
 
@@ -144,6 +145,8 @@ def test_pause_waits_after_the_checkpoint_until_continue(ctx, store):
     assert paused["payload"] == {"step": 9, "requested_by": "tester@host pid 1", "run_dir": str(ctx.run_dir),
                                  "checkpoint": str(ctx.run_dir / "checkpoints" / "checkpoint-9")}
     assert store.get_meta("heartbeat") is not None and store.get_meta("step") == 9
+    # the pause ended: its seconds join the ended pauses, which the training time leaves out
+    assert store.get_meta("paused_since") is None and store.get_meta("paused_s") >= 0.0
 
 
 def test_pause_then_queued_continue_is_read_by_the_pause_loop(ctx, store):

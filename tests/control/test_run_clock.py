@@ -67,3 +67,26 @@ def test_status_of_a_live_run_shows_the_eta_of_its_latest_step(tmp_path: Path):
         s.log_metrics(41, "train", {"loss": 1.0, "eta_s": 3725.0})
     shown = runner.invoke(app, ["status", str(run)], terminal_width=200)
     assert shown.exit_code == 0 and shown.output.rstrip().splitlines()[2].endswith(" · time left 1h 02m 05s")
+
+
+def test_status_of_a_paused_run_says_the_step_it_paused_at_and_no_pause_as_training(tmp_path: Path, utc):
+    """Paused at step 22 (logs every 10 steps: the last at 20), 100 s after the process started, and
+    held paused for 300 s since: status says step 22 and training time 1m 40s, not 6m 40s."""
+    run = build_finished_run(tmp_path / "run", steps=20)  # logged up to step 20
+    with RunStore(run) as s:  # this process plays the trainer: the run is live
+        s.set_meta(max_steps=40, started=1000.0, first_started=1000.0, earlier_processes=[], ended=None,
+                   trainer_pid=None)
+        s.set_state("paused", paused_at_step=22, paused_since=1100.0)
+        s.set_meta(heartbeat=1400.0)
+    as_json = json.loads(runner.invoke(app, ["status", str(run), "--json"]).stdout)
+    assert as_json["state"] == "paused" and as_json["step"] == 22
+    assert as_json["times"]["train_s"] == 100.0
+    shown = runner.invoke(app, ["status", str(run)], terminal_width=200).output.splitlines()
+    assert " · training time 1m 40s" in shown[2] and "step 22/40" in shown[0]
+    # continued: the pause joins the ended ones, and the training time counts on from 1100 s
+    meta = {"started": 1000.0, "heartbeat": 1500.0, "paused_s": 300.0, "state": "running"}
+    assert run_clock(run_times(meta), "running", None, now=1500.0).train_s == 200.0
+    # a process killed while paused: the resume keeps its pause out of the training time
+    with RunStore(run) as s:
+        s.start_process()
+        assert s.get_meta("paused_s") == 300.0 and s.get_meta("paused_since") is None

@@ -71,3 +71,33 @@ def test_status_of_a_halted_run_ends_with_its_next_commands(tmp_path, monkeypatc
     assert lines[i + 1] == f"Then the next run: {then}" and "continue it with" not in r.stdout
     s = json.loads(invoke("status", str(run), "--json").stdout)
     assert [x["kind"] for x in s["next_steps"]] == ["fix", "then"] and s["resume"] is None
+
+
+def test_status_of_a_halted_run_whose_data_was_fixed_since_names_the_next_run(tmp_path, monkeypatch):
+    """After `tuneguard fix RUN/config.yaml --out OUT` (recorded in the run's store), status no
+    longer says "Fix the data": it says where the fix is and the next run, on the fixed config."""
+    from tuneguard.events import Event
+    from tuneguard.nextrun import DATA_FIXED_EVENT
+
+    monkeypatch.chdir(tmp_path)
+    run = _run(tmp_path, "halted")
+    fix, then = f"tuneguard fix {run}/config.yaml --out {run}-fixed-data", f"tuneguard next {run} --train"
+    out = tmp_path / "run-fixed-data"
+    out.mkdir()
+    (out / "config.yaml").write_text("model: {}\n", "utf-8")
+    with RunStore(run) as store:
+        store.add_event(Event.HALTED, {"code": "LOSS_COLLAPSE", "next_steps": [{"kind": "fix", "command": fix},
+                                                                               {"kind": "then", "command": then}]})
+        store.add_event(DATA_FIXED_EVENT, {"config": str(out / "config.yaml"), "out": str(out), "resolved": []})
+    r = invoke("status", str(run), env={"COLUMNS": "400"})
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    i = lines.index(f"The data was fixed since (tuneguard fix): cleaned copies in {out}, config {out}/config.yaml")
+    assert lines[i + 1] == f"Next run: tuneguard next {run.absolute()} --train" and "Fix the data" not in r.stdout
+    s = json.loads(invoke("status", str(run), "--json").stdout)
+    assert s["next_steps"] == [{"kind": "next", "command": f"tuneguard next {run.absolute()} --train"}]
+    assert s["data_fixed"] == {"out": str(out), "config": str(out / "config.yaml")}
+    # the fixed config deleted since: back to the halted message's commands
+    (out / "config.yaml").unlink()
+    s = json.loads(invoke("status", str(run), "--json").stdout)
+    assert [x["kind"] for x in s["next_steps"]] == ["fix", "then"] and s["data_fixed"] is None

@@ -39,9 +39,10 @@ def _train_row(step: int, loss: float, lr: float, epoch: float) -> dict[str, Any
 
 def build_healthy(run_dir: Path, lr: float = 3e-3, test: float | None = None, qa: bool = True,
                   gap: float | None = None, decay: float = 0.025, config: dict[str, Any] | None = None,
-                  findings: list[Finding] | None = None) -> Path:
+                  findings: list[Finding] | None = None, stalled: bool = False) -> Path:
     """60 steps, loss 3.4 -> ~1.7, evals every 20 steps `gap` above it, QA samples per eval;
-    `test` a test loss logged at the end."""
+    `test` a test loss logged at the end; `stalled`: the last eval loss the one before it (the
+    eval loss stopped falling)."""
     cfg = tiny_config(**{"train.learning_rate": lr, **(config or {})})
     gap = 0.08 + 0.04 * (lr / 3e-3) if gap is None else gap
     with RunStore(run_dir, create=True) as s:
@@ -55,7 +56,8 @@ def build_healthy(run_dir: Path, lr: float = 3e-3, test: float | None = None, qa
             loss = 1.1 + 2.5 * math.exp(-decay * step * (lr / 3e-3))
             s.log_metrics(step, "train", _train_row(step, loss, lr * min(1.0, step / 6), step / 60))
             if step % 20 == 0:
-                s.log_metrics(step, "eval", {"eval_loss": loss + gap, "epoch": step / 60})
+                held = 1.1 + 2.5 * math.exp(-decay * 40 * (lr / 3e-3)) if stalled and step == 60 else loss
+                s.log_metrics(step, "eval", {"eval_loss": held + gap, "epoch": step / 60})
                 if qa:
                     good = step >= 40
                     s.add_qa_sample(step, PROBES[0][0],

@@ -48,6 +48,12 @@ DIAGNOSIS: dict[str, dict[str, str]] = {
               "source and format",
         "th": "ค่า loss ลดลงและช่องว่างระหว่าง eval loss กับ loss การฝึกไม่ได้กว้างขึ้น: โมเดลไม่ได้จำข้อมูลฝึก "
               "แต่แถว validation ยากกว่าแถวข้อมูลฝึก ให้ตรวจว่ามาจากแหล่งและรูปแบบเดียวกัน"},
+    "healthy.gap_falling.means": {
+        "en": "the losses fell and the eval loss reached a new best at the last evaluation: the gap to the training "
+              "loss grew, but the model was still learning what generalises, not memorising; training fewer steps "
+              "would keep a worse model",
+        "th": "ค่า loss ลดลง และ eval loss ดีที่สุดในการประเมินครั้งสุดท้าย: ช่องว่างกับ loss การฝึกกว้างขึ้น "
+              "แต่โมเดลยังเรียนรู้สิ่งที่ใช้กับข้อมูลใหม่ได้ ไม่ได้จำข้อมูลฝึก การฝึกให้น้อย step ลงจะได้โมเดลที่แย่กว่า"},
     "inconclusive.means": {
         "en": "too little was recorded to tell what happened",
         "th": "ข้อมูลที่บันทึกไว้น้อยเกินกว่าจะสรุปได้"},
@@ -174,6 +180,13 @@ DIAGNOSIS: dict[str, dict[str, str]] = {
               "({first_gap} at step {first_step}, {gap} at step {step}; limit {limit}, report.max_final_gap)",
         "th": "ช่องว่างระหว่าง eval loss กับ loss การฝึกสูงถึงเกณฑ์ตั้งแต่การประเมินครั้งแรกโดยไม่กว้างขึ้น "
               "({first_gap} ที่ step {first_step}, {gap} ที่ step {step}; เกณฑ์ {limit}, report.max_final_gap)"},
+    "ev.gap_falling": {
+        "en": "the eval - train gap grew to the limit or above ({first_gap} at step {first_step}, {gap} at step {step}; "
+              "limit {limit}, report.max_final_gap) while the eval loss still fell to a new best {best} at the last "
+              "evaluation (step {best_step})",
+        "th": "ช่องว่างระหว่าง eval loss กับ loss การฝึกกว้างขึ้นถึงเกณฑ์หรือเกิน ({first_gap} ที่ step {first_step}, "
+              "{gap} ที่ step {step}; เกณฑ์ {limit}, report.max_final_gap) ขณะที่ eval loss ยังลดลงจนดีที่สุดครั้งใหม่ {best} "
+              "ในการประเมินครั้งสุดท้าย (step {best_step})"},
     "ev.rose": {
         "en": "the training loss rose: {first} at step {first_step} -> {last} at step {last_step}, "
               "and no guard named a cause",

@@ -214,6 +214,10 @@ RUN: dict[str, dict[str, str]] = {
     "status.rerun": {
         "en": "It failed before training started: once that is fixed, start it again with `{command}` (the same run directory is reused).",
         "th": "การรันนี้ล้มเหลวก่อนเริ่มฝึก เมื่อแก้ปัญหานั้นแล้ว ให้เริ่มใหม่ด้วย `{command}` (ใช้โฟลเดอร์ของการรันเดิมได้เลย)"},
+    # `tuneguard status` of a halted run whose data `tuneguard fix` has fixed since (its data_fixed event).
+    "status.data_fixed": {
+        "en": "The data was fixed since (tuneguard fix): cleaned copies in {out}, config {config}",
+        "th": "แก้ข้อมูลแล้ว (tuneguard fix): สำเนาที่ทำความสะอาดแล้วอยู่ใน {out} ค่าตั้ง {config}"},
     # A run started on several machines: its command (resume.command*) on each, with the rendezvous options.
     "resume.command.nodes": {
         "en": "{command} on each of the {nodes} machines, with the rendezvous options you started it with (--rdzv-endpoint, or --node-rank and --master-addr; accelerate: --machine_rank and --main_process_ip)",

@@ -464,6 +464,9 @@ _VERDICT: dict[str, dict[str, str]] = {
         "th": "eval loss สุดท้าย {ev} ที่ step {step}, loss การฝึก {tr} ({which}): ช่องว่าง {gap}"},
     "val.pass": {"en": "{base} < {limit} (report.max_final_gap){note}", "th": "{base} < {limit} (report.max_final_gap){note}"},
     "val.fail": {"en": "{base} >= {limit} (report.max_final_gap){note}", "th": "{base} >= {limit} (report.max_final_gap){note}"},
+    "val.falling": {
+        "en": "{base} >= {limit} (report.max_final_gap), but the eval loss reached a new best at the last evaluation (from {prev}): the model was still generalising better, not memorising{note}",
+        "th": "{base} >= {limit} (report.max_final_gap) แต่ eval loss ดีที่สุดในการประเมินครั้งสุดท้าย (จาก {prev}): โมเดลยังทำได้ดีขึ้นกับข้อมูลใหม่ ไม่ได้จำข้อมูลฝึก{note}"},
     # 3. early stopping
     "early.no_steps": {
         "en": "the run logged no training step (run {state})",

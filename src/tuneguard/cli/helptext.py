@@ -19,6 +19,7 @@ OPTION_VALUES = {
     "--skip-steps": "N", "--timeout": "SECONDS", "--interval": "SECONDS", "--calibrate": "N",
     "--price-per-hour": "PRICE", "--world-size": "N", "--max-new-tokens": "N", "--temperature": "T",
     "--top-p": "P", "--batch-size": "N", "--push-to-hub": "USER/NAME",
+    "--max-steps": "N",
 }
 # Command -> its line in `tuneguard --help`, whole (Click would cut the docstring's first sentence
 # at about 45 characters, mid-phrase).

@@ -2,7 +2,8 @@
 
 The store keeps each training process's start and last sign of life (`RunTimes`): for a run
 that ended, the wall time runs from the first start to its end and the training time sums its
-processes. For a live run the current process is still going: both are counted up to now,
+processes. For a live run the current process is still going: both are counted up to now (the training
+time only while it runs, not while it is paused),
 not to its last heartbeat, so the numbers do not stand still between heartbeats. The line is
 in the run's report language (report.language, else notify.language), like its report.
 """
@@ -38,13 +39,14 @@ class RunClock:
 
 def run_clock(times: RunTimes, state: str, eta_s: Any = None, now: float | None = None) -> RunClock:
     """The times of a run in `state` (as the views show it: a dead live run reads "failed").
-    A live run's current process counts up to `now`; the ETA is kept for a running run only."""
+    A live run's current process counts up to `now` (its training time only while it runs: a
+    pause is no training); the ETA is kept for a running run only."""
     now = time.time() if now is None else now
     wall, train = times.wall_s, times.train_s
     if state in LIVE and times.first_started is not None:
         wall = max(0.0, now - times.first_started)
-        if train is not None and times.last_seen is not None:
-            train += max(0.0, now - times.last_seen)
+        if train is not None and times.last_seen is not None and state == "running":
+            train += max(0.0, now - times.last_seen)  # a paused run's training time stands still
     eta = float(eta_s) if state == "running" and isinstance(eta_s, (int, float)) else None
     return RunClock(times.first_started, wall, train, times.processes, eta)
 

@@ -47,7 +47,24 @@ def read_status(run_dir: Path) -> dict[str, Any]:
         s["resume"], s["resume_advice"] = _resume(store.meta(), s["state"], run_dir)  # the advice: not in --json
         halts = store.events(Event.HALTED) if s["state"] == "halted" else []
         s["next_steps"] = ((halts[-1].get("payload") or {}).get("next_steps") or []) if halts else []
+        s["data_fixed"] = _data_fixed(store) if halts else None
+        if s["data_fixed"] is not None:  # the fix is done: what is left is the next run, on its config
+            from tuneguard.nextrun import next_command
+
+            s["next_steps"] = [{"kind": "next", "command": next_command(run_dir)}]
     return s
+
+
+def _data_fixed(store: Any) -> dict[str, str] | None:
+    """The newest `tuneguard fix` of this run's data (its `data_fixed` event) whose config is still
+    on disk: {"out", "config"}; `tuneguard next RUN_DIR` trains on that config. None without one."""
+    from tuneguard.nextrun import DATA_FIXED_EVENT
+
+    for e in reversed(store.events(DATA_FIXED_EVENT)):
+        p = e.get("payload") or {}
+        if isinstance(p.get("config"), str) and Path(p["config"]).is_file():
+            return {"out": str(p.get("out") or Path(p["config"]).parent), "config": p["config"]}
+    return None
 
 
 RESUMABLE = ("stopped", "failed")  # a stop, a kill (a dead live run reads "failed"), a crash
@@ -136,6 +153,8 @@ def _show(s: dict[str, Any], run_dir: Path, config: Any, lang: str, control: lis
         c.print(say("status.rerun", lang, command=s["rerun"]), markup=False)
     if advice is not None:
         c.print(render(T("resume.continue", resume=advice), lang), markup=False)
+    if s.get("data_fixed"):
+        c.print(say("status.data_fixed", lang, **s["data_fixed"]), markup=False, highlight=False)
     for line in next_step_lines(s.get("next_steps"), lang):  # a halted run's fix / next commands
         c.print(line, markup=False, highlight=False)
     if s["findings"]:

@@ -22,6 +22,8 @@ def train(
     config: Annotated[str, typer.Argument(help="YAML config file or preset name.")],
     run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Run directory (default runs/<config name>).")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a key: section.key=value (YAML value).")] = None,
+    max_steps: Annotated[Optional[int], typer.Option("--max-steps", min=1, help="Optimizer steps to train: "
+                                                     "short for --set train.max_steps=N.")] = None,
     resume: Annotated[Optional[str], typer.Option("--resume", help="'auto': continue from the newest complete checkpoint.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Train even when the audit finds errors.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a previous run in --run-dir.")] = False,
@@ -31,6 +33,8 @@ def train(
     setup_logging(debug)
     if resume not in (None, "auto"):
         fail(f"--resume takes 'auto', got {resume!r}", EXIT_USAGE)
+    if max_steps is not None:  # after the --set options, so it wins over a --set of the same key
+        set_ = [*(set_ or []), f"train.max_steps={max_steps}"]
     cfg = load_or_exit(config, set_)
     from tuneguard.catalog import T, config_language, render
     from tuneguard.config.load import secret_values

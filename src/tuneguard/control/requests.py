@@ -283,7 +283,7 @@ class ControlCallback(TrainerCallback):
             return Action.NONE
         t0 = time.time()
         if store is not None and req is not None:
-            store.set_state("paused", paused_at_step=step)
+            store.set_state("paused", paused_at_step=step, paused_since=t0)
             self._finish_request(req, "done", step, T("control.note.paused", step=step, ckpt=ckpt), checkpoint=ckpt)
             # Sent, unlike the other requests' events: a paused run holds its (rented) GPU idle
             # until someone continues or stops it, which whoever did not pause it must hear.
@@ -293,8 +293,9 @@ class ControlCallback(TrainerCallback):
             log.warning("paused at step %d (%s written); `tuneguard continue %s` resumes, `tuneguard stop` ends",
                         step, ckpt, self.ctx.run_dir)
         outcome = self._wait_while_paused(step, ckpt)
-        if store is not None:
-            store.set_state("running", paused_at_step=None)
+        if store is not None:  # the pause joins the ended ones: not training time (RunTimes)
+            ended = float(store.get_meta("paused_s") or 0.0) + (time.time() - t0 if req is not None else 0.0)
+            store.set_state("running", paused_at_step=None, paused_since=None, paused_s=ended)
         paused_s = round(time.time() - t0, 1)
         self.ctx.paused_seconds += time.time() - t0  # not training time: tokens/s and ETA exclude it
         if outcome == Action.STOP:

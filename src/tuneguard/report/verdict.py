@@ -11,7 +11,10 @@ The rules (thresholds from the run's `report` config section):
    first (each the mean of the first / last tenth of the logged losses, 1-20 of them);
    unknown with fewer than two logged losses.
 2. Validation loss tracked training loss: the last eval loss minus the train loss logged
-   at (or just before) that step is below `report.max_final_gap`; unknown without both.
+   at (or just before) that step is below `report.max_final_gap`, or at or above it while the
+   eval loss reached a new best at the last evaluation (tuneguard.diagnosis.falling_at_end:
+   the model was still generalising better, not memorising; the evidence says the gap and why it
+   passes, as the diagnosis says it healthy); unknown without both.
 3. Early stopping did not trigger prematurely: an EARLY_STOP finding or early_stop event
    before `report.min_early_stop_share` of the planned steps fails; no early stop passes.
 4. The model generates coherent, relevant text: at the best checkpoint's QA samples the
@@ -48,7 +51,7 @@ import logging
 from typing import Any, Literal
 
 from tuneguard.catalog import TABLE, J, Spec, T, in_language, render, say
-from tuneguard.diagnosis import loss_ends
+from tuneguard.diagnosis import falling_at_end, loss_ends
 from tuneguard.findings import Finding
 from tuneguard.fmt import num
 from tuneguard.report.rundata import EVAL_TRAIN_LOSS_KEYS, RunData, is_finite
@@ -407,8 +410,14 @@ def _val_tracked(run: RunData, th: Thresholds) -> Criterion:
     which = V("val.since") if since is not None else V("val.at", step=tr[0])
     base = V("val.base", ev=fmt(ev), step=step, tr=fmt(tr[1]), which=which, gap=fmt(gap, 3))
     status: Status = "pass" if gap < th.max_final_gap else "fail"
-    return Criterion.said(VAL_TRACKED, status, V(f"val.{status}", base=base, limit=fmt(th.max_final_gap), note=note),
-                          codes)
+    key = f"val.{status}"
+    curve = [(int(r["step"]), float(r["eval_loss"])) for r in evals if is_finite(r["eval_loss"])]
+    if status == "fail" and falling_at_end(curve):
+        # A gap while the eval loss still fell to a new best: the model was not memorising yet
+        # (the diagnosis says healthy); failing the run on it would cry wolf.
+        status, key = "pass", "val.falling"
+    return Criterion.said(VAL_TRACKED, status, V(key, base=base, limit=fmt(th.max_final_gap), note=note,
+                                                 prev=fmt(curve[-2][1]) if len(curve) > 1 else ""), codes)
 
 
 def _state(state: str) -> Spec | str:

@@ -139,7 +139,7 @@ _META_KINDS: dict[str, type | tuple[type, ...]] = {
     **dict.fromkeys(("config", "invocation", "environment", "hardware", "task", "performance", "data_sizes"), dict),
     **dict.fromkeys(("max_steps", "step", "best_step", "world_size", "pid", "trainer_pid", "exit_code"), int),
     **dict.fromkeys(("created", "started", "first_started", "ended", "heartbeat", "state_time", "best_eval_loss",
-                     "train_seconds", "paused_at_step"), (int, float)),
+                     "train_seconds", "paused_at_step", "paused_since", "paused_s"), (int, float)),
     **dict.fromkeys(("state", "exit_reason", "run_id", "host", "trainer_host"), str),
 }
 
@@ -221,9 +221,9 @@ def _create_atomically(path: Path) -> None:
 class RunTimes:
     """When a run first started training and how long it has taken, over every process that
     trained it (the first `tuneguard train` and each `--resume auto`): `wall_s` from the first
-    start to the last sign of life, `train_s` the sum of each process's own time (a pause
-    counts: the process holds the GPU), None when an older tuneguard kept only the last
-    process's times."""
+    start to the last sign of life (a pause counts: the process holds the GPU), `train_s` the sum
+    of each process's own time less the pauses (`paused_time`), None when an older tuneguard
+    kept only the last process's times."""
 
     first_started: float | None
     last_seen: float | None
@@ -261,6 +261,16 @@ def _segments(meta: Mapping[str, Any]) -> list[tuple[float, float]]:
     return out
 
 
+def paused_time(meta: Mapping[str, Any]) -> float:
+    """Seconds the run spent paused (`tuneguard pause`): the pauses that ended (`paused_s`, over
+    every process) and the one going on (`paused_since`, up to the process's last sign of life)."""
+    total = as_float(meta.get("paused_s")) or 0.0
+    since, started = as_float(meta.get("paused_since")), as_float(meta.get("started"))
+    if since is not None and started is not None:
+        total += max(0.0, _last_sign(meta, started) - since)
+    return total
+
+
 def run_times(meta: Mapping[str, Any], events: Sequence[Mapping[str, Any]] = ()) -> RunTimes:
     """The run's times from its meta and events. A store written before tuneguard kept each
     process's times has only the last process's `started`; its first start then comes from the
@@ -272,6 +282,8 @@ def run_times(meta: Mapping[str, Any], events: Sequence[Mapping[str, Any]] = ())
     last = max((b for _, b in segs), default=None)
     n = max(len(segs), len(starts))
     train = sum(b - a for a, b in segs) if segs and len(segs) >= len(starts) else None
+    if train is not None:
+        train = max(0.0, train - paused_time(meta))
     return RunTimes(first_started=first, last_seen=last, train_s=train, processes=n)
 
 
@@ -395,7 +407,9 @@ class RunStore:
         now, m = time.time(), self.meta()
         earlier = [list(seg) for seg in _segments(m)]
         first = run_times(m, self.events()).first_started if earlier else None
+        # A process killed while paused: its pause so far joins the ended ones.
         self.set_state("running", started=now, first_started=first if first is not None else now,
+                       paused_s=paused_time(m) or None, paused_since=None, paused_at_step=None,
                        earlier_processes=earlier, ended=None, exit_code=None, trainer_pid=os.getpid(),
                        trainer_host=socket.gethostname())
 
@@ -657,6 +671,8 @@ class RunStore:
         finite = [x for x in eval_losses if math.isfinite(x)]
         state, exit_reason = self.view_state(m)
         step = max([r["step"] for r in ([last_train] if last_train else []) + evals] or [m.get("step", 0) or 0])
+        if m.get("state") == "paused" and isinstance(m.get("paused_at_step"), int):
+            step = max(step, m["paused_at_step"])  # paused between two logs: the step it holds at
         return {
             "state": state,
             "step": step,
