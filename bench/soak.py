@@ -6,8 +6,9 @@
 What it runs: `tuneguard train` (the tiny preset, CPU, --threads) for --steps optimizer steps, with a
 progress message every 0.5 s, every evaluation and finding notified to a local HTTP
 endpoint that holds its third request for --stall-s seconds, and further until the run has
-trained --stall-steps more steps and recorded --stall-evals more evaluations (at most --stall-max-s:
-an outage that outlasts the backlog on a machine of any speed; messages pile up behind it), then answers 500 (15%), answers after 0.3-2 s (10%), resets the connection (5%)
+trained --stall-steps more steps and recorded --stall-evals more evaluations (at most
+--stall-max-s: an outage that outlasts the backlog on a machine of any speed; messages pile up
+behind it), then answers 500 (15%), answers after 0.3-2 s (10%), resets the connection (5%)
 or answers 200; meanwhile one thread reads the run store the way `tuneguard status --json`
 does every 100 ms, and the real `tuneguard status --json` runs every 5 s.
 
