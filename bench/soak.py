@@ -1,13 +1,14 @@
 """Soak: a long tiny run against a flaky notification endpoint and a busy `status` reader.
 
     python bench/soak.py [--steps 3000] [--seed 0] [--queue-size 8] [--stall-s 12] [--stall-steps 0]
-                         [--threads 1] [--json OUT] [--keep DIR]
+                         [--stall-evals 0] [--threads 1] [--json OUT] [--keep DIR]
 
 What it runs: `tuneguard train` (the tiny preset, CPU, --threads) for --steps optimizer steps, with a
 progress message every 0.5 s, every evaluation and finding notified to a local HTTP
 endpoint that holds its third request for --stall-s seconds, and further until the run has
-trained --stall-steps more steps (at most --stall-max-s: an outage that outlasts the backlog on a
-machine of any speed; messages pile up behind it), then answers 500 (15%), answers after 0.3-2 s (10%), resets the connection (5%)
+trained --stall-steps more steps and recorded --stall-evals more evaluations (at most
+--stall-max-s: an outage that outlasts the backlog on a machine of any speed; messages pile up
+behind it), then answers 500 (15%), answers after 0.3-2 s (10%), resets the connection (5%)
 or answers 200; meanwhile one thread reads the run store the way `tuneguard status --json`
 does every 100 ms, and the real `tuneguard status --json` runs every 5 s.
 
@@ -86,37 +87,43 @@ class FlakyServer(http.server.ThreadingHTTPServer):
         pass  # a client that gave up on a slow answer (BrokenPipe) is part of the test
 
 
-def trained_steps(run: Path | None) -> int:
-    """The run's last recorded step (0 before the store exists)."""
+def progress(run: Path | None) -> tuple[int, int]:
+    """The run's last recorded step and how many evaluations it has recorded ((0, 0) before
+    the store exists)."""
     from tuneguard.store.run_store import RunStore
 
     if run is None or not (run / "run.db").exists():
-        return 0
+        return 0, 0
     try:
         with RunStore(run, readonly=True) as s:
-            return int(s.summary().get("step") or 0)
+            return int(s.summary().get("step") or 0), len(s.metrics("eval"))
     except Exception:  # noqa: BLE001 - a store being written may not be readable this instant
-        return 0
+        return 0, 0
 
 
 def hold(srv: Any) -> None:
-    """The outage: `stall_s` seconds, then until the run has trained `stall_steps` more steps
-    (at most `stall_max_s` in all). Counted in steps, not only seconds, the backlog overflows
-    however slowly a loaded machine trains: the test of its bound does not depend on timing."""
-    t0, start = time.monotonic(), trained_steps(srv.run)
+    """The outage: `stall_s` seconds, then until the run has trained `stall_steps` more steps and
+    recorded `stall_evals` more evaluations (at most `stall_max_s` in all). Counted in steps and
+    evaluations, not only seconds, the backlog overflows however slowly a loaded machine trains:
+    an evaluation is recorded, then notified, so when `stall_evals` more are recorded at least
+    `stall_evals - 1` evaluation messages have queued behind the outage, and a queue of
+    `stall_evals - 2` must drop one. The test of its bound does not depend on timing."""
+    t0, (step0, evals0) = time.monotonic(), progress(srv.run)
     time.sleep(srv.stall_s)
-    while srv.stall_steps and time.monotonic() - t0 < srv.stall_max_s:
-        if trained_steps(srv.run) >= start + srv.stall_steps:
+    while (srv.stall_steps or srv.stall_evals) and time.monotonic() - t0 < srv.stall_max_s:
+        step, evals = progress(srv.run)
+        if step >= step0 + srv.stall_steps and evals >= evals0 + srv.stall_evals:
             break
         time.sleep(0.2)
 
 
-def start_server(seed: int, stall_s: float, stall_at: int = 3, *, stall_steps: int = 0, stall_max_s: float = 120.0,
-                 run: Path | None = None) -> FlakyServer:
+def start_server(seed: int, stall_s: float, stall_at: int = 3, *, stall_steps: int = 0, stall_evals: int = 0,
+                 stall_max_s: float = 120.0, run: Path | None = None) -> FlakyServer:
     """The endpoint; its `stall_at`-th request is held (an outage, see `hold`)."""
     srv = FlakyServer(("127.0.0.1", 0), FlakyHandler)
     srv.requests, srv.stall_at, srv.stall_s = 0, stall_at, stall_s  # type: ignore[attr-defined]
-    srv.stall_steps, srv.stall_max_s, srv.run = stall_steps, stall_max_s, run  # type: ignore[attr-defined]
+    srv.stall_steps, srv.stall_evals = stall_steps, stall_evals  # type: ignore[attr-defined]
+    srv.stall_max_s, srv.run = stall_max_s, run  # type: ignore[attr-defined]
     srv.rng = random.Random(seed)  # type: ignore[attr-defined]
     srv.lock = threading.Lock()  # type: ignore[attr-defined]
     srv.counts = {}  # type: ignore[attr-defined]
@@ -194,12 +201,13 @@ def rss_figures(rows: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def soak(steps: int, seed: int, queue_size: int, work: Path, stall_s: float = 12.0,
-         logging_steps: int = 10, threads: int = 1, stall_steps: int = 0, stall_max_s: float = 120.0) -> dict[str, Any]:
+         logging_steps: int = 10, threads: int = 1, stall_steps: int = 0, stall_max_s: float = 120.0,
+         stall_evals: int = 0) -> dict[str, Any]:
     from tuneguard.store.run_store import RunStore
 
     run = work / "run"
-    srv = start_server(seed, stall_s, stall_steps=stall_steps, stall_max_s=stall_max_s, run=run)
-    longest = stall_max_s if stall_steps else stall_s
+    srv = start_server(seed, stall_s, stall_steps=stall_steps, stall_evals=stall_evals, stall_max_s=stall_max_s, run=run)
+    longest = stall_max_s if stall_steps or stall_evals else stall_s
     cfg = write_inputs(work, steps, srv.server_address[1], queue_size, longest, logging_steps)
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": str(threads)}
     reader = StoreReader(run)
@@ -251,6 +259,8 @@ def main() -> None:
     ap.add_argument("--stall-s", type=float, default=12.0, help="how long the endpoint holds its 3rd request")
     ap.add_argument("--stall-steps", type=int, default=0,
                     help="and hold it further until the run has trained this many more steps")
+    ap.add_argument("--stall-evals", type=int, default=0,
+                    help="and until the run has recorded this many more evaluations (queue size + 2 must drop one)")
     ap.add_argument("--stall-max-s", type=float, default=120.0, help="the longest the outage may last")
     ap.add_argument("--logging-steps", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS of the trainer (a tiny model needs one)")
@@ -260,11 +270,11 @@ def main() -> None:
     if a.keep:
         a.keep.mkdir(parents=True, exist_ok=True)
         result = soak(a.steps, a.seed, a.queue_size, a.keep, a.stall_s, a.logging_steps, a.threads,
-                          a.stall_steps, a.stall_max_s)
+                          a.stall_steps, a.stall_max_s, a.stall_evals)
     else:
         with tempfile.TemporaryDirectory(prefix="tuneguard-soak-") as d:
             result = soak(a.steps, a.seed, a.queue_size, Path(d), a.stall_s, a.logging_steps, a.threads,
-                          a.stall_steps, a.stall_max_s)
+                          a.stall_steps, a.stall_max_s, a.stall_evals)
     text = json.dumps(result, indent=2)
     if a.json:
         a.json.write_text(text + "\n", "utf-8")
