@@ -228,9 +228,12 @@ def _card_prompt(run: CardSource) -> list[str]:
     mode = prompt_mode(run.tokenizer, run.cfg.data, run.meta.get("data_format"))
     lines = ["", "# the prompt format it was trained on:"]
     if mode == "chat_template":
+        # As training encoded it (data.tokenize.with_prefix): the tokenizer's own start token once,
+        # none added where the template writes it (Llama 3, Gemma) and none lost where it does not.
         lines += ['messages = [{"role": "user", "content": "YOUR QUESTION"}]',
-                  "inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True, "
-                  'return_tensors="pt")']
+                  "prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)",
+                  "starts = bool(tokenizer.bos_token) and prompt.startswith(tokenizer.bos_token)",
+                  'inputs = tokenizer(prompt, add_special_tokens=not starts, return_tensors="pt")']
     else:
         if mode == "prompt_template":
             system = ', system=""' if "{system}" in run.cfg.data.prompt_template else ""
