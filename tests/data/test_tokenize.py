@@ -85,6 +85,7 @@ def test_truncation_of_response_when_prompt_cannot_shrink_enough():
     assert len(ex["input_ids"]) == 32
     assert ex["input_ids"][-1] != 0  # EOS was cut with the end of the answer
     assert stats.response_truncated == 1 and stats.prompt_truncated == 1
+    assert stats.rows_truncated == 1  # one row, cut in both
 
 
 def test_language_modeling_collator_reproduces_old_pipeline():

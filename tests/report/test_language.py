@@ -71,3 +71,25 @@ def test_the_thai_report_names_each_event_and_says_what_the_notifier_recorded(tm
         assert text in html, text
     english = render_html(load_run(run), compute_verdict(load_run(run)), recommend_for_run(load_run(run)), "en")
     assert "<td>notify_failed</td>" in english and "reason=skipped: 3 failures in a row" in english
+
+
+def test_a_thai_report_says_in_thai_that_the_training_process_is_gone(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    from tuneguard.store.run_store import RunStore
+
+    run = build_healthy(tmp_path / "th", config={"notify.language": "th"})
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()  # its pid names no process now
+    with RunStore(run) as s:
+        s.set_state("running")
+        s.set_meta(pid=ended.pid, exit_reason=None)
+    loaded = load_run(run)
+    reason = (f"โปรเซสที่ฝึกอยู่ (pid {ended.pid} บน {socket.gethostname()}) จบไปโดยไม่ได้บันทึกสถานะสุดท้าย"
+              "ขณะอยู่ในสถานะ running: ถูกบังคับปิดหรือล่ม")
+    assert (loaded.meta["state"], loaded.meta["exit_reason"]) == ("failed", reason)
+    write_report(run)
+    md = (run / "report.md").read_text("utf-8")
+    assert reason in md and "ended without recording" not in md

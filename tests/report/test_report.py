@@ -249,3 +249,16 @@ def test_the_report_says_where_the_adapter_is_and_where_its_card_is(tmp_path: Pa
     assert "adapter (its README.md: how to load it)" in html and str(run / "adapter") in html
     assert (f"- adapter: {run / 'adapter'} (its README.md: the base model, the prompt format and code that loads it "
             "outside tuneguard; `tuneguard export` ships it)") in md.splitlines()
+
+
+def test_the_event_timeline_leaves_out_items_without_a_value(tmp_path: Path) -> None:
+    run = build_healthy(tmp_path / "run")
+    with RunStore(run) as s:
+        s.add_event("finished", {"steps": 60, "best_eval_loss": None, "test_rows": None, "test_metrics": {},
+                                 "notes": [], "reason": "", "eval_loss": 1.25, "stopped": False}, step=60)
+    write_report(run)
+    html = (run / "report.html").read_text("utf-8")
+    details = re.findall(r'<td class="mono small">([^<]*)</td>', html)
+    assert details[-1] == "steps=60, eval_loss=1.25, stopped=False"
+    assert not [d for d in details if "None" in d or "={}" in d or "=[]" in d]
+    assert "None" not in (run / "report.md").read_text("utf-8")

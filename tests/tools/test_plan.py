@@ -179,3 +179,22 @@ def test_gpu_warning_names_the_knobs_cpu_has_none():
     assert len(tight) == 1 and tight[0].startswith("tight on memory")
     assert planner.memory_warnings(cfg, _plan(), _cal(scaled_peak_gb=40.0)) == []
     assert planner.memory_warnings(cfg, _plan(), _cal(on_gpu=False, scaled_peak_gb=900.0)) == []
+
+
+def test_plan_counts_truncated_rows_once(tmp_path):
+    """A row whose prompt and answer max_length both cut is one truncated row (as the audit counts rows)."""
+    from tuneguard.data.synthetic import make_instruction_rows, write_jsonl
+
+    short = make_instruction_rows(30, seed=1)
+    long_prompt = [{"instruction": f"Summarise item {i}: " + "alpha beta gamma delta " * 60, "output": "short."}
+                   for i in range(3)]
+    long_both = [{"instruction": f"Explain item {i}: " + "alpha beta gamma delta " * 60,
+                  "output": "epsilon zeta eta theta " * 60} for i in range(2)]
+    train = write_jsonl(short + long_prompt + long_both, tmp_path / "train.jsonl")
+    val = write_jsonl(make_instruction_rows(8, seed=2), tmp_path / "val.jsonl")
+    cfg = tiny_config(tmp_path, train, data={"validation_file": str(val)})
+    r = invoke("plan", str(cfg), "--json")
+    assert r.exit_code == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["data"]["train"] == 35
+    assert out["tokens"]["truncated_examples"] == 5

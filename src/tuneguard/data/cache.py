@@ -43,8 +43,9 @@ log = logging.getLogger(__name__)
 
 # The version of what rows mean: raised whenever the same file and config tokenize to other
 # labels (3: per-message weight/train flags, tool calls, chats that open with an answer; 4: an
-# instruction row's system prompt), so a cache of the old reading is never reused.
-FORMAT = 4
+# instruction row's system prompt; 5: the stats count truncated rows), so a cache of the old
+# reading is never reused.
+FORMAT = 5
 CHUNK = 1 << 20
 
 

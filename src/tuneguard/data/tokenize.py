@@ -43,6 +43,7 @@ class TokenizeStats:
     examples: int = 0
     prompt_truncated: int = 0
     response_truncated: int = 0
+    rows_truncated: int = 0  # rows cut at all: a row whose prompt and answer were both cut counts once
     tokens_cut: int = 0
     empty_labels: int = 0
     supervised_tokens: int = 0
@@ -108,6 +109,7 @@ def build_example(prompt_ids: list[int], response_ids: list[int], max_length: in
     flags = list(supervised) if supervised is not None else [False] * len(prompt_ids)
     overflow = len(prompt_ids) + len(response_ids) - max_length
     if overflow > 0:
+        stats.rows_truncated += 1
         body = len(prompt_ids) - prefix_len
         # Keep at least a quarter of the budget for the prompt so the model still sees
         # what it answers; cut the middle of the prompt body.

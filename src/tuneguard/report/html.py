@@ -359,13 +359,18 @@ def _shorten(text: str, limit: int = 160) -> str:
 
 
 
+def _no_value(v: Any) -> bool:
+    return v is None or (isinstance(v, (str, list, tuple, dict)) and not v)
+
+
 def _short(payload: Any, limit: int = 160) -> str:
     if not payload:
         return ""
     if isinstance(payload, dict):
-        # "text" is the message's catalog spec (shown as the message), "criteria" the verdict's rows.
+        # "text" is the message's catalog spec (shown as the message), "criteria" the verdict's rows;
+        # items with no value (None, "", an empty list or dict) say nothing and are left out.
         text = ", ".join(f"{k}={fmt(v) if isinstance(v, float) else v}" for k, v in payload.items()
-                         if k not in ("text", "criteria"))
+                         if k not in ("text", "criteria") and not _no_value(v))
     else:
         text = str(payload)
     return _shorten(text, limit)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from tuneguard.catalog import TABLE, T, in_language, is_spec, say
+from tuneguard.catalog import TABLE, T, config_language, in_language, is_spec, say
 from tuneguard.findings import Finding
 from tuneguard.fmt import is_finite
 from tuneguard.store.run_store import open_for_reading
@@ -203,18 +203,18 @@ def load_run(run_dir: str | Path) -> RunData:
     run_dir = Path(run_dir)
     with open_for_reading(run_dir) as store:
         meta = store.meta()
-        # The state every view shows: a run whose process died while "running" is failed.
-        meta["state"], meta["exit_reason"] = store.view_state(meta)
+        cfg = meta.get("config")
+        if not isinstance(cfg, dict):
+            cfg = _config_file(run_dir)
+        # The state every view shows: a run whose process died while "running" is failed (the
+        # reason said in the run's language, as the report around it).
+        meta["state"], meta["exit_reason"] = store.view_state(meta, language=config_language(cfg))
         data = RunData(
-            run_dir=run_dir, meta=meta, config={},
+            run_dir=run_dir, meta=meta, config=cfg,
             train=store.metrics("train"), evals=store.metrics("eval"), test=store.metrics("test"),
             findings=store.findings(), events=store.events(), qa=store.qa_samples(),
             qa_base=store.qa_samples(base=True),
         )
-    cfg = meta.get("config")
-    if not isinstance(cfg, dict):
-        cfg = _config_file(run_dir)
-    data.config = cfg
     return data
 
 

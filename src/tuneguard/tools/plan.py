@@ -197,7 +197,7 @@ def make_plan(cfg: Config, data: PreparedData, world_size: int = 1) -> Plan:
         tokens_per_epoch=sum(lengths), supervised_tokens_per_epoch=stats.supervised_tokens,
         validation_tokens=sum(len(f["input_ids"]) for f in data.validation.features),
         mean_tokens_per_example=sum(lengths) / max(len(lengths), 1), longest_example=max(lengths, default=0),
-        truncated_examples=stats.prompt_truncated + stats.response_truncated,
+        truncated_examples=stats.rows_truncated,
         batch_size=cfg.train.batch_size, gradient_accumulation_steps=cfg.train.gradient_accumulation_steps,
         examples_per_step=cfg.train.batch_size * cfg.train.gradient_accumulation_steps * world_size,
         steps_per_epoch=spe, total_steps=total, epochs=total / spe,
