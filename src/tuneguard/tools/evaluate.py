@@ -120,7 +120,7 @@ class EvalReport:
             "data": {"file": self.data.path, "format": self.data.format, "rows_read": self.data.rows_read,
                      "rows_skipped": self.data.skipped, "examples": len(self.data.split.features),
                      "supervised_tokens": self.data.split.stats.supervised_tokens,
-                     "truncated": self.data.split.stats.prompt_truncated + self.data.split.stats.response_truncated},
+                     "truncated": self.data.split.stats.rows_truncated},
             "adapter": self.adapter,
             "base": self.base.to_dict(),
             "tuned": self.tuned.to_dict(),
