@@ -30,6 +30,18 @@ def _run(tmp_path, state: str, *, started: bool = True):
     return run
 
 
+def _halted(tmp_path):
+    """A halted run whose halt event names its next commands: (run, fix command, next command)."""
+    from tuneguard.events import Event
+
+    run = _run(tmp_path, "halted")
+    fix, then = f"tuneguard fix {run}/config.yaml --out {run}-fixed-data", f"tuneguard next {run} --train"
+    with RunStore(run) as store:
+        store.add_event(Event.HALTED, {"code": "LOSS_COLLAPSE", "next_steps": [{"kind": "fix", "command": fix},
+                                                                               {"kind": "then", "command": then}]})
+    return run, fix, then
+
+
 def test_status_of_a_killed_run_says_how_to_continue_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     run = _run(tmp_path, "running")
@@ -56,14 +68,9 @@ def test_status_says_it_for_a_stopped_run_and_not_for_a_finished_or_never_starte
 
 
 def test_status_of_a_halted_run_ends_with_its_next_commands(tmp_path, monkeypatch):
-    from tuneguard.events import Event
 
     monkeypatch.chdir(tmp_path)
-    run = _run(tmp_path, "halted")
-    fix, then = f"tuneguard fix {run}/config.yaml --out {run}-fixed-data", f"tuneguard next {run} --train"
-    with RunStore(run) as store:
-        store.add_event(Event.HALTED, {"code": "LOSS_COLLAPSE", "next_steps": [{"kind": "fix", "command": fix},
-                                                                               {"kind": "then", "command": then}]})
+    run, fix, then = _halted(tmp_path)
     r = invoke("status", str(run), env={"COLUMNS": "400"})
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
@@ -76,18 +83,14 @@ def test_status_of_a_halted_run_ends_with_its_next_commands(tmp_path, monkeypatc
 def test_status_of_a_halted_run_whose_data_was_fixed_since_names_the_next_run(tmp_path, monkeypatch):
     """After `tuneguard fix RUN/config.yaml --out OUT` (recorded in the run's store), status no
     longer says "Fix the data": it says where the fix is and the next run, on the fixed config."""
-    from tuneguard.events import Event
     from tuneguard.nextrun import DATA_FIXED_EVENT
 
     monkeypatch.chdir(tmp_path)
-    run = _run(tmp_path, "halted")
-    fix, then = f"tuneguard fix {run}/config.yaml --out {run}-fixed-data", f"tuneguard next {run} --train"
+    run, _, _ = _halted(tmp_path)
     out = tmp_path / "run-fixed-data"
     out.mkdir()
     (out / "config.yaml").write_text("model: {}\n", "utf-8")
     with RunStore(run) as store:
-        store.add_event(Event.HALTED, {"code": "LOSS_COLLAPSE", "next_steps": [{"kind": "fix", "command": fix},
-                                                                               {"kind": "then", "command": then}]})
         store.add_event(DATA_FIXED_EVENT, {"config": str(out / "config.yaml"), "out": str(out), "resolved": []})
     r = invoke("status", str(run), env={"COLUMNS": "400"})
     assert r.returncode == 0, r.stderr
