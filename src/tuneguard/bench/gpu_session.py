@@ -198,9 +198,9 @@ def step_loss_match(s: Session) -> dict[str, Any]:
     if not path.exists():
         return {**res, "ok": False, "error": "no loss_match.json (see the bench step)"}
     r = json.loads(path.read_text())
-    res.update({k: r.get(k) for k in ("tolerance_rel", "steps", "batch", "accum", "learning_rate", "dtype")})
-    res["runs"] = {n: {k: x.get(k) for k in ("attention", "chunked_loss", "adapter_dtype", "fused_linear_loss",
-                                             "padding_free", "pad_fraction", "wall_s", "error")}
+    res.update({k: r.get(k) for k in ("tolerance_rel", "tolerance_of_drop", "steps", "batch", "accum", "learning_rate", "dtype")})
+    res["runs"] = {n: {k: x[k] for k in ("attention", "chunked_loss", "adapter_dtype", "fused_linear_loss",
+                                         "padding_free", "pad_fraction", "wall_s", "error") if k in x}
                    for n, x in r.get("runs", {}).items()}
     res["comparisons"] = r.get("comparisons", {})
     res["ok"] = res["ok"] and bool(r.get("pass"))

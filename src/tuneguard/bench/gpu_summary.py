@@ -77,8 +77,8 @@ def _verdict(loss: Any, name: str) -> str:
 
 
 def _tolerance(loss: Any) -> str:
-    tol = (loss or {}).get("tolerance_rel")
-    return "every step within " + ("1%" if tol is None else f"{100 * tol:g}%")
+    tol, drop = (loss or {}).get("tolerance_rel") or 0.01, (loss or {}).get("tolerance_of_drop") or 0.05
+    return f"every step within {100 * tol:g}% of the loss and {100 * drop:g}% of how far it fell"
 
 
 def _loss_match(results: dict[str, dict[str, Any]]) -> list[str]:
@@ -102,11 +102,11 @@ def _loss_match(results: dict[str, dict[str, Any]]) -> list[str]:
     runs = r.get("runs") or {}
     verdicts = [[n, _fmt(c.get("max_abs_diff"), 5),
                  "-" if c.get("max_rel_diff") is None else f"{100 * c['max_rel_diff']:.3f}%",
-                 _fmt(c.get("notebook_drop"), 4), "PASS" if c.get("pass") else "FAIL",
+                 _fmt(c.get("notebook_drop"), 4), "PASS" if c.get("pass") else f"FAIL: {c.get('why')}",
                  _plan((runs.get(n) or {})) + (f"; error {runs[n]['error'][:80]}" if (runs.get(n) or {}).get("error")
                                                else "")] for n, c in comps.items()]
     title = (f"### bf16 loss curves, same examples, batches and start ({r.get('steps')} steps of "
-             f"{r.get('batch')} x {r.get('accum')}, lr {r.get('learning_rate')}, {_tolerance(r)} of the notebook's)")
+             f"{r.get('batch')} x {r.get('accum')}, lr {r.get('learning_rate')}; {_tolerance(r)})")
     return [title, "", *_table(head, rows),
             *_table(["pipeline", "max abs diff", "max rel diff", "notebook loss fell by", "verdict", "settings"],
                     verdicts)]

@@ -21,7 +21,8 @@ eager attention, the model's own loss over full logits, rows padded to the longe
 written) is compared with tuneguard's: `tuneguard` (its plan: attention auto, chunked loss,
 fused GELU) and `tuneguard_levers` (the plan with the levers: bf16 LoRA weights, fused linear
 cross-entropy, padding-free rows with the attention the plan picks). Each passes when every
-step's loss is within TOLERANCE_REL of the notebook's. JSON rewritten after every run.
+step's loss is within TOLERANCE_REL of the notebook's and within TOLERANCE_OF_DROP of how far
+the notebook's curve fell. JSON rewritten after every run.
 
     python -m tuneguard.bench.loss_match --model gptj-6b --out loss_match.json
     python -m tuneguard.bench.loss_match --model tiny --device cpu --dtype bf16 --chunked-loss on --out x.json
@@ -45,13 +46,16 @@ from tuneguard.bench import throughput as tp
 
 log = logging.getLogger(__name__)
 
-# Each step's loss within 1% of the notebook pipeline's. What separates the pipelines in bf16 is
-# rounding: bf16 keeps 8 significant bits (0.4% per value), the attention kernels, the loss over
-# chunks or full logits and the padded or flattened rows sum in other orders, and bf16 LoRA
-# weights round every update; a loss is a mean over thousands of tokens, so these stay well under
-# 1% (measured on the CPU: docs/BENCHMARKS.md), while a pipeline that learns differently (other
-# labels, a wrong mask, a lost gradient) leaves the curve by more within a few steps.
+# Two bounds, both stated in summary.md. Each step's loss within TOLERANCE_REL (1%) of the notebook
+# pipeline's: what separates the pipelines in bf16 is rounding (bf16 keeps 8 significant bits, 0.4%
+# per value; the attention kernels, the loss over chunks or full logits and the padded or flattened
+# rows sum in other orders; bf16 LoRA weights round every update), and a loss is a mean over
+# thousands of tokens, so rounding stays far below 1%. And every difference within
+# TOLERANCE_OF_DROP (5%) of how far the notebook's curve fell over the steps: 1% alone would pass a
+# pipeline that learns at twice the rate while the curve moves a few percent (measured on the CPU:
+# docs/BENCHMARKS.md), and a curve that does not move proves nothing.
 TOLERANCE_REL = 0.01
+TOLERANCE_OF_DROP = 0.05
 # Token ids of the rows: 1 .. LEARNABLE_TOKENS - 1 (ln 63 = 4.1 is where the loss heads).
 LEARNABLE_TOKENS = 64
 SHOWN_STEPS = 10
@@ -74,10 +78,12 @@ def add_options(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--loss-lr", type=float, default=1e-3, help="loss check: learning rate (constant)")
 
 
-def compare(reference: list[float], other: list[float], tolerance: float = TOLERANCE_REL) -> dict[str, Any]:
+def compare(reference: list[float], other: list[float], tolerance: float = TOLERANCE_REL,
+            of_drop: float = TOLERANCE_OF_DROP) -> dict[str, Any]:
     """Step-by-step differences of `other`'s losses from `reference`'s: the largest absolute
-    and relative, the first SHOWN_STEPS steps, and whether every step is within `tolerance`
-    (relative; both curves complete, of equal length and finite)."""
+    and relative, the first SHOWN_STEPS steps, and whether every step is within both bounds
+    (`tolerance` relative to the reference's loss, `of_drop` of how far the reference fell:
+    first loss less its lowest); both curves complete, of equal length and finite."""
     n = min(len(reference), len(other))
     rows = []
     for i in range(n):
@@ -88,11 +94,15 @@ def compare(reference: list[float], other: list[float], tolerance: float = TOLER
     finite = all(math.isfinite(x) for x in [*reference, *other])
     max_abs = max((r["abs_diff"] for r in rows), default=None)
     max_rel = max((r["rel_diff"] for r in rows), default=None)
-    ok = bool(n) and len(reference) == len(other) and finite and max_rel is not None and max_rel <= tolerance
-    # How far the reference curve moved: a difference is small only against that.
-    drop = reference[0] - min(reference) if reference else None
-    return {"steps": n, "max_abs_diff": max_abs, "max_rel_diff": max_rel, "tolerance_rel": tolerance, "pass": ok,
-            "notebook_drop": drop, "first_steps": rows[:SHOWN_STEPS]}
+    drop = reference[0] - min(reference) if reference and finite else None
+    why = ("no losses to compare" if not n else "the runs logged different numbers of steps"
+           if len(reference) != len(other) else "a loss is not finite" if not finite
+           else f"a step differs by more than {100 * tolerance:g}% of the loss" if max_rel is None or max_rel > tolerance
+           else f"a step differs by more than {100 * of_drop:g}% of how far the curve fell ({drop:.4f})"
+           if max_abs is None or drop is None or max_abs > of_drop * drop else "")
+    return {"steps": n, "max_abs_diff": max_abs, "max_rel_diff": max_rel, "tolerance_rel": tolerance,
+            "tolerance_of_drop": of_drop, "notebook_drop": drop, "pass": not why, "why": why or None,
+            "first_steps": rows[:SHOWN_STEPS]}
 
 
 def _start(base: Any, opts: argparse.Namespace) -> dict[str, torch.Tensor]:
@@ -116,7 +126,8 @@ def measure(base: Any, tokenizer: Any, device: str, opts: argparse.Namespace, wo
                               "dtype": str(opts.torch_dtype).removeprefix("torch."), "steps": steps, "batch": batch,
                               "accum": accum, "learning_rate": opts.loss_lr, "lora_r": opts.lora_r, "lora_dropout": 0.0,
                               "examples": len(examples), "learnable_tokens": LEARNABLE_TOKENS,
-                              "tolerance_rel": TOLERANCE_REL, "runs": {}, "comparisons": {}, "pass": False}
+                              "tolerance_rel": TOLERANCE_REL, "tolerance_of_drop": TOLERANCE_OF_DROP, "runs": {},
+                              "comparisons": {}, "pass": False}
     for name, overrides in [("notebook", {}), *PIPELINES.items()]:
         o = argparse.Namespace(**{**vars(opts), "same_batches": True, "lora_dropout": 0.0, "learning_rate": opts.loss_lr,
                                   **overrides})
