@@ -14,8 +14,6 @@ import pytest
 from tuneguard.bench import gpu_session, loss_match
 from tuneguard.bench import throughput as tp
 
-pytestmark = pytest.mark.slow
-
 
 def _options(*extra: str):
     ap = tp._parser()
@@ -25,6 +23,7 @@ def _options(*extra: str):
     return o
 
 
+@pytest.mark.slow
 def test_the_pipelines_learn_the_same_curve_and_a_different_one_fails(tmp_path: Path, monkeypatch) -> None:
     from tuneguard.model.load import build_tiny_tokenizer, setup_pad_token
 
@@ -46,16 +45,18 @@ def test_the_pipelines_learn_the_same_curve_and_a_different_one_fails(tmp_path: 
     for name in ("tuneguard", "tuneguard_levers"):
         c = comps[name]
         assert c["pass"] and c["steps"] == 6 and len(c["first_steps"]) == 6, c
-        assert c["max_rel_diff"] < 0.002  # bf16 rounding: measured 0.0001-0.0003
+        # bf16 rounding: measured 0.4-0.6% of the curve's fall (0.14), 0.01% of the loss.
+        assert c["max_abs_diff"] < 0.02 * c["notebook_drop"] and c["max_rel_diff"] < 0.002
         assert all(math.isfinite(x) for x in runs[name]["step_losses"])
     # The same start and the same first batch: step 1 differs by rounding alone.
     assert comps["tuneguard"]["first_steps"][0]["abs_diff"] < 0.005
     # The curve moves well past the tolerance, so a pipeline that learns otherwise leaves it.
     assert comps["tuneguard"]["notebook_drop"] > 0.1
-    # Twice the learning rate stays within 1% of the loss over these few steps; it leaves the
-    # curve by far more than 5% of how far the curve fell.
+    # Twice the learning rate stays within 1% of the loss over these few steps (0.2%); it leaves
+    # the curve by 10% of how far the curve fell.
     twice = comps["twice_the_lr"]
-    assert not twice["pass"] and twice["max_abs_diff"] > 0.2 * twice["notebook_drop"], twice
+    assert not twice["pass"] and twice["max_rel_diff"] < 0.01, twice
+    assert twice["why"].startswith("a step differs by more than 5% of how far the curve fell")
     assert r["pass"] is False
     assert base.config._attn_implementation in ("eager", "sdpa")  # the base given back, no adapter left
     assert not any("lora_" in n for n, _ in base.named_parameters())
@@ -100,3 +101,17 @@ def test_the_session_step_reads_the_check_and_summary_md_shows_it(tmp_path: Path
     assert "| tuneguard | 0.00200 | 0.021% | 1.3000 | PASS |" in md
     assert ("| tuneguard_levers | 0.40000 | 4.211% | 1.3000 | FAIL: a step differs by more than 1% of the loss | "
             "attention flex_attention, adapter_dtype bfloat16,") in md
+
+
+def test_summary_md_reports_the_memory_estimates_error_at_both_batch_sizes(tmp_path: Path) -> None:
+    """Deliverable 3 of the GPU issue: the estimate against the measured peaks, in %, and the verdict."""
+    from tuneguard.bench.gpu_summary import write_markdown
+
+    mem = {"ok": True, "max_abs_error_pct": 12.3, "within_10pct": False,
+           "runs": {"4": {"estimated_peak_gb": 30.0, "peak_memory_gb": 28.0, "error_pct": 7.1},
+                    "8": {"estimated_peak_gb": 48.0, "peak_memory_gb": 42.74, "error_pct": 12.3}}}
+    write_markdown(tmp_path, False, {"memory_estimate": mem})
+    md = (tmp_path / "summary.md").read_text("utf-8")
+    assert "| memory estimate: largest error at the two batch sizes | 12.3% | within 10% |" in md
+    assert "| 4 | 30.00 | 28.00 | +7.1% |" in md and "| 8 | 48.00 | 42.74 | +12.3% |" in md
+    assert "largest error 12.3%: beyond 10%, perf.activation_bytes needs correcting" in md

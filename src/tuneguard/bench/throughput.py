@@ -288,7 +288,9 @@ def _baseline_setup(base: Any, model: Any, tokenizer: Any, opts: argparse.Namesp
     inner = PaddingCollator(tokenizer.pad_token_id, 1) if same else \
         LanguageModelingCollator(tokenizer, pad_to_multiple_of=None)  # type: ignore[arg-type]
     collator = RecordingCollator(inner)
+    adapter = next((p.dtype for p in model.parameters() if p.requires_grad), None)
     info.update(attention=perf.unwrap(model).config._attn_implementation,
+                adapter_dtype=str(adapter).removeprefix("torch.") if adapter is not None else None,
                 gradient_checkpointing=opts.baseline_checkpointing, chunked_loss=False, fused_gelu=0,
                 pad_to_multiple_of=None, order="as given" if same else "random")
     return collator
