@@ -260,17 +260,22 @@ def run_pipeline(kind: str, *, base: Any, tokenizer: Any, examples: list[dict[st
     _measured(info, trainer, collator, marks, warmup, steps, accum, device, rss, opts)
     if prof is not None and profile_dir is not None:
         write_profile(prof, profile_dir, device)
+    _give_back(model, plan)
+    return info
+
+
+def _give_back(model: Any, plan: Any) -> None:
+    """The base as it was before the pipeline (no adapter, hook, compiled layers or
+    recomputation), for the next one."""
     if plan is not None and plan.loss_func is not None:
         plan.loss_func.close()  # the chunked loss's hook, before the base is reused
     if plan is not None and plan.compiled_layers:
         from tuneguard.train import levers
 
         levers.uncompile_layers(levers.decoder_layers(model))
-    # Give the base back as it was (no adapter, no recomputation), for the next pipeline.
     base = model.unload()
     if getattr(base, "is_gradient_checkpointing", False):
         base.gradient_checkpointing_disable()
-    return info
 
 
 def _baseline_setup(base: Any, model: Any, tokenizer: Any, opts: argparse.Namespace, info: dict[str, Any]) -> Any:
