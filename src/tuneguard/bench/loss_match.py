@@ -129,8 +129,10 @@ def measure(base: Any, tokenizer: Any, device: str, opts: argparse.Namespace, wo
                               "tolerance_rel": TOLERANCE_REL, "tolerance_of_drop": TOLERANCE_OF_DROP, "runs": {},
                               "comparisons": {}, "pass": False}
     for name, overrides in [("notebook", {}), *PIPELINES.items()]:
+        # The notebook's gradient checkpointing (the bench's --baseline-checkpointing) recomputes
+        # the same numbers without dropout: left off, it would only cost time.
         o = argparse.Namespace(**{**vars(opts), "same_batches": True, "lora_dropout": 0.0, "learning_rate": opts.loss_lr,
-                                  **overrides})
+                                  "baseline_checkpointing": False, **overrides})
         start = time.perf_counter()
         try:
             info = tp.run_pipeline("baseline" if name == "notebook" else "tuneguard", base=base, tokenizer=tokenizer,
