@@ -67,8 +67,11 @@ def test_compare_needs_every_step_within_the_tolerance() -> None:
     assert same["pass"] and same["max_abs_diff"] == pytest.approx(0.04) and same["notebook_drop"] == 2.0
     assert [x["step"] for x in same["first_steps"]] == [1, 2, 3]
     assert loss_match.compare([6.0, 5.0, 4.0], [6.0, 5.06, 4.0])["why"] == "a step differs by more than 1% of the loss"
-    flat = loss_match.compare([6.0, 5.99, 5.98], [6.0, 5.98, 5.97])  # within 1%, but the curve hardly moved
-    assert flat["why"] == "a step differs by more than 5% of how far the curve fell (0.0200)"
+    slow = loss_match.compare([6.0, 5.9, 5.8], [6.0, 5.92, 5.8])  # within 1%, but 10% of the fall
+    assert slow["why"] == "a step differs by more than 5% of how far the curve fell (0.2000)"
+    flat = loss_match.compare([6.0, 5.99, 5.98], [6.0, 5.99, 5.98])  # equal, but nothing was learned
+    assert flat["why"] == ("the notebook's curve fell by only 0.0200, under 1% of its first loss: too flat to "
+                           "compare (raise --loss-lr or --loss-steps)")
     assert not loss_match.compare([6.0, 5.0, 4.0], [6.0, 5.0])["pass"]  # a run cut short
     assert not loss_match.compare([6.0, 5.0], [6.0, float("nan")])["pass"]
     assert not loss_match.compare([], [])["pass"]

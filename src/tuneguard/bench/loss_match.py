@@ -56,6 +56,9 @@ log = logging.getLogger(__name__)
 # docs/BENCHMARKS.md), and a curve that does not move proves nothing.
 TOLERANCE_REL = 0.01
 TOLERANCE_OF_DROP = 0.05
+# A notebook curve that fell by less than this share of its first loss is too flat to compare
+# (the second bound would hold rounding to a few thousandths): the check fails and says so.
+MIN_FALL = 0.01
 # Token ids of the rows: 1 .. LEARNABLE_TOKENS - 1 (ln 63 = 4.1 is where the loss heads).
 LEARNABLE_TOKENS = 64
 SHOWN_STEPS = 10
@@ -83,7 +86,8 @@ def compare(reference: list[float], other: list[float], tolerance: float = TOLER
     """Step-by-step differences of `other`'s losses from `reference`'s: the largest absolute
     and relative, the first SHOWN_STEPS steps, and whether every step is within both bounds
     (`tolerance` relative to the reference's loss, `of_drop` of how far the reference fell:
-    first loss less its lowest); both curves complete, of equal length and finite."""
+    first loss less its lowest, itself at least MIN_FALL of the first loss); both curves
+    complete, of equal length and finite."""
     n = min(len(reference), len(other))
     rows = []
     for i in range(n):
@@ -98,6 +102,8 @@ def compare(reference: list[float], other: list[float], tolerance: float = TOLER
     why = ("no losses to compare" if not n else "the runs logged different numbers of steps"
            if len(reference) != len(other) else "a loss is not finite" if not finite
            else f"a step differs by more than {100 * tolerance:g}% of the loss" if max_rel is None or max_rel > tolerance
+           else f"the notebook's curve fell by only {drop:.4f}, under {100 * MIN_FALL:g}% of its first loss: too flat "
+                "to compare (raise --loss-lr or --loss-steps)" if drop is None or drop < MIN_FALL * abs(reference[0])
            else f"a step differs by more than {100 * of_drop:g}% of how far the curve fell ({drop:.4f})"
            if max_abs is None or drop is None or max_abs > of_drop * drop else "")
     return {"steps": n, "max_abs_diff": max_abs, "max_rel_diff": max_rel, "tolerance_rel": tolerance,
