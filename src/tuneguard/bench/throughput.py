@@ -23,7 +23,10 @@ peak RSS growth), and on CUDA the MFU: 4 x non-embedding parameters FLOPs per re
 (forward plus the input-gradient backward of a frozen base) against a bf16 matmul peak
 measured in the same run. `--ablation` adds tuneguard's pipeline at the baseline's batch
 size, which separates the batching from the bigger batch. Repeats alternate the order of the
-pipelines and the JSON holds the medians (and every run).
+pipelines and the JSON holds the medians (and every run). `--loss-match-out PATH` then runs the
+loss equivalence check (tuneguard.bench.loss_match) on the same base, after this JSON is
+written: the final losses here come from different batches in a different order and say
+nothing about equivalence.
 """
 
 from __future__ import annotations
