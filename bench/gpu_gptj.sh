@@ -4,7 +4,8 @@
 # `tuneguard train` on GPT-J-6B with random weights (v2 preset, bf16, evaluation and
 # checkpoints), killed and resumed with --resume auto; `tuneguard plan --calibrate` against
 # the measured run; GPT-J-6B loaded in 4-bit for a few steps; then the throughput bench
-# (tuneguard's pipeline against the notebook pipeline, MFU, peak memory, a profile); each
+# (tuneguard's pipeline against the notebook pipeline, MFU, peak memory, a profile) and, on its
+# base, the bf16 loss curves of both pipelines on the same batches compared step by step; each
 # speed lever alone against the same run without it, and the memory estimate against
 # measured peaks at two batch sizes (tuneguard.bench.levers); the CUDA lane of the tests;
 # last, the compiled-layers lever (its compile time is the unknown). Each step has its own time
@@ -29,8 +30,8 @@
 #
 #   BUDGET_S=...   the whole script's budget in seconds, the wheel install included (default 500 on
 #                  the GPU: with the machine's start it fits one 600 s call; 1800 in selftest)
-#   ONLY=a,b       only these steps (model,train,resume,calibrate,four_bit,bench,levers,memory_estimate,cuda_tests,
-#                  compile: the order they run in, the acceptance figures first)
+#   ONLY=a,b       only these steps (model,train,resume,calibrate,four_bit,train_levers,bench,loss_match,levers,
+#                  memory_estimate,cuda_tests,compile: the order they run in, the acceptance figures first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -45,6 +45,7 @@ def test_every_dependency_is_on_the_gpu_image_carried_or_never_imported_there():
             "for name in ('datasets', 'datasketch'):\n"
             "    sys.modules[name] = None\n"
             "import tuneguard.train.build, tuneguard.train.run, tuneguard.tools.plan, tuneguard.cli.main\n"
-            "import tuneguard.bench.gpu_session, tuneguard.bench.levers, tuneguard.bench.throughput\n")
+            "import tuneguard.bench.gpu_session, tuneguard.bench.levers, tuneguard.bench.throughput\n"
+            "import tuneguard.bench.loss_match\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]

@@ -115,8 +115,7 @@ def test_summary_md_sets_the_acceptance_figures_out_as_tables(tmp_path: Path) ->
 
     (tmp_path / "env.txt").write_text("NVIDIA H200, 143771 MiB, 580.159.04\ntorch 2.11.0\n", "utf-8")
     results = {"train": {"ok": True, "seconds": 61.0, "tokens_per_s": 21000.0, "mem_peak_gb": 38.5},
-               "bench": {"ok": True, "baseline": {"tokens_per_s": 2100.0}, "tuneguard": {"tokens_per_s": 15000.0},
-                         "loss_rel_diff": -0.004},
+               "bench": {"ok": True, "baseline": {"tokens_per_s": 2100.0}, "tuneguard": {"tokens_per_s": 15000.0}},
                "levers": {"ok": False, "ratio_to_none": {"adapter_dtype": 1.31},
                           "runs": {"none": {"tokens_per_s": 10000.0, "final_loss": 10.5},
                                    "adapter_dtype": {"tokens_per_s": 13100.0, "final_loss": 10.50021},
@@ -127,7 +126,9 @@ def test_summary_md_sets_the_acceptance_figures_out_as_tables(tmp_path: Path) ->
     assert "NVIDIA H200, 143771 MiB, 580.159.04" in md
     assert "| `tuneguard train` real tokens/s (v2 preset, 8 x 2) | 21,000 | >= 20,000 |" in md
     assert "| train / notebook | 10.00 | >= 9x |" in md
-    assert "| bench: mean train loss, tuneguard / notebook - 1 | -0.4% | small |" in md
+    assert ("| bf16 loss curve, tuneguard with the levers against the notebook: largest step difference | - | "
+            "every step within 1% of the loss and 5% of how far it fell |") in md
+    assert "| memory estimate: largest error at the two batch sizes | - | within 10% |" in md
     assert "| calibrate: predicted / measured step time - 1 | - | within 15% |" in md
     assert "| adapter_dtype | 13,100 | 1.31 | - | 10.50021 | - |  |" in md
     assert "| padding_free | - | - | - | - | - | RuntimeError: boom |" in md

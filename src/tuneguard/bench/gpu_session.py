@@ -25,6 +25,10 @@ optional figures, not those):
                speed and memory with them, and its losses against the train step's.
 6. bench       the throughput bench: tuneguard's pipeline against the notebook pipeline,
                MFU, peak memory, the final losses, a profile summary (tuneguard.bench.throughput).
+   loss_match  on the bench's base: the bf16 per-step losses of the notebook pipeline and of
+               tuneguard's (its plan, and its plan with the levers) on the same examples, in
+               the same batches, from the same LoRA weights, compared step by step within a
+               stated tolerance (tuneguard.bench.loss_match).
    levers      each speed lever alone (bf16 adapters, fused linear cross-entropy,
                padding-free rows with flex attention, LoRA dropout 0) against the same run
                without it (tuneguard.bench.levers).
@@ -64,8 +68,12 @@ from typing import Any
 # `tuneguard` command starts a Python (about 10 s of imports) and reads 12 GB of weights.
 # levers: memory's two runs, the same-run baseline and four levers; the padding-free run's flex
 # attention compiles its kernel twice (static, then dynamic lengths) inside it.
+# bench: the loss check after the throughput runs adds three 10-step runs on the same base (the
+# levers' one compiles flex attention and liger's kernels); loss_match uses its own limit only
+# when run alone (a Python, a GPT-J-6B build and the three runs).
 STEP_LIMITS = {"model": 80, "train": 110, "resume": 90, "calibrate": 75, "four_bit": 100, "train_levers": 90,
-               "bench": 120, "levers": 140, "memory_estimate": 60, "cuda_tests": 60, "compile": 150}
+               "bench": 170, "loss_match": 100, "levers": 140, "memory_estimate": 60, "cuda_tests": 60,
+               "compile": 150}
 
 
 class Session:
@@ -141,41 +149,70 @@ def step_cuda_tests(s: Session) -> dict[str, Any]:
     return {"ok": rc == 0, "rc": rc, "result": last.strip("= ")}
 
 
-def step_bench(s: Session) -> dict[str, Any]:
+def model_args(s: Session) -> list[str]:
+    """The bench modules' model options: GPT-J-6B on the GPU, the tiny GPT-J in bf16 with the
+    chunked loss forced on in the selftest (the GPU's mixed-precision path)."""
     if s.selftest:
-        args = ["--model", "tiny", "--device", "cpu", "--dtype", "bf16", "--chunked-loss", "on", "--steps", "6",
-                "--warmup", "2", "--repeats", "1", "--batch", "8"]
+        return ["--model", "tiny", "--device", "cpu", "--dtype", "bf16", "--chunked-loss", "on"]
+    return ["--model", "gptj-6b", "--memory-budget-gb", "40"]
+
+
+def step_bench(s: Session) -> dict[str, Any]:
+    """The throughput bench, then, on the same base (one GPT-J-6B build less), the loss
+    equivalence check (tuneguard.bench.loss_match) into loss_match.json for its own step."""
+    if s.selftest:
+        args = ["--steps", "6", "--warmup", "2", "--repeats", "1", "--batch", "8"]
     else:
-        args = ["--model", "gptj-6b", "--steps", "20", "--warmup", "3", "--batch", "8", "--accum", "2",
-                "--memory-budget-gb", "40", "--baseline-checkpointing"]
-    rc, out = s.run("bench", [s.python, "-m", "tuneguard.bench.throughput", *args, "--json",
+        args = ["--steps", "20", "--warmup", "3", "--batch", "8", "--accum", "2", "--baseline-checkpointing"]
+    rc, out = s.run("bench", [s.python, "-m", "tuneguard.bench.throughput", *model_args(s), *args, "--json",
                               "--out", str(s.out / "gptj_throughput.json"), "--profile-dir", str(s.out),
-                              "--profile-steps", "3"], s.limit("bench"))
+                              "--profile-steps", "3", "--loss-match-out", str(s.work / "loss_match.json")],
+                    s.limit("bench"))
     res: dict[str, Any] = {"ok": rc == 0, "rc": rc}
-    if rc == 0:
-        r = json.loads((s.out / "gptj_throughput.json").read_text())
+    path = s.out / "gptj_throughput.json"
+    if path.exists():  # written before the loss check: a check cut short keeps these figures
+        r = json.loads(path.read_text())
         for k in ("baseline", "tuneguard"):
             p = r[k]
             res[k] = {x: p.get(x) for x in ("tokens_per_s", "pad_fraction", "peak_memory_gb", "peak_reserved_gb",
                                              "peak_rss_growth_gb", "mfu", "attention", "gradient_checkpointing",
                                              "chunked_loss", "dtype", "final_loss")}
         res["ratio_tokens_per_s"] = r["ratio_tokens_per_s"]
-        # The same examples through both pipelines (the order differs: random against length
-        # buckets): the mean training loss of the run, tuneguard's against the notebook's.
-        lb, lt = res["baseline"].get("final_loss"), res["tuneguard"].get("final_loss")
-        res["loss_rel_diff"] = round(lt / lb - 1, 4) if lb and lt else None
         res["matmul_peak_tflops"] = r.get("matmul_peak_tflops")
-    else:
+    if rc != 0:
         res["tail"] = tail(out)
+    return res
+
+
+def step_loss_match(s: Session) -> dict[str, Any]:
+    """The bf16 loss curves of the notebook pipeline and tuneguard's (its plan, and its plan
+    with the levers) on the same examples, batches and start, step by step within
+    loss_match.TOLERANCE_REL: the bench step ran the check; alone (ONLY=loss_match) this step
+    runs it."""
+    path = s.work / "loss_match.json"
+    res: dict[str, Any] = {"ok": True}
+    if "bench" not in s.results:
+        rc, out = s.run("loss_match", [s.python, "-m", "tuneguard.bench.loss_match", *model_args(s), "--out", str(path)],
+                        s.limit("loss_match"))
+        res = {"ok": rc == 0, "rc": rc, **({} if rc == 0 else {"tail": tail(out)})}
+    if not path.exists():
+        return {**res, "ok": False, "error": "no loss_match.json (see the bench step)"}
+    r = json.loads(path.read_text())
+    res.update({k: r.get(k) for k in ("tolerance_rel", "tolerance_of_drop", "steps", "batch", "accum", "learning_rate", "dtype")})
+    res["runs"] = {n: {k: x[k] for k in ("attention", "chunked_loss", "adapter_dtype", "fused_linear_loss",
+                                         "padding_free", "pad_fraction", "wall_s", "error") if k in x}
+                   for n, x in r.get("runs", {}).items()}
+    res["comparisons"] = r.get("comparisons", {})
+    res["ok"] = res["ok"] and bool(r.get("pass"))
     return res
 
 
 def levers_args(s: Session) -> list[str]:
     if s.selftest:
-        return ["--model", "tiny", "--device", "cpu", "--dtype", "bf16", "--chunked-loss", "on", "--steps", "6",
-                "--warmup", "2", "--batch", "8", "--compile-backend", "aot_eager", "--batches", "2,4"]
-    return ["--model", "gptj-6b", "--steps", "14", "--warmup", "3", "--batch", "8", "--accum", "2",
-            "--memory-budget-gb", "40", "--batches", "4,8", "--max-length", "512"]
+        return [*model_args(s), "--steps", "6", "--warmup", "2", "--batch", "8", "--compile-backend", "aot_eager",
+                "--batches", "2,4"]
+    return [*model_args(s), "--steps", "14", "--warmup", "3", "--batch", "8", "--accum", "2", "--batches", "4,8",
+            "--max-length", "512"]
 
 
 def step_levers(s: Session) -> dict[str, Any]:
@@ -450,8 +487,8 @@ def step_train_levers(s: Session) -> dict[str, Any]:
 
 STEPS = [("model", step_model), ("train", step_train), ("resume", step_resume), ("calibrate", step_calibrate),
          ("four_bit", step_four_bit), ("train_levers", step_train_levers), ("bench", step_bench),
-         ("levers", step_levers), ("memory_estimate", step_memory_estimate), ("cuda_tests", step_cuda_tests),
-         ("compile", step_compile)]
+         ("loss_match", step_loss_match), ("levers", step_levers), ("memory_estimate", step_memory_estimate),
+         ("cuda_tests", step_cuda_tests), ("compile", step_compile)]
 NEEDS = {"train": "model", "resume": "train", "calibrate": "resume", "four_bit": "model", "train_levers": "model"}
 
 

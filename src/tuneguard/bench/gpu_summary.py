@@ -52,15 +52,64 @@ def _acceptance(results: dict[str, dict[str, Any]]) -> list[str]:
              f"{_fmt((results.get('train_levers') or {}).get('tokens_per_s'), 0)}, "
              f"{_fmt((results.get('train_levers') or {}).get('mem_peak_gb'))}", ">= 20,000, <= 40"],
             ["bench: tuneguard pipeline real tokens/s", _fmt((bench.get("tuneguard") or {}).get("tokens_per_s"), 0), ""],
-            ["bench: mean train loss, tuneguard / notebook - 1", _pct(bench.get("loss_rel_diff")), "small"],
+            ["bf16 loss curve, tuneguard with the levers against the notebook: largest step difference",
+             _verdict(results.get("loss_match"), "tuneguard_levers"), _tolerance(results.get("loss_match"))],
             ["resume: largest relative loss difference, steps logged twice", _pct(resume.get("max_rel_loss_diff")),
              "continues"],
             ["calibrate: predicted / measured step time - 1", _pct(cal.get("step_time_error")), "within 15%"],
             ["calibrate: predicted / measured peak memory - 1", _pct(cal.get("peak_error")), "within 10%"],
+            ["memory estimate: largest error at the two batch sizes",
+             _fmt((results.get("memory_estimate") or {}).get("max_abs_error_pct"), 1) + "%"
+             if (results.get("memory_estimate") or {}).get("max_abs_error_pct") is not None else "-", "within 10%"],
             ["4-bit: trained, peak GB", "skipped" if four.get("skipped") else
              f"{_fmt(four.get('ok'))}, {_fmt(four.get('mem_peak_gb'))}", "trains"],
             ["the train step's plan", _plan(train.get("performance")), ""]]
     return ["### Acceptance figures", "", *_table(["figure", "measured", "target"], rows)]
+
+
+def _verdict(loss: Any, name: str) -> str:
+    """"+0.03% (max abs 0.0021), PASS" for one comparison of the loss check; "-" without one."""
+    c = ((loss or {}).get("comparisons") or {}).get(name)
+    if not c:
+        return "-"
+    rel = "-" if c.get("max_rel_diff") is None else f"{100 * c['max_rel_diff']:.3f}%"
+    return f"{rel} (max abs {_fmt(c.get('max_abs_diff'), 4)}), {'PASS' if c.get('pass') else 'FAIL'}"
+
+
+def _tolerance(loss: Any) -> str:
+    tol, drop = (loss or {}).get("tolerance_rel") or 0.01, (loss or {}).get("tolerance_of_drop") or 0.05
+    return f"every step within {100 * tol:g}% of the loss and {100 * drop:g}% of how far it fell"
+
+
+def _loss_match(results: dict[str, dict[str, Any]]) -> list[str]:
+    """The loss check: each step's loss of the notebook pipeline and of tuneguard's (plan, and
+    plan with the levers), the first steps; then each comparison's verdict."""
+    r = results.get("loss_match") or {}
+    comps = r.get("comparisons") or {}
+    if not comps:
+        return []
+    names = list(comps)
+    rows = []
+    for i, first in enumerate(comps[names[0]].get("first_steps") or []):
+        row = [str(first["step"]), _fmt(first["notebook"], 5)]
+        for n in names:
+            steps = comps[n].get("first_steps") or []
+            x = steps[i] if i < len(steps) else {}
+            row += [_fmt(x.get("tuneguard"), 5), _fmt(x.get("abs_diff"), 5),
+                    "-" if x.get("rel_diff") is None else f"{100 * x['rel_diff']:.3f}%"]
+        rows.append(row)
+    head = ["step", "notebook"] + [h for n in names for h in (n, "abs diff", "rel diff")]
+    runs = r.get("runs") or {}
+    verdicts = [[n, _fmt(c.get("max_abs_diff"), 5),
+                 "-" if c.get("max_rel_diff") is None else f"{100 * c['max_rel_diff']:.3f}%",
+                 _fmt(c.get("notebook_drop"), 4), "PASS" if c.get("pass") else f"FAIL: {c.get('why')}",
+                 _plan((runs.get(n) or {})) + (f"; error {runs[n]['error'][:80]}" if (runs.get(n) or {}).get("error")
+                                               else "")] for n, c in comps.items()]
+    title = (f"### bf16 loss curves, same examples, batches and start ({r.get('steps')} steps of "
+             f"{r.get('batch')} x {r.get('accum')}, lr {r.get('learning_rate')}; {_tolerance(r)})")
+    return [title, "", *_table(head, rows),
+            *_table(["pipeline", "max abs diff", "max rel diff", "notebook loss fell by", "verdict", "settings"],
+                    verdicts)]
 
 
 def _plan(perf: Any) -> str:
@@ -93,8 +142,12 @@ def _memory(results: dict[str, dict[str, Any]]) -> list[str]:
              "-" if r.get("error_pct") is None else f"{r['error_pct']:+.1f}%"] for b, r in runs.items()]
     if not rows:
         return []
+    worst = (results.get("memory_estimate") or {}).get("max_abs_error_pct")
+    verdict = ("no device peak measured (CPU): the error is a GPU figure" if worst is None else
+               f"largest error {worst:.1f}%: " + ("within 10%" if worst <= 10 else
+                                                  "beyond 10%, perf.activation_bytes needs correcting"))
     return ["### Memory estimate (512-token rows, checkpointing off)", "",
-            *_table(["batch", "estimated GB", "measured GB (max allocated)", "error"], rows)]
+            *_table(["batch", "estimated GB", "measured GB (max allocated)", "error"], rows), verdict, ""]
 
 
 def write_markdown(out: Path, selftest: bool, results: dict[str, dict[str, Any]]) -> None:
@@ -103,6 +156,6 @@ def write_markdown(out: Path, selftest: bool, results: dict[str, dict[str, Any]]
                                            "bench/gpu_gptj.sh"), ""]
     if env.exists():
         lines += ["```", *env.read_text("utf-8", "replace").strip().splitlines()[:16], "```", ""]
-    for part in (_acceptance, _levers, _memory, _steps):
+    for part in (_acceptance, _loss_match, _levers, _memory, _steps):
         lines += part(results)
     (out / "summary.md").write_text("\n".join(lines), "utf-8")

@@ -23,7 +23,10 @@ peak RSS growth), and on CUDA the MFU: 4 x non-embedding parameters FLOPs per re
 (forward plus the input-gradient backward of a frozen base) against a bf16 matmul peak
 measured in the same run. `--ablation` adds tuneguard's pipeline at the baseline's batch
 size, which separates the batching from the bigger batch. Repeats alternate the order of the
-pipelines and the JSON holds the medians (and every run).
+pipelines and the JSON holds the medians (and every run). `--loss-match-out PATH` then runs the
+loss equivalence check (tuneguard.bench.loss_match) on the same base, after this JSON is
+written: the final losses here come from different batches in a different order and say
+nothing about equivalence.
 """
 
 from __future__ import annotations
@@ -191,17 +194,40 @@ def wrap_lora(base: Any, r: int, dropout: float) -> Any:
                                            task_type="CAUSAL_LM"))
 
 
+def adapter_weights(model: Any) -> dict[str, torch.Tensor]:
+    """The LoRA weights of `model` (name -> fp32 copy on the CPU)."""
+    return {n: p.detach().float().cpu().clone() for n, p in model.named_parameters() if "lora_" in n}
+
+
+def load_adapter_weights(model: Any, weights: dict[str, torch.Tensor]) -> None:
+    """Copy `weights` (from `adapter_weights`) into `model`'s LoRA weights, each in its own dtype."""
+    params = dict(model.named_parameters())
+    missing = [n for n in weights if n not in params]
+    if missing or len(weights) != sum(1 for n in params if "lora_" in n):
+        raise ValueError(f"adapter weights do not match the model's LoRA weights (missing {missing[:3]})")
+    with torch.no_grad():
+        for n, w in weights.items():
+            params[n].copy_(w.to(params[n].device, params[n].dtype))
+
+
 # --- one pipeline ---------------------------------------------------------------------
 
 def run_pipeline(kind: str, *, base: Any, tokenizer: Any, examples: list[dict[str, Any]], batch: int, accum: int,
                  device: str, warmup: int, workdir: Path, opts: argparse.Namespace,
-                 profile_dir: Path | None = None) -> dict[str, Any]:
-    """Train `examples` once with the `kind` pipeline ("baseline" or "tuneguard")."""
+                 profile_dir: Path | None = None, adapter_init: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
+    """Train `examples` once with the `kind` pipeline ("baseline" or "tuneguard").
+
+    `adapter_init`: the LoRA weights to start from (name -> tensor), instead of PEFT's random
+    ones. `opts.same_batches` (tuneguard.bench.loss_match): both pipelines take the examples
+    in the given order, the baseline keeps their labels (pad to the longest, prompts masked as
+    tokenized) and every step's loss is logged (`step_losses`)."""
     from transformers import PrinterCallback, Trainer
 
     from tuneguard.train.trainer import RunTrainer
 
     model = wrap_lora(base, opts.lora_r, opts.lora_dropout)
+    if adapter_init is not None:
+        load_adapter_weights(model, adapter_init)
     steps = len(examples) // (batch * accum)
     info: dict[str, Any] = {"batch": batch, "gradient_accumulation_steps": accum, "optimizer_steps": steps,
                             "examples": steps * batch * accum, "lora_dropout": opts.lora_dropout}
@@ -218,7 +244,7 @@ def run_pipeline(kind: str, *, base: Any, tokenizer: Any, examples: list[dict[st
     if plan is None:
         trainer = Trainer(**common)
     else:
-        trainer = RunTrainer(length_buckets=True, compute_loss_func=plan.loss_func,
+        trainer = RunTrainer(length_buckets=not getattr(opts, "same_batches", False), compute_loss_func=plan.loss_func,
                              train_collate_wrapper=plan.train_collate_wrapper(), **common)
     trainer.remove_callback(PrinterCallback)
     if device == "cuda":
@@ -237,31 +263,44 @@ def run_pipeline(kind: str, *, base: Any, tokenizer: Any, examples: list[dict[st
     _measured(info, trainer, collator, marks, warmup, steps, accum, device, rss, opts)
     if prof is not None and profile_dir is not None:
         write_profile(prof, profile_dir, device)
+    _give_back(model, plan)
+    return info
+
+
+def _give_back(model: Any, plan: Any) -> None:
+    """The base as it was before the pipeline (no adapter, hook, compiled layers or
+    recomputation), for the next one."""
     if plan is not None and plan.loss_func is not None:
         plan.loss_func.close()  # the chunked loss's hook, before the base is reused
     if plan is not None and plan.compiled_layers:
         from tuneguard.train import levers
 
         levers.uncompile_layers(levers.decoder_layers(model))
-    # Give the base back as it was (no adapter, no recomputation), for the next pipeline.
     base = model.unload()
     if getattr(base, "is_gradient_checkpointing", False):
         base.gradient_checkpointing_disable()
-    return info
 
 
 def _baseline_setup(base: Any, model: Any, tokenizer: Any, opts: argparse.Namespace, info: dict[str, Any]) -> Any:
     """The notebook's pipeline: unfused GELU, its attention, padding to the longest, random order."""
-    from tuneguard.data.collate import LanguageModelingCollator
+    from tuneguard.data.collate import LanguageModelingCollator, PaddingCollator
     from tuneguard.train import perf
 
     unfuse_gelu(base)
     if opts.baseline_attn != perf.unwrap(model).config._attn_implementation:
         perf.apply_attention(model, opts.baseline_attn)
-    collator = RecordingCollator(LanguageModelingCollator(tokenizer, pad_to_multiple_of=None))  # type: ignore[arg-type]
+    same = getattr(opts, "same_batches", False)
+    # The notebook's collator supervises every non-pad token (its labels are the inputs); the
+    # loss comparison needs the same supervised tokens in both pipelines, so it keeps the
+    # examples' labels and pads, as the notebook does, to the longest of the batch.
+    inner = PaddingCollator(tokenizer.pad_token_id, 1) if same else \
+        LanguageModelingCollator(tokenizer, pad_to_multiple_of=None)  # type: ignore[arg-type]
+    collator = RecordingCollator(inner)
+    adapter = next((p.dtype for p in model.parameters() if p.requires_grad), None)
     info.update(attention=perf.unwrap(model).config._attn_implementation,
+                adapter_dtype=str(adapter).removeprefix("torch.") if adapter is not None else None,
                 gradient_checkpointing=opts.baseline_checkpointing, chunked_loss=False, fused_gelu=0,
-                pad_to_multiple_of=None, order="random")
+                pad_to_multiple_of=None, order="as given" if same else "random")
     return collator
 
 
@@ -297,7 +336,8 @@ def _tuneguard_setup(model: Any, tokenizer: Any, examples: list[dict[str, Any]],
                                  PaddingCollator(tokenizer.pad_token_id, opts.pad_multiple, opts.max_length))
     info.update(attention=plan.attention, gradient_checkpointing=plan.gradient_checkpointing,
                 chunked_loss=plan.chunked_loss, fused_gelu=plan.fused_gelu, pad_to_multiple_of=opts.pad_multiple,
-                order="length-bucketed", estimated_peak_gb=plan.estimated_peak_gb, adapter_dtype=plan.adapter_dtype,
+                order="as given" if getattr(opts, "same_batches", False) else "length-bucketed",
+                estimated_peak_gb=plan.estimated_peak_gb, adapter_dtype=plan.adapter_dtype,
                 compiled_layers=plan.compiled_layers, compile_buckets=plan.compile_buckets,
                 fused_linear_loss=plan.fused_linear_loss, padding_free=plan.padding_free)
     return collator, plan
@@ -307,10 +347,12 @@ def _arguments(kind: str, workdir: Path, batch: int, accum: int, steps: int, dev
                opts: argparse.Namespace) -> Any:
     from transformers import TrainingArguments
 
+    same = getattr(opts, "same_batches", False)
     return TrainingArguments(
         output_dir=str(workdir / kind), per_device_train_batch_size=batch, gradient_accumulation_steps=accum,
-        max_steps=steps, learning_rate=1e-4, lr_scheduler_type="constant", optim="adamw_torch",
-        logging_steps=10**6, save_strategy="no", eval_strategy="no", report_to="none", disable_tqdm=True,
+        max_steps=steps, learning_rate=getattr(opts, "learning_rate", 1e-4), lr_scheduler_type="constant",
+        optim="adamw_torch", logging_steps=1 if same else 10**6, save_strategy="no",
+        train_sampling_strategy="sequential" if same else "random", eval_strategy="no", report_to="none", disable_tqdm=True,
         use_cpu=device == "cpu", bf16=opts.torch_dtype == torch.bfloat16, seed=opts.seed, data_seed=opts.seed,
         remove_unused_columns=False, dataloader_num_workers=0,
         gradient_checkpointing=checkpointing,
@@ -356,6 +398,8 @@ def _measured(info: dict[str, Any], trainer: Any, collator: Any, marks: dict[int
     info.update(timed_steps=last - warmup, seconds=round(seconds, 4), real_tokens=real,
                 tokens_per_s=round(real / seconds, 2), pad_fraction=round(1 - sum(collator.real) / sum(collator.total), 4),
                 final_loss=trainer.state.log_history[-1].get("train_loss"))
+    if getattr(opts, "same_batches", False):
+        info["step_losses"] = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     if device == "cuda":
         info["peak_memory_gb"] = round(torch.cuda.max_memory_allocated() / 1024**3, 2)
         info["peak_reserved_gb"] = round(torch.cuda.max_memory_reserved() / 1024**3, 2)
@@ -427,6 +471,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--profile-steps", type=int, default=3)
     ap.add_argument("--out", default=None, help="also write the JSON to this file")
     ap.add_argument("--json", action="store_true", help="print only the JSON (default prints it too)")
+    from tuneguard.bench.loss_match import add_options
+
+    add_options(ap)
     return ap
 
 
@@ -467,6 +514,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         Path(o.out).write_text(json.dumps(result, indent=2), "utf-8")
     # The JSON on stdout is this command's output (a CLI entry point, not library code).
     print(text)  # noqa: T201
+    if o.loss_match_out:  # after the throughput JSON is written: a check cut short keeps the figures above
+        from tuneguard.bench import loss_match
+
+        with tempfile.TemporaryDirectory() as tmp:
+            loss_match.measure(base if base is not None else build_base(o.model, vocab, device, o.seed, o.torch_dtype),
+                               tok, device, o, Path(tmp), o.loss_match_out)
     return result
 
 
