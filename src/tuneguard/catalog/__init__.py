@@ -27,7 +27,7 @@ TABLES: dict[str, dict[str, dict[str, str]]] = {
     "fix": fix.FIX, "notify_records": events.RECORDS, "run_events": events.RUN, "input": inputs.INPUT,
     "next": cli.NEXT, "fix_cli": cli.FIX_CLI, "report_cli": cli.REPORT_CLI, "status_cli": cli.STATUS_CLI,
     "compare_cli": cli.COMPARE_CLI, "notify_cli": cli.NOTIFY_CLI, "train_cli": cli.TRAIN_CLI,
-    "audit_cli": cli.AUDIT_CLI,
+    "audit_cli": cli.AUDIT_CLI, "watch": cli.WATCH,
 }
 # Every key but the notification lines and the diagnosis (tuneguard.notify.messages and
 # tuneguard.diagnosis render those with str.format), in one table.

@@ -242,6 +242,50 @@ _AUDIT_CLI: dict[str, dict[str, str]] = {
         "th": "คำตอบไม่ใช่ label จากชุดเล็ก ๆ (ไม่ซ้ำกัน {distinct} แบบ) และไม่ได้ตัดหรือเขียนใหม่จาก prompt (ตัดมาตรงตัว {spans!p} เขียนใหม่ {rewrites!p})"},
 }
 
+# `tuneguard watch RUN_DIR`: the dashboard, its one line per change off a terminal and its last
+# line, in the run's language (states, codes and actions as stored, as `status` shows them).
+_WATCH: dict[str, dict[str, str]] = {
+    "model": {"en": "  model {name}", "th": "  โมเดล {name}"},
+    "progress": {"en": "step {step}/{max_steps}  epoch {epoch}  ETA {eta}", "th": "step {step}/{max_steps}  epoch {epoch}  เหลือเวลา {eta}"},
+    "eta_paused": {"en": "paused", "th": "หยุดชั่วคราว"},
+    "row.loss": {"en": "loss", "th": "loss การฝึก"},
+    "row.eval": {"en": "eval loss", "th": "eval loss"},
+    "row.tps": {"en": "tokens/s", "th": "token/วินาที"},
+    "row.memory": {"en": "memory", "th": "หน่วยความจำ"},
+    "row.control": {"en": "control", "th": "คำสั่งควบคุม"},
+    "loss_min": {"en": "{loss}  min {min}", "th": "{loss}  ต่ำสุด {min}"},
+    "eval_best": {"en": "{loss}  best {best}", "th": "{loss}  ดีที่สุด {best}"},
+    "gpu": {"en": "GPU {used:.1f}{total} GB{reserved}", "th": "GPU {used:.1f}{total} GB{reserved}"},
+    "gpu_reserved": {"en": " (reserved {gb:.1f})", "th": " (จองไว้ {gb:.1f})"},
+    "paused": {
+        "en": "PAUSED at step {step}{since}: `tuneguard continue {run_dir}` resumes",
+        "th": "หยุดชั่วคราวที่ step {step}{since} สั่งฝึกต่อด้วย `tuneguard continue {run_dir}`"},
+    "paused_for": {"en": " for {duration}", "th": " มาแล้ว {duration}"},
+    "pending": {"en": "pending {action} by {who} ({ago} ago)", "th": "{action} จาก {who} รอดำเนินการ (ส่งมา {ago} ที่แล้ว)"},
+    "last_request": {"en": "last request: {action} {status} at step {step}{note}", "th": "คำสั่งล่าสุด: {action} {status} ที่ step {step}{note}"},
+    "no_requests": {"en": "no requests", "th": "ไม่มีคำสั่ง"},
+    "latest_findings": {"en": "latest findings", "th": "สิ่งที่ตรวจพบล่าสุด"},
+    "hidden.one": {
+        "en": "{n} earlier finding not shown here: tuneguard status {run_dir}",
+        "th": "สิ่งที่ตรวจพบก่อนหน้าอีก {n} รายการไม่ได้แสดงที่นี่ ดูได้ด้วย tuneguard status {run_dir}"},
+    "hidden.many": {
+        "en": "{n} earlier findings not shown here: tuneguard status {run_dir}",
+        "th": "สิ่งที่ตรวจพบก่อนหน้าอีก {n} รายการไม่ได้แสดงที่นี่ ดูได้ด้วย tuneguard status {run_dir}"},
+    "line": {
+        "en": "{state} step {step}/{max_steps}{pct} loss {loss} eval {eval} best {best} tok/s {tps} ETA {eta}",
+        "th": "{state} step {step}/{max_steps}{pct} loss {loss} eval loss {eval} ดีที่สุด {best} token/วินาที {tps} เหลือเวลา {eta}"},
+    "line.pending": {"en": " pending {actions}", "th": " รอดำเนินการ {actions}"},
+    "line.finding": {"en": " last finding {code}@{where}", "th": " สิ่งที่ตรวจพบล่าสุด {code} ({where})"},
+    "line.audit": {"en": "audit", "th": "การตรวจข้อมูล"},
+    "line.step": {"en": "{step}", "th": "step {step}"},
+    "final": {
+        "en": "run {state} at step {step}/{max_steps}{best}{why} ({run_dir})",
+        "th": "การรัน {run_dir} จบที่ step {step}/{max_steps} ({state}){best}{why}"},
+    "final.best": {"en": "; best eval loss {loss}", "th": " eval loss ดีที่สุด {loss}"},
+    "final.why": {"en": "; {reason}", "th": " สาเหตุที่จบ: {reason}"},
+    "final.unknown": {"en": "state unknown", "th": "ไม่ทราบสถานะ"},
+}
+
 NEXT: dict[str, dict[str, str]] = {f"next.{k}": v for k, v in _NEXT.items()}
 STATUS_CLI: dict[str, dict[str, str]] = {f"statuscli.{k}": v for k, v in _STATUS_CLI.items()}
 REPORT_CLI: dict[str, dict[str, str]] = {f"reportcli.{k}": v for k, v in _REPORT_CLI.items()}
@@ -250,3 +294,4 @@ COMPARE_CLI: dict[str, dict[str, str]] = {f"comparecli.{k}": v for k, v in _COMP
 NOTIFY_CLI: dict[str, dict[str, str]] = {f"notifycli.{k}": v for k, v in _NOTIFY_CLI.items()}
 TRAIN_CLI: dict[str, dict[str, str]] = {f"traincli.{k}": v for k, v in _TRAIN_CLI.items()}
 AUDIT_CLI: dict[str, dict[str, str]] = {f"auditcli.{k}": v for k, v in _AUDIT_CLI.items()}
+WATCH: dict[str, dict[str, str]] = {f"watch.{k}": v for k, v in _WATCH.items()}
