@@ -136,10 +136,34 @@ _COMPARE_CLI: dict[str, dict[str, str]] = {
                     "th": "ค่าตั้งที่ต่างกัน: ไม่มี ทั้งสองรันใช้ค่าตั้งเดียวกัน"},
 }
 
-# `tuneguard notify-test URL --language th`: the reasons a message was not sent stay English.
+# `tuneguard notify-test URL --language th`: the success line and why a message was not sent, in
+# the message's language (a server's or a library's own words inside stay as they are).
 _NOTIFY_CLI: dict[str, dict[str, str]] = {
     "ok": {"en": "ok:", "th": "สำเร็จ:"},
     "sent": {"en": "sent a test message to {target}", "th": "ส่งข้อความทดสอบไปที่ {target} แล้ว"},
+    "not_sent": {"en": "not sent: {reason}", "th": "ส่งไม่สำเร็จ: {reason}"},
+    "unrecognised_http": {
+        "en": "apprise does not recognise this URL ({label}): a webhook that takes JSON is written {plain}://HOST[:PORT]/PATH ({plain}:// for {scheme}://); other services have their own scheme (https://appriseit.com/services/)",
+        "th": "apprise ไม่รู้จัก URL นี้ ({label}): webhook ที่รับ JSON ต้องเขียนเป็น {plain}://HOST[:PORT]/PATH (ใช้ {plain}:// แทน {scheme}://) ส่วนบริการอื่นมี scheme ของตัวเอง (https://appriseit.com/services/)"},
+    "unrecognised": {
+        "en": "apprise does not recognise this URL ({label}): check the scheme and the parts after it (https://appriseit.com/services/)",
+        "th": "apprise ไม่รู้จัก URL นี้ ({label}): ตรวจ scheme และส่วนที่ตามหลัง (https://appriseit.com/services/)"},
+    "redacted": {
+        "en": "it was redacted (***) when the config was saved: give it again with --set 'notify.urls=[\"...\"]', or keep it in an environment variable (${{VAR}}) in the config",
+        "th": "URL นี้ถูกซ่อนไว้ (***) ตอนบันทึก config ให้ระบุอีกครั้งด้วย --set 'notify.urls=[\"...\"]' หรือเก็บไว้ในตัวแปรสภาพแวดล้อม (${{VAR}}) ใน config"},
+    "no_recipient": {
+        "en": "{label} names no one to send to: write it {form}",
+        "th": "{label} ไม่ได้ระบุผู้รับ: ให้เขียนเป็น {form}"},
+    "raised": {"en": "could not send to {label}: {error}", "th": "ส่งไปที่ {label} ไม่ได้: {error}"},
+    "token_refused": {
+        "en": "the endpoint refused the token (HTTP {status}): check the token in {label}",
+        "th": "ปลายทางปฏิเสธ token (HTTP {status}): ตรวจ token ใน {label}"},
+    "conn_refused": {
+        "en": "connection refused by {where}: is the service running and the port right?",
+        "th": "{where} ปฏิเสธการเชื่อมต่อ: ตรวจว่าบริการทำงานอยู่และพอร์ตถูกต้อง"},
+    "no_answer": {"en": "no answer from {where} within {timeout} s", "th": "{where} ไม่ตอบภายใน {timeout} วินาที"},
+    "answered": {"en": "the endpoint answered {reason}", "th": "ปลายทางตอบกลับว่า {reason}"},
+    "not_sent_to": {"en": "not sent to {label}: {reason}", "th": "ส่งไม่สำเร็จ ({label}): {reason}"},
 }
 
 # `tuneguard train`: the lines tuneguard itself prints (the log records of transformers and of

@@ -33,7 +33,7 @@ from tuneguard.store.run_store import FINAL_STATES, RunStore
 log = logging.getLogger(__name__)
 
 BLOCKS = "▁▂▃▄▅▆▇█"
-ROWS = ("loss", "eval", "tps", "memory", "control")  # the dashboard's labelled rows (catalog watch.row.*)
+ROWS = ("loss", "eval", "tps", "memory")  # the grid's labelled rows (catalog watch.row.*)
 WINDOW = 60  # recent logged steps shown in the sparklines
 STARTING_GRACE_S = 30.0  # how long a run.db without tables may be a trainer that is starting
 STATE_STYLE = {"running": "bold green", "paused": "bold yellow", "starting": "bold cyan", "finished": "bold green",
@@ -233,7 +233,7 @@ def render(s: Snapshot, run_dir: Path, width: int = 120, console: Console | None
                               eta=_eta(s))))
     # The control line's label in the column of the rows' labels (measured as Rich measures Thai).
     label = say("watch.row.control", lang)
-    pad = max(cell_len(say(f"watch.row.{k}", lang)) for k in ROWS) - cell_len(label)
+    pad = max(cell_len(say(f"watch.row.{k}", lang)) for k in ROWS) - cell_len(label)  # the grid column's width
     control = Text.assemble((label, "bold"), " " * (max(pad, 0) + 2), _control_line(s, run_dir))
     parts: list[RenderableType] = [header, progress, _metrics(s, spark), control]
     if s.clock is not None:
