@@ -310,6 +310,35 @@ _WATCH: dict[str, dict[str, str]] = {
     "final.unknown": {"en": "state unknown", "th": "ไม่ทราบสถานะ"},
 }
 
+# `tuneguard config diff A B`, in A's language (like `compare`, whose page speaks run A's), and
+# `tuneguard init` (its line, and the head of the config it writes) in --language.
+_CONFIG_CLI: dict[str, dict[str, str]] = {
+    "same": {"en": "{a} and {b} are the same config.", "th": "{a} และ {b} เป็น config เดียวกัน"},
+    "differ": {"en": "{n} parameter(s) differ", "th": "ค่าที่ต่างกัน {n} ค่า"},
+    "not_set": {"en": "(not set)", "th": "(ไม่ได้ตั้ง)"},
+    "init.wrote": {
+        "en": "wrote {path} (preset {preset}); next: edit data.train_file, then `tuneguard audit {path}`",
+        "th": "เขียน {path} แล้ว (preset {preset}) ขั้นต่อไป: แก้ data.train_file แล้วรัน `tuneguard audit {path}`"},
+    "init.head": {
+        "en": "# Config for `tuneguard train {path}`, from preset {preset}.\n# Every key and its default: docs/CONFIG.md. Override any key on the command line with\n# --set section.key=value. Data paths are relative to this file.\n",
+        "th": "# config สำหรับ `tuneguard train {path}` จาก preset {preset}\n# ทุกคีย์และค่าเริ่มต้นอยู่ใน docs/CONFIG.md แก้คีย์ใดก็ได้จากบรรทัดคำสั่งด้วย\n# --set section.key=value และ path ของข้อมูลนับจากโฟลเดอร์ของไฟล์นี้\n"},
+    "init.language": {
+        "en": "\n# The language of the report, the notifications and the terminal lines about this run.\nnotify:\n  language: {language}\n",
+        "th": "\n# ภาษาของรายงาน การแจ้งเตือน และข้อความในเทอร์มินัลเกี่ยวกับการรันนี้\nnotify:\n  language: {language}\n"},
+    "init.is_dir": {
+        "en": "--out {path} is a directory: give a file name, e.g. --out {example}",
+        "th": "--out {path} เป็นโฟลเดอร์: ให้ระบุชื่อไฟล์ เช่น --out {example}"},
+    "init.not_file": {
+        "en": "--out {path} is not a regular file (a device, FIFO or socket): give a file name",
+        "th": "--out {path} ไม่ใช่ไฟล์ปกติ (เป็นอุปกรณ์ FIFO หรือ socket): ให้ระบุชื่อไฟล์"},
+    "init.exists": {
+        "en": "{path} exists; pass --force to overwrite or --out another file",
+        "th": "มี {path} อยู่แล้ว: ใช้ --force เพื่อเขียนทับ หรือใช้ --out กับไฟล์อื่น"},
+    "init.parent_file": {
+        "en": "--out {path}: {ancestor} is a file, not a directory",
+        "th": "--out {path}: {ancestor} เป็นไฟล์ ไม่ใช่โฟลเดอร์"},
+}
+
 NEXT: dict[str, dict[str, str]] = {f"next.{k}": v for k, v in _NEXT.items()}
 STATUS_CLI: dict[str, dict[str, str]] = {f"statuscli.{k}": v for k, v in _STATUS_CLI.items()}
 REPORT_CLI: dict[str, dict[str, str]] = {f"reportcli.{k}": v for k, v in _REPORT_CLI.items()}
@@ -319,3 +348,4 @@ NOTIFY_CLI: dict[str, dict[str, str]] = {f"notifycli.{k}": v for k, v in _NOTIFY
 TRAIN_CLI: dict[str, dict[str, str]] = {f"traincli.{k}": v for k, v in _TRAIN_CLI.items()}
 AUDIT_CLI: dict[str, dict[str, str]] = {f"auditcli.{k}": v for k, v in _AUDIT_CLI.items()}
 WATCH: dict[str, dict[str, str]] = {f"watch.{k}": v for k, v in _WATCH.items()}
+CONFIG_CLI: dict[str, dict[str, str]] = {f"configcli.{k}": v for k, v in _CONFIG_CLI.items()}

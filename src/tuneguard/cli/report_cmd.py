@@ -64,10 +64,13 @@ def config_diff(
 
     with user_errors():
         da, db = load_for_diff(a), load_for_diff(b)
+    from tuneguard.catalog import config_language, say
+
     rows = diff_configs(da, db)
-    c = console()
+    c, lang = console(), config_language(da)  # A's language, as `compare` speaks run A's
     if not rows:
-        c.print(f"{a} and {b} are the same config.")
+        c.print(say("configcli.same", lang, a=a, b=b), markup=False)
         return
     reasons = {**change_reasons(a), **change_reasons(b)}
-    c.print(diff_table(rows, a, b, title=f"{len(rows)} parameter(s) differ", reasons=reasons or None))
+    c.print(diff_table(rows, a, b, title=say("configcli.differ", lang, n=len(rows)), reasons=reasons or None,
+                       heads=(say("next.col.key", lang), say("next.col.why", lang)), not_set=say("configcli.not_set", lang)))
