@@ -76,3 +76,30 @@ def test_the_last_request_and_the_hidden_findings_in_thai(tmp_path: Path) -> Non
     text = " ".join(watch_screen(snap, run, 80, height=24).split())
     assert "คำสั่งควบคุม คำสั่งล่าสุด: checkpoint ทำแล้ว ที่ step 12 (checkpoint-12 written)" in text
     assert f"สิ่งที่ตรวจพบก่อนหน้าอีก 4 รายการไม่ได้แสดงที่นี่ ดูได้ด้วย tuneguard status {run}" in text
+
+
+def test_errors_about_a_thai_run_are_said_in_thai(tmp_path: Path, monkeypatch) -> None:
+    """The one-line errors of commands that know the run's language keep the `error:` label (the
+    contract's marker, the same for every command) and say the reason in Thai."""
+    import errno
+    import pathlib
+
+    run, _ = _thai_run(tmp_path / "run")
+    with RunStore(run) as s:
+        s.set_state("running")  # this process: a live run
+    r = CliRunner().invoke(app, ["rollback", str(run), "--to", "7"])
+    assert r.exit_code == 2
+    assert " ".join(r.output.split()) == (f"error: {run} ไม่มี checkpoint ที่สมบูรณ์ที่ step 7 "
+                                         "checkpoint ที่สมบูรณ์อยู่ที่ step: ยังไม่มี")
+    with RunStore(run) as s:
+        s.set_state("finished", exit_reason="completed")
+    real_write = pathlib.Path.write_text
+
+    def full_disk(self, *a, **kw):  # type: ignore[no-untyped-def]
+        if "report.html" in self.name or "report.md" in self.name:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(self, *a, **kw)
+
+    monkeypatch.setattr(pathlib.Path, "write_text", full_disk)
+    r = CliRunner().invoke(app, ["report", str(run)])
+    assert (r.exit_code, " ".join(r.output.split())) == (1, "error: เขียนรายงานไม่ได้: No space left on device")

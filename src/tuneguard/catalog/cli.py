@@ -313,6 +313,15 @@ _WATCH: dict[str, dict[str, str]] = {
 # `tuneguard config diff A B`, in A's language (like `compare`, whose page speaks run A's), and
 # `tuneguard init` (its line, and the head of the config it writes) in --language.
 _CONFIG_CLI: dict[str, dict[str, str]] = {
+    "note": {"en": "note:", "th": "หมายเหตุ:"},
+    # the one-line errors of commands that know the run's (the config's) language
+    "cannot_write": {"en": "cannot write {what}: {reason}{where}", "th": "เขียน{what}ไม่ได้: {reason}{where}"},
+    "the_report": {"en": "the report", "th": "รายงาน"},
+    "the_page": {"en": "the compare page", "th": "หน้าเปรียบเทียบ"},
+    "no_checkpoint": {
+        "en": "{run_dir} has no complete checkpoint at step {step}; complete checkpoints are at steps: {listed}",
+        "th": "{run_dir} ไม่มี checkpoint ที่สมบูรณ์ที่ step {step} checkpoint ที่สมบูรณ์อยู่ที่ step: {listed}"},
+    "none_yet": {"en": "none yet", "th": "ยังไม่มี"},  # the label of a note line on stderr (tuneguard.cli.common.note)
     "same": {"en": "{a} and {b} are the same config.", "th": "{a} และ {b} เป็น config เดียวกัน"},
     "differ": {"en": "{n} parameter(s) differ", "th": "ค่าที่ต่างกัน {n} ค่า"},
     "not_set": {"en": "(not set)", "th": "(ไม่ได้ตั้ง)"},

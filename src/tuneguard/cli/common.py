@@ -36,9 +36,12 @@ def err_console() -> Console:
     return make_console(stderr=True)
 
 
-def note(message: str) -> None:
-    """One `note:` line on stderr: something tuneguard decided for the user that they should know."""
-    err_console().print(styled(("note:", "yellow"), " ", one_line(message)))
+def note(message: str, language: str = "en") -> None:
+    """One `note:` line on stderr: something tuneguard decided for the user that they should know;
+    its label in `language`, the language `message` is said in."""
+    from tuneguard.catalog import say
+
+    err_console().print(styled((say("configcli.note", language), "yellow"), " ", one_line(message)))
 
 
 def load_or_exit(source: str, overrides: list[str] | None, *, json_out: bool = False) -> Config:

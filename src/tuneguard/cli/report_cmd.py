@@ -34,12 +34,13 @@ def report(
 
     from tuneguard.report.recommend import diagnose_run
 
-    run: Any = run_guarded(lambda: load_run(run_dir), run_dir, "the report")
-    path = run_guarded(lambda: write_report(run_dir, out, force=force, run=run), run_dir, "the report")
-    verdict, diagnosis = compute_verdict(run), diagnose_run(run)
     from tuneguard.catalog import config_language, say
 
+    run: Any = run_guarded(lambda: load_run(run_dir), run_dir, "configcli.the_report")
     lang, c = config_language(run.config), console()  # the run's language, like its report
+    path = run_guarded(lambda: write_report(run_dir, out, force=force, run=run), run_dir, "configcli.the_report",
+                       language=lang)
+    verdict, diagnosis = compute_verdict(run), diagnose_run(run)
     c.print(diagnosis.line(lang), markup=False)
     style = {"pass": "green", "fail": "red"}.get(verdict.overall, "yellow")
     c.print(styled((verdict.headline(lang), style)))
