@@ -28,7 +28,7 @@ TABLES: dict[str, dict[str, dict[str, str]]] = {
     "next": cli.NEXT, "fix_cli": cli.FIX_CLI, "report_cli": cli.REPORT_CLI, "status_cli": cli.STATUS_CLI,
     "compare_cli": cli.COMPARE_CLI, "notify_cli": cli.NOTIFY_CLI, "train_cli": cli.TRAIN_CLI,
     "audit_cli": cli.AUDIT_CLI, "watch": cli.WATCH,
-    "config_cli": cli.CONFIG_CLI,
+    "config_cli": cli.CONFIG_CLI, "tools": cli.TOOLS,
 }
 # Every key but the notification lines and the diagnosis (tuneguard.notify.messages and
 # tuneguard.diagnosis render those with str.format), in one table.

@@ -348,6 +348,105 @@ _CONFIG_CLI: dict[str, dict[str, str]] = {
         "th": "--out {path}: {ancestor} เป็นไฟล์ ไม่ใช่โฟลเดอร์"},
 }
 
+# `tuneguard plan CONFIG` (in the config's language) and `generate`, `chat`, `evaluate`, `export`
+# of a run (in the run's): their lines, tables and spinners. `--json` stays English; the
+# planner's warnings, the model's replies and the user's data are not tuneguard's sentences here.
+_TOOLS: dict[str, dict[str, str]] = {
+    "ms": {"en": "{v:.0f} ms", "th": "{v:.0f} มิลลิวินาที"},
+    "s": {"en": "{v:.1f} s", "th": "{v:.1f} วินาที"},
+    "min": {"en": "{v:.1f} min", "th": "{v:.1f} นาที"},
+    "h": {"en": "{v:.1f} h", "th": "{v:.1f} ชั่วโมง"},
+    "plan": {"en": "plan", "th": "แผนการฝึก"},
+    "plan.head": {"en": " {config}: model {model}, {procs}", "th": " {config}: โมเดล {model} ใช้ {procs}"},
+    "plan.procs.one": {"en": "{n} process", "th": "{n} โปรเซส"},
+    "plan.procs.many": {"en": "{n} processes", "th": "{n} โปรเซส"},
+    "plan.data": {"en": "data ({format}): {rows:,} rows read{skipped} -> {sizes}", "th": "ข้อมูล ({format}): อ่าน {rows:,} แถว{skipped} -> {sizes}"},
+    "plan.skipped": {"en": ", {n} skipped as malformed", "th": " (ข้าม {n} แถวที่รูปแบบเสีย)"},
+    "plan.tokens": {
+        "en": "tokens per epoch: {tokens:,} ({supervised:,} supervised); per example mean {mean:.0f}, longest {longest}; {truncated} truncated",
+        "th": "token ต่อ epoch: {tokens:,} (มี label {supervised:,}) ต่อตัวอย่าง: เฉลี่ย {mean:.0f} ยาวสุด {longest} ถูกตัด {truncated} ตัวอย่าง"},
+    "plan.chat": {
+        "en": "chat: {rows:,} multi-turn rows supervise every assistant turn ({earlier:,} answers before the last){fell}",
+        "th": "แชต: {rows:,} แถวที่มีหลายรอบสนทนาใส่ label ให้คำตอบของ assistant ทุกรอบ (คำตอบก่อนรอบสุดท้าย {earlier:,} คำตอบ){fell}"},
+    "plan.chat_fallback": {
+        "en": "; {n:,} supervise only their last answer (the chat template is not prefix-consistent)",
+        "th": " และ {n:,} แถวใส่ label ให้คำตอบสุดท้ายเท่านั้น (chat template ให้ข้อความต้นบทสนทนาไม่คงที่เมื่อเพิ่มรอบ)"},
+    "plan.steps_per_epoch": {
+        "en": "steps per epoch: {steps:,} (ceil({train:,} / (batch {batch} x accumulation {accum} x {world})))",
+        "th": "step ต่อ epoch: {steps:,} (ปัดขึ้นของ {train:,} / (batch {batch} x gradient accumulation {accum} x {world}))"},
+    "plan.steps_total": {"en": "steps in total: {steps:,} ({epochs:.2f} epochs)", "th": "step ทั้งหมด: {steps:,} ({epochs:.2f} epoch)"},
+    "plan.evals": {
+        "en": "evaluations: {n} ({strategy}) at steps {steps}; {batches} batches each",
+        "th": "การประเมินผล: {n} ครั้ง ({strategy}) ที่ step {steps} ครั้งละ {batches} batch"},
+    "plan.no_evals": {"en": "evaluations: none (eval.strategy: no)", "th": "การประเมินผล: ไม่มี (eval.strategy: no)"},
+    "plan.checkpoints": {
+        "en": "checkpoints: {n} at steps {steps}; {kept} kept",
+        "th": "checkpoint: {n} ครั้ง ที่ step {steps} เก็บไว้ {kept} อัน"},
+    "plan.calibrating": {"en": "calibrating: {n} optimizer steps", "th": "กำลังวัดเวลาจริง: {n} step"},
+    "plan.calibration": {"en": "calibration", "th": "ผลการวัดจริง"},
+    "plan.calibration_head": {
+        "en": ": {n} steps on {device} (the first, {warmup}, is a warm-up and not counted)",
+        "th": ": {n} step บน {device} (step แรก {warmup} เป็นการวอร์มอัปและไม่นับ)"},
+    "plan.step_time": {
+        "en": "  time per step: {time}; {tps:,.0f} tokens/s ({tokens:,.0f} tokens per step)",
+        "th": "  เวลาต่อ step: {time} ความเร็ว {tps:,.0f} token/วินาที ({tokens:,.0f} token ต่อ step)"},
+    "plan.eval_time": {"en": "  one evaluation: {eval}{qa}; one checkpoint: {checkpoint}; model load: {load}",
+                       "th": "  การประเมินผลหนึ่งครั้ง: {eval}{qa} บันทึก checkpoint หนึ่งครั้ง: {checkpoint} โหลดโมเดล: {load}"},
+    "plan.qa_time": {"en": " + QA probes {time}", "th": " + QA probe {time}"},
+    "plan.memory.gpu": {
+        "en": "  peak GPU memory (max allocated): {peak:.2f} GB of {total:.1f} GB on the GPU; about {scaled:.2f} GB at the widest batch ({possible} tokens; {seen} seen)",
+        "th": "  หน่วยความจำ GPU สูงสุด (max_memory_allocated): {peak:.2f} GB จาก {total:.1f} GB ของ GPU และประมาณ {scaled:.2f} GB เมื่อ batch ยาวที่สุด ({possible} token ขณะที่ระหว่างการวัดพบยาวสุด {seen} token)"},
+    "plan.memory.rss": {
+        "en": "  peak process memory (RSS): {peak:.2f} GB of {total:.1f} GB on the machine; about {scaled:.2f} GB at the widest batch ({possible} tokens; {seen} seen)",
+        "th": "  หน่วยความจำของโปรเซสสูงสุด (RSS): {peak:.2f} GB จาก {total:.1f} GB ของเครื่อง และประมาณ {scaled:.2f} GB เมื่อ batch ยาวที่สุด ({possible} token ขณะที่ระหว่างการวัดพบยาวสุด {seen} token)"},
+    "plan.estimate": {"en": "estimate", "th": "เวลาโดยประมาณ"},
+    "plan.estimate_parts": {
+        "en": ": {total} = training {train} + evaluations {evals} + checkpoints {checkpoints}{test} + load and warm-up {load}",
+        "th": ": {total} = ฝึก {train} + ประเมินผล {evals} + บันทึก checkpoint {checkpoints}{test} + โหลดและวอร์มอัป {load}"},
+    "plan.estimate_test": {"en": " + test {time}", "th": " + ชุด test {time}"},
+    "plan.ends": {"en": "  ends about {when} if started now", "th": "  ถ้าเริ่มตอนนี้จะเสร็จราว {when}"},
+    "plan.eval_starts": {"en": "  evaluations start at: {list}", "th": "  การประเมินผลเริ่มที่: {list}"},
+    "plan.eval_start": {"en": "step {step} +{time}", "th": "step {step} +{time}"},
+    "plan.cost": {"en": "cost", "th": "ค่าใช้จ่าย"},
+    "plan.cost_line": {"en": ": {cost:,.2f} at {price:,.2f} per hour ({hours:.2f} h)",
+                       "th": ": {cost:,.2f} ที่ราคา {price:,.2f} ต่อชั่วโมง ({hours:.2f} ชั่วโมง)"},
+    "plan.price_needs_calibrate": {"en": "--price-per-hour needs --calibrate N to measure the time a step takes",
+                                   "th": "--price-per-hour ต้องใช้คู่กับ --calibrate N เพื่อวัดเวลาต่อ step"},
+    "plan.eval_cost": {
+        "en": "the {evals} evaluations run {total:,} batches ({each:,} each over {validation:,} validation rows), more than the {train:,} training batches: set data.eval_samples (a seeded sample of the validation rows, e.g. --set data.eval_samples={rows}) or evaluate less often (eval.steps)",
+        "th": "การประเมินผล {evals} ครั้งใช้ {total:,} batch (ครั้งละ {each:,} batch บนแถว validation {validation:,} แถว) มากกว่า batch ของการฝึก ({train:,} batch): ตั้ง data.eval_samples (สุ่มแถว validation แบบกำหนด seed เช่น --set data.eval_samples={rows}) หรือประเมินผลให้ห่างขึ้น (eval.steps)"},
+    "warning": {"en": "warning:", "th": "คำเตือน:"},
+    # generate, chat, evaluate, export
+    "loading": {"en": "loading the model of {run_dir} (--checkpoint {checkpoint})", "th": "กำลังโหลดโมเดลของ {run_dir} (--checkpoint {checkpoint})"},
+    "prompt_format": {"en": "prompt format: {mode}", "th": "รูปแบบ prompt: {mode}"},
+    "chat.whole": {"en": "the whole conversation", "th": "ส่งบทสนทนาทั้งหมด"},
+    "chat.last": {"en": "the last message only", "th": "ส่งเฉพาะข้อความล่าสุด"},
+    "chat.banner": {"en": "{adapter} · {mode} ({turns}) · /reset clears the history, /quit or Ctrl-D ends",
+                    "th": "{adapter} · {mode} ({turns}) · /reset ล้างประวัติ /quit หรือ Ctrl-D เพื่อจบ"},
+    "chat.cleared": {"en": "(history cleared)", "th": "(ล้างประวัติแล้ว)"},
+    "evaluating": {"en": "evaluating {data}", "th": "กำลังประเมินผล {data}"},
+    "eval.head": {"en": "{path}: {n:,} examples ({format}), {tokens:,} supervised tokens{skipped} · adapter {adapter}",
+                  "th": "{path}: {n:,} ตัวอย่าง ({format}) token ที่มี label {tokens:,}{skipped} · adapter {adapter}"},
+    "eval.skipped": {"en": ", {n} rows skipped", "th": " ข้าม {n} แถว"},
+    "eval.col.base": {"en": "base", "th": "โมเดลตั้งต้น"},
+    "eval.col.tuned": {"en": "fine-tuned", "th": "หลัง fine-tune"},
+    "eval.col.change": {"en": "change", "th": "เปลี่ยนไป"},
+    "eval.row.keyword": {"en": "QA keyword score", "th": "คะแนน keyword ของ QA probe"},
+    "eval.row.eos": {"en": "QA stops (EOS)", "th": "QA probe ที่หยุดเอง (EOS)"},
+    "eval.row.right": {"en": "QA expected answers right", "th": "QA probe ที่ตอบถูก"},
+    "eval.of": {"en": "{k} of {n}", "th": "{k} จาก {n}"},
+    "eval.probe": {"en": "probe", "th": "probe"},
+    "eval.keywords": {"en": "  keywords: {keywords}", "th": "  keyword: {keywords}"},
+    "eval.base": {"en": "  base  ({score}): {output}", "th": "  โมเดลตั้งต้น ({score}): {output}"},
+    "eval.tuned": {"en": "  tuned ({score}): {output}", "th": "  หลัง fine-tune ({score}): {output}"},
+    "exporting": {"en": "exporting {run_dir} to {out}", "th": "กำลัง export {run_dir} ไปที่ {out}"},
+    "exported.adapter": {"en": "exported the adapter ({dtype}, from {source}) to {out}: {files}",
+                         "th": "export adapter ({dtype} จาก {source}) ไปที่ {out} แล้ว: {files}"},
+    "exported.merged": {"en": "exported the merged model ({dtype}, from {source}) to {out}: {files}",
+                        "th": "export โมเดลที่รวม adapter แล้ว ({dtype} จาก {source}) ไปที่ {out} แล้ว: {files}"},
+    "uploaded": {"en": "uploaded to {url}", "th": "อัปโหลดไปที่ {url} แล้ว"},
+}
+
 NEXT: dict[str, dict[str, str]] = {f"next.{k}": v for k, v in _NEXT.items()}
 STATUS_CLI: dict[str, dict[str, str]] = {f"statuscli.{k}": v for k, v in _STATUS_CLI.items()}
 REPORT_CLI: dict[str, dict[str, str]] = {f"reportcli.{k}": v for k, v in _REPORT_CLI.items()}
@@ -358,3 +457,4 @@ TRAIN_CLI: dict[str, dict[str, str]] = {f"traincli.{k}": v for k, v in _TRAIN_CL
 AUDIT_CLI: dict[str, dict[str, str]] = {f"auditcli.{k}": v for k, v in _AUDIT_CLI.items()}
 WATCH: dict[str, dict[str, str]] = {f"watch.{k}": v for k, v in _WATCH.items()}
 CONFIG_CLI: dict[str, dict[str, str]] = {f"configcli.{k}": v for k, v in _CONFIG_CLI.items()}
+TOOLS: dict[str, dict[str, str]] = {f"tools.{k}": v for k, v in _TOOLS.items()}
