@@ -373,7 +373,7 @@ _TOOLS: dict[str, dict[str, str]] = {
         "th": " และ {n:,} แถวใส่ label ให้คำตอบสุดท้ายเท่านั้น (chat template ให้ข้อความต้นบทสนทนาไม่คงที่เมื่อเพิ่มรอบ)"},
     "plan.steps_per_epoch": {
         "en": "steps per epoch: {steps:,} (ceil({train:,} / (batch {batch} x accumulation {accum} x {world})))",
-        "th": "step ต่อ epoch: {steps:,} (ปัดขึ้นของ {train:,} / (batch {batch} x gradient accumulation {accum} x {world}))"},
+        "th": "step ต่อ epoch: {steps:,} (ปัดขึ้นของ {train:,} / (batch {batch} × train.gradient_accumulation_steps {accum} × {world} โปรเซส))"},
     "plan.steps_total": {"en": "steps in total: {steps:,} ({epochs:.2f} epochs)", "th": "step ทั้งหมด: {steps:,} ({epochs:.2f} epoch)"},
     "plan.evals": {
         "en": "evaluations: {n} ({strategy}) at steps {steps}; {batches} batches each",
