@@ -3,8 +3,9 @@
 One table per family (finding codes and policy actions in `findings.py`, notification
 events in `events.py`, report headings, verdict criteria, plot labels and the compare page in
 `report.py`; the diagnosis in `diagnosis.py`; fix-report.md in `fix.py`; the terminal lines of
-`next`, `fix`, `report`, `status`, `compare`, `notify-test`, `audit` and `train` in `cli.py`; input the CLI
-cannot take as given in `inputs.py`), merged into `TABLE`.
+`next`, `fix`, `report`, `status`, `compare`, `notify-test`, `audit`, `train`, `watch`, `config diff`,
+`init`, `plan` and the run tools in `cli.py`; input the CLI cannot take as given in `inputs.py`), merged
+into `TABLE`.
 The Thai follows one glossary (docs/THAI.md): one Thai term per concept, the terms Thai ML
 engineers say in English kept in English. A detector
 or a report builds a spec (`T(key, **params)`), and `render(spec, language)` makes the

@@ -3,9 +3,11 @@
 writes), `tuneguard fix` (its summary lines), `tuneguard report` (where it wrote what) and
 `tuneguard status` (its lines and headings), `tuneguard compare` (its last line),
 `tuneguard notify-test` (its success line, in --language), `tuneguard audit` (its summary
-lines and why it judged the data as the task it did) and `tuneguard train` (its own lines:
-the model banner, the progress lines, the diagnosis, the report and the final summary). Each is
-said in the run's (the config's) language, like the run's report."""
+lines and why it judged the data as the task it did), `tuneguard train` (its own lines:
+the model banner, the progress lines, the diagnosis, the report and the final summary),
+`tuneguard watch`, `config diff`, `init`, `plan` and the run tools (`generate`, `chat`,
+`evaluate`, `export`), and the errors that know a run's language. Each is said in the run's
+(the config's) language, like the run's report."""
 
 # ruff: noqa: E501 - one sentence per line reads better than a sentence cut in pieces
 
