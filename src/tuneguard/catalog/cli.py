@@ -124,7 +124,7 @@ _STATUS_CLI: dict[str, dict[str, str]] = {
     "col.to": {"en": "to", "th": "เป็น"},
     "col.what": {"en": "what", "th": "รายละเอียด"},
     "notify_failed": {"en": "{n} notification(s) failed", "th": "ส่งการแจ้งเตือนไม่สำเร็จ {n} ครั้ง"},
-    "notify_last": {"en": "; last: {reason}", "th": "; ครั้งล่าสุด: {reason}"},
+    "notify_last": {"en": "; last: {reason}", "th": " ครั้งล่าสุด: {reason}"},
     "notify_stopped": {"en": "notifications stopped", "th": "หยุดส่งการแจ้งเตือน"},
     "notify_stopped_at": {"en": " at step {step}: {message}", "th": " ที่ step {step}: {message}"},
     "control": {"en": "control: {action} by {who} -> {status}", "th": "คำสั่งควบคุม: {action} โดย {who} -> {status}"},
