@@ -103,3 +103,27 @@ def test_errors_about_a_thai_run_are_said_in_thai(tmp_path: Path, monkeypatch) -
     monkeypatch.setattr(pathlib.Path, "write_text", full_disk)
     r = CliRunner().invoke(app, ["report", str(run)])
     assert (r.exit_code, " ".join(r.output.split())) == (1, "error: เขียนรายงานไม่ได้: No space left on device")
+
+
+def test_a_findings_block_in_thai_says_when_and_its_evidence_words_in_thai() -> None:
+    """`status`, `audit` and `watch` show a finding as a block: in Thai, where it happened (the
+    examples seen, the passes over the rows) and the words the evidence lines add are Thai; the
+    evidence's keys stay as stored."""
+    import io
+
+    from rich.console import Console
+
+    from tuneguard.cli.findings_view import print_findings
+
+    seen = {"examples_seen": 96, "passes": 0.1333, "exposures": 96.0, "rows": 720, "distinct_rows": 1}
+    collapse = Finding("LOSS_COLLAPSE", "error", "Training loss fell.", seen, "", 12, "guard")
+    leak = Finding("TRAIN_VAL_LEAKAGE", "error", "Rows leaked.", {
+        "count": 30, "share": 0.75, "splits": {"validation": {"rows": 24}, "test": {"rows": 16}},
+        "rows": [f"train.jsonl:{i}" for i in range(1, 12)]}, "", None, "audit")
+    out = io.StringIO()
+    print_findings(Console(file=out, width=300, color_system=None), [collapse, leak], language="th")
+    lines = out.getvalue().splitlines()
+    assert lines[0] == ("ข้อผิดพลาด LOSS_COLLAPSE (step 12 หลังจากโมเดลเห็นข้อมูล 96 ตัวอย่าง (0.13 รอบของข้อมูลทั้งชุด "
+                        "โดยแต่ละแถวที่ไม่ซ้ำกันถูกเห็นเฉลี่ย 96 ครั้ง))")
+    assert "  share: 75.0% ของแถว validation และชุด test รวมกัน" in lines
+    assert "  rows: " + ", ".join(f"train.jsonl:{i}" for i in range(1, 10)) + " (และอีก 2)" in lines

@@ -128,6 +128,9 @@ _STATUS_CLI: dict[str, dict[str, str]] = {
     "notify_stopped": {"en": "notifications stopped", "th": "หยุดส่งการแจ้งเตือน"},
     "notify_stopped_at": {"en": " at step {step}: {message}", "th": " ที่ step {step}: {message}"},
     "control": {"en": "control: {action} by {who} -> {status}", "th": "คำสั่งควบคุม: {action} โดย {who} -> {status}"},
+    # what a finding's evidence lines add to the stored keys and values (tuneguard.cli.findings_view)
+    "ev_more": {"en": " (+{n} more)", "th": " (และอีก {n})"},
+    "ev_together": {"en": " of the validation and test rows together", "th": " ของแถว validation และชุด test รวมกัน"},
 }
 
 # `tuneguard compare RUN_A RUN_B`: the summary's rows and footnotes are the page's (report.cmp.*, report.card.*).
