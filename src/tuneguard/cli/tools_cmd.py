@@ -26,6 +26,7 @@ from tuneguard.cli.common import (
     fail,
     load_or_exit,
     print_json,
+    run_language,
     setup_logging,
     styled,
 )
@@ -225,21 +226,6 @@ def _print_estimate(est: Any, lang: str) -> None:
 
 # --- generate and chat ------------------------------------------------------------------
 
-def _run_language(run_dir: Path) -> str:
-    """The language of the run in `run_dir` (its recorded config's), which the commands about it
-    speak; English where the directory holds no readable run (the load then says why)."""
-    import sqlite3
-
-    from tuneguard.catalog import config_language
-    from tuneguard.store.run_store import open_for_reading
-
-    try:
-        with open_for_reading(run_dir) as store:
-            return config_language(store.get_meta("config") or {})
-    except (OSError, sqlite3.Error, ValueError):
-        return "en"
-
-
 def _load(run_dir: Path, checkpoint: str, lang: str) -> Any:
     """The run's model; a transient spinner on a terminal while it loads (minutes for a large model)."""
     from tuneguard.catalog import say
@@ -265,7 +251,7 @@ def generate(
 
     _setup(debug)
     opts = Sampling(max_new_tokens, temperature, top_p)
-    lang = _run_language(run_dir)
+    lang = run_language(run_dir)
     with user_errors(debug):
         opts.check()
         run = _load(run_dir, checkpoint, lang)
@@ -295,7 +281,7 @@ def chat(
 
     _setup(debug)
     opts = Sampling(max_new_tokens, temperature, top_p)
-    lang = _run_language(run_dir)
+    lang = run_language(run_dir)
     with user_errors(debug):
         opts.check()
         run = _load(run_dir, checkpoint, lang)
@@ -351,7 +337,7 @@ def evaluate(
         _fail(f"--batch-size must be >= 1, got {batch_size}", EXIT_USAGE)
     if not data.exists():
         _fail(f"--data {data} does not exist", EXIT_USAGE)
-    lang = "en" if json_ else _run_language(run_dir)  # the run's language; --json stays English
+    lang = "en" if json_ else run_language(run_dir)  # the run's language; --json stays English
     with user_errors(debug):
         run = _load(run_dir, checkpoint, lang)
         with err_console().status(Text(say("tools.evaluating", lang, data=data))):
@@ -435,7 +421,7 @@ def export(
 
     _setup(debug)
     token = None
-    lang = _run_language(run_dir)
+    lang = run_language(run_dir)
     with user_errors(debug):
         exporter.parse_dtype(dtype)
         if push_to_hub:
