@@ -226,10 +226,13 @@ def test_the_spike_clauses_and_the_easy_task_read_as_thai_sentences() -> None:
 
 
 def test_a_collapse_link_names_what_the_audit_found_with_a_space_before_latin_text() -> None:
-    links = J("join.semi", [
+    """Each link is a whole clause: in Thai they follow each other as sentences do (a space), with
+    no semicolon between them."""
+    links = J("join.clauses", [
         T("LOSS_COLLAPSE.link_share", share=0.42, what=T("LOSS_COLLAPSE.related.DUPLICATE_EXACT"), code="DUPLICATE_EXACT"),
         T("LOSS_COLLAPSE.link", what=T("LOSS_COLLAPSE.related.PAD_IS_EOS"), code="PAD_IS_EOS")])
-    assert render(links, "th") == ("การตรวจข้อมูลพบ แถวซ้ำทุกตัวอักษร คิดเป็น 42% (ดู DUPLICATE_EXACT); "
+    assert render(links, "en").startswith("the audit found 42% exact duplicates: see DUPLICATE_EXACT; the audit found")
+    assert render(links, "th") == ("การตรวจข้อมูลพบ แถวซ้ำทุกตัวอักษร คิดเป็น 42% (ดู DUPLICATE_EXACT) "
                                    "การตรวจข้อมูลพบ pad == eos (EOS ถูก mask ออกจาก labels) (ดู PAD_IS_EOS)")
 
 

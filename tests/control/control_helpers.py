@@ -43,12 +43,13 @@ def checkpoint_steps(run_dir: Path) -> list[int]:
     return sorted(int(p.name.split("-")[1]) for p in d.glob("checkpoint-*")) if d.is_dir() else []
 
 
-def build_finished_run(run_dir: Path, state: str = "finished", steps: int = 40) -> Path:
-    """A run store as a finished tiny run leaves it (no training)."""
+def build_finished_run(run_dir: Path, state: str = "finished", steps: int = 40, language: str = "en") -> Path:
+    """A run store as a finished tiny run leaves it (no training), configured in `language`."""
     from tuneguard.findings import Finding
 
     with RunStore(run_dir, create=True) as s:
-        s.init_run(config={"model": {"name": "builtin:tiny-gptj"}}, max_steps=steps, run_id="done01")
+        s.init_run(config={"model": {"name": "builtin:tiny-gptj"}, "notify": {"language": language}}, max_steps=steps,
+                   run_id="done01")
         s.set_state("running", started=time.time() - 60)
         for step in range(1, steps + 1):
             s.log_metrics(step, "train", {"loss": 4.0 - step * 0.05, "epoch": step / 20, "tokens_per_s": 1000.0 + step,

@@ -106,7 +106,7 @@ def test_a_thai_run_with_nothing_to_change_says_so_in_thai(tmp_path: Path) -> No
     assert r.returncode == 0, r.stderr
     d = recommend_for_run(load_run(run)).diagnosis
     assert r.stdout.splitlines() == [d.line("th"), d.because("th"), say("next.nothing", "th")]
-    assert r.stderr.splitlines() == ["note: " + say("next.train_not_started", "th")]
+    assert r.stderr.splitlines() == ["หมายเหตุ: " + say("next.train_not_started", "th")]  # the label in the run's language too
     assert english_lines(r.stdout) == [] and english_lines(r.stderr) == []
     assert not (tmp_path / "healthy-next").exists()
 

@@ -124,8 +124,8 @@ def test_collapse_without_audit_cause_waits_for_the_evaluation_then_halts_on_a_g
     # Placed where the loss was first low (step 225), judged at the evaluation (step 250): one wording everywhere.
     assert (g.evidence["at_step"], g.evidence["examples_seen"], g.evidence["eval_step"]) == (225, 1800, 250)
     assert when_text(g) == "first seen at step 225, after 1,800 examples (0.04 passes over the rows); judged at step 250"
-    assert when_text(g, "th") == ("พบครั้งแรกที่ step 225 หลังจากโมเดลเห็นข้อมูล 1,800 ตัวอย่าง (0.04 รอบของข้อมูลทั้งชุด); "
-                                  "ตัดสินที่ step 250")
+    assert when_text(g, "th") == ("พบครั้งแรกที่ step 225 หลังจากโมเดลเห็นข้อมูล 1,800 ตัวอย่าง (0.04 รอบของข้อมูลทั้งชุด) "
+                                  "และตัดสินที่ step 250")
     assert "not seen in training" in g.message and "limit 4x" in g.message
     assert det.update_eval(300, 2.0, 0.005) is None  # reported once
 

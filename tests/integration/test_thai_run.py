@@ -82,6 +82,12 @@ def test_a_thai_run_notifies_in_thai_sentences(thai_run: dict[str, Any]) -> None
     allowed = kept_in_english()
     bad = {b["title"]: english_sentences(b["message"], allowed) for b in bodies}
     assert {t: s for t, s in bad.items() if s} == {}
+    # Each Thai message arrives whole in one LINE push (title and text within LINE's 5,000
+    # characters, counted as LINE counts them: UTF-16 units), not cut into parts.
+    from tuneguard.notify.messages import LINE_TEXT_LIMIT
+
+    sizes = {b["title"]: len((b["title"] + "\n" + b["message"]).encode("utf-16-le")) // 2 for b in bodies}
+    assert max(sizes.values()) <= LINE_TEXT_LIMIT and not any(re.search(r" \(\d+/\d+\)$", t) for t in sizes), sizes
 
 
 def test_the_english_check_catches_english(thai_run: dict[str, Any]) -> None:

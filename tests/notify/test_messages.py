@@ -240,13 +240,13 @@ def test_when_a_guard_finding_happened_in_both_languages() -> None:
     th = render("finding", payload, language="th").body.splitlines()
     assert "When: step 40, after 1,240 examples (0.41 passes over the rows; each distinct row seen 413 times on " \
            "average)" in en
-    assert ("เมื่อ: step 40 หลังจากโมเดลเห็นข้อมูล 1,240 ตัวอย่าง (0.41 รอบของข้อมูลทั้งชุด; "
-            "แต่ละแถวที่ไม่ซ้ำกันถูกเห็นเฉลี่ย 413 ครั้ง)") in th
+    assert ("เมื่อ: step 40 หลังจากโมเดลเห็นข้อมูล 1,240 ตัวอย่าง (0.41 รอบของข้อมูลทั้งชุด "
+            "โดยแต่ละแถวที่ไม่ซ้ำกันถูกเห็นเฉลี่ย 413 ครั้ง)") in th
     judged = {**PAYLOADS["finding"], "evidence": {**seen, "distinct_rows": 3000, "exposures": 0.4133, "at_step": 31}}
     assert "When: first seen at step 31, after 1,240 examples (0.41 passes over the rows); judged at step 40" \
         in render("finding", judged).body.splitlines()
-    assert ("เมื่อ: พบครั้งแรกที่ step 31 หลังจากโมเดลเห็นข้อมูล 1,240 ตัวอย่าง (0.41 รอบของข้อมูลทั้งชุด); "
-            "ตัดสินที่ step 40") in render("finding", judged, language="th").body.splitlines()
+    assert ("เมื่อ: พบครั้งแรกที่ step 31 หลังจากโมเดลเห็นข้อมูล 1,240 ตัวอย่าง (0.41 รอบของข้อมูลทั้งชุด) "
+            "และตัดสินที่ step 40") in render("finding", judged, language="th").body.splitlines()
     assert "When: step 40" in render("finding", PAYLOADS["finding"]).body.splitlines()
     audit = {**PAYLOADS["finding"], "step": None}
     assert not any(x.startswith("When:") for x in render("finding", audit).body.splitlines())

@@ -15,7 +15,8 @@ def test_sent(http_server) -> None:
     ep = http_server()
     ok, reason = send_test(f"json://127.0.0.1:{ep.port}/hook", language="th", timeout=5)
     assert ok, reason
-    assert reason == "sent a test message to json://***"
+    assert reason == "ส่งข้อความทดสอบไปที่ json://*** แล้ว"  # in the message's language
+    assert send_test(f"json://127.0.0.1:{ep.port}/hook", timeout=5)[1] == "sent a test message to json://***"
     assert ep.bodies[0]["title"].startswith("ข้อความทดสอบ")
 
 
@@ -108,3 +109,31 @@ def test_an_unreachable_host_is_said_once_not_sent() -> None:
     assert result.exit_code == 1
     assert result.output.startswith("error: not sent to json://***: cannot reach "), result.output
     assert result.output.count("not sent") == 1
+
+
+def test_why_a_thai_test_message_was_not_sent_is_said_in_thai(http_server, refused_port) -> None:
+    """`notify-test URL --language th`: the reason a message did not go out is Thai too (a
+    server's own words inside stay as the server said them); the error label stays `error:`."""
+    ep = http_server(default=(503, {}))
+    runner = CliRunner()
+    allowed = kept_in_english()
+    cases = {
+        f"json://127.0.0.1:{refused_port}/hook":
+            f"error: ส่งไม่สำเร็จ: 127.0.0.1:{refused_port} ปฏิเสธการเชื่อมต่อ: ตรวจว่าบริการทำงานอยู่และพอร์ตถูกต้อง",
+        "http://127.0.0.1:9/hook":
+            "error: ส่งไม่สำเร็จ: apprise ไม่รู้จัก URL นี้ (http://***): webhook ที่รับ JSON ต้องเขียนเป็น "
+            "json://HOST[:PORT]/PATH (ใช้ json:// แทน http://) ส่วนบริการอื่นมี scheme ของตัวเอง "
+            "(https://appriseit.com/services/)",
+        "line://lInEtOkEnOnLy0123456789": "error: ส่งไม่สำเร็จ: line://*** ไม่ได้ระบุผู้รับ: ให้เขียนเป็น line://TOKEN/USER_ID",
+        "garbage://abcdef": "error: ส่งไม่สำเร็จ: apprise ไม่รู้จัก URL นี้ (garbage://***): ตรวจ scheme และส่วนที่ตามหลัง "
+                            "(https://appriseit.com/services/)",
+    }
+    for url, line in cases.items():
+        r = runner.invoke(_app(), ["notify-test", url, "--language", "th"])
+        assert (r.exit_code, r.output) == (1, line + "\n"), url
+        assert english_sentences(r.output.removeprefix("error: "), allowed) == [], url
+    r = runner.invoke(_app(), ["notify-test", f"json://127.0.0.1:{ep.port}/hook", "--language", "th"])
+    assert r.exit_code == 1 and r.output.startswith("error: ส่งไม่สำเร็จ: ปลายทางตอบกลับว่า HTTP 503")
+    ep401 = http_server(default=(401, {}))
+    ok, reason = send_test(f"json://127.0.0.1:{ep401.port}/hook/badtoken123", language="th", timeout=5)
+    assert (ok, reason) == (False, "ปลายทางปฏิเสธ token (HTTP 401): ตรวจ token ใน json://***")

@@ -3,8 +3,9 @@
 One table per family (finding codes and policy actions in `findings.py`, notification
 events in `events.py`, report headings, verdict criteria, plot labels and the compare page in
 `report.py`; the diagnosis in `diagnosis.py`; fix-report.md in `fix.py`; the terminal lines of
-`next`, `fix`, `report`, `status`, `compare`, `notify-test`, `audit` and `train` in `cli.py`; input the CLI
-cannot take as given in `inputs.py`), merged into `TABLE`.
+`next`, `fix`, `report`, `status`, `compare`, `notify-test`, `audit`, `train`, `watch`, `config diff`,
+`init`, `plan` and the run tools in `cli.py`; input the CLI cannot take as given in `inputs.py`), merged
+into `TABLE`.
 The Thai follows one glossary (docs/THAI.md): one Thai term per concept, the terms Thai ML
 engineers say in English kept in English. A detector
 or a report builds a spec (`T(key, **params)`), and `render(spec, language)` makes the
@@ -27,7 +28,8 @@ TABLES: dict[str, dict[str, dict[str, str]]] = {
     "fix": fix.FIX, "notify_records": events.RECORDS, "run_events": events.RUN, "input": inputs.INPUT,
     "next": cli.NEXT, "fix_cli": cli.FIX_CLI, "report_cli": cli.REPORT_CLI, "status_cli": cli.STATUS_CLI,
     "compare_cli": cli.COMPARE_CLI, "notify_cli": cli.NOTIFY_CLI, "train_cli": cli.TRAIN_CLI,
-    "audit_cli": cli.AUDIT_CLI,
+    "audit_cli": cli.AUDIT_CLI, "watch": cli.WATCH,
+    "config_cli": cli.CONFIG_CLI, "tools": cli.TOOLS,
 }
 # Every key but the notification lines and the diagnosis (tuneguard.notify.messages and
 # tuneguard.diagnosis render those with str.format), in one table.

@@ -15,7 +15,7 @@ DIAGNOSIS: dict[str, dict[str, str]] = {
     # what each means, in one sentence
     "data_fault.means": {
         "en": "the data or its labels are faulty: fix the data first; no hyperparameter change can make up for it",
-        "th": "ข้อมูลหรือ label มีข้อบกพร่อง: แก้ข้อมูลก่อน ปรับ hyperparameter เท่าไรก็ชดเชยไม่ได้"},
+        "th": "ต้นเหตุอยู่ที่แถวข้อมูลหรือ label: แก้ข้อมูลก่อน ปรับ hyperparameter เท่าไรก็ชดเชยไม่ได้"},
     "data_fault.leak.means": {
         "en": "the validation rows repeat training rows, so the eval loss, the best checkpoint and early stopping measured memory, not generalisation: fix the split first (tuneguard fix), then judge the settings",
         "th": "แถว validation ซ้ำกับแถวข้อมูลฝึก eval loss, checkpoint ที่ดีที่สุด และการหยุดก่อนกำหนดจึงวัดความจำ ไม่ใช่ความสามารถกับข้อมูลใหม่: แก้การแบ่งข้อมูลก่อน (tuneguard fix) แล้วจึงตัดสินค่าตั้ง"},

@@ -11,6 +11,8 @@ keys. The detectors choose a key and give the numbers; these tables make the sen
 COMMON: dict[str, dict[str, str]] = {
     "join.and": {"en": " and ", "th": " และ "},
     "join.semi": {"en": "; ", "th": "; "},
+    # whole clauses one after another: Thai separates sentences with a space, not a semicolon
+    "join.clauses": {"en": "; ", "th": " "},
     "join.comma": {"en": ", ", "th": ", "},
     "join.none": {"en": "", "th": ""},
     # A sentence's closing period: Thai ends a sentence with a space, not a mark.
@@ -34,16 +36,16 @@ COMMON: dict[str, dict[str, str]] = {
         "th": "หลังจากโมเดลเห็นข้อมูล {examples:,} ตัวอย่าง ({passes} รอบของข้อมูลทั้งชุด)"},
     "seen.units.repeats": {
         "en": "after {examples:,} examples ({passes} passes over the rows; each distinct row seen {exposures} times on average)",
-        "th": "หลังจากโมเดลเห็นข้อมูล {examples:,} ตัวอย่าง ({passes} รอบของข้อมูลทั้งชุด; แต่ละแถวที่ไม่ซ้ำกันถูกเห็นเฉลี่ย {exposures} ครั้ง)"},
+        "th": "หลังจากโมเดลเห็นข้อมูล {examples:,} ตัวอย่าง ({passes} รอบของข้อมูลทั้งชุด โดยแต่ละแถวที่ไม่ซ้ำกันถูกเห็นเฉลี่ย {exposures} ครั้ง)"},
     # When a guard finding happened (tuneguard.findings.when_spec): the step where the condition was
     # first seen, with what the model had seen by then, and the step of the log or evaluation that
     # judged it, when that is a later one (an evaluation judges the low loss of earlier steps).
     "when.step": {"en": "step {step}", "th": "step {step}"},
     "when.step_seen": {"en": "step {step}, {seen}", "th": "step {step} {seen}"},
-    "when.first": {"en": "first seen at step {at}; judged at step {step}", "th": "พบครั้งแรกที่ step {at}; ตัดสินที่ step {step}"},
+    "when.first": {"en": "first seen at step {at}; judged at step {step}", "th": "พบครั้งแรกที่ step {at} และตัดสินที่ step {step}"},
     "when.first_seen": {
         "en": "first seen at step {at}, {seen}; judged at step {step}",
-        "th": "พบครั้งแรกที่ step {at} {seen}; ตัดสินที่ step {step}"},
+        "th": "พบครั้งแรกที่ step {at} {seen} และตัดสินที่ step {step}"},
     # A finding in one line (tuneguard.findings.brief_line): an info finding on the console, whose
     # full text (evidence, recommendation) is where `where` says.
     "brief.line": {"en": "{code}: {headline} (full text: {where})", "th": "{code}: {headline} (ข้อความเต็ม: {where})"},

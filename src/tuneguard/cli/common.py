@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -23,7 +24,7 @@ from tuneguard.verbatim import error_line, make_console, one_line, styled
 
 
 __all__ = ["EXIT_OK", "EXIT_FAIL", "EXIT_USAGE", "console", "err_console", "fail", "note", "load_or_exit",
-           "setup_logging", "print_json", "styled", "error_line", "one_line"]
+           "run_language", "setup_logging", "print_json", "styled", "error_line", "one_line"]
 
 
 def console() -> Console:
@@ -36,9 +37,27 @@ def err_console() -> Console:
     return make_console(stderr=True)
 
 
-def note(message: str) -> None:
-    """One `note:` line on stderr: something tuneguard decided for the user that they should know."""
-    err_console().print(styled(("note:", "yellow"), " ", one_line(message)))
+def note(message: str, language: str = "en") -> None:
+    """One `note:` line on stderr: something tuneguard decided for the user that they should know;
+    its label in `language`, the language `message` is said in."""
+    from tuneguard.catalog import say
+
+    err_console().print(styled((say("configcli.note", language), "yellow"), " ", one_line(message)))
+
+
+def run_language(run_dir: Path) -> str:
+    """The language of the run in `run_dir` (its recorded config's), which the commands about it
+    speak; English where the directory holds no readable run (the command then says why)."""
+    import sqlite3
+
+    from tuneguard.catalog import config_language
+    from tuneguard.store.run_store import open_for_reading
+
+    try:
+        with open_for_reading(run_dir) as store:
+            return config_language(store.get_meta("config") or {})
+    except (OSError, sqlite3.Error, ValueError):
+        return "en"
 
 
 def load_or_exit(source: str, overrides: list[str] | None, *, json_out: bool = False) -> Config:

@@ -21,7 +21,7 @@ import typer
 from tuneguard.cli.common import console, print_json, styled
 from tuneguard.cli.errors import run_guarded
 
-PAGE = "the compare page"
+PAGE = "configcli.the_page"  # what a failed write did not write (catalog key)
 
 
 def _table(labels: tuple[str, str], rows: list[tuple[str, str, str]]) -> Any:
@@ -56,7 +56,7 @@ def compare(
     a = run_guarded(lambda: load_run(run_a), run_a, PAGE, json_out=json_)
     b = run_guarded(lambda: load_run(run_b), run_b, PAGE, json_out=json_)
     path = run_guarded(lambda: write_compare(run_a, run_b, out, force=force, runs=(a, b)), run_a, PAGE,
-                       json_out=json_)
+                       json_out=json_, language="en" if json_ else report_language(a.config))
     j = judgement(a, b)
     lang = "en" if json_ else report_language(a.config)  # the page's language; --json stays English
     notes, aside = incomparable_notes(a, b, lang, j=j), settings_only_note(a, b, j, lang)

@@ -40,30 +40,35 @@ def init(
     preset: Annotated[str, typer.Option("--preset", help="Preset to start from (see `tuneguard presets`).")] = "gptj-6b-v2",
     out: Annotated[Optional[Path], typer.Option("--out", help="File to write (default tuneguard.yaml).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    language: Annotated[str, typer.Option("--language", "-l", help="Language of the run: en or th (sets notify.language).")] = "en",
 ) -> None:
-    """Write a commented YAML config based on a preset."""
+    """Write a commented YAML config based on a preset; with --language th, the config sets
+    notify.language: th (so the run's report, notifications and terminal lines are Thai) and its
+    comments and this command's lines are Thai too."""
+    from tuneguard.catalog import LANGUAGES, say
     from tuneguard.config.load import ConfigError, preset_text
 
+    if language not in LANGUAGES:
+        fail(f"--language must be en or th, got {language!r}", EXIT_USAGE)
     try:
         text = preset_text(preset)
     except ConfigError as exc:
         fail(exc.problems[0], EXIT_USAGE)
     path = out or Path("tuneguard.yaml")
     if path.is_dir():
-        fail(f"--out {path} is a directory: give a file name, e.g. --out {path / 'tuneguard.yaml'}", EXIT_USAGE)
+        fail(say("configcli.init.is_dir", language, path=path, example=path / "tuneguard.yaml"), EXIT_USAGE)
     if path.exists() and not path.is_file():
-        fail(f"--out {path} is not a regular file (a device, FIFO or socket): give a file name", EXIT_USAGE)
+        fail(say("configcli.init.not_file", language, path=path), EXIT_USAGE)
     if (path.exists() or path.is_symlink()) and not force:
-        fail(f"{path} exists; pass --force to overwrite or --out another file", EXIT_USAGE)
+        fail(say("configcli.init.exists", language, path=path), EXIT_USAGE)
     ancestor = next((p for p in path.parents if p.exists()), None)
     if ancestor is not None and not ancestor.is_dir():
-        fail(f"--out {path}: {ancestor} is a file, not a directory", EXIT_USAGE)
-    header = (f"# Config for `tuneguard train {path}`, from preset {preset}.\n"
-              "# Every key and its default: docs/CONFIG.md. Override any key on the command line with\n"
-              "# --set section.key=value. Data paths are relative to this file.\n")
+        fail(say("configcli.init.parent_file", language, path=path, ancestor=ancestor), EXIT_USAGE)
+    header = say("configcli.init.head", language, path=path, preset=preset)
+    chosen = say("configcli.init.language", language, language=language) if language != "en" else ""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(header + text, "utf-8")
+        path.write_text(header + text.rstrip("\n") + "\n" + chosen, "utf-8")
     except OSError as exc:
-        fail(f"cannot write {path}: {exc.strerror or exc}", EXIT_FAIL)
-    console().print(f"wrote {path} (preset {preset}); next: edit data.train_file, then `tuneguard audit {path}`")
+        fail(say("next.cannot_write", language, path=path, reason=exc.strerror or exc), EXIT_FAIL)
+    console().print(say("configcli.init.wrote", language, path=path, preset=preset), markup=False)

@@ -221,8 +221,9 @@ def watch(
         fail(describe_store_error(run_dir, exc), EXIT_USAGE)
     except KeyboardInterrupt:
         from tuneguard.catalog import say
+        from tuneguard.cli.common import run_language
 
-        err_console().print(say("control.stopped_watching"), markup=False)
+        err_console().print(say("control.stopped_watching", run_language(run_dir)), markup=False)
     raise typer.Exit(EXIT_OK)
 
 

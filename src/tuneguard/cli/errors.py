@@ -52,11 +52,14 @@ def user_errors(*, json_out: bool = False, debug: bool = False) -> Iterator[None
         exit_for(exc, json_out=json_out)
 
 
-def run_guarded(action: Callable[[], T], run_dir: Path, what: str, *, json_out: bool = False) -> T:
+def run_guarded(action: Callable[[], T], run_dir: Path, what: str, *, json_out: bool = False,
+                language: str = "en") -> T:
     """Run a command's reader or writer of the run in `run_dir`; the errors a user can cause become one
     line and an exit code (`{"error": ...}` on stdout too under --json): no run store or one that cannot
     be read exit 2; a write that fails (a full disk, a read-only directory: the run is fine, `what`, the
-    page, is not written) exits 1."""
+    page: a catalog key, configcli.the_report, is not written) exits 1, said in `language` (the run's,
+    once it is read)."""
+    from tuneguard.catalog import say
     from tuneguard.store.run_store import describe_store_error
 
     try:
@@ -68,7 +71,8 @@ def run_guarded(action: Callable[[], T], run_dir: Path, what: str, *, json_out: 
         fail(describe_store_error(run_dir, exc), EXIT_USAGE, json_out=json_out)
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
-        fail(f"cannot write {what}: {exc.strerror or exc}{where}", EXIT_FAIL, json_out=json_out)
+        fail(say("configcli.cannot_write", language, what=say(what, language), reason=exc.strerror or exc, where=where),
+             EXIT_FAIL, json_out=json_out)
 
 
 def show_outcome(outcome: Any) -> int:

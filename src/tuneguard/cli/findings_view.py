@@ -58,8 +58,11 @@ def _over_splits(ev: dict[str, Any]) -> bool:
     return len(splits) > 1 or round(count / share) != listed
 
 
-def evidence_lines(ev: dict[str, Any], width: int = 3) -> list[str]:
-    """A few `key: value` lines of a finding's evidence: key numbers, then example rows."""
+def evidence_lines(ev: dict[str, Any], width: int = 3, language: str = "en") -> list[str]:
+    """A few `key: value` lines of a finding's evidence: key numbers, then example rows (the keys
+    as stored, what tuneguard adds in words in `language`)."""
+    from tuneguard.catalog import say
+
     lines: list[str] = []
     for k in KEY_FIELDS:
         v = ev.get(k)
@@ -67,12 +70,12 @@ def evidence_lines(ev: dict[str, Any], width: int = 3) -> list[str]:
             continue
         if isinstance(v, list):
             if v and isinstance(v[0], str):
-                more = f" (+{len(v) - width * 3} more)" if len(v) > width * 3 else ""
+                more = say("statuscli.ev_more", language, n=len(v) - width * 3) if len(v) > width * 3 else ""
                 lines.append(f"{k}: {', '.join(v[:width * 3])}{more}")
             continue
         # A leak's share is over the validation and test rows together (its message gives each
         # split's own): said, so that "24 of 24 validation rows" beside "share: 75.0%" adds up.
-        together = " of the validation and test rows together" if k == "share" and _over_splits(ev) else ""
+        together = say("statuscli.ev_together", language) if k == "share" and _over_splits(ev) else ""
         lines.append(f"{k}: {_value(k, v)}{together}")
     rows_listed = isinstance(ev.get("rows"), list) and bool(ev["rows"])
     for k in LIST_FIELDS:
@@ -105,13 +108,13 @@ def _parts(f: Finding | dict[str, Any], evidence: bool, language: str = "en") ->
 
     d = f.to_dict() if isinstance(f, Finding) else f
     sev = str(d.get("severity") or "")
-    where = when_text(d) or ("audit" if language == "en" else say("auditcli.where", language))
+    where = when_text(d, language) or ("audit" if language == "en" else say("auditcli.where", language))
     label = sev.upper() if language == "en" or sev not in SEVERITY_STYLE else say(f"report.sev.{sev}", language)
     head = styled((label, SEVERITY_STYLE.get(sev, "bold")), " ", (str(d.get("code")), "bold"), f" ({where})")
     said = d.get("text") if isinstance(d.get("text"), dict) else {}
     body = [in_language(said.get("message"), str(d.get("message") or ""), language)]
     if evidence and isinstance(d.get("evidence"), dict):
-        body += evidence_lines(d["evidence"])
+        body += evidence_lines(d["evidence"], language=language)
     rec = in_language(said.get("recommendation"), str(d.get("recommendation") or ""), language)
     return head, body, rec
 

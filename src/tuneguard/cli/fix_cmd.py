@@ -31,6 +31,7 @@ def fix(
     if truncation not in TRUNCATION:
         fail(f"--truncation takes keep or drop, got {truncation!r}", EXIT_USAGE)
     cfg = load_or_exit(config, set_)
+    from tuneguard.catalog import config_language, say
     from tuneguard.cli.errors import user_errors
     from tuneguard.fix import run_fix
 
@@ -38,8 +39,9 @@ def fix(
         with user_errors(debug=debug):
             result = run_fix(cfg, config, out, truncation)
     except OSError as exc:  # a full disk, a read-only folder: nothing half-written is left
-        fail(f"cannot write {out}: {exc.strerror or exc}{f' ({exc.filename})' if exc.filename else ''}", EXIT_FAIL)
-    _show(result, config, cfg.report.language or cfg.notify.language)
+        where = f" ({exc.filename})" if exc.filename else ""
+        fail(say("next.cannot_write", config_language(cfg), path=out, reason=f"{exc.strerror or exc}{where}"), EXIT_FAIL)
+    _show(result, config, config_language(cfg))
 
 
 def _show(result: Any, config: str, lang: str) -> None:
@@ -61,7 +63,7 @@ def _show(result: Any, config: str, lang: str) -> None:
         c.print(say("fixcli.truncated_raised", lang, rows=n, n=plan.max_length, raised=raised) if raised else
                 say("fixcli.truncated", lang, rows=n, n=plan.max_length))
     for n in plan.notes + result.notes:
-        note(render(n, lang))
+        note(render(n, lang), lang)
     labels = [c for c in dict.fromkeys(f.code for f in result.before if f.severity in ("warning", "error"))
               if c in LABEL_CODES]
     if labels and not plan.removed() and not result.settings:

@@ -72,7 +72,7 @@ def next_run(
     if not recs.changes:
         _show_nothing(plan, recs, c, lang)
         if train:
-            note(say("next.train_not_started", lang))
+            note(say("next.train_not_started", lang), lang)
         return
     target = _write_next(recs, run_dir, out or Path(run_dir) / NEXT_CONFIG, force, c, lang)
     if not train:
@@ -91,7 +91,7 @@ def next_run(
     restored = restore_secrets(cfg, started)
     if restored and started is not None:
         note(say("next.restored", lang, keys=", ".join(restored), config=started.config, run_dir=str(run_dir),
-                 target=str(target)))
+                 target=str(target)), lang)
     c.print(say("next.training", lang, run_dir=str(new_dir)))
 
     invocation = Invocation.given(str(target), set_, secrets=secret_values(cfg))  # what resumes it: the same config
@@ -194,5 +194,5 @@ def _write_next(recs: Any, run_dir: Path, target: Path, force: bool, c: Any, lan
     command = f"tuneguard config diff {Path(run_dir) / 'config.yaml'} {target}"
     c.print(say("next.written", lang, path=str(target), command=command))
     if "***" in str(recs.proposed.get("notify", {})) or "***" in str(recs.proposed.get("model", {}).get("hub_token")):
-        note(say("next.redacted", lang))
+        note(say("next.redacted", lang), lang)
     return target

@@ -19,16 +19,15 @@ def notify_test(
     """Send one test message to URL; exit 0 when it was sent, 1 when not (with the reason)."""
     from tuneguard.catalog import say
     from tuneguard.notify.probe import send_test
-    from tuneguard.notify.secrets import target_label
 
     if language not in ("en", "th"):
         fail(f"--language must be en or th, got {language!r}", EXIT_USAGE)
     ok, reason = send_test(url, language=language)
-    if ok:
-        # The success line in the message's language; why a message was not sent stays English.
-        sent = say("notifycli.sent", language, target=target_label(url.strip()))
-        console().print(styled((say("notifycli.ok", language), "green"), " ", sent))
+    if ok:  # the success line and why a message was not sent, in the message's language
+        console().print(styled((say("notifycli.ok", language), "green"), " ", reason))
         return
     # The reason may already say it ("not sent to line://***: cannot reach ..."): not twice.
-    err_console().print(error_line(reason if reason.startswith("not sent") else f"not sent: {reason}"))
+    head = say("notifycli.not_sent", language, reason="").split(":")[0]
+    err_console().print(error_line(reason if reason.startswith(head) else
+                                   say("notifycli.not_sent", language, reason=reason)))
     raise typer.Exit(EXIT_FAIL)

@@ -74,12 +74,14 @@ def _check_checkpoint(run_dir: Path, step: int) -> None:
     instead of a request that the trainer can only reject later, in its own log."""
     from tuneguard.checkpoints import complete_checkpoints
 
-    _open_live(run_dir)[0].close()  # no live run: exit 1 first, as for every control command
+    from tuneguard.catalog import say
+
+    store, language = _open_live(run_dir)  # no live run: exit 1 first, as for every control command
+    store.close()
     have = complete_checkpoints(run_dir / "checkpoints")
     if step not in have:
-        listed = ", ".join(str(s) for s in sorted(have)) or "none yet"
-        fail(f"{run_dir} has no complete checkpoint at step {step}; complete checkpoints are at steps: {listed}",
-             EXIT_USAGE)
+        listed = ", ".join(str(s) for s in sorted(have)) or say("configcli.none_yet", language)
+        fail(say("configcli.no_checkpoint", language, run_dir=run_dir, step=step, listed=listed), EXIT_USAGE)
 
 
 def register(app: typer.Typer) -> None:

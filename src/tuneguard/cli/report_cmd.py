@@ -34,12 +34,13 @@ def report(
 
     from tuneguard.report.recommend import diagnose_run
 
-    run: Any = run_guarded(lambda: load_run(run_dir), run_dir, "the report")
-    path = run_guarded(lambda: write_report(run_dir, out, force=force, run=run), run_dir, "the report")
-    verdict, diagnosis = compute_verdict(run), diagnose_run(run)
     from tuneguard.catalog import config_language, say
 
+    run: Any = run_guarded(lambda: load_run(run_dir), run_dir, "configcli.the_report")
     lang, c = config_language(run.config), console()  # the run's language, like its report
+    path = run_guarded(lambda: write_report(run_dir, out, force=force, run=run), run_dir, "configcli.the_report",
+                       language=lang)
+    verdict, diagnosis = compute_verdict(run), diagnose_run(run)
     c.print(diagnosis.line(lang), markup=False)
     style = {"pass": "green", "fail": "red"}.get(verdict.overall, "yellow")
     c.print(styled((verdict.headline(lang), style)))
@@ -64,10 +65,13 @@ def config_diff(
 
     with user_errors():
         da, db = load_for_diff(a), load_for_diff(b)
+    from tuneguard.catalog import config_language, say
+
     rows = diff_configs(da, db)
-    c = console()
+    c, lang = console(), config_language(da)  # A's language, as `compare` speaks run A's
     if not rows:
-        c.print(f"{a} and {b} are the same config.")
+        c.print(say("configcli.same", lang, a=a, b=b), markup=False)
         return
     reasons = {**change_reasons(a), **change_reasons(b)}
-    c.print(diff_table(rows, a, b, title=f"{len(rows)} parameter(s) differ", reasons=reasons or None))
+    c.print(diff_table(rows, a, b, title=say("configcli.differ", lang, n=len(rows)), reasons=reasons or None,
+                       heads=(say("next.col.key", lang), say("next.col.why", lang)), not_set=say("configcli.not_set", lang)))

@@ -26,6 +26,7 @@ from tuneguard.cli.common import (
     fail,
     load_or_exit,
     print_json,
+    run_language,
     setup_logging,
     styled,
 )
@@ -76,14 +77,17 @@ def user_errors(debug: bool) -> Iterator[None]:
         _fail(f"{type(exc).__name__}: {first} (--debug shows the traceback)", EXIT_FAIL)
 
 
-def _dur(seconds: float) -> str:
+def _dur(seconds: float, lang: str = "en") -> str:
+    """A measured time in the unit that reads best (ms, s, min, h), in `lang`."""
+    from tuneguard.catalog import say
+
     if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
+        return say("tools.ms", lang, v=seconds * 1000)
     if seconds < 120:
-        return f"{seconds:.1f} s"
+        return say("tools.s", lang, v=seconds)
     if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
+        return say("tools.min", lang, v=seconds / 60)
+    return say("tools.h", lang, v=seconds / 3600)
 
 
 def _steps_list(steps: list[int], show: int = 8) -> str:
@@ -107,10 +111,12 @@ def plan(
     with --calibrate N also time per step, tokens/s, end time, peak memory and cost."""
     import os
 
+    from tuneguard.catalog import config_language, say
     from tuneguard.tools import plan as planner
 
     _setup(debug)
     cfg = load_or_exit(config, set_)
+    lang = "en" if json_ else config_language(cfg)  # the config's language; --json stays English
     ws = world_size if world_size is not None else int(os.environ.get("WORLD_SIZE") or 1)
     if ws < 1:
         _fail(f"--world-size must be >= 1, got {ws}", EXIT_USAGE)
@@ -123,9 +129,9 @@ def plan(
         tokenizer, data = planner.prepare(cfg)
         p = planner.make_plan(cfg, data, ws)
         cal = est = None
-        warnings: list[str] = [w for w in (planner.eval_cost_warning(cfg, p),) if w]
+        warnings: list[str] = [w for w in (planner.eval_cost_warning(cfg, p, lang),) if w]
         if calibrate:
-            with err_console().status(Text(f"calibrating: {calibrate} optimizer steps")):
+            with err_console().status(Text(say("tools.plan.calibrating", lang, n=calibrate))):
                 cal = planner.calibrate(cfg, tokenizer, data, p, calibrate)
             est = planner.estimate(p, cal, price_per_hour)
             warnings += planner.memory_warnings(cfg, p, cal)
@@ -133,75 +139,99 @@ def plan(
             if note:
                 warnings.append(note)
         elif price_per_hour is not None:
-            warnings.append("--price-per-hour needs --calibrate N to measure the time a step takes")
+            warnings.append(say("tools.plan.price_needs_calibrate", lang))
     if json_:
         print_json({**p.to_dict(), "calibration": cal.to_dict() if cal else None,
                     "estimate": est.to_dict() if est else None, "warnings": warnings})
         return
-    _print_plan(config, p, cal, est, warnings)
+    _print_plan(config, p, warnings, lang)
+    if cal is not None:
+        _print_calibration(cal, lang)
+    if est is not None:
+        _print_estimate(est, lang)
+    for w in warnings:
+        console().print(styled((say("tools.warning", lang), "bold yellow"), " ", w))
 
 
-def _print_plan(config: str, p: Any, cal: Any, est: Any, warnings: list[str]) -> None:
+def _print_plan(config: str, p: Any, warnings: list[str], lang: str) -> None:
+    """The plan's lines, in the config's language `lang`."""
+    from tuneguard.catalog import say
+
     c = console()
-    procs = f"{p.world_size} process{'es' if p.world_size > 1 else ''}"
-    c.print(styled(("plan", "bold"), f" {config}: model {p.model}, {procs}"))
-    sizes = ", ".join(f"{k} {v:,}" for k, v in p.sizes.items())
-    skipped = f", {p.rows_skipped} skipped as malformed" if p.rows_skipped else ""
-    c.print(f"data ({p.data_format}): {p.rows_read:,} rows read{skipped} -> {sizes}", markup=False)
-    c.print(f"tokens per epoch: {p.tokens_per_epoch:,} ({p.supervised_tokens_per_epoch:,} supervised); per example "
-            f"mean {p.mean_tokens_per_example:.0f}, longest {p.longest_example}; {p.truncated_examples} truncated",
+    procs = say("tools.plan.procs.many" if p.world_size > 1 else "tools.plan.procs.one", lang, n=p.world_size)
+    c.print(styled((say("tools.plan", lang), "bold"), say("tools.plan.head", lang, config=config, model=p.model,
+                                                           procs=procs)))
+    sizes = ", ".join(say(f"auditcli.size.{k}", lang, n=f"{v:,}") for k, v in p.sizes.items())
+    skipped = say("tools.plan.skipped", lang, n=p.rows_skipped) if p.rows_skipped else ""
+    c.print(say("tools.plan.data", lang, format=p.data_format, rows=p.rows_read, skipped=skipped, sizes=sizes),
             markup=False)
+    c.print(say("tools.plan.tokens", lang, tokens=p.tokens_per_epoch, supervised=p.supervised_tokens_per_epoch,
+                mean=p.mean_tokens_per_example, longest=p.longest_example, truncated=p.truncated_examples), markup=False)
     if p.chat_turns.get("multi_turn_rows") or p.chat_turns.get("turns_fallback"):
         t = p.chat_turns
-        fell = (f"; {t['turns_fallback']:,} supervise only their last answer (the chat template is not "
-                "prefix-consistent)" if t["turns_fallback"] else "")
-        c.print(f"chat: {t['multi_turn_rows']:,} multi-turn rows supervise every assistant turn "
-                f"({t['earlier_turns']:,} answers before the last){fell}", markup=False)
-    c.print(f"steps per epoch: {p.steps_per_epoch:,} (ceil({p.sizes['train']:,} / (batch {p.batch_size} x "
-            f"accumulation {p.gradient_accumulation_steps} x {p.world_size})))", markup=False)
-    c.print(f"steps in total: {p.total_steps:,} ({p.epochs:.2f} epochs)", markup=False)
+        fell = say("tools.plan.chat_fallback", lang, n=t["turns_fallback"]) if t["turns_fallback"] else ""
+        c.print(say("tools.plan.chat", lang, rows=t["multi_turn_rows"], earlier=t["earlier_turns"], fell=fell),
+                markup=False)
+    c.print(say("tools.plan.steps_per_epoch", lang, steps=p.steps_per_epoch, train=p.sizes["train"], batch=p.batch_size,
+                accum=p.gradient_accumulation_steps, world=p.world_size), markup=False)
+    c.print(say("tools.plan.steps_total", lang, steps=p.total_steps, epochs=p.epochs), markup=False)
     if p.eval_steps:
-        c.print(f"evaluations: {len(p.eval_steps)} ({p.eval_strategy}) at steps {_steps_list(p.eval_steps)}; "
-                f"{p.eval_batches} batches each", markup=False)
+        c.print(say("tools.plan.evals", lang, n=len(p.eval_steps), strategy=p.eval_strategy,
+                    steps=_steps_list(p.eval_steps), batches=p.eval_batches), markup=False)
     else:
-        c.print("evaluations: none (eval.strategy: no)", markup=False)
-    c.print(f"checkpoints: {len(p.save_steps)} at steps {_steps_list(p.save_steps)}; {p.checkpoints_kept} kept",
-            markup=False)
-    if cal is not None:
-        mem = "peak GPU memory (max allocated)" if cal.on_gpu else "peak process memory (RSS)"
-        where = "the GPU" if cal.on_gpu else "the machine"
-        c.print(styled(("calibration", "bold"), f": {cal.steps} steps on {cal.device} (the first, {_dur(cal.warmup_step_s)}, "
-                f"is a warm-up and not counted)"))
-        c.print(f"  time per step: {_dur(cal.seconds_per_step)}; {cal.tokens_per_s:,.0f} tokens/s "
-                f"({cal.tokens_per_step:,.0f} tokens per step)", markup=False)
-        c.print(f"  one evaluation: {_dur(cal.eval_s)}" + (f" + QA probes {_dur(cal.qa_s)}" if cal.qa_s else "")
-                + f"; one checkpoint: {_dur(cal.checkpoint_s)}; model load: {_dur(cal.load_s)}", markup=False)
-        c.print(f"  {mem}: {cal.peak_gb:.2f} GB of {cal.total_gb:.1f} GB on {where}; about {cal.scaled_peak_gb:.2f} GB "
-                f"at the widest batch ({cal.longest_batch_possible} tokens; {cal.longest_batch_seen} seen)", markup=False)
-    if est is not None:
-        c.print(styled(("estimate", "bold"), f": {_dur(est.total_s)} = training {_dur(est.train_s)} + evaluations "
-                f"{_dur(est.evals_s)} + checkpoints {_dur(est.checkpoints_s)}"
-                + (f" + test {_dur(est.test_s)}" if est.test_s else "")
-                + f" + load and warm-up {_dur(est.load_s + est.warmup_s)}"))
-        c.print(f"  ends about {time.strftime('%Y-%m-%d %H:%M', time.localtime(est.end))} if started now", markup=False)
-        if est.evaluations:
-            c.print("  evaluations start at: " + ", ".join(f"step {r['step']} +{_dur(r['at_s'])}"
-                                                          for r in est.evaluations[:6])
-                    + (", ..." if len(est.evaluations) > 6 else ""), markup=False)
-        if est.cost is not None:
-            c.print(styled(("cost", "bold"), f": {est.cost:,.2f} at {est.price_per_hour:,.2f} per hour "
-                    f"({est.total_s / 3600:.2f} h)"))
-    for w in warnings:
-        c.print(styled(("warning:", "bold yellow"), " ", w))
+        c.print(say("tools.plan.no_evals", lang), markup=False)
+    c.print(say("tools.plan.checkpoints", lang, n=len(p.save_steps), steps=_steps_list(p.save_steps),
+                kept=p.checkpoints_kept), markup=False)
+
+
+def _print_calibration(cal: Any, lang: str) -> None:
+    """What --calibrate measured: time per step and per evaluation, peak memory."""
+    from tuneguard.catalog import say
+
+    c = console()
+    c.print(styled((say("tools.plan.calibration", lang), "bold"),
+                   say("tools.plan.calibration_head", lang, n=cal.steps, device=cal.device,
+                       warmup=_dur(cal.warmup_step_s, lang))))
+    c.print(say("tools.plan.step_time", lang, time=_dur(cal.seconds_per_step, lang), tps=cal.tokens_per_s,
+                tokens=cal.tokens_per_step), markup=False)
+    qa = say("tools.plan.qa_time", lang, time=_dur(cal.qa_s, lang)) if cal.qa_s else ""
+    c.print(say("tools.plan.eval_time", lang, eval=_dur(cal.eval_s, lang), qa=qa,
+                checkpoint=_dur(cal.checkpoint_s, lang), load=_dur(cal.load_s, lang)), markup=False)
+    c.print(say("tools.plan.memory.gpu" if cal.on_gpu else "tools.plan.memory.rss", lang, peak=cal.peak_gb,
+                total=cal.total_gb, scaled=cal.scaled_peak_gb, possible=cal.longest_batch_possible,
+                seen=cal.longest_batch_seen), markup=False)
+
+
+def _print_estimate(est: Any, lang: str) -> None:
+    """How long the run would take, when it would end, and what it would cost."""
+    from tuneguard.catalog import say
+
+    c = console()
+    test = say("tools.plan.estimate_test", lang, time=_dur(est.test_s, lang)) if est.test_s else ""
+    c.print(styled((say("tools.plan.estimate", lang), "bold"),
+                   say("tools.plan.estimate_parts", lang, total=_dur(est.total_s, lang), train=_dur(est.train_s, lang),
+                       evals=_dur(est.evals_s, lang), checkpoints=_dur(est.checkpoints_s, lang), test=test,
+                       load=_dur(est.load_s + est.warmup_s, lang))))
+    c.print(say("tools.plan.ends", lang, when=time.strftime("%Y-%m-%d %H:%M", time.localtime(est.end))), markup=False)
+    if est.evaluations:
+        starts = ", ".join(say("tools.plan.eval_start", lang, step=r["step"], time=_dur(r["at_s"], lang))
+                           for r in est.evaluations[:6])
+        c.print(say("tools.plan.eval_starts", lang, list=starts + (", ..." if len(est.evaluations) > 6 else "")),
+                markup=False)
+    if est.cost is not None:
+        c.print(styled((say("tools.plan.cost", lang), "bold"),
+                       say("tools.plan.cost_line", lang, cost=est.cost, price=est.price_per_hour,
+                           hours=est.total_s / 3600)))
 
 
 # --- generate and chat ------------------------------------------------------------------
 
-def _load(run_dir: Path, checkpoint: str) -> Any:
+def _load(run_dir: Path, checkpoint: str, lang: str) -> Any:
     """The run's model; a transient spinner on a terminal while it loads (minutes for a large model)."""
+    from tuneguard.catalog import say
     from tuneguard.tools.checkpoints import load_run_model
 
-    with err_console().status(Text(f"loading the model of {run_dir} (--checkpoint {checkpoint})")):
+    with err_console().status(Text(say("tools.loading", lang, run_dir=run_dir, checkpoint=checkpoint))):
         return load_run_model(run_dir, checkpoint)
 
 
@@ -216,15 +246,17 @@ def generate(
     debug: DebugOpt = False,
 ) -> None:
     """Generate a reply from the base model + the run's adapter, streamed as it comes."""
+    from tuneguard.catalog import say
     from tuneguard.tools.generate import Sampling, prompt_format, stream
 
     _setup(debug)
     opts = Sampling(max_new_tokens, temperature, top_p)
+    lang = run_language(run_dir)
     with user_errors(debug):
         opts.check()
-        run = _load(run_dir, checkpoint)
+        run = _load(run_dir, checkpoint, lang)
         fmt = prompt_format(run.tokenizer, run.cfg, run.meta.get("data_format"), raw)
-        err_console().print(f"prompt format: {fmt.mode.replace('_', ' ')}", style="dim", markup=False)
+        err_console().print(say("tools.prompt_format", lang, mode=fmt.mode.replace("_", " ")), style="dim", markup=False)
         text = fmt.render([{"role": "user", "content": prompt}])
         for piece in stream(run.model, run.tokenizer, text, opts, run.device):
             sys.stdout.write(piece)
@@ -244,19 +276,21 @@ def chat(
 ) -> None:
     """Chat with the trained model: `you> ` prompts, streamed replies; /reset clears the
     history, /quit or Ctrl-D ends."""
+    from tuneguard.catalog import say
     from tuneguard.tools.generate import ChatSession, Sampling, prompt_format
 
     _setup(debug)
     opts = Sampling(max_new_tokens, temperature, top_p)
+    lang = run_language(run_dir)
     with user_errors(debug):
         opts.check()
-        run = _load(run_dir, checkpoint)
+        run = _load(run_dir, checkpoint, lang)
         fmt = prompt_format(run.tokenizer, run.cfg, run.meta.get("data_format"), raw)
         session = ChatSession(run.model, run.tokenizer, fmt, opts, run.device)
         c = console()
-        turns = "the whole conversation" if fmt.multi_turn else "the last message only"
-        c.print(f"{run.adapter_dir} · {fmt.mode.replace('_', ' ')} ({turns}) · /reset clears the history, "
-                "/quit or Ctrl-D ends", style="dim", markup=False)
+        turns = say("tools.chat.whole" if fmt.multi_turn else "tools.chat.last", lang)
+        c.print(say("tools.chat.banner", lang, adapter=run.adapter_dir, mode=fmt.mode.replace("_", " "), turns=turns),
+                style="dim", markup=False)
         while True:
             try:
                 line = input("you> ")
@@ -270,7 +304,7 @@ def chat(
                 break
             if cmd == "/reset":
                 session.reset()
-                c.print("(history cleared)", style="dim", markup=False)
+                c.print(say("tools.chat.cleared", lang), style="dim", markup=False)
                 continue
             sys.stdout.write("model> ")
             sys.stdout.flush()
@@ -295,6 +329,7 @@ def evaluate(
     debug: DebugOpt = False,
 ) -> None:
     """Loss, perplexity and the run's QA probes on a data file: base versus fine-tuned."""
+    from tuneguard.catalog import say
     from tuneguard.tools.evaluate import evaluate_run
 
     _setup(debug)
@@ -302,19 +337,27 @@ def evaluate(
         _fail(f"--batch-size must be >= 1, got {batch_size}", EXIT_USAGE)
     if not data.exists():
         _fail(f"--data {data} does not exist", EXIT_USAGE)
+    lang = "en" if json_ else run_language(run_dir)  # the run's language; --json stays English
     with user_errors(debug):
-        run = _load(run_dir, checkpoint)
-        with err_console().status(Text(f"evaluating {data}")):
+        run = _load(run_dir, checkpoint, lang)
+        with err_console().status(Text(say("tools.evaluating", lang, data=data))):
             report = evaluate_run(run, data, batch_size)
     if json_:
         print_json(report.to_dict())
         return
+    _print_evaluation(report, lang)
+
+
+def _print_evaluation(report: Any, lang: str) -> None:
+    """Base versus fine-tuned: the table of losses and QA scores, then each probe's two answers."""
+    from tuneguard.catalog import say
+
     c = console()
     d = report.data
-    c.print(f"{d.path}: {len(d.split.features):,} examples ({d.format}), "
-            f"{d.split.stats.supervised_tokens:,} supervised tokens"
-            + (f", {d.skipped} rows skipped" if d.skipped else "") + f" · adapter {report.adapter}")
-    t = Table("", "base", "fine-tuned", "change")
+    skipped = say("tools.eval.skipped", lang, n=d.skipped) if d.skipped else ""
+    c.print(say("tools.eval.head", lang, path=d.path, n=len(d.split.features), format=d.format,
+                tokens=d.split.stats.supervised_tokens, skipped=skipped, adapter=report.adapter), markup=False)
+    t = Table("", *(say(f"tools.eval.col.{k}", lang) for k in ("base", "tuned", "change")))
 
     def num(v: float | None) -> str:
         return "-" if v is None else f"{v:.4f}" if abs(v) < 1000 else f"{v:,.0f}"
@@ -328,19 +371,23 @@ def evaluate(
             return sum(s) / len(s) if s else None
 
         kb, kt = mean([p.base for p in report.probes]), mean([p.tuned for p in report.probes])
-        t.add_row("QA keyword score", num(kb), num(kt), f"{kt - kb:+.2f}" if kb is not None and kt is not None else "-")
+        t.add_row(say("tools.eval.row.keyword", lang), num(kb), num(kt), f"{kt - kb:+.2f}" if kb is not None and kt is not None else "-")
         eb = sum(p.base.emitted_eos for p in report.probes) / len(report.probes)
         et = sum(p.tuned.emitted_eos for p in report.probes) / len(report.probes)
-        t.add_row("QA stops (EOS)", f"{eb:.0%}", f"{et:.0%}", f"{et - eb:+.0%}")
+        t.add_row(say("tools.eval.row.eos", lang), f"{eb:.0%}", f"{et:.0%}", f"{et - eb:+.0%}")
         judged = [p for p in report.probes if p.base.correct is not None]
         if judged:
             rb, rt = sum(bool(p.base.correct) for p in judged), sum(bool(p.tuned.correct) for p in judged)
-            t.add_row("QA expected answers right", f"{rb} of {len(judged)}", f"{rt} of {len(judged)}", f"{rt - rb:+d}")
+            t.add_row(say("tools.eval.row.right", lang), say("tools.eval.of", lang, k=rb, n=len(judged)),
+                      say("tools.eval.of", lang, k=rt, n=len(judged)), f"{rt - rb:+d}")
     c.print(t)
     for p in report.probes:
-        c.print(styled(("probe", "bold"), f" {p.prompt.strip()[:80]}  keywords: {', '.join(p.keywords) or '-'}"))
-        c.print(f"  base  ({num(p.base.keyword_score)}): {p.base.output.strip()[:160]}", markup=False)
-        c.print(f"  tuned ({num(p.tuned.keyword_score)}): {p.tuned.output.strip()[:160]}", markup=False)
+        c.print(styled((say("tools.eval.probe", lang), "bold"), f" {p.prompt.strip()[:80]}",
+                       say("tools.eval.keywords", lang, keywords=", ".join(p.keywords) or "-")))
+        c.print(say("tools.eval.base", lang, score=num(p.base.keyword_score), output=p.base.output.strip()[:160]),
+                markup=False)
+        c.print(say("tools.eval.tuned", lang, score=num(p.tuned.keyword_score), output=p.tuned.output.strip()[:160]),
+                markup=False)
 
 
 # --- export ----------------------------------------------------------------------------
@@ -369,10 +416,12 @@ def export(
     debug: DebugOpt = False,
 ) -> None:
     """Export the adapter (or, with --merge, the merged model) with the tokenizer and a model card."""
+    from tuneguard.catalog import say
     from tuneguard.tools import export as exporter
 
     _setup(debug)
     token = None
+    lang = run_language(run_dir)
     with user_errors(debug):
         exporter.parse_dtype(dtype)
         if push_to_hub:
@@ -383,13 +432,12 @@ def export(
                       "(https://huggingface.co/settings/tokens)", EXIT_FAIL)
         exporter.check_out_dir(out, run_dir, overwrite)
         _creatable(out)
-        with err_console().status(Text(f"exporting {run_dir} to {out}")):
+        with err_console().status(Text(say("tools.exporting", lang, run_dir=run_dir, out=out))):
             result = exporter.export_run(run_dir, out, checkpoint=checkpoint, merge=merge, dtype=dtype,
                                          overwrite=overwrite)
         c = console()
-        kind = "merged model" if result.merged else "adapter"
-        c.print(f"exported the {kind} ({result.dtype}, from {result.adapter_dir}) to {result.out}: "
-                f"{', '.join(result.files)}", markup=False)
+        c.print(say("tools.exported.merged" if result.merged else "tools.exported.adapter", lang, dtype=result.dtype,
+                    source=result.adapter_dir, out=result.out, files=", ".join(result.files)), markup=False)
         if push_to_hub and token:
             url = exporter.push_to_hub(result.out, push_to_hub, token, private)
-            c.print(f"uploaded to {url}", markup=False)
+            c.print(say("tools.uploaded", lang, url=url), markup=False)

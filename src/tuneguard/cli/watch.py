@@ -18,11 +18,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from rich.cells import cell_len
 from rich.console import Console, Group, RenderableType
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from tuneguard.catalog import TABLE, config_language, say
 from tuneguard.cli.run_clock import RunClock, clock_line, run_clock
 from tuneguard.findings import Finding
 from tuneguard.fmt import fmt_duration, num
@@ -31,6 +33,7 @@ from tuneguard.store.run_store import FINAL_STATES, RunStore
 log = logging.getLogger(__name__)
 
 BLOCKS = "▁▂▃▄▅▆▇█"
+ROWS = ("loss", "eval", "tps", "memory")  # the grid's labelled rows (catalog watch.row.*)
 WINDOW = 60  # recent logged steps shown in the sparklines
 STARTING_GRACE_S = 30.0  # how long a run.db without tables may be a trainer that is starting
 STATE_STYLE = {"running": "bold green", "paused": "bold yellow", "starting": "bold cyan", "finished": "bold green",
@@ -88,6 +91,11 @@ class Snapshot:
         return self.state in FINAL_STATES or self.state == "unknown"
 
     @property
+    def language(self) -> str:
+        """The run's language (its config's), which the dashboard speaks, like `status`."""
+        return config_language(self.meta.get("config") or {})
+
+    @property
     def pct(self) -> float | None:
         return 100.0 * self.step / self.max_steps if self.max_steps else None
 
@@ -138,7 +146,7 @@ class StoreReader:
 
     def _snapshot(self) -> Snapshot:
         meta = self.store.meta()
-        state, meta["exit_reason"] = self.store.view_state(meta)
+        state, meta["exit_reason"] = self.store.view_state(meta, language=config_language(meta.get("config") or {}))
         if state == "unknown" and time.time() - self.store.path.stat().st_mtime <= STARTING_GRACE_S:
             state = "starting"  # a store created this moment: the trainer records its state next
         train = self._recent("train", self.window)
@@ -158,11 +166,12 @@ class StoreReader:
 
 # --- rendering -----------------------------------------------------------------------
 
-def _memory(row: dict[str, Any]) -> str:
+def _memory(row: dict[str, Any], lang: str) -> str:
     if row.get("mem_allocated_gb") is not None:
         total = f"/{row['mem_total_gb']:.1f}" if row.get("mem_total_gb") else ""
-        reserved = f" (reserved {row['mem_reserved_gb']:.1f})" if row.get("mem_reserved_gb") is not None else ""
-        return f"GPU {row['mem_allocated_gb']:.1f}{total} GB{reserved}"
+        reserved = (say("watch.gpu_reserved", lang, gb=row["mem_reserved_gb"])
+                    if row.get("mem_reserved_gb") is not None else "")
+        return say("watch.gpu", lang, used=row["mem_allocated_gb"], total=total, reserved=reserved)
     if row.get("rss_gb") is not None:
         return f"RSS {row['rss_gb']:.2f} GB"
     return "-"
@@ -172,70 +181,98 @@ def _eta(s: Snapshot) -> str:
     if s.final:
         return "-"
     if s.state == "paused":
-        return "paused"
+        return say("watch.eta_paused", s.language)
     return fmt_duration(s.latest.get("eta_s"))
 
 
 def _control_line(s: Snapshot, run_dir: Path) -> str:
+    """The run's control requests: a pause, the pending ones, else the last one handled (its
+    status in the run's language; the trainer's note as it recorded it)."""
+    lang = s.language
     parts = []
     if s.state == "paused":
         since = s.meta.get("state_time")
-        ago = f" for {fmt_duration(time.time() - since)}" if since else ""
-        parts.append(f"PAUSED at step {s.meta.get('paused_at_step', s.step)}{ago}: "
-                     f"`tuneguard continue {run_dir}` resumes")
+        ago = say("watch.paused_for", lang, duration=fmt_duration(time.time() - since)) if since else ""
+        parts.append(say("watch.paused", lang, step=s.meta.get("paused_at_step", s.step), since=ago, run_dir=run_dir))
     for r in s.pending:
-        parts.append(f"pending {r['action']} by {r['requested_by']} ({fmt_duration(time.time() - r['time'])} ago)")
+        parts.append(say("watch.pending", lang, action=r["action"], who=r["requested_by"],
+                         ago=fmt_duration(time.time() - r["time"])))
     if not parts and s.last_handled:
         r = s.last_handled
-        parts.append(f"last request: {r['action']} {r['status']} at step {r['handled_step']}"
-                     + (f" ({r['note']})" if r.get("note") else ""))
-    return "; ".join(parts) or "no requests"
+        key = f"control.status.{r['status']}"
+        status = say(key, lang) if key in TABLE else r["status"]
+        parts.append(say("watch.last_request", lang, action=r["action"], status=status, step=r["handled_step"],
+                         note=f" ({r['note']})" if r.get("note") else ""))
+    return "; ".join(parts) or say("watch.no_requests", lang)
+
+
+def _ended(s: Snapshot) -> str | None:
+    """Why the run ended, in its language (a halt's finding message, the recipe's reasons), as `status` says it."""
+    from types import SimpleNamespace
+
+    from tuneguard.report.components import exit_reason
+
+    return exit_reason(SimpleNamespace(meta=s.meta, findings=s.findings), s.language)  # type: ignore[arg-type]
 
 
 def render(s: Snapshot, run_dir: Path, width: int = 120, console: Console | None = None) -> RenderableType:
     """The dashboard for one snapshot (pure: easy to test and to reuse); `width`: the console's.
     With `console` (a live terminal view) the findings are cut to what fits its height."""
+    lang = s.language
     spark = max(10, min(WINDOW, width - 45))
-    header = Text.assemble(("tuneguard watch ", "bold"), (str(run_dir), ""), "  state ",
+    header = Text.assemble(("tuneguard watch ", "bold"), (str(run_dir), ""), say("statuscli.state", lang),
                            (s.state.upper(), STATE_STYLE.get(s.state, "bold")))
     model = (s.meta.get("config") or {}).get("model", {}).get("name")
     if model:
-        header.append(f"  model {model}")
+        header.append(say("watch.model", lang, name=model))
     pct = s.pct
     bar = ProgressBar(total=float(s.max_steps or 1), completed=float(min(s.step, s.max_steps or s.step)), width=40)
     progress = Table.grid(padding=(0, 1))
     progress.add_row(bar, Text(f"{pct:.0f}%" if pct is not None else "?%"),
-                     Text(f"step {s.step}/{s.max_steps or '?'}  epoch {_f(s.epoch, 3)}  ETA {_eta(s)}"))
+                     Text(say("watch.progress", lang, step=s.step, max_steps=s.max_steps or "?", epoch=_f(s.epoch, 3),
+                              eta=_eta(s))))
+    # The control line's label in the column of the rows' labels (measured as Rich measures Thai).
+    label = say("watch.row.control", lang)
+    pad = max(cell_len(say(f"watch.row.{k}", lang)) for k in ROWS) - cell_len(label)  # the grid column's width
+    control = Text.assemble((label, "bold"), " " * (max(pad, 0) + 2), _control_line(s, run_dir))
+    parts: list[RenderableType] = [header, progress, _metrics(s, spark), control]
+    if s.clock is not None:
+        parts.insert(2, Text(clock_line(s.clock, s.state, s.meta.get("config"))))
+    ended = _ended(s) if s.final else None
+    if ended:
+        parts.append(Text(say("statuscli.ended", lang, code="", reason=ended)))
+    if s.findings:
+        from tuneguard.cli.findings_view import finding_renderable
 
+        blocks = [finding_renderable(f, evidence=False, language=lang) for f in s.findings]
+        at = parts.index(control) + 1
+        parts[at:at] = [Text(say("watch.latest_findings", lang), style="bold"),
+                        *_fit(parts, blocks, len(s.findings), run_dir, width, console, lang)]
+    return Group(*parts)
+
+
+def _metrics(s: Snapshot, spark: int) -> Table:
+    """The rows of sparklines and latest values: loss, eval loss, tokens/s, memory."""
+    lang = s.language
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(no_wrap=True, overflow="crop", min_width=spark)
     grid.add_column()
     losses = [r.get("loss") for r in s.train]
     finite = [x for x in losses if x is not None and math.isfinite(x)]
-    grid.add_row("loss", sparkline(losses, spark), f"{_f(s.latest.get('loss'))}" + (f"  min {_f(min(finite))}" if finite else ""))
-    grid.add_row("eval loss", sparkline([r.get("eval_loss") for r in s.evals], spark),
-                 f"{_f(s.eval_loss)}  best {_f(s.best_eval)}")
-    grid.add_row("tokens/s", sparkline([r.get("tokens_per_s") for r in s.train], spark), _f(s.latest.get("tokens_per_s"), 3))
-    grid.add_row("memory", "", _memory(s.latest))
-    control = Text.assemble(("control    ", "bold"), _control_line(s, run_dir))
-
-    parts: list[RenderableType] = [header, progress, grid, control]
-    if s.clock is not None:
-        parts.insert(2, Text(clock_line(s.clock, s.state, s.meta.get("config"))))
-    if s.final and s.meta.get("exit_reason"):
-        parts.append(Text(f"ended: {s.meta['exit_reason']}"))
-    if s.findings:
-        from tuneguard.cli.findings_view import finding_renderable
-
-        blocks = [finding_renderable(f, evidence=False) for f in s.findings]
-        at = parts.index(control) + 1
-        parts[at:at] = [Text("latest findings", style="bold"), *_fit(parts, blocks, len(s.findings), run_dir, width, console)]
-    return Group(*parts)
+    loss = _f(s.latest.get("loss"))
+    grid.add_row(say("watch.row.loss", lang), sparkline(losses, spark),
+                 say("watch.loss_min", lang, loss=loss, min=_f(min(finite))) if finite else loss)
+    grid.add_row(say("watch.row.eval", lang), sparkline([r.get("eval_loss") for r in s.evals], spark),
+                 say("watch.eval_best", lang, loss=_f(s.eval_loss), best=_f(s.best_eval)))
+    grid.add_row(say("watch.row.tps", lang), sparkline([r.get("tokens_per_s") for r in s.train], spark),
+                 _f(s.latest.get("tokens_per_s"), 3))
+    grid.add_row(say("watch.row.memory", lang), "", _memory(s.latest, lang))
+    return grid
 
 
 def _fit(fixed: list[RenderableType], blocks: list[RenderableType], total: int, run_dir: Path, width: int,
-         console: Console | None) -> list[RenderableType]:
+         console: Console | None, lang: str = "en") -> list[RenderableType]:
     """The newest finding blocks that fit the live view's height under the rest of the dashboard
     (Rich's Live view would cut the last one mid-sentence on an 80 x 24 terminal), and a line
     saying where the others are."""
@@ -252,30 +289,38 @@ def _fit(fixed: list[RenderableType], blocks: list[RenderableType], total: int, 
         room -= rows
     hidden = total - len(kept)
     if hidden:
-        kept.insert(0, Text(f"{hidden} earlier finding{'s' if hidden > 1 else ''} not shown here: "
-                            f"tuneguard status {run_dir}", style="dim"))
+        kept.insert(0, Text(say("watch.hidden.many" if hidden > 1 else "watch.hidden.one", lang, n=hidden,
+                                run_dir=run_dir), style="dim"))
     return kept
 
 
 def compact_line(s: Snapshot) -> str:
-    """One line per change for a non-terminal output."""
+    """One line per change for a non-terminal output, in the run's language."""
+    lang = s.language
     pct = f" ({s.pct:.0f}%)" if s.pct is not None else ""
-    line = (f"{s.state} step {s.step}/{s.max_steps or '?'}{pct} loss {_f(s.latest.get('loss'))} "
-            f"eval {_f(s.eval_loss)} best {_f(s.best_eval)} tok/s {_f(s.latest.get('tokens_per_s'), 3)} "
-            f"ETA {_eta(s)}")
+    line = say("watch.line", lang, state=s.state, step=s.step, max_steps=s.max_steps or "?", pct=pct,
+               loss=_f(s.latest.get("loss")), eval=_f(s.eval_loss), best=_f(s.best_eval),
+               tps=_f(s.latest.get("tokens_per_s"), 3), eta=_eta(s))
     if s.pending:
-        line += " pending " + ",".join(r["action"] for r in s.pending)
+        line += say("watch.line.pending", lang, actions=",".join(r["action"] for r in s.pending))
     if s.findings:
         f = s.findings[-1]
-        line += f" last finding {f.code}@{f.step if f.step is not None else 'audit'}"
+        where = say("watch.line.audit", lang) if f.step is None else say("watch.line.step", lang, step=f.step)
+        line += say("watch.line.finding", lang, code=f.code, where=where)
     return line
 
 
 def final_line(s: Snapshot, run_dir: Path) -> str:
-    best = f"; best eval loss {_f(s.best_eval)}" if s.best_eval is not None else ""
-    why = f"; {s.meta['exit_reason']}" if s.meta.get("exit_reason") else ""
-    state = "state unknown" if s.state == "unknown" else s.state
-    return f"run {state} at step {s.step}/{s.max_steps or '?'}{best}{why} ({run_dir})"
+    """The last line: how the run ended, its best eval loss and why it ended, in the run's language."""
+    from tuneguard.report.components import Words
+
+    lang = s.language
+    best = say("watch.final.best", lang, loss=_f(s.best_eval)) if s.best_eval is not None else ""
+    ended = _ended(s)
+    why = say("watch.final.why", lang, reason=ended) if ended else ""
+    state = say("watch.final.unknown", lang) if s.state == "unknown" else Words(lang).state(s.state)
+    return say("watch.final", lang, state=state, step=s.step, max_steps=s.max_steps or "?", best=best, why=why,
+               run_dir=run_dir)
 
 
 def watch_run(run_dir: Path, console: Console, interval: float = 2.0,

@@ -129,9 +129,10 @@ def change_reasons(source: str) -> dict[str, str]:
 
 def diff_table(rows: list[tuple[str, Any, Any]], a_label: str = "A", b_label: str = "B",
                title: str | None = None, reasons: dict[str, str] | None = None,
-               heads: tuple[str, str] = ("key", "why")):
+               heads: tuple[str, str] = ("key", "why"), not_set: str = str(MISSING)):
     """A Rich table of diff rows (import of rich kept local: library users may not render);
-    with `reasons`, a "why" column. `heads`: the key and why columns' heads (in a run's language)."""
+    with `reasons`, a "why" column. `heads`: the key and why columns' heads, `not_set`: a key one
+    side lacks (in a run's language)."""
     from rich.table import Table
     from rich.text import Text
 
@@ -142,6 +143,7 @@ def diff_table(rows: list[tuple[str, Any, Any]], a_label: str = "A", b_label: st
     if reasons:
         table.add_column(heads[1], overflow="fold")
     for key, va, vb in rows:
-        cells = [key, format_value(va), format_value(vb)] + ([reasons.get(key, "")] if reasons else [])
+        values = [not_set if v is MISSING else format_value(v) for v in (va, vb)]
+        cells = [key, *values] + ([reasons.get(key, "")] if reasons else [])
         table.add_row(*(Text(c) for c in cells))  # values and reasons verbatim, never Rich markup
     return table

@@ -308,7 +308,7 @@ class LossCollapseDetector:
         # does not have. A fault in how the labels are built is fixed in the config, not the rows.
         labels = bool(causes) and set(causes) <= set(LABEL_CODES)
         recommendation = T("LOSS_COLLAPSE.fault.rec.labels" if labels else "LOSS_COLLAPSE.fault.rec",
-                           links=J("join.semi", links))
+                           links=J("join.clauses", links))
         evidence = {**self._base_evidence(step, seen, epoch, loss), "audit_findings": codes, "audit_causes": causes,
                     "window": why, "verdict": "fault: audit"}
         return Finding.said(self.code, "error", message, recommendation, evidence, step=step, source="guard")
@@ -321,7 +321,7 @@ class LossCollapseDetector:
         audit = J("join.and", parts) if parts else T("LOSS_COLLAPSE.audit.none")
         message = T("LOSS_COLLAPSE.watching", change=self._change(step, loss), rule=rule,
                     when=self._when(step, seen, epoch), exposures=self.max_exposures, audit=audit, then=self.then)
-        recommendation = (T("LOSS_COLLAPSE.watching.rec_links", links=J("join.semi", links)) if links
+        recommendation = (T("LOSS_COLLAPSE.watching.rec_links", links=J("join.clauses", links)) if links
                           else T("LOSS_COLLAPSE.watching.rec"))
         evidence = {**self._base_evidence(step, seen, epoch, loss), "audit_findings": codes,
                     "window": "exposures", "verdict": "pending evaluation"}
@@ -333,7 +333,7 @@ class LossCollapseDetector:
         suffix = T("LOSS_COLLAPSE.seen_suffix", seen=seen.spec()) if seen is not None else T("end.period")
         message = T("LOSS_COLLAPSE.eval_fault", step=step, eval_loss=eval_loss, ratio=eval_loss / low, low=low,
                     limit=self.eval_ratio, initial=self.initial, suffix=suffix)
-        also = T("LOSS_COLLAPSE.also", links=J("join.semi", links)) if links else ""
+        also = T("LOSS_COLLAPSE.also", links=J("join.clauses", links)) if links else ""
         recommendation = T("LOSS_COLLAPSE.eval_fault.rec", also=also, suspected=T("LOSS_COLLAPSE.suspected"))
         # Placed where the loss was first low since the previous evaluation (the evaluation judged it).
         at, at_seen, at_epoch = first if first is not None else (step, seen, epoch)

@@ -497,10 +497,12 @@ def estimate(plan: Plan, cal: Calibration, price_per_hour: float | None = None,
                     cost=cost, price_per_hour=price_per_hour)
 
 
-def eval_cost_warning(cfg: Config, plan: Plan) -> str | None:
+def eval_cost_warning(cfg: Config, plan: Plan, language: str = "en") -> str | None:
     """A warning when the evaluations would run more batches than training does: a big file's
     default 10% validation split, evaluated every eval.steps, can cost many times the training
-    it checks. None when evaluation is the smaller part."""
+    it checks. None when evaluation is the smaller part. In `language` (catalog tools.plan.eval_cost)."""
+    from tuneguard.catalog import say
+
     train_batches = plan.total_steps * plan.gradient_accumulation_steps
     evals = len(plan.eval_steps)
     total = evals * plan.eval_batches
@@ -509,10 +511,8 @@ def eval_cost_warning(cfg: Config, plan: Plan) -> str | None:
     eval_bs = cfg.train.eval_batch_size or cfg.train.batch_size
     # Rows for evaluations worth about a fifth of the training batches, at least 64.
     rows = max(64, train_batches // (5 * evals) * eval_bs)
-    return (f"the {evals} evaluations run {total:,} batches ({plan.eval_batches:,} each over "
-            f"{plan.sizes.get('validation', 0):,} validation rows), more than the {train_batches:,} training batches: "
-            f"set data.eval_samples (a seeded sample of the validation rows, e.g. --set data.eval_samples={rows}) or "
-            "evaluate less often (eval.steps)")
+    return say("tools.plan.eval_cost", language, evals=evals, total=total, each=plan.eval_batches,
+               validation=plan.sizes.get("validation", 0), train=train_batches, rows=rows)
 
 
 def memory_knobs(cfg: Config, plan: Plan | None = None) -> list[str]:
