@@ -38,6 +38,9 @@ LINES: dict[str, dict[str, str]] = {
     'max_length': {"en": 'Max length: {v} tokens', "th": 'ความยาวสูงสุด: {v} token'},
     'param': {"en": '{key}: {value}', "th": '{key}: {value}'},
     'train_loss': {"en": 'Training loss: {v}', "th": 'ค่า loss การฝึก: {v}'},
+    'train_loss_window': {
+        "en": 'Training loss, mean of the {steps} steps since the last evaluation: {v}',
+        "th": 'ค่า loss การฝึกเฉลี่ยของ {steps} step นับจากการประเมินครั้งก่อน: {v}'},
     'eval_loss': {"en": 'Validation loss: {v}', "th": 'eval loss: {v}'},
     'new_best': {
         "en": 'New best (previous best {best}, change {delta})',
