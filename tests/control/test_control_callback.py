@@ -290,3 +290,23 @@ def test_a_thai_run_records_its_control_notes_in_thai_with_the_spec(tmp_path: Pa
     payload = store.events("control_stop")[0]["payload"]
     assert payload["note"] == "บันทึก checkpoint-7 แล้ว และกำลังหยุด"
     assert payload["text"] == {"key": "control.note.written_stopping", "params": {"ckpt": "checkpoint-7"}}
+
+
+def test_a_stop_between_two_logs_is_the_step_status_and_the_report_show(ctx, store, tmp_path: Path):
+    """A run logged every 5 steps was stopped at step 51 (its terminal, its message and its
+    checkpoint-51 say so): `status` and the report said step 50, the last logged row. A
+    resume from an earlier checkpoint takes the step back with the rows it drops."""
+    from tuneguard.cli.status_cmd import read_status
+    from tuneguard.report.rundata import load_run
+    from tuneguard.train.finish import record_end
+
+    store.log_metrics(50, "train", {"loss": 1.02, "epoch": 0.66})
+    store.heartbeat(50)
+    state = SimpleNamespace(global_step=51, max_steps=300)
+    assert record_end(ctx, store, state, {"step": 51, "max_steps": 300}, "stopped") == 0
+    store.close()
+    assert (read_status(tmp_path)["state"], read_status(tmp_path)["step"]) == ("stopped", 51)
+    assert load_run(tmp_path).last_step == 51
+    with RunStore(tmp_path) as again:
+        again.truncate_after(40)
+        assert again.summary()["step"] == 40

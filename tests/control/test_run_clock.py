@@ -67,6 +67,19 @@ def test_status_of_a_live_run_shows_the_eta_of_its_latest_step(tmp_path: Path):
         s.log_metrics(41, "train", {"loss": 1.0, "eta_s": 3725.0})
     shown = runner.invoke(app, ["status", str(run)], terminal_width=200)
     assert shown.exit_code == 0 and shown.output.rstrip().splitlines()[2].endswith(" · time left 1h 02m 05s")
+    assert json.loads(runner.invoke(app, ["status", str(run), "--json"]).stdout)["eta_s"] == 3725.0
+
+
+def test_status_json_of_a_paused_or_ended_run_has_no_time_left(tmp_path: Path):
+    """The last logged estimate (`eta_s` of step 41) is no time left once the run is paused,
+    stopped or finished: `status --json` said 26 s left for a stopped run."""
+    run = build_finished_run(tmp_path / "run")
+    for state in ("paused", "stopped", "finished"):
+        with RunStore(run) as s:  # this process plays the trainer: a paused run is live
+            s.set_state(state)
+            s.log_metrics(41, "train", {"loss": 1.0, "eta_s": 3725.0})
+        got = json.loads(runner.invoke(app, ["status", str(run), "--json"]).stdout)
+        assert (got["state"], got["eta_s"], got["times"]["eta_s"]) == (state, None, None)
 
 
 def test_status_of_a_paused_run_says_the_step_it_paused_at_and_no_pause_as_training(tmp_path: Path, utc):

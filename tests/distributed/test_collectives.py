@@ -111,3 +111,13 @@ def test_own_gloo_group_on_a_mixed_backend_default_group(ranks):
         assert m["default_monitored_barrier"] == "ValueError"  # the failure, reproduced
         assert m["own_backend"] == "gloo" and m["own_max"] == [1, 5]
         assert m["default_barrier"] == "ok"
+
+
+def test_rank1_waits_for_rank0_to_exit_after_it_destroyed_a_pure_gloo_default_group(tmp_path):
+    """A CPU run's halt under torchrun: rank 0 destroys the (pure gloo) default group and then
+    shuts its interpreter down; rank 1 must not leave before rank 0 has gone, or the launcher
+    kills rank 0 (SIGTERM) and names rank 1's exit as the failure. When tuneguard's
+    collectives ran on the default group itself, rank 1's wait ended at the destroy."""
+    mp.start_processes(workers.exit_order_worker, args=(str(tmp_path / "init"), str(tmp_path)), nprocs=2,
+                       join=True, start_method="fork")
+    assert json.loads((tmp_path / "rank1.json").read_text()) == {"rank0_exited_first": True}

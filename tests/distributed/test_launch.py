@@ -233,6 +233,7 @@ def test_stop_request_stops_both_ranks_and_resume_continues_under_torchrun(launc
         "torchrun", "--nproc_per_node", "2"]
     (req,) = read_store(run.run_dir, lambda s: s.control_requests())
     assert (req["action"], req["status"]) == ("stop", "done")
+    assert run.output().count("continue it with `torchrun --nproc_per_node 2 ") == 1  # rank 0's, not one per rank
     stop_step = req["handled_step"]
     assert 3 <= stop_step < 200
     ckpt = run.run_dir / "checkpoints" / f"checkpoint-{stop_step}"

@@ -267,6 +267,28 @@ def train_one_step(model: Any, batch: Any) -> None:
     opt.step()
 
 
+def exit_order_worker(rank: int, init_file: str, out_dir: str) -> None:
+    """The end of a halted run on a pure gloo default group (a CPU run): rank 0 destroys the
+    default group, then takes a while to exit; rank 1 waits for rank 0's exit on tuneguard's
+    own group and records whether rank 0 had reached its last line by then."""
+    import torch.distributed as dist
+
+    from tuneguard.dist import Collectives
+
+    out = Path(out_dir)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    own = Collectives.create(30)
+    own.barrier(30)
+    if rank == 0:
+        dist.destroy_process_group()  # what a finished rank 0 does before its interpreter exits
+        time.sleep(1.5)  # the interpreter's shutdown
+        (out / "rank0-exiting").write_text("")
+        return
+    own.wait_for_exit(0, 30)
+    (out / "rank1.json").write_text(json.dumps({"rank0_exited_first": (out / "rank0-exiting").exists()}))
+    dist.destroy_process_group()
+
+
 def worker(rank: int, init_file: str, out_dir: str) -> None:
     import torch.distributed as dist
 

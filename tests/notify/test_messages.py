@@ -66,6 +66,19 @@ def test_every_event_renders_in_english_and_thai(event: str) -> None:
     assert THAI.search(m_th.title) and THAI.search(m_th.body)
 
 
+def test_an_evaluation_says_when_its_training_loss_is_the_mean_since_the_last_one() -> None:
+    """A run's progress message at step 20 said "Loss: 3.097" and its evaluation at step 20
+    "Training loss: 5.142": the second is the mean over the 20 steps since the last
+    evaluation (what the gap is measured against), and says so now, in both languages."""
+    p = {**PAYLOADS["evaluation"], "train_loss": 5.142, "eval_loss": 2.46, "best_eval_loss": None,
+         "train_steps_since_eval": 20}
+    en_lines = render("evaluation", p, language="en", run_name="r1").body.splitlines()
+    assert en_lines[3:] == ["Training loss, mean of the 20 steps since the last evaluation: 5.142",
+                            "Validation loss: 2.46", "Gap (validation - training): -2.682"]
+    th_body = render("evaluation", p, language="th", run_name="r1").body
+    assert "ค่า loss การฝึกเฉลี่ยของ 20 step นับจากการประเมินครั้งก่อน: 5.142" in th_body
+
+
 def test_english_texts_say_what_happened() -> None:
     ev = render("evaluation", PAYLOADS["evaluation"], language="en", run_name="r1")
     assert ev.title == "Evaluation · r1"

@@ -145,3 +145,33 @@ def test_resuming_on_another_number_of_processes_says_what_changes():
         "steps as they were.")
     assert render(note, "th").startswith("การรันนี้ฝึกด้วย 2 โปรเซส และฝึกต่อด้วย 1 โปรเซส: แต่ละ optimizer step ตอนนี้ใช้ 8 "
                                          "ตัวอย่างแทน 16")
+
+
+@pytest.mark.parametrize(("language", "said"), [
+    ("en", "--resume auto: no complete checkpoint in {ckpts} (the run had reached step 5 before its first save): "
+           "training starts again from step 0"),
+    ("th", "--resume auto: ยังไม่มี checkpoint ที่สมบูรณ์ใน {ckpts} (การรันเดิมไปถึง step 5 ก่อนบันทึกครั้งแรก) "
+           "จึงเริ่มฝึกใหม่ตั้งแต่ step 0")])
+def test_resume_auto_of_a_run_killed_before_its_first_checkpoint_says_it_starts_over(tmp_path, caplog, language, said):
+    """Killed with SIGKILL at step 5 of a run that saves every 20 steps: `--resume auto` has
+    nothing to resume from and trains from step 0, which it used to do without a word."""
+    import logging
+
+    from tuneguard.events import Event
+    from tuneguard.store.run_store import RunStore
+    from tuneguard.train.rundir import prepare_run_dir
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    cfg = {"notify": {"language": language}}
+    with RunStore(run, create=True) as store:
+        store.init_run(config=cfg, max_steps=300)
+        store.start_process()
+        store.add_event(Event.STARTED, {})
+        store.log_metrics(5, "train", {"loss": 6.7})
+        store.heartbeat(5)
+        store.set_state("failed")
+    (run / "config.yaml").write_text("notify:\n  language: " + language + "\n", "utf-8")
+    with caplog.at_level(logging.WARNING, logger="tuneguard.train.rundir"):
+        assert prepare_run_dir(run, cfg, resume=True, overwrite=False) is None
+    assert [r.getMessage() for r in caplog.records] == [said.format(ckpts=run / "checkpoints")]

@@ -38,6 +38,9 @@ LINES: dict[str, dict[str, str]] = {
     'max_length': {"en": 'Max length: {v} tokens', "th": 'ความยาวสูงสุด: {v} token'},
     'param': {"en": '{key}: {value}', "th": '{key}: {value}'},
     'train_loss': {"en": 'Training loss: {v}', "th": 'ค่า loss การฝึก: {v}'},
+    'train_loss_window': {
+        "en": 'Training loss, mean of the {steps} steps since the last evaluation: {v}',
+        "th": 'ค่า loss การฝึกเฉลี่ยของ {steps} step นับจากการประเมินครั้งก่อน: {v}'},
     'eval_loss': {"en": 'Validation loss: {v}', "th": 'eval loss: {v}'},
     'new_best': {
         "en": 'New best (previous best {best}, change {delta})',
@@ -246,6 +249,9 @@ RUN: dict[str, dict[str, str]] = {
         "en": "--resume auto needs the same config as the run in {run_dir}{started}; changed: {changed}. Use another --run-dir for a new run",
         "th": "--resume auto ต้องใช้ config เดียวกับการรันใน {run_dir}{started} ที่เปลี่ยนไป: {changed} ให้ใช้ --run-dir อื่นสำหรับการรันใหม่"},
     "rundir.started_with": {"en": " (it was started with `{command}`)", "th": " (การรันนี้เริ่มด้วย `{command}`)"},
+    "rundir.resume_from_scratch": {
+        "en": "--resume auto: no complete checkpoint in {checkpoints} (the run had reached step {step} before its first save): training starts again from step 0",
+        "th": "--resume auto: ยังไม่มี checkpoint ที่สมบูรณ์ใน {checkpoints} (การรันเดิมไปถึง step {step} ก่อนบันทึกครั้งแรก) จึงเริ่มฝึกใหม่ตั้งแต่ step 0"},
     "rundir.finished": {
         "en": "the run in {run_dir} finished at step {step} of {planned}: there is nothing to resume (--resume auto continues a stopped, halted or killed run). See it with `tuneguard report {run_dir}`, or train again with --overwrite or another --run-dir",
         "th": "การรันใน {run_dir} ฝึกครบแล้วที่ step {step} จาก {planned} จึงไม่มีอะไรให้ฝึกต่อ (--resume auto ใช้ฝึกต่อการรันที่หยุดตามคำขอ ถูกระบบป้องกันหยุด หรือถูกบังคับปิด) ดูผลได้ด้วย `tuneguard report {run_dir}` หรือฝึกใหม่ด้วย --overwrite หรือ --run-dir อื่น"},

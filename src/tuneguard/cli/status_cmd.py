@@ -30,6 +30,9 @@ def read_status(run_dir: Path) -> dict[str, Any]:
     with open_for_reading(run_dir) as store:
         s = store.summary()
         s["times"] = run_clock(store.times(), s["state"], s.get("eta_s")).to_json()
+        # The last logged estimate means nothing once the run is paused or over: a script that
+        # polls `status --json` of a stopped run read "26 s left".
+        s["eta_s"] = s["times"]["eta_s"]
         s["config"] = store.get_meta("config") or {}
         # The reason the views make up (a process gone, no state recorded), said in the run's
         # language for a person; --json keeps the English.

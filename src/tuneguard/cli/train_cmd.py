@@ -39,14 +39,16 @@ def train(
     from tuneguard.catalog import T, config_language, render
     from tuneguard.config.load import secret_values
     from tuneguard.store.invocation import Invocation, resume_advice
-    from tuneguard.train.run import run_training
+    from tuneguard.train.run import DistInfo, run_training
 
     target = run_dir or default_run_dir(config)
     # Kept in the run store: every later "continue it with" prints this command (secrets left out).
     invocation = Invocation.given(config, set_, force=force, secrets=secret_values(cfg))
     outcome = run_training(cfg, target, resume=resume == "auto", force=force, overwrite=overwrite, console=console(),
                            invocation=invocation)
-    if outcome.state == "stopped":  # `tuneguard stop`, SIGTERM, Ctrl-C: the run is meant to go on
+    # `tuneguard stop`, SIGTERM, Ctrl-C: the run is meant to go on. Said once, by rank 0 (which
+    # says the rest of the run's end) under a launcher, not once per process.
+    if outcome.state == "stopped" and DistInfo.from_env().is_main:
         spec = T("resume.continue", resume=resume_advice(invocation, target))
         console().print(render(spec, config_language(cfg)), markup=False)  # the run's language
     raise typer.Exit(show_outcome(outcome))

@@ -85,13 +85,16 @@ def default_backend(use_cpu: bool, cuda_available: bool) -> str:
 
 
 def own_group(timeout_s: float) -> Any:
-    """A pure gloo group over every rank for tuneguard's collectives (the default group
-    itself when it is pure gloo already). A collective: every rank calls it, at the same
-    point, right after the default group is up."""
+    """A pure gloo group over every rank for tuneguard's collectives. A collective: every
+    rank calls it, at the same point, right after the default group is up.
+
+    A group of its own even when the default group is pure gloo already (a CPU run): the
+    other ranks of a halted or failed run wait for rank 0's exit on it
+    (`Collectives.wait_for_exit`), and rank 0 destroys the default group before its
+    interpreter has shut down. On the default group that wait ended at once, rank 1 exited
+    first, and the launcher killed rank 0 (SIGTERM) while it was still exiting."""
     import torch.distributed as dist
 
-    if str(dist.get_backend()).lower() == "gloo":
-        return None  # the default group
     return dist.new_group(backend="gloo", timeout=datetime.timedelta(seconds=timeout_s))
 
 

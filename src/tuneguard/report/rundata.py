@@ -91,8 +91,9 @@ class RunData:
 
     @property
     def last_step(self) -> int:
-        steps = [r["step"] for r in self.train + self.evals]
-        return max(steps) if steps else int(self.meta.get("step") or 0)
+        """The step the run reached: its last logged row, or the step it ended at when a stop
+        or a halt came between two logs (the store's meta step)."""
+        return max([int(r["step"]) for r in self.train + self.evals] + [int(self.meta.get("step") or 0)])
 
     @property
     def best_step(self) -> int | None:

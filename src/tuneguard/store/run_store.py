@@ -560,6 +560,8 @@ class RunStore:
             self._exec("DELETE FROM steps WHERE step > ?", (step,))
             if findings:
                 self._exec("DELETE FROM findings WHERE step > ? AND source != 'audit'", (step,))
+        if int(self.get_meta("step") or 0) > step:
+            self.set_meta(step=step)  # the step `status` shows goes back with the rows
 
     # -- findings -------------------------------------------------------------------
     def add_finding(self, f: Finding) -> None:
@@ -670,7 +672,9 @@ class RunStore:
         eval_losses = [r["eval_loss"] for r in evals if r.get("eval_loss") is not None]
         finite = [x for x in eval_losses if math.isfinite(x)]
         state, exit_reason = self.view_state(m)
-        step = max([r["step"] for r in ([last_train] if last_train else []) + evals] or [m.get("step", 0) or 0])
+        # The meta step is the latest heartbeat's or the step the run ended at (ahead of the
+        # last logged row when a stop or a halt came between two logs).
+        step = max([r["step"] for r in ([last_train] if last_train else []) + evals] + [m.get("step", 0) or 0])
         if m.get("state") == "paused" and isinstance(m.get("paused_at_step"), int):
             step = max(step, m["paused_at_step"])  # paused between two logs: the step it holds at
         return {

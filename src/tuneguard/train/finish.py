@@ -123,6 +123,9 @@ def save_results(ctx: RunContext, trainer: Any, data: PreparedData, tokenizer: A
 def record_end(ctx: RunContext, store: RunStore, state: Any, summary: EndPayload, reason: str | None) -> int:
     """The final state and its event, by why training ended; the exit code."""
     step = state.global_step
+    # The step it ended at, which a stop, a halt or a pause between two logs is ahead of the
+    # last logged row: `status` and the report say it, as the terminal and the messages do.
+    store.set_meta(step=step)
     if reason == "halted":
         f = ctx.halt_finding
         store.set_state("halted", exit_reason=f"{f.code}: {f.message}" if f else "halted by a guard")

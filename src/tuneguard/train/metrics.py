@@ -288,6 +288,8 @@ class MetricsCallback(TrainerCallback):
             payload = {"step": step, "max_steps": state.max_steps, "epoch": state.epoch, "eval_loss": ev,
                        "train_loss": logs.get("train_loss_since_eval", self._last_train.get("loss")),
                        "best_eval_loss": self._best_eval}
+            if "train_loss_since_eval" in logs:  # a mean over the window, not the last logged loss: say so
+                payload["train_steps_since_eval"] = logs.get("train_steps_since_eval")
             if isinstance(ev, float) and math.isfinite(ev):
                 self._best_eval = ev if self._best_eval is None else min(self._best_eval, ev)
             self.ctx.event(Event.EVALUATION, payload, step=step, notify=False)

@@ -105,7 +105,24 @@ def prepare_run_dir(run_dir: Path, cfg_dict: dict[str, Any], resume: bool, overw
                                  changed=", ".join(changed[:8])))
     if resume and db.exists():
         refuse_finished(run_dir, language)
-    return latest_checkpoint(run_dir / "checkpoints") if resume else None
+    if not resume:
+        return None
+    ckpt = latest_checkpoint(run_dir / "checkpoints")
+    if ckpt is None and db.exists():
+        # Killed before its first save: the run starts over, which the user who asked to
+        # resume must be told (the steps it had done are not kept).
+        log.warning("%s", say("rundir.resume_from_scratch", language, checkpoints=str(run_dir / "checkpoints"),
+                              step=_recorded_step(run_dir)))
+    return ckpt
+
+
+def _recorded_step(run_dir: Path) -> int:
+    """The step the run in `run_dir` had reached by its store (0 when it cannot be read)."""
+    try:
+        with RunStore(run_dir, readonly=True) as store:
+            return int(store.summary()["step"] or 0)
+    except Exception:  # noqa: BLE001 - a number in a warning: an unreadable store says 0
+        return 0
 
 
 def _resume(run_dir: Path) -> Any:

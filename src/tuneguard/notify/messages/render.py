@@ -10,7 +10,7 @@ Payload keys per event (all optional unless noted):
   learning_rate, batch_size, gradient_accumulation_steps, lora_r, lora_alpha, max_length,
   hyperparameters (dict of further key -> value)
 - evaluation: step, max_steps, epoch, train_loss, eval_loss, best_eval_loss (the best
-  before this evaluation)
+  before this evaluation), train_steps_since_eval (when train_loss is the mean over them)
 - finding: a Finding as dict (code, severity, step, message, evidence, recommendation); an
   evidence `severity_override` ({set_by, default}: audit.severity / guard.severity) gets its line,
   and a guard finding a line saying when it happened (tuneguard.findings.when_spec: its step, or the
@@ -157,7 +157,13 @@ def _evaluation(L: _Lines, p: Mapping[str, Any]) -> None:
     _step_line(L, p)
     L.add("epoch", epoch=_opt(fmt.number, p.get("epoch")))
     train, ev, best = p.get("train_loss"), p.get("eval_loss"), p.get("best_eval_loss")
-    L.add("train_loss", v=_opt(fmt.loss, train))
+    steps = p.get("train_steps_since_eval")
+    if train is not None and steps:
+        # The mean since the last evaluation: the progress message's loss at the same step is
+        # the last logged one, and two different numbers both called "training loss" read as an error.
+        L.add("train_loss_window", v=fmt.loss(train), steps=fmt.integer(steps))
+    else:
+        L.add("train_loss", v=_opt(fmt.loss, train))
     L.add("eval_loss", v=_opt(fmt.loss, ev))
     if ev is not None and best is not None:
         delta = float(ev) - float(best)
