@@ -23,9 +23,10 @@ repeat their prompt's words without being spans of it is a summary or rewrite th
 of the rewriting shape's 80%: one-line summaries of manual pages (DESCRIPTION -> NAME) are 63%
 rewrites and 12% spans, and 7% of their rows restate a sentence of the description verbatim.
 Those copies are the far end of the task, not a pasted answer, so the finding is at most a
-warning there and says so; a pasted answer makes spans, not rewrites, so it does not lower it. The prompt start and end that many rows share (a system
-prompt, a classifier's options; tuneguard.audit.boilerplate) are not searched: repeating
-their wording is following them.
+warning there and says so; a pasted answer makes spans, not rewrites, so it does not lower it.
+
+The prompt start and end that many rows share (a system prompt, a classifier's options;
+tuneguard.audit.boilerplate) are not searched: repeating their wording is following them.
 
 Why not difflib: `SequenceMatcher.find_longest_match` is quadratic in the worst case and
 its junk heuristic misses matches on long texts; 100,000 rows must take about a second.
