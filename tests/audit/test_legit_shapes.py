@@ -243,3 +243,36 @@ def test_an_faq_giving_one_reply_to_differently_worded_questions_is_clean_but_it
     near, leak = get(result, "DUPLICATE_NEAR"), get(result, "TRAIN_VAL_LEAKAGE")
     assert (near.evidence["count"], near.evidence["clusters"]) == (1, 1)
     assert (leak.evidence["splits"]["validation"]["near"], leak.evidence["splits"]["validation"]["exact"]) == (1, 0)
+
+
+def _summaries(paras: list[str], copied: int) -> list[dict[str, str]]:
+    """One-line summaries that reuse the passage's words: its first sentence without every
+    third word (a rewrite, 67% of the words), and in the first `copied` rows verbatim."""
+    rows = []
+    for i, p in enumerate(paras):
+        sentence = first_sentence(p)
+        short = " ".join(w for k, w in enumerate(sentence.split()) if k % 3 != 2)
+        rows.append({"instruction": "Summarize the passage in one line.", "input": p,
+                     "output": sentence if i < copied else short})
+    return rows
+
+
+def test_a_summary_task_that_quotes_its_passage_in_a_few_rows_is_warned_not_refused(audit_rows):
+    # Real case: manual pages, DESCRIPTION -> NAME line, 63% rewrites and 12% spans (below the
+    # rewriting shape's 80%): 7% of rows restate a description sentence, which was an error.
+    paras = [p for p in shuffled(list(distinct_docs()), seed=5)
+             if len(first_sentence(p).split()) >= 6 and len(p) >= 2 * len(first_sentence(p))][:200]
+    rows = _summaries(paras, copied=16)
+    rows[150:] = [dict(r, output=first_sentence(paras[(i + 7) % 150])) for i, r in enumerate(rows[150:])]
+    result, _ = audit_rows(rows)
+    task = result.stats["task"]
+    assert task["shape"] == "open" and 0.5 <= task["rewrite_share"] < 0.8
+    f = get(result, "ANSWER_IN_PROMPT")
+    copied = f.evidence["count"]  # of the 16; a few start with words that many passages share
+    assert f.severity == "warning" and 10 <= copied <= 16 and f.evidence["share"] > 0.05
+    assert f.evidence["rewrite_share"] == task["rewrite_share"]
+    assert "data.task: rewriting" in f.recommendation
+    # The same copies in an open task that does not paraphrase its input are still an error.
+    unrelated = [dict(r, output=first_sentence(paras[(i + 1) % 200])) if i >= 16 else r for i, r in enumerate(rows)]
+    f = get(audit_rows(unrelated)[0], "ANSWER_IN_PROMPT")
+    assert (f.severity, f.evidence["count"]) == ("error", copied)

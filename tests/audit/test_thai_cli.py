@@ -54,7 +54,7 @@ def test_audit_of_a_thai_config_prints_thai_lines(tmp_path: Path) -> None:
     task, findings = data["stats"]["task"], data["findings"]
     assert task["shape"] == "open" and task["reason"].startswith("answers are neither labels")  # --json: English
     why = T("auditcli.why.open", distinct=task["distinct_responses"], spans=task["span_share"],
-            rewrites=task["rewrite_share"])
+            rewrites=task["rewrite_share"], limit=0.8)
     assert render(why, "en") == task["reason"]
 
     res = CliRunner().invoke(_app(), args, env=WIDE)

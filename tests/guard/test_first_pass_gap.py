@@ -85,3 +85,21 @@ def test_past_the_first_pass_one_evaluation_is_enough(tmp_path):
     found = replay_run(tmp_path / "run", STEPS, UNLIKE, 30, BATCH, data={"validation_file": str(tmp_path / "v.jsonl")})
     (div,) = [f for f in found if f.code == "EVAL_DIVERGENCE"]
     assert div.step == 10 and "first_pass" not in div.evidence and "It held" not in div.message
+
+
+# SmolLM2-135M defining WordNet words (Alpaca rows, 4 a step, 800 training rows, a validation
+# file of its own), as its run store recorded the steps: the eval loss at step 6 was 0.556 above
+# the training loss since step 0, and OVERFITTING said "the model is memorising the training
+# rows" of a model that had seen 24 of them, each once.
+DEFS = [(1, 4.33505, 29), (2, 3.91423, 35), (3, 3.68615, 41), (4, 4.15368, 45), (5, 3.85159, 51), (6, 3.67051, 79)]
+
+
+def test_a_gap_at_the_first_evaluation_of_a_first_pass_is_not_memorising(tmp_path):
+    data = {"validation_file": str(tmp_path / "val.jsonl")}
+    found = replay_run(tmp_path / "run", DEFS, {6: 4.43859}, 800, BATCH, data=data)
+    assert [f.code for f in found if f.code in ("OVERFITTING", "EVAL_DIVERGENCE")] == []
+    # The same losses once every row has been seen twice (12 rows): the gap is memorising.
+    (over,) = [f for f in replay_run(tmp_path / "run2", DEFS, {6: 4.43859}, 12, BATCH, data=data)
+               if f.code == "OVERFITTING"]
+    assert (over.severity, over.step, over.evidence["triggers"]) == ("warning", 6, ["gap"])
+    assert over.evidence["gap"] == pytest.approx(4.43859 - over.evidence["train_loss"])

@@ -241,27 +241,21 @@ def test_memorised_training_rows_overfitting_eval_divergence_and_memory(tmp_path
     assert "Training halted" in titles(ep)
 
 
-def test_a_healthy_tiny_run_whose_gap_grows_while_the_eval_loss_falls_is_not_called_memorising(
+def test_a_healthy_tiny_run_whose_gap_grows_in_its_first_pass_is_not_called_memorising(
         tmp_path, http_server):  # noqa: F811
     """40 steps of a tiny model evaluated every 5: the training loss falls faster than the eval
-    loss, so the gap passes guard.overfit_gap while the eval loss falls at every evaluation.
-    That is said at info in honest words (the gap grows, the eval loss still falls), never as
-    memorising, never as a warning, and nothing reaches the phone about it."""
+    loss, and the gap passed guard.overfit_gap (said at info) while the eval loss fell at every
+    evaluation. The 320 rows seen are fewer than the 360 training rows: every training loss was scored on rows new
+    to the model, so the gap is no memorising and nothing is said of it, on the console, in the
+    store or on the phone (the gap's wording while the eval loss falls, past the first pass:
+    tests/guard/test_detectors.py)."""
     ep = http_server()
     r, run = train(tmp_path, ep, "train.max_steps=40", "eval.steps=5", "train.save_steps=5")
     assert r.returncode == 0, r.stdout + r.stderr
     with RunStore(run) as s:
         evals = [m["eval_loss"] for m in s.metrics("eval")]
     assert all(b < a for a, b in zip(evals, evals[1:], strict=False)), evals  # a healthy curve
-    gaps = findings(run).get("OVERFITTING", [])
-    assert gaps, "the gap passes the limit on this run: the wording is what is tested"
-    for f in gaps:
-        assert f.severity == "info" and f.evidence["triggers"] == ["gap"] and f.evidence["eval_falling"]
-        assert re.fullmatch(r"The gap between the eval and the training loss is growing at step \d+: eval loss "
-                            r"[\d.]+ exceeds the training loss [\d.]+ by [\d.]+ \(more than 0\.5\); but the eval "
-                            r"loss still falls \(from [\d.]+ at step \d+ to [\d.]+\), so the model is not memorising "
-                            r"yet\.", f.message), f.message
-        assert f.recommendation.startswith("Nothing to do yet: watch the eval loss.")
+    assert findings(run).get("OVERFITTING", []) == []
     assert "memorising the training rows" not in r.stdout + r.stderr
     assert notified(ep, "OVERFITTING") == [] and actions(run) == []
 

@@ -119,6 +119,26 @@ def test_an_audit_refusal_says_its_exit_code_and_the_command(tmp_path, capsys):
     assert s["rerun"] == f"tuneguard train {cfg} --run-dir {run}"
 
 
+def test_an_audit_refusal_whose_data_was_fixed_points_at_the_next_run_not_the_same_command(tmp_path, capsys):
+    """Once `tuneguard fix` cleaned the refused run's data, the command that started it would
+    read the faulty file again (and be refused again): status names the fix and the next run."""
+    from tuneguard.data.synthetic import make_instruction_rows
+
+    rows = make_instruction_rows(150, seed=2)
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows + rows[:60]))
+    run = tmp_path / "run"
+    assert train_inproc(tiny_config(tmp_path, data), run) == 2
+    capsys.readouterr()
+    assert invoke("fix", f"{run}/config.yaml", "--out", f"{run}-fixed-data").returncode == 0
+    s = json.loads(invoke("status", str(run), "--json").stdout)
+    assert (s["state"], s["rerun"]) == ("failed", None)
+    assert s["data_fixed"] == {"out": f"{run}-fixed-data", "config": f"{run}-fixed-data/config.yaml"}
+    assert s["next_steps"] == [{"kind": "next", "command": f"tuneguard next {run} --train"}]
+    out = " ".join(invoke("status", str(run)).stdout.split())
+    assert f"Next run: tuneguard next {run} --train" in out and "start it again" not in out
+
+
 def test_a_resumed_run_does_not_keep_the_exit_code_of_its_failure(tmp_path):
     with RunStore(tmp_path, create=True) as store:
         store.init_run(config={}, max_steps=4)

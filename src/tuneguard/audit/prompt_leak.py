@@ -18,9 +18,15 @@ messages, bench/diagnosis.py).
 
 For extraction and rewriting (tuneguard.audit.task_shape) the answer is in the input by
 design, so the check does not apply; a reference answer pasted into the prompt of an open or
-classification task is still a leak. The prompt start and end that many rows share (a system
-prompt, a classifier's options; tuneguard.audit.boilerplate) are not searched: repeating
-their wording is following them.
+classification task is still a leak. An open task whose answers mostly (PARAPHRASING_SHARE)
+repeat their prompt's words without being spans of it is a summary or rewrite that fell short
+of the rewriting shape's 80%: one-line summaries of manual pages (DESCRIPTION -> NAME) are 63%
+rewrites and 12% spans, and 7% of their rows restate a sentence of the description verbatim.
+Those copies are the far end of the task, not a pasted answer, so the finding is at most a
+warning there and says so; a pasted answer makes spans, not rewrites, so it does not lower it.
+
+The prompt start and end that many rows share (a system prompt, a classifier's options;
+tuneguard.audit.boilerplate) are not searched: repeating their wording is following them.
 
 Why not difflib: `SequenceMatcher.find_longest_match` is quadratic in the worst case and
 its junk heuristic misses matches on long texts; 100,000 rows must take about a second.
@@ -49,6 +55,7 @@ MIN_ANSWER_CHARS = 20
 MAX_OCCURRENCES = 256
 MIN_ROWS = 3  # one or two rows are not a pattern: a 50-row set's single row is 2% of it
 OPTION_SAMPLE = 2_000
+PARAPHRASING_SHARE = 0.5  # an open task with this share of rewrites paraphrases its input by nature
 
 
 def listed_labels(train: SplitText, spans: list[tuple[int, int]], labels: set[str]) -> list[str]:
@@ -128,6 +135,10 @@ def check(train: SplitText, acfg: AuditConfig, task: TaskShape) -> tuple[list[Fi
         return [], stats
     severity = ("info" if len(flagged) < MIN_ROWS else "error" if frac > acfg.answer_in_prompt_error else
                 "warning" if frac > acfg.answer_in_prompt_warning else "info")
+    rewrites = task.stats.get("rewrite_share", 0.0)
+    paraphrasing = task.shape == "open" and rewrites >= PARAPHRASING_SHARE
+    if paraphrasing and severity == "error":
+        severity = "warning"
     ev = {"count": len(flagged), "share": frac, "rows": n, "checked": checked, "skipped_short_answers": skipped,
           "examples": [{"row": train.where(i), "answer_share_in_prompt": round(x, 3),
                         "answer": preview(train.examples[i].response)} for i, x in flagged[:MAX_EXAMPLES]],
@@ -135,6 +146,8 @@ def check(train: SplitText, acfg: AuditConfig, task: TaskShape) -> tuple[list[Fi
           "thresholds": {"audit.answer_in_prompt_ratio": ratio, "audit.answer_in_prompt_warning":
                          acfg.answer_in_prompt_warning, "audit.answer_in_prompt_error": acfg.answer_in_prompt_error,
                          "min_answer_chars": MIN_ANSWER_CHARS}}
-    msg = T("ANSWER_IN_PROMPT.copied", count=len(flagged), n=n, share=frac, ratio=ratio, task=T(f"task.{task.shape}"))
-    rec = T("ANSWER_IN_PROMPT.copied.rec")
+    ev["rewrite_share"] = rewrites
+    key = "ANSWER_IN_PROMPT.paraphrasing" if paraphrasing else "ANSWER_IN_PROMPT.copied"
+    msg = T(key, count=len(flagged), n=n, share=frac, ratio=ratio, task=T(f"task.{task.shape}"), rewrites=rewrites)
+    rec = T(f"{key}.rec")
     return [finding("ANSWER_IN_PROMPT", severity, msg, ev, rec)], stats

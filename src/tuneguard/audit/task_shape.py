@@ -215,4 +215,5 @@ def _decide(m: dict[str, Any], acfg: AuditConfig, label_like: bool, replies: boo
         return "rewriting", T("auditcli.why.rewrites", repeat=repeat, recall=REWRITE_RECALL, limit=acfg.task_share)
     if not m["rows_with_prompt"]:
         return "open", T("auditcli.why.no_prompt")
-    return "open", T("auditcli.why.open", distinct=distinct, spans=spans, rewrites=m["rewrite_share"])
+    return "open", T("auditcli.why.open", distinct=distinct, spans=spans, rewrites=m["rewrite_share"],
+                      limit=acfg.task_share)

@@ -267,8 +267,8 @@ _AUDIT_CLI: dict[str, dict[str, str]] = {
         "th": "คำตอบ {repeat!p} ใช้คำจาก prompt ของแถวนั้น (อย่างน้อย {recall!p} ของคำในแต่ละคำตอบ และอย่างน้อย {limit!p} ของแถว)"},
     "why.no_prompt": {"en": "rows have no prompt (plain text)", "th": "แถวไม่มี prompt (ข้อความล้วน)"},
     "why.open": {
-        "en": "answers are neither labels from a small set ({distinct} distinct) nor spans or rewrites of their prompt ({spans!p} spans, {rewrites!p} rewrites)",
-        "th": "คำตอบไม่ใช่ label จากชุดเล็ก ๆ (ไม่ซ้ำกัน {distinct} แบบ) และไม่ได้ตัดหรือเขียนใหม่จาก prompt (ตัดมาตรงตัว {spans!p} เขียนใหม่ {rewrites!p})"},
+        "en": "answers are neither labels from a small set ({distinct} distinct) nor, in at least {limit!p} of rows, spans or rewrites of their prompt ({spans!p} spans, {rewrites!p} rewrites)",
+        "th": "คำตอบไม่ใช่ label จากชุดเล็ก ๆ (ไม่ซ้ำกัน {distinct} แบบ) และแถวที่ตัดหรือเขียนใหม่จาก prompt มีไม่ถึง {limit!p} (ตัดมาตรงตัว {spans!p} เขียนใหม่ {rewrites!p})"},
 }
 
 # `tuneguard watch RUN_DIR`: the dashboard, its one line per change off a terminal and its last

@@ -155,6 +155,12 @@ AUDIT: dict[str, dict[str, str]] = {
     "ANSWER_IN_PROMPT.copied.rec": {
         "en": "Drop the listed rows or rebuild their prompts without the answer (look for an input field that repeats the output, or a template that includes it). If copying from the input is the task, say so with data.task: extraction (or rewriting).",
         "th": "ลบแถวที่ระบุ หรือสร้าง prompt ใหม่โดยไม่มีคำตอบ (หาฟิลด์อินพุตที่ซ้ำกับเอาต์พุต หรือแม่แบบที่ใส่คำตอบไว้) ถ้างานคือการคัดลอกจากอินพุตจริง ให้ตั้ง data.task: extraction (หรือ rewriting)"},
+    "ANSWER_IN_PROMPT.paraphrasing": {
+        "en": "In {count} of {n} training rows ({share!p}) at least {ratio!p} of the answer is copied verbatim in the prompt. Most answers ({rewrites!p}) already reuse their prompt's words, as summaries and rewrites do, so these copies may be the task itself rather than a pasted answer: a warning, not an error.",
+        "th": "ข้อมูลฝึก {count} จาก {n} แถว ({share!p}) มีคำตอบอย่างน้อย {ratio!p} อยู่ใน prompt แบบตรงตัว แต่คำตอบส่วนใหญ่ ({rewrites!p}) ก็ใช้คำจาก prompt อยู่แล้วแบบที่งานสรุปความหรือเรียบเรียงใหม่ทำกัน แถวเหล่านี้จึงอาจเป็นลักษณะของงานเอง ไม่ใช่คำตอบที่หลุดเข้าไปใน prompt จึงเตือนไว้เท่านั้น ไม่นับเป็นข้อผิดพลาด"},
+    "ANSWER_IN_PROMPT.paraphrasing.rec": {
+        "en": "If the answers summarise or rewrite their input, say so with data.task: rewriting (this check is then skipped). If not, check the listed rows for an input field or a template that repeats the output, and drop or rebuild them.",
+        "th": "ถ้าคำตอบคือการสรุปหรือเรียบเรียงอินพุตใหม่ ให้ตั้ง data.task: rewriting (จะข้ามการตรวจนี้) ถ้าไม่ใช่ ให้ดูแถวที่ระบุว่ามีฟิลด์อินพุตหรือแม่แบบที่ซ้ำกับเอาต์พุตหรือไม่ แล้วลบหรือสร้างแถวนั้นใหม่"},
     # -- labels: PAD_IS_EOS, PAD_IN_LABELS, EOS_MISSING, PROMPT_NOT_MASKED, EMPTY_LABELS --
     "PAD_IS_EOS.masked": {
         "en": "The pad token is the EOS token ({token!r}, id {eos}) and the collator masks padding by id, so {masked} of {labels} EOS labels in {rows} sampled rows are masked: the model never learns to stop, while the loss looks normal.",

@@ -72,8 +72,8 @@ _FIX: dict[str, dict[str, str]] = {
         "en": "templated rows need rewriting or more varied data, not removal",
         "th": "แถวจากแม่แบบต้องเขียนใหม่หรือเพิ่มข้อมูลที่หลากหลาย ไม่ใช่ลบทิ้ง"},
     "left.ANSWER_IN_PROMPT": {
-        "en": "rewrite the prompts that contain their answer",
-        "th": "ต้องเขียน prompt ที่มีคำตอบอยู่ในตัวใหม่"},
+        "en": "rewrite the prompts that contain their answer, or, when copying from the input is the task (extraction, a summary, a rewrite), say so with `data.task: extraction` or `data.task: rewriting`",
+        "th": "ต้องเขียน prompt ที่มีคำตอบอยู่ในตัวใหม่ หรือถ้างานคือการคัดลอกจากอินพุตจริง (ดึงข้อความ สรุปความ เรียบเรียงใหม่) ให้ตั้ง `data.task: extraction` หรือ `data.task: rewriting`"},
     "left.PAD_IS_EOS": {
         "en": "a config change (`data.pad_token: auto`): `tuneguard next` or the report proposes it",
         "th": "ต้องเปลี่ยน config (`data.pad_token: auto`) ซึ่ง `tuneguard next` หรือรายงานเสนอให้แล้ว"},

@@ -50,10 +50,12 @@ def read_status(run_dir: Path) -> dict[str, Any]:
         s["resume"], s["resume_advice"] = _resume(store.meta(), s["state"], run_dir)  # the advice: not in --json
         halts = store.events(Event.HALTED) if s["state"] == "halted" else []
         s["next_steps"] = ((halts[-1].get("payload") or {}).get("next_steps") or []) if halts else []
-        s["data_fixed"] = _data_fixed(store) if halts else None
+        # A halt, or the audit's refusal before training (a rerun): the data `tuneguard fix` cleaned.
+        s["data_fixed"] = _data_fixed(store) if halts or s["rerun"] else None
         if s["data_fixed"] is not None:  # the fix is done: what is left is the next run, on its config
             from tuneguard.nextrun import next_command
 
+            s["rerun"] = None  # the same command would read the faulty data again
             s["next_steps"] = [{"kind": "next", "command": next_command(run_dir)}]
     return s
 

@@ -232,12 +232,12 @@ class GuardCallback(TrainerCallback):
         seen = self.seen(step)
         epoch = as_float(metrics.get("epoch"))
         self.spike.update_eval(ev)
+        first_pass = seen is not None and seen.exposures <= 1.0
         found = [
             self.nonfinite.update_eval(step, ev),
             self.collapse.update_eval(step, ev, train, seen, epoch),
-            self.overfit.update(step, ev, train, basis, initial=self.collapse.initial),
-            self.divergence.update(step, ev, train, basis, held_out=self._held_out(seen),
-                                   first_pass=seen is not None and seen.exposures <= 1.0),
+            self.overfit.update(step, ev, train, basis, initial=self.collapse.initial, first_pass=first_pass),
+            self.divergence.update(step, ev, train, basis, held_out=self._held_out(seen), first_pass=first_pass),
             self.plateau.update(step, ev, max_steps, initial=self.collapse.initial),
         ]
         return [self._placed(f, step, step) for f in found]
