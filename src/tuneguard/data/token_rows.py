@@ -179,3 +179,18 @@ def shifted_supervised(features: TokenRows) -> int:
 
 def _flat(rows: list[Sequence[int]]) -> np.ndarray:
     return np.fromiter(chain.from_iterable(rows), np.int32, sum(len(r) for r in rows))
+
+
+def concat_rows(parts: Sequence[TokenRows]) -> TokenRows:
+    """Packed rows one after the other, as one TokenRows (the chunks of a source tokenized as it is read)."""
+    if len(parts) == 1:
+        return parts[0]
+    labels: dict[int, np.ndarray] = {}
+    at = 0
+    for p in parts:
+        labels.update((at + k, v) for k, v in p.labels.items())
+        at += len(p)
+    cat = np.concatenate
+    return TokenRows(cat([p.ids for p in parts]) if parts else np.zeros(0, np.int32),
+                     cat([p.lengths for p in parts]) if parts else np.zeros(0, np.int64),
+                     cat([p.masked for p in parts]) if parts else np.zeros(0, np.int64), labels)
