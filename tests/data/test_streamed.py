@@ -99,3 +99,15 @@ def test_a_sample_of_a_large_source_is_read_again_for_the_sampled_rows_only(tmp_
     sampled = pipeline.prepare_data(cfg.data, tok, strict=False)
     assert tokenized == [20, 3]  # only the sample is tokenized
     _same(sampled, whole)
+
+
+def test_rows_kept_in_place_are_the_rows_taken():
+    from tuneguard.data.token_rows import TokenRows, keep_rows
+
+    rows = [{"input_ids": [k, k + 1, k + 2][: 1 + k % 3], "labels": [-100, k + 1, k + 2][: 1 + k % 3], "length": 1 + k % 3}
+            for k in range(10)]
+    rows[4]["labels"] = [4, -100]  # labels of its own
+    for keep in ([1, 1, 0, 1, 0, 0, 1, 1, 1, 0], [0] * 9 + [1], [1] * 10):
+        want = [r for r, k in zip(rows, keep, strict=True) if k]
+        got = keep_rows(TokenRows.build(rows), keep)
+        assert got == want and got.take(list(range(len(want)))) == want

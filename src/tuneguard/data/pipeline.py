@@ -253,11 +253,15 @@ def _tokenized_data(cfg: DataConfig, tokenizer: Any, tokenize: bool, cache: Data
         if streamed is None or positions is None:
             return tokenized_split(name, ex, cfg, tokenizer, cache, missed)
         missed.append(name)
-        got = Split(name, ex, *split_tokens(streamed, positions))
+        got = Split(name, ex, *split_tokens(streamed, positions, last=name == "train"))
         say_fallback(got)
         return got
 
-    built = [split(name, ex, pos) if ex is not None else None for name, ex, pos in splits]
+    # From a streamed source the training split last: its rows are compacted in place (split_tokens).
+    built: list[Split | None] = [None] * len(splits)
+    for k in ([1, 2, 0] if streamed is not None else [0, 1, 2]):
+        name, ex, pos = splits[k]
+        built[k] = split(name, ex, pos) if ex is not None else None
     train, validation, test = built
     assert train is not None and validation is not None
     problems, total, before_samples = counts

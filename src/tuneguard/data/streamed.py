@@ -26,10 +26,11 @@ from tuneguard.config.schema import DataConfig
 from tuneguard.data.formats import Example, detect_format, to_examples
 from tuneguard.data.load import RowProblem, Source, iter_rows
 from tuneguard.data.sampled import CONVERT_ROWS, DETECT_ROWS, RowsAt, fetch_rows
-from tuneguard.data.token_rows import TokenRows, concat_rows
+from tuneguard.data.token_rows import TokenRows, concat_rows, keep_rows
 from tuneguard.data.tokenize import Progress, TokenizeStats, stats_of, tokenize_with_row_stats
 
 log = logging.getLogger(__name__)
+STATS_CHUNK = 1 << 20
 KEEP_ROWS = 50_000  # a source of at most this many usable rows keeps its examples (no second read)
 
 
@@ -101,11 +102,22 @@ def stream(source: Source, cfg: DataConfig, tokenizer: Any, *, keep: int, tokeni
                     n_rows + len(read_problems), fmt)
 
 
-def split_tokens(streamed: Streamed, positions: Sequence[int]) -> tuple[Any, TokenizeStats]:
-    """The packed rows at `positions` (in that order) of a source tokenized while read, and their stats."""
+def split_tokens(streamed: Streamed, positions: Sequence[int], last: bool = False) -> tuple[Any, TokenizeStats]:
+    """The packed rows at `positions` (in that order) of a source tokenized while read, and their
+    stats. `last`: no other split is taken after this one, so rows in file order (the training
+    split beside a drawn validation split) are compacted in place, not copied."""
     assert streamed.tokens is not None and streamed.row_stats is not None
     idx = np.asarray(positions, dtype=np.int64)
-    return streamed.tokens.take(idx), stats_of(streamed.row_stats[idx])
+    sums = np.zeros(streamed.row_stats.shape[1], dtype=np.int64)
+    for at in range(0, len(idx), STATS_CHUNK):
+        sums += streamed.row_stats[idx[at: at + STATS_CHUNK]].sum(axis=0, dtype=np.int64)
+    stats = stats_of(sums.reshape(1, -1))
+    if last and (len(idx) < 2 or bool((np.diff(idx) > 0).all())):
+        keep = np.zeros(len(streamed.tokens), dtype=bool)
+        keep[idx] = True
+        rows, streamed.tokens = streamed.tokens, None
+        return keep_rows(rows, keep), stats
+    return streamed.tokens.take(idx), stats
 
 
 class SourceExamples(Sequence[Example]):

@@ -194,3 +194,27 @@ def concat_rows(parts: Sequence[TokenRows]) -> TokenRows:
     return TokenRows(cat([p.ids for p in parts]) if parts else np.zeros(0, np.int32),
                      cat([p.lengths for p in parts]) if parts else np.zeros(0, np.int64),
                      cat([p.masked for p in parts]) if parts else np.zeros(0, np.int64), labels)
+
+
+def keep_rows(rows: TokenRows, keep: np.ndarray) -> TokenRows:
+    """The rows where `keep` (a bool per row) is set, in order, compacted in place: `rows` is
+    consumed (its arrays become the result's), so that a split of nearly all of a source's
+    rows costs no second copy of their tokens (TokenRows.take builds the copy and, for a
+    moment, index arrays of 16 bytes a token)."""
+    assert not rows.edited
+    keep = np.asarray(keep, dtype=bool)
+    idx = np.flatnonzero(keep)
+    if len(idx) == len(rows):
+        return rows
+    # Runs of kept rows: each moved down to where the kept tokens before it end.
+    breaks = np.flatnonzero(np.diff(idx) != 1) + 1
+    run_first = idx[np.r_[0, breaks]] if len(idx) else idx
+    run_last = idx[np.r_[breaks - 1, len(idx) - 1]] + 1 if len(idx) else idx
+    ids, starts, dst = rows.ids, rows.starts, 0
+    for a, b in zip(run_first.tolist(), run_last.tolist(), strict=True):
+        lo, hi = int(starts[a]), int(starts[b])
+        if lo != dst:
+            ids[dst: dst + hi - lo] = ids[lo:hi]
+        dst += hi - lo
+    labels = {int(new): rows.labels[int(old)] for new, old in enumerate(idx.tolist()) if old in rows.labels} if rows.labels else {}
+    return TokenRows(ids[:dst], rows.lengths[idx], rows.masked[idx], labels)
