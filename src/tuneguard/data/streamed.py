@@ -96,7 +96,6 @@ def stream(source: Source, cfg: DataConfig, tokenizer: Any, *, keep: int, tokeni
     tokens = row_stats = None
     if tokenize and kept is None:
         tokens = concat_rows(parts) if parts else TokenRows.build([])
-        del parts
         row_stats = np.concatenate(stat_parts) if stat_parts else np.zeros((0, 1), np.int32)
     return Streamed(where, kept, tokens, row_stats, fallbacks, read_problems + problems,
                     n_rows + len(read_problems), fmt)

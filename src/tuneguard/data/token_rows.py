@@ -181,19 +181,27 @@ def _flat(rows: list[Sequence[int]]) -> np.ndarray:
     return np.fromiter(chain.from_iterable(rows), np.int32, sum(len(r) for r in rows))
 
 
-def concat_rows(parts: Sequence[TokenRows]) -> TokenRows:
-    """Packed rows one after the other, as one TokenRows (the chunks of a source tokenized as it is read)."""
+def concat_rows(parts: list[TokenRows]) -> TokenRows:
+    """Packed rows one after the other, as one TokenRows (the chunks of a source tokenized as it is
+    read). Consumes `parts`: each chunk is dropped from the list once copied, so that the tokens are
+    not held twice (the joined array's pages are touched only as the chunks are copied in)."""
     if len(parts) == 1:
-        return parts[0]
+        return parts.pop()
     labels: dict[int, np.ndarray] = {}
     at = 0
     for p in parts:
         labels.update((at + k, v) for k, v in p.labels.items())
         at += len(p)
-    cat = np.concatenate
-    return TokenRows(cat([p.ids for p in parts]) if parts else np.zeros(0, np.int32),
-                     cat([p.lengths for p in parts]) if parts else np.zeros(0, np.int64),
-                     cat([p.masked for p in parts]) if parts else np.zeros(0, np.int64), labels)
+    lengths = np.concatenate([p.lengths for p in parts]) if parts else np.zeros(0, np.int64)
+    masked = np.concatenate([p.masked for p in parts]) if parts else np.zeros(0, np.int64)
+    ids = np.empty(sum(len(p.ids) for p in parts), dtype=np.int32)
+    at = 0
+    parts.reverse()
+    while parts:
+        chunk = parts.pop().ids
+        ids[at: at + len(chunk)] = chunk
+        at += len(chunk)
+    return TokenRows(ids, lengths, masked, labels)
 
 
 def keep_rows(rows: TokenRows, keep: np.ndarray) -> TokenRows:
