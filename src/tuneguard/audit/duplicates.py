@@ -230,8 +230,10 @@ def build_index(splits: Sequence[SplitText], cfg: AuditConfig, seed: int = 1, sa
         keys = sp.keys()
         text_ids[sp.name] = np.fromiter((ids.setdefault(k, len(ids)) for k in keys), dtype=np.int64, count=len(keys))
     texts = list(ids)
+    del ids
     own = own_texts(texts, cfg.ngram)
     near = near_duplicates(own, cfg.near_dup_threshold, cfg.num_perm, cfg.ngram, seed, to_words=shingle_words)
+    del own  # a copy of every text: gone before the next one is made
     # The short-row measure judges a row by its own words alone: the few shared words kept for
     # the n-grams above would make every short row of a templated prompt look long enough.
     own1 = own_texts(texts, 1)

@@ -21,6 +21,7 @@ from tuneguard.audit.common import SplitText, seeded_sample
 from tuneguard.catalog import Spec
 from tuneguard.config.schema import Config
 from tuneguard.data.pipeline import PreparedData, Split
+from tuneguard.data.streamed import pick_examples
 from tuneguard.data.token_rows import TokenRows
 from tuneguard.findings import SEVERITY_ORDER, Finding, apply_severity, json_safe
 
@@ -56,7 +57,7 @@ def _sample_split(split: Split, max_rows: int, seed: int) -> tuple[list, Sequenc
         feats: Sequence[dict[str, Any]] = split.features.take(idx)
     else:
         feats = [split.features[i] for i in idx] if split.features else []
-    return [split.examples[i] for i in idx], feats
+    return pick_examples(split.examples, idx), feats
 
 
 def run_audit(cfg: Config, data: PreparedData, tokenizer: Any, population: int | None = None) -> AuditResult:

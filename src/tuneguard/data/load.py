@@ -466,12 +466,18 @@ def data_kind(path: Path) -> str | None:
             ".parquet": "parquet", ".pq": "parquet"}.get(suffix)
 
 
-def _read_files(path_str: str) -> LoadedFile:
-    """Every data file of a folder or glob pattern (shards), each row keeping its own file and line."""
+def _shard_files(path_str: str) -> list[Path]:
+    """The data files of a folder or glob pattern; DataError when it holds none."""
     files = source_files(path_str)
     if not files:
         raise DataError(f"{path_str}: not a saved Hugging Face dataset, and no data files in it (.jsonl, .json, "
                         ".csv, .tsv, .parquet, each also gzipped)")
+    return files
+
+
+def _read_files(path_str: str) -> LoadedFile:
+    """Every data file of a folder or glob pattern (shards), each row keeping its own file and line."""
+    files = _shard_files(path_str)
     rows: list[Row] = []
     problems: list[RowProblem] = []
     for f in files:
@@ -484,15 +490,24 @@ def _read_files(path_str: str) -> LoadedFile:
 def iter_rows(source: Source, problems: list[RowProblem]) -> Iterator[Row]:
     """read_rows' rows one at a time, its problems appended to `problems` as they are met. A JSON
     Lines file is read as it is iterated, so that a caller converting each row need not hold
-    them all (a million rows as dicts are gigabytes); other sources are read whole first."""
-    if isinstance(source, str) and not is_pattern(source):
-        path = _check_path(source, "data.train_file / validation_file / test_file")
-        if data_kind(path) == "jsonl":
-            try:
-                yield from _jsonl_rows(path, problems)
-            except OSError as exc:
-                raise DataError(f"cannot read {source}: {exc.strerror or exc}") from None
-            return
+    them all (a million rows as dicts are gigabytes); a list, a folder or a glob pattern one file
+    at a time (a JSON Lines shard as it is iterated, another kind of shard whole, then the next);
+    other files are read whole first."""
+    if isinstance(source, list):
+        for part in source:
+            yield from iter_rows(part, problems)
+        return
+    path = _check_path(source, "data.train_file / validation_file / test_file")
+    if data_kind(path) == "files":
+        for f in _shard_files(source):
+            yield from iter_rows(str(f), problems)
+        return
+    if data_kind(path) == "jsonl":
+        try:
+            yield from _jsonl_rows(path, problems)
+        except OSError as exc:
+            raise DataError(f"cannot read {source}: {exc.strerror or exc}") from None
+        return
     loaded = read_rows(source)
     problems += loaded.problems
     yield from loaded.rows

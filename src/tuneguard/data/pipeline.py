@@ -10,6 +10,8 @@ import dataclasses
 import logging
 import random
 import time
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,6 +22,7 @@ from tuneguard.data.formats import Example
 from tuneguard.data.load import (DataError, NoUsableRows, RowProblem, Source, check_sources, describe_problems,
                                  source_name)
 from tuneguard.data.sampled import fetch, one_jsonl, scan
+from tuneguard.data.streamed import KEEP_ROWS, SourceExamples, Streamed, split_tokens, stream
 from tuneguard.data.tokenize import Progress, TokenizeStats, tokenize_examples
 
 if TYPE_CHECKING:
@@ -33,7 +36,7 @@ SAY_AFTER_S = 5.0
 @dataclasses.dataclass
 class Split:
     name: str
-    examples: list[Example]
+    examples: Sequence[Example]
     features: list[dict[str, Any]]
     stats: TokenizeStats
 
@@ -99,7 +102,7 @@ def check_problems(problems: list[RowProblem], total: int, max_fraction: float) 
     log.warning("skipping %d malformed row(s) of %d: %s", len(problems), total, listing)
 
 
-def tokenized_split(name: str, ex: list[Example], cfg: DataConfig, tokenizer: Any, cache: DataCache | None,
+def tokenized_split(name: str, ex: Sequence[Example], cfg: DataConfig, tokenizer: Any, cache: DataCache | None,
                     missed: list[str]) -> Split:
     """The `name` split tokenized: from `cache` when it holds it under a matching key, else
     tokenized here (and `name` added to `missed`, so that the caller stores the result)."""
@@ -108,7 +111,7 @@ def tokenized_split(name: str, ex: list[Example], cfg: DataConfig, tokenizer: An
         split = Split(name, ex, hit[0], TokenizeStats(**hit[1]))
     else:
         missed.append(name)
-        feats, stats = tokenize_examples(tokenizer, ex, cfg.max_length, cfg.train_on_prompt,
+        feats, stats = tokenize_examples(tokenizer, list(ex), cfg.max_length, cfg.train_on_prompt,
                                          progress=Progress(f"{name} examples", len(ex)))
         split = Split(name, ex, feats, stats)
     say_fallback(split)
@@ -118,7 +121,8 @@ def tokenized_split(name: str, ex: list[Example], cfg: DataConfig, tokenizer: An
 def say_fallback(split: Split) -> None:
     """One line when multi-turn chat rows of a split supervise only their last answer
     (data.chat_turns all, a chat template that is not prefix-consistent): how many and why."""
-    fell = [e for e in split.examples if e.fallback]
+    ex = split.examples
+    fell = ex.fallbacks() if isinstance(ex, SourceExamples) else [e for e in ex if e.fallback]
     if fell:
         multi = split.stats.multi_turn_rows + len(fell)
         log.warning("%s: %d of %d multi-turn chat rows supervise only their last answer (first: %s: %s); the "
@@ -148,6 +152,46 @@ def _draw(train: list[Any], val: list[Any] | None, cfg: DataConfig) -> tuple[lis
     return train, val, before_samples
 
 
+@dataclasses.dataclass
+class _TrainRead:
+    """The training source read once: its rows' count, problems, records read and format, and
+    either the JSON Lines positions a sample is fetched from (`lines`) or the read (`streamed`)."""
+
+    n: int
+    problems: list[RowProblem]
+    total: int
+    fmt: str
+    lines: Any = None
+    streamed: Streamed | None = None
+
+
+def _read_train(source: Source, cfg: DataConfig, tokenizer: Any, tokenize: bool, cache: DataCache | None) -> _TrainRead:
+    """The training rows read: a sample of one JSON Lines file (the audit's, or data.train_samples)
+    only located (tuneguard.data.sampled: the sampled lines are read again); any other source
+    streamed (tuneguard.data.streamed), tokenized as it is read when every row is trained on and no
+    cache holds its tokens."""
+    t = time.monotonic()
+    if cfg.train_samples and one_jsonl(source) is not None:
+        _, lines, problems, total, fmt = scan(source, cfg, tokenizer, None, keep=False)
+        got = _TrainRead(len(lines), problems, total, fmt, lines=lines)
+    else:
+        cached = cache is not None and cache.holds_key()
+        s = stream(source, cfg, tokenizer, keep=KEEP_ROWS, tokenize=tokenize and not cfg.train_samples and not cached)
+        got = _TrainRead(len(s), list(s.problems), s.total, s.fmt, streamed=s)
+    _say_read(source, got.total, got.fmt, t)
+    return got
+
+
+def _drawn_examples(source: Source, read: _TrainRead, drawn: list[int], cfg: DataConfig,
+                    tokenizer: Any) -> Sequence[Example]:
+    """The examples at the drawn positions of a streamed source: the kept ones, or SourceExamples."""
+    s = read.streamed
+    assert s is not None
+    if s.examples is not None:
+        return [s.examples[i] for i in drawn]
+    return SourceExamples(source, s, drawn, cfg, tokenizer)
+
+
 def prepare_data(cfg: DataConfig, tokenizer: Any, *, tokenize: bool = True, strict: bool = True,
                  cache: DataCache | None = None) -> PreparedData:
     """Load, format, split and tokenize. `strict`: raise DataError when more than
@@ -157,14 +201,9 @@ def prepare_data(cfg: DataConfig, tokenizer: Any, *, tokenize: bool = True, stri
     when they were tokenized here (data.cache)."""
     check_sources(cfg.train_file, cfg.validation_file, cfg.test_file)
     train_src: Source = cfg.train_file or ""  # set: check_sources refused an unset one
-    # A sample of one JSON Lines file (the audit's, or data.train_samples): rows located, then only
-    # the sampled ones read again (tuneguard.data.sampled), so no row's text is held until the draw.
-    lazy = one_jsonl(train_src) if cfg.train_samples else None
-    t = time.monotonic()
-    train_ex, lines, problems, total, fmt = scan(train_src, cfg, tokenizer, None, keep=lazy is None)
-    _say_read(train_src, total, fmt, t)
-    rows: list[Any] = train_ex if lazy is None else list(range(len(lines)))
-    val_ex: list[Any] | None = None
+    read = _read_train(train_src, cfg, tokenizer, tokenize, cache)
+    problems, total, fmt = read.problems, read.total, read.fmt
+    val_ex: Sequence[Any] | None = None
     if cfg.validation_file:
         val_ex, p2, t2, _ = load_examples(cfg.validation_file, cfg, tokenizer, fmt)
         problems += p2
@@ -178,12 +217,15 @@ def prepare_data(cfg: DataConfig, tokenizer: Any, *, tokenize: bool = True, stri
         check_problems(problems, total, cfg.max_malformed_fraction)
     elif problems:
         log.debug("%d malformed row(s) of %d are skipped: %s", len(problems), total, describe_problems(problems, total))
-    train_ex, val_ex, before_samples = _draw(rows, val_ex, cfg)
-    if lazy is not None:  # the positions drawn, as examples: one more read, of the sampled lines only
-        from_train = [] if cfg.validation_file else val_ex
-        got = fetch(lazy, lines, train_ex + from_train, cfg, tokenizer, fmt)
-        train_ex = got[:len(train_ex)]
-        val_ex = got[len(train_ex):] if from_train else val_ex
+    train_pos, val_drawn, before_samples = _draw(list(range(read.n)), val_ex, cfg)
+    val_pos = None if cfg.validation_file else val_drawn
+    train_ex: Sequence[Example]
+    if read.lines is not None:  # the positions drawn, as examples: one more read, of the sampled lines only
+        got = fetch(Path(str(train_src)).expanduser(), read.lines, train_pos + (val_pos or []), cfg, tokenizer, fmt)
+        train_ex, val_ex = got[:len(train_pos)], got[len(train_pos):] if val_pos is not None else val_drawn
+    else:
+        train_ex = _drawn_examples(train_src, read, train_pos, cfg, tokenizer)
+        val_ex = val_drawn if val_pos is None else _drawn_examples(train_src, read, val_pos, cfg, tokenizer)
     if not train_ex:
         if problems:
             raise NoUsableRows(f"no usable training rows in {source_name(train_src)}: "
@@ -192,19 +234,40 @@ def prepare_data(cfg: DataConfig, tokenizer: Any, *, tokenize: bool = True, stri
         raise DataError(f"no usable training rows in {source_name(train_src)}: the file holds no rows")
     if not val_ex:
         raise DataError("no validation rows: give data.validation_file or more training rows")
+    return _tokenized_data(cfg, tokenizer, tokenize, cache, read, [("train", train_ex, train_pos),
+                           ("validation", val_ex, val_pos), ("test", test_ex, None)], (problems, total, before_samples))
 
+
+def _tokenized_data(cfg: DataConfig, tokenizer: Any, tokenize: bool, cache: DataCache | None, read: _TrainRead,
+                    splits: list[tuple[str, Any, list[int] | None]], counts: tuple[list[RowProblem], int, dict[str, int]]
+                    ) -> PreparedData:
+    """PreparedData of the splits (name, examples, their positions in a streamed training source or
+    None): each split's tokens taken from the streamed source's, from `cache`, or tokenized here;
+    the ones not from the cache stored in it."""
     missed: list[str] = []
+    streamed = read.streamed if read.streamed is not None and read.streamed.tokens is not None else None
 
-    def split(name: str, ex: list[Example]) -> Split:
+    def split(name: str, ex: Sequence[Example], positions: list[int] | None) -> Split:
         if not tokenize:
             return Split(name, ex, [], TokenizeStats())
-        return tokenized_split(name, ex, cfg, tokenizer, cache, missed)
+        if streamed is None or positions is None:
+            return tokenized_split(name, ex, cfg, tokenizer, cache, missed)
+        missed.append(name)
+        got = Split(name, ex, *split_tokens(streamed, positions, last=name == "train"))
+        say_fallback(got)
+        return got
 
-    data = PreparedData(fmt, split("train", train_ex), split("validation", val_ex),
-                        split("test", test_ex) if test_ex is not None else None, problems, total)
+    # From a streamed source the training split last: its rows are compacted in place (split_tokens).
+    built: list[Split | None] = [None] * len(splits)
+    for k in ([1, 2, 0] if streamed is not None else [0, 1, 2]):
+        name, ex, pos = splits[k]
+        built[k] = split(name, ex, pos) if ex is not None else None
+    train, validation, test = built
+    assert train is not None and validation is not None
+    problems, total, before_samples = counts
+    data = PreparedData(read.fmt, train, validation, test, problems, total)
     if cache is not None and missed:
-        cache.save_features({s.name: (s.features, s.stats.to_dict())
-                             for s in (data.train, data.validation, data.test) if s is not None})
+        cache.save_features({s.name: (s.features, s.stats.to_dict()) for s in built if s is not None})
     data.cache = cache
     data.before_samples = before_samples
     return data

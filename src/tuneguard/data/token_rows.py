@@ -179,3 +179,50 @@ def shifted_supervised(features: TokenRows) -> int:
 
 def _flat(rows: list[Sequence[int]]) -> np.ndarray:
     return np.fromiter(chain.from_iterable(rows), np.int32, sum(len(r) for r in rows))
+
+
+def concat_rows(parts: list[TokenRows]) -> TokenRows:
+    """Packed rows one after the other, as one TokenRows (the chunks of a source tokenized as it is
+    read). Consumes `parts`: each chunk is dropped from the list once copied, so that the tokens are
+    not held twice (the joined array's pages are touched only as the chunks are copied in)."""
+    if len(parts) == 1:
+        return parts.pop()
+    labels: dict[int, np.ndarray] = {}
+    at = 0
+    for p in parts:
+        labels.update((at + k, v) for k, v in p.labels.items())
+        at += len(p)
+    lengths = np.concatenate([p.lengths for p in parts]) if parts else np.zeros(0, np.int64)
+    masked = np.concatenate([p.masked for p in parts]) if parts else np.zeros(0, np.int64)
+    ids = np.empty(sum(len(p.ids) for p in parts), dtype=np.int32)
+    at = 0
+    parts.reverse()
+    while parts:
+        chunk = parts.pop().ids
+        ids[at: at + len(chunk)] = chunk
+        at += len(chunk)
+    return TokenRows(ids, lengths, masked, labels)
+
+
+def keep_rows(rows: TokenRows, keep: np.ndarray) -> TokenRows:
+    """The rows where `keep` (a bool per row) is set, in order, compacted in place: `rows` is
+    consumed (its arrays become the result's), so that a split of nearly all of a source's
+    rows costs no second copy of their tokens (TokenRows.take builds the copy and, for a
+    moment, index arrays of 16 bytes a token)."""
+    assert not rows.edited
+    keep = np.asarray(keep, dtype=bool)
+    idx = np.flatnonzero(keep)
+    if len(idx) == len(rows):
+        return rows
+    # Runs of kept rows: each moved down to where the kept tokens before it end.
+    breaks = np.flatnonzero(np.diff(idx) != 1) + 1
+    run_first = idx[np.r_[0, breaks]] if len(idx) else idx
+    run_last = idx[np.r_[breaks - 1, len(idx) - 1]] + 1 if len(idx) else idx
+    ids, starts, dst = rows.ids, rows.starts, 0
+    for a, b in zip(run_first.tolist(), run_last.tolist(), strict=True):
+        lo, hi = int(starts[a]), int(starts[b])
+        if lo != dst:
+            ids[dst: dst + hi - lo] = ids[lo:hi]
+        dst += hi - lo
+    labels = {int(new): rows.labels[int(old)] for new, old in enumerate(idx.tolist()) if old in rows.labels} if rows.labels else {}
+    return TokenRows(ids[:dst], rows.lengths[idx], rows.masked[idx], labels)

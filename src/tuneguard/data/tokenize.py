@@ -26,6 +26,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
+
 from tuneguard.data.formats import Example
 from tuneguard.data.token_rows import TokenRows
 
@@ -335,7 +337,7 @@ def _earlier_turns(e: Example) -> int:
 class Progress:
     """Says how far a long loop has come, at most once every `every_s` seconds, so that
     tokenizing a 200,000-row file does not leave the terminal silent for minutes; a loop
-    that ends sooner says nothing."""
+    that ends sooner says nothing. A `total` of 0: not known (rows tokenized as they are read)."""
 
     def __init__(self, what: str, total: int, every_s: float = PROGRESS_EVERY_S,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -344,7 +346,10 @@ class Progress:
 
     def update(self, done: int) -> None:
         now = self.clock()
-        if now - self.last >= self.every_s and done < self.total:
+        if now - self.last >= self.every_s and self.total <= 0:  # a source tokenized as it is read: no total yet
+            self.last = now
+            log.info("tokenized %s %s so far", f"{done:,}", self.what)
+        elif now - self.last >= self.every_s and done < self.total:
             self.last = now
             rate = done / max(now - self.start, 1e-9)
             left = (self.total - done) / rate if rate > 0 else 0.0
@@ -385,3 +390,34 @@ def _tokenized(tokenizer: Any, examples: list[Example], max_length: int, train_o
                                 prefix_len=len(prefix), supervised=sup)
         if progress is not None:
             progress.update(start + len(chunk))
+
+
+STAT_FIELDS = tuple(f.name for f in dataclasses.fields(TokenizeStats))
+
+
+def tokenize_with_row_stats(tokenizer: Any, examples: list[Example], max_length: int,
+                            train_on_prompt: bool = False) -> tuple[TokenRows, np.ndarray]:
+    """tokenize_examples' packed rows, and what each row added to TokenizeStats (a row of
+    STAT_FIELDS each, int32): a source tokenized as it is read is split into train and validation
+    afterwards, and a split's stats are then the sums of its rows (`stats_of`)."""
+    if tokenizer.eos_token_id is None:
+        raise ValueError("the tokenizer has no EOS token; set one (tokenizer.eos_token) before training")
+    stats = TokenizeStats()
+    per_row: list[tuple[int, ...]] = []
+
+    def rows() -> Iterator[dict[str, Any]]:
+        prev = (0,) * len(STAT_FIELDS)
+        for f in _tokenized(tokenizer, examples, max_length, train_on_prompt, stats, None):
+            now = tuple(getattr(stats, n) for n in STAT_FIELDS)
+            per_row.append(tuple(a - b for a, b in zip(now, prev, strict=True)))
+            prev = now
+            yield f
+
+    packed = TokenRows.build(rows())
+    return packed, np.asarray(per_row, dtype=np.int32).reshape(len(per_row), len(STAT_FIELDS))
+
+
+def stats_of(row_stats: np.ndarray) -> TokenizeStats:
+    """The TokenizeStats of rows from their tokenize_with_row_stats rows (summed)."""
+    sums = row_stats.sum(axis=0, dtype=np.int64) if len(row_stats) else [0] * len(STAT_FIELDS)
+    return TokenizeStats(**{n: int(v) for n, v in zip(STAT_FIELDS, sums, strict=True)})
