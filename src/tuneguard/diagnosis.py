@@ -24,7 +24,9 @@ and a run on faulty data can look like any of the others):
    evaluation is a model still learning what generalises, not memorising: healthy, said so), or
    an OVERFITTING finding that saw the eval loss rise evaluation after evaluation, or an
    OVERFITTING (gap) or EVAL_DIVERGENCE finding that the curves back (a gap at one
-   evaluation that closed again is noted, not decisive).
+   evaluation that closed again is noted, not decisive). A finding judged before the last
+   evaluation when that one is a new best (`falling_at_end`) never decides: it is noted as
+   recovered (`recovered`), and the report's finding, the verdict and `next` say so.
 4. underfitting: both losses high (above `HIGH_LOSS`) and flat (down less than `FLAT_DROP`)
    from the first log to the end, or a PLATEAU warning (a stall in the first half) with a
    high, barely moving loss; or the QA probes' expected answers mostly wrong (below
@@ -260,6 +262,13 @@ class Diagnosis:
         underfitting rule would name, or expected answers still wrong while the loss was still
         falling fast; not underfitting."""
         return self.kind == "inconclusive" and any(e.key in SHORT_KEYS for e in self.evidence)
+
+    def recovered_at(self, f: Finding) -> int | None:
+        """The step of the new best eval loss that answered guard finding `f` (an OVERFITTING or
+        EVAL_DIVERGENCE judged before the last evaluation, which was the best: noted `recovered`),
+        else None."""
+        step = (self.facts.get("recovered") or {}).get(f.code)
+        return step if isinstance(step, int) and f.step is not None and f.step < step else None
 
     def still_improving(self) -> bool:
         """Healthy, and the eval loss was still falling clearly when the run ended: not a fault,
@@ -572,6 +581,7 @@ class _Judge:
             # rows, not memorising: the finding says so, the diagnosis does not count it.
             group = sorted((f for f in self.guard if f.code == code and not (f.evidence or {}).get("first_pass")),
                            key=lambda f: f.step if f.step is not None else -1)
+            group = self._not_recovered(code, group)
             if not group:
                 continue
             decisive = [f for f in group if backed or "rising" in ((f.evidence or {}).get("triggers") or [])]
@@ -583,6 +593,23 @@ class _Judge:
             else:
                 self.notes.append(item)
         return self._diagnosis("overfitting", ev, codes) if ev else None
+
+    def _not_recovered(self, code: str, group: list[Finding]) -> list[Finding]:
+        """The findings of `group` (one code) that the eval curve did not answer: a finding judged
+        before the last evaluation, when that evaluation is a new best (`falling_at_end`), was
+        followed by the model generalising better than ever, so it is noted as recovered
+        (`recovered`: the finding's step, the new best and its step) and never decides; the
+        report's finding, the verdict and `next` say the same."""
+        curve = [(s, e) for s, e, _ in self.evals]
+        if not group or not falling_at_end(curve):
+            return group
+        last_step, best = curve[-1]
+        recovered = [f for f in group if f.step is not None and f.step < last_step]
+        if recovered:
+            self.notes.append(Evidence("recovered", {"code": code, "step": recovered[0].step, "n": len(recovered),
+                                                     "best": best, "best_step": last_step}))
+            self.facts.setdefault("recovered", {})[code] = last_step
+        return [f for f in group if f not in recovered]
 
     def _rising(self) -> Evidence | None:
         """The eval loss above its best at the last evaluation while the training loss fell."""

@@ -128,6 +128,10 @@ DIAGNOSIS: dict[str, dict[str, str]] = {
         "th": "ช่องว่างระหว่าง eval loss กับ loss การฝึกเพิ่มจาก {first_gap} ที่ step {first_step} "
               "เป็น {gap} ที่ step {step} (เกณฑ์ {limit}, report.max_final_gap)"},
     "ev.finding": {"en": "{code} at step {step}", "th": "{code} ที่ step {step}"},
+    # An OVERFITTING or EVAL_DIVERGENCE finding that a new best eval loss at the last evaluation answered.
+    "ev.recovered": {
+        "en": "{code} at step {step} ({n} time(s)), recovered: the eval loss reached a new best {best} at step {best_step}, the last evaluation",
+        "th": "{code} ที่ step {step} ({n} ครั้ง) แล้วกลับมาดีขึ้น: eval loss ลดลงจนดีที่สุดครั้งใหม่ {best} ที่ step {best_step} ซึ่งเป็นการประเมินครั้งสุดท้าย"},
     "ev.flat": {
         "en": "training loss only {first} -> {last} from step {first_step} to step {last_step} ({drop} lower)",
         "th": "ค่า loss การฝึกลดเพียง {first} -> {last} จาก step {first_step} ถึง step {last_step} (ลดลง {drop})"},

@@ -62,6 +62,10 @@ _REPORT: dict[str, dict[str, str]] = {
     "f.superseded": {
         "en": "The run's diagnosis ({kind}) does not move {keys} this way: the recommendations below take precedence over this advice.",
         "th": "ผลวินิจฉัยของการรันนี้ ({kind}) ไม่ได้ปรับ {keys} ไปทางนี้ ให้ทำตามคำแนะนำด้านล่างแทนคำแนะนำนี้"},
+    # A memorising finding that a new best eval loss at the last evaluation answered (Diagnosis.recovered_at).
+    "f.recovered": {
+        "en": "Recovered at step {step}: the eval loss reached a new best ({best}) at the last evaluation, so the run's diagnosis ({kind}) does not follow this advice.",
+        "th": "กลับมาดีขึ้นที่ step {step}: eval loss ดีที่สุดครั้งใหม่ ({best}) ในการประเมินครั้งสุดท้าย ผลวินิจฉัยของการรันนี้ ({kind}) จึงไม่ทำตามคำแนะนำนี้"},
     "source.audit": {"en": "audit", "th": "การตรวจข้อมูล"},
     "source.guard": {"en": "guard", "th": "ระบบป้องกัน"},
     "sev.info": {"en": "info", "th": "ข้อมูล"},
@@ -457,6 +461,10 @@ _VERDICT: dict[str, dict[str, str]] = {
     "val.non_finite": {
         "en": "final eval loss {ev} at step {step}, train loss {tr}: non-finite{note}",
         "th": "eval loss สุดท้าย {ev} ที่ step {step}, loss การฝึก {tr}: ไม่เป็นตัวเลขจำกัด{note}"},
+    # A memorising finding the last evaluation answered with a new best (tuneguard.report.verdict._related_spec).
+    "val.recovered": {
+        "en": "{finding}, recovered: a new best eval loss {best} at step {step}, the last evaluation",
+        "th": "{finding} แล้วกลับมาดีขึ้น: eval loss ดีที่สุดครั้งใหม่ {best} ที่ step {step} ซึ่งเป็นการประเมินครั้งสุดท้าย"},
     "val.since": {"en": "mean since the previous evaluation", "th": "ค่าเฉลี่ยตั้งแต่การประเมินครั้งก่อน"},
     "val.at": {"en": "at step {step}", "th": "ที่ step {step}"},
     "val.base": {

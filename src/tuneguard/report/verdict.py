@@ -402,7 +402,8 @@ def _val_tracked(run: RunData, th: Thresholds) -> Criterion:
     related = sorted((f for f in run.findings if f.code in ("OVERFITTING", "EVAL_DIVERGENCE")),
                      key=lambda f: (f.severity == "info", -(f.step if f.step is not None else -1)))
     codes = sorted({f.code for f in related})
-    note: Spec | str = J("join.none", ["; ", _findings_spec(related[:2])]) if related else ""
+    curve = [(int(r["step"]), float(r["eval_loss"])) for r in evals if is_finite(r["eval_loss"])]
+    note: Spec | str = J("join.none", ["; ", _related_spec(related[:2], curve)]) if related else ""
     if not (is_finite(ev) and is_finite(tr[1])):
         return Criterion.said(VAL_TRACKED, "fail", V("val.non_finite", ev=str(ev), step=step, tr=str(tr[1]), note=note),
                               codes or ["NON_FINITE"])
@@ -411,13 +412,22 @@ def _val_tracked(run: RunData, th: Thresholds) -> Criterion:
     base = V("val.base", ev=fmt(ev), step=step, tr=fmt(tr[1]), which=which, gap=fmt(gap, 3))
     status: Status = "pass" if gap < th.max_final_gap else "fail"
     key = f"val.{status}"
-    curve = [(int(r["step"]), float(r["eval_loss"])) for r in evals if is_finite(r["eval_loss"])]
     if status == "fail" and falling_at_end(curve):
         # A gap while the eval loss still fell to a new best: the model was not memorising yet
         # (the diagnosis says healthy); failing the run on it would cry wolf.
         status, key = "pass", "val.falling"
     return Criterion.said(VAL_TRACKED, status, V(key, base=base, limit=fmt(th.max_final_gap), note=note,
                                                  prev=fmt(curve[-2][1]) if len(curve) > 1 else ""), codes)
+
+
+def _related_spec(related: list[Finding], curve: list[tuple[int, float]]) -> Spec:
+    """The memorising findings a "validation loss tracked" row cites; one judged before the last
+    evaluation when that one was a new best (falling_at_end) as recovered there, as the diagnosis
+    notes it (tuneguard.diagnosis, `recovered`)."""
+    new_best = falling_at_end(curve)
+    return J("join.semi", [V("val.recovered", finding=finding_spec(f), step=curve[-1][0], best=fmt(curve[-1][1]))
+                           if new_best and f.step is not None and f.step < curve[-1][0] else finding_spec(f)
+                           for f in related])
 
 
 def _state(state: str) -> Spec | str:
