@@ -37,7 +37,12 @@ and a run on faulty data can look like any of the others):
    with the training loss still falling at its end): then more steps may be all it needs, and
    raising the learning rate would be advice from no evidence. Such a run is inconclusive,
    said as too short to judge (rule 7), unless a later rule names something; and so is a run
-   of fewer than `MIN_STEPS` optimizer steps that either underfitting rule would name.
+   of fewer than `MIN_STEPS` optimizer steps that either underfitting rule would name. When such
+   a run of `MIN_STEPS` or more had fewer than `MIN_EVALS` evaluations, what could not be judged
+   is the eval loss's trend (`few_evals`, with its values): two points show no trend, so the
+   next run evaluates often enough to show one. Wrong answers after `MIN_EVALS` or more
+   evaluations whose eval loss stayed flat are underfitting, with the flat eval loss as evidence
+   (`eval_flat`).
 5. unstable: GRAD_NORM_HIGH alone (large updates that had not yet turned into spikes), unless
    it was one episode inside the warmup (`train.warmup_ratio` of the planned steps) of a run
    whose training loss fell: noted (`grad_norm_warmup`), and the rules below decide.
@@ -97,6 +102,9 @@ SHORT_FELL = 0.2
 # Fewer optimizer steps than this are too few to call a run underfitting at all (a 2-step demo: one
 # step in warmup at learning rate 0, one real update): the flat and the answers rules say so instead.
 MIN_STEPS = 10
+# Fewer evaluations than this show no trend of the eval loss (still falling, flat or rising): two
+# points are one difference, with nothing to compare it with (eval_still_falling needs three too).
+MIN_EVALS = 3
 
 # The texts, English and Thai side by side, live in the catalog (tuneguard.catalog.diagnosis).
 TEXTS = DIAGNOSIS
@@ -208,6 +216,8 @@ class Evidence:
         for k, v in self.params.items():
             if k in ("drop", "pace") and isinstance(v, float):
                 shown[k] = _pct(v)
+            elif k == "curve" and isinstance(v, (list, tuple)):  # (step, loss) pairs: "2.61 at step 20"
+                shown[k] = ", ".join(text("ev.curve_point", language, loss=_num(x[1]), step=x[0]) for x in v)
             elif isinstance(v, (list, tuple)):
                 shown[k] = ", ".join(str(x) for x in v)
             else:
@@ -218,7 +228,7 @@ class Evidence:
         return {"key": self.key, "params": dict(self.params)}
 
 
-SHORT_KEYS = ("too_short", "too_short_mean", "few_steps")  # the evidence of a run too short to judge
+SHORT_KEYS = ("too_short", "too_short_mean", "few_steps", "few_evals")  # the evidence of a run too short to judge
 
 
 @dataclasses.dataclass
@@ -270,6 +280,11 @@ class Diagnosis:
         step = (self.facts.get("recovered") or {}).get(f.code)
         return step if isinstance(step, int) and f.step is not None and f.step < step else None
 
+    def few_evals(self) -> bool:
+        """Inconclusive because fewer than MIN_EVALS evaluations leave the eval loss's trend
+        unjudged (rule 4): the next run needs more evaluations before anything else changes."""
+        return self.kind == "inconclusive" and any(e.key == "few_evals" for e in self.evidence)
+
     def still_improving(self) -> bool:
         """Healthy, and the eval loss was still falling clearly when the run ended: not a fault,
         but a longer run would have learned more."""
@@ -278,6 +293,7 @@ class Diagnosis:
     def means(self, language: str = "en") -> str:
         key = ("data_fault.labels.means" if self.labels_only() else "data_fault.leak.means" if self.eval_only()
                else "inconclusive.rose.means" if self.loss_rose()
+               else "inconclusive.few_evals.means" if self.few_evals()
                else "inconclusive.short.means" if self.too_short()
                else "healthy.gap.means" if self.kind == "healthy" and any(e.key == "gap_held" for e in self.evidence)
                else "healthy.gap_falling.means" if self.kind == "healthy" and any(e.key == "gap_falling"
@@ -686,11 +702,22 @@ class _Judge:
             self.short += ev
             return None
         short = self._too_short() or self._few_steps()
+        few = self._few_evals() if short is not None and self._few_steps() is None else None
         if short is not None:
-            # Not decided here: a later rule (large gradients) may still name the run.
-            self.short = [short] + ev
+            # Not decided here: a later rule (large gradients) may still name the run. With fewer than
+            # MIN_EVALS evaluations over MIN_STEPS steps or more, what is unjudged is the eval trend.
+            self.short = ([few] if few is not None else []) + [short] + ev
             return None
-        return self._diagnosis("underfitting", ev, [])
+        return self._diagnosis("underfitting", self._eval_flat(ev), [])
+
+    def _eval_flat(self, ev: list[Evidence]) -> list[Evidence]:
+        """Wrong answers after MIN_EVALS or more evaluations over which the eval loss stayed flat
+        (down less than FLAT_DROP): said with its numbers, the model is not learning the task."""
+        if len(self.evals) < MIN_EVALS:
+            return ev
+        first, best = self.evals[0][1], self.facts["best_eval_loss"]
+        drop = (first - best) / first if first > 0 else 0.0
+        return ev + [Evidence("eval_flat", {"first": first, "best": best, "drop": drop})] if drop < FLAT_DROP else ev
 
     def _too_short(self) -> Evidence | None:
         """The training loss fell at least SHORT_FELL and nothing shows it had stopped falling:
@@ -702,7 +729,7 @@ class _Judge:
         if ends.drop < SHORT_FELL:
             return None
         facts = self.facts
-        if len(self.evals) >= 3:
+        if len(self.evals) >= MIN_EVALS:
             falling = bool(facts.get("eval_still_falling"))
         else:
             falling = facts.get("still_falling", True) is not False
@@ -710,6 +737,14 @@ class _Judge:
             return None
         return _ends_evidence("too_short", ends, drop=ends.drop, step=facts.get("last_step"),
                               evaluations=len(self.evals))
+
+    def _few_evals(self) -> Evidence | None:
+        """Fewer than MIN_EVALS evaluations (one at least): the eval loss's trend cannot be judged,
+        so neither "still learning" nor "not learning" is what they show; their numbers are said."""
+        if not 0 < len(self.evals) < MIN_EVALS:
+            return None
+        return Evidence("few_evals", {"n": len(self.evals), "curve": [[s, e] for s, e, _ in self.evals],
+                                      "min": MIN_EVALS})
 
     def large_gradients(self) -> Diagnosis | None:
         """5. Unstable through large gradients alone, unless they were one episode inside the

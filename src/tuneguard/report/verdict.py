@@ -14,7 +14,10 @@ The rules (thresholds from the run's `report` config section):
    at (or just before) that step is below `report.max_final_gap`, or at or above it while the
    eval loss reached a new best at the last evaluation (tuneguard.diagnosis.falling_at_end:
    the model was still generalising better, not memorising; the evidence says the gap and why it
-   passes, as the diagnosis says it healthy); unknown without both.
+   passes, as the diagnosis says it healthy); unknown without both. With fewer than three
+   evaluations the row says that the eval loss's trend could not be judged from them (the
+   diagnosis's few_evals), and a memorising finding a new best at the last evaluation answered
+   is cited as recovered.
 3. Early stopping did not trigger prematurely: an EARLY_STOP finding or early_stop event
    before `report.min_early_stop_share` of the planned steps fails; no early stop passes.
 4. The model generates coherent, relevant text: at the best checkpoint's QA samples the
@@ -51,7 +54,7 @@ import logging
 from typing import Any, Literal
 
 from tuneguard.catalog import TABLE, J, Spec, T, in_language, render, say
-from tuneguard.diagnosis import falling_at_end, loss_ends
+from tuneguard.diagnosis import MIN_EVALS, falling_at_end, loss_ends
 from tuneguard.findings import Finding
 from tuneguard.fmt import num
 from tuneguard.report.rundata import EVAL_TRAIN_LOSS_KEYS, RunData, is_finite
@@ -403,7 +406,11 @@ def _val_tracked(run: RunData, th: Thresholds) -> Criterion:
                      key=lambda f: (f.severity == "info", -(f.step if f.step is not None else -1)))
     codes = sorted({f.code for f in related})
     curve = [(int(r["step"]), float(r["eval_loss"])) for r in evals if is_finite(r["eval_loss"])]
-    note: Spec | str = J("join.none", ["; ", _related_spec(related[:2], curve)]) if related else ""
+    notes: list[Spec] = [_related_spec(related[:2], curve)] if related else []
+    if 0 < len(curve) < MIN_EVALS:
+        # The final gap is measured; the eval loss's trend is not (the diagnosis says few_evals).
+        notes.append(V("val.few", n=len(curve), min=MIN_EVALS))
+    note: Spec | str = J("join.none", ["; ", J("join.semi", notes)]) if notes else ""
     if not (is_finite(ev) and is_finite(tr[1])):
         return Criterion.said(VAL_TRACKED, "fail", V("val.non_finite", ev=str(ev), step=step, tr=str(tr[1]), note=note),
                               codes or ["NON_FINITE"])
