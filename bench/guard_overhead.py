@@ -60,19 +60,41 @@ def timed(cb: Any, totals: dict[str, float]) -> Any:
     return cb
 
 
+def guarded(mode: str, steps: int, workdir: Path, model: Any, tokenizer: Any, totals: dict[str, float],
+            metrics_totals: dict[str, float]) -> tuple[list[Any], Any, Any, Any]:
+    """What `train` adds for the guards in `mode` (on: judged at logs; watch: every step at its
+    end), each callback timed: (callbacks, collator, step recorder, store)."""
+    from transformers import default_data_collator
+
+    from tuneguard.config.load import read_source, validate_config
+    from tuneguard.context import RunContext
+    from tuneguard.findings import GUARD_CODES
+    from tuneguard.guard import build_guard_callbacks
+    from tuneguard.store.run_store import RunStore
+    from tuneguard.train.metrics import CountingCollator, MetricsCallback, TokenCounter
+    from tuneguard.train.steps import StepRecorder
+
+    raw = read_source("tiny")[0]
+    raw["guard"] = {"actions": {c: "warn" for c in GUARD_CODES},  # every run trains all its steps
+                    "watch_steps": steps if mode == "watch" else 0}
+    store = RunStore(workdir / "run", create=True)
+    store.init_run(config=raw, max_steps=steps)
+    ctx = RunContext(cfg=validate_config(raw), run_dir=workdir / "run", store=store)
+    counter = TokenCounter()
+    recorder = StepRecorder(counter)
+    counter.watch(model)
+    callbacks = [timed(MetricsCallback(ctx, counter, recorder), metrics_totals),
+                 *(timed(cb, totals) for cb in build_guard_callbacks(ctx, tokenizer))]
+    return callbacks, CountingCollator(default_data_collator, counter), recorder, store
+
+
 def train_once(mode: str, steps: int, device: str, workdir: Path, tokenizer: Any,
                logging_steps: int = 1) -> dict[str, Any]:
     """One run: `mode` off (no guards), on (guards at logs) or watch (every step judged at its end)."""
-    guards = mode != "off"
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, PrinterCallback, TrainingArguments, default_data_collator
 
-    from tuneguard.config.load import read_source, validate_config
-    from tuneguard.findings import GUARD_CODES
-    from tuneguard.guard import build_guard_callbacks
-    from tuneguard.store.run_store import RunStore
-    from tuneguard.context import RunContext
     from tuneguard.model.load import tiny_model_config
     from tuneguard.train.trainer import RunTrainer
 
@@ -80,30 +102,13 @@ def train_once(mode: str, steps: int, device: str, workdir: Path, tokenizer: Any
     model = AutoModelForCausalLM.from_config(tiny_model_config(640))
     model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "k_proj", "v_proj",
                                                                                   "out_proj"], task_type="CAUSAL_LM"))
-    callbacks: list[Any] = []
     totals: dict[str, float] = {}
-    metrics_totals = {}
-    store = None
-    ctx = None
+    metrics_totals: dict[str, float] = {}
+    callbacks: list[Any] = []
     collator: Any = default_data_collator
-    recorder = None
-    if guards:
-        from tuneguard.train.metrics import CountingCollator, MetricsCallback, TokenCounter
-        from tuneguard.train.steps import StepRecorder
-
-        raw = read_source("tiny")[0]
-        raw["guard"] = {"actions": {c: "warn" for c in GUARD_CODES},  # every run trains all its steps
-                        "watch_steps": steps if mode == "watch" else 0}
-        store = RunStore(workdir / "run", create=True)
-        store.init_run(config=raw, max_steps=steps)
-        ctx = RunContext(cfg=validate_config(raw), run_dir=workdir / "run", store=store)
-        counter = TokenCounter()
-        recorder = StepRecorder(counter)
-        collator = CountingCollator(default_data_collator, counter)
-        counter.watch(model)
-        metrics_totals: dict[str, float] = {}
-        callbacks = [timed(MetricsCallback(ctx, counter, recorder), metrics_totals),
-                     *(timed(cb, totals) for cb in build_guard_callbacks(ctx, tokenizer))]
+    recorder = store = None
+    if mode != "off":
+        callbacks, collator, recorder, store = guarded(mode, steps, workdir, model, tokenizer, totals, metrics_totals)
     args = TrainingArguments(output_dir=str(workdir / "out"), max_steps=steps, per_device_train_batch_size=8,
                              learning_rate=1e-3, logging_steps=logging_steps, logging_first_step=True,
                              logging_nan_inf_filter=False, save_strategy="no", eval_strategy="no",
