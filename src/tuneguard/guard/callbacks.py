@@ -126,6 +126,11 @@ class GuardCallback(TrainerCallback):
         record, self.ctx.step_now = getattr(self.ctx, "step_now", None), None
         if record is None:
             return
+        # The rate the Trainer would log at this step (its scheduler's), for the spike advice, as at a log.
+        last_lr = getattr(kwargs.get("lr_scheduler"), "get_last_lr", None)
+        if callable(last_lr):
+            rates = last_lr()
+            self._note_lr(state.global_step, {"learning_rate": rates[0] if rates else None})
         if self._steps(state.global_step, [record], control):
             control.should_log = True
         agree_on_halt(self.ctx, args, control)
