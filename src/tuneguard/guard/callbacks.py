@@ -131,9 +131,12 @@ class GuardCallback(TrainerCallback):
         if callable(last_lr):
             rates = last_lr()
             self._note_lr(state.global_step, {"learning_rate": rates[0] if rates else None})
-        if self._steps(state.global_step, [record], control):
+        stopped = self._steps(state.global_step, [record], control)
+        # The Trainer's log gathers over the ranks: every rank must ask for it alike, so under several
+        # processes only on the halt they agreed on (rank 0 alone may have decided it: its audit).
+        agreed = agree_on_halt(self.ctx, args, control)
+        if agreed or (stopped and getattr(self.ctx, "world_size", 1) <= 1):
             control.should_log = True
-        agree_on_halt(self.ctx, args, control)
 
     def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
         if not logs or "loss" not in logs:  # eval logs go through on_evaluate; the final summary has train_loss
