@@ -7,6 +7,13 @@ recorder on the Trainer (tuneguard.train.steps), the token-counting collator, an
 callbacks.
 
     python bench/guard_overhead.py [--steps 200] [--rounds 3] [--threads 1] [--device cpu|cuda]
+    python bench/guard_overhead.py --compare on,watch --logging-steps 10 [--device cuda]
+
+`--compare A,B` picks the two setups timed against each other: `off` (no guards), `on` (the
+guards judging at logs only: guard.watch_steps 0) and `watch` (every step judged as it ends:
+guard.watch_steps = all the steps, the loss read from the device at each step's end, one
+synchronisation per step). `on,watch` is what watching the first steps costs per step;
+`step_end_us_per_step` is the time spent in the callbacks' on_step_end, the peek included.
 
 Besides the wall-clock ratio (noisy on a shared machine: a 200-step tiny run lasts
 seconds) it reports the ratio of process CPU time (less sensitive to other processes) and
@@ -53,16 +60,41 @@ def timed(cb: Any, totals: dict[str, float]) -> Any:
     return cb
 
 
-def train_once(guards: bool, steps: int, device: str, workdir: Path, tokenizer: Any) -> dict[str, Any]:
+def guarded(mode: str, steps: int, workdir: Path, model: Any, tokenizer: Any, totals: dict[str, float],
+            metrics_totals: dict[str, float]) -> tuple[list[Any], Any, Any, Any]:
+    """What `train` adds for the guards in `mode` (on: judged at logs; watch: every step at its
+    end), each callback timed: (callbacks, collator, step recorder, store)."""
+    from transformers import default_data_collator
+
+    from tuneguard.config.load import read_source, validate_config
+    from tuneguard.context import RunContext
+    from tuneguard.findings import GUARD_CODES
+    from tuneguard.guard import build_guard_callbacks
+    from tuneguard.store.run_store import RunStore
+    from tuneguard.train.metrics import CountingCollator, MetricsCallback, TokenCounter
+    from tuneguard.train.steps import StepRecorder
+
+    raw = read_source("tiny")[0]
+    raw["guard"] = {"actions": {c: "warn" for c in GUARD_CODES},  # every run trains all its steps
+                    "watch_steps": steps if mode == "watch" else 0}
+    store = RunStore(workdir / "run", create=True)
+    store.init_run(config=raw, max_steps=steps)
+    ctx = RunContext(cfg=validate_config(raw), run_dir=workdir / "run", store=store)
+    counter = TokenCounter()
+    recorder = StepRecorder(counter)
+    counter.watch(model)
+    callbacks = [timed(MetricsCallback(ctx, counter, recorder), metrics_totals),
+                 *(timed(cb, totals) for cb in build_guard_callbacks(ctx, tokenizer))]
+    return callbacks, CountingCollator(default_data_collator, counter), recorder, store
+
+
+def train_once(mode: str, steps: int, device: str, workdir: Path, tokenizer: Any,
+               logging_steps: int = 1) -> dict[str, Any]:
+    """One run: `mode` off (no guards), on (guards at logs) or watch (every step judged at its end)."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, PrinterCallback, TrainingArguments, default_data_collator
 
-    from tuneguard.config.load import read_source, validate_config
-    from tuneguard.findings import GUARD_CODES
-    from tuneguard.guard import build_guard_callbacks
-    from tuneguard.store.run_store import RunStore
-    from tuneguard.context import RunContext
     from tuneguard.model.load import tiny_model_config
     from tuneguard.train.trainer import RunTrainer
 
@@ -70,31 +102,15 @@ def train_once(guards: bool, steps: int, device: str, workdir: Path, tokenizer: 
     model = AutoModelForCausalLM.from_config(tiny_model_config(640))
     model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "k_proj", "v_proj",
                                                                                   "out_proj"], task_type="CAUSAL_LM"))
-    callbacks: list[Any] = []
     totals: dict[str, float] = {}
-    metrics_totals = {}
-    store = None
-    ctx = None
+    metrics_totals: dict[str, float] = {}
+    callbacks: list[Any] = []
     collator: Any = default_data_collator
-    recorder = None
-    if guards:
-        from tuneguard.train.metrics import CountingCollator, MetricsCallback, TokenCounter
-        from tuneguard.train.steps import StepRecorder
-
-        raw = read_source("tiny")[0]
-        raw["guard"] = {"actions": {c: "warn" for c in GUARD_CODES}}  # every run trains all its steps
-        store = RunStore(workdir / "run", create=True)
-        store.init_run(config=raw, max_steps=steps)
-        ctx = RunContext(cfg=validate_config(raw), run_dir=workdir / "run", store=store)
-        counter = TokenCounter()
-        recorder = StepRecorder(counter)
-        collator = CountingCollator(default_data_collator, counter)
-        counter.watch(model)
-        metrics_totals: dict[str, float] = {}
-        callbacks = [timed(MetricsCallback(ctx, counter, recorder), metrics_totals),
-                     *(timed(cb, totals) for cb in build_guard_callbacks(ctx, tokenizer))]
+    recorder = store = None
+    if mode != "off":
+        callbacks, collator, recorder, store = guarded(mode, steps, workdir, model, tokenizer, totals, metrics_totals)
     args = TrainingArguments(output_dir=str(workdir / "out"), max_steps=steps, per_device_train_batch_size=8,
-                             learning_rate=1e-3, logging_steps=1, logging_first_step=True,
+                             learning_rate=1e-3, logging_steps=logging_steps, logging_first_step=True,
                              logging_nan_inf_filter=False, save_strategy="no", eval_strategy="no",
                              report_to="none", disable_tqdm=True, use_cpu=device == "cpu", seed=0)
     # The Trainer train runs (its random batches here), recording every step when the guards are on.
@@ -112,6 +128,7 @@ def train_once(guards: bool, steps: int, device: str, workdir: Path, tokenizer: 
         store.close()
     return {"wall_s": wall, "cpu_s": cpu, "steps": trainer.state.global_step, "logs": logs,
             "guard_callback_s": sum(totals.values()), "metrics_callback_s": sum(metrics_totals.values()),
+            "step_end_s": totals.get("on_step_end", 0.0) + metrics_totals.get("on_step_end", 0.0),
             "findings": findings}
 
 
@@ -121,7 +138,10 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 avoids oversubscription)")
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    ap.add_argument("--logging-steps", type=int, default=1)
+    ap.add_argument("--compare", default="off,on", help="two of off, on, watch (module docstring)")
     a = ap.parse_args()
+    base_mode, test_mode = a.compare.split(",")
 
     import logging
 
@@ -136,21 +156,25 @@ def main() -> None:
     tok = build_tiny_tokenizer()
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
-        train_once(False, 20, a.device, base / "warmup", tok)  # imports, allocator, kernels
+        train_once("off", 20, a.device, base / "warmup", tok)  # imports, allocator, kernels
         runs: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
         for r in range(a.rounds):
             order = ("off", "on") if r % 2 == 0 else ("on", "off")
             for which in order:
-                runs[which].append(train_once(which == "on", a.steps, a.device, base / f"{which}{r}", tok))
+                mode = base_mode if which == "off" else test_mode
+                runs[which].append(train_once(mode, a.steps, a.device, base / f"{which}{r}", tok, a.logging_steps))
     off = statistics.median(x["wall_s"] for x in runs["off"])
     on = statistics.median(x["wall_s"] for x in runs["on"])
     cpu_off = statistics.median(x["cpu_s"] for x in runs["off"])
     cpu_on = statistics.median(x["cpu_s"] for x in runs["on"])
     logs = runs["on"][0]["logs"]
     per_log = statistics.median(x["guard_callback_s"] for x in runs["on"]) / max(logs, 1)
+    step_end = {k: statistics.median(x["step_end_s"] for x in v) / a.steps * 1e6 for k, v in runs.items()}
     print(json.dumps({
         "benchmark": "guard_overhead", "device": a.device, "torch_threads": a.threads, "steps": a.steps,
-        "logging_steps": 1, "rounds": a.rounds,
+        "logging_steps": a.logging_steps, "rounds": a.rounds, "compare": [base_mode, test_mode],
+        "step_end_us_per_step": {base_mode: round(step_end["off"], 1), test_mode: round(step_end["on"], 1)},
+        "step_s": {base_mode: round(off / a.steps, 5), test_mode: round(on / a.steps, 5)},
         "guards_off_s": round(off, 4), "guards_on_s": round(on, 4), "ratio": round(on / off, 4),
         "overhead_pct": round(100 * (on / off - 1), 2),
         "ratio_of_fastest": round(min(x["wall_s"] for x in runs["on"]) / min(x["wall_s"] for x in runs["off"]), 4),

@@ -87,6 +87,9 @@ class RunContext:
     # The optimizer steps since the previous log or evaluation, as tuneguard.train.steps.StepRecord
     # (MetricsCallback sets it at each log and evaluation, every rank; None: not recorded).
     step_records: list[Any] | None = None
+    # The optimizer step that just ended, read at its end (tuneguard.train.steps.StepRecorder.peek) within
+    # guard.watch_steps (MetricsCallback sets it at on_step_end, every rank; the guards take it; None: not read).
+    step_now: Any = None
     # Decisions taken during the run.
     halt_finding: Finding | None = None
     stop_reason: str | None = None  # "halted", "stopped", "early_stop"

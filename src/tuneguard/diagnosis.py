@@ -24,7 +24,9 @@ and a run on faulty data can look like any of the others):
    evaluation is a model still learning what generalises, not memorising: healthy, said so), or
    an OVERFITTING finding that saw the eval loss rise evaluation after evaluation, or an
    OVERFITTING (gap) or EVAL_DIVERGENCE finding that the curves back (a gap at one
-   evaluation that closed again is noted, not decisive).
+   evaluation that closed again is noted, not decisive). A finding judged before the last
+   evaluation when that one is a new best (`falling_at_end`) never decides: it is noted as
+   recovered (`recovered`), and the report's finding, the verdict and `next` say so.
 4. underfitting: both losses high (above `HIGH_LOSS`) and flat (down less than `FLAT_DROP`)
    from the first log to the end, or a PLATEAU warning (a stall in the first half) with a
    high, barely moving loss; or the QA probes' expected answers mostly wrong (below
@@ -35,7 +37,12 @@ and a run on faulty data can look like any of the others):
    with the training loss still falling at its end): then more steps may be all it needs, and
    raising the learning rate would be advice from no evidence. Such a run is inconclusive,
    said as too short to judge (rule 7), unless a later rule names something; and so is a run
-   of fewer than `MIN_STEPS` optimizer steps that either underfitting rule would name.
+   of fewer than `MIN_STEPS` optimizer steps that either underfitting rule would name. When such
+   a run of `MIN_STEPS` or more had fewer than `MIN_EVALS` evaluations, what could not be judged
+   is the eval loss's trend (`few_evals`, with its values): two points show no trend, so the
+   next run evaluates often enough to show one. Wrong answers after `MIN_EVALS` or more
+   evaluations whose eval loss stayed flat are underfitting, with the flat eval loss as evidence
+   (`eval_flat`).
 5. unstable: GRAD_NORM_HIGH alone (large updates that had not yet turned into spikes), unless
    it was one episode inside the warmup (`train.warmup_ratio` of the planned steps) of a run
    whose training loss fell: noted (`grad_norm_warmup`), and the rules below decide.
@@ -95,6 +102,9 @@ SHORT_FELL = 0.2
 # Fewer optimizer steps than this are too few to call a run underfitting at all (a 2-step demo: one
 # step in warmup at learning rate 0, one real update): the flat and the answers rules say so instead.
 MIN_STEPS = 10
+# Fewer evaluations than this show no trend of the eval loss (still falling, flat or rising): two
+# points are one difference, with nothing to compare it with (eval_still_falling needs three too).
+MIN_EVALS = 3
 
 # The texts, English and Thai side by side, live in the catalog (tuneguard.catalog.diagnosis).
 TEXTS = DIAGNOSIS
@@ -206,6 +216,8 @@ class Evidence:
         for k, v in self.params.items():
             if k in ("drop", "pace") and isinstance(v, float):
                 shown[k] = _pct(v)
+            elif k == "curve" and isinstance(v, (list, tuple)):  # (step, loss) pairs: "2.61 at step 20"
+                shown[k] = ", ".join(text("ev.curve_point", language, loss=_num(x[1]), step=x[0]) for x in v)
             elif isinstance(v, (list, tuple)):
                 shown[k] = ", ".join(str(x) for x in v)
             else:
@@ -216,7 +228,7 @@ class Evidence:
         return {"key": self.key, "params": dict(self.params)}
 
 
-SHORT_KEYS = ("too_short", "too_short_mean", "few_steps")  # the evidence of a run too short to judge
+SHORT_KEYS = ("too_short", "too_short_mean", "few_steps", "few_evals")  # the evidence of a run too short to judge
 
 
 @dataclasses.dataclass
@@ -261,6 +273,18 @@ class Diagnosis:
         falling fast; not underfitting."""
         return self.kind == "inconclusive" and any(e.key in SHORT_KEYS for e in self.evidence)
 
+    def recovered_at(self, f: Finding) -> int | None:
+        """The step of the new best eval loss that answered guard finding `f` (an OVERFITTING or
+        EVAL_DIVERGENCE judged before the last evaluation, which was the best: noted `recovered`),
+        else None."""
+        step = (self.facts.get("recovered") or {}).get(f.code)
+        return step if isinstance(step, int) and f.step is not None and f.step < step else None
+
+    def few_evals(self) -> bool:
+        """Inconclusive because fewer than MIN_EVALS evaluations leave the eval loss's trend
+        unjudged (rule 4): the next run needs more evaluations before anything else changes."""
+        return self.kind == "inconclusive" and any(e.key == "few_evals" for e in self.evidence)
+
     def still_improving(self) -> bool:
         """Healthy, and the eval loss was still falling clearly when the run ended: not a fault,
         but a longer run would have learned more."""
@@ -269,6 +293,7 @@ class Diagnosis:
     def means(self, language: str = "en") -> str:
         key = ("data_fault.labels.means" if self.labels_only() else "data_fault.leak.means" if self.eval_only()
                else "inconclusive.rose.means" if self.loss_rose()
+               else "inconclusive.few_evals.means" if self.few_evals()
                else "inconclusive.short.means" if self.too_short()
                else "healthy.gap.means" if self.kind == "healthy" and any(e.key == "gap_held" for e in self.evidence)
                else "healthy.gap_falling.means" if self.kind == "healthy" and any(e.key == "gap_falling"
@@ -572,6 +597,7 @@ class _Judge:
             # rows, not memorising: the finding says so, the diagnosis does not count it.
             group = sorted((f for f in self.guard if f.code == code and not (f.evidence or {}).get("first_pass")),
                            key=lambda f: f.step if f.step is not None else -1)
+            group = self._not_recovered(code, group)
             if not group:
                 continue
             decisive = [f for f in group if backed or "rising" in ((f.evidence or {}).get("triggers") or [])]
@@ -583,6 +609,23 @@ class _Judge:
             else:
                 self.notes.append(item)
         return self._diagnosis("overfitting", ev, codes) if ev else None
+
+    def _not_recovered(self, code: str, group: list[Finding]) -> list[Finding]:
+        """The findings of `group` (one code) that the eval curve did not answer: a finding judged
+        before the last evaluation, when that evaluation is a new best (`falling_at_end`), was
+        followed by the model generalising better than ever, so it is noted as recovered
+        (`recovered`: the finding's step, the new best and its step) and never decides; the
+        report's finding, the verdict and `next` say the same."""
+        curve = [(s, e) for s, e, _ in self.evals]
+        if not group or not falling_at_end(curve):
+            return group
+        last_step, best = curve[-1]
+        recovered = [f for f in group if f.step is not None and f.step < last_step]
+        if recovered:
+            self.notes.append(Evidence("recovered", {"code": code, "step": recovered[0].step, "n": len(recovered),
+                                                     "best": best, "best_step": last_step}))
+            self.facts.setdefault("recovered", {})[code] = last_step
+        return [f for f in group if f not in recovered]
 
     def _rising(self) -> Evidence | None:
         """The eval loss above its best at the last evaluation while the training loss fell."""
@@ -659,11 +702,22 @@ class _Judge:
             self.short += ev
             return None
         short = self._too_short() or self._few_steps()
+        few = self._few_evals() if short is not None and self._few_steps() is None else None
         if short is not None:
-            # Not decided here: a later rule (large gradients) may still name the run.
-            self.short = [short] + ev
+            # Not decided here: a later rule (large gradients) may still name the run. With fewer than
+            # MIN_EVALS evaluations over MIN_STEPS steps or more, what is unjudged is the eval trend.
+            self.short = ([few] if few is not None else []) + [short] + ev
             return None
-        return self._diagnosis("underfitting", ev, [])
+        return self._diagnosis("underfitting", self._eval_flat(ev), [])
+
+    def _eval_flat(self, ev: list[Evidence]) -> list[Evidence]:
+        """Wrong answers after MIN_EVALS or more evaluations over which the eval loss stayed flat
+        (down less than FLAT_DROP): said with its numbers, the model is not learning the task."""
+        if len(self.evals) < MIN_EVALS:
+            return ev
+        first, best = self.evals[0][1], self.facts["best_eval_loss"]
+        drop = (first - best) / first if first > 0 else 0.0
+        return ev + [Evidence("eval_flat", {"first": first, "best": best, "drop": drop})] if drop < FLAT_DROP else ev
 
     def _too_short(self) -> Evidence | None:
         """The training loss fell at least SHORT_FELL and nothing shows it had stopped falling:
@@ -675,7 +729,7 @@ class _Judge:
         if ends.drop < SHORT_FELL:
             return None
         facts = self.facts
-        if len(self.evals) >= 3:
+        if len(self.evals) >= MIN_EVALS:
             falling = bool(facts.get("eval_still_falling"))
         else:
             falling = facts.get("still_falling", True) is not False
@@ -683,6 +737,14 @@ class _Judge:
             return None
         return _ends_evidence("too_short", ends, drop=ends.drop, step=facts.get("last_step"),
                               evaluations=len(self.evals))
+
+    def _few_evals(self) -> Evidence | None:
+        """Fewer than MIN_EVALS evaluations (one at least): the eval loss's trend cannot be judged,
+        so neither "still learning" nor "not learning" is what they show; their numbers are said."""
+        if not 0 < len(self.evals) < MIN_EVALS:
+            return None
+        return Evidence("few_evals", {"n": len(self.evals), "curve": [[s, e] for s, e, _ in self.evals],
+                                      "min": MIN_EVALS})
 
     def large_gradients(self) -> Diagnosis | None:
         """5. Unstable through large gradients alone, unless they were one episode inside the

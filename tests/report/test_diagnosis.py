@@ -197,7 +197,10 @@ def test_a_gap_that_stood_from_the_first_evaluation_is_no_growing_gap() -> None:
 def test_one_gap_or_divergence_the_curves_do_not_back_is_noted_not_decisive() -> None:
     d = diagnose([guard("EVAL_DIVERGENCE", 90), guard("OVERFITTING", 30, triggers=["gap"])], HEALTHY, {})
     assert d.kind == "healthy"
-    assert [n.text() for n in d.notes] == ["OVERFITTING at step 30", "EVAL_DIVERGENCE at step 90"]
+    # The gap at step 30 closed, and the eval loss reached its best at the last evaluation: recovered.
+    assert [n.text() for n in d.notes] == [
+        "OVERFITTING at step 30 (1 time(s)), recovered: the eval loss reached a new best 1.7 at step 90, the last "
+        "evaluation", "EVAL_DIVERGENCE at step 90"]
     rising = diagnose([guard("OVERFITTING", 90, triggers=["rising"])], HEALTHY, {})
     assert (rising.kind, rising.codes) == ("overfitting", ["OVERFITTING"])
 

@@ -134,8 +134,10 @@ def test_a_run_too_short_to_judge_trains_longer_and_changes_nothing_else() -> No
     cfg["train"]["max_steps"] = 4
     d = diagnose([], short, cfg)
     assert d.too_short()
-    (change,) = recommend([], cfg, diagnosis=d).changes
+    change, *cadence = recommend([], cfg, diagnosis=d).changes
     assert (change.key, change.value) == ("train.max_steps", 20)  # twice 10, the fewest steps judged
+    # ... evaluated often enough to show a trend: every 4 of the 20 steps, not every 10 (2 evaluations).
+    assert {c.key: c.value for c in cadence} == {"eval.steps": 4, "train.save_steps": 4}
     assert agrees("inconclusive", change.key, 4, 20)
     assert change.reason == ("the run ended at step 4, too early to judge whether the model learns the task: train "
                              "longer (and longer again while the loss keeps falling) before changing anything else")
@@ -145,7 +147,8 @@ def test_a_run_too_short_to_judge_trains_longer_and_changes_nothing_else() -> No
     assert {c.key: c.value for c in recommend([], cfg, diagnosis=diagnose([], long_run, cfg)).changes} == {
         "train.max_steps": 60}
     by_epochs = tiny_config(**{"train.max_steps": -1, "train.num_epochs": 1.0})
-    assert {c.key: c.value for c in recommend([], by_epochs, diagnosis=d).changes} == {"train.num_epochs": 2.0}
+    assert {c.key: c.value for c in recommend([], by_epochs, diagnosis=d).changes} == {
+        "train.num_epochs": 2.0, "eval.steps": 1}  # 8 steps (4 a pass, twice): at least 3 evaluations
     stopped = Diagnosis("inconclusive", d.evidence, facts={**d.facts, "planned_steps": 40})  # stopped at 4 of 40
     recs = recommend([], cfg, diagnosis=stopped)
     assert recs.changes == [] and [str(a.text) for a in recs.actions] == [

@@ -64,6 +64,10 @@ DIAGNOSIS: dict[str, dict[str, str]] = {
     "inconclusive.short.means": {
         "en": "too short to judge: the run ended before it could show whether the model learns the task: train longer before changing anything else (tuneguard next proposes how long)",
         "th": "การรันสั้นเกินกว่าจะตัดสินได้: การรันจบก่อนที่จะเห็นว่าโมเดลเรียนรู้งานนี้ได้หรือไม่ ให้ฝึกนานขึ้นก่อนเปลี่ยนค่าอื่น (tuneguard next เสนอว่าควรนานเท่าไร)"},
+    # Fewer than three evaluations: the eval loss's trend cannot be judged (tuneguard.diagnosis, rule 4 and 7).
+    "inconclusive.few_evals.means": {
+        "en": "the eval loss was measured too few times to show whether the model learns the task: run it again with more evaluations (tuneguard next sets them, and more steps while the training loss still falls) before changing anything else",
+        "th": "วัด eval loss น้อยครั้งเกินกว่าจะเห็นว่าโมเดลเรียนรู้งานนี้ได้หรือไม่: ให้รันใหม่โดยประเมินบ่อยขึ้น (tuneguard next ตั้งค่าให้ และเพิ่ม step ถ้า loss การฝึกยังลดลงอยู่) ก่อนเปลี่ยนค่าอื่น"},
     "line": {"en": "Diagnosis: {label}: {means}", "th": "ผลวินิจฉัย: {label} - {means}"},
     "because": {"en": "Because: {v}", "th": "หลักฐาน: {v}"},
     # evidence, one template per kind of fact
@@ -128,6 +132,10 @@ DIAGNOSIS: dict[str, dict[str, str]] = {
         "th": "ช่องว่างระหว่าง eval loss กับ loss การฝึกเพิ่มจาก {first_gap} ที่ step {first_step} "
               "เป็น {gap} ที่ step {step} (เกณฑ์ {limit}, report.max_final_gap)"},
     "ev.finding": {"en": "{code} at step {step}", "th": "{code} ที่ step {step}"},
+    # An OVERFITTING or EVAL_DIVERGENCE finding that a new best eval loss at the last evaluation answered.
+    "ev.recovered": {
+        "en": "{code} at step {step} ({n} time(s)), recovered: the eval loss reached a new best {best} at step {best_step}, the last evaluation",
+        "th": "{code} ที่ step {step} ({n} ครั้ง) แล้วกลับมาดีขึ้น: eval loss ลดลงจนดีที่สุดครั้งใหม่ {best} ที่ step {best_step} ซึ่งเป็นการประเมินครั้งสุดท้าย"},
     "ev.flat": {
         "en": "training loss only {first} -> {last} from step {first_step} to step {last_step} ({drop} lower)",
         "th": "ค่า loss การฝึกลดเพียง {first} -> {last} จาก step {first_step} ถึง step {last_step} (ลดลง {drop})"},
@@ -153,6 +161,10 @@ DIAGNOSIS: dict[str, dict[str, str]] = {
     "ev.too_short_mean": {
         "en": "mean training loss {first} over steps {first_step}-{first_end} -> {last} over steps {last_step}-{last_end} ({drop} lower), still falling when the run ended at step {step}, after {evaluations} evaluation(s)",
         "th": "ค่า loss การฝึกเฉลี่ย {first} ช่วง step {first_step}-{first_end} -> {last} ช่วง step {last_step}-{last_end} (ลดลง {drop}) และยังลดลงอยู่ตอนที่การรันจบที่ step {step} หลังการประเมิน {evaluations} ครั้ง"},
+    "ev.few_evals": {
+        "en": "only {n} evaluation(s) (eval loss {curve}): fewer than the {min} it takes to tell whether the eval loss is still falling, flat or rising: its trend cannot be judged",
+        "th": "ประเมินเพียง {n} ครั้ง (eval loss {curve}) ซึ่งน้อยกว่า {min} ครั้งที่ต้องใช้เพื่อบอกว่า eval loss ยังลดลง คงที่ หรือเพิ่มขึ้น: จึงตัดสินแนวโน้มไม่ได้"},
+    "ev.curve_point": {"en": "{loss} at step {step}", "th": "{loss} ที่ step {step}"},
     "ev.few_steps": {
         "en": "only {steps} optimizer step(s), fewer than the {min} it takes to judge whether the model learns",
         "th": "ฝึกเพียง {steps} step ซึ่งน้อยกว่า {min} step ที่ต้องใช้เพื่อตัดสินว่าโมเดลเรียนรู้ได้หรือไม่"},

@@ -62,6 +62,10 @@ _REPORT: dict[str, dict[str, str]] = {
     "f.superseded": {
         "en": "The run's diagnosis ({kind}) does not move {keys} this way: the recommendations below take precedence over this advice.",
         "th": "ผลวินิจฉัยของการรันนี้ ({kind}) ไม่ได้ปรับ {keys} ไปทางนี้ ให้ทำตามคำแนะนำด้านล่างแทนคำแนะนำนี้"},
+    # A memorising finding that a new best eval loss at the last evaluation answered (Diagnosis.recovered_at).
+    "f.recovered": {
+        "en": "Recovered at step {step}: the eval loss reached a new best ({best}) at the last evaluation, so the run's diagnosis ({kind}) does not follow this advice.",
+        "th": "กลับมาดีขึ้นที่ step {step}: eval loss ดีที่สุดครั้งใหม่ ({best}) ในการประเมินครั้งสุดท้าย ผลวินิจฉัยของการรันนี้ ({kind}) จึงไม่ทำตามคำแนะนำนี้"},
     "source.audit": {"en": "audit", "th": "การตรวจข้อมูล"},
     "source.guard": {"en": "guard", "th": "ระบบป้องกัน"},
     "sev.info": {"en": "info", "th": "ข้อมูล"},
@@ -457,6 +461,13 @@ _VERDICT: dict[str, dict[str, str]] = {
     "val.non_finite": {
         "en": "final eval loss {ev} at step {step}, train loss {tr}: non-finite{note}",
         "th": "eval loss สุดท้าย {ev} ที่ step {step}, loss การฝึก {tr}: ไม่เป็นตัวเลขจำกัด{note}"},
+    # A memorising finding the last evaluation answered with a new best (tuneguard.report.verdict._related_spec).
+    "val.recovered": {
+        "en": "{finding}, recovered: a new best eval loss {best} at step {step}, the last evaluation",
+        "th": "{finding} แล้วกลับมาดีขึ้น: eval loss ดีที่สุดครั้งใหม่ {best} ที่ step {step} ซึ่งเป็นการประเมินครั้งสุดท้าย"},
+    "val.few": {
+        "en": "only {n} evaluation(s): the final gap is measured, but whether the eval loss was still falling, flat or rising cannot be judged from fewer than {min}",
+        "th": "ประเมินเพียง {n} ครั้ง: วัดช่องว่างสุดท้ายได้ แต่ตัดสินไม่ได้ว่า eval loss ยังลดลง คงที่ หรือเพิ่มขึ้น เพราะน้อยกว่า {min} ครั้ง"},
     "val.since": {"en": "mean since the previous evaluation", "th": "ค่าเฉลี่ยตั้งแต่การประเมินครั้งก่อน"},
     "val.at": {"en": "at step {step}", "th": "ที่ step {step}"},
     "val.base": {
@@ -620,6 +631,10 @@ _ADVICE: dict[str, dict[str, str]] = {
     "under.lr": {"en": "{why}: larger updates", "th": "{why}: อัปเดตให้ใหญ่ขึ้น"},
     "under.falling": {
         "en": "the training loss was still falling at the end", "th": "ค่า loss การฝึกยังลดลงอยู่ตอนจบ"},
+    # Answers wrong, the training loss fell strongly, the eval loss flat (tuneguard.report.recommend._fits_apart).
+    "under.apart": {
+        "en": "The training loss fell ({first} -> {last}) but the eval loss stayed flat over {n} evaluations ({eval_first}, best {best}) and the expected answers stayed wrong: the model fits the training rows without learning the task on unseen ones, and a higher learning rate would only fit them faster. Check what is supervised ({command}: prompt tokens in the labels, answers cut or masked) and that the validation rows and the probes ask the task the training rows teach.",
+        "th": "loss การฝึกลดลง ({first} -> {last}) แต่ eval loss แทบไม่เปลี่ยนตลอดการประเมิน {n} ครั้ง ({eval_first}, ดีที่สุด {best}) และยังตอบผิดเกือบทุกข้อ: โมเดลจำแถวข้อมูลฝึกได้แต่ยังทำงานนี้กับข้อมูลที่ไม่เคยเห็นไม่ได้ การเพิ่ม learning rate จะทำให้จำได้เร็วขึ้นเท่านั้น ให้ตรวจว่า label สอนอะไร ({command}: มี token ของ prompt ใน label หรือคำตอบถูกตัดหรือถูก mask หรือไม่) และตรวจว่าแถว validation และคำถามทดสอบเป็นงานเดียวกับที่แถวข้อมูลฝึกสอน"},
     "under.rank": {"en": "a rank below 8 limits what the adapter can learn", "th": "rank ต่ำกว่า 8 จำกัดสิ่งที่ adapter เรียนรู้ได้"},
     "under.alpha": {"en": "keep the LoRA scale alpha / r", "th": "คงสเกลของ LoRA (alpha / r) ไว้"},
     "healthy.longer": {
@@ -651,6 +666,13 @@ _ADVICE: dict[str, dict[str, str]] = {
         "en": "evaluate during training: without a validation loss overfitting cannot be told apart from learning",
         "th": "ประเมินผลระหว่างฝึก ถ้าไม่มีค่า loss validation จะแยก overfitting ออกจากการเรียนรู้ไม่ได้"},
     "inconclusive.steps": {"en": "about 5 evaluations in {planned} steps", "th": "ประเมินประมาณ 5 ครั้งใน {planned} step"},
+    # Too few evaluations to show the eval loss's trend (tuneguard.report.recommend._judged).
+    "few_evals.steps": {
+        "en": "the eval loss shows a trend only over 3 or more evaluations, and this cadence gives {n} in {planned} steps: about 5",
+        "th": "eval loss จะเห็นแนวโน้มได้ต้องประเมินอย่างน้อย 3 ครั้ง แต่ความถี่นี้ได้เพียง {n} ครั้งใน {planned} step: ให้ประเมินประมาณ 5 ครั้ง"},
+    "few_evals.longer": {
+        "en": "the training loss was still falling when the run ended at step {step}: train longer, so the evaluations cover more of the learning",
+        "th": "loss การฝึกยังลดลงอยู่ตอนที่การรันจบที่ step {step}: ให้ฝึกนานขึ้น เพื่อให้การประเมินครอบคลุมช่วงที่โมเดลยังเรียนรู้"},
     "dupes.DUPLICATE_EXACT": {"en": "exact duplicate rows", "th": "แถวซ้ำทุกตัวอักษร"},
     "dupes.DUPLICATE_NEAR": {"en": "near-duplicate rows", "th": "แถวที่เกือบซ้ำ"},
     "dupes.LOW_DIVERSITY": {"en": "templated, low-diversity rows", "th": "แถวจากแม่แบบที่ไม่หลากหลาย"},

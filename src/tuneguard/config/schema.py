@@ -293,6 +293,12 @@ class GuardConfig(Section):
     """Thresholds of the health monitors and what each finding code does."""
 
     enabled: bool = Field(True, description="Run the guards.")
+    watch_steps: int = Field(
+        200, ge=0, description="The first N optimizer steps, where collapses and NaNs happen: the loss guards "
+        "(LOSS_COLLAPSE, NON_FINITE, LOSS_SPIKE, GRAD_NORM_HIGH) judge each step as it ends, so a halt comes at the "
+        "step that found it, not at the next log; it reads the step's loss from the device (one synchronisation per "
+        "step, as the Trainer's default NaN filter does per micro-batch). Later steps are judged at each log. "
+        "0: at logs only.")
     collapse_floor: float = Field(
         0.1, gt=0, description="LOSS_COLLAPSE: a training loss below this (nats per token) while the rows are still "
         "new to the model (collapse_exposures, collapse_passes).")

@@ -12,10 +12,17 @@ is `at_step` in its evidence, with `examples_seen`, `tokens_seen`, `passes` and 
 that step (tuneguard.findings.when_spec shows both). Without step records (a Trainer without tuneguard's recorder) the logged window
 stands for its steps.
 
-Cost: nothing per step. It runs only in on_log (training logs: the per-step records, the
-metrics callback's tokens/s and memory) and on_evaluate (eval_loss, held against the training
-loss per token since the previous evaluation: tuneguard.guard.train_loss), and reads plain
-Python floats; it never touches a tensor. It must come after the metrics callback in the
+Early in training (the first `guard.watch_steps` optimizer steps, where collapses and NaNs
+happen) each step is judged at its end (on_step_end, from the step the metrics callback read:
+`ctx.step_now`), so a halt comes at the step that found it (a collapse at step 11 halts at step
+11, not at the log of step 15) and that step is logged with it; a step judged there is not judged
+again at the log. Later, the steps are judged at each log.
+
+Cost: past the watched steps, nothing per step. It runs in on_log (training logs: the per-step
+records, the metrics callback's tokens/s and memory) and on_evaluate (eval_loss, held against the
+training loss per token since the previous evaluation: tuneguard.guard.train_loss), and reads plain
+Python floats; it never touches a tensor. Within them, one device read per step (the metrics
+callback's; docs/BENCHMARKS.md, "Guard overhead"). It must come after the metrics callback in the
 Trainer's callback list.
 """
 
@@ -78,6 +85,7 @@ class GuardCallback(TrainerCallback):
                                              g.throughput_patience_s, g.throughput_min_window_s,
                                              g.throughput_sustained_s, other_cpu_probe())
         self.since_eval = TrainLossSinceEval()
+        self.judged_through = -1  # the last step fed to the detectors (at its end or at a log)
 
     def reset_for_rollback(self) -> None:
         """After a rollback the guards start as new (on train begin they replay the
@@ -111,6 +119,24 @@ class GuardCallback(TrainerCallback):
         self.grad.warmup_steps = math.ceil(self.ctx.cfg.train.warmup_ratio * (state.max_steps or 0))
         if state.global_step > 0:
             self._replay(state)
+
+    def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
+        """A watched step (guard.watch_steps), judged as it ends; a finding that stops the run asks
+        the Trainer to log this step too, so the store and the curves end where the run did."""
+        record, self.ctx.step_now = getattr(self.ctx, "step_now", None), None
+        if record is None:
+            return
+        # The rate the Trainer would log at this step (its scheduler's), for the spike advice, as at a log.
+        last_lr = getattr(kwargs.get("lr_scheduler"), "get_last_lr", None)
+        if callable(last_lr):
+            rates = last_lr()
+            self._note_lr(state.global_step, {"learning_rate": rates[0] if rates else None})
+        stopped = self._steps(state.global_step, [record], control)
+        # The Trainer's log gathers over the ranks: every rank must ask for it alike, so under several
+        # processes only on the halt they agreed on (rank 0 alone may have decided it: its audit).
+        agreed = agree_on_halt(self.ctx, args, control)
+        if agreed or (stopped and getattr(self.ctx, "world_size", 1) <= 1):
+            control.should_log = True
 
     def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
         if not logs or "loss" not in logs:  # eval logs go through on_evaluate; the final summary has train_loss
@@ -178,6 +204,9 @@ class GuardCallback(TrainerCallback):
         judging = True
         already = control is not None and self._stopping(control)  # e.g. max_steps reached: not ours
         for r in records:
+            if r.step <= self.judged_through:
+                continue  # judged at its end already (guard.watch_steps)
+            self.judged_through = r.step
             if r.tokens is not None:
                 self.tokens_seen = (self.tokens_seen or 0) + r.tokens
             self.since_eval.add(r.step, r.loss, r.tokens)

@@ -216,8 +216,15 @@ def evidence_html(ev: dict[str, Any]) -> str:
 
 def superseded(f: Finding, diagnosis: Diagnosis | None, language: str = "en") -> str | None:
     """The note under a guard finding whose advice the run's diagnosis does not follow
-    (tuneguard.report.recommend.against_diagnosis), in `language`; None when they agree."""
-    keys = against_diagnosis(f, diagnosis.kind) if diagnosis is not None else []
+    (tuneguard.report.recommend.against_diagnosis), in `language`; None when they agree. A
+    finding the eval curve answered with a new best at the last evaluation says it recovered."""
+    if diagnosis is None:
+        return None
+    step = diagnosis.recovered_at(f)
+    if step is not None:
+        return Words(language)("f.recovered", step=step, best=fmt(diagnosis.facts.get("last_eval_loss")),
+                               kind=diagnosis.label(language))
+    keys = against_diagnosis(f, diagnosis.kind)
     if not keys:
         return None
     return Words(language)("f.superseded", kind=diagnosis.label(language), keys=", ".join(keys))

@@ -34,8 +34,8 @@ from typing import Any
 
 from tuneguard.catalog import Spec, T, in_language, is_spec, render
 from tuneguard.config.diff import MISSING, diff_configs, flatten, format_value
-from tuneguard.diagnosis import (LONGER, MIN_STEPS, Curves, Diagnosis, Evidence, Kind, diagnose, diverged_lr, longer,
-                                   nice_lr, unstable_lr)
+from tuneguard.diagnosis import (LONGER, MIN_EVALS, MIN_STEPS, SHORT_FELL, Curves, Diagnosis, Evidence, Kind, diagnose,
+                                   diverged_lr, longer, nice_lr, unstable_lr)
 from tuneguard.findings import SEVERITY_ORDER, Finding
 from tuneguard.report.rundata import RunData, is_finite
 
@@ -493,6 +493,11 @@ def _underfitting(ctx: Context) -> Out:
     lr = float(ctx.get("train.learning_rate", 2e-4) or 2e-4)
     answers = any(e.key.startswith("answers_wrong") for e in ctx.diagnosis.evidence)
     why = A("under.answers") if answers else A("under.flat")
+    apart = _fits_apart(ctx) if answers else None
+    if apart is not None:
+        # The rate moved the training loss well: a higher one fits the training rows faster, not the task.
+        ch += _rank_up(ctx, codes)
+        return ch, [apart]
     if lr < LORA_LR_FLOOR:
         ch.append(Change("train.learning_rate", LORA_LR_TYPICAL, A("under.lr_floor", lr=format_value(lr), why=why),
                          codes))
@@ -505,12 +510,32 @@ def _underfitting(ctx: Context) -> Out:
         else:
             epochs = float(ctx.get("train.num_epochs", 3.0) or 3.0)
             ch.append(Change("train.num_epochs", epochs * 2, A("under.falling"), codes))
+    return ch + _rank_up(ctx, codes), []
+
+
+def _rank_up(ctx: Context, codes: list[str]) -> list[Change]:
+    """LoRA rank 8 (alpha scaled to keep alpha / r) when below 8: more adapter capacity."""
     r = int(ctx.get("lora.r", 8) or 8)
-    if r < 8:
-        alpha = int(ctx.get("lora.alpha", 2 * r) or 2 * r)
-        ch.append(Change("lora.r", 8, A("under.rank"), codes))
-        ch.append(Change("lora.alpha", max(alpha, round(alpha * 8 / r)), A("under.alpha"), codes))
-    return ch, []
+    if r >= 8:
+        return []
+    alpha = int(ctx.get("lora.alpha", 2 * r) or 2 * r)
+    return [Change("lora.r", 8, A("under.rank"), codes),
+            Change("lora.alpha", max(alpha, round(alpha * 8 / r)), A("under.alpha"), codes)]
+
+
+def _fits_apart(ctx: Context) -> Action | None:
+    """Wrong answers while the training loss fell strongly (SHORT_FELL or more) and the eval loss
+    stayed flat over MIN_EVALS evaluations or more (the diagnosis's eval_flat): the learning rate
+    moves the model, which fits the training rows without getting better on unseen ones, so the
+    evidence supports checking what is supervised and what is evaluated, not a higher rate."""
+    flat = next((e for e in ctx.diagnosis.evidence if e.key == "eval_flat"), None)
+    f = ctx.facts
+    first, last = f.get("first_train_loss"), f.get("last_train_loss")
+    if flat is None or not (is_finite(first) and is_finite(last)) or first <= 0 or (first - last) / first < SHORT_FELL:
+        return None
+    return Action(A("under.apart", first=f"{first:.4g}", last=f"{last:.4g}", n=f.get("evaluations"),
+                    eval_first=f"{flat.params['first']:.4g}", best=f"{flat.params['best']:.4g}",
+                    command=ctx.audit_command), [])
 
 
 def _healthy(ctx: Context) -> Out:
@@ -535,6 +560,8 @@ def _inconclusive(ctx: Context) -> Out:
     if ctx.diagnosis.loss_rose():
         # Enough was logged: the loss rose with no spike, NaN or collapse to name a cause.
         return [], [Action(A("inconclusive.rose"), [])]
+    if ctx.diagnosis.few_evals():
+        return _few_evals(ctx)
     if ctx.diagnosis.too_short():
         return _too_short(ctx)
     if "no_evals" not in keys:
@@ -542,13 +569,65 @@ def _inconclusive(ctx: Context) -> Out:
     planned = ctx.facts.get("planned_steps") or ctx.get("train.max_steps", -1)
     if not isinstance(planned, int) or planned < 5:
         return [], [Action(A("inconclusive.evaluate"), [])]
+    return _evaluate_every(ctx, planned, A("inconclusive.steps", planned=planned)), []
+
+
+def _evaluations(ctx: Context, planned: int) -> int:
+    """How many evaluations the config's cadence gives over `planned` steps."""
+    strategy, every = ctx.get("eval.strategy"), ctx.get("eval.steps")
+    if strategy == "steps" and isinstance(every, int) and every > 0:
+        return planned // every
+    spe = ctx.facts.get("steps_per_epoch")
+    return planned // spe if strategy == "epoch" and isinstance(spe, int) and spe > 0 else 0
+
+
+def _evaluate_every(ctx: Context, planned: int, why: Spec) -> list[Change]:
+    """Evaluations every fifth of `planned` steps (about 5: MIN_EVALS and more, a trend with room
+    for one noisy point), checkpoints at evaluations where the best one is kept."""
     every = max(1, planned // 5)
-    ch = [Change("eval.strategy", "steps", A("inconclusive.strategy"), []),
-          Change("eval.steps", every, A("inconclusive.steps", planned=planned), [])]
+    ch = [] if ctx.get("eval.strategy") == "steps" else [Change("eval.strategy", "steps", A("inconclusive.strategy"), [])]
+    ch.append(Change("eval.steps", every, why, []))
     save = ctx.get("train.save_steps", every)
     if ctx.get("eval.load_best_model_at_end") and isinstance(save, int) and save % every:
         ch.append(Change("train.save_steps", every, A("keep_best.saves"), []))
-    return ch, []
+    return ch
+
+
+def _judged(ctx: Context, planned: Any) -> list[Change]:
+    """The evaluation cadence a next run of `planned` steps needs to show a trend (MIN_EVALS
+    evaluations or more); nothing when its cadence already gives them."""
+    if not isinstance(planned, int) or isinstance(planned, bool) or planned < MIN_EVALS:
+        return []
+    n = _evaluations(ctx, planned)
+    return [] if n >= MIN_EVALS else _evaluate_every(ctx, planned, A("few_evals.steps", n=n, planned=planned))
+
+
+def _few_evals(ctx: Context) -> Out:
+    """Fewer than MIN_EVALS evaluations left the eval loss's trend unjudged: the next run evaluates
+    often enough to show one (`_judged`), and trains LONGER times as long when its training loss
+    was still falling at its planned end (more steps can still teach). One that ended before its
+    planned steps is told to run them first (`_too_short`)."""
+    planned, last = ctx.facts.get("planned_steps"), ctx.facts.get("last_step")
+    if isinstance(planned, int) and isinstance(last, int) and last < planned:
+        return _too_short(ctx)
+    ch = _longer(ctx, A("few_evals.longer", step=last)) if ctx.facts.get("still_falling") else []
+    new = ch[0].value if ch and ch[0].key == "train.max_steps" else (
+        planned * LONGER if ch and isinstance(planned, int) else planned)
+    if not isinstance(new, int):  # the run's length is not known: say what to set
+        return ch, [Action(A("inconclusive.evaluate"), [])]
+    return ch + _judged(ctx, new), []
+
+
+def _longer(ctx: Context, why: Spec) -> list[Change]:
+    """LONGER times the run's train.max_steps (at least twice MIN_STEPS: a run of fewer is too short
+    to judge again), or its train.num_epochs."""
+    max_steps = ctx.get("train.max_steps", -1)
+    if isinstance(max_steps, int) and not isinstance(max_steps, bool) and max_steps > 0:
+        return [Change("train.max_steps", max(max_steps * LONGER, 2 * MIN_STEPS), why, [])]
+    epochs = ctx.get("train.num_epochs", 3.0)
+    if isinstance(epochs, (int, float)) and not isinstance(epochs, bool) and epochs > 0:
+        return [Change("train.num_epochs", float(epochs) * LONGER, why, [])]
+    return []
 
 
 def _too_short(ctx: Context) -> Out:
@@ -559,15 +638,10 @@ def _too_short(ctx: Context) -> Out:
     if isinstance(planned, int) and isinstance(last, int) and last < planned:
         # Stopped before its planned steps: its length was not what ended it.
         return [], [Action(A("inconclusive.short_stopped", step=last, planned=planned), [])]
-    why = A("inconclusive.short", step=last)
-    max_steps = ctx.get("train.max_steps", -1)
-    if isinstance(max_steps, int) and not isinstance(max_steps, bool) and max_steps > 0:
-        # At least twice MIN_STEPS: a run of fewer is too short to judge again.
-        return [Change("train.max_steps", max(max_steps * LONGER, 2 * MIN_STEPS), why, [])], []
-    epochs = ctx.get("train.num_epochs", 3.0)
-    if isinstance(epochs, (int, float)) and not isinstance(epochs, bool) and epochs > 0:
-        return [Change("train.num_epochs", float(epochs) * LONGER, why, [])], []
-    return [], []
+    ch = _longer(ctx, A("inconclusive.short", step=last))
+    # The longer run evaluated often enough to show a trend (MIN_EVALS evaluations or more).
+    new = ch[0].value if ch and ch[0].key == "train.max_steps" else planned * LONGER if isinstance(planned, int) else None
+    return ch + (_judged(ctx, new) if ch else []), []
 
 
 PLAYBOOK: dict[Kind, Callable[[Context], Out]] = {

@@ -14,7 +14,10 @@ The rules (thresholds from the run's `report` config section):
    at (or just before) that step is below `report.max_final_gap`, or at or above it while the
    eval loss reached a new best at the last evaluation (tuneguard.diagnosis.falling_at_end:
    the model was still generalising better, not memorising; the evidence says the gap and why it
-   passes, as the diagnosis says it healthy); unknown without both.
+   passes, as the diagnosis says it healthy); unknown without both. With fewer than three
+   evaluations the row says that the eval loss's trend could not be judged from them (the
+   diagnosis's few_evals), and a memorising finding a new best at the last evaluation answered
+   is cited as recovered.
 3. Early stopping did not trigger prematurely: an EARLY_STOP finding or early_stop event
    before `report.min_early_stop_share` of the planned steps fails; no early stop passes.
 4. The model generates coherent, relevant text: at the best checkpoint's QA samples the
@@ -51,7 +54,7 @@ import logging
 from typing import Any, Literal
 
 from tuneguard.catalog import TABLE, J, Spec, T, in_language, render, say
-from tuneguard.diagnosis import falling_at_end, loss_ends
+from tuneguard.diagnosis import MIN_EVALS, falling_at_end, loss_ends
 from tuneguard.findings import Finding
 from tuneguard.fmt import num
 from tuneguard.report.rundata import EVAL_TRAIN_LOSS_KEYS, RunData, is_finite
@@ -402,7 +405,12 @@ def _val_tracked(run: RunData, th: Thresholds) -> Criterion:
     related = sorted((f for f in run.findings if f.code in ("OVERFITTING", "EVAL_DIVERGENCE")),
                      key=lambda f: (f.severity == "info", -(f.step if f.step is not None else -1)))
     codes = sorted({f.code for f in related})
-    note: Spec | str = J("join.none", ["; ", _findings_spec(related[:2])]) if related else ""
+    curve = [(int(r["step"]), float(r["eval_loss"])) for r in evals if is_finite(r["eval_loss"])]
+    notes: list[Spec] = [_related_spec(related[:2], curve)] if related else []
+    if 0 < len(curve) < MIN_EVALS:
+        # The final gap is measured; the eval loss's trend is not (the diagnosis says few_evals).
+        notes.append(V("val.few", n=len(curve), min=MIN_EVALS))
+    note: Spec | str = J("join.none", ["; ", J("join.semi", notes)]) if notes else ""
     if not (is_finite(ev) and is_finite(tr[1])):
         return Criterion.said(VAL_TRACKED, "fail", V("val.non_finite", ev=str(ev), step=step, tr=str(tr[1]), note=note),
                               codes or ["NON_FINITE"])
@@ -411,13 +419,22 @@ def _val_tracked(run: RunData, th: Thresholds) -> Criterion:
     base = V("val.base", ev=fmt(ev), step=step, tr=fmt(tr[1]), which=which, gap=fmt(gap, 3))
     status: Status = "pass" if gap < th.max_final_gap else "fail"
     key = f"val.{status}"
-    curve = [(int(r["step"]), float(r["eval_loss"])) for r in evals if is_finite(r["eval_loss"])]
     if status == "fail" and falling_at_end(curve):
         # A gap while the eval loss still fell to a new best: the model was not memorising yet
         # (the diagnosis says healthy); failing the run on it would cry wolf.
         status, key = "pass", "val.falling"
     return Criterion.said(VAL_TRACKED, status, V(key, base=base, limit=fmt(th.max_final_gap), note=note,
                                                  prev=fmt(curve[-2][1]) if len(curve) > 1 else ""), codes)
+
+
+def _related_spec(related: list[Finding], curve: list[tuple[int, float]]) -> Spec:
+    """The memorising findings a "validation loss tracked" row cites; one judged before the last
+    evaluation when that one was a new best (falling_at_end) as recovered there, as the diagnosis
+    notes it (tuneguard.diagnosis, `recovered`)."""
+    new_best = falling_at_end(curve)
+    return J("join.semi", [V("val.recovered", finding=finding_spec(f), step=curve[-1][0], best=fmt(curve[-1][1]))
+                           if new_best and f.step is not None and f.step < curve[-1][0] else finding_spec(f)
+                           for f in related])
 
 
 def _state(state: str) -> Spec | str:

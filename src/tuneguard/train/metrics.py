@@ -174,6 +174,10 @@ class MetricsCallback(TrainerCallback):
         self._outside.step_end(time.perf_counter(), self.ctx.paused_seconds)
         if self.recorder is not None:
             self.recorder.end_step(state.global_step)
+            guard = self.ctx.cfg.guard
+            if guard.enabled and state.global_step <= guard.watch_steps:
+                # The guards judge this step now (tuneguard.guard.callbacks.GuardCallback.on_step_end).
+                self.ctx.step_now = self.recorder.peek(self.ctx.collectives if self.ctx.world_size > 1 else None)
 
     def _take_steps(self, state: Any, at_eval: bool) -> list | None:
         """The steps since the previous hand-over (a collective under several processes: every

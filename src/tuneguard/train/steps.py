@@ -17,6 +17,12 @@ under several processes one small CPU all-reduce (tuneguard's gloo group) sums t
 losses and tokens, as the Trainer's gather does for its window loss: every rank gets the same
 global per-step series, so every rank's guards decide alike.
 
+Early in training (`guard.watch_steps`) `peek` reads each step's values as the step ends, so the
+loss guards judge a collapse or a NaN at the step it happens rather than at the next log. That
+read is one device synchronisation per optimizer step: what the Trainer's own default
+(`logging_nan_inf_filter`, which tuneguard turns off) pays per micro-batch. A value peeked is
+kept as a number: the log's `take` neither reads nor sums it again.
+
 Per rank, a step's loss is the sum of what `training_step` returned for its micro-batches:
 normalised by the global number of supervised tokens and scaled by the world size
 (`average_tokens_across_devices`), so the mean over ranks is the step's token-averaged loss
@@ -43,7 +49,8 @@ class StepRecorder:
         self._loss: Any = None  # device tensor: this step's micro-batch losses so far
         self._grad: Any = None
         self._supervised_last = 0
-        self._pending: list[tuple[int, Any, Any, int | None]] = []
+        # (step, loss, gradient norm, tokens, read): `read` once `peek` made loss and norm global numbers.
+        self._pending: list[tuple[int, Any, Any, int | None, bool]] = []
         self.installed = False
         self.per_step_grad_norm = False
 
@@ -76,18 +83,37 @@ class StepRecorder:
         if self.counter is not None:
             tokens = self.counter.supervised - self._supervised_last
             self._supervised_last = self.counter.supervised
-        self._pending.append((int(step), self._loss, self._grad, tokens))
+        self._pending.append((int(step), self._loss, self._grad, tokens, False))
         self._loss, self._grad = None, None
 
     @property
     def pending(self) -> int:
         return len(self._pending)
 
+    def peek(self, collectives: Any = None) -> StepRecord | None:
+        """The step `end_step` closed last, read now (a device synchronisation; under several
+        processes a collective, which every rank calls at the same steps) and kept pending for
+        `take`; None when nothing is pending or it was read already."""
+        if not self._pending or self._pending[-1][4]:
+            return None
+        (rec,) = self._read([self._pending[-1]], collectives)
+        self._pending[-1] = (rec.step, rec.loss, rec.grad_norm, rec.tokens, True)
+        return rec
+
     def take(self, collectives: Any = None) -> list[StepRecord]:
         """The steps closed since the previous call, as plain numbers; under several processes
         a collective (every rank calls it at the same points: each training log and each
         evaluation, which every rank reaches at the same step)."""
         pending, self._pending = self._pending, []
+        if not pending:
+            return []
+        fresh = iter(self._read([p for p in pending if not p[4]], collectives))
+        return [StepRecord(p[0], p[1], p[2], p[3]) if p[4] else next(fresh) for p in pending]
+
+    @staticmethod
+    def _read(pending: list[tuple[int, Any, Any, int | None, bool]], collectives: Any) -> list[StepRecord]:
+        """Entries not read yet as StepRecords: one device read, and under several processes one
+        all-reduce that makes the losses and tokens global (every rank calls it alike)."""
         if not pending:
             return []
         losses = _floats([p[1] for p in pending])
