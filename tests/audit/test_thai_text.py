@@ -112,6 +112,11 @@ def test_words_cut_thai_runs_into_word_sized_units_and_keep_english_words() -> N
     # Pseudo-words are not dictionary words, only units of about a word's size; "pdf" stays a word.
     assert words("บันทึกไฟล์ pdf ของคุณ") == ["บั", "นทึกไฟล์", "pdf", "ของ", "คุณ"]
     assert words("hello, world.") == ["hello", "world"]
+    # Chinese by ideograph pairs on average, Japanese kana, Lao, Khmer and Myanmar by clusters of three.
+    assert words("打开文件时发生错误，请检查文件名。") == ["打", "开", "文件时", "发生错", "误", "请检查文", "件名"]
+    assert words("ファイルを開くときにエラーが発生しました。") == ["ファイルを開", "く", "と", "き", "にエラーが", "発", "生しま", "した"]
+    assert words("ເປີດໄຟລ໌ບໍ່ໄດ້") == ["ເປີດ", "ໄຟ", "ລ໌ບໍ່", "ໄດ້"]
+    assert words("មិនអាចបើកឯកសារបានទេ") == ["មិន", "អាចបើកឯក", "សារបា", "ន", "ទេ"]
     # A phrase cuts the same inside other sentences: an inserted value moves the cuts only next to it.
     phrase = words("ตรวจการสะกดคำในแผ่นงานนี้เสร็จแล้ว")
     assert " ".join(phrase[1:-1]) in " ".join(words("ผู้ใช้ตรวจการสะกดคำในแผ่นงานนี้เสร็จแล้วครับ"))

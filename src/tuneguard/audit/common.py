@@ -29,7 +29,14 @@ log = logging.getLogger(__name__)
 MAX_EXAMPLES = 10
 
 SEP = "\x1f"  # between prompt and response in a whole-example key
-_PUNCT = str.maketrans({c: " " for c in string.punctuation})
+# Scripts written without spaces between words: Thai, Lao, Myanmar, Khmer, Japanese kana, CJK.
+_SCRIPTS = ((0x0E00, 0x0EFF), (0x1000, 0x109F), (0x1780, 0x17FF), (0x3040, 0x30FF), (0x3400, 0x4DBF),
+            (0x4E00, 0x9FFF), (0xF900, 0xFAFF))
+# ASCII punctuation, and the punctuation of the scripts written without spaces (。，、「」 and the
+# fullwidth forms, Thai ๚, Khmer ។, Myanmar ။): "好。" and "好" are one word.
+_PUNCT = str.maketrans({c: " " for c in string.punctuation + "".join(
+    chr(c) for a, b in (*_SCRIPTS[:3], (0x3000, 0x303F), (0xFF00, 0xFF65))
+    for c in range(a, b + 1) if unicodedata.category(chr(c)).startswith("P"))})
 
 
 def normalise(text: str) -> str:
@@ -57,9 +64,6 @@ def words(normalised: str) -> list[str]:
     return out
 
 
-# Scripts written without spaces between words: Thai, Lao, Myanmar, Khmer, Japanese kana, CJK.
-_SCRIPTS = ((0x0E00, 0x0EFF), (0x1000, 0x109F), (0x1780, 0x17FF), (0x3040, 0x30FF), (0x3400, 0x4DBF),
-            (0x4E00, 0x9FFF), (0xF900, 0xFAFF))
 _CHARS = "".join(f"{chr(a)}-{chr(b)}" for a, b in _SCRIPTS)
 _UNSPACED = re.compile(f"([{_CHARS}])")
 _RUN = re.compile(f"[{_CHARS}]+|[^\\s{_CHARS}]+")
