@@ -27,8 +27,10 @@ answers, all of one template, which the "templated answers" rule would call an e
 of free values (a name, a date, an amount) keeps the rows' other shape, named extraction when
 the answers repeat their prompt's words (the values are copied, the keys and dates reformatted).
 
-Words are split on whitespace and punctuation, so for Thai (no spaces between words) the
-overlap is measured on phrases; a Thai answer to an English prompt shares none, as it should.
+Words are split on whitespace and punctuation, and a run of Thai (or another script written
+without spaces) into pseudo-words of about a word's size (tuneguard.audit.common.words), so the
+word counts and the overlap mean the same in Thai; a Thai answer to an English prompt shares
+none, as it should.
 """
 
 from __future__ import annotations
