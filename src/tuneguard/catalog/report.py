@@ -487,7 +487,7 @@ _VERDICT: dict[str, dict[str, str]] = {
         "th": "การรันยังไม่จบ (สถานะ: {state} ที่ step {step})"},
     "early.stopped": {
         "en": "not known: the run was stopped at step {step} of its {planned} planned steps, before early stopping could judge it",
-        "th": "ยังไม่ทราบ: การรันถูกหยุดที่ step {step} จาก {planned} step ที่วางแผนไว้ ก่อนที่ early stopping จะได้ตัดสิน"},
+        "th": "ยังไม่ทราบ: การรันถูกหยุดที่ step {step} จาก {planned} step ที่วางแผนไว้ ก่อนที่การหยุดก่อนกำหนดจะได้ตัดสิน"},
     "early.ended": {"en": " (run {state} at step {step})", "th": " (สถานะ: {state} ที่ step {step})"},
     "early.none": {"en": "early stopping did not trigger{ended}", "th": "ไม่ได้หยุดก่อนกำหนด{ended}"},
     "early.unknown_plan": {
