@@ -34,7 +34,7 @@ def diff_keys(a: Path, b: Path) -> dict[str, str]:
 
 def test_next_on_an_overfitting_run_writes_the_regularising_diff_the_report_recommends(tmp_path: Path) -> None:
     over = Finding("OVERFITTING", "warning", "Eval loss rose.", {"triggers": ["rising"]}, "", 40, "guard")
-    run = with_config_file(build_healthy(tmp_path / "over", findings=[over]))
+    run = with_config_file(build_healthy(tmp_path / "over", findings=[over], stalled=True))
     with RunStore(run) as s:
         s.set_meta(best_step=20)
     recs = recommend_for_run(load_run(run))

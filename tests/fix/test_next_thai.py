@@ -33,7 +33,7 @@ def english_lines(text: str) -> list[str]:
 
 def test_next_of_a_thai_run_speaks_thai_and_writes_a_thai_next_config(tmp_path: Path) -> None:
     over = Finding("OVERFITTING", "warning", "Eval loss rose.", {"triggers": ["rising"]}, "", 40, "guard")
-    run = with_config_file(build_healthy(tmp_path / "over", findings=[over], config=TH))
+    run = with_config_file(build_healthy(tmp_path / "over", findings=[over], config=TH, stalled=True))
     with RunStore(run) as s:
         s.set_meta(best_step=20)
     recs = recommend_for_run(load_run(run))

@@ -485,6 +485,9 @@ _VERDICT: dict[str, dict[str, str]] = {
     "early.running": {
         "en": "the run has not finished (run {state} at step {step})",
         "th": "การรันยังไม่จบ (สถานะ: {state} ที่ step {step})"},
+    "early.stopped": {
+        "en": "not known: the run was stopped at step {step} of its {planned} planned steps, before early stopping could judge it",
+        "th": "ยังไม่ทราบ: การรันถูกหยุดที่ step {step} จาก {planned} step ที่วางแผนไว้ ก่อนที่การหยุดก่อนกำหนดจะได้ตัดสิน"},
     "early.ended": {"en": " (run {state} at step {step})", "th": " (สถานะ: {state} ที่ step {step})"},
     "early.none": {"en": "early stopping did not trigger{ended}", "th": "ไม่ได้หยุดก่อนกำหนด{ended}"},
     "early.unknown_plan": {
@@ -656,6 +659,9 @@ _ADVICE: dict[str, dict[str, str]] = {
     "inconclusive.short": {
         "en": "the run ended at step {step}, too early to judge whether the model learns the task: train longer (and longer again while the loss keeps falling) before changing anything else",
         "th": "การรันจบที่ step {step} ซึ่งเร็วเกินกว่าจะตัดสินว่าโมเดลเรียนรู้งานนี้ได้หรือไม่: ให้ฝึกนานขึ้น (และนานขึ้นอีกถ้า loss ยังลดลงต่อ) ก่อนเปลี่ยนค่าอื่น"},
+    "inconclusive.unfinished": {
+        "en": "It ended at step {step} of its {planned} planned steps, before enough was recorded to judge it: continue it to its planned steps with `{command}` before changing anything.",
+        "th": "การรันนี้จบที่ step {step} จาก {planned} step ที่วางแผนไว้ ก่อนจะมีข้อมูลพอให้ตัดสิน: ให้ฝึกต่อจนครบด้วย `{command}` ก่อนเปลี่ยนค่าใด ๆ"},
     "inconclusive.short_stopped": {
         "en": "It ended at step {step} of its {planned} planned steps, too early to judge whether the model learns the task: let it run its planned steps (resume it with --resume auto) before changing anything.",
         "th": "การรันนี้จบที่ step {step} จาก {planned} step ที่วางแผนไว้ ซึ่งเร็วเกินกว่าจะตัดสินว่าโมเดลเรียนรู้งานนี้ได้หรือไม่: ให้ฝึกต่อจนครบ step ที่วางแผนไว้ (รันต่อด้วย --resume auto) ก่อนเปลี่ยนค่าใด ๆ"},

@@ -294,6 +294,10 @@ class Context:
     # A run that failed before training (a model that would not load...): its exit reason and the
     # command that starts it again once that is fixed.
     failed_start: tuple[str, str] | None = None
+    # A run stopped (or killed) mid-training before its planned steps: its last step, its planned
+    # steps and the `tuneguard train ... --resume auto` that continues it. Its length was not what
+    # ended it, so no config change is proposed before it has run them.
+    unfinished: tuple[int, int, str] | None = None
 
     def get(self, key: str, default: Any = None) -> Any:
         return _get(self.config, key, default)
@@ -557,6 +561,8 @@ def _inconclusive(ctx: Context) -> Out:
     if ctx.failed_start:
         reason, command = ctx.failed_start
         return [], [Action(A("inconclusive.failed_start", reason=reason.rstrip("."), command=command), [])]
+    if ctx.unfinished:
+        return _continue(ctx.unfinished)
     if ctx.diagnosis.loss_rose():
         # Enough was logged: the loss rose with no spike, NaN or collapse to name a cause.
         return [], [Action(A("inconclusive.rose"), [])]
@@ -635,6 +641,8 @@ def _too_short(ctx: Context) -> Out:
     LONGER times its steps, or its epochs; nothing else changes until a longer run shows what is
     wrong. One that ended before its planned steps is told to run them first."""
     planned, last = ctx.facts.get("planned_steps"), ctx.facts.get("last_step")
+    if ctx.unfinished:
+        return _continue(ctx.unfinished)
     if isinstance(planned, int) and isinstance(last, int) and last < planned:
         # Stopped before its planned steps: its length was not what ended it.
         return [], [Action(A("inconclusive.short_stopped", step=last, planned=planned), [])]
@@ -642,6 +650,13 @@ def _too_short(ctx: Context) -> Out:
     # The longer run evaluated often enough to show a trend (MIN_EVALS evaluations or more).
     new = ch[0].value if ch and ch[0].key == "train.max_steps" else planned * LONGER if isinstance(planned, int) else None
     return ch + (_judged(ctx, new) if ch else []), []
+
+
+def _continue(unfinished: tuple[int, int, str]) -> Out:
+    """A run stopped before its planned steps with too little recorded to judge: continue it (the
+    command `status` gives), no change: a new config would answer a question the run never asked."""
+    step, planned, command = unfinished
+    return [], [Action(A("inconclusive.unfinished", step=step, planned=planned, command=command), [])]
 
 
 PLAYBOOK: dict[Kind, Callable[[Context], Out]] = {
@@ -852,7 +867,18 @@ def _context(config: dict[str, Any], diagnosis: Diagnosis, findings: list[Findin
             ctx.force_command = rerun(run, "--force")
         elif failed_before_training(run):
             ctx.failed_start = (str(run.meta.get("exit_reason") or "unknown"), rerun(run))
+        elif stopped_unfinished(run):
+            from tuneguard.store.invocation import Invocation, resume_command
+
+            ctx.unfinished = (run.last_step, int(run.max_steps or 0), resume_command(Invocation.from_meta(run.meta), run.run_dir))
     return ctx
+
+
+def stopped_unfinished(run: RunData) -> bool:
+    """Whether the run trained, then was stopped, killed or crashed before its planned steps: it can
+    be continued with --resume auto (a halted run was ended by a guard's finding, not by its plan)."""
+    return (run.state in ("stopped", "failed") and run.meta.get("started") is not None and bool(run.train)
+            and isinstance(run.max_steps, int) and run.last_step < run.max_steps)
 
 
 def failed_before_training(run: RunData) -> bool:

@@ -450,6 +450,9 @@ def _early_stop(run: RunData, th: Thresholds) -> Criterion:
     if step is None and run.state not in ("finished", "stopped", "halted"):
         # Failed, or still going: whether early stopping would have come too soon is not known yet.
         return Criterion.said(EARLY_STOP_OK, "unknown", V("early.running", state=state, step=run.last_step))
+    if step is None and run.state == "stopped" and isinstance(run.max_steps, int) and run.last_step < run.max_steps:
+        # Stopped by request before its plan: whether early stopping would come too soon is unknown.
+        return Criterion.said(EARLY_STOP_OK, "unknown", V("early.stopped", step=run.last_step, planned=run.max_steps))
     if step is None:
         ended = V("early.ended", state=state, step=run.last_step) if run.state != "unknown" else ""
         return Criterion.said(EARLY_STOP_OK, "pass", V("early.none", ended=ended))
