@@ -29,7 +29,7 @@ def resumed_finished_run(run_dir: Path, language: str = "en") -> Path:
 
 def test_status_and_watch_show_the_first_start_and_the_times_over_every_process(tmp_path: Path, utc):
     run = resumed_finished_run(tmp_path / "run")
-    line = "started 1970-01-01 00:16:40 · wall time 4m 20s · training time 2m 40s in 2 processes (resumed)"
+    line = "started 1970-01-01 00:16:40 · wall time 4m 20s · training time 2m 40s over 2 sessions (resumed)"
     shown = runner.invoke(app, ["status", str(run)], terminal_width=200)
     assert shown.exit_code == 0, shown.output
     assert line in shown.output.splitlines() and "time left" not in shown.output
@@ -43,7 +43,7 @@ def test_a_thai_run_says_it_in_thai(tmp_path: Path, utc):
     run = resumed_finished_run(tmp_path / "run", language="th")
     shown = runner.invoke(app, ["status", str(run)], terminal_width=200)
     assert ("เริ่มครั้งแรก 1970-01-01 00:16:40 · เวลาตั้งแต่เริ่ม 4 นาที 20 วินาที · "
-            "เวลาฝึกจริง 2 นาที 40 วินาที ใน 2 โปรเซส (ฝึกต่อจากเดิม)") in shown.output.splitlines()
+            "เวลาฝึกจริง 2 นาที 40 วินาที รวม 2 ช่วง (ฝึกต่อจากเดิม)") in shown.output.splitlines()
 
 
 def test_a_live_run_counts_up_to_now_and_shows_its_time_left(utc):
@@ -52,7 +52,7 @@ def test_a_live_run_counts_up_to_now_and_shows_its_time_left(utc):
     running = run_clock(run_times(meta), "running", 90.0, now=1300.0)
     assert (running.wall_s, running.train_s, running.eta_s) == (300.0, 200.0, 90.0)
     assert clock_line(running, "running", {}) == ("started 1970-01-01 00:16:40 · wall time 5m 00s · training time "
-                                                  "3m 20s in 2 processes (resumed) · time left 1m 30s")
+                                                  "3m 20s over 2 sessions (resumed) · time left 1m 30s")
     assert clock_line(run_clock(run_times(meta), "running", None, now=1300.0), "running", {"notify": {"language": "th"}}
                       ).endswith(" · ยังไม่ทราบเวลาที่เหลือ")
     paused = run_clock(run_times(meta), "paused", 90.0, now=1300.0)

@@ -55,4 +55,4 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, train_file):
     assert finished["processes"] == 2 and len(meta["earlier_processes"]) == 1
     assert finished["started"] == meta["first_started"] == meta["earlier_processes"][0][0] < resumed[0]["time"]
     assert finished["train_s"] <= finished["duration_s"]
-    assert " in 2 processes (resumed)" in (run / "report.md").read_text("utf-8")
+    assert " over 2 sessions (resumed)" in (run / "report.md").read_text("utf-8")

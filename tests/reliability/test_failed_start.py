@@ -39,8 +39,8 @@ def test_a_model_that_does_not_load_is_recorded_and_the_same_command_runs_again(
     assert s["rerun"] == command
     text = " ".join(invoke("status", str(run)).stdout.split())
     assert f"ended (exit 2): model.name {missing} does not exist" in text
-    assert (f"It failed before training started: once that is fixed, start it again with `{command}` "
-            "(the same run directory is reused).") in text
+    assert (f"It ended before training started, so there is nothing to resume: start it again with `{command}` "
+            "once the reason above is dealt with (the same run directory is reused).") in text
     assert invoke("report", str(run)).returncode == 0
     assert f"exit reason: model.name {missing} does not exist" in (run / "report.md").read_text("utf-8")
     with RunStore(run) as store:

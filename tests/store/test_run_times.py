@@ -59,10 +59,10 @@ def test_the_report_says_the_first_start_wall_time_and_training_time(tmp_path: P
     assert ("<tr><td>first started</td><td>2023-11-14 22:13:20</td></tr>"
             "<tr><td>ended</td><td>2023-11-14 22:30:10</td></tr>"
             "<tr><td>wall time since the start</td><td>16m 50s</td></tr>"
-            "<tr><td>training time</td><td>10m 10s in 2 processes (resumed)</td></tr>") in html
+            "<tr><td>training time</td><td>10m 10s over 2 sessions (resumed)</td></tr>") in html
     md = (run / "report.md").read_text("utf-8").splitlines()
     assert ("- first started: 2023-11-14 22:13:20; wall time since the start: 16m 50s; "
-            "training time: 10m 10s in 2 processes (resumed)") in md
+            "training time: 10m 10s over 2 sessions (resumed)") in md
 
 
 def test_an_old_resumed_store_still_reports(tmp_path: Path, utc) -> None:
@@ -82,10 +82,10 @@ def test_the_finished_message_after_a_resume(utc) -> None:
     p = {"steps": 60, "started": 1_700_000_000.0, "duration_s": 1010.0, "train_s": 610.0, "processes": 2}
     en = render("finished", p, language="en").body.splitlines()
     assert en[-2:] == ["Started: 2023-11-14 22:13:20",
-                       "Duration: 0:17 (h:mm) since then, 0:10 of it training in 2 processes (resumed 1x)"]
+                       "Duration: 0:17 (h:mm) since then, 0:10 of it training over 2 sessions (resumed 1x)"]
     th = render("finished", p, language="th").body.splitlines()
     assert th[-2:] == ["เริ่มเมื่อ: 2023-11-14 22:13:20",
-                       "เวลาที่ใช้: 0:17 (ชม.:นาที) นับจากนั้น เป็นเวลาฝึกจริง 0:10 ใน 2 โปรเซส (ฝึกต่อ 1 ครั้ง)"]
+                       "เวลาที่ใช้: 0:17 (ชม.:นาที) นับจากนั้น เป็นเวลาฝึกจริง 0:10 รวม 2 ช่วง (ฝึกต่อ 1 ครั้ง)"]
     single = render("finished", {**p, "processes": 1, "duration_s": 190.0}, language="en").body.splitlines()
     assert single[-2:] == ["Started: 2023-11-14 22:13:20", "Duration: 0:03 (h:mm)"]
 

@@ -88,8 +88,8 @@ LINES: dict[str, dict[str, str]] = {
     'duration': {"en": 'Duration: {v} (h:mm)', "th": 'เวลาที่ใช้: {v} (ชม.:นาที)'},
     'first_started': {"en": 'Started: {v}', "th": 'เริ่มเมื่อ: {v}'},
     'duration_resumed': {
-        "en": 'Duration: {wall} (h:mm) since then, {train} of it training in {n} processes (resumed {resumes}x)',
-        "th": 'เวลาที่ใช้: {wall} (ชม.:นาที) นับจากนั้น เป็นเวลาฝึกจริง {train} ใน {n} โปรเซส (ฝึกต่อ {resumes} ครั้ง)'},
+        "en": 'Duration: {wall} (h:mm) since then, {train} of it training over {n} sessions (resumed {resumes}x)',
+        "th": 'เวลาที่ใช้: {wall} (ชม.:นาที) นับจากนั้น เป็นเวลาฝึกจริง {train} รวม {n} ช่วง (ฝึกต่อ {resumes} ครั้ง)'},
     'steps_done': {"en": 'Steps: {v}', "th": 'จำนวน step: {v}'},
     'error': {"en": 'Error: {v}', "th": 'ข้อผิดพลาด: {v}'},
     'traceback': {"en": 'Last lines of the traceback:', "th": 'บรรทัดสุดท้ายของ traceback:'},
@@ -215,8 +215,8 @@ RUN: dict[str, dict[str, str]] = {
     "resume.ended": {"en": "run {state}: continue it with {resume}", "th": "การรันจบด้วยสถานะ {state} ฝึกต่อได้ด้วย {resume}"},
     # `tuneguard status` of a run that failed before its first step (tuneguard.cli.status_cmd).
     "status.rerun": {
-        "en": "It failed before training started: once that is fixed, start it again with `{command}` (the same run directory is reused).",
-        "th": "การรันนี้ล้มเหลวก่อนเริ่มฝึก เมื่อแก้ปัญหานั้นแล้ว ให้เริ่มใหม่ด้วย `{command}` (ใช้โฟลเดอร์ของการรันเดิมได้เลย)"},
+        "en": "It ended before training started, so there is nothing to resume: start it again with `{command}` once the reason above is dealt with (the same run directory is reused).",
+        "th": "การรันนี้จบก่อนเริ่มฝึก จึงไม่มีอะไรให้ฝึกต่อ ให้เริ่มใหม่ด้วย `{command}` เมื่อจัดการสาเหตุข้างบนแล้ว (ใช้โฟลเดอร์ของการรันเดิมได้เลย)"},
     # `tuneguard status` of a halted run whose data `tuneguard fix` has fixed since (its data_fixed event).
     "status.data_fixed": {
         "en": "The data was fixed since (tuneguard fix): cleaned copies in {out}, config {config}",

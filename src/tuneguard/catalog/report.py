@@ -40,7 +40,7 @@ _REPORT: dict[str, dict[str, str]] = {
     "na": {"en": "n/a", "th": "ไม่มีข้อมูล"},
     # a duration and a time in seconds
     "dur.h": {"en": "{h}h {m}m {s}s", "th": "{h} ชม. {m} นาที {s} วินาที"},
-    "train_time.processes": {"en": "{d} in {n} processes (resumed)", "th": "{d} ใน {n} โปรเซส (ฝึกต่อจากเดิม)"},
+    "train_time.processes": {"en": "{d} over {n} sessions (resumed)", "th": "{d} รวม {n} ช่วง (ฝึกต่อจากเดิม)"},
     "dur.m": {"en": "{m}m {s}s", "th": "{m} นาที {s} วินาที"},
     "dur.s": {"en": "{s}s", "th": "{s} วินาที"},
     "seconds": {"en": "{v} s", "th": "{v} วินาที"},
