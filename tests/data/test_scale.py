@@ -8,26 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tuneguard.config.load import read_source, validate_config
-from tuneguard.config.schema import Config
+from tests.data.helpers import tiny_data_config as _config
+from tests.data.helpers import tiny_tokenizer as _tok
 from tuneguard.data import pipeline, sampled
 from tuneguard.data.cache import DataCache
 from tuneguard.data.fingerprint import features_row_hashes
 from tuneguard.data.synthetic import make_instruction_rows
 from tuneguard.data.token_rows import TokenRows
-from tuneguard.model.load import build_tiny_tokenizer, setup_pad_token
-
-
-def _config(**data: object) -> Config:
-    raw, _ = read_source("tiny")
-    raw["data"].update(data)
-    return validate_config(raw)
-
-
-def _tok():
-    tok = build_tiny_tokenizer()
-    setup_pad_token(tok, "auto")
-    return tok
 
 
 def _file(tmp_path: Path) -> Path:
